@@ -1,0 +1,193 @@
+//! The one binary format entries are stored in, inside a versioned envelope.
+//!
+//! ```text
+//! offset  size  field
+//! 0       4     magic "RQCE"
+//! 4       1     format version (1)
+//! 5       1     flags (0; bits reserved for compression and signatures)
+//! 6       4     head length n, u32 little-endian
+//! 10      n     head: postcard of status, version, headers, URLs, request
+//! 10+n    ..    body bytes, raw
+//! ```
+//!
+//! The body sits raw at the end so decoding slices it out of the stored buffer without a copy.
+//! Anything that is not exactly this (another program's data, a truncated write, a future
+//! version) decodes to a [`DecodeError`]: the caller treats it as a miss and deletes it.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::response::{CachedRequest, CachedResponse};
+
+const MAGIC: &[u8; 4] = b"RQCE";
+/// The format version this build writes.
+pub const FORMAT_VERSION: u8 = 1;
+const ENVELOPE_LEN: usize = 10;
+
+/// Why stored bytes are not a readable entry.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// Too short to hold the envelope or the head it announces.
+    #[error("entry truncated: {len} bytes")]
+    Truncated {
+        /// Bytes present.
+        len: usize,
+    },
+    /// Not an entry of this crate.
+    #[error("not a reqwest-caching entry (bad magic)")]
+    BadMagic,
+    /// Written by a format version this build does not read.
+    #[error("unsupported entry format version {0}")]
+    UnsupportedVersion(u8),
+    /// Uses flags (compression, signature) this build does not understand.
+    #[error("unsupported entry flags {0:#04x}")]
+    UnsupportedFlags(u8),
+    /// The head is not valid postcard for this format.
+    #[error("malformed entry head")]
+    Malformed(#[source] postcard::Error),
+    /// A field decoded but is not a valid HTTP value.
+    #[error("invalid {field} in entry")]
+    Invalid {
+        /// Which field.
+        field: &'static str,
+    },
+}
+
+/// An entry could not be encoded (the head is too large for the envelope).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot encode entry")]
+pub struct EncodeError(#[source] postcard::Error);
+
+#[derive(Serialize, Deserialize)]
+struct Head {
+    status: u16,
+    version: u8,
+    headers: Vec<(String, Vec<u8>)>,
+    url: String,
+    request: RequestHead,
+}
+
+#[derive(Serialize, Deserialize)]
+struct RequestHead {
+    method: String,
+    url: String,
+    headers: Vec<(String, Vec<u8>)>,
+}
+
+/// Encodes a response into the stored format.
+///
+/// # Errors
+///
+/// Only when the head (headers and URLs) exceeds 4 GiB.
+pub fn encode(response: &CachedResponse) -> Result<Bytes, EncodeError> {
+    let head = Head {
+        status: response.status.as_u16(),
+        version: version_to_u8(response.version),
+        headers: headers_to_pairs(&response.headers),
+        url: response.url.as_str().to_owned(),
+        request: RequestHead {
+            method: response.request.method.as_str().to_owned(),
+            url: response.request.url.as_str().to_owned(),
+            headers: headers_to_pairs(&response.request.headers),
+        },
+    };
+    let head = postcard::to_allocvec(&head).map_err(EncodeError)?;
+    let head_len =
+        u32::try_from(head.len()).map_err(|_| EncodeError(postcard::Error::SerializeBufferFull))?;
+    let mut out = BytesMut::with_capacity(ENVELOPE_LEN + head.len() + response.body.len());
+    out.put_slice(MAGIC);
+    out.put_u8(FORMAT_VERSION);
+    out.put_u8(0);
+    out.put_u32_le(head_len);
+    out.put_slice(&head);
+    out.put_slice(&response.body);
+    Ok(out.freeze())
+}
+
+/// Decodes stored bytes; the body shares `bytes`' buffer.
+///
+/// # Errors
+///
+/// [`DecodeError`] for anything that is not a complete entry of a known format.
+pub fn decode(bytes: &Bytes) -> Result<CachedResponse, DecodeError> {
+    if bytes.len() < ENVELOPE_LEN {
+        return Err(DecodeError::Truncated { len: bytes.len() });
+    }
+    if &bytes[..4] != MAGIC {
+        return Err(DecodeError::BadMagic);
+    }
+    if bytes[4] != FORMAT_VERSION {
+        return Err(DecodeError::UnsupportedVersion(bytes[4]));
+    }
+    if bytes[5] != 0 {
+        return Err(DecodeError::UnsupportedFlags(bytes[5]));
+    }
+    let head_len = u32::from_le_bytes([bytes[6], bytes[7], bytes[8], bytes[9]]) as usize;
+    let body_start = ENVELOPE_LEN
+        .checked_add(head_len)
+        .filter(|end| *end <= bytes.len())
+        .ok_or(DecodeError::Truncated { len: bytes.len() })?;
+    let head: Head =
+        postcard::from_bytes(&bytes[ENVELOPE_LEN..body_start]).map_err(DecodeError::Malformed)?;
+
+    let invalid = |field| DecodeError::Invalid { field };
+    let request = CachedRequest::new(
+        Method::from_bytes(head.request.method.as_bytes()).map_err(|_| invalid("method"))?,
+        Url::parse(&head.request.url).map_err(|_| invalid("request URL"))?,
+        pairs_to_headers(head.request.headers)?,
+    );
+    Ok(CachedResponse::new(
+        StatusCode::from_u16(head.status).map_err(|_| invalid("status"))?,
+        version_from_u8(head.version).ok_or(invalid("version"))?,
+        pairs_to_headers(head.headers)?,
+        bytes.slice(body_start..),
+        Url::parse(&head.url).map_err(|_| invalid("URL"))?,
+        request,
+    ))
+}
+
+fn headers_to_pairs(headers: &HeaderMap) -> Vec<(String, Vec<u8>)> {
+    headers
+        .iter()
+        .map(|(name, value)| (name.as_str().to_owned(), value.as_bytes().to_vec()))
+        .collect()
+}
+
+fn pairs_to_headers(pairs: Vec<(String, Vec<u8>)>) -> Result<HeaderMap, DecodeError> {
+    let mut headers = HeaderMap::with_capacity(pairs.len());
+    for (name, value) in pairs {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| DecodeError::Invalid { field: "header name" })?;
+        let value = HeaderValue::from_bytes(&value)
+            .map_err(|_| DecodeError::Invalid { field: "header value" })?;
+        headers.append(name, value);
+    }
+    Ok(headers)
+}
+
+fn version_to_u8(version: Version) -> u8 {
+    match version {
+        Version::HTTP_09 => 9,
+        Version::HTTP_10 => 10,
+        Version::HTTP_2 => 20,
+        Version::HTTP_3 => 30,
+        _ => 11,
+    }
+}
+
+fn version_from_u8(v: u8) -> Option<Version> {
+    Some(match v {
+        9 => Version::HTTP_09,
+        10 => Version::HTTP_10,
+        11 => Version::HTTP_11,
+        20 => Version::HTTP_2,
+        30 => Version::HTTP_3,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests;

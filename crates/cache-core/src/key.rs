@@ -1,0 +1,476 @@
+//! Cache keys: how a request becomes a stable [`CacheKey`].
+//!
+//! The key is a BLAKE3 hash (truncated to 128 bits) over a length-prefixed encoding of the
+//! normalized request:
+//!
+//! - the method;
+//! - the URL with scheme and host lowercased, the default port, user info and fragment dropped,
+//!   ignored query parameters removed and the rest sorted;
+//! - the matched request headers ([`MatchHeaders`]), ignored ones left out;
+//! - the body: JSON re-serialized with sorted object keys and ignored top-level keys removed,
+//!   form bodies sorted like the query, anything else as is;
+//! - with [`KeyRules::per_credential`] (the default), a fingerprint of the credentials the
+//!   request carries (`Authorization`, `Cookie`, `api_key`, user info ...), so a response
+//!   fetched with one credential is never served to another, though the credential itself
+//!   never enters the store.
+//!
+//! The same request gives the same key in every process and every release of this crate with
+//! the same key version (`v1`); the tests pin exact keys.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::str::FromStr;
+
+use http::{HeaderMap, HeaderName, Method};
+use url::Url;
+use url::form_urlencoded;
+
+/// Parameters left out of the key and redacted from stored requests unless told otherwise:
+/// the usual places a credential travels. Matched case-insensitively, in headers, query
+/// parameters and JSON/form bodies.
+pub const DEFAULT_IGNORED_PARAMETERS: &[&str] = &[
+    "Authorization",
+    "Proxy-Authorization",
+    "Cookie",
+    "X-API-Key",
+    "access_token",
+    "api_key",
+];
+
+/// Names always treated as credentials: never stored, fingerprinted into the key.
+const CREDENTIAL_PARAMETERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "x-api-key",
+    "access_token",
+    "api_key",
+];
+
+/// Domain separation for the key hash; bump it only with a deliberate key format change.
+const KEY_VERSION_TAG: &[u8] = b"reqwest-caching/key/v1";
+
+/// A cache key: 128 bits of BLAKE3, shown as 32 lowercase hex digits.
+///
+/// ```
+/// use cache_core::CacheKey;
+/// let key: CacheKey = "00112233445566778899aabbccddeeff".parse().unwrap();
+/// assert_eq!(key.as_str(), "00112233445566778899aabbccddeeff");
+/// assert!("not a key".parse::<CacheKey>().is_err());
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CacheKey {
+    hex: [u8; 32],
+}
+
+impl CacheKey {
+    /// The key for a 16-byte digest.
+    pub fn from_digest(digest: [u8; 16]) -> Self {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut hex = [0u8; 32];
+        for (i, byte) in digest.iter().enumerate() {
+            hex[2 * i] = HEX[usize::from(byte >> 4)];
+            hex[2 * i + 1] = HEX[usize::from(byte & 0x0f)];
+        }
+        Self { hex }
+    }
+
+    /// The 32 hex digits.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII hex digits are ever written into `hex`.
+        std::str::from_utf8(&self.hex).unwrap_or_default()
+    }
+}
+
+impl fmt::Display for CacheKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for CacheKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CacheKey({})", self.as_str())
+    }
+}
+
+/// The text given to [`CacheKey::from_str`] is not 32 lowercase hex digits.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a cache key is 32 lowercase hex digits, got {0:?}")]
+pub struct InvalidCacheKey(pub String);
+
+impl FromStr for CacheKey {
+    type Err = InvalidCacheKey;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bytes = s.as_bytes();
+        let valid = bytes.len() == 32
+            && bytes
+                .iter()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b));
+        if !valid {
+            return Err(InvalidCacheKey(s.to_owned()));
+        }
+        let mut hex = [0u8; 32];
+        hex.copy_from_slice(bytes);
+        Ok(Self { hex })
+    }
+}
+
+/// Which request headers become part of the key.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MatchHeaders {
+    /// None (the default): requests differing only in headers share an entry.
+    #[default]
+    None,
+    /// Every header the request carries, except ignored parameters.
+    All,
+    /// Only these headers (absent ones count as absent).
+    Only(Vec<HeaderName>),
+}
+
+/// The rules that turn a request into a [`CacheKey`] and redact what gets stored.
+///
+/// ```
+/// use cache_core::{KeyRules, MatchHeaders};
+/// use http::{HeaderMap, Method};
+/// use url::Url;
+///
+/// let rules = KeyRules::default().ignored_parameters(["session"]);
+/// let a = Url::parse("https://Example.com:443/p?b=2&a=1&session=x").unwrap();
+/// let b = Url::parse("https://example.com/p?a=1&b=2&session=y").unwrap();
+/// let h = HeaderMap::new();
+/// assert_eq!(rules.key(&Method::GET, &a, &h, None), rules.key(&Method::GET, &b, &h, None));
+/// ```
+#[derive(Clone, Debug)]
+pub struct KeyRules {
+    /// Lowercased ignored parameter names.
+    ignored: Vec<String>,
+    match_headers: MatchHeaders,
+    per_credential: bool,
+}
+
+impl Default for KeyRules {
+    fn default() -> Self {
+        Self {
+            ignored: DEFAULT_IGNORED_PARAMETERS
+                .iter()
+                .map(|s| s.to_ascii_lowercase())
+                .collect(),
+            match_headers: MatchHeaders::None,
+            per_credential: true,
+        }
+    }
+}
+
+impl KeyRules {
+    /// Replaces the ignored parameters (default [`DEFAULT_IGNORED_PARAMETERS`]): names of query
+    /// parameters, headers and top-level JSON or form body keys that are left out of the key and
+    /// removed from the stored request. Credentials stay redacted whatever this list says.
+    #[must_use]
+    pub fn ignored_parameters<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.ignored = names
+            .into_iter()
+            .map(|s| s.as_ref().to_ascii_lowercase())
+            .collect();
+        self
+    }
+
+    /// Which request headers are part of the key (default: none).
+    #[must_use]
+    pub fn match_headers(mut self, match_headers: MatchHeaders) -> Self {
+        self.match_headers = match match_headers {
+            // Sorted once so the order the user listed them in does not change keys.
+            MatchHeaders::Only(mut names) => {
+                names.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+                names.dedup();
+                MatchHeaders::Only(names)
+            }
+            other => other,
+        };
+        self
+    }
+
+    /// Whether requests carrying different credentials get different entries (default `true`).
+    ///
+    /// Turn it off only when every credential sees the same data: then a response fetched
+    /// with one token is served to requests with another, as requests-cache does.
+    #[must_use]
+    pub fn per_credential(mut self, on: bool) -> Self {
+        self.per_credential = on;
+        self
+    }
+
+    /// True when `name` is an ignored parameter (case-insensitive).
+    pub fn is_ignored(&self, name: &str) -> bool {
+        self.ignored.iter().any(|i| i.eq_ignore_ascii_case(name))
+    }
+
+    /// True when `name` must not be stored: ignored or a credential.
+    pub fn is_redacted(&self, name: &str) -> bool {
+        self.is_ignored(name) || is_credential(name)
+    }
+
+    /// The key of a request.
+    pub fn key(
+        &self,
+        method: &Method,
+        url: &Url,
+        headers: &HeaderMap,
+        body: Option<&[u8]>,
+    ) -> CacheKey {
+        let mut hasher = KeyHasher::new();
+        hasher.field(method.as_str().as_bytes());
+        hasher.field(self.normalized_url(url).as_bytes());
+        self.hash_matched_headers(&mut hasher, headers);
+        let mut credentials = Vec::new();
+        match body {
+            None => hasher.field(b"no-body"),
+            Some(body) => {
+                hasher.field(b"body");
+                let normalized = self.normalized_body(headers, body, &mut credentials);
+                hasher.field(&normalized);
+            }
+        }
+        if self.per_credential {
+            collect_url_credentials(url, &mut credentials);
+            collect_header_credentials(headers, &mut credentials);
+            credentials.sort();
+            hasher.field(b"credentials");
+            for (name, value) in &credentials {
+                hasher.field(name.as_bytes());
+                hasher.field(value);
+            }
+        }
+        hasher.finish()
+    }
+
+    /// The URL as it enters the key: lowercase scheme and host, no default port, no user info
+    /// or fragment, ignored query parameters removed and the rest sorted.
+    pub fn normalized_url(&self, url: &Url) -> String {
+        let mut normalized = strip_userinfo_and_fragment(url);
+        let query = self.filtered_query(url, |name| self.is_ignored(name), true);
+        normalized.set_query(query.as_deref());
+        normalized.into()
+    }
+
+    /// The URL as it may be stored: redacted parameters removed (order kept), no user info.
+    pub fn redact_url(&self, url: &Url) -> Url {
+        let mut redacted = strip_userinfo_and_fragment(url);
+        let query = self.filtered_query(url, |name| self.is_redacted(name), false);
+        redacted.set_query(query.as_deref());
+        redacted
+    }
+
+    /// The headers as they may be stored: ignored parameters and credentials removed.
+    pub fn redact_headers(&self, headers: &HeaderMap) -> HeaderMap {
+        let mut kept = headers.clone();
+        let redacted: Vec<HeaderName> = headers
+            .keys()
+            .filter(|name| self.is_redacted(name.as_str()))
+            .cloned()
+            .collect();
+        for name in redacted {
+            kept.remove(name);
+        }
+        kept
+    }
+
+    fn filtered_query(
+        &self,
+        url: &Url,
+        drop: impl Fn(&str) -> bool,
+        sort: bool,
+    ) -> Option<String> {
+        url.query()?;
+        let mut pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> =
+            url.query_pairs().filter(|(k, _)| !drop(k)).collect();
+        if sort {
+            pairs.sort();
+        }
+        if pairs.is_empty() {
+            return None;
+        }
+        Some(
+            form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(pairs)
+                .finish(),
+        )
+    }
+
+    fn hash_matched_headers(&self, hasher: &mut KeyHasher, headers: &HeaderMap) {
+        let names: Vec<&HeaderName> = match &self.match_headers {
+            MatchHeaders::None => return,
+            MatchHeaders::All => {
+                let mut names: Vec<&HeaderName> = headers.keys().collect();
+                names.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+                names
+            }
+            MatchHeaders::Only(names) => names.iter().collect(),
+        };
+        hasher.field(b"headers");
+        for name in names {
+            if self.is_redacted(name.as_str()) {
+                continue;
+            }
+            let values: Vec<&[u8]> = headers.get_all(name).iter().map(|v| v.as_bytes()).collect();
+            hasher.field(name.as_str().as_bytes());
+            hasher.field(&(values.len() as u64).to_le_bytes());
+            for value in values {
+                hasher.field(value);
+            }
+        }
+    }
+
+    /// The body as it enters the key. Credentials found in it go to `credentials`.
+    fn normalized_body<'b>(
+        &self,
+        headers: &HeaderMap,
+        body: &'b [u8],
+        credentials: &mut Vec<(String, Vec<u8>)>,
+    ) -> Cow<'b, [u8]> {
+        let content_type = headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        if content_type.contains("json") {
+            if let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(body) {
+                if let serde_json::Value::Object(map) = &mut value {
+                    for (name, v) in map.iter() {
+                        if is_credential(name) {
+                            credentials.push((name.to_ascii_lowercase(), canonical_json(v)));
+                        }
+                    }
+                    map.retain(|name, _| !self.is_ignored(name));
+                }
+                return Cow::Owned(canonical_json(&value));
+            }
+        } else if content_type.starts_with("application/x-www-form-urlencoded") {
+            let mut pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> = Vec::new();
+            for (name, value) in form_urlencoded::parse(body) {
+                if is_credential(&name) {
+                    credentials.push((name.to_ascii_lowercase(), value.as_bytes().to_vec()));
+                }
+                if !self.is_ignored(&name) {
+                    pairs.push((name, value));
+                }
+            }
+            pairs.sort();
+            let normalized = form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(pairs)
+                .finish();
+            return Cow::Owned(normalized.into_bytes());
+        }
+        Cow::Borrowed(body)
+    }
+}
+
+fn is_credential(name: &str) -> bool {
+    CREDENTIAL_PARAMETERS
+        .iter()
+        .any(|c| c.eq_ignore_ascii_case(name))
+}
+
+fn strip_userinfo_and_fragment(url: &Url) -> Url {
+    let mut stripped = url.clone();
+    stripped.set_fragment(None);
+    // Only fails for URLs that cannot have user info, which then have none.
+    let _ = stripped.set_username("");
+    let _ = stripped.set_password(None);
+    stripped
+}
+
+fn collect_url_credentials(url: &Url, credentials: &mut Vec<(String, Vec<u8>)>) {
+    if !url.username().is_empty() || url.password().is_some() {
+        let userinfo = format!("{}:{}", url.username(), url.password().unwrap_or_default());
+        credentials.push(("userinfo".to_owned(), userinfo.into_bytes()));
+    }
+    for (name, value) in url.query_pairs() {
+        if is_credential(&name) {
+            credentials.push((name.to_ascii_lowercase(), value.as_bytes().to_vec()));
+        }
+    }
+}
+
+fn collect_header_credentials(headers: &HeaderMap, credentials: &mut Vec<(String, Vec<u8>)>) {
+    for (name, value) in headers {
+        if is_credential(name.as_str()) {
+            credentials.push((name.as_str().to_owned(), value.as_bytes().to_vec()));
+        }
+    }
+}
+
+/// JSON with object keys sorted at every level, whatever serde_json's map order is.
+fn canonical_json(value: &serde_json::Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_canonical_json(value, &mut out);
+    out
+}
+
+fn write_canonical_json(value: &serde_json::Value, out: &mut Vec<u8>) {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            out.push(b'{');
+            for (i, (name, v)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_json_string(name, out);
+                out.push(b':');
+                write_canonical_json(v, out);
+            }
+            out.push(b'}');
+        }
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_canonical_json(v, out);
+            }
+            out.push(b']');
+        }
+        Value::String(s) => write_json_string(s, out),
+        scalar => out.extend_from_slice(scalar.to_string().as_bytes()),
+    }
+}
+
+fn write_json_string(s: &str, out: &mut Vec<u8>) {
+    // Serializing a string into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+/// Length-prefixed fields into BLAKE3, so no two different field lists hash the same input.
+struct KeyHasher(blake3::Hasher);
+
+impl KeyHasher {
+    fn new() -> Self {
+        let mut hasher = Self(blake3::Hasher::new());
+        hasher.field(KEY_VERSION_TAG);
+        hasher
+    }
+
+    fn field(&mut self, bytes: &[u8]) {
+        self.0.update(&(bytes.len() as u64).to_le_bytes());
+        self.0.update(bytes);
+    }
+
+    fn finish(self) -> CacheKey {
+        let mut digest = [0u8; 16];
+        digest.copy_from_slice(&self.0.finalize().as_bytes()[..16]);
+        CacheKey::from_digest(digest)
+    }
+}
+
+#[cfg(test)]
+mod tests;

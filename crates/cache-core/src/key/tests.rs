@@ -1,0 +1,160 @@
+use super::*;
+use http::HeaderValue;
+
+fn url(s: &str) -> Url {
+    Url::parse(s).unwrap()
+}
+
+fn get(rules: &KeyRules, u: &str) -> CacheKey {
+    rules.key(&Method::GET, &url(u), &HeaderMap::new(), None)
+}
+
+/// Keys must not change between processes or releases: these are pinned.
+#[test]
+fn keys_are_pinned() {
+    let rules = KeyRules::default();
+    assert_eq!(get(&rules, "https://example.com/a?b=1").as_str(), "00b10e76a891161d2c242296369c597d");
+    let mut headers = HeaderMap::new();
+    headers.insert("content-type", HeaderValue::from_static("application/json"));
+    let post = rules.key(&Method::POST, &url("https://example.com/api"), &headers, Some(br#"{"b":1,"a":[1,2]}"#));
+    assert_eq!(post.as_str(), "8eba9a92ef032fef5bad93cbbcc94501");
+}
+
+#[test]
+fn url_normalization() {
+    let rules = KeyRules::default();
+    let base = get(&rules, "https://example.com/p?a=1&b=2");
+    for same in [
+        "HTTPS://EXAMPLE.COM/p?a=1&b=2",
+        "https://example.com:443/p?b=2&a=1",
+        "https://example.com/p?a=1&b=2#fragment",
+    ] {
+        assert_eq!(get(&rules, same), base, "{same}");
+    }
+    for different in [
+        "http://example.com/p?a=1&b=2",
+        "https://example.com/P?a=1&b=2",
+        "https://example.com/p?a=1&b=3",
+        "https://example.com:8443/p?a=1&b=2",
+    ] {
+        assert_ne!(get(&rules, different), base, "{different}");
+    }
+    assert_eq!(
+        rules.normalized_url(&url("https://u:p@Example.com:443/x?z=1&y=%20&api_key=k#f")),
+        "https://example.com/x?y=+&z=1"
+    );
+}
+
+#[test]
+fn method_and_body_are_part_of_the_key() {
+    let rules = KeyRules::default();
+    let u = url("https://example.com/");
+    let h = HeaderMap::new();
+    assert_ne!(rules.key(&Method::GET, &u, &h, None), rules.key(&Method::HEAD, &u, &h, None));
+    assert_ne!(rules.key(&Method::POST, &u, &h, Some(b"a")), rules.key(&Method::POST, &u, &h, Some(b"b")));
+    assert_ne!(rules.key(&Method::POST, &u, &h, None), rules.key(&Method::POST, &u, &h, Some(b"")));
+}
+
+#[test]
+fn json_bodies_ignore_key_order_and_ignored_keys() {
+    let rules = KeyRules::default().ignored_parameters(["nonce"]);
+    let mut h = HeaderMap::new();
+    h.insert("content-type", HeaderValue::from_static("application/json; charset=utf-8"));
+    let u = url("https://example.com/q");
+    let a = rules.key(&Method::POST, &u, &h, Some(br#"{"a":1,"b":{"y":2,"x":1},"nonce":5}"#));
+    let b = rules.key(&Method::POST, &u, &h, Some(br#"{ "b": {"x":1, "y":2}, "a": 1, "nonce": 6 }"#));
+    let c = rules.key(&Method::POST, &u, &h, Some(br#"{"a":2,"b":{"x":1,"y":2}}"#));
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+    // Not JSON after all: the raw bytes count.
+    let raw = rules.key(&Method::POST, &u, &h, Some(b"{not json"));
+    assert_ne!(raw, rules.key(&Method::POST, &u, &h, Some(b"{not json ")));
+}
+
+#[test]
+fn form_bodies_are_sorted() {
+    let rules = KeyRules::default();
+    let mut h = HeaderMap::new();
+    h.insert("content-type", HeaderValue::from_static("application/x-www-form-urlencoded"));
+    let u = url("https://example.com/f");
+    assert_eq!(
+        rules.key(&Method::POST, &u, &h, Some(b"b=2&a=1")),
+        rules.key(&Method::POST, &u, &h, Some(b"a=1&b=2"))
+    );
+}
+
+#[test]
+fn credentials_separate_entries_but_are_not_in_the_key_text() {
+    let rules = KeyRules::default();
+    let u = url("https://example.com/me");
+    let mut alice = HeaderMap::new();
+    alice.insert("authorization", HeaderValue::from_static("Bearer alice"));
+    let mut bob = HeaderMap::new();
+    bob.insert("authorization", HeaderValue::from_static("Bearer bob"));
+    let none = HeaderMap::new();
+    let ka = rules.key(&Method::GET, &u, &alice, None);
+    assert_ne!(ka, rules.key(&Method::GET, &u, &bob, None));
+    assert_ne!(ka, rules.key(&Method::GET, &u, &none, None));
+    assert_eq!(ka, rules.key(&Method::GET, &u, &alice.clone(), None));
+    assert_ne!(get(&rules, "https://example.com/me?api_key=1"), get(&rules, "https://example.com/me?api_key=2"));
+
+    let shared = KeyRules::default().per_credential(false);
+    assert_eq!(shared.key(&Method::GET, &u, &alice, None), shared.key(&Method::GET, &u, &bob, None));
+}
+
+#[test]
+fn ignored_parameters_are_fully_ignored_when_not_credentials() {
+    let rules = KeyRules::default().ignored_parameters(["nonce", "x-request-id"]);
+    assert_eq!(get(&rules, "https://e.com/?nonce=1&q=a"), get(&rules, "https://e.com/?q=a&nonce=2"));
+    // Replacing the list does not un-redact credentials.
+    assert!(rules.is_redacted("Authorization"));
+    assert!(!rules.is_ignored("Authorization"));
+    assert_eq!(
+        rules.redact_url(&url("https://u:p@e.com/?b=1&nonce=2&api_key=3&a=4")).as_str(),
+        "https://e.com/?b=1&a=4"
+    );
+}
+
+#[test]
+fn matched_headers() {
+    let u = url("https://example.com/");
+    let mut en = HeaderMap::new();
+    en.insert("accept-language", HeaderValue::from_static("en"));
+    en.insert("x-trace", HeaderValue::from_static("1"));
+    let mut fr = HeaderMap::new();
+    fr.insert("accept-language", HeaderValue::from_static("fr"));
+    fr.insert("x-trace", HeaderValue::from_static("2"));
+
+    let none = KeyRules::default();
+    assert_eq!(none.key(&Method::GET, &u, &en, None), none.key(&Method::GET, &u, &fr, None));
+
+    let some = KeyRules::default().match_headers(MatchHeaders::Only(vec![HeaderName::from_static("accept-language")]));
+    assert_ne!(some.key(&Method::GET, &u, &en, None), some.key(&Method::GET, &u, &fr, None));
+    let mut en_other_trace = en.clone();
+    en_other_trace.insert("x-trace", HeaderValue::from_static("9"));
+    assert_eq!(some.key(&Method::GET, &u, &en, None), some.key(&Method::GET, &u, &en_other_trace, None));
+
+    let all = KeyRules::default().ignored_parameters(["x-trace"]).match_headers(MatchHeaders::All);
+    assert_eq!(all.key(&Method::GET, &u, &en, None), all.key(&Method::GET, &u, &en_other_trace, None));
+    assert_ne!(all.key(&Method::GET, &u, &en, None), all.key(&Method::GET, &u, &fr, None));
+}
+
+#[test]
+fn redacted_headers_drop_credentials_and_ignored() {
+    let rules = KeyRules::default().ignored_parameters(["x-nonce"]);
+    let mut h = HeaderMap::new();
+    h.insert("authorization", HeaderValue::from_static("Bearer s3cret"));
+    h.insert("cookie", HeaderValue::from_static("sid=1"));
+    h.insert("x-nonce", HeaderValue::from_static("n"));
+    h.insert("accept", HeaderValue::from_static("*/*"));
+    let kept = rules.redact_headers(&h);
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept["accept"], "*/*");
+}
+
+#[test]
+fn key_text_round_trips() {
+    let key = get(&KeyRules::default(), "https://example.com/");
+    assert_eq!(key.as_str().parse::<CacheKey>().unwrap(), key);
+    assert_eq!(key.to_string().len(), 32);
+}

@@ -1,0 +1,184 @@
+//! The [`CacheStore`] trait: the only thing a backend implements.
+
+use std::fmt::Debug;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_core::stream::BoxStream;
+use futures_util::StreamExt;
+
+use crate::error::StoreError;
+use crate::expiration::is_expired;
+use crate::key::CacheKey;
+use crate::time::truncate_to_millis;
+
+/// What a store keeps beside an entry's bytes, and lists without reading them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EntryMeta {
+    /// The entry's key.
+    pub key: CacheKey,
+    /// The redacted URL the entry answers (for listing and deleting by URL).
+    pub url: String,
+    /// When the response was stored, to the millisecond.
+    pub created_at: SystemTime,
+    /// When it stops being fresh, to the millisecond; `None` means never.
+    pub expires_at: Option<SystemTime>,
+}
+
+impl EntryMeta {
+    /// Metadata for an entry; times are rounded down to whole milliseconds, the precision
+    /// every store keeps.
+    pub fn new(
+        key: CacheKey,
+        url: impl Into<String>,
+        created_at: SystemTime,
+        expires_at: Option<SystemTime>,
+    ) -> Self {
+        Self {
+            key,
+            url: url.into(),
+            created_at: truncate_to_millis(created_at),
+            expires_at: expires_at.map(truncate_to_millis),
+        }
+    }
+
+    /// True when the entry is stale at `now`.
+    pub fn is_expired(&self, now: SystemTime) -> bool {
+        is_expired(self.expires_at, now)
+    }
+}
+
+/// An entry as a store holds it: metadata plus the encoded response
+/// (see [`codec`](crate::codec)), which the store treats as opaque bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoredEntry {
+    /// Metadata.
+    pub meta: EntryMeta,
+    /// The encoded response.
+    pub value: Bytes,
+}
+
+impl StoredEntry {
+    /// An entry from its parts.
+    pub fn new(meta: EntryMeta, value: Bytes) -> Self {
+        Self { meta, value }
+    }
+}
+
+/// A place to keep cache entries: in memory, a file, a server.
+///
+/// Object-safe: the middleware holds an `Arc<dyn CacheStore>`. Only `get`, `put`, `delete`,
+/// `entries` and `clear` are required; the rest have default implementations built on them
+/// that a backend overrides when it can do better (an index, a server-side count).
+///
+/// A store does not judge freshness: `get` returns expired entries too, because the
+/// middleware can still revalidate them with the origin. Backends with native TTLs may drop
+/// entries once they are expired and no longer useful.
+#[async_trait]
+pub trait CacheStore: Send + Sync + Debug + 'static {
+    /// The entry under `key`, if any.
+    async fn get(&self, key: &CacheKey) -> Result<Option<StoredEntry>, StoreError>;
+
+    /// Stores `entry` under `entry.meta.key`, replacing any entry there.
+    ///
+    /// Returns [`StoreError::TooLarge`] when the store refuses the size; nothing is written then.
+    async fn put(&self, entry: StoredEntry) -> Result<(), StoreError>;
+
+    /// Removes the entry under `key`; true when there was one.
+    async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError>;
+
+    /// The metadata of every entry, in no particular order, without reading the values.
+    fn entries(&self) -> BoxStream<'_, Result<EntryMeta, StoreError>>;
+
+    /// Removes every entry; returns how many were removed.
+    async fn clear(&self) -> Result<u64, StoreError>;
+
+    /// How many entries there are.
+    async fn count(&self) -> Result<u64, StoreError> {
+        let mut entries = self.entries();
+        let mut n = 0;
+        while let Some(entry) = entries.next().await {
+            entry?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Removes every entry expired at `now`; returns how many were removed.
+    async fn delete_expired(&self, now: SystemTime) -> Result<u64, StoreError> {
+        let expired = collect_keys(self.entries(), |meta| meta.is_expired(now)).await?;
+        delete_all(self, &expired).await
+    }
+
+    /// Sets the expiry of the entry under `key`; false when there is no such entry.
+    async fn set_expiry(
+        &self,
+        key: &CacheKey,
+        expires_at: Option<SystemTime>,
+    ) -> Result<bool, StoreError> {
+        let Some(mut entry) = self.get(key).await? else {
+            return Ok(false);
+        };
+        entry.meta.expires_at = expires_at.map(truncate_to_millis);
+        self.put(entry).await?;
+        Ok(true)
+    }
+}
+
+/// Keys of the listed entries that satisfy `select`.
+pub async fn collect_keys(
+    mut entries: BoxStream<'_, Result<EntryMeta, StoreError>>,
+    select: impl Fn(&EntryMeta) -> bool,
+) -> Result<Vec<CacheKey>, StoreError> {
+    let mut keys = Vec::new();
+    while let Some(meta) = entries.next().await {
+        let meta = meta?;
+        if select(&meta) {
+            keys.push(meta.key);
+        }
+    }
+    Ok(keys)
+}
+
+/// Deletes each key; returns how many existed.
+pub async fn delete_all<S: CacheStore + ?Sized>(
+    store: &S,
+    keys: &[CacheKey],
+) -> Result<u64, StoreError> {
+    let mut removed = 0;
+    for key in keys {
+        if store.delete(key).await? {
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// Reads and decodes the entry under `key`.
+///
+/// An entry that does not decode (corrupt, truncated, written by another program or a future
+/// format) is deleted and reported as a miss, with one warning in the log: it never reaches
+/// the caller as an error.
+///
+/// # Errors
+///
+/// Only the store's own errors.
+pub async fn get_response<S: CacheStore + ?Sized>(
+    store: &S,
+    key: &CacheKey,
+) -> Result<Option<(EntryMeta, crate::CachedResponse)>, StoreError> {
+    let Some(entry) = store.get(key).await? else {
+        return Ok(None);
+    };
+    match crate::codec::decode(&entry.value) {
+        Ok(response) => Ok(Some((entry.meta, response))),
+        Err(error) => {
+            tracing::warn!(key = %key, %error, "unreadable cache entry: deleting it");
+            store.delete(key).await?;
+            Ok(None)
+        }
+    }
+}

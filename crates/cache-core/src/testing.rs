@@ -1,0 +1,346 @@
+//! The backend conformance suite: what "a working [`CacheStore`]" means.
+//!
+//! Each scenario is a public async function over a [`StoreUnderTest`]; the
+//! [`store_conformance_tests!`](crate::store_conformance_tests) macro expands one
+//! `#[tokio::test]` per scenario for a backend, given a factory that makes a fresh,
+//! empty store (its own file, prefix, table or database) per test. Every backend crate calls
+//! the macro against a real store; none of them copies a scenario.
+//!
+//! ```ignore
+//! cache_core::store_conformance_tests!(|| async {
+//!     cache_core::testing::StoreUnderTest::new(std::sync::Arc::new(cache_core::MemoryStore::new()))
+//! });
+//! ```
+
+use std::any::Any;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::{HeaderMap, Method};
+use url::Url;
+
+use crate::store::get_response;
+use crate::{CacheKey, CacheStore, EntryMeta, KeyRules, StoreError, StoredEntry, codec};
+
+type Reopen = Box<dyn Fn() -> Pin<Box<dyn Future<Output = Arc<dyn CacheStore>> + Send>> + Send + Sync>;
+
+/// A fresh store for one scenario, and what it needs to stay alive.
+pub struct StoreUnderTest {
+    /// The store.
+    pub store: Arc<dyn CacheStore>,
+    reopen: Option<Reopen>,
+    _guard: Option<Box<dyn Any + Send + Sync>>,
+}
+
+impl StoreUnderTest {
+    /// Wraps a store.
+    pub fn new(store: Arc<dyn CacheStore>) -> Self {
+        Self {
+            store,
+            reopen: None,
+            _guard: None,
+        }
+    }
+
+    /// Keeps `guard` (a temporary directory, a server handle) alive as long as the store.
+    #[must_use]
+    pub fn with_guard(mut self, guard: impl Any + Send + Sync) -> Self {
+        self._guard = Some(Box::new(guard));
+        self
+    }
+
+    /// How to open a second, independent instance over the same data (same file, server and
+    /// namespace), for the scenarios where two instances share entries.
+    #[must_use]
+    pub fn with_reopen<F, Fut>(mut self, reopen: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Arc<dyn CacheStore>> + Send + 'static,
+    {
+        self.reopen = Some(Box::new(move || Box::pin(reopen())));
+        self
+    }
+}
+
+/// Expands one `#[tokio::test]` per conformance scenario. The argument is an expression
+/// callable with no arguments that returns a future of a [`StoreUnderTest`].
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($factory:expr) => {
+        $crate::store_conformance_tests!(@each $factory;
+            get_missing_is_none,
+            put_then_get_round_trips,
+            put_overwrites,
+            delete_reports_whether_it_removed,
+            entries_count_and_clear_beyond_one_page,
+            delete_expired_keeps_fresh_entries,
+            set_expiry_changes_only_expiry,
+            expired_entries_stay_readable,
+            empty_value,
+            one_mebibyte_value,
+            unicode_urls,
+            concurrent_writers_same_key,
+            concurrent_writers_different_keys,
+            second_instance_sees_entries,
+            corrupt_value_is_a_miss_and_deleted,
+            works_as_arc_dyn,
+        );
+    };
+    (@each $factory:expr; $($scenario:ident),* $(,)?) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $scenario() {
+                let under_test = ($factory)().await;
+                $crate::testing::$scenario(&under_test).await;
+            }
+        )*
+    };
+}
+
+/// A key derived from `n`, so scenarios can make many distinct ones.
+pub fn key(n: u64) -> CacheKey {
+    let url = Url::parse(&format!("https://conformance.test/item/{n}")).expect("valid URL");
+    KeyRules::default().key(&Method::GET, &url, &HeaderMap::new(), None)
+}
+
+fn base_time() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_millis(1_750_000_000_123)
+}
+
+/// An entry under `key(n)` with the given value and expiry.
+pub fn entry(n: u64, value: Bytes, expires_at: Option<SystemTime>) -> StoredEntry {
+    let meta = EntryMeta::new(
+        key(n),
+        format!("https://conformance.test/item/{n}"),
+        base_time(),
+        expires_at,
+    );
+    StoredEntry::new(meta, value)
+}
+
+fn ok<T>(result: Result<T, StoreError>, what: &str) -> T {
+    match result {
+        Ok(v) => v,
+        Err(e) => panic!("{what} failed: {e:?}"),
+    }
+}
+
+/// `get` of a key never written is `None`.
+pub async fn get_missing_is_none(t: &StoreUnderTest) {
+    assert_eq!(ok(t.store.get(&key(1)).await, "get"), None);
+}
+
+/// What `put` stores, `get` returns exactly: metadata and bytes.
+pub async fn put_then_get_round_trips(t: &StoreUnderTest) {
+    let written = entry(
+        1,
+        Bytes::from_static(b"value \x00\xff bytes"),
+        Some(base_time() + Duration::from_secs(60)),
+    );
+    ok(t.store.put(written.clone()).await, "put");
+    assert_eq!(ok(t.store.get(&key(1)).await, "get"), Some(written));
+    let never = entry(2, Bytes::from_static(b"v"), None);
+    ok(t.store.put(never.clone()).await, "put");
+    assert_eq!(ok(t.store.get(&key(2)).await, "get"), Some(never));
+}
+
+/// A second `put` under the same key replaces value and metadata.
+pub async fn put_overwrites(t: &StoreUnderTest) {
+    ok(t.store.put(entry(1, Bytes::from_static(b"first"), None)).await, "put");
+    let second = entry(
+        1,
+        Bytes::from_static(b"second"),
+        Some(base_time() + Duration::from_secs(1)),
+    );
+    ok(t.store.put(second.clone()).await, "put");
+    assert_eq!(ok(t.store.get(&key(1)).await, "get"), Some(second));
+    assert_eq!(ok(t.store.count().await, "count"), 1);
+}
+
+/// `delete` removes the entry and says whether there was one.
+pub async fn delete_reports_whether_it_removed(t: &StoreUnderTest) {
+    ok(t.store.put(entry(1, Bytes::from_static(b"x"), None)).await, "put");
+    assert!(ok(t.store.delete(&key(1)).await, "delete"));
+    assert!(!ok(t.store.delete(&key(1)).await, "delete again"));
+    assert_eq!(ok(t.store.get(&key(1)).await, "get"), None);
+}
+
+/// Listing, counting and clearing see every entry, past any page size (1,100 entries).
+pub async fn entries_count_and_clear_beyond_one_page(t: &StoreUnderTest) {
+    const N: u64 = 1_100;
+    let writes = (0..N).map(|n| t.store.put(entry(n, Bytes::from(n.to_string()), None)));
+    for result in futures_util::future::join_all(writes).await {
+        ok(result, "put");
+    }
+    assert_eq!(ok(t.store.count().await, "count"), N);
+    let mut listed = ok(
+        crate::store::collect_keys(t.store.entries(), |_| true).await,
+        "entries",
+    );
+    listed.sort();
+    let mut expected: Vec<CacheKey> = (0..N).map(key).collect();
+    expected.sort();
+    assert_eq!(listed, expected, "entries() lists each entry once");
+    assert_eq!(ok(t.store.clear().await, "clear"), N);
+    assert_eq!(ok(t.store.count().await, "count"), 0);
+    assert_eq!(ok(t.store.get(&key(7)).await, "get"), None);
+}
+
+/// `delete_expired` removes exactly the entries stale at the given time.
+pub async fn delete_expired_keeps_fresh_entries(t: &StoreUnderTest) {
+    let now = base_time() + Duration::from_secs(100);
+    ok(t.store.put(entry(1, Bytes::from_static(b"stale"), Some(now - Duration::from_secs(1)))).await, "put");
+    ok(t.store.put(entry(2, Bytes::from_static(b"exact"), Some(now))).await, "put");
+    ok(t.store.put(entry(3, Bytes::from_static(b"fresh"), Some(now + Duration::from_secs(1)))).await, "put");
+    ok(t.store.put(entry(4, Bytes::from_static(b"never"), None)).await, "put");
+    assert_eq!(ok(t.store.delete_expired(now).await, "delete_expired"), 2);
+    assert_eq!(ok(t.store.get(&key(1)).await, "get"), None);
+    assert_eq!(ok(t.store.get(&key(2)).await, "get"), None);
+    assert!(ok(t.store.get(&key(3)).await, "get").is_some());
+    assert!(ok(t.store.get(&key(4)).await, "get").is_some());
+}
+
+/// `set_expiry` changes the expiry and nothing else; false for a missing key.
+pub async fn set_expiry_changes_only_expiry(t: &StoreUnderTest) {
+    let original = entry(1, Bytes::from_static(b"body"), None);
+    ok(t.store.put(original.clone()).await, "put");
+    let new_expiry = base_time() + Duration::from_secs(30);
+    assert!(ok(t.store.set_expiry(&key(1), Some(new_expiry)).await, "set_expiry"));
+    let read = ok(t.store.get(&key(1)).await, "get").expect("entry still there");
+    assert_eq!(read.meta.expires_at, Some(new_expiry));
+    assert_eq!(read.meta.created_at, original.meta.created_at);
+    assert_eq!(read.value, original.value);
+    assert!(!ok(t.store.set_expiry(&key(2), None).await, "set_expiry of missing"));
+}
+
+/// A store does not judge freshness: an expired entry is still returned for revalidation.
+pub async fn expired_entries_stay_readable(t: &StoreUnderTest) {
+    let long_ago = SystemTime::UNIX_EPOCH + Duration::from_secs(1);
+    ok(t.store.put(entry(1, Bytes::from_static(b"old"), Some(long_ago))).await, "put");
+    let read = ok(t.store.get(&key(1)).await, "get").expect("expired entry readable");
+    assert_eq!(read.meta.expires_at, Some(long_ago));
+}
+
+/// A value of zero bytes is stored and read back as such.
+pub async fn empty_value(t: &StoreUnderTest) {
+    ok(t.store.put(entry(1, Bytes::new(), None)).await, "put");
+    let read = ok(t.store.get(&key(1)).await, "get").expect("empty entry stored");
+    assert!(read.value.is_empty());
+}
+
+/// A 1 MiB value round-trips byte for byte.
+pub async fn one_mebibyte_value(t: &StoreUnderTest) {
+    let value: Bytes = (0..1024 * 1024).map(|i: u32| (i % 251) as u8).collect();
+    ok(t.store.put(entry(1, value.clone(), None)).await, "put");
+    let read = ok(t.store.get(&key(1)).await, "get").expect("stored");
+    assert_eq!(read.value, value);
+}
+
+/// URLs with non-ASCII text are kept exactly.
+pub async fn unicode_urls(t: &StoreUnderTest) {
+    let url = "https://例え.テスト/パス?q=ÿ😀";
+    let meta = EntryMeta::new(key(1), url, base_time(), None);
+    ok(t.store.put(StoredEntry::new(meta, Bytes::from_static(b"u"))).await, "put");
+    let read = ok(t.store.get(&key(1)).await, "get").expect("stored");
+    assert_eq!(read.meta.url, url);
+    let listed: Vec<String> = collect_metas(t).await.into_iter().map(|m| m.url).collect();
+    assert_eq!(listed, vec![url.to_owned()]);
+}
+
+async fn collect_metas(t: &StoreUnderTest) -> Vec<EntryMeta> {
+    use futures_util::StreamExt;
+    let metas: Vec<_> = t.store.entries().collect().await;
+    metas.into_iter().map(|m| ok(m, "entries")).collect()
+}
+
+/// Many tasks writing one key at once: no error, and one complete value wins.
+pub async fn concurrent_writers_same_key(t: &StoreUnderTest) {
+    let tasks: Vec<_> = (0..16u8)
+        .map(|i| {
+            let store = Arc::clone(&t.store);
+            tokio::spawn(async move {
+                let value = Bytes::from(vec![i; 4096]);
+                store.put(entry(1, value, None)).await
+            })
+        })
+        .collect();
+    for task in tasks {
+        ok(task.await.expect("writer task"), "concurrent put");
+    }
+    let read = ok(t.store.get(&key(1)).await, "get").expect("stored");
+    assert_eq!(read.value.len(), 4096);
+    assert!(read.value.iter().all(|b| *b == read.value[0]), "no torn value");
+}
+
+/// Many tasks writing different keys at once: every entry lands.
+pub async fn concurrent_writers_different_keys(t: &StoreUnderTest) {
+    let tasks: Vec<_> = (0..32u64)
+        .map(|n| {
+            let store = Arc::clone(&t.store);
+            tokio::spawn(async move {
+                for round in 0..4 {
+                    let v = Bytes::from(format!("{n}-{round}"));
+                    store.put(entry(n, v, None)).await?;
+                }
+                Ok::<_, StoreError>(())
+            })
+        })
+        .collect();
+    for task in tasks {
+        ok(task.await.expect("writer task"), "concurrent put");
+    }
+    assert_eq!(ok(t.store.count().await, "count"), 32);
+    for n in 0..32 {
+        let read = ok(t.store.get(&key(n)).await, "get").expect("stored");
+        assert_eq!(read.value, Bytes::from(format!("{n}-3")));
+    }
+}
+
+/// Entries written by one instance are read, replaced and deleted through another over the
+/// same data. Stores without shared data (memory) pass trivially.
+pub async fn second_instance_sees_entries(t: &StoreUnderTest) {
+    let Some(reopen) = &t.reopen else { return };
+    let other = reopen().await;
+    let written = entry(1, Bytes::from_static(b"from the first"), None);
+    ok(t.store.put(written.clone()).await, "put");
+    assert_eq!(ok(other.get(&key(1)).await, "get via second"), Some(written));
+    let replaced = entry(1, Bytes::from_static(b"from the second"), None);
+    ok(other.put(replaced.clone()).await, "put via second");
+    assert_eq!(ok(t.store.get(&key(1)).await, "get"), Some(replaced));
+    assert!(ok(other.delete(&key(1)).await, "delete via second"));
+    assert_eq!(ok(t.store.get(&key(1)).await, "get"), None);
+}
+
+/// A value that is not a valid entry reads as a miss and is removed from the store.
+pub async fn corrupt_value_is_a_miss_and_deleted(t: &StoreUnderTest) {
+    let valid = codec::encode(&sample_response()).expect("encodes");
+    let truncated = valid.slice(..valid.len() / 2);
+    let plants = [
+        Bytes::from_static(b"definitely not an entry"),
+        Bytes::new(),
+        truncated,
+    ];
+    for (n, planted) in plants.into_iter().enumerate() {
+        let n = n as u64;
+        ok(t.store.put(entry(n, planted, None)).await, "put");
+        assert!(ok(get_response(&*t.store, &key(n)).await, "get_response").is_none());
+        assert_eq!(ok(t.store.get(&key(n)).await, "get"), None, "corrupt entry deleted");
+    }
+    ok(t.store.put(entry(9, valid, None)).await, "put");
+    let (_, response) = ok(get_response(&*t.store, &key(9)).await, "get_response")
+        .expect("a valid entry decodes");
+    assert_eq!(response, sample_response());
+}
+
+/// The store is usable as `Arc<dyn CacheStore>`, which is how the middleware holds it.
+pub async fn works_as_arc_dyn(t: &StoreUnderTest) {
+    let shared: Arc<dyn CacheStore> = Arc::clone(&t.store);
+    let clone = Arc::clone(&shared);
+    ok(clone.put(entry(1, Bytes::from_static(b"dyn"), None)).await, "put");
+    assert!(ok(shared.get(&key(1)).await, "get").is_some());
+}
+
+pub use crate::fixtures::sample_response;

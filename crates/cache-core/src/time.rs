@@ -1,0 +1,42 @@
+//! Timestamps as stores keep them: whole milliseconds since the Unix epoch.
+//!
+//! Every store rounds to milliseconds, so [`EntryMeta`](crate::EntryMeta) does it up front and
+//! an entry reads back exactly as it was written, whatever the backend.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Milliseconds since the Unix epoch; times before it clamp to 0, far futures to `i64::MAX`.
+pub fn to_millis(time: SystemTime) -> i64 {
+    match time.duration_since(UNIX_EPOCH) {
+        Ok(since) => i64::try_from(since.as_millis()).unwrap_or(i64::MAX),
+        Err(_) => 0,
+    }
+}
+
+/// The inverse of [`to_millis`]; negative values clamp to the epoch.
+pub fn from_millis(millis: i64) -> SystemTime {
+    let millis = u64::try_from(millis).unwrap_or(0);
+    UNIX_EPOCH
+        .checked_add(Duration::from_millis(millis))
+        .unwrap_or(UNIX_EPOCH)
+}
+
+/// `time` rounded down to a whole millisecond.
+pub fn truncate_to_millis(time: SystemTime) -> SystemTime {
+    from_millis(to_millis(time))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_clamps() {
+        let t = UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
+        assert_eq!(from_millis(to_millis(t)), t);
+        assert_eq!(to_millis(UNIX_EPOCH - Duration::from_secs(5)), 0);
+        assert_eq!(from_millis(-5), UNIX_EPOCH);
+        let sub_milli = t + Duration::from_micros(700);
+        assert_eq!(truncate_to_millis(sub_milli), t);
+    }
+}
