@@ -159,10 +159,12 @@ fn headers_to_pairs(headers: &HeaderMap) -> Vec<(String, Vec<u8>)> {
 fn pairs_to_headers(pairs: Vec<(String, Vec<u8>)>) -> Result<HeaderMap, DecodeError> {
     let mut headers = HeaderMap::with_capacity(pairs.len());
     for (name, value) in pairs {
-        let name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| DecodeError::Invalid { field: "header name" })?;
-        let value = HeaderValue::from_bytes(&value)
-            .map_err(|_| DecodeError::Invalid { field: "header value" })?;
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| DecodeError::Invalid {
+            field: "header name",
+        })?;
+        let value = HeaderValue::from_bytes(&value).map_err(|_| DecodeError::Invalid {
+            field: "header value",
+        })?;
         headers.append(name, value);
     }
     Ok(headers)

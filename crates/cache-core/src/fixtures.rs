@@ -12,7 +12,10 @@ pub fn sample_response() -> CachedResponse {
     headers.append("content-type", HeaderValue::from_static("text/plain"));
     headers.append("set-cookie", HeaderValue::from_static("a=1"));
     headers.append("set-cookie", HeaderValue::from_static("b=2"));
-    headers.append("x-raw", HeaderValue::from_bytes(b"caf\xe9").expect("obs-text is valid"));
+    headers.append(
+        "x-raw",
+        HeaderValue::from_bytes(b"caf\xe9").expect("obs-text is valid"),
+    );
     let url = Url::parse("https://example.com/final").expect("valid URL");
     CachedResponse::new(
         StatusCode::OK,

@@ -281,12 +281,7 @@ impl KeyRules {
         kept
     }
 
-    fn filtered_query(
-        &self,
-        url: &Url,
-        drop: impl Fn(&str) -> bool,
-        sort: bool,
-    ) -> Option<String> {
+    fn filtered_query(&self, url: &Url, drop: impl Fn(&str) -> bool, sort: bool) -> Option<String> {
         url.query()?;
         let mut pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> =
             url.query_pairs().filter(|(k, _)| !drop(k)).collect();

@@ -25,7 +25,8 @@ use url::Url;
 use crate::store::get_response;
 use crate::{CacheKey, CacheStore, EntryMeta, KeyRules, StoreError, StoredEntry, codec};
 
-type Reopen = Box<dyn Fn() -> Pin<Box<dyn Future<Output = Arc<dyn CacheStore>> + Send>> + Send + Sync>;
+type Reopen =
+    Box<dyn Fn() -> Pin<Box<dyn Future<Output = Arc<dyn CacheStore>> + Send>> + Send + Sync>;
 
 /// A fresh store for one scenario, and what it needs to stay alive.
 pub struct StoreUnderTest {
@@ -149,7 +150,12 @@ pub async fn put_then_get_round_trips(t: &StoreUnderTest) {
 
 /// A second `put` under the same key replaces value and metadata.
 pub async fn put_overwrites(t: &StoreUnderTest) {
-    ok(t.store.put(entry(1, Bytes::from_static(b"first"), None)).await, "put");
+    ok(
+        t.store
+            .put(entry(1, Bytes::from_static(b"first"), None))
+            .await,
+        "put",
+    );
     let second = entry(
         1,
         Bytes::from_static(b"second"),
@@ -162,7 +168,10 @@ pub async fn put_overwrites(t: &StoreUnderTest) {
 
 /// `delete` removes the entry and says whether there was one.
 pub async fn delete_reports_whether_it_removed(t: &StoreUnderTest) {
-    ok(t.store.put(entry(1, Bytes::from_static(b"x"), None)).await, "put");
+    ok(
+        t.store.put(entry(1, Bytes::from_static(b"x"), None)).await,
+        "put",
+    );
     assert!(ok(t.store.delete(&key(1)).await, "delete"));
     assert!(!ok(t.store.delete(&key(1)).await, "delete again"));
     assert_eq!(ok(t.store.get(&key(1)).await, "get"), None);
@@ -192,10 +201,38 @@ pub async fn entries_count_and_clear_beyond_one_page(t: &StoreUnderTest) {
 /// `delete_expired` removes exactly the entries stale at the given time.
 pub async fn delete_expired_keeps_fresh_entries(t: &StoreUnderTest) {
     let now = base_time() + Duration::from_secs(100);
-    ok(t.store.put(entry(1, Bytes::from_static(b"stale"), Some(now - Duration::from_secs(1)))).await, "put");
-    ok(t.store.put(entry(2, Bytes::from_static(b"exact"), Some(now))).await, "put");
-    ok(t.store.put(entry(3, Bytes::from_static(b"fresh"), Some(now + Duration::from_secs(1)))).await, "put");
-    ok(t.store.put(entry(4, Bytes::from_static(b"never"), None)).await, "put");
+    ok(
+        t.store
+            .put(entry(
+                1,
+                Bytes::from_static(b"stale"),
+                Some(now - Duration::from_secs(1)),
+            ))
+            .await,
+        "put",
+    );
+    ok(
+        t.store
+            .put(entry(2, Bytes::from_static(b"exact"), Some(now)))
+            .await,
+        "put",
+    );
+    ok(
+        t.store
+            .put(entry(
+                3,
+                Bytes::from_static(b"fresh"),
+                Some(now + Duration::from_secs(1)),
+            ))
+            .await,
+        "put",
+    );
+    ok(
+        t.store
+            .put(entry(4, Bytes::from_static(b"never"), None))
+            .await,
+        "put",
+    );
     assert_eq!(ok(t.store.delete_expired(now).await, "delete_expired"), 2);
     assert_eq!(ok(t.store.get(&key(1)).await, "get"), None);
     assert_eq!(ok(t.store.get(&key(2)).await, "get"), None);
@@ -208,18 +245,29 @@ pub async fn set_expiry_changes_only_expiry(t: &StoreUnderTest) {
     let original = entry(1, Bytes::from_static(b"body"), None);
     ok(t.store.put(original.clone()).await, "put");
     let new_expiry = base_time() + Duration::from_secs(30);
-    assert!(ok(t.store.set_expiry(&key(1), Some(new_expiry)).await, "set_expiry"));
+    assert!(ok(
+        t.store.set_expiry(&key(1), Some(new_expiry)).await,
+        "set_expiry"
+    ));
     let read = ok(t.store.get(&key(1)).await, "get").expect("entry still there");
     assert_eq!(read.meta.expires_at, Some(new_expiry));
     assert_eq!(read.meta.created_at, original.meta.created_at);
     assert_eq!(read.value, original.value);
-    assert!(!ok(t.store.set_expiry(&key(2), None).await, "set_expiry of missing"));
+    assert!(!ok(
+        t.store.set_expiry(&key(2), None).await,
+        "set_expiry of missing"
+    ));
 }
 
 /// A store does not judge freshness: an expired entry is still returned for revalidation.
 pub async fn expired_entries_stay_readable(t: &StoreUnderTest) {
     let long_ago = SystemTime::UNIX_EPOCH + Duration::from_secs(1);
-    ok(t.store.put(entry(1, Bytes::from_static(b"old"), Some(long_ago))).await, "put");
+    ok(
+        t.store
+            .put(entry(1, Bytes::from_static(b"old"), Some(long_ago)))
+            .await,
+        "put",
+    );
     let read = ok(t.store.get(&key(1)).await, "get").expect("expired entry readable");
     assert_eq!(read.meta.expires_at, Some(long_ago));
 }
@@ -243,7 +291,12 @@ pub async fn one_mebibyte_value(t: &StoreUnderTest) {
 pub async fn unicode_urls(t: &StoreUnderTest) {
     let url = "https://例え.テスト/パス?q=ÿ😀";
     let meta = EntryMeta::new(key(1), url, base_time(), None);
-    ok(t.store.put(StoredEntry::new(meta, Bytes::from_static(b"u"))).await, "put");
+    ok(
+        t.store
+            .put(StoredEntry::new(meta, Bytes::from_static(b"u")))
+            .await,
+        "put",
+    );
     let read = ok(t.store.get(&key(1)).await, "get").expect("stored");
     assert_eq!(read.meta.url, url);
     let listed: Vec<String> = collect_metas(t).await.into_iter().map(|m| m.url).collect();
@@ -272,7 +325,10 @@ pub async fn concurrent_writers_same_key(t: &StoreUnderTest) {
     }
     let read = ok(t.store.get(&key(1)).await, "get").expect("stored");
     assert_eq!(read.value.len(), 4096);
-    assert!(read.value.iter().all(|b| *b == read.value[0]), "no torn value");
+    assert!(
+        read.value.iter().all(|b| *b == read.value[0]),
+        "no torn value"
+    );
 }
 
 /// Many tasks writing different keys at once: every entry lands.
@@ -306,7 +362,10 @@ pub async fn second_instance_sees_entries(t: &StoreUnderTest) {
     let other = reopen().await;
     let written = entry(1, Bytes::from_static(b"from the first"), None);
     ok(t.store.put(written.clone()).await, "put");
-    assert_eq!(ok(other.get(&key(1)).await, "get via second"), Some(written));
+    assert_eq!(
+        ok(other.get(&key(1)).await, "get via second"),
+        Some(written)
+    );
     let replaced = entry(1, Bytes::from_static(b"from the second"), None);
     ok(other.put(replaced.clone()).await, "put via second");
     assert_eq!(ok(t.store.get(&key(1)).await, "get"), Some(replaced));
@@ -327,11 +386,15 @@ pub async fn corrupt_value_is_a_miss_and_deleted(t: &StoreUnderTest) {
         let n = n as u64;
         ok(t.store.put(entry(n, planted, None)).await, "put");
         assert!(ok(get_response(&*t.store, &key(n)).await, "get_response").is_none());
-        assert_eq!(ok(t.store.get(&key(n)).await, "get"), None, "corrupt entry deleted");
+        assert_eq!(
+            ok(t.store.get(&key(n)).await, "get"),
+            None,
+            "corrupt entry deleted"
+        );
     }
     ok(t.store.put(entry(9, valid, None)).await, "put");
-    let (_, response) = ok(get_response(&*t.store, &key(9)).await, "get_response")
-        .expect("a valid entry decodes");
+    let (_, response) =
+        ok(get_response(&*t.store, &key(9)).await, "get_response").expect("a valid entry decodes");
     assert_eq!(response, sample_response());
 }
 
@@ -339,7 +402,10 @@ pub async fn corrupt_value_is_a_miss_and_deleted(t: &StoreUnderTest) {
 pub async fn works_as_arc_dyn(t: &StoreUnderTest) {
     let shared: Arc<dyn CacheStore> = Arc::clone(&t.store);
     let clone = Arc::clone(&shared);
-    ok(clone.put(entry(1, Bytes::from_static(b"dyn"), None)).await, "put");
+    ok(
+        clone.put(entry(1, Bytes::from_static(b"dyn"), None)).await,
+        "put",
+    );
     assert!(ok(shared.get(&key(1)).await, "get").is_some());
 }
 

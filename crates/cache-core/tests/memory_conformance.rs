@@ -5,4 +5,6 @@ use std::sync::Arc;
 use cache_core::MemoryStore;
 use cache_core::testing::StoreUnderTest;
 
-cache_core::store_conformance_tests!(|| async { StoreUnderTest::new(Arc::new(MemoryStore::new())) });
+cache_core::store_conformance_tests!(|| async {
+    StoreUnderTest::new(Arc::new(MemoryStore::new()))
+});

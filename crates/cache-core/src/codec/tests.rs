@@ -14,7 +14,10 @@ fn body_is_sliced_not_copied() {
     let decoded = decode(&bytes).unwrap();
     let start = bytes.as_ptr() as usize;
     let body = decoded.body.as_ptr() as usize;
-    assert!(body >= start && body < start + bytes.len(), "body shares the buffer");
+    assert!(
+        body >= start && body < start + bytes.len(),
+        "body shares the buffer"
+    );
 }
 
 /// Version 1 of the format, byte for byte. If this fails, old caches become unreadable:
@@ -41,17 +44,32 @@ fn format_v1_is_frozen() {
 #[test]
 fn foreign_and_damaged_bytes_are_errors_not_panics() {
     let valid = encode(&sample_response()).unwrap();
-    assert!(matches!(decode(&Bytes::new()), Err(DecodeError::Truncated { .. })));
-    assert!(matches!(decode(&Bytes::from_static(b"{\"json\": true}")), Err(DecodeError::BadMagic)));
+    assert!(matches!(
+        decode(&Bytes::new()),
+        Err(DecodeError::Truncated { .. })
+    ));
+    assert!(matches!(
+        decode(&Bytes::from_static(b"{\"json\": true}")),
+        Err(DecodeError::BadMagic)
+    ));
     let mut future = valid.to_vec();
     future[4] = 2;
-    assert!(matches!(decode(&future.into()), Err(DecodeError::UnsupportedVersion(2))));
+    assert!(matches!(
+        decode(&future.into()),
+        Err(DecodeError::UnsupportedVersion(2))
+    ));
     let mut flagged = valid.to_vec();
     flagged[5] = 1;
-    assert!(matches!(decode(&flagged.into()), Err(DecodeError::UnsupportedFlags(1))));
+    assert!(matches!(
+        decode(&flagged.into()),
+        Err(DecodeError::UnsupportedFlags(1))
+    ));
     let mut long_head = valid.to_vec();
     long_head[6..10].copy_from_slice(&u32::MAX.to_le_bytes());
-    assert!(matches!(decode(&long_head.into()), Err(DecodeError::Truncated { .. })));
+    assert!(matches!(
+        decode(&long_head.into()),
+        Err(DecodeError::Truncated { .. })
+    ));
     // Every prefix and every single-byte corruption: an error or a valid entry, never a panic.
     for len in 0..valid.len() {
         let _ = decode(&valid.slice(..len));

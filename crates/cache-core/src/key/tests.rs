@@ -13,10 +13,18 @@ fn get(rules: &KeyRules, u: &str) -> CacheKey {
 #[test]
 fn keys_are_pinned() {
     let rules = KeyRules::default();
-    assert_eq!(get(&rules, "https://example.com/a?b=1").as_str(), "00b10e76a891161d2c242296369c597d");
+    assert_eq!(
+        get(&rules, "https://example.com/a?b=1").as_str(),
+        "00b10e76a891161d2c242296369c597d"
+    );
     let mut headers = HeaderMap::new();
     headers.insert("content-type", HeaderValue::from_static("application/json"));
-    let post = rules.key(&Method::POST, &url("https://example.com/api"), &headers, Some(br#"{"b":1,"a":[1,2]}"#));
+    let post = rules.key(
+        &Method::POST,
+        &url("https://example.com/api"),
+        &headers,
+        Some(br#"{"b":1,"a":[1,2]}"#),
+    );
     assert_eq!(post.as_str(), "8eba9a92ef032fef5bad93cbbcc94501");
 }
 
@@ -50,19 +58,41 @@ fn method_and_body_are_part_of_the_key() {
     let rules = KeyRules::default();
     let u = url("https://example.com/");
     let h = HeaderMap::new();
-    assert_ne!(rules.key(&Method::GET, &u, &h, None), rules.key(&Method::HEAD, &u, &h, None));
-    assert_ne!(rules.key(&Method::POST, &u, &h, Some(b"a")), rules.key(&Method::POST, &u, &h, Some(b"b")));
-    assert_ne!(rules.key(&Method::POST, &u, &h, None), rules.key(&Method::POST, &u, &h, Some(b"")));
+    assert_ne!(
+        rules.key(&Method::GET, &u, &h, None),
+        rules.key(&Method::HEAD, &u, &h, None)
+    );
+    assert_ne!(
+        rules.key(&Method::POST, &u, &h, Some(b"a")),
+        rules.key(&Method::POST, &u, &h, Some(b"b"))
+    );
+    assert_ne!(
+        rules.key(&Method::POST, &u, &h, None),
+        rules.key(&Method::POST, &u, &h, Some(b""))
+    );
 }
 
 #[test]
 fn json_bodies_ignore_key_order_and_ignored_keys() {
     let rules = KeyRules::default().ignored_parameters(["nonce"]);
     let mut h = HeaderMap::new();
-    h.insert("content-type", HeaderValue::from_static("application/json; charset=utf-8"));
+    h.insert(
+        "content-type",
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
     let u = url("https://example.com/q");
-    let a = rules.key(&Method::POST, &u, &h, Some(br#"{"a":1,"b":{"y":2,"x":1},"nonce":5}"#));
-    let b = rules.key(&Method::POST, &u, &h, Some(br#"{ "b": {"x":1, "y":2}, "a": 1, "nonce": 6 }"#));
+    let a = rules.key(
+        &Method::POST,
+        &u,
+        &h,
+        Some(br#"{"a":1,"b":{"y":2,"x":1},"nonce":5}"#),
+    );
+    let b = rules.key(
+        &Method::POST,
+        &u,
+        &h,
+        Some(br#"{ "b": {"x":1, "y":2}, "a": 1, "nonce": 6 }"#),
+    );
     let c = rules.key(&Method::POST, &u, &h, Some(br#"{"a":2,"b":{"x":1,"y":2}}"#));
     assert_eq!(a, b);
     assert_ne!(a, c);
@@ -75,7 +105,10 @@ fn json_bodies_ignore_key_order_and_ignored_keys() {
 fn form_bodies_are_sorted() {
     let rules = KeyRules::default();
     let mut h = HeaderMap::new();
-    h.insert("content-type", HeaderValue::from_static("application/x-www-form-urlencoded"));
+    h.insert(
+        "content-type",
+        HeaderValue::from_static("application/x-www-form-urlencoded"),
+    );
     let u = url("https://example.com/f");
     assert_eq!(
         rules.key(&Method::POST, &u, &h, Some(b"b=2&a=1")),
@@ -96,21 +129,32 @@ fn credentials_separate_entries_but_are_not_in_the_key_text() {
     assert_ne!(ka, rules.key(&Method::GET, &u, &bob, None));
     assert_ne!(ka, rules.key(&Method::GET, &u, &none, None));
     assert_eq!(ka, rules.key(&Method::GET, &u, &alice.clone(), None));
-    assert_ne!(get(&rules, "https://example.com/me?api_key=1"), get(&rules, "https://example.com/me?api_key=2"));
+    assert_ne!(
+        get(&rules, "https://example.com/me?api_key=1"),
+        get(&rules, "https://example.com/me?api_key=2")
+    );
 
     let shared = KeyRules::default().per_credential(false);
-    assert_eq!(shared.key(&Method::GET, &u, &alice, None), shared.key(&Method::GET, &u, &bob, None));
+    assert_eq!(
+        shared.key(&Method::GET, &u, &alice, None),
+        shared.key(&Method::GET, &u, &bob, None)
+    );
 }
 
 #[test]
 fn ignored_parameters_are_fully_ignored_when_not_credentials() {
     let rules = KeyRules::default().ignored_parameters(["nonce", "x-request-id"]);
-    assert_eq!(get(&rules, "https://e.com/?nonce=1&q=a"), get(&rules, "https://e.com/?q=a&nonce=2"));
+    assert_eq!(
+        get(&rules, "https://e.com/?nonce=1&q=a"),
+        get(&rules, "https://e.com/?q=a&nonce=2")
+    );
     // Replacing the list does not un-redact credentials.
     assert!(rules.is_redacted("Authorization"));
     assert!(!rules.is_ignored("Authorization"));
     assert_eq!(
-        rules.redact_url(&url("https://u:p@e.com/?b=1&nonce=2&api_key=3&a=4")).as_str(),
+        rules
+            .redact_url(&url("https://u:p@e.com/?b=1&nonce=2&api_key=3&a=4"))
+            .as_str(),
         "https://e.com/?b=1&a=4"
     );
 }
@@ -126,17 +170,37 @@ fn matched_headers() {
     fr.insert("x-trace", HeaderValue::from_static("2"));
 
     let none = KeyRules::default();
-    assert_eq!(none.key(&Method::GET, &u, &en, None), none.key(&Method::GET, &u, &fr, None));
+    assert_eq!(
+        none.key(&Method::GET, &u, &en, None),
+        none.key(&Method::GET, &u, &fr, None)
+    );
 
-    let some = KeyRules::default().match_headers(MatchHeaders::Only(vec![HeaderName::from_static("accept-language")]));
-    assert_ne!(some.key(&Method::GET, &u, &en, None), some.key(&Method::GET, &u, &fr, None));
+    let some =
+        KeyRules::default().match_headers(MatchHeaders::Only(vec![HeaderName::from_static(
+            "accept-language",
+        )]));
+    assert_ne!(
+        some.key(&Method::GET, &u, &en, None),
+        some.key(&Method::GET, &u, &fr, None)
+    );
     let mut en_other_trace = en.clone();
     en_other_trace.insert("x-trace", HeaderValue::from_static("9"));
-    assert_eq!(some.key(&Method::GET, &u, &en, None), some.key(&Method::GET, &u, &en_other_trace, None));
+    assert_eq!(
+        some.key(&Method::GET, &u, &en, None),
+        some.key(&Method::GET, &u, &en_other_trace, None)
+    );
 
-    let all = KeyRules::default().ignored_parameters(["x-trace"]).match_headers(MatchHeaders::All);
-    assert_eq!(all.key(&Method::GET, &u, &en, None), all.key(&Method::GET, &u, &en_other_trace, None));
-    assert_ne!(all.key(&Method::GET, &u, &en, None), all.key(&Method::GET, &u, &fr, None));
+    let all = KeyRules::default()
+        .ignored_parameters(["x-trace"])
+        .match_headers(MatchHeaders::All);
+    assert_eq!(
+        all.key(&Method::GET, &u, &en, None),
+        all.key(&Method::GET, &u, &en_other_trace, None)
+    );
+    assert_ne!(
+        all.key(&Method::GET, &u, &en, None),
+        all.key(&Method::GET, &u, &fr, None)
+    );
 }
 
 #[test]

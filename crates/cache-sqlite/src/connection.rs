@@ -1,0 +1,59 @@
+//! Opening connections, the schema, and turning SQLite errors into store errors.
+
+use std::path::Path;
+use std::time::Duration;
+
+use cache_core::StoreError;
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+
+/// The table entries live in. A distinct name, so a file shared with another tool (such as
+/// requests-cache's own `responses` table) does not collide.
+pub(crate) const TABLE: &str = "reqwest_cache_entries";
+
+pub(crate) fn open_connection(
+    path: &Path,
+    busy_timeout: Duration,
+) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(path, flags).map_err(StoreError::unavailable)?;
+    // The busy timeout first: switching to WAL itself needs a lock another process may hold.
+    conn.busy_timeout(busy_timeout)
+        .map_err(|e| sqlite_error(e, busy_timeout))?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(|e| sqlite_error(e, busy_timeout))?;
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(|e| sqlite_error(e, busy_timeout))?;
+    Ok(conn)
+}
+
+pub(crate) fn create_schema(conn: &Connection, busy_timeout: Duration) -> Result<(), StoreError> {
+    conn.execute_batch(&format!(
+        "CREATE TABLE IF NOT EXISTS {TABLE} (
+             key TEXT PRIMARY KEY NOT NULL,
+             url TEXT NOT NULL,
+             created_at INTEGER NOT NULL,
+             expires_at INTEGER,
+             value BLOB NOT NULL
+         );
+         CREATE INDEX IF NOT EXISTS {TABLE}_expires_at ON {TABLE}(expires_at)
+             WHERE expires_at IS NOT NULL;"
+    ))
+    .map_err(|e| sqlite_error(e, busy_timeout))
+}
+
+/// Busy or locked after the busy timeout is a timeout (transient); a file that cannot be
+/// opened is unavailable; everything else is a backend error.
+pub(crate) fn sqlite_error(error: rusqlite::Error, busy_timeout: Duration) -> StoreError {
+    match error.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+            StoreError::Timeout(busy_timeout)
+        }
+        Some(ErrorCode::CannotOpen | ErrorCode::NotADatabase | ErrorCode::SystemIoFailure) => {
+            StoreError::unavailable(error)
+        }
+        _ => StoreError::backend(error),
+    }
+}

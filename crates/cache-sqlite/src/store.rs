@@ -1,0 +1,334 @@
+//! [`SqliteStore`]: the [`CacheStore`] over one SQLite file.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use cache_core::time::{from_millis, to_millis};
+use cache_core::{CacheKey, CacheStore, EntryMeta, StoreError, StoredEntry};
+use futures_core::stream::BoxStream;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::connection::{TABLE, create_schema, open_connection, sqlite_error};
+
+/// How many rows one `entries()` page reads.
+const PAGE_SIZE: usize = 512;
+
+/// The largest value stored: SQLite's compiled-in string/blob limit (10^9 bytes) less room
+/// for the row's other columns.
+pub const MAX_VALUE_BYTES: u64 = 999_000_000;
+
+/// Builds a [`SqliteStore`] with settings other than the defaults.
+///
+/// ```no_run
+/// use cache_sqlite::SqliteStore;
+/// use std::time::Duration;
+///
+/// let store = SqliteStore::builder("/var/cache/myapp/http.sqlite")
+///     .busy_timeout(Duration::from_secs(30))
+///     .readers(8)
+///     .open()?;
+/// # Ok::<(), cache_core::StoreError>(())
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct SqliteStoreBuilder {
+    path: PathBuf,
+    busy_timeout: Duration,
+    readers: usize,
+}
+
+impl SqliteStoreBuilder {
+    /// How long a call waits for another connection or process holding the lock before it
+    /// fails with [`StoreError::Timeout`] (default 10 s).
+    pub fn busy_timeout(mut self, timeout: Duration) -> Self {
+        self.busy_timeout = timeout;
+        self
+    }
+
+    /// How many reader connections to keep (default 4, at least 1). Reads run in parallel
+    /// up to this many; writes go through one writer connection.
+    pub fn readers(mut self, readers: usize) -> Self {
+        self.readers = readers.max(1);
+        self
+    }
+
+    /// Opens (creating if needed) the file and its table.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when the file cannot be opened or is not a database;
+    /// [`StoreError::Timeout`] when another process holds it locked past the busy timeout.
+    pub fn open(self) -> Result<SqliteStore, StoreError> {
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(StoreError::unavailable)?;
+        }
+        let writer = open_connection(&self.path, self.busy_timeout)?;
+        create_schema(&writer, self.busy_timeout)?;
+        let readers = (0..self.readers)
+            .map(|_| open_connection(&self.path, self.busy_timeout).map(Mutex::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                path: self.path,
+                busy_timeout: self.busy_timeout,
+                writer: Mutex::new(writer),
+                readers,
+                next_reader: AtomicUsize::new(0),
+            }),
+        })
+    }
+}
+
+/// A [`CacheStore`] in one SQLite file (WAL mode), shareable by many tasks and processes.
+///
+/// Cloning is cheap and shares the connections.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    path: PathBuf,
+    busy_timeout: Duration,
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+}
+
+impl SqliteStore {
+    /// Opens the cache file at `path` with default settings. A path without an extension gets
+    /// `.sqlite` appended (`"demo_cache"` → `demo_cache.sqlite`), as requests-cache does; a
+    /// path with one is used as is. Missing parent directories are created.
+    ///
+    /// # Errors
+    ///
+    /// As [`SqliteStoreBuilder::open`].
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::builder(path).open()
+    }
+
+    /// A builder for a store at `path` (extension rule as [`SqliteStore::open`]).
+    pub fn builder(path: impl AsRef<Path>) -> SqliteStoreBuilder {
+        let mut path = path.as_ref().to_path_buf();
+        if path.extension().is_none() {
+            path.set_extension("sqlite");
+        }
+        SqliteStoreBuilder {
+            path,
+            busy_timeout: Duration::from_secs(10),
+            readers: 4,
+        }
+    }
+
+    /// The file this store uses.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `f` on Tokio's blocking pool.
+    async fn blocking<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Inner) -> Result<T, rusqlite::Error> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        let busy_timeout = inner.busy_timeout;
+        tokio::task::spawn_blocking(move || f(&inner))
+            .await
+            .map_err(StoreError::backend)?
+            .map_err(|e| sqlite_error(e, busy_timeout))
+    }
+}
+
+impl Inner {
+    fn writer(&self) -> MutexGuard<'_, Connection> {
+        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A free reader connection if there is one, else the next in turn.
+    fn reader(&self) -> MutexGuard<'_, Connection> {
+        for conn in &self.readers {
+            if let Ok(guard) = conn.try_lock() {
+                return guard;
+            }
+        }
+        let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+        self.readers[i].lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn row_to_meta(
+    key: &str,
+    url: String,
+    created_at: i64,
+    expires_at: Option<i64>,
+) -> Option<EntryMeta> {
+    let Ok(key) = key.parse::<CacheKey>() else {
+        tracing::warn!(
+            key,
+            "row with an invalid cache key in the SQLite cache: skipped"
+        );
+        return None;
+    };
+    Some(EntryMeta::new(
+        key,
+        url,
+        from_millis(created_at),
+        expires_at.map(from_millis),
+    ))
+}
+
+#[async_trait]
+impl CacheStore for SqliteStore {
+    async fn get(&self, key: &CacheKey) -> Result<Option<StoredEntry>, StoreError> {
+        let key = *key;
+        self.blocking(move |inner| {
+            let conn = inner.reader();
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT url, created_at, expires_at, value FROM {TABLE} WHERE key = ?1"
+            ))?;
+            stmt.query_row([key.as_str()], |row| {
+                let meta = EntryMeta::new(
+                    key,
+                    row.get::<_, String>(0)?,
+                    from_millis(row.get(1)?),
+                    row.get::<_, Option<i64>>(2)?.map(from_millis),
+                );
+                Ok(StoredEntry::new(
+                    meta,
+                    Bytes::from(row.get::<_, Vec<u8>>(3)?),
+                ))
+            })
+            .optional()
+        })
+        .await
+    }
+
+    async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
+        if entry.value.len() as u64 > MAX_VALUE_BYTES {
+            return Err(StoreError::TooLarge {
+                size: entry.value.len() as u64,
+                limit: MAX_VALUE_BYTES,
+            });
+        }
+        self.blocking(move |inner| {
+            let conn = inner.writer();
+            let mut stmt = conn.prepare_cached(&format!(
+                "INSERT OR REPLACE INTO {TABLE} (key, url, created_at, expires_at, value)
+                 VALUES (?1, ?2, ?3, ?4, ?5)"
+            ))?;
+            stmt.execute(params![
+                entry.meta.key.as_str(),
+                entry.meta.url,
+                to_millis(entry.meta.created_at),
+                entry.meta.expires_at.map(to_millis),
+                &entry.value[..],
+            ])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {
+        let key = *key;
+        self.blocking(move |inner| {
+            let conn = inner.writer();
+            let mut stmt = conn.prepare_cached(&format!("DELETE FROM {TABLE} WHERE key = ?1"))?;
+            Ok(stmt.execute([key.as_str()])? > 0)
+        })
+        .await
+    }
+
+    fn entries(&self) -> BoxStream<'_, Result<EntryMeta, StoreError>> {
+        // Keyset pagination: each page is one short read, so a long listing never holds a
+        // read transaction open (which would stop WAL checkpoints).
+        let pages =
+            futures_util::stream::try_unfold(Some(String::new()), move |after| async move {
+                let Some(after) = after else { return Ok(None) };
+                let rows = self
+                    .blocking(move |inner| {
+                        let conn = inner.reader();
+                        let mut stmt = conn.prepare_cached(&format!(
+                            "SELECT key, url, created_at, expires_at FROM {TABLE}
+                         WHERE key > ?1 ORDER BY key LIMIT {PAGE_SIZE}"
+                        ))?;
+                        let rows = stmt.query_map([after], |row| {
+                            Ok((
+                                row.get::<_, String>(0)?,
+                                row.get(1)?,
+                                row.get(2)?,
+                                row.get(3)?,
+                            ))
+                        })?;
+                        rows.collect::<Result<Vec<(String, String, i64, Option<i64>)>, _>>()
+                    })
+                    .await?;
+                let next = (rows.len() == PAGE_SIZE).then(|| rows[rows.len() - 1].0.clone());
+                let metas: Vec<Result<EntryMeta, StoreError>> = rows
+                    .into_iter()
+                    .filter_map(|(key, url, created, expires)| {
+                        row_to_meta(&key, url, created, expires)
+                    })
+                    .map(Ok)
+                    .collect();
+                Ok(Some((futures_util::stream::iter(metas), next)))
+            });
+        Box::pin(futures_util::TryStreamExt::try_flatten(pages))
+    }
+
+    async fn clear(&self) -> Result<u64, StoreError> {
+        self.blocking(|inner| {
+            let removed = inner
+                .writer()
+                .execute(&format!("DELETE FROM {TABLE}"), [])?;
+            Ok(removed as u64)
+        })
+        .await
+    }
+
+    async fn count(&self) -> Result<u64, StoreError> {
+        self.blocking(|inner| {
+            inner
+                .reader()
+                .query_row(&format!("SELECT COUNT(*) FROM {TABLE}"), [], |row| {
+                    row.get::<_, i64>(0)
+                })
+                .map(|n| n as u64)
+        })
+        .await
+    }
+
+    async fn delete_expired(&self, now: SystemTime) -> Result<u64, StoreError> {
+        let now = to_millis(now);
+        self.blocking(move |inner| {
+            let removed = inner.writer().execute(
+                &format!("DELETE FROM {TABLE} WHERE expires_at IS NOT NULL AND expires_at <= ?1"),
+                [now],
+            )?;
+            Ok(removed as u64)
+        })
+        .await
+    }
+
+    async fn set_expiry(
+        &self,
+        key: &CacheKey,
+        expires_at: Option<SystemTime>,
+    ) -> Result<bool, StoreError> {
+        let key = *key;
+        let expires_at = expires_at.map(to_millis);
+        self.blocking(move |inner| {
+            let updated = inner.writer().execute(
+                &format!("UPDATE {TABLE} SET expires_at = ?1 WHERE key = ?2"),
+                params![expires_at, key.as_str()],
+            )?;
+            Ok(updated > 0)
+        })
+        .await
+    }
+}
