@@ -1,1 +1,45 @@
-//! placeholder
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod body;
+mod builder;
+mod error;
+mod fetch;
+mod handle;
+mod info;
+mod middleware;
+mod mode;
+mod request_ext;
+mod response_parts;
+mod revalidate;
+mod scope;
+mod state;
+mod stats;
+mod url_patterns;
+
+pub use builder::{
+    CacheMiddlewareBuilder, DEFAULT_MAX_BODY_SIZE, DEFAULT_SQLITE_PATH, DEFAULT_STORE_TIMEOUT,
+};
+pub use error::{Error, StoreError};
+pub use handle::{CacheHandle, CachedEntry};
+pub use info::{CacheInfo, CacheResponseExt};
+pub use middleware::CacheMiddleware;
+#[cfg(feature = "sqlite")]
+pub use middleware::cached_client;
+pub use mode::CacheMode;
+pub use request_ext::CacheRequestExt;
+pub use scope::{CacheScope, disabled};
+pub use stats::CacheStats;
+
+/// The core crate: keys, codec, the store trait; for backend authors.
+pub use cache_core;
+pub use cache_core::{
+    CacheKey, CacheStore, CachedRequest, CachedResponse, Clock, EntryMeta, Expiration, ManualClock,
+    MatchHeaders, MemoryStore, StoredEntry, SystemClock,
+};
+/// The SQLite store (feature `sqlite`, on by default).
+#[cfg(feature = "sqlite")]
+pub use cache_sqlite::{self, SqliteStore};
+/// Re-exported so the middleware and your client agree on one version.
+pub use reqwest_middleware;

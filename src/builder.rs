@@ -1,0 +1,223 @@
+//! [`CacheMiddlewareBuilder`]: every setting of the cache.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cache_core::{CacheStore, Clock, Expiration, KeyRules, MatchHeaders, SystemClock};
+use http::{Method, StatusCode};
+
+use crate::error::Error;
+use crate::middleware::CacheMiddleware;
+use crate::state::{CacheState, ResponseFilter};
+use crate::stats::StatsCounters;
+use crate::url_patterns::UrlPatterns;
+
+/// Responses with a body larger than this are passed through uncached by default.
+pub const DEFAULT_MAX_BODY_SIZE: u64 = 32 * 1024 * 1024;
+
+/// How long a store call may take before the request goes on without the cache, by default.
+pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The file [`CacheMiddleware::new`] opens: `./http_cache.sqlite`, as requests-cache.
+pub const DEFAULT_SQLITE_PATH: &str = "http_cache.sqlite";
+
+/// Builds a [`CacheMiddleware`]. Start with [`CacheMiddleware::builder`].
+///
+/// ```
+/// use reqwest_caching::{CacheMiddleware, Expiration, MemoryStore};
+/// use std::time::Duration;
+///
+/// let cache = CacheMiddleware::builder()
+///     .store(MemoryStore::new())
+///     .expire_after(Duration::from_secs(3600))
+///     .urls_expire_after([
+///         ("api.example.com/live/*", Expiration::DoNotCache),
+///         ("*.example.com/static", Expiration::Never),
+///     ])
+///     .allowable_codes([200, 203, 404])
+///     .ignored_parameters(["api_key", "Authorization", "nonce"])
+///     .build()?;
+/// # Ok::<(), reqwest_caching::Error>(())
+/// ```
+#[must_use]
+pub struct CacheMiddlewareBuilder {
+    store: Option<Arc<dyn CacheStore>>,
+    keys: KeyRules,
+    expire_after: Expiration,
+    url_patterns: Vec<(String, Expiration)>,
+    allowable_codes: Vec<u16>,
+    allowable_methods: Vec<Method>,
+    filter: Option<Arc<ResponseFilter>>,
+    max_body_bytes: u64,
+    store_timeout: Duration,
+    clock: Arc<dyn Clock>,
+}
+
+impl Default for CacheMiddlewareBuilder {
+    fn default() -> Self {
+        Self {
+            store: None,
+            keys: KeyRules::default(),
+            expire_after: Expiration::Never,
+            url_patterns: Vec::new(),
+            allowable_codes: vec![200],
+            allowable_methods: vec![Method::GET, Method::HEAD],
+            filter: None,
+            max_body_bytes: DEFAULT_MAX_BODY_SIZE,
+            store_timeout: DEFAULT_STORE_TIMEOUT,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl CacheMiddlewareBuilder {
+    /// Where entries are kept (default: SQLite at [`DEFAULT_SQLITE_PATH`]).
+    pub fn store(self, store: impl CacheStore) -> Self {
+        self.shared_store(Arc::new(store))
+    }
+
+    /// Like [`store`](Self::store), for a store already shared elsewhere.
+    pub fn shared_store(mut self, store: Arc<dyn CacheStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// How long responses stay fresh unless a more specific setting says otherwise
+    /// (default [`Expiration::Never`]).
+    pub fn expire_after(mut self, expiration: impl Into<Expiration>) -> Self {
+        self.expire_after = expiration.into();
+        self
+    }
+
+    /// Expiration by URL pattern; the first matching pattern wins. Patterns are globs matched
+    /// against `host[:port]/path` (any scheme given is ignored): `*` matches anything including
+    /// `/`, and a pattern covers every URL it is a prefix of. Replaces earlier patterns.
+    pub fn urls_expire_after<I, P, E>(mut self, patterns: I) -> Self
+    where
+        I: IntoIterator<Item = (P, E)>,
+        P: Into<String>,
+        E: Into<Expiration>,
+    {
+        self.url_patterns = patterns
+            .into_iter()
+            .map(|(p, e)| (p.into(), e.into()))
+            .collect();
+        self
+    }
+
+    /// Status codes whose responses are cached (default: only `200`).
+    pub fn allowable_codes(mut self, codes: impl IntoIterator<Item = u16>) -> Self {
+        self.allowable_codes = codes.into_iter().collect();
+        self
+    }
+
+    /// Methods whose responses are cached (default: `GET` and `HEAD`). Add `POST` to cache
+    /// POST requests keyed by their body.
+    pub fn allowable_methods(mut self, methods: impl IntoIterator<Item = Method>) -> Self {
+        self.allowable_methods = methods.into_iter().collect();
+        self
+    }
+
+    /// A last say on whether a response is cached: called with the response (before its body
+    /// is read) when everything else allows caching; `false` leaves it uncached.
+    pub fn filter<F>(mut self, filter: F) -> Self
+    where
+        F: Fn(&reqwest::Response) -> bool + Send + Sync + 'static,
+    {
+        self.filter = Some(Arc::new(filter));
+        self
+    }
+
+    /// Parameters (query parameters, request headers, top-level JSON or form body keys) left
+    /// out of the key and removed from the stored request. Replaces the default,
+    /// [`DEFAULT_IGNORED_PARAMETERS`](cache_core::DEFAULT_IGNORED_PARAMETERS). Credentials
+    /// (`Authorization`, `Cookie`, `api_key` ...) are never stored in any case.
+    pub fn ignored_parameters<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.keys = self.keys.ignored_parameters(names);
+        self
+    }
+
+    /// Which request headers are part of the key (default none; see [`MatchHeaders`]).
+    pub fn match_headers(mut self, match_headers: MatchHeaders) -> Self {
+        self.keys = self.keys.match_headers(match_headers);
+        self
+    }
+
+    /// Whether requests with different credentials get different entries (default `true`,
+    /// see [`KeyRules::per_credential`]).
+    pub fn per_credential(mut self, on: bool) -> Self {
+        self.keys = self.keys.per_credential(on);
+        self
+    }
+
+    /// Responses with a larger body pass through uncached (default
+    /// [`DEFAULT_MAX_BODY_SIZE`], 32 MiB). The body is streamed to the caller either way.
+    pub fn max_body_size(mut self, bytes: u64) -> Self {
+        self.max_body_bytes = bytes;
+        self
+    }
+
+    /// How long one store call may take before the request goes on without the cache
+    /// (default [`DEFAULT_STORE_TIMEOUT`]).
+    pub fn store_timeout(mut self, timeout: Duration) -> Self {
+        self.store_timeout = timeout;
+        self
+    }
+
+    /// The clock freshness is judged by (default the system clock). Tests use
+    /// [`ManualClock`](cache_core::ManualClock) to expire entries without sleeping.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Builds the middleware.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidPattern`] for a URL pattern that is not a glob;
+    /// - [`Error::InvalidStatusCode`] for a code outside 100..=999;
+    /// - [`Error::Store`] when no store was set and the default SQLite file cannot be opened;
+    /// - [`Error::NoStore`] when no store was set and the `sqlite` feature is off.
+    pub fn build(self) -> Result<CacheMiddleware, Error> {
+        let allowable_codes = self
+            .allowable_codes
+            .iter()
+            .map(|&code| StatusCode::from_u16(code).map_err(|_| Error::InvalidStatusCode(code)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let url_patterns = UrlPatterns::new(self.url_patterns)?;
+        let store = match self.store {
+            Some(store) => store,
+            None => default_store()?,
+        };
+        Ok(CacheMiddleware::from_state(CacheState {
+            store,
+            keys: self.keys,
+            expire_after: self.expire_after,
+            url_patterns,
+            allowable_codes,
+            allowable_methods: self.allowable_methods,
+            filter: self.filter,
+            max_body_bytes: self.max_body_bytes,
+            store_timeout: self.store_timeout,
+            clock: self.clock,
+            stats: StatsCounters::default(),
+        }))
+    }
+}
+
+#[cfg(feature = "sqlite")]
+fn default_store() -> Result<Arc<dyn CacheStore>, Error> {
+    Ok(Arc::new(cache_sqlite::SqliteStore::open(
+        DEFAULT_SQLITE_PATH,
+    )?))
+}
+
+#[cfg(not(feature = "sqlite"))]
+fn default_store() -> Result<Arc<dyn CacheStore>, Error> {
+    Err(Error::NoStore)
+}

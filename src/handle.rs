@@ -1,0 +1,226 @@
+//! [`CacheHandle`]: inspect and manage the cache.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cache_core::store::{collect_keys, delete_all, get_response};
+use cache_core::{CacheKey, CachedResponse, EntryMeta, Expiration};
+use futures_util::StreamExt;
+use http::{HeaderMap, Method};
+use url::Url;
+
+use crate::error::Error;
+use crate::state::CacheState;
+use crate::stats::CacheStats;
+
+/// A stored entry: its metadata and the decoded response.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CachedEntry {
+    /// Key, URL, creation and expiry.
+    pub meta: EntryMeta,
+    /// The stored response.
+    pub response: CachedResponse,
+}
+
+/// Inspects and manages the cache behind a [`CacheMiddleware`](crate::CacheMiddleware).
+/// Clone it freely; clones share the store and the counters.
+///
+/// | requests-cache | reqwest-caching |
+/// |---|---|
+/// | `session.cache.contains(url=...)` | [`contains_url`](Self::contains_url) |
+/// | `session.cache.delete(urls=[...])` | [`delete_url`](Self::delete_url) |
+/// | `session.cache.delete(expired=True)` | [`delete_expired`](Self::delete_expired) |
+/// | `session.cache.delete(older_than=...)` | [`delete_older_than`](Self::delete_older_than) |
+/// | `session.cache.reset_expiration(...)` / `remove_expired_responses(expire_after=...)` | [`reset_expiration`](Self::reset_expiration) |
+/// | `session.cache.clear()` | [`clear`](Self::clear) |
+/// | `session.cache.urls()` | [`urls`](Self::urls) |
+///
+/// ```no_run
+/// use reqwest_caching::CacheMiddleware;
+/// use std::time::Duration;
+///
+/// # async fn run() -> Result<(), reqwest_caching::Error> {
+/// let cache = CacheMiddleware::new()?;
+/// let handle = cache.handle();
+/// handle.delete_older_than(Duration::from_secs(7 * 24 * 3600)).await?;
+/// println!("{} entries, {:?}", handle.count().await?, handle.stats());
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct CacheHandle {
+    state: Arc<CacheState>,
+}
+
+impl CacheHandle {
+    pub(crate) fn new(state: Arc<CacheState>) -> Self {
+        Self { state }
+    }
+
+    /// The key a request with this method and URL (no headers, no body) gets.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidUrl`] when `url` does not parse.
+    pub fn key_for(&self, method: &Method, url: &str) -> Result<CacheKey, Error> {
+        let url = parse_url(url)?;
+        Ok(self.state.keys.key(method, &url, &HeaderMap::new(), None))
+    }
+
+    /// True when an entry is stored under `key`.
+    ///
+    /// # Errors
+    ///
+    /// The store's.
+    pub async fn contains(&self, key: &CacheKey) -> Result<bool, Error> {
+        Ok(self.get(key).await?.is_some())
+    }
+
+    /// True when a `GET` of `url` has an entry.
+    ///
+    /// # Errors
+    ///
+    /// An invalid URL, or the store's.
+    pub async fn contains_url(&self, url: &str) -> Result<bool, Error> {
+        self.contains(&self.key_for(&Method::GET, url)?).await
+    }
+
+    /// The entry under `key`. An unreadable entry is deleted and reported as absent.
+    ///
+    /// # Errors
+    ///
+    /// The store's.
+    pub async fn get(&self, key: &CacheKey) -> Result<Option<CachedEntry>, Error> {
+        let found = self
+            .state
+            .bounded(get_response(&*self.state.store, key))
+            .await?;
+        Ok(found.map(|(meta, response)| CachedEntry { meta, response }))
+    }
+
+    /// The entry for a `GET` of `url`.
+    ///
+    /// # Errors
+    ///
+    /// An invalid URL, or the store's.
+    pub async fn get_url(&self, url: &str) -> Result<Option<CachedEntry>, Error> {
+        self.get(&self.key_for(&Method::GET, url)?).await
+    }
+
+    /// Deletes the entry under `key`; true when there was one.
+    ///
+    /// # Errors
+    ///
+    /// The store's.
+    pub async fn delete(&self, key: &CacheKey) -> Result<bool, Error> {
+        Ok(self.state.bounded(self.state.store.delete(key)).await?)
+    }
+
+    /// Deletes the `GET` and `HEAD` entries of `url`; returns how many existed.
+    ///
+    /// # Errors
+    ///
+    /// An invalid URL, or the store's.
+    pub async fn delete_url(&self, url: &str) -> Result<u64, Error> {
+        let mut removed = 0;
+        for method in [Method::GET, Method::HEAD] {
+            if self.delete(&self.key_for(&method, url)?).await? {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Deletes every expired entry; returns how many.
+    ///
+    /// # Errors
+    ///
+    /// The store's.
+    pub async fn delete_expired(&self) -> Result<u64, Error> {
+        let now = self.state.clock.now();
+        Ok(self.state.store.delete_expired(now).await?)
+    }
+
+    /// Deletes every entry stored more than `age` ago; returns how many.
+    ///
+    /// # Errors
+    ///
+    /// The store's.
+    pub async fn delete_older_than(&self, age: Duration) -> Result<u64, Error> {
+        let now = self.state.clock.now();
+        let Some(cutoff) = now.checked_sub(age) else {
+            return Ok(0);
+        };
+        let store = &*self.state.store;
+        let old = collect_keys(store.entries(), |meta| meta.created_at < cutoff).await?;
+        Ok(delete_all(store, &old).await?)
+    }
+
+    /// Gives every entry a new expiry computed from now (as requests-cache's
+    /// `reset_expiration`); [`Expiration::DoNotCache`] deletes them all. Returns how many
+    /// entries were changed.
+    ///
+    /// # Errors
+    ///
+    /// The store's.
+    pub async fn reset_expiration(&self, expiration: Expiration) -> Result<u64, Error> {
+        if !expiration.is_cacheable() {
+            return self.clear().await;
+        }
+        let store = &*self.state.store;
+        let expires_at = expiration.expires_at(self.state.clock.now());
+        let keys = collect_keys(store.entries(), |_| true).await?;
+        let mut changed = 0;
+        for key in &keys {
+            if store.set_expiry(key, expires_at).await? {
+                changed += 1;
+            }
+        }
+        Ok(changed)
+    }
+
+    /// Deletes every entry; returns how many.
+    ///
+    /// # Errors
+    ///
+    /// The store's.
+    pub async fn clear(&self) -> Result<u64, Error> {
+        Ok(self.state.store.clear().await?)
+    }
+
+    /// The distinct URLs with entries, sorted (redacted: ignored parameters removed).
+    ///
+    /// # Errors
+    ///
+    /// The store's.
+    pub async fn urls(&self) -> Result<Vec<String>, Error> {
+        let mut urls = BTreeSet::new();
+        let mut entries = self.state.store.entries();
+        while let Some(meta) = entries.next().await {
+            urls.insert(meta?.url);
+        }
+        Ok(urls.into_iter().collect())
+    }
+
+    /// How many entries are stored.
+    ///
+    /// # Errors
+    ///
+    /// The store's.
+    pub async fn count(&self) -> Result<u64, Error> {
+        Ok(self.state.store.count().await?)
+    }
+
+    /// The counters since the middleware was built.
+    pub fn stats(&self) -> CacheStats {
+        self.state.stats.snapshot()
+    }
+}
+
+fn parse_url(url: &str) -> Result<Url, Error> {
+    Url::parse(url).map_err(|source| Error::InvalidUrl {
+        url: url.to_owned(),
+        source,
+    })
+}

@@ -1,0 +1,75 @@
+//! [`CacheInfo`]: what the cache did for a response.
+
+use std::time::SystemTime;
+
+use cache_core::CacheKey;
+
+/// What the cache did for a response; every response that went through the middleware
+/// carries one in its extensions. Read it with [`CacheResponseExt`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CacheInfo {
+    /// The body came from the cache (a hit, or a revalidated entry).
+    pub from_cache: bool,
+    /// When the served entry was stored (for a response just fetched and stored: now).
+    pub created_at: Option<SystemTime>,
+    /// When the entry stops (stopped) being fresh; `None` when it never expires or was not
+    /// stored.
+    pub expires: Option<SystemTime>,
+    /// The served entry was already stale.
+    pub is_expired: bool,
+    /// The request's cache key; `None` when the cache did not consider the request
+    /// (disabled, bypassed, method not cached, streaming body).
+    pub key: Option<CacheKey>,
+    /// The entry was stale, the origin answered `304 Not Modified`, and the stored body was
+    /// served with refreshed headers.
+    pub revalidated: bool,
+    /// The response was written to the cache by this request.
+    pub stored: bool,
+}
+
+impl CacheInfo {
+    /// Info for a response the cache did not touch.
+    pub(crate) fn passed_through(key: Option<CacheKey>) -> Self {
+        Self {
+            from_cache: false,
+            created_at: None,
+            expires: None,
+            is_expired: false,
+            key,
+            revalidated: false,
+            stored: false,
+        }
+    }
+}
+
+/// Reads the [`CacheInfo`] of a [`reqwest::Response`].
+///
+/// ```
+/// use reqwest_caching::CacheResponseExt;
+///
+/// fn log(response: &reqwest::Response) {
+///     if response.from_cache() {
+///         let info = response.cache_info().unwrap();
+///         println!("cached at {:?}, key {:?}", info.created_at, info.key);
+///     }
+/// }
+/// ```
+pub trait CacheResponseExt {
+    /// The cache's info, if the response went through the cache middleware.
+    fn cache_info(&self) -> Option<&CacheInfo>;
+
+    /// True when the body came from the cache.
+    // The name mirrors requests-cache's `response.from_cache`; it is a predicate, not a
+    // conversion.
+    #[allow(clippy::wrong_self_convention)]
+    fn from_cache(&self) -> bool {
+        self.cache_info().is_some_and(|info| info.from_cache)
+    }
+}
+
+impl CacheResponseExt for reqwest::Response {
+    fn cache_info(&self) -> Option<&CacheInfo> {
+        self.extensions().get::<CacheInfo>()
+    }
+}

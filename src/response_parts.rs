@@ -1,0 +1,54 @@
+//! Taking a live response apart and putting responses together.
+
+use bytes::Bytes;
+use http::{Extensions, HeaderMap, StatusCode, Version};
+use reqwest::ResponseBuilderExt;
+use url::Url;
+
+use crate::info::CacheInfo;
+
+/// Everything of a response but its body.
+pub(crate) struct ResponseParts {
+    pub(crate) status: StatusCode,
+    pub(crate) version: Version,
+    pub(crate) headers: HeaderMap,
+    pub(crate) url: Url,
+    pub(crate) extensions: Extensions,
+}
+
+impl ResponseParts {
+    /// Moves the head out of `response`, leaving its body readable.
+    pub(crate) fn take(response: &mut reqwest::Response) -> Self {
+        Self {
+            status: response.status(),
+            version: response.version(),
+            headers: std::mem::take(response.headers_mut()),
+            url: response.url().clone(),
+            extensions: std::mem::take(response.extensions_mut()),
+        }
+    }
+
+    /// A response with these parts, this body and this cache info.
+    pub(crate) fn into_response(self, body: reqwest::Body, info: CacheInfo) -> reqwest::Response {
+        let mut response = http::Response::builder()
+            .url(self.url)
+            .body(body)
+            .unwrap_or_else(
+                // Unreachable: a builder given only a URL extension and a body cannot fail.
+                |_| http::Response::new(reqwest::Body::from(Bytes::new())),
+            );
+        *response.status_mut() = self.status;
+        *response.version_mut() = self.version;
+        *response.headers_mut() = self.headers;
+        let extensions = response.extensions_mut();
+        extensions.extend(self.extensions);
+        extensions.insert(info);
+        reqwest::Response::from(response)
+    }
+}
+
+/// Attaches cache info to a response the cache did not rebuild.
+pub(crate) fn with_info(mut response: reqwest::Response, info: CacheInfo) -> reqwest::Response {
+    response.extensions_mut().insert(info);
+    response
+}

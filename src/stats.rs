@@ -1,0 +1,56 @@
+//! Counters of what the cache did.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A snapshot of the cache's counters since the middleware was built.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CacheStats {
+    /// Responses served from the cache without contacting the origin.
+    pub hits: u64,
+    /// Requests the cache could not answer (sent to the origin, or 504 with `OnlyIfCached`).
+    pub misses: u64,
+    /// Stale entries the origin confirmed with `304 Not Modified`.
+    pub revalidations: u64,
+    /// Responses written to the store.
+    pub stores: u64,
+    /// Store failures (each one was logged and the request went on without the cache).
+    pub errors: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct StatsCounters {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    revalidations: AtomicU64,
+    stores: AtomicU64,
+    errors: AtomicU64,
+}
+
+impl StatsCounters {
+    pub(crate) fn hit(&self) {
+        self.hits.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn miss(&self) {
+        self.misses.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn revalidation(&self) {
+        self.revalidations.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn store(&self) {
+        self.stores.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn error(&self) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> CacheStats {
+        CacheStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            revalidations: self.revalidations.load(Ordering::Relaxed),
+            stores: self.stores.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+        }
+    }
+}
