@@ -138,17 +138,16 @@ async fn store_response(
         state.keys.redact_url(&parts.url),
         request,
     );
+    let meta = EntryMeta::new(key, meta_url, now, expires_at);
     let stored = match encode(&cached, &key) {
-        Some(value) => {
-            let meta = EntryMeta::new(key, meta_url, now, expires_at);
-            state.save(StoredEntry::new(meta, value)).await
-        }
+        Some(value) => state.save(StoredEntry::new(meta.clone(), value)).await,
         None => false,
     };
+    // Times as stored (to the millisecond), so this info matches a later hit's.
     let info = CacheInfo {
         from_cache: false,
-        created_at: stored.then_some(now),
-        expires: if stored { expires_at } else { None },
+        created_at: stored.then_some(meta.created_at),
+        expires: if stored { meta.expires_at } else { None },
         is_expired: false,
         key: Some(key),
         revalidated: false,

@@ -1,1 +1,15 @@
+//! End-to-end tests: a cached client against a real origin on 127.0.0.1, over each store.
+//! Every test asserts what reached the origin, not only what came back.
 
+mod origin;
+mod support;
+
+mod expiration;
+mod failures;
+mod handle;
+mod hits;
+mod keys;
+mod modes;
+mod rules;
+mod scope;
+mod sqlite;

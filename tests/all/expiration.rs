@@ -1,0 +1,238 @@
+use std::time::Duration;
+
+use reqwest_caching::{CacheRequestExt, CacheScope, Clock, Expiration};
+
+use crate::support::{BACKENDS, Harness, send};
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+#[tokio::test]
+async fn never_is_the_default_and_never_expires() {
+    for backend in BACKENDS {
+        let h = Harness::new(backend).await;
+        let (_, first) = h.fetch("/a").await;
+        assert_eq!(first.expires, None);
+        h.clock.advance(Duration::from_secs(10 * 365 * 24 * 3600));
+        let (body, info) = h.fetch("/a").await;
+        assert!(info.from_cache && !info.is_expired, "{backend:?}");
+        assert_eq!(body, "/a #1");
+        assert_eq!(h.origin.hits("/a"), 1);
+    }
+}
+
+#[tokio::test]
+async fn after_a_duration() {
+    for backend in BACKENDS {
+        let h = Harness::with(backend, |b| b.expire_after(MINUTE)).await;
+        let (_, stored) = h.fetch("/a").await;
+        let created = stored.created_at.unwrap();
+        assert_eq!(stored.expires, Some(created + MINUTE));
+        h.clock.advance(Duration::from_secs(59));
+        assert!(
+            h.fetch("/a").await.1.from_cache,
+            "{backend:?}: fresh at 59 s"
+        );
+        h.clock.advance(Duration::from_secs(1));
+        let (body, info) = h.fetch("/a").await;
+        assert!(!info.from_cache, "{backend:?}: stale at 60 s");
+        assert_eq!(body, "/a #2");
+        assert!(
+            h.fetch("/a").await.1.from_cache,
+            "{backend:?}: the refetch was stored"
+        );
+        assert_eq!(h.origin.hits("/a"), 2);
+    }
+}
+
+#[tokio::test]
+async fn at_a_time() {
+    for backend in BACKENDS {
+        let h = Harness::new(backend).await;
+        let deadline = h.clock.now() + Duration::from_secs(30);
+        h.fetch_with("/a", Expiration::At(deadline)).await;
+        h.clock.advance(Duration::from_secs(29));
+        assert!(h.fetch("/a").await.1.from_cache, "{backend:?}");
+        h.clock.advance(Duration::from_secs(1));
+        assert!(!h.fetch("/a").await.1.from_cache, "{backend:?}");
+        assert_eq!(h.origin.hits("/a"), 2);
+    }
+}
+
+#[tokio::test]
+async fn immediately_stores_but_always_revalidates() {
+    for backend in BACKENDS {
+        let h = Harness::with(backend, |b| b.expire_after(Expiration::Immediately)).await;
+        let (first, info) = h.fetch("/etag/i").await;
+        assert!(
+            info.stored && info.expires.is_some(),
+            "{backend:?}: stored, already stale"
+        );
+        let (second, info) = h.fetch("/etag/i").await;
+        assert_eq!(
+            h.origin.hits("/etag/i"),
+            2,
+            "{backend:?}: the origin was asked"
+        );
+        assert_eq!(h.origin.last("/etag/i").headers["if-none-match"], "\"v1\"");
+        assert!(info.from_cache && info.revalidated, "{backend:?}: {info:?}");
+        assert_eq!(second, first, "{backend:?}: stored body served after 304");
+
+        // Without validators there is nothing to revalidate: a plain refetch.
+        h.fetch("/plain").await;
+        let (body, info) = h.fetch("/plain").await;
+        assert!(!info.from_cache);
+        assert_eq!(body, "/plain #2");
+        assert!(
+            h.origin
+                .last("/plain")
+                .headers
+                .get("if-none-match")
+                .is_none()
+        );
+    }
+}
+
+#[tokio::test]
+async fn do_not_cache_stores_nothing() {
+    for backend in BACKENDS {
+        let h = Harness::with(backend, |b| b.expire_after(Expiration::DoNotCache)).await;
+        let (_, info) = h.fetch("/a").await;
+        assert!(!info.stored);
+        assert!(!h.fetch("/a").await.1.from_cache);
+        assert_eq!(h.origin.hits("/a"), 2);
+        assert_eq!(h.handle.count().await.unwrap(), 0, "{backend:?}");
+    }
+}
+
+#[tokio::test]
+async fn revalidation_with_last_modified_refreshes_expiry_and_headers() {
+    for backend in BACKENDS {
+        let h = Harness::with(backend, |b| b.expire_after(MINUTE)).await;
+        h.fetch("/modified/m").await;
+        h.clock.advance(Duration::from_secs(120));
+        let (body, info) = h.fetch("/modified/m").await;
+        assert!(info.revalidated && info.from_cache, "{backend:?}: {info:?}");
+        assert_eq!(body, "/modified/m #1");
+        assert_eq!(
+            h.origin.last("/modified/m").headers["if-modified-since"],
+            "Wed, 21 Oct 2015 07:28:00 GMT"
+        );
+        // The 304 gave the entry a new minute.
+        let (_, info) = h.fetch("/modified/m").await;
+        assert!(info.from_cache && !info.revalidated, "{backend:?}");
+        assert_eq!(h.origin.hits("/modified/m"), 2);
+        assert_eq!(h.handle.stats().revalidations, 1);
+    }
+}
+
+#[tokio::test]
+async fn a_304_merges_new_headers_into_the_entry() {
+    for backend in BACKENDS {
+        let h = Harness::with(backend, |b| b.expire_after(Expiration::Immediately)).await;
+        h.fetch("/etag/h").await;
+        let response = h.get("/etag/h").send().await.unwrap();
+        assert_eq!(response.headers()["x-refreshed"], "yes", "{backend:?}");
+        assert_eq!(response.status(), 200);
+        let entry = h
+            .handle
+            .get_url(&h.origin.url("/etag/h"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            entry.response.headers["x-refreshed"], "yes",
+            "{backend:?}: stored too"
+        );
+    }
+}
+
+#[tokio::test]
+async fn precedence_request_over_scope_over_pattern_over_session() {
+    for backend in BACKENDS {
+        let h = Harness::with(backend, |b| {
+            b.expire_after(Duration::from_secs(1000))
+                .urls_expire_after([("127.0.0.1:*/short", Duration::from_secs(100))])
+        })
+        .await;
+        let expiry_of = |info: reqwest_caching::CacheInfo| {
+            info.expires
+                .unwrap()
+                .duration_since(info.created_at.unwrap())
+                .unwrap()
+        };
+        let (_, session) = h.fetch("/long").await;
+        assert_eq!(
+            expiry_of(session),
+            Duration::from_secs(1000),
+            "{backend:?}: session"
+        );
+        let (_, pattern) = h.fetch("/short/1").await;
+        assert_eq!(
+            expiry_of(pattern),
+            Duration::from_secs(100),
+            "{backend:?}: pattern"
+        );
+        let scoped = CacheScope::new()
+            .expire_after(Duration::from_secs(10))
+            .run(h.fetch("/short/2"))
+            .await
+            .1;
+        assert_eq!(
+            expiry_of(scoped),
+            Duration::from_secs(10),
+            "{backend:?}: scope"
+        );
+        let per_request = CacheScope::new()
+            .expire_after(Duration::from_secs(10))
+            .run(send(h.get("/short/3").expire_after(Duration::from_secs(1))))
+            .await
+            .1;
+        assert_eq!(
+            expiry_of(per_request),
+            Duration::from_secs(1),
+            "{backend:?}: request"
+        );
+        // with_extension is the same as the extension trait.
+        let (_, ext) = send(
+            h.get("/short/4")
+                .with_extension(Expiration::After(Duration::from_secs(2))),
+        )
+        .await;
+        assert_eq!(expiry_of(ext), Duration::from_secs(2));
+    }
+}
+
+#[tokio::test]
+async fn url_patterns_can_refuse_or_keep_forever() {
+    for backend in BACKENDS {
+        let h = Harness::with(backend, |b| {
+            b.expire_after(MINUTE).urls_expire_after([
+                ("127.0.0.1:*/live", Expiration::DoNotCache),
+                ("127.0.0.1:*/static/*", Expiration::Never),
+            ])
+        })
+        .await;
+        h.fetch("/live/feed").await;
+        h.fetch("/live/feed").await;
+        assert_eq!(h.origin.hits("/live/feed"), 2, "{backend:?}: never stored");
+        h.fetch("/static/logo").await;
+        h.clock.advance(Duration::from_secs(3600));
+        assert!(h.fetch("/static/logo").await.1.from_cache, "{backend:?}");
+        h.fetch("/other").await;
+        h.clock.advance(Duration::from_secs(61));
+        assert!(
+            !h.fetch("/other").await.1.from_cache,
+            "{backend:?}: session expiry"
+        );
+    }
+}
+
+impl Harness {
+    async fn fetch_with(
+        &self,
+        path: &str,
+        expiration: Expiration,
+    ) -> (String, reqwest_caching::CacheInfo) {
+        send(self.get(path).expire_after(expiration)).await
+    }
+}

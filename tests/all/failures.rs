@@ -1,0 +1,130 @@
+//! The cache never fails a request that would succeed without it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use futures_util::stream::BoxStream;
+use reqwest_caching::reqwest_middleware::ClientBuilder;
+use reqwest_caching::{
+    CacheKey, CacheMiddleware, CacheResponseExt, CacheStore, EntryMeta, StoreError, StoredEntry,
+};
+
+use crate::origin::Origin;
+
+/// A store whose every call fails as an unreachable server would, or hangs.
+#[derive(Debug, Default)]
+struct BrokenStore {
+    hang: bool,
+    calls: AtomicU64,
+}
+
+impl BrokenStore {
+    async fn fail<T>(&self) -> Result<T, StoreError> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        if self.hang {
+            std::future::pending::<()>().await;
+        }
+        Err(StoreError::unavailable(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "store down",
+        )))
+    }
+}
+
+#[async_trait]
+impl CacheStore for BrokenStore {
+    async fn get(&self, _: &CacheKey) -> Result<Option<StoredEntry>, StoreError> {
+        self.fail().await
+    }
+    async fn put(&self, _: StoredEntry) -> Result<(), StoreError> {
+        self.fail().await
+    }
+    async fn delete(&self, _: &CacheKey) -> Result<bool, StoreError> {
+        self.fail().await
+    }
+    fn entries(&self) -> BoxStream<'_, Result<EntryMeta, StoreError>> {
+        Box::pin(futures_util::stream::once(self.fail()))
+    }
+    async fn clear(&self) -> Result<u64, StoreError> {
+        self.fail().await
+    }
+    async fn delete_expired(&self, _: SystemTime) -> Result<u64, StoreError> {
+        self.fail().await
+    }
+}
+
+#[tokio::test]
+async fn a_store_that_is_down_means_the_network() {
+    for hang in [false, true] {
+        let store = Arc::new(BrokenStore {
+            hang,
+            ..Default::default()
+        });
+        let cache = CacheMiddleware::builder()
+            .shared_store(Arc::clone(&store) as _)
+            .store_timeout(Duration::from_millis(50))
+            .build()
+            .unwrap();
+        let handle = cache.handle();
+        let client = ClientBuilder::new(reqwest::Client::new())
+            .with(cache)
+            .build();
+        let origin = Origin::start().await;
+        for n in 1..=2 {
+            let response = client
+                .get(origin.url("/x"))
+                .send()
+                .await
+                .expect("request succeeds");
+            assert!(!response.from_cache());
+            assert_eq!(response.text().await.unwrap(), format!("/x #{n}"));
+        }
+        assert_eq!(origin.hits("/x"), 2, "hang={hang}");
+        assert_eq!(
+            handle.stats().errors,
+            4,
+            "hang={hang}: each read and write counted"
+        );
+        assert_eq!(store.calls.load(Ordering::Relaxed), 4);
+        // Per-key handle calls are bounded like the middleware's; bulk ones (count, clear)
+        // may legitimately run long, so only the failing store is asked.
+        let key = handle
+            .key_for(&http::Method::GET, &origin.url("/x"))
+            .unwrap();
+        let err = handle.get(&key).await.unwrap_err();
+        assert!(
+            matches!(err, reqwest_caching::Error::Store(ref e) if e.is_transient()),
+            "{err:?}"
+        );
+        if !hang {
+            assert!(
+                handle.count().await.is_err(),
+                "the handle reports store errors"
+            );
+            assert!(handle.clear().await.is_err());
+        }
+    }
+}
+
+#[tokio::test]
+async fn network_errors_pass_through_unchanged() {
+    let cache = CacheMiddleware::builder()
+        .store(reqwest_caching::MemoryStore::new())
+        .build()
+        .unwrap();
+    let client = ClientBuilder::new(reqwest::Client::new())
+        .with(cache)
+        .build();
+    // A port nothing listens on.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    drop(listener);
+    let err = client.get(&url).send().await.unwrap_err();
+    assert!(err.is_connect() || err.is_request(), "{err:?}");
+    assert!(
+        !err.is_middleware(),
+        "the cache does not wrap transport errors"
+    );
+}

@@ -1,0 +1,118 @@
+use reqwest_caching::CacheResponseExt;
+
+use crate::support::{BACKENDS, Harness, send};
+
+#[tokio::test]
+async fn second_request_is_a_hit() {
+    for backend in BACKENDS {
+        let h = Harness::new(backend).await;
+        let (first, info1) = h.fetch("/page").await;
+        let (second, info2) = h.fetch("/page").await;
+        assert_eq!(
+            h.origin.hits("/page"),
+            1,
+            "{backend:?}: one request reached the origin"
+        );
+        assert_eq!(first, "/page #1");
+        assert_eq!(second, first, "{backend:?}: same body from the cache");
+        assert!(!info1.from_cache && info1.stored, "{backend:?}: {info1:?}");
+        assert!(
+            info2.from_cache && !info2.is_expired && !info2.revalidated,
+            "{backend:?}: {info2:?}"
+        );
+        assert_eq!(info1.key, info2.key);
+        assert_eq!(info2.created_at, info1.created_at);
+        let stats = h.handle.stats();
+        assert_eq!(
+            (stats.hits, stats.misses, stats.stores, stats.errors),
+            (1, 1, 1, 0),
+            "{backend:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn responses_are_rebuilt_faithfully() {
+    for backend in BACKENDS {
+        let h = Harness::new(backend).await;
+        let live = h.get("/headers").send().await.unwrap();
+        let cached = h.get("/headers").send().await.unwrap();
+        assert_eq!(h.origin.hits("/headers"), 1);
+        assert!(cached.from_cache());
+        assert_eq!(cached.status(), live.status());
+        assert_eq!(cached.version(), live.version());
+        assert_eq!(cached.url(), live.url());
+        let cookies: Vec<_> = cached.headers().get_all("set-cookie").iter().collect();
+        assert_eq!(
+            cookies,
+            ["a=1", "b=2"],
+            "{backend:?}: repeated headers kept in order"
+        );
+        assert_eq!(
+            cached.headers()["x-latin1"].as_bytes(),
+            b"caf\xe9",
+            "{backend:?}: non-UTF-8 value kept"
+        );
+        assert_eq!(
+            cached.headers()["content-type"],
+            live.headers()["content-type"]
+        );
+        assert_eq!(cached.bytes().await.unwrap(), live.bytes().await.unwrap());
+    }
+}
+
+#[tokio::test]
+async fn redirected_responses_keep_their_final_url() {
+    for backend in BACKENDS {
+        let h = Harness::new(backend).await;
+        let first = h.get("/redirect/a").send().await.unwrap();
+        let final_url = first.url().clone();
+        assert!(final_url.path().ends_with("/target/a"));
+        let second = h.get("/redirect/a").send().await.unwrap();
+        assert!(second.from_cache(), "{backend:?}");
+        assert_eq!(second.url(), &final_url, "{backend:?}");
+        assert_eq!(h.origin.hits("/redirect/a"), 1);
+        assert_eq!(h.origin.hits("/target/a"), 1);
+    }
+}
+
+#[tokio::test]
+async fn head_and_get_are_separate_entries() {
+    for backend in BACKENDS {
+        let h = Harness::new(backend).await;
+        for _ in 0..2 {
+            let head = h
+                .client
+                .head(h.origin.url("/big/5000"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(head.headers()["content-length"], "5000");
+        }
+        let (_, info) = send(h.client.head(h.origin.url("/big/5000"))).await;
+        assert!(info.from_cache, "{backend:?}: HEAD cached");
+        let (body, info) = h.fetch("/big/5000").await;
+        assert_eq!(body.len(), 5000);
+        assert!(
+            !info.from_cache,
+            "{backend:?}: GET not answered by the HEAD entry"
+        );
+        assert_eq!(h.origin.hits("/big/5000"), 2);
+    }
+}
+
+#[tokio::test]
+async fn caller_url_parameters_survive_redaction() {
+    for backend in BACKENDS {
+        let h = Harness::new(backend).await;
+        let url = h.origin.url("/p?api_key=k1&q=1");
+        h.client.get(&url).send().await.unwrap();
+        let cached = h.client.get(&url).send().await.unwrap();
+        assert!(cached.from_cache());
+        assert_eq!(
+            cached.url().as_str(),
+            url,
+            "{backend:?}: the caller sees its own URL"
+        );
+    }
+}

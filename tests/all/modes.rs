@@ -1,0 +1,124 @@
+use reqwest_caching::{CacheMode, CacheRequestExt, Expiration};
+
+use crate::support::{BACKENDS, Harness, send};
+
+#[tokio::test]
+async fn refresh_revalidates_a_fresh_entry() {
+    for backend in BACKENDS {
+        let h = Harness::new(backend).await;
+        h.fetch("/etag/r").await;
+        let (body, info) = send(h.get("/etag/r").cache_mode(CacheMode::Refresh)).await;
+        assert_eq!(
+            h.origin.hits("/etag/r"),
+            2,
+            "{backend:?}: refresh asks the origin"
+        );
+        assert_eq!(h.origin.last("/etag/r").headers["if-none-match"], "\"v1\"");
+        assert!(info.revalidated && info.from_cache, "{backend:?}");
+        assert_eq!(body, "/etag/r #1");
+
+        // Without validators, Refresh refetches and replaces the entry.
+        h.fetch("/plain").await;
+        let (body, info) = send(h.get("/plain").cache_mode(CacheMode::Refresh)).await;
+        assert!(!info.from_cache && info.stored);
+        assert_eq!(body, "/plain #2");
+        assert_eq!(
+            h.fetch("/plain").await.0,
+            "/plain #2",
+            "{backend:?}: entry replaced"
+        );
+    }
+}
+
+#[tokio::test]
+async fn force_refresh_ignores_the_entry_and_replaces_it() {
+    for backend in BACKENDS {
+        let h = Harness::new(backend).await;
+        h.fetch("/etag/f").await;
+        let (body, info) = send(h.get("/etag/f").with_extension(CacheMode::ForceRefresh)).await;
+        let seen = h.origin.last("/etag/f");
+        assert!(
+            seen.headers.get("if-none-match").is_none(),
+            "{backend:?}: unconditional"
+        );
+        assert!(!info.from_cache && info.stored);
+        assert_eq!(body, "/etag/f #2");
+        assert_eq!(h.fetch("/etag/f").await.0, "/etag/f #2");
+        assert_eq!(h.origin.hits("/etag/f"), 2);
+    }
+}
+
+#[tokio::test]
+async fn only_if_cached_answers_504_without_the_network() {
+    for backend in BACKENDS {
+        let h = Harness::with(backend, |b| {
+            b.expire_after(std::time::Duration::from_secs(60))
+        })
+        .await;
+        let response = h
+            .get("/o")
+            .cache_mode(CacheMode::OnlyIfCached)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 504, "{backend:?}");
+        assert_eq!(
+            h.origin.total(),
+            0,
+            "{backend:?}: nothing reached the origin"
+        );
+
+        h.fetch("/o").await;
+        let (body, info) = send(h.get("/o").cache_mode(CacheMode::OnlyIfCached)).await;
+        assert!(info.from_cache);
+        assert_eq!(body, "/o #1");
+
+        h.clock.advance(std::time::Duration::from_secs(61));
+        let stale = h
+            .get("/o")
+            .cache_mode(CacheMode::OnlyIfCached)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            stale.status(),
+            504,
+            "{backend:?}: a stale entry is not served"
+        );
+        assert_eq!(h.origin.hits("/o"), 1);
+    }
+}
+
+#[tokio::test]
+async fn bypass_neither_reads_nor_writes() {
+    for backend in BACKENDS {
+        let h = Harness::new(backend).await;
+        let (_, info) = send(h.get("/b").cache_mode(CacheMode::Bypass)).await;
+        assert!(!info.from_cache && !info.stored && info.key.is_none());
+        assert_eq!(
+            h.handle.count().await.unwrap(),
+            0,
+            "{backend:?}: not written"
+        );
+        h.fetch("/b").await;
+        let (body, info) = send(h.get("/b").cache_mode(CacheMode::Bypass)).await;
+        assert!(!info.from_cache, "{backend:?}: not read");
+        assert_eq!(body, "/b #3");
+        assert_eq!(
+            h.fetch("/b").await.0,
+            "/b #2",
+            "{backend:?}: the entry is untouched"
+        );
+        assert_eq!(h.origin.hits("/b"), 3);
+    }
+}
+
+#[tokio::test]
+async fn per_request_do_not_cache() {
+    for backend in BACKENDS {
+        let h = Harness::new(backend).await;
+        send(h.get("/d").expire_after(Expiration::DoNotCache)).await;
+        assert!(!h.fetch("/d").await.1.from_cache, "{backend:?}");
+        assert_eq!(h.origin.hits("/d"), 2);
+    }
+}

@@ -1,0 +1,201 @@
+//! A real HTTP origin on 127.0.0.1 that records every request it receives.
+//!
+//! Routes (any method):
+//! - `/etag/{name}`: `ETag: "v1"`; answers `304` to a matching `If-None-Match`.
+//! - `/modified/{name}`: `Last-Modified`; answers `304` to `If-Modified-Since`.
+//! - `/status/{code}`: that status.
+//! - `/big/{bytes}`: a body of that many bytes, with `Content-Length`.
+//! - `/chunked/{bytes}`: the same without `Content-Length` (streamed in 1 KiB chunks).
+//! - `/broken`: sends part of a body, then fails the connection.
+//! - `/redirect/{name}`: `302` to `/target/{name}`.
+//! - `/headers`: repeated and non-UTF-8 header values.
+//! - `/slow/{name}`: waits 20 ms first.
+//! - anything else: `200`, `text/plain`, body `"{path} #{n}"` where n counts requests to
+//!   that path and query, so a cached body is told from a fresh one.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+
+/// One request as the origin saw it.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    /// Path and query.
+    pub target: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+#[derive(Default)]
+struct Log {
+    seen: Vec<Seen>,
+    per_target: HashMap<String, u64>,
+}
+
+/// The running origin. Dropping it leaves the server task to end with the test's runtime.
+#[derive(Clone)]
+pub struct Origin {
+    addr: SocketAddr,
+    log: Arc<Mutex<Log>>,
+}
+
+impl Origin {
+    pub async fn start() -> Self {
+        let log = Arc::new(Mutex::new(Log::default()));
+        let app = Router::new().fallback(respond).with_state(Arc::clone(&log));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local addr");
+        tokio::spawn(async move {
+            axum::serve(listener, app).await.expect("origin server");
+        });
+        Self { addr, log }
+    }
+
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("http://{}{}", self.addr, path_and_query)
+    }
+
+    /// Every request received so far.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.log.lock().unwrap().seen.clone()
+    }
+
+    /// How many requests reached the origin in all.
+    pub fn total(&self) -> usize {
+        self.log.lock().unwrap().seen.len()
+    }
+
+    /// How many requests for this path (any query) reached the origin.
+    pub fn hits(&self, path: &str) -> usize {
+        self.seen()
+            .iter()
+            .filter(|s| s.target.split('?').next() == Some(path))
+            .count()
+    }
+
+    /// The last request for this path.
+    pub fn last(&self, path: &str) -> Seen {
+        self.seen()
+            .into_iter()
+            .rev()
+            .find(|s| s.target.split('?').next() == Some(path))
+            .unwrap_or_else(|| panic!("no request for {path} reached the origin"))
+    }
+}
+
+async fn respond(State(log): State<Arc<Mutex<Log>>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let target = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.to_string())
+        .unwrap_or_default();
+    let path = parts.uri.path().to_owned();
+    let n = {
+        let mut log = log.lock().unwrap();
+        log.seen.push(Seen {
+            target: target.clone(),
+            headers: parts.headers.clone(),
+            body: body.clone(),
+        });
+        let n = log.per_target.entry(target.clone()).or_default();
+        *n += 1;
+        *n
+    };
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let text = format!("{target} #{n}");
+    match segments.as_slice() {
+        ["etag", _] => {
+            if parts
+                .headers
+                .get(header::IF_NONE_MATCH)
+                .is_some_and(|v| v == "\"v1\"")
+            {
+                return (
+                    StatusCode::NOT_MODIFIED,
+                    [
+                        (header::ETAG, "\"v1\""),
+                        (header::HeaderName::from_static("x-refreshed"), "yes"),
+                    ],
+                )
+                    .into_response();
+            }
+            ([(header::ETAG, "\"v1\"")], text).into_response()
+        }
+        ["modified", _] => {
+            const DATE: &str = "Wed, 21 Oct 2015 07:28:00 GMT";
+            if parts
+                .headers
+                .get(header::IF_MODIFIED_SINCE)
+                .is_some_and(|v| v == DATE)
+            {
+                return StatusCode::NOT_MODIFIED.into_response();
+            }
+            ([(header::LAST_MODIFIED, DATE)], text).into_response()
+        }
+        ["status", code] => {
+            let status = code
+                .parse()
+                .ok()
+                .and_then(|c| StatusCode::from_u16(c).ok())
+                .unwrap_or(StatusCode::BAD_REQUEST);
+            (status, text).into_response()
+        }
+        ["big", size] => {
+            let size: usize = size.parse().unwrap_or(0);
+            vec![b'x'; size].into_response()
+        }
+        ["chunked", size] => {
+            let size: usize = size.parse().unwrap_or(0);
+            let chunks = (0..size.div_ceil(1024)).map(move |i| {
+                let len = (size - i * 1024).min(1024);
+                Ok::<_, Infallible>(Bytes::from(vec![b'y'; len]))
+            });
+            Body::from_stream(futures_util::stream::iter(chunks)).into_response()
+        }
+        ["broken"] => {
+            // The failure comes after the head and a first chunk have gone out.
+            let chunks = futures_util::stream::iter([true, false]).then(|first| async move {
+                if first {
+                    Ok(Bytes::from_static(b"partial body "))
+                } else {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    Err(std::io::Error::other("origin failed midway"))
+                }
+            });
+            Body::from_stream(chunks).into_response()
+        }
+        ["redirect", name] => (
+            StatusCode::FOUND,
+            [(header::LOCATION, format!("/target/{name}"))],
+        )
+            .into_response(),
+        ["headers"] => {
+            let mut response = text.into_response();
+            let headers = response.headers_mut();
+            headers.append(header::SET_COOKIE, HeaderValue::from_static("a=1"));
+            headers.append(header::SET_COOKIE, HeaderValue::from_static("b=2"));
+            headers.insert("x-latin1", HeaderValue::from_bytes(b"caf\xe9").unwrap());
+            response
+        }
+        ["slow", _] => {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            text.into_response()
+        }
+        _ => text.into_response(),
+    }
+}

@@ -1,0 +1,220 @@
+//! What only the SQLite file can show: bytes on disk, hand-made damage, two processes.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+
+use reqwest_caching::reqwest_middleware::ClientBuilder;
+use reqwest_caching::{CacheMiddleware, CacheRequestExt, SqliteStore};
+
+use crate::origin::Origin;
+use crate::support::{Backend, Harness, send};
+
+fn file_bytes(path: &Path) -> Vec<u8> {
+    // The WAL holds recent writes until a checkpoint: read both.
+    let mut bytes = std::fs::read(path).unwrap();
+    let wal = path.with_extension("sqlite-wal");
+    if let Ok(more) = std::fs::read(wal) {
+        bytes.extend(more);
+    }
+    bytes
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[tokio::test]
+async fn secrets_never_reach_the_file() {
+    let h = Harness::with(Backend::Sqlite, |b| {
+        b.ignored_parameters(["api_key", "Authorization", "token"])
+    })
+    .await;
+    send(
+        h.get("/big/16?api_key=SECRET-QUERY-1&q=1")
+            .bearer_auth("SECRET-BEARER-2"),
+    )
+    .await;
+    send(
+        h.get("/big/16?token=SECRET-TOKEN-3")
+            .header("cookie", "sid=SECRET-COOKIE-4"),
+    )
+    .await;
+    send(
+        h.client
+            .get(h.origin.url("/big/16"))
+            .basic_auth("user", Some("SECRET-PASSWORD-5")),
+    )
+    .await;
+    // (The origin's body for /big does not echo the URL, so only the cache could leak them.)
+    // They reached the origin...
+    assert!(
+        h.origin
+            .seen()
+            .iter()
+            .any(|s| s.target.contains("SECRET-QUERY-1"))
+    );
+    // ...the entries exist...
+    assert_eq!(h.handle.count().await.unwrap(), 3);
+    // ...and the file holds none of them, nor their base64 form.
+    let bytes = file_bytes(h.sqlite_path.as_ref().unwrap());
+    assert!(
+        contains(&bytes, b"/big/16?q=1"),
+        "sanity: the file holds the redacted URLs"
+    );
+    for secret in [
+        "SECRET-QUERY-1",
+        "SECRET-BEARER-2",
+        "SECRET-TOKEN-3",
+        "SECRET-COOKIE-4",
+        "SECRET-PASSWORD-5",
+    ] {
+        assert!(
+            !contains(&bytes, secret.as_bytes()),
+            "{secret} found in the SQLite file"
+        );
+    }
+    assert!(
+        !contains(&bytes, b"dXNlcjpTRUNSRVQtUEFTU1dPUkQtNQ"),
+        "basic auth base64 found"
+    );
+}
+
+#[tokio::test]
+async fn a_corrupt_row_is_a_miss_and_is_stored_again() {
+    let h = Harness::new(Backend::Sqlite).await;
+    let (_, info) = h.fetch("/c").await;
+    let key = info.key.unwrap();
+    let conn = rusqlite::Connection::open(h.sqlite_path.as_ref().unwrap()).unwrap();
+    let changed = conn
+        .execute(
+            "UPDATE reqwest_cache_entries SET value = X'DEADBEEF00' WHERE key = ?1",
+            [key.as_str()],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+    let (body, info) = h.fetch("/c").await;
+    assert!(!info.from_cache, "corrupt entry is a miss");
+    assert!(info.stored, "and is replaced");
+    assert_eq!(body, "/c #2");
+    let (body, info) = h.fetch("/c").await;
+    assert!(info.from_cache);
+    assert_eq!(body, "/c #2");
+    assert_eq!(h.origin.hits("/c"), 2);
+    assert_eq!(
+        h.handle.stats().errors,
+        0,
+        "a corrupt entry is not a store error"
+    );
+}
+
+#[tokio::test]
+async fn open_appends_the_extension_like_requests_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("demo_cache")).unwrap();
+    assert_eq!(store.path(), dir.path().join("demo_cache.sqlite"));
+    assert!(dir.path().join("demo_cache.sqlite").exists());
+    let kept = SqliteStore::open(dir.path().join("nested/dir/cache.db")).unwrap();
+    assert_eq!(kept.path(), dir.path().join("nested/dir/cache.db"));
+}
+
+#[tokio::test]
+async fn a_file_that_is_not_a_database_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("junk.sqlite");
+    std::fs::write(&path, vec![0x42u8; 8192]).unwrap();
+    let err = SqliteStore::open(&path).unwrap_err();
+    assert!(
+        err.is_transient() || err.to_string().contains("unavailable"),
+        "{err:?}"
+    );
+    let err = CacheMiddleware::builder()
+        .store(reqwest_caching::MemoryStore::new())
+        .build();
+    assert!(err.is_ok());
+}
+
+const CHILD_DB: &str = "REQWEST_CACHING_TEST_CHILD_DB";
+const CHILD_ORIGIN: &str = "REQWEST_CACHING_TEST_CHILD_ORIGIN";
+const REQUESTS_PER_PROCESS: usize = 150;
+
+/// Requests every URL twice through a cache on `db`, forcing writes; returns store errors.
+async fn hammer(db: &Path, origin: &str) -> u64 {
+    let store = SqliteStore::open(db).expect("open shared file");
+    let cache = CacheMiddleware::builder().store(store).build().unwrap();
+    let handle = cache.handle();
+    let client = Arc::new(
+        ClientBuilder::new(reqwest::Client::new())
+            .with(cache)
+            .build(),
+    );
+    let tasks: Vec<_> = (0..8)
+        .map(|task| {
+            let client = Arc::clone(&client);
+            let origin = origin.to_owned();
+            tokio::spawn(async move {
+                for i in (task..REQUESTS_PER_PROCESS).step_by(8) {
+                    let url = format!("{origin}/shared/{i}");
+                    let response = client
+                        .get(&url)
+                        .cache_mode(reqwest_caching::CacheMode::ForceRefresh)
+                        .send()
+                        .await
+                        .expect("request succeeds");
+                    response.bytes().await.expect("body");
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    handle.stats().errors
+}
+
+/// The second process of `two_processes_share_one_file`. Outside that test (no environment
+/// variables set) there is nothing to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn child_process_writer() {
+    let (Ok(db), Ok(origin)) = (std::env::var(CHILD_DB), std::env::var(CHILD_ORIGIN)) else {
+        return;
+    };
+    let errors = hammer(Path::new(&db), &origin).await;
+    assert_eq!(errors, 0, "store errors in the child process");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_share_one_file() {
+    let origin = Origin::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("shared.sqlite");
+    SqliteStore::open(&db).unwrap();
+    let child = tokio::process::Command::from({
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.args(["sqlite::child_process_writer", "--exact", "--nocapture"])
+            .env(CHILD_DB, &db)
+            .env(CHILD_ORIGIN, origin.url(""));
+        cmd
+    })
+    .output();
+    let base = origin.url("");
+    let (output, errors) = tokio::join!(child, hammer(&db, &base));
+    let output = output.unwrap();
+    assert!(
+        output.status.success(),
+        "child failed: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("1 passed"),
+        "the child ran the writer"
+    );
+    assert_eq!(errors, 0, "store errors in the parent process");
+    assert_eq!(origin.total(), 2 * REQUESTS_PER_PROCESS);
+    let store = SqliteStore::open(&db).unwrap();
+    assert_eq!(
+        reqwest_caching::CacheStore::count(&store).await.unwrap(),
+        REQUESTS_PER_PROCESS as u64
+    );
+}

@@ -1,0 +1,91 @@
+//! Building a cached client over each backend, against a fresh origin.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use reqwest_caching::reqwest_middleware::{ClientBuilder, ClientWithMiddleware, RequestBuilder};
+use reqwest_caching::{
+    CacheHandle, CacheInfo, CacheMiddleware, CacheMiddlewareBuilder, CacheResponseExt, CacheStore,
+    ManualClock, MemoryStore, SqliteStore,
+};
+
+use crate::origin::Origin;
+
+/// The stores the end-to-end tests run over.
+#[derive(Clone, Copy, Debug)]
+pub enum Backend {
+    Memory,
+    Sqlite,
+}
+
+pub const BACKENDS: [Backend; 2] = [Backend::Memory, Backend::Sqlite];
+
+/// A cached client, its handle, a manual clock and a fresh origin.
+pub struct Harness {
+    pub origin: Origin,
+    pub client: ClientWithMiddleware,
+    pub handle: CacheHandle,
+    pub clock: Arc<ManualClock>,
+    /// The SQLite file, for the SQLite backend.
+    pub sqlite_path: Option<PathBuf>,
+    _dir: tempfile::TempDir,
+}
+
+impl Harness {
+    pub async fn new(backend: Backend) -> Self {
+        Self::with(backend, |b| b).await
+    }
+
+    pub async fn with(
+        backend: Backend,
+        configure: impl FnOnce(CacheMiddlewareBuilder) -> CacheMiddlewareBuilder,
+    ) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, sqlite_path): (Arc<dyn CacheStore>, _) = match backend {
+            Backend::Memory => (Arc::new(MemoryStore::new()), None),
+            Backend::Sqlite => {
+                let path = dir.path().join("cache.sqlite");
+                (
+                    Arc::new(SqliteStore::open(&path).expect("open SQLite")),
+                    Some(path),
+                )
+            }
+        };
+        let clock = Arc::new(ManualClock::starting_now());
+        let builder = CacheMiddleware::builder()
+            .shared_store(store)
+            .clock(Arc::clone(&clock) as _);
+        let cache = configure(builder).build().expect("build cache");
+        let handle = cache.handle();
+        let client = ClientBuilder::new(reqwest::Client::new())
+            .with(cache)
+            .build();
+        Self {
+            origin: Origin::start().await,
+            client,
+            handle,
+            clock,
+            sqlite_path,
+            _dir: dir,
+        }
+    }
+
+    pub fn get(&self, path: &str) -> RequestBuilder {
+        self.client.get(self.origin.url(path))
+    }
+
+    /// GETs `path` and returns the body text and the cache info.
+    pub async fn fetch(&self, path: &str) -> (String, CacheInfo) {
+        send(self.get(path)).await
+    }
+}
+
+/// Sends, asserts a response came back, returns its body text and cache info.
+pub async fn send(request: RequestBuilder) -> (String, CacheInfo) {
+    let response = request.send().await.expect("request succeeds");
+    let info = response
+        .cache_info()
+        .cloned()
+        .expect("every response carries CacheInfo");
+    (response.text().await.expect("body"), info)
+}
