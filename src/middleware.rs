@@ -86,6 +86,21 @@ impl CacheMiddleware {
     }
 }
 
+impl Default for CacheMiddleware {
+    /// [`CacheMiddleware::new`]; if the SQLite file cannot be opened (read-only directory, no
+    /// `sqlite` feature), an in-memory cache instead, with a warning: a default must not fail,
+    /// and a cache must never stop requests.
+    fn default() -> Self {
+        Self::new().unwrap_or_else(|error| {
+            tracing::warn!(error = %crate::state::error_chain(&error), "default SQLite cache unavailable; caching in memory");
+            Self::builder()
+                .store(cache_core::MemoryStore::new())
+                .build()
+                .unwrap_or_else(|_| unreachable!("a builder with a store and no patterns cannot fail"))
+        })
+    }
+}
+
 /// A client caching in `./http_cache.sqlite` with the default settings: the one-line setup.
 ///
 /// ```no_run

@@ -4,7 +4,9 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Version};
 use url::Url;
 
-use crate::{CachedRequest, CachedResponse};
+use std::time::{Duration, SystemTime};
+
+use crate::{CacheKey, CachedRequest, CachedResponse, EntryMeta, KeyRules, StoredEntry};
 
 /// A response with repeated and non-UTF-8 header values, for codec round trips.
 pub fn sample_response() -> CachedResponse {
@@ -25,4 +27,25 @@ pub fn sample_response() -> CachedResponse {
         url.clone(),
         CachedRequest::new(Method::GET, url, HeaderMap::new()),
     )
+}
+
+/// A key derived from `n`, so scenarios can make many distinct ones.
+pub fn key(n: u64) -> CacheKey {
+    let url = Url::parse(&format!("https://conformance.test/item/{n}")).expect("valid URL");
+    KeyRules::default().key(&Method::GET, &url, &HeaderMap::new(), None)
+}
+
+pub(crate) fn base_time() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_millis(1_750_000_000_123)
+}
+
+/// An entry under `key(n)` with the given value and expiry.
+pub fn entry(n: u64, value: Bytes, expires_at: Option<SystemTime>) -> StoredEntry {
+    let meta = EntryMeta::new(
+        key(n),
+        format!("https://conformance.test/item/{n}"),
+        base_time(),
+        expires_at,
+    );
+    StoredEntry::new(meta, value)
 }

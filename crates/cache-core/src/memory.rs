@@ -113,3 +113,29 @@ impl CacheStore for MemoryStore {
         Ok(true)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::entry;
+    use bytes::Bytes;
+    use futures_util::FutureExt;
+
+    #[test]
+    fn bounded_by_entry_count() {
+        let store = MemoryStore::with_capacity(100);
+        for n in 0..1_000 {
+            store
+                .put(entry(n, Bytes::from_static(b"v"), None))
+                .now_or_never()
+                .unwrap()
+                .unwrap();
+        }
+        let count = store.count().now_or_never().unwrap().unwrap();
+        assert!(count <= 100, "{count} entries kept with capacity 100");
+        assert!(
+            count >= 50,
+            "eviction keeps the store near capacity, kept {count}"
+        );
+    }
+}

@@ -6,7 +6,7 @@
 //! empty store (its own file, prefix, table or database) per test. Every backend crate calls
 //! the macro against a real store; none of them copies a scenario.
 //!
-//! ```ignore
+//! ```text
 //! cache_core::store_conformance_tests!(|| async {
 //!     cache_core::testing::StoreUnderTest::new(std::sync::Arc::new(cache_core::MemoryStore::new()))
 //! });
@@ -19,11 +19,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use http::{HeaderMap, Method};
-use url::Url;
 
+use crate::fixtures::base_time;
 use crate::store::get_response;
-use crate::{CacheKey, CacheStore, EntryMeta, KeyRules, StoreError, StoredEntry, codec};
+use crate::{CacheKey, CacheStore, EntryMeta, StoreError, StoredEntry, codec};
 
 type Reopen =
     Box<dyn Fn() -> Pin<Box<dyn Future<Output = Arc<dyn CacheStore>> + Send>> + Send + Sync>;
@@ -99,27 +98,6 @@ macro_rules! store_conformance_tests {
             }
         )*
     };
-}
-
-/// A key derived from `n`, so scenarios can make many distinct ones.
-pub fn key(n: u64) -> CacheKey {
-    let url = Url::parse(&format!("https://conformance.test/item/{n}")).expect("valid URL");
-    KeyRules::default().key(&Method::GET, &url, &HeaderMap::new(), None)
-}
-
-fn base_time() -> SystemTime {
-    SystemTime::UNIX_EPOCH + Duration::from_millis(1_750_000_000_123)
-}
-
-/// An entry under `key(n)` with the given value and expiry.
-pub fn entry(n: u64, value: Bytes, expires_at: Option<SystemTime>) -> StoredEntry {
-    let meta = EntryMeta::new(
-        key(n),
-        format!("https://conformance.test/item/{n}"),
-        base_time(),
-        expires_at,
-    );
-    StoredEntry::new(meta, value)
 }
 
 fn ok<T>(result: Result<T, StoreError>, what: &str) -> T {
@@ -409,4 +387,4 @@ pub async fn works_as_arc_dyn(t: &StoreUnderTest) {
     assert!(ok(shared.get(&key(1)).await, "get").is_some());
 }
 
-pub use crate::fixtures::sample_response;
+pub use crate::fixtures::{entry, key, sample_response};
