@@ -8,6 +8,8 @@ use http::{Method, StatusCode};
 
 use crate::error::Error;
 use crate::middleware::CacheMiddleware;
+use crate::refresh::Refresher;
+use crate::stale::StaleAllowance;
 use crate::state::{CacheState, ResponseFilter};
 use crate::stats::StatsCounters;
 use crate::url_patterns::UrlPatterns;
@@ -44,6 +46,11 @@ pub struct CacheMiddlewareBuilder {
     store: Option<Arc<dyn CacheStore>>,
     keys: KeyRules,
     expire_after: Expiration,
+    expire_after_explicit: bool,
+    cache_control: bool,
+    stale_if_error: StaleAllowance,
+    stale_while_revalidate: StaleAllowance,
+    background_client: Option<reqwest::Client>,
     url_patterns: Vec<(String, Expiration)>,
     allowable_codes: Vec<u16>,
     allowable_methods: Vec<Method>,
@@ -59,6 +66,11 @@ impl Default for CacheMiddlewareBuilder {
             store: None,
             keys: KeyRules::default(),
             expire_after: Expiration::Never,
+            expire_after_explicit: false,
+            cache_control: false,
+            stale_if_error: StaleAllowance::Off,
+            stale_while_revalidate: StaleAllowance::Off,
+            background_client: None,
             url_patterns: Vec::new(),
             allowable_codes: vec![200],
             allowable_methods: vec![Method::GET, Method::HEAD],
@@ -86,6 +98,57 @@ impl CacheMiddlewareBuilder {
     /// (default [`Expiration::Never`]).
     pub fn expire_after(mut self, expiration: impl Into<Expiration>) -> Self {
         self.expire_after = expiration.into();
+        self.expire_after_explicit = true;
+        self
+    }
+
+    /// Follow HTTP caching headers, as a private cache under RFC 9111 (default off, as
+    /// requests-cache's `cache_control=False`).
+    ///
+    /// When on:
+    /// - response `no-store` is not stored; `max-age` (`s-maxage` is ignored: this is a private
+    ///   cache), else `Expires`, sets the lifetime, counting `Age` and `Date`; `no-cache` and
+    ///   `Pragma: no-cache` store the response but revalidate every use; invalid freshness
+    ///   (`max-age=abc`, `Expires: 0`) counts as already stale;
+    /// - without explicit freshness, and with no expiration set by you, a lifetime of 10 % of
+    ///   the time since `Last-Modified` (for heuristically cacheable status codes);
+    /// - request `max-age`, `min-fresh`, `max-stale`, `no-cache`, `no-store` and
+    ///   `only-if-cached` are honoured;
+    /// - `must-revalidate` forbids serving stale under your `stale_*` settings, `immutable`
+    ///   skips revalidation of fresh entries under [`CacheMode::Refresh`](crate::CacheMode),
+    ///   and the `stale-if-error` / `stale-while-revalidate` directives apply.
+    ///
+    /// Precedence: request `Cache-Control` > response `Cache-Control` / `Expires` > per-request
+    /// expiration > scope > URL pattern > session.
+    pub fn cache_control(mut self, on: bool) -> Self {
+        self.cache_control = on;
+        self
+    }
+
+    /// Serve a stale entry when the origin answers `500`, `502`, `503`, `504` or cannot be
+    /// reached: `true` for any staleness, or a `Duration` past expiry (default off). The
+    /// response's `stale-if-error` directive applies too when
+    /// [`cache_control`](Self::cache_control) is on. [`CacheInfo::stale_if_error`](crate::CacheInfo)
+    /// marks such responses.
+    pub fn stale_if_error(mut self, allowance: impl Into<StaleAllowance>) -> Self {
+        self.stale_if_error = allowance.into();
+        self
+    }
+
+    /// Serve a stale entry at once and refresh it in the background: `true` for any
+    /// staleness, or a `Duration` past expiry (default off). The response's
+    /// `stale-while-revalidate` directive applies too when [`cache_control`](Self::cache_control)
+    /// is on. At most one refresh per entry runs at a time; refreshes stop when the middleware
+    /// and all its handles are dropped.
+    pub fn stale_while_revalidate(mut self, allowance: impl Into<StaleAllowance>) -> Self {
+        self.stale_while_revalidate = allowance.into();
+        self
+    }
+
+    /// The client background refreshes are sent with (default `reqwest::Client::new()`). They
+    /// cannot go through the middleware chain, which lives only as long as one request.
+    pub fn background_client(mut self, client: reqwest::Client) -> Self {
+        self.background_client = Some(client);
         self
     }
 
@@ -198,6 +261,7 @@ impl CacheMiddlewareBuilder {
             store,
             keys: self.keys,
             expire_after: self.expire_after,
+            expire_after_explicit: self.expire_after_explicit,
             url_patterns,
             allowable_codes,
             allowable_methods: self.allowable_methods,
@@ -206,6 +270,10 @@ impl CacheMiddlewareBuilder {
             store_timeout: self.store_timeout,
             clock: self.clock,
             stats: StatsCounters::default(),
+            cache_control: self.cache_control,
+            stale_if_error: self.stale_if_error,
+            stale_while_revalidate: self.stale_while_revalidate,
+            refresher: Refresher::new(self.background_client.unwrap_or_default()),
         }))
     }
 }

@@ -1,159 +1,326 @@
-//! The miss path: send the request (conditionally when a stale entry has validators), then
-//! refresh the entry from a `304` or store the new response.
+//! The miss path: send the request (conditionally when a stored entry has validators), then
+//! refresh the entry from a `304`, fall back to a stale entry on errors, or store the new
+//! response.
 
+use std::time::SystemTime;
+
+use cache_core::freshness::RequestDirectives;
+use cache_core::vary::{Vary, parse_vary, variant_key};
 use cache_core::{
-    CacheKey, CachedRequest, CachedResponse, EntryMeta, Expiration, StoredEntry, codec,
+    CacheKey, CachedRequest, CachedResponse, EntryMeta, StoredEntry, VaryIndex, codec,
 };
-use http::{Extensions, Method, StatusCode};
+use http::{Extensions, HeaderMap, Method, StatusCode};
 use reqwest::{Request, Response};
 use reqwest_middleware::Next;
+use url::Url;
 
 use crate::body::{ReadBody, read_limited};
 use crate::info::CacheInfo;
+use crate::invalidate::invalidate_after_unsafe;
 use crate::middleware::{hit_info, serve};
+use crate::policy::{Storage, UserExpiration, storage};
 use crate::response_parts::with_info;
 use crate::revalidate::{add_validators, is_conditional, merge_304_headers};
-use crate::state::{CacheState, error_chain};
+use crate::stale::stale_allowed;
+use crate::state::{CacheState, Found, error_chain};
 
-/// What the hit path learned, handed to the miss path.
+/// Everything the miss path needs to know about the request, taken before it is sent.
 pub(crate) struct Exchange {
-    pub(crate) key: CacheKey,
-    pub(crate) expiration: Expiration,
-    /// The stored entry, stale (or being refreshed), if any.
-    pub(crate) cached: Option<(EntryMeta, CachedResponse)>,
+    /// The request's key (before any Vary variant).
+    url_key: CacheKey,
+    /// The stored entry, stale or being refreshed, if any.
+    found: Option<Found>,
+    user: UserExpiration,
+    directives: Option<RequestDirectives>,
+    method: Method,
+    url: Url,
+    /// The request's headers as the caller sent them (for Vary and invalidation).
+    headers: HeaderMap,
+    /// What may be stored of the request (redacted).
+    stored_request: CachedRequest,
+    /// The cache added its own validators for `found`.
+    validating: bool,
+}
+
+impl Exchange {
+    pub(crate) fn new(
+        state: &CacheState,
+        url_key: CacheKey,
+        found: Option<Found>,
+        user: UserExpiration,
+        directives: Option<RequestDirectives>,
+        req: &Request,
+    ) -> Self {
+        Self {
+            url_key,
+            found,
+            user,
+            directives,
+            method: req.method().clone(),
+            url: req.url().clone(),
+            headers: req.headers().clone(),
+            stored_request: CachedRequest::new(
+                req.method().clone(),
+                state.keys.redact_url(req.url()),
+                state.keys.redact_headers(req.headers()),
+            ),
+            validating: false,
+        }
+    }
+
+    /// The key of the stored entry this exchange refreshes, if any.
+    pub(crate) fn found_key(&self) -> Option<CacheKey> {
+        self.found.as_ref().map(|found| found.key)
+    }
+
+    /// Makes `req` conditional on the stored entry's validators, unless the caller already
+    /// made it conditional (then its `304` is the caller's business).
+    pub(crate) fn add_validators(&mut self, req: &mut Request) {
+        if let Some(found) = &self.found {
+            if !is_conditional(req.headers()) {
+                self.validating = add_validators(req.headers_mut(), &found.response);
+            }
+        }
+    }
 }
 
 pub(crate) async fn fetch(
     state: &CacheState,
-    exchange: Exchange,
+    mut exchange: Exchange,
     mut req: Request,
     extensions: &mut Extensions,
     next: Next<'_>,
 ) -> reqwest_middleware::Result<Response> {
-    // What may be stored of the request, taken before it is consumed.
-    let request_url = req.url().clone();
-    let stored_request = CachedRequest::new(
-        req.method().clone(),
-        state.keys.redact_url(&request_url),
-        state.keys.redact_headers(req.headers()),
-    );
-    let validating = match &exchange.cached {
-        Some((_, stored)) if !is_conditional(req.headers()) => {
-            add_validators(req.headers_mut(), stored)
-        }
-        _ => false,
-    };
-
-    // Network errors pass through unchanged: the cache never turns them into anything else.
-    let response = next.run(req, extensions).await?;
-
-    if validating && response.status() == StatusCode::NOT_MODIFIED {
-        if let Some((meta, stored)) = exchange.cached {
-            return Ok(refresh_from_304(
-                state,
-                exchange.key,
-                exchange.expiration,
-                meta,
-                stored,
-                response,
-                &request_url,
-            )
-            .await);
-        }
-    }
-    state.stats.miss();
-    Ok(store_response(
-        state,
-        exchange.key,
-        exchange.expiration,
-        stored_request,
-        response,
-    )
-    .await)
+    exchange.add_validators(&mut req);
+    let result = next.run(req, extensions).await;
+    finish(state, exchange, result).await
 }
 
-/// The origin confirmed the stale entry: merge the `304`'s headers, give it a new expiry,
-/// and serve the stored body.
+/// Turns the origin's answer (or failure) into the caller's response, updating the cache.
+pub(crate) async fn finish(
+    state: &CacheState,
+    exchange: Exchange,
+    result: reqwest_middleware::Result<Response>,
+) -> reqwest_middleware::Result<Response> {
+    let now = state.clock.now();
+    let response = match result {
+        Ok(response) => response,
+        Err(error) => {
+            let origin_unreachable = error.is_connect() || error.is_timeout() || error.is_request();
+            if origin_unreachable {
+                if let Some(stale) = stale_for_error(state, &exchange, now) {
+                    tracing::info!(url = %exchange.url, error = %error_chain(&error), "origin unreachable; serving stale entry");
+                    return Ok(stale);
+                }
+            }
+            // Network errors otherwise pass through unchanged.
+            return Err(error);
+        }
+    };
+    let status = response.status();
+    if matches!(status.as_u16(), 500 | 502 | 503 | 504) {
+        if let Some(stale) = stale_for_error(state, &exchange, now) {
+            tracing::info!(url = %exchange.url, %status, "origin error; serving stale entry");
+            return Ok(stale);
+        }
+    }
+    if exchange.validating && status == StatusCode::NOT_MODIFIED {
+        if let Some(found) = exchange.found.clone() {
+            return Ok(refresh_from_304(state, &exchange, found, &response, now).await);
+        }
+    }
+    invalidate_after_unsafe(
+        state,
+        &exchange.method,
+        &exchange.url,
+        &exchange.headers,
+        &response,
+    )
+    .await;
+    state.stats.miss();
+    Ok(store_response(state, exchange, response).await)
+}
+
+/// The stale entry, marked as served on error, when stale-if-error allows it.
+fn stale_for_error(state: &CacheState, exchange: &Exchange, now: SystemTime) -> Option<Response> {
+    let found = exchange.found.as_ref()?;
+    let allowed = stale_allowed(
+        &found.freshness(),
+        now,
+        "stale-if-error",
+        state.stale_if_error,
+        state.cache_control,
+    );
+    if !allowed {
+        return None;
+    }
+    state.stats.hit();
+    let mut info = hit_info(found, false, now);
+    info.stale_if_error = true;
+    Some(serve(
+        &found.response,
+        &exchange.url,
+        info,
+        exchange.method != Method::HEAD,
+    ))
+}
+
+/// The origin confirmed the entry: merge the `304`'s headers, renew its freshness, and
+/// serve the stored body.
 async fn refresh_from_304(
     state: &CacheState,
-    key: CacheKey,
-    expiration: Expiration,
-    meta: EntryMeta,
-    mut stored: CachedResponse,
-    not_modified: Response,
-    request_url: &url::Url,
+    exchange: &Exchange,
+    mut found: Found,
+    not_modified: &Response,
+    now: SystemTime,
 ) -> Response {
     state.stats.revalidation();
-    merge_304_headers(&mut stored.headers, not_modified.headers());
-    let now = state.clock.now();
-    let refreshed = EntryMeta::new(key, meta.url.clone(), now, expiration.expires_at(now));
-    let saved = match encode(&stored, &key) {
-        Some(value) if expiration.is_cacheable() => {
-            state.save(StoredEntry::new(refreshed.clone(), value)).await
+    merge_304_headers(&mut found.response.headers, not_modified.headers());
+    let storage = storage(
+        state.cache_control,
+        exchange.user,
+        exchange.directives.as_ref(),
+        found.response.status,
+        &found.response.headers,
+        now,
+    );
+    let mut saved = false;
+    if let Storage::Until(expires_at) = storage {
+        let meta = EntryMeta::new(found.key, found.meta.url.clone(), now, expires_at);
+        if let Some(value) = encode(&found.response, &found.key) {
+            saved = state.save(StoredEntry::new(meta.clone(), value)).await;
         }
-        _ => false,
-    };
-    // When the refresh could not be stored, report the entry as it still is.
-    let mut info = hit_info(if saved { &refreshed } else { &meta }, key, true, now);
+        if saved {
+            found.meta = meta;
+        }
+    }
+    let mut info = hit_info(&found, true, now);
     info.stored = saved;
-    serve(&stored, request_url, info)
+    serve(
+        &found.response,
+        &exchange.url,
+        info,
+        exchange.method != Method::HEAD,
+    )
 }
 
 /// Stores `response` when every rule allows it; returns it to the caller either way.
-async fn store_response(
-    state: &CacheState,
-    key: CacheKey,
-    expiration: Expiration,
-    request: CachedRequest,
-    response: Response,
-) -> Response {
-    let not_stored = CacheInfo::passed_through(Some(key));
-    let cacheable = expiration.is_cacheable()
-        && state.allowable_codes.contains(&response.status())
+async fn store_response(state: &CacheState, exchange: Exchange, response: Response) -> Response {
+    let now = state.clock.now();
+    let not_stored = CacheInfo::passed_through(Some(exchange.url_key));
+    let status = response.status();
+    let storage = storage(
+        state.cache_control,
+        exchange.user,
+        exchange.directives.as_ref(),
+        status,
+        response.headers(),
+        now,
+    );
+    let expires_at = match storage {
+        Storage::Until(expires_at) => expires_at,
+        Storage::Skip => return with_info(response, not_stored),
+    };
+    let cacheable = status != StatusCode::PARTIAL_CONTENT
+        && state.allowable_codes.contains(&status)
+        && parse_vary(response.headers()) != Vary::Any
         && state.filter.as_ref().is_none_or(|keep| keep(&response));
     if !cacheable {
         return with_info(response, not_stored);
     }
     // HEAD responses announce the GET body's length; only a real body can be too large.
-    let announced_too_large = request.method != Method::HEAD
+    let announced_too_large = exchange.method != Method::HEAD
         && response
             .content_length()
             .is_some_and(|len| len > state.max_body_bytes);
     if announced_too_large {
         return with_info(response, not_stored);
     }
-    let (parts, body) = match read_limited(response, state.max_body_bytes, not_stored).await {
+    let (parts, body) = match read_limited(response, state.max_body_bytes, not_stored.clone()).await
+    {
         ReadBody::Complete(parts, body) => (parts, body),
         ReadBody::PassedOn(response) => return response,
     };
 
-    let now = state.clock.now();
-    let expires_at = expiration.expires_at(now);
-    let meta_url = request.url.as_str().to_owned();
+    let final_url = parts.url.clone();
     let cached = CachedResponse::new(
         parts.status,
         parts.version,
         parts.headers.clone(),
         body.clone(),
-        state.keys.redact_url(&parts.url),
-        request,
+        state.keys.redact_url(&final_url),
+        exchange.stored_request,
     );
-    let meta = EntryMeta::new(key, meta_url, now, expires_at);
-    let stored = match encode(&cached, &key) {
-        Some(value) => state.save(StoredEntry::new(meta.clone(), value)).await,
-        None => false,
-    };
+    let meta_url = cached.request.url.as_str().to_owned();
+    let stored_key = save_response(
+        state,
+        exchange.url_key,
+        &meta_url,
+        &exchange.headers,
+        &cached,
+        now,
+        expires_at,
+    )
+    .await;
+    // After a redirect, the final URL is answered from the cache too (an alias).
+    if stored_key.is_some() && exchange.method == Method::GET && final_url != exchange.url {
+        let final_key = state
+            .keys
+            .key(&Method::GET, &final_url, &exchange.headers, None);
+        save_response(
+            state,
+            final_key,
+            cached.url.as_str(),
+            &exchange.headers,
+            &cached,
+            now,
+            expires_at,
+        )
+        .await;
+    }
+    let meta = EntryMeta::new(exchange.url_key, meta_url, now, expires_at);
     // Times as stored (to the millisecond), so this info matches a later hit's.
     let info = CacheInfo {
-        from_cache: false,
-        created_at: stored.then_some(meta.created_at),
-        expires: if stored { meta.expires_at } else { None },
-        is_expired: false,
-        key: Some(key),
-        revalidated: false,
-        stored,
+        created_at: stored_key.map(|_| meta.created_at),
+        expires: stored_key.and(meta.expires_at),
+        key: Some(stored_key.unwrap_or(exchange.url_key)),
+        stored: stored_key.is_some(),
+        ..not_stored
     };
     parts.into_response(reqwest::Body::from(body), info)
+}
+
+/// Writes a response under `url_key`, or, when it varies, a Vary index there and the response
+/// under the variant the request selects. Returns the key the response went to.
+async fn save_response(
+    state: &CacheState,
+    url_key: CacheKey,
+    meta_url: &str,
+    request_headers: &HeaderMap,
+    cached: &CachedResponse,
+    now: SystemTime,
+    expires_at: Option<SystemTime>,
+) -> Option<CacheKey> {
+    let key = match parse_vary(&cached.headers) {
+        Vary::Any => return None,
+        Vary::None => url_key,
+        Vary::Headers(names) => {
+            let key = variant_key(&url_key, &names, request_headers);
+            let index = codec::encode_vary_index(&VaryIndex { headers: names }).ok()?;
+            // The index never expires: it only points at variants, which expire themselves.
+            let meta = EntryMeta::new(url_key, meta_url, now, None);
+            if !state.save(StoredEntry::new(meta, index)).await {
+                return None;
+            }
+            key
+        }
+    };
+    let value = encode(cached, &key)?;
+    let meta = EntryMeta::new(key, meta_url, now, expires_at);
+    state
+        .save(StoredEntry::new(meta, value))
+        .await
+        .then_some(key)
 }
 
 fn encode(response: &CachedResponse, key: &CacheKey) -> Option<bytes::Bytes> {

@@ -4,8 +4,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cache_core::store::{collect_keys, delete_all, get_response};
-use cache_core::{CacheKey, CachedResponse, EntryMeta, Expiration};
+use cache_core::store::{collect_keys, delete_all};
+use cache_core::vary::variant_key;
+use cache_core::{CacheKey, CachedResponse, Entry, EntryMeta, Expiration};
 use futures_util::StreamExt;
 use http::{HeaderMap, Method};
 use url::Url;
@@ -86,17 +87,31 @@ impl CacheHandle {
         self.contains(&self.key_for(&Method::GET, url)?).await
     }
 
-    /// The entry under `key`. An unreadable entry is deleted and reported as absent.
+    /// The response stored under `key` (for a URL whose responses vary, the variant a request
+    /// without headers selects). An unreadable entry is deleted and reported as absent.
     ///
     /// # Errors
     ///
     /// The store's.
     pub async fn get(&self, key: &CacheKey) -> Result<Option<CachedEntry>, Error> {
-        let found = self
-            .state
-            .bounded(get_response(&*self.state.store, key))
-            .await?;
-        Ok(found.map(|(meta, response)| CachedEntry { meta, response }))
+        let key = match self.read(key).await? {
+            Some((meta, Entry::Response(response))) => {
+                return Ok(Some(CachedEntry { meta, response }));
+            }
+            Some((_, Entry::VaryIndex(index))) => {
+                variant_key(key, &index.headers, &HeaderMap::new())
+            }
+            _ => return Ok(None),
+        };
+        match self.read(&key).await? {
+            Some((meta, Entry::Response(response))) => Ok(Some(CachedEntry { meta, response })),
+            _ => Ok(None),
+        }
+    }
+
+    async fn read(&self, key: &CacheKey) -> Result<Option<(EntryMeta, Entry)>, Error> {
+        let read = cache_core::store::get_entry(&*self.state.store, key);
+        Ok(self.state.bounded(read).await?)
     }
 
     /// The entry for a `GET` of `url`.
@@ -210,6 +225,11 @@ impl CacheHandle {
     /// The store's.
     pub async fn count(&self) -> Result<u64, Error> {
         Ok(self.state.store.count().await?)
+    }
+
+    /// How many `stale-while-revalidate` refreshes are running in the background.
+    pub fn pending_refreshes(&self) -> usize {
+        self.state.refresher.pending()
     }
 
     /// The counters since the middleware was built.

@@ -26,6 +26,12 @@ pub struct CacheInfo {
     pub revalidated: bool,
     /// The response was written to the cache by this request.
     pub stored: bool,
+    /// The origin failed (`500`, `502`, `503`, `504`, or no connection) and a stale entry was
+    /// served instead (`stale-if-error`).
+    pub stale_if_error: bool,
+    /// A stale entry was served at once while a background request refreshes it
+    /// (`stale-while-revalidate`).
+    pub stale_while_revalidate: bool,
 }
 
 impl CacheInfo {
@@ -39,6 +45,8 @@ impl CacheInfo {
             key,
             revalidated: false,
             stored: false,
+            stale_if_error: false,
+            stale_while_revalidate: false,
         }
     }
 }

@@ -8,12 +8,16 @@ mod error;
 mod fetch;
 mod handle;
 mod info;
+mod invalidate;
 mod middleware;
 mod mode;
+mod policy;
+mod refresh;
 mod request_ext;
 mod response_parts;
 mod revalidate;
 mod scope;
+mod stale;
 mod state;
 mod stats;
 mod url_patterns;
@@ -30,6 +34,7 @@ pub use middleware::cached_client;
 pub use mode::CacheMode;
 pub use request_ext::CacheRequestExt;
 pub use scope::{CacheScope, disabled};
+pub use stale::StaleAllowance;
 pub use stats::CacheStats;
 
 /// The core crate: keys, codec, the store trait; for backend authors.

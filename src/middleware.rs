@@ -1,11 +1,14 @@
 //! [`CacheMiddleware`]: the cache in the `reqwest-middleware` chain, and its hit path.
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use cache_core::{CacheKey, CachedResponse, EntryMeta, Expiration};
-use http::{Extensions, StatusCode};
+use cache_core::freshness::RequestDirectives;
+use cache_core::{CacheKey, CachedResponse, Expiration};
+use http::header::RANGE;
+use http::{Extensions, Method, StatusCode};
 use reqwest::{Request, Response};
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware, Middleware, Next};
 use url::Url;
@@ -15,10 +18,12 @@ use crate::error::Error;
 use crate::fetch::{Exchange, fetch};
 use crate::handle::CacheHandle;
 use crate::info::CacheInfo;
+use crate::invalidate::invalidate_after_unsafe;
 use crate::mode::CacheMode;
 use crate::response_parts::{ResponseParts, with_info};
 use crate::scope::{self, CacheScope};
-use crate::state::CacheState;
+use crate::stale::stale_allowed;
+use crate::state::{CacheState, Found};
 
 /// The cache, as a [`reqwest_middleware::Middleware`].
 ///
@@ -43,11 +48,14 @@ use crate::state::CacheState;
 /// # Note
 ///
 /// - A request whose body is a stream is passed through uncached: it cannot be keyed without
-///   consuming it.
+///   consuming it. Requests with a `Range` header and `206` responses are never cached.
 /// - The cache reads a cacheable response's body whole before returning it (up to
 ///   [`max_body_size`](CacheMiddlewareBuilder::max_body_size); larger bodies stream through).
 /// - Store failures never fail a request: they are logged with `tracing`, counted in
 ///   [`CacheStats::errors`](crate::CacheStats), and the request goes to the network.
+/// - Background refreshes (`stale_while_revalidate`) are sent with the middleware's own
+///   [`reqwest::Client`], not through the rest of the middleware chain, which cannot outlive
+///   the request that started them.
 #[derive(Clone, Debug)]
 pub struct CacheMiddleware {
     state: Arc<CacheState>,
@@ -92,11 +100,16 @@ impl Default for CacheMiddleware {
     /// and a cache must never stop requests.
     fn default() -> Self {
         Self::new().unwrap_or_else(|error| {
-            tracing::warn!(error = %crate::state::error_chain(&error), "default SQLite cache unavailable; caching in memory");
+            tracing::warn!(
+                error = %crate::state::error_chain(&error),
+                "default SQLite cache unavailable; caching in memory"
+            );
             Self::builder()
                 .store(cache_core::MemoryStore::new())
                 .build()
-                .unwrap_or_else(|_| unreachable!("a builder with a store and no patterns cannot fail"))
+                .unwrap_or_else(|_| {
+                    unreachable!("a builder with a store and no patterns cannot fail")
+                })
         })
     }
 }
@@ -118,6 +131,14 @@ pub fn cached_client() -> Result<ClientWithMiddleware, Error> {
     Ok(CacheMiddleware::new()?.into_client(reqwest::Client::new()))
 }
 
+/// What to do with a request, given what is stored.
+enum Decision {
+    Serve(Found),
+    ServeStaleAndRefresh(Found),
+    GatewayTimeout,
+    Forward(Option<Found>),
+}
+
 #[async_trait]
 impl Middleware for CacheMiddleware {
     async fn handle(
@@ -133,9 +154,23 @@ impl Middleware for CacheMiddleware {
             .copied()
             .or_else(|| scope.as_ref().and_then(CacheScope::cache_mode))
             .unwrap_or_default();
-        let disabled = scope.as_ref().is_some_and(CacheScope::is_disabled);
-        if disabled || mode == CacheMode::Bypass || !state.allowable_methods.contains(req.method())
-        {
+        if scope.as_ref().is_some_and(CacheScope::is_disabled) || mode == CacheMode::Bypass {
+            return pass_through(next.run(req, extensions).await, None);
+        }
+        if !state.allowable_methods.contains(req.method()) {
+            // Not cached, but a successful unsafe request still invalidates what is stored.
+            let (method, url, headers) = (
+                req.method().clone(),
+                req.url().clone(),
+                req.headers().clone(),
+            );
+            let result = next.run(req, extensions).await;
+            if let Ok(response) = &result {
+                invalidate_after_unsafe(state, &method, &url, &headers, response).await;
+            }
+            return pass_through(result, None);
+        }
+        if req.headers().contains_key(RANGE) {
             return pass_through(next.run(req, extensions).await, None);
         }
         let body = match req.body() {
@@ -146,60 +181,150 @@ impl Middleware for CacheMiddleware {
                 None => return pass_through(next.run(req, extensions).await, None),
             },
         };
-        let key = state.keys.key(req.method(), req.url(), req.headers(), body);
-
-        let cached = match mode {
-            CacheMode::ForceRefresh => None,
-            _ => state.load(&key).await,
+        let url_key = state.keys.key(req.method(), req.url(), req.headers(), body);
+        let directives = if state.cache_control {
+            RequestDirectives::parse(req.headers())
+        } else {
+            None
         };
+        let mode = match mode {
+            CacheMode::Default if directives.is_some_and(|d| d.only_if_cached) => {
+                CacheMode::OnlyIfCached
+            }
+            other => other,
+        };
+
         let now = state.clock.now();
-        if let Some((meta, response)) = &cached
-            && !meta.is_expired(now)
-            && matches!(mode, CacheMode::Default | CacheMode::OnlyIfCached)
-        {
-            state.stats.hit();
-            let info = hit_info(meta, key, false, now);
-            return Ok(serve(response, req.url(), info));
-        }
-        if mode == CacheMode::OnlyIfCached {
-            state.stats.miss();
-            return Ok(gateway_timeout(req.url().clone(), key));
+        let found = match mode {
+            CacheMode::ForceRefresh => None,
+            _ => state.lookup(&url_key, req.headers()).await,
+        };
+        if found.is_none() && req.method() == Method::HEAD && mode != CacheMode::ForceRefresh {
+            // A stored GET answers a HEAD: same status and headers, no body.
+            let get_key = state.keys.key(&Method::GET, req.url(), req.headers(), None);
+            if let Some(Decision::Serve(get)) = state
+                .lookup(&get_key, req.headers())
+                .await
+                .map(|get| decide(state, mode, directives.as_ref(), Some(get), now))
+            {
+                state.stats.hit();
+                let info = hit_info(&get, false, now);
+                return Ok(serve(&get.response, req.url(), info, false));
+            }
         }
 
-        let expiration = state.expiration(
-            extensions.get::<Expiration>().copied(),
-            scope.as_ref(),
-            req.url(),
-        );
-        let exchange = Exchange {
-            key,
-            expiration,
-            cached,
+        match decide(state, mode, directives.as_ref(), found, now) {
+            Decision::Serve(found) => {
+                state.stats.hit();
+                let info = hit_info(&found, false, now);
+                Ok(serve(&found.response, req.url(), info, true))
+            }
+            Decision::GatewayTimeout => {
+                state.stats.miss();
+                Ok(gateway_timeout(req.url().clone(), url_key))
+            }
+            Decision::ServeStaleAndRefresh(found) => {
+                state.stats.hit();
+                let mut info = hit_info(&found, false, now);
+                info.stale_while_revalidate = true;
+                let response = serve(&found.response, req.url(), info, true);
+                let exchange = self.exchange(
+                    url_key,
+                    Some(found),
+                    directives,
+                    extensions,
+                    scope.as_ref(),
+                    &req,
+                );
+                state.refresher.start(&self.state, exchange, req);
+                Ok(response)
+            }
+            Decision::Forward(found) => {
+                let exchange =
+                    self.exchange(url_key, found, directives, extensions, scope.as_ref(), &req);
+                fetch(state, exchange, req, extensions, next).await
+            }
+        }
+    }
+}
+
+impl CacheMiddleware {
+    fn exchange(
+        &self,
+        url_key: CacheKey,
+        found: Option<Found>,
+        directives: Option<RequestDirectives>,
+        extensions: &Extensions,
+        scope: Option<&CacheScope>,
+        req: &Request,
+    ) -> Exchange {
+        let user = self
+            .state
+            .expiration(extensions.get::<Expiration>().copied(), scope, req.url());
+        Exchange::new(&self.state, url_key, found, user, directives, req)
+    }
+}
+
+/// Serve, revalidate, refetch, or answer 504.
+fn decide(
+    state: &CacheState,
+    mode: CacheMode,
+    directives: Option<&RequestDirectives>,
+    found: Option<Found>,
+    now: SystemTime,
+) -> Decision {
+    let Some(found) = found else {
+        return match mode {
+            CacheMode::OnlyIfCached => Decision::GatewayTimeout,
+            _ => Decision::Forward(None),
         };
-        fetch(state, exchange, req, extensions, next).await
+    };
+    let freshness = found.freshness();
+    let usable = match directives {
+        Some(directives) => freshness.satisfies(directives, now),
+        None => freshness.is_fresh(now),
+    };
+    // Immutable responses are not revalidated while fresh, even on reload (RFC 8246).
+    let immutable_fresh =
+        state.cache_control && freshness.is_fresh(now) && freshness.is_immutable();
+    // Serving stale while refreshing only when the request itself asks for nothing stricter.
+    let may_serve_stale = directives.is_none()
+        && stale_allowed(
+            &freshness,
+            now,
+            "stale-while-revalidate",
+            state.stale_while_revalidate,
+            state.cache_control,
+        );
+    match mode {
+        CacheMode::Default | CacheMode::OnlyIfCached if usable => Decision::Serve(found),
+        CacheMode::Refresh if immutable_fresh => Decision::Serve(found),
+        CacheMode::OnlyIfCached => Decision::GatewayTimeout,
+        CacheMode::Default if may_serve_stale => Decision::ServeStaleAndRefresh(found),
+        _ => Decision::Forward(Some(found)),
     }
 }
 
 /// Info for a response served from an entry.
-pub(crate) fn hit_info(
-    meta: &EntryMeta,
-    key: CacheKey,
-    revalidated: bool,
-    now: std::time::SystemTime,
-) -> CacheInfo {
+pub(crate) fn hit_info(found: &Found, revalidated: bool, now: SystemTime) -> CacheInfo {
     CacheInfo {
         from_cache: true,
-        created_at: Some(meta.created_at),
-        expires: meta.expires_at,
-        is_expired: meta.is_expired(now),
-        key: Some(key),
+        created_at: Some(found.meta.created_at),
+        expires: found.meta.expires_at,
+        is_expired: found.meta.is_expired(now),
+        key: Some(found.key),
         revalidated,
-        stored: false,
+        ..CacheInfo::passed_through(None)
     }
 }
 
-/// A response rebuilt from an entry; the body shares the entry's buffer.
-pub(crate) fn serve(cached: &CachedResponse, request_url: &Url, info: CacheInfo) -> Response {
+/// A response rebuilt from an entry; the body shares the entry's buffer (none for HEAD).
+pub(crate) fn serve(
+    cached: &CachedResponse,
+    request_url: &Url,
+    info: CacheInfo,
+    with_body: bool,
+) -> Response {
     // Stored URLs are redacted. When the response came from the URL asked for, give back the
     // caller's own URL (with its parameters); after a redirect, the stored final URL.
     let url = if cached.url == cached.request.url {
@@ -214,10 +339,15 @@ pub(crate) fn serve(cached: &CachedResponse, request_url: &Url, info: CacheInfo)
         url,
         extensions: Extensions::new(),
     };
-    parts.into_response(reqwest::Body::from(cached.body.clone()), info)
+    let body = if with_body {
+        cached.body.clone()
+    } else {
+        Bytes::new()
+    };
+    parts.into_response(reqwest::Body::from(body), info)
 }
 
-/// `504 Gateway Timeout`: what `OnlyIfCached` answers when nothing fresh is stored.
+/// `504 Gateway Timeout`: what `OnlyIfCached` answers when nothing usable is stored.
 fn gateway_timeout(url: Url, key: CacheKey) -> Response {
     let parts = ResponseParts {
         status: StatusCode::GATEWAY_TIMEOUT,

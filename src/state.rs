@@ -4,15 +4,21 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cache_core::store::get_response;
+use cache_core::freshness::StoredFreshness;
+use cache_core::store::get_entry;
+use cache_core::vary::variant_key;
 use cache_core::{
-    CacheKey, CacheStore, CachedResponse, Clock, EntryMeta, Expiration, KeyRules, StoreError,
-    StoredEntry,
+    CacheKey, CacheStore, CachedResponse, Clock, Entry, EntryMeta, Expiration, KeyRules,
+    StoreError, StoredEntry,
 };
-use http::{Method, StatusCode};
+use http::{HeaderMap, Method, StatusCode};
+
 use url::Url;
 
+use crate::policy::UserExpiration;
+use crate::refresh::Refresher;
 use crate::scope::CacheScope;
+use crate::stale::StaleAllowance;
 use crate::stats::StatsCounters;
 use crate::url_patterns::UrlPatterns;
 
@@ -23,6 +29,8 @@ pub(crate) struct CacheState {
     pub(crate) store: Arc<dyn CacheStore>,
     pub(crate) keys: KeyRules,
     pub(crate) expire_after: Expiration,
+    /// The user set `expire_after` (rather than leaving the default).
+    pub(crate) expire_after_explicit: bool,
     pub(crate) url_patterns: UrlPatterns,
     pub(crate) allowable_codes: Vec<StatusCode>,
     pub(crate) allowable_methods: Vec<Method>,
@@ -31,6 +39,29 @@ pub(crate) struct CacheState {
     pub(crate) store_timeout: Duration,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) stats: StatsCounters,
+    /// Follow RFC 9111 request and response directives.
+    pub(crate) cache_control: bool,
+    pub(crate) stale_if_error: StaleAllowance,
+    pub(crate) stale_while_revalidate: StaleAllowance,
+    pub(crate) refresher: Refresher,
+}
+
+/// A stored response found for a request, under its own key (a variant's when the URL varies).
+#[derive(Clone, Debug)]
+pub(crate) struct Found {
+    pub(crate) key: CacheKey,
+    pub(crate) meta: EntryMeta,
+    pub(crate) response: CachedResponse,
+}
+
+impl Found {
+    pub(crate) fn freshness(&self) -> StoredFreshness<'_> {
+        StoredFreshness {
+            created_at: self.meta.created_at,
+            expires_at: self.meta.expires_at,
+            headers: &self.response.headers,
+        }
+    }
 }
 
 impl std::fmt::Debug for CacheState {
@@ -49,27 +80,57 @@ impl std::fmt::Debug for CacheState {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("store_timeout", &self.store_timeout)
             .field("clock", &self.clock)
+            .field("cache_control", &self.cache_control)
+            .field("stale_if_error", &self.stale_if_error)
+            .field("stale_while_revalidate", &self.stale_while_revalidate)
             .finish_non_exhaustive()
     }
 }
 
 impl CacheState {
-    /// The expiration for a response: per request > scope > URL pattern > session.
+    /// The user's expiration for a response: per request > scope > URL pattern > session.
     pub(crate) fn expiration(
         &self,
         per_request: Option<Expiration>,
         scope: Option<&CacheScope>,
         url: &Url,
-    ) -> Expiration {
-        per_request
+    ) -> UserExpiration {
+        let chosen = per_request
             .or_else(|| scope.and_then(CacheScope::expiration))
-            .or_else(|| self.url_patterns.expiration_for(url))
-            .unwrap_or(self.expire_after)
+            .or_else(|| self.url_patterns.expiration_for(url));
+        UserExpiration {
+            expiration: chosen.unwrap_or(self.expire_after),
+            explicit: chosen.is_some() || self.expire_after_explicit,
+        }
+    }
+
+    /// The stored response for a request with this URL key and these headers, following a
+    /// Vary index to the variant the headers select.
+    pub(crate) async fn lookup(&self, url_key: &CacheKey, request: &HeaderMap) -> Option<Found> {
+        match self.load(url_key).await? {
+            (meta, Entry::Response(response)) => Some(Found {
+                key: *url_key,
+                meta,
+                response,
+            }),
+            (_, Entry::VaryIndex(index)) => {
+                let key = variant_key(url_key, &index.headers, request);
+                match self.load(&key).await? {
+                    (meta, Entry::Response(response)) => Some(Found {
+                        key,
+                        meta,
+                        response,
+                    }),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
     }
 
     /// Reads and decodes an entry; a store failure or timeout is logged, counted, and a miss.
-    pub(crate) async fn load(&self, key: &CacheKey) -> Option<(EntryMeta, CachedResponse)> {
-        let read = get_response(&*self.store, key);
+    pub(crate) async fn load(&self, key: &CacheKey) -> Option<(EntryMeta, Entry)> {
+        let read = get_entry(&*self.store, key);
         match self.bounded(read).await {
             Ok(found) => found,
             Err(error) => {
@@ -97,6 +158,14 @@ impl CacheState {
                 tracing::warn!(%key, error = %error_chain(&error), "cache write failed; response not cached");
                 false
             }
+        }
+    }
+
+    /// Deletes an entry; a failure is logged and counted, never raised.
+    pub(crate) async fn forget(&self, key: &CacheKey) {
+        if let Err(error) = self.bounded(self.store.delete(key)).await {
+            self.stats.error();
+            tracing::warn!(%key, error = %error_chain(&error), "cache delete failed");
         }
     }
 

@@ -4,10 +4,12 @@
 //! offset  size  field
 //! 0       4     magic "RQCE"
 //! 4       1     format version (1)
-//! 5       1     flags (0; bits reserved for compression and signatures)
-//! 6       4     head length n, u32 little-endian
-//! 10      n     head: postcard of status, version, headers, URLs, request
-//! 10+n    ..    body bytes, raw
+//! 5       1     kind: 0 a response, 1 a Vary index
+//! 6       1     flags (0; bits reserved for compression and signatures)
+//! 7       4     head length n, u32 little-endian
+//! 11      n     head: postcard of status, version, headers, URLs, request
+//!               (for a Vary index: the list of header names)
+//! 11+n    ..    body bytes, raw (empty for a Vary index)
 //! ```
 //!
 //! The body sits raw at the end so decoding slices it out of the stored buffer without a copy.
@@ -24,7 +26,9 @@ use crate::response::{CachedRequest, CachedResponse};
 const MAGIC: &[u8; 4] = b"RQCE";
 /// The format version this build writes.
 pub const FORMAT_VERSION: u8 = 1;
-const ENVELOPE_LEN: usize = 10;
+const ENVELOPE_LEN: usize = 11;
+const KIND_RESPONSE: u8 = 0;
+const KIND_VARY_INDEX: u8 = 1;
 
 /// Why stored bytes are not a readable entry.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +46,12 @@ pub enum DecodeError {
     /// Written by a format version this build does not read.
     #[error("unsupported entry format version {0}")]
     UnsupportedVersion(u8),
+    /// An entry kind this build does not know.
+    #[error("unknown entry kind {0}")]
+    UnknownKind(u8),
+    /// A Vary index where a response was expected, or the reverse.
+    #[error("entry is not of the expected kind")]
+    WrongKind,
     /// Uses flags (compression, signature) this build does not understand.
     #[error("unsupported entry flags {0:#04x}")]
     UnsupportedFlags(u8),
@@ -94,25 +104,73 @@ pub fn encode(response: &CachedResponse) -> Result<Bytes, EncodeError> {
             headers: headers_to_pairs(&response.request.headers),
         },
     };
-    let head = postcard::to_allocvec(&head).map_err(EncodeError)?;
+    envelope(KIND_RESPONSE, &head, &response.body)
+}
+
+/// Encodes a Vary index: the request header names a URL's responses vary on.
+///
+/// # Errors
+///
+/// Only when the head exceeds 4 GiB.
+pub fn encode_vary_index(index: &VaryIndex) -> Result<Bytes, EncodeError> {
+    let names: Vec<&str> = index.headers.iter().map(HeaderName::as_str).collect();
+    envelope(KIND_VARY_INDEX, &names, &[])
+}
+
+fn envelope<T: Serialize>(kind: u8, head: &T, body: &[u8]) -> Result<Bytes, EncodeError> {
+    let head = postcard::to_allocvec(head).map_err(EncodeError)?;
     let head_len =
         u32::try_from(head.len()).map_err(|_| EncodeError(postcard::Error::SerializeBufferFull))?;
-    let mut out = BytesMut::with_capacity(ENVELOPE_LEN + head.len() + response.body.len());
+    let mut out = BytesMut::with_capacity(ENVELOPE_LEN + head.len() + body.len());
     out.put_slice(MAGIC);
     out.put_u8(FORMAT_VERSION);
+    out.put_u8(kind);
     out.put_u8(0);
     out.put_u32_le(head_len);
     out.put_slice(&head);
-    out.put_slice(&response.body);
+    out.put_slice(body);
     Ok(out.freeze())
 }
 
-/// Decodes stored bytes; the body shares `bytes`' buffer.
+/// What a stored value holds.
+// Decoded and taken apart at once on every read: boxing the response would only add an
+// allocation to the hit path.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Entry {
+    /// A response.
+    Response(CachedResponse),
+    /// The URL's responses vary on these request headers; each variant is stored under
+    /// [`variant_key`](crate::vary::variant_key).
+    VaryIndex(VaryIndex),
+}
+
+/// The request headers (lowercase, sorted) a URL's responses vary on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VaryIndex {
+    /// Header names.
+    pub headers: Vec<HeaderName>,
+}
+
+/// Decodes a stored response; the body shares `bytes`' buffer.
+///
+/// # Errors
+///
+/// [`DecodeError`] for anything that is not a complete response entry of a known format.
+pub fn decode(bytes: &Bytes) -> Result<CachedResponse, DecodeError> {
+    match decode_entry(bytes)? {
+        Entry::Response(response) => Ok(response),
+        Entry::VaryIndex(_) => Err(DecodeError::WrongKind),
+    }
+}
+
+/// Decodes any stored entry.
 ///
 /// # Errors
 ///
 /// [`DecodeError`] for anything that is not a complete entry of a known format.
-pub fn decode(bytes: &Bytes) -> Result<CachedResponse, DecodeError> {
+pub fn decode_entry(bytes: &Bytes) -> Result<Entry, DecodeError> {
     if bytes.len() < ENVELOPE_LEN {
         return Err(DecodeError::Truncated { len: bytes.len() });
     }
@@ -122,17 +180,35 @@ pub fn decode(bytes: &Bytes) -> Result<CachedResponse, DecodeError> {
     if bytes[4] != FORMAT_VERSION {
         return Err(DecodeError::UnsupportedVersion(bytes[4]));
     }
-    if bytes[5] != 0 {
-        return Err(DecodeError::UnsupportedFlags(bytes[5]));
+    let kind = bytes[5];
+    if bytes[6] != 0 {
+        return Err(DecodeError::UnsupportedFlags(bytes[6]));
     }
-    let head_len = u32::from_le_bytes([bytes[6], bytes[7], bytes[8], bytes[9]]) as usize;
+    let head_len = u32::from_le_bytes([bytes[7], bytes[8], bytes[9], bytes[10]]) as usize;
     let body_start = ENVELOPE_LEN
         .checked_add(head_len)
         .filter(|end| *end <= bytes.len())
         .ok_or(DecodeError::Truncated { len: bytes.len() })?;
-    let head: Head =
-        postcard::from_bytes(&bytes[ENVELOPE_LEN..body_start]).map_err(DecodeError::Malformed)?;
+    let head = &bytes[ENVELOPE_LEN..body_start];
+    match kind {
+        KIND_RESPONSE => decode_response(head, bytes.slice(body_start..)).map(Entry::Response),
+        KIND_VARY_INDEX => {
+            let names: Vec<String> = postcard::from_bytes(head).map_err(DecodeError::Malformed)?;
+            let headers = names
+                .iter()
+                .map(|n| HeaderName::from_bytes(n.as_bytes()))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| DecodeError::Invalid {
+                    field: "vary header name",
+                })?;
+            Ok(Entry::VaryIndex(VaryIndex { headers }))
+        }
+        other => Err(DecodeError::UnknownKind(other)),
+    }
+}
 
+fn decode_response(head: &[u8], body: Bytes) -> Result<CachedResponse, DecodeError> {
+    let head: Head = postcard::from_bytes(head).map_err(DecodeError::Malformed)?;
     let invalid = |field| DecodeError::Invalid { field };
     let request = CachedRequest::new(
         Method::from_bytes(head.request.method.as_bytes()).map_err(|_| invalid("method"))?,
@@ -143,7 +219,7 @@ pub fn decode(bytes: &Bytes) -> Result<CachedResponse, DecodeError> {
         StatusCode::from_u16(head.status).map_err(|_| invalid("status"))?,
         version_from_u8(head.version).ok_or(invalid("version"))?,
         pairs_to_headers(head.headers)?,
-        bytes.slice(body_start..),
+        body,
         Url::parse(&head.url).map_err(|_| invalid("URL"))?,
         request,
     ))

@@ -8,6 +8,7 @@
 //! | [`codec`] | the versioned binary envelope entries are stored in |
 //! | [`store`] | the [`CacheStore`] trait every backend implements |
 //! | [`expiration`] | [`Expiration`] and the [`Clock`] freshness is judged by |
+//! | [`cache_control`], [`freshness`], [`vary`] | RFC 9111 directives, lifetimes, ages, variants |
 //! | [`memory`] | [`MemoryStore`], a bounded in-process store |
 //! | `testing` | (feature `testing`) the backend conformance suite |
 //!
@@ -33,9 +34,11 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod cache_control;
 pub mod codec;
 pub mod error;
 pub mod expiration;
+pub mod freshness;
 pub mod key;
 pub mod memory;
 pub mod response;
@@ -43,11 +46,12 @@ pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod time;
+pub mod vary;
 
 #[cfg(any(test, feature = "testing"))]
 mod fixtures;
 
-pub use codec::{DecodeError, decode, encode};
+pub use codec::{DecodeError, Entry, VaryIndex, decode, decode_entry, encode, encode_vary_index};
 pub use error::{BoxError, StoreError};
 pub use expiration::{Clock, Expiration, ManualClock, SystemClock};
 pub use key::{CacheKey, DEFAULT_IGNORED_PARAMETERS, KeyRules, MatchHeaders};

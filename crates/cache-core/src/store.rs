@@ -166,15 +166,15 @@ pub async fn delete_all<S: CacheStore + ?Sized>(
 /// # Errors
 ///
 /// Only the store's own errors.
-pub async fn get_response<S: CacheStore + ?Sized>(
+pub async fn get_entry<S: CacheStore + ?Sized>(
     store: &S,
     key: &CacheKey,
-) -> Result<Option<(EntryMeta, crate::CachedResponse)>, StoreError> {
+) -> Result<Option<(EntryMeta, crate::Entry)>, StoreError> {
     let Some(entry) = store.get(key).await? else {
         return Ok(None);
     };
-    match crate::codec::decode(&entry.value) {
-        Ok(response) => Ok(Some((entry.meta, response))),
+    match crate::codec::decode_entry(&entry.value) {
+        Ok(decoded) => Ok(Some((entry.meta, decoded))),
         Err(error) => {
             tracing::warn!(key = %key, %error, "unreadable cache entry: deleting it");
             store.delete(key).await?;

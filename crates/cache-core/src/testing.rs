@@ -21,7 +21,7 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 
 use crate::fixtures::base_time;
-use crate::store::get_response;
+use crate::store::get_entry;
 use crate::{CacheKey, CacheStore, EntryMeta, StoreError, StoredEntry, codec};
 
 type Reopen =
@@ -363,7 +363,7 @@ pub async fn corrupt_value_is_a_miss_and_deleted(t: &StoreUnderTest) {
     for (n, planted) in plants.into_iter().enumerate() {
         let n = n as u64;
         ok(t.store.put(entry(n, planted, None)).await, "put");
-        assert!(ok(get_response(&*t.store, &key(n)).await, "get_response").is_none());
+        assert!(ok(get_entry(&*t.store, &key(n)).await, "get_entry").is_none());
         assert_eq!(
             ok(t.store.get(&key(n)).await, "get"),
             None,
@@ -371,9 +371,9 @@ pub async fn corrupt_value_is_a_miss_and_deleted(t: &StoreUnderTest) {
         );
     }
     ok(t.store.put(entry(9, valid, None)).await, "put");
-    let (_, response) =
-        ok(get_response(&*t.store, &key(9)).await, "get_response").expect("a valid entry decodes");
-    assert_eq!(response, sample_response());
+    let (_, decoded) =
+        ok(get_entry(&*t.store, &key(9)).await, "get_entry").expect("a valid entry decodes");
+    assert_eq!(decoded, crate::Entry::Response(sample_response()));
 }
 
 /// The store is usable as `Arc<dyn CacheStore>`, which is how the middleware holds it.

@@ -35,7 +35,7 @@ fn format_v1_is_frozen() {
         url.clone(),
         CachedRequest::new(Method::GET, url, HeaderMap::new()),
     );
-    let expected: &[u8] = b"RQCE\x01\x00\x21\x00\x00\x00\xc8\x01\x0b\x01\x01a\x01\x31\x09http://h/\x03GET\x09http://h/\x00xy";
+    let expected: &[u8] = b"RQCE\x01\x00\x00\x21\x00\x00\x00\xc8\x01\x0b\x01\x01a\x01\x31\x09http://h/\x03GET\x09http://h/\x00xy";
     let encoded = encode(&response).unwrap();
     assert_eq!(&encoded[..], expected);
     assert_eq!(decode(&Bytes::from_static(expected)).unwrap(), response);
@@ -59,13 +59,19 @@ fn foreign_and_damaged_bytes_are_errors_not_panics() {
         Err(DecodeError::UnsupportedVersion(2))
     ));
     let mut flagged = valid.to_vec();
-    flagged[5] = 1;
+    flagged[6] = 1;
     assert!(matches!(
         decode(&flagged.into()),
         Err(DecodeError::UnsupportedFlags(1))
     ));
+    let mut unknown_kind = valid.to_vec();
+    unknown_kind[5] = 9;
+    assert!(matches!(
+        decode(&unknown_kind.into()),
+        Err(DecodeError::UnknownKind(9))
+    ));
     let mut long_head = valid.to_vec();
-    long_head[6..10].copy_from_slice(&u32::MAX.to_le_bytes());
+    long_head[7..11].copy_from_slice(&u32::MAX.to_le_bytes());
     assert!(matches!(
         decode(&long_head.into()),
         Err(DecodeError::Truncated { .. })
@@ -79,4 +85,21 @@ fn foreign_and_damaged_bytes_are_errors_not_panics() {
         damaged[i] ^= 0xa5;
         let _ = decode(&damaged.into());
     }
+}
+
+#[test]
+fn vary_index_round_trips_and_is_not_a_response() {
+    let index = VaryIndex {
+        headers: vec![
+            HeaderName::from_static("accept-encoding"),
+            HeaderName::from_static("accept-language"),
+        ],
+    };
+    let bytes = encode_vary_index(&index).unwrap();
+    assert_eq!(
+        &bytes[..],
+        b"RQCE\x01\x01\x00\x21\x00\x00\x00\x02\x0faccept-encoding\x0faccept-language"
+    );
+    assert_eq!(decode_entry(&bytes).unwrap(), Entry::VaryIndex(index));
+    assert!(matches!(decode(&bytes), Err(DecodeError::WrongKind)));
 }

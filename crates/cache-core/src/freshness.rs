@@ -1,0 +1,260 @@
+//! RFC 9111 freshness for a private cache: how long a response may be served (§4.2), how old
+//! it is (§4.2.3), and whether a request's own directives accept a stored one (§5.2.1).
+//!
+//! The work is split so the hit path stays cheap: the response's lifetime is computed once,
+//! when it is stored, into the entry's `expires_at`; a read compares that with the clock, and
+//! parses headers again only when the request carries directives or the entry is stale.
+
+use std::time::{Duration, SystemTime};
+
+use http::header::{AGE, DATE, EXPIRES, LAST_MODIFIED};
+use http::{HeaderMap, StatusCode};
+
+use crate::cache_control::{Directives, Seconds, pragma_no_cache};
+
+/// The fraction of a response's Last-Modified age used as its heuristic lifetime
+/// (RFC 9111 §4.2.2 suggests "no more than 10%").
+const HEURISTIC_FRACTION: u32 = 10;
+
+/// What a response's own headers say about how long it stays fresh.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResponseFreshness {
+    /// `Cache-Control: no-store`: it must not be stored.
+    NoStore,
+    /// A lifetime from `max-age`, `Expires`, `no-cache` / `Pragma: no-cache` (zero), invalid
+    /// freshness information (zero), or the Last-Modified heuristic.
+    Lifetime(Duration),
+    /// The response says nothing: the user's expiration settings decide.
+    Unspecified,
+}
+
+/// The freshness a response's headers give it, as a private cache reads them: `private` is
+/// allowed and `s-maxage` ignored. `heuristic` allows the Last-Modified heuristic for
+/// responses with no explicit freshness.
+pub fn response_freshness(
+    status: StatusCode,
+    headers: &HeaderMap,
+    response_time: SystemTime,
+    heuristic: bool,
+) -> ResponseFreshness {
+    let cc = Directives::parse(headers);
+    if cc.has("no-store") {
+        return ResponseFreshness::NoStore;
+    }
+    // The most restrictive of conflicting directives wins (§4.2.1): no-cache beats max-age.
+    if cc.has("no-cache") || pragma_no_cache(headers) {
+        return ResponseFreshness::Lifetime(Duration::ZERO);
+    }
+    if let Some(max_age) = cc.seconds("max-age") {
+        return ResponseFreshness::Lifetime(max_age.valid().unwrap_or(Duration::ZERO));
+    }
+    if let Some(expires) = headers.get(EXPIRES) {
+        // An invalid date, such as "0", means already expired (§5.3).
+        let lifetime = http_date(expires.as_bytes())
+            .map(|expires| {
+                let base = date(headers).unwrap_or(response_time);
+                expires.duration_since(base).unwrap_or(Duration::ZERO)
+            })
+            .unwrap_or(Duration::ZERO);
+        return ResponseFreshness::Lifetime(lifetime);
+    }
+    if heuristic && is_heuristically_cacheable(status) {
+        let modified = headers
+            .get(LAST_MODIFIED)
+            .and_then(|v| http_date(v.as_bytes()));
+        if let Some(modified) = modified {
+            let base = date(headers).unwrap_or(response_time);
+            let age = base.duration_since(modified).unwrap_or(Duration::ZERO);
+            return ResponseFreshness::Lifetime(age / HEURISTIC_FRACTION);
+        }
+    }
+    ResponseFreshness::Unspecified
+}
+
+/// Status codes a cache may give a heuristic lifetime (RFC 9110 §15.1).
+pub fn is_heuristically_cacheable(status: StatusCode) -> bool {
+    matches!(
+        status.as_u16(),
+        200 | 203 | 204 | 206 | 300 | 301 | 308 | 404 | 405 | 410 | 414 | 501
+    )
+}
+
+/// How old the response already was when received (RFC 9111 §4.2.3): the larger of its
+/// `Age` and the gap between its `Date` and `response_time`. The request's travel time is
+/// not known here and counts as zero.
+pub fn initial_age(headers: &HeaderMap, response_time: SystemTime) -> Duration {
+    let age_value = headers
+        .get(AGE)
+        .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
+        .and_then(|v| Seconds::parse(Some(v.trim())).valid())
+        .unwrap_or(Duration::ZERO);
+    let apparent_age = date(headers)
+        .and_then(|date| response_time.duration_since(date).ok())
+        .unwrap_or(Duration::ZERO);
+    age_value.max(apparent_age)
+}
+
+/// When a response received at `response_time` with this lifetime and initial age stops
+/// being fresh.
+pub fn fresh_until(
+    response_time: SystemTime,
+    lifetime: Duration,
+    initial_age: Duration,
+) -> SystemTime {
+    response_time
+        .checked_add(lifetime.saturating_sub(initial_age))
+        .unwrap_or(response_time)
+}
+
+/// A request's `max-stale`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MaxStale {
+    /// `max-stale` without a value: any staleness.
+    Any,
+    /// At most this stale.
+    Up(Duration),
+}
+
+/// The request directives a private cache acts on (RFC 9111 §5.2.1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RequestDirectives {
+    /// `max-age`: the stored response may be at most this old (an invalid value counts as 0).
+    pub max_age: Option<Duration>,
+    /// `max-stale`.
+    pub max_stale: Option<MaxStale>,
+    /// `min-fresh`: it must stay fresh at least this much longer.
+    pub min_fresh: Option<Duration>,
+    /// `no-cache` (or `Pragma: no-cache`): validate before use.
+    pub no_cache: bool,
+    /// `no-store`: do not store the response.
+    pub no_store: bool,
+    /// `only-if-cached`: never go to the network.
+    pub only_if_cached: bool,
+}
+
+impl RequestDirectives {
+    /// The directives of a request's headers; `None` when it has none (the common case).
+    pub fn parse(headers: &HeaderMap) -> Option<Self> {
+        let pragma = pragma_no_cache(headers);
+        if !headers.contains_key(http::header::CACHE_CONTROL) && !pragma {
+            return None;
+        }
+        let cc = Directives::parse(headers);
+        let max_stale = cc.argument("max-stale").map(|arg| match arg {
+            None => MaxStale::Any,
+            Some(_) => MaxStale::Up(
+                cc.seconds("max-stale")
+                    .and_then(Seconds::valid)
+                    .unwrap_or(Duration::ZERO),
+            ),
+        });
+        Some(Self {
+            max_age: cc
+                .seconds("max-age")
+                .map(|s| s.valid().unwrap_or(Duration::ZERO)),
+            max_stale,
+            min_fresh: cc
+                .seconds("min-fresh")
+                .map(|s| s.valid().unwrap_or(Duration::ZERO)),
+            no_cache: cc.has("no-cache") || pragma,
+            no_store: cc.has("no-store"),
+            only_if_cached: cc.has("only-if-cached"),
+        })
+    }
+}
+
+/// A stored response as freshness rules see it.
+#[derive(Clone, Copy, Debug)]
+pub struct StoredFreshness<'a> {
+    /// When it was received.
+    pub created_at: SystemTime,
+    /// When it stops being fresh (`None`: never).
+    pub expires_at: Option<SystemTime>,
+    /// Its headers.
+    pub headers: &'a HeaderMap,
+}
+
+impl StoredFreshness<'_> {
+    /// True when fresh at `now`.
+    pub fn is_fresh(&self, now: SystemTime) -> bool {
+        self.expires_at.is_none_or(|t| now < t)
+    }
+
+    /// How far past its freshness it is at `now` (zero while fresh).
+    pub fn staleness(&self, now: SystemTime) -> Duration {
+        self.expires_at
+            .and_then(|t| now.duration_since(t).ok())
+            .unwrap_or(Duration::ZERO)
+    }
+
+    /// Its age at `now` (RFC 9111 §4.2.3).
+    pub fn current_age(&self, now: SystemTime) -> Duration {
+        let resident = now
+            .duration_since(self.created_at)
+            .unwrap_or(Duration::ZERO);
+        initial_age(self.headers, self.created_at).saturating_add(resident)
+    }
+
+    /// True when the response forbids serving it stale (`must-revalidate`, `no-cache`,
+    /// `Pragma: no-cache`).
+    pub fn forbids_stale(&self) -> bool {
+        let cc = Directives::parse(self.headers);
+        cc.has("must-revalidate") || cc.has("no-cache") || pragma_no_cache(self.headers)
+    }
+
+    /// True when the request's directives accept this response without contacting the origin.
+    pub fn satisfies(&self, request: &RequestDirectives, now: SystemTime) -> bool {
+        if request.no_cache {
+            return false;
+        }
+        if request
+            .max_age
+            .is_some_and(|max| self.current_age(now) > max)
+        {
+            return false;
+        }
+        if let Some(min_fresh) = request.min_fresh {
+            let left = self.expires_at.map_or(Duration::MAX, |t| {
+                t.duration_since(now).unwrap_or(Duration::ZERO)
+            });
+            if left < min_fresh {
+                return false;
+            }
+        }
+        if self.is_fresh(now) {
+            return true;
+        }
+        match request.max_stale {
+            None => false,
+            Some(_) if self.forbids_stale() => false,
+            Some(MaxStale::Any) => true,
+            Some(MaxStale::Up(limit)) => self.staleness(now) <= limit,
+        }
+    }
+
+    /// The response's `stale-if-error` / `stale-while-revalidate` allowance, if it has one.
+    pub fn directive_seconds(&self, name: &str) -> Option<Duration> {
+        Directives::parse(self.headers)
+            .seconds(name)
+            .and_then(Seconds::valid)
+    }
+
+    /// True when the response carries `Cache-Control: immutable`.
+    pub fn is_immutable(&self) -> bool {
+        Directives::parse(self.headers).has("immutable")
+    }
+}
+
+fn date(headers: &HeaderMap) -> Option<SystemTime> {
+    headers.get(DATE).and_then(|v| http_date(v.as_bytes()))
+}
+
+/// An HTTP date in any of the three formats RFC 9110 §5.6.7 accepts.
+pub fn http_date(bytes: &[u8]) -> Option<SystemTime> {
+    std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|s| httpdate::parse_http_date(s.trim()).ok())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,199 @@
+use super::*;
+use http::HeaderValue;
+
+fn t(secs: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs)
+}
+
+fn date_text(time: SystemTime) -> String {
+    httpdate::fmt_http_date(time)
+}
+
+fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for (name, value) in pairs {
+        h.append(
+            http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            HeaderValue::from_str(value).unwrap(),
+        );
+    }
+    h
+}
+
+fn lifetime(pairs: &[(&str, &str)]) -> ResponseFreshness {
+    response_freshness(StatusCode::OK, &headers(pairs), t(0), true)
+}
+
+const fn secs(n: u64) -> ResponseFreshness {
+    ResponseFreshness::Lifetime(Duration::from_secs(n))
+}
+
+#[test]
+fn response_directives() {
+    assert_eq!(lifetime(&[("cache-control", "max-age=60")]), secs(60));
+    assert_eq!(
+        lifetime(&[("cache-control", "s-maxage=10, max-age=60")]),
+        secs(60),
+        "s-maxage ignored"
+    );
+    assert_eq!(
+        lifetime(&[("cache-control", "private, max-age=60")]),
+        secs(60),
+        "private is fine"
+    );
+    assert_eq!(
+        lifetime(&[("cache-control", "no-store, max-age=60")]),
+        ResponseFreshness::NoStore
+    );
+    assert_eq!(
+        lifetime(&[("cache-control", "max-age=60, no-cache")]),
+        secs(0),
+        "most restrictive"
+    );
+    assert_eq!(lifetime(&[("pragma", "no-cache")]), secs(0));
+    assert_eq!(
+        lifetime(&[("pragma", "no-cache"), ("cache-control", "max-age=5")]),
+        secs(5)
+    );
+    assert_eq!(
+        lifetime(&[("cache-control", "max-age=abc")]),
+        secs(0),
+        "invalid is stale"
+    );
+    assert_eq!(
+        lifetime(&[("cache-control", "public")]),
+        ResponseFreshness::Unspecified
+    );
+    assert_eq!(lifetime(&[]), ResponseFreshness::Unspecified);
+}
+
+#[test]
+fn expires_is_relative_to_date() {
+    let h = [("date", date_text(t(0))), ("expires", date_text(t(300)))];
+    let h: Vec<(&str, &str)> = h.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    assert_eq!(lifetime(&h), secs(300));
+    // max-age beats Expires.
+    let mut with_max_age = h.clone();
+    with_max_age.push(("cache-control", "max-age=10"));
+    assert_eq!(lifetime(&with_max_age), secs(10));
+    assert_eq!(
+        lifetime(&[("expires", "0")]),
+        secs(0),
+        "invalid date means expired"
+    );
+    assert_eq!(
+        lifetime(&[("expires", "Thu, 01 Jan 1970 00:00:00 GMT")]),
+        secs(0)
+    );
+}
+
+#[test]
+fn heuristic_only_without_explicit_freshness_and_for_cacheable_codes() {
+    let modified = date_text(t(0) - Duration::from_secs(1000));
+    let h = headers(&[("last-modified", &modified)]);
+    assert_eq!(
+        response_freshness(StatusCode::OK, &h, t(0), true),
+        secs(100)
+    );
+    assert_eq!(
+        response_freshness(StatusCode::OK, &h, t(0), false),
+        ResponseFreshness::Unspecified
+    );
+    assert_eq!(
+        response_freshness(StatusCode::CREATED, &h, t(0), true),
+        ResponseFreshness::Unspecified,
+        "201 is not heuristically cacheable"
+    );
+    let bad = headers(&[("last-modified", "yesterday")]);
+    assert_eq!(
+        response_freshness(StatusCode::OK, &bad, t(0), true),
+        ResponseFreshness::Unspecified
+    );
+}
+
+#[test]
+fn age_and_date_count() {
+    let h = headers(&[("age", "30")]);
+    assert_eq!(initial_age(&h, t(0)), Duration::from_secs(30));
+    let d = date_text(t(0) - Duration::from_secs(50));
+    let h = headers(&[("age", "30"), ("date", &d)]);
+    assert_eq!(
+        initial_age(&h, t(0)),
+        Duration::from_secs(50),
+        "apparent age is larger"
+    );
+    let h = headers(&[("age", "abc"), ("date", "garbage")]);
+    assert_eq!(initial_age(&h, t(0)), Duration::ZERO);
+    assert_eq!(
+        fresh_until(t(0), Duration::from_secs(60), Duration::from_secs(50)),
+        t(10)
+    );
+    assert_eq!(
+        fresh_until(t(0), Duration::from_secs(60), Duration::from_secs(90)),
+        t(0)
+    );
+}
+
+fn request(cc: &str) -> RequestDirectives {
+    RequestDirectives::parse(&headers(&[("cache-control", cc)])).unwrap()
+}
+
+#[test]
+fn request_directives() {
+    assert_eq!(RequestDirectives::parse(&HeaderMap::new()), None);
+    let r = request("max-age=5, max-stale, min-fresh=2, no-store, only-if-cached");
+    assert_eq!(r.max_age, Some(Duration::from_secs(5)));
+    assert_eq!(r.max_stale, Some(MaxStale::Any));
+    assert_eq!(r.min_fresh, Some(Duration::from_secs(2)));
+    assert!(r.no_store && r.only_if_cached && !r.no_cache);
+    assert_eq!(
+        request("max-stale=7").max_stale,
+        Some(MaxStale::Up(Duration::from_secs(7)))
+    );
+    assert_eq!(request("max-age=x").max_age, Some(Duration::ZERO));
+    assert!(
+        RequestDirectives::parse(&headers(&[("pragma", "no-cache")]))
+            .unwrap()
+            .no_cache
+    );
+}
+
+#[test]
+fn satisfies() {
+    let plain = HeaderMap::new();
+    let entry = StoredFreshness {
+        created_at: t(0),
+        expires_at: Some(t(100)),
+        headers: &plain,
+    };
+    assert!(entry.satisfies(&request("max-age=60"), t(50)));
+    assert!(
+        !entry.satisfies(&request("max-age=60"), t(61)),
+        "too old for the request"
+    );
+    assert!(
+        !entry.satisfies(&request("min-fresh=60"), t(50)),
+        "not fresh long enough"
+    );
+    assert!(entry.satisfies(&request("min-fresh=50"), t(50)));
+    assert!(!entry.satisfies(&request("no-cache"), t(1)));
+    assert!(!entry.satisfies(&request("public"), t(100)), "stale");
+    assert!(entry.satisfies(&request("max-stale=10"), t(110)));
+    assert!(!entry.satisfies(&request("max-stale=10"), t(111)));
+    assert!(entry.satisfies(&request("max-stale"), t(100_000)));
+    let strict = headers(&[("cache-control", "must-revalidate")]);
+    let strict_entry = StoredFreshness {
+        headers: &strict,
+        ..entry
+    };
+    assert!(
+        !strict_entry.satisfies(&request("max-stale"), t(101)),
+        "must-revalidate wins"
+    );
+    let never = StoredFreshness {
+        expires_at: None,
+        ..entry
+    };
+    assert!(never.satisfies(&request("min-fresh=999999"), t(5)));
+    assert!(!never.satisfies(&request("max-age=10"), t(11)));
+}

@@ -1,0 +1,163 @@
+//! `Vary` (RFC 9111 §4.1): several stored variants of one URL, told apart by the request
+//! headers the response names.
+//!
+//! The URL's own key holds a small [`VaryIndex`](crate::VaryIndex) listing the header names;
+//! each variant lives under [`variant_key`], the URL key combined with the request's normalized
+//! values of those headers. A response with `Vary: *` never matches a later request, so it is
+//! not stored.
+
+use http::header::VARY;
+use http::{HeaderMap, HeaderName};
+
+use crate::key::CacheKey;
+
+/// What a response's `Vary` says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Vary {
+    /// No `Vary`: one entry per URL key.
+    None,
+    /// `Vary: *`: no later request matches; do not store.
+    Any,
+    /// These request headers (lowercase, sorted, deduplicated) select the variant.
+    Headers(Vec<HeaderName>),
+}
+
+/// Reads every `Vary` line of a response. Names are case-insensitive; unparseable names make
+/// the response unmatchable, like `*`.
+pub fn parse_vary(headers: &HeaderMap) -> Vary {
+    let mut names: Vec<HeaderName> = Vec::new();
+    for value in headers.get_all(VARY) {
+        let text = String::from_utf8_lossy(value.as_bytes());
+        for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            if name == "*" {
+                return Vary::Any;
+            }
+            match HeaderName::from_bytes(name.as_bytes()) {
+                Ok(name) => names.push(name),
+                Err(_) => return Vary::Any,
+            }
+        }
+    }
+    if names.is_empty() {
+        return Vary::None;
+    }
+    names.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    names.dedup();
+    Vary::Headers(names)
+}
+
+/// Headers whose values compare case-insensitively (media types, codings, language tags).
+const CASE_INSENSITIVE_VALUES: &[&str] = &[
+    "accept",
+    "accept-charset",
+    "accept-encoding",
+    "accept-language",
+];
+
+/// A request header's value as variants compare it: all field lines combined, list members
+/// trimmed, empty members dropped, joined with ", "; lowercased where values are
+/// case-insensitive. `None` when the header is absent.
+pub fn normalized_value(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
+    let mut members: Vec<String> = Vec::new();
+    let mut present = false;
+    for value in headers.get_all(name) {
+        present = true;
+        let text = String::from_utf8_lossy(value.as_bytes());
+        members.extend(
+            text.split(',')
+                .map(str::trim)
+                .filter(|m| !m.is_empty())
+                .map(str::to_owned),
+        );
+    }
+    if !present {
+        return None;
+    }
+    let mut joined = members.join(", ");
+    if CASE_INSENSITIVE_VALUES.contains(&name.as_str()) {
+        joined.make_ascii_lowercase();
+    }
+    Some(joined)
+}
+
+/// The key of the variant a request selects among a URL's responses varying on `names`.
+pub fn variant_key(url_key: &CacheKey, names: &[HeaderName], request: &HeaderMap) -> CacheKey {
+    let mut hasher = blake3::Hasher::new();
+    let mut field = |bytes: &[u8]| {
+        hasher.update(&(bytes.len() as u64).to_le_bytes());
+        hasher.update(bytes);
+    };
+    field(b"reqwest-caching/variant/v1");
+    field(url_key.as_str().as_bytes());
+    for name in names {
+        field(name.as_str().as_bytes());
+        match normalized_value(request, name) {
+            Some(value) => {
+                field(b"present");
+                field(value.as_bytes());
+            }
+            None => field(b"absent"),
+        }
+    }
+    let mut digest = [0u8; 16];
+    digest.copy_from_slice(&hasher.finalize().as_bytes()[..16]);
+    CacheKey::from_digest(digest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (n, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn parses_names_case_insensitively_across_lines() {
+        let vary = parse_vary(&headers(&[
+            ("vary", "Accept-Language, accept-encoding"),
+            ("vary", "ACCEPT-ENCODING"),
+        ]));
+        assert_eq!(
+            vary,
+            Vary::Headers(vec![
+                HeaderName::from_static("accept-encoding"),
+                HeaderName::from_static("accept-language")
+            ])
+        );
+        assert_eq!(parse_vary(&headers(&[("vary", "accept, *")])), Vary::Any);
+        assert_eq!(parse_vary(&headers(&[("vary", " , ")])), Vary::None);
+        assert_eq!(parse_vary(&HeaderMap::new()), Vary::None);
+    }
+
+    #[test]
+    fn values_are_normalized() {
+        let name = HeaderName::from_static("accept-encoding");
+        let a = headers(&[("accept-encoding", "GZIP,  br")]);
+        let b = headers(&[("accept-encoding", "gzip"), ("accept-encoding", "br")]);
+        assert_eq!(normalized_value(&a, &name), normalized_value(&b, &name));
+        let key = CacheKey::from_digest([7; 16]);
+        let names = &[name.clone()][..];
+        assert_eq!(variant_key(&key, names, &a), variant_key(&key, names, &b));
+        let c = headers(&[("accept-encoding", "br, gzip")]);
+        assert_ne!(
+            variant_key(&key, names, &a),
+            variant_key(&key, names, &c),
+            "order matters"
+        );
+        let empty = headers(&[("accept-encoding", "")]);
+        assert_ne!(
+            variant_key(&key, names, &empty),
+            variant_key(&key, names, &HeaderMap::new()),
+            "empty and absent differ"
+        );
+    }
+}

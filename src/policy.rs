@@ -1,0 +1,150 @@
+//! Whether and until when a response is stored: the user's expiration settings, and with
+//! `cache_control` on, the response's and request's own directives first.
+//!
+//! Precedence (as requests-cache documents it): request `Cache-Control` > response
+//! `Cache-Control` / `Expires` > per-request expiration > scope > URL pattern > session.
+
+use std::time::SystemTime;
+
+use cache_core::Expiration;
+use cache_core::freshness::{
+    RequestDirectives, ResponseFreshness, fresh_until, initial_age, response_freshness,
+};
+use http::{HeaderMap, StatusCode};
+
+/// The expiration chosen by the user's settings, and whether a setting chose it (rather than
+/// the session default): explicit settings beat the RFC's Last-Modified heuristic.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct UserExpiration {
+    pub(crate) expiration: Expiration,
+    pub(crate) explicit: bool,
+}
+
+/// Store the response or not, and until when it is fresh.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Storage {
+    Skip,
+    Until(Option<SystemTime>),
+}
+
+pub(crate) fn storage(
+    cache_control: bool,
+    user: UserExpiration,
+    request: Option<&RequestDirectives>,
+    status: StatusCode,
+    headers: &HeaderMap,
+    now: SystemTime,
+) -> Storage {
+    if request.is_some_and(|r| r.no_store) {
+        return Storage::Skip;
+    }
+    let own = if cache_control {
+        response_freshness(status, headers, now, !user.explicit)
+    } else {
+        ResponseFreshness::Unspecified
+    };
+    match own {
+        ResponseFreshness::NoStore => Storage::Skip,
+        ResponseFreshness::Lifetime(lifetime) => {
+            Storage::Until(Some(fresh_until(now, lifetime, initial_age(headers, now))))
+        }
+        ResponseFreshness::Unspecified if user.expiration.is_cacheable() => {
+            Storage::Until(user.expiration.expires_at(now))
+        }
+        ResponseFreshness::Unspecified => Storage::Skip,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+    use std::time::Duration;
+
+    fn user(expiration: Expiration, explicit: bool) -> UserExpiration {
+        UserExpiration {
+            expiration,
+            explicit,
+        }
+    }
+
+    #[test]
+    fn precedence() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let mut h = HeaderMap::new();
+        h.insert("cache-control", HeaderValue::from_static("max-age=60"));
+        let hour = user(Expiration::After(Duration::from_secs(3600)), true);
+        // Response directives beat the user's settings, when followed.
+        assert_eq!(
+            storage(true, hour, None, StatusCode::OK, &h, now),
+            Storage::Until(Some(now + Duration::from_secs(60)))
+        );
+        assert_eq!(
+            storage(false, hour, None, StatusCode::OK, &h, now),
+            Storage::Until(Some(now + Duration::from_secs(3600)))
+        );
+        // Request no-store beats everything.
+        let no_store = RequestDirectives {
+            no_store: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            storage(true, hour, Some(&no_store), StatusCode::OK, &h, now),
+            Storage::Skip
+        );
+        // Nothing in the response: the user's setting.
+        let plain = HeaderMap::new();
+        assert_eq!(
+            storage(
+                true,
+                user(Expiration::DoNotCache, true),
+                None,
+                StatusCode::OK,
+                &plain,
+                now
+            ),
+            Storage::Skip
+        );
+        assert_eq!(
+            storage(
+                true,
+                user(Expiration::Never, false),
+                None,
+                StatusCode::OK,
+                &plain,
+                now
+            ),
+            Storage::Until(None)
+        );
+    }
+
+    #[test]
+    fn heuristic_only_when_the_user_set_nothing() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let mut h = HeaderMap::new();
+        let modified = httpdate::fmt_http_date(now - Duration::from_secs(1000));
+        h.insert("last-modified", HeaderValue::from_str(&modified).unwrap());
+        assert_eq!(
+            storage(
+                true,
+                user(Expiration::Never, false),
+                None,
+                StatusCode::OK,
+                &h,
+                now
+            ),
+            Storage::Until(Some(now + Duration::from_secs(100)))
+        );
+        assert_eq!(
+            storage(
+                true,
+                user(Expiration::Never, true),
+                None,
+                StatusCode::OK,
+                &h,
+                now
+            ),
+            Storage::Until(None)
+        );
+    }
+}

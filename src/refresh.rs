@@ -1,0 +1,79 @@
+//! Background refreshes for `stale-while-revalidate`: at most one per entry, sent with the
+//! middleware's own client, aborted when the middleware (and every handle) is dropped.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use cache_core::CacheKey;
+use reqwest::Request;
+use tokio::task::AbortHandle;
+
+use crate::fetch::{Exchange, finish};
+use crate::state::CacheState;
+
+/// The refreshes in flight, by entry key.
+#[derive(Debug)]
+pub(crate) struct Refresher {
+    client: reqwest::Client,
+    in_flight: Mutex<HashMap<CacheKey, AbortHandle>>,
+}
+
+impl Refresher {
+    pub(crate) fn new(client: reqwest::Client) -> Self {
+        Self {
+            client,
+            in_flight: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn in_flight(&self) -> MutexGuard<'_, HashMap<CacheKey, AbortHandle>> {
+        self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How many refreshes are running.
+    pub(crate) fn pending(&self) -> usize {
+        self.in_flight().len()
+    }
+
+    /// Starts refreshing the entry `exchange` found, unless a refresh of it is running. The
+    /// request goes out conditionally when the entry has validators.
+    pub(crate) fn start(&self, state: &Arc<CacheState>, mut exchange: Exchange, req: Request) {
+        let Some(key) = exchange.found_key() else {
+            return;
+        };
+        // A streaming body cannot be sent twice; such requests are not refreshed.
+        let Some(mut request) = req.try_clone() else {
+            return;
+        };
+        let mut in_flight = self.in_flight();
+        if in_flight.contains_key(&key) {
+            return;
+        }
+        exchange.add_validators(&mut request);
+        // The task holds the state weakly: dropping the middleware drops the state, whose
+        // Refresher then aborts the task.
+        let weak = Arc::downgrade(state);
+        let client = self.client.clone();
+        let task = tokio::spawn(async move {
+            let result = client
+                .execute(request)
+                .await
+                .map_err(reqwest_middleware::Error::from);
+            let Some(state) = weak.upgrade() else { return };
+            if let Ok(response) = finish(&state, exchange, result).await {
+                // The response was stored by `finish`; nobody reads this copy.
+                drop(response);
+            }
+            state.refresher.in_flight().remove(&key);
+        });
+        in_flight.insert(key, task.abort_handle());
+    }
+}
+
+impl Drop for Refresher {
+    fn drop(&mut self) {
+        for (_, task) in self.in_flight().drain() {
+            task.abort();
+        }
+    }
+}
