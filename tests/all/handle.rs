@@ -23,7 +23,11 @@ async fn inspect_and_delete_by_key_and_url() {
         );
         let entry = h.handle.get(&key).await.unwrap().unwrap();
         assert_eq!(entry.meta.key, key);
-        assert_eq!(&entry.response.body[..], b"/a #2", "the HEAD was the first request");
+        assert_eq!(
+            &entry.response.body[..],
+            b"/a #2",
+            "the HEAD was the first request"
+        );
 
         assert_eq!(
             h.handle.delete_url(&h.origin.url("/a")).await.unwrap(),

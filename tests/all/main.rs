@@ -4,6 +4,7 @@
 mod origin;
 mod support;
 
+mod cache_control;
 mod expiration;
 mod failures;
 mod handle;
@@ -12,4 +13,6 @@ mod keys;
 mod modes;
 mod rules;
 mod scope;
+mod semantics;
 mod sqlite;
+mod stale;

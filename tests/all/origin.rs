@@ -10,6 +10,8 @@
 //! - `/redirect/{name}`: `302` to `/target/{name}`.
 //! - `/headers`: repeated and non-UTF-8 header values.
 //! - `/slow/{name}`: waits 20 ms first.
+//! - `/custom/{name}?h=Name:Value`: the given response headers, `304` on matching validators.
+//! - `/hang/{name}`: answers the first request, then never answers (and counts abandoned ones).
 //! - anything else: `200`, `text/plain`, body `"{path} #{n}"` where n counts requests to
 //!   that path and query, so a cached body is told from a fresh one.
 
@@ -25,6 +27,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
+use reqwest_caching::ManualClock;
 
 /// One request as the origin saw it.
 #[derive(Clone, Debug)]
@@ -39,6 +42,12 @@ pub struct Seen {
 struct Log {
     seen: Vec<Seen>,
     per_target: HashMap<String, u64>,
+    /// When set, `/custom` answers with this status whatever the request.
+    override_status: Option<u16>,
+    /// `/hang` handlers dropped before answering (their client went away).
+    cancelled: u64,
+    /// The test's clock: responses are dated by it, so ages agree with the cache's clock.
+    clock: Option<Arc<ManualClock>>,
 }
 
 /// The running origin. Dropping it leaves the server task to end with the test's runtime.
@@ -46,20 +55,52 @@ struct Log {
 pub struct Origin {
     addr: SocketAddr,
     log: Arc<Mutex<Log>>,
+    server: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
 
 impl Origin {
     pub async fn start() -> Self {
-        let log = Arc::new(Mutex::new(Log::default()));
+        Self::start_with_clock(None).await
+    }
+
+    /// An origin whose `Date` headers follow `clock` (unless a route sets its own).
+    pub async fn start_with_clock(clock: Option<Arc<ManualClock>>) -> Self {
+        let log = Arc::new(Mutex::new(Log {
+            clock,
+            ..Log::default()
+        }));
         let app = Router::new().fallback(respond).with_state(Arc::clone(&log));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
-        tokio::spawn(async move {
+        let server = tokio::spawn(async move {
             axum::serve(listener, app).await.expect("origin server");
         });
-        Self { addr, log }
+        Self {
+            addr,
+            log,
+            server: Arc::new(Mutex::new(Some(server))),
+        }
+    }
+
+    /// Stops listening: new connections are refused from now on.
+    pub async fn stop(&self) {
+        let server = self.server.lock().unwrap().take();
+        if let Some(server) = server {
+            server.abort();
+            let _ = server.await;
+        }
+    }
+
+    /// Makes every `/custom` request answer `status` (or behave normally again with `None`).
+    pub fn override_status(&self, status: Option<u16>) {
+        self.log.lock().unwrap().override_status = status;
+    }
+
+    /// How many `/hang` requests were abandoned by their client.
+    pub fn cancelled(&self) -> u64 {
+        self.log.lock().unwrap().cancelled
     }
 
     pub fn url(&self, path_and_query: &str) -> String {
@@ -94,7 +135,67 @@ impl Origin {
     }
 }
 
+/// `/custom/{name}?h=Name:Value&h=...`: those response headers; `304` when the request's
+/// `If-None-Match` / `If-Modified-Since` matches the configured `ETag` / `Last-Modified`.
+fn custom(
+    uri: &axum::http::Uri,
+    request: &HeaderMap,
+    override_status: Option<u16>,
+    text: String,
+) -> Response {
+    let mut headers = HeaderMap::new();
+    let query = uri.query().unwrap_or_default();
+    for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        if name != "h" {
+            continue;
+        }
+        if let Some((name, value)) = value.split_once(':') {
+            headers.append(
+                header::HeaderName::from_bytes(name.trim().as_bytes()).unwrap(),
+                HeaderValue::from_str(value.trim()).unwrap(),
+            );
+        }
+    }
+    if let Some(status) = override_status {
+        return (StatusCode::from_u16(status).unwrap(), headers, text).into_response();
+    }
+    let matches = |validator, condition| {
+        headers
+            .get(validator)
+            .is_some_and(|v| request.get(condition) == Some(v))
+    };
+    if matches(header::ETAG, header::IF_NONE_MATCH)
+        || matches(header::LAST_MODIFIED, header::IF_MODIFIED_SINCE)
+    {
+        return (StatusCode::NOT_MODIFIED, headers).into_response();
+    }
+    (headers, text).into_response()
+}
+
+/// Counts a `/hang` handler dropped before it answered.
+struct CancelGuard(Arc<Mutex<Log>>);
+
+impl Drop for CancelGuard {
+    fn drop(&mut self) {
+        self.0.lock().unwrap().cancelled += 1;
+    }
+}
+
 async fn respond(State(log): State<Arc<Mutex<Log>>>, request: Request) -> Response {
+    let clock = log.lock().unwrap().clock.clone();
+    let mut response = route(log, request).await;
+    if let Some(clock) = clock {
+        if !response.headers().contains_key(header::DATE) {
+            let date = httpdate::fmt_http_date(reqwest_caching::Clock::now(&*clock));
+            response
+                .headers_mut()
+                .insert(header::DATE, HeaderValue::from_str(&date).unwrap());
+        }
+    }
+    response
+}
+
+async fn route(log: Arc<Mutex<Log>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let body = axum::body::to_bytes(body, usize::MAX)
         .await
@@ -119,6 +220,15 @@ async fn respond(State(log): State<Arc<Mutex<Log>>>, request: Request) -> Respon
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let text = format!("{target} #{n}");
     match segments.as_slice() {
+        ["custom", _] => {
+            let override_status = log.lock().unwrap().override_status;
+            custom(&parts.uri, &parts.headers, override_status, text)
+        }
+        ["hang", _] if n > 1 => {
+            let _guard = CancelGuard(Arc::clone(&log));
+            std::future::pending::<()>().await;
+            unreachable!()
+        }
         ["etag", _] => {
             if parts
                 .headers

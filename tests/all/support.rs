@@ -61,7 +61,7 @@ impl Harness {
             .with(cache)
             .build();
         Self {
-            origin: Origin::start().await,
+            origin: Origin::start_with_clock(Some(Arc::clone(&clock))).await,
             client,
             handle,
             clock,
@@ -88,4 +88,24 @@ pub async fn send(request: RequestBuilder) -> (String, CacheInfo) {
         .cloned()
         .expect("every response carries CacheInfo");
     (response.text().await.expect("body"), info)
+}
+
+/// The path of an origin `/custom` endpoint answering with these `Name: Value` headers.
+pub fn custom(name: &str, headers: &[&str]) -> String {
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(headers.iter().map(|h| ("h", *h)))
+        .finish();
+    format!("/custom/{name}?{query}")
+}
+
+/// An HTTP date `offset_secs` from the harness clock's now (negative: in the past).
+pub fn http_date(clock: &reqwest_caching::ManualClock, offset_secs: i64) -> String {
+    use reqwest_caching::Clock;
+    let now = clock.now();
+    let time = if offset_secs >= 0 {
+        now + std::time::Duration::from_secs(offset_secs.unsigned_abs())
+    } else {
+        now - std::time::Duration::from_secs(offset_secs.unsigned_abs())
+    };
+    httpdate::fmt_http_date(time)
 }

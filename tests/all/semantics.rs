@@ -1,0 +1,192 @@
+//! Vary, HEAD from GET, Range, unsafe-method invalidation, redirect aliases and full
+//! replacement on revalidation: behaviour that holds with or without `cache_control`.
+
+use http::Method;
+use reqwest_caching::{CacheMode, CacheRequestExt, Expiration};
+
+use crate::support::{BACKENDS, Harness, custom, send};
+
+#[tokio::test]
+async fn vary_keeps_one_variant_per_header_value() {
+    for backend in BACKENDS {
+        let h = Harness::new(backend).await;
+        let path = custom("v", &["vary: Accept-Language"]);
+        let lang = |value: &'static str| send(h.get(&path).header("accept-language", value));
+        let (en, _) = lang("en").await;
+        let (fr, _) = lang("fr").await;
+        assert_ne!(en, fr);
+        let (en2, info) = lang("en").await;
+        assert!(info.from_cache, "{backend:?}");
+        assert_eq!(en2, en);
+        let (fr2, info) = lang("fr").await;
+        assert!(info.from_cache, "{backend:?}");
+        assert_eq!(fr2, fr);
+        // Values are normalized: case and whitespace of a case-insensitive header.
+        let (en3, info) = lang(" EN ").await;
+        assert!(info.from_cache, "{backend:?}: normalized value matches");
+        assert_eq!(en3, en);
+        // Absent is its own variant.
+        let (_, info) = h.fetch(&path).await;
+        assert!(!info.from_cache);
+        assert_eq!(h.origin.hits("/custom/v"), 3, "{backend:?}");
+    }
+}
+
+#[tokio::test]
+async fn vary_star_is_never_stored() {
+    for backend in BACKENDS {
+        let h = Harness::new(backend).await;
+        let path = custom("star", &["vary: *"]);
+        h.fetch(&path).await;
+        assert!(!h.fetch(&path).await.1.from_cache, "{backend:?}");
+        assert_eq!(h.handle.count().await.unwrap(), 0);
+    }
+}
+
+#[tokio::test]
+async fn head_is_answered_from_a_stored_get() {
+    for backend in BACKENDS {
+        let h = Harness::new(backend).await;
+        let (body, _) = h.fetch("/big/300").await;
+        let head = h
+            .client
+            .head(h.origin.url("/big/300"))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            reqwest_caching::CacheResponseExt::from_cache(&head),
+            "{backend:?}"
+        );
+        assert_eq!(head.headers()["content-length"], "300");
+        assert!(head.bytes().await.unwrap().is_empty(), "HEAD has no body");
+        assert_eq!(body.len(), 300);
+        assert_eq!(
+            h.origin.hits("/big/300"),
+            1,
+            "{backend:?}: the HEAD never reached the origin"
+        );
+    }
+}
+
+#[tokio::test]
+async fn range_requests_and_206_are_not_cached() {
+    for backend in BACKENDS {
+        let h = Harness::with(backend, |b| b.allowable_codes([200, 206])).await;
+        for _ in 0..2 {
+            let (_, info) = send(h.get("/ranged").header("range", "bytes=0-9")).await;
+            assert!(!info.from_cache && !info.stored, "{backend:?}");
+        }
+        assert_eq!(h.origin.hits("/ranged"), 2);
+        assert!(
+            !h.fetch("/ranged").await.1.from_cache,
+            "{backend:?}: Range responses were not stored"
+        );
+        h.fetch("/status/206").await;
+        assert!(
+            !h.fetch("/status/206").await.1.from_cache,
+            "{backend:?}: 206 never stored"
+        );
+    }
+}
+
+#[tokio::test]
+async fn unsafe_methods_invalidate_the_target_and_same_origin_locations() {
+    for backend in BACKENDS {
+        let h = Harness::new(backend).await;
+        h.fetch("/doc").await;
+        h.fetch("/custom/listed").await;
+        assert!(h.fetch("/doc").await.1.from_cache);
+        send(h.client.post(h.origin.url("/doc")).body("change")).await;
+        assert!(
+            !h.fetch("/doc").await.1.from_cache,
+            "{backend:?}: POST invalidated it"
+        );
+
+        // PUT answered with a same-origin Location invalidates that URL too.
+        let location = format!("location: {}", h.origin.url("/custom/listed"));
+        send(
+            h.client
+                .put(h.origin.url(&custom("put", &[&location])))
+                .body("x"),
+        )
+        .await;
+        assert!(
+            !h.fetch("/custom/listed").await.1.from_cache,
+            "{backend:?}: Location invalidated"
+        );
+        // A foreign Location is left alone.
+        assert!(h.fetch("/doc").await.1.from_cache);
+        send(h.client.delete(h.origin.url(&custom(
+            "del",
+            &["content-location: http://elsewhere.test/doc"],
+        ))))
+        .await;
+        assert!(h.fetch("/doc").await.1.from_cache, "{backend:?}");
+        // A failed unsafe request invalidates nothing.
+        send(h.client.post(h.origin.url("/status/500"))).await;
+        h.fetch("/doc").await;
+        send(
+            h.client
+                .request(Method::PATCH, h.origin.url("/doc"))
+                .body("p"),
+        )
+        .await;
+        assert!(
+            !h.fetch("/doc").await.1.from_cache,
+            "{backend:?}: PATCH invalidated it"
+        );
+        // Three GETs, the POST and the PATCH.
+        assert_eq!(h.origin.hits("/doc"), 5);
+    }
+}
+
+#[tokio::test]
+async fn a_redirect_target_is_answered_from_the_cache_too() {
+    for backend in BACKENDS {
+        let h = Harness::new(backend).await;
+        h.fetch("/redirect/alias").await;
+        let (_, info) = h.fetch("/target/alias").await;
+        assert!(info.from_cache, "{backend:?}");
+        assert_eq!(h.origin.hits("/target/alias"), 1);
+    }
+}
+
+#[tokio::test]
+async fn a_full_response_to_a_revalidation_replaces_the_entry() {
+    for backend in BACKENDS {
+        let h = Harness::with(backend, |b| b.expire_after(Expiration::Immediately)).await;
+        let path = custom("r", &["etag: \"1\""]);
+        h.fetch(&path).await;
+        h.origin.override_status(Some(200));
+        let (body, info) = h.fetch(&path).await;
+        assert!(
+            !info.from_cache && !info.revalidated && info.stored,
+            "{backend:?}"
+        );
+        assert_eq!(h.origin.last("/custom/r").headers["if-none-match"], "\"1\"");
+        h.origin.override_status(None);
+        let (again, info) = h.fetch(&path).await;
+        assert!(info.revalidated);
+        assert_eq!(
+            again, body,
+            "{backend:?}: the replacement is what is stored"
+        );
+    }
+}
+
+#[tokio::test]
+async fn force_refresh_does_not_answer_head_from_get() {
+    for backend in BACKENDS {
+        let h = Harness::new(backend).await;
+        h.fetch("/hf").await;
+        let (_, info) = send(
+            h.client
+                .head(h.origin.url("/hf"))
+                .cache_mode(CacheMode::ForceRefresh),
+        )
+        .await;
+        assert!(!info.from_cache, "{backend:?}");
+        assert_eq!(h.origin.hits("/hf"), 2);
+    }
+}

@@ -1,0 +1,216 @@
+//! stale-if-error and stale-while-revalidate.
+
+use std::time::Duration;
+
+use reqwest_caching::reqwest_middleware::ClientBuilder;
+use reqwest_caching::{CacheMiddleware, CacheResponseExt, ManualClock, MemoryStore};
+
+use crate::origin::Origin;
+use crate::support::{BACKENDS, Harness, custom};
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+#[tokio::test]
+async fn stale_if_error_on_5xx_within_the_allowance() {
+    for backend in BACKENDS {
+        let h = Harness::with(backend, |b| {
+            b.expire_after(MINUTE)
+                .stale_if_error(Duration::from_secs(120))
+        })
+        .await;
+        let path = custom("e", &[]);
+        let (first, _) = h.fetch(&path).await;
+        h.clock.advance(Duration::from_secs(90));
+        for status in [500, 502, 503, 504] {
+            h.origin.override_status(Some(status));
+            let response = h.get(&path).send().await.unwrap();
+            assert_eq!(response.status(), 200, "{backend:?} {status}");
+            let info = response.cache_info().unwrap().clone();
+            assert!(
+                info.stale_if_error && info.from_cache && info.is_expired,
+                "{backend:?}: {info:?}"
+            );
+            assert_eq!(response.text().await.unwrap(), first);
+        }
+        // Other errors pass through.
+        h.origin.override_status(Some(501));
+        assert_eq!(
+            h.get(&path).send().await.unwrap().status(),
+            501,
+            "{backend:?}"
+        );
+        // Beyond the allowance the error passes through.
+        h.origin.override_status(Some(503));
+        h.clock.advance(Duration::from_secs(100));
+        let response = h.get(&path).send().await.unwrap();
+        assert_eq!(response.status(), 503, "{backend:?}");
+        assert!(!response.from_cache());
+    }
+}
+
+#[tokio::test]
+async fn stale_if_error_when_the_origin_is_down() {
+    for backend in BACKENDS {
+        let h = Harness::with(backend, |b| b.expire_after(MINUTE).stale_if_error(true)).await;
+        let (first, _) = h.fetch("/down").await;
+        h.fetch("/never-cached-before").await;
+        h.clock.advance(Duration::from_secs(3600));
+        h.origin.stop().await;
+        let response = h
+            .get("/down")
+            .send()
+            .await
+            .expect("stale entry instead of an error");
+        assert!(response.cache_info().unwrap().stale_if_error, "{backend:?}");
+        assert_eq!(response.text().await.unwrap(), first);
+        // Nothing stored for this URL: the connection error passes through unchanged.
+        let err = h.get("/other").send().await.unwrap_err();
+        assert!(err.is_connect(), "{backend:?}: {err:?}");
+    }
+}
+
+#[tokio::test]
+async fn stale_if_error_directive_and_must_revalidate() {
+    for backend in BACKENDS {
+        let h = Harness::with(backend, |b| b.cache_control(true).stale_if_error(true)).await;
+        let strict = custom("strict", &["cache-control: max-age=10, must-revalidate"]);
+        let allowed = custom(
+            "allowed",
+            &["cache-control: max-age=10, must-revalidate, stale-if-error=60"],
+        );
+        h.fetch(&strict).await;
+        h.fetch(&allowed).await;
+        h.clock.advance(Duration::from_secs(30));
+        h.origin.override_status(Some(500));
+        let response = h.get(&strict).send().await.unwrap();
+        assert_eq!(
+            response.status(),
+            500,
+            "{backend:?}: must-revalidate beats the setting"
+        );
+        let response = h.get(&allowed).send().await.unwrap();
+        assert_eq!(
+            response.status(),
+            200,
+            "{backend:?}: the directive allows it"
+        );
+        h.clock.advance(Duration::from_secs(60));
+        assert_eq!(
+            h.get(&allowed).send().await.unwrap().status(),
+            500,
+            "{backend:?}: past 60 s"
+        );
+    }
+}
+
+#[tokio::test]
+async fn stale_while_revalidate_serves_at_once_and_refreshes_once() {
+    for backend in BACKENDS {
+        let h = Harness::with(backend, |b| {
+            b.expire_after(MINUTE).stale_while_revalidate(true)
+        })
+        .await;
+        let (first, _) = h.fetch("/slow/swr").await;
+        h.clock.advance(Duration::from_secs(61));
+        let requests = (0..10).map(|_| h.get("/slow/swr").send());
+        for response in futures_util::future::join_all(requests).await {
+            let response = response.unwrap();
+            let info = response.cache_info().unwrap().clone();
+            assert!(
+                info.from_cache && info.stale_while_revalidate && info.is_expired,
+                "{backend:?}: {info:?}"
+            );
+            assert_eq!(response.text().await.unwrap(), first);
+        }
+        wait_for_refreshes(&h.handle).await;
+        assert_eq!(
+            h.origin.hits("/slow/swr"),
+            2,
+            "{backend:?}: one background refresh"
+        );
+        let (body, info) = h.fetch("/slow/swr").await;
+        assert!(
+            info.from_cache && !info.is_expired,
+            "{backend:?}: refreshed entry is fresh"
+        );
+        assert_eq!(body, "/slow/swr #2");
+    }
+}
+
+#[tokio::test]
+async fn stale_while_revalidate_directive_bounds_staleness() {
+    for backend in BACKENDS {
+        let h = Harness::with(backend, |b| b.cache_control(true)).await;
+        let path = custom(
+            "swr",
+            &[
+                "cache-control: max-age=10, stale-while-revalidate=30",
+                "etag: \"s\"",
+            ],
+        );
+        h.fetch(&path).await;
+        h.clock.advance(Duration::from_secs(20));
+        let (_, info) = crate::support::send(h.get(&path)).await;
+        assert!(info.stale_while_revalidate, "{backend:?}");
+        wait_for_refreshes(&h.handle).await;
+        assert_eq!(
+            h.origin.last("/custom/swr").headers["if-none-match"],
+            "\"s\"",
+            "conditional refresh"
+        );
+        h.clock.advance(Duration::from_secs(100));
+        let (_, info) = crate::support::send(h.get(&path)).await;
+        assert!(
+            !info.stale_while_revalidate && info.revalidated,
+            "{backend:?}: too stale, revalidated inline"
+        );
+    }
+}
+
+#[tokio::test]
+async fn background_refreshes_stop_with_the_middleware() {
+    let origin = Origin::start().await;
+    let clock = std::sync::Arc::new(ManualClock::starting_now());
+    let cache = CacheMiddleware::builder()
+        .store(MemoryStore::new())
+        .clock(clock.clone())
+        .expire_after(MINUTE)
+        .stale_while_revalidate(true)
+        .build()
+        .unwrap();
+    let handle = cache.handle();
+    let client = ClientBuilder::new(reqwest::Client::new())
+        .with(cache)
+        .build();
+    client
+        .get(origin.url("/hang/h"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    clock.advance(Duration::from_secs(61));
+    let response = client.get(origin.url("/hang/h")).send().await.unwrap();
+    assert!(response.cache_info().unwrap().stale_while_revalidate);
+    assert_eq!(handle.pending_refreshes(), 1);
+    // The refresh reached the origin, which will never answer.
+    wait_until(|| origin.hits("/hang/h") == 2).await;
+    drop((client, handle, response));
+    wait_until(|| origin.cancelled() == 1).await;
+}
+
+async fn wait_for_refreshes(handle: &reqwest_caching::CacheHandle) {
+    wait_until(|| handle.pending_refreshes() == 0).await;
+}
+
+/// Polls a condition every 5 ms for up to 10 s (a deadline, not a timing assertion).
+async fn wait_until(condition: impl Fn() -> bool) {
+    for _ in 0..2000 {
+        if condition() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("condition not reached within 10 s");
+}
