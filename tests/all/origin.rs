@@ -11,6 +11,7 @@
 //! - `/headers`: repeated and non-UTF-8 header values.
 //! - `/slow/{name}`: waits 20 ms first.
 //! - `/custom/{name}?h=Name:Value`: the given response headers, `304` on matching validators.
+//! - `/gate/{name}`: answers the first request, later ones once the test opens the gate.
 //! - `/hang/{name}`: answers the first request, then never answers (and counts abandoned ones).
 //! - anything else: `200`, `text/plain`, body `"{path} #{n}"` where n counts requests to
 //!   that path and query, so a cached body is told from a fresh one.
@@ -48,11 +49,14 @@ struct Log {
     cancelled: u64,
     /// The test's clock: responses are dated by it, so ages agree with the cache's clock.
     clock: Option<Arc<ManualClock>>,
+    /// `/gate` requests after the first wait until this turns true.
+    gate: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 /// The running origin. Dropping it leaves the server task to end with the test's runtime.
 #[derive(Clone)]
 pub struct Origin {
+    gate: Arc<tokio::sync::watch::Sender<bool>>,
     addr: SocketAddr,
     log: Arc<Mutex<Log>>,
     server: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
@@ -65,8 +69,10 @@ impl Origin {
 
     /// An origin whose `Date` headers follow `clock` (unless a route sets its own).
     pub async fn start_with_clock(clock: Option<Arc<ManualClock>>) -> Self {
+        let (gate, gate_open) = tokio::sync::watch::channel(false);
         let log = Arc::new(Mutex::new(Log {
             clock,
+            gate: Some(gate_open),
             ..Log::default()
         }));
         let app = Router::new().fallback(respond).with_state(Arc::clone(&log));
@@ -78,6 +84,7 @@ impl Origin {
             axum::serve(listener, app).await.expect("origin server");
         });
         Self {
+            gate: Arc::new(gate),
             addr,
             log,
             server: Arc::new(Mutex::new(Some(server))),
@@ -96,6 +103,11 @@ impl Origin {
     /// Makes every `/custom` request answer `status` (or behave normally again with `None`).
     pub fn override_status(&self, status: Option<u16>) {
         self.log.lock().unwrap().override_status = status;
+    }
+
+    /// Lets waiting and future `/gate` requests answer.
+    pub fn open_gate(&self) {
+        self.gate.send_replace(true);
     }
 
     /// How many `/hang` requests were abandoned by their client.
@@ -223,6 +235,13 @@ async fn route(log: Arc<Mutex<Log>>, request: Request) -> Response {
         ["custom", _] => {
             let override_status = log.lock().unwrap().override_status;
             custom(&parts.uri, &parts.headers, override_status, text)
+        }
+        ["gate", _] if n > 1 => {
+            let gate = log.lock().unwrap().gate.clone();
+            if let Some(mut gate) = gate {
+                let _ = gate.wait_for(|open| *open).await;
+            }
+            text.into_response()
         }
         ["hang", _] if n > 1 => {
             let _guard = CancelGuard(Arc::clone(&log));

@@ -110,9 +110,10 @@ async fn stale_while_revalidate_serves_at_once_and_refreshes_once() {
             b.expire_after(MINUTE).stale_while_revalidate(true)
         })
         .await;
-        let (first, _) = h.fetch("/slow/swr").await;
+        let (first, _) = h.fetch("/gate/swr").await;
         h.clock.advance(Duration::from_secs(61));
-        let requests = (0..10).map(|_| h.get("/slow/swr").send());
+        // The refresh is held at the origin until every stale request has been answered.
+        let requests = (0..10).map(|_| h.get("/gate/swr").send());
         for response in futures_util::future::join_all(requests).await {
             let response = response.unwrap();
             let info = response.cache_info().unwrap().clone();
@@ -122,18 +123,20 @@ async fn stale_while_revalidate_serves_at_once_and_refreshes_once() {
             );
             assert_eq!(response.text().await.unwrap(), first);
         }
+        assert_eq!(h.handle.pending_refreshes(), 1);
+        h.origin.open_gate();
         wait_for_refreshes(&h.handle).await;
         assert_eq!(
-            h.origin.hits("/slow/swr"),
+            h.origin.hits("/gate/swr"),
             2,
             "{backend:?}: one background refresh"
         );
-        let (body, info) = h.fetch("/slow/swr").await;
+        let (body, info) = h.fetch("/gate/swr").await;
         assert!(
             info.from_cache && !info.is_expired,
             "{backend:?}: refreshed entry is fresh"
         );
-        assert_eq!(body, "/slow/swr #2");
+        assert_eq!(body, "/gate/swr #2");
     }
 }
 
