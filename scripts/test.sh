@@ -19,5 +19,8 @@ fi
 step "cargo deny check bans licenses sources"
 cargo deny check bans licenses sources
 
+step "installing test servers (scripts/install-test-servers.sh)"
+scripts/install-test-servers.sh
+
 step "cargo test --workspace --all-features"
 cargo test --workspace --all-features
