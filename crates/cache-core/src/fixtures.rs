@@ -35,8 +35,16 @@ pub fn key(n: u64) -> CacheKey {
     KeyRules::default().key(&Method::GET, &url, &HeaderMap::new(), None)
 }
 
+/// The time entries are stamped with: this process's start, to the second, so that stores
+/// with server-side TTLs keep the entries the scenarios write.
 pub(crate) fn base_time() -> SystemTime {
-    SystemTime::UNIX_EPOCH + Duration::from_millis(1_750_000_000_123)
+    static BASE: std::sync::OnceLock<SystemTime> = std::sync::OnceLock::new();
+    *BASE.get_or_init(|| {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
+        SystemTime::UNIX_EPOCH + Duration::from_secs(now.as_secs())
+    })
 }
 
 /// An entry under `key(n)` with the given value and expiry.

@@ -32,6 +32,7 @@ pub struct StoreUnderTest {
     /// The store.
     pub store: Arc<dyn CacheStore>,
     reopen: Option<Reopen>,
+    retention: Option<Duration>,
     _guard: Option<Box<dyn Any + Send + Sync>>,
 }
 
@@ -41,6 +42,7 @@ impl StoreUnderTest {
         Self {
             store,
             reopen: None,
+            retention: None,
             _guard: None,
         }
     }
@@ -49,6 +51,14 @@ impl StoreUnderTest {
     #[must_use]
     pub fn with_guard(mut self, guard: impl Any + Send + Sync) -> Self {
         self._guard = Some(Box::new(guard));
+        self
+    }
+
+    /// For stores that drop entries by themselves (server-side TTLs): how long past its
+    /// expiry an entry is kept. The retention scenario then checks that nothing is read past it.
+    #[must_use]
+    pub fn with_retention(mut self, retention_after_expiry: Duration) -> Self {
+        self.retention = Some(retention_after_expiry);
         self
     }
 
@@ -79,8 +89,10 @@ macro_rules! store_conformance_tests {
             delete_expired_keeps_fresh_entries,
             set_expiry_changes_only_expiry,
             expired_entries_stay_readable,
+            retention_is_honoured_at_read,
             empty_value,
             one_mebibyte_value,
+            twenty_mebibyte_value,
             unicode_urls,
             concurrent_writers_same_key,
             concurrent_writers_different_keys,
@@ -237,17 +249,46 @@ pub async fn set_expiry_changes_only_expiry(t: &StoreUnderTest) {
     ));
 }
 
-/// A store does not judge freshness: an expired entry is still returned for revalidation.
+/// A store does not judge freshness: an entry that just expired is still returned, for
+/// revalidation.
 pub async fn expired_entries_stay_readable(t: &StoreUnderTest) {
-    let long_ago = SystemTime::UNIX_EPOCH + Duration::from_secs(1);
+    let just_expired = SystemTime::now() - Duration::from_secs(1);
+    let written = entry(1, Bytes::from_static(b"old"), Some(just_expired));
+    ok(t.store.put(written.clone()).await, "put");
+    let read = ok(t.store.get(&key(1)).await, "get").expect("expired entry readable");
+    assert_eq!(read.meta.expires_at, written.meta.expires_at);
+}
+
+/// A store with a retention (server-side TTL) never returns, counts or lists an entry past
+/// it, even where the server deletes lazily; a store without one keeps it until deleted.
+pub async fn retention_is_honoured_at_read(t: &StoreUnderTest) {
+    let retention = t.retention.unwrap_or_default();
+    let long_gone = SystemTime::now() - retention - Duration::from_secs(60);
     ok(
         t.store
-            .put(entry(1, Bytes::from_static(b"old"), Some(long_ago)))
+            .put(entry(1, Bytes::from_static(b"gone"), Some(long_gone)))
             .await,
         "put",
     );
-    let read = ok(t.store.get(&key(1)).await, "get").expect("expired entry readable");
-    assert_eq!(read.meta.expires_at, Some(long_ago));
+    ok(
+        t.store
+            .put(entry(2, Bytes::from_static(b"kept"), None))
+            .await,
+        "put",
+    );
+    let read = ok(t.store.get(&key(1)).await, "get");
+    let listed = collect_metas(t).await.len() as u64;
+    if t.retention.is_some() {
+        assert_eq!(read, None, "an entry past its retention is not returned");
+        assert_eq!(ok(t.store.count().await, "count"), 1);
+        assert_eq!(listed, 1);
+    } else {
+        assert!(
+            read.is_some(),
+            "without retention, entries stay until deleted"
+        );
+        assert_eq!(listed, 2);
+    }
 }
 
 /// A value of zero bytes is stored and read back as such.
@@ -263,6 +304,30 @@ pub async fn one_mebibyte_value(t: &StoreUnderTest) {
     ok(t.store.put(entry(1, value.clone(), None)).await, "put");
     let read = ok(t.store.get(&key(1)).await, "get").expect("stored");
     assert_eq!(read.value, value);
+}
+
+/// A 20 MiB value round-trips (or is refused with [`StoreError::TooLarge`], nothing stored).
+pub async fn twenty_mebibyte_value(t: &StoreUnderTest) {
+    let value: Bytes = (0..20 * 1024 * 1024)
+        .map(|i: u32| (i % 253) as u8)
+        .collect();
+    match t.store.put(entry(1, value.clone(), None)).await {
+        Ok(()) => {
+            let read = ok(t.store.get(&key(1)).await, "get").expect("stored");
+            assert!(
+                read.value == value,
+                "20 MiB value differs after the round trip"
+            );
+        }
+        Err(StoreError::TooLarge { .. }) => {
+            assert_eq!(
+                ok(t.store.get(&key(1)).await, "get"),
+                None,
+                "a refused entry is not stored"
+            );
+        }
+        Err(e) => panic!("put of 20 MiB failed: {e:?}"),
+    }
 }
 
 /// URLs with non-ASCII text are kept exactly.

@@ -33,9 +33,8 @@ pub fn unique_namespace(label: &str) -> String {
 
 /// Fails the test unless `binary` is on the PATH.
 pub fn require_binary(binary: &str) {
-    let found = std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|dir| dir.join(binary).is_file())
-    });
+    let found = std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(binary).is_file()));
     assert!(
         found,
         "`{binary}` is not installed: run `{INSTALL_SCRIPT}` (the README's test command does)"
@@ -139,8 +138,16 @@ impl RedisServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port(cluster_bus);
         let mut args: Vec<String> = [
-            "--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--appendonly", "no",
-            "--dir", &dir.path().display().to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            &dir.path().display().to_string(),
         ]
         .iter()
         .map(|s| s.to_string())
@@ -182,12 +189,20 @@ impl RedisCluster {
         let nodes: Vec<RedisServer> = (0..3)
             .map(|_| {
                 RedisServer::start_with(
-                    &["--cluster-enabled", "yes", "--cluster-config-file", "nodes-{port}.conf"],
+                    &[
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        "nodes-{port}.conf",
+                    ],
                     true,
                 )
             })
             .collect();
-        let addresses: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
+        let addresses: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
         let output = Command::new("redis-cli")
             .arg("--cluster")
             .arg("create")
@@ -204,7 +219,8 @@ impl RedisCluster {
         let log = nodes[0]._dir.path().join("redis.log");
         wait_until("redis cluster", &log, || {
             nodes.iter().all(|n| {
-                redis_command(n.port, &["CLUSTER", "INFO"]).is_ok_and(|r| r.contains("cluster_state:ok"))
+                redis_command(n.port, &["CLUSTER", "INFO"])
+                    .is_ok_and(|r| r.contains("cluster_state:ok"))
             })
         });
         Self { nodes }
@@ -236,9 +252,16 @@ mod tests {
     fn servers_start_answer_and_stop() {
         let server = RedisServer::start();
         let port = server.port();
-        assert!(redis_command(port, &["SET", "k", "v"]).unwrap().starts_with("+OK"));
+        assert!(
+            redis_command(port, &["SET", "k", "v"])
+                .unwrap()
+                .starts_with("+OK")
+        );
         drop(server);
-        assert!(TcpStream::connect(("127.0.0.1", port)).is_err(), "stopped on drop");
+        assert!(
+            TcpStream::connect(("127.0.0.1", port)).is_err(),
+            "stopped on drop"
+        );
     }
 
     #[test]

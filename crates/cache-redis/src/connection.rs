@@ -1,0 +1,142 @@
+//! One connection type over a single server or a cluster, and `SCAN` over either.
+
+use cache_core::StoreError;
+use redis::aio::ConnectionManager;
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+use redis::{Cmd, FromRedisValue, Pipeline, RedisError, Value};
+
+/// How many keys one `SCAN` step asks for.
+const SCAN_COUNT: usize = 1000;
+
+#[derive(Clone)]
+pub(crate) enum Connection {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Single(_) => "Connection::Single",
+            Self::Cluster(_) => "Connection::Cluster",
+        })
+    }
+}
+
+impl Connection {
+    pub(crate) async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, StoreError> {
+        let result = match self.clone() {
+            Self::Single(mut conn) => cmd.query_async(&mut conn).await,
+            Self::Cluster(mut conn) => cmd.query_async(&mut conn).await,
+        };
+        result.map_err(store_error)
+    }
+
+    pub(crate) async fn query_pipeline<T: FromRedisValue>(
+        &self,
+        pipe: &Pipeline,
+    ) -> Result<T, StoreError> {
+        let result = match self.clone() {
+            Self::Single(mut conn) => pipe.query_async(&mut conn).await,
+            Self::Cluster(mut conn) => pipe.query_async(&mut conn).await,
+        };
+        result.map_err(store_error)
+    }
+
+    /// Every key matching `pattern`, from every primary, one `SCAN` page per call of `next`.
+    pub(crate) async fn scanner(&self, pattern: String) -> Result<Scanner, StoreError> {
+        let nodes = match self {
+            Self::Single(_) => vec![None],
+            Self::Cluster(_) => self.primaries().await?.into_iter().map(Some).collect(),
+        };
+        Ok(Scanner {
+            connection: self.clone(),
+            pattern,
+            nodes,
+            cursor: 0,
+        })
+    }
+
+    /// `host:port` of each cluster primary, from `CLUSTER NODES`.
+    async fn primaries(&self) -> Result<Vec<(String, u16)>, StoreError> {
+        let text: String = self.query(redis::cmd("CLUSTER").arg("NODES")).await?;
+        let mut primaries = Vec::new();
+        for line in text.lines() {
+            let fields: Vec<&str> = line.split(' ').collect();
+            let (Some(address), Some(flags)) = (fields.get(1), fields.get(2)) else {
+                continue;
+            };
+            if !flags.split(',').any(|f| f == "master") || flags.contains("fail") {
+                continue;
+            }
+            // "host:port@busport[,hostname]"
+            let host_port = address.split('@').next().unwrap_or_default();
+            if let Some((host, port)) = host_port.rsplit_once(':') {
+                if let Ok(port) = port.parse() {
+                    primaries.push((host.to_owned(), port));
+                }
+            }
+        }
+        Ok(primaries)
+    }
+}
+
+/// A `SCAN` in progress over one server or each cluster primary in turn.
+pub(crate) struct Scanner {
+    connection: Connection,
+    pattern: String,
+    /// Nodes still to scan (`None`: the single server); the first is in progress.
+    nodes: Vec<Option<(String, u16)>>,
+    cursor: u64,
+}
+
+impl Scanner {
+    /// The next page of keys, or `None` when every node is done.
+    pub(crate) async fn next_page(&mut self) -> Result<Option<Vec<String>>, StoreError> {
+        let Some(node) = self.nodes.first().cloned() else {
+            return Ok(None);
+        };
+        let mut cmd = redis::cmd("SCAN");
+        cmd.arg(self.cursor)
+            .arg("MATCH")
+            .arg(&self.pattern)
+            .arg("COUNT")
+            .arg(SCAN_COUNT);
+        let reply: Value = match (&self.connection, node) {
+            (Connection::Single(_), _) | (Connection::Cluster(_), None) => {
+                self.connection.query(&cmd).await?
+            }
+            (Connection::Cluster(conn), Some((host, port))) => {
+                let routing =
+                    RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host, port });
+                conn.clone()
+                    .route_command(cmd, routing)
+                    .await
+                    .map_err(store_error)?
+            }
+        };
+        let (cursor, keys): (u64, Vec<String>) =
+            FromRedisValue::from_redis_value(reply).map_err(|e| store_error(e.into()))?;
+        self.cursor = cursor;
+        if cursor == 0 {
+            self.nodes.remove(0);
+        }
+        Ok(Some(keys))
+    }
+}
+
+/// Connection-level failures and timeouts are transient (`Unavailable`); the rest are
+/// backend errors.
+pub(crate) fn store_error(error: RedisError) -> StoreError {
+    if error.is_timeout()
+        || error.is_io_error()
+        || error.is_connection_dropped()
+        || error.is_connection_refusal()
+        || error.is_unrecoverable_error()
+    {
+        StoreError::unavailable(error)
+    } else {
+        StoreError::backend(error)
+    }
+}

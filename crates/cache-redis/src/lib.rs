@@ -1,0 +1,40 @@
+//! The Redis store for [reqwest-caching](https://crates.io/crates/reqwest-caching): one Redis
+//! server or a Redis Cluster, entries expiring by Redis's own TTLs.
+//!
+//! ```no_run
+//! use cache_redis::RedisStore;
+//! use std::time::Duration;
+//!
+//! # async fn run() -> Result<(), cache_core::StoreError> {
+//! let store = RedisStore::builder()
+//!     .prefix("my-app-http")                       // a namespace: caches can share a server
+//!     .ttl_offset(Some(Duration::from_secs(3600))) // keep stale entries an hour to revalidate
+//!     .open("redis://127.0.0.1:6379/")
+//!     .await?;
+//! let cluster = RedisStore::builder()
+//!     .open_cluster(["redis://10.0.0.1:7000/", "redis://10.0.0.2:7000/"])
+//!     .await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Layout
+//!
+//! Each entry is a hash at `{prefix}:{key}` with fields `u` (URL), `c` (created, Unix ms),
+//! `x` (expires, Unix ms, empty for never) and `v` (the encoded response), written in one
+//! `MULTI` with its TTL. An entry is kept `ttl_offset` past its expiry (default one hour) so it
+//! can still be revalidated, then Redis deletes it (checked on every read, so no entry outlives
+//! its TTL even before Redis's background sweep). `ttl_offset(None)` keeps entries until
+//! deleted.
+//!
+//! Listing, counting and clearing use `SCAN` (never `KEYS`) within the prefix, on every primary
+//! of a cluster. Connections reconnect by themselves (`ConnectionManager`, the cluster client).
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod connection;
+mod store;
+
+pub use store::{MAX_VALUE_BYTES, RedisStore, RedisStoreBuilder};
+
+/// Re-exported so users name the same version this crate uses.
+pub use redis;

@@ -1,0 +1,402 @@
+//! [`RedisStore`]: the [`CacheStore`] over Redis or a Redis Cluster.
+
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use cache_core::time::{from_millis, to_millis};
+use cache_core::{CacheKey, CacheStore, EntryMeta, StoreError, StoredEntry};
+use futures_core::stream::BoxStream;
+use futures_util::StreamExt;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+
+use crate::connection::Connection;
+
+/// The largest value stored: Redis's default `proto-max-bulk-len` (512 MiB) less room for the
+/// rest of the command.
+pub const MAX_VALUE_BYTES: u64 = 512 * 1024 * 1024 - 64 * 1024;
+
+/// How many per-key commands one listing or clearing step keeps in flight.
+const BATCH: usize = 256;
+
+/// Sets the entry's expiry fields only if it exists (so a concurrent delete is not undone).
+const SET_EXPIRY_SCRIPT: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'x', ARGV[1])
+if ARGV[2] == '' then redis.call('PERSIST', KEYS[1]) else redis.call('PEXPIREAT', KEYS[1], ARGV[2]) end
+return 1
+";
+
+/// Builds a [`RedisStore`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct RedisStoreBuilder {
+    prefix: String,
+    ttl_offset: Option<Duration>,
+    timeout: Duration,
+}
+
+impl Default for RedisStoreBuilder {
+    fn default() -> Self {
+        Self {
+            prefix: "reqwest-cache".to_owned(),
+            ttl_offset: Some(Duration::from_secs(3600)),
+            timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+impl RedisStoreBuilder {
+    /// The key prefix (default `reqwest-cache`): every key is `{prefix}:{cache key}`, and
+    /// listing, counting and clearing see only this prefix.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// How long Redis keeps an entry after it expires, for revalidation (default one hour, as
+    /// requests-cache's `ttl_offset`); `None` keeps entries until deleted.
+    pub fn ttl_offset(mut self, offset: Option<Duration>) -> Self {
+        self.ttl_offset = offset;
+        self
+    }
+
+    /// Connection and response timeout of each command (default 2 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Connects to one server, e.g. `redis://127.0.0.1:6379/0`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when the server cannot be reached or the URL is invalid.
+    pub async fn open(self, url: &str) -> Result<RedisStore, StoreError> {
+        let client = redis::Client::open(url).map_err(StoreError::unavailable)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(Some(self.timeout))
+            .set_number_of_retries(2);
+        let manager = client
+            .get_connection_manager_with_config(config)
+            .await
+            .map_err(StoreError::unavailable)?;
+        Ok(self.with_connection_manager(manager))
+    }
+
+    /// Connects to a Redis Cluster through any of its nodes.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when no node can be reached or a URL is invalid.
+    pub async fn open_cluster<I, S>(self, urls: I) -> Result<RedisStore, StoreError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let urls: Vec<String> = urls.into_iter().map(|u| u.as_ref().to_owned()).collect();
+        let client = ClusterClient::builder(urls)
+            .connection_timeout(self.timeout)
+            .response_timeout(self.timeout)
+            .build()
+            .map_err(StoreError::unavailable)?;
+        let connection = client
+            .get_async_connection()
+            .await
+            .map_err(StoreError::unavailable)?;
+        Ok(self.with_cluster_connection(connection))
+    }
+
+    /// Uses a connection manager you already have.
+    pub fn with_connection_manager(self, manager: ConnectionManager) -> RedisStore {
+        self.finish(Connection::Single(manager))
+    }
+
+    /// Uses a cluster connection you already have.
+    pub fn with_cluster_connection(self, connection: ClusterConnection) -> RedisStore {
+        self.finish(Connection::Cluster(connection))
+    }
+
+    fn finish(self, connection: Connection) -> RedisStore {
+        RedisStore {
+            scan_pattern: format!("{}:*", escape_glob(&self.prefix)),
+            key_prefix: format!("{}:", self.prefix),
+            connection,
+            ttl_offset: self.ttl_offset,
+        }
+    }
+}
+
+/// A [`CacheStore`] in Redis or a Redis Cluster. Cheap to clone (the connection is shared).
+#[derive(Debug, Clone)]
+pub struct RedisStore {
+    connection: Connection,
+    key_prefix: String,
+    scan_pattern: String,
+    ttl_offset: Option<Duration>,
+}
+
+impl RedisStore {
+    /// A builder with the default prefix, TTL offset and timeout.
+    pub fn builder() -> RedisStoreBuilder {
+        RedisStoreBuilder::default()
+    }
+
+    /// Connects to one server with the default settings.
+    ///
+    /// # Errors
+    ///
+    /// As [`RedisStoreBuilder::open`].
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        Self::builder().open(url).await
+    }
+
+    fn redis_key(&self, key: &CacheKey) -> String {
+        format!("{}{}", self.key_prefix, key.as_str())
+    }
+
+    fn cache_key(&self, redis_key: &str) -> Option<CacheKey> {
+        redis_key.strip_prefix(&self.key_prefix)?.parse().ok()
+    }
+
+    /// When Redis should drop an entry: its expiry plus the offset; `None` for never.
+    fn retain_until(&self, expires_at: Option<SystemTime>) -> Option<SystemTime> {
+        let offset = self.ttl_offset?;
+        let expires_at = expires_at?;
+        Some(expires_at.checked_add(offset).unwrap_or(expires_at))
+    }
+
+    /// Reads an entry's metadata fields; `None` when the key is gone or not an entry.
+    async fn meta(&self, redis_key: String) -> Result<Option<EntryMeta>, StoreError> {
+        let Some(key) = self.cache_key(&redis_key) else {
+            return Ok(None);
+        };
+        let mut cmd = redis::cmd("HMGET");
+        cmd.arg(&redis_key).arg("u").arg("c").arg("x");
+        match self
+            .connection
+            .query::<(Option<String>, Option<i64>, Option<String>)>(&cmd)
+            .await
+        {
+            Ok((Some(url), Some(created), expires)) => Ok(Some(EntryMeta::new(
+                key,
+                url,
+                from_millis(created),
+                parse_expiry(expires.as_deref()),
+            ))),
+            Ok(_) => Ok(None),
+            Err(error) if is_foreign(&error) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Deletes the listed keys, a batch at a time; returns how many existed.
+    async fn delete_keys(&self, keys: Vec<String>) -> Result<u64, StoreError> {
+        let deletes = keys.into_iter().map(|key| async move {
+            self.connection
+                .query::<u64>(redis::cmd("UNLINK").arg(key))
+                .await
+        });
+        let mut results = futures_util::stream::iter(deletes).buffer_unordered(BATCH);
+        let mut removed = 0;
+        while let Some(result) = results.next().await {
+            removed += result?;
+        }
+        Ok(removed)
+    }
+}
+
+#[async_trait]
+impl CacheStore for RedisStore {
+    async fn get(&self, key: &CacheKey) -> Result<Option<StoredEntry>, StoreError> {
+        let redis_key = self.redis_key(key);
+        let mut cmd = redis::cmd("HMGET");
+        cmd.arg(&redis_key).arg("u").arg("c").arg("x").arg("v");
+        type Fields = (Option<String>, Option<i64>, Option<String>, Option<Vec<u8>>);
+        match self.connection.query::<Fields>(&cmd).await {
+            Ok((Some(url), Some(created), expires, Some(value))) => {
+                let meta = EntryMeta::new(
+                    *key,
+                    url,
+                    from_millis(created),
+                    parse_expiry(expires.as_deref()),
+                );
+                Ok(Some(StoredEntry::new(meta, Bytes::from(value))))
+            }
+            Ok((None, None, None, None)) => Ok(None),
+            // Something else under our key (a partial hash, another type): not an entry.
+            Ok(_) => self.forget_foreign(key, &redis_key).await,
+            Err(error) if is_foreign(&error) => self.forget_foreign(key, &redis_key).await,
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
+        let size = entry.value.len() as u64;
+        if size > MAX_VALUE_BYTES {
+            return Err(StoreError::TooLarge {
+                size,
+                limit: MAX_VALUE_BYTES,
+            });
+        }
+        let redis_key = self.redis_key(&entry.meta.key);
+        let retain_until = self.retain_until(entry.meta.expires_at);
+        if retain_until.is_some_and(|t| t <= SystemTime::now()) {
+            // Already past what Redis would keep: storing it would only be deleted at once.
+            self.connection
+                .query::<u64>(redis::cmd("UNLINK").arg(&redis_key))
+                .await?;
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("DEL")
+            .arg(&redis_key)
+            .ignore()
+            .cmd("HSET")
+            .arg(&redis_key)
+            .arg("u")
+            .arg(&entry.meta.url)
+            .arg("c")
+            .arg(to_millis(entry.meta.created_at))
+            .arg("x")
+            .arg(format_expiry(entry.meta.expires_at))
+            .arg("v")
+            .arg(&entry.value[..])
+            .ignore();
+        if let Some(until) = retain_until {
+            pipe.cmd("PEXPIREAT")
+                .arg(&redis_key)
+                .arg(to_millis(until))
+                .ignore();
+        }
+        self.connection.query_pipeline::<()>(&pipe).await
+    }
+
+    async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {
+        let removed: u64 = self
+            .connection
+            .query(redis::cmd("UNLINK").arg(self.redis_key(key)))
+            .await?;
+        Ok(removed > 0)
+    }
+
+    fn entries(&self) -> BoxStream<'_, Result<EntryMeta, StoreError>> {
+        let pages = futures_util::stream::try_unfold(None, move |scanner| async move {
+            let mut scanner = match scanner {
+                Some(scanner) => scanner,
+                None => self.connection.scanner(self.scan_pattern.clone()).await?,
+            };
+            let Some(keys) = scanner.next_page().await? else {
+                return Ok(None);
+            };
+            let metas: Vec<Result<Option<EntryMeta>, StoreError>> =
+                futures_util::stream::iter(keys.into_iter().map(|k| self.meta(k)))
+                    .buffered(BATCH)
+                    .collect()
+                    .await;
+            let metas: Vec<Result<EntryMeta, StoreError>> =
+                metas.into_iter().filter_map(Result::transpose).collect();
+            Ok(Some((futures_util::stream::iter(metas), Some(scanner))))
+        });
+        Box::pin(futures_util::TryStreamExt::try_flatten(pages))
+    }
+
+    async fn clear(&self) -> Result<u64, StoreError> {
+        let mut scanner = self.connection.scanner(self.scan_pattern.clone()).await?;
+        let mut removed = 0;
+        while let Some(keys) = scanner.next_page().await? {
+            removed += self.delete_keys(keys).await?;
+        }
+        Ok(removed)
+    }
+
+    async fn count(&self) -> Result<u64, StoreError> {
+        let mut scanner = self.connection.scanner(self.scan_pattern.clone()).await?;
+        let mut count = 0;
+        while let Some(keys) = scanner.next_page().await? {
+            count += keys.iter().filter(|k| self.cache_key(k).is_some()).count() as u64;
+        }
+        Ok(count)
+    }
+
+    async fn set_expiry(
+        &self,
+        key: &CacheKey,
+        expires_at: Option<SystemTime>,
+    ) -> Result<bool, StoreError> {
+        let until = self
+            .retain_until(expires_at)
+            .map(|t| to_millis(t).to_string())
+            .unwrap_or_default();
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(SET_EXPIRY_SCRIPT)
+            .arg(1)
+            .arg(self.redis_key(key))
+            .arg(format_expiry(expires_at))
+            .arg(until);
+        let updated: i64 = self.connection.query(&cmd).await?;
+        Ok(updated == 1)
+    }
+}
+
+impl RedisStore {
+    async fn forget_foreign(
+        &self,
+        key: &CacheKey,
+        redis_key: &str,
+    ) -> Result<Option<StoredEntry>, StoreError> {
+        tracing::warn!(%key, redis_key, "a value under the cache's key is not an entry: deleting it");
+        self.connection
+            .query::<u64>(redis::cmd("UNLINK").arg(redis_key))
+            .await?;
+        Ok(None)
+    }
+}
+
+/// `WRONGTYPE` or an unparseable field: something other than our entry is under the key.
+fn is_foreign(error: &StoreError) -> bool {
+    let StoreError::Backend { source } = error else {
+        return false;
+    };
+    source.downcast_ref::<redis::RedisError>().is_some_and(|e| {
+        e.code() == Some("WRONGTYPE")
+            || e.kind() == redis::ErrorKind::UnexpectedReturnType
+            || e.kind() == redis::ErrorKind::Parse
+    })
+}
+
+fn format_expiry(expires_at: Option<SystemTime>) -> String {
+    expires_at
+        .map(|t| to_millis(t).to_string())
+        .unwrap_or_default()
+}
+
+fn parse_expiry(text: Option<&str>) -> Option<SystemTime> {
+    text.filter(|t| !t.is_empty())
+        .and_then(|t| t.parse::<i64>().ok())
+        .map(from_millis)
+}
+
+/// Escapes glob characters so a prefix is matched literally by `SCAN MATCH`.
+fn escape_glob(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn glob_characters_are_escaped() {
+        assert_eq!(super::escape_glob("a*b?[c]\\"), "a\\*b\\?\\[c\\]\\\\");
+    }
+}

@@ -1,0 +1,174 @@
+//! The conformance suite against a real `redis-server` and a real 3-node Redis Cluster, both
+//! started by test-support. Each scenario gets its own key prefix.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cache_core::CacheStore;
+use cache_core::testing::StoreUnderTest;
+use cache_redis::RedisStore;
+use test_support::{shared_redis, shared_redis_cluster, unique_namespace};
+
+const TTL_OFFSET: Duration = Duration::from_secs(600);
+
+mod single {
+    use super::*;
+
+    async fn redis_store() -> StoreUnderTest {
+        let url = shared_redis().url();
+        let prefix = unique_namespace("conformance");
+        let open = move |url: String, prefix: String| async move {
+            let store = RedisStore::builder()
+                .prefix(prefix)
+                .ttl_offset(Some(TTL_OFFSET))
+                .open(&url)
+                .await
+                .expect("connect to redis-server");
+            Arc::new(store) as Arc<dyn CacheStore>
+        };
+        let store = open(url.clone(), prefix.clone()).await;
+        StoreUnderTest::new(store)
+            .with_retention(TTL_OFFSET)
+            .with_reopen(move || open(url.clone(), prefix.clone()))
+    }
+
+    cache_core::store_conformance_tests!(redis_store);
+}
+
+mod cluster {
+    use super::*;
+
+    async fn cluster_store() -> StoreUnderTest {
+        let urls = shared_redis_cluster().urls();
+        let prefix = unique_namespace("conformance");
+        let open = move |urls: Vec<String>, prefix: String| async move {
+            let store = RedisStore::builder()
+                .prefix(prefix)
+                .ttl_offset(Some(TTL_OFFSET))
+                .open_cluster(urls)
+                .await
+                .expect("connect to the redis cluster");
+            Arc::new(store) as Arc<dyn CacheStore>
+        };
+        let store = open(urls.clone(), prefix.clone()).await;
+        StoreUnderTest::new(store)
+            .with_retention(TTL_OFFSET)
+            .with_reopen(move || open(urls.clone(), prefix.clone()))
+    }
+
+    cache_core::store_conformance_tests!(cluster_store);
+}
+
+/// Two prefixes on one server never see each other's entries.
+#[tokio::test]
+async fn prefixes_keep_caches_apart() {
+    let url = shared_redis().url();
+    let a = RedisStore::builder()
+        .prefix(unique_namespace("a"))
+        .open(&url)
+        .await
+        .unwrap();
+    let b = RedisStore::builder()
+        .prefix(unique_namespace("b"))
+        .open(&url)
+        .await
+        .unwrap();
+    a.put(cache_core::testing::entry(
+        1,
+        bytes::Bytes::from_static(b"a"),
+        None,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(b.count().await.unwrap(), 0);
+    assert_eq!(b.get(&cache_core::testing::key(1)).await.unwrap(), None);
+    assert_eq!(b.clear().await.unwrap(), 0);
+    assert_eq!(a.count().await.unwrap(), 1);
+}
+
+/// A server that is not there is a transient error, not a hang or a panic.
+#[tokio::test]
+async fn unreachable_server_is_unavailable() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let err = RedisStore::builder()
+        .timeout(Duration::from_millis(300))
+        .open(&format!("redis://127.0.0.1:{port}/"))
+        .await
+        .unwrap_err();
+    assert!(err.is_transient(), "{err:?}");
+}
+
+/// Entries expire by Redis's own TTL: expiry plus the offset.
+#[tokio::test]
+async fn entries_carry_a_native_ttl() {
+    let server = shared_redis();
+    let prefix = unique_namespace("ttl");
+    let store = RedisStore::builder()
+        .prefix(&prefix)
+        .ttl_offset(Some(TTL_OFFSET))
+        .open(&server.url())
+        .await
+        .unwrap();
+    let expires = std::time::SystemTime::now() + Duration::from_secs(60);
+    let entry = cache_core::testing::entry(1, bytes::Bytes::from_static(b"t"), Some(expires));
+    store.put(entry.clone()).await.unwrap();
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(format!("{prefix}:{}", entry.meta.key))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let expected = (Duration::from_secs(60) + TTL_OFFSET).as_millis() as i64;
+    assert!(
+        (expected - 5_000..=expected).contains(&ttl),
+        "PTTL {ttl} ms, expected about {expected}"
+    );
+    // Never-expiring entries have no TTL.
+    store
+        .put(cache_core::testing::entry(
+            2,
+            bytes::Bytes::from_static(b"n"),
+            None,
+        ))
+        .await
+        .unwrap();
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(format!("{prefix}:{}", cache_core::testing::key(2)))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(ttl, -1);
+}
+
+/// A value of another type under an entry's key is a miss and is removed.
+#[tokio::test]
+async fn foreign_values_are_misses_and_deleted() {
+    let server = shared_redis();
+    let prefix = unique_namespace("foreign");
+    let store = RedisStore::builder()
+        .prefix(&prefix)
+        .open(&server.url())
+        .await
+        .unwrap();
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let key = cache_core::testing::key(1);
+    let _: () = redis::cmd("SET")
+        .arg(format!("{prefix}:{key}"))
+        .arg("plain string")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(store.get(&key).await.unwrap(), None);
+    let exists: i64 = redis::cmd("EXISTS")
+        .arg(format!("{prefix}:{key}"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(exists, 0);
+}
