@@ -1,0 +1,95 @@
+//! How metadata is laid out in sled values and index keys.
+
+use bytes::Bytes;
+use cache_core::time::{from_millis, to_millis};
+use cache_core::{CacheKey, EntryMeta, StoredEntry};
+use serde::{Deserialize, Serialize};
+
+/// Metadata as stored: postcard of this, version 1.
+#[derive(Serialize, Deserialize)]
+struct MetaRecord<'a> {
+    url: &'a str,
+    created_ms: i64,
+    expires_ms: Option<i64>,
+}
+
+/// Bytes of an entry's metadata.
+pub(crate) fn encode_meta(meta: &EntryMeta) -> Vec<u8> {
+    let record = MetaRecord {
+        url: &meta.url,
+        created_ms: to_millis(meta.created_at),
+        expires_ms: meta.expires_at.map(to_millis),
+    };
+    // Serializing a struct of a string and integers into a Vec cannot fail.
+    postcard::to_allocvec(&record).unwrap_or_default()
+}
+
+pub(crate) fn decode_meta(key: CacheKey, bytes: &[u8]) -> Option<EntryMeta> {
+    let record: MetaRecord<'_> = postcard::from_bytes(bytes).ok()?;
+    Some(EntryMeta::new(
+        key,
+        record.url,
+        from_millis(record.created_ms),
+        record.expires_ms.map(from_millis),
+    ))
+}
+
+/// An `entries` value: metadata length (u32 LE), metadata, then the value.
+pub(crate) fn encode_entry(meta: &[u8], value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4 + meta.len() + value.len());
+    out.extend_from_slice(&(meta.len() as u32).to_le_bytes());
+    out.extend_from_slice(meta);
+    out.extend_from_slice(value);
+    out
+}
+
+pub(crate) fn decode_entry(key: CacheKey, bytes: &[u8]) -> Option<StoredEntry> {
+    let len = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
+    let meta_end = 4usize.checked_add(len)?;
+    let meta = decode_meta(key, bytes.get(4..meta_end)?)?;
+    Some(StoredEntry::new(
+        meta,
+        Bytes::copy_from_slice(bytes.get(meta_end..)?),
+    ))
+}
+
+/// An `expiry` index key: the expiry (big-endian, so byte order is time order) then the key.
+pub(crate) fn expiry_key(expires_ms: i64, key: &CacheKey) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + 32);
+    // Offset so negative times (clamped to 0 anyway) still sort correctly.
+    out.extend_from_slice(&(expires_ms as u64 ^ (1 << 63)).to_be_bytes());
+    out.extend_from_slice(key.as_str().as_bytes());
+    out
+}
+
+/// The smallest index key after every expiry `<= ms`.
+pub(crate) fn expiry_bound(ms: i64) -> Vec<u8> {
+    ((ms as u64 ^ (1 << 63)).saturating_add(1))
+        .to_be_bytes()
+        .to_vec()
+}
+
+pub(crate) fn key_of_expiry(index_key: &[u8]) -> Option<CacheKey> {
+    std::str::from_utf8(index_key.get(8..)?).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, SystemTime};
+
+    #[test]
+    fn records_round_trip_and_expiry_keys_sort_by_time() {
+        let key: CacheKey = "0123456789abcdef0123456789abcdef".parse().unwrap();
+        let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
+        let meta = EntryMeta::new(key, "https://e.com/ü", t, Some(t));
+        let entry = decode_entry(key, &encode_entry(&encode_meta(&meta), b"value")).unwrap();
+        assert_eq!(entry.meta, meta);
+        assert_eq!(&entry.value[..], b"value");
+        assert!(decode_entry(key, b"\xff\xff\xff\xffshort").is_none());
+        assert!(expiry_key(5, &key) < expiry_key(6, &key));
+        assert!(expiry_key(5, &key) < expiry_bound(5));
+        assert!(expiry_bound(5) <= expiry_key(6, &key));
+        assert_eq!(key_of_expiry(&expiry_key(5, &key)), Some(key));
+    }
+}
