@@ -3,12 +3,11 @@
 //!
 //! Run it with `cargo run --example quickstart`.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+#[path = "support/origin.rs"]
+mod origin;
+
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::extract::{Path, State};
 use reqwest_caching::reqwest_middleware::ClientBuilder;
 use reqwest_caching::{CacheMiddleware, CacheResponseExt};
 
@@ -16,32 +15,10 @@ const ORIGIN_DELAY: Duration = Duration::from_millis(100);
 const REQUESTS: usize = 100;
 const DISTINCT_URLS: usize = 10;
 
-/// A slow origin on 127.0.0.1 that counts what reaches it.
-async fn start_origin() -> (String, Arc<AtomicU64>) {
-    let served = Arc::new(AtomicU64::new(0));
-    let app = Router::new()
-        .route(
-            "/items/{id}",
-            axum::routing::get(
-                |Path(id): Path<u32>, State(served): State<Arc<AtomicU64>>| async move {
-                    tokio::time::sleep(ORIGIN_DELAY).await;
-                    served.fetch_add(1, Ordering::Relaxed);
-                    format!("{{\"id\": {id}, \"name\": \"item {id}\"}}")
-                },
-            ),
-        )
-        .with_state(Arc::clone(&served));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind a local port");
-    let base = format!("http://{}", listener.local_addr().expect("local address"));
-    tokio::spawn(async move { axum::serve(listener, app).await.expect("origin server") });
-    (base, served)
-}
-
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let (base, served) = start_origin().await;
+    let origin = origin::Origin::start(ORIGIN_DELAY).await;
+    let base = &origin.base;
 
     // The default cache: SQLite at ./http_cache.sqlite, responses never expire.
     let cache = CacheMiddleware::new()?;
@@ -64,7 +41,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let elapsed = started.elapsed();
 
-    let reached_origin = served.load(Ordering::Relaxed);
+    let reached_origin = origin.served();
     println!("{REQUESTS} requests over {DISTINCT_URLS} URLs, origin takes {ORIGIN_DELAY:?} each");
     println!("  reached the origin: {reached_origin}");
     println!("  from the cache:     {from_cache}");
@@ -88,7 +65,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "after a restart: /items/3 from cache = {} in {:.2?}; origin requests still {}",
         response.from_cache(),
         started.elapsed(),
-        served.load(Ordering::Relaxed)
+        origin.served()
     );
     Ok(())
 }

@@ -43,6 +43,12 @@ pub use cache_core::{
     CacheKey, CacheStore, CachedRequest, CachedResponse, Clock, EntryMeta, Expiration, ManualClock,
     MatchHeaders, MemoryStore, StoredEntry, SystemClock,
 };
+/// The Redis and Redis Cluster store (feature `redis`).
+#[cfg(feature = "redis")]
+pub use cache_redis::{self, RedisStore};
+/// The sled store (feature `sled`).
+#[cfg(feature = "sled")]
+pub use cache_sled::{self, SledStore};
 /// The SQLite store (feature `sqlite`, on by default).
 #[cfg(feature = "sqlite")]
 pub use cache_sqlite::{self, SqliteStore};

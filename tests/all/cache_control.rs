@@ -12,7 +12,7 @@ async fn following_headers(backend: Backend) -> Harness {
 
 #[tokio::test]
 async fn max_age_sets_the_lifetime_and_beats_the_session() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = Harness::with(backend, |b| {
             b.cache_control(true)
                 .expire_after(Duration::from_secs(3600))
@@ -33,7 +33,7 @@ async fn max_age_sets_the_lifetime_and_beats_the_session() {
 
 #[tokio::test]
 async fn headers_are_ignored_when_cache_control_is_off() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = Harness::new(backend).await;
         let path = custom("off", &["cache-control: no-store"]);
         h.fetch(&path).await;
@@ -46,7 +46,7 @@ async fn headers_are_ignored_when_cache_control_is_off() {
 
 #[tokio::test]
 async fn s_maxage_is_ignored_by_a_private_cache() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = following_headers(backend).await;
         let path = custom("s", &["cache-control: s-maxage=3600, max-age=10"]);
         h.fetch(&path).await;
@@ -57,7 +57,7 @@ async fn s_maxage_is_ignored_by_a_private_cache() {
 
 #[tokio::test]
 async fn no_store_is_not_stored() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = following_headers(backend).await;
         let path = custom("ns", &["cache-control: no-store, max-age=60"]);
         let (_, info) = h.fetch(&path).await;
@@ -70,7 +70,7 @@ async fn no_store_is_not_stored() {
 
 #[tokio::test]
 async fn no_cache_and_pragma_store_but_revalidate_every_use() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = following_headers(backend).await;
         for (name, directive) in [
             ("nc", "cache-control: no-cache"),
@@ -100,7 +100,7 @@ async fn no_cache_and_pragma_store_but_revalidate_every_use() {
 
 #[tokio::test]
 async fn private_and_public_are_stored() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = following_headers(backend).await;
         for (name, cc) in [
             ("private", "cache-control: private, max-age=60"),
@@ -115,7 +115,7 @@ async fn private_and_public_are_stored() {
 
 #[tokio::test]
 async fn expires_counts_from_date_and_invalid_expires_is_stale() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = following_headers(backend).await;
         let date = format!("date: {}", http_date(&h.clock, 0));
         let expires = format!("expires: {}", http_date(&h.clock, 30));
@@ -138,7 +138,7 @@ async fn expires_counts_from_date_and_invalid_expires_is_stale() {
 
 #[tokio::test]
 async fn age_and_date_shorten_the_lifetime() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = following_headers(backend).await;
         let aged = custom("age", &["cache-control: max-age=60", "age: 50"]);
         h.fetch(&aged).await;
@@ -163,7 +163,7 @@ async fn age_and_date_shorten_the_lifetime() {
 
 #[tokio::test]
 async fn heuristic_freshness_only_without_explicit_settings() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = following_headers(backend).await;
         let modified = format!("last-modified: {}", http_date(&h.clock, -1000));
         let path = custom("lm", &[&modified]);
@@ -200,7 +200,7 @@ async fn heuristic_freshness_only_without_explicit_settings() {
 
 #[tokio::test]
 async fn immutable_is_not_revalidated_on_refresh_while_fresh() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = following_headers(backend).await;
         let path = custom(
             "imm",
@@ -221,7 +221,7 @@ async fn immutable_is_not_revalidated_on_refresh_while_fresh() {
 
 #[tokio::test]
 async fn request_max_age_min_fresh_and_max_stale() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = following_headers(backend).await;
         let path = custom("req", &["cache-control: max-age=100"]);
         h.fetch(&path).await;
@@ -256,7 +256,7 @@ async fn request_max_age_min_fresh_and_max_stale() {
 
 #[tokio::test]
 async fn must_revalidate_refuses_max_stale() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = following_headers(backend).await;
         let path = custom("mr", &["cache-control: max-age=10, must-revalidate"]);
         h.fetch(&path).await;
@@ -268,7 +268,7 @@ async fn must_revalidate_refuses_max_stale() {
 
 #[tokio::test]
 async fn request_no_cache_no_store_and_only_if_cached() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = following_headers(backend).await;
         let path = custom("r2", &["cache-control: max-age=100", "etag: \"r\""]);
         h.fetch(&path).await;
@@ -293,7 +293,7 @@ async fn request_no_cache_no_store_and_only_if_cached() {
 
 #[tokio::test]
 async fn malformed_headers_never_panic_and_follow_the_rfc() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = following_headers(backend).await;
         // Invalid max-age: stored, but stale.
         let bad = custom("bad", &["cache-control: max-age=abc"]);

@@ -8,7 +8,7 @@ const MINUTE: Duration = Duration::from_secs(60);
 
 #[tokio::test]
 async fn never_is_the_default_and_never_expires() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = Harness::new(backend).await;
         let (_, first) = h.fetch("/a").await;
         assert_eq!(first.expires, None);
@@ -22,7 +22,7 @@ async fn never_is_the_default_and_never_expires() {
 
 #[tokio::test]
 async fn after_a_duration() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = Harness::with(backend, |b| b.expire_after(MINUTE)).await;
         let (_, stored) = h.fetch("/a").await;
         let created = stored.created_at.unwrap();
@@ -46,7 +46,7 @@ async fn after_a_duration() {
 
 #[tokio::test]
 async fn at_a_time() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = Harness::new(backend).await;
         let deadline = h.clock.now() + Duration::from_secs(30);
         h.fetch_with("/a", Expiration::At(deadline)).await;
@@ -60,7 +60,7 @@ async fn at_a_time() {
 
 #[tokio::test]
 async fn immediately_stores_but_always_revalidates() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = Harness::with(backend, |b| b.expire_after(Expiration::Immediately)).await;
         let (first, info) = h.fetch("/etag/i").await;
         assert!(
@@ -94,7 +94,7 @@ async fn immediately_stores_but_always_revalidates() {
 
 #[tokio::test]
 async fn do_not_cache_stores_nothing() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = Harness::with(backend, |b| b.expire_after(Expiration::DoNotCache)).await;
         let (_, info) = h.fetch("/a").await;
         assert!(!info.stored);
@@ -106,7 +106,7 @@ async fn do_not_cache_stores_nothing() {
 
 #[tokio::test]
 async fn revalidation_with_last_modified_refreshes_expiry_and_headers() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = Harness::with(backend, |b| b.expire_after(MINUTE)).await;
         h.fetch("/modified/m").await;
         h.clock.advance(Duration::from_secs(120));
@@ -127,7 +127,7 @@ async fn revalidation_with_last_modified_refreshes_expiry_and_headers() {
 
 #[tokio::test]
 async fn a_304_merges_new_headers_into_the_entry() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = Harness::with(backend, |b| b.expire_after(Expiration::Immediately)).await;
         h.fetch("/etag/h").await;
         let response = h.get("/etag/h").send().await.unwrap();
@@ -148,7 +148,7 @@ async fn a_304_merges_new_headers_into_the_entry() {
 
 #[tokio::test]
 async fn precedence_request_over_scope_over_pattern_over_session() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = Harness::with(backend, |b| {
             b.expire_after(Duration::from_secs(1000))
                 .urls_expire_after([("127.0.0.1:*/short", Duration::from_secs(100))])
@@ -204,7 +204,7 @@ async fn precedence_request_over_scope_over_pattern_over_session() {
 
 #[tokio::test]
 async fn url_patterns_can_refuse_or_keep_forever() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = Harness::with(backend, |b| {
             b.expire_after(MINUTE).urls_expire_after([
                 ("127.0.0.1:*/live", Expiration::DoNotCache),

@@ -7,7 +7,7 @@ use crate::support::{BACKENDS, Harness};
 
 #[tokio::test]
 async fn inspect_and_delete_by_key_and_url() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = Harness::new(backend).await;
         // HEAD first: once a GET is stored, it answers HEAD requests itself.
         h.client.head(h.origin.url("/a")).send().await.unwrap();
@@ -49,7 +49,7 @@ async fn inspect_and_delete_by_key_and_url() {
 
 #[tokio::test]
 async fn delete_expired_and_older_than() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = Harness::new(backend).await;
         let short = |path: &str| {
             use reqwest_caching::CacheRequestExt;
@@ -80,7 +80,7 @@ async fn delete_expired_and_older_than() {
 
 #[tokio::test]
 async fn reset_expiration_applies_a_new_expiry_from_now() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = Harness::new(backend).await;
         h.fetch("/a").await;
         h.fetch("/b").await;

@@ -4,7 +4,7 @@ use crate::support::{BACKENDS, Harness, send};
 
 #[tokio::test]
 async fn second_request_is_a_hit() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = Harness::new(backend).await;
         let (first, info1) = h.fetch("/page").await;
         let (second, info2) = h.fetch("/page").await;
@@ -33,7 +33,7 @@ async fn second_request_is_a_hit() {
 
 #[tokio::test]
 async fn responses_are_rebuilt_faithfully() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = Harness::new(backend).await;
         let live = h.get("/headers").send().await.unwrap();
         let cached = h.get("/headers").send().await.unwrap();
@@ -63,7 +63,7 @@ async fn responses_are_rebuilt_faithfully() {
 
 #[tokio::test]
 async fn redirected_responses_keep_their_final_url() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = Harness::new(backend).await;
         let first = h.get("/redirect/a").send().await.unwrap();
         let final_url = first.url().clone();
@@ -78,7 +78,7 @@ async fn redirected_responses_keep_their_final_url() {
 
 #[tokio::test]
 async fn head_and_get_are_separate_entries() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = Harness::new(backend).await;
         for _ in 0..2 {
             let head = h
@@ -103,7 +103,7 @@ async fn head_and_get_are_separate_entries() {
 
 #[tokio::test]
 async fn caller_url_parameters_survive_redaction() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = Harness::new(backend).await;
         let url = h.origin.url("/p?api_key=k1&q=1");
         h.client.get(&url).send().await.unwrap();

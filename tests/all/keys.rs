@@ -5,7 +5,7 @@ use crate::support::{BACKENDS, Harness, send};
 
 #[tokio::test]
 async fn query_order_and_host_case_do_not_matter() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = Harness::new(backend).await;
         h.fetch("/q?a=1&b=2").await;
         let (_, info) = h.fetch("/q?b=2&a=1").await;
@@ -20,7 +20,7 @@ async fn query_order_and_host_case_do_not_matter() {
 
 #[tokio::test]
 async fn ignored_parameters_share_an_entry() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = Harness::with(backend, |b| b.ignored_parameters(["nonce", "x-request-id"])).await;
         send(h.get("/i?nonce=1&q=a").header("x-request-id", "1")).await;
         let (_, info) = send(h.get("/i?q=a&nonce=2").header("x-request-id", "2")).await;
@@ -45,7 +45,7 @@ async fn ignored_parameters_share_an_entry() {
 
 #[tokio::test]
 async fn different_credentials_never_share_a_response() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = Harness::new(backend).await;
         let (alice, _) = send(h.get("/me").bearer_auth("alice-token")).await;
         let (bob, info) = send(h.get("/me").bearer_auth("bob-token")).await;
@@ -77,7 +77,7 @@ async fn different_credentials_never_share_a_response() {
 
 #[tokio::test]
 async fn per_credential_off_shares_like_requests_cache() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = Harness::with(backend, |b| b.per_credential(false)).await;
         send(h.get("/me").bearer_auth("alice")).await;
         let (_, info) = send(h.get("/me").bearer_auth("bob")).await;
@@ -88,7 +88,7 @@ async fn per_credential_off_shares_like_requests_cache() {
 
 #[tokio::test]
 async fn match_headers_splits_entries_by_header() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = Harness::with(backend, |b| {
             b.match_headers(MatchHeaders::Only(vec![http::header::ACCEPT_LANGUAGE]))
         })
@@ -122,7 +122,7 @@ async fn match_headers_splits_entries_by_header() {
 
 #[tokio::test]
 async fn post_with_json_body_keyed_by_normalized_body() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = Harness::with(backend, |b| {
             b.allowable_methods([Method::GET, Method::POST])
         })
@@ -151,7 +151,7 @@ async fn post_with_json_body_keyed_by_normalized_body() {
 
 #[tokio::test]
 async fn key_for_matches_the_middleware() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = Harness::new(backend).await;
         let (_, info) = h.fetch("/k?b=1&a=2").await;
         let key = h

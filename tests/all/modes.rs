@@ -4,7 +4,7 @@ use crate::support::{BACKENDS, Harness, send};
 
 #[tokio::test]
 async fn refresh_revalidates_a_fresh_entry() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = Harness::new(backend).await;
         h.fetch("/etag/r").await;
         let (body, info) = send(h.get("/etag/r").cache_mode(CacheMode::Refresh)).await;
@@ -32,7 +32,7 @@ async fn refresh_revalidates_a_fresh_entry() {
 
 #[tokio::test]
 async fn force_refresh_ignores_the_entry_and_replaces_it() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = Harness::new(backend).await;
         h.fetch("/etag/f").await;
         let (body, info) = send(h.get("/etag/f").with_extension(CacheMode::ForceRefresh)).await;
@@ -50,7 +50,7 @@ async fn force_refresh_ignores_the_entry_and_replaces_it() {
 
 #[tokio::test]
 async fn only_if_cached_answers_504_without_the_network() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = Harness::with(backend, |b| {
             b.expire_after(std::time::Duration::from_secs(60))
         })
@@ -91,7 +91,7 @@ async fn only_if_cached_answers_504_without_the_network() {
 
 #[tokio::test]
 async fn bypass_neither_reads_nor_writes() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = Harness::new(backend).await;
         let (_, info) = send(h.get("/b").cache_mode(CacheMode::Bypass)).await;
         assert!(!info.from_cache && !info.stored && info.key.is_none());
@@ -115,7 +115,7 @@ async fn bypass_neither_reads_nor_writes() {
 
 #[tokio::test]
 async fn per_request_do_not_cache() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = Harness::new(backend).await;
         send(h.get("/d").expire_after(Expiration::DoNotCache)).await;
         assert!(!h.fetch("/d").await.1.from_cache, "{backend:?}");

@@ -4,7 +4,7 @@ use crate::support::{BACKENDS, Harness, send};
 
 #[tokio::test]
 async fn only_allowable_codes_are_cached() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = Harness::new(backend).await;
         for _ in 0..2 {
             let (_, info) = h.fetch("/status/404").await;
@@ -49,7 +49,7 @@ async fn invalid_codes_fail_the_build() {
 
 #[tokio::test]
 async fn only_allowable_methods_are_cached() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = Harness::new(backend).await;
         for _ in 0..2 {
             let (_, info) = send(h.client.post(h.origin.url("/m")).body("x")).await;
@@ -69,7 +69,7 @@ async fn only_allowable_methods_are_cached() {
 
 #[tokio::test]
 async fn filter_has_the_last_word() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = Harness::with(backend, |b| {
             b.filter(|response| !response.url().path().starts_with("/private"))
         })
@@ -85,7 +85,7 @@ async fn filter_has_the_last_word() {
 
 #[tokio::test]
 async fn bodies_over_the_limit_pass_through_whole_and_uncached() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = Harness::with(backend, |b| b.max_body_size(4096)).await;
         for path in ["/big/10000", "/chunked/10000"] {
             for _ in 0..2 {
@@ -108,7 +108,7 @@ async fn bodies_over_the_limit_pass_through_whole_and_uncached() {
 
 #[tokio::test]
 async fn a_body_failing_midway_fails_as_it_would_uncached() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = Harness::new(backend).await;
         let response = h.get("/broken").send().await.expect("headers arrive");
         assert!(

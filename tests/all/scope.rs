@@ -6,7 +6,7 @@ use crate::support::{BACKENDS, Harness};
 
 #[tokio::test]
 async fn disabled_scope_neither_reads_nor_writes() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = Harness::new(backend).await;
         disabled(async {
             h.fetch("/s").await;
@@ -28,7 +28,7 @@ async fn disabled_scope_neither_reads_nor_writes() {
 
 #[tokio::test]
 async fn scopes_nest_and_inner_settings_win() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = Harness::new(backend).await;
         h.fetch("/n").await;
         CacheScope::new()
@@ -57,7 +57,7 @@ async fn scopes_nest_and_inner_settings_win() {
 
 #[tokio::test]
 async fn scope_expiration_applies_to_every_request_inside() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = Harness::new(backend).await;
         CacheScope::new()
             .expire_after(Duration::from_secs(5))

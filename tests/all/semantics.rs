@@ -8,7 +8,7 @@ use crate::support::{BACKENDS, Harness, custom, send};
 
 #[tokio::test]
 async fn vary_keeps_one_variant_per_header_value() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = Harness::new(backend).await;
         let path = custom("v", &["vary: Accept-Language"]);
         let lang = |value: &'static str| send(h.get(&path).header("accept-language", value));
@@ -34,7 +34,7 @@ async fn vary_keeps_one_variant_per_header_value() {
 
 #[tokio::test]
 async fn vary_star_is_never_stored() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = Harness::new(backend).await;
         let path = custom("star", &["vary: *"]);
         h.fetch(&path).await;
@@ -45,7 +45,7 @@ async fn vary_star_is_never_stored() {
 
 #[tokio::test]
 async fn head_is_answered_from_a_stored_get() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = Harness::new(backend).await;
         let (body, _) = h.fetch("/big/300").await;
         let head = h
@@ -71,7 +71,7 @@ async fn head_is_answered_from_a_stored_get() {
 
 #[tokio::test]
 async fn range_requests_and_206_are_not_cached() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = Harness::with(backend, |b| b.allowable_codes([200, 206])).await;
         for _ in 0..2 {
             let (_, info) = send(h.get("/ranged").header("range", "bytes=0-9")).await;
@@ -92,7 +92,7 @@ async fn range_requests_and_206_are_not_cached() {
 
 #[tokio::test]
 async fn unsafe_methods_invalidate_the_target_and_same_origin_locations() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = Harness::new(backend).await;
         h.fetch("/doc").await;
         h.fetch("/custom/listed").await;
@@ -143,7 +143,7 @@ async fn unsafe_methods_invalidate_the_target_and_same_origin_locations() {
 
 #[tokio::test]
 async fn a_redirect_target_is_answered_from_the_cache_too() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = Harness::new(backend).await;
         h.fetch("/redirect/alias").await;
         let (_, info) = h.fetch("/target/alias").await;
@@ -154,7 +154,7 @@ async fn a_redirect_target_is_answered_from_the_cache_too() {
 
 #[tokio::test]
 async fn a_full_response_to_a_revalidation_replaces_the_entry() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = Harness::with(backend, |b| b.expire_after(Expiration::Immediately)).await;
         let path = custom("r", &["etag: \"1\""]);
         h.fetch(&path).await;
@@ -177,7 +177,7 @@ async fn a_full_response_to_a_revalidation_replaces_the_entry() {
 
 #[tokio::test]
 async fn force_refresh_does_not_answer_head_from_get() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = Harness::new(backend).await;
         h.fetch("/hf").await;
         let (_, info) = send(

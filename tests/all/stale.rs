@@ -12,7 +12,7 @@ const MINUTE: Duration = Duration::from_secs(60);
 
 #[tokio::test]
 async fn stale_if_error_on_5xx_within_the_allowance() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = Harness::with(backend, |b| {
             b.expire_after(MINUTE)
                 .stale_if_error(Duration::from_secs(120))
@@ -50,7 +50,7 @@ async fn stale_if_error_on_5xx_within_the_allowance() {
 
 #[tokio::test]
 async fn stale_if_error_when_the_origin_is_down() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = Harness::with(backend, |b| b.expire_after(MINUTE).stale_if_error(true)).await;
         let (first, _) = h.fetch("/down").await;
         h.fetch("/never-cached-before").await;
@@ -71,7 +71,7 @@ async fn stale_if_error_when_the_origin_is_down() {
 
 #[tokio::test]
 async fn stale_if_error_directive_and_must_revalidate() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = Harness::with(backend, |b| b.cache_control(true).stale_if_error(true)).await;
         let strict = custom("strict", &["cache-control: max-age=10, must-revalidate"]);
         let allowed = custom(
@@ -105,7 +105,7 @@ async fn stale_if_error_directive_and_must_revalidate() {
 
 #[tokio::test]
 async fn stale_while_revalidate_serves_at_once_and_refreshes_once() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = Harness::with(backend, |b| {
             b.expire_after(MINUTE).stale_while_revalidate(true)
         })
@@ -142,7 +142,7 @@ async fn stale_while_revalidate_serves_at_once_and_refreshes_once() {
 
 #[tokio::test]
 async fn stale_while_revalidate_directive_bounds_staleness() {
-    for backend in BACKENDS {
+    for &backend in BACKENDS {
         let h = Harness::with(backend, |b| b.cache_control(true)).await;
         let path = custom(
             "swr",

@@ -11,14 +11,70 @@ use reqwest_caching::{
 
 use crate::origin::Origin;
 
-/// The stores the end-to-end tests run over.
+/// The stores the end-to-end tests run over: every one this build has, against real servers.
 #[derive(Clone, Copy, Debug)]
 pub enum Backend {
     Memory,
     Sqlite,
+    #[cfg(feature = "sled")]
+    Sled,
+    #[cfg(feature = "redis")]
+    Redis,
+    #[cfg(feature = "redis")]
+    RedisCluster,
 }
 
-pub const BACKENDS: [Backend; 2] = [Backend::Memory, Backend::Sqlite];
+pub const BACKENDS: &[Backend] = &[
+    Backend::Memory,
+    Backend::Sqlite,
+    #[cfg(feature = "sled")]
+    Backend::Sled,
+    #[cfg(feature = "redis")]
+    Backend::Redis,
+    #[cfg(feature = "redis")]
+    Backend::RedisCluster,
+];
+
+/// A fresh store of this kind: its own file, directory or key prefix.
+async fn open_store(
+    backend: Backend,
+    dir: &std::path::Path,
+) -> (Arc<dyn CacheStore>, Option<PathBuf>) {
+    match backend {
+        Backend::Memory => (Arc::new(MemoryStore::new()), None),
+        Backend::Sqlite => {
+            let path = dir.join("cache.sqlite");
+            (
+                Arc::new(SqliteStore::open(&path).expect("open SQLite")),
+                Some(path),
+            )
+        }
+        #[cfg(feature = "sled")]
+        Backend::Sled => {
+            let store =
+                reqwest_caching::SledStore::open(dir.join("cache.sled")).expect("open sled");
+            (Arc::new(store), None)
+        }
+        #[cfg(feature = "redis")]
+        Backend::Redis => {
+            let store = reqwest_caching::RedisStore::builder()
+                .prefix(test_support::unique_namespace("e2e"))
+                .open(&test_support::shared_redis().url())
+                .await
+                .expect("connect to redis-server");
+            (Arc::new(store), None)
+        }
+        #[cfg(feature = "redis")]
+        Backend::RedisCluster => {
+            let store = reqwest_caching::RedisStore::builder()
+                .prefix(test_support::unique_namespace("e2e"))
+                .open_cluster(test_support::shared_redis_cluster().urls())
+                .await
+                .expect("connect to the redis cluster");
+            (Arc::new(store), None)
+        }
+    }
+}
 
 /// A cached client, its handle, a manual clock and a fresh origin.
 pub struct Harness {
@@ -41,16 +97,7 @@ impl Harness {
         configure: impl FnOnce(CacheMiddlewareBuilder) -> CacheMiddlewareBuilder,
     ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let (store, sqlite_path): (Arc<dyn CacheStore>, _) = match backend {
-            Backend::Memory => (Arc::new(MemoryStore::new()), None),
-            Backend::Sqlite => {
-                let path = dir.path().join("cache.sqlite");
-                (
-                    Arc::new(SqliteStore::open(&path).expect("open SQLite")),
-                    Some(path),
-                )
-            }
-        };
+        let (store, sqlite_path) = open_store(backend, dir.path()).await;
         let clock = Arc::new(ManualClock::starting_now());
         let builder = CacheMiddleware::builder()
             .shared_store(store)
