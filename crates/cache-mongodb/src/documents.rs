@@ -1,0 +1,67 @@
+//! Entries as BSON documents, and back.
+
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use cache_core::time::{from_millis, to_millis};
+use cache_core::{CacheKey, EntryMeta};
+use mongodb::bson::spec::BinarySubtype;
+use mongodb::bson::{Binary, Bson, DateTime, Document, doc};
+
+pub(crate) fn date(time: SystemTime) -> DateTime {
+    DateTime::from_millis(to_millis(time))
+}
+
+fn time(value: &DateTime) -> SystemTime {
+    from_millis(value.timestamp_millis())
+}
+
+pub(crate) fn optional_date(time: Option<SystemTime>) -> Bson {
+    time.map_or(Bson::Null, |t| Bson::DateTime(date(t)))
+}
+
+pub(crate) fn binary(bytes: &[u8]) -> Binary {
+    Binary {
+        subtype: BinarySubtype::Generic,
+        bytes: bytes.to_vec(),
+    }
+}
+
+/// The entry document without its value.
+pub(crate) fn meta_document(meta: &EntryMeta, delete_at: Option<SystemTime>) -> Document {
+    doc! {
+        "_id": meta.key.as_str(),
+        "u": &meta.url,
+        "c": date(meta.created_at),
+        "x": optional_date(meta.expires_at),
+        "d": optional_date(delete_at),
+    }
+}
+
+/// Metadata of an entry document; `None` when it is not one of ours.
+pub(crate) fn meta_of(document: &Document) -> Option<EntryMeta> {
+    let key: CacheKey = document.get_str("_id").ok()?.parse().ok()?;
+    let url = document.get_str("u").ok()?;
+    let created = document.get_datetime("c").ok()?;
+    let expires = match document.get("x") {
+        Some(Bson::DateTime(x)) => Some(time(x)),
+        Some(Bson::Null) | None => None,
+        Some(_) => return None,
+    };
+    Some(EntryMeta::new(key, url, time(created), expires))
+}
+
+/// An inline value, or the chunk generation and count of a chunked one.
+pub(crate) enum Value {
+    Inline(Bytes),
+    Chunked { generation: String, chunks: u32 },
+}
+
+pub(crate) fn value_of(document: &Document) -> Option<Value> {
+    if let Ok(bytes) = document.get_binary_generic("v") {
+        return Some(Value::Inline(Bytes::copy_from_slice(bytes)));
+    }
+    let generation = document.get_str("g").ok()?.to_owned();
+    let chunks = u32::try_from(document.get_i64("n").ok()?).ok()?;
+    Some(Value::Chunked { generation, chunks })
+}

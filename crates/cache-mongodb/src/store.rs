@@ -1,0 +1,386 @@
+//! [`MongoStore`]: the [`CacheStore`] over a MongoDB collection.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use cache_core::{CacheKey, CacheStore, EntryMeta, StoreError, StoredEntry};
+use futures_core::stream::BoxStream;
+use futures_util::TryStreamExt;
+use mongodb::bson::{Bson, Document, doc};
+use mongodb::error::ErrorKind;
+use mongodb::options::{ClientOptions, IndexOptions};
+use mongodb::{Client, Collection, IndexModel};
+
+use crate::documents::{Value, binary, date, meta_document, meta_of, optional_date, value_of};
+
+/// Values larger than this are split into chunks (documents are limited to 16 MB).
+const INLINE_MAX: usize = 8 * 1024 * 1024;
+/// The size of one chunk.
+const CHUNK_SIZE: usize = 4 * 1024 * 1024;
+
+/// Builds a [`MongoStore`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct MongoStoreBuilder {
+    database: String,
+    collection: String,
+    ttl_offset: Option<Duration>,
+    timeout: Duration,
+}
+
+impl Default for MongoStoreBuilder {
+    fn default() -> Self {
+        Self {
+            database: "reqwest_cache".to_owned(),
+            collection: "http_cache".to_owned(),
+            ttl_offset: Some(Duration::from_secs(3600)),
+            timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl MongoStoreBuilder {
+    /// The database (default `reqwest_cache`).
+    pub fn database(mut self, name: impl Into<String>) -> Self {
+        self.database = name.into();
+        self
+    }
+
+    /// The collection (default `http_cache`); chunks of large values go to
+    /// `{collection}_chunks`.
+    pub fn collection(mut self, name: impl Into<String>) -> Self {
+        self.collection = name.into();
+        self
+    }
+
+    /// How long MongoDB keeps an entry past its expiry, for revalidation (default one hour);
+    /// `None` keeps entries until deleted.
+    pub fn ttl_offset(mut self, offset: Option<Duration>) -> Self {
+        self.ttl_offset = offset;
+        self
+    }
+
+    /// Server selection and connection timeout when opening by URI (default 5 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Connects by URI and creates the TTL indexes.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when the URI is invalid or no server answers.
+    pub async fn open(self, uri: &str) -> Result<MongoStore, StoreError> {
+        let mut options = ClientOptions::parse(uri)
+            .await
+            .map_err(StoreError::unavailable)?;
+        options.server_selection_timeout = Some(self.timeout);
+        options.connect_timeout = Some(self.timeout);
+        let client = Client::with_options(options).map_err(StoreError::unavailable)?;
+        self.with_client(client).await
+    }
+
+    /// Uses a client you already have, and creates the TTL indexes.
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Self::open), when the server cannot be reached.
+    pub async fn with_client(self, client: Client) -> Result<MongoStore, StoreError> {
+        let database = client.database(&self.database);
+        let store = MongoStore {
+            entries: database.collection(&self.collection),
+            chunks: database.collection(&format!("{}_chunks", self.collection)),
+            ttl_offset: self.ttl_offset,
+        };
+        store.create_indexes().await?;
+        Ok(store)
+    }
+}
+
+/// A [`CacheStore`] in a MongoDB collection. Cheap to clone (the client is shared).
+#[derive(Debug, Clone)]
+pub struct MongoStore {
+    entries: Collection<Document>,
+    chunks: Collection<Document>,
+    ttl_offset: Option<Duration>,
+}
+
+impl MongoStore {
+    /// A builder with the default database, collection, TTL offset and timeout.
+    pub fn builder() -> MongoStoreBuilder {
+        MongoStoreBuilder::default()
+    }
+
+    async fn create_indexes(&self) -> Result<(), StoreError> {
+        let ttl = || {
+            IndexModel::builder()
+                .keys(doc! { "d": 1 })
+                .options(IndexOptions::builder().expire_after(Duration::ZERO).build())
+                .build()
+        };
+        self.entries
+            .create_index(ttl())
+            .await
+            .map_err(store_error)?;
+        self.chunks.create_index(ttl()).await.map_err(store_error)?;
+        let by_key = IndexModel::builder()
+            .keys(doc! { "k": 1, "g": 1, "i": 1 })
+            .build();
+        self.chunks
+            .create_index(by_key)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    /// When MongoDB may delete an entry: expiry plus the offset; `None` for never.
+    fn delete_at(&self, expires_at: Option<SystemTime>) -> Option<SystemTime> {
+        let offset = self.ttl_offset?;
+        let expires_at = expires_at?;
+        Some(expires_at.checked_add(offset).unwrap_or(expires_at))
+    }
+
+    /// Documents not yet past their deletion time (the TTL monitor is lazy).
+    fn live(now: SystemTime) -> Document {
+        doc! { "$or": [ { "d": Bson::Null }, { "d": { "$gt": date(now) } } ] }
+    }
+
+    async fn read_chunks(
+        &self,
+        key: &CacheKey,
+        generation: &str,
+        count: u32,
+    ) -> Result<Option<Bytes>, StoreError> {
+        let mut cursor = self
+            .chunks
+            .find(doc! { "k": key.as_str(), "g": generation })
+            .sort(doc! { "i": 1 })
+            .await
+            .map_err(store_error)?;
+        let mut value = BytesMut::new();
+        let mut seen = 0;
+        while let Some(chunk) = cursor.try_next().await.map_err(store_error)? {
+            let Ok(bytes) = chunk.get_binary_generic("v") else {
+                return Ok(None);
+            };
+            value.extend_from_slice(bytes);
+            seen += 1;
+        }
+        // Fewer chunks than the entry names: an overwrite removed them meanwhile.
+        Ok((seen == count).then(|| value.freeze()))
+    }
+
+    async fn write_chunks(
+        &self,
+        key: &CacheKey,
+        generation: &str,
+        value: &[u8],
+        delete_at: Option<SystemTime>,
+    ) -> Result<u32, StoreError> {
+        let documents: Vec<Document> = value
+            .chunks(CHUNK_SIZE)
+            .enumerate()
+            .map(|(i, part)| {
+                doc! {
+                    "_id": format!("{}:{generation}:{i}", key.as_str()),
+                    "k": key.as_str(),
+                    "g": generation,
+                    "i": i as i64,
+                    "d": optional_date(delete_at),
+                    "v": binary(part),
+                }
+            })
+            .collect();
+        let count = documents.len() as u32;
+        for document in documents {
+            // One at a time: a batch of 4 MiB chunks would exceed the 48 MB message limit.
+            self.chunks
+                .insert_one(document)
+                .await
+                .map_err(store_error)?;
+        }
+        Ok(count)
+    }
+}
+
+#[async_trait]
+impl CacheStore for MongoStore {
+    async fn get(&self, key: &CacheKey) -> Result<Option<StoredEntry>, StoreError> {
+        let mut filter = Self::live(SystemTime::now());
+        filter.insert("_id", key.as_str());
+        let Some(document) = self.entries.find_one(filter).await.map_err(store_error)? else {
+            return Ok(None);
+        };
+        let (Some(meta), Some(value)) = (meta_of(&document), value_of(&document)) else {
+            tracing::warn!(%key, "a document under the cache's key is not an entry: deleting it");
+            self.delete(key).await?;
+            return Ok(None);
+        };
+        let value = match value {
+            Value::Inline(bytes) => bytes,
+            Value::Chunked { generation, chunks } => {
+                match self.read_chunks(key, &generation, chunks).await? {
+                    Some(bytes) => bytes,
+                    None => return Ok(None),
+                }
+            }
+        };
+        Ok(Some(StoredEntry::new(meta, value)))
+    }
+
+    async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
+        let key = entry.meta.key;
+        let delete_at = self.delete_at(entry.meta.expires_at);
+        let mut document = meta_document(&entry.meta, delete_at);
+        let generation = if entry.value.len() <= INLINE_MAX {
+            document.insert("v", binary(&entry.value));
+            None
+        } else {
+            static NEXT: AtomicU64 = AtomicU64::new(0);
+            let generation = format!(
+                "{}-{}-{}",
+                cache_core::time::to_millis(SystemTime::now()),
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            );
+            let count = self
+                .write_chunks(&key, &generation, &entry.value, delete_at)
+                .await?;
+            document.insert("g", generation.as_str());
+            document.insert("n", i64::from(count));
+            Some(generation)
+        };
+        // The entry document is written last: it makes the chunks visible all at once.
+        self.entries
+            .replace_one(doc! { "_id": key.as_str() }, document)
+            .upsert(true)
+            .await
+            .map_err(store_error)?;
+        // Chunks of earlier generations are no longer referenced.
+        let stale_chunks = match &generation {
+            Some(generation) => doc! { "k": key.as_str(), "g": { "$ne": generation.as_str() } },
+            None => doc! { "k": key.as_str() },
+        };
+        self.chunks
+            .delete_many(stale_chunks)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {
+        let deleted = self
+            .entries
+            .delete_one(doc! { "_id": key.as_str() })
+            .await
+            .map_err(store_error)?;
+        self.chunks
+            .delete_many(doc! { "k": key.as_str() })
+            .await
+            .map_err(store_error)?;
+        Ok(deleted.deleted_count > 0)
+    }
+
+    fn entries(&self) -> BoxStream<'_, Result<EntryMeta, StoreError>> {
+        let listing = async move {
+            let cursor = self
+                .entries
+                .find(Self::live(SystemTime::now()))
+                .projection(doc! { "v": 0 })
+                .await
+                .map_err(store_error)?;
+            Ok::<_, StoreError>(
+                cursor
+                    .map_err(store_error)
+                    .try_filter_map(|document| async move { Ok(meta_of(&document)) }),
+            )
+        };
+        Box::pin(futures_util::stream::once(listing).try_flatten())
+    }
+
+    async fn clear(&self) -> Result<u64, StoreError> {
+        let deleted = self
+            .entries
+            .delete_many(doc! {})
+            .await
+            .map_err(store_error)?;
+        self.chunks
+            .delete_many(doc! {})
+            .await
+            .map_err(store_error)?;
+        Ok(deleted.deleted_count)
+    }
+
+    async fn count(&self) -> Result<u64, StoreError> {
+        self.entries
+            .count_documents(Self::live(SystemTime::now()))
+            .await
+            .map_err(store_error)
+    }
+
+    async fn delete_expired(&self, now: SystemTime) -> Result<u64, StoreError> {
+        let expired = doc! { "x": { "$ne": Bson::Null, "$lte": date(now) } };
+        let keys: Vec<String> = self
+            .entries
+            .find(expired)
+            .projection(doc! { "_id": 1 })
+            .await
+            .map_err(store_error)?
+            .map_err(store_error)
+            .try_filter_map(|document| async move {
+                Ok(document.get_str("_id").ok().map(str::to_owned))
+            })
+            .try_collect()
+            .await?;
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let deleted = self
+            .entries
+            .delete_many(doc! { "_id": { "$in": &keys } })
+            .await
+            .map_err(store_error)?;
+        self.chunks
+            .delete_many(doc! { "k": { "$in": &keys } })
+            .await
+            .map_err(store_error)?;
+        Ok(deleted.deleted_count)
+    }
+
+    async fn set_expiry(
+        &self,
+        key: &CacheKey,
+        expires_at: Option<SystemTime>,
+    ) -> Result<bool, StoreError> {
+        let delete_at = optional_date(self.delete_at(expires_at));
+        let updated = self
+            .entries
+            .update_one(
+                doc! { "_id": key.as_str() },
+                doc! { "$set": { "x": optional_date(expires_at), "d": delete_at.clone() } },
+            )
+            .await
+            .map_err(store_error)?;
+        self.chunks
+            .update_many(
+                doc! { "k": key.as_str() },
+                doc! { "$set": { "d": delete_at } },
+            )
+            .await
+            .map_err(store_error)?;
+        Ok(updated.matched_count > 0)
+    }
+}
+
+/// Network and server-selection failures are transient; the rest are backend errors.
+fn store_error(error: mongodb::error::Error) -> StoreError {
+    match *error.kind {
+        ErrorKind::Io(_)
+        | ErrorKind::ServerSelection { .. }
+        | ErrorKind::ConnectionPoolCleared { .. } => StoreError::unavailable(error),
+        _ => StoreError::backend(error),
+    }
+}

@@ -1,0 +1,104 @@
+//! The conformance suite against a real MongoDB wire-protocol server (secantusdb) started by
+//! test-support. Each scenario gets its own collection.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cache_core::CacheStore;
+use cache_core::testing::StoreUnderTest;
+use cache_mongodb::MongoStore;
+use test_support::{shared_mongo, unique_namespace};
+
+const TTL_OFFSET: Duration = Duration::from_secs(600);
+
+async fn open(collection: String) -> Arc<dyn CacheStore> {
+    let store = MongoStore::builder()
+        .database("conformance")
+        .collection(collection)
+        .ttl_offset(Some(TTL_OFFSET))
+        .open(&shared_mongo().uri())
+        .await
+        .expect("connect to the MongoDB-wire server");
+    Arc::new(store)
+}
+
+async fn mongo_store() -> StoreUnderTest {
+    let collection = unique_namespace("c").replace('-', "_");
+    StoreUnderTest::new(open(collection.clone()).await)
+        .with_retention(TTL_OFFSET)
+        .with_reopen(move || open(collection.clone()))
+}
+
+cache_core::store_conformance_tests!(mongo_store);
+
+/// A server that is not there is a transient error, reported within the timeout.
+#[tokio::test]
+async fn unreachable_server_is_unavailable() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let err = MongoStore::builder()
+        .timeout(Duration::from_millis(500))
+        .open(&format!(
+            "mongodb://127.0.0.1:{port}/?directConnection=true"
+        ))
+        .await
+        .unwrap_err();
+    assert!(err.is_transient(), "{err:?}");
+}
+
+/// Large values are chunked, and replacing them leaves no chunk behind; the TTL index exists.
+#[tokio::test]
+async fn large_values_are_chunked_and_indexes_created() {
+    use cache_mongodb::mongodb::bson::{Document, doc};
+    let collection = unique_namespace("chunks").replace('-', "_");
+    let store = open(collection.clone()).await;
+    let client = cache_mongodb::mongodb::Client::with_uri_str(shared_mongo().uri())
+        .await
+        .unwrap();
+    let chunks = client
+        .database("conformance")
+        .collection::<Document>(&format!("{collection}_chunks"));
+    let big = bytes::Bytes::from(vec![7u8; 20 * 1024 * 1024]);
+    store
+        .put(cache_core::testing::entry(1, big.clone(), None))
+        .await
+        .unwrap();
+    assert_eq!(
+        chunks.count_documents(doc! {}).await.unwrap(),
+        5,
+        "4 MiB chunks"
+    );
+    assert_eq!(
+        store
+            .get(&cache_core::testing::key(1))
+            .await
+            .unwrap()
+            .unwrap()
+            .value,
+        big
+    );
+    store
+        .put(cache_core::testing::entry(
+            1,
+            bytes::Bytes::from_static(b"small"),
+            None,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        chunks.count_documents(doc! {}).await.unwrap(),
+        0,
+        "old chunks removed"
+    );
+    let entries = client
+        .database("conformance")
+        .collection::<Document>(&collection);
+    let names = entries.list_index_names().await.unwrap();
+    assert!(
+        names.iter().any(|n| n.starts_with("d_")),
+        "TTL index on d: {names:?}"
+    );
+}
