@@ -1,0 +1,124 @@
+//! Entries as DynamoDB items, and back.
+
+use std::collections::HashMap;
+use std::time::SystemTime;
+
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::AttributeValue;
+use bytes::Bytes;
+use cache_core::time::{from_millis, to_millis};
+use cache_core::{CacheKey, EntryMeta};
+
+pub(crate) type Item = HashMap<String, AttributeValue>;
+
+/// Attribute names (single letters: none is a DynamoDB reserved word).
+pub(crate) const KEY: &str = "k";
+pub(crate) const KIND: &str = "t";
+pub(crate) const URL: &str = "u";
+pub(crate) const CREATED: &str = "c";
+pub(crate) const EXPIRES: &str = "x";
+pub(crate) const DELETE_AT: &str = "l";
+pub(crate) const VALUE: &str = "v";
+pub(crate) const GENERATION: &str = "g";
+pub(crate) const CHUNKS: &str = "n";
+
+pub(crate) const KIND_ENTRY: &str = "e";
+pub(crate) const KIND_CHUNK: &str = "c";
+
+pub(crate) fn s(text: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(text.into())
+}
+
+pub(crate) fn n(number: i64) -> AttributeValue {
+    AttributeValue::N(number.to_string())
+}
+
+pub(crate) fn b(bytes: &[u8]) -> AttributeValue {
+    AttributeValue::B(Blob::new(bytes))
+}
+
+fn get_n(item: &Item, name: &str) -> Option<i64> {
+    item.get(name)?.as_n().ok()?.parse().ok()
+}
+
+/// The entry item without its value.
+pub(crate) fn entry_item(meta: &EntryMeta, delete_at: Option<SystemTime>) -> Item {
+    let mut item = Item::new();
+    item.insert(KEY.into(), s(meta.key.as_str()));
+    item.insert(KIND.into(), s(KIND_ENTRY));
+    item.insert(URL.into(), s(meta.url.clone()));
+    item.insert(CREATED.into(), n(to_millis(meta.created_at)));
+    if let Some(expires) = meta.expires_at {
+        item.insert(EXPIRES.into(), n(to_millis(expires)));
+    }
+    if let Some(delete_at) = delete_at {
+        item.insert(DELETE_AT.into(), n(to_millis(delete_at) / 1000));
+    }
+    item
+}
+
+/// The key of chunk `i` of a generation.
+pub(crate) fn chunk_key(key: &CacheKey, generation: &str, i: u32) -> String {
+    format!("{}#{generation}#{i}", key.as_str())
+}
+
+pub(crate) fn chunk_item(key: &str, part: &[u8], delete_at: Option<SystemTime>) -> Item {
+    let mut item = Item::new();
+    item.insert(KEY.into(), s(key));
+    item.insert(KIND.into(), s(KIND_CHUNK));
+    item.insert(VALUE.into(), b(part));
+    if let Some(delete_at) = delete_at {
+        item.insert(DELETE_AT.into(), n(to_millis(delete_at) / 1000));
+    }
+    item
+}
+
+/// Metadata of an entry item; `None` for chunks and anything not ours.
+pub(crate) fn meta_of(item: &Item) -> Option<EntryMeta> {
+    if item.get(KIND)?.as_s().ok()? != KIND_ENTRY {
+        return None;
+    }
+    let key: CacheKey = item.get(KEY)?.as_s().ok()?.parse().ok()?;
+    let url = item.get(URL)?.as_s().ok()?;
+    let created = get_n(item, CREATED)?;
+    let expires = match item.get(EXPIRES) {
+        None => None,
+        Some(_) => Some(from_millis(get_n(item, EXPIRES)?)),
+    };
+    Some(EntryMeta::new(
+        key,
+        url.clone(),
+        from_millis(created),
+        expires,
+    ))
+}
+
+/// True when the item's retention has passed (DynamoDB's TTL deletion is lazy).
+pub(crate) fn is_past_retention(item: &Item, now: SystemTime) -> bool {
+    get_n(item, DELETE_AT).is_some_and(|l| l <= to_millis(now) / 1000)
+}
+
+/// An inline value, or the chunk generation and count of a chunked one.
+pub(crate) enum Value {
+    Inline(Bytes),
+    Chunked { generation: String, chunks: u32 },
+}
+
+pub(crate) fn value_of(item: &Item) -> Option<Value> {
+    if let Some(AttributeValue::B(blob)) = item.get(VALUE) {
+        return Some(Value::Inline(Bytes::copy_from_slice(blob.as_ref())));
+    }
+    let generation = item.get(GENERATION)?.as_s().ok()?.clone();
+    let chunks = u32::try_from(get_n(item, CHUNKS)?).ok()?;
+    Some(Value::Chunked { generation, chunks })
+}
+
+/// The chunk keys an entry item refers to (none when inline).
+pub(crate) fn chunk_keys_of(key: &CacheKey, item: &Item) -> Vec<String> {
+    match value_of(item) {
+        Some(Value::Chunked { generation, chunks }) => (0..chunks)
+            .map(|i| chunk_key(key, &generation, i))
+            .collect(),
+        _ => Vec::new(),
+    }
+}

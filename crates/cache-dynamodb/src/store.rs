@@ -1,0 +1,593 @@
+//! [`DynamoStore`]: the [`CacheStore`] over a DynamoDB table.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, DeleteRequest, KeySchemaElement, KeyType,
+    KeysAndAttributes, PutRequest, ReturnValue, ScalarAttributeType, TableStatus,
+    TimeToLiveSpecification, WriteRequest,
+};
+use bytes::BytesMut;
+use cache_core::time::to_millis;
+use cache_core::{CacheKey, CacheStore, EntryMeta, StoreError, StoredEntry};
+use futures_core::stream::BoxStream;
+
+use crate::items::{
+    self, CHUNKS, DELETE_AT, EXPIRES, GENERATION, Item, KEY, KIND, KIND_ENTRY, VALUE, Value,
+    chunk_item, chunk_key, chunk_keys_of, entry_item, is_past_retention, meta_of, value_of,
+};
+
+/// Values up to this size (plus the URL) are stored in the entry item itself.
+const INLINE_MAX: usize = 350_000;
+/// The size of one chunk item's value (items are limited to 400 KB).
+const CHUNK_SIZE: usize = 380_000;
+/// BatchWriteItem takes at most 25 requests, BatchGetItem 100 keys (and 16 MB of reply).
+const WRITE_BATCH: usize = 25;
+const GET_BATCH: usize = 40;
+/// How many times unprocessed batch items are retried, with growing pauses.
+const BATCH_RETRIES: u32 = 8;
+
+/// Builds a [`DynamoStore`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct DynamoStoreBuilder {
+    table: String,
+    ttl_offset: Option<Duration>,
+}
+
+impl Default for DynamoStoreBuilder {
+    fn default() -> Self {
+        Self {
+            table: "reqwest_http_cache".to_owned(),
+            ttl_offset: Some(Duration::from_secs(3600)),
+        }
+    }
+}
+
+impl DynamoStoreBuilder {
+    /// The table (default `reqwest_http_cache`), created if missing.
+    pub fn table(mut self, name: impl Into<String>) -> Self {
+        self.table = name.into();
+        self
+    }
+
+    /// How long DynamoDB keeps an entry past its expiry, for revalidation (default one hour);
+    /// `None` keeps entries until deleted.
+    pub fn ttl_offset(mut self, offset: Option<Duration>) -> Self {
+        self.ttl_offset = offset;
+        self
+    }
+
+    /// Uses a client you configured (with aws-config or by hand); creates the table if needed.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when DynamoDB cannot be reached; [`StoreError::Backend`] when
+    /// the table cannot be created.
+    pub async fn with_client(self, client: Client) -> Result<DynamoStore, StoreError> {
+        let store = DynamoStore {
+            client,
+            table: self.table,
+            ttl_offset: self.ttl_offset,
+        };
+        store.ensure_table().await?;
+        Ok(store)
+    }
+
+    /// Connects to an endpoint such as DynamoDB Local with static test credentials, without
+    /// aws-config.
+    ///
+    /// # Errors
+    ///
+    /// As [`with_client`](Self::with_client).
+    pub async fn open_local(self, endpoint: &str, region: &str) -> Result<DynamoStore, StoreError> {
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region.to_owned()))
+            .endpoint_url(endpoint)
+            .credentials_provider(Credentials::new("local", "local", None, None, "static"))
+            .build();
+        self.with_client(Client::from_conf(config)).await
+    }
+}
+
+/// A [`CacheStore`] in a DynamoDB table. Cheap to clone (the client is shared).
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    ttl_offset: Option<Duration>,
+}
+
+impl DynamoStore {
+    /// A builder with the default table and TTL offset.
+    pub fn builder() -> DynamoStoreBuilder {
+        DynamoStoreBuilder::default()
+    }
+
+    /// Creates the table when it is missing, waits until it is active, and enables TTL.
+    async fn ensure_table(&self) -> Result<(), StoreError> {
+        let described = self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await;
+        match described {
+            Ok(_) => {}
+            Err(SdkError::ServiceError(e)) if e.err().is_resource_not_found_exception() => {
+                self.create_table().await?;
+            }
+            Err(e) => return Err(store_error(e)),
+        }
+        for _ in 0..120 {
+            let table = self
+                .client
+                .describe_table()
+                .table_name(&self.table)
+                .send()
+                .await
+                .map_err(store_error)?;
+            if table.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
+                return self.enable_ttl().await;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        Err(StoreError::backend(std::io::Error::other(format!(
+            "table {} did not become ACTIVE",
+            self.table
+        ))))
+    }
+
+    async fn create_table(&self) -> Result<(), StoreError> {
+        let build = |e: aws_sdk_dynamodb::error::BuildError| StoreError::backend(e);
+        let created = self
+            .client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(KEY)
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .map_err(build)?,
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name(KEY)
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .map_err(build)?,
+            )
+            .send()
+            .await;
+        match created {
+            Ok(_) => Ok(()),
+            // Another process created it meanwhile.
+            Err(SdkError::ServiceError(e)) if e.err().is_resource_in_use_exception() => Ok(()),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    async fn enable_ttl(&self) -> Result<(), StoreError> {
+        let spec = TimeToLiveSpecification::builder()
+            .enabled(true)
+            .attribute_name(DELETE_AT)
+            .build()
+            .map_err(StoreError::backend)?;
+        let result = self
+            .client
+            .update_time_to_live()
+            .table_name(&self.table)
+            .time_to_live_specification(spec)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Already enabled (by us, earlier): fine.
+            Err(SdkError::ServiceError(e)) if e.raw().status().as_u16() == 400 => Ok(()),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    fn delete_at(&self, expires_at: Option<SystemTime>) -> Option<SystemTime> {
+        let offset = self.ttl_offset?;
+        let expires_at = expires_at?;
+        Some(expires_at.checked_add(offset).unwrap_or(expires_at))
+    }
+
+    fn key_attr(key: &str) -> HashMap<String, AttributeValue> {
+        HashMap::from([(KEY.to_owned(), items::s(key))])
+    }
+
+    /// Writes items in batches of 25, retrying unprocessed ones.
+    async fn batch_write(&self, mut requests: Vec<WriteRequest>) -> Result<(), StoreError> {
+        while !requests.is_empty() {
+            let rest = requests.split_off(requests.len().min(WRITE_BATCH));
+            let mut pending = requests;
+            for attempt in 0..=BATCH_RETRIES {
+                let output = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, pending)
+                    .send()
+                    .await
+                    .map_err(store_error)?;
+                pending = output
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.table))
+                    .unwrap_or_default();
+                if pending.is_empty() {
+                    break;
+                }
+                if attempt == BATCH_RETRIES {
+                    return Err(StoreError::unavailable(std::io::Error::other(
+                        "DynamoDB left batch items unprocessed",
+                    )));
+                }
+                tokio::time::sleep(Duration::from_millis(50 << attempt.min(5))).await;
+            }
+            requests = rest;
+        }
+        Ok(())
+    }
+
+    async fn delete_keys(&self, keys: Vec<String>) -> Result<(), StoreError> {
+        let requests = keys
+            .into_iter()
+            .map(|k| {
+                let delete = DeleteRequest::builder()
+                    .set_key(Some(Self::key_attr(&k)))
+                    .build()
+                    .map_err(StoreError::backend)?;
+                Ok(WriteRequest::builder().delete_request(delete).build())
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        self.batch_write(requests).await
+    }
+
+    /// Reads chunk values in order; `None` when any is missing (an overwrite raced us).
+    async fn read_chunks(&self, keys: &[String]) -> Result<Option<BytesMut>, StoreError> {
+        let mut found: HashMap<String, Vec<u8>> = HashMap::new();
+        for batch in keys.chunks(GET_BATCH) {
+            let mut pending: Vec<HashMap<String, AttributeValue>> =
+                batch.iter().map(|k| Self::key_attr(k)).collect();
+            for attempt in 0..=BATCH_RETRIES {
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(pending))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(StoreError::backend)?;
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(store_error)?;
+                for item in output
+                    .responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default()
+                {
+                    if let (Some(AttributeValue::S(k)), Some(AttributeValue::B(v))) =
+                        (item.get(KEY), item.get(VALUE))
+                    {
+                        found.insert(k.clone(), v.clone().into_inner());
+                    }
+                }
+                pending = output
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .map(|k| k.keys)
+                    .unwrap_or_default();
+                if pending.is_empty() {
+                    break;
+                }
+                if attempt == BATCH_RETRIES {
+                    return Err(StoreError::unavailable(std::io::Error::other(
+                        "DynamoDB left batch keys unprocessed",
+                    )));
+                }
+                tokio::time::sleep(Duration::from_millis(50 << attempt.min(5))).await;
+            }
+        }
+        let mut value = BytesMut::new();
+        for key in keys {
+            let Some(part) = found.remove(key) else {
+                return Ok(None);
+            };
+            value.extend_from_slice(&part);
+        }
+        Ok(Some(value))
+    }
+
+    /// One scan page of entry items (no values), after `start`.
+    async fn scan_page(
+        &self,
+        start: Option<HashMap<String, AttributeValue>>,
+        with_chunks: bool,
+    ) -> Result<(Vec<Item>, Option<HashMap<String, AttributeValue>>), StoreError> {
+        let mut scan = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .projection_expression("#k, #t, #u, #c, #x, #l, #g, #n")
+            .expression_attribute_names("#k", KEY)
+            .expression_attribute_names("#t", KIND)
+            .expression_attribute_names("#u", items::URL)
+            .expression_attribute_names("#c", items::CREATED)
+            .expression_attribute_names("#x", EXPIRES)
+            .expression_attribute_names("#l", DELETE_AT)
+            .expression_attribute_names("#g", GENERATION)
+            .expression_attribute_names("#n", CHUNKS);
+        if !with_chunks {
+            scan = scan
+                .filter_expression("#t = :e")
+                .expression_attribute_values(":e", items::s(KIND_ENTRY));
+        }
+        let output = scan.send().await.map_err(store_error)?;
+        Ok((output.items.unwrap_or_default(), output.last_evaluated_key))
+    }
+
+    /// Every entry item (metadata only) not past retention.
+    async fn scan_entries(&self) -> Result<Vec<Item>, StoreError> {
+        let now = SystemTime::now();
+        let mut all = Vec::new();
+        let mut start = None;
+        loop {
+            let (items, next) = self.scan_page(start, false).await?;
+            all.extend(items.into_iter().filter(|i| !is_past_retention(i, now)));
+            match next {
+                Some(next) => start = Some(next),
+                None => return Ok(all),
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl CacheStore for DynamoStore {
+    async fn get(&self, key: &CacheKey) -> Result<Option<StoredEntry>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key_attr(key.as_str())))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_error)?;
+        let Some(item) = output.item else {
+            return Ok(None);
+        };
+        if is_past_retention(&item, SystemTime::now()) {
+            return Ok(None);
+        }
+        let (Some(meta), Some(value)) = (meta_of(&item), value_of(&item)) else {
+            tracing::warn!(%key, "an item under the cache's key is not an entry: deleting it");
+            self.delete(key).await?;
+            return Ok(None);
+        };
+        let value = match value {
+            Value::Inline(bytes) => bytes,
+            Value::Chunked { generation, chunks } => {
+                let keys: Vec<String> = (0..chunks)
+                    .map(|i| chunk_key(key, &generation, i))
+                    .collect();
+                match self.read_chunks(&keys).await? {
+                    Some(value) => value.freeze(),
+                    None => return Ok(None),
+                }
+            }
+        };
+        Ok(Some(StoredEntry::new(meta, value)))
+    }
+
+    async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
+        let key = entry.meta.key;
+        let delete_at = self.delete_at(entry.meta.expires_at);
+        let mut item = entry_item(&entry.meta, delete_at);
+        if entry.value.len() + entry.meta.url.len() <= INLINE_MAX {
+            item.insert(VALUE.into(), items::b(&entry.value));
+        } else {
+            static NEXT: AtomicU64 = AtomicU64::new(0);
+            let generation = format!(
+                "{}-{}-{}",
+                to_millis(SystemTime::now()),
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            );
+            let mut requests = Vec::new();
+            let mut count = 0u32;
+            for (i, part) in entry.value.chunks(CHUNK_SIZE).enumerate() {
+                let chunk = chunk_item(&chunk_key(&key, &generation, i as u32), part, delete_at);
+                let put = PutRequest::builder()
+                    .set_item(Some(chunk))
+                    .build()
+                    .map_err(StoreError::backend)?;
+                requests.push(WriteRequest::builder().put_request(put).build());
+                count += 1;
+            }
+            // Chunks first: the entry item, written last, makes them visible all at once.
+            self.batch_write(requests).await?;
+            item.insert(GENERATION.into(), items::s(generation));
+            item.insert(CHUNKS.into(), items::n(i64::from(count)));
+        }
+        let output = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(store_error)?;
+        // Chunks of the replaced entry, if it had any, are no longer referenced.
+        if let Some(old) = output.attributes {
+            let stale = chunk_keys_of(&key, &old);
+            if !stale.is_empty() {
+                self.delete_keys(stale).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {
+        let output = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key_attr(key.as_str())))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(store_error)?;
+        let Some(old) = output.attributes else {
+            return Ok(false);
+        };
+        let chunks = chunk_keys_of(key, &old);
+        if !chunks.is_empty() {
+            self.delete_keys(chunks).await?;
+        }
+        Ok(meta_of(&old).is_some())
+    }
+
+    fn entries(&self) -> BoxStream<'_, Result<EntryMeta, StoreError>> {
+        let pages = futures_util::stream::try_unfold(Some(None), move |start| async move {
+            let Some(start) = start else { return Ok(None) };
+            let now = SystemTime::now();
+            let (items, next) = self.scan_page(start, false).await?;
+            let metas: Vec<Result<EntryMeta, StoreError>> = items
+                .iter()
+                .filter(|i| !is_past_retention(i, now))
+                .filter_map(meta_of)
+                .map(Ok)
+                .collect();
+            Ok(Some((futures_util::stream::iter(metas), next.map(Some))))
+        });
+        Box::pin(futures_util::TryStreamExt::try_flatten(pages))
+    }
+
+    async fn clear(&self) -> Result<u64, StoreError> {
+        let mut removed = 0;
+        let mut start = None;
+        loop {
+            let (items, next) = self.scan_page(start, true).await?;
+            removed += items.iter().filter(|i| meta_of(i).is_some()).count() as u64;
+            let keys = items
+                .iter()
+                .filter_map(|i| i.get(KEY)?.as_s().ok().cloned())
+                .collect();
+            self.delete_keys(keys).await?;
+            match next {
+                Some(next) => start = Some(next),
+                None => return Ok(removed),
+            }
+        }
+    }
+
+    async fn count(&self) -> Result<u64, StoreError> {
+        Ok(self.scan_entries().await?.len() as u64)
+    }
+
+    async fn delete_expired(&self, now: SystemTime) -> Result<u64, StoreError> {
+        let mut removed = 0;
+        for item in self.scan_entries().await? {
+            let Some(meta) = meta_of(&item) else { continue };
+            if meta.is_expired(now) && self.delete(&meta.key).await? {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    async fn set_expiry(
+        &self,
+        key: &CacheKey,
+        expires_at: Option<SystemTime>,
+    ) -> Result<bool, StoreError> {
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key_attr(key.as_str())))
+            .condition_expression("attribute_exists(#k)")
+            .expression_attribute_names("#k", KEY)
+            .expression_attribute_names("#x", EXPIRES)
+            .expression_attribute_names("#l", DELETE_AT);
+        let mut set = Vec::new();
+        let mut remove = Vec::new();
+        match expires_at {
+            Some(t) => {
+                set.push("#x = :x");
+                update = update.expression_attribute_values(":x", items::n(to_millis(t)));
+            }
+            None => remove.push("#x"),
+        }
+        match self.delete_at(expires_at) {
+            Some(t) => {
+                set.push("#l = :l");
+                update = update.expression_attribute_values(":l", items::n(to_millis(t) / 1000));
+            }
+            None => remove.push("#l"),
+        }
+        let mut expression = String::new();
+        if !set.is_empty() {
+            expression.push_str(&format!("SET {}", set.join(", ")));
+        }
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        match update.update_expression(expression.trim()).send().await {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Ok(false)
+            }
+            Err(e) => Err(store_error(e)),
+        }
+    }
+}
+
+/// Network failures, timeouts and throttling are transient; the rest are backend errors.
+fn store_error<E, R>(error: SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let transient = match &error {
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(e) => matches!(
+            e.err().code(),
+            Some(
+                "ThrottlingException"
+                    | "ProvisionedThroughputExceededException"
+                    | "RequestLimitExceeded"
+            )
+        ),
+        _ => false,
+    };
+    if transient {
+        StoreError::unavailable(error)
+    } else {
+        StoreError::backend(error)
+    }
+}
+
+impl DynamoStore {
+    /// The table this store uses.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+}

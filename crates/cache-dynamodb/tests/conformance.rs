@@ -1,0 +1,116 @@
+//! The conformance suite against a real DynamoDB Local started by test-support. Each scenario
+//! gets its own table.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cache_core::CacheStore;
+use cache_core::testing::StoreUnderTest;
+use cache_dynamodb::DynamoStore;
+use test_support::{shared_dynamo, unique_namespace};
+
+const TTL_OFFSET: Duration = Duration::from_secs(600);
+
+async fn open(table: String) -> Arc<dyn CacheStore> {
+    let store = DynamoStore::builder()
+        .table(table)
+        .ttl_offset(Some(TTL_OFFSET))
+        .open_local(&shared_dynamo().endpoint(), "us-east-1")
+        .await
+        .expect("connect to DynamoDB Local");
+    Arc::new(store)
+}
+
+async fn dynamo_store() -> StoreUnderTest {
+    let table = unique_namespace("t");
+    StoreUnderTest::new(open(table.clone()).await)
+        .with_retention(TTL_OFFSET)
+        .with_reopen(move || open(table.clone()))
+}
+
+cache_core::store_conformance_tests!(dynamo_store);
+
+/// Values over the item limit are chunked, chunks replaced with the entry, and none left over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_values_are_chunked_without_leftovers() {
+    let table = unique_namespace("chunks");
+    let store = DynamoStore::builder()
+        .table(&table)
+        .open_local(&shared_dynamo().endpoint(), "us-east-1")
+        .await
+        .unwrap();
+    let big = bytes::Bytes::from(
+        (0..1_000_000u32)
+            .map(|i| (i % 251) as u8)
+            .collect::<Vec<u8>>(),
+    );
+    store
+        .put(cache_core::testing::entry(1, big.clone(), None))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get(&cache_core::testing::key(1))
+            .await
+            .unwrap()
+            .unwrap()
+            .value,
+        big
+    );
+    let items = |store: DynamoStore| async move {
+        let client = aws_sdk_dynamodb_client(&shared_dynamo().endpoint()).await;
+        let output = client
+            .scan()
+            .table_name(store.table())
+            .send()
+            .await
+            .unwrap();
+        output.items.unwrap_or_default().len()
+    };
+    assert_eq!(
+        items(store.clone()).await,
+        1 + 3,
+        "an entry item and three chunk items"
+    );
+    store
+        .put(cache_core::testing::entry(
+            1,
+            bytes::Bytes::from_static(b"small"),
+            None,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        items(store.clone()).await,
+        1,
+        "the replaced entry's chunks are gone"
+    );
+    assert!(store.delete(&cache_core::testing::key(1)).await.unwrap());
+    assert_eq!(items(store).await, 0);
+}
+
+async fn aws_sdk_dynamodb_client(endpoint: &str) -> cache_dynamodb::aws_sdk_dynamodb::Client {
+    use cache_dynamodb::aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+    let config = cache_dynamodb::aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new("t", "t", None, None, "static"))
+        .build();
+    cache_dynamodb::aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+/// An endpoint with nothing behind it is a transient error, not a panic.
+#[tokio::test]
+async fn unreachable_endpoint_is_unavailable() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let err = DynamoStore::builder()
+        .open_local(&format!("http://127.0.0.1:{port}"), "us-east-1")
+        .await
+        .unwrap_err();
+    assert!(err.is_transient(), "{err:?}");
+}
