@@ -43,6 +43,12 @@ pub use cache_core::{
     CacheKey, CacheStore, CachedRequest, CachedResponse, Clock, EntryMeta, Expiration, ManualClock,
     MatchHeaders, MemoryStore, StoredEntry, SystemClock,
 };
+/// The DynamoDB store (feature `dynamodb`).
+#[cfg(feature = "dynamodb")]
+pub use cache_dynamodb::{self, DynamoStore};
+/// The MongoDB store (feature `mongodb`).
+#[cfg(feature = "mongodb")]
+pub use cache_mongodb::{self, MongoStore};
 /// The Redis and Redis Cluster store (feature `redis`).
 #[cfg(feature = "redis")]
 pub use cache_redis::{self, RedisStore};

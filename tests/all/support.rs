@@ -22,6 +22,10 @@ pub enum Backend {
     Redis,
     #[cfg(feature = "redis")]
     RedisCluster,
+    #[cfg(feature = "mongodb")]
+    Mongo,
+    #[cfg(feature = "dynamodb")]
+    Dynamo,
 }
 
 pub const BACKENDS: &[Backend] = &[
@@ -33,6 +37,10 @@ pub const BACKENDS: &[Backend] = &[
     Backend::Redis,
     #[cfg(feature = "redis")]
     Backend::RedisCluster,
+    #[cfg(feature = "mongodb")]
+    Backend::Mongo,
+    #[cfg(feature = "dynamodb")]
+    Backend::Dynamo,
 ];
 
 /// A fresh store of this kind: its own file, directory or key prefix.
@@ -71,6 +79,25 @@ async fn open_store(
                 .open_cluster(test_support::shared_redis_cluster().urls())
                 .await
                 .expect("connect to the redis cluster");
+            (Arc::new(store), None)
+        }
+        #[cfg(feature = "mongodb")]
+        Backend::Mongo => {
+            let store = reqwest_caching::MongoStore::builder()
+                .database("e2e")
+                .collection(test_support::unique_namespace("c").replace('-', "_"))
+                .open(&test_support::shared_mongo().uri())
+                .await
+                .expect("connect to the MongoDB-wire server");
+            (Arc::new(store), None)
+        }
+        #[cfg(feature = "dynamodb")]
+        Backend::Dynamo => {
+            let store = reqwest_caching::DynamoStore::builder()
+                .table(test_support::unique_namespace("e2e"))
+                .open_local(&test_support::shared_dynamo().endpoint(), "us-east-1")
+                .await
+                .expect("connect to DynamoDB Local");
             (Arc::new(store), None)
         }
     }
