@@ -1,0 +1,309 @@
+//! One run, side by side: plain reqwest over loopback, the two floors, reqwest-caching's
+//! stores, and http-cache-reqwest (moka, redb). Prints medians, p99 and the ratios the
+//! project's targets are stated in.
+//!
+//! `cargo run --release -p bench` (set `REDIS_URL` to include Redis).
+
+mod floors;
+mod origin;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use reqwest_caching::reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
+use reqwest_caching::{CacheMiddleware, MemoryStore, SledStore, SqliteStore};
+
+const WARMUP: usize = 2_000;
+const ITERATIONS: usize = 20_000;
+const MISSES: usize = 2_000;
+const TASKS: usize = 64;
+const HITS_PER_TASK: usize = 2_000;
+
+#[derive(Clone, Copy)]
+struct Stats {
+    median: Duration,
+    p99: Duration,
+}
+
+fn stats(mut samples: Vec<Duration>) -> Stats {
+    samples.sort();
+    Stats {
+        median: samples[samples.len() / 2],
+        p99: samples[samples.len() * 99 / 100],
+    }
+}
+
+async fn time_requests(client: &ClientWithMiddleware, urls: &[String], iterations: usize) -> Stats {
+    let mut samples = Vec::with_capacity(iterations);
+    for i in 0..iterations {
+        let url = &urls[i % urls.len()];
+        let started = Instant::now();
+        let body = client
+            .get(url)
+            .send()
+            .await
+            .expect("request")
+            .bytes()
+            .await
+            .expect("body");
+        samples.push(started.elapsed());
+        std::hint::black_box(body);
+    }
+    stats(samples)
+}
+
+async fn hits(client: &ClientWithMiddleware, url: &str) -> Stats {
+    let urls = vec![url.to_owned()];
+    time_requests(client, &urls, WARMUP).await;
+    time_requests(client, &urls, ITERATIONS).await
+}
+
+async fn concurrent_hits_per_second(client: &ClientWithMiddleware, url: &str) -> f64 {
+    hits(client, url).await;
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|_| {
+            let client = client.clone();
+            let url = url.to_owned();
+            tokio::spawn(async move {
+                for _ in 0..HITS_PER_TASK {
+                    let body = client
+                        .get(&url)
+                        .send()
+                        .await
+                        .expect("request")
+                        .bytes()
+                        .await
+                        .expect("body");
+                    std::hint::black_box(body);
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("task");
+    }
+    (TASKS * HITS_PER_TASK) as f64 / started.elapsed().as_secs_f64()
+}
+
+fn plain() -> ClientWithMiddleware {
+    ClientBuilder::new(reqwest::Client::new()).build()
+}
+
+fn ours(store: impl reqwest_caching::CacheStore) -> ClientWithMiddleware {
+    let cache = CacheMiddleware::builder()
+        .store(store)
+        .build()
+        .expect("cache");
+    ClientBuilder::new(reqwest::Client::new())
+        .with(cache)
+        .build()
+}
+
+fn peer(manager: impl http_cache_reqwest::CacheManager) -> ClientWithMiddleware {
+    use http_cache_reqwest::{Cache, CacheMode, HttpCache, HttpCacheOptions};
+    ClientBuilder::new(reqwest::Client::new())
+        .with(Cache(HttpCache {
+            mode: CacheMode::Default,
+            manager,
+            options: HttpCacheOptions::default(),
+        }))
+        .build()
+}
+
+struct Row {
+    name: String,
+    stats: Stats,
+}
+
+fn print_rows(title: &str, rows: &[Row]) {
+    println!("\n{title}");
+    println!("  {:<34} {:>12} {:>12}", "", "median", "p99");
+    for row in rows {
+        println!(
+            "  {:<34} {:>10.2}µs {:>10.2}µs",
+            row.name,
+            micros(row.stats.median),
+            micros(row.stats.p99)
+        );
+    }
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn ratio(a: Duration, b: Duration) -> f64 {
+    a.as_secs_f64() / b.as_secs_f64()
+}
+
+fn find(rows: &[Row], name: &str) -> Duration {
+    rows.iter()
+        .find(|r| r.name == name)
+        .map(|r| r.stats.median)
+        .unwrap_or_default()
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let origin = origin::start().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut report = Vec::new();
+
+    for size in [1024usize, 64 * 1024] {
+        let url = format!("{origin}/body/{size}");
+        let bodies: HashMap<String, Bytes> =
+            HashMap::from([(url.clone(), Bytes::from(vec![b'x'; size]))]);
+        let memory_floor = ClientBuilder::new(reqwest::Client::new())
+            .with(floors::MemoryFloor {
+                bodies: Arc::new(bodies.clone()),
+            })
+            .build();
+        let sqlite_floor = ClientBuilder::new(reqwest::Client::new())
+            .with(floors::SqliteFloor::new(
+                &dir.path().join(format!("floor-{size}.sqlite")),
+                &bodies,
+            ))
+            .build();
+        let sled_store =
+            SledStore::open(dir.path().join(format!("ours-{size}.sled"))).expect("sled");
+        let mut clients: Vec<(String, ClientWithMiddleware)> = vec![
+            ("plain reqwest (network)".into(), plain()),
+            ("floor: memory".into(), memory_floor),
+            ("floor: sqlite".into(), sqlite_floor),
+            ("ours: memory".into(), ours(MemoryStore::new())),
+            (
+                "ours: sqlite".into(),
+                ours(
+                    SqliteStore::open(dir.path().join(format!("ours-{size}.sqlite")))
+                        .expect("sqlite"),
+                ),
+            ),
+            ("ours: sled".into(), ours(sled_store)),
+            (
+                "peer: moka".into(),
+                peer(http_cache_reqwest::MokaManager::new(
+                    moka::future::Cache::new(10_000),
+                )),
+            ),
+            (
+                "peer: redb".into(),
+                peer(
+                    http_cache_reqwest::RedbManager::new(
+                        dir.path().join(format!("peer-{size}.redb")),
+                    )
+                    .expect("redb"),
+                ),
+            ),
+        ];
+        if let Ok(redis_url) = std::env::var("REDIS_URL") {
+            let store = reqwest_caching::RedisStore::builder()
+                .prefix("bench")
+                .open(&redis_url)
+                .await
+                .expect("redis");
+            clients.push(("ours: redis".into(), ours(store)));
+        }
+        let mut rows = Vec::new();
+        for (name, client) in &clients {
+            rows.push(Row {
+                name: name.clone(),
+                stats: hits(client, &url).await,
+            });
+        }
+        print_rows(
+            &format!("hit, {} KiB body ({ITERATIONS} requests each)", size / 1024),
+            &rows,
+        );
+        let floor = find(&rows, "floor: memory");
+        let sqlite_floor = find(&rows, "floor: sqlite");
+        report.push(format!(
+            "memory hit / memory floor, {} KiB: {:.2} (target <= 1.5)",
+            size / 1024,
+            ratio(find(&rows, "ours: memory"), floor)
+        ));
+        report.push(format!(
+            "sqlite hit / sqlite floor, {} KiB: {:.2} (target <= 2)",
+            size / 1024,
+            ratio(find(&rows, "ours: sqlite"), sqlite_floor)
+        ));
+        report.push(format!(
+            "sled hit / memory floor, {} KiB: {:.2} (target <= 2)",
+            size / 1024,
+            ratio(find(&rows, "ours: sled"), floor)
+        ));
+        report.push(format!(
+            "peer moka hit / memory floor, {} KiB: {:.2}",
+            size / 1024,
+            ratio(find(&rows, "peer: moka"), floor)
+        ));
+    }
+
+    // Misses: every request a new URL, fetched and stored.
+    let miss_urls = |tag: &str| -> Vec<String> {
+        (0..MISSES)
+            .map(|i| format!("{origin}/body/1024?{tag}={i}"))
+            .collect()
+    };
+    let mut rows = Vec::new();
+    rows.push(Row {
+        name: "plain reqwest (network)".into(),
+        stats: time_requests(&plain(), &miss_urls("plain"), MISSES).await,
+    });
+    rows.push(Row {
+        name: "ours: memory".into(),
+        stats: time_requests(&ours(MemoryStore::new()), &miss_urls("memory"), MISSES).await,
+    });
+    let sqlite = SqliteStore::open(dir.path().join("miss.sqlite")).expect("sqlite");
+    rows.push(Row {
+        name: "ours: sqlite".into(),
+        stats: time_requests(&ours(sqlite), &miss_urls("sqlite"), MISSES).await,
+    });
+    print_rows(
+        &format!("miss (fetch + store), 1 KiB body ({MISSES} requests each)"),
+        &rows,
+    );
+    let network = find(&rows, "plain reqwest (network)");
+    report.push(format!(
+        "memory miss / plain: {:.2} (target <= 1.4)",
+        ratio(find(&rows, "ours: memory"), network)
+    ));
+    report.push(format!(
+        "sqlite miss / plain: {:.2} (target <= 2.6)",
+        ratio(find(&rows, "ours: sqlite"), network)
+    ));
+
+    // 64 tasks on 2 workers.
+    let url = format!("{origin}/body/1024");
+    let bodies = HashMap::from([(url.clone(), Bytes::from(vec![b'x'; 1024]))]);
+    let floor = ClientBuilder::new(reqwest::Client::new())
+        .with(floors::MemoryFloor {
+            bodies: Arc::new(bodies),
+        })
+        .build();
+    let floor_rate = concurrent_hits_per_second(&floor, &url).await;
+    let ours_rate = concurrent_hits_per_second(&ours(MemoryStore::new()), &url).await;
+    let peer_rate = concurrent_hits_per_second(
+        &peer(http_cache_reqwest::MokaManager::new(
+            moka::future::Cache::new(10_000),
+        )),
+        &url,
+    )
+    .await;
+    println!("\n{TASKS} tasks on 2 workers, memory hits per second");
+    println!(
+        "  floor: memory {floor_rate:>12.0}\n  ours: memory  {ours_rate:>12.0}\n  peer: moka    {peer_rate:>12.0}"
+    );
+    report.push(format!(
+        "64 tasks, ours / floor: {:.2} (target >= 0.5); peer moka / floor: {:.2}",
+        ours_rate / floor_rate,
+        peer_rate / floor_rate
+    ));
+
+    println!("\nratios (one run)");
+    for line in report {
+        println!("  {line}");
+    }
+}
