@@ -158,7 +158,7 @@ fn stale_for_error(state: &CacheState, exchange: &Exchange, now: SystemTime) -> 
     let mut info = hit_info(found, false, now);
     info.stale_if_error = true;
     Some(serve(
-        &found.response,
+        found.response.clone(),
         &exchange.url,
         info,
         exchange.method != Method::HEAD,
@@ -197,7 +197,7 @@ async fn refresh_from_304(
     let mut info = hit_info(&found, true, now);
     info.stored = saved;
     serve(
-        &found.response,
+        found.response,
         &exchange.url,
         info,
         exchange.method != Method::HEAD,

@@ -209,7 +209,7 @@ impl Middleware for CacheMiddleware {
             {
                 state.stats.hit();
                 let info = hit_info(&get, false, now);
-                return Ok(serve(&get.response, req.url(), info, false));
+                return Ok(serve(get.response, req.url(), info, false));
             }
         }
 
@@ -217,7 +217,7 @@ impl Middleware for CacheMiddleware {
             Decision::Serve(found) => {
                 state.stats.hit();
                 let info = hit_info(&found, false, now);
-                Ok(serve(&found.response, req.url(), info, true))
+                Ok(serve(found.response, req.url(), info, true))
             }
             Decision::GatewayTimeout => {
                 state.stats.miss();
@@ -227,7 +227,7 @@ impl Middleware for CacheMiddleware {
                 state.stats.hit();
                 let mut info = hit_info(&found, false, now);
                 info.stale_while_revalidate = true;
-                let response = serve(&found.response, req.url(), info, true);
+                let response = serve(found.response.clone(), req.url(), info, true);
                 let exchange = self.exchange(
                     url_key,
                     Some(found),
@@ -320,7 +320,7 @@ pub(crate) fn hit_info(found: &Found, revalidated: bool, now: SystemTime) -> Cac
 
 /// A response rebuilt from an entry; the body shares the entry's buffer (none for HEAD).
 pub(crate) fn serve(
-    cached: &CachedResponse,
+    cached: CachedResponse,
     request_url: &Url,
     info: CacheInfo,
     with_body: bool,
@@ -330,20 +330,16 @@ pub(crate) fn serve(
     let url = if cached.url == cached.request.url {
         request_url.clone()
     } else {
-        cached.url.clone()
+        cached.url
     };
     let parts = ResponseParts {
         status: cached.status,
         version: cached.version,
-        headers: cached.headers.clone(),
+        headers: cached.headers,
         url,
         extensions: Extensions::new(),
     };
-    let body = if with_body {
-        cached.body.clone()
-    } else {
-        Bytes::new()
-    };
+    let body = if with_body { cached.body } else { Bytes::new() };
     parts.into_response(reqwest::Body::from(body), info)
 }
 

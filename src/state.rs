@@ -170,10 +170,18 @@ impl CacheState {
     }
 
     /// Runs a store call within the store timeout.
+    ///
+    /// The call is polled once first: in-process stores (memory, sled) answer at once, and
+    /// then no timer is armed, which is most of a hit's cost otherwise.
     pub(crate) async fn bounded<T>(
         &self,
         call: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
+        let mut call = std::pin::pin!(call);
+        let first = std::future::poll_fn(|cx| std::task::Poll::Ready(call.as_mut().poll(cx))).await;
+        if let std::task::Poll::Ready(result) = first {
+            return result;
+        }
         tokio::time::timeout(self.store_timeout, call)
             .await
             .unwrap_or(Err(StoreError::Timeout(self.store_timeout)))

@@ -71,7 +71,8 @@ pub enum DecodeError {
 #[error("cannot encode entry")]
 pub struct EncodeError(#[source] postcard::Error);
 
-#[derive(Serialize, Deserialize)]
+/// The head as written. [`HeadRef`] reads the same bytes without copying.
+#[derive(Serialize)]
 struct Head {
     status: u16,
     version: u8,
@@ -80,11 +81,32 @@ struct Head {
     request: RequestHead,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize)]
 struct RequestHead {
     method: String,
     url: String,
     headers: Vec<(String, Vec<u8>)>,
+}
+
+/// The head as read: strings and bytes borrowed from the stored buffer. Postcard writes a
+/// `Vec<u8>` and a byte slice identically (length, then the bytes), so this reads [`Head`].
+#[derive(Deserialize)]
+struct HeadRef<'a> {
+    status: u16,
+    version: u8,
+    #[serde(borrow)]
+    headers: Vec<(&'a str, &'a [u8])>,
+    url: &'a str,
+    #[serde(borrow)]
+    request: RequestHeadRef<'a>,
+}
+
+#[derive(Deserialize)]
+struct RequestHeadRef<'a> {
+    method: &'a str,
+    url: &'a str,
+    #[serde(borrow)]
+    headers: Vec<(&'a str, &'a [u8])>,
 }
 
 /// Encodes a response into the stored format.
@@ -191,7 +213,9 @@ pub fn decode_entry(bytes: &Bytes) -> Result<Entry, DecodeError> {
         .ok_or(DecodeError::Truncated { len: bytes.len() })?;
     let head = &bytes[ENVELOPE_LEN..body_start];
     match kind {
-        KIND_RESPONSE => decode_response(head, bytes.slice(body_start..)).map(Entry::Response),
+        KIND_RESPONSE => {
+            decode_response(bytes, head, bytes.slice(body_start..)).map(Entry::Response)
+        }
         KIND_VARY_INDEX => {
             let names: Vec<String> = postcard::from_bytes(head).map_err(DecodeError::Malformed)?;
             let headers = names
@@ -207,20 +231,31 @@ pub fn decode_entry(bytes: &Bytes) -> Result<Entry, DecodeError> {
     }
 }
 
-fn decode_response(head: &[u8], body: Bytes) -> Result<CachedResponse, DecodeError> {
-    let head: Head = postcard::from_bytes(head).map_err(DecodeError::Malformed)?;
+fn decode_response(
+    buffer: &Bytes,
+    head: &[u8],
+    body: Bytes,
+) -> Result<CachedResponse, DecodeError> {
+    let head: HeadRef<'_> = postcard::from_bytes(head).map_err(DecodeError::Malformed)?;
     let invalid = |field| DecodeError::Invalid { field };
+    let url = Url::parse(head.url).map_err(|_| invalid("URL"))?;
+    // Most responses come from the URL asked for: parse it once.
+    let request_url = if head.request.url == head.url {
+        url.clone()
+    } else {
+        Url::parse(head.request.url).map_err(|_| invalid("request URL"))?
+    };
     let request = CachedRequest::new(
         Method::from_bytes(head.request.method.as_bytes()).map_err(|_| invalid("method"))?,
-        Url::parse(&head.request.url).map_err(|_| invalid("request URL"))?,
-        pairs_to_headers(head.request.headers)?,
+        request_url,
+        pairs_to_headers(buffer, &head.request.headers)?,
     );
     Ok(CachedResponse::new(
         StatusCode::from_u16(head.status).map_err(|_| invalid("status"))?,
         version_from_u8(head.version).ok_or(invalid("version"))?,
-        pairs_to_headers(head.headers)?,
+        pairs_to_headers(buffer, &head.headers)?,
         body,
-        Url::parse(&head.url).map_err(|_| invalid("URL"))?,
+        url,
         request,
     ))
 }
@@ -232,14 +267,17 @@ fn headers_to_pairs(headers: &HeaderMap) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
-fn pairs_to_headers(pairs: Vec<(String, Vec<u8>)>) -> Result<HeaderMap, DecodeError> {
+/// Header values share the stored buffer instead of being copied.
+fn pairs_to_headers(buffer: &Bytes, pairs: &[(&str, &[u8])]) -> Result<HeaderMap, DecodeError> {
     let mut headers = HeaderMap::with_capacity(pairs.len());
     for (name, value) in pairs {
         let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| DecodeError::Invalid {
             field: "header name",
         })?;
-        let value = HeaderValue::from_bytes(&value).map_err(|_| DecodeError::Invalid {
-            field: "header value",
+        let value = HeaderValue::from_maybe_shared(buffer.slice_ref(value)).map_err(|_| {
+            DecodeError::Invalid {
+                field: "header value",
+            }
         })?;
         headers.append(name, value);
     }

@@ -252,11 +252,26 @@ impl KeyRules {
 
     /// The URL as it enters the key: lowercase scheme and host, no default port, no user info
     /// or fragment, ignored query parameters removed and the rest sorted.
-    pub fn normalized_url(&self, url: &Url) -> String {
-        let mut normalized = strip_userinfo_and_fragment(url);
+    pub fn normalized_url<'u>(&self, url: &'u Url) -> Cow<'u, str> {
+        let plain = url.query().is_none()
+            && url.fragment().is_none()
+            && url.username().is_empty()
+            && url.password().is_none();
+        if plain {
+            // The parser already lowercased scheme and host and dropped the default port.
+            return Cow::Borrowed(url.as_str());
+        }
         let query = self.filtered_query(url, |name| self.is_ignored(name), true);
-        normalized.set_query(query.as_deref());
-        normalized.into()
+        let mut normalized = format!(
+            "{}://{}",
+            url.scheme(),
+            &url[url::Position::BeforeHost..url::Position::AfterPath]
+        );
+        if let Some(query) = query {
+            normalized.push('?');
+            normalized.push_str(&query);
+        }
+        Cow::Owned(normalized)
     }
 
     /// The URL as it may be stored: redacted parameters removed (order kept), no user info.

@@ -14,6 +14,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::connection::{TABLE, create_schema, open_connection, sqlite_error};
 
+/// How long a read on the calling task may wait for a lock before it moves to the blocking
+/// pool.
+const QUICK_BUSY_TIMEOUT: Duration = Duration::from_millis(20);
+
 /// How many rows one `entries()` page reads.
 const PAGE_SIZE: usize = 512;
 
@@ -68,6 +72,9 @@ impl SqliteStoreBuilder {
         }
         let writer = open_connection(&self.path, self.busy_timeout)?;
         create_schema(&writer, self.busy_timeout)?;
+        let quick_readers = (0..2)
+            .map(|_| open_connection(&self.path, QUICK_BUSY_TIMEOUT).map(Mutex::new))
+            .collect::<Result<Vec<_>, _>>()?;
         let readers = (0..self.readers)
             .map(|_| open_connection(&self.path, self.busy_timeout).map(Mutex::new))
             .collect::<Result<Vec<_>, _>>()?;
@@ -77,6 +84,7 @@ impl SqliteStoreBuilder {
                 busy_timeout: self.busy_timeout,
                 writer: Mutex::new(writer),
                 readers,
+                quick_readers,
                 next_reader: AtomicUsize::new(0),
             }),
         })
@@ -97,6 +105,8 @@ struct Inner {
     busy_timeout: Duration,
     writer: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
+    /// Readers used on the calling task, with a short busy timeout.
+    quick_readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
 }
 
@@ -162,6 +172,25 @@ impl Inner {
     }
 }
 
+fn read_entry(conn: &Connection, key: CacheKey) -> Result<Option<StoredEntry>, rusqlite::Error> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT url, created_at, expires_at, value FROM {TABLE} WHERE key = ?1"
+    ))?;
+    stmt.query_row([key.as_str()], |row| {
+        let meta = EntryMeta::new(
+            key,
+            row.get::<_, String>(0)?,
+            from_millis(row.get(1)?),
+            row.get::<_, Option<i64>>(2)?.map(from_millis),
+        );
+        Ok(StoredEntry::new(
+            meta,
+            Bytes::from(row.get::<_, Vec<u8>>(3)?),
+        ))
+    })
+    .optional()
+}
+
 fn row_to_meta(
     key: &str,
     url: String,
@@ -187,26 +216,22 @@ fn row_to_meta(
 impl CacheStore for SqliteStore {
     async fn get(&self, key: &CacheKey) -> Result<Option<StoredEntry>, StoreError> {
         let key = *key;
-        self.blocking(move |inner| {
-            let conn = inner.reader();
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT url, created_at, expires_at, value FROM {TABLE} WHERE key = ?1"
-            ))?;
-            stmt.query_row([key.as_str()], |row| {
-                let meta = EntryMeta::new(
-                    key,
-                    row.get::<_, String>(0)?,
-                    from_millis(row.get(1)?),
-                    row.get::<_, Option<i64>>(2)?.map(from_millis),
-                );
-                Ok(StoredEntry::new(
-                    meta,
-                    Bytes::from(row.get::<_, Vec<u8>>(3)?),
-                ))
-            })
-            .optional()
-        })
-        .await
+        // An indexed read in WAL mode does not wait for writers: run it here when a quick
+        // reader is free, as a thread hop would cost several times the read. Only a rare
+        // lock (WAL recovery, another process's checkpoint) sends it to the blocking pool.
+        if let Some(conn) = self
+            .inner
+            .quick_readers
+            .iter()
+            .find_map(|c| c.try_lock().ok())
+        {
+            match read_entry(&conn, key) {
+                Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => {}
+                result => return result.map_err(|e| sqlite_error(e, self.inner.busy_timeout)),
+            }
+        }
+        self.blocking(move |inner| read_entry(&inner.reader(), key))
+            .await
     }
 
     async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
