@@ -7,6 +7,7 @@ use cache_core::{CacheStore, Clock, Expiration, KeyRules, MatchHeaders, SystemCl
 use http::{Method, StatusCode};
 
 use crate::error::Error;
+use crate::flight::Flights;
 use crate::middleware::CacheMiddleware;
 use crate::refresh::Refresher;
 use crate::stale::StaleAllowance;
@@ -19,6 +20,9 @@ pub const DEFAULT_MAX_BODY_SIZE: u64 = 32 * 1024 * 1024;
 
 /// How long a store call may take before the request goes on without the cache, by default.
 pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a request waits for an identical one in flight, by default.
+pub const DEFAULT_SINGLE_FLIGHT_WAIT: Duration = Duration::from_secs(30);
 
 /// The file [`CacheMiddleware::new`] opens: `./http_cache.sqlite`, as requests-cache.
 pub const DEFAULT_SQLITE_PATH: &str = "http_cache.sqlite";
@@ -51,6 +55,7 @@ pub struct CacheMiddlewareBuilder {
     stale_if_error: StaleAllowance,
     stale_while_revalidate: StaleAllowance,
     background_client: Option<reqwest::Client>,
+    single_flight_wait: Option<Duration>,
     url_patterns: Vec<(String, Expiration)>,
     allowable_codes: Vec<u16>,
     allowable_methods: Vec<Method>,
@@ -71,6 +76,7 @@ impl Default for CacheMiddlewareBuilder {
             stale_if_error: StaleAllowance::Off,
             stale_while_revalidate: StaleAllowance::Off,
             background_client: None,
+            single_flight_wait: Some(DEFAULT_SINGLE_FLIGHT_WAIT),
             url_patterns: Vec::new(),
             allowable_codes: vec![200],
             allowable_methods: vec![Method::GET, Method::HEAD],
@@ -142,6 +148,15 @@ impl CacheMiddlewareBuilder {
     /// and all its handles are dropped.
     pub fn stale_while_revalidate(mut self, allowance: impl Into<StaleAllowance>) -> Self {
         self.stale_while_revalidate = allowance.into();
+        self
+    }
+
+    /// Concurrent identical cacheable misses send one request (default on): the others wait
+    /// up to this long for it, then are answered from what it stored
+    /// ([`CacheInfo::coalesced`](crate::CacheInfo)); if it stored nothing or took longer, they
+    /// go to the network themselves. `None` turns single-flight off.
+    pub fn single_flight(mut self, wait: Option<Duration>) -> Self {
+        self.single_flight_wait = wait;
         self
     }
 
@@ -274,6 +289,8 @@ impl CacheMiddlewareBuilder {
             stale_if_error: self.stale_if_error,
             stale_while_revalidate: self.stale_while_revalidate,
             refresher: Refresher::new(self.background_client.unwrap_or_default()),
+            flights: Flights::default(),
+            single_flight_wait: self.single_flight_wait,
         }))
     }
 }

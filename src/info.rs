@@ -32,6 +32,9 @@ pub struct CacheInfo {
     /// A stale entry was served at once while a background request refreshes it
     /// (`stale-while-revalidate`).
     pub stale_while_revalidate: bool,
+    /// An identical request was already in flight: this one waited for it and was answered
+    /// from what it stored (single-flight), without a request of its own.
+    pub coalesced: bool,
 }
 
 impl CacheInfo {
@@ -47,6 +50,7 @@ impl CacheInfo {
             stored: false,
             stale_if_error: false,
             stale_while_revalidate: false,
+            coalesced: false,
         }
     }
 }

@@ -6,6 +6,7 @@ mod body;
 mod builder;
 mod error;
 mod fetch;
+mod flight;
 mod handle;
 mod info;
 mod invalidate;
@@ -23,7 +24,8 @@ mod stats;
 mod url_patterns;
 
 pub use builder::{
-    CacheMiddlewareBuilder, DEFAULT_MAX_BODY_SIZE, DEFAULT_SQLITE_PATH, DEFAULT_STORE_TIMEOUT,
+    CacheMiddlewareBuilder, DEFAULT_MAX_BODY_SIZE, DEFAULT_SINGLE_FLIGHT_WAIT, DEFAULT_SQLITE_PATH,
+    DEFAULT_STORE_TIMEOUT,
 };
 pub use error::{Error, StoreError};
 pub use handle::{CacheHandle, CachedEntry};

@@ -16,6 +16,7 @@ use url::Url;
 use crate::builder::CacheMiddlewareBuilder;
 use crate::error::Error;
 use crate::fetch::{Exchange, fetch};
+use crate::flight::{Flight, wait_for_leader};
 use crate::handle::CacheHandle;
 use crate::info::CacheInfo;
 use crate::invalidate::invalidate_after_unsafe;
@@ -195,6 +196,7 @@ impl Middleware for CacheMiddleware {
         };
 
         let now = state.clock.now();
+        let flight_mark = state.flights.mark();
         let found = match mode {
             CacheMode::ForceRefresh => None,
             _ => state.lookup(&url_key, req.headers()).await,
@@ -240,6 +242,37 @@ impl Middleware for CacheMiddleware {
                 Ok(response)
             }
             Decision::Forward(found) => {
+                let flight = match state.single_flight_wait {
+                    Some(wait) if mode == CacheMode::Default && is_safe(req.method()) => {
+                        Some((state.flights.join(url_key), wait))
+                    }
+                    _ => None,
+                };
+                let _leader = match flight {
+                    Some((Flight::Follower(done), wait)) => {
+                        if let Some(response) = self
+                            .follow(done, wait, url_key, directives.as_ref(), mode, &req)
+                            .await
+                        {
+                            return Ok(response);
+                        }
+                        None
+                    }
+                    Some((Flight::Leader(guard), _)) => {
+                        // A flight for this key may have finished between our read and our
+                        // joining: then look once more before going to the origin.
+                        if state.flights.finished_since(&url_key, flight_mark) {
+                            if let Some(response) = self
+                                .answer_from_cache(url_key, directives.as_ref(), mode, &req)
+                                .await
+                            {
+                                return Ok(response);
+                            }
+                        }
+                        Some(guard)
+                    }
+                    None => None,
+                };
                 let exchange =
                     self.exchange(url_key, found, directives, extensions, scope.as_ref(), &req);
                 fetch(state, exchange, req, extensions, next).await
@@ -249,6 +282,48 @@ impl Middleware for CacheMiddleware {
 }
 
 impl CacheMiddleware {
+    /// Waits for the identical request in flight, then answers from what it stored; `None`
+    /// when it stored nothing usable or took too long (then this request goes itself).
+    async fn follow(
+        &self,
+        done: tokio::sync::watch::Receiver<bool>,
+        wait: std::time::Duration,
+        url_key: CacheKey,
+        directives: Option<&RequestDirectives>,
+        mode: CacheMode,
+        req: &Request,
+    ) -> Option<Response> {
+        if !wait_for_leader(done, wait).await {
+            return None;
+        }
+        self.answer_from_cache(url_key, directives, mode, req).await
+    }
+
+    /// A response from what is stored now, marked as coalesced; `None` when nothing usable is.
+    async fn answer_from_cache(
+        &self,
+        url_key: CacheKey,
+        directives: Option<&RequestDirectives>,
+        mode: CacheMode,
+        req: &Request,
+    ) -> Option<Response> {
+        let state = &*self.state;
+        let now = state.clock.now();
+        let found = state.lookup(&url_key, req.headers()).await;
+        let Decision::Serve(found) = decide(state, mode, directives, found, now) else {
+            return None;
+        };
+        state.stats.hit();
+        let mut info = hit_info(&found, false, now);
+        info.coalesced = true;
+        Some(serve(
+            found.response,
+            req.url(),
+            info,
+            req.method() != Method::HEAD,
+        ))
+    }
+
     fn exchange(
         &self,
         url_key: CacheKey,
@@ -263,6 +338,11 @@ impl CacheMiddleware {
             .expiration(extensions.get::<Expiration>().copied(), scope, req.url());
         Exchange::new(&self.state, url_key, found, user, directives, req)
     }
+}
+
+/// GET and HEAD: the methods single-flight may merge.
+fn is_safe(method: &Method) -> bool {
+    *method == Method::GET || *method == Method::HEAD
 }
 
 /// Serve, revalidate, refetch, or answer 504.

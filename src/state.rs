@@ -15,6 +15,7 @@ use http::{HeaderMap, Method, StatusCode};
 
 use url::Url;
 
+use crate::flight::Flights;
 use crate::policy::UserExpiration;
 use crate::refresh::Refresher;
 use crate::scope::CacheScope;
@@ -44,6 +45,9 @@ pub(crate) struct CacheState {
     pub(crate) stale_if_error: StaleAllowance,
     pub(crate) stale_while_revalidate: StaleAllowance,
     pub(crate) refresher: Refresher,
+    pub(crate) flights: Flights,
+    /// How long a request waits for an identical one in flight before going itself.
+    pub(crate) single_flight_wait: Option<Duration>,
 }
 
 /// A stored response found for a request, under its own key (a variant's when the URL varies).

@@ -14,5 +14,6 @@ mod modes;
 mod rules;
 mod scope;
 mod semantics;
+mod single_flight;
 mod sqlite;
 mod stale;

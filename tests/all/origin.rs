@@ -11,6 +11,7 @@
 //! - `/headers`: repeated and non-UTF-8 header values.
 //! - `/slow/{name}`: waits 20 ms first.
 //! - `/custom/{name}?h=Name:Value`: the given response headers, `304` on matching validators.
+//! - `/held/{name}`: every request waits until the test opens the gate.
 //! - `/gate/{name}`: answers the first request, later ones once the test opens the gate.
 //! - `/hang/{name}`: answers the first request, then never answers (and counts abandoned ones).
 //! - anything else: `200`, `text/plain`, body `"{path} #{n}"` where n counts requests to
@@ -235,6 +236,13 @@ async fn route(log: Arc<Mutex<Log>>, request: Request) -> Response {
         ["custom", _] => {
             let override_status = log.lock().unwrap().override_status;
             custom(&parts.uri, &parts.headers, override_status, text)
+        }
+        ["held", _] => {
+            let gate = log.lock().unwrap().gate.clone();
+            if let Some(mut gate) = gate {
+                let _ = gate.wait_for(|open| *open).await;
+            }
+            text.into_response()
         }
         ["gate", _] if n > 1 => {
             let gate = log.lock().unwrap().gate.clone();
