@@ -262,10 +262,9 @@ impl Middleware for CacheMiddleware {
                         // A flight for this key may have finished between our read and our
                         // joining: then look once more before going to the origin.
                         if state.flights.finished_since(&url_key, flight_mark) {
-                            if let Some(response) = self
-                                .answer_from_cache(url_key, directives.as_ref(), mode, &req)
-                                .await
-                            {
+                            let again =
+                                self.answer_from_cache(url_key, directives.as_ref(), mode, &req);
+                            if let Some(response) = Box::pin(again).await {
                                 return Ok(response);
                             }
                         }
@@ -275,7 +274,8 @@ impl Middleware for CacheMiddleware {
                 };
                 let exchange =
                     self.exchange(url_key, found, directives, extensions, scope.as_ref(), &req);
-                fetch(state, exchange, req, extensions, next).await
+                // Boxed: the miss path's state stays out of the hit path's future.
+                Box::pin(fetch(state, exchange, req, extensions, next)).await
             }
         }
     }
@@ -410,7 +410,7 @@ pub(crate) fn serve(
     let url = if cached.url == cached.request.url {
         request_url.clone()
     } else {
-        cached.url
+        Url::parse(&cached.url).unwrap_or_else(|_| request_url.clone())
     };
     let parts = ResponseParts {
         status: cached.status,

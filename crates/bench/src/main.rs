@@ -148,6 +148,14 @@ fn find(rows: &[Row], name: &str) -> Duration {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    if std::env::args().nth(1).as_deref() == Some("profile-memory-hits") {
+        // For profilers: only memory hits, no comparison.
+        let origin = origin::start().await;
+        let url = format!("{origin}/body/1024");
+        let stats = hits(&ours(MemoryStore::new()), &url).await;
+        println!("memory hit median {:.2}µs", micros(stats.median));
+        return;
+    }
     let origin = origin::start().await;
     let dir = tempfile::tempdir().expect("temp dir");
     let mut report = Vec::new();

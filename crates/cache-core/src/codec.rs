@@ -19,7 +19,6 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 use serde::{Deserialize, Serialize};
-use url::Url;
 
 use crate::response::{CachedRequest, CachedResponse};
 
@@ -119,10 +118,10 @@ pub fn encode(response: &CachedResponse) -> Result<Bytes, EncodeError> {
         status: response.status.as_u16(),
         version: version_to_u8(response.version),
         headers: headers_to_pairs(&response.headers),
-        url: response.url.as_str().to_owned(),
+        url: response.url.clone(),
         request: RequestHead {
             method: response.request.method.as_str().to_owned(),
-            url: response.request.url.as_str().to_owned(),
+            url: response.request.url.clone(),
             headers: headers_to_pairs(&response.request.headers),
         },
     };
@@ -238,16 +237,9 @@ fn decode_response(
 ) -> Result<CachedResponse, DecodeError> {
     let head: HeadRef<'_> = postcard::from_bytes(head).map_err(DecodeError::Malformed)?;
     let invalid = |field| DecodeError::Invalid { field };
-    let url = Url::parse(head.url).map_err(|_| invalid("URL"))?;
-    // Most responses come from the URL asked for: parse it once.
-    let request_url = if head.request.url == head.url {
-        url.clone()
-    } else {
-        Url::parse(head.request.url).map_err(|_| invalid("request URL"))?
-    };
     let request = CachedRequest::new(
         Method::from_bytes(head.request.method.as_bytes()).map_err(|_| invalid("method"))?,
-        request_url,
+        head.request.url,
         pairs_to_headers(buffer, &head.request.headers)?,
     );
     Ok(CachedResponse::new(
@@ -255,7 +247,7 @@ fn decode_response(
         version_from_u8(head.version).ok_or(invalid("version"))?,
         pairs_to_headers(buffer, &head.headers)?,
         body,
-        url,
+        head.url,
         request,
     ))
 }

@@ -3,7 +3,6 @@
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode, Version};
-use url::Url;
 
 /// A response as the cache keeps it.
 ///
@@ -20,8 +19,9 @@ pub struct CachedResponse {
     pub headers: HeaderMap,
     /// The whole body.
     pub body: Bytes,
-    /// The final URL after redirects, with redacted parameters removed.
-    pub url: Url,
+    /// The final URL after redirects, with redacted parameters removed. Kept as text: a hit
+    /// never needs it parsed unless the response came through a redirect.
+    pub url: String,
     /// The request that was sent, redacted.
     pub request: CachedRequest,
 }
@@ -33,7 +33,7 @@ impl CachedResponse {
         version: Version,
         headers: HeaderMap,
         body: Bytes,
-        url: Url,
+        url: impl Into<String>,
         request: CachedRequest,
     ) -> Self {
         Self {
@@ -41,7 +41,7 @@ impl CachedResponse {
             version,
             headers,
             body,
-            url,
+            url: url.into(),
             request,
         }
     }
@@ -53,18 +53,18 @@ impl CachedResponse {
 pub struct CachedRequest {
     /// Method.
     pub method: Method,
-    /// URL, redacted.
-    pub url: Url,
+    /// URL, redacted, as text.
+    pub url: String,
     /// Headers, redacted.
     pub headers: HeaderMap,
 }
 
 impl CachedRequest {
     /// A request with the given parts.
-    pub fn new(method: Method, url: Url, headers: HeaderMap) -> Self {
+    pub fn new(method: Method, url: impl Into<String>, headers: HeaderMap) -> Self {
         Self {
             method,
-            url,
+            url: url.into(),
             headers,
         }
     }

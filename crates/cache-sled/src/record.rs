@@ -43,14 +43,16 @@ pub(crate) fn encode_entry(meta: &[u8], value: &[u8]) -> Vec<u8> {
     out
 }
 
-pub(crate) fn decode_entry(key: CacheKey, bytes: &[u8]) -> Option<StoredEntry> {
-    let len = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
+/// The value shares sled's buffer (no copy of the body).
+pub(crate) fn decode_entry(key: CacheKey, record: sled::IVec) -> Option<StoredEntry> {
+    let len = u32::from_le_bytes(record.get(..4)?.try_into().ok()?) as usize;
     let meta_end = 4usize.checked_add(len)?;
-    let meta = decode_meta(key, bytes.get(4..meta_end)?)?;
-    Some(StoredEntry::new(
-        meta,
-        Bytes::copy_from_slice(bytes.get(meta_end..)?),
-    ))
+    let meta = decode_meta(key, record.get(4..meta_end)?)?;
+    if meta_end > record.len() {
+        return None;
+    }
+    let value = Bytes::from_owner(record).slice(meta_end..);
+    Some(StoredEntry::new(meta, value))
 }
 
 /// An `expiry` index key: the expiry (big-endian, so byte order is time order) then the key.
@@ -83,10 +85,11 @@ mod tests {
         let key: CacheKey = "0123456789abcdef0123456789abcdef".parse().unwrap();
         let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
         let meta = EntryMeta::new(key, "https://e.com/ü", t, Some(t));
-        let entry = decode_entry(key, &encode_entry(&encode_meta(&meta), b"value")).unwrap();
+        let record = sled::IVec::from(encode_entry(&encode_meta(&meta), b"value"));
+        let entry = decode_entry(key, record).unwrap();
         assert_eq!(entry.meta, meta);
         assert_eq!(&entry.value[..], b"value");
-        assert!(decode_entry(key, b"\xff\xff\xff\xffshort").is_none());
+        assert!(decode_entry(key, sled::IVec::from(&b"\xff\xff\xff\xffshort"[..])).is_none());
         assert!(expiry_key(5, &key) < expiry_key(6, &key));
         assert!(expiry_key(5, &key) < expiry_bound(5));
         assert!(expiry_bound(5) <= expiry_key(6, &key));

@@ -167,7 +167,7 @@ impl CacheStore for SledStore {
         let Some(bytes) = self.entries.get(key.as_str()).map_err(store_error)? else {
             return Ok(None);
         };
-        match decode_entry(*key, &bytes) {
+        match decode_entry(*key, bytes) {
             Some(entry) => Ok(Some(entry)),
             None => {
                 tracing::warn!(%key, "unreadable sled record: deleting it");

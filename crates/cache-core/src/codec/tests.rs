@@ -26,7 +26,7 @@ fn body_is_sliced_not_copied() {
 fn format_v1_is_frozen() {
     let mut headers = HeaderMap::new();
     headers.append("a", HeaderValue::from_static("1"));
-    let url = Url::parse("http://h/").unwrap();
+    let url = url::Url::parse("http://h/").unwrap();
     let response = CachedResponse::new(
         StatusCode::OK,
         Version::HTTP_11,
