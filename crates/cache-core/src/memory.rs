@@ -14,41 +14,130 @@ use crate::time::truncate_to_millis;
 /// How many entries [`MemoryStore::new`] keeps before evicting.
 pub const DEFAULT_MEMORY_CAPACITY: usize = 10_000;
 
-/// An in-process store bounded by entry count, evicting the least valuable entries first
-/// (quick_cache's CLOCK-PRO: recently and frequently read entries survive a scan).
+/// How many bytes [`MemoryStore::new`] keeps before evicting (256 MiB).
+pub const DEFAULT_MEMORY_MAX_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Bytes counted per entry beyond its value and URL (key, metadata, bookkeeping).
+const ENTRY_OVERHEAD: u64 = 128;
+
+/// An in-process store bounded by entry count and by bytes, evicting the least valuable
+/// entries first (quick_cache's CLOCK-PRO: recently and frequently read entries survive a
+/// scan). Concurrent: the cache is sharded, no global lock.
 ///
 /// Entries live as long as the store: nothing survives a restart. Reads hand out the stored
 /// [`Bytes`](bytes::Bytes) without copying them.
 ///
 /// ```
-/// use cache_core::{CacheStore, MemoryStore};
-/// let store = MemoryStore::with_capacity(1_000);
+/// use cache_core::MemoryStore;
+/// let store = MemoryStore::bounded(1_000, 64 * 1024 * 1024);
 /// assert_eq!(store.capacity(), 1_000);
+/// assert_eq!(store.max_bytes(), 64 * 1024 * 1024);
 /// ```
-#[derive(Debug)]
 pub struct MemoryStore {
-    entries: quick_cache::sync::Cache<CacheKey, StoredEntry>,
+    entries: quick_cache::sync::Cache<CacheKey, StoredEntry, EntryWeight>,
+    /// A copy of the cache's weigher, to weigh an entry before inserting it.
+    weigher: EntryWeight,
     capacity: usize,
+    max_bytes: u64,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("entries", &self.entries.len())
+            .field("capacity", &self.capacity)
+            .field("max_bytes", &self.max_bytes)
+            .finish()
+    }
+}
+
+/// Weighs an entry by its bytes, but never below `max_bytes / capacity`: with the cache's
+/// weight capacity set to `max_bytes`, both bounds then hold at once. A store bounded by
+/// count alone weighs every entry 1.
+#[derive(Clone, Debug)]
+struct EntryWeight {
+    floor: u64,
+    by_count: bool,
+}
+
+impl EntryWeight {
+    fn of(&self, entry: &StoredEntry) -> u64 {
+        if self.by_count {
+            return 1;
+        }
+        let bytes = entry.value.len() as u64 + entry.meta.url.len() as u64 + ENTRY_OVERHEAD;
+        bytes.max(self.floor)
+    }
+}
+
+impl quick_cache::Weighter<CacheKey, StoredEntry> for EntryWeight {
+    fn weight(&self, _key: &CacheKey, entry: &StoredEntry) -> u64 {
+        self.of(entry)
+    }
 }
 
 impl MemoryStore {
-    /// A store holding up to [`DEFAULT_MEMORY_CAPACITY`] entries.
+    /// A store holding up to [`DEFAULT_MEMORY_CAPACITY`] entries and
+    /// [`DEFAULT_MEMORY_MAX_BYTES`] bytes.
     pub fn new() -> Self {
-        Self::with_capacity(DEFAULT_MEMORY_CAPACITY)
+        Self::bounded(DEFAULT_MEMORY_CAPACITY, DEFAULT_MEMORY_MAX_BYTES)
     }
 
-    /// A store holding up to `capacity` entries (at least 1).
+    /// A store holding up to `capacity` entries (at least 1), with no bound on bytes.
     pub fn with_capacity(capacity: usize) -> Self {
         let capacity = capacity.max(1);
+        let weigher = EntryWeight {
+            floor: 1,
+            by_count: true,
+        };
         Self {
-            entries: quick_cache::sync::Cache::new(capacity),
+            entries: quick_cache::sync::Cache::with_weighter(
+                capacity,
+                capacity as u64,
+                weigher.clone(),
+            ),
+            weigher,
             capacity,
+            max_bytes: u64::MAX,
+        }
+    }
+
+    /// A store holding up to `capacity` entries and `max_bytes` bytes (values, URLs and a
+    /// small per-entry overhead), whichever bound is reached first.
+    ///
+    /// # Note
+    ///
+    /// The cache is sharded and evicts per shard: keep `capacity` in the hundreds or more,
+    /// and `max_bytes` well above your largest response (one larger than a shard's share is
+    /// refused with [`StoreError::TooLarge`]).
+    pub fn bounded(capacity: usize, max_bytes: u64) -> Self {
+        let capacity = capacity.max(1);
+        let max_bytes = max_bytes.max(capacity as u64);
+        let weigher = EntryWeight {
+            floor: (max_bytes / capacity as u64).max(1),
+            by_count: false,
+        };
+        Self {
+            entries: quick_cache::sync::Cache::with_weighter(capacity, max_bytes, weigher.clone()),
+            weigher,
+            capacity,
+            max_bytes,
         }
     }
 
     /// The most entries this store keeps.
     pub fn capacity(&self) -> usize {
         self.capacity
+    }
+
+    /// The most bytes this store keeps (`u64::MAX` when bounded by count alone).
+    pub fn max_bytes(&self) -> u64 {
+        self.max_bytes
+    }
+
+    /// The bytes held now, as weighed for the bound.
+    pub fn weight(&self) -> u64 {
+        self.entries.weight()
     }
 }
 
@@ -65,6 +154,15 @@ impl CacheStore for MemoryStore {
     }
 
     async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
+        // The cache silently drops an entry heavier than one shard: say so instead.
+        let weight = self.weigher.of(&entry);
+        let limit = self.entries.shard_capacity();
+        if weight > limit {
+            return Err(StoreError::TooLarge {
+                size: weight,
+                limit,
+            });
+        }
         self.entries.insert(entry.meta.key, entry);
         Ok(())
     }
@@ -120,6 +218,59 @@ mod tests {
     use crate::fixtures::entry;
     use bytes::Bytes;
     use futures_util::FutureExt;
+
+    #[test]
+    fn bounded_by_bytes_under_a_write_storm() {
+        let store = MemoryStore::bounded(100_000, 4 * 1024 * 1024);
+        for n in 0..2_000 {
+            let value = Bytes::from(vec![b'x'; 16 * 1024]);
+            store
+                .put(entry(n, value, None))
+                .now_or_never()
+                .unwrap()
+                .unwrap();
+            assert!(
+                store.weight() <= 4 * 1024 * 1024,
+                "weight {} over the bound",
+                store.weight()
+            );
+        }
+        let count = store.count().now_or_never().unwrap().unwrap();
+        assert!(count <= 256, "{count} entries of 16 KiB in 4 MiB");
+        assert!(
+            count >= 64,
+            "eviction keeps the store near its bound, kept {count}"
+        );
+        let huge = Bytes::from(vec![0u8; 8 * 1024 * 1024]);
+        let refused = store.put(entry(9_999, huge, None)).now_or_never().unwrap();
+        assert!(
+            matches!(refused, Err(StoreError::TooLarge { .. })),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn tiny_and_default_stores_accept_entries() {
+        for store in [
+            MemoryStore::with_capacity(1),
+            MemoryStore::with_capacity(3),
+            MemoryStore::new(),
+        ] {
+            store
+                .put(entry(1, Bytes::from_static(b"v"), None))
+                .now_or_never()
+                .unwrap()
+                .unwrap_or_else(|e| panic!("{store:?}: {e:?}"));
+            assert!(
+                store
+                    .get(&crate::fixtures::key(1))
+                    .now_or_never()
+                    .unwrap()
+                    .unwrap()
+                    .is_some()
+            );
+        }
+    }
 
     #[test]
     fn bounded_by_entry_count() {
