@@ -22,6 +22,11 @@ pub(crate) fn open_connection(
     // The busy timeout first: switching to WAL itself needs a lock another process may hold.
     conn.busy_timeout(busy_timeout)
         .map_err(|e| sqlite_error(e, busy_timeout))?;
+    // Incremental auto-vacuum lets the file shrink after deletes. SQLite takes it only before
+    // the file is first written (switching to WAL writes it), so it precedes the journal
+    // mode; on an existing file it changes nothing.
+    conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL;")
+        .map_err(|e| sqlite_error(e, busy_timeout))?;
     conn.pragma_update(None, "journal_mode", "WAL")
         .map_err(|e| sqlite_error(e, busy_timeout))?;
     conn.pragma_update(None, "synchronous", "NORMAL")
@@ -39,7 +44,8 @@ pub(crate) fn create_schema(conn: &Connection, busy_timeout: Duration) -> Result
              value BLOB NOT NULL
          );
          CREATE INDEX IF NOT EXISTS {TABLE}_expires_at ON {TABLE}(expires_at)
-             WHERE expires_at IS NOT NULL;"
+             WHERE expires_at IS NOT NULL;
+         CREATE INDEX IF NOT EXISTS {TABLE}_created_at ON {TABLE}(created_at);"
     ))
     .map_err(|e| sqlite_error(e, busy_timeout))
 }
@@ -56,4 +62,27 @@ pub(crate) fn sqlite_error(error: rusqlite::Error, busy_timeout: Duration) -> St
         }
         _ => StoreError::backend(error),
     }
+}
+
+/// Bytes the database uses (pages in use, not free ones).
+pub(crate) fn used_bytes(conn: &Connection) -> Result<u64, rusqlite::Error> {
+    let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+    let free: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+    let size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+    Ok(u64::try_from((pages - free).max(0) * size).unwrap_or(0))
+}
+
+/// Returns free pages to the file system: the file shrinks (after the WAL checkpoint).
+pub(crate) fn shrink(conn: &Connection) -> Result<(), rusqlite::Error> {
+    incremental_vacuum(conn)?;
+    // The truncation reaches the main file at a checkpoint; a busy reader may delay it.
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+}
+
+/// Frees every free page. The pragma frees one page per step, so it is stepped to the end.
+pub(crate) fn incremental_vacuum(conn: &Connection) -> Result<(), rusqlite::Error> {
+    let mut stmt = conn.prepare("PRAGMA incremental_vacuum")?;
+    let mut rows = stmt.query([])?;
+    while rows.next()?.is_some() {}
+    Ok(())
 }

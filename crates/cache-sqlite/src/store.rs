@@ -12,7 +12,9 @@ use cache_core::{CacheKey, CacheStore, EntryMeta, StoreError, StoredEntry};
 use futures_core::stream::BoxStream;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::connection::{TABLE, create_schema, open_connection, sqlite_error};
+use crate::connection::{
+    TABLE, create_schema, incremental_vacuum, open_connection, shrink, sqlite_error, used_bytes,
+};
 
 /// How long a read on the calling task may wait for a lock before it moves to the blocking
 /// pool.
@@ -43,6 +45,7 @@ pub struct SqliteStoreBuilder {
     path: PathBuf,
     busy_timeout: Duration,
     readers: usize,
+    max_bytes: Option<u64>,
 }
 
 impl SqliteStoreBuilder {
@@ -50,6 +53,14 @@ impl SqliteStoreBuilder {
     /// fails with [`StoreError::Timeout`] (default 10 s).
     pub fn busy_timeout(mut self, timeout: Duration) -> Self {
         self.busy_timeout = timeout;
+        self
+    }
+
+    /// Bound the database to about this many bytes (default: unbounded). When a write takes
+    /// it past the bound, the oldest entries (by creation) are deleted, a twentieth of the
+    /// table at a time, and the freed pages returned to the file system.
+    pub fn max_bytes(mut self, bytes: u64) -> Self {
+        self.max_bytes = Some(bytes);
         self
     }
 
@@ -82,6 +93,7 @@ impl SqliteStoreBuilder {
             inner: Arc::new(Inner {
                 path: self.path,
                 busy_timeout: self.busy_timeout,
+                max_bytes: self.max_bytes,
                 writer: Mutex::new(writer),
                 readers,
                 quick_readers,
@@ -103,6 +115,7 @@ pub struct SqliteStore {
 struct Inner {
     path: PathBuf,
     busy_timeout: Duration,
+    max_bytes: Option<u64>,
     writer: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
     /// Readers used on the calling task, with a short busy timeout.
@@ -132,6 +145,7 @@ impl SqliteStore {
             path,
             busy_timeout: Duration::from_secs(10),
             readers: 4,
+            max_bytes: None,
         }
     }
 
@@ -170,6 +184,28 @@ impl Inner {
         let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
         self.readers[i].lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// Deletes the oldest entries, a twentieth of the table at a time, until the database uses at
+/// most `max` bytes.
+fn evict_oldest_beyond(conn: &Connection, max: u64) -> Result<(), rusqlite::Error> {
+    while used_bytes(conn)? > max {
+        let count: i64 =
+            conn.query_row(&format!("SELECT COUNT(*) FROM {TABLE}"), [], |r| r.get(0))?;
+        if count == 0 {
+            break;
+        }
+        let batch = (count / 20).max(1);
+        conn.execute(
+            &format!(
+                "DELETE FROM {TABLE} WHERE key IN
+                 (SELECT key FROM {TABLE} ORDER BY created_at LIMIT ?1)"
+            ),
+            [batch],
+        )?;
+        incremental_vacuum(conn)?;
+    }
+    Ok(())
 }
 
 fn read_entry(conn: &Connection, key: CacheKey) -> Result<Option<StoredEntry>, rusqlite::Error> {
@@ -254,6 +290,10 @@ impl CacheStore for SqliteStore {
                 entry.meta.expires_at.map(to_millis),
                 &entry.value[..],
             ])?;
+            drop(stmt);
+            if let Some(max) = inner.max_bytes {
+                evict_oldest_beyond(&conn, max)?;
+            }
             Ok(())
         })
         .await
@@ -308,9 +348,9 @@ impl CacheStore for SqliteStore {
 
     async fn clear(&self) -> Result<u64, StoreError> {
         self.blocking(|inner| {
-            let removed = inner
-                .writer()
-                .execute(&format!("DELETE FROM {TABLE}"), [])?;
+            let conn = inner.writer();
+            let removed = conn.execute(&format!("DELETE FROM {TABLE}"), [])?;
+            shrink(&conn)?;
             Ok(removed as u64)
         })
         .await
@@ -331,10 +371,14 @@ impl CacheStore for SqliteStore {
     async fn delete_expired(&self, now: SystemTime) -> Result<u64, StoreError> {
         let now = to_millis(now);
         self.blocking(move |inner| {
-            let removed = inner.writer().execute(
+            let conn = inner.writer();
+            let removed = conn.execute(
                 &format!("DELETE FROM {TABLE} WHERE expires_at IS NOT NULL AND expires_at <= ?1"),
                 [now],
             )?;
+            if removed > 0 {
+                shrink(&conn)?;
+            }
             Ok(removed as u64)
         })
         .await
