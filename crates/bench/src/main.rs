@@ -2,10 +2,13 @@
 //! stores, and http-cache-reqwest (moka, redb). Prints medians, p99 and the ratios the
 //! project's targets are stated in.
 //!
-//! `cargo run --release -p bench` (set `REDIS_URL` to include Redis).
+//! `cargo run --release -p bench` (set `REDIS_URL` to include Redis);
+//! `... -- scale [entries]`: hit latency with 1 k against many entries (SQLite, sled);
+//! `... -- big-body`: peak memory while a 100 MB response streams through uncached.
 
 mod floors;
 mod origin;
+mod scale;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,9 +25,9 @@ const TASKS: usize = 64;
 const HITS_PER_TASK: usize = 2_000;
 
 #[derive(Clone, Copy)]
-struct Stats {
-    median: Duration,
-    p99: Duration,
+pub(crate) struct Stats {
+    pub(crate) median: Duration,
+    pub(crate) p99: Duration,
 }
 
 fn stats(mut samples: Vec<Duration>) -> Stats {
@@ -54,7 +57,7 @@ async fn time_requests(client: &ClientWithMiddleware, urls: &[String], iteration
     stats(samples)
 }
 
-async fn hits(client: &ClientWithMiddleware, url: &str) -> Stats {
+pub(crate) async fn hits(client: &ClientWithMiddleware, url: &str) -> Stats {
     let urls = vec![url.to_owned()];
     time_requests(client, &urls, WARMUP).await;
     time_requests(client, &urls, ITERATIONS).await
@@ -131,7 +134,7 @@ fn print_rows(title: &str, rows: &[Row]) {
     }
 }
 
-fn micros(d: Duration) -> f64 {
+pub(crate) fn micros(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
@@ -148,6 +151,17 @@ fn find(rows: &[Row], name: &str) -> Duration {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    match std::env::args().nth(1).as_deref() {
+        Some("scale") => {
+            let entries = std::env::args()
+                .nth(2)
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(1_000_000);
+            return scale::run(entries).await;
+        }
+        Some("big-body") => return scale::big_body().await,
+        _ => {}
+    }
     if std::env::args().nth(1).as_deref() == Some("profile-memory-hits") {
         // For profilers: only memory hits, no comparison.
         let origin = origin::start().await;
