@@ -23,6 +23,8 @@ const ITERATIONS: usize = 20_000;
 const MISSES: usize = 2_000;
 const TASKS: usize = 64;
 const HITS_PER_TASK: usize = 2_000;
+/// Each measurement is repeated this many times, interleaved; the best median counts.
+const ROUNDS: usize = 3;
 
 #[derive(Clone, Copy)]
 pub(crate) struct Stats {
@@ -228,12 +230,21 @@ async fn main() {
                 .expect("redis");
             clients.push(("ours: redis".into(), ours(store)));
         }
-        let mut rows = Vec::new();
-        for (name, client) in &clients {
-            rows.push(Row {
-                name: name.clone(),
-                stats: hits(client, &url).await,
-            });
+        // Rounds interleave the clients, and each keeps its best median: a noisy neighbour
+        // then slows one round, not one client.
+        let mut rows: Vec<Row> = Vec::new();
+        for _ in 0..ROUNDS {
+            for (name, client) in &clients {
+                let stats = hits(client, &url).await;
+                match rows.iter_mut().find(|r| &r.name == name) {
+                    Some(row) if stats.median < row.stats.median => row.stats = stats,
+                    Some(_) => {}
+                    None => rows.push(Row {
+                        name: name.clone(),
+                        stats,
+                    }),
+                }
+            }
         }
         print_rows(
             &format!("hit, {} KiB body ({ITERATIONS} requests each)", size / 1024),
@@ -269,20 +280,28 @@ async fn main() {
             .map(|i| format!("{origin}/body/1024?{tag}={i}"))
             .collect()
     };
-    let mut rows = Vec::new();
-    rows.push(Row {
-        name: "plain reqwest (network)".into(),
-        stats: time_requests(&plain(), &miss_urls("plain"), MISSES).await,
-    });
-    rows.push(Row {
-        name: "ours: memory".into(),
-        stats: time_requests(&ours(MemoryStore::new()), &miss_urls("memory"), MISSES).await,
-    });
-    let sqlite = SqliteStore::open(dir.path().join("miss.sqlite")).expect("sqlite");
-    rows.push(Row {
-        name: "ours: sqlite".into(),
-        stats: time_requests(&ours(sqlite), &miss_urls("sqlite"), MISSES).await,
-    });
+    // New URLs every round, best median per client, as for hits.
+    let memory = ours(MemoryStore::new());
+    let sqlite = ours(SqliteStore::open(dir.path().join("miss.sqlite")).expect("sqlite"));
+    let miss_clients = [
+        ("plain reqwest (network)", plain()),
+        ("ours: memory", memory),
+        ("ours: sqlite", sqlite),
+    ];
+    let mut rows: Vec<Row> = Vec::new();
+    for round in 0..ROUNDS {
+        for (name, client) in &miss_clients {
+            let stats = time_requests(client, &miss_urls(&format!("r{round}")), MISSES).await;
+            match rows.iter_mut().find(|r| r.name == *name) {
+                Some(row) if stats.median < row.stats.median => row.stats = stats,
+                Some(_) => {}
+                None => rows.push(Row {
+                    name: (*name).to_owned(),
+                    stats,
+                }),
+            }
+        }
+    }
     print_rows(
         &format!("miss (fetch + store), 1 KiB body ({MISSES} requests each)"),
         &rows,
