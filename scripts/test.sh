@@ -12,6 +12,9 @@ cargo fmt --all -- --check
 step "cargo clippy --workspace --all-targets --all-features -- -D warnings"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 
+step "cargo doc --workspace --all-features --no-deps (warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps --quiet
+
 if ! command -v cargo-deny >/dev/null 2>&1; then
     step "installing cargo-deny"
     cargo install cargo-deny --locked

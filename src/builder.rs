@@ -6,6 +6,7 @@ use std::time::Duration;
 use cache_core::{CacheStore, Clock, Expiration, KeyRules, MatchHeaders, SystemClock};
 use http::{Method, StatusCode};
 
+use crate::breaker::Breaker;
 use crate::error::Error;
 use crate::flight::Flights;
 use crate::middleware::CacheMiddleware;
@@ -56,6 +57,8 @@ pub struct CacheMiddlewareBuilder {
     stale_while_revalidate: StaleAllowance,
     background_client: Option<reqwest::Client>,
     single_flight_wait: Option<Duration>,
+    /// Failures before opening, first back-off, longest back-off.
+    breaker: (u32, Duration, Duration),
     url_patterns: Vec<(String, Expiration)>,
     allowable_codes: Vec<u16>,
     allowable_methods: Vec<Method>,
@@ -77,6 +80,7 @@ impl Default for CacheMiddlewareBuilder {
             stale_while_revalidate: StaleAllowance::Off,
             background_client: None,
             single_flight_wait: Some(DEFAULT_SINGLE_FLIGHT_WAIT),
+            breaker: (5, Duration::from_secs(1), Duration::from_secs(60)),
             url_patterns: Vec::new(),
             allowable_codes: vec![200],
             allowable_methods: vec![Method::GET, Method::HEAD],
@@ -157,6 +161,19 @@ impl CacheMiddlewareBuilder {
     /// go to the network themselves. `None` turns single-flight off.
     pub fn single_flight(mut self, wait: Option<Duration>) -> Self {
         self.single_flight_wait = wait;
+        self
+    }
+
+    /// The circuit breaker around the store (default: open after 5 transient failures in a
+    /// row, back off 1 s, doubling up to 60 s). While open, requests skip the store and go to
+    /// the network at once; after each back-off one request probes the store.
+    pub fn store_breaker(
+        mut self,
+        failures: u32,
+        first_backoff: Duration,
+        max_backoff: Duration,
+    ) -> Self {
+        self.breaker = (failures, first_backoff, max_backoff);
         self
     }
 
@@ -290,6 +307,7 @@ impl CacheMiddlewareBuilder {
             stale_while_revalidate: self.stale_while_revalidate,
             refresher: Refresher::new(self.background_client.unwrap_or_default()),
             flights: Flights::default(),
+            breaker: Breaker::new(self.breaker.0, self.breaker.1, self.breaker.2),
             single_flight_wait: self.single_flight_wait,
         }))
     }

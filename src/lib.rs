@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod body;
+mod breaker;
 mod builder;
 mod error;
 mod fetch;
@@ -23,6 +24,7 @@ mod state;
 mod stats;
 mod url_patterns;
 
+pub use breaker::CircuitOpen;
 pub use builder::{
     CacheMiddlewareBuilder, DEFAULT_MAX_BODY_SIZE, DEFAULT_SINGLE_FLIGHT_WAIT, DEFAULT_SQLITE_PATH,
     DEFAULT_STORE_TIMEOUT,

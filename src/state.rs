@@ -15,6 +15,7 @@ use http::{HeaderMap, Method, StatusCode};
 
 use url::Url;
 
+use crate::breaker::Breaker;
 use crate::flight::Flights;
 use crate::policy::UserExpiration;
 use crate::refresh::Refresher;
@@ -46,6 +47,7 @@ pub(crate) struct CacheState {
     pub(crate) stale_while_revalidate: StaleAllowance,
     pub(crate) refresher: Refresher,
     pub(crate) flights: Flights,
+    pub(crate) breaker: Breaker,
     /// How long a request waits for an identical one in flight before going itself.
     pub(crate) single_flight_wait: Option<Duration>,
 }
@@ -139,7 +141,11 @@ impl CacheState {
             Ok(found) => found,
             Err(error) => {
                 self.stats.error();
-                tracing::warn!(%key, error = %error_chain(&error), "cache read failed; going to the network");
+                log_store_error(
+                    &key.to_string(),
+                    &error,
+                    "cache read failed; going to the network",
+                );
                 None
             }
         }
@@ -159,7 +165,11 @@ impl CacheState {
             }
             Err(error) => {
                 self.stats.error();
-                tracing::warn!(%key, error = %error_chain(&error), "cache write failed; response not cached");
+                log_store_error(
+                    &key.to_string(),
+                    &error,
+                    "cache write failed; response not cached",
+                );
                 false
             }
         }
@@ -181,14 +191,37 @@ impl CacheState {
         &self,
         call: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
+        if let Err(open) = self.breaker.allow() {
+            return Err(StoreError::unavailable(open));
+        }
         let mut call = std::pin::pin!(call);
         let first = std::future::poll_fn(|cx| std::task::Poll::Ready(call.as_mut().poll(cx))).await;
-        if let std::task::Poll::Ready(result) = first {
-            return result;
+        let result = match first {
+            std::task::Poll::Ready(result) => result,
+            std::task::Poll::Pending => tokio::time::timeout(self.store_timeout, call)
+                .await
+                .unwrap_or(Err(StoreError::Timeout(self.store_timeout))),
+        };
+        match &result {
+            Err(error) if error.is_transient() => self.breaker.failure(),
+            _ => self.breaker.success(),
         }
-        tokio::time::timeout(self.store_timeout, call)
-            .await
-            .unwrap_or(Err(StoreError::Timeout(self.store_timeout)))
+        result
+    }
+}
+
+/// A warning, or only a debug line while the circuit breaker is open (one warning was
+/// enough: the failures that opened it were logged).
+fn log_store_error(key: &str, error: &StoreError, what: &str) {
+    let skipped = std::error::Error::source(error).is_some_and(|source| {
+        source
+            .downcast_ref::<crate::breaker::CircuitOpen>()
+            .is_some()
+    });
+    if skipped {
+        tracing::debug!(key, error = %error_chain(error), "{what}");
+    } else {
+        tracing::warn!(key, error = %error_chain(error), "{what}");
     }
 }
 

@@ -128,3 +128,53 @@ async fn network_errors_pass_through_unchanged() {
         "the cache does not wrap transport errors"
     );
 }
+
+#[tokio::test]
+async fn a_dead_store_costs_one_timeout_per_backoff_not_one_per_request() {
+    let store = Arc::new(BrokenStore {
+        hang: true,
+        ..Default::default()
+    });
+    let cache = CacheMiddleware::builder()
+        .shared_store(Arc::clone(&store) as _)
+        .store_timeout(Duration::from_millis(50))
+        .store_breaker(3, Duration::from_millis(200), Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let handle = cache.handle();
+    let client = ClientBuilder::new(reqwest::Client::new())
+        .with(cache)
+        .build();
+    let origin = Origin::start().await;
+    for _ in 0..20 {
+        let response = client
+            .get(origin.url("/dead"))
+            .send()
+            .await
+            .expect("request succeeds");
+        assert_eq!(response.status(), 200);
+    }
+    assert_eq!(origin.hits("/dead"), 20);
+    assert_eq!(
+        store.calls.load(Ordering::Relaxed),
+        3,
+        "the breaker opened after 3 timeouts"
+    );
+    assert_eq!(
+        handle.stats().errors,
+        40,
+        "every skipped call is still counted"
+    );
+    // After the back-off, one request probes the store again.
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    client
+        .get(origin.url("/dead"))
+        .send()
+        .await
+        .expect("request succeeds");
+    assert_eq!(
+        store.calls.load(Ordering::Relaxed),
+        4,
+        "one probe after the back-off"
+    );
+}
