@@ -29,6 +29,35 @@ struct State {
     probing: bool,
 }
 
+/// Permission to call the store. A probe that is dropped unfinished (its request was
+/// cancelled) hands the probe on, so the breaker never stays open for good.
+pub(crate) struct Permit<'a> {
+    breaker: &'a Breaker,
+    probe: bool,
+}
+
+impl Permit<'_> {
+    /// The store answered.
+    pub(crate) fn success(mut self) {
+        self.probe = false;
+        self.breaker.success();
+    }
+
+    /// The store failed transiently.
+    pub(crate) fn failure(mut self) {
+        let probe = std::mem::take(&mut self.probe);
+        self.breaker.failure(probe);
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        if self.probe {
+            self.breaker.state().probing = false;
+        }
+    }
+}
+
 impl Breaker {
     pub(crate) fn new(threshold: u32, first_backoff: Duration, max_backoff: Duration) -> Self {
         Self {
@@ -50,10 +79,13 @@ impl Breaker {
 
     /// May the store be called now? While open, no; once the back-off has passed, one caller
     /// at a time probes.
-    pub(crate) fn allow(&self) -> Result<(), CircuitOpen> {
+    pub(crate) fn allow(&self) -> Result<Permit<'_>, CircuitOpen> {
         let failures = self.failures.load(Ordering::Acquire);
         if failures < self.threshold {
-            return Ok(());
+            return Ok(Permit {
+                breaker: self,
+                probe: false,
+            });
         }
         let mut state = self.state();
         let waiting = state.open_until.is_some_and(|until| Instant::now() < until);
@@ -61,11 +93,13 @@ impl Breaker {
             return Err(CircuitOpen { failures });
         }
         state.probing = true;
-        Ok(())
+        Ok(Permit {
+            breaker: self,
+            probe: true,
+        })
     }
 
-    /// The store answered: close the breaker.
-    pub(crate) fn success(&self) {
+    fn success(&self) {
         if self.failures.swap(0, Ordering::AcqRel) >= self.threshold {
             let mut state = self.state();
             state.open_until = None;
@@ -74,19 +108,24 @@ impl Breaker {
         }
     }
 
-    /// The store failed transiently: open the breaker at the threshold, and back off longer
-    /// after each failed probe.
-    pub(crate) fn failure(&self) {
+    /// Opens the breaker at the threshold; only a failed probe lengthens the back-off, so a
+    /// burst of concurrent failures opens it once.
+    fn failure(&self, probe: bool) {
         let failures = self
             .failures
             .fetch_add(1, Ordering::AcqRel)
             .saturating_add(1);
-        if failures >= self.threshold {
-            let mut state = self.state();
-            state.open_until = Some(Instant::now() + state.backoff);
-            state.backoff = (state.backoff * 2).min(self.max_backoff);
-            state.probing = false;
+        if failures < self.threshold {
+            return;
         }
+        let mut state = self.state();
+        if probe {
+            state.backoff = state.backoff.saturating_mul(2).min(self.max_backoff);
+            state.probing = false;
+        } else if state.open_until.is_some() {
+            return;
+        }
+        state.open_until = Instant::now().checked_add(state.backoff);
     }
 }
 
@@ -98,24 +137,41 @@ mod tests {
     fn opens_at_the_threshold_and_probes_after_the_backoff() {
         let breaker = Breaker::new(3, Duration::from_millis(20), Duration::from_secs(1));
         for _ in 0..3 {
-            assert!(breaker.allow().is_ok());
-            breaker.failure();
+            breaker.allow().unwrap().failure();
         }
         assert!(breaker.allow().is_err(), "open after 3 failures");
         std::thread::sleep(Duration::from_millis(25));
-        assert!(breaker.allow().is_ok(), "one probe after the back-off");
+        let probe = breaker.allow().expect("one probe after the back-off");
         assert!(breaker.allow().is_err(), "only one probe at a time");
-        breaker.failure();
+        probe.failure();
         assert!(
             breaker.allow().is_err(),
             "a failed probe reopens it, for longer"
         );
         std::thread::sleep(Duration::from_millis(45));
-        assert!(breaker.allow().is_ok());
-        breaker.success();
+        breaker.allow().expect("probe").success();
         assert!(
             breaker.allow().is_ok() && breaker.allow().is_ok(),
             "closed again"
         );
+    }
+
+    #[test]
+    fn a_cancelled_probe_hands_the_probe_on() {
+        let breaker = Breaker::new(1, Duration::from_millis(1), Duration::from_millis(1));
+        breaker.allow().unwrap().failure();
+        std::thread::sleep(Duration::from_millis(3));
+        drop(breaker.allow().expect("probe"));
+        assert!(
+            breaker.allow().is_ok(),
+            "the dropped probe did not keep the breaker open"
+        );
+    }
+
+    #[test]
+    fn huge_backoffs_do_not_overflow() {
+        let breaker = Breaker::new(1, Duration::MAX, Duration::MAX);
+        breaker.allow().unwrap().failure();
+        assert!(breaker.allow().is_ok() || breaker.allow().is_err());
     }
 }

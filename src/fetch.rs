@@ -175,6 +175,15 @@ async fn refresh_from_304(
     now: SystemTime,
 ) -> Response {
     state.stats.revalidation();
+    // The entry is as new as this 304: the stored Age no longer applies, and a stale Date
+    // would make it look old again (RFC 9111 §4.2.3).
+    found.response.headers.remove(http::header::AGE);
+    if !not_modified.headers().contains_key(http::header::DATE) {
+        let date = httpdate::fmt_http_date(now);
+        if let Ok(date) = http::HeaderValue::from_str(&date) {
+            found.response.headers.insert(http::header::DATE, date);
+        }
+    }
     merge_304_headers(&mut found.response.headers, not_modified.headers());
     let storage = storage(
         state.cache_control,
@@ -243,10 +252,14 @@ async fn store_response(state: &CacheState, exchange: Exchange, response: Respon
     };
 
     let final_url = parts.url.clone();
+    // Set-Cookie is a credential: it is never stored, and so never replayed to another
+    // request. The caller still gets it on this response.
+    let mut stored_headers = parts.headers.clone();
+    stored_headers.remove(http::header::SET_COOKIE);
     let cached = CachedResponse::new(
         parts.status,
         parts.version,
-        parts.headers.clone(),
+        stored_headers,
         body.clone(),
         state.keys.redact_url(&final_url),
         exchange.stored_request,

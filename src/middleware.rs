@@ -182,6 +182,16 @@ impl Middleware for CacheMiddleware {
                 None => return pass_through(next.run(req, extensions).await, None),
             },
         };
+        // An explicit "do not cache" (per request, scope or URL pattern) skips reads too, as
+        // requests-cache's DO_NOT_CACHE does: nothing stored earlier is served.
+        let user = state.expiration(
+            extensions.get::<Expiration>().copied(),
+            scope.as_ref(),
+            req.url(),
+        );
+        if !user.expiration.is_cacheable() && user.explicit {
+            return pass_through(next.run(req, extensions).await, None);
+        }
         let url_key = state.keys.key(req.method(), req.url(), req.headers(), body);
         let directives = if state.cache_control {
             RequestDirectives::parse(req.headers())
@@ -230,14 +240,7 @@ impl Middleware for CacheMiddleware {
                 let mut info = hit_info(&found, false, now);
                 info.stale_while_revalidate = true;
                 let response = serve(found.response.clone(), req.url(), info, true);
-                let exchange = self.exchange(
-                    url_key,
-                    Some(found),
-                    directives,
-                    extensions,
-                    scope.as_ref(),
-                    &req,
-                );
+                let exchange = Exchange::new(state, url_key, Some(found), user, directives, &req);
                 state.refresher.start(&self.state, exchange, req);
                 Ok(response)
             }
@@ -272,8 +275,7 @@ impl Middleware for CacheMiddleware {
                     }
                     None => None,
                 };
-                let exchange =
-                    self.exchange(url_key, found, directives, extensions, scope.as_ref(), &req);
+                let exchange = Exchange::new(state, url_key, found, user, directives, &req);
                 // Boxed: the miss path's state stays out of the hit path's future.
                 Box::pin(fetch(state, exchange, req, extensions, next)).await
             }
@@ -322,21 +324,6 @@ impl CacheMiddleware {
             info,
             req.method() != Method::HEAD,
         ))
-    }
-
-    fn exchange(
-        &self,
-        url_key: CacheKey,
-        found: Option<Found>,
-        directives: Option<RequestDirectives>,
-        extensions: &Extensions,
-        scope: Option<&CacheScope>,
-        req: &Request,
-    ) -> Exchange {
-        let user = self
-            .state
-            .expiration(extensions.get::<Expiration>().copied(), scope, req.url());
-        Exchange::new(&self.state, url_key, found, user, directives, req)
     }
 }
 

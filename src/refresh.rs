@@ -11,6 +11,9 @@ use tokio::task::AbortHandle;
 use crate::fetch::{Exchange, finish};
 use crate::state::CacheState;
 
+/// How long a background refresh may take before it is abandoned (and may be tried again).
+const REFRESH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The refreshes in flight, by entry key.
 #[derive(Debug)]
 pub(crate) struct Refresher {
@@ -55,10 +58,12 @@ impl Refresher {
         let weak = Arc::downgrade(state);
         let client = self.client.clone();
         let task = tokio::spawn(async move {
-            let result = client
-                .execute(request)
-                .await
-                .map_err(reqwest_middleware::Error::from);
+            // Bounded, so a hung origin cannot pin the entry's refresh slot forever.
+            let result = match tokio::time::timeout(REFRESH_TIMEOUT, client.execute(request)).await
+            {
+                Ok(result) => result.map_err(reqwest_middleware::Error::from),
+                Err(elapsed) => Err(reqwest_middleware::Error::middleware(elapsed)),
+            };
             let Some(state) = weak.upgrade() else { return };
             if let Ok(response) = finish(&state, exchange, result).await {
                 // The response was stored by `finish`; nobody reads this copy.

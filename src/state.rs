@@ -191,9 +191,10 @@ impl CacheState {
         &self,
         call: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
-        if let Err(open) = self.breaker.allow() {
-            return Err(StoreError::unavailable(open));
-        }
+        let permit = match self.breaker.allow() {
+            Ok(permit) => permit,
+            Err(open) => return Err(StoreError::unavailable(open)),
+        };
         let mut call = std::pin::pin!(call);
         let first = std::future::poll_fn(|cx| std::task::Poll::Ready(call.as_mut().poll(cx))).await;
         let result = match first {
@@ -203,8 +204,8 @@ impl CacheState {
                 .unwrap_or(Err(StoreError::Timeout(self.store_timeout))),
         };
         match &result {
-            Err(error) if error.is_transient() => self.breaker.failure(),
-            _ => self.breaker.success(),
+            Err(error) if error.is_transient() => permit.failure(),
+            _ => permit.success(),
         }
         result
     }

@@ -326,6 +326,8 @@ async fn route(log: Arc<Mutex<Log>>, request: Request) -> Response {
             let headers = response.headers_mut();
             headers.append(header::SET_COOKIE, HeaderValue::from_static("a=1"));
             headers.append(header::SET_COOKIE, HeaderValue::from_static("b=2"));
+            headers.append("x-multi", HeaderValue::from_static("one"));
+            headers.append("x-multi", HeaderValue::from_static("two"));
             headers.insert("x-latin1", HeaderValue::from_bytes(b"caf\xe9").unwrap());
             response
         }
