@@ -244,6 +244,13 @@ impl CacheMiddlewareBuilder {
 
     /// Whether requests with different credentials get different entries (default `true`,
     /// see [`KeyRules::per_credential`]).
+    ///
+    /// # Note
+    ///
+    /// The middleware sees the request as built, before the `reqwest::Client` adds its own
+    /// default headers and the cookies of its cookie store. Credentials set that way are
+    /// invisible to the key: give each credential its own client *and* its own cache (or
+    /// prefix, table, file), or set credentials per request (`bearer_auth`, `header`).
     pub fn per_credential(mut self, on: bool) -> Self {
         self.keys = self.keys.per_credential(on);
         self

@@ -318,12 +318,37 @@ async fn save_response(
         Vary::Any => return None,
         Vary::None => url_key,
         Vary::Headers(names) => {
-            let key = variant_key(&url_key, &names, request_headers);
-            let index = codec::encode_vary_index(&VaryIndex { headers: names }).ok()?;
-            // The index never expires: it only points at variants, which expire themselves.
-            let meta = EntryMeta::new(url_key, meta_url, now, None);
-            if !state.save(StoredEntry::new(meta, index)).await {
-                return None;
+            // Keep the current index (and so its generation) when it names the same headers;
+            // otherwise start a new generation, which no earlier variant can answer.
+            let current = match state.load(&url_key).await {
+                Some((meta, cache_core::Entry::VaryIndex(index))) if index.headers == names => {
+                    Some((meta, index))
+                }
+                _ => None,
+            };
+            let index = match &current {
+                Some((_, index)) => index.clone(),
+                None => VaryIndex {
+                    headers: names,
+                    generation: new_generation(now),
+                },
+            };
+            let key = variant_key(&url_key, &index, request_headers);
+            // The index lives as long as its longest-lived variant (`None`: for good).
+            let outlives = |index_expiry: Option<SystemTime>| match (index_expiry, expires_at) {
+                (None, _) => true,
+                (Some(_), None) => false,
+                (Some(a), Some(b)) => a >= b,
+            };
+            let keep_index = current
+                .as_ref()
+                .is_some_and(|(meta, _)| outlives(meta.expires_at));
+            if !keep_index {
+                let value = codec::encode_vary_index(&index).ok()?;
+                let meta = EntryMeta::new(url_key, meta_url, now, expires_at);
+                if !state.save(StoredEntry::new(meta, value)).await {
+                    return None;
+                }
             }
             key
         }
@@ -334,6 +359,17 @@ async fn save_response(
         .save(StoredEntry::new(meta, value))
         .await
         .then_some(key)
+}
+
+/// A generation no earlier index of this process or another is likely to have used.
+fn new_generation(now: SystemTime) -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let counter = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or_default();
+    nanos ^ (u64::from(std::process::id()) << 48) ^ counter.rotate_left(32)
 }
 
 fn encode(response: &CachedResponse, key: &CacheKey) -> Option<bytes::Bytes> {

@@ -98,9 +98,7 @@ impl CacheHandle {
             Some((meta, Entry::Response(response))) => {
                 return Ok(Some(CachedEntry { meta, response }));
             }
-            Some((_, Entry::VaryIndex(index))) => {
-                variant_key(key, &index.headers, &HeaderMap::new())
-            }
+            Some((_, Entry::VaryIndex(index))) => variant_key(key, &index, &HeaderMap::new()),
             _ => return Ok(None),
         };
         match self.read(&key).await? {

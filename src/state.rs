@@ -120,7 +120,7 @@ impl CacheState {
                 response,
             }),
             (_, Entry::VaryIndex(index)) => {
-                let key = variant_key(url_key, &index.headers, request);
+                let key = variant_key(url_key, &index, request);
                 match self.load(&key).await? {
                     (meta, Entry::Response(response)) => Some(Found {
                         key,

@@ -190,3 +190,25 @@ async fn force_refresh_does_not_answer_head_from_get() {
         assert_eq!(h.origin.hits("/hf"), 2);
     }
 }
+
+#[tokio::test]
+async fn invalidation_reaches_every_vary_variant() {
+    for &backend in BACKENDS {
+        let h = Harness::new(backend).await;
+        let path = custom("vi", &["vary: Accept-Language"]);
+        let lang = |value: &'static str| send(h.get(&path).header("accept-language", value));
+        lang("en").await;
+        lang("fr").await;
+        assert!(lang("fr").await.1.from_cache);
+        send(h.client.put(h.origin.url(&path)).body("new")).await;
+        // A new English variant creates a new index; the old French one must not come back.
+        let (_, en) = lang("en").await;
+        assert!(!en.from_cache, "{backend:?}");
+        let (fr, info) = lang("fr").await;
+        assert!(
+            !info.from_cache,
+            "{backend:?}: the pre-PUT variant was served: {fr}"
+        );
+        assert_eq!(h.origin.hits("/custom/vi"), 5, "{backend:?}");
+    }
+}

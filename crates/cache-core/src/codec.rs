@@ -135,7 +135,7 @@ pub fn encode(response: &CachedResponse) -> Result<Bytes, EncodeError> {
 /// Only when the head exceeds 4 GiB.
 pub fn encode_vary_index(index: &VaryIndex) -> Result<Bytes, EncodeError> {
     let names: Vec<&str> = index.headers.iter().map(HeaderName::as_str).collect();
-    envelope(KIND_VARY_INDEX, &names, &[])
+    envelope(KIND_VARY_INDEX, &(names, index.generation), &[])
 }
 
 fn envelope<T: Serialize>(kind: u8, head: &T, body: &[u8]) -> Result<Bytes, EncodeError> {
@@ -167,11 +167,15 @@ pub enum Entry {
     VaryIndex(VaryIndex),
 }
 
-/// The request headers (lowercase, sorted) a URL's responses vary on.
+/// The request headers (lowercase, sorted) a URL's responses vary on, and the generation of
+/// its variants.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VaryIndex {
     /// Header names.
     pub headers: Vec<HeaderName>,
+    /// Salts the variant keys: a new index (after the old one was deleted or invalidated)
+    /// never reaches the variants of the one before.
+    pub generation: u64,
 }
 
 /// Decodes a stored response; the body shares `bytes`' buffer.
@@ -216,7 +220,8 @@ pub fn decode_entry(bytes: &Bytes) -> Result<Entry, DecodeError> {
             decode_response(bytes, head, bytes.slice(body_start..)).map(Entry::Response)
         }
         KIND_VARY_INDEX => {
-            let names: Vec<String> = postcard::from_bytes(head).map_err(DecodeError::Malformed)?;
+            let (names, generation): (Vec<String>, u64) =
+                postcard::from_bytes(head).map_err(DecodeError::Malformed)?;
             let headers = names
                 .iter()
                 .map(|n| HeaderName::from_bytes(n.as_bytes()))
@@ -224,7 +229,10 @@ pub fn decode_entry(bytes: &Bytes) -> Result<Entry, DecodeError> {
                 .map_err(|_| DecodeError::Invalid {
                     field: "vary header name",
                 })?;
-            Ok(Entry::VaryIndex(VaryIndex { headers }))
+            Ok(Entry::VaryIndex(VaryIndex {
+                headers,
+                generation,
+            }))
         }
         other => Err(DecodeError::UnknownKind(other)),
     }

@@ -80,8 +80,9 @@ pub fn normalized_value(headers: &HeaderMap, name: &HeaderName) -> Option<String
     Some(joined)
 }
 
-/// The key of the variant a request selects among a URL's responses varying on `names`.
-pub fn variant_key(url_key: &CacheKey, names: &[HeaderName], request: &HeaderMap) -> CacheKey {
+/// The key of the variant a request selects among a URL's responses, per its Vary index.
+pub fn variant_key(url_key: &CacheKey, index: &crate::VaryIndex, request: &HeaderMap) -> CacheKey {
+    let names = &index.headers;
     let mut hasher = blake3::Hasher::new();
     let mut field = |bytes: &[u8]| {
         hasher.update(&(bytes.len() as u64).to_le_bytes());
@@ -89,6 +90,7 @@ pub fn variant_key(url_key: &CacheKey, names: &[HeaderName], request: &HeaderMap
     };
     field(b"reqwest-caching/variant/v1");
     field(url_key.as_str().as_bytes());
+    field(&index.generation.to_le_bytes());
     for name in names {
         field(name.as_str().as_bytes());
         match normalized_value(request, name) {
@@ -145,9 +147,20 @@ mod tests {
         let b = headers(&[("accept-encoding", "gzip"), ("accept-encoding", "br")]);
         assert_eq!(normalized_value(&a, &name), normalized_value(&b, &name));
         let key = CacheKey::from_digest([7; 16]);
-        let names = &[name.clone()][..];
+        let names = &crate::VaryIndex {
+            headers: vec![name.clone()],
+            generation: 1,
+        };
         assert_eq!(variant_key(&key, names, &a), variant_key(&key, names, &b));
         let c = headers(&[("accept-encoding", "br, gzip")]);
+        let other_generation = crate::VaryIndex {
+            generation: 2,
+            ..names.clone()
+        };
+        assert_ne!(
+            variant_key(&key, names, &a),
+            variant_key(&key, &other_generation, &a)
+        );
         assert_ne!(
             variant_key(&key, names, &a),
             variant_key(&key, names, &c),

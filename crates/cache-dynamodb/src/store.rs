@@ -191,8 +191,15 @@ impl DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(()),
-            // Already enabled (by us, earlier): fine.
-            Err(SdkError::ServiceError(e)) if e.raw().status().as_u16() == 400 => Ok(()),
+            // Already enabled (by us, earlier): fine. Any other refusal is an error: without TTL
+            // the table would grow for good.
+            Err(SdkError::ServiceError(e))
+                if e.err()
+                    .message()
+                    .is_some_and(|m| m.contains("already enabled")) =>
+            {
+                Ok(())
+            }
             Err(e) => Err(store_error(e)),
         }
     }

@@ -94,11 +94,12 @@ fn vary_index_round_trips_and_is_not_a_response() {
             HeaderName::from_static("accept-encoding"),
             HeaderName::from_static("accept-language"),
         ],
+        generation: 7,
     };
     let bytes = encode_vary_index(&index).unwrap();
     assert_eq!(
         &bytes[..],
-        b"RQCE\x01\x01\x00\x21\x00\x00\x00\x02\x0faccept-encoding\x0faccept-language"
+        b"RQCE\x01\x01\x00\x22\x00\x00\x00\x02\x0faccept-encoding\x0faccept-language\x07"
     );
     assert_eq!(decode_entry(&bytes).unwrap(), Entry::VaryIndex(index));
     assert!(matches!(decode(&bytes), Err(DecodeError::WrongKind)));
