@@ -254,20 +254,21 @@ impl CacheStore for MongoStore {
             Some(generation)
         };
         // The entry document is written last: it makes the chunks visible all at once.
-        self.entries
-            .replace_one(doc! { "_id": key.as_str() }, document)
+        let replaced = self
+            .entries
+            .find_one_and_replace(doc! { "_id": key.as_str() }, document)
             .upsert(true)
             .await
             .map_err(store_error)?;
-        // Chunks of earlier generations are no longer referenced.
-        let stale_chunks = match &generation {
-            Some(generation) => doc! { "k": key.as_str(), "g": { "$ne": generation.as_str() } },
-            None => doc! { "k": key.as_str() },
-        };
-        self.chunks
-            .delete_many(stale_chunks)
-            .await
-            .map_err(store_error)?;
+        // Only the chunks of the document this write replaced are unreferenced now; a
+        // concurrent writer's newer chunks are left alone.
+        let old_generation = replaced.as_ref().and_then(|old| old.get_str("g").ok());
+        if let Some(old) = old_generation.filter(|old| Some(*old) != generation.as_deref()) {
+            self.chunks
+                .delete_many(doc! { "k": key.as_str(), "g": old })
+                .await
+                .map_err(store_error)?;
+        }
         Ok(())
     }
 

@@ -186,8 +186,8 @@ impl Inner {
     }
 }
 
-/// Deletes the oldest entries, a twentieth of the table at a time, until the database uses at
-/// most `max` bytes.
+/// Deletes the oldest entries (by creation, then by write order), a twentieth of the table at a
+/// time, until the database uses at most `max` bytes.
 fn evict_oldest_beyond(conn: &Connection, max: u64) -> Result<(), rusqlite::Error> {
     while used_bytes(conn)? > max {
         let count: i64 =
@@ -199,7 +199,7 @@ fn evict_oldest_beyond(conn: &Connection, max: u64) -> Result<(), rusqlite::Erro
         conn.execute(
             &format!(
                 "DELETE FROM {TABLE} WHERE key IN
-                 (SELECT key FROM {TABLE} ORDER BY created_at LIMIT ?1)"
+                 (SELECT key FROM {TABLE} ORDER BY created_at, rowid LIMIT ?1)"
             ),
             [batch],
         )?;

@@ -62,10 +62,14 @@ async fn a_byte_bound_holds_under_a_write_storm() {
         "{count} entries of 40 kB kept under a 2 MB bound"
     );
     assert!(count >= 10, "eviction keeps recent entries, kept {count}");
-    // The newest entry survives.
+    // The entry written last survives the eviction it triggers.
+    store
+        .put(entry(9_999, Bytes::from(vec![b'l'; 40_000]), None))
+        .await
+        .unwrap();
     assert!(
         store
-            .get(&cache_core::testing::key(3099))
+            .get(&cache_core::testing::key(9_999))
             .await
             .unwrap()
             .is_some()
