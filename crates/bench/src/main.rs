@@ -123,6 +123,18 @@ struct Row {
     stats: Stats,
 }
 
+/// Records `stats` under `name`, keeping the best median seen over the rounds.
+fn keep_best(rows: &mut Vec<Row>, name: &str, stats: Stats) {
+    match rows.iter_mut().find(|r| r.name == name) {
+        Some(row) if stats.median < row.stats.median => row.stats = stats,
+        Some(_) => {}
+        None => rows.push(Row {
+            name: name.to_owned(),
+            stats,
+        }),
+    }
+}
+
 fn print_rows(title: &str, rows: &[Row]) {
     println!("\n{title}");
     println!("  {:<34} {:>12} {:>12}", "", "median", "p99");
@@ -236,14 +248,7 @@ async fn main() {
         for _ in 0..ROUNDS {
             for (name, client) in &clients {
                 let stats = hits(client, &url).await;
-                match rows.iter_mut().find(|r| &r.name == name) {
-                    Some(row) if stats.median < row.stats.median => row.stats = stats,
-                    Some(_) => {}
-                    None => rows.push(Row {
-                        name: name.clone(),
-                        stats,
-                    }),
-                }
+                keep_best(&mut rows, name, stats);
             }
         }
         print_rows(
@@ -292,14 +297,7 @@ async fn main() {
     for round in 0..ROUNDS {
         for (name, client) in &miss_clients {
             let stats = time_requests(client, &miss_urls(&format!("r{round}")), MISSES).await;
-            match rows.iter_mut().find(|r| r.name == *name) {
-                Some(row) if stats.median < row.stats.median => row.stats = stats,
-                Some(_) => {}
-                None => rows.push(Row {
-                    name: (*name).to_owned(),
-                    stats,
-                }),
-            }
+            keep_best(&mut rows, name, stats);
         }
     }
     print_rows(

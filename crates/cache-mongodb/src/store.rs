@@ -136,11 +136,9 @@ impl MongoStore {
         Ok(())
     }
 
-    /// When MongoDB may delete an entry: expiry plus the offset; `None` for never.
+    /// When the server may drop an entry: expiry plus `ttl_offset`; `None` for never.
     fn delete_at(&self, expires_at: Option<SystemTime>) -> Option<SystemTime> {
-        let offset = self.ttl_offset?;
-        let expires_at = expires_at?;
-        Some(expires_at.checked_add(offset).unwrap_or(expires_at))
+        cache_core::expiration::retention_deadline(expires_at, self.ttl_offset)
     }
 
     /// Documents not yet past their deletion time (the TTL monitor is lazy).

@@ -162,11 +162,9 @@ impl RedisStore {
         redis_key.strip_prefix(&self.key_prefix)?.parse().ok()
     }
 
-    /// When Redis should drop an entry: its expiry plus the offset; `None` for never.
+    /// When the server may drop an entry: expiry plus `ttl_offset`; `None` for never.
     fn retain_until(&self, expires_at: Option<SystemTime>) -> Option<SystemTime> {
-        let offset = self.ttl_offset?;
-        let expires_at = expires_at?;
-        Some(expires_at.checked_add(offset).unwrap_or(expires_at))
+        cache_core::expiration::retention_deadline(expires_at, self.ttl_offset)
     }
 
     /// Reads an entry's metadata fields; `None` when the key is gone or not an entry.
