@@ -461,23 +461,25 @@ fn write_json_string(s: &str, out: &mut Vec<u8>) {
 }
 
 /// Length-prefixed fields into BLAKE3, so no two different field lists hash the same input.
-struct KeyHasher(blake3::Hasher);
+/// The fields are gathered in one buffer and hashed at once: BLAKE3 over the concatenation is
+/// the same digest as fed piecewise, and one call is much cheaper than a dozen small ones.
+struct KeyHasher(Vec<u8>);
 
 impl KeyHasher {
     fn new() -> Self {
-        let mut hasher = Self(blake3::Hasher::new());
+        let mut hasher = Self(Vec::with_capacity(256));
         hasher.field(KEY_VERSION_TAG);
         hasher
     }
 
     fn field(&mut self, bytes: &[u8]) {
-        self.0.update(&(bytes.len() as u64).to_le_bytes());
-        self.0.update(bytes);
+        self.0.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+        self.0.extend_from_slice(bytes);
     }
 
     fn finish(self) -> CacheKey {
         let mut digest = [0u8; 16];
-        digest.copy_from_slice(&self.0.finalize().as_bytes()[..16]);
+        digest.copy_from_slice(&blake3::hash(&self.0).as_bytes()[..16]);
         CacheKey::from_digest(digest)
     }
 }
