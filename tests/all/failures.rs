@@ -117,10 +117,7 @@ async fn network_errors_pass_through_unchanged() {
     let client = ClientBuilder::new(reqwest::Client::new())
         .with(cache)
         .build();
-    // A port nothing listens on.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/", listener.local_addr().unwrap());
-    drop(listener);
+    let url = format!("http://127.0.0.1:{}/", test_support::unused_port());
     let err = client.get(&url).send().await.unwrap_err();
     assert!(err.is_connect() || err.is_request(), "{err:?}");
     assert!(

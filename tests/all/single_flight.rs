@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use reqwest_caching::{CacheMode, CacheRequestExt, CacheResponseExt};
 
-use crate::support::{BACKENDS, Harness, send};
+use crate::support::{BACKENDS, Harness, send, wait_until};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_identical_misses_reach_the_origin_once() {
@@ -71,14 +71,4 @@ async fn other_modes_and_methods_are_never_merged() {
         send(h.client.post(h.origin.url("/held/m"))).await;
         assert_eq!(h.origin.hits("/held/m"), 2, "{backend:?}");
     }
-}
-
-async fn wait_until(condition: impl Fn() -> bool) {
-    for _ in 0..2000 {
-        if condition() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    panic!("condition not reached within 10 s");
 }

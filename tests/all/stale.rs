@@ -6,7 +6,7 @@ use reqwest_caching::reqwest_middleware::ClientBuilder;
 use reqwest_caching::{CacheMiddleware, CacheResponseExt, ManualClock, MemoryStore};
 
 use crate::origin::Origin;
-use crate::support::{BACKENDS, Harness, custom};
+use crate::support::{BACKENDS, Harness, custom, wait_until};
 
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -205,15 +205,4 @@ async fn background_refreshes_stop_with_the_middleware() {
 
 async fn wait_for_refreshes(handle: &reqwest_caching::CacheHandle) {
     wait_until(|| handle.pending_refreshes() == 0).await;
-}
-
-/// Polls a condition every 5 ms for up to 10 s (a deadline, not a timing assertion).
-async fn wait_until(condition: impl Fn() -> bool) {
-    for _ in 0..2000 {
-        if condition() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    panic!("condition not reached within 10 s");
 }

@@ -183,3 +183,14 @@ pub fn http_date(clock: &reqwest_caching::ManualClock, offset_secs: i64) -> Stri
     };
     httpdate::fmt_http_date(time)
 }
+
+/// Polls a condition every 5 ms for up to 10 s (a deadline, not a timing assertion).
+pub async fn wait_until(condition: impl Fn() -> bool) {
+    for _ in 0..2000 {
+        if condition() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    panic!("condition not reached within 10 s");
+}

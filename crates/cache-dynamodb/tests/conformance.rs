@@ -103,11 +103,7 @@ async fn aws_sdk_dynamodb_client(endpoint: &str) -> cache_dynamodb::aws_sdk_dyna
 /// An endpoint with nothing behind it is a transient error, not a panic.
 #[tokio::test]
 async fn unreachable_endpoint_is_unavailable() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = test_support::unused_port();
     let err = DynamoStore::builder()
         .open_local(&format!("http://127.0.0.1:{port}"), "us-east-1")
         .await

@@ -34,11 +34,7 @@ cache_core::store_conformance_tests!(mongo_store);
 /// A server that is not there is a transient error, reported within the timeout.
 #[tokio::test]
 async fn unreachable_server_is_unavailable() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = test_support::unused_port();
     let err = MongoStore::builder()
         .timeout(Duration::from_millis(500))
         .open(&format!(

@@ -89,11 +89,7 @@ async fn prefixes_keep_caches_apart() {
 /// A server that is not there is a transient error, not a hang or a panic.
 #[tokio::test]
 async fn unreachable_server_is_unavailable() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = test_support::unused_port();
     let err = RedisStore::builder()
         .timeout(Duration::from_millis(300))
         .open(&format!("redis://127.0.0.1:{port}/"))

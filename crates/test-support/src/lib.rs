@@ -113,6 +113,11 @@ fn free_port(bus: bool) -> u16 {
     panic!("no free port pair found");
 }
 
+/// A loopback port nothing listens on, for tests of unreachable servers.
+pub fn unused_port() -> u16 {
+    free_port(false)
+}
+
 /// Sends one RESP command and returns the raw reply.
 fn redis_command(port: u16, args: &[&str]) -> std::io::Result<String> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
