@@ -10,10 +10,11 @@
 //!
 //! # Layout
 //!
-//! Three trees in one database: `entries` (key → metadata and value, so a read is one lookup
-//! and always consistent), `meta` (key → metadata, so listing never reads bodies) and `expiry`
-//! (expiry time ++ key, so `delete_expired` visits only expired entries). Writes update all
-//! three in one sled transaction.
+//! Five trees in one database: `entries` (key → metadata and value, so a read is one lookup
+//! and always consistent), `meta` (key → metadata, so listing never reads bodies), `expiry`
+//! (expiry time ++ key, so `delete_expired` visits only expired entries), `created` (creation
+//! time ++ key, the eviction order under [`SledStoreBuilder::max_bytes`]) and `totals` (the
+//! bytes stored). Writes update all five in one sled transaction.
 //!
 //! # Durability
 //!

@@ -55,24 +55,30 @@ pub(crate) fn decode_entry(key: CacheKey, record: sled::IVec) -> Option<StoredEn
     Some(StoredEntry::new(meta, value))
 }
 
-/// An `expiry` index key: the expiry (big-endian, so byte order is time order) then the key.
-pub(crate) fn expiry_key(expires_ms: i64, key: &CacheKey) -> Vec<u8> {
+/// A time index key (`expiry`, `created`): the time in milliseconds (big-endian, offset so
+/// byte order is time order) then the cache key.
+pub(crate) fn time_key(ms: i64, key: &CacheKey) -> Vec<u8> {
     let mut out = Vec::with_capacity(8 + 32);
-    // Offset so negative times (clamped to 0 anyway) still sort correctly.
-    out.extend_from_slice(&(expires_ms as u64 ^ (1 << 63)).to_be_bytes());
+    out.extend_from_slice(&(ms as u64 ^ (1 << 63)).to_be_bytes());
     out.extend_from_slice(key.as_str().as_bytes());
     out
 }
 
-/// The smallest index key after every expiry `<= ms`.
-pub(crate) fn expiry_bound(ms: i64) -> Vec<u8> {
+/// The smallest time index key after every time `<= ms`.
+pub(crate) fn time_bound(ms: i64) -> Vec<u8> {
     ((ms as u64 ^ (1 << 63)).saturating_add(1))
         .to_be_bytes()
         .to_vec()
 }
 
-pub(crate) fn key_of_expiry(index_key: &[u8]) -> Option<CacheKey> {
+/// The cache key of a time index key.
+pub(crate) fn key_of_time_key(index_key: &[u8]) -> Option<CacheKey> {
     std::str::from_utf8(index_key.get(8..)?).ok()?.parse().ok()
+}
+
+/// The `totals` value for live bytes: a u64, little-endian.
+pub(crate) fn decode_total(bytes: &[u8]) -> u64 {
+    bytes.try_into().map(u64::from_le_bytes).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -90,9 +96,12 @@ mod tests {
         assert_eq!(entry.meta, meta);
         assert_eq!(&entry.value[..], b"value");
         assert!(decode_entry(key, sled::IVec::from(&b"\xff\xff\xff\xffshort"[..])).is_none());
-        assert!(expiry_key(5, &key) < expiry_key(6, &key));
-        assert!(expiry_key(5, &key) < expiry_bound(5));
-        assert!(expiry_bound(5) <= expiry_key(6, &key));
-        assert_eq!(key_of_expiry(&expiry_key(5, &key)), Some(key));
+        assert!(time_key(5, &key) < time_key(6, &key));
+        assert!(time_key(-5, &key) < time_key(5, &key));
+        assert!(time_key(5, &key) < time_bound(5));
+        assert!(time_bound(5) <= time_key(6, &key));
+        assert_eq!(key_of_time_key(&time_key(5, &key)), Some(key));
+        assert_eq!(decode_total(&42u64.to_le_bytes()), 42);
+        assert_eq!(decode_total(b"bad"), 0);
     }
 }

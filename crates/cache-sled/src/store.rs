@@ -11,11 +11,15 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use crate::record::{
-    decode_entry, decode_meta, encode_entry, encode_meta, expiry_bound, expiry_key, key_of_expiry,
+    decode_entry, decode_meta, decode_total, encode_entry, encode_meta, key_of_time_key,
+    time_bound, time_key,
 };
 
 /// How many metadata records one `entries()` step reads.
 const PAGE_SIZE: usize = 512;
+
+/// The `totals` key holding the bytes of all `entries` values.
+const LIVE_BYTES: &[u8] = b"live_bytes";
 
 /// A listed record: its raw key (where the next page starts) and its metadata, if readable.
 type ListedRecord = (Vec<u8>, Option<EntryMeta>);
@@ -25,6 +29,7 @@ type ListedRecord = (Vec<u8>, Option<EntryMeta>);
 #[must_use]
 pub struct SledStoreBuilder {
     flush_every_write: bool,
+    max_bytes: Option<u64>,
 }
 
 impl SledStoreBuilder {
@@ -32,6 +37,15 @@ impl SledStoreBuilder {
     /// 500 ms, and a crash can lose the last half second of writes).
     pub fn flush_every_write(mut self, on: bool) -> Self {
         self.flush_every_write = on;
+        self
+    }
+
+    /// Bound the stored entries to about this many bytes (default: unbounded). When a write
+    /// takes them past the bound, the oldest entries (by creation) are deleted until they fit
+    /// in 95 % of it. sled returns the freed space to the file system as its segment cleaner
+    /// rewrites the log, not at once.
+    pub fn max_bytes(mut self, bytes: u64) -> Self {
+        self.max_bytes = Some(bytes);
         self
     }
 
@@ -46,20 +60,26 @@ impl SledStoreBuilder {
         self.with_db(db)
     }
 
-    /// Uses a database you already opened (its trees `entries`, `meta` and `expiry`).
+    /// Uses a database you already opened (its trees `entries`, `meta`, `expiry`, `created`
+    /// and `totals`).
     ///
     /// # Errors
     ///
     /// [`StoreError::Unavailable`] when the trees cannot be opened.
     pub fn with_db(self, db: sled::Db) -> Result<SledStore, StoreError> {
         let tree = |name: &str| db.open_tree(name).map_err(StoreError::unavailable);
-        Ok(SledStore {
+        let store = SledStore {
             entries: tree("entries")?,
             meta: tree("meta")?,
             expiry: tree("expiry")?,
+            created: tree("created")?,
+            totals: tree("totals")?,
             db,
             flush_every_write: self.flush_every_write,
-        })
+            max_bytes: self.max_bytes,
+        };
+        store.count_live_bytes_if_missing()?;
+        Ok(store)
     }
 }
 
@@ -70,7 +90,10 @@ pub struct SledStore {
     entries: sled::Tree,
     meta: sled::Tree,
     expiry: sled::Tree,
+    created: sled::Tree,
+    totals: sled::Tree,
     flush_every_write: bool,
+    max_bytes: Option<u64>,
 }
 
 impl SledStore {
@@ -100,47 +123,130 @@ impl SledStore {
         Ok(())
     }
 
-    /// Removes `key` from all three trees at once; true when it existed.
+    /// The bytes of all stored values (with their metadata), as kept in the `totals` tree.
+    pub fn live_bytes(&self) -> Result<u64, StoreError> {
+        let total = self.totals.get(LIVE_BYTES).map_err(store_error)?;
+        Ok(total.as_deref().map(decode_total).unwrap_or_default())
+    }
+
+    /// A database written before the byte count existed gets it (and the creation index)
+    /// rebuilt once, from the records.
+    fn count_live_bytes_if_missing(&self) -> Result<(), StoreError> {
+        if self.totals.contains_key(LIVE_BYTES).map_err(store_error)? {
+            return Ok(());
+        }
+        let mut total = 0u64;
+        for item in self.entries.iter() {
+            let (k, record) = item.map_err(store_error)?;
+            total += record.len() as u64;
+            let entry = std::str::from_utf8(&k)
+                .ok()
+                .and_then(|k| k.parse::<CacheKey>().ok())
+                .and_then(|key| decode_entry(key, record));
+            if let Some(entry) = entry {
+                let index = time_key(to_millis(entry.meta.created_at), &entry.meta.key);
+                self.created
+                    .insert(index, &[] as &[u8])
+                    .map_err(store_error)?;
+            }
+        }
+        self.totals
+            .insert(LIVE_BYTES, &total.to_le_bytes())
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    /// Removes `key` from every tree at once; true when it existed.
     fn remove(&self, key: &CacheKey) -> Result<bool, StoreError> {
         let k = key.as_str().as_bytes();
-        let removed = (&self.entries, &self.meta, &self.expiry)
-            .transaction(|(entries, meta, expiry)| {
-                let old = meta.remove(k)?;
-                if let Some(old) = &old {
-                    if let Some(expires) = decode_meta(*key, old).and_then(|m| m.expires_at) {
-                        expiry.remove(expiry_key(to_millis(expires), key))?;
+        let trees = (
+            &self.entries,
+            &self.meta,
+            &self.expiry,
+            &self.created,
+            &self.totals,
+        );
+        let removed = trees
+            .transaction(|(entries, meta, expiry, created, totals)| {
+                let Some(old) = meta.remove(k)? else {
+                    return Ok(false);
+                };
+                if let Some(old) = decode_meta(*key, &old) {
+                    if let Some(expires) = old.expires_at {
+                        expiry.remove(time_key(to_millis(expires), key))?;
                     }
+                    created.remove(time_key(to_millis(old.created_at), key))?;
                 }
-                entries.remove(k)?;
-                Ok::<_, ConflictableTransactionError<()>>(old.is_some())
+                let freed = entries.remove(k)?.map_or(0, |v| v.len() as u64);
+                let live = totals.get(LIVE_BYTES)?.as_deref().map(decode_total);
+                let live = live.unwrap_or_default().saturating_sub(freed);
+                totals.insert(LIVE_BYTES, &live.to_le_bytes())?;
+                Ok::<_, ConflictableTransactionError<()>>(true)
             })
             .map_err(transaction_error)?;
         Ok(removed)
     }
 
-    fn write(&self, entry: &StoredEntry) -> Result<(), StoreError> {
+    /// Writes the entry and its index records; returns the live bytes after the write.
+    fn write(&self, entry: &StoredEntry) -> Result<u64, StoreError> {
         let key = entry.meta.key;
         let k = key.as_str().as_bytes();
         let meta_bytes = encode_meta(&entry.meta);
         let record = encode_entry(&meta_bytes, &entry.value);
-        let new_expiry = entry
-            .meta
-            .expires_at
-            .map(|t| expiry_key(to_millis(t), &key));
-        (&self.entries, &self.meta, &self.expiry)
-            .transaction(|(entries, meta, expiry)| {
+        let new_expiry = entry.meta.expires_at.map(|t| time_key(to_millis(t), &key));
+        let new_created = time_key(to_millis(entry.meta.created_at), &key);
+        let trees = (
+            &self.entries,
+            &self.meta,
+            &self.expiry,
+            &self.created,
+            &self.totals,
+        );
+        trees
+            .transaction(|(entries, meta, expiry, created, totals)| {
                 if let Some(old) = meta.insert(k, meta_bytes.as_slice())? {
-                    if let Some(expires) = decode_meta(key, &old).and_then(|m| m.expires_at) {
-                        expiry.remove(expiry_key(to_millis(expires), &key))?;
+                    if let Some(old) = decode_meta(key, &old) {
+                        if let Some(expires) = old.expires_at {
+                            expiry.remove(time_key(to_millis(expires), &key))?;
+                        }
+                        created.remove(time_key(to_millis(old.created_at), &key))?;
                     }
                 }
                 if let Some(index) = &new_expiry {
                     expiry.insert(index.as_slice(), &[] as &[u8])?;
                 }
-                entries.insert(k, record.as_slice())?;
-                Ok::<_, ConflictableTransactionError<()>>(())
+                created.insert(new_created.as_slice(), &[] as &[u8])?;
+                let replaced = entries
+                    .insert(k, record.as_slice())?
+                    .map_or(0, |v| v.len() as u64);
+                let live = totals.get(LIVE_BYTES)?.as_deref().map(decode_total);
+                let live = live.unwrap_or_default().saturating_sub(replaced) + record.len() as u64;
+                totals.insert(LIVE_BYTES, &live.to_le_bytes())?;
+                Ok::<_, ConflictableTransactionError<()>>(live)
             })
             .map_err(transaction_error)
+    }
+
+    /// Deletes the oldest entries until the live bytes fit in 95 % of `max`.
+    fn evict_oldest_beyond(&self, max: u64) -> Result<(), StoreError> {
+        let target = max / 20 * 19;
+        let mut live = self.live_bytes()?;
+        let mut oldest = self.created.iter().keys();
+        while live > target {
+            let Some(index) = oldest.next() else { break };
+            let index = index.map_err(store_error)?;
+            match key_of_time_key(&index) {
+                Some(key) => {
+                    self.remove(&key)?;
+                }
+                // Not ours: drop the index record so it is not visited again.
+                None => {
+                    self.created.remove(&index).map_err(store_error)?;
+                }
+            }
+            live = self.live_bytes()?;
+        }
+        Ok(())
     }
 
     /// One page of metadata after `after`.
@@ -178,7 +284,10 @@ impl CacheStore for SledStore {
     }
 
     async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
-        self.write(&entry)?;
+        let live = self.write(&entry)?;
+        if let Some(max) = self.max_bytes.filter(|max| live > *max) {
+            self.evict_oldest_beyond(max)?;
+        }
         self.flushed().await
     }
 
@@ -206,9 +315,14 @@ impl CacheStore for SledStore {
         let store = self.clone();
         let removed = tokio::task::spawn_blocking(move || {
             let n = store.meta.len() as u64;
-            for tree in [&store.entries, &store.meta, &store.expiry] {
+            let trees = [&store.entries, &store.meta, &store.expiry, &store.created];
+            for tree in trees {
                 tree.clear().map_err(store_error)?;
             }
+            store
+                .totals
+                .insert(LIVE_BYTES, &0u64.to_le_bytes())
+                .map_err(store_error)?;
             Ok::<_, StoreError>(n)
         })
         .await
@@ -223,12 +337,12 @@ impl CacheStore for SledStore {
 
     async fn delete_expired(&self, now: SystemTime) -> Result<u64, StoreError> {
         // Only the expired part of the index is visited.
-        let bound = expiry_bound(to_millis(now));
+        let bound = time_bound(to_millis(now));
         let expired: Vec<CacheKey> = self
             .expiry
             .range(..bound)
             .keys()
-            .filter_map(|k| k.ok().and_then(|k| key_of_expiry(&k)))
+            .filter_map(|k| k.ok().and_then(|k| key_of_time_key(&k)))
             .collect();
         let mut removed = 0;
         for key in &expired {

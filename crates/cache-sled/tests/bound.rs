@@ -1,0 +1,111 @@
+//! `max_bytes` holds under a storm of concurrent writes, evicting the oldest entries.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use cache_core::{CacheKey, CacheStore, EntryMeta, StoredEntry};
+use cache_sled::SledStore;
+
+fn entry(i: u64, size: usize) -> StoredEntry {
+    let key = CacheKey::from_digest((u128::from(i) + 1).to_le_bytes());
+    let created = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + i);
+    let meta = EntryMeta::new(key, format!("https://example.com/{i}"), created, None);
+    StoredEntry::new(meta, Bytes::from(vec![b'v'; size]))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_byte_bound_holds_under_a_write_storm_and_keeps_the_newest() {
+    const MAX: u64 = 1024 * 1024;
+    const SIZE: usize = 4096;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Arc::new(
+        SledStore::builder()
+            .max_bytes(MAX)
+            .open(dir.path().join("bounded.sled"))
+            .expect("open"),
+    );
+    // 8 writers × 250 entries of 4 KiB: 8 MB offered to a 1 MiB store.
+    let writers: Vec<_> = (0..8u64)
+        .map(|w| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                for i in 0..250 {
+                    store.put(entry(w * 250 + i, SIZE)).await.expect("put");
+                    assert!(store.live_bytes().expect("live") <= MAX + 2 * SIZE as u64);
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.expect("writer");
+    }
+    let live = store.live_bytes().expect("live bytes");
+    let count = store.count().await.expect("count");
+    assert!(live <= MAX, "{live} bytes stored over a {MAX} bound");
+    assert!(count >= 200, "eviction went too far: {count} entries left");
+    // The byte count agrees with what is really stored.
+    let mut stored = 0u64;
+    let mut entries = cache_core::store::collect_keys(store.entries(), |_| true)
+        .await
+        .expect("keys");
+    entries.sort();
+    for key in &entries {
+        let entry = store.get(key).await.expect("get").expect("listed entry");
+        stored += entry.value.len() as u64;
+    }
+    assert!(
+        stored <= live && live - stored < 200 * count,
+        "{stored} vs {live}"
+    );
+    // The newest entry (created last) survived.
+    assert!(
+        store
+            .get(&entry(1999, SIZE).meta.key)
+            .await
+            .expect("get")
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn the_byte_count_survives_reopening_and_clearing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("count.sled");
+    {
+        let store = SledStore::open(&path).expect("open");
+        for i in 0..10 {
+            store.put(entry(i, 1000)).await.expect("put");
+        }
+        store.put(entry(3, 10)).await.expect("overwrite");
+        store.delete(&entry(4, 0).meta.key).await.expect("delete");
+        let live = store.live_bytes().expect("live");
+        assert!((8 * 1000..8 * 1000 + 10 * 200).contains(&live), "{live}");
+        store.db().flush().expect("flush");
+    }
+    let store = SledStore::builder()
+        .max_bytes(4000)
+        .open(&path)
+        .expect("reopen");
+    let before = store.live_bytes().expect("live");
+    assert!(before > 8000);
+    // The next write enforces the bound, evicting from the oldest.
+    store.put(entry(100, 1000)).await.expect("put");
+    assert!(store.live_bytes().expect("live") <= 4000);
+    assert!(
+        store
+            .get(&entry(0, 0).meta.key)
+            .await
+            .expect("get")
+            .is_none()
+    );
+    assert!(
+        store
+            .get(&entry(100, 0).meta.key)
+            .await
+            .expect("get")
+            .is_some()
+    );
+    store.clear().await.expect("clear");
+    assert_eq!(store.live_bytes().expect("live"), 0);
+}
