@@ -6,9 +6,7 @@ use std::time::SystemTime;
 
 use cache_core::freshness::RequestDirectives;
 use cache_core::vary::{Vary, parse_vary, variant_key};
-use cache_core::{
-    CacheKey, CachedRequest, CachedResponse, EntryMeta, StoredEntry, VaryIndex, codec,
-};
+use cache_core::{CacheKey, CachedRequest, CachedResponse, EntryMeta, StoredEntry, VaryIndex};
 use http::{Extensions, HeaderMap, Method, StatusCode};
 use reqwest::{Request, Response};
 use reqwest_middleware::Next;
@@ -196,7 +194,7 @@ async fn refresh_from_304(
     let mut saved = false;
     if let Storage::Until(expires_at) = storage {
         let meta = EntryMeta::new(found.key, found.meta.url.clone(), now, expires_at);
-        if let Some(value) = encode(&found.response, &found.key) {
+        if let Some(value) = encode(state, &found.response, &found.key) {
             saved = state.save(StoredEntry::new(meta.clone(), value)).await;
         }
         if saved {
@@ -344,7 +342,7 @@ async fn save_response(
                 .as_ref()
                 .is_some_and(|(meta, _)| outlives(meta.expires_at));
             if !keep_index {
-                let value = codec::encode_vary_index(&index).ok()?;
+                let value = state.codec.encode_vary_index(Some(&url_key), &index).ok()?;
                 let meta = EntryMeta::new(url_key, meta_url, now, expires_at);
                 if !state.save(StoredEntry::new(meta, value)).await {
                     return None;
@@ -353,7 +351,7 @@ async fn save_response(
             key
         }
     };
-    let value = encode(cached, &key)?;
+    let value = encode(state, cached, &key)?;
     let meta = EntryMeta::new(key, meta_url, now, expires_at);
     state
         .save(StoredEntry::new(meta, value))
@@ -372,8 +370,8 @@ fn new_generation(now: SystemTime) -> u64 {
     nanos ^ (u64::from(std::process::id()) << 48) ^ counter.rotate_left(32)
 }
 
-fn encode(response: &CachedResponse, key: &CacheKey) -> Option<bytes::Bytes> {
-    match codec::encode(response) {
+fn encode(state: &CacheState, response: &CachedResponse, key: &CacheKey) -> Option<bytes::Bytes> {
+    match state.codec.encode(Some(key), response) {
         Ok(value) => Some(value),
         Err(error) => {
             tracing::warn!(%key, error = %error_chain(&error), "cannot encode response; not cached");

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use cache_core::store::{collect_keys, delete_all};
 use cache_core::vary::variant_key;
-use cache_core::{CacheKey, CachedResponse, Entry, EntryMeta, Expiration};
+use cache_core::{CacheKey, CacheStore, CachedResponse, Entry, EntryMeta, Expiration};
 use futures_util::StreamExt;
 use http::{HeaderMap, Method};
 use url::Url;
@@ -59,6 +59,12 @@ impl CacheHandle {
         Self { state }
     }
 
+    /// The store itself, for raw access (backups, diagnostics). Values are encoded entries
+    /// ([`cache_core::codec`]); writing through it bypasses the middleware's bounds.
+    pub fn store(&self) -> &Arc<dyn CacheStore> {
+        &self.state.store
+    }
+
     /// The key a request with this method and URL (no headers, no body) gets.
     ///
     /// # Errors
@@ -108,7 +114,7 @@ impl CacheHandle {
     }
 
     async fn read(&self, key: &CacheKey) -> Result<Option<(EntryMeta, Entry)>, Error> {
-        let read = cache_core::store::get_entry(&*self.state.store, key);
+        let read = cache_core::store::get_entry(&*self.state.store, key, &self.state.codec);
         Ok(self.state.bounded(read).await?)
     }
 

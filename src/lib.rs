@@ -43,6 +43,7 @@ pub use stats::CacheStats;
 
 /// The core crate: keys, codec, the store trait; for backend authors.
 pub use cache_core;
+pub use cache_core::codec::SigningKeys;
 pub use cache_core::{
     CacheKey, CacheStore, CachedRequest, CachedResponse, Clock, EntryMeta, Expiration, ManualClock,
     MatchHeaders, MemoryStore, StoredEntry, SystemClock,

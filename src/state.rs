@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use cache_core::codec::EntryCodec;
 use cache_core::freshness::StoredFreshness;
 use cache_core::store::get_entry;
 use cache_core::vary::variant_key;
@@ -30,6 +31,8 @@ pub(crate) type ResponseFilter = dyn Fn(&reqwest::Response) -> bool + Send + Syn
 pub(crate) struct CacheState {
     pub(crate) store: Arc<dyn CacheStore>,
     pub(crate) keys: KeyRules,
+    /// Compression and signatures of stored entries.
+    pub(crate) codec: EntryCodec,
     pub(crate) expire_after: Expiration,
     /// The user set `expire_after` (rather than leaving the default).
     pub(crate) expire_after_explicit: bool,
@@ -75,6 +78,7 @@ impl std::fmt::Debug for CacheState {
         f.debug_struct("CacheState")
             .field("store", &self.store)
             .field("keys", &self.keys)
+            .field("codec", &self.codec)
             .field("expire_after", &self.expire_after)
             .field("url_patterns", &self.url_patterns)
             .field("allowable_codes", &self.allowable_codes)
@@ -136,7 +140,7 @@ impl CacheState {
 
     /// Reads and decodes an entry; a store failure or timeout is logged, counted, and a miss.
     pub(crate) async fn load(&self, key: &CacheKey) -> Option<(EntryMeta, Entry)> {
-        let read = get_entry(&*self.store, key);
+        let read = get_entry(&*self.store, key, &self.codec);
         match self.bounded(read).await {
             Ok(found) => found,
             Err(error) => {

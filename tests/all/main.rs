@@ -5,10 +5,12 @@ mod origin;
 mod support;
 
 mod cache_control;
+mod composition;
 mod expiration;
 mod failures;
 mod handle;
 mod hits;
+mod integrity;
 mod keys;
 mod modes;
 mod rules;

@@ -5,21 +5,32 @@
 //! 0       4     magic "RQCE"
 //! 4       1     format version (1)
 //! 5       1     kind: 0 a response, 1 a Vary index
-//! 6       1     flags (0; bits reserved for compression and signatures)
+//! 6       1     flags: bit 0 the body is LZ4-compressed, bit 1 a signature ends the entry
 //! 7       4     head length n, u32 little-endian
 //! 11      n     head: postcard of status, version, headers, URLs, request
 //!               (for a Vary index: the list of header names)
-//! 11+n    ..    body bytes, raw (empty for a Vary index)
+//! 11+n    ..    body bytes, raw or compressed (empty for a Vary index)
+//! end-32  32    (signed entries) HMAC-SHA256 over the cache key and everything before it
 //! ```
 //!
 //! The body sits raw at the end so decoding slices it out of the stored buffer without a copy.
 //! Anything that is not exactly this (another program's data, a truncated write, a future
-//! version) decodes to a [`DecodeError`]: the caller treats it as a miss and deletes it.
+//! version, a bad signature) decodes to a [`DecodeError`]: the caller treats it as a miss and
+//! deletes it.
+//!
+//! The free functions [`encode`] and [`decode`] use neither compression nor signatures (a
+//! signed entry still decodes, unverified); [`EntryCodec`] adds both.
+
+mod compression;
+mod signing;
+
+pub use signing::SigningKeys;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 use serde::{Deserialize, Serialize};
 
+use crate::CacheKey;
 use crate::response::{CachedRequest, CachedResponse};
 
 const MAGIC: &[u8; 4] = b"RQCE";
@@ -28,6 +39,9 @@ pub const FORMAT_VERSION: u8 = 1;
 const ENVELOPE_LEN: usize = 11;
 const KIND_RESPONSE: u8 = 0;
 const KIND_VARY_INDEX: u8 = 1;
+const FLAG_COMPRESSED: u8 = 1;
+const FLAG_SIGNED: u8 = 1 << 1;
+const KNOWN_FLAGS: u8 = FLAG_COMPRESSED | FLAG_SIGNED;
 
 /// Why stored bytes are not a readable entry.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +68,13 @@ pub enum DecodeError {
     /// Uses flags (compression, signature) this build does not understand.
     #[error("unsupported entry flags {0:#04x}")]
     UnsupportedFlags(u8),
+    /// Signatures are required and this entry has none.
+    #[error("entry is not signed")]
+    Unsigned,
+    /// The signature does not match any signing key: the entry was changed, moved to another
+    /// key, or signed with a key no longer accepted.
+    #[error("entry signature does not verify")]
+    BadSignature,
     /// The head is not valid postcard for this format.
     #[error("malformed entry head")]
     Malformed(#[source] postcard::Error),
@@ -108,24 +129,13 @@ struct RequestHeadRef<'a> {
     headers: Vec<(&'a str, &'a [u8])>,
 }
 
-/// Encodes a response into the stored format.
+/// Encodes a response into the stored format, uncompressed and unsigned.
 ///
 /// # Errors
 ///
 /// Only when the head (headers and URLs) exceeds 4 GiB.
 pub fn encode(response: &CachedResponse) -> Result<Bytes, EncodeError> {
-    let head = Head {
-        status: response.status.as_u16(),
-        version: version_to_u8(response.version),
-        headers: headers_to_pairs(&response.headers),
-        url: response.url.clone(),
-        request: RequestHead {
-            method: response.request.method.as_str().to_owned(),
-            url: response.request.url.clone(),
-            headers: headers_to_pairs(&response.request.headers),
-        },
-    };
-    envelope(KIND_RESPONSE, &head, &response.body)
+    EntryCodec::new().encode(None, response)
 }
 
 /// Encodes a Vary index: the request header names a URL's responses vary on.
@@ -134,23 +144,222 @@ pub fn encode(response: &CachedResponse) -> Result<Bytes, EncodeError> {
 ///
 /// Only when the head exceeds 4 GiB.
 pub fn encode_vary_index(index: &VaryIndex) -> Result<Bytes, EncodeError> {
-    let names: Vec<&str> = index.headers.iter().map(HeaderName::as_str).collect();
-    envelope(KIND_VARY_INDEX, &(names, index.generation), &[])
+    EntryCodec::new().encode_vary_index(None, index)
 }
 
-fn envelope<T: Serialize>(kind: u8, head: &T, body: &[u8]) -> Result<Bytes, EncodeError> {
-    let head = postcard::to_allocvec(head).map_err(EncodeError)?;
-    let head_len =
-        u32::try_from(head.len()).map_err(|_| EncodeError(postcard::Error::SerializeBufferFull))?;
-    let mut out = BytesMut::with_capacity(ENVELOPE_LEN + head.len() + body.len());
-    out.put_slice(MAGIC);
-    out.put_u8(FORMAT_VERSION);
-    out.put_u8(kind);
-    out.put_u8(0);
-    out.put_u32_le(head_len);
-    out.put_slice(&head);
-    out.put_slice(body);
-    Ok(out.freeze())
+/// How entries are written and read: whether bodies are compressed, whether entries are
+/// signed. Reading does not depend on the compression setting (any entry says whether its
+/// body is compressed); it does on the signing keys.
+///
+/// ```
+/// use cache_core::codec::{EntryCodec, SigningKeys};
+/// # use cache_core::{CacheKey, CachedResponse};
+/// # let response = cache_core::codec::decode(&cache_core::codec::encode(&
+/// #     CachedResponse::new(http::StatusCode::OK, http::Version::HTTP_11, http::HeaderMap::new(),
+/// #     bytes::Bytes::from("hello ".repeat(1000)), "https://example.com/".into(),
+/// #     cache_core::CachedRequest::new(http::Method::GET, "https://example.com/".into(),
+/// #     http::HeaderMap::new()))).unwrap()).unwrap();
+/// let key: CacheKey = "0123456789abcdef0123456789abcdef".parse().unwrap();
+/// let codec = EntryCodec::new()
+///     .compress_above(4096)
+///     .signing_keys(SigningKeys::new(b"a secret of 32 bytes or more....".to_vec()));
+/// let stored = codec.encode(Some(&key), &response).unwrap();
+/// assert!(stored.len() < response.body.len() / 10);
+/// assert_eq!(codec.decode(Some(&key), &stored).unwrap(), response);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct EntryCodec {
+    compress_above: Option<usize>,
+    signing: Option<SigningKeys>,
+}
+
+impl EntryCodec {
+    /// No compression, no signatures: what [`encode`] and [`decode`] do.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Compress bodies of at least `bytes` with LZ4 when that saves a tenth or more.
+    /// A compressed hit costs a decompression and a copy of the body.
+    #[must_use]
+    pub fn compress_above(mut self, bytes: usize) -> Self {
+        self.compress_above = Some(bytes);
+        self
+    }
+
+    /// Sign every entry, and accept only entries that verify with these keys.
+    #[must_use]
+    pub fn signing_keys(mut self, keys: SigningKeys) -> Self {
+        self.signing = Some(keys);
+        self
+    }
+
+    /// True when entries are signed and verified.
+    pub fn signs(&self) -> bool {
+        self.signing.is_some()
+    }
+
+    /// Encodes a response to be stored under `key` (which the signature covers; with no key,
+    /// the entry is not signed).
+    ///
+    /// # Errors
+    ///
+    /// Only when the head (headers and URLs) exceeds 4 GiB.
+    pub fn encode(
+        &self,
+        key: Option<&CacheKey>,
+        response: &CachedResponse,
+    ) -> Result<Bytes, EncodeError> {
+        let head = Head {
+            status: response.status.as_u16(),
+            version: version_to_u8(response.version),
+            headers: headers_to_pairs(&response.headers),
+            url: response.url.clone(),
+            request: RequestHead {
+                method: response.request.method.as_str().to_owned(),
+                url: response.request.url.clone(),
+                headers: headers_to_pairs(&response.request.headers),
+            },
+        };
+        let compressed = self
+            .compress_above
+            .filter(|min| response.body.len() >= *min)
+            .and_then(|_| compression::compress(&response.body));
+        match compressed {
+            Some(body) => self.envelope(key, KIND_RESPONSE, FLAG_COMPRESSED, &head, &body),
+            None => self.envelope(key, KIND_RESPONSE, 0, &head, &response.body),
+        }
+    }
+
+    /// Encodes a Vary index to be stored under `key`.
+    ///
+    /// # Errors
+    ///
+    /// Only when the head exceeds 4 GiB.
+    pub fn encode_vary_index(
+        &self,
+        key: Option<&CacheKey>,
+        index: &VaryIndex,
+    ) -> Result<Bytes, EncodeError> {
+        let names: Vec<&str> = index.headers.iter().map(HeaderName::as_str).collect();
+        self.envelope(key, KIND_VARY_INDEX, 0, &(names, index.generation), &[])
+    }
+
+    fn envelope<T: Serialize>(
+        &self,
+        key: Option<&CacheKey>,
+        kind: u8,
+        mut flags: u8,
+        head: &T,
+        body: &[u8],
+    ) -> Result<Bytes, EncodeError> {
+        let signing = self.signing.as_ref().zip(key);
+        if signing.is_some() {
+            flags |= FLAG_SIGNED;
+        }
+        let head = postcard::to_allocvec(head).map_err(EncodeError)?;
+        let head_len = u32::try_from(head.len())
+            .map_err(|_| EncodeError(postcard::Error::SerializeBufferFull))?;
+        let tag_len = if signing.is_some() {
+            signing::TAG_LEN
+        } else {
+            0
+        };
+        let mut out = BytesMut::with_capacity(ENVELOPE_LEN + head.len() + body.len() + tag_len);
+        out.put_slice(MAGIC);
+        out.put_u8(FORMAT_VERSION);
+        out.put_u8(kind);
+        out.put_u8(flags);
+        out.put_u32_le(head_len);
+        out.put_slice(&head);
+        out.put_slice(body);
+        if let Some((keys, key)) = signing {
+            let tag = keys.sign(key, &out);
+            out.put_slice(&tag);
+        }
+        Ok(out.freeze())
+    }
+
+    /// Decodes a stored response read under `key` (needed to verify signatures).
+    ///
+    /// # Errors
+    ///
+    /// [`DecodeError`] for anything that is not a complete response entry of a known format,
+    /// and, when signing keys are set, for an entry that is unsigned or does not verify.
+    pub fn decode(
+        &self,
+        key: Option<&CacheKey>,
+        bytes: &Bytes,
+    ) -> Result<CachedResponse, DecodeError> {
+        match self.decode_entry(key, bytes)? {
+            Entry::Response(response) => Ok(response),
+            Entry::VaryIndex(_) => Err(DecodeError::WrongKind),
+        }
+    }
+
+    /// Decodes any stored entry read under `key`.
+    ///
+    /// # Errors
+    ///
+    /// As [`EntryCodec::decode`].
+    pub fn decode_entry(
+        &self,
+        key: Option<&CacheKey>,
+        bytes: &Bytes,
+    ) -> Result<Entry, DecodeError> {
+        if bytes.len() < ENVELOPE_LEN {
+            return Err(DecodeError::Truncated { len: bytes.len() });
+        }
+        if &bytes[..4] != MAGIC {
+            return Err(DecodeError::BadMagic);
+        }
+        if bytes[4] != FORMAT_VERSION {
+            return Err(DecodeError::UnsupportedVersion(bytes[4]));
+        }
+        let kind = bytes[5];
+        let flags = bytes[6];
+        if flags & !KNOWN_FLAGS != 0 {
+            return Err(DecodeError::UnsupportedFlags(flags));
+        }
+        let content = if flags & FLAG_SIGNED != 0 {
+            let end = bytes
+                .len()
+                .checked_sub(signing::TAG_LEN)
+                .filter(|end| *end >= ENVELOPE_LEN)
+                .ok_or(DecodeError::Truncated { len: bytes.len() })?;
+            if let Some(keys) = &self.signing {
+                let verified =
+                    key.is_some_and(|key| keys.verify(key, &bytes[..end], &bytes[end..]));
+                if !verified {
+                    return Err(DecodeError::BadSignature);
+                }
+            }
+            bytes.slice(..end)
+        } else if self.signing.is_some() {
+            return Err(DecodeError::Unsigned);
+        } else {
+            bytes.clone()
+        };
+        let head_len =
+            u32::from_le_bytes([content[7], content[8], content[9], content[10]]) as usize;
+        let body_start = ENVELOPE_LEN
+            .checked_add(head_len)
+            .filter(|end| *end <= content.len())
+            .ok_or(DecodeError::Truncated { len: bytes.len() })?;
+        let head = &content[ENVELOPE_LEN..body_start];
+        match kind {
+            KIND_RESPONSE => {
+                let body = if flags & FLAG_COMPRESSED != 0 {
+                    compression::decompress(&content[body_start..])?
+                } else {
+                    content.slice(body_start..)
+                };
+                decode_response(&content, head, body).map(Entry::Response)
+            }
+            KIND_VARY_INDEX => decode_vary_index(head).map(Entry::VaryIndex),
+            other => Err(DecodeError::UnknownKind(other)),
+        }
+    }
 }
 
 /// What a stored value holds.
@@ -178,7 +387,8 @@ pub struct VaryIndex {
     pub generation: u64,
 }
 
-/// Decodes a stored response; the body shares `bytes`' buffer.
+/// Decodes a stored response; the body shares `bytes`' buffer. A signed entry decodes without
+/// its signature being checked (use [`EntryCodec`] to verify).
 ///
 /// # Errors
 ///
@@ -196,46 +406,23 @@ pub fn decode(bytes: &Bytes) -> Result<CachedResponse, DecodeError> {
 ///
 /// [`DecodeError`] for anything that is not a complete entry of a known format.
 pub fn decode_entry(bytes: &Bytes) -> Result<Entry, DecodeError> {
-    if bytes.len() < ENVELOPE_LEN {
-        return Err(DecodeError::Truncated { len: bytes.len() });
-    }
-    if &bytes[..4] != MAGIC {
-        return Err(DecodeError::BadMagic);
-    }
-    if bytes[4] != FORMAT_VERSION {
-        return Err(DecodeError::UnsupportedVersion(bytes[4]));
-    }
-    let kind = bytes[5];
-    if bytes[6] != 0 {
-        return Err(DecodeError::UnsupportedFlags(bytes[6]));
-    }
-    let head_len = u32::from_le_bytes([bytes[7], bytes[8], bytes[9], bytes[10]]) as usize;
-    let body_start = ENVELOPE_LEN
-        .checked_add(head_len)
-        .filter(|end| *end <= bytes.len())
-        .ok_or(DecodeError::Truncated { len: bytes.len() })?;
-    let head = &bytes[ENVELOPE_LEN..body_start];
-    match kind {
-        KIND_RESPONSE => {
-            decode_response(bytes, head, bytes.slice(body_start..)).map(Entry::Response)
-        }
-        KIND_VARY_INDEX => {
-            let (names, generation): (Vec<String>, u64) =
-                postcard::from_bytes(head).map_err(DecodeError::Malformed)?;
-            let headers = names
-                .iter()
-                .map(|n| HeaderName::from_bytes(n.as_bytes()))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|_| DecodeError::Invalid {
-                    field: "vary header name",
-                })?;
-            Ok(Entry::VaryIndex(VaryIndex {
-                headers,
-                generation,
-            }))
-        }
-        other => Err(DecodeError::UnknownKind(other)),
-    }
+    EntryCodec::new().decode_entry(None, bytes)
+}
+
+fn decode_vary_index(head: &[u8]) -> Result<VaryIndex, DecodeError> {
+    let (names, generation): (Vec<String>, u64) =
+        postcard::from_bytes(head).map_err(DecodeError::Malformed)?;
+    let headers = names
+        .iter()
+        .map(|n| HeaderName::from_bytes(n.as_bytes()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| DecodeError::Invalid {
+            field: "vary header name",
+        })?;
+    Ok(VaryIndex {
+        headers,
+        generation,
+    })
 }
 
 fn decode_response(

@@ -159,8 +159,8 @@ pub async fn delete_all<S: CacheStore + ?Sized>(
 
 /// Reads and decodes the entry under `key`.
 ///
-/// An entry that does not decode (corrupt, truncated, written by another program or a future
-/// format) is deleted and reported as a miss, with one warning in the log: it never reaches
+/// An entry that does not decode with `codec` (corrupt, truncated, written by another program
+/// or a future format, or with a signature that does not verify) is deleted and reported as a miss, with one warning in the log: it never reaches
 /// the caller as an error.
 ///
 /// # Errors
@@ -169,11 +169,12 @@ pub async fn delete_all<S: CacheStore + ?Sized>(
 pub async fn get_entry<S: CacheStore + ?Sized>(
     store: &S,
     key: &CacheKey,
+    codec: &crate::codec::EntryCodec,
 ) -> Result<Option<(EntryMeta, crate::Entry)>, StoreError> {
     let Some(entry) = store.get(key).await? else {
         return Ok(None);
     };
-    match crate::codec::decode_entry(&entry.value) {
+    match codec.decode_entry(Some(key), &entry.value) {
         Ok(decoded) => Ok(Some((entry.meta, decoded))),
         Err(error) => {
             tracing::warn!(key = %key, %error, "unreadable cache entry: deleting it");

@@ -20,6 +20,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 
+use crate::codec::EntryCodec;
 use crate::fixtures::base_time;
 use crate::store::get_entry;
 use crate::{CacheKey, CacheStore, EntryMeta, StoreError, StoredEntry, codec};
@@ -428,7 +429,13 @@ pub async fn corrupt_value_is_a_miss_and_deleted(t: &StoreUnderTest) {
     for (n, planted) in plants.into_iter().enumerate() {
         let n = n as u64;
         ok(t.store.put(entry(n, planted, None)).await, "put");
-        assert!(ok(get_entry(&*t.store, &key(n)).await, "get_entry").is_none());
+        assert!(
+            ok(
+                get_entry(&*t.store, &key(n), &EntryCodec::new()).await,
+                "get_entry"
+            )
+            .is_none()
+        );
         assert_eq!(
             ok(t.store.get(&key(n)).await, "get"),
             None,
@@ -436,8 +443,11 @@ pub async fn corrupt_value_is_a_miss_and_deleted(t: &StoreUnderTest) {
         );
     }
     ok(t.store.put(entry(9, valid, None)).await, "put");
-    let (_, decoded) =
-        ok(get_entry(&*t.store, &key(9)).await, "get_entry").expect("a valid entry decodes");
+    let (_, decoded) = ok(
+        get_entry(&*t.store, &key(9), &EntryCodec::new()).await,
+        "get_entry",
+    )
+    .expect("a valid entry decodes");
     assert_eq!(decoded, crate::Entry::Response(sample_response()));
 }
 

@@ -59,10 +59,10 @@ fn foreign_and_damaged_bytes_are_errors_not_panics() {
         Err(DecodeError::UnsupportedVersion(2))
     ));
     let mut flagged = valid.to_vec();
-    flagged[6] = 1;
+    flagged[6] = 0x80;
     assert!(matches!(
         decode(&flagged.into()),
-        Err(DecodeError::UnsupportedFlags(1))
+        Err(DecodeError::UnsupportedFlags(0x80))
     ));
     let mut unknown_kind = valid.to_vec();
     unknown_kind[5] = 9;
@@ -103,4 +103,96 @@ fn vary_index_round_trips_and_is_not_a_response() {
     );
     assert_eq!(decode_entry(&bytes).unwrap(), Entry::VaryIndex(index));
     assert!(matches!(decode(&bytes), Err(DecodeError::WrongKind)));
+}
+
+fn text_response() -> CachedResponse {
+    let mut response = sample_response();
+    response.body = Bytes::from("{\"id\": 1, \"name\": \"a JSON-like body\"}\n".repeat(500));
+    response
+}
+
+fn key(n: u8) -> CacheKey {
+    CacheKey::from_digest([n; 16])
+}
+
+#[test]
+fn compressed_entries_round_trip_and_are_smaller() {
+    let response = text_response();
+    let codec = EntryCodec::new().compress_above(1024);
+    let stored = codec.encode(None, &response).unwrap();
+    assert_eq!(stored[6], FLAG_COMPRESSED);
+    assert!(stored.len() < response.body.len() / 5, "{}", stored.len());
+    // Any reader decompresses, whatever its own setting.
+    assert_eq!(decode(&stored).unwrap(), response);
+    // Below the threshold the body stays raw (and zero-copy).
+    let small = EntryCodec::new().compress_above(usize::MAX);
+    assert_eq!(small.encode(None, &response).unwrap()[6], 0);
+}
+
+#[test]
+fn signed_entries_verify_and_any_change_is_rejected() {
+    let keys = SigningKeys::new(b"secret one".to_vec());
+    let codec = EntryCodec::new().signing_keys(keys);
+    let response = sample_response();
+    let stored = codec.encode(Some(&key(1)), &response).unwrap();
+    assert_eq!(stored[6], FLAG_SIGNED);
+    assert_eq!(codec.decode(Some(&key(1)), &stored).unwrap(), response);
+    // Every single flipped byte is caught.
+    for i in 0..stored.len() {
+        let mut tampered = stored.to_vec();
+        tampered[i] ^= 0x01;
+        assert!(
+            codec.decode(Some(&key(1)), &tampered.into()).is_err(),
+            "flipped byte {i} went unnoticed"
+        );
+    }
+    // Moved under another key: rejected.
+    assert!(matches!(
+        codec.decode(Some(&key(2)), &stored),
+        Err(DecodeError::BadSignature)
+    ));
+    // Unsigned entries are rejected when signatures are required.
+    assert!(matches!(
+        codec.decode(Some(&key(1)), &encode(&response).unwrap()),
+        Err(DecodeError::Unsigned)
+    ));
+    // A reader without keys still reads a signed entry.
+    assert_eq!(decode(&stored).unwrap(), response);
+}
+
+#[test]
+fn rotated_keys_still_read_old_entries_and_retired_keys_do_not() {
+    let old = EntryCodec::new().signing_keys(SigningKeys::new(b"old".to_vec()));
+    let rotated = EntryCodec::new()
+        .signing_keys(SigningKeys::new(b"new".to_vec()).with_previous(b"old".to_vec()));
+    let retired = EntryCodec::new().signing_keys(SigningKeys::new(b"new".to_vec()));
+    let stored = old.encode(Some(&key(1)), &sample_response()).unwrap();
+    assert!(rotated.decode(Some(&key(1)), &stored).is_ok());
+    assert!(matches!(
+        retired.decode(Some(&key(1)), &stored),
+        Err(DecodeError::BadSignature)
+    ));
+    // New writes use the new key.
+    let fresh = rotated.encode(Some(&key(1)), &sample_response()).unwrap();
+    assert!(retired.decode(Some(&key(1)), &fresh).is_ok());
+}
+
+#[test]
+fn signed_and_compressed_together() {
+    let codec = EntryCodec::new()
+        .compress_above(0)
+        .signing_keys(SigningKeys::new(b"k".to_vec()));
+    let response = text_response();
+    let stored = codec.encode(Some(&key(3)), &response).unwrap();
+    assert_eq!(stored[6], FLAG_COMPRESSED | FLAG_SIGNED);
+    assert_eq!(codec.decode(Some(&key(3)), &stored).unwrap(), response);
+    let index = VaryIndex {
+        headers: vec![HeaderName::from_static("accept")],
+        generation: 7,
+    };
+    let stored = codec.encode_vary_index(Some(&key(3)), &index).unwrap();
+    assert!(matches!(
+        codec.decode_entry(Some(&key(3)), &stored),
+        Ok(Entry::VaryIndex(found)) if found == index
+    ));
 }
