@@ -4,8 +4,10 @@
 //!
 //! `cargo run --release -p bench` (set `REDIS_URL` to include Redis);
 //! `... -- scale [entries]`: hit latency with 1 k against many entries (SQLite, sled);
+//! `... -- compression`: hit cost and stored size of LZ4-compressed bodies.
 //! `... -- big-body`: peak memory while a 100 MB response streams through uncached.
 
+mod compression;
 mod floors;
 mod origin;
 mod scale;
@@ -174,6 +176,7 @@ async fn main() {
             return scale::run(entries).await;
         }
         Some("big-body") => return scale::big_body().await,
+        Some("compression") => return compression::run().await,
         _ => {}
     }
     if std::env::args().nth(1).as_deref() == Some("profile-memory-hits") {

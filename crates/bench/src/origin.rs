@@ -1,5 +1,6 @@
 //! The loopback origin: `/body/{size}` answers that many bytes, cacheable for an hour;
-//! `/stream/{size}` streams that many bytes in 64 KiB chunks, without a length.
+//! `/json/{size}` answers a JSON-like text of about that size (compressible as real API
+//! responses are, not a repeated byte); `/stream/{size}` streams that many bytes in 64 KiB chunks, without a length.
 
 use axum::Router;
 use axum::extract::Path;
@@ -13,6 +14,12 @@ pub async fn start() -> String {
                     [("cache-control", "public, max-age=3600")],
                     vec![b'x'; size],
                 )
+            }),
+        )
+        .route(
+            "/json/{size}",
+            axum::routing::get(|Path(size): Path<usize>| async move {
+                ([("cache-control", "public, max-age=3600")], json_like(size))
             }),
         )
         .route(
@@ -31,4 +38,25 @@ pub async fn start() -> String {
     let base = format!("http://{}", listener.local_addr().expect("address"));
     tokio::spawn(async move { axum::serve(listener, app).await.expect("origin") });
     base
+}
+
+/// Records with varying ids, names and numbers, as an API listing would return.
+pub fn json_like(size: usize) -> String {
+    let mut out = String::with_capacity(size + 128);
+    out.push('[');
+    let mut i = 0u64;
+    while out.len() < size {
+        let x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
+        out.push_str(&format!(
+            "{{\"id\":{i},\"name\":\"item-{x:x}\",\"price\":{}.{:02},\"tags\":[\"t{}\",\"t{}\"],\"active\":{}}},",
+            x % 1000,
+            x % 100,
+            x % 17,
+            x % 5,
+            x % 2 == 0
+        ));
+        i += 1;
+    }
+    out.push(']');
+    out
 }
