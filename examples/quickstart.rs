@@ -54,6 +54,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         reqwest_caching::DEFAULT_SQLITE_PATH,
         handle.count().await?
     );
+    assert_eq!(reached_origin, DISTINCT_URLS as u64, "one miss per URL");
+    assert_eq!(from_cache, REQUESTS - DISTINCT_URLS);
 
     // A "restart": a new middleware over the same file still answers from the cache.
     let restarted = ClientBuilder::new(reqwest::Client::new())
@@ -67,5 +69,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         started.elapsed(),
         origin.served()
     );
+    assert!(response.from_cache() && origin.served() == reached_origin);
     Ok(())
 }

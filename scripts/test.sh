@@ -27,3 +27,15 @@ scripts/install-test-servers.sh
 
 step "cargo test --workspace --all-features"
 cargo test --workspace --all-features
+
+# The examples are documentation that must keep working: each one exits non-zero when the
+# behaviour it shows breaks (the feature examples assert what they print). None needs the
+# internet: each starts its own origin on 127.0.0.1, and the store examples (redis, mongodb,
+# dynamodb) their own server, installed by the step above (about 10 s of the ~15 s, mostly
+# DynamoDB Local's JVM). Debug builds, sharing the target dir of the steps above.
+step "examples: cargo run --quiet --all-features --example NAME, for each of examples/*.rs"
+for path in examples/*.rs; do
+    name="$(basename "$path" .rs)"
+    printf -- '--> %s\n' "$name"
+    cargo run --quiet --all-features --example "$name"
+done

@@ -14,6 +14,7 @@
 //! - `/held/{name}`: every request waits until the test opens the gate.
 //! - `/gate/{name}`: answers the first request, later ones once the test opens the gate.
 //! - `/hang/{name}`: answers the first request, then never answers (and counts abandoned ones).
+//! - `/flaky/{name}?fails=N`: the first N requests to that path and query answer `503`.
 //! - anything else: `200`, `text/plain`, body `"{path} #{n}"` where n counts requests to
 //!   that path and query, so a cached body is told from a fresh one.
 
@@ -255,6 +256,17 @@ async fn route(log: Arc<Mutex<Log>>, request: Request) -> Response {
             let _guard = CancelGuard(Arc::clone(&log));
             std::future::pending::<()>().await;
             unreachable!()
+        }
+        ["flaky", _] => {
+            let fails: u64 =
+                url::form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
+                    .find(|(name, _)| name == "fails")
+                    .and_then(|(_, value)| value.parse().ok())
+                    .unwrap_or(0);
+            if n <= fails {
+                return (StatusCode::SERVICE_UNAVAILABLE, text).into_response();
+            }
+            text.into_response()
         }
         ["etag", _] => {
             if parts
