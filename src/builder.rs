@@ -342,6 +342,7 @@ impl CacheMiddlewareBuilder {
             store_timeout: self.store_timeout,
             clock: self.clock,
             stats: StatsCounters::default(),
+            warnings: Default::default(),
             cache_control: self.cache_control,
             stale_if_error: self.stale_if_error,
             stale_while_revalidate: self.stale_while_revalidate,

@@ -44,6 +44,8 @@ pub(crate) struct CacheState {
     pub(crate) store_timeout: Duration,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) stats: StatsCounters,
+    /// Store failures warn at most once a second.
+    pub(crate) warnings: WarningLimiter,
     /// Follow RFC 9111 request and response directives.
     pub(crate) cache_control: bool,
     pub(crate) stale_if_error: StaleAllowance,
@@ -144,12 +146,7 @@ impl CacheState {
         match self.bounded(read).await {
             Ok(found) => found,
             Err(error) => {
-                self.stats.error();
-                log_store_error(
-                    &key.to_string(),
-                    &error,
-                    "cache read failed; going to the network",
-                );
+                self.store_failed(key, &error, "cache read failed; going to the network");
                 None
             }
         }
@@ -168,12 +165,7 @@ impl CacheState {
                 false
             }
             Err(error) => {
-                self.stats.error();
-                log_store_error(
-                    &key.to_string(),
-                    &error,
-                    "cache write failed; response not cached",
-                );
+                self.store_failed(&key, &error, "cache write failed; response not cached");
                 false
             }
         }
@@ -182,8 +174,30 @@ impl CacheState {
     /// Deletes an entry; a failure is logged and counted, never raised.
     pub(crate) async fn forget(&self, key: &CacheKey) {
         if let Err(error) = self.bounded(self.store.delete(key)).await {
-            self.stats.error();
-            tracing::warn!(%key, error = %error_chain(&error), "cache delete failed");
+            self.store_failed(key, &error, "cache delete failed");
+        }
+    }
+
+    /// Counts a failed store call and logs it: a warning at most once a second (a down
+    /// store fails every request), otherwise a debug line; a call the open breaker skipped
+    /// is counted apart and only debug-logged (the failures that opened it were warned).
+    fn store_failed(&self, key: &CacheKey, error: &StoreError, what: &str) {
+        let skipped = std::error::Error::source(error).is_some_and(|source| {
+            source
+                .downcast_ref::<crate::breaker::CircuitOpen>()
+                .is_some()
+        });
+        if skipped {
+            self.stats.skip();
+            tracing::debug!(%key, error = %error_chain(error), "{what}");
+            return;
+        }
+        self.stats.error();
+        match self.warnings.allow() {
+            Some(suppressed) => {
+                tracing::warn!(%key, error = %error_chain(error), suppressed, "{what}");
+            }
+            None => tracing::debug!(%key, error = %error_chain(error), "{what}"),
         }
     }
 
@@ -215,18 +229,39 @@ impl CacheState {
     }
 }
 
-/// A warning, or only a debug line while the circuit breaker is open (one warning was
-/// enough: the failures that opened it were logged).
-fn log_store_error(key: &str, error: &StoreError, what: &str) {
-    let skipped = std::error::Error::source(error).is_some_and(|source| {
-        source
-            .downcast_ref::<crate::breaker::CircuitOpen>()
-            .is_some()
-    });
-    if skipped {
-        tracing::debug!(key, error = %error_chain(error), "{what}");
-    } else {
-        tracing::warn!(key, error = %error_chain(error), "{what}");
+/// Lets one warning through per interval and counts the ones held back.
+#[derive(Debug, Default)]
+pub(crate) struct WarningLimiter {
+    /// Milliseconds since `start` when the last warning went out, plus one (0: never).
+    last: std::sync::atomic::AtomicU64,
+    suppressed: std::sync::atomic::AtomicU64,
+    start: std::sync::OnceLock<std::time::Instant>,
+}
+
+impl WarningLimiter {
+    const INTERVAL_MS: u64 = 1_000;
+
+    /// `Some(warnings held back since the last one)` when a warning may go out now.
+    pub(crate) fn allow(&self) -> Option<u64> {
+        let start = *self.start.get_or_init(std::time::Instant::now);
+        self.allow_at(u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX))
+    }
+
+    fn allow_at(&self, elapsed_ms: u64) -> Option<u64> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let now = elapsed_ms.saturating_add(1);
+        let last = self.last.load(Relaxed);
+        let due = last == 0 || now.saturating_sub(last) >= Self::INTERVAL_MS;
+        if due
+            && self
+                .last
+                .compare_exchange(last, now, Relaxed, Relaxed)
+                .is_ok()
+        {
+            return Some(self.suppressed.swap(0, Relaxed));
+        }
+        self.suppressed.fetch_add(1, Relaxed);
+        None
     }
 }
 
@@ -240,4 +275,20 @@ pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::WarningLimiter;
+
+    #[test]
+    fn one_warning_per_interval_and_the_rest_are_counted() {
+        let limiter = WarningLimiter::default();
+        assert_eq!(limiter.allow_at(0), Some(0));
+        assert_eq!(limiter.allow_at(10), None);
+        assert_eq!(limiter.allow_at(999), None);
+        assert_eq!(limiter.allow_at(1_000), Some(2), "two held back");
+        assert_eq!(limiter.allow_at(1_500), None);
+        assert_eq!(limiter.allow_at(2_000), Some(1));
+    }
 }

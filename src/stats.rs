@@ -14,8 +14,12 @@ pub struct CacheStats {
     pub revalidations: u64,
     /// Responses written to the store.
     pub stores: u64,
-    /// Store failures (each one was logged and the request went on without the cache).
+    /// Store calls that failed or timed out (logged, at most one warning a second; the
+    /// request went on without the cache).
     pub errors: u64,
+    /// Store calls not made because the circuit breaker was open after repeated failures
+    /// (the request went on without the cache at once).
+    pub skipped: u64,
 }
 
 #[derive(Debug, Default)]
@@ -25,6 +29,7 @@ pub(crate) struct StatsCounters {
     revalidations: AtomicU64,
     stores: AtomicU64,
     errors: AtomicU64,
+    skipped: AtomicU64,
 }
 
 impl StatsCounters {
@@ -43,6 +48,9 @@ impl StatsCounters {
     pub(crate) fn error(&self) {
         self.errors.fetch_add(1, Ordering::Relaxed);
     }
+    pub(crate) fn skip(&self) {
+        self.skipped.fetch_add(1, Ordering::Relaxed);
+    }
 
     pub(crate) fn snapshot(&self) -> CacheStats {
         CacheStats {
@@ -51,6 +59,7 @@ impl StatsCounters {
             revalidations: self.revalidations.load(Ordering::Relaxed),
             stores: self.stores.load(Ordering::Relaxed),
             errors: self.errors.load(Ordering::Relaxed),
+            skipped: self.skipped.load(Ordering::Relaxed),
         }
     }
 }

