@@ -65,6 +65,7 @@ pub struct CacheMiddlewareBuilder {
     allowable_codes: Vec<u16>,
     allowable_methods: Vec<Method>,
     filter: Option<Arc<ResponseFilter>>,
+    cache_set_cookie: bool,
     max_body_bytes: u64,
     store_timeout: Duration,
     clock: Arc<dyn Clock>,
@@ -88,6 +89,7 @@ impl Default for CacheMiddlewareBuilder {
             allowable_codes: vec![200],
             allowable_methods: vec![Method::GET, Method::HEAD],
             filter: None,
+            cache_set_cookie: false,
             max_body_bytes: DEFAULT_MAX_BODY_SIZE,
             store_timeout: DEFAULT_STORE_TIMEOUT,
             clock: Arc::new(SystemClock),
@@ -259,6 +261,19 @@ impl CacheMiddlewareBuilder {
         self
     }
 
+    /// Cache responses that carry `Set-Cookie` (default: no, they pass through uncached).
+    ///
+    /// A response that sets a cookie usually starts or changes a session: its body may hold
+    /// that session's data (a CSRF token, a greeting), and serving it to the next request
+    /// with the same (often no) credentials would hand one session's page to another. With
+    /// this on they are stored, but never with the `Set-Cookie` header itself: a hit does not
+    /// set the cookie again. Turn it on for origins that set tracking or load-balancer
+    /// cookies on otherwise public responses.
+    pub fn cache_set_cookie(mut self, on: bool) -> Self {
+        self.cache_set_cookie = on;
+        self
+    }
+
     /// Responses with a larger body pass through uncached (default
     /// [`DEFAULT_MAX_BODY_SIZE`], 32 MiB). The body is streamed to the caller either way.
     pub fn max_body_size(mut self, bytes: u64) -> Self {
@@ -338,6 +353,7 @@ impl CacheMiddlewareBuilder {
             allowable_codes,
             allowable_methods: self.allowable_methods,
             filter: self.filter,
+            cache_set_cookie: self.cache_set_cookie,
             max_body_bytes: self.max_body_bytes,
             store_timeout: self.store_timeout,
             clock: self.clock,

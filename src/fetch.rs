@@ -231,6 +231,7 @@ async fn store_response(state: &CacheState, exchange: Exchange, response: Respon
     let cacheable = status != StatusCode::PARTIAL_CONTENT
         && state.allowable_codes.contains(&status)
         && parse_vary(response.headers()) != Vary::Any
+        && (state.cache_set_cookie || !response.headers().contains_key(http::header::SET_COOKIE))
         && state.filter.as_ref().is_none_or(|keep| keep(&response));
     if !cacheable {
         return with_info(response, not_stored);
@@ -250,8 +251,8 @@ async fn store_response(state: &CacheState, exchange: Exchange, response: Respon
     };
 
     let final_url = parts.url.clone();
-    // Set-Cookie is a credential: it is never stored, and so never replayed to another
-    // request. The caller still gets it on this response.
+    // Set-Cookie is a credential: even where such responses may be cached, the header is
+    // never stored, and so never replayed to another request. The caller still gets it here.
     let mut stored_headers = parts.headers.clone();
     stored_headers.remove(http::header::SET_COOKIE);
     let cached = CachedResponse::new(

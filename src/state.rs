@@ -40,6 +40,8 @@ pub(crate) struct CacheState {
     pub(crate) allowable_codes: Vec<StatusCode>,
     pub(crate) allowable_methods: Vec<Method>,
     pub(crate) filter: Option<Arc<ResponseFilter>>,
+    /// Responses that set a cookie may be stored (without the `Set-Cookie` header).
+    pub(crate) cache_set_cookie: bool,
     pub(crate) max_body_bytes: u64,
     pub(crate) store_timeout: Duration,
     pub(crate) clock: Arc<dyn Clock>,

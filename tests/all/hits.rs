@@ -34,7 +34,8 @@ async fn second_request_is_a_hit() {
 #[tokio::test]
 async fn responses_are_rebuilt_faithfully() {
     for &backend in BACKENDS {
-        let h = Harness::new(backend).await;
+        // `/headers` sets cookies: opt in to caching it.
+        let h = Harness::with(backend, |b| b.cache_set_cookie(true)).await;
         let live = h.get("/headers").send().await.unwrap();
         let cached = h.get("/headers").send().await.unwrap();
         assert_eq!(h.origin.hits("/headers"), 1);
@@ -120,5 +121,23 @@ async fn caller_url_parameters_survive_redaction() {
             url,
             "{backend:?}: the caller sees its own URL"
         );
+    }
+}
+
+#[tokio::test]
+async fn responses_that_set_cookies_are_not_cached_by_default() {
+    for &backend in BACKENDS {
+        let h = Harness::new(backend).await;
+        let first = h.get("/headers").send().await.unwrap();
+        assert_eq!(first.headers().get_all("set-cookie").iter().count(), 2);
+        let second = h.get("/headers").send().await.unwrap();
+        assert!(!second.from_cache(), "{backend:?}");
+        assert_eq!(
+            second.headers().get_all("set-cookie").iter().count(),
+            2,
+            "{backend:?}: the live cookies"
+        );
+        assert_eq!(h.origin.hits("/headers"), 2, "{backend:?}");
+        assert_eq!(h.handle.count().await.unwrap(), 0, "{backend:?}");
     }
 }
