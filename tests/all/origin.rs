@@ -14,6 +14,12 @@
 //! - `/held/{name}`: every request waits until the test opens the gate.
 //! - `/gate/{name}`: answers the first request, later ones once the test opens the gate.
 //! - `/hang/{name}`: answers the first request, then never answers (and counts abandoned ones).
+//! - `/short/{announced}/{sent}`: `Content-Length: {announced}` but only `{sent}` bytes, then
+//!   the connection closes (the body is cut mid-stream).
+//! - `/cut/{bytes}`: a chunked body of that many bytes, then the connection fails midway.
+//! - `/many-headers/{count}`: that many distinct `x-h-{i}` response headers.
+//! - `/many-values/{count}`: one `x-rep` response header with that many values.
+//! - `/obs-text/{name}`: header values with obs-text (non-UTF-8) bytes; see [`OBS_TEXT`].
 //! - `/flaky/{name}?fails=N`: the first N requests to that path and query answer `503`.
 //! - anything else: `200`, `text/plain`, body `"{path} #{n}"` where n counts requests to
 //!   that path and query, so a cached body is told from a fresh one.
@@ -31,6 +37,23 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use reqwest_caching::ManualClock;
+
+/// The `/obs-text` response headers: values with obs-text bytes (0x80-0xFF, not UTF-8),
+/// a repeated name, an empty value, a tab inside a value, and a UTF-8 one.
+pub const OBS_TEXT: &[(&str, &[u8])] = &[
+    ("x-obs-mixed", b"caf\xe9 na\xefve \xff\xfe"),
+    ("x-obs-rep", b"\xe9t\xe9"),
+    ("x-obs-rep", b"\x80"),
+    ("x-obs-rep", b"plain"),
+    ("x-obs-tab", b"a\tb\x85c"),
+    ("x-obs-empty", b""),
+    ("x-utf8", "café ☕".as_bytes()),
+];
+
+/// Every obs-text byte, 0x80 to 0xFF, as the `/obs-text` header `x-obs-all`.
+pub fn obs_text_all() -> Vec<u8> {
+    (0x80..=0xff).collect()
+}
 
 /// One request as the origin saw it.
 #[derive(Clone, Debug)]
@@ -346,6 +369,71 @@ async fn route(log: Arc<Mutex<Log>>, request: Request) -> Response {
         ["slow", _] => {
             tokio::time::sleep(Duration::from_millis(20)).await;
             text.into_response()
+        }
+        ["short", announced, sent] => {
+            // A body of unknown length (a stream) with a larger Content-Length set by hand:
+            // hyper sends the head and what there is, then closes the connection when the
+            // stream ends early. The pause lets the head and the bytes go out first.
+            let announced: u64 = announced.parse().unwrap_or(u64::MAX);
+            let sent: usize = sent.parse().unwrap_or(0);
+            let chunks =
+                futures_util::stream::iter([true, false]).filter_map(move |first| async move {
+                    if first {
+                        Some(Ok::<_, Infallible>(Bytes::from(vec![b's'; sent])))
+                    } else {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        None
+                    }
+                });
+            let mut response = Body::from_stream(chunks).into_response();
+            response
+                .headers_mut()
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(announced));
+            response
+        }
+        ["cut", size] => {
+            let size: usize = size.parse().unwrap_or(0);
+            let chunks = (0..size.div_ceil(1024)).map(move |i| {
+                let len = (size - i * 1024).min(1024);
+                Ok(Bytes::from(vec![b'c'; len]))
+            });
+            // The failure comes after every chunk has gone out.
+            let failure = futures_util::stream::once(async {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                Err(std::io::Error::other("origin failed midway"))
+            });
+            Body::from_stream(futures_util::stream::iter(chunks).chain(failure)).into_response()
+        }
+        ["many-headers", count] => {
+            let count: usize = count.parse().unwrap_or(0);
+            let mut response = text.into_response();
+            for i in 0..count {
+                response.headers_mut().append(
+                    header::HeaderName::from_bytes(format!("x-h-{i}").as_bytes()).unwrap(),
+                    HeaderValue::from(i),
+                );
+            }
+            response
+        }
+        ["many-values", count] => {
+            let count: usize = count.parse().unwrap_or(0);
+            let mut response = text.into_response();
+            for i in 0..count {
+                response.headers_mut().append("x-rep", HeaderValue::from(i));
+            }
+            response
+        }
+        ["obs-text", _] => {
+            let mut response = text.into_response();
+            let headers = response.headers_mut();
+            for (name, value) in OBS_TEXT {
+                headers.append(*name, HeaderValue::from_bytes(value).unwrap());
+            }
+            headers.append(
+                "x-obs-all",
+                HeaderValue::from_bytes(&obs_text_all()).unwrap(),
+            );
+            response
         }
         _ => text.into_response(),
     }

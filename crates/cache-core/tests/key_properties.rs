@@ -1,0 +1,589 @@
+//! Property tests of cache keys: requests that are the same resource get one key whatever way
+//! their URL is written; requests that differ in what the origin sees get different keys.
+//!
+//! Each property runs 256 cases by default (the whole file takes a few seconds in debug).
+//! `PROPTEST_CASES` overrides that; a long run, in release:
+//!
+//! ```sh
+//! PROPTEST_CASES=1000000 cargo test -p cache-core --all-features --release --test key_properties
+//! ```
+//!
+//! A failure is shrunk to a minimal input, printed, and saved under
+//! `tests/key_properties.proptest-regressions` so later runs try it first (commit that file).
+
+use cache_core::vary::variant_key;
+use cache_core::{CacheKey, KeyRules, MatchHeaders, VaryIndex};
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
+use url::Url;
+
+/// 256 cases per property unless `PROPTEST_CASES` says otherwise.
+fn config() -> ProptestConfig {
+    // `ProptestConfig::default()` reads PROPTEST_CASES (and the other PROPTEST_* variables).
+    let mut config = ProptestConfig {
+        // Failures are saved beside this file (proptest cannot find a lib.rs for a test target).
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
+            "proptest-regressions",
+        ))),
+        ..ProptestConfig::default()
+    };
+    if std::env::var_os("PROPTEST_CASES").is_none() {
+        config.cases = 256;
+    }
+    config
+}
+
+// ---------------------------------------------------------------------------------------------
+// Strategies
+// ---------------------------------------------------------------------------------------------
+
+fn scheme() -> impl Strategy<Value = &'static str> {
+    prop::sample::select(vec!["http", "https"])
+}
+
+fn host() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-z][a-z0-9-]{0,10}(\\.[a-z][a-z0-9-]{0,10}){0,2}",
+        Just("127.0.0.1".to_owned()),
+        Just("[::1]".to_owned()),
+    ]
+}
+
+/// A path segment as text: unreserved characters, sub-delims, and characters the URL parser
+/// percent-encodes itself (space, quotes, angle brackets, braces, backtick, non-ASCII).
+/// Never ends with a space, which the parser would trim off the end of a URL.
+fn segment() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just(String::new()),
+        "[a-zA-Z0-9._~!$&'()*+,;=:@ \"<>{}`é€-]{0,11}[a-zA-Z0-9._~!$&'()*+,;=:@\"<>{}`é€-]",
+    ]
+}
+
+fn path() -> impl Strategy<Value = Vec<String>> {
+    prop::collection::vec(segment(), 0..4)
+}
+
+/// Query parameter names and values as text (decoded): anything, including the characters
+/// that must be escaped in a query (`&`, `=`, `+`, `#`, `%`, space) and non-ASCII.
+fn query_text() -> impl Strategy<Value = String> {
+    "[a-zA-Z0-9 &=+#%/?._~é-]{0,8}"
+}
+
+/// Parameters with names never ignored nor credentials by default.
+fn params() -> impl Strategy<Value = Vec<(String, String)>> {
+    prop::collection::vec(
+        (query_text().prop_map(|n| format!("p{n}")), query_text()),
+        0..6,
+    )
+}
+
+fn method() -> impl Strategy<Value = Method> {
+    prop_oneof![
+        prop::sample::select(vec![
+            Method::GET,
+            Method::HEAD,
+            Method::POST,
+            Method::PUT,
+            Method::DELETE,
+            Method::PATCH,
+            Method::OPTIONS,
+        ]),
+        "[A-Za-z0-9!#$%&'*+.^_`|~-]{1,12}"
+            .prop_map(|m| Method::from_bytes(m.as_bytes()).expect("a token")),
+    ]
+}
+
+/// Any byte a header value may hold: HTAB, visible ASCII, space, and obs-text (0x80-0xFF).
+fn header_value_byte() -> impl Strategy<Value = u8> {
+    prop_oneof![Just(b'\t'), 0x20u8..=0x7e, 0x80u8..=0xff]
+}
+
+fn header_value_bytes() -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::vec(header_value_byte(), 0..24)
+}
+
+/// Visible ASCII but the comma, or a lone UTF-8 continuation byte (never valid UTF-8, never
+/// whitespace once decoded).
+fn non_utf8_value_byte() -> impl Strategy<Value = u8> {
+    prop_oneof![
+        (0x21u8..=0x7e).prop_filter("not a comma", |b| *b != b','),
+        0x80u8..=0xbf
+    ]
+}
+
+/// Header value bytes that are UTF-8 text.
+fn header_value_text() -> impl Strategy<Value = Vec<u8>> {
+    "[ -~\té]{0,24}".prop_map(String::into_bytes)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Building URLs
+// ---------------------------------------------------------------------------------------------
+
+/// A URL spelled as a person would: segments and parameters percent-encoded with uppercase
+/// hex, only what must be escaped.
+struct Spelling {
+    scheme: &'static str,
+    host: String,
+    port: Option<u16>,
+    path: Vec<String>,
+    params: Option<Vec<(String, String)>>,
+    fragment: Option<String>,
+}
+
+/// Escapes every byte outside unreserved and sub-delims (for paths: `/`, `%`, `?`, `#` too).
+fn escape_path(segment: &str, encode_all_escapable: bool) -> String {
+    let mut out = String::new();
+    for c in segment.chars() {
+        let keep = c.is_ascii_alphanumeric() || "-._~!$&'()*+,;=:@".contains(c);
+        let parser_escapes = " \"<>`{}".contains(c) || !c.is_ascii();
+        if keep || (!encode_all_escapable && parser_escapes) {
+            out.push(c);
+        } else {
+            for byte in c.to_string().bytes() {
+                out.push_str(&format!("%{byte:02X}"));
+            }
+        }
+    }
+    out
+}
+
+/// `application/x-www-form-urlencoded` escaping of one name or value: minimal (`+` for space)
+/// or maximal (every byte but alphanumerics as `%XX`, in upper or lower case).
+fn escape_query(text: &str, form: QueryForm) -> String {
+    let mut out = String::new();
+    if let QueryForm::Minimal = form {
+        for c in text.chars() {
+            match c {
+                c if c.is_ascii_alphanumeric() || "-._~*".contains(c) => out.push(c),
+                ' ' => out.push('+'),
+                // Raw non-ASCII: the URL parser escapes it as UTF-8 itself.
+                c if !c.is_ascii() => out.push(c),
+                c => out.push_str(&format!("%{:02X}", c as u32)),
+            }
+        }
+        return out;
+    }
+    for byte in text.bytes() {
+        let alnum = byte.is_ascii_alphanumeric();
+        match form {
+            QueryForm::Minimal => unreachable!("handled above"),
+            QueryForm::Upper if alnum => out.push(byte as char),
+            QueryForm::Upper => out.push_str(&format!("%{byte:02X}")),
+            QueryForm::Lower if alnum => out.push(byte as char),
+            QueryForm::Lower => out.push_str(&format!("%{byte:02x}")),
+        }
+    }
+    out
+}
+
+#[derive(Clone, Copy, Debug)]
+enum QueryForm {
+    Minimal,
+    Upper,
+    Lower,
+}
+
+impl Spelling {
+    fn url(&self, path_escaping: bool, query_form: QueryForm) -> Url {
+        let text = self.text(path_escaping, query_form);
+        Url::parse(&text).unwrap_or_else(|e| panic!("{text:?}: {e}"))
+    }
+
+    fn text(&self, path_escaping: bool, query_form: QueryForm) -> String {
+        let mut text = format!("{}://{}", self.scheme, self.host);
+        if let Some(port) = self.port {
+            text.push_str(&format!(":{port}"));
+        }
+        for segment in &self.path {
+            text.push('/');
+            text.push_str(&escape_path(segment, path_escaping));
+        }
+        if let Some(params) = &self.params {
+            text.push('?');
+            let pairs: Vec<String> = params
+                .iter()
+                .map(|(n, v)| {
+                    format!(
+                        "{}={}",
+                        escape_query(n, query_form),
+                        escape_query(v, query_form)
+                    )
+                })
+                .collect();
+            text.push_str(&pairs.join("&"));
+        }
+        if let Some(fragment) = &self.fragment {
+            text.push('#');
+            text.push_str(fragment);
+        }
+        text
+    }
+}
+
+fn spelling() -> impl Strategy<Value = Spelling> {
+    (scheme(), host(), path(), prop::option::of(params())).prop_map(
+        |(scheme, host, path, params)| Spelling {
+            scheme,
+            host,
+            port: None,
+            path,
+            params,
+            fragment: None,
+        },
+    )
+}
+
+fn get(rules: &KeyRules, url: &Url) -> CacheKey {
+    rules.key(&Method::GET, url, &HeaderMap::new(), None)
+}
+
+fn single_header(name: &HeaderName, value: &[u8]) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        name.clone(),
+        HeaderValue::from_bytes(value).expect("valid header value bytes"),
+    );
+    headers
+}
+
+/// Randomly changes the case of ASCII letters.
+fn recase(text: &str, mask: u64) -> String {
+    text.chars()
+        .enumerate()
+        .map(|(i, c)| {
+            if mask >> (i % 64) & 1 == 1 {
+                c.to_ascii_uppercase()
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Properties: one resource, one key
+// ---------------------------------------------------------------------------------------------
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// The order of query parameters does not matter.
+    #[test]
+    fn parameter_order_does_not_matter(
+        base in spelling(),
+        params in params(),
+        seed in any::<u64>(),
+    ) {
+        let rules = KeyRules::default();
+        let mut shuffled = params.clone();
+        // A deterministic shuffle from the seed (Fisher-Yates with a xorshift).
+        let mut x = seed | 1;
+        for i in (1..shuffled.len()).rev() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            shuffled.swap(i, (x % (i as u64 + 1)) as usize);
+        }
+        let a = Spelling { params: Some(params), ..base };
+        let b = Spelling { params: Some(shuffled), ..a.clone_without_params() };
+        prop_assert_eq!(
+            get(&rules, &a.url(false, QueryForm::Minimal)),
+            get(&rules, &b.url(false, QueryForm::Minimal))
+        );
+    }
+
+    /// Scheme and host case, an explicit default port, and a fragment do not matter.
+    #[test]
+    fn case_default_port_and_fragment_do_not_matter(
+        base in spelling(),
+        mask in any::<u64>(),
+        fragment in "[a-zA-Z0-9/?#%. -]{0,12}",
+    ) {
+        let rules = KeyRules::default();
+        let plain = base.url(false, QueryForm::Minimal);
+        let default_port = if base.scheme == "https" { 443 } else { 80 };
+        let query = plain.query().map(|q| format!("?{q}")).unwrap_or_default();
+        let text = format!(
+            "{}://{}:{default_port}{}{query}#{fragment}",
+            recase(base.scheme, mask.rotate_left(17)),
+            recase(&base.host, mask),
+            plain.path(),
+        );
+        let variant = Url::parse(&text).expect("a URL");
+        prop_assert_eq!(get(&rules, &plain), get(&rules, &variant), "{} vs {}", plain, text);
+    }
+
+    /// Spellings the URL parser makes equal (characters it escapes itself, written raw or
+    /// escaped) give one key.
+    #[test]
+    fn spellings_the_parser_makes_equal_share_a_key(base in spelling()) {
+        let rules = KeyRules::default();
+        let raw = base.url(false, QueryForm::Minimal);
+        let escaped = base.url(true, QueryForm::Minimal);
+        prop_assert_eq!(&raw, &escaped, "the parser normalizes both spellings alike");
+        prop_assert_eq!(get(&rules, &raw), get(&rules, &escaped));
+    }
+
+    /// Query parameters are compared decoded: `+` or `%20`, `%41` or `A`, upper or lower-case
+    /// hex, all give one key (url::Url itself keeps these spellings apart).
+    #[test]
+    fn query_escaping_does_not_matter(base in spelling(), params in params()) {
+        let rules = KeyRules::default();
+        let spelling = Spelling { params: Some(params), ..base };
+        let keys: Vec<CacheKey> = [QueryForm::Minimal, QueryForm::Upper, QueryForm::Lower]
+            .into_iter()
+            .map(|form| get(&rules, &spelling.url(false, form)))
+            .collect();
+        prop_assert_eq!(keys[0], keys[1]);
+        prop_assert_eq!(keys[0], keys[2]);
+    }
+
+    /// Ignored parameters (here `session`) do not matter, wherever they are.
+    #[test]
+    fn ignored_parameters_do_not_matter(
+        base in spelling(),
+        params in params(),
+        session in query_text(),
+        at in any::<prop::sample::Index>(),
+    ) {
+        let rules = KeyRules::default().ignored_parameters(["session"]);
+        let with = {
+            let mut with = params.clone();
+            with.insert(at.index(params.len() + 1), ("session".to_owned(), session));
+            with
+        };
+        let a = Spelling { params: Some(params), ..base.clone_without_params() };
+        let b = Spelling { params: Some(with), ..base };
+        prop_assert_eq!(
+            get(&rules, &a.url(false, QueryForm::Minimal)),
+            get(&rules, &b.url(false, QueryForm::Minimal))
+        );
+    }
+
+    /// Keys are a pure function of the request: computing one twice, or from a reparsed URL,
+    /// gives the same key.
+    #[test]
+    fn keys_are_deterministic(base in spelling(), method in method()) {
+        let rules = KeyRules::default();
+        let url = base.url(false, QueryForm::Minimal);
+        let reparsed = Url::parse(url.as_str()).expect("a URL's text parses");
+        let h = HeaderMap::new();
+        prop_assert_eq!(rules.key(&method, &url, &h, None), rules.key(&method, &reparsed, &h, None));
+        let key = rules.key(&method, &url, &h, None);
+        prop_assert_eq!(key.as_str().parse::<CacheKey>().ok(), Some(key));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Properties: different requests, different keys
+// ---------------------------------------------------------------------------------------------
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Different paths are different resources.
+    #[test]
+    fn different_paths_differ(base in spelling(), a in path(), b in path()) {
+        let rules = KeyRules::default();
+        let ua = Spelling { path: a, ..base.clone_without_params() }.url(false, QueryForm::Minimal);
+        let ub = Spelling { path: b, ..base.clone_without_params() }.url(false, QueryForm::Minimal);
+        prop_assume!(ua.path() != ub.path());
+        prop_assert_ne!(get(&rules, &ua), get(&rules, &ub), "{} vs {}", ua, ub);
+    }
+
+    /// A parameter with another value (as text) is another resource.
+    #[test]
+    fn different_parameter_values_differ(
+        base in spelling(),
+        params in params(),
+        name in query_text(),
+        a in query_text(),
+        b in query_text(),
+    ) {
+        prop_assume!(a != b);
+        let rules = KeyRules::default();
+        let name = format!("p{name}");
+        let with = |value: &str| {
+            let mut params = params.clone();
+            params.push((name.clone(), value.to_owned()));
+            Spelling { params: Some(params), ..base.clone_without_params() }.url(false, QueryForm::Minimal)
+        };
+        let (ua, ub) = (with(&a), with(&b));
+        prop_assert_ne!(get(&rules, &ua), get(&rules, &ub), "{} vs {}", ua, ub);
+    }
+
+    /// Query values are bytes once decoded: values that are not UTF-8 (`%FF` vs `%FE`) are
+    /// different resources too.
+    #[test]
+    #[ignore = "known bug: query values are decoded lossily, so non-UTF-8 values collide"]
+    fn different_non_utf8_parameter_values_differ(
+        base in spelling(),
+        a in prop::collection::vec(any::<u8>(), 1..6),
+        b in prop::collection::vec(any::<u8>(), 1..6),
+    ) {
+        prop_assume!(a != b);
+        let rules = KeyRules::default();
+        let with = |value: &[u8]| {
+            let escaped: String = value.iter().map(|b| format!("%{b:02X}")).collect();
+            let url = base.url(false, QueryForm::Minimal);
+            Url::parse(&format!("{}://{}{}?v={escaped}", url.scheme(), url.host_str().unwrap_or_default(), url.path())).expect("a URL")
+        };
+        let (ua, ub) = (with(&a), with(&b));
+        prop_assert_ne!(get(&rules, &ua), get(&rules, &ub), "{} vs {}", ua, ub);
+    }
+
+    /// Another method is another request.
+    #[test]
+    fn different_methods_differ(base in spelling(), a in method(), b in method()) {
+        prop_assume!(a != b);
+        let rules = KeyRules::default();
+        let url = base.url(false, QueryForm::Minimal);
+        let h = HeaderMap::new();
+        prop_assert_ne!(rules.key(&a, &url, &h, None), rules.key(&b, &url, &h, None));
+    }
+
+    /// Another value of a matched header is another request, with `MatchHeaders::Only` and
+    /// `MatchHeaders::All`; an unmatched header changes nothing.
+    #[test]
+    fn different_matched_header_values_differ(
+        base in spelling(),
+        a in header_value_bytes(),
+        b in header_value_bytes(),
+        other in header_value_bytes(),
+    ) {
+        prop_assume!(a != b);
+        let url = base.url(false, QueryForm::Minimal);
+        let name = HeaderName::from_static("accept-language");
+        let (ha, hb) = (single_header(&name, &a), single_header(&name, &b));
+        for rules in [
+            KeyRules::default().match_headers(MatchHeaders::Only(vec![name.clone()])),
+            KeyRules::default().match_headers(MatchHeaders::All),
+        ] {
+            prop_assert_ne!(
+                rules.key(&Method::GET, &url, &ha, None),
+                rules.key(&Method::GET, &url, &hb, None)
+            );
+        }
+        // Absent and present (even empty) differ.
+        let only = KeyRules::default().match_headers(MatchHeaders::Only(vec![name.clone()]));
+        prop_assert_ne!(
+            only.key(&Method::GET, &url, &ha, None),
+            only.key(&Method::GET, &url, &HeaderMap::new(), None)
+        );
+        // A header that is not matched does not count.
+        let mut with_other = ha.clone();
+        with_other.insert("x-trace", HeaderValue::from_bytes(&other).expect("valid"));
+        prop_assert_eq!(
+            only.key(&Method::GET, &url, &ha, None),
+            only.key(&Method::GET, &url, &with_other, None)
+        );
+        prop_assert_eq!(
+            KeyRules::default().key(&Method::GET, &url, &ha, None),
+            KeyRules::default().key(&Method::GET, &url, &hb, None),
+            "no headers are matched by default"
+        );
+    }
+
+    /// Another body is another request (raw bodies compare as bytes).
+    #[test]
+    fn different_bodies_differ(
+        base in spelling(),
+        a in prop::collection::vec(any::<u8>(), 0..64),
+        b in prop::collection::vec(any::<u8>(), 0..64),
+    ) {
+        prop_assume!(a != b);
+        let rules = KeyRules::default();
+        let url = base.url(false, QueryForm::Minimal);
+        let h = HeaderMap::new();
+        prop_assert_ne!(
+            rules.key(&Method::POST, &url, &h, Some(&a)),
+            rules.key(&Method::POST, &url, &h, Some(&b))
+        );
+    }
+
+    /// Vary variants: another value of a varied request header (as text) selects another
+    /// variant; list spacing does not.
+    #[test]
+    fn different_vary_values_select_different_variants(
+        a in header_value_text(),
+        b in header_value_text(),
+        generation in any::<u64>(),
+    ) {
+        let name = HeaderName::from_static("x-variant");
+        let normalize = |v: &[u8]| -> Vec<String> {
+            String::from_utf8_lossy(v)
+                .split(',')
+                .map(str::trim)
+                .filter(|m| !m.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        prop_assume!(normalize(&a) != normalize(&b));
+        let index = VaryIndex { headers: vec![name.clone()], generation };
+        let url_key = CacheKey::from_digest([1; 16]);
+        prop_assert_ne!(
+            variant_key(&url_key, &index, &single_header(&name, &a)),
+            variant_key(&url_key, &index, &single_header(&name, &b))
+        );
+    }
+
+    /// Non-UTF-8 values of a varied header are different variants too.
+    #[test]
+    #[ignore = "known bug: Vary values are decoded lossily, so non-UTF-8 values collide"]
+    fn different_non_utf8_vary_values_select_different_variants(
+        a in prop::collection::vec(non_utf8_value_byte(), 1..8),
+        b in prop::collection::vec(non_utf8_value_byte(), 1..8),
+    ) {
+        // No spaces or commas: the values are single list members, compared as they are.
+        prop_assume!(a != b);
+        let name = HeaderName::from_static("x-variant");
+        let index = VaryIndex { headers: vec![name.clone()], generation: 1 };
+        let url_key = CacheKey::from_digest([1; 16]);
+        prop_assert_ne!(
+            variant_key(&url_key, &index, &single_header(&name, &a)),
+            variant_key(&url_key, &index, &single_header(&name, &b))
+        );
+    }
+}
+
+impl Spelling {
+    fn clone_without_params(&self) -> Self {
+        Self {
+            scheme: self.scheme,
+            host: self.host.clone(),
+            port: self.port,
+            path: self.path.clone(),
+            params: None,
+            fragment: self.fragment.clone(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Spelling {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text(false, QueryForm::Minimal))
+    }
+}
+
+/// The URL parser's own equalities, pinned: IDN hosts, and the same URL with and without
+/// an explicit default port and empty query.
+#[test]
+fn parser_equal_urls_share_a_key() {
+    let rules = KeyRules::default();
+    for (a, b) in [
+        (
+            "https://BÜCHER.example/x",
+            "https://xn--bcher-kva.example/x",
+        ),
+        ("https://example.com", "https://example.com:443/"),
+        ("http://example.com:80/a b", "http://EXAMPLE.com/a%20b"),
+        ("https://example.com/p?", "https://example.com/p"),
+        ("https://example.com/p?#f", "https://example.com/p"),
+        ("https://example.com/./a/../p", "https://example.com/p"),
+    ] {
+        let (ua, ub) = (Url::parse(a).unwrap(), Url::parse(b).unwrap());
+        assert_eq!(get(&rules, &ua), get(&rules, &ub), "{a} vs {b}");
+    }
+}
