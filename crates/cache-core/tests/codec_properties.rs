@@ -36,6 +36,8 @@ fn config() -> ProptestConfig {
     if std::env::var_os("PROPTEST_CASES").is_none() {
         config.cases = 256;
     }
+    // A long run rejects more cases (`prop_assume!`) in all: allow it in proportion.
+    config.max_global_rejects = config.max_global_rejects.max(config.cases);
     config
 }
 

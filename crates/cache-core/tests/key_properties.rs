@@ -31,6 +31,8 @@ fn config() -> ProptestConfig {
     if std::env::var_os("PROPTEST_CASES").is_none() {
         config.cases = 256;
     }
+    // A long run rejects more cases (`prop_assume!`) in all: allow it in proportion.
+    config.max_global_rejects = config.max_global_rejects.max(config.cases);
     config
 }
 
@@ -44,7 +46,8 @@ fn scheme() -> impl Strategy<Value = &'static str> {
 
 fn host() -> impl Strategy<Value = String> {
     prop_oneof![
-        "[a-z][a-z0-9-]{0,10}(\\.[a-z][a-z0-9-]{0,10}){0,2}",
+        // Labels never start with "xn--" (a punycode label would have to be valid).
+        "[a-wyz][a-z0-9]{0,6}(-[a-z0-9]{1,4})?(\\.[a-wyz][a-z0-9]{0,6}(-[a-z0-9]{1,4})?){0,2}",
         Just("127.0.0.1".to_owned()),
         Just("[::1]".to_owned()),
     ]
@@ -385,11 +388,16 @@ proptest! {
 
     /// Different paths are different resources.
     #[test]
-    fn different_paths_differ(base in spelling(), a in path(), b in path()) {
+    fn different_paths_differ(base in spelling(), a in path(), mut b in path(), extra in segment()) {
         let rules = KeyRules::default();
         let ua = Spelling { path: a, ..base.clone_without_params() }.url(false, QueryForm::Minimal);
-        let ub = Spelling { path: b, ..base.clone_without_params() }.url(false, QueryForm::Minimal);
-        prop_assume!(ua.path() != ub.path());
+        let mut ub = Spelling { path: b.clone(), ..base.clone_without_params() }.url(false, QueryForm::Minimal);
+        if ua.path() == ub.path() {
+            // Often both empty: make them differ by a segment.
+            b.push(format!("{extra}z"));
+            ub = Spelling { path: b, ..base.clone_without_params() }.url(false, QueryForm::Minimal);
+        }
+        prop_assert_ne!(ua.path(), ub.path());
         prop_assert_ne!(get(&rules, &ua), get(&rules, &ub), "{} vs {}", ua, ub);
     }
 
@@ -586,4 +594,21 @@ fn parser_equal_urls_share_a_key() {
         let (ua, ub) = (Url::parse(a).unwrap(), Url::parse(b).unwrap());
         assert_eq!(get(&rules, &ua), get(&rules, &ub), "{a} vs {b}");
     }
+}
+
+/// Form bodies are keyed decoded, like queries: non-UTF-8 values must not collide either.
+#[test]
+#[ignore = "known bug: form bodies are decoded lossily, so non-UTF-8 values collide"]
+fn non_utf8_form_bodies_differ() {
+    let rules = KeyRules::default();
+    let url = Url::parse("https://example.com/search").unwrap();
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "content-type",
+        HeaderValue::from_static("application/x-www-form-urlencoded"),
+    );
+    assert_ne!(
+        rules.key(&Method::POST, &url, &headers, Some(b"v=%80")),
+        rules.key(&Method::POST, &url, &headers, Some(b"v=%81"))
+    );
 }
