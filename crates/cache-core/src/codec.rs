@@ -3,15 +3,20 @@
 //! ```text
 //! offset  size  field
 //! 0       4     magic "RQCE"
-//! 4       1     format version (1)
+//! 4       1     format version (2)
 //! 5       1     kind: 0 a response, 1 a Vary index
 //! 6       1     flags: bit 0 the body is LZ4-compressed, bit 1 a signature ends the entry
 //! 7       4     head length n, u32 little-endian
-//! 11      n     head: postcard of status, version, headers, URLs, request
+//! 11      8     body length b (as stored), u64 little-endian
+//! 19      n     head: postcard of status, version, headers, URLs, request
 //!               (for a Vary index: the list of header names)
-//! 11+n    ..    body bytes, raw or compressed (empty for a Vary index)
-//! end-32  32    (signed entries) HMAC-SHA256 over the cache key and everything before it
+//! 19+n    b     body bytes, raw or compressed (empty for a Vary index)
+//! 19+n+b  32    (signed entries) HMAC-SHA256 over the cache key and everything before it
 //! ```
+//!
+//! The lengths add up to the stored length exactly, so a write cut short (or extended) is
+//! caught even in the body, where nothing else would notice. Version 1 had no body length;
+//! its entries read as [`DecodeError::UnsupportedVersion`] (a miss, then replaced).
 //!
 //! The body sits raw at the end so decoding slices it out of the stored buffer without a copy.
 //! Anything that is not exactly this (another program's data, a truncated write, a future
@@ -35,8 +40,8 @@ use crate::response::{CachedRequest, CachedResponse};
 
 const MAGIC: &[u8; 4] = b"RQCE";
 /// The format version this build writes.
-pub const FORMAT_VERSION: u8 = 1;
-const ENVELOPE_LEN: usize = 11;
+pub const FORMAT_VERSION: u8 = 2;
+const ENVELOPE_LEN: usize = 19;
 const KIND_RESPONSE: u8 = 0;
 const KIND_VARY_INDEX: u8 = 1;
 const FLAG_COMPRESSED: u8 = 1;
@@ -68,6 +73,10 @@ pub enum DecodeError {
     /// Uses flags (compression, signature) this build does not understand.
     #[error("unsupported entry flags {0:#04x}")]
     UnsupportedFlags(u8),
+    /// More bytes than the entry's lengths account for (another program's data, or two
+    /// writes run together).
+    #[error("bytes after the end of the entry")]
+    TrailingBytes,
     /// Signatures are required and this entry has none.
     #[error("entry is not signed")]
     Unsigned,
@@ -153,12 +162,16 @@ pub fn encode_vary_index(index: &VaryIndex) -> Result<Bytes, EncodeError> {
 ///
 /// ```
 /// use cache_core::codec::{EntryCodec, SigningKeys};
-/// # use cache_core::{CacheKey, CachedResponse};
-/// # let response = cache_core::codec::decode(&cache_core::codec::encode(&
-/// #     CachedResponse::new(http::StatusCode::OK, http::Version::HTTP_11, http::HeaderMap::new(),
-/// #     bytes::Bytes::from("hello ".repeat(1000)), "https://example.com/".into(),
-/// #     cache_core::CachedRequest::new(http::Method::GET, "https://example.com/".into(),
-/// #     http::HeaderMap::new()))).unwrap()).unwrap();
+/// # use cache_core::{CacheKey, CachedRequest, CachedResponse};
+/// # use http::{HeaderMap, Method, StatusCode, Version};
+/// let response = CachedResponse::new(
+///     StatusCode::OK,
+///     Version::HTTP_11,
+///     HeaderMap::new(),
+///     bytes::Bytes::from("hello ".repeat(1000)),
+///     "https://example.com/",
+///     CachedRequest::new(Method::GET, "https://example.com/", HeaderMap::new()),
+/// );
 /// let key: CacheKey = "0123456789abcdef0123456789abcdef".parse().unwrap();
 /// let codec = EntryCodec::new()
 ///     .compress_above(4096)
@@ -170,6 +183,7 @@ pub fn encode_vary_index(index: &VaryIndex) -> Result<Bytes, EncodeError> {
 #[derive(Clone, Debug, Default)]
 pub struct EntryCodec {
     compress_above: Option<usize>,
+    max_decompressed: Option<usize>,
     signing: Option<SigningKeys>,
 }
 
@@ -184,6 +198,15 @@ impl EntryCodec {
     #[must_use]
     pub fn compress_above(mut self, bytes: usize) -> Self {
         self.compress_above = Some(bytes);
+        self
+    }
+
+    /// Refuse (as [`DecodeError::Invalid`]) compressed bodies that announce more than
+    /// `bytes` once decompressed, before allocating them (default: only LZ4's own bound of
+    /// 255 times the stored size). The middleware sets its `max_body_size` here.
+    #[must_use]
+    pub fn max_decompressed(mut self, bytes: u64) -> Self {
+        self.max_decompressed = Some(usize::try_from(bytes).unwrap_or(usize::MAX));
         self
     }
 
@@ -271,6 +294,7 @@ impl EntryCodec {
         out.put_u8(kind);
         out.put_u8(flags);
         out.put_u32_le(head_len);
+        out.put_u64_le(body.len() as u64);
         out.put_slice(&head);
         out.put_slice(body);
         if let Some((keys, key)) = signing {
@@ -307,14 +331,20 @@ impl EntryCodec {
         key: Option<&CacheKey>,
         bytes: &Bytes,
     ) -> Result<Entry, DecodeError> {
+        // Magic and version first: another program's short value is foreign, not truncated,
+        // and an older format's envelope may be shorter than this one's.
+        match bytes.get(..4) {
+            Some(magic) if magic != MAGIC => return Err(DecodeError::BadMagic),
+            _ => {}
+        }
+        match bytes.get(4) {
+            Some(&version) if version != FORMAT_VERSION => {
+                return Err(DecodeError::UnsupportedVersion(version));
+            }
+            _ => {}
+        }
         if bytes.len() < ENVELOPE_LEN {
             return Err(DecodeError::Truncated { len: bytes.len() });
-        }
-        if &bytes[..4] != MAGIC {
-            return Err(DecodeError::BadMagic);
-        }
-        if bytes[4] != FORMAT_VERSION {
-            return Err(DecodeError::UnsupportedVersion(bytes[4]));
         }
         let kind = bytes[5];
         let flags = bytes[6];
@@ -342,15 +372,24 @@ impl EntryCodec {
         };
         let head_len =
             u32::from_le_bytes([content[7], content[8], content[9], content[10]]) as usize;
+        let mut body_len = [0u8; 8];
+        body_len.copy_from_slice(&content[11..19]);
+        let body_len = usize::try_from(u64::from_le_bytes(body_len))
+            .map_err(|_| DecodeError::Truncated { len: bytes.len() })?;
         let body_start = ENVELOPE_LEN
             .checked_add(head_len)
-            .filter(|end| *end <= content.len())
+            .filter(|start| *start <= content.len())
             .ok_or(DecodeError::Truncated { len: bytes.len() })?;
+        match body_start.checked_add(body_len) {
+            Some(end) if end == content.len() => {}
+            Some(end) if end < content.len() => return Err(DecodeError::TrailingBytes),
+            _ => return Err(DecodeError::Truncated { len: bytes.len() }),
+        }
         let head = &content[ENVELOPE_LEN..body_start];
         match kind {
             KIND_RESPONSE => {
                 let body = if flags & FLAG_COMPRESSED != 0 {
-                    compression::decompress(&content[body_start..])?
+                    compression::decompress(&content[body_start..], self.max_decompressed)?
                 } else {
                     content.slice(body_start..)
                 };

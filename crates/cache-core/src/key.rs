@@ -297,20 +297,15 @@ impl KeyRules {
     }
 
     fn filtered_query(&self, url: &Url, drop: impl Fn(&str) -> bool, sort: bool) -> Option<String> {
-        url.query()?;
-        let mut pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> =
-            url.query_pairs().filter(|(k, _)| !drop(k)).collect();
+        let mut pairs = decoded_pairs(url.query()?.as_bytes());
+        pairs.retain(|(name, _)| !drop(&String::from_utf8_lossy(name)));
         if sort {
             pairs.sort();
         }
         if pairs.is_empty() {
             return None;
         }
-        Some(
-            form_urlencoded::Serializer::new(String::new())
-                .extend_pairs(pairs)
-                .finish(),
-        )
+        Some(encoded_pairs(&pairs))
     }
 
     fn hash_matched_headers(&self, hasher: &mut KeyHasher, headers: &HeaderMap) {
@@ -362,23 +357,58 @@ impl KeyRules {
                 return Cow::Owned(canonical_json(&value));
             }
         } else if content_type.starts_with("application/x-www-form-urlencoded") {
-            let mut pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> = Vec::new();
-            for (name, value) in form_urlencoded::parse(body) {
+            let mut pairs = decoded_pairs(body);
+            for (name, value) in &pairs {
+                let name = String::from_utf8_lossy(name);
                 if is_credential(&name) {
-                    credentials.push((name.to_ascii_lowercase(), value.as_bytes().to_vec()));
-                }
-                if !self.is_ignored(&name) {
-                    pairs.push((name, value));
+                    credentials.push((name.to_ascii_lowercase(), value.clone()));
                 }
             }
+            pairs.retain(|(name, _)| !self.is_ignored(&String::from_utf8_lossy(name)));
             pairs.sort();
-            let normalized = form_urlencoded::Serializer::new(String::new())
-                .extend_pairs(pairs)
-                .finish();
-            return Cow::Owned(normalized.into_bytes());
+            return Cow::Owned(encoded_pairs(&pairs).into_bytes());
         }
         Cow::Borrowed(body)
     }
+}
+
+/// `application/x-www-form-urlencoded` pairs, decoded to bytes. Unlike
+/// `form_urlencoded::parse`, which decodes lossily to UTF-8, values that are not UTF-8 stay
+/// distinct (`%80` and `%81` would both become U+FFFD); for UTF-8 input the result is the
+/// same, so keys of such URLs did not change.
+fn decoded_pairs(input: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let decode = |part: &[u8]| -> Vec<u8> {
+        let spaced: Vec<u8> = part
+            .iter()
+            .map(|&b| if b == b'+' { b' ' } else { b })
+            .collect();
+        percent_encoding::percent_decode(&spaced).collect()
+    };
+    input
+        .split(|&b| b == b'&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = match pair.iter().position(|&b| b == b'=') {
+                Some(at) => (&pair[..at], &pair[at + 1..]),
+                None => (pair, &[][..]),
+            };
+            (decode(name), decode(value))
+        })
+        .collect()
+}
+
+/// The pairs serialized as `form_urlencoded::Serializer` would serialize their UTF-8 form.
+fn encoded_pairs(pairs: &[(Vec<u8>, Vec<u8>)]) -> String {
+    let mut out = String::new();
+    for (name, value) in pairs {
+        if !out.is_empty() {
+            out.push('&');
+        }
+        out.extend(form_urlencoded::byte_serialize(name));
+        out.push('=');
+        out.extend(form_urlencoded::byte_serialize(value));
+    }
+    out
 }
 
 fn is_credential(name: &str) -> bool {

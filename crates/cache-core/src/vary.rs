@@ -56,24 +56,33 @@ const CASE_INSENSITIVE_VALUES: &[&str] = &[
 
 /// A request header's value as variants compare it: all field lines combined, list members
 /// trimmed, empty members dropped, joined with ", "; lowercased where values are
-/// case-insensitive. `None` when the header is absent.
-pub fn normalized_value(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
-    let mut members: Vec<String> = Vec::new();
+/// case-insensitive. `None` when the header is absent. Values that are not UTF-8 are compared
+/// as bytes (trimmed of ASCII whitespace), so two different ones never select one variant.
+pub fn normalized_value(headers: &HeaderMap, name: &HeaderName) -> Option<Vec<u8>> {
+    let mut members: Vec<&[u8]> = Vec::new();
     let mut present = false;
     for value in headers.get_all(name) {
         present = true;
-        let text = String::from_utf8_lossy(value.as_bytes());
-        members.extend(
-            text.split(',')
-                .map(str::trim)
-                .filter(|m| !m.is_empty())
-                .map(str::to_owned),
-        );
+        let bytes = value.as_bytes();
+        match std::str::from_utf8(bytes) {
+            Ok(text) => members.extend(
+                text.split(',')
+                    .map(str::trim)
+                    .filter(|m| !m.is_empty())
+                    .map(str::as_bytes),
+            ),
+            Err(_) => members.extend(
+                bytes
+                    .split(|&b| b == b',')
+                    .map(<[u8]>::trim_ascii)
+                    .filter(|m| !m.is_empty()),
+            ),
+        }
     }
     if !present {
         return None;
     }
-    let mut joined = members.join(", ");
+    let mut joined = members.join(&b", "[..]);
     if CASE_INSENSITIVE_VALUES.contains(&name.as_str()) {
         joined.make_ascii_lowercase();
     }
@@ -96,7 +105,7 @@ pub fn variant_key(url_key: &CacheKey, index: &crate::VaryIndex, request: &Heade
         match normalized_value(request, name) {
             Some(value) => {
                 field(b"present");
-                field(value.as_bytes());
+                field(&value);
             }
             None => field(b"absent"),
         }

@@ -425,7 +425,6 @@ proptest! {
     /// Query values are bytes once decoded: values that are not UTF-8 (`%FF` vs `%FE`) are
     /// different resources too.
     #[test]
-    #[ignore = "known bug: query values are decoded lossily, so non-UTF-8 values collide"]
     fn different_non_utf8_parameter_values_differ(
         base in spelling(),
         a in prop::collection::vec(any::<u8>(), 1..6),
@@ -539,7 +538,6 @@ proptest! {
 
     /// Non-UTF-8 values of a varied header are different variants too.
     #[test]
-    #[ignore = "known bug: Vary values are decoded lossily, so non-UTF-8 values collide"]
     fn different_non_utf8_vary_values_select_different_variants(
         a in prop::collection::vec(non_utf8_value_byte(), 1..8),
         b in prop::collection::vec(non_utf8_value_byte(), 1..8),
@@ -598,7 +596,6 @@ fn parser_equal_urls_share_a_key() {
 
 /// Form bodies are keyed decoded, like queries: non-UTF-8 values must not collide either.
 #[test]
-#[ignore = "known bug: form bodies are decoded lossily, so non-UTF-8 values collide"]
 fn non_utf8_form_bodies_differ() {
     let rules = KeyRules::default();
     let url = Url::parse("https://example.com/search").unwrap();

@@ -18,13 +18,14 @@ pub(super) fn compress(body: &[u8]) -> Option<Vec<u8>> {
 /// The body from its compressed form. The announced length is checked against what LZ4 can
 /// produce from the input before anything is allocated, so a damaged entry cannot ask for
 /// gigabytes.
-pub(super) fn decompress(stored: &[u8]) -> Result<Bytes, DecodeError> {
+pub(super) fn decompress(stored: &[u8], limit: Option<usize>) -> Result<Bytes, DecodeError> {
     let invalid = || DecodeError::Invalid {
         field: "compressed body",
     };
     let (announced, block) = lz4_flex::block::uncompressed_size(stored).map_err(|_| invalid())?;
     // LZ4 expands at most ~255× (one literal-length byte per 255 output bytes).
-    if announced > block.len().saturating_mul(255).saturating_add(16) {
+    let possible = block.len().saturating_mul(255).saturating_add(16);
+    if announced > possible.min(limit.unwrap_or(usize::MAX)) {
         return Err(invalid());
     }
     let body = lz4_flex::block::decompress(block, announced).map_err(|_| invalid())?;
@@ -43,7 +44,12 @@ mod tests {
         let body = b"{\"name\": \"value\", \"n\": 1}, ".repeat(200);
         let compressed = compress(&body).expect("repetitive text compresses");
         assert!(compressed.len() < body.len() / 4);
-        assert_eq!(&decompress(&compressed).unwrap()[..], &body[..]);
+        assert_eq!(&decompress(&compressed, None).unwrap()[..], &body[..]);
+        assert!(
+            decompress(&compressed, Some(body.len() - 1)).is_err(),
+            "over the limit"
+        );
+        assert!(decompress(&compressed, Some(body.len())).is_ok());
     }
 
     #[test]
@@ -65,8 +71,8 @@ mod tests {
     #[test]
     fn damaged_or_inflated_input_is_an_error() {
         let compressed = compress(&b"abc".repeat(1000)).unwrap();
-        assert!(decompress(&compressed[..compressed.len() - 3]).is_err());
-        assert!(decompress(&[0xff, 0xff, 0xff, 0x7f, 0x00]).is_err());
-        assert!(decompress(&[1, 2]).is_err());
+        assert!(decompress(&compressed[..compressed.len() - 3], None).is_err());
+        assert!(decompress(&[0xff, 0xff, 0xff, 0x7f, 0x00], None).is_err());
+        assert!(decompress(&[1, 2], None).is_err());
     }
 }

@@ -20,10 +20,10 @@ fn body_is_sliced_not_copied() {
     );
 }
 
-/// Version 1 of the format, byte for byte. If this fails, old caches become unreadable:
-/// bump FORMAT_VERSION instead of changing version 1.
+/// Version 2 of the format, byte for byte. If this fails, old caches become unreadable:
+/// bump FORMAT_VERSION instead of changing version 2.
 #[test]
-fn format_v1_is_frozen() {
+fn format_v2_is_frozen() {
     let mut headers = HeaderMap::new();
     headers.append("a", HeaderValue::from_static("1"));
     let url = url::Url::parse("http://h/").unwrap();
@@ -35,7 +35,7 @@ fn format_v1_is_frozen() {
         url.clone(),
         CachedRequest::new(Method::GET, url, HeaderMap::new()),
     );
-    let expected: &[u8] = b"RQCE\x01\x00\x00\x21\x00\x00\x00\xc8\x01\x0b\x01\x01a\x01\x31\x09http://h/\x03GET\x09http://h/\x00xy";
+    let expected: &[u8] = b"RQCE\x02\x00\x00\x21\x00\x00\x00\x02\x00\x00\x00\x00\x00\x00\x00\xc8\x01\x0b\x01\x01a\x01\x31\x09http://h/\x03GET\x09http://h/\x00xy";
     let encoded = encode(&response).unwrap();
     assert_eq!(&encoded[..], expected);
     assert_eq!(decode(&Bytes::from_static(expected)).unwrap(), response);
@@ -53,10 +53,10 @@ fn foreign_and_damaged_bytes_are_errors_not_panics() {
         Err(DecodeError::BadMagic)
     ));
     let mut future = valid.to_vec();
-    future[4] = 2;
+    future[4] = 3;
     assert!(matches!(
         decode(&future.into()),
-        Err(DecodeError::UnsupportedVersion(2))
+        Err(DecodeError::UnsupportedVersion(3))
     ));
     let mut flagged = valid.to_vec();
     flagged[6] = 0x80;
@@ -99,7 +99,7 @@ fn vary_index_round_trips_and_is_not_a_response() {
     let bytes = encode_vary_index(&index).unwrap();
     assert_eq!(
         &bytes[..],
-        b"RQCE\x01\x01\x00\x22\x00\x00\x00\x02\x0faccept-encoding\x0faccept-language\x07"
+        b"RQCE\x02\x01\x00\x22\x00\x00\x00\0\0\0\0\0\0\0\0\x02\x0faccept-encoding\x0faccept-language\x07"
     );
     assert_eq!(decode_entry(&bytes).unwrap(), Entry::VaryIndex(index));
     assert!(matches!(decode(&bytes), Err(DecodeError::WrongKind)));
@@ -194,5 +194,24 @@ fn signed_and_compressed_together() {
     assert!(matches!(
         codec.decode_entry(Some(&key(3)), &stored),
         Ok(Entry::VaryIndex(found)) if found == index
+    ));
+}
+
+#[test]
+fn a_body_cut_short_or_extended_is_an_error() {
+    let valid = encode(&sample_response()).unwrap();
+    let cut = valid.slice(..valid.len() - 3);
+    assert!(matches!(decode(&cut), Err(DecodeError::Truncated { .. })));
+    let mut longer = valid.to_vec();
+    longer.extend_from_slice(b"junk");
+    assert!(matches!(
+        decode(&longer.into()),
+        Err(DecodeError::TrailingBytes)
+    ));
+    let mut v1 = valid.to_vec();
+    v1[4] = 1;
+    assert!(matches!(
+        decode(&v1.into()),
+        Err(DecodeError::UnsupportedVersion(1))
     ));
 }
