@@ -8,6 +8,7 @@ mod cache_control;
 mod composition;
 mod expiration;
 mod failures;
+mod full_store;
 mod handle;
 mod hits;
 mod integrity;

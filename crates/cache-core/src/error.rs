@@ -30,6 +30,15 @@ pub enum StoreError {
         /// The store's limit in bytes.
         limit: u64,
     },
+    /// The store is out of space (disk full, a page or memory limit such as Redis
+    /// `maxmemory` with `noeviction`); nothing was written, what was stored is intact, and
+    /// reads still work, so it does not open the middleware's circuit breaker.
+    #[error("cache store is full; not stored")]
+    Full {
+        /// The driver's error.
+        #[source]
+        source: BoxError,
+    },
     /// Any other failure reported by the backend.
     #[error("cache store backend error")]
     Backend {
@@ -43,6 +52,13 @@ impl StoreError {
     /// Wraps a driver error as [`StoreError::Backend`].
     pub fn backend(source: impl Into<BoxError>) -> Self {
         Self::Backend {
+            source: source.into(),
+        }
+    }
+
+    /// Wraps a driver error as [`StoreError::Full`].
+    pub fn full(source: impl Into<BoxError>) -> Self {
+        Self::Full {
             source: source.into(),
         }
     }

@@ -136,6 +136,9 @@ pub(crate) fn store_error(error: RedisError) -> StoreError {
         || error.is_unrecoverable_error()
     {
         StoreError::unavailable(error)
+    } else if error.code() == Some("OOM") {
+        // `maxmemory` reached under the `noeviction` policy.
+        StoreError::full(error)
     } else {
         StoreError::backend(error)
     }

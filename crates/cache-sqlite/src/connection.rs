@@ -13,6 +13,7 @@ pub(crate) const TABLE: &str = "reqwest_cache_entries";
 pub(crate) fn open_connection(
     path: &Path,
     busy_timeout: Duration,
+    pragmas: &[(String, String)],
 ) -> Result<Connection, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
@@ -31,6 +32,10 @@ pub(crate) fn open_connection(
         .map_err(|e| sqlite_error(e, busy_timeout))?;
     conn.pragma_update(None, "synchronous", "NORMAL")
         .map_err(|e| sqlite_error(e, busy_timeout))?;
+    for (name, value) in pragmas {
+        conn.pragma_update(None, name, value)
+            .map_err(|e| sqlite_error(e, busy_timeout))?;
+    }
     Ok(conn)
 }
 
@@ -60,6 +65,7 @@ pub(crate) fn sqlite_error(error: rusqlite::Error, busy_timeout: Duration) -> St
         Some(ErrorCode::CannotOpen | ErrorCode::NotADatabase | ErrorCode::SystemIoFailure) => {
             StoreError::unavailable(error)
         }
+        Some(ErrorCode::DiskFull) => StoreError::full(error),
         _ => StoreError::backend(error),
     }
 }

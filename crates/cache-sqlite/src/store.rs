@@ -46,9 +46,26 @@ pub struct SqliteStoreBuilder {
     busy_timeout: Duration,
     readers: usize,
     max_bytes: Option<u64>,
+    pragmas: Vec<(String, String)>,
 }
 
 impl SqliteStoreBuilder {
+    /// Runs `PRAGMA name = value` on every connection the store opens, after its own
+    /// settings (WAL, `synchronous = NORMAL`): for `cache_size`, `mmap_size`,
+    /// `max_page_count` and the like. Pragmas that change the journal or locking modes break
+    /// the store's guarantees; don't.
+    ///
+    /// ```no_run
+    /// let store = cache_sqlite::SqliteStore::builder("http_cache.sqlite")
+    ///     .pragma("mmap_size", "268435456")
+    ///     .open()?;
+    /// # Ok::<(), cache_core::StoreError>(())
+    /// ```
+    pub fn pragma(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.pragmas.push((name.into(), value.into()));
+        self
+    }
+
     /// How long a call waits for another connection or process holding the lock before it
     /// fails with [`StoreError::Timeout`] (default 10 s).
     pub fn busy_timeout(mut self, timeout: Duration) -> Self {
@@ -81,13 +98,13 @@ impl SqliteStoreBuilder {
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(StoreError::unavailable)?;
         }
-        let writer = open_connection(&self.path, self.busy_timeout)?;
+        let writer = open_connection(&self.path, self.busy_timeout, &self.pragmas)?;
         create_schema(&writer, self.busy_timeout)?;
         let quick_readers = (0..2)
-            .map(|_| open_connection(&self.path, QUICK_BUSY_TIMEOUT).map(Mutex::new))
+            .map(|_| open_connection(&self.path, QUICK_BUSY_TIMEOUT, &self.pragmas).map(Mutex::new))
             .collect::<Result<Vec<_>, _>>()?;
         let readers = (0..self.readers)
-            .map(|_| open_connection(&self.path, self.busy_timeout).map(Mutex::new))
+            .map(|_| open_connection(&self.path, self.busy_timeout, &self.pragmas).map(Mutex::new))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
@@ -146,6 +163,7 @@ impl SqliteStore {
             busy_timeout: Duration::from_secs(10),
             readers: 4,
             max_bytes: None,
+            pragmas: Vec::new(),
         }
     }
 

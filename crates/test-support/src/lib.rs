@@ -212,6 +212,11 @@ impl RedisServer {
         Self::start_with(&[], false)
     }
 
+    /// Starts a server with extra `redis-server` arguments (e.g. `["--maxmemory", "2mb"]`).
+    pub fn start_with_args(extra: &[&str]) -> Self {
+        Self::start_with(extra, false)
+    }
+
     fn start_with(extra: &[&str], cluster_bus: bool) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port(cluster_bus);
