@@ -20,7 +20,9 @@ use crate::url_patterns::UrlPatterns;
 /// Responses with a body larger than this are passed through uncached by default.
 pub const DEFAULT_MAX_BODY_SIZE: u64 = 32 * 1024 * 1024;
 
-/// How long a store call may take before the request goes on without the cache, by default.
+/// How long a store call may take before the request goes on without the cache, by default,
+/// for a store that suggests nothing else
+/// ([`CacheStore::suggested_timeout`]: 1 s for Redis, MongoDB and DynamoDB).
 pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long a request waits for an identical one in flight, by default.
@@ -67,7 +69,7 @@ pub struct CacheMiddlewareBuilder {
     filter: Option<Arc<ResponseFilter>>,
     cache_set_cookie: bool,
     max_body_bytes: u64,
-    store_timeout: Duration,
+    store_timeout: Option<Duration>,
     clock: Arc<dyn Clock>,
 }
 
@@ -91,7 +93,7 @@ impl Default for CacheMiddlewareBuilder {
             filter: None,
             cache_set_cookie: false,
             max_body_bytes: DEFAULT_MAX_BODY_SIZE,
-            store_timeout: DEFAULT_STORE_TIMEOUT,
+            store_timeout: None,
             clock: Arc::new(SystemClock),
         }
     }
@@ -311,9 +313,10 @@ impl CacheMiddlewareBuilder {
     }
 
     /// How long one store call may take before the request goes on without the cache
-    /// (default [`DEFAULT_STORE_TIMEOUT`]).
+    /// (default: the store's [`CacheStore::suggested_timeout`], 5 s for embedded stores and
+    /// 1 s for remote ones).
     pub fn store_timeout(mut self, timeout: Duration) -> Self {
-        self.store_timeout = timeout;
+        self.store_timeout = Some(timeout);
         self
     }
 
@@ -343,6 +346,9 @@ impl CacheMiddlewareBuilder {
             Some(store) => store,
             None => default_store()?,
         };
+        let store_timeout = self
+            .store_timeout
+            .unwrap_or_else(|| store.suggested_timeout());
         Ok(CacheMiddleware::from_state(CacheState {
             store,
             keys: self.keys,
@@ -355,7 +361,7 @@ impl CacheMiddlewareBuilder {
             filter: self.filter,
             cache_set_cookie: self.cache_set_cookie,
             max_body_bytes: self.max_body_bytes,
-            store_timeout: self.store_timeout,
+            store_timeout,
             clock: self.clock,
             stats: StatsCounters::default(),
             warnings: Default::default(),

@@ -176,3 +176,31 @@ async fn a_dead_store_costs_one_timeout_per_backoff_not_one_per_request() {
         "one probe after the back-off"
     );
 }
+
+#[tokio::test]
+async fn remote_stores_get_a_shorter_default_timeout_and_the_user_decides_last() {
+    let sqlite_dir = tempfile::tempdir().unwrap();
+    let embedded = CacheMiddleware::builder()
+        .store(reqwest_caching::SqliteStore::open(sqlite_dir.path().join("t.sqlite")).unwrap())
+        .build()
+        .unwrap();
+    assert!(format!("{embedded:?}").contains("store_timeout: 5s"));
+    #[cfg(feature = "redis")]
+    {
+        let remote = CacheMiddleware::builder()
+            .store(
+                reqwest_caching::RedisStore::open(&test_support::shared_redis().url())
+                    .await
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        assert!(format!("{remote:?}").contains("store_timeout: 1s"));
+    }
+    let chosen = CacheMiddleware::builder()
+        .store(reqwest_caching::MemoryStore::new())
+        .store_timeout(Duration::from_millis(250))
+        .build()
+        .unwrap();
+    assert!(format!("{chosen:?}").contains("store_timeout: 250ms"));
+}

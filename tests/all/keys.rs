@@ -164,3 +164,55 @@ async fn key_for_matches_the_middleware() {
         assert!(h.handle.contains(&key).await.unwrap(), "{backend:?}");
     }
 }
+
+/// Every stored byte of every backend (values and metadata), read raw through the store:
+/// no credential appears, in plain text or base64.
+#[tokio::test]
+async fn credentials_never_reach_any_store() {
+    const SECRETS: &[&str] = &[
+        "SECRET-QUERY-1",
+        "SECRET-BEARER-2",
+        "SECRET-COOKIE-3",
+        "SECRET-PASSWORD-4",
+        "SECRET-PROXY-5",
+        "SECRET-APIKEY-6",
+        // base64 of "user:SECRET-PASSWORD-4", as basic auth sends it.
+        "dXNlcjpTRUNSRVQtUEFTU1dPUkQtNA",
+    ];
+    for &backend in BACKENDS {
+        let h = Harness::new(backend).await;
+        send(
+            h.get("/big/16?api_key=SECRET-QUERY-1&q=1")
+                .bearer_auth("SECRET-BEARER-2")
+                .header("cookie", "sid=SECRET-COOKIE-3"),
+        )
+        .await;
+        send(
+            h.get("/big/16?q=2")
+                .basic_auth("user", Some("SECRET-PASSWORD-4"))
+                .header("proxy-authorization", "Basic SECRET-PROXY-5")
+                .header("x-api-key", "SECRET-APIKEY-6"),
+        )
+        .await;
+        let store = h.handle.store();
+        let keys = reqwest_caching::cache_core::store::collect_keys(store.entries(), |_| true)
+            .await
+            .unwrap();
+        assert_eq!(keys.len(), 2, "{backend:?}");
+        for key in keys {
+            let raw = store.get(&key).await.unwrap().expect("listed entry");
+            let mut bytes = raw.value.to_vec();
+            bytes.extend_from_slice(raw.meta.url.as_bytes());
+            assert!(
+                bytes.windows(7).any(|w| w == b"/big/16"),
+                "{backend:?}: sanity: the URL is stored"
+            );
+            for secret in SECRETS {
+                assert!(
+                    !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                    "{backend:?}: {secret} stored"
+                );
+            }
+        }
+    }
+}

@@ -96,6 +96,14 @@ pub trait CacheStore: Send + Sync + Debug + 'static {
     /// Removes every entry; returns how many were removed.
     async fn clear(&self) -> Result<u64, StoreError>;
 
+    /// How long one call may take before the middleware goes on without the cache, unless
+    /// the user sets a timeout: 5 s by default (an embedded file may wait on another
+    /// process's lock); remote stores answer on a healthy network in milliseconds and
+    /// suggest 1 s, so a dead server costs little.
+    fn suggested_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(5)
+    }
+
     /// How many entries there are.
     async fn count(&self) -> Result<u64, StoreError> {
         let mut entries = self.entries();

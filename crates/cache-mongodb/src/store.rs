@@ -300,6 +300,11 @@ impl CacheStore for MongoStore {
         Box::pin(futures_util::stream::once(listing).try_flatten())
     }
 
+    /// 1 s: a remote store answers in milliseconds when healthy.
+    fn suggested_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(1)
+    }
+
     async fn clear(&self) -> Result<u64, StoreError> {
         let deleted = self
             .entries

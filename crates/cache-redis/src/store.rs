@@ -303,6 +303,11 @@ impl CacheStore for RedisStore {
         Box::pin(futures_util::TryStreamExt::try_flatten(pages))
     }
 
+    /// 1 s: a remote store answers in milliseconds when healthy.
+    fn suggested_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(1)
+    }
+
     async fn clear(&self) -> Result<u64, StoreError> {
         let mut scanner = self.connection.scanner(self.scan_pattern.clone()).await?;
         let mut removed = 0;
