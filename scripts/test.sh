@@ -22,6 +22,9 @@ fi
 step "cargo deny check bans licenses sources"
 cargo deny check bans licenses sources
 
+step "scripts/check-packages.sh (every published crate packages, with its licenses)"
+scripts/check-packages.sh
+
 step "installing test servers (scripts/install-test-servers.sh)"
 scripts/install-test-servers.sh
 
