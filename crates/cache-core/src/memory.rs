@@ -1,11 +1,13 @@
 //! [`MemoryStore`]: a bounded, concurrent, in-process store.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use async_trait::async_trait;
 use futures_core::stream::BoxStream;
 
+use crate::codec::{DecodeError, Entry, EntryCodec};
 use crate::error::StoreError;
 use crate::key::CacheKey;
 use crate::store::{CacheStore, EntryMeta, StoredEntry};
@@ -17,8 +19,25 @@ pub const DEFAULT_MEMORY_CAPACITY: usize = 10_000;
 /// How many bytes [`MemoryStore::new`] keeps before evicting (256 MiB).
 pub const DEFAULT_MEMORY_MAX_BYTES: u64 = 256 * 1024 * 1024;
 
-/// Bytes counted per entry beyond its value and URL (key, metadata, bookkeeping).
-const ENTRY_OVERHEAD: u64 = 128;
+/// Bytes counted per entry beyond its value and URL (key, metadata, the decoded form's
+/// header map and URLs, bookkeeping).
+const ENTRY_OVERHEAD: u64 = 512;
+
+/// A stored entry and, once read, its decoded form: a hit then skips decoding. The decoded
+/// form shares the value's buffer (header values and body are slices of it).
+struct Slot {
+    entry: StoredEntry,
+    decoded: OnceLock<Entry>,
+}
+
+impl Slot {
+    fn new(entry: StoredEntry) -> Arc<Self> {
+        Arc::new(Self {
+            entry,
+            decoded: OnceLock::new(),
+        })
+    }
+}
 
 /// An in-process store bounded by entry count and by bytes, evicting the least valuable
 /// entries first (quick_cache's CLOCK-PRO: recently and frequently read entries survive a
@@ -34,7 +53,7 @@ const ENTRY_OVERHEAD: u64 = 128;
 /// assert_eq!(store.max_bytes(), 64 * 1024 * 1024);
 /// ```
 pub struct MemoryStore {
-    entries: quick_cache::sync::Cache<CacheKey, StoredEntry, EntryWeight>,
+    entries: quick_cache::sync::Cache<CacheKey, Arc<Slot>, EntryWeight>,
     /// A copy of the cache's weigher, to weigh an entry before inserting it.
     weigher: EntryWeight,
     capacity: usize,
@@ -70,9 +89,9 @@ impl EntryWeight {
     }
 }
 
-impl quick_cache::Weighter<CacheKey, StoredEntry> for EntryWeight {
-    fn weight(&self, _key: &CacheKey, entry: &StoredEntry) -> u64 {
-        self.of(entry)
+impl quick_cache::Weighter<CacheKey, Arc<Slot>> for EntryWeight {
+    fn weight(&self, _key: &CacheKey, slot: &Arc<Slot>) -> u64 {
+        self.of(&slot.entry)
     }
 }
 
@@ -150,7 +169,34 @@ impl Default for MemoryStore {
 #[async_trait]
 impl CacheStore for MemoryStore {
     async fn get(&self, key: &CacheKey) -> Result<Option<StoredEntry>, StoreError> {
-        Ok(self.entries.get(key))
+        Ok(self.entries.get(key).map(|slot| slot.entry.clone()))
+    }
+
+    async fn get_decoded(
+        &self,
+        key: &CacheKey,
+        codec: &EntryCodec,
+    ) -> Result<Option<(EntryMeta, Result<Entry, DecodeError>)>, StoreError> {
+        let Some(slot) = self.entries.get(key) else {
+            return Ok(None);
+        };
+        let meta = slot.entry.meta.clone();
+        // Signatures are checked on every read (another codec may hold other keys); the
+        // decoded form is kept only for unsigned reads.
+        if codec.signs() {
+            return Ok(Some((
+                meta,
+                codec.decode_entry(Some(key), &slot.entry.value),
+            )));
+        }
+        if let Some(decoded) = slot.decoded.get() {
+            return Ok(Some((meta, Ok(decoded.clone()))));
+        }
+        let decoded = codec.decode_entry(Some(key), &slot.entry.value);
+        if let Ok(entry) = &decoded {
+            let _ = slot.decoded.set(entry.clone());
+        }
+        Ok(Some((meta, decoded)))
     }
 
     async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
@@ -163,7 +209,7 @@ impl CacheStore for MemoryStore {
                 limit,
             });
         }
-        self.entries.insert(entry.meta.key, entry);
+        self.entries.insert(entry.meta.key, Slot::new(entry));
         Ok(())
     }
 
@@ -173,7 +219,11 @@ impl CacheStore for MemoryStore {
 
     fn entries(&self) -> BoxStream<'_, Result<EntryMeta, StoreError>> {
         // A snapshot: the cache's shards are locked one at a time while copying metadata.
-        let metas: Vec<_> = self.entries.iter().map(|(_, e)| Ok(e.meta)).collect();
+        let metas: Vec<_> = self
+            .entries
+            .iter()
+            .map(|(_, slot)| Ok(slot.entry.meta.clone()))
+            .collect();
         Box::pin(futures_util::stream::iter(metas))
     }
 
@@ -188,8 +238,8 @@ impl CacheStore for MemoryStore {
 
     async fn delete_expired(&self, now: SystemTime) -> Result<u64, StoreError> {
         let removed = AtomicU64::new(0);
-        self.entries.retain(|_, entry| {
-            let keep = !entry.meta.is_expired(now);
+        self.entries.retain(|_, slot| {
+            let keep = !slot.entry.meta.is_expired(now);
             if !keep {
                 removed.fetch_add(1, Ordering::Relaxed);
             }
@@ -203,11 +253,12 @@ impl CacheStore for MemoryStore {
         key: &CacheKey,
         expires_at: Option<SystemTime>,
     ) -> Result<bool, StoreError> {
-        let Some(mut entry) = self.entries.get(key) else {
+        let Some(slot) = self.entries.get(key) else {
             return Ok(false);
         };
+        let mut entry = slot.entry.clone();
         entry.meta.expires_at = expires_at.map(truncate_to_millis);
-        self.entries.insert(*key, entry);
+        self.entries.insert(*key, Slot::new(entry));
         Ok(true)
     }
 }
@@ -270,6 +321,60 @@ mod tests {
                     .is_some()
             );
         }
+    }
+
+    #[test]
+    fn decoded_entries_are_kept_and_equal_a_fresh_decode() {
+        let store = MemoryStore::new();
+        let response = crate::fixtures::sample_response();
+        let value = crate::codec::encode(&response).unwrap();
+        store
+            .put(entry(1, value.clone(), None))
+            .now_or_never()
+            .unwrap()
+            .unwrap();
+        let key = crate::fixtures::key(1);
+        let codec = EntryCodec::new();
+        let read = || {
+            let (_, decoded) = store
+                .get_decoded(&key, &codec)
+                .now_or_never()
+                .unwrap()
+                .unwrap()
+                .unwrap();
+            match decoded.unwrap() {
+                Entry::Response(r) => r,
+                Entry::VaryIndex(_) => panic!("a response was stored"),
+            }
+        };
+        let (first, second) = (read(), read());
+        assert_eq!(first, response);
+        assert_eq!(second, response);
+        // Both share the stored buffer: no copy of the body on a hit.
+        assert_eq!(first.body.as_ptr(), second.body.as_ptr());
+        // A rewrite replaces the kept form.
+        let mut changed = response.clone();
+        changed.body = Bytes::from_static(b"changed");
+        let value = crate::codec::encode(&changed).unwrap();
+        store
+            .put(entry(1, value, None))
+            .now_or_never()
+            .unwrap()
+            .unwrap();
+        assert_eq!(read().body, changed.body);
+        // An entry that does not decode is reported, not kept.
+        store
+            .put(entry(2, Bytes::from_static(b"junk"), None))
+            .now_or_never()
+            .unwrap()
+            .unwrap();
+        let (_, decoded) = store
+            .get_decoded(&crate::fixtures::key(2), &codec)
+            .now_or_never()
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert!(decoded.is_err());
     }
 
     #[test]

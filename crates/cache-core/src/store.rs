@@ -96,6 +96,24 @@ pub trait CacheStore: Send + Sync + Debug + 'static {
     /// Removes every entry; returns how many were removed.
     async fn clear(&self) -> Result<u64, StoreError>;
 
+    /// The entry under `key`, with its value decoded by `codec` (or why it did not decode).
+    ///
+    /// The default reads with [`CacheStore::get`] and decodes. A store that keeps values in
+    /// memory may override it to keep the decoded form too, so a hit skips decoding
+    /// ([`MemoryStore`](crate::MemoryStore) does); it must then decode exactly as `codec`
+    /// would.
+    async fn get_decoded(
+        &self,
+        key: &CacheKey,
+        codec: &crate::codec::EntryCodec,
+    ) -> Result<Option<(EntryMeta, Result<crate::Entry, crate::DecodeError>)>, StoreError> {
+        let Some(entry) = self.get(key).await? else {
+            return Ok(None);
+        };
+        let decoded = codec.decode_entry(Some(key), &entry.value);
+        Ok(Some((entry.meta, decoded)))
+    }
+
     /// How long one call may take before the middleware goes on without the cache, unless
     /// the user sets a timeout: 5 s by default (an embedded file may wait on another
     /// process's lock); remote stores answer on a healthy network in milliseconds and
@@ -179,11 +197,11 @@ pub async fn get_entry<S: CacheStore + ?Sized>(
     key: &CacheKey,
     codec: &crate::codec::EntryCodec,
 ) -> Result<Option<(EntryMeta, crate::Entry)>, StoreError> {
-    let Some(entry) = store.get(key).await? else {
+    let Some((meta, decoded)) = store.get_decoded(key, codec).await? else {
         return Ok(None);
     };
-    match codec.decode_entry(Some(key), &entry.value) {
-        Ok(decoded) => Ok(Some((entry.meta, decoded))),
+    match decoded {
+        Ok(decoded) => Ok(Some((meta, decoded))),
         Err(error) => {
             tracing::warn!(key = %key, %error, "unreadable cache entry: deleting it");
             store.delete(key).await?;
