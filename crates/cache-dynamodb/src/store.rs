@@ -559,13 +559,49 @@ impl CacheStore for DynamoStore {
         if !remove.is_empty() {
             expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
         }
-        match update.update_expression(expression.trim()).send().await {
-            Ok(_) => Ok(true),
+        let output = match update
+            .update_expression(expression.trim())
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+        {
+            Ok(output) => output,
             Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                Ok(false)
+                return Ok(false);
             }
-            Err(e) => Err(store_error(e)),
+            Err(e) => return Err(store_error(e)),
+        };
+        // A chunked value's chunks carry the TTL too: move it with the entry's, or DynamoDB
+        // would delete them under an entry whose life was extended.
+        let chunks = output
+            .attributes
+            .map(|item| chunk_keys_of(key, &item))
+            .unwrap_or_default();
+        let delete_at = self.delete_at(expires_at);
+        for chunk in chunks {
+            let update = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(Self::key_attr(&chunk)))
+                .condition_expression("attribute_exists(#k)")
+                .expression_attribute_names("#k", KEY)
+                .expression_attribute_names("#l", DELETE_AT);
+            let update = match delete_at {
+                Some(t) => update
+                    .update_expression("SET #l = :l")
+                    .expression_attribute_values(":l", items::n(to_millis(t) / 1000)),
+                None => update.update_expression("REMOVE #l"),
+            };
+            match update.send().await {
+                Ok(_) => {}
+                // Already gone: the entry will read as a miss, as it would have anyway.
+                Err(SdkError::ServiceError(e))
+                    if e.err().is_conditional_check_failed_exception() => {}
+                Err(e) => return Err(store_error(e)),
+            }
         }
+        Ok(true)
     }
 }
 

@@ -110,3 +110,59 @@ async fn unreachable_endpoint_is_unavailable() {
         .unwrap_err();
     assert!(err.is_transient(), "{err:?}");
 }
+
+/// `set_expiry` moves the TTL attribute of a chunked value's chunks with the entry's, so
+/// DynamoDB never deletes chunks under an entry whose life was extended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_expiry_moves_the_chunks_ttl_too() {
+    let table = unique_namespace("chunk-ttl");
+    let store = DynamoStore::builder()
+        .table(&table)
+        .ttl_offset(Some(Duration::from_secs(60)))
+        .open_local(&shared_dynamo().endpoint(), "us-east-1")
+        .await
+        .unwrap();
+    let soon = std::time::SystemTime::now() + Duration::from_secs(10);
+    let later = std::time::SystemTime::now() + Duration::from_secs(100_000);
+    let big = bytes::Bytes::from(vec![7u8; 900_000]);
+    store
+        .put(cache_core::testing::entry(1, big, Some(soon)))
+        .await
+        .unwrap();
+    let ttls = |store: DynamoStore| async move {
+        let client = aws_sdk_dynamodb_client(&shared_dynamo().endpoint()).await;
+        let output = client
+            .scan()
+            .table_name(store.table())
+            .send()
+            .await
+            .unwrap();
+        let mut ttls: Vec<Option<i64>> = output
+            .items
+            .unwrap_or_default()
+            .iter()
+            .map(|item| {
+                item.get("l")
+                    .and_then(|v| v.as_n().ok())
+                    .map(|n| n.parse().unwrap())
+            })
+            .collect();
+        ttls.sort();
+        ttls.dedup();
+        ttls
+    };
+    let before = ttls(store.clone()).await;
+    assert_eq!(
+        before.len(),
+        1,
+        "entry and chunks share one TTL: {before:?}"
+    );
+    let key = cache_core::testing::key(1);
+    assert!(store.set_expiry(&key, Some(later)).await.unwrap());
+    let after = ttls(store.clone()).await;
+    assert_eq!(after.len(), 1, "all moved together: {after:?}");
+    assert!(after[0] > before[0], "{before:?} -> {after:?}");
+    assert!(store.set_expiry(&key, None).await.unwrap());
+    assert_eq!(ttls(store.clone()).await, [None], "no TTL on any item");
+    assert_eq!(store.get(&key).await.unwrap().unwrap().value.len(), 900_000);
+}
