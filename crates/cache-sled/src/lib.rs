@@ -1,11 +1,22 @@
 //! The sled store for [reqwest-caching](https://crates.io/crates/reqwest-caching): an embedded
 //! key-value database in a directory, no server, reads without a thread hop.
 //!
-//! ```no_run
+//! ```
+//! use cache_core::{CacheStore, EntryMeta, StoredEntry};
 //! use cache_sled::SledStore;
 //!
-//! let store = SledStore::open("http_cache.sled")?;
-//! # Ok::<(), cache_core::StoreError>(())
+//! # let dir = tempfile::tempdir()?;
+//! # let path = dir.path().join("http_cache.sled");
+//! let store = SledStore::builder().max_bytes(256 * 1024 * 1024).open(&path)?;
+//!
+//! # tokio::runtime::Runtime::new()?.block_on(async {
+//! let key = "00112233445566778899aabbccddeeff".parse()?;
+//! let meta = EntryMeta::new(key, "https://example.com/", std::time::SystemTime::now(), None);
+//! store.put(StoredEntry::new(meta, bytes::Bytes::from_static(b"encoded entry"))).await?;
+//! assert_eq!(store.get(&key).await?.unwrap().value, "encoded entry");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! # Layout

@@ -1,13 +1,25 @@
 //! The SQLite store for [reqwest-caching](https://crates.io/crates/reqwest-caching): one file,
 //! no server, safe for many tasks and several processes at once. It is the default store.
 //!
-//! ```no_run
+//! ```
+//! use cache_core::{CacheStore, EntryMeta, StoredEntry};
 //! use cache_sqlite::SqliteStore;
 //!
+//! # let dir = tempfile::tempdir()?;
+//! # let demo_cache = dir.path().join("demo_cache");
 //! // Creates (or opens) `demo_cache.sqlite`, as requests-cache's `CachedSession("demo_cache")`.
-//! let store = SqliteStore::open("demo_cache")?;
+//! let store = SqliteStore::open(&demo_cache)?;
 //! assert!(store.path().ends_with("demo_cache.sqlite"));
-//! # Ok::<(), cache_core::StoreError>(())
+//!
+//! # tokio::runtime::Runtime::new()?.block_on(async {
+//! let key = "00112233445566778899aabbccddeeff".parse()?;
+//! let meta = EntryMeta::new(key, "https://example.com/", std::time::SystemTime::now(), None);
+//! store.put(StoredEntry::new(meta, bytes::Bytes::from_static(b"encoded entry"))).await?;
+//! assert_eq!(store.get(&key).await?.unwrap().value, "encoded entry");
+//! assert_eq!(store.count().await?, 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! # How it uses SQLite
