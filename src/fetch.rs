@@ -107,7 +107,11 @@ pub(crate) async fn finish(
             let origin_unreachable = error.is_connect() || error.is_timeout() || error.is_request();
             if origin_unreachable {
                 if let Some(stale) = stale_for_error(state, &exchange, now) {
-                    tracing::info!(url = %exchange.url, error = %error_chain(&error), "origin unreachable; serving stale entry");
+                    // Logged redacted: reqwest's message holds the URL as sent.
+                    let error = error_chain(&error)
+                        .replace(exchange.url.as_str(), &exchange.stored_request.url);
+                    let url = &exchange.stored_request.url;
+                    tracing::info!(%url, %error, "origin unreachable; serving stale entry");
                     return Ok(stale);
                 }
             }
@@ -118,7 +122,8 @@ pub(crate) async fn finish(
     let status = response.status();
     if matches!(status.as_u16(), 500 | 502 | 503 | 504) {
         if let Some(stale) = stale_for_error(state, &exchange, now) {
-            tracing::info!(url = %exchange.url, %status, "origin error; serving stale entry");
+            let url = &exchange.stored_request.url;
+            tracing::info!(%url, %status, "origin error; serving stale entry");
             return Ok(stale);
         }
     }

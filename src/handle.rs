@@ -12,6 +12,7 @@ use http::{HeaderMap, Method};
 use url::Url;
 
 use crate::error::Error;
+use crate::observe::StoreOp;
 use crate::state::CacheState;
 use crate::stats::CacheStats;
 
@@ -115,7 +116,7 @@ impl CacheHandle {
 
     async fn read(&self, key: &CacheKey) -> Result<Option<(EntryMeta, Entry)>, Error> {
         let read = cache_core::store::get_entry(&*self.state.store, key, &self.state.codec);
-        Ok(self.state.bounded(read).await?)
+        Ok(self.state.bounded(StoreOp::Get, read).await?)
     }
 
     /// The entry for a `GET` of `url`.
@@ -133,7 +134,10 @@ impl CacheHandle {
     ///
     /// The store's.
     pub async fn delete(&self, key: &CacheKey) -> Result<bool, Error> {
-        Ok(self.state.bounded(self.state.store.delete(key)).await?)
+        Ok(self
+            .state
+            .bounded(StoreOp::Delete, self.state.store.delete(key))
+            .await?)
     }
 
     /// Deletes the `GET` and `HEAD` entries of `url`; returns how many existed.

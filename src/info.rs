@@ -35,6 +35,10 @@ pub struct CacheInfo {
     /// An identical request was already in flight: this one waited for it and was answered
     /// from what it stored (single-flight), without a request of its own.
     pub coalesced: bool,
+    /// The request was `only-if-cached` and nothing usable was stored: the `504` came from
+    /// the cache, not the origin (for the `only_if_cached_miss` outcome of tracing and
+    /// metrics).
+    pub(crate) only_if_cached_miss: bool,
 }
 
 impl CacheInfo {
@@ -51,6 +55,7 @@ impl CacheInfo {
             stale_if_error: false,
             stale_while_revalidate: false,
             coalesced: false,
+            only_if_cached_miss: false,
         }
     }
 }

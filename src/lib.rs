@@ -13,6 +13,7 @@ mod info;
 mod invalidate;
 mod middleware;
 mod mode;
+mod observe;
 mod policy;
 mod refresh;
 mod request_ext;

@@ -21,6 +21,7 @@ use crate::handle::CacheHandle;
 use crate::info::CacheInfo;
 use crate::invalidate::invalidate_after_unsafe;
 use crate::mode::CacheMode;
+use crate::observe;
 use crate::response_parts::{ResponseParts, with_info};
 use crate::scope::{self, CacheScope};
 use crate::stale::stale_allowed;
@@ -54,6 +55,10 @@ use crate::state::{CacheState, Found};
 ///   [`max_body_size`](CacheMiddlewareBuilder::max_body_size); larger bodies stream through).
 /// - Store failures never fail a request: they are logged with `tracing`, counted in
 ///   [`CacheStats::errors`](crate::CacheStats), and the request goes to the network.
+/// - Each request runs in a `DEBUG` [`tracing`] span `http_cache` with its method, redacted
+///   URL, key, outcome and time in store calls; with the `metrics` feature, counters and
+///   histograms go through the `metrics` facade. Names and levels: the crate documentation,
+///   [Observability](crate#observability).
 /// - Background refreshes (`stale_while_revalidate`) are sent with the middleware's own
 ///   [`reqwest::Client`], not through the rest of the middleware chain, which cannot outlive
 ///   the request that started them.
@@ -143,6 +148,27 @@ enum Decision {
 #[async_trait]
 impl Middleware for CacheMiddleware {
     async fn handle(
+        &self,
+        req: Request,
+        extensions: &mut Extensions,
+        next: Next<'_>,
+    ) -> reqwest_middleware::Result<Response> {
+        let span = observe::request_span(&self.state.keys, &req);
+        if !observe::wanted(&span) {
+            return self.handle_request(req, extensions, next).await;
+        }
+        // Boxed: the observed path's state stays out of the plain path's future.
+        Box::pin(observe::observe(
+            span,
+            self.handle_request(req, extensions, next),
+        ))
+        .await
+    }
+}
+
+impl CacheMiddleware {
+    /// The request through the cache; [`Middleware::handle`] wraps it in its span.
+    async fn handle_request(
         &self,
         req: Request,
         extensions: &mut Extensions,
@@ -419,10 +445,11 @@ fn gateway_timeout(url: Url, key: CacheKey) -> Response {
         url,
         extensions: Extensions::new(),
     };
-    parts.into_response(
-        reqwest::Body::from(Bytes::new()),
-        CacheInfo::passed_through(Some(key)),
-    )
+    let info = CacheInfo {
+        only_if_cached_miss: true,
+        ..CacheInfo::passed_through(Some(key))
+    };
+    parts.into_response(reqwest::Body::from(Bytes::new()), info)
 }
 
 /// The network's answer, untouched but for the info saying the cache did nothing.

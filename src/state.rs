@@ -18,6 +18,7 @@ use url::Url;
 
 use crate::breaker::Breaker;
 use crate::flight::Flights;
+use crate::observe::{self, StoreOp};
 use crate::policy::UserExpiration;
 use crate::refresh::Refresher;
 use crate::scope::CacheScope;
@@ -145,7 +146,7 @@ impl CacheState {
     /// Reads and decodes an entry; a store failure or timeout is logged, counted, and a miss.
     pub(crate) async fn load(&self, key: &CacheKey) -> Option<(EntryMeta, Entry)> {
         let read = get_entry(&*self.store, key, &self.codec);
-        match self.bounded(read).await {
+        match self.bounded(StoreOp::Get, read).await {
             Ok(found) => found,
             Err(error) => {
                 self.store_failed(key, &error, "cache read failed; going to the network");
@@ -157,7 +158,7 @@ impl CacheState {
     /// Writes an entry; true when it was stored. A failure is logged and counted, never raised.
     pub(crate) async fn save(&self, entry: StoredEntry) -> bool {
         let key = entry.meta.key;
-        match self.bounded(self.store.put(entry)).await {
+        match self.bounded(StoreOp::Put, self.store.put(entry)).await {
             Ok(()) => {
                 self.stats.store();
                 true
@@ -175,7 +176,7 @@ impl CacheState {
 
     /// Deletes an entry; a failure is logged and counted, never raised.
     pub(crate) async fn forget(&self, key: &CacheKey) {
-        if let Err(error) = self.bounded(self.store.delete(key)).await {
+        if let Err(error) = self.bounded(StoreOp::Delete, self.store.delete(key)).await {
             self.store_failed(key, &error, "cache delete failed");
         }
     }
@@ -206,15 +207,18 @@ impl CacheState {
     /// Runs a store call within the store timeout.
     ///
     /// The call is polled once first: in-process stores (memory, sled) answer at once, and
-    /// then no timer is armed, which is most of a hit's cost otherwise.
+    /// then no timer is armed, which is most of a hit's cost otherwise. Its time is added to
+    /// the observed request's total and the `metrics` histogram, when either is on.
     pub(crate) async fn bounded<T>(
         &self,
+        op: StoreOp,
         call: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
         let permit = match self.breaker.allow() {
             Ok(permit) => permit,
             Err(open) => return Err(StoreError::unavailable(open)),
         };
+        let started = observe::store_call_started();
         let mut call = std::pin::pin!(call);
         let first = std::future::poll_fn(|cx| std::task::Poll::Ready(call.as_mut().poll(cx))).await;
         let result = match first {
@@ -223,6 +227,7 @@ impl CacheState {
                 .await
                 .unwrap_or(Err(StoreError::Timeout(self.store_timeout))),
         };
+        observe::store_call_finished(op, started);
         match &result {
             Err(error) if error.is_transient() => permit.failure(),
             _ => permit.success(),

@@ -2,6 +2,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::observe;
+
 /// A snapshot of the cache's counters since the middleware was built.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -44,12 +46,15 @@ impl StatsCounters {
     }
     pub(crate) fn store(&self) {
         self.stores.fetch_add(1, Ordering::Relaxed);
+        observe::stored();
     }
     pub(crate) fn error(&self) {
         self.errors.fetch_add(1, Ordering::Relaxed);
+        observe::store_error();
     }
     pub(crate) fn skip(&self) {
         self.skipped.fetch_add(1, Ordering::Relaxed);
+        observe::store_skipped();
     }
 
     pub(crate) fn snapshot(&self) -> CacheStats {

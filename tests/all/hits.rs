@@ -24,8 +24,14 @@ async fn second_request_is_a_hit() {
         assert_eq!(info2.created_at, info1.created_at);
         let stats = h.handle.stats();
         assert_eq!(
-            (stats.hits, stats.misses, stats.stores, stats.errors),
-            (1, 1, 1, 0),
+            (
+                stats.hits,
+                stats.misses,
+                stats.stores,
+                stats.errors,
+                stats.skipped
+            ),
+            (1, 1, 1, 0, 0),
             "{backend:?}"
         );
     }

@@ -15,6 +15,7 @@ mod integrity;
 mod keys;
 mod malformed;
 mod modes;
+mod observability;
 mod outage;
 mod rules;
 mod scope;
