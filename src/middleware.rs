@@ -157,12 +157,10 @@ impl Middleware for CacheMiddleware {
         if !observe::wanted(&span) {
             return self.handle_request(req, extensions, next).await;
         }
-        // Boxed: the observed path's state stays out of the plain path's future.
-        Box::pin(observe::observe(
-            span,
-            self.handle_request(req, extensions, next),
-        ))
-        .await
+        // Boxed first: `observe` moves the request's future into its wrappers, and the
+        // future is large; moving a pointer instead keeps the observed path cheap.
+        let request = Box::pin(self.handle_request(req, extensions, next));
+        observe::observe(span, request).await
     }
 }
 
