@@ -1,9 +1,9 @@
 //! [`CacheMiddleware`]: the cache in the `reqwest-middleware` chain, and its hit path.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use async_trait::async_trait;
 use bytes::Bytes;
 use cache_core::freshness::RequestDirectives;
 use cache_core::{CacheKey, CachedResponse, Expiration};
@@ -145,22 +145,33 @@ enum Decision {
     Forward(Option<Found>),
 }
 
-#[async_trait]
+/// The future [`Middleware::handle`] returns.
+type HandleFuture<'a> =
+    Pin<Box<dyn Future<Output = reqwest_middleware::Result<Response>> + Send + 'a>>;
+
+// Written out rather than with `#[async_trait]` (which it matches): when nothing observes the
+// request, `handle_request`'s future is boxed as it is, with no wrapper future to move it into.
 impl Middleware for CacheMiddleware {
-    async fn handle(
-        &self,
+    fn handle<'life0, 'life1, 'life2, 'async_trait>(
+        &'life0 self,
         req: Request,
-        extensions: &mut Extensions,
-        next: Next<'_>,
-    ) -> reqwest_middleware::Result<Response> {
+        extensions: &'life1 mut Extensions,
+        next: Next<'life2>,
+    ) -> HandleFuture<'async_trait>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        'life2: 'async_trait,
+        Self: 'async_trait,
+    {
         let span = observe::request_span(&self.state.keys, &req);
         if !observe::wanted(&span) {
-            return self.handle_request(req, extensions, next).await;
+            return Box::pin(self.handle_request(req, extensions, next));
         }
         // Boxed first: `observe` moves the request's future into its wrappers, and the
         // future is large; moving a pointer instead keeps the observed path cheap.
         let request = Box::pin(self.handle_request(req, extensions, next));
-        observe::observe(span, request).await
+        Box::pin(observe::observe(span, request))
     }
 }
 
