@@ -244,13 +244,13 @@ impl CacheMiddleware {
         let flight_mark = state.flights.mark();
         let found = match mode {
             CacheMode::ForceRefresh => None,
-            _ => state.lookup(&url_key, req.headers()).await,
+            _ => state.find(&url_key, req.headers()).await,
         };
         if found.is_none() && req.method() == Method::HEAD && mode != CacheMode::ForceRefresh {
             // A stored GET answers a HEAD: same status and headers, no body.
             let get_key = state.keys.key(&Method::GET, req.url(), req.headers(), None);
             if let Some(Decision::Serve(get)) = state
-                .lookup(&get_key, req.headers())
+                .find(&get_key, req.headers())
                 .await
                 .map(|get| decide(state, mode, directives.as_ref(), Some(get), now))
             {
@@ -288,10 +288,10 @@ impl CacheMiddleware {
                 };
                 let _leader = match flight {
                     Some((Flight::Follower(done), wait)) => {
-                        if let Some(response) = self
-                            .follow(done, wait, url_key, directives.as_ref(), mode, &req)
-                            .await
-                        {
+                        // Boxed, as the miss path: its state stays out of the hit's future.
+                        let follow =
+                            self.follow(done, wait, url_key, directives.as_ref(), mode, &req);
+                        if let Some(response) = Box::pin(follow).await {
                             return Ok(response);
                         }
                         None
@@ -346,7 +346,7 @@ impl CacheMiddleware {
     ) -> Option<Response> {
         let state = &*self.state;
         let now = state.clock.now();
-        let found = state.lookup(&url_key, req.headers()).await;
+        let found = state.find(&url_key, req.headers()).await;
         let Decision::Serve(found) = decide(state, mode, directives, found, now) else {
             return None;
         };

@@ -119,6 +119,78 @@ impl CacheState {
         }
     }
 
+    /// The stored response for a request with this URL key and these headers: answered at
+    /// once by in-process stores, awaited from the others.
+    pub(crate) async fn find(&self, url_key: &CacheKey, request: &HeaderMap) -> Option<Found> {
+        match self.lookup_now(url_key, request) {
+            Some(found) => found,
+            // Boxed: a store that makes us wait costs far more than the allocation, and the
+            // hit path's future stays small.
+            None => Box::pin(self.lookup(url_key, request)).await,
+        }
+    }
+
+    /// [`CacheState::lookup`] without awaiting, for stores that answer at once (memory,
+    /// sled); `None` when the store cannot, or something needs the full path (an open
+    /// breaker, an entry that does not decode and must be deleted).
+    fn lookup_now(&self, url_key: &CacheKey, request: &HeaderMap) -> Option<Option<Found>> {
+        let Some((meta, entry)) = self.load_now(url_key)? else {
+            return Some(None);
+        };
+        match entry {
+            Entry::Response(response) => Some(Some(Found {
+                key: *url_key,
+                meta,
+                response,
+            })),
+            Entry::VaryIndex(index) => {
+                let key = variant_key(url_key, &index, request);
+                match self.load_now(&key)? {
+                    Some((meta, Entry::Response(response))) => Some(Some(Found {
+                        key,
+                        meta,
+                        response,
+                    })),
+                    _ => Some(None),
+                }
+            }
+            _ => Some(None),
+        }
+    }
+
+    /// [`CacheState::load`] without awaiting; see [`CacheState::lookup_now`].
+    fn load_now(&self, key: &CacheKey) -> Option<Option<(EntryMeta, Entry)>> {
+        // An open breaker: the awaited path counts the skip.
+        let permit = self.breaker.allow().ok()?;
+        let started = observe::store_call_started();
+        let answer = self.store.get_decoded_now(key, &self.codec)?;
+        observe::store_call_finished(StoreOp::Get, started);
+        match answer {
+            Ok(None) => {
+                permit.success();
+                Some(None)
+            }
+            Ok(Some((meta, Ok(entry)))) => {
+                permit.success();
+                Some(Some((meta, entry)))
+            }
+            // The awaited path deletes it and says so in the log.
+            Ok(Some((_, Err(_)))) => {
+                permit.success();
+                None
+            }
+            Err(error) => {
+                if error.is_transient() {
+                    permit.failure();
+                } else {
+                    permit.success();
+                }
+                self.store_failed(key, &error, "cache read failed; going to the network");
+                Some(None)
+            }
+        }
+    }
+
     /// The stored response for a request with this URL key and these headers, following a
     /// Vary index to the variant the headers select.
     pub(crate) async fn lookup(&self, url_key: &CacheKey, request: &HeaderMap) -> Option<Found> {
@@ -223,7 +295,9 @@ impl CacheState {
         let first = std::future::poll_fn(|cx| std::task::Poll::Ready(call.as_mut().poll(cx))).await;
         let result = match first {
             std::task::Poll::Ready(result) => result,
-            std::task::Poll::Pending => tokio::time::timeout(self.store_timeout, call)
+            // Boxed: the timer is large, and only a store that did not answer at once needs
+            // it; in-process hits keep a small future (every hit moves it several times).
+            std::task::Poll::Pending => Box::pin(tokio::time::timeout(self.store_timeout, call))
                 .await
                 .unwrap_or(Err(StoreError::Timeout(self.store_timeout))),
         };

@@ -7,10 +7,10 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use futures_core::stream::BoxStream;
 
-use crate::codec::{DecodeError, Entry, EntryCodec};
+use crate::codec::{Entry, EntryCodec};
 use crate::error::StoreError;
 use crate::key::CacheKey;
-use crate::store::{CacheStore, EntryMeta, StoredEntry};
+use crate::store::{CacheStore, DecodedEntry, EntryMeta, StoredEntry};
 use crate::time::truncate_to_millis;
 
 /// How many entries [`MemoryStore::new`] keeps before evicting.
@@ -160,6 +160,27 @@ impl MemoryStore {
     }
 }
 
+impl MemoryStore {
+    /// The entry and its decoded form, decoding (and keeping the result) on the first read.
+    fn read_decoded(&self, key: &CacheKey, codec: &EntryCodec) -> DecodedEntry {
+        let slot = self.entries.get(key)?;
+        let meta = slot.entry.meta.clone();
+        // Signatures are checked on every read (another codec may hold other keys); the
+        // decoded form is kept only for unsigned reads.
+        if codec.signs() {
+            return Some((meta, codec.decode_entry(Some(key), &slot.entry.value)));
+        }
+        if let Some(decoded) = slot.decoded.get() {
+            return Some((meta, Ok(decoded.clone())));
+        }
+        let decoded = codec.decode_entry(Some(key), &slot.entry.value);
+        if let Ok(entry) = &decoded {
+            let _ = slot.decoded.set(entry.clone());
+        }
+        Some((meta, decoded))
+    }
+}
+
 impl Default for MemoryStore {
     fn default() -> Self {
         Self::new()
@@ -176,27 +197,16 @@ impl CacheStore for MemoryStore {
         &self,
         key: &CacheKey,
         codec: &EntryCodec,
-    ) -> Result<Option<(EntryMeta, Result<Entry, DecodeError>)>, StoreError> {
-        let Some(slot) = self.entries.get(key) else {
-            return Ok(None);
-        };
-        let meta = slot.entry.meta.clone();
-        // Signatures are checked on every read (another codec may hold other keys); the
-        // decoded form is kept only for unsigned reads.
-        if codec.signs() {
-            return Ok(Some((
-                meta,
-                codec.decode_entry(Some(key), &slot.entry.value),
-            )));
-        }
-        if let Some(decoded) = slot.decoded.get() {
-            return Ok(Some((meta, Ok(decoded.clone()))));
-        }
-        let decoded = codec.decode_entry(Some(key), &slot.entry.value);
-        if let Ok(entry) = &decoded {
-            let _ = slot.decoded.set(entry.clone());
-        }
-        Ok(Some((meta, decoded)))
+    ) -> Result<DecodedEntry, StoreError> {
+        Ok(self.read_decoded(key, codec))
+    }
+
+    fn get_decoded_now(
+        &self,
+        key: &CacheKey,
+        codec: &EntryCodec,
+    ) -> Option<Result<DecodedEntry, StoreError>> {
+        Some(Ok(self.read_decoded(key, codec)))
     }
 
     async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {

@@ -68,6 +68,10 @@ impl StoredEntry {
     }
 }
 
+/// What [`CacheStore::get_decoded`] finds: the entry's metadata and its value decoded (or why
+/// it did not decode); `None` when there is no entry.
+pub type DecodedEntry = Option<(EntryMeta, Result<crate::Entry, crate::DecodeError>)>;
+
 /// A place to keep cache entries: in memory, a file, a server.
 ///
 /// Object-safe: the middleware holds an `Arc<dyn CacheStore>`. Only `get`, `put`, `delete`,
@@ -106,12 +110,26 @@ pub trait CacheStore: Send + Sync + Debug + 'static {
         &self,
         key: &CacheKey,
         codec: &crate::codec::EntryCodec,
-    ) -> Result<Option<(EntryMeta, Result<crate::Entry, crate::DecodeError>)>, StoreError> {
+    ) -> Result<DecodedEntry, StoreError> {
         let Some(entry) = self.get(key).await? else {
             return Ok(None);
         };
         let decoded = codec.decode_entry(Some(key), &entry.value);
         Ok(Some((entry.meta, decoded)))
+    }
+
+    /// [`CacheStore::get_decoded`] answered at once, without awaiting, by a store that keeps
+    /// its data in the process (memory, sled): the middleware's hit path then builds no
+    /// future for the read. `None` (the default) when the store cannot answer without
+    /// waiting; the middleware then awaits `get_decoded`. An implementation must not block
+    /// on I/O that can take long (network, locks held by other processes).
+    fn get_decoded_now(
+        &self,
+        key: &CacheKey,
+        codec: &crate::codec::EntryCodec,
+    ) -> Option<Result<DecodedEntry, StoreError>> {
+        let _ = (key, codec);
+        None
     }
 
     /// How long one call may take before the middleware goes on without the cache, unless

@@ -99,6 +99,7 @@ macro_rules! store_conformance_tests {
             concurrent_writers_different_keys,
             second_instance_sees_entries,
             corrupt_value_is_a_miss_and_deleted,
+            decoded_reads_agree,
             works_as_arc_dyn,
         );
     };
@@ -449,6 +450,44 @@ pub async fn corrupt_value_is_a_miss_and_deleted(t: &StoreUnderTest) {
     )
     .expect("a valid entry decodes");
     assert_eq!(decoded, crate::Entry::Response(sample_response()));
+}
+
+/// `get_decoded` and, where a store answers it, `get_decoded_now` agree with `get` plus a
+/// decode: the same metadata and entry, twice in a row (a store that keeps decoded forms
+/// must not serve a stale one after an overwrite), and the same errors.
+pub async fn decoded_reads_agree(t: &StoreUnderTest) {
+    let codec = EntryCodec::new();
+    let first = codec::encode(&sample_response()).expect("encodes");
+    let mut changed = sample_response();
+    changed.body = Bytes::from_static(b"changed body");
+    let second = codec::encode(&changed).expect("encodes");
+    for value in [first, second] {
+        ok(t.store.put(entry(1, value.clone(), None)).await, "put");
+        let raw = ok(t.store.get(&key(1)).await, "get").expect("stored");
+        let expected = codec
+            .decode_entry(Some(&key(1)), &raw.value)
+            .expect("decodes");
+        for _ in 0..2 {
+            let (meta, decoded) =
+                ok(t.store.get_decoded(&key(1), &codec).await, "get_decoded").expect("stored");
+            assert_eq!(meta, raw.meta);
+            assert_eq!(decoded.expect("decodes"), expected);
+            if let Some(now) = t.store.get_decoded_now(&key(1), &codec) {
+                let (meta, decoded) = ok(now, "get_decoded_now").expect("stored");
+                assert_eq!(meta, raw.meta);
+                assert_eq!(decoded.expect("decodes"), expected);
+            }
+        }
+    }
+    assert!(ok(t.store.get_decoded(&key(2), &codec).await, "get_decoded").is_none());
+    ok(
+        t.store
+            .put(entry(3, Bytes::from_static(b"junk"), None))
+            .await,
+        "put",
+    );
+    let (_, junk) = ok(t.store.get_decoded(&key(3), &codec).await, "get_decoded").expect("stored");
+    assert!(junk.is_err());
 }
 
 /// The store is usable as `Arc<dyn CacheStore>`, which is how the middleware holds it.

@@ -4,6 +4,8 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
+use cache_core::codec::EntryCodec;
+use cache_core::store::DecodedEntry;
 use cache_core::time::to_millis;
 use cache_core::{CacheKey, CacheStore, EntryMeta, StoreError, StoredEntry};
 use futures_core::stream::BoxStream;
@@ -249,6 +251,21 @@ impl SledStore {
         Ok(())
     }
 
+    /// The record under `key`; an unreadable one is deleted and reported as absent.
+    fn read(&self, key: &CacheKey) -> Result<Option<StoredEntry>, StoreError> {
+        let Some(bytes) = self.entries.get(key.as_str()).map_err(store_error)? else {
+            return Ok(None);
+        };
+        match decode_entry(*key, bytes) {
+            Some(entry) => Ok(Some(entry)),
+            None => {
+                tracing::warn!(%key, "unreadable sled record: deleting it");
+                self.remove(key)?;
+                Ok(None)
+            }
+        }
+    }
+
     /// One page of metadata after `after`.
     fn meta_page(&self, after: &[u8]) -> Result<Vec<ListedRecord>, StoreError> {
         use std::ops::Bound;
@@ -270,17 +287,22 @@ impl SledStore {
 #[async_trait]
 impl CacheStore for SledStore {
     async fn get(&self, key: &CacheKey) -> Result<Option<StoredEntry>, StoreError> {
-        let Some(bytes) = self.entries.get(key.as_str()).map_err(store_error)? else {
-            return Ok(None);
-        };
-        match decode_entry(*key, bytes) {
-            Some(entry) => Ok(Some(entry)),
-            None => {
-                tracing::warn!(%key, "unreadable sled record: deleting it");
-                self.remove(key)?;
-                Ok(None)
-            }
-        }
+        self.read(key)
+    }
+
+    /// sled reads from its page cache on the calling thread: the middleware's hit path needs
+    /// no future for it.
+    fn get_decoded_now(
+        &self,
+        key: &CacheKey,
+        codec: &EntryCodec,
+    ) -> Option<Result<DecodedEntry, StoreError>> {
+        Some(self.read(key).map(|entry| {
+            entry.map(|entry| {
+                let decoded = codec.decode_entry(Some(key), &entry.value);
+                (entry.meta, decoded)
+            })
+        }))
     }
 
     async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
