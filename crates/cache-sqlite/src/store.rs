@@ -7,6 +7,8 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use cache_core::codec::EntryCodec;
+use cache_core::store::DecodedEntry;
 use cache_core::time::{from_millis, to_millis};
 use cache_core::{CacheKey, CacheStore, EntryMeta, StoreError, StoredEntry};
 use futures_core::stream::BoxStream;
@@ -172,6 +174,22 @@ impl SqliteStore {
         &self.inner.path
     }
 
+    /// An indexed read in WAL mode does not wait for writers: run it on the calling thread
+    /// when a quick reader is free, as a thread hop would cost several times the read.
+    /// `None` when none is free or the file is locked (WAL recovery, another process's
+    /// checkpoint): then the read goes to the blocking pool.
+    fn quick_read(&self, key: &CacheKey) -> Option<Result<Option<StoredEntry>, StoreError>> {
+        let conn = self
+            .inner
+            .quick_readers
+            .iter()
+            .find_map(|c| c.try_lock().ok())?;
+        match read_entry(&conn, *key) {
+            Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => None,
+            result => Some(result.map_err(|e| sqlite_error(e, self.inner.busy_timeout))),
+        }
+    }
+
     /// Runs `f` on Tokio's blocking pool.
     async fn blocking<T, F>(&self, f: F) -> Result<T, StoreError>
     where
@@ -269,23 +287,28 @@ fn row_to_meta(
 #[async_trait]
 impl CacheStore for SqliteStore {
     async fn get(&self, key: &CacheKey) -> Result<Option<StoredEntry>, StoreError> {
-        let key = *key;
-        // An indexed read in WAL mode does not wait for writers: run it here when a quick
-        // reader is free, as a thread hop would cost several times the read. Only a rare
-        // lock (WAL recovery, another process's checkpoint) sends it to the blocking pool.
-        if let Some(conn) = self
-            .inner
-            .quick_readers
-            .iter()
-            .find_map(|c| c.try_lock().ok())
-        {
-            match read_entry(&conn, key) {
-                Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => {}
-                result => return result.map_err(|e| sqlite_error(e, self.inner.busy_timeout)),
-            }
+        if let Some(read) = self.quick_read(key) {
+            return read;
         }
+        let key = *key;
         self.blocking(move |inner| read_entry(&inner.reader(), key))
             .await
+    }
+
+    /// The quick read of [`SqliteStore::get`], decoded: a hit needs no future when a quick
+    /// reader is free.
+    fn get_decoded_now(
+        &self,
+        key: &CacheKey,
+        codec: &EntryCodec,
+    ) -> Option<Result<DecodedEntry, StoreError>> {
+        let read = self.quick_read(key)?;
+        Some(read.map(|entry| {
+            entry.map(|entry| {
+                let decoded = codec.decode_entry(Some(key), &entry.value);
+                (entry.meta, decoded)
+            })
+        }))
     }
 
     async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
