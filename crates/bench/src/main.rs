@@ -5,7 +5,8 @@
 //! `cargo run --release -p bench` (set `REDIS_URL` to include Redis);
 //! `... -- scale [entries]`: hit latency with 1 k against many entries (SQLite, sled);
 //! `... -- compression`: hit cost and stored size of LZ4-compressed bodies.
-//! `... -- big-body`: peak memory while a 100 MB response streams through uncached.
+//! `... -- big-body [MiB]`: peak memory while a 100 MB response streams through uncached,
+//! with that `max_body_size` (default 8, the middleware default).
 
 mod compression;
 mod floors;
@@ -175,7 +176,14 @@ async fn main() {
                 .unwrap_or(1_000_000);
             return scale::run(entries).await;
         }
-        Some("big-body") => return scale::big_body().await,
+        Some("big-body") => {
+            // One limit per process: the peak is a high-water mark.
+            let limit_mib = std::env::args()
+                .nth(2)
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(8);
+            return scale::big_body(limit_mib).await;
+        }
         Some("compression") => return compression::run().await,
         _ => {}
     }
