@@ -41,6 +41,12 @@ pub(crate) struct Exchange {
 }
 
 impl Exchange {
+    /// `text` (an error message, which reqwest writes with the URL as sent) with the URL
+    /// replaced by its redacted form, for logs.
+    pub(crate) fn redact(&self, text: &str) -> String {
+        text.replace(self.url.as_str(), &self.stored_request.url)
+    }
+
     pub(crate) fn new(
         state: &CacheState,
         url_key: CacheKey,
@@ -108,8 +114,7 @@ pub(crate) async fn finish(
             if origin_unreachable {
                 if let Some(stale) = stale_for_error(state, &exchange, now) {
                     // Logged redacted: reqwest's message holds the URL as sent.
-                    let error = error_chain(&error)
-                        .replace(exchange.url.as_str(), &exchange.stored_request.url);
+                    let error = exchange.redact(&error_chain(&error));
                     let url = &exchange.stored_request.url;
                     tracing::info!(%url, %error, "origin unreachable; serving stale entry");
                     return Ok(stale);

@@ -9,7 +9,7 @@ use reqwest::Request;
 use tokio::task::AbortHandle;
 
 use crate::fetch::{Exchange, finish};
-use crate::state::CacheState;
+use crate::state::{CacheState, error_chain};
 
 /// How long a background refresh may take before it is abandoned (and may be tried again).
 const REFRESH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
@@ -57,20 +57,37 @@ impl Refresher {
         // Refresher then aborts the task.
         let weak = Arc::downgrade(state);
         let client = self.client.clone();
-        let task = tokio::spawn(async move {
-            // Bounded, so a hung origin cannot pin the entry's refresh slot forever.
-            let result = match tokio::time::timeout(REFRESH_TIMEOUT, client.execute(request)).await
-            {
-                Ok(result) => result.map_err(reqwest_middleware::Error::from),
-                Err(elapsed) => Err(reqwest_middleware::Error::middleware(elapsed)),
-            };
-            let Some(state) = weak.upgrade() else { return };
-            if let Ok(response) = finish(&state, exchange, result).await {
-                // The response was stored by `finish`; nobody reads this copy.
-                drop(response);
-            }
-            state.refresher.in_flight().remove(&key);
-        });
+        // Its own span (the request's has ended by the time it runs), linked to the request's.
+        let span = tracing::debug_span!(parent: None, "http_cache_refresh", key = %key);
+        span.follows_from(tracing::Span::current());
+        let task = tokio::spawn(tracing::Instrument::instrument(
+            async move {
+                // Bounded, so a hung origin cannot pin the entry's refresh slot forever.
+                let result =
+                    match tokio::time::timeout(REFRESH_TIMEOUT, client.execute(request)).await {
+                        Ok(result) => result.map_err(reqwest_middleware::Error::from),
+                        Err(elapsed) => Err(reqwest_middleware::Error::middleware(elapsed)),
+                    };
+                let Some(state) = weak.upgrade() else { return };
+                let failure = result
+                    .as_ref()
+                    .err()
+                    .map(|e| exchange.redact(&error_chain(e)));
+                match finish(&state, exchange, result).await {
+                    Ok(response) => {
+                        tracing::debug!(status = %response.status(), "background refresh done");
+                        // Stored by `finish` when storable; nobody reads this copy.
+                        drop(response);
+                    }
+                    Err(_) => tracing::debug!(
+                        error = failure.as_deref().unwrap_or("origin error"),
+                        "background refresh failed; the stale entry stays"
+                    ),
+                }
+                state.refresher.in_flight().remove(&key);
+            },
+            span,
+        ));
         in_flight.insert(key, task.abort_handle());
     }
 }

@@ -92,6 +92,12 @@ async fn stale_entries_served_on_error_or_while_revalidating_are_stale() {
     let (_, info) = h2.fetch("/swr").await;
     assert!(info.stale_while_revalidate, "{info:?}");
     assert_eq!(spans.outcomes(), ["miss", "stale", "miss", "stale"]);
+    // The background refresh logs in its own span when it is done.
+    crate::support::wait_until(|| h2.handle.pending_refreshes() == 0).await;
+    let done = spans.events().iter().any(|e| {
+        e.get("message") == Some("background refresh done") && e.get("status") == Some("200 OK")
+    });
+    assert!(done, "{:?}", spans.events());
 }
 
 #[tokio::test]
