@@ -120,7 +120,8 @@ pub(crate) async fn finish(
                     return Ok(stale);
                 }
             }
-            // Network errors otherwise pass through unchanged.
+            // Network errors otherwise pass through unchanged; the request was a miss.
+            state.stats.miss();
             return Err(error);
         }
     };

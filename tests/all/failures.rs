@@ -114,6 +114,7 @@ async fn network_errors_pass_through_unchanged() {
         .store(reqwest_caching::MemoryStore::new())
         .build()
         .unwrap();
+    let handle = cache.handle();
     let client = ClientBuilder::new(reqwest::Client::new())
         .with(cache)
         .build();
@@ -123,6 +124,12 @@ async fn network_errors_pass_through_unchanged() {
     assert!(
         !err.is_middleware(),
         "the cache does not wrap transport errors"
+    );
+    let stats = handle.stats();
+    assert_eq!(
+        (stats.misses, stats.stores),
+        (1, 0),
+        "a miss that went to the network"
     );
 }
 
