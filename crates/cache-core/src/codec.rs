@@ -156,6 +156,12 @@ pub fn encode_vary_index(index: &VaryIndex) -> Result<Bytes, EncodeError> {
     EntryCodec::new().encode_vary_index(None, index)
 }
 
+/// True when `bytes` look like an entry whose body is stored compressed: its decoded body is
+/// then a new buffer, not a slice of `bytes` (stores that keep decoded forms weigh that).
+pub fn body_is_compressed(bytes: &[u8]) -> bool {
+    bytes.get(..4) == Some(MAGIC) && bytes.get(6).is_some_and(|f| f & FLAG_COMPRESSED != 0)
+}
+
 /// How entries are written and read: whether bodies are compressed, whether entries are
 /// signed. Reading does not depend on the compression setting (any entry says whether its
 /// body is compressed); it does on the signing keys.

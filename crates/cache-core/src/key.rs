@@ -431,9 +431,13 @@ fn collect_url_credentials(url: &Url, credentials: &mut Vec<(String, Vec<u8>)>) 
         let userinfo = format!("{}:{}", url.username(), url.password().unwrap_or_default());
         credentials.push(("userinfo".to_owned(), userinfo.into_bytes()));
     }
-    for (name, value) in url.query_pairs() {
+    // Decoded as bytes: two credentials that differ only in non-UTF-8 bytes must not share
+    // a fingerprint (a lossy decode would make both U+FFFD).
+    let Some(query) = url.query() else { return };
+    for (name, value) in decoded_pairs(query.as_bytes()) {
+        let name = String::from_utf8_lossy(&name);
         if is_credential(&name) {
-            credentials.push((name.to_ascii_lowercase(), value.as_bytes().to_vec()));
+            credentials.push((name.to_ascii_lowercase(), value));
         }
     }
 }

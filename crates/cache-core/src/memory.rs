@@ -165,9 +165,10 @@ impl MemoryStore {
     fn read_decoded(&self, key: &CacheKey, codec: &EntryCodec) -> DecodedEntry {
         let slot = self.entries.get(key)?;
         let meta = slot.entry.meta.clone();
-        // Signatures are checked on every read (another codec may hold other keys); the
-        // decoded form is kept only for unsigned reads.
-        if codec.signs() {
+        // Signatures are checked on every read (another codec may hold other keys), and a
+        // compressed body decodes to a new buffer the byte bound does not count: the decoded
+        // form is kept only for unsigned, uncompressed entries, where it shares the value.
+        if codec.signs() || crate::codec::body_is_compressed(&slot.entry.value) {
             return Some((meta, codec.decode_entry(Some(key), &slot.entry.value)));
         }
         if let Some(decoded) = slot.decoded.get() {
@@ -372,6 +373,21 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(read().body, changed.body);
+        // A compressed entry's decoded body is a new buffer the byte bound does not weigh:
+        // it is decoded on every read, never kept.
+        let compressing = EntryCodec::new().compress_above(0);
+        let mut big = response.clone();
+        big.body = Bytes::from(vec![b'z'; 64 * 1024]);
+        let value = compressing.encode(None, &big).unwrap();
+        assert!(crate::codec::body_is_compressed(&value));
+        store
+            .put(entry(1, value, None))
+            .now_or_never()
+            .unwrap()
+            .unwrap();
+        let (a, b) = (read(), read());
+        assert_eq!(a.body, big.body);
+        assert_ne!(a.body.as_ptr(), b.body.as_ptr(), "not kept");
         // An entry that does not decode is reported, not kept.
         store
             .put(entry(2, Bytes::from_static(b"junk"), None))

@@ -1,6 +1,7 @@
 //! [`SledStore`]: the [`CacheStore`] over a sled database.
 
 use std::path::Path;
+use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
 use async_trait::async_trait;
@@ -79,6 +80,7 @@ impl SledStoreBuilder {
             db,
             flush_every_write: self.flush_every_write,
             max_bytes: self.max_bytes,
+            clearing: Arc::default(),
         };
         store.count_live_bytes_if_missing()?;
         Ok(store)
@@ -96,6 +98,10 @@ pub struct SledStore {
     totals: sled::Tree,
     flush_every_write: bool,
     max_bytes: Option<u64>,
+    /// Writes share it, `clear` takes it alone: clearing the trees one by one must not
+    /// interleave with a write's transaction (a value without its metadata would be served
+    /// yet never listed, counted or deleted). Shared by clones of this store.
+    clearing: Arc<RwLock<()>>,
 }
 
 impl SledStore {
@@ -161,6 +167,7 @@ impl SledStore {
     /// Removes `key` from every tree at once; true when it existed.
     fn remove(&self, key: &CacheKey) -> Result<bool, StoreError> {
         let k = key.as_str().as_bytes();
+        let _writing = self.writing()?;
         let trees = (
             &self.entries,
             &self.meta,
@@ -170,16 +177,19 @@ impl SledStore {
         );
         let removed = trees
             .transaction(|(entries, meta, expiry, created, totals)| {
-                let Some(old) = meta.remove(k)? else {
-                    return Ok(false);
-                };
-                if let Some(old) = decode_meta(*key, &old) {
+                let old_meta = meta.remove(k)?;
+                if let Some(old) = old_meta.as_deref().and_then(|m| decode_meta(*key, m)) {
                     if let Some(expires) = old.expires_at {
                         expiry.remove(time_key(to_millis(expires), key))?;
                     }
                     created.remove(time_key(to_millis(old.created_at), key))?;
                 }
-                let freed = entries.remove(k)?.map_or(0, |v| v.len() as u64);
+                // The value goes even without metadata, so nothing can stay served but
+                // unlisted.
+                let Some(old_value) = entries.remove(k)? else {
+                    return Ok(old_meta.is_some());
+                };
+                let freed = old_value.len() as u64;
                 let live = totals.get(LIVE_BYTES)?.as_deref().map(decode_total);
                 let live = live.unwrap_or_default().saturating_sub(freed);
                 totals.insert(LIVE_BYTES, &live.to_le_bytes())?;
@@ -195,6 +205,14 @@ impl SledStore {
         let k = key.as_str().as_bytes();
         let meta_bytes = encode_meta(&entry.meta);
         let record = encode_entry(&meta_bytes, &entry.value);
+        // One record over the whole bound would evict everything, itself included.
+        if let Some(max) = self.max_bytes.filter(|max| record.len() as u64 > *max) {
+            return Err(StoreError::TooLarge {
+                size: record.len() as u64,
+                limit: max,
+            });
+        }
+        let _writing = self.writing()?;
         let new_expiry = entry.meta.expires_at.map(|t| time_key(to_millis(t), &key));
         let new_created = time_key(to_millis(entry.meta.created_at), &key);
         let trees = (
@@ -249,6 +267,17 @@ impl SledStore {
             live = self.live_bytes()?;
         }
         Ok(())
+    }
+
+    /// Permission to write, refused (at once, not blocking the executor) while `clear` runs.
+    fn writing(&self) -> Result<std::sync::RwLockReadGuard<'_, ()>, StoreError> {
+        match self.clearing.try_read() {
+            Ok(guard) => Ok(guard),
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => Ok(poisoned.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => Err(StoreError::backend(
+                std::io::Error::other("the sled store is being cleared"),
+            )),
+        }
     }
 
     /// The record under `key`; an unreadable one is deleted and reported as absent.
@@ -336,6 +365,7 @@ impl CacheStore for SledStore {
     async fn clear(&self) -> Result<u64, StoreError> {
         let store = self.clone();
         let removed = tokio::task::spawn_blocking(move || {
+            let _alone = store.clearing.write().unwrap_or_else(|p| p.into_inner());
             let n = store.meta.len() as u64;
             let trees = [&store.entries, &store.meta, &store.expiry, &store.created];
             for tree in trees {

@@ -109,3 +109,72 @@ async fn the_byte_count_survives_reopening_and_clearing() {
     store.clear().await.expect("clear");
     assert_eq!(store.live_bytes().expect("live"), 0);
 }
+
+#[tokio::test]
+async fn a_record_over_the_whole_bound_is_refused_and_evicts_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SledStore::builder()
+        .max_bytes(100_000)
+        .open(dir.path().join("refuse.sled"))
+        .expect("open");
+    for i in 0..10 {
+        store.put(entry(i, 5_000)).await.expect("put");
+    }
+    let before = store.live_bytes().expect("live");
+    let refused = store.put(entry(100, 200_000)).await;
+    assert!(
+        matches!(refused, Err(cache_core::StoreError::TooLarge { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(store.count().await.unwrap(), 10, "nothing evicted");
+    assert_eq!(store.live_bytes().unwrap(), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clear_racing_with_writes_leaves_nothing_unlisted() {
+    for round in 0..5u64 {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Arc::new(SledStore::open(dir.path().join("race.sled")).expect("open"));
+        for i in 0..2_000 {
+            store.put(entry(i, 100)).await.expect("put");
+        }
+        let writer = {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                for i in 2_000..5_000 {
+                    // Refused while the clear runs; that is fine, a lost write is a miss.
+                    let _ = store.put(entry(i, 100)).await;
+                }
+            })
+        };
+        store.clear().await.expect("clear");
+        writer.await.expect("writer");
+        // Every value that can be read is listed, counted and deletable.
+        let listed = cache_core::store::collect_keys(store.entries(), |_| true)
+            .await
+            .expect("keys");
+        let mut readable = 0u64;
+        let mut bytes = 0u64;
+        for i in 0..5_000 {
+            let key = entry(i, 0).meta.key;
+            if let Some(found) = store.get(&key).await.expect("get") {
+                readable += 1;
+                bytes += found.value.len() as u64;
+                assert!(
+                    listed.contains(&key),
+                    "round {round}: {i} readable but unlisted"
+                );
+            }
+        }
+        assert_eq!(readable, store.count().await.unwrap(), "round {round}");
+        let live = store.live_bytes().unwrap();
+        assert!(
+            live >= bytes && live - bytes < 200 * readable.max(1),
+            "round {round}: {live} vs {bytes}"
+        );
+        for key in listed {
+            assert!(store.delete(&key).await.unwrap(), "round {round}");
+        }
+        assert_eq!(store.live_bytes().unwrap(), 0, "round {round}");
+    }
+}

@@ -133,6 +133,11 @@ fn credentials_separate_entries_but_are_not_in_the_key_text() {
         get(&rules, "https://example.com/me?api_key=1"),
         get(&rules, "https://example.com/me?api_key=2")
     );
+    // Credentials that differ only in bytes that are not UTF-8 stay apart too.
+    assert_ne!(
+        get(&rules, "https://example.com/me?api_key=%80"),
+        get(&rules, "https://example.com/me?api_key=%81")
+    );
 
     let shared = KeyRules::default().per_credential(false);
     assert_eq!(
