@@ -136,10 +136,19 @@ pub(crate) fn store_error(error: RedisError) -> StoreError {
         || error.is_unrecoverable_error()
     {
         StoreError::unavailable(error)
-    } else if error.code() == Some("OOM") {
-        // `maxmemory` reached under the `noeviction` policy.
+    } else if is_out_of_memory(&error) {
         StoreError::full(error)
     } else {
         StoreError::backend(error)
     }
+}
+
+/// `maxmemory` reached under the `noeviction` policy: an `OOM` reply, alone or as the reason a
+/// transaction (our writes are `MULTI`/`EXEC`) was aborted.
+fn is_out_of_memory(error: &RedisError) -> bool {
+    error.code() == Some("OOM")
+        || error
+            .clone()
+            .into_server_errors()
+            .is_some_and(|errors| errors.iter().any(|(_, e)| e.code() == "OOM"))
 }

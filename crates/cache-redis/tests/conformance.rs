@@ -168,3 +168,41 @@ async fn foreign_values_are_misses_and_deleted() {
         .unwrap();
     assert_eq!(exists, 0);
 }
+
+/// A Redis at `maxmemory` with `noeviction` refuses writes as `StoreError::Full` (not a
+/// transient failure: the middleware's breaker stays closed and reads go on).
+#[tokio::test]
+async fn a_full_redis_is_full() {
+    let server = test_support::RedisServer::start_with_args(&[
+        "--maxmemory",
+        "2mb",
+        "--maxmemory-policy",
+        "noeviction",
+    ]);
+    let store = RedisStore::open(&server.url()).await.expect("connect");
+    let value = bytes::Bytes::from(vec![b'v'; 50_000]);
+    let mut refused = None;
+    for n in 0..200 {
+        if let Err(error) = store
+            .put(cache_core::testing::entry(n, value.clone(), None))
+            .await
+        {
+            refused = Some(error);
+            break;
+        }
+    }
+    let error = refused.expect("2 MB fills up");
+    assert!(
+        matches!(error, cache_core::StoreError::Full { .. }),
+        "{error:?}"
+    );
+    assert!(!error.is_transient());
+    // What was stored stays readable.
+    assert!(
+        store
+            .get(&cache_core::testing::key(0))
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
