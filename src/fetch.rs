@@ -202,8 +202,14 @@ async fn refresh_from_304(
         &found.response.headers,
         now,
     );
+    // A 304 that sets a cookie: the caller gets the cookie (as it would without the cache),
+    // the store never does, and unless such responses may be cached the entry is not renewed.
+    let sets_cookie = not_modified
+        .headers()
+        .contains_key(http::header::SET_COOKIE);
     let mut saved = false;
-    if let Storage::Until(expires_at) = storage {
+    let renew = !sets_cookie || state.cache_set_cookie;
+    if let (Storage::Until(expires_at), true) = (storage, renew) {
         let meta = EntryMeta::new(found.key, found.meta.url.clone(), now, expires_at);
         if let Some(value) = encode(state, &found.response, &found.key) {
             saved = state.save(StoredEntry::new(meta.clone(), value)).await;
@@ -214,8 +220,14 @@ async fn refresh_from_304(
     }
     let mut info = hit_info(&found, true, now);
     info.stored = saved;
+    let mut response = found.response;
+    for cookie in not_modified.headers().get_all(http::header::SET_COOKIE) {
+        response
+            .headers
+            .append(http::header::SET_COOKIE, cookie.clone());
+    }
     serve(
-        found.response,
+        response,
         &exchange.url,
         info,
         exchange.method != Method::HEAD,

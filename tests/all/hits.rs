@@ -1,6 +1,6 @@
 use reqwest_caching::CacheResponseExt;
 
-use crate::support::{BACKENDS, Harness, send};
+use crate::support::{BACKENDS, Backend, Harness, send};
 
 #[tokio::test]
 async fn second_request_is_a_hit() {
@@ -145,5 +145,45 @@ async fn responses_that_set_cookies_are_not_cached_by_default() {
         );
         assert_eq!(h.origin.hits("/headers"), 2, "{backend:?}");
         assert_eq!(h.handle.count().await.unwrap(), 0, "{backend:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_304_that_sets_a_cookie_gives_it_to_the_caller_never_to_the_store() {
+    for cache_set_cookie in [false, true] {
+        let h = Harness::with(Backend::Memory, |b| {
+            b.expire_after(std::time::Duration::from_secs(60))
+                .ignored_parameters(["h"])
+                .cache_set_cookie(cache_set_cookie)
+        })
+        .await;
+        // Same key (the `h` parameters are ignored): a 200 without a cookie is stored, and
+        // its revalidation answers 304 with one.
+        let plain = crate::support::custom("c", &["ETag: \"v1\""]);
+        let with_cookie = crate::support::custom("c", &["ETag: \"v1\"", "Set-Cookie: sid=9"]);
+        send(h.get(&plain)).await;
+        h.clock.advance(std::time::Duration::from_secs(120));
+        let response = h.get(&with_cookie).send().await.unwrap();
+        let info = response.cache_info().cloned().unwrap();
+        assert!(info.revalidated, "{info:?}");
+        assert_eq!(
+            response.headers()["set-cookie"],
+            "sid=9",
+            "the caller gets the cookie"
+        );
+        assert_eq!(
+            info.stored, cache_set_cookie,
+            "renewed only when such responses may be"
+        );
+        let stored = h
+            .handle
+            .get(info.key.as_ref().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            stored.response.headers.get("set-cookie").is_none(),
+            "never stored"
+        );
     }
 }
