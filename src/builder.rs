@@ -27,7 +27,8 @@ pub const DEFAULT_MAX_BODY_SIZE: u64 = 8 * 1024 * 1024;
 
 /// How long a store call may take before the request goes on without the cache, by default,
 /// for a store that suggests nothing else
-/// ([`CacheStore::suggested_timeout`]: 1 s for Redis, MongoDB and DynamoDB).
+/// ([`CacheStore::suggested_timeout`]: 1 s for Redis, 3 s for MongoDB and DynamoDB, which
+/// write large bodies in chunks).
 pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long a request waits for an identical one in flight, by default.
@@ -320,7 +321,7 @@ impl CacheMiddlewareBuilder {
 
     /// How long one store call may take before the request goes on without the cache
     /// (default: the store's [`CacheStore::suggested_timeout`], 5 s for embedded stores and
-    /// 1 s for remote ones).
+    /// 1 to 3 s for remote ones).
     pub fn store_timeout(mut self, timeout: Duration) -> Self {
         self.store_timeout = Some(timeout);
         self

@@ -135,7 +135,7 @@ pub trait CacheStore: Send + Sync + Debug + 'static {
     /// How long one call may take before the middleware goes on without the cache, unless
     /// the user sets a timeout: 5 s by default (an embedded file may wait on another
     /// process's lock); remote stores answer on a healthy network in milliseconds and
-    /// suggest 1 s, so a dead server costs little.
+    /// suggest 1 to 3 s, so a dead server costs little.
     fn suggested_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_secs(5)
     }

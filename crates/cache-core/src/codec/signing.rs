@@ -16,6 +16,10 @@ pub(super) const TAG_LEN: usize = 32;
 /// secret or any previous one, so a rotation does not empty the cache. The signature covers
 /// the cache key too: an entry copied under another key (another URL) does not verify.
 ///
+/// It covers the stored value (status, headers, body, URLs), not the metadata stores keep
+/// beside it: someone who can write to the store can still change an entry's expiry, or
+/// put back an older signed value of the same key.
+///
 /// ```
 /// use cache_core::codec::SigningKeys;
 ///
