@@ -264,13 +264,19 @@ impl CacheStore for MemoryStore {
         key: &CacheKey,
         expires_at: Option<SystemTime>,
     ) -> Result<bool, StoreError> {
-        let Some(slot) = self.entries.get(key) else {
-            return Ok(false);
-        };
-        let mut entry = slot.entry.clone();
-        entry.meta.expires_at = expires_at.map(truncate_to_millis);
-        self.entries.insert(*key, Slot::new(entry));
-        Ok(true)
+        // Under the shard's lock: a `put` racing with this is never overwritten by the old
+        // value. A vacant key gets a placeholder guard, dropped at once (nothing inserted).
+        let expires_at = expires_at.map(truncate_to_millis);
+        let result = self.entries.entry(key, None, |_, slot| {
+            let mut entry = slot.entry.clone();
+            entry.meta.expires_at = expires_at;
+            *slot = Slot::new(entry);
+            quick_cache::sync::EntryAction::Retain(())
+        });
+        Ok(matches!(
+            result,
+            quick_cache::sync::EntryResult::Retained(())
+        ))
     }
 }
 
