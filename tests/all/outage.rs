@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use reqwest_caching::reqwest_middleware::ClientBuilder;
 use reqwest_caching::{CacheMiddleware, CacheResponseExt, CacheStore};
+use test_support::StopStart;
 
 use crate::origin::Origin;
 
@@ -127,6 +128,18 @@ fn check(name: &str, report: &OutageReport) {
     );
 }
 
+/// The outage run against `store`, taking `server` down and back.
+async fn outage_of(name: &str, server: impl StopStart, store: impl CacheStore) {
+    let server = std::sync::Mutex::new(server);
+    let report = run_through_outage(
+        Arc::new(store),
+        || server.lock().unwrap().stop(),
+        || server.lock().unwrap().restart(),
+    )
+    .await;
+    check(name, &report);
+}
+
 #[cfg(feature = "redis")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_killed_mid_run() {
@@ -136,14 +149,7 @@ async fn redis_killed_mid_run() {
         .open(&server.url())
         .await
         .expect("connect");
-    let server = std::sync::Mutex::new(server);
-    let report = run_through_outage(
-        Arc::new(store),
-        || server.lock().unwrap().stop(),
-        || server.lock().unwrap().restart(),
-    )
-    .await;
-    check("redis", &report);
+    outage_of("redis", server, store).await;
 }
 
 #[cfg(feature = "mongodb")]
@@ -156,14 +162,7 @@ async fn mongodb_killed_mid_run() {
         .open(&server.uri())
         .await
         .expect("connect");
-    let server = std::sync::Mutex::new(server);
-    let report = run_through_outage(
-        Arc::new(store),
-        || server.lock().unwrap().stop(),
-        || server.lock().unwrap().restart(),
-    )
-    .await;
-    check("mongodb", &report);
+    outage_of("mongodb", server, store).await;
 }
 
 #[cfg(feature = "dynamodb")]
@@ -175,12 +174,5 @@ async fn dynamodb_killed_mid_run() {
         .open_local(&server.endpoint(), "us-east-1")
         .await
         .expect("connect");
-    let server = std::sync::Mutex::new(server);
-    let report = run_through_outage(
-        Arc::new(store),
-        || server.lock().unwrap().stop(),
-        || server.lock().unwrap().restart(),
-    )
-    .await;
-    check("dynamodb", &report);
+    outage_of("dynamodb", server, store).await;
 }

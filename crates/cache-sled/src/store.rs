@@ -168,14 +168,8 @@ impl SledStore {
     fn remove(&self, key: &CacheKey) -> Result<bool, StoreError> {
         let k = key.as_str().as_bytes();
         let _writing = self.writing()?;
-        let trees = (
-            &self.entries,
-            &self.meta,
-            &self.expiry,
-            &self.created,
-            &self.totals,
-        );
-        let removed = trees
+        let removed = self
+            .trees()
             .transaction(|(entries, meta, expiry, created, totals)| {
                 let old_meta = meta.remove(k)?;
                 if let Some(old) = old_meta.as_deref().and_then(|m| decode_meta(*key, m)) {
@@ -215,14 +209,7 @@ impl SledStore {
         let _writing = self.writing()?;
         let new_expiry = entry.meta.expires_at.map(|t| time_key(to_millis(t), &key));
         let new_created = time_key(to_millis(entry.meta.created_at), &key);
-        let trees = (
-            &self.entries,
-            &self.meta,
-            &self.expiry,
-            &self.created,
-            &self.totals,
-        );
-        trees
+        self.trees()
             .transaction(|(entries, meta, expiry, created, totals)| {
                 if let Some(old) = meta.insert(k, meta_bytes.as_slice())? {
                     if let Some(old) = decode_meta(key, &old) {
@@ -267,6 +254,25 @@ impl SledStore {
             live = self.live_bytes()?;
         }
         Ok(())
+    }
+
+    /// The trees a write updates together, in the order the transactions take them.
+    fn trees(
+        &self,
+    ) -> (
+        &sled::Tree,
+        &sled::Tree,
+        &sled::Tree,
+        &sled::Tree,
+        &sled::Tree,
+    ) {
+        (
+            &self.entries,
+            &self.meta,
+            &self.expiry,
+            &self.created,
+            &self.totals,
+        )
     }
 
     /// Permission to write, refused (at once, not blocking the executor) while `clear` runs.

@@ -150,6 +150,29 @@ impl Restartable {
     }
 }
 
+/// A server a test can take down and bring back (same port, same data directory).
+pub trait StopStart {
+    /// Kills the server.
+    fn stop(&mut self);
+    /// Starts it again and waits until it answers.
+    fn restart(&mut self);
+}
+
+macro_rules! stop_start {
+    ($($server:ty),*) => {$(
+        impl StopStart for $server {
+            fn stop(&mut self) {
+                self.process.stop();
+            }
+            fn restart(&mut self) {
+                self.process.restart();
+            }
+        }
+    )*};
+}
+
+stop_start!(RedisServer, MongoServer, DynamoServer);
+
 /// A port free on 127.0.0.1 (and, with `bus`, its cluster bus port +10000 too).
 fn free_port(bus: bool) -> u16 {
     for _ in 0..200 {
@@ -249,16 +272,6 @@ impl RedisServer {
             process,
             _dir: dir,
         }
-    }
-
-    /// Kills the server, as a crash or an outage would (its data is gone: no persistence).
-    pub fn stop(&mut self) {
-        self.process.stop();
-    }
-
-    /// Starts it again on the same port and waits until it answers `PING`.
-    pub fn restart(&mut self) {
-        self.process.restart();
     }
 
     /// Its port on 127.0.0.1.
@@ -387,16 +400,6 @@ impl MongoServer {
         }
     }
 
-    /// Kills the server.
-    pub fn stop(&mut self) {
-        self.process.stop();
-    }
-
-    /// Starts it again on the same port and waits until it accepts connections.
-    pub fn restart(&mut self) {
-        self.process.restart();
-    }
-
     /// `mongodb://127.0.0.1:PORT/?directConnection=true`.
     pub fn uri(&self) -> String {
         format!("mongodb://127.0.0.1:{}/?directConnection=true", self.port)
@@ -470,16 +473,6 @@ impl DynamoServer {
             process,
             _dir: dir,
         }
-    }
-
-    /// Kills the server.
-    pub fn stop(&mut self) {
-        self.process.stop();
-    }
-
-    /// Starts it again on the same port and waits until it answers.
-    pub fn restart(&mut self) {
-        self.process.restart();
     }
 
     /// `http://127.0.0.1:PORT` (it listens on every interface; always use loopback).
