@@ -21,25 +21,9 @@ use cache_core::{
 };
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 use proptest::prelude::*;
-use proptest::test_runner::FileFailurePersistence;
 
-/// 256 cases per property unless `PROPTEST_CASES` says otherwise.
-fn config() -> ProptestConfig {
-    // `ProptestConfig::default()` reads PROPTEST_CASES (and the other PROPTEST_* variables).
-    let mut config = ProptestConfig {
-        // Failures are saved beside this file (proptest cannot find a lib.rs for a test target).
-        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
-            "proptest-regressions",
-        ))),
-        ..ProptestConfig::default()
-    };
-    if std::env::var_os("PROPTEST_CASES").is_none() {
-        config.cases = 256;
-    }
-    // A long run rejects more cases (`prop_assume!`) in all: allow it in proportion.
-    config.max_global_rejects = config.max_global_rejects.max(config.cases);
-    config
-}
+mod common;
+use common::{config, header_value_byte, method};
 
 const ENVELOPE_LEN: usize = 19;
 
@@ -64,11 +48,6 @@ fn header_name() -> impl Strategy<Value = HeaderName> {
     ]
 }
 
-/// Any byte a header value may hold: HTAB, visible ASCII, space, and obs-text (0x80-0xFF).
-fn header_value_byte() -> impl Strategy<Value = u8> {
-    prop_oneof![Just(b'\t'), 0x20u8..=0x7e, 0x80u8..=0xff]
-}
-
 fn header_value() -> impl Strategy<Value = HeaderValue> {
     prop::collection::vec(header_value_byte(), 0..40)
         .prop_map(|bytes| HeaderValue::from_bytes(&bytes).expect("valid header value bytes"))
@@ -83,23 +62,6 @@ fn headers() -> impl Strategy<Value = HeaderMap> {
         }
         headers
     })
-}
-
-fn method() -> impl Strategy<Value = Method> {
-    prop_oneof![
-        prop::sample::select(vec![
-            Method::GET,
-            Method::HEAD,
-            Method::POST,
-            Method::PUT,
-            Method::DELETE,
-            Method::PATCH,
-            Method::OPTIONS,
-        ]),
-        // Extension methods: any token, case kept.
-        "[A-Za-z0-9!#$%&'*+.^_`|~-]{1,16}"
-            .prop_map(|m| Method::from_bytes(m.as_bytes()).expect("a token")),
-    ]
 }
 
 fn version() -> impl Strategy<Value = Version> {

@@ -15,26 +15,10 @@ use cache_core::vary::variant_key;
 use cache_core::{CacheKey, KeyRules, MatchHeaders, VaryIndex};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use proptest::prelude::*;
-use proptest::test_runner::FileFailurePersistence;
 use url::Url;
 
-/// 256 cases per property unless `PROPTEST_CASES` says otherwise.
-fn config() -> ProptestConfig {
-    // `ProptestConfig::default()` reads PROPTEST_CASES (and the other PROPTEST_* variables).
-    let mut config = ProptestConfig {
-        // Failures are saved beside this file (proptest cannot find a lib.rs for a test target).
-        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
-            "proptest-regressions",
-        ))),
-        ..ProptestConfig::default()
-    };
-    if std::env::var_os("PROPTEST_CASES").is_none() {
-        config.cases = 256;
-    }
-    // A long run rejects more cases (`prop_assume!`) in all: allow it in proportion.
-    config.max_global_rejects = config.max_global_rejects.max(config.cases);
-    config
-}
+mod common;
+use common::{config, header_value_byte, method};
 
 // ---------------------------------------------------------------------------------------------
 // Strategies
@@ -79,27 +63,6 @@ fn params() -> impl Strategy<Value = Vec<(String, String)>> {
         (query_text().prop_map(|n| format!("p{n}")), query_text()),
         0..6,
     )
-}
-
-fn method() -> impl Strategy<Value = Method> {
-    prop_oneof![
-        prop::sample::select(vec![
-            Method::GET,
-            Method::HEAD,
-            Method::POST,
-            Method::PUT,
-            Method::DELETE,
-            Method::PATCH,
-            Method::OPTIONS,
-        ]),
-        "[A-Za-z0-9!#$%&'*+.^_`|~-]{1,12}"
-            .prop_map(|m| Method::from_bytes(m.as_bytes()).expect("a token")),
-    ]
-}
-
-/// Any byte a header value may hold: HTAB, visible ASCII, space, and obs-text (0x80-0xFF).
-fn header_value_byte() -> impl Strategy<Value = u8> {
-    prop_oneof![Just(b'\t'), 0x20u8..=0x7e, 0x80u8..=0xff]
 }
 
 fn header_value_bytes() -> impl Strategy<Value = Vec<u8>> {
