@@ -6,7 +6,6 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
-use reqwest_caching::reqwest_middleware::ClientBuilder;
 use reqwest_caching::{
     CacheKey, CacheMiddleware, CacheResponseExt, CacheStore, EntryMeta, StoreError, StoredEntry,
 };
@@ -68,9 +67,7 @@ async fn a_store_that_is_down_means_the_network() {
             .build()
             .unwrap();
         let handle = cache.handle();
-        let client = ClientBuilder::new(reqwest::Client::new())
-            .with(cache)
-            .build();
+        let client = cache.into_client(reqwest::Client::new());
         let origin = Origin::start().await;
         for n in 1..=2 {
             let response = client
@@ -115,9 +112,7 @@ async fn network_errors_pass_through_unchanged() {
         .build()
         .unwrap();
     let handle = cache.handle();
-    let client = ClientBuilder::new(reqwest::Client::new())
-        .with(cache)
-        .build();
+    let client = cache.into_client(reqwest::Client::new());
     let url = format!("http://127.0.0.1:{}/", test_support::unused_port());
     let err = client.get(&url).send().await.unwrap_err();
     assert!(err.is_connect() || err.is_request(), "{err:?}");
@@ -146,9 +141,7 @@ async fn a_dead_store_costs_one_timeout_per_backoff_not_one_per_request() {
         .build()
         .unwrap();
     let handle = cache.handle();
-    let client = ClientBuilder::new(reqwest::Client::new())
-        .with(cache)
-        .build();
+    let client = cache.into_client(reqwest::Client::new());
     let origin = Origin::start().await;
     for _ in 0..20 {
         let response = client

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use reqwest_caching::reqwest_middleware::ClientBuilder;
 use reqwest_caching::{CacheMiddleware, CacheResponseExt, CacheStore, SqliteStore};
 
 use crate::origin::Origin;
@@ -19,9 +18,7 @@ async fn fill_past_capacity(store: Arc<dyn CacheStore>, name: &str) {
         .build()
         .expect("cache");
     let handle = cache.handle();
-    let client = ClientBuilder::new(reqwest::Client::new())
-        .with(cache)
-        .build();
+    let client = cache.into_client(reqwest::Client::new());
     let origin = Origin::start().await;
     let expected = vec![b'x'; BODY];
     let mut stored = Vec::new();

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Version};
 use reqwest_caching::cache_core::codec;
-use reqwest_caching::reqwest_middleware::{ClientBuilder, ClientWithMiddleware, RequestBuilder};
+use reqwest_caching::reqwest_middleware::{ClientWithMiddleware, RequestBuilder};
 use reqwest_caching::{
     CacheMiddleware, CacheResponseExt, CachedRequest, CachedResponse, EntryMeta, StoredEntry,
 };
@@ -318,7 +318,7 @@ fn cached_client(
         .build()
         .expect("build cache");
     let handle = cache.handle();
-    (ClientBuilder::new(client).with(cache).build(), handle)
+    (cache.into_client(client), handle)
 }
 
 /// Asserts a broken response reaches the caller through the cache exactly as without it, is

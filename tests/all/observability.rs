@@ -211,7 +211,6 @@ mod with_metrics {
     use async_trait::async_trait;
     use futures_util::stream::BoxStream;
     use metrics_util::debugging::{DebugValue, DebuggingRecorder};
-    use reqwest_caching::reqwest_middleware::ClientBuilder;
     use reqwest_caching::{
         CacheKey, CacheMiddleware, CacheStore, EntryMeta, MemoryStore, StoreError, StoredEntry,
     };
@@ -314,9 +313,7 @@ mod with_metrics {
                     .build()
                     .unwrap();
                 let handle = cache.handle();
-                let client = ClientBuilder::new(reqwest::Client::new())
-                    .with(cache)
-                    .build();
+                let client = cache.into_client(reqwest::Client::new());
                 let origin = Origin::start().await;
                 assert!(send(client.get(origin.url("/a"))).await.1.stored);
                 assert!(send(client.get(origin.url("/a"))).await.1.from_cache);

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reqwest_caching::reqwest_middleware::ClientBuilder;
 use reqwest_caching::{CacheMiddleware, CacheResponseExt, CacheStore};
 use test_support::StopStart;
 
@@ -38,9 +37,7 @@ async fn run_through_outage(
         .build()
         .expect("cache");
     let handle = cache.handle();
-    let client = ClientBuilder::new(reqwest::Client::new())
-        .with(cache)
-        .build();
+    let client = cache.into_client(reqwest::Client::new());
     let origin = Origin::start().await;
     let mut outage_latencies = Vec::new();
     let mut hits_before = 0;

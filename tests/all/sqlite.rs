@@ -4,7 +4,6 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
-use reqwest_caching::reqwest_middleware::ClientBuilder;
 use reqwest_caching::{CacheMiddleware, CacheRequestExt, SqliteStore};
 
 use crate::origin::Origin;
@@ -143,11 +142,7 @@ async fn hammer(db: &Path, origin: &str) -> u64 {
     let store = SqliteStore::open(db).expect("open shared file");
     let cache = CacheMiddleware::builder().store(store).build().unwrap();
     let handle = cache.handle();
-    let client = Arc::new(
-        ClientBuilder::new(reqwest::Client::new())
-            .with(cache)
-            .build(),
-    );
+    let client = Arc::new(cache.into_client(reqwest::Client::new()));
     let tasks: Vec<_> = (0..8)
         .map(|task| {
             let client = Arc::clone(&client);

@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use reqwest_caching::reqwest_middleware::ClientBuilder;
 use reqwest_caching::{CacheMiddleware, CacheResponseExt, ManualClock, MemoryStore};
 
 use crate::origin::Origin;
@@ -182,9 +181,7 @@ async fn background_refreshes_stop_with_the_middleware() {
         .build()
         .unwrap();
     let handle = cache.handle();
-    let client = ClientBuilder::new(reqwest::Client::new())
-        .with(cache)
-        .build();
+    let client = cache.into_client(reqwest::Client::new());
     client
         .get(origin.url("/hang/h"))
         .send()

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use reqwest_caching::reqwest_middleware::{ClientBuilder, ClientWithMiddleware, RequestBuilder};
+use reqwest_caching::reqwest_middleware::{ClientWithMiddleware, RequestBuilder};
 use reqwest_caching::{
     CacheHandle, CacheInfo, CacheMiddleware, CacheMiddlewareBuilder, CacheResponseExt, CacheStore,
     ManualClock, MemoryStore, SqliteStore,
@@ -131,9 +131,7 @@ impl Harness {
             .clock(Arc::clone(&clock) as _);
         let cache = configure(builder).build().expect("build cache");
         let handle = cache.handle();
-        let client = ClientBuilder::new(reqwest::Client::new())
-            .with(cache)
-            .build();
+        let client = cache.into_client(reqwest::Client::new());
         Self {
             origin: Origin::start_with_clock(Some(Arc::clone(&clock))).await,
             client,

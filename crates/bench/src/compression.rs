@@ -1,7 +1,7 @@
 //! `... -- compression`: what LZ4 compression of stored bodies costs on a hit and saves in
 //! the store, for JSON-like bodies.
 
-use reqwest_caching::reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
+use reqwest_caching::reqwest_middleware::ClientWithMiddleware;
 use reqwest_caching::{CacheHandle, CacheMiddleware, CacheStore, MemoryStore, SqliteStore};
 
 fn client(store: impl CacheStore, compress: bool) -> (ClientWithMiddleware, CacheHandle) {
@@ -13,9 +13,7 @@ fn client(store: impl CacheStore, compress: bool) -> (ClientWithMiddleware, Cach
     };
     let cache = builder.build().expect("cache");
     let handle = cache.handle();
-    let client = ClientBuilder::new(reqwest::Client::new())
-        .with(cache)
-        .build();
+    let client = cache.into_client(reqwest::Client::new());
     (client, handle)
 }
 

@@ -105,9 +105,7 @@ fn ours(store: impl reqwest_caching::CacheStore) -> ClientWithMiddleware {
         .store(store)
         .build()
         .expect("cache");
-    ClientBuilder::new(reqwest::Client::new())
-        .with(cache)
-        .build()
+    cache.into_client(reqwest::Client::new())
 }
 
 fn peer(manager: impl http_cache_reqwest::CacheManager) -> ClientWithMiddleware {

@@ -64,10 +64,7 @@ pub async fn run(entries: usize) {
                 .shared_store(store)
                 .build()
                 .expect("cache");
-            let client =
-                reqwest_caching::reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-                    .with(cache)
-                    .build();
+            let client = cache.into_client(reqwest::Client::new());
             let url = format!("{origin}/body/1024?i={}", count / 2);
             let stats = hits(&client, &url).await;
             println!(
@@ -103,10 +100,7 @@ pub async fn big_body(limit_mib: u64) {
             .max_body_size(limit_mib * 1024 * 1024)
             .build()
             .expect("cache");
-        let client =
-            reqwest_caching::reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-                .with(cache)
-                .build();
+        let client = cache.into_client(reqwest::Client::new());
         // Warm up the client and the origin so their own allocations are in the baseline.
         let warm = client
             .get(format!("{origin}/stream/1048576"))
