@@ -57,16 +57,7 @@ async fn large_values_are_chunked_without_leftovers() {
             .value,
         big
     );
-    let items = |store: DynamoStore| async move {
-        let client = aws_sdk_dynamodb_client(&shared_dynamo().endpoint()).await;
-        let output = client
-            .scan()
-            .table_name(store.table())
-            .send()
-            .await
-            .unwrap();
-        output.items.unwrap_or_default().len()
-    };
+    let items = |store: DynamoStore| async move { raw_items(&store).await.len() };
     assert_eq!(
         items(store.clone()).await,
         1 + 3,
@@ -87,6 +78,21 @@ async fn large_values_are_chunked_without_leftovers() {
     );
     assert!(store.delete(&cache_core::testing::key(1)).await.unwrap());
     assert_eq!(items(store).await, 0);
+}
+
+/// Every item of the store's table (entries and chunks), read with a client of our own.
+async fn raw_items(
+    store: &DynamoStore,
+) -> Vec<std::collections::HashMap<String, cache_dynamodb::aws_sdk_dynamodb::types::AttributeValue>>
+{
+    let client = aws_sdk_dynamodb_client(&shared_dynamo().endpoint()).await;
+    let output = client
+        .scan()
+        .table_name(store.table())
+        .send()
+        .await
+        .unwrap();
+    output.items.unwrap_or_default()
 }
 
 async fn aws_sdk_dynamodb_client(endpoint: &str) -> cache_dynamodb::aws_sdk_dynamodb::Client {
@@ -130,16 +136,8 @@ async fn set_expiry_moves_the_chunks_ttl_too() {
         .await
         .unwrap();
     let ttls = |store: DynamoStore| async move {
-        let client = aws_sdk_dynamodb_client(&shared_dynamo().endpoint()).await;
-        let output = client
-            .scan()
-            .table_name(store.table())
-            .send()
+        let mut ttls: Vec<Option<i64>> = raw_items(&store)
             .await
-            .unwrap();
-        let mut ttls: Vec<Option<i64>> = output
-            .items
-            .unwrap_or_default()
             .iter()
             .map(|item| {
                 item.get("l")
