@@ -48,6 +48,15 @@ impl Permit<'_> {
         let probe = std::mem::take(&mut self.probe);
         self.breaker.failure(probe);
     }
+
+    /// Records how the permitted call ended: only a transient failure (down, timed out)
+    /// counts against the store; an answer, even an error such as "too large", does not.
+    pub(crate) fn settle<T>(self, result: &Result<T, cache_core::StoreError>) {
+        match result {
+            Err(error) if error.is_transient() => self.failure(),
+            _ => self.success(),
+        }
+    }
 }
 
 impl Drop for Permit<'_> {

@@ -69,6 +69,18 @@ pub(crate) struct Found {
 }
 
 impl Found {
+    /// The found response, when what is stored under `key` is one (not a Vary index).
+    fn from_entry(key: CacheKey, meta: EntryMeta, entry: Entry) -> Option<Self> {
+        match entry {
+            Entry::Response(response) => Some(Self {
+                key,
+                meta,
+                response,
+            }),
+            _ => None,
+        }
+    }
+
     pub(crate) fn freshness(&self) -> StoredFreshness<'_> {
         StoredFreshness {
             created_at: self.meta.created_at,
@@ -137,25 +149,14 @@ impl CacheState {
         let Some((meta, entry)) = self.load_now(url_key)? else {
             return Some(None);
         };
-        match entry {
-            Entry::Response(response) => Some(Some(Found {
-                key: *url_key,
-                meta,
-                response,
-            })),
+        Some(match entry {
             Entry::VaryIndex(index) => {
                 let key = variant_key(url_key, &index, request);
-                match self.load_now(&key)? {
-                    Some((meta, Entry::Response(response))) => Some(Some(Found {
-                        key,
-                        meta,
-                        response,
-                    })),
-                    _ => Some(None),
-                }
+                let variant = self.load_now(&key)?;
+                variant.and_then(|(meta, entry)| Found::from_entry(key, meta, entry))
             }
-            _ => Some(None),
-        }
+            entry => Found::from_entry(*url_key, meta, entry),
+        })
     }
 
     /// [`CacheState::load`] without awaiting; see [`CacheState::lookup_now`].
@@ -165,26 +166,13 @@ impl CacheState {
         let started = observe::store_call_started();
         let answer = self.store.get_decoded_now(key, &self.codec)?;
         observe::store_call_finished(StoreOp::Get, started);
+        permit.settle(&answer);
         match answer {
-            Ok(None) => {
-                permit.success();
-                Some(None)
-            }
-            Ok(Some((meta, Ok(entry)))) => {
-                permit.success();
-                Some(Some((meta, entry)))
-            }
+            Ok(None) => Some(None),
+            Ok(Some((meta, Ok(entry)))) => Some(Some((meta, entry))),
             // The awaited path deletes it and says so in the log.
-            Ok(Some((_, Err(_)))) => {
-                permit.success();
-                None
-            }
+            Ok(Some((_, Err(_)))) => None,
             Err(error) => {
-                if error.is_transient() {
-                    permit.failure();
-                } else {
-                    permit.success();
-                }
                 self.store_failed(key, &error, "cache read failed; going to the network");
                 Some(None)
             }
@@ -195,23 +183,12 @@ impl CacheState {
     /// Vary index to the variant the headers select.
     pub(crate) async fn lookup(&self, url_key: &CacheKey, request: &HeaderMap) -> Option<Found> {
         match self.load(url_key).await? {
-            (meta, Entry::Response(response)) => Some(Found {
-                key: *url_key,
-                meta,
-                response,
-            }),
             (_, Entry::VaryIndex(index)) => {
                 let key = variant_key(url_key, &index, request);
-                match self.load(&key).await? {
-                    (meta, Entry::Response(response)) => Some(Found {
-                        key,
-                        meta,
-                        response,
-                    }),
-                    _ => None,
-                }
+                let (meta, entry) = self.load(&key).await?;
+                Found::from_entry(key, meta, entry)
             }
-            _ => None,
+            (meta, entry) => Found::from_entry(*url_key, meta, entry),
         }
     }
 
@@ -302,10 +279,7 @@ impl CacheState {
                 .unwrap_or(Err(StoreError::Timeout(self.store_timeout))),
         };
         observe::store_call_finished(op, started);
-        match &result {
-            Err(error) if error.is_transient() => permit.failure(),
-            _ => permit.success(),
-        }
+        permit.settle(&result);
         result
     }
 }
