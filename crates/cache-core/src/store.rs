@@ -66,6 +66,17 @@ impl StoredEntry {
     pub fn new(meta: EntryMeta, value: Bytes) -> Self {
         Self { meta, value }
     }
+
+    /// Its metadata and its value decoded by `codec`, as read under `key` (which a signature
+    /// must match): what [`CacheStore::get_decoded`] returns for a stored entry.
+    pub fn decode(
+        self,
+        key: &CacheKey,
+        codec: &crate::codec::EntryCodec,
+    ) -> (EntryMeta, Result<crate::Entry, crate::DecodeError>) {
+        let decoded = codec.decode_entry(Some(key), &self.value);
+        (self.meta, decoded)
+    }
 }
 
 /// What [`CacheStore::get_decoded`] finds: the entry's metadata and its value decoded (or why
@@ -111,11 +122,7 @@ pub trait CacheStore: Send + Sync + Debug + 'static {
         key: &CacheKey,
         codec: &crate::codec::EntryCodec,
     ) -> Result<DecodedEntry, StoreError> {
-        let Some(entry) = self.get(key).await? else {
-            return Ok(None);
-        };
-        let decoded = codec.decode_entry(Some(key), &entry.value);
-        Ok(Some((entry.meta, decoded)))
+        Ok(self.get(key).await?.map(|entry| entry.decode(key, codec)))
     }
 
     /// [`CacheStore::get_decoded`] answered at once, without awaiting, by a store that keeps

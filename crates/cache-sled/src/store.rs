@@ -332,12 +332,8 @@ impl CacheStore for SledStore {
         key: &CacheKey,
         codec: &EntryCodec,
     ) -> Option<Result<DecodedEntry, StoreError>> {
-        Some(self.read(key).map(|entry| {
-            entry.map(|entry| {
-                let decoded = codec.decode_entry(Some(key), &entry.value);
-                (entry.meta, decoded)
-            })
-        }))
+        let read = self.read(key);
+        Some(read.map(|entry| entry.map(|entry| entry.decode(key, codec))))
     }
 
     async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {

@@ -303,12 +303,7 @@ impl CacheStore for SqliteStore {
         codec: &EntryCodec,
     ) -> Option<Result<DecodedEntry, StoreError>> {
         let read = self.quick_read(key)?;
-        Some(read.map(|entry| {
-            entry.map(|entry| {
-                let decoded = codec.decode_entry(Some(key), &entry.value);
-                (entry.meta, decoded)
-            })
-        }))
+        Some(read.map(|entry| entry.map(|entry| entry.decode(key, codec))))
     }
 
     async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
