@@ -57,3 +57,19 @@ pub fn entry(n: u64, value: Bytes, expires_at: Option<SystemTime>) -> StoredEntr
     );
     StoredEntry::new(meta, value)
 }
+
+/// A URL group derived from `n` (see [`EntryMeta::url_group`]).
+pub fn group(n: u64) -> CacheKey {
+    let url = Url::parse(&format!("https://conformance.test/group/{n}")).expect("valid URL");
+    KeyRules::default().url_group(&url)
+}
+
+/// [`entry`] in URL group `group(g)`, a variant of `key(parent)` when given.
+pub fn grouped_entry(n: u64, g: u64, parent: Option<u64>) -> StoredEntry {
+    let mut stored = entry(n, Bytes::from(format!("grouped {n}")), None);
+    stored.meta = stored
+        .meta
+        .with_url_group(Some(group(g)))
+        .with_variant_of(parent.map(key));
+    stored
+}

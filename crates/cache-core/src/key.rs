@@ -50,6 +50,9 @@ const CREDENTIAL_PARAMETERS: &[&str] = &[
 /// Domain separation for the key hash; bump it only with a deliberate key format change.
 const KEY_VERSION_TAG: &[u8] = b"reqwest-caching/key/v1";
 
+/// Domain separation for URL groups: a group never equals a request's key.
+const URL_GROUP_TAG: &[u8] = b"reqwest-caching/url-group/v1";
+
 /// A cache key: 128 bits of BLAKE3, shown as 32 lowercase hex digits.
 ///
 /// ```
@@ -247,6 +250,26 @@ impl KeyRules {
                 hasher.field(value);
             }
         }
+        hasher.finish()
+    }
+
+    /// The group of every entry stored for `url`, whatever the method, headers, credentials
+    /// or body of the request (see [`EntryMeta::url_group`](crate::EntryMeta::url_group)):
+    /// a digest of the URL as it enters the key, so URLs that differ only in parameter order,
+    /// ignored parameters, user info or fragment share it.
+    ///
+    /// ```
+    /// use cache_core::KeyRules;
+    /// use url::Url;
+    /// let rules = KeyRules::default();
+    /// let a = Url::parse("https://example.com/p?b=2&a=1#top").unwrap();
+    /// let b = Url::parse("https://example.com/p?a=1&b=2").unwrap();
+    /// assert_eq!(rules.url_group(&a), rules.url_group(&b));
+    /// ```
+    pub fn url_group(&self, url: &Url) -> CacheKey {
+        let mut hasher = KeyHasher(Vec::with_capacity(128));
+        hasher.field(URL_GROUP_TAG);
+        hasher.field(self.normalized_url(url).as_bytes());
         hasher.finish()
     }
 

@@ -13,6 +13,20 @@ use crate::key::CacheKey;
 use crate::store::{CacheStore, DecodedEntry, EntryMeta, StoredEntry};
 use crate::time::truncate_to_millis;
 
+mod url_index;
+
+use url_index::{EvictionHook, UrlIndex};
+
+/// The cache behind [`MemoryStore`]: entries by key, weighed, evictions reported to the
+/// URL index.
+type Entries = quick_cache::sync::Cache<
+    CacheKey,
+    Arc<Slot>,
+    EntryWeight,
+    quick_cache::DefaultHashBuilder,
+    EvictionHook,
+>;
+
 /// How many entries [`MemoryStore::new`] keeps before evicting.
 pub const DEFAULT_MEMORY_CAPACITY: usize = 10_000;
 
@@ -53,7 +67,9 @@ impl Slot {
 /// assert_eq!(store.max_bytes(), 64 * 1024 * 1024);
 /// ```
 pub struct MemoryStore {
-    entries: quick_cache::sync::Cache<CacheKey, Arc<Slot>, EntryWeight>,
+    entries: Entries,
+    /// URL group → keys, for `entries_for_url`.
+    url_index: Arc<UrlIndex>,
     /// A copy of the cache's weigher, to weigh an entry before inserting it.
     weigher: EntryWeight,
     capacity: usize,
@@ -109,16 +125,7 @@ impl MemoryStore {
             floor: 1,
             by_count: true,
         };
-        Self {
-            entries: quick_cache::sync::Cache::with_weighter(
-                capacity,
-                capacity as u64,
-                weigher.clone(),
-            ),
-            weigher,
-            capacity,
-            max_bytes: u64::MAX,
-        }
+        Self::with_bounds(capacity, capacity as u64, weigher, u64::MAX)
     }
 
     /// A store holding up to `capacity` entries and `max_bytes` bytes (values, URLs and a
@@ -136,8 +143,21 @@ impl MemoryStore {
             floor: (max_bytes / capacity as u64).max(1),
             by_count: false,
         };
+        Self::with_bounds(capacity, max_bytes, weigher, max_bytes)
+    }
+
+    fn with_bounds(capacity: usize, weight: u64, weigher: EntryWeight, max_bytes: u64) -> Self {
+        let hook = EvictionHook::default();
+        let url_index = Arc::clone(&hook.index);
         Self {
-            entries: quick_cache::sync::Cache::with_weighter(capacity, max_bytes, weigher.clone()),
+            entries: Entries::with(
+                capacity,
+                weight,
+                weigher.clone(),
+                quick_cache::DefaultHashBuilder::default(),
+                hook,
+            ),
+            url_index,
             weigher,
             capacity,
             max_bytes,
@@ -220,12 +240,38 @@ impl CacheStore for MemoryStore {
                 limit,
             });
         }
-        self.entries.insert(entry.meta.key, Slot::new(entry));
+        let (key, group) = (entry.meta.key, entry.meta.url_group);
+        // Inserted first, indexed after: the insert may evict, and the eviction hook takes
+        // the index's locks, so no index lock may be held across it.
+        self.entries.insert(key, Slot::new(entry));
+        if let Some(group) = group {
+            self.url_index.add(&group, key);
+        }
         Ok(())
     }
 
     async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {
-        Ok(self.entries.remove(key).is_some())
+        let Some((key, slot)) = self.entries.remove(key) else {
+            return Ok(false);
+        };
+        if let Some(group) = &slot.entry.meta.url_group {
+            self.url_index.remove(group, &key);
+        }
+        Ok(true)
+    }
+
+    async fn entries_for_url(&self, url_group: &CacheKey) -> Result<Vec<EntryMeta>, StoreError> {
+        let mut found = Vec::new();
+        for key in self.url_index.keys(url_group) {
+            match self.entries.get(&key) {
+                Some(slot) if slot.entry.meta.url_group.as_ref() == Some(url_group) => {
+                    found.push(slot.entry.meta.clone());
+                }
+                // Overwritten into another group, or gone: no longer listed here.
+                _ => self.url_index.remove(url_group, &key),
+            }
+        }
+        Ok(found)
     }
 
     fn entries(&self) -> BoxStream<'_, Result<EntryMeta, StoreError>> {
@@ -240,6 +286,7 @@ impl CacheStore for MemoryStore {
 
     async fn clear(&self) -> Result<u64, StoreError> {
         let removed = self.entries.drain().count();
+        self.url_index.clear();
         Ok(removed as u64)
     }
 
@@ -249,10 +296,13 @@ impl CacheStore for MemoryStore {
 
     async fn delete_expired(&self, now: SystemTime) -> Result<u64, StoreError> {
         let removed = AtomicU64::new(0);
-        self.entries.retain(|_, slot| {
+        self.entries.retain(|key, slot| {
             let keep = !slot.entry.meta.is_expired(now);
             if !keep {
                 removed.fetch_add(1, Ordering::Relaxed);
+                if let Some(group) = &slot.entry.meta.url_group {
+                    self.url_index.remove(group, key);
+                }
             }
             keep
         });

@@ -25,6 +25,15 @@ pub struct EntryMeta {
     pub created_at: SystemTime,
     /// When it stops being fresh, to the millisecond; `None` means never.
     pub expires_at: Option<SystemTime>,
+    /// The URL the entry was stored for, as [`KeyRules::url_group`](crate::KeyRules::url_group)
+    /// digests it: every entry of one URL (any method, credential, body or Vary variant)
+    /// shares it, so URL-level operations and invalidations reach them all through
+    /// [`CacheStore::entries_for_url`]. `None` for entries written without one (by versions
+    /// before it existed, or by hand).
+    pub url_group: Option<CacheKey>,
+    /// For a Vary variant: the key of the Vary index that selects it, so replacing the index
+    /// can remove its variants.
+    pub variant_of: Option<CacheKey>,
 }
 
 impl EntryMeta {
@@ -41,7 +50,23 @@ impl EntryMeta {
             url: url.into(),
             created_at: truncate_to_millis(created_at),
             expires_at: expires_at.map(truncate_to_millis),
+            url_group: None,
+            variant_of: None,
         }
+    }
+
+    /// The same metadata, in the group of entries of one URL (see [`EntryMeta::url_group`]).
+    #[must_use]
+    pub fn with_url_group(mut self, url_group: Option<CacheKey>) -> Self {
+        self.url_group = url_group;
+        self
+    }
+
+    /// The same metadata, marked as a variant of the Vary index under `index`.
+    #[must_use]
+    pub fn with_variant_of(mut self, index: Option<CacheKey>) -> Self {
+        self.variant_of = index;
+        self
     }
 
     /// True when the entry is stale at `now`.
@@ -145,6 +170,25 @@ pub trait CacheStore: Send + Sync + Debug + 'static {
     /// suggest 1 to 3 s, so a dead server costs little.
     fn suggested_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_secs(5)
+    }
+
+    /// The metadata of every entry whose [`EntryMeta::url_group`] is `url_group`: what
+    /// deleting or invalidating a URL must reach (every method, credential and Vary variant
+    /// stored for it).
+    ///
+    /// The default lists every entry and keeps the matching ones, a full scan; the built-in
+    /// stores answer from an index instead. An implementation may return entries deleted a
+    /// moment ago (an index updated lazily); it must not miss an entry that is stored.
+    async fn entries_for_url(&self, url_group: &CacheKey) -> Result<Vec<EntryMeta>, StoreError> {
+        let mut entries = self.entries();
+        let mut found = Vec::new();
+        while let Some(meta) = entries.next().await {
+            let meta = meta?;
+            if meta.url_group.as_ref() == Some(url_group) {
+                found.push(meta);
+            }
+        }
+        Ok(found)
     }
 
     /// How many entries there are.

@@ -101,6 +101,8 @@ macro_rules! store_conformance_tests {
             corrupt_value_is_a_miss_and_deleted,
             decoded_reads_agree,
             works_as_arc_dyn,
+            url_groups_are_indexed,
+            url_group_of_many_entries,
         );
     };
     (@each $factory:expr; $($scenario:ident),* $(,)?) => {
@@ -501,4 +503,78 @@ pub async fn works_as_arc_dyn(t: &StoreUnderTest) {
     assert!(ok(shared.get(&key(1)).await, "get").is_some());
 }
 
-pub use crate::fixtures::{entry, key, sample_response};
+/// `entries_for_url` finds exactly the entries of a URL group, with their metadata as
+/// written (group and Vary parent round trip through `get` and `entries` too), and follows
+/// overwrites into another group, deletes and `clear`.
+pub async fn url_groups_are_indexed(t: &StoreUnderTest) {
+    let written = [
+        grouped_entry(1, 10, None),
+        grouped_entry(2, 10, None),
+        grouped_entry(3, 10, Some(1)),
+        grouped_entry(4, 11, None),
+        entry(5, Bytes::from_static(b"no group"), None),
+    ];
+    for stored in &written {
+        ok(t.store.put(stored.clone()).await, "put");
+    }
+    let read = ok(t.store.get(&key(3)).await, "get").expect("stored");
+    assert_eq!(read.meta, written[2].meta, "group and parent round trip");
+    let listed = collect_metas(t).await;
+    assert!(
+        listed.contains(&written[2].meta),
+        "entries() keeps them too"
+    );
+    assert_eq!(
+        group_keys(t, 10).await,
+        sorted(vec![key(1), key(2), key(3)])
+    );
+    let found = ok(t.store.entries_for_url(&group(10)).await, "entries_for_url");
+    let third = found.iter().find(|m| m.key == key(3)).expect("listed");
+    assert_eq!(third.variant_of, Some(key(1)));
+    assert_eq!(group_keys(t, 11).await, [key(4)]);
+    assert!(group_keys(t, 12).await.is_empty());
+
+    ok(t.store.put(grouped_entry(2, 11, None)).await, "move 2");
+    assert!(ok(t.store.delete(&key(1)).await, "delete 1"));
+    assert_eq!(group_keys(t, 10).await, [key(3)]);
+    assert_eq!(group_keys(t, 11).await, sorted(vec![key(2), key(4)]));
+    ok(t.store.clear().await, "clear");
+    assert!(group_keys(t, 10).await.is_empty());
+    assert!(group_keys(t, 11).await.is_empty());
+}
+
+/// One URL with 1,100 entries (credentials, variants): `entries_for_url` lists them all,
+/// past any page size.
+pub async fn url_group_of_many_entries(t: &StoreUnderTest) {
+    const N: u64 = 1_100;
+    let writes = (0..N).map(|n| t.store.put(grouped_entry(n, 1, None)));
+    for result in futures_util::future::join_all(writes).await {
+        ok(result, "put");
+    }
+    ok(t.store.put(grouped_entry(N, 2, None)).await, "put");
+    assert_eq!(group_keys(t, 1).await, sorted((0..N).map(key).collect()));
+}
+
+/// The keys `entries_for_url(group(g))` lists, sorted, each checked to be in the group.
+async fn group_keys(t: &StoreUnderTest, g: u64) -> Vec<CacheKey> {
+    let found = ok(t.store.entries_for_url(&group(g)).await, "entries_for_url");
+    let keys: Vec<CacheKey> = found
+        .iter()
+        .map(|meta| {
+            assert_eq!(meta.url_group, Some(group(g)), "only the asked group");
+            meta.key
+        })
+        .collect();
+    let keys = sorted(keys);
+    let mut deduped = keys.clone();
+    deduped.dedup();
+    assert_eq!(keys, deduped, "each entry listed once");
+    keys
+}
+
+fn sorted(mut keys: Vec<CacheKey>) -> Vec<CacheKey> {
+    keys.sort();
+    keys
+}
+
+pub use crate::fixtures::{entry, group, grouped_entry, key, sample_response};

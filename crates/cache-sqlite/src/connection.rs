@@ -46,13 +46,52 @@ pub(crate) fn create_schema(conn: &Connection, busy_timeout: Duration) -> Result
              url TEXT NOT NULL,
              created_at INTEGER NOT NULL,
              expires_at INTEGER,
-             value BLOB NOT NULL
+             value BLOB NOT NULL,
+             url_group TEXT,
+             variant_of TEXT
          );
          CREATE INDEX IF NOT EXISTS {TABLE}_expires_at ON {TABLE}(expires_at)
              WHERE expires_at IS NOT NULL;
          CREATE INDEX IF NOT EXISTS {TABLE}_created_at ON {TABLE}(created_at);"
     ))
-    .map_err(|e| sqlite_error(e, busy_timeout))
+    .map_err(|e| sqlite_error(e, busy_timeout))?;
+    add_url_group_columns(conn).map_err(|e| sqlite_error(e, busy_timeout))
+}
+
+/// The URL group and Vary parent columns (and the index that finds a URL's entries), added
+/// to a file written before they existed. In one immediate transaction, so two processes
+/// opening an old file at once do not both add them. Old rows keep NULL: they are found by
+/// key as before, not by URL.
+fn add_url_group_columns(conn: &Connection) -> Result<(), rusqlite::Error> {
+    let has_column = |conn: &Connection| -> Result<bool, rusqlite::Error> {
+        let mut stmt = conn.prepare(&format!(
+            "SELECT 1 FROM pragma_table_info('{TABLE}') WHERE name = 'url_group'"
+        ))?;
+        stmt.exists([])
+    };
+    if has_column(conn)? {
+        return Ok(());
+    }
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let added = (|| {
+        if !has_column(conn)? {
+            conn.execute_batch(&format!(
+                "ALTER TABLE {TABLE} ADD COLUMN url_group TEXT;
+                 ALTER TABLE {TABLE} ADD COLUMN variant_of TEXT;"
+            ))?;
+        }
+        conn.execute_batch(&format!(
+            "CREATE INDEX IF NOT EXISTS {TABLE}_url_group ON {TABLE}(url_group)
+                 WHERE url_group IS NOT NULL;"
+        ))
+    })();
+    match added {
+        Ok(()) => conn.execute_batch("COMMIT"),
+        Err(error) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(error)
+        }
+    }
 }
 
 /// Busy or locked after the busy timeout is a timeout (transient); a file that cannot be

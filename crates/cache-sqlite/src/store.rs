@@ -102,9 +102,16 @@ impl SqliteStoreBuilder {
         }
         let writer = open_connection(&self.path, self.busy_timeout, &self.pragmas)?;
         create_schema(&writer, self.busy_timeout)?;
+        // Opened with the full busy timeout (setting WAL mode may wait for another process),
+        // then given the short one their reads use.
         let quick_readers = (0..2)
-            .map(|_| open_connection(&self.path, QUICK_BUSY_TIMEOUT, &self.pragmas).map(Mutex::new))
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(|_| {
+                let conn = open_connection(&self.path, self.busy_timeout, &self.pragmas)?;
+                conn.busy_timeout(QUICK_BUSY_TIMEOUT)
+                    .map_err(|e| sqlite_error(e, QUICK_BUSY_TIMEOUT))?;
+                Ok(Mutex::new(conn))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
         let readers = (0..self.readers)
             .map(|_| open_connection(&self.path, self.busy_timeout, &self.pragmas).map(Mutex::new))
             .collect::<Result<Vec<_>, _>>()?;
@@ -176,17 +183,19 @@ impl SqliteStore {
 
     /// An indexed read in WAL mode does not wait for writers: run it on the calling thread
     /// when a quick reader is free, as a thread hop would cost several times the read.
-    /// `None` when none is free or the file is locked (WAL recovery, another process's
-    /// checkpoint): then the read goes to the blocking pool.
+    /// `None` when none is free, the file is locked (WAL recovery, another process's
+    /// checkpoint) or the value is large: then the read goes to the blocking pool.
     fn quick_read(&self, key: &CacheKey) -> Option<Result<Option<StoredEntry>, StoreError>> {
         let conn = self
             .inner
             .quick_readers
             .iter()
             .find_map(|c| c.try_lock().ok())?;
-        match read_entry(&conn, *key) {
+        match read_entry(&conn, *key, Some(QUICK_MAX_VALUE)) {
             Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => None,
-            result => Some(result.map_err(|e| sqlite_error(e, self.inner.busy_timeout))),
+            Err(e) => Some(Err(sqlite_error(e, self.inner.busy_timeout))),
+            Ok(Ok(entry)) => Some(Ok(entry)),
+            Ok(Err(Oversized)) => None,
         }
     }
 
@@ -244,45 +253,64 @@ fn evict_oldest_beyond(conn: &Connection, max: u64) -> Result<(), rusqlite::Erro
     Ok(())
 }
 
-fn read_entry(conn: &Connection, key: CacheKey) -> Result<Option<StoredEntry>, rusqlite::Error> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT url, created_at, expires_at, value FROM {TABLE} WHERE key = ?1"
-    ))?;
-    stmt.query_row([key.as_str()], |row| {
-        let meta = EntryMeta::new(
-            key,
-            row.get::<_, String>(0)?,
-            from_millis(row.get(1)?),
-            row.get::<_, Option<i64>>(2)?.map(from_millis),
-        );
-        Ok(StoredEntry::new(
-            meta,
-            Bytes::from(row.get::<_, Vec<u8>>(3)?),
-        ))
-    })
-    .optional()
-}
+/// The metadata columns, in the order [`meta_from_row`] reads them.
+const META_COLUMNS: &str = "key, url, created_at, expires_at, url_group, variant_of";
 
-fn row_to_meta(
-    key: &str,
-    url: String,
-    created_at: i64,
-    expires_at: Option<i64>,
-) -> Option<EntryMeta> {
+/// Values up to this size are read on the calling task by the quick readers; a larger one
+/// would hold the runtime thread for its whole copy, so it is read on the blocking pool.
+const QUICK_MAX_VALUE: i64 = 128 * 1024;
+
+/// The metadata of a row selected with [`META_COLUMNS`] first; `None` for a row whose key is
+/// not a cache key (not ours: skipped).
+fn meta_from_row(row: &rusqlite::Row<'_>) -> Result<Option<EntryMeta>, rusqlite::Error> {
+    let key: String = row.get(0)?;
     let Ok(key) = key.parse::<CacheKey>() else {
         tracing::warn!(
             key,
             "row with an invalid cache key in the SQLite cache: skipped"
         );
-        return None;
+        return Ok(None);
     };
-    Some(EntryMeta::new(
+    // A key column that does not parse is ignored: the entry is still found by its own key.
+    let optional_key = |text: Option<String>| text.and_then(|t| t.parse::<CacheKey>().ok());
+    let meta = EntryMeta::new(
         key,
-        url,
-        from_millis(created_at),
-        expires_at.map(from_millis),
-    ))
+        row.get::<_, String>(1)?,
+        from_millis(row.get(2)?),
+        row.get::<_, Option<i64>>(3)?.map(from_millis),
+    )
+    .with_url_group(optional_key(row.get(4)?))
+    .with_variant_of(optional_key(row.get(5)?));
+    Ok(Some(meta))
 }
+
+/// The entry under `key`. With `value_limit`, a value larger than that is not read: the
+/// answer is then `Err(Oversized)`, for the caller to read it elsewhere.
+fn read_entry(
+    conn: &Connection,
+    key: CacheKey,
+    value_limit: Option<i64>,
+) -> Result<Result<Option<StoredEntry>, Oversized>, rusqlite::Error> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {META_COLUMNS}, CASE WHEN ?2 IS NULL OR length(value) <= ?2 THEN value END
+         FROM {TABLE} WHERE key = ?1"
+    ))?;
+    let row = stmt
+        .query_row(params![key.as_str(), value_limit], |row| {
+            let meta = meta_from_row(row)?;
+            let value: Option<Vec<u8>> = row.get(6)?;
+            Ok((meta, value))
+        })
+        .optional()?;
+    Ok(match row {
+        None | Some((None, _)) => Ok(None),
+        Some((Some(meta), Some(value))) => Ok(Some(StoredEntry::new(meta, Bytes::from(value)))),
+        Some((Some(_), None)) => Err(Oversized),
+    })
+}
+
+/// A value too large to read where it was asked for.
+struct Oversized;
 
 #[async_trait]
 impl CacheStore for SqliteStore {
@@ -291,8 +319,8 @@ impl CacheStore for SqliteStore {
             return read;
         }
         let key = *key;
-        self.blocking(move |inner| read_entry(&inner.reader(), key))
-            .await
+        let read = self.blocking(move |inner| read_entry(&inner.reader(), key, None));
+        Ok(read.await?.unwrap_or_default())
     }
 
     /// The quick read of [`SqliteStore::get`], decoded: a hit needs no future when a quick
@@ -316,14 +344,18 @@ impl CacheStore for SqliteStore {
         self.blocking(move |inner| {
             let conn = inner.writer();
             let mut stmt = conn.prepare_cached(&format!(
-                "INSERT OR REPLACE INTO {TABLE} (key, url, created_at, expires_at, value)
-                 VALUES (?1, ?2, ?3, ?4, ?5)"
+                "INSERT OR REPLACE INTO {TABLE}
+                     (key, url, created_at, expires_at, url_group, variant_of, value)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
             ))?;
+            let meta = &entry.meta;
             stmt.execute(params![
-                entry.meta.key.as_str(),
-                entry.meta.url,
-                to_millis(entry.meta.created_at),
-                entry.meta.expires_at.map(to_millis),
+                meta.key.as_str(),
+                meta.url,
+                to_millis(meta.created_at),
+                meta.expires_at.map(to_millis),
+                meta.url_group.as_ref().map(CacheKey::as_str),
+                meta.variant_of.as_ref().map(CacheKey::as_str),
                 &entry.value[..],
             ])?;
             drop(stmt);
@@ -355,31 +387,37 @@ impl CacheStore for SqliteStore {
                     .blocking(move |inner| {
                         let conn = inner.reader();
                         let mut stmt = conn.prepare_cached(&format!(
-                            "SELECT key, url, created_at, expires_at FROM {TABLE}
+                            "SELECT {META_COLUMNS} FROM {TABLE}
                          WHERE key > ?1 ORDER BY key LIMIT {PAGE_SIZE}"
                         ))?;
                         let rows = stmt.query_map([after], |row| {
-                            Ok((
-                                row.get::<_, String>(0)?,
-                                row.get(1)?,
-                                row.get(2)?,
-                                row.get(3)?,
-                            ))
+                            Ok((row.get::<_, String>(0)?, meta_from_row(row)?))
                         })?;
-                        rows.collect::<Result<Vec<(String, String, i64, Option<i64>)>, _>>()
+                        rows.collect::<Result<Vec<(String, Option<EntryMeta>)>, _>>()
                     })
                     .await?;
                 let next = (rows.len() == PAGE_SIZE).then(|| rows[rows.len() - 1].0.clone());
                 let metas: Vec<Result<EntryMeta, StoreError>> = rows
                     .into_iter()
-                    .filter_map(|(key, url, created, expires)| {
-                        row_to_meta(&key, url, created, expires)
-                    })
-                    .map(Ok)
+                    .filter_map(|(_, meta)| meta.map(Ok))
                     .collect();
                 Ok(Some((futures_util::stream::iter(metas), next)))
             });
         Box::pin(futures_util::TryStreamExt::try_flatten(pages))
+    }
+
+    async fn entries_for_url(&self, url_group: &CacheKey) -> Result<Vec<EntryMeta>, StoreError> {
+        let url_group = *url_group;
+        self.blocking(move |inner| {
+            let conn = inner.reader();
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {META_COLUMNS} FROM {TABLE} WHERE url_group = ?1"
+            ))?;
+            let rows = stmt.query_map([url_group.as_str()], meta_from_row)?;
+            let metas = rows.collect::<Result<Vec<Option<EntryMeta>>, _>>()?;
+            Ok(metas.into_iter().flatten().collect())
+        })
+        .await
     }
 
     async fn clear(&self) -> Result<u64, StoreError> {

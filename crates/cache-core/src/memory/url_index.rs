@@ -1,0 +1,82 @@
+//! Which keys [`MemoryStore`](super::MemoryStore) holds for each URL group, so
+//! `entries_for_url` reads a handful of entries instead of the whole store.
+//!
+//! Kept beside the cache, not inside it: entries leave the cache by eviction too, which
+//! reports them through [`EvictionHook`] (called under a cache shard's lock, so it only takes
+//! this index's own short locks and never calls back into the cache). A key may be listed a
+//! little longer than it is stored (an overwrite into another group, a race between an insert
+//! and its eviction); readers check each listed key against the cache.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::key::CacheKey;
+
+/// Independent locks, so writes of different URLs rarely wait for each other.
+const SHARDS: usize = 16;
+
+type Groups = HashMap<CacheKey, Vec<CacheKey>>;
+
+/// URL group → the keys stored in it.
+#[derive(Debug, Default)]
+pub(super) struct UrlIndex {
+    shards: [Mutex<Groups>; SHARDS],
+}
+
+impl UrlIndex {
+    fn shard(&self, group: &CacheKey) -> MutexGuard<'_, Groups> {
+        // Keys are hex digests: their first digits are already uniformly spread.
+        let first = group.as_str().as_bytes()[0];
+        let shard = usize::from(first) % SHARDS;
+        self.shards[shard]
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(super) fn add(&self, group: &CacheKey, key: CacheKey) {
+        let mut groups = self.shard(group);
+        let keys = groups.entry(*group).or_default();
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+
+    pub(super) fn remove(&self, group: &CacheKey, key: &CacheKey) {
+        let mut groups = self.shard(group);
+        if let Some(keys) = groups.get_mut(group) {
+            keys.retain(|k| k != key);
+            if keys.is_empty() {
+                groups.remove(group);
+            }
+        }
+    }
+
+    pub(super) fn keys(&self, group: &CacheKey) -> Vec<CacheKey> {
+        self.shard(group).get(group).cloned().unwrap_or_default()
+    }
+
+    pub(super) fn clear(&self) {
+        for shard in &self.shards {
+            shard
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .clear();
+        }
+    }
+}
+
+/// Tells the index when the cache evicts an entry.
+#[derive(Clone, Debug, Default)]
+pub(super) struct EvictionHook {
+    pub(super) index: Arc<UrlIndex>,
+}
+
+impl quick_cache::Lifecycle<CacheKey, Arc<super::Slot>> for EvictionHook {
+    type RequestState = ();
+
+    fn on_evict(&self, _state: &mut (), key: CacheKey, slot: Arc<super::Slot>) {
+        if let Some(group) = &slot.entry.meta.url_group {
+            self.index.remove(group, &key);
+        }
+    }
+}
