@@ -5,9 +5,21 @@ use cache_core::time::{from_millis, to_millis};
 use cache_core::{CacheKey, EntryMeta, StoredEntry};
 use serde::{Deserialize, Serialize};
 
-/// Metadata as stored: postcard of this, version 1.
+/// Metadata as stored: postcard of this. Version 1 ended after `expires_ms`; version 2 added
+/// the URL group and the Vary parent at the end, so a version 1 record fails to read as
+/// version 2 (it ends early) and is read as version 1.
 #[derive(Serialize, Deserialize)]
 struct MetaRecord<'a> {
+    url: &'a str,
+    created_ms: i64,
+    expires_ms: Option<i64>,
+    url_group: Option<&'a str>,
+    variant_of: Option<&'a str>,
+}
+
+/// Version 1 of [`MetaRecord`], for records written before URL groups.
+#[derive(Deserialize)]
+struct MetaRecordV1<'a> {
     url: &'a str,
     created_ms: i64,
     expires_ms: Option<i64>,
@@ -19,19 +31,51 @@ pub(crate) fn encode_meta(meta: &EntryMeta) -> Vec<u8> {
         url: &meta.url,
         created_ms: to_millis(meta.created_at),
         expires_ms: meta.expires_at.map(to_millis),
+        url_group: meta.url_group.as_ref().map(CacheKey::as_str),
+        variant_of: meta.variant_of.as_ref().map(CacheKey::as_str),
     };
-    // Serializing a struct of a string and integers into a Vec cannot fail.
+    // Serializing a struct of strings and integers into a Vec cannot fail.
     postcard::to_allocvec(&record).unwrap_or_default()
 }
 
 pub(crate) fn decode_meta(key: CacheKey, bytes: &[u8]) -> Option<EntryMeta> {
-    let record: MetaRecord<'_> = postcard::from_bytes(bytes).ok()?;
-    Some(EntryMeta::new(
+    let record = match postcard::from_bytes::<MetaRecord<'_>>(bytes) {
+        Ok(record) => record,
+        Err(_) => {
+            let old: MetaRecordV1<'_> = postcard::from_bytes(bytes).ok()?;
+            MetaRecord {
+                url: old.url,
+                created_ms: old.created_ms,
+                expires_ms: old.expires_ms,
+                url_group: None,
+                variant_of: None,
+            }
+        }
+    };
+    let optional_key = |text: Option<&str>| text.and_then(|t| t.parse::<CacheKey>().ok());
+    let meta = EntryMeta::new(
         key,
         record.url,
         from_millis(record.created_ms),
         record.expires_ms.map(from_millis),
-    ))
+    )
+    .with_url_group(optional_key(record.url_group))
+    .with_variant_of(optional_key(record.variant_of));
+    Some(meta)
+}
+
+/// A `groups` index key: the URL group, then the cache key (both 32 hex digits), so a
+/// prefix scan of the group lists its keys.
+pub(crate) fn group_key(group: &CacheKey, key: &CacheKey) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64);
+    out.extend_from_slice(group.as_str().as_bytes());
+    out.extend_from_slice(key.as_str().as_bytes());
+    out
+}
+
+/// The cache key of a `groups` index key.
+pub(crate) fn key_of_group_key(index_key: &[u8]) -> Option<CacheKey> {
+    std::str::from_utf8(index_key.get(32..)?).ok()?.parse().ok()
 }
 
 /// An `entries` value: metadata length (u32 LE), metadata, then the value.
@@ -102,6 +146,35 @@ mod tests {
         assert!(time_bound(5) <= time_key(6, &key));
         assert_eq!(key_of_time_key(&time_key(5, &key)), Some(key));
         assert_eq!(decode_total(&42u64.to_le_bytes()), 42);
+        let group: CacheKey = "ffffffffffffffffffffffffffffffff".parse().unwrap();
+        assert_eq!(key_of_group_key(&group_key(&group, &key)), Some(key));
+        let grouped = meta
+            .clone()
+            .with_url_group(Some(group))
+            .with_variant_of(Some(key));
+        assert_eq!(decode_meta(key, &encode_meta(&grouped)), Some(grouped));
+    }
+
+    #[test]
+    fn version_1_records_still_read() {
+        #[derive(Serialize)]
+        struct V1<'a> {
+            url: &'a str,
+            created_ms: i64,
+            expires_ms: Option<i64>,
+        }
+        let key: CacheKey = "0123456789abcdef0123456789abcdef".parse().unwrap();
+        let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
+        let old = postcard::to_allocvec(&V1 {
+            url: "https://e.com/old",
+            created_ms: to_millis(t),
+            expires_ms: None,
+        })
+        .unwrap();
+        assert_eq!(
+            decode_meta(key, &old),
+            Some(EntryMeta::new(key, "https://e.com/old", t, None))
+        );
         assert_eq!(decode_total(b"bad"), 0);
     }
 }

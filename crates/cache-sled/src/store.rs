@@ -1,7 +1,7 @@
 //! [`SledStore`]: the [`CacheStore`] over a sled database.
 
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
 
 use async_trait::async_trait;
@@ -14,8 +14,8 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use crate::record::{
-    decode_entry, decode_meta, decode_total, encode_entry, encode_meta, key_of_time_key,
-    time_bound, time_key,
+    decode_entry, decode_meta, decode_total, encode_entry, encode_meta, group_key,
+    key_of_group_key, key_of_time_key, time_bound, time_key,
 };
 
 /// How many metadata records one `entries()` step reads.
@@ -26,6 +26,16 @@ const LIVE_BYTES: &[u8] = b"live_bytes";
 
 /// A listed record: its raw key (where the next page starts) and its metadata, if readable.
 type ListedRecord = (Vec<u8>, Option<EntryMeta>);
+
+/// The trees a write updates together: entries, meta, expiry, created, groups, totals.
+type Trees<'a> = (
+    &'a sled::Tree,
+    &'a sled::Tree,
+    &'a sled::Tree,
+    &'a sled::Tree,
+    &'a sled::Tree,
+    &'a sled::Tree,
+);
 
 /// Builds a [`SledStore`].
 #[derive(Debug, Clone, Default)]
@@ -63,8 +73,8 @@ impl SledStoreBuilder {
         self.with_db(db)
     }
 
-    /// Uses a database you already opened (its trees `entries`, `meta`, `expiry`, `created`
-    /// and `totals`).
+    /// Uses a database you already opened (its trees `entries`, `meta`, `expiry`, `created`,
+    /// `groups` and `totals`).
     ///
     /// # Errors
     ///
@@ -76,11 +86,13 @@ impl SledStoreBuilder {
             meta: tree("meta")?,
             expiry: tree("expiry")?,
             created: tree("created")?,
+            groups: tree("groups")?,
             totals: tree("totals")?,
             db,
             flush_every_write: self.flush_every_write,
             max_bytes: self.max_bytes,
             clearing: Arc::default(),
+            bounded_writes: Arc::default(),
         };
         store.count_live_bytes_if_missing()?;
         Ok(store)
@@ -95,6 +107,8 @@ pub struct SledStore {
     meta: sled::Tree,
     expiry: sled::Tree,
     created: sled::Tree,
+    /// URL group + key → nothing: the keys of each URL group, for `entries_for_url`.
+    groups: sled::Tree,
     totals: sled::Tree,
     flush_every_write: bool,
     max_bytes: Option<u64>,
@@ -102,6 +116,8 @@ pub struct SledStore {
     /// interleave with a write's transaction (a value without its metadata would be served
     /// yet never listed, counted or deleted). Shared by clones of this store.
     clearing: Arc<RwLock<()>>,
+    /// Taken by writes to a store with `max_bytes` (see `put`). Shared by clones.
+    bounded_writes: Arc<Mutex<()>>,
 }
 
 impl SledStore {
@@ -122,6 +138,20 @@ impl SledStore {
     /// The sled database, for sharing it with other trees of yours.
     pub fn db(&self) -> &sled::Db {
         &self.db
+    }
+
+    /// Runs `f` on Tokio's blocking pool: writes (a transaction, an eviction loop) and scans
+    /// can take long, and must neither stall the executor nor escape the middleware's store
+    /// timeout. Reads by key stay on the calling task: they come from sled's page cache.
+    async fn blocking<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&SledStore) -> Result<T, StoreError> + Send + 'static,
+    {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(StoreError::backend)?
     }
 
     async fn flushed(&self) -> Result<(), StoreError> {
@@ -170,13 +200,16 @@ impl SledStore {
         let _writing = self.writing()?;
         let removed = self
             .trees()
-            .transaction(|(entries, meta, expiry, created, totals)| {
+            .transaction(|(entries, meta, expiry, created, groups, totals)| {
                 let old_meta = meta.remove(k)?;
                 if let Some(old) = old_meta.as_deref().and_then(|m| decode_meta(*key, m)) {
                     if let Some(expires) = old.expires_at {
                         expiry.remove(time_key(to_millis(expires), key))?;
                     }
                     created.remove(time_key(to_millis(old.created_at), key))?;
+                    if let Some(group) = &old.url_group {
+                        groups.remove(group_key(group, key))?;
+                    }
                 }
                 // The value goes even without metadata, so nothing can stay served but
                 // unlisted.
@@ -209,18 +242,25 @@ impl SledStore {
         let _writing = self.writing()?;
         let new_expiry = entry.meta.expires_at.map(|t| time_key(to_millis(t), &key));
         let new_created = time_key(to_millis(entry.meta.created_at), &key);
+        let new_group = entry.meta.url_group.map(|group| group_key(&group, &key));
         self.trees()
-            .transaction(|(entries, meta, expiry, created, totals)| {
+            .transaction(|(entries, meta, expiry, created, groups, totals)| {
                 if let Some(old) = meta.insert(k, meta_bytes.as_slice())? {
                     if let Some(old) = decode_meta(key, &old) {
                         if let Some(expires) = old.expires_at {
                             expiry.remove(time_key(to_millis(expires), &key))?;
                         }
                         created.remove(time_key(to_millis(old.created_at), &key))?;
+                        if let Some(group) = &old.url_group {
+                            groups.remove(group_key(group, &key))?;
+                        }
                     }
                 }
                 if let Some(index) = &new_expiry {
                     expiry.insert(index.as_slice(), &[] as &[u8])?;
+                }
+                if let Some(index) = &new_group {
+                    groups.insert(index.as_slice(), &[] as &[u8])?;
                 }
                 created.insert(new_created.as_slice(), &[] as &[u8])?;
                 let replaced = entries
@@ -257,20 +297,13 @@ impl SledStore {
     }
 
     /// The trees a write updates together, in the order the transactions take them.
-    fn trees(
-        &self,
-    ) -> (
-        &sled::Tree,
-        &sled::Tree,
-        &sled::Tree,
-        &sled::Tree,
-        &sled::Tree,
-    ) {
+    fn trees(&self) -> Trees<'_> {
         (
             &self.entries,
             &self.meta,
             &self.expiry,
             &self.created,
+            &self.groups,
             &self.totals,
         )
     }
@@ -337,17 +370,50 @@ impl CacheStore for SledStore {
     }
 
     async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
-        let live = self.write(&entry)?;
-        if let Some(max) = self.max_bytes.filter(|max| live > *max) {
-            self.evict_oldest_beyond(max)?;
-        }
+        self.blocking(move |store| {
+            let Some(max) = store.max_bytes else {
+                return store.write(&entry).map(drop);
+            };
+            // One bounded write (and its eviction) at a time: with several at once each
+            // would see the others' bytes and the store would overshoot by all of them.
+            // Every write updates the same byte total, so they conflict and run one after
+            // another anyway.
+            let _bounded = store
+                .bounded_writes
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if store.write(&entry)? > max {
+                store.evict_oldest_beyond(max)?;
+            }
+            Ok(())
+        })
+        .await?;
         self.flushed().await
     }
 
     async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {
-        let removed = self.remove(key)?;
+        let key = *key;
+        let removed = self.blocking(move |store| store.remove(&key)).await?;
         self.flushed().await?;
         Ok(removed)
+    }
+
+    async fn entries_for_url(&self, url_group: &CacheKey) -> Result<Vec<EntryMeta>, StoreError> {
+        let url_group = *url_group;
+        self.blocking(move |store| {
+            let mut found = Vec::new();
+            for index in store.groups.scan_prefix(url_group.as_str()).keys() {
+                let Some(key) = key_of_group_key(&index.map_err(store_error)?) else {
+                    continue;
+                };
+                let meta = store.meta.get(key.as_str()).map_err(store_error)?;
+                if let Some(meta) = meta.and_then(|m| decode_meta(key, &m)) {
+                    found.push(meta);
+                }
+            }
+            Ok(found)
+        })
+        .await
     }
 
     fn entries(&self) -> BoxStream<'_, Result<EntryMeta, StoreError>> {
@@ -369,7 +435,13 @@ impl CacheStore for SledStore {
         let removed = tokio::task::spawn_blocking(move || {
             let _alone = store.clearing.write().unwrap_or_else(|p| p.into_inner());
             let n = store.meta.len() as u64;
-            let trees = [&store.entries, &store.meta, &store.expiry, &store.created];
+            let trees = [
+                &store.entries,
+                &store.meta,
+                &store.expiry,
+                &store.created,
+                &store.groups,
+            ];
             for tree in trees {
                 tree.clear().map_err(store_error)?;
             }
@@ -390,20 +462,25 @@ impl CacheStore for SledStore {
     }
 
     async fn delete_expired(&self, now: SystemTime) -> Result<u64, StoreError> {
-        // Only the expired part of the index is visited.
-        let bound = time_bound(to_millis(now));
-        let expired: Vec<CacheKey> = self
-            .expiry
-            .range(..bound)
-            .keys()
-            .filter_map(|k| k.ok().and_then(|k| key_of_time_key(&k)))
-            .collect();
-        let mut removed = 0;
-        for key in &expired {
-            if self.remove(key)? {
-                removed += 1;
-            }
-        }
+        let removed = self
+            .blocking(move |store| {
+                // Only the expired part of the index is visited.
+                let bound = time_bound(to_millis(now));
+                let expired: Vec<CacheKey> = store
+                    .expiry
+                    .range(..bound)
+                    .keys()
+                    .filter_map(|k| k.ok().and_then(|k| key_of_time_key(&k)))
+                    .collect();
+                let mut removed = 0;
+                for key in &expired {
+                    if store.remove(key)? {
+                        removed += 1;
+                    }
+                }
+                Ok(removed)
+            })
+            .await?;
         self.flushed().await?;
         Ok(removed)
     }
