@@ -33,6 +33,11 @@ impl Connection {
         result.map_err(store_error)
     }
 
+    /// True for a Redis Cluster, where one transaction cannot span keys of different slots.
+    pub(crate) fn is_cluster(&self) -> bool {
+        matches!(self, Self::Cluster(_))
+    }
+
     pub(crate) async fn query_pipeline<T: FromRedisValue>(
         &self,
         pipe: &Pipeline,

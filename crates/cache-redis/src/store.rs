@@ -22,10 +22,28 @@ pub const MAX_VALUE_BYTES: u64 = 512 * 1024 * 1024 - 64 * 1024;
 const BATCH: usize = 256;
 
 /// Sets the entry's expiry fields only if it exists (so a concurrent delete is not undone).
+/// Returns the entry's URL group (`''` without one), so its group set can be kept as long;
+/// `false` (nil) when there is no entry.
 const SET_EXPIRY_SCRIPT: &str = r"
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 redis.call('HSET', KEYS[1], 'x', ARGV[1])
 if ARGV[2] == '' then redis.call('PERSIST', KEYS[1]) else redis.call('PEXPIREAT', KEYS[1], ARGV[2]) end
+return redis.call('HGET', KEYS[1], 'g') or ''
+";
+
+/// Adds a key to its URL group's set (KEYS[1]) and keeps the set at least as long as the
+/// entry: ARGV[1] the key, ARGV[2] the entry's retention in milliseconds from now (`''`:
+/// kept for good). A set holding only this key takes its retention; a longer-lived or
+/// persistent set is never shortened. Keys of entries deleted since stay in the set until
+/// a lookup of the group prunes them.
+const GROUP_ADD_SCRIPT: &str = r"
+redis.call('SADD', KEYS[1], ARGV[1])
+if ARGV[2] == '' then redis.call('PERSIST', KEYS[1]) return 1 end
+local ttl = tonumber(ARGV[2])
+local current = redis.call('PTTL', KEYS[1])
+if redis.call('SCARD', KEYS[1]) == 1 or (current >= 0 and current < ttl) then
+  redis.call('PEXPIRE', KEYS[1], ttl)
+end
 return 1
 ";
 
@@ -158,6 +176,37 @@ impl RedisStore {
         format!("{}{}", self.key_prefix, key.as_str())
     }
 
+    /// The set listing the keys of a URL group. Under the prefix (so `clear` removes it),
+    /// never parsed as an entry key (`cache_key` refuses it).
+    fn group_set_key(&self, url_group: &CacheKey) -> String {
+        format!("{}g:{}", self.key_prefix, url_group.as_str())
+    }
+
+    /// The command adding `key` to its group's set, kept as long as `retain_until`.
+    fn group_add(
+        &self,
+        url_group: &CacheKey,
+        key: &CacheKey,
+        retain_until: Option<SystemTime>,
+    ) -> redis::Cmd {
+        let ttl_ms = retain_until
+            .map(|until| {
+                let left = until.duration_since(SystemTime::now()).unwrap_or_default();
+                u64::try_from(left.as_millis())
+                    .unwrap_or(u64::MAX)
+                    .max(1)
+                    .to_string()
+            })
+            .unwrap_or_default();
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(GROUP_ADD_SCRIPT)
+            .arg(1)
+            .arg(self.group_set_key(url_group))
+            .arg(key.as_str())
+            .arg(ttl_ms);
+        cmd
+    }
+
     fn cache_key(&self, redis_key: &str) -> Option<CacheKey> {
         redis_key.strip_prefix(&self.key_prefix)?.parse().ok()
     }
@@ -173,18 +222,30 @@ impl RedisStore {
             return Ok(None);
         };
         let mut cmd = redis::cmd("HMGET");
-        cmd.arg(&redis_key).arg("u").arg("c").arg("x");
-        match self
-            .connection
-            .query::<(Option<String>, Option<i64>, Option<String>)>(&cmd)
-            .await
-        {
-            Ok((Some(url), Some(created), expires)) => Ok(Some(EntryMeta::new(
-                key,
-                url,
-                from_millis(created),
-                parse_expiry(expires.as_deref()),
-            ))),
+        cmd.arg(&redis_key)
+            .arg("u")
+            .arg("c")
+            .arg("x")
+            .arg("g")
+            .arg("p");
+        type Fields = (
+            Option<String>,
+            Option<i64>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
+        match self.connection.query::<Fields>(&cmd).await {
+            Ok((Some(url), Some(created), expires, group, parent)) => Ok(Some(
+                EntryMeta::new(
+                    key,
+                    url,
+                    from_millis(created),
+                    parse_expiry(expires.as_deref()),
+                )
+                .with_url_group(parse_key(group.as_deref()))
+                .with_variant_of(parse_key(parent.as_deref())),
+            )),
             Ok(_) => Ok(None),
             Err(error) if is_foreign(&error) => Ok(None),
             Err(error) => Err(error),
@@ -212,19 +273,34 @@ impl CacheStore for RedisStore {
     async fn get(&self, key: &CacheKey) -> Result<Option<StoredEntry>, StoreError> {
         let redis_key = self.redis_key(key);
         let mut cmd = redis::cmd("HMGET");
-        cmd.arg(&redis_key).arg("u").arg("c").arg("x").arg("v");
-        type Fields = (Option<String>, Option<i64>, Option<String>, Option<Vec<u8>>);
+        cmd.arg(&redis_key)
+            .arg("u")
+            .arg("c")
+            .arg("x")
+            .arg("v")
+            .arg("g")
+            .arg("p");
+        type Fields = (
+            Option<String>,
+            Option<i64>,
+            Option<String>,
+            Option<Vec<u8>>,
+            Option<String>,
+            Option<String>,
+        );
         match self.connection.query::<Fields>(&cmd).await {
-            Ok((Some(url), Some(created), expires, Some(value))) => {
+            Ok((Some(url), Some(created), expires, Some(value), group, parent)) => {
                 let meta = EntryMeta::new(
                     *key,
                     url,
                     from_millis(created),
                     parse_expiry(expires.as_deref()),
-                );
+                )
+                .with_url_group(parse_key(group.as_deref()))
+                .with_variant_of(parse_key(parent.as_deref()));
                 Ok(Some(StoredEntry::new(meta, Bytes::from(value))))
             }
-            Ok((None, None, None, None)) => Ok(None),
+            Ok((None, None, None, None, None, None)) => Ok(None),
             // Something else under our key (a partial hash, another type): not an entry.
             Ok(_) => self.forget_foreign(key, &redis_key).await,
             Err(error) if is_foreign(&error) => self.forget_foreign(key, &redis_key).await,
@@ -263,15 +339,63 @@ impl CacheStore for RedisStore {
             .arg("x")
             .arg(format_expiry(entry.meta.expires_at))
             .arg("v")
-            .arg(&entry.value[..])
-            .ignore();
+            .arg(&entry.value[..]);
+        let meta = &entry.meta;
+        for (field, key) in [("g", &meta.url_group), ("p", &meta.variant_of)] {
+            if let Some(key) = key {
+                pipe.arg(field).arg(key.as_str());
+            }
+        }
+        pipe.ignore();
         if let Some(until) = retain_until {
             pipe.cmd("PEXPIREAT")
                 .arg(&redis_key)
                 .arg(to_millis(until))
                 .ignore();
         }
+        // The group set first (a failed entry write then leaves a key a lookup prunes, never
+        // an entry no lookup finds). One round trip on a single server; a cluster cannot put
+        // two slots in one transaction, so there it is a command of its own.
+        if let Some(group) = &meta.url_group {
+            let add = self.group_add(group, &meta.key, retain_until);
+            if self.connection.is_cluster() {
+                self.connection.query::<i64>(&add).await?;
+            } else {
+                pipe.add_command(add).ignore();
+            }
+        }
         self.connection.query_pipeline::<()>(&pipe).await
+    }
+
+    async fn entries_for_url(&self, url_group: &CacheKey) -> Result<Vec<EntryMeta>, StoreError> {
+        let set = self.group_set_key(url_group);
+        let members: Vec<String> = self
+            .connection
+            .query(redis::cmd("SMEMBERS").arg(&set))
+            .await?;
+        let metas: Vec<(String, Result<Option<EntryMeta>, StoreError>)> =
+            futures_util::stream::iter(members.into_iter().map(|member| async move {
+                let redis_key = format!("{}{member}", self.key_prefix);
+                (member, self.meta(redis_key).await)
+            }))
+            .buffered(BATCH)
+            .collect()
+            .await;
+        let mut found = Vec::new();
+        let mut gone = Vec::new();
+        for (member, meta) in metas {
+            match meta? {
+                Some(meta) if meta.url_group.as_ref() == Some(url_group) => found.push(meta),
+                // Deleted, expired, or rewritten into another group since it was added.
+                _ => gone.push(member),
+            }
+        }
+        if !gone.is_empty() {
+            self.connection
+                .query::<i64>(redis::cmd("SREM").arg(&set).arg(gone))
+                .await?;
+        }
+        Ok(found)
     }
 
     async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {
@@ -341,8 +465,16 @@ impl CacheStore for RedisStore {
             .arg(self.redis_key(key))
             .arg(format_expiry(expires_at))
             .arg(until);
-        let updated: i64 = self.connection.query(&cmd).await?;
-        Ok(updated == 1)
+        let group: Option<String> = self.connection.query(&cmd).await?;
+        let Some(group) = group else {
+            return Ok(false);
+        };
+        // The group set must live as long as the entry now does.
+        if let Some(group) = parse_key(Some(&group)) {
+            let add = self.group_add(&group, key, self.retain_until(expires_at));
+            self.connection.query::<i64>(&add).await?;
+        }
+        Ok(true)
     }
 }
 
@@ -382,6 +514,10 @@ fn parse_expiry(text: Option<&str>) -> Option<SystemTime> {
     text.filter(|t| !t.is_empty())
         .and_then(|t| t.parse::<i64>().ok())
         .map(from_millis)
+}
+
+fn parse_key(text: Option<&str>) -> Option<CacheKey> {
+    text.and_then(|t| t.parse().ok())
 }
 
 /// Escapes glob characters so a prefix is matched literally by `SCAN MATCH`.
