@@ -27,15 +27,23 @@ pub(crate) fn binary(bytes: &[u8]) -> Binary {
     }
 }
 
-/// The entry document without its value.
+/// The entry document without its value. The URL group (`ug`) and Vary parent (`vp`) are
+/// written only when the entry has them.
 pub(crate) fn meta_document(meta: &EntryMeta, delete_at: Option<SystemTime>) -> Document {
-    doc! {
+    let mut document = doc! {
         "_id": meta.key.as_str(),
         "u": &meta.url,
         "c": date(meta.created_at),
         "x": optional_date(meta.expires_at),
         "d": optional_date(delete_at),
+    };
+    if let Some(group) = &meta.url_group {
+        document.insert("ug", group.as_str());
     }
+    if let Some(parent) = &meta.variant_of {
+        document.insert("vp", parent.as_str());
+    }
+    document
 }
 
 /// Metadata of an entry document; `None` when it is not one of ours.
@@ -48,7 +56,11 @@ pub(crate) fn meta_of(document: &Document) -> Option<EntryMeta> {
         Some(Bson::Null) | None => None,
         Some(_) => return None,
     };
-    Some(EntryMeta::new(key, url, time(created), expires))
+    let optional_key = |field| document.get_str(field).ok().and_then(|k| k.parse().ok());
+    let meta = EntryMeta::new(key, url, time(created), expires)
+        .with_url_group(optional_key("ug"))
+        .with_variant_of(optional_key("vp"));
+    Some(meta)
 }
 
 /// An inline value, or the chunk generation and count of a chunked one.

@@ -20,6 +20,11 @@ const INLINE_MAX: usize = 8 * 1024 * 1024;
 /// The size of one chunk.
 const CHUNK_SIZE: usize = 4 * 1024 * 1024;
 
+/// How long chunks are kept before the entry that uses them is written and confirms them:
+/// a put cut short (a timeout, a failed entry write) leaves chunks that the server's TTL
+/// monitor then removes, whatever the entry's own expiry would have been.
+const PROVISIONAL_CHUNK_RETENTION: Duration = Duration::from_secs(3600);
+
 /// Builds a [`MongoStore`].
 #[derive(Debug, Clone)]
 #[must_use]
@@ -126,6 +131,11 @@ impl MongoStore {
             .await
             .map_err(store_error)?;
         self.chunks.create_index(ttl()).await.map_err(store_error)?;
+        let by_url = IndexModel::builder().keys(doc! { "ug": 1 }).build();
+        self.entries
+            .create_index(by_url)
+            .await
+            .map_err(store_error)?;
         let by_key = IndexModel::builder()
             .keys(doc! { "k": 1, "g": 1, "i": 1 })
             .build();
@@ -167,8 +177,17 @@ impl MongoStore {
             value.extend_from_slice(bytes);
             seen += 1;
         }
-        // Fewer chunks than the entry names: an overwrite removed them meanwhile.
-        Ok((seen == count).then(|| value.freeze()))
+        // Fewer chunks than the entry names: an overwrite removed them meanwhile, or they
+        // were never confirmed and expired. In the second case the entry itself is dead:
+        // removed, but only while it still names these chunks (never a newer write).
+        if seen != count {
+            self.entries
+                .delete_one(doc! { "_id": key.as_str(), "g": generation })
+                .await
+                .map_err(store_error)?;
+            return Ok(None);
+        }
+        Ok(Some(value.freeze()))
     }
 
     async fn write_chunks(
@@ -176,8 +195,8 @@ impl MongoStore {
         key: &CacheKey,
         generation: &str,
         value: &[u8],
-        delete_at: Option<SystemTime>,
     ) -> Result<u32, StoreError> {
+        let provisional = SystemTime::now() + PROVISIONAL_CHUNK_RETENTION;
         let documents: Vec<Document> = value
             .chunks(CHUNK_SIZE)
             .enumerate()
@@ -187,7 +206,7 @@ impl MongoStore {
                     "k": key.as_str(),
                     "g": generation,
                     "i": i as i64,
-                    "d": optional_date(delete_at),
+                    "d": date(provisional),
                     "v": binary(part),
                 }
             })
@@ -244,9 +263,7 @@ impl CacheStore for MongoStore {
                 std::process::id(),
                 NEXT.fetch_add(1, Ordering::Relaxed)
             );
-            let count = self
-                .write_chunks(&key, &generation, &entry.value, delete_at)
-                .await?;
+            let count = self.write_chunks(&key, &generation, &entry.value).await?;
             document.insert("g", generation.as_str());
             document.insert("n", i64::from(count));
             Some(generation)
@@ -258,6 +275,16 @@ impl CacheStore for MongoStore {
             .upsert(true)
             .await
             .map_err(store_error)?;
+        // The entry now uses its chunks: they live as long as it does.
+        if let Some(generation) = &generation {
+            self.chunks
+                .update_many(
+                    doc! { "k": key.as_str(), "g": generation },
+                    doc! { "$set": { "d": optional_date(delete_at) } },
+                )
+                .await
+                .map_err(store_error)?;
+        }
         // Only the chunks of the document this write replaced are unreferenced now; a
         // concurrent writer's newer chunks are left alone.
         let old_generation = replaced.as_ref().and_then(|old| old.get_str("g").ok());
@@ -298,6 +325,20 @@ impl CacheStore for MongoStore {
             )
         };
         Box::pin(futures_util::stream::once(listing).try_flatten())
+    }
+
+    async fn entries_for_url(&self, url_group: &CacheKey) -> Result<Vec<EntryMeta>, StoreError> {
+        let mut filter = Self::live(SystemTime::now());
+        filter.insert("ug", url_group.as_str());
+        self.entries
+            .find(filter)
+            .projection(doc! { "v": 0 })
+            .await
+            .map_err(store_error)?
+            .map_err(store_error)
+            .try_filter_map(|document| async move { Ok(meta_of(&document)) })
+            .try_collect()
+            .await
     }
 
     /// 3 s: a healthy server answers in milliseconds, but a large body goes up in several

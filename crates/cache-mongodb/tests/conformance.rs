@@ -98,3 +98,66 @@ async fn large_values_are_chunked_and_indexes_created() {
         "TTL index on d: {names:?}"
     );
 }
+
+/// A put cut off while its chunks go up (a timeout drops the future) leaves chunks the TTL
+/// monitor will remove, even for an entry that would never expire; a completed put confirms
+/// its chunks for as long as the entry lives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunks_of_a_cut_put_are_only_provisional() {
+    use cache_mongodb::mongodb::bson::{Bson, Document, doc};
+    let collection = unique_namespace("cut").replace('-', "_");
+    let store = open(collection.clone()).await;
+    let client = cache_mongodb::mongodb::Client::with_uri_str(shared_mongo().uri())
+        .await
+        .unwrap();
+    let chunks = client
+        .database("conformance")
+        .collection::<Document>(&format!("{collection}_chunks"));
+    let big = bytes::Bytes::from(vec![7u8; 20 * 1024 * 1024]);
+    let mut cut = false;
+    for attempt in 0..5 {
+        let put = tokio::spawn({
+            let store = Arc::clone(&store);
+            let entry = cache_core::testing::entry(attempt, big.clone(), None);
+            async move { store.put(entry).await }
+        });
+        // Cut the put as soon as its first chunk is in.
+        while !put.is_finished() && chunks.count_documents(doc! {}).await.unwrap() == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        if !put.is_finished() {
+            put.abort();
+            cut = true;
+            break;
+        }
+        store.clear().await.unwrap();
+    }
+    assert!(cut, "every put finished before it could be cut");
+    let left: Vec<Document> = futures_util::TryStreamExt::try_collect(
+        chunks
+            .find(doc! {})
+            .projection(doc! { "v": 0 })
+            .await
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert!(!left.is_empty());
+    for chunk in &left {
+        assert!(
+            matches!(chunk.get("d"), Some(Bson::DateTime(_))),
+            "a chunk of a cut put is kept for good: {chunk:?}"
+        );
+    }
+    // A complete put of a never-expiring entry confirms its chunks: no deletion time.
+    store.clear().await.unwrap();
+    store
+        .put(cache_core::testing::entry(9, big.clone(), None))
+        .await
+        .unwrap();
+    let confirmed = chunks
+        .count_documents(doc! { "d": Bson::Null })
+        .await
+        .unwrap();
+    assert_eq!(confirmed, 5, "all 4 MiB chunks confirmed");
+}
