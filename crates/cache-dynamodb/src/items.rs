@@ -21,6 +21,8 @@ pub(crate) const DELETE_AT: &str = "l";
 pub(crate) const VALUE: &str = "v";
 pub(crate) const GENERATION: &str = "g";
 pub(crate) const CHUNKS: &str = "n";
+pub(crate) const URL_GROUP: &str = "ug";
+pub(crate) const VARIANT_OF: &str = "vp";
 
 pub(crate) const KIND_ENTRY: &str = "e";
 pub(crate) const KIND_CHUNK: &str = "c";
@@ -54,6 +56,12 @@ pub(crate) fn entry_item(meta: &EntryMeta, delete_at: Option<SystemTime>) -> Ite
     if let Some(delete_at) = delete_at {
         item.insert(DELETE_AT.into(), n(to_millis(delete_at) / 1000));
     }
+    if let Some(group) = &meta.url_group {
+        item.insert(URL_GROUP.into(), s(group.as_str()));
+    }
+    if let Some(parent) = &meta.variant_of {
+        item.insert(VARIANT_OF.into(), s(parent.as_str()));
+    }
     item
 }
 
@@ -85,12 +93,11 @@ pub(crate) fn meta_of(item: &Item) -> Option<EntryMeta> {
         None => None,
         Some(_) => Some(from_millis(get_n(item, EXPIRES)?)),
     };
-    Some(EntryMeta::new(
-        key,
-        url.clone(),
-        from_millis(created),
-        expires,
-    ))
+    let optional_key = |name| item.get(name)?.as_s().ok()?.parse().ok();
+    let meta = EntryMeta::new(key, url.clone(), from_millis(created), expires)
+        .with_url_group(optional_key(URL_GROUP))
+        .with_variant_of(optional_key(VARIANT_OF));
+    Some(meta)
 }
 
 /// True when the item's retention has passed (DynamoDB's TTL deletion is lazy).

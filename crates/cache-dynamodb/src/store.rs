@@ -9,9 +9,10 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, DeleteRequest, KeySchemaElement, KeyType,
-    KeysAndAttributes, PutRequest, ReturnValue, ScalarAttributeType, TableStatus,
-    TimeToLiveSpecification, WriteRequest,
+    AttributeDefinition, AttributeValue, BillingMode, CreateGlobalSecondaryIndexAction,
+    DeleteRequest, GlobalSecondaryIndex, GlobalSecondaryIndexUpdate, IndexStatus, KeySchemaElement,
+    KeyType, KeysAndAttributes, Projection, ProjectionType, PutRequest, ReturnValue,
+    ScalarAttributeType, TableStatus, TimeToLiveSpecification, WriteRequest,
 };
 use bytes::BytesMut;
 use cache_core::time::to_millis;
@@ -19,9 +20,19 @@ use cache_core::{CacheKey, CacheStore, EntryMeta, StoreError, StoredEntry};
 use futures_core::stream::BoxStream;
 
 use crate::items::{
-    self, CHUNKS, DELETE_AT, EXPIRES, GENERATION, Item, KEY, KIND, KIND_ENTRY, VALUE, Value,
-    chunk_item, chunk_key, chunk_keys_of, entry_item, is_past_retention, meta_of, value_of,
+    self, CHUNKS, DELETE_AT, EXPIRES, GENERATION, Item, KEY, KIND, KIND_ENTRY, URL_GROUP, VALUE,
+    VARIANT_OF, Value, chunk_item, chunk_key, chunk_keys_of, entry_item, is_past_retention,
+    meta_of, value_of,
 };
+
+/// The global secondary index listing entries by URL group (`entries_for_url`). It carries
+/// the metadata attributes, not the values.
+const URL_GROUP_INDEX: &str = "url_group";
+
+/// How long chunks are kept before the entry that uses them is written and confirms them:
+/// a put cut short (a timeout, a failed entry write) leaves chunks that DynamoDB's TTL then
+/// removes, whatever the entry's own expiry would have been.
+const PROVISIONAL_CHUNK_RETENTION: Duration = Duration::from_secs(3600);
 
 /// Values up to this size (plus the URL) are stored in the entry item itself.
 const INLINE_MAX: usize = 350_000;
@@ -134,8 +145,20 @@ impl DynamoStore {
                 .send()
                 .await
                 .map_err(store_error)?;
-            if table.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
-                return self.enable_ttl().await;
+            let Some(table) = table.table() else {
+                continue;
+            };
+            let index = table
+                .global_secondary_indexes()
+                .iter()
+                .find(|i| i.index_name() == Some(URL_GROUP_INDEX));
+            if table.table_status() == Some(&TableStatus::Active) {
+                match index.map(|i| i.index_status()) {
+                    // A table of an earlier version: add the index (once; then wait for it).
+                    None => self.add_url_group_index().await?,
+                    Some(Some(IndexStatus::Active)) => return self.enable_ttl().await,
+                    Some(_) => {}
+                }
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
@@ -145,20 +168,86 @@ impl DynamoStore {
         ))))
     }
 
+    /// The URL group index's key, and which attributes it carries.
+    fn url_group_index_parts() -> Result<(KeySchemaElement, Projection), StoreError> {
+        let key = KeySchemaElement::builder()
+            .attribute_name(URL_GROUP)
+            .key_type(KeyType::Hash)
+            .build()
+            .map_err(StoreError::backend)?;
+        let mut projection = Projection::builder().projection_type(ProjectionType::Include);
+        for attribute in [
+            KIND,
+            items::URL,
+            items::CREATED,
+            EXPIRES,
+            DELETE_AT,
+            VARIANT_OF,
+        ] {
+            projection = projection.non_key_attributes(attribute);
+        }
+        Ok((key, projection.build()))
+    }
+
+    fn string_attribute(name: &str) -> Result<AttributeDefinition, StoreError> {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .map_err(StoreError::backend)
+    }
+
+    /// Adds the URL group index to a table created before it existed.
+    async fn add_url_group_index(&self) -> Result<(), StoreError> {
+        let (key, projection) = Self::url_group_index_parts()?;
+        let create = CreateGlobalSecondaryIndexAction::builder()
+            .index_name(URL_GROUP_INDEX)
+            .key_schema(key)
+            .projection(projection)
+            .build()
+            .map_err(StoreError::backend)?;
+        let updated = self
+            .client
+            .update_table()
+            .table_name(&self.table)
+            .attribute_definitions(Self::string_attribute(URL_GROUP)?)
+            .global_secondary_index_updates(
+                GlobalSecondaryIndexUpdate::builder().create(create).build(),
+            )
+            .send()
+            .await;
+        match updated {
+            Ok(_) => Ok(()),
+            // Another process is adding it meanwhile.
+            Err(SdkError::ServiceError(e))
+                if e.err().is_resource_in_use_exception()
+                    || e.err()
+                        .message()
+                        .is_some_and(|m| m.contains("already exists")) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
     async fn create_table(&self) -> Result<(), StoreError> {
         let build = |e: aws_sdk_dynamodb::error::BuildError| StoreError::backend(e);
+        let (group_key, projection) = Self::url_group_index_parts()?;
+        let by_url_group = GlobalSecondaryIndex::builder()
+            .index_name(URL_GROUP_INDEX)
+            .key_schema(group_key)
+            .projection(projection)
+            .build()
+            .map_err(build)?;
         let created = self
             .client
             .create_table()
             .table_name(&self.table)
             .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name(KEY)
-                    .attribute_type(ScalarAttributeType::S)
-                    .build()
-                    .map_err(build)?,
-            )
+            .attribute_definitions(Self::string_attribute(KEY)?)
+            .attribute_definitions(Self::string_attribute(URL_GROUP)?)
+            .global_secondary_indexes(by_url_group)
             .key_schema(
                 KeySchemaElement::builder()
                     .attribute_name(KEY)
@@ -327,7 +416,7 @@ impl DynamoStore {
             .table_name(&self.table)
             .consistent_read(true)
             .set_exclusive_start_key(start)
-            .projection_expression("#k, #t, #u, #c, #x, #l, #g, #n")
+            .projection_expression("#k, #t, #u, #c, #x, #l, #g, #n, #ug, #vp")
             .expression_attribute_names("#k", KEY)
             .expression_attribute_names("#t", KIND)
             .expression_attribute_names("#u", items::URL)
@@ -335,7 +424,9 @@ impl DynamoStore {
             .expression_attribute_names("#x", EXPIRES)
             .expression_attribute_names("#l", DELETE_AT)
             .expression_attribute_names("#g", GENERATION)
-            .expression_attribute_names("#n", CHUNKS);
+            .expression_attribute_names("#n", CHUNKS)
+            .expression_attribute_names("#ug", URL_GROUP)
+            .expression_attribute_names("#vp", VARIANT_OF);
         if !with_chunks {
             scan = scan
                 .filter_expression("#t = :e")
@@ -392,7 +483,10 @@ impl CacheStore for DynamoStore {
                     .collect();
                 match self.read_chunks(&keys).await? {
                     Some(value) => value.freeze(),
-                    None => return Ok(None),
+                    None => {
+                        self.forget_dead_entry(key, &generation).await?;
+                        return Ok(None);
+                    }
                 }
             }
         };
@@ -415,8 +509,9 @@ impl CacheStore for DynamoStore {
             );
             let mut requests = Vec::new();
             let mut count = 0u32;
+            let provisional = Some(SystemTime::now() + PROVISIONAL_CHUNK_RETENTION);
             for (i, part) in entry.value.chunks(CHUNK_SIZE).enumerate() {
-                let chunk = chunk_item(&chunk_key(&key, &generation, i as u32), part, delete_at);
+                let chunk = chunk_item(&chunk_key(&key, &generation, i as u32), part, provisional);
                 let put = PutRequest::builder()
                     .set_item(Some(chunk))
                     .build()
@@ -429,6 +524,7 @@ impl CacheStore for DynamoStore {
             item.insert(GENERATION.into(), items::s(generation));
             item.insert(CHUNKS.into(), items::n(i64::from(count)));
         }
+        let chunks = chunk_keys_of(&key, &item);
         let output = self
             .client
             .put_item()
@@ -438,6 +534,8 @@ impl CacheStore for DynamoStore {
             .send()
             .await
             .map_err(store_error)?;
+        // The entry now uses its chunks: they live as long as it does.
+        self.set_chunk_retention(chunks, delete_at).await?;
         // Chunks of the replaced entry, if it had any, are no longer referenced.
         if let Some(old) = output.attributes {
             let stale = chunk_keys_of(&key, &old);
@@ -578,7 +676,70 @@ impl CacheStore for DynamoStore {
             .attributes
             .map(|item| chunk_keys_of(key, &item))
             .unwrap_or_default();
-        let delete_at = self.delete_at(expires_at);
+        self.set_chunk_retention(chunks, self.delete_at(expires_at))
+            .await?;
+        Ok(true)
+    }
+
+    async fn entries_for_url(&self, url_group: &CacheKey) -> Result<Vec<EntryMeta>, StoreError> {
+        let now = SystemTime::now();
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(URL_GROUP_INDEX)
+                .key_condition_expression("#ug = :ug")
+                .expression_attribute_names("#ug", URL_GROUP)
+                .expression_attribute_values(":ug", items::s(url_group.as_str()))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(store_error)?;
+            let items = output.items.unwrap_or_default();
+            let live = items.iter().filter(|i| !is_past_retention(i, now));
+            found.extend(live.filter_map(meta_of));
+            match output.last_evaluated_key {
+                Some(next) => start = Some(next),
+                None => return Ok(found),
+            }
+        }
+    }
+}
+
+impl DynamoStore {
+    /// A chunk of the entry is missing: an overwrite removed it meanwhile, or it was never
+    /// confirmed and expired. In the second case the entry is dead and is removed, but only
+    /// while it still names this generation (never a newer write).
+    async fn forget_dead_entry(&self, key: &CacheKey, generation: &str) -> Result<(), StoreError> {
+        let deleted = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key_attr(key.as_str())))
+            .condition_expression("#g = :g")
+            .expression_attribute_names("#g", GENERATION)
+            .expression_attribute_values(":g", items::s(generation))
+            .send()
+            .await;
+        match deleted {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Ok(())
+            }
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    /// Gives chunks a new deletion time (`None`: kept for good). A chunk already gone is
+    /// skipped: its entry reads as a miss, as it would have anyway.
+    async fn set_chunk_retention(
+        &self,
+        chunks: Vec<String>,
+        delete_at: Option<SystemTime>,
+    ) -> Result<(), StoreError> {
         for chunk in chunks {
             let update = self
                 .client
@@ -602,7 +763,7 @@ impl CacheStore for DynamoStore {
                 Err(e) => return Err(store_error(e)),
             }
         }
-        Ok(true)
+        Ok(())
     }
 }
 

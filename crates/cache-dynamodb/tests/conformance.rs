@@ -164,3 +164,109 @@ async fn set_expiry_moves_the_chunks_ttl_too() {
     assert_eq!(ttls(store.clone()).await, [None], "no TTL on any item");
     assert_eq!(store.get(&key).await.unwrap().unwrap().value.len(), 900_000);
 }
+
+/// A put cut off while its chunks go up (a timeout drops the future) leaves chunks DynamoDB's
+/// TTL will remove, even for an entry that would never expire; a completed put confirms its
+/// chunks for as long as the entry lives, and an entry whose chunks are gone is removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunks_of_a_cut_put_are_only_provisional() {
+    let table = unique_namespace("cut");
+    let store = DynamoStore::builder()
+        .table(&table)
+        .ttl_offset(None)
+        .open_local(&shared_dynamo().endpoint(), "us-east-1")
+        .await
+        .unwrap();
+    let is_chunk = |item: &std::collections::HashMap<String, _>| {
+        item.get("t")
+            .and_then(|t: &cache_dynamodb::aws_sdk_dynamodb::types::AttributeValue| t.as_s().ok())
+            .map(String::as_str)
+            == Some("c")
+    };
+    // 40 chunks of 380 KB, written in batches of 25: the put is cut after the first batch.
+    let big = bytes::Bytes::from(vec![7u8; 15_000_000]);
+    let mut cut = false;
+    for attempt in 0..5 {
+        let put = tokio::spawn({
+            let store = store.clone();
+            let entry = cache_core::testing::entry(attempt, big.clone(), None);
+            async move { store.put(entry).await }
+        });
+        while !put.is_finished() && !raw_items(&store).await.iter().any(is_chunk) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        if !put.is_finished() {
+            put.abort();
+            cut = true;
+            break;
+        }
+        store.clear().await.unwrap();
+    }
+    assert!(cut, "every put finished before it could be cut");
+    let left: Vec<_> = raw_items(&store)
+        .await
+        .into_iter()
+        .filter(is_chunk)
+        .collect();
+    assert!(!left.is_empty());
+    for chunk in &left {
+        assert!(
+            chunk.contains_key("l"),
+            "a chunk of a cut put is kept for good"
+        );
+    }
+    // A complete put of a never-expiring entry confirms its chunks: no deletion time.
+    store.clear().await.unwrap();
+    let small = bytes::Bytes::from(vec![7u8; 1_000_000]);
+    store
+        .put(cache_core::testing::entry(9, small, None))
+        .await
+        .unwrap();
+    let items = raw_items(&store).await;
+    assert_eq!(items.len(), 4, "the entry and its three chunks");
+    assert!(
+        items.iter().all(|item| !item.contains_key("l")),
+        "{items:?}"
+    );
+}
+
+/// A table created before the URL group index existed gets it when a store opens it.
+#[tokio::test]
+async fn an_older_table_gets_the_url_group_index() {
+    use cache_dynamodb::aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let table = unique_namespace("old-table");
+    let client = aws_sdk_dynamodb_client(&shared_dynamo().endpoint()).await;
+    client
+        .create_table()
+        .table_name(&table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("k")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("k")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let store = open(table).await;
+    store
+        .put(cache_core::testing::grouped_entry(1, 5, None))
+        .await
+        .unwrap();
+    let found = store
+        .entries_for_url(&cache_core::testing::group(5))
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+}
