@@ -5,8 +5,8 @@
 use std::time::SystemTime;
 
 use cache_core::freshness::RequestDirectives;
-use cache_core::vary::{Vary, parse_vary, variant_key};
-use cache_core::{CacheKey, CachedRequest, CachedResponse, EntryMeta, StoredEntry, VaryIndex};
+use cache_core::vary::{Vary, parse_vary};
+use cache_core::{CacheKey, CachedRequest, CachedResponse, EntryMeta, StoredEntry};
 use http::{Extensions, HeaderMap, Method, StatusCode};
 use reqwest::{Request, Response};
 use reqwest_middleware::Next;
@@ -21,6 +21,7 @@ use crate::response_parts::with_info;
 use crate::revalidate::{add_validators, is_conditional, merge_304_headers};
 use crate::stale::stale_allowed;
 use crate::state::{CacheState, Found, error_chain};
+use crate::variants::{Placement, SeenIndex, encode, renew_index, save_response};
 
 /// Everything the miss path needs to know about the request, taken before it is sent.
 pub(crate) struct Exchange {
@@ -28,6 +29,8 @@ pub(crate) struct Exchange {
     url_key: CacheKey,
     /// The stored entry, stale or being refreshed, if any.
     found: Option<Found>,
+    /// What the lookup saw of the URL key's Vary index.
+    seen: SeenIndex,
     user: UserExpiration,
     directives: Option<RequestDirectives>,
     method: Method,
@@ -50,7 +53,7 @@ impl Exchange {
     pub(crate) fn new(
         state: &CacheState,
         url_key: CacheKey,
-        found: Option<Found>,
+        (found, seen): (Option<Found>, SeenIndex),
         user: UserExpiration,
         directives: Option<RequestDirectives>,
         req: &Request,
@@ -58,6 +61,7 @@ impl Exchange {
         Self {
             url_key,
             found,
+            seen,
             user,
             directives,
             method: req.method().clone(),
@@ -210,12 +214,18 @@ async fn refresh_from_304(
     let mut saved = false;
     let renew = !sets_cookie || state.cache_set_cookie;
     if let (Storage::Until(expires_at), true) = (storage, renew) {
-        let meta = EntryMeta::new(found.key, found.meta.url.clone(), now, expires_at);
+        let is_variant = found.key != exchange.url_key;
+        let meta = EntryMeta::new(found.key, found.meta.url.clone(), now, expires_at)
+            .with_url_group(Some(state.keys.url_group(&exchange.url)))
+            .with_variant_of(is_variant.then_some(exchange.url_key));
         if let Some(value) = encode(state, &found.response, &found.key) {
             saved = state.save(StoredEntry::new(meta.clone(), value)).await;
         }
         if saved {
             found.meta = meta;
+            if let SeenIndex::Known(Some((index_meta, _))) = &exchange.seen {
+                renew_index(state, &exchange.url_key, index_meta, expires_at).await;
+            }
         }
     }
     let mut info = hit_info(&found, true, now);
@@ -287,31 +297,27 @@ async fn store_response(state: &CacheState, exchange: Exchange, response: Respon
         exchange.stored_request,
     );
     let meta_url = cached.request.url.as_str().to_owned();
-    let stored_key = save_response(
-        state,
-        exchange.url_key,
-        &meta_url,
-        &exchange.headers,
-        &cached,
-        now,
-        expires_at,
-    )
-    .await;
-    // After a redirect, the final URL is answered from the cache too (an alias).
+    let place = Placement {
+        url_key: exchange.url_key,
+        url_group: state.keys.url_group(&exchange.url),
+        meta_url: &meta_url,
+        request_headers: &exchange.headers,
+        seen: &exchange.seen,
+    };
+    let stored_key = save_response(state, &place, &cached, now, expires_at).await;
+    // After a redirect, the final URL is answered from the cache too (an alias), in the final
+    // URL's group.
     if stored_key.is_some() && exchange.method == Method::GET && final_url != exchange.url {
-        let final_key = state
-            .keys
-            .key(&Method::GET, &final_url, &exchange.headers, None);
-        save_response(
-            state,
-            final_key,
-            cached.url.as_str(),
-            &exchange.headers,
-            &cached,
-            now,
-            expires_at,
-        )
-        .await;
+        let alias = Placement {
+            url_key: state
+                .keys
+                .key(&Method::GET, &final_url, &exchange.headers, None),
+            url_group: state.keys.url_group(&final_url),
+            meta_url: cached.url.as_str(),
+            request_headers: &exchange.headers,
+            seen: &SeenIndex::Unknown,
+        };
+        save_response(state, &alias, &cached, now, expires_at).await;
     }
     let meta = EntryMeta::new(exchange.url_key, meta_url, now, expires_at);
     // Times as stored (to the millisecond), so this info matches a later hit's.
@@ -323,83 +329,4 @@ async fn store_response(state: &CacheState, exchange: Exchange, response: Respon
         ..not_stored
     };
     parts.into_response(reqwest::Body::from(body), info)
-}
-
-/// Writes a response under `url_key`, or, when it varies, a Vary index there and the response
-/// under the variant the request selects. Returns the key the response went to.
-async fn save_response(
-    state: &CacheState,
-    url_key: CacheKey,
-    meta_url: &str,
-    request_headers: &HeaderMap,
-    cached: &CachedResponse,
-    now: SystemTime,
-    expires_at: Option<SystemTime>,
-) -> Option<CacheKey> {
-    let key = match parse_vary(&cached.headers) {
-        Vary::Any => return None,
-        Vary::None => url_key,
-        Vary::Headers(names) => {
-            // Keep the current index (and so its generation) when it names the same headers;
-            // otherwise start a new generation, which no earlier variant can answer.
-            let current = match state.load(&url_key).await {
-                Some((meta, cache_core::Entry::VaryIndex(index))) if index.headers == names => {
-                    Some((meta, index))
-                }
-                _ => None,
-            };
-            let index = match &current {
-                Some((_, index)) => index.clone(),
-                None => VaryIndex {
-                    headers: names,
-                    generation: new_generation(now),
-                },
-            };
-            let key = variant_key(&url_key, &index, request_headers);
-            // The index lives as long as its longest-lived variant (`None`: for good).
-            let outlives = |index_expiry: Option<SystemTime>| match (index_expiry, expires_at) {
-                (None, _) => true,
-                (Some(_), None) => false,
-                (Some(a), Some(b)) => a >= b,
-            };
-            let keep_index = current
-                .as_ref()
-                .is_some_and(|(meta, _)| outlives(meta.expires_at));
-            if !keep_index {
-                let value = state.codec.encode_vary_index(Some(&url_key), &index).ok()?;
-                let meta = EntryMeta::new(url_key, meta_url, now, expires_at);
-                if !state.save(StoredEntry::new(meta, value)).await {
-                    return None;
-                }
-            }
-            key
-        }
-    };
-    let value = encode(state, cached, &key)?;
-    let meta = EntryMeta::new(key, meta_url, now, expires_at);
-    state
-        .save(StoredEntry::new(meta, value))
-        .await
-        .then_some(key)
-}
-
-/// A generation no earlier index of this process or another is likely to have used.
-fn new_generation(now: SystemTime) -> u64 {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let counter = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let nanos = now
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or_default();
-    nanos ^ (u64::from(std::process::id()) << 48) ^ counter.rotate_left(32)
-}
-
-fn encode(state: &CacheState, response: &CachedResponse, key: &CacheKey) -> Option<bytes::Bytes> {
-    match state.codec.encode(Some(key), response) {
-        Ok(value) => Some(value),
-        Err(error) => {
-            tracing::warn!(%key, error = %error_chain(&error), "cannot encode response; not cached");
-            None
-        }
-    }
 }

@@ -66,7 +66,9 @@ impl CacheHandle {
         &self.state.store
     }
 
-    /// The key a request with this method and URL (no headers, no body) gets.
+    /// The key a request with this method and URL gets when it carries no headers and no
+    /// body. Requests with credentials, matched headers or a body, and Vary variants, are
+    /// stored under other keys: [`keys_for_url`](Self::keys_for_url) lists them all.
     ///
     /// # Errors
     ///
@@ -74,6 +76,31 @@ impl CacheHandle {
     pub fn key_for(&self, method: &Method, url: &str) -> Result<CacheKey, Error> {
         let url = parse_url(url)?;
         Ok(self.state.keys.key(method, &url, &HeaderMap::new(), None))
+    }
+
+    /// The keys of every entry stored for `url`: every method, credential, matched header,
+    /// body and Vary variant (and the Vary index itself), sorted. Found through the store's
+    /// index of URLs, not a scan. Entries written by versions before 0.2 are not listed (they
+    /// carry no URL group); they are still found by [`key_for`](Self::key_for).
+    ///
+    /// # Errors
+    ///
+    /// An invalid URL, or the store's.
+    pub async fn keys_for_url(&self, url: &str) -> Result<Vec<CacheKey>, Error> {
+        let mut keys: Vec<CacheKey> = self
+            .entries_for_url(&parse_url(url)?)
+            .await?
+            .into_iter()
+            .map(|meta| meta.key)
+            .collect();
+        keys.sort();
+        Ok(keys)
+    }
+
+    async fn entries_for_url(&self, url: &Url) -> Result<Vec<EntryMeta>, Error> {
+        let group = self.state.keys.url_group(url);
+        let listed = self.state.store.entries_for_url(&group);
+        Ok(self.state.bounded(StoreOp::List, listed).await?)
     }
 
     /// True when an entry is stored under `key`.
@@ -85,13 +112,14 @@ impl CacheHandle {
         Ok(self.get(key).await?.is_some())
     }
 
-    /// True when a `GET` of `url` has an entry.
+    /// True when a response to a `GET` of `url` is stored, for any credential, headers or
+    /// variant (see [`get_url`](Self::get_url)).
     ///
     /// # Errors
     ///
     /// An invalid URL, or the store's.
     pub async fn contains_url(&self, url: &str) -> Result<bool, Error> {
-        self.contains(&self.key_for(&Method::GET, url)?).await
+        Ok(self.get_url(url).await?.is_some())
     }
 
     /// The response stored under `key` (for a URL whose responses vary, the variant a request
@@ -119,12 +147,25 @@ impl CacheHandle {
         Ok(self.state.bounded(StoreOp::Get, read).await?)
     }
 
-    /// The entry for a `GET` of `url`.
+    /// The most recently stored response to a `GET` of `url`, whatever credential, headers or
+    /// Vary variant it was stored for (this is the operator's view: the middleware itself
+    /// never serves one credential's response to another).
     ///
     /// # Errors
     ///
     /// An invalid URL, or the store's.
     pub async fn get_url(&self, url: &str) -> Result<Option<CachedEntry>, Error> {
+        let parsed = parse_url(url)?;
+        let mut candidates = self.entries_for_url(&parsed).await?;
+        candidates.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        for meta in candidates {
+            if let Some((meta, Entry::Response(response))) = self.read(&meta.key).await? {
+                if response.request.method == Method::GET {
+                    return Ok(Some(CachedEntry { meta, response }));
+                }
+            }
+        }
+        // An entry written before URL groups existed.
         self.get(&self.key_for(&Method::GET, url)?).await
     }
 
@@ -140,15 +181,27 @@ impl CacheHandle {
             .await?)
     }
 
-    /// Deletes the `GET` and `HEAD` entries of `url`; returns how many existed.
+    /// Deletes every entry stored for `url`: every method, credential, matched header, body
+    /// and Vary variant; returns how many existed.
     ///
     /// # Errors
     ///
     /// An invalid URL, or the store's.
     pub async fn delete_url(&self, url: &str) -> Result<u64, Error> {
-        let mut removed = 0;
+        let parsed = parse_url(url)?;
+        let mut keys: BTreeSet<CacheKey> = self
+            .entries_for_url(&parsed)
+            .await?
+            .into_iter()
+            .map(|meta| meta.key)
+            .collect();
+        // Entries written before URL groups existed.
         for method in [Method::GET, Method::HEAD] {
-            if self.delete(&self.key_for(&method, url)?).await? {
+            keys.insert(self.key_for(&method, url)?);
+        }
+        let mut removed = 0;
+        for key in &keys {
+            if self.delete(key).await? {
                 removed += 1;
             }
         }

@@ -1,7 +1,12 @@
-//! Unsafe methods invalidate what is stored for the URLs they change (RFC 9111 §4.4).
+//! Unsafe methods invalidate what is stored for the URLs they change (RFC 9111 §4.4), and the
+//! handle's URL operations reach the same entries: every entry of a URL, whatever method,
+//! credential, matched header, body or Vary variant it was stored under, found through the
+//! URL's group ([`CacheStore::entries_for_url`](cache_core::CacheStore::entries_for_url), an
+//! index in every built-in store).
 
 use std::collections::HashSet;
 
+use cache_core::CacheKey;
 use http::header::{CONTENT_LOCATION, LOCATION};
 use http::{HeaderMap, Method};
 use url::Url;
@@ -16,12 +21,8 @@ pub(crate) fn is_unsafe(method: &Method) -> bool {
     )
 }
 
-/// After a successful (2xx/3xx) unsafe request, deletes the GET and HEAD entries of its URL and
-/// of same-origin `Location` / `Content-Location` URLs.
-///
-/// Entries are found by key, for the request's own headers (its credentials) and for none:
-/// entries other credentials stored for the URL are not reachable without a scan and stay
-/// until they expire.
+/// After a successful (2xx/3xx) unsafe request, deletes every entry of its URL and of
+/// same-origin `Location` / `Content-Location` URLs.
 pub(crate) async fn invalidate_after_unsafe(
     state: &CacheState,
     method: &Method,
@@ -44,16 +45,32 @@ pub(crate) async fn invalidate_after_unsafe(
             urls.push(target);
         }
     }
-    let no_headers = HeaderMap::new();
-    let mut keys = HashSet::new();
     for target in &urls {
-        for safe in [Method::GET, Method::HEAD] {
-            for request_headers in [headers, &no_headers] {
-                keys.insert(state.keys.key(&safe, target, request_headers, None));
-            }
+        for key in keys_of_url(state, target, headers).await {
+            state.forget(&key).await;
         }
     }
-    for key in keys {
-        state.forget(&key).await;
+}
+
+/// The keys of every entry stored for `url`: its group's, and the keys GET and HEAD requests
+/// with `headers` or none would have (entries written before URL groups existed carry none,
+/// and are found only that way).
+pub(crate) async fn keys_of_url(
+    state: &CacheState,
+    url: &Url,
+    headers: &HeaderMap,
+) -> HashSet<CacheKey> {
+    let mut keys: HashSet<CacheKey> = state
+        .entries_for_url(&state.keys.url_group(url))
+        .await
+        .into_iter()
+        .map(|meta| meta.key)
+        .collect();
+    let no_headers = HeaderMap::new();
+    for method in [Method::GET, Method::HEAD] {
+        for request_headers in [headers, &no_headers] {
+            keys.insert(state.keys.key(&method, url, request_headers, None));
+        }
     }
+    keys
 }

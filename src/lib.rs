@@ -24,6 +24,7 @@ mod stale;
 mod state;
 mod stats;
 mod url_patterns;
+mod variants;
 
 pub use breaker::CircuitOpen;
 pub use builder::{

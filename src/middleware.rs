@@ -19,13 +19,14 @@ use crate::fetch::{Exchange, fetch};
 use crate::flight::{Flight, wait_for_leader};
 use crate::handle::CacheHandle;
 use crate::info::CacheInfo;
-use crate::invalidate::invalidate_after_unsafe;
+use crate::invalidate::{invalidate_after_unsafe, is_unsafe};
 use crate::mode::CacheMode;
 use crate::observe;
 use crate::response_parts::{ResponseParts, with_info};
 use crate::scope::{self, CacheScope};
 use crate::stale::stale_allowed;
-use crate::state::{CacheState, Found};
+use crate::state::{CacheState, Found, Lookup};
+use crate::variants::SeenIndex;
 
 /// The cache, as a [`reqwest_middleware::Middleware`].
 ///
@@ -190,31 +191,20 @@ impl CacheMiddleware {
             .copied()
             .or_else(|| scope.as_ref().and_then(CacheScope::cache_mode))
             .unwrap_or_default();
+        // Requests the cache does not answer still go through `pass_on`: a successful unsafe
+        // one invalidates what is stored for its URL, whatever skipped the cache.
         if scope.as_ref().is_some_and(CacheScope::is_disabled) || mode == CacheMode::Bypass {
-            return pass_through(next.run(req, extensions).await, None);
+            return pass_on(state, req, extensions, next).await;
         }
-        if !state.allowable_methods.contains(req.method()) {
-            // Not cached, but a successful unsafe request still invalidates what is stored.
-            let (method, url, headers) = (
-                req.method().clone(),
-                req.url().clone(),
-                req.headers().clone(),
-            );
-            let result = next.run(req, extensions).await;
-            if let Ok(response) = &result {
-                invalidate_after_unsafe(state, &method, &url, &headers, response).await;
-            }
-            return pass_through(result, None);
-        }
-        if req.headers().contains_key(RANGE) {
-            return pass_through(next.run(req, extensions).await, None);
+        if !state.allowable_methods.contains(req.method()) || req.headers().contains_key(RANGE) {
+            return pass_on(state, req, extensions, next).await;
         }
         let body = match req.body() {
             None => None,
             Some(body) => match body.as_bytes() {
                 Some(bytes) => Some(bytes),
                 // A streaming body cannot be keyed without consuming it.
-                None => return pass_through(next.run(req, extensions).await, None),
+                None => return pass_on(state, req, extensions, next).await,
             },
         };
         // An explicit "do not cache" (per request, scope or URL pattern) skips reads too, as
@@ -225,7 +215,7 @@ impl CacheMiddleware {
             req.url(),
         );
         if !user.expiration.is_cacheable() && user.explicit {
-            return pass_through(next.run(req, extensions).await, None);
+            return pass_on(state, req, extensions, next).await;
         }
         let url_key = state.keys.key(req.method(), req.url(), req.headers(), body);
         let directives = if state.cache_control {
@@ -242,9 +232,12 @@ impl CacheMiddleware {
 
         let now = state.clock.now();
         let flight_mark = state.flights.mark();
-        let found = match mode {
-            CacheMode::ForceRefresh => None,
-            _ => state.find(&url_key, req.headers()).await,
+        let (found, seen) = match mode {
+            CacheMode::ForceRefresh => (None, SeenIndex::Unknown),
+            _ => {
+                let Lookup { found, index } = state.find(&url_key, req.headers()).await;
+                (found, SeenIndex::Known(index))
+            }
         };
         if found.is_none() && req.method() == Method::HEAD && mode != CacheMode::ForceRefresh {
             // A stored GET answers a HEAD: same status and headers, no body.
@@ -252,6 +245,7 @@ impl CacheMiddleware {
             if let Some(Decision::Serve(get)) = state
                 .find(&get_key, req.headers())
                 .await
+                .found
                 .map(|get| decide(state, mode, directives.as_ref(), Some(get), now))
             {
                 state.stats.hit();
@@ -275,7 +269,8 @@ impl CacheMiddleware {
                 let mut info = hit_info(&found, false, now);
                 info.stale_while_revalidate = true;
                 let response = serve(found.response.clone(), req.url(), info, true);
-                let exchange = Exchange::new(state, url_key, Some(found), user, directives, &req);
+                let exchange =
+                    Exchange::new(state, url_key, (Some(found), seen), user, directives, &req);
                 state.refresher.start(&self.state, exchange, req);
                 Ok(response)
             }
@@ -310,7 +305,7 @@ impl CacheMiddleware {
                     }
                     None => None,
                 };
-                let exchange = Exchange::new(state, url_key, found, user, directives, &req);
+                let exchange = Exchange::new(state, url_key, (found, seen), user, directives, &req);
                 // Boxed: the miss path's state stays out of the hit path's future.
                 Box::pin(fetch(state, exchange, req, extensions, next)).await
             }
@@ -346,7 +341,7 @@ impl CacheMiddleware {
     ) -> Option<Response> {
         let state = &*self.state;
         let now = state.clock.now();
-        let found = state.find(&url_key, req.headers()).await;
+        let found = state.find(&url_key, req.headers()).await.found;
         let Decision::Serve(found) = decide(state, mode, directives, found, now) else {
             return None;
         };
@@ -459,6 +454,29 @@ fn gateway_timeout(url: Url, key: CacheKey) -> Response {
         ..CacheInfo::passed_through(Some(key))
     };
     parts.into_response(reqwest::Body::from(Bytes::new()), info)
+}
+
+/// Sends a request the cache does not answer or store; after a successful unsafe one,
+/// invalidates what is stored for its URL.
+async fn pass_on(
+    state: &CacheState,
+    req: Request,
+    extensions: &mut Extensions,
+    next: Next<'_>,
+) -> reqwest_middleware::Result<Response> {
+    if !is_unsafe(req.method()) {
+        return pass_through(next.run(req, extensions).await, None);
+    }
+    let (method, url, headers) = (
+        req.method().clone(),
+        req.url().clone(),
+        req.headers().clone(),
+    );
+    let result = next.run(req, extensions).await;
+    if let Ok(response) = &result {
+        invalidate_after_unsafe(state, &method, &url, &headers, response).await;
+    }
+    pass_through(result, None)
 }
 
 /// The network's answer, untouched but for the info saying the cache did nothing.

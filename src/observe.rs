@@ -90,6 +90,8 @@ pub(crate) enum StoreOp {
     Get,
     Put,
     Delete,
+    /// Listing the entries of one URL (`entries_for_url`).
+    List,
 }
 
 tokio::task_local! {
@@ -216,6 +218,9 @@ mod emit {
             }
             StoreOp::Put => {
                 ::metrics::histogram!("http_cache_store_latency_seconds", "op" => "put")
+            }
+            StoreOp::List => {
+                ::metrics::histogram!("http_cache_store_latency_seconds", "op" => "list")
             }
             StoreOp::Delete => {
                 ::metrics::histogram!("http_cache_store_latency_seconds", "op" => "delete")

@@ -10,7 +10,7 @@ use cache_core::store::get_entry;
 use cache_core::vary::variant_key;
 use cache_core::{
     CacheKey, CacheStore, CachedResponse, Clock, Entry, EntryMeta, Expiration, KeyRules,
-    StoreError, StoredEntry,
+    StoreError, StoredEntry, VaryIndex,
 };
 use http::{HeaderMap, Method, StatusCode};
 
@@ -58,6 +58,15 @@ pub(crate) struct CacheState {
     pub(crate) breaker: Breaker,
     /// How long a request waits for an identical one in flight before going itself.
     pub(crate) single_flight_wait: Option<Duration>,
+}
+
+/// What a lookup found under a request's URL key.
+#[derive(Debug, Default)]
+pub(crate) struct Lookup {
+    /// The stored response the request selects.
+    pub(crate) found: Option<Found>,
+    /// The URL key's Vary index and its metadata, when the URL's responses vary.
+    pub(crate) index: Option<(EntryMeta, VaryIndex)>,
 }
 
 /// A stored response found for a request, under its own key (a variant's when the URL varies).
@@ -133,9 +142,9 @@ impl CacheState {
 
     /// The stored response for a request with this URL key and these headers: answered at
     /// once by in-process stores, awaited from the others.
-    pub(crate) async fn find(&self, url_key: &CacheKey, request: &HeaderMap) -> Option<Found> {
+    pub(crate) async fn find(&self, url_key: &CacheKey, request: &HeaderMap) -> Lookup {
         match self.lookup_now(url_key, request) {
-            Some(found) => found,
+            Some(lookup) => lookup,
             // Boxed: a store that makes us wait costs far more than the allocation, and the
             // hit path's future stays small.
             None => Box::pin(self.lookup(url_key, request)).await,
@@ -145,17 +154,23 @@ impl CacheState {
     /// [`CacheState::lookup`] without awaiting, for stores that answer at once (memory,
     /// sled); `None` when the store cannot, or something needs the full path (an open
     /// breaker, an entry that does not decode and must be deleted).
-    fn lookup_now(&self, url_key: &CacheKey, request: &HeaderMap) -> Option<Option<Found>> {
+    fn lookup_now(&self, url_key: &CacheKey, request: &HeaderMap) -> Option<Lookup> {
         let Some((meta, entry)) = self.load_now(url_key)? else {
-            return Some(None);
+            return Some(Lookup::default());
         };
         Some(match entry {
             Entry::VaryIndex(index) => {
                 let key = variant_key(url_key, &index, request);
                 let variant = self.load_now(&key)?;
-                variant.and_then(|(meta, entry)| Found::from_entry(key, meta, entry))
+                Lookup {
+                    found: variant.and_then(|(meta, entry)| Found::from_entry(key, meta, entry)),
+                    index: Some((meta, index)),
+                }
             }
-            entry => Found::from_entry(*url_key, meta, entry),
+            entry => Lookup {
+                found: Found::from_entry(*url_key, meta, entry),
+                index: None,
+            },
         })
     }
 
@@ -181,14 +196,34 @@ impl CacheState {
 
     /// The stored response for a request with this URL key and these headers, following a
     /// Vary index to the variant the headers select.
-    pub(crate) async fn lookup(&self, url_key: &CacheKey, request: &HeaderMap) -> Option<Found> {
-        match self.load(url_key).await? {
-            (_, Entry::VaryIndex(index)) => {
+    pub(crate) async fn lookup(&self, url_key: &CacheKey, request: &HeaderMap) -> Lookup {
+        match self.load(url_key).await {
+            None => Lookup::default(),
+            Some((meta, Entry::VaryIndex(index))) => {
                 let key = variant_key(url_key, &index, request);
-                let (meta, entry) = self.load(&key).await?;
-                Found::from_entry(key, meta, entry)
+                let variant = self.load(&key).await;
+                Lookup {
+                    found: variant.and_then(|(meta, entry)| Found::from_entry(key, meta, entry)),
+                    index: Some((meta, index)),
+                }
             }
-            (meta, entry) => Found::from_entry(*url_key, meta, entry),
+            Some((meta, entry)) => Lookup {
+                found: Found::from_entry(*url_key, meta, entry),
+                index: None,
+            },
+        }
+    }
+
+    /// Every entry stored for the URL group (all methods, credentials, variants); empty when
+    /// the store fails (logged and counted).
+    pub(crate) async fn entries_for_url(&self, url_group: &CacheKey) -> Vec<EntryMeta> {
+        let listed = self.store.entries_for_url(url_group);
+        match self.bounded(StoreOp::List, listed).await {
+            Ok(metas) => metas,
+            Err(error) => {
+                self.store_failed(url_group, &error, "cache lookup by URL failed");
+                Vec::new()
+            }
         }
     }
 

@@ -538,7 +538,11 @@ pub async fn url_groups_are_indexed(t: &StoreUnderTest) {
     assert!(ok(t.store.delete(&key(1)).await, "delete 1"));
     assert_eq!(group_keys(t, 10).await, [key(3)]);
     assert_eq!(group_keys(t, 11).await, sorted(vec![key(2), key(4)]));
-    ok(t.store.clear().await, "clear");
+    assert_eq!(
+        ok(t.store.clear().await, "clear"),
+        4,
+        "clear counts entries"
+    );
     assert!(group_keys(t, 10).await.is_empty());
     assert!(group_keys(t, 11).await.is_empty());
 }

@@ -436,7 +436,12 @@ impl CacheStore for RedisStore {
         let mut scanner = self.connection.scanner(self.scan_pattern.clone()).await?;
         let mut removed = 0;
         while let Some(keys) = scanner.next_page().await? {
-            removed += self.delete_keys(keys).await?;
+            // URL group sets go too, but only entries are counted.
+            let (entries, others): (Vec<String>, Vec<String>) = keys
+                .into_iter()
+                .partition(|key| self.cache_key(key).is_some());
+            removed += self.delete_keys(entries).await?;
+            self.delete_keys(others).await?;
         }
         Ok(removed)
     }

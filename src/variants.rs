@@ -1,0 +1,194 @@
+//! Writing a response where its request's lookup will find it: under the URL key, or, when
+//! the response varies (RFC 9111 §4.1), as a variant beside a Vary index at the URL key.
+//!
+//! Every entry written here carries the URL's group, so URL operations and invalidations
+//! reach it, and every variant names the index it belongs to, so the index always knows its
+//! variants: replacing the index with another header list, or with a response that does not
+//! vary, removes them first. Nothing is left that no lookup can reach.
+//!
+//! Calls the store through [`CacheState`] only.
+
+use std::time::SystemTime;
+
+use cache_core::vary::{Vary, parse_vary, variant_key};
+use cache_core::{CacheKey, CachedResponse, Entry, EntryMeta, StoredEntry, VaryIndex};
+use http::HeaderMap;
+
+use crate::state::{CacheState, error_chain};
+
+/// What the request's lookup saw under the URL key.
+#[derive(Clone, Debug)]
+pub(crate) enum SeenIndex {
+    /// The lookup was skipped (a forced refresh): read it before writing.
+    Unknown,
+    /// The URL key's Vary index (with its metadata), or `None` when it held none.
+    Known(Option<(EntryMeta, VaryIndex)>),
+}
+
+/// Where a response is written: the request's keys and what its lookup saw.
+pub(crate) struct Placement<'a> {
+    /// The request's key before any variant.
+    pub(crate) url_key: CacheKey,
+    /// The URL's group, shared by every entry of the URL.
+    pub(crate) url_group: CacheKey,
+    /// The redacted URL the entries are listed under.
+    pub(crate) meta_url: &'a str,
+    /// The request's headers, which select the variant.
+    pub(crate) request_headers: &'a HeaderMap,
+    pub(crate) seen: &'a SeenIndex,
+}
+
+impl Placement<'_> {
+    fn meta(&self, key: CacheKey, now: SystemTime, expires_at: Option<SystemTime>) -> EntryMeta {
+        EntryMeta::new(key, self.meta_url, now, expires_at).with_url_group(Some(self.url_group))
+    }
+}
+
+/// Writes `cached` (and, when it varies, the Vary index); returns the key the response went
+/// to, `None` when nothing was stored.
+pub(crate) async fn save_response(
+    state: &CacheState,
+    place: &Placement<'_>,
+    cached: &CachedResponse,
+    now: SystemTime,
+    expires_at: Option<SystemTime>,
+) -> Option<CacheKey> {
+    let names = match parse_vary(&cached.headers) {
+        Vary::Any => return None,
+        Vary::None => {
+            if current_index(state, place).await.is_some() {
+                remove_variants(state, place).await;
+            }
+            let meta = place.meta(place.url_key, now, expires_at);
+            return save(state, meta, cached).await;
+        }
+        Vary::Headers(names) => names,
+    };
+    let current = current_index(state, place).await;
+    let replacing = current
+        .as_ref()
+        .is_some_and(|(_, index)| index.headers != names);
+    if replacing {
+        remove_variants(state, place).await;
+    }
+    let same = current.filter(|(_, index)| index.headers == names);
+    let new_list = same.is_none();
+    let index = match &same {
+        // Kept as it is, generation included: its variants stay reachable.
+        Some((_, index)) => index.clone(),
+        // Every writer of a new list picks the same generation, so two instances writing
+        // the first variants at once agree on their keys.
+        None => VaryIndex {
+            headers: names,
+            generation: 0,
+        },
+    };
+    let index_lasts = same
+        .as_ref()
+        .is_some_and(|(meta, _)| outlives(meta.expires_at, expires_at));
+    if !index_lasts {
+        let value = state
+            .codec
+            .encode_vary_index(Some(&place.url_key), &index)
+            .ok()?;
+        let meta = place.meta(place.url_key, now, expires_at);
+        if !state.save(StoredEntry::new(meta, value)).await {
+            return None;
+        }
+    }
+    let key = variant_key(&place.url_key, &index, place.request_headers);
+    let meta = place
+        .meta(key, now, expires_at)
+        .with_variant_of(Some(place.url_key));
+    let stored = save(state, meta, cached).await?;
+    if new_list && !still_indexed(state, place, &index).await {
+        // Another writer put another header list in place meanwhile: this variant is not
+        // reachable from it.
+        state.forget(&stored).await;
+        return None;
+    }
+    Some(stored)
+}
+
+/// After a `304` renewed a variant until `expires_at`: its index must last as long, or a
+/// store with native TTLs would drop the index first and every later request would miss.
+pub(crate) async fn renew_index(
+    state: &CacheState,
+    url_key: &CacheKey,
+    index_meta: &EntryMeta,
+    expires_at: Option<SystemTime>,
+) {
+    if outlives(index_meta.expires_at, expires_at) {
+        return;
+    }
+    let renewed = state.store.set_expiry(url_key, expires_at);
+    if let Err(error) = state.bounded(crate::observe::StoreOp::Put, renewed).await {
+        tracing::debug!(key = %url_key, error = %error_chain(&error), "Vary index not renewed");
+    }
+}
+
+/// The URL key's Vary index as the lookup saw it, or as stored now when it was not looked up.
+async fn current_index(
+    state: &CacheState,
+    place: &Placement<'_>,
+) -> Option<(EntryMeta, VaryIndex)> {
+    match place.seen {
+        SeenIndex::Known(index) => index.clone(),
+        SeenIndex::Unknown => match state.load(&place.url_key).await {
+            Some((meta, Entry::VaryIndex(index))) => Some((meta, index)),
+            _ => None,
+        },
+    }
+}
+
+/// Deletes every variant of the URL key's index.
+async fn remove_variants(state: &CacheState, place: &Placement<'_>) {
+    for meta in state.entries_for_url(&place.url_group).await {
+        if meta.variant_of == Some(place.url_key) {
+            state.forget(&meta.key).await;
+        }
+    }
+}
+
+/// True when the URL key still holds an index naming the same headers.
+async fn still_indexed(state: &CacheState, place: &Placement<'_>, index: &VaryIndex) -> bool {
+    match state.load(&place.url_key).await {
+        Some((_, Entry::VaryIndex(stored))) => stored.headers == index.headers,
+        // Gone or replaced by a response that does not vary (whose writer removed the
+        // variants it could see): this one would be unreachable.
+        _ => false,
+    }
+}
+
+/// True when an index expiring at `index_expiry` lasts at least as long as an entry expiring
+/// at `entry_expiry` (`None`: never expires).
+fn outlives(index_expiry: Option<SystemTime>, entry_expiry: Option<SystemTime>) -> bool {
+    match (index_expiry, entry_expiry) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(a), Some(b)) => a >= b,
+    }
+}
+
+async fn save(state: &CacheState, meta: EntryMeta, cached: &CachedResponse) -> Option<CacheKey> {
+    let key = meta.key;
+    let value = encode(state, cached, &key)?;
+    state
+        .save(StoredEntry::new(meta, value))
+        .await
+        .then_some(key)
+}
+
+pub(crate) fn encode(
+    state: &CacheState,
+    response: &CachedResponse,
+    key: &CacheKey,
+) -> Option<bytes::Bytes> {
+    match state.codec.encode(Some(key), response) {
+        Ok(value) => Some(value),
+        Err(error) => {
+            tracing::warn!(%key, error = %error_chain(&error), "cannot encode response; not cached");
+            None
+        }
+    }
+}
