@@ -17,6 +17,7 @@ mod malformed;
 mod modes;
 mod observability;
 mod outage;
+mod reachability;
 mod rules;
 mod scope;
 mod semantics;

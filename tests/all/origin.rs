@@ -76,6 +76,8 @@ struct Log {
     clock: Option<Arc<ManualClock>>,
     /// `/gate` requests after the first wait until this turns true.
     gate: Option<tokio::sync::watch::Receiver<bool>>,
+    /// The `Vary` header `/varying` answers with (none when empty).
+    vary: String,
 }
 
 /// The running origin. Dropping it leaves the server task to end with the test's runtime.
@@ -128,6 +130,11 @@ impl Origin {
     /// Makes every `/custom` request answer `status` (or behave normally again with `None`).
     pub fn override_status(&self, status: Option<u16>) {
         self.log.lock().unwrap().override_status = status;
+    }
+
+    /// Sets the `Vary` header every `/varying` response carries from now on (`""`: none).
+    pub fn set_vary(&self, vary: &str) {
+        self.log.lock().unwrap().vary = vary.to_owned();
     }
 
     /// Lets waiting and future `/gate` requests answer.
@@ -290,6 +297,23 @@ async fn route(log: Arc<Mutex<Log>>, request: Request) -> Response {
                 return (StatusCode::SERVICE_UNAVAILABLE, text).into_response();
             }
             text.into_response()
+        }
+        ["varying", _] => {
+            // `ETag: "v1"` and `304` to a matching `If-None-Match`, varying as `set_vary` says.
+            let vary = log.lock().unwrap().vary.clone();
+            let mut headers = HeaderMap::new();
+            headers.insert(header::ETAG, HeaderValue::from_static("\"v1\""));
+            if !vary.is_empty() {
+                headers.insert(header::VARY, HeaderValue::from_str(&vary).unwrap());
+            }
+            if parts
+                .headers
+                .get(header::IF_NONE_MATCH)
+                .is_some_and(|v| v == "\"v1\"")
+            {
+                return (StatusCode::NOT_MODIFIED, headers).into_response();
+            }
+            (headers, text).into_response()
         }
         ["etag", _] => {
             if parts

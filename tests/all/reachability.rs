@@ -1,0 +1,290 @@
+//! Every stored entry stays reachable from its URL, on every store: URL operations and
+//! invalidations reach all of a URL's entries (credentials, matched headers, bodies, Vary
+//! variants), and Vary indexes never lose track of their variants.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::Method;
+use reqwest_caching::cache_core::vary::variant_key;
+use reqwest_caching::cache_core::{self, CacheStore, Entry};
+use reqwest_caching::reqwest_middleware::RequestBuilder;
+use reqwest_caching::{
+    CacheMiddleware, CacheMode, CacheRequestExt, CacheResponseExt, Expiration, MatchHeaders,
+};
+
+use crate::support::{BACKENDS, Harness, send};
+
+const PATH: &str = "/item/shared";
+
+/// Requests for one URL that each get an entry of their own.
+fn distinct_requests(h: &Harness) -> Vec<RequestBuilder> {
+    let url = h.origin.url(PATH);
+    // The POST first: a cached POST still invalidates the URL's other entries.
+    vec![
+        h.client
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(r#"{"q":1}"#),
+        h.client.get(&url),
+        h.client.get(&url).bearer_auth("token-a"),
+        h.client.get(&url).bearer_auth("token-b"),
+        h.client
+            .get(&url)
+            .header("x-auth-token", "t")
+            .bearer_auth("c"),
+        h.client.get(&url).header("x-tenant", "t1"),
+    ]
+}
+
+async fn fill(h: &Harness) {
+    for request in distinct_requests(h) {
+        let (_, info) = send(request).await;
+        assert!(info.stored, "each request stores an entry of its own");
+    }
+}
+
+/// Every request of `distinct_requests` is answered from the cache (or, with `false`, none).
+async fn all_cached(h: &Harness, cached: bool) {
+    for request in distinct_requests(h) {
+        let (_, info) = send(request).await;
+        assert_eq!(info.from_cache, cached, "{info:?}");
+    }
+}
+
+fn builder(b: reqwest_caching::CacheMiddlewareBuilder) -> reqwest_caching::CacheMiddlewareBuilder {
+    b.match_headers(MatchHeaders::Only(vec![http::HeaderName::from_static(
+        "x-tenant",
+    )]))
+    .allowable_methods([Method::GET, Method::HEAD, Method::POST])
+}
+
+#[tokio::test]
+async fn url_operations_reach_every_entry_of_a_url() {
+    for &backend in BACKENDS {
+        let h = Harness::with(backend, builder).await;
+        fill(&h).await;
+        h.fetch("/item/other").await;
+        let url = h.origin.url(PATH);
+        let keys = h.handle.keys_for_url(&url).await.unwrap();
+        assert_eq!(keys.len(), 6, "{backend:?}: {keys:?}");
+        // Parameter order and fragments do not make another URL.
+        let same = h.handle.keys_for_url(&format!("{url}#top")).await.unwrap();
+        assert_eq!(same, keys);
+        assert!(h.handle.contains_url(&url).await.unwrap(), "{backend:?}");
+        let entry = h.handle.get_url(&url).await.unwrap().expect("a GET entry");
+        assert_eq!(entry.response.request.method, Method::GET);
+
+        assert_eq!(h.handle.delete_url(&url).await.unwrap(), 6, "{backend:?}");
+        assert!(!h.handle.contains_url(&url).await.unwrap());
+        assert_eq!(
+            h.handle.count().await.unwrap(),
+            1,
+            "{backend:?}: /item/other stays"
+        );
+        all_cached(&h, false).await;
+        assert_eq!(
+            h.origin.hits(PATH),
+            12,
+            "{backend:?}: every request refetched"
+        );
+    }
+}
+
+#[tokio::test]
+async fn unsafe_requests_invalidate_every_entry_however_they_skip_the_cache() {
+    for &backend in BACKENDS {
+        let h = Harness::with(backend, builder).await;
+        let url = h.origin.url(PATH);
+        let mut expected_hits = 0;
+        // Through the cache, with a bypass, inside `disabled`, and as a method not cached.
+        let invalidations: Vec<(&str, Box<dyn Fn() -> RequestBuilder + '_>)> = vec![
+            (
+                "POST",
+                Box::new(|| h.client.post(&url).bearer_auth("other")),
+            ),
+            (
+                "PUT with Bypass",
+                Box::new(|| h.client.put(&url).cache_mode(CacheMode::Bypass)),
+            ),
+            ("DELETE", Box::new(|| h.client.delete(&url))),
+            (
+                "PATCH with a streaming body",
+                Box::new(|| {
+                    let stream = futures_util::stream::iter([Ok::<_, std::io::Error>("x")]);
+                    h.client
+                        .patch(&url)
+                        .body(reqwest::Body::wrap_stream(stream))
+                }),
+            ),
+        ];
+        for (name, invalidate) in &invalidations {
+            fill(&h).await;
+            expected_hits += 6;
+            all_cached(&h, true).await;
+            send(invalidate()).await;
+            expected_hits += 1;
+            assert_eq!(
+                h.handle.keys_for_url(&url).await.unwrap().len(),
+                usize::from(*name == "POST"),
+                "{backend:?}: {name} left entries (a cached POST stores its own)"
+            );
+            h.handle.delete_url(&url).await.unwrap();
+        }
+        // And an unsafe request made inside `disabled(..)`.
+        fill(&h).await;
+        expected_hits += 6;
+        reqwest_caching::disabled(async {
+            send(h.client.delete(&url)).await;
+        })
+        .await;
+        expected_hits += 1;
+        assert!(
+            h.handle.keys_for_url(&url).await.unwrap().is_empty(),
+            "{backend:?}"
+        );
+        all_cached(&h, false).await;
+        expected_hits += 6;
+        assert_eq!(h.origin.hits(PATH), expected_hits, "{backend:?}");
+    }
+}
+
+/// Each stored entry is reachable: a Vary variant's index is stored, lists the headers the
+/// variant was stored for, selects the variant's own key from the stored request, and lasts
+/// at least as long. Returns how many entries there are.
+async fn assert_every_entry_reachable(store: &Arc<dyn CacheStore>, what: &str) -> u64 {
+    let codec = cache_core::codec::EntryCodec::new();
+    let metas: Vec<_> = futures_util::TryStreamExt::try_collect(store.entries())
+        .await
+        .unwrap();
+    for meta in &metas {
+        let Some(index_key) = meta.variant_of else {
+            continue;
+        };
+        let read = |key| cache_core::store::get_entry(&**store, key, &codec);
+        let Some((_, Entry::Response(variant))) = read(&meta.key).await.unwrap() else {
+            panic!("{what}: variant {} is not a response", meta.key);
+        };
+        let Some((index_meta, Entry::VaryIndex(index))) = read(&index_key).await.unwrap() else {
+            panic!("{what}: variant {} has no index: unreachable", meta.key);
+        };
+        let selected = variant_key(&index_key, &index, &variant.request.headers);
+        assert_eq!(selected, meta.key, "{what}: the index selects another key");
+        let outlives = match (index_meta.expires_at, meta.expires_at) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(a), Some(b)) => a >= b,
+        };
+        assert!(outlives, "{what}: the index expires before its variant");
+    }
+    assert_eq!(store.count().await.unwrap(), metas.len() as u64);
+    metas.len() as u64
+}
+
+#[tokio::test]
+async fn vary_indexes_never_lose_their_variants() {
+    for &backend in BACKENDS {
+        let h = Harness::with(backend, |b| b.expire_after(Duration::from_secs(10))).await;
+        let store = Arc::clone(h.handle.store());
+        let path = "/varying/v";
+        let url = h.origin.url(path);
+        let lang = |value: &'static str| send(h.get(path).header("accept-language", value));
+        let state = |what: &str| format!("{backend:?}: {what}");
+
+        h.origin.set_vary("accept-language");
+        for value in ["en", "fr", "de"] {
+            lang(value).await;
+        }
+        let count = assert_every_entry_reachable(&store, &state("three variants")).await;
+        assert_eq!(count, 4, "{}", state("an index and three variants"));
+
+        // A 304 renews a variant past its index's expiry: the index is renewed too.
+        h.clock.advance(Duration::from_secs(20));
+        let (_, info) = lang("en").await;
+        assert!(info.revalidated, "{}", state("revalidated"));
+        assert_every_entry_reachable(&store, &state("after a 304")).await;
+        let (_, info) = lang("en").await;
+        assert!(info.from_cache, "{}", state("renewed variant served"));
+
+        // The origin varies on another header now: the old variants go with the old index.
+        h.clock.advance(Duration::from_secs(20));
+        h.origin.set_vary("accept-encoding");
+        send(h.get(path).header("accept-encoding", "gzip")).await;
+        let count = assert_every_entry_reachable(&store, &state("new Vary list")).await;
+        assert_eq!(count, 2, "{}", state("the new index and its one variant"));
+
+        // And back to no Vary at all: the variants go, a plain entry stays.
+        h.clock.advance(Duration::from_secs(20));
+        h.origin.set_vary("");
+        send(h.get(path).cache_mode(CacheMode::ForceRefresh)).await;
+        let count = assert_every_entry_reachable(&store, &state("no Vary")).await;
+        assert_eq!(count, 1, "{}", state("one plain entry"));
+
+        // Invalidation and delete_url take index and variants alike.
+        h.origin.set_vary("accept-language");
+        send(h.get(path).cache_mode(CacheMode::ForceRefresh)).await;
+        for value in ["en", "fr"] {
+            lang(value).await;
+        }
+        let count = assert_every_entry_reachable(&store, &state("refilled")).await;
+        assert_eq!(count, 4, "{}", state("the index, no header, en, fr"));
+        send(h.client.post(&url)).await;
+        assert_eq!(
+            h.handle.count().await.unwrap(),
+            0,
+            "{}",
+            state("invalidated")
+        );
+        for value in ["en", "fr"] {
+            lang(value).await;
+        }
+        assert_eq!(h.handle.delete_url(&url).await.unwrap(), 3);
+        assert_eq!(h.handle.count().await.unwrap(), 0, "{}", state("deleted"));
+
+        // Two instances writing the first variants at once: both stay reachable.
+        let other = CacheMiddleware::builder()
+            .shared_store(Arc::clone(&store))
+            .clock(Arc::clone(&h.clock) as _)
+            .expire_after(Duration::from_secs(10))
+            .build()
+            .unwrap()
+            .into_client(reqwest::Client::new());
+        let from_other =
+            |value: &'static str| send(other.get(&url).header("accept-language", value));
+        let _ = tokio::join!(lang("en"), from_other("fr"), lang("de"), from_other("it"));
+        let count = assert_every_entry_reachable(&store, &state("two writers")).await;
+        assert_eq!(count, 5, "{}", state("one index and four variants"));
+        for value in ["en", "fr", "de", "it"] {
+            let response = h.get(path).header("accept-language", value).send().await;
+            assert!(response.unwrap().from_cache(), "{}", state(value));
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_empty_expiration_keeps_no_orphans_either() {
+    // With entries that never expire nothing would ever remove an orphan: the same cycle
+    // of Vary changes leaves exactly the reachable entries.
+    for &backend in BACKENDS {
+        let h = Harness::with(backend, |b| b.expire_after(Expiration::Never)).await;
+        let store = Arc::clone(h.handle.store());
+        let path = "/varying/never";
+        for vary in ["accept-language", "accept-encoding", "accept-language"] {
+            h.origin.set_vary(vary);
+            for value in ["a", "b"] {
+                send(
+                    h.get(path)
+                        .header(vary, value)
+                        .cache_mode(CacheMode::ForceRefresh),
+                )
+                .await;
+            }
+            let what = format!("{backend:?}: vary {vary}");
+            assert_eq!(
+                assert_every_entry_reachable(&store, &what).await,
+                3,
+                "{what}"
+            );
+        }
+    }
+}
