@@ -460,6 +460,29 @@ mod tests {
     }
 
     #[test]
+    fn evicted_entries_leave_the_url_index() {
+        let store = MemoryStore::with_capacity(100);
+        for n in 0..2_000 {
+            let grouped = crate::fixtures::grouped_entry(n, n % 10, None);
+            store.put(grouped).now_or_never().unwrap().unwrap();
+        }
+        let mut listed = 0;
+        for g in 0..10 {
+            let group = crate::fixtures::group(g);
+            let indexed = store.url_index.keys(&group).len();
+            let found = store
+                .entries_for_url(&group)
+                .now_or_never()
+                .unwrap()
+                .unwrap();
+            assert_eq!(indexed, found.len(), "no key listed that is not stored");
+            listed += found.len();
+        }
+        let count = store.count().now_or_never().unwrap().unwrap() as usize;
+        assert_eq!(listed, count, "every stored entry listed once");
+    }
+
+    #[test]
     fn bounded_by_entry_count() {
         let store = MemoryStore::with_capacity(100);
         for n in 0..1_000 {

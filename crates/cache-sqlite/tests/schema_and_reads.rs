@@ -1,5 +1,4 @@
-//! A file written before entries carried a URL group opens, keeps its rows readable, and
-//! indexes new writes by URL.
+//! A file of an earlier version upgraded in place, and which reads run on the calling task.
 
 use bytes::Bytes;
 use cache_core::CacheStore;
@@ -48,4 +47,31 @@ async fn a_file_without_url_group_columns_is_upgraded_in_place() {
     // Opening the upgraded file again changes nothing.
     let again = SqliteStore::open(&path).unwrap();
     assert_eq!(again.count().await.unwrap(), 2);
+}
+
+/// Only small values are read on the calling task (`get_decoded_now`); a large one would hold
+/// the runtime thread for its whole copy, so it is left to the blocking pool.
+#[tokio::test]
+async fn large_values_are_not_read_on_the_runtime_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("quick.sqlite")).unwrap();
+    let codec = cache_core::codec::EntryCodec::new();
+    store
+        .put(entry(1, Bytes::from(vec![1u8; 1024]), None))
+        .await
+        .unwrap();
+    store
+        .put(entry(2, Bytes::from(vec![2u8; 4 * 1024 * 1024]), None))
+        .await
+        .unwrap();
+    assert!(
+        store.get_decoded_now(&key(1), &codec).is_some(),
+        "small: at once"
+    );
+    assert!(
+        store.get_decoded_now(&key(2), &codec).is_none(),
+        "4 MiB: not on the calling thread"
+    );
+    let big = store.get(&key(2)).await.unwrap().expect("read on the pool");
+    assert_eq!(big.value.len(), 4 * 1024 * 1024);
 }
