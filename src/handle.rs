@@ -157,7 +157,7 @@ impl CacheHandle {
     pub async fn get_url(&self, url: &str) -> Result<Option<CachedEntry>, Error> {
         let parsed = parse_url(url)?;
         let mut candidates = self.entries_for_url(&parsed).await?;
-        candidates.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        candidates.sort_by_key(|meta| std::cmp::Reverse(meta.created_at));
         for meta in candidates {
             if let Some((meta, Entry::Response(response))) = self.read(&meta.key).await? {
                 if response.request.method == Method::GET {

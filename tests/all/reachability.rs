@@ -17,6 +17,9 @@ use crate::support::{BACKENDS, Harness, send};
 
 const PATH: &str = "/item/shared";
 
+/// Builds one request, anew for each use.
+type MakeRequest<'a> = Box<dyn Fn() -> RequestBuilder + 'a>;
+
 /// Requests for one URL that each get an entry of their own.
 fn distinct_requests(h: &Harness) -> Vec<RequestBuilder> {
     let url = h.origin.url(PATH);
@@ -98,7 +101,7 @@ async fn unsafe_requests_invalidate_every_entry_however_they_skip_the_cache() {
         let url = h.origin.url(PATH);
         let mut expected_hits = 0;
         // Through the cache, with a bypass, inside `disabled`, and as a method not cached.
-        let invalidations: Vec<(&str, Box<dyn Fn() -> RequestBuilder + '_>)> = vec![
+        let invalidations: Vec<(&str, MakeRequest<'_>)> = vec![
             (
                 "POST",
                 Box::new(|| h.client.post(&url).bearer_auth("other")),
