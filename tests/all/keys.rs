@@ -216,3 +216,36 @@ async fn credentials_never_reach_any_store() {
         }
     }
 }
+
+/// A GET with a present but empty body is the body-less GET: it shares its entry, is found
+/// by URL, and an unsafe request to the URL invalidates it.
+#[tokio::test]
+async fn an_empty_body_is_keyed_as_no_body() {
+    for &backend in BACKENDS {
+        let h = Harness::new(backend).await;
+        let (first, info) = send(h.get("/empty").body("")).await;
+        assert!(info.stored, "{backend:?}: {info:?}");
+        let (again, info) = h.fetch("/empty").await;
+        assert!(
+            info.from_cache,
+            "{backend:?}: the body-less GET finds the empty-body GET's entry"
+        );
+        assert_eq!(again, first);
+        let (_, info) = send(h.get("/empty").body("")).await;
+        assert!(info.from_cache, "{backend:?}");
+        assert_eq!(h.origin.hits("/empty"), 1, "{backend:?}");
+        assert!(
+            h.handle
+                .contains_url(&h.origin.url("/empty"))
+                .await
+                .unwrap(),
+            "{backend:?}: found by URL"
+        );
+
+        send(h.client.post(h.origin.url("/empty")).body("change")).await;
+        let (_, info) = send(h.get("/empty").body("")).await;
+        assert!(!info.from_cache, "{backend:?}: the POST invalidated it");
+        // The first GET, the POST, the GET after it.
+        assert_eq!(h.origin.hits("/empty"), 3, "{backend:?}");
+    }
+}

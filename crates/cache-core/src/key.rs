@@ -7,8 +7,9 @@
 //! - the URL with scheme and host lowercased, the default port, user info and fragment dropped,
 //!   ignored query parameters removed and the rest sorted;
 //! - the matched request headers ([`MatchHeaders`]), ignored ones left out;
-//! - the body: JSON re-serialized with sorted object keys and ignored top-level keys removed,
-//!   form bodies sorted like the query, anything else as is;
+//! - the body (an empty one counts as none): JSON re-serialized with sorted object keys,
+//!   numbers compared by their text and ignored top-level keys removed, form bodies sorted
+//!   like the query, anything else as is;
 //! - with [`KeyRules::per_credential`] (the default), a fingerprint of the credentials the
 //!   request carries (`Authorization`, `Cookie`, `api_key`, user info ...), so a response
 //!   fetched with one credential is never served to another, though the credential itself
@@ -229,7 +230,8 @@ impl KeyRules {
         hasher.field(self.normalized_url(url).as_bytes());
         self.hash_matched_headers(&mut hasher, headers);
         let mut credentials = Vec::new();
-        match body {
+        // An empty body is no body: a GET built with `.body("")` is the same request.
+        match body.filter(|body| !body.is_empty()) {
             None => hasher.field(b"no-body"),
             Some(body) => {
                 hasher.field(b"body");
@@ -345,16 +347,8 @@ impl KeyRules {
             .unwrap_or_default()
             .to_ascii_lowercase();
         if content_type.contains("json") {
-            if let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(body) {
-                if let serde_json::Value::Object(map) = &mut value {
-                    for (name, v) in map.iter() {
-                        if is_credential(name) {
-                            credentials.push((name.to_ascii_lowercase(), canonical_json(v)));
-                        }
-                    }
-                    map.retain(|name, _| !self.is_ignored(name));
-                }
-                return Cow::Owned(canonical_json(&value));
+            if let Some(canonical) = self.canonical_json_body(body, credentials) {
+                return Cow::Owned(canonical);
             }
         } else if content_type.starts_with("application/x-www-form-urlencoded") {
             let mut pairs = decoded_pairs(body);
@@ -369,6 +363,33 @@ impl KeyRules {
             return Cow::Owned(encoded_pairs(&pairs).into_bytes());
         }
         Cow::Borrowed(body)
+    }
+
+    /// A JSON body with object keys sorted, numbers as written, ignored top-level keys
+    /// removed; its top-level credentials go to `credentials`. `None` when it is not JSON.
+    fn canonical_json_body(
+        &self,
+        body: &[u8],
+        credentials: &mut Vec<(String, Vec<u8>)>,
+    ) -> Option<Vec<u8>> {
+        let mut out = Vec::with_capacity(body.len());
+        match json::Body::parse(body)? {
+            json::Body::Object(mut members) => {
+                let mut found = Vec::new();
+                for (name, value) in &members {
+                    if is_credential(name) {
+                        let mut canonical = Vec::new();
+                        json::canonical(value, &mut canonical)?;
+                        found.push((name.to_ascii_lowercase(), canonical));
+                    }
+                }
+                members.retain(|name, _| !self.is_ignored(name));
+                json::canonical_object(&members, &mut out)?;
+                credentials.extend(found);
+            }
+            json::Body::Other(value) => json::canonical(value, &mut out)?,
+        }
+        Some(out)
     }
 }
 
@@ -450,50 +471,6 @@ fn collect_header_credentials(headers: &HeaderMap, credentials: &mut Vec<(String
     }
 }
 
-/// JSON with object keys sorted at every level, whatever serde_json's map order is.
-fn canonical_json(value: &serde_json::Value) -> Vec<u8> {
-    let mut out = Vec::new();
-    write_canonical_json(value, &mut out);
-    out
-}
-
-fn write_canonical_json(value: &serde_json::Value, out: &mut Vec<u8>) {
-    use serde_json::Value;
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-            out.push(b'{');
-            for (i, (name, v)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_json_string(name, out);
-                out.push(b':');
-                write_canonical_json(v, out);
-            }
-            out.push(b'}');
-        }
-        Value::Array(items) => {
-            out.push(b'[');
-            for (i, v) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_canonical_json(v, out);
-            }
-            out.push(b']');
-        }
-        Value::String(s) => write_json_string(s, out),
-        scalar => out.extend_from_slice(scalar.to_string().as_bytes()),
-    }
-}
-
-fn write_json_string(s: &str, out: &mut Vec<u8>) {
-    // Serializing a string into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, s);
-}
-
 /// Length-prefixed fields into BLAKE3, so no two different field lists hash the same input.
 /// The fields are gathered in one buffer and hashed at once: BLAKE3 over the concatenation is
 /// the same digest as fed piecewise, and one call is much cheaper than a dozen small ones.
@@ -518,6 +495,8 @@ impl KeyHasher {
         CacheKey::from_digest(digest)
     }
 }
+
+mod json;
 
 #[cfg(test)]
 mod tests;

@@ -66,9 +66,26 @@ fn method_and_body_are_part_of_the_key() {
         rules.key(&Method::POST, &u, &h, Some(b"a")),
         rules.key(&Method::POST, &u, &h, Some(b"b"))
     );
-    assert_ne!(
-        rules.key(&Method::POST, &u, &h, None),
-        rules.key(&Method::POST, &u, &h, Some(b""))
+}
+
+/// A present but empty body is no body: same key, so an empty-body GET matches (and is
+/// invalidated like) a body-less one.
+#[test]
+fn an_empty_body_is_no_body() {
+    let rules = KeyRules::default();
+    let u = url("https://example.com/a?b=1");
+    let h = HeaderMap::new();
+    for method in [Method::GET, Method::POST] {
+        assert_eq!(
+            rules.key(&method, &u, &h, None),
+            rules.key(&method, &u, &h, Some(b"")),
+            "{method}"
+        );
+    }
+    assert_eq!(
+        rules.key(&Method::GET, &u, &h, Some(b"")).as_str(),
+        "00b10e76a891161d2c242296369c597d",
+        "the pinned body-less key"
     );
 }
 
@@ -99,6 +116,81 @@ fn json_bodies_ignore_key_order_and_ignored_keys() {
     // Not JSON after all: the raw bytes count.
     let raw = rules.key(&Method::POST, &u, &h, Some(b"{not json"));
     assert_ne!(raw, rules.key(&Method::POST, &u, &h, Some(b"{not json ")));
+}
+
+fn json_key(rules: &KeyRules, body: &str) -> CacheKey {
+    let mut h = HeaderMap::new();
+    h.insert("content-type", HeaderValue::from_static("application/json"));
+    rules.key(
+        &Method::POST,
+        &url("https://example.com/q"),
+        &h,
+        Some(body.as_bytes()),
+    )
+}
+
+/// Numbers are compared by the text written, not through `f64`: bodies differing only in a
+/// digit past `f64`'s precision get different keys.
+#[test]
+fn json_numbers_compare_by_their_text() {
+    let rules = KeyRules::default();
+    let key = |body: String| json_key(&rules, &body);
+    for (a, b) in [
+        ("9007199254740993", "9007199254740992"),
+        ("18446744073709551617", "18446744073709551616"),
+        ("-9223372036854775809", "-9223372036854775810"),
+        ("0.10000000000000000001", "0.1"),
+        ("1.00000000000000000000001", "1.0"),
+        ("123456789012345678901234567890.5", "123456789012345678901234567890.25"),
+        ("1.7976931348623157e308", "1.79769313486231571e308"),
+        ("5e-324", "5.0000000000000000001e-324"),
+    ] {
+        assert_ne!(key(format!("{{\"n\":{a}}}")), key(format!("{{\"n\":{b}}}")), "{a} vs {b}");
+        assert_ne!(key(format!("[1,{{\"x\":[{a}]}}]")), key(format!("[1,{{\"x\":[{b}]}}]")), "{a} vs {b}, nested");
+        assert_ne!(key(a.to_owned()), key(b.to_owned()), "{a} vs {b}, top level");
+    }
+    // The same number spelled another way is still one key.
+    for (a, b) in [
+        ("1.5", "1.50"),
+        ("100.0", "1e2"),
+        ("0.10000000000000000001", "0.100000000000000000010"),
+        ("18446744073709551617", "18446744073709551617.0"),
+        ("-1.25E+3", "-1250.0"),
+    ] {
+        assert_eq!(key(format!("{{\"n\": {a} }}")), key(format!("{{\"n\":{b}}}")), "{a} vs {b}");
+    }
+}
+
+/// Keys of bodies with ordinary numbers did not change when numbers started to be compared
+/// by their text: pinned from the release before.
+#[test]
+fn ordinary_json_number_keys_are_pinned() {
+    let rules = KeyRules::default();
+    assert_eq!(
+        json_key(
+            &rules,
+            r#"{"price":1.5,"qty":100,"neg":-2.25,"tiny":1e-7,"huge":1e300,"max":18446744073709551615,"min":-9223372036854775808,"z":0.0,"mz":-0.0,"e":2.5E3}"#
+        )
+        .as_str(),
+        "5a90226f040e2b20c6a5663fd0a75583"
+    );
+}
+
+/// Nesting deeper than serde_json accepts is not JSON: the raw bytes count, as before, and
+/// nothing overflows the stack.
+#[test]
+fn deeply_nested_json_is_raw_bytes() {
+    let rules = KeyRules::default();
+    for depth in [126, 127, 128, 129, 100_000] {
+        let body = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        let is_json = serde_json::from_str::<serde_json::Value>(&body).is_ok();
+        let with_space = format!("{}{} ", "[".repeat(depth), "]".repeat(depth));
+        assert_eq!(
+            json_key(&rules, &body) == json_key(&rules, &with_space),
+            is_json,
+            "depth {depth}"
+        );
+    }
 }
 
 #[test]
