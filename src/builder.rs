@@ -239,7 +239,10 @@ impl CacheMiddlewareBuilder {
     /// Parameters (query parameters, request headers, top-level JSON or form body keys) left
     /// out of the key and removed from the stored request. Replaces the default,
     /// [`DEFAULT_IGNORED_PARAMETERS`](cache_core::DEFAULT_IGNORED_PARAMETERS). Credentials
-    /// (`Authorization`, `Cookie`, `api_key` ...) are never stored in any case.
+    /// ([`CREDENTIAL_NAMES`](cache_core::CREDENTIAL_NAMES): `Authorization`, `Cookie`,
+    /// `X-Auth-Token`, `api_key` ..., and those declared with
+    /// [`credential_headers`](Self::credential_headers) /
+    /// [`credential_parameters`](Self::credential_parameters)) are never stored in any case.
     pub fn ignored_parameters<I, S>(mut self, names: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -266,6 +269,43 @@ impl CacheMiddlewareBuilder {
     /// prefix, table, file), or set credentials per request (`bearer_auth`, `header`).
     pub fn per_credential(mut self, on: bool) -> Self {
         self.keys = self.keys.per_credential(on);
+        self
+    }
+
+    /// Request headers that carry credentials, beyond the built-in
+    /// [`CREDENTIAL_NAMES`](cache_core::CREDENTIAL_NAMES) (case-insensitive; each call adds
+    /// to the list). They are never stored, and a response fetched with one value is not
+    /// served to a request with another unless [`per_credential`](Self::per_credential) is
+    /// off (then they are left out of the key, as ignored parameters).
+    ///
+    /// ```
+    /// use reqwest_caching::{CacheMiddleware, MemoryStore};
+    ///
+    /// let cache = CacheMiddleware::builder()
+    ///     .store(MemoryStore::new())
+    ///     .credential_headers(["X-Session-Id"])
+    ///     .credential_parameters(["sig", "session"])
+    ///     .build()?;
+    /// # Ok::<(), reqwest_caching::Error>(())
+    /// ```
+    pub fn credential_headers<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.keys = self.keys.credential_headers(names);
+        self
+    }
+
+    /// Query parameters and top-level JSON or form body keys that carry credentials, beyond
+    /// the built-in [`CREDENTIAL_NAMES`](cache_core::CREDENTIAL_NAMES); otherwise as
+    /// [`credential_headers`](Self::credential_headers).
+    pub fn credential_parameters<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.keys = self.keys.credential_parameters(names);
         self
     }
 

@@ -11,7 +11,7 @@
 //!   numbers compared by their text and ignored top-level keys removed, form bodies sorted
 //!   like the query, anything else as is;
 //! - with [`KeyRules::per_credential`] (the default), a fingerprint of the credentials the
-//!   request carries (`Authorization`, `Cookie`, `api_key`, user info ...), so a response
+//!   request carries ([`CREDENTIAL_NAMES`], declared ones, user info), so a response
 //!   fetched with one credential is never served to another, though the credential itself
 //!   never enters the store.
 //!
@@ -26,27 +26,32 @@ use http::{HeaderMap, HeaderName, Method};
 use url::Url;
 use url::form_urlencoded;
 
-/// Parameters left out of the key and redacted from stored requests unless told otherwise:
-/// the usual places a credential travels. Matched case-insensitively, in headers, query
-/// parameters and JSON/form bodies.
-pub const DEFAULT_IGNORED_PARAMETERS: &[&str] = &[
+/// Names always treated as credentials (case-insensitive), as request headers, query
+/// parameters and top-level JSON or form body keys: never stored, and with
+/// [`KeyRules::per_credential`] (the default) fingerprinted into the key, so a response fetched
+/// with one credential is not served to another. Declare more with
+/// [`KeyRules::credential_headers`] and [`KeyRules::credential_parameters`].
+pub const CREDENTIAL_NAMES: &[&str] = &[
     "Authorization",
     "Proxy-Authorization",
     "Cookie",
     "X-API-Key",
+    "X-API-Token",
+    "X-Auth-Token",
+    "X-Access-Token",
+    "Private-Token",
+    "X-Amz-Security-Token",
     "access_token",
     "api_key",
+    "apikey",
+    "api-key",
+    "client_secret",
 ];
 
-/// Names always treated as credentials: never stored, fingerprinted into the key.
-const CREDENTIAL_PARAMETERS: &[&str] = &[
-    "authorization",
-    "proxy-authorization",
-    "cookie",
-    "x-api-key",
-    "access_token",
-    "api_key",
-];
+/// Parameters left out of the key and redacted from stored requests unless told otherwise:
+/// the [`CREDENTIAL_NAMES`]. Matched case-insensitively, in headers, query parameters and
+/// JSON/form bodies.
+pub const DEFAULT_IGNORED_PARAMETERS: &[&str] = CREDENTIAL_NAMES;
 
 /// Domain separation for the key hash; bump it only with a deliberate key format change.
 const KEY_VERSION_TAG: &[u8] = b"reqwest-caching/key/v1";
@@ -148,6 +153,9 @@ pub enum MatchHeaders {
 pub struct KeyRules {
     /// Lowercased ignored parameter names.
     ignored: Vec<String>,
+    /// Lowercased credential names declared beyond [`CREDENTIAL_NAMES`].
+    credential_headers: Vec<String>,
+    credential_parameters: Vec<String>,
     match_headers: MatchHeaders,
     per_credential: bool,
 }
@@ -159,6 +167,8 @@ impl Default for KeyRules {
                 .iter()
                 .map(|s| s.to_ascii_lowercase())
                 .collect(),
+            credential_headers: Vec::new(),
+            credential_parameters: Vec::new(),
             match_headers: MatchHeaders::None,
             per_credential: true,
         }
@@ -179,6 +189,33 @@ impl KeyRules {
             .into_iter()
             .map(|s| s.as_ref().to_ascii_lowercase())
             .collect();
+        self
+    }
+
+    /// Declares more request headers as credentials, in addition to [`CREDENTIAL_NAMES`]
+    /// (case-insensitive; each call adds to the list). Like the built-in ones they are
+    /// never stored, left out of the key's text, and fingerprinted into the key unless
+    /// [`per_credential`](Self::per_credential) is off.
+    #[must_use]
+    pub fn credential_headers<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        extend_lowercase(&mut self.credential_headers, names);
+        self
+    }
+
+    /// Declares more query parameters and top-level JSON or form body keys as credentials,
+    /// in addition to [`CREDENTIAL_NAMES`]; otherwise as
+    /// [`credential_headers`](Self::credential_headers).
+    #[must_use]
+    pub fn credential_parameters<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        extend_lowercase(&mut self.credential_parameters, names);
         self
     }
 
@@ -212,9 +249,36 @@ impl KeyRules {
         self.ignored.iter().any(|i| i.eq_ignore_ascii_case(name))
     }
 
-    /// True when `name` must not be stored: ignored or a credential.
+    /// True when `name` must not be stored: ignored or a credential (as a header or a
+    /// parameter).
     pub fn is_redacted(&self, name: &str) -> bool {
-        self.is_ignored(name) || is_credential(name)
+        self.is_ignored(name) || self.is_credential_header(name) || self.is_credential_parameter(name)
+    }
+
+    /// True when a request header of this name is a credential.
+    pub fn is_credential_header(&self, name: &str) -> bool {
+        is_builtin_credential(name) || contains_ignore_case(&self.credential_headers, name)
+    }
+
+    /// True when a query parameter or top-level body key of this name is a credential.
+    pub fn is_credential_parameter(&self, name: &str) -> bool {
+        is_builtin_credential(name) || contains_ignore_case(&self.credential_parameters, name)
+    }
+
+    /// A header left out of the stored request and of matched headers.
+    fn redacts_header(&self, name: &str) -> bool {
+        self.is_ignored(name) || self.is_credential_header(name)
+    }
+
+    /// A parameter left out of the stored URL.
+    fn redacts_parameter(&self, name: &str) -> bool {
+        self.is_ignored(name) || self.is_credential_parameter(name)
+    }
+
+    /// A parameter left out of the key's text: ignored, or a declared credential (which,
+    /// like the built-in ones under the default ignored list, counts only by fingerprint).
+    fn leaves_out_parameter(&self, name: &str) -> bool {
+        self.is_ignored(name) || contains_ignore_case(&self.credential_parameters, name)
     }
 
     /// The key of a request.
@@ -240,8 +304,8 @@ impl KeyRules {
             }
         }
         if self.per_credential {
-            collect_url_credentials(url, &mut credentials);
-            collect_header_credentials(headers, &mut credentials);
+            self.collect_url_credentials(url, &mut credentials);
+            self.collect_header_credentials(headers, &mut credentials);
             credentials.sort();
             hasher.field(b"credentials");
             for (name, value) in &credentials {
@@ -263,7 +327,7 @@ impl KeyRules {
             // The parser already lowercased scheme and host and dropped the default port.
             return Cow::Borrowed(url.as_str());
         }
-        let query = self.filtered_query(url, |name| self.is_ignored(name), true);
+        let query = self.filtered_query(url, |name| self.leaves_out_parameter(name), true);
         let mut normalized = format!(
             "{}://{}",
             url.scheme(),
@@ -279,7 +343,7 @@ impl KeyRules {
     /// The URL as it may be stored: redacted parameters removed (order kept), no user info.
     pub fn redact_url(&self, url: &Url) -> Url {
         let mut redacted = strip_userinfo_and_fragment(url);
-        let query = self.filtered_query(url, |name| self.is_redacted(name), false);
+        let query = self.filtered_query(url, |name| self.redacts_parameter(name), false);
         redacted.set_query(query.as_deref());
         redacted
     }
@@ -289,7 +353,7 @@ impl KeyRules {
         let mut kept = headers.clone();
         let redacted: Vec<HeaderName> = headers
             .keys()
-            .filter(|name| self.is_redacted(name.as_str()))
+            .filter(|name| self.redacts_header(name.as_str()))
             .cloned()
             .collect();
         for name in redacted {
@@ -322,7 +386,7 @@ impl KeyRules {
         };
         hasher.field(b"headers");
         for name in names {
-            if self.is_redacted(name.as_str()) {
+            if self.redacts_header(name.as_str()) {
                 continue;
             }
             let values: Vec<&[u8]> = headers.get_all(name).iter().map(|v| v.as_bytes()).collect();
@@ -354,15 +418,43 @@ impl KeyRules {
             let mut pairs = decoded_pairs(body);
             for (name, value) in &pairs {
                 let name = String::from_utf8_lossy(name);
-                if is_credential(&name) {
+                if self.is_credential_parameter(&name) {
                     credentials.push((name.to_ascii_lowercase(), value.clone()));
                 }
             }
-            pairs.retain(|(name, _)| !self.is_ignored(&String::from_utf8_lossy(name)));
+            pairs.retain(|(name, _)| !self.leaves_out_parameter(&String::from_utf8_lossy(name)));
             pairs.sort();
             return Cow::Owned(encoded_pairs(&pairs).into_bytes());
         }
         Cow::Borrowed(body)
+    }
+
+    fn collect_url_credentials(&self, url: &Url, credentials: &mut Vec<(String, Vec<u8>)>) {
+        if !url.username().is_empty() || url.password().is_some() {
+            let userinfo = format!("{}:{}", url.username(), url.password().unwrap_or_default());
+            credentials.push(("userinfo".to_owned(), userinfo.into_bytes()));
+        }
+        // Decoded as bytes: two credentials that differ only in non-UTF-8 bytes must not share
+        // a fingerprint (a lossy decode would make both U+FFFD).
+        let Some(query) = url.query() else { return };
+        for (name, value) in decoded_pairs(query.as_bytes()) {
+            let name = String::from_utf8_lossy(&name);
+            if self.is_credential_parameter(&name) {
+                credentials.push((name.to_ascii_lowercase(), value));
+            }
+        }
+    }
+
+    fn collect_header_credentials(
+        &self,
+        headers: &HeaderMap,
+        credentials: &mut Vec<(String, Vec<u8>)>,
+    ) {
+        for (name, value) in headers {
+            if self.is_credential_header(name.as_str()) {
+                credentials.push((name.as_str().to_owned(), value.as_bytes().to_vec()));
+            }
+        }
     }
 
     /// A JSON body with object keys sorted, numbers as written, ignored top-level keys
@@ -377,13 +469,13 @@ impl KeyRules {
             json::Body::Object(mut members) => {
                 let mut found = Vec::new();
                 for (name, value) in &members {
-                    if is_credential(name) {
+                    if self.is_credential_parameter(name) {
                         let mut canonical = Vec::new();
                         json::canonical(value, &mut canonical)?;
                         found.push((name.to_ascii_lowercase(), canonical));
                     }
                 }
-                members.retain(|name, _| !self.is_ignored(name));
+                members.retain(|name, _| !self.leaves_out_parameter(name));
                 json::canonical_object(&members, &mut out)?;
                 credentials.extend(found);
             }
@@ -432,10 +524,20 @@ fn encoded_pairs(pairs: &[(Vec<u8>, Vec<u8>)]) -> String {
     out
 }
 
-fn is_credential(name: &str) -> bool {
-    CREDENTIAL_PARAMETERS
-        .iter()
-        .any(|c| c.eq_ignore_ascii_case(name))
+fn is_builtin_credential(name: &str) -> bool {
+    contains_ignore_case(CREDENTIAL_NAMES, name)
+}
+
+fn contains_ignore_case<S: AsRef<str>>(names: &[S], name: &str) -> bool {
+    names.iter().any(|n| n.as_ref().eq_ignore_ascii_case(name))
+}
+
+fn extend_lowercase<I, S>(list: &mut Vec<String>, names: I)
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    list.extend(names.into_iter().map(|s| s.as_ref().to_ascii_lowercase()));
 }
 
 fn strip_userinfo_and_fragment(url: &Url) -> Url {
@@ -445,30 +547,6 @@ fn strip_userinfo_and_fragment(url: &Url) -> Url {
     let _ = stripped.set_username("");
     let _ = stripped.set_password(None);
     stripped
-}
-
-fn collect_url_credentials(url: &Url, credentials: &mut Vec<(String, Vec<u8>)>) {
-    if !url.username().is_empty() || url.password().is_some() {
-        let userinfo = format!("{}:{}", url.username(), url.password().unwrap_or_default());
-        credentials.push(("userinfo".to_owned(), userinfo.into_bytes()));
-    }
-    // Decoded as bytes: two credentials that differ only in non-UTF-8 bytes must not share
-    // a fingerprint (a lossy decode would make both U+FFFD).
-    let Some(query) = url.query() else { return };
-    for (name, value) in decoded_pairs(query.as_bytes()) {
-        let name = String::from_utf8_lossy(&name);
-        if is_credential(&name) {
-            credentials.push((name.to_ascii_lowercase(), value));
-        }
-    }
-}
-
-fn collect_header_credentials(headers: &HeaderMap, credentials: &mut Vec<(String, Vec<u8>)>) {
-    for (name, value) in headers {
-        if is_credential(name.as_str()) {
-            credentials.push((name.as_str().to_owned(), value.as_bytes().to_vec()));
-        }
-    }
 }
 
 /// Length-prefixed fields into BLAKE3, so no two different field lists hash the same input.

@@ -319,3 +319,129 @@ fn key_text_round_trips() {
     assert_eq!(key.as_str().parse::<CacheKey>().unwrap(), key);
     assert_eq!(key.to_string().len(), 32);
 }
+
+fn header(name: &str, value: &str) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(
+        HeaderName::from_bytes(name.as_bytes()).unwrap(),
+        HeaderValue::from_str(value).unwrap(),
+    );
+    h
+}
+
+fn body_key(rules: &KeyRules, content_type: &'static str, body: &str) -> CacheKey {
+    let h = header("content-type", content_type);
+    rules.key(
+        &Method::POST,
+        &url("https://example.com/me"),
+        &h,
+        Some(body.as_bytes()),
+    )
+}
+
+/// Every built-in credential, as a header, a query parameter, a JSON and a form body key:
+/// another value is another key (unless `per_credential(false)`), and none is stored.
+#[test]
+fn every_credential_name_is_fingerprinted_and_redacted() {
+    for name in [
+        "X-Auth-Token",
+        "X-API-Token",
+        "X-Access-Token",
+        "apikey",
+        "Private-Token",
+        "X-Amz-Security-Token",
+        "api-key",
+        "client_secret",
+    ] {
+        assert!(CREDENTIAL_NAMES.contains(&name), "{name} is a default credential");
+    }
+    let u = url("https://example.com/me?q=1");
+    for name in CREDENTIAL_NAMES {
+        for (rules, per_credential) in [
+            (KeyRules::default(), true),
+            (KeyRules::default().per_credential(false), false),
+        ] {
+            let differ = |a: CacheKey, b: CacheKey, what: &str| {
+                assert_eq!(a != b, per_credential, "{name} {what} {per_credential}");
+            };
+            let by_header = |v| rules.key(&Method::GET, &u, &header(name, v), None);
+            differ(by_header("a"), by_header("b"), "header");
+            let by_query = |v| get(&rules, &format!("https://example.com/me?q=1&{name}={v}"));
+            differ(by_query("a"), by_query("b"), "query");
+            let by_json =
+                |v| body_key(&rules, "application/json", &format!(r#"{{"q":1,"{name}":"{v}"}}"#));
+            differ(by_json("a"), by_json("b"), "JSON body");
+            let by_form = |v| {
+                body_key(
+                    &rules,
+                    "application/x-www-form-urlencoded",
+                    &format!("q=1&{name}={v}"),
+                )
+            };
+            differ(by_form("a"), by_form("b"), "form body");
+
+            assert!(
+                rules.redact_headers(&header(name, "a")).is_empty(),
+                "{name} header stored"
+            );
+            assert_eq!(
+                rules
+                    .redact_url(&url(&format!("https://example.com/me?q=1&{name}=a")))
+                    .as_str(),
+                "https://example.com/me?q=1",
+                "{name} parameter stored"
+            );
+        }
+    }
+}
+
+/// Credentials declared in the settings: headers and parameters apart, each fingerprinted,
+/// left out of the key's text and never stored.
+#[test]
+fn declared_credentials() {
+    let rules = KeyRules::default()
+        .credential_headers(["X-Session"])
+        .credential_parameters(["sig"])
+        .credential_parameters(["Token"]);
+    let u = url("https://example.com/me");
+    let by_header = |rules: &KeyRules, v| rules.key(&Method::GET, &u, &header("x-session", v), None);
+    assert_ne!(by_header(&rules, "a"), by_header(&rules, "b"));
+    assert!(rules.redact_headers(&header("X-SESSION", "a")).is_empty());
+    for name in ["sig", "token"] {
+        let by_query = |rules: &KeyRules, v| {
+            get(rules, &format!("https://example.com/me?q=1&{name}={v}"))
+        };
+        assert_ne!(by_query(&rules, "a"), by_query(&rules, "b"), "{name}");
+        assert_eq!(
+            rules
+                .redact_url(&url(&format!("https://example.com/me?{name}=a&q=1")))
+                .as_str(),
+            "https://example.com/me?q=1"
+        );
+        let by_json = |rules: &KeyRules, v| {
+            body_key(rules, "application/json", &format!(r#"{{"{name}":"{v}"}}"#))
+        };
+        assert_ne!(by_json(&rules, "a"), by_json(&rules, "b"), "{name}");
+        // Shared across values without per-credential keys: not in the key's text.
+        let shared = rules.clone().per_credential(false);
+        assert_eq!(by_query(&shared, "a"), by_query(&shared, "b"), "{name}");
+        assert_eq!(by_json(&shared, "a"), by_json(&shared, "b"), "{name}");
+    }
+    let shared = rules.clone().per_credential(false);
+    assert_eq!(by_header(&shared, "a"), by_header(&shared, "b"));
+    // A header name declared as a parameter (and the other way round) is not a credential
+    // there.
+    assert_eq!(rules.redact_headers(&header("sig", "a")).len(), 1);
+    assert_eq!(
+        rules
+            .redact_url(&url("https://example.com/me?x-session=a"))
+            .as_str(),
+        "https://example.com/me?x-session=a"
+    );
+    assert!(rules.is_redacted("sig") && rules.is_redacted("X-Session"));
+    // Declaring credentials does not change keys of requests without them.
+    assert_eq!(
+        get(&rules, "https://example.com/a?b=1").as_str(),
+        "00b10e76a891161d2c242296369c597d"
+    );
+}
