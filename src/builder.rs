@@ -137,9 +137,11 @@ impl CacheMiddlewareBuilder {
     ///   the time since `Last-Modified` (for heuristically cacheable status codes);
     /// - request `max-age`, `min-fresh`, `max-stale`, `no-cache`, `no-store` and
     ///   `only-if-cached` are honoured;
-    /// - `must-revalidate` forbids serving stale under your `stale_*` settings, `immutable`
-    ///   skips revalidation of fresh entries under [`CacheMode::Refresh`](crate::CacheMode),
-    ///   and the `stale-if-error` / `stale-while-revalidate` directives apply.
+    /// - the `stale-if-error` / `stale-while-revalidate` directives apply, but
+    ///   `must-revalidate` and `no-cache` forbid serving stale, under those directives and your
+    ///   `stale_*` settings alike (RFC 9111 §4.2.4; `proxy-revalidate` binds shared caches
+    ///   only); `immutable` skips revalidation of fresh entries under
+    ///   [`CacheMode::Refresh`](crate::CacheMode).
     ///
     /// Precedence: request `Cache-Control` > response `Cache-Control` / `Expires` > per-request
     /// expiration > scope > URL pattern > session.
