@@ -26,7 +26,9 @@ pub struct CacheInfo {
     pub revalidated: bool,
     /// The response was written to the cache by this request.
     pub stored: bool,
-    /// The origin failed (`500`, `502`, `503`, `504`, or no connection) and a stale entry was
+    /// The origin failed (a status in
+    /// [`stale_if_error_statuses`](crate::CacheMiddlewareBuilder::stale_if_error_statuses), by
+    /// default `429`, `500`, `502`, `503`, `504`; or no connection) and a stale entry was
     /// served instead (`stale-if-error`).
     pub stale_if_error: bool,
     /// A stale entry was served at once while a background request refreshes it

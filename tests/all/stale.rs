@@ -10,7 +10,7 @@ use crate::support::{BACKENDS, Harness, custom, wait_until};
 const MINUTE: Duration = Duration::from_secs(60);
 
 #[tokio::test]
-async fn stale_if_error_on_5xx_within_the_allowance() {
+async fn stale_if_error_on_429_and_5xx_within_the_allowance() {
     for &backend in BACKENDS {
         let h = Harness::with(backend, |b| {
             b.expire_after(MINUTE)
@@ -20,7 +20,8 @@ async fn stale_if_error_on_5xx_within_the_allowance() {
         let path = custom("e", &[]);
         let (first, _) = h.fetch(&path).await;
         h.clock.advance(Duration::from_secs(90));
-        for status in [500, 502, 503, 504] {
+        // 429 Too Many Requests included: the answer of a rate-limited API.
+        for status in [429, 500, 502, 503, 504] {
             h.origin.override_status(Some(status));
             let response = h.get(&path).send().await.unwrap();
             assert_eq!(response.status(), 200, "{backend:?} {status}");
@@ -44,6 +45,37 @@ async fn stale_if_error_on_5xx_within_the_allowance() {
         let response = h.get(&path).send().await.unwrap();
         assert_eq!(response.status(), 503, "{backend:?}");
         assert!(!response.from_cache());
+    }
+}
+
+/// The statuses that count as errors are the user's: only those serve stale, the others
+/// pass through; either way the request reached the origin.
+#[tokio::test]
+async fn stale_if_error_statuses_are_configurable() {
+    for &backend in BACKENDS {
+        let h = Harness::with(backend, |b| {
+            b.expire_after(MINUTE)
+                .stale_if_error(true)
+                .stale_if_error_statuses([503, 520])
+        })
+        .await;
+        let path = custom("s", &[]);
+        let (first, _) = h.fetch(&path).await;
+        h.clock.advance(Duration::from_secs(90));
+        for (status, stale) in [(429, false), (500, false), (503, true), (520, true)] {
+            h.origin.override_status(Some(status));
+            let response = h.get(&path).send().await.unwrap();
+            let info = response.cache_info().unwrap().clone();
+            if stale {
+                assert_eq!(response.status(), 200, "{backend:?} {status}");
+                assert!(info.stale_if_error, "{backend:?} {status}: {info:?}");
+                assert_eq!(response.text().await.unwrap(), first);
+            } else {
+                assert_eq!(response.status(), status, "{backend:?}");
+                assert!(!info.from_cache, "{backend:?} {status}: {info:?}");
+            }
+        }
+        assert_eq!(h.origin.hits("/custom/s"), 5, "{backend:?}: every request went out");
     }
 }
 
