@@ -327,7 +327,7 @@ impl KeyRules {
             // The parser already lowercased scheme and host and dropped the default port.
             return Cow::Borrowed(url.as_str());
         }
-        let query = self.filtered_query(url, |name| self.leaves_out_parameter(name), true);
+        let query = self.filtered_query(url, |name| self.leaves_out_parameter(name));
         let mut normalized = format!(
             "{}://{}",
             url.scheme(),
@@ -340,11 +340,27 @@ impl KeyRules {
         Cow::Owned(normalized)
     }
 
-    /// The URL as it may be stored: redacted parameters removed (order kept), no user info.
+    /// The URL as it may be stored: no user info or fragment, and the query as the caller
+    /// wrote it (order and escapes kept) less its ignored and credential parameters.
     pub fn redact_url(&self, url: &Url) -> Url {
         let mut redacted = strip_userinfo_and_fragment(url);
-        let query = self.filtered_query(url, |name| self.redacts_parameter(name), false);
-        redacted.set_query(query.as_deref());
+        let Some(query) = url.query() else {
+            return redacted;
+        };
+        // Each `name=value` is kept verbatim; only the name is decoded, to recognize
+        // `api%5Fkey` as `api_key`.
+        let redacts = |pair: &&str| {
+            let name = pair.split('=').next().unwrap_or_default();
+            let decoded = decoded_pairs(name.as_bytes());
+            decoded
+                .first()
+                .is_some_and(|(name, _)| self.redacts_parameter(&String::from_utf8_lossy(name)))
+        };
+        if query.split('&').any(|pair| redacts(&pair)) {
+            let kept: Vec<&str> = query.split('&').filter(|pair| !redacts(pair)).collect();
+            let kept = kept.join("&");
+            redacted.set_query((!kept.is_empty()).then_some(kept.as_str()));
+        }
         redacted
     }
 
@@ -362,12 +378,11 @@ impl KeyRules {
         kept
     }
 
-    fn filtered_query(&self, url: &Url, drop: impl Fn(&str) -> bool, sort: bool) -> Option<String> {
+    /// The query as it enters the key: decoded, filtered, sorted and encoded again.
+    fn filtered_query(&self, url: &Url, drop: impl Fn(&str) -> bool) -> Option<String> {
         let mut pairs = decoded_pairs(url.query()?.as_bytes());
         pairs.retain(|(name, _)| !drop(&String::from_utf8_lossy(name)));
-        if sort {
-            pairs.sort();
-        }
+        pairs.sort();
         if pairs.is_empty() {
             return None;
         }

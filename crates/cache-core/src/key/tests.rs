@@ -256,6 +256,28 @@ fn ignored_parameters_are_fully_ignored_when_not_credentials() {
     );
 }
 
+/// The stored URL keeps the query as written (`%20` is not turned into `+`, nor `~` into
+/// `%7E`, order kept), less redacted parameters, however their names are escaped.
+#[test]
+fn redacted_urls_keep_the_query_as_written() {
+    let rules = KeyRules::default().ignored_parameters(["nonce"]);
+    for (given, stored) in [
+        ("https://e.com/s?q=a%20b&x=1+2&z=~", "https://e.com/s?q=a%20b&x=1+2&z=~"),
+        ("https://e.com/s?b=2&a=%7E&flag&e=", "https://e.com/s?b=2&a=%7E&flag&e="),
+        (
+            "https://e.com/s?q=a%20b&api_key=k&nonce=1&z=%7E",
+            "https://e.com/s?q=a%20b&z=%7E",
+        ),
+        ("https://e.com/s?api%5Fkey=k&X-Auth-Token=t&q=1", "https://e.com/s?q=1"),
+        ("https://e.com/s?API_KEY&q=1", "https://e.com/s?q=1"),
+        ("https://e.com/s?api_key=k", "https://e.com/s"),
+        ("https://e.com/s?", "https://e.com/s?"),
+        ("https://u:p@e.com/s?b=2&a=1#f", "https://e.com/s?b=2&a=1"),
+    ] {
+        assert_eq!(rules.redact_url(&url(given)).as_str(), stored, "{given}");
+    }
+}
+
 #[test]
 fn matched_headers() {
     let u = url("https://example.com/");
