@@ -119,7 +119,9 @@ async fn urls_are_listed_as_requested() {
         let h = Harness::with(backend, |b| b.ignored_parameters(["nonce"])).await;
         h.fetch("/s?q=a%20b&nonce=1&x=1+2&api_key=secret&z=%7E&flag")
             .await;
-        let (_, info) = h.fetch("/s?flag&api_key=secret&z=~&x=1%202&q=a+b&nonce=2").await;
+        let (_, info) = h
+            .fetch("/s?flag&api_key=secret&z=~&x=1%202&q=a+b&nonce=2")
+            .await;
         assert!(info.from_cache, "{backend:?}: one entry");
         assert_eq!(h.origin.hits("/s"), 1, "{backend:?}");
         assert_eq!(

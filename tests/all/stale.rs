@@ -75,7 +75,11 @@ async fn stale_if_error_statuses_are_configurable() {
                 assert!(!info.from_cache, "{backend:?} {status}: {info:?}");
             }
         }
-        assert_eq!(h.origin.hits("/custom/s"), 5, "{backend:?}: every request went out");
+        assert_eq!(
+            h.origin.hits("/custom/s"),
+            5,
+            "{backend:?}: every request went out"
+        );
     }
 }
 
@@ -159,9 +163,15 @@ async fn stale_while_revalidate_yields_to_no_cache_and_must_revalidate() {
         let h = Harness::with(backend, |b| b.cache_control(true)).await;
         for (name, directives) in [
             ("nc", "no-cache, stale-while-revalidate=600"),
-            ("mr", "max-age=10, must-revalidate, stale-while-revalidate=600"),
+            (
+                "mr",
+                "max-age=10, must-revalidate, stale-while-revalidate=600",
+            ),
         ] {
-            let path = custom(name, &[&format!("cache-control: {directives}"), "etag: \"e\""]);
+            let path = custom(
+                name,
+                &[&format!("cache-control: {directives}"), "etag: \"e\""],
+            );
             h.fetch(&path).await;
             h.clock.advance(Duration::from_secs(20));
             let (_, info) = crate::support::send(h.get(&path)).await;

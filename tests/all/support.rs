@@ -169,7 +169,9 @@ pub fn read_tree(dir: &std::path::Path) -> Vec<u8> {
         if path.is_dir() {
             bytes.extend(read_tree(&path));
         } else {
-            bytes.extend(std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display())));
+            bytes.extend(
+                std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display())),
+            );
         }
     }
     bytes

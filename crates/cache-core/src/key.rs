@@ -252,7 +252,9 @@ impl KeyRules {
     /// True when `name` must not be stored: ignored or a credential (as a header or a
     /// parameter).
     pub fn is_redacted(&self, name: &str) -> bool {
-        self.is_ignored(name) || self.is_credential_header(name) || self.is_credential_parameter(name)
+        self.is_ignored(name)
+            || self.is_credential_header(name)
+            || self.is_credential_parameter(name)
     }
 
     /// True when a request header of this name is a credential.

@@ -141,13 +141,28 @@ fn json_numbers_compare_by_their_text() {
         ("-9223372036854775809", "-9223372036854775810"),
         ("0.10000000000000000001", "0.1"),
         ("1.00000000000000000000001", "1.0"),
-        ("123456789012345678901234567890.5", "123456789012345678901234567890.25"),
+        (
+            "123456789012345678901234567890.5",
+            "123456789012345678901234567890.25",
+        ),
         ("1.7976931348623157e308", "1.79769313486231571e308"),
         ("5e-324", "5.0000000000000000001e-324"),
     ] {
-        assert_ne!(key(format!("{{\"n\":{a}}}")), key(format!("{{\"n\":{b}}}")), "{a} vs {b}");
-        assert_ne!(key(format!("[1,{{\"x\":[{a}]}}]")), key(format!("[1,{{\"x\":[{b}]}}]")), "{a} vs {b}, nested");
-        assert_ne!(key(a.to_owned()), key(b.to_owned()), "{a} vs {b}, top level");
+        assert_ne!(
+            key(format!("{{\"n\":{a}}}")),
+            key(format!("{{\"n\":{b}}}")),
+            "{a} vs {b}"
+        );
+        assert_ne!(
+            key(format!("[1,{{\"x\":[{a}]}}]")),
+            key(format!("[1,{{\"x\":[{b}]}}]")),
+            "{a} vs {b}, nested"
+        );
+        assert_ne!(
+            key(a.to_owned()),
+            key(b.to_owned()),
+            "{a} vs {b}, top level"
+        );
     }
     // The same number spelled another way is still one key.
     for (a, b) in [
@@ -157,7 +172,11 @@ fn json_numbers_compare_by_their_text() {
         ("18446744073709551617", "18446744073709551617.0"),
         ("-1.25E+3", "-1250.0"),
     ] {
-        assert_eq!(key(format!("{{\"n\": {a} }}")), key(format!("{{\"n\":{b}}}")), "{a} vs {b}");
+        assert_eq!(
+            key(format!("{{\"n\": {a} }}")),
+            key(format!("{{\"n\":{b}}}")),
+            "{a} vs {b}"
+        );
     }
 }
 
@@ -262,13 +281,22 @@ fn ignored_parameters_are_fully_ignored_when_not_credentials() {
 fn redacted_urls_keep_the_query_as_written() {
     let rules = KeyRules::default().ignored_parameters(["nonce"]);
     for (given, stored) in [
-        ("https://e.com/s?q=a%20b&x=1+2&z=~", "https://e.com/s?q=a%20b&x=1+2&z=~"),
-        ("https://e.com/s?b=2&a=%7E&flag&e=", "https://e.com/s?b=2&a=%7E&flag&e="),
+        (
+            "https://e.com/s?q=a%20b&x=1+2&z=~",
+            "https://e.com/s?q=a%20b&x=1+2&z=~",
+        ),
+        (
+            "https://e.com/s?b=2&a=%7E&flag&e=",
+            "https://e.com/s?b=2&a=%7E&flag&e=",
+        ),
         (
             "https://e.com/s?q=a%20b&api_key=k&nonce=1&z=%7E",
             "https://e.com/s?q=a%20b&z=%7E",
         ),
-        ("https://e.com/s?api%5Fkey=k&X-Auth-Token=t&q=1", "https://e.com/s?q=1"),
+        (
+            "https://e.com/s?api%5Fkey=k&X-Auth-Token=t&q=1",
+            "https://e.com/s?q=1",
+        ),
         ("https://e.com/s?API_KEY&q=1", "https://e.com/s?q=1"),
         ("https://e.com/s?api_key=k", "https://e.com/s"),
         ("https://e.com/s?", "https://e.com/s?"),
@@ -375,7 +403,10 @@ fn every_credential_name_is_fingerprinted_and_redacted() {
         "api-key",
         "client_secret",
     ] {
-        assert!(CREDENTIAL_NAMES.contains(&name), "{name} is a default credential");
+        assert!(
+            CREDENTIAL_NAMES.contains(&name),
+            "{name} is a default credential"
+        );
     }
     let u = url("https://example.com/me?q=1");
     for name in CREDENTIAL_NAMES {
@@ -390,8 +421,13 @@ fn every_credential_name_is_fingerprinted_and_redacted() {
             differ(by_header("a"), by_header("b"), "header");
             let by_query = |v| get(&rules, &format!("https://example.com/me?q=1&{name}={v}"));
             differ(by_query("a"), by_query("b"), "query");
-            let by_json =
-                |v| body_key(&rules, "application/json", &format!(r#"{{"q":1,"{name}":"{v}"}}"#));
+            let by_json = |v| {
+                body_key(
+                    &rules,
+                    "application/json",
+                    &format!(r#"{{"q":1,"{name}":"{v}"}}"#),
+                )
+            };
             differ(by_json("a"), by_json("b"), "JSON body");
             let by_form = |v| {
                 body_key(
@@ -426,13 +462,13 @@ fn declared_credentials() {
         .credential_parameters(["sig"])
         .credential_parameters(["Token"]);
     let u = url("https://example.com/me");
-    let by_header = |rules: &KeyRules, v| rules.key(&Method::GET, &u, &header("x-session", v), None);
+    let by_header =
+        |rules: &KeyRules, v| rules.key(&Method::GET, &u, &header("x-session", v), None);
     assert_ne!(by_header(&rules, "a"), by_header(&rules, "b"));
     assert!(rules.redact_headers(&header("X-SESSION", "a")).is_empty());
     for name in ["sig", "token"] {
-        let by_query = |rules: &KeyRules, v| {
-            get(rules, &format!("https://example.com/me?q=1&{name}={v}"))
-        };
+        let by_query =
+            |rules: &KeyRules, v| get(rules, &format!("https://example.com/me?q=1&{name}={v}"));
         assert_ne!(by_query(&rules, "a"), by_query(&rules, "b"), "{name}");
         assert_eq!(
             rules
