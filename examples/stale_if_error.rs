@@ -1,6 +1,6 @@
-//! `stale_if_error`: when the origin fails (`500`, `502`, `503`, `504`, or no connection), an
-//! expired entry is served instead of the error, up to the allowance past its expiry. A manual
-//! clock stands in for waiting.
+//! `stale_if_error`: when the origin fails (`429`, `500`, `502`, `503`, `504`, or no
+//! connection), an expired entry is served instead of the error, up to the allowance past its
+//! expiry. A manual clock stands in for waiting.
 //!
 //! Run it with `cargo run --example stale_if_error`.
 

@@ -31,6 +31,11 @@ pub const DEFAULT_MAX_BODY_SIZE: u64 = 8 * 1024 * 1024;
 /// write large bodies in chunks).
 pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The origin statuses [`stale_if_error`](CacheMiddlewareBuilder::stale_if_error) treats as
+/// errors by default: `429 Too Many Requests` (what rate-limited APIs answer) and the
+/// `5xx` a retry may fix.
+pub const DEFAULT_STALE_IF_ERROR_STATUSES: &[u16] = &[429, 500, 502, 503, 504];
+
 /// How long a request waits for an identical one in flight, by default.
 pub const DEFAULT_SINGLE_FLIGHT_WAIT: Duration = Duration::from_secs(30);
 
@@ -64,6 +69,7 @@ pub struct CacheMiddlewareBuilder {
     expire_after_explicit: bool,
     cache_control: bool,
     stale_if_error: StaleAllowance,
+    stale_if_error_statuses: Vec<u16>,
     stale_while_revalidate: StaleAllowance,
     background_client: Option<reqwest::Client>,
     single_flight_wait: Option<Duration>,
@@ -89,6 +95,7 @@ impl Default for CacheMiddlewareBuilder {
             expire_after_explicit: false,
             cache_control: false,
             stale_if_error: StaleAllowance::Off,
+            stale_if_error_statuses: DEFAULT_STALE_IF_ERROR_STATUSES.to_vec(),
             stale_while_revalidate: StaleAllowance::Off,
             background_client: None,
             single_flight_wait: Some(DEFAULT_SINGLE_FLIGHT_WAIT),
@@ -137,9 +144,11 @@ impl CacheMiddlewareBuilder {
     ///   the time since `Last-Modified` (for heuristically cacheable status codes);
     /// - request `max-age`, `min-fresh`, `max-stale`, `no-cache`, `no-store` and
     ///   `only-if-cached` are honoured;
-    /// - `must-revalidate` forbids serving stale under your `stale_*` settings, `immutable`
-    ///   skips revalidation of fresh entries under [`CacheMode::Refresh`](crate::CacheMode),
-    ///   and the `stale-if-error` / `stale-while-revalidate` directives apply.
+    /// - the `stale-if-error` / `stale-while-revalidate` directives apply, but
+    ///   `must-revalidate` and `no-cache` forbid serving stale, under those directives and your
+    ///   `stale_*` settings alike (RFC 9111 §4.2.4; `proxy-revalidate` binds shared caches
+    ///   only); `immutable` skips revalidation of fresh entries under
+    ///   [`CacheMode::Refresh`](crate::CacheMode).
     ///
     /// Precedence: request `Cache-Control` > response `Cache-Control` / `Expires` > per-request
     /// expiration > scope > URL pattern > session.
@@ -148,13 +157,34 @@ impl CacheMiddlewareBuilder {
         self
     }
 
-    /// Serve a stale entry when the origin answers `500`, `502`, `503`, `504` or cannot be
-    /// reached: `true` for any staleness, or a `Duration` past expiry (default off). The
-    /// response's `stale-if-error` directive applies too when
-    /// [`cache_control`](Self::cache_control) is on. [`CacheInfo::stale_if_error`](crate::CacheInfo)
-    /// marks such responses.
+    /// Serve a stale entry when the origin answers with one of the
+    /// [`stale_if_error_statuses`](Self::stale_if_error_statuses) (by default `429`, `500`,
+    /// `502`, `503`, `504`) or cannot be reached: `true` for any staleness, or a `Duration`
+    /// past expiry (default off). The response's `stale-if-error` directive applies too when
+    /// [`cache_control`](Self::cache_control) is on.
+    /// [`CacheInfo::stale_if_error`](crate::CacheInfo) marks such responses.
     pub fn stale_if_error(mut self, allowance: impl Into<StaleAllowance>) -> Self {
         self.stale_if_error = allowance.into();
+        self
+    }
+
+    /// The origin statuses [`stale_if_error`](Self::stale_if_error) (and a response's
+    /// `stale-if-error` directive) answer with a stale entry; replaces the default,
+    /// [`DEFAULT_STALE_IF_ERROR_STATUSES`] (`429`, `500`, `502`, `503`, `504`). Other
+    /// statuses are passed to the caller.
+    ///
+    /// ```
+    /// use reqwest_caching::{CacheMiddleware, MemoryStore};
+    ///
+    /// let cache = CacheMiddleware::builder()
+    ///     .store(MemoryStore::new())
+    ///     .stale_if_error(true)
+    ///     .stale_if_error_statuses([429, 500, 502, 503, 504, 520, 522])
+    ///     .build()?;
+    /// # Ok::<(), reqwest_caching::Error>(())
+    /// ```
+    pub fn stale_if_error_statuses(mut self, codes: impl IntoIterator<Item = u16>) -> Self {
+        self.stale_if_error_statuses = codes.into_iter().collect();
         self
     }
 
@@ -239,7 +269,10 @@ impl CacheMiddlewareBuilder {
     /// Parameters (query parameters, request headers, top-level JSON or form body keys) left
     /// out of the key and removed from the stored request. Replaces the default,
     /// [`DEFAULT_IGNORED_PARAMETERS`](cache_core::DEFAULT_IGNORED_PARAMETERS). Credentials
-    /// (`Authorization`, `Cookie`, `api_key` ...) are never stored in any case.
+    /// ([`CREDENTIAL_NAMES`](cache_core::CREDENTIAL_NAMES): `Authorization`, `Cookie`,
+    /// `X-Auth-Token`, `api_key` ..., and those declared with
+    /// [`credential_headers`](Self::credential_headers) /
+    /// [`credential_parameters`](Self::credential_parameters)) are never stored in any case.
     pub fn ignored_parameters<I, S>(mut self, names: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -266,6 +299,43 @@ impl CacheMiddlewareBuilder {
     /// prefix, table, file), or set credentials per request (`bearer_auth`, `header`).
     pub fn per_credential(mut self, on: bool) -> Self {
         self.keys = self.keys.per_credential(on);
+        self
+    }
+
+    /// Request headers that carry credentials, beyond the built-in
+    /// [`CREDENTIAL_NAMES`](cache_core::CREDENTIAL_NAMES) (case-insensitive; each call adds
+    /// to the list). They are never stored, and a response fetched with one value is not
+    /// served to a request with another unless [`per_credential`](Self::per_credential) is
+    /// off (then they are left out of the key, as ignored parameters).
+    ///
+    /// ```
+    /// use reqwest_caching::{CacheMiddleware, MemoryStore};
+    ///
+    /// let cache = CacheMiddleware::builder()
+    ///     .store(MemoryStore::new())
+    ///     .credential_headers(["X-Session-Id"])
+    ///     .credential_parameters(["sig", "session"])
+    ///     .build()?;
+    /// # Ok::<(), reqwest_caching::Error>(())
+    /// ```
+    pub fn credential_headers<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.keys = self.keys.credential_headers(names);
+        self
+    }
+
+    /// Query parameters and top-level JSON or form body keys that carry credentials, beyond
+    /// the built-in [`CREDENTIAL_NAMES`](cache_core::CREDENTIAL_NAMES); otherwise as
+    /// [`credential_headers`](Self::credential_headers).
+    pub fn credential_parameters<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.keys = self.keys.credential_parameters(names);
         self
     }
 
@@ -340,6 +410,7 @@ impl CacheMiddlewareBuilder {
     ///
     /// - [`Error::InvalidPattern`] for a URL pattern that is not a glob;
     /// - [`Error::InvalidStatusCode`] for a code outside 100..=999;
+    /// - [`Error::NotAnErrorStatus`] for a `stale_if_error_statuses` code outside 400..=599;
     /// - [`Error::Store`] when no store was set and the default SQLite file cannot be opened;
     /// - [`Error::NoStore`] when no store was set and the `sqlite` feature is off.
     pub fn build(self) -> Result<CacheMiddleware, Error> {
@@ -347,6 +418,16 @@ impl CacheMiddlewareBuilder {
             .allowable_codes
             .iter()
             .map(|&code| StatusCode::from_u16(code).map_err(|_| Error::InvalidStatusCode(code)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let stale_if_error_statuses = self
+            .stale_if_error_statuses
+            .iter()
+            .map(|&code| {
+                StatusCode::from_u16(code)
+                    .ok()
+                    .filter(|status| status.is_client_error() || status.is_server_error())
+                    .ok_or(Error::NotAnErrorStatus(code))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let url_patterns = UrlPatterns::new(self.url_patterns)?;
         let store = match self.store {
@@ -374,6 +455,7 @@ impl CacheMiddlewareBuilder {
             warnings: Default::default(),
             cache_control: self.cache_control,
             stale_if_error: self.stale_if_error,
+            stale_if_error_statuses,
             stale_while_revalidate: self.stale_while_revalidate,
             refresher: Refresher::new(self.background_client.unwrap_or_default()),
             flights: Flights::default(),

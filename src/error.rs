@@ -33,6 +33,9 @@ pub enum Error {
     /// A status code given to `allowable_codes` is outside 100..=999.
     #[error("invalid status code {0}")]
     InvalidStatusCode(u16),
+    /// A status given to `stale_if_error_statuses` is not an error status (400..=599).
+    #[error("stale_if_error_statuses takes error statuses (400..=599), got {0}")]
+    NotAnErrorStatus(u16),
     /// No store was set and the `sqlite` feature (the default store) is off.
     #[error("no cache store: set one with `store(...)` or enable the `sqlite` feature")]
     NoStore,

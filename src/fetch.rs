@@ -130,7 +130,7 @@ pub(crate) async fn finish(
         }
     };
     let status = response.status();
-    if matches!(status.as_u16(), 500 | 502 | 503 | 504) {
+    if state.stale_if_error_statuses.contains(&status) {
         if let Some(stale) = stale_for_error(state, &exchange, now) {
             let url = &exchange.stored_request.url;
             tracing::info!(%url, %status, "origin error; serving stale entry");

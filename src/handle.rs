@@ -265,7 +265,8 @@ impl CacheHandle {
         Ok(self.state.store.clear().await?)
     }
 
-    /// The distinct URLs with entries, sorted (redacted: ignored parameters removed).
+    /// The distinct URLs with entries, sorted; each as it was requested, less its ignored and
+    /// credential parameters.
     ///
     /// # Errors
     ///

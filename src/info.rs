@@ -26,7 +26,9 @@ pub struct CacheInfo {
     pub revalidated: bool,
     /// The response was written to the cache by this request.
     pub stored: bool,
-    /// The origin failed (`500`, `502`, `503`, `504`, or no connection) and a stale entry was
+    /// The origin failed (a status in
+    /// [`stale_if_error_statuses`](crate::CacheMiddlewareBuilder::stale_if_error_statuses), by
+    /// default `429`, `500`, `502`, `503`, `504`; or no connection) and a stale entry was
     /// served instead (`stale-if-error`).
     pub stale_if_error: bool,
     /// A stale entry was served at once while a background request refreshes it
@@ -35,10 +37,12 @@ pub struct CacheInfo {
     /// An identical request was already in flight: this one waited for it and was answered
     /// from what it stored (single-flight), without a request of its own.
     pub coalesced: bool,
-    /// The request was `only-if-cached` and nothing usable was stored: the `504` came from
-    /// the cache, not the origin (for the `only_if_cached_miss` outcome of tracing and
-    /// metrics).
-    pub(crate) only_if_cached_miss: bool,
+    /// The cache made this response itself: neither the origin's answer nor a stored entry.
+    /// Today that is the `504 Gateway Timeout` of an `only-if-cached` request
+    /// ([`CacheMode::OnlyIfCached`](crate::CacheMode) or the request directive) with nothing
+    /// usable stored; any other response the cache comes to generate will set it too. It
+    /// tells such a `504` from one the origin (or a gateway before it) sent.
+    pub generated_by_cache: bool,
 }
 
 impl CacheInfo {
@@ -55,7 +59,7 @@ impl CacheInfo {
             stale_if_error: false,
             stale_while_revalidate: false,
             coalesced: false,
-            only_if_cached_miss: false,
+            generated_by_cache: false,
         }
     }
 }

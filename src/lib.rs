@@ -29,7 +29,7 @@ mod variants;
 pub use breaker::CircuitOpen;
 pub use builder::{
     CacheMiddlewareBuilder, DEFAULT_MAX_BODY_SIZE, DEFAULT_SINGLE_FLIGHT_WAIT, DEFAULT_SQLITE_PATH,
-    DEFAULT_STORE_TIMEOUT,
+    DEFAULT_STALE_IF_ERROR_STATUSES, DEFAULT_STORE_TIMEOUT,
 };
 pub use error::{Error, StoreError};
 pub use handle::{CacheHandle, CachedEntry};

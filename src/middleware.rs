@@ -450,7 +450,7 @@ fn gateway_timeout(url: Url, key: CacheKey) -> Response {
         extensions: Extensions::new(),
     };
     let info = CacheInfo {
-        only_if_cached_miss: true,
+        generated_by_cache: true,
         ..CacheInfo::passed_through(Some(key))
     };
     parts.into_response(reqwest::Body::from(Bytes::new()), info)

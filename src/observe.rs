@@ -55,7 +55,8 @@ impl Outcome {
     fn of_info(info: &CacheInfo) -> Self {
         if info.key.is_none() {
             Self::Bypass
-        } else if info.only_if_cached_miss {
+        } else if info.generated_by_cache {
+            // The only response the cache generates is the 504 of only-if-cached.
             Self::OnlyIfCachedMiss
         } else if info.coalesced {
             Self::Coalesced
@@ -298,7 +299,7 @@ mod tests {
             Outcome::Coalesced
         );
         assert_eq!(
-            with(|i| i.only_if_cached_miss = true),
+            with(|i| i.generated_by_cache = true),
             Outcome::OnlyIfCachedMiss
         );
     }

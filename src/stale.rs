@@ -51,10 +51,13 @@ impl From<Duration> for StaleAllowance {
 
 /// May this stale entry be served, under the named RFC 5861 directive or the builder setting?
 ///
-/// The response's own directive (read when `cache_control` is on) allows staleness regardless
-/// of other freshness information, as RFC 5861 says. The builder setting is the user's policy
-/// for responses that say nothing, so it yields to `must-revalidate` / `no-cache` when the
-/// cache follows response headers.
+/// When the cache follows response headers, `must-revalidate`, `no-cache` and
+/// `Pragma: no-cache` forbid it whatever else the response says: RFC 9111 §4.2.4 ("a cache
+/// MUST NOT generate a stale response if it is prohibited by an explicit in-protocol
+/// directive") and §5.2.2.2 ("in all circumstances a cache MUST NOT ignore the
+/// must-revalidate directive"). `proxy-revalidate` binds shared caches only (§5.2.2.8), so it
+/// does not count here. Otherwise the response's own directive allows staleness up to its
+/// limit, and the builder setting is the user's policy for responses that say nothing.
 pub(crate) fn stale_allowed(
     entry: &StoredFreshness<'_>,
     now: SystemTime,
@@ -67,11 +70,11 @@ pub(crate) fn stale_allowed(
     }
     let staleness = entry.staleness(now);
     if cache_control {
-        if let Some(limit) = entry.directive_seconds(directive) {
-            return staleness <= limit;
-        }
         if entry.forbids_stale() {
             return false;
+        }
+        if let Some(limit) = entry.directive_seconds(directive) {
+            return staleness <= limit;
         }
     }
     setting.allows(staleness)

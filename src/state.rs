@@ -52,6 +52,8 @@ pub(crate) struct CacheState {
     /// Follow RFC 9111 request and response directives.
     pub(crate) cache_control: bool,
     pub(crate) stale_if_error: StaleAllowance,
+    /// The origin statuses that stale-if-error answers with a stale entry.
+    pub(crate) stale_if_error_statuses: Vec<StatusCode>,
     pub(crate) stale_while_revalidate: StaleAllowance,
     pub(crate) refresher: Refresher,
     pub(crate) flights: Flights,
@@ -118,6 +120,7 @@ impl std::fmt::Debug for CacheState {
             .field("clock", &self.clock)
             .field("cache_control", &self.cache_control)
             .field("stale_if_error", &self.stale_if_error)
+            .field("stale_if_error_statuses", &self.stale_if_error_statuses)
             .field("stale_while_revalidate", &self.stale_while_revalidate)
             .finish_non_exhaustive()
     }

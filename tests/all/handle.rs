@@ -109,3 +109,25 @@ async fn reset_expiration_applies_a_new_expiry_from_now() {
         assert!(!h.handle.contains(&key).await.unwrap());
     }
 }
+
+/// `urls()` lists each URL as it was requested (`%20` stays `%20`, `+` stays `+`, order and
+/// escapes kept), less only its ignored and credential parameters; the key still
+/// normalizes, so the same URL written another way is the same entry.
+#[tokio::test]
+async fn urls_are_listed_as_requested() {
+    for &backend in BACKENDS {
+        let h = Harness::with(backend, |b| b.ignored_parameters(["nonce"])).await;
+        h.fetch("/s?q=a%20b&nonce=1&x=1+2&api_key=secret&z=%7E&flag")
+            .await;
+        let (_, info) = h
+            .fetch("/s?flag&api_key=secret&z=~&x=1%202&q=a+b&nonce=2")
+            .await;
+        assert!(info.from_cache, "{backend:?}: one entry");
+        assert_eq!(h.origin.hits("/s"), 1, "{backend:?}");
+        assert_eq!(
+            h.handle.urls().await.unwrap(),
+            vec![h.origin.url("/s?q=a%20b&x=1+2&z=%7E&flag")],
+            "{backend:?}"
+        );
+    }
+}

@@ -1,7 +1,7 @@
 use http::Method;
 use reqwest_caching::MatchHeaders;
 
-use crate::support::{BACKENDS, Harness, send};
+use crate::support::{BACKENDS, Backend, Harness, read_tree, send, wait_until};
 
 #[tokio::test]
 async fn query_order_and_host_case_do_not_matter() {
@@ -165,54 +165,207 @@ async fn key_for_matches_the_middleware() {
     }
 }
 
-/// Every stored byte of every backend (values and metadata), read raw through the store:
-/// no credential appears, in plain text or base64.
+/// Credential names declared through the builder in the tests below.
+const DECLARED_HEADER: &str = "X-Session-Id";
+const DECLARED_PARAMETER: &str = "sig";
+
+/// The credentials every user gets: written out, not read from the crate, so a name dropped
+/// from the defaults fails the test.
+const BUILT_IN: &[&str] = &[
+    "Authorization",
+    "Proxy-Authorization",
+    "Cookie",
+    "X-API-Key",
+    "access_token",
+    "api_key",
+    "X-Auth-Token",
+    "X-API-Token",
+    "X-Access-Token",
+    "apikey",
+    "Private-Token",
+    "X-Amz-Security-Token",
+    "api-key",
+    "client_secret",
+];
+
+/// Every built-in credential name sent as a header, a query parameter, a JSON body key and a
+/// form body key, each with its own secret, and the declared ones where they were declared; then every stored byte of
+/// every backend (values and metadata, read raw through the store; for SQLite and sled every
+/// file on disk as well) is searched: no secret appears, in plain text or base64.
 #[tokio::test]
 async fn credentials_never_reach_any_store() {
-    const SECRETS: &[&str] = &[
-        "SECRET-QUERY-1",
-        "SECRET-BEARER-2",
-        "SECRET-COOKIE-3",
-        "SECRET-PASSWORD-4",
-        "SECRET-PROXY-5",
-        "SECRET-APIKEY-6",
+    let mut headers: Vec<&str> = BUILT_IN.to_vec();
+    headers.push(DECLARED_HEADER);
+    let mut parameters: Vec<&str> = BUILT_IN.to_vec();
+    parameters.push(DECLARED_PARAMETER);
+    let secret = |place: char, i: usize| format!("SECRET-{place}{i}-X");
+    let mut secrets: Vec<String> = (0..headers.len()).map(|i| secret('H', i)).collect();
+    for place in ['Q', 'J', 'F'] {
+        secrets.extend((0..parameters.len()).map(|i| secret(place, i)));
+    }
+    secrets.extend([
+        "SECRET-PASSWORD-4".to_owned(),
         // base64 of "user:SECRET-PASSWORD-4", as basic auth sends it.
-        "dXNlcjpTRUNSRVQtUEFTU1dPUkQtNA",
-    ];
+        "dXNlcjpTRUNSRVQtUEFTU1dPUkQtNA".to_owned(),
+    ]);
     for &backend in BACKENDS {
-        let h = Harness::new(backend).await;
-        send(
-            h.get("/big/16?api_key=SECRET-QUERY-1&q=1")
-                .bearer_auth("SECRET-BEARER-2")
-                .header("cookie", "sid=SECRET-COOKIE-3"),
-        )
+        let h = Harness::with(backend, |b| {
+            b.allowable_methods([Method::GET, Method::POST])
+                .credential_headers([DECLARED_HEADER])
+                .credential_parameters([DECLARED_PARAMETER])
+        })
         .await;
-        send(
-            h.get("/big/16?q=2")
-                .basic_auth("user", Some("SECRET-PASSWORD-4"))
-                .header("proxy-authorization", "Basic SECRET-PROXY-5")
-                .header("x-api-key", "SECRET-APIKEY-6"),
-        )
-        .await;
+        let mut query = String::from("/big/16?q=1");
+        let mut json = String::from(r#"{"q":1"#);
+        let mut form = String::from("q=3");
+        for (i, name) in parameters.iter().enumerate() {
+            query.push_str(&format!("&{name}={}", secret('Q', i)));
+            json.push_str(&format!(r#","{name}":"{}""#, secret('J', i)));
+            form.push_str(&format!("&{name}={}", secret('F', i)));
+        }
+        json.push('}');
+        let mut get = h.get(&query);
+        for (i, name) in headers.iter().enumerate() {
+            get = get.header(*name, secret('H', i));
+        }
+        let requests = [
+            get,
+            h.client
+                .post(h.origin.url("/big/16?q=2"))
+                .header("content-type", "application/json")
+                .body(json),
+            h.client
+                .post(h.origin.url("/big/16?q=3"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form),
+            h.get("/big/16?q=4")
+                .basic_auth("user", Some("SECRET-PASSWORD-4")),
+        ];
+        for request in requests {
+            let (_, info) = send(request).await;
+            assert!(info.stored, "{backend:?}: {info:?}");
+        }
+        // Every secret reached the origin (so only the cache could leak it there).
+        let seen: Vec<u8> = h
+            .origin
+            .seen()
+            .iter()
+            .flat_map(|s| {
+                let mut bytes = s.target.clone().into_bytes();
+                for value in s.headers.values() {
+                    bytes.extend_from_slice(value.as_bytes());
+                }
+                bytes.extend_from_slice(&s.body);
+                bytes
+            })
+            .collect();
+        // (The password travels in base64, the last secret.)
+        for secret in &secrets[..secrets.len() - 2] {
+            assert!(contains(&seen, secret.as_bytes()), "{secret} was sent");
+        }
+
         let store = h.handle.store();
         let keys = reqwest_caching::cache_core::store::collect_keys(store.entries(), |_| true)
             .await
             .unwrap();
-        assert_eq!(keys.len(), 2, "{backend:?}");
+        assert_eq!(keys.len(), 4, "{backend:?}");
+        let mut stored = Vec::new();
         for key in keys {
             let raw = store.get(&key).await.unwrap().expect("listed entry");
-            let mut bytes = raw.value.to_vec();
-            bytes.extend_from_slice(raw.meta.url.as_bytes());
-            assert!(
-                bytes.windows(7).any(|w| w == b"/big/16"),
-                "{backend:?}: sanity: the URL is stored"
-            );
-            for secret in SECRETS {
-                assert!(
-                    !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
-                    "{backend:?}: {secret} stored"
-                );
-            }
+            stored.extend_from_slice(&raw.value);
+            stored.extend_from_slice(raw.meta.url.as_bytes());
         }
+        assert!(
+            contains(&stored, b"/big/16?q=1"),
+            "{backend:?}: sanity: the redacted URL is stored"
+        );
+        assert_no_secret(&stored, &secrets, backend, "stored values");
+        let on_disk = match backend {
+            Backend::Sqlite => true,
+            #[cfg(feature = "sled")]
+            Backend::Sled => true,
+            _ => false,
+        };
+        if on_disk {
+            // sled writes its log behind: wait until the files hold the entries.
+            wait_until(|| contains(&read_tree(h.dir()), b"/big/16?q=4")).await;
+            assert_no_secret(&read_tree(h.dir()), &secrets, backend, "files");
+        }
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn assert_no_secret(bytes: &[u8], secrets: &[String], backend: Backend, what: &str) {
+    for secret in secrets {
+        assert!(
+            !contains(bytes, secret.as_bytes()),
+            "{backend:?}: {secret} found in the {what}"
+        );
+    }
+}
+
+/// Two tokens under `X-Auth-Token` (and under a credential header declared in the settings,
+/// and `apikey` in the query) are two entries: the origin sees two requests, and each token
+/// is answered its own response.
+#[tokio::test]
+async fn two_tokens_are_two_entries() {
+    for &backend in BACKENDS {
+        let h = Harness::with(backend, |b| b.credential_headers([DECLARED_HEADER])).await;
+        for (path, header) in [("/auth", "X-Auth-Token"), ("/declared", DECLARED_HEADER)] {
+            let (alice, _) = send(h.get(path).header(header, "alice")).await;
+            let (bob, info) = send(h.get(path).header(header, "bob")).await;
+            assert!(!info.from_cache, "{backend:?} {header}: bob gets his own");
+            assert_ne!(alice, bob);
+            let (again, info) = send(h.get(path).header(header, "alice")).await;
+            assert!(info.from_cache, "{backend:?} {header}");
+            assert_eq!(again, alice);
+            assert_eq!(h.origin.hits(path), 2, "{backend:?} {header}");
+        }
+        send(h.get("/q?apikey=alice")).await;
+        let (_, info) = send(h.get("/q?apikey=bob")).await;
+        assert!(!info.from_cache, "{backend:?}: apikey");
+        assert_eq!(h.origin.hits("/q"), 2, "{backend:?}: apikey");
+        let stored = h.handle.get(&info.key.unwrap()).await.unwrap().unwrap();
+        assert!(
+            !stored.response.request.url.contains("apikey"),
+            "{backend:?}: {}",
+            stored.response.request.url
+        );
+    }
+}
+
+/// A GET with a present but empty body is the body-less GET: it shares its entry, is found
+/// by URL, and an unsafe request to the URL invalidates it.
+#[tokio::test]
+async fn an_empty_body_is_keyed_as_no_body() {
+    for &backend in BACKENDS {
+        let h = Harness::new(backend).await;
+        let (first, info) = send(h.get("/empty").body("")).await;
+        assert!(info.stored, "{backend:?}: {info:?}");
+        let (again, info) = h.fetch("/empty").await;
+        assert!(
+            info.from_cache,
+            "{backend:?}: the body-less GET finds the empty-body GET's entry"
+        );
+        assert_eq!(again, first);
+        let (_, info) = send(h.get("/empty").body("")).await;
+        assert!(info.from_cache, "{backend:?}");
+        assert_eq!(h.origin.hits("/empty"), 1, "{backend:?}");
+        assert!(
+            h.handle
+                .contains_url(&h.origin.url("/empty"))
+                .await
+                .unwrap(),
+            "{backend:?}: found by URL"
+        );
+
+        send(h.client.post(h.origin.url("/empty")).body("change")).await;
+        let (_, info) = send(h.get("/empty").body("")).await;
+        assert!(!info.from_cache, "{backend:?}: the POST invalidated it");
+        // The first GET, the POST, the GET after it.
+        assert_eq!(h.origin.hits("/empty"), 3, "{backend:?}");
     }
 }

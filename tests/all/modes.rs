@@ -1,4 +1,4 @@
-use reqwest_caching::{CacheMode, CacheRequestExt, Expiration};
+use reqwest_caching::{CacheMode, CacheRequestExt, CacheResponseExt, Expiration};
 
 use crate::support::{BACKENDS, Harness, send};
 
@@ -62,6 +62,10 @@ async fn only_if_cached_answers_504_without_the_network() {
             .await
             .unwrap();
         assert_eq!(response.status(), 504, "{backend:?}");
+        assert!(
+            response.cache_info().unwrap().generated_by_cache,
+            "{backend:?}: the cache's own 504"
+        );
         assert_eq!(
             h.origin.total(),
             0,
@@ -86,6 +90,12 @@ async fn only_if_cached_answers_504_without_the_network() {
             "{backend:?}: a stale entry is not served"
         );
         assert_eq!(h.origin.hits("/o"), 1);
+        assert!(stale.cache_info().unwrap().generated_by_cache);
+
+        // The origin's own 504 is not the cache's.
+        let (_, info) = send(h.get("/status/504")).await;
+        assert!(!info.generated_by_cache, "{backend:?}: {info:?}");
+        assert_eq!(h.origin.hits("/status/504"), 1, "{backend:?}");
     }
 }
 

@@ -39,6 +39,18 @@ async fn invalid_codes_fail_the_build() {
         matches!(err, reqwest_caching::Error::InvalidStatusCode(42)),
         "{err:?}"
     );
+    for code in [200, 304, 42, 600] {
+        let err = reqwest_caching::CacheMiddleware::builder()
+            .store(reqwest_caching::MemoryStore::new())
+            .stale_if_error_statuses([503, code])
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(err, reqwest_caching::Error::NotAnErrorStatus(c) if c == code),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains(&code.to_string()), "{err}");
+    }
     let err = reqwest_caching::CacheMiddleware::builder()
         .store(reqwest_caching::MemoryStore::new())
         .urls_expire_after([("site.com/[", reqwest_caching::Expiration::Never)])

@@ -10,12 +10,12 @@ use crate::origin::Origin;
 use crate::support::{Backend, Harness, send};
 
 fn file_bytes(path: &Path) -> Vec<u8> {
-    // The WAL holds recent writes until a checkpoint: read both.
+    // The WAL holds recent writes until a checkpoint: read both. While the store is open
+    // the WAL exists, so failing to read it fails the test rather than skipping it.
     let mut bytes = std::fs::read(path).unwrap();
     let wal = path.with_extension("sqlite-wal");
-    if let Ok(more) = std::fs::read(wal) {
-        bytes.extend(more);
-    }
+    let more = std::fs::read(&wal).unwrap_or_else(|e| panic!("read {}: {e}", wal.display()));
+    bytes.extend(more);
     bytes
 }
 

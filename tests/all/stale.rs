@@ -10,7 +10,7 @@ use crate::support::{BACKENDS, Harness, custom, wait_until};
 const MINUTE: Duration = Duration::from_secs(60);
 
 #[tokio::test]
-async fn stale_if_error_on_5xx_within_the_allowance() {
+async fn stale_if_error_on_429_and_5xx_within_the_allowance() {
     for &backend in BACKENDS {
         let h = Harness::with(backend, |b| {
             b.expire_after(MINUTE)
@@ -20,7 +20,8 @@ async fn stale_if_error_on_5xx_within_the_allowance() {
         let path = custom("e", &[]);
         let (first, _) = h.fetch(&path).await;
         h.clock.advance(Duration::from_secs(90));
-        for status in [500, 502, 503, 504] {
+        // 429 Too Many Requests included: the answer of a rate-limited API.
+        for status in [429, 500, 502, 503, 504] {
             h.origin.override_status(Some(status));
             let response = h.get(&path).send().await.unwrap();
             assert_eq!(response.status(), 200, "{backend:?} {status}");
@@ -44,6 +45,41 @@ async fn stale_if_error_on_5xx_within_the_allowance() {
         let response = h.get(&path).send().await.unwrap();
         assert_eq!(response.status(), 503, "{backend:?}");
         assert!(!response.from_cache());
+    }
+}
+
+/// The statuses that count as errors are the user's: only those serve stale, the others
+/// pass through; either way the request reached the origin.
+#[tokio::test]
+async fn stale_if_error_statuses_are_configurable() {
+    for &backend in BACKENDS {
+        let h = Harness::with(backend, |b| {
+            b.expire_after(MINUTE)
+                .stale_if_error(true)
+                .stale_if_error_statuses([503, 520])
+        })
+        .await;
+        let path = custom("s", &[]);
+        let (first, _) = h.fetch(&path).await;
+        h.clock.advance(Duration::from_secs(90));
+        for (status, stale) in [(429, false), (500, false), (503, true), (520, true)] {
+            h.origin.override_status(Some(status));
+            let response = h.get(&path).send().await.unwrap();
+            let info = response.cache_info().unwrap().clone();
+            if stale {
+                assert_eq!(response.status(), 200, "{backend:?} {status}");
+                assert!(info.stale_if_error, "{backend:?} {status}: {info:?}");
+                assert_eq!(response.text().await.unwrap(), first);
+            } else {
+                assert_eq!(response.status(), status, "{backend:?}");
+                assert!(!info.from_cache, "{backend:?} {status}: {info:?}");
+            }
+        }
+        assert_eq!(
+            h.origin.hits("/custom/s"),
+            5,
+            "{backend:?}: every request went out"
+        );
     }
 }
 
@@ -73,12 +109,20 @@ async fn stale_if_error_directive_and_must_revalidate() {
     for &backend in BACKENDS {
         let h = Harness::with(backend, |b| b.cache_control(true).stale_if_error(true)).await;
         let strict = custom("strict", &["cache-control: max-age=10, must-revalidate"]);
-        let allowed = custom(
-            "allowed",
-            &["cache-control: max-age=10, must-revalidate, stale-if-error=60"],
-        );
-        h.fetch(&strict).await;
-        h.fetch(&allowed).await;
+        let allowed = custom("allowed", &["cache-control: max-age=10, stale-if-error=60"]);
+        // The directive does not lift must-revalidate or no-cache: RFC 9111 §5.2.2.2 ("if a
+        // cache is disconnected, the cache MUST generate an error response rather than reuse
+        // the stale response") and §4.2.4.
+        let forbidden = [
+            custom(
+                "mr",
+                &["cache-control: max-age=10, must-revalidate, stale-if-error=60"],
+            ),
+            custom("nc", &["cache-control: no-cache, stale-if-error=60"]),
+        ];
+        for path in [&strict, &allowed].into_iter().chain(&forbidden) {
+            h.fetch(path).await;
+        }
         h.clock.advance(Duration::from_secs(30));
         h.origin.override_status(Some(500));
         let response = h.get(&strict).send().await.unwrap();
@@ -87,6 +131,14 @@ async fn stale_if_error_directive_and_must_revalidate() {
             500,
             "{backend:?}: must-revalidate beats the setting"
         );
+        for path in &forbidden {
+            let response = h.get(path).send().await.unwrap();
+            assert_eq!(
+                response.status(),
+                500,
+                "{backend:?}: {path}: the directive does not lift it"
+            );
+        }
         let response = h.get(&allowed).send().await.unwrap();
         assert_eq!(
             response.status(),
@@ -99,6 +151,54 @@ async fn stale_if_error_directive_and_must_revalidate() {
             500,
             "{backend:?}: past 60 s"
         );
+    }
+}
+
+/// `stale-while-revalidate` does not lift `no-cache` or `must-revalidate` (RFC 9111 §4.2.4):
+/// such a response is validated with the origin before it is served, even inside the
+/// window; `proxy-revalidate` binds shared caches only, so a private cache serves stale.
+#[tokio::test]
+async fn stale_while_revalidate_yields_to_no_cache_and_must_revalidate() {
+    for &backend in BACKENDS {
+        let h = Harness::with(backend, |b| b.cache_control(true)).await;
+        for (name, directives) in [
+            ("nc", "no-cache, stale-while-revalidate=600"),
+            (
+                "mr",
+                "max-age=10, must-revalidate, stale-while-revalidate=600",
+            ),
+        ] {
+            let path = custom(
+                name,
+                &[&format!("cache-control: {directives}"), "etag: \"e\""],
+            );
+            h.fetch(&path).await;
+            h.clock.advance(Duration::from_secs(20));
+            let (_, info) = crate::support::send(h.get(&path)).await;
+            assert!(
+                !info.stale_while_revalidate && info.revalidated,
+                "{backend:?}: {directives}: validated before use, {info:?}"
+            );
+            let target = format!("/custom/{name}");
+            assert_eq!(h.origin.hits(&target), 2, "{backend:?}: {directives}");
+            assert_eq!(h.handle.pending_refreshes(), 0, "{backend:?}: no refresh");
+        }
+        let path = custom(
+            "pr",
+            &[
+                "cache-control: max-age=10, proxy-revalidate, stale-while-revalidate=600",
+                "etag: \"e\"",
+            ],
+        );
+        h.fetch(&path).await;
+        h.clock.advance(Duration::from_secs(20));
+        let (_, info) = crate::support::send(h.get(&path)).await;
+        assert!(
+            info.stale_while_revalidate,
+            "{backend:?}: proxy-revalidate: {info:?}"
+        );
+        wait_for_refreshes(&h.handle).await;
+        assert_eq!(h.origin.hits("/custom/pr"), 2, "{backend:?}: one refresh");
     }
 }
 

@@ -142,6 +142,11 @@ impl Harness {
         }
     }
 
+    /// The directory the embedded stores (SQLite, sled) keep their files in.
+    pub fn dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     pub fn get(&self, path: &str) -> RequestBuilder {
         self.client.get(self.origin.url(path))
     }
@@ -150,6 +155,26 @@ impl Harness {
     pub async fn fetch(&self, path: &str) -> (String, CacheInfo) {
         send(self.get(path)).await
     }
+}
+
+/// Every byte of every file under `dir`. A file that cannot be read fails the test: a check
+/// for secrets must never skip what it cannot see.
+pub fn read_tree(dir: &std::path::Path) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("list {}: {e}", dir.display()));
+    for entry in entries {
+        let path = entry
+            .unwrap_or_else(|e| panic!("list {}: {e}", dir.display()))
+            .path();
+        if path.is_dir() {
+            bytes.extend(read_tree(&path));
+        } else {
+            bytes.extend(
+                std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display())),
+            );
+        }
+    }
+    bytes
 }
 
 /// Sends, asserts a response came back, returns its body text and cache info.

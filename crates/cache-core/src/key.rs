@@ -7,10 +7,11 @@
 //! - the URL with scheme and host lowercased, the default port, user info and fragment dropped,
 //!   ignored query parameters removed and the rest sorted;
 //! - the matched request headers ([`MatchHeaders`]), ignored ones left out;
-//! - the body: JSON re-serialized with sorted object keys and ignored top-level keys removed,
-//!   form bodies sorted like the query, anything else as is;
+//! - the body (an empty one counts as none): JSON re-serialized with sorted object keys,
+//!   numbers compared by their text and ignored top-level keys removed, form bodies sorted
+//!   like the query, anything else as is;
 //! - with [`KeyRules::per_credential`] (the default), a fingerprint of the credentials the
-//!   request carries (`Authorization`, `Cookie`, `api_key`, user info ...), so a response
+//!   request carries ([`CREDENTIAL_NAMES`], declared ones, user info), so a response
 //!   fetched with one credential is never served to another, though the credential itself
 //!   never enters the store.
 //!
@@ -25,27 +26,32 @@ use http::{HeaderMap, HeaderName, Method};
 use url::Url;
 use url::form_urlencoded;
 
-/// Parameters left out of the key and redacted from stored requests unless told otherwise:
-/// the usual places a credential travels. Matched case-insensitively, in headers, query
-/// parameters and JSON/form bodies.
-pub const DEFAULT_IGNORED_PARAMETERS: &[&str] = &[
+/// Names always treated as credentials (case-insensitive), as request headers, query
+/// parameters and top-level JSON or form body keys: never stored, and with
+/// [`KeyRules::per_credential`] (the default) fingerprinted into the key, so a response fetched
+/// with one credential is not served to another. Declare more with
+/// [`KeyRules::credential_headers`] and [`KeyRules::credential_parameters`].
+pub const CREDENTIAL_NAMES: &[&str] = &[
     "Authorization",
     "Proxy-Authorization",
     "Cookie",
     "X-API-Key",
+    "X-API-Token",
+    "X-Auth-Token",
+    "X-Access-Token",
+    "Private-Token",
+    "X-Amz-Security-Token",
     "access_token",
     "api_key",
+    "apikey",
+    "api-key",
+    "client_secret",
 ];
 
-/// Names always treated as credentials: never stored, fingerprinted into the key.
-const CREDENTIAL_PARAMETERS: &[&str] = &[
-    "authorization",
-    "proxy-authorization",
-    "cookie",
-    "x-api-key",
-    "access_token",
-    "api_key",
-];
+/// Parameters left out of the key and redacted from stored requests unless told otherwise:
+/// the [`CREDENTIAL_NAMES`]. Matched case-insensitively, in headers, query parameters and
+/// JSON/form bodies.
+pub const DEFAULT_IGNORED_PARAMETERS: &[&str] = CREDENTIAL_NAMES;
 
 /// Domain separation for the key hash; bump it only with a deliberate key format change.
 const KEY_VERSION_TAG: &[u8] = b"reqwest-caching/key/v1";
@@ -150,6 +156,9 @@ pub enum MatchHeaders {
 pub struct KeyRules {
     /// Lowercased ignored parameter names.
     ignored: Vec<String>,
+    /// Lowercased credential names declared beyond [`CREDENTIAL_NAMES`].
+    credential_headers: Vec<String>,
+    credential_parameters: Vec<String>,
     match_headers: MatchHeaders,
     per_credential: bool,
 }
@@ -161,6 +170,8 @@ impl Default for KeyRules {
                 .iter()
                 .map(|s| s.to_ascii_lowercase())
                 .collect(),
+            credential_headers: Vec::new(),
+            credential_parameters: Vec::new(),
             match_headers: MatchHeaders::None,
             per_credential: true,
         }
@@ -181,6 +192,33 @@ impl KeyRules {
             .into_iter()
             .map(|s| s.as_ref().to_ascii_lowercase())
             .collect();
+        self
+    }
+
+    /// Declares more request headers as credentials, in addition to [`CREDENTIAL_NAMES`]
+    /// (case-insensitive; each call adds to the list). Like the built-in ones they are
+    /// never stored, left out of the key's text, and fingerprinted into the key unless
+    /// [`per_credential`](Self::per_credential) is off.
+    #[must_use]
+    pub fn credential_headers<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        extend_lowercase(&mut self.credential_headers, names);
+        self
+    }
+
+    /// Declares more query parameters and top-level JSON or form body keys as credentials,
+    /// in addition to [`CREDENTIAL_NAMES`]; otherwise as
+    /// [`credential_headers`](Self::credential_headers).
+    #[must_use]
+    pub fn credential_parameters<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        extend_lowercase(&mut self.credential_parameters, names);
         self
     }
 
@@ -214,9 +252,38 @@ impl KeyRules {
         self.ignored.iter().any(|i| i.eq_ignore_ascii_case(name))
     }
 
-    /// True when `name` must not be stored: ignored or a credential.
+    /// True when `name` must not be stored: ignored or a credential (as a header or a
+    /// parameter).
     pub fn is_redacted(&self, name: &str) -> bool {
-        self.is_ignored(name) || is_credential(name)
+        self.is_ignored(name)
+            || self.is_credential_header(name)
+            || self.is_credential_parameter(name)
+    }
+
+    /// True when a request header of this name is a credential.
+    pub fn is_credential_header(&self, name: &str) -> bool {
+        is_builtin_credential(name) || contains_ignore_case(&self.credential_headers, name)
+    }
+
+    /// True when a query parameter or top-level body key of this name is a credential.
+    pub fn is_credential_parameter(&self, name: &str) -> bool {
+        is_builtin_credential(name) || contains_ignore_case(&self.credential_parameters, name)
+    }
+
+    /// A header left out of the stored request and of matched headers.
+    fn redacts_header(&self, name: &str) -> bool {
+        self.is_ignored(name) || self.is_credential_header(name)
+    }
+
+    /// A parameter left out of the stored URL.
+    fn redacts_parameter(&self, name: &str) -> bool {
+        self.is_ignored(name) || self.is_credential_parameter(name)
+    }
+
+    /// A parameter left out of the key's text: ignored, or a declared credential (which,
+    /// like the built-in ones under the default ignored list, counts only by fingerprint).
+    fn leaves_out_parameter(&self, name: &str) -> bool {
+        self.is_ignored(name) || contains_ignore_case(&self.credential_parameters, name)
     }
 
     /// The key of a request.
@@ -232,7 +299,8 @@ impl KeyRules {
         hasher.field(self.normalized_url(url).as_bytes());
         self.hash_matched_headers(&mut hasher, headers);
         let mut credentials = Vec::new();
-        match body {
+        // An empty body is no body: a GET built with `.body("")` is the same request.
+        match body.filter(|body| !body.is_empty()) {
             None => hasher.field(b"no-body"),
             Some(body) => {
                 hasher.field(b"body");
@@ -241,8 +309,8 @@ impl KeyRules {
             }
         }
         if self.per_credential {
-            collect_url_credentials(url, &mut credentials);
-            collect_header_credentials(headers, &mut credentials);
+            self.collect_url_credentials(url, &mut credentials);
+            self.collect_header_credentials(headers, &mut credentials);
             credentials.sort();
             hasher.field(b"credentials");
             for (name, value) in &credentials {
@@ -284,7 +352,7 @@ impl KeyRules {
             // The parser already lowercased scheme and host and dropped the default port.
             return Cow::Borrowed(url.as_str());
         }
-        let query = self.filtered_query(url, |name| self.is_ignored(name), true);
+        let query = self.filtered_query(url, |name| self.leaves_out_parameter(name));
         let mut normalized = format!(
             "{}://{}",
             url.scheme(),
@@ -297,11 +365,27 @@ impl KeyRules {
         Cow::Owned(normalized)
     }
 
-    /// The URL as it may be stored: redacted parameters removed (order kept), no user info.
+    /// The URL as it may be stored: no user info or fragment, and the query as the caller
+    /// wrote it (order and escapes kept) less its ignored and credential parameters.
     pub fn redact_url(&self, url: &Url) -> Url {
         let mut redacted = strip_userinfo_and_fragment(url);
-        let query = self.filtered_query(url, |name| self.is_redacted(name), false);
-        redacted.set_query(query.as_deref());
+        let Some(query) = url.query() else {
+            return redacted;
+        };
+        // Each `name=value` is kept verbatim; only the name is decoded, to recognize
+        // `api%5Fkey` as `api_key`.
+        let redacts = |pair: &&str| {
+            let name = pair.split('=').next().unwrap_or_default();
+            let decoded = decoded_pairs(name.as_bytes());
+            decoded
+                .first()
+                .is_some_and(|(name, _)| self.redacts_parameter(&String::from_utf8_lossy(name)))
+        };
+        if query.split('&').any(|pair| redacts(&pair)) {
+            let kept: Vec<&str> = query.split('&').filter(|pair| !redacts(pair)).collect();
+            let kept = kept.join("&");
+            redacted.set_query((!kept.is_empty()).then_some(kept.as_str()));
+        }
         redacted
     }
 
@@ -310,7 +394,7 @@ impl KeyRules {
         let mut kept = headers.clone();
         let redacted: Vec<HeaderName> = headers
             .keys()
-            .filter(|name| self.is_redacted(name.as_str()))
+            .filter(|name| self.redacts_header(name.as_str()))
             .cloned()
             .collect();
         for name in redacted {
@@ -319,12 +403,11 @@ impl KeyRules {
         kept
     }
 
-    fn filtered_query(&self, url: &Url, drop: impl Fn(&str) -> bool, sort: bool) -> Option<String> {
+    /// The query as it enters the key: decoded, filtered, sorted and encoded again.
+    fn filtered_query(&self, url: &Url, drop: impl Fn(&str) -> bool) -> Option<String> {
         let mut pairs = decoded_pairs(url.query()?.as_bytes());
         pairs.retain(|(name, _)| !drop(&String::from_utf8_lossy(name)));
-        if sort {
-            pairs.sort();
-        }
+        pairs.sort();
         if pairs.is_empty() {
             return None;
         }
@@ -343,7 +426,7 @@ impl KeyRules {
         };
         hasher.field(b"headers");
         for name in names {
-            if self.is_redacted(name.as_str()) {
+            if self.redacts_header(name.as_str()) {
                 continue;
             }
             let values: Vec<&[u8]> = headers.get_all(name).iter().map(|v| v.as_bytes()).collect();
@@ -368,30 +451,77 @@ impl KeyRules {
             .unwrap_or_default()
             .to_ascii_lowercase();
         if content_type.contains("json") {
-            if let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(body) {
-                if let serde_json::Value::Object(map) = &mut value {
-                    for (name, v) in map.iter() {
-                        if is_credential(name) {
-                            credentials.push((name.to_ascii_lowercase(), canonical_json(v)));
-                        }
-                    }
-                    map.retain(|name, _| !self.is_ignored(name));
-                }
-                return Cow::Owned(canonical_json(&value));
+            if let Some(canonical) = self.canonical_json_body(body, credentials) {
+                return Cow::Owned(canonical);
             }
         } else if content_type.starts_with("application/x-www-form-urlencoded") {
             let mut pairs = decoded_pairs(body);
             for (name, value) in &pairs {
                 let name = String::from_utf8_lossy(name);
-                if is_credential(&name) {
+                if self.is_credential_parameter(&name) {
                     credentials.push((name.to_ascii_lowercase(), value.clone()));
                 }
             }
-            pairs.retain(|(name, _)| !self.is_ignored(&String::from_utf8_lossy(name)));
+            pairs.retain(|(name, _)| !self.leaves_out_parameter(&String::from_utf8_lossy(name)));
             pairs.sort();
             return Cow::Owned(encoded_pairs(&pairs).into_bytes());
         }
         Cow::Borrowed(body)
+    }
+
+    fn collect_url_credentials(&self, url: &Url, credentials: &mut Vec<(String, Vec<u8>)>) {
+        if !url.username().is_empty() || url.password().is_some() {
+            let userinfo = format!("{}:{}", url.username(), url.password().unwrap_or_default());
+            credentials.push(("userinfo".to_owned(), userinfo.into_bytes()));
+        }
+        // Decoded as bytes: two credentials that differ only in non-UTF-8 bytes must not share
+        // a fingerprint (a lossy decode would make both U+FFFD).
+        let Some(query) = url.query() else { return };
+        for (name, value) in decoded_pairs(query.as_bytes()) {
+            let name = String::from_utf8_lossy(&name);
+            if self.is_credential_parameter(&name) {
+                credentials.push((name.to_ascii_lowercase(), value));
+            }
+        }
+    }
+
+    fn collect_header_credentials(
+        &self,
+        headers: &HeaderMap,
+        credentials: &mut Vec<(String, Vec<u8>)>,
+    ) {
+        for (name, value) in headers {
+            if self.is_credential_header(name.as_str()) {
+                credentials.push((name.as_str().to_owned(), value.as_bytes().to_vec()));
+            }
+        }
+    }
+
+    /// A JSON body with object keys sorted, numbers as written, ignored top-level keys
+    /// removed; its top-level credentials go to `credentials`. `None` when it is not JSON.
+    fn canonical_json_body(
+        &self,
+        body: &[u8],
+        credentials: &mut Vec<(String, Vec<u8>)>,
+    ) -> Option<Vec<u8>> {
+        let mut out = Vec::with_capacity(body.len());
+        match json::Body::parse(body)? {
+            json::Body::Object(mut members) => {
+                let mut found = Vec::new();
+                for (name, value) in &members {
+                    if self.is_credential_parameter(name) {
+                        let mut canonical = Vec::new();
+                        json::canonical(value, &mut canonical)?;
+                        found.push((name.to_ascii_lowercase(), canonical));
+                    }
+                }
+                members.retain(|name, _| !self.leaves_out_parameter(name));
+                json::canonical_object(&members, &mut out)?;
+                credentials.extend(found);
+            }
+            json::Body::Other(value) => json::canonical(value, &mut out)?,
+        }
+        Some(out)
     }
 }
 
@@ -434,10 +564,20 @@ fn encoded_pairs(pairs: &[(Vec<u8>, Vec<u8>)]) -> String {
     out
 }
 
-fn is_credential(name: &str) -> bool {
-    CREDENTIAL_PARAMETERS
-        .iter()
-        .any(|c| c.eq_ignore_ascii_case(name))
+fn is_builtin_credential(name: &str) -> bool {
+    contains_ignore_case(CREDENTIAL_NAMES, name)
+}
+
+fn contains_ignore_case<S: AsRef<str>>(names: &[S], name: &str) -> bool {
+    names.iter().any(|n| n.as_ref().eq_ignore_ascii_case(name))
+}
+
+fn extend_lowercase<I, S>(list: &mut Vec<String>, names: I)
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    list.extend(names.into_iter().map(|s| s.as_ref().to_ascii_lowercase()));
 }
 
 fn strip_userinfo_and_fragment(url: &Url) -> Url {
@@ -447,74 +587,6 @@ fn strip_userinfo_and_fragment(url: &Url) -> Url {
     let _ = stripped.set_username("");
     let _ = stripped.set_password(None);
     stripped
-}
-
-fn collect_url_credentials(url: &Url, credentials: &mut Vec<(String, Vec<u8>)>) {
-    if !url.username().is_empty() || url.password().is_some() {
-        let userinfo = format!("{}:{}", url.username(), url.password().unwrap_or_default());
-        credentials.push(("userinfo".to_owned(), userinfo.into_bytes()));
-    }
-    // Decoded as bytes: two credentials that differ only in non-UTF-8 bytes must not share
-    // a fingerprint (a lossy decode would make both U+FFFD).
-    let Some(query) = url.query() else { return };
-    for (name, value) in decoded_pairs(query.as_bytes()) {
-        let name = String::from_utf8_lossy(&name);
-        if is_credential(&name) {
-            credentials.push((name.to_ascii_lowercase(), value));
-        }
-    }
-}
-
-fn collect_header_credentials(headers: &HeaderMap, credentials: &mut Vec<(String, Vec<u8>)>) {
-    for (name, value) in headers {
-        if is_credential(name.as_str()) {
-            credentials.push((name.as_str().to_owned(), value.as_bytes().to_vec()));
-        }
-    }
-}
-
-/// JSON with object keys sorted at every level, whatever serde_json's map order is.
-fn canonical_json(value: &serde_json::Value) -> Vec<u8> {
-    let mut out = Vec::new();
-    write_canonical_json(value, &mut out);
-    out
-}
-
-fn write_canonical_json(value: &serde_json::Value, out: &mut Vec<u8>) {
-    use serde_json::Value;
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-            out.push(b'{');
-            for (i, (name, v)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_json_string(name, out);
-                out.push(b':');
-                write_canonical_json(v, out);
-            }
-            out.push(b'}');
-        }
-        Value::Array(items) => {
-            out.push(b'[');
-            for (i, v) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_canonical_json(v, out);
-            }
-            out.push(b']');
-        }
-        Value::String(s) => write_json_string(s, out),
-        scalar => out.extend_from_slice(scalar.to_string().as_bytes()),
-    }
-}
-
-fn write_json_string(s: &str, out: &mut Vec<u8>) {
-    // Serializing a string into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, s);
 }
 
 /// Length-prefixed fields into BLAKE3, so no two different field lists hash the same input.
@@ -541,6 +613,8 @@ impl KeyHasher {
         CacheKey::from_digest(digest)
     }
 }
+
+mod json;
 
 #[cfg(test)]
 mod tests;

@@ -54,7 +54,7 @@ mod fixtures;
 pub use codec::{DecodeError, Entry, VaryIndex, decode, decode_entry, encode, encode_vary_index};
 pub use error::{BoxError, StoreError};
 pub use expiration::{Clock, Expiration, ManualClock, SystemClock};
-pub use key::{CacheKey, DEFAULT_IGNORED_PARAMETERS, KeyRules, MatchHeaders};
+pub use key::{CREDENTIAL_NAMES, CacheKey, DEFAULT_IGNORED_PARAMETERS, KeyRules, MatchHeaders};
 pub use memory::MemoryStore;
 pub use response::{CachedRequest, CachedResponse};
 pub use store::{CacheStore, EntryMeta, StoredEntry};

@@ -473,6 +473,33 @@ proptest! {
         );
     }
 
+    /// JSON numbers count by their exact value as written, however many digits they have:
+    /// changing the last digit of an integer past `u64` or a decimal past `f64`'s precision
+    /// changes the key; trailing fraction zeros do not.
+    #[test]
+    fn different_json_numbers_differ(
+        a in "-?[1-9][0-9]{0,40}(\\.[0-9]{1,30})?",
+        zeros in 1..4usize,
+    ) {
+        let rules = KeyRules::default();
+        let mut h = HeaderMap::new();
+        h.insert("content-type", HeaderValue::from_static("application/json"));
+        let url = Url::parse("https://example.com/search").expect("valid");
+        let key = |n: &str| {
+            let body = format!("{{\"page\":1,\"n\":[{n}]}}");
+            rules.key(&Method::POST, &url, &h, Some(body.as_bytes()))
+        };
+        let mut b = a.clone().into_bytes();
+        let last = b.last_mut().expect("a digit");
+        *last = b'0' + (*last - b'0' + 1) % 10;
+        let b = String::from_utf8(b).expect("ASCII");
+        prop_assert_ne!(key(&a), key(&b), "{} vs {}", a, b);
+        if a.contains('.') {
+            let padded = format!("{a}{}", "0".repeat(zeros));
+            prop_assert_eq!(key(&a), key(&padded), "the same number");
+        }
+    }
+
     /// Vary variants: another value of a varied request header (as text) selects another
     /// variant; list spacing does not.
     #[test]

@@ -66,9 +66,26 @@ fn method_and_body_are_part_of_the_key() {
         rules.key(&Method::POST, &u, &h, Some(b"a")),
         rules.key(&Method::POST, &u, &h, Some(b"b"))
     );
-    assert_ne!(
-        rules.key(&Method::POST, &u, &h, None),
-        rules.key(&Method::POST, &u, &h, Some(b""))
+}
+
+/// A present but empty body is no body: same key, so an empty-body GET matches (and is
+/// invalidated like) a body-less one.
+#[test]
+fn an_empty_body_is_no_body() {
+    let rules = KeyRules::default();
+    let u = url("https://example.com/a?b=1");
+    let h = HeaderMap::new();
+    for method in [Method::GET, Method::POST] {
+        assert_eq!(
+            rules.key(&method, &u, &h, None),
+            rules.key(&method, &u, &h, Some(b"")),
+            "{method}"
+        );
+    }
+    assert_eq!(
+        rules.key(&Method::GET, &u, &h, Some(b"")).as_str(),
+        "00b10e76a891161d2c242296369c597d",
+        "the pinned body-less key"
     );
 }
 
@@ -99,6 +116,100 @@ fn json_bodies_ignore_key_order_and_ignored_keys() {
     // Not JSON after all: the raw bytes count.
     let raw = rules.key(&Method::POST, &u, &h, Some(b"{not json"));
     assert_ne!(raw, rules.key(&Method::POST, &u, &h, Some(b"{not json ")));
+}
+
+fn json_key(rules: &KeyRules, body: &str) -> CacheKey {
+    let mut h = HeaderMap::new();
+    h.insert("content-type", HeaderValue::from_static("application/json"));
+    rules.key(
+        &Method::POST,
+        &url("https://example.com/q"),
+        &h,
+        Some(body.as_bytes()),
+    )
+}
+
+/// Numbers are compared by the text written, not through `f64`: bodies differing only in a
+/// digit past `f64`'s precision get different keys.
+#[test]
+fn json_numbers_compare_by_their_text() {
+    let rules = KeyRules::default();
+    let key = |body: String| json_key(&rules, &body);
+    for (a, b) in [
+        ("9007199254740993", "9007199254740992"),
+        ("18446744073709551617", "18446744073709551616"),
+        ("-9223372036854775809", "-9223372036854775810"),
+        ("0.10000000000000000001", "0.1"),
+        ("1.00000000000000000000001", "1.0"),
+        (
+            "123456789012345678901234567890.5",
+            "123456789012345678901234567890.25",
+        ),
+        ("1.7976931348623157e308", "1.79769313486231571e308"),
+        ("5e-324", "5.0000000000000000001e-324"),
+    ] {
+        assert_ne!(
+            key(format!("{{\"n\":{a}}}")),
+            key(format!("{{\"n\":{b}}}")),
+            "{a} vs {b}"
+        );
+        assert_ne!(
+            key(format!("[1,{{\"x\":[{a}]}}]")),
+            key(format!("[1,{{\"x\":[{b}]}}]")),
+            "{a} vs {b}, nested"
+        );
+        assert_ne!(
+            key(a.to_owned()),
+            key(b.to_owned()),
+            "{a} vs {b}, top level"
+        );
+    }
+    // The same number spelled another way is still one key.
+    for (a, b) in [
+        ("1.5", "1.50"),
+        ("100.0", "1e2"),
+        ("0.10000000000000000001", "0.100000000000000000010"),
+        ("18446744073709551617", "18446744073709551617.0"),
+        ("-1.25E+3", "-1250.0"),
+    ] {
+        assert_eq!(
+            key(format!("{{\"n\": {a} }}")),
+            key(format!("{{\"n\":{b}}}")),
+            "{a} vs {b}"
+        );
+    }
+}
+
+/// Keys of bodies with ordinary numbers did not change when numbers started to be compared
+/// by their text: pinned from the release before.
+#[test]
+fn ordinary_json_number_keys_are_pinned() {
+    let rules = KeyRules::default();
+    assert_eq!(
+        json_key(
+            &rules,
+            r#"{"price":1.5,"qty":100,"neg":-2.25,"tiny":1e-7,"huge":1e300,"max":18446744073709551615,"min":-9223372036854775808,"z":0.0,"mz":-0.0,"e":2.5E3}"#
+        )
+        .as_str(),
+        "5a90226f040e2b20c6a5663fd0a75583"
+    );
+}
+
+/// Nesting deeper than serde_json accepts is not JSON: the raw bytes count, as before, and
+/// nothing overflows the stack.
+#[test]
+fn deeply_nested_json_is_raw_bytes() {
+    let rules = KeyRules::default();
+    for depth in [126, 127, 128, 129, 100_000] {
+        let body = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        let is_json = serde_json::from_str::<serde_json::Value>(&body).is_ok();
+        let with_space = format!("{}{} ", "[".repeat(depth), "]".repeat(depth));
+        assert_eq!(
+            json_key(&rules, &body) == json_key(&rules, &with_space),
+            is_json,
+            "depth {depth}"
+        );
+    }
 }
 
 #[test]
@@ -164,6 +275,37 @@ fn ignored_parameters_are_fully_ignored_when_not_credentials() {
     );
 }
 
+/// The stored URL keeps the query as written (`%20` is not turned into `+`, nor `~` into
+/// `%7E`, order kept), less redacted parameters, however their names are escaped.
+#[test]
+fn redacted_urls_keep_the_query_as_written() {
+    let rules = KeyRules::default().ignored_parameters(["nonce"]);
+    for (given, stored) in [
+        (
+            "https://e.com/s?q=a%20b&x=1+2&z=~",
+            "https://e.com/s?q=a%20b&x=1+2&z=~",
+        ),
+        (
+            "https://e.com/s?b=2&a=%7E&flag&e=",
+            "https://e.com/s?b=2&a=%7E&flag&e=",
+        ),
+        (
+            "https://e.com/s?q=a%20b&api_key=k&nonce=1&z=%7E",
+            "https://e.com/s?q=a%20b&z=%7E",
+        ),
+        (
+            "https://e.com/s?api%5Fkey=k&X-Auth-Token=t&q=1",
+            "https://e.com/s?q=1",
+        ),
+        ("https://e.com/s?API_KEY&q=1", "https://e.com/s?q=1"),
+        ("https://e.com/s?api_key=k", "https://e.com/s"),
+        ("https://e.com/s?", "https://e.com/s?"),
+        ("https://u:p@e.com/s?b=2&a=1#f", "https://e.com/s?b=2&a=1"),
+    ] {
+        assert_eq!(rules.redact_url(&url(given)).as_str(), stored, "{given}");
+    }
+}
+
 #[test]
 fn matched_headers() {
     let u = url("https://example.com/");
@@ -226,4 +368,138 @@ fn key_text_round_trips() {
     let key = get(&KeyRules::default(), "https://example.com/");
     assert_eq!(key.as_str().parse::<CacheKey>().unwrap(), key);
     assert_eq!(key.to_string().len(), 32);
+}
+
+fn header(name: &str, value: &str) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(
+        HeaderName::from_bytes(name.as_bytes()).unwrap(),
+        HeaderValue::from_str(value).unwrap(),
+    );
+    h
+}
+
+fn body_key(rules: &KeyRules, content_type: &'static str, body: &str) -> CacheKey {
+    let h = header("content-type", content_type);
+    rules.key(
+        &Method::POST,
+        &url("https://example.com/me"),
+        &h,
+        Some(body.as_bytes()),
+    )
+}
+
+/// Every built-in credential, as a header, a query parameter, a JSON and a form body key:
+/// another value is another key (unless `per_credential(false)`), and none is stored.
+#[test]
+fn every_credential_name_is_fingerprinted_and_redacted() {
+    for name in [
+        "X-Auth-Token",
+        "X-API-Token",
+        "X-Access-Token",
+        "apikey",
+        "Private-Token",
+        "X-Amz-Security-Token",
+        "api-key",
+        "client_secret",
+    ] {
+        assert!(
+            CREDENTIAL_NAMES.contains(&name),
+            "{name} is a default credential"
+        );
+    }
+    let u = url("https://example.com/me?q=1");
+    for name in CREDENTIAL_NAMES {
+        for (rules, per_credential) in [
+            (KeyRules::default(), true),
+            (KeyRules::default().per_credential(false), false),
+        ] {
+            let differ = |a: CacheKey, b: CacheKey, what: &str| {
+                assert_eq!(a != b, per_credential, "{name} {what} {per_credential}");
+            };
+            let by_header = |v| rules.key(&Method::GET, &u, &header(name, v), None);
+            differ(by_header("a"), by_header("b"), "header");
+            let by_query = |v| get(&rules, &format!("https://example.com/me?q=1&{name}={v}"));
+            differ(by_query("a"), by_query("b"), "query");
+            let by_json = |v| {
+                body_key(
+                    &rules,
+                    "application/json",
+                    &format!(r#"{{"q":1,"{name}":"{v}"}}"#),
+                )
+            };
+            differ(by_json("a"), by_json("b"), "JSON body");
+            let by_form = |v| {
+                body_key(
+                    &rules,
+                    "application/x-www-form-urlencoded",
+                    &format!("q=1&{name}={v}"),
+                )
+            };
+            differ(by_form("a"), by_form("b"), "form body");
+
+            assert!(
+                rules.redact_headers(&header(name, "a")).is_empty(),
+                "{name} header stored"
+            );
+            assert_eq!(
+                rules
+                    .redact_url(&url(&format!("https://example.com/me?q=1&{name}=a")))
+                    .as_str(),
+                "https://example.com/me?q=1",
+                "{name} parameter stored"
+            );
+        }
+    }
+}
+
+/// Credentials declared in the settings: headers and parameters apart, each fingerprinted,
+/// left out of the key's text and never stored.
+#[test]
+fn declared_credentials() {
+    let rules = KeyRules::default()
+        .credential_headers(["X-Session"])
+        .credential_parameters(["sig"])
+        .credential_parameters(["Token"]);
+    let u = url("https://example.com/me");
+    let by_header =
+        |rules: &KeyRules, v| rules.key(&Method::GET, &u, &header("x-session", v), None);
+    assert_ne!(by_header(&rules, "a"), by_header(&rules, "b"));
+    assert!(rules.redact_headers(&header("X-SESSION", "a")).is_empty());
+    for name in ["sig", "token"] {
+        let by_query =
+            |rules: &KeyRules, v| get(rules, &format!("https://example.com/me?q=1&{name}={v}"));
+        assert_ne!(by_query(&rules, "a"), by_query(&rules, "b"), "{name}");
+        assert_eq!(
+            rules
+                .redact_url(&url(&format!("https://example.com/me?{name}=a&q=1")))
+                .as_str(),
+            "https://example.com/me?q=1"
+        );
+        let by_json = |rules: &KeyRules, v| {
+            body_key(rules, "application/json", &format!(r#"{{"{name}":"{v}"}}"#))
+        };
+        assert_ne!(by_json(&rules, "a"), by_json(&rules, "b"), "{name}");
+        // Shared across values without per-credential keys: not in the key's text.
+        let shared = rules.clone().per_credential(false);
+        assert_eq!(by_query(&shared, "a"), by_query(&shared, "b"), "{name}");
+        assert_eq!(by_json(&shared, "a"), by_json(&shared, "b"), "{name}");
+    }
+    let shared = rules.clone().per_credential(false);
+    assert_eq!(by_header(&shared, "a"), by_header(&shared, "b"));
+    // A header name declared as a parameter (and the other way round) is not a credential
+    // there.
+    assert_eq!(rules.redact_headers(&header("sig", "a")).len(), 1);
+    assert_eq!(
+        rules
+            .redact_url(&url("https://example.com/me?x-session=a"))
+            .as_str(),
+        "https://example.com/me?x-session=a"
+    );
+    assert!(rules.is_redacted("sig") && rules.is_redacted("X-Session"));
+    // Declaring credentials does not change keys of requests without them.
+    assert_eq!(
+        get(&rules, "https://example.com/a?b=1").as_str(),
+        "00b10e76a891161d2c242296369c597d"
+    );
 }
