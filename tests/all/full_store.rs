@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use reqwest_caching::{CacheMiddleware, CacheResponseExt, CacheStore, SqliteStore};
+use reqwest_caching::{CacheMiddleware, CacheResponseExt, CacheStore};
 
 use crate::origin::Origin;
 
@@ -70,10 +70,11 @@ async fn fill_past_capacity(store: Arc<dyn CacheStore>, name: &str) {
 }
 
 #[tokio::test]
+#[cfg(feature = "sqlite")]
 async fn a_full_sqlite_file() {
     let dir = tempfile::tempdir().expect("temp dir");
     // 100 pages of 4 KiB: room for a few 50 KB bodies.
-    let store = SqliteStore::builder(dir.path().join("full.sqlite"))
+    let store = reqwest_caching::SqliteStore::builder(dir.path().join("full.sqlite"))
         .pragma("max_page_count", "100")
         .open()
         .expect("open");

@@ -281,6 +281,7 @@ async fn credentials_never_reach_any_store() {
         );
         assert_no_secret(&stored, &secrets, backend, "stored values");
         let on_disk = match backend {
+            #[cfg(feature = "sqlite")]
             Backend::Sqlite => true,
             #[cfg(feature = "sled")]
             Backend::Sled => true,

@@ -8,6 +8,7 @@ mod cache_control;
 mod composition;
 mod expiration;
 mod failures;
+#[cfg(any(feature = "sqlite", feature = "redis"))]
 mod full_store;
 mod handle;
 mod hits;
@@ -22,5 +23,6 @@ mod rules;
 mod scope;
 mod semantics;
 mod single_flight;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 mod stale;

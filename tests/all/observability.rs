@@ -41,6 +41,7 @@ async fn a_miss_then_a_hit() {
 }
 
 #[tokio::test]
+#[cfg(feature = "sqlite")]
 async fn store_time_is_recorded() {
     let spans = Spans::capture();
     // SQLite: store calls take measurable time, unlike the memory store's.

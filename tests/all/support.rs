@@ -6,7 +6,7 @@ use std::sync::Arc;
 use reqwest_caching::reqwest_middleware::{ClientWithMiddleware, RequestBuilder};
 use reqwest_caching::{
     CacheHandle, CacheInfo, CacheMiddleware, CacheMiddlewareBuilder, CacheResponseExt, CacheStore,
-    ManualClock, MemoryStore, SqliteStore,
+    ManualClock, MemoryStore,
 };
 
 use crate::origin::Origin;
@@ -15,6 +15,7 @@ use crate::origin::Origin;
 #[derive(Clone, Copy, Debug)]
 pub enum Backend {
     Memory,
+    #[cfg(feature = "sqlite")]
     Sqlite,
     #[cfg(feature = "sled")]
     Sled,
@@ -30,6 +31,7 @@ pub enum Backend {
 
 pub const BACKENDS: &[Backend] = &[
     Backend::Memory,
+    #[cfg(feature = "sqlite")]
     Backend::Sqlite,
     #[cfg(feature = "sled")]
     Backend::Sled,
@@ -44,16 +46,21 @@ pub const BACKENDS: &[Backend] = &[
 ];
 
 /// A fresh store of this kind: its own file, directory or key prefix.
+#[cfg_attr(
+    not(any(feature = "sqlite", feature = "sled")),
+    allow(unused_variables)
+)]
 async fn open_store(
     backend: Backend,
     dir: &std::path::Path,
 ) -> (Arc<dyn CacheStore>, Option<PathBuf>) {
     match backend {
         Backend::Memory => (Arc::new(MemoryStore::new()), None),
+        #[cfg(feature = "sqlite")]
         Backend::Sqlite => {
             let path = dir.join("cache.sqlite");
             (
-                Arc::new(SqliteStore::open(&path).expect("open SQLite")),
+                Arc::new(reqwest_caching::SqliteStore::open(&path).expect("open SQLite")),
                 Some(path),
             )
         }
@@ -110,6 +117,7 @@ pub struct Harness {
     pub handle: CacheHandle,
     pub clock: Arc<ManualClock>,
     /// The SQLite file, for the SQLite backend.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     pub sqlite_path: Option<PathBuf>,
     _dir: tempfile::TempDir,
 }
