@@ -1,17 +1,25 @@
-//! A remote store killed mid-run and started again: no request fails, the breaker keeps the
-//! cost of the outage to a few store calls, and caching resumes after the restart.
+//! A remote store killed with SIGKILL while requests are in flight, and started again: no
+//! request fails, the breaker keeps the cost of the outage to a few store calls, and caching
+//! resumes after the restart.
 #![cfg(any(feature = "redis", feature = "mongodb", feature = "dynamodb"))]
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use reqwest_caching::reqwest_middleware::ClientWithMiddleware;
 use reqwest_caching::{CacheMiddleware, CacheResponseExt, CacheStore};
 use test_support::StopStart;
+use tokio::sync::Mutex;
 
 use crate::origin::Origin;
 
 const REQUESTS: usize = 1_000;
 const URLS: usize = 100;
+/// Tasks sending requests at once: the kill always lands on store calls in flight.
+const WORKERS: usize = 8;
+/// The breaker opens after this many failures in a row.
+const BREAKER_THRESHOLD: u32 = 3;
 
 /// What happened during the run, for the assertions and the log.
 #[derive(Debug)]
@@ -19,59 +27,132 @@ struct OutageReport {
     errors: u64,
     skipped: u64,
     hits_before: usize,
+    origin_before: usize,
+    /// Requests sent while the server was dead.
+    outage_requests: usize,
     outage_median: Duration,
     outage_max: Duration,
     resumed_after: Duration,
 }
 
-/// Runs the 1,000 requests against `store`, calling `stop` at 30 % and `restart` at 70 %.
+/// When the server went down and came back.
+#[derive(Default)]
+struct Timeline {
+    killed: Option<Instant>,
+    restarted: Option<Instant>,
+}
+
+/// One request, checked: it succeeds with the origin's body for its URL. Returns whether it
+/// came from the cache and how long it took.
+async fn checked_get(client: &ClientWithMiddleware, origin: &Origin, i: usize) -> (bool, Duration) {
+    let path = format!("/outage/{}", i % URLS);
+    let started = Instant::now();
+    let response = client
+        .get(origin.url(&path))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("request {i} failed: {e:?}"));
+    assert_eq!(response.status(), 200, "request {i}");
+    let from_cache = response.from_cache();
+    let body = response.text().await.expect("body");
+    assert!(
+        body.starts_with(&format!("{path} #")),
+        "request {i}: {body}"
+    );
+    (from_cache, started.elapsed())
+}
+
+/// 300 requests to fill the cache, then 700 more from `WORKERS` tasks at once; `server` is
+/// killed (SIGKILL) once the second phase is under way and restarted at 70 %.
 async fn run_through_outage(
     store: Arc<dyn CacheStore>,
-    mut stop: impl FnMut(),
-    mut restart: impl FnMut(),
+    server: impl StopStart + Send + 'static,
 ) -> OutageReport {
     let cache = CacheMiddleware::builder()
         .shared_store(store)
         .store_timeout(Duration::from_millis(500))
-        .store_breaker(3, Duration::from_millis(100), Duration::from_secs(1))
+        .store_breaker(
+            BREAKER_THRESHOLD,
+            Duration::from_millis(100),
+            Duration::from_secs(1),
+        )
         .build()
         .expect("cache");
     let handle = cache.handle();
-    let client = cache.into_client(reqwest::Client::new());
-    let origin = Origin::start().await;
-    let mut outage_latencies = Vec::new();
+    let client = Arc::new(cache.into_client(reqwest::Client::new()));
+    let origin = Arc::new(Origin::start().await);
+
+    // Phase 1, concurrent too: 100 misses (identical ones coalesced), then hits.
+    let next = Arc::new(AtomicUsize::new(0));
+    let fill = REQUESTS * 3 / 10;
+    let workers = |until: usize, timeline: Option<Arc<Mutex<Timeline>>>| {
+        (0..WORKERS)
+            .map(|_| {
+                let (client, origin, next) = (client.clone(), origin.clone(), next.clone());
+                let timeline = timeline.clone();
+                tokio::spawn(async move {
+                    let mut seen = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::SeqCst);
+                        if i >= until {
+                            return seen;
+                        }
+                        let started = Instant::now();
+                        let (from_cache, took) = checked_get(&client, &origin, i).await;
+                        let during_outage = match &timeline {
+                            Some(timeline) => {
+                                let t = timeline.lock().await;
+                                t.killed.is_some_and(|k| started >= k) && t.restarted.is_none()
+                            }
+                            None => false,
+                        };
+                        seen.push((from_cache, took, during_outage));
+                    }
+                })
+            })
+            .collect::<Vec<_>>()
+    };
     let mut hits_before = 0;
-    for i in 0..REQUESTS {
-        if i == REQUESTS * 3 / 10 {
-            tokio::task::block_in_place(&mut stop);
-        }
-        if i == REQUESTS * 7 / 10 {
-            tokio::task::block_in_place(&mut restart);
-        }
-        let path = format!("/outage/{}", i % URLS);
-        let started = Instant::now();
-        let response = client
-            .get(origin.url(&path))
-            .send()
+    for worker in workers(fill, None) {
+        hits_before += worker.await.expect("worker").iter().filter(|r| r.0).count();
+    }
+    let origin_before = origin.total();
+
+    // Phase 2: the kill lands while the workers' store calls are in flight.
+    let timeline = Arc::new(Mutex::new(Timeline::default()));
+    let running = workers(REQUESTS, Some(timeline.clone()));
+    let server = Arc::new(std::sync::Mutex::new(server));
+    while next.load(Ordering::SeqCst) < fill + 50 {
+        tokio::task::yield_now().await;
+    }
+    {
+        let mut t = timeline.lock().await;
+        let server = server.clone();
+        tokio::task::spawn_blocking(move || server.lock().unwrap().kill())
             .await
-            .unwrap_or_else(|e| panic!("request {i} failed: {e:?}"));
-        assert_eq!(response.status(), 200, "request {i}");
-        let from_cache = response.from_cache();
-        let body = response.text().await.expect("body");
-        assert!(
-            body.starts_with(&format!("{path} #")),
-            "request {i}: {body}"
-        );
-        let elapsed = started.elapsed();
-        if i < REQUESTS * 3 / 10 {
-            hits_before += usize::from(from_cache);
-        } else if i < REQUESTS * 7 / 10 {
-            assert!(!from_cache, "request {i}: served from a dead store");
-            outage_latencies.push(elapsed);
+            .expect("kill");
+        t.killed = Some(Instant::now());
+    }
+    while next.load(Ordering::SeqCst) < REQUESTS * 7 / 10 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let restart = server.clone();
+    tokio::task::spawn_blocking(move || restart.lock().unwrap().restart())
+        .await
+        .expect("restart");
+    timeline.lock().await.restarted = Some(Instant::now());
+    let mut outage_latencies = Vec::new();
+    for worker in running {
+        for (from_cache, took, during_outage) in worker.await.expect("worker") {
+            if during_outage {
+                assert!(!from_cache, "served from a dead store");
+                outage_latencies.push(took);
+            }
         }
     }
+
     // Caching resumes once the breaker probes the restarted store and the client reconnects.
-    let restarted = Instant::now();
+    let restarted = timeline.lock().await.restarted.expect("restarted");
     let deadline = restarted + Duration::from_secs(60);
     loop {
         let url = origin.url("/resume");
@@ -93,6 +174,8 @@ async fn run_through_outage(
         errors: stats.errors,
         skipped: stats.skipped,
         hits_before,
+        origin_before,
+        outage_requests: outage_latencies.len(),
         outage_median: outage_latencies[outage_latencies.len() / 2],
         outage_max: *outage_latencies.last().expect("outage requests"),
         resumed_after: restarted.elapsed(),
@@ -101,39 +184,48 @@ async fn run_through_outage(
 
 fn check(name: &str, report: &OutageReport) {
     println!(
-        "{name} outage: {} failed store calls, {} skipped by the breaker; request latency \
-         while down: median {:?}, max {:?}; caching resumed {:?} after the restart",
+        "{name} SIGKILL under load: {} failed store calls, {} skipped by the breaker; \
+         {} requests while down, latency median {:?}, max {:?}; caching resumed {:?} after \
+         the restart",
         report.errors,
         report.skipped,
+        report.outage_requests,
         report.outage_median,
         report.outage_max,
         report.resumed_after
     );
     // 300 requests over 100 URLs before the outage: 100 misses, then 200 hits.
+    assert_eq!(report.origin_before, URLS, "{name}: {report:?}");
     assert_eq!(report.hits_before, 200, "{name}: {report:?}");
+    assert!(
+        report.outage_requests > 0,
+        "{name}: requests were sent while down"
+    );
     assert!(
         report.errors > 0,
         "{name}: failures are counted: {report:?}"
     );
     assert!(report.skipped > 0, "{name}: the breaker opened: {report:?}");
-    // 400 requests × 2 store calls during the outage; the breaker lets only a few through
-    // (3 to open it, then one probe per back-off).
+    // Hundreds of requests × 2 store calls during the outage; only a few fail: the calls in
+    // flight when the server died (two per worker at most), the ones that open the breaker,
+    // and one probe per back-off (100 ms doubling to 1 s, over an outage of a few seconds).
+    let bound = (2 * WORKERS) as u64 + u64::from(BREAKER_THRESHOLD) + 20;
     assert!(
-        report.errors < 100,
-        "{name}: {} failed store calls: the breaker did not bound the outage",
+        report.errors <= bound,
+        "{name}: {} failed store calls (bound {bound}): the breaker did not bound the outage",
         report.errors
+    );
+    // The breaker's back-off is at most 1 s: a probe finds the restarted store by then.
+    assert!(
+        report.resumed_after < Duration::from_secs(5),
+        "{name}: caching resumed only {:?} after the restart",
+        report.resumed_after
     );
 }
 
-/// The outage run against `store`, taking `server` down and back.
-async fn outage_of(name: &str, server: impl StopStart, store: impl CacheStore) {
-    let server = std::sync::Mutex::new(server);
-    let report = run_through_outage(
-        Arc::new(store),
-        || server.lock().unwrap().stop(),
-        || server.lock().unwrap().restart(),
-    )
-    .await;
+/// The outage run against `store`, killing `server` and bringing it back.
+async fn outage_of(name: &str, server: impl StopStart + Send + 'static, store: impl CacheStore) {
+    let report = run_through_outage(Arc::new(store), server).await;
     check(name, &report);
 }
 

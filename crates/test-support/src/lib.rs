@@ -70,11 +70,18 @@ impl Supervised {
         if !program.contains('/') {
             require_binary(program);
         }
+        let pid_file = pid_file(log);
+        let _ = std::fs::remove_file(&pid_file);
         let log = std::fs::File::create(log).expect("server log file");
         let child = Command::new("sh")
             .arg("-c")
-            // Run the server in the background; when stdin closes, stop it and wait for it.
-            .arg("\"$@\" </dev/null & pid=$!; read -r _; kill $pid 2>/dev/null; wait $pid")
+            // Run the server in the background and note its pid (for `kill`); when stdin
+            // closes, stop it and wait for it.
+            .arg(
+                "\"$@\" </dev/null & pid=$!; echo $pid > \"$PID_FILE\"; \
+                 read -r _; kill $pid 2>/dev/null; wait $pid",
+            )
+            .env("PID_FILE", &pid_file)
             .arg("sh")
             .arg(program)
             .args(args)
@@ -136,9 +143,24 @@ impl Restartable {
         server
     }
 
-    /// Kills the server (SIGTERM, then waits for it to exit).
+    /// Stops the server (SIGTERM, then waits for it to exit).
     fn stop(&mut self) {
         drop(self.process.take());
+    }
+
+    /// Kills the server at once with SIGKILL, as a crash or an OOM kill would: no shutdown,
+    /// connections cut mid-command.
+    fn kill(&mut self) {
+        let Some(process) = self.process.take() else {
+            return;
+        };
+        let pid = std::fs::read_to_string(pid_file(&self.log)).expect("server pid file");
+        let status = Command::new("kill")
+            .args(["-KILL", pid.trim()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -KILL {} failed", pid.trim());
+        drop(process);
     }
 
     /// Starts the server again (if stopped) and waits until it answers.
@@ -150,10 +172,17 @@ impl Restartable {
     }
 }
 
+/// Where a supervised server's pid is written, beside its log.
+fn pid_file(log: &Path) -> std::path::PathBuf {
+    log.with_extension("pid")
+}
+
 /// A server a test can take down and bring back (same port, same data directory).
 pub trait StopStart {
-    /// Kills the server.
+    /// Stops the server (SIGTERM: it shuts down in order).
     fn stop(&mut self);
+    /// Kills the server with SIGKILL, mid-command.
+    fn kill(&mut self);
     /// Starts it again and waits until it answers.
     fn restart(&mut self);
 }
@@ -163,6 +192,9 @@ macro_rules! stop_start {
         impl StopStart for $server {
             fn stop(&mut self) {
                 self.process.stop();
+            }
+            fn kill(&mut self) {
+                self.process.kill();
             }
             fn restart(&mut self) {
                 self.process.restart();
