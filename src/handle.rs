@@ -4,7 +4,6 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cache_core::store::{collect_keys, delete_all};
 use cache_core::vary::variant_key;
 use cache_core::{CacheKey, CacheStore, CachedResponse, Entry, EntryMeta, Expiration};
 use futures_util::StreamExt;
@@ -15,6 +14,11 @@ use crate::error::Error;
 use crate::observe::StoreOp;
 use crate::state::CacheState;
 use crate::stats::CacheStats;
+
+/// How many store timeouts a call over every entry (`count`, `clear`, `delete_expired`) may
+/// take before [`CacheHandle`] gives up with [`StoreError::Timeout`](crate::StoreError): 12,
+/// so 60 s for embedded stores and 12 to 36 s for remote ones by default.
+pub const WHOLE_STORE_TIMEOUT_FACTOR: u32 = 12;
 
 /// A stored entry: its metadata and the decoded response.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -212,10 +216,11 @@ impl CacheHandle {
     ///
     /// # Errors
     ///
-    /// The store's.
+    /// The store's; [`StoreError::Timeout`] after [`WHOLE_STORE_TIMEOUT_FACTOR`] times the
+    /// store timeout.
     pub async fn delete_expired(&self) -> Result<u64, Error> {
         let now = self.state.clock.now();
-        Ok(self.state.store.delete_expired(now).await?)
+        self.whole_store(self.state.store.delete_expired(now)).await
     }
 
     /// Deletes every entry stored more than `age` ago; returns how many.
@@ -228,9 +233,14 @@ impl CacheHandle {
         let Some(cutoff) = now.checked_sub(age) else {
             return Ok(0);
         };
-        let store = &*self.state.store;
-        let old = collect_keys(store.entries(), |meta| meta.created_at < cutoff).await?;
-        Ok(delete_all(store, &old).await?)
+        let old = self.list(|meta| meta.created_at < cutoff).await?;
+        let mut removed = 0;
+        for meta in &old {
+            if self.delete(&meta.key).await? {
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     /// Gives every entry a new expiry computed from now (as requests-cache's
@@ -244,12 +254,11 @@ impl CacheHandle {
         if !expiration.is_cacheable() {
             return self.clear().await;
         }
-        let store = &*self.state.store;
         let expires_at = expiration.expires_at(self.state.clock.now());
-        let keys = collect_keys(store.entries(), |_| true).await?;
         let mut changed = 0;
-        for key in &keys {
-            if store.set_expiry(key, expires_at).await? {
+        for meta in self.list(|_| true).await? {
+            let renewed = self.state.store.set_expiry(&meta.key, expires_at);
+            if self.state.bounded(StoreOp::Put, renewed).await? {
                 changed += 1;
             }
         }
@@ -262,7 +271,7 @@ impl CacheHandle {
     ///
     /// The store's.
     pub async fn clear(&self) -> Result<u64, Error> {
-        Ok(self.state.store.clear().await?)
+        self.whole_store(self.state.store.clear()).await
     }
 
     /// The distinct URLs with entries, sorted; each as it was requested, less its ignored and
@@ -272,11 +281,12 @@ impl CacheHandle {
     ///
     /// The store's.
     pub async fn urls(&self) -> Result<Vec<String>, Error> {
-        let mut urls = BTreeSet::new();
-        let mut entries = self.state.store.entries();
-        while let Some(meta) = entries.next().await {
-            urls.insert(meta?.url);
-        }
+        let urls: BTreeSet<String> = self
+            .list(|_| true)
+            .await?
+            .into_iter()
+            .map(|meta| meta.url)
+            .collect();
         Ok(urls.into_iter().collect())
     }
 
@@ -286,7 +296,33 @@ impl CacheHandle {
     ///
     /// The store's.
     pub async fn count(&self) -> Result<u64, Error> {
-        Ok(self.state.store.count().await?)
+        self.whole_store(self.state.store.count()).await
+    }
+
+    /// The metadata of the entries `select` keeps. Each step of the listing is a store call
+    /// bounded by the store timeout and the circuit breaker, as requests' calls are.
+    async fn list(&self, select: impl Fn(&EntryMeta) -> bool) -> Result<Vec<EntryMeta>, Error> {
+        let mut entries = self.state.store.entries();
+        let mut kept = Vec::new();
+        loop {
+            let step = async { entries.next().await.transpose() };
+            match self.state.bounded(StoreOp::List, step).await? {
+                Some(meta) if select(&meta) => kept.push(meta),
+                Some(_) => {}
+                None => return Ok(kept),
+            }
+        }
+    }
+
+    /// A call over every entry at once (count, clear, delete_expired): bounded by the breaker
+    /// and by [`WHOLE_STORE_TIMEOUT_FACTOR`] times the store timeout (a large store takes a
+    /// while; a hung one must still give the caller an answer).
+    async fn whole_store<T>(
+        &self,
+        call: impl Future<Output = Result<T, cache_core::StoreError>>,
+    ) -> Result<T, Error> {
+        let timeout = self.state.store_timeout * WHOLE_STORE_TIMEOUT_FACTOR;
+        Ok(self.state.bounded_for(StoreOp::List, timeout, call).await?)
     }
 
     /// How many `stale-while-revalidate` refreshes are running in the background.

@@ -32,7 +32,7 @@ pub use builder::{
     DEFAULT_STALE_IF_ERROR_STATUSES, DEFAULT_STORE_TIMEOUT,
 };
 pub use error::{Error, StoreError};
-pub use handle::{CacheHandle, CachedEntry};
+pub use handle::{CacheHandle, CachedEntry, WHOLE_STORE_TIMEOUT_FACTOR};
 pub use info::{CacheInfo, CacheResponseExt};
 pub use middleware::CacheMiddleware;
 #[cfg(feature = "sqlite")]

@@ -301,6 +301,16 @@ impl CacheState {
         op: StoreOp,
         call: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
+        self.bounded_for(op, self.store_timeout, call).await
+    }
+
+    /// [`CacheState::bounded`] with another time limit, for calls that touch every entry.
+    pub(crate) async fn bounded_for<T>(
+        &self,
+        op: StoreOp,
+        timeout: Duration,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
         let permit = match self.breaker.allow() {
             Ok(permit) => permit,
             Err(open) => return Err(StoreError::unavailable(open)),
@@ -312,9 +322,9 @@ impl CacheState {
             std::task::Poll::Ready(result) => result,
             // Boxed: the timer is large, and only a store that did not answer at once needs
             // it; in-process hits keep a small future (every hit moves it several times).
-            std::task::Poll::Pending => Box::pin(tokio::time::timeout(self.store_timeout, call))
+            std::task::Poll::Pending => Box::pin(tokio::time::timeout(timeout, call))
                 .await
-                .unwrap_or(Err(StoreError::Timeout(self.store_timeout))),
+                .unwrap_or(Err(StoreError::Timeout(timeout))),
         };
         observe::store_call_finished(op, started);
         permit.settle(&result);

@@ -26,3 +26,4 @@ mod single_flight;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod stale;
+mod store_faults;

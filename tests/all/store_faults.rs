@@ -1,0 +1,187 @@
+//! Stores that hang or fail in ways the other tests' stores do not: the handle's bulk
+//! operations stay bounded, and a failing synchronous read sends the request to the network.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use futures_util::stream::BoxStream;
+use reqwest_caching::cache_core::codec::EntryCodec;
+use reqwest_caching::cache_core::store::DecodedEntry;
+use reqwest_caching::{
+    CacheKey, CacheMiddleware, CacheResponseExt, CacheStore, EntryMeta, Error, Expiration,
+    MemoryStore, StoreError, StoredEntry,
+};
+
+use crate::origin::Origin;
+
+/// A store whose every call waits forever, as a server that accepted the connection and
+/// then stopped answering.
+#[derive(Debug)]
+struct HangingStore;
+
+async fn hang<T>() -> Result<T, StoreError> {
+    std::future::pending().await
+}
+
+#[async_trait]
+impl CacheStore for HangingStore {
+    async fn get(&self, _: &CacheKey) -> Result<Option<StoredEntry>, StoreError> {
+        hang().await
+    }
+    async fn put(&self, _: StoredEntry) -> Result<(), StoreError> {
+        hang().await
+    }
+    async fn delete(&self, _: &CacheKey) -> Result<bool, StoreError> {
+        hang().await
+    }
+    fn entries(&self) -> BoxStream<'_, Result<EntryMeta, StoreError>> {
+        Box::pin(futures_util::stream::once(hang()))
+    }
+    async fn clear(&self) -> Result<u64, StoreError> {
+        hang().await
+    }
+    async fn count(&self) -> Result<u64, StoreError> {
+        hang().await
+    }
+    async fn delete_expired(&self, _: SystemTime) -> Result<u64, StoreError> {
+        hang().await
+    }
+    async fn set_expiry(&self, _: &CacheKey, _: Option<SystemTime>) -> Result<bool, StoreError> {
+        hang().await
+    }
+    async fn entries_for_url(&self, _: &CacheKey) -> Result<Vec<EntryMeta>, StoreError> {
+        hang().await
+    }
+}
+
+fn is_store_error<T: std::fmt::Debug>(result: Result<T, Error>) -> bool {
+    matches!(
+        result,
+        Err(Error::Store(
+            StoreError::Timeout(_) | StoreError::Unavailable { .. }
+        ))
+    )
+}
+
+#[tokio::test]
+async fn every_handle_operation_is_bounded_against_a_hanging_store() {
+    let cache = CacheMiddleware::builder()
+        .store(HangingStore)
+        .store_timeout(Duration::from_millis(20))
+        .build()
+        .unwrap();
+    let handle = cache.handle();
+    let url = "http://example.test/a";
+    let key = handle.key_for(&http::Method::GET, url).unwrap();
+    let all = async {
+        assert!(is_store_error(handle.count().await), "count");
+        assert!(is_store_error(handle.clear().await), "clear");
+        assert!(
+            is_store_error(handle.delete_expired().await),
+            "delete_expired"
+        );
+        assert!(
+            is_store_error(handle.delete_older_than(Duration::ZERO).await),
+            "delete_older_than"
+        );
+        assert!(
+            is_store_error(handle.reset_expiration(Expiration::Never).await),
+            "reset_expiration"
+        );
+        assert!(is_store_error(handle.urls().await), "urls");
+        assert!(
+            is_store_error(handle.keys_for_url(url).await),
+            "keys_for_url"
+        );
+        assert!(
+            is_store_error(handle.contains_url(url).await),
+            "contains_url"
+        );
+        assert!(is_store_error(handle.get_url(url).await), "get_url");
+        assert!(is_store_error(handle.delete_url(url).await), "delete_url");
+        assert!(is_store_error(handle.get(&key).await), "get");
+        assert!(is_store_error(handle.delete(&key).await), "delete");
+    };
+    // A deadline on the test, far above the bounds (20 ms per call, 240 ms for the calls
+    // over every entry): without them the first operation never returns.
+    tokio::time::timeout(Duration::from_secs(60), all)
+        .await
+        .expect("a handle operation hung");
+    // After repeated timeouts the breaker is open: the next call is refused at once.
+    let refused = handle.count().await;
+    let open = match &refused {
+        Err(Error::Store(error)) => std::error::Error::source(error)
+            .is_some_and(|s| s.downcast_ref::<reqwest_caching::CircuitOpen>().is_some()),
+        _ => false,
+    };
+    assert!(open, "{refused:?}");
+}
+
+/// A memory store whose synchronous read fails, as a store whose in-process read hits an I/O
+/// error would; the awaited read is counted and must not be needed.
+#[derive(Debug, Default)]
+struct FailingQuickReads {
+    inner: MemoryStore,
+    awaited_reads: AtomicU64,
+}
+
+#[async_trait]
+impl CacheStore for FailingQuickReads {
+    async fn get(&self, key: &CacheKey) -> Result<Option<StoredEntry>, StoreError> {
+        self.awaited_reads.fetch_add(1, Ordering::Relaxed);
+        self.inner.get(key).await
+    }
+    fn get_decoded_now(
+        &self,
+        _: &CacheKey,
+        _: &EntryCodec,
+    ) -> Option<Result<DecodedEntry, StoreError>> {
+        Some(Err(StoreError::unavailable(std::io::Error::other(
+            "read failed",
+        ))))
+    }
+    async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
+        self.inner.put(entry).await
+    }
+    async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {
+        self.inner.delete(key).await
+    }
+    fn entries(&self) -> BoxStream<'_, Result<EntryMeta, StoreError>> {
+        self.inner.entries()
+    }
+    async fn clear(&self) -> Result<u64, StoreError> {
+        self.inner.clear().await
+    }
+}
+
+#[tokio::test]
+async fn a_failing_synchronous_read_goes_to_the_network_and_is_counted() {
+    let store = Arc::new(FailingQuickReads::default());
+    let cache = CacheMiddleware::builder()
+        .shared_store(Arc::clone(&store) as _)
+        .build()
+        .unwrap();
+    let handle = cache.handle();
+    let client = cache.into_client(reqwest::Client::new());
+    let origin = Origin::start().await;
+    for n in 1..=2 {
+        let response = client.get(origin.url("/q")).send().await.unwrap();
+        assert!(!response.from_cache(), "the read failed: no hit");
+        assert_eq!(response.text().await.unwrap(), format!("/q #{n}"));
+    }
+    assert_eq!(origin.hits("/q"), 2);
+    let stats = handle.stats();
+    assert_eq!(stats.errors, 2, "each failed read counted: {stats:?}");
+    assert_eq!(
+        store.awaited_reads.load(Ordering::Relaxed),
+        0,
+        "the failed synchronous read is the answer, not a retry"
+    );
+    assert_eq!(
+        handle.count().await.unwrap(),
+        1,
+        "the writes still went through"
+    );
+}
