@@ -352,6 +352,19 @@ impl KeyRules {
             // The parser already lowercased scheme and host and dropped the default port.
             return Cow::Borrowed(url.as_str());
         }
+        // Most API URLs carry a query already in the form the key uses: then it is a slice of
+        // the URL, with no decoding, sorting or encoding.
+        let no_userinfo = url.username().is_empty() && url.password().is_none();
+        if no_userinfo && url.has_authority() {
+            if url.query().is_some_and(|q| self.query_is_normalized(q)) {
+                return Cow::Borrowed(&url[..url::Position::AfterQuery]);
+            }
+        }
+        Cow::Owned(self.normalized_url_in_full(url))
+    }
+
+    /// [`KeyRules::normalized_url`] the long way: decoded, filtered, sorted, encoded again.
+    fn normalized_url_in_full(&self, url: &Url) -> String {
         let query = self.filtered_query(url, |name| self.leaves_out_parameter(name));
         let mut normalized = format!(
             "{}://{}",
@@ -362,7 +375,7 @@ impl KeyRules {
             normalized.push('?');
             normalized.push_str(&query);
         }
-        Cow::Owned(normalized)
+        normalized
     }
 
     /// The URL as it may be stored: no user info or fragment, and the query as the caller
@@ -404,6 +417,35 @@ impl KeyRules {
     }
 
     /// The query as it enters the key: decoded, filtered, sorted and encoded again.
+    /// True when `query` is exactly what [`KeyRules::filtered_query`] would make of it:
+    /// `name=value` pairs of characters form encoding leaves as they are, sorted, none left
+    /// out of the key. Anything else (escapes, `+`, a pair without `=`, an empty pair, an
+    /// ignored or credential name) takes the full path.
+    fn query_is_normalized(&self, query: &str) -> bool {
+        fn unescaped(part: &str) -> bool {
+            part.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'*' | b'-' | b'.' | b'_'))
+        }
+        if query.is_empty() {
+            return false;
+        }
+        let mut previous: Option<(&str, &str)> = None;
+        for pair in query.split('&') {
+            let Some((name, value)) = pair.split_once('=') else {
+                return false;
+            };
+            let in_order = previous.is_none_or(|previous| previous <= (name, value));
+            if !in_order || !unescaped(name) || !unescaped(value) {
+                return false;
+            }
+            if self.leaves_out_parameter(name) {
+                return false;
+            }
+            previous = Some((name, value));
+        }
+        true
+    }
+
     fn filtered_query(&self, url: &Url, drop: impl Fn(&str) -> bool) -> Option<String> {
         let mut pairs = decoded_pairs(url.query()?.as_bytes());
         pairs.retain(|(name, _)| !drop(&String::from_utf8_lossy(name)));
