@@ -37,11 +37,7 @@ impl PortReservation {
     pub(crate) fn new(bus: bool) -> Self {
         let ephemeral = ephemeral_range();
         let outside = |port: u16| !ephemeral.contains(&port);
-        let fits = |port: u16| {
-            !bus || port
-                .checked_add(BUS_OFFSET)
-                .is_some_and(|bus_port| outside(bus_port))
-        };
+        let fits = |port: u16| !bus || port.checked_add(BUS_OFFSET).is_some_and(&outside);
         let preferred: Vec<u16> = WINDOW.filter(|&p| outside(p) && fits(p)).collect();
         // An unusual ephemeral range covering the whole window: take the window anyway (the
         // locks still keep test processes apart).
