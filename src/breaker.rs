@@ -1,10 +1,15 @@
 //! A circuit breaker around the store: after repeated failures the cache stops calling the
 //! store for a back-off period, then lets one call probe it. A dead Redis then costs one
 //! timeout per period, not one per request.
+//!
+//! The back-off is measured on the cache's [`Clock`], so tests drive it with a
+//! [`ManualClock`](cache_core::ManualClock) instead of sleeping.
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use cache_core::Clock;
 
 /// The store is not called: the breaker is open after repeated failures.
 #[derive(Debug, thiserror::Error)]
@@ -20,13 +25,26 @@ pub(crate) struct Breaker {
     max_backoff: Duration,
     failures: AtomicU32,
     state: Mutex<State>,
+    clock: Arc<dyn Clock>,
 }
 
 #[derive(Debug)]
 struct State {
-    open_until: Option<Instant>,
+    /// When the breaker opened, or its last probe failed; `None` while it has not opened.
+    opened_at: Option<SystemTime>,
     backoff: Duration,
     probing: bool,
+}
+
+impl State {
+    /// True while the back-off since opening runs at `now`. Elapsed time is compared, not a
+    /// deadline computed by addition: a back-off too long to add to a clock reading
+    /// (`Duration::MAX`) then waits for good instead of overflowing into "no deadline", and a
+    /// clock set back lets a probe through rather than stretching the wait.
+    fn backing_off(&self, now: SystemTime) -> bool {
+        self.opened_at
+            .is_some_and(|opened| now.duration_since(opened).is_ok_and(|e| e < self.backoff))
+    }
 }
 
 /// Permission to call the store. A probe that is dropped unfinished (its request was
@@ -68,17 +86,23 @@ impl Drop for Permit<'_> {
 }
 
 impl Breaker {
-    pub(crate) fn new(threshold: u32, first_backoff: Duration, max_backoff: Duration) -> Self {
+    pub(crate) fn new(
+        threshold: u32,
+        first_backoff: Duration,
+        max_backoff: Duration,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         Self {
             threshold: threshold.max(1),
             first_backoff,
             max_backoff: max_backoff.max(first_backoff),
             failures: AtomicU32::new(0),
             state: Mutex::new(State {
-                open_until: None,
+                opened_at: None,
                 backoff: first_backoff,
                 probing: false,
             }),
+            clock,
         }
     }
 
@@ -97,8 +121,7 @@ impl Breaker {
             });
         }
         let mut state = self.state();
-        let waiting = state.open_until.is_some_and(|until| Instant::now() < until);
-        if waiting || state.probing {
+        if state.probing || state.backing_off(self.clock.now()) {
             return Err(CircuitOpen { failures });
         }
         state.probing = true;
@@ -111,7 +134,7 @@ impl Breaker {
     fn success(&self) {
         if self.failures.swap(0, Ordering::AcqRel) >= self.threshold {
             let mut state = self.state();
-            state.open_until = None;
+            state.opened_at = None;
             state.backoff = self.first_backoff;
             state.probing = false;
         }
@@ -131,45 +154,92 @@ impl Breaker {
         if probe {
             state.backoff = state.backoff.saturating_mul(2).min(self.max_backoff);
             state.probing = false;
-        } else if state.open_until.is_some() {
+        } else if state.opened_at.is_some() {
             return;
         }
-        state.open_until = Instant::now().checked_add(state.backoff);
+        state.opened_at = Some(self.clock.now());
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cache_core::ManualClock;
+
+    /// A breaker on a manual clock: the tests move time, they never sleep.
+    fn breaker(threshold: u32, first: Duration, max: Duration) -> (Breaker, Arc<ManualClock>) {
+        let clock = Arc::new(ManualClock::starting_now());
+        let breaker = Breaker::new(threshold, first, max, Arc::clone(&clock) as _);
+        (breaker, clock)
+    }
+
+    const MS: Duration = Duration::from_millis(1);
+    const SECOND: Duration = Duration::from_secs(1);
 
     #[test]
     fn opens_at_the_threshold_and_probes_after_the_backoff() {
-        let breaker = Breaker::new(3, Duration::from_millis(20), Duration::from_secs(1));
-        for _ in 0..3 {
+        let (breaker, clock) = breaker(3, SECOND, Duration::from_secs(10));
+        for _ in 0..2 {
             breaker.allow().unwrap().failure();
         }
+        assert!(breaker.allow().is_ok(), "closed below the threshold");
+        breaker.allow().unwrap().failure();
         assert!(breaker.allow().is_err(), "open after 3 failures");
-        std::thread::sleep(Duration::from_millis(25));
-        let probe = breaker.allow().expect("one probe after the back-off");
-        assert!(breaker.allow().is_err(), "only one probe at a time");
-        probe.failure();
+        clock.advance(SECOND - MS);
         assert!(
             breaker.allow().is_err(),
-            "a failed probe reopens it, for longer"
+            "still open 1 ms before the back-off ends"
         );
-        std::thread::sleep(Duration::from_millis(45));
-        breaker.allow().expect("probe").success();
+        clock.advance(MS);
+        let probe = breaker
+            .allow()
+            .expect("one probe once the back-off has passed");
+        assert!(breaker.allow().is_err(), "only one probe at a time");
+        probe.failure();
+        assert!(breaker.allow().is_err(), "a failed probe reopens it");
+        clock.advance(2 * SECOND - MS);
+        assert!(
+            breaker.allow().is_err(),
+            "the back-off doubled after the failed probe: 2 s"
+        );
+        clock.advance(MS);
+        breaker.allow().expect("probe after 2 s").success();
         assert!(
             breaker.allow().is_ok() && breaker.allow().is_ok(),
             "closed again"
         );
+        for _ in 0..3 {
+            breaker.allow().unwrap().failure();
+        }
+        clock.advance(SECOND);
+        assert!(
+            breaker.allow().is_ok(),
+            "a success reset the back-off to the first one"
+        );
+    }
+
+    #[test]
+    fn the_backoff_doubles_up_to_the_max() {
+        let (breaker, clock) = breaker(1, SECOND, Duration::from_secs(4));
+        breaker.allow().unwrap().failure();
+        // Each probe fails; the wait before the next one: 1 s, 2 s, 4 s, then 4 s (the max).
+        for secs in [1, 2, 4, 4] {
+            let backoff = Duration::from_secs(secs);
+            clock.advance(backoff - MS);
+            assert!(breaker.allow().is_err(), "waits {backoff:?}");
+            clock.advance(MS);
+            breaker
+                .allow()
+                .unwrap_or_else(|_| panic!("probes after {backoff:?}"))
+                .failure();
+        }
     }
 
     #[test]
     fn a_cancelled_probe_hands_the_probe_on() {
-        let breaker = Breaker::new(1, Duration::from_millis(1), Duration::from_millis(1));
+        let (breaker, clock) = breaker(1, MS, MS);
         breaker.allow().unwrap().failure();
-        std::thread::sleep(Duration::from_millis(3));
+        clock.advance(MS);
         drop(breaker.allow().expect("probe"));
         assert!(
             breaker.allow().is_ok(),
@@ -177,10 +247,29 @@ mod tests {
         );
     }
 
+    /// A back-off too long to add to any clock reading used to leave no deadline at all, and
+    /// the breaker probed on every call; now it waits (for good, as asked).
     #[test]
-    fn huge_backoffs_do_not_overflow() {
-        let breaker = Breaker::new(1, Duration::MAX, Duration::MAX);
+    fn huge_backoffs_wait_instead_of_probing() {
+        let (breaker, clock) = breaker(1, Duration::MAX, Duration::MAX);
         breaker.allow().unwrap().failure();
-        assert!(breaker.allow().is_ok() || breaker.allow().is_err());
+        assert!(
+            breaker.allow().is_err(),
+            "a huge back-off waits: no probe right after the failure"
+        );
+        clock.advance(Duration::from_secs(100 * 365 * 24 * 3600));
+        assert!(breaker.allow().is_err(), "still waiting a century later");
+    }
+
+    #[test]
+    fn a_clock_set_back_lets_a_probe_through() {
+        let (breaker, clock) = breaker(1, Duration::from_secs(60), Duration::from_secs(60));
+        breaker.allow().unwrap().failure();
+        assert!(breaker.allow().is_err());
+        clock.set(clock.now() - Duration::from_secs(3600));
+        assert!(
+            breaker.allow().is_ok(),
+            "a clock set back does not stretch the back-off by the jump"
+        );
     }
 }

@@ -209,7 +209,9 @@ impl CacheMiddlewareBuilder {
 
     /// The circuit breaker around the store (default: open after 5 transient failures in a
     /// row, back off 1 s, doubling up to 60 s). While open, requests skip the store and go to
-    /// the network at once; after each back-off one request probes the store.
+    /// the network at once; after each back-off one request probes the store. The back-off
+    /// is measured on the [`clock`](Self::clock); a back-off too long for the clock
+    /// (`Duration::MAX`) keeps the store skipped for good.
     pub fn store_breaker(
         mut self,
         failures: u32,
@@ -397,8 +399,9 @@ impl CacheMiddlewareBuilder {
         self
     }
 
-    /// The clock freshness is judged by (default the system clock). Tests use
-    /// [`ManualClock`](cache_core::ManualClock) to expire entries without sleeping.
+    /// The clock freshness is judged by, and the store breaker's back-off measured on
+    /// (default the system clock). Tests use [`ManualClock`](cache_core::ManualClock) to
+    /// expire entries, or end a back-off, without sleeping.
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
@@ -437,6 +440,13 @@ impl CacheMiddlewareBuilder {
         let store_timeout = self
             .store_timeout
             .unwrap_or_else(|| store.suggested_timeout());
+        let (failures, first_backoff, max_backoff) = self.breaker;
+        let breaker = Breaker::new(
+            failures,
+            first_backoff,
+            max_backoff,
+            Arc::clone(&self.clock),
+        );
         Ok(CacheMiddleware::from_state(CacheState {
             store,
             keys: self.keys,
@@ -459,7 +469,7 @@ impl CacheMiddlewareBuilder {
             stale_while_revalidate: self.stale_while_revalidate,
             refresher: Refresher::new(self.background_client.unwrap_or_default()),
             flights: Flights::default(),
-            breaker: Breaker::new(self.breaker.0, self.breaker.1, self.breaker.2),
+            breaker,
             single_flight_wait: self.single_flight_wait,
         }))
     }

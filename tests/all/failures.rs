@@ -7,7 +7,8 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
 use reqwest_caching::{
-    CacheKey, CacheMiddleware, CacheResponseExt, CacheStore, EntryMeta, StoreError, StoredEntry,
+    CacheKey, CacheMiddleware, CacheResponseExt, CacheStore, EntryMeta, ManualClock, StoreError,
+    StoredEntry,
 };
 
 use crate::origin::Origin;
@@ -128,53 +129,59 @@ async fn network_errors_pass_through_unchanged() {
     );
 }
 
+/// The back-off runs on a manual clock: the test moves time, so no number of round trips
+/// has to fit inside a real back-off window.
 #[tokio::test]
 async fn a_dead_store_costs_one_timeout_per_backoff_not_one_per_request() {
     let store = Arc::new(BrokenStore {
         hang: true,
         ..Default::default()
     });
+    let clock = Arc::new(ManualClock::starting_now());
     let cache = CacheMiddleware::builder()
         .shared_store(Arc::clone(&store) as _)
         .store_timeout(Duration::from_millis(50))
-        .store_breaker(3, Duration::from_millis(200), Duration::from_secs(5))
+        .store_breaker(3, Duration::from_secs(60), Duration::from_secs(600))
+        .clock(Arc::clone(&clock) as _)
         .build()
         .unwrap();
     let handle = cache.handle();
     let client = cache.into_client(reqwest::Client::new());
     let origin = Origin::start().await;
-    for _ in 0..20 {
+    let get = || async {
         let response = client
             .get(origin.url("/dead"))
             .send()
             .await
             .expect("request succeeds");
         assert_eq!(response.status(), 200);
+    };
+    for _ in 0..20 {
+        get().await;
     }
     assert_eq!(origin.hits("/dead"), 20);
-    assert_eq!(
-        store.calls.load(Ordering::Relaxed),
-        3,
-        "the breaker opened after 3 timeouts"
-    );
+    let calls = || store.calls.load(Ordering::Relaxed);
+    assert_eq!(calls(), 3, "the breaker opened after 3 timeouts");
     let stats = handle.stats();
     assert_eq!(
         (stats.errors, stats.skipped),
         (3, 37),
         "3 timeouts, then every read and write skipped (and counted) while open"
     );
-    // After the back-off, one request probes the store again.
-    tokio::time::sleep(Duration::from_millis(250)).await;
-    client
-        .get(origin.url("/dead"))
-        .send()
-        .await
-        .expect("request succeeds");
-    assert_eq!(
-        store.calls.load(Ordering::Relaxed),
-        4,
-        "one probe after the back-off"
-    );
+    clock.advance(Duration::from_secs(60) - Duration::from_millis(1));
+    get().await;
+    assert_eq!(calls(), 3, "no probe before the back-off has passed");
+    clock.advance(Duration::from_millis(1));
+    get().await;
+    assert_eq!(calls(), 4, "one probe after the back-off");
+    // The probe timed out: the back-off doubled to 120 s.
+    clock.advance(Duration::from_secs(119));
+    get().await;
+    assert_eq!(calls(), 4, "no probe within the doubled back-off");
+    clock.advance(Duration::from_secs(1));
+    get().await;
+    assert_eq!(calls(), 5, "one probe after the doubled back-off");
+    assert_eq!(origin.hits("/dead"), 24, "every request reached the origin");
 }
 
 #[tokio::test]

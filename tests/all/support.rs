@@ -131,8 +131,18 @@ impl Harness {
         backend: Backend,
         configure: impl FnOnce(CacheMiddlewareBuilder) -> CacheMiddlewareBuilder,
     ) -> Self {
+        Self::wrapping(backend, |store| store, configure).await
+    }
+
+    /// [`Harness::with`], the cache using `wrap(store)`: a wrapper that observes the store.
+    pub async fn wrapping(
+        backend: Backend,
+        wrap: impl FnOnce(Arc<dyn CacheStore>) -> Arc<dyn CacheStore>,
+        configure: impl FnOnce(CacheMiddlewareBuilder) -> CacheMiddlewareBuilder,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let (store, sqlite_path) = open_store(backend, dir.path()).await;
+        let store = wrap(store);
         let clock = Arc::new(ManualClock::starting_now());
         let builder = CacheMiddleware::builder()
             .shared_store(store)

@@ -1,5 +1,8 @@
 //! Real servers for the backend tests, on free loopback ports.
 //!
+//! - Each server's port is reserved for as long as the server lives, stopped or not, outside
+//!   the kernel's ephemeral range and locked against other test processes: a restarted
+//!   server finds its port free.
 //! - Each server runs under a small `sh` supervisor whose stdin is a pipe held by the test
 //!   process: when the test process exits, however it exits, the pipe closes and the
 //!   supervisor stops the server. Dropping the handle stops it at once.
@@ -9,16 +12,25 @@
 
 #![forbid(unsafe_code)]
 
+mod ports;
+
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use ports::PortReservation;
+
 /// The script that installs every server the tests need.
 pub const INSTALL_SCRIPT: &str = "scripts/install-test-servers.sh";
+
+/// How long a server may take to answer after it starts. Generous: a JVM (DynamoDB Local) or
+/// a Python server on a loaded 2-core machine can take tens of seconds; a server that is
+/// stuck or failed fails the test after this, with its log.
+const READY_WITHIN: Duration = Duration::from_secs(120);
 
 /// A namespace (key prefix, table, database) no other test in any process uses.
 pub fn unique_namespace(label: &str) -> String {
@@ -205,26 +217,10 @@ macro_rules! stop_start {
 
 stop_start!(RedisServer, MongoServer, DynamoServer);
 
-/// A port free on 127.0.0.1 (and, with `bus`, its cluster bus port +10000 too).
-fn free_port(bus: bool) -> u16 {
-    for _ in 0..200 {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("bind 127.0.0.1:0");
-        if !bus {
-            return port;
-        }
-        if port < 55_000 && TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free port pair found");
-}
-
-/// A loopback port nothing listens on, for tests of unreachable servers.
+/// A loopback port nothing listens on, for tests of unreachable servers. It stays reserved
+/// until the process exits, so no test server started meanwhile takes it.
 pub fn unused_port() -> u16 {
-    free_port(false)
+    ports::reserve_for_process()
 }
 
 /// Sends one RESP command and returns the raw reply.
@@ -242,15 +238,28 @@ fn redis_command(port: u16, args: &[&str]) -> std::io::Result<String> {
 }
 
 fn wait_until(what: &str, log: &Path, ready: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
+    wait_until_within(READY_WITHIN, what, log, ready);
+}
+
+/// Polls `ready` until it holds; after `limit`, fails with the server's log.
+fn wait_until_within(limit: Duration, what: &str, log: &Path, ready: impl Fn() -> bool) {
+    let started = Instant::now();
+    loop {
         if ready() {
             return;
         }
-        std::thread::sleep(Duration::from_millis(20));
+        if started.elapsed() >= limit {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
-    let log = std::fs::read_to_string(log).unwrap_or_default();
-    panic!("{what} not ready within 20 s; its log:\n{log}");
+    let text = std::fs::read_to_string(log)
+        .unwrap_or_else(|e| format!("(cannot read {}: {e})", log.display()));
+    panic!(
+        "{what} did not answer within {limit:?} of starting: it is stuck or failed to start \
+         (a slow start on a loaded machine takes far less); its log, {}:\n{text}",
+        log.display()
+    );
 }
 
 /// One `redis-server` on a free loopback port, with no persistence.
@@ -258,6 +267,8 @@ fn wait_until(what: &str, log: &Path, ready: impl Fn() -> bool) {
 pub struct RedisServer {
     port: u16,
     process: Restartable,
+    /// Released after the process has stopped (fields drop in order).
+    _port: PortReservation,
     _dir: tempfile::TempDir,
 }
 
@@ -274,7 +285,8 @@ impl RedisServer {
 
     fn start_with(extra: &[&str], cluster_bus: bool) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port(cluster_bus);
+        let reservation = PortReservation::new(cluster_bus);
+        let port = reservation.port();
         let mut args: Vec<String> = [
             "--bind",
             "127.0.0.1",
@@ -302,6 +314,7 @@ impl RedisServer {
         Self {
             port,
             process,
+            _port: reservation,
             _dir: dir,
         }
     }
@@ -378,6 +391,7 @@ impl RedisCluster {
 pub struct MongoServer {
     port: u16,
     process: Restartable,
+    _port: PortReservation,
     _dir: tempfile::TempDir,
 }
 
@@ -397,7 +411,8 @@ impl MongoServer {
         let program = servers_dir().join("mongo-venv/bin/secantusd-py");
         require_file(&program, "the MongoDB-wire server (secantusdb)");
         let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port(false);
+        let reservation = PortReservation::new(false);
+        let port = reservation.port();
         let storage = match subdir {
             Some(subdir) => dir.path().join(subdir).display().to_string(),
             None => ":memory:".to_owned(),
@@ -428,6 +443,7 @@ impl MongoServer {
         Self {
             port,
             process,
+            _port: reservation,
             _dir: dir,
         }
     }
@@ -443,6 +459,7 @@ impl MongoServer {
 pub struct DynamoServer {
     port: u16,
     process: Restartable,
+    _port: PortReservation,
     _dir: tempfile::TempDir,
 }
 
@@ -477,7 +494,8 @@ impl DynamoServer {
                 )
             });
         let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port(false);
+        let reservation = PortReservation::new(false);
+        let port = reservation.port();
         let mut args: Vec<String> = vec![
             "-Xmx256m".into(),
             format!(
@@ -503,6 +521,7 @@ impl DynamoServer {
         Self {
             port,
             process,
+            _port: reservation,
             _dir: dir,
         }
     }
@@ -595,6 +614,35 @@ mod tests {
         assert!(mongo.uri().starts_with("mongodb://127.0.0.1:"));
         let dynamo = DynamoServer::start();
         assert!(dynamo_answers(dynamo.port));
+    }
+
+    #[test]
+    fn a_stopped_server_keeps_its_port_reserved() {
+        let mut server = RedisServer::start();
+        server.stop();
+        let lock = std::fs::File::open(ports::lock_path(server.port())).expect("lock file");
+        assert!(
+            fs2::FileExt::try_lock_exclusive(&lock).is_err(),
+            "port {} is free for others to take while the server is down",
+            server.port()
+        );
+    }
+
+    #[test]
+    fn a_server_that_never_answers_fails_with_its_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("server.log");
+        std::fs::write(&log, "bind: address already in use").unwrap();
+        let panic = std::panic::catch_unwind(|| {
+            wait_until_within(Duration::from_millis(10), "the server", &log, || false);
+        })
+        .expect_err("a server that never answers fails the test");
+        let message = panic.downcast_ref::<String>().expect("a formatted message");
+        assert!(
+            message.contains("the server did not answer within 10ms")
+                && message.contains("bind: address already in use"),
+            "{message}"
+        );
     }
 
     #[test]
