@@ -427,7 +427,7 @@ impl MongoServer {
             "--log-level",
             "WARNING",
             "--cache-size",
-            "128M",
+            "512M",
         ]
         .iter()
         .map(|s| s.to_string())
