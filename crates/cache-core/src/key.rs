@@ -355,10 +355,9 @@ impl KeyRules {
         // Most API URLs carry a query already in the form the key uses: then it is a slice of
         // the URL, with no decoding, sorting or encoding.
         let no_userinfo = url.username().is_empty() && url.password().is_none();
-        if no_userinfo && url.has_authority() {
-            if url.query().is_some_and(|q| self.query_is_normalized(q)) {
-                return Cow::Borrowed(&url[..url::Position::AfterQuery]);
-            }
+        let normalized_query = url.query().is_some_and(|q| self.query_is_normalized(q));
+        if no_userinfo && url.has_authority() && normalized_query {
+            return Cow::Borrowed(&url[..url::Position::AfterQuery]);
         }
         Cow::Owned(self.normalized_url_in_full(url))
     }

@@ -222,31 +222,9 @@ impl RedisStore {
             return Ok(None);
         };
         let mut cmd = redis::cmd("HMGET");
-        cmd.arg(&redis_key)
-            .arg("u")
-            .arg("c")
-            .arg("x")
-            .arg("g")
-            .arg("p");
-        type Fields = (
-            Option<String>,
-            Option<i64>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-        );
-        match self.connection.query::<Fields>(&cmd).await {
-            Ok((Some(url), Some(created), expires, group, parent)) => Ok(Some(
-                EntryMeta::new(
-                    key,
-                    url,
-                    from_millis(created),
-                    parse_expiry(expires.as_deref()),
-                )
-                .with_url_group(parse_key(group.as_deref()))
-                .with_variant_of(parse_key(parent.as_deref())),
-            )),
-            Ok(_) => Ok(None),
+        cmd.arg(&redis_key).arg(&META_FIELDS[..]);
+        match self.connection.query::<MetaFields>(&cmd).await {
+            Ok(fields) => Ok(meta_of(key, fields)),
             Err(error) if is_foreign(&error) => Ok(None),
             Err(error) => Err(error),
         }
@@ -273,34 +251,23 @@ impl CacheStore for RedisStore {
     async fn get(&self, key: &CacheKey) -> Result<Option<StoredEntry>, StoreError> {
         let redis_key = self.redis_key(key);
         let mut cmd = redis::cmd("HMGET");
-        cmd.arg(&redis_key)
-            .arg("u")
-            .arg("c")
-            .arg("x")
-            .arg("v")
-            .arg("g")
-            .arg("p");
+        cmd.arg(&redis_key).arg(&META_FIELDS[..]).arg("v");
         type Fields = (
             Option<String>,
             Option<i64>,
             Option<String>,
+            Option<String>,
+            Option<String>,
             Option<Vec<u8>>,
-            Option<String>,
-            Option<String>,
         );
         match self.connection.query::<Fields>(&cmd).await {
-            Ok((Some(url), Some(created), expires, Some(value), group, parent)) => {
-                let meta = EntryMeta::new(
-                    *key,
-                    url,
-                    from_millis(created),
-                    parse_expiry(expires.as_deref()),
-                )
-                .with_url_group(parse_key(group.as_deref()))
-                .with_variant_of(parse_key(parent.as_deref()));
-                Ok(Some(StoredEntry::new(meta, Bytes::from(value))))
-            }
             Ok((None, None, None, None, None, None)) => Ok(None),
+            Ok((url, created, expires, group, parent, Some(value))) => {
+                match meta_of(*key, (url, created, expires, group, parent)) {
+                    Some(meta) => Ok(Some(StoredEntry::new(meta, Bytes::from(value)))),
+                    None => self.forget_foreign(key, &redis_key).await,
+                }
+            }
             // Something else under our key (a partial hash, another type): not an entry.
             Ok(_) => self.forget_foreign(key, &redis_key).await,
             Err(error) if is_foreign(&error) => self.forget_foreign(key, &redis_key).await,
@@ -519,6 +486,34 @@ fn parse_expiry(text: Option<&str>) -> Option<SystemTime> {
     text.filter(|t| !t.is_empty())
         .and_then(|t| t.parse::<i64>().ok())
         .map(from_millis)
+}
+
+/// The hash fields of an entry's metadata, in the order [`meta_of`] reads them: URL,
+/// creation, expiry, URL group, Vary parent.
+const META_FIELDS: [&str; 5] = ["u", "c", "x", "g", "p"];
+
+type MetaFields = (
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+/// The metadata of [`META_FIELDS`] as read; `None` without the required ones (not an entry).
+fn meta_of(key: CacheKey, fields: MetaFields) -> Option<EntryMeta> {
+    let (Some(url), Some(created), expires, group, parent) = fields else {
+        return None;
+    };
+    let meta = EntryMeta::new(
+        key,
+        url,
+        from_millis(created),
+        parse_expiry(expires.as_deref()),
+    )
+    .with_url_group(parse_key(group.as_deref()))
+    .with_variant_of(parse_key(parent.as_deref()));
+    Some(meta)
 }
 
 fn parse_key(text: Option<&str>) -> Option<CacheKey> {
