@@ -216,7 +216,7 @@ impl CacheHandle {
     ///
     /// # Errors
     ///
-    /// The store's; [`StoreError::Timeout`] after [`WHOLE_STORE_TIMEOUT_FACTOR`] times the
+    /// The store's; [`StoreError::Timeout`](crate::StoreError::Timeout) after [`WHOLE_STORE_TIMEOUT_FACTOR`] times the
     /// store timeout.
     pub async fn delete_expired(&self) -> Result<u64, Error> {
         let now = self.state.clock.now();
