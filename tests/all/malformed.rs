@@ -284,6 +284,40 @@ async fn entries_with_more_headers_than_http_holds_never_panic() {
     }
 }
 
+/// An entry may hold as many header names as `http` allows (24,576). A `304` then adds a
+/// name (its `x-refreshed`): that used to panic in `HeaderMap::append` while merging. Now the
+/// fields that fit are merged and the entry is served, revalidated.
+#[tokio::test]
+async fn a_304_for_an_entry_already_holding_every_name_http_allows_never_panics() {
+    let mut full: Vec<(String, Vec<u8>)> = vec![("etag".to_owned(), b"\"v1\"".to_vec())];
+    full.extend((1..24_576).map(|i| (format!("x-{i}"), Vec::new())));
+    for &backend in BACKENDS {
+        let h = Harness::new(backend).await;
+        let path = "/etag/full";
+        let url = h.origin.url(path);
+        let key = h.handle.key_for(&Method::GET, &url).expect("valid URL");
+        let now = SystemTime::now();
+        let meta = EntryMeta::new(key, url.as_str(), now, Some(now + Duration::from_secs(60)));
+        let value = entry_with_header_pairs(&url, &full);
+        let entry = StoredEntry::new(meta, value);
+        h.handle.store().put(entry).await.expect("plant an entry");
+        h.clock.advance(Duration::from_secs(3600));
+
+        let response = h.get(path).send().await.expect("request succeeds");
+        let info = response.cache_info().cloned().expect("cache info");
+        assert!(info.revalidated, "{backend:?}: {info:?}");
+        assert_eq!(response.headers()["etag"], "\"v1\"", "{backend:?}");
+        assert!(response.headers().contains_key("x-24575"), "{backend:?}");
+        assert_eq!(response.bytes().await.expect("body"), PLANTED_BODY);
+        assert_eq!(h.origin.hits(path), 1, "{backend:?}: one conditional request");
+        assert_eq!(
+            h.origin.last(path).headers["if-none-match"],
+            "\"v1\"",
+            "{backend:?}"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Malformed origin responses
 // ---------------------------------------------------------------------------------------------
