@@ -309,7 +309,11 @@ async fn a_304_for_an_entry_already_holding_every_name_http_allows_never_panics(
         assert_eq!(response.headers()["etag"], "\"v1\"", "{backend:?}");
         assert!(response.headers().contains_key("x-24575"), "{backend:?}");
         assert_eq!(response.bytes().await.expect("body"), PLANTED_BODY);
-        assert_eq!(h.origin.hits(path), 1, "{backend:?}: one conditional request");
+        assert_eq!(
+            h.origin.hits(path),
+            1,
+            "{backend:?}: one conditional request"
+        );
         assert_eq!(
             h.origin.last(path).headers["if-none-match"],
             "\"v1\"",

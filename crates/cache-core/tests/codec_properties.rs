@@ -535,7 +535,10 @@ fn large_headers() -> impl Strategy<Value = HeaderMap> {
             for i in 0..distinct {
                 let name = HeaderName::from_bytes(format!("x-{i}").as_bytes()).expect("a token");
                 // Stops at http's limit: the map can hold no more names.
-                if headers.try_append(name, HeaderValue::from_static("")).is_err() {
+                if headers
+                    .try_append(name, HeaderValue::from_static(""))
+                    .is_err()
+                {
                     break;
                 }
             }
@@ -554,8 +557,8 @@ fn large_body() -> impl Strategy<Value = Bytes> {
 }
 
 fn large_response() -> impl Strategy<Value = CachedResponse> {
-    (large_headers(), large_body(), large_headers(), "[a-z]{1,8}")
-        .prop_map(|(headers, body, request_headers, path)| {
+    (large_headers(), large_body(), large_headers(), "[a-z]{1,8}").prop_map(
+        |(headers, body, request_headers, path)| {
             let url = format!("https://example.com/{}", path.repeat(1_000));
             CachedResponse::new(
                 StatusCode::OK,
@@ -565,7 +568,8 @@ fn large_response() -> impl Strategy<Value = CachedResponse> {
                 url.clone(),
                 CachedRequest::new(Method::GET, url, request_headers),
             )
-        })
+        },
+    )
 }
 
 /// The head as the codec writes it, to build heads no `HeaderMap` can hold.
