@@ -72,6 +72,11 @@ impl Exchange {
         }
     }
 
+    /// The request's URL as stored (redacted), for logs.
+    pub(crate) fn stored_url(&self) -> &str {
+        &self.stored_request.url
+    }
+
     /// The key of the stored entry this exchange refreshes, if any.
     pub(crate) fn found_key(&self) -> Option<CacheKey> {
         self.found.as_ref().map(|found| found.key)

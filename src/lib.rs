@@ -27,8 +27,8 @@ mod url_patterns;
 
 pub use breaker::CircuitOpen;
 pub use builder::{
-    CacheMiddlewareBuilder, DEFAULT_MAX_BODY_SIZE, DEFAULT_SINGLE_FLIGHT_WAIT, DEFAULT_SQLITE_PATH,
-    DEFAULT_STORE_TIMEOUT,
+    CacheMiddlewareBuilder, DEFAULT_MAX_BODY_SIZE, DEFAULT_REFRESH_TIMEOUT,
+    DEFAULT_SINGLE_FLIGHT_WAIT, DEFAULT_SQLITE_PATH, DEFAULT_STORE_TIMEOUT,
 };
 pub use error::{Error, StoreError};
 pub use handle::{CacheHandle, CachedEntry};

@@ -60,8 +60,11 @@ use crate::state::{CacheState, Found};
 ///   histograms go through the `metrics` facade. Names and levels: the crate documentation,
 ///   [Observability](crate#observability).
 /// - Background refreshes (`stale_while_revalidate`) are sent with the middleware's own
-///   [`reqwest::Client`], not through the rest of the middleware chain, which cannot outlive
-///   the request that started them.
+///   [`reqwest::Client`] ([`background_client`](CacheMiddlewareBuilder::background_client)),
+///   not through the rest of the middleware chain, which cannot outlive the request that
+///   started them. Each is bounded as a whole, body included
+///   ([`refresh_timeout`](CacheMiddlewareBuilder::refresh_timeout)); failures are warned
+///   about and counted in [`CacheStats::refresh_failures`](crate::CacheStats).
 #[derive(Clone, Debug)]
 pub struct CacheMiddleware {
     state: Arc<CacheState>,
