@@ -132,6 +132,9 @@ impl Default for CacheMiddleware {
 /// # Ok(()) }
 /// ```
 ///
+/// `https://` needs a TLS backend in `reqwest`: the default feature `default-tls` enables
+/// reqwest's own default; without it, enable one on your `reqwest` dependency.
+///
 /// # Errors
 ///
 /// When the SQLite file cannot be opened.
