@@ -25,6 +25,10 @@ cargo deny check bans licenses sources
 step "scripts/check-packages.sh (every published crate packages, with its licenses)"
 scripts/check-packages.sh
 
+# The fuzz targets are their own workspace (nightly to run): check they still build on stable.
+step "cargo check --manifest-path fuzz/Cargo.toml (the fuzz targets compile)"
+cargo check --quiet --manifest-path fuzz/Cargo.toml
+
 step "installing test servers (scripts/install-test-servers.sh)"
 scripts/install-test-servers.sh
 

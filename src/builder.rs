@@ -35,6 +35,9 @@ pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(5);
 /// errors by default: `429 Too Many Requests` (what rate-limited APIs answer) and the
 /// `5xx` a retry may fix.
 pub const DEFAULT_STALE_IF_ERROR_STATUSES: &[u16] = &[429, 500, 502, 503, 504];
+/// How long a background refresh (`stale-while-revalidate`) may take, by default: from sending
+/// the request to storing the answer, body included.
+pub const DEFAULT_REFRESH_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long a request waits for an identical one in flight, by default.
 pub const DEFAULT_SINGLE_FLIGHT_WAIT: Duration = Duration::from_secs(30);
@@ -72,6 +75,7 @@ pub struct CacheMiddlewareBuilder {
     stale_if_error_statuses: Vec<u16>,
     stale_while_revalidate: StaleAllowance,
     background_client: Option<reqwest::Client>,
+    refresh_timeout: Duration,
     single_flight_wait: Option<Duration>,
     /// Failures before opening, first back-off, longest back-off.
     breaker: (u32, Duration, Duration),
@@ -98,6 +102,7 @@ impl Default for CacheMiddlewareBuilder {
             stale_if_error_statuses: DEFAULT_STALE_IF_ERROR_STATUSES.to_vec(),
             stale_while_revalidate: StaleAllowance::Off,
             background_client: None,
+            refresh_timeout: DEFAULT_REFRESH_TIMEOUT,
             single_flight_wait: Some(DEFAULT_SINGLE_FLIGHT_WAIT),
             breaker: (5, Duration::from_secs(1), Duration::from_secs(60)),
             url_patterns: Vec::new(),
@@ -193,6 +198,17 @@ impl CacheMiddlewareBuilder {
     /// `stale-while-revalidate` directive applies too when [`cache_control`](Self::cache_control)
     /// is on. At most one refresh per entry runs at a time; refreshes stop when the middleware
     /// and all its handles are dropped.
+    ///
+    /// # Note
+    ///
+    /// Refreshes are sent with the [`background_client`](Self::background_client), not
+    /// through the middleware below the cache (retries, auth, tracing), which lives only as
+    /// long as the request that found the entry stale. Each is bounded by
+    /// [`refresh_timeout`](Self::refresh_timeout), body included. One that fails (the network,
+    /// the bound, or an answer not stored: a `401`, an uncacheable response) leaves the stale
+    /// entry in place; it is logged at `WARN` (at most once a second) and counted in
+    /// [`CacheStats::refresh_failures`](crate::CacheStats), and the next stale request may
+    /// start another.
     pub fn stale_while_revalidate(mut self, allowance: impl Into<StaleAllowance>) -> Self {
         self.stale_while_revalidate = allowance.into();
         self
@@ -223,9 +239,18 @@ impl CacheMiddlewareBuilder {
     }
 
     /// The client background refreshes are sent with (default `reqwest::Client::new()`). They
-    /// cannot go through the middleware chain, which lives only as long as one request.
+    /// cannot go through the middleware chain, which lives only as long as one request: give
+    /// this client what the chain would have added (default headers, auth, proxy).
     pub fn background_client(mut self, client: reqwest::Client) -> Self {
         self.background_client = Some(client);
+        self
+    }
+
+    /// How long one background refresh may take, from sending the request to storing the
+    /// answer with its whole body (default [`DEFAULT_REFRESH_TIMEOUT`], 60 s). A refresh still
+    /// running then is abandoned and counted as failed, and its entry may be refreshed again.
+    pub fn refresh_timeout(mut self, timeout: Duration) -> Self {
+        self.refresh_timeout = timeout;
         self
     }
 
@@ -467,7 +492,10 @@ impl CacheMiddlewareBuilder {
             stale_if_error: self.stale_if_error,
             stale_if_error_statuses,
             stale_while_revalidate: self.stale_while_revalidate,
-            refresher: Refresher::new(self.background_client.unwrap_or_default()),
+            refresher: Refresher::new(
+                self.background_client.unwrap_or_default(),
+                self.refresh_timeout,
+            ),
             flights: Flights::default(),
             breaker,
             single_flight_wait: self.single_flight_wait,

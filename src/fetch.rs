@@ -76,6 +76,11 @@ impl Exchange {
         }
     }
 
+    /// The request's URL as stored (redacted), for logs.
+    pub(crate) fn stored_url(&self) -> &str {
+        &self.stored_request.url
+    }
+
     /// The key of the stored entry this exchange refreshes, if any.
     pub(crate) fn found_key(&self) -> Option<CacheKey> {
         self.found.as_ref().map(|found| found.key)
@@ -194,7 +199,8 @@ async fn refresh_from_304(
     if !not_modified.headers().contains_key(http::header::DATE) {
         let date = httpdate::fmt_http_date(now);
         if let Ok(date) = http::HeaderValue::from_str(&date) {
-            found.response.headers.insert(http::header::DATE, date);
+            // Fallible: a stored response may hold every header name `http` allows.
+            let _ = found.response.headers.try_insert(http::header::DATE, date);
         }
     }
     merge_304_headers(&mut found.response.headers, not_modified.headers());
@@ -232,9 +238,9 @@ async fn refresh_from_304(
     info.stored = saved;
     let mut response = found.response;
     for cookie in not_modified.headers().get_all(http::header::SET_COOKIE) {
-        response
+        let _ = response
             .headers
-            .append(http::header::SET_COOKIE, cookie.clone());
+            .try_append(http::header::SET_COOKIE, cookie.clone());
     }
     serve(
         response,

@@ -28,8 +28,9 @@ mod variants;
 
 pub use breaker::CircuitOpen;
 pub use builder::{
-    CacheMiddlewareBuilder, DEFAULT_MAX_BODY_SIZE, DEFAULT_SINGLE_FLIGHT_WAIT, DEFAULT_SQLITE_PATH,
-    DEFAULT_STALE_IF_ERROR_STATUSES, DEFAULT_STORE_TIMEOUT,
+    CacheMiddlewareBuilder, DEFAULT_MAX_BODY_SIZE, DEFAULT_REFRESH_TIMEOUT,
+    DEFAULT_SINGLE_FLIGHT_WAIT, DEFAULT_SQLITE_PATH, DEFAULT_STALE_IF_ERROR_STATUSES,
+    DEFAULT_STORE_TIMEOUT,
 };
 pub use error::{Error, StoreError};
 pub use handle::{CacheHandle, CachedEntry, WHOLE_STORE_TIMEOUT_FACTOR};

@@ -61,8 +61,11 @@ use crate::variants::SeenIndex;
 ///   histograms go through the `metrics` facade. Names and levels: the crate documentation,
 ///   [Observability](crate#observability).
 /// - Background refreshes (`stale_while_revalidate`) are sent with the middleware's own
-///   [`reqwest::Client`], not through the rest of the middleware chain, which cannot outlive
-///   the request that started them.
+///   [`reqwest::Client`] ([`background_client`](CacheMiddlewareBuilder::background_client)),
+///   not through the rest of the middleware chain, which cannot outlive the request that
+///   started them. Each is bounded as a whole, body included
+///   ([`refresh_timeout`](CacheMiddlewareBuilder::refresh_timeout)); failures are warned
+///   about and counted in [`CacheStats::refresh_failures`](crate::CacheStats).
 #[derive(Clone, Debug)]
 pub struct CacheMiddleware {
     state: Arc<CacheState>,
@@ -129,6 +132,9 @@ impl Default for CacheMiddleware {
 /// let body = client.get("https://example.com/").send().await?.text().await?;
 /// # Ok(()) }
 /// ```
+///
+/// `https://` needs a TLS backend in `reqwest`: the default feature `default-tls` enables
+/// reqwest's own default; without it, enable one on your `reqwest` dependency.
 ///
 /// # Errors
 ///

@@ -173,7 +173,7 @@ pub(crate) fn store_call_finished(op: StoreOp, started: Option<Instant>) {
     emit::store_latency(op, elapsed);
 }
 
-pub(crate) use emit::{store_error, store_skipped, stored};
+pub(crate) use emit::{refresh_failed, store_error, store_skipped, stored};
 
 #[cfg(feature = "metrics")]
 mod emit {
@@ -241,6 +241,10 @@ mod emit {
     pub(crate) fn store_skipped() {
         ::metrics::counter!("http_cache_store_skipped_total").increment(1);
     }
+
+    pub(crate) fn refresh_failed() {
+        ::metrics::counter!("http_cache_refresh_failures_total").increment(1);
+    }
 }
 
 #[cfg(not(feature = "metrics"))]
@@ -261,6 +265,8 @@ mod emit {
     pub(crate) fn store_error() {}
     #[inline(always)]
     pub(crate) fn store_skipped() {}
+    #[inline(always)]
+    pub(crate) fn refresh_failed() {}
 }
 
 #[cfg(test)]

@@ -1,31 +1,40 @@
 //! Background refreshes for `stale-while-revalidate`: at most one per entry, sent with the
-//! middleware's own client, aborted when the middleware (and every handle) is dropped.
+//! middleware's own client, each bounded as a whole (head and body), aborted when the
+//! middleware (and every handle) is dropped. A refresh that does not refresh its entry is
+//! warned about and counted: otherwise a stale entry would be served forever in silence.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
 
 use cache_core::CacheKey;
+use http::StatusCode;
 use reqwest::Request;
 use tokio::task::AbortHandle;
 
 use crate::fetch::{Exchange, finish};
-use crate::state::{CacheState, error_chain};
-
-/// How long a background refresh may take before it is abandoned (and may be tried again).
-const REFRESH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+use crate::info::CacheResponseExt;
+use crate::state::{CacheState, WarningLimiter, error_chain};
 
 /// The refreshes in flight, by entry key.
 #[derive(Debug)]
 pub(crate) struct Refresher {
     client: reqwest::Client,
+    /// The bound on one refresh, from sending the request to storing the answer.
+    timeout: Duration,
     in_flight: Mutex<HashMap<CacheKey, AbortHandle>>,
+    /// Failed refreshes warn at most once a second (an origin that refuses every refresh
+    /// would otherwise warn on every stale hit).
+    warnings: WarningLimiter,
 }
 
 impl Refresher {
-    pub(crate) fn new(client: reqwest::Client) -> Self {
+    pub(crate) fn new(client: reqwest::Client, timeout: Duration) -> Self {
         Self {
             client,
+            timeout,
             in_flight: Mutex::new(HashMap::new()),
+            warnings: WarningLimiter::default(),
         }
     }
 
@@ -57,38 +66,96 @@ impl Refresher {
         // Refresher then aborts the task.
         let weak = Arc::downgrade(state);
         let client = self.client.clone();
+        let timeout = self.timeout;
         // Its own span (the request's has ended by the time it runs), linked to the request's.
         let span = tracing::debug_span!(parent: None, "http_cache_refresh", key = %key);
         span.follows_from(tracing::Span::current());
         let task = tokio::spawn(tracing::Instrument::instrument(
             async move {
-                // Bounded, so a hung origin cannot pin the entry's refresh slot forever.
-                let result =
-                    match tokio::time::timeout(REFRESH_TIMEOUT, client.execute(request)).await {
-                        Ok(result) => result.map_err(reqwest_middleware::Error::from),
-                        Err(elapsed) => Err(reqwest_middleware::Error::middleware(elapsed)),
-                    };
+                // Released however the task ends, a panic included.
+                let _slot = Slot {
+                    state: weak.clone(),
+                    key,
+                };
+                let url = exchange.stored_url().to_owned();
+                // The whole exchange is bounded, body included: a body that never ends must
+                // not hold the slot (and the stale entry) forever.
+                let refresh = refresh(&weak, client, request, exchange);
+                let outcome = match tokio::time::timeout(timeout, refresh).await {
+                    Ok(Some(outcome)) => outcome,
+                    // The middleware is gone: nobody to tell.
+                    Ok(None) => return,
+                    Err(_) => Err(format!("no complete answer within {timeout:?}")),
+                };
                 let Some(state) = weak.upgrade() else { return };
-                let failure = result
-                    .as_ref()
-                    .err()
-                    .map(|e| exchange.redact(&error_chain(e)));
-                match finish(&state, exchange, result).await {
-                    Ok(response) => {
-                        tracing::debug!(status = %response.status(), "background refresh done");
-                        // Stored by `finish` when storable; nobody reads this copy.
-                        drop(response);
-                    }
-                    Err(_) => tracing::debug!(
-                        error = failure.as_deref().unwrap_or("origin error"),
-                        "background refresh failed; the stale entry stays"
-                    ),
+                match outcome {
+                    Ok(status) => tracing::debug!(%status, "background refresh done"),
+                    Err(reason) => state.refresher.failed(&state, &key, &url, &reason),
                 }
-                state.refresher.in_flight().remove(&key);
             },
             span,
         ));
         in_flight.insert(key, task.abort_handle());
+    }
+
+    /// Counts a failed refresh and logs it: a warning at most once a second, otherwise a
+    /// debug line.
+    fn failed(&self, state: &CacheState, key: &CacheKey, url: &str, reason: &str) {
+        state.stats.refresh_failure();
+        let what = "background refresh failed; the stale entry stays";
+        match self.warnings.allow() {
+            Some(suppressed) => tracing::warn!(%key, url, reason, suppressed, "{what}"),
+            None => tracing::debug!(%key, url, reason, "{what}"),
+        }
+    }
+}
+
+/// Sends the refresh and stores its answer. `Ok` with the status when the entry was
+/// rewritten; `Err` with why not (redacted); `None` when the middleware is gone.
+async fn refresh(
+    state: &Weak<CacheState>,
+    client: reqwest::Client,
+    request: Request,
+    exchange: Exchange,
+) -> Option<Result<StatusCode, String>> {
+    let result = client
+        .execute(request)
+        .await
+        .map_err(reqwest_middleware::Error::from);
+    let state = state.upgrade()?;
+    let failure = result
+        .as_ref()
+        .err()
+        .map(|e| exchange.redact(&error_chain(e)));
+    Some(match finish(&state, exchange, result).await {
+        Ok(response) => {
+            let status = response.status();
+            match response.cache_info() {
+                Some(info) if info.stored => Ok(status),
+                Some(info) if info.stale_if_error => {
+                    Err("the origin failed; stale-if-error kept the entry".to_owned())
+                }
+                _ => Err(format!(
+                    "the origin answered {status}, which was not stored"
+                )),
+            }
+        }
+        Err(_) => Err(failure.unwrap_or_else(|| "origin error".to_owned())),
+    })
+}
+
+/// An entry's refresh slot, freed when the refresh task ends.
+struct Slot {
+    state: Weak<CacheState>,
+    key: CacheKey,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        // When the middleware is being dropped, its Refresher aborts the tasks instead.
+        if let Some(state) = self.state.upgrade() {
+            state.refresher.in_flight().remove(&self.key);
+        }
     }
 }
 

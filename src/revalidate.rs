@@ -18,16 +18,19 @@ pub(crate) fn is_conditional(headers: &HeaderMap) -> bool {
 }
 
 /// Adds `If-None-Match` / `If-Modified-Since` from the stored response's `ETag` /
-/// `Last-Modified`; false when it has neither.
+/// `Last-Modified`; false when it has neither (or the request holds every header name `http`
+/// allows, and the request then goes out unconditional).
 pub(crate) fn add_validators(request: &mut HeaderMap, stored: &CachedResponse) -> bool {
     let mut added = false;
     if let Some(etag) = stored.headers.get(header::ETAG) {
-        request.insert(header::IF_NONE_MATCH, etag.clone());
-        added = true;
+        added |= request
+            .try_insert(header::IF_NONE_MATCH, etag.clone())
+            .is_ok();
     }
     if let Some(modified) = stored.headers.get(header::LAST_MODIFIED) {
-        request.insert(header::IF_MODIFIED_SINCE, modified.clone());
-        added = true;
+        added |= request
+            .try_insert(header::IF_MODIFIED_SINCE, modified.clone())
+            .is_ok();
     }
     added
 }
@@ -48,6 +51,9 @@ const NOT_UPDATED_BY_304: &[HeaderName] = &[
 
 /// Updates the stored headers with a `304`'s (RFC 9111 §3.2): each field the `304` carries
 /// replaces the stored field of that name; the rest stay.
+///
+/// A stored entry may already hold every header name `http` allows (24,576): a field with a
+/// new name then does not fit and is left out, rather than panicking in `append`.
 pub(crate) fn merge_304_headers(stored: &mut HeaderMap, not_modified: &HeaderMap) {
     for name in not_modified.keys() {
         if NOT_UPDATED_BY_304.contains(name) || name.as_str() == "keep-alive" {
@@ -55,7 +61,10 @@ pub(crate) fn merge_304_headers(stored: &mut HeaderMap, not_modified: &HeaderMap
         }
         stored.remove(name);
         for value in not_modified.get_all(name) {
-            stored.append(name.clone(), value.clone());
+            if stored.try_append(name.clone(), value.clone()).is_err() {
+                tracing::debug!(%name, "stored response holds too many header names; field not merged");
+                break;
+            }
         }
     }
 }
@@ -83,5 +92,51 @@ mod tests {
         assert_eq!(stored["x-kept"], "yes");
         let multi: Vec<_> = stored.get_all("x-multi").iter().collect();
         assert_eq!(multi, ["c"]);
+    }
+
+    /// A map holding every name `http` allows: `append` and `insert` of a new name panic.
+    fn full_map() -> HeaderMap {
+        let mut full = HeaderMap::new();
+        full.insert("etag", HeaderValue::from_static("\"v1\""));
+        for i in 0.. {
+            let name = http::HeaderName::try_from(format!("x-{i}")).unwrap();
+            if full.try_append(name, HeaderValue::from_static("")).is_err() {
+                break;
+            }
+        }
+        full
+    }
+
+    #[test]
+    fn merging_into_a_full_map_keeps_what_fits_and_never_panics() {
+        let mut stored = full_map();
+        let names = stored.keys_len();
+        let mut update = HeaderMap::new();
+        update.insert("etag", HeaderValue::from_static("\"v2\""));
+        update.insert("x-new", HeaderValue::from_static("dropped"));
+        merge_304_headers(&mut stored, &update);
+        assert_eq!(stored["etag"], "\"v2\"", "replaced in place");
+        assert!(!stored.contains_key("x-new"), "no room for a new name");
+        assert_eq!(stored.keys_len(), names);
+    }
+
+    #[test]
+    fn validators_for_a_request_with_no_room_left_are_not_added() {
+        let mut request = full_map();
+        request.remove("etag");
+        let filler = http::HeaderName::from_static("x-filler");
+        request.insert(filler, HeaderValue::from_static(""));
+        let mut headers = HeaderMap::new();
+        headers.insert("etag", HeaderValue::from_static("\"v1\""));
+        let stored = CachedResponse::new(
+            http::StatusCode::OK,
+            http::Version::HTTP_11,
+            headers,
+            bytes::Bytes::new(),
+            "http://h/",
+            cache_core::CachedRequest::new(http::Method::GET, "http://h/", HeaderMap::new()),
+        );
+        assert!(!add_validators(&mut request, &stored));
+        assert!(!request.contains_key(header::IF_NONE_MATCH));
     }
 }

@@ -22,6 +22,11 @@ pub struct CacheStats {
     /// Store calls not made because the circuit breaker was open after repeated failures
     /// (the request went on without the cache at once).
     pub skipped: u64,
+    /// Background refreshes (`stale-while-revalidate`) that did not refresh their entry: the
+    /// network failed, no complete answer within `refresh_timeout`, or the answer was not
+    /// stored (a `401`, an uncacheable response). Each is logged at `WARN` (at most one a
+    /// second); the stale entry stays.
+    pub refresh_failures: u64,
 }
 
 #[derive(Debug, Default)]
@@ -32,6 +37,7 @@ pub(crate) struct StatsCounters {
     stores: AtomicU64,
     errors: AtomicU64,
     skipped: AtomicU64,
+    refresh_failures: AtomicU64,
 }
 
 impl StatsCounters {
@@ -57,6 +63,11 @@ impl StatsCounters {
         observe::store_skipped();
     }
 
+    pub(crate) fn refresh_failure(&self) {
+        self.refresh_failures.fetch_add(1, Ordering::Relaxed);
+        observe::refresh_failed();
+    }
+
     pub(crate) fn snapshot(&self) -> CacheStats {
         CacheStats {
             hits: self.hits.load(Ordering::Relaxed),
@@ -65,6 +76,7 @@ impl StatsCounters {
             stores: self.stores.load(Ordering::Relaxed),
             errors: self.errors.load(Ordering::Relaxed),
             skipped: self.skipped.load(Ordering::Relaxed),
+            refresh_failures: self.refresh_failures.load(Ordering::Relaxed),
         }
     }
 }

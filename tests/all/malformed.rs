@@ -203,6 +203,125 @@ async fn an_unreadable_entry_is_deleted_on_read_through_the_handle() {
     }
 }
 
+/// A postcard varint (LEB128), as the entry head writes lengths and counts.
+fn varint(mut n: usize, out: &mut Vec<u8>) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+/// An entry for a `GET` of `url` whose response headers are `pairs`, written byte by byte:
+/// no `HeaderMap` can hold 25,000 names, so `codec::encode` cannot write it.
+fn entry_with_header_pairs(url: &str, pairs: &[(String, Vec<u8>)]) -> Bytes {
+    let text = |s: &[u8], out: &mut Vec<u8>| {
+        varint(s.len(), out);
+        out.extend_from_slice(s);
+    };
+    let mut head = vec![0xc8, 0x01, 11]; // status 200, HTTP/1.1
+    varint(pairs.len(), &mut head);
+    for (name, value) in pairs {
+        text(name.as_bytes(), &mut head);
+        text(value, &mut head);
+    }
+    text(url.as_bytes(), &mut head); // final URL
+    text(b"GET", &mut head);
+    text(url.as_bytes(), &mut head);
+    head.push(0); // no request headers
+    let mut bytes = b"RQCE".to_vec();
+    bytes.extend_from_slice(&[codec::FORMAT_VERSION, 0, 0]);
+    bytes.extend_from_slice(&(head.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(&(PLANTED_BODY.len() as u64).to_le_bytes());
+    bytes.extend_from_slice(&head);
+    bytes.extend_from_slice(PLANTED_BODY);
+    Bytes::from(bytes)
+}
+
+/// `http` panics past 24,576 header names: an entry holding more used to panic the decoder
+/// before it could be deleted, so every request for its URL panicked. Now it is a miss,
+/// refetched and replaced; and 25,000 values of one name (legal) are served.
+#[tokio::test]
+async fn entries_with_more_headers_than_http_holds_never_panic() {
+    let many_names: Vec<(String, Vec<u8>)> = (0..25_000)
+        .map(|i| (format!("x-{i}"), Vec::new()))
+        .collect();
+    for &backend in BACKENDS {
+        let h = Harness::new(backend).await;
+        let path = "/planted/many-names";
+        let url = h.origin.url(path);
+        let key = plant(&h, path, entry_with_header_pairs(&url, &many_names)).await;
+        let (body, info) = h.fetch(path).await;
+        assert!(!info.from_cache, "{backend:?}: {info:?}");
+        assert_eq!(body, format!("{path} #1"), "{backend:?}");
+        assert_eq!(h.origin.hits(path), 1, "{backend:?}: reached the origin");
+        let stored = h
+            .handle
+            .store()
+            .get(&key)
+            .await
+            .expect("store read")
+            .unwrap_or_else(|| panic!("{backend:?}: nothing stored"));
+        let decoded = codec::decode(&stored.value)
+            .unwrap_or_else(|e| panic!("{backend:?}: stored entry unreadable: {e}"));
+        assert_eq!(decoded.body, body.as_bytes(), "{backend:?}: replaced");
+        let (again, info) = h.fetch(path).await;
+        assert!(info.from_cache, "{backend:?}: {info:?}");
+        assert_eq!(again, body, "{backend:?}");
+        assert_eq!(h.origin.hits(path), 1, "{backend:?}: a hit");
+
+        // One name, 25,000 values: a legal map, more pairs than http preallocates.
+        let path = "/planted/many-values";
+        let url = h.origin.url(path);
+        let one_name = vec![("x-rep".to_owned(), b"v".to_vec()); 25_000];
+        plant(&h, path, entry_with_header_pairs(&url, &one_name)).await;
+        let response = h.get(path).send().await.expect("request succeeds");
+        assert!(response.from_cache(), "{backend:?}");
+        assert_eq!(response.headers().get_all("x-rep").iter().count(), 25_000);
+        assert_eq!(response.bytes().await.expect("body"), PLANTED_BODY);
+        assert_eq!(h.origin.hits(path), 0, "{backend:?}: served from the entry");
+        assert_eq!(h.handle.stats().errors, 0, "{backend:?}");
+    }
+}
+
+/// An entry may hold as many header names as `http` allows (24,576). A `304` then adds a
+/// name (its `x-refreshed`): that used to panic in `HeaderMap::append` while merging. Now the
+/// fields that fit are merged and the entry is served, revalidated.
+#[tokio::test]
+async fn a_304_for_an_entry_already_holding_every_name_http_allows_never_panics() {
+    let mut full: Vec<(String, Vec<u8>)> = vec![("etag".to_owned(), b"\"v1\"".to_vec())];
+    full.extend((1..24_576).map(|i| (format!("x-{i}"), Vec::new())));
+    for &backend in BACKENDS {
+        let h = Harness::new(backend).await;
+        let path = "/etag/full";
+        let url = h.origin.url(path);
+        let key = h.handle.key_for(&Method::GET, &url).expect("valid URL");
+        let now = SystemTime::now();
+        let meta = EntryMeta::new(key, url.as_str(), now, Some(now + Duration::from_secs(60)));
+        let value = entry_with_header_pairs(&url, &full);
+        let entry = StoredEntry::new(meta, value);
+        h.handle.store().put(entry).await.expect("plant an entry");
+        h.clock.advance(Duration::from_secs(3600));
+
+        let response = h.get(path).send().await.expect("request succeeds");
+        let info = response.cache_info().cloned().expect("cache info");
+        assert!(info.revalidated, "{backend:?}: {info:?}");
+        assert_eq!(response.headers()["etag"], "\"v1\"", "{backend:?}");
+        assert!(response.headers().contains_key("x-24575"), "{backend:?}");
+        assert_eq!(response.bytes().await.expect("body"), PLANTED_BODY);
+        assert_eq!(
+            h.origin.hits(path),
+            1,
+            "{backend:?}: one conditional request"
+        );
+        assert_eq!(
+            h.origin.last(path).headers["if-none-match"],
+            "\"v1\"",
+            "{backend:?}"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Malformed origin responses
 // ---------------------------------------------------------------------------------------------

@@ -101,6 +101,53 @@ async fn stale_entries_served_on_error_or_while_revalidating_are_stale() {
     assert!(done, "{:?}", spans.events());
 }
 
+/// A refresh answered `401` used to be logged at `DEBUG` only, and counted nowhere, while
+/// the stale entry kept being served: now it is a `WARN` with the reason, and counted.
+#[tokio::test]
+async fn failed_refreshes_are_warned_and_counted() {
+    let spans = Spans::capture();
+    let h = Harness::with(Backend::Memory, |b| {
+        b.expire_after(Duration::from_secs(60))
+            .stale_while_revalidate(true)
+    })
+    .await;
+    let path = custom("refresh-401", &[]);
+    let (first, _) = h.fetch(&path).await;
+    h.clock.advance(Duration::from_secs(120));
+    h.origin.override_status(Some(401));
+    let (body, info) = h.fetch(&path).await;
+    assert!(info.stale_while_revalidate, "{info:?}");
+    assert_eq!(body, first);
+    crate::support::wait_until(|| h.handle.stats().refresh_failures == 1).await;
+    crate::support::wait_until(|| h.handle.pending_refreshes() == 0).await;
+    assert_eq!(h.origin.hits("/custom/refresh-401"), 2, "one refresh");
+    let warnings: Vec<Recorded> = spans
+        .events()
+        .into_iter()
+        .filter(|e| e.level == "WARN")
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let warning = &warnings[0];
+    assert_eq!(
+        warning.get("message"),
+        Some("background refresh failed; the stale entry stays")
+    );
+    assert!(
+        warning.get("reason").is_some_and(|r| r.contains("401")),
+        "{warning:?}"
+    );
+    assert!(
+        warning
+            .get("url")
+            .is_some_and(|u| u.contains("/custom/refresh-401")),
+        "{warning:?}"
+    );
+    // The stale entry is still served, and still stale.
+    let (again, info) = h.fetch(&path).await;
+    assert_eq!(again, first);
+    assert!(info.stale_while_revalidate, "{info:?}");
+}
+
 #[tokio::test]
 async fn bypass_only_if_cached_and_coalesced() {
     let spans = Spans::capture();
@@ -360,6 +407,8 @@ mod with_metrics {
 #[derive(Clone, Debug, Default)]
 struct Recorded {
     target: String,
+    /// Events only: `TRACE` .. `ERROR`.
+    level: String,
     fields: HashMap<String, String>,
 }
 
@@ -474,6 +523,7 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Capture {
         with_sink(|sink| {
             let mut record = Recorded {
                 target: event.metadata().target().to_owned(),
+                level: event.metadata().level().to_string(),
                 ..Recorded::default()
             };
             event.record(&mut Visitor(&mut record.fields));

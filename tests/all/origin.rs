@@ -14,6 +14,8 @@
 //! - `/held/{name}`: every request waits until the test opens the gate.
 //! - `/gate/{name}`: answers the first request, later ones once the test opens the gate.
 //! - `/hang/{name}`: answers the first request, then never answers (and counts abandoned ones).
+//! - `/stall/{name}`: answers the first request; later ones send the head and a first chunk,
+//!   then the body never goes on (and counts the bodies abandoned by their client).
 //! - `/short/{announced}/{sent}`: `Content-Length: {announced}` but only `{sent}` bytes, then
 //!   the connection closes (the body is cut mid-stream).
 //! - `/cut/{bytes}`: a chunked body of that many bytes, then the connection fails midway.
@@ -142,7 +144,7 @@ impl Origin {
         self.gate.send_replace(true);
     }
 
-    /// How many `/hang` requests were abandoned by their client.
+    /// How many `/hang` requests and `/stall` bodies were abandoned by their client.
     pub fn cancelled(&self) -> u64 {
         self.log.lock().unwrap().cancelled
     }
@@ -286,6 +288,17 @@ async fn route(log: Arc<Mutex<Log>>, request: Request) -> Response {
             let _guard = CancelGuard(Arc::clone(&log));
             std::future::pending::<()>().await;
             unreachable!()
+        }
+        ["stall", _] if n > 1 => {
+            let guard = CancelGuard(Arc::clone(&log));
+            let stalled = futures_util::stream::once(async move {
+                let _guard = guard;
+                std::future::pending::<()>().await;
+                Ok::<_, Infallible>(Bytes::new())
+            });
+            let body = futures_util::stream::once(async { Ok(Bytes::from_static(b"partial ")) })
+                .chain(stalled);
+            Body::from_stream(body).into_response()
         }
         ["flaky", _] => {
             let fails: u64 =

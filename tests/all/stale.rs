@@ -303,3 +303,33 @@ async fn background_refreshes_stop_with_the_middleware() {
 async fn wait_for_refreshes(handle: &reqwest_caching::CacheHandle) {
     wait_until(|| handle.pending_refreshes() == 0).await;
 }
+
+/// A refresh whose body never ends used to hold its entry's refresh slot forever (only the
+/// head was bounded): no later stale request refreshed it again. Now the whole exchange is
+/// bounded: the refresh fails, is counted, its body is abandoned and its slot released.
+#[tokio::test]
+async fn a_refresh_whose_body_stalls_is_abandoned_and_its_slot_released() {
+    for &backend in BACKENDS {
+        let h = Harness::with(backend, |b| {
+            b.expire_after(MINUTE)
+                .stale_while_revalidate(true)
+                .refresh_timeout(Duration::from_millis(300))
+        })
+        .await;
+        let (first, _) = h.fetch("/stall/s").await;
+        h.clock.advance(Duration::from_secs(61));
+        for attempt in 1..=2 {
+            let (body, info) = h.fetch("/stall/s").await;
+            assert!(info.stale_while_revalidate, "{backend:?}: {info:?}");
+            assert_eq!(body, first, "{backend:?}");
+            // The refresh reached the origin: the slot was free.
+            wait_until(|| h.origin.hits("/stall/s") == 1 + attempt).await;
+            wait_until(|| h.handle.stats().refresh_failures == attempt as u64).await;
+            wait_for_refreshes(&h.handle).await;
+            wait_until(|| h.origin.cancelled() == attempt as u64).await;
+        }
+        let (body, info) = h.fetch("/stall/s").await;
+        assert_eq!(body, first, "{backend:?}: the stale entry stays");
+        assert!(info.stale_while_revalidate, "{backend:?}");
+    }
+}

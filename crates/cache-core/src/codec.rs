@@ -87,6 +87,12 @@ pub enum DecodeError {
     /// The head is not valid postcard for this format.
     #[error("malformed entry head")]
     Malformed(#[source] postcard::Error),
+    /// More of something (header names, say) than the HTTP types can hold.
+    #[error("too many {field} in entry")]
+    TooLarge {
+        /// What there is too much of.
+        field: &'static str,
+    },
     /// A field decoded but is not a valid HTTP value.
     #[error("invalid {field} in entry")]
     Invalid {
@@ -500,8 +506,13 @@ fn headers_to_pairs(headers: &HeaderMap) -> Vec<(String, Vec<u8>)> {
 }
 
 /// Header values share the stored buffer instead of being copied.
+///
+/// Only the fallible `HeaderMap` calls: `http` panics past 24,576 names, and stored bytes
+/// may hold any count. `pairs` holds only pairs actually present (postcard does not
+/// preallocate past the bytes left), so its length is a fair capacity; a count past what
+/// `http` preallocates may still be legal (many values of one name), so it starts small.
 fn pairs_to_headers(buffer: &Bytes, pairs: &[(&str, &[u8])]) -> Result<HeaderMap, DecodeError> {
-    let mut headers = HeaderMap::with_capacity(pairs.len());
+    let mut headers = HeaderMap::try_with_capacity(pairs.len()).unwrap_or_default();
     for (name, value) in pairs {
         let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| DecodeError::Invalid {
             field: "header name",
@@ -511,7 +522,11 @@ fn pairs_to_headers(buffer: &Bytes, pairs: &[(&str, &[u8])]) -> Result<HeaderMap
                 field: "header value",
             }
         })?;
-        headers.append(name, value);
+        headers
+            .try_append(name, value)
+            .map_err(|_| DecodeError::TooLarge {
+                field: "header names",
+            })?;
     }
     Ok(headers)
 }

@@ -2,7 +2,9 @@
 //! and gives either a [`DecodeError`] or an entry; whatever valid response or Vary index is
 //! encoded decodes back equal.
 //!
-//! Each property runs 256 cases by default (the whole file takes a few seconds in debug).
+//! Each property runs 256 cases by default (the whole file takes a few seconds in debug); the
+//! large-entry properties (header counts up to and past what `http` holds, long values, bodies
+//! up to 4 MiB) run an eighth as many.
 //! `PROPTEST_CASES` overrides that; a long run, in release:
 //!
 //! ```sh
@@ -488,5 +490,176 @@ fn entries_cut_inside_their_body_are_errors() {
             valid.len(),
             result.map(|r| r.body)
         );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Large entries: header counts up to and past what `http` holds, long values, large bodies
+// ---------------------------------------------------------------------------------------------
+
+/// `http` holds at most this many header names in one map (and panics past it, unless the
+/// fallible calls are used).
+const HTTP_MAX_NAMES: usize = 24_576;
+
+/// Fewer cases than the small properties: each builds up to tens of thousands of headers
+/// or megabytes of body. `PROPTEST_CASES` still scales them.
+fn large_config() -> ProptestConfig {
+    let mut config = config();
+    config.cases = (config.cases / 8).max(16);
+    config
+}
+
+/// A long header value: up to 64 KiB of valid bytes.
+fn long_value() -> impl Strategy<Value = HeaderValue> {
+    (header_value_byte(), 1usize..=65_536).prop_map(|(byte, len)| {
+        HeaderValue::from_bytes(&vec![byte; len]).expect("valid header value bytes")
+    })
+}
+
+/// Many headers: distinct names up to exactly what `http` holds, many values of one name
+/// (legal past that count), and a few long values.
+fn large_headers() -> impl Strategy<Value = HeaderMap> {
+    (
+        prop_oneof![0usize..64, 1_000usize..3_000, Just(HTTP_MAX_NAMES - 1)],
+        prop_oneof![Just(0usize), 1usize..100, 24_000usize..40_000],
+        prop::collection::vec(long_value(), 0..3),
+    )
+        .prop_map(|(distinct, repeated, long)| {
+            let mut headers = HeaderMap::new();
+            for value in long {
+                headers.append("x-long", value);
+            }
+            for _ in 0..repeated {
+                headers.append("x-rep", HeaderValue::from_static("v"));
+            }
+            for i in 0..distinct {
+                let name = HeaderName::from_bytes(format!("x-{i}").as_bytes()).expect("a token");
+                // Stops at http's limit: the map can hold no more names.
+                if headers
+                    .try_append(name, HeaderValue::from_static(""))
+                    .is_err()
+                {
+                    break;
+                }
+            }
+            headers
+        })
+}
+
+/// Bodies up to 4 MiB, random or repetitive (so compression applies).
+fn large_body() -> impl Strategy<Value = Bytes> {
+    prop_oneof![
+        (any::<u8>(), 0usize..4 << 20).prop_map(|(byte, len)| Bytes::from(vec![byte; len])),
+        prop::collection::vec(any::<u8>(), 0..65_536).prop_map(Bytes::from),
+        (prop::collection::vec(any::<u8>(), 1..64), 1usize..32_768)
+            .prop_map(|(pattern, n)| Bytes::from(pattern.repeat(n))),
+    ]
+}
+
+fn large_response() -> impl Strategy<Value = CachedResponse> {
+    (large_headers(), large_body(), large_headers(), "[a-z]{1,8}").prop_map(
+        |(headers, body, request_headers, path)| {
+            let url = format!("https://example.com/{}", path.repeat(1_000));
+            CachedResponse::new(
+                StatusCode::OK,
+                Version::HTTP_11,
+                headers,
+                body,
+                url.clone(),
+                CachedRequest::new(Method::GET, url, request_headers),
+            )
+        },
+    )
+}
+
+/// The head as the codec writes it, to build heads no `HeaderMap` can hold.
+#[derive(serde::Serialize)]
+struct RawHead {
+    status: u16,
+    version: u8,
+    headers: Vec<(String, Vec<u8>)>,
+    url: String,
+    request: RawRequestHead,
+}
+
+#[derive(serde::Serialize)]
+struct RawRequestHead {
+    method: String,
+    url: String,
+    headers: Vec<(String, Vec<u8>)>,
+}
+
+/// An unsigned, uncompressed response entry with this head and body.
+fn raw_entry(head: &RawHead, body: &[u8]) -> Bytes {
+    let head = postcard::to_allocvec(head).expect("serializes");
+    let mut bytes = envelope(FORMAT_VERSION, 0, 0, head.len() as u32, body.len() as u64);
+    bytes.extend_from_slice(&head);
+    bytes.extend_from_slice(body);
+    Bytes::from(bytes)
+}
+
+proptest! {
+    #![proptest_config(large_config())]
+
+    /// Large responses (up to every header name `http` holds, tens of thousands of values
+    /// of one name, 64 KiB values, 4 MiB bodies, long URLs) come back exactly through every
+    /// codec.
+    #[test]
+    fn large_responses_round_trip(response in large_response(), (name, codec) in codec()) {
+        let key = key();
+        let bytes = codec.encode(Some(&key), &response).expect("encodes");
+        let decoded = codec.decode(Some(&key), &bytes);
+        prop_assert!(decoded.is_ok(), "{}: {:?}", name, decoded.err());
+        prop_assert!(decoded.ok() == Some(response), "{}: differs", name);
+    }
+
+    /// Heads holding header names up to and past what `http` holds, in the response or in
+    /// the request, with many values of one name besides: an entry when `http` can hold it,
+    /// otherwise `DecodeError::TooLarge`; never a panic.
+    #[test]
+    fn header_counts_past_http_limits_are_clean_errors(
+        distinct in prop_oneof![
+            Just(HTTP_MAX_NAMES),
+            Just(HTTP_MAX_NAMES + 1),
+            HTTP_MAX_NAMES - 100..HTTP_MAX_NAMES + 2_000,
+        ],
+        repeated in prop_oneof![Just(0usize), 1usize..50_000],
+        in_request in any::<bool>(),
+    ) {
+        let mut pairs: Vec<(String, Vec<u8>)> = vec![("x-rep".to_owned(), b"v".to_vec()); repeated];
+        // `x-rep` is one more name.
+        let others = distinct.saturating_sub(usize::from(repeated > 0));
+        pairs.extend((0..others).map(|i| (format!("x-{i}"), Vec::new())));
+        let (headers, request_headers) = if in_request {
+            (Vec::new(), pairs)
+        } else {
+            (pairs, Vec::new())
+        };
+        let head = RawHead {
+            status: 200,
+            version: 11,
+            headers,
+            url: "https://example.com/".to_owned(),
+            request: RawRequestHead {
+                method: "GET".to_owned(),
+                url: "https://example.com/".to_owned(),
+                headers: request_headers,
+            },
+        };
+        let bytes = raw_entry(&head, b"body");
+        let decoded = check_decoders(&bytes)?;
+        if distinct <= HTTP_MAX_NAMES {
+            let Some(Entry::Response(response)) = decoded else {
+                return Err(TestCaseError::fail(format!("{distinct} names did not decode")));
+            };
+            let map = if in_request { &response.request.headers } else { &response.headers };
+            prop_assert_eq!(map.keys_len(), distinct);
+            prop_assert_eq!(map.len(), distinct + repeated.saturating_sub(1));
+        } else {
+            prop_assert!(
+                matches!(decode(&bytes), Err(DecodeError::TooLarge { .. })),
+                "{} names: {:?}", distinct, decode(&bytes).map(|_| ())
+            );
+        }
     }
 }

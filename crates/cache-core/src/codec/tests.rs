@@ -215,3 +215,76 @@ fn a_body_cut_short_or_extended_is_an_error() {
         Err(DecodeError::UnsupportedVersion(1))
     ));
 }
+
+/// A head as `encode` would write it, with `headers` as the response's header pairs and
+/// `request_headers` as the request's: for heads no `HeaderMap` can produce.
+fn entry_with_pairs(
+    headers: Vec<(String, Vec<u8>)>,
+    request_headers: Vec<(String, Vec<u8>)>,
+) -> Bytes {
+    let head = Head {
+        status: 200,
+        version: 11,
+        headers,
+        url: "http://h/".to_owned(),
+        request: RequestHead {
+            method: "GET".to_owned(),
+            url: "http://h/".to_owned(),
+            headers: request_headers,
+        },
+    };
+    EntryCodec::new()
+        .envelope(None, KIND_RESPONSE, 0, &head, b"")
+        .unwrap()
+}
+
+/// 25,000 values of one name: a legal `HeaderMap` (one entry, many values), but more pairs
+/// than `HeaderMap::with_capacity` accepts. It used to panic ("size overflows MAX_SIZE").
+#[test]
+fn more_values_than_http_preallocates_round_trip() {
+    let mut headers = HeaderMap::new();
+    for _ in 0..25_000 {
+        headers.append("a", HeaderValue::from_static(""));
+    }
+    let mut response = sample_response();
+    response.headers = headers.clone();
+    response.request.headers = headers;
+    let bytes = encode(&response).unwrap();
+    assert_eq!(decode(&bytes).unwrap(), response);
+}
+
+/// 25,000 distinct names: more than any `HeaderMap` holds. A clean error, in the response's
+/// headers and in the request's.
+#[test]
+fn more_header_names_than_http_allows_are_an_error() {
+    let many: Vec<(String, Vec<u8>)> = (0..25_000)
+        .map(|i| (format!("x-{i}"), Vec::new()))
+        .collect();
+    for bytes in [
+        entry_with_pairs(many.clone(), Vec::new()),
+        entry_with_pairs(Vec::new(), many),
+    ] {
+        let error = decode(&bytes).unwrap_err();
+        assert!(
+            matches!(error, DecodeError::TooLarge { .. }),
+            "{error:?}: {error}"
+        );
+    }
+}
+
+/// A tiny Vary index head announcing billions of names is malformed, and the decoder does
+/// not preallocate for what it announces (the allocation bound is checked in
+/// `tests/codec_allocation.rs`).
+#[test]
+fn a_vary_index_announcing_more_names_than_it_holds_is_malformed() {
+    // Length prefix u32::MAX as a postcard varint, then one short name.
+    let head = b"\xff\xff\xff\xff\x0f\x01a";
+    let mut bytes = b"RQCE\x02\x01\x00".to_vec();
+    bytes.extend_from_slice(&(head.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(&0u64.to_le_bytes());
+    bytes.extend_from_slice(head);
+    assert!(matches!(
+        decode_entry(&bytes.into()),
+        Err(DecodeError::Malformed(_))
+    ));
+}
