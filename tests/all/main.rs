@@ -2,6 +2,7 @@
 //! Every test asserts what reached the origin, not only what came back.
 
 mod origin;
+mod raw;
 mod support;
 
 mod cache_control;
