@@ -40,7 +40,11 @@ async fn inspect_and_delete_by_key_and_url() {
             !h.fetch("/a").await.1.from_cache,
             "{backend:?}: deleted means refetched"
         );
-        assert!(h.handle.contains_url("not a url").await.is_err());
+        let err = h.handle.contains_url("not a url").await.unwrap_err();
+        assert!(
+            matches!(&err, reqwest_caching::Error::InvalidUrl { url, .. } if url == "not a url"),
+            "{err:?}"
+        );
         assert_eq!(h.handle.clear().await.unwrap(), 2);
         assert_eq!(h.handle.count().await.unwrap(), 0);
         assert_eq!(h.origin.hits("/a"), 3, "HEAD, GET, GET after delete");

@@ -56,6 +56,10 @@ async fn invalid_codes_fail_the_build() {
         .urls_expire_after([("site.com/[", reqwest_caching::Expiration::Never)])
         .build()
         .unwrap_err();
+    assert!(
+        matches!(&err, reqwest_caching::Error::InvalidPattern { pattern, .. } if pattern == "site.com/["),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("site.com/["), "{err}");
 }
 

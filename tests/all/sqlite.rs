@@ -117,20 +117,35 @@ async fn open_appends_the_extension_like_requests_cache() {
     assert_eq!(kept.path(), dir.path().join("nested/dir/cache.db"));
 }
 
+/// Opening a file that is not SQLite fails with `Unavailable`, keeping SQLite's own
+/// "not a database" error whole as its source, and leaves the file as it was.
 #[tokio::test]
 async fn a_file_that_is_not_a_database_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("junk.sqlite");
-    std::fs::write(&path, vec![0x42u8; 8192]).unwrap();
+    let junk = vec![0x42u8; 8192];
+    std::fs::write(&path, &junk).unwrap();
     let err = SqliteStore::open(&path).unwrap_err();
-    assert!(
-        err.is_transient() || err.to_string().contains("unavailable"),
-        "{err:?}"
+    let reqwest_caching::StoreError::Unavailable { source } = &err else {
+        panic!("expected Unavailable, got {err:?}");
+    };
+    let cause = source
+        .downcast_ref::<rusqlite::Error>()
+        .unwrap_or_else(|| panic!("the driver's error is kept whole: {source:?}"));
+    assert_eq!(
+        cause.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::NotADatabase),
+        "{cause:?}"
     );
-    let err = CacheMiddleware::builder()
-        .store(reqwest_caching::MemoryStore::new())
-        .build();
-    assert!(err.is_ok());
+    assert!(
+        cause.to_string().contains("not a database"),
+        "the message says why: {cause}"
+    );
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        junk,
+        "the file is left alone"
+    );
 }
 
 const CHILD_DB: &str = "REQWEST_CACHING_TEST_CHILD_DB";
