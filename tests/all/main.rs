@@ -26,5 +26,7 @@ mod semantics;
 mod single_flight;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+#[cfg(feature = "sqlite")]
+mod sqlite_processes;
 mod stale;
 mod store_faults;
