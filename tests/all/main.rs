@@ -5,6 +5,7 @@ mod origin;
 mod raw;
 mod support;
 
+mod builder_settings;
 mod cache_control;
 mod composition;
 mod expiration;
