@@ -1,6 +1,8 @@
 //! Vary, HEAD from GET, Range, unsafe-method invalidation, redirect aliases and full
 //! replacement on revalidation: behaviour that holds with or without `cache_control`.
 
+use std::time::Duration;
+
 use http::Method;
 use reqwest_caching::{CacheMode, CacheRequestExt, Expiration};
 
@@ -29,6 +31,50 @@ async fn vary_keeps_one_variant_per_header_value() {
         let (_, info) = h.fetch(&path).await;
         assert!(!info.from_cache);
         assert_eq!(h.origin.hits("/custom/v"), 3, "{backend:?}");
+    }
+}
+
+/// Variants expire like any entry, each on its own lifetime: one stored later outlives one
+/// stored earlier, and an expired variant is fetched and stored again.
+#[tokio::test]
+async fn vary_variants_expire_and_are_refetched() {
+    for &backend in BACKENDS {
+        let h = Harness::with(backend, |b| b.expire_after(Duration::from_secs(60))).await;
+        let path = custom("ve", &["vary: Accept-Language"]);
+        let lang = |value: &'static str| send(h.get(&path).header("accept-language", value));
+        let (en, _) = lang("en").await;
+        h.clock.advance(Duration::from_secs(30));
+        let (fr, _) = lang("fr").await;
+        h.clock.advance(Duration::from_secs(29));
+        // t = 59 s: both fresh.
+        for (value, stored) in [("en", &en), ("fr", &fr)] {
+            let (body, info) = lang(value).await;
+            assert!(info.from_cache, "{backend:?} {value}: {info:?}");
+            assert_eq!(&body, stored, "{backend:?} {value}");
+        }
+        assert_eq!(h.origin.hits("/custom/ve"), 2, "{backend:?}");
+        // t = 60 s: English expired and is refetched; French has 30 s left.
+        h.clock.advance(Duration::from_secs(1));
+        let (en2, info) = lang("en").await;
+        assert!(!info.from_cache && info.stored, "{backend:?}: {info:?}");
+        assert_ne!(en2, en);
+        let (body, info) = lang("fr").await;
+        assert!(info.from_cache, "{backend:?}: French still fresh: {info:?}");
+        assert_eq!(body, fr);
+        // t = 90 s: French expired too; the new English one is fresh.
+        h.clock.advance(Duration::from_secs(30));
+        let (fr2, info) = lang("fr").await;
+        assert!(!info.from_cache && info.stored, "{backend:?}: {info:?}");
+        assert_ne!(fr2, fr);
+        let (body, info) = lang("en").await;
+        assert!(info.from_cache, "{backend:?}: {info:?}");
+        assert_eq!(body, en2);
+        assert_eq!(h.origin.hits("/custom/ve"), 4, "{backend:?}");
+        // The refetched French variant is served from the cache again.
+        let (body, info) = lang("fr").await;
+        assert!(info.from_cache, "{backend:?}: {info:?}");
+        assert_eq!(body, fr2);
+        assert_eq!(h.origin.hits("/custom/ve"), 4, "{backend:?}");
     }
 }
 
