@@ -31,3 +31,4 @@ mod sqlite;
 mod sqlite_processes;
 mod stale;
 mod store_faults;
+mod too_large;
