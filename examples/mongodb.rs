@@ -32,6 +32,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .expire_after(Duration::from_secs(300))
         .build()?;
     let handle = cache.handle();
+    // A server kept between runs holds earlier runs' entries: start empty so the figures
+    // are the same each time.
+    handle.clear().await?;
     let client = ClientBuilder::new(reqwest::Client::new())
         .with(cache)
         .build();
@@ -49,5 +52,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         origin.served(),
         handle.count().await?
     );
+    assert_eq!(origin.served(), 4, "one miss per URL");
+    assert_eq!(hits, 16, "every repeat from the cache");
+    assert_eq!(handle.count().await?, 4);
     Ok(())
 }

@@ -42,12 +42,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let first = cached_client(&url).await?;
     let second = cached_client(&url).await?;
     for id in 0..5 {
-        first
+        let response = first
             .get(format!("{}/items/{id}", origin.base))
             .send()
-            .await?
-            .bytes()
             .await?;
+        assert!(!response.from_cache(), "the origin's port is new: a miss");
+        response.bytes().await?;
     }
     let mut shared_hits = 0;
     for id in 0..5 {
@@ -60,6 +60,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "redis at {url}: origin served {}, the second client got {shared_hits}/5 from the cache",
         origin.served()
+    );
+    assert_eq!(
+        origin.served(),
+        5,
+        "only the first client reached the origin"
+    );
+    assert_eq!(
+        shared_hits, 5,
+        "the second client read everything from Redis"
     );
     Ok(())
 }

@@ -40,8 +40,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         origin.served(),
         started.elapsed()
     );
-    for url in handle.urls().await? {
+    let urls = handle.urls().await?;
+    for url in &urls {
         println!("  cached: {url}");
     }
+    assert_eq!(origin.served(), 5, "one miss per URL");
+    assert_eq!(hits, 45, "every repeat from the cache");
+    assert_eq!(urls.len(), 5);
+    assert_eq!(handle.count().await?, 5);
     Ok(())
 }

@@ -36,11 +36,19 @@ async fn headers_are_ignored_when_cache_control_is_off() {
     for &backend in BACKENDS {
         let h = Harness::new(backend).await;
         let path = custom("off", &["cache-control: no-store"]);
-        h.fetch(&path).await;
+        let (_, info) = h.fetch(&path).await;
+        assert!(info.stored, "{backend:?}: stored despite no-store");
         assert!(
             h.fetch(&path).await.1.from_cache,
             "{backend:?}: as requests-cache, off by default"
         );
+        assert_eq!(h.origin.hits("/custom/off"), 1, "{backend:?}");
+        // The same response with the headers followed is not stored: the header is why.
+        let following = following_headers(backend).await;
+        let (_, info) = following.fetch(&path).await;
+        assert!(!info.stored, "{backend:?}");
+        assert!(!following.fetch(&path).await.1.from_cache, "{backend:?}");
+        assert_eq!(following.origin.hits("/custom/off"), 2, "{backend:?}");
     }
 }
 
@@ -49,9 +57,19 @@ async fn s_maxage_is_ignored_by_a_private_cache() {
     for &backend in BACKENDS {
         let h = following_headers(backend).await;
         let path = custom("s", &["cache-control: s-maxage=3600, max-age=10"]);
-        h.fetch(&path).await;
-        h.clock.advance(Duration::from_secs(10));
-        assert!(!h.fetch(&path).await.1.from_cache, "{backend:?}");
+        let (_, info) = h.fetch(&path).await;
+        assert!(info.stored, "{backend:?}");
+        h.clock.advance(Duration::from_secs(9));
+        assert!(
+            h.fetch(&path).await.1.from_cache,
+            "{backend:?}: max-age=10 holds"
+        );
+        h.clock.advance(Duration::from_secs(1));
+        assert!(
+            !h.fetch(&path).await.1.from_cache,
+            "{backend:?}: stale at 10 s although s-maxage says 3600"
+        );
+        assert_eq!(h.origin.hits("/custom/s"), 2, "{backend:?}");
     }
 }
 
@@ -65,6 +83,11 @@ async fn no_store_is_not_stored() {
         assert!(!h.fetch(&path).await.1.from_cache);
         assert_eq!(h.origin.hits("/custom/ns"), 2);
         assert_eq!(h.handle.count().await.unwrap(), 0, "{backend:?}");
+        // The same response without no-store is stored and served by this cache.
+        let path = custom("stored", &["cache-control: max-age=60"]);
+        assert!(h.fetch(&path).await.1.stored, "{backend:?}");
+        assert!(h.fetch(&path).await.1.from_cache, "{backend:?}");
+        assert_eq!(h.origin.hits("/custom/stored"), 1, "{backend:?}");
     }
 }
 
@@ -107,8 +130,13 @@ async fn private_and_public_are_stored() {
             ("public", "cache-control: public, max-age=60"),
         ] {
             let path = custom(name, &[cc]);
-            h.fetch(&path).await;
+            assert!(h.fetch(&path).await.1.stored, "{backend:?} {name}");
             assert!(h.fetch(&path).await.1.from_cache, "{backend:?} {name}");
+            assert_eq!(
+                h.origin.hits(&format!("/custom/{name}")),
+                1,
+                "{backend:?} {name}"
+            );
         }
     }
 }
@@ -125,6 +153,7 @@ async fn expires_counts_from_date_and_invalid_expires_is_stale() {
         assert!(h.fetch(&path).await.1.from_cache, "{backend:?}");
         h.clock.advance(Duration::from_secs(1));
         assert!(!h.fetch(&path).await.1.from_cache, "{backend:?}");
+        assert_eq!(h.origin.hits("/custom/exp"), 2, "{backend:?}");
 
         let zero = custom("exp0", &["expires: 0"]);
         let (_, info) = h.fetch(&zero).await;
@@ -133,6 +162,7 @@ async fn expires_counts_from_date_and_invalid_expires_is_stale() {
             !h.fetch(&zero).await.1.from_cache,
             "{backend:?}: Expires: 0 is already stale"
         );
+        assert_eq!(h.origin.hits("/custom/exp0"), 2, "{backend:?}");
     }
 }
 
@@ -153,11 +183,15 @@ async fn age_and_date_shorten_the_lifetime() {
         let date = format!("date: {}", http_date(&h.clock, -50));
         let dated = custom("date", &["cache-control: max-age=60", &date]);
         h.fetch(&dated).await;
-        h.clock.advance(Duration::from_secs(10));
+        h.clock.advance(Duration::from_secs(9));
+        assert!(h.fetch(&dated).await.1.from_cache, "{backend:?}");
+        h.clock.advance(Duration::from_secs(1));
         assert!(
             !h.fetch(&dated).await.1.from_cache,
             "{backend:?}: apparent age from Date"
         );
+        assert_eq!(h.origin.hits("/custom/age"), 2, "{backend:?}");
+        assert_eq!(h.origin.hits("/custom/date"), 2, "{backend:?}");
     }
 }
 
@@ -259,10 +293,24 @@ async fn must_revalidate_refuses_max_stale() {
     for &backend in BACKENDS {
         let h = following_headers(backend).await;
         let path = custom("mr", &["cache-control: max-age=10, must-revalidate"]);
+        // The control: without must-revalidate, the same max-stale is served stale.
+        let lax = custom("lax", &["cache-control: max-age=10"]);
         h.fetch(&path).await;
+        h.fetch(&lax).await;
         h.clock.advance(Duration::from_secs(20));
+        let (_, info) = send(h.get(&lax).header("cache-control", "max-stale")).await;
+        assert!(
+            info.from_cache && info.is_expired,
+            "{backend:?}: max-stale serves stale: {info:?}"
+        );
         let (_, info) = send(h.get(&path).header("cache-control", "max-stale")).await;
         assert!(!info.from_cache, "{backend:?}");
+        assert_eq!(h.origin.hits("/custom/lax"), 1, "{backend:?}");
+        assert_eq!(
+            h.origin.hits("/custom/mr"),
+            2,
+            "{backend:?}: must-revalidate went to the origin"
+        );
     }
 }
 
@@ -276,6 +324,18 @@ async fn request_no_cache_no_store_and_only_if_cached() {
         assert!(info.revalidated, "{backend:?}: no-cache validates first");
         let (_, info) = send(h.get(&path).header("pragma", "no-cache")).await;
         assert!(info.revalidated, "{backend:?}: Pragma: no-cache too");
+        assert_eq!(
+            h.origin.hits("/custom/r2"),
+            3,
+            "{backend:?}: each validation asked the origin"
+        );
+        assert_eq!(
+            h.origin.last("/custom/r2").headers["if-none-match"],
+            "\"r\""
+        );
+        // Without a request directive the fresh entry is served as it is.
+        assert!(h.fetch(&path).await.1.from_cache, "{backend:?}");
+        assert_eq!(h.origin.hits("/custom/r2"), 3, "{backend:?}");
 
         let other = custom("r3", &["cache-control: max-age=100"]);
         let (_, info) = send(h.get(&other).header("cache-control", "no-store")).await;
@@ -305,32 +365,46 @@ async fn malformed_headers_never_panic_and_follow_the_rfc() {
         h.fetch(&dup).await;
         h.clock.advance(Duration::from_secs(50));
         assert!(h.fetch(&dup).await.1.from_cache, "{backend:?}");
-        // Unparseable dates and ages are ignored or stale, never a failure.
-        for (name, headers) in [
-            ("d1", &["expires: someday", "date: garbage"][..]),
+        // Unparseable dates and ages are ignored or stale, never a failure: each response is
+        // stored; an invalid Expires (d1) is stale at once, a bad Age or Date is ignored
+        // (d2), a quoted max-age is read (d3), and an unparseable Last-Modified gives no
+        // heuristic lifetime, so the session's setting (here `Never`) decides (d4).
+        for (name, headers, fresh) in [
+            ("d1", &["expires: someday", "date: garbage"][..], false),
             (
                 "d2",
                 &["cache-control: max-age=10", "age: old", "date: nope"][..],
+                true,
             ),
             (
                 "d3",
                 &["cache-control: max-age=\"20\", , ,=, no-transform"][..],
+                true,
             ),
-            ("d4", &["last-modified: yesterday"][..]),
+            ("d4", &["last-modified: yesterday"][..], true),
         ] {
-            let (_, info) = h.fetch(&custom(name, headers)).await;
-            assert!(!info.from_cache, "{backend:?} {name}");
+            let path = custom(name, headers);
+            let (_, info) = h.fetch(&path).await;
+            assert!(info.stored, "{backend:?} {name}: {info:?}");
+            let (_, info) = h.fetch(&path).await;
+            assert_eq!(info.from_cache, fresh, "{backend:?} {name}: {info:?}");
+            let hits = if fresh { 1 } else { 2 };
+            assert_eq!(
+                h.origin.hits(&format!("/custom/{name}")),
+                hits,
+                "{backend:?} {name}"
+            );
         }
-        assert!(
-            h.fetch(&custom(
-                "d2",
-                &["cache-control: max-age=10", "age: old", "date: nope"]
-            ))
-            .await
-            .1
-            .from_cache
-        );
-        // Malformed request directives too.
+        // d3's quoted max-age is 20 s, not 0 and not forever.
+        let d3 = custom("d3", &["cache-control: max-age=\"20\", , ,=, no-transform"]);
+        h.clock.advance(Duration::from_secs(19));
+        assert!(h.fetch(&d3).await.1.from_cache, "{backend:?}");
+        h.clock.advance(Duration::from_secs(1));
+        assert!(!h.fetch(&d3).await.1.from_cache, "{backend:?}");
+        // Malformed request directives too: `dup` is stored again and fresh, yet the
+        // request's invalid max-age counts as 0 and sends it to the origin.
+        assert!(h.fetch(&dup).await.1.from_cache, "{backend:?}");
+        let dup_hits = h.origin.hits("/custom/dup");
         let (_, info) = send(
             h.get(&dup)
                 .header("cache-control", "max-age=, min-fresh=x, max-stale=y"),
@@ -340,5 +414,6 @@ async fn malformed_headers_never_panic_and_follow_the_rfc() {
             !info.from_cache,
             "{backend:?}: invalid request max-age counts as 0"
         );
+        assert_eq!(h.origin.hits("/custom/dup"), dup_hits + 1, "{backend:?}");
     }
 }

@@ -92,18 +92,48 @@ async fn a_store_that_is_down_means_the_network() {
             .key_for(&http::Method::GET, &origin.url("/x"))
             .unwrap();
         let err = handle.get(&key).await.unwrap_err();
-        assert!(
-            matches!(err, reqwest_caching::Error::Store(ref e) if e.is_transient()),
-            "{err:?}"
-        );
+        let expected = if hang {
+            matches!(err, reqwest_caching::Error::Store(StoreError::Timeout(t)) if t == Duration::from_millis(50))
+        } else {
+            is_store_down(&err)
+        };
+        assert!(expected, "hang={hang}: {err:?}");
         if !hang {
-            assert!(
-                handle.count().await.is_err(),
-                "the handle reports store errors"
+            // Five failures in a row opened the breaker: the handle says so rather than
+            // calling the store again.
+            for (name, result) in [
+                ("count", handle.count().await),
+                ("clear", handle.clear().await),
+            ] {
+                let err = result.expect_err(name);
+                assert!(is_circuit_open(&err), "{name}: {err:?}");
+                assert!(err.to_string().contains("unavailable"), "{name}: {err}");
+            }
+            assert_eq!(
+                store.calls.load(Ordering::Relaxed),
+                5,
+                "skipped, not called"
             );
-            assert!(handle.clear().await.is_err());
         }
     }
+}
+
+/// True for `BrokenStore`'s own error, kept whole: `Unavailable`, caused by "store down".
+fn is_store_down(err: &reqwest_caching::Error) -> bool {
+    let reqwest_caching::Error::Store(StoreError::Unavailable { source }) = err else {
+        return false;
+    };
+    source
+        .downcast_ref::<std::io::Error>()
+        .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+}
+
+/// True for a call the open breaker skipped: `Unavailable`, caused by `CircuitOpen`.
+fn is_circuit_open(err: &reqwest_caching::Error) -> bool {
+    let reqwest_caching::Error::Store(StoreError::Unavailable { source }) = err else {
+        return false;
+    };
+    source.is::<reqwest_caching::CircuitOpen>()
 }
 
 #[tokio::test]

@@ -40,7 +40,11 @@ async fn inspect_and_delete_by_key_and_url() {
             !h.fetch("/a").await.1.from_cache,
             "{backend:?}: deleted means refetched"
         );
-        assert!(h.handle.contains_url("not a url").await.is_err());
+        let err = h.handle.contains_url("not a url").await.unwrap_err();
+        assert!(
+            matches!(&err, reqwest_caching::Error::InvalidUrl { url, .. } if url == "not a url"),
+            "{err:?}"
+        );
         assert_eq!(h.handle.clear().await.unwrap(), 2);
         assert_eq!(h.handle.count().await.unwrap(), 0);
         assert_eq!(h.origin.hits("/a"), 3, "HEAD, GET, GET after delete");
@@ -129,5 +133,127 @@ async fn urls_are_listed_as_requested() {
             vec![h.origin.url("/s?q=a%20b&x=1+2&z=%7E&flag")],
             "{backend:?}"
         );
+    }
+}
+
+/// `get` with a URL's key whose entry is a Vary index answers the variant stored for a
+/// request without the varying headers; with no such variant, nothing.
+#[tokio::test]
+async fn get_follows_a_vary_index_to_the_variant_without_the_headers() {
+    for &backend in BACKENDS {
+        let h = Harness::new(backend).await;
+        let path = crate::support::custom("hv", &["vary: Accept-Language"]);
+        let (plain, _) = h.fetch(&path).await;
+        let (english, _) = crate::support::send(h.get(&path).header("accept-language", "en")).await;
+        assert_ne!(plain, english);
+        assert_eq!(h.origin.hits("/custom/hv"), 2, "{backend:?}: two variants");
+        let key = h
+            .handle
+            .key_for(&Method::GET, &h.origin.url(&path))
+            .unwrap();
+        let entry = h
+            .handle
+            .get(&key)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{backend:?}: the index leads to a variant"));
+        assert_eq!(
+            &entry.response.body[..],
+            plain.as_bytes(),
+            "{backend:?}: the variant for no Accept-Language"
+        );
+        assert_ne!(entry.meta.key, key, "{backend:?}: the variant's own key");
+
+        // Only an English variant: the index leads to nothing for a request without it.
+        let only = crate::support::custom("only", &["vary: Accept-Language"]);
+        crate::support::send(h.get(&only).header("accept-language", "en")).await;
+        let key = h
+            .handle
+            .key_for(&Method::GET, &h.origin.url(&only))
+            .unwrap();
+        assert!(
+            h.handle.store().get(&key).await.unwrap().is_some(),
+            "{backend:?}: the index is stored under the URL's key"
+        );
+        assert!(
+            h.handle.contains_url(&h.origin.url(&only)).await.unwrap(),
+            "{backend:?}: and the English variant"
+        );
+        assert!(
+            h.handle.get(&key).await.unwrap().is_none(),
+            "{backend:?}: no variant without the header"
+        );
+        assert_eq!(h.origin.hits("/custom/hv"), 2, "{backend:?}");
+    }
+}
+
+/// `reset_expiration(Never)` makes expiring entries fresh for good.
+#[tokio::test]
+async fn reset_expiration_to_never() {
+    for &backend in BACKENDS {
+        let h = Harness::with(backend, |b| b.expire_after(Duration::from_secs(10))).await;
+        h.fetch("/a").await;
+        h.fetch("/b").await;
+        assert_eq!(
+            h.handle.reset_expiration(Expiration::Never).await.unwrap(),
+            2,
+            "{backend:?}"
+        );
+        let key = h.handle.key_for(&Method::GET, &h.origin.url("/a")).unwrap();
+        let entry = h.handle.get(&key).await.unwrap().unwrap();
+        assert_eq!(entry.meta.expires_at, None, "{backend:?}");
+        // Ten years on, both still served.
+        h.clock.advance(Duration::from_secs(10 * 365 * 24 * 3600));
+        for path in ["/a", "/b"] {
+            let (_, info) = h.fetch(path).await;
+            assert!(
+                info.from_cache && !info.is_expired,
+                "{backend:?} {path}: {info:?}"
+            );
+            assert_eq!(h.origin.hits(path), 1, "{backend:?} {path}");
+        }
+    }
+}
+
+/// `reset_expiration(At(t))` makes every entry fresh until `t` and stale from then on; a
+/// moment already past makes them stale at once.
+#[tokio::test]
+async fn reset_expiration_to_a_moment() {
+    use reqwest_caching::Clock;
+    for &backend in BACKENDS {
+        let h = Harness::new(backend).await;
+        h.fetch("/a").await;
+        h.fetch("/b").await;
+        let until = h.clock.now() + Duration::from_secs(100);
+        assert_eq!(
+            h.handle
+                .reset_expiration(Expiration::At(until))
+                .await
+                .unwrap(),
+            2,
+            "{backend:?}"
+        );
+        h.clock.advance(Duration::from_secs(99));
+        assert!(
+            h.fetch("/a").await.1.from_cache,
+            "{backend:?}: fresh before"
+        );
+        h.clock.advance(Duration::from_secs(1));
+        let (_, info) = h.fetch("/a").await;
+        assert!(
+            !info.from_cache,
+            "{backend:?}: stale at the moment: {info:?}"
+        );
+        assert_eq!(h.origin.hits("/a"), 2, "{backend:?}");
+
+        let past = h.clock.now() - Duration::from_secs(1);
+        h.handle
+            .reset_expiration(Expiration::At(past))
+            .await
+            .unwrap();
+        let (_, info) = h.fetch("/a").await;
+        assert!(!info.from_cache, "{backend:?}: a past moment: {info:?}");
+        assert_eq!(h.origin.hits("/a"), 3, "{backend:?}");
+        assert_eq!(h.origin.hits("/b"), 1, "{backend:?}");
     }
 }

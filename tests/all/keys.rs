@@ -189,9 +189,11 @@ const BUILT_IN: &[&str] = &[
 ];
 
 /// Every built-in credential name sent as a header, a query parameter, a JSON body key and a
-/// form body key, each with its own secret, and the declared ones where they were declared; then every stored byte of
-/// every backend (values and metadata, read raw through the store; for SQLite and sled every
-/// file on disk as well) is searched: no secret appears, in plain text or base64.
+/// form body key, each with its own secret, and the declared ones where they were declared;
+/// then every stored byte of every backend is searched: values and metadata read back
+/// through the store; for SQLite and sled every file on disk; for Redis, MongoDB and DynamoDB
+/// the server's raw data (every key under the prefix, every document of the collection and
+/// its chunks, a full table scan). No secret appears, in plain text or base64.
 #[tokio::test]
 async fn credentials_never_reach_any_store() {
     let mut headers: Vec<&str> = BUILT_IN.to_vec();
@@ -291,6 +293,15 @@ async fn credentials_never_reach_any_store() {
             // sled writes its log behind: wait until the files hold the entries.
             wait_until(|| contains(&read_tree(h.dir()), b"/big/16?q=4")).await;
             assert_no_secret(&read_tree(h.dir()), &secrets, backend, "files");
+        }
+        if let Some(raw) = h.namespace.raw_bytes().await {
+            for query in ["q=1", "q=2", "q=3", "q=4"] {
+                assert!(
+                    contains(&raw, format!("/big/16?{query}").as_bytes()),
+                    "{backend:?}: sanity: the server's data holds the entry for {query}"
+                );
+            }
+            assert_no_secret(&raw, &secrets, backend, "server's raw data");
         }
     }
 }

@@ -2,8 +2,10 @@
 //! Every test asserts what reached the origin, not only what came back.
 
 mod origin;
+mod raw;
 mod support;
 
+mod builder_settings;
 mod cache_control;
 mod composition;
 mod expiration;
@@ -25,5 +27,8 @@ mod semantics;
 mod single_flight;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+#[cfg(feature = "sqlite")]
+mod sqlite_processes;
 mod stale;
 mod store_faults;
+mod too_large;

@@ -56,6 +56,10 @@ async fn invalid_codes_fail_the_build() {
         .urls_expire_after([("site.com/[", reqwest_caching::Expiration::Never)])
         .build()
         .unwrap_err();
+    assert!(
+        matches!(&err, reqwest_caching::Error::InvalidPattern { pattern, .. } if pattern == "site.com/["),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("site.com/["), "{err}");
 }
 
@@ -115,6 +119,78 @@ async fn bodies_over_the_limit_pass_through_whole_and_uncached() {
         h.fetch("/chunked/4096").await;
         assert!(h.fetch("/chunked/4096").await.1.from_cache, "{backend:?}");
         assert_eq!(h.handle.count().await.unwrap(), 1);
+    }
+}
+
+/// A HEAD response announcing a body larger than `max_body_size` is still cached: it has no
+/// body, so the limit does not apply to it. The GET of the same URL is over the limit.
+#[tokio::test]
+async fn a_head_announcing_more_than_the_limit_is_cached() {
+    for &backend in BACKENDS {
+        let h = Harness::with(backend, |b| b.max_body_size(4096)).await;
+        let url = h.origin.url("/big/10000");
+        for repeat in [false, true] {
+            let response = h.client.head(&url).send().await.unwrap();
+            assert_eq!(response.headers()["content-length"], "10000", "{backend:?}");
+            let info = reqwest_caching::CacheResponseExt::cache_info(&response)
+                .cloned()
+                .unwrap();
+            assert_eq!(info.from_cache, repeat, "{backend:?}: {info:?}");
+            assert_eq!(info.stored, !repeat, "{backend:?}: {info:?}");
+            assert!(response.bytes().await.unwrap().is_empty());
+        }
+        assert_eq!(
+            h.origin.hits("/big/10000"),
+            1,
+            "{backend:?}: one HEAD went out"
+        );
+        let (body, info) = h.fetch("/big/10000").await;
+        assert!(!info.from_cache && !info.stored, "{backend:?}: {info:?}");
+        assert_eq!(body.len(), 10_000);
+        assert_eq!(h.origin.hits("/big/10000"), 2, "{backend:?}");
+        assert_eq!(
+            h.handle.count().await.unwrap(),
+            1,
+            "{backend:?}: the HEAD only"
+        );
+    }
+}
+
+/// A request whose body is a stream goes to the origin whole and is not stored (it cannot be
+/// keyed without consuming it); the same body sent as bytes is cached, so the stream is why.
+#[tokio::test]
+async fn streaming_request_bodies_pass_through_whole_and_uncached() {
+    for &backend in BACKENDS {
+        let h = Harness::with(backend, |b| {
+            b.allowable_methods([Method::GET, Method::POST])
+        })
+        .await;
+        let url = h.origin.url("/upload");
+        let chunks: Vec<Vec<u8>> = (0..4u8).map(|i| vec![b'a' + i; 30_000]).collect();
+        let whole = chunks.concat();
+        for n in 1..=2 {
+            let stream =
+                futures_util::stream::iter(chunks.clone().into_iter().map(Ok::<_, std::io::Error>));
+            let (body, info) =
+                send(h.client.post(&url).body(reqwest::Body::wrap_stream(stream))).await;
+            assert!(!info.from_cache && !info.stored, "{backend:?}: {info:?}");
+            assert_eq!(body, format!("/upload #{n}"), "{backend:?}");
+            assert_eq!(
+                h.origin.last("/upload").body,
+                whole,
+                "{backend:?}: the origin received the whole body"
+            );
+        }
+        assert_eq!(
+            h.handle.count().await.unwrap(),
+            0,
+            "{backend:?}: nothing stored"
+        );
+        let (_, info) = send(h.client.post(&url).body(whole.clone())).await;
+        assert!(info.stored, "{backend:?}: {info:?}");
+        let (_, info) = send(h.client.post(&url).body(whole.clone())).await;
+        assert!(info.from_cache, "{backend:?}: {info:?}");
+        assert_eq!(h.origin.hits("/upload"), 3, "{backend:?}");
     }
 }
 

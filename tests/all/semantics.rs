@@ -1,6 +1,8 @@
 //! Vary, HEAD from GET, Range, unsafe-method invalidation, redirect aliases and full
 //! replacement on revalidation: behaviour that holds with or without `cache_control`.
 
+use std::time::Duration;
+
 use http::Method;
 use reqwest_caching::{CacheMode, CacheRequestExt, Expiration};
 
@@ -29,6 +31,50 @@ async fn vary_keeps_one_variant_per_header_value() {
         let (_, info) = h.fetch(&path).await;
         assert!(!info.from_cache);
         assert_eq!(h.origin.hits("/custom/v"), 3, "{backend:?}");
+    }
+}
+
+/// Variants expire like any entry, each on its own lifetime: one stored later outlives one
+/// stored earlier, and an expired variant is fetched and stored again.
+#[tokio::test]
+async fn vary_variants_expire_and_are_refetched() {
+    for &backend in BACKENDS {
+        let h = Harness::with(backend, |b| b.expire_after(Duration::from_secs(60))).await;
+        let path = custom("ve", &["vary: Accept-Language"]);
+        let lang = |value: &'static str| send(h.get(&path).header("accept-language", value));
+        let (en, _) = lang("en").await;
+        h.clock.advance(Duration::from_secs(30));
+        let (fr, _) = lang("fr").await;
+        h.clock.advance(Duration::from_secs(29));
+        // t = 59 s: both fresh.
+        for (value, stored) in [("en", &en), ("fr", &fr)] {
+            let (body, info) = lang(value).await;
+            assert!(info.from_cache, "{backend:?} {value}: {info:?}");
+            assert_eq!(&body, stored, "{backend:?} {value}");
+        }
+        assert_eq!(h.origin.hits("/custom/ve"), 2, "{backend:?}");
+        // t = 60 s: English expired and is refetched; French has 30 s left.
+        h.clock.advance(Duration::from_secs(1));
+        let (en2, info) = lang("en").await;
+        assert!(!info.from_cache && info.stored, "{backend:?}: {info:?}");
+        assert_ne!(en2, en);
+        let (body, info) = lang("fr").await;
+        assert!(info.from_cache, "{backend:?}: French still fresh: {info:?}");
+        assert_eq!(body, fr);
+        // t = 90 s: French expired too; the new English one is fresh.
+        h.clock.advance(Duration::from_secs(30));
+        let (fr2, info) = lang("fr").await;
+        assert!(!info.from_cache && info.stored, "{backend:?}: {info:?}");
+        assert_ne!(fr2, fr);
+        let (body, info) = lang("en").await;
+        assert!(info.from_cache, "{backend:?}: {info:?}");
+        assert_eq!(body, en2);
+        assert_eq!(h.origin.hits("/custom/ve"), 4, "{backend:?}");
+        // The refetched French variant is served from the cache again.
+        let (body, info) = lang("fr").await;
+        assert!(info.from_cache, "{backend:?}: {info:?}");
+        assert_eq!(body, fr2);
+        assert_eq!(h.origin.hits("/custom/ve"), 4, "{backend:?}");
     }
 }
 
@@ -123,9 +169,6 @@ async fn unsafe_methods_invalidate_the_target_and_same_origin_locations() {
         ))))
         .await;
         assert!(h.fetch("/doc").await.1.from_cache, "{backend:?}");
-        // A failed unsafe request invalidates nothing.
-        send(h.client.post(h.origin.url("/status/500"))).await;
-        h.fetch("/doc").await;
         send(
             h.client
                 .request(Method::PATCH, h.origin.url("/doc"))
@@ -138,6 +181,43 @@ async fn unsafe_methods_invalidate_the_target_and_same_origin_locations() {
         );
         // Three GETs, the POST and the PATCH.
         assert_eq!(h.origin.hits("/doc"), 5);
+    }
+}
+
+/// An unsafe request to a stored URL that the origin answers with an error leaves the entry
+/// served (RFC 9111 §4.4: only a non-error status invalidates); the same request answered
+/// with a success invalidates it, so the first one did reach the cache's invalidation path.
+#[tokio::test]
+async fn a_failed_unsafe_request_invalidates_nothing() {
+    for &backend in BACKENDS {
+        let h = Harness::new(backend).await;
+        let path = custom("failed", &[]);
+        let (stored, _) = h.fetch(&path).await;
+        assert!(h.fetch(&path).await.1.from_cache, "{backend:?}");
+        h.origin.override_status(Some(500));
+        for method in [Method::POST, Method::PUT, Method::DELETE, Method::PATCH] {
+            let response = h
+                .client
+                .request(method.clone(), h.origin.url(&path))
+                .body("change")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 500, "{backend:?} {method}");
+        }
+        h.origin.override_status(None);
+        let (body, info) = h.fetch(&path).await;
+        assert!(
+            info.from_cache,
+            "{backend:?}: a failed unsafe request invalidated the entry"
+        );
+        assert_eq!(body, stored);
+        // One GET and the four failed unsafe requests reached the origin.
+        assert_eq!(h.origin.hits("/custom/failed"), 5, "{backend:?}");
+        // The control: the same POST answered 200 invalidates it.
+        send(h.client.post(h.origin.url(&path)).body("change")).await;
+        assert!(!h.fetch(&path).await.1.from_cache, "{backend:?}");
+        assert_eq!(h.origin.hits("/custom/failed"), 7, "{backend:?}");
     }
 }
 

@@ -1,12 +1,10 @@
-//! What only the SQLite file can show: bytes on disk, hand-made damage, two processes.
+//! What only the SQLite file can show: bytes on disk, hand-made damage (two processes on one
+//! file: `sqlite_processes`).
 
 use std::path::Path;
-use std::process::Command;
-use std::sync::Arc;
 
-use reqwest_caching::{CacheMiddleware, CacheRequestExt, SqliteStore};
+use reqwest_caching::SqliteStore;
 
-use crate::origin::Origin;
 use crate::support::{Backend, Harness, send};
 
 fn file_bytes(path: &Path) -> Vec<u8> {
@@ -117,99 +115,33 @@ async fn open_appends_the_extension_like_requests_cache() {
     assert_eq!(kept.path(), dir.path().join("nested/dir/cache.db"));
 }
 
+/// Opening a file that is not SQLite fails with `Unavailable`, keeping SQLite's own
+/// "not a database" error whole as its source, and leaves the file as it was.
 #[tokio::test]
 async fn a_file_that_is_not_a_database_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("junk.sqlite");
-    std::fs::write(&path, vec![0x42u8; 8192]).unwrap();
+    let junk = vec![0x42u8; 8192];
+    std::fs::write(&path, &junk).unwrap();
     let err = SqliteStore::open(&path).unwrap_err();
-    assert!(
-        err.is_transient() || err.to_string().contains("unavailable"),
-        "{err:?}"
-    );
-    let err = CacheMiddleware::builder()
-        .store(reqwest_caching::MemoryStore::new())
-        .build();
-    assert!(err.is_ok());
-}
-
-const CHILD_DB: &str = "REQWEST_CACHING_TEST_CHILD_DB";
-const CHILD_ORIGIN: &str = "REQWEST_CACHING_TEST_CHILD_ORIGIN";
-const REQUESTS_PER_PROCESS: usize = 150;
-
-/// Requests every URL twice through a cache on `db`, forcing writes; returns store errors.
-async fn hammer(db: &Path, origin: &str) -> u64 {
-    let store = SqliteStore::open(db).expect("open shared file");
-    let cache = CacheMiddleware::builder().store(store).build().unwrap();
-    let handle = cache.handle();
-    let client = Arc::new(cache.into_client(reqwest::Client::new()));
-    let tasks: Vec<_> = (0..8)
-        .map(|task| {
-            let client = Arc::clone(&client);
-            let origin = origin.to_owned();
-            tokio::spawn(async move {
-                for i in (task..REQUESTS_PER_PROCESS).step_by(8) {
-                    let url = format!("{origin}/shared/{i}");
-                    let response = client
-                        .get(&url)
-                        .cache_mode(reqwest_caching::CacheMode::ForceRefresh)
-                        .send()
-                        .await
-                        .expect("request succeeds");
-                    response.bytes().await.expect("body");
-                }
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await.unwrap();
-    }
-    handle.stats().errors
-}
-
-/// The second process of `two_processes_share_one_file`. Outside that test (no environment
-/// variables set) there is nothing to do.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn child_process_writer() {
-    let (Ok(db), Ok(origin)) = (std::env::var(CHILD_DB), std::env::var(CHILD_ORIGIN)) else {
-        return;
+    let reqwest_caching::StoreError::Unavailable { source } = &err else {
+        panic!("expected Unavailable, got {err:?}");
     };
-    let errors = hammer(Path::new(&db), &origin).await;
-    assert_eq!(errors, 0, "store errors in the child process");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_processes_share_one_file() {
-    let origin = Origin::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("shared.sqlite");
-    SqliteStore::open(&db).unwrap();
-    let child = tokio::process::Command::from({
-        let mut cmd = Command::new(std::env::current_exe().unwrap());
-        cmd.args(["sqlite::child_process_writer", "--exact", "--nocapture"])
-            .env(CHILD_DB, &db)
-            .env(CHILD_ORIGIN, origin.url(""));
-        cmd
-    })
-    .output();
-    let base = origin.url("");
-    let (output, errors) = tokio::join!(child, hammer(&db, &base));
-    let output = output.unwrap();
-    assert!(
-        output.status.success(),
-        "child failed: {}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(
-        String::from_utf8_lossy(&output.stdout).contains("1 passed"),
-        "the child ran the writer"
-    );
-    assert_eq!(errors, 0, "store errors in the parent process");
-    assert_eq!(origin.total(), 2 * REQUESTS_PER_PROCESS);
-    let store = SqliteStore::open(&db).unwrap();
+    let cause = source
+        .downcast_ref::<rusqlite::Error>()
+        .unwrap_or_else(|| panic!("the driver's error is kept whole: {source:?}"));
     assert_eq!(
-        reqwest_caching::CacheStore::count(&store).await.unwrap(),
-        REQUESTS_PER_PROCESS as u64
+        cause.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::NotADatabase),
+        "{cause:?}"
+    );
+    assert!(
+        cause.to_string().contains("not a database"),
+        "the message says why: {cause}"
+    );
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        junk,
+        "the file is left alone"
     );
 }

@@ -10,6 +10,7 @@ use reqwest_caching::{
 };
 
 use crate::origin::Origin;
+use crate::raw::Namespace;
 
 /// The stores the end-to-end tests run over: every one this build has, against real servers.
 #[derive(Clone, Copy, Debug)]
@@ -45,7 +46,8 @@ pub const BACKENDS: &[Backend] = &[
     Backend::Dynamo,
 ];
 
-/// A fresh store of this kind: its own file, directory or key prefix.
+/// A fresh store of this kind: its own file, directory or key prefix, and where a server
+/// keeps its data.
 #[cfg_attr(
     not(any(feature = "sqlite", feature = "sled")),
     allow(unused_variables)
@@ -53,59 +55,75 @@ pub const BACKENDS: &[Backend] = &[
 async fn open_store(
     backend: Backend,
     dir: &std::path::Path,
-) -> (Arc<dyn CacheStore>, Option<PathBuf>) {
+) -> (Arc<dyn CacheStore>, Option<PathBuf>, Namespace) {
     match backend {
-        Backend::Memory => (Arc::new(MemoryStore::new()), None),
+        Backend::Memory => (Arc::new(MemoryStore::new()), None, Namespace::Local),
         #[cfg(feature = "sqlite")]
         Backend::Sqlite => {
             let path = dir.join("cache.sqlite");
             (
                 Arc::new(reqwest_caching::SqliteStore::open(&path).expect("open SQLite")),
                 Some(path),
+                Namespace::Local,
             )
         }
         #[cfg(feature = "sled")]
         Backend::Sled => {
             let store =
                 reqwest_caching::SledStore::open(dir.join("cache.sled")).expect("open sled");
-            (Arc::new(store), None)
+            (Arc::new(store), None, Namespace::Local)
         }
         #[cfg(feature = "redis")]
         Backend::Redis => {
+            let prefix = test_support::unique_namespace("e2e");
+            let url = test_support::shared_redis().url();
             let store = reqwest_caching::RedisStore::builder()
-                .prefix(test_support::unique_namespace("e2e"))
-                .open(&test_support::shared_redis().url())
+                .prefix(&prefix)
+                .open(&url)
                 .await
                 .expect("connect to redis-server");
-            (Arc::new(store), None)
+            let urls = vec![url];
+            (Arc::new(store), None, Namespace::Redis { urls, prefix })
         }
         #[cfg(feature = "redis")]
         Backend::RedisCluster => {
+            let prefix = test_support::unique_namespace("e2e");
+            let urls = test_support::shared_redis_cluster().urls();
             let store = reqwest_caching::RedisStore::builder()
-                .prefix(test_support::unique_namespace("e2e"))
-                .open_cluster(test_support::shared_redis_cluster().urls())
+                .prefix(&prefix)
+                .open_cluster(&urls)
                 .await
                 .expect("connect to the redis cluster");
-            (Arc::new(store), None)
+            (Arc::new(store), None, Namespace::Redis { urls, prefix })
         }
         #[cfg(feature = "mongodb")]
         Backend::Mongo => {
+            let uri = test_support::shared_mongo().uri();
+            let collection = test_support::unique_namespace("c").replace('-', "_");
             let store = reqwest_caching::MongoStore::builder()
                 .database("e2e")
-                .collection(test_support::unique_namespace("c").replace('-', "_"))
-                .open(&test_support::shared_mongo().uri())
+                .collection(&collection)
+                .open(&uri)
                 .await
                 .expect("connect to the MongoDB-wire server");
-            (Arc::new(store), None)
+            let database = "e2e".to_owned();
+            let namespace = Namespace::Mongo {
+                uri,
+                database,
+                collection,
+            };
+            (Arc::new(store), None, namespace)
         }
         #[cfg(feature = "dynamodb")]
         Backend::Dynamo => {
+            let endpoint = test_support::shared_dynamo().endpoint();
+            let table = test_support::unique_namespace("e2e");
             let store = reqwest_caching::DynamoStore::builder()
-                .table(test_support::unique_namespace("e2e"))
-                .open_local(&test_support::shared_dynamo().endpoint(), "us-east-1")
+                .table(&table)
+                .open_local(&endpoint, "us-east-1")
                 .await
                 .expect("connect to DynamoDB Local");
-            (Arc::new(store), None)
+            (Arc::new(store), None, Namespace::Dynamo { endpoint, table })
         }
     }
 }
@@ -119,6 +137,8 @@ pub struct Harness {
     /// The SQLite file, for the SQLite backend.
     #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     pub sqlite_path: Option<PathBuf>,
+    /// Where a server store keeps this harness's data, to read it raw.
+    pub namespace: Namespace,
     _dir: tempfile::TempDir,
 }
 
@@ -141,7 +161,7 @@ impl Harness {
         configure: impl FnOnce(CacheMiddlewareBuilder) -> CacheMiddlewareBuilder,
     ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let (store, sqlite_path) = open_store(backend, dir.path()).await;
+        let (store, sqlite_path, namespace) = open_store(backend, dir.path()).await;
         let store = wrap(store);
         let clock = Arc::new(ManualClock::starting_now());
         let builder = CacheMiddleware::builder()
@@ -156,6 +176,7 @@ impl Harness {
             handle,
             clock,
             sqlite_path,
+            namespace,
             _dir: dir,
         }
     }

@@ -3,7 +3,7 @@
 //! Each test runs this test binary again as its child processes: the child is the same test
 //! function, started with `CHILD_ROLE` set, and plays its part instead of the parent's.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime};
@@ -73,6 +73,7 @@ fn spawn_child(test: &str, role: &str, path: &Path, id: u64) -> Child {
         .env(CHILD_ROLE, role)
         .env(CHILD_PATH, path)
         .env(CHILD_ID, id.to_string())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -93,7 +94,12 @@ fn child_role() -> Option<(String, std::path::PathBuf, u64)> {
 /// (the test harness prints its own text before it on the same line).
 fn wait_for_line(child: &mut Child, marker: &str) -> String {
     let stdout = child.stdout.as_mut().expect("child stdout");
-    let mut lines = BufReader::new(stdout).lines();
+    next_line_with(&mut BufReader::new(stdout).lines(), marker)
+}
+
+/// Like [`wait_for_line`], on a reader kept across calls (a new one would lose what the
+/// last one had buffered).
+fn next_line_with<R: BufRead>(lines: &mut std::io::Lines<R>, marker: &str) -> String {
     loop {
         match lines.next() {
             Some(Ok(line)) => {
@@ -178,15 +184,51 @@ const PROCESSES: u64 = 4;
 const TASKS: u64 = 8;
 const WRITES_PER_TASK: u64 = 40;
 
-/// One of several processes: 8 tasks each write their own entries and read everyone's.
+/// Wall-clock nanoseconds: comparable between processes on one machine.
+fn now_nanos() -> u128 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_nanos()
+}
+
+/// One of several processes: 8 tasks each write their own entries and read everyone's. Half
+/// way it prints `half` and waits for `go` on stdin, so every process is still writing after
+/// all have started; it reports `interval {start} {end}` of its writes, then `errors {n}`.
 async fn busy_process(path: &Path, id: u64) {
     let store = std::sync::Arc::new(SqliteStore::open(path).expect("open"));
+    let started = now_nanos();
+    let mut errors = write_entries(&store, id, 0..WRITES_PER_TASK / 2).await;
+    println!("half");
+    let go = tokio::task::spawn_blocking(|| {
+        std::io::stdin()
+            .lines()
+            .map_while(Result::ok)
+            .any(|line| line.contains("go"))
+    });
+    assert!(go.await.expect("stdin reader"), "stdin closed before go");
+    errors.extend(write_entries(&store, id, WRITES_PER_TASK / 2..WRITES_PER_TASK).await);
+    let ended = now_nanos();
+    println!("interval {started} {ended}");
+    println!("errors {}", errors.len());
+    for error in errors {
+        println!("error: {error}");
+    }
+}
+
+/// Each task writes entries `range` of its own and reads another process's; the errors.
+async fn write_entries(
+    store: &std::sync::Arc<SqliteStore>,
+    id: u64,
+    range: std::ops::Range<u64>,
+) -> Vec<String> {
     let tasks: Vec<_> = (0..TASKS)
         .map(|task| {
-            let store = std::sync::Arc::clone(&store);
+            let store = std::sync::Arc::clone(store);
+            let range = range.clone();
             tokio::spawn(async move {
                 let owner = id * 100 + task;
-                for n in 0..WRITES_PER_TASK {
+                for n in range {
                     store.put(entry(owner, n, 1)).await?;
                     // Read entries other processes are writing at the same time.
                     let other = ((id + 1) % PROCESSES) * 100 + task;
@@ -204,10 +246,7 @@ async fn busy_process(path: &Path, id: u64) {
             errors.push(format!("{error} ({error:?})"));
         }
     }
-    println!("errors {}", errors.len());
-    for error in errors {
-        println!("error: {error}");
-    }
+    errors
 }
 
 #[test]
@@ -225,11 +264,38 @@ fn four_processes_of_eight_tasks_share_one_file_without_lock_errors_or_lost_writ
     let mut children: Vec<Child> = (0..PROCESSES)
         .map(|id| spawn_child(TEST, "busy", &path, id))
         .collect();
-    for (id, child) in children.iter_mut().enumerate() {
-        let report = wait_for_line(child, "errors ");
+    let mut outputs: Vec<_> = children
+        .iter_mut()
+        .map(|child| BufReader::new(child.stdout.take().expect("child stdout")).lines())
+        .collect();
+    // Every process halfway before any goes on: their second halves overlap.
+    for lines in &mut outputs {
+        next_line_with(lines, "half");
+    }
+    for child in &mut children {
+        let stdin = child.stdin.as_mut().expect("child stdin");
+        stdin.write_all(b"go\n").expect("tell the child to go on");
+        stdin.flush().expect("flush");
+    }
+    let mut intervals = Vec::new();
+    for (id, (child, lines)) in children.iter_mut().zip(&mut outputs).enumerate() {
+        let interval = next_line_with(lines, "interval ");
+        let times: Vec<u128> = interval
+            .split_whitespace()
+            .skip(1)
+            .map(|t| t.parse().expect("a time"))
+            .collect();
+        intervals.push((times[0], times[1]));
+        let report = next_line_with(lines, "errors ");
         assert_eq!(report, "errors 0", "process {id} surfaced store errors");
         assert!(child.wait().expect("wait").success(), "process {id}");
     }
+    let last_start = intervals.iter().map(|i| i.0).max().unwrap();
+    let first_end = intervals.iter().map(|i| i.1).min().unwrap();
+    assert!(
+        last_start < first_end,
+        "all four processes were writing at once: {intervals:?}"
+    );
     let store = SqliteStore::open(&path).expect("open");
     runtime().block_on(async {
         assert_eq!(

@@ -1,4 +1,5 @@
-//! The SQLite file shrinks after deletes, and a byte bound holds under a write storm.
+//! The SQLite file shrinks after deletes (`clear` and `delete_expired`), and a byte bound
+//! holds under a write storm.
 
 use bytes::Bytes;
 use cache_core::CacheStore;
@@ -30,6 +31,38 @@ async fn the_file_shrinks_after_clear() {
         cleared < 1_000_000,
         "file still {cleared} bytes after clear (was {full})"
     );
+}
+
+/// `delete_expired` gives the space of what it deleted back to the file system, keeping the
+/// entries that have not expired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_file_shrinks_after_delete_expired() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("expired.sqlite");
+    let store = SqliteStore::open(&path).unwrap();
+    let now = std::time::SystemTime::now();
+    let past = now - std::time::Duration::from_secs(60);
+    for n in 0..200 {
+        // 180 expired entries, 20 that never expire.
+        let expires = (n >= 20).then_some(past);
+        store
+            .put(entry(n, Bytes::from(vec![b'e'; 50_000]), expires))
+            .await
+            .unwrap();
+    }
+    let full = file_size(&path);
+    assert!(full > 9_000_000, "10 MB written, file is {full} bytes");
+    assert_eq!(store.delete_expired(now).await.unwrap(), 180);
+    let shrunk = file_size(&path);
+    assert!(
+        shrunk < 2_000_000,
+        "file still {shrunk} bytes after deleting 9 of its 10 MB (was {full})"
+    );
+    assert_eq!(store.count().await.unwrap(), 20, "the live entries stay");
+    for n in 0..20 {
+        let kept = store.get(&cache_core::testing::key(n)).await.unwrap();
+        assert_eq!(kept.expect("kept").value.len(), 50_000);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
