@@ -474,7 +474,7 @@ impl CacheMiddlewareBuilder {
         );
         Ok(CacheMiddleware::from_state(CacheState {
             store,
-            keys: self.keys,
+            keys: crate::key_memo::KeyMemo::new(self.keys),
             codec: self.codec.max_decompressed(self.max_body_bytes),
             expire_after: self.expire_after,
             expire_after_explicit: self.expire_after_explicit,

@@ -11,6 +11,7 @@ mod flight;
 mod handle;
 mod info;
 mod invalidate;
+mod key_memo;
 mod middleware;
 mod mode;
 mod observe;

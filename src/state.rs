@@ -9,8 +9,8 @@ use cache_core::freshness::StoredFreshness;
 use cache_core::store::get_entry;
 use cache_core::vary::variant_key;
 use cache_core::{
-    CacheKey, CacheStore, CachedResponse, Clock, Entry, EntryMeta, Expiration, KeyRules,
-    StoreError, StoredEntry, VaryIndex,
+    CacheKey, CacheStore, CachedResponse, Clock, Entry, EntryMeta, Expiration, StoreError,
+    StoredEntry, VaryIndex,
 };
 use http::{HeaderMap, Method, StatusCode};
 
@@ -18,6 +18,7 @@ use url::Url;
 
 use crate::breaker::Breaker;
 use crate::flight::Flights;
+use crate::key_memo::KeyMemo;
 use crate::observe::{self, StoreOp};
 use crate::policy::UserExpiration;
 use crate::refresh::Refresher;
@@ -31,7 +32,8 @@ pub(crate) type ResponseFilter = dyn Fn(&reqwest::Response) -> bool + Send + Syn
 
 pub(crate) struct CacheState {
     pub(crate) store: Arc<dyn CacheStore>,
-    pub(crate) keys: KeyRules,
+    /// The key rules; keys of requests the URL alone decides are remembered per thread.
+    pub(crate) keys: KeyMemo,
     /// Compression and signatures of stored entries.
     pub(crate) codec: EntryCodec,
     pub(crate) expire_after: Expiration,

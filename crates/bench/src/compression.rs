@@ -34,7 +34,7 @@ pub async fn run() {
                 } else {
                     client(MemoryStore::new(), compress)
                 };
-                let stats = crate::hits(&client, &url).await;
+                let stats = crate::hits(&client, std::slice::from_ref(&url)).await;
                 let key = handle.key_for(&reqwest::Method::GET, &url).expect("key");
                 let stored = handle
                     .store()

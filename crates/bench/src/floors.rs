@@ -1,4 +1,6 @@
-//! The floors: the least work a cache hit can do in this middleware chain.
+//! The floors: the least work a cache can do in this middleware chain, per kind of storage.
+//! Each answers a stored URL with its body (looked up by the URL's text, no key, no
+//! metadata, one header) and on a miss fetches, reads the body, stores it and answers.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -6,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use http::Extensions;
 use reqwest::{Request, Response};
-use reqwest_middleware::{Middleware, Next};
+use reqwest_middleware::{ClientBuilder, ClientWithMiddleware, Middleware, Next};
 
 fn response(body: Bytes) -> Response {
     let response = http::Response::builder()
@@ -17,69 +19,199 @@ fn response(body: Bytes) -> Response {
     Response::from(response)
 }
 
-/// Answers from a `HashMap<url, Bytes>` filled beforehand: a lookup and a response build.
-pub struct MemoryFloor {
-    pub bodies: Arc<HashMap<String, Bytes>>,
+/// Where a floor keeps bodies. In-process storage answers without a future (`get_now`),
+/// as the stores' own synchronous reads do; a server is awaited (`get`).
+#[async_trait::async_trait]
+trait FloorStorage: Send + Sync + 'static {
+    const REMOTE: bool = false;
+    fn get_now(&self, _url: &str) -> Option<Bytes> {
+        None
+    }
+    async fn get(&self, url: &str) -> Option<Bytes> {
+        self.get_now(url)
+    }
+    async fn put(&self, url: &str, body: &Bytes);
 }
 
+struct Floor<S>(S);
+
 #[async_trait::async_trait]
-impl Middleware for MemoryFloor {
+impl<S: FloorStorage> Middleware for Floor<S> {
     async fn handle(
         &self,
         req: Request,
         ext: &mut Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
-        match self.bodies.get(req.url().as_str()) {
-            Some(body) => Ok(response(body.clone())),
-            None => next.run(req, ext).await,
+        let found = if S::REMOTE {
+            self.0.get(req.url().as_str()).await
+        } else {
+            self.0.get_now(req.url().as_str())
+        };
+        if let Some(body) = found {
+            return Ok(response(body));
         }
+        let url = req.url().as_str().to_owned();
+        let fetched = next.run(req, ext).await?;
+        let body = fetched.bytes().await?;
+        self.0.put(&url, &body).await;
+        Ok(response(body))
     }
 }
 
-/// Reads the body with one prepared `SELECT` on a WAL database, on the calling thread.
-pub struct SqliteFloor {
-    pub connection: Mutex<rusqlite::Connection>,
+fn client(storage: impl FloorStorage) -> ClientWithMiddleware {
+    ClientBuilder::new(reqwest::Client::new())
+        .with(Floor(storage))
+        .build()
 }
 
-impl SqliteFloor {
-    pub fn new(path: &std::path::Path, bodies: &HashMap<String, Bytes>) -> Self {
-        let conn = rusqlite::Connection::open(path).expect("open floor db");
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .expect("wal");
-        conn.execute_batch("CREATE TABLE IF NOT EXISTS t (url TEXT PRIMARY KEY, body BLOB)")
-            .expect("table");
-        for (url, body) in bodies {
-            conn.execute(
-                "INSERT OR REPLACE INTO t VALUES (?1, ?2)",
-                rusqlite::params![url, &body[..]],
-            )
-            .expect("insert");
-        }
-        Self {
-            connection: Mutex::new(conn),
-        }
+/// A `HashMap` behind a mutex (for misses).
+struct Memory(Mutex<HashMap<String, Bytes>>);
+
+#[async_trait::async_trait]
+impl FloorStorage for Memory {
+    fn get_now(&self, url: &str) -> Option<Bytes> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(url)
+            .cloned()
+    }
+    async fn put(&self, url: &str, body: &Bytes) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(url.to_owned(), body.clone());
+    }
+}
+
+/// The memory floor for misses: a map filled as responses arrive.
+pub(crate) fn memory() -> ClientWithMiddleware {
+    client(Memory(Mutex::new(HashMap::new())))
+}
+
+/// A `HashMap` filled beforehand and never locked: the cheapest possible hit.
+struct Prefilled(Arc<HashMap<String, Bytes>>);
+
+#[async_trait::async_trait]
+impl FloorStorage for Prefilled {
+    fn get_now(&self, url: &str) -> Option<Bytes> {
+        self.0.get(url).cloned()
+    }
+    async fn put(&self, _: &str, _: &Bytes) {}
+}
+
+/// The memory floor for hits: every URL's body fetched beforehand into a read-only map.
+pub(crate) async fn memory_prefilled(urls: &[String]) -> ClientWithMiddleware {
+    let plain = reqwest::Client::new();
+    let mut bodies = HashMap::new();
+    for url in urls {
+        let body = plain
+            .get(url)
+            .send()
+            .await
+            .expect("fetch")
+            .bytes()
+            .await
+            .expect("body");
+        bodies.insert(url.clone(), body);
+    }
+    client(Prefilled(Arc::new(bodies)))
+}
+
+/// One prepared `SELECT` / `INSERT OR REPLACE` on a WAL database with the store's pragmas,
+/// on the calling thread.
+struct Sqlite(Mutex<rusqlite::Connection>);
+
+impl Sqlite {
+    fn with<T>(&self, f: impl FnOnce(&rusqlite::Connection) -> T) -> T {
+        f(&self.0.lock().unwrap_or_else(|p| p.into_inner()))
     }
 }
 
 #[async_trait::async_trait]
-impl Middleware for SqliteFloor {
-    async fn handle(
-        &self,
-        req: Request,
-        ext: &mut Extensions,
-        next: Next<'_>,
-    ) -> reqwest_middleware::Result<Response> {
-        let found: Option<Vec<u8>> = {
-            let conn = self.connection.lock().unwrap_or_else(|p| p.into_inner());
+impl FloorStorage for Sqlite {
+    fn get_now(&self, url: &str) -> Option<Bytes> {
+        self.with(|conn| {
             let mut stmt = conn
                 .prepare_cached("SELECT body FROM t WHERE url = ?1")
                 .expect("prepare");
-            stmt.query_row([req.url().as_str()], |row| row.get(0)).ok()
-        };
-        match found {
-            Some(body) => Ok(response(Bytes::from(body))),
-            None => next.run(req, ext).await,
-        }
+            stmt.query_row([url], |row| row.get::<_, Vec<u8>>(0))
+                .ok()
+                .map(Bytes::from)
+        })
     }
+    async fn put(&self, url: &str, body: &Bytes) {
+        self.with(|conn| {
+            conn.prepare_cached("INSERT OR REPLACE INTO t VALUES (?1, ?2)")
+                .expect("prepare")
+                .execute(rusqlite::params![url, &body[..]])
+                .expect("insert");
+        });
+    }
+}
+
+pub(crate) fn sqlite(path: &std::path::Path) -> ClientWithMiddleware {
+    let conn = rusqlite::Connection::open(path).expect("open floor db");
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .expect("wal");
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .expect("synchronous");
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS t (url TEXT PRIMARY KEY, body BLOB)")
+        .expect("table");
+    client(Sqlite(Mutex::new(conn)))
+}
+
+/// One sled tree: `get` (copied out, as a store hands out owned bytes) and `insert`.
+struct Sled(sled::Db);
+
+#[async_trait::async_trait]
+impl FloorStorage for Sled {
+    fn get_now(&self, url: &str) -> Option<Bytes> {
+        let value = self.0.get(url).ok()??;
+        Some(Bytes::copy_from_slice(&value))
+    }
+    async fn put(&self, url: &str, body: &Bytes) {
+        self.0.insert(url, &body[..]).expect("sled insert");
+    }
+}
+
+pub(crate) fn sled(path: &std::path::Path) -> ClientWithMiddleware {
+    client(Sled(sled::open(path).expect("sled")))
+}
+
+/// One `GET` / `SET` of the body on a Redis connection manager, as the store uses.
+struct Redis(redis::aio::ConnectionManager, String);
+
+#[async_trait::async_trait]
+impl FloorStorage for Redis {
+    const REMOTE: bool = true;
+    async fn get(&self, url: &str) -> Option<Bytes> {
+        let mut conn = self.0.clone();
+        let key = format!("{}:{url}", self.1);
+        let value: Option<Vec<u8>> = redis::cmd("GET")
+            .arg(key)
+            .query_async(&mut conn)
+            .await
+            .expect("GET");
+        value.map(Bytes::from)
+    }
+    async fn put(&self, url: &str, body: &Bytes) {
+        let mut conn = self.0.clone();
+        let key = format!("{}:{url}", self.1);
+        let () = redis::cmd("SET")
+            .arg(key)
+            .arg(&body[..])
+            .query_async(&mut conn)
+            .await
+            .expect("SET");
+    }
+}
+
+pub(crate) async fn redis(url: &str, prefix: &str) -> ClientWithMiddleware {
+    let client_ = redis::Client::open(url).expect("redis url");
+    let conn = redis::aio::ConnectionManager::new(client_)
+        .await
+        .expect("redis connection");
+    client(Redis(conn, prefix.to_owned()))
 }

@@ -1,99 +1,71 @@
-//! One run, side by side: plain reqwest over loopback, the two floors, reqwest-caching's
-//! stores, and http-cache-reqwest (moka, redb). Prints medians, p99 and the ratios the
-//! project's targets are stated in.
+//! One run, side by side in one process: reqwest-caching's stores, the floors (the least work
+//! a cache can do with the same storage), http-cache-reqwest, and plain reqwest, on the shapes
+//! users send: URLs with three query parameters (and plain URLs as a second row), 100
+//! distinct URLs per hit row, 1,000 for the concurrent run, 1 KiB and 64 KiB bodies. Prints
+//! medians and p99, then the ratio table with the targets and a pass/fail column.
 //!
-//! `cargo run --release -p bench` (set `REDIS_URL` to include Redis);
+//! `cargo run --release -p bench` runs it (Redis rows when `redis-server` is installed, as the
+//! tests install it, or `REDIS_URL` names a server); `-- --out DIR` also writes the table as
+//! Markdown and the hit chart as SVG there (default `target/bench`); `-- --readme` writes them
+//! into README.md and docs/bench-hits.svg.
 //! `... -- scale [entries]`: hit latency with 1 k against many entries (SQLite, sled);
 //! `... -- compression`: hit cost and stored size of LZ4-compressed bodies.
 //! `... -- big-body [MiB]`: peak memory while a 100 MB response streams through uncached,
 //! with that `max_body_size` (default 8, the middleware default).
+//! `... -- profile-hits [memory|sqlite|sled]`: only hits of one store, for profilers.
 
+mod chart;
 mod compression;
 mod floors;
+mod measure;
 mod origin;
+mod report;
 mod scale;
 
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
 
-use bytes::Bytes;
 use reqwest_caching::reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
 use reqwest_caching::{CacheMiddleware, MemoryStore, SledStore, SqliteStore};
 
-const WARMUP: usize = 2_000;
-const ITERATIONS: usize = 20_000;
-const MISSES: usize = 2_000;
+use measure::{ITERATIONS, Throughput, concurrent, time_requests};
+pub(crate) use measure::{Stats, hits, micros};
+use report::{Check, Target};
+
+/// Distinct URLs each hit row cycles through.
+const HIT_URLS: usize = 100;
+/// Distinct URLs of the concurrent run, and its tasks.
+const CONCURRENT_URLS: usize = 1_000;
 const TASKS: usize = 64;
-const HITS_PER_TASK: usize = 2_000;
+const REQUESTS_PER_TASK: usize = 2_000;
+const MISSES: usize = 2_000;
 /// Each measurement is repeated this many times, interleaved; the best median counts.
 const ROUNDS: usize = 3;
 
-#[derive(Clone, Copy)]
-pub(crate) struct Stats {
-    pub(crate) median: Duration,
-    pub(crate) p99: Duration,
+/// How the URLs of a row look.
+#[derive(Clone, Copy, PartialEq)]
+enum Shape {
+    /// `/body/1024?sort=name&page=7&per_page=50`: three parameters, not in sorted order.
+    Query,
+    /// `/body/1024/7`.
+    Plain,
 }
 
-fn stats(mut samples: Vec<Duration>) -> Stats {
-    samples.sort();
-    Stats {
-        median: samples[samples.len() / 2],
-        p99: samples[samples.len() * 99 / 100],
+impl Shape {
+    fn name(self) -> &'static str {
+        match self {
+            Shape::Query => "3-param query",
+            Shape::Plain => "plain URL",
+        }
     }
 }
 
-async fn time_requests(client: &ClientWithMiddleware, urls: &[String], iterations: usize) -> Stats {
-    let mut samples = Vec::with_capacity(iterations);
-    for i in 0..iterations {
-        let url = &urls[i % urls.len()];
-        let started = Instant::now();
-        let body = client
-            .get(url)
-            .send()
-            .await
-            .expect("request")
-            .bytes()
-            .await
-            .expect("body");
-        samples.push(started.elapsed());
-        std::hint::black_box(body);
-    }
-    stats(samples)
-}
-
-pub(crate) async fn hits(client: &ClientWithMiddleware, url: &str) -> Stats {
-    let urls = vec![url.to_owned()];
-    time_requests(client, &urls, WARMUP).await;
-    time_requests(client, &urls, ITERATIONS).await
-}
-
-async fn concurrent_hits_per_second(client: &ClientWithMiddleware, url: &str) -> f64 {
-    hits(client, url).await;
-    let started = Instant::now();
-    let tasks: Vec<_> = (0..TASKS)
-        .map(|_| {
-            let client = client.clone();
-            let url = url.to_owned();
-            tokio::spawn(async move {
-                for _ in 0..HITS_PER_TASK {
-                    let body = client
-                        .get(&url)
-                        .send()
-                        .await
-                        .expect("request")
-                        .bytes()
-                        .await
-                        .expect("body");
-                    std::hint::black_box(body);
-                }
-            })
+fn urls(origin: &str, size: usize, shape: Shape, count: usize, tag: &str) -> Vec<String> {
+    (0..count)
+        .map(|i| match shape {
+            Shape::Query => format!("{origin}/body/{size}?sort=name{tag}&page={i}&per_page=50"),
+            Shape::Plain => format!("{origin}/body/{size}/{i}{tag}"),
         })
-        .collect();
-    for task in tasks {
-        task.await.expect("task");
-    }
-    (TASKS * HITS_PER_TASK) as f64 / started.elapsed().as_secs_f64()
+        .collect()
 }
 
 fn plain() -> ClientWithMiddleware {
@@ -119,239 +91,481 @@ fn peer(manager: impl http_cache_reqwest::CacheManager) -> ClientWithMiddleware 
         .build()
 }
 
-struct Row {
-    name: String,
-    stats: Stats,
+/// A named client of one row group.
+struct Contender {
+    name: &'static str,
+    client: ClientWithMiddleware,
 }
 
-/// Records `stats` under `name`, keeping the best median seen over the rounds.
-fn keep_best(rows: &mut Vec<Row>, name: &str, stats: Stats) {
-    match rows.iter_mut().find(|r| r.name == name) {
-        Some(row) if stats.median < row.stats.median => row.stats = stats,
-        Some(_) => {}
-        None => rows.push(Row {
-            name: name.to_owned(),
-            stats,
-        }),
+/// Best median (and its p99) per contender over the rounds.
+struct Results(Vec<(&'static str, Stats)>);
+
+impl Results {
+    fn keep_best(&mut self, name: &'static str, stats: Stats) {
+        match self.0.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, best)) if stats.median < best.median => *best = stats,
+            Some(_) => {}
+            None => self.0.push((name, stats)),
+        }
+    }
+
+    fn median(&self, name: &str) -> Option<f64> {
+        self.0
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, s)| micros(s.median))
+    }
+
+    fn print(&self, title: &str) {
+        println!("\n{title}");
+        println!("  {:<28} {:>12} {:>12}", "", "median", "p99");
+        for (name, stats) in &self.0 {
+            println!(
+                "  {:<28} {:>10.2}µs {:>10.2}µs",
+                name,
+                micros(stats.median),
+                micros(stats.p99)
+            );
+        }
     }
 }
 
-fn print_rows(title: &str, rows: &[Row]) {
-    println!("\n{title}");
-    println!("  {:<34} {:>12} {:>12}", "", "median", "p99");
-    for row in rows {
+/// A Redis server for the Redis rows: `REDIS_URL`, or one started as the tests start theirs.
+enum Redis {
+    Given(String),
+    Started(test_support::RedisServer),
+}
+
+impl Redis {
+    fn find() -> Option<Self> {
+        if let Ok(url) = std::env::var("REDIS_URL") {
+            return Some(Redis::Given(url));
+        }
+        let installed = std::env::var_os("PATH").is_some_and(|paths| {
+            std::env::split_paths(&paths).any(|dir| dir.join("redis-server").is_file())
+        });
+        if !installed {
+            println!(
+                "(no Redis rows: redis-server is not installed; scripts/install-test-servers.sh installs it)"
+            );
+            return None;
+        }
+        Some(Redis::Started(test_support::RedisServer::start()))
+    }
+
+    fn url(&self) -> String {
+        match self {
+            Redis::Given(url) => url.clone(),
+            Redis::Started(server) => server.url(),
+        }
+    }
+
+    async fn ours(&self, prefix: &str) -> ClientWithMiddleware {
+        let store = reqwest_caching::RedisStore::builder()
+            .prefix(prefix)
+            .open(&self.url())
+            .await
+            .expect("redis");
+        ours(store)
+    }
+}
+
+/// Hit rows of one body size and URL shape; adds their checks.
+async fn hit_rows(
+    origin: &str,
+    dir: &Path,
+    redis: Option<&Redis>,
+    size: usize,
+    shape: Shape,
+    checks: &mut Vec<Check>,
+) -> Results {
+    let tag = format!("{size}-{}", shape as u8);
+    let urls = urls(origin, size, shape, HIT_URLS, "");
+    let mut contenders = vec![
+        Contender {
+            name: "floor: memory",
+            client: floors::memory_prefilled(&urls).await,
+        },
+        Contender {
+            name: "floor: sqlite",
+            client: floors::sqlite(&dir.join(format!("floor-{tag}.sqlite"))),
+        },
+        Contender {
+            name: "floor: sled",
+            client: floors::sled(&dir.join(format!("floor-{tag}.sled"))),
+        },
+        Contender {
+            name: "ours: memory",
+            client: ours(MemoryStore::new()),
+        },
+        Contender {
+            name: "ours: sqlite",
+            client: ours(
+                SqliteStore::open(dir.join(format!("ours-{tag}.sqlite"))).expect("sqlite"),
+            ),
+        },
+        Contender {
+            name: "ours: sled",
+            client: ours(SledStore::open(dir.join(format!("ours-{tag}.sled"))).expect("sled")),
+        },
+        Contender {
+            name: "peer: moka",
+            client: peer(http_cache_reqwest::MokaManager::new(
+                moka::future::Cache::new(10_000),
+            )),
+        },
+        Contender {
+            name: "peer: redb",
+            client: peer(
+                http_cache_reqwest::RedbManager::new(dir.join(format!("peer-{tag}.redb")))
+                    .expect("redb"),
+            ),
+        },
+    ];
+    if let Some(redis) = redis {
+        let prefix = test_support::unique_namespace("bench");
+        contenders.push(Contender {
+            name: "floor: redis",
+            client: floors::redis(&redis.url(), &format!("{prefix}-floor")).await,
+        });
+        contenders.push(Contender {
+            name: "ours: redis",
+            client: redis.ours(&prefix).await,
+        });
+    }
+    // Rounds interleave the contenders, each keeping its best median: a noisy neighbour
+    // then slows one round, not one contender.
+    let mut results = Results(Vec::new());
+    for _ in 0..ROUNDS {
+        for contender in &contenders {
+            results.keep_best(contender.name, hits(&contender.client, &urls).await);
+        }
+    }
+    results.print(&format!(
+        "hit, {} KiB body, {} ({HIT_URLS} URLs, {ITERATIONS} requests each)",
+        size / 1024,
+        shape.name()
+    ));
+    let what = format!("{} KiB, {}", size / 1024, shape.name());
+    for (store, target) in [
+        ("memory", 1.3),
+        ("sqlite", 1.5),
+        ("sled", 1.5),
+        ("redis", 1.2),
+    ] {
+        let (Some(ours), Some(floor)) = (
+            results.median(&format!("ours: {store}")),
+            results.median(&format!("floor: {store}")),
+        ) else {
+            continue;
+        };
+        checks.push(Check {
+            measure: format!("{store} hit, {what}"),
+            ours,
+            floor,
+            unit: "µs",
+            target: Some(Target::AtMost(target)),
+        });
+    }
+    if let (Some(peer), Some(floor)) = (
+        results.median("peer: moka"),
+        results.median("floor: memory"),
+    ) {
+        checks.push(Check {
+            measure: format!("peer (moka) hit, {what}"),
+            ours: peer,
+            floor,
+            unit: "µs",
+            target: None,
+        });
+    }
+    results
+}
+
+/// Misses, 1 KiB, URLs with a query: every request a new URL, fetched and stored. The
+/// checks compare the time each adds over plain reqwest in the same run.
+async fn miss_rows(origin: &str, dir: &Path, redis: Option<&Redis>, checks: &mut Vec<Check>) {
+    let mut contenders = vec![
+        Contender {
+            name: "plain reqwest",
+            client: plain(),
+        },
+        Contender {
+            name: "floor: memory",
+            client: floors::memory(),
+        },
+        Contender {
+            name: "floor: sqlite",
+            client: floors::sqlite(&dir.join("miss-floor.sqlite")),
+        },
+        Contender {
+            name: "floor: sled",
+            client: floors::sled(&dir.join("miss-floor.sled")),
+        },
+        Contender {
+            name: "ours: memory",
+            client: ours(MemoryStore::new()),
+        },
+        Contender {
+            name: "ours: sqlite",
+            client: ours(SqliteStore::open(dir.join("miss-ours.sqlite")).expect("sqlite")),
+        },
+        Contender {
+            name: "ours: sled",
+            client: ours(SledStore::open(dir.join("miss-ours.sled")).expect("sled")),
+        },
+    ];
+    if let Some(redis) = redis {
+        let prefix = test_support::unique_namespace("bench-miss");
+        contenders.push(Contender {
+            name: "floor: redis",
+            client: floors::redis(&redis.url(), &format!("{prefix}-floor")).await,
+        });
+        contenders.push(Contender {
+            name: "ours: redis",
+            client: redis.ours(&prefix).await,
+        });
+    }
+    let mut results = Results(Vec::new());
+    for round in 0..ROUNDS {
+        for (i, contender) in contenders.iter().enumerate() {
+            // New URLs for every contender and round: each request is a miss.
+            let urls = urls(
+                origin,
+                1024,
+                Shape::Query,
+                MISSES,
+                &format!("-r{round}c{i}"),
+            );
+            let stats = time_requests(&contender.client, &urls, MISSES).await;
+            results.keep_best(contender.name, stats);
+        }
+    }
+    results.print(&format!(
+        "miss (fetch + store), 1 KiB body, 3-param query ({MISSES} new URLs each)"
+    ));
+    let Some(network) = results.median("plain reqwest") else {
+        return;
+    };
+    let added = |name: &str| results.median(name).map(|m| m - network);
+    for (store, floor_store, target) in [
+        ("memory", "memory", 1.5),
+        ("sqlite", "sqlite", 1.5),
+        ("sled", "sqlite", 2.0),
+        ("sled", "sled", f64::NAN),
+        ("redis", "redis", 1.3),
+    ] {
+        let (Some(ours), Some(floor)) = (
+            added(&format!("ours: {store}")),
+            added(&format!("floor: {floor_store}")),
+        ) else {
+            continue;
+        };
+        checks.push(Check {
+            measure: format!("{store} miss, time added over plain, vs {floor_store} floor's"),
+            ours,
+            floor,
+            unit: "µs",
+            target: (!target.is_nan()).then_some(Target::AtMost(target)),
+        });
+    }
+}
+
+/// 64 tasks on 2 workers over 1,000 URLs with a query, 1 KiB bodies.
+async fn concurrent_rows(origin: &str, dir: &Path, checks: &mut Vec<Check>) {
+    let urls = urls(origin, 1024, Shape::Query, CONCURRENT_URLS, "-c");
+    let pairs: Vec<(&str, ClientWithMiddleware, ClientWithMiddleware)> = vec![
+        (
+            "memory",
+            floors::memory_prefilled(&urls).await,
+            ours(MemoryStore::new()),
+        ),
+        (
+            "sqlite",
+            floors::sqlite(&dir.join("concurrent-floor.sqlite")),
+            ours(SqliteStore::open(dir.join("concurrent-ours.sqlite")).expect("sqlite")),
+        ),
+        (
+            "sled",
+            floors::sled(&dir.join("concurrent-floor.sled")),
+            ours(SledStore::open(dir.join("concurrent-ours.sled")).expect("sled")),
+        ),
+    ];
+    let peer_client = peer(http_cache_reqwest::MokaManager::new(
+        moka::future::Cache::new(10_000),
+    ));
+    println!(
+        "\n{TASKS} tasks on 2 workers, {CONCURRENT_URLS} URLs, 1 KiB: hits/s, per-request median / p99"
+    );
+    let best = |a: Throughput, b: Throughput| if b.per_second > a.per_second { b } else { a };
+    let show = |name: &str, t: &Throughput| {
         println!(
-            "  {:<34} {:>10.2}µs {:>10.2}µs",
-            row.name,
-            micros(row.stats.median),
-            micros(row.stats.p99)
+            "  {name:<16} {:>10.0}/s {:>10.2}µs {:>10.2}µs",
+            t.per_second,
+            micros(t.per_request.median),
+            micros(t.per_request.p99)
         );
+    };
+    for (store, floor, ours) in &pairs {
+        let mut floor_best = Throughput::default();
+        let mut ours_best = Throughput::default();
+        for _ in 0..2 {
+            floor_best = best(
+                floor_best,
+                concurrent(floor, &urls, TASKS, REQUESTS_PER_TASK).await,
+            );
+            ours_best = best(
+                ours_best,
+                concurrent(ours, &urls, TASKS, REQUESTS_PER_TASK).await,
+            );
+        }
+        show(&format!("floor: {store}"), &floor_best);
+        show(&format!("ours: {store}"), &ours_best);
+        let target = (*store != "sled").then_some(Target::AtLeast(0.6));
+        checks.push(Check {
+            measure: format!("{TASKS} tasks, {CONCURRENT_URLS} URLs, {store}: hits/s"),
+            ours: ours_best.per_second,
+            floor: floor_best.per_second,
+            unit: "hits/s",
+            target,
+        });
+        checks.push(Check {
+            measure: format!("{TASKS} tasks, {store}: our p99 / our median"),
+            ours: micros(ours_best.per_request.p99),
+            floor: micros(ours_best.per_request.median),
+            unit: "µs",
+            target: (*store != "sled").then_some(Target::AtMost(5.0)),
+        });
     }
+    let peer_rate = concurrent(&peer_client, &urls, TASKS, REQUESTS_PER_TASK).await;
+    show("peer: moka", &peer_rate);
 }
 
-pub(crate) fn micros(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e6
+/// Where the Markdown table and the chart go.
+enum Output {
+    Dir(PathBuf),
+    Readme,
 }
 
-fn ratio(a: Duration, b: Duration) -> f64 {
-    a.as_secs_f64() / b.as_secs_f64()
+fn chart_groups(results: &Results) -> Vec<chart::Group> {
+    let mut groups = Vec::new();
+    for (store, label, peer) in [
+        ("memory", "memory", Some(("moka", "peer: moka"))),
+        ("sqlite", "SQLite", Some(("redb", "peer: redb"))),
+        ("sled", "sled", None),
+        ("redis", "Redis", None),
+    ] {
+        let (Some(floor), Some(ours)) = (
+            results.median(&format!("floor: {store}")),
+            results.median(&format!("ours: {store}")),
+        ) else {
+            continue;
+        };
+        groups.push(chart::Group {
+            store: label,
+            floor,
+            ours,
+            peer: peer.and_then(|(name, row)| results.median(row).map(|v| (name, v))),
+        });
+    }
+    groups
 }
 
-fn find(rows: &[Row], name: &str) -> Duration {
-    rows.iter()
-        .find(|r| r.name == name)
-        .map(|r| r.stats.median)
-        .unwrap_or_default()
+fn write_outputs(output: &Output, checks: &[Check], chart_results: &Results) {
+    let table = report::markdown(checks);
+    let (table_path, svg_path) = match output {
+        Output::Dir(dir) => {
+            std::fs::create_dir_all(dir).expect("output dir");
+            (dir.join("report.md"), dir.join("hits.svg"))
+        }
+        Output::Readme => (PathBuf::new(), PathBuf::from("docs/bench-hits.svg")),
+    };
+    if let Some(parent) = svg_path.parent() {
+        std::fs::create_dir_all(parent).expect("chart dir");
+    }
+    let title = "Hit latency, 1 KiB body, URLs with a 3-parameter query";
+    if let Err(error) = chart::hits_svg(&svg_path, title, &chart_groups(chart_results)) {
+        eprintln!("chart not written: {error}");
+    }
+    match output {
+        Output::Dir(_) => {
+            std::fs::write(&table_path, &table).expect("write report");
+            println!(
+                "\nwrote {} and {}",
+                table_path.display(),
+                svg_path.display()
+            );
+        }
+        Output::Readme => {
+            let readme = std::fs::read_to_string("README.md").expect("README.md here");
+            let (start, end) = ("<!-- bench:start -->", "<!-- bench:end -->");
+            let (Some(a), Some(b)) = (readme.find(start), readme.find(end)) else {
+                panic!("README.md has no {start} ... {end} section");
+            };
+            let updated = format!("{}{start}\n{table}{}", &readme[..a], &readme[b..]);
+            std::fs::write("README.md", updated).expect("write README.md");
+            println!("\nwrote README.md and {}", svg_path.display());
+        }
+    }
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    match std::env::args().nth(1).as_deref() {
-        Some("scale") => {
-            let entries = std::env::args()
-                .nth(2)
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(1_000_000);
-            return scale::run(entries).await;
-        }
-        Some("big-body") => {
-            // One limit per process: the peak is a high-water mark.
-            let limit_mib = std::env::args()
-                .nth(2)
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(8);
-            return scale::big_body(limit_mib).await;
-        }
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let number = |default: u64| args.get(1).and_then(|n| n.parse().ok()).unwrap_or(default);
+    match args.first().map(String::as_str) {
+        Some("scale") => return scale::run(number(1_000_000) as usize).await,
+        // One limit per process: the peak is a high-water mark.
+        Some("big-body") => return scale::big_body(number(8)).await,
         Some("compression") => return compression::run().await,
+        Some("profile-hits") => return profile_hits(args.get(1).map(String::as_str)).await,
         _ => {}
     }
-    if std::env::args().nth(1).as_deref() == Some("profile-memory-hits") {
-        // For profilers: only memory hits, no comparison.
-        let origin = origin::start().await;
-        let url = format!("{origin}/body/1024");
-        let stats = hits(&ours(MemoryStore::new()), &url).await;
-        println!("memory hit median {:.2}µs", micros(stats.median));
-        return;
-    }
+    let output = match args.first().map(String::as_str) {
+        Some("--readme") => Output::Readme,
+        Some("--out") => Output::Dir(args.get(1).map_or("target/bench".into(), PathBuf::from)),
+        _ => Output::Dir("target/bench".into()),
+    };
     let origin = origin::start().await;
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut report = Vec::new();
-
-    for size in [1024usize, 64 * 1024] {
-        let url = format!("{origin}/body/{size}");
-        let bodies: HashMap<String, Bytes> =
-            HashMap::from([(url.clone(), Bytes::from(vec![b'x'; size]))]);
-        let memory_floor = ClientBuilder::new(reqwest::Client::new())
-            .with(floors::MemoryFloor {
-                bodies: Arc::new(bodies.clone()),
-            })
-            .build();
-        let sqlite_floor = ClientBuilder::new(reqwest::Client::new())
-            .with(floors::SqliteFloor::new(
-                &dir.path().join(format!("floor-{size}.sqlite")),
-                &bodies,
-            ))
-            .build();
-        let sled_store =
-            SledStore::open(dir.path().join(format!("ours-{size}.sled"))).expect("sled");
-        let mut clients: Vec<(String, ClientWithMiddleware)> = vec![
-            ("plain reqwest (network)".into(), plain()),
-            ("floor: memory".into(), memory_floor),
-            ("floor: sqlite".into(), sqlite_floor),
-            ("ours: memory".into(), ours(MemoryStore::new())),
-            (
-                "ours: sqlite".into(),
-                ours(
-                    SqliteStore::open(dir.path().join(format!("ours-{size}.sqlite")))
-                        .expect("sqlite"),
-                ),
-            ),
-            ("ours: sled".into(), ours(sled_store)),
-            (
-                "peer: moka".into(),
-                peer(http_cache_reqwest::MokaManager::new(
-                    moka::future::Cache::new(10_000),
-                )),
-            ),
-            (
-                "peer: redb".into(),
-                peer(
-                    http_cache_reqwest::RedbManager::new(
-                        dir.path().join(format!("peer-{size}.redb")),
-                    )
-                    .expect("redb"),
-                ),
-            ),
-        ];
-        if let Ok(redis_url) = std::env::var("REDIS_URL") {
-            let store = reqwest_caching::RedisStore::builder()
-                .prefix("bench")
-                .open(&redis_url)
-                .await
-                .expect("redis");
-            clients.push(("ours: redis".into(), ours(store)));
-        }
-        // Rounds interleave the clients, and each keeps its best median: a noisy neighbour
-        // then slows one round, not one client.
-        let mut rows: Vec<Row> = Vec::new();
-        for _ in 0..ROUNDS {
-            for (name, client) in &clients {
-                let stats = hits(client, &url).await;
-                keep_best(&mut rows, name, stats);
+    let redis = Redis::find();
+    let mut checks = Vec::new();
+    let mut chart_results = None;
+    for size in [1024, 64 * 1024] {
+        for shape in [Shape::Query, Shape::Plain] {
+            let results = hit_rows(
+                &origin,
+                dir.path(),
+                redis.as_ref(),
+                size,
+                shape,
+                &mut checks,
+            )
+            .await;
+            if size == 1024 && shape == Shape::Query {
+                chart_results = Some(results);
             }
         }
-        print_rows(
-            &format!("hit, {} KiB body ({ITERATIONS} requests each)", size / 1024),
-            &rows,
-        );
-        let floor = find(&rows, "floor: memory");
-        let sqlite_floor = find(&rows, "floor: sqlite");
-        report.push(format!(
-            "memory hit / memory floor, {} KiB: {:.2} (target <= 1.5)",
-            size / 1024,
-            ratio(find(&rows, "ours: memory"), floor)
-        ));
-        report.push(format!(
-            "sqlite hit / sqlite floor, {} KiB: {:.2} (target <= 2)",
-            size / 1024,
-            ratio(find(&rows, "ours: sqlite"), sqlite_floor)
-        ));
-        report.push(format!(
-            "sled hit / memory floor, {} KiB: {:.2} (target <= 2)",
-            size / 1024,
-            ratio(find(&rows, "ours: sled"), floor)
-        ));
-        report.push(format!(
-            "peer moka hit / memory floor, {} KiB: {:.2}",
-            size / 1024,
-            ratio(find(&rows, "peer: moka"), floor)
-        ));
     }
+    miss_rows(&origin, dir.path(), redis.as_ref(), &mut checks).await;
+    concurrent_rows(&origin, dir.path(), &mut checks).await;
+    report::print(&checks);
+    if let Some(results) = chart_results {
+        write_outputs(&output, &checks, &results);
+    }
+}
 
-    // Misses: every request a new URL, fetched and stored.
-    let miss_urls = |tag: &str| -> Vec<String> {
-        (0..MISSES)
-            .map(|i| format!("{origin}/body/1024?{tag}={i}"))
-            .collect()
+/// Only hits of one store on URLs with a query, no comparison: for profilers.
+async fn profile_hits(store: Option<&str>) {
+    let origin = origin::start().await;
+    let urls = urls(&origin, 1024, Shape::Query, HIT_URLS, "");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let client = match store {
+        Some("sqlite") => ours(SqliteStore::open(dir.path().join("p.sqlite")).expect("sqlite")),
+        Some("sled") => ours(SledStore::open(dir.path().join("p.sled")).expect("sled")),
+        Some("floor") => floors::memory_prefilled(&urls).await,
+        _ => ours(MemoryStore::new()),
     };
-    // New URLs every round, best median per client, as for hits.
-    let memory = ours(MemoryStore::new());
-    let sqlite = ours(SqliteStore::open(dir.path().join("miss.sqlite")).expect("sqlite"));
-    let miss_clients = [
-        ("plain reqwest (network)", plain()),
-        ("ours: memory", memory),
-        ("ours: sqlite", sqlite),
-    ];
-    let mut rows: Vec<Row> = Vec::new();
-    for round in 0..ROUNDS {
-        for (name, client) in &miss_clients {
-            let stats = time_requests(client, &miss_urls(&format!("r{round}")), MISSES).await;
-            keep_best(&mut rows, name, stats);
-        }
-    }
-    print_rows(
-        &format!("miss (fetch + store), 1 KiB body ({MISSES} requests each)"),
-        &rows,
-    );
-    let network = find(&rows, "plain reqwest (network)");
-    report.push(format!(
-        "memory miss / plain: {:.2} (target <= 1.4)",
-        ratio(find(&rows, "ours: memory"), network)
-    ));
-    report.push(format!(
-        "sqlite miss / plain: {:.2} (target <= 2.6)",
-        ratio(find(&rows, "ours: sqlite"), network)
-    ));
-
-    // 64 tasks on 2 workers.
-    let url = format!("{origin}/body/1024");
-    let bodies = HashMap::from([(url.clone(), Bytes::from(vec![b'x'; 1024]))]);
-    let floor = ClientBuilder::new(reqwest::Client::new())
-        .with(floors::MemoryFloor {
-            bodies: Arc::new(bodies),
-        })
-        .build();
-    let floor_rate = concurrent_hits_per_second(&floor, &url).await;
-    let ours_rate = concurrent_hits_per_second(&ours(MemoryStore::new()), &url).await;
-    let peer_rate = concurrent_hits_per_second(
-        &peer(http_cache_reqwest::MokaManager::new(
-            moka::future::Cache::new(10_000),
-        )),
-        &url,
-    )
-    .await;
-    println!("\n{TASKS} tasks on 2 workers, memory hits per second");
-    println!(
-        "  floor: memory {floor_rate:>12.0}\n  ours: memory  {ours_rate:>12.0}\n  peer: moka    {peer_rate:>12.0}"
-    );
-    report.push(format!(
-        "64 tasks, ours / floor: {:.2} (target >= 0.5); peer moka / floor: {:.2}",
-        ours_rate / floor_rate,
-        peer_rate / floor_rate
-    ));
-
-    println!("\nratios (one run)");
-    for line in report {
-        println!("  {line}");
-    }
+    let stats = hits(&client, &urls).await;
+    println!("hit median {:.2}µs", micros(stats.median));
 }

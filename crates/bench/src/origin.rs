@@ -1,4 +1,5 @@
-//! The loopback origin: `/body/{size}` answers that many bytes, cacheable for an hour;
+//! The loopback origin: `/body/{size}` (and `/body/{size}/{n}`, for many plain URLs) answers
+//! that many bytes, cacheable for an hour;
 //! `/json/{size}` answers a JSON-like text of about that size (compressible as real API
 //! responses are, not a repeated byte); `/stream/{size}` streams that many bytes in 64 KiB chunks, without a length.
 
@@ -10,6 +11,15 @@ pub async fn start() -> String {
         .route(
             "/body/{size}",
             axum::routing::get(|Path(size): Path<usize>| async move {
+                (
+                    [("cache-control", "public, max-age=3600")],
+                    vec![b'x'; size],
+                )
+            }),
+        )
+        .route(
+            "/body/{size}/{n}",
+            axum::routing::get(|Path((size, _)): Path<(usize, u64)>| async move {
                 (
                     [("cache-control", "public, max-age=3600")],
                     vec![b'x'; size],

@@ -66,7 +66,7 @@ pub async fn run(entries: usize) {
                 .expect("cache");
             let client = cache.into_client(reqwest::Client::new());
             let url = format!("{origin}/body/1024?i={}", count / 2);
-            let stats = hits(&client, &url).await;
+            let stats = hits(&client, std::slice::from_ref(&url)).await;
             println!(
                 "  {name:<6} {count:>9} entries: median {:>6.2}µs p99 {:>6.2}µs (filled in {filled:.1?})",
                 micros(stats.median),

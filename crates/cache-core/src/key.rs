@@ -286,6 +286,27 @@ impl KeyRules {
         self.is_ignored(name) || contains_ignore_case(&self.credential_parameters, name)
     }
 
+    /// True when the method and URL alone decide the key of a request with these headers and
+    /// no body: no headers are matched, and none of these is a credential (or credentials do
+    /// not count). Then a key computed once for a method and URL holds for every such request.
+    ///
+    /// ```
+    /// use cache_core::KeyRules;
+    /// use http::{HeaderMap, HeaderValue, header::AUTHORIZATION};
+    /// let rules = KeyRules::default();
+    /// let mut headers = HeaderMap::new();
+    /// assert!(rules.url_alone_decides(&headers));
+    /// headers.insert(AUTHORIZATION, HeaderValue::from_static("Bearer t"));
+    /// assert!(!rules.url_alone_decides(&headers));
+    /// ```
+    pub fn url_alone_decides(&self, headers: &HeaderMap) -> bool {
+        self.match_headers == MatchHeaders::None
+            && (!self.per_credential
+                || headers
+                    .keys()
+                    .all(|name| !self.is_credential_header(name.as_str())))
+    }
+
     /// The key of a request.
     pub fn key(
         &self,
@@ -294,9 +315,11 @@ impl KeyRules {
         headers: &HeaderMap,
         body: Option<&[u8]>,
     ) -> CacheKey {
+        // The query is decoded once, for the URL's text and for the credentials it carries.
+        let query = url.query().map(QueryPairs::parse);
         let mut hasher = KeyHasher::new();
         hasher.field(method.as_str().as_bytes());
-        hasher.field(self.normalized_url(url).as_bytes());
+        hasher.field_with(|out| self.write_normalized_url(url, query.as_ref(), out));
         self.hash_matched_headers(&mut hasher, headers);
         let mut credentials = Vec::new();
         // An empty body is no body: a GET built with `.body("")` is the same request.
@@ -309,7 +332,7 @@ impl KeyRules {
             }
         }
         if self.per_credential {
-            self.collect_url_credentials(url, &mut credentials);
+            self.collect_url_credentials(url, query.as_ref(), &mut credentials);
             self.collect_header_credentials(headers, &mut credentials);
             credentials.sort();
             hasher.field(b"credentials");
@@ -335,46 +358,43 @@ impl KeyRules {
     /// assert_eq!(rules.url_group(&a), rules.url_group(&b));
     /// ```
     pub fn url_group(&self, url: &Url) -> CacheKey {
+        let query = url.query().map(QueryPairs::parse);
         let mut hasher = KeyHasher(Vec::with_capacity(128));
         hasher.field(URL_GROUP_TAG);
-        hasher.field(self.normalized_url(url).as_bytes());
+        hasher.field_with(|out| self.write_normalized_url(url, query.as_ref(), out));
         hasher.finish()
     }
 
     /// The URL as it enters the key: lowercase scheme and host, no default port, no user info
     /// or fragment, ignored query parameters removed and the rest sorted.
     pub fn normalized_url<'u>(&self, url: &'u Url) -> Cow<'u, str> {
-        let plain = url.query().is_none()
-            && url.fragment().is_none()
-            && url.username().is_empty()
-            && url.password().is_none();
-        if plain {
-            // The parser already lowercased scheme and host and dropped the default port.
+        if is_plain(url) {
             return Cow::Borrowed(url.as_str());
         }
-        // Most API URLs carry a query already in the form the key uses: then it is a slice of
-        // the URL, with no decoding, sorting or encoding.
-        let no_userinfo = url.username().is_empty() && url.password().is_none();
-        let normalized_query = url.query().is_some_and(|q| self.query_is_normalized(q));
-        if no_userinfo && url.has_authority() && normalized_query {
-            return Cow::Borrowed(&url[..url::Position::AfterQuery]);
-        }
-        Cow::Owned(self.normalized_url_in_full(url))
+        let query = url.query().map(QueryPairs::parse);
+        let mut out = Vec::with_capacity(url.as_str().len());
+        self.write_normalized_url(url, query.as_ref(), &mut out);
+        // Only URL text and form-encoded (ASCII) pairs were written.
+        Cow::Owned(String::from_utf8_lossy(&out).into_owned())
     }
 
-    /// [`KeyRules::normalized_url`] the long way: decoded, filtered, sorted, encoded again.
-    fn normalized_url_in_full(&self, url: &Url) -> String {
-        let query = self.filtered_query(url, |name| self.leaves_out_parameter(name));
-        let mut normalized = format!(
-            "{}://{}",
-            url.scheme(),
-            &url[url::Position::BeforeHost..url::Position::AfterPath]
-        );
-        if let Some(query) = query {
-            normalized.push('?');
-            normalized.push_str(&query);
+    /// Writes [`KeyRules::normalized_url`] of `url`, whose query is `query`, to `out`.
+    fn write_normalized_url(&self, url: &Url, query: Option<&QueryPairs<'_>>, out: &mut Vec<u8>) {
+        if is_plain(url) {
+            // The parser already lowercased scheme and host and dropped the default port.
+            out.extend_from_slice(url.as_str().as_bytes());
+            return;
         }
-        normalized
+        out.extend_from_slice(url.scheme().as_bytes());
+        out.extend_from_slice(b"://");
+        out.extend_from_slice(url[url::Position::BeforeHost..url::Position::AfterPath].as_bytes());
+        if let Some(query) = query {
+            let mark = out.len();
+            out.push(b'?');
+            if !query.write_kept(|name| !self.leaves_out_parameter(name), out) {
+                out.truncate(mark);
+            }
+        }
     }
 
     /// The URL as it may be stored: no user info or fragment, and the query as the caller
@@ -413,46 +433,6 @@ impl KeyRules {
             kept.remove(name);
         }
         kept
-    }
-
-    /// The query as it enters the key: decoded, filtered, sorted and encoded again.
-    /// True when `query` is exactly what [`KeyRules::filtered_query`] would make of it:
-    /// `name=value` pairs of characters form encoding leaves as they are, sorted, none left
-    /// out of the key. Anything else (escapes, `+`, a pair without `=`, an empty pair, an
-    /// ignored or credential name) takes the full path.
-    fn query_is_normalized(&self, query: &str) -> bool {
-        fn unescaped(part: &str) -> bool {
-            part.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'*' | b'-' | b'.' | b'_'))
-        }
-        if query.is_empty() {
-            return false;
-        }
-        let mut previous: Option<(&str, &str)> = None;
-        for pair in query.split('&') {
-            let Some((name, value)) = pair.split_once('=') else {
-                return false;
-            };
-            let in_order = previous.is_none_or(|previous| previous <= (name, value));
-            if !in_order || !unescaped(name) || !unescaped(value) {
-                return false;
-            }
-            if self.leaves_out_parameter(name) {
-                return false;
-            }
-            previous = Some((name, value));
-        }
-        true
-    }
-
-    fn filtered_query(&self, url: &Url, drop: impl Fn(&str) -> bool) -> Option<String> {
-        let mut pairs = decoded_pairs(url.query()?.as_bytes());
-        pairs.retain(|(name, _)| !drop(&String::from_utf8_lossy(name)));
-        pairs.sort();
-        if pairs.is_empty() {
-            return None;
-        }
-        Some(encoded_pairs(&pairs))
     }
 
     fn hash_matched_headers(&self, hasher: &mut KeyHasher, headers: &HeaderMap) {
@@ -510,18 +490,22 @@ impl KeyRules {
         Cow::Borrowed(body)
     }
 
-    fn collect_url_credentials(&self, url: &Url, credentials: &mut Vec<(String, Vec<u8>)>) {
+    fn collect_url_credentials(
+        &self,
+        url: &Url,
+        query: Option<&QueryPairs<'_>>,
+        credentials: &mut Vec<(String, Vec<u8>)>,
+    ) {
         if !url.username().is_empty() || url.password().is_some() {
             let userinfo = format!("{}:{}", url.username(), url.password().unwrap_or_default());
             credentials.push(("userinfo".to_owned(), userinfo.into_bytes()));
         }
         // Decoded as bytes: two credentials that differ only in non-UTF-8 bytes must not share
         // a fingerprint (a lossy decode would make both U+FFFD).
-        let Some(query) = url.query() else { return };
-        for (name, value) in decoded_pairs(query.as_bytes()) {
-            let name = String::from_utf8_lossy(&name);
+        let Some(query) = query else { return };
+        for (name, value) in query.iter() {
             if self.is_credential_parameter(&name) {
-                credentials.push((name.to_ascii_lowercase(), value));
+                credentials.push((name.to_ascii_lowercase(), value.to_vec()));
             }
         }
     }
@@ -605,6 +589,14 @@ fn encoded_pairs(pairs: &[(Vec<u8>, Vec<u8>)]) -> String {
     out
 }
 
+/// No query, fragment or user info: the URL's own text is its normalized form.
+fn is_plain(url: &Url) -> bool {
+    url.query().is_none()
+        && url.fragment().is_none()
+        && url.username().is_empty()
+        && url.password().is_none()
+}
+
 fn is_builtin_credential(name: &str) -> bool {
     contains_ignore_case(CREDENTIAL_NAMES, name)
 }
@@ -642,6 +634,15 @@ impl KeyHasher {
         hasher
     }
 
+    /// A field whose bytes `write` appends; its length is filled in after.
+    fn field_with(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
+        let at = self.0.len();
+        self.0.extend_from_slice(&[0; 8]);
+        write(&mut self.0);
+        let len = (self.0.len() - at - 8) as u64;
+        self.0[at..at + 8].copy_from_slice(&len.to_le_bytes());
+    }
+
     fn field(&mut self, bytes: &[u8]) {
         self.0
             .extend_from_slice(&(bytes.len() as u64).to_le_bytes());
@@ -656,6 +657,9 @@ impl KeyHasher {
 }
 
 mod json;
+mod query;
+
+use query::QueryPairs;
 
 #[cfg(test)]
 mod tests;

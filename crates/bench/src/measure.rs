@@ -1,0 +1,112 @@
+//! Timing: one task through a list of URLs, and many tasks sharing one client.
+
+use std::time::{Duration, Instant};
+
+use reqwest_middleware::ClientWithMiddleware;
+
+pub(crate) const WARMUP: usize = 2_000;
+pub(crate) const ITERATIONS: usize = 20_000;
+
+/// Median and 99th percentile of per-request latencies.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Stats {
+    pub(crate) median: Duration,
+    pub(crate) p99: Duration,
+}
+
+pub(crate) fn stats(mut samples: Vec<Duration>) -> Stats {
+    if samples.is_empty() {
+        return Stats::default();
+    }
+    samples.sort_unstable();
+    Stats {
+        median: samples[samples.len() / 2],
+        p99: samples[samples.len() * 99 / 100],
+    }
+}
+
+/// One request and its whole body.
+async fn get(client: &ClientWithMiddleware, url: &str) {
+    let body = client
+        .get(url)
+        .send()
+        .await
+        .expect("request")
+        .bytes()
+        .await
+        .expect("body");
+    std::hint::black_box(body);
+}
+
+/// `iterations` requests, one after another, cycling through `urls`.
+pub(crate) async fn time_requests(
+    client: &ClientWithMiddleware,
+    urls: &[String],
+    iterations: usize,
+) -> Stats {
+    let mut samples = Vec::with_capacity(iterations);
+    for i in 0..iterations {
+        let started = Instant::now();
+        get(client, &urls[i % urls.len()]).await;
+        samples.push(started.elapsed());
+    }
+    stats(samples)
+}
+
+/// Hits: every URL fetched once (stored), a warm-up, then the timed requests.
+pub(crate) async fn hits(client: &ClientWithMiddleware, urls: &[String]) -> Stats {
+    for url in urls {
+        get(client, url).await;
+    }
+    time_requests(client, urls, WARMUP).await;
+    time_requests(client, urls, ITERATIONS).await
+}
+
+/// What many tasks sharing one client achieve together.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Throughput {
+    pub(crate) per_second: f64,
+    pub(crate) per_request: Stats,
+}
+
+/// `tasks` tasks, each making `per_task` requests over all of `urls` (each task starts at
+/// another place in the list), after every URL was fetched once.
+pub(crate) async fn concurrent(
+    client: &ClientWithMiddleware,
+    urls: &[String],
+    tasks: usize,
+    per_task: usize,
+) -> Throughput {
+    for url in urls {
+        get(client, url).await;
+    }
+    let started = Instant::now();
+    let handles: Vec<_> = (0..tasks)
+        .map(|task| {
+            let client = client.clone();
+            let urls = urls.to_vec();
+            tokio::spawn(async move {
+                let mut samples = Vec::with_capacity(per_task);
+                for i in 0..per_task {
+                    let url = &urls[(task * 7919 + i) % urls.len()];
+                    let at = Instant::now();
+                    get(&client, url).await;
+                    samples.push(at.elapsed());
+                }
+                samples
+            })
+        })
+        .collect();
+    let mut samples = Vec::with_capacity(tasks * per_task);
+    for handle in handles {
+        samples.extend(handle.await.expect("task"));
+    }
+    Throughput {
+        per_second: (tasks * per_task) as f64 / started.elapsed().as_secs_f64(),
+        per_request: stats(samples),
+    }
+}
+
+pub(crate) fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}

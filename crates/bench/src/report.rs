@@ -1,0 +1,103 @@
+//! The checks a run is judged by: each a ratio against its floor and a target, printed as a
+//! table with a pass/fail column and written as Markdown for the README.
+
+use std::fmt::Write as _;
+
+/// Which side of the target passes.
+#[derive(Clone, Copy)]
+pub(crate) enum Target {
+    AtMost(f64),
+    AtLeast(f64),
+}
+
+impl Target {
+    fn passes(self, ratio: f64) -> bool {
+        match self {
+            Target::AtMost(limit) => ratio <= limit,
+            Target::AtLeast(limit) => ratio >= limit,
+        }
+    }
+
+    fn text(self) -> String {
+        match self {
+            Target::AtMost(limit) => format!("≤ {limit}"),
+            Target::AtLeast(limit) => format!("≥ {limit}"),
+        }
+    }
+}
+
+/// One line of the table: what was measured, ours against the floor, in one unit.
+pub(crate) struct Check {
+    pub(crate) measure: String,
+    pub(crate) ours: f64,
+    pub(crate) floor: f64,
+    pub(crate) unit: &'static str,
+    pub(crate) target: Option<Target>,
+}
+
+impl Check {
+    pub(crate) fn ratio(&self) -> f64 {
+        if self.floor == 0.0 {
+            f64::NAN
+        } else {
+            self.ours / self.floor
+        }
+    }
+
+    /// "pass", "FAIL", or "—" for a line without a target.
+    pub(crate) fn verdict(&self) -> &'static str {
+        match self.target {
+            None => "—",
+            Some(target) if target.passes(self.ratio()) => "pass",
+            Some(_) => "FAIL",
+        }
+    }
+}
+
+fn value(v: f64, unit: &str) -> String {
+    match unit {
+        "hits/s" => format!("{:.0} k", v / 1000.0),
+        _ => format!("{v:.2} {unit}"),
+    }
+}
+
+/// The checks as a Markdown table.
+pub(crate) fn markdown(checks: &[Check]) -> String {
+    let mut out = String::from("| measure | ours | floor | ratio | target | |\n");
+    out.push_str("|---|---:|---:|---:|---:|---|\n");
+    for check in checks {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {:.2} | {} | {} |",
+            check.measure,
+            value(check.ours, check.unit),
+            value(check.floor, check.unit),
+            check.ratio(),
+            check.target.map(Target::text).unwrap_or_else(|| "—".into()),
+            check.verdict()
+        );
+    }
+    out
+}
+
+/// The checks as an aligned text table for the terminal.
+pub(crate) fn print(checks: &[Check]) {
+    println!(
+        "\n{:<58} {:>12} {:>12} {:>7} {:>7}  result",
+        "ratios (one run)", "ours", "floor", "ratio", "target"
+    );
+    for check in checks {
+        println!(
+            "{:<58} {:>12} {:>12} {:>7.2} {:>7}  {}",
+            check.measure,
+            value(check.ours, check.unit),
+            value(check.floor, check.unit),
+            check.ratio(),
+            check.target.map(Target::text).unwrap_or_else(|| "—".into()),
+            check.verdict()
+        );
+    }
+    let failed = checks.iter().filter(|c| c.verdict() == "FAIL").count();
+    let with_target = checks.iter().filter(|c| c.target.is_some()).count();
+    println!("{} of {with_target} targets met", with_target - failed);
+}

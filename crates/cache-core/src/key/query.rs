@@ -1,0 +1,78 @@
+//! A URL query as the key sees it: its pairs decoded once and sorted, borrowed from the URL
+//! when nothing needs decoding (most API queries), so keying a URL with a query costs one
+//! vector, whatever order its parameters come in.
+
+use std::borrow::Cow;
+
+use url::form_urlencoded;
+
+/// One `name=value` pair, decoded as `application/x-www-form-urlencoded` to bytes.
+type Pair<'q> = (Cow<'q, [u8]>, Cow<'q, [u8]>);
+
+/// The pairs of a query, decoded and sorted by name, then value.
+pub(super) struct QueryPairs<'q> {
+    pairs: Vec<Pair<'q>>,
+}
+
+impl<'q> QueryPairs<'q> {
+    /// Empty pairs (`a=1&&b=2`) are skipped; a pair without `=` has an empty value.
+    pub(super) fn parse(query: &'q str) -> Self {
+        let mut pairs: Vec<Pair<'q>> = query
+            .as_bytes()
+            .split(|&b| b == b'&')
+            .filter(|pair| !pair.is_empty())
+            .map(|pair| match pair.iter().position(|&b| b == b'=') {
+                Some(at) => (decode(&pair[..at]), decode(&pair[at + 1..])),
+                None => (decode(pair), Cow::Borrowed(&[][..])),
+            })
+            .collect();
+        pairs.sort_unstable();
+        Self { pairs }
+    }
+
+    /// Each pair: the decoded name (lossily as text, for matching names) and value.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (Cow<'_, str>, &[u8])> {
+        self.pairs
+            .iter()
+            .map(|(name, value)| (String::from_utf8_lossy(name), &value[..]))
+    }
+
+    /// Writes the pairs whose name `keep` accepts, encoded again and joined by `&`; false
+    /// when none was kept (then nothing was written).
+    pub(super) fn write_kept(&self, keep: impl Fn(&str) -> bool, out: &mut Vec<u8>) -> bool {
+        let mut written = false;
+        for (name, value) in &self.pairs {
+            if !keep(&String::from_utf8_lossy(name)) {
+                continue;
+            }
+            if written {
+                out.push(b'&');
+            }
+            written = true;
+            encode(name, out);
+            out.push(b'=');
+            encode(value, out);
+        }
+        written
+    }
+}
+
+/// `+` is a space, then percent-decoding; borrowed when neither occurs.
+fn decode(part: &[u8]) -> Cow<'_, [u8]> {
+    if part.contains(&b'+') {
+        let spaced: Vec<u8> = part
+            .iter()
+            .map(|&b| if b == b'+' { b' ' } else { b })
+            .collect();
+        Cow::Owned(percent_encoding::percent_decode(&spaced).collect())
+    } else {
+        Cow::from(percent_encoding::percent_decode(part))
+    }
+}
+
+/// As `form_urlencoded::byte_serialize` encodes (spaces as `+`).
+fn encode(bytes: &[u8], out: &mut Vec<u8>) {
+    for chunk in form_urlencoded::byte_serialize(bytes) {
+        out.extend_from_slice(chunk.as_bytes());
+    }
+}
