@@ -2,9 +2,12 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod age;
 mod body;
 mod breaker;
 mod builder;
+mod conditional;
+mod content_location;
 mod error;
 mod fetch;
 mod flight;
@@ -15,6 +18,7 @@ mod middleware;
 mod mode;
 mod observe;
 mod policy;
+mod range;
 mod refresh;
 mod request_ext;
 mod response_parts;
@@ -22,6 +26,8 @@ mod revalidate;
 mod scope;
 mod stale;
 mod state;
+mod storable;
+mod stored_fields;
 mod stats;
 mod url_patterns;
 mod variants;
