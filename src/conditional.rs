@@ -172,7 +172,12 @@ mod tests {
         let comma = request(&[("if-none-match", "\"a,bc\"")]);
         assert!(!not_modified(get, &comma, &strong, at(0)));
         assert!(
-            !not_modified(&Method::POST, &request(&[("if-none-match", "*")]), &strong, at(0)),
+            !not_modified(
+                &Method::POST,
+                &request(&[("if-none-match", "*")]),
+                &strong,
+                at(0)
+            ),
             "only GET and HEAD"
         );
     }

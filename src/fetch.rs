@@ -21,9 +21,9 @@ use crate::policy::{Storage, UserExpiration, storage};
 use crate::response_parts::with_info;
 use crate::revalidate::{add_validators, is_conditional, merge_304_headers};
 use crate::stale::stale_allowed;
+use crate::state::{CacheState, Found, error_chain};
 use crate::storable::storable;
 use crate::stored_fields;
-use crate::state::{CacheState, Found, error_chain};
 use crate::variants::{Placement, SeenIndex, encode, renew_index, save_response};
 
 /// Everything the miss path needs to know about the request, taken before it is sent.
@@ -267,7 +267,11 @@ async fn refresh_from_304(
 }
 
 /// Stores `response` when every rule allows it; returns it to the caller either way.
-pub(crate) async fn store_response(state: &CacheState, exchange: Exchange, response: Response) -> Response {
+pub(crate) async fn store_response(
+    state: &CacheState,
+    exchange: Exchange,
+    response: Response,
+) -> Response {
     let now = state.clock.now();
     let not_stored = CacheInfo::passed_through(Some(exchange.url_key));
     let status = response.status();

@@ -26,9 +26,9 @@ mod revalidate;
 mod scope;
 mod stale;
 mod state;
+mod stats;
 mod storable;
 mod stored_fields;
-mod stats;
 mod url_patterns;
 mod variants;
 

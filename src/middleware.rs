@@ -417,7 +417,10 @@ fn decide(
         // Strict: a reload (request `max-age`) does not revalidate a fresh immutable
         // response (RFC 8246 §2); a forced one (`no-cache`) still does.
         Some(d) if state.strict && d.max_age.is_some() && !d.no_cache => {
-            let reload = RequestDirectives { max_age: None, ..*d };
+            let reload = RequestDirectives {
+                max_age: None,
+                ..*d
+            };
             let immutable = freshness.is_fresh(now) && freshness.is_immutable();
             freshness.satisfies(if immutable { &reload } else { d }, now)
         }
@@ -463,7 +466,8 @@ pub(crate) fn hit_info(found: &Found, revalidated: bool, now: SystemTime) -> Cac
 /// (without a body for HEAD).
 fn answer(found: Found, req: &Request, mut info: CacheInfo, now: SystemTime) -> Response {
     let headers = req.headers();
-    let conditional = headers.contains_key(IF_NONE_MATCH) || headers.contains_key(IF_MODIFIED_SINCE);
+    let conditional =
+        headers.contains_key(IF_NONE_MATCH) || headers.contains_key(IF_MODIFIED_SINCE);
     let mut response = found.response;
     if conditional
         && conditional::not_modified(req.method(), headers, &response, found.meta.created_at)

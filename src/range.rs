@@ -161,8 +161,16 @@ mod tests {
         assert_eq!(ask("bytes=1-", &[], &s), RangeAnswer::Part(1..11));
         assert_eq!(ask("bytes=-1", &[], &s), RangeAnswer::Part(10..11));
         assert_eq!(ask("Bytes = 2 - 4", &[], &s), RangeAnswer::Part(2..5));
-        assert_eq!(ask("bytes=5-100", &[], &s), RangeAnswer::Part(5..11), "clipped");
-        assert_eq!(ask("bytes=-100", &[], &s), RangeAnswer::Part(0..11), "all of it");
+        assert_eq!(
+            ask("bytes=5-100", &[], &s),
+            RangeAnswer::Part(5..11),
+            "clipped"
+        );
+        assert_eq!(
+            ask("bytes=-100", &[], &s),
+            RangeAnswer::Part(0..11),
+            "all of it"
+        );
     }
 
     #[test]
@@ -189,11 +197,19 @@ mod tests {
     #[test]
     fn if_range_needs_a_strong_match_rfc_9110_section_13_1_5() {
         let date = "Sun, 06 Nov 1994 08:49:37 GMT";
-        let s = stored(b"0123456789", &[("etag", "\"v1\""), ("last-modified", date)]);
+        let s = stored(
+            b"0123456789",
+            &[("etag", "\"v1\""), ("last-modified", date)],
+        );
         let part = RangeAnswer::Part(0..2);
         assert_eq!(ask("bytes=0-1", &[("if-range", "\"v1\"")], &s), part);
         assert_eq!(ask("bytes=0-1", &[("if-range", date)], &s), part);
-        for other in ["\"v2\"", "W/\"v1\"", "Mon, 07 Nov 1994 08:49:37 GMT", "junk"] {
+        for other in [
+            "\"v2\"",
+            "W/\"v1\"",
+            "Mon, 07 Nov 1994 08:49:37 GMT",
+            "junk",
+        ] {
             assert_eq!(
                 ask("bytes=0-1", &[("if-range", other)], &s),
                 RangeAnswer::Whole,

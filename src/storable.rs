@@ -40,20 +40,38 @@ mod tests {
     fn status_codes_rfc_9111_section_3() {
         let none = HeaderMap::new();
         for code in [200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501] {
-            assert!(storable(StatusCode::from_u16(code).unwrap(), &none), "{code}");
+            assert!(
+                storable(StatusCode::from_u16(code).unwrap(), &none),
+                "{code}"
+            );
         }
         for code in [201, 202, 302, 303, 307, 403, 500, 502, 503, 504, 599] {
             let status = StatusCode::from_u16(code).unwrap();
             assert!(!storable(status, &none), "{code} without freshness");
-            assert!(storable(status, &with("cache-control", "max-age=60")), "{code}");
-            assert!(storable(status, &with("expires", "0")), "{code}: any Expires");
+            assert!(
+                storable(status, &with("cache-control", "max-age=60")),
+                "{code}"
+            );
+            assert!(
+                storable(status, &with("expires", "0")),
+                "{code}: any Expires"
+            );
             assert!(storable(status, &with("cache-control", "public")), "{code}");
-            assert!(storable(status, &with("cache-control", "private")), "{code}");
-            assert!(!storable(status, &with("cache-control", "no-cache")), "{code}");
+            assert!(
+                storable(status, &with("cache-control", "private")),
+                "{code}"
+            );
+            assert!(
+                !storable(status, &with("cache-control", "no-cache")),
+                "{code}"
+            );
         }
         let fresh = with("cache-control", "max-age=60");
         for code in [100, 206, 304] {
-            assert!(!storable(StatusCode::from_u16(code).unwrap(), &fresh), "{code}");
+            assert!(
+                !storable(StatusCode::from_u16(code).unwrap(), &fresh),
+                "{code}"
+            );
         }
     }
 }

@@ -49,8 +49,7 @@ pub fn parse_near(bytes: &[u8], now: SystemTime) -> Option<SystemTime> {
         _ => return None,
     };
     let (hour, minute, second) = clock(time)?;
-    if !(1..=days_in_month(year, month)).contains(&day) || hour > 23 || minute > 59 || second > 60
-    {
+    if !(1..=days_in_month(year, month)).contains(&day) || hour > 23 || minute > 59 || second > 60 {
         return None;
     }
     let days = days_since_epoch(year, month, day);
@@ -170,7 +169,11 @@ mod tests {
             "Sunday, 06-Nov-94 08:49:37 GMT",
             "Sun Nov  6 08:49:37 1994",
         ] {
-            assert_eq!(parse_near(text.as_bytes(), now()), Some(at(EXAMPLE)), "{text}");
+            assert_eq!(
+                parse_near(text.as_bytes(), now()),
+                Some(at(EXAMPLE)),
+                "{text}"
+            );
         }
     }
 
@@ -187,20 +190,36 @@ mod tests {
             "Sun, 06 Nov 1994 08:49:37 UTC",
             "  Sun, 06 Nov 1994 08:49:37 GMT  ",
         ] {
-            assert_eq!(parse_near(text.as_bytes(), now()), Some(at(EXAMPLE)), "{text}");
+            assert_eq!(
+                parse_near(text.as_bytes(), now()),
+                Some(at(EXAMPLE)),
+                "{text}"
+            );
         }
     }
 
     #[test]
     fn two_digit_years_stay_within_fifty_years() {
         let date = |yy: &str| {
-            parse_near(format!("Friday, 01-Jan-{yy} 00:00:00 GMT").as_bytes(), now())
+            parse_near(
+                format!("Friday, 01-Jan-{yy} 00:00:00 GMT").as_bytes(),
+                now(),
+            )
         };
         // From 2026: 2050 is 24 years ahead; 2075 is 49 years ahead (allowed); 2077 would be
         // 51 years ahead, so 1977.
-        assert_eq!(date("50"), parse_near(b"Sat, 01 Jan 2050 00:00:00 GMT", now()));
-        assert_eq!(date("75"), parse_near(b"Tue, 01 Jan 2075 00:00:00 GMT", now()));
-        assert_eq!(date("77"), parse_near(b"Sat, 01 Jan 1977 00:00:00 GMT", now()));
+        assert_eq!(
+            date("50"),
+            parse_near(b"Sat, 01 Jan 2050 00:00:00 GMT", now())
+        );
+        assert_eq!(
+            date("75"),
+            parse_near(b"Tue, 01 Jan 2075 00:00:00 GMT", now())
+        );
+        assert_eq!(
+            date("77"),
+            parse_near(b"Sat, 01 Jan 1977 00:00:00 GMT", now())
+        );
     }
 
     #[test]
@@ -210,8 +229,15 @@ mod tests {
             parse(b"Thu, 29 Feb 2024 12:00:00 GMT"),
             Some(at(1_709_208_000))
         );
-        assert_eq!(parse(b"Thu, 29 Feb 2023 12:00:00 GMT"), None, "not a leap year");
-        assert_eq!(parse(b"Sat, 01 Jan 2000 00:00:00 GMT"), Some(at(946_684_800)));
+        assert_eq!(
+            parse(b"Thu, 29 Feb 2023 12:00:00 GMT"),
+            None,
+            "not a leap year"
+        );
+        assert_eq!(
+            parse(b"Sat, 01 Jan 2000 00:00:00 GMT"),
+            Some(at(946_684_800))
+        );
         assert_eq!(
             parse(b"Wed, 31 Dec 1969 23:59:59 GMT"),
             UNIX_EPOCH.checked_sub(Duration::from_secs(1))
