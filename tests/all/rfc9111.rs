@@ -104,6 +104,11 @@ async fn a_revalidated_response_carries_its_new_age_rfc9111_section_4_3_4() {
         );
         // The 304 carries `Age: 5` (the route repeats its headers) and a current Date.
         assert_eq!(revalidated.age(), 5, "{backend:?}: not 5 + 100");
+        // And it ages from there.
+        h.clock.advance(Duration::from_secs(3));
+        let hit = send(h.get(&path)).await;
+        assert!(hit.info.from_cache && !hit.info.revalidated, "{backend:?}");
+        assert!((8..=9).contains(&hit.age()), "{backend:?}: {}", hit.age());
         assert_eq!(h.origin.hits("/custom/reval"), 2, "{backend:?}");
     }
 }
@@ -300,9 +305,10 @@ async fn strict_heuristic_freshness_rfc9111_section_4_2_2() {
 }
 
 /// RFC 9111 §4.2 and §4.3.1: in strict mode a response with no freshness at all is stored
-/// but stale: the next use revalidates it (the default `Expiration::Never` does not apply).
+/// but stale: the next use revalidates it (the default `Expiration::Never` does not apply),
+/// while one with `Last-Modified` in the same cache is fresh by the heuristic (§4.2.2).
 #[tokio::test]
-async fn strict_no_freshness_is_stored_but_stale_rfc9111_section_4_2() {
+async fn strict_no_freshness_is_stored_but_stale_beside_heuristics_rfc9111_section_4_2() {
     for &backend in BACKENDS {
         let h = strict(backend).await;
         let path = custom("stale", &["etag: \"s\""]);
@@ -314,6 +320,15 @@ async fn strict_no_freshness_is_stored_but_stale_rfc9111_section_4_2() {
             "\"s\""
         );
         assert_eq!(h.origin.hits("/custom/stale"), 2, "{backend:?}");
+        let modified = format!("last-modified: {}", http_date(&h.clock, -1000));
+        let heuristic = custom("heuristic", &[&modified]);
+        send(h.get(&heuristic)).await;
+        let hit = send(h.get(&heuristic)).await;
+        assert!(
+            hit.info.from_cache && !hit.info.revalidated,
+            "{backend:?}: heuristic"
+        );
+        assert_eq!(h.origin.hits("/custom/heuristic"), 1, "{backend:?}");
     }
 }
 
