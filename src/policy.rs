@@ -128,6 +128,33 @@ mod tests {
     }
 
     #[test]
+    fn strict_mode_heuristic_first_then_the_user_then_stale_rfc9111_section_4_2() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let mut modified = HeaderMap::new();
+        let date = httpdate::fmt_http_date(now - Duration::from_secs(1000));
+        modified.insert("last-modified", HeaderValue::from_str(&date).unwrap());
+        let hour = user(Expiration::After(Duration::from_secs(3600)), true);
+        let default = user(Expiration::Never, false);
+        let plain = HeaderMap::new();
+        let ok = StatusCode::OK;
+        assert_eq!(
+            storage(true, true, hour, None, ok, &modified, now),
+            Storage::Until(Some(now + Duration::from_secs(100))),
+            "the heuristic beats your setting"
+        );
+        assert_eq!(
+            storage(true, true, hour, None, ok, &plain, now),
+            Storage::Until(Some(now + Duration::from_secs(3600))),
+            "your setting for a response with no freshness at all"
+        );
+        assert_eq!(
+            storage(true, true, default, None, ok, &plain, now),
+            Storage::Until(Some(now)),
+            "stored but stale, not Never"
+        );
+    }
+
+    #[test]
     fn heuristic_only_when_the_user_set_nothing() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
         let mut h = HeaderMap::new();
