@@ -273,31 +273,22 @@ impl CacheMiddleware {
             {
                 state.stats.hit();
                 let info = hit_info(&get, false, now);
-                return Ok(answer(get, &req, info, now));
+                return Ok(answer(get, &req, info, now, None));
             }
         }
 
         match decide(state, mode, directives.as_ref(), found, now) {
             Decision::Serve(found) => {
-                if ranged {
-                    let range = range::answer(req.headers(), &found.response);
-                    if range == RangeAnswer::Origin {
+                let part = match ranged.then(|| range::answer(req.headers(), &found.response)) {
+                    Some(RangeAnswer::Origin) => {
                         return pass_on(state, req, extensions, next).await;
                     }
-                    state.stats.hit();
-                    let mut info = hit_info(&found, false, now);
-                    let response = match range {
-                        RangeAnswer::Part(range) => {
-                            info.generated_by_cache = true;
-                            range::into_partial(found.response, range)
-                        }
-                        _ => found.response,
-                    };
-                    return Ok(serve(response, req.url(), info, true, now));
-                }
+                    Some(RangeAnswer::Part(range)) => Some(range),
+                    Some(RangeAnswer::Whole) | None => None,
+                };
                 state.stats.hit();
                 let info = hit_info(&found, false, now);
-                Ok(answer(found, &req, info, now))
+                Ok(answer(found, &req, info, now, part))
             }
             // Whatever else would happen, a Range request goes to the origin as it came.
             _ if ranged => pass_on(state, req, extensions, next).await,
@@ -389,7 +380,7 @@ impl CacheMiddleware {
         state.stats.hit();
         let mut info = hit_info(&found, false, now);
         info.coalesced = true;
-        Some(answer(found, req, info, now))
+        Some(answer(found, req, info, now, None))
     }
 }
 
@@ -462,9 +453,16 @@ pub(crate) fn hit_info(found: &Found, revalidated: bool, now: SystemTime) -> Cac
 }
 
 /// The answer to `req` from a usable entry: a `304` the cache makes when the caller's own
-/// `If-None-Match` / `If-Modified-Since` says its copy is current, else the stored response
-/// (without a body for HEAD).
-fn answer(found: Found, req: &Request, mut info: CacheInfo, now: SystemTime) -> Response {
+/// `If-None-Match` / `If-Modified-Since` says its copy is current (evaluated before any
+/// range, RFC 9110 §13.2.2), else the `206` of the byte range `part` when the request has one
+/// the entry satisfies, else the stored response (without a body for HEAD).
+fn answer(
+    found: Found,
+    req: &Request,
+    mut info: CacheInfo,
+    now: SystemTime,
+    part: Option<std::ops::Range<usize>>,
+) -> Response {
     let headers = req.headers();
     let conditional =
         headers.contains_key(IF_NONE_MATCH) || headers.contains_key(IF_MODIFIED_SINCE);
@@ -474,6 +472,9 @@ fn answer(found: Found, req: &Request, mut info: CacheInfo, now: SystemTime) -> 
     {
         info.generated_by_cache = true;
         response = conditional::into_not_modified(response);
+    } else if let Some(part) = part {
+        info.generated_by_cache = true;
+        response = range::into_partial(response, part);
     }
     let with_body = req.method() != Method::HEAD;
     serve(response, req.url(), info, with_body, now)

@@ -427,6 +427,14 @@ async fn range_requests_are_answered_from_a_stored_response_rfc9110_section_14()
                 "{backend:?}"
             );
         }
+        // A matching If-None-Match is evaluated first (RFC 9110 §13.2.2): a 304.
+        let current = send(
+            h.get(&path)
+                .header("range", "bytes=0-3")
+                .header("if-none-match", "\"r1\""),
+        )
+        .await;
+        assert_eq!(current.status, 304, "{backend:?}");
         // If-Range naming another version: the whole stored response.
         let other = send(
             h.get(&path)
