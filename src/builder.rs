@@ -71,6 +71,7 @@ pub struct CacheMiddlewareBuilder {
     expire_after: Expiration,
     expire_after_explicit: bool,
     cache_control: bool,
+    strict: bool,
     stale_if_error: StaleAllowance,
     stale_if_error_statuses: Vec<u16>,
     stale_while_revalidate: StaleAllowance,
@@ -98,6 +99,7 @@ impl Default for CacheMiddlewareBuilder {
             expire_after: Expiration::Never,
             expire_after_explicit: false,
             cache_control: false,
+            strict: false,
             stale_if_error: StaleAllowance::Off,
             stale_if_error_statuses: DEFAULT_STALE_IF_ERROR_STATUSES.to_vec(),
             stale_while_revalidate: StaleAllowance::Off,
@@ -141,24 +143,80 @@ impl CacheMiddlewareBuilder {
     /// requests-cache's `cache_control=False`).
     ///
     /// When on:
-    /// - response `no-store` is not stored; `max-age` (`s-maxage` is ignored: this is a private
-    ///   cache), else `Expires`, sets the lifetime, counting `Age` and `Date`; `no-cache` and
-    ///   `Pragma: no-cache` store the response but revalidate every use; invalid freshness
-    ///   (`max-age=abc`, `Expires: 0`) counts as already stale;
+    /// - response `no-store` is not stored (unless `must-understand` comes with a status code
+    ///   the cache knows); `max-age` (`s-maxage` is ignored: this is a private cache), else
+    ///   `Expires` (in any of the three HTTP date forms), sets the lifetime, counting `Age` and
+    ///   `Date`; `no-cache` and `Pragma: no-cache` store the response but revalidate every
+    ///   use, while `no-cache="field"` only leaves that field out of the stored copy; invalid
+    ///   freshness (`max-age=abc`, `Expires: 0`) counts as already stale;
     /// - without explicit freshness, and with no expiration set by you, a lifetime of 10 % of
-    ///   the time since `Last-Modified` (for heuristically cacheable status codes);
-    /// - request `max-age`, `min-fresh`, `max-stale`, `no-cache`, `no-store` and
-    ///   `only-if-cached` are honoured;
+    ///   the time since `Last-Modified` (for heuristically cacheable status codes, and any
+    ///   code marked `public`);
     /// - the `stale-if-error` / `stale-while-revalidate` directives apply, but
     ///   `must-revalidate` and `no-cache` forbid serving stale, under those directives and your
     ///   `stale_*` settings alike (RFC 9111 §4.2.4; `proxy-revalidate` binds shared caches
     ///   only); `immutable` skips revalidation of fresh entries under
     ///   [`CacheMode::Refresh`](crate::CacheMode).
     ///
+    /// Request directives (`max-age`, `min-fresh`, `max-stale`, `no-cache`, `no-store`,
+    /// `only-if-cached`, `Pragma: no-cache`) are honoured whether this is on or off: they are
+    /// the caller's own request.
+    ///
     /// Precedence: request `Cache-Control` > response `Cache-Control` / `Expires` > per-request
     /// expiration > scope > URL pattern > session.
+    ///
+    /// For a cache that follows RFC 9111 as a private cache without exceptions, see
+    /// [`strict_rfc9111`](Self::strict_rfc9111).
     pub fn cache_control(mut self, on: bool) -> Self {
         self.cache_control = on;
+        self
+    }
+
+    /// Strict RFC 9111 private-cache mode (default off): the cache stores and reuses exactly
+    /// what RFC 9111 allows a private cache to, as a browser cache does. Implies
+    /// [`cache_control`](Self::cache_control).
+    ///
+    /// On top of `cache_control(true)`, this mode:
+    /// - decides freshness by the response first: explicit (`max-age`, else `Expires`), else
+    ///   heuristic (10 % of the time since `Last-Modified`, for the heuristically cacheable
+    ///   codes 200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501 and any code marked
+    ///   `public`), else your expiration settings when you set one, else *stored but stale*:
+    ///   revalidated (or fetched again) before each use. The default
+    ///   [`Expiration::Never`] does not apply;
+    /// - stores the status codes RFC 9111 §3 allows instead of
+    ///   [`allowable_codes`](Self::allowable_codes): any final code (not `206`, `304`) whose
+    ///   response has explicit freshness, `public` or `private`, or whose code is heuristically
+    ///   cacheable;
+    /// - stores responses that set cookies *with* their `Set-Cookie` header and replays it on
+    ///   hits, as RFC 9111 §3.1 asks of a private cache (see
+    ///   [`cache_set_cookie`](Self::cache_set_cookie) for why the other modes do not);
+    /// - serves a fresh `immutable` response to a reload (`Cache-Control: max-age=0`) without
+    ///   revalidating it (RFC 8246); `no-cache` still revalidates;
+    /// - reuses a fresh response to a `POST` whose `Content-Location` is the request URL for
+    ///   later `GET`s of that URL (RFC 9111 §4, RFC 9110 §9.3.3), as does `cache_control(true)`.
+    ///
+    /// In every mode the cache sends the current `Age` of stored responses, never stores the
+    /// fields `Connection` lists (nor the other connection-specific fields), answers a
+    /// caller's own `If-None-Match` / `If-Modified-Since` with a `304` when a usable stored
+    /// response matches, and a single byte `Range` with a `206` cut from a stored `200`.
+    ///
+    /// ```
+    /// use reqwest_caching::{CacheMiddleware, MemoryStore};
+    ///
+    /// let cache = CacheMiddleware::builder()
+    ///     .store(MemoryStore::new())
+    ///     .strict_rfc9111(true)
+    ///     .build()?;
+    /// # Ok::<(), reqwest_caching::Error>(())
+    /// ```
+    ///
+    /// # Note
+    ///
+    /// [`allowable_methods`](Self::allowable_methods), the [`filter`](Self::filter), key
+    /// settings and per-request modes still apply. Not implemented: storing partial (`206`)
+    /// responses and combining them, and answering several ranges in one request.
+    pub fn strict_rfc9111(mut self, on: bool) -> Self {
+        self.strict = on;
         self
     }
 
@@ -488,7 +546,8 @@ impl CacheMiddlewareBuilder {
             clock: self.clock,
             stats: StatsCounters::default(),
             warnings: Default::default(),
-            cache_control: self.cache_control,
+            cache_control: self.cache_control || self.strict,
+            strict: self.strict,
             stale_if_error: self.stale_if_error,
             stale_if_error_statuses,
             stale_while_revalidate: self.stale_while_revalidate,

@@ -12,6 +12,7 @@ use reqwest::{Request, Response};
 use reqwest_middleware::Next;
 use url::Url;
 
+use crate::age;
 use crate::body::{ReadBody, read_limited};
 use crate::info::CacheInfo;
 use crate::invalidate::invalidate_after_unsafe;
@@ -21,6 +22,8 @@ use crate::response_parts::with_info;
 use crate::revalidate::{add_validators, is_conditional, merge_304_headers};
 use crate::stale::stale_allowed;
 use crate::state::{CacheState, Found, error_chain};
+use crate::storable::storable;
+use crate::stored_fields;
 use crate::variants::{Placement, SeenIndex, encode, renew_index, save_response};
 
 /// Everything the miss path needs to know about the request, taken before it is sent.
@@ -180,6 +183,7 @@ fn stale_for_error(state: &CacheState, exchange: &Exchange, now: SystemTime) -> 
         &exchange.url,
         info,
         exchange.method != Method::HEAD,
+        now,
     ))
 }
 
@@ -203,9 +207,18 @@ async fn refresh_from_304(
             let _ = found.response.headers.try_insert(http::header::DATE, date);
         }
     }
-    merge_304_headers(&mut found.response.headers, not_modified.headers());
+    // Strict mode keeps Set-Cookie with the entry, so a 304's replaces the stored one.
+    let mut update = not_modified.headers().clone();
+    stored_fields::remove_unstored(&mut update);
+    if !state.strict {
+        update.remove(http::header::SET_COOKIE);
+    }
+    merge_304_headers(&mut found.response.headers, &update);
+    stored_fields::remove_unstored(&mut found.response.headers);
+    age::store_initial(&mut found.response.headers, now);
     let storage = storage(
         state.cache_control,
+        state.strict,
         exchange.user,
         exchange.directives.as_ref(),
         found.response.status,
@@ -218,7 +231,7 @@ async fn refresh_from_304(
         .headers()
         .contains_key(http::header::SET_COOKIE);
     let mut saved = false;
-    let renew = !sets_cookie || state.cache_set_cookie;
+    let renew = !sets_cookie || state.cache_set_cookie || state.strict;
     if let (Storage::Until(expires_at), true) = (storage, renew) {
         let is_variant = found.key != exchange.url_key;
         let meta = EntryMeta::new(found.key, found.meta.url.clone(), now, expires_at)
@@ -237,26 +250,34 @@ async fn refresh_from_304(
     let mut info = hit_info(&found, true, now);
     info.stored = saved;
     let mut response = found.response;
-    for cookie in not_modified.headers().get_all(http::header::SET_COOKIE) {
-        let _ = response
-            .headers
-            .try_append(http::header::SET_COOKIE, cookie.clone());
+    if !state.strict {
+        for cookie in not_modified.headers().get_all(http::header::SET_COOKIE) {
+            let _ = response
+                .headers
+                .try_append(http::header::SET_COOKIE, cookie.clone());
+        }
     }
     serve(
         response,
         &exchange.url,
         info,
         exchange.method != Method::HEAD,
+        now,
     )
 }
 
 /// Stores `response` when every rule allows it; returns it to the caller either way.
-async fn store_response(state: &CacheState, exchange: Exchange, response: Response) -> Response {
+pub(crate) async fn store_response(
+    state: &CacheState,
+    exchange: Exchange,
+    response: Response,
+) -> Response {
     let now = state.clock.now();
     let not_stored = CacheInfo::passed_through(Some(exchange.url_key));
     let status = response.status();
     let storage = storage(
         state.cache_control,
+        state.strict,
         exchange.user,
         exchange.directives.as_ref(),
         status,
@@ -267,10 +288,18 @@ async fn store_response(state: &CacheState, exchange: Exchange, response: Respon
         Storage::Until(expires_at) => expires_at,
         Storage::Skip => return with_info(response, not_stored),
     };
+    let status_allowed = if state.strict {
+        storable(status, response.headers())
+    } else {
+        state.allowable_codes.contains(&status)
+    };
+    let cookies_allowed = state.strict
+        || state.cache_set_cookie
+        || !response.headers().contains_key(http::header::SET_COOKIE);
     let cacheable = status != StatusCode::PARTIAL_CONTENT
-        && state.allowable_codes.contains(&status)
+        && status_allowed
         && parse_vary(response.headers()) != Vary::Any
-        && (state.cache_set_cookie || !response.headers().contains_key(http::header::SET_COOKIE))
+        && cookies_allowed
         && state.filter.as_ref().is_none_or(|keep| keep(&response));
     if !cacheable {
         return with_info(response, not_stored);
@@ -290,10 +319,15 @@ async fn store_response(state: &CacheState, exchange: Exchange, response: Respon
     };
 
     let final_url = parts.url.clone();
-    // Set-Cookie is a credential: even where such responses may be cached, the header is
-    // never stored, and so never replayed to another request. The caller still gets it here.
+    // Set-Cookie is a credential: outside strict mode, even where such responses may be
+    // cached, the header is never stored, and so never replayed to another request. The
+    // caller still gets it here. A private cache under RFC 9111 keeps it (§3.1).
     let mut stored_headers = parts.headers.clone();
-    stored_headers.remove(http::header::SET_COOKIE);
+    if !state.strict {
+        stored_headers.remove(http::header::SET_COOKIE);
+    }
+    stored_fields::remove_unstored(&mut stored_headers);
+    age::store_initial(&mut stored_headers, now);
     let cached = CachedResponse::new(
         parts.status,
         parts.version,

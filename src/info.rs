@@ -37,11 +37,13 @@ pub struct CacheInfo {
     /// An identical request was already in flight: this one waited for it and was answered
     /// from what it stored (single-flight), without a request of its own.
     pub coalesced: bool,
-    /// The cache made this response itself: neither the origin's answer nor a stored entry.
-    /// Today that is the `504 Gateway Timeout` of an `only-if-cached` request
+    /// The cache made this response itself rather than replaying the origin's answer or a
+    /// stored entry as it is: the `504 Gateway Timeout` of an `only-if-cached` request
     /// ([`CacheMode::OnlyIfCached`](crate::CacheMode) or the request directive) with nothing
-    /// usable stored; any other response the cache comes to generate will set it too. It
-    /// tells such a `504` from one the origin (or a gateway before it) sent.
+    /// usable stored (then `from_cache` is false), and, made from a stored entry (then
+    /// `from_cache` is true), the `304 Not Modified` answering a caller's own conditional
+    /// request and the `206 Partial Content` answering a `Range` request. It tells such
+    /// responses from ones the origin (or a gateway before it) sent.
     pub generated_by_cache: bool,
 }
 

@@ -2,9 +2,12 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod age;
 mod body;
 mod breaker;
 mod builder;
+mod conditional;
+mod content_location;
 mod error;
 mod fetch;
 mod flight;
@@ -16,6 +19,7 @@ mod middleware;
 mod mode;
 mod observe;
 mod policy;
+mod range;
 mod refresh;
 mod request_ext;
 mod response_parts;
@@ -24,6 +28,8 @@ mod scope;
 mod stale;
 mod state;
 mod stats;
+mod storable;
+mod stored_fields;
 mod url_patterns;
 mod variants;
 

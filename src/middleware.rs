@@ -7,13 +7,15 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use cache_core::freshness::RequestDirectives;
 use cache_core::{CacheKey, CachedResponse, Expiration};
-use http::header::RANGE;
+use http::header::{IF_MODIFIED_SINCE, IF_NONE_MATCH, RANGE};
 use http::{Extensions, Method, StatusCode};
 use reqwest::{Request, Response};
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware, Middleware, Next};
 use url::Url;
 
 use crate::builder::CacheMiddlewareBuilder;
+use crate::conditional;
+use crate::content_location;
 use crate::error::Error;
 use crate::fetch::{Exchange, fetch};
 use crate::flight::{Flight, wait_for_leader};
@@ -22,6 +24,7 @@ use crate::info::CacheInfo;
 use crate::invalidate::{invalidate_after_unsafe, is_unsafe};
 use crate::mode::CacheMode;
 use crate::observe;
+use crate::range::{self, RangeAnswer};
 use crate::response_parts::{ResponseParts, with_info};
 use crate::scope::{self, CacheScope};
 use crate::stale::stale_allowed;
@@ -51,7 +54,12 @@ use crate::variants::SeenIndex;
 /// # Note
 ///
 /// - A request whose body is a stream is passed through uncached: it cannot be keyed without
-///   consuming it. Requests with a `Range` header and `206` responses are never cached.
+///   consuming it. A `GET` with a single byte `Range` is answered with a `206` cut from a
+///   usable stored `200`; other `Range` requests go to the origin, and `206` responses are
+///   never cached.
+/// - A `GET` or `HEAD` with `If-None-Match` or `If-Modified-Since` that a usable stored
+///   response satisfies is answered with a `304` the cache makes (RFC 9111 §4.3.2).
+/// - Responses served from the cache carry their current `Age` (RFC 9111 §4.2.3).
 /// - The cache reads a cacheable response's body whole before returning it (up to
 ///   [`max_body_size`](CacheMiddlewareBuilder::max_body_size); larger bodies stream through).
 /// - Store failures never fail a request: they are logged with `tracing`, counted in
@@ -202,7 +210,19 @@ impl CacheMiddleware {
         if scope.as_ref().is_some_and(CacheScope::is_disabled) || mode == CacheMode::Bypass {
             return pass_on(state, req, extensions, next).await;
         }
-        if !state.allowable_methods.contains(req.method()) || req.headers().contains_key(RANGE) {
+        // A Range request is answered from a stored complete response, or passed on: its
+        // answer (a `206`) is never stored.
+        let ranged = req.headers().contains_key(RANGE);
+        if !state.allowable_methods.contains(req.method())
+            || (ranged && req.method() != Method::GET)
+        {
+            let post_for_get = state.cache_control
+                && req.method() == Method::POST
+                && !ranged
+                && state.allowable_methods.contains(&Method::GET);
+            if post_for_get {
+                return post(state, scope.as_ref(), req, extensions, next).await;
+            }
             return pass_on(state, req, extensions, next).await;
         }
         let body = match req.body() {
@@ -224,11 +244,8 @@ impl CacheMiddleware {
             return pass_on(state, req, extensions, next).await;
         }
         let url_key = state.keys.key(req.method(), req.url(), req.headers(), body);
-        let directives = if state.cache_control {
-            RequestDirectives::parse(req.headers())
-        } else {
-            None
-        };
+        // Request directives are honoured in every mode: they are the caller's own wish.
+        let directives = RequestDirectives::parse(req.headers());
         let mode = match mode {
             CacheMode::Default if directives.is_some_and(|d| d.only_if_cached) => {
                 CacheMode::OnlyIfCached
@@ -256,16 +273,25 @@ impl CacheMiddleware {
             {
                 state.stats.hit();
                 let info = hit_info(&get, false, now);
-                return Ok(serve(get.response, req.url(), info, false));
+                return Ok(answer(get, &req, info, now, None));
             }
         }
 
         match decide(state, mode, directives.as_ref(), found, now) {
             Decision::Serve(found) => {
+                let part = match ranged.then(|| range::answer(req.headers(), &found.response)) {
+                    Some(RangeAnswer::Origin) => {
+                        return pass_on(state, req, extensions, next).await;
+                    }
+                    Some(RangeAnswer::Part(range)) => Some(range),
+                    Some(RangeAnswer::Whole) | None => None,
+                };
                 state.stats.hit();
                 let info = hit_info(&found, false, now);
-                Ok(serve(found.response, req.url(), info, true))
+                Ok(answer(found, &req, info, now, part))
             }
+            // Whatever else would happen, a Range request goes to the origin as it came.
+            _ if ranged => pass_on(state, req, extensions, next).await,
             Decision::GatewayTimeout => {
                 state.stats.miss();
                 Ok(gateway_timeout(req.url().clone(), url_key))
@@ -274,7 +300,7 @@ impl CacheMiddleware {
                 state.stats.hit();
                 let mut info = hit_info(&found, false, now);
                 info.stale_while_revalidate = true;
-                let response = serve(found.response.clone(), req.url(), info, true);
+                let response = serve(found.response.clone(), req.url(), info, true, now);
                 let exchange =
                     Exchange::new(state, url_key, (Some(found), seen), user, directives, &req);
                 state.refresher.start(&self.state, exchange, req);
@@ -354,12 +380,7 @@ impl CacheMiddleware {
         state.stats.hit();
         let mut info = hit_info(&found, false, now);
         info.coalesced = true;
-        Some(serve(
-            found.response,
-            req.url(),
-            info,
-            req.method() != Method::HEAD,
-        ))
+        Some(answer(found, req, info, now, None))
     }
 }
 
@@ -384,6 +405,16 @@ fn decide(
     };
     let freshness = found.freshness();
     let usable = match directives {
+        // Strict: a reload (request `max-age`) does not revalidate a fresh immutable
+        // response (RFC 8246 §2); a forced one (`no-cache`) still does.
+        Some(d) if state.strict && d.max_age.is_some() && !d.no_cache => {
+            let reload = RequestDirectives {
+                max_age: None,
+                ..*d
+            };
+            let immutable = freshness.is_fresh(now) && freshness.is_immutable();
+            freshness.satisfies(if immutable { &reload } else { d }, now)
+        }
         Some(directives) => freshness.satisfies(directives, now),
         None => freshness.is_fresh(now),
     };
@@ -421,13 +452,46 @@ pub(crate) fn hit_info(found: &Found, revalidated: bool, now: SystemTime) -> Cac
     }
 }
 
-/// A response rebuilt from an entry; the body shares the entry's buffer (none for HEAD).
+/// The answer to `req` from a usable entry: a `304` the cache makes when the caller's own
+/// `If-None-Match` / `If-Modified-Since` says its copy is current (evaluated before any
+/// range, RFC 9110 §13.2.2), else the `206` of the byte range `part` when the request has one
+/// the entry satisfies, else the stored response (without a body for HEAD).
+fn answer(
+    found: Found,
+    req: &Request,
+    mut info: CacheInfo,
+    now: SystemTime,
+    part: Option<std::ops::Range<usize>>,
+) -> Response {
+    let headers = req.headers();
+    let conditional =
+        headers.contains_key(IF_NONE_MATCH) || headers.contains_key(IF_MODIFIED_SINCE);
+    let mut response = found.response;
+    if conditional
+        && conditional::not_modified(req.method(), headers, &response, found.meta.created_at)
+    {
+        info.generated_by_cache = true;
+        response = conditional::into_not_modified(response);
+    } else if let Some(part) = part {
+        info.generated_by_cache = true;
+        response = range::into_partial(response, part);
+    }
+    let with_body = req.method() != Method::HEAD;
+    serve(response, req.url(), info, with_body, now)
+}
+
+/// A response rebuilt from an entry, with its current `Age`; the body shares the entry's
+/// buffer (none for HEAD).
 pub(crate) fn serve(
-    cached: CachedResponse,
+    mut cached: CachedResponse,
     request_url: &Url,
     info: CacheInfo,
     with_body: bool,
+    now: SystemTime,
 ) -> Response {
+    if let Some(created_at) = info.created_at {
+        crate::age::set_current(&mut cached.headers, created_at, now);
+    }
     // Stored URLs are redacted. When the response came from the URL asked for, give back the
     // caller's own URL (with its parameters); after a redirect, the stored final URL.
     let url = if cached.url == cached.request.url {
@@ -483,6 +547,24 @@ async fn pass_on(
         invalidate_after_unsafe(state, &method, &url, &headers, response).await;
     }
     pass_through(result, None)
+}
+
+/// A `POST` the cache does not store as such: passed on, and its answer stored for later
+/// `GET`s when it names its own URL in `Content-Location` (RFC 9111 §4).
+async fn post(
+    state: &CacheState,
+    scope: Option<&CacheScope>,
+    req: Request,
+    extensions: &mut Extensions,
+    next: Next<'_>,
+) -> reqwest_middleware::Result<Response> {
+    let user = state.expiration(extensions.get::<Expiration>().copied(), scope, req.url());
+    if !user.expiration.is_cacheable() && user.explicit {
+        return pass_on(state, req, extensions, next).await;
+    }
+    let (url, headers) = (req.url().clone(), req.headers().clone());
+    let response = pass_on(state, req, extensions, next).await?;
+    Ok(content_location::store_for_get(state, user, url, headers, response).await)
 }
 
 /// The network's answer, untouched but for the info saying the cache did nothing.

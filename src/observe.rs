@@ -55,8 +55,9 @@ impl Outcome {
     fn of_info(info: &CacheInfo) -> Self {
         if info.key.is_none() {
             Self::Bypass
-        } else if info.generated_by_cache {
-            // The only response the cache generates is the 504 of only-if-cached.
+        } else if info.generated_by_cache && !info.from_cache {
+            // The only response the cache generates from nothing is the 504 of
+            // only-if-cached; its 304s and 206s are made from an entry, and count as hits.
             Self::OnlyIfCachedMiss
         } else if info.coalesced {
             Self::Coalesced
@@ -307,6 +308,11 @@ mod tests {
         assert_eq!(
             with(|i| i.generated_by_cache = true),
             Outcome::OnlyIfCachedMiss
+        );
+        assert_eq!(
+            with(|i| (i.from_cache, i.generated_by_cache) = (true, true)),
+            Outcome::Hit,
+            "a 304 or 206 made from an entry"
         );
     }
 }

@@ -3,6 +3,10 @@
 //!
 //! Precedence (as requests-cache documents it): request `Cache-Control` > response
 //! `Cache-Control` / `Expires` > per-request expiration > scope > URL pattern > session.
+//!
+//! In strict RFC 9111 mode the response's heuristic freshness (RFC 9111 §4.2.2) comes before
+//! the user's settings too, and a response with no freshness at all that no setting of the
+//! user's covers is stored but stale: it is revalidated (or fetched again) before each use.
 
 use std::time::SystemTime;
 
@@ -29,6 +33,7 @@ pub(crate) enum Storage {
 
 pub(crate) fn storage(
     cache_control: bool,
+    strict: bool,
     user: UserExpiration,
     request: Option<&RequestDirectives>,
     status: StatusCode,
@@ -39,7 +44,7 @@ pub(crate) fn storage(
         return Storage::Skip;
     }
     let own = if cache_control {
-        response_freshness(status, headers, now, !user.explicit)
+        response_freshness(status, headers, now, strict || !user.explicit)
     } else {
         ResponseFreshness::Unspecified
     };
@@ -48,6 +53,8 @@ pub(crate) fn storage(
         ResponseFreshness::Lifetime(lifetime) => {
             Storage::Until(Some(fresh_until(now, lifetime, initial_age(headers, now))))
         }
+        // Strict: no freshness information and no setting of the user's: stored, but stale.
+        ResponseFreshness::Unspecified if strict && !user.explicit => Storage::Until(Some(now)),
         ResponseFreshness::Unspecified if user.expiration.is_cacheable() => {
             Storage::Until(user.expiration.expires_at(now))
         }
@@ -76,11 +83,11 @@ mod tests {
         let hour = user(Expiration::After(Duration::from_secs(3600)), true);
         // Response directives beat the user's settings, when followed.
         assert_eq!(
-            storage(true, hour, None, StatusCode::OK, &h, now),
+            storage(true, false, hour, None, StatusCode::OK, &h, now),
             Storage::Until(Some(now + Duration::from_secs(60)))
         );
         assert_eq!(
-            storage(false, hour, None, StatusCode::OK, &h, now),
+            storage(false, false, hour, None, StatusCode::OK, &h, now),
             Storage::Until(Some(now + Duration::from_secs(3600)))
         );
         // Request no-store beats everything.
@@ -89,7 +96,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            storage(true, hour, Some(&no_store), StatusCode::OK, &h, now),
+            storage(true, false, hour, Some(&no_store), StatusCode::OK, &h, now),
             Storage::Skip
         );
         // Nothing in the response: the user's setting.
@@ -97,6 +104,7 @@ mod tests {
         assert_eq!(
             storage(
                 true,
+                false,
                 user(Expiration::DoNotCache, true),
                 None,
                 StatusCode::OK,
@@ -108,6 +116,7 @@ mod tests {
         assert_eq!(
             storage(
                 true,
+                false,
                 user(Expiration::Never, false),
                 None,
                 StatusCode::OK,
@@ -115,6 +124,33 @@ mod tests {
                 now
             ),
             Storage::Until(None)
+        );
+    }
+
+    #[test]
+    fn strict_mode_heuristic_first_then_the_user_then_stale_rfc9111_section_4_2() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let mut modified = HeaderMap::new();
+        let date = httpdate::fmt_http_date(now - Duration::from_secs(1000));
+        modified.insert("last-modified", HeaderValue::from_str(&date).unwrap());
+        let hour = user(Expiration::After(Duration::from_secs(3600)), true);
+        let default = user(Expiration::Never, false);
+        let plain = HeaderMap::new();
+        let ok = StatusCode::OK;
+        assert_eq!(
+            storage(true, true, hour, None, ok, &modified, now),
+            Storage::Until(Some(now + Duration::from_secs(100))),
+            "the heuristic beats your setting"
+        );
+        assert_eq!(
+            storage(true, true, hour, None, ok, &plain, now),
+            Storage::Until(Some(now + Duration::from_secs(3600))),
+            "your setting for a response with no freshness at all"
+        );
+        assert_eq!(
+            storage(true, true, default, None, ok, &plain, now),
+            Storage::Until(Some(now)),
+            "stored but stale, not Never"
         );
     }
 
@@ -127,6 +163,7 @@ mod tests {
         assert_eq!(
             storage(
                 true,
+                false,
                 user(Expiration::Never, false),
                 None,
                 StatusCode::OK,
@@ -138,6 +175,7 @@ mod tests {
         assert_eq!(
             storage(
                 true,
+                false,
                 user(Expiration::Never, true),
                 None,
                 StatusCode::OK,

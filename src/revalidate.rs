@@ -39,8 +39,6 @@ pub(crate) fn add_validators(request: &mut HeaderMap, stored: &CachedResponse) -
 /// connection-specific fields).
 const NOT_UPDATED_BY_304: &[HeaderName] = &[
     header::CONTENT_LENGTH,
-    // Never stored (a credential).
-    header::SET_COOKIE,
     header::CONNECTION,
     header::TRANSFER_ENCODING,
     header::TE,

@@ -53,6 +53,8 @@ pub(crate) struct CacheState {
     pub(crate) warnings: WarningLimiter,
     /// Follow RFC 9111 request and response directives.
     pub(crate) cache_control: bool,
+    /// Strict RFC 9111 private-cache mode (implies `cache_control`).
+    pub(crate) strict: bool,
     pub(crate) stale_if_error: StaleAllowance,
     /// The origin statuses that stale-if-error answers with a stale entry.
     pub(crate) stale_if_error_statuses: Vec<StatusCode>,
@@ -121,6 +123,7 @@ impl std::fmt::Debug for CacheState {
             .field("store_timeout", &self.store_timeout)
             .field("clock", &self.clock)
             .field("cache_control", &self.cache_control)
+            .field("strict", &self.strict)
             .field("stale_if_error", &self.stale_if_error)
             .field("stale_if_error_statuses", &self.stale_if_error_statuses)
             .field("stale_while_revalidate", &self.stale_while_revalidate)

@@ -21,6 +21,7 @@ mod modes;
 mod observability;
 mod outage;
 mod reachability;
+mod rfc9111;
 mod rules;
 mod scope;
 mod semantics;

@@ -23,6 +23,7 @@
 //! - `/many-values/{count}`: one `x-rep` response header with that many values.
 //! - `/obs-text/{name}`: header values with obs-text (non-UTF-8) bytes; see [`OBS_TEXT`].
 //! - `/flaky/{name}?fails=N`: the first N requests to that path and query answer `503`.
+//! - `/self-located/{name}`: `Content-Location` naming its own path, `max-age=600`.
 //! - anything else: `200`, `text/plain`, body `"{path} #{n}"` where n counts requests to
 //!   that path and query, so a cached body is told from a fresh one.
 
@@ -328,6 +329,14 @@ async fn route(log: Arc<Mutex<Log>>, request: Request) -> Response {
             }
             (headers, text).into_response()
         }
+        ["self-located", _] => (
+            [
+                (header::CONTENT_LOCATION, path.clone()),
+                (header::CACHE_CONTROL, "max-age=600".to_owned()),
+            ],
+            text,
+        )
+            .into_response(),
         ["etag", _] => {
             if parts
                 .headers

@@ -38,11 +38,16 @@ pub fn response_freshness(
     heuristic: bool,
 ) -> ResponseFreshness {
     let cc = Directives::parse(headers);
-    if cc.has("no-store") {
+    // must-understand (§5.2.2.3): stored only by a cache that knows the status code's
+    // caching rules, and then no-store (there for caches that do not) is set aside.
+    let understood = cc.has("must-understand").then(|| is_understood(status));
+    if understood == Some(false) || (cc.has("no-store") && understood.is_none()) {
         return ResponseFreshness::NoStore;
     }
     // The most restrictive of conflicting directives wins (§4.2.1): no-cache beats max-age.
-    if cc.has("no-cache") || pragma_no_cache(headers) {
+    // A no-cache naming fields (`no-cache="set-cookie"`) only keeps those fields from being
+    // reused (§5.2.2.4); they are left out when the response is stored.
+    if cc.argument("no-cache") == Some(None) || pragma_no_cache(headers) {
         return ResponseFreshness::Lifetime(Duration::ZERO);
     }
     if let Some(max_age) = cc.seconds("max-age") {
@@ -58,7 +63,9 @@ pub fn response_freshness(
             .unwrap_or(Duration::ZERO);
         return ResponseFreshness::Lifetime(lifetime);
     }
-    if heuristic && is_heuristically_cacheable(status) {
+    // Heuristic freshness for the codes RFC 9110 allows it for, and any code marked `public`
+    // (RFC 9111 §4.2.2).
+    if heuristic && (is_heuristically_cacheable(status) || cc.has("public")) {
         let modified = headers
             .get(LAST_MODIFIED)
             .and_then(|v| http_date(v.as_bytes()));
@@ -79,15 +86,30 @@ pub fn is_heuristically_cacheable(status: StatusCode) -> bool {
     )
 }
 
+/// Status codes whose caching rules this cache implements, for `must-understand`
+/// (RFC 9111 §5.2.2.3): the final codes RFC 9110 defines, less `206` (partial responses are
+/// not stored).
+pub fn is_understood(status: StatusCode) -> bool {
+    matches!(
+        status.as_u16(),
+        200..=205 | 300..=305 | 307 | 308 | 400..=417 | 421 | 422 | 426 | 500..=505
+    )
+}
+
+/// The `Age` a response carries: the first value of its first `Age` line, so a list
+/// (`7200, 0`) counts as its first member (RFC 9111 §5.1); `None` when absent or invalid.
+pub fn age_value(headers: &HeaderMap) -> Option<Duration> {
+    let first = headers.get(AGE)?.as_bytes();
+    let first = first.split(|&b| b == b',').next().unwrap_or_default();
+    let text = std::str::from_utf8(first).ok()?;
+    Seconds::parse(Some(text.trim())).valid()
+}
+
 /// How old the response already was when received (RFC 9111 §4.2.3): the larger of its
 /// `Age` and the gap between its `Date` and `response_time`. The request's travel time is
 /// not known here and counts as zero.
 pub fn initial_age(headers: &HeaderMap, response_time: SystemTime) -> Duration {
-    let age_value = headers
-        .get(AGE)
-        .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
-        .and_then(|v| Seconds::parse(Some(v.trim())).valid())
-        .unwrap_or(Duration::ZERO);
+    let age_value = age_value(headers).unwrap_or(Duration::ZERO);
     let apparent_age = date(headers)
         .and_then(|date| response_time.duration_since(date).ok())
         .unwrap_or(Duration::ZERO);
@@ -249,11 +271,10 @@ fn date(headers: &HeaderMap) -> Option<SystemTime> {
     headers.get(DATE).and_then(|v| http_date(v.as_bytes()))
 }
 
-/// An HTTP date in any of the three formats RFC 9110 §5.6.7 accepts.
+/// An HTTP date in any of the three formats RFC 9110 §5.6.7 accepts, names in any case
+/// (see [`crate::http_date`]).
 pub fn http_date(bytes: &[u8]) -> Option<SystemTime> {
-    std::str::from_utf8(bytes)
-        .ok()
-        .and_then(|s| httpdate::parse_http_date(s.trim()).ok())
+    crate::http_date::parse(bytes)
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 //! | [`store`] | the [`CacheStore`] trait every backend implements |
 //! | [`expiration`] | [`Expiration`] and the [`Clock`] freshness is judged by |
 //! | [`cache_control`], [`freshness`], [`vary`] | RFC 9111 directives, lifetimes, ages, variants |
+//! | [`http_date`] | HTTP dates in all three forms, read leniently |
 //! | [`memory`] | [`MemoryStore`], a bounded in-process store |
 //! | `testing` | (feature `testing`) the backend conformance suite |
 //!
@@ -39,6 +40,7 @@ pub mod codec;
 pub mod error;
 pub mod expiration;
 pub mod freshness;
+pub mod http_date;
 pub mod key;
 pub mod memory;
 pub mod response;

@@ -55,8 +55,8 @@ const CASE_INSENSITIVE_VALUES: &[&str] = &[
 ];
 
 /// A request header's value as variants compare it: all field lines combined, list members
-/// trimmed, empty members dropped, joined with ", "; lowercased where values are
-/// case-insensitive. `None` when the header is absent. Values that are not UTF-8 are compared
+/// trimmed, empty members dropped (and sorted, for `Accept-Language`), joined with ", ";
+/// lowercased where values are case-insensitive. `None` when the header is absent. Values that are not UTF-8 are compared
 /// as bytes (trimmed of ASCII whitespace), so two different ones never select one variant.
 pub fn normalized_value(headers: &HeaderMap, name: &HeaderName) -> Option<Vec<u8>> {
     let mut members: Vec<&[u8]> = Vec::new();
@@ -81,6 +81,15 @@ pub fn normalized_value(headers: &HeaderMap, name: &HeaderName) -> Option<Vec<u8
     }
     if !present {
         return None;
+    }
+    // The order of languages says nothing their q-values do not (RFC 9110 §12.5.4), so
+    // `en, de` and `de, en` select one variant.
+    if name == http::header::ACCEPT_LANGUAGE {
+        members.sort_unstable_by(|a, b| {
+            a.iter()
+                .map(u8::to_ascii_lowercase)
+                .cmp(b.iter().map(u8::to_ascii_lowercase))
+        });
     }
     let mut joined = members.join(&b", "[..]);
     if CASE_INSENSITIVE_VALUES.contains(&name.as_str()) {
@@ -174,6 +183,12 @@ mod tests {
             variant_key(&key, names, &a),
             variant_key(&key, names, &c),
             "order matters"
+        );
+        let language = HeaderName::from_static("accept-language");
+        assert_eq!(
+            normalized_value(&headers(&[("accept-language", "en,  DE;q=0.5")]), &language),
+            normalized_value(&headers(&[("accept-language", "de;q=0.5, en")]), &language),
+            "language order does not matter (RFC 9110 section 12.5.4)"
         );
         let empty = headers(&[("accept-encoding", "")]);
         assert_ne!(

@@ -197,3 +197,79 @@ fn satisfies() {
     assert!(never.satisfies(&request("min-fresh=999999"), t(5)));
     assert!(!never.satisfies(&request("max-age=10"), t(11)));
 }
+
+#[test]
+fn age_lists_count_as_their_first_value_rfc9111_section_5_1() {
+    assert_eq!(
+        age_value(&headers(&[("age", "7200, 0")])),
+        Some(Duration::from_secs(7200))
+    );
+    assert_eq!(
+        age_value(&headers(&[("age", "0"), ("age", "7200")])),
+        Some(Duration::ZERO),
+        "the first line"
+    );
+    assert_eq!(age_value(&headers(&[("age", "7200.0")])), None);
+    assert_eq!(age_value(&headers(&[("age", "-5")])), None);
+    assert_eq!(
+        initial_age(&headers(&[("age", "7200,0")]), t(0)),
+        Duration::from_secs(7200)
+    );
+}
+
+#[test]
+fn must_understand_sets_no_store_aside_for_known_codes_rfc9111_section_5_2_2_3() {
+    let h = headers(&[("cache-control", "must-understand, no-store, max-age=60")]);
+    assert_eq!(response_freshness(StatusCode::OK, &h, t(0), true), secs(60));
+    let unknown = StatusCode::from_u16(299).unwrap();
+    assert_eq!(
+        response_freshness(unknown, &h, t(0), true),
+        ResponseFreshness::NoStore
+    );
+    let partial = headers(&[("cache-control", "must-understand, max-age=60")]);
+    assert_eq!(
+        response_freshness(StatusCode::PARTIAL_CONTENT, &partial, t(0), true),
+        ResponseFreshness::NoStore,
+        "206 is not stored"
+    );
+}
+
+#[test]
+fn qualified_no_cache_does_not_make_the_response_stale_rfc9111_section_5_2_2_4() {
+    assert_eq!(
+        lifetime(&[("cache-control", "no-cache=\"set-cookie\", max-age=60")]),
+        secs(60)
+    );
+    assert_eq!(
+        lifetime(&[("cache-control", "no-cache, max-age=60")]),
+        secs(0)
+    );
+}
+
+#[test]
+fn public_allows_heuristics_for_any_code_rfc9111_section_4_2_2() {
+    let modified = date_text(t(0) - Duration::from_secs(1000));
+    let unknown = StatusCode::from_u16(599).unwrap();
+    let public = headers(&[("last-modified", &modified), ("cache-control", "public")]);
+    assert_eq!(response_freshness(unknown, &public, t(0), true), secs(100));
+    let plain = headers(&[("last-modified", &modified)]);
+    assert_eq!(
+        response_freshness(unknown, &plain, t(0), true),
+        ResponseFreshness::Unspecified
+    );
+}
+
+#[test]
+fn expires_in_the_other_date_forms_rfc9110_section_5_6_7() {
+    // 2023-11-14 22:13:20 UTC is t(0); an hour later in each form.
+    for expires in [
+        "Tue, 14 Nov 2023 23:13:20 GMT",
+        "Tuesday, 14-Nov-23 23:13:20 GMT",
+        "Tue Nov 14 23:13:20 2023",
+        "TUE, 14 NOV 2023 23:13:20 gmt",
+    ] {
+        let h = [("date", date_text(t(0))), ("expires", expires.to_owned())];
+        let h: Vec<(&str, &str)> = h.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        assert_eq!(lifetime(&h), secs(3600), "{expires}");
+    }
+}

@@ -1,0 +1,76 @@
+//! The `Age` header of responses served from the cache (RFC 9111 §4, §5.1): the cache sends
+//! its current estimate of the response's age (§4.2.3), never the stale value it stored.
+//!
+//! The work is split so a hit stays cheap: when a response is stored (or renewed by a `304`),
+//! its stored `Age` is set to its initial age (the larger of the received `Age` and the
+//! apparent age from `Date`), so a hit only adds the time the entry spent in the cache to one
+//! small integer, with no date to parse.
+
+use std::time::{Duration, SystemTime};
+
+use cache_core::freshness::{age_value, initial_age};
+use http::HeaderValue;
+use http::header::{AGE, HeaderMap};
+
+/// Sets the stored `Age` to the response's initial age at `response_time`.
+pub(crate) fn store_initial(headers: &mut HeaderMap, response_time: SystemTime) {
+    let age = initial_age(headers, response_time);
+    set(headers, age);
+}
+
+/// Sets `Age` on a response served from an entry stored at `created_at`: its initial age
+/// plus the time since.
+pub(crate) fn set_current(headers: &mut HeaderMap, created_at: SystemTime, now: SystemTime) {
+    let initial = match age_value(headers) {
+        Some(stored) => stored,
+        // Stored before the initial age was kept in `Age`, or with an invalid one: the
+        // apparent age from `Date` still counts.
+        None => initial_age(headers, created_at),
+    };
+    let resident = now.duration_since(created_at).unwrap_or(Duration::ZERO);
+    set(headers, initial.saturating_add(resident));
+}
+
+fn set(headers: &mut HeaderMap, age: Duration) {
+    let value = match age.as_secs() {
+        0 => HeaderValue::from_static("0"),
+        secs => HeaderValue::from(secs),
+    };
+    // Fallible: a stored response may hold every header name `http` allows; then it goes
+    // without `Age` rather than panicking.
+    let _ = headers.try_insert(AGE, value);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs)
+    }
+
+    #[test]
+    fn initial_age_is_kept_and_residence_added() {
+        let mut headers = HeaderMap::new();
+        headers.insert(AGE, HeaderValue::from_static("30"));
+        let date = httpdate::fmt_http_date(at(0) - Duration::from_secs(50));
+        headers.insert(http::header::DATE, HeaderValue::from_str(&date).unwrap());
+        store_initial(&mut headers, at(0));
+        assert_eq!(headers[AGE], "50", "apparent age from Date beats Age");
+        set_current(&mut headers, at(0), at(7));
+        assert_eq!(headers[AGE], "57");
+    }
+
+    #[test]
+    fn a_list_counts_as_its_first_value_and_legacy_entries_use_date() {
+        let mut headers = HeaderMap::new();
+        headers.insert(AGE, HeaderValue::from_static("7200, 0"));
+        set_current(&mut headers, at(0), at(1));
+        assert_eq!(headers[AGE], "7201");
+        let mut legacy = HeaderMap::new();
+        let date = httpdate::fmt_http_date(at(0) - Duration::from_secs(10));
+        legacy.insert(http::header::DATE, HeaderValue::from_str(&date).unwrap());
+        set_current(&mut legacy, at(0), at(5));
+        assert_eq!(legacy[AGE], "15");
+    }
+}
