@@ -31,7 +31,7 @@ pub(crate) struct Exchange {
     /// The request's key (before any Vary variant).
     url_key: CacheKey,
     /// The stored entry, stale or being refreshed, if any.
-    found: Option<Found>,
+    found: Option<Box<Found>>,
     /// What the lookup saw of the URL key's Vary index.
     seen: SeenIndex,
     user: UserExpiration,
@@ -56,7 +56,7 @@ impl Exchange {
     pub(crate) fn new(
         state: &CacheState,
         url_key: CacheKey,
-        (found, seen): (Option<Found>, SeenIndex),
+        (found, seen): (Option<Box<Found>>, SeenIndex),
         user: UserExpiration,
         directives: Option<RequestDirectives>,
         req: &Request,
@@ -147,7 +147,7 @@ pub(crate) async fn finish(
     }
     if exchange.validating && status == StatusCode::NOT_MODIFIED {
         if let Some(found) = exchange.found.clone() {
-            return Ok(refresh_from_304(state, &exchange, found, &response, now).await);
+            return Ok(refresh_from_304(state, &exchange, *found, &response, now).await);
         }
     }
     invalidate_after_unsafe(

@@ -154,10 +154,10 @@ pub fn cached_client() -> Result<ClientWithMiddleware, Error> {
 
 /// What to do with a request, given what is stored.
 enum Decision {
-    Serve(Found),
-    ServeStaleAndRefresh(Found),
+    Serve(Box<Found>),
+    ServeStaleAndRefresh(Box<Found>),
     GatewayTimeout,
-    Forward(Option<Found>),
+    Forward(Option<Box<Found>>),
 }
 
 /// The future [`Middleware::handle`] returns.
@@ -221,7 +221,8 @@ impl CacheMiddleware {
                 && !ranged
                 && state.allowable_methods.contains(&Method::GET);
             if post_for_get {
-                return post(state, scope.as_ref(), req, extensions, next).await;
+                // Boxed: storing the answer is a large future, kept out of the hit path's.
+                return Box::pin(post(state, scope.as_ref(), req, extensions, next)).await;
             }
             return pass_on(state, req, extensions, next).await;
         }
@@ -259,7 +260,7 @@ impl CacheMiddleware {
             CacheMode::ForceRefresh => (None, SeenIndex::Unknown),
             _ => {
                 let Lookup { found, index } = state.find(&url_key, req.headers()).await;
-                (found, SeenIndex::Known(index))
+                (found, SeenIndex::Known(index.map(|index| *index)))
             }
         };
         if found.is_none() && req.method() == Method::HEAD && mode != CacheMode::ForceRefresh {
@@ -394,7 +395,7 @@ fn decide(
     state: &CacheState,
     mode: CacheMode,
     directives: Option<&RequestDirectives>,
-    found: Option<Found>,
+    found: Option<Box<Found>>,
     now: SystemTime,
 ) -> Decision {
     let Some(found) = found else {
@@ -457,7 +458,7 @@ pub(crate) fn hit_info(found: &Found, revalidated: bool, now: SystemTime) -> Cac
 /// range, RFC 9110 §13.2.2), else the `206` of the byte range `part` when the request has one
 /// the entry satisfies, else the stored response (without a body for HEAD).
 fn answer(
-    found: Found,
+    found: Box<Found>,
     req: &Request,
     mut info: CacheInfo,
     now: SystemTime,

@@ -70,9 +70,11 @@ pub(crate) struct CacheState {
 #[derive(Debug, Default)]
 pub(crate) struct Lookup {
     /// The stored response the request selects.
-    pub(crate) found: Option<Found>,
+    /// Boxed, as the index: a lookup is passed along the hit path several times, and a
+    /// pointer moves for free where the response and its metadata would be copied.
+    pub(crate) found: Option<Box<Found>>,
     /// The URL key's Vary index and its metadata, when the URL's responses vary.
-    pub(crate) index: Option<(EntryMeta, VaryIndex)>,
+    pub(crate) index: Option<Box<(EntryMeta, VaryIndex)>>,
 }
 
 /// A stored response found for a request, under its own key (a variant's when the URL varies).
@@ -85,13 +87,13 @@ pub(crate) struct Found {
 
 impl Found {
     /// The found response, when what is stored under `key` is one (not a Vary index).
-    fn from_entry(key: CacheKey, meta: EntryMeta, entry: Entry) -> Option<Self> {
+    fn from_entry(key: CacheKey, meta: EntryMeta, entry: Entry) -> Option<Box<Self>> {
         match entry {
-            Entry::Response(response) => Some(Self {
+            Entry::Response(response) => Some(Box::new(Self {
                 key,
                 meta,
                 response,
-            }),
+            })),
             _ => None,
         }
     }
@@ -172,7 +174,7 @@ impl CacheState {
                 let variant = self.load_now(&key)?;
                 Lookup {
                     found: variant.and_then(|(meta, entry)| Found::from_entry(key, meta, entry)),
-                    index: Some((meta, index)),
+                    index: Some(Box::new((meta, index))),
                 }
             }
             entry => Lookup {
@@ -212,7 +214,7 @@ impl CacheState {
                 let variant = self.load(&key).await;
                 Lookup {
                     found: variant.and_then(|(meta, entry)| Found::from_entry(key, meta, entry)),
-                    index: Some((meta, index)),
+                    index: Some(Box::new((meta, index))),
                 }
             }
             Some((meta, entry)) => Lookup {
