@@ -519,6 +519,8 @@ async fn main() {
         Some("big-body") => return scale::big_body(number(8)).await,
         Some("compression") => return compression::run().await,
         Some("profile-hits") => return profile_hits(args.get(1).map(String::as_str)).await,
+        Some("profile-puts") => return profile_puts().await,
+        Some("profile-misses") => return profile_misses(args.get(1).map(String::as_str)).await,
         _ => {}
     }
     let output = match args.first().map(String::as_str) {
@@ -568,4 +570,102 @@ async fn profile_hits(store: Option<&str>) {
     };
     let stats = hits(&client, &urls).await;
     println!("hit median {:.2}µs", micros(stats.median));
+}
+
+/// Store writes alone (1 KiB entries, new keys): where a miss's time goes.
+async fn profile_puts() {
+    use std::time::Instant;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let entries = |tag: &str| -> Vec<reqwest_caching::StoredEntry> {
+        (0..2_000u64)
+            .map(|n| {
+                let url = url::Url::parse(&format!("https://h.test/{tag}?n={n}")).expect("url");
+                let key = reqwest_caching::cache_core::KeyRules::default().key(
+                    &http::Method::GET,
+                    &url,
+                    &http::HeaderMap::new(),
+                    None,
+                );
+                let meta = reqwest_caching::EntryMeta::new(
+                    key,
+                    url.as_str(),
+                    std::time::SystemTime::now(),
+                    None,
+                );
+                reqwest_caching::StoredEntry::new(meta, bytes::Bytes::from(vec![b'x'; 1100]))
+            })
+            .collect()
+    };
+    let sqlite = SqliteStore::open(dir.path().join("puts.sqlite")).expect("sqlite");
+    let sled = SledStore::open(dir.path().join("puts.sled")).expect("sled");
+    for (name, store) in [
+        ("sqlite", &sqlite as &dyn reqwest_caching::CacheStore),
+        ("sled", &sled),
+    ] {
+        let mut samples = Vec::new();
+        for entry in entries(name) {
+            let at = Instant::now();
+            store.put(entry).await.expect("put");
+            samples.push(at.elapsed());
+        }
+        println!(
+            "{name} put median {:.1}µs",
+            micros(measure::stats(samples).median)
+        );
+    }
+    let conn = std::sync::Arc::new(std::sync::Mutex::new(
+        rusqlite::Connection::open(dir.path().join("raw.sqlite")).expect("open"),
+    ));
+    {
+        let c = conn.lock().expect("lock");
+        c.pragma_update(None, "journal_mode", "WAL").expect("wal");
+        c.pragma_update(None, "synchronous", "NORMAL")
+            .expect("sync");
+        c.execute_batch("CREATE TABLE t (k TEXT PRIMARY KEY, v BLOB)")
+            .expect("t");
+    }
+    for pooled in [false, true] {
+        let mut samples = Vec::new();
+        for n in 0..2_000 {
+            let conn = std::sync::Arc::clone(&conn);
+            let write = move || {
+                conn.lock()
+                    .expect("lock")
+                    .prepare_cached("INSERT OR REPLACE INTO t VALUES (?1, ?2)")
+                    .expect("prep")
+                    .execute(rusqlite::params![format!("{pooled}{n}"), vec![b'x'; 1100]])
+                    .expect("insert");
+            };
+            let at = Instant::now();
+            if pooled {
+                tokio::task::spawn_blocking(write).await.expect("join");
+            } else {
+                write();
+            }
+            samples.push(at.elapsed());
+        }
+        println!(
+            "raw sqlite insert{} median {:.1}µs",
+            if pooled { " via spawn_blocking" } else { "" },
+            micros(measure::stats(samples).median)
+        );
+    }
+}
+
+/// Only misses of one store (new URLs with a query, 1 KiB), no comparison: for profilers.
+async fn profile_misses(store: Option<&str>) {
+    let origin = origin::start().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let client = match store {
+        Some("sqlite") => ours(SqliteStore::open(dir.path().join("p.sqlite")).expect("sqlite")),
+        Some("sled") => ours(SledStore::open(dir.path().join("p.sled")).expect("sled")),
+        Some("plain") => plain(),
+        Some("floor-sqlite") => floors::sqlite(&dir.path().join("f.sqlite")),
+        _ => ours(MemoryStore::new()),
+    };
+    for round in 0..3 {
+        let urls = urls(&origin, 1024, Shape::Query, MISSES, &format!("-p{round}"));
+        let stats = time_requests(&client, &urls, MISSES).await;
+        println!("miss median {:.2}µs", micros(stats.median));
+    }
 }

@@ -18,6 +18,9 @@ use crate::record::{
     key_of_group_key, key_of_time_key, time_bound, time_key,
 };
 
+/// Values up to this size are written on the calling task (see `put`).
+const QUICK_MAX_VALUE: usize = 128 * 1024;
+
 /// How many metadata records one `entries()` step reads.
 const PAGE_SIZE: usize = 512;
 
@@ -370,6 +373,13 @@ impl CacheStore for SledStore {
     }
 
     async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
+        // A small write without a bound is a short in-memory transaction (sled writes its log
+        // from its own thread): done here, without the hop to the blocking pool, which cost
+        // more than the write. Bounded writes may evict thousands of entries: pool.
+        if self.max_bytes.is_none() && entry.value.len() <= QUICK_MAX_VALUE {
+            self.write(&entry)?;
+            return self.flushed().await;
+        }
         self.blocking(move |store| {
             let Some(max) = store.max_bytes else {
                 return store.write(&entry).map(drop);

@@ -1,7 +1,7 @@
 //! [`SqliteStore`]: the [`CacheStore`] over one SQLite file.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
@@ -100,8 +100,10 @@ impl SqliteStoreBuilder {
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(StoreError::unavailable)?;
         }
-        let writer = open_connection(&self.path, self.busy_timeout, &self.pragmas)?;
+        let mut writer = open_connection(&self.path, self.busy_timeout, &self.pragmas)?;
         create_schema(&writer, self.busy_timeout)?;
+        let checkpoints = Arc::new(Checkpoints::default());
+        checkpoints.watch(&mut writer, self.busy_timeout)?;
         // Opened with the full busy timeout (setting WAL mode may wait for another process),
         // then given the short one their reads use.
         let quick_readers = (0..2)
@@ -121,6 +123,7 @@ impl SqliteStoreBuilder {
                 busy_timeout: self.busy_timeout,
                 max_bytes: self.max_bytes,
                 writer: Mutex::new(writer),
+                checkpoints,
                 readers,
                 quick_readers,
                 next_reader: AtomicUsize::new(0),
@@ -143,6 +146,8 @@ struct Inner {
     busy_timeout: Duration,
     max_bytes: Option<u64>,
     writer: Mutex<Connection>,
+    /// When the writer's log is checkpointed (never during a quick write).
+    checkpoints: Arc<Checkpoints>,
     readers: Vec<Mutex<Connection>>,
     /// Readers used on the calling task, with a short busy timeout.
     quick_readers: Vec<Mutex<Connection>>,
@@ -199,6 +204,36 @@ impl SqliteStore {
         }
     }
 
+    /// Writes a small entry on the calling task when the writer connection is free and
+    /// SQLite's write lock can be had at once (busy timeout zero): an insert of at most
+    /// [`QUICK_MAX_VALUE`] bytes into the log, no sync, no checkpoint (that goes to the
+    /// blocking pool). `None` when it cannot: then the write goes to the blocking pool.
+    fn quick_write(&self, entry: &StoredEntry) -> Option<Result<(), StoreError>> {
+        if self.inner.max_bytes.is_some() || entry.value.len() as i64 > QUICK_MAX_VALUE {
+            return None;
+        }
+        let conn = self.inner.writer.try_lock().ok()?;
+        conn.busy_timeout(Duration::ZERO).ok()?;
+        self.inner.checkpoints.quick.store(true, Ordering::Relaxed);
+        let written = insert_entry(&conn, entry);
+        self.inner.checkpoints.quick.store(false, Ordering::Relaxed);
+        if let Err(e) = conn.busy_timeout(self.inner.busy_timeout) {
+            return Some(Err(sqlite_error(e, self.inner.busy_timeout)));
+        }
+        drop(conn);
+        match written {
+            Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => None,
+            Err(e) => Some(Err(sqlite_error(e, self.inner.busy_timeout))),
+            Ok(()) => {
+                if self.inner.checkpoints.due.swap(false, Ordering::Relaxed) {
+                    let inner = Arc::clone(&self.inner);
+                    tokio::task::spawn_blocking(move || inner.checkpoint());
+                }
+                Some(Ok(()))
+            }
+        }
+    }
+
     /// Runs `f` on Tokio's blocking pool.
     async fn blocking<T, F>(&self, f: F) -> Result<T, StoreError>
     where
@@ -217,6 +252,17 @@ impl SqliteStore {
 impl Inner {
     fn writer(&self) -> MutexGuard<'_, Connection> {
         self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A passive checkpoint of the log a quick write left due; a failure only delays it
+    /// (the next write past the threshold asks again).
+    fn checkpoint(&self) {
+        if let Err(error) = self
+            .writer()
+            .execute_batch("PRAGMA wal_checkpoint(PASSIVE)")
+        {
+            tracing::debug!(%error, "SQLite checkpoint failed; retried after a later write");
+        }
     }
 
     /// A free reader connection if there is one, else the next in turn.
@@ -251,6 +297,62 @@ fn evict_oldest_beyond(conn: &Connection, max: u64) -> Result<(), rusqlite::Erro
         incremental_vacuum(conn)?;
     }
     Ok(())
+}
+
+/// Inserts (or replaces) one entry.
+fn insert_entry(conn: &Connection, entry: &StoredEntry) -> Result<(), rusqlite::Error> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "INSERT OR REPLACE INTO {TABLE}
+             (key, url, created_at, expires_at, url_group, variant_of, value)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+    ))?;
+    let meta = &entry.meta;
+    stmt.execute(params![
+        meta.key.as_str(),
+        meta.url,
+        to_millis(meta.created_at),
+        meta.expires_at.map(to_millis),
+        meta.url_group.as_ref().map(CacheKey::as_str),
+        meta.variant_of.as_ref().map(CacheKey::as_str),
+        &entry.value[..],
+    ])?;
+    Ok(())
+}
+
+/// Pages in the write-ahead log past which it is checkpointed: SQLite's own default.
+const CHECKPOINT_PAGES: i32 = 1000;
+
+/// The writer's checkpoints, in place of SQLite's automatic ones: a commit past
+/// [`CHECKPOINT_PAGES`] checkpoints at once on the blocking pool, but a quick write (on
+/// the runtime's thread) only marks it due, and the store runs it on the blocking pool.
+#[derive(Debug, Default)]
+struct Checkpoints {
+    /// A quick write is committing.
+    quick: AtomicBool,
+    /// A quick write passed the threshold.
+    due: AtomicBool,
+}
+
+impl Checkpoints {
+    /// Installs the commit hook on the writer (it replaces SQLite's automatic checkpoints).
+    fn watch(self: &Arc<Self>, writer: &mut Connection, busy: Duration) -> Result<(), StoreError> {
+        let this = Arc::clone(self);
+        writer
+            .wal_hook(Some(move |wal: &mut rusqlite::hooks::Wal, pages| {
+                if pages < CHECKPOINT_PAGES {
+                    return Ok(());
+                }
+                if this.quick.load(Ordering::Relaxed) {
+                    this.due.store(true, Ordering::Relaxed);
+                    return Ok(());
+                }
+                // Passive: never waits for readers; a checkpoint left short is finished by a
+                // later one.
+                let _ = wal.checkpoint();
+                Ok(())
+            }))
+            .map_err(|e| sqlite_error(e, busy))
+    }
 }
 
 /// The metadata columns, in the order [`meta_from_row`] reads them.
@@ -341,24 +443,12 @@ impl CacheStore for SqliteStore {
                 limit: MAX_VALUE_BYTES,
             });
         }
+        if let Some(written) = self.quick_write(&entry) {
+            return written;
+        }
         self.blocking(move |inner| {
             let conn = inner.writer();
-            let mut stmt = conn.prepare_cached(&format!(
-                "INSERT OR REPLACE INTO {TABLE}
-                     (key, url, created_at, expires_at, url_group, variant_of, value)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
-            ))?;
-            let meta = &entry.meta;
-            stmt.execute(params![
-                meta.key.as_str(),
-                meta.url,
-                to_millis(meta.created_at),
-                meta.expires_at.map(to_millis),
-                meta.url_group.as_ref().map(CacheKey::as_str),
-                meta.variant_of.as_ref().map(CacheKey::as_str),
-                &entry.value[..],
-            ])?;
-            drop(stmt);
+            insert_entry(&conn, &entry)?;
             if let Some(max) = inner.max_bytes {
                 evict_oldest_beyond(&conn, max)?;
             }

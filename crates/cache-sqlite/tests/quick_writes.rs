@@ -1,0 +1,72 @@
+//! Small writes commit on the calling task (no hop to the blocking pool) but never
+//! checkpoint there, and never wait there for another connection's lock.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use cache_core::CacheStore;
+use cache_core::testing::entry;
+use cache_sqlite::SqliteStore;
+
+fn wal_size(path: &std::path::Path) -> u64 {
+    std::fs::metadata(path.with_extension("sqlite-wal"))
+        .map(|m| m.len())
+        .unwrap_or(0)
+}
+
+/// 24 MB of small writes: the log is checkpointed along the way (on the blocking pool), so
+/// it stays near SQLite's threshold of 1,000 pages instead of holding everything written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_is_checkpointed_while_small_writes_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("quick.sqlite");
+    let store = SqliteStore::open(&path).unwrap();
+    let mut largest = 0;
+    for n in 0..3_000 {
+        store
+            .put(entry(n, Bytes::from(vec![b'q'; 8_000]), None))
+            .await
+            .unwrap();
+        largest = largest.max(wal_size(&path));
+    }
+    assert_eq!(store.count().await.unwrap(), 3_000);
+    assert!(
+        largest < 12_000_000,
+        "the log grew to {largest} bytes: nothing checkpointed it"
+    );
+}
+
+/// Another connection holds SQLite's write lock: the write does not fail at once (as a
+/// zero-timeout quick write would) but waits on the blocking pool, and lands once the lock
+/// is released.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_waits_for_a_lock_held_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("locked.sqlite");
+    let store = SqliteStore::builder(&path)
+        .busy_timeout(Duration::from_secs(30))
+        .open()
+        .unwrap();
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let put = tokio::spawn({
+        let store = store.clone();
+        async move { store.put(entry(1, Bytes::from_static(b"v"), None)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !put.is_finished(),
+        "the write gave up or went around the lock"
+    );
+    other.execute_batch("COMMIT").unwrap();
+    put.await
+        .unwrap()
+        .expect("the write landed after the lock was released");
+    assert!(
+        store
+            .get(&cache_core::testing::key(1))
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
