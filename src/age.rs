@@ -8,9 +8,9 @@
 
 use std::time::{Duration, SystemTime};
 
-use cache_core::freshness::{age_value, initial_age};
+use cache_core::freshness::{age_of, initial_age};
 use http::HeaderValue;
-use http::header::{AGE, HeaderMap};
+use http::header::{AGE, Entry, HeaderMap};
 
 /// Sets the stored `Age` to the response's initial age at `response_time`.
 pub(crate) fn store_initial(headers: &mut HeaderMap, response_time: SystemTime) {
@@ -21,21 +21,29 @@ pub(crate) fn store_initial(headers: &mut HeaderMap, response_time: SystemTime) 
 /// Sets `Age` on a response served from an entry stored at `created_at`: its initial age
 /// plus the time since.
 pub(crate) fn set_current(headers: &mut HeaderMap, created_at: SystemTime, now: SystemTime) {
-    let initial = match age_value(headers) {
-        Some(stored) => stored,
-        // Stored before the initial age was kept in `Age`, or with an invalid one: the
-        // apparent age from `Date` still counts.
-        None => initial_age(headers, created_at),
-    };
     let resident = now.duration_since(created_at).unwrap_or(Duration::ZERO);
+    // The usual case, with one lookup: the stored initial age, replaced where it stands.
+    if let Ok(Entry::Occupied(mut line)) = headers.try_entry(AGE) {
+        if let Some(initial) = age_of(line.get()) {
+            line.insert(value(initial.saturating_add(resident)));
+            return;
+        }
+    }
+    // Stored before the initial age was kept in `Age`, or with an invalid one: the apparent
+    // age from `Date` still counts.
+    let initial = initial_age(headers, created_at);
     set(headers, initial.saturating_add(resident));
 }
 
-fn set(headers: &mut HeaderMap, age: Duration) {
-    let value = match age.as_secs() {
+fn value(age: Duration) -> HeaderValue {
+    match age.as_secs() {
         0 => HeaderValue::from_static("0"),
         secs => HeaderValue::from(secs),
-    };
+    }
+}
+
+fn set(headers: &mut HeaderMap, age: Duration) {
+    let value = value(age);
     // Fallible: a stored response may hold every header name `http` allows; then it goes
     // without `Age` rather than panicking.
     let _ = headers.try_insert(AGE, value);

@@ -528,26 +528,30 @@ fn gateway_timeout(url: Url, key: CacheKey) -> Response {
 }
 
 /// Sends a request the cache does not answer or store; after a successful unsafe one,
-/// invalidates what is stored for its URL.
-async fn pass_on(
-    state: &CacheState,
+/// invalidates what is stored for its URL. Boxed: its future (the invalidation's store
+/// calls) would otherwise sit inside the request's, which every request, hits included,
+/// moves into its box.
+fn pass_on<'a>(
+    state: &'a CacheState,
     req: Request,
-    extensions: &mut Extensions,
-    next: Next<'_>,
-) -> reqwest_middleware::Result<Response> {
-    if !is_unsafe(req.method()) {
-        return pass_through(next.run(req, extensions).await, None);
-    }
-    let (method, url, headers) = (
-        req.method().clone(),
-        req.url().clone(),
-        req.headers().clone(),
-    );
-    let result = next.run(req, extensions).await;
-    if let Ok(response) = &result {
-        invalidate_after_unsafe(state, &method, &url, &headers, response).await;
-    }
-    pass_through(result, None)
+    extensions: &'a mut Extensions,
+    next: Next<'a>,
+) -> HandleFuture<'a> {
+    Box::pin(async move {
+        if !is_unsafe(req.method()) {
+            return pass_through(next.run(req, extensions).await, None);
+        }
+        let (method, url, headers) = (
+            req.method().clone(),
+            req.url().clone(),
+            req.headers().clone(),
+        );
+        let result = next.run(req, extensions).await;
+        if let Ok(response) = &result {
+            invalidate_after_unsafe(state, &method, &url, &headers, response).await;
+        }
+        pass_through(result, None)
+    })
 }
 
 /// A `POST` the cache does not store as such: passed on, and its answer stored for later

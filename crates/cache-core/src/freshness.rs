@@ -99,8 +99,16 @@ pub fn is_understood(status: StatusCode) -> bool {
 /// The `Age` a response carries: the first value of its first `Age` line, so a list
 /// (`7200, 0`) counts as its first member (RFC 9111 §5.1); `None` when absent or invalid.
 pub fn age_value(headers: &HeaderMap) -> Option<Duration> {
-    let first = headers.get(AGE)?.as_bytes();
-    let first = first.split(|&b| b == b',').next().unwrap_or_default();
+    age_of(headers.get(AGE)?)
+}
+
+/// One `Age` line's value: its first member; `None` when invalid.
+pub fn age_of(line: &http::HeaderValue) -> Option<Duration> {
+    let first = line
+        .as_bytes()
+        .split(|&b| b == b',')
+        .next()
+        .unwrap_or_default();
     let text = std::str::from_utf8(first).ok()?;
     Seconds::parse(Some(text.trim())).valid()
 }
