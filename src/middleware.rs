@@ -579,3 +579,47 @@ fn pass_through(
 ) -> reqwest_middleware::Result<Response> {
     result.map(|response| with_info(response, CacheInfo::passed_through(key)))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// Every request's future is moved into a box by [`Middleware::handle`]: its size is a
+    /// copy on every hit. Large work (the network exchange, storing, invalidation, waiting
+    /// for a flight) is boxed where it is awaited, so a change that inlines one again shows
+    /// here rather than as a slower hit in the bench (one once grew it to tens of KB).
+    #[tokio::test]
+    async fn the_request_future_stays_small() {
+        static SIZE: AtomicUsize = AtomicUsize::new(0);
+        struct Probe(CacheMiddleware);
+        #[async_trait::async_trait]
+        impl Middleware for Probe {
+            async fn handle(
+                &self,
+                req: Request,
+                extensions: &mut Extensions,
+                next: Next<'_>,
+            ) -> reqwest_middleware::Result<Response> {
+                let future = self.0.handle_request(req, extensions, next);
+                SIZE.store(std::mem::size_of_val(&future), Ordering::SeqCst);
+                drop(future);
+                Err(reqwest_middleware::Error::middleware(std::io::Error::other(
+                    "measured only",
+                )))
+            }
+        }
+        let cache = CacheMiddleware::builder()
+            .store(cache_core::MemoryStore::new())
+            .build()
+            .unwrap();
+        let client = ClientBuilder::new(reqwest::Client::new())
+            .with(Probe(cache))
+            .build();
+        let _ = client.get("http://127.0.0.1:9/").send().await;
+        let size = SIZE.load(Ordering::SeqCst);
+        assert!(size > 0, "the probe ran");
+        assert!(size <= 2_048, "the request's future is {size} bytes");
+    }
+}
