@@ -618,9 +618,6 @@ async fn profile_puts() {
     ));
     {
         let c = conn.lock().expect("lock");
-        if std::env::var_os("AUTO_VACUUM").is_some() {
-            c.execute_batch("PRAGMA auto_vacuum = INCREMENTAL;").expect("av");
-        }
         c.pragma_update(None, "journal_mode", "WAL").expect("wal");
         c.pragma_update(None, "synchronous", "NORMAL")
             .expect("sync");
