@@ -189,7 +189,10 @@ impl CacheMiddlewareBuilder {
     ///   cacheable;
     /// - stores responses that set cookies *with* their `Set-Cookie` header and replays it on
     ///   hits, as RFC 9111 §3.1 asks of a private cache (see
-    ///   [`cache_set_cookie`](Self::cache_set_cookie) for why the other modes do not);
+    ///   [`cache_set_cookie`](Self::cache_set_cookie) for why the other modes do not).
+    ///   **Use strict mode only in a client serving one user**: a stored cookie is replayed to
+    ///   every request with the same key, so a shared server-side client would hand one
+    ///   user's session to the next;
     /// - serves a fresh `immutable` response to a reload (`Cache-Control: max-age=0`) without
     ///   revalidating it (RFC 8246); `no-cache` still revalidates;
     /// - reuses a fresh response to a `POST` whose `Content-Location` is the request URL for

@@ -20,7 +20,9 @@ pub(crate) fn not_modified(
     stored: &CachedResponse,
     stored_at: SystemTime,
 ) -> bool {
-    if *method != Method::GET && *method != Method::HEAD {
+    // Preconditions apply only to a response that would be a 2xx (RFC 9110 §13.2.1): a
+    // stored error is served as it is.
+    if (*method != Method::GET && *method != Method::HEAD) || !stored.status.is_success() {
         return false;
     }
     if request.contains_key(header::IF_NONE_MATCH) {
@@ -99,12 +101,13 @@ pub(crate) fn into_not_modified(mut stored: CachedResponse) -> CachedResponse {
     let mut headers = HeaderMap::new();
     for name in KEPT_IN_304 {
         for value in stored.headers.get_all(name) {
-            headers.append(name.clone(), value.clone());
+            // Fallible, though a subset of a map always fits.
+            let _ = headers.try_append(name.clone(), value.clone());
         }
     }
     if !headers.contains_key(header::ETAG) {
         if let Some(modified) = stored.headers.get(header::LAST_MODIFIED) {
-            headers.insert(header::LAST_MODIFIED, modified.clone());
+            let _ = headers.try_insert(header::LAST_MODIFIED, modified.clone());
         }
     }
     stored.status = StatusCode::NOT_MODIFIED;

@@ -178,12 +178,13 @@ fn stale_for_error(state: &CacheState, exchange: &Exchange, now: SystemTime) -> 
     state.stats.hit();
     let mut info = hit_info(found, false, now);
     info.stale_if_error = true;
+    let aged_from = info.created_at;
     Some(serve(
         found.response.clone(),
         &exchange.url,
         info,
         exchange.method != Method::HEAD,
-        now,
+        (aged_from, now),
     ))
 }
 
@@ -257,12 +258,13 @@ async fn refresh_from_304(
                 .try_append(http::header::SET_COOKIE, cookie.clone());
         }
     }
+    // Its Age was set from the 304 just now, whether or not the entry was stored again.
     serve(
         response,
         &exchange.url,
         info,
         exchange.method != Method::HEAD,
-        now,
+        (Some(now), now),
     )
 }
 

@@ -281,6 +281,10 @@ impl CacheMiddleware {
         match decide(state, mode, directives.as_ref(), found, now) {
             Decision::Serve(found) => {
                 let part = match ranged.then(|| range::answer(req.headers(), &found.response)) {
+                    // `only-if-cached` never goes to the network: a range the cache cannot
+                    // cut is answered with the whole response (RFC 9110 §14.2 lets a
+                    // recipient ignore Range).
+                    Some(RangeAnswer::Origin) if mode == CacheMode::OnlyIfCached => None,
                     Some(RangeAnswer::Origin) => {
                         return pass_on(state, req, extensions, next).await;
                     }
@@ -291,17 +295,25 @@ impl CacheMiddleware {
                 let info = hit_info(&found, false, now);
                 Ok(answer(found, &req, info, now, part))
             }
-            // Whatever else would happen, a Range request goes to the origin as it came.
-            _ if ranged => pass_on(state, req, extensions, next).await,
+            // Nothing usable and `only-if-cached`: a 504, Range or not (RFC 9111 §5.2.1.7).
             Decision::GatewayTimeout => {
                 state.stats.miss();
                 Ok(gateway_timeout(req.url().clone(), url_key))
             }
+            // Whatever else would happen, a Range request goes to the origin as it came.
+            _ if ranged => pass_on(state, req, extensions, next).await,
             Decision::ServeStaleAndRefresh(found) => {
                 state.stats.hit();
                 let mut info = hit_info(&found, false, now);
                 info.stale_while_revalidate = true;
-                let response = serve(found.response.clone(), req.url(), info, true, now);
+                let aged_from = info.created_at;
+                let response = serve(
+                    found.response.clone(),
+                    req.url(),
+                    info,
+                    true,
+                    (aged_from, now),
+                );
                 let exchange =
                     Exchange::new(state, url_key, (Some(found), seen), user, directives, &req);
                 state.refresher.start(&self.state, exchange, req);
@@ -478,20 +490,22 @@ fn answer(
         response = range::into_partial(response, part);
     }
     let with_body = req.method() != Method::HEAD;
-    serve(response, req.url(), info, with_body, now)
+    let aged_from = info.created_at;
+    serve(response, req.url(), info, with_body, (aged_from, now))
 }
 
-/// A response rebuilt from an entry, with its current `Age`; the body shares the entry's
-/// buffer (none for HEAD).
+/// A response rebuilt from an entry, with its current `Age`: the stored initial age plus the
+/// time since `aged_from` (when the headers were stored or last refreshed); the body shares
+/// the entry's buffer (none for HEAD).
 pub(crate) fn serve(
     mut cached: CachedResponse,
     request_url: &Url,
     info: CacheInfo,
     with_body: bool,
-    now: SystemTime,
+    (aged_from, now): (Option<SystemTime>, SystemTime),
 ) -> Response {
-    if let Some(created_at) = info.created_at {
-        crate::age::set_current(&mut cached.headers, created_at, now);
+    if let Some(aged_from) = aged_from {
+        crate::age::set_current(&mut cached.headers, aged_from, now);
     }
     // Stored URLs are redacted. When the response came from the URL asked for, give back the
     // caller's own URL (with its parameters); after a redirect, the stored final URL.
@@ -605,9 +619,9 @@ mod tests {
                 let future = self.0.handle_request(req, extensions, next);
                 SIZE.store(std::mem::size_of_val(&future), Ordering::SeqCst);
                 drop(future);
-                Err(reqwest_middleware::Error::middleware(std::io::Error::other(
-                    "measured only",
-                )))
+                Err(reqwest_middleware::Error::middleware(
+                    std::io::Error::other("measured only"),
+                ))
             }
         }
         let cache = CacheMiddleware::builder()

@@ -132,3 +132,35 @@ async fn per_request_do_not_cache() {
         assert_eq!(h.origin.hits("/d"), 2);
     }
 }
+
+/// `only-if-cached` with a `Range` never reaches the network either (RFC 9111 §5.2.1.7): a
+/// miss is the cache's 504, and a range the cache cannot cut (several ranges) is answered
+/// with the whole stored response.
+#[tokio::test]
+async fn only_if_cached_with_a_range_stays_off_the_network() {
+    for &backend in BACKENDS {
+        let h = Harness::with(backend, |b| {
+            b.expire_after(std::time::Duration::from_secs(60))
+        })
+        .await;
+        let miss = h
+            .get("/r")
+            .header("range", "bytes=0-1")
+            .cache_mode(CacheMode::OnlyIfCached)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(miss.status(), 504, "{backend:?}");
+        assert_eq!(h.origin.total(), 0, "{backend:?}");
+        h.fetch("/r").await;
+        let (body, info) = send(
+            h.get("/r")
+                .header("range", "bytes=0-1,3-4")
+                .cache_mode(CacheMode::OnlyIfCached),
+        )
+        .await;
+        assert!(info.from_cache, "{backend:?}: {info:?}");
+        assert_eq!(body, "/r #1", "{backend:?}");
+        assert_eq!(h.origin.hits("/r"), 1, "{backend:?}");
+    }
+}

@@ -483,21 +483,29 @@ async fn strict_stores_and_replays_set_cookie_rfc9111_section_3_1() {
     }
 }
 
-/// RFC 9110 §12.5.4 (RFC 9111 §4.1): `Accept-Language` lists in another order or spacing
-/// select the same stored variant.
+/// RFC 9110 §12.5.4 (RFC 9111 §4.1): `Accept-Language` lists that state the same preference
+/// (the same weights, in another order or spacing) select the same stored variant; equal
+/// weights in another order do not (servers break ties by order).
 #[tokio::test]
-async fn vary_accept_language_ignores_order_and_spacing_rfc9111_section_4_1() {
+async fn vary_accept_language_orders_by_weight_and_ignores_spacing_rfc9111_section_4_1() {
     for &backend in BACKENDS {
         let h = Harness::new(backend).await;
         h.origin.set_vary("Accept-Language");
-        send(h.get("/varying/l").header("accept-language", "en, de")).await;
-        for same in ["de, en", "de,en", " en ,de "] {
+        send(
+            h.get("/varying/l")
+                .header("accept-language", "en, de;q=0.5"),
+        )
+        .await;
+        for same in ["de;q=0.5, en", "en,de;q=0.5", " en , de;q=0.5 "] {
             let hit = send(h.get("/varying/l").header("accept-language", same)).await;
             assert!(hit.info.from_cache, "{backend:?}: {same}");
         }
-        let other = send(h.get("/varying/l").header("accept-language", "fr")).await;
-        assert!(!other.info.from_cache, "{backend:?}");
-        assert_eq!(h.origin.hits("/varying/l"), 2, "{backend:?}");
+        // Equal weights in another order are another preference: servers break ties by order.
+        for other in ["de, en", "fr"] {
+            let miss = send(h.get("/varying/l").header("accept-language", other)).await;
+            assert!(!miss.info.from_cache, "{backend:?}: {other}");
+        }
+        assert_eq!(h.origin.hits("/varying/l"), 3, "{backend:?}");
     }
 }
 
@@ -576,5 +584,48 @@ async fn strict_immutable_survives_a_reload_rfc8246_section_2() {
         send(h.get(&path)).await;
         let reload = send(h.get(&path).header("cache-control", "max-age=0")).await;
         assert!(reload.info.revalidated, "{backend:?}");
+    }
+}
+
+/// RFC 9110 §13.2.1: preconditions apply only when the response would be a 2xx; a stored
+/// `404` is served as it is, never turned into a `304` by the cache.
+#[tokio::test]
+async fn a_stored_error_is_never_answered_with_a_304_rfc9110_section_13_2_1() {
+    for &backend in BACKENDS {
+        let h = Harness::with(backend, |b: CacheMiddlewareBuilder| {
+            b.allowable_codes([200, 404])
+        })
+        .await;
+        h.origin.override_status(Some(404));
+        let path = custom("gone", &["cache-control: max-age=600", "etag: \"g\""]);
+        assert_eq!(send(h.get(&path)).await.status, 404);
+        let stamp = http_date(&h.clock, 60);
+        for (name, value) in [
+            ("if-none-match", "\"g\""),
+            ("if-none-match", "*"),
+            ("if-modified-since", stamp.as_str()),
+        ] {
+            let answer = send(h.get(&path).header(name, value)).await;
+            assert_eq!(answer.status, 404, "{backend:?}: {name}: {value}");
+            assert!(answer.info.from_cache, "{backend:?}");
+        }
+        assert_eq!(h.origin.hits("/custom/gone"), 1, "{backend:?}");
+    }
+}
+
+/// RFC 9111 §4.2.3, §4.3.4: a revalidation whose refreshed entry is not stored (the request
+/// says `no-store`) still answers with the age of the `304`, not the old entry's age plus
+/// the time it spent in the cache.
+#[tokio::test]
+async fn an_unstored_revalidation_carries_the_new_age_rfc9111_section_4_3_4() {
+    for &backend in BACKENDS {
+        let h = following(backend).await;
+        let path = custom("unstored", &["cache-control: max-age=10", "etag: \"u\""]);
+        send(h.get(&path)).await;
+        h.clock.advance(Duration::from_secs(3_600));
+        let answer = send(h.get(&path).header("cache-control", "no-cache, no-store")).await;
+        assert!(answer.info.revalidated, "{backend:?}: {:?}", answer.info);
+        assert!(answer.age() <= 1, "{backend:?}: Age {}", answer.age());
+        assert_eq!(h.origin.hits("/custom/unstored"), 2, "{backend:?}");
     }
 }

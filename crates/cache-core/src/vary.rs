@@ -55,7 +55,7 @@ const CASE_INSENSITIVE_VALUES: &[&str] = &[
 ];
 
 /// A request header's value as variants compare it: all field lines combined, list members
-/// trimmed, empty members dropped (and sorted, for `Accept-Language`), joined with ", ";
+/// trimmed, empty members dropped (and ordered by q-value, for `Accept-Language`), joined with ", ";
 /// lowercased where values are case-insensitive. `None` when the header is absent. Values that are not UTF-8 are compared
 /// as bytes (trimmed of ASCII whitespace), so two different ones never select one variant.
 pub fn normalized_value(headers: &HeaderMap, name: &HeaderName) -> Option<Vec<u8>> {
@@ -82,20 +82,39 @@ pub fn normalized_value(headers: &HeaderMap, name: &HeaderName) -> Option<Vec<u8
     if !present {
         return None;
     }
-    // The order of languages says nothing their q-values do not (RFC 9110 §12.5.4), so
-    // `en, de` and `de, en` select one variant.
+    // Languages in order of preference: by q-value, highest first (RFC 9110 §12.5.4), so
+    // `en, de;q=0.5` and `de;q=0.5, en` select one variant. Ties keep their order (a stable
+    // sort): servers commonly break them by list order, so `en, de` and `de, en` stay apart.
     if name == http::header::ACCEPT_LANGUAGE {
-        members.sort_unstable_by(|a, b| {
-            a.iter()
-                .map(u8::to_ascii_lowercase)
-                .cmp(b.iter().map(u8::to_ascii_lowercase))
-        });
+        members.sort_by(|a, b| quality(b).total_cmp(&quality(a)));
     }
     let mut joined = members.join(&b", "[..]);
     if CASE_INSENSITIVE_VALUES.contains(&name.as_str()) {
         joined.make_ascii_lowercase();
     }
     Some(joined)
+}
+
+/// The `q` weight of a list member (`de;q=0.5`): 1 when absent, 0 when unreadable (as
+/// a weight no recipient would read either).
+fn quality(member: &[u8]) -> f32 {
+    let Some(at) = member.iter().position(|&b| b == b';') else {
+        return 1.0;
+    };
+    let params = std::str::from_utf8(&member[at + 1..]).unwrap_or_default();
+    for param in params.split(';') {
+        if let Some((name, value)) = param.split_once('=') {
+            if name.trim().eq_ignore_ascii_case("q") {
+                return value
+                    .trim()
+                    .parse::<f32>()
+                    .ok()
+                    .filter(|q| (0.0..=1.0).contains(q))
+                    .unwrap_or(0.0);
+            }
+        }
+    }
+    1.0
 }
 
 /// The key of the variant a request selects among a URL's responses, per its Vary index.
