@@ -1,7 +1,6 @@
 //! Copying, exporting and importing caches between every pair of stores: the entries stay
 //! reachable by URL and answer requests without the origin.
 
-use reqwest_caching::CacheStore;
 use reqwest_caching::transfer::{self, Progress};
 
 use crate::support::{BACKENDS, Backend, Harness, send};
@@ -92,6 +91,7 @@ async fn copy_between_every_pair_of_stores() {
 #[cfg(feature = "fs")]
 #[tokio::test]
 async fn export_then_import_through_a_directory_for_every_store() {
+    use reqwest_caching::CacheStore as _;
     for &backend in BACKENDS {
         let what = format!("{backend:?}");
         let from = filled(backend).await;
