@@ -1,5 +1,5 @@
-//! Copying a cache from one store to another: [`copy`], and [`export`] / [`import`] to and
-//! from the readable directory format of [`FsStore`](crate::FsStore) (feature `fs`).
+//! Copying a cache from one store to another: [`copy`], and `export` / `import` to and
+//! from the readable directory format of `FsStore` (feature `fs`).
 //!
 //! Entries move as the stores hold them (encoded bytes and metadata, keys unchanged), so
 //! they stay reachable by the same requests, keep their creation and expiry times, and a
