@@ -30,6 +30,7 @@ mod state;
 mod stats;
 mod storable;
 mod stored_fields;
+pub mod transfer;
 mod url_patterns;
 mod variants;
 
@@ -61,6 +62,9 @@ pub use cache_core::{
 /// The DynamoDB store (feature `dynamodb`).
 #[cfg(feature = "dynamodb")]
 pub use cache_dynamodb::{self, DynamoStore};
+/// The file-system store (feature `fs`).
+#[cfg(feature = "fs")]
+pub use cache_fs::{self, FsStore};
 /// The MongoDB store (feature `mongodb`).
 #[cfg(feature = "mongodb")]
 pub use cache_mongodb::{self, MongoStore};

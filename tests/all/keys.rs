@@ -287,6 +287,8 @@ async fn credentials_never_reach_any_store() {
             Backend::Sqlite => true,
             #[cfg(feature = "sled")]
             Backend::Sled => true,
+            #[cfg(feature = "fs")]
+            Backend::Fs => true,
             _ => false,
         };
         if on_disk {

@@ -33,3 +33,4 @@ mod sqlite_processes;
 mod stale;
 mod store_faults;
 mod too_large;
+mod transfer;

@@ -20,6 +20,8 @@ pub enum Backend {
     Sqlite,
     #[cfg(feature = "sled")]
     Sled,
+    #[cfg(feature = "fs")]
+    Fs,
     #[cfg(feature = "redis")]
     Redis,
     #[cfg(feature = "redis")]
@@ -36,6 +38,8 @@ pub const BACKENDS: &[Backend] = &[
     Backend::Sqlite,
     #[cfg(feature = "sled")]
     Backend::Sled,
+    #[cfg(feature = "fs")]
+    Backend::Fs,
     #[cfg(feature = "redis")]
     Backend::Redis,
     #[cfg(feature = "redis")]
@@ -49,7 +53,7 @@ pub const BACKENDS: &[Backend] = &[
 /// A fresh store of this kind: its own file, directory or key prefix, and where a server
 /// keeps its data.
 #[cfg_attr(
-    not(any(feature = "sqlite", feature = "sled")),
+    not(any(feature = "sqlite", feature = "sled", feature = "fs")),
     allow(unused_variables)
 )]
 async fn open_store(
@@ -71,6 +75,11 @@ async fn open_store(
         Backend::Sled => {
             let store =
                 reqwest_caching::SledStore::open(dir.join("cache.sled")).expect("open sled");
+            (Arc::new(store), None, Namespace::Local)
+        }
+        #[cfg(feature = "fs")]
+        Backend::Fs => {
+            let store = reqwest_caching::FsStore::open(dir.join("cache")).expect("open cache-fs");
             (Arc::new(store), None, Namespace::Local)
         }
         #[cfg(feature = "redis")]
@@ -181,7 +190,7 @@ impl Harness {
         }
     }
 
-    /// The directory the embedded stores (SQLite, sled) keep their files in.
+    /// The directory the embedded stores (SQLite, sled, fs) keep their files in.
     pub fn dir(&self) -> &std::path::Path {
         self._dir.path()
     }

@@ -168,6 +168,39 @@ pub fn body_is_compressed(bytes: &[u8]) -> bool {
     bytes.get(..4) == Some(MAGIC) && bytes.get(6).is_some_and(|f| f & FLAG_COMPRESSED != 0)
 }
 
+/// Where the stored body sits in `bytes` if they are an entry of this format: the bytes
+/// between the head and the signature, exactly as stored (LZ4 when [`body_is_compressed`]).
+/// Reads only the envelope's lengths and validates nothing else, so a store can keep the
+/// body in its own file and join the pieces back byte for byte; `None` when `bytes` are not
+/// shaped like an entry.
+///
+/// ```
+/// # use cache_core::{CachedRequest, CachedResponse};
+/// # use http::{HeaderMap, Method, StatusCode, Version};
+/// let response = CachedResponse::new(
+///     StatusCode::OK,
+///     Version::HTTP_11,
+///     HeaderMap::new(),
+///     bytes::Bytes::from_static(b"the body"),
+///     "https://example.com/",
+///     CachedRequest::new(Method::GET, "https://example.com/", HeaderMap::new()),
+/// );
+/// let stored = cache_core::encode(&response).unwrap();
+/// let range = cache_core::codec::body_range(&stored).unwrap();
+/// assert_eq!(&stored[range], b"the body");
+/// assert_eq!(cache_core::codec::body_range(b"not an entry"), None);
+/// ```
+pub fn body_range(bytes: &[u8]) -> Option<std::ops::Range<usize>> {
+    if bytes.get(..4) != Some(MAGIC.as_slice()) || bytes.get(4) != Some(&FORMAT_VERSION) {
+        return None;
+    }
+    let head_len = u32::from_le_bytes(bytes.get(7..11)?.try_into().ok()?);
+    let body_len = u64::from_le_bytes(bytes.get(11..19)?.try_into().ok()?);
+    let start = ENVELOPE_LEN.checked_add(usize::try_from(head_len).ok()?)?;
+    let end = start.checked_add(usize::try_from(body_len).ok()?)?;
+    (end <= bytes.len()).then_some(start..end)
+}
+
 /// How entries are written and read: whether bodies are compressed, whether entries are
 /// signed. Reading does not depend on the compression setting (any entry says whether its
 /// body is compressed); it does on the signing keys.

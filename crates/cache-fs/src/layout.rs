@@ -1,0 +1,156 @@
+//! Where each file of the store lives, and how files are written so readers never see half
+//! of one.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use cache_core::{CacheKey, StoreError};
+
+/// Files whose name starts with this are being written (or were left by a writer that died):
+/// readers skip them, the sweep removes them once they are older than [`ABANDONED_AFTER`].
+pub(crate) const TEMP_PREFIX: &str = ".tmp-";
+
+/// A temporary or unreferenced body file this old belongs to no live writer: a write takes
+/// microseconds between its two renames, so ten minutes leaves a wide margin.
+pub(crate) const ABANDONED_AFTER: Duration = Duration::from_secs(600);
+
+/// The lock file of a shard directory (see [`Layout::lock`]).
+const LOCK_FILE: &str = ".lock";
+
+/// The paths of one cache directory.
+#[derive(Debug, Clone)]
+pub(crate) struct Layout {
+    root: PathBuf,
+}
+
+impl Layout {
+    pub(crate) fn new(root: PathBuf) -> Self {
+        Self { root }
+    }
+
+    pub(crate) fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Creates the directory tree (idempotent).
+    pub(crate) fn create(&self) -> io::Result<()> {
+        for shard in 0..=255u8 {
+            fs::create_dir_all(self.shard_dir_of(shard))?;
+        }
+        fs::create_dir_all(self.root.join("groups"))
+    }
+
+    /// `entries/ab`: the directory of every key starting with `ab`.
+    pub(crate) fn shard_dir(&self, key: &CacheKey) -> PathBuf {
+        self.root.join("entries").join(&key.as_str()[..2])
+    }
+
+    pub(crate) fn shard_dir_of(&self, shard: u8) -> PathBuf {
+        self.root.join("entries").join(format!("{shard:02x}"))
+    }
+
+    /// `entries/ab/<key>.json`: the entry's metadata; its presence is the entry's presence.
+    pub(crate) fn record(&self, key: &CacheKey) -> PathBuf {
+        self.shard_dir(key).join(format!("{key}.json"))
+    }
+
+    /// `groups/<url group>`: one empty file per key stored for the URL.
+    pub(crate) fn group_dir(&self, group: &CacheKey) -> PathBuf {
+        self.root.join("groups").join(group.as_str())
+    }
+
+    pub(crate) fn group_marker(&self, group: &CacheKey, key: &CacheKey) -> PathBuf {
+        self.group_dir(group).join(key.as_str())
+    }
+
+    /// Locks the shard of `key` against other writers (in this process or another) until
+    /// the returned file is dropped. Readers never lock.
+    pub(crate) fn lock(&self, key: &CacheKey) -> Result<File, StoreError> {
+        self.lock_dir(&self.shard_dir(key))
+    }
+
+    pub(crate) fn lock_dir(&self, dir: &Path) -> Result<File, StoreError> {
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(LOCK_FILE))
+            .map_err(io_error)?;
+        fs2::FileExt::lock_exclusive(&file).map_err(io_error)?;
+        Ok(file)
+    }
+}
+
+/// The key a file under `entries/` belongs to, and whether it is its record (`<key>.json`)
+/// or a body (`<key>.<generation>.body`); `None` for anything else (temps, the lock).
+pub(crate) fn classify(name: &str) -> Option<(CacheKey, FileKind)> {
+    let key: CacheKey = name.get(..32)?.parse().ok()?;
+    match &name[32..] {
+        ".json" => Some((key, FileKind::Record)),
+        rest if rest.starts_with('.') && rest.ends_with(".body") => Some((key, FileKind::Body)),
+        _ => None,
+    }
+}
+
+/// What [`classify`] recognised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FileKind {
+    Record,
+    Body,
+}
+
+/// A name no other write (in any process) uses: process id, time and a counter.
+pub(crate) fn unique_suffix() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{:x}-{nanos:x}-{n:x}", std::process::id())
+}
+
+/// Writes `parts` to a new temporary file in `dir` and returns its path; the caller renames
+/// it into place (a rename within one directory is atomic).
+pub(crate) fn write_temp(dir: &Path, suffix: &str, parts: &[&[u8]]) -> Result<PathBuf, StoreError> {
+    let path = dir.join(format!("{TEMP_PREFIX}{}.{suffix}", unique_suffix()));
+    let written = File::create_new(&path).and_then(|mut file| {
+        for part in parts {
+            file.write_all(part)?;
+        }
+        Ok(())
+    });
+    if let Err(error) = written {
+        let _ = fs::remove_file(&path);
+        return Err(io_error(error));
+    }
+    Ok(path)
+}
+
+/// Removes a file; a file already gone is fine (another writer or a sweep was first).
+pub(crate) fn remove_if_present(path: &Path) -> Result<bool, StoreError> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(io_error(e)),
+    }
+}
+
+/// True when the file was last written [`ABANDONED_AFTER`] ago or more.
+pub(crate) fn is_abandoned(path: &Path, now: SystemTime) -> bool {
+    fs::metadata(path)
+        .and_then(|m| m.modified())
+        .is_ok_and(|modified| now.duration_since(modified).unwrap_or_default() >= ABANDONED_AFTER)
+}
+
+/// An I/O error as a store error: a full disk is [`StoreError::Full`], the rest
+/// [`StoreError::Backend`].
+pub(crate) fn io_error(error: io::Error) -> StoreError {
+    if error.kind() == io::ErrorKind::StorageFull {
+        StoreError::full(error)
+    } else {
+        StoreError::backend(error)
+    }
+}

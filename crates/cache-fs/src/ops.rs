@@ -1,0 +1,288 @@
+//! The blocking file operations behind each store call. Writers lock the key's shard;
+//! readers never lock: every file is complete once it has its name.
+
+use std::fs;
+use std::io::{self, Read};
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use cache_core::{CacheKey, EntryMeta, StoreError, StoredEntry};
+
+use crate::layout::{
+    FileKind, Layout, TEMP_PREFIX, classify, io_error, is_abandoned, remove_if_present,
+    unique_suffix, write_temp,
+};
+use crate::record::{Record, unhex};
+
+/// How often a read retries when the body it was told about was replaced under it.
+const READ_ATTEMPTS: usize = 4;
+
+/// The record under `key`, if there is a readable one.
+pub(crate) fn read_record(layout: &Layout, key: &CacheKey) -> Result<Option<Record>, StoreError> {
+    match fs::read(layout.record(key)) {
+        Ok(json) => {
+            let record = Record::from_json(&json).filter(|r| r.key == *key);
+            if record.is_none() {
+                tracing::warn!(%key, "unreadable cache-fs record: ignored");
+            }
+            Ok(record)
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_error(e)),
+    }
+}
+
+/// The entry under `key`: its record, then its body, joined back into the stored bytes.
+pub(crate) fn get(layout: &Layout, key: &CacheKey) -> Result<Option<StoredEntry>, StoreError> {
+    for _ in 0..READ_ATTEMPTS {
+        let Some(record) = read_record(layout, key)? else {
+            return Ok(None);
+        };
+        match assemble(layout, key, &record) {
+            Ok(value) => return Ok(Some(StoredEntry::new(record.meta(), value))),
+            // A writer replaced the entry between our two reads and removed the old body:
+            // read the new record.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io_error(e)),
+        }
+    }
+    tracing::warn!(%key, "cache-fs record names a body file that is missing: a miss");
+    Ok(None)
+}
+
+/// The stored value: the record's head bytes, the body file, the record's tail bytes. A
+/// record whose hex is damaged gives bytes the codec rejects (a miss), never an error.
+fn assemble(layout: &Layout, key: &CacheKey, record: &Record) -> io::Result<Bytes> {
+    let head = unhex(&record.value_head).unwrap_or_default();
+    let tail = unhex(&record.value_tail).unwrap_or_default();
+    let capacity = usize::try_from(record.size).unwrap_or(0);
+    let mut value = Vec::with_capacity(capacity.min(1 << 30));
+    value.extend_from_slice(&head);
+    if let Some(name) = &record.body_file {
+        // Only a file of this key in this directory: a hand-edited record cannot point
+        // elsewhere.
+        let owned = classify(name).is_some_and(|(k, kind)| k == *key && kind == FileKind::Body);
+        if !owned {
+            return Ok(Bytes::new());
+        }
+        fs::File::open(layout.shard_dir(key).join(name))?.read_to_end(&mut value)?;
+    }
+    value.extend_from_slice(&tail);
+    Ok(Bytes::from(value))
+}
+
+/// Stores `entry`; returns the change in stored bytes.
+pub(crate) fn put(layout: &Layout, entry: &StoredEntry) -> Result<i64, StoreError> {
+    let key = entry.meta.key;
+    let dir = layout.shard_dir(&key);
+    let body_name = format!("{key}.{}.body", unique_suffix());
+    let (record, body) = Record::new(&entry.meta, &entry.value, &body_name);
+    // Both files are written under temporary names before the lock is taken, so the lock
+    // covers only renames and removals.
+    let body_temp = match record.body_file {
+        Some(_) => Some(write_temp(&dir, "body", &[&entry.value[body]])?),
+        None => None,
+    };
+    let record_temp = match write_temp(&dir, "json", &[&record.to_json()]) {
+        Ok(path) => path,
+        Err(e) => {
+            if let Some(path) = &body_temp {
+                let _ = fs::remove_file(path);
+            }
+            return Err(e);
+        }
+    };
+    let committed = commit(layout, &record, body_temp.as_deref(), &record_temp);
+    if committed.is_err() {
+        for path in body_temp.iter().chain([&record_temp]) {
+            let _ = fs::remove_file(path);
+        }
+    }
+    committed
+}
+
+/// Under the shard's lock: the group marker, the body, then the record (the commit point),
+/// then what the old record held that the new one does not.
+fn commit(
+    layout: &Layout,
+    record: &Record,
+    body_temp: Option<&std::path::Path>,
+    record_temp: &std::path::Path,
+) -> Result<i64, StoreError> {
+    let key = record.key;
+    let dir = layout.shard_dir(&key);
+    let _lock = layout.lock(&key)?;
+    let old = read_record(layout, &key)?;
+    if let Some(group) = &record.url_group {
+        mark_group(layout, group, &key)?;
+    }
+    if let (Some(temp), Some(name)) = (body_temp, &record.body_file) {
+        fs::rename(temp, dir.join(name)).map_err(io_error)?;
+    }
+    fs::rename(record_temp, layout.record(&key)).map_err(io_error)?;
+    let old_size = match old {
+        Some(old) => {
+            forget(layout, &old, Some(record))?;
+            old.size
+        }
+        None => 0,
+    };
+    Ok(signed(record.size) - signed(old_size))
+}
+
+/// Removes the files of `old` that `new` does not use: its body, its group marker.
+fn forget(layout: &Layout, old: &Record, new: Option<&Record>) -> Result<(), StoreError> {
+    if let Some(name) = &old.body_file {
+        if new.and_then(|n| n.body_file.as_ref()) != Some(name) {
+            remove_if_present(&layout.shard_dir(&old.key).join(name))?;
+        }
+    }
+    if let Some(group) = &old.url_group {
+        if new.and_then(|n| n.url_group.as_ref()) != Some(group) {
+            remove_if_present(&layout.group_marker(group, &old.key))?;
+        }
+    }
+    Ok(())
+}
+
+/// Creates the group marker; retries when a sweep removed the empty group directory
+/// between creating it and the file.
+fn mark_group(layout: &Layout, group: &CacheKey, key: &CacheKey) -> Result<(), StoreError> {
+    let mut attempts = 0;
+    loop {
+        let made = fs::create_dir_all(layout.group_dir(group))
+            .and_then(|()| fs::File::create(layout.group_marker(group, key)).map(drop));
+        match made {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound && attempts < 3 => attempts += 1,
+            Err(e) => return Err(io_error(e)),
+        }
+    }
+}
+
+/// Removes the entry under `key` if `select` accepts its record (read under the lock);
+/// returns its size when it removed one.
+pub(crate) fn delete_if(
+    layout: &Layout,
+    key: &CacheKey,
+    select: impl Fn(&Record) -> bool,
+) -> Result<Option<u64>, StoreError> {
+    let _lock = layout.lock(key)?;
+    remove_locked(layout, key, select)
+}
+
+/// [`delete_if`] for a caller that holds the shard's lock.
+fn remove_locked(
+    layout: &Layout,
+    key: &CacheKey,
+    select: impl Fn(&Record) -> bool,
+) -> Result<Option<u64>, StoreError> {
+    let Some(record) = read_record(layout, key)? else {
+        // An unreadable record still goes (`delete` must remove what `entries` skips).
+        return Ok(remove_if_present(&layout.record(key))?.then_some(0));
+    };
+    if !select(&record) || !remove_if_present(&layout.record(key))? {
+        return Ok(None);
+    }
+    forget(layout, &record, None)?;
+    Ok(Some(record.size))
+}
+
+/// Rewrites the expiry in the record under `key`; false when there is none.
+pub(crate) fn set_expiry(
+    layout: &Layout,
+    key: &CacheKey,
+    expires_at: Option<SystemTime>,
+) -> Result<bool, StoreError> {
+    let _lock = layout.lock(key)?;
+    let Some(mut record) = read_record(layout, key)? else {
+        return Ok(false);
+    };
+    record.set_expiry(expires_at);
+    let temp = write_temp(&layout.shard_dir(key), "json", &[&record.to_json()])?;
+    if let Err(e) = fs::rename(&temp, layout.record(key)) {
+        let _ = fs::remove_file(&temp);
+        return Err(io_error(e));
+    }
+    Ok(true)
+}
+
+/// The records of one shard directory, unreadable ones skipped (a warning each).
+pub(crate) fn scan_shard(layout: &Layout, shard: u8) -> Result<Vec<Record>, StoreError> {
+    let dir = layout.shard_dir_of(shard);
+    let listing = match fs::read_dir(&dir) {
+        Ok(listing) => listing,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_error(e)),
+    };
+    let mut records = Vec::new();
+    for file in listing {
+        let name = file.map_err(io_error)?.file_name();
+        let Some((key, FileKind::Record)) = name.to_str().and_then(classify) else {
+            continue;
+        };
+        if let Some(record) = read_record(layout, &key)? {
+            records.push(record);
+        }
+    }
+    Ok(records)
+}
+
+/// Removes, under the shard's lock, every entry of the shard that `select` accepts;
+/// returns how many and their bytes.
+pub(crate) fn remove_in_shard(
+    layout: &Layout,
+    shard: u8,
+    select: impl Fn(&Record) -> bool,
+) -> Result<(u64, u64), StoreError> {
+    let dir = layout.shard_dir_of(shard);
+    let _lock = layout.lock_dir(&dir)?;
+    let (mut count, mut bytes) = (0, 0);
+    for record in scan_shard(layout, shard)? {
+        if let Some(size) = remove_locked(layout, &record.key, &select)? {
+            count += 1;
+            bytes += size;
+        }
+    }
+    Ok((count, bytes))
+}
+
+/// Removes what dead writers left in the shard: temporary files, and body files no record
+/// names, once they are [abandoned](crate::layout::ABANDONED_AFTER). Returns how many.
+pub(crate) fn sweep_shard(layout: &Layout, shard: u8, now: SystemTime) -> Result<u64, StoreError> {
+    let dir = layout.shard_dir_of(shard);
+    let listing = match fs::read_dir(&dir) {
+        Ok(listing) => listing,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(io_error(e)),
+    };
+    let mut removed = 0;
+    for file in listing {
+        let name = file.map_err(io_error)?.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let path = dir.join(name);
+        let orphan = if name.starts_with(TEMP_PREFIX) {
+            true
+        } else if let Some((key, FileKind::Body)) = classify(name) {
+            read_record(layout, &key)?
+                .and_then(|r| r.body_file)
+                .as_deref()
+                != Some(name)
+        } else {
+            false
+        };
+        if orphan && is_abandoned(&path, now) && remove_if_present(&path)? {
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// The metadata of every entry in `records`.
+pub(crate) fn metas(records: Vec<Record>) -> Vec<Result<EntryMeta, StoreError>> {
+    records.iter().map(|r| Ok(r.meta())).collect()
+}
+
+fn signed(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}

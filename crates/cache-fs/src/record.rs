@@ -1,0 +1,267 @@
+//! The JSON file of an entry: its metadata, a readable view of the response, and the bytes
+//! of the stored value that are not in the body file.
+
+use bytes::Bytes;
+use cache_core::time::{from_millis, to_millis};
+use cache_core::{CacheKey, EntryMeta, codec};
+use http_view::{ResponseView, VaryIndexView};
+use serde::{Deserialize, Serialize};
+
+/// The layout version written in every record; a record of another version is not read.
+pub(crate) const RECORD_FORMAT: u32 = 1;
+
+/// One `<key>.json`. The fields the store reads back are the metadata, `value_head`,
+/// `value_tail`, `body_file` and `body_len`; `response` and `vary_index` are for people
+/// (and `git diff`) and are never trusted.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Record {
+    pub format: u32,
+    #[serde(with = "key_text")]
+    pub key: CacheKey,
+    pub url: String,
+    /// The response as decoded from the value (without verifying a signature), when the
+    /// value is a response entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<ResponseView>,
+    /// The header names, when the value is a Vary index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vary_index: Option<VaryIndexView>,
+    /// When stored, as an HTTP date (for people; `created_at_ms` is read).
+    pub created: String,
+    pub created_at_ms: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+    pub expires_at_ms: Option<i64>,
+    #[serde(with = "optional_key_text")]
+    pub url_group: Option<CacheKey>,
+    #[serde(with = "optional_key_text")]
+    pub variant_of: Option<CacheKey>,
+    /// The whole value's length in bytes.
+    pub size: u64,
+    /// The body file's name in this directory; `None` when the body part is empty.
+    pub body_file: Option<String>,
+    pub body_len: u64,
+    /// True when the body file holds LZ4 (the codec compressed it).
+    pub body_compressed: bool,
+    /// Hex of the value's bytes before the body (the codec's envelope and head).
+    pub value_head: String,
+    /// Hex of the value's bytes after the body (a signature).
+    pub value_tail: String,
+}
+
+impl Record {
+    /// The record of `value` stored under `meta`, its body in `body_file`; returns it with
+    /// the range of `value` that goes to the body file.
+    pub(crate) fn new(
+        meta: &EntryMeta,
+        value: &Bytes,
+        body_file: &str,
+    ) -> (Self, std::ops::Range<usize>) {
+        // A codec entry splits around its body; anything else (the store takes any bytes)
+        // is all body.
+        let body = codec::body_range(value).unwrap_or(0..value.len());
+        let (response, vary_index) = match cache_core::decode_entry(value) {
+            Ok(cache_core::Entry::Response(r)) => (Some(ResponseView::of(&r)), None),
+            Ok(cache_core::Entry::VaryIndex(v)) => (None, Some(VaryIndexView::of(&v))),
+            _ => (None, None),
+        };
+        let record = Self {
+            format: RECORD_FORMAT,
+            key: meta.key,
+            url: meta.url.clone(),
+            response,
+            vary_index,
+            created: httpdate::fmt_http_date(meta.created_at),
+            created_at_ms: to_millis(meta.created_at),
+            expires: meta.expires_at.map(httpdate::fmt_http_date),
+            expires_at_ms: meta.expires_at.map(to_millis),
+            url_group: meta.url_group,
+            variant_of: meta.variant_of,
+            size: value.len() as u64,
+            body_file: (!body.is_empty()).then(|| body_file.to_owned()),
+            body_len: body.len() as u64,
+            body_compressed: codec::body_is_compressed(value),
+            value_head: hex(&value[..body.start]),
+            value_tail: hex(&value[body.end..]),
+        };
+        (record, body)
+    }
+
+    pub(crate) fn meta(&self) -> EntryMeta {
+        EntryMeta::new(
+            self.key,
+            self.url.clone(),
+            from_millis(self.created_at_ms),
+            self.expires_at_ms.map(from_millis),
+        )
+        .with_url_group(self.url_group)
+        .with_variant_of(self.variant_of)
+    }
+
+    pub(crate) fn set_expiry(&mut self, expires_at: Option<std::time::SystemTime>) {
+        self.expires = expires_at.map(httpdate::fmt_http_date);
+        self.expires_at_ms = expires_at.map(to_millis);
+    }
+
+    pub(crate) fn to_json(&self) -> Vec<u8> {
+        let mut json = serde_json::to_vec_pretty(self).unwrap_or_default();
+        json.push(b'\n');
+        json
+    }
+
+    /// The record in `json`; `None` when it is not one this version reads.
+    pub(crate) fn from_json(json: &[u8]) -> Option<Self> {
+        serde_json::from_slice::<Self>(json)
+            .ok()
+            .filter(|r| r.format == RECORD_FORMAT)
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    out
+}
+
+/// The bytes of `hex`; `None` when it is not hex.
+pub(crate) fn unhex(hex: &str) -> Option<Vec<u8>> {
+    let digit = |c: u8| {
+        char::from(c)
+            .to_digit(16)
+            .and_then(|d| u8::try_from(d).ok())
+    };
+    let bytes = hex.as_bytes();
+    if bytes.len() % 2 != 0 {
+        return None;
+    }
+    bytes
+        .chunks_exact(2)
+        .map(|pair| Some(digit(pair[0])? << 4 | digit(pair[1])?))
+        .collect()
+}
+
+/// A [`CacheKey`] as its 32 hex digits.
+mod key_text {
+    use cache_core::CacheKey;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(key: &CacheKey, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(key.as_str())
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<CacheKey, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// An optional [`CacheKey`] as its hex digits or `null`.
+mod optional_key_text {
+    use cache_core::CacheKey;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(
+        key: &Option<CacheKey>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match key {
+            Some(key) => s.serialize_str(key.as_str()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<CacheKey>, D::Error> {
+        let text = <Option<std::borrow::Cow<'de, str>>>::deserialize(d)?;
+        text.map(|t| t.parse().map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+/// Readable views of decoded values.
+mod http_view {
+    use cache_core::{CachedResponse, VaryIndex};
+    use http::HeaderMap;
+    use serde::{Deserialize, Serialize};
+
+    /// A response's status, headers and the (redacted) request it answered.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub(crate) struct ResponseView {
+        status: u16,
+        version: String,
+        url: String,
+        headers: Vec<(String, String)>,
+        request: RequestView,
+    }
+
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    struct RequestView {
+        method: String,
+        url: String,
+        headers: Vec<(String, String)>,
+    }
+
+    /// The request header names a URL's responses vary on.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub(crate) struct VaryIndexView {
+        headers: Vec<String>,
+        generation: u64,
+    }
+
+    impl ResponseView {
+        pub(crate) fn of(response: &CachedResponse) -> Self {
+            Self {
+                status: response.status.as_u16(),
+                version: format!("{:?}", response.version),
+                url: response.url.clone(),
+                headers: pairs(&response.headers),
+                request: RequestView {
+                    method: response.request.method.to_string(),
+                    url: response.request.url.clone(),
+                    headers: pairs(&response.request.headers),
+                },
+            }
+        }
+    }
+
+    impl VaryIndexView {
+        pub(crate) fn of(index: &VaryIndex) -> Self {
+            Self {
+                headers: index.headers.iter().map(|h| h.to_string()).collect(),
+                generation: index.generation,
+            }
+        }
+    }
+
+    /// Header values that are not UTF-8 show with replacement characters: the view is for
+    /// reading, the value's bytes keep them exactly.
+    fn pairs(headers: &HeaderMap) -> Vec<(String, String)> {
+        headers
+            .iter()
+            .map(|(name, value)| {
+                let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                (name.to_string(), value)
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trips_and_rejects_garbage() {
+        let bytes = [0u8, 1, 0x7f, 0x80, 0xff];
+        assert_eq!(hex(&bytes), "00017f80ff");
+        assert_eq!(unhex(&hex(&bytes)).as_deref(), Some(&bytes[..]));
+        assert_eq!(unhex("0"), None);
+        assert_eq!(unhex("zz"), None);
+        assert_eq!(unhex("é0"), None);
+    }
+}

@@ -1,0 +1,351 @@
+//! [`FsStore`]: the [`CacheStore`] over a directory of readable files.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use cache_core::{CacheKey, CacheStore, EntryMeta, StoreError, StoredEntry};
+use futures_core::stream::BoxStream;
+use futures_util::StreamExt;
+
+use crate::layout::{Layout, classify, io_error};
+use crate::ops;
+
+/// Builds an [`FsStore`].
+#[derive(Debug, Clone, Default)]
+#[must_use]
+pub struct FsStoreBuilder {
+    max_bytes: Option<u64>,
+}
+
+impl FsStoreBuilder {
+    /// Bound the stored values to about this many bytes (default: unbounded). When a write
+    /// takes them past it, the oldest entries (by creation) are deleted until they fit in
+    /// 95 % of it; an entry larger than the bound is refused with
+    /// [`StoreError::TooLarge`].
+    ///
+    /// # Note
+    ///
+    /// Each process counts what it writes and recounts the directory whenever it has
+    /// written a twentieth of the bound, so with several writing processes the total can
+    /// pass the bound by about a twentieth per process before one of them evicts.
+    pub fn max_bytes(mut self, bytes: u64) -> Self {
+        self.max_bytes = Some(bytes);
+        self
+    }
+
+    /// Opens (creating if needed) the cache directory at `path`, and removes what writers
+    /// that died there left behind.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when the directory cannot be created or read.
+    pub fn open(self, path: impl AsRef<Path>) -> Result<FsStore, StoreError> {
+        let layout = Layout::new(path.as_ref().to_path_buf());
+        layout.create().map_err(StoreError::unavailable)?;
+        let inner = Inner {
+            layout,
+            max_bytes: self.max_bytes,
+            estimate: AtomicI64::new(0),
+            written_since_count: AtomicU64::new(0),
+            evicting: Mutex::new(()),
+        };
+        inner.sweep(SystemTime::now())?;
+        if inner.max_bytes.is_some() {
+            inner.enforce_bound()?;
+        }
+        Ok(FsStore {
+            inner: Arc::new(inner),
+        })
+    }
+}
+
+/// A [`CacheStore`] in a directory of readable files. Cheap to clone (clones share their
+/// byte count); any number of instances and processes may open the same directory.
+#[derive(Debug, Clone)]
+pub struct FsStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    layout: Layout,
+    max_bytes: Option<u64>,
+    /// The bytes stored, as of the last count plus what this process wrote since.
+    estimate: AtomicI64,
+    written_since_count: AtomicU64,
+    /// One eviction at a time in this process.
+    evicting: Mutex<()>,
+}
+
+impl FsStore {
+    /// Opens the directory at `path` with the default settings.
+    ///
+    /// # Errors
+    ///
+    /// As [`FsStoreBuilder::open`].
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::builder().open(path)
+    }
+
+    /// A builder.
+    pub fn builder() -> FsStoreBuilder {
+        FsStoreBuilder::default()
+    }
+
+    /// The cache directory.
+    pub fn path(&self) -> &Path {
+        self.inner.layout.root()
+    }
+
+    /// Where the JSON file of the entry under `key` is (whether or not there is one).
+    pub fn record_path(&self, key: &CacheKey) -> PathBuf {
+        self.inner.layout.record(key)
+    }
+
+    /// Removes what writers that died left behind (temporary files and body files no
+    /// record names, once ten minutes old; group markers of entries that are gone).
+    /// [`FsStoreBuilder::open`] does it; call it again in a long-running process if writers
+    /// may be killed. Returns how many files it removed.
+    ///
+    /// # Errors
+    ///
+    /// The file system's errors.
+    pub async fn sweep(&self) -> Result<u64, StoreError> {
+        self.blocking(|inner| inner.sweep(SystemTime::now())).await
+    }
+
+    /// Runs `f` on the blocking pool: file I/O never runs on the async runtime.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Inner) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || f(&inner))
+            .await
+            .map_err(StoreError::backend)?
+    }
+}
+
+impl Inner {
+    fn sweep(&self, now: SystemTime) -> Result<u64, StoreError> {
+        let mut removed = 0;
+        for shard in 0..=255u8 {
+            removed += ops::sweep_shard(&self.layout, shard, now)?;
+        }
+        Ok(removed + self.sweep_groups()?)
+    }
+
+    /// Removes group markers whose entry is gone or moved to another group (a writer died
+    /// between marking and committing), and empty group directories.
+    fn sweep_groups(&self) -> Result<u64, StoreError> {
+        let groups = self.layout.root().join("groups");
+        let mut removed = 0;
+        for group_dir in std::fs::read_dir(&groups).map_err(io_error)? {
+            let group_dir = group_dir.map_err(io_error)?.path();
+            let Some(group) = file_key(&group_dir) else {
+                continue;
+            };
+            for marker in std::fs::read_dir(&group_dir).map_err(io_error)? {
+                let marker = marker.map_err(io_error)?.path();
+                let Some(key) = file_key(&marker) else {
+                    continue;
+                };
+                let _lock = self.layout.lock(&key)?;
+                let record = ops::read_record(&self.layout, &key)?;
+                if record.and_then(|r| r.url_group) != Some(group) {
+                    removed += u64::from(crate::layout::remove_if_present(&marker)?);
+                }
+            }
+            // Fails while markers remain: only empty directories go.
+            let _ = std::fs::remove_dir(&group_dir);
+        }
+        Ok(removed)
+    }
+
+    /// Counts the bytes stored and, past the bound, deletes the oldest entries until they
+    /// fit in 95 % of it.
+    fn enforce_bound(&self) -> Result<(), StoreError> {
+        let Some(max) = self.max_bytes else {
+            return Ok(());
+        };
+        let _one = self.evicting.lock().unwrap_or_else(|e| e.into_inner());
+        let mut records = Vec::new();
+        for shard in 0..=255u8 {
+            records.extend(ops::scan_shard(&self.layout, shard)?);
+        }
+        let mut total: u64 = records.iter().map(|r| r.size).sum();
+        if total > max {
+            let target = max / 20 * 19;
+            records.sort_by_key(|r| r.created_at_ms);
+            for old in records {
+                if total <= target {
+                    break;
+                }
+                // Only the entry counted: not one written under the same key since.
+                let same = |r: &crate::record::Record| r.body_file == old.body_file;
+                let removed = ops::delete_if(&self.layout, &old.key, same)?;
+                if removed.is_some() {
+                    total = total.saturating_sub(old.size);
+                }
+            }
+        }
+        self.estimate
+            .store(i64::try_from(total).unwrap_or(i64::MAX), Ordering::Relaxed);
+        self.written_since_count.store(0, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn after_write(&self, delta: i64, written: u64) -> Result<(), StoreError> {
+        let Some(max) = self.max_bytes else {
+            return Ok(());
+        };
+        let estimate = self.estimate.fetch_add(delta, Ordering::Relaxed) + delta;
+        let written = self
+            .written_since_count
+            .fetch_add(written, Ordering::Relaxed)
+            + written;
+        if estimate > i64::try_from(max).unwrap_or(i64::MAX) || written > max / 20 {
+            self.enforce_bound()?;
+        }
+        Ok(())
+    }
+
+    fn removed(&self, bytes: u64) {
+        let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
+        self.estimate.fetch_sub(bytes, Ordering::Relaxed);
+    }
+}
+
+/// The key a file or directory is named after.
+fn file_key(path: &Path) -> Option<CacheKey> {
+    path.file_name()?.to_str()?.parse().ok()
+}
+
+#[async_trait]
+impl CacheStore for FsStore {
+    async fn get(&self, key: &CacheKey) -> Result<Option<StoredEntry>, StoreError> {
+        let key = *key;
+        self.blocking(move |inner| ops::get(&inner.layout, &key))
+            .await
+    }
+
+    async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
+        let size = entry.value.len() as u64;
+        if let Some(limit) = self.inner.max_bytes.filter(|max| size > *max) {
+            return Err(StoreError::TooLarge { size, limit });
+        }
+        self.blocking(move |inner| {
+            let delta = ops::put(&inner.layout, &entry)?;
+            inner.after_write(delta, size)
+        })
+        .await
+    }
+
+    async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {
+        let key = *key;
+        self.blocking(move |inner| {
+            let removed = ops::delete_if(&inner.layout, &key, |_| true)?;
+            if let Some(bytes) = removed {
+                inner.removed(bytes);
+            }
+            Ok(removed.is_some())
+        })
+        .await
+    }
+
+    fn entries(&self) -> BoxStream<'_, Result<EntryMeta, StoreError>> {
+        futures_util::stream::iter(0..=255u8)
+            .then(move |shard| async move {
+                let listed = self
+                    .blocking(move |inner| ops::scan_shard(&inner.layout, shard))
+                    .await;
+                match listed {
+                    Ok(records) => ops::metas(records),
+                    Err(e) => vec![Err(e)],
+                }
+            })
+            .flat_map(futures_util::stream::iter)
+            .boxed()
+    }
+
+    async fn clear(&self) -> Result<u64, StoreError> {
+        self.remove_where(|_| true).await
+    }
+
+    async fn count(&self) -> Result<u64, StoreError> {
+        self.blocking(|inner| {
+            let mut count = 0;
+            for shard in 0..=255u8 {
+                let dir = inner.layout.shard_dir_of(shard);
+                for file in std::fs::read_dir(dir).map_err(io_error)? {
+                    let name = file.map_err(io_error)?.file_name();
+                    let kind = name.to_str().and_then(classify).map(|(_, kind)| kind);
+                    count += u64::from(kind == Some(crate::layout::FileKind::Record));
+                }
+            }
+            Ok(count)
+        })
+        .await
+    }
+
+    async fn entries_for_url(&self, url_group: &CacheKey) -> Result<Vec<EntryMeta>, StoreError> {
+        let group = *url_group;
+        self.blocking(move |inner| {
+            let dir = inner.layout.group_dir(&group);
+            let listing = match std::fs::read_dir(dir) {
+                Ok(listing) => listing,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+                Err(e) => return Err(io_error(e)),
+            };
+            let mut found = Vec::new();
+            for marker in listing {
+                let Some(key) = file_key(&marker.map_err(io_error)?.path()) else {
+                    continue;
+                };
+                let record = ops::read_record(&inner.layout, &key)?;
+                if let Some(record) = record.filter(|r| r.url_group == Some(group)) {
+                    found.push(record.meta());
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
+    async fn delete_expired(&self, now: SystemTime) -> Result<u64, StoreError> {
+        self.remove_where(move |r| r.meta().is_expired(now)).await
+    }
+
+    async fn set_expiry(
+        &self,
+        key: &CacheKey,
+        expires_at: Option<SystemTime>,
+    ) -> Result<bool, StoreError> {
+        let key = *key;
+        self.blocking(move |inner| ops::set_expiry(&inner.layout, &key, expires_at))
+            .await
+    }
+}
+
+impl FsStore {
+    /// Removes every entry `select` accepts, shard by shard under each shard's lock.
+    async fn remove_where(
+        &self,
+        select: impl Fn(&crate::record::Record) -> bool + Send + Sync + Copy + 'static,
+    ) -> Result<u64, StoreError> {
+        let mut removed = 0;
+        for shard in 0..=255u8 {
+            removed += self
+                .blocking(move |inner| {
+                    let (count, bytes) = ops::remove_in_shard(&inner.layout, shard, select)?;
+                    inner.removed(bytes);
+                    Ok(count)
+                })
+                .await?;
+        }
+        Ok(removed)
+    }
+}

@@ -1,0 +1,276 @@
+//! The files on disk: where they are, what they hold, and what crashes leave behind.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use cache_core::codec::{EntryCodec, SigningKeys};
+use cache_core::testing::{entry, group, key, sample_response};
+use cache_core::{CacheStore, EntryMeta, StoredEntry};
+use cache_fs::FsStore;
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for file in std::fs::read_dir(dir).expect("list") {
+        let path = file.expect("list").path();
+        if path.is_dir() {
+            found.extend(files_under(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found.sort();
+    found
+}
+
+/// The body files of `key`'s shard.
+fn bodies(store: &FsStore, n: u64) -> Vec<PathBuf> {
+    let shard = store
+        .record_path(&key(n))
+        .parent()
+        .expect("shard")
+        .to_path_buf();
+    files_under(&shard)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "body"))
+        .collect()
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).expect("read record")).expect("record is JSON")
+}
+
+fn response_entry(n: u64, codec: &EntryCodec) -> StoredEntry {
+    let value = codec
+        .encode(Some(&key(n)), &sample_response())
+        .expect("encode");
+    let meta = EntryMeta::new(
+        key(n),
+        "https://example.com/final",
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+        Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_060)),
+    )
+    .with_url_group(Some(group(1)));
+    StoredEntry::new(meta, value)
+}
+
+#[tokio::test]
+async fn files_are_where_the_docs_say_and_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::open(dir.path()).unwrap();
+    let written = response_entry(1, &EntryCodec::new());
+    store.put(written.clone()).await.unwrap();
+
+    let k = key(1).to_string();
+    let record = dir
+        .path()
+        .join("entries")
+        .join(&k[..2])
+        .join(format!("{k}.json"));
+    assert_eq!(store.record_path(&key(1)), record);
+    let doc = json(&record);
+    assert_eq!(doc["key"], k.as_str());
+    assert_eq!(doc["url"], "https://example.com/final");
+    assert_eq!(doc["created"], "Tue, 14 Nov 2023 22:13:20 GMT");
+    assert_eq!(doc["expires_at_ms"], 1_700_000_060_000_i64);
+    assert_eq!(doc["url_group"], group(1).as_str());
+    assert_eq!(doc["response"]["status"], 200);
+    assert_eq!(doc["response"]["request"]["method"], "GET");
+    let headers = doc["response"]["headers"].as_array().unwrap();
+    assert!(headers.contains(&serde_json::json!(["content-type", "text/plain"])));
+
+    let [body] = bodies(&store, 1).try_into().expect("one body file");
+    assert_eq!(
+        std::fs::read(&body).unwrap(),
+        b"hello body",
+        "the body, as is"
+    );
+    assert_eq!(
+        doc["body_file"],
+        body.file_name().unwrap().to_str().unwrap()
+    );
+    let marker = dir.path().join("groups").join(group(1).as_str()).join(&k);
+    assert!(marker.is_file(), "the URL group lists the key");
+    assert_eq!(store.get(&key(1)).await.unwrap(), Some(written));
+}
+
+#[tokio::test]
+async fn signed_and_compressed_values_come_back_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::open(dir.path()).unwrap();
+    let codec = EntryCodec::new()
+        .compress_above(1)
+        .signing_keys(SigningKeys::new(
+            b"a secret of 32 bytes or more....".to_vec(),
+        ));
+    let mut written = response_entry(1, &codec);
+    let mut big = sample_response();
+    big.body = Bytes::from("compress me ".repeat(1000));
+    written.value = codec.encode(Some(&key(1)), &big).unwrap();
+    store.put(written.clone()).await.unwrap();
+    let read = store.get(&key(1)).await.unwrap().expect("stored");
+    assert_eq!(read, written);
+    assert_eq!(codec.decode(Some(&key(1)), &read.value).unwrap(), big);
+    let doc = json(&store.record_path(&key(1)));
+    assert_eq!(doc["body_compressed"], true);
+    assert_eq!(
+        doc["value_tail"].as_str().unwrap().len(),
+        64,
+        "the signature"
+    );
+}
+
+#[tokio::test]
+async fn set_expiry_rewrites_only_the_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::open(dir.path()).unwrap();
+    store
+        .put(response_entry(1, &EntryCodec::new()))
+        .await
+        .unwrap();
+    let before = bodies(&store, 1);
+    let later = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    assert!(store.set_expiry(&key(1), Some(later)).await.unwrap());
+    assert_eq!(bodies(&store, 1), before, "the body file is untouched");
+    assert_eq!(
+        json(&store.record_path(&key(1)))["expires_at_ms"],
+        1_800_000_000_000_i64
+    );
+    assert_eq!(
+        store.get(&key(1)).await.unwrap().unwrap().meta.expires_at,
+        Some(later)
+    );
+}
+
+#[tokio::test]
+async fn replacing_and_deleting_leave_no_files_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::open(dir.path()).unwrap();
+    for _ in 0..3 {
+        store
+            .put(response_entry(1, &EntryCodec::new()))
+            .await
+            .unwrap();
+    }
+    assert_eq!(bodies(&store, 1).len(), 1, "old bodies are removed");
+    assert!(store.delete(&key(1)).await.unwrap());
+    let left: Vec<_> = files_under(dir.path())
+        .into_iter()
+        .filter(|p| p.file_name().unwrap() != ".lock")
+        .collect();
+    assert_eq!(left, Vec::<PathBuf>::new());
+}
+
+/// What a writer killed mid-write leaves: temporary files, and a body no record names.
+#[tokio::test]
+async fn files_of_a_dead_writer_are_ignored_then_swept() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::open(dir.path()).unwrap();
+    store
+        .put(entry(1, Bytes::from_static(b"kept"), None))
+        .await
+        .unwrap();
+    let shard = store.record_path(&key(1)).parent().unwrap().to_path_buf();
+    let k = key(1);
+    let left = [
+        shard.join(".tmp-1234-dead-0.json"),
+        shard.join(".tmp-1234-dead-1.body"),
+        shard.join(format!("{k}.1234-dead-2.body")),
+    ];
+    std::fs::write(&left[0], b"{\"key\": \"half a rec").unwrap();
+    for path in &left[1..] {
+        std::fs::write(path, b"half a body").unwrap();
+    }
+
+    assert_eq!(
+        store.count().await.unwrap(),
+        1,
+        "temporary files are not entries"
+    );
+    let read = store.get(&key(1)).await.unwrap().unwrap();
+    assert_eq!(read.value, "kept");
+    assert_eq!(
+        store.sweep().await.unwrap(),
+        0,
+        "too young: may be a live writer's"
+    );
+    assert!(left.iter().all(|p| p.exists()));
+
+    let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
+    for path in &left {
+        let file = std::fs::File::options().write(true).open(path).unwrap();
+        file.set_modified(an_hour_ago).unwrap();
+    }
+    // Reopening sweeps, as a restarted program would.
+    let reopened = FsStore::open(dir.path()).unwrap();
+    assert!(left.iter().all(|p| !p.exists()), "swept at open");
+    assert_eq!(reopened.get(&key(1)).await.unwrap().unwrap().value, "kept");
+}
+
+#[tokio::test]
+async fn damaged_or_hand_edited_records_are_misses_not_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::open(dir.path()).unwrap();
+    store
+        .put(response_entry(1, &EntryCodec::new()))
+        .await
+        .unwrap();
+    store
+        .put(response_entry(2, &EntryCodec::new()))
+        .await
+        .unwrap();
+    std::fs::write(store.record_path(&key(1)), b"not json").unwrap();
+    assert_eq!(store.get(&key(1)).await.unwrap(), None);
+    // A record may only name a body of its own key in its own directory.
+    let path = store.record_path(&key(2));
+    let mut doc = json(&path);
+    doc["body_file"] = "../../../../etc/passwd".into();
+    std::fs::write(&path, serde_json::to_vec(&doc).unwrap()).unwrap();
+    let read = store.get(&key(2)).await.unwrap().expect("still listed");
+    assert!(cache_core::decode(&read.value).is_err(), "reads as a miss");
+    assert_eq!(store.count().await.unwrap(), 2);
+    assert!(
+        store.delete(&key(1)).await.unwrap(),
+        "the damaged one can be deleted"
+    );
+}
+
+#[tokio::test]
+async fn the_byte_bound_evicts_the_oldest() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::builder()
+        .max_bytes(10_000)
+        .open(dir.path())
+        .unwrap();
+    let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    for n in 0..20u64 {
+        let meta = EntryMeta::new(key(n), "https://e/", start + Duration::from_secs(n), None);
+        store
+            .put(StoredEntry::new(meta, Bytes::from(vec![b'x'; 1000])))
+            .await
+            .unwrap();
+    }
+    let mut kept = cache_core::store::collect_keys(store.entries(), |_| true)
+        .await
+        .unwrap();
+    kept.sort();
+    assert!(
+        kept.len() <= 10,
+        "{} entries of 1,000 bytes under 10,000",
+        kept.len()
+    );
+    let mut newest: Vec<_> = (20 - kept.len() as u64..20).map(key).collect();
+    newest.sort();
+    assert_eq!(kept, newest, "the oldest went first");
+    let too_big = StoredEntry::new(
+        EntryMeta::new(key(99), "https://e/", start, None),
+        Bytes::from(vec![0; 10_001]),
+    );
+    assert!(matches!(
+        store.put(too_big).await,
+        Err(cache_core::StoreError::TooLarge {
+            size: 10_001,
+            limit: 10_000
+        })
+    ));
+}

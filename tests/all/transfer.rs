@@ -1,0 +1,158 @@
+//! Copying, exporting and importing caches between every pair of stores: the entries stay
+//! reachable by URL and answer requests without the origin.
+
+use reqwest_caching::transfer::{self, Progress};
+
+use crate::support::{BACKENDS, Backend, Harness, send};
+
+/// What the source cache holds: plain, with a query, and a 64 KiB body.
+const PATHS: &[&str] = &["/a", "/b?q=1", "/big/65536"];
+
+/// A cache over `backend` holding [`PATHS`], each fetched once from its origin.
+async fn filled(backend: Backend) -> Harness {
+    let h = Harness::new(backend).await;
+    for path in PATHS {
+        let (_, info) = h.fetch(path).await;
+        assert!(!info.from_cache);
+    }
+    assert_eq!(h.origin.total(), PATHS.len());
+    h
+}
+
+/// `to` answers every path of `from`'s origin from the cache: the origin sees nothing, and
+/// the handle finds each entry by URL.
+async fn assert_serves(from: &Harness, to: &Harness, what: &str) {
+    let before = from.origin.total();
+    for path in PATHS {
+        let url = from.origin.url(path);
+        let entry = to.handle.get_url(&url).await.unwrap();
+        assert!(entry.is_some(), "{what}: {path} found by URL");
+        let (body, info) = send(to.client.get(&url)).await;
+        assert!(info.from_cache, "{what}: {path} served from the copy");
+        assert!(!body.is_empty(), "{what}: {path} has its body");
+    }
+    assert_eq!(
+        from.origin.total(),
+        before,
+        "{what}: nothing reached the origin"
+    );
+    assert_eq!(to.origin.total(), 0, "{what}");
+}
+
+/// Progress is reported after every entry, growing, and ends at the returned total.
+fn assert_progress(calls: &[Progress], done: Progress, count: u64, what: &str) {
+    assert_eq!(done.entries, count, "{what}: every entry copied");
+    assert_eq!(done.skipped, 0, "{what}");
+    assert!(
+        done.bytes > 64 * 1024,
+        "{what}: bytes counted ({})",
+        done.bytes
+    );
+    assert_eq!(calls.len() as u64, count, "{what}: one report per entry");
+    assert!(
+        calls
+            .windows(2)
+            .all(|w| w[0].entries < w[1].entries && w[0].bytes < w[1].bytes),
+        "{what}: {calls:?}"
+    );
+    assert_eq!(calls.last(), Some(&done), "{what}");
+}
+
+#[tokio::test]
+async fn copy_between_every_pair_of_stores() {
+    for &source in BACKENDS {
+        let from = filled(source).await;
+        let count = from.handle.count().await.unwrap();
+        assert_eq!(count, PATHS.len() as u64);
+        for &destination in BACKENDS {
+            if format!("{source:?}") == format!("{destination:?}") {
+                continue;
+            }
+            let what = format!("{source:?} -> {destination:?}");
+            let to = Harness::new(destination).await;
+            let mut calls = Vec::new();
+            let done = transfer::copy(&**from.handle.store(), &**to.handle.store(), |p| {
+                calls.push(p);
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{what}: {e:?}"));
+            assert_progress(&calls, done, count, &what);
+            assert_eq!(to.handle.count().await.unwrap(), count, "{what}");
+            assert_serves(&from, &to, &what).await;
+            assert_eq!(
+                from.handle.count().await.unwrap(),
+                count,
+                "{what}: source intact"
+            );
+        }
+    }
+}
+
+#[cfg(feature = "fs")]
+#[tokio::test]
+async fn export_then_import_through_a_directory_for_every_store() {
+    use reqwest_caching::CacheStore as _;
+    for &backend in BACKENDS {
+        let what = format!("{backend:?}");
+        let from = filled(backend).await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut calls = Vec::new();
+        let exported = transfer::export(&**from.handle.store(), dir.path(), |p| calls.push(p))
+            .await
+            .unwrap();
+        assert_progress(&calls, exported, PATHS.len() as u64, &what);
+        let exported_dir = reqwest_caching::FsStore::open(dir.path()).unwrap();
+        assert_eq!(
+            exported_dir.count().await.unwrap(),
+            PATHS.len() as u64,
+            "{what}"
+        );
+
+        let to = Harness::new(backend).await;
+        let mut calls = Vec::new();
+        let imported = transfer::import(dir.path(), &**to.handle.store(), |p| calls.push(p))
+            .await
+            .unwrap();
+        assert_progress(&calls, imported, PATHS.len() as u64, &what);
+        assert_eq!(imported.bytes, exported.bytes, "{what}: the same bytes");
+        assert_serves(&from, &to, &what).await;
+    }
+}
+
+#[cfg(feature = "fs")]
+#[tokio::test]
+async fn an_export_holds_no_credentials_and_is_readable() {
+    let h = Harness::new(Backend::Memory).await;
+    // `/big` answers with filler, not an echo of the request.
+    let url = h.origin.url("/big/16?q=1&api_key=s3cr3t-key");
+    let request = h
+        .client
+        .get(&url)
+        .header("authorization", "Bearer s3cr3t-token");
+    assert!(!send(request).await.1.from_cache);
+    let dir = tempfile::tempdir().unwrap();
+    transfer::export(&**h.handle.store(), dir.path(), |_| {})
+        .await
+        .unwrap();
+    let files = crate::support::read_tree(dir.path());
+    let contains = |needle: &[u8]| files.windows(needle.len()).any(|w| w == needle);
+    assert!(contains(b"/big/16?q=1\""), "the redacted URL, readable");
+    assert!(contains(b"\"status\": 200"), "the response head, readable");
+    assert!(
+        !contains(b"s3cr3t"),
+        "no credential in any exported file: {}",
+        String::from_utf8_lossy(&files)
+    );
+    assert_eq!(h.origin.total(), 1);
+}
+
+#[cfg(feature = "fs")]
+#[tokio::test]
+async fn importing_a_missing_directory_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no such cache");
+    let to = reqwest_caching::MemoryStore::new();
+    let err = transfer::import(&missing, &to, |_| {}).await.unwrap_err();
+    assert!(matches!(err, transfer::TransferError::Source(_)), "{err:?}");
+    assert!(!missing.exists(), "not created");
+}
