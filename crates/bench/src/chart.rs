@@ -38,12 +38,11 @@ pub(crate) fn hits_svg(path: &Path, title: &str, groups: &[Group]) -> Result<(),
     chart
         .configure_mesh()
         .disable_x_mesh()
-        .x_labels(groups.len())
-        .x_label_formatter(&|slot| {
-            groups
-                .get(slot / 4)
-                .map(|g| g.store.to_owned())
-                .unwrap_or_default()
+        .x_labels(slots)
+        // One label per group, under its middle bar.
+        .x_label_formatter(&|slot| match (slot % 4, groups.get(slot / 4)) {
+            (1, Some(group)) => group.store.to_owned(),
+            _ => String::new(),
         })
         .y_desc("hit latency, median (µs)")
         .draw()
