@@ -39,6 +39,10 @@ struct OutageReport {
 #[derive(Default)]
 struct Timeline {
     killed: Option<Instant>,
+    /// When the restart began. A request counts as during the outage only when it started
+    /// after the kill and finished before this: from here on the new server may answer (and
+    /// serve what another request stored in it), before `restarted` is even set.
+    restarting: Option<Instant>,
     restarted: Option<Instant>,
 }
 
@@ -104,7 +108,7 @@ async fn run_through_outage(
                         let during_outage = match &timeline {
                             Some(timeline) => {
                                 let t = timeline.lock().await;
-                                t.killed.is_some_and(|k| started >= k) && t.restarted.is_none()
+                                t.killed.is_some_and(|k| started >= k) && t.restarting.is_none()
                             }
                             None => false,
                         };
@@ -138,6 +142,7 @@ async fn run_through_outage(
     while next.load(Ordering::SeqCst) < REQUESTS * 7 / 10 {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
+    timeline.lock().await.restarting = Some(Instant::now());
     let restart = server.clone();
     tokio::task::spawn_blocking(move || restart.lock().unwrap().restart())
         .await
