@@ -87,6 +87,19 @@ impl DynamoStoreBuilder {
             table: self.table,
             ttl_offset: self.ttl_offset,
         };
+        // A server error while the table is set up (DynamoDB Local answers `InternalFailure`
+        // now and then under load; the service can too) is retried: every step is
+        // idempotent, and giving up would leave the caller without a cache for a blip.
+        let mut pause = Duration::from_millis(250);
+        for _ in 0..4 {
+            match store.ensure_table().await {
+                Err(StoreError::Unavailable { .. }) => {
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                }
+                done => return done.map(|()| store),
+            }
+        }
         store.ensure_table().await?;
         Ok(store)
     }
@@ -783,6 +796,9 @@ where
                 "ThrottlingException"
                     | "ProvisionedThroughputExceededException"
                     | "RequestLimitExceeded"
+                    | "InternalFailure"
+                    | "InternalServerError"
+                    | "ServiceUnavailable"
             )
         ),
         _ => false,
