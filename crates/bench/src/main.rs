@@ -160,6 +160,21 @@ impl Redis {
         }
     }
 
+    /// The Redis floor and our Redis store, each under its own fresh prefix.
+    async fn contenders(&self, label: &str) -> [Contender; 2] {
+        let prefix = test_support::unique_namespace(label);
+        [
+            Contender {
+                name: "floor: redis",
+                client: floors::redis(&self.url(), &format!("{prefix}-floor")).await,
+            },
+            Contender {
+                name: "ours: redis",
+                client: self.ours(&prefix).await,
+            },
+        ]
+    }
+
     async fn ours(&self, prefix: &str) -> ClientWithMiddleware {
         let store = reqwest_caching::RedisStore::builder()
             .prefix(prefix)
@@ -170,22 +185,10 @@ impl Redis {
     }
 }
 
-/// Hit rows of one body size and URL shape; adds their checks.
-async fn hit_rows(
-    origin: &str,
-    dir: &Path,
-    redis: Option<&Redis>,
-    size: usize,
-    shape: Shape,
-    checks: &mut Vec<Check>,
-) -> Results {
-    let tag = format!("{size}-{}", shape as u8);
-    let urls = urls(origin, size, shape, HIT_URLS, "");
-    let mut contenders = vec![
-        Contender {
-            name: "floor: memory",
-            client: floors::memory_prefilled(&urls).await,
-        },
+/// The SQLite and sled floors and our memory, SQLite and sled stores, on files named by `tag`
+/// (the memory floor differs between hits and misses: each row kind adds its own).
+fn local_contenders(dir: &Path, tag: &str) -> [Contender; 5] {
+    [
         Contender {
             name: "floor: sqlite",
             client: floors::sqlite(&dir.join(format!("floor-{tag}.sqlite"))),
@@ -208,6 +211,26 @@ async fn hit_rows(
             name: "ours: sled",
             client: ours(SledStore::open(dir.join(format!("ours-{tag}.sled"))).expect("sled")),
         },
+    ]
+}
+
+/// Hit rows of one body size and URL shape; adds their checks.
+async fn hit_rows(
+    origin: &str,
+    dir: &Path,
+    redis: Option<&Redis>,
+    size: usize,
+    shape: Shape,
+    checks: &mut Vec<Check>,
+) -> Results {
+    let tag = format!("{size}-{}", shape as u8);
+    let urls = urls(origin, size, shape, HIT_URLS, "");
+    let mut contenders = vec![Contender {
+        name: "floor: memory",
+        client: floors::memory_prefilled(&urls).await,
+    }];
+    contenders.extend(local_contenders(dir, &tag));
+    contenders.extend([
         Contender {
             name: "peer: moka",
             client: peer(http_cache_reqwest::MokaManager::new(
@@ -221,17 +244,9 @@ async fn hit_rows(
                     .expect("redb"),
             ),
         },
-    ];
+    ]);
     if let Some(redis) = redis {
-        let prefix = test_support::unique_namespace("bench");
-        contenders.push(Contender {
-            name: "floor: redis",
-            client: floors::redis(&redis.url(), &format!("{prefix}-floor")).await,
-        });
-        contenders.push(Contender {
-            name: "ours: redis",
-            client: redis.ours(&prefix).await,
-        });
+        contenders.extend(redis.contenders("bench").await);
     }
     // Rounds interleave the contenders, each keeping its best median: a noisy neighbour
     // then slows one round, not one contender.
@@ -294,37 +309,10 @@ async fn miss_rows(origin: &str, dir: &Path, redis: Option<&Redis>, checks: &mut
             name: "floor: memory",
             client: floors::memory(),
         },
-        Contender {
-            name: "floor: sqlite",
-            client: floors::sqlite(&dir.join("miss-floor.sqlite")),
-        },
-        Contender {
-            name: "floor: sled",
-            client: floors::sled(&dir.join("miss-floor.sled")),
-        },
-        Contender {
-            name: "ours: memory",
-            client: ours(MemoryStore::new()),
-        },
-        Contender {
-            name: "ours: sqlite",
-            client: ours(SqliteStore::open(dir.join("miss-ours.sqlite")).expect("sqlite")),
-        },
-        Contender {
-            name: "ours: sled",
-            client: ours(SledStore::open(dir.join("miss-ours.sled")).expect("sled")),
-        },
     ];
+    contenders.extend(local_contenders(dir, "miss"));
     if let Some(redis) = redis {
-        let prefix = test_support::unique_namespace("bench-miss");
-        contenders.push(Contender {
-            name: "floor: redis",
-            client: floors::redis(&redis.url(), &format!("{prefix}-floor")).await,
-        });
-        contenders.push(Contender {
-            name: "ours: redis",
-            client: redis.ours(&prefix).await,
-        });
+        contenders.extend(redis.contenders("bench-miss").await);
     }
     let mut results = Results(Vec::new());
     for round in 0..ROUNDS {

@@ -44,6 +44,18 @@ impl Check {
         }
     }
 
+    /// The line's columns as text, for the terminal and the Markdown table alike.
+    fn cells(&self) -> [String; 6] {
+        [
+            self.measure.clone(),
+            value(self.ours, self.unit),
+            value(self.floor, self.unit),
+            format!("{:.2}", self.ratio()),
+            self.target.map(Target::text).unwrap_or_else(|| "—".into()),
+            self.verdict().to_owned(),
+        ]
+    }
+
     /// "pass", "FAIL", or "—" for a line without a target.
     pub(crate) fn verdict(&self) -> &'static str {
         match self.target {
@@ -66,15 +78,10 @@ pub(crate) fn markdown(checks: &[Check]) -> String {
     let mut out = String::from("| measure | ours | floor | ratio | target | |\n");
     out.push_str("|---|---:|---:|---:|---:|---|\n");
     for check in checks {
+        let [measure, ours, floor, ratio, target, verdict] = check.cells();
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {:.2} | {} | {} |",
-            check.measure,
-            value(check.ours, check.unit),
-            value(check.floor, check.unit),
-            check.ratio(),
-            check.target.map(Target::text).unwrap_or_else(|| "—".into()),
-            check.verdict()
+            "| {measure} | {ours} | {floor} | {ratio} | {target} | {verdict} |"
         );
     }
     out
@@ -87,15 +94,8 @@ pub(crate) fn print(checks: &[Check]) {
         "ratios (one run)", "ours", "floor", "ratio", "target"
     );
     for check in checks {
-        println!(
-            "{:<58} {:>12} {:>12} {:>7.2} {:>7}  {}",
-            check.measure,
-            value(check.ours, check.unit),
-            value(check.floor, check.unit),
-            check.ratio(),
-            check.target.map(Target::text).unwrap_or_else(|| "—".into()),
-            check.verdict()
-        );
+        let [measure, ours, floor, ratio, target, verdict] = check.cells();
+        println!("{measure:<58} {ours:>12} {floor:>12} {ratio:>7} {target:>7}  {verdict}");
     }
     let failed = checks.iter().filter(|c| c.verdict() == "FAIL").count();
     let with_target = checks.iter().filter(|c| c.target.is_some()).count();
