@@ -1,4 +1,6 @@
-//! [`CacheMiddlewareBuilder`]: every setting of the cache.
+//! [`CacheMiddlewareBuilder`]: every setting of the cache, and the ways to make a
+//! [`CacheMiddleware`] (`new`, `builder`, `Default`, [`cached_client`]). Builds the
+//! [`Settings`] and the [`Live`] machinery; nothing in the crate calls back into it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,15 +9,21 @@ use cache_core::codec::{EntryCodec, SigningKeys};
 use cache_core::{CacheStore, Clock, Expiration, KeyRules, MatchHeaders, SystemClock};
 use http::{Method, StatusCode};
 
+use reqwest_middleware::ClientWithMiddleware;
+
 use crate::breaker::Breaker;
+use crate::cache::Cache;
 use crate::error::Error;
 use crate::flight::Flights;
+use crate::live::Live;
 use crate::middleware::CacheMiddleware;
 use crate::refresh::Refresher;
+use crate::settings::{ResponseFilter, Settings};
 use crate::stale::StaleAllowance;
-use crate::state::{CacheState, ResponseFilter};
 use crate::stats::StatsCounters;
+use crate::store_calls::StoreCalls;
 use crate::url_patterns::UrlPatterns;
+use crate::warnings::error_chain;
 
 /// Responses with a body larger than this are passed through uncached by default.
 ///
@@ -533,10 +541,21 @@ impl CacheMiddlewareBuilder {
             max_backoff,
             Arc::clone(&self.clock),
         );
-        Ok(CacheMiddleware::from_state(CacheState {
+        let stats = Arc::new(StatsCounters::default());
+        let store = StoreCalls::new(
             store,
+            self.codec.max_decompressed(self.max_body_bytes),
+            store_timeout,
+            breaker,
+            Arc::clone(&stats),
+        );
+        let refresher = Refresher::new(
+            self.background_client.unwrap_or_default(),
+            self.refresh_timeout,
+            Arc::clone(&stats),
+        );
+        let settings = Settings {
             keys: crate::key_memo::KeyMemo::new(self.keys),
-            codec: self.codec.max_decompressed(self.max_body_bytes),
             expire_after: self.expire_after,
             expire_after_explicit: self.expire_after_explicit,
             url_patterns,
@@ -545,23 +564,21 @@ impl CacheMiddlewareBuilder {
             filter: self.filter,
             cache_set_cookie: self.cache_set_cookie,
             max_body_bytes: self.max_body_bytes,
-            store_timeout,
             clock: self.clock,
-            stats: StatsCounters::default(),
-            warnings: Default::default(),
             cache_control: self.cache_control || self.strict,
             strict: self.strict,
             stale_if_error: self.stale_if_error,
             stale_if_error_statuses,
             stale_while_revalidate: self.stale_while_revalidate,
-            refresher: Refresher::new(
-                self.background_client.unwrap_or_default(),
-                self.refresh_timeout,
-            ),
-            flights: Flights::default(),
-            breaker,
             single_flight_wait: self.single_flight_wait,
-        }))
+        };
+        let live = Live {
+            store,
+            stats,
+            flights: Flights::default(),
+            refresher,
+        };
+        Ok(CacheMiddleware::from_cache(Cache { settings, live }))
     }
 }
 
@@ -575,4 +592,61 @@ fn default_store() -> Result<Arc<dyn CacheStore>, Error> {
 #[cfg(not(feature = "sqlite"))]
 fn default_store() -> Result<Arc<dyn CacheStore>, Error> {
     Err(Error::NoStore)
+}
+
+impl CacheMiddleware {
+    /// A builder with every setting at its default.
+    pub fn builder() -> CacheMiddlewareBuilder {
+        CacheMiddlewareBuilder::default()
+    }
+
+    /// The default cache: SQLite at `./http_cache.sqlite`, responses never expire, `200`
+    /// responses to `GET` and `HEAD` are cached.
+    ///
+    /// # Errors
+    ///
+    /// As [`CacheMiddlewareBuilder::build`]: the file cannot be opened.
+    pub fn new() -> Result<Self, Error> {
+        Self::builder().build()
+    }
+}
+
+impl Default for CacheMiddleware {
+    /// [`CacheMiddleware::new`]; if the SQLite file cannot be opened (read-only directory, no
+    /// `sqlite` feature), an in-memory cache instead, with a warning: a default must not fail,
+    /// and a cache must never stop requests.
+    fn default() -> Self {
+        Self::new().unwrap_or_else(|error| {
+            tracing::warn!(
+                error = %error_chain(&error),
+                "default SQLite cache unavailable; caching in memory"
+            );
+            Self::builder()
+                .store(cache_core::MemoryStore::new())
+                .build()
+                .unwrap_or_else(|_| {
+                    unreachable!("a builder with a store and no patterns cannot fail")
+                })
+        })
+    }
+}
+
+/// A client caching in `./http_cache.sqlite` with the default settings: the one-line setup.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let client = reqwest_caching::cached_client()?;
+/// let body = client.get("https://example.com/").send().await?.text().await?;
+/// # Ok(()) }
+/// ```
+///
+/// `https://` needs a TLS backend in `reqwest`: the default feature `default-tls` enables
+/// reqwest's own default; without it, enable one on your `reqwest` dependency.
+///
+/// # Errors
+///
+/// When the SQLite file cannot be opened.
+#[cfg(feature = "sqlite")]
+pub fn cached_client() -> Result<ClientWithMiddleware, Error> {
+    Ok(CacheMiddleware::new()?.into_client(reqwest::Client::new()))
 }

@@ -10,10 +10,11 @@ use futures_util::StreamExt;
 use http::{HeaderMap, Method};
 use url::Url;
 
+use crate::cache::Cache;
 use crate::error::Error;
 use crate::observe::StoreOp;
-use crate::state::CacheState;
 use crate::stats::CacheStats;
+use crate::store_calls::StoreCalls;
 
 /// How many store timeouts a call over every entry (`count`, `clear`, `delete_expired`) may
 /// take before [`CacheHandle`] gives up with [`StoreError::Timeout`](crate::StoreError): 12,
@@ -56,18 +57,23 @@ pub struct CachedEntry {
 /// ```
 #[derive(Clone, Debug)]
 pub struct CacheHandle {
-    state: Arc<CacheState>,
+    cache: Arc<Cache>,
 }
 
 impl CacheHandle {
-    pub(crate) fn new(state: Arc<CacheState>) -> Self {
-        Self { state }
+    pub(crate) fn new(cache: Arc<Cache>) -> Self {
+        Self { cache }
+    }
+
+    /// The store, as the cache calls it (bounded, guarded by the breaker).
+    fn calls(&self) -> &StoreCalls {
+        &self.cache.live.store
     }
 
     /// The store itself, for raw access (backups, diagnostics). Values are encoded entries
     /// ([`cache_core::codec`]); writing through it bypasses the middleware's bounds.
     pub fn store(&self) -> &Arc<dyn CacheStore> {
-        &self.state.store
+        &self.calls().store
     }
 
     /// The key a request with this method and URL gets when it carries no headers and no
@@ -79,7 +85,11 @@ impl CacheHandle {
     /// [`Error::InvalidUrl`] when `url` does not parse.
     pub fn key_for(&self, method: &Method, url: &str) -> Result<CacheKey, Error> {
         let url = parse_url(url)?;
-        Ok(self.state.keys.key(method, &url, &HeaderMap::new(), None))
+        Ok(self
+            .cache
+            .settings
+            .keys
+            .key(method, &url, &HeaderMap::new(), None))
     }
 
     /// The keys of every entry stored for `url`: every method, credential, matched header,
@@ -102,9 +112,9 @@ impl CacheHandle {
     }
 
     async fn entries_for_url(&self, url: &Url) -> Result<Vec<EntryMeta>, Error> {
-        let group = self.state.keys.url_group(url);
-        let listed = self.state.store.entries_for_url(&group);
-        Ok(self.state.bounded(StoreOp::List, listed).await?)
+        let group = self.cache.settings.keys.url_group(url);
+        let listed = self.calls().store.entries_for_url(&group);
+        Ok(self.calls().bounded(StoreOp::List, listed).await?)
     }
 
     /// True when an entry is stored under `key`.
@@ -147,8 +157,7 @@ impl CacheHandle {
     }
 
     async fn read(&self, key: &CacheKey) -> Result<Option<(EntryMeta, Entry)>, Error> {
-        let read = cache_core::store::get_entry(&*self.state.store, key, &self.state.codec);
-        Ok(self.state.bounded(StoreOp::Get, read).await?)
+        Ok(self.calls().get(key).await?)
     }
 
     /// The most recently stored response to a `GET` of `url`, whatever credential, headers or
@@ -179,9 +188,9 @@ impl CacheHandle {
     ///
     /// The store's.
     pub async fn delete(&self, key: &CacheKey) -> Result<bool, Error> {
-        Ok(self
-            .state
-            .bounded(StoreOp::Delete, self.state.store.delete(key))
+        let calls = self.calls();
+        Ok(calls
+            .bounded(StoreOp::Delete, calls.store.delete(key))
             .await?)
     }
 
@@ -219,8 +228,9 @@ impl CacheHandle {
     /// The store's; [`StoreError::Timeout`](crate::StoreError::Timeout) after [`WHOLE_STORE_TIMEOUT_FACTOR`] times the
     /// store timeout.
     pub async fn delete_expired(&self) -> Result<u64, Error> {
-        let now = self.state.clock.now();
-        self.whole_store(self.state.store.delete_expired(now)).await
+        let now = self.cache.settings.clock.now();
+        self.whole_store(self.calls().store.delete_expired(now))
+            .await
     }
 
     /// Deletes every entry stored more than `age` ago; returns how many.
@@ -229,7 +239,7 @@ impl CacheHandle {
     ///
     /// The store's.
     pub async fn delete_older_than(&self, age: Duration) -> Result<u64, Error> {
-        let now = self.state.clock.now();
+        let now = self.cache.settings.clock.now();
         let Some(cutoff) = now.checked_sub(age) else {
             return Ok(0);
         };
@@ -254,11 +264,11 @@ impl CacheHandle {
         if !expiration.is_cacheable() {
             return self.clear().await;
         }
-        let expires_at = expiration.expires_at(self.state.clock.now());
+        let expires_at = expiration.expires_at(self.cache.settings.clock.now());
         let mut changed = 0;
         for meta in self.list(|_| true).await? {
-            let renewed = self.state.store.set_expiry(&meta.key, expires_at);
-            if self.state.bounded(StoreOp::Put, renewed).await? {
+            let renewed = self.calls().store.set_expiry(&meta.key, expires_at);
+            if self.calls().bounded(StoreOp::Put, renewed).await? {
                 changed += 1;
             }
         }
@@ -271,7 +281,7 @@ impl CacheHandle {
     ///
     /// The store's.
     pub async fn clear(&self) -> Result<u64, Error> {
-        self.whole_store(self.state.store.clear()).await
+        self.whole_store(self.calls().store.clear()).await
     }
 
     /// The distinct URLs with entries, sorted; each as it was requested, less its ignored and
@@ -296,17 +306,17 @@ impl CacheHandle {
     ///
     /// The store's.
     pub async fn count(&self) -> Result<u64, Error> {
-        self.whole_store(self.state.store.count()).await
+        self.whole_store(self.calls().store.count()).await
     }
 
     /// The metadata of the entries `select` keeps. Each step of the listing is a store call
     /// bounded by the store timeout and the circuit breaker, as requests' calls are.
     async fn list(&self, select: impl Fn(&EntryMeta) -> bool) -> Result<Vec<EntryMeta>, Error> {
-        let mut entries = self.state.store.entries();
+        let mut entries = self.calls().store.entries();
         let mut kept = Vec::new();
         loop {
             let step = async { entries.next().await.transpose() };
-            match self.state.bounded(StoreOp::List, step).await? {
+            match self.calls().bounded(StoreOp::List, step).await? {
                 Some(meta) if select(&meta) => kept.push(meta),
                 Some(_) => {}
                 None => return Ok(kept),
@@ -321,18 +331,21 @@ impl CacheHandle {
         &self,
         call: impl Future<Output = Result<T, cache_core::StoreError>>,
     ) -> Result<T, Error> {
-        let timeout = self.state.store_timeout * WHOLE_STORE_TIMEOUT_FACTOR;
-        Ok(self.state.bounded_for(StoreOp::List, timeout, call).await?)
+        let timeout = self.calls().store_timeout * WHOLE_STORE_TIMEOUT_FACTOR;
+        Ok(self
+            .calls()
+            .bounded_for(StoreOp::List, timeout, call)
+            .await?)
     }
 
     /// How many `stale-while-revalidate` refreshes are running in the background.
     pub fn pending_refreshes(&self) -> usize {
-        self.state.refresher.pending()
+        self.cache.live.refresher.pending()
     }
 
     /// The counters since the middleware was built.
     pub fn stats(&self) -> CacheStats {
-        self.state.stats.snapshot()
+        self.cache.live.stats.snapshot()
     }
 }
 

@@ -11,7 +11,7 @@ use http::header::{CONTENT_LOCATION, LOCATION};
 use http::{HeaderMap, Method};
 use url::Url;
 
-use crate::state::CacheState;
+use crate::cache::Cache;
 
 /// POST, PUT, PATCH, DELETE and any method not known to be safe.
 pub(crate) fn is_unsafe(method: &Method) -> bool {
@@ -24,7 +24,7 @@ pub(crate) fn is_unsafe(method: &Method) -> bool {
 /// After a successful (2xx/3xx) unsafe request, deletes every entry of its URL and of
 /// same-origin `Location` / `Content-Location` URLs.
 pub(crate) async fn invalidate_after_unsafe(
-    state: &CacheState,
+    cache: &Cache,
     method: &Method,
     url: &Url,
     headers: &HeaderMap,
@@ -46,8 +46,8 @@ pub(crate) async fn invalidate_after_unsafe(
         }
     }
     for target in &urls {
-        for key in keys_of_url(state, target, headers).await {
-            state.forget(&key).await;
+        for key in keys_of_url(cache, target, headers).await {
+            cache.live.store.forget(&key).await;
         }
     }
 }
@@ -56,12 +56,14 @@ pub(crate) async fn invalidate_after_unsafe(
 /// with `headers` or none would have (entries written before URL groups existed carry none,
 /// and are found only that way).
 pub(crate) async fn keys_of_url(
-    state: &CacheState,
+    cache: &Cache,
     url: &Url,
     headers: &HeaderMap,
 ) -> HashSet<CacheKey> {
-    let mut keys: HashSet<CacheKey> = state
-        .entries_for_url(&state.keys.url_group(url))
+    let mut keys: HashSet<CacheKey> = cache
+        .live
+        .store
+        .entries_for_url(&cache.settings.keys.url_group(url))
         .await
         .into_iter()
         .map(|meta| meta.key)
@@ -69,7 +71,7 @@ pub(crate) async fn keys_of_url(
     let no_headers = HeaderMap::new();
     for method in [Method::GET, Method::HEAD] {
         for request_headers in [headers, &no_headers] {
-            keys.insert(state.keys.key(&method, url, request_headers, None));
+            keys.insert(cache.settings.keys.key(&method, url, request_headers, None));
         }
     }
     keys

@@ -6,35 +6,48 @@ mod age;
 mod body;
 mod breaker;
 mod builder;
+mod cache;
 mod conditional;
-mod content_location;
+mod decide;
 mod error;
-mod fetch;
+mod exchange;
 mod flight;
 mod handle;
 mod info;
 mod invalidate;
 mod key_memo;
+mod live;
+mod lookup;
 mod middleware;
 mod mode;
+mod network;
+mod not_modified;
 mod observe;
+mod pass_on;
 mod policy;
+mod post_for_get;
 mod range;
 mod refresh;
 mod request_ext;
 mod response_parts;
 mod revalidate;
 mod scope;
+mod serve;
+mod settings;
 mod stale;
-mod state;
 mod stats;
 mod storable;
+mod store_calls;
+mod store_response;
 mod stored_fields;
 pub mod transfer;
 mod url_patterns;
 mod variants;
+mod warnings;
 
 pub use breaker::CircuitOpen;
+#[cfg(feature = "sqlite")]
+pub use builder::cached_client;
 pub use builder::{
     CacheMiddlewareBuilder, DEFAULT_MAX_BODY_SIZE, DEFAULT_REFRESH_TIMEOUT,
     DEFAULT_SINGLE_FLIGHT_WAIT, DEFAULT_SQLITE_PATH, DEFAULT_STALE_IF_ERROR_STATUSES,
@@ -44,8 +57,6 @@ pub use error::{Error, StoreError};
 pub use handle::{CacheHandle, CachedEntry, WHOLE_STORE_TIMEOUT_FACTOR};
 pub use info::{CacheInfo, CacheResponseExt};
 pub use middleware::CacheMiddleware;
-#[cfg(feature = "sqlite")]
-pub use middleware::cached_client;
 pub use mode::CacheMode;
 pub use request_ext::CacheRequestExt;
 pub use scope::{CacheScope, disabled};

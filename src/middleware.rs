@@ -1,34 +1,33 @@
-//! [`CacheMiddleware`]: the cache in the `reqwest-middleware` chain, and its hit path.
+//! [`CacheMiddleware`]: the cache in the `reqwest-middleware` chain. Routes each request one
+//! way: skip the cache ([`pass_on`](crate::pass_on)), or find what is stored
+//! ([`lookup`](crate::lookup)), [`decide`](crate::decide), then answer from the entry
+//! ([`serve`](crate::serve)) or go to the [`network`](crate::network) (joining an identical
+//! request in flight, or refreshing in the background). Nothing below calls back into it.
 
-use std::pin::Pin;
 use std::sync::Arc;
-use std::time::SystemTime;
 
-use bytes::Bytes;
+use cache_core::CacheKey;
+use cache_core::Expiration;
 use cache_core::freshness::RequestDirectives;
-use cache_core::{CacheKey, CachedResponse, Expiration};
-use http::header::{IF_MODIFIED_SINCE, IF_NONE_MATCH, RANGE};
-use http::{Extensions, Method, StatusCode};
+use http::header::RANGE;
+use http::{Extensions, Method};
 use reqwest::{Request, Response};
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware, Middleware, Next};
-use url::Url;
 
-use crate::builder::CacheMiddlewareBuilder;
-use crate::conditional;
-use crate::content_location;
-use crate::error::Error;
-use crate::fetch::{Exchange, fetch};
+use crate::cache::Cache;
+use crate::decide::{Decision, decide};
+use crate::exchange::Exchange;
 use crate::flight::{Flight, wait_for_leader};
 use crate::handle::CacheHandle;
-use crate::info::CacheInfo;
-use crate::invalidate::{invalidate_after_unsafe, is_unsafe};
+use crate::lookup::{Lookup, find};
 use crate::mode::CacheMode;
+use crate::network::{fetch, refresh_in_background};
 use crate::observe;
+use crate::pass_on::{HandleFuture, pass_on};
+use crate::post_for_get::post;
 use crate::range::{self, RangeAnswer};
-use crate::response_parts::{ResponseParts, with_info};
 use crate::scope::{self, CacheScope};
-use crate::stale::stale_allowed;
-use crate::state::{CacheState, Found, Lookup};
+use crate::serve::{answer, gateway_timeout, hit_info, serve};
 use crate::variants::SeenIndex;
 
 /// The cache, as a [`reqwest_middleware::Middleware`].
@@ -61,7 +60,7 @@ use crate::variants::SeenIndex;
 ///   response satisfies is answered with a `304` the cache makes (RFC 9111 §4.3.2).
 /// - Responses served from the cache carry their current `Age` (RFC 9111 §4.2.3).
 /// - The cache reads a cacheable response's body whole before returning it (up to
-///   [`max_body_size`](CacheMiddlewareBuilder::max_body_size); larger bodies stream through).
+///   [`max_body_size`](crate::CacheMiddlewareBuilder::max_body_size); larger bodies stream through).
 /// - Store failures never fail a request: they are logged with `tracing`, counted in
 ///   [`CacheStats::errors`](crate::CacheStats), and the request goes to the network.
 /// - Each request runs in a `DEBUG` [`tracing`] span `http_cache` with its method, redacted
@@ -69,41 +68,26 @@ use crate::variants::SeenIndex;
 ///   histograms go through the `metrics` facade. Names and levels: the crate documentation,
 ///   [Observability](crate#observability).
 /// - Background refreshes (`stale_while_revalidate`) are sent with the middleware's own
-///   [`reqwest::Client`] ([`background_client`](CacheMiddlewareBuilder::background_client)),
+///   [`reqwest::Client`] ([`background_client`](crate::CacheMiddlewareBuilder::background_client)),
 ///   not through the rest of the middleware chain, which cannot outlive the request that
 ///   started them. Each is bounded as a whole, body included
-///   ([`refresh_timeout`](CacheMiddlewareBuilder::refresh_timeout)); failures are warned
+///   ([`refresh_timeout`](crate::CacheMiddlewareBuilder::refresh_timeout)); failures are warned
 ///   about and counted in [`CacheStats::refresh_failures`](crate::CacheStats).
 #[derive(Clone, Debug)]
 pub struct CacheMiddleware {
-    state: Arc<CacheState>,
+    cache: Arc<Cache>,
 }
 
 impl CacheMiddleware {
-    /// A builder with every setting at its default.
-    pub fn builder() -> CacheMiddlewareBuilder {
-        CacheMiddlewareBuilder::default()
-    }
-
-    /// The default cache: SQLite at `./http_cache.sqlite`, responses never expire, `200`
-    /// responses to `GET` and `HEAD` are cached.
-    ///
-    /// # Errors
-    ///
-    /// As [`CacheMiddlewareBuilder::build`]: the file cannot be opened.
-    pub fn new() -> Result<Self, Error> {
-        Self::builder().build()
-    }
-
-    pub(crate) fn from_state(state: CacheState) -> Self {
+    pub(crate) fn from_cache(cache: Cache) -> Self {
         Self {
-            state: Arc::new(state),
+            cache: Arc::new(cache),
         }
     }
 
     /// A handle to inspect and manage the cache (cheap to clone; shares the store).
     pub fn handle(&self) -> CacheHandle {
-        CacheHandle::new(Arc::clone(&self.state))
+        CacheHandle::new(Arc::clone(&self.cache))
     }
 
     /// A client with only this middleware, over `client`.
@@ -111,58 +95,6 @@ impl CacheMiddleware {
         ClientBuilder::new(client).with(self).build()
     }
 }
-
-impl Default for CacheMiddleware {
-    /// [`CacheMiddleware::new`]; if the SQLite file cannot be opened (read-only directory, no
-    /// `sqlite` feature), an in-memory cache instead, with a warning: a default must not fail,
-    /// and a cache must never stop requests.
-    fn default() -> Self {
-        Self::new().unwrap_or_else(|error| {
-            tracing::warn!(
-                error = %crate::state::error_chain(&error),
-                "default SQLite cache unavailable; caching in memory"
-            );
-            Self::builder()
-                .store(cache_core::MemoryStore::new())
-                .build()
-                .unwrap_or_else(|_| {
-                    unreachable!("a builder with a store and no patterns cannot fail")
-                })
-        })
-    }
-}
-
-/// A client caching in `./http_cache.sqlite` with the default settings: the one-line setup.
-///
-/// ```no_run
-/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-/// let client = reqwest_caching::cached_client()?;
-/// let body = client.get("https://example.com/").send().await?.text().await?;
-/// # Ok(()) }
-/// ```
-///
-/// `https://` needs a TLS backend in `reqwest`: the default feature `default-tls` enables
-/// reqwest's own default; without it, enable one on your `reqwest` dependency.
-///
-/// # Errors
-///
-/// When the SQLite file cannot be opened.
-#[cfg(feature = "sqlite")]
-pub fn cached_client() -> Result<ClientWithMiddleware, Error> {
-    Ok(CacheMiddleware::new()?.into_client(reqwest::Client::new()))
-}
-
-/// What to do with a request, given what is stored.
-enum Decision {
-    Serve(Box<Found>),
-    ServeStaleAndRefresh(Box<Found>),
-    GatewayTimeout,
-    Forward(Option<Box<Found>>),
-}
-
-/// The future [`Middleware::handle`] returns.
-type HandleFuture<'a> =
-    Pin<Box<dyn Future<Output = reqwest_middleware::Result<Response>> + Send + 'a>>;
 
 // Written out rather than with `#[async_trait]` (which it matches): when nothing observes the
 // request, `handle_request`'s future is boxed as it is, with no wrapper future to move it into.
@@ -179,7 +111,7 @@ impl Middleware for CacheMiddleware {
         'life2: 'async_trait,
         Self: 'async_trait,
     {
-        let span = observe::request_span(&self.state.keys, &req);
+        let span = observe::request_span(&self.cache.settings.keys, &req);
         if !observe::wanted(&span) {
             return Box::pin(self.handle_request(req, extensions, next));
         }
@@ -198,7 +130,8 @@ impl CacheMiddleware {
         extensions: &mut Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
-        let state = &*self.state;
+        let cache = &*self.cache;
+        let (settings, live) = (&cache.settings, &cache.live);
         let scope = scope::current();
         let mode = extensions
             .get::<CacheMode>()
@@ -208,43 +141,45 @@ impl CacheMiddleware {
         // Requests the cache does not answer still go through `pass_on`: a successful unsafe
         // one invalidates what is stored for its URL, whatever skipped the cache.
         if scope.as_ref().is_some_and(CacheScope::is_disabled) || mode == CacheMode::Bypass {
-            return pass_on(state, req, extensions, next).await;
+            return pass_on(cache, req, extensions, next).await;
         }
         // A Range request is answered from a stored complete response, or passed on: its
         // answer (a `206`) is never stored.
         let ranged = req.headers().contains_key(RANGE);
-        if !state.allowable_methods.contains(req.method())
+        if !settings.allowable_methods.contains(req.method())
             || (ranged && req.method() != Method::GET)
         {
-            let post_for_get = state.cache_control
+            let post_for_get = settings.cache_control
                 && req.method() == Method::POST
                 && !ranged
-                && state.allowable_methods.contains(&Method::GET);
+                && settings.allowable_methods.contains(&Method::GET);
             if post_for_get {
                 // Boxed: storing the answer is a large future, kept out of the hit path's.
-                return Box::pin(post(state, scope.as_ref(), req, extensions, next)).await;
+                return Box::pin(post(cache, scope.as_ref(), req, extensions, next)).await;
             }
-            return pass_on(state, req, extensions, next).await;
+            return pass_on(cache, req, extensions, next).await;
         }
         let body = match req.body() {
             None => None,
             Some(body) => match body.as_bytes() {
                 Some(bytes) => Some(bytes),
                 // A streaming body cannot be keyed without consuming it.
-                None => return pass_on(state, req, extensions, next).await,
+                None => return pass_on(cache, req, extensions, next).await,
             },
         };
         // An explicit "do not cache" (per request, scope or URL pattern) skips reads too, as
         // requests-cache's DO_NOT_CACHE does: nothing stored earlier is served.
-        let user = state.expiration(
+        let user = settings.expiration(
             extensions.get::<Expiration>().copied(),
             scope.as_ref(),
             req.url(),
         );
         if !user.expiration.is_cacheable() && user.explicit {
-            return pass_on(state, req, extensions, next).await;
+            return pass_on(cache, req, extensions, next).await;
         }
-        let url_key = state.keys.key(req.method(), req.url(), req.headers(), body);
+        let url_key = settings
+            .keys
+            .key(req.method(), req.url(), req.headers(), body);
         // Request directives are honoured in every mode: they are the caller's own wish.
         let directives = RequestDirectives::parse(req.headers());
         let mode = match mode {
@@ -254,31 +189,32 @@ impl CacheMiddleware {
             other => other,
         };
 
-        let now = state.clock.now();
-        let flight_mark = state.flights.mark();
+        let now = settings.clock.now();
+        let flight_mark = live.flights.mark();
         let (found, seen) = match mode {
             CacheMode::ForceRefresh => (None, SeenIndex::Unknown),
             _ => {
-                let Lookup { found, index } = state.find(&url_key, req.headers()).await;
+                let Lookup { found, index } = find(&live.store, &url_key, req.headers()).await;
                 (found, SeenIndex::Known(index.map(|index| *index)))
             }
         };
         if found.is_none() && req.method() == Method::HEAD && mode != CacheMode::ForceRefresh {
             // A stored GET answers a HEAD: same status and headers, no body.
-            let get_key = state.keys.key(&Method::GET, req.url(), req.headers(), None);
-            if let Some(Decision::Serve(get)) = state
-                .find(&get_key, req.headers())
+            let get_key = settings
+                .keys
+                .key(&Method::GET, req.url(), req.headers(), None);
+            if let Some(Decision::Serve(get)) = find(&live.store, &get_key, req.headers())
                 .await
                 .found
-                .map(|get| decide(state, mode, directives.as_ref(), Some(get), now))
+                .map(|get| decide(settings, mode, directives.as_ref(), Some(get), now))
             {
-                state.stats.hit();
+                live.stats.hit();
                 let info = hit_info(&get, false, now);
                 return Ok(answer(get, &req, info, now, None));
             }
         }
 
-        match decide(state, mode, directives.as_ref(), found, now) {
+        match decide(settings, mode, directives.as_ref(), found, now) {
             Decision::Serve(found) => {
                 let part = match ranged.then(|| range::answer(req.headers(), &found.response)) {
                     // `only-if-cached` never goes to the network: a range the cache cannot
@@ -286,24 +222,24 @@ impl CacheMiddleware {
                     // recipient ignore Range).
                     Some(RangeAnswer::Origin) if mode == CacheMode::OnlyIfCached => None,
                     Some(RangeAnswer::Origin) => {
-                        return pass_on(state, req, extensions, next).await;
+                        return pass_on(cache, req, extensions, next).await;
                     }
                     Some(RangeAnswer::Part(range)) => Some(range),
                     Some(RangeAnswer::Whole) | None => None,
                 };
-                state.stats.hit();
+                live.stats.hit();
                 let info = hit_info(&found, false, now);
                 Ok(answer(found, &req, info, now, part))
             }
             // Nothing usable and `only-if-cached`: a 504, Range or not (RFC 9111 §5.2.1.7).
             Decision::GatewayTimeout => {
-                state.stats.miss();
+                live.stats.miss();
                 Ok(gateway_timeout(req.url().clone(), url_key))
             }
             // Whatever else would happen, a Range request goes to the origin as it came.
-            _ if ranged => pass_on(state, req, extensions, next).await,
+            _ if ranged => pass_on(cache, req, extensions, next).await,
             Decision::ServeStaleAndRefresh(found) => {
-                state.stats.hit();
+                live.stats.hit();
                 let mut info = hit_info(&found, false, now);
                 info.stale_while_revalidate = true;
                 let aged_from = info.created_at;
@@ -314,15 +250,21 @@ impl CacheMiddleware {
                     true,
                     (aged_from, now),
                 );
-                let exchange =
-                    Exchange::new(state, url_key, (Some(found), seen), user, directives, &req);
-                state.refresher.start(&self.state, exchange, req);
+                let exchange = Exchange::new(
+                    settings,
+                    url_key,
+                    (Some(found), seen),
+                    user,
+                    directives,
+                    &req,
+                );
+                refresh_in_background(&self.cache, exchange, &req);
                 Ok(response)
             }
             Decision::Forward(found) => {
-                let flight = match state.single_flight_wait {
+                let flight = match settings.single_flight_wait {
                     Some(wait) if mode == CacheMode::Default && is_safe(req.method()) => {
-                        Some((state.flights.join(url_key), wait))
+                        Some((live.flights.join(url_key), wait))
                     }
                     _ => None,
                 };
@@ -339,7 +281,7 @@ impl CacheMiddleware {
                     Some((Flight::Leader(guard), _)) => {
                         // A flight for this key may have finished between our read and our
                         // joining: then look once more before going to the origin.
-                        if state.flights.finished_since(&url_key, flight_mark) {
+                        if live.flights.finished_since(&url_key, flight_mark) {
                             let again =
                                 self.answer_from_cache(url_key, directives.as_ref(), mode, &req);
                             if let Some(response) = Box::pin(again).await {
@@ -350,9 +292,10 @@ impl CacheMiddleware {
                     }
                     None => None,
                 };
-                let exchange = Exchange::new(state, url_key, (found, seen), user, directives, &req);
+                let exchange =
+                    Exchange::new(settings, url_key, (found, seen), user, directives, &req);
                 // Boxed: the miss path's state stays out of the hit path's future.
-                Box::pin(fetch(state, exchange, req, extensions, next)).await
+                Box::pin(fetch(cache, exchange, req, extensions, next)).await
             }
         }
     }
@@ -384,13 +327,13 @@ impl CacheMiddleware {
         mode: CacheMode,
         req: &Request,
     ) -> Option<Response> {
-        let state = &*self.state;
-        let now = state.clock.now();
-        let found = state.find(&url_key, req.headers()).await.found;
-        let Decision::Serve(found) = decide(state, mode, directives, found, now) else {
+        let cache = &*self.cache;
+        let now = cache.settings.clock.now();
+        let found = find(&cache.live.store, &url_key, req.headers()).await.found;
+        let Decision::Serve(found) = decide(&cache.settings, mode, directives, found, now) else {
             return None;
         };
-        state.stats.hit();
+        cache.live.stats.hit();
         let mut info = hit_info(&found, false, now);
         info.coalesced = true;
         Some(answer(found, req, info, now, None))
@@ -400,198 +343,6 @@ impl CacheMiddleware {
 /// GET and HEAD: the methods single-flight may merge.
 fn is_safe(method: &Method) -> bool {
     *method == Method::GET || *method == Method::HEAD
-}
-
-/// Serve, revalidate, refetch, or answer 504.
-fn decide(
-    state: &CacheState,
-    mode: CacheMode,
-    directives: Option<&RequestDirectives>,
-    found: Option<Box<Found>>,
-    now: SystemTime,
-) -> Decision {
-    let Some(found) = found else {
-        return match mode {
-            CacheMode::OnlyIfCached => Decision::GatewayTimeout,
-            _ => Decision::Forward(None),
-        };
-    };
-    let freshness = found.freshness();
-    let usable = match directives {
-        // Strict: a reload (request `max-age`) does not revalidate a fresh immutable
-        // response (RFC 8246 §2); a forced one (`no-cache`) still does.
-        Some(d) if state.strict && d.max_age.is_some() && !d.no_cache => {
-            let reload = RequestDirectives {
-                max_age: None,
-                ..*d
-            };
-            let immutable = freshness.is_fresh(now) && freshness.is_immutable();
-            freshness.satisfies(if immutable { &reload } else { d }, now)
-        }
-        Some(directives) => freshness.satisfies(directives, now),
-        None => freshness.is_fresh(now),
-    };
-    // Immutable responses are not revalidated while fresh, even on reload (RFC 8246).
-    let immutable_fresh =
-        state.cache_control && freshness.is_fresh(now) && freshness.is_immutable();
-    // Serving stale while refreshing only when the request itself asks for nothing stricter.
-    let may_serve_stale = directives.is_none()
-        && stale_allowed(
-            &freshness,
-            now,
-            "stale-while-revalidate",
-            state.stale_while_revalidate,
-            state.cache_control,
-        );
-    match mode {
-        CacheMode::Default | CacheMode::OnlyIfCached if usable => Decision::Serve(found),
-        CacheMode::Refresh if immutable_fresh => Decision::Serve(found),
-        CacheMode::OnlyIfCached => Decision::GatewayTimeout,
-        CacheMode::Default if may_serve_stale => Decision::ServeStaleAndRefresh(found),
-        _ => Decision::Forward(Some(found)),
-    }
-}
-
-/// Info for a response served from an entry.
-pub(crate) fn hit_info(found: &Found, revalidated: bool, now: SystemTime) -> CacheInfo {
-    CacheInfo {
-        from_cache: true,
-        created_at: Some(found.meta.created_at),
-        expires: found.meta.expires_at,
-        is_expired: found.meta.is_expired(now),
-        key: Some(found.key),
-        revalidated,
-        ..CacheInfo::passed_through(None)
-    }
-}
-
-/// The answer to `req` from a usable entry: a `304` the cache makes when the caller's own
-/// `If-None-Match` / `If-Modified-Since` says its copy is current (evaluated before any
-/// range, RFC 9110 §13.2.2), else the `206` of the byte range `part` when the request has one
-/// the entry satisfies, else the stored response (without a body for HEAD).
-fn answer(
-    found: Box<Found>,
-    req: &Request,
-    mut info: CacheInfo,
-    now: SystemTime,
-    part: Option<std::ops::Range<usize>>,
-) -> Response {
-    let headers = req.headers();
-    let conditional =
-        headers.contains_key(IF_NONE_MATCH) || headers.contains_key(IF_MODIFIED_SINCE);
-    let mut response = found.response;
-    if conditional
-        && conditional::not_modified(req.method(), headers, &response, found.meta.created_at)
-    {
-        info.generated_by_cache = true;
-        response = conditional::into_not_modified(response);
-    } else if let Some(part) = part {
-        info.generated_by_cache = true;
-        response = range::into_partial(response, part);
-    }
-    let with_body = req.method() != Method::HEAD;
-    let aged_from = info.created_at;
-    serve(response, req.url(), info, with_body, (aged_from, now))
-}
-
-/// A response rebuilt from an entry, with its current `Age`: the stored initial age plus the
-/// time since `aged_from` (when the headers were stored or last refreshed); the body shares
-/// the entry's buffer (none for HEAD).
-pub(crate) fn serve(
-    mut cached: CachedResponse,
-    request_url: &Url,
-    info: CacheInfo,
-    with_body: bool,
-    (aged_from, now): (Option<SystemTime>, SystemTime),
-) -> Response {
-    if let Some(aged_from) = aged_from {
-        crate::age::set_current(&mut cached.headers, aged_from, now);
-    }
-    // Stored URLs are redacted. When the response came from the URL asked for, give back the
-    // caller's own URL (with its parameters); after a redirect, the stored final URL.
-    let url = if cached.url == cached.request.url {
-        request_url.clone()
-    } else {
-        Url::parse(&cached.url).unwrap_or_else(|_| request_url.clone())
-    };
-    let parts = ResponseParts {
-        status: cached.status,
-        version: cached.version,
-        headers: cached.headers,
-        url,
-        extensions: Extensions::new(),
-    };
-    let body = if with_body { cached.body } else { Bytes::new() };
-    parts.into_response(reqwest::Body::from(body), info)
-}
-
-/// `504 Gateway Timeout`: what `OnlyIfCached` answers when nothing usable is stored.
-fn gateway_timeout(url: Url, key: CacheKey) -> Response {
-    let parts = ResponseParts {
-        status: StatusCode::GATEWAY_TIMEOUT,
-        version: http::Version::HTTP_11,
-        headers: http::HeaderMap::new(),
-        url,
-        extensions: Extensions::new(),
-    };
-    let info = CacheInfo {
-        generated_by_cache: true,
-        ..CacheInfo::passed_through(Some(key))
-    };
-    parts.into_response(reqwest::Body::from(Bytes::new()), info)
-}
-
-/// Sends a request the cache does not answer or store; after a successful unsafe one,
-/// invalidates what is stored for its URL. Boxed: its future (the invalidation's store
-/// calls) would otherwise sit inside the request's, which every request, hits included,
-/// moves into its box.
-fn pass_on<'a>(
-    state: &'a CacheState,
-    req: Request,
-    extensions: &'a mut Extensions,
-    next: Next<'a>,
-) -> HandleFuture<'a> {
-    Box::pin(async move {
-        if !is_unsafe(req.method()) {
-            return pass_through(next.run(req, extensions).await, None);
-        }
-        let (method, url, headers) = (
-            req.method().clone(),
-            req.url().clone(),
-            req.headers().clone(),
-        );
-        let result = next.run(req, extensions).await;
-        if let Ok(response) = &result {
-            invalidate_after_unsafe(state, &method, &url, &headers, response).await;
-        }
-        pass_through(result, None)
-    })
-}
-
-/// A `POST` the cache does not store as such: passed on, and its answer stored for later
-/// `GET`s when it names its own URL in `Content-Location` (RFC 9111 §4).
-async fn post(
-    state: &CacheState,
-    scope: Option<&CacheScope>,
-    req: Request,
-    extensions: &mut Extensions,
-    next: Next<'_>,
-) -> reqwest_middleware::Result<Response> {
-    let user = state.expiration(extensions.get::<Expiration>().copied(), scope, req.url());
-    if !user.expiration.is_cacheable() && user.explicit {
-        return pass_on(state, req, extensions, next).await;
-    }
-    let (url, headers) = (req.url().clone(), req.headers().clone());
-    let response = pass_on(state, req, extensions, next).await?;
-    Ok(content_location::store_for_get(state, user, url, headers, response).await)
-}
-
-/// The network's answer, untouched but for the info saying the cache did nothing.
-fn pass_through(
-    result: reqwest_middleware::Result<Response>,
-    key: Option<CacheKey>,
-) -> reqwest_middleware::Result<Response> {
-    result.map(|response| with_info(response, CacheInfo::passed_through(key)))
 }
 
 #[cfg(test)]

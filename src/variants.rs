@@ -6,7 +6,7 @@
 //! variants: replacing the index with another header list, or with a response that does not
 //! vary, removes them first. Nothing is left that no lookup can reach.
 //!
-//! Calls the store through [`CacheState`] only.
+//! Calls the store through [`StoreCalls`] only.
 
 use std::time::SystemTime;
 
@@ -14,7 +14,8 @@ use cache_core::vary::{Vary, parse_vary, variant_key};
 use cache_core::{CacheKey, CachedResponse, Entry, EntryMeta, StoredEntry, VaryIndex};
 use http::HeaderMap;
 
-use crate::state::{CacheState, error_chain};
+use crate::store_calls::StoreCalls;
+use crate::warnings::error_chain;
 
 /// What the request's lookup saw under the URL key.
 #[derive(Clone, Debug)]
@@ -47,7 +48,7 @@ impl Placement<'_> {
 /// Writes `cached` (and, when it varies, the Vary index); returns the key the response went
 /// to, `None` when nothing was stored.
 pub(crate) async fn save_response(
-    state: &CacheState,
+    store: &StoreCalls,
     place: &Placement<'_>,
     cached: &CachedResponse,
     now: SystemTime,
@@ -56,20 +57,20 @@ pub(crate) async fn save_response(
     let names = match parse_vary(&cached.headers) {
         Vary::Any => return None,
         Vary::None => {
-            if current_index(state, place).await.is_some() {
-                remove_variants(state, place).await;
+            if current_index(store, place).await.is_some() {
+                remove_variants(store, place).await;
             }
             let meta = place.meta(place.url_key, now, expires_at);
-            return save(state, meta, cached).await;
+            return save(store, meta, cached).await;
         }
         Vary::Headers(names) => names,
     };
-    let current = current_index(state, place).await;
+    let current = current_index(store, place).await;
     let replacing = current
         .as_ref()
         .is_some_and(|(_, index)| index.headers != names);
     if replacing {
-        remove_variants(state, place).await;
+        remove_variants(store, place).await;
     }
     let same = current.filter(|(_, index)| index.headers == names);
     let new_list = same.is_none();
@@ -87,12 +88,9 @@ pub(crate) async fn save_response(
         .as_ref()
         .is_some_and(|(meta, _)| outlives(meta.expires_at, expires_at));
     if !index_lasts {
-        let value = state
-            .codec
-            .encode_vary_index(Some(&place.url_key), &index)
-            .ok()?;
+        let value = store.encode_vary_index(&index, &place.url_key)?;
         let meta = place.meta(place.url_key, now, expires_at);
-        if !state.save(StoredEntry::new(meta, value)).await {
+        if !store.save(StoredEntry::new(meta, value)).await {
             return None;
         }
     }
@@ -100,11 +98,11 @@ pub(crate) async fn save_response(
     let meta = place
         .meta(key, now, expires_at)
         .with_variant_of(Some(place.url_key));
-    let stored = save(state, meta, cached).await?;
-    if new_list && !still_indexed(state, place, &index).await {
+    let stored = save(store, meta, cached).await?;
+    if new_list && !still_indexed(store, place, &index).await {
         // Another writer put another header list in place meanwhile: this variant is not
         // reachable from it.
-        state.forget(&stored).await;
+        store.forget(&stored).await;
         return None;
     }
     Some(stored)
@@ -113,7 +111,7 @@ pub(crate) async fn save_response(
 /// After a `304` renewed a variant until `expires_at`: its index must last as long, or a
 /// store with native TTLs would drop the index first and every later request would miss.
 pub(crate) async fn renew_index(
-    state: &CacheState,
+    store: &StoreCalls,
     url_key: &CacheKey,
     index_meta: &EntryMeta,
     expires_at: Option<SystemTime>,
@@ -121,20 +119,19 @@ pub(crate) async fn renew_index(
     if outlives(index_meta.expires_at, expires_at) {
         return;
     }
-    let renewed = state.store.set_expiry(url_key, expires_at);
-    if let Err(error) = state.bounded(crate::observe::StoreOp::Put, renewed).await {
+    if let Err(error) = store.set_expiry(url_key, expires_at).await {
         tracing::debug!(key = %url_key, error = %error_chain(&error), "Vary index not renewed");
     }
 }
 
 /// The URL key's Vary index as the lookup saw it, or as stored now when it was not looked up.
 async fn current_index(
-    state: &CacheState,
+    store: &StoreCalls,
     place: &Placement<'_>,
 ) -> Option<(EntryMeta, VaryIndex)> {
     match place.seen {
         SeenIndex::Known(index) => index.clone(),
-        SeenIndex::Unknown => match state.load(&place.url_key).await {
+        SeenIndex::Unknown => match store.read(&place.url_key).await {
             Some((meta, Entry::VaryIndex(index))) => Some((meta, index)),
             _ => None,
         },
@@ -142,17 +139,17 @@ async fn current_index(
 }
 
 /// Deletes every variant of the URL key's index.
-async fn remove_variants(state: &CacheState, place: &Placement<'_>) {
-    for meta in state.entries_for_url(&place.url_group).await {
+async fn remove_variants(store: &StoreCalls, place: &Placement<'_>) {
+    for meta in store.entries_for_url(&place.url_group).await {
         if meta.variant_of == Some(place.url_key) {
-            state.forget(&meta.key).await;
+            store.forget(&meta.key).await;
         }
     }
 }
 
 /// True when the URL key still holds an index naming the same headers.
-async fn still_indexed(state: &CacheState, place: &Placement<'_>, index: &VaryIndex) -> bool {
-    match state.load(&place.url_key).await {
+async fn still_indexed(store: &StoreCalls, place: &Placement<'_>, index: &VaryIndex) -> bool {
+    match store.read(&place.url_key).await {
         Some((_, Entry::VaryIndex(stored))) => stored.headers == index.headers,
         // Gone or replaced by a response that does not vary (whose writer removed the
         // variants it could see): this one would be unreachable.
@@ -170,25 +167,11 @@ fn outlives(index_expiry: Option<SystemTime>, entry_expiry: Option<SystemTime>) 
     }
 }
 
-async fn save(state: &CacheState, meta: EntryMeta, cached: &CachedResponse) -> Option<CacheKey> {
+async fn save(store: &StoreCalls, meta: EntryMeta, cached: &CachedResponse) -> Option<CacheKey> {
     let key = meta.key;
-    let value = encode(state, cached, &key)?;
-    state
+    let value = store.encode(cached, &key)?;
+    store
         .save(StoredEntry::new(meta, value))
         .await
         .then_some(key)
-}
-
-pub(crate) fn encode(
-    state: &CacheState,
-    response: &CachedResponse,
-    key: &CacheKey,
-) -> Option<bytes::Bytes> {
-    match state.codec.encode(Some(key), response) {
-        Ok(value) => Some(value),
-        Err(error) => {
-            tracing::warn!(%key, error = %error_chain(&error), "cannot encode response; not cached");
-            None
-        }
-    }
 }

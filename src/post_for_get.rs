@@ -1,17 +1,42 @@
 //! A fresh response to `POST` that names its own URL in `Content-Location` is a response to a
 //! `GET` of that URL (RFC 9110 §9.3.3, RFC 9111 §4), and is stored as one when the cache
-//! follows headers and the response has explicit freshness.
+//! follows headers and the response has explicit freshness. Calls
+//! [`pass_on`](crate::pass_on), [`store_response`](crate::store_response) and leaf modules.
 
+use cache_core::Expiration;
 use cache_core::freshness::RequestDirectives;
 use http::header::{CONTENT_LOCATION, EXPIRES};
-use http::{HeaderMap, Method};
+use http::{Extensions, HeaderMap, Method};
 use reqwest::{Request, Response};
+use reqwest_middleware::Next;
 use url::Url;
 
-use crate::fetch::{Exchange, store_response};
+use crate::cache::Cache;
+use crate::exchange::Exchange;
+use crate::pass_on::pass_on;
 use crate::policy::UserExpiration;
-use crate::state::CacheState;
+use crate::scope::CacheScope;
+use crate::store_response::store_response;
 use crate::variants::SeenIndex;
+
+/// A `POST` the cache does not store as such: passed on, and its answer stored for later
+/// `GET`s when it names its own URL in `Content-Location` (RFC 9111 §4).
+pub(crate) async fn post(
+    cache: &Cache,
+    scope: Option<&CacheScope>,
+    req: Request,
+    extensions: &mut Extensions,
+    next: Next<'_>,
+) -> reqwest_middleware::Result<Response> {
+    let per_request = extensions.get::<Expiration>().copied();
+    let user = cache.settings.expiration(per_request, scope, req.url());
+    if !user.expiration.is_cacheable() && user.explicit {
+        return pass_on(cache, req, extensions, next).await;
+    }
+    let (url, headers) = (req.url().clone(), req.headers().clone());
+    let response = pass_on(cache, req, extensions, next).await?;
+    Ok(store_for_get(cache, user, url, headers, response).await)
+}
 
 /// True when `response`, the answer to a `POST` of `url`, may answer a `GET` of `url`.
 fn answers_get(url: &Url, response: &Response) -> bool {
@@ -36,8 +61,8 @@ fn answers_get(url: &Url, response: &Response) -> bool {
 
 /// Stores `response` (to a `POST` of `url` with these request headers) as the answer to a
 /// `GET` of `url` when it may be one; returns it to the caller either way.
-pub(crate) async fn store_for_get(
-    state: &CacheState,
+async fn store_for_get(
+    cache: &Cache,
     user: UserExpiration,
     url: Url,
     headers: HeaderMap,
@@ -48,15 +73,18 @@ pub(crate) async fn store_for_get(
     }
     let mut get = Request::new(Method::GET, url);
     *get.headers_mut() = headers;
-    let key = state.keys.key(&Method::GET, get.url(), get.headers(), None);
+    let key = cache
+        .settings
+        .keys
+        .key(&Method::GET, get.url(), get.headers(), None);
     let directives = RequestDirectives::parse(get.headers());
     let exchange = Exchange::new(
-        state,
+        &cache.settings,
         key,
         (None, SeenIndex::Unknown),
         user,
         directives,
         &get,
     );
-    store_response(state, exchange, response).await
+    store_response(cache, exchange, response).await
 }

@@ -1,0 +1,70 @@
+//! The decision for a request, given what is stored: serve it, serve it stale while a
+//! refresh runs, answer `504` (`only-if-cached`), or go to the network. Pure: reads the
+//! settings, calls only leaf modules.
+
+use std::time::SystemTime;
+
+use cache_core::freshness::RequestDirectives;
+
+use crate::lookup::Found;
+use crate::mode::CacheMode;
+use crate::settings::Settings;
+use crate::stale::stale_allowed;
+
+/// What to do with a request, given what is stored.
+pub(crate) enum Decision {
+    Serve(Box<Found>),
+    ServeStaleAndRefresh(Box<Found>),
+    GatewayTimeout,
+    Forward(Option<Box<Found>>),
+}
+
+/// Serve, revalidate, refetch, or answer 504.
+pub(crate) fn decide(
+    settings: &Settings,
+    mode: CacheMode,
+    directives: Option<&RequestDirectives>,
+    found: Option<Box<Found>>,
+    now: SystemTime,
+) -> Decision {
+    let Some(found) = found else {
+        return match mode {
+            CacheMode::OnlyIfCached => Decision::GatewayTimeout,
+            _ => Decision::Forward(None),
+        };
+    };
+    let freshness = found.freshness();
+    let usable = match directives {
+        // Strict: a reload (request `max-age`) does not revalidate a fresh immutable
+        // response (RFC 8246 §2); a forced one (`no-cache`) still does.
+        Some(d) if settings.strict && d.max_age.is_some() && !d.no_cache => {
+            let reload = RequestDirectives {
+                max_age: None,
+                ..*d
+            };
+            let immutable = freshness.is_fresh(now) && freshness.is_immutable();
+            freshness.satisfies(if immutable { &reload } else { d }, now)
+        }
+        Some(directives) => freshness.satisfies(directives, now),
+        None => freshness.is_fresh(now),
+    };
+    // Immutable responses are not revalidated while fresh, even on reload (RFC 8246).
+    let immutable_fresh =
+        settings.cache_control && freshness.is_fresh(now) && freshness.is_immutable();
+    // Serving stale while refreshing only when the request itself asks for nothing stricter.
+    let may_serve_stale = directives.is_none()
+        && stale_allowed(
+            &freshness,
+            now,
+            "stale-while-revalidate",
+            settings.stale_while_revalidate,
+            settings.cache_control,
+        );
+    match mode {
+        CacheMode::Default | CacheMode::OnlyIfCached if usable => Decision::Serve(found),
+        CacheMode::Refresh if immutable_fresh => Decision::Serve(found),
+        CacheMode::OnlyIfCached => Decision::GatewayTimeout,
+        CacheMode::Default if may_serve_stale => Decision::ServeStaleAndRefresh(found),
+        _ => Decision::Forward(Some(found)),
+    }
+}

@@ -1,0 +1,88 @@
+//! [`Exchange`]: what the miss path knows of a request, taken before it is sent (the request
+//! itself goes to the network and is gone). Calls only leaf modules.
+
+use cache_core::freshness::RequestDirectives;
+use cache_core::{CacheKey, CachedRequest};
+use http::{HeaderMap, Method};
+use reqwest::Request;
+use url::Url;
+
+use crate::lookup::Found;
+use crate::policy::UserExpiration;
+use crate::revalidate::{add_validators, is_conditional};
+use crate::settings::Settings;
+use crate::variants::SeenIndex;
+
+/// Everything the miss path needs to know about the request.
+pub(crate) struct Exchange {
+    /// The request's key (before any Vary variant).
+    pub(crate) url_key: CacheKey,
+    /// The stored entry, stale or being refreshed, if any.
+    pub(crate) found: Option<Box<Found>>,
+    /// What the lookup saw of the URL key's Vary index.
+    pub(crate) seen: SeenIndex,
+    pub(crate) user: UserExpiration,
+    pub(crate) directives: Option<RequestDirectives>,
+    pub(crate) method: Method,
+    pub(crate) url: Url,
+    /// The request's headers as the caller sent them (for Vary and invalidation).
+    pub(crate) headers: HeaderMap,
+    /// What may be stored of the request (redacted).
+    pub(crate) stored_request: CachedRequest,
+    /// The cache added its own validators for `found`.
+    pub(crate) validating: bool,
+}
+
+impl Exchange {
+    pub(crate) fn new(
+        settings: &Settings,
+        url_key: CacheKey,
+        (found, seen): (Option<Box<Found>>, SeenIndex),
+        user: UserExpiration,
+        directives: Option<RequestDirectives>,
+        req: &Request,
+    ) -> Self {
+        Self {
+            url_key,
+            found,
+            seen,
+            user,
+            directives,
+            method: req.method().clone(),
+            url: req.url().clone(),
+            headers: req.headers().clone(),
+            stored_request: CachedRequest::new(
+                req.method().clone(),
+                settings.keys.redact_url(req.url()),
+                settings.keys.redact_headers(req.headers()),
+            ),
+            validating: false,
+        }
+    }
+
+    /// `text` (an error message, which reqwest writes with the URL as sent) with the URL
+    /// replaced by its redacted form, for logs.
+    pub(crate) fn redact(&self, text: &str) -> String {
+        text.replace(self.url.as_str(), &self.stored_request.url)
+    }
+
+    /// The request's URL as stored (redacted), for logs.
+    pub(crate) fn stored_url(&self) -> &str {
+        &self.stored_request.url
+    }
+
+    /// The key of the stored entry this exchange refreshes, if any.
+    pub(crate) fn found_key(&self) -> Option<CacheKey> {
+        self.found.as_ref().map(|found| found.key)
+    }
+
+    /// Makes `req` conditional on the stored entry's validators, unless the caller already
+    /// made it conditional (then its `304` is the caller's business).
+    pub(crate) fn add_validators(&mut self, req: &mut Request) {
+        if let Some(found) = &self.found {
+            if !is_conditional(req.headers()) {
+                self.validating = add_validators(req.headers_mut(), &found.response);
+            }
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! [`Live`]: the machinery one middleware runs on, shared with its handles and changed by
+//! every request: the store calls, the counters, the flights of identical requests, the
+//! background refreshes. Settings are apart, in [`Settings`](crate::settings::Settings).
+//! Calls only the modules of its parts.
+
+use std::sync::Arc;
+
+use crate::flight::Flights;
+use crate::refresh::Refresher;
+use crate::stats::StatsCounters;
+use crate::store_calls::StoreCalls;
+
+/// The live parts of a cache.
+#[derive(Debug)]
+pub(crate) struct Live {
+    pub(crate) store: StoreCalls,
+    pub(crate) stats: Arc<StatsCounters>,
+    pub(crate) flights: Flights,
+    pub(crate) refresher: Refresher,
+}

@@ -1,0 +1,179 @@
+//! Going to the network: send the request (conditionally when a stored entry has
+//! validators), then route the origin's answer: a failure or an error status to a stale
+//! entry when stale-if-error allows it, a `304` to the entry it confirms, anything else
+//! (after invalidation for unsafe methods) to the store. Background refreshes run the same
+//! way, with the middleware's own client.
+//!
+//! Calls downward only: [`not_modified`](crate::not_modified),
+//! [`store_response`](crate::store_response), [`invalidate`](crate::invalidate),
+//! [`serve`](crate::serve).
+
+use std::sync::{Arc, Weak};
+use std::time::SystemTime;
+
+use http::{Extensions, Method, StatusCode};
+use reqwest::{Request, Response};
+use reqwest_middleware::Next;
+
+use crate::cache::Cache;
+use crate::exchange::Exchange;
+use crate::info::CacheResponseExt;
+use crate::invalidate::invalidate_after_unsafe;
+use crate::not_modified::refresh_from_304;
+use crate::refresh::RefreshOutcome;
+use crate::serve::{hit_info, serve};
+use crate::stale::stale_allowed;
+use crate::store_response::store_response;
+use crate::warnings::error_chain;
+
+/// Sends the request down the middleware chain and turns the answer into the caller's
+/// response, updating the cache.
+pub(crate) async fn fetch(
+    cache: &Cache,
+    mut exchange: Exchange,
+    mut req: Request,
+    extensions: &mut Extensions,
+    next: Next<'_>,
+) -> reqwest_middleware::Result<Response> {
+    exchange.add_validators(&mut req);
+    let result = next.run(req, extensions).await;
+    finish(cache, exchange, result).await
+}
+
+/// Starts refreshing the stale entry `exchange` found in the background, unless a refresh of
+/// it is running. The request goes out conditionally when the entry has validators.
+pub(crate) fn refresh_in_background(cache: &Arc<Cache>, mut exchange: Exchange, req: &Request) {
+    let refresher = &cache.live.refresher;
+    let Some(key) = exchange.found_key() else {
+        return;
+    };
+    // A streaming body cannot be sent twice; such requests are not refreshed.
+    let request = match refresher.is_running(&key) {
+        true => None,
+        false => req.try_clone(),
+    };
+    let Some(mut request) = request else {
+        return;
+    };
+    exchange.add_validators(&mut request);
+    let url = exchange.stored_url().to_owned();
+    // The task holds the cache weakly: dropping the middleware drops it, and its refresher
+    // then aborts the task.
+    let refresh = background(
+        Arc::downgrade(cache),
+        refresher.client.clone(),
+        request,
+        exchange,
+    );
+    refresher.start(key, url, refresh);
+}
+
+/// Sends the refresh and stores its answer.
+async fn background(
+    cache: Weak<Cache>,
+    client: reqwest::Client,
+    request: Request,
+    exchange: Exchange,
+) -> RefreshOutcome {
+    let result = client
+        .execute(request)
+        .await
+        .map_err(reqwest_middleware::Error::from);
+    let cache = cache.upgrade()?;
+    let failure = result
+        .as_ref()
+        .err()
+        .map(|e| exchange.redact(&error_chain(e)));
+    Some(match finish(&cache, exchange, result).await {
+        Ok(response) => {
+            let status = response.status();
+            match response.cache_info() {
+                Some(info) if info.stored => Ok(status),
+                Some(info) if info.stale_if_error => {
+                    Err("the origin failed; stale-if-error kept the entry".to_owned())
+                }
+                _ => Err(format!(
+                    "the origin answered {status}, which was not stored"
+                )),
+            }
+        }
+        Err(_) => Err(failure.unwrap_or_else(|| "origin error".to_owned())),
+    })
+}
+
+/// Turns the origin's answer (or failure) into the caller's response, updating the cache.
+async fn finish(
+    cache: &Cache,
+    exchange: Exchange,
+    result: reqwest_middleware::Result<Response>,
+) -> reqwest_middleware::Result<Response> {
+    let (settings, stats) = (&cache.settings, &cache.live.stats);
+    let now = settings.clock.now();
+    let response = match result {
+        Ok(response) => response,
+        Err(error) => {
+            let origin_unreachable = error.is_connect() || error.is_timeout() || error.is_request();
+            if origin_unreachable {
+                if let Some(stale) = stale_for_error(cache, &exchange, now) {
+                    // Logged redacted: reqwest's message holds the URL as sent.
+                    let error = exchange.redact(&error_chain(&error));
+                    let url = &exchange.stored_request.url;
+                    tracing::info!(%url, %error, "origin unreachable; serving stale entry");
+                    return Ok(stale);
+                }
+            }
+            // Network errors otherwise pass through unchanged; the request was a miss.
+            stats.miss();
+            return Err(error);
+        }
+    };
+    let status = response.status();
+    if settings.stale_if_error_statuses.contains(&status) {
+        if let Some(stale) = stale_for_error(cache, &exchange, now) {
+            let url = &exchange.stored_request.url;
+            tracing::info!(%url, %status, "origin error; serving stale entry");
+            return Ok(stale);
+        }
+    }
+    if exchange.validating && status == StatusCode::NOT_MODIFIED {
+        if let Some(found) = exchange.found.clone() {
+            return Ok(refresh_from_304(cache, &exchange, *found, &response, now).await);
+        }
+    }
+    invalidate_after_unsafe(
+        cache,
+        &exchange.method,
+        &exchange.url,
+        &exchange.headers,
+        &response,
+    )
+    .await;
+    stats.miss();
+    Ok(store_response(cache, exchange, response).await)
+}
+
+/// The stale entry, marked as served on error, when stale-if-error allows it.
+fn stale_for_error(cache: &Cache, exchange: &Exchange, now: SystemTime) -> Option<Response> {
+    let found = exchange.found.as_ref()?;
+    let allowed = stale_allowed(
+        &found.freshness(),
+        now,
+        "stale-if-error",
+        cache.settings.stale_if_error,
+        cache.settings.cache_control,
+    );
+    if !allowed {
+        return None;
+    }
+    cache.live.stats.hit();
+    let mut info = hit_info(found, false, now);
+    info.stale_if_error = true;
+    let aged_from = info.created_at;
+    Some(serve(
+        found.response.clone(),
+        &exchange.url,
+        info,
+        exchange.method != Method::HEAD,
+        (aged_from, now),
+    ))
+}

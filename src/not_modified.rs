@@ -1,0 +1,101 @@
+//! The origin confirmed a stored entry with a `304`: merge the `304`'s headers into it, renew
+//! its freshness (and its Vary index's), and serve the stored body. Calls
+//! [`variants`](crate::variants), [`serve`](crate::serve) and leaf modules.
+
+use std::time::SystemTime;
+
+use cache_core::{EntryMeta, StoredEntry};
+use http::Method;
+use reqwest::Response;
+
+use crate::age;
+use crate::cache::Cache;
+use crate::exchange::Exchange;
+use crate::lookup::Found;
+use crate::policy::{Storage, storage};
+use crate::revalidate::merge_304_headers;
+use crate::serve::{hit_info, serve};
+use crate::stored_fields;
+use crate::variants::{SeenIndex, renew_index};
+
+/// The response for a request whose stored entry `found` the origin confirmed with
+/// `not_modified`; the entry is stored again with its renewed headers and freshness.
+pub(crate) async fn refresh_from_304(
+    cache: &Cache,
+    exchange: &Exchange,
+    mut found: Found,
+    not_modified: &Response,
+    now: SystemTime,
+) -> Response {
+    let settings = &cache.settings;
+    cache.live.stats.revalidation();
+    // The entry is as new as this 304: the stored Age no longer applies, and a stale Date
+    // would make it look old again (RFC 9111 §4.2.3).
+    found.response.headers.remove(http::header::AGE);
+    if !not_modified.headers().contains_key(http::header::DATE) {
+        let date = httpdate::fmt_http_date(now);
+        if let Ok(date) = http::HeaderValue::from_str(&date) {
+            // Fallible: a stored response may hold every header name `http` allows.
+            let _ = found.response.headers.try_insert(http::header::DATE, date);
+        }
+    }
+    // Strict mode keeps Set-Cookie with the entry, so a 304's replaces the stored one.
+    let mut update = not_modified.headers().clone();
+    stored_fields::remove_unstored(&mut update);
+    if !settings.strict {
+        update.remove(http::header::SET_COOKIE);
+    }
+    merge_304_headers(&mut found.response.headers, &update);
+    stored_fields::remove_unstored(&mut found.response.headers);
+    age::store_initial(&mut found.response.headers, now);
+    let storage = storage(
+        settings.cache_control,
+        settings.strict,
+        exchange.user,
+        exchange.directives.as_ref(),
+        found.response.status,
+        &found.response.headers,
+        now,
+    );
+    // A 304 that sets a cookie: the caller gets the cookie (as it would without the cache),
+    // the store never does, and unless such responses may be cached the entry is not renewed.
+    let sets_cookie = not_modified
+        .headers()
+        .contains_key(http::header::SET_COOKIE);
+    let mut saved = false;
+    let renew = !sets_cookie || settings.cache_set_cookie || settings.strict;
+    if let (Storage::Until(expires_at), true) = (storage, renew) {
+        let store = &cache.live.store;
+        let is_variant = found.key != exchange.url_key;
+        let meta = EntryMeta::new(found.key, found.meta.url.clone(), now, expires_at)
+            .with_url_group(Some(settings.keys.url_group(&exchange.url)))
+            .with_variant_of(is_variant.then_some(exchange.url_key));
+        if let Some(value) = store.encode(&found.response, &found.key) {
+            saved = store.save(StoredEntry::new(meta.clone(), value)).await;
+        }
+        if saved {
+            found.meta = meta;
+            if let SeenIndex::Known(Some((index_meta, _))) = &exchange.seen {
+                renew_index(store, &exchange.url_key, index_meta, expires_at).await;
+            }
+        }
+    }
+    let mut info = hit_info(&found, true, now);
+    info.stored = saved;
+    let mut response = found.response;
+    if !settings.strict {
+        for cookie in not_modified.headers().get_all(http::header::SET_COOKIE) {
+            let _ = response
+                .headers
+                .try_append(http::header::SET_COOKIE, cookie.clone());
+        }
+    }
+    // Its Age was set from the 304 just now, whether or not the entry was stored again.
+    serve(
+        response,
+        &exchange.url,
+        info,
+        exchange.method != Method::HEAD,
+        (Some(now), now),
+    )
+}

@@ -1,0 +1,108 @@
+//! Responses the cache makes from a stored entry: the whole response, a `304` for a caller's
+//! own conditional request, a `206` for a byte range, each with its current `Age` and the
+//! [`CacheInfo`] saying where it came from; and the `504` of `only-if-cached`. Calls only
+//! leaf modules.
+
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use cache_core::{CacheKey, CachedResponse};
+use http::header::{IF_MODIFIED_SINCE, IF_NONE_MATCH};
+use http::{Extensions, Method, StatusCode};
+use reqwest::{Request, Response};
+use url::Url;
+
+use crate::conditional;
+use crate::info::CacheInfo;
+use crate::lookup::Found;
+use crate::range;
+use crate::response_parts::ResponseParts;
+
+/// Info for a response served from an entry.
+pub(crate) fn hit_info(found: &Found, revalidated: bool, now: SystemTime) -> CacheInfo {
+    CacheInfo {
+        from_cache: true,
+        created_at: Some(found.meta.created_at),
+        expires: found.meta.expires_at,
+        is_expired: found.meta.is_expired(now),
+        key: Some(found.key),
+        revalidated,
+        ..CacheInfo::passed_through(None)
+    }
+}
+
+/// The answer to `req` from a usable entry: a `304` the cache makes when the caller's own
+/// `If-None-Match` / `If-Modified-Since` says its copy is current (evaluated before any
+/// range, RFC 9110 §13.2.2), else the `206` of the byte range `part` when the request has one
+/// the entry satisfies, else the stored response (without a body for HEAD).
+pub(crate) fn answer(
+    found: Box<Found>,
+    req: &Request,
+    mut info: CacheInfo,
+    now: SystemTime,
+    part: Option<std::ops::Range<usize>>,
+) -> Response {
+    let headers = req.headers();
+    let conditional =
+        headers.contains_key(IF_NONE_MATCH) || headers.contains_key(IF_MODIFIED_SINCE);
+    let mut response = found.response;
+    if conditional
+        && conditional::not_modified(req.method(), headers, &response, found.meta.created_at)
+    {
+        info.generated_by_cache = true;
+        response = conditional::into_not_modified(response);
+    } else if let Some(part) = part {
+        info.generated_by_cache = true;
+        response = range::into_partial(response, part);
+    }
+    let with_body = req.method() != Method::HEAD;
+    let aged_from = info.created_at;
+    serve(response, req.url(), info, with_body, (aged_from, now))
+}
+
+/// A response rebuilt from an entry, with its current `Age`: the stored initial age plus the
+/// time since `aged_from` (when the headers were stored or last refreshed); the body shares
+/// the entry's buffer (none for HEAD).
+pub(crate) fn serve(
+    mut cached: CachedResponse,
+    request_url: &Url,
+    info: CacheInfo,
+    with_body: bool,
+    (aged_from, now): (Option<SystemTime>, SystemTime),
+) -> Response {
+    if let Some(aged_from) = aged_from {
+        crate::age::set_current(&mut cached.headers, aged_from, now);
+    }
+    // Stored URLs are redacted. When the response came from the URL asked for, give back the
+    // caller's own URL (with its parameters); after a redirect, the stored final URL.
+    let url = if cached.url == cached.request.url {
+        request_url.clone()
+    } else {
+        Url::parse(&cached.url).unwrap_or_else(|_| request_url.clone())
+    };
+    let parts = ResponseParts {
+        status: cached.status,
+        version: cached.version,
+        headers: cached.headers,
+        url,
+        extensions: Extensions::new(),
+    };
+    let body = if with_body { cached.body } else { Bytes::new() };
+    parts.into_response(reqwest::Body::from(body), info)
+}
+
+/// `504 Gateway Timeout`: what `OnlyIfCached` answers when nothing usable is stored.
+pub(crate) fn gateway_timeout(url: Url, key: CacheKey) -> Response {
+    let parts = ResponseParts {
+        status: StatusCode::GATEWAY_TIMEOUT,
+        version: http::Version::HTTP_11,
+        headers: http::HeaderMap::new(),
+        url,
+        extensions: Extensions::new(),
+    };
+    let info = CacheInfo {
+        generated_by_cache: true,
+        ..CacheInfo::passed_through(Some(key))
+    };
+    parts.into_response(reqwest::Body::from(Bytes::new()), info)
+}

@@ -1,0 +1,235 @@
+//! [`StoreCalls`]: the store as the cache calls it. Every call is bounded in time and guarded
+//! by the breaker; entries are encoded and decoded here (the codec lives nowhere else); a
+//! failure is logged (throttled) and counted, and on the request path it is never raised:
+//! a read that fails is a miss, a write that fails stores nothing. Calls only leaf modules.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use cache_core::codec::EntryCodec;
+use cache_core::store::get_entry;
+use cache_core::{
+    CacheKey, CacheStore, CachedResponse, Entry, EntryMeta, StoreError, StoredEntry, VaryIndex,
+};
+
+use crate::breaker::{Breaker, CircuitOpen};
+use crate::observe::{self, StoreOp};
+use crate::stats::StatsCounters;
+use crate::warnings::{WarningLimiter, error_chain};
+
+/// The store, its codec, and what keeps its failures from reaching a request.
+#[derive(Debug)]
+pub(crate) struct StoreCalls {
+    pub(crate) store: Arc<dyn CacheStore>,
+    /// Compression and signatures of stored entries.
+    codec: EntryCodec,
+    /// How long one call may take.
+    pub(crate) store_timeout: Duration,
+    breaker: Breaker,
+    /// Store failures warn at most once a second.
+    warnings: WarningLimiter,
+    stats: Arc<StatsCounters>,
+}
+
+impl StoreCalls {
+    pub(crate) fn new(
+        store: Arc<dyn CacheStore>,
+        codec: EntryCodec,
+        timeout: Duration,
+        breaker: Breaker,
+        stats: Arc<StatsCounters>,
+    ) -> Self {
+        Self {
+            store,
+            codec,
+            store_timeout: timeout,
+            breaker,
+            warnings: WarningLimiter::default(),
+            stats,
+        }
+    }
+
+    /// Reads and decodes an entry; a store failure or timeout is logged, counted, and a miss.
+    ///
+    /// The one read of the request path. In-process stores (memory, sled, small SQLite
+    /// values) answer it at once through [`CacheStore::get_decoded_now`], with no future
+    /// built for the store call and no timer armed; the others, a breaker that is open, and
+    /// an entry that does not decode (which must be deleted) take the awaited form, which
+    /// wraps the same store call in the time bound.
+    pub(crate) async fn read(&self, key: &CacheKey) -> Option<(EntryMeta, Entry)> {
+        // Not a `match`: its scrutinee (an entry) would live across the await below, and
+        // every hit's future would carry room for it.
+        if let Some(answer) = self.read_now(key) {
+            return answer;
+        }
+        // Boxed: a store that makes us wait costs far more than the allocation, and the hit
+        // path's future stays small.
+        Box::pin(self.read_awaited(key)).await
+    }
+
+    /// The read answered without awaiting; `None` when the store cannot answer so, the
+    /// breaker is open (the awaited form counts the skip), or the entry does not decode (the
+    /// awaited form deletes it and says so in the log).
+    fn read_now(&self, key: &CacheKey) -> Option<Option<(EntryMeta, Entry)>> {
+        let permit = self.breaker.allow().ok()?;
+        let started = observe::store_call_started();
+        let answer = self.store.get_decoded_now(key, &self.codec)?;
+        observe::store_call_finished(StoreOp::Get, started);
+        permit.settle(&answer);
+        match answer {
+            Ok(None) => Some(None),
+            Ok(Some((meta, Ok(entry)))) => Some(Some((meta, entry))),
+            Ok(Some((_, Err(_)))) => None,
+            Err(error) => {
+                self.failed(key, &error, "cache read failed; going to the network");
+                Some(None)
+            }
+        }
+    }
+
+    async fn read_awaited(&self, key: &CacheKey) -> Option<(EntryMeta, Entry)> {
+        match self.get(key).await {
+            Ok(found) => found,
+            Err(error) => {
+                self.failed(key, &error, "cache read failed; going to the network");
+                None
+            }
+        }
+    }
+
+    /// Reads and decodes an entry, raising the store's error (for the handle); an entry that
+    /// does not decode is deleted and reported as none.
+    pub(crate) async fn get(
+        &self,
+        key: &CacheKey,
+    ) -> Result<Option<(EntryMeta, Entry)>, StoreError> {
+        let read = get_entry(&*self.store, key, &self.codec);
+        self.bounded(StoreOp::Get, read).await
+    }
+
+    /// Every entry stored for the URL group (all methods, credentials, variants); empty when
+    /// the store fails (logged and counted).
+    pub(crate) async fn entries_for_url(&self, url_group: &CacheKey) -> Vec<EntryMeta> {
+        let listed = self.store.entries_for_url(url_group);
+        match self.bounded(StoreOp::List, listed).await {
+            Ok(metas) => metas,
+            Err(error) => {
+                self.failed(url_group, &error, "cache lookup by URL failed");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Writes an entry; true when it was stored. A failure is logged and counted, never raised.
+    pub(crate) async fn save(&self, entry: StoredEntry) -> bool {
+        let key = entry.meta.key;
+        match self.bounded(StoreOp::Put, self.store.put(entry)).await {
+            Ok(()) => {
+                self.stats.store();
+                true
+            }
+            Err(StoreError::TooLarge { size, limit }) => {
+                tracing::debug!(%key, size, limit, "response too large for the store; not cached");
+                false
+            }
+            Err(error) => {
+                self.failed(&key, &error, "cache write failed; response not cached");
+                false
+            }
+        }
+    }
+
+    /// Deletes an entry; a failure is logged and counted, never raised.
+    pub(crate) async fn forget(&self, key: &CacheKey) {
+        if let Err(error) = self.bounded(StoreOp::Delete, self.store.delete(key)).await {
+            self.failed(key, &error, "cache delete failed");
+        }
+    }
+
+    /// Sets an entry's expiry; a failure is only debug-logged (the caller goes on either way).
+    pub(crate) async fn set_expiry(
+        &self,
+        key: &CacheKey,
+        expires_at: Option<std::time::SystemTime>,
+    ) -> Result<bool, StoreError> {
+        let renewed = self.store.set_expiry(key, expires_at);
+        self.bounded(StoreOp::Put, renewed).await
+    }
+
+    /// `response` encoded for the store under `key`; `None` (warned) when it cannot be.
+    pub(crate) fn encode(&self, response: &CachedResponse, key: &CacheKey) -> Option<Bytes> {
+        match self.codec.encode(Some(key), response) {
+            Ok(value) => Some(value),
+            Err(error) => {
+                tracing::warn!(%key, error = %error_chain(&error), "cannot encode response; not cached");
+                None
+            }
+        }
+    }
+
+    /// A Vary index encoded for the store under `key`.
+    pub(crate) fn encode_vary_index(&self, index: &VaryIndex, key: &CacheKey) -> Option<Bytes> {
+        self.codec.encode_vary_index(Some(key), index).ok()
+    }
+
+    /// Counts a failed store call and logs it: a warning at most once a second (a down
+    /// store fails every request), otherwise a debug line; a call the open breaker skipped
+    /// is counted apart and only debug-logged (the failures that opened it were warned).
+    fn failed(&self, key: &CacheKey, error: &StoreError, what: &str) {
+        let skipped = std::error::Error::source(error)
+            .is_some_and(|source| source.downcast_ref::<CircuitOpen>().is_some());
+        if skipped {
+            self.stats.skip();
+            tracing::debug!(%key, error = %error_chain(error), "{what}");
+            return;
+        }
+        self.stats.error();
+        match self.warnings.allow() {
+            Some(suppressed) => {
+                tracing::warn!(%key, error = %error_chain(error), suppressed, "{what}");
+            }
+            None => tracing::debug!(%key, error = %error_chain(error), "{what}"),
+        }
+    }
+
+    /// Runs a store call within the store timeout.
+    ///
+    /// The call is polled once first: in-process stores (memory, sled) answer at once, and
+    /// then no timer is armed, which is most of a hit's cost otherwise. Its time is added to
+    /// the observed request's total and the `metrics` histogram, when either is on.
+    pub(crate) async fn bounded<T>(
+        &self,
+        op: StoreOp,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        self.bounded_for(op, self.store_timeout, call).await
+    }
+
+    /// [`StoreCalls::bounded`] with another time limit, for calls that touch every entry.
+    pub(crate) async fn bounded_for<T>(
+        &self,
+        op: StoreOp,
+        timeout: Duration,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let permit = match self.breaker.allow() {
+            Ok(permit) => permit,
+            Err(open) => return Err(StoreError::unavailable(open)),
+        };
+        let started = observe::store_call_started();
+        let mut call = std::pin::pin!(call);
+        let first = std::future::poll_fn(|cx| std::task::Poll::Ready(call.as_mut().poll(cx))).await;
+        let result = match first {
+            std::task::Poll::Ready(result) => result,
+            // Boxed: the timer is large, and only a store that did not answer at once needs
+            // it; in-process hits keep a small future (every hit moves it several times).
+            std::task::Poll::Pending => Box::pin(tokio::time::timeout(timeout, call))
+                .await
+                .unwrap_or(Err(StoreError::Timeout(timeout))),
+        };
+        observe::store_call_finished(op, started);
+        permit.settle(&result);
+        result
+    }
+}

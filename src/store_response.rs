@@ -1,0 +1,128 @@
+//! Storing the origin's answer: whether every rule allows it (the user's settings, the
+//! response's directives, its status, Vary, cookies, the filter, the body size), reading the
+//! body within the limit, and writing it where its request's lookup will find it (and, after
+//! a redirect, where the final URL's will). Calls [`variants`](crate::variants) and leaf
+//! modules.
+
+use cache_core::vary::{Vary, parse_vary};
+use cache_core::{CachedResponse, EntryMeta};
+use http::{Method, StatusCode};
+use reqwest::Response;
+
+use crate::age;
+use crate::body::{ReadBody, read_limited};
+use crate::cache::Cache;
+use crate::exchange::Exchange;
+use crate::info::CacheInfo;
+use crate::policy::{Storage, storage};
+use crate::response_parts::with_info;
+use crate::storable::storable;
+use crate::stored_fields;
+use crate::variants::{Placement, SeenIndex, save_response};
+
+/// Stores `response` when every rule allows it; returns it to the caller either way.
+pub(crate) async fn store_response(
+    cache: &Cache,
+    exchange: Exchange,
+    response: Response,
+) -> Response {
+    let settings = &cache.settings;
+    let now = settings.clock.now();
+    let not_stored = CacheInfo::passed_through(Some(exchange.url_key));
+    let status = response.status();
+    let storage = storage(
+        settings.cache_control,
+        settings.strict,
+        exchange.user,
+        exchange.directives.as_ref(),
+        status,
+        response.headers(),
+        now,
+    );
+    let expires_at = match storage {
+        Storage::Until(expires_at) => expires_at,
+        Storage::Skip => return with_info(response, not_stored),
+    };
+    let status_allowed = if settings.strict {
+        storable(status, response.headers())
+    } else {
+        settings.allowable_codes.contains(&status)
+    };
+    let cookies_allowed = settings.strict
+        || settings.cache_set_cookie
+        || !response.headers().contains_key(http::header::SET_COOKIE);
+    let cacheable = status != StatusCode::PARTIAL_CONTENT
+        && status_allowed
+        && parse_vary(response.headers()) != Vary::Any
+        && cookies_allowed
+        && settings.filter.as_ref().is_none_or(|keep| keep(&response));
+    if !cacheable {
+        return with_info(response, not_stored);
+    }
+    // HEAD responses announce the GET body's length; only a real body can be too large.
+    let announced_too_large = exchange.method != Method::HEAD
+        && response
+            .content_length()
+            .is_some_and(|len| len > settings.max_body_bytes);
+    if announced_too_large {
+        return with_info(response, not_stored);
+    }
+    let (parts, body) =
+        match read_limited(response, settings.max_body_bytes, not_stored.clone()).await {
+            ReadBody::Complete(parts, body) => (parts, body),
+            ReadBody::PassedOn(response) => return response,
+        };
+
+    let final_url = parts.url.clone();
+    // Set-Cookie is a credential: outside strict mode, even where such responses may be
+    // cached, the header is never stored, and so never replayed to another request. The
+    // caller still gets it here. A private cache under RFC 9111 keeps it (§3.1).
+    let mut stored_headers = parts.headers.clone();
+    if !settings.strict {
+        stored_headers.remove(http::header::SET_COOKIE);
+    }
+    stored_fields::remove_unstored(&mut stored_headers);
+    age::store_initial(&mut stored_headers, now);
+    let cached = CachedResponse::new(
+        parts.status,
+        parts.version,
+        stored_headers,
+        body.clone(),
+        settings.keys.redact_url(&final_url),
+        exchange.stored_request,
+    );
+    let meta_url = cached.request.url.as_str().to_owned();
+    let store = &cache.live.store;
+    let place = Placement {
+        url_key: exchange.url_key,
+        url_group: settings.keys.url_group(&exchange.url),
+        meta_url: &meta_url,
+        request_headers: &exchange.headers,
+        seen: &exchange.seen,
+    };
+    let stored_key = save_response(store, &place, &cached, now, expires_at).await;
+    // After a redirect, the final URL is answered from the cache too (an alias), in the final
+    // URL's group.
+    if stored_key.is_some() && exchange.method == Method::GET && final_url != exchange.url {
+        let alias = Placement {
+            url_key: settings
+                .keys
+                .key(&Method::GET, &final_url, &exchange.headers, None),
+            url_group: settings.keys.url_group(&final_url),
+            meta_url: cached.url.as_str(),
+            request_headers: &exchange.headers,
+            seen: &SeenIndex::Unknown,
+        };
+        save_response(store, &alias, &cached, now, expires_at).await;
+    }
+    let meta = EntryMeta::new(exchange.url_key, meta_url, now, expires_at);
+    // Times as stored (to the millisecond), so this info matches a later hit's.
+    let info = CacheInfo {
+        created_at: stored_key.map(|_| meta.created_at),
+        expires: stored_key.and(meta.expires_at),
+        key: Some(stored_key.unwrap_or(exchange.url_key)),
+        stored: stored_key.is_some(),
+        ..not_stored
+    };
+    parts.into_response(reqwest::Body::from(body), info)
+}
