@@ -5,10 +5,12 @@
 //! its stored `Age` is set to its initial age (the larger of the received `Age` and the
 //! apparent age from `Date`), so a hit only adds the time the entry spent in the cache to one
 //! small integer, with no date to parse.
+//!
+//! A leaf: calls nothing else in the crate.
 
 use std::time::{Duration, SystemTime};
 
-use cache_core::freshness::{age_of, initial_age};
+use cache_http::freshness::{age_of, initial_age};
 use http::HeaderValue;
 use http::header::{AGE, Entry, HeaderMap};
 

@@ -1,4 +1,6 @@
 //! Reading a response body once, up to a size limit, without ever losing it.
+//!
+//! Calls `info`, `response_parts` (nothing that calls it).
 
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;

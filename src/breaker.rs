@@ -3,13 +3,15 @@
 //! timeout per period, not one per request.
 //!
 //! The back-off is measured on the cache's [`Clock`], so tests drive it with a
-//! [`ManualClock`](cache_core::ManualClock) instead of sleeping.
+//! [`ManualClock`](cache_http::ManualClock) instead of sleeping.
+//!
+//! A leaf: calls nothing else in the crate.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
-use cache_core::Clock;
+use cache_http::Clock;
 
 /// The store is not called: the breaker is open after repeated failures.
 #[derive(Debug, thiserror::Error)]
@@ -164,7 +166,7 @@ impl Breaker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cache_core::ManualClock;
+    use cache_http::ManualClock;
 
     /// A breaker on a manual clock: the tests move time, they never sleep.
     fn breaker(threshold: u32, first: Duration, max: Duration) -> (Breaker, Arc<ManualClock>) {

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cache_core::codec::{EntryCodec, SigningKeys};
-use cache_core::{CacheStore, Clock, Expiration, KeyRules, MatchHeaders, SystemClock};
+use cache_core::CacheStore;
+
+use cache_http::{Clock, Expiration, KeyRules, MatchHeaders, SystemClock};
 use http::{Method, StatusCode};
 
 use reqwest_middleware::ClientWithMiddleware;
@@ -364,8 +366,8 @@ impl CacheMiddlewareBuilder {
 
     /// Parameters (query parameters, request headers, top-level JSON or form body keys) left
     /// out of the key and removed from the stored request. Replaces the default,
-    /// [`DEFAULT_IGNORED_PARAMETERS`](cache_core::DEFAULT_IGNORED_PARAMETERS). Credentials
-    /// ([`CREDENTIAL_NAMES`](cache_core::CREDENTIAL_NAMES): `Authorization`, `Cookie`,
+    /// [`DEFAULT_IGNORED_PARAMETERS`](cache_http::DEFAULT_IGNORED_PARAMETERS). Credentials
+    /// ([`CREDENTIAL_NAMES`](cache_http::CREDENTIAL_NAMES): `Authorization`, `Cookie`,
     /// `X-Auth-Token`, `api_key` ..., and those declared with
     /// [`credential_headers`](Self::credential_headers) /
     /// [`credential_parameters`](Self::credential_parameters)) are never stored in any case.
@@ -399,7 +401,7 @@ impl CacheMiddlewareBuilder {
     }
 
     /// Request headers that carry credentials, beyond the built-in
-    /// [`CREDENTIAL_NAMES`](cache_core::CREDENTIAL_NAMES) (case-insensitive; each call adds
+    /// [`CREDENTIAL_NAMES`](cache_http::CREDENTIAL_NAMES) (case-insensitive; each call adds
     /// to the list). They are never stored, and a response fetched with one value is not
     /// served to a request with another unless [`per_credential`](Self::per_credential) is
     /// off (then they are left out of the key, as ignored parameters).
@@ -424,7 +426,7 @@ impl CacheMiddlewareBuilder {
     }
 
     /// Query parameters and top-level JSON or form body keys that carry credentials, beyond
-    /// the built-in [`CREDENTIAL_NAMES`](cache_core::CREDENTIAL_NAMES); otherwise as
+    /// the built-in [`CREDENTIAL_NAMES`](cache_http::CREDENTIAL_NAMES); otherwise as
     /// [`credential_headers`](Self::credential_headers).
     pub fn credential_parameters<I, S>(mut self, names: I) -> Self
     where
@@ -494,7 +496,7 @@ impl CacheMiddlewareBuilder {
     }
 
     /// The clock freshness is judged by, and the store breaker's back-off measured on
-    /// (default the system clock). Tests use [`ManualClock`](cache_core::ManualClock) to
+    /// (default the system clock). Tests use [`ManualClock`](cache_http::ManualClock) to
     /// expire entries, or end a back-off, without sleeping.
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;

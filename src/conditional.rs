@@ -5,11 +5,13 @@
 //! Evaluated as RFC 9110 §13.2.2 orders it: `If-None-Match` (weak comparison, several tags,
 //! `*`) decides when present; otherwise `If-Modified-Since`, against the stored
 //! `Last-Modified`, else its `Date`, else when it was stored.
+//!
+//! A leaf: calls nothing else in the crate.
 
 use std::time::SystemTime;
 
 use cache_core::CachedResponse;
-use cache_core::freshness::http_date;
+use cache_http::freshness::http_date;
 use http::header::{self, HeaderMap, HeaderName};
 use http::{Method, StatusCode};
 

@@ -4,7 +4,7 @@
 
 use std::time::SystemTime;
 
-use cache_core::freshness::RequestDirectives;
+use cache_http::freshness::RequestDirectives;
 
 use crate::lookup::Found;
 use crate::mode::CacheMode;

@@ -1,4 +1,6 @@
 //! The crate's error type.
+//!
+//! A leaf: calls nothing else in the crate.
 
 pub use cache_core::StoreError;
 

@@ -1,5 +1,7 @@
 //! Single-flight: concurrent identical cacheable misses send one request to the origin. The
 //! first (the leader) fetches and stores; the others wait for it, then read what it stored.
+//!
+//! A leaf: calls nothing else in the crate.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,11 +1,15 @@
 //! [`CacheHandle`]: inspect and manage the cache.
+//!
+//! Calls `cache`, `error`, `observe`, `stats`, `store_calls` (nothing that calls it).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cache_core::vary::variant_key;
-use cache_core::{CacheKey, CacheStore, CachedResponse, Entry, EntryMeta, Expiration};
+use cache_http::vary::variant_key;
+use cache_core::{CacheKey, CacheStore, CachedResponse, Entry, EntryMeta};
+
+use cache_http::Expiration;
 use futures_util::StreamExt;
 use http::{HeaderMap, Method};
 use url::Url;

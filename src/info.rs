@@ -1,4 +1,6 @@
 //! [`CacheInfo`]: what the cache did for a response.
+//!
+//! A leaf: calls nothing else in the crate.
 
 use std::time::SystemTime;
 

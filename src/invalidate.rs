@@ -3,6 +3,8 @@
 //! credential, matched header, body or Vary variant it was stored under, found through the
 //! URL's group ([`CacheStore::entries_for_url`](cache_core::CacheStore::entries_for_url), an
 //! index in every built-in store).
+//!
+//! Calls `cache` (nothing that calls it).
 
 use std::collections::HashSet;
 

@@ -4,11 +4,15 @@
 //! are remembered (no body, no matched or credential headers: see
 //! [`KeyRules::url_alone_decides`]), so a remembered key is exactly the one computed anew.
 //! One table per thread: no lock, nothing shared between the runtime's workers.
+//!
+//! A leaf: calls nothing else in the crate.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use cache_core::{CacheKey, KeyRules};
+use cache_core::CacheKey;
+
+use cache_http::KeyRules;
 use http::{HeaderMap, Method};
 use thread_local::ThreadLocal;
 use url::Url;
@@ -95,7 +99,7 @@ impl std::fmt::Debug for KeyMemo {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cache_core::MatchHeaders;
+    use cache_http::MatchHeaders;
     use http::HeaderValue;
 
     fn url(s: &str) -> Url {

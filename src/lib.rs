@@ -63,13 +63,14 @@ pub use scope::{CacheScope, disabled};
 pub use stale::StaleAllowance;
 pub use stats::CacheStats;
 
-/// The core crate: keys, codec, the store trait; for backend authors.
+/// The storage contract: the store trait, keys as stored, the entry codec; for backend authors.
 pub use cache_core;
+/// The HTTP engine: keys from requests, freshness, directives, Vary.
+pub use cache_http;
 pub use cache_core::codec::SigningKeys;
-pub use cache_core::{
-    CacheKey, CacheStore, CachedRequest, CachedResponse, Clock, EntryMeta, Expiration, ManualClock,
-    MatchHeaders, MemoryStore, StoredEntry, SystemClock,
-};
+pub use cache_core::{CacheKey, CacheStore, CachedRequest, CachedResponse, EntryMeta, MemoryStore, StoredEntry};
+
+pub use cache_http::{Clock, Expiration, ManualClock, MatchHeaders, SystemClock};
 /// The DynamoDB store (feature `dynamodb`).
 #[cfg(feature = "dynamodb")]
 pub use cache_dynamodb::{self, DynamoStore};

@@ -7,8 +7,8 @@
 use std::sync::Arc;
 
 use cache_core::CacheKey;
-use cache_core::Expiration;
-use cache_core::freshness::RequestDirectives;
+use cache_http::Expiration;
+use cache_http::freshness::RequestDirectives;
 use http::header::RANGE;
 use http::{Extensions, Method};
 use reqwest::{Request, Response};

@@ -1,4 +1,6 @@
 //! [`CacheMode`]: how one request uses the cache.
+//!
+//! A leaf: calls nothing else in the crate.
 
 /// How a request uses the cache. Set per request with
 /// [`CacheRequestExt::cache_mode`](crate::CacheRequestExt::cache_mode) (or

@@ -10,11 +10,13 @@
 //! the redacted URL, enter and exit on every poll, the store timings) adds about 0.5 µs with a
 //! bare registry and more with formatting or exporting layers, which is why it is not at
 //! `INFO`.
+//!
+//! Calls `info` (nothing that calls it).
 
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 
-use cache_core::KeyRules;
+use cache_http::KeyRules;
 use reqwest::{Request, Response};
 use tracing::field::Empty;
 use tracing::{Instrument, Span};

@@ -7,11 +7,13 @@
 //! In strict RFC 9111 mode the response's heuristic freshness (RFC 9111 §4.2.2) comes before
 //! the user's settings too, and a response with no freshness at all that no setting of the
 //! user's covers is stored but stale: it is revalidated (or fetched again) before each use.
+//!
+//! A leaf: calls nothing else in the crate.
 
 use std::time::SystemTime;
 
-use cache_core::Expiration;
-use cache_core::freshness::{
+use cache_http::Expiration;
+use cache_http::freshness::{
     RequestDirectives, ResponseFreshness, fresh_until, initial_age, response_freshness,
 };
 use http::{HeaderMap, StatusCode};

@@ -3,8 +3,8 @@
 //! follows headers and the response has explicit freshness. Calls
 //! [`pass_on`](crate::pass_on), [`store_response`](crate::store_response) and leaf modules.
 
-use cache_core::Expiration;
-use cache_core::freshness::RequestDirectives;
+use cache_http::Expiration;
+use cache_http::freshness::RequestDirectives;
 use http::header::{CONTENT_LOCATION, EXPIRES};
 use http::{Extensions, HeaderMap, Method};
 use reqwest::{Request, Response};
@@ -43,7 +43,7 @@ fn answers_get(url: &Url, response: &Response) -> bool {
     let status = response.status();
     let headers = response.headers();
     let explicit = headers.contains_key(EXPIRES)
-        || cache_core::cache_control::Directives::parse(headers).has("max-age");
+        || cache_http::cache_control::Directives::parse(headers).has("max-age");
     let location = headers
         .get(CONTENT_LOCATION)
         .and_then(|v| v.to_str().ok())

@@ -6,11 +6,13 @@
 //! cannot satisfy (the origin's `416` says so with authority), units other than `bytes`, and
 //! stored responses that are not a complete `200`. Partial responses are never stored, so
 //! they are never combined either.
+//!
+//! A leaf: calls nothing else in the crate.
 
 use std::ops::Range;
 
 use cache_core::CachedResponse;
-use cache_core::freshness::http_date;
+use cache_http::freshness::http_date;
 use http::header::{self, HeaderMap};
 use http::{HeaderValue, StatusCode};
 

@@ -1,6 +1,8 @@
 //! Per-request cache settings on `reqwest_middleware::RequestBuilder`.
+//!
+//! Calls `mode` (nothing that calls it).
 
-use cache_core::Expiration;
+use cache_http::Expiration;
 use reqwest_middleware::RequestBuilder;
 
 use crate::mode::CacheMode;

@@ -1,4 +1,6 @@
 //! Taking a live response apart and putting responses together.
+//!
+//! Calls `info` (nothing that calls it).
 
 use bytes::Bytes;
 use http::{Extensions, HeaderMap, StatusCode, Version};

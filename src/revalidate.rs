@@ -1,4 +1,6 @@
 //! Conditional requests for stale entries, and refreshing an entry from a `304`.
+//!
+//! A leaf: calls nothing else in the crate.
 
 use cache_core::CachedResponse;
 use http::header::{self, HeaderMap, HeaderName};

@@ -1,9 +1,11 @@
 //! Settings for every request made inside an async block: the Rust answer to requests-cache's
 //! `install_cache()` / `disabled()` / `uninstall_cache()`.
+//!
+//! Calls `mode` (nothing that calls it).
 
 use std::future::Future;
 
-use cache_core::Expiration;
+use cache_http::Expiration;
 
 use crate::mode::CacheMode;
 

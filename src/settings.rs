@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cache_core::{Clock, Expiration};
+use cache_http::{Clock, Expiration};
 use http::{Method, StatusCode};
 use url::Url;
 

@@ -1,9 +1,11 @@
 //! How stale an entry may be served: `stale-if-error` and `stale-while-revalidate`
 //! (RFC 5861), as builder settings and as response directives.
+//!
+//! A leaf: calls nothing else in the crate.
 
 use std::time::{Duration, SystemTime};
 
-use cache_core::freshness::StoredFreshness;
+use cache_http::freshness::StoredFreshness;
 
 /// How much staleness a setting allows: none, any, or up to a duration past expiry.
 ///

@@ -1,4 +1,6 @@
 //! Counters of what the cache did.
+//!
+//! Calls `observe` (nothing that calls it).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -5,10 +5,12 @@
 //! or `304`), and it carries `public` or `private` (this is a private cache), `Expires`,
 //! `max-age`, or its status is heuristically cacheable (RFC 9110 §15.1). `no-store` and
 //! `must-understand` are judged with the freshness rules
-//! ([`response_freshness`](cache_core::freshness::response_freshness)).
+//! ([`response_freshness`](cache_http::freshness::response_freshness)).
+//!
+//! A leaf: calls nothing else in the crate.
 
-use cache_core::cache_control::Directives;
-use cache_core::freshness::is_heuristically_cacheable;
+use cache_http::cache_control::Directives;
+use cache_http::freshness::is_heuristically_cacheable;
 use http::header::EXPIRES;
 use http::{HeaderMap, StatusCode};
 

@@ -4,7 +4,7 @@
 //! a redirect, where the final URL's will). Calls [`variants`](crate::variants) and leaf
 //! modules.
 
-use cache_core::vary::{Vary, parse_vary};
+use cache_http::vary::{Vary, parse_vary};
 use cache_core::{CachedResponse, EntryMeta};
 use http::{Method, StatusCode};
 use reqwest::Response;

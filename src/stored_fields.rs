@@ -9,8 +9,10 @@
 //!   revalidation, and leaving them out lets the rest be reused while fresh.
 //!
 //! Runs when a response is stored or renewed, never on a hit.
+//!
+//! A leaf: calls nothing else in the crate.
 
-use cache_core::cache_control::Directives;
+use cache_http::cache_control::Directives;
 use http::header::{self, HeaderMap, HeaderName};
 
 /// Connection-specific and proxy fields, besides those `Connection` lists.

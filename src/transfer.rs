@@ -21,6 +21,8 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! Calls nothing else in the crate but the store types it re-exports (`FsStore`).
 
 use cache_core::{CacheStore, StoreError};
 use futures_util::StreamExt;

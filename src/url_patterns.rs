@@ -1,6 +1,8 @@
 //! Expiration by URL pattern: globs matched against `host[:port]/path`, first match wins.
+//!
+//! Calls `error` (nothing that calls it).
 
-use cache_core::Expiration;
+use cache_http::Expiration;
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use url::Url;
 

@@ -10,7 +10,7 @@
 
 use std::time::SystemTime;
 
-use cache_core::vary::{Vary, parse_vary, variant_key};
+use cache_http::vary::{Vary, parse_vary, variant_key};
 use cache_core::{CacheKey, CachedResponse, Entry, EntryMeta, StoredEntry, VaryIndex};
 use http::HeaderMap;
 

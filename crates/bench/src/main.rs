@@ -569,7 +569,7 @@ async fn profile_puts() {
         (0..2_000u64)
             .map(|n| {
                 let url = url::Url::parse(&format!("https://h.test/{tag}?n={n}")).expect("url");
-                let key = reqwest_caching::cache_core::KeyRules::default().key(
+                let key = reqwest_caching::cache_http::KeyRules::default().key(
                     &http::Method::GET,
                     &url,
                     &http::HeaderMap::new(),

@@ -456,7 +456,7 @@ pub enum Entry {
     /// A response.
     Response(CachedResponse),
     /// The URL's responses vary on these request headers; each variant is stored under
-    /// [`variant_key`](crate::vary::variant_key).
+    /// a key the HTTP engine derives from the URL key and those headers (`cache_http::vary::variant_key`).
     VaryIndex(VaryIndex),
 }
 

@@ -6,7 +6,7 @@ use url::Url;
 
 use std::time::{Duration, SystemTime};
 
-use crate::{CacheKey, CachedRequest, CachedResponse, EntryMeta, KeyRules, StoredEntry};
+use crate::{CacheKey, CachedRequest, CachedResponse, EntryMeta, StoredEntry};
 
 /// A response with repeated and non-UTF-8 header values, for codec round trips.
 pub fn sample_response() -> CachedResponse {
@@ -31,8 +31,16 @@ pub fn sample_response() -> CachedResponse {
 
 /// A key derived from `n`, so scenarios can make many distinct ones.
 pub fn key(n: u64) -> CacheKey {
-    let url = Url::parse(&format!("https://conformance.test/item/{n}")).expect("valid URL");
-    KeyRules::default().key(&Method::GET, &url, &HeaderMap::new(), None)
+    tagged_key(b"conf-key", n)
+}
+
+/// A key made of a tag and a number: distinct for every (tag, n), with no HTTP rules involved
+/// (a store sees keys as opaque).
+fn tagged_key(tag: &[u8; 8], n: u64) -> CacheKey {
+    let mut digest = [0u8; 16];
+    digest[..8].copy_from_slice(tag);
+    digest[8..].copy_from_slice(&n.to_be_bytes());
+    CacheKey::from_digest(digest)
 }
 
 /// The time entries are stamped with: this process's start, to the second, so that stores
@@ -60,8 +68,7 @@ pub fn entry(n: u64, value: Bytes, expires_at: Option<SystemTime>) -> StoredEntr
 
 /// A URL group derived from `n` (see [`EntryMeta::url_group`]).
 pub fn group(n: u64) -> CacheKey {
-    let url = Url::parse(&format!("https://conformance.test/group/{n}")).expect("valid URL");
-    KeyRules::default().url_group(&url)
+    tagged_key(b"conf-grp", n)
 }
 
 /// [`entry`] in URL group `group(g)`, a variant of `key(parent)` when given.

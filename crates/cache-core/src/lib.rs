@@ -1,30 +1,31 @@
-//! The core of [reqwest-caching](https://crates.io/crates/reqwest-caching): everything the
-//! middleware and the storage backends share, and nothing HTTP-client specific.
+//! The storage contract of [reqwest-caching](https://crates.io/crates/reqwest-caching): what
+//! every backend implements and what it persists, and nothing of HTTP caching policy.
 //!
 //! | module | what it holds |
 //! |---|---|
-//! | [`key`] | [`CacheKey`] and [`KeyRules`]: how a request becomes a stable key |
-//! | [`response`] | [`CachedResponse`]: a stored response, rebuilt faithfully |
-//! | [`codec`] | the versioned binary envelope entries are stored in |
-//! | [`store`] | the [`CacheStore`] trait every backend implements |
-//! | [`expiration`] | [`Expiration`] and the [`Clock`] freshness is judged by |
-//! | [`cache_control`], [`freshness`], [`vary`] | RFC 9111 directives, lifetimes, ages, variants |
-//! | [`http_date`] | HTTP dates in all three forms, read leniently |
+//! | [`store`] | the [`CacheStore`] trait, [`EntryMeta`] and [`StoredEntry`] |
+//! | [`key`] | [`CacheKey`], the name an entry is stored under |
+//! | [`codec`], [`response`] | the versioned envelope a stored value is, and the [`CachedResponse`] inside it |
+//! | [`error`] | [`StoreError`] |
+//! | [`time`] | timestamps as stores keep them, expiry and retention checks |
 //! | [`memory`] | [`MemoryStore`], a bounded in-process store |
 //! | `testing` | (feature `testing`) the backend conformance suite |
 //!
-//! A backend crate implements [`CacheStore`] and nothing else: it stores opaque bytes with a
-//! little metadata ([`EntryMeta`]); keys, encoding and HTTP semantics live above it.
+//! A backend implements [`CacheStore`] and nothing else: it stores opaque bytes with a little
+//! metadata ([`EntryMeta`]) under a [`CacheKey`]. How a request becomes a key, how long a
+//! response stays fresh and which variant a request selects are the HTTP engine's business
+//! (crate `cache-http`), which no store needs. The codec is here because it defines what a
+//! stored value is: a store that keeps values in memory may keep them decoded
+//! ([`CacheStore::get_decoded`]), and readable stores (`cache-fs`) lay entries out by it.
 //!
 //! ```
-//! use cache_core::{CacheStore, EntryMeta, MemoryStore, StoredEntry, KeyRules};
+//! use cache_core::{CacheKey, CacheStore, EntryMeta, MemoryStore, StoredEntry};
 //! use std::time::SystemTime;
 //!
 //! # tokio_test_block_on(async {
 //! let store = MemoryStore::new();
-//! let url = url::Url::parse("https://example.com/a?b=1").unwrap();
-//! let key = KeyRules::default().key(&http::Method::GET, &url, &http::HeaderMap::new(), None);
-//! let meta = EntryMeta::new(key, url.as_str(), SystemTime::now(), None);
+//! let key: CacheKey = "00112233445566778899aabbccddeeff".parse().unwrap();
+//! let meta = EntryMeta::new(key, "https://example.com/a?b=1", SystemTime::now(), None);
 //! store.put(StoredEntry::new(meta, bytes::Bytes::from_static(b"encoded"))).await.unwrap();
 //! assert!(store.get(&key).await.unwrap().is_some());
 //! # });
@@ -35,12 +36,8 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
-pub mod cache_control;
 pub mod codec;
 pub mod error;
-pub mod expiration;
-pub mod freshness;
-pub mod http_date;
 pub mod key;
 pub mod memory;
 pub mod response;
@@ -48,15 +45,13 @@ pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod time;
-pub mod vary;
 
 #[cfg(any(test, feature = "testing"))]
 mod fixtures;
 
 pub use codec::{DecodeError, Entry, VaryIndex, decode, decode_entry, encode, encode_vary_index};
 pub use error::{BoxError, StoreError};
-pub use expiration::{Clock, Expiration, ManualClock, SystemClock};
-pub use key::{CREDENTIAL_NAMES, CacheKey, DEFAULT_IGNORED_PARAMETERS, KeyRules, MatchHeaders};
+pub use key::{CacheKey, InvalidCacheKey};
 pub use memory::MemoryStore;
 pub use response::{CachedRequest, CachedResponse};
 pub use store::{CacheStore, EntryMeta, StoredEntry};

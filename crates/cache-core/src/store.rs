@@ -9,7 +9,7 @@ use futures_core::stream::BoxStream;
 use futures_util::StreamExt;
 
 use crate::error::StoreError;
-use crate::expiration::is_expired;
+use crate::time::is_expired;
 use crate::key::CacheKey;
 use crate::time::truncate_to_millis;
 

@@ -40,3 +40,19 @@ mod tests {
         assert_eq!(truncate_to_millis(sub_milli), t);
     }
 }
+
+/// Until when a store with server-side TTLs keeps an entry: its expiry plus the store's
+/// offset (kept that long so it can still be revalidated). `None` means for good: the entry
+/// never expires, or the store keeps entries until deleted (no offset).
+pub fn retention_deadline(
+    expires_at: Option<SystemTime>,
+    offset: Option<Duration>,
+) -> Option<SystemTime> {
+    let (expires_at, offset) = (expires_at?, offset?);
+    Some(expires_at.checked_add(offset).unwrap_or(expires_at))
+}
+
+/// True when an entry with this expiry is stale at `now`.
+pub fn is_expired(expires_at: Option<SystemTime>, now: SystemTime) -> bool {
+    expires_at.is_some_and(|t| now >= t)
+}

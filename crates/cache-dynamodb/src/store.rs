@@ -308,7 +308,7 @@ impl DynamoStore {
 
     /// When the server may drop an entry: expiry plus `ttl_offset`; `None` for never.
     fn delete_at(&self, expires_at: Option<SystemTime>) -> Option<SystemTime> {
-        cache_core::expiration::retention_deadline(expires_at, self.ttl_offset)
+        cache_core::time::retention_deadline(expires_at, self.ttl_offset)
     }
 
     fn key_attr(key: &str) -> HashMap<String, AttributeValue> {

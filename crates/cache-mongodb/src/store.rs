@@ -148,7 +148,7 @@ impl MongoStore {
 
     /// When the server may drop an entry: expiry plus `ttl_offset`; `None` for never.
     fn delete_at(&self, expires_at: Option<SystemTime>) -> Option<SystemTime> {
-        cache_core::expiration::retention_deadline(expires_at, self.ttl_offset)
+        cache_core::time::retention_deadline(expires_at, self.ttl_offset)
     }
 
     /// Documents not yet past their deletion time (the TTL monitor is lazy).

@@ -213,7 +213,7 @@ impl RedisStore {
 
     /// When the server may drop an entry: expiry plus `ttl_offset`; `None` for never.
     fn retain_until(&self, expires_at: Option<SystemTime>) -> Option<SystemTime> {
-        cache_core::expiration::retention_deadline(expires_at, self.ttl_offset)
+        cache_core::time::retention_deadline(expires_at, self.ttl_offset)
     }
 
     /// Reads an entry's metadata fields; `None` when the key is gone or not an entry.

@@ -1,7 +1,7 @@
 //! `Vary` (RFC 9111 §4.1): several stored variants of one URL, told apart by the request
 //! headers the response names.
 //!
-//! The URL's own key holds a small [`VaryIndex`](crate::VaryIndex) listing the header names;
+//! The URL's own key holds a small [`VaryIndex`](cache_core::VaryIndex) listing the header names;
 //! each variant lives under [`variant_key`], the URL key combined with the request's normalized
 //! values of those headers. A response with `Vary: *` never matches a later request, so it is
 //! not stored.
@@ -9,7 +9,7 @@
 use http::header::VARY;
 use http::{HeaderMap, HeaderName};
 
-use crate::key::CacheKey;
+use cache_core::CacheKey;
 
 /// What a response's `Vary` says.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -118,7 +118,7 @@ fn quality(member: &[u8]) -> f32 {
 }
 
 /// The key of the variant a request selects among a URL's responses, per its Vary index.
-pub fn variant_key(url_key: &CacheKey, index: &crate::VaryIndex, request: &HeaderMap) -> CacheKey {
+pub fn variant_key(url_key: &CacheKey, index: &cache_core::VaryIndex, request: &HeaderMap) -> CacheKey {
     let names = &index.headers;
     let mut hasher = blake3::Hasher::new();
     let mut field = |bytes: &[u8]| {
@@ -184,13 +184,13 @@ mod tests {
         let b = headers(&[("accept-encoding", "gzip"), ("accept-encoding", "br")]);
         assert_eq!(normalized_value(&a, &name), normalized_value(&b, &name));
         let key = CacheKey::from_digest([7; 16]);
-        let names = &crate::VaryIndex {
+        let names = &cache_core::VaryIndex {
             headers: vec![name.clone()],
             generation: 1,
         };
         assert_eq!(variant_key(&key, names, &a), variant_key(&key, names, &b));
         let c = headers(&[("accept-encoding", "br, gzip")]);
-        let other_generation = crate::VaryIndex {
+        let other_generation = cache_core::VaryIndex {
             generation: 2,
             ..names.clone()
         };

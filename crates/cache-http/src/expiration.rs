@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 /// `ETag` or `Last-Modified`) or listed and removed with `delete_expired`.
 ///
 /// ```
-/// use cache_core::Expiration;
+/// use cache_http::Expiration;
 /// use std::time::Duration;
 ///
 /// let e: Expiration = Duration::from_secs(60).into();
@@ -68,22 +68,6 @@ impl From<SystemTime> for Expiration {
     }
 }
 
-/// Until when a store with server-side TTLs keeps an entry: its expiry plus the store's
-/// offset (kept that long so it can still be revalidated). `None` means for good: the entry
-/// never expires, or the store keeps entries until deleted (no offset).
-pub fn retention_deadline(
-    expires_at: Option<SystemTime>,
-    offset: Option<Duration>,
-) -> Option<SystemTime> {
-    let (expires_at, offset) = (expires_at?, offset?);
-    Some(expires_at.checked_add(offset).unwrap_or(expires_at))
-}
-
-/// True when an entry with this expiry is stale at `now`.
-pub fn is_expired(expires_at: Option<SystemTime>, now: SystemTime) -> bool {
-    expires_at.is_some_and(|t| now >= t)
-}
-
 /// The source of "now" for freshness decisions. Tests use [`ManualClock`] and never sleep.
 pub trait Clock: Send + Sync + Debug + 'static {
     /// The current time.
@@ -103,7 +87,7 @@ impl Clock for SystemClock {
 /// A clock that only moves when told to: for tests of expiry.
 ///
 /// ```
-/// use cache_core::{Clock, ManualClock};
+/// use cache_http::{Clock, ManualClock};
 /// use std::time::Duration;
 ///
 /// let clock = ManualClock::starting_now();
@@ -150,6 +134,7 @@ impl Clock for ManualClock {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cache_core::time::is_expired;
 
     #[test]
     fn expiry_of_each_variant() {

@@ -1,0 +1,598 @@
+//! Cache keys: how a request becomes a stable [`CacheKey`].
+//!
+//! The key is a BLAKE3 hash (truncated to 128 bits) over a length-prefixed encoding of the
+//! normalized request:
+//!
+//! - the method;
+//! - the URL with scheme and host lowercased, the default port, user info and fragment dropped,
+//!   ignored query parameters removed and the rest sorted;
+//! - the matched request headers ([`MatchHeaders`]), ignored ones left out;
+//! - the body (an empty one counts as none): JSON re-serialized with sorted object keys,
+//!   numbers compared by their text and ignored top-level keys removed, form bodies sorted
+//!   like the query, anything else as is;
+//! - with [`KeyRules::per_credential`] (the default), a fingerprint of the credentials the
+//!   request carries ([`CREDENTIAL_NAMES`], declared ones, user info), so a response
+//!   fetched with one credential is never served to another, though the credential itself
+//!   never enters the store.
+//!
+//! The same request gives the same key in every process and every release of this crate with
+//! the same key version (`v1`); the tests pin exact keys.
+
+use std::borrow::Cow;
+
+use cache_core::CacheKey;
+
+use http::{HeaderMap, HeaderName, Method};
+use url::Url;
+use url::form_urlencoded;
+
+/// Names always treated as credentials (case-insensitive), as request headers, query
+/// parameters and top-level JSON or form body keys: never stored, and with
+/// [`KeyRules::per_credential`] (the default) fingerprinted into the key, so a response fetched
+/// with one credential is not served to another. Declare more with
+/// [`KeyRules::credential_headers`] and [`KeyRules::credential_parameters`].
+pub const CREDENTIAL_NAMES: &[&str] = &[
+    "Authorization",
+    "Proxy-Authorization",
+    "Cookie",
+    "X-API-Key",
+    "X-API-Token",
+    "X-Auth-Token",
+    "X-Access-Token",
+    "Private-Token",
+    "X-Amz-Security-Token",
+    "access_token",
+    "api_key",
+    "apikey",
+    "api-key",
+    "client_secret",
+];
+
+/// Parameters left out of the key and redacted from stored requests unless told otherwise:
+/// the [`CREDENTIAL_NAMES`]. Matched case-insensitively, in headers, query parameters and
+/// JSON/form bodies.
+pub const DEFAULT_IGNORED_PARAMETERS: &[&str] = CREDENTIAL_NAMES;
+
+/// Domain separation for the key hash; bump it only with a deliberate key format change.
+const KEY_VERSION_TAG: &[u8] = b"reqwest-caching/key/v1";
+
+/// Domain separation for URL groups: a group never equals a request's key.
+const URL_GROUP_TAG: &[u8] = b"reqwest-caching/url-group/v1";
+
+/// Which request headers become part of the key.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MatchHeaders {
+    /// None (the default): requests differing only in headers share an entry.
+    #[default]
+    None,
+    /// Every header the request carries, except ignored parameters.
+    All,
+    /// Only these headers (absent ones count as absent).
+    Only(Vec<HeaderName>),
+}
+
+/// The rules that turn a request into a [`CacheKey`] and redact what gets stored.
+///
+/// ```
+/// use cache_http::{KeyRules, MatchHeaders};
+/// use http::{HeaderMap, Method};
+/// use url::Url;
+///
+/// let rules = KeyRules::default().ignored_parameters(["session"]);
+/// let a = Url::parse("https://Example.com:443/p?b=2&a=1&session=x").unwrap();
+/// let b = Url::parse("https://example.com/p?a=1&b=2&session=y").unwrap();
+/// let h = HeaderMap::new();
+/// assert_eq!(rules.key(&Method::GET, &a, &h, None), rules.key(&Method::GET, &b, &h, None));
+/// ```
+#[derive(Clone, Debug)]
+pub struct KeyRules {
+    /// Lowercased ignored parameter names.
+    ignored: Vec<String>,
+    /// Lowercased credential names declared beyond [`CREDENTIAL_NAMES`].
+    credential_headers: Vec<String>,
+    credential_parameters: Vec<String>,
+    match_headers: MatchHeaders,
+    per_credential: bool,
+}
+
+impl Default for KeyRules {
+    fn default() -> Self {
+        Self {
+            ignored: DEFAULT_IGNORED_PARAMETERS
+                .iter()
+                .map(|s| s.to_ascii_lowercase())
+                .collect(),
+            credential_headers: Vec::new(),
+            credential_parameters: Vec::new(),
+            match_headers: MatchHeaders::None,
+            per_credential: true,
+        }
+    }
+}
+
+impl KeyRules {
+    /// Replaces the ignored parameters (default [`DEFAULT_IGNORED_PARAMETERS`]): names of query
+    /// parameters, headers and top-level JSON or form body keys that are left out of the key and
+    /// removed from the stored request. Credentials stay redacted whatever this list says.
+    #[must_use]
+    pub fn ignored_parameters<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.ignored = names
+            .into_iter()
+            .map(|s| s.as_ref().to_ascii_lowercase())
+            .collect();
+        self
+    }
+
+    /// Declares more request headers as credentials, in addition to [`CREDENTIAL_NAMES`]
+    /// (case-insensitive; each call adds to the list). Like the built-in ones they are
+    /// never stored, left out of the key's text, and fingerprinted into the key unless
+    /// [`per_credential`](Self::per_credential) is off.
+    #[must_use]
+    pub fn credential_headers<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        extend_lowercase(&mut self.credential_headers, names);
+        self
+    }
+
+    /// Declares more query parameters and top-level JSON or form body keys as credentials,
+    /// in addition to [`CREDENTIAL_NAMES`]; otherwise as
+    /// [`credential_headers`](Self::credential_headers).
+    #[must_use]
+    pub fn credential_parameters<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        extend_lowercase(&mut self.credential_parameters, names);
+        self
+    }
+
+    /// Which request headers are part of the key (default: none).
+    #[must_use]
+    pub fn match_headers(mut self, match_headers: MatchHeaders) -> Self {
+        self.match_headers = match match_headers {
+            // Sorted once so the order the user listed them in does not change keys.
+            MatchHeaders::Only(mut names) => {
+                names.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+                names.dedup();
+                MatchHeaders::Only(names)
+            }
+            other => other,
+        };
+        self
+    }
+
+    /// Whether requests carrying different credentials get different entries (default `true`).
+    ///
+    /// Turn it off only when every credential sees the same data: then a response fetched
+    /// with one token is served to requests with another, as requests-cache does.
+    #[must_use]
+    pub fn per_credential(mut self, on: bool) -> Self {
+        self.per_credential = on;
+        self
+    }
+
+    /// True when `name` is an ignored parameter (case-insensitive).
+    pub fn is_ignored(&self, name: &str) -> bool {
+        self.ignored.iter().any(|i| i.eq_ignore_ascii_case(name))
+    }
+
+    /// True when `name` must not be stored: ignored or a credential (as a header or a
+    /// parameter).
+    pub fn is_redacted(&self, name: &str) -> bool {
+        self.is_ignored(name)
+            || self.is_credential_header(name)
+            || self.is_credential_parameter(name)
+    }
+
+    /// True when a request header of this name is a credential.
+    pub fn is_credential_header(&self, name: &str) -> bool {
+        is_builtin_credential(name) || contains_ignore_case(&self.credential_headers, name)
+    }
+
+    /// True when a query parameter or top-level body key of this name is a credential.
+    pub fn is_credential_parameter(&self, name: &str) -> bool {
+        is_builtin_credential(name) || contains_ignore_case(&self.credential_parameters, name)
+    }
+
+    /// A header left out of the stored request and of matched headers.
+    fn redacts_header(&self, name: &str) -> bool {
+        self.is_ignored(name) || self.is_credential_header(name)
+    }
+
+    /// A parameter left out of the stored URL.
+    fn redacts_parameter(&self, name: &str) -> bool {
+        self.is_ignored(name) || self.is_credential_parameter(name)
+    }
+
+    /// A parameter left out of the key's text: ignored, or a declared credential (which,
+    /// like the built-in ones under the default ignored list, counts only by fingerprint).
+    fn leaves_out_parameter(&self, name: &str) -> bool {
+        self.is_ignored(name) || contains_ignore_case(&self.credential_parameters, name)
+    }
+
+    /// True when the method and URL alone decide the key of a request with these headers and
+    /// no body: no headers are matched, and none of these is a credential (or credentials do
+    /// not count). Then a key computed once for a method and URL holds for every such request.
+    ///
+    /// ```
+    /// use cache_http::KeyRules;
+    /// use http::{HeaderMap, HeaderValue, header::AUTHORIZATION};
+    /// let rules = KeyRules::default();
+    /// let mut headers = HeaderMap::new();
+    /// assert!(rules.url_alone_decides(&headers));
+    /// headers.insert(AUTHORIZATION, HeaderValue::from_static("Bearer t"));
+    /// assert!(!rules.url_alone_decides(&headers));
+    /// ```
+    pub fn url_alone_decides(&self, headers: &HeaderMap) -> bool {
+        self.match_headers == MatchHeaders::None
+            && (!self.per_credential
+                || headers
+                    .keys()
+                    .all(|name| !self.is_credential_header(name.as_str())))
+    }
+
+    /// The key of a request.
+    pub fn key(
+        &self,
+        method: &Method,
+        url: &Url,
+        headers: &HeaderMap,
+        body: Option<&[u8]>,
+    ) -> CacheKey {
+        // The query is decoded once, for the URL's text and for the credentials it carries.
+        let query = url.query().map(QueryPairs::parse);
+        let mut hasher = KeyHasher::new();
+        hasher.field(method.as_str().as_bytes());
+        hasher.field_with(|out| self.write_normalized_url(url, query.as_ref(), out));
+        self.hash_matched_headers(&mut hasher, headers);
+        let mut credentials = Vec::new();
+        // An empty body is no body: a GET built with `.body("")` is the same request.
+        match body.filter(|body| !body.is_empty()) {
+            None => hasher.field(b"no-body"),
+            Some(body) => {
+                hasher.field(b"body");
+                let normalized = self.normalized_body(headers, body, &mut credentials);
+                hasher.field(&normalized);
+            }
+        }
+        if self.per_credential {
+            self.collect_url_credentials(url, query.as_ref(), &mut credentials);
+            self.collect_header_credentials(headers, &mut credentials);
+            credentials.sort();
+            hasher.field(b"credentials");
+            for (name, value) in &credentials {
+                hasher.field(name.as_bytes());
+                hasher.field(value);
+            }
+        }
+        hasher.finish()
+    }
+
+    /// The group of every entry stored for `url`, whatever the method, headers, credentials
+    /// or body of the request (see [`EntryMeta::url_group`](crate::EntryMeta::url_group)):
+    /// a digest of the URL as it enters the key, so URLs that differ only in parameter order,
+    /// ignored parameters, user info or fragment share it.
+    ///
+    /// ```
+    /// use cache_http::KeyRules;
+    /// use url::Url;
+    /// let rules = KeyRules::default();
+    /// let a = Url::parse("https://example.com/p?b=2&a=1#top").unwrap();
+    /// let b = Url::parse("https://example.com/p?a=1&b=2").unwrap();
+    /// assert_eq!(rules.url_group(&a), rules.url_group(&b));
+    /// ```
+    pub fn url_group(&self, url: &Url) -> CacheKey {
+        let query = url.query().map(QueryPairs::parse);
+        let mut hasher = KeyHasher(Vec::with_capacity(128));
+        hasher.field(URL_GROUP_TAG);
+        hasher.field_with(|out| self.write_normalized_url(url, query.as_ref(), out));
+        hasher.finish()
+    }
+
+    /// The URL as it enters the key: lowercase scheme and host, no default port, no user info
+    /// or fragment, ignored query parameters removed and the rest sorted.
+    pub fn normalized_url<'u>(&self, url: &'u Url) -> Cow<'u, str> {
+        if is_plain(url) {
+            return Cow::Borrowed(url.as_str());
+        }
+        let query = url.query().map(QueryPairs::parse);
+        let mut out = Vec::with_capacity(url.as_str().len());
+        self.write_normalized_url(url, query.as_ref(), &mut out);
+        // Only URL text and form-encoded (ASCII) pairs were written.
+        Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+    }
+
+    /// Writes [`KeyRules::normalized_url`] of `url`, whose query is `query`, to `out`.
+    fn write_normalized_url(&self, url: &Url, query: Option<&QueryPairs<'_>>, out: &mut Vec<u8>) {
+        if is_plain(url) {
+            // The parser already lowercased scheme and host and dropped the default port.
+            out.extend_from_slice(url.as_str().as_bytes());
+            return;
+        }
+        out.extend_from_slice(url.scheme().as_bytes());
+        out.extend_from_slice(b"://");
+        out.extend_from_slice(url[url::Position::BeforeHost..url::Position::AfterPath].as_bytes());
+        if let Some(query) = query {
+            let mark = out.len();
+            out.push(b'?');
+            if !query.write_kept(|name| !self.leaves_out_parameter(name), out) {
+                out.truncate(mark);
+            }
+        }
+    }
+
+    /// The URL as it may be stored: no user info or fragment, and the query as the caller
+    /// wrote it (order and escapes kept) less its ignored and credential parameters.
+    pub fn redact_url(&self, url: &Url) -> Url {
+        let mut redacted = strip_userinfo_and_fragment(url);
+        let Some(query) = url.query() else {
+            return redacted;
+        };
+        // Each `name=value` is kept verbatim; only the name is decoded, to recognize
+        // `api%5Fkey` as `api_key`.
+        let redacts = |pair: &&str| {
+            let name = pair.split('=').next().unwrap_or_default();
+            let decoded = decoded_pairs(name.as_bytes());
+            decoded
+                .first()
+                .is_some_and(|(name, _)| self.redacts_parameter(&String::from_utf8_lossy(name)))
+        };
+        if query.split('&').any(|pair| redacts(&pair)) {
+            let kept: Vec<&str> = query.split('&').filter(|pair| !redacts(pair)).collect();
+            let kept = kept.join("&");
+            redacted.set_query((!kept.is_empty()).then_some(kept.as_str()));
+        }
+        redacted
+    }
+
+    /// The headers as they may be stored: ignored parameters and credentials removed.
+    pub fn redact_headers(&self, headers: &HeaderMap) -> HeaderMap {
+        let mut kept = headers.clone();
+        let redacted: Vec<HeaderName> = headers
+            .keys()
+            .filter(|name| self.redacts_header(name.as_str()))
+            .cloned()
+            .collect();
+        for name in redacted {
+            kept.remove(name);
+        }
+        kept
+    }
+
+    fn hash_matched_headers(&self, hasher: &mut KeyHasher, headers: &HeaderMap) {
+        let names: Vec<&HeaderName> = match &self.match_headers {
+            MatchHeaders::None => return,
+            MatchHeaders::All => {
+                let mut names: Vec<&HeaderName> = headers.keys().collect();
+                names.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+                names
+            }
+            MatchHeaders::Only(names) => names.iter().collect(),
+        };
+        hasher.field(b"headers");
+        for name in names {
+            if self.redacts_header(name.as_str()) {
+                continue;
+            }
+            let values: Vec<&[u8]> = headers.get_all(name).iter().map(|v| v.as_bytes()).collect();
+            hasher.field(name.as_str().as_bytes());
+            hasher.field(&(values.len() as u64).to_le_bytes());
+            for value in values {
+                hasher.field(value);
+            }
+        }
+    }
+
+    /// The body as it enters the key. Credentials found in it go to `credentials`.
+    fn normalized_body<'b>(
+        &self,
+        headers: &HeaderMap,
+        body: &'b [u8],
+        credentials: &mut Vec<(String, Vec<u8>)>,
+    ) -> Cow<'b, [u8]> {
+        let content_type = headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        if content_type.contains("json") {
+            if let Some(canonical) = self.canonical_json_body(body, credentials) {
+                return Cow::Owned(canonical);
+            }
+        } else if content_type.starts_with("application/x-www-form-urlencoded") {
+            let mut pairs = decoded_pairs(body);
+            for (name, value) in &pairs {
+                let name = String::from_utf8_lossy(name);
+                if self.is_credential_parameter(&name) {
+                    credentials.push((name.to_ascii_lowercase(), value.clone()));
+                }
+            }
+            pairs.retain(|(name, _)| !self.leaves_out_parameter(&String::from_utf8_lossy(name)));
+            pairs.sort();
+            return Cow::Owned(encoded_pairs(&pairs).into_bytes());
+        }
+        Cow::Borrowed(body)
+    }
+
+    fn collect_url_credentials(
+        &self,
+        url: &Url,
+        query: Option<&QueryPairs<'_>>,
+        credentials: &mut Vec<(String, Vec<u8>)>,
+    ) {
+        if !url.username().is_empty() || url.password().is_some() {
+            let userinfo = format!("{}:{}", url.username(), url.password().unwrap_or_default());
+            credentials.push(("userinfo".to_owned(), userinfo.into_bytes()));
+        }
+        // Decoded as bytes: two credentials that differ only in non-UTF-8 bytes must not share
+        // a fingerprint (a lossy decode would make both U+FFFD).
+        let Some(query) = query else { return };
+        for (name, value) in query.iter() {
+            if self.is_credential_parameter(&name) {
+                credentials.push((name.to_ascii_lowercase(), value.to_vec()));
+            }
+        }
+    }
+
+    fn collect_header_credentials(
+        &self,
+        headers: &HeaderMap,
+        credentials: &mut Vec<(String, Vec<u8>)>,
+    ) {
+        for (name, value) in headers {
+            if self.is_credential_header(name.as_str()) {
+                credentials.push((name.as_str().to_owned(), value.as_bytes().to_vec()));
+            }
+        }
+    }
+
+    /// A JSON body with object keys sorted, numbers as written, ignored top-level keys
+    /// removed; its top-level credentials go to `credentials`. `None` when it is not JSON.
+    fn canonical_json_body(
+        &self,
+        body: &[u8],
+        credentials: &mut Vec<(String, Vec<u8>)>,
+    ) -> Option<Vec<u8>> {
+        let mut out = Vec::with_capacity(body.len());
+        match json::Body::parse(body)? {
+            json::Body::Object(mut members) => {
+                let mut found = Vec::new();
+                for (name, value) in &members {
+                    if self.is_credential_parameter(name) {
+                        let mut canonical = Vec::new();
+                        json::canonical(value, &mut canonical)?;
+                        found.push((name.to_ascii_lowercase(), canonical));
+                    }
+                }
+                members.retain(|name, _| !self.leaves_out_parameter(name));
+                json::canonical_object(&members, &mut out)?;
+                credentials.extend(found);
+            }
+            json::Body::Other(value) => json::canonical(value, &mut out)?,
+        }
+        Some(out)
+    }
+}
+
+/// `application/x-www-form-urlencoded` pairs, decoded to bytes. Unlike
+/// `form_urlencoded::parse`, which decodes lossily to UTF-8, values that are not UTF-8 stay
+/// distinct (`%80` and `%81` would both become U+FFFD); for UTF-8 input the result is the
+/// same, so keys of such URLs did not change.
+fn decoded_pairs(input: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let decode = |part: &[u8]| -> Vec<u8> {
+        let spaced: Vec<u8> = part
+            .iter()
+            .map(|&b| if b == b'+' { b' ' } else { b })
+            .collect();
+        percent_encoding::percent_decode(&spaced).collect()
+    };
+    input
+        .split(|&b| b == b'&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = match pair.iter().position(|&b| b == b'=') {
+                Some(at) => (&pair[..at], &pair[at + 1..]),
+                None => (pair, &[][..]),
+            };
+            (decode(name), decode(value))
+        })
+        .collect()
+}
+
+/// The pairs serialized as `form_urlencoded::Serializer` would serialize their UTF-8 form.
+fn encoded_pairs(pairs: &[(Vec<u8>, Vec<u8>)]) -> String {
+    let mut out = String::new();
+    for (name, value) in pairs {
+        if !out.is_empty() {
+            out.push('&');
+        }
+        out.extend(form_urlencoded::byte_serialize(name));
+        out.push('=');
+        out.extend(form_urlencoded::byte_serialize(value));
+    }
+    out
+}
+
+/// No query, fragment or user info: the URL's own text is its normalized form.
+fn is_plain(url: &Url) -> bool {
+    url.query().is_none()
+        && url.fragment().is_none()
+        && url.username().is_empty()
+        && url.password().is_none()
+}
+
+fn is_builtin_credential(name: &str) -> bool {
+    contains_ignore_case(CREDENTIAL_NAMES, name)
+}
+
+fn contains_ignore_case<S: AsRef<str>>(names: &[S], name: &str) -> bool {
+    names.iter().any(|n| n.as_ref().eq_ignore_ascii_case(name))
+}
+
+fn extend_lowercase<I, S>(list: &mut Vec<String>, names: I)
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    list.extend(names.into_iter().map(|s| s.as_ref().to_ascii_lowercase()));
+}
+
+fn strip_userinfo_and_fragment(url: &Url) -> Url {
+    let mut stripped = url.clone();
+    stripped.set_fragment(None);
+    // Only fails for URLs that cannot have user info, which then have none.
+    let _ = stripped.set_username("");
+    let _ = stripped.set_password(None);
+    stripped
+}
+
+/// Length-prefixed fields into BLAKE3, so no two different field lists hash the same input.
+/// The fields are gathered in one buffer and hashed at once: BLAKE3 over the concatenation is
+/// the same digest as fed piecewise, and one call is much cheaper than a dozen small ones.
+struct KeyHasher(Vec<u8>);
+
+impl KeyHasher {
+    fn new() -> Self {
+        let mut hasher = Self(Vec::with_capacity(256));
+        hasher.field(KEY_VERSION_TAG);
+        hasher
+    }
+
+    /// A field whose bytes `write` appends; its length is filled in after.
+    fn field_with(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
+        let at = self.0.len();
+        self.0.extend_from_slice(&[0; 8]);
+        write(&mut self.0);
+        let len = (self.0.len() - at - 8) as u64;
+        self.0[at..at + 8].copy_from_slice(&len.to_le_bytes());
+    }
+
+    fn field(&mut self, bytes: &[u8]) {
+        self.0
+            .extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+        self.0.extend_from_slice(bytes);
+    }
+
+    fn finish(self) -> CacheKey {
+        let mut digest = [0u8; 16];
+        digest.copy_from_slice(&blake3::hash(&self.0).as_bytes()[..16]);
+        CacheKey::from_digest(digest)
+    }
+}
+
+mod json;
+mod query;
+
+use query::QueryPairs;
+
+#[cfg(test)]
+mod tests;
