@@ -350,7 +350,7 @@ impl StoreSpec {
                 .list_collection_names()
                 .await
                 .map_err(failed)?;
-            if !names.iter().any(|name| *name == coll) {
+            if !names.contains(&coll) {
                 return Err(CliError::MissingStore(format!(
                     "no cache at {self}: collection {coll} not found in database {db}"
                 )));
