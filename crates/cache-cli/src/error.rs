@@ -104,7 +104,11 @@ impl CliError {
         let mut out = self.to_string();
         let mut source = std::error::Error::source(self);
         while let Some(cause) = source {
-            let _ = write!(out, ": {cause}");
+            // Drivers often repeat their source in their own message: say it once.
+            let cause_text = cause.to_string();
+            if !out.ends_with(&cause_text) {
+                let _ = write!(out, ": {cause_text}");
+            }
             source = cause.source();
         }
         out

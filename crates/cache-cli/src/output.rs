@@ -80,8 +80,8 @@ pub fn confirm(question: &str, yes: bool) -> Result<(), CliError> {
     }
     if !std::io::stdin().is_terminal() {
         return Err(CliError::NotConfirmed(format!(
-            "{question}: not confirmed (standard input is not a terminal; pass --yes); \
-             nothing deleted"
+            "not confirmed: {question} (standard input is not a terminal to ask on: pass \
+             --yes); nothing deleted"
         )));
     }
     eprint!("{question} [y/N] ");

@@ -5,3 +5,4 @@ mod every_command;
 mod failures;
 mod stores;
 mod support;
+mod terminal;
