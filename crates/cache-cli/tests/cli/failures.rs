@@ -157,8 +157,18 @@ async fn wrong_store_names_are_usage_errors_that_create_nothing() {
 #[tokio::test]
 async fn bad_arguments_are_usage_errors() {
     let store = TestStore::new(Kind::Sqlite);
-    seed(&store.open().await, &Origin::start().await).await;
+    let origin = Origin::start().await;
+    seed(&store.open().await, &origin).await;
     let env = Env::new();
+    // A body file that cannot be written (a directory stands there): exit 7.
+    let a = origin.url("/a");
+    let failed = run(
+        &store.name,
+        &["show", &a, "--body", arg(store.dir.path())],
+        &env,
+    )
+    .await;
+    assert!(failed.expect(7).stderr.contains("writing the body"));
     for args in [
         &["purge", "--yes"][..],
         &["purge", "--all", "--expired", "--yes"],
