@@ -51,7 +51,7 @@ for feature in "" sled fs redis mongodb dynamodb metrics; do
 done
 
 step "each published crate on its own: cargo clippy -p CRATE --all-targets"
-for crate in cache-core cache-http cache-sqlite cache-sled cache-fs cache-redis cache-mongodb cache-dynamodb; do
+for crate in cache-core cache-http cache-sqlite cache-sled cache-fs cache-redis cache-mongodb cache-dynamodb cache-cli; do
     printf -- '--> %s\n' "$crate"
     cargo clippy --quiet -p "$crate" --all-targets -- -D warnings
 done

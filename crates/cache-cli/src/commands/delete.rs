@@ -1,0 +1,165 @@
+//! `rm` and `purge`: deleting entries, after checking that this build reads every one it
+//! would delete (nothing is deleted otherwise).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use http::Method;
+use reqwest_caching::{CacheKey, CacheStore};
+use serde_json::json;
+
+use super::Context;
+use super::show::parse_key;
+use crate::entry_format;
+use crate::error::CliError;
+use crate::output;
+use crate::progress;
+use crate::scan::{NewerFormats, Scanned, scan};
+use crate::select::Filter;
+
+/// Deletes every entry stored for `url` (every method, credential and variant), or the one
+/// under `key`.
+///
+/// # Errors
+///
+/// [`CliError::NotFound`] when there is none; [`CliError::NewerFormat`] (nothing deleted);
+/// the store's.
+pub async fn remove(
+    cx: &Context,
+    store: &Arc<dyn CacheStore>,
+    url: Option<&str>,
+    key: Option<&str>,
+) -> Result<(), CliError> {
+    let (keys, what): (BTreeSet<CacheKey>, String) = match (url, key) {
+        (_, Some(key)) => ([parse_key(key)?].into(), format!("key {key}")),
+        (Some(url), None) => {
+            let handle = super::handle(store)?;
+            let mut keys: BTreeSet<CacheKey> =
+                handle.keys_for_url(url).await?.into_iter().collect();
+            // Entries written before URL groups existed are found only by their keys.
+            for method in [Method::GET, Method::HEAD] {
+                keys.insert(handle.key_for(&method, url)?);
+            }
+            (keys, url.to_owned())
+        }
+        (None, None) => return Err(CliError::Usage("give a URL or --key".to_owned())),
+    };
+    let reading = |e| CliError::store(format!("reading {}", cx.name), e);
+    let mut present = Vec::new();
+    let mut newer = NewerFormats::default();
+    for key in keys {
+        let Some(entry) = store.get(&key).await.map_err(reading)? else {
+            continue;
+        };
+        newer.note(&Scanned {
+            bytes: entry.value.len() as u64,
+            readable: entry_format::decode(&entry.value).map(drop),
+            meta: entry.meta,
+        });
+        present.push(key);
+    }
+    newer.refuse()?;
+    if present.is_empty() {
+        return Err(CliError::NotFound(format!("no entry for {what}")));
+    }
+    let deleted = delete_each(cx, &**store, &present).await?;
+    report(cx, deleted)
+}
+
+/// Deletes the entries `filter` keeps, or all with `all`, after asking (unless `yes`).
+///
+/// # Errors
+///
+/// [`CliError::Usage`] without a filter or `--all` (or with both);
+/// [`CliError::NewerFormat`] (nothing deleted); [`CliError::NotConfirmed`]; the store's.
+pub async fn purge(
+    cx: &Context,
+    store: &dyn CacheStore,
+    filter: &Filter,
+    all: bool,
+    yes: bool,
+) -> Result<(), CliError> {
+    match (all, filter.any()) {
+        (true, true) => {
+            return Err(CliError::Usage(
+                "--all takes no filter: give one or the other".to_owned(),
+            ));
+        }
+        (false, false) => {
+            return Err(CliError::Usage(
+                "purge what? give --expired, --older-than, --host, --url or --all".to_owned(),
+            ));
+        }
+        _ => {}
+    }
+    let selector = filter.selector(cx.now)?;
+    // Every selected value is read first: an entry of a newer format stops the purge before
+    // anything is deleted.
+    let bar = progress::counter("checking");
+    let mut selected = Vec::new();
+    let mut newer = NewerFormats::default();
+    let mut entries = scan(store, move |meta| selector.matches(meta));
+    while let Some(entry) = entries.next().await {
+        let entry = entry.map_err(|e| CliError::store(format!("reading {}", cx.name), e))?;
+        bar.inc(1);
+        newer.note(&entry);
+        selected.push(entry.meta.key);
+    }
+    drop(entries);
+    bar.finish_and_clear();
+    newer.refuse()?;
+    if selected.is_empty() {
+        return report(cx, 0);
+    }
+    let n = selected.len();
+    let question = if all {
+        format!("delete all {n} entries of {}?", cx.name)
+    } else {
+        format!("delete {n} entries of {}?", cx.name)
+    };
+    output::confirm(&question, yes)?;
+    let deleted = if all {
+        // One call: the store clears in bulk (and takes entries stored since the check too,
+        // as "all" means).
+        store
+            .clear()
+            .await
+            .map_err(|e| CliError::store(format!("clearing {}", cx.name), e))?
+    } else {
+        delete_each(cx, store, &selected).await?
+    };
+    report(cx, deleted)
+}
+
+/// Deletes each key, with a progress bar; returns how many existed.
+async fn delete_each(
+    cx: &Context,
+    store: &dyn CacheStore,
+    keys: &[CacheKey],
+) -> Result<u64, CliError> {
+    let bar = progress::bar(keys.len() as u64, "deleting");
+    let mut deleted = 0;
+    for key in keys {
+        let existed = store
+            .delete(key)
+            .await
+            .map_err(|e| CliError::store(format!("deleting from {}", cx.name), e))?;
+        deleted += u64::from(existed);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(deleted)
+}
+
+fn report(cx: &Context, deleted: u64) -> Result<(), CliError> {
+    if cx.json {
+        return output::print_json(&json!({ "deleted": deleted }));
+    }
+    println!(
+        "deleted {deleted} entr{} from {}",
+        if deleted == 1 { "y" } else { "ies" },
+        cx.name
+    );
+    Ok(())
+}

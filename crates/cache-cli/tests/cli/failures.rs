@@ -1,0 +1,274 @@
+//! What scripts rely on when something is wrong: the exit code, a clear message, and a
+//! store left as it was.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use reqwest_caching::cache_core::codec::FORMAT_VERSION;
+use reqwest_caching::{CacheStore, StoredEntry};
+
+use crate::stores::{Kind, TestStore, dynamo_env};
+use crate::support::{Env, Origin, arg, run, seed};
+
+/// Every stored entry, raw, sorted by key.
+async fn raw_entries(store: &Arc<dyn CacheStore>) -> Vec<StoredEntry> {
+    let metas: Vec<_> = store.entries().map(Result::unwrap).collect().await;
+    let mut entries = Vec::new();
+    for meta in metas {
+        entries.push(store.get(&meta.key).await.unwrap().unwrap());
+    }
+    entries.sort_by_key(|e| e.meta.key);
+    entries
+}
+
+/// A seeded SQLite cache whose entry for `path` has its value replaced by `tamper(value)`.
+async fn tampered(path: &str, tamper: impl Fn(&[u8]) -> Vec<u8>) -> (TestStore, Origin) {
+    let store = TestStore::new(Kind::Sqlite);
+    let origin = Origin::start().await;
+    let opened = store.open().await;
+    seed(&opened, &origin).await;
+    let target = origin.url(path);
+    let mut entry = raw_entries(&opened)
+        .await
+        .into_iter()
+        .find(|e| e.meta.url == target)
+        .unwrap();
+    entry.value = Bytes::from(tamper(&entry.value));
+    opened.put(entry).await.unwrap();
+    (store, origin)
+}
+
+#[tokio::test]
+async fn a_newer_format_is_refused_and_nothing_changes() {
+    let (store, origin) = tampered("/a", |value| {
+        let mut value = value.to_vec();
+        value[4] = FORMAT_VERSION + 1;
+        value
+    })
+    .await;
+    let before = raw_entries(&store.open().await).await;
+    let out = store.dir.path().join("out");
+    let env = Env::new();
+    let to = format!("fs:{}", arg(&out));
+    let a = origin.url("/a");
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["stats"],
+        vec!["show", &a],
+        vec!["rm", &a],
+        vec!["purge", "--all", "--yes"],
+        vec!["purge", "--host", "127.0.0.1", "--yes"],
+        vec!["export", arg(&out)],
+        vec!["copy", &store.name, &to],
+    ];
+    for args in &commands {
+        let failed = run(&store.name, args, &env).await.expect(4);
+        let newer = format!("format version {}", FORMAT_VERSION + 1);
+        assert!(
+            failed.stderr.contains(&newer),
+            "{args:?}: {}",
+            failed.stderr
+        );
+        assert!(failed.stderr.contains("nothing was changed"), "{args:?}");
+        assert!(failed.stdout.is_empty(), "{args:?}: {}", failed.stdout);
+    }
+    assert!(!out.exists(), "export and copy wrote nothing");
+    assert_eq!(
+        raw_entries(&store.open().await).await,
+        before,
+        "the store is untouched"
+    );
+    // Entries of the format this build reads are still shown.
+    run(&store.name, &["show", &origin.url("/b?q=1")], &env)
+        .await
+        .expect(0);
+}
+
+#[tokio::test]
+async fn an_unreadable_entry_is_reported_and_kept() {
+    let (store, origin) = tampered("/a", |value| value[..value.len() - 1].to_vec()).await;
+    let env = Env::new();
+    let failed = run(&store.name, &["show", &origin.url("/a")], &env)
+        .await
+        .expect(5);
+    assert!(failed.stderr.contains("unreadable"), "{}", failed.stderr);
+    let stats = run(&store.name, &["stats", "--json"], &env)
+        .await
+        .expect(0)
+        .json();
+    assert_eq!(
+        (stats["entries"].as_u64(), stats["unreadable"].as_u64()),
+        (Some(3), Some(1))
+    );
+    // Reading it deleted nothing (the middleware's read path would have).
+    let again = run(&store.name, &["stats", "--json"], &env)
+        .await
+        .expect(0)
+        .json();
+    assert_eq!(again["entries"], 3);
+}
+
+#[tokio::test]
+async fn wrong_store_names_are_usage_errors_that_create_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let names = [
+        path("cache.db"),
+        format!("postgres://127.0.0.1/{}", path("x")),
+        "redis://".to_owned(),
+        "redis+cluster://127.0.0.1:1/2".to_owned(),
+        "mongodb://127.0.0.1:1/db/coll/extra".to_owned(),
+        "dynamodb:".to_owned(),
+        "sqlite:".to_owned(),
+        "fs:".to_owned(),
+    ];
+    for name in &names {
+        for json in [false, true] {
+            let args: &[&str] = if json {
+                &["stats", "--json"]
+            } else {
+                &["stats"]
+            };
+            let failed = run(name, args, &Env::new()).await.expect(2);
+            if json {
+                let report: serde_json::Value = serde_json::from_str(failed.stderr.trim())
+                    .unwrap_or_else(|e| panic!("{name}: {e}: {}", failed.stderr));
+                assert_eq!(report["exit_code"], 2, "{name}");
+                assert!(
+                    report["error"].as_str().unwrap().contains("forms"),
+                    "{name}"
+                );
+            } else {
+                assert!(
+                    failed.stderr.contains("forms: sqlite:PATH"),
+                    "{name}: {}",
+                    failed.stderr
+                );
+            }
+        }
+    }
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing created"
+    );
+}
+
+#[tokio::test]
+async fn bad_arguments_are_usage_errors() {
+    let store = TestStore::new(Kind::Sqlite);
+    let origin = Origin::start().await;
+    seed(&store.open().await, &origin).await;
+    let env = Env::new();
+    // A body file that cannot be written (a directory stands there): exit 7.
+    let a = origin.url("/a");
+    let failed = run(
+        &store.name,
+        &["show", &a, "--body", arg(store.dir.path())],
+        &env,
+    )
+    .await;
+    assert!(failed.expect(7).stderr.contains("writing the body"));
+    for args in [
+        &["purge", "--yes"][..],
+        &["purge", "--all", "--expired", "--yes"],
+        &["ls", "--older-than", "soon"],
+        &["ls", "--url", "a["],
+        &["show"],
+        &["show", "--key", "not-a-key"],
+        &["rm", "--key", "0011"],
+        &["frobnicate"],
+    ] {
+        run(&store.name, args, &env).await.expect(2);
+    }
+    assert_eq!(
+        run(&store.name, &["stats", "--json"], &env).await.json()["entries"],
+        3
+    );
+    let help = run(&store.name, &["--help"], &env).await.expect(0);
+    assert!(help.stdout.contains("Exit codes") && help.stdout.contains("redis+cluster://"));
+}
+
+#[tokio::test]
+async fn missing_embedded_stores_are_not_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    std::fs::create_dir(path("not-a-cache")).unwrap();
+    for name in [
+        path("missing.sqlite"),
+        format!("sqlite:{}", path("missing")),
+        format!("sled:{}", path("missing.sled")),
+        format!("fs:{}", path("missing")),
+        format!("fs:{}", path("not-a-cache")),
+    ] {
+        let failed = run(&name, &["ls"], &Env::new()).await.expect(3);
+        assert!(
+            failed.stderr.contains("no cache at"),
+            "{name}: {}",
+            failed.stderr
+        );
+    }
+    let import = run(
+        &path("new.sqlite"),
+        &["import", &path("missing")],
+        &Env::new(),
+    )
+    .await;
+    import.expect(3);
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, ["not-a-cache"], "nothing created");
+    assert_eq!(std::fs::read_dir(path("not-a-cache")).unwrap().count(), 0);
+}
+
+#[tokio::test]
+async fn unreachable_servers_exit_3() {
+    let port = test_support::unused_port();
+    let dynamo = dynamo_env(&format!("http://127.0.0.1:{port}"));
+    let cases: [(String, Env); 4] = [
+        (format!("redis://127.0.0.1:{port}/"), Env::new()),
+        (format!("redis+cluster://127.0.0.1:{port}"), Env::new()),
+        (
+            format!("mongodb://127.0.0.1:{port}/db/c?directConnection=true"),
+            Env::new(),
+        ),
+        ("dynamodb:t".to_owned(), dynamo),
+    ];
+    for (name, env) in &cases {
+        let failed = run(name, &["stats"], env).await.expect(3);
+        assert!(
+            failed.stderr.contains("cannot open"),
+            "{name}: {}",
+            failed.stderr
+        );
+        assert!(failed.stdout.is_empty(), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn missing_server_stores_are_not_created() {
+    let namespace = test_support::unique_namespace("absent").replace('-', "_");
+    let uri = test_support::shared_mongo().uri();
+    let (base, options) = uri.split_once("/?").unwrap();
+    let mongo = format!("{base}/cli/{namespace}?{options}");
+    let dynamo_env = dynamo_env(&test_support::shared_dynamo().endpoint());
+    let dynamo = format!("dynamodb:{namespace}");
+    for (name, env) in [(&mongo, &Env::new()), (&dynamo, &dynamo_env)] {
+        let failed = run(name, &["ls"], env).await.expect(3);
+        assert!(
+            failed.stderr.contains("not found"),
+            "{name}: {}",
+            failed.stderr
+        );
+        // Still missing: the first command did not create it.
+        run(name, &["ls"], env).await.expect(3);
+    }
+    let no_region: Env = dynamo_env
+        .into_iter()
+        .filter(|(k, _)| k != "AWS_REGION")
+        .collect();
+    let failed = run(&dynamo, &["ls"], &no_region).await.expect(2);
+    assert!(failed.stderr.contains("AWS_REGION"), "{}", failed.stderr);
+}
