@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cache_core::codec::{EntryCodec, SigningKeys};
 use cache_core::CacheStore;
+use cache_core::codec::{EntryCodec, SigningKeys};
 
 use cache_http::{Clock, Expiration, KeyRules, MatchHeaders, SystemClock};
 use http::{Method, StatusCode};

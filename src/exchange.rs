@@ -1,8 +1,8 @@
 //! [`Exchange`]: what the miss path knows of a request, taken before it is sent (the request
 //! itself goes to the network and is gone). Calls only leaf modules.
 
-use cache_http::freshness::RequestDirectives;
 use cache_core::{CacheKey, CachedRequest};
+use cache_http::freshness::RequestDirectives;
 use http::{HeaderMap, Method};
 use reqwest::Request;
 use url::Url;

@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cache_http::vary::variant_key;
 use cache_core::{CacheKey, CacheStore, CachedResponse, Entry, EntryMeta};
+use cache_http::vary::variant_key;
 
 use cache_http::Expiration;
 use futures_util::StreamExt;

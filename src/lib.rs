@@ -65,18 +65,20 @@ pub use stats::CacheStats;
 
 /// The storage contract: the store trait, keys as stored, the entry codec; for backend authors.
 pub use cache_core;
+pub use cache_core::codec::SigningKeys;
+pub use cache_core::{
+    CacheKey, CacheStore, CachedRequest, CachedResponse, EntryMeta, MemoryStore, StoredEntry,
+};
 /// The HTTP engine: keys from requests, freshness, directives, Vary.
 pub use cache_http;
-pub use cache_core::codec::SigningKeys;
-pub use cache_core::{CacheKey, CacheStore, CachedRequest, CachedResponse, EntryMeta, MemoryStore, StoredEntry};
 
-pub use cache_http::{Clock, Expiration, ManualClock, MatchHeaders, SystemClock};
 /// The DynamoDB store (feature `dynamodb`).
 #[cfg(feature = "dynamodb")]
 pub use cache_dynamodb::{self, DynamoStore};
 /// The file-system store (feature `fs`).
 #[cfg(feature = "fs")]
 pub use cache_fs::{self, FsStore};
+pub use cache_http::{Clock, Expiration, ManualClock, MatchHeaders, SystemClock};
 /// The MongoDB store (feature `mongodb`).
 #[cfg(feature = "mongodb")]
 pub use cache_mongodb::{self, MongoStore};

@@ -3,9 +3,9 @@
 //! every store: [`StoreCalls::read`] answers at once when the store can. Calls only the store
 //! calls and leaf modules.
 
+use cache_core::{CacheKey, CachedResponse, Entry, EntryMeta, VaryIndex};
 use cache_http::freshness::StoredFreshness;
 use cache_http::vary::variant_key;
-use cache_core::{CacheKey, CachedResponse, Entry, EntryMeta, VaryIndex};
 use http::HeaderMap;
 
 use crate::store_calls::StoreCalls;

@@ -4,8 +4,8 @@
 //! a redirect, where the final URL's will). Calls [`variants`](crate::variants) and leaf
 //! modules.
 
-use cache_http::vary::{Vary, parse_vary};
 use cache_core::{CachedResponse, EntryMeta};
+use cache_http::vary::{Vary, parse_vary};
 use http::{Method, StatusCode};
 use reqwest::Response;
 

@@ -10,8 +10,8 @@
 
 use std::time::SystemTime;
 
-use cache_http::vary::{Vary, parse_vary, variant_key};
 use cache_core::{CacheKey, CachedResponse, Entry, EntryMeta, StoredEntry, VaryIndex};
+use cache_http::vary::{Vary, parse_vary, variant_key};
 use http::HeaderMap;
 
 use crate::store_calls::StoreCalls;

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::Method;
-use reqwest_caching::cache_http::vary::variant_key;
 use reqwest_caching::cache_core::{self, CacheStore, Entry};
+use reqwest_caching::cache_http::vary::variant_key;
 use reqwest_caching::reqwest_middleware::RequestBuilder;
 use reqwest_caching::{
     CacheMiddleware, CacheMode, CacheRequestExt, CacheResponseExt, Expiration, MatchHeaders,

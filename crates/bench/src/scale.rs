@@ -4,7 +4,8 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode, Version};
-use reqwest_caching::cache_core::{KeyRules, codec};
+use reqwest_caching::cache_core::codec;
+use reqwest_caching::cache_http::KeyRules;
 use reqwest_caching::{
     CacheStore, CachedRequest, CachedResponse, EntryMeta, SledStore, SqliteStore, StoredEntry,
 };

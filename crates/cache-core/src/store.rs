@@ -9,8 +9,8 @@ use futures_core::stream::BoxStream;
 use futures_util::StreamExt;
 
 use crate::error::StoreError;
-use crate::time::is_expired;
 use crate::key::CacheKey;
+use crate::time::is_expired;
 use crate::time::truncate_to_millis;
 
 /// What a store keeps beside an entry's bytes, and lists without reading them.

@@ -26,21 +26,6 @@ pub fn truncate_to_millis(time: SystemTime) -> SystemTime {
     from_millis(to_millis(time))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn round_trips_and_clamps() {
-        let t = UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
-        assert_eq!(from_millis(to_millis(t)), t);
-        assert_eq!(to_millis(UNIX_EPOCH - Duration::from_secs(5)), 0);
-        assert_eq!(from_millis(-5), UNIX_EPOCH);
-        let sub_milli = t + Duration::from_micros(700);
-        assert_eq!(truncate_to_millis(sub_milli), t);
-    }
-}
-
 /// Until when a store with server-side TTLs keeps an entry: its expiry plus the store's
 /// offset (kept that long so it can still be revalidated). `None` means for good: the entry
 /// never expires, or the store keeps entries until deleted (no offset).
@@ -55,4 +40,19 @@ pub fn retention_deadline(
 /// True when an entry with this expiry is stale at `now`.
 pub fn is_expired(expires_at: Option<SystemTime>, now: SystemTime) -> bool {
     expires_at.is_some_and(|t| now >= t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_clamps() {
+        let t = UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
+        assert_eq!(from_millis(to_millis(t)), t);
+        assert_eq!(to_millis(UNIX_EPOCH - Duration::from_secs(5)), 0);
+        assert_eq!(from_millis(-5), UNIX_EPOCH);
+        let sub_milli = t + Duration::from_micros(700);
+        assert_eq!(truncate_to_millis(sub_milli), t);
+    }
 }

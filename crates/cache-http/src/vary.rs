@@ -118,7 +118,11 @@ fn quality(member: &[u8]) -> f32 {
 }
 
 /// The key of the variant a request selects among a URL's responses, per its Vary index.
-pub fn variant_key(url_key: &CacheKey, index: &cache_core::VaryIndex, request: &HeaderMap) -> CacheKey {
+pub fn variant_key(
+    url_key: &CacheKey,
+    index: &cache_core::VaryIndex,
+    request: &HeaderMap,
+) -> CacheKey {
     let names = &index.headers;
     let mut hasher = blake3::Hasher::new();
     let mut field = |bytes: &[u8]| {

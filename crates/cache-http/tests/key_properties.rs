@@ -11,8 +11,8 @@
 //! A failure is shrunk to a minimal input, printed, and saved under
 //! `tests/key_properties.proptest-regressions` so later runs try it first (commit that file).
 
-use cache_http::vary::variant_key;
 use cache_core::{CacheKey, VaryIndex};
+use cache_http::vary::variant_key;
 
 use cache_http::{KeyRules, MatchHeaders};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
