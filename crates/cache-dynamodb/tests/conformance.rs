@@ -86,13 +86,24 @@ async fn raw_items(
 ) -> Vec<std::collections::HashMap<String, cache_dynamodb::aws_sdk_dynamodb::types::AttributeValue>>
 {
     let client = aws_sdk_dynamodb_client(&shared_dynamo().endpoint()).await;
-    let output = client
-        .scan()
-        .table_name(store.table())
-        .send()
-        .await
-        .unwrap();
-    output.items.unwrap_or_default()
+    // Every page: a scan page stops at 1 MB, which two or three chunks fill.
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let output = client
+            .scan()
+            .table_name(store.table())
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .unwrap();
+        items.extend(output.items.unwrap_or_default());
+        start = output.last_evaluated_key.filter(|key| !key.is_empty());
+        if start.is_none() {
+            return items;
+        }
+    }
 }
 
 async fn aws_sdk_dynamodb_client(endpoint: &str) -> cache_dynamodb::aws_sdk_dynamodb::Client {
