@@ -11,6 +11,7 @@ use cache_core::codec::{EntryCodec, SigningKeys};
 use cache_http::{Clock, Expiration, KeyRules, MatchHeaders, SystemClock};
 use http::{Method, StatusCode};
 
+#[cfg(feature = "sqlite")]
 use reqwest_middleware::ClientWithMiddleware;
 
 use crate::breaker::Breaker;
@@ -19,6 +20,7 @@ use crate::error::Error;
 use crate::flight::Flights;
 use crate::live::Live;
 use crate::middleware::CacheMiddleware;
+use crate::mode::CacheMode;
 use crate::refresh::Refresher;
 use crate::settings::{ResponseFilter, Settings};
 use crate::stale::StaleAllowance;
@@ -98,6 +100,7 @@ pub struct CacheMiddlewareBuilder {
     max_body_bytes: u64,
     store_timeout: Option<Duration>,
     clock: Arc<dyn Clock>,
+    mode: CacheMode,
 }
 
 impl Default for CacheMiddlewareBuilder {
@@ -125,6 +128,7 @@ impl Default for CacheMiddlewareBuilder {
             max_body_bytes: DEFAULT_MAX_BODY_SIZE,
             store_timeout: None,
             clock: Arc::new(SystemClock),
+            mode: CacheMode::Default,
         }
     }
 }
@@ -503,6 +507,27 @@ impl CacheMiddlewareBuilder {
         self
     }
 
+    /// The [`CacheMode`] of every request that sets none itself (per request, or through a
+    /// [`CacheScope`](crate::CacheScope)); default [`CacheMode::Default`]. A whole session
+    /// offline is `.mode(CacheMode::Offline)`; tests record and replay their HTTP traffic
+    /// with [`CacheMode::Record`] and [`CacheMode::Replay`] (see
+    /// [`CacheMiddleware::replay`]).
+    ///
+    /// ```
+    /// use reqwest_caching::{CacheMiddleware, CacheMode, MemoryStore};
+    ///
+    /// // Serve what is stored, fresh or stale, and never touch the network.
+    /// let cache = CacheMiddleware::builder()
+    ///     .store(MemoryStore::new())
+    ///     .mode(CacheMode::Offline)
+    ///     .build()?;
+    /// # Ok::<(), reqwest_caching::Error>(())
+    /// ```
+    pub fn mode(mut self, mode: CacheMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
     /// Builds the middleware.
     ///
     /// # Errors
@@ -573,6 +598,7 @@ impl CacheMiddlewareBuilder {
             stale_if_error_statuses,
             stale_while_revalidate: self.stale_while_revalidate,
             single_flight_wait: self.single_flight_wait,
+            mode: self.mode,
         };
         let live = Live {
             store,

@@ -1,6 +1,6 @@
 //! The decision for a request, given what is stored: serve it, serve it stale while a
-//! refresh runs, answer `504` (`only-if-cached`), or go to the network. Pure: reads the
-//! settings, calls only leaf modules.
+//! refresh runs, answer `504` (`only-if-cached`), miss without the network (offline,
+//! replay), or go to the network. Pure: reads the settings, calls only leaf modules.
 
 use std::time::SystemTime;
 
@@ -16,6 +16,8 @@ pub(crate) enum Decision {
     Serve(Box<Found>),
     ServeStaleAndRefresh(Box<Found>),
     GatewayTimeout,
+    /// Nothing stored, and the mode never sends (`Offline`, `Replay`).
+    NothingStored,
     Forward(Option<Box<Found>>),
 }
 
@@ -30,9 +32,15 @@ pub(crate) fn decide(
     let Some(found) = found else {
         return match mode {
             CacheMode::OnlyIfCached => Decision::GatewayTimeout,
+            _ if mode.never_sends() => Decision::NothingStored,
             _ => Decision::Forward(None),
         };
     };
+    // Offline and replay: whatever is stored answers, however stale, whatever the request's
+    // own directives ask (there is nothing else to answer with).
+    if mode.never_sends() {
+        return Decision::Serve(found);
+    }
     let freshness = found.freshness();
     let usable = match directives {
         // Strict: a reload (request `max-age`) does not revalidate a fresh immutable

@@ -41,4 +41,42 @@ pub enum Error {
     /// No store was set and the `sqlite` feature (the default store) is off.
     #[error("no cache store: set one with `store(...)` or enable the `sqlite` feature")]
     NoStore,
+    /// [`CacheMiddleware::replay`](crate::CacheMiddleware::replay) was given a directory
+    /// that does not exist.
+    #[error("replay: no recording at {0:?} (make one with CacheMiddleware::record)")]
+    NoRecording(std::path::PathBuf),
+}
+
+/// A request in [`CacheMode::Replay`](crate::CacheMode::Replay) that nothing recorded
+/// answers. The middleware fails the request with it, wrapped in
+/// [`reqwest_middleware::Error::Middleware`]; the request never reaches the network.
+///
+/// ```
+/// use reqwest_caching::ReplayMiss;
+///
+/// fn is_replay_miss(error: &reqwest_caching::reqwest_middleware::Error) -> bool {
+///     match error {
+///         reqwest_caching::reqwest_middleware::Error::Middleware(e) => e.is::<ReplayMiss>(),
+///         _ => false,
+///     }
+/// }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "replay: nothing recorded for {method} {url} (record it with CacheMode::Record, \
+     with the same key settings)"
+)]
+#[non_exhaustive]
+pub struct ReplayMiss {
+    /// The request's method.
+    pub method: http::Method,
+    /// The request's URL as the cache stores it: without userinfo, credentials or ignored
+    /// parameters.
+    pub url: String,
+}
+
+impl ReplayMiss {
+    pub(crate) fn new(method: http::Method, url: String) -> Self {
+        Self { method, url }
+    }
 }

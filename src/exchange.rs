@@ -31,6 +31,9 @@ pub(crate) struct Exchange {
     pub(crate) stored_request: CachedRequest,
     /// The cache added its own validators for `found`.
     pub(crate) validating: bool,
+    /// [`CacheMode::Record`](crate::CacheMode::Record): store whatever the settings allow,
+    /// whatever the response's freshness says.
+    pub(crate) recording: bool,
 }
 
 impl Exchange {
@@ -57,6 +60,7 @@ impl Exchange {
                 settings.keys.redact_headers(req.headers()),
             ),
             validating: false,
+            recording: false,
         }
     }
 

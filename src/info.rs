@@ -42,11 +42,16 @@ pub struct CacheInfo {
     /// The cache made this response itself rather than replaying the origin's answer or a
     /// stored entry as it is: the `504 Gateway Timeout` of an `only-if-cached` request
     /// ([`CacheMode::OnlyIfCached`](crate::CacheMode) or the request directive) with nothing
-    /// usable stored (then `from_cache` is false), and, made from a stored entry (then
+    /// usable stored, or of an offline one ([`offline_miss`](Self::offline_miss)) with
+    /// nothing stored (then `from_cache` is false), and, made from a stored entry (then
     /// `from_cache` is true), the `304 Not Modified` answering a caller's own conditional
     /// request and the `206 Partial Content` answering a `Range` request. It tells such
     /// responses from ones the origin (or a gateway before it) sent.
     pub generated_by_cache: bool,
+    /// The request was made in [`CacheMode::Offline`](crate::CacheMode::Offline) and nothing
+    /// stored answers it: the response is the cache's own `504 Gateway Timeout` (with
+    /// `generated_by_cache` set), and nothing was sent.
+    pub offline_miss: bool,
 }
 
 impl CacheInfo {
@@ -64,6 +69,7 @@ impl CacheInfo {
             stale_while_revalidate: false,
             coalesced: false,
             generated_by_cache: false,
+            offline_miss: false,
         }
     }
 }

@@ -27,6 +27,8 @@ mod pass_on;
 mod policy;
 mod post_for_get;
 mod range;
+#[cfg(feature = "fs")]
+mod record_replay;
 mod refresh;
 mod request_ext;
 mod response_parts;
@@ -53,7 +55,7 @@ pub use builder::{
     DEFAULT_SINGLE_FLIGHT_WAIT, DEFAULT_SQLITE_PATH, DEFAULT_STALE_IF_ERROR_STATUSES,
     DEFAULT_STORE_TIMEOUT,
 };
-pub use error::{Error, StoreError};
+pub use error::{Error, ReplayMiss, StoreError};
 pub use handle::{CacheHandle, CachedEntry, WHOLE_STORE_TIMEOUT_FACTOR};
 pub use info::{CacheInfo, CacheResponseExt};
 pub use middleware::CacheMiddleware;

@@ -2,7 +2,8 @@
 //! way: skip the cache ([`pass_on`](crate::pass_on)), or find what is stored
 //! ([`lookup`](crate::lookup)), [`decide`](crate::decide), then answer from the entry
 //! ([`serve`](crate::serve)) or go to the [`network`](crate::network) (joining an identical
-//! request in flight, or refreshing in the background). Nothing below calls back into it.
+//! request in flight, or refreshing in the background); offline and replay modes answer a
+//! miss themselves (a `504`, a [`ReplayMiss`]). Nothing below calls back into it.
 
 use std::sync::Arc;
 
@@ -16,6 +17,7 @@ use reqwest_middleware::{ClientBuilder, ClientWithMiddleware, Middleware, Next};
 
 use crate::cache::Cache;
 use crate::decide::{Decision, decide};
+use crate::error::ReplayMiss;
 use crate::exchange::Exchange;
 use crate::flight::{Flight, wait_for_leader};
 use crate::handle::CacheHandle;
@@ -27,7 +29,7 @@ use crate::pass_on::{HandleFuture, pass_on};
 use crate::post_for_get::post;
 use crate::range::{self, RangeAnswer};
 use crate::scope::{self, CacheScope};
-use crate::serve::{answer, gateway_timeout, hit_info, serve};
+use crate::serve::{answer, gateway_timeout, hit_info, offline_miss, serve};
 use crate::variants::SeenIndex;
 
 /// The cache, as a [`reqwest_middleware::Middleware`].
@@ -137,18 +139,23 @@ impl CacheMiddleware {
             .get::<CacheMode>()
             .copied()
             .or_else(|| scope.as_ref().and_then(CacheScope::cache_mode))
-            .unwrap_or_default();
+            .unwrap_or(settings.mode);
         // Requests the cache does not answer still go through `pass_on`: a successful unsafe
         // one invalidates what is stored for its URL, whatever skipped the cache.
         if scope.as_ref().is_some_and(CacheScope::is_disabled) || mode == CacheMode::Bypass {
             return pass_on(cache, req, extensions, next).await;
         }
+        // Offline and replay never send: what the cache cannot look up is not stored.
+        let never_sends = mode.never_sends();
         // A Range request is answered from a stored complete response, or passed on: its
         // answer (a `206`) is never stored.
         let ranged = req.headers().contains_key(RANGE);
         if !settings.allowable_methods.contains(req.method())
             || (ranged && req.method() != Method::GET)
         {
+            if never_sends {
+                return nothing_stored(cache, mode, &req, None);
+            }
             let post_for_get = settings.cache_control
                 && req.method() == Method::POST
                 && !ranged
@@ -164,6 +171,7 @@ impl CacheMiddleware {
             Some(body) => match body.as_bytes() {
                 Some(bytes) => Some(bytes),
                 // A streaming body cannot be keyed without consuming it.
+                None if never_sends => return nothing_stored(cache, mode, &req, None),
                 None => return pass_on(cache, req, extensions, next).await,
             },
         };
@@ -175,6 +183,9 @@ impl CacheMiddleware {
             req.url(),
         );
         if !user.expiration.is_cacheable() && user.explicit {
+            if never_sends {
+                return nothing_stored(cache, mode, &req, None);
+            }
             return pass_on(cache, req, extensions, next).await;
         }
         let url_key = settings
@@ -191,14 +202,13 @@ impl CacheMiddleware {
 
         let now = settings.clock.now();
         let flight_mark = live.flights.mark();
-        let (found, seen) = match mode {
-            CacheMode::ForceRefresh => (None, SeenIndex::Unknown),
-            _ => {
-                let Lookup { found, index } = find(&live.store, &url_key, req.headers()).await;
-                (found, SeenIndex::Known(index.map(|index| *index)))
-            }
+        let (found, seen) = if mode.skips_lookup() {
+            (None, SeenIndex::Unknown)
+        } else {
+            let Lookup { found, index } = find(&live.store, &url_key, req.headers()).await;
+            (found, SeenIndex::Known(index.map(|index| *index)))
         };
-        if found.is_none() && req.method() == Method::HEAD && mode != CacheMode::ForceRefresh {
+        if found.is_none() && req.method() == Method::HEAD && !mode.skips_lookup() {
             // A stored GET answers a HEAD: same status and headers, no body.
             let get_key = settings
                 .keys
@@ -217,10 +227,12 @@ impl CacheMiddleware {
         match decide(settings, mode, directives.as_ref(), found, now) {
             Decision::Serve(found) => {
                 let part = match ranged.then(|| range::answer(req.headers(), &found.response)) {
-                    // `only-if-cached` never goes to the network: a range the cache cannot
-                    // cut is answered with the whole response (RFC 9110 §14.2 lets a
-                    // recipient ignore Range).
-                    Some(RangeAnswer::Origin) if mode == CacheMode::OnlyIfCached => None,
+                    // `only-if-cached` (and offline, replay) never goes to the network: a
+                    // range the cache cannot cut is answered with the whole response
+                    // (RFC 9110 §14.2 lets a recipient ignore Range).
+                    Some(RangeAnswer::Origin) if mode == CacheMode::OnlyIfCached || never_sends => {
+                        None
+                    }
                     Some(RangeAnswer::Origin) => {
                         return pass_on(cache, req, extensions, next).await;
                     }
@@ -236,6 +248,7 @@ impl CacheMiddleware {
                 live.stats.miss();
                 Ok(gateway_timeout(req.url().clone(), url_key))
             }
+            Decision::NothingStored => nothing_stored(cache, mode, &req, Some(url_key)),
             // Whatever else would happen, a Range request goes to the origin as it came.
             _ if ranged => pass_on(cache, req, extensions, next).await,
             Decision::ServeStaleAndRefresh(found) => {
@@ -292,8 +305,9 @@ impl CacheMiddleware {
                     }
                     None => None,
                 };
-                let exchange =
+                let mut exchange =
                     Exchange::new(settings, url_key, (found, seen), user, directives, &req);
+                exchange.recording = mode == CacheMode::Record;
                 // Boxed: the miss path's state stays out of the hit path's future.
                 Box::pin(fetch(cache, exchange, req, extensions, next)).await
             }
@@ -338,6 +352,24 @@ impl CacheMiddleware {
         info.coalesced = true;
         Some(answer(found, req, info, now, None))
     }
+}
+
+/// The answer of a mode that never sends ([`CacheMode::Offline`], [`CacheMode::Replay`]) to
+/// a request nothing stored answers: the offline `504`, or the replay error naming the
+/// request. `key` is `None` for a request the cache could not look up.
+fn nothing_stored(
+    cache: &Cache,
+    mode: CacheMode,
+    req: &Request,
+    key: Option<CacheKey>,
+) -> reqwest_middleware::Result<Response> {
+    cache.live.stats.miss();
+    if mode == CacheMode::Replay {
+        let url = cache.settings.keys.redact_url(req.url());
+        let miss = ReplayMiss::new(req.method().clone(), url.into());
+        return Err(reqwest_middleware::Error::middleware(miss));
+    }
+    Ok(offline_miss(req.url().clone(), key))
 }
 
 /// GET and HEAD: the methods single-flight may merge.

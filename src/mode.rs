@@ -4,8 +4,10 @@
 
 /// How a request uses the cache. Set per request with
 /// [`CacheRequestExt::cache_mode`](crate::CacheRequestExt::cache_mode) (or
-/// `with_extension(CacheMode::..)`), or for a block of code with a
-/// [`CacheScope`](crate::CacheScope).
+/// `with_extension(CacheMode::..)`), for a block of code with a
+/// [`CacheScope`](crate::CacheScope), or for every request with
+/// [`CacheMiddlewareBuilder::mode`](crate::CacheMiddlewareBuilder::mode); the first of these
+/// that is set wins.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum CacheMode {
@@ -34,4 +36,57 @@ pub enum CacheMode {
     /// - neither reads nor writes the cache;
     /// - still attaches a [`CacheInfo`](crate::CacheInfo) saying the response was not cached.
     Bypass,
+    /// Works without a network: whatever is stored answers, fresh or not. This mode:
+    /// - never sends a request (nor a revalidation, nor a background refresh);
+    /// - serves the stored response the request selects (its Vary variant, a stored `GET`
+    ///   for a `HEAD`, a `304` for the caller's own conditional request, a `206` for a byte
+    ///   range), however stale, ignoring the request's own freshness directives;
+    /// - answers a request it has nothing stored for, or cannot answer from the cache at all
+    ///   (a method that is not cached, a streaming body, `DoNotCache`), with a
+    ///   `504 Gateway Timeout` of its own, marked
+    ///   [`CacheInfo::offline_miss`](crate::CacheInfo::offline_miss).
+    ///
+    /// Unlike [`OnlyIfCached`](Self::OnlyIfCached), which keeps RFC 9111's meaning (only
+    /// *usable*, fresh, entries answer), a stale entry answers too. A
+    /// [`disabled`](crate::disabled) scope still goes to the network: it turns the cache off.
+    Offline,
+    /// Replays what was recorded ([`Record`](Self::Record)), for tests: as
+    /// [`Offline`](Self::Offline), except that a request with nothing stored fails. This mode:
+    /// - never sends a request;
+    /// - serves what is stored as `Offline` does;
+    /// - fails a request it has nothing stored for with
+    ///   [`reqwest_middleware::Error::Middleware`] wrapping a [`ReplayMiss`](crate::ReplayMiss)
+    ///   that names its method and URL (downcast it to tell it from other errors).
+    ///
+    /// See [`CacheMiddleware::replay`](crate::CacheMiddleware::replay).
+    Replay,
+    /// Records every response the cache may keep, for [`Replay`](Self::Replay). This mode:
+    /// - sends every request to the origin, without reading the cache (as
+    ///   [`ForceRefresh`](Self::ForceRefresh));
+    /// - stores the response whatever its freshness says: `no-store`, `max-age=0`, `no-cache`
+    ///   or no freshness at all; a response the headers would not let the cache keep is stored
+    ///   already stale (so a normal request revalidates it), one with a lifetime keeps it;
+    /// - still stores only what your settings allow: a status in
+    ///   [`allowable_codes`](crate::CacheMiddlewareBuilder::allowable_codes), a method in
+    ///   [`allowable_methods`](crate::CacheMiddlewareBuilder::allowable_methods), a body
+    ///   within [`max_body_size`](crate::CacheMiddlewareBuilder::max_body_size), the
+    ///   [`filter`](crate::CacheMiddlewareBuilder::filter), no `Set-Cookie` unless
+    ///   [`cache_set_cookie`](crate::CacheMiddlewareBuilder::cache_set_cookie), no
+    ///   `Vary: *`, no `206`, nothing under `DoNotCache`; credentials are never stored.
+    ///
+    /// The same request recorded twice keeps the last response. See
+    /// [`CacheMiddleware::record`](crate::CacheMiddleware::record).
+    Record,
+}
+
+impl CacheMode {
+    /// True for the modes that never send a request: `Offline` and `Replay`.
+    pub(crate) fn never_sends(self) -> bool {
+        matches!(self, Self::Offline | Self::Replay)
+    }
+
+    /// True for the modes that do not read the cache before sending.
+    pub(crate) fn skips_lookup(self) -> bool {
+        matches!(self, Self::ForceRefresh | Self::Record)
+    }
 }

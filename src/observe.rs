@@ -11,7 +11,7 @@
 //! bare registry and more with formatting or exporting layers, which is why it is not at
 //! `INFO`.
 //!
-//! Calls `info` (nothing that calls it).
+//! Calls `info` and `error` (leaves).
 
 use std::cell::Cell;
 use std::time::{Duration, Instant};
@@ -21,6 +21,7 @@ use reqwest::{Request, Response};
 use tracing::field::Empty;
 use tracing::{Instrument, Span};
 
+use crate::error::ReplayMiss;
 use crate::info::{CacheInfo, CacheResponseExt};
 
 /// What the cache did for one request: the span's `outcome` field and the metrics' label.
@@ -41,6 +42,10 @@ pub(crate) enum Outcome {
     Coalesced,
     /// `only-if-cached` with nothing usable stored: the cache answered `504`.
     OnlyIfCachedMiss,
+    /// `CacheMode::Offline` with nothing stored: the cache answered `504`.
+    OfflineMiss,
+    /// `CacheMode::Replay` with nothing recorded: the request failed with a `ReplayMiss`.
+    ReplayMiss,
     /// The request failed (network error) and no stale entry could stand in.
     Error,
 }
@@ -50,15 +55,20 @@ impl Outcome {
     pub(crate) fn of(result: &reqwest_middleware::Result<Response>) -> Self {
         match result {
             Ok(response) => response.cache_info().map_or(Self::Bypass, Self::of_info),
+            Err(reqwest_middleware::Error::Middleware(error)) if error.is::<ReplayMiss>() => {
+                Self::ReplayMiss
+            }
             Err(_) => Self::Error,
         }
     }
 
     fn of_info(info: &CacheInfo) -> Self {
-        if info.key.is_none() {
+        if info.offline_miss {
+            Self::OfflineMiss
+        } else if info.key.is_none() {
             Self::Bypass
         } else if info.generated_by_cache && !info.from_cache {
-            // The only response the cache generates from nothing is the 504 of
+            // The only other response the cache generates from nothing is the 504 of
             // only-if-cached; its 304s and 206s are made from an entry, and count as hits.
             Self::OnlyIfCachedMiss
         } else if info.coalesced {
@@ -83,6 +93,8 @@ impl Outcome {
             Self::Bypass => "bypass",
             Self::Coalesced => "coalesced",
             Self::OnlyIfCachedMiss => "only_if_cached_miss",
+            Self::OfflineMiss => "offline_miss",
+            Self::ReplayMiss => "replay_miss",
             Self::Error => "error",
         }
     }
@@ -211,6 +223,8 @@ mod emit {
             Bypass => "bypass",
             Coalesced => "coalesced",
             OnlyIfCachedMiss => "only_if_cached_miss",
+            OfflineMiss => "offline_miss",
+            ReplayMiss => "replay_miss",
             Error => "error",
         );
     }
@@ -316,5 +330,21 @@ mod tests {
             Outcome::Hit,
             "a 304 or 206 made from an entry"
         );
+        let offline = |key| {
+            let mut info = CacheInfo::passed_through(key);
+            (info.generated_by_cache, info.offline_miss) = (true, true);
+            Outcome::of_info(&info)
+        };
+        assert_eq!(offline(key), Outcome::OfflineMiss);
+        assert_eq!(
+            offline(None),
+            Outcome::OfflineMiss,
+            "not looked up, still offline"
+        );
+        let replay = reqwest_middleware::Error::middleware(crate::error::ReplayMiss::new(
+            http::Method::GET,
+            "http://example.com/".to_owned(),
+        ));
+        assert_eq!(Outcome::of(&Err(replay)), Outcome::ReplayMiss);
     }
 }

@@ -1,7 +1,7 @@
 //! Responses the cache makes from a stored entry: the whole response, a `304` for a caller's
 //! own conditional request, a `206` for a byte range, each with its current `Age` and the
-//! [`CacheInfo`] saying where it came from; and the `504` of `only-if-cached`. Calls only
-//! leaf modules.
+//! [`CacheInfo`] saying where it came from; and the `504`s of `only-if-cached` and of an
+//! offline miss. Calls only leaf modules.
 
 use std::time::SystemTime;
 
@@ -93,16 +93,32 @@ pub(crate) fn serve(
 
 /// `504 Gateway Timeout`: what `OnlyIfCached` answers when nothing usable is stored.
 pub(crate) fn gateway_timeout(url: Url, key: CacheKey) -> Response {
+    let info = CacheInfo {
+        generated_by_cache: true,
+        ..CacheInfo::passed_through(Some(key))
+    };
+    own_504(url, info)
+}
+
+/// The `504 Gateway Timeout` of [`CacheMode::Offline`](crate::CacheMode::Offline) when
+/// nothing stored answers; `key` is `None` for a request the cache could not look up (a
+/// method it does not cache, a streaming body).
+pub(crate) fn offline_miss(url: Url, key: Option<CacheKey>) -> Response {
+    let info = CacheInfo {
+        generated_by_cache: true,
+        offline_miss: true,
+        ..CacheInfo::passed_through(key)
+    };
+    own_504(url, info)
+}
+
+fn own_504(url: Url, info: CacheInfo) -> Response {
     let parts = ResponseParts {
         status: StatusCode::GATEWAY_TIMEOUT,
         version: http::Version::HTTP_11,
         headers: http::HeaderMap::new(),
         url,
         extensions: Extensions::new(),
-    };
-    let info = CacheInfo {
-        generated_by_cache: true,
-        ..CacheInfo::passed_through(Some(key))
     };
     parts.into_response(reqwest::Body::from(Bytes::new()), info)
 }

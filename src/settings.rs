@@ -10,6 +10,7 @@ use http::{Method, StatusCode};
 use url::Url;
 
 use crate::key_memo::KeyMemo;
+use crate::mode::CacheMode;
 use crate::policy::UserExpiration;
 use crate::scope::CacheScope;
 use crate::stale::StaleAllowance;
@@ -43,6 +44,8 @@ pub(crate) struct Settings {
     pub(crate) stale_while_revalidate: StaleAllowance,
     /// How long a request waits for an identical one in flight before going itself.
     pub(crate) single_flight_wait: Option<Duration>,
+    /// The mode of requests for which neither the request nor a scope sets one.
+    pub(crate) mode: CacheMode,
 }
 
 impl Settings {
@@ -82,6 +85,7 @@ impl std::fmt::Debug for Settings {
             .field("stale_if_error", &self.stale_if_error)
             .field("stale_if_error_statuses", &self.stale_if_error_statuses)
             .field("stale_while_revalidate", &self.stale_while_revalidate)
+            .field("mode", &self.mode)
             .finish_non_exhaustive()
     }
 }

@@ -41,9 +41,12 @@ pub(crate) async fn store_response(
     );
     let expires_at = match storage {
         Storage::Until(expires_at) => expires_at,
+        // Recording keeps what the directives would not, already stale: a replay serves it,
+        // a normal request revalidates it first.
+        Storage::Skip if exchange.recording => Some(now),
         Storage::Skip => return with_info(response, not_stored),
     };
-    let status_allowed = if settings.strict {
+    let status_allowed = if settings.strict && !exchange.recording {
         storable(status, response.headers())
     } else {
         settings.allowable_codes.contains(&status)

@@ -5,6 +5,7 @@
 //!   `If-None-Match: "v1"` gets `304 Not Modified` (counted by [`Origin::not_modified`]).
 //!   Dated by the clock given to [`Origin::date_by`], if any.
 //! - `/flaky/{name}`: `503` while [`Origin::fail_next`] has failures left, else `200`.
+//! - `/live/{name}`: `Cache-Control: no-store`, body `"live {name} #{n}"`.
 //! - anything else: `200`, body `"{path} #{n}"` where n counts requests reaching the origin.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -47,6 +48,7 @@ impl Origin {
             )
             .route("/etag/{name}", axum::routing::get(etag))
             .route("/flaky/{name}", axum::routing::get(flaky))
+            .route("/live/{name}", axum::routing::get(live))
             .fallback(anything)
             .with_state(Arc::clone(&counters));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -122,6 +124,15 @@ async fn flaky(Path(name): Path<String>, State(counters): State<Arc<Counters>>) 
         return (StatusCode::SERVICE_UNAVAILABLE, "try again later").into_response();
     }
     format!("{name} #{n}").into_response()
+}
+
+async fn live(Path(name): Path<String>, State(counters): State<Arc<Counters>>) -> Response {
+    let n = counters.served.fetch_add(1, Ordering::Relaxed) + 1;
+    (
+        [(header::CACHE_CONTROL, "no-store")],
+        format!("live {name} #{n}"),
+    )
+        .into_response()
 }
 
 async fn anything(uri: Uri, State(counters): State<Arc<Counters>>) -> String {

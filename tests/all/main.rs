@@ -19,8 +19,11 @@ mod keys;
 mod malformed;
 mod modes;
 mod observability;
+mod offline;
 mod outage;
 mod reachability;
+#[cfg(feature = "fs")]
+mod record_replay;
 mod rfc9111;
 mod rules;
 mod scope;
