@@ -35,9 +35,14 @@ pub(crate) fn remove_unstored(headers: &mut HeaderMap) {
     if let Some(Some(fields)) = no_cache.argument("no-cache") {
         listed.extend(names_in(std::iter::once(fields.as_bytes())));
     }
-    for name in HOP_BY_HOP {
-        headers.remove(*name);
-    }
+    // One pass over the names present (a response has a dozen or so) rather than a lookup
+    // per hop-by-hop name: most responses carry none of them.
+    listed.extend(
+        headers
+            .keys()
+            .filter(|name| HOP_BY_HOP.contains(&name.as_str()))
+            .cloned(),
+    );
     for name in listed {
         headers.remove(name);
     }

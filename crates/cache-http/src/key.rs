@@ -341,6 +341,10 @@ impl KeyRules {
         // `api%5Fkey` as `api_key`.
         let redacts = |pair: &&str| {
             let name = pair.split('=').next().unwrap_or_default();
+            // Most names have nothing to decode: compared as they are, with no allocation.
+            if !name.bytes().any(|b| b == b'%' || b == b'+') {
+                return !name.is_empty() && self.redacts_parameter(name);
+            }
             let decoded = decoded_pairs(name.as_bytes());
             decoded
                 .first()
@@ -548,10 +552,17 @@ where
 
 fn strip_userinfo_and_fragment(url: &Url) -> Url {
     let mut stripped = url.clone();
-    stripped.set_fragment(None);
+    // Each setter re-serializes the URL: only called when there is something to drop.
+    if url.fragment().is_some() {
+        stripped.set_fragment(None);
+    }
     // Only fails for URLs that cannot have user info, which then have none.
-    let _ = stripped.set_username("");
-    let _ = stripped.set_password(None);
+    if !url.username().is_empty() {
+        let _ = stripped.set_username("");
+    }
+    if url.password().is_some() {
+        let _ = stripped.set_password(None);
+    }
     stripped
 }
 
