@@ -533,7 +533,7 @@ async fn main() {
         Some("profile-puts") => return profile_puts().await,
         Some("profile-misses") => return profile_misses(args.get(1).map(String::as_str)).await,
         Some("tiered-invalidation") => return tiered::invalidation(number(1_000) as usize).await,
-        Some(tiered::CHILD) => return tiered::child(&args[1..]).await,
+        Some(tiered::CHILD) => return tiered::child(&args).await,
         _ => {}
     }
     let output = match args.first().map(String::as_str) {

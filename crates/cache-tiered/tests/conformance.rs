@@ -6,9 +6,10 @@
 //!   read, with a second tiered instance over the same prefix: the suite's "a second
 //!   instance sees the first one's writes at once" holds exactly when the invalidations
 //!   have arrived, which `sync` waits for.
-//! - Stores without notifications (memory, SQLite, sled, files, MongoDB, DynamoDB), with a
-//!   memory TTL of a minute and no second instance: by design, a second instance sees a
-//!   change only after the memory TTL (tests/coherence.rs shows both sides of that).
+//! - Stores without notifications (memory, SQLite, sled, files, MongoDB, DynamoDB, a Redis
+//!   Cluster), with a memory TTL of a minute and no second instance: by design, a second
+//!   instance sees a change only after the memory TTL (tests/coherence.rs shows both sides
+//!   of that).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -77,6 +78,24 @@ mod redis_synced {
         StoreUnderTest::new(open(prefix.clone()).await)
             .with_retention(TTL_OFFSET)
             .with_reopen(move || open(prefix.clone()))
+    }
+
+    cache_core::store_conformance_tests!(store);
+}
+
+/// A Redis Cluster has no invalidations here (one tracking connection per primary would be
+/// needed): the memory TTL bounds staleness, as for the stores without notifications.
+mod redis_cluster {
+    use super::*;
+
+    async fn store() -> StoreUnderTest {
+        let backing = RedisStore::builder()
+            .prefix(unique_namespace("tiered-cluster"))
+            .ttl_offset(Some(TTL_OFFSET))
+            .open_cluster(test_support::shared_redis_cluster().urls())
+            .await
+            .expect("connect to the redis cluster");
+        StoreUnderTest::new(tiered_ttl(backing).await).with_retention(TTL_OFFSET)
     }
 
     cache_core::store_conformance_tests!(store);
