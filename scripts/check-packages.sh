@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-published=(cache-core cache-http cache-sqlite cache-sled cache-fs cache-redis cache-mongodb cache-dynamodb reqwest-caching)
+published=(cache-core cache-http cache-sqlite cache-sled cache-fs cache-redis cache-mongodb cache-dynamodb cache-tiered reqwest-caching)
 for crate in "${published[@]}"; do
     files=$(cargo package --list --allow-dirty -p "$crate" 2>/dev/null)
     for required in LICENSE-MIT LICENSE-APACHE Cargo.toml src/lib.rs; do

@@ -44,14 +44,14 @@ cargo test -p reqwest-caching
 cargo run --quiet --example quickstart
 
 step "each store feature alone: cargo clippy -p reqwest-caching --no-default-features --features F"
-for feature in "" sled fs redis mongodb dynamodb metrics; do
+for feature in "" sled fs redis mongodb dynamodb tiered metrics; do
     printf -- '--> features: %s\n' "${feature:-(none: memory only)}"
     cargo clippy --quiet -p reqwest-caching --all-targets --no-default-features \
         ${feature:+--features "$feature"} -- -D warnings
 done
 
 step "each published crate on its own: cargo clippy -p CRATE --all-targets"
-for crate in cache-core cache-http cache-sqlite cache-sled cache-fs cache-redis cache-mongodb cache-dynamodb cache-cli; do
+for crate in cache-core cache-http cache-sqlite cache-sled cache-fs cache-redis cache-mongodb cache-dynamodb cache-tiered cache-cli; do
     printf -- '--> %s\n' "$crate"
     cargo clippy --quiet -p "$crate" --all-targets -- -D warnings
 done

@@ -93,5 +93,11 @@ pub use cache_sled::{self, SledStore};
 /// The SQLite store (feature `sqlite`, on by default).
 #[cfg(feature = "sqlite")]
 pub use cache_sqlite::{self, SqliteStore};
+/// Redis invalidations for the memory tier (features `tiered` and `redis`).
+#[cfg(all(feature = "tiered", feature = "redis"))]
+pub use cache_tiered::RedisInvalidations;
+/// The memory tier in front of any store (feature `tiered`).
+#[cfg(feature = "tiered")]
+pub use cache_tiered::{self, TieredStore};
 /// Re-exported so the middleware and your client agree on one version.
 pub use reqwest_middleware;

@@ -35,5 +35,7 @@ mod sqlite;
 mod sqlite_processes;
 mod stale;
 mod store_faults;
+#[cfg(all(feature = "tiered", feature = "redis"))]
+mod tiered;
 mod too_large;
 mod transfer;

@@ -13,6 +13,8 @@
 //! `... -- big-body [MiB]`: peak memory while a 100 MB response streams through uncached,
 //! with that `max_body_size` (default 8, the middleware default).
 //! `... -- profile-hits [memory|sqlite|sled]`: only hits of one store, for profilers.
+//! `... -- tiered-invalidation [writes]`: how long a write takes to drop the memory tier's
+//! copy in a second process (this binary again) over Redis: p50 and p99 over 1,000 writes.
 
 mod chart;
 mod compression;
@@ -21,6 +23,7 @@ mod measure;
 mod origin;
 mod report;
 mod scale;
+mod tiered;
 
 use std::path::{Path, PathBuf};
 
@@ -160,8 +163,9 @@ impl Redis {
         }
     }
 
-    /// The Redis floor and our Redis store, each under its own fresh prefix.
-    async fn contenders(&self, label: &str) -> [Contender; 2] {
+    /// The Redis floor, our Redis store and our Redis store behind the memory tier, each
+    /// under its own fresh prefix.
+    async fn contenders(&self, label: &str) -> [Contender; 3] {
         let prefix = test_support::unique_namespace(label);
         [
             Contender {
@@ -171,6 +175,10 @@ impl Redis {
             Contender {
                 name: "ours: redis",
                 client: self.ours(&prefix).await,
+            },
+            Contender {
+                name: "ours: tiered redis",
+                client: ours(tiered::over_redis(&self.url(), &format!("{prefix}-tiered")).await),
             },
         ]
     }
@@ -280,6 +288,20 @@ async fn hit_rows(
             floor,
             unit: "µs",
             target: Some(Target::AtMost(target)),
+        });
+    }
+    // The memory tier's hit over Redis against our memory store's hit: what Redis costs
+    // once memory answers.
+    if let (Some(tiered), Some(memory)) = (
+        results.median("ours: tiered redis"),
+        results.median("ours: memory"),
+    ) {
+        checks.push(Check {
+            measure: format!("tiered redis hit vs memory hit, {what}"),
+            ours: tiered,
+            floor: memory,
+            unit: "µs",
+            target: Some(Target::AtMost(1.3)),
         });
     }
     if let (Some(peer), Some(floor)) = (
@@ -510,6 +532,8 @@ async fn main() {
         Some("profile-hits") => return profile_hits(args.get(1).map(String::as_str)).await,
         Some("profile-puts") => return profile_puts().await,
         Some("profile-misses") => return profile_misses(args.get(1).map(String::as_str)).await,
+        Some("tiered-invalidation") => return tiered::invalidation(number(1_000) as usize).await,
+        Some(tiered::CHILD) => return tiered::child(&args).await,
         _ => {}
     }
     let output = match args.first().map(String::as_str) {

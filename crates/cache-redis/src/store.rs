@@ -172,6 +172,14 @@ impl RedisStore {
         Self::builder().open(url).await
     }
 
+    /// What every Redis key of this store starts with: the prefix and a colon
+    /// (`reqwest-cache:` by default). Entries are `{key_prefix}{cache key}`; other keys under
+    /// it (URL group sets) never parse as a cache key. Server-assisted invalidation
+    /// (`CLIENT TRACKING ... BCAST PREFIX`) subscribes to it.
+    pub fn key_prefix(&self) -> &str {
+        &self.key_prefix
+    }
+
     fn redis_key(&self, key: &CacheKey) -> String {
         format!("{}{}", self.key_prefix, key.as_str())
     }

@@ -1,0 +1,292 @@
+//! [`RedisInvalidations`]: Redis server-assisted client-side caching as an
+//! [`InvalidationSource`].
+//!
+//! One dedicated RESP3 connection sends `CLIENT TRACKING ON BCAST PREFIX {prefix}:`: the
+//! server then pushes an `invalidate` message naming every key under the store's prefix
+//! that any client changes, deletes, expires or evicts (and a null one on `FLUSHALL` /
+//! `FLUSHDB`). Broadcast mode is used rather than default tracking because reads go through
+//! the store's own connections, not this one: default mode would track only keys read on
+//! the tracking connection (or need `REDIRECT` set on every data connection, which the
+//! connection manager reconnects without telling us).
+//!
+//! The pushes are handled inside the connection's reader (no channel hop). A lost
+//! connection (the driver's `Disconnection` push, or a failed `PING` every second) flushes
+//! the memory tier at once and stops it answering first; the source reconnects with
+//! back-off (50 ms doubling to 1 s), re-enables tracking, and flushes again before memory
+//! answers first.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use cache_core::{CacheKey, StoreError};
+use redis::aio::MultiplexedConnection;
+use redis::{
+    AsyncConnectionConfig, IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, Value,
+};
+use tokio::sync::Notify;
+
+use crate::invalidation::{InvalidationSink, InvalidationSource};
+
+/// How often the subscription is checked with a `PING` (a dead peer that sent no FIN is
+/// noticed within this plus the timeout).
+const PING_INTERVAL: Duration = Duration::from_secs(1);
+/// Reconnection back-off: first and longest wait.
+const RETRY_FIRST: Duration = Duration::from_millis(50);
+const RETRY_MAX: Duration = Duration::from_secs(1);
+
+/// Invalidations from one Redis server for the keys of one [`RedisStore`](cache_redis::RedisStore)
+/// prefix. Give it to [`TieredStoreBuilder::invalidations`](crate::TieredStoreBuilder::invalidations).
+///
+/// ```no_run
+/// # async fn run() -> Result<(), cache_core::StoreError> {
+/// use cache_redis::RedisStore;
+/// use cache_tiered::{RedisInvalidations, TieredStore};
+///
+/// let url = "redis://127.0.0.1:6379/";
+/// let redis = RedisStore::builder().prefix("my-app").open(url).await?;
+/// let invalidations = RedisInvalidations::for_store(&redis, url)?;
+/// let store = TieredStore::builder(redis)
+///     .invalidations(invalidations)
+///     .build()
+///     .await?;
+/// # Ok(()) }
+/// ```
+///
+/// # Note
+///
+/// A single server (or a primary and its replicas behind one address). A Redis Cluster
+/// would need one tracking connection per primary; use a memory TTL over a cluster.
+#[derive(Clone)]
+pub struct RedisInvalidations {
+    client: redis::Client,
+    key_prefix: String,
+    timeout: Duration,
+    /// The live tracking connection, for [`InvalidationSource::sync`].
+    current: Arc<Mutex<Option<MultiplexedConnection>>>,
+}
+
+impl std::fmt::Debug for RedisInvalidations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisInvalidations")
+            .field("key_prefix", &self.key_prefix)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl RedisInvalidations {
+    /// Invalidations for the keys starting with `key_prefix` (a [`RedisStore`]'s
+    /// [`key_prefix`](cache_redis::RedisStore::key_prefix), e.g. `reqwest-cache:`) on the
+    /// server at `url`.
+    ///
+    /// [`RedisStore`]: cache_redis::RedisStore
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when the URL is invalid.
+    pub fn new(url: &str, key_prefix: impl Into<String>) -> Result<Self, StoreError> {
+        let info = url
+            .into_connection_info()
+            .map_err(StoreError::unavailable)?;
+        let settings = info
+            .redis_settings()
+            .clone()
+            .set_protocol(ProtocolVersion::RESP3);
+        let client = redis::Client::open(info.set_redis_settings(settings))
+            .map_err(StoreError::unavailable)?;
+        Ok(Self {
+            client,
+            key_prefix: key_prefix.into(),
+            timeout: Duration::from_secs(2),
+            current: Arc::new(Mutex::new(None)),
+        })
+    }
+
+    /// Invalidations for `store`'s keys, on the server at `url` (the one `store` uses).
+    ///
+    /// # Errors
+    ///
+    /// As [`RedisInvalidations::new`].
+    pub fn for_store(store: &cache_redis::RedisStore, url: &str) -> Result<Self, StoreError> {
+        Self::new(url, store.key_prefix())
+    }
+
+    /// Connection and response timeout of the tracking connection (default 2 s).
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Connects and enables tracking. The returned notify fires when the connection drops.
+    async fn subscribe(
+        &self,
+        sink: &InvalidationSink,
+    ) -> Result<(MultiplexedConnection, Arc<Notify>), StoreError> {
+        let dropped = Arc::new(Notify::new());
+        let on_push = {
+            let (sink, prefix, dropped) = (sink.clone(), self.key_prefix.clone(), dropped.clone());
+            move |push: PushInfo| -> Result<(), std::convert::Infallible> {
+                match push.kind {
+                    PushKind::Invalidate => deliver(&sink, &prefix, &push.data),
+                    PushKind::Disconnection => {
+                        sink.lost();
+                        dropped.notify_one();
+                    }
+                    _ => {}
+                }
+                Ok(())
+            }
+        };
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(Some(self.timeout))
+            .set_push_sender(on_push);
+        let mut connection = self
+            .client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .map_err(StoreError::unavailable)?;
+        redis::cmd("CLIENT")
+            .arg("TRACKING")
+            .arg("ON")
+            .arg("BCAST")
+            .arg("PREFIX")
+            .arg(&self.key_prefix)
+            .query_async::<()>(&mut connection)
+            .await
+            .map_err(StoreError::unavailable)?;
+        Ok((connection, dropped))
+    }
+
+    fn set_current(&self, connection: Option<MultiplexedConnection>) {
+        if let Ok(mut current) = self.current.lock() {
+            *current = connection;
+        }
+    }
+
+    /// Watches the live subscription; on loss, resubscribes. Ends when the store is gone.
+    async fn keep_subscribed(
+        self,
+        sink: InvalidationSink,
+        mut connection: MultiplexedConnection,
+        mut dropped: Arc<Notify>,
+    ) {
+        loop {
+            // Healthy: a PING a second, until the connection drops or the store goes.
+            loop {
+                if sink.is_closed() {
+                    self.set_current(None);
+                    return;
+                }
+                let notified = tokio::time::timeout(PING_INTERVAL, dropped.notified()).await;
+                if notified.is_ok() {
+                    break;
+                }
+                let ping = redis::cmd("PING").query_async::<()>(&mut connection).await;
+                if let Err(error) = ping {
+                    tracing::warn!(%error, "invalidation connection failed its PING");
+                    break;
+                }
+            }
+            sink.lost();
+            self.set_current(None);
+            drop(connection);
+            let mut wait = RETRY_FIRST;
+            loop {
+                if sink.is_closed() {
+                    return;
+                }
+                match self.subscribe(&sink).await {
+                    Ok((live, notify)) => {
+                        (connection, dropped) = (live, notify);
+                        break;
+                    }
+                    Err(error) => {
+                        tracing::debug!(%error, "invalidation resubscription failed; retrying");
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(RETRY_MAX);
+                    }
+                }
+            }
+            self.set_current(Some(connection.clone()));
+            sink.subscribed();
+            tracing::info!("invalidation subscription restored: memory tier flushed");
+        }
+    }
+}
+
+/// Drops the memory copies named by one `invalidate` push: an array of keys, or null for
+/// "everything" (`FLUSHALL`, `FLUSHDB`). Keys outside the prefix, or under it but not
+/// entries (URL group sets), are ignored.
+fn deliver(sink: &InvalidationSink, prefix: &str, data: &[Value]) {
+    match data.first() {
+        Some(Value::Array(keys)) => {
+            for key in keys {
+                if let Some(key) = cache_key(prefix, key) {
+                    sink.invalidate(&key);
+                }
+            }
+        }
+        Some(Value::Nil) | None => sink.invalidate_all(),
+        Some(other) => {
+            tracing::warn!(?other, "unexpected invalidation message: flushing memory");
+            sink.invalidate_all();
+        }
+    }
+}
+
+fn cache_key(prefix: &str, key: &Value) -> Option<CacheKey> {
+    let bytes = match key {
+        Value::BulkString(bytes) => bytes.as_slice(),
+        Value::SimpleString(text) => text.as_bytes(),
+        _ => return None,
+    };
+    std::str::from_utf8(bytes)
+        .ok()?
+        .strip_prefix(prefix)?
+        .parse()
+        .ok()
+}
+
+#[async_trait]
+impl InvalidationSource for RedisInvalidations {
+    async fn start(&self, sink: InvalidationSink) -> Result<(), StoreError> {
+        let (connection, dropped) = self.subscribe(&sink).await?;
+        self.set_current(Some(connection.clone()));
+        sink.subscribed();
+        tokio::spawn(self.clone().keep_subscribed(sink, connection, dropped));
+        Ok(())
+    }
+
+    async fn sync(&self) -> Result<(), StoreError> {
+        let connection = self.current.lock().ok().and_then(|c| c.clone());
+        let Some(mut connection) = connection else {
+            return Err(StoreError::unavailable(
+                "the invalidation subscription is down",
+            ));
+        };
+        // Pushes and replies share the connection, in order: by the time the PING's reply
+        // is read, every notice the server sent before it has been delivered.
+        redis::cmd("PING")
+            .query_async::<()>(&mut connection)
+            .await
+            .map_err(StoreError::unavailable)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_entry_keys_under_the_prefix_are_read() {
+        let key = CacheKey::from_digest([7; 16]);
+        let named = |text: String| Value::BulkString(text.into_bytes());
+        assert_eq!(cache_key("p:", &named(format!("p:{key}"))), Some(key));
+        assert_eq!(cache_key("p:", &named(format!("q:{key}"))), None);
+        assert_eq!(cache_key("p:", &named(format!("p:g:{key}"))), None);
+        assert_eq!(cache_key("p:", &Value::Int(1)), None);
+    }
+}

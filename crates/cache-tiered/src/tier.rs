@@ -1,0 +1,242 @@
+//! The memory tier and what keeps it coherent: a guard that stops a fill racing with an
+//! invalidation from leaving a stale copy, the flag that says whether memory may answer
+//! first, and the per-entry memory deadlines of the memory TTL.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use cache_core::{CacheKey, CacheStore, EntryMeta, MemoryStore, StoredEntry};
+use futures_util::FutureExt;
+
+/// Independent invalidation counters: a write of one key spoils only the fills of keys on
+/// its stripe, not every fill in flight.
+const STRIPES: usize = 64;
+
+/// The value of a key's invalidation counters when a fill began: if it changed by the time
+/// the copy is in memory, an invalidation may have come in between and the copy is dropped.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Guard(u64);
+
+/// The memory in front of the backing store, and its coherence bookkeeping.
+pub(crate) struct Tier {
+    memory: MemoryStore,
+    /// Bumped for each key invalidated, written or deleted, on the key's stripe.
+    stripes: [AtomicU64; STRIPES],
+    /// Bumped for each flush.
+    flushes: AtomicU64,
+    /// Whether memory answers before the backing store: always without an invalidation
+    /// source; with one, only while its subscription is live.
+    live: AtomicBool,
+    /// With a memory TTL: when each copy stops being served from memory.
+    deadlines: Option<Deadlines>,
+    invalidations: AtomicU64,
+}
+
+/// How long copies are served from memory, and until when each one is.
+struct Deadlines {
+    ttl: Duration,
+    until: quick_cache::sync::Cache<CacheKey, Instant>,
+}
+
+impl std::fmt::Debug for Tier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tier")
+            .field("memory", &self.memory)
+            .field("live", &self.is_live())
+            .field("memory_ttl", &self.deadlines.as_ref().map(|d| d.ttl))
+            .finish()
+    }
+}
+
+impl Tier {
+    pub(crate) fn new(memory: MemoryStore, memory_ttl: Option<Duration>, live: bool) -> Self {
+        let deadlines = memory_ttl.map(|ttl| Deadlines {
+            ttl,
+            // At least as many as memory holds: a copy whose deadline was evicted is not
+            // served (it reads as past its deadline), so this only costs a refill.
+            until: quick_cache::sync::Cache::new(memory.capacity().max(16)),
+        });
+        Self {
+            memory,
+            stripes: std::array::from_fn(|_| AtomicU64::new(0)),
+            flushes: AtomicU64::new(0),
+            live: AtomicBool::new(live),
+            deadlines,
+            invalidations: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn memory(&self) -> &MemoryStore {
+        &self.memory
+    }
+
+    pub(crate) fn memory_ttl(&self) -> Option<Duration> {
+        self.deadlines.as_ref().map(|d| d.ttl)
+    }
+
+    /// Whether reads may be answered from memory without asking the backing store.
+    pub(crate) fn is_live(&self) -> bool {
+        self.live.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_live(&self, live: bool) {
+        self.live.store(live, Ordering::Release);
+    }
+
+    /// Whether memory may answer with this copy now: only before its expiry (the backing
+    /// store keeps every entry at least that long, so memory never outlives it) and, with a
+    /// memory TTL, before the copy's deadline.
+    pub(crate) fn serves(&self, meta: &EntryMeta) -> bool {
+        if meta.is_expired(SystemTime::now()) {
+            return false;
+        }
+        match &self.deadlines {
+            None => true,
+            Some(d) => d.until.get(&meta.key).is_some_and(|t| Instant::now() < t),
+        }
+    }
+
+    /// The key's counters now, taken before reading or writing the backing store.
+    pub(crate) fn guard(&self, key: &CacheKey) -> Guard {
+        let stripe = self.stripes[stripe_of(key)].load(Ordering::SeqCst);
+        Guard(stripe.wrapping_add(self.flushes.load(Ordering::SeqCst)))
+    }
+
+    /// Marks the key as changed: fills that began before no longer stick.
+    pub(crate) fn bump(&self, key: &CacheKey) -> Guard {
+        self.stripes[stripe_of(key)].fetch_add(1, Ordering::SeqCst);
+        self.guard(key)
+    }
+
+    /// Puts a copy of what the backing store holds (or was just given) into memory, unless
+    /// the key changed since `guard` was taken. The copy goes in first and the guard is
+    /// checked after: an invalidation either finds the copy and drops it, or has changed the
+    /// counters before the check, which drops it.
+    pub(crate) fn fill(&self, entry: StoredEntry, guard: Guard) {
+        let key = entry.meta.key;
+        if let Some(d) = &self.deadlines {
+            if d.ttl.is_zero() {
+                return;
+            }
+            d.until.insert(key, Instant::now() + d.ttl);
+        }
+        // A copy too large for memory is simply not kept; the backing store has it.
+        let put = self.memory.put(entry).now_or_never();
+        if matches!(put, Some(Ok(()))) && self.guard(&key) != guard {
+            self.remove(&key);
+        }
+    }
+
+    /// The memory copy, if any, without judging it.
+    pub(crate) fn copy(&self, key: &CacheKey) -> Option<StoredEntry> {
+        self.memory.get(key).now_or_never().and_then(Result::ok)?
+    }
+
+    /// Drops the memory copy of `key` (changed elsewhere, or here).
+    pub(crate) fn invalidate(&self, key: &CacheKey) {
+        self.bump(key);
+        self.remove(key);
+    }
+
+    /// An invalidation from another process (or from our own write, echoed by the server).
+    pub(crate) fn invalidated(&self, key: &CacheKey) {
+        self.invalidations.fetch_add(1, Ordering::Relaxed);
+        self.invalidate(key);
+    }
+
+    fn remove(&self, key: &CacheKey) {
+        let _ = self.memory.delete(key).now_or_never();
+        if let Some(d) = &self.deadlines {
+            d.until.remove(key);
+        }
+    }
+
+    /// Drops every memory copy: fills in flight no longer stick.
+    pub(crate) fn flush(&self) {
+        self.flushes.fetch_add(1, Ordering::SeqCst);
+        let _ = self.memory.clear().now_or_never();
+        if let Some(d) = &self.deadlines {
+            d.until.clear();
+        }
+    }
+
+    /// Keys dropped on notice from the invalidation source so far.
+    pub(crate) fn invalidations(&self) -> u64 {
+        self.invalidations.load(Ordering::Relaxed)
+    }
+
+    /// Flushes so far (clears, lost and regained subscriptions).
+    pub(crate) fn flushes(&self) -> u64 {
+        self.flushes.load(Ordering::SeqCst)
+    }
+}
+
+/// The stripe of a key: its first two hex digits (keys are digests, spread evenly).
+fn stripe_of(key: &CacheKey) -> usize {
+    let hex = key.as_str().as_bytes();
+    let (a, b) = (
+        usize::from(hex.first().copied().unwrap_or(0)),
+        usize::from(hex.get(1).copied().unwrap_or(0)),
+    );
+    (a * 31 + b) % STRIPES
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn entry(n: u64, value: &'static str) -> StoredEntry {
+        let key = CacheKey::from_digest(u128::from(n).to_le_bytes());
+        let meta = EntryMeta::new(
+            key,
+            format!("https://example.com/{n}"),
+            SystemTime::now(),
+            None,
+        );
+        StoredEntry::new(meta, Bytes::from_static(value.as_bytes()))
+    }
+
+    #[test]
+    fn a_fill_that_raced_an_invalidation_does_not_stick() {
+        let tier = Tier::new(MemoryStore::new(), None, true);
+        let old = entry(1, "old");
+        let key = old.meta.key;
+        let guard = tier.guard(&key);
+        // Another process wrote the key while we were reading the old value.
+        tier.invalidated(&key);
+        tier.fill(old.clone(), guard);
+        assert_eq!(tier.copy(&key), None, "stale copy dropped");
+        // A fill with a fresh guard sticks.
+        tier.fill(old.clone(), tier.guard(&key));
+        assert_eq!(tier.copy(&key), Some(old));
+        assert_eq!(tier.invalidations(), 1);
+    }
+
+    #[test]
+    fn a_flush_spoils_every_fill_in_flight() {
+        let tier = Tier::new(MemoryStore::new(), None, true);
+        let a = entry(1, "a");
+        let guard = tier.guard(&a.meta.key);
+        tier.flush();
+        tier.fill(a.clone(), guard);
+        assert_eq!(tier.copy(&a.meta.key), None);
+    }
+
+    #[test]
+    fn copies_are_served_only_before_expiry_and_deadline() {
+        let tier = Tier::new(MemoryStore::new(), None, true);
+        let mut e = entry(1, "a");
+        assert!(tier.serves(&e.meta));
+        e.meta.expires_at = Some(SystemTime::now() - Duration::from_secs(1));
+        assert!(!tier.serves(&e.meta), "expired: the backing store decides");
+        let with_ttl = Tier::new(MemoryStore::new(), Some(Duration::from_secs(60)), true);
+        let e = entry(2, "b");
+        assert!(!with_ttl.serves(&e.meta), "never filled: no deadline");
+        with_ttl.fill(e.clone(), with_ttl.guard(&e.meta.key));
+        assert!(with_ttl.serves(&e.meta));
+        let zero = Tier::new(MemoryStore::new(), Some(Duration::ZERO), true);
+        zero.fill(e.clone(), zero.guard(&e.meta.key));
+        assert_eq!(zero.copy(&e.meta.key), None, "a zero TTL keeps nothing");
+    }
+}

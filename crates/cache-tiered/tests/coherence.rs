@@ -1,0 +1,266 @@
+//! Coherence of the memory tier, in one process: two tiered stores over one real Redis
+//! (each with its own connections and tracking subscription, as two processes would have),
+//! a Redis killed and restarted, and the memory TTL of stores without notifications.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use cache_core::{CacheKey, CacheStore, EntryMeta, MemoryStore, StoredEntry};
+use cache_redis::RedisStore;
+use cache_tiered::{RedisInvalidations, TieredStore};
+use test_support::{RedisServer, StopStart, shared_redis, unique_namespace};
+
+fn key(n: u64) -> CacheKey {
+    CacheKey::from_digest(u128::from(n).to_le_bytes())
+}
+
+fn entry(n: u64, value: &str, expires_at: Option<SystemTime>) -> StoredEntry {
+    let meta = EntryMeta::new(
+        key(n),
+        format!("https://example.com/{n}"),
+        SystemTime::now(),
+        expires_at,
+    );
+    StoredEntry::new(meta, Bytes::from(value.to_owned()))
+}
+
+async fn tiered(url: &str, prefix: &str) -> TieredStore {
+    let redis = RedisStore::builder()
+        .prefix(prefix)
+        .timeout(Duration::from_millis(500))
+        .open(url)
+        .await
+        .expect("connect");
+    let invalidations = RedisInvalidations::for_store(&redis, url).expect("url");
+    TieredStore::builder(redis)
+        .invalidations(invalidations)
+        .build()
+        .await
+        .expect("subscribe")
+}
+
+async fn value(store: &TieredStore, n: u64) -> Option<Bytes> {
+    store.get(&key(n)).await.expect("get").map(|e| e.value)
+}
+
+fn in_memory(store: &TieredStore, n: u64) -> Option<Bytes> {
+    futures_util::FutureExt::now_or_never(store.memory().get(&key(n)))
+        .expect("memory never waits")
+        .expect("memory never fails")
+        .map(|e| e.value)
+}
+
+/// Waits (bounded) for `condition`: a state the store reaches on its own, in the background.
+async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !condition() {
+        assert!(Instant::now() < deadline, "{what}: not within 30 s");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// A read fills memory; another instance's put, delete, set_expiry and clear each drop the
+/// copy here (seen after `sync`, with no read in between that could refill it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_instance_invalidates_memory_copies() {
+    let url = shared_redis().url();
+    let prefix = unique_namespace("coherence");
+    let (here, there) = (tiered(&url, &prefix).await, tiered(&url, &prefix).await);
+
+    let fill = async |n: u64, expected: &str| {
+        here.sync().await.expect("sync");
+        assert_eq!(value(&here, n).await.as_deref(), Some(expected.as_bytes()));
+        assert_eq!(
+            in_memory(&here, n).as_deref(),
+            Some(expected.as_bytes()),
+            "the read filled memory"
+        );
+    };
+
+    there.put(entry(1, "v1", None)).await.unwrap();
+    fill(1, "v1").await;
+    // Served from that copy now.
+    assert_eq!(value(&here, 1).await.as_deref(), Some(&b"v1"[..]));
+
+    there.put(entry(1, "v2", None)).await.unwrap();
+    here.sync().await.unwrap();
+    assert_eq!(in_memory(&here, 1), None, "a put elsewhere drops the copy");
+    assert_eq!(value(&here, 1).await.as_deref(), Some(&b"v2"[..]));
+
+    let invalidated = here.stats().invalidations;
+    assert!(there.delete(&key(1)).await.unwrap());
+    here.sync().await.unwrap();
+    assert_eq!(
+        in_memory(&here, 1),
+        None,
+        "a delete elsewhere drops the copy"
+    );
+    assert_eq!(value(&here, 1).await, None);
+    assert!(here.stats().invalidations > invalidated);
+
+    there.put(entry(2, "e", None)).await.unwrap();
+    fill(2, "e").await;
+    let later = Some(SystemTime::now() + Duration::from_secs(3600));
+    assert!(there.set_expiry(&key(2), later).await.unwrap());
+    here.sync().await.unwrap();
+    assert_eq!(
+        in_memory(&here, 2),
+        None,
+        "set_expiry elsewhere drops the copy"
+    );
+    let read = here.get(&key(2)).await.unwrap().expect("still stored");
+    assert_eq!(read.meta.expires_at, entry(2, "e", later).meta.expires_at);
+
+    there.put(entry(3, "c", None)).await.unwrap();
+    fill(3, "c").await;
+    there.clear().await.unwrap();
+    here.sync().await.unwrap();
+    assert_eq!(
+        in_memory(&here, 3),
+        None,
+        "a clear elsewhere drops the copy"
+    );
+    assert_eq!(value(&here, 3).await, None);
+}
+
+/// `FLUSHALL` on the server (a null invalidation) empties memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_flush_empties_memory() {
+    let server = RedisServer::start();
+    let here = tiered(&server.url(), "flush").await;
+    here.put(entry(1, "v", None)).await.unwrap();
+    here.sync().await.unwrap();
+    assert_eq!(value(&here, 1).await.as_deref(), Some(&b"v"[..]));
+    assert!(in_memory(&here, 1).is_some());
+    let flushes = here.stats().flushes;
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut raw = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("FLUSHALL").query_async(&mut raw).await.unwrap();
+    here.sync().await.unwrap();
+    assert_eq!(in_memory(&here, 1), None);
+    assert!(here.stats().flushes > flushes);
+    assert_eq!(value(&here, 1).await, None);
+}
+
+/// Redis killed: memory is flushed at once and stops answering first; while it is down a
+/// write still lands in memory and a read answers with it (fail-open). Restarted: the tier
+/// resubscribes and flushes again, so what memory held during the outage is never served
+/// over what another instance wrote to the new server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_redis_leaves_no_stale_copy() {
+    let mut server = RedisServer::start();
+    let url = server.url();
+    let here = tiered(&url, "restart").await;
+    here.put(entry(1, "before", None)).await.unwrap();
+    here.sync().await.unwrap();
+    assert_eq!(value(&here, 1).await.as_deref(), Some(&b"before"[..]));
+    assert!(here.stats().memory_first);
+
+    server.kill();
+    eventually("memory flushed on the lost connection", || {
+        !here.stats().memory_first
+    })
+    .await;
+    assert_eq!(
+        in_memory(&here, 1),
+        None,
+        "flushed when the connection dropped"
+    );
+    let failed = here.put(entry(1, "during", None)).await.unwrap_err();
+    assert!(failed.is_transient(), "{failed:?}");
+    assert_eq!(
+        value(&here, 1).await.as_deref(),
+        Some(&b"during"[..]),
+        "fail-open: memory answers while Redis is down"
+    );
+
+    server.restart();
+    let there = tiered(&url, "restart").await;
+    there.put(entry(1, "after", None)).await.unwrap();
+    eventually("resubscribed", || here.stats().memory_first).await;
+    here.sync().await.unwrap();
+    assert_eq!(
+        value(&here, 1).await.as_deref(),
+        Some(&b"after"[..]),
+        "the outage's copy is gone"
+    );
+}
+
+/// Memory answers only before an entry's expiry: an expired entry is read from the backing
+/// store every time (which applies its own retention), so memory never outlives a TTL drop.
+/// A fresh copy, without notifications, is served until the memory TTL even after the
+/// backing store dropped it: the documented bound.
+#[tokio::test]
+async fn without_notifications_the_memory_ttl_bounds_staleness() {
+    let backing = Arc::new(MemoryStore::new());
+    let store = TieredStore::builder_shared(backing.clone())
+        .memory_ttl(Duration::from_secs(3600))
+        .build()
+        .await
+        .unwrap();
+    assert!(store.stats().memory_first);
+    let expired = Some(SystemTime::now() - Duration::from_secs(1));
+    store.put(entry(1, "expired", expired)).await.unwrap();
+    store.put(entry(2, "fresh", None)).await.unwrap();
+    // The backing store drops both behind the tier's back (a TTL sweep, another process).
+    backing.delete(&key(1)).await.unwrap();
+    backing.delete(&key(2)).await.unwrap();
+    assert_eq!(
+        store.get(&key(1)).await.unwrap(),
+        None,
+        "expired: not served from memory"
+    );
+    assert_eq!(
+        store.get(&key(2)).await.unwrap().map(|e| e.value),
+        Some(Bytes::from_static(b"fresh")),
+        "fresh: served from memory within the memory TTL"
+    );
+
+    // A zero memory TTL keeps nothing: every read asks the backing store.
+    let strict = TieredStore::builder_shared(backing.clone())
+        .memory_ttl(Duration::ZERO)
+        .build()
+        .await
+        .unwrap();
+    strict.put(entry(3, "x", None)).await.unwrap();
+    backing.delete(&key(3)).await.unwrap();
+    assert_eq!(strict.get(&key(3)).await.unwrap(), None);
+}
+
+/// A backing store that fails: a read answers with the memory copy even when the copy is
+/// expired (memory would otherwise ask the backing store first).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_backing_store_is_answered_from_memory() {
+    let mut server = RedisServer::start();
+    let url = server.url();
+    let redis = RedisStore::builder()
+        .prefix("fail-open")
+        .timeout(Duration::from_millis(300))
+        .open(&url)
+        .await
+        .unwrap();
+    // No notifications, so the kill does not flush: only the fail-open path is at work.
+    let store = TieredStore::builder(redis)
+        .memory_ttl(Duration::from_secs(3600))
+        .build()
+        .await
+        .unwrap();
+    let expired = Some(SystemTime::now() - Duration::from_secs(1));
+    store.put(entry(1, "old", expired)).await.unwrap();
+    server.kill();
+    assert_eq!(
+        value_of(&store, 1).await.as_deref(),
+        Some(&b"old"[..]),
+        "Redis is down: memory answers"
+    );
+    assert!(store.get(&key(2)).await.unwrap_err().is_transient());
+}
+
+async fn value_of(store: &TieredStore, n: u64) -> Option<Bytes> {
+    store
+        .get(&key(n))
+        .await
+        .expect("fail-open")
+        .map(|e| e.value)
+}

@@ -1,0 +1,196 @@
+//! Coherence across two processes over one real Redis.
+//!
+//! The test runs this test binary again as its child (the same test function, started with
+//! `CHILD_ROLE` set): the child keeps a tiered store and answers commands on stdin; the
+//! parent writes through its own tiered store and checks that the child's memory copies go
+//! as soon as the parent changes an entry, with no `sync` and no memory TTL to help.
+
+use std::io::{BufRead, BufReader, Lines, Write};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use cache_core::{CacheKey, CacheStore, EntryMeta, StoredEntry};
+use cache_redis::RedisStore;
+use cache_tiered::{RedisInvalidations, TieredStore};
+
+const CHILD_ROLE: &str = "CACHE_TIERED_TEST_CHILD";
+const CHILD_URL: &str = "CACHE_TIERED_TEST_URL";
+const CHILD_PREFIX: &str = "CACHE_TIERED_TEST_PREFIX";
+/// What the child prints before each answer (the test harness prints its own text too).
+const ANSWER: &str = "answer:";
+
+fn key(n: u64) -> CacheKey {
+    CacheKey::from_digest(u128::from(n).to_le_bytes())
+}
+
+fn entry(n: u64, value: &str) -> StoredEntry {
+    let meta = EntryMeta::new(
+        key(n),
+        format!("https://example.com/{n}"),
+        SystemTime::now(),
+        None,
+    );
+    StoredEntry::new(meta, Bytes::from(value.to_owned()))
+}
+
+async fn tiered(url: &str, prefix: &str) -> TieredStore {
+    let redis = RedisStore::builder()
+        .prefix(prefix)
+        .open(url)
+        .await
+        .expect("connect");
+    let invalidations = RedisInvalidations::for_store(&redis, url).expect("url");
+    TieredStore::builder(redis)
+        .invalidations(invalidations)
+        .build()
+        .await
+        .expect("subscribe")
+}
+
+fn in_memory(store: &TieredStore, n: u64) -> bool {
+    futures_util::FutureExt::now_or_never(store.memory().get(&key(n)))
+        .and_then(Result::ok)
+        .flatten()
+        .is_some()
+}
+
+fn shown(value: Option<Bytes>) -> String {
+    value.map_or("none".to_owned(), |v| {
+        String::from_utf8_lossy(&v).into_owned()
+    })
+}
+
+/// The child: reads commands, one per line, and answers each on one line.
+/// `read N` → `answer: VALUE memory|backing` (where the value came from);
+/// `dropped N` → `answer: dropped` once memory no longer holds N (bounded: 30 s).
+async fn child(url: &str, prefix: &str) {
+    let store = tiered(url, prefix).await;
+    println!("{ANSWER} ready");
+    let stdin = std::io::stdin();
+    for line in stdin.lock().lines() {
+        let line = line.expect("command");
+        let mut words = line.split_whitespace();
+        let (command, n) = (
+            words.next().unwrap_or(""),
+            words.next().and_then(|n| n.parse().ok()),
+        );
+        let Some(n) = n else { return };
+        match command {
+            "read" => {
+                let from = if in_memory(&store, n) {
+                    "memory"
+                } else {
+                    "backing"
+                };
+                let value = store.get(&key(n)).await.expect("get").map(|e| e.value);
+                println!("{ANSWER} {} {from}", shown(value));
+            }
+            "dropped" => {
+                let deadline = Instant::now() + Duration::from_secs(30);
+                while in_memory(&store, n) && Instant::now() < deadline {
+                    tokio::task::yield_now().await;
+                }
+                let answer = if in_memory(&store, n) {
+                    "still held"
+                } else {
+                    "dropped"
+                };
+                println!("{ANSWER} {answer}");
+            }
+            _ => return,
+        }
+        std::io::stdout().flush().expect("stdout");
+    }
+}
+
+struct ChildProcess {
+    process: Child,
+    lines: Lines<BufReader<ChildStdout>>,
+}
+
+impl ChildProcess {
+    fn spawn(url: &str, prefix: &str) -> Self {
+        let mut process = Command::new(std::env::current_exe().expect("test binary"))
+            .args(["two_processes_stay_coherent", "--exact", "--nocapture"])
+            .env(CHILD_ROLE, "reader")
+            .env(CHILD_URL, url)
+            .env(CHILD_PREFIX, prefix)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn the child process");
+        let stdout = process.stdout.take().expect("child stdout");
+        let mut child = Self {
+            process,
+            lines: BufReader::new(stdout).lines(),
+        };
+        assert_eq!(child.answer(), "ready");
+        child
+    }
+
+    fn answer(&mut self) -> String {
+        loop {
+            match self.lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(at) = line.find(ANSWER) {
+                        return line[at + ANSWER.len()..].trim().to_owned();
+                    }
+                }
+                other => panic!("the child ended before answering: {other:?}"),
+            }
+        }
+    }
+
+    fn ask(&mut self, command: &str) -> String {
+        let stdin = self.process.stdin.as_mut().expect("child stdin");
+        writeln!(stdin, "{command}").expect("send a command");
+        stdin.flush().expect("flush");
+        self.answer()
+    }
+}
+
+impl Drop for ChildProcess {
+    fn drop(&mut self) {
+        drop(self.process.stdin.take());
+        let _ = self.process.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_stay_coherent() {
+    if let Ok(role) = std::env::var(CHILD_ROLE) {
+        assert_eq!(role, "reader");
+        let url = std::env::var(CHILD_URL).expect("url");
+        let prefix = std::env::var(CHILD_PREFIX).expect("prefix");
+        return child(&url, &prefix).await;
+    }
+    let url = test_support::shared_redis().url();
+    let prefix = test_support::unique_namespace("processes");
+    let writer = tiered(&url, &prefix).await;
+    let mut reader = ChildProcess::spawn(&url, &prefix);
+
+    writer.put(entry(1, "v1")).await.unwrap();
+    // The child may still be getting the notice of that write (it has no copy yet, so it
+    // reads Redis either way): the first read fills its memory, the second is a memory hit.
+    assert_eq!(reader.ask("read 1"), "v1 backing");
+    assert_eq!(reader.ask("read 1"), "v1 memory");
+
+    writer.put(entry(1, "v2")).await.unwrap();
+    assert_eq!(
+        reader.ask("dropped 1"),
+        "dropped",
+        "a write elsewhere drops the copy"
+    );
+    assert_eq!(reader.ask("read 1"), "v2 backing");
+    assert_eq!(reader.ask("read 1"), "v2 memory");
+
+    assert!(writer.delete(&key(1)).await.unwrap());
+    assert_eq!(
+        reader.ask("dropped 1"),
+        "dropped",
+        "a delete elsewhere drops the copy"
+    );
+    assert_eq!(reader.ask("read 1"), "none backing");
+}
