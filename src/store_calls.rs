@@ -58,6 +58,11 @@ impl StoreCalls {
     /// an entry that does not decode (which must be deleted) take the awaited form, which
     /// wraps the same store call in the time bound.
     pub(crate) async fn read(&self, key: &CacheKey) -> Option<(EntryMeta, Entry)> {
+        // A read answered at once spends a unit of tokio's cooperative budget, as a socket
+        // read would: a task looping on hits still yields now and then, instead of starving
+        // the timers and tasks of its worker. Spent before the read, so no entry is held
+        // across this await.
+        tokio::task::coop::consume_budget().await;
         // Not a `match`: its scrutinee (an entry) would live across the await below, and
         // every hit's future would carry room for it.
         if let Some(answer) = self.read_now(key) {

@@ -1,3 +1,6 @@
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use reqwest_caching::CacheResponseExt;
 
 use crate::support::{BACKENDS, Backend, Harness, send};
@@ -186,4 +189,30 @@ async fn a_304_that_sets_a_cookie_gives_it_to_the_caller_never_to_the_store() {
             "never stored"
         );
     }
+}
+
+/// A task answered from the cache again and again still lets the other tasks of its worker
+/// run: a hit spends a unit of tokio's cooperative budget, as a socket read would, so a loop
+/// of hits yields now and then (a memory hit waits on nothing, and without it such a loop
+/// held its worker until it ended, timers included).
+#[tokio::test(flavor = "current_thread")]
+async fn a_loop_of_hits_lets_other_tasks_run() {
+    let h = Harness::new(Backend::Memory).await;
+    h.fetch("/page").await;
+    let ran = Arc::new(AtomicBool::new(false));
+    let other = tokio::spawn({
+        let ran = Arc::clone(&ran);
+        async move { ran.store(true, Ordering::SeqCst) }
+    });
+    let mut hits = 0;
+    while !ran.load(Ordering::SeqCst) && hits < 1_000 {
+        let (_, info) = h.fetch("/page").await;
+        assert!(info.from_cache, "{info:?}");
+        hits += 1;
+    }
+    assert!(
+        ran.load(Ordering::SeqCst),
+        "1,000 hits in a row never let another task on the runtime run"
+    );
+    other.await.unwrap();
 }
