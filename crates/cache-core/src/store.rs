@@ -25,8 +25,8 @@ pub struct EntryMeta {
     pub created_at: SystemTime,
     /// When it stops being fresh, to the millisecond; `None` means never.
     pub expires_at: Option<SystemTime>,
-    /// The URL the entry was stored for, as [`KeyRules::url_group`](crate::KeyRules::url_group)
-    /// digests it: every entry of one URL (any method, credential, body or Vary variant)
+    /// The URL the entry was stored for, as the HTTP engine digests it
+    /// (`cache_http::KeyRules::url_group`): every entry of one URL (any method, credential, body or Vary variant)
     /// shares it, so URL-level operations and invalidations reach them all through
     /// [`CacheStore::entries_for_url`]. `None` for entries written without one (by versions
     /// before it existed, or by hand).

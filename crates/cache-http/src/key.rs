@@ -278,7 +278,7 @@ impl KeyRules {
     }
 
     /// The group of every entry stored for `url`, whatever the method, headers, credentials
-    /// or body of the request (see [`EntryMeta::url_group`](crate::EntryMeta::url_group)):
+    /// or body of the request (see [`EntryMeta::url_group`](cache_core::EntryMeta::url_group)):
     /// a digest of the URL as it enters the key, so URLs that differ only in parameter order,
     /// ignored parameters, user info or fragment share it.
     ///
