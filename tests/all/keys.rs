@@ -383,3 +383,37 @@ async fn an_empty_body_is_keyed_as_no_body() {
         assert_eq!(h.origin.hits("/empty"), 3, "{backend:?}");
     }
 }
+
+/// `X-HTTP-Method-Override` is part of the key, as in requests-cache: a `POST` tunnelling
+/// `PATCH` is not answered with what a `POST` tunnelling `DELETE`, or a plain one, got.
+#[tokio::test]
+async fn method_override_is_part_of_the_key() {
+    for &backend in BACKENDS {
+        let h = Harness::with(backend, |b| {
+            b.allowable_methods([Method::GET, Method::POST])
+        })
+        .await;
+        let post = |method: Option<&str>| {
+            let request = h.client.post(h.origin.url("/o")).body("same");
+            match method {
+                Some(m) => request.header("X-HTTP-Method-Override", m),
+                None => request,
+            }
+        };
+        // (Each POST that reaches the origin also invalidates the URL's other entries.)
+        assert!(!send(post(Some("PATCH"))).await.1.from_cache, "{backend:?}");
+        assert!(send(post(Some("PATCH"))).await.1.from_cache, "{backend:?}");
+        assert!(
+            !send(post(Some("DELETE"))).await.1.from_cache,
+            "{backend:?}"
+        );
+        assert!(send(post(Some("DELETE"))).await.1.from_cache, "{backend:?}");
+        assert!(!send(post(None)).await.1.from_cache, "{backend:?}");
+        // A GET with the header is not answered from the plain GET's entry either.
+        h.fetch("/g").await;
+        let (_, info) = send(h.get("/g").header("x-http-method-override", "PUT")).await;
+        assert!(!info.from_cache, "{backend:?}");
+        assert_eq!(h.origin.hits("/o"), 3, "{backend:?}");
+        assert_eq!(h.origin.hits("/g"), 2, "{backend:?}");
+    }
+}
