@@ -26,7 +26,7 @@ use crate::settings::{ResponseFilter, Settings};
 use crate::stale::StaleAllowance;
 use crate::stats::StatsCounters;
 use crate::store_calls::StoreCalls;
-use crate::url_patterns::UrlPatterns;
+use crate::url_patterns::{UrlPattern, UrlPatterns};
 use crate::warnings::error_chain;
 
 /// Responses with a body larger than this are passed through uncached by default.
@@ -92,7 +92,7 @@ pub struct CacheMiddlewareBuilder {
     single_flight_wait: Option<Duration>,
     /// Failures before opening, first back-off, longest back-off.
     breaker: (u32, Duration, Duration),
-    url_patterns: Vec<(String, Expiration)>,
+    url_patterns: Vec<(UrlPattern, Expiration)>,
     allowable_codes: Vec<u16>,
     allowable_methods: Vec<Method>,
     filter: Option<Arc<ResponseFilter>>,
@@ -329,13 +329,17 @@ impl CacheMiddlewareBuilder {
         self
     }
 
-    /// Expiration by URL pattern; the first matching pattern wins. Patterns are globs matched
-    /// against `host[:port]/path` (any scheme given is ignored): `*` matches anything including
-    /// `/`, and a pattern covers every URL it is a prefix of. Replaces earlier patterns.
+    /// Expiration by URL pattern; the first matching pattern wins. Replaces earlier patterns.
+    ///
+    /// A pattern is a [`UrlPattern`]: a glob (any `&str` or `String`), matched as
+    /// requests-cache matches globs against `host[:port]/path?query` (any scheme given is
+    /// ignored): `*` matches anything including `/`, and a pattern covers every URL it is a
+    /// prefix of; or a regular expression ([`UrlPattern::regex`]), searched in the whole URL,
+    /// scheme and query included.
     pub fn urls_expire_after<I, P, E>(mut self, patterns: I) -> Self
     where
         I: IntoIterator<Item = (P, E)>,
-        P: Into<String>,
+        P: Into<UrlPattern>,
         E: Into<Expiration>,
     {
         self.url_patterns = patterns
@@ -533,6 +537,7 @@ impl CacheMiddlewareBuilder {
     /// # Errors
     ///
     /// - [`Error::InvalidPattern`] for a URL pattern that is not a glob;
+    /// - [`Error::InvalidRegex`] for a [`UrlPattern::regex`] that does not compile;
     /// - [`Error::InvalidStatusCode`] for a code outside 100..=999;
     /// - [`Error::NotAnErrorStatus`] for a `stale_if_error_statuses` code outside 400..=599;
     /// - [`Error::Store`] when no store was set and the default SQLite file cannot be opened;

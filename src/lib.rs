@@ -64,6 +64,7 @@ pub use request_ext::CacheRequestExt;
 pub use scope::{CacheScope, disabled};
 pub use stale::StaleAllowance;
 pub use stats::CacheStats;
+pub use url_patterns::UrlPattern;
 
 /// The storage contract: the store trait, keys as stored, the entry codec; for backend authors.
 pub use cache_core;
