@@ -101,6 +101,7 @@ pub struct CacheMiddlewareBuilder {
     store_timeout: Option<Duration>,
     clock: Arc<dyn Clock>,
     mode: CacheMode,
+    always_revalidate: bool,
 }
 
 impl Default for CacheMiddlewareBuilder {
@@ -129,6 +130,7 @@ impl Default for CacheMiddlewareBuilder {
             store_timeout: None,
             clock: Arc::new(SystemClock),
             mode: CacheMode::Default,
+            always_revalidate: false,
         }
     }
 }
@@ -532,6 +534,16 @@ impl CacheMiddlewareBuilder {
         self
     }
 
+    /// Revalidate every stored response that has a validator (`ETag`, `Last-Modified`)
+    /// before using it, fresh or not, as requests-cache's `always_revalidate` (default off):
+    /// requests in [`CacheMode::Default`] run as [`CacheMode::Revalidate`]. A fresh entry
+    /// without validators is still served from the cache; an unchanged resource costs a
+    /// `304`. One request asks the same with `.cache_mode(CacheMode::Revalidate)`.
+    pub fn always_revalidate(mut self, on: bool) -> Self {
+        self.always_revalidate = on;
+        self
+    }
+
     /// Builds the middleware.
     ///
     /// # Errors
@@ -604,6 +616,7 @@ impl CacheMiddlewareBuilder {
             stale_while_revalidate: self.stale_while_revalidate,
             single_flight_wait: self.single_flight_wait,
             mode: self.mode,
+            always_revalidate: self.always_revalidate,
         };
         let live = Live {
             store,

@@ -140,6 +140,10 @@ impl CacheMiddleware {
             .copied()
             .or_else(|| scope.as_ref().and_then(CacheScope::cache_mode))
             .unwrap_or(settings.mode);
+        let mode = match mode {
+            CacheMode::Default if settings.always_revalidate => CacheMode::Revalidate,
+            other => other,
+        };
         // Requests the cache does not answer still go through `pass_on`: a successful unsafe
         // one invalidates what is stored for its URL, whatever skipped the cache.
         if scope.as_ref().is_some_and(CacheScope::is_disabled) || mode == CacheMode::Bypass {

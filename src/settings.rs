@@ -46,6 +46,8 @@ pub(crate) struct Settings {
     pub(crate) single_flight_wait: Option<Duration>,
     /// The mode of requests for which neither the request nor a scope sets one.
     pub(crate) mode: CacheMode,
+    /// Requests in [`CacheMode::Default`] run as [`CacheMode::Revalidate`].
+    pub(crate) always_revalidate: bool,
 }
 
 impl Settings {
@@ -86,6 +88,7 @@ impl std::fmt::Debug for Settings {
             .field("stale_if_error_statuses", &self.stale_if_error_statuses)
             .field("stale_while_revalidate", &self.stale_while_revalidate)
             .field("mode", &self.mode)
+            .field("always_revalidate", &self.always_revalidate)
             .finish_non_exhaustive()
     }
 }

@@ -164,3 +164,47 @@ async fn only_if_cached_with_a_range_stays_off_the_network() {
         assert_eq!(h.origin.hits("/r"), 1, "{backend:?}");
     }
 }
+
+/// `always_revalidate` (session) and `CacheMode::Revalidate` (one request): a fresh entry
+/// with a validator is revalidated before use (a `304` serves the stored body); a fresh one
+/// without validators is served with no request (unlike `Refresh`, which refetches it).
+#[tokio::test]
+async fn always_revalidate_revalidates_what_has_validators() {
+    for &backend in BACKENDS {
+        let h = Harness::with(backend, |b| b.always_revalidate(true)).await;
+        h.fetch("/etag/a").await;
+        h.fetch("/modified/a").await;
+        h.fetch("/plain").await;
+        for _ in 0..2 {
+            let (body, info) = h.fetch("/etag/a").await;
+            assert!(info.from_cache && info.revalidated, "{backend:?}: {info:?}");
+            assert_eq!(body, "/etag/a #1", "{backend:?}: the stored body");
+            let (_, info) = h.fetch("/modified/a").await;
+            assert!(info.from_cache && info.revalidated, "{backend:?}");
+            let (_, info) = h.fetch("/plain").await;
+            assert!(info.from_cache && !info.revalidated, "{backend:?}");
+        }
+        assert_eq!(h.origin.hits("/etag/a"), 3, "{backend:?}");
+        assert_eq!(h.origin.last("/etag/a").headers["if-none-match"], "\"v1\"");
+        assert_eq!(h.origin.hits("/modified/a"), 3, "{backend:?}");
+        assert_eq!(
+            h.origin.hits("/plain"),
+            1,
+            "{backend:?}: no validator, no request"
+        );
+
+        // Per request, in a cache that does not revalidate by default.
+        let h = Harness::new(backend).await;
+        h.fetch("/etag/b").await;
+        h.fetch("/plain").await;
+        assert!(h.fetch("/etag/b").await.1.from_cache);
+        let (_, info) = send(h.get("/etag/b").cache_mode(CacheMode::Revalidate)).await;
+        assert!(info.revalidated, "{backend:?}");
+        let (_, info) = send(h.get("/plain").cache_mode(CacheMode::Revalidate)).await;
+        assert!(info.from_cache && !info.revalidated, "{backend:?}");
+        let (_, info) = send(h.get("/plain").cache_mode(CacheMode::Refresh)).await;
+        assert!(!info.from_cache, "{backend:?}: Refresh refetches it");
+        assert_eq!(h.origin.hits("/etag/b"), 2, "{backend:?}");
+        assert_eq!(h.origin.hits("/plain"), 2, "{backend:?}");
+    }
+}
