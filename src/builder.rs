@@ -102,6 +102,7 @@ pub struct CacheMiddlewareBuilder {
     clock: Arc<dyn Clock>,
     mode: CacheMode,
     always_revalidate: bool,
+    read_only: bool,
 }
 
 impl Default for CacheMiddlewareBuilder {
@@ -131,6 +132,7 @@ impl Default for CacheMiddlewareBuilder {
             clock: Arc::new(SystemClock),
             mode: CacheMode::Default,
             always_revalidate: false,
+            read_only: false,
         }
     }
 }
@@ -544,6 +546,22 @@ impl CacheMiddlewareBuilder {
         self
     }
 
+    /// Serve what the store holds and never change it (default off): for a cache shared
+    /// read-only, checked into a repository, or used in CI. Requests are answered from the
+    /// cache as usual (stale entries are revalidated or fetched, and a `304` serves the
+    /// stored body), but nothing is stored, renewed or deleted: not new responses, not
+    /// invalidations after unsafe methods, not unreadable entries.
+    /// [`CacheInfo::stored`](crate::CacheInfo::stored) is always false.
+    ///
+    /// The [`CacheHandle`](crate::CacheHandle)'s explicit changes (`delete`, `clear`,
+    /// `reset_expiration` ...) still act, and
+    /// [`CacheHandle::set_read_only`](crate::CacheHandle::set_read_only) turns this on or off
+    /// at runtime.
+    pub fn read_only(mut self, on: bool) -> Self {
+        self.read_only = on;
+        self
+    }
+
     /// Builds the middleware.
     ///
     /// # Errors
@@ -593,6 +611,7 @@ impl CacheMiddlewareBuilder {
             breaker,
             Arc::clone(&stats),
         );
+        store.set_read_only(self.read_only);
         let refresher = Refresher::new(
             self.background_client.unwrap_or_default(),
             self.refresh_timeout,

@@ -342,6 +342,17 @@ impl CacheHandle {
             .await?)
     }
 
+    /// Turns read-only on or off for every request from now on (see
+    /// [`read_only`](crate::CacheMiddlewareBuilder::read_only)).
+    pub fn set_read_only(&self, on: bool) {
+        self.calls().set_read_only(on);
+    }
+
+    /// True when requests do not change the store.
+    pub fn is_read_only(&self) -> bool {
+        self.calls().is_read_only()
+    }
+
     /// How many `stale-while-revalidate` refreshes are running in the background.
     pub fn pending_refreshes(&self) -> usize {
         self.cache.live.refresher.pending()
