@@ -8,7 +8,8 @@ use std::time::Duration;
 use cache_core::CacheStore;
 use cache_core::codec::{EntryCodec, SigningKeys};
 
-use cache_http::{Clock, Expiration, KeyRules, MatchHeaders, SystemClock};
+use cache_core::CacheKey;
+use cache_http::{Clock, Expiration, KeyRequest, KeyRules, MatchHeaders, SystemClock};
 use http::{Method, StatusCode};
 
 #[cfg(feature = "sqlite")]
@@ -18,6 +19,7 @@ use crate::breaker::Breaker;
 use crate::cache::Cache;
 use crate::error::Error;
 use crate::flight::Flights;
+use crate::key_memo::KeyFn;
 use crate::live::Live;
 use crate::middleware::CacheMiddleware;
 use crate::mode::CacheMode;
@@ -79,6 +81,7 @@ pub const DEFAULT_SQLITE_PATH: &str = "http_cache.sqlite";
 pub struct CacheMiddlewareBuilder {
     store: Option<Arc<dyn CacheStore>>,
     keys: KeyRules,
+    key_fn: Option<Arc<KeyFn>>,
     codec: EntryCodec,
     expire_after: Expiration,
     expire_after_explicit: bool,
@@ -110,6 +113,7 @@ impl Default for CacheMiddlewareBuilder {
         Self {
             store: None,
             keys: KeyRules::default(),
+            key_fn: None,
             codec: EntryCodec::new(),
             expire_after: Expiration::Never,
             expire_after_explicit: false,
@@ -392,6 +396,41 @@ impl CacheMiddlewareBuilder {
         self
     }
 
+    /// Computes every request's key with `key_fn` instead of the default rules, as
+    /// requests-cache's `key_fn`. The function gets the request as a [`KeyRequest`]: its
+    /// method, URL, headers and body, and [`default_key`](KeyRequest::default_key) (the key
+    /// the other key settings give it) to build on; [`key_from_parts`](cache_http::key_from_parts)
+    /// hashes a key from any parts.
+    ///
+    /// ```
+    /// use reqwest_caching::cache_http::key_from_parts;
+    /// use reqwest_caching::{CacheMiddleware, MemoryStore};
+    ///
+    /// // One entry per API version header, on top of the default key.
+    /// let cache = CacheMiddleware::builder()
+    ///     .store(MemoryStore::new())
+    ///     .key_fn(|request| {
+    ///         let version = request.header("x-api-version").unwrap_or("1");
+    ///         key_from_parts([request.default_key().as_str(), version])
+    ///     })
+    ///     .build()?;
+    /// # Ok::<(), reqwest_caching::Error>(())
+    /// ```
+    ///
+    /// # Note
+    ///
+    /// Keep credentials out of what you hash as they are (the default key fingerprints
+    /// them). The key function is called on every request, hits included: keep it cheap.
+    /// Entries are still grouped by URL (for `delete_url` and invalidation after unsafe
+    /// methods) whatever key they are stored under.
+    pub fn key_fn<F>(mut self, key_fn: F) -> Self
+    where
+        F: Fn(&KeyRequest<'_>) -> CacheKey + Send + Sync + 'static,
+    {
+        self.key_fn = Some(Arc::new(key_fn));
+        self
+    }
+
     /// Which request headers are part of the key (default none; see [`MatchHeaders`]).
     pub fn match_headers(mut self, match_headers: MatchHeaders) -> Self {
         self.keys = self.keys.match_headers(match_headers);
@@ -618,7 +657,7 @@ impl CacheMiddlewareBuilder {
             Arc::clone(&stats),
         );
         let settings = Settings {
-            keys: crate::key_memo::KeyMemo::new(self.keys),
+            keys: crate::key_memo::KeyMemo::new(self.keys, self.key_fn),
             expire_after: self.expire_after,
             expire_after_explicit: self.expire_after_explicit,
             url_patterns,

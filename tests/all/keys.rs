@@ -417,3 +417,45 @@ async fn method_override_is_part_of_the_key() {
         assert_eq!(h.origin.hits("/g"), 2, "{backend:?}");
     }
 }
+
+/// `key_fn`: the user's function computes every key, building on the default key and the
+/// request's parts; the handle and URL operations follow it.
+#[tokio::test]
+async fn key_fn_computes_the_key() {
+    use reqwest_caching::cache_http::key_from_parts;
+    for &backend in BACKENDS {
+        let h = Harness::with(backend, |b| {
+            b.key_fn(|request| {
+                let version = request.header("x-api-version").unwrap_or("1");
+                if request.url().path().starts_with("/all") {
+                    // One entry for the path, whatever the query.
+                    return key_from_parts([request.method().as_str(), request.url().path()]);
+                }
+                key_from_parts([request.default_key().as_str(), version])
+            })
+        })
+        .await;
+        let v = |version: &str| h.get("/k").header("x-api-version", version);
+        assert!(!send(v("1")).await.1.from_cache);
+        assert!(!send(v("2")).await.1.from_cache, "{backend:?}");
+        let (body, info) = send(v("2")).await;
+        assert!(info.from_cache, "{backend:?}");
+        assert_eq!(body, "/k #2");
+        let (_, info) = h.fetch("/k").await;
+        assert!(info.from_cache, "{backend:?}: no header is version 1");
+        assert_eq!(
+            info.key.unwrap(),
+            h.handle.key_for(&Method::GET, &h.origin.url("/k")).unwrap(),
+            "{backend:?}: the handle keys as requests are keyed"
+        );
+        h.fetch("/all?page=1").await;
+        let (body, info) = h.fetch("/all?page=2").await;
+        assert!(info.from_cache, "{backend:?}");
+        assert_eq!(body, "/all?page=1 #1");
+        assert_eq!(h.origin.hits("/k"), 2, "{backend:?}");
+        assert_eq!(h.origin.hits("/all"), 1, "{backend:?}");
+        // Deleting by URL still finds every custom-keyed entry of the URL.
+        assert_eq!(h.handle.delete_url(&h.origin.url("/k")).await.unwrap(), 2);
+        assert!(!h.fetch("/k").await.1.from_cache, "{backend:?}");
+    }
+}

@@ -604,8 +604,11 @@ impl KeyHasher {
     }
 }
 
+mod custom;
 mod json;
 mod query;
+
+pub use custom::{KeyRequest, key_from_parts};
 
 use query::QueryPairs;
 
