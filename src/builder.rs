@@ -24,7 +24,7 @@ use crate::live::Live;
 use crate::middleware::CacheMiddleware;
 use crate::mode::CacheMode;
 use crate::refresh::Refresher;
-use crate::settings::{ResponseFilter, Settings};
+use crate::settings::{ResponseFilter, Settings, StoredFilter};
 use crate::stale::StaleAllowance;
 use crate::stats::StatsCounters;
 use crate::store_calls::StoreCalls;
@@ -99,6 +99,7 @@ pub struct CacheMiddlewareBuilder {
     allowable_codes: Vec<u16>,
     allowable_methods: Vec<Method>,
     filter: Option<Arc<ResponseFilter>>,
+    stored_filter: Option<Arc<StoredFilter>>,
     cache_set_cookie: bool,
     max_body_bytes: u64,
     store_timeout: Option<Duration>,
@@ -130,6 +131,7 @@ impl Default for CacheMiddlewareBuilder {
             allowable_codes: vec![200],
             allowable_methods: vec![Method::GET, Method::HEAD],
             filter: None,
+            stored_filter: None,
             cache_set_cookie: false,
             max_body_bytes: DEFAULT_MAX_BODY_SIZE,
             store_timeout: None,
@@ -377,6 +379,36 @@ impl CacheMiddlewareBuilder {
         F: Fn(&reqwest::Response) -> bool + Send + Sync + 'static,
     {
         self.filter = Some(Arc::new(filter));
+        self
+    }
+
+    /// A rule on responses with their body, applied both ways, as requests-cache applies its
+    /// `filter_fn` when reading too: before storing, `keep` sees the response as it would be
+    /// stored (status, headers, body, the redacted request); `false` leaves it unstored. On
+    /// every read, `keep` sees the stored response; `false` makes it as if nothing were stored
+    /// (the request goes to the origin, and a response the rule keeps replaces it). So a rule
+    /// changed in a new release also stops serving what the old rule let in.
+    ///
+    /// ```
+    /// use reqwest_caching::{CacheMiddleware, MemoryStore};
+    ///
+    /// // Never keep (nor serve) an API answer that reports an error in its body.
+    /// let cache = CacheMiddleware::builder()
+    ///     .store(MemoryStore::new())
+    ///     .stored_filter(|response| !response.body.starts_with(br#"{"error""#))
+    ///     .build()?;
+    /// # Ok::<(), reqwest_caching::Error>(())
+    /// ```
+    ///
+    /// # Note
+    ///
+    /// It runs on every hit: keep it cheap. It sees what is stored, so headers the cache
+    /// never stores (`Set-Cookie` outside strict mode, connection fields) are not there.
+    pub fn stored_filter<F>(mut self, keep: F) -> Self
+    where
+        F: Fn(&cache_core::CachedResponse) -> bool + Send + Sync + 'static,
+    {
+        self.stored_filter = Some(Arc::new(keep));
         self
     }
 
@@ -664,6 +696,7 @@ impl CacheMiddlewareBuilder {
             allowable_codes,
             allowable_methods: self.allowable_methods,
             filter: self.filter,
+            stored_filter: self.stored_filter,
             cache_set_cookie: self.cache_set_cookie,
             max_body_bytes: self.max_body_bytes,
             clock: self.clock,

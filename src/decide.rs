@@ -30,6 +30,12 @@ pub(crate) fn decide(
     found: Option<Box<Found>>,
     now: SystemTime,
 ) -> Decision {
+    // What the stored filter rejects (now, perhaps under a rule changed since it was stored)
+    // is as if nothing were stored: a response fetched anew replaces it.
+    let found = match (found, &settings.stored_filter) {
+        (Some(found), Some(keep)) if !keep(&found.response) => None,
+        (found, _) => found,
+    };
     let Some(found) = found else {
         return match mode {
             CacheMode::OnlyIfCached => Decision::GatewayTimeout,

@@ -19,6 +19,9 @@ use crate::url_patterns::UrlPatterns;
 /// A user's `filter`: true keeps the response eligible for caching.
 pub(crate) type ResponseFilter = dyn Fn(&reqwest::Response) -> bool + Send + Sync;
 
+/// A user's `stored_filter`: true keeps a stored (or about to be stored) response usable.
+pub(crate) type StoredFilter = dyn Fn(&cache_core::CachedResponse) -> bool + Send + Sync;
+
 /// Every caching rule of one middleware.
 pub(crate) struct Settings {
     /// The key rules; keys of requests the URL alone decides are remembered per thread.
@@ -30,6 +33,8 @@ pub(crate) struct Settings {
     pub(crate) allowable_codes: Vec<StatusCode>,
     pub(crate) allowable_methods: Vec<Method>,
     pub(crate) filter: Option<Arc<ResponseFilter>>,
+    /// Judges responses with their body, before storing and on every read.
+    pub(crate) stored_filter: Option<Arc<StoredFilter>>,
     /// Responses that set a cookie may be stored (without the `Set-Cookie` header).
     pub(crate) cache_set_cookie: bool,
     pub(crate) max_body_bytes: u64,
@@ -79,6 +84,13 @@ impl std::fmt::Debug for Settings {
             .field(
                 "filter",
                 &self.filter.as_ref().map(|_| "Fn(&Response) -> bool"),
+            )
+            .field(
+                "stored_filter",
+                &self
+                    .stored_filter
+                    .as_ref()
+                    .map(|_| "Fn(&CachedResponse) -> bool"),
             )
             .field("max_body_bytes", &self.max_body_bytes)
             .field("clock", &self.clock)
