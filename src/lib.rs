@@ -14,6 +14,7 @@ mod exchange;
 mod flight;
 mod handle;
 mod info;
+mod inspect;
 mod invalidate;
 mod key_memo;
 mod live;
@@ -58,6 +59,7 @@ pub use builder::{
 pub use error::{Error, ReplayMiss, StoreError};
 pub use handle::{CacheHandle, CachedEntry, WHOLE_STORE_TIMEOUT_FACTOR};
 pub use info::{CacheInfo, CacheResponseExt};
+pub use inspect::EntryFilter;
 pub use middleware::CacheMiddleware;
 pub use mode::CacheMode;
 pub use request_ext::CacheRequestExt;

@@ -128,6 +128,17 @@ impl StoreCalls {
         self.bounded(StoreOp::Get, read).await
     }
 
+    /// Reads and decodes an entry and says whether it decoded, changing nothing (an entry that
+    /// does not decode is kept): for inspection.
+    pub(crate) async fn inspect(
+        &self,
+        key: &CacheKey,
+    ) -> Result<Option<(EntryMeta, Option<Entry>)>, StoreError> {
+        let read = self.store.get_decoded(key, &self.codec);
+        let found = self.bounded(StoreOp::Get, read).await?;
+        Ok(found.map(|(meta, decoded)| (meta, decoded.ok())))
+    }
+
     /// Every entry stored for the URL group (all methods, credentials, variants); empty when
     /// the store fails (logged and counted).
     pub(crate) async fn entries_for_url(&self, url_group: &CacheKey) -> Vec<EntryMeta> {

@@ -164,6 +164,20 @@ impl UrlPatterns {
     }
 }
 
+impl UrlPattern {
+    /// The pattern compiled alone, to test URLs against.
+    pub(crate) fn compile(self) -> Result<UrlPatterns, Error> {
+        UrlPatterns::new(vec![(self, Expiration::Never)])
+    }
+}
+
+impl UrlPatterns {
+    /// True when some pattern matches `url`.
+    pub(crate) fn matches(&self, url: &Url) -> bool {
+        self.expiration_for(url).is_some()
+    }
+}
+
 /// A glob as requests-cache reads it: scheme dropped, a prefix of what it matches.
 fn compile_glob(pattern: String) -> Result<GlobMatcher, Error> {
     let without_scheme = pattern
