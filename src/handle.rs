@@ -1,7 +1,7 @@
 //! [`CacheHandle`]: inspect and manage the cache.
 //!
-//! Calls `cache`, `error`, `inspect`, `observe`, `stats`, `store_calls` (nothing that calls
-//! it).
+//! Calls `cache`, `error`, `inspect`, `observe`, `rekey`, `stats`, `store_calls` (nothing
+//! that calls it).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -10,7 +10,7 @@ use std::time::Duration;
 use cache_core::{CacheKey, CacheStore, CachedResponse, Entry, EntryMeta};
 use cache_http::vary::variant_key;
 
-use cache_http::Expiration;
+use cache_http::{Expiration, KeyRules};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use http::{HeaderMap, Method};
@@ -20,6 +20,7 @@ use crate::cache::Cache;
 use crate::error::Error;
 use crate::inspect::{self, EntryFilter, Matched};
 use crate::observe::StoreOp;
+use crate::rekey::{self, Rekeyed};
 use crate::stats::CacheStats;
 use crate::store_calls::StoreCalls;
 
@@ -50,6 +51,7 @@ pub struct CachedEntry {
 /// | `session.cache.reset_expiration(...)` / `remove_expired_responses(expire_after=...)` | [`reset_expiration`](Self::reset_expiration) |
 /// | `session.cache.clear()` | [`clear`](Self::clear) |
 /// | `session.cache.urls()` | [`urls`](Self::urls) |
+/// | `session.cache.recreate_keys()` | [`recreate_keys`](Self::recreate_keys) |
 /// | `session.cache.filter(expired=.., invalid=.., older_than=..)` | [`responses`](Self::responses), [`matching`](Self::matching) with an [`EntryFilter`] |
 /// | `session.cache.delete(expired=.., invalid=.., older_than=..)` | [`delete_matching`](Self::delete_matching), [`delete_invalid`](Self::delete_invalid) |
 /// | `session.cache.contains(request=..)`, `delete(requests=[..])` | [`contains_request`](Self::contains_request), [`delete_request`](Self::delete_request) |
@@ -489,6 +491,39 @@ impl CacheHandle {
             Some(entry) => self.delete(&entry.meta.key).await,
             None => Ok(false),
         }
+    }
+
+    /// Moves stored responses to the keys the current key settings give them, as
+    /// requests-cache's `recreate_keys()`: after a change of ignored parameters, matched
+    /// headers or [`key_fn`](crate::CacheMiddlewareBuilder::key_fn), entries stored under
+    /// the old keys are reachable again instead of lying unused. `previous` are the key rules
+    /// they were stored with (build them as the builder did: `KeyRules::default()
+    /// .ignored_parameters(..).match_headers(..)`).
+    ///
+    /// An entry moves only when its stored request, keyed with `previous`, gives its key:
+    /// entries of requests with credentials or a body (neither is stored), and entries whose
+    /// key the stored request cannot explain, stay where they are, as do Vary variants and
+    /// indexes and entries that do not decode: all counted in [`Rekeyed::skipped`]. A
+    /// parameter the old rules removed from the stored request cannot come back: such an
+    /// entry moves to the key of the request without it. When two entries meet at one key,
+    /// the newer stays.
+    ///
+    /// ```no_run
+    /// use reqwest_caching::cache_http::KeyRules;
+    /// use reqwest_caching::CacheMiddleware;
+    ///
+    /// # async fn run() -> Result<(), reqwest_caching::Error> {
+    /// let cache = CacheMiddleware::builder().ignored_parameters(["nonce"]).build()?;
+    /// let moved = cache.handle().recreate_keys(&KeyRules::default()).await?;
+    /// println!("{} moved, {} skipped", moved.moved, moved.skipped);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The store's (what was moved before it stays moved).
+    pub async fn recreate_keys(&self, previous: &KeyRules) -> Result<Rekeyed, Error> {
+        rekey::recreate_keys(&self.cache, previous).await
     }
 
     /// Turns read-only on or off for every request from now on (see

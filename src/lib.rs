@@ -31,6 +31,7 @@ mod range;
 #[cfg(feature = "fs")]
 mod record_replay;
 mod refresh;
+mod rekey;
 mod request_ext;
 mod response_parts;
 mod revalidate;
@@ -62,6 +63,7 @@ pub use info::{CacheInfo, CacheResponseExt};
 pub use inspect::EntryFilter;
 pub use middleware::CacheMiddleware;
 pub use mode::CacheMode;
+pub use rekey::Rekeyed;
 pub use request_ext::CacheRequestExt;
 pub use scope::{CacheScope, disabled};
 pub use stale::StaleAllowance;

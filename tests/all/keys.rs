@@ -459,3 +459,78 @@ async fn key_fn_computes_the_key() {
         assert!(!h.fetch("/k").await.1.from_cache, "{backend:?}");
     }
 }
+
+/// `recreate_keys`: after the key settings change, stored responses move to their new keys
+/// and are served again; a credential's entry never moves to a key without the credential.
+#[tokio::test]
+async fn recreate_keys_after_the_key_settings_change() {
+    use reqwest_caching::cache_http::KeyRules;
+    use reqwest_caching::{CacheMiddleware, CacheResponseExt};
+    use std::sync::Arc;
+    for &backend in BACKENDS {
+        let mut shared = None;
+        let h = Harness::wrapping(
+            backend,
+            |store| {
+                shared = Some(Arc::clone(&store));
+                store
+            },
+            |b| b,
+        )
+        .await;
+        h.fetch("/i?q=a&nonce=1").await;
+        send(h.get("/j").header("accept", "text/x")).await;
+        send(h.get("/me").bearer_auth("alice")).await;
+        h.fetch("/same").await;
+
+        let cache = CacheMiddleware::builder()
+            .shared_store(shared.expect("the store"))
+            .clock(Arc::clone(&h.clock) as _)
+            .ignored_parameters(["nonce"])
+            .match_headers(MatchHeaders::Only(vec![http::header::ACCEPT]))
+            .build()
+            .unwrap();
+        let handle = cache.handle();
+        let client = cache.into_client(reqwest::Client::new());
+        let from_cache = |request: reqwest_caching::reqwest_middleware::RequestBuilder| async {
+            request.send().await.unwrap().from_cache()
+        };
+        // Unreachable under the new settings, before re-keying.
+        assert!(!from_cache(client.get(h.origin.url("/j")).header("accept", "text/x")).await);
+        h.handle.clear().await.unwrap();
+        h.fetch("/i?q=a&nonce=1").await;
+        send(h.get("/j").header("accept", "text/x")).await;
+        send(h.get("/me").bearer_auth("alice")).await;
+        h.fetch("/same").await;
+
+        let done = handle.recreate_keys(&KeyRules::default()).await.unwrap();
+        assert_eq!(
+            (done.moved, done.unchanged, done.skipped),
+            (3, 0, 1),
+            "{backend:?}: {done:?} (matching a header changes every key)"
+        );
+        let hits = h.origin.total();
+        let get = |path: &str| client.get(h.origin.url(path));
+        assert!(from_cache(get("/i?q=a&nonce=2")).await, "{backend:?}");
+        assert!(
+            from_cache(get("/j").header("accept", "text/x")).await,
+            "{backend:?}"
+        );
+        assert!(from_cache(get("/same")).await, "{backend:?}");
+        assert!(!from_cache(get("/j").header("accept", "text/y")).await);
+        assert!(
+            !from_cache(get("/me")).await,
+            "{backend:?}: alice's stays alice's"
+        );
+        assert_eq!(h.origin.total(), hits + 2, "{backend:?}");
+        assert_eq!(
+            handle
+                .recreate_keys(&KeyRules::default())
+                .await
+                .unwrap()
+                .moved,
+            0,
+            "{backend:?}: nothing keyed by the old rules is left"
+        );
+    }
+}
