@@ -3,6 +3,8 @@
 //! [`Settings`] and the [`Live`] machinery; nothing in the crate calls back into it.
 
 use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 use std::time::Duration;
 
 use cache_core::CacheStore;
@@ -24,11 +26,12 @@ use crate::live::Live;
 use crate::middleware::CacheMiddleware;
 use crate::mode::CacheMode;
 use crate::refresh::Refresher;
+use crate::runtime_settings::{Runtime, RuntimeSettings};
 use crate::settings::{ResponseFilter, Settings, StoredFilter};
 use crate::stale::StaleAllowance;
 use crate::stats::StatsCounters;
 use crate::store_calls::StoreCalls;
-use crate::url_patterns::{UrlPattern, UrlPatterns};
+use crate::url_patterns::UrlPattern;
 use crate::warnings::error_chain;
 
 /// Responses with a body larger than this are passed through uncached by default.
@@ -659,7 +662,13 @@ impl CacheMiddlewareBuilder {
                     .ok_or(Error::NotAnErrorStatus(code))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let url_patterns = UrlPatterns::new(self.url_patterns)?;
+        let runtime = Runtime::new(RuntimeSettings {
+            expire_after: self.expire_after,
+            expire_after_explicit: self.expire_after_explicit,
+            url_patterns: self.url_patterns,
+            mode: self.mode,
+            always_revalidate: self.always_revalidate,
+        })?;
         let store = match self.store {
             Some(store) => store,
             None => default_store()?,
@@ -690,9 +699,8 @@ impl CacheMiddlewareBuilder {
         );
         let settings = Settings {
             keys: crate::key_memo::KeyMemo::new(self.keys, self.key_fn),
-            expire_after: self.expire_after,
-            expire_after_explicit: self.expire_after_explicit,
-            url_patterns,
+            runtime: ArcSwap::from_pointee(runtime),
+            reconfiguring: std::sync::Mutex::new(()),
             allowable_codes,
             allowable_methods: self.allowable_methods,
             filter: self.filter,
@@ -706,8 +714,6 @@ impl CacheMiddlewareBuilder {
             stale_if_error_statuses,
             stale_while_revalidate: self.stale_while_revalidate,
             single_flight_wait: self.single_flight_wait,
-            mode: self.mode,
-            always_revalidate: self.always_revalidate,
         };
         let live = Live {
             store,

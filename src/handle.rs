@@ -21,6 +21,7 @@ use crate::error::Error;
 use crate::inspect::{self, EntryFilter, Matched};
 use crate::observe::StoreOp;
 use crate::rekey::{self, Rekeyed};
+use crate::runtime_settings::RuntimeSettings;
 use crate::stats::CacheStats;
 use crate::store_calls::StoreCalls;
 
@@ -524,6 +525,37 @@ impl CacheHandle {
     /// The store's (what was moved before it stays moved).
     pub async fn recreate_keys(&self, previous: &KeyRules) -> Result<Rekeyed, Error> {
         rekey::recreate_keys(&self.cache, previous).await
+    }
+
+    /// Changes the settings that may change while the cache runs (expiration, URL patterns,
+    /// the session's mode, always-revalidate): `change` gets the current ones and returns the
+    /// new. The change is atomic: each request reads the settings once, when it starts, so
+    /// a request in flight finishes under the version it started with and never sees half
+    /// of a change. Concurrent calls apply one after the other.
+    ///
+    /// ```
+    /// use reqwest_caching::{CacheMiddleware, CacheMode, MemoryStore};
+    ///
+    /// let handle = CacheMiddleware::builder().store(MemoryStore::new()).build()?.handle();
+    /// // The network is gone: serve what is stored until it is back.
+    /// handle.reconfigure(|settings| settings.mode(CacheMode::Offline))?;
+    /// # Ok::<(), reqwest_caching::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidPattern`] / [`Error::InvalidRegex`] for a URL pattern that does not
+    /// compile; nothing changes then.
+    pub fn reconfigure(
+        &self,
+        change: impl FnOnce(RuntimeSettings) -> RuntimeSettings,
+    ) -> Result<(), Error> {
+        self.cache.settings.reconfigure(change)
+    }
+
+    /// The settings that may change at runtime, as they are now.
+    pub fn settings(&self) -> RuntimeSettings {
+        self.cache.settings.runtime.load().settings.clone()
     }
 
     /// Turns read-only on or off for every request from now on (see
