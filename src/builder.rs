@@ -3,12 +3,15 @@
 //! [`Settings`] and the [`Live`] machinery; nothing in the crate calls back into it.
 
 use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 use std::time::Duration;
 
 use cache_core::CacheStore;
 use cache_core::codec::{EntryCodec, SigningKeys};
 
-use cache_http::{Clock, Expiration, KeyRules, MatchHeaders, SystemClock};
+use cache_core::CacheKey;
+use cache_http::{Clock, Expiration, KeyRequest, KeyRules, MatchHeaders, SystemClock};
 use http::{Method, StatusCode};
 
 #[cfg(feature = "sqlite")]
@@ -18,15 +21,17 @@ use crate::breaker::Breaker;
 use crate::cache::Cache;
 use crate::error::Error;
 use crate::flight::Flights;
+use crate::key_memo::KeyFn;
 use crate::live::Live;
 use crate::middleware::CacheMiddleware;
 use crate::mode::CacheMode;
 use crate::refresh::Refresher;
-use crate::settings::{ResponseFilter, Settings};
+use crate::runtime_settings::{Runtime, RuntimeSettings};
+use crate::settings::{ResponseFilter, Settings, StoredFilter};
 use crate::stale::StaleAllowance;
 use crate::stats::StatsCounters;
 use crate::store_calls::StoreCalls;
-use crate::url_patterns::UrlPatterns;
+use crate::url_patterns::UrlPattern;
 use crate::warnings::error_chain;
 
 /// Responses with a body larger than this are passed through uncached by default.
@@ -79,6 +84,7 @@ pub const DEFAULT_SQLITE_PATH: &str = "http_cache.sqlite";
 pub struct CacheMiddlewareBuilder {
     store: Option<Arc<dyn CacheStore>>,
     keys: KeyRules,
+    key_fn: Option<Arc<KeyFn>>,
     codec: EntryCodec,
     expire_after: Expiration,
     expire_after_explicit: bool,
@@ -92,15 +98,18 @@ pub struct CacheMiddlewareBuilder {
     single_flight_wait: Option<Duration>,
     /// Failures before opening, first back-off, longest back-off.
     breaker: (u32, Duration, Duration),
-    url_patterns: Vec<(String, Expiration)>,
+    url_patterns: Vec<(UrlPattern, Expiration)>,
     allowable_codes: Vec<u16>,
     allowable_methods: Vec<Method>,
     filter: Option<Arc<ResponseFilter>>,
+    stored_filter: Option<Arc<StoredFilter>>,
     cache_set_cookie: bool,
     max_body_bytes: u64,
     store_timeout: Option<Duration>,
     clock: Arc<dyn Clock>,
     mode: CacheMode,
+    always_revalidate: bool,
+    read_only: bool,
 }
 
 impl Default for CacheMiddlewareBuilder {
@@ -108,6 +117,7 @@ impl Default for CacheMiddlewareBuilder {
         Self {
             store: None,
             keys: KeyRules::default(),
+            key_fn: None,
             codec: EntryCodec::new(),
             expire_after: Expiration::Never,
             expire_after_explicit: false,
@@ -124,11 +134,14 @@ impl Default for CacheMiddlewareBuilder {
             allowable_codes: vec![200],
             allowable_methods: vec![Method::GET, Method::HEAD],
             filter: None,
+            stored_filter: None,
             cache_set_cookie: false,
             max_body_bytes: DEFAULT_MAX_BODY_SIZE,
             store_timeout: None,
             clock: Arc::new(SystemClock),
             mode: CacheMode::Default,
+            always_revalidate: false,
+            read_only: false,
         }
     }
 }
@@ -329,13 +342,17 @@ impl CacheMiddlewareBuilder {
         self
     }
 
-    /// Expiration by URL pattern; the first matching pattern wins. Patterns are globs matched
-    /// against `host[:port]/path` (any scheme given is ignored): `*` matches anything including
-    /// `/`, and a pattern covers every URL it is a prefix of. Replaces earlier patterns.
+    /// Expiration by URL pattern; the first matching pattern wins. Replaces earlier patterns.
+    ///
+    /// A pattern is a [`UrlPattern`]: a glob (any `&str` or `String`), matched as
+    /// requests-cache matches globs against `host[:port]/path?query` (any scheme given is
+    /// ignored): `*` matches anything including `/`, and a pattern covers every URL it is a
+    /// prefix of; or a regular expression ([`UrlPattern::regex`]), searched in the whole URL,
+    /// scheme and query included.
     pub fn urls_expire_after<I, P, E>(mut self, patterns: I) -> Self
     where
         I: IntoIterator<Item = (P, E)>,
-        P: Into<String>,
+        P: Into<UrlPattern>,
         E: Into<Expiration>,
     {
         self.url_patterns = patterns
@@ -368,6 +385,36 @@ impl CacheMiddlewareBuilder {
         self
     }
 
+    /// A rule on responses with their body, applied both ways, as requests-cache applies its
+    /// `filter_fn` when reading too: before storing, `keep` sees the response as it would be
+    /// stored (status, headers, body, the redacted request); `false` leaves it unstored. On
+    /// every read, `keep` sees the stored response; `false` makes it as if nothing were stored
+    /// (the request goes to the origin, and a response the rule keeps replaces it). So a rule
+    /// changed in a new release also stops serving what the old rule let in.
+    ///
+    /// ```
+    /// use reqwest_caching::{CacheMiddleware, MemoryStore};
+    ///
+    /// // Never keep (nor serve) an API answer that reports an error in its body.
+    /// let cache = CacheMiddleware::builder()
+    ///     .store(MemoryStore::new())
+    ///     .stored_filter(|response| !response.body.starts_with(br#"{"error""#))
+    ///     .build()?;
+    /// # Ok::<(), reqwest_caching::Error>(())
+    /// ```
+    ///
+    /// # Note
+    ///
+    /// It runs on every hit: keep it cheap. It sees what is stored, so headers the cache
+    /// never stores (`Set-Cookie` outside strict mode, connection fields) are not there.
+    pub fn stored_filter<F>(mut self, keep: F) -> Self
+    where
+        F: Fn(&cache_core::CachedResponse) -> bool + Send + Sync + 'static,
+    {
+        self.stored_filter = Some(Arc::new(keep));
+        self
+    }
+
     /// Parameters (query parameters, request headers, top-level JSON or form body keys) left
     /// out of the key and removed from the stored request. Replaces the default,
     /// [`DEFAULT_IGNORED_PARAMETERS`](cache_http::DEFAULT_IGNORED_PARAMETERS). Credentials
@@ -381,6 +428,41 @@ impl CacheMiddlewareBuilder {
         S: AsRef<str>,
     {
         self.keys = self.keys.ignored_parameters(names);
+        self
+    }
+
+    /// Computes every request's key with `key_fn` instead of the default rules, as
+    /// requests-cache's `key_fn`. The function gets the request as a [`KeyRequest`]: its
+    /// method, URL, headers and body, and [`default_key`](KeyRequest::default_key) (the key
+    /// the other key settings give it) to build on; [`key_from_parts`](cache_http::key_from_parts)
+    /// hashes a key from any parts.
+    ///
+    /// ```
+    /// use reqwest_caching::cache_http::key_from_parts;
+    /// use reqwest_caching::{CacheMiddleware, MemoryStore};
+    ///
+    /// // One entry per API version header, on top of the default key.
+    /// let cache = CacheMiddleware::builder()
+    ///     .store(MemoryStore::new())
+    ///     .key_fn(|request| {
+    ///         let version = request.header("x-api-version").unwrap_or("1");
+    ///         key_from_parts([request.default_key().as_str(), version])
+    ///     })
+    ///     .build()?;
+    /// # Ok::<(), reqwest_caching::Error>(())
+    /// ```
+    ///
+    /// # Note
+    ///
+    /// Keep credentials out of what you hash as they are (the default key fingerprints
+    /// them). The key function is called on every request, hits included: keep it cheap.
+    /// Entries are still grouped by URL (for `delete_url` and invalidation after unsafe
+    /// methods) whatever key they are stored under.
+    pub fn key_fn<F>(mut self, key_fn: F) -> Self
+    where
+        F: Fn(&KeyRequest<'_>) -> CacheKey + Send + Sync + 'static,
+    {
+        self.key_fn = Some(Arc::new(key_fn));
         self
     }
 
@@ -528,11 +610,38 @@ impl CacheMiddlewareBuilder {
         self
     }
 
+    /// Revalidate every stored response that has a validator (`ETag`, `Last-Modified`)
+    /// before using it, fresh or not, as requests-cache's `always_revalidate` (default off):
+    /// requests in [`CacheMode::Default`] run as [`CacheMode::Revalidate`]. A fresh entry
+    /// without validators is still served from the cache; an unchanged resource costs a
+    /// `304`. One request asks the same with `.cache_mode(CacheMode::Revalidate)`.
+    pub fn always_revalidate(mut self, on: bool) -> Self {
+        self.always_revalidate = on;
+        self
+    }
+
+    /// Serve what the store holds and never change it (default off): for a cache shared
+    /// read-only, checked into a repository, or used in CI. Requests are answered from the
+    /// cache as usual (stale entries are revalidated or fetched, and a `304` serves the
+    /// stored body), but nothing is stored, renewed or deleted: not new responses, not
+    /// invalidations after unsafe methods, not unreadable entries.
+    /// [`CacheInfo::stored`](crate::CacheInfo::stored) is always false.
+    ///
+    /// The [`CacheHandle`](crate::CacheHandle)'s explicit changes (`delete`, `clear`,
+    /// `reset_expiration` ...) still act, and
+    /// [`CacheHandle::set_read_only`](crate::CacheHandle::set_read_only) turns this on or off
+    /// at runtime.
+    pub fn read_only(mut self, on: bool) -> Self {
+        self.read_only = on;
+        self
+    }
+
     /// Builds the middleware.
     ///
     /// # Errors
     ///
     /// - [`Error::InvalidPattern`] for a URL pattern that is not a glob;
+    /// - [`Error::InvalidRegex`] for a [`UrlPattern::regex`] that does not compile;
     /// - [`Error::InvalidStatusCode`] for a code outside 100..=999;
     /// - [`Error::NotAnErrorStatus`] for a `stale_if_error_statuses` code outside 400..=599;
     /// - [`Error::Store`] when no store was set and the default SQLite file cannot be opened;
@@ -553,7 +662,13 @@ impl CacheMiddlewareBuilder {
                     .ok_or(Error::NotAnErrorStatus(code))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let url_patterns = UrlPatterns::new(self.url_patterns)?;
+        let runtime = Runtime::new(RuntimeSettings {
+            expire_after: self.expire_after,
+            expire_after_explicit: self.expire_after_explicit,
+            url_patterns: self.url_patterns,
+            mode: self.mode,
+            always_revalidate: self.always_revalidate,
+        })?;
         let store = match self.store {
             Some(store) => store,
             None => default_store()?,
@@ -576,19 +691,20 @@ impl CacheMiddlewareBuilder {
             breaker,
             Arc::clone(&stats),
         );
+        store.set_read_only(self.read_only);
         let refresher = Refresher::new(
             self.background_client.unwrap_or_default(),
             self.refresh_timeout,
             Arc::clone(&stats),
         );
         let settings = Settings {
-            keys: crate::key_memo::KeyMemo::new(self.keys),
-            expire_after: self.expire_after,
-            expire_after_explicit: self.expire_after_explicit,
-            url_patterns,
+            keys: crate::key_memo::KeyMemo::new(self.keys, self.key_fn),
+            runtime: ArcSwap::from_pointee(runtime),
+            reconfiguring: std::sync::Mutex::new(()),
             allowable_codes,
             allowable_methods: self.allowable_methods,
             filter: self.filter,
+            stored_filter: self.stored_filter,
             cache_set_cookie: self.cache_set_cookie,
             max_body_bytes: self.max_body_bytes,
             clock: self.clock,
@@ -598,7 +714,6 @@ impl CacheMiddlewareBuilder {
             stale_if_error_statuses,
             stale_while_revalidate: self.stale_while_revalidate,
             single_flight_wait: self.single_flight_wait,
-            mode: self.mode,
         };
         let live = Live {
             store,

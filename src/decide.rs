@@ -1,10 +1,11 @@
 //! The decision for a request, given what is stored: serve it, serve it stale while a
-//! refresh runs, answer `504` (`only-if-cached`), miss without the network (offline,
+//! refresh runs, revalidate it (`Revalidate`, `always_revalidate`), answer `504` (`only-if-cached`), miss without the network (offline,
 //! replay), or go to the network. Pure: reads the settings, calls only leaf modules.
 
 use std::time::SystemTime;
 
 use cache_http::freshness::RequestDirectives;
+use http::header::{ETAG, LAST_MODIFIED};
 
 use crate::lookup::Found;
 use crate::mode::CacheMode;
@@ -29,6 +30,12 @@ pub(crate) fn decide(
     found: Option<Box<Found>>,
     now: SystemTime,
 ) -> Decision {
+    // What the stored filter rejects (now, perhaps under a rule changed since it was stored)
+    // is as if nothing were stored: a response fetched anew replaces it.
+    let found = match (found, &settings.stored_filter) {
+        (Some(found), Some(keep)) if !keep(&found.response) => None,
+        (found, _) => found,
+    };
     let Some(found) = found else {
         return match mode {
             CacheMode::OnlyIfCached => Decision::GatewayTimeout,
@@ -69,10 +76,23 @@ pub(crate) fn decide(
             settings.cache_control,
         );
     match mode {
-        CacheMode::Default | CacheMode::OnlyIfCached if usable => Decision::Serve(found),
+        CacheMode::Revalidate if usable && !immutable_fresh && has_validators(&found) => {
+            Decision::Forward(Some(found))
+        }
+        CacheMode::Default | CacheMode::OnlyIfCached | CacheMode::Revalidate if usable => {
+            Decision::Serve(found)
+        }
         CacheMode::Refresh if immutable_fresh => Decision::Serve(found),
         CacheMode::OnlyIfCached => Decision::GatewayTimeout,
-        CacheMode::Default if may_serve_stale => Decision::ServeStaleAndRefresh(found),
+        CacheMode::Default | CacheMode::Revalidate if may_serve_stale => {
+            Decision::ServeStaleAndRefresh(found)
+        }
         _ => Decision::Forward(Some(found)),
     }
+}
+
+/// True when the stored response can be revalidated: it has an `ETag` or `Last-Modified`.
+fn has_validators(found: &Found) -> bool {
+    let headers = &found.response.headers;
+    headers.contains_key(ETAG) || headers.contains_key(LAST_MODIFIED)
 }

@@ -32,6 +32,15 @@ pub enum Error {
         #[source]
         source: globset::Error,
     },
+    /// A URL pattern given as a regular expression does not compile.
+    #[error("invalid URL regular expression {pattern:?}")]
+    InvalidRegex {
+        /// The pattern given.
+        pattern: String,
+        /// Why it does not compile.
+        #[source]
+        source: regex::Error,
+    },
     /// A status code given to `allowable_codes` is outside 100..=999.
     #[error("invalid status code {0}")]
     InvalidStatusCode(u16),

@@ -1,6 +1,7 @@
 //! [`CacheHandle`]: inspect and manage the cache.
 //!
-//! Calls `cache`, `error`, `observe`, `stats`, `store_calls` (nothing that calls it).
+//! Calls `cache`, `error`, `inspect`, `observe`, `rekey`, `stats`, `store_calls` (nothing
+//! that calls it).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -9,14 +10,18 @@ use std::time::Duration;
 use cache_core::{CacheKey, CacheStore, CachedResponse, Entry, EntryMeta};
 use cache_http::vary::variant_key;
 
-use cache_http::Expiration;
+use cache_http::{Expiration, KeyRules};
 use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 use http::{HeaderMap, Method};
 use url::Url;
 
 use crate::cache::Cache;
 use crate::error::Error;
+use crate::inspect::{self, EntryFilter, Matched};
 use crate::observe::StoreOp;
+use crate::rekey::{self, Rekeyed};
+use crate::runtime_settings::RuntimeSettings;
 use crate::stats::CacheStats;
 use crate::store_calls::StoreCalls;
 
@@ -47,6 +52,10 @@ pub struct CachedEntry {
 /// | `session.cache.reset_expiration(...)` / `remove_expired_responses(expire_after=...)` | [`reset_expiration`](Self::reset_expiration) |
 /// | `session.cache.clear()` | [`clear`](Self::clear) |
 /// | `session.cache.urls()` | [`urls`](Self::urls) |
+/// | `session.cache.recreate_keys()` | [`recreate_keys`](Self::recreate_keys) |
+/// | `session.cache.filter(expired=.., invalid=.., older_than=..)` | [`responses`](Self::responses), [`matching`](Self::matching) with an [`EntryFilter`] |
+/// | `session.cache.delete(expired=.., invalid=.., older_than=..)` | [`delete_matching`](Self::delete_matching), [`delete_invalid`](Self::delete_invalid) |
+/// | `session.cache.contains(request=..)`, `delete(requests=[..])` | [`contains_request`](Self::contains_request), [`delete_request`](Self::delete_request) |
 ///
 /// ```no_run
 /// use reqwest_caching::CacheMiddleware;
@@ -147,11 +156,20 @@ impl CacheHandle {
     ///
     /// The store's.
     pub async fn get(&self, key: &CacheKey) -> Result<Option<CachedEntry>, Error> {
+        self.get_selected(key, &HeaderMap::new()).await
+    }
+
+    /// The response under `key`, or the variant a request with `headers` selects.
+    async fn get_selected(
+        &self,
+        key: &CacheKey,
+        headers: &HeaderMap,
+    ) -> Result<Option<CachedEntry>, Error> {
         let key = match self.read(key).await? {
             Some((meta, Entry::Response(response))) => {
                 return Ok(Some(CachedEntry { meta, response }));
             }
-            Some((_, Entry::VaryIndex(index))) => variant_key(key, &index, &HeaderMap::new()),
+            Some((_, Entry::VaryIndex(index))) => variant_key(key, &index, headers),
             _ => return Ok(None),
         };
         match self.read(&key).await? {
@@ -340,6 +358,215 @@ impl CacheHandle {
             .calls()
             .bounded_for(StoreOp::List, timeout, call)
             .await?)
+    }
+
+    /// The stored responses `filter` takes, as a stream (read one at a time: a large store
+    /// is never held in memory). Vary indexes, and entries that do not decode, are not
+    /// responses and are never yielded. As requests-cache's `session.cache.filter(..)`.
+    ///
+    /// ```no_run
+    /// use futures_util::TryStreamExt;
+    /// use reqwest_caching::{CacheMiddleware, EntryFilter};
+    ///
+    /// # async fn run() -> Result<(), reqwest_caching::Error> {
+    /// let handle = CacheMiddleware::new()?.handle();
+    /// let mut expired = handle.responses(EntryFilter::new().expired(true).url("example.com/api"));
+    /// while let Some(entry) = expired.try_next().await? {
+    ///     println!("{} {}", entry.meta.url, entry.response.status);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Each item: the store's, or (first and only) [`Error::InvalidPattern`] /
+    /// [`Error::InvalidRegex`] for the filter's URL pattern.
+    pub fn responses(&self, filter: EntryFilter) -> BoxStream<'_, Result<CachedEntry, Error>> {
+        let now = self.cache.settings.clock.now();
+        inspect::matching(self.calls(), filter, now, true)
+            .filter_map(|matched| async move {
+                match matched {
+                    Err(error) => Some(Err(error)),
+                    Ok(Matched {
+                        meta,
+                        decoded: Some(Some(Entry::Response(response))),
+                    }) => Some(Ok(CachedEntry { meta, response })),
+                    Ok(_) => None,
+                }
+            })
+            .boxed()
+    }
+
+    /// The metadata of every entry `filter` takes, Vary indexes and undecodable entries
+    /// included.
+    ///
+    /// # Errors
+    ///
+    /// The store's; an invalid URL pattern.
+    pub async fn matching(&self, filter: EntryFilter) -> Result<Vec<EntryMeta>, Error> {
+        let now = self.cache.settings.clock.now();
+        let mut found = inspect::matching(self.calls(), filter, now, false);
+        let mut metas = Vec::new();
+        while let Some(matched) = found.next().await {
+            metas.push(matched?.meta);
+        }
+        Ok(metas)
+    }
+
+    /// Deletes every entry `filter` takes (as requests-cache's `delete(expired=..,
+    /// invalid=.., older_than=..)`); returns how many were deleted.
+    ///
+    /// # Errors
+    ///
+    /// The store's; an invalid URL pattern.
+    pub async fn delete_matching(&self, filter: EntryFilter) -> Result<u64, Error> {
+        let mut removed = 0;
+        for meta in self.matching(filter).await? {
+            if self.delete(&meta.key).await? {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Deletes every entry that does not decode (an incompatible version, damage, a failed
+    /// signature); returns how many.
+    ///
+    /// # Errors
+    ///
+    /// The store's.
+    pub async fn delete_invalid(&self) -> Result<u64, Error> {
+        self.delete_matching(EntryFilter::new().invalid(true)).await
+    }
+
+    /// The key `request` gets: its method, URL, headers the key matches, credentials and
+    /// body, as the middleware keys it. `None` for a request with a streaming body, which
+    /// the cache never stores.
+    pub fn key_for_request(&self, request: &reqwest::Request) -> Option<CacheKey> {
+        let body = match request.body() {
+            None => None,
+            Some(body) => Some(body.as_bytes()?),
+        };
+        Some(
+            self.cache
+                .settings
+                .keys
+                .key(request.method(), request.url(), request.headers(), body),
+        )
+    }
+
+    /// The response stored for `request` (the Vary variant its headers select), as the
+    /// middleware would find it, fresh or not.
+    ///
+    /// # Errors
+    ///
+    /// The store's.
+    pub async fn get_request(
+        &self,
+        request: &reqwest::Request,
+    ) -> Result<Option<CachedEntry>, Error> {
+        match self.key_for_request(request) {
+            Some(key) => self.get_selected(&key, request.headers()).await,
+            None => Ok(None),
+        }
+    }
+
+    /// True when a response is stored for `request` (its method, URL, matched headers,
+    /// credentials, body and Vary variant), as requests-cache's `contains(request=..)`.
+    ///
+    /// # Errors
+    ///
+    /// The store's.
+    pub async fn contains_request(&self, request: &reqwest::Request) -> Result<bool, Error> {
+        Ok(self.get_request(request).await?.is_some())
+    }
+
+    /// Deletes the response stored for `request` (the variant it selects, when the URL's
+    /// responses vary); true when there was one. Other requests to the URL keep theirs.
+    ///
+    /// # Errors
+    ///
+    /// The store's.
+    pub async fn delete_request(&self, request: &reqwest::Request) -> Result<bool, Error> {
+        match self.get_request(request).await? {
+            Some(entry) => self.delete(&entry.meta.key).await,
+            None => Ok(false),
+        }
+    }
+
+    /// Moves stored responses to the keys the current key settings give them, as
+    /// requests-cache's `recreate_keys()`: after a change of ignored parameters, matched
+    /// headers or [`key_fn`](crate::CacheMiddlewareBuilder::key_fn), entries stored under
+    /// the old keys are reachable again instead of lying unused. `previous` are the key rules
+    /// they were stored with (build them as the builder did: `KeyRules::default()
+    /// .ignored_parameters(..).match_headers(..)`).
+    ///
+    /// An entry moves only when its stored request, keyed with `previous`, gives its key:
+    /// entries of requests with credentials or a body (neither is stored), and entries whose
+    /// key the stored request cannot explain, stay where they are, as do Vary variants and
+    /// indexes and entries that do not decode: all counted in [`Rekeyed::skipped`]. A
+    /// parameter the old rules removed from the stored request cannot come back: such an
+    /// entry moves to the key of the request without it. When two entries meet at one key,
+    /// the newer stays.
+    ///
+    /// ```no_run
+    /// use reqwest_caching::cache_http::KeyRules;
+    /// use reqwest_caching::CacheMiddleware;
+    ///
+    /// # async fn run() -> Result<(), reqwest_caching::Error> {
+    /// let cache = CacheMiddleware::builder().ignored_parameters(["nonce"]).build()?;
+    /// let moved = cache.handle().recreate_keys(&KeyRules::default()).await?;
+    /// println!("{} moved, {} skipped", moved.moved, moved.skipped);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The store's (what was moved before it stays moved).
+    pub async fn recreate_keys(&self, previous: &KeyRules) -> Result<Rekeyed, Error> {
+        rekey::recreate_keys(&self.cache, previous).await
+    }
+
+    /// Changes the settings that may change while the cache runs (expiration, URL patterns,
+    /// the session's mode, always-revalidate): `change` gets the current ones and returns the
+    /// new. The change is atomic: each request reads the settings once, when it starts, so
+    /// a request in flight finishes under the version it started with and never sees half
+    /// of a change. Concurrent calls apply one after the other.
+    ///
+    /// ```
+    /// use reqwest_caching::{CacheMiddleware, CacheMode, MemoryStore};
+    ///
+    /// let handle = CacheMiddleware::builder().store(MemoryStore::new()).build()?.handle();
+    /// // The network is gone: serve what is stored until it is back.
+    /// handle.reconfigure(|settings| settings.mode(CacheMode::Offline))?;
+    /// # Ok::<(), reqwest_caching::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidPattern`] / [`Error::InvalidRegex`] for a URL pattern that does not
+    /// compile; nothing changes then.
+    pub fn reconfigure(
+        &self,
+        change: impl FnOnce(RuntimeSettings) -> RuntimeSettings,
+    ) -> Result<(), Error> {
+        self.cache.settings.reconfigure(change)
+    }
+
+    /// The settings that may change at runtime, as they are now.
+    pub fn settings(&self) -> RuntimeSettings {
+        self.cache.settings.runtime.load().settings.clone()
+    }
+
+    /// Turns read-only on or off for every request from now on (see
+    /// [`read_only`](crate::CacheMiddlewareBuilder::read_only)).
+    pub fn set_read_only(&self, on: bool) {
+        self.calls().set_read_only(on);
+    }
+
+    /// True when requests do not change the store.
+    pub fn is_read_only(&self) -> bool {
+        self.calls().is_read_only()
     }
 
     /// How many `stale-while-revalidate` refreshes are running in the background.

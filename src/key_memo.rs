@@ -4,6 +4,8 @@
 //! are remembered (no body, no matched or credential headers: see
 //! [`KeyRules::url_alone_decides`]), so a remembered key is exactly the one computed anew.
 //! One table per thread: no lock, nothing shared between the runtime's workers.
+//! With a user's key function ([`key_fn`](crate::CacheMiddlewareBuilder::key_fn)), every key
+//! is the function's, and none is remembered (it may read anything of the request).
 //!
 //! A leaf: calls nothing else in the crate.
 
@@ -12,7 +14,9 @@ use std::collections::HashMap;
 
 use cache_core::CacheKey;
 
-use cache_http::KeyRules;
+use std::sync::Arc;
+
+use cache_http::{KeyRequest, KeyRules};
 use http::{HeaderMap, Method};
 use thread_local::ThreadLocal;
 use url::Url;
@@ -30,16 +34,21 @@ struct Tables {
     head: Table,
 }
 
+/// A user's key function.
+pub(crate) type KeyFn = dyn Fn(&KeyRequest<'_>) -> CacheKey + Send + Sync;
+
 /// The key rules with a per-thread memory of the keys they gave.
 pub(crate) struct KeyMemo {
     rules: KeyRules,
+    custom: Option<Arc<KeyFn>>,
     tables: ThreadLocal<RefCell<Tables>>,
 }
 
 impl KeyMemo {
-    pub(crate) fn new(rules: KeyRules) -> Self {
+    pub(crate) fn new(rules: KeyRules, custom: Option<Arc<KeyFn>>) -> Self {
         Self {
             rules,
+            custom,
             tables: ThreadLocal::new(),
         }
     }
@@ -52,6 +61,9 @@ impl KeyMemo {
         headers: &HeaderMap,
         body: Option<&[u8]>,
     ) -> CacheKey {
+        if let Some(custom) = &self.custom {
+            return custom(&KeyRequest::new(&self.rules, method, url, headers, body));
+        }
         let compute = || self.rules.key(method, url, headers, body);
         let no_body = body.is_none_or(<[u8]>::is_empty);
         if !no_body || !self.rules.url_alone_decides(headers) {
@@ -92,6 +104,10 @@ impl std::fmt::Debug for KeyMemo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KeyMemo")
             .field("rules", &self.rules)
+            .field(
+                "custom",
+                &self.custom.as_ref().map(|_| "Fn(&KeyRequest) -> CacheKey"),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -136,7 +152,7 @@ mod tests {
         .to_vec();
         urls.extend((0..URLS_PER_THREAD + 10).map(|i| format!("https://h.test/n?i={i}")));
         for rules in rule_sets {
-            let memo = KeyMemo::new(rules.clone());
+            let memo = KeyMemo::new(rules.clone(), None);
             for _ in 0..2 {
                 for u in &urls {
                     let u = url(u);
@@ -160,7 +176,7 @@ mod tests {
     /// it: the entries of two users stay apart.
     #[test]
     fn a_credential_header_is_not_answered_from_memory() {
-        let memo = KeyMemo::new(KeyRules::default());
+        let memo = KeyMemo::new(KeyRules::default(), None);
         let u = url("https://h.test/me");
         let anonymous = memo.key(&Method::GET, &u, &HeaderMap::new(), None);
         let mut auth = HeaderMap::new();

@@ -14,6 +14,7 @@ mod exchange;
 mod flight;
 mod handle;
 mod info;
+mod inspect;
 mod invalidate;
 mod key_memo;
 mod live;
@@ -30,9 +31,11 @@ mod range;
 #[cfg(feature = "fs")]
 mod record_replay;
 mod refresh;
+mod rekey;
 mod request_ext;
 mod response_parts;
 mod revalidate;
+mod runtime_settings;
 mod scope;
 mod serve;
 mod settings;
@@ -58,12 +61,16 @@ pub use builder::{
 pub use error::{Error, ReplayMiss, StoreError};
 pub use handle::{CacheHandle, CachedEntry, WHOLE_STORE_TIMEOUT_FACTOR};
 pub use info::{CacheInfo, CacheResponseExt};
+pub use inspect::EntryFilter;
 pub use middleware::CacheMiddleware;
 pub use mode::CacheMode;
+pub use rekey::Rekeyed;
 pub use request_ext::CacheRequestExt;
+pub use runtime_settings::RuntimeSettings;
 pub use scope::{CacheScope, disabled};
 pub use stale::StaleAllowance;
 pub use stats::CacheStats;
+pub use url_patterns::UrlPattern;
 
 /// The storage contract: the store trait, keys as stored, the entry codec; for backend authors.
 pub use cache_core;

@@ -135,11 +135,20 @@ impl CacheMiddleware {
         let cache = &*self.cache;
         let (settings, live) = (&cache.settings, &cache.live);
         let scope = scope::current();
-        let mode = extensions
-            .get::<CacheMode>()
-            .copied()
-            .or_else(|| scope.as_ref().and_then(CacheScope::cache_mode))
-            .unwrap_or(settings.mode);
+        // One snapshot of what a handle may change: this request sees one version whole.
+        let (mode, user) = {
+            let runtime = settings.runtime.load();
+            let asked = extensions
+                .get::<CacheMode>()
+                .copied()
+                .or_else(|| scope.as_ref().and_then(CacheScope::cache_mode));
+            let user = runtime.expiration(
+                extensions.get::<Expiration>().copied(),
+                scope.as_ref(),
+                req.url(),
+            );
+            (runtime.mode(asked), user)
+        };
         // Requests the cache does not answer still go through `pass_on`: a successful unsafe
         // one invalidates what is stored for its URL, whatever skipped the cache.
         if scope.as_ref().is_some_and(CacheScope::is_disabled) || mode == CacheMode::Bypass {
@@ -162,7 +171,7 @@ impl CacheMiddleware {
                 && settings.allowable_methods.contains(&Method::GET);
             if post_for_get {
                 // Boxed: storing the answer is a large future, kept out of the hit path's.
-                return Box::pin(post(cache, scope.as_ref(), req, extensions, next)).await;
+                return Box::pin(post(cache, user, req, extensions, next)).await;
             }
             return pass_on(cache, req, extensions, next).await;
         }
@@ -177,11 +186,6 @@ impl CacheMiddleware {
         };
         // An explicit "do not cache" (per request, scope or URL pattern) skips reads too, as
         // requests-cache's DO_NOT_CACHE does: nothing stored earlier is served.
-        let user = settings.expiration(
-            extensions.get::<Expiration>().copied(),
-            scope.as_ref(),
-            req.url(),
-        );
         if !user.expiration.is_cacheable() && user.explicit {
             if never_sends {
                 return nothing_stored(cache, mode, &req, None);

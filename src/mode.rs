@@ -23,6 +23,17 @@ pub enum CacheMode {
     ///   resource costs a `304`;
     /// - stores whatever new response arrives.
     Refresh,
+    /// Revalidates before each use every stored response that can be revalidated, as
+    /// requests-cache's `always_revalidate`. This mode:
+    /// - sends a conditional request (`If-None-Match` / `If-Modified-Since`) for a fresh
+    ///   entry with an `ETag` or `Last-Modified`, and serves the stored body on `304`;
+    /// - serves a fresh entry without validators from the cache, with no request (unlike
+    ///   [`Refresh`](Self::Refresh), which refetches it);
+    /// - treats stale entries as [`Default`](Self::Default) does.
+    ///
+    /// For every request of a cache, see
+    /// [`always_revalidate`](crate::CacheMiddlewareBuilder::always_revalidate).
+    Revalidate,
     /// Ignores the cache for reading. This mode:
     /// - sends the request unconditionally;
     /// - stores the response if it is cacheable (replacing the entry).

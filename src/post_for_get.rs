@@ -3,7 +3,6 @@
 //! follows headers and the response has explicit freshness. Calls
 //! [`pass_on`](crate::pass_on), [`store_response`](crate::store_response) and leaf modules.
 
-use cache_http::Expiration;
 use cache_http::freshness::RequestDirectives;
 use http::header::{CONTENT_LOCATION, EXPIRES};
 use http::{Extensions, HeaderMap, Method};
@@ -15,7 +14,6 @@ use crate::cache::Cache;
 use crate::exchange::Exchange;
 use crate::pass_on::pass_on;
 use crate::policy::UserExpiration;
-use crate::scope::CacheScope;
 use crate::store_response::store_response;
 use crate::variants::SeenIndex;
 
@@ -23,13 +21,11 @@ use crate::variants::SeenIndex;
 /// `GET`s when it names its own URL in `Content-Location` (RFC 9111 §4).
 pub(crate) async fn post(
     cache: &Cache,
-    scope: Option<&CacheScope>,
+    user: UserExpiration,
     req: Request,
     extensions: &mut Extensions,
     next: Next<'_>,
 ) -> reqwest_middleware::Result<Response> {
-    let per_request = extensions.get::<Expiration>().copied();
-    let user = cache.settings.expiration(per_request, scope, req.url());
     if !user.expiration.is_cacheable() && user.explicit {
         return pass_on(cache, req, extensions, next).await;
     }

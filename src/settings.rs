@@ -1,35 +1,40 @@
-//! [`Settings`]: what the builder decided, fixed for the middleware's life. Read by every step
-//! of a request; holds no live state (counters, store calls, tasks: see
+//! [`Settings`]: what the builder decided, fixed for the middleware's life but for the
+//! [`RuntimeSettings`] a handle may swap whole (one atomic snapshot per request). Read by
+//! every step of a request; holds no live state (counters, store calls, tasks: see
 //! [`Live`](crate::live::Live)). Calls only the leaf modules it is made of.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cache_http::{Clock, Expiration};
+use arc_swap::ArcSwap;
+use cache_http::Clock;
 use http::{Method, StatusCode};
-use url::Url;
 
+use crate::error::Error;
 use crate::key_memo::KeyMemo;
-use crate::mode::CacheMode;
-use crate::policy::UserExpiration;
-use crate::scope::CacheScope;
+use crate::runtime_settings::{Runtime, RuntimeSettings};
 use crate::stale::StaleAllowance;
-use crate::url_patterns::UrlPatterns;
 
 /// A user's `filter`: true keeps the response eligible for caching.
 pub(crate) type ResponseFilter = dyn Fn(&reqwest::Response) -> bool + Send + Sync;
+
+/// A user's `stored_filter`: true keeps a stored (or about to be stored) response usable.
+pub(crate) type StoredFilter = dyn Fn(&cache_core::CachedResponse) -> bool + Send + Sync;
 
 /// Every caching rule of one middleware.
 pub(crate) struct Settings {
     /// The key rules; keys of requests the URL alone decides are remembered per thread.
     pub(crate) keys: KeyMemo,
-    pub(crate) expire_after: Expiration,
-    /// The user set `expire_after` (rather than leaving the default).
-    pub(crate) expire_after_explicit: bool,
-    pub(crate) url_patterns: UrlPatterns,
+    /// What a handle may change at runtime: read once per request (one atomic load, no
+    /// lock, no allocation), so a request sees one version whole.
+    pub(crate) runtime: ArcSwap<Runtime>,
+    /// Serializes [`Settings::reconfigure`] calls (never taken by requests).
+    pub(crate) reconfiguring: Mutex<()>,
     pub(crate) allowable_codes: Vec<StatusCode>,
     pub(crate) allowable_methods: Vec<Method>,
     pub(crate) filter: Option<Arc<ResponseFilter>>,
+    /// Judges responses with their body, before storing and on every read.
+    pub(crate) stored_filter: Option<Arc<StoredFilter>>,
     /// Responses that set a cookie may be stored (without the `Set-Cookie` header).
     pub(crate) cache_set_cookie: bool,
     pub(crate) max_body_bytes: u64,
@@ -44,25 +49,26 @@ pub(crate) struct Settings {
     pub(crate) stale_while_revalidate: StaleAllowance,
     /// How long a request waits for an identical one in flight before going itself.
     pub(crate) single_flight_wait: Option<Duration>,
-    /// The mode of requests for which neither the request nor a scope sets one.
-    pub(crate) mode: CacheMode,
 }
 
 impl Settings {
-    /// The user's expiration for a response: per request > scope > URL pattern > session.
-    pub(crate) fn expiration(
+    /// Applies `change` to the runtime settings, compiled, for the requests that start after.
+    ///
+    /// # Errors
+    ///
+    /// A URL pattern that does not compile (then nothing changes).
+    pub(crate) fn reconfigure(
         &self,
-        per_request: Option<Expiration>,
-        scope: Option<&CacheScope>,
-        url: &Url,
-    ) -> UserExpiration {
-        let chosen = per_request
-            .or_else(|| scope.and_then(CacheScope::expiration))
-            .or_else(|| self.url_patterns.expiration_for(url));
-        UserExpiration {
-            expiration: chosen.unwrap_or(self.expire_after),
-            explicit: chosen.is_some() || self.expire_after_explicit,
-        }
+        change: impl FnOnce(RuntimeSettings) -> RuntimeSettings,
+    ) -> Result<(), Error> {
+        // A poisoned lock guards nothing broken: the swap below is all or nothing.
+        let _one_at_a_time = self
+            .reconfiguring
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let changed = change(self.runtime.load().settings.clone());
+        self.runtime.store(Arc::new(Runtime::new(changed)?));
+        Ok(())
     }
 }
 
@@ -70,13 +76,19 @@ impl std::fmt::Debug for Settings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Settings")
             .field("keys", &self.keys)
-            .field("expire_after", &self.expire_after)
-            .field("url_patterns", &self.url_patterns)
+            .field("runtime", &self.runtime.load().settings)
             .field("allowable_codes", &self.allowable_codes)
             .field("allowable_methods", &self.allowable_methods)
             .field(
                 "filter",
                 &self.filter.as_ref().map(|_| "Fn(&Response) -> bool"),
+            )
+            .field(
+                "stored_filter",
+                &self
+                    .stored_filter
+                    .as_ref()
+                    .map(|_| "Fn(&CachedResponse) -> bool"),
             )
             .field("max_body_bytes", &self.max_body_bytes)
             .field("clock", &self.clock)
@@ -85,7 +97,6 @@ impl std::fmt::Debug for Settings {
             .field("stale_if_error", &self.stale_if_error)
             .field("stale_if_error_statuses", &self.stale_if_error_statuses)
             .field("stale_while_revalidate", &self.stale_while_revalidate)
-            .field("mode", &self.mode)
             .finish_non_exhaustive()
     }
 }

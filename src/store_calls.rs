@@ -4,6 +4,7 @@
 //! a read that fails is a miss, a write that fails stores nothing. Calls only leaf modules.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -30,6 +31,10 @@ pub(crate) struct StoreCalls {
     /// Store failures warn at most once a second.
     warnings: WarningLimiter,
     stats: Arc<StatsCounters>,
+    /// Read-only: requests never write, delete or renew entries (see
+    /// [`read_only`](crate::CacheMiddlewareBuilder::read_only)). Read only on the write
+    /// paths, so a hit pays nothing for it; changed at runtime through the handle.
+    read_only: AtomicBool,
 }
 
 impl StoreCalls {
@@ -47,7 +52,17 @@ impl StoreCalls {
             breaker,
             warnings: WarningLimiter::default(),
             stats,
+            read_only: AtomicBool::new(false),
         }
+    }
+
+    /// True when requests may not change the store.
+    pub(crate) fn is_read_only(&self) -> bool {
+        self.read_only.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_read_only(&self, on: bool) {
+        self.read_only.store(on, Ordering::Relaxed);
     }
 
     /// Reads and decodes an entry; a store failure or timeout is logged, counted, and a miss.
@@ -104,13 +119,29 @@ impl StoreCalls {
     }
 
     /// Reads and decodes an entry, raising the store's error (for the handle); an entry that
-    /// does not decode is deleted and reported as none.
+    /// does not decode is deleted (kept, when read-only) and reported as none.
     pub(crate) async fn get(
         &self,
         key: &CacheKey,
     ) -> Result<Option<(EntryMeta, Entry)>, StoreError> {
+        if self.is_read_only() {
+            let read = self.store.get_decoded(key, &self.codec);
+            let found = self.bounded(StoreOp::Get, read).await?;
+            return Ok(found.and_then(|(meta, decoded)| Some((meta, decoded.ok()?))));
+        }
         let read = get_entry(&*self.store, key, &self.codec);
         self.bounded(StoreOp::Get, read).await
+    }
+
+    /// Reads and decodes an entry and says whether it decoded, changing nothing (an entry that
+    /// does not decode is kept): for inspection.
+    pub(crate) async fn inspect(
+        &self,
+        key: &CacheKey,
+    ) -> Result<Option<(EntryMeta, Option<Entry>)>, StoreError> {
+        let read = self.store.get_decoded(key, &self.codec);
+        let found = self.bounded(StoreOp::Get, read).await?;
+        Ok(found.map(|(meta, decoded)| (meta, decoded.ok())))
     }
 
     /// Every entry stored for the URL group (all methods, credentials, variants); empty when
@@ -129,6 +160,10 @@ impl StoreCalls {
     /// Writes an entry; true when it was stored. A failure is logged and counted, never raised.
     pub(crate) async fn save(&self, entry: StoredEntry) -> bool {
         let key = entry.meta.key;
+        if self.is_read_only() {
+            tracing::debug!(%key, "read-only cache; response not cached");
+            return false;
+        }
         match self.bounded(StoreOp::Put, self.store.put(entry)).await {
             Ok(()) => {
                 self.stats.store();
@@ -147,6 +182,9 @@ impl StoreCalls {
 
     /// Deletes an entry; a failure is logged and counted, never raised.
     pub(crate) async fn forget(&self, key: &CacheKey) {
+        if self.is_read_only() {
+            return;
+        }
         if let Err(error) = self.bounded(StoreOp::Delete, self.store.delete(key)).await {
             self.failed(key, &error, "cache delete failed");
         }
@@ -158,6 +196,9 @@ impl StoreCalls {
         key: &CacheKey,
         expires_at: Option<std::time::SystemTime>,
     ) -> Result<bool, StoreError> {
+        if self.is_read_only() {
+            return Ok(false);
+        }
         let renewed = self.store.set_expiry(key, expires_at);
         self.bounded(StoreOp::Put, renewed).await
     }

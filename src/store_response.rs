@@ -94,6 +94,13 @@ pub(crate) async fn store_response(
         settings.keys.redact_url(&final_url),
         exchange.stored_request,
     );
+    if settings
+        .stored_filter
+        .as_ref()
+        .is_some_and(|keep| !keep(&cached))
+    {
+        return parts.into_response(reqwest::Body::from(body), not_stored);
+    }
     let meta_url = cached.request.url.as_str().to_owned();
     let store = &cache.live.store;
     let place = Placement {

@@ -1,64 +1,195 @@
-//! Expiration by URL pattern: globs matched against `host[:port]/path`, first match wins.
+//! Expiration by URL pattern ([`UrlPattern`]): globs matched as requests-cache matches them,
+//! regular expressions searched in the whole URL; first match wins.
 //!
 //! Calls `error` (nothing that calls it).
 
 use cache_http::Expiration;
-use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use globset::{GlobBuilder, GlobMatcher};
+use regex::Regex;
 use url::Url;
 
 use crate::error::Error;
 
-/// Compiled `urls_expire_after` patterns.
+/// A pattern of [`urls_expire_after`](crate::CacheMiddlewareBuilder::urls_expire_after): a
+/// glob (what a `&str` or `String` becomes) or a regular expression, as requests-cache accepts
+/// both.
 ///
-/// A pattern is matched as requests-cache matches it: without the scheme (one given is
-/// ignored), against the host (lowercase), a non-default port and the path, never the query;
-/// `*` matches any characters including `/`, and a pattern matches every URL it is a prefix of
-/// (`example.com/api` covers `example.com/api/v2/users`).
+/// - A **glob** is matched as requests-cache matches it: without the scheme (one given is
+///   ignored), against the host (lowercase), a non-default port, the path and the query
+///   (`?` and what follows, when the URL has one); `*` matches any characters including `/`,
+///   and a pattern matches every URL it is a prefix of (`example.com/api` covers
+///   `example.com/api/v2/users?page=2`).
+/// - A **regular expression** ([`regex`] syntax) is searched in the whole URL as requested,
+///   less user info and fragment: `scheme://host[:port]/path[?query]`. Anchor it (`^`, `$`)
+///   to match all of it; a pattern naming a scheme or a query parameter matches only URLs
+///   that have them.
+///
+/// ```
+/// use reqwest_caching::{CacheMiddleware, Expiration, MemoryStore, UrlPattern};
+/// use std::time::Duration;
+///
+/// let cache = CacheMiddleware::builder()
+///     .store(MemoryStore::new())
+///     .urls_expire_after([
+///         (UrlPattern::regex(r"^https://api\.example\.com/v\d+/live"), Expiration::DoNotCache),
+///         (UrlPattern::regex(r"[?&]fresh=1(&|$)"), Expiration::Immediately),
+///         (UrlPattern::glob("*.example.com/static"), Expiration::Never),
+///         ("example.com/api".into(), Duration::from_secs(60).into()),
+///     ])
+///     .build()?;
+/// # Ok::<(), reqwest_caching::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UrlPattern(Kind);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Kind {
+    Glob(String),
+    Regex(String),
+}
+
+impl UrlPattern {
+    /// A glob, matched as requests-cache matches glob patterns (see [`UrlPattern`]).
+    pub fn glob(pattern: impl Into<String>) -> Self {
+        Self(Kind::Glob(pattern.into()))
+    }
+
+    /// A regular expression, searched in the whole URL (see [`UrlPattern`]); it is compiled
+    /// by [`build`](crate::CacheMiddlewareBuilder::build), which fails with
+    /// [`Error::InvalidRegex`] when it does not compile.
+    pub fn regex(pattern: impl Into<String>) -> Self {
+        Self(Kind::Regex(pattern.into()))
+    }
+
+    /// The pattern's text.
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            Kind::Glob(text) | Kind::Regex(text) => text,
+        }
+    }
+
+    /// True for a regular expression.
+    pub fn is_regex(&self) -> bool {
+        matches!(self.0, Kind::Regex(_))
+    }
+}
+
+impl From<&str> for UrlPattern {
+    fn from(glob: &str) -> Self {
+        Self::glob(glob)
+    }
+}
+
+impl From<String> for UrlPattern {
+    fn from(glob: String) -> Self {
+        Self::glob(glob)
+    }
+}
+
+impl From<&String> for UrlPattern {
+    fn from(glob: &String) -> Self {
+        Self::glob(glob.as_str())
+    }
+}
+
+impl From<Regex> for UrlPattern {
+    fn from(regex: Regex) -> Self {
+        Self::regex(regex.as_str())
+    }
+}
+
+/// One compiled pattern.
+#[derive(Debug, Clone)]
+enum Matcher {
+    Glob(GlobMatcher),
+    Regex(Regex),
+}
+
+/// Compiled `urls_expire_after` patterns, in the order given.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct UrlPatterns {
-    globs: GlobSet,
-    expirations: Vec<Expiration>,
+    patterns: Vec<(Matcher, Expiration)>,
+    any_regex: bool,
 }
 
 impl UrlPatterns {
-    pub(crate) fn new(patterns: Vec<(String, Expiration)>) -> Result<Self, Error> {
-        let mut set = GlobSetBuilder::new();
-        let mut expirations = Vec::with_capacity(patterns.len());
+    pub(crate) fn new(patterns: Vec<(UrlPattern, Expiration)>) -> Result<Self, Error> {
+        let mut compiled = Vec::with_capacity(patterns.len());
         for (pattern, expiration) in patterns {
-            let without_scheme = pattern
-                .split_once("://")
-                .map_or(pattern.as_str(), |(_, rest)| rest);
-            let prefix_glob = format!("{}*", without_scheme.trim_end_matches('*'));
-            let glob = GlobBuilder::new(&prefix_glob)
-                .literal_separator(false)
-                .build()
-                .map_err(|source| Error::InvalidPattern {
-                    pattern: pattern.clone(),
-                    source,
-                })?;
-            set.add(glob);
-            expirations.push(expiration);
+            let matcher = match pattern.0 {
+                Kind::Glob(text) => Matcher::Glob(compile_glob(text)?),
+                Kind::Regex(text) => match Regex::new(&text) {
+                    Ok(regex) => Matcher::Regex(regex),
+                    Err(source) => {
+                        return Err(Error::InvalidRegex {
+                            pattern: text,
+                            source,
+                        });
+                    }
+                },
+            };
+            compiled.push((matcher, expiration));
         }
-        let globs = set.build().map_err(|source| Error::InvalidPattern {
-            pattern: "(the pattern set)".to_owned(),
-            source,
-        })?;
-        Ok(Self { globs, expirations })
+        let any_regex = compiled.iter().any(|(m, _)| matches!(m, Matcher::Regex(_)));
+        Ok(Self {
+            patterns: compiled,
+            any_regex,
+        })
     }
 
     /// The expiration of the first pattern matching `url`.
     pub(crate) fn expiration_for(&self, url: &Url) -> Option<Expiration> {
-        if self.expirations.is_empty() {
+        if self.patterns.is_empty() {
             return None;
         }
         let host = url.host_str().unwrap_or_default();
-        let target = match url.port() {
+        let mut glob_target = match url.port() {
             Some(port) => format!("{host}:{port}{}", url.path()),
             None => format!("{host}{}", url.path()),
         };
-        // GlobSet reports matches in insertion order, so the first is the first pattern given.
-        let first = *self.globs.matches(&target).first()?;
-        self.expirations.get(first).copied()
+        if let Some(query) = url.query() {
+            glob_target.push('?');
+            glob_target.push_str(query);
+        }
+        let whole = self
+            .any_regex
+            .then(|| format!("{}://{glob_target}", url.scheme()));
+        self.patterns.iter().find_map(|(matcher, expiration)| {
+            let matched = match matcher {
+                Matcher::Glob(glob) => glob.is_match(&glob_target),
+                Matcher::Regex(regex) => whole.as_deref().is_some_and(|w| regex.is_match(w)),
+            };
+            matched.then_some(*expiration)
+        })
+    }
+}
+
+impl UrlPattern {
+    /// The pattern compiled alone, to test URLs against.
+    pub(crate) fn compile(self) -> Result<UrlPatterns, Error> {
+        UrlPatterns::new(vec![(self, Expiration::Never)])
+    }
+}
+
+impl UrlPatterns {
+    /// True when some pattern matches `url`.
+    pub(crate) fn matches(&self, url: &Url) -> bool {
+        self.expiration_for(url).is_some()
+    }
+}
+
+/// A glob as requests-cache reads it: scheme dropped, a prefix of what it matches.
+fn compile_glob(pattern: String) -> Result<GlobMatcher, Error> {
+    let without_scheme = pattern
+        .split_once("://")
+        .map_or(pattern.as_str(), |(_, rest)| rest);
+    let prefix_glob = format!("{}*", without_scheme.trim_end_matches('*'));
+    match GlobBuilder::new(&prefix_glob)
+        .literal_separator(false)
+        .build()
+    {
+        Ok(glob) => Ok(glob.compile_matcher()),
+        Err(source) => Err(Error::InvalidPattern { pattern, source }),
     }
 }
 
@@ -67,14 +198,18 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    fn glob(p: &str, e: Expiration) -> (UrlPattern, Expiration) {
+        (p.into(), e)
+    }
+
     #[test]
     fn first_matching_pattern_wins() {
         let minute = Expiration::After(Duration::from_secs(60));
         let patterns = UrlPatterns::new(vec![
-            ("*.site1.com".into(), minute),
-            ("https://site2.com/static".into(), Expiration::Never),
-            ("site2.com/*".into(), Expiration::DoNotCache),
-            ("127.0.0.1:8080/api/*/items".into(), Expiration::Immediately),
+            glob("*.site1.com", minute),
+            glob("https://site2.com/static", Expiration::Never),
+            glob("site2.com/*", Expiration::DoNotCache),
+            glob("127.0.0.1:8080/api/*/items", Expiration::Immediately),
         ])
         .unwrap();
         let at = |u: &str| patterns.expiration_for(&Url::parse(u).unwrap());
@@ -92,9 +227,69 @@ mod tests {
         assert_eq!(at("https://site3.com/"), None);
     }
 
+    /// A glob naming a query matches it (the query is part of what globs see, as in
+    /// requests-cache); one without still covers URLs with any query.
     #[test]
-    fn invalid_glob_is_an_error() {
-        let err = UrlPatterns::new(vec![("site.com/[".into(), Expiration::Never)]).unwrap_err();
+    fn globs_see_the_query() {
+        let patterns = UrlPatterns::new(vec![
+            glob("site.com/list?page=1", Expiration::Never),
+            glob("site.com/list", Expiration::Immediately),
+        ])
+        .unwrap();
+        let at = |u: &str| patterns.expiration_for(&Url::parse(u).unwrap());
+        assert_eq!(
+            at("https://site.com/list?page=1&x=2"),
+            Some(Expiration::Never)
+        );
+        assert_eq!(
+            at("https://site.com/list?page=2"),
+            Some(Expiration::Immediately)
+        );
+        assert_eq!(at("https://site.com/list"), Some(Expiration::Immediately));
+    }
+
+    /// A regular expression is searched in the whole URL: scheme, port and query count,
+    /// user info and fragment do not.
+    #[test]
+    fn regexes_match_the_whole_url() {
+        let patterns = UrlPatterns::new(vec![
+            (
+                UrlPattern::regex(r"^https://site\.com/v\d+/"),
+                Expiration::Never,
+            ),
+            (
+                UrlPattern::regex(r"[?&]live=1(&|$)"),
+                Expiration::DoNotCache,
+            ),
+            (UrlPattern::regex(r":8080/"), Expiration::Immediately),
+            (UrlPattern::regex(r"secret|#top"), Expiration::Never),
+        ])
+        .unwrap();
+        let at = |u: &str| patterns.expiration_for(&Url::parse(u).unwrap());
+        assert_eq!(at("https://site.com/v2/users"), Some(Expiration::Never));
+        assert_eq!(at("http://site.com/v2/users"), None, "the scheme counts");
+        assert_eq!(
+            at("http://site.com/x?a=1&live=1"),
+            Some(Expiration::DoNotCache)
+        );
+        assert_eq!(at("http://site.com/x?live=10"), None);
+        assert_eq!(at("http://site.com:8080/x"), Some(Expiration::Immediately));
+        assert_eq!(
+            at("http://u:secret@site.com/x#top"),
+            None,
+            "no user info, no fragment"
+        );
+    }
+
+    #[test]
+    fn invalid_patterns_are_errors() {
+        let err = UrlPatterns::new(vec![glob("site.com/[", Expiration::Never)]).unwrap_err();
         assert!(matches!(err, Error::InvalidPattern { .. }), "{err:?}");
+        let err = UrlPatterns::new(vec![(UrlPattern::regex("site(.com"), Expiration::Never)])
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidRegex { pattern, .. } if pattern == "site(.com"),
+            "{err:?}"
+        );
     }
 }

@@ -145,3 +145,76 @@ async fn cached_client_caches_in_the_current_directory() {
     let count = reqwest_caching::CacheStore::count(&store).await.unwrap();
     assert_eq!(count, 1, "the entry is in the file");
 }
+
+/// `CacheHandle::reconfigure`: expiration, URL patterns and the session's mode change while
+/// the cache runs; a request in flight finishes under the settings it started with.
+#[tokio::test]
+async fn settings_change_at_runtime_atomically() {
+    use reqwest_caching::{CacheMode, Expiration, UrlPattern};
+    use std::time::Duration;
+    for &backend in crate::support::BACKENDS {
+        let h = crate::support::Harness::new(backend).await;
+        h.handle
+            .reconfigure(|s| {
+                s.expire_after(Duration::from_secs(10))
+                    .urls_expire_after([("127.0.0.1:*/live", Expiration::DoNotCache)])
+            })
+            .unwrap();
+        assert_eq!(h.handle.settings().url_patterns().len(), 1);
+        h.fetch("/a").await;
+        h.fetch("/live").await;
+        assert!(!h.fetch("/live").await.1.from_cache, "{backend:?}");
+        assert!(h.fetch("/a").await.1.from_cache);
+        h.clock.advance(Duration::from_secs(11));
+        assert!(
+            !h.fetch("/a").await.1.from_cache,
+            "{backend:?}: expired after 10 s"
+        );
+
+        // In flight across a change: stored under the settings it started with.
+        let in_flight = tokio::spawn(h.client.get(h.origin.url("/held/x")).send());
+        let origin = &h.origin;
+        crate::support::wait_until(|| origin.hits("/held/x") == 1).await;
+        h.handle
+            .reconfigure(|s| {
+                s.urls_expire_after([(UrlPattern::regex("/held/"), Expiration::DoNotCache)])
+            })
+            .unwrap();
+        h.origin.open_gate();
+        let response = in_flight.await.unwrap().unwrap();
+        let info = reqwest_caching::CacheResponseExt::cache_info(&response).unwrap();
+        assert!(info.stored, "{backend:?}: {info:?}");
+        let (_, info) = h.fetch("/held/x").await;
+        assert!(
+            !info.from_cache && !info.stored,
+            "{backend:?}: the new rule"
+        );
+        assert_eq!(h.origin.hits("/held/x"), 2);
+
+        // The session's mode, and always-revalidate.
+        h.handle
+            .reconfigure(|s| s.mode(CacheMode::Offline))
+            .unwrap();
+        let (_, info) = h.fetch("/never-fetched").await;
+        assert!(info.offline_miss, "{backend:?}");
+        assert_eq!(h.origin.hits("/never-fetched"), 0);
+        h.handle
+            .reconfigure(|s| s.mode(CacheMode::Default).always_revalidate(true))
+            .unwrap();
+        h.fetch("/etag/r").await;
+        assert!(h.fetch("/etag/r").await.1.revalidated, "{backend:?}");
+        assert_eq!(h.origin.hits("/etag/r"), 2);
+
+        // A pattern that does not compile changes nothing.
+        let before = h.handle.settings();
+        let error = h
+            .handle
+            .reconfigure(|s| {
+                s.expire_after(Expiration::Immediately)
+                    .urls_expire_after([(UrlPattern::regex("("), Expiration::Never)])
+            })
+            .unwrap_err();
+        assert!(matches!(error, reqwest_caching::Error::InvalidRegex { .. }));
+        assert_eq!(h.handle.settings(), before);
+    }
+}

@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use reqwest_caching::{CacheRequestExt, CacheScope, Clock, Expiration};
+use reqwest_caching::{CacheRequestExt, CacheScope, Clock, Expiration, UrlPattern};
 
 use crate::support::{BACKENDS, Harness, send};
 
@@ -224,6 +224,44 @@ async fn url_patterns_can_refuse_or_keep_forever() {
             !h.fetch("/other").await.1.from_cache,
             "{backend:?}: session expiry"
         );
+    }
+}
+
+/// Regular expressions beside globs: searched in the whole URL, so a scheme or a query
+/// parameter they name decides; a glob naming a query matches it too.
+#[tokio::test]
+async fn url_patterns_can_be_regular_expressions() {
+    for &backend in BACKENDS {
+        let h = Harness::with(backend, |b| {
+            b.expire_after(MINUTE).urls_expire_after([
+                (
+                    UrlPattern::regex(r"[?&]live=1(&|$)"),
+                    Expiration::DoNotCache,
+                ),
+                (UrlPattern::regex(r"^https://"), Expiration::DoNotCache),
+                (
+                    UrlPattern::regex(r"^http://127\.0\.0\.1:\d+/v\d+/"),
+                    Expiration::Never,
+                ),
+                ("127.0.0.1:*/list?page=1".into(), Expiration::Never),
+            ])
+        })
+        .await;
+        h.fetch("/feed?live=1").await;
+        h.fetch("/feed?live=1").await;
+        assert_eq!(h.origin.hits("/feed"), 2, "{backend:?}: never stored");
+        h.fetch("/feed?live=10").await;
+        h.fetch("/v2/users").await;
+        h.fetch("/list?page=1").await;
+        h.fetch("/list?page=2").await;
+        h.clock.advance(Duration::from_secs(3600));
+        assert!(h.fetch("/v2/users").await.1.from_cache, "{backend:?}");
+        assert!(h.fetch("/list?page=1").await.1.from_cache, "{backend:?}");
+        assert!(!h.fetch("/list?page=2").await.1.from_cache, "{backend:?}");
+        assert!(!h.fetch("/feed?live=10").await.1.from_cache, "{backend:?}");
+        assert_eq!(h.origin.hits("/v2/users"), 1, "{backend:?}");
+        assert_eq!(h.origin.hits("/list"), 3, "{backend:?}");
+        assert_eq!(h.origin.hits("/feed"), 4, "{backend:?}");
     }
 }
 

@@ -257,3 +257,180 @@ async fn reset_expiration_to_a_moment() {
         assert_eq!(h.origin.hits("/b"), 1, "{backend:?}");
     }
 }
+
+/// `responses` and `matching` with an `EntryFilter` (expired, undecodable, URL glob or
+/// regex, age), `delete_matching` and `delete_invalid`.
+#[tokio::test]
+async fn inspect_and_delete_by_filter() {
+    use futures_util::TryStreamExt;
+    use reqwest_caching::{
+        CacheKey, CacheRequestExt, CachedEntry, EntryFilter, EntryMeta, StoredEntry, UrlPattern,
+    };
+    for &backend in BACKENDS {
+        let h = Harness::new(backend).await;
+        h.client
+            .get(h.origin.url("/a"))
+            .expire_after(Duration::from_secs(10))
+            .send()
+            .await
+            .unwrap();
+        h.fetch("/b").await;
+        h.fetch("/api/x?page=1").await;
+        h.clock.advance(Duration::from_secs(20));
+        // An entry no version of the codec reads.
+        let garbage = EntryMeta::new(
+            CacheKey::from_digest([7; 16]),
+            h.origin.url("/garbage"),
+            std::time::SystemTime::now(),
+            None,
+        );
+        h.handle
+            .store()
+            .put(StoredEntry::new(
+                garbage,
+                bytes::Bytes::from_static(b"garbage"),
+            ))
+            .await
+            .unwrap();
+
+        let urls_of = |filter: EntryFilter| {
+            let handle = h.handle.clone();
+            async move {
+                let entries: Vec<CachedEntry> =
+                    handle.responses(filter).try_collect().await.unwrap();
+                let mut urls: Vec<String> = entries.into_iter().map(|e| e.meta.url).collect();
+                urls.sort();
+                urls
+            }
+        };
+        let url = |path: &str| h.origin.url(path);
+        assert_eq!(
+            urls_of(EntryFilter::new()).await,
+            vec![url("/a"), url("/api/x?page=1"), url("/b")],
+            "{backend:?}: the undecodable entry is no response"
+        );
+        assert_eq!(
+            urls_of(EntryFilter::new().expired(true)).await,
+            vec![url("/a")]
+        );
+        assert_eq!(
+            urls_of(EntryFilter::new().expired(false)).await,
+            vec![url("/api/x?page=1"), url("/b")]
+        );
+        assert_eq!(
+            urls_of(EntryFilter::new().url("127.0.0.1:*/api")).await,
+            vec![url("/api/x?page=1")]
+        );
+        assert_eq!(
+            urls_of(EntryFilter::new().url(UrlPattern::regex(r"^http://.*[?&]page=1$"))).await,
+            vec![url("/api/x?page=1")]
+        );
+        assert_eq!(
+            urls_of(EntryFilter::new().older_than(Duration::from_secs(15)))
+                .await
+                .len(),
+            3
+        );
+        assert!(
+            urls_of(EntryFilter::new().older_than(Duration::from_secs(30)))
+                .await
+                .is_empty()
+        );
+        let invalid = h
+            .handle
+            .matching(EntryFilter::new().invalid(true))
+            .await
+            .unwrap();
+        assert_eq!(invalid.len(), 1, "{backend:?}");
+        assert_eq!(invalid[0].url, url("/garbage"));
+        assert_eq!(h.handle.delete_invalid().await.unwrap(), 1, "{backend:?}");
+        assert_eq!(h.handle.count().await.unwrap(), 3);
+        assert_eq!(
+            h.handle
+                .delete_matching(EntryFilter::new().expired(true))
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(h.handle.count().await.unwrap(), 2, "{backend:?}");
+        assert!(h.fetch("/b").await.1.from_cache);
+        assert!(!h.fetch("/a").await.1.from_cache, "{backend:?}: deleted");
+        assert_eq!(h.origin.hits("/a"), 2);
+        let error = h
+            .handle
+            .responses(EntryFilter::new().url(UrlPattern::regex("(")))
+            .try_collect::<Vec<_>>()
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, reqwest_caching::Error::InvalidRegex { .. }),
+            "{error:?}"
+        );
+    }
+}
+
+/// `contains_request`, `get_request` and `delete_request` key a full request: method,
+/// matched headers, body; other requests to the URL keep their entries.
+#[tokio::test]
+async fn contains_and_delete_by_request() {
+    use reqwest_caching::MatchHeaders;
+    for &backend in BACKENDS {
+        let h = Harness::with(backend, |b| {
+            b.allowable_methods([Method::GET, Method::POST])
+                .match_headers(MatchHeaders::Only(vec![http::header::ACCEPT]))
+        })
+        .await;
+        let get = |accept: &str| h.get("/m").header("accept", accept);
+        let request = |accept: &str| get(accept).build().unwrap();
+        h.client.execute(request("a")).await.unwrap();
+        h.client.execute(request("b")).await.unwrap();
+        assert!(h.handle.contains_request(&request("a")).await.unwrap());
+        assert!(
+            !h.handle.contains_request(&request("c")).await.unwrap(),
+            "{backend:?}"
+        );
+        let head = h.client.head(h.origin.url("/m")).header("accept", "a");
+        assert!(
+            !h.handle
+                .contains_request(&head.build().unwrap())
+                .await
+                .unwrap()
+        );
+        let stored = h.handle.get_request(&request("b")).await.unwrap().unwrap();
+        assert_eq!(&stored.response.body[..], b"/m #2");
+        assert!(
+            h.handle.delete_request(&request("a")).await.unwrap(),
+            "{backend:?}"
+        );
+        assert!(!h.handle.delete_request(&request("a")).await.unwrap());
+        assert!(h.handle.contains_request(&request("b")).await.unwrap());
+        assert!(
+            !crate::support::send(get("a")).await.1.from_cache,
+            "{backend:?}"
+        );
+        assert!(
+            crate::support::send(get("b")).await.1.from_cache,
+            "{backend:?}"
+        );
+        assert_eq!(h.origin.hits("/m"), 3, "{backend:?}");
+
+        let post = |body: &str| {
+            h.client
+                .post(h.origin.url("/p"))
+                .body(body.to_owned())
+                .build()
+                .unwrap()
+        };
+        h.client.execute(post("one")).await.unwrap();
+        assert!(
+            h.handle.contains_request(&post("one")).await.unwrap(),
+            "{backend:?}"
+        );
+        assert!(
+            !h.handle.contains_request(&post("two")).await.unwrap(),
+            "{backend:?}"
+        );
+        assert!(h.handle.delete_request(&post("one")).await.unwrap());
+        assert!(!h.handle.contains_request(&post("one")).await.unwrap());
+    }
+}

@@ -383,3 +383,154 @@ async fn an_empty_body_is_keyed_as_no_body() {
         assert_eq!(h.origin.hits("/empty"), 3, "{backend:?}");
     }
 }
+
+/// `X-HTTP-Method-Override` is part of the key, as in requests-cache: a `POST` tunnelling
+/// `PATCH` is not answered with what a `POST` tunnelling `DELETE`, or a plain one, got.
+#[tokio::test]
+async fn method_override_is_part_of_the_key() {
+    for &backend in BACKENDS {
+        let h = Harness::with(backend, |b| {
+            b.allowable_methods([Method::GET, Method::POST])
+        })
+        .await;
+        let post = |method: Option<&str>| {
+            let request = h.client.post(h.origin.url("/o")).body("same");
+            match method {
+                Some(m) => request.header("X-HTTP-Method-Override", m),
+                None => request,
+            }
+        };
+        // (Each POST that reaches the origin also invalidates the URL's other entries.)
+        assert!(!send(post(Some("PATCH"))).await.1.from_cache, "{backend:?}");
+        assert!(send(post(Some("PATCH"))).await.1.from_cache, "{backend:?}");
+        assert!(
+            !send(post(Some("DELETE"))).await.1.from_cache,
+            "{backend:?}"
+        );
+        assert!(send(post(Some("DELETE"))).await.1.from_cache, "{backend:?}");
+        assert!(!send(post(None)).await.1.from_cache, "{backend:?}");
+        // A GET with the header is not answered from the plain GET's entry either.
+        h.fetch("/g").await;
+        let (_, info) = send(h.get("/g").header("x-http-method-override", "PUT")).await;
+        assert!(!info.from_cache, "{backend:?}");
+        assert_eq!(h.origin.hits("/o"), 3, "{backend:?}");
+        assert_eq!(h.origin.hits("/g"), 2, "{backend:?}");
+    }
+}
+
+/// `key_fn`: the user's function computes every key, building on the default key and the
+/// request's parts; the handle and URL operations follow it.
+#[tokio::test]
+async fn key_fn_computes_the_key() {
+    use reqwest_caching::cache_http::key_from_parts;
+    for &backend in BACKENDS {
+        let h = Harness::with(backend, |b| {
+            b.key_fn(|request| {
+                let version = request.header("x-api-version").unwrap_or("1");
+                if request.url().path().starts_with("/all") {
+                    // One entry for the path, whatever the query.
+                    return key_from_parts([request.method().as_str(), request.url().path()]);
+                }
+                key_from_parts([request.default_key().as_str(), version])
+            })
+        })
+        .await;
+        let v = |version: &str| h.get("/k").header("x-api-version", version);
+        assert!(!send(v("1")).await.1.from_cache);
+        assert!(!send(v("2")).await.1.from_cache, "{backend:?}");
+        let (body, info) = send(v("2")).await;
+        assert!(info.from_cache, "{backend:?}");
+        assert_eq!(body, "/k #2");
+        let (_, info) = h.fetch("/k").await;
+        assert!(info.from_cache, "{backend:?}: no header is version 1");
+        assert_eq!(
+            info.key.unwrap(),
+            h.handle.key_for(&Method::GET, &h.origin.url("/k")).unwrap(),
+            "{backend:?}: the handle keys as requests are keyed"
+        );
+        h.fetch("/all?page=1").await;
+        let (body, info) = h.fetch("/all?page=2").await;
+        assert!(info.from_cache, "{backend:?}");
+        assert_eq!(body, "/all?page=1 #1");
+        assert_eq!(h.origin.hits("/k"), 2, "{backend:?}");
+        assert_eq!(h.origin.hits("/all"), 1, "{backend:?}");
+        // Deleting by URL still finds every custom-keyed entry of the URL.
+        assert_eq!(h.handle.delete_url(&h.origin.url("/k")).await.unwrap(), 2);
+        assert!(!h.fetch("/k").await.1.from_cache, "{backend:?}");
+    }
+}
+
+/// `recreate_keys`: after the key settings change, stored responses move to their new keys
+/// and are served again; a credential's entry never moves to a key without the credential.
+#[tokio::test]
+async fn recreate_keys_after_the_key_settings_change() {
+    use reqwest_caching::cache_http::KeyRules;
+    use reqwest_caching::{CacheMiddleware, CacheResponseExt};
+    use std::sync::Arc;
+    for &backend in BACKENDS {
+        let mut shared = None;
+        let h = Harness::wrapping(
+            backend,
+            |store| {
+                shared = Some(Arc::clone(&store));
+                store
+            },
+            |b| b,
+        )
+        .await;
+        h.fetch("/i?q=a&nonce=1").await;
+        send(h.get("/j").header("accept", "text/x")).await;
+        send(h.get("/me").bearer_auth("alice")).await;
+        h.fetch("/same").await;
+
+        let cache = CacheMiddleware::builder()
+            .shared_store(shared.expect("the store"))
+            .clock(Arc::clone(&h.clock) as _)
+            .ignored_parameters(["nonce"])
+            .match_headers(MatchHeaders::Only(vec![http::header::ACCEPT]))
+            .build()
+            .unwrap();
+        let handle = cache.handle();
+        let client = cache.into_client(reqwest::Client::new());
+        let from_cache = |request: reqwest_caching::reqwest_middleware::RequestBuilder| async {
+            request.send().await.unwrap().from_cache()
+        };
+        // Unreachable under the new settings, before re-keying.
+        assert!(!from_cache(client.get(h.origin.url("/j")).header("accept", "text/x")).await);
+        h.handle.clear().await.unwrap();
+        h.fetch("/i?q=a&nonce=1").await;
+        send(h.get("/j").header("accept", "text/x")).await;
+        send(h.get("/me").bearer_auth("alice")).await;
+        h.fetch("/same").await;
+
+        let done = handle.recreate_keys(&KeyRules::default()).await.unwrap();
+        assert_eq!(
+            (done.moved, done.unchanged, done.skipped),
+            (3, 0, 1),
+            "{backend:?}: {done:?} (matching a header changes every key)"
+        );
+        let hits = h.origin.total();
+        let get = |path: &str| client.get(h.origin.url(path));
+        assert!(from_cache(get("/i?q=a&nonce=2")).await, "{backend:?}");
+        assert!(
+            from_cache(get("/j").header("accept", "text/x")).await,
+            "{backend:?}"
+        );
+        assert!(from_cache(get("/same")).await, "{backend:?}");
+        assert!(!from_cache(get("/j").header("accept", "text/y")).await);
+        assert!(
+            !from_cache(get("/me")).await,
+            "{backend:?}: alice's stays alice's"
+        );
+        assert_eq!(h.origin.total(), hits + 2, "{backend:?}");
+        assert_eq!(
+            handle
+                .recreate_keys(&KeyRules::default())
+                .await
+                .unwrap()
+                .moved,
+            0,
+            "{backend:?}: nothing keyed by the old rules is left"
+        );
+    }
+}

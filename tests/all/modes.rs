@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use reqwest_caching::{CacheMode, CacheRequestExt, CacheResponseExt, Expiration};
 
 use crate::support::{BACKENDS, Harness, send};
@@ -162,5 +164,99 @@ async fn only_if_cached_with_a_range_stays_off_the_network() {
         assert!(info.from_cache, "{backend:?}: {info:?}");
         assert_eq!(body, "/r #1", "{backend:?}");
         assert_eq!(h.origin.hits("/r"), 1, "{backend:?}");
+    }
+}
+
+/// `always_revalidate` (session) and `CacheMode::Revalidate` (one request): a fresh entry
+/// with a validator is revalidated before use (a `304` serves the stored body); a fresh one
+/// without validators is served with no request (unlike `Refresh`, which refetches it).
+#[tokio::test]
+async fn always_revalidate_revalidates_what_has_validators() {
+    for &backend in BACKENDS {
+        let h = Harness::with(backend, |b| b.always_revalidate(true)).await;
+        h.fetch("/etag/a").await;
+        h.fetch("/modified/a").await;
+        h.fetch("/plain").await;
+        for _ in 0..2 {
+            let (body, info) = h.fetch("/etag/a").await;
+            assert!(info.from_cache && info.revalidated, "{backend:?}: {info:?}");
+            assert_eq!(body, "/etag/a #1", "{backend:?}: the stored body");
+            let (_, info) = h.fetch("/modified/a").await;
+            assert!(info.from_cache && info.revalidated, "{backend:?}");
+            let (_, info) = h.fetch("/plain").await;
+            assert!(info.from_cache && !info.revalidated, "{backend:?}");
+        }
+        assert_eq!(h.origin.hits("/etag/a"), 3, "{backend:?}");
+        assert_eq!(h.origin.last("/etag/a").headers["if-none-match"], "\"v1\"");
+        assert_eq!(h.origin.hits("/modified/a"), 3, "{backend:?}");
+        assert_eq!(
+            h.origin.hits("/plain"),
+            1,
+            "{backend:?}: no validator, no request"
+        );
+
+        // Per request, in a cache that does not revalidate by default.
+        let h = Harness::new(backend).await;
+        h.fetch("/etag/b").await;
+        h.fetch("/plain").await;
+        assert!(h.fetch("/etag/b").await.1.from_cache);
+        let (_, info) = send(h.get("/etag/b").cache_mode(CacheMode::Revalidate)).await;
+        assert!(info.revalidated, "{backend:?}");
+        let (_, info) = send(h.get("/plain").cache_mode(CacheMode::Revalidate)).await;
+        assert!(info.from_cache && !info.revalidated, "{backend:?}");
+        let (_, info) = send(h.get("/plain").cache_mode(CacheMode::Refresh)).await;
+        assert!(!info.from_cache, "{backend:?}: Refresh refetches it");
+        assert_eq!(h.origin.hits("/etag/b"), 2, "{backend:?}");
+        assert_eq!(h.origin.hits("/plain"), 2, "{backend:?}");
+    }
+}
+
+/// `read_only`: the cache serves what the store holds and never changes it: no new
+/// responses, no invalidation after an unsafe method, no renewal after a `304`.
+#[tokio::test]
+async fn read_only_serves_and_never_writes() {
+    for &backend in BACKENDS {
+        let h = Harness::new(backend).await;
+        h.fetch("/a").await;
+        send(h.get("/etag/x").expire_after(Duration::from_secs(10))).await;
+        assert_eq!(h.handle.count().await.unwrap(), 2);
+        h.handle.set_read_only(true);
+        assert!(h.handle.is_read_only());
+
+        assert!(h.fetch("/a").await.1.from_cache, "{backend:?}: served");
+        let (_, info) = h.fetch("/b").await;
+        assert!(!info.from_cache && !info.stored, "{backend:?}: {info:?}");
+        assert!(!h.fetch("/b").await.1.from_cache, "{backend:?}: not stored");
+        let posted = h.client.post(h.origin.url("/a")).send().await.unwrap();
+        assert!(posted.status().is_success());
+        assert!(
+            h.fetch("/a").await.1.from_cache,
+            "{backend:?}: not invalidated"
+        );
+        h.clock.advance(Duration::from_secs(60));
+        for _ in 0..2 {
+            let (body, info) = h.fetch("/etag/x").await;
+            assert!(info.revalidated, "{backend:?}: {info:?}");
+            assert_eq!(body, "/etag/x #1");
+        }
+        assert_eq!(h.origin.hits("/etag/x"), 3, "{backend:?}: never renewed");
+        assert_eq!(h.origin.hits("/b"), 2, "{backend:?}");
+        assert_eq!(
+            h.origin.hits("/a"),
+            2,
+            "{backend:?}: the GET, then the POST"
+        );
+        assert_eq!(h.handle.count().await.unwrap(), 2, "{backend:?}");
+
+        h.handle.set_read_only(false);
+        assert!(h.fetch("/b").await.1.stored, "{backend:?}");
+        assert!(h.fetch("/b").await.1.from_cache, "{backend:?}");
+
+        // Read-only from the start: nothing is ever stored.
+        let h = Harness::with(backend, |b| b.read_only(true)).await;
+        h.fetch("/c").await;
+        assert!(!h.fetch("/c").await.1.from_cache, "{backend:?}");
+        assert_eq!(h.origin.hits("/c"), 2);
+        assert_eq!(h.handle.count().await.unwrap(), 0, "{backend:?}");
     }
 }

@@ -217,3 +217,65 @@ async fn a_body_failing_midway_fails_as_it_would_uncached() {
         assert!(plain.bytes().await.is_err());
     }
 }
+
+/// `stored_filter` sees the body before storing, and judges what is stored on every read:
+/// a rule added later stops serving what the old rule let in, and the response fetched
+/// anew replaces it.
+#[tokio::test]
+async fn stored_filter_judges_bodies_when_storing_and_reading() {
+    use reqwest_caching::{CacheMiddleware, CacheResponseExt};
+    use std::sync::Arc;
+    for &backend in BACKENDS {
+        // Before storing: a body the rule rejects is not kept.
+        let h = Harness::with(backend, |b| {
+            b.stored_filter(|response| !response.body.ends_with(b"#1"))
+        })
+        .await;
+        let (_, info) = h.fetch("/f").await;
+        assert!(!info.stored, "{backend:?}: rejected by its body");
+        assert!(h.fetch("/f").await.1.stored, "{backend:?}");
+        let (body, info) = h.fetch("/f").await;
+        assert!(info.from_cache, "{backend:?}");
+        assert_eq!(body, "/f #2");
+        assert_eq!(h.origin.hits("/f"), 2);
+
+        // On reading: a cache over the same store with a new rule.
+        let mut shared = None;
+        let h = Harness::wrapping(
+            backend,
+            |store| {
+                shared = Some(Arc::clone(&store));
+                store
+            },
+            |b| b,
+        )
+        .await;
+        h.fetch("/r").await;
+        let strict = CacheMiddleware::builder()
+            .shared_store(shared.expect("the store"))
+            .clock(Arc::clone(&h.clock) as _)
+            .stored_filter(|response| !response.body.ends_with(b"#1"))
+            .build()
+            .unwrap()
+            .into_client(reqwest::Client::new());
+        let strict_get = || async {
+            let response = strict.get(h.origin.url("/r")).send().await.unwrap();
+            let from_cache = response.from_cache();
+            (response.text().await.unwrap(), from_cache)
+        };
+        assert_eq!(
+            strict_get().await,
+            ("/r #2".to_owned(), false),
+            "{backend:?}"
+        );
+        assert_eq!(
+            strict_get().await,
+            ("/r #2".to_owned(), true),
+            "{backend:?}"
+        );
+        let (body, info) = h.fetch("/r").await;
+        assert!(info.from_cache, "{backend:?}");
+        assert_eq!(body, "/r #2", "{backend:?}: replaced");
+        assert_eq!(h.origin.hits("/r"), 2, "{backend:?}");
+    }
+}

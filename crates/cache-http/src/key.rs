@@ -3,7 +3,9 @@
 //! The key is a BLAKE3 hash (truncated to 128 bits) over a length-prefixed encoding of the
 //! normalized request:
 //!
-//! - the method;
+//! - the method, and the `X-HTTP-Method-Override` header when the request carries one (as
+//!   requests-cache keys it: a `POST` overridden to `PATCH` is not the same request as one
+//!   overridden to `DELETE`); requests without it keep the keys they always had;
 //! - the URL with scheme and host lowercased, the default port, user info and fragment dropped,
 //!   ignored query parameters removed and the rest sorted;
 //! - the matched request headers ([`MatchHeaders`]), ignored ones left out;
@@ -55,6 +57,9 @@ pub const DEFAULT_IGNORED_PARAMETERS: &[&str] = CREDENTIAL_NAMES;
 
 /// Domain separation for the key hash; bump it only with a deliberate key format change.
 const KEY_VERSION_TAG: &[u8] = b"reqwest-caching/key/v1";
+
+/// The header some APIs read the real method from (a `POST` tunnelling `PATCH` or `DELETE`).
+pub const METHOD_OVERRIDE: &str = "x-http-method-override";
 
 /// Domain separation for URL groups: a group never equals a request's key.
 const URL_GROUP_TAG: &[u8] = b"reqwest-caching/url-group/v1";
@@ -234,6 +239,7 @@ impl KeyRules {
     /// ```
     pub fn url_alone_decides(&self, headers: &HeaderMap) -> bool {
         self.match_headers == MatchHeaders::None
+            && !headers.contains_key(METHOD_OVERRIDE)
             && (!self.per_credential
                 || headers
                     .keys()
@@ -252,6 +258,15 @@ impl KeyRules {
         let query = url.query().map(QueryPairs::parse);
         let mut hasher = KeyHasher::new();
         hasher.field(method.as_str().as_bytes());
+        // Only when present, so that every other request keeps its key. Each value counts
+        // (a repeated header is not the same request as a single one).
+        let overrides = headers.get_all(METHOD_OVERRIDE);
+        if overrides.iter().next().is_some() {
+            hasher.field(b"method-override");
+            for value in overrides {
+                hasher.field(value.as_bytes());
+            }
+        }
         hasher.field_with(|out| self.write_normalized_url(url, query.as_ref(), out));
         self.hash_matched_headers(&mut hasher, headers);
         let mut credentials = Vec::new();
@@ -600,8 +615,11 @@ impl KeyHasher {
     }
 }
 
+mod custom;
 mod json;
 mod query;
+
+pub use custom::{KeyRequest, key_from_parts};
 
 use query::QueryPairs;
 

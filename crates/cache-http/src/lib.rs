@@ -34,4 +34,7 @@ pub mod key;
 pub mod vary;
 
 pub use expiration::{Clock, Expiration, ManualClock, SystemClock};
-pub use key::{CREDENTIAL_NAMES, DEFAULT_IGNORED_PARAMETERS, KeyRules, MatchHeaders};
+pub use key::{
+    CREDENTIAL_NAMES, DEFAULT_IGNORED_PARAMETERS, KeyRequest, KeyRules, MatchHeaders,
+    key_from_parts,
+};

@@ -603,3 +603,38 @@ fn one_pass_query_agrees_with_the_long_path() {
     }
     assert!(checked > 100_000, "{checked}");
 }
+
+/// `X-HTTP-Method-Override` is part of the key (as in requests-cache): each overriding
+/// method its own entry, and a request without the header keeps its pinned key.
+#[test]
+fn method_override_is_part_of_the_key() {
+    let rules = KeyRules::default();
+    let u = url("https://example.com/a?b=1");
+    let plain = rules.key(&Method::POST, &u, &HeaderMap::new(), Some(b"x"));
+    let patch = header("X-HTTP-Method-Override", "PATCH");
+    let delete = header("x-http-method-override", "DELETE");
+    let patch_key = rules.key(&Method::POST, &u, &patch, Some(b"x"));
+    assert_ne!(patch_key, plain);
+    assert_ne!(patch_key, rules.key(&Method::POST, &u, &delete, Some(b"x")));
+    assert_eq!(
+        patch_key,
+        rules.key(
+            &Method::POST,
+            &u,
+            &header("x-http-method-override", "PATCH"),
+            Some(b"x")
+        ),
+        "the header's name is case-insensitive"
+    );
+    // A GET without the header: its pinned key; with it, another, and the URL alone no
+    // longer decides (so no per-URL memory answers it).
+    assert_eq!(
+        get(&rules, "https://example.com/a?b=1").as_str(),
+        "00b10e76a891161d2c242296369c597d"
+    );
+    assert_ne!(
+        rules.key(&Method::GET, &u, &patch, None),
+        get(&rules, u.as_str())
+    );
+    assert!(!rules.url_alone_decides(&patch));
+}
