@@ -575,7 +575,8 @@ impl CacheMiddlewareBuilder {
             store_timeout,
             breaker,
             Arc::clone(&stats),
-        );
+        )
+        .inline_up_to(self.max_body_bytes);
         let refresher = Refresher::new(
             self.background_client.unwrap_or_default(),
             self.refresh_timeout,

@@ -21,7 +21,7 @@ use crate::error::ReplayMiss;
 use crate::exchange::Exchange;
 use crate::flight::{Flight, wait_for_leader};
 use crate::handle::CacheHandle;
-use crate::lookup::{Lookup, find};
+use crate::lookup::{Found, Lookup, find};
 use crate::mode::CacheMode;
 use crate::network::{fetch, refresh_in_background};
 use crate::observe;
@@ -226,7 +226,12 @@ impl CacheMiddleware {
 
         match decide(settings, mode, directives.as_ref(), found, now) {
             Decision::Serve(found) => {
-                let part = match ranged.then(|| range::answer(req.headers(), &found.response)) {
+                // A body kept in its file is not cut (its signature covers the whole).
+                let range_of = |found: &Found| match found.body {
+                    Some(_) => RangeAnswer::Origin,
+                    None => range::answer(req.headers(), &found.response),
+                };
+                let part = match ranged.then(|| range_of(&found)) {
                     // `only-if-cached` (and offline, replay) never goes to the network: a
                     // range the cache cannot cut is answered with the whole response
                     // (RFC 9110 §14.2 lets a recipient ignore Range).
@@ -257,7 +262,7 @@ impl CacheMiddleware {
                 info.stale_while_revalidate = true;
                 let aged_from = info.created_at;
                 let response = serve(
-                    found.response.clone(),
+                    (found.response.clone(), found.body.clone()),
                     req.url(),
                     info,
                     true,

@@ -170,7 +170,7 @@ fn stale_for_error(cache: &Cache, exchange: &Exchange, now: SystemTime) -> Optio
     info.stale_if_error = true;
     let aged_from = info.created_at;
     Some(serve(
-        found.response.clone(),
+        (found.response.clone(), found.body.clone()),
         &exchange.url,
         info,
         exchange.method != Method::HEAD,

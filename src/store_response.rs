@@ -1,24 +1,55 @@
 //! Storing the origin's answer: whether every rule allows it (the user's settings, the
 //! response's directives, its status, Vary, cookies, the filter, the body size), reading the
 //! body within the limit, and writing it where its request's lookup will find it (and, after
-//! a redirect, where the final URL's will). Calls [`variants`](crate::variants) and leaf
-//! modules.
+//! a redirect, where the final URL's will). A body over the limit is written as it streams
+//! when the store keeps bodies in files. Calls [`spool`](crate::spool),
+//! [`variants`](crate::variants) and leaf modules.
 
-use cache_core::{CachedResponse, EntryMeta};
+use bytes::Bytes;
+use cache_core::{CachedRequest, CachedResponse, EntryMeta};
 use cache_http::vary::{Vary, parse_vary};
 use http::{Method, StatusCode};
 use reqwest::Response;
 
 use crate::age;
-use crate::body::{ReadBody, read_limited};
+use crate::body::{ReadBody, read_limited, rejoin};
 use crate::cache::Cache;
 use crate::exchange::Exchange;
 use crate::info::CacheInfo;
 use crate::policy::{Storage, storage};
-use crate::response_parts::with_info;
+use crate::response_parts::{ResponseParts, with_info};
+use crate::settings::Settings;
+use crate::spool::{Plan, spool_response};
 use crate::storable::storable;
 use crate::stored_fields;
 use crate::variants::{Placement, SeenIndex, save_response};
+
+/// The response as stored: Set-Cookie is a credential, so outside strict mode, even where
+/// such responses may be cached, the header is never stored, and so never replayed to
+/// another request (the caller still gets it). A private cache under RFC 9111 keeps it
+/// (§3.1).
+fn to_store(
+    settings: &Settings,
+    parts: &ResponseParts,
+    body: Bytes,
+    request: CachedRequest,
+    now: std::time::SystemTime,
+) -> CachedResponse {
+    let mut stored_headers = parts.headers.clone();
+    if !settings.strict {
+        stored_headers.remove(http::header::SET_COOKIE);
+    }
+    stored_fields::remove_unstored(&mut stored_headers);
+    age::store_initial(&mut stored_headers, now);
+    CachedResponse::new(
+        parts.status,
+        parts.version,
+        stored_headers,
+        body,
+        settings.keys.redact_url(&parts.url),
+        request,
+    )
+}
 
 /// Stores `response` when every rule allows it; returns it to the caller either way.
 pub(crate) async fn store_response(
@@ -63,37 +94,50 @@ pub(crate) async fn store_response(
         return with_info(response, not_stored);
     }
     // HEAD responses announce the GET body's length; only a real body can be too large.
+    let announced = response.content_length();
     let announced_too_large = exchange.method != Method::HEAD
-        && response
-            .content_length()
-            .is_some_and(|len| len > settings.max_body_bytes);
-    if announced_too_large {
-        return with_info(response, not_stored);
-    }
-    let (parts, body) =
-        match read_limited(response, settings.max_body_bytes, not_stored.clone()).await {
-            ReadBody::Complete(parts, body) => (parts, body),
-            ReadBody::PassedOn(response) => return response,
-        };
+        && announced.is_some_and(|len| len > settings.max_body_bytes);
+    // A store that keeps bodies in files takes bodies of any size as they stream.
+    let spools = cache.live.store.store.body_files().is_some();
+    let read = if announced_too_large {
+        if !spools {
+            return with_info(response, not_stored);
+        }
+        let mut response = response;
+        ReadBody::TooLarge(ResponseParts::take(&mut response), Vec::new(), response)
+    } else {
+        read_limited(response, settings.max_body_bytes, not_stored.clone()).await
+    };
+    let (parts, body) = match read {
+        ReadBody::Complete(parts, body) => (parts, body),
+        ReadBody::PassedOn(response) => return response,
+        ReadBody::TooLarge(parts, read, rest) => {
+            let varies = parse_vary(&parts.headers) != Vary::None;
+            if !spools || varies {
+                return rejoin(parts, read, rest, not_stored);
+            }
+            let cached = to_store(settings, &parts, Bytes::new(), exchange.stored_request, now);
+            let meta_url = cached.request.url.as_str().to_owned();
+            let url_group = settings.keys.url_group(&exchange.url);
+            let plan = Plan {
+                meta: EntryMeta::new(exchange.url_key, meta_url.as_str(), now, expires_at)
+                    .with_url_group(Some(url_group)),
+                cached,
+                place: Placement {
+                    url_key: exchange.url_key,
+                    url_group,
+                    meta_url: &meta_url,
+                    request_headers: &exchange.headers,
+                    seen: &exchange.seen,
+                },
+                announced,
+            };
+            return spool_response(cache, plan, (parts, read, rest), not_stored).await;
+        }
+    };
 
     let final_url = parts.url.clone();
-    // Set-Cookie is a credential: outside strict mode, even where such responses may be
-    // cached, the header is never stored, and so never replayed to another request. The
-    // caller still gets it here. A private cache under RFC 9111 keeps it (§3.1).
-    let mut stored_headers = parts.headers.clone();
-    if !settings.strict {
-        stored_headers.remove(http::header::SET_COOKIE);
-    }
-    stored_fields::remove_unstored(&mut stored_headers);
-    age::store_initial(&mut stored_headers, now);
-    let cached = CachedResponse::new(
-        parts.status,
-        parts.version,
-        stored_headers,
-        body.clone(),
-        settings.keys.redact_url(&final_url),
-        exchange.stored_request,
-    );
+    let cached = to_store(settings, &parts, body.clone(), exchange.stored_request, now);
     let meta_url = cached.request.url.as_str().to_owned();
     let store = &cache.live.store;
     let place = Placement {

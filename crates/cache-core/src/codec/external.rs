@@ -70,7 +70,7 @@ impl BodyEncoder {
 /// Checks a body read in chunks against the signature stored after it: feed each chunk to
 /// [`BodyVerifier::update`], then [`BodyVerifier::verify`]. Unsigned entries (read by a
 /// codec without signing keys) always verify, as [`EntryCodec::decode`] reads them.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct BodyVerifier {
     /// One signature per accepted secret, each fed the envelope, head and body so far;
     /// empty when nothing is verified.
