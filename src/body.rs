@@ -12,9 +12,24 @@ use crate::response_parts::ResponseParts;
 pub(crate) enum ReadBody {
     /// The whole body, within the limit.
     Complete(ResponseParts, Bytes),
-    /// Over the limit, or the body failed midway: the response streams what was read, then
-    /// the rest (or the same error), exactly as the caller would have seen it uncached.
+    /// The body failed midway: the response streams what was read, then the same error,
+    /// exactly as the caller would have seen it uncached.
     PassedOn(reqwest::Response),
+    /// Over the limit: the chunks read so far, and the response (its parts taken) whose
+    /// body goes on from there. [`rejoin`] passes it on whole.
+    TooLarge(ResponseParts, Vec<Bytes>, reqwest::Response),
+}
+
+/// The response of a body over the limit, streaming what was read then the rest, as the
+/// caller would have seen it uncached.
+pub(crate) fn rejoin(
+    parts: ResponseParts,
+    read: Vec<Bytes>,
+    rest: reqwest::Response,
+    info: CacheInfo,
+) -> reqwest::Response {
+    let body = futures_util::stream::iter(read.into_iter().map(Ok)).chain(rest.bytes_stream());
+    parts.into_response(reqwest::Body::wrap_stream(body), info)
 }
 
 /// Reads `response`'s body if it fits in `limit` bytes.
@@ -32,10 +47,7 @@ pub(crate) async fn read_limited(
                 total += chunk.len() as u64;
                 chunks.push(chunk);
                 if total > limit {
-                    let rest = response.bytes_stream();
-                    let body = futures_util::stream::iter(chunks.into_iter().map(Ok)).chain(rest);
-                    let body = reqwest::Body::wrap_stream(body);
-                    return ReadBody::PassedOn(parts.into_response(body, info));
+                    return ReadBody::TooLarge(parts, chunks, response);
                 }
             }
             Ok(None) => return ReadBody::Complete(parts, concat(chunks, total)),

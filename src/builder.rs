@@ -690,7 +690,8 @@ impl CacheMiddlewareBuilder {
             store_timeout,
             breaker,
             Arc::clone(&stats),
-        );
+        )
+        .inline_up_to(self.max_body_bytes);
         store.set_read_only(self.read_only);
         let refresher = Refresher::new(
             self.background_client.unwrap_or_default(),

@@ -1,13 +1,17 @@
 //! Finding what is stored for a request: the entry under its URL key, or, when that is a
 //! Vary index (RFC 9111 §4.1), the variant the request's headers select. One read path for
-//! every store: [`StoreCalls::read`] answers at once when the store can. Calls only the store
+//! every store: [`StoreCalls::read`] answers at once when the store can; a body over
+//! `max_body_size` in a store that keeps files stays in its file. Calls only the store
 //! calls and leaf modules.
+
+use std::sync::Arc;
 
 use cache_core::{CacheKey, CachedResponse, Entry, EntryMeta, VaryIndex};
 use cache_http::freshness::StoredFreshness;
 use cache_http::vary::variant_key;
 use http::HeaderMap;
 
+use crate::file_body::FileBody;
 use crate::store_calls::StoreCalls;
 
 /// What a lookup found under a request's URL key.
@@ -27,16 +31,23 @@ pub(crate) struct Found {
     pub(crate) key: CacheKey,
     pub(crate) meta: EntryMeta,
     pub(crate) response: CachedResponse,
+    /// The body's file, for an entry whose body is over `max_body_size` (then `response`'s
+    /// body is empty).
+    pub(crate) body: Option<Arc<FileBody>>,
 }
 
 impl Found {
     /// The found response, when what is stored under `key` is one (not a Vary index).
-    fn from_entry(key: CacheKey, meta: EntryMeta, entry: Entry) -> Option<Box<Self>> {
+    fn from_entry(
+        key: CacheKey,
+        (meta, entry, body): (EntryMeta, Entry, Option<Arc<FileBody>>),
+    ) -> Option<Box<Self>> {
         match entry {
             Entry::Response(response) => Some(Box::new(Self {
                 key,
                 meta,
                 response,
+                body,
             })),
             _ => None,
         }
@@ -56,20 +67,20 @@ impl Found {
 pub(crate) async fn find(store: &StoreCalls, url_key: &CacheKey, request: &HeaderMap) -> Lookup {
     // The first read's answer is taken apart before the second read: nothing of it but the
     // boxed index lives across that await, so the hit path's future stays small.
-    let index = match store.read(url_key).await {
+    let index = match store.read_servable(url_key).await {
         None => return Lookup::default(),
-        Some((meta, Entry::VaryIndex(index))) => Box::new((meta, index)),
-        Some((meta, entry)) => {
+        Some((meta, Entry::VaryIndex(index), _)) => Box::new((meta, index)),
+        Some(read) => {
             return Lookup {
-                found: Found::from_entry(*url_key, meta, entry),
+                found: Found::from_entry(*url_key, read),
                 index: None,
             };
         }
     };
     let key = variant_key(url_key, &index.1, request);
-    let variant = store.read(&key).await;
+    let variant = store.read_servable(&key).await;
     Lookup {
-        found: variant.and_then(|(meta, entry)| Found::from_entry(key, meta, entry)),
+        found: variant.and_then(|read| Found::from_entry(key, read)),
         index: Some(index),
     }
 }

@@ -21,7 +21,7 @@ use crate::error::ReplayMiss;
 use crate::exchange::Exchange;
 use crate::flight::{Flight, wait_for_leader};
 use crate::handle::CacheHandle;
-use crate::lookup::{Lookup, find};
+use crate::lookup::{Found, Lookup, find};
 use crate::mode::CacheMode;
 use crate::network::{fetch, refresh_in_background};
 use crate::observe;
@@ -149,19 +149,20 @@ impl CacheMiddleware {
             );
             (runtime.mode(asked), user)
         };
+        // A recording keeps every answer it took: unsafe requests invalidate nothing then.
+        let invalidates = mode != CacheMode::Record;
         // Requests the cache does not answer still go through `pass_on`: a successful unsafe
         // one invalidates what is stored for its URL, whatever skipped the cache.
         if scope.as_ref().is_some_and(CacheScope::is_disabled) || mode == CacheMode::Bypass {
-            return pass_on(cache, req, extensions, next).await;
+            return pass_on(cache, req, extensions, next, invalidates).await;
         }
         // Offline and replay never send: what the cache cannot look up is not stored.
         let never_sends = mode.never_sends();
         // A Range request is answered from a stored complete response, or passed on: its
-        // answer (a `206`) is never stored.
-        let ranged = req.headers().contains_key(RANGE);
-        if !settings.allowable_methods.contains(req.method())
-            || (ranged && req.method() != Method::GET)
-        {
+        // answer (a `206`) is never stored. Range means something for GET only (RFC 9110
+        // §14.2: ignored with any other method), so a HEAD with one is a HEAD.
+        let ranged = req.method() == Method::GET && req.headers().contains_key(RANGE);
+        if !settings.allowable_methods.contains(req.method()) {
             if never_sends {
                 return nothing_stored(cache, mode, &req, None);
             }
@@ -171,9 +172,9 @@ impl CacheMiddleware {
                 && settings.allowable_methods.contains(&Method::GET);
             if post_for_get {
                 // Boxed: storing the answer is a large future, kept out of the hit path's.
-                return Box::pin(post(cache, user, req, extensions, next)).await;
+                return Box::pin(post(cache, user, req, extensions, next, invalidates)).await;
             }
-            return pass_on(cache, req, extensions, next).await;
+            return pass_on(cache, req, extensions, next, invalidates).await;
         }
         let body = match req.body() {
             None => None,
@@ -181,7 +182,7 @@ impl CacheMiddleware {
                 Some(bytes) => Some(bytes),
                 // A streaming body cannot be keyed without consuming it.
                 None if never_sends => return nothing_stored(cache, mode, &req, None),
-                None => return pass_on(cache, req, extensions, next).await,
+                None => return pass_on(cache, req, extensions, next, invalidates).await,
             },
         };
         // An explicit "do not cache" (per request, scope or URL pattern) skips reads too, as
@@ -190,7 +191,7 @@ impl CacheMiddleware {
             if never_sends {
                 return nothing_stored(cache, mode, &req, None);
             }
-            return pass_on(cache, req, extensions, next).await;
+            return pass_on(cache, req, extensions, next, invalidates).await;
         }
         let url_key = settings
             .keys
@@ -230,7 +231,12 @@ impl CacheMiddleware {
 
         match decide(settings, mode, directives.as_ref(), found, now) {
             Decision::Serve(found) => {
-                let part = match ranged.then(|| range::answer(req.headers(), &found.response)) {
+                // A body kept in its file is not cut (its signature covers the whole).
+                let range_of = |found: &Found| match found.body {
+                    Some(_) => RangeAnswer::Origin,
+                    None => range::answer(req.headers(), &found.response),
+                };
+                let part = match ranged.then(|| range_of(&found)) {
                     // `only-if-cached` (and offline, replay) never goes to the network: a
                     // range the cache cannot cut is answered with the whole response
                     // (RFC 9110 §14.2 lets a recipient ignore Range).
@@ -238,7 +244,7 @@ impl CacheMiddleware {
                         None
                     }
                     Some(RangeAnswer::Origin) => {
-                        return pass_on(cache, req, extensions, next).await;
+                        return pass_on(cache, req, extensions, next, invalidates).await;
                     }
                     Some(RangeAnswer::Part(range)) => Some(range),
                     Some(RangeAnswer::Whole) | None => None,
@@ -254,14 +260,14 @@ impl CacheMiddleware {
             }
             Decision::NothingStored => nothing_stored(cache, mode, &req, Some(url_key)),
             // Whatever else would happen, a Range request goes to the origin as it came.
-            _ if ranged => pass_on(cache, req, extensions, next).await,
+            _ if ranged => pass_on(cache, req, extensions, next, invalidates).await,
             Decision::ServeStaleAndRefresh(found) => {
                 live.stats.hit();
                 let mut info = hit_info(&found, false, now);
                 info.stale_while_revalidate = true;
                 let aged_from = info.created_at;
                 let response = serve(
-                    found.response.clone(),
+                    (found.response.clone(), found.body.clone()),
                     req.url(),
                     info,
                     true,

@@ -69,6 +69,9 @@ pub enum CacheMode {
     ///   [`reqwest_middleware::Error::Middleware`] wrapping a [`ReplayMiss`](crate::ReplayMiss)
     ///   that names its method and URL (downcast it to tell it from other errors).
     ///
+    /// A request that turns the cache off (a [`disabled`](crate::disabled) scope, or
+    /// [`Bypass`](Self::Bypass) on the request) still goes to the network: it asked for that.
+    ///
     /// See [`CacheMiddleware::replay`](crate::CacheMiddleware::replay).
     Replay,
     /// Records every response the cache may keep, for [`Replay`](Self::Replay). This mode:
@@ -83,7 +86,10 @@ pub enum CacheMode {
     ///   within [`max_body_size`](crate::CacheMiddlewareBuilder::max_body_size), the
     ///   [`filter`](crate::CacheMiddlewareBuilder::filter), no `Set-Cookie` unless
     ///   [`cache_set_cookie`](crate::CacheMiddlewareBuilder::cache_set_cookie), no
-    ///   `Vary: *`, no `206`, nothing under `DoNotCache`; credentials are never stored.
+    ///   `Vary: *`, no `206`, nothing under `DoNotCache`, nothing the request itself marks
+    ///   `no-store`; credentials and `Set-Cookie` are never stored, strict mode or not;
+    /// - invalidates nothing: a successful `POST`, `PUT` or `DELETE` leaves what was recorded
+    ///   for its URL in place (a recording keeps every answer it took).
     ///
     /// The same request recorded twice keeps the last response. See
     /// [`CacheMiddleware::record`](crate::CacheMiddleware::record).

@@ -140,14 +140,17 @@ async fn finish(
             return Ok(refresh_from_304(cache, &exchange, *found, &response, now).await);
         }
     }
-    invalidate_after_unsafe(
-        cache,
-        &exchange.method,
-        &exchange.url,
-        &exchange.headers,
-        &response,
-    )
-    .await;
+    // A recording keeps every answer it took (see `pass_on`).
+    if !exchange.recording {
+        invalidate_after_unsafe(
+            cache,
+            &exchange.method,
+            &exchange.url,
+            &exchange.headers,
+            &response,
+        )
+        .await;
+    }
     stats.miss();
     Ok(store_response(cache, exchange, response).await)
 }
@@ -170,7 +173,7 @@ fn stale_for_error(cache: &Cache, exchange: &Exchange, now: SystemTime) -> Optio
     info.stale_if_error = true;
     let aged_from = info.created_at;
     Some(serve(
-        found.response.clone(),
+        (found.response.clone(), found.body.clone()),
         &exchange.url,
         info,
         exchange.method != Method::HEAD,

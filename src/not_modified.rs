@@ -70,7 +70,14 @@ pub(crate) async fn refresh_from_304(
         let meta = EntryMeta::new(found.key, found.meta.url.clone(), now, expires_at)
             .with_url_group(Some(settings.keys.url_group(&exchange.url)))
             .with_variant_of(is_variant.then_some(exchange.url_key));
-        if let Some(value) = store.encode(&found.response, &found.key) {
+        if found.body.is_some() {
+            // A body kept in its file is not written again for new headers (its signature
+            // covers them with the whole body): only its freshness is renewed.
+            saved = store
+                .set_expiry(&found.key, expires_at)
+                .await
+                .unwrap_or(false);
+        } else if let Some(value) = store.encode(&found.response, &found.key) {
             saved = store.save(StoredEntry::new(meta.clone(), value)).await;
         }
         if saved {
@@ -82,7 +89,7 @@ pub(crate) async fn refresh_from_304(
     }
     let mut info = hit_info(&found, true, now);
     info.stored = saved;
-    let mut response = found.response;
+    let (mut response, body) = (found.response, found.body);
     if !settings.strict {
         for cookie in not_modified.headers().get_all(http::header::SET_COOKIE) {
             let _ = response
@@ -92,7 +99,7 @@ pub(crate) async fn refresh_from_304(
     }
     // Its Age was set from the 304 just now, whether or not the entry was stored again.
     serve(
-        response,
+        (response, body),
         &exchange.url,
         info,
         exchange.method != Method::HEAD,

@@ -20,7 +20,9 @@ pub(crate) type HandleFuture<'a> =
     Pin<Box<dyn Future<Output = reqwest_middleware::Result<Response>> + Send + 'a>>;
 
 /// Sends a request the cache does not answer or store; after a successful unsafe one,
-/// invalidates what is stored for its URL. Boxed: its future (the invalidation's store
+/// invalidates what is stored for its URL, when `invalidates` (not while recording: a
+/// recording keeps every answer it took, or a `POST` would delete the `GET` recorded before
+/// it). Boxed: its future (the invalidation's store
 /// calls) would otherwise sit inside the request's, which every request, hits included,
 /// moves into its box.
 pub(crate) fn pass_on<'a>(
@@ -28,9 +30,10 @@ pub(crate) fn pass_on<'a>(
     req: Request,
     extensions: &'a mut Extensions,
     next: Next<'a>,
+    invalidates: bool,
 ) -> HandleFuture<'a> {
     Box::pin(async move {
-        if !is_unsafe(req.method()) {
+        if !invalidates || !is_unsafe(req.method()) {
             return pass_through(next.run(req, extensions).await, None);
         }
         let (method, url, headers) = (

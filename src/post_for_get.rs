@@ -25,12 +25,13 @@ pub(crate) async fn post(
     req: Request,
     extensions: &mut Extensions,
     next: Next<'_>,
+    invalidates: bool,
 ) -> reqwest_middleware::Result<Response> {
     if !user.expiration.is_cacheable() && user.explicit {
-        return pass_on(cache, req, extensions, next).await;
+        return pass_on(cache, req, extensions, next, invalidates).await;
     }
     let (url, headers) = (req.url().clone(), req.headers().clone());
-    let response = pass_on(cache, req, extensions, next).await?;
+    let response = pass_on(cache, req, extensions, next, invalidates).await?;
     Ok(store_for_get(cache, user, url, headers, response).await)
 }
 

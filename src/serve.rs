@@ -1,8 +1,9 @@
 //! Responses the cache makes from a stored entry: the whole response, a `304` for a caller's
 //! own conditional request, a `206` for a byte range, each with its current `Age` and the
 //! [`CacheInfo`] saying where it came from; and the `504`s of `only-if-cached` and of an
-//! offline miss. Calls only leaf modules.
+//! offline miss. A body kept in its file streams from it. Calls only leaf modules.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -13,6 +14,7 @@ use reqwest::{Request, Response};
 use url::Url;
 
 use crate::conditional;
+use crate::file_body::FileBody;
 use crate::info::CacheInfo;
 use crate::lookup::Found;
 use crate::range;
@@ -45,26 +47,35 @@ pub(crate) fn answer(
     let headers = req.headers();
     let conditional =
         headers.contains_key(IF_NONE_MATCH) || headers.contains_key(IF_MODIFIED_SINCE);
-    let mut response = found.response;
+    let Found { response, body, .. } = *found;
+    let mut response = response;
+    let mut body = body;
     if conditional
         && conditional::not_modified(req.method(), headers, &response, found.meta.created_at)
     {
         info.generated_by_cache = true;
         response = conditional::into_not_modified(response);
+        body = None;
     } else if let Some(part) = part {
         info.generated_by_cache = true;
         response = range::into_partial(response, part);
     }
     let with_body = req.method() != Method::HEAD;
     let aged_from = info.created_at;
-    serve(response, req.url(), info, with_body, (aged_from, now))
+    serve(
+        (response, body),
+        req.url(),
+        info,
+        with_body,
+        (aged_from, now),
+    )
 }
 
 /// A response rebuilt from an entry, with its current `Age`: the stored initial age plus the
 /// time since `aged_from` (when the headers were stored or last refreshed); the body shares
-/// the entry's buffer (none for HEAD).
+/// the entry's buffer, or streams from `file` for a body kept in its file (none for HEAD).
 pub(crate) fn serve(
-    mut cached: CachedResponse,
+    (mut cached, file): (CachedResponse, Option<Arc<FileBody>>),
     request_url: &Url,
     info: CacheInfo,
     with_body: bool,
@@ -87,8 +98,12 @@ pub(crate) fn serve(
         url,
         extensions: Extensions::new(),
     };
-    let body = if with_body { cached.body } else { Bytes::new() };
-    parts.into_response(reqwest::Body::from(body), info)
+    let body = match (with_body, file) {
+        (false, _) => reqwest::Body::from(Bytes::new()),
+        (true, Some(file)) => file.into_body(),
+        (true, None) => reqwest::Body::from(cached.body),
+    };
+    parts.into_response(body, info)
 }
 
 /// `504 Gateway Timeout`: what `OnlyIfCached` answers when nothing usable is stored.

@@ -8,13 +8,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use cache_core::codec::EntryCodec;
+use cache_core::codec::{BodyEncoder, EntryCodec};
 use cache_core::store::get_entry;
 use cache_core::{
-    CacheKey, CacheStore, CachedResponse, Entry, EntryMeta, StoreError, StoredEntry, VaryIndex,
+    BodySpool, CacheKey, CacheStore, CachedResponse, Entry, EntryMeta, Opened, StoreError,
+    StoredEntry, VaryIndex,
 };
 
 use crate::breaker::{Breaker, CircuitOpen};
+use crate::file_body::FileBody;
 use crate::observe::{self, StoreOp};
 use crate::stats::StatsCounters;
 use crate::warnings::{WarningLimiter, error_chain};
@@ -35,6 +37,9 @@ pub(crate) struct StoreCalls {
     /// [`read_only`](crate::CacheMiddlewareBuilder::read_only)). Read only on the write
     /// paths, so a hit pays nothing for it; changed at runtime through the handle.
     read_only: AtomicBool,
+    /// Stored bodies larger than this are served from their file, when the store keeps
+    /// bodies in files (the middleware's `max_body_size`).
+    inline_up_to: u64,
 }
 
 impl StoreCalls {
@@ -53,6 +58,7 @@ impl StoreCalls {
             warnings: WarningLimiter::default(),
             stats,
             read_only: AtomicBool::new(false),
+            inline_up_to: u64::MAX,
         }
     }
 
@@ -63,6 +69,93 @@ impl StoreCalls {
 
     pub(crate) fn set_read_only(&self, on: bool) {
         self.read_only.store(on, Ordering::Relaxed);
+    }
+
+    /// Bodies over `bytes` are served from their file by stores that keep bodies in files.
+    pub(crate) fn inline_up_to(mut self, bytes: u64) -> Self {
+        self.inline_up_to = bytes;
+        self
+    }
+
+    /// [`StoreCalls::read`] for a request to be served: from a store that keeps bodies in
+    /// files, an entry whose body is over `max_body_size` comes with an empty body and the
+    /// body's file beside it, never read whole.
+    pub(crate) async fn read_servable(
+        &self,
+        key: &CacheKey,
+    ) -> Option<(EntryMeta, Entry, Option<Arc<FileBody>>)> {
+        if self.store.body_files().is_none() {
+            return self
+                .read(key)
+                .await
+                .map(|(meta, entry)| (meta, entry, None));
+        }
+        // Boxed as `read`'s awaited form is.
+        Box::pin(self.read_opened(key)).await
+    }
+
+    async fn read_opened(
+        &self,
+        key: &CacheKey,
+    ) -> Option<(EntryMeta, Entry, Option<Arc<FileBody>>)> {
+        let files = self.store.body_files()?;
+        let opened = match self
+            .bounded(StoreOp::Get, files.open(key, self.inline_up_to))
+            .await
+        {
+            Ok(opened) => opened?,
+            Err(error) => {
+                self.failed(key, &error, "cache read failed; going to the network");
+                return None;
+            }
+        };
+        let decoded = match opened {
+            Opened::Whole(entry) => {
+                let (meta, entry) = entry.decode(key, &self.codec);
+                entry.map(|entry| (meta, entry, None))
+            }
+            Opened::Body(file) => self
+                .codec
+                .decode_head(key, &file.before, &file.after, file.len)
+                .map(|(response, verifier)| {
+                    let store = (Arc::clone(&self.store), *key);
+                    let body = FileBody::new(file.file, file.len, verifier, store);
+                    (file.meta, Entry::Response(response), Some(Arc::new(body)))
+                }),
+            _ => return None,
+        };
+        match decoded {
+            Ok(found) => Some(found),
+            Err(error) => {
+                tracing::warn!(key = %key, %error, "unreadable cache entry: deleting it");
+                self.forget(key).await;
+                None
+            }
+        }
+    }
+
+    /// Starts writing a body over `max_body_size` as it streams, when the store keeps bodies
+    /// in files; `None` otherwise, or when the store fails (logged and counted).
+    pub(crate) async fn begin_spool(&self, key: &CacheKey) -> Option<Box<dyn BodySpool>> {
+        let files = self.store.body_files()?;
+        match self.bounded(StoreOp::Put, files.begin(key)).await {
+            Ok(spool) => Some(spool),
+            Err(error) => {
+                self.failed(key, &error, "cache write failed; response not cached");
+                None
+            }
+        }
+    }
+
+    /// A body encoder for a response whose body is written as it streams (see
+    /// [`EntryCodec::body_encoder`]).
+    pub(crate) fn body_encoder(
+        &self,
+        key: &CacheKey,
+        response: &CachedResponse,
+        body_len: Option<u64>,
+    ) -> Option<BodyEncoder> {
+        self.codec.body_encoder(key, response, body_len)
     }
 
     /// Reads and decodes an entry; a store failure or timeout is logged, counted, and a miss.

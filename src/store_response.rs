@@ -1,24 +1,56 @@
 //! Storing the origin's answer: whether every rule allows it (the user's settings, the
 //! response's directives, its status, Vary, cookies, the filter, the body size), reading the
 //! body within the limit, and writing it where its request's lookup will find it (and, after
-//! a redirect, where the final URL's will). Calls [`variants`](crate::variants) and leaf
-//! modules.
+//! a redirect, where the final URL's will). A body over the limit is written as it streams
+//! when the store keeps bodies in files. Calls [`spool`](crate::spool),
+//! [`variants`](crate::variants) and leaf modules.
 
-use cache_core::{CachedResponse, EntryMeta};
+use bytes::Bytes;
+use cache_core::{CachedRequest, CachedResponse, EntryMeta};
 use cache_http::vary::{Vary, parse_vary};
 use http::{Method, StatusCode};
 use reqwest::Response;
 
 use crate::age;
-use crate::body::{ReadBody, read_limited};
+use crate::body::{ReadBody, read_limited, rejoin};
 use crate::cache::Cache;
 use crate::exchange::Exchange;
 use crate::info::CacheInfo;
 use crate::policy::{Storage, storage};
-use crate::response_parts::with_info;
+use crate::response_parts::{ResponseParts, with_info};
+use crate::settings::Settings;
+use crate::spool::{Plan, spool_response};
 use crate::storable::storable;
 use crate::stored_fields;
 use crate::variants::{Placement, SeenIndex, save_response};
+
+/// The response as stored: Set-Cookie is a credential, so outside strict mode, even where
+/// such responses may be cached, the header is never stored, and so never replayed to
+/// another request (the caller still gets it). A private cache under RFC 9111 keeps it
+/// (§3.1).
+fn to_store(
+    settings: &Settings,
+    keeps_set_cookie: bool,
+    parts: &ResponseParts,
+    body: Bytes,
+    request: CachedRequest,
+    now: std::time::SystemTime,
+) -> CachedResponse {
+    let mut stored_headers = parts.headers.clone();
+    if !keeps_set_cookie {
+        stored_headers.remove(http::header::SET_COOKIE);
+    }
+    stored_fields::remove_unstored(&mut stored_headers);
+    age::store_initial(&mut stored_headers, now);
+    CachedResponse::new(
+        parts.status,
+        parts.version,
+        stored_headers,
+        body,
+        settings.keys.redact_url(&parts.url),
+        request,
+    )
+}
 
 /// Stores `response` when every rule allows it; returns it to the caller either way.
 pub(crate) async fn store_response(
@@ -43,7 +75,10 @@ pub(crate) async fn store_response(
         Storage::Until(expires_at) => expires_at,
         // Recording keeps what the directives would not, already stale: a replay serves it,
         // a normal request revalidates it first.
-        Storage::Skip if exchange.recording => Some(now),
+        // The caller's own `no-store` holds even then: request directives are the caller's.
+        Storage::Skip if exchange.recording && !exchange.directives.is_some_and(|d| d.no_store) => {
+            Some(now)
+        }
         Storage::Skip => return with_info(response, not_stored),
     };
     let status_allowed = if settings.strict && !exchange.recording {
@@ -51,7 +86,10 @@ pub(crate) async fn store_response(
     } else {
         settings.allowable_codes.contains(&status)
     };
-    let cookies_allowed = settings.strict
+    // Strict mode keeps Set-Cookie with the entry (RFC 9111 §3.1), but never in a recording:
+    // fixture directories are committed, and a recording follows the default rule.
+    let keeps_set_cookie = settings.strict && !exchange.recording;
+    let cookies_allowed = keeps_set_cookie
         || settings.cache_set_cookie
         || !response.headers().contains_key(http::header::SET_COOKIE);
     let cacheable = status != StatusCode::PARTIAL_CONTENT
@@ -63,36 +101,66 @@ pub(crate) async fn store_response(
         return with_info(response, not_stored);
     }
     // HEAD responses announce the GET body's length; only a real body can be too large.
+    let announced = response.content_length();
     let announced_too_large = exchange.method != Method::HEAD
-        && response
-            .content_length()
-            .is_some_and(|len| len > settings.max_body_bytes);
-    if announced_too_large {
-        return with_info(response, not_stored);
-    }
-    let (parts, body) =
-        match read_limited(response, settings.max_body_bytes, not_stored.clone()).await {
-            ReadBody::Complete(parts, body) => (parts, body),
-            ReadBody::PassedOn(response) => return response,
-        };
+        && announced.is_some_and(|len| len > settings.max_body_bytes);
+    // A store that keeps bodies in files takes bodies of any size as they stream; not when
+    // the store may not be written, nor when a stored filter must see the whole body first.
+    let spools = cache.live.store.store.body_files().is_some()
+        && !cache.live.store.is_read_only()
+        && settings.stored_filter.is_none();
+    let read = if announced_too_large {
+        if !spools {
+            return with_info(response, not_stored);
+        }
+        let mut response = response;
+        ReadBody::TooLarge(ResponseParts::take(&mut response), Vec::new(), response)
+    } else {
+        read_limited(response, settings.max_body_bytes, not_stored.clone()).await
+    };
+    let (parts, body) = match read {
+        ReadBody::Complete(parts, body) => (parts, body),
+        ReadBody::PassedOn(response) => return response,
+        ReadBody::TooLarge(parts, read, rest) => {
+            let varies = parse_vary(&parts.headers) != Vary::None;
+            if !spools || varies {
+                return rejoin(parts, read, rest, not_stored);
+            }
+            let cached = to_store(
+                settings,
+                keeps_set_cookie,
+                &parts,
+                Bytes::new(),
+                exchange.stored_request,
+                now,
+            );
+            let meta_url = cached.request.url.as_str().to_owned();
+            let url_group = settings.keys.url_group(&exchange.url);
+            let plan = Plan {
+                meta: EntryMeta::new(exchange.url_key, meta_url.as_str(), now, expires_at)
+                    .with_url_group(Some(url_group)),
+                cached,
+                place: Placement {
+                    url_key: exchange.url_key,
+                    url_group,
+                    meta_url: &meta_url,
+                    request_headers: &exchange.headers,
+                    seen: &exchange.seen,
+                },
+                announced,
+            };
+            return spool_response(cache, plan, (parts, read, rest), not_stored).await;
+        }
+    };
 
     let final_url = parts.url.clone();
-    // Set-Cookie is a credential: outside strict mode, even where such responses may be
-    // cached, the header is never stored, and so never replayed to another request. The
-    // caller still gets it here. A private cache under RFC 9111 keeps it (§3.1).
-    let mut stored_headers = parts.headers.clone();
-    if !settings.strict {
-        stored_headers.remove(http::header::SET_COOKIE);
-    }
-    stored_fields::remove_unstored(&mut stored_headers);
-    age::store_initial(&mut stored_headers, now);
-    let cached = CachedResponse::new(
-        parts.status,
-        parts.version,
-        stored_headers,
+    let cached = to_store(
+        settings,
+        keeps_set_cookie,
+        &parts,
         body.clone(),
-        settings.keys.redact_url(&final_url),
         exchange.stored_request,
+        now,
     );
     if settings
         .stored_filter

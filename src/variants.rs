@@ -108,6 +108,14 @@ pub(crate) async fn save_response(
     Some(stored)
 }
 
+/// Before a response that does not vary is written under the URL key by other means (a
+/// body streamed to the store): removes the variants of the Vary index it will replace.
+pub(crate) async fn clear_variants(store: &StoreCalls, place: &Placement<'_>) {
+    if current_index(store, place).await.is_some() {
+        remove_variants(store, place).await;
+    }
+}
+
 /// After a `304` renewed a variant until `expires_at`: its index must last as long, or a
 /// store with native TTLs would drop the index first and every later request would miss.
 pub(crate) async fn renew_index(

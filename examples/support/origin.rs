@@ -6,6 +6,8 @@
 //!   Dated by the clock given to [`Origin::date_by`], if any.
 //! - `/flaky/{name}`: `503` while [`Origin::fail_next`] has failures left, else `200`.
 //! - `/live/{name}`: `Cache-Control: no-store`, body `"live {name} #{n}"`.
+//! - `/download/{bytes}`: that many bytes (`Content-Length`, `max-age=3600`), streamed in
+//!   64 KiB chunks, never held whole.
 //! - anything else: `200`, body `"{path} #{n}"` where n counts requests reaching the origin.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -49,6 +51,7 @@ impl Origin {
             .route("/etag/{name}", axum::routing::get(etag))
             .route("/flaky/{name}", axum::routing::get(flaky))
             .route("/live/{name}", axum::routing::get(live))
+            .route("/download/{bytes}", axum::routing::get(download))
             .fallback(anything)
             .with_state(Arc::clone(&counters));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -124,6 +127,22 @@ async fn flaky(Path(name): Path<String>, State(counters): State<Arc<Counters>>) 
         return (StatusCode::SERVICE_UNAVAILABLE, "try again later").into_response();
     }
     format!("{name} #{n}").into_response()
+}
+
+async fn download(Path(bytes): Path<usize>, State(counters): State<Arc<Counters>>) -> Response {
+    counters.served.fetch_add(1, Ordering::Relaxed);
+    let piece =
+        axum::body::Bytes::from((0..64 * 1024).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
+    let chunks = (0..bytes.div_ceil(piece.len())).map(move |i| {
+        let len = (bytes - i * piece.len()).min(piece.len());
+        Ok::<_, std::convert::Infallible>(piece.slice(..len))
+    });
+    let headers = [
+        (header::CACHE_CONTROL, "max-age=3600".to_owned()),
+        (header::CONTENT_LENGTH, bytes.to_string()),
+    ];
+    let body = axum::body::Body::from_stream(futures_util::stream::iter(chunks));
+    (headers, body).into_response()
 }
 
 async fn live(Path(name): Path<String>, State(counters): State<Arc<Counters>>) -> Response {

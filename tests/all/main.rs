@@ -5,6 +5,8 @@ mod origin;
 mod raw;
 mod support;
 
+#[cfg(feature = "fs")]
+mod big_bodies;
 mod builder_settings;
 mod cache_control;
 mod composition;

@@ -221,3 +221,22 @@ async fn offline_session_wide_or_in_a_scope() {
     assert_eq!(disabled.await.unwrap().status(), 200);
     assert_eq!(h.origin.total(), 2);
 }
+
+/// Range means something for GET only (RFC 9110 §14.2): offline, a HEAD carrying one is
+/// answered from a stored GET like any HEAD.
+#[tokio::test]
+async fn offline_answers_a_head_with_a_range_from_a_stored_get() {
+    let h = Harness::new(crate::support::Backend::Memory).await;
+    h.fetch("/plain").await;
+    let head = h
+        .client
+        .head(h.origin.url("/plain"))
+        .header("Range", "bytes=0-3")
+        .cache_mode(CacheMode::Offline)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200);
+    assert!(head.from_cache(), "{:?}", head.cache_info());
+    assert_eq!(h.origin.total(), 1, "nothing sent offline");
+}

@@ -6,6 +6,8 @@
 //! - `/status/{code}`: that status.
 //! - `/big/{bytes}`: a body of that many bytes, with `Content-Length`.
 //! - `/chunked/{bytes}`: the same without `Content-Length` (streamed in 1 KiB chunks).
+//! - `/pattern/{bytes}`: that many bytes of a pattern that shows a chunk out of place, with
+//!   `Content-Length`; `?chunked` streams them in 16 KiB chunks without it.
 //! - `/broken`: sends part of a body, then fails the connection.
 //! - `/redirect/{name}`: `302` to `/target/{name}`.
 //! - `/headers`: repeated and non-UTF-8 header values.
@@ -52,6 +54,13 @@ pub const OBS_TEXT: &[(&str, &[u8])] = &[
     ("x-obs-empty", b""),
     ("x-utf8", "café ☕".as_bytes()),
 ];
+
+/// The bytes of `/pattern` at these offsets: not periodic over any chunk size the tests use.
+pub fn pattern(range: std::ops::Range<usize>) -> Vec<u8> {
+    range
+        .map(|i| (i.wrapping_mul(31) ^ (i >> 13)) as u8)
+        .collect()
+}
 
 /// Every obs-text byte, 0x80 to 0xFF, as the `/obs-text` header `x-obs-all`.
 pub fn obs_text_all() -> Vec<u8> {
@@ -384,6 +393,18 @@ async fn route(log: Arc<Mutex<Log>>, request: Request) -> Response {
                 Ok::<_, Infallible>(Bytes::from(vec![b'y'; len]))
             });
             Body::from_stream(futures_util::stream::iter(chunks)).into_response()
+        }
+        ["pattern", size] => {
+            let size: usize = size.parse().unwrap_or(0);
+            if parts.uri.query() == Some("chunked") {
+                let chunks = (0..size.div_ceil(16 * 1024)).map(move |i| {
+                    let range = i * 16 * 1024..((i + 1) * 16 * 1024).min(size);
+                    Ok::<_, Infallible>(Bytes::from(pattern(range)))
+                });
+                Body::from_stream(futures_util::stream::iter(chunks)).into_response()
+            } else {
+                pattern(0..size).into_response()
+            }
         }
         ["broken"] => {
             // The failure comes after the head and a first chunk have gone out.

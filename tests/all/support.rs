@@ -32,6 +32,17 @@ pub enum Backend {
     Dynamo,
 }
 
+impl Backend {
+    /// The store keeps bodies in files: it caches bodies over `max_body_size` as they stream.
+    pub fn keeps_files(self) -> bool {
+        #[cfg(feature = "fs")]
+        if matches!(self, Backend::Fs) {
+            return true;
+        }
+        false
+    }
+}
+
 pub const BACKENDS: &[Backend] = &[
     Backend::Memory,
     #[cfg(feature = "sqlite")]

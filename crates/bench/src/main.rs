@@ -12,10 +12,13 @@
 //! `... -- compression`: hit cost and stored size of LZ4-compressed bodies.
 //! `... -- big-body [MiB]`: peak memory while a 100 MB response streams through uncached,
 //! with that `max_body_size` (default 8, the middleware default).
+//! `... -- big-body-fs [MiB]`: peak memory while a body that large (default 1024) passes
+//! through the cache over an `FsStore`, written while it streams, then served from its file.
 //! `... -- profile-hits [memory|sqlite|sled]`: only hits of one store, for profilers.
 //! `... -- tiered-invalidation [writes]`: how long a write takes to drop the memory tier's
 //! copy in a second process (this binary again) over Redis: p50 and p99 over 1,000 writes.
 
+mod big_files;
 mod chart;
 mod compression;
 mod floors;
@@ -528,6 +531,7 @@ async fn main() {
         Some("scale") => return scale::run(number(1_000_000) as usize).await,
         // One limit per process: the peak is a high-water mark.
         Some("big-body") => return scale::big_body(number(8)).await,
+        Some("big-body-fs") => return big_files::run(number(1024)).await,
         Some("compression") => return compression::run().await,
         Some("profile-hits") => return profile_hits(args.get(1).map(String::as_str)).await,
         Some("profile-puts") => return profile_puts().await,

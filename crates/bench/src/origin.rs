@@ -1,7 +1,8 @@
 //! The loopback origin: `/body/{size}` (and `/body/{size}/{n}`, for many plain URLs) answers
 //! that many bytes, cacheable for an hour;
 //! `/json/{size}` answers a JSON-like text of about that size (compressible as real API
-//! responses are, not a repeated byte); `/stream/{size}` streams that many bytes in 64 KiB chunks, without a length.
+//! responses are, not a repeated byte); `/stream/{size}` streams that many bytes in 64 KiB chunks, without a length;
+//! `/stream-len/{size}` the same with `Content-Length`.
 
 use axum::Router;
 use axum::extract::Path;
@@ -40,6 +41,19 @@ pub async fn start() -> String {
                 let chunks = (0..size.div_ceil(64 * 1024))
                     .map(move |_| Ok::<_, std::convert::Infallible>(chunk.clone()));
                 axum::body::Body::from_stream(futures_util::stream::iter(chunks))
+            }),
+        )
+        .route(
+            "/stream-len/{size}",
+            axum::routing::get(|Path(size): Path<usize>| async move {
+                // As `/stream`, with its length announced.
+                let chunk = axum::body::Bytes::from(vec![b'l'; 64 * 1024]);
+                let chunks = (0..size.div_ceil(64 * 1024)).map(move |i| {
+                    let len = (size - i * 64 * 1024).min(64 * 1024);
+                    Ok::<_, std::convert::Infallible>(chunk.slice(..len))
+                });
+                let body = axum::body::Body::from_stream(futures_util::stream::iter(chunks));
+                ([("content-length", size.to_string())], body)
             }),
         );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -83,7 +83,7 @@ pub async fn run(entries: usize) {
 }
 
 /// Peak resident memory of this process, in bytes (Linux).
-fn peak_rss() -> u64 {
+pub fn peak_rss() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()

@@ -27,8 +27,10 @@
 //! signed entry still decodes, unverified); [`EntryCodec`] adds both.
 
 mod compression;
+mod external;
 mod signing;
 
+pub use external::{BodyEncoder, BodyVerifier};
 pub use signing::SigningKeys;
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -114,6 +116,22 @@ struct Head {
     headers: Vec<(String, Vec<u8>)>,
     url: String,
     request: RequestHead,
+}
+
+impl Head {
+    fn of(response: &CachedResponse) -> Self {
+        Self {
+            status: response.status.as_u16(),
+            version: version_to_u8(response.version),
+            headers: headers_to_pairs(&response.headers),
+            url: response.url.clone(),
+            request: RequestHead {
+                method: response.request.method.as_str().to_owned(),
+                url: response.request.url.clone(),
+                headers: headers_to_pairs(&response.request.headers),
+            },
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -278,17 +296,7 @@ impl EntryCodec {
         key: Option<&CacheKey>,
         response: &CachedResponse,
     ) -> Result<Bytes, EncodeError> {
-        let head = Head {
-            status: response.status.as_u16(),
-            version: version_to_u8(response.version),
-            headers: headers_to_pairs(&response.headers),
-            url: response.url.clone(),
-            request: RequestHead {
-                method: response.request.method.as_str().to_owned(),
-                url: response.request.url.clone(),
-                headers: headers_to_pairs(&response.request.headers),
-            },
-        };
+        let head = Head::of(response);
         let compressed = self
             .compress_above
             .filter(|min| response.body.len() >= *min)
@@ -334,12 +342,7 @@ impl EntryCodec {
             0
         };
         let mut out = BytesMut::with_capacity(ENVELOPE_LEN + head.len() + body.len() + tag_len);
-        out.put_slice(MAGIC);
-        out.put_u8(FORMAT_VERSION);
-        out.put_u8(kind);
-        out.put_u8(flags);
-        out.put_u32_le(head_len);
-        out.put_u64_le(body.len() as u64);
+        put_envelope(&mut out, kind, flags, head_len, body.len() as u64);
         out.put_slice(&head);
         out.put_slice(body);
         if let Some((keys, key)) = signing {
@@ -444,6 +447,16 @@ impl EntryCodec {
             other => Err(DecodeError::UnknownKind(other)),
         }
     }
+}
+
+/// The 19 bytes before the head.
+fn put_envelope(out: &mut BytesMut, kind: u8, flags: u8, head_len: u32, body_len: u64) {
+    out.put_slice(MAGIC);
+    out.put_u8(FORMAT_VERSION);
+    out.put_u8(kind);
+    out.put_u8(flags);
+    out.put_u32_le(head_len);
+    out.put_u64_le(body_len);
 }
 
 /// What a stored value holds.

@@ -3,6 +3,7 @@
 //!
 //! | module | what it holds |
 //! |---|---|
+//! | [`body_files`] | [`BodyFiles`], the optional ability to take and give bodies larger than memory |
 //! | [`store`] | the [`CacheStore`] trait, [`EntryMeta`] and [`StoredEntry`] |
 //! | [`key`] | [`CacheKey`], the name an entry is stored under |
 //! | [`codec`], [`response`] | the versioned envelope a stored value is, and the [`CachedResponse`] inside it |
@@ -36,6 +37,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod body_files;
 pub mod codec;
 pub mod error;
 pub mod key;
@@ -49,6 +51,7 @@ pub mod time;
 #[cfg(any(test, feature = "testing"))]
 mod fixtures;
 
+pub use body_files::{BodyFile, BodyFiles, BodySpool, Opened};
 pub use codec::{DecodeError, Entry, VaryIndex, decode, decode_entry, encode, encode_vary_index};
 pub use error::{BoxError, StoreError};
 pub use key::{CacheKey, InvalidCacheKey};

@@ -164,6 +164,13 @@ pub trait CacheStore: Send + Sync + Debug + 'static {
         None
     }
 
+    /// The store's ability to write bodies as they stream and read them back from files,
+    /// when it has one: the middleware then caches bodies over its `max_body_size` without
+    /// holding them in memory (see [`BodyFiles`](crate::BodyFiles)). `None` by default.
+    fn body_files(&self) -> Option<&dyn crate::BodyFiles> {
+        None
+    }
+
     /// How long one call may take before the middleware goes on without the cache, unless
     /// the user sets a timeout: 5 s by default (an embedded file may wait on another
     /// process's lock); remote stores answer on a healthy network in milliseconds and

@@ -63,6 +63,15 @@
 //! body no record names); readers ignore both and [`FsStore::sweep`] (run at every open)
 //! removes them once ten minutes old.
 //!
+//! # Bodies larger than memory
+//!
+//! The store implements [`BodyFiles`](cache_core::BodyFiles): a body can be written to a
+//! temporary file in its shard as it streams (in batches of 256 KiB on the blocking pool)
+//! and committed as an ordinary entry once complete, the same renames as a write; a body
+//! dropped before that is removed at once (a killed process leaves a temporary file the
+//! sweep removes). Reading, the middleware asks for the body's file instead of its bytes
+//! when it is larger than its `max_body_size`, and streams it.
+//!
 //! Writes are not synced to disk: a power loss can lose recent writes, and a file cut
 //! short by one reads as a miss (the codec checks lengths), never as a wrong response.
 //! Renaming over a file that another process has open is what makes readers safe; that is
@@ -73,6 +82,7 @@
 mod layout;
 mod ops;
 mod record;
+mod spool;
 mod store;
 
 pub use store::{FsStore, FsStoreBuilder};

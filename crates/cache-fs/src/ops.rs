@@ -6,7 +6,7 @@ use std::io::{self, Read};
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use cache_core::{CacheKey, EntryMeta, StoreError, StoredEntry};
+use cache_core::{BodyFile, CacheKey, EntryMeta, Opened, StoreError, StoredEntry};
 
 use crate::layout::{
     FileKind, Layout, TEMP_PREFIX, classify, io_error, is_abandoned, remove_if_present,
@@ -48,6 +48,55 @@ pub(crate) fn get(layout: &Layout, key: &CacheKey) -> Result<Option<StoredEntry>
     }
     tracing::warn!(%key, "cache-fs record names a body file that is missing: a miss");
     Ok(None)
+}
+
+/// The entry under `key`, with its body file opened instead of read when the body is over
+/// `inline_up_to` bytes.
+pub(crate) fn open(
+    layout: &Layout,
+    key: &CacheKey,
+    inline_up_to: u64,
+) -> Result<Option<Opened>, StoreError> {
+    for _ in 0..READ_ATTEMPTS {
+        let Some(record) = read_record(layout, key)? else {
+            return Ok(None);
+        };
+        let read = match &record.body_file {
+            Some(name) if record.body_len > inline_up_to => open_body(layout, key, &record, name),
+            _ => assemble(layout, key, &record)
+                .map(|value| Opened::Whole(StoredEntry::new(record.meta(), value))),
+        };
+        match read {
+            Ok(opened) => return Ok(Some(opened)),
+            // Replaced between our two reads, as in `get`.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io_error(e)),
+        }
+    }
+    tracing::warn!(%key, "cache-fs record names a body file that is missing: a miss");
+    Ok(None)
+}
+
+fn open_body(layout: &Layout, key: &CacheKey, record: &Record, name: &str) -> io::Result<Opened> {
+    let before = Bytes::from(unhex(&record.value_head).unwrap_or_default());
+    let after = Bytes::from(unhex(&record.value_tail).unwrap_or_default());
+    let owned = classify(name).is_some_and(|(k, kind)| k == *key && kind == FileKind::Body);
+    if !owned {
+        // Bytes the codec rejects: a miss, and the entry is deleted.
+        let value = Bytes::new();
+        return Ok(Opened::Whole(StoredEntry::new(record.meta(), value)));
+    }
+    let file = fs::File::open(layout.shard_dir(key).join(name))?;
+    // The file's own length: one cut short reads as a miss (the codec compares it with the
+    // envelope's).
+    let len = file.metadata()?.len();
+    Ok(Opened::Body(BodyFile::new(
+        record.meta(),
+        before,
+        after,
+        file,
+        len,
+    )))
 }
 
 /// The stored value: the record's head bytes, the body file, the record's tail bytes. A
@@ -103,7 +152,7 @@ pub(crate) fn put(layout: &Layout, entry: &StoredEntry) -> Result<i64, StoreErro
 
 /// Under the shard's lock: the group marker, the body, then the record (the commit point),
 /// then what the old record held that the new one does not.
-fn commit(
+pub(crate) fn commit(
     layout: &Layout,
     record: &Record,
     body_temp: Option<&std::path::Path>,

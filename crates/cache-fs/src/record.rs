@@ -65,26 +65,58 @@ impl Record {
             Ok(cache_core::Entry::VaryIndex(v)) => (None, Some(VaryIndexView::of(&v))),
             _ => (None, None),
         };
-        let record = Self {
+        let mut record = Self::of_parts(
+            meta,
+            (&value[..body.start], &value[body.end..]),
+            body.len() as u64,
+            body_file,
+        );
+        record.response = response;
+        record.vary_index = vary_index;
+        record.body_compressed = codec::body_is_compressed(value);
+        (record, body)
+    }
+
+    /// The record of an entry whose value is `before`, a body of `body_len` bytes written
+    /// to `body_file` as it streamed (never compressed), then `after`.
+    pub(crate) fn streamed(
+        meta: &EntryMeta,
+        (before, after): (&Bytes, &Bytes),
+        body_len: u64,
+        body_file: &str,
+    ) -> Self {
+        let mut record = Self::of_parts(meta, (before, after), body_len, body_file);
+        // The view only: decoded without verifying, as `new` does.
+        let decoded = codec::EntryCodec::new().decode_head(&meta.key, before, after, body_len);
+        record.response = decoded.ok().map(|(r, _)| ResponseView::of(&r));
+        record
+    }
+
+    fn of_parts(
+        meta: &EntryMeta,
+        (before, after): (&[u8], &[u8]),
+        body_len: u64,
+        body_file: &str,
+    ) -> Self {
+        Self {
             format: RECORD_FORMAT,
             key: meta.key,
             url: meta.url.clone(),
-            response,
-            vary_index,
+            response: None,
+            vary_index: None,
             created: httpdate::fmt_http_date(meta.created_at),
             created_at_ms: to_millis(meta.created_at),
             expires: meta.expires_at.map(httpdate::fmt_http_date),
             expires_at_ms: meta.expires_at.map(to_millis),
             url_group: meta.url_group,
             variant_of: meta.variant_of,
-            size: value.len() as u64,
-            body_file: (!body.is_empty()).then(|| body_file.to_owned()),
-            body_len: body.len() as u64,
-            body_compressed: codec::body_is_compressed(value),
-            value_head: hex(&value[..body.start]),
-            value_tail: hex(&value[body.end..]),
-        };
-        (record, body)
+            size: before.len() as u64 + body_len + after.len() as u64,
+            body_file: (body_len > 0).then(|| body_file.to_owned()),
+            body_len,
+            body_compressed: false,
+            value_head: hex(before),
+            value_tail: hex(after),
+        }
     }
 
     pub(crate) fn meta(&self) -> EntryMeta {

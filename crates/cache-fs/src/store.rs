@@ -66,13 +66,13 @@ impl FsStoreBuilder {
 /// byte count); any number of instances and processes may open the same directory.
 #[derive(Debug, Clone)]
 pub struct FsStore {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 #[derive(Debug)]
-struct Inner {
-    layout: Layout,
-    max_bytes: Option<u64>,
+pub(crate) struct Inner {
+    pub(crate) layout: Layout,
+    pub(crate) max_bytes: Option<u64>,
     /// The bytes stored, as of the last count plus what this process wrote since.
     estimate: AtomicI64,
     written_since_count: AtomicU64,
@@ -118,7 +118,7 @@ impl FsStore {
     }
 
     /// Runs `f` on the blocking pool: file I/O never runs on the async runtime.
-    async fn blocking<T: Send + 'static>(
+    pub(crate) async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Inner) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
@@ -198,7 +198,7 @@ impl Inner {
         Ok(())
     }
 
-    fn after_write(&self, delta: i64, written: u64) -> Result<(), StoreError> {
+    pub(crate) fn after_write(&self, delta: i64, written: u64) -> Result<(), StoreError> {
         let Some(max) = self.max_bytes else {
             return Ok(());
         };
@@ -313,6 +313,11 @@ impl CacheStore for FsStore {
             Ok(found)
         })
         .await
+    }
+
+    /// Bodies of any size: written as they stream, read back from their file.
+    fn body_files(&self) -> Option<&dyn cache_core::BodyFiles> {
+        Some(self)
     }
 
     async fn delete_expired(&self, now: SystemTime) -> Result<u64, StoreError> {

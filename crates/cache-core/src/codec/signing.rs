@@ -5,7 +5,7 @@ use sha2::Sha256;
 
 use crate::CacheKey;
 
-type HmacSha256 = Hmac<Sha256>;
+pub(super) type HmacSha256 = Hmac<Sha256>;
 
 /// The length of the signature trailer.
 pub(super) const TAG_LEN: usize = 32;
@@ -54,6 +54,20 @@ impl SigningKeys {
             .finalize()
             .into_bytes()
             .into()
+    }
+
+    /// A signature begun over `key` with the current secret, to be fed the content as it
+    /// arrives (a body written while it streams).
+    pub(super) fn begin_signing(&self, key: &CacheKey) -> HmacSha256 {
+        mac(&self.current, key, &[])
+    }
+
+    /// One signature begun over `key` per known secret, to verify content as it streams.
+    pub(super) fn begin_verifying(&self, key: &CacheKey) -> Vec<HmacSha256> {
+        std::iter::once(&self.current)
+            .chain(&self.previous)
+            .map(|secret| mac(secret, key, &[]))
+            .collect()
     }
 
     /// True when `tag` is the signature of `content` under `key` by any known secret.

@@ -1,0 +1,96 @@
+//! [`BodyFiles`]: the optional ability of a store that keeps bodies in files to take a body
+//! larger than memory while it streams, and to hand it back as a file.
+//!
+//! A store offers it through [`CacheStore::body_files`](crate::CacheStore::body_files). The
+//! middleware then caches responses over its `max_body_size`: it writes each chunk to a
+//! [`BodySpool`] as the caller reads it, and commits the entry only once the body is
+//! complete; a hit streams the body from the file. What is stored is the same entry as
+//! [`CacheStore::put`](crate::CacheStore::put) stores (see [`EntryCodec::body_encoder`]),
+//! so every other call (`get`, listing, export) sees an ordinary entry.
+//!
+//! [`EntryCodec::body_encoder`]: crate::codec::EntryCodec::body_encoder
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::{CacheKey, EntryMeta, StoreError, StoredEntry};
+
+/// A store that can write a body as it arrives and read one back as a file.
+#[async_trait]
+pub trait BodyFiles: Send + Sync {
+    /// Starts writing the body of an entry that will be stored under `key`. Nothing is
+    /// visible until [`BodySpool::commit`]; a spool dropped before that leaves nothing
+    /// behind.
+    async fn begin(&self, key: &CacheKey) -> Result<Box<dyn BodySpool>, StoreError>;
+
+    /// The entry under `key`: whole when its stored body is at most `inline_up_to` bytes
+    /// (as [`CacheStore::get`](crate::CacheStore::get) reads it), otherwise its body's file
+    /// opened, the rest in memory.
+    async fn open(&self, key: &CacheKey, inline_up_to: u64) -> Result<Option<Opened>, StoreError>;
+}
+
+/// The body of an entry being written.
+#[async_trait]
+pub trait BodySpool: Send + std::fmt::Debug {
+    /// Appends the next chunk of the body.
+    async fn write(&mut self, chunk: Bytes) -> Result<(), StoreError>;
+
+    /// Stores the entry `meta` whose value is `before`, the body written, then `after`,
+    /// replacing any entry under its key (the key given to [`BodyFiles::begin`]).
+    ///
+    /// Returns [`StoreError::TooLarge`] when the store refuses the size; nothing is stored
+    /// then, and the body is removed.
+    async fn commit(
+        self: Box<Self>,
+        meta: EntryMeta,
+        before: Bytes,
+        after: Bytes,
+    ) -> Result<(), StoreError>;
+}
+
+/// What [`BodyFiles::open`] found.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Opened {
+    /// The entry, read whole.
+    Whole(StoredEntry),
+    /// The entry with its body left in its file.
+    Body(BodyFile),
+}
+
+/// An entry whose body is read from its file: its value is `before`, the file's `len`
+/// bytes, then `after`.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct BodyFile {
+    /// Metadata.
+    pub meta: EntryMeta,
+    /// The stored bytes before the body (the codec's envelope and head).
+    pub before: Bytes,
+    /// The stored bytes after the body (a signature, or nothing).
+    pub after: Bytes,
+    /// The body, opened for reading at its start. It stays readable while open even when
+    /// the entry is replaced or deleted meanwhile.
+    pub file: std::fs::File,
+    /// The body's length.
+    pub len: u64,
+}
+
+impl BodyFile {
+    /// An entry from its parts.
+    pub fn new(
+        meta: EntryMeta,
+        before: Bytes,
+        after: Bytes,
+        file: std::fs::File,
+        len: u64,
+    ) -> Self {
+        Self {
+            meta,
+            before,
+            after,
+            file,
+            len,
+        }
+    }
+}

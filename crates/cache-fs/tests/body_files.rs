@@ -1,0 +1,171 @@
+//! Bodies written as they stream and read back from their file ([`BodyFiles`]).
+
+use std::io::Read;
+use std::path::Path;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use cache_core::codec::EntryCodec;
+use cache_core::{CacheKey, CacheStore, CachedRequest, CachedResponse, EntryMeta, Opened};
+use cache_fs::FsStore;
+use http::{HeaderMap, Method, StatusCode, Version};
+
+fn key() -> CacheKey {
+    "ab0123456789abcdef0123456789abcd".parse().unwrap()
+}
+
+fn response() -> CachedResponse {
+    CachedResponse::new(
+        StatusCode::OK,
+        Version::HTTP_11,
+        HeaderMap::new(),
+        Bytes::new(),
+        "https://example.com/big",
+        CachedRequest::new(Method::GET, "https://example.com/big", HeaderMap::new()),
+    )
+}
+
+fn meta() -> EntryMeta {
+    EntryMeta::new(key(), "https://example.com/big", SystemTime::now(), None)
+}
+
+/// Every file in the entry's shard directory except its lock.
+fn shard_files(store: &FsStore) -> Vec<String> {
+    let dir = store.record_path(&key()).parent().unwrap().to_path_buf();
+    files_in(&dir)
+}
+
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|f| f.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != ".lock")
+        .collect();
+    names.sort();
+    names
+}
+
+/// 1 MiB of a pattern that catches misplaced chunks.
+fn chunks() -> Vec<Bytes> {
+    (0..64u32)
+        .map(|i| {
+            Bytes::from(
+                (0..16 * 1024)
+                    .map(|j| (i * 7 + j) as u8)
+                    .collect::<Vec<u8>>(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_streamed_body_commits_as_an_ordinary_entry_and_opens_as_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::open(dir.path()).unwrap();
+    let files = store.body_files().expect("FsStore keeps bodies in files");
+    let codec = EntryCodec::new();
+    let mut encoder = codec.body_encoder(&key(), &response(), None).unwrap();
+    let mut spool = files.begin(&key()).await.unwrap();
+    let mut whole = Vec::new();
+    for chunk in chunks() {
+        encoder.update(&chunk);
+        whole.extend_from_slice(&chunk);
+        spool.write(chunk).await.unwrap();
+    }
+    assert!(
+        store.get(&key()).await.unwrap().is_none(),
+        "nothing visible before the commit"
+    );
+    let (before, after) = encoder.finish().unwrap();
+    spool.commit(meta(), before, after).await.unwrap();
+
+    // `get` reads it whole, exactly as `encode` would have written it.
+    let stored = store.get(&key()).await.unwrap().unwrap();
+    let mut expected = response();
+    expected.body = Bytes::from(whole.clone());
+    assert_eq!(codec.decode(Some(&key()), &stored.value).unwrap(), expected);
+
+    // `open` hands the body as a file over the limit, whole under it.
+    let Some(Opened::Body(mut file)) = files.open(&key(), 1024).await.unwrap() else {
+        panic!("expected the body's file");
+    };
+    assert_eq!(file.len, whole.len() as u64);
+    let mut read = Vec::new();
+    file.file.read_to_end(&mut read).unwrap();
+    assert_eq!(read, whole);
+    let (head, mut verifier) = codec
+        .decode_head(&key(), &file.before, &file.after, file.len)
+        .unwrap();
+    assert_eq!(head, response());
+    verifier.update(&read);
+    assert!(verifier.verify());
+    assert!(matches!(
+        files.open(&key(), 2 << 20).await.unwrap(),
+        Some(Opened::Whole(_))
+    ));
+    // A record and its body, no temporary file.
+    let names = shard_files(&store);
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names.iter().all(|n| !n.starts_with(".tmp-")), "{names:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dropped_spool_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::open(dir.path()).unwrap();
+    let mut spool = store.body_files().unwrap().begin(&key()).await.unwrap();
+    for chunk in chunks() {
+        spool.write(chunk).await.unwrap();
+    }
+    assert_eq!(
+        shard_files(&store).len(),
+        1,
+        "the temporary file while writing"
+    );
+    drop(spool);
+    assert!(shard_files(&store).is_empty(), "{:?}", shard_files(&store));
+    assert_eq!(store.count().await.unwrap(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_over_the_bound_is_refused_and_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::builder()
+        .max_bytes(100 * 1024)
+        .open(dir.path())
+        .unwrap();
+    let mut spool = store.body_files().unwrap().begin(&key()).await.unwrap();
+    for chunk in chunks() {
+        spool.write(chunk).await.unwrap();
+    }
+    let error = spool
+        .commit(meta(), Bytes::from_static(b"head"), Bytes::new())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, cache_core::StoreError::TooLarge { .. }),
+        "{error}"
+    );
+    assert!(shard_files(&store).is_empty(), "{:?}", shard_files(&store));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_streamed_body_replaces_the_old_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::open(dir.path()).unwrap();
+    let files = store.body_files().unwrap();
+    for round in 0..2u8 {
+        let mut spool = files.begin(&key()).await.unwrap();
+        spool.write(Bytes::from(vec![round; 1000])).await.unwrap();
+        let mut encoder = EntryCodec::new()
+            .body_encoder(&key(), &response(), Some(1000))
+            .unwrap();
+        encoder.update(&[round; 1000]);
+        let (before, after) = encoder.finish().unwrap();
+        spool.commit(meta(), before, after).await.unwrap();
+    }
+    let stored = store.get(&key()).await.unwrap().unwrap();
+    let body = cache_core::decode(&stored.value).unwrap().body;
+    assert_eq!(body, vec![1u8; 1000]);
+    assert_eq!(shard_files(&store).len(), 2, "{:?}", shard_files(&store));
+}

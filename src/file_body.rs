@@ -1,0 +1,139 @@
+//! A stored body served from its file ([`cache_core::BodyFiles`]), for entries larger than
+//! `max_body_size`: read in 64 KiB pieces as the caller reads, never whole, and checked
+//! against the entry's signature as it goes. A body that does not verify (or is cut short)
+//! ends in an error instead of its end, and its entry is deleted. Calls nothing in the crate.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use cache_core::codec::BodyVerifier;
+use cache_core::{CacheKey, CacheStore};
+
+/// How much one read takes from the file.
+const PIECE: usize = 64 * 1024;
+
+/// An entry's body in its file, with what checks it.
+#[derive(Debug)]
+pub(crate) struct FileBody {
+    file: File,
+    len: u64,
+    verifier: BodyVerifier,
+    /// Where to delete the entry when its body does not verify.
+    store: Arc<dyn CacheStore>,
+    key: CacheKey,
+}
+
+/// Why a body served from a file failed at its end.
+#[derive(Debug, thiserror::Error)]
+enum FileBodyError {
+    #[error(
+        "cached body does not match its entry (changed, cut short or mis-signed); entry deleted"
+    )]
+    Mismatch,
+    #[error("cannot read the cached body")]
+    Read(#[source] std::io::Error),
+}
+
+impl FileBody {
+    pub(crate) fn new(
+        file: File,
+        len: u64,
+        verifier: BodyVerifier,
+        (store, key): (Arc<dyn CacheStore>, CacheKey),
+    ) -> Self {
+        Self {
+            file,
+            len,
+            verifier,
+            store,
+            key,
+        }
+    }
+
+    /// The body as a response body, read from the start of the file.
+    pub(crate) fn into_body(self: Arc<Self>) -> reqwest::Body {
+        let start = self
+            .file
+            .try_clone()
+            .and_then(|mut file| file.seek(SeekFrom::Start(0)).map(|_| file));
+        let state = Reading {
+            file: start.map_err(FileBodyError::Read),
+            left: self.len,
+            verifier: Some(self.verifier.clone()),
+            body: self,
+        };
+        reqwest::Body::wrap_stream(futures_util::stream::unfold(state, Reading::next))
+    }
+}
+
+/// Where a served body is: the file (at the next byte to read), what is left of it.
+struct Reading {
+    file: Result<File, FileBodyError>,
+    left: u64,
+    /// Taken once the body ended (verified or not): the stream is over.
+    verifier: Option<BodyVerifier>,
+    body: Arc<FileBody>,
+}
+
+impl Reading {
+    async fn next(mut self) -> Option<(Result<Bytes, FileBodyError>, Self)> {
+        let file = match std::mem::replace(&mut self.file, Err(FileBodyError::Mismatch)) {
+            Ok(file) => file,
+            Err(error) => {
+                self.verifier.take()?;
+                return Some((Err(error), self));
+            }
+        };
+        if self.left == 0 {
+            let verified = self.verifier.take()?.verify();
+            if verified {
+                return None;
+            }
+            // Before the caller sees the error: its next request must not find the entry.
+            let (store, key) = (&self.body.store, &self.body.key);
+            if let Err(error) = store.delete(key).await {
+                tracing::debug!(%key, %error, "cannot delete a cached body that does not verify");
+            }
+            tracing::warn!(%key, "cached body does not verify: entry deleted");
+            return Some((Err(FileBodyError::Mismatch), self));
+        }
+        let want = usize::try_from(self.left).map_or(PIECE, |left| left.min(PIECE));
+        let read = tokio::task::spawn_blocking(move || {
+            let mut file = file;
+            let mut piece = BytesMut::zeroed(want);
+            let read = file.read(&mut piece);
+            (file, piece, read)
+        })
+        .await;
+        let (file, mut piece, read) = match read {
+            Ok(done) => done,
+            Err(error) => {
+                self.verifier = None;
+                return Some((Err(FileBodyError::Read(std::io::Error::other(error))), self));
+            }
+        };
+        match read {
+            // The file ended before its length: verification fails at the end.
+            Ok(0) => self.left = 0,
+            Ok(n) => {
+                piece.truncate(n);
+                self.left -= n as u64;
+                if let Some(verifier) = &mut self.verifier {
+                    verifier.update(&piece);
+                }
+            }
+            Err(error) => {
+                self.verifier = None;
+                return Some((Err(FileBodyError::Read(error)), self));
+            }
+        }
+        self.file = Ok(file);
+        if piece.is_empty() {
+            // Cut short: on to the check at the end, which fails.
+            return Box::pin(self.next()).await;
+        }
+        Some((Ok(piece.freeze()), self))
+    }
+}

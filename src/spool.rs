@@ -1,0 +1,149 @@
+//! Caching a body larger than `max_body_size` while it streams to the caller, in a store
+//! that keeps bodies in files ([`cache_core::BodyFiles`]): each chunk is written to the
+//! store's spool, then handed to the caller, so the caller's reads drive the writes and
+//! memory holds a chunk (and the store's batch), never the body. The entry is committed
+//! when the body ends, before the caller sees the end, so the next request finds it. An
+//! origin error, or a caller that drops the body early, drops the spool and its file:
+//! nothing is stored.
+//!
+//! Only responses that do not vary, under the request's URL key (no Vary variant, no
+//! redirect alias). With signatures on, only bodies whose length the origin announced
+//! (the signature covers the length, which precedes the body).
+//!
+//! Calls [`variants`](crate::variants), the store calls and leaf modules.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use cache_core::codec::BodyEncoder;
+use cache_core::{BodySpool, CacheKey, CachedResponse, EntryMeta};
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+
+use crate::body::rejoin;
+use crate::cache::Cache;
+use crate::info::CacheInfo;
+use crate::response_parts::ResponseParts;
+use crate::stats::StatsCounters;
+use crate::variants::{Placement, clear_variants};
+
+/// What the spooled entry will be: the response to store (its body empty), where, until when.
+pub(crate) struct Plan<'a> {
+    pub(crate) cached: CachedResponse,
+    pub(crate) place: Placement<'a>,
+    pub(crate) meta: EntryMeta,
+    /// The body's length, as the origin announced it.
+    pub(crate) announced: Option<u64>,
+}
+
+/// The caller's response, streaming `read` then the rest of `rest`, written to the store as
+/// it goes when the store can take it; passed on uncached otherwise.
+pub(crate) async fn spool_response(
+    cache: &Cache,
+    plan: Plan<'_>,
+    (parts, read, rest): (ResponseParts, Vec<Bytes>, reqwest::Response),
+    not_stored: CacheInfo,
+) -> reqwest::Response {
+    let store = &cache.live.store;
+    let key = plan.meta.key;
+    let Some(encoder) = store.body_encoder(&key, &plan.cached, plan.announced) else {
+        return rejoin(parts, read, rest, not_stored);
+    };
+    clear_variants(store, &plan.place).await;
+    let Some(spool) = store.begin_spool(&key).await else {
+        return rejoin(parts, read, rest, not_stored);
+    };
+    let writing = Writing {
+        read: read.into_iter(),
+        rest: rest.bytes_stream().boxed(),
+        spool: Some(spool),
+        encoder: Some(encoder),
+        meta: Some(plan.meta),
+        stats: Arc::clone(&cache.live.stats),
+    };
+    let body = futures_util::stream::unfold(writing, Writing::next);
+    // Not stored yet: only once the caller has read the body to its end.
+    let info = CacheInfo {
+        key: Some(key),
+        ..not_stored
+    };
+    parts.into_response(reqwest::Body::wrap_stream(body), info)
+}
+
+/// A body on its way to the caller and to the store.
+struct Writing {
+    /// Chunks read before the body was found too large.
+    read: std::vec::IntoIter<Bytes>,
+    rest: BoxStream<'static, reqwest::Result<Bytes>>,
+    /// `None` once the body is not being stored (a write failed, or it was committed).
+    spool: Option<Box<dyn BodySpool>>,
+    encoder: Option<BodyEncoder>,
+    meta: Option<EntryMeta>,
+    stats: Arc<StatsCounters>,
+}
+
+impl Writing {
+    async fn next(mut self) -> Option<(reqwest::Result<Bytes>, Self)> {
+        let next = match self.read.next() {
+            Some(chunk) => Some(Ok(chunk)),
+            None => self.rest.next().await,
+        };
+        match next {
+            Some(Ok(chunk)) => {
+                self.write(&chunk).await;
+                Some((Ok(chunk), self))
+            }
+            Some(Err(error)) => {
+                // Dropping the spool removes its file.
+                self.spool = None;
+                Some((Err(error), self))
+            }
+            None => {
+                self.commit().await;
+                None
+            }
+        }
+    }
+
+    async fn write(&mut self, chunk: &Bytes) {
+        let Some(spool) = &mut self.spool else {
+            return;
+        };
+        if let Some(encoder) = &mut self.encoder {
+            encoder.update(chunk);
+        }
+        if let Err(error) = spool.write(chunk.clone()).await {
+            let key = self.meta.as_ref().map(|m| m.key);
+            warn_not_cached(key, &error);
+            self.spool = None;
+        }
+    }
+
+    async fn commit(&mut self) {
+        let (Some(spool), Some(encoder), Some(meta)) =
+            (self.spool.take(), self.encoder.take(), self.meta.take())
+        else {
+            return;
+        };
+        let key = meta.key;
+        let Some((before, after)) = encoder.finish() else {
+            tracing::debug!(%key, "body not of its announced length; not cached");
+            return;
+        };
+        match spool.commit(meta, before, after).await {
+            Ok(()) => self.stats.store(),
+            Err(cache_core::StoreError::TooLarge { size, limit }) => {
+                tracing::debug!(%key, size, limit, "response too large for the store; not cached");
+            }
+            Err(error) => warn_not_cached(Some(key), &error),
+        }
+    }
+}
+
+fn warn_not_cached(key: Option<CacheKey>, error: &cache_core::StoreError) {
+    let error = crate::warnings::error_chain(error);
+    match key {
+        Some(key) => tracing::warn!(%key, %error, "cache write failed; response not cached"),
+        None => tracing::warn!(%error, "cache write failed; response not cached"),
+    }
+}

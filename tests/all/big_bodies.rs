@@ -1,0 +1,208 @@
+//! Bodies over `max_body_size` in a store that keeps files (FsStore): written to the store
+//! while they stream to the caller, committed only once complete, served from their file;
+//! a cut download or a body dropped early leaves nothing behind.
+
+use std::path::Path;
+
+use reqwest_caching::{CacheMiddleware, CacheResponseExt, FsStore, SigningKeys};
+
+use crate::origin::{Origin, pattern};
+
+/// The limit the tests use: every body over it goes to a file.
+const LIMIT: u64 = 64 * 1024;
+/// Several times the limit, and not a multiple of any chunk size.
+const SIZE: usize = 1_000_003;
+/// Another size for the same body without `Content-Length` (the origin counts by path).
+const CHUNKED: usize = 1_000_033;
+
+struct Setup {
+    client: reqwest_middleware::ClientWithMiddleware,
+    handle: reqwest_caching::CacheHandle,
+    origin: Origin,
+    dir: tempfile::TempDir,
+}
+
+async fn setup(signed: bool) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::open(dir.path()).unwrap();
+    let mut builder = CacheMiddleware::builder().store(store).max_body_size(LIMIT);
+    if signed {
+        builder = builder.signing_keys(SigningKeys::new(
+            b"a secret of 32 bytes or more....".to_vec(),
+        ));
+    }
+    let cache = builder.build().unwrap();
+    let handle = cache.handle();
+    Setup {
+        client: cache.into_client(reqwest::Client::new()),
+        handle,
+        origin: Origin::start().await,
+        dir,
+    }
+}
+
+/// Every file under `entries/` but the shard locks: records, bodies and temporaries.
+fn entry_files(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for shard in std::fs::read_dir(dir.join("entries")).unwrap() {
+        for file in std::fs::read_dir(shard.unwrap().path()).unwrap() {
+            let name = file.unwrap().file_name().to_string_lossy().into_owned();
+            if name != ".lock" {
+                found.push(name);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// Requests that reached the origin for `path` (its query aside).
+fn hits(s: &Setup, path: &str) -> usize {
+    s.origin.hits(path.split('?').next().unwrap_or(path))
+}
+
+async fn fetch(s: &Setup, path: &str) -> (Vec<u8>, reqwest_caching::CacheInfo) {
+    let response = s.client.get(s.origin.url(path)).send().await.unwrap();
+    assert_eq!(response.status(), 200, "{path}");
+    let info = response.cache_info().cloned().unwrap();
+    (response.bytes().await.unwrap().to_vec(), info)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_over_the_limit_is_stored_as_it_streams_and_served_from_its_file() {
+    for path in [
+        format!("/pattern/{SIZE}"),
+        format!("/pattern/{CHUNKED}?chunked"),
+    ] {
+        let size = if path.ends_with("chunked") {
+            CHUNKED
+        } else {
+            SIZE
+        };
+        let s = setup(false).await;
+        let (body, info) = fetch(&s, &path).await;
+        assert_eq!(body, pattern(0..size), "{path}: the caller got it whole");
+        assert!(!info.from_cache && !info.stored, "{path}: {info:?}");
+        assert_eq!(
+            s.handle.count().await.unwrap(),
+            1,
+            "{path}: committed at its end"
+        );
+        let files = entry_files(s.dir.path());
+        assert_eq!(files.len(), 2, "{path}: a record and a body: {files:?}");
+        assert!(files.iter().all(|f| !f.starts_with(".tmp-")), "{files:?}");
+
+        let (body, info) = fetch(&s, &path).await;
+        assert!(info.from_cache, "{path}: {info:?}");
+        assert_eq!(
+            body,
+            pattern(0..size),
+            "{path}: the same bytes from the file"
+        );
+        assert_eq!(
+            hits(&s, &path),
+            1,
+            "{path}: the second one never reached the origin"
+        );
+
+        // HEAD answers from the entry too; a range of a body kept in a file goes to the origin.
+        let head = s.client.head(s.origin.url(&path)).send().await.unwrap();
+        assert!(head.from_cache(), "{path}");
+        let ranged = s
+            .client
+            .get(s.origin.url(&path))
+            .header("range", "bytes=0-9")
+            .send()
+            .await
+            .unwrap();
+        assert!(!ranged.from_cache(), "{path}");
+        assert_eq!(hits(&s, &path), 2, "{path}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signed_bodies_are_signed_as_they_stream_and_verified_as_they_are_served() {
+    let s = setup(true).await;
+    let path = format!("/pattern/{SIZE}");
+    fetch(&s, &path).await;
+    let (body, info) = fetch(&s, &path).await;
+    assert!(info.from_cache);
+    assert_eq!(body, pattern(0..SIZE));
+    assert_eq!(s.origin.hits(&path), 1);
+
+    // Without a length announced first, the signature cannot be begun: passed on uncached.
+    let chunked = format!("/pattern/{CHUNKED}?chunked");
+    for _ in 0..2 {
+        let (body, info) = fetch(&s, &chunked).await;
+        assert_eq!(body, pattern(0..CHUNKED));
+        assert!(!info.from_cache);
+    }
+    assert_eq!(hits(&s, &chunked), 2);
+    assert_eq!(s.handle.count().await.unwrap(), 1);
+
+    // A body changed on disk: the bytes stream, then the body fails, and the entry goes.
+    let body_file = entry_files(s.dir.path())
+        .into_iter()
+        .find(|f| f.ends_with(".body"))
+        .unwrap();
+    let shard = s.dir.path().join("entries").join(&body_file[..2]);
+    let mut bytes = std::fs::read(shard.join(&body_file)).unwrap();
+    bytes[SIZE / 2] ^= 1;
+    std::fs::write(shard.join(&body_file), bytes).unwrap();
+    let response = s.client.get(s.origin.url(&path)).send().await.unwrap();
+    assert!(response.from_cache());
+    let error = response.bytes().await.unwrap_err();
+    let mut chain = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        chain = format!("{chain}: {cause}");
+        source = cause.source();
+    }
+    assert!(chain.contains("does not match its entry"), "{chain}");
+    assert_eq!(s.handle.count().await.unwrap(), 0, "the entry was deleted");
+    let (body, info) = fetch(&s, &path).await;
+    assert!(!info.from_cache);
+    assert_eq!(body, pattern(0..SIZE));
+    assert_eq!(s.origin.hits(&path), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cut_download_leaves_nothing_behind() {
+    let s = setup(false).await;
+    // Over the limit, then the origin fails the connection.
+    let path = format!("/cut/{}", 4 * LIMIT);
+    for n in 1..=2 {
+        let response = s.client.get(s.origin.url(&path)).send().await.unwrap();
+        assert!(
+            response.bytes().await.is_err(),
+            "the caller sees the failure"
+        );
+        assert_eq!(s.origin.hits(&path), n, "never served from the cache");
+    }
+    // Content-Length over the limit, the connection closed early.
+    let short = format!("/short/{}/{}", 4 * LIMIT, 2 * LIMIT);
+    let response = s.client.get(s.origin.url(&short)).send().await.unwrap();
+    assert!(response.bytes().await.is_err());
+    assert_eq!(s.handle.count().await.unwrap(), 0);
+    assert_eq!(entry_files(s.dir.path()), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_the_caller_drops_early_leaves_nothing_behind() {
+    let s = setup(false).await;
+    let path = format!("/pattern/{CHUNKED}?chunked");
+    let mut response = s.client.get(s.origin.url(&path)).send().await.unwrap();
+    let mut read = 0;
+    while read <= 2 * LIMIT as usize {
+        read += response.chunk().await.unwrap().unwrap().len();
+    }
+    assert_eq!(entry_files(s.dir.path()).len(), 1, "the body being written");
+    drop(response);
+    assert_eq!(entry_files(s.dir.path()), Vec::<String>::new());
+    assert_eq!(s.handle.count().await.unwrap(), 0);
+    // The next request goes to the origin, and stores it.
+    let (body, _) = fetch(&s, &path).await;
+    assert_eq!(body, pattern(0..CHUNKED));
+    assert_eq!(hits(&s, &path), 2);
+    assert_eq!(s.handle.count().await.unwrap(), 1);
+}
