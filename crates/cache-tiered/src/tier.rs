@@ -20,7 +20,8 @@ pub(crate) struct Guard(u64);
 /// The memory in front of the backing store, and its coherence bookkeeping.
 pub(crate) struct Tier {
     memory: MemoryStore,
-    /// Bumped for each key invalidated, written or deleted, on the key's stripe.
+    /// Bumped for each key invalidated (written, deleted or changed elsewhere), on the key's
+    /// stripe.
     stripes: [AtomicU64; STRIPES],
     /// Bumped for each flush.
     flushes: AtomicU64,
@@ -103,9 +104,8 @@ impl Tier {
     }
 
     /// Marks the key as changed: fills that began before no longer stick.
-    pub(crate) fn bump(&self, key: &CacheKey) -> Guard {
+    fn bump(&self, key: &CacheKey) {
         self.stripes[stripe_of(key)].fetch_add(1, Ordering::SeqCst);
-        self.guard(key)
     }
 
     /// Puts a copy of what the backing store holds (or was just given) into memory, unless

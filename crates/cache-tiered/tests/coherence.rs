@@ -203,6 +203,9 @@ async fn without_notifications_the_memory_ttl_bounds_staleness() {
     let expired = Some(SystemTime::now() - Duration::from_secs(1));
     store.put(entry(1, "expired", expired)).await.unwrap();
     store.put(entry(2, "fresh", None)).await.unwrap();
+    // Reads fill memory (a put only drops the copy).
+    assert!(store.get(&key(1)).await.unwrap().is_some());
+    assert!(store.get(&key(2)).await.unwrap().is_some());
     // The backing store drops both behind the tier's back (a TTL sweep, another process).
     backing.delete(&key(1)).await.unwrap();
     backing.delete(&key(2)).await.unwrap();
@@ -224,6 +227,7 @@ async fn without_notifications_the_memory_ttl_bounds_staleness() {
         .await
         .unwrap();
     strict.put(entry(3, "x", None)).await.unwrap();
+    assert!(strict.get(&key(3)).await.unwrap().is_some());
     backing.delete(&key(3)).await.unwrap();
     assert_eq!(strict.get(&key(3)).await.unwrap(), None);
 }
@@ -248,6 +252,8 @@ async fn a_failing_backing_store_is_answered_from_memory() {
         .unwrap();
     let expired = Some(SystemTime::now() - Duration::from_secs(1));
     store.put(entry(1, "old", expired)).await.unwrap();
+    // The read fills memory (a put only drops the copy).
+    assert_eq!(value_of(&store, 1).await.as_deref(), Some(&b"old"[..]));
     server.kill();
     assert_eq!(
         value_of(&store, 1).await.as_deref(),
