@@ -114,15 +114,20 @@ impl Tier {
     /// counters before the check, which drops it.
     pub(crate) fn fill(&self, entry: StoredEntry, guard: Guard) {
         let key = entry.meta.key;
+        if self.deadlines.as_ref().is_some_and(|d| d.ttl.is_zero()) {
+            return;
+        }
+        // A copy memory refuses (too large) is not kept, and neither is the older copy it
+        // replaces: memory leaves that one in place when it refuses. Its deadline is set
+        // only once the copy is in, so a refused fill never extends the older copy's life.
+        if !matches!(self.memory.put(entry).now_or_never(), Some(Ok(()))) {
+            self.remove(&key);
+            return;
+        }
         if let Some(d) = &self.deadlines {
-            if d.ttl.is_zero() {
-                return;
-            }
             d.until.insert(key, Instant::now() + d.ttl);
         }
-        // A copy too large for memory is simply not kept; the backing store has it.
-        let put = self.memory.put(entry).now_or_never();
-        if matches!(put, Some(Ok(()))) && self.guard(&key) != guard {
+        if self.guard(&key) != guard {
             self.remove(&key);
         }
     }
@@ -187,6 +192,10 @@ mod tests {
     use bytes::Bytes;
 
     fn entry(n: u64, value: &'static str) -> StoredEntry {
+        sized(n, Bytes::from_static(value.as_bytes()))
+    }
+
+    fn sized(n: u64, value: Bytes) -> StoredEntry {
         let key = CacheKey::from_digest(u128::from(n).to_le_bytes());
         let meta = EntryMeta::new(
             key,
@@ -194,7 +203,7 @@ mod tests {
             SystemTime::now(),
             None,
         );
-        StoredEntry::new(meta, Bytes::from_static(value.as_bytes()))
+        StoredEntry::new(meta, value)
     }
 
     #[test]
@@ -238,5 +247,25 @@ mod tests {
         let zero = Tier::new(MemoryStore::new(), Some(Duration::ZERO), true);
         zero.fill(e.clone(), zero.guard(&e.meta.key));
         assert_eq!(zero.copy(&e.meta.key), None, "a zero TTL keeps nothing");
+    }
+
+    /// The backing store's value grew too large for memory: the smaller copy it replaces
+    /// is dropped, not kept (nor, with a memory TTL, given a new deadline).
+    #[test]
+    fn a_copy_too_large_for_memory_drops_the_older_copy() {
+        for ttl in [None, Some(Duration::from_secs(3600))] {
+            let tier = Tier::new(MemoryStore::bounded(100, 64 << 10), ttl, true);
+            let small = entry(1, "v1");
+            let key = small.meta.key;
+            tier.fill(small.clone(), tier.guard(&key));
+            assert_eq!(tier.copy(&key), Some(small.clone()), "{ttl:?}");
+            assert!(tier.serves(&small.meta), "{ttl:?}");
+            let large = sized(1, Bytes::from(vec![b'x'; 1 << 20]));
+            tier.fill(large, tier.guard(&key));
+            assert_eq!(tier.copy(&key), None, "{ttl:?}: v1 must not outlive v2");
+            if ttl.is_some() {
+                assert!(!tier.serves(&small.meta), "no deadline left for v1");
+            }
+        }
     }
 }
