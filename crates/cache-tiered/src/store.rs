@@ -14,7 +14,8 @@ use crate::invalidation::{InvalidationSink, InvalidationSource};
 use crate::tier::Tier;
 
 /// How long a copy is served from memory when the backing store sends no invalidations
-/// (1 s): the longest another process's change can go unseen here.
+/// (1 s): the longest another process's change can go unseen here. Also the longest a write
+/// that failed is served from memory (fail-open), with or without invalidations.
 pub const DEFAULT_MEMORY_TTL: Duration = Duration::from_secs(1);
 
 /// Builds a [`TieredStore`].
@@ -47,8 +48,8 @@ impl TieredStoreBuilder {
 
     /// How long a copy is served from memory after it was filled, at most. Without an
     /// invalidation source this is the coherence bound (default [`DEFAULT_MEMORY_TTL`]);
-    /// with one it is off by default (copies live until invalidated, evicted or expired) and
-    /// this adds a bound on top. `Duration::ZERO` keeps nothing in memory.
+    /// with one it is off by default (copies live until invalidated, evicted or expired; a
+    /// failed write's copy at most [`DEFAULT_MEMORY_TTL`]) and this adds a bound on top. `Duration::ZERO` keeps nothing in memory.
     pub fn memory_ttl(mut self, ttl: Duration) -> Self {
         self.memory_ttl = Some(Some(ttl));
         self
@@ -105,7 +106,10 @@ impl TieredStoreBuilder {
 ///   TTL ([`DEFAULT_MEMORY_TTL`]): another process's change is seen within it.
 /// - **Fail-open**: when the backing store fails, a read answers with the memory copy if
 ///   there is one (even when it would otherwise ask the backing store), and a write still
-///   lands in memory (and the error is returned).
+///   lands in memory (and the error is returned), served for at most [`DEFAULT_MEMORY_TTL`]
+///   even with an invalidation source: a write that never reached the backing store brings
+///   no invalidation, and would otherwise be served here, and nowhere else, until it
+///   expires.
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), cache_core::StoreError> {
@@ -286,9 +290,12 @@ impl CacheStore for TieredStore {
         drop(dropped);
         match written {
             Ok(()) => Ok(()),
-            // Fail-open: the backing store is down, memory keeps the entry meanwhile.
+            // Fail-open: the backing store is down, memory keeps the entry meanwhile, but
+            // briefly: the write may never have reached the backing store, and then no
+            // invalidation comes for it.
             Err(error) if error.is_transient() => {
-                self.tier.fill(entry, self.tier.guard(&key));
+                let guard = self.tier.guard(&key);
+                self.tier.fill_briefly(entry, guard, DEFAULT_MEMORY_TTL);
                 Err(error)
             }
             // Refused (too large, full): not stored, so no copy either.

@@ -1,6 +1,6 @@
 //! The memory tier and what keeps it coherent: a guard that stops a fill racing with an
 //! invalidation from leaving a stale copy, the flag that says whether memory may answer
-//! first, and the per-entry memory deadlines of the memory TTL.
+//! first, and the per-entry memory deadlines (of the memory TTL, and of fail-open copies).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
@@ -28,15 +28,19 @@ pub(crate) struct Tier {
     /// Whether memory answers before the backing store: always without an invalidation
     /// source; with one, only while its subscription is live.
     live: AtomicBool,
-    /// With a memory TTL: when each copy stops being served from memory.
-    deadlines: Option<Deadlines>,
+    /// When each copy stops being served from memory.
+    deadlines: Deadlines,
     invalidations: AtomicU64,
 }
 
 /// How long copies are served from memory, and until when each one is.
 struct Deadlines {
-    ttl: Duration,
-    until: quick_cache::sync::Cache<CacheKey, Instant>,
+    /// The memory TTL, if any: without one, copies are served until dropped, except
+    /// fail-open copies.
+    ttl: Option<Duration>,
+    /// Each copy's deadline (`None`: none). A copy with no entry here is not served, so a
+    /// deadline evicted from this bounded map only costs a refill.
+    until: quick_cache::sync::Cache<CacheKey, Option<Instant>>,
 }
 
 impl std::fmt::Debug for Tier {
@@ -44,19 +48,18 @@ impl std::fmt::Debug for Tier {
         f.debug_struct("Tier")
             .field("memory", &self.memory)
             .field("live", &self.is_live())
-            .field("memory_ttl", &self.deadlines.as_ref().map(|d| d.ttl))
+            .field("memory_ttl", &self.deadlines.ttl)
             .finish()
     }
 }
 
 impl Tier {
     pub(crate) fn new(memory: MemoryStore, memory_ttl: Option<Duration>, live: bool) -> Self {
-        let deadlines = memory_ttl.map(|ttl| Deadlines {
-            ttl,
-            // At least as many as memory holds: a copy whose deadline was evicted is not
-            // served (it reads as past its deadline), so this only costs a refill.
+        let deadlines = Deadlines {
+            ttl: memory_ttl,
+            // At least as many as memory holds.
             until: quick_cache::sync::Cache::new(memory.capacity().max(16)),
-        });
+        };
         Self {
             memory,
             stripes: std::array::from_fn(|_| AtomicU64::new(0)),
@@ -72,7 +75,7 @@ impl Tier {
     }
 
     pub(crate) fn memory_ttl(&self) -> Option<Duration> {
-        self.deadlines.as_ref().map(|d| d.ttl)
+        self.deadlines.ttl
     }
 
     /// Whether reads may be answered from memory without asking the backing store.
@@ -85,15 +88,16 @@ impl Tier {
     }
 
     /// Whether memory may answer with this copy now: only before its expiry (the backing
-    /// store keeps every entry at least that long, so memory never outlives it) and, with a
-    /// memory TTL, before the copy's deadline.
+    /// store keeps every entry at least that long, so memory never outlives it) and before
+    /// the copy's deadline, if it has one.
     pub(crate) fn serves(&self, meta: &EntryMeta) -> bool {
         if meta.is_expired(SystemTime::now()) {
             return false;
         }
-        match &self.deadlines {
-            None => true,
-            Some(d) => d.until.get(&meta.key).is_some_and(|t| Instant::now() < t),
+        match self.deadlines.until.get(&meta.key) {
+            Some(Some(deadline)) => Instant::now() < deadline,
+            Some(None) => true,
+            None => false,
         }
     }
 
@@ -108,13 +112,26 @@ impl Tier {
         self.stripes[stripe_of(key)].fetch_add(1, Ordering::SeqCst);
     }
 
-    /// Puts a copy of what the backing store holds (or was just given) into memory, unless
-    /// the key changed since `guard` was taken. The copy goes in first and the guard is
-    /// checked after: an invalidation either finds the copy and drops it, or has changed the
-    /// counters before the check, which drops it.
+    /// Puts a copy of what the backing store holds into memory, served until the memory
+    /// TTL if any, unless the key changed since `guard` was taken.
     pub(crate) fn fill(&self, entry: StoredEntry, guard: Guard) {
+        self.fill_for(entry, guard, self.deadlines.ttl);
+    }
+
+    /// Puts a copy the backing store may not hold (its write failed) into memory, served for
+    /// at most `lifetime`: no invalidation will come for a key the backing store never
+    /// stored, so without a deadline it would be served here, and nowhere else, until it
+    /// expires.
+    pub(crate) fn fill_briefly(&self, entry: StoredEntry, guard: Guard, lifetime: Duration) {
+        let lifetime = self.deadlines.ttl.map_or(lifetime, |ttl| ttl.min(lifetime));
+        self.fill_for(entry, guard, Some(lifetime));
+    }
+
+    /// The copy goes in first and the guard is checked after: an invalidation either finds
+    /// the copy and drops it, or has changed the counters before the check, which drops it.
+    fn fill_for(&self, entry: StoredEntry, guard: Guard, lifetime: Option<Duration>) {
         let key = entry.meta.key;
-        if self.deadlines.as_ref().is_some_and(|d| d.ttl.is_zero()) {
+        if lifetime.is_some_and(|l| l.is_zero()) {
             return;
         }
         // A copy memory refuses (too large) is not kept, and neither is the older copy it
@@ -124,9 +141,8 @@ impl Tier {
             self.remove(&key);
             return;
         }
-        if let Some(d) = &self.deadlines {
-            d.until.insert(key, Instant::now() + d.ttl);
-        }
+        let deadline = lifetime.map(|l| Instant::now() + l);
+        self.deadlines.until.insert(key, deadline);
         if self.guard(&key) != guard {
             self.remove(&key);
         }
@@ -151,18 +167,14 @@ impl Tier {
 
     fn remove(&self, key: &CacheKey) {
         let _ = self.memory.delete(key).now_or_never();
-        if let Some(d) = &self.deadlines {
-            d.until.remove(key);
-        }
+        self.deadlines.until.remove(key);
     }
 
     /// Drops every memory copy: fills in flight no longer stick.
     pub(crate) fn flush(&self) {
         self.flushes.fetch_add(1, Ordering::SeqCst);
         let _ = self.memory.clear().now_or_never();
-        if let Some(d) = &self.deadlines {
-            d.until.clear();
-        }
+        self.deadlines.until.clear();
     }
 
     /// Keys dropped on notice from the invalidation source so far.
@@ -236,7 +248,9 @@ mod tests {
     fn copies_are_served_only_before_expiry_and_deadline() {
         let tier = Tier::new(MemoryStore::new(), None, true);
         let mut e = entry(1, "a");
-        assert!(tier.serves(&e.meta));
+        assert!(!tier.serves(&e.meta), "never filled");
+        tier.fill(e.clone(), tier.guard(&e.meta.key));
+        assert!(tier.serves(&e.meta), "no memory TTL: no deadline");
         e.meta.expires_at = Some(SystemTime::now() - Duration::from_secs(1));
         assert!(!tier.serves(&e.meta), "expired: the backing store decides");
         let with_ttl = Tier::new(MemoryStore::new(), Some(Duration::from_secs(60)), true);
