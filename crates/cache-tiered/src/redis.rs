@@ -11,10 +11,13 @@
 //!
 //! The pushes are handled inside the connection's reader (no channel hop). A lost
 //! connection (the driver's `Disconnection` push, or a failed `PING` every second) flushes
-//! the memory tier at once and stops it answering first; the source reconnects with
+//! the memory tier at once and stops it answering first (only the latest connection's: one
+//! given up after a failed `PING` may report its disconnection later, when the new
+//! subscription is live, and is ignored); the source reconnects with
 //! back-off (50 ms doubling to 1 s), re-enables tracking, and flushes again before memory
 //! answers first.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -64,6 +67,10 @@ pub struct RedisInvalidations {
     timeout: Duration,
     /// The live tracking connection, for [`InvalidationSource::sync`].
     current: Arc<Mutex<Option<MultiplexedConnection>>>,
+    /// The number of the latest subscription: only its connection's loss is the
+    /// subscription's loss (an older connection, given up after a failed `PING`, may report
+    /// its disconnection long after the new one is live).
+    generation: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for RedisInvalidations {
@@ -100,6 +107,7 @@ impl RedisInvalidations {
             key_prefix: key_prefix.into(),
             timeout: Duration::from_secs(2),
             current: Arc::new(Mutex::new(None)),
+            generation: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -119,19 +127,25 @@ impl RedisInvalidations {
         self
     }
 
-    /// Connects and enables tracking. The returned notify fires when the connection drops.
+    /// Connects and enables tracking, as the latest subscription (an older connection's
+    /// loss is ignored from now on). The returned notify fires when the connection drops.
     async fn subscribe(
         &self,
         sink: &InvalidationSink,
     ) -> Result<(MultiplexedConnection, Arc<Notify>), StoreError> {
         let dropped = Arc::new(Notify::new());
+        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
         let on_push = {
             let (sink, prefix, dropped) = (sink.clone(), self.key_prefix.clone(), dropped.clone());
+            let latest = self.generation.clone();
             move |push: PushInfo| -> Result<(), std::convert::Infallible> {
                 match push.kind {
+                    // An older connection's notices are still true: delivered too.
                     PushKind::Invalidate => deliver(&sink, &prefix, &push.data),
                     PushKind::Disconnection => {
-                        sink.lost();
+                        if latest.load(Ordering::SeqCst) == generation {
+                            sink.lost();
+                        }
                         dropped.notify_one();
                     }
                     _ => {}
@@ -279,6 +293,8 @@ impl InvalidationSource for RedisInvalidations {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tier::Tier;
+    use cache_core::MemoryStore;
 
     #[test]
     fn only_entry_keys_under_the_prefix_are_read() {
@@ -288,5 +304,44 @@ mod tests {
         assert_eq!(cache_key("p:", &named(format!("q:{key}"))), None);
         assert_eq!(cache_key("p:", &named(format!("p:g:{key}"))), None);
         assert_eq!(cache_key("p:", &Value::Int(1)), None);
+    }
+
+    /// A connection given up for a new one (after a failed `PING`) reports its
+    /// disconnection once the new subscription is live: memory stays on.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_old_connection_dropping_leaves_the_new_subscription_live() {
+        let url = test_support::shared_redis().url();
+        let tier = Arc::new(Tier::new(MemoryStore::new(), None, false));
+        let sink = InvalidationSink::new(&tier);
+        let prefix = test_support::unique_namespace("generations");
+        let source = RedisInvalidations::new(&url, prefix).expect("url");
+        let (mut old, old_dropped) = source.subscribe(&sink).await.expect("subscribe");
+        let old_id: i64 = redis::cmd("CLIENT")
+            .arg("ID")
+            .query_async(&mut old)
+            .await
+            .expect("CLIENT ID");
+        let (_new, _) = source.subscribe(&sink).await.expect("resubscribe");
+        sink.subscribed();
+        assert!(tier.is_live());
+
+        // The old connection's socket fails now.
+        let client = redis::Client::open(url.as_str()).expect("url");
+        let mut admin = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect");
+        let killed: i64 = redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("ID")
+            .arg(old_id)
+            .query_async(&mut admin)
+            .await
+            .expect("CLIENT KILL");
+        assert_eq!(killed, 1);
+        tokio::time::timeout(Duration::from_secs(30), old_dropped.notified())
+            .await
+            .expect("the old connection reports its disconnection");
+        assert!(tier.is_live(), "the old connection switched memory off");
     }
 }

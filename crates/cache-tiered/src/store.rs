@@ -14,7 +14,8 @@ use crate::invalidation::{InvalidationSink, InvalidationSource};
 use crate::tier::Tier;
 
 /// How long a copy is served from memory when the backing store sends no invalidations
-/// (1 s): the longest another process's change can go unseen here.
+/// (1 s): the longest another process's change can go unseen here. Also the longest a write
+/// that failed is served from memory (fail-open), with or without invalidations.
 pub const DEFAULT_MEMORY_TTL: Duration = Duration::from_secs(1);
 
 /// Builds a [`TieredStore`].
@@ -47,8 +48,8 @@ impl TieredStoreBuilder {
 
     /// How long a copy is served from memory after it was filled, at most. Without an
     /// invalidation source this is the coherence bound (default [`DEFAULT_MEMORY_TTL`]);
-    /// with one it is off by default (copies live until invalidated, evicted or expired) and
-    /// this adds a bound on top. `Duration::ZERO` keeps nothing in memory.
+    /// with one it is off by default (copies live until invalidated, evicted or expired; a
+    /// failed write's copy at most [`DEFAULT_MEMORY_TTL`]) and this adds a bound on top. `Duration::ZERO` keeps nothing in memory.
     pub fn memory_ttl(mut self, ttl: Duration) -> Self {
         self.memory_ttl = Some(Some(ttl));
         self
@@ -93,8 +94,10 @@ impl TieredStoreBuilder {
 ///   entry at least until its expiry, so memory never serves an entry the backing store has
 ///   dropped by its own TTL), and expired entries are always read from the backing store,
 ///   which applies its own retention.
-/// - **Writes and deletes** go to the backing store, then to memory. Listing and counting
-///   ask the backing store, which is the truth.
+/// - **Writes and deletes** go to the backing store and drop the memory copy when they end
+///   (returned, failed or cancelled); the next read fills memory with what the backing
+///   store kept (of two racing writes of one key, the one written here may not be it).
+///   Listing and counting ask the backing store, which is the truth.
 /// - **Coherence**: with an [`InvalidationSource`] (Redis: `RedisInvalidations`), a change
 ///   made by another process drops the copy here as soon as the notice arrives (about a
 ///   millisecond on loopback; [`TieredStore::sync`] waits for it). When the subscription
@@ -103,7 +106,10 @@ impl TieredStoreBuilder {
 ///   TTL ([`DEFAULT_MEMORY_TTL`]): another process's change is seen within it.
 /// - **Fail-open**: when the backing store fails, a read answers with the memory copy if
 ///   there is one (even when it would otherwise ask the backing store), and a write still
-///   lands in memory (and the error is returned).
+///   lands in memory (and the error is returned), served for at most [`DEFAULT_MEMORY_TTL`]
+///   even with an invalidation source: a write that never reached the backing store brings
+///   no invalidation, and would otherwise be served here, and nowhere else, until it
+///   expires.
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), cache_core::StoreError> {
@@ -126,7 +132,7 @@ impl TieredStoreBuilder {
 /// returns, this process may still answer with the old copy for the notice's latency (the
 /// bench measures it) unless it calls [`TieredStore::sync`] first. Copies of this process's
 /// own writes are dropped too when the server echoes them (broadcast mode cannot tell
-/// writers apart), so the first read after a write goes to the backing store.
+/// writers apart); the first read after a write goes to the backing store anyway.
 pub struct TieredStore {
     backing: Arc<dyn CacheStore>,
     pub(crate) tier: Arc<Tier>,
@@ -276,33 +282,30 @@ impl CacheStore for TieredStore {
 
     async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
         let key = entry.meta.key;
-        // Bumped before and after the write: of two writes of one key racing here, the copy
-        // left in memory is the one the backing store kept, or none.
-        self.tier.bump(&key);
+        // Memory is not filled with what was written: of two writes of one key racing here,
+        // this one's may not be the one the backing store kept. The copy is dropped instead
+        // (also when this call is cancelled mid-write) and the next read fills it.
+        let dropped = ForgetAfterWrite::key(&self.tier, key);
         let written = self.backing.put(entry.clone()).await;
-        let guard = self.tier.bump(&key);
+        drop(dropped);
         match written {
-            Ok(()) => {
-                self.tier.fill(entry, guard);
-                Ok(())
-            }
-            // Fail-open: the backing store is down, memory keeps the entry meanwhile.
+            Ok(()) => Ok(()),
+            // Fail-open: the backing store is down, memory keeps the entry meanwhile, but
+            // briefly: the write may never have reached the backing store, and then no
+            // invalidation comes for it.
             Err(error) if error.is_transient() => {
-                self.tier.fill(entry, guard);
+                let guard = self.tier.guard(&key);
+                self.tier.fill_briefly(entry, guard, DEFAULT_MEMORY_TTL);
                 Err(error)
             }
             // Refused (too large, full): not stored, so no copy either.
-            Err(error) => {
-                self.tier.invalidate(&key);
-                Err(error)
-            }
+            Err(error) => Err(error),
         }
     }
 
     async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {
-        let deleted = self.backing.delete(key).await;
-        self.tier.invalidate(key);
-        deleted
+        let _dropped = ForgetAfterWrite::key(&self.tier, *key);
+        self.backing.delete(key).await
     }
 
     fn entries(&self) -> BoxStream<'_, Result<EntryMeta, StoreError>> {
@@ -310,9 +313,8 @@ impl CacheStore for TieredStore {
     }
 
     async fn clear(&self) -> Result<u64, StoreError> {
-        let cleared = self.backing.clear().await;
-        self.tier.flush();
-        cleared
+        let _flushed = ForgetAfterWrite::all(&self.tier);
+        self.backing.clear().await
     }
 
     fn suggested_timeout(&self) -> Duration {
@@ -339,9 +341,40 @@ impl CacheStore for TieredStore {
         key: &CacheKey,
         expires_at: Option<SystemTime>,
     ) -> Result<bool, StoreError> {
-        let set = self.backing.set_expiry(key, expires_at).await;
         // The next read takes the new expiry from the backing store.
-        self.tier.invalidate(key);
-        set
+        let _dropped = ForgetAfterWrite::key(&self.tier, *key);
+        self.backing.set_expiry(key, expires_at).await
+    }
+}
+
+/// Drops memory copies when a write ends, however it ends: returned, failed, or cancelled
+/// after the backing store applied it (a caller's timeout drops the call's future). A read
+/// that began before is spoiled by the bump (its copy does not stick), and one that begins
+/// after reads what the write left.
+struct ForgetAfterWrite<'a> {
+    tier: &'a Tier,
+    /// The key written, or `None` for every key (a clear).
+    key: Option<CacheKey>,
+}
+
+impl<'a> ForgetAfterWrite<'a> {
+    fn key(tier: &'a Tier, key: CacheKey) -> Self {
+        Self {
+            tier,
+            key: Some(key),
+        }
+    }
+
+    fn all(tier: &'a Tier) -> Self {
+        Self { tier, key: None }
+    }
+}
+
+impl Drop for ForgetAfterWrite<'_> {
+    fn drop(&mut self) {
+        match &self.key {
+            Some(key) => self.tier.invalidate(key),
+            None => self.tier.flush(),
+        }
     }
 }

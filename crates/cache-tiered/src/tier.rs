@@ -1,6 +1,6 @@
 //! The memory tier and what keeps it coherent: a guard that stops a fill racing with an
 //! invalidation from leaving a stale copy, the flag that says whether memory may answer
-//! first, and the per-entry memory deadlines of the memory TTL.
+//! first, and the per-entry memory deadlines (of the memory TTL, and of fail-open copies).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
@@ -20,22 +20,27 @@ pub(crate) struct Guard(u64);
 /// The memory in front of the backing store, and its coherence bookkeeping.
 pub(crate) struct Tier {
     memory: MemoryStore,
-    /// Bumped for each key invalidated, written or deleted, on the key's stripe.
+    /// Bumped for each key invalidated (written, deleted or changed elsewhere), on the key's
+    /// stripe.
     stripes: [AtomicU64; STRIPES],
     /// Bumped for each flush.
     flushes: AtomicU64,
     /// Whether memory answers before the backing store: always without an invalidation
     /// source; with one, only while its subscription is live.
     live: AtomicBool,
-    /// With a memory TTL: when each copy stops being served from memory.
-    deadlines: Option<Deadlines>,
+    /// When each copy stops being served from memory.
+    deadlines: Deadlines,
     invalidations: AtomicU64,
 }
 
 /// How long copies are served from memory, and until when each one is.
 struct Deadlines {
-    ttl: Duration,
-    until: quick_cache::sync::Cache<CacheKey, Instant>,
+    /// The memory TTL, if any: without one, copies are served until dropped, except
+    /// fail-open copies.
+    ttl: Option<Duration>,
+    /// Each copy's deadline (`None`: none). A copy with no entry here is not served, so a
+    /// deadline evicted from this bounded map only costs a refill.
+    until: quick_cache::sync::Cache<CacheKey, Option<Instant>>,
 }
 
 impl std::fmt::Debug for Tier {
@@ -43,19 +48,18 @@ impl std::fmt::Debug for Tier {
         f.debug_struct("Tier")
             .field("memory", &self.memory)
             .field("live", &self.is_live())
-            .field("memory_ttl", &self.deadlines.as_ref().map(|d| d.ttl))
+            .field("memory_ttl", &self.deadlines.ttl)
             .finish()
     }
 }
 
 impl Tier {
     pub(crate) fn new(memory: MemoryStore, memory_ttl: Option<Duration>, live: bool) -> Self {
-        let deadlines = memory_ttl.map(|ttl| Deadlines {
-            ttl,
-            // At least as many as memory holds: a copy whose deadline was evicted is not
-            // served (it reads as past its deadline), so this only costs a refill.
+        let deadlines = Deadlines {
+            ttl: memory_ttl,
+            // At least as many as memory holds.
             until: quick_cache::sync::Cache::new(memory.capacity().max(16)),
-        });
+        };
         Self {
             memory,
             stripes: std::array::from_fn(|_| AtomicU64::new(0)),
@@ -71,7 +75,7 @@ impl Tier {
     }
 
     pub(crate) fn memory_ttl(&self) -> Option<Duration> {
-        self.deadlines.as_ref().map(|d| d.ttl)
+        self.deadlines.ttl
     }
 
     /// Whether reads may be answered from memory without asking the backing store.
@@ -84,15 +88,16 @@ impl Tier {
     }
 
     /// Whether memory may answer with this copy now: only before its expiry (the backing
-    /// store keeps every entry at least that long, so memory never outlives it) and, with a
-    /// memory TTL, before the copy's deadline.
+    /// store keeps every entry at least that long, so memory never outlives it) and before
+    /// the copy's deadline, if it has one.
     pub(crate) fn serves(&self, meta: &EntryMeta) -> bool {
         if meta.is_expired(SystemTime::now()) {
             return false;
         }
-        match &self.deadlines {
-            None => true,
-            Some(d) => d.until.get(&meta.key).is_some_and(|t| Instant::now() < t),
+        match self.deadlines.until.get(&meta.key) {
+            Some(Some(deadline)) => Instant::now() < deadline,
+            Some(None) => true,
+            None => false,
         }
     }
 
@@ -103,26 +108,42 @@ impl Tier {
     }
 
     /// Marks the key as changed: fills that began before no longer stick.
-    pub(crate) fn bump(&self, key: &CacheKey) -> Guard {
+    fn bump(&self, key: &CacheKey) {
         self.stripes[stripe_of(key)].fetch_add(1, Ordering::SeqCst);
-        self.guard(key)
     }
 
-    /// Puts a copy of what the backing store holds (or was just given) into memory, unless
-    /// the key changed since `guard` was taken. The copy goes in first and the guard is
-    /// checked after: an invalidation either finds the copy and drops it, or has changed the
-    /// counters before the check, which drops it.
+    /// Puts a copy of what the backing store holds into memory, served until the memory
+    /// TTL if any, unless the key changed since `guard` was taken.
     pub(crate) fn fill(&self, entry: StoredEntry, guard: Guard) {
+        self.fill_for(entry, guard, self.deadlines.ttl);
+    }
+
+    /// Puts a copy the backing store may not hold (its write failed) into memory, served for
+    /// at most `lifetime`: no invalidation will come for a key the backing store never
+    /// stored, so without a deadline it would be served here, and nowhere else, until it
+    /// expires.
+    pub(crate) fn fill_briefly(&self, entry: StoredEntry, guard: Guard, lifetime: Duration) {
+        let lifetime = self.deadlines.ttl.map_or(lifetime, |ttl| ttl.min(lifetime));
+        self.fill_for(entry, guard, Some(lifetime));
+    }
+
+    /// The copy goes in first and the guard is checked after: an invalidation either finds
+    /// the copy and drops it, or has changed the counters before the check, which drops it.
+    fn fill_for(&self, entry: StoredEntry, guard: Guard, lifetime: Option<Duration>) {
         let key = entry.meta.key;
-        if let Some(d) = &self.deadlines {
-            if d.ttl.is_zero() {
-                return;
-            }
-            d.until.insert(key, Instant::now() + d.ttl);
+        if lifetime.is_some_and(|l| l.is_zero()) {
+            return;
         }
-        // A copy too large for memory is simply not kept; the backing store has it.
-        let put = self.memory.put(entry).now_or_never();
-        if matches!(put, Some(Ok(()))) && self.guard(&key) != guard {
+        // A copy memory refuses (too large) is not kept, and neither is the older copy it
+        // replaces: memory leaves that one in place when it refuses. Its deadline is set
+        // only once the copy is in, so a refused fill never extends the older copy's life.
+        if !matches!(self.memory.put(entry).now_or_never(), Some(Ok(()))) {
+            self.remove(&key);
+            return;
+        }
+        let deadline = lifetime.map(|l| Instant::now() + l);
+        self.deadlines.until.insert(key, deadline);
+        if self.guard(&key) != guard {
             self.remove(&key);
         }
     }
@@ -146,18 +167,14 @@ impl Tier {
 
     fn remove(&self, key: &CacheKey) {
         let _ = self.memory.delete(key).now_or_never();
-        if let Some(d) = &self.deadlines {
-            d.until.remove(key);
-        }
+        self.deadlines.until.remove(key);
     }
 
     /// Drops every memory copy: fills in flight no longer stick.
     pub(crate) fn flush(&self) {
         self.flushes.fetch_add(1, Ordering::SeqCst);
         let _ = self.memory.clear().now_or_never();
-        if let Some(d) = &self.deadlines {
-            d.until.clear();
-        }
+        self.deadlines.until.clear();
     }
 
     /// Keys dropped on notice from the invalidation source so far.
@@ -187,6 +204,10 @@ mod tests {
     use bytes::Bytes;
 
     fn entry(n: u64, value: &'static str) -> StoredEntry {
+        sized(n, Bytes::from_static(value.as_bytes()))
+    }
+
+    fn sized(n: u64, value: Bytes) -> StoredEntry {
         let key = CacheKey::from_digest(u128::from(n).to_le_bytes());
         let meta = EntryMeta::new(
             key,
@@ -194,7 +215,7 @@ mod tests {
             SystemTime::now(),
             None,
         );
-        StoredEntry::new(meta, Bytes::from_static(value.as_bytes()))
+        StoredEntry::new(meta, value)
     }
 
     #[test]
@@ -227,7 +248,9 @@ mod tests {
     fn copies_are_served_only_before_expiry_and_deadline() {
         let tier = Tier::new(MemoryStore::new(), None, true);
         let mut e = entry(1, "a");
-        assert!(tier.serves(&e.meta));
+        assert!(!tier.serves(&e.meta), "never filled");
+        tier.fill(e.clone(), tier.guard(&e.meta.key));
+        assert!(tier.serves(&e.meta), "no memory TTL: no deadline");
         e.meta.expires_at = Some(SystemTime::now() - Duration::from_secs(1));
         assert!(!tier.serves(&e.meta), "expired: the backing store decides");
         let with_ttl = Tier::new(MemoryStore::new(), Some(Duration::from_secs(60)), true);
@@ -238,5 +261,25 @@ mod tests {
         let zero = Tier::new(MemoryStore::new(), Some(Duration::ZERO), true);
         zero.fill(e.clone(), zero.guard(&e.meta.key));
         assert_eq!(zero.copy(&e.meta.key), None, "a zero TTL keeps nothing");
+    }
+
+    /// The backing store's value grew too large for memory: the smaller copy it replaces
+    /// is dropped, not kept (nor, with a memory TTL, given a new deadline).
+    #[test]
+    fn a_copy_too_large_for_memory_drops_the_older_copy() {
+        for ttl in [None, Some(Duration::from_secs(3600))] {
+            let tier = Tier::new(MemoryStore::bounded(100, 64 << 10), ttl, true);
+            let small = entry(1, "v1");
+            let key = small.meta.key;
+            tier.fill(small.clone(), tier.guard(&key));
+            assert_eq!(tier.copy(&key), Some(small.clone()), "{ttl:?}");
+            assert!(tier.serves(&small.meta), "{ttl:?}");
+            let large = sized(1, Bytes::from(vec![b'x'; 1 << 20]));
+            tier.fill(large, tier.guard(&key));
+            assert_eq!(tier.copy(&key), None, "{ttl:?}: v1 must not outlive v2");
+            if ttl.is_some() {
+                assert!(!tier.serves(&small.meta), "no deadline left for v1");
+            }
+        }
     }
 }

@@ -1,14 +1,17 @@
 //! Coherence of the memory tier, in one process: two tiered stores over one real Redis
 //! (each with its own connections and tracking subscription, as two processes would have),
-//! a Redis killed and restarted, and the memory TTL of stores without notifications.
+//! a Redis killed and restarted, the memory TTL of stores without notifications, and the
+//! short life of a failed write's fail-open copy.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use async_trait::async_trait;
 use bytes::Bytes;
-use cache_core::{CacheKey, CacheStore, EntryMeta, MemoryStore, StoredEntry};
+use cache_core::{CacheKey, CacheStore, EntryMeta, MemoryStore, StoreError, StoredEntry};
 use cache_redis::RedisStore;
-use cache_tiered::{RedisInvalidations, TieredStore};
+use cache_tiered::{DEFAULT_MEMORY_TTL, RedisInvalidations, TieredStore};
+use futures_core::stream::BoxStream;
 use test_support::{RedisServer, StopStart, shared_redis, unique_namespace};
 
 fn key(n: u64) -> CacheKey {
@@ -203,6 +206,9 @@ async fn without_notifications_the_memory_ttl_bounds_staleness() {
     let expired = Some(SystemTime::now() - Duration::from_secs(1));
     store.put(entry(1, "expired", expired)).await.unwrap();
     store.put(entry(2, "fresh", None)).await.unwrap();
+    // Reads fill memory (a put only drops the copy).
+    assert!(store.get(&key(1)).await.unwrap().is_some());
+    assert!(store.get(&key(2)).await.unwrap().is_some());
     // The backing store drops both behind the tier's back (a TTL sweep, another process).
     backing.delete(&key(1)).await.unwrap();
     backing.delete(&key(2)).await.unwrap();
@@ -224,6 +230,7 @@ async fn without_notifications_the_memory_ttl_bounds_staleness() {
         .await
         .unwrap();
     strict.put(entry(3, "x", None)).await.unwrap();
+    assert!(strict.get(&key(3)).await.unwrap().is_some());
     backing.delete(&key(3)).await.unwrap();
     assert_eq!(strict.get(&key(3)).await.unwrap(), None);
 }
@@ -248,6 +255,8 @@ async fn a_failing_backing_store_is_answered_from_memory() {
         .unwrap();
     let expired = Some(SystemTime::now() - Duration::from_secs(1));
     store.put(entry(1, "old", expired)).await.unwrap();
+    // The read fills memory (a put only drops the copy).
+    assert_eq!(value_of(&store, 1).await.as_deref(), Some(&b"old"[..]));
     server.kill();
     assert_eq!(
         value_of(&store, 1).await.as_deref(),
@@ -263,4 +272,72 @@ async fn value_of(store: &TieredStore, n: u64) -> Option<Bytes> {
         .await
         .expect("fail-open")
         .map(|e| e.value)
+}
+
+/// A Redis store whose `put` of a value starting with `unsent` fails as a timeout would,
+/// without reaching Redis: a transient write failure while the tracking connection is fine.
+#[derive(Debug)]
+struct UnsentPuts(RedisStore);
+
+#[async_trait]
+impl CacheStore for UnsentPuts {
+    async fn get(&self, key: &CacheKey) -> Result<Option<StoredEntry>, StoreError> {
+        self.0.get(key).await
+    }
+
+    async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
+        if entry.value.starts_with(b"unsent") {
+            return Err(StoreError::Timeout(Duration::from_millis(500)));
+        }
+        self.0.put(entry).await
+    }
+
+    async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {
+        self.0.delete(key).await
+    }
+
+    fn entries(&self) -> BoxStream<'_, Result<EntryMeta, StoreError>> {
+        self.0.entries()
+    }
+
+    async fn clear(&self) -> Result<u64, StoreError> {
+        self.0.clear().await
+    }
+}
+
+/// With invalidations, a write that failed stays in memory (fail-open) only briefly: Redis
+/// never stored it, so no notice will drop it, and it would be served here, and nowhere
+/// else, until it expires.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_write_is_served_from_memory_only_briefly() {
+    let url = shared_redis().url();
+    let redis = RedisStore::builder()
+        .prefix(unique_namespace("unsent"))
+        .open(&url)
+        .await
+        .expect("connect");
+    let invalidations = RedisInvalidations::for_store(&redis, &url).expect("url");
+    let here = TieredStore::builder(UnsentPuts(redis))
+        .invalidations(invalidations)
+        .build()
+        .await
+        .expect("subscribe");
+
+    let failed = here.put(entry(1, "unsent", None)).await.unwrap_err();
+    let filled = Instant::now();
+    assert!(failed.is_transient(), "{failed:?}");
+    here.sync().await.unwrap();
+    assert_eq!(
+        value(&here, 1).await.as_deref(),
+        Some(&b"unsent"[..]),
+        "fail-open: memory keeps the write meanwhile"
+    );
+
+    // The copy's deadline was set before the put returned: past once this much has gone.
+    while filled.elapsed() <= DEFAULT_MEMORY_TTL {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    here.sync().await.unwrap();
+    assert!(here.stats().memory_first, "the subscription stayed live");
+    assert_eq!(value(&here, 1).await, None, "Redis never stored it");
 }
