@@ -86,8 +86,9 @@ pub struct CacheMiddlewareBuilder {
     keys: KeyRules,
     key_fn: Option<Arc<KeyFn>>,
     codec: EntryCodec,
-    expire_after: Expiration,
-    expire_after_explicit: bool,
+    /// Expiration, URL patterns, mode and always_revalidate: what the handle may change
+    /// later, kept in the form it changes them in.
+    runtime: RuntimeSettings,
     cache_control: bool,
     strict: bool,
     stale_if_error: StaleAllowance,
@@ -98,7 +99,6 @@ pub struct CacheMiddlewareBuilder {
     single_flight_wait: Option<Duration>,
     /// Failures before opening, first back-off, longest back-off.
     breaker: (u32, Duration, Duration),
-    url_patterns: Vec<(UrlPattern, Expiration)>,
     allowable_codes: Vec<u16>,
     allowable_methods: Vec<Method>,
     filter: Option<Arc<ResponseFilter>>,
@@ -107,8 +107,6 @@ pub struct CacheMiddlewareBuilder {
     max_body_bytes: u64,
     store_timeout: Option<Duration>,
     clock: Arc<dyn Clock>,
-    mode: CacheMode,
-    always_revalidate: bool,
     read_only: bool,
 }
 
@@ -119,8 +117,7 @@ impl Default for CacheMiddlewareBuilder {
             keys: KeyRules::default(),
             key_fn: None,
             codec: EntryCodec::new(),
-            expire_after: Expiration::Never,
-            expire_after_explicit: false,
+            runtime: RuntimeSettings::default(),
             cache_control: false,
             strict: false,
             stale_if_error: StaleAllowance::Off,
@@ -130,7 +127,6 @@ impl Default for CacheMiddlewareBuilder {
             refresh_timeout: DEFAULT_REFRESH_TIMEOUT,
             single_flight_wait: Some(DEFAULT_SINGLE_FLIGHT_WAIT),
             breaker: (5, Duration::from_secs(1), Duration::from_secs(60)),
-            url_patterns: Vec::new(),
             allowable_codes: vec![200],
             allowable_methods: vec![Method::GET, Method::HEAD],
             filter: None,
@@ -139,8 +135,6 @@ impl Default for CacheMiddlewareBuilder {
             max_body_bytes: DEFAULT_MAX_BODY_SIZE,
             store_timeout: None,
             clock: Arc::new(SystemClock),
-            mode: CacheMode::Default,
-            always_revalidate: false,
             read_only: false,
         }
     }
@@ -161,8 +155,7 @@ impl CacheMiddlewareBuilder {
     /// How long responses stay fresh unless a more specific setting says otherwise
     /// (default [`Expiration::Never`]).
     pub fn expire_after(mut self, expiration: impl Into<Expiration>) -> Self {
-        self.expire_after = expiration.into();
-        self.expire_after_explicit = true;
+        self.runtime = self.runtime.expire_after(expiration);
         self
     }
 
@@ -355,10 +348,7 @@ impl CacheMiddlewareBuilder {
         P: Into<UrlPattern>,
         E: Into<Expiration>,
     {
-        self.url_patterns = patterns
-            .into_iter()
-            .map(|(p, e)| (p.into(), e.into()))
-            .collect();
+        self.runtime = self.runtime.urls_expire_after(patterns);
         self
     }
 
@@ -606,7 +596,7 @@ impl CacheMiddlewareBuilder {
     /// # Ok::<(), reqwest_caching::Error>(())
     /// ```
     pub fn mode(mut self, mode: CacheMode) -> Self {
-        self.mode = mode;
+        self.runtime = self.runtime.mode(mode);
         self
     }
 
@@ -616,7 +606,7 @@ impl CacheMiddlewareBuilder {
     /// without validators is still served from the cache; an unchanged resource costs a
     /// `304`. One request asks the same with `.cache_mode(CacheMode::Revalidate)`.
     pub fn always_revalidate(mut self, on: bool) -> Self {
-        self.always_revalidate = on;
+        self.runtime = self.runtime.always_revalidate(on);
         self
     }
 
@@ -662,13 +652,7 @@ impl CacheMiddlewareBuilder {
                     .ok_or(Error::NotAnErrorStatus(code))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let runtime = Runtime::new(RuntimeSettings {
-            expire_after: self.expire_after,
-            expire_after_explicit: self.expire_after_explicit,
-            url_patterns: self.url_patterns,
-            mode: self.mode,
-            always_revalidate: self.always_revalidate,
-        })?;
+        let runtime = Runtime::new(self.runtime)?;
         let store = match self.store {
             Some(store) => store,
             None => default_store()?,
