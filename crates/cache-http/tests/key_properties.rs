@@ -19,6 +19,9 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use proptest::prelude::*;
 use url::Url;
 
+// The property-test configuration and HTTP strategies the codec's properties use too: one
+// copy, beside those tests (the engine left cache-core with the key tests).
+#[path = "../../cache-core/tests/common/mod.rs"]
 mod common;
 use common::{config, header_value_byte, method};
 
