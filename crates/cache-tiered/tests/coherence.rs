@@ -14,19 +14,8 @@ use cache_tiered::{DEFAULT_MEMORY_TTL, RedisInvalidations, TieredStore};
 use futures_core::stream::BoxStream;
 use test_support::{RedisServer, StopStart, shared_redis, unique_namespace};
 
-fn key(n: u64) -> CacheKey {
-    CacheKey::from_digest(u128::from(n).to_le_bytes())
-}
-
-fn entry(n: u64, value: &str, expires_at: Option<SystemTime>) -> StoredEntry {
-    let meta = EntryMeta::new(
-        key(n),
-        format!("https://example.com/{n}"),
-        SystemTime::now(),
-        expires_at,
-    );
-    StoredEntry::new(meta, Bytes::from(value.to_owned()))
-}
+mod common;
+use common::{entry, key};
 
 async fn tiered(url: &str, prefix: &str) -> TieredStore {
     let redis = RedisStore::builder()

@@ -7,32 +7,21 @@
 
 use std::io::{BufRead, BufReader, Lines, Write};
 use std::process::{Child, ChildStdout, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use cache_core::{CacheKey, CacheStore, EntryMeta, StoredEntry};
+use cache_core::CacheStore;
 use cache_redis::RedisStore;
 use cache_tiered::{RedisInvalidations, TieredStore};
+
+mod common;
+use common::{entry, key};
 
 const CHILD_ROLE: &str = "CACHE_TIERED_TEST_CHILD";
 const CHILD_URL: &str = "CACHE_TIERED_TEST_URL";
 const CHILD_PREFIX: &str = "CACHE_TIERED_TEST_PREFIX";
 /// What the child prints before each answer (the test harness prints its own text too).
 const ANSWER: &str = "answer:";
-
-fn key(n: u64) -> CacheKey {
-    CacheKey::from_digest(u128::from(n).to_le_bytes())
-}
-
-fn entry(n: u64, value: &str) -> StoredEntry {
-    let meta = EntryMeta::new(
-        key(n),
-        format!("https://example.com/{n}"),
-        SystemTime::now(),
-        None,
-    );
-    StoredEntry::new(meta, Bytes::from(value.to_owned()))
-}
 
 async fn tiered(url: &str, prefix: &str) -> TieredStore {
     let redis = RedisStore::builder()
@@ -171,13 +160,13 @@ async fn two_processes_stay_coherent() {
     let writer = tiered(&url, &prefix).await;
     let mut reader = ChildProcess::spawn(&url, &prefix);
 
-    writer.put(entry(1, "v1")).await.unwrap();
+    writer.put(entry(1, "v1", None)).await.unwrap();
     // The child may still be getting the notice of that write (it has no copy yet, so it
     // reads Redis either way): the first read fills its memory, the second is a memory hit.
     assert_eq!(reader.ask("read 1"), "v1 backing");
     assert_eq!(reader.ask("read 1"), "v1 memory");
 
-    writer.put(entry(1, "v2")).await.unwrap();
+    writer.put(entry(1, "v2", None)).await.unwrap();
     assert_eq!(
         reader.ask("dropped 1"),
         "dropped",

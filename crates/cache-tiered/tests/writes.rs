@@ -4,7 +4,7 @@
 //! lets it return.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -13,19 +13,8 @@ use cache_tiered::TieredStore;
 use futures_core::stream::BoxStream;
 use tokio::sync::Notify;
 
-fn key(n: u64) -> CacheKey {
-    CacheKey::from_digest(u128::from(n).to_le_bytes())
-}
-
-fn entry(n: u64, value: &str) -> StoredEntry {
-    let meta = EntryMeta::new(
-        key(n),
-        format!("https://example.com/{n}"),
-        SystemTime::now(),
-        None,
-    );
-    StoredEntry::new(meta, Bytes::from(value.to_owned()))
-}
+mod common;
+use common::{entry, key};
 
 /// A memory store whose `put` of a `slow…` value writes, says so (`applied`), and returns
 /// only when `release` is notified.
@@ -88,10 +77,10 @@ async fn the_write_that_returns_last_does_not_override_the_one_kept() {
 
     let first = tokio::spawn({
         let store = store.clone();
-        async move { store.put(entry(1, "slow v1")).await }
+        async move { store.put(entry(1, "slow v1", None)).await }
     });
     backing.applied.notified().await;
-    store.put(entry(1, "v2")).await.expect("second put");
+    store.put(entry(1, "v2", None)).await.expect("second put");
     backing.release.notify_one();
     first.await.expect("task").expect("first put");
 
@@ -114,10 +103,10 @@ async fn the_write_that_returns_last_does_not_override_the_one_kept() {
 async fn a_put_cancelled_after_its_write_leaves_no_old_copy() {
     let backing = Arc::new(PausingStore::default());
     let store = tiered(&backing).await;
-    store.put(entry(1, "old")).await.unwrap();
+    store.put(entry(1, "old", None)).await.unwrap();
     assert_eq!(value(&store, 1).await.as_deref(), Some(&b"old"[..]));
 
-    let mut put = Box::pin(store.put(entry(1, "slow new")));
+    let mut put = Box::pin(store.put(entry(1, "slow new", None)));
     tokio::select! {
         _ = &mut put => panic!("the put returned before it was released"),
         () = backing.applied.notified() => {}
