@@ -5,7 +5,6 @@
 
 use std::pin::Pin;
 
-use cache_core::CacheKey;
 use http::Extensions;
 use reqwest::{Request, Response};
 use reqwest_middleware::Next;
@@ -34,7 +33,7 @@ pub(crate) fn pass_on<'a>(
 ) -> HandleFuture<'a> {
     Box::pin(async move {
         if !invalidates || !is_unsafe(req.method()) {
-            return pass_through(next.run(req, extensions).await, None);
+            return pass_through(next.run(req, extensions).await);
         }
         let (method, url, headers) = (
             req.method().clone(),
@@ -45,14 +44,13 @@ pub(crate) fn pass_on<'a>(
         if let Ok(response) = &result {
             invalidate_after_unsafe(cache, &method, &url, &headers, response).await;
         }
-        pass_through(result, None)
+        pass_through(result)
     })
 }
 
 /// The network's answer, untouched but for the info saying the cache did nothing.
 fn pass_through(
     result: reqwest_middleware::Result<Response>,
-    key: Option<CacheKey>,
 ) -> reqwest_middleware::Result<Response> {
-    result.map(|response| with_info(response, CacheInfo::passed_through(key)))
+    result.map(|response| with_info(response, CacheInfo::passed_through(None)))
 }

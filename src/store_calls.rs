@@ -283,7 +283,8 @@ impl StoreCalls {
         }
     }
 
-    /// Sets an entry's expiry; a failure is only debug-logged (the caller goes on either way).
+    /// Sets an entry's expiry, within the time bound; the store's error is the caller's to
+    /// judge (a Vary index not renewed only costs a refetch).
     pub(crate) async fn set_expiry(
         &self,
         key: &CacheKey,
