@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step's start is stamped with the seconds since the script began, so a slow CI run
+# shows which step grew.
+step() { printf '\n==> [%4ds] %s\n' "$SECONDS" "$*"; }
 
 step "cargo fmt --all -- --check"
 cargo fmt --all -- --check
@@ -26,8 +28,9 @@ step "scripts/check-packages.sh (every published crate packages, with its licens
 scripts/check-packages.sh
 
 # The fuzz targets are their own workspace (nightly to run): check they still build on stable.
+# In the workspace's target directory, so the dependencies it shares are not built twice.
 step "cargo check --manifest-path fuzz/Cargo.toml (the fuzz targets compile)"
-cargo check --quiet --manifest-path fuzz/Cargo.toml
+cargo check --quiet --manifest-path fuzz/Cargo.toml --target-dir "${CARGO_TARGET_DIR:-target}"
 
 step "installing test servers (scripts/install-test-servers.sh)"
 scripts/install-test-servers.sh
@@ -38,32 +41,36 @@ cargo test --workspace --all-features
 # What users build besides everything at once. The default build (SQLite only, no metrics) is
 # tested in full: it runs the unobserved request path and the store timing without metrics,
 # which --all-features never does, and the README's first command. The other combinations
-# only need to compile cleanly: their code runs in the all-features tests above.
+# only need to compile cleanly: their code runs in the all-features tests above, so only the
+# libraries are checked (their tests never run with one feature alone).
 step "default features (SQLite only): cargo test -p reqwest-caching, and the quickstart"
 cargo test -p reqwest-caching
 cargo run --quiet --example quickstart
 
 step "each store feature alone: cargo clippy -p reqwest-caching --no-default-features --features F"
 for feature in "" sled fs redis mongodb dynamodb tiered metrics; do
-    printf -- '--> features: %s\n' "${feature:-(none: memory only)}"
-    cargo clippy --quiet -p reqwest-caching --all-targets --no-default-features \
+    printf -- '--> [%4ds] features: %s\n' "$SECONDS" "${feature:-(none: memory only)}"
+    cargo clippy --quiet -p reqwest-caching --no-default-features \
         ${feature:+--features "$feature"} -- -D warnings
 done
 
-step "each published crate on its own: cargo clippy -p CRATE --all-targets"
+step "each published crate on its own: cargo clippy -p CRATE (its library and binaries)"
 for crate in cache-core cache-http cache-sqlite cache-sled cache-fs cache-redis cache-mongodb cache-dynamodb cache-tiered cache-cli; do
-    printf -- '--> %s\n' "$crate"
-    cargo clippy --quiet -p "$crate" --all-targets -- -D warnings
+    printf -- '--> [%4ds] %s\n' "$SECONDS" "$crate"
+    cargo clippy --quiet -p "$crate" -- -D warnings
 done
 
 # The examples are documentation that must keep working: each one exits non-zero when the
 # behaviour it shows breaks (the feature examples assert what they print). None needs the
 # internet: each starts its own origin on 127.0.0.1, and the store examples (redis, mongodb,
-# dynamodb) their own server, installed by the step above (about 10 s of the ~15 s, mostly
-# DynamoDB Local's JVM). Debug builds, sharing the target dir of the steps above.
-step "examples: cargo run --quiet --all-features --example NAME, for each of examples/*.rs"
+# dynamodb) their own server, installed by the step above. Built together (cargo links them
+# in parallel), then run one by one from the repository's root, as `cargo run` would.
+step "examples: cargo build --all-features --examples, then each of examples/*.rs"
+cargo build --quiet --all-features --examples
 for path in examples/*.rs; do
     name="$(basename "$path" .rs)"
-    printf -- '--> %s\n' "$name"
-    cargo run --quiet --all-features --example "$name"
+    printf -- '--> [%4ds] %s\n' "$SECONDS" "$name"
+    "${CARGO_TARGET_DIR:-target}/debug/examples/$name"
 done
+
+step "all steps passed"

@@ -14,12 +14,12 @@ use crate::stale::stale_allowed;
 
 /// What to do with a request, given what is stored.
 pub(crate) enum Decision {
-    Serve(Box<Found>),
-    ServeStaleAndRefresh(Box<Found>),
+    Serve(Found),
+    ServeStaleAndRefresh(Found),
     GatewayTimeout,
     /// Nothing stored, and the mode never sends (`Offline`, `Replay`).
     NothingStored,
-    Forward(Option<Box<Found>>),
+    Forward(Option<Found>),
 }
 
 /// Serve, revalidate, refetch, or answer 504.
@@ -27,13 +27,13 @@ pub(crate) fn decide(
     settings: &Settings,
     mode: CacheMode,
     directives: Option<&RequestDirectives>,
-    found: Option<Box<Found>>,
+    found: Option<Found>,
     now: SystemTime,
 ) -> Decision {
     // What the stored filter rejects (now, perhaps under a rule changed since it was stored)
     // is as if nothing were stored: a response fetched anew replaces it.
     let found = match (found, &settings.stored_filter) {
-        (Some(found), Some(keep)) if !keep(&found.response) => None,
+        (Some(found), Some(keep)) if !keep(found.response()) => None,
         (found, _) => found,
     };
     let Some(found) = found else {
@@ -93,6 +93,6 @@ pub(crate) fn decide(
 
 /// True when the stored response can be revalidated: it has an `ETag` or `Last-Modified`.
 fn has_validators(found: &Found) -> bool {
-    let headers = &found.response.headers;
+    let headers = &found.response().headers;
     headers.contains_key(ETAG) || headers.contains_key(LAST_MODIFIED)
 }

@@ -18,7 +18,7 @@ pub(crate) struct Exchange {
     /// The request's key (before any Vary variant).
     pub(crate) url_key: CacheKey,
     /// The stored entry, stale or being refreshed, if any.
-    pub(crate) found: Option<Box<Found>>,
+    pub(crate) found: Option<Found>,
     /// What the lookup saw of the URL key's Vary index.
     pub(crate) seen: SeenIndex,
     pub(crate) user: UserExpiration,
@@ -40,7 +40,7 @@ impl Exchange {
     pub(crate) fn new(
         settings: &Settings,
         url_key: CacheKey,
-        (found, seen): (Option<Box<Found>>, SeenIndex),
+        (found, seen): (Option<Found>, SeenIndex),
         user: UserExpiration,
         directives: Option<RequestDirectives>,
         req: &Request,
@@ -85,7 +85,7 @@ impl Exchange {
     pub(crate) fn add_validators(&mut self, req: &mut Request) {
         if let Some(found) = &self.found {
             if !is_conditional(req.headers()) {
-                self.validating = add_validators(req.headers_mut(), &found.response);
+                self.validating = add_validators(req.headers_mut(), found.response());
             }
         }
     }

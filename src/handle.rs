@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cache_core::{CacheKey, CacheStore, CachedResponse, Entry, EntryMeta};
+use cache_core::{CacheKey, CacheStore, CachedResponse, Decoded, Entry, EntryMeta};
 use cache_http::vary::variant_key;
 
 use cache_http::{Expiration, KeyRules};
@@ -179,7 +179,11 @@ impl CacheHandle {
     }
 
     async fn read(&self, key: &CacheKey) -> Result<Option<(EntryMeta, Entry)>, Error> {
-        Ok(self.calls().get(key).await?)
+        let found = self.calls().get(key).await?;
+        Ok(found.map(|decoded| {
+            let Decoded { meta, entry, .. } = Arc::unwrap_or_clone(decoded);
+            (meta, entry)
+        }))
     }
 
     /// The most recently stored response to a `GET` of `url`, whatever credential, headers or

@@ -4,12 +4,13 @@
 //! `max_body_size` in a store that keeps files stays in its file. Calls only the store
 //! calls and leaf modules.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
-use cache_core::{CacheKey, CachedResponse, Entry, EntryMeta, VaryIndex};
+use bytes::Bytes;
+use cache_core::{CacheKey, CachedRequest, CachedResponse, Decoded, Entry, EntryMeta, VaryIndex};
 use cache_http::freshness::StoredFreshness;
 use cache_http::vary::variant_key;
-use http::HeaderMap;
+use http::{HeaderMap, Method, StatusCode, Version};
 
 use crate::file_body::FileBody;
 use crate::store_calls::StoreCalls;
@@ -18,21 +19,25 @@ use crate::store_calls::StoreCalls;
 #[derive(Debug, Default)]
 pub(crate) struct Lookup {
     /// The stored response the request selects.
-    /// Boxed, as the index: a lookup is passed along the hit path several times, and a
-    /// pointer moves for free where the response and its metadata would be copied.
-    pub(crate) found: Option<Box<Found>>,
+    pub(crate) found: Option<Found>,
     /// The URL key's Vary index and its metadata, when the URL's responses vary.
+    /// Boxed: a lookup is passed along the hit path several times, and a pointer moves for
+    /// free where the index and its metadata would be copied.
     pub(crate) index: Option<Box<(EntryMeta, VaryIndex)>>,
 }
 
 /// A stored response found for a request, under its own key (a variant's when the URL varies).
+///
+/// Holds the entry as the store handed it out: shared with a store that keeps entries decoded
+/// (a hit copies only what it changes, the headers), or the only reference to a freshly
+/// decoded one (taken apart without a copy).
 #[derive(Clone, Debug)]
 pub(crate) struct Found {
     pub(crate) key: CacheKey,
-    pub(crate) meta: EntryMeta,
-    pub(crate) response: CachedResponse,
-    /// The body's file, for an entry whose body is over `max_body_size` (then `response`'s
-    /// body is empty).
+    /// Always a response (see [`Found::from_entry`]).
+    decoded: Arc<Decoded>,
+    /// The body's file, for an entry whose body is over `max_body_size` (then the
+    /// response's body is empty).
     pub(crate) body: Option<Arc<FileBody>>,
 }
 
@@ -40,43 +45,93 @@ impl Found {
     /// The found response, when what is stored under `key` is one (not a Vary index).
     fn from_entry(
         key: CacheKey,
-        (meta, entry, body): (EntryMeta, Entry, Option<Arc<FileBody>>),
-    ) -> Option<Box<Self>> {
-        match entry {
-            Entry::Response(response) => Some(Box::new(Self {
-                key,
-                meta,
-                response,
-                body,
-            })),
-            _ => None,
+        (decoded, body): (Arc<Decoded>, Option<Arc<FileBody>>),
+    ) -> Option<Self> {
+        matches!(decoded.entry, Entry::Response(_)).then_some(Self { key, decoded, body })
+    }
+
+    pub(crate) fn meta(&self) -> &EntryMeta {
+        &self.decoded.meta
+    }
+
+    pub(crate) fn response(&self) -> &CachedResponse {
+        match &self.decoded.entry {
+            Entry::Response(response) => response,
+            // Never: `from_entry` keeps only responses. An empty response rather than a
+            // panic, should that ever change.
+            _ => &NO_RESPONSE,
         }
+    }
+
+    /// The metadata and response, owned: moved out when nothing else holds the entry,
+    /// copied when the store shares it.
+    pub(crate) fn into_owned(self) -> (EntryMeta, CachedResponse) {
+        let Decoded { meta, entry, .. } = Arc::unwrap_or_clone(self.decoded);
+        match entry {
+            Entry::Response(response) => (meta, response),
+            _ => (meta, NO_RESPONSE.clone()),
+        }
+    }
+
+    /// The response's headers, owned, and the entry for the rest: the headers are taken
+    /// when nothing else holds the entry, copied when the store shares it (the only copy a
+    /// hit from such a store makes: the served headers get their own `Age`).
+    pub(crate) fn take_headers(mut self) -> (HeaderMap, Self) {
+        if let Some(Decoded {
+            entry: Entry::Response(response),
+            ..
+        }) = Arc::get_mut(&mut self.decoded)
+        {
+            return (std::mem::take(&mut response.headers), self);
+        }
+        (self.response().headers.clone(), self)
     }
 
     pub(crate) fn freshness(&self) -> StoredFreshness<'_> {
         StoredFreshness {
-            created_at: self.meta.created_at,
-            expires_at: self.meta.expires_at,
-            headers: &self.response.headers,
+            created_at: self.meta().created_at,
+            expires_at: self.meta().expires_at,
+            headers: &self.response().headers,
         }
     }
 }
+
+/// What [`Found::response`] gives for an entry that is not a response, which it never holds.
+static NO_RESPONSE: LazyLock<CachedResponse> = LazyLock::new(|| {
+    let request = CachedRequest::new(Method::GET, String::new(), HeaderMap::new());
+    CachedResponse::new(
+        StatusCode::OK,
+        Version::HTTP_11,
+        HeaderMap::new(),
+        Bytes::new(),
+        String::new(),
+        request,
+    )
+});
 
 /// The stored response for a request with this URL key and these headers, following a Vary
 /// index to the variant the headers select. A store failure is a miss.
 pub(crate) async fn find(store: &StoreCalls, url_key: &CacheKey, request: &HeaderMap) -> Lookup {
     // The first read's answer is taken apart before the second read: nothing of it but the
     // boxed index lives across that await, so the hit path's future stays small.
-    let index = match store.read_servable(url_key).await {
-        None => return Lookup::default(),
-        Some((meta, Entry::VaryIndex(index), _)) => Box::new((meta, index)),
-        Some(read) => {
-            return Lookup {
-                found: Found::from_entry(*url_key, read),
-                index: None,
-            };
-        }
+    let Some((decoded, body)) = store.read_servable(url_key).await else {
+        return Lookup::default();
     };
+    if !matches!(decoded.entry, Entry::VaryIndex(_)) {
+        return Lookup {
+            found: Found::from_entry(*url_key, (decoded, body)),
+            index: None,
+        };
+    }
+    let Decoded {
+        meta,
+        entry: Entry::VaryIndex(index),
+        ..
+    } = Arc::unwrap_or_clone(decoded)
+    else {
+        return Lookup::default();
+    };
+    let index = Box::new((meta, index));
     let key = variant_key(url_key, &index.1, request);
     let variant = store.read_servable(&key).await;
     Lookup {

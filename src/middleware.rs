@@ -234,7 +234,7 @@ impl CacheMiddleware {
                 // A body kept in its file is not cut (its signature covers the whole).
                 let range_of = |found: &Found| match found.body {
                     Some(_) => RangeAnswer::Origin,
-                    None => range::answer(req.headers(), &found.response),
+                    None => range::answer(req.headers(), found.response()),
                 };
                 let part = match ranged.then(|| range_of(&found)) {
                     // `only-if-cached` (and offline, replay) never goes to the network: a
@@ -266,8 +266,9 @@ impl CacheMiddleware {
                 let mut info = hit_info(&found, false, now);
                 info.stale_while_revalidate = true;
                 let aged_from = info.created_at;
+                let (headers, shared) = found.clone().take_headers();
                 let response = serve(
-                    (found.response.clone(), found.body.clone()),
+                    (headers, shared.response(), shared.body.clone()),
                     req.url(),
                     info,
                     true,

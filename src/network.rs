@@ -137,7 +137,7 @@ async fn finish(
     }
     if exchange.validating && status == StatusCode::NOT_MODIFIED {
         if let Some(found) = exchange.found.clone() {
-            return Ok(refresh_from_304(cache, &exchange, *found, &response, now).await);
+            return Ok(refresh_from_304(cache, &exchange, found, &response, now).await);
         }
     }
     // A recording keeps every answer it took (see `pass_on`).
@@ -172,8 +172,9 @@ fn stale_for_error(cache: &Cache, exchange: &Exchange, now: SystemTime) -> Optio
     let mut info = hit_info(found, false, now);
     info.stale_if_error = true;
     let aged_from = info.created_at;
+    let (headers, found) = found.clone().take_headers();
     Some(serve(
-        (found.response.clone(), found.body.clone()),
+        (headers, found.response(), found.body.clone()),
         &exchange.url,
         info,
         exchange.method != Method::HEAD,

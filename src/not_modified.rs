@@ -14,7 +14,7 @@ use crate::exchange::Exchange;
 use crate::lookup::Found;
 use crate::policy::{Storage, storage};
 use crate::revalidate::merge_304_headers;
-use crate::serve::{hit_info, serve};
+use crate::serve::{entry_info, serve};
 use crate::stored_fields;
 use crate::variants::{SeenIndex, renew_index};
 
@@ -23,20 +23,22 @@ use crate::variants::{SeenIndex, renew_index};
 pub(crate) async fn refresh_from_304(
     cache: &Cache,
     exchange: &Exchange,
-    mut found: Found,
+    found: Found,
     not_modified: &Response,
     now: SystemTime,
 ) -> Response {
     let settings = &cache.settings;
     cache.live.stats.revalidation();
+    let (key, body) = (found.key, found.body.clone());
+    let (mut stored_meta, mut response) = found.into_owned();
     // The entry is as new as this 304: the stored Age no longer applies, and a stale Date
     // would make it look old again (RFC 9111 §4.2.3).
-    found.response.headers.remove(http::header::AGE);
+    response.headers.remove(http::header::AGE);
     if !not_modified.headers().contains_key(http::header::DATE) {
         let date = httpdate::fmt_http_date(now);
         if let Ok(date) = http::HeaderValue::from_str(&date) {
             // Fallible: a stored response may hold every header name `http` allows.
-            let _ = found.response.headers.try_insert(http::header::DATE, date);
+            let _ = response.headers.try_insert(http::header::DATE, date);
         }
     }
     // Strict mode keeps Set-Cookie with the entry, so a 304's replaces the stored one.
@@ -45,16 +47,16 @@ pub(crate) async fn refresh_from_304(
     if !settings.strict {
         update.remove(http::header::SET_COOKIE);
     }
-    merge_304_headers(&mut found.response.headers, &update);
-    stored_fields::remove_unstored(&mut found.response.headers);
-    age::store_initial(&mut found.response.headers, now);
+    merge_304_headers(&mut response.headers, &update);
+    stored_fields::remove_unstored(&mut response.headers);
+    age::store_initial(&mut response.headers, now);
     let storage = storage(
         settings.cache_control,
         settings.strict,
         exchange.user,
         exchange.directives.as_ref(),
-        found.response.status,
-        &found.response.headers,
+        response.status,
+        &response.headers,
         now,
     );
     // A 304 that sets a cookie: the caller gets the cookie (as it would without the cache),
@@ -66,30 +68,26 @@ pub(crate) async fn refresh_from_304(
     let renew = !sets_cookie || settings.cache_set_cookie || settings.strict;
     if let (Storage::Until(expires_at), true) = (storage, renew) {
         let store = &cache.live.store;
-        let is_variant = found.key != exchange.url_key;
-        let meta = EntryMeta::new(found.key, found.meta.url.clone(), now, expires_at)
+        let is_variant = key != exchange.url_key;
+        let meta = EntryMeta::new(key, stored_meta.url.clone(), now, expires_at)
             .with_url_group(Some(settings.keys.url_group(&exchange.url)))
             .with_variant_of(is_variant.then_some(exchange.url_key));
-        if found.body.is_some() {
+        if body.is_some() {
             // A body kept in its file is not written again for new headers (its signature
             // covers them with the whole body): only its freshness is renewed.
-            saved = store
-                .set_expiry(&found.key, expires_at)
-                .await
-                .unwrap_or(false);
-        } else if let Some(value) = store.encode(&found.response, &found.key) {
+            saved = store.set_expiry(&key, expires_at).await.unwrap_or(false);
+        } else if let Some(value) = store.encode(&response, &key) {
             saved = store.save(StoredEntry::new(meta.clone(), value)).await;
         }
         if saved {
-            found.meta = meta;
+            stored_meta = meta;
             if let SeenIndex::Known(Some((index_meta, _))) = &exchange.seen {
                 renew_index(store, &exchange.url_key, index_meta, expires_at).await;
             }
         }
     }
-    let mut info = hit_info(&found, true, now);
+    let mut info = entry_info(key, &stored_meta, true, now);
     info.stored = saved;
-    let (mut response, body) = (found.response, found.body);
     if !settings.strict {
         for cookie in not_modified.headers().get_all(http::header::SET_COOKIE) {
             let _ = response
@@ -98,8 +96,9 @@ pub(crate) async fn refresh_from_304(
         }
     }
     // Its Age was set from the 304 just now, whether or not the entry was stored again.
+    let headers = std::mem::take(&mut response.headers);
     serve(
-        (response, body),
+        (headers, &response, body),
         &exchange.url,
         info,
         exchange.method != Method::HEAD,

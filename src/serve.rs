@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use cache_core::{CacheKey, CachedResponse};
+use cache_core::{CacheKey, CachedResponse, EntryMeta};
 use http::header::{IF_MODIFIED_SINCE, IF_NONE_MATCH};
-use http::{Extensions, Method, StatusCode};
+use http::{Extensions, HeaderMap, Method, StatusCode};
 use reqwest::{Request, Response};
 use url::Url;
 
@@ -22,12 +22,22 @@ use crate::response_parts::ResponseParts;
 
 /// Info for a response served from an entry.
 pub(crate) fn hit_info(found: &Found, revalidated: bool, now: SystemTime) -> CacheInfo {
+    entry_info(found.key, found.meta(), revalidated, now)
+}
+
+/// Info for a response served from the entry stored under `key` with `meta`.
+pub(crate) fn entry_info(
+    key: CacheKey,
+    meta: &EntryMeta,
+    revalidated: bool,
+    now: SystemTime,
+) -> CacheInfo {
     CacheInfo {
         from_cache: true,
-        created_at: Some(found.meta.created_at),
-        expires: found.meta.expires_at,
-        is_expired: found.meta.is_expired(now),
-        key: Some(found.key),
+        created_at: Some(meta.created_at),
+        expires: meta.expires_at,
+        is_expired: meta.is_expired(now),
+        key: Some(key),
         revalidated,
         ..CacheInfo::passed_through(None)
     }
@@ -38,7 +48,7 @@ pub(crate) fn hit_info(found: &Found, revalidated: bool, now: SystemTime) -> Cac
 /// range, RFC 9110 §13.2.2), else the `206` of the byte range `part` when the request has one
 /// the entry satisfies, else the stored response (without a body for HEAD).
 pub(crate) fn answer(
-    found: Box<Found>,
+    found: Found,
     req: &Request,
     mut info: CacheInfo,
     now: SystemTime,
@@ -47,61 +57,65 @@ pub(crate) fn answer(
     let headers = req.headers();
     let conditional =
         headers.contains_key(IF_NONE_MATCH) || headers.contains_key(IF_MODIFIED_SINCE);
-    let Found { response, body, .. } = *found;
-    let mut response = response;
-    let mut body = body;
-    if conditional
-        && conditional::not_modified(req.method(), headers, &response, found.meta.created_at)
-    {
-        info.generated_by_cache = true;
-        response = conditional::into_not_modified(response);
-        body = None;
-    } else if let Some(part) = part {
-        info.generated_by_cache = true;
-        response = range::into_partial(response, part);
-    }
     let with_body = req.method() != Method::HEAD;
-    let aged_from = info.created_at;
-    serve(
-        (response, body),
-        req.url(),
-        info,
-        with_body,
-        (aged_from, now),
-    )
+    let aged = (info.created_at, now);
+    let not_modified = conditional
+        && conditional::not_modified(
+            req.method(),
+            headers,
+            found.response(),
+            found.meta().created_at,
+        );
+    if !not_modified && part.is_none() {
+        // The usual hit: the stored response as it is, with its own copy of the headers.
+        let (headers, found) = found.take_headers();
+        let source = (headers, found.response(), found.body.clone());
+        return serve(source, req.url(), info, with_body, aged);
+    }
+    info.generated_by_cache = true;
+    let body = found.body.clone();
+    let (_, response) = found.into_owned();
+    let (mut response, body) = match part {
+        _ if not_modified => (conditional::into_not_modified(response), None),
+        Some(part) => (range::into_partial(response, part), body),
+        None => (response, body),
+    };
+    let headers = std::mem::take(&mut response.headers);
+    serve((headers, &response, body), req.url(), info, with_body, aged)
 }
 
-/// A response rebuilt from an entry, with its current `Age`: the stored initial age plus the
-/// time since `aged_from` (when the headers were stored or last refreshed); the body shares
-/// the entry's buffer, or streams from `file` for a body kept in its file (none for HEAD).
+/// A response rebuilt from a stored one (`from`, whose own headers are not read) with
+/// `headers` and its current `Age`: the stored initial age plus the time since `aged_from`
+/// (when the headers were stored or last refreshed); the body shares the entry's buffer, or
+/// streams from `file` for a body kept in its file (none for HEAD).
 pub(crate) fn serve(
-    (mut cached, file): (CachedResponse, Option<Arc<FileBody>>),
+    (mut headers, from, file): (HeaderMap, &CachedResponse, Option<Arc<FileBody>>),
     request_url: &Url,
     info: CacheInfo,
     with_body: bool,
     (aged_from, now): (Option<SystemTime>, SystemTime),
 ) -> Response {
     if let Some(aged_from) = aged_from {
-        crate::age::set_current(&mut cached.headers, aged_from, now);
+        crate::age::set_current(&mut headers, aged_from, now);
     }
     // Stored URLs are redacted. When the response came from the URL asked for, give back the
     // caller's own URL (with its parameters); after a redirect, the stored final URL.
-    let url = if cached.url == cached.request.url {
+    let url = if from.url == from.request.url {
         request_url.clone()
     } else {
-        Url::parse(&cached.url).unwrap_or_else(|_| request_url.clone())
+        Url::parse(&from.url).unwrap_or_else(|_| request_url.clone())
     };
     let parts = ResponseParts {
-        status: cached.status,
-        version: cached.version,
-        headers: cached.headers,
+        status: from.status,
+        version: from.version,
+        headers,
         url,
         extensions: Extensions::new(),
     };
     let body = match (with_body, file) {
         (false, _) => reqwest::Body::from(Bytes::new()),
         (true, Some(file)) => file.into_body(),
-        (true, None) => reqwest::Body::from(cached.body),
+        (true, None) => reqwest::Body::from(from.body.clone()),
     };
     parts.into_response(body, info)
 }

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use cache_core::codec::{BodyEncoder, EntryCodec};
 use cache_core::store::get_entry;
 use cache_core::{
-    BodySpool, CacheKey, CacheStore, CachedResponse, Entry, EntryMeta, Opened, StoreError,
+    BodySpool, CacheKey, CacheStore, CachedResponse, Decoded, Entry, EntryMeta, Opened, StoreError,
     StoredEntry, VaryIndex,
 };
 
@@ -83,21 +83,15 @@ impl StoreCalls {
     pub(crate) async fn read_servable(
         &self,
         key: &CacheKey,
-    ) -> Option<(EntryMeta, Entry, Option<Arc<FileBody>>)> {
+    ) -> Option<(Arc<Decoded>, Option<Arc<FileBody>>)> {
         if self.store.body_files().is_none() {
-            return self
-                .read(key)
-                .await
-                .map(|(meta, entry)| (meta, entry, None));
+            return self.read(key).await.map(|decoded| (decoded, None));
         }
         // Boxed as `read`'s awaited form is.
         Box::pin(self.read_opened(key)).await
     }
 
-    async fn read_opened(
-        &self,
-        key: &CacheKey,
-    ) -> Option<(EntryMeta, Entry, Option<Arc<FileBody>>)> {
+    async fn read_opened(&self, key: &CacheKey) -> Option<(Arc<Decoded>, Option<Arc<FileBody>>)> {
         let files = self.store.body_files()?;
         let opened = match self
             .bounded(StoreOp::Get, files.open(key, self.inline_up_to))
@@ -110,17 +104,18 @@ impl StoreCalls {
             }
         };
         let decoded = match opened {
-            Opened::Whole(entry) => {
-                let (meta, entry) = entry.decode(key, &self.codec);
-                entry.map(|entry| (meta, entry, None))
-            }
+            Opened::Whole(entry) => entry
+                .decode(key, &self.codec)
+                .map(|decoded| (decoded, None))
+                .map_err(|undecodable| undecodable.error),
             Opened::Body(file) => self
                 .codec
                 .decode_head(key, &file.before, &file.after, file.len)
                 .map(|(response, verifier)| {
                     let store = (Arc::clone(&self.store), *key);
                     let body = FileBody::new(file.file, file.len, verifier, store);
-                    (file.meta, Entry::Response(response), Some(Arc::new(body)))
+                    let decoded = Decoded::new(file.meta, Entry::Response(response));
+                    (Arc::new(decoded), Some(Arc::new(body)))
                 }),
             _ => return None,
         };
@@ -165,7 +160,7 @@ impl StoreCalls {
     /// built for the store call and no timer armed; the others, a breaker that is open, and
     /// an entry that does not decode (which must be deleted) take the awaited form, which
     /// wraps the same store call in the time bound.
-    pub(crate) async fn read(&self, key: &CacheKey) -> Option<(EntryMeta, Entry)> {
+    pub(crate) async fn read(&self, key: &CacheKey) -> Option<Arc<Decoded>> {
         // A read answered at once spends a unit of tokio's cooperative budget, as a socket
         // read would: a task looping on hits still yields now and then, instead of starving
         // the timers and tasks of its worker. Spent before the read, so no entry is held
@@ -184,7 +179,7 @@ impl StoreCalls {
     /// The read answered without awaiting; `None` when the store cannot answer so, the
     /// breaker is open (the awaited form counts the skip), or the entry does not decode (the
     /// awaited form deletes it and says so in the log).
-    fn read_now(&self, key: &CacheKey) -> Option<Option<(EntryMeta, Entry)>> {
+    fn read_now(&self, key: &CacheKey) -> Option<Option<Arc<Decoded>>> {
         let permit = self.breaker.allow().ok()?;
         let started = observe::store_call_started();
         let answer = self.store.get_decoded_now(key, &self.codec)?;
@@ -192,8 +187,8 @@ impl StoreCalls {
         permit.settle(&answer);
         match answer {
             Ok(None) => Some(None),
-            Ok(Some((meta, Ok(entry)))) => Some(Some((meta, entry))),
-            Ok(Some((_, Err(_)))) => None,
+            Ok(Some(Ok(decoded))) => Some(Some(decoded)),
+            Ok(Some(Err(_))) => None,
             Err(error) => {
                 self.failed(key, &error, "cache read failed; going to the network");
                 Some(None)
@@ -201,7 +196,7 @@ impl StoreCalls {
         }
     }
 
-    async fn read_awaited(&self, key: &CacheKey) -> Option<(EntryMeta, Entry)> {
+    async fn read_awaited(&self, key: &CacheKey) -> Option<Arc<Decoded>> {
         match self.get(key).await {
             Ok(found) => found,
             Err(error) => {
@@ -213,14 +208,11 @@ impl StoreCalls {
 
     /// Reads and decodes an entry, raising the store's error (for the handle); an entry that
     /// does not decode is deleted (kept, when read-only) and reported as none.
-    pub(crate) async fn get(
-        &self,
-        key: &CacheKey,
-    ) -> Result<Option<(EntryMeta, Entry)>, StoreError> {
+    pub(crate) async fn get(&self, key: &CacheKey) -> Result<Option<Arc<Decoded>>, StoreError> {
         if self.is_read_only() {
             let read = self.store.get_decoded(key, &self.codec);
             let found = self.bounded(StoreOp::Get, read).await?;
-            return Ok(found.and_then(|(meta, decoded)| Some((meta, decoded.ok()?))));
+            return Ok(found.and_then(Result::ok));
         }
         let read = get_entry(&*self.store, key, &self.codec);
         self.bounded(StoreOp::Get, read).await
@@ -234,7 +226,13 @@ impl StoreCalls {
     ) -> Result<Option<(EntryMeta, Option<Entry>)>, StoreError> {
         let read = self.store.get_decoded(key, &self.codec);
         let found = self.bounded(StoreOp::Get, read).await?;
-        Ok(found.map(|(meta, decoded)| (meta, decoded.ok())))
+        Ok(found.map(|decoded| match decoded {
+            Ok(decoded) => {
+                let Decoded { meta, entry, .. } = Arc::unwrap_or_clone(decoded);
+                (meta, Some(entry))
+            }
+            Err(undecodable) => (undecodable.meta, None),
+        }))
     }
 
     /// Every entry stored for the URL group (all methods, credentials, variants); empty when

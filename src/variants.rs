@@ -8,9 +8,10 @@
 //!
 //! Calls the store through [`StoreCalls`] only.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
-use cache_core::{CacheKey, CachedResponse, Entry, EntryMeta, StoredEntry, VaryIndex};
+use cache_core::{CacheKey, CachedResponse, Decoded, Entry, EntryMeta, StoredEntry, VaryIndex};
 use cache_http::vary::{Vary, parse_vary, variant_key};
 use http::HeaderMap;
 
@@ -139,8 +140,12 @@ async fn current_index(
 ) -> Option<(EntryMeta, VaryIndex)> {
     match place.seen {
         SeenIndex::Known(index) => index.clone(),
-        SeenIndex::Unknown => match store.read(&place.url_key).await {
-            Some((meta, Entry::VaryIndex(index))) => Some((meta, index)),
+        SeenIndex::Unknown => match store.read(&place.url_key).await.map(Arc::unwrap_or_clone) {
+            Some(Decoded {
+                meta,
+                entry: Entry::VaryIndex(index),
+                ..
+            }) => Some((meta, index)),
             _ => None,
         },
     }
@@ -157,8 +162,11 @@ async fn remove_variants(store: &StoreCalls, place: &Placement<'_>) {
 
 /// True when the URL key still holds an index naming the same headers.
 async fn still_indexed(store: &StoreCalls, place: &Placement<'_>, index: &VaryIndex) -> bool {
-    match store.read(&place.url_key).await {
-        Some((_, Entry::VaryIndex(stored))) => stored.headers == index.headers,
+    match store.read(&place.url_key).await.as_deref() {
+        Some(Decoded {
+            entry: Entry::VaryIndex(stored),
+            ..
+        }) => stored.headers == index.headers,
         // Gone or replaced by a response that does not vary (whose writer removed the
         // variants it could see): this one would be unreachable.
         _ => false,

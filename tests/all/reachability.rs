@@ -158,13 +158,17 @@ async fn assert_every_entry_reachable(store: &Arc<dyn CacheStore>, what: &str) -
             continue;
         };
         let read = |key| cache_core::store::get_entry(&**store, key, &codec);
-        let Some((_, Entry::Response(variant))) = read(&meta.key).await.unwrap() else {
+        let variant = read(&meta.key).await.unwrap();
+        let Some(Entry::Response(variant)) = variant.as_ref().map(|d| &d.entry) else {
             panic!("{what}: variant {} is not a response", meta.key);
         };
-        let Some((index_meta, Entry::VaryIndex(index))) = read(&index_key).await.unwrap() else {
+        let index = read(&index_key).await.unwrap();
+        let Some((index_meta, Entry::VaryIndex(index))) =
+            index.as_ref().map(|d| (&d.meta, &d.entry))
+        else {
             panic!("{what}: variant {} has no index: unreachable", meta.key);
         };
-        let selected = variant_key(&index_key, &index, &variant.request.headers);
+        let selected = variant_key(&index_key, index, &variant.request.headers);
         assert_eq!(selected, meta.key, "{what}: the index selects another key");
         let outlives = match (index_meta.expires_at, meta.expires_at) {
             (None, _) => true,

@@ -14,7 +14,8 @@
 //! with that `max_body_size` (default 8, the middleware default).
 //! `... -- big-body-fs [MiB]`: peak memory while a body that large (default 1024) passes
 //! through the cache over an `FsStore`, written while it streams, then served from its file.
-//! `... -- profile-hits [memory|sqlite|sled]`: only hits of one store, for profilers.
+//! `... -- profile-hits [memory|sqlite|sled|floor|floor-sqlite|floor-sled] [plain]`: only hits
+//! of one store (or floor), URLs with a query (or plain), for profilers.
 //! `... -- tiered-invalidation [writes]`: how long a write takes to drop the memory tier's
 //! copy in a second process (this binary again) over Redis: p50 and p99 over 1,000 writes.
 
@@ -533,7 +534,13 @@ async fn main() {
         Some("big-body") => return scale::big_body(number(8)).await,
         Some("big-body-fs") => return big_files::run(number(1024)).await,
         Some("compression") => return compression::run().await,
-        Some("profile-hits") => return profile_hits(args.get(1).map(String::as_str)).await,
+        Some("profile-hits") => {
+            let shape = match args.get(2).map(String::as_str) {
+                Some("plain") => Shape::Plain,
+                _ => Shape::Query,
+            };
+            return profile_hits(args.get(1).map(String::as_str), shape).await;
+        }
         Some("profile-puts") => return profile_puts().await,
         Some("profile-misses") => return profile_misses(args.get(1).map(String::as_str)).await,
         Some("tiered-invalidation") => return tiered::invalidation(number(1_000) as usize).await,
@@ -575,14 +582,16 @@ async fn main() {
 }
 
 /// Only hits of one store on URLs with a query, no comparison: for profilers.
-async fn profile_hits(store: Option<&str>) {
+async fn profile_hits(store: Option<&str>, shape: Shape) {
     let origin = origin::start().await;
-    let urls = urls(&origin, 1024, Shape::Query, HIT_URLS, "");
+    let urls = urls(&origin, 1024, shape, HIT_URLS, "");
     let dir = tempfile::tempdir().expect("temp dir");
     let client = match store {
         Some("sqlite") => ours(SqliteStore::open(dir.path().join("p.sqlite")).expect("sqlite")),
         Some("sled") => ours(SledStore::open(dir.path().join("p.sled")).expect("sled")),
         Some("floor") => floors::memory_prefilled(&urls).await,
+        Some("floor-sqlite") => floors::sqlite(&dir.path().join("f.sqlite")),
+        Some("floor-sled") => floors::sled(&dir.path().join("f.sled")),
         _ => ours(MemoryStore::new()),
     };
     let stats = hits(&client, &urls).await;

@@ -28,17 +28,19 @@
 
 mod compression;
 mod external;
+mod head;
 mod signing;
 
 pub use external::{BodyEncoder, BodyVerifier};
 pub use signing::SigningKeys;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
-use serde::{Deserialize, Serialize};
+use http::HeaderName;
+use serde::Serialize;
 
 use crate::CacheKey;
-use crate::response::{CachedRequest, CachedResponse};
+use crate::response::CachedResponse;
+use head::{Head, decode_response};
 
 const MAGIC: &[u8; 4] = b"RQCE";
 /// The format version this build writes.
@@ -107,60 +109,6 @@ pub enum DecodeError {
 #[derive(Debug, thiserror::Error)]
 #[error("cannot encode entry")]
 pub struct EncodeError(#[source] postcard::Error);
-
-/// The head as written. [`HeadRef`] reads the same bytes without copying.
-#[derive(Serialize)]
-struct Head {
-    status: u16,
-    version: u8,
-    headers: Vec<(String, Vec<u8>)>,
-    url: String,
-    request: RequestHead,
-}
-
-impl Head {
-    fn of(response: &CachedResponse) -> Self {
-        Self {
-            status: response.status.as_u16(),
-            version: version_to_u8(response.version),
-            headers: headers_to_pairs(&response.headers),
-            url: response.url.clone(),
-            request: RequestHead {
-                method: response.request.method.as_str().to_owned(),
-                url: response.request.url.clone(),
-                headers: headers_to_pairs(&response.request.headers),
-            },
-        }
-    }
-}
-
-#[derive(Serialize)]
-struct RequestHead {
-    method: String,
-    url: String,
-    headers: Vec<(String, Vec<u8>)>,
-}
-
-/// The head as read: strings and bytes borrowed from the stored buffer. Postcard writes a
-/// `Vec<u8>` and a byte slice identically (length, then the bytes), so this reads [`Head`].
-#[derive(Deserialize)]
-struct HeadRef<'a> {
-    status: u16,
-    version: u8,
-    #[serde(borrow)]
-    headers: Vec<(&'a str, &'a [u8])>,
-    url: &'a str,
-    #[serde(borrow)]
-    request: RequestHeadRef<'a>,
-}
-
-#[derive(Deserialize)]
-struct RequestHeadRef<'a> {
-    method: &'a str,
-    url: &'a str,
-    #[serde(borrow)]
-    headers: Vec<(&'a str, &'a [u8])>,
-}
 
 /// Encodes a response into the stored format, uncompressed and unsigned.
 ///
@@ -519,82 +467,6 @@ fn decode_vary_index(head: &[u8]) -> Result<VaryIndex, DecodeError> {
     Ok(VaryIndex {
         headers,
         generation,
-    })
-}
-
-fn decode_response(
-    buffer: &Bytes,
-    head: &[u8],
-    body: Bytes,
-) -> Result<CachedResponse, DecodeError> {
-    let head: HeadRef<'_> = postcard::from_bytes(head).map_err(DecodeError::Malformed)?;
-    let invalid = |field| DecodeError::Invalid { field };
-    let request = CachedRequest::new(
-        Method::from_bytes(head.request.method.as_bytes()).map_err(|_| invalid("method"))?,
-        head.request.url,
-        pairs_to_headers(buffer, &head.request.headers)?,
-    );
-    Ok(CachedResponse::new(
-        StatusCode::from_u16(head.status).map_err(|_| invalid("status"))?,
-        version_from_u8(head.version).ok_or(invalid("version"))?,
-        pairs_to_headers(buffer, &head.headers)?,
-        body,
-        head.url,
-        request,
-    ))
-}
-
-fn headers_to_pairs(headers: &HeaderMap) -> Vec<(String, Vec<u8>)> {
-    headers
-        .iter()
-        .map(|(name, value)| (name.as_str().to_owned(), value.as_bytes().to_vec()))
-        .collect()
-}
-
-/// Header values share the stored buffer instead of being copied.
-///
-/// Only the fallible `HeaderMap` calls: `http` panics past 24,576 names, and stored bytes
-/// may hold any count. `pairs` holds only pairs actually present (postcard does not
-/// preallocate past the bytes left), so its length is a fair capacity; a count past what
-/// `http` preallocates may still be legal (many values of one name), so it starts small.
-fn pairs_to_headers(buffer: &Bytes, pairs: &[(&str, &[u8])]) -> Result<HeaderMap, DecodeError> {
-    let mut headers = HeaderMap::try_with_capacity(pairs.len()).unwrap_or_default();
-    for (name, value) in pairs {
-        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| DecodeError::Invalid {
-            field: "header name",
-        })?;
-        let value = HeaderValue::from_maybe_shared(buffer.slice_ref(value)).map_err(|_| {
-            DecodeError::Invalid {
-                field: "header value",
-            }
-        })?;
-        headers
-            .try_append(name, value)
-            .map_err(|_| DecodeError::TooLarge {
-                field: "header names",
-            })?;
-    }
-    Ok(headers)
-}
-
-fn version_to_u8(version: Version) -> u8 {
-    match version {
-        Version::HTTP_09 => 9,
-        Version::HTTP_10 => 10,
-        Version::HTTP_2 => 20,
-        Version::HTTP_3 => 30,
-        _ => 11,
-    }
-}
-
-fn version_from_u8(v: u8) -> Option<Version> {
-    Some(match v {
-        9 => Version::HTTP_09,
-        10 => Version::HTTP_10,
-        11 => Version::HTTP_11,
-        20 => Version::HTTP_2,
-        30 => Version::HTTP_3,
-        _ => return None,
     })
 }
 

@@ -58,15 +58,47 @@ impl FromStr for CacheKey {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bytes = s.as_bytes();
+        // Every byte checked without stopping at the first bad one: the loop vectorizes, and
+        // keys are parsed on every read of some stores.
         let valid = bytes.len() == 32
-            && bytes
-                .iter()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b));
+            && bytes.iter().fold(true, |valid, &b| {
+                valid & (b.is_ascii_digit() | (b'a'..=b'f').contains(&b))
+            });
         if !valid {
             return Err(InvalidCacheKey(s.to_owned()));
         }
         let mut hex = [0u8; 32];
         hex.copy_from_slice(bytes);
         Ok(Self { hex })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Exactly 32 bytes of `0-9a-f` parse; every byte just outside those ranges, in any place,
+    /// and any other length does not.
+    #[test]
+    fn only_32_lowercase_hex_digits_parse() {
+        let valid = "0123456789abcdef0123456789abcdef";
+        assert_eq!(valid.parse::<CacheKey>().unwrap().as_str(), valid);
+        for bad in [b'/', b':', b'`', b'g', b'A', b'F', b' ', 0, 0x7f] {
+            for at in [0, 15, 31] {
+                let mut text = valid.as_bytes().to_vec();
+                text[at] = bad;
+                let text = String::from_utf8(text).unwrap();
+                assert!(text.parse::<CacheKey>().is_err(), "{text:?} parsed");
+            }
+        }
+        for len in [0, 31, 33, 64] {
+            let text = "a".repeat(len);
+            assert!(text.parse::<CacheKey>().is_err(), "length {len} parsed");
+        }
+        assert!(
+            "é123456789abcdef0123456789abcde"
+                .parse::<CacheKey>()
+                .is_err()
+        );
     }
 }

@@ -10,6 +10,7 @@
 //! | [`error`] | [`StoreError`] |
 //! | [`time`] | timestamps as stores keep them, expiry and retention checks |
 //! | [`memory`] | [`MemoryStore`], a bounded in-process store |
+//! | [`decoded_copies`] | [`DecodedCopies`](decoded_copies::DecodedCopies): decoded forms of entries a store keeps as bytes, checked against the bytes on every read |
 //! | `testing` | (feature `testing`) the backend conformance suite |
 //!
 //! A backend implements [`CacheStore`] and nothing else: it stores opaque bytes with a little
@@ -39,6 +40,7 @@
 
 pub mod body_files;
 pub mod codec;
+pub mod decoded_copies;
 pub mod error;
 pub mod key;
 pub mod memory;
@@ -57,4 +59,4 @@ pub use error::{BoxError, StoreError};
 pub use key::{CacheKey, InvalidCacheKey};
 pub use memory::MemoryStore;
 pub use response::{CachedRequest, CachedResponse};
-pub use store::{CacheStore, EntryMeta, StoredEntry};
+pub use store::{CacheStore, Decoded, EntryMeta, StoredEntry, Undecodable};

@@ -7,10 +7,10 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use futures_core::stream::BoxStream;
 
-use crate::codec::{Entry, EntryCodec};
+use crate::codec::EntryCodec;
 use crate::error::StoreError;
 use crate::key::CacheKey;
-use crate::store::{CacheStore, DecodedEntry, EntryMeta, StoredEntry};
+use crate::store::{CacheStore, Decoded, DecodedEntry, EntryMeta, StoredEntry};
 use crate::time::truncate_to_millis;
 
 mod url_index;
@@ -41,7 +41,7 @@ const ENTRY_OVERHEAD: u64 = 512;
 /// form shares the value's buffer (header values and body are slices of it).
 struct Slot {
     entry: StoredEntry,
-    decoded: OnceLock<Entry>,
+    decoded: OnceLock<Arc<Decoded>>,
 }
 
 impl Slot {
@@ -184,21 +184,20 @@ impl MemoryStore {
     /// The entry and its decoded form, decoding (and keeping the result) on the first read.
     fn read_decoded(&self, key: &CacheKey, codec: &EntryCodec) -> DecodedEntry {
         let slot = self.entries.get(key)?;
-        let meta = slot.entry.meta.clone();
         // Signatures are checked on every read (another codec may hold other keys), and a
         // compressed body decodes to a new buffer the byte bound does not count: the decoded
         // form is kept only for unsigned, uncompressed entries, where it shares the value.
         if codec.signs() || crate::codec::body_is_compressed(&slot.entry.value) {
-            return Some((meta, codec.decode_entry(Some(key), &slot.entry.value)));
+            return Some(slot.entry.clone().decode(key, codec));
         }
         if let Some(decoded) = slot.decoded.get() {
-            return Some((meta, Ok(decoded.clone())));
+            return Some(Ok(Arc::clone(decoded)));
         }
-        let decoded = codec.decode_entry(Some(key), &slot.entry.value);
-        if let Ok(entry) = &decoded {
-            let _ = slot.decoded.set(entry.clone());
+        let decoded = slot.entry.clone().decode(key, codec);
+        if let Ok(decoded) = &decoded {
+            let _ = slot.decoded.set(Arc::clone(decoded));
         }
-        Some((meta, decoded))
+        Some(decoded)
     }
 }
 
@@ -403,15 +402,15 @@ mod tests {
         let key = crate::fixtures::key(1);
         let codec = EntryCodec::new();
         let read = || {
-            let (_, decoded) = store
+            let decoded = store
                 .get_decoded(&key, &codec)
                 .now_or_never()
                 .unwrap()
                 .unwrap()
                 .unwrap();
-            match decoded.unwrap() {
-                Entry::Response(r) => r,
-                Entry::VaryIndex(_) => panic!("a response was stored"),
+            match &decoded.unwrap().entry {
+                crate::Entry::Response(r) => r.clone(),
+                _ => panic!("a response was stored"),
             }
         };
         let (first, second) = (read(), read());
@@ -450,7 +449,7 @@ mod tests {
             .now_or_never()
             .unwrap()
             .unwrap();
-        let (_, decoded) = store
+        let decoded = store
             .get_decoded(&crate::fixtures::key(2), &codec)
             .now_or_never()
             .unwrap()

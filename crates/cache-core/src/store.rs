@@ -1,6 +1,7 @@
 //! The [`CacheStore`] trait: the only thing a backend implements.
 
 use std::fmt::Debug;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
@@ -98,15 +99,56 @@ impl StoredEntry {
         self,
         key: &CacheKey,
         codec: &crate::codec::EntryCodec,
-    ) -> (EntryMeta, Result<crate::Entry, crate::DecodeError>) {
-        let decoded = codec.decode_entry(Some(key), &self.value);
-        (self.meta, decoded)
+    ) -> Result<Arc<Decoded>, Box<Undecodable>> {
+        match codec.decode_entry(Some(key), &self.value) {
+            Ok(entry) => Ok(Arc::new(Decoded {
+                meta: self.meta,
+                entry,
+            })),
+            Err(error) => Err(Box::new(Undecodable {
+                meta: self.meta,
+                error,
+            })),
+        }
     }
 }
 
-/// What [`CacheStore::get_decoded`] finds: the entry's metadata and its value decoded (or why
-/// it did not decode); `None` when there is no entry.
-pub type DecodedEntry = Option<(EntryMeta, Result<crate::Entry, crate::DecodeError>)>;
+/// A stored entry read and decoded: its metadata and its value.
+///
+/// Shared: a store that keeps entries decoded ([`MemoryStore`](crate::MemoryStore)) hands
+/// every read the same one, copying nothing; a store that decodes on each read hands out the
+/// only reference, which the reader may take apart ([`Arc::try_unwrap`]) without a copy.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Decoded {
+    /// The entry's metadata.
+    pub meta: EntryMeta,
+    /// Its value, decoded.
+    pub entry: crate::Entry,
+}
+
+impl Decoded {
+    /// A decoded entry from its parts.
+    pub fn new(meta: EntryMeta, entry: crate::Entry) -> Self {
+        Self { meta, entry }
+    }
+}
+
+/// A stored entry whose value does not decode: its metadata (so it can be listed and
+/// deleted) and why.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Undecodable {
+    /// The entry's metadata.
+    pub meta: EntryMeta,
+    /// Why its value does not decode.
+    pub error: crate::DecodeError,
+}
+
+/// What [`CacheStore::get_decoded`] finds: the entry decoded, or its metadata and why it did
+/// not decode (boxed: the rare case stays out of the common one's size); `None` when there is
+/// no entry.
+pub type DecodedEntry = Option<Result<Arc<Decoded>, Box<Undecodable>>>;
 
 /// A place to keep cache entries: in memory, a file, a server.
 ///
@@ -272,13 +314,14 @@ pub async fn get_entry<S: CacheStore + ?Sized>(
     store: &S,
     key: &CacheKey,
     codec: &crate::codec::EntryCodec,
-) -> Result<Option<(EntryMeta, crate::Entry)>, StoreError> {
-    let Some((meta, decoded)) = store.get_decoded(key, codec).await? else {
+) -> Result<Option<Arc<Decoded>>, StoreError> {
+    let Some(decoded) = store.get_decoded(key, codec).await? else {
         return Ok(None);
     };
     match decoded {
-        Ok(decoded) => Ok(Some((meta, decoded))),
-        Err(error) => {
+        Ok(decoded) => Ok(Some(decoded)),
+        Err(undecodable) => {
+            let error = &undecodable.error;
             tracing::warn!(key = %key, %error, "unreadable cache entry: deleting it");
             store.delete(key).await?;
             Ok(None)

@@ -446,12 +446,12 @@ pub async fn corrupt_value_is_a_miss_and_deleted(t: &StoreUnderTest) {
         );
     }
     ok(t.store.put(entry(9, valid, None)).await, "put");
-    let (_, decoded) = ok(
+    let decoded = ok(
         get_entry(&*t.store, &key(9), &EntryCodec::new()).await,
         "get_entry",
     )
     .expect("a valid entry decodes");
-    assert_eq!(decoded, crate::Entry::Response(sample_response()));
+    assert_eq!(decoded.entry, crate::Entry::Response(sample_response()));
 }
 
 /// `get_decoded` and, where a store answers it, `get_decoded_now` agree with `get` plus a
@@ -470,17 +470,39 @@ pub async fn decoded_reads_agree(t: &StoreUnderTest) {
             .decode_entry(Some(&key(1)), &raw.value)
             .expect("decodes");
         for _ in 0..2 {
-            let (meta, decoded) =
-                ok(t.store.get_decoded(&key(1), &codec).await, "get_decoded").expect("stored");
-            assert_eq!(meta, raw.meta);
-            assert_eq!(decoded.expect("decodes"), expected);
+            let decoded = ok(t.store.get_decoded(&key(1), &codec).await, "get_decoded")
+                .expect("stored")
+                .expect("decodes");
+            assert_eq!(decoded.meta, raw.meta);
+            assert_eq!(decoded.entry, expected);
             if let Some(now) = t.store.get_decoded_now(&key(1), &codec) {
-                let (meta, decoded) = ok(now, "get_decoded_now").expect("stored");
-                assert_eq!(meta, raw.meta);
-                assert_eq!(decoded.expect("decodes"), expected);
+                let decoded = ok(now, "get_decoded_now")
+                    .expect("stored")
+                    .expect("decodes");
+                assert_eq!(decoded.meta, raw.meta);
+                assert_eq!(decoded.entry, expected);
             }
         }
     }
+    // A change of metadata alone (the value untouched) shows in the next decoded read too.
+    let renewed = SystemTime::UNIX_EPOCH + Duration::from_secs(4_000_000_000);
+    assert!(ok(
+        t.store.set_expiry(&key(1), Some(renewed)).await,
+        "set_expiry"
+    ));
+    let decoded = ok(t.store.get_decoded(&key(1), &codec).await, "get_decoded")
+        .expect("stored")
+        .expect("decodes");
+    assert_eq!(decoded.meta.expires_at, Some(renewed));
+    if let Some(now) = t.store.get_decoded_now(&key(1), &codec) {
+        let decoded = ok(now, "get_decoded_now")
+            .expect("stored")
+            .expect("decodes");
+        assert_eq!(decoded.meta.expires_at, Some(renewed));
+    }
+    // Deleted: gone from decoded reads as from `get`.
+    assert!(ok(t.store.delete(&key(1)).await, "delete"));
+    assert!(ok(t.store.get_decoded(&key(1), &codec).await, "get_decoded").is_none());
     assert!(ok(t.store.get_decoded(&key(2), &codec).await, "get_decoded").is_none());
     ok(
         t.store
@@ -488,8 +510,8 @@ pub async fn decoded_reads_agree(t: &StoreUnderTest) {
             .await,
         "put",
     );
-    let (_, junk) = ok(t.store.get_decoded(&key(3), &codec).await, "get_decoded").expect("stored");
-    assert!(junk.is_err());
+    let junk = ok(t.store.get_decoded(&key(3), &codec).await, "get_decoded").expect("stored");
+    assert_eq!(junk.expect_err("junk does not decode").meta.key, key(3));
 }
 
 /// The store is usable as `Arc<dyn CacheStore>`, which is how the middleware holds it.

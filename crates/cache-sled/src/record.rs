@@ -89,14 +89,20 @@ pub(crate) fn encode_entry(meta: &[u8], value: &[u8]) -> Vec<u8> {
 
 /// The value shares sled's buffer (no copy of the body).
 pub(crate) fn decode_entry(key: CacheKey, record: sled::IVec) -> Option<StoredEntry> {
+    decode_record(key, record).map(|(entry, _)| entry)
+}
+
+/// [`decode_entry`], and the whole record as bytes (what the entry's value is a slice of).
+pub(crate) fn decode_record(key: CacheKey, record: sled::IVec) -> Option<(StoredEntry, Bytes)> {
     let len = u32::from_le_bytes(record.get(..4)?.try_into().ok()?) as usize;
     let meta_end = 4usize.checked_add(len)?;
     let meta = decode_meta(key, record.get(4..meta_end)?)?;
     if meta_end > record.len() {
         return None;
     }
-    let value = Bytes::from_owner(record).slice(meta_end..);
-    Some(StoredEntry::new(meta, value))
+    let whole = Bytes::from_owner(record);
+    let value = whole.slice(meta_end..);
+    Some((StoredEntry::new(meta, value), whole))
 }
 
 /// A time index key (`expiry`, `created`): the time in milliseconds (big-endian, offset so

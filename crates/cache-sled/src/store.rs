@@ -6,6 +6,7 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 use cache_core::codec::EntryCodec;
+use cache_core::decoded_copies::{DEFAULT_DECODED_COPIES_BYTES, DecodedCopies};
 use cache_core::store::DecodedEntry;
 use cache_core::time::to_millis;
 use cache_core::{CacheKey, CacheStore, EntryMeta, StoreError, StoredEntry};
@@ -14,7 +15,7 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use crate::record::{
-    decode_entry, decode_meta, decode_total, encode_entry, encode_meta, group_key,
+    decode_entry, decode_meta, decode_record, decode_total, encode_entry, encode_meta, group_key,
     key_of_group_key, key_of_time_key, time_bound, time_key,
 };
 
@@ -46,6 +47,7 @@ type Trees<'a> = (
 pub struct SledStoreBuilder {
     flush_every_write: bool,
     max_bytes: Option<u64>,
+    decoded_copies: Option<u64>,
 }
 
 impl SledStoreBuilder {
@@ -62,6 +64,15 @@ impl SledStoreBuilder {
     /// rewrites the log, not at once.
     pub fn max_bytes(mut self, bytes: u64) -> Self {
         self.max_bytes = Some(bytes);
+        self
+    }
+
+    /// Keep decoded copies of recently read entries, up to about `max_bytes` of stored
+    /// bytes (default [`DEFAULT_DECODED_COPIES_BYTES`], 16 MiB; 0 keeps none): a read whose
+    /// record is unchanged then skips decoding. Every read still reads sled and compares, so
+    /// a copy never outlives a change. The copies share sled's buffers while sled holds them.
+    pub fn decoded_copies(mut self, max_bytes: u64) -> Self {
+        self.decoded_copies = Some(max_bytes);
         self
     }
 
@@ -96,6 +107,9 @@ impl SledStoreBuilder {
             max_bytes: self.max_bytes,
             clearing: Arc::default(),
             bounded_writes: Arc::default(),
+            copies: Arc::new(DecodedCopies::new(
+                self.decoded_copies.unwrap_or(DEFAULT_DECODED_COPIES_BYTES),
+            )),
         };
         store.count_live_bytes_if_missing()?;
         Ok(store)
@@ -121,6 +135,8 @@ pub struct SledStore {
     clearing: Arc<RwLock<()>>,
     /// Taken by writes to a store with `max_bytes` (see `put`). Shared by clones.
     bounded_writes: Arc<Mutex<()>>,
+    /// Decoded forms of recently read records. Shared by clones.
+    copies: Arc<DecodedCopies>,
 }
 
 impl SledStore {
@@ -226,6 +242,7 @@ impl SledStore {
                 Ok::<_, ConflictableTransactionError<()>>(true)
             })
             .map_err(transaction_error)?;
+        self.copies.forget(key);
         Ok(removed)
     }
 
@@ -324,11 +341,36 @@ impl SledStore {
 
     /// The record under `key`; an unreadable one is deleted and reported as absent.
     fn read(&self, key: &CacheKey) -> Result<Option<StoredEntry>, StoreError> {
-        let Some(bytes) = self.entries.get(key.as_str()).map_err(store_error)? else {
+        let Some(record) = self.entries.get(key.as_str()).map_err(store_error)? else {
             return Ok(None);
         };
-        match decode_entry(*key, bytes) {
-            Some(entry) => Ok(Some(entry)),
+        Ok(self.readable(key, record)?.map(|(entry, _)| entry))
+    }
+
+    /// The record under `key` decoded: the kept copy when the record is the one it came from
+    /// (the record holds the metadata too, so one comparison covers both).
+    fn read_decoded(&self, key: &CacheKey, codec: &EntryCodec) -> Result<DecodedEntry, StoreError> {
+        let Some(record) = self.entries.get(key.as_str()).map_err(store_error)? else {
+            return Ok(None);
+        };
+        if let Some(kept) = self.copies.get(key, &record, codec, |_| true) {
+            return Ok(Some(Ok(kept)));
+        }
+        let Some((entry, whole)) = self.readable(key, record)? else {
+            return Ok(None);
+        };
+        Ok(Some(self.copies.decode(key, entry, whole, codec)))
+    }
+
+    /// `record` as an entry and the whole record's bytes; an unreadable one is deleted and
+    /// reported as absent.
+    fn readable(
+        &self,
+        key: &CacheKey,
+        record: sled::IVec,
+    ) -> Result<Option<(StoredEntry, bytes::Bytes)>, StoreError> {
+        match decode_record(*key, record) {
+            Some(read) => Ok(Some(read)),
             None => {
                 tracing::warn!(%key, "unreadable sled record: deleting it");
                 self.remove(key)?;
@@ -368,8 +410,7 @@ impl CacheStore for SledStore {
         key: &CacheKey,
         codec: &EntryCodec,
     ) -> Option<Result<DecodedEntry, StoreError>> {
-        let read = self.read(key);
-        Some(read.map(|entry| entry.map(|entry| entry.decode(key, codec))))
+        Some(self.read_decoded(key, codec))
     }
 
     async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
@@ -455,6 +496,7 @@ impl CacheStore for SledStore {
             for tree in trees {
                 tree.clear().map_err(store_error)?;
             }
+            store.copies.clear();
             store
                 .totals
                 .insert(LIVE_BYTES, &0u64.to_le_bytes())

@@ -6,9 +6,17 @@ use std::time::Duration;
 use cache_core::StoreError;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
+/// [`TABLE`], for SQL written as literals (`concat!`).
+macro_rules! table_name {
+    () => {
+        "reqwest_cache_entries"
+    };
+}
+pub(crate) use table_name;
+
 /// The table entries live in. A distinct name, so a file shared with another tool (such as
 /// requests-cache's own `responses` table) does not collide.
-pub(crate) const TABLE: &str = "reqwest_cache_entries";
+pub(crate) const TABLE: &str = table_name!();
 
 pub(crate) fn open_connection(
     path: &Path,

@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use bytes::Bytes;
 use cache_core::codec::EntryCodec;
+use cache_core::decoded_copies::{DEFAULT_DECODED_COPIES_BYTES, DecodedCopies};
 use cache_core::store::DecodedEntry;
 use cache_core::time::{from_millis, to_millis};
 use cache_core::{CacheKey, CacheStore, EntryMeta, StoreError, StoredEntry};
@@ -15,7 +16,8 @@ use futures_core::stream::BoxStream;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::connection::{
-    TABLE, create_schema, incremental_vacuum, open_connection, shrink, sqlite_error, used_bytes,
+    TABLE, create_schema, incremental_vacuum, open_connection, shrink, sqlite_error, table_name,
+    used_bytes,
 };
 
 /// How long a read on the calling task may wait for a lock before it moves to the blocking
@@ -49,6 +51,7 @@ pub struct SqliteStoreBuilder {
     readers: usize,
     max_bytes: Option<u64>,
     pragmas: Vec<(String, String)>,
+    decoded_copies: u64,
 }
 
 impl SqliteStoreBuilder {
@@ -80,6 +83,16 @@ impl SqliteStoreBuilder {
     /// table at a time, and the freed pages returned to the file system.
     pub fn max_bytes(mut self, bytes: u64) -> Self {
         self.max_bytes = Some(bytes);
+        self
+    }
+
+    /// Keep decoded copies of recently read entries, up to about `max_bytes` of stored
+    /// bytes (default [`DEFAULT_DECODED_COPIES_BYTES`], 16 MiB; 0 keeps none): a read whose
+    /// row is unchanged (value and metadata, compared in place) then skips copying the value
+    /// out and decoding it. Every read still reads the file, so a copy never outlives a
+    /// change, whoever makes it.
+    pub fn decoded_copies(mut self, max_bytes: u64) -> Self {
+        self.decoded_copies = max_bytes;
         self
     }
 
@@ -127,6 +140,7 @@ impl SqliteStoreBuilder {
                 readers,
                 quick_readers,
                 next_reader: AtomicUsize::new(0),
+                copies: DecodedCopies::new(self.decoded_copies),
             }),
         })
     }
@@ -152,6 +166,8 @@ struct Inner {
     /// Readers used on the calling task, with a short busy timeout.
     quick_readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
+    /// Decoded forms of rows the quick readers read.
+    copies: DecodedCopies,
 }
 
 impl SqliteStore {
@@ -178,6 +194,7 @@ impl SqliteStore {
             readers: 4,
             max_bytes: None,
             pragmas: Vec::new(),
+            decoded_copies: DEFAULT_DECODED_COPIES_BYTES,
         }
     }
 
@@ -191,15 +208,39 @@ impl SqliteStore {
     /// `None` when none is free, the file is locked (WAL recovery, another process's
     /// checkpoint) or the value is large: then the read goes to the blocking pool.
     fn quick_read(&self, key: &CacheKey) -> Option<Result<Option<StoredEntry>, StoreError>> {
-        let conn = self
-            .inner
+        let conn = self.quick_reader()?;
+        let read = read_entry(&conn, *key, QUICK_READ_ENTRY);
+        self.quick_answer(read)
+    }
+
+    /// [`SqliteStore::quick_read`], decoded: the kept copy when the row is the one it came from.
+    fn quick_read_decoded(
+        &self,
+        key: &CacheKey,
+        codec: &EntryCodec,
+    ) -> Option<Result<DecodedEntry, StoreError>> {
+        let conn = self.quick_reader()?;
+        let read = read_decoded(&conn, &self.inner.copies, *key, codec);
+        self.quick_answer(read)
+    }
+
+    fn quick_reader(&self) -> Option<MutexGuard<'_, Connection>> {
+        self.inner
             .quick_readers
             .iter()
-            .find_map(|c| c.try_lock().ok())?;
-        match read_entry(&conn, *key, Some(QUICK_MAX_VALUE)) {
+            .find_map(|c| c.try_lock().ok())
+    }
+
+    /// What a quick read says: `None` when it could not answer (busy, or a value too large
+    /// to read on the calling task), for the caller to read on the blocking pool.
+    fn quick_answer<T>(
+        &self,
+        read: Result<Result<T, Oversized>, rusqlite::Error>,
+    ) -> Option<Result<T, StoreError>> {
+        match read {
             Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => None,
             Err(e) => Some(Err(sqlite_error(e, self.inner.busy_timeout))),
-            Ok(Ok(entry)) => Some(Ok(entry)),
+            Ok(Ok(found)) => Some(Ok(found)),
             Ok(Err(Oversized)) => None,
         }
     }
@@ -301,11 +342,13 @@ fn evict_oldest_beyond(conn: &Connection, max: u64) -> Result<(), rusqlite::Erro
 
 /// Inserts (or replaces) one entry.
 fn insert_entry(conn: &Connection, entry: &StoredEntry) -> Result<(), rusqlite::Error> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "INSERT OR REPLACE INTO {TABLE}
-             (key, url, created_at, expires_at, url_group, variant_of, value)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
-    ))?;
+    const INSERT: &str = concat!(
+        "INSERT OR REPLACE INTO ",
+        table_name!(),
+        " (key, url, created_at, expires_at, url_group, variant_of, value)",
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+    );
+    let mut stmt = conn.prepare_cached(INSERT)?;
     let meta = &entry.meta;
     stmt.execute(params![
         meta.key.as_str(),
@@ -358,9 +401,16 @@ impl Checkpoints {
 /// The metadata columns, in the order [`meta_from_row`] reads them.
 const META_COLUMNS: &str = "key, url, created_at, expires_at, url_group, variant_of";
 
+/// [`QUICK_MAX_VALUE`] as a literal, for SQL (`concat!`): 128 KiB.
+macro_rules! quick_max_value {
+    () => {
+        131072
+    };
+}
+
 /// Values up to this size are read on the calling task by the quick readers; a larger one
 /// would hold the runtime thread for its whole copy, so it is read on the blocking pool.
-const QUICK_MAX_VALUE: i64 = 128 * 1024;
+const QUICK_MAX_VALUE: i64 = quick_max_value!();
 
 /// The metadata of a row selected with [`META_COLUMNS`] first; `None` for a row whose key is
 /// not a cache key (not ours: skipped).
@@ -373,42 +423,119 @@ fn meta_from_row(row: &rusqlite::Row<'_>) -> Result<Option<EntryMeta>, rusqlite:
         );
         return Ok(None);
     };
-    // A key column that does not parse is ignored: the entry is still found by its own key.
-    let optional_key = |text: Option<String>| text.and_then(|t| t.parse::<CacheKey>().ok());
-    let meta = EntryMeta::new(
-        key,
-        row.get::<_, String>(1)?,
-        from_millis(row.get(2)?),
-        row.get::<_, Option<i64>>(3)?.map(from_millis),
-    )
-    .with_url_group(optional_key(row.get(4)?))
-    .with_variant_of(optional_key(row.get(5)?));
-    Ok(Some(meta))
+    meta_after_key(row, key, 1).map(Some)
 }
 
-/// The entry under `key`. With `value_limit`, a value larger than that is not read: the
-/// answer is then `Err(Oversized)`, for the caller to read it elsewhere.
+/// The metadata of the row under `key` from the columns after the key in [`META_COLUMNS`]
+/// order, starting at column `first`. Text is read in place (no copy) but for the URL the
+/// metadata keeps.
+fn meta_after_key(
+    row: &rusqlite::Row<'_>,
+    key: CacheKey,
+    first: usize,
+) -> Result<EntryMeta, rusqlite::Error> {
+    // A key column that does not parse is ignored: the entry is still found by its own key.
+    let optional_key = |column: usize| -> Result<Option<CacheKey>, rusqlite::Error> {
+        let text = row.get_ref(column)?.as_str_or_null()?;
+        Ok(text.and_then(|t| t.parse::<CacheKey>().ok()))
+    };
+    Ok(EntryMeta::new(
+        key,
+        row.get::<_, String>(first)?,
+        from_millis(row.get(first + 1)?),
+        row.get::<_, Option<i64>>(first + 2)?.map(from_millis),
+    )
+    .with_url_group(optional_key(first + 3)?)
+    .with_variant_of(optional_key(first + 4)?))
+}
+
+/// The read of one entry: its metadata but the key (known), then its value. Literals, so a
+/// read formats nothing, and short, as rusqlite's statement cache hashes the text on every
+/// use.
+const READ_ENTRY: &str = concat!(
+    "SELECT url, created_at, expires_at, url_group, variant_of, value FROM ",
+    table_name!(),
+    " WHERE key = ?1"
+);
+
+/// [`READ_ENTRY`] on the calling task: the value only up to [`QUICK_MAX_VALUE`] bytes (its
+/// length is in the row's header; a longer one is not read, and is NULL here).
+const QUICK_READ_ENTRY: &str = concat!(
+    "SELECT url, created_at, expires_at, url_group, variant_of,",
+    " CASE WHEN length(value) <= ",
+    quick_max_value!(),
+    " THEN value END FROM ",
+    table_name!(),
+    " WHERE key = ?1"
+);
+
+/// The entry under `key`, with [`READ_ENTRY`] or [`QUICK_READ_ENTRY`]. A value the quick read
+/// leaves out is `Err(Oversized)`, for the caller to read it elsewhere.
 fn read_entry(
     conn: &Connection,
     key: CacheKey,
-    value_limit: Option<i64>,
+    sql: &str,
 ) -> Result<Result<Option<StoredEntry>, Oversized>, rusqlite::Error> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {META_COLUMNS}, CASE WHEN ?2 IS NULL OR length(value) <= ?2 THEN value END
-         FROM {TABLE} WHERE key = ?1"
-    ))?;
+    let mut stmt = conn.prepare_cached(sql)?;
     let row = stmt
-        .query_row(params![key.as_str(), value_limit], |row| {
-            let meta = meta_from_row(row)?;
-            let value: Option<Vec<u8>> = row.get(6)?;
+        .query_row([key.as_str()], |row| {
+            let meta = meta_after_key(row, key, 0)?;
+            let value: Option<Vec<u8>> = row.get(5)?;
             Ok((meta, value))
         })
         .optional()?;
     Ok(match row {
-        None | Some((None, _)) => Ok(None),
-        Some((Some(meta), Some(value))) => Ok(Some(StoredEntry::new(meta, Bytes::from(value)))),
-        Some((Some(_), None)) => Err(Oversized),
+        None => Ok(None),
+        Some((meta, Some(value))) => Ok(Some(StoredEntry::new(meta, Bytes::from(value)))),
+        Some((_, None)) => Err(Oversized),
     })
+}
+
+/// The entry under `key` decoded, with [`QUICK_READ_ENTRY`]: the kept copy when the row's
+/// value and metadata, compared where SQLite holds them, are those it came from; else the
+/// value copied out and decoded (and kept).
+fn read_decoded(
+    conn: &Connection,
+    copies: &DecodedCopies,
+    key: CacheKey,
+    codec: &EntryCodec,
+) -> Result<Result<DecodedEntry, Oversized>, rusqlite::Error> {
+    let mut stmt = conn.prepare_cached(QUICK_READ_ENTRY)?;
+    let row = stmt
+        .query_row([key.as_str()], |row| {
+            let Some(value) = row.get_ref(5)?.as_blob_or_null()? else {
+                return Ok(Err(Oversized));
+            };
+            if let Some(kept) = copies.get(&key, value, codec, |meta| same_meta(row, meta)) {
+                return Ok(Ok(Ok(kept)));
+            }
+            let meta = meta_after_key(row, key, 0)?;
+            Ok(Ok(Err(StoredEntry::new(
+                meta,
+                Bytes::copy_from_slice(value),
+            ))))
+        })
+        .optional()?;
+    Ok(match row {
+        None => Ok(None),
+        Some(Err(Oversized)) => Err(Oversized),
+        Some(Ok(Ok(kept))) => Ok(Some(Ok(kept))),
+        Some(Ok(Err(entry))) => {
+            let value = entry.value.clone();
+            Ok(Some(copies.decode(&key, entry, value, codec)))
+        }
+    })
+}
+
+/// True when the row's metadata columns (in [`READ_ENTRY`] order) hold `meta`; a column that
+/// cannot be read counts as different.
+fn same_meta(row: &rusqlite::Row<'_>, meta: &EntryMeta) -> bool {
+    let text = |column| row.get_ref(column).ok()?.as_str_or_null().ok();
+    text(0) == Some(Some(meta.url.as_str()))
+        && row.get::<_, i64>(1).ok() == Some(to_millis(meta.created_at))
+        && row.get::<_, Option<i64>>(2).ok() == Some(meta.expires_at.map(to_millis))
+        && text(3) == Some(meta.url_group.as_ref().map(CacheKey::as_str))
+        && text(4) == Some(meta.variant_of.as_ref().map(CacheKey::as_str))
 }
 
 /// A value too large to read where it was asked for.
@@ -421,7 +548,7 @@ impl CacheStore for SqliteStore {
             return read;
         }
         let key = *key;
-        let read = self.blocking(move |inner| read_entry(&inner.reader(), key, None));
+        let read = self.blocking(move |inner| read_entry(&inner.reader(), key, READ_ENTRY));
         Ok(read.await?.unwrap_or_default())
     }
 
@@ -432,8 +559,7 @@ impl CacheStore for SqliteStore {
         key: &CacheKey,
         codec: &EntryCodec,
     ) -> Option<Result<DecodedEntry, StoreError>> {
-        let read = self.quick_read(key)?;
-        Some(read.map(|entry| entry.map(|entry| entry.decode(key, codec))))
+        self.quick_read_decoded(key, codec)
     }
 
     async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
@@ -459,12 +585,17 @@ impl CacheStore for SqliteStore {
 
     async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {
         let key = *key;
-        self.blocking(move |inner| {
-            let conn = inner.writer();
-            let mut stmt = conn.prepare_cached(&format!("DELETE FROM {TABLE} WHERE key = ?1"))?;
-            Ok(stmt.execute([key.as_str()])? > 0)
-        })
-        .await
+        let deleted = self
+            .blocking(move |inner| {
+                let conn = inner.writer();
+                let mut stmt =
+                    conn.prepare_cached(&format!("DELETE FROM {TABLE} WHERE key = ?1"))?;
+                Ok(stmt.execute([key.as_str()])? > 0)
+            })
+            .await;
+        // Never served once the row is gone; dropped now so its memory goes too.
+        self.inner.copies.forget(&key);
+        deleted
     }
 
     fn entries(&self) -> BoxStream<'_, Result<EntryMeta, StoreError>> {
@@ -515,6 +646,7 @@ impl CacheStore for SqliteStore {
             let conn = inner.writer();
             let removed = conn.execute(&format!("DELETE FROM {TABLE}"), [])?;
             shrink(&conn)?;
+            inner.copies.clear();
             Ok(removed as u64)
         })
         .await

@@ -75,3 +75,67 @@ async fn large_values_are_not_read_on_the_runtime_thread() {
     let big = store.get(&key(2)).await.unwrap().expect("read on the pool");
     assert_eq!(big.value.len(), 4 * 1024 * 1024);
 }
+
+/// Decoded copies never outlive a change made elsewhere: another connection (as another
+/// process would) rewriting the value in place with bytes of the same length, or changing
+/// only the metadata, shows in the very next read of a store that kept a copy.
+#[tokio::test]
+async fn kept_decoded_copies_see_changes_made_by_other_connections() {
+    use cache_core::codec::EntryCodec;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("copies.sqlite");
+    let store = SqliteStore::open(&path).unwrap();
+    let codec = EntryCodec::new();
+    let body = |text: &'static str| {
+        let mut response = cache_core::testing::sample_response();
+        response.body = Bytes::from_static(text.as_bytes());
+        cache_core::encode(&response).unwrap()
+    };
+    store.put(entry(1, body("first"), None)).await.unwrap();
+    let read = |store: &SqliteStore| {
+        let decoded = store
+            .get_decoded_now(&key(1), &codec)
+            .expect("a small value is read on the calling task")
+            .unwrap()
+            .expect("stored")
+            .expect("decodes");
+        let cache_core::Entry::Response(response) = &decoded.entry else {
+            panic!("a response was stored");
+        };
+        (response.body.clone(), decoded.meta.expires_at)
+    };
+    assert_eq!(read(&store).0, "first");
+    assert_eq!(
+        read(&store).0,
+        "first",
+        "the second read answers from the copy"
+    );
+
+    let other = rusqlite::Connection::open(&path).unwrap();
+    let same_length = body("other");
+    other
+        .execute(
+            "UPDATE reqwest_cache_entries SET value = ?1 WHERE key = ?2",
+            rusqlite::params![&same_length[..], key(1).as_str()],
+        )
+        .unwrap();
+    assert_eq!(read(&store).0, "other");
+
+    other
+        .execute(
+            "UPDATE reqwest_cache_entries SET expires_at = 4000000000000 WHERE key = ?1",
+            [key(1).as_str()],
+        )
+        .unwrap();
+    let expires = std::time::UNIX_EPOCH + std::time::Duration::from_secs(4_000_000_000);
+    assert_eq!(read(&store), (Bytes::from_static(b"other"), Some(expires)));
+
+    other
+        .execute(
+            "DELETE FROM reqwest_cache_entries WHERE key = ?1",
+            [key(1).as_str()],
+        )
+        .unwrap();
+    let gone = store.get_decoded_now(&key(1), &codec).unwrap().unwrap();
+    assert!(gone.is_none());
+}

@@ -26,10 +26,12 @@ impl TieredStore {
             // Not answerable at once (it always is today): ask it the long way.
             None => memory.get_decoded(key, codec).now_or_never()?,
         };
-        match found {
-            Ok(Some((meta, decoded))) if self.tier.serves(&meta) => Some(Some((meta, decoded))),
-            _ => None,
-        }
+        let found = found.ok()??;
+        let meta = match &found {
+            Ok(decoded) => &decoded.meta,
+            Err(undecodable) => &undecodable.meta,
+        };
+        self.tier.serves(meta).then_some(Some(found))
     }
 
     /// The decoded read: memory when it may answer, else the backing store (filling memory).

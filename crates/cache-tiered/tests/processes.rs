@@ -162,9 +162,19 @@ async fn two_processes_stay_coherent() {
 
     writer.put(entry(1, "v1", None)).await.unwrap();
     // The child may still be getting the notice of that write (it has no copy yet, so it
-    // reads Redis either way): the first read fills its memory, the second is a memory hit.
+    // reads Redis either way): the first read fills its memory. On a loaded machine the
+    // notice can land after that read and drop the copy once (a harmless miss), so reads go
+    // on until one is a memory hit; every one sees v1.
     assert_eq!(reader.ask("read 1"), "v1 backing");
-    assert_eq!(reader.ask("read 1"), "v1 memory");
+    let mut reads = vec![reader.ask("read 1")];
+    while reads.len() < 5 && reads.last().is_some_and(|r| r != "v1 memory") {
+        reads.push(reader.ask("read 1"));
+    }
+    assert!(
+        reads.iter().all(|r| r.starts_with("v1 "))
+            && reads.last().is_some_and(|r| r == "v1 memory"),
+        "the copy is kept once the write's notice is in: {reads:?}"
+    );
 
     writer.put(entry(1, "v2", None)).await.unwrap();
     assert_eq!(

@@ -10,10 +10,11 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use hmac::Mac;
 
+use super::head::{Head, decode_response};
 use super::signing::{HmacSha256, TAG_LEN};
 use super::{
-    DecodeError, ENVELOPE_LEN, EntryCodec, FLAG_COMPRESSED, FLAG_SIGNED, FORMAT_VERSION, Head,
-    KIND_RESPONSE, KNOWN_FLAGS, MAGIC, decode_response, put_envelope,
+    DecodeError, ENVELOPE_LEN, EntryCodec, FLAG_COMPRESSED, FLAG_SIGNED, FORMAT_VERSION,
+    KIND_RESPONSE, KNOWN_FLAGS, MAGIC, put_envelope,
 };
 use crate::{CacheKey, CachedResponse};
 

@@ -1,5 +1,7 @@
 use super::*;
+use crate::CachedRequest;
 use crate::fixtures::sample_response;
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Version};
 
 #[test]
 fn round_trips_every_part() {
@@ -214,6 +216,24 @@ fn a_body_cut_short_or_extended_is_an_error() {
         decode(&v1.into()),
         Err(DecodeError::UnsupportedVersion(1))
     ));
+}
+
+/// The head's layout written from owned parts (as `head::Head` writes it from a response),
+/// for heads no `HeaderMap` can produce.
+#[derive(serde::Serialize)]
+struct Head {
+    status: u16,
+    version: u8,
+    headers: Vec<(String, Vec<u8>)>,
+    url: String,
+    request: RequestHead,
+}
+
+#[derive(serde::Serialize)]
+struct RequestHead {
+    method: String,
+    url: String,
+    headers: Vec<(String, Vec<u8>)>,
 }
 
 /// A head as `encode` would write it, with `headers` as the response's header pairs and

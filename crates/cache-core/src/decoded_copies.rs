@@ -1,0 +1,237 @@
+//! [`DecodedCopies`]: decoded forms of recently read entries, for stores that keep bytes
+//! (SQLite, sled), so a hit on unchanged bytes skips decoding.
+//!
+//! A copy is never trusted on its own: every read still reads the store, and a copy answers
+//! only when the bytes just read are the very bytes it was decoded from (and the store's
+//! metadata is the same). A write by this process, another process or another program shows
+//! at once; a copy only saves the work of decoding what did not change.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::codec::EntryCodec;
+use crate::key::CacheKey;
+use crate::store::{Decoded, EntryMeta, StoredEntry, Undecodable};
+
+/// Bytes counted per copy beyond its stored bytes (the decoded header map, URLs, bookkeeping).
+const COPY_OVERHEAD: u64 = 512;
+
+/// How many bytes of copies a store keeps unless told otherwise: 16 MiB.
+pub const DEFAULT_DECODED_COPIES_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Decoded entries kept beside the store's bytes, bounded in bytes (least valuable first out:
+/// quick_cache's CLOCK-PRO, as [`MemoryStore`](crate::MemoryStore)).
+///
+/// Only entries an unsigned codec decodes into a body that is a slice of the stored bytes are
+/// kept (not signed ones: another codec may hold other keys and must verify for itself; not
+/// compressed ones: their body is a new buffer the bound would not see). A copy holds the
+/// stored bytes it came from, which its decoded body shares: the bound weighs them.
+pub struct DecodedCopies {
+    copies: Option<quick_cache::sync::Cache<CacheKey, Copy, CopyWeight>>,
+}
+
+#[derive(Clone)]
+struct Copy {
+    /// The stored bytes the copy was decoded from.
+    value: Bytes,
+    decoded: Arc<Decoded>,
+}
+
+#[derive(Clone)]
+struct CopyWeight;
+
+impl quick_cache::Weighter<CacheKey, Copy> for CopyWeight {
+    fn weight(&self, _key: &CacheKey, copy: &Copy) -> u64 {
+        copy.value.len() as u64 + COPY_OVERHEAD
+    }
+}
+
+impl DecodedCopies {
+    /// Copies of up to about `max_bytes` bytes of stored values; 0 keeps none.
+    pub fn new(max_bytes: u64) -> Self {
+        let copies = (max_bytes > 0).then(|| {
+            // The estimate only sizes the table up front; the byte bound is what holds.
+            let estimated = (max_bytes / (4 * 1024)).clamp(16, 1 << 16) as usize;
+            quick_cache::sync::Cache::with_weighter(estimated, max_bytes, CopyWeight)
+        });
+        Self { copies }
+    }
+
+    /// The kept decoding of the entry under `key`, if it was decoded from exactly `value` by a
+    /// codec like `codec`, and `same_meta` accepts the metadata it was kept with (a store
+    /// whose metadata lives outside `value` compares it there).
+    pub fn get(
+        &self,
+        key: &CacheKey,
+        value: &[u8],
+        codec: &EntryCodec,
+        same_meta: impl FnOnce(&EntryMeta) -> bool,
+    ) -> Option<Arc<Decoded>> {
+        if codec.signs() {
+            return None;
+        }
+        let copy = self.copies.as_ref()?.get(key)?;
+        // The same buffer (sled hands out its own again) is equal without reading it.
+        let same_value = copy.value.len() == value.len()
+            && (copy.value.as_ptr() == value.as_ptr() || copy.value[..] == *value);
+        (same_value && same_meta(&copy.decoded.meta)).then_some(copy.decoded)
+    }
+
+    /// Decodes `entry` (read under `key`) and keeps the result when it may, to answer later
+    /// reads of exactly `compared`: the stored value, or the whole record when the store keeps
+    /// the metadata inside it. `compared` should share its buffer with `entry.value`, which the
+    /// decoded body slices (then the copy holds the bytes once).
+    pub fn decode(
+        &self,
+        key: &CacheKey,
+        entry: StoredEntry,
+        compared: Bytes,
+        codec: &EntryCodec,
+    ) -> Result<Arc<Decoded>, Box<Undecodable>> {
+        let keep = self.copies.is_some()
+            && !codec.signs()
+            && !crate::codec::body_is_compressed(&entry.value);
+        let decoded = entry.decode(key, codec)?;
+        if let (Some(copies), true) = (&self.copies, keep) {
+            let decoded = Arc::clone(&decoded);
+            copies.insert(
+                *key,
+                Copy {
+                    value: compared,
+                    decoded,
+                },
+            );
+        }
+        Ok(decoded)
+    }
+
+    /// Drops the copy of `key`'s entry (after a delete: its memory goes at once).
+    pub fn forget(&self, key: &CacheKey) {
+        if let Some(copies) = &self.copies {
+            copies.remove(key);
+        }
+    }
+
+    /// Drops every copy.
+    pub fn clear(&self) {
+        if let Some(copies) = &self.copies {
+            copies.clear();
+        }
+    }
+
+    /// The bytes the copies weigh now.
+    pub fn weight(&self) -> u64 {
+        self.copies.as_ref().map_or(0, |copies| copies.weight())
+    }
+}
+
+impl std::fmt::Debug for DecodedCopies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DecodedCopies")
+            .field("weight", &self.weight())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::{key, sample_response};
+    use std::time::SystemTime;
+
+    fn stored(n: u64, value: Bytes) -> StoredEntry {
+        StoredEntry::new(
+            EntryMeta::new(key(n), "https://e.com/", SystemTime::UNIX_EPOCH, None),
+            value,
+        )
+    }
+
+    #[test]
+    fn a_copy_answers_only_for_the_very_bytes_and_metadata_it_came_from() {
+        let copies = DecodedCopies::new(1 << 20);
+        let codec = EntryCodec::new();
+        let value = crate::codec::encode(&sample_response()).unwrap();
+        let first = copies
+            .decode(&key(1), stored(1, value.clone()), value.clone(), &codec)
+            .unwrap();
+        // The same buffer, and equal bytes in another buffer: the kept decoding.
+        let kept = copies.get(&key(1), &value, &codec, |_| true).unwrap();
+        assert!(Arc::ptr_eq(&kept, &first));
+        let elsewhere = value.to_vec();
+        assert!(copies.get(&key(1), &elsewhere, &codec, |_| true).is_some());
+        // Other bytes, other metadata, another key: nothing.
+        let mut changed = sample_response();
+        changed.body = Bytes::from_static(b"changed");
+        let other = crate::codec::encode(&changed).unwrap();
+        assert!(copies.get(&key(1), &other, &codec, |_| true).is_none());
+        let mut flipped = value.to_vec();
+        *flipped.last_mut().unwrap() ^= 1;
+        assert!(copies.get(&key(1), &flipped, &codec, |_| true).is_none());
+        assert!(copies.get(&key(1), &value, &codec, |_| false).is_none());
+        assert!(copies.get(&key(2), &value, &codec, |_| true).is_none());
+        copies.forget(&key(1));
+        assert!(copies.get(&key(1), &value, &codec, |_| true).is_none());
+    }
+
+    #[test]
+    fn signed_compressed_and_undecodable_entries_are_not_kept() {
+        let copies = DecodedCopies::new(1 << 20);
+        let signing =
+            EntryCodec::new().signing_keys(crate::codec::SigningKeys::new(b"secret".to_vec()));
+        let signed = signing.encode(Some(&key(1)), &sample_response()).unwrap();
+        copies
+            .decode(&key(1), stored(1, signed.clone()), signed.clone(), &signing)
+            .unwrap();
+        assert!(copies.get(&key(1), &signed, &signing, |_| true).is_none());
+        let plain = EntryCodec::new();
+        assert!(copies.get(&key(1), &signed, &plain, |_| true).is_none());
+
+        let compressing = EntryCodec::new().compress_above(0);
+        let mut big = sample_response();
+        big.body = Bytes::from(vec![b'z'; 4096]);
+        let compressed = compressing.encode(None, &big).unwrap();
+        copies
+            .decode(
+                &key(2),
+                stored(2, compressed.clone()),
+                compressed.clone(),
+                &compressing,
+            )
+            .unwrap();
+        assert!(
+            copies
+                .get(&key(2), &compressed, &compressing, |_| true)
+                .is_none()
+        );
+
+        let junk = Bytes::from_static(b"junk");
+        assert!(
+            copies
+                .decode(&key(3), stored(3, junk.clone()), junk.clone(), &plain)
+                .is_err()
+        );
+        assert!(copies.get(&key(3), &junk, &plain, |_| true).is_none());
+        assert_eq!(copies.weight(), 0);
+    }
+
+    #[test]
+    fn copies_stay_within_their_bytes_and_none_are_kept_at_zero() {
+        let codec = EntryCodec::new();
+        let mut response = sample_response();
+        response.body = Bytes::from(vec![b'x'; 10_000]);
+        let value = crate::codec::encode(&response).unwrap();
+        let copies = DecodedCopies::new(100_000);
+        for n in 0..100 {
+            copies
+                .decode(&key(n), stored(n, value.clone()), value.clone(), &codec)
+                .unwrap();
+        }
+        assert!(copies.weight() <= 100_000, "weight {}", copies.weight());
+        let none = DecodedCopies::new(0);
+        none.decode(&key(1), stored(1, value.clone()), value.clone(), &codec)
+            .unwrap();
+        assert!(none.get(&key(1), &value, &codec, |_| true).is_none());
+        assert_eq!(none.weight(), 0);
+    }
+}
