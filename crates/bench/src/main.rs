@@ -16,6 +16,8 @@
 //! through the cache over an `FsStore`, written while it streams, then served from its file.
 //! `... -- profile-hits [memory|sqlite|sled|floor|floor-sqlite|floor-sled] [plain]`: only hits
 //! of one store (or floor), URLs with a query (or plain), for profilers.
+//! `... -- profile-misses [memory|sqlite|sled|plain|floor-sqlite|timed-memory|timed-sqlite|
+//! timed-sled]`: only misses (the `timed-` forms also time each store call the misses make).
 //! `... -- tiered-invalidation [writes]`: how long a write takes to drop the memory tier's
 //! copy in a second process (this binary again) over Redis: p50 and p99 over 1,000 writes.
 
@@ -28,6 +30,7 @@ mod origin;
 mod report;
 mod scale;
 mod tiered;
+mod timed;
 
 use std::path::{Path, PathBuf};
 
@@ -680,18 +683,51 @@ async fn profile_puts() {
 
 /// Only misses of one store (new URLs with a query, 1 KiB), no comparison: for profilers.
 async fn profile_misses(store: Option<&str>) {
+    let log = timed::CallLog::default();
     let origin = origin::start().await;
     let dir = tempfile::tempdir().expect("temp dir");
+    let sqlite = || SqliteStore::open(dir.path().join("p.sqlite")).expect("sqlite");
+    let sled = || SledStore::open(dir.path().join("p.sled")).expect("sled");
     let client = match store {
-        Some("sqlite") => ours(SqliteStore::open(dir.path().join("p.sqlite")).expect("sqlite")),
-        Some("sled") => ours(SledStore::open(dir.path().join("p.sled")).expect("sled")),
+        Some("sqlite") => ours(sqlite()),
+        Some("sled") => ours(sled()),
         Some("plain") => plain(),
         Some("floor-sqlite") => floors::sqlite(&dir.path().join("f.sqlite")),
+        Some("timed-sqlite") => ours(timed::Timed {
+            inner: sqlite(),
+            log: log.clone(),
+        }),
+        Some("timed-sled") => ours(timed::Timed {
+            inner: sled(),
+            log: log.clone(),
+        }),
+        Some("timed-memory") => ours(timed::Timed {
+            inner: MemoryStore::new(),
+            log: log.clone(),
+        }),
         _ => ours(MemoryStore::new()),
     };
     for round in 0..3 {
         let urls = urls(&origin, 1024, Shape::Query, MISSES, &format!("-p{round}"));
         let stats = time_requests(&client, &urls, MISSES).await;
         println!("miss median {:.2}µs", micros(stats.median));
+    }
+    // The files the store left (a log that never restarts grows here).
+    for file in std::fs::read_dir(dir.path()).expect("dir").flatten() {
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        println!("{}: {} KiB", file.file_name().to_string_lossy(), len / 1024);
+    }
+    let mut by_op = std::collections::BTreeMap::<&str, Vec<std::time::Duration>>::new();
+    for (op, took) in log.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        by_op.entry(op).or_default().push(*took);
+    }
+    for (op, samples) in by_op {
+        let calls = samples.len();
+        let stats = measure::stats(samples);
+        println!(
+            "{op}: {calls} calls, median {:.1}µs, p99 {:.1}µs",
+            micros(stats.median),
+            micros(stats.p99)
+        );
     }
 }

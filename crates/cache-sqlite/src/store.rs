@@ -79,7 +79,7 @@ impl SqliteStoreBuilder {
     }
 
     /// Bound the database to about this many bytes (default: unbounded). When a write takes
-    /// it past the bound, the oldest entries (by creation) are deleted, a twentieth of the
+    /// it past the bound, the entries written longest ago are deleted, a twentieth of the
     /// table at a time, and the freed pages returned to the file system.
     pub fn max_bytes(mut self, bytes: u64) -> Self {
         self.max_bytes = Some(bytes);
@@ -318,8 +318,9 @@ impl Inner {
     }
 }
 
-/// Deletes the oldest entries (by creation, then by write order), a twentieth of the table at a
-/// time, until the database uses at most `max` bytes.
+/// Deletes the oldest entries by write order (the rowid: `INSERT OR REPLACE` gives a written
+/// row the highest), a twentieth of the table at a time, until the database uses at most
+/// `max` bytes.
 fn evict_oldest_beyond(conn: &Connection, max: u64) -> Result<(), rusqlite::Error> {
     while used_bytes(conn)? > max {
         let count: i64 =
@@ -330,8 +331,8 @@ fn evict_oldest_beyond(conn: &Connection, max: u64) -> Result<(), rusqlite::Erro
         let batch = (count / 20).max(1);
         conn.execute(
             &format!(
-                "DELETE FROM {TABLE} WHERE key IN
-                 (SELECT key FROM {TABLE} ORDER BY created_at, rowid LIMIT ?1)"
+                "DELETE FROM {TABLE} WHERE rowid IN
+                 (SELECT rowid FROM {TABLE} ORDER BY rowid LIMIT ?1)"
             ),
             [batch],
         )?;

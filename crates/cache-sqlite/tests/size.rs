@@ -108,3 +108,63 @@ async fn a_byte_bound_holds_under_a_write_storm() {
             .is_some()
     );
 }
+
+/// The bound evicts by write order: an entry written again (a renewal) counts as new, and the
+/// entries written longest ago go first, whatever their creation times say. The creation-time
+/// index earlier versions kept for this is dropped from their files.
+#[tokio::test]
+async fn the_bound_evicts_the_entries_written_longest_ago() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("order.sqlite");
+    {
+        // A file as an earlier version left it, with its creation-time index.
+        let store = SqliteStore::open(&path).unwrap();
+        drop(store);
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE INDEX reqwest_cache_entries_created_at ON reqwest_cache_entries(created_at)",
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::builder(&path)
+        .max_bytes(1_500_000)
+        .open()
+        .unwrap();
+    let index_left: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'reqwest_cache_entries_created_at'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(index_left, 0, "the creation-time index is dropped");
+
+    let value = |byte| Bytes::from(vec![byte; 40_000]);
+    // Entry 0 is created "last" (its creation time is in the future) but written first.
+    let mut future = entry(0, value(b'f'), None);
+    future.meta.created_at = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
+    store.put(future).await.unwrap();
+    for n in 1..20 {
+        store.put(entry(n, value(b'a'), None)).await.unwrap();
+    }
+    // Entry 1 is written again: now the newest.
+    store.put(entry(1, value(b'r'), None)).await.unwrap();
+    for n in 20..45 {
+        store.put(entry(n, value(b'b'), None)).await.unwrap();
+    }
+    let has = |n| {
+        let store = store.clone();
+        async move {
+            store
+                .get(&cache_core::testing::key(n))
+                .await
+                .unwrap()
+                .is_some()
+        }
+    };
+    assert!(!has(0).await, "written first: evicted first");
+    assert!(!has(2).await, "written early: evicted");
+    assert!(has(1).await, "written again: kept");
+    assert!(has(44).await, "written last: kept");
+}
