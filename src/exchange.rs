@@ -37,6 +37,8 @@ pub(crate) struct Exchange {
 }
 
 impl Exchange {
+    /// Boxed: the exchange travels through the miss path's nested futures, and each level
+    /// would otherwise hold its own copy of it (a miss's future was over 10 KB).
     pub(crate) fn new(
         settings: &Settings,
         url_key: CacheKey,
@@ -44,8 +46,8 @@ impl Exchange {
         user: UserExpiration,
         directives: Option<RequestDirectives>,
         req: &Request,
-    ) -> Self {
-        Self {
+    ) -> Box<Self> {
+        Box::new(Self {
             url_key,
             found,
             seen,
@@ -61,7 +63,7 @@ impl Exchange {
             ),
             validating: false,
             recording: false,
-        }
+        })
     }
 
     /// `text` (an error message, which reqwest writes with the URL as sent) with the URL

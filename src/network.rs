@@ -30,7 +30,7 @@ use crate::warnings::error_chain;
 /// response, updating the cache.
 pub(crate) async fn fetch(
     cache: &Cache,
-    mut exchange: Exchange,
+    mut exchange: Box<Exchange>,
     mut req: Request,
     extensions: &mut Extensions,
     next: Next<'_>,
@@ -42,7 +42,11 @@ pub(crate) async fn fetch(
 
 /// Starts refreshing the stale entry `exchange` found in the background, unless a refresh of
 /// it is running. The request goes out conditionally when the entry has validators.
-pub(crate) fn refresh_in_background(cache: &Arc<Cache>, mut exchange: Exchange, req: &Request) {
+pub(crate) fn refresh_in_background(
+    cache: &Arc<Cache>,
+    mut exchange: Box<Exchange>,
+    req: &Request,
+) {
     let refresher = &cache.live.refresher;
     let Some(key) = exchange.found_key() else {
         return;
@@ -73,7 +77,7 @@ async fn background(
     cache: Weak<Cache>,
     client: reqwest::Client,
     request: Request,
-    exchange: Exchange,
+    exchange: Box<Exchange>,
 ) -> RefreshOutcome {
     let result = client
         .execute(request)
@@ -104,7 +108,7 @@ async fn background(
 /// Turns the origin's answer (or failure) into the caller's response, updating the cache.
 async fn finish(
     cache: &Cache,
-    exchange: Exchange,
+    exchange: Box<Exchange>,
     result: reqwest_middleware::Result<Response>,
 ) -> reqwest_middleware::Result<Response> {
     let (settings, stats) = (&cache.settings, &cache.live.stats);
@@ -137,7 +141,8 @@ async fn finish(
     }
     if exchange.validating && status == StatusCode::NOT_MODIFIED {
         if let Some(found) = exchange.found.clone() {
-            return Ok(refresh_from_304(cache, &exchange, found, &response, now).await);
+            // Boxed: revalidations are the rarer path; its state stays out of every miss.
+            return Ok(Box::pin(refresh_from_304(cache, &exchange, found, &response, now)).await);
         }
     }
     // A recording keeps every answer it took (see `pass_on`).

@@ -33,7 +33,7 @@ fn to_store(
     keeps_set_cookie: bool,
     parts: &ResponseParts,
     body: Bytes,
-    request: CachedRequest,
+    (request, asked): (CachedRequest, &url::Url),
     now: std::time::SystemTime,
 ) -> CachedResponse {
     let mut stored_headers = parts.headers.clone();
@@ -42,12 +42,18 @@ fn to_store(
     }
     stored_fields::remove_unstored(&mut stored_headers);
     age::store_initial(&mut stored_headers, now);
+    // The response came from the URL asked for unless redirected: its redacted form is the
+    // stored request's, already made.
+    let url = match parts.url == *asked {
+        true => request.url.clone(),
+        false => settings.keys.redact_url(&parts.url).into(),
+    };
     CachedResponse::new(
         parts.status,
         parts.version,
         stored_headers,
         body,
-        settings.keys.redact_url(&parts.url),
+        url,
         request,
     )
 }
@@ -55,7 +61,7 @@ fn to_store(
 /// Stores `response` when every rule allows it; returns it to the caller either way.
 pub(crate) async fn store_response(
     cache: &Cache,
-    exchange: Exchange,
+    exchange: Box<Exchange>,
     response: Response,
 ) -> Response {
     let settings = &cache.settings;
@@ -131,7 +137,7 @@ pub(crate) async fn store_response(
                 keeps_set_cookie,
                 &parts,
                 Bytes::new(),
-                exchange.stored_request,
+                (exchange.stored_request, &exchange.url),
                 now,
             );
             let meta_url = cached.request.url.as_str().to_owned();
@@ -149,7 +155,9 @@ pub(crate) async fn store_response(
                 },
                 announced,
             };
-            return spool_response(cache, plan, (parts, read, rest), not_stored).await;
+            // Boxed: only bodies over the limit take this path, and its state would
+            // otherwise make every miss's future larger.
+            return Box::pin(spool_response(cache, plan, (parts, read, rest), not_stored)).await;
         }
     };
 
@@ -159,7 +167,7 @@ pub(crate) async fn store_response(
         keeps_set_cookie,
         &parts,
         body.clone(),
-        exchange.stored_request,
+        (exchange.stored_request, &exchange.url),
         now,
     );
     if settings
