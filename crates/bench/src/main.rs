@@ -9,6 +9,7 @@
 //! Markdown and the hit chart as SVG there (default `target/bench`); `-- --readme` writes them
 //! into README.md and docs/bench-hits.svg.
 //! `... -- scale [entries]`: hit latency with 1 k against many entries (SQLite, sled);
+//! `... -- many-keys [urls]`: hits spread over many URLs, decoded copies on and off;
 //! `... -- compression`: hit cost and stored size of LZ4-compressed bodies.
 //! `... -- big-body [MiB]`: peak memory while a 100 MB response streams through uncached,
 //! with that `max_body_size` (default 8, the middleware default).
@@ -25,6 +26,7 @@ mod big_files;
 mod chart;
 mod compression;
 mod floors;
+mod many_keys;
 mod measure;
 mod origin;
 mod report;
@@ -37,7 +39,7 @@ use std::path::{Path, PathBuf};
 use reqwest_caching::reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
 use reqwest_caching::{CacheMiddleware, MemoryStore, SledStore, SqliteStore};
 
-use measure::{ITERATIONS, Throughput, concurrent, paired_misses, time_requests};
+use measure::{ITERATIONS, Throughput, concurrent, time_requests};
 pub(crate) use measure::{Stats, hits, micros};
 use report::{Check, Target};
 
@@ -326,51 +328,45 @@ async fn hit_rows(
     results
 }
 
-/// Misses, 1 KiB, URLs with a query: every request a new URL, fetched and stored. Each
-/// contender's requests alternate with plain reqwest's (see [`measure::paired_misses`]): the
-/// checks compare the time each adds over plain, the median of neighbouring pairs, in the
-/// round where it is lowest.
+/// Misses, 1 KiB, URLs with a query: every request a new URL, fetched and stored. The
+/// checks compare the time each adds over plain reqwest in the same run.
 async fn miss_rows(origin: &str, dir: &Path, redis: Option<&Redis>, checks: &mut Vec<Check>) {
-    let network = plain();
-    let mut contenders = vec![Contender {
-        name: "floor: memory",
-        client: floors::memory(),
-    }];
+    let mut contenders = vec![
+        Contender {
+            name: "plain reqwest",
+            client: plain(),
+        },
+        Contender {
+            name: "floor: memory",
+            client: floors::memory(),
+        },
+    ];
     contenders.extend(local_contenders(dir, "miss"));
     if let Some(redis) = redis {
         contenders.extend(redis.contenders("bench-miss").await);
     }
     let mut results = Results(Vec::new());
-    let mut added: Vec<(&'static str, f64)> = Vec::new();
     for round in 0..ROUNDS {
         for (i, contender) in contenders.iter().enumerate() {
             // New URLs for every contender and round: each request is a miss.
-            let new_urls = |who: &str| {
-                let tag = format!("-r{round}c{i}{who}");
-                urls(origin, 1024, Shape::Query, MISSES, &tag)
-            };
-            let (more, stats) =
-                paired_misses(&network, &new_urls("p"), &contender.client, &new_urls("")).await;
+            let urls = urls(
+                origin,
+                1024,
+                Shape::Query,
+                MISSES,
+                &format!("-r{round}c{i}"),
+            );
+            let stats = time_requests(&contender.client, &urls, MISSES).await;
             results.keep_best(contender.name, stats);
-            match added.iter_mut().find(|(name, _)| *name == contender.name) {
-                Some((_, best)) => *best = best.min(more),
-                None => added.push((contender.name, more)),
-            }
         }
     }
     results.print(&format!(
-        "miss (fetch + store), 1 KiB body, 3-param query ({MISSES} new URLs each, in turns with plain reqwest)"
+        "miss (fetch + store), 1 KiB body, 3-param query ({MISSES} new URLs each)"
     ));
-    println!("  time added over plain reqwest (median of neighbouring pairs):");
-    for (name, more) in &added {
-        println!("  {name:<28} {more:>10.2}µs");
-    }
-    let added = |name: &str| {
-        added
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, more)| *more)
+    let Some(network) = results.median("plain reqwest") else {
+        return;
     };
+    let added = |name: &str| results.median(name).map(|m| m - network);
     for (store, floor_store, target) in [
         ("memory", "memory", 1.5),
         ("sqlite", "sqlite", 1.5),
@@ -539,6 +535,7 @@ async fn main() {
     let number = |default: u64| args.get(1).and_then(|n| n.parse().ok()).unwrap_or(default);
     match args.first().map(String::as_str) {
         Some("scale") => return scale::run(number(1_000_000) as usize).await,
+        Some("many-keys") => return many_keys::run(number(100_000) as usize).await,
         // One limit per process: the peak is a high-water mark.
         Some("big-body") => return scale::big_body(number(8)).await,
         Some("big-body-fs") => return big_files::run(number(1024)).await,

@@ -62,34 +62,6 @@ pub(crate) async fn hits(client: &ClientWithMiddleware, urls: &[String]) -> Stat
     time_requests(client, urls, ITERATIONS).await
 }
 
-/// Misses through `client` and through `baseline` taken in turns, each pair one request apart
-/// (every URL new): the median over pairs of what `client` took more, in microseconds, and
-/// `client`'s own latencies. Taking each difference between neighbours cancels what drifts
-/// over a run (the origin warming up, the machine's other load), which two medians taken
-/// seconds apart do not: the time a miss adds is a few microseconds out of a hundred.
-pub(crate) async fn paired_misses(
-    baseline: &ClientWithMiddleware,
-    baseline_urls: &[String],
-    client: &ClientWithMiddleware,
-    urls: &[String],
-) -> (f64, Stats) {
-    let mut added = Vec::with_capacity(urls.len());
-    let mut samples = Vec::with_capacity(urls.len());
-    for (base_url, url) in baseline_urls.iter().zip(urls) {
-        let at = Instant::now();
-        get(baseline, base_url).await;
-        let base = at.elapsed();
-        let at = Instant::now();
-        get(client, url).await;
-        let took = at.elapsed();
-        added.push(micros(took) - micros(base));
-        samples.push(took);
-    }
-    added.sort_unstable_by(f64::total_cmp);
-    let median = added.get(added.len() / 2).copied().unwrap_or_default();
-    (median, stats(samples))
-}
-
 /// What many tasks sharing one client achieve together.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Throughput {

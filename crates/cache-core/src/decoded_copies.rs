@@ -7,6 +7,7 @@
 //! at once; a copy only saves the work of decoding what did not change.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 
@@ -29,6 +30,11 @@ pub const DEFAULT_DECODED_COPIES_BYTES: u64 = 16 * 1024 * 1024;
 /// stored bytes it came from, which its decoded body shares: the bound weighs them.
 pub struct DecodedCopies {
     copies: Option<quick_cache::sync::Cache<CacheKey, Copy, CopyWeight>>,
+    /// Keys decoded once lately, a fingerprint per slot: a copy is kept on a key's second
+    /// decoding only. Reads that sweep over more keys than the copies hold then leave them
+    /// alone (keeping each would decode, insert and evict on every read: slower than
+    /// keeping none), while a key read again soon is kept.
+    seen: Box<[AtomicU64]>,
 }
 
 #[derive(Clone)]
@@ -55,7 +61,27 @@ impl DecodedCopies {
             let estimated = (max_bytes / (4 * 1024)).clamp(16, 1 << 16) as usize;
             quick_cache::sync::Cache::with_weighter(estimated, max_bytes, CopyWeight)
         });
-        Self { copies }
+        // About a slot per KiB of the bound: as many keys as small entries would fill it.
+        let slots = match copies {
+            Some(_) => (max_bytes / 1024).clamp(1024, 1 << 20) as usize,
+            None => 0,
+        };
+        let seen = (0..slots).map(|_| AtomicU64::new(0)).collect();
+        Self { copies, seen }
+    }
+
+    /// True when `key` was decoded lately (and marks it so for next time).
+    fn seen_before(&self, key: &CacheKey) -> bool {
+        if self.seen.is_empty() {
+            return false;
+        }
+        let mut hasher = std::hash::DefaultHasher::new();
+        std::hash::Hash::hash(key, &mut hasher);
+        let hash = std::hash::Hasher::finish(&hasher);
+        // Never 0, the mark of an empty slot.
+        let fingerprint = hash | 1;
+        let slot = &self.seen[(hash >> 32) as usize % self.seen.len()];
+        slot.swap(fingerprint, Ordering::Relaxed) == fingerprint
     }
 
     /// The kept decoding of the entry under `key`, if it was decoded from exactly `value` by a
@@ -91,7 +117,8 @@ impl DecodedCopies {
     ) -> Result<Arc<Decoded>, Box<Undecodable>> {
         let keep = self.copies.is_some()
             && !codec.signs()
-            && !crate::codec::body_is_compressed(&entry.value);
+            && !crate::codec::body_is_compressed(&entry.value)
+            && self.seen_before(key);
         let decoded = entry.decode(key, codec)?;
         if let (Some(copies), true) = (&self.copies, keep) {
             let decoded = Arc::clone(&decoded);
@@ -152,9 +179,15 @@ mod tests {
         let copies = DecodedCopies::new(1 << 20);
         let codec = EntryCodec::new();
         let value = crate::codec::encode(&sample_response()).unwrap();
-        let first = copies
-            .decode(&key(1), stored(1, value.clone()), value.clone(), &codec)
-            .unwrap();
+        let decode = || {
+            copies
+                .decode(&key(1), stored(1, value.clone()), value.clone(), &codec)
+                .unwrap()
+        };
+        // Kept on the second decoding only.
+        decode();
+        assert!(copies.get(&key(1), &value, &codec, |_| true).is_none());
+        let first = decode();
         // The same buffer, and equal bytes in another buffer: the kept decoding.
         let kept = copies.get(&key(1), &value, &codec, |_| true).unwrap();
         assert!(Arc::ptr_eq(&kept, &first));
@@ -213,6 +246,27 @@ mod tests {
         );
         assert!(copies.get(&key(3), &junk, &plain, |_| true).is_none());
         assert_eq!(copies.weight(), 0);
+    }
+
+    /// A sweep over more keys than there are slots keeps nothing: no key comes back before
+    /// its slot is taken by another.
+    #[test]
+    fn a_sweep_over_many_keys_keeps_no_copies() {
+        let codec = EntryCodec::new();
+        let value = crate::codec::encode(&sample_response()).unwrap();
+        let copies = DecodedCopies::new(1 << 20);
+        for _ in 0..2 {
+            for n in 0..20_000 {
+                copies
+                    .decode(&key(n), stored(n, value.clone()), value.clone(), &codec)
+                    .unwrap();
+            }
+        }
+        assert!(
+            copies.weight() < 100_000,
+            "copies kept: {}",
+            copies.weight()
+        );
     }
 
     #[test]

@@ -60,11 +60,7 @@ async fn kept_decoded_copies_see_writes_through_another_store() {
         .await
         .expect("put");
     assert_eq!(body(&reader), "first");
-    assert_eq!(
-        body(&reader),
-        "first",
-        "the second read answers from the copy"
-    );
+    assert_eq!(body(&reader), "first", "the second read keeps a copy");
     writer
         .put(entry(1, value("other"), None))
         .await

@@ -105,11 +105,7 @@ async fn kept_decoded_copies_see_changes_made_by_other_connections() {
         (response.body.clone(), decoded.meta.expires_at)
     };
     assert_eq!(read(&store).0, "first");
-    assert_eq!(
-        read(&store).0,
-        "first",
-        "the second read answers from the copy"
-    );
+    assert_eq!(read(&store).0, "first", "the second read keeps a copy");
 
     let other = rusqlite::Connection::open(&path).unwrap();
     let same_length = body("other");

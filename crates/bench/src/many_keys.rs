@@ -1,0 +1,67 @@
+//! Hits spread over many distinct URLs (`-- many-keys [urls]`, default 100,000): SQLite and
+//! sled against their floors, with decoded copies at their default bound and turned off.
+//! Beyond what the copies hold (16 MiB, about 9,000 entries of 1 KiB), most reads decode
+//! and replace a copy: this shows what that costs next to not keeping copies at all.
+
+use std::path::Path;
+
+use reqwest_caching::{SledStore, SqliteStore};
+
+use crate::{Contender, Shape, floors, hits, micros, ours, urls};
+
+fn contenders(dir: &Path) -> Vec<Contender> {
+    let sqlite = |name: &str| SqliteStore::builder(dir.join(name));
+    let sled = |name: &str| SledStore::builder().open(dir.join(name));
+    vec![
+        Contender {
+            name: "floor: sqlite",
+            client: floors::sqlite(&dir.join("floor.sqlite")),
+        },
+        Contender {
+            name: "ours: sqlite",
+            client: ours(sqlite("ours.sqlite").open().expect("sqlite")),
+        },
+        Contender {
+            name: "ours: sqlite, no copies",
+            client: ours(
+                sqlite("plain.sqlite")
+                    .decoded_copies(0)
+                    .open()
+                    .expect("sqlite"),
+            ),
+        },
+        Contender {
+            name: "floor: sled",
+            client: floors::sled(&dir.join("floor.sled")),
+        },
+        Contender {
+            name: "ours: sled",
+            client: ours(sled("ours.sled").expect("sled")),
+        },
+        Contender {
+            name: "ours: sled, no copies",
+            client: ours(
+                SledStore::builder()
+                    .decoded_copies(0)
+                    .open(dir.join("plain.sled"))
+                    .expect("sled"),
+            ),
+        },
+    ]
+}
+
+pub(crate) async fn run(count: usize) {
+    let origin = crate::origin::start().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let urls = urls(&origin, 1024, Shape::Query, count, "-many");
+    println!("hits cycling over {count} URLs, 1 KiB, 3-param query: median / p99");
+    for contender in contenders(dir.path()) {
+        let stats = hits(&contender.client, &urls).await;
+        println!(
+            "  {:<26} {:>8.2}µs {:>8.2}µs",
+            contender.name,
+            micros(stats.median),
+            micros(stats.p99)
+        );
+    }
+}
