@@ -67,10 +67,11 @@ impl SledStoreBuilder {
         self
     }
 
-    /// Keep decoded copies of recently read entries, up to about `max_bytes` of stored
-    /// bytes (default [`DEFAULT_DECODED_COPIES_BYTES`], 16 MiB; 0 keeps none): a read whose
-    /// record is unchanged then skips decoding. Every read still reads sled and compares, so
-    /// a copy never outlives a change. The copies share sled's buffers while sled holds them.
+    /// Keep decoded copies of entries read again (a key is kept from its second read), up to
+    /// about `max_bytes` of stored bytes (default [`DEFAULT_DECODED_COPIES_BYTES`], 16 MiB;
+    /// 0 keeps none): a read whose record is unchanged then skips decoding. Every read still
+    /// reads sled and compares, so a copy never outlives a change. The copies share sled's
+    /// buffers while sled holds them.
     pub fn decoded_copies(mut self, max_bytes: u64) -> Self {
         self.decoded_copies = Some(max_bytes);
         self

@@ -86,11 +86,11 @@ impl SqliteStoreBuilder {
         self
     }
 
-    /// Keep decoded copies of recently read entries, up to about `max_bytes` of stored
-    /// bytes (default [`DEFAULT_DECODED_COPIES_BYTES`], 16 MiB; 0 keeps none): a read whose
-    /// row is unchanged (value and metadata, compared in place) then skips copying the value
-    /// out and decoding it. Every read still reads the file, so a copy never outlives a
-    /// change, whoever makes it.
+    /// Keep decoded copies of entries read again (a key is kept from its second read), up to
+    /// about `max_bytes` of stored bytes (default [`DEFAULT_DECODED_COPIES_BYTES`], 16 MiB;
+    /// 0 keeps none): a read whose row is unchanged (value and metadata, compared in place)
+    /// then skips copying the value out and decoding it. Every read still reads the file, so
+    /// a copy never outlives a change, whoever makes it.
     pub fn decoded_copies(mut self, max_bytes: u64) -> Self {
         self.decoded_copies = max_bytes;
         self
