@@ -19,7 +19,10 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps --quie
 
 if ! command -v cargo-deny >/dev/null 2>&1; then
     step "installing cargo-deny"
-    cargo install cargo-deny --locked
+    # Its release profile links with fat LTO in one codegen unit; a plain optimized build
+    # checks the same and installs in 98 s instead of 127 s here.
+    CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+        cargo install cargo-deny --locked
 fi
 step "cargo deny check bans licenses sources"
 cargo deny check bans licenses sources
