@@ -1,4 +1,4 @@
-//! [`DecodedCopies`]: decoded forms of recently read entries, for stores that keep bytes
+//! [`DecodedCopies`]: decoded forms of entries read again, for stores that keep bytes
 //! (SQLite, sled), so a hit on unchanged bytes skips decoding.
 //!
 //! A copy is never trusted on its own: every read still reads the store, and a copy answers
@@ -28,6 +28,35 @@ pub const DEFAULT_DECODED_COPIES_BYTES: u64 = 16 * 1024 * 1024;
 /// kept (not signed ones: another codec may hold other keys and must verify for itself; not
 /// compressed ones: their body is a new buffer the bound would not see). A copy holds the
 /// stored bytes it came from, which its decoded body shares: the bound weighs them.
+///
+/// A store's read: ask for the copy with the bytes just read, else decode through it.
+///
+/// ```
+/// use cache_core::codec::EntryCodec;
+/// use cache_core::decoded_copies::DecodedCopies;
+/// use cache_core::{CacheKey, EntryMeta, StoredEntry};
+/// # use cache_core::{CachedRequest, CachedResponse};
+/// # use http::{HeaderMap, Method, StatusCode, Version};
+/// # let response = CachedResponse::new(StatusCode::OK, Version::HTTP_11, HeaderMap::new(),
+/// #     bytes::Bytes::from_static(b"body"), "https://example.com/",
+/// #     CachedRequest::new(Method::GET, "https://example.com/", HeaderMap::new()));
+/// let copies = DecodedCopies::new(16 * 1024 * 1024);
+/// let codec = EntryCodec::new();
+/// let key: CacheKey = "00112233445566778899aabbccddeeff".parse().unwrap();
+/// let stored = cache_core::encode(&response).unwrap();
+/// let read = |value: bytes::Bytes| {
+///     if let Some(kept) = copies.get(&key, &value, &codec, |_| true) {
+///         return kept;
+///     }
+///     let meta = EntryMeta::new(key, "https://example.com/", std::time::SystemTime::now(), None);
+///     copies.decode(&key, StoredEntry::new(meta, value.clone()), value, &codec).unwrap()
+/// };
+/// let first = read(stored.clone());
+/// let second = read(stored.clone()); // decoded again, and kept
+/// let third = read(stored.clone()); // the kept copy
+/// assert!(std::sync::Arc::ptr_eq(&second, &third));
+/// assert!(!std::sync::Arc::ptr_eq(&first, &third));
+/// ```
 pub struct DecodedCopies {
     copies: Option<quick_cache::sync::Cache<CacheKey, Copy, CopyWeight>>,
     /// Keys decoded once lately, a fingerprint per slot: a copy is kept on a key's second
