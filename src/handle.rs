@@ -180,10 +180,7 @@ impl CacheHandle {
 
     async fn read(&self, key: &CacheKey) -> Result<Option<(EntryMeta, Entry)>, Error> {
         let found = self.calls().get(key).await?;
-        Ok(found.map(|decoded| {
-            let Decoded { meta, entry, .. } = Arc::unwrap_or_clone(decoded);
-            (meta, entry)
-        }))
+        Ok(found.map(Decoded::into_parts))
     }
 
     /// The most recently stored response to a `GET` of `url`, whatever credential, headers or

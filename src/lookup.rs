@@ -66,7 +66,7 @@ impl Found {
     /// The metadata and response, owned: moved out when nothing else holds the entry,
     /// copied when the store shares it.
     pub(crate) fn into_owned(self) -> (EntryMeta, CachedResponse) {
-        let Decoded { meta, entry, .. } = Arc::unwrap_or_clone(self.decoded);
+        let (meta, entry) = Decoded::into_parts(self.decoded);
         match entry {
             Entry::Response(response) => (meta, response),
             _ => (meta, NO_RESPONSE.clone()),
@@ -123,12 +123,7 @@ pub(crate) async fn find(store: &StoreCalls, url_key: &CacheKey, request: &Heade
             index: None,
         };
     }
-    let Decoded {
-        meta,
-        entry: Entry::VaryIndex(index),
-        ..
-    } = Arc::unwrap_or_clone(decoded)
-    else {
+    let (meta, Entry::VaryIndex(index)) = Decoded::into_parts(decoded) else {
         return Lookup::default();
     };
     let index = Box::new((meta, index));

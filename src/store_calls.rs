@@ -228,7 +228,7 @@ impl StoreCalls {
         let found = self.bounded(StoreOp::Get, read).await?;
         Ok(found.map(|decoded| match decoded {
             Ok(decoded) => {
-                let Decoded { meta, entry, .. } = Arc::unwrap_or_clone(decoded);
+                let (meta, entry) = Decoded::into_parts(decoded);
                 (meta, Some(entry))
             }
             Err(undecodable) => (undecodable.meta, None),

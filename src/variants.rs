@@ -8,7 +8,6 @@
 //!
 //! Calls the store through [`StoreCalls`] only.
 
-use std::sync::Arc;
 use std::time::SystemTime;
 
 use cache_core::{CacheKey, CachedResponse, Decoded, Entry, EntryMeta, StoredEntry, VaryIndex};
@@ -140,12 +139,8 @@ async fn current_index(
 ) -> Option<(EntryMeta, VaryIndex)> {
     match place.seen {
         SeenIndex::Known(index) => index.clone(),
-        SeenIndex::Unknown => match store.read(&place.url_key).await.map(Arc::unwrap_or_clone) {
-            Some(Decoded {
-                meta,
-                entry: Entry::VaryIndex(index),
-                ..
-            }) => Some((meta, index)),
+        SeenIndex::Unknown => match store.read(&place.url_key).await.map(Decoded::into_parts) {
+            Some((meta, Entry::VaryIndex(index))) => Some((meta, index)),
             _ => None,
         },
     }

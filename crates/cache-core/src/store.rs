@@ -132,6 +132,13 @@ impl Decoded {
     pub fn new(meta: EntryMeta, entry: crate::Entry) -> Self {
         Self { meta, entry }
     }
+
+    /// Its metadata and value, owned: moved out when `decoded` is the only reference (a store
+    /// that decodes on each read), copied when a store shares it (one that keeps it decoded).
+    pub fn into_parts(decoded: Arc<Self>) -> (EntryMeta, crate::Entry) {
+        let Self { meta, entry } = Arc::unwrap_or_clone(decoded);
+        (meta, entry)
+    }
 }
 
 /// A stored entry whose value does not decode: its metadata (so it can be listed and
