@@ -15,21 +15,12 @@ use futures_core::stream::BoxStream;
 use test_support::{RedisServer, StopStart, shared_redis, unique_namespace};
 
 mod common;
+mod over_redis;
 use common::{entry, key};
 
+/// A tiered store whose Redis calls give up after 500 ms (the tests stop Redis).
 async fn tiered(url: &str, prefix: &str) -> TieredStore {
-    let redis = RedisStore::builder()
-        .prefix(prefix)
-        .timeout(Duration::from_millis(500))
-        .open(url)
-        .await
-        .expect("connect");
-    let invalidations = RedisInvalidations::for_store(&redis, url).expect("url");
-    TieredStore::builder(redis)
-        .invalidations(invalidations)
-        .build()
-        .await
-        .expect("subscribe")
+    over_redis::tiered(url, prefix, Some(Duration::from_millis(500))).await
 }
 
 async fn value(store: &TieredStore, n: u64) -> Option<Bytes> {

@@ -11,31 +11,18 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cache_core::CacheStore;
-use cache_redis::RedisStore;
-use cache_tiered::{RedisInvalidations, TieredStore};
+use cache_tiered::TieredStore;
 
 mod common;
+mod over_redis;
 use common::{entry, key};
+use over_redis::tiered;
 
 const CHILD_ROLE: &str = "CACHE_TIERED_TEST_CHILD";
 const CHILD_URL: &str = "CACHE_TIERED_TEST_URL";
 const CHILD_PREFIX: &str = "CACHE_TIERED_TEST_PREFIX";
 /// What the child prints before each answer (the test harness prints its own text too).
 const ANSWER: &str = "answer:";
-
-async fn tiered(url: &str, prefix: &str) -> TieredStore {
-    let redis = RedisStore::builder()
-        .prefix(prefix)
-        .open(url)
-        .await
-        .expect("connect");
-    let invalidations = RedisInvalidations::for_store(&redis, url).expect("url");
-    TieredStore::builder(redis)
-        .invalidations(invalidations)
-        .build()
-        .await
-        .expect("subscribe")
-}
 
 fn in_memory(store: &TieredStore, n: u64) -> bool {
     futures_util::FutureExt::now_or_never(store.memory().get(&key(n)))
@@ -54,7 +41,7 @@ fn shown(value: Option<Bytes>) -> String {
 /// `read N` → `answer: VALUE memory|backing` (where the value came from);
 /// `dropped N` → `answer: dropped` once memory no longer holds N (bounded: 30 s).
 async fn child(url: &str, prefix: &str) {
-    let store = tiered(url, prefix).await;
+    let store = tiered(url, prefix, None).await;
     println!("{ANSWER} ready");
     let stdin = std::io::stdin();
     for line in stdin.lock().lines() {
@@ -157,7 +144,7 @@ async fn two_processes_stay_coherent() {
     }
     let url = test_support::shared_redis().url();
     let prefix = test_support::unique_namespace("processes");
-    let writer = tiered(&url, &prefix).await;
+    let writer = tiered(&url, &prefix, None).await;
     let mut reader = ChildProcess::spawn(&url, &prefix);
 
     writer.put(entry(1, "v1", None)).await.unwrap();
