@@ -15,8 +15,9 @@
 //! with that `max_body_size` (default 8, the middleware default).
 //! `... -- big-body-fs [MiB]`: peak memory while a body that large (default 1024) passes
 //! through the cache over an `FsStore`, written while it streams, then served from its file.
-//! `... -- profile-hits [memory|sqlite|sled|floor|floor-sqlite|floor-sled] [plain]`: only hits
-//! of one store (or floor), URLs with a query (or plain), for profilers.
+//! `... -- profile-hits [memory|sqlite|sled|floor|floor-sqlite|floor-sled] [plain|many]`: only
+//! hits of one store (or floor), 100 URLs with a query (or plain, or 20,000 with a query), for
+//! profilers.
 //! `... -- profile-misses [memory|sqlite|sled|plain|floor-memory|floor-sqlite|timed-memory|timed-sqlite|
 //! timed-sled]`: only misses (the `timed-` forms also time each store call the misses make).
 //! `... -- tiered-invalidation [writes]`: how long a write takes to drop the memory tier's
@@ -45,6 +46,9 @@ use report::{Check, Target};
 
 /// Distinct URLs each hit row cycles through.
 const HIT_URLS: usize = 100;
+
+/// URLs for `profile-hits STORE many`: more than the per-thread key memory holds.
+const MANY_URLS: usize = 20_000;
 /// Distinct URLs of the concurrent run, and its tasks.
 const CONCURRENT_URLS: usize = 1_000;
 const TASKS: usize = 64;
@@ -541,11 +545,12 @@ async fn main() {
         Some("big-body-fs") => return big_files::run(number(1024)).await,
         Some("compression") => return compression::run().await,
         Some("profile-hits") => {
-            let shape = match args.get(2).map(String::as_str) {
-                Some("plain") => Shape::Plain,
-                _ => Shape::Query,
+            let (shape, count) = match args.get(2).map(String::as_str) {
+                Some("plain") => (Shape::Plain, HIT_URLS),
+                Some("many") => (Shape::Query, MANY_URLS),
+                _ => (Shape::Query, HIT_URLS),
             };
-            return profile_hits(args.get(1).map(String::as_str), shape).await;
+            return profile_hits(args.get(1).map(String::as_str), shape, count).await;
         }
         Some("profile-puts") => return profile_puts().await,
         Some("profile-misses") => return profile_misses(args.get(1).map(String::as_str)).await,
@@ -588,9 +593,9 @@ async fn main() {
 }
 
 /// Only hits of one store on URLs with a query, no comparison: for profilers.
-async fn profile_hits(store: Option<&str>, shape: Shape) {
+async fn profile_hits(store: Option<&str>, shape: Shape, count: usize) {
     let origin = origin::start().await;
-    let urls = urls(&origin, 1024, shape, HIT_URLS, "");
+    let urls = urls(&origin, 1024, shape, count, "");
     let dir = tempfile::tempdir().expect("temp dir");
     let client = match store {
         Some("sqlite") => ours(SqliteStore::open(dir.path().join("p.sqlite")).expect("sqlite")),

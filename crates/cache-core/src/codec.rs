@@ -34,7 +34,7 @@ mod signing;
 pub use external::{BodyEncoder, BodyVerifier};
 pub use signing::SigningKeys;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes};
 use http::HeaderName;
 use serde::Serialize;
 
@@ -245,13 +245,20 @@ impl EntryCodec {
         response: &CachedResponse,
     ) -> Result<Bytes, EncodeError> {
         let head = Head::of(response);
+        let head_size = head.size_hint();
         let compressed = self
             .compress_above
             .filter(|min| response.body.len() >= *min)
             .and_then(|_| compression::compress(&response.body));
         match compressed {
-            Some(body) => self.envelope(key, KIND_RESPONSE, FLAG_COMPRESSED, &head, &body),
-            None => self.envelope(key, KIND_RESPONSE, 0, &head, &response.body),
+            Some(body) => self.envelope(
+                key,
+                KIND_RESPONSE,
+                FLAG_COMPRESSED,
+                (&head, head_size),
+                &body,
+            ),
+            None => self.envelope(key, KIND_RESPONSE, 0, (&head, head_size), &response.body),
         }
     }
 
@@ -266,38 +273,50 @@ impl EntryCodec {
         index: &VaryIndex,
     ) -> Result<Bytes, EncodeError> {
         let names: Vec<&str> = index.headers.iter().map(HeaderName::as_str).collect();
-        self.envelope(key, KIND_VARY_INDEX, 0, &(names, index.generation), &[])
+        let head = (names, index.generation);
+        self.envelope(key, KIND_VARY_INDEX, 0, (&head, 64), &[])
     }
 
+    /// The entry: envelope, `head` (serialized, about `head_size` bytes), body, and the tag
+    /// when signing.
     fn envelope<T: Serialize>(
         &self,
         key: Option<&CacheKey>,
         kind: u8,
         mut flags: u8,
-        head: &T,
+        (head, head_size): (&T, usize),
         body: &[u8],
     ) -> Result<Bytes, EncodeError> {
         let signing = self.signing.as_ref().zip(key);
         if signing.is_some() {
             flags |= FLAG_SIGNED;
         }
-        let head = postcard::to_allocvec(head).map_err(EncodeError)?;
-        let head_len = u32::try_from(head.len())
-            .map_err(|_| EncodeError(postcard::Error::SerializeBufferFull))?;
         let tag_len = if signing.is_some() {
             signing::TAG_LEN
         } else {
             0
         };
-        let mut out = BytesMut::with_capacity(ENVELOPE_LEN + head.len() + body.len() + tag_len);
-        put_envelope(&mut out, kind, flags, head_len, body.len() as u64);
-        out.put_slice(&head);
-        out.put_slice(body);
+        // The head is serialized in place, after room for the envelope, into one buffer sized
+        // for the whole entry (a vector of its own would grow a dozen times per head).
+        let mut out = Vec::with_capacity(ENVELOPE_LEN + head_size + body.len() + tag_len);
+        out.resize(ENVELOPE_LEN, 0);
+        let mut out = postcard::to_extend(head, out).map_err(EncodeError)?;
+        let head_len = u32::try_from(out.len() - ENVELOPE_LEN)
+            .map_err(|_| EncodeError(postcard::Error::SerializeBufferFull))?;
+        put_envelope(
+            &mut &mut out[..ENVELOPE_LEN],
+            kind,
+            flags,
+            head_len,
+            body.len() as u64,
+        );
+        out.reserve_exact(body.len() + tag_len);
+        out.extend_from_slice(body);
         if let Some((keys, key)) = signing {
             let tag = keys.sign(key, &out);
-            out.put_slice(&tag);
+            out.extend_from_slice(&tag);
         }
-        Ok(out.freeze())
+        Ok(Bytes::from(out))
     }
 
     /// Decodes a stored response read under `key` (needed to verify signatures).
@@ -398,7 +417,7 @@ impl EntryCodec {
 }
 
 /// The 19 bytes before the head.
-fn put_envelope(out: &mut BytesMut, kind: u8, flags: u8, head_len: u32, body_len: u64) {
+fn put_envelope(out: &mut impl BufMut, kind: u8, flags: u8, head_len: u32, body_len: u64) {
     out.put_slice(MAGIC);
     out.put_u8(FORMAT_VERSION);
     out.put_u8(kind);

@@ -61,6 +61,9 @@ const KEY_VERSION_TAG: &[u8] = b"reqwest-caching/key/v1";
 /// The header some APIs read the real method from (a `POST` tunnelling `PATCH` or `DELETE`).
 pub const METHOD_OVERRIDE: &str = "x-http-method-override";
 
+/// [`METHOD_OVERRIDE`] as a header name: a lookup by a `&str` parses the name each time.
+static METHOD_OVERRIDE_NAME: HeaderName = HeaderName::from_static(METHOD_OVERRIDE);
+
 /// Domain separation for URL groups: a group never equals a request's key.
 const URL_GROUP_TAG: &[u8] = b"reqwest-caching/url-group/v1";
 
@@ -92,11 +95,10 @@ pub enum MatchHeaders {
 /// ```
 #[derive(Clone, Debug)]
 pub struct KeyRules {
-    /// Lowercased ignored parameter names.
-    ignored: Vec<String>,
-    /// Lowercased credential names declared beyond [`CREDENTIAL_NAMES`].
-    credential_headers: Vec<String>,
-    credential_parameters: Vec<String>,
+    ignored: NameSet,
+    /// Credential names declared beyond [`CREDENTIAL_NAMES`].
+    credential_headers: NameSet,
+    credential_parameters: NameSet,
     match_headers: MatchHeaders,
     per_credential: bool,
 }
@@ -104,12 +106,9 @@ pub struct KeyRules {
 impl Default for KeyRules {
     fn default() -> Self {
         Self {
-            ignored: DEFAULT_IGNORED_PARAMETERS
-                .iter()
-                .map(|s| s.to_ascii_lowercase())
-                .collect(),
-            credential_headers: Vec::new(),
-            credential_parameters: Vec::new(),
+            ignored: NameSet::new(DEFAULT_IGNORED_PARAMETERS),
+            credential_headers: NameSet::default(),
+            credential_parameters: NameSet::default(),
             match_headers: MatchHeaders::None,
             per_credential: true,
         }
@@ -126,10 +125,7 @@ impl KeyRules {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        self.ignored = names
-            .into_iter()
-            .map(|s| s.as_ref().to_ascii_lowercase())
-            .collect();
+        self.ignored = NameSet::new(names);
         self
     }
 
@@ -143,7 +139,7 @@ impl KeyRules {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        extend_lowercase(&mut self.credential_headers, names);
+        self.credential_headers.extend(names);
         self
     }
 
@@ -156,7 +152,7 @@ impl KeyRules {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        extend_lowercase(&mut self.credential_parameters, names);
+        self.credential_parameters.extend(names);
         self
     }
 
@@ -187,7 +183,7 @@ impl KeyRules {
 
     /// True when `name` is an ignored parameter (case-insensitive).
     pub fn is_ignored(&self, name: &str) -> bool {
-        self.ignored.iter().any(|i| i.eq_ignore_ascii_case(name))
+        self.ignored.contains(name.as_bytes())
     }
 
     /// True when `name` must not be stored: ignored or a credential (as a header or a
@@ -200,12 +196,20 @@ impl KeyRules {
 
     /// True when a request header of this name is a credential.
     pub fn is_credential_header(&self, name: &str) -> bool {
-        is_builtin_credential(name) || contains_ignore_case(&self.credential_headers, name)
+        is_builtin_credential(name.as_bytes()) || self.credential_headers.contains(name.as_bytes())
     }
 
     /// True when a query parameter or top-level body key of this name is a credential.
     pub fn is_credential_parameter(&self, name: &str) -> bool {
-        is_builtin_credential(name) || contains_ignore_case(&self.credential_parameters, name)
+        self.is_credential_parameter_bytes(name.as_bytes())
+    }
+
+    /// [`is_credential_parameter`](Self::is_credential_parameter) of a decoded name that
+    /// may not be UTF-8 (then of its lossy text).
+    fn is_credential_parameter_bytes(&self, name: &[u8]) -> bool {
+        names::matches_lossy(name, |name| {
+            is_builtin_credential(name) || self.credential_parameters.contains(name)
+        })
     }
 
     /// A header left out of the stored request and of matched headers.
@@ -221,7 +225,15 @@ impl KeyRules {
     /// A parameter left out of the key's text: ignored, or a declared credential (which,
     /// like the built-in ones under the default ignored list, counts only by fingerprint).
     fn leaves_out_parameter(&self, name: &str) -> bool {
-        self.is_ignored(name) || contains_ignore_case(&self.credential_parameters, name)
+        self.leaves_out_parameter_bytes(name.as_bytes())
+    }
+
+    /// [`leaves_out_parameter`](Self::leaves_out_parameter) of a decoded name that may not be
+    /// UTF-8 (then of its lossy text).
+    fn leaves_out_parameter_bytes(&self, name: &[u8]) -> bool {
+        names::matches_lossy(name, |name| {
+            self.ignored.contains(name) || self.credential_parameters.contains(name)
+        })
     }
 
     /// True when the method and URL alone decide the key of a request with these headers and
@@ -261,7 +273,7 @@ impl KeyRules {
         hasher.field(method.as_str().as_bytes());
         // Only when present, so that every other request keeps its key. Each value counts
         // (a repeated header is not the same request as a single one).
-        let overrides = headers.get_all(METHOD_OVERRIDE);
+        let overrides = headers.get_all(&METHOD_OVERRIDE_NAME);
         if overrides.iter().next().is_some() {
             hasher.field(b"method-override");
             for value in overrides {
@@ -340,7 +352,7 @@ impl KeyRules {
         if let Some(query) = query {
             let mark = out.len();
             out.push(b'?');
-            if !query.write_kept(|name| !self.leaves_out_parameter(name), out) {
+            if !query.write_kept(|name| !self.leaves_out_parameter_bytes(name), out) {
                 out.truncate(mark);
             }
         }
@@ -457,8 +469,9 @@ impl KeyRules {
         // a fingerprint (a lossy decode would make both U+FFFD).
         let Some(query) = query else { return };
         for (name, value) in query.iter() {
-            if self.is_credential_parameter(&name) {
-                credentials.push((name.to_ascii_lowercase(), value.to_vec()));
+            if self.is_credential_parameter_bytes(name) {
+                let name = String::from_utf8_lossy(name).to_ascii_lowercase();
+                credentials.push((name, value.to_vec()));
             }
         }
     }
@@ -550,22 +563,6 @@ fn is_plain(url: &Url) -> bool {
         && url.password().is_none()
 }
 
-fn is_builtin_credential(name: &str) -> bool {
-    contains_ignore_case(CREDENTIAL_NAMES, name)
-}
-
-fn contains_ignore_case<S: AsRef<str>>(names: &[S], name: &str) -> bool {
-    names.iter().any(|n| n.as_ref().eq_ignore_ascii_case(name))
-}
-
-fn extend_lowercase<I, S>(list: &mut Vec<String>, names: I)
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<str>,
-{
-    list.extend(names.into_iter().map(|s| s.as_ref().to_ascii_lowercase()));
-}
-
 fn strip_userinfo_and_fragment(url: &Url) -> Url {
     let mut stripped = url.clone();
     // Each setter re-serializes the URL: only called when there is something to drop.
@@ -618,10 +615,12 @@ impl KeyHasher {
 
 mod custom;
 mod json;
+mod names;
 mod query;
 
 pub use custom::{KeyRequest, key_from_parts};
 
+use names::{NameSet, is_builtin_credential};
 use query::QueryPairs;
 
 #[cfg(test)]

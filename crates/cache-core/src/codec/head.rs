@@ -72,6 +72,23 @@ impl<'a> Head<'a> {
             },
         }
     }
+
+    /// About the bytes this head encodes to (never much less): texts plus a few bytes of
+    /// lengths each, so an encoder can size its buffer once.
+    pub(super) fn size_hint(&self) -> usize {
+        let pairs = |pairs: &Pairs<'_>| {
+            pairs
+                .0
+                .iter()
+                .map(|(name, value)| name.as_str().len() + value.len() + 4)
+                .sum::<usize>()
+        };
+        16 + self.url.len()
+            + self.request.method.len()
+            + self.request.url.len()
+            + pairs(&self.headers)
+            + pairs(&self.request.headers)
+    }
 }
 
 /// Decodes a stored head; header values share `buffer` (which holds `head`).

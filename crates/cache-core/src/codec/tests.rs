@@ -254,7 +254,7 @@ fn entry_with_pairs(
         },
     };
     EntryCodec::new()
-        .envelope(None, KIND_RESPONSE, 0, &head, b"")
+        .envelope(None, KIND_RESPONSE, 0, (&head, 0), b"")
         .unwrap()
 }
 

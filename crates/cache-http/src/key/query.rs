@@ -17,6 +17,16 @@ pub(super) struct QueryPairs<'q> {
 impl<'q> QueryPairs<'q> {
     /// Empty pairs (`a=1&&b=2`) are skipped; a pair without `=` has an empty value.
     pub(super) fn parse(query: &'q str) -> Self {
+        // Most queries have nothing to decode: one scan of the whole query says so, and then
+        // no part is scanned again.
+        let escaped = query.bytes().any(|b| b == b'%' || b == b'+');
+        let decode = |part: &'q [u8]| {
+            if escaped {
+                decode(part)
+            } else {
+                Cow::Borrowed(part)
+            }
+        };
         let mut pairs: Vec<Pair<'q>> = query
             .as_bytes()
             .split(|&b| b == b'&')
@@ -30,19 +40,19 @@ impl<'q> QueryPairs<'q> {
         Self { pairs }
     }
 
-    /// Each pair: the decoded name (lossily as text, for matching names) and value.
-    pub(super) fn iter(&self) -> impl Iterator<Item = (Cow<'_, str>, &[u8])> {
+    /// Each pair: the decoded name and value.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
         self.pairs
             .iter()
-            .map(|(name, value)| (String::from_utf8_lossy(name), &value[..]))
+            .map(|(name, value)| (&name[..], &value[..]))
     }
 
     /// Writes the pairs whose name `keep` accepts, encoded again and joined by `&`; false
     /// when none was kept (then nothing was written).
-    pub(super) fn write_kept(&self, keep: impl Fn(&str) -> bool, out: &mut Vec<u8>) -> bool {
+    pub(super) fn write_kept(&self, keep: impl Fn(&[u8]) -> bool, out: &mut Vec<u8>) -> bool {
         let mut written = false;
         for (name, value) in &self.pairs {
-            if !keep(&String::from_utf8_lossy(name)) {
+            if !keep(name) {
                 continue;
             }
             if written {
@@ -72,6 +82,12 @@ fn decode(part: &[u8]) -> Cow<'_, [u8]> {
 
 /// As `form_urlencoded::byte_serialize` encodes (spaces as `+`).
 fn encode(bytes: &[u8], out: &mut Vec<u8>) {
+    // The bytes that serializer leaves as they are; most names and values hold no other.
+    let unchanged = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'*' | b'-' | b'.' | b'_');
+    if bytes.iter().all(unchanged) {
+        out.extend_from_slice(bytes);
+        return;
+    }
     for chunk in form_urlencoded::byte_serialize(bytes) {
         out.extend_from_slice(chunk.as_bytes());
     }

@@ -1,0 +1,122 @@
+//! Sets of parameter and header names, matched case-insensitively (ASCII), as bytes.
+//!
+//! Every query parameter of every request is checked against the ignored and credential
+//! names, and almost none matches. So a set also keeps which name lengths it holds, and a
+//! name of any other length is answered with one bit test, not a comparison per name.
+
+/// Names compared without ASCII case, with a filter on their lengths.
+#[derive(Clone, Debug, Default)]
+pub(super) struct NameSet {
+    /// Lowercased, as given.
+    names: Vec<Box<str>>,
+    /// Bit `n` set when a name of `n` bytes is held; bit 63 stands for every longer one.
+    lengths: u64,
+}
+
+impl NameSet {
+    pub(super) fn new<I, S>(names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut set = Self::default();
+        set.extend(names);
+        set
+    }
+
+    pub(super) fn extend<I, S>(&mut self, names: I)
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        for name in names {
+            let name = name.as_ref().to_ascii_lowercase();
+            self.lengths |= length_bit(name.len());
+            self.names.push(name.into_boxed_str());
+        }
+    }
+
+    /// True when `name` is one of the names, ignoring ASCII case.
+    pub(super) fn contains(&self, name: &[u8]) -> bool {
+        self.lengths & length_bit(name.len()) != 0
+            && self
+                .names
+                .iter()
+                .any(|held| held.as_bytes().eq_ignore_ascii_case(name))
+    }
+}
+
+/// The names always treated as credentials ([`super::CREDENTIAL_NAMES`]), with the same
+/// length filter computed at compile time.
+pub(super) fn is_builtin_credential(name: &[u8]) -> bool {
+    const LENGTHS: u64 = lengths_of(super::CREDENTIAL_NAMES);
+    LENGTHS & length_bit(name.len()) != 0
+        && super::CREDENTIAL_NAMES
+            .iter()
+            .any(|held| held.as_bytes().eq_ignore_ascii_case(name))
+}
+
+/// A decoded query or body name as the sets see it: its bytes when they are UTF-8, else its
+/// lossy text (so a name that is not UTF-8 matches exactly what its text would).
+pub(super) fn matches_lossy(name: &[u8], matches: impl Fn(&[u8]) -> bool) -> bool {
+    match std::str::from_utf8(name) {
+        Ok(_) => matches(name),
+        Err(_) => matches(String::from_utf8_lossy(name).as_bytes()),
+    }
+}
+
+const fn length_bit(len: usize) -> u64 {
+    if len < 63 { 1 << len } else { 1 << 63 }
+}
+
+const fn lengths_of(names: &[&str]) -> u64 {
+    let mut lengths = 0;
+    let mut at = 0;
+    while at < names.len() {
+        lengths |= length_bit(names[at].len());
+        at += 1;
+    }
+    lengths
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The length filter never hides a name: every length from 0 to past 63, names with
+    /// non-ASCII bytes, and case differences answer as a plain scan of the list would.
+    #[test]
+    fn a_set_answers_as_a_scan_of_its_names() {
+        let long = "n".repeat(63);
+        let longer = "m".repeat(90);
+        let held = ["", "a", "Api_Key", "ключ", long.as_str(), longer.as_str()];
+        let set = NameSet::new(held);
+        let mut asked: Vec<String> = held.iter().map(|n| n.to_ascii_uppercase()).collect();
+        asked.extend((0..100).map(|n| "n".repeat(n)));
+        asked.extend((0..100).map(|n| "m".repeat(n)));
+        asked.extend(["api_keY", "api-key", "КЛЮЧ", "ключ", "b"].map(String::from));
+        for name in &asked {
+            let scan = held.iter().any(|h| h.eq_ignore_ascii_case(name));
+            assert_eq!(set.contains(name.as_bytes()), scan, "{name:?}");
+        }
+        assert!(!NameSet::default().contains(b""));
+    }
+
+    #[test]
+    fn builtin_credentials_answer_as_a_scan() {
+        for name in super::super::CREDENTIAL_NAMES {
+            assert!(is_builtin_credential(name.as_bytes()));
+            assert!(is_builtin_credential(name.to_ascii_uppercase().as_bytes()));
+            assert!(!is_builtin_credential(format!("{name}x").as_bytes()));
+        }
+        assert!(!is_builtin_credential(b"page"));
+    }
+
+    #[test]
+    fn names_that_are_not_utf8_match_by_their_lossy_text() {
+        let set = NameSet::new(["a\u{fffd}"]);
+        assert!(matches_lossy(b"a\x80", |n| set.contains(n)));
+        assert!(!matches_lossy(b"a\x80", |n| n == b"a\x80"));
+        assert!(matches_lossy(b"plain", |n| n == b"plain"));
+    }
+}
