@@ -18,6 +18,8 @@
 //! `... -- profile-hits [memory|sqlite|sled|floor|floor-sqlite|floor-sled] [plain|many]`: only
 //! hits of one store (or floor), 100 URLs with a query (or plain, or 20,000 with a query), for
 //! profilers.
+//! `... -- profile-concurrent [memory|sqlite|sled|floor|floor-sqlite]`: the concurrent row of
+//! one store alone, with latency percentiles.
 //! `... -- profile-misses [memory|sqlite|sled|plain|floor-memory|floor-sqlite|timed-memory|timed-sqlite|
 //! timed-sled]`: only misses (the `timed-` forms also time each store call the misses make).
 //! `... -- tiered-invalidation [writes]`: how long a write takes to drop the memory tier's
@@ -553,6 +555,9 @@ async fn main() {
             return profile_hits(args.get(1).map(String::as_str), shape, count).await;
         }
         Some("profile-puts") => return profile_puts().await,
+        Some("profile-concurrent") => {
+            return profile_concurrent(args.get(1).map(String::as_str)).await;
+        }
         Some("profile-misses") => return profile_misses(args.get(1).map(String::as_str)).await,
         Some("tiered-invalidation") => return tiered::invalidation(number(1_000) as usize).await,
         Some(tiered::CHILD) => return tiered::child(&args).await,
@@ -607,6 +612,36 @@ async fn profile_hits(store: Option<&str>, shape: Shape, count: usize) {
     };
     let stats = hits(&client, &urls).await;
     println!("hit median {:.2}µs", micros(stats.median));
+}
+
+/// The concurrent row of one store (or floor) alone, with its latency percentiles: for
+/// finding where the tail comes from.
+async fn profile_concurrent(store: Option<&str>) {
+    let origin = origin::start().await;
+    let urls = urls(&origin, 1024, Shape::Query, CONCURRENT_URLS, "-c");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let client = match store {
+        Some("sqlite") => ours(SqliteStore::open(dir.path().join("c.sqlite")).expect("sqlite")),
+        Some("sled") => ours(SledStore::open(dir.path().join("c.sled")).expect("sled")),
+        Some("floor-sqlite") => floors::sqlite(&dir.path().join("f.sqlite")),
+        Some("floor") => floors::memory_prefilled(&urls).await,
+        _ => ours(MemoryStore::new()),
+    };
+    for _ in 0..3 {
+        let (elapsed, mut samples) =
+            measure::concurrent_samples(&client, &urls, TASKS, REQUESTS_PER_TASK).await;
+        samples.sort_unstable();
+        let at = |per_mille: usize| micros(samples[samples.len() * per_mille / 1000]);
+        println!(
+            "{:>9.0} hits/s  p50 {:.2}µs  p90 {:.2}µs  p95 {:.2}µs  p99 {:.2}µs  p99.9 {:.2}µs",
+            samples.len() as f64 / elapsed.as_secs_f64(),
+            at(500),
+            at(900),
+            at(950),
+            at(990),
+            at(999)
+        );
+    }
 }
 
 /// Store writes alone (1 KiB entries, new keys): where a miss's time goes.

@@ -77,6 +77,20 @@ pub(crate) async fn concurrent(
     tasks: usize,
     per_task: usize,
 ) -> Throughput {
+    let (elapsed, samples) = concurrent_samples(client, urls, tasks, per_task).await;
+    Throughput {
+        per_second: (tasks * per_task) as f64 / elapsed.as_secs_f64(),
+        per_request: stats(samples),
+    }
+}
+
+/// The requests of [`concurrent`]: how long they all took, and each one's time.
+pub(crate) async fn concurrent_samples(
+    client: &ClientWithMiddleware,
+    urls: &[String],
+    tasks: usize,
+    per_task: usize,
+) -> (Duration, Vec<Duration>) {
     for url in urls {
         get(client, url).await;
     }
@@ -101,10 +115,7 @@ pub(crate) async fn concurrent(
     for handle in handles {
         samples.extend(handle.await.expect("task"));
     }
-    Throughput {
-        per_second: (tasks * per_task) as f64 / started.elapsed().as_secs_f64(),
-        per_request: stats(samples),
-    }
+    (started.elapsed(), samples)
 }
 
 pub(crate) fn micros(d: Duration) -> f64 {

@@ -7,6 +7,8 @@ use bytes::Bytes;
 use cache_core::{CacheKey, CacheStore, EntryMeta, StoredEntry};
 use cache_sled::SledStore;
 
+mod hang;
+
 fn entry(i: u64, size: usize) -> StoredEntry {
     let key = CacheKey::from_digest((u128::from(i) + 1).to_le_bytes());
     let created = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + i);
@@ -16,6 +18,7 @@ fn entry(i: u64, size: usize) -> StoredEntry {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_byte_bound_holds_under_a_write_storm_and_keeps_the_newest() {
+    let _watch = hang::watch();
     const MAX: u64 = 1024 * 1024;
     const SIZE: usize = 4096;
     let dir = tempfile::tempdir().expect("temp dir");
@@ -132,6 +135,7 @@ async fn a_record_over_the_whole_bound_is_refused_and_evicts_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clear_racing_with_writes_leaves_nothing_unlisted() {
+    let _watch = hang::watch();
     for round in 0..5u64 {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = Arc::new(SledStore::open(dir.path().join("race.sled")).expect("open"));

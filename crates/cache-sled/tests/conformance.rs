@@ -6,6 +6,8 @@ use cache_core::CacheStore;
 use cache_core::testing::StoreUnderTest;
 use cache_sled::SledStore;
 
+mod hang;
+
 async fn sled_store() -> StoreUnderTest {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = SledStore::open(dir.path().join("cache.sled")).expect("open sled");
@@ -19,7 +21,7 @@ async fn sled_store() -> StoreUnderTest {
                 Arc::new(other) as Arc<dyn CacheStore>
             }
         })
-        .with_guard(dir)
+        .with_guard((dir, hang::watch()))
 }
 
 cache_core::store_conformance_tests!(sled_store);

@@ -9,10 +9,15 @@
 //! - A missing binary is a test failure naming the install script, never a skip.
 //! - [`shared_redis`] and [`shared_redis_cluster`] start one server (or cluster) per test
 //!   binary; tests keep apart with [`unique_namespace`].
+//! - [`watchdog`] fails a test that hangs (a deadlock no async timeout can reach) by aborting
+//!   its process with an explanation.
 
 #![forbid(unsafe_code)]
 
 mod ports;
+mod watchdog;
+
+pub use watchdog::{Watchdog, watchdog};
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
