@@ -58,11 +58,15 @@ pub(super) fn is_builtin_credential(name: &[u8]) -> bool {
 
 /// A decoded query or body name as the sets see it: its bytes when they are UTF-8, else its
 /// lossy text (so a name that is not UTF-8 matches exactly what its text would).
+///
+/// The bytes are tried first, for every name: bytes equal (but for ASCII case) to a held
+/// name, which is text, are text themselves, so a name that is not UTF-8 never matches by
+/// its bytes, and the lossy form is made only for such names (never for ASCII ones).
 pub(super) fn matches_lossy(name: &[u8], matches: impl Fn(&[u8]) -> bool) -> bool {
-    match std::str::from_utf8(name) {
-        Ok(_) => matches(name),
-        Err(_) => matches(String::from_utf8_lossy(name).as_bytes()),
-    }
+    matches(name)
+        || (!name.is_ascii()
+            && std::str::from_utf8(name).is_err()
+            && matches(String::from_utf8_lossy(name).as_bytes()))
 }
 
 const fn length_bit(len: usize) -> u64 {
@@ -114,9 +118,28 @@ mod tests {
 
     #[test]
     fn names_that_are_not_utf8_match_by_their_lossy_text() {
-        let set = NameSet::new(["a\u{fffd}"]);
-        assert!(matches_lossy(b"a\x80", |n| set.contains(n)));
-        assert!(!matches_lossy(b"a\x80", |n| n == b"a\x80"));
+        let set = NameSet::new(["a\u{fffd}", "Ä"]);
+        let contains = |n: &[u8]| set.contains(n);
+        assert!(matches_lossy(b"a\x80", contains));
+        assert!(matches_lossy(b"A\xff", contains));
+        assert!(matches_lossy("Ä".as_bytes(), contains));
+        assert!(!matches_lossy("ä".as_bytes(), contains));
+        assert!(!matches_lossy(b"a", contains));
         assert!(matches_lossy(b"plain", |n| n == b"plain"));
+        // As the lossy text alone would answer, for every name of up to two bytes.
+        for first in 0..=255u8 {
+            for second in [None, Some(b'a'), Some(0x80), Some(0xbf), Some(0xff)] {
+                let name: Vec<u8> = std::iter::once(first).chain(second).collect();
+                let lossy = String::from_utf8_lossy(&name).into_owned();
+                let set = NameSet::new([lossy.as_str(), "x\u{fffd}"]);
+                assert!(matches_lossy(&name, |n| set.contains(n)), "{name:?}");
+                let other = NameSet::new(["zz\u{fffd}"]);
+                assert_eq!(
+                    matches_lossy(&name, |n| other.contains(n)),
+                    other.contains(lossy.as_bytes()),
+                    "{name:?}"
+                );
+            }
+        }
     }
 }

@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 
+use super::Buffer;
 use url::form_urlencoded;
 
 /// One `name=value` pair, decoded as `application/x-www-form-urlencoded` to bytes.
@@ -12,14 +13,20 @@ type Pair<'q> = (Cow<'q, [u8]>, Cow<'q, [u8]>);
 /// The pairs of a query, decoded and sorted by name, then value.
 pub(super) struct QueryPairs<'q> {
     pairs: Vec<Pair<'q>>,
+    /// Every byte is one the encoder leaves as it is (or `&`, `=`): nothing was decoded, and
+    /// names and values are written back as they are.
+    plain: bool,
 }
 
 impl<'q> QueryPairs<'q> {
     /// Empty pairs (`a=1&&b=2`) are skipped; a pair without `=` has an empty value.
     pub(super) fn parse(query: &'q str) -> Self {
-        // Most queries have nothing to decode: one scan of the whole query says so, and then
-        // no part is scanned again.
-        let escaped = query.bytes().any(|b| b == b'%' || b == b'+');
+        // Most queries have nothing to decode or encode: one scan of the whole query says so,
+        // and then no part is scanned again.
+        let plain = query
+            .bytes()
+            .all(|b| unchanged_by_encoding(b) || b == b'&' || b == b'=');
+        let escaped = !plain && query.bytes().any(|b| b == b'%' || b == b'+');
         let decode = |part: &'q [u8]| {
             if escaped {
                 decode(part)
@@ -37,7 +44,7 @@ impl<'q> QueryPairs<'q> {
             })
             .collect();
         pairs.sort_unstable();
-        Self { pairs }
+        Self { pairs, plain }
     }
 
     /// Each pair: the decoded name and value.
@@ -49,7 +56,7 @@ impl<'q> QueryPairs<'q> {
 
     /// Writes the pairs whose name `keep` accepts, encoded again and joined by `&`; false
     /// when none was kept (then nothing was written).
-    pub(super) fn write_kept(&self, keep: impl Fn(&[u8]) -> bool, out: &mut Vec<u8>) -> bool {
+    pub(super) fn write_kept(&self, keep: impl Fn(&[u8]) -> bool, out: &mut Buffer) -> bool {
         let mut written = false;
         for (name, value) in &self.pairs {
             if !keep(name) {
@@ -59,9 +66,15 @@ impl<'q> QueryPairs<'q> {
                 out.push(b'&');
             }
             written = true;
-            encode(name, out);
-            out.push(b'=');
-            encode(value, out);
+            if self.plain {
+                out.extend_from_slice(name);
+                out.push(b'=');
+                out.extend_from_slice(value);
+            } else {
+                encode(name, out);
+                out.push(b'=');
+                encode(value, out);
+            }
         }
         written
     }
@@ -81,14 +94,18 @@ fn decode(part: &[u8]) -> Cow<'_, [u8]> {
 }
 
 /// As `form_urlencoded::byte_serialize` encodes (spaces as `+`).
-fn encode(bytes: &[u8], out: &mut Vec<u8>) {
-    // The bytes that serializer leaves as they are; most names and values hold no other.
-    let unchanged = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'*' | b'-' | b'.' | b'_');
-    if bytes.iter().all(unchanged) {
+fn encode(bytes: &[u8], out: &mut Buffer) {
+    if bytes.iter().all(|&b| unchanged_by_encoding(b)) {
         out.extend_from_slice(bytes);
         return;
     }
     for chunk in form_urlencoded::byte_serialize(bytes) {
         out.extend_from_slice(chunk.as_bytes());
     }
+}
+
+/// The bytes `form_urlencoded::byte_serialize` leaves as they are; most names and values hold
+/// no other.
+fn unchanged_by_encoding(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'*' | b'-' | b'.' | b'_')
 }
