@@ -1,35 +1,42 @@
-//! Keys of recently requested URLs, remembered per thread: computing a key (normalizing the
-//! URL, decoding and sorting its query, BLAKE3) is most of what a hit costs, and clients ask
-//! for the same URLs again and again. Only requests whose key the method and URL alone decide
-//! are remembered (no body, no matched or credential headers: see
-//! [`KeyRules::url_alone_decides`]), so a remembered key is exactly the one computed anew.
-//! One table per thread: no lock, nothing shared between the runtime's workers.
+//! Keys of recently requested URLs: computing a key (normalizing the URL, decoding and
+//! sorting its query, BLAKE3) is most of what a hit costs, and clients ask for the same URLs
+//! again and again. Only requests whose key the method and URL alone decide are remembered
+//! (no body, no matched or credential headers: see [`KeyRules::url_alone_decides`]), so a
+//! remembered key is exactly the one computed anew.
 //! With a user's key function ([`key_fn`](crate::CacheMiddlewareBuilder::key_fn)), every key
 //! is the function's, and none is remembered (it may read anything of the request).
 //!
+//! One memory for all threads, in [`SHARDS`] tables picked by the URL's hash, each behind its
+//! own lock, taken only if free: a request that finds its table busy computes its key rather
+//! than wait, so tasks on other workers never stall one another here. Shared rather than per
+//! thread, the memory holds each URL once however many workers ask for it.
+//!
 //! A leaf: calls nothing else in the crate.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::sync::{Arc, Mutex};
 
 use cache_core::CacheKey;
-
-use std::sync::Arc;
-
 use cache_http::{KeyRequest, KeyRules};
 use http::{HeaderMap, Method};
-use thread_local::ThreadLocal;
 use url::Url;
 
-/// URLs remembered per thread and method; the table starts over when full (a bounded size
-/// with no bookkeeping on the hit path; a working set larger than this just computes keys).
-const URLS_PER_THREAD: usize = 2_048;
+/// URLs remembered in all (about 140 bytes each with a 60-character URL: 2.2 MB when full).
+const URLS_REMEMBERED: usize = 16_384;
+
+/// Tables the URLs are spread over: enough that two workers rarely want the same one.
+const SHARDS: usize = 64;
+
+/// URLs per table and method; a full table starts over (a bound with no bookkeeping on the
+/// hit path; a working set larger than the memory just computes keys).
+const URLS_PER_SHARD: usize = URLS_REMEMBERED / SHARDS;
 
 type Table = HashMap<Box<str>, CacheKey, foldhash::fast::RandomState>;
 
 /// GET and HEAD keys by URL text.
 #[derive(Default)]
-struct Tables {
+struct Shard {
     get: Table,
     head: Table,
 }
@@ -37,11 +44,13 @@ struct Tables {
 /// A user's key function.
 pub(crate) type KeyFn = dyn Fn(&KeyRequest<'_>) -> CacheKey + Send + Sync;
 
-/// The key rules with a per-thread memory of the keys they gave.
+/// The key rules with a memory of the keys they gave.
 pub(crate) struct KeyMemo {
     rules: KeyRules,
     custom: Option<Arc<KeyFn>>,
-    tables: ThreadLocal<RefCell<Tables>>,
+    shards: Box<[Mutex<Shard>]>,
+    /// Picks a URL's shard.
+    spread: foldhash::fast::RandomState,
 }
 
 impl KeyMemo {
@@ -49,7 +58,8 @@ impl KeyMemo {
         Self {
             rules,
             custom,
-            tables: ThreadLocal::new(),
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            spread: foldhash::fast::RandomState::default(),
         }
     }
 
@@ -66,27 +76,30 @@ impl KeyMemo {
         }
         let compute = || self.rules.key(method, url, headers, body);
         let no_body = body.is_none_or(<[u8]>::is_empty);
-        if !no_body || !self.rules.url_alone_decides(headers) {
+        let remembered = matches!(*method, Method::GET | Method::HEAD);
+        if !remembered || !no_body || !self.rules.url_alone_decides(headers) {
             return compute();
         }
-        let cell = self.tables.get_or_default();
-        // Never borrowed twice (nothing below calls back here); if it were, compute.
-        let Ok(mut tables) = cell.try_borrow_mut() else {
+        let text = url.as_str();
+        let shard = &self.shards[self.spread.hash_one(text) as usize % SHARDS];
+        // Busy (another worker is in it) or poisoned: compute rather than wait.
+        let Ok(mut shard) = shard.try_lock() else {
             return compute();
         };
-        let table = match *method {
-            Method::GET => &mut tables.get,
-            Method::HEAD => &mut tables.head,
-            _ => return compute(),
+        let table = if *method == Method::GET {
+            &mut shard.get
+        } else {
+            &mut shard.head
         };
-        if let Some(key) = table.get(url.as_str()) {
+        if let Some(key) = table.get(text) {
             return *key;
         }
+        // Computed with the table held: nothing else waits on it (others compute instead).
         let key = compute();
-        if table.len() >= URLS_PER_THREAD {
+        if table.len() >= URLS_PER_SHARD {
             table.clear();
         }
-        table.insert(url.as_str().into(), key);
+        table.insert(text.into(), key);
         key
     }
 }
@@ -140,7 +153,7 @@ mod tests {
             KeyRules::default().match_headers(MatchHeaders::All),
             KeyRules::default().credential_headers(["accept"]),
         ];
-        let mut urls: Vec<String> = [
+        let urls: Vec<String> = [
             "https://h.test/a?b=2&a=1",
             "https://h.test/a?a=1&b=2",
             "https://h.test/a?api_key=1",
@@ -150,9 +163,21 @@ mod tests {
         ]
         .map(String::from)
         .to_vec();
-        urls.extend((0..URLS_PER_THREAD + 10).map(|i| format!("https://h.test/n?i={i}")));
         for rules in rule_sets {
             let memo = KeyMemo::new(rules.clone(), None);
+            // More URLs than the memory holds, so that tables fill and start over.
+            for _ in 0..2 {
+                for i in 0..URLS_REMEMBERED * 2 {
+                    let u = url(&format!("https://h.test/n?i={i}"));
+                    for headers in [&none, &auth] {
+                        assert_eq!(
+                            memo.key(&Method::GET, &u, headers, None),
+                            rules.key(&Method::GET, &u, headers, None),
+                            "{rules:?} {u} {headers:?}"
+                        );
+                    }
+                }
+            }
             for _ in 0..2 {
                 for u in &urls {
                     let u = url(u);
@@ -170,6 +195,26 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A request whose table another worker holds computes its key instead of waiting for
+    /// it (with a blocking lock this test would never end), and it is the right key.
+    #[test]
+    fn a_busy_table_is_passed_by_not_waited_for() {
+        let rules = KeyRules::default();
+        let memo = KeyMemo::new(rules.clone(), None);
+        let u = url("https://h.test/busy?a=1");
+        let none = HeaderMap::new();
+        let shard = &memo.shards[memo.spread.hash_one(u.as_str()) as usize % SHARDS];
+        let held = shard.lock().unwrap();
+        assert_eq!(
+            memo.key(&Method::GET, &u, &none, None),
+            rules.key(&Method::GET, &u, &none, None)
+        );
+        drop(held);
+        // Free again: remembered from now on.
+        memo.key(&Method::GET, &u, &none, None);
+        assert!(shard.lock().unwrap().get.contains_key(u.as_str()));
     }
 
     /// A credential header is never answered with the key remembered for the URL without

@@ -16,7 +16,7 @@
 //! `... -- big-body-fs [MiB]`: peak memory while a body that large (default 1024) passes
 //! through the cache over an `FsStore`, written while it streams, then served from its file.
 //! `... -- profile-hits [memory|sqlite|sled|floor|floor-sqlite|floor-sled] [plain|many]`: only
-//! hits of one store (or floor), 100 URLs with a query (or plain, or 20,000 with a query), for
+//! hits of one store (or floor), 100 URLs with a query (or plain, or 10,000 with a query), for
 //! profilers.
 //! `... -- profile-concurrent [memory|sqlite|sled|floor|floor-sqlite]`: the concurrent row of
 //! one store alone, with latency percentiles.
@@ -49,8 +49,9 @@ use report::{Check, Target};
 /// Distinct URLs each hit row cycles through.
 const HIT_URLS: usize = 100;
 
-/// URLs for `profile-hits STORE many`: more than the per-thread key memory holds.
-const MANY_URLS: usize = 20_000;
+/// URLs for `profile-hits STORE many`: more than the decoded copies and the memory store's
+/// default capacity hold.
+const MANY_URLS: usize = 10_000;
 /// Distinct URLs of the concurrent run, and its tasks.
 const CONCURRENT_URLS: usize = 1_000;
 const TASKS: usize = 64;
