@@ -31,9 +31,13 @@ const HOP_BY_HOP: &[&str] = &[
 /// Removes from `headers` every field a cache must not store.
 pub(crate) fn remove_unstored(headers: &mut HeaderMap) {
     let mut listed: Vec<HeaderName> = names_in(headers.get_all(header::CONNECTION).iter());
-    let no_cache = Directives::parse(headers);
-    if let Some(Some(fields)) = no_cache.argument("no-cache") {
-        listed.extend(names_in(std::iter::once(fields.as_bytes())));
+    // Parsed only when a line names `no-cache` (a directive's name is in its text as is, but
+    // for case): most responses do not, and parsing every directive is the larger cost.
+    if mentions_no_cache(headers) {
+        let no_cache = Directives::parse(headers);
+        if let Some(Some(fields)) = no_cache.argument("no-cache") {
+            listed.extend(names_in(std::iter::once(fields.as_bytes())));
+        }
     }
     // One pass over the names present (a response has a dozen or so) rather than a lookup
     // per hop-by-hop name: most responses carry none of them.
@@ -46,6 +50,15 @@ pub(crate) fn remove_unstored(headers: &mut HeaderMap) {
     for name in listed {
         headers.remove(name);
     }
+}
+
+/// True when a `Cache-Control` line holds `no-cache` in any case.
+fn mentions_no_cache(headers: &HeaderMap) -> bool {
+    headers.get_all(header::CACHE_CONTROL).iter().any(|line| {
+        line.as_bytes()
+            .windows(b"no-cache".len())
+            .any(|window| window.eq_ignore_ascii_case(b"no-cache"))
+    })
 }
 
 /// The field names in comma-separated lists (unparseable members are skipped).
@@ -110,6 +123,15 @@ mod tests {
         ]);
         remove_unstored(&mut h);
         assert_eq!(names(&h), ["c", "cache-control"]);
+        // Any case, on any line.
+        let mut loud = map(&[
+            ("cache-control", "max-age=60"),
+            ("cache-control", "NO-Cache=\"A\""),
+            ("a", "1"),
+            ("b", "2"),
+        ]);
+        remove_unstored(&mut loud);
+        assert_eq!(names(&loud), ["b", "cache-control"]);
         let mut plain = map(&[("cache-control", "no-cache"), ("a", "1")]);
         remove_unstored(&mut plain);
         assert_eq!(names(&plain), ["a", "cache-control"]);
