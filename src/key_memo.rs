@@ -28,17 +28,47 @@ const URLS_REMEMBERED: usize = 16_384;
 /// Tables the URLs are spread over: enough that two workers rarely want the same one.
 const SHARDS: usize = 64;
 
-/// URLs per table and method; a full table starts over (a bound with no bookkeeping on the
-/// hit path; a working set larger than the memory just computes keys).
+/// URLs per table and method.
 const URLS_PER_SHARD: usize = URLS_REMEMBERED / SHARDS;
+
+/// Requests a full table answers "not remembered" before it starts over. A full table keeps
+/// what it holds, so a working set larger than the memory (say 30,000 URLs asked in turn)
+/// is still half answered from it, where starting over at once would answer none and pay an
+/// insert and a free per request; a working set that moved on empties it after a while. No
+/// bookkeeping on the hit path.
+const MISSES_BEFORE_RESTART: u32 = 4 * URLS_PER_SHARD as u32;
 
 type Table = HashMap<Box<str>, CacheKey, foldhash::fast::RandomState>;
 
 /// GET and HEAD keys by URL text.
 #[derive(Default)]
 struct Shard {
-    get: Table,
-    head: Table,
+    get: Remembered,
+    head: Remembered,
+}
+
+/// One method's keys in one shard.
+#[derive(Default)]
+struct Remembered {
+    keys: Table,
+    /// Requests not answered since `keys` filled.
+    misses_while_full: u32,
+}
+
+impl Remembered {
+    /// Keeps `key` for `url`, room permitting (see [`MISSES_BEFORE_RESTART`]).
+    fn remember(&mut self, url: &str, key: CacheKey) {
+        if self.keys.len() < URLS_PER_SHARD {
+            self.keys.insert(url.into(), key);
+            return;
+        }
+        self.misses_while_full += 1;
+        if self.misses_while_full >= MISSES_BEFORE_RESTART {
+            self.keys.clear();
+            self.misses_while_full = 0;
+            self.keys.insert(url.into(), key);
+        }
+    }
 }
 
 /// A user's key function.
@@ -86,20 +116,17 @@ impl KeyMemo {
         let Ok(mut shard) = shard.try_lock() else {
             return compute();
         };
-        let table = if *method == Method::GET {
+        let remembered = if *method == Method::GET {
             &mut shard.get
         } else {
             &mut shard.head
         };
-        if let Some(key) = table.get(text) {
+        if let Some(key) = remembered.keys.get(text) {
             return *key;
         }
         // Computed with the table held: nothing else waits on it (others compute instead).
         let key = compute();
-        if table.len() >= URLS_PER_SHARD {
-            table.clear();
-        }
-        table.insert(text.into(), key);
+        remembered.remember(text, key);
         key
     }
 }
@@ -214,7 +241,31 @@ mod tests {
         drop(held);
         // Free again: remembered from now on.
         memo.key(&Method::GET, &u, &none, None);
-        assert!(shard.lock().unwrap().get.contains_key(u.as_str()));
+        assert!(shard.lock().unwrap().get.keys.contains_key(u.as_str()));
+    }
+
+    /// A full table keeps its URLs through a burst of others, and starts over (taking new
+    /// ones) only after [`MISSES_BEFORE_RESTART`] of them.
+    #[test]
+    fn a_full_table_keeps_its_urls_until_they_stop_being_asked_for() {
+        let key = KeyRules::default().key(
+            &Method::GET,
+            &url("https://h.test/"),
+            &HeaderMap::new(),
+            None,
+        );
+        let mut table = Remembered::default();
+        for i in 0..URLS_PER_SHARD {
+            table.remember(&format!("u{i}"), key);
+        }
+        for i in 0..MISSES_BEFORE_RESTART - 1 {
+            table.remember(&format!("other{i}"), key);
+        }
+        assert_eq!(table.keys.len(), URLS_PER_SHARD);
+        assert!(table.keys.contains_key("u0") && !table.keys.contains_key("other0"));
+        table.remember("newest", key);
+        assert_eq!(table.keys.len(), 1);
+        assert!(table.keys.contains_key("newest"));
     }
 
     /// A credential header is never answered with the key remembered for the URL without

@@ -53,6 +53,17 @@ pub(crate) async fn time_requests(
     stats(samples)
 }
 
+/// Each URL requested once, in order: the time each took.
+pub(crate) async fn time_each(client: &ClientWithMiddleware, urls: &[String]) -> Vec<Duration> {
+    let mut samples = Vec::with_capacity(urls.len());
+    for url in urls {
+        let started = Instant::now();
+        get(client, url).await;
+        samples.push(started.elapsed());
+    }
+    samples
+}
+
 /// Hits: every URL fetched once (stored), a warm-up, then the timed requests.
 pub(crate) async fn hits(client: &ClientWithMiddleware, urls: &[String]) -> Stats {
     for url in urls {
