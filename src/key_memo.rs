@@ -7,15 +7,16 @@
 //! is the function's, and none is remembered (it may read anything of the request).
 //!
 //! One memory for all threads, in [`SHARDS`] tables picked by the URL's hash, each behind its
-//! own lock, taken only if free: a request that finds its table busy computes its key rather
-//! than wait, so tasks on other workers never stall one another here. Shared rather than per
-//! thread, the memory holds each URL once however many workers ask for it.
+//! own read-write lock, never waited for: lookups share it (any number of workers asking for
+//! one hot URL at once all find it), and a request that finds its table being written computes
+//! its key rather than wait, as does a new key that finds it busy (it is just not remembered).
+//! Shared rather than per thread, the memory holds each URL once however many workers ask.
 //!
 //! A leaf: calls nothing else in the crate.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 
 use cache_core::CacheKey;
 use cache_http::{KeyRequest, KeyRules};
@@ -78,7 +79,7 @@ pub(crate) type KeyFn = dyn Fn(&KeyRequest<'_>) -> CacheKey + Send + Sync;
 pub(crate) struct KeyMemo {
     rules: KeyRules,
     custom: Option<Arc<KeyFn>>,
-    shards: Box<[Mutex<Shard>]>,
+    shards: Box<[RwLock<Shard>]>,
     /// Picks a URL's shard.
     spread: foldhash::fast::RandomState,
 }
@@ -88,7 +89,7 @@ impl KeyMemo {
         Self {
             rules,
             custom,
-            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
             spread: foldhash::fast::RandomState::default(),
         }
     }
@@ -111,22 +112,24 @@ impl KeyMemo {
             return compute();
         }
         let text = url.as_str();
+        let get = *method == Method::GET;
         let shard = &self.shards[self.spread.hash_one(text) as usize % SHARDS];
-        // Busy (another worker is in it) or poisoned: compute rather than wait.
-        let Ok(mut shard) = shard.try_lock() else {
-            return compute();
-        };
-        let remembered = if *method == Method::GET {
-            &mut shard.get
-        } else {
-            &mut shard.head
-        };
-        if let Some(key) = remembered.keys.get(text) {
-            return *key;
+        // Being written, or poisoned: compute rather than wait.
+        if let Ok(tables) = shard.try_read() {
+            let remembered = if get { &tables.get } else { &tables.head };
+            if let Some(key) = remembered.keys.get(text) {
+                return *key;
+            }
         }
-        // Computed with the table held: nothing else waits on it (others compute instead).
         let key = compute();
-        remembered.remember(text, key);
+        if let Ok(mut tables) = shard.try_write() {
+            let remembered = if get {
+                &mut tables.get
+            } else {
+                &mut tables.head
+            };
+            remembered.remember(text, key);
+        }
         key
     }
 }
@@ -233,15 +236,21 @@ mod tests {
         let u = url("https://h.test/busy?a=1");
         let none = HeaderMap::new();
         let shard = &memo.shards[memo.spread.hash_one(u.as_str()) as usize % SHARDS];
-        let held = shard.lock().unwrap();
+        let held = shard.write().unwrap();
         assert_eq!(
             memo.key(&Method::GET, &u, &none, None),
             rules.key(&Method::GET, &u, &none, None)
         );
         drop(held);
-        // Free again: remembered from now on.
+        // Free again: remembered from now on, and found while others read the table.
         memo.key(&Method::GET, &u, &none, None);
-        assert!(shard.lock().unwrap().get.keys.contains_key(u.as_str()));
+        let reading = shard.read().unwrap();
+        assert!(reading.get.keys.contains_key(u.as_str()));
+        assert_eq!(
+            memo.key(&Method::GET, &u, &none, None),
+            rules.key(&Method::GET, &u, &none, None)
+        );
+        drop(reading);
     }
 
     /// A full table keeps its URLs through a burst of others, and starts over (taking new

@@ -18,8 +18,8 @@
 //! `... -- profile-hits [memory|sqlite|sled|floor|floor-sqlite|floor-sled] [plain|many]`: only
 //! hits of one store (or floor), 100 URLs with a query (or plain, or 10,000 with a query), for
 //! profilers.
-//! `... -- profile-concurrent [memory|sqlite|sled|floor|floor-sqlite]`: the concurrent row of
-//! one store alone, with latency percentiles.
+//! `... -- profile-concurrent [memory|sqlite|sled|floor|floor-sqlite] [hot]`: the concurrent
+//! row of one store alone (or all tasks on one URL), with latency percentiles.
 //! `... -- profile-misses [memory|sqlite|sled|plain|floor-memory|floor-sqlite|timed-memory|timed-sqlite|
 //! timed-sled]`: only misses (the `timed-` forms also time each store call the misses make).
 //! `... -- tiered-invalidation [writes]`: how long a write takes to drop the memory tier's
@@ -583,7 +583,11 @@ async fn main() {
         }
         Some("profile-puts") => return profile_puts().await,
         Some("profile-concurrent") => {
-            return profile_concurrent(args.get(1).map(String::as_str)).await;
+            let urls = match args.get(2).map(String::as_str) {
+                Some("hot") => 1,
+                _ => CONCURRENT_URLS,
+            };
+            return profile_concurrent(args.get(1).map(String::as_str), urls).await;
         }
         Some("profile-misses") => return profile_misses(args.get(1).map(String::as_str)).await,
         Some("tiered-invalidation") => return tiered::invalidation(number(1_000) as usize).await,
@@ -643,9 +647,9 @@ async fn profile_hits(store: Option<&str>, shape: Shape, count: usize) {
 
 /// The concurrent row of one store (or floor) alone, with its latency percentiles: for
 /// finding where the tail comes from.
-async fn profile_concurrent(store: Option<&str>) {
+async fn profile_concurrent(store: Option<&str>, count: usize) {
     let origin = origin::start().await;
-    let urls = urls(&origin, 1024, Shape::Query, CONCURRENT_URLS, "-c");
+    let urls = urls(&origin, 1024, Shape::Query, count, "-c");
     let dir = tempfile::tempdir().expect("temp dir");
     let client = match store {
         Some("sqlite") => ours(SqliteStore::open(dir.path().join("c.sqlite")).expect("sqlite")),
