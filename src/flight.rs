@@ -14,12 +14,16 @@ use tokio::sync::watch;
 /// How many recently finished flights are remembered (see [`Flights::finished_since`]).
 const RECENT_LIMIT: usize = 4096;
 
+/// Keys are digests already: a fast hash is enough (the default one cost more than the rest of
+/// a flight's bookkeeping).
+type ByKey<V> = HashMap<CacheKey, V, foldhash::fast::RandomState>;
+
 /// The requests in flight, by key, and the keys whose flights finished recently.
 #[derive(Debug, Default)]
 pub(crate) struct Flights {
-    in_flight: Mutex<HashMap<CacheKey, watch::Receiver<bool>>>,
+    in_flight: Mutex<ByKey<watch::Receiver<bool>>>,
     /// Key → the sequence number its last flight finished at.
-    recent: Mutex<HashMap<CacheKey, u64>>,
+    recent: Mutex<ByKey<u64>>,
     finished: AtomicU64,
 }
 
@@ -52,13 +56,17 @@ impl Drop for LeaderGuard<'_> {
             }
             recent.insert(self.key, sequence);
         }
-        self.flights.lock().remove(&self.key);
-        self.done.send_replace(true);
+        // Once out of the table no follower can join; with none holding a receiver, nobody
+        // is told (waking nobody still cost a walk over the channel's waiter lists).
+        drop(self.flights.lock().remove(&self.key));
+        if self.done.receiver_count() > 0 {
+            self.done.send_replace(true);
+        }
     }
 }
 
 impl Flights {
-    fn lock(&self) -> MutexGuard<'_, HashMap<CacheKey, watch::Receiver<bool>>> {
+    fn lock(&self) -> MutexGuard<'_, ByKey<watch::Receiver<bool>>> {
         self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
     }
 
