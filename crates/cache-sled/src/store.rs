@@ -82,7 +82,10 @@ impl SledStoreBuilder {
     /// # Errors
     ///
     /// [`StoreError::Unavailable`] when the directory cannot be opened or is locked by another
-    /// process (sled allows one process per database).
+    /// process (sled allows one process per database). Reopening in the same process right
+    /// after dropping every handle can also find it locked for a moment, while sled's shared
+    /// I/O threads finish the dropped database's last writes: retry, or keep one handle (and
+    /// share it with [`SledStoreBuilder::with_db`]).
     pub fn open(self, path: impl AsRef<Path>) -> Result<SledStore, StoreError> {
         let db = sled::open(path).map_err(StoreError::unavailable)?;
         self.with_db(db)
