@@ -320,7 +320,7 @@ impl KeyRules {
     /// ```
     pub fn url_group(&self, url: &Url) -> CacheKey {
         let query = url.query().map(QueryPairs::parse);
-        let mut hasher = KeyHasher(Buffer::with_capacity(128));
+        let mut hasher = KeyHasher(Vec::with_capacity(128));
         hasher.field(URL_GROUP_TAG);
         hasher.field_with(|out| self.write_normalized_url(url, query.as_ref(), out));
         hasher.finish()
@@ -333,14 +333,14 @@ impl KeyRules {
             return Cow::Borrowed(url.as_str());
         }
         let query = url.query().map(QueryPairs::parse);
-        let mut out = Buffer::with_capacity(url.as_str().len());
+        let mut out = Vec::with_capacity(url.as_str().len());
         self.write_normalized_url(url, query.as_ref(), &mut out);
         // Only URL text and form-encoded (ASCII) pairs were written.
         Cow::Owned(String::from_utf8_lossy(&out).into_owned())
     }
 
     /// Writes [`KeyRules::normalized_url`] of `url`, whose query is `query`, to `out`.
-    fn write_normalized_url(&self, url: &Url, query: Option<&QueryPairs<'_>>, out: &mut Buffer) {
+    fn write_normalized_url(&self, url: &Url, query: Option<&QueryPairs<'_>>, out: &mut Vec<u8>) {
         if is_plain(url) {
             // The parser already lowercased scheme and host and dropped the default port.
             out.extend_from_slice(url.as_str().as_bytes());
@@ -582,20 +582,17 @@ fn strip_userinfo_and_fragment(url: &Url) -> Url {
 /// Length-prefixed fields into BLAKE3, so no two different field lists hash the same input.
 /// The fields are gathered in one buffer and hashed at once: BLAKE3 over the concatenation is
 /// the same digest as fed piecewise, and one call is much cheaper than a dozen small ones.
-/// The bytes a key is computed from.
-type Buffer = Vec<u8>;
-
-struct KeyHasher(Buffer);
+struct KeyHasher(Vec<u8>);
 
 impl KeyHasher {
     fn new() -> Self {
-        let mut hasher = Self(Buffer::with_capacity(256));
+        let mut hasher = Self(Vec::with_capacity(256));
         hasher.field(KEY_VERSION_TAG);
         hasher
     }
 
     /// A field whose bytes `write` appends; its length is filled in after.
-    fn field_with(&mut self, write: impl FnOnce(&mut Buffer)) {
+    fn field_with(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
         let at = self.0.len();
         self.0.extend_from_slice(&[0; 8]);
         write(&mut self.0);

@@ -38,11 +38,7 @@ impl NameSet {
 
     /// True when `name` is one of the names, ignoring ASCII case.
     pub(super) fn contains(&self, name: &[u8]) -> bool {
-        self.lengths & length_bit(name.len()) != 0
-            && self
-                .names
-                .iter()
-                .any(|held| held.as_bytes().eq_ignore_ascii_case(name))
+        holds(self.lengths, &self.names, name)
     }
 }
 
@@ -50,10 +46,15 @@ impl NameSet {
 /// length filter computed at compile time.
 pub(super) fn is_builtin_credential(name: &[u8]) -> bool {
     const LENGTHS: u64 = lengths_of(super::CREDENTIAL_NAMES);
-    LENGTHS & length_bit(name.len()) != 0
-        && super::CREDENTIAL_NAMES
+    holds(LENGTHS, super::CREDENTIAL_NAMES, name)
+}
+
+/// True when `name` is one of `names` (ignoring ASCII case), whose lengths are `lengths`.
+fn holds<S: AsRef<str>>(lengths: u64, names: &[S], name: &[u8]) -> bool {
+    lengths & length_bit(name.len()) != 0
+        && names
             .iter()
-            .any(|held| held.as_bytes().eq_ignore_ascii_case(name))
+            .any(|held| held.as_ref().as_bytes().eq_ignore_ascii_case(name))
 }
 
 /// A decoded query or body name as the sets see it: its bytes when they are UTF-8, else its

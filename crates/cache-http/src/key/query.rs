@@ -4,7 +4,6 @@
 
 use std::borrow::Cow;
 
-use super::Buffer;
 use url::form_urlencoded;
 
 /// One `name=value` pair, decoded as `application/x-www-form-urlencoded` to bytes.
@@ -56,7 +55,7 @@ impl<'q> QueryPairs<'q> {
 
     /// Writes the pairs whose name `keep` accepts, encoded again and joined by `&`; false
     /// when none was kept (then nothing was written).
-    pub(super) fn write_kept(&self, keep: impl Fn(&[u8]) -> bool, out: &mut Buffer) -> bool {
+    pub(super) fn write_kept(&self, keep: impl Fn(&[u8]) -> bool, out: &mut Vec<u8>) -> bool {
         let mut written = false;
         for (name, value) in &self.pairs {
             if !keep(name) {
@@ -94,7 +93,7 @@ fn decode(part: &[u8]) -> Cow<'_, [u8]> {
 }
 
 /// As `form_urlencoded::byte_serialize` encodes (spaces as `+`).
-fn encode(bytes: &[u8], out: &mut Buffer) {
+fn encode(bytes: &[u8], out: &mut Vec<u8>) {
     if bytes.iter().all(|&b| unchanged_by_encoding(b)) {
         out.extend_from_slice(bytes);
         return;
