@@ -48,6 +48,16 @@ struct Shard {
     head: Remembered,
 }
 
+impl Shard {
+    fn for_method(&self, get: bool) -> &Remembered {
+        if get { &self.get } else { &self.head }
+    }
+
+    fn for_method_mut(&mut self, get: bool) -> &mut Remembered {
+        if get { &mut self.get } else { &mut self.head }
+    }
+}
+
 /// One method's keys in one shard.
 #[derive(Default)]
 struct Remembered {
@@ -113,24 +123,23 @@ impl KeyMemo {
         }
         let text = url.as_str();
         let get = *method == Method::GET;
-        let shard = &self.shards[self.spread.hash_one(text) as usize % SHARDS];
+        let shard = self.shard(text);
         // Being written, or poisoned: compute rather than wait.
         if let Ok(tables) = shard.try_read() {
-            let remembered = if get { &tables.get } else { &tables.head };
-            if let Some(key) = remembered.keys.get(text) {
+            if let Some(key) = tables.for_method(get).keys.get(text) {
                 return *key;
             }
         }
         let key = compute();
         if let Ok(mut tables) = shard.try_write() {
-            let remembered = if get {
-                &mut tables.get
-            } else {
-                &mut tables.head
-            };
-            remembered.remember(text, key);
+            tables.for_method_mut(get).remember(text, key);
         }
         key
+    }
+
+    /// The table `url` belongs in.
+    fn shard(&self, url: &str) -> &RwLock<Shard> {
+        &self.shards[self.spread.hash_one(url) as usize % SHARDS]
     }
 }
 
@@ -235,7 +244,7 @@ mod tests {
         let memo = KeyMemo::new(rules.clone(), None);
         let u = url("https://h.test/busy?a=1");
         let none = HeaderMap::new();
-        let shard = &memo.shards[memo.spread.hash_one(u.as_str()) as usize % SHARDS];
+        let shard = memo.shard(u.as_str());
         let held = shard.write().unwrap();
         assert_eq!(
             memo.key(&Method::GET, &u, &none, None),
