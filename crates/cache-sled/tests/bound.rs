@@ -71,25 +71,6 @@ async fn the_byte_bound_holds_under_a_write_storm_and_keeps_the_newest() {
     );
 }
 
-/// Opens `path` with a bound, retrying while its lock is still held: sled's shared I/O threads
-/// can hold a just-dropped database for a moment (its last buffers' writes, queued behind the
-/// other tests' write storms), as a program reopening at once would also find.
-async fn reopen_bounded(path: &std::path::Path, max: u64) -> SledStore {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        match SledStore::builder().max_bytes(max).open(path) {
-            Ok(store) => return store,
-            Err(error)
-                if std::time::Instant::now() < deadline
-                    && format!("{error:?}").contains("could not acquire lock") =>
-            {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            Err(error) => panic!("reopen: {error:?}"),
-        }
-    }
-}
-
 #[tokio::test]
 async fn the_byte_count_survives_reopening_and_clearing() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -105,7 +86,12 @@ async fn the_byte_count_survives_reopening_and_clearing() {
         assert!((8 * 1000..8 * 1000 + 10 * 200).contains(&live), "{live}");
         store.db().flush().expect("flush");
     }
-    let store = reopen_bounded(&path, 4000).await;
+    // sled's I/O threads may still hold the database just dropped.
+    test_support::wait_for_sled_lock(&path);
+    let store = SledStore::builder()
+        .max_bytes(4000)
+        .open(&path)
+        .expect("reopen");
     let before = store.live_bytes().expect("live");
     assert!(before > 8000);
     // The next write enforces the bound, evicting from the oldest.

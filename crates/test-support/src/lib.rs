@@ -9,14 +9,17 @@
 //! - A missing binary is a test failure naming the install script, never a skip.
 //! - [`shared_redis`] and [`shared_redis_cluster`] start one server (or cluster) per test
 //!   binary; tests keep apart with [`unique_namespace`].
+//! - [`wait_for_sled_lock`] waits for a sled database a test has just dropped to be free.
 //! - [`watchdog`] fails a test that hangs (a deadlock no async timeout can reach) by aborting
 //!   its process with an explanation.
 
 #![forbid(unsafe_code)]
 
 mod ports;
+mod sled_lock;
 mod watchdog;
 
+pub use sled_lock::wait_for_sled_lock;
 pub use watchdog::{Watchdog, watchdog};
 
 use std::io::{Read, Write};

@@ -134,7 +134,6 @@ pub type Env = Vec<(String, String)>;
 /// Runs `reqwest-caching --store STORE ARGS...` with standard input, output and error not
 /// terminals, on a blocking thread (the test's runtime keeps serving the origin).
 pub async fn run(store: &str, args: &[&str], env: &Env) -> Run {
-    wait_for_sled_lock(store).await;
     let mut command = Command::new(env!("CARGO_BIN_EXE_reqwest-caching"));
     command
         .arg("--store")
@@ -149,36 +148,21 @@ pub async fn run(store: &str, args: &[&str], env: &Env) -> Run {
     for (name, value) in env {
         command.env(name, value);
     }
-    let output: Output = tokio::task::spawn_blocking(move || command.output())
-        .await
-        .unwrap()
-        .expect("run reqwest-caching");
+    // A sled database the test process just dropped may still be locked by its sled threads.
+    let sled = store.strip_prefix("sled:").map(std::path::PathBuf::from);
+    let output: Output = tokio::task::spawn_blocking(move || {
+        if let Some(path) = sled {
+            test_support::wait_for_sled_lock(&path);
+        }
+        command.output()
+    })
+    .await
+    .unwrap()
+    .expect("run reqwest-caching");
     Run {
         code: output.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
-
-/// sled admits one process per database, and the test process's sled I/O threads can hold a
-/// database the test has just dropped for a moment (sled's own tests block on the lock for
-/// that reason): wait until its lock is free before the command opens it.
-async fn wait_for_sled_lock(store: &str) {
-    let Some(path) = store.strip_prefix("sled:") else {
-        return;
-    };
-    let lock_file = Path::new(path).join("db");
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while std::time::Instant::now() < deadline {
-        // No file yet: nothing holds it.
-        let Ok(file) = std::fs::OpenOptions::new().write(true).open(&lock_file) else {
-            return;
-        };
-        if fs2::FileExt::try_lock_exclusive(&file).is_ok() {
-            let _ = fs2::FileExt::unlock(&file);
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
