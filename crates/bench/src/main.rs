@@ -18,7 +18,7 @@
 //! `... -- profile-hits [memory|sqlite|sled|floor|floor-sqlite|floor-sled] [plain|many]`: only
 //! hits of one store (or floor), 100 URLs with a query (or plain, or 10,000 with a query), for
 //! profilers.
-//! `... -- profile-concurrent [memory|sqlite|sled|floor|floor-sqlite] [hot]`: the concurrent
+//! `... -- profile-concurrent [memory|sqlite|sled|floor|floor-sqlite|floor-sled] [hot]`: the concurrent
 //! row of one store alone (or all tasks on one URL), with latency percentiles.
 //! `... -- profile-misses [memory|sqlite|sled|plain|floor-memory|floor-sqlite|timed-memory|timed-sqlite|
 //! timed-sled]`: only misses (the `timed-` forms also time each store call the misses make).
@@ -373,14 +373,14 @@ async fn miss_rows(origin: &str, dir: &Path, redis: Option<&Redis>, checks: &mut
                 MISS_BLOCK,
                 &format!("-r{round}c{i}"),
             );
-            let block = measure::time_each(&contenders[i].client, &urls).await;
-            blocks[i].push(micros(measure::stats(block.clone()).median));
-            samples[i].extend(block);
+            let block = measure::time_each(&contenders[i].client, &urls, MISS_BLOCK).await;
+            samples[i].extend(&block);
+            blocks[i].push(micros(measure::stats(block).median));
         }
     }
     let mut results = Results(Vec::new());
-    for (contender, samples) in contenders.iter().zip(&samples) {
-        results.keep_best(contender.name, measure::stats(samples.clone()));
+    for (contender, samples) in contenders.iter().zip(samples) {
+        results.keep_best(contender.name, measure::stats(samples));
     }
     results.print(&format!(
         "miss (fetch + store), 1 KiB body, 3-param query ({MISS_ROUNDS} rounds of {MISS_BLOCK} \
@@ -633,16 +633,22 @@ async fn profile_hits(store: Option<&str>, shape: Shape, count: usize) {
     let origin = origin::start().await;
     let urls = urls(&origin, 1024, shape, count, "");
     let dir = tempfile::tempdir().expect("temp dir");
-    let client = match store {
-        Some("sqlite") => ours(SqliteStore::open(dir.path().join("p.sqlite")).expect("sqlite")),
-        Some("sled") => ours(SledStore::open(dir.path().join("p.sled")).expect("sled")),
-        Some("floor") => floors::memory_prefilled(&urls).await,
-        Some("floor-sqlite") => floors::sqlite(&dir.path().join("f.sqlite")),
-        Some("floor-sled") => floors::sled(&dir.path().join("f.sled")),
-        _ => ours(MemoryStore::new()),
-    };
+    let client = profiled(store, dir.path(), &urls).await;
     let stats = hits(&client, &urls).await;
     println!("hit median {:.2}µs", micros(stats.median));
+}
+
+/// The client a profile mode runs: ours over `store`, or a floor (`floor` is the memory one,
+/// filled with `urls`); memory when not named.
+async fn profiled(store: Option<&str>, dir: &Path, urls: &[String]) -> ClientWithMiddleware {
+    match store {
+        Some("sqlite") => ours(SqliteStore::open(dir.join("p.sqlite")).expect("sqlite")),
+        Some("sled") => ours(SledStore::open(dir.join("p.sled")).expect("sled")),
+        Some("floor") => floors::memory_prefilled(urls).await,
+        Some("floor-sqlite") => floors::sqlite(&dir.join("f.sqlite")),
+        Some("floor-sled") => floors::sled(&dir.join("f.sled")),
+        _ => ours(MemoryStore::new()),
+    }
 }
 
 /// The concurrent row of one store (or floor) alone, with its latency percentiles: for
@@ -651,13 +657,7 @@ async fn profile_concurrent(store: Option<&str>, count: usize) {
     let origin = origin::start().await;
     let urls = urls(&origin, 1024, Shape::Query, count, "-c");
     let dir = tempfile::tempdir().expect("temp dir");
-    let client = match store {
-        Some("sqlite") => ours(SqliteStore::open(dir.path().join("c.sqlite")).expect("sqlite")),
-        Some("sled") => ours(SledStore::open(dir.path().join("c.sled")).expect("sled")),
-        Some("floor-sqlite") => floors::sqlite(&dir.path().join("f.sqlite")),
-        Some("floor") => floors::memory_prefilled(&urls).await,
-        _ => ours(MemoryStore::new()),
-    };
+    let client = profiled(store, dir.path(), &urls).await;
     for _ in 0..3 {
         let (elapsed, mut samples) =
             measure::concurrent_samples(&client, &urls, TASKS, REQUESTS_PER_TASK).await;

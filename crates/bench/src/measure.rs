@@ -44,21 +44,19 @@ pub(crate) async fn time_requests(
     urls: &[String],
     iterations: usize,
 ) -> Stats {
+    stats(time_each(client, urls, iterations).await)
+}
+
+/// [`time_requests`]' requests: the time each took.
+pub(crate) async fn time_each(
+    client: &ClientWithMiddleware,
+    urls: &[String],
+    iterations: usize,
+) -> Vec<Duration> {
     let mut samples = Vec::with_capacity(iterations);
     for i in 0..iterations {
         let started = Instant::now();
         get(client, &urls[i % urls.len()]).await;
-        samples.push(started.elapsed());
-    }
-    stats(samples)
-}
-
-/// Each URL requested once, in order: the time each took.
-pub(crate) async fn time_each(client: &ClientWithMiddleware, urls: &[String]) -> Vec<Duration> {
-    let mut samples = Vec::with_capacity(urls.len());
-    for url in urls {
-        let started = Instant::now();
-        get(client, url).await;
         samples.push(started.elapsed());
     }
     samples
