@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 const LIMIT: Duration = Duration::from_secs(30);
 
 /// Waits until nothing holds the lock sled takes on the database at `path` (its `db` file),
-/// or [`LIMIT`] passes. Returns at once when there is no database there.
+/// or 30 seconds pass. Returns at once when there is no database there.
 pub fn wait_for_sled_lock(path: &Path) {
     let lock_file = path.join("db");
     let deadline = Instant::now() + LIMIT;
