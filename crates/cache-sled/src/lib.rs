@@ -22,22 +22,33 @@
 //! # Layout
 //!
 //! Five trees in one database: `entries` (key → metadata and value, so a read is one lookup
-//! and always consistent), `meta` (key → metadata, so listing never reads bodies), `expiry`
-//! (expiry time ++ key, so `delete_expired` visits only expired entries), `created` (creation
-//! time ++ key, the eviction order under [`SledStoreBuilder::max_bytes`]) and `totals` (the
-//! bytes stored). Writes update all five in one sled transaction.
+//! and always consistent), `expiry` (expiry time ++ key, so `delete_expired` visits only
+//! expired entries), `created` (creation time ++ key, the eviction order under
+//! [`SledStoreBuilder::max_bytes`]), `groups` (URL group ++ key, for lookups by URL) and
+//! `totals` (the bytes stored).
+//!
+//! `entries` is the truth; the three indexes point into it. A write is not one sled
+//! transaction (those cost a log write each, which made a write several times slower): it
+//! writes the new index records, then the record, then removes the index records the record
+//! no longer has, while no other write of that key runs. So a record that can be read is
+//! always indexed, also after a crash. An index record can outlive its entry (a crash
+//! between the steps): whoever reads it checks it against the entry and drops it. Listing and
+//! counting read `entries` itself (its metadata part).
 //!
 //! # Durability
 //!
 //! sled writes to its log in memory and flushes it every 500 ms (sled's default): a crash or
 //! power loss can lose the writes of the last half second, never corrupt older ones. For a cache
 //! that is usually right. [`SledStoreBuilder::flush_every_write`] waits for the flush on every
-//! write instead, at a large cost in write latency.
+//! write instead, at a large cost in write latency. After a crash, the byte total
+//! ([`SledStore::live_bytes`]) can be off by the writes that were under way; `clear` resets it.
 //!
 //! sled 0.34 is the stable line; the 1.0 alphas change the on-disk format between releases.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod index;
+mod key_locks;
 mod record;
 mod store;
 

@@ -94,15 +94,23 @@ pub(crate) fn decode_entry(key: CacheKey, record: sled::IVec) -> Option<StoredEn
 
 /// [`decode_entry`], and the whole record as bytes (what the entry's value is a slice of).
 pub(crate) fn decode_record(key: CacheKey, record: sled::IVec) -> Option<(StoredEntry, Bytes)> {
-    let len = u32::from_le_bytes(record.get(..4)?.try_into().ok()?) as usize;
-    let meta_end = 4usize.checked_add(len)?;
-    let meta = decode_meta(key, record.get(4..meta_end)?)?;
-    if meta_end > record.len() {
-        return None;
-    }
+    let (meta, meta_end) = decode_record_meta_at(key, &record)?;
     let whole = Bytes::from_owner(record);
     let value = whole.slice(meta_end..);
     Some((StoredEntry::new(meta, value), whole))
+}
+
+/// The metadata of an `entries` record, without touching its value.
+pub(crate) fn decode_record_meta(key: CacheKey, record: &[u8]) -> Option<EntryMeta> {
+    decode_record_meta_at(key, record).map(|(meta, _)| meta)
+}
+
+/// The metadata of an `entries` record and where its value starts.
+fn decode_record_meta_at(key: CacheKey, record: &[u8]) -> Option<(EntryMeta, usize)> {
+    let len = u32::from_le_bytes(record.get(..4)?.try_into().ok()?) as usize;
+    let meta_end = 4usize.checked_add(len)?;
+    let meta = decode_meta(key, record.get(4..meta_end)?)?;
+    Some((meta, meta_end))
 }
 
 /// A time index key (`expiry`, `created`): the time in milliseconds (big-endian, offset so
@@ -121,9 +129,14 @@ pub(crate) fn time_bound(ms: i64) -> Vec<u8> {
         .to_vec()
 }
 
-/// The cache key of a time index key.
-pub(crate) fn key_of_time_key(index_key: &[u8]) -> Option<CacheKey> {
-    std::str::from_utf8(index_key.get(8..)?).ok()?.parse().ok()
+/// The time (milliseconds) and cache key of a time index key.
+pub(crate) fn split_time_key(index_key: &[u8]) -> Option<(i64, CacheKey)> {
+    let time = u64::from_be_bytes(index_key.get(..8)?.try_into().ok()?);
+    let key = std::str::from_utf8(index_key.get(8..)?)
+        .ok()?
+        .parse()
+        .ok()?;
+    Some(((time ^ (1 << 63)) as i64, key))
 }
 
 /// The `totals` value for live bytes: a u64, little-endian.
@@ -150,7 +163,12 @@ mod tests {
         assert!(time_key(-5, &key) < time_key(5, &key));
         assert!(time_key(5, &key) < time_bound(5));
         assert!(time_bound(5) <= time_key(6, &key));
-        assert_eq!(key_of_time_key(&time_key(5, &key)), Some(key));
+        for ms in [i64::MIN, -5, 0, 5, 1_700_000_000_123, i64::MAX] {
+            assert_eq!(split_time_key(&time_key(ms, &key)), Some((ms, key)));
+        }
+        assert_eq!(split_time_key(b"short"), None);
+        assert_eq!(split_time_key(&time_key(5, &key)[..39]), None);
+        assert_eq!(decode_record_meta(key, b"\x05\x00\x00\x00ab"), None);
         assert_eq!(decode_total(&42u64.to_le_bytes()), 42);
         let group: CacheKey = "ffffffffffffffffffffffffffffffff".parse().unwrap();
         assert_eq!(key_of_group_key(&group_key(&group, &key)), Some(key));

@@ -11,35 +11,28 @@ use cache_core::store::DecodedEntry;
 use cache_core::time::to_millis;
 use cache_core::{CacheKey, CacheStore, EntryMeta, StoreError, StoredEntry};
 use futures_core::stream::BoxStream;
-use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
 
+use crate::index::{IndexRecords, IndexTrees, IndexedTime, in_group};
+use crate::key_locks;
 use crate::record::{
-    decode_entry, decode_meta, decode_record, decode_total, encode_entry, encode_meta, group_key,
-    key_of_group_key, key_of_time_key, time_bound, time_key,
+    decode_entry, decode_record, decode_record_meta, decode_total, encode_entry, encode_meta,
+    key_of_group_key, split_time_key, time_bound, time_key,
 };
 
 /// Values up to this size are written on the calling task (see `put`).
 const QUICK_MAX_VALUE: usize = 128 * 1024;
 
-/// How many metadata records one `entries()` step reads.
+/// How many records one `entries()` step reads.
 const PAGE_SIZE: usize = 512;
 
 /// The `totals` key holding the bytes of all `entries` values.
 const LIVE_BYTES: &[u8] = b"live_bytes";
 
+/// The tree earlier versions kept metadata in (now read from the records): dropped on open.
+const LEGACY_META_TREE: &str = "meta";
+
 /// A listed record: its raw key (where the next page starts) and its metadata, if readable.
 type ListedRecord = (Vec<u8>, Option<EntryMeta>);
-
-/// The trees a write updates together: entries, meta, expiry, created, groups, totals.
-type Trees<'a> = (
-    &'a sled::Tree,
-    &'a sled::Tree,
-    &'a sled::Tree,
-    &'a sled::Tree,
-    &'a sled::Tree,
-    &'a sled::Tree,
-);
 
 /// Builds a [`SledStore`].
 #[derive(Debug, Clone, Default)]
@@ -91,8 +84,8 @@ impl SledStoreBuilder {
         self.with_db(db)
     }
 
-    /// Uses a database you already opened (its trees `entries`, `meta`, `expiry`, `created`,
-    /// `groups` and `totals`).
+    /// Uses a database you already opened (its trees `entries`, `expiry`, `created`, `groups`
+    /// and `totals`; a `meta` tree, which earlier versions kept, is dropped).
     ///
     /// # Errors
     ///
@@ -101,10 +94,11 @@ impl SledStoreBuilder {
         let tree = |name: &str| db.open_tree(name).map_err(StoreError::unavailable);
         let store = SledStore {
             entries: tree("entries")?,
-            meta: tree("meta")?,
-            expiry: tree("expiry")?,
-            created: tree("created")?,
-            groups: tree("groups")?,
+            indexes: IndexTrees {
+                expiry: tree("expiry")?,
+                created: tree("created")?,
+                groups: tree("groups")?,
+            },
             totals: tree("totals")?,
             db,
             flush_every_write: self.flush_every_write,
@@ -116,6 +110,11 @@ impl SledStoreBuilder {
             )),
         };
         store.count_live_bytes_if_missing()?;
+        // Its records are all in `entries` too (they were written in one transaction).
+        store
+            .db
+            .drop_tree(LEGACY_META_TREE)
+            .map_err(StoreError::unavailable)?;
         Ok(store)
     }
 }
@@ -124,18 +123,15 @@ impl SledStoreBuilder {
 #[derive(Debug, Clone)]
 pub struct SledStore {
     db: sled::Db,
+    /// Key → metadata and value: the truth (see `index`).
     entries: sled::Tree,
-    meta: sled::Tree,
-    expiry: sled::Tree,
-    created: sled::Tree,
-    /// URL group + key → nothing: the keys of each URL group, for `entries_for_url`.
-    groups: sled::Tree,
+    indexes: IndexTrees,
     totals: sled::Tree,
     flush_every_write: bool,
     max_bytes: Option<u64>,
     /// Writes share it, `clear` takes it alone: clearing the trees one by one must not
-    /// interleave with a write's transaction (a value without its metadata would be served
-    /// yet never listed, counted or deleted). Shared by clones of this store.
+    /// interleave with a write (a record whose index records were cleared before it was
+    /// written would be served, yet never expire or be found by URL). Shared by clones.
     clearing: Arc<RwLock<()>>,
     /// Taken by writes to a store with `max_bytes` (see `put`). Shared by clones.
     bounded_writes: Arc<Mutex<()>>,
@@ -163,7 +159,7 @@ impl SledStore {
         &self.db
     }
 
-    /// Runs `f` on Tokio's blocking pool: writes (a transaction, an eviction loop) and scans
+    /// Runs `f` on Tokio's blocking pool: writes (a large value, an eviction loop) and scans
     /// can take long, and must neither stall the executor nor escape the middleware's store
     /// timeout. Reads by key stay on the calling task: they come from sled's page cache.
     async fn blocking<T, F>(&self, f: F) -> Result<T, StoreError>
@@ -206,7 +202,8 @@ impl SledStore {
                 .and_then(|key| decode_entry(key, record));
             if let Some(entry) = entry {
                 let index = time_key(to_millis(entry.meta.created_at), &entry.meta.key);
-                self.created
+                self.indexes
+                    .created
                     .insert(index, &[] as &[u8])
                     .map_err(store_error)?;
             }
@@ -217,45 +214,39 @@ impl SledStore {
         Ok(())
     }
 
-    /// Removes `key` from every tree at once; true when it existed.
+    /// Removes `key`'s record, then its index records; true when it existed.
     fn remove(&self, key: &CacheKey) -> Result<bool, StoreError> {
-        let k = key.as_str().as_bytes();
         let _writing = self.writing()?;
-        let removed = self
-            .trees()
-            .transaction(|(entries, meta, expiry, created, groups, totals)| {
-                let old_meta = meta.remove(k)?;
-                if let Some(old) = old_meta.as_deref().and_then(|m| decode_meta(*key, m)) {
-                    if let Some(expires) = old.expires_at {
-                        expiry.remove(time_key(to_millis(expires), key))?;
-                    }
-                    created.remove(time_key(to_millis(old.created_at), key))?;
-                    if let Some(group) = &old.url_group {
-                        groups.remove(group_key(group, key))?;
-                    }
-                }
-                // The value goes even without metadata, so nothing can stay served but
-                // unlisted.
-                let Some(old_value) = entries.remove(k)? else {
-                    return Ok(old_meta.is_some());
-                };
-                let freed = old_value.len() as u64;
-                let live = totals.get(LIVE_BYTES)?.as_deref().map(decode_total);
-                let live = live.unwrap_or_default().saturating_sub(freed);
-                totals.insert(LIVE_BYTES, &live.to_le_bytes())?;
-                Ok::<_, ConflictableTransactionError<()>>(true)
-            })
-            .map_err(transaction_error)?;
+        let _key = key_locks::lock(key);
+        self.remove_locked(key)
+    }
+
+    /// [`SledStore::remove`], for a caller already holding `key`'s lock.
+    fn remove_locked(&self, key: &CacheKey) -> Result<bool, StoreError> {
+        let removed = self.entries.remove(key.as_str()).map_err(store_error)?;
+        let Some(old) = removed else {
+            return Ok(false);
+        };
         self.copies.forget(key);
-        Ok(removed)
+        self.add_live_bytes(0, old.len())?;
+        // An unreadable record's index records stay, stale: their readers drop them.
+        if let Some(meta) = decode_record_meta(*key, &old) {
+            IndexRecords::of(&meta)
+                .remove_unshared(&self.indexes, None)
+                .map_err(store_error)?;
+        }
+        Ok(true)
     }
 
     /// Writes the entry and its index records; returns the live bytes after the write.
+    ///
+    /// Not one sled transaction: each of those rolls sled's I/O buffer twice, two log writes
+    /// per cache write, which made a write four times slower. The new index records go
+    /// first, then the record, then the old index records it no longer has, all under the
+    /// key's lock (see `index` and `key_locks`).
     fn write(&self, entry: &StoredEntry) -> Result<u64, StoreError> {
         let key = entry.meta.key;
-        let k = key.as_str().as_bytes();
-        let meta_bytes = encode_meta(&entry.meta);
-        let record = encode_entry(&meta_bytes, &entry.value);
+        let record = encode_entry(&encode_meta(&entry.meta), &entry.value);
         // One record over the whole bound would evict everything, itself included.
         if let Some(max) = self.max_bytes.filter(|max| record.len() as u64 > *max) {
             return Err(StoreError::TooLarge {
@@ -263,73 +254,100 @@ impl SledStore {
                 limit: max,
             });
         }
+        let new_indexes = IndexRecords::of(&entry.meta);
+        let record_len = record.len();
         let _writing = self.writing()?;
-        let new_expiry = entry.meta.expires_at.map(|t| time_key(to_millis(t), &key));
-        let new_created = time_key(to_millis(entry.meta.created_at), &key);
-        let new_group = entry.meta.url_group.map(|group| group_key(&group, &key));
-        self.trees()
-            .transaction(|(entries, meta, expiry, created, groups, totals)| {
-                if let Some(old) = meta.insert(k, meta_bytes.as_slice())? {
-                    if let Some(old) = decode_meta(key, &old) {
-                        if let Some(expires) = old.expires_at {
-                            expiry.remove(time_key(to_millis(expires), &key))?;
-                        }
-                        created.remove(time_key(to_millis(old.created_at), &key))?;
-                        if let Some(group) = &old.url_group {
-                            groups.remove(group_key(group, &key))?;
-                        }
-                    }
-                }
-                if let Some(index) = &new_expiry {
-                    expiry.insert(index.as_slice(), &[] as &[u8])?;
-                }
-                if let Some(index) = &new_group {
-                    groups.insert(index.as_slice(), &[] as &[u8])?;
-                }
-                created.insert(new_created.as_slice(), &[] as &[u8])?;
-                let replaced = entries
-                    .insert(k, record.as_slice())?
-                    .map_or(0, |v| v.len() as u64);
-                let live = totals.get(LIVE_BYTES)?.as_deref().map(decode_total);
-                let live = live.unwrap_or_default().saturating_sub(replaced) + record.len() as u64;
-                totals.insert(LIVE_BYTES, &live.to_le_bytes())?;
-                Ok::<_, ConflictableTransactionError<()>>(live)
+        let _key = key_locks::lock(&key);
+        let old = self.entries.get(key.as_str()).map_err(store_error)?;
+        let old_indexes = old
+            .as_deref()
+            .and_then(|old| decode_record_meta(key, old))
+            .map(|meta| IndexRecords::of(&meta));
+        new_indexes
+            .insert_new(&self.indexes, old_indexes.as_ref())
+            .map_err(store_error)?;
+        let replaced = self
+            .entries
+            .insert(key.as_str(), record)
+            .map_err(store_error)?;
+        let live = self.add_live_bytes(record_len, replaced.map_or(0, |old| old.len()))?;
+        if let Some(old_indexes) = old_indexes {
+            old_indexes
+                .remove_unshared(&self.indexes, Some(&new_indexes))
+                .map_err(store_error)?;
+        }
+        Ok(live)
+    }
+
+    /// Adds `added` bytes to the live total and takes `removed` off; returns the new total.
+    fn add_live_bytes(&self, added: usize, removed: usize) -> Result<u64, StoreError> {
+        let mut live = 0;
+        self.totals
+            .update_and_fetch(LIVE_BYTES, |total| {
+                let total = total.map(decode_total).unwrap_or_default();
+                live = total.saturating_sub(removed as u64) + added as u64;
+                Some(live.to_le_bytes().to_vec())
             })
-            .map_err(transaction_error)
+            .map_err(store_error)?;
+        Ok(live)
+    }
+
+    /// Settles one record of a time index: deletes its entry when the entry still carries
+    /// that time (true), else drops the record as stale (false).
+    fn settle_time_record(&self, which: IndexedTime, index_key: &[u8]) -> Result<bool, StoreError> {
+        let tree = which.tree(&self.indexes);
+        let Some((ms, key)) = split_time_key(index_key) else {
+            // Not ours: dropped so it is not visited again.
+            tree.remove(index_key).map_err(store_error)?;
+            return Ok(false);
+        };
+        let _writing = self.writing()?;
+        let _key = key_locks::lock(&key);
+        let current = self.current_meta(&key)?;
+        if current.is_some_and(|meta| which.is(&meta, ms)) {
+            return self.remove_locked(&key);
+        }
+        tree.remove(index_key).map_err(store_error)?;
+        Ok(false)
+    }
+
+    /// Drops a `groups` record found stale, unless a write made it current meanwhile.
+    fn drop_stale_group_record(
+        &self,
+        key: &CacheKey,
+        group: &CacheKey,
+        index_key: &[u8],
+    ) -> Result<(), StoreError> {
+        let _writing = self.writing()?;
+        let _key = key_locks::lock(key);
+        if !self
+            .current_meta(key)?
+            .is_some_and(|meta| in_group(&meta, group))
+        {
+            self.indexes.groups.remove(index_key).map_err(store_error)?;
+        }
+        Ok(())
+    }
+
+    /// The metadata of `key`'s record, if it has a readable one.
+    fn current_meta(&self, key: &CacheKey) -> Result<Option<EntryMeta>, StoreError> {
+        let record = self.entries.get(key.as_str()).map_err(store_error)?;
+        Ok(record.and_then(|record| decode_record_meta(*key, &record)))
     }
 
     /// Deletes the oldest entries until the live bytes fit in 95 % of `max`.
     fn evict_oldest_beyond(&self, max: u64) -> Result<(), StoreError> {
         let target = max / 20 * 19;
         let mut live = self.live_bytes()?;
-        let mut oldest = self.created.iter().keys();
+        let mut oldest = self.indexes.created.iter().keys();
         while live > target {
             let Some(index) = oldest.next() else { break };
             let index = index.map_err(store_error)?;
-            match key_of_time_key(&index) {
-                Some(key) => {
-                    self.remove(&key)?;
-                }
-                // Not ours: drop the index record so it is not visited again.
-                None => {
-                    self.created.remove(&index).map_err(store_error)?;
-                }
+            if self.settle_time_record(IndexedTime::Created, &index)? {
+                live = self.live_bytes()?;
             }
-            live = self.live_bytes()?;
         }
         Ok(())
-    }
-
-    /// The trees a write updates together, in the order the transactions take them.
-    fn trees(&self) -> Trees<'_> {
-        (
-            &self.entries,
-            &self.meta,
-            &self.expiry,
-            &self.created,
-            &self.groups,
-            &self.totals,
-        )
     }
 
     /// Permission to write, refused (at once, not blocking the executor) while `clear` runs.
@@ -383,18 +401,19 @@ impl SledStore {
         }
     }
 
-    /// One page of metadata after `after`.
+    /// The metadata of one page of records after `after` (values are not copied: sled
+    /// shares its buffers).
     fn meta_page(&self, after: &[u8]) -> Result<Vec<ListedRecord>, StoreError> {
         use std::ops::Bound;
-        self.meta
+        self.entries
             .range::<&[u8], _>((Bound::Excluded(after), Bound::Unbounded))
             .take(PAGE_SIZE)
             .map(|item| {
-                let (k, v) = item.map_err(store_error)?;
+                let (k, record) = item.map_err(store_error)?;
                 let meta = std::str::from_utf8(&k)
                     .ok()
                     .and_then(|k| k.parse::<CacheKey>().ok())
-                    .and_then(|key| decode_meta(key, &v));
+                    .and_then(|key| decode_record_meta(key, &record));
                 Ok((k.to_vec(), meta))
             })
             .collect()
@@ -418,8 +437,8 @@ impl CacheStore for SledStore {
     }
 
     async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
-        // A small write without a bound is a short in-memory transaction (sled writes its log
-        // from its own thread): done here, without the hop to the blocking pool, which cost
+        // A small write without a bound is a few in-memory inserts (sled writes its log from
+        // its own threads): done here, without the hop to the blocking pool, which cost
         // more than the write. Bounded writes may evict thousands of entries: pool.
         if self.max_bytes.is_none() && entry.value.len() <= QUICK_MAX_VALUE {
             self.write(&entry)?;
@@ -431,8 +450,6 @@ impl CacheStore for SledStore {
             };
             // One bounded write (and its eviction) at a time: with several at once each
             // would see the others' bytes and the store would overshoot by all of them.
-            // Every write updates the same byte total, so they conflict and run one after
-            // another anyway.
             let _bounded = store
                 .bounded_writes
                 .lock()
@@ -457,13 +474,15 @@ impl CacheStore for SledStore {
         let url_group = *url_group;
         self.blocking(move |store| {
             let mut found = Vec::new();
-            for index in store.groups.scan_prefix(url_group.as_str()).keys() {
-                let Some(key) = key_of_group_key(&index.map_err(store_error)?) else {
+            let groups = &store.indexes.groups;
+            for index in groups.scan_prefix(url_group.as_str()).keys() {
+                let index = index.map_err(store_error)?;
+                let Some(key) = key_of_group_key(&index) else {
                     continue;
                 };
-                let meta = store.meta.get(key.as_str()).map_err(store_error)?;
-                if let Some(meta) = meta.and_then(|m| decode_meta(key, &m)) {
-                    found.push(meta);
+                match store.current_meta(&key)? {
+                    Some(meta) if in_group(&meta, &url_group) => found.push(meta),
+                    _ => store.drop_stale_group_record(&key, &url_group, &index)?,
                 }
             }
             Ok(found)
@@ -489,13 +508,12 @@ impl CacheStore for SledStore {
         let store = self.clone();
         let removed = tokio::task::spawn_blocking(move || {
             let _alone = store.clearing.write().unwrap_or_else(|p| p.into_inner());
-            let n = store.meta.len() as u64;
+            let n = store.entries.len() as u64;
             let trees = [
                 &store.entries,
-                &store.meta,
-                &store.expiry,
-                &store.created,
-                &store.groups,
+                &store.indexes.expiry,
+                &store.indexes.created,
+                &store.indexes.groups,
             ];
             for tree in trees {
                 tree.clear().map_err(store_error)?;
@@ -514,7 +532,7 @@ impl CacheStore for SledStore {
     }
 
     async fn count(&self) -> Result<u64, StoreError> {
-        Ok(self.meta.len() as u64)
+        Ok(self.entries.len() as u64)
     }
 
     async fn delete_expired(&self, now: SystemTime) -> Result<u64, StoreError> {
@@ -522,15 +540,10 @@ impl CacheStore for SledStore {
             .blocking(move |store| {
                 // Only the expired part of the index is visited.
                 let bound = time_bound(to_millis(now));
-                let expired: Vec<CacheKey> = store
-                    .expiry
-                    .range(..bound)
-                    .keys()
-                    .filter_map(|k| k.ok().and_then(|k| key_of_time_key(&k)))
-                    .collect();
                 let mut removed = 0;
-                for key in &expired {
-                    if store.remove(key)? {
+                for index in store.indexes.expiry.range(..bound).keys() {
+                    let index = index.map_err(store_error)?;
+                    if store.settle_time_record(IndexedTime::Expiry, &index)? {
                         removed += 1;
                     }
                 }
@@ -549,11 +562,160 @@ fn store_error(error: sled::Error) -> StoreError {
     }
 }
 
-fn transaction_error(error: TransactionError<()>) -> StoreError {
-    match error {
-        TransactionError::Storage(e) => store_error(e),
-        TransactionError::Abort(()) => {
-            StoreError::backend(std::io::Error::other("sled transaction aborted"))
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use bytes::Bytes;
+
+    use super::*;
+
+    fn at(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs)
+    }
+
+    fn key(n: u8) -> CacheKey {
+        CacheKey::from_digest([n; 16])
+    }
+
+    fn entry(n: u8, created: u64, expires: Option<u64>, group: u8) -> StoredEntry {
+        let url = format!("https://e.com/{n}");
+        let meta = EntryMeta::new(key(n), url, at(created), expires.map(at))
+            .with_url_group(Some(key(group)));
+        StoredEntry::new(meta, Bytes::from(vec![n; 100]))
+    }
+
+    fn store() -> SledStore {
+        let db = sled::Config::new().temporary(true).open().expect("db");
+        SledStore::builder().with_db(db).expect("store")
+    }
+
+    /// What a crash between a write's steps leaves: index records whose entry is gone or
+    /// has other times and groups. Each reader of an index drops them and acts only on what
+    /// the entries say.
+    #[tokio::test]
+    async fn stale_index_records_are_dropped_by_the_readers_and_never_acted_on() {
+        let store = store();
+        store.put(entry(1, 10, Some(20), 9)).await.unwrap();
+        store.put(entry(2, 11, Some(5_000_000), 9)).await.unwrap();
+        let stale = [
+            // No entry at all.
+            (&store.indexes.expiry, time_key(to_millis(at(15)), &key(3))),
+            (
+                &store.indexes.groups,
+                crate::record::group_key(&key(9), &key(3)),
+            ),
+            (&store.indexes.created, time_key(to_millis(at(1)), &key(3))),
+            // Entry 2 with an earlier expiry, creation and another group than it has.
+            (&store.indexes.expiry, time_key(to_millis(at(16)), &key(2))),
+            (
+                &store.indexes.groups,
+                crate::record::group_key(&key(8), &key(2)),
+            ),
+            (&store.indexes.created, time_key(to_millis(at(2)), &key(2))),
+        ];
+        for (tree, record) in &stale {
+            tree.insert(record, &[] as &[u8]).unwrap();
         }
+        // Entry 2 is listed once under its own group, not under the stale one.
+        let in_9: Vec<CacheKey> = store
+            .entries_for_url(&key(9))
+            .await
+            .unwrap()
+            .iter()
+            .map(|m| m.key)
+            .collect();
+        assert_eq!(in_9, [key(1), key(2)]);
+        assert!(store.entries_for_url(&key(8)).await.unwrap().is_empty());
+        // Only entry 1 really expired by then; the stale expiry of entry 2 spares it.
+        assert_eq!(store.delete_expired(at(1_000)).await.unwrap(), 1);
+        assert!(store.get(&key(1)).await.unwrap().is_none());
+        assert!(store.get(&key(2)).await.unwrap().is_some());
+        // The stale records the readers met are gone (eviction, which reads `created`, is
+        // the next test); entry 2's own records are intact.
+        for (tree, record) in &stale {
+            if tree.name() != store.indexes.created.name() {
+                assert!(!tree.contains_key(record).unwrap(), "{:?}", tree.name());
+            }
+        }
+        assert_eq!(store.indexes.expiry.len(), 1);
+        assert_eq!(store.indexes.groups.len(), 1);
+    }
+
+    /// Eviction drops stale creation records it meets, and deletes by the entries' own times.
+    #[tokio::test]
+    async fn eviction_skips_stale_creation_records() {
+        let store = store();
+        store.put(entry(1, 10, None, 9)).await.unwrap();
+        store.put(entry(2, 20, None, 9)).await.unwrap();
+        // A stale record claims entry 2 is the oldest.
+        let stale = time_key(to_millis(at(1)), &key(2));
+        store.indexes.created.insert(&stale, &[] as &[u8]).unwrap();
+        // Room for one of the two entries.
+        let one = store.live_bytes().unwrap() / 2;
+        store.evict_oldest_beyond(one * 3 / 2).unwrap();
+        assert!(
+            store.get(&key(1)).await.unwrap().is_none(),
+            "the oldest goes"
+        );
+        assert!(store.get(&key(2)).await.unwrap().is_some());
+        assert!(!store.indexes.created.contains_key(&stale).unwrap());
+        assert_eq!(store.indexes.created.len(), 1);
+    }
+
+    /// Writers of one key at once leave exactly the records of the entry that won.
+    #[test]
+    fn concurrent_writers_of_one_key_leave_one_record_per_index() {
+        let store = store();
+        std::thread::scope(|scope| {
+            for writer in 0..4u64 {
+                let store = &store;
+                scope.spawn(move || {
+                    for i in 0..300u64 {
+                        let n = (i % 3) as u8;
+                        let stamp = writer * 1_000 + i;
+                        let group = 10 + (stamp % 5) as u8;
+                        store.write(&entry(n, stamp, Some(stamp), group)).unwrap();
+                    }
+                });
+            }
+        });
+        for n in 0..3 {
+            let meta = store.current_meta(&key(n)).unwrap().expect("entry");
+            let of_key = |tree: &sled::Tree| -> Vec<Vec<u8>> {
+                let keys = tree.iter().keys().map(Result::unwrap);
+                keys.filter(|k| k.ends_with(key(n).as_str().as_bytes()))
+                    .map(|k| k.to_vec())
+                    .collect()
+            };
+            let expires = meta.expires_at.map(to_millis).unwrap();
+            let group = meta.url_group.unwrap();
+            let i = &store.indexes;
+            assert_eq!(of_key(&i.expiry), [time_key(expires, &key(n))], "key {n}");
+            let created = time_key(to_millis(meta.created_at), &key(n));
+            assert_eq!(of_key(&i.created), [created], "key {n}");
+            let grouped = crate::record::group_key(&group, &key(n));
+            assert_eq!(of_key(&i.groups), [grouped], "key {n}");
+        }
+        let stored: u64 = store
+            .entries
+            .iter()
+            .values()
+            .map(|v| v.unwrap().len() as u64)
+            .sum();
+        assert_eq!(store.live_bytes().unwrap(), stored);
+    }
+
+    #[test]
+    fn the_legacy_meta_tree_is_dropped_on_open() {
+        let db = sled::Config::new().temporary(true).open().expect("db");
+        let legacy = db.open_tree(LEGACY_META_TREE).unwrap();
+        legacy.insert(b"k", b"v").unwrap();
+        let _store = SledStore::builder().with_db(db.clone()).expect("store");
+        assert!(
+            !db.tree_names()
+                .iter()
+                .any(|name| name.as_ref() == LEGACY_META_TREE.as_bytes())
+        );
     }
 }

@@ -9,7 +9,8 @@ const LIMIT: Duration = Duration::from_secs(300);
 const EXPLANATION: &str = "sled 0.34.7 can deadlock under concurrent writes (upstream \
 spacejam/sled#804 and #1412: a transaction waits on an I/O buffer no sled thread is free to \
 flush; gdb shows SegmentAccountant::bump_tip -> OneShot::wait, and IoBufs::sa_stabilize in \
-every sled-io thread). If the stacks say otherwise, this is a new hang: debug it.";
+every sled-io thread). The store no longer writes in transactions, so a hang is more likely \
+new: debug it from the stacks.";
 
 /// Aborts the test process if the test runs past [`LIMIT`] (see `test_support::watchdog`).
 pub fn watch() -> test_support::Watchdog {
