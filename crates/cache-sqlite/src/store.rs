@@ -224,11 +224,30 @@ impl SqliteStore {
         self.quick_answer(read)
     }
 
-    fn quick_reader(&self) -> Option<MutexGuard<'_, Connection>> {
-        self.inner
+    /// A connection for a read on the calling task: the writer when it is free, else a free
+    /// quick reader. The writer first because its page cache holds what was just written,
+    /// while a reader connection drops its whole cache whenever the writer has committed
+    /// since its last read, and reads the pages again (a lookup of a key just missed:
+    /// 17 µs on a reader, 10 µs on the writer).
+    fn quick_reader(&self) -> Option<QuickReader<'_>> {
+        if let Ok(writer) = self.inner.writer.try_lock() {
+            // Its busy timeout is the long one writes wait with.
+            if writer.busy_timeout(QUICK_BUSY_TIMEOUT).is_ok() {
+                return Some(QuickReader {
+                    conn: writer,
+                    restore_busy_timeout: Some(self.inner.busy_timeout),
+                });
+            }
+        }
+        let conn = self
+            .inner
             .quick_readers
             .iter()
-            .find_map(|c| c.try_lock().ok())
+            .find_map(|c| c.try_lock().ok())?;
+        Some(QuickReader {
+            conn,
+            restore_busy_timeout: None,
+        })
     }
 
     /// What a quick read says: `None` when it could not answer (busy, or a value too large
@@ -315,6 +334,31 @@ impl Inner {
         }
         let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
         self.readers[i].lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A connection lent to one read on the calling task (see `SqliteStore::quick_reader`).
+struct QuickReader<'a> {
+    conn: MutexGuard<'a, Connection>,
+    /// The writer's own busy timeout, given back when the read is done.
+    restore_busy_timeout: Option<Duration>,
+}
+
+impl std::ops::Deref for QuickReader<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+impl Drop for QuickReader<'_> {
+    fn drop(&mut self) {
+        if let Some(timeout) = self.restore_busy_timeout {
+            // On failure the writer keeps the short timeout: a later write that finds the
+            // file busy fails sooner and goes to the network, nothing worse.
+            let _ = self.conn.busy_timeout(timeout);
+        }
     }
 }
 

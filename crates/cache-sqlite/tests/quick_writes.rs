@@ -70,3 +70,42 @@ async fn a_write_waits_for_a_lock_held_elsewhere() {
             .is_some()
     );
 }
+
+/// Reads on the calling task borrow the writer connection with a short busy timeout: they
+/// give it its own back, so a delete (which goes straight to the writer, on the blocking
+/// pool) still waits for a lock held elsewhere instead of failing after the short one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_on_the_writer_leave_its_busy_timeout_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lent.sqlite");
+    let store = SqliteStore::builder(&path)
+        .busy_timeout(Duration::from_secs(30))
+        .open()
+        .unwrap();
+    let key = cache_core::testing::key(1);
+    store
+        .put(entry(1, Bytes::from_static(b"v"), None))
+        .await
+        .unwrap();
+    let codec = cache_core::codec::EntryCodec::new();
+    assert!(matches!(
+        store.get_decoded_now(&key, &codec),
+        Some(Ok(Some(_)))
+    ));
+    assert!(store.get(&key).await.unwrap().is_some());
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let delete = tokio::spawn({
+        let store = store.clone();
+        async move { store.delete(&key).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!delete.is_finished(), "the delete gave up: {delete:?}");
+    other.execute_batch("COMMIT").unwrap();
+    assert!(
+        delete
+            .await
+            .unwrap()
+            .expect("deleted once the lock was released")
+    );
+}
