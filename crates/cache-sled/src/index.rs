@@ -40,16 +40,12 @@ impl IndexRecords {
         }
     }
 
-    /// Writes the records of `self` that `old` (the entry's previous records) lacks.
-    pub(crate) fn insert_new(
-        &self,
-        trees: &IndexTrees,
-        old: Option<&Self>,
-    ) -> Result<(), sled::Error> {
-        for (tree, record, old) in self.records(trees, old) {
-            if old != Some(record) {
-                tree.insert(record, &[] as &[u8])?;
-            }
+    /// Writes the records of `self`, also those the entry's previous metadata had too: one
+    /// lost earlier (a `clear` of a database written by an older version while it wrote) is
+    /// restored by the next write of the key.
+    pub(crate) fn insert_all(&self, trees: &IndexTrees) -> Result<(), sled::Error> {
+        for (tree, record, _) in self.records(trees, None) {
+            tree.insert(record, &[] as &[u8])?;
         }
         Ok(())
     }
@@ -151,12 +147,12 @@ mod tests {
     fn a_rewrite_keeps_one_record_per_tree_and_a_removal_leaves_none() {
         let (_db, trees) = trees();
         let mut current = IndexRecords::of(&meta(1, Some(5), Some(1)));
-        current.insert_new(&trees, None).unwrap();
+        current.insert_all(&trees).unwrap();
         assert_eq!(sizes(&trees), [1, 1, 1]);
         // Same group with new times; then no expiry and another group.
         for next in [meta(2, Some(6), Some(1)), meta(3, None, Some(2))] {
             let new = IndexRecords::of(&next);
-            new.insert_new(&trees, Some(&current)).unwrap();
+            new.insert_all(&trees).unwrap();
             current.remove_unshared(&trees, Some(&new)).unwrap();
             assert!(trees.created.contains_key(&new.created).unwrap());
             current = new;
@@ -167,11 +163,15 @@ mod tests {
     }
 
     #[test]
-    fn unchanged_records_are_neither_rewritten_nor_removed() {
+    fn unchanged_records_are_not_removed_and_lost_ones_come_back() {
         let (_db, trees) = trees();
         let same = IndexRecords::of(&meta(1, Some(5), Some(1)));
-        same.insert_new(&trees, None).unwrap();
+        same.insert_all(&trees).unwrap();
         same.remove_unshared(&trees, Some(&same)).unwrap();
+        assert_eq!(sizes(&trees), [1, 1, 1]);
+        trees.groups.clear().unwrap();
+        trees.expiry.clear().unwrap();
+        same.insert_all(&trees).unwrap();
         assert_eq!(sizes(&trees), [1, 1, 1]);
     }
 

@@ -33,7 +33,8 @@
 //! no longer has, while no other write of that key runs. So a record that can be read is
 //! always indexed, also after a crash. An index record can outlive its entry (a crash
 //! between the steps): whoever reads it checks it against the entry and drops it. Listing and
-//! counting read `entries` itself (its metadata part).
+//! counting read `entries` itself, decoding only each record's metadata (sled still reads
+//! whole records, so on a cache larger than sled's page cache they read the bodies from disk).
 //!
 //! # Durability
 //!
@@ -48,7 +49,7 @@
 #![forbid(unsafe_code)]
 
 mod index;
-mod key_locks;
+mod locks;
 mod record;
 mod store;
 

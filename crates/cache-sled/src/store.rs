@@ -1,7 +1,7 @@
 //! [`SledStore`]: the [`CacheStore`] over a sled database.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
@@ -13,7 +13,7 @@ use cache_core::{CacheKey, CacheStore, EntryMeta, StoreError, StoredEntry};
 use futures_core::stream::BoxStream;
 
 use crate::index::{IndexRecords, IndexTrees, IndexedTime, in_group};
-use crate::key_locks;
+use crate::locks::{self, DatabaseLocks};
 use crate::record::{
     decode_entry, decode_record, decode_record_meta, decode_total, encode_entry, encode_meta,
     key_of_group_key, split_time_key, time_bound, time_key,
@@ -92,6 +92,8 @@ impl SledStoreBuilder {
     /// [`StoreError::Unavailable`] when the trees cannot be opened.
     pub fn with_db(self, db: sled::Db) -> Result<SledStore, StoreError> {
         let tree = |name: &str| db.open_tree(name).map_err(StoreError::unavailable);
+        let totals = tree("totals")?;
+        let locks = DatabaseLocks::of(&totals)?;
         let store = SledStore {
             entries: tree("entries")?,
             indexes: IndexTrees {
@@ -99,15 +101,14 @@ impl SledStoreBuilder {
                 created: tree("created")?,
                 groups: tree("groups")?,
             },
-            totals: tree("totals")?,
+            totals,
             db,
             flush_every_write: self.flush_every_write,
             max_bytes: self.max_bytes,
-            clearing: Arc::default(),
-            bounded_writes: Arc::default(),
             copies: Arc::new(DecodedCopies::new(
                 self.decoded_copies.unwrap_or(DEFAULT_DECODED_COPIES_BYTES),
             )),
+            locks,
         };
         store.count_live_bytes_if_missing()?;
         // Its records are all in `entries` too (they were written in one transaction).
@@ -129,14 +130,10 @@ pub struct SledStore {
     totals: sled::Tree,
     flush_every_write: bool,
     max_bytes: Option<u64>,
-    /// Writes share it, `clear` takes it alone: clearing the trees one by one must not
-    /// interleave with a write (a record whose index records were cleared before it was
-    /// written would be served, yet never expire or be found by URL). Shared by clones.
-    clearing: Arc<RwLock<()>>,
-    /// Taken by writes to a store with `max_bytes` (see `put`). Shared by clones.
-    bounded_writes: Arc<Mutex<()>>,
     /// Decoded forms of recently read records. Shared by clones.
     copies: Arc<DecodedCopies>,
+    /// The clear and bounded-write locks of this database (see `locks`).
+    locks: Arc<DatabaseLocks>,
 }
 
 impl SledStore {
@@ -216,9 +213,21 @@ impl SledStore {
 
     /// Removes `key`'s record, then its index records; true when it existed.
     fn remove(&self, key: &CacheKey) -> Result<bool, StoreError> {
-        let _writing = self.writing()?;
-        let _key = key_locks::lock(key);
+        let _writing = self.locks.writing()?;
+        let _key = locks::key(key);
         self.remove_locked(key)
+    }
+
+    /// Removes `key`'s record if it is still `seen`, the unreadable record a read found (a
+    /// write may have replaced it meanwhile).
+    fn remove_unreadable(&self, key: &CacheKey, seen: &[u8]) -> Result<(), StoreError> {
+        let _writing = self.locks.writing()?;
+        let _key = locks::key(key);
+        let current = self.entries.get(key.as_str()).map_err(store_error)?;
+        if current.as_deref() == Some(seen) {
+            self.remove_locked(key)?;
+        }
+        Ok(())
     }
 
     /// [`SledStore::remove`], for a caller already holding `key`'s lock.
@@ -243,7 +252,7 @@ impl SledStore {
     /// Not one sled transaction: each of those rolls sled's I/O buffer twice, two log writes
     /// per cache write, which made a write four times slower. The new index records go
     /// first, then the record, then the old index records it no longer has, all under the
-    /// key's lock (see `index` and `key_locks`).
+    /// key's lock (see `index` and `locks`).
     fn write(&self, entry: &StoredEntry) -> Result<u64, StoreError> {
         let key = entry.meta.key;
         let record = encode_entry(&encode_meta(&entry.meta), &entry.value);
@@ -256,16 +265,14 @@ impl SledStore {
         }
         let new_indexes = IndexRecords::of(&entry.meta);
         let record_len = record.len();
-        let _writing = self.writing()?;
-        let _key = key_locks::lock(&key);
+        let _writing = self.locks.writing()?;
+        let _key = locks::key(&key);
         let old = self.entries.get(key.as_str()).map_err(store_error)?;
         let old_indexes = old
             .as_deref()
             .and_then(|old| decode_record_meta(key, old))
             .map(|meta| IndexRecords::of(&meta));
-        new_indexes
-            .insert_new(&self.indexes, old_indexes.as_ref())
-            .map_err(store_error)?;
+        new_indexes.insert_all(&self.indexes).map_err(store_error)?;
         let replaced = self
             .entries
             .insert(key.as_str(), record)
@@ -285,7 +292,9 @@ impl SledStore {
         self.totals
             .update_and_fetch(LIVE_BYTES, |total| {
                 let total = total.map(decode_total).unwrap_or_default();
-                live = total.saturating_sub(removed as u64) + added as u64;
+                live = total
+                    .saturating_sub(removed as u64)
+                    .saturating_add(added as u64);
                 Some(live.to_le_bytes().to_vec())
             })
             .map_err(store_error)?;
@@ -293,7 +302,7 @@ impl SledStore {
     }
 
     /// Settles one record of a time index: deletes its entry when the entry still carries
-    /// that time (true), else drops the record as stale (false).
+    /// that time, or cannot be read (true), else drops the record as stale (false).
     fn settle_time_record(&self, which: IndexedTime, index_key: &[u8]) -> Result<bool, StoreError> {
         let tree = which.tree(&self.indexes);
         let Some((ms, key)) = split_time_key(index_key) else {
@@ -301,38 +310,46 @@ impl SledStore {
             tree.remove(index_key).map_err(store_error)?;
             return Ok(false);
         };
-        let _writing = self.writing()?;
-        let _key = key_locks::lock(&key);
-        let current = self.current_meta(&key)?;
-        if current.is_some_and(|meta| which.is(&meta, ms)) {
-            return self.remove_locked(&key);
+        let _writing = self.locks.writing()?;
+        let _key = locks::key(&key);
+        match self.current(&key)? {
+            Current::Meta(meta) if which.is(&meta, ms) => self.remove_locked(&key),
+            Current::Unreadable => self.remove_locked(&key),
+            Current::Meta(_) | Current::Absent => {
+                tree.remove(index_key).map_err(store_error)?;
+                Ok(false)
+            }
         }
-        tree.remove(index_key).map_err(store_error)?;
-        Ok(false)
     }
 
-    /// Drops a `groups` record found stale, unless a write made it current meanwhile.
-    fn drop_stale_group_record(
+    /// Looks again, under the key's lock, at a `groups` record that looked stale: the
+    /// entry's metadata when a write made it current meanwhile; else the record is dropped
+    /// (and an unreadable entry deleted).
+    fn recheck_group_record(
         &self,
         key: &CacheKey,
         group: &CacheKey,
         index_key: &[u8],
-    ) -> Result<(), StoreError> {
-        let _writing = self.writing()?;
-        let _key = key_locks::lock(key);
-        if !self
-            .current_meta(key)?
-            .is_some_and(|meta| in_group(&meta, group))
-        {
-            self.indexes.groups.remove(index_key).map_err(store_error)?;
+    ) -> Result<Option<EntryMeta>, StoreError> {
+        let _writing = self.locks.writing()?;
+        let _key = locks::key(key);
+        match self.current(key)? {
+            Current::Meta(meta) if in_group(&meta, group) => return Ok(Some(meta)),
+            Current::Unreadable => {
+                self.remove_locked(key)?;
+            }
+            Current::Meta(_) | Current::Absent => {}
         }
-        Ok(())
+        self.indexes.groups.remove(index_key).map_err(store_error)?;
+        Ok(None)
     }
 
-    /// The metadata of `key`'s record, if it has a readable one.
-    fn current_meta(&self, key: &CacheKey) -> Result<Option<EntryMeta>, StoreError> {
-        let record = self.entries.get(key.as_str()).map_err(store_error)?;
-        Ok(record.and_then(|record| decode_record_meta(*key, &record)))
+    /// What `key`'s record is now.
+    fn current(&self, key: &CacheKey) -> Result<Current, StoreError> {
+        let Some(record) = self.entries.get(key.as_str()).map_err(store_error)? else {
+            return Ok(Current::Absent);
+        };
+        Ok(decode_record_meta(*key, &record).map_or(Current::Unreadable, Current::Meta))
     }
 
     /// Deletes the oldest entries until the live bytes fit in 95 % of `max`.
@@ -348,17 +365,6 @@ impl SledStore {
             }
         }
         Ok(())
-    }
-
-    /// Permission to write, refused (at once, not blocking the executor) while `clear` runs.
-    fn writing(&self) -> Result<std::sync::RwLockReadGuard<'_, ()>, StoreError> {
-        match self.clearing.try_read() {
-            Ok(guard) => Ok(guard),
-            Err(std::sync::TryLockError::Poisoned(poisoned)) => Ok(poisoned.into_inner()),
-            Err(std::sync::TryLockError::WouldBlock) => Err(StoreError::backend(
-                std::io::Error::other("the sled store is being cleared"),
-            )),
-        }
     }
 
     /// The record under `key`; an unreadable one is deleted and reported as absent.
@@ -391,11 +397,12 @@ impl SledStore {
         key: &CacheKey,
         record: sled::IVec,
     ) -> Result<Option<(StoredEntry, bytes::Bytes)>, StoreError> {
-        match decode_record(*key, record) {
+        // A clone of the handle, not of the bytes.
+        match decode_record(*key, record.clone()) {
             Some(read) => Ok(Some(read)),
             None => {
                 tracing::warn!(%key, "unreadable sled record: deleting it");
-                self.remove(key)?;
+                self.remove_unreadable(key, &record)?;
                 Ok(None)
             }
         }
@@ -450,10 +457,7 @@ impl CacheStore for SledStore {
             };
             // One bounded write (and its eviction) at a time: with several at once each
             // would see the others' bytes and the store would overshoot by all of them.
-            let _bounded = store
-                .bounded_writes
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
+            let _bounded = store.locks.bounded_write();
             if store.write(&entry)? > max {
                 store.evict_oldest_beyond(max)?;
             }
@@ -480,10 +484,11 @@ impl CacheStore for SledStore {
                 let Some(key) = key_of_group_key(&index) else {
                     continue;
                 };
-                match store.current_meta(&key)? {
-                    Some(meta) if in_group(&meta, &url_group) => found.push(meta),
-                    _ => store.drop_stale_group_record(&key, &url_group, &index)?,
-                }
+                let current = match store.current(&key)? {
+                    Current::Meta(meta) if in_group(&meta, &url_group) => Some(meta),
+                    _ => store.recheck_group_record(&key, &url_group, &index)?,
+                };
+                found.extend(current);
             }
             Ok(found)
         })
@@ -507,7 +512,7 @@ impl CacheStore for SledStore {
     async fn clear(&self) -> Result<u64, StoreError> {
         let store = self.clone();
         let removed = tokio::task::spawn_blocking(move || {
-            let _alone = store.clearing.write().unwrap_or_else(|p| p.into_inner());
+            let _alone = store.locks.clearing();
             let n = store.entries.len() as u64;
             let trees = [
                 &store.entries,
@@ -553,6 +558,13 @@ impl CacheStore for SledStore {
         self.flushed().await?;
         Ok(removed)
     }
+}
+
+/// What a key's record is, as an index reader checks it.
+enum Current {
+    Absent,
+    Unreadable,
+    Meta(EntryMeta),
 }
 
 fn store_error(error: sled::Error) -> StoreError {
@@ -681,7 +693,9 @@ mod tests {
             }
         });
         for n in 0..3 {
-            let meta = store.current_meta(&key(n)).unwrap().expect("entry");
+            let Current::Meta(meta) = store.current(&key(n)).unwrap() else {
+                panic!("entry {n} unreadable or gone");
+            };
             let of_key = |tree: &sled::Tree| -> Vec<Vec<u8>> {
                 let keys = tree.iter().keys().map(Result::unwrap);
                 keys.filter(|k| k.ends_with(key(n).as_str().as_bytes()))
@@ -704,6 +718,189 @@ mod tests {
             .map(|v| v.unwrap().len() as u64)
             .sum();
         assert_eq!(store.live_bytes().unwrap(), stored);
+    }
+
+    /// What must hold whenever no write is under way: every readable record has its index
+    /// records, and the byte total is what `entries` holds.
+    fn problems(store: &SledStore) -> Vec<String> {
+        let mut problems = Vec::new();
+        let mut stored = 0u64;
+        for item in store.entries.iter() {
+            let (k, record) = item.unwrap();
+            stored += record.len() as u64;
+            let key: CacheKey = std::str::from_utf8(&k).unwrap().parse().unwrap();
+            let Some(meta) = decode_record_meta(key, &record) else {
+                continue;
+            };
+            let i = &store.indexes;
+            let mut wanted = vec![(&i.created, time_key(to_millis(meta.created_at), &key))];
+            if let Some(expires) = meta.expires_at {
+                wanted.push((&i.expiry, time_key(to_millis(expires), &key)));
+            }
+            if let Some(group) = meta.url_group {
+                wanted.push((&i.groups, crate::record::group_key(&group, &key)));
+            }
+            for (tree, record) in wanted {
+                if !tree.contains_key(&record).unwrap() {
+                    problems.push(format!("{key}: no {:?} record", tree.name()));
+                }
+            }
+        }
+        let live = store.live_bytes().unwrap();
+        if live != stored {
+            problems.push(format!("live bytes {live}, stored {stored}"));
+        }
+        problems
+    }
+
+    /// Six tasks putting, deleting, sweeping, listing by URL, reading and evicting over eight
+    /// keys leave every record indexed and the byte total exact, bounded or not.
+    #[test]
+    fn mixed_concurrent_operations_keep_every_record_indexed() {
+        for bounded in [None, Some(20_000)] {
+            let db = sled::Config::new().temporary(true).open().expect("db");
+            let mut builder = SledStore::builder();
+            if let Some(max) = bounded {
+                builder = builder.max_bytes(max);
+            }
+            let store = builder.with_db(db).expect("store");
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let tasks: Vec<_> = (0..6u64)
+                    .map(|task| {
+                        let store = store.clone();
+                        tokio::spawn(async move {
+                            let mut x = task * 7919 + 1;
+                            for _ in 0..1_000 {
+                                x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+                                let n = (x >> 33) as u8 % 8;
+                                let group = 100 + (x >> 9) as u8 % 3;
+                                let expires = ((x >> 13) % 3 != 0).then_some((x >> 17) % 100);
+                                match (x >> 40) % 10 {
+                                    0..=4 => {
+                                        let e = entry(n, (x >> 20) % 50, expires, group);
+                                        store.put(e).await.unwrap();
+                                    }
+                                    5 => drop(store.delete(&key(n)).await.unwrap()),
+                                    6 => drop(store.delete_expired(at(50)).await.unwrap()),
+                                    7 => drop(store.entries_for_url(&key(group)).await.unwrap()),
+                                    8 => drop(store.get(&key(n)).await.unwrap()),
+                                    _ => {
+                                        let store = store.clone();
+                                        tokio::task::spawn_blocking(move || {
+                                            let _bounded = store.locks.bounded_write();
+                                            store.evict_oldest_beyond(1_000)
+                                        })
+                                        .await
+                                        .unwrap()
+                                        .unwrap();
+                                    }
+                                }
+                            }
+                        })
+                    })
+                    .collect();
+                for task in tasks {
+                    task.await.unwrap();
+                }
+            });
+            assert_eq!(problems(&store), Vec::<String>::new(), "bound {bounded:?}");
+        }
+    }
+
+    /// Two stores on one database (the way to have a second instance): a clear through one
+    /// keeps out the writes through the other, so none lands between its trees.
+    #[test]
+    fn a_clear_keeps_out_writes_through_another_store_on_the_database() {
+        let db = sled::Config::new().temporary(true).open().expect("db");
+        let clearer = SledStore::builder().with_db(db.clone()).expect("store");
+        let writer = SledStore::builder().with_db(db).expect("store");
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        for round in 0..30 {
+            runtime.block_on(async {
+                for n in 0..60 {
+                    writer.put(entry(n, 1, Some(2), 1)).await.unwrap();
+                }
+                let writes = tokio::spawn({
+                    let writer = writer.clone();
+                    async move {
+                        for n in 60..120 {
+                            // Refused while the clear runs: a lost write is a miss.
+                            let _ = writer.put(entry(n, 1, Some(2), 1)).await;
+                            tokio::task::yield_now().await;
+                        }
+                    }
+                });
+                clearer.clear().await.unwrap();
+                writes.await.unwrap();
+            });
+            assert_eq!(problems(&clearer), Vec::<String>::new(), "round {round}");
+            runtime.block_on(clearer.clear()).unwrap();
+        }
+    }
+
+    /// The next write of a key restores an index record lost before (by a clear race in a
+    /// database written by an earlier version).
+    #[tokio::test]
+    async fn a_rewrite_restores_lost_index_records() {
+        let store = store();
+        store.put(entry(1, 10, Some(20), 9)).await.unwrap();
+        store.indexes.groups.clear().unwrap();
+        store.indexes.expiry.clear().unwrap();
+        store.put(entry(1, 10, Some(20), 9)).await.unwrap();
+        assert_eq!(problems(&store), Vec::<String>::new());
+        assert_eq!(store.entries_for_url(&key(9)).await.unwrap().len(), 1);
+        assert_eq!(store.delete_expired(at(1_000)).await.unwrap(), 1);
+    }
+
+    /// An index reader that meets an unreadable record deletes it (and its bytes), as a read
+    /// does; a read deletes the unreadable bytes it saw, never a write that replaced them.
+    #[tokio::test]
+    async fn unreadable_records_met_by_index_readers_are_deleted() {
+        let store = store();
+        let corrupt = |n: u8| {
+            let mut record = store
+                .entries
+                .get(key(n).as_str())
+                .unwrap()
+                .unwrap()
+                .to_vec();
+            record[..4].copy_from_slice(&u32::MAX.to_le_bytes());
+            store.entries.insert(key(n).as_str(), record).unwrap();
+        };
+        // Met by the expiry sweep, by a lookup by URL, by eviction.
+        store.put(entry(1, 10, Some(20), 7)).await.unwrap();
+        store.put(entry(2, 10, None, 9)).await.unwrap();
+        store.put(entry(3, 10, None, 8)).await.unwrap();
+        (1..=3).for_each(corrupt);
+        assert_eq!(store.delete_expired(at(1_000)).await.unwrap(), 1);
+        assert!(store.entries_for_url(&key(9)).await.unwrap().is_empty());
+        assert!(!store.entries.contains_key(key(1).as_str()).unwrap());
+        assert!(!store.entries.contains_key(key(2).as_str()).unwrap());
+        // Eviction meets the third through its creation record.
+        store.evict_oldest_beyond(1).unwrap();
+        assert_eq!(store.entries.len(), 0);
+        assert_eq!(store.live_bytes().unwrap(), 0);
+        // A write replaced what a read found unreadable: the write stays.
+        store.put(entry(4, 10, None, 9)).await.unwrap();
+        store.remove_unreadable(&key(4), b"other bytes").unwrap();
+        assert!(store.get(&key(4)).await.unwrap().is_some());
+    }
+
+    /// A byte total that is garbage (or at the end of the range) neither panics nor wraps.
+    #[tokio::test]
+    async fn a_hostile_byte_total_saturates() {
+        let store = store();
+        let total = (u64::MAX - 5).to_le_bytes();
+        store.totals.insert(LIVE_BYTES, &total).unwrap();
+        store.put(entry(1, 10, None, 9)).await.unwrap();
+        assert_eq!(store.live_bytes().unwrap(), u64::MAX);
     }
 
     #[test]
