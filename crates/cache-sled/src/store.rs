@@ -251,8 +251,8 @@ impl SledStore {
     ///
     /// Not one sled transaction: each of those rolls sled's I/O buffer twice, two log writes
     /// per cache write, which made a write four times slower. The new index records go
-    /// first, then the record, then the old index records it no longer has, all under the
-    /// key's lock (see `index` and `locks`).
+    /// first, then the record, then the old index records it no longer has (known from the
+    /// record the insert replaced), all under the key's lock (see `index` and `locks`).
     fn write(&self, entry: &StoredEntry) -> Result<u64, StoreError> {
         let key = entry.meta.key;
         let record = encode_entry(&encode_meta(&entry.meta), &entry.value);
@@ -267,19 +267,14 @@ impl SledStore {
         let record_len = record.len();
         let _writing = self.locks.writing()?;
         let _key = locks::key(&key);
-        let old = self.entries.get(key.as_str()).map_err(store_error)?;
-        let old_indexes = old
-            .as_deref()
-            .and_then(|old| decode_record_meta(key, old))
-            .map(|meta| IndexRecords::of(&meta));
         new_indexes.insert_all(&self.indexes).map_err(store_error)?;
         let replaced = self
             .entries
             .insert(key.as_str(), record)
             .map_err(store_error)?;
-        let live = self.add_live_bytes(record_len, replaced.map_or(0, |old| old.len()))?;
-        if let Some(old_indexes) = old_indexes {
-            old_indexes
+        let live = self.add_live_bytes(record_len, replaced.as_ref().map_or(0, |old| old.len()))?;
+        if let Some(old) = replaced.and_then(|old| decode_record_meta(key, &old)) {
+            IndexRecords::of(&old)
                 .remove_unshared(&self.indexes, Some(&new_indexes))
                 .map_err(store_error)?;
         }
