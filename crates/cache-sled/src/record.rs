@@ -87,12 +87,8 @@ pub(crate) fn encode_entry(meta: &[u8], value: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The value shares sled's buffer (no copy of the body).
-pub(crate) fn decode_entry(key: CacheKey, record: sled::IVec) -> Option<StoredEntry> {
-    decode_record(key, record).map(|(entry, _)| entry)
-}
-
-/// [`decode_entry`], and the whole record as bytes (what the entry's value is a slice of).
+/// The entry of an `entries` record, and the whole record as bytes (what the entry's value
+/// is a slice of: it shares sled's buffer, no copy of the body).
 pub(crate) fn decode_record(key: CacheKey, record: sled::IVec) -> Option<(StoredEntry, Bytes)> {
     let (meta, meta_end) = decode_record_meta_at(key, &record)?;
     let whole = Bytes::from_owner(record);
@@ -155,10 +151,10 @@ mod tests {
         let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
         let meta = EntryMeta::new(key, "https://e.com/ü", t, Some(t));
         let record = sled::IVec::from(encode_entry(&encode_meta(&meta), b"value"));
-        let entry = decode_entry(key, record).unwrap();
+        let (entry, _) = decode_record(key, record).unwrap();
         assert_eq!(entry.meta, meta);
         assert_eq!(&entry.value[..], b"value");
-        assert!(decode_entry(key, sled::IVec::from(&b"\xff\xff\xff\xffshort"[..])).is_none());
+        assert!(decode_record(key, sled::IVec::from(&b"\xff\xff\xff\xffshort"[..])).is_none());
         assert!(time_key(5, &key) < time_key(6, &key));
         assert!(time_key(-5, &key) < time_key(5, &key));
         assert!(time_key(5, &key) < time_bound(5));

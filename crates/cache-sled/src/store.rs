@@ -15,8 +15,8 @@ use futures_core::stream::BoxStream;
 use crate::index::{IndexRecords, IndexTrees, IndexedTime, in_group};
 use crate::locks::{self, DatabaseLocks};
 use crate::record::{
-    decode_entry, decode_record, decode_record_meta, decode_total, encode_entry, encode_meta,
-    key_of_group_key, split_time_key, time_bound, time_key,
+    decode_record, decode_record_meta, decode_total, encode_entry, encode_meta, key_of_group_key,
+    split_time_key, time_bound, time_key,
 };
 
 /// Values up to this size are written on the calling task (see `put`).
@@ -193,12 +193,12 @@ impl SledStore {
         for item in self.entries.iter() {
             let (k, record) = item.map_err(store_error)?;
             total += record.len() as u64;
-            let entry = std::str::from_utf8(&k)
+            let meta = std::str::from_utf8(&k)
                 .ok()
                 .and_then(|k| k.parse::<CacheKey>().ok())
-                .and_then(|key| decode_entry(key, record));
-            if let Some(entry) = entry {
-                let index = time_key(to_millis(entry.meta.created_at), &entry.meta.key);
+                .and_then(|key| decode_record_meta(key, &record));
+            if let Some(meta) = meta {
+                let index = time_key(to_millis(meta.created_at), &meta.key);
                 self.indexes
                     .created
                     .insert(index, &[] as &[u8])
