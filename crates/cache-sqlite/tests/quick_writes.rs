@@ -47,21 +47,12 @@ async fn a_write_waits_for_a_lock_held_elsewhere() {
         .busy_timeout(Duration::from_secs(30))
         .open()
         .unwrap();
-    let other = rusqlite::Connection::open(&path).unwrap();
-    other.execute_batch("BEGIN IMMEDIATE").unwrap();
-    let put = tokio::spawn({
-        let store = store.clone();
-        async move { store.put(entry(1, Bytes::from_static(b"v"), None)).await }
-    });
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(
-        !put.is_finished(),
-        "the write gave up or went around the lock"
-    );
-    other.execute_batch("COMMIT").unwrap();
-    put.await
-        .unwrap()
-        .expect("the write landed after the lock was released");
+    let store_ = store.clone();
+    let put = while_locked_elsewhere(&path, "the write", async move {
+        store_.put(entry(1, Bytes::from_static(b"v"), None)).await
+    })
+    .await;
+    put.expect("the write landed after the lock was released");
     assert!(
         store
             .get(&cache_core::testing::key(1))
@@ -93,19 +84,32 @@ async fn reads_on_the_writer_leave_its_busy_timeout_as_it_was() {
         Some(Ok(Some(_)))
     ));
     assert!(store.get(&key).await.unwrap().is_some());
-    let other = rusqlite::Connection::open(&path).unwrap();
+    let store_ = store.clone();
+    let deleted = while_locked_elsewhere(
+        &path,
+        "the delete",
+        async move { store_.delete(&key).await },
+    )
+    .await;
+    assert!(deleted.expect("deleted once the lock was released"));
+}
+
+/// Runs `operation` while another connection holds SQLite's write lock on `path`: it must
+/// still be waiting after 300 ms (not given up, not gone around the lock); then the lock is
+/// released and what it gave is returned.
+async fn while_locked_elsewhere<T: Send + 'static>(
+    path: &std::path::Path,
+    what: &str,
+    operation: impl std::future::Future<Output = T> + Send + 'static,
+) -> T {
+    let other = rusqlite::Connection::open(path).unwrap();
     other.execute_batch("BEGIN IMMEDIATE").unwrap();
-    let delete = tokio::spawn({
-        let store = store.clone();
-        async move { store.delete(&key).await }
-    });
+    let running = tokio::spawn(operation);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(!delete.is_finished(), "the delete gave up: {delete:?}");
-    other.execute_batch("COMMIT").unwrap();
     assert!(
-        delete
-            .await
-            .unwrap()
-            .expect("deleted once the lock was released")
+        !running.is_finished(),
+        "{what} gave up or went around the lock"
     );
+    other.execute_batch("COMMIT").unwrap();
+    running.await.unwrap()
 }
