@@ -23,6 +23,7 @@ pub(crate) fn open_connection(
     busy_timeout: Duration,
     pragmas: &[(String, String)],
 ) -> Result<Connection, StoreError> {
+    turn_off_memory_statistics();
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX
@@ -45,6 +46,36 @@ pub(crate) fn open_connection(
             .map_err(|e| sqlite_error(e, busy_timeout))?;
     }
     Ok(conn)
+}
+
+/// Turns off SQLite's memory statistics (`SQLITE_CONFIG_MEMSTATUS`), as SQLite recommends
+/// for speed, when this process has not used SQLite yet; otherwise changes nothing.
+///
+/// With them on, every allocation and free SQLite makes takes one mutex shared by the whole
+/// process, and a read allocates for the value it returns (anything over SQLite's 1,200-byte
+/// lookaside slots) and frees it at the end: two threads reading at once meet on that mutex,
+/// and the one that finds it taken sleeps in the kernel for tens of µs. Under 64 tasks on two
+/// threads that was most of the store's futex waits (`perf record -e
+/// syscalls:sys_enter_futex --call-graph dwarf`: `sqlite3Malloc` and `sqlite3_free` under
+/// `sqlite3VdbeMemGrow` and `sqlite3_reset`). The statistics only feed
+/// `sqlite3_memory_used` and the heap limits; an application that wants them initializes
+/// SQLite before opening a store (opening any `rusqlite::Connection` does).
+#[allow(unsafe_code)]
+fn turn_off_memory_statistics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: `sqlite3_config` takes this option and one `int`. Before SQLite is
+        // initialized it only stores the flag; once initialized (by any connection opened
+        // in this process) it changes nothing and returns SQLITE_MISUSE, which is fine here.
+        // SQLite reads the flag afresh in each allocation and free, each of which locks and
+        // unlocks under one reading, so no call can see it half changed.
+        let _ = unsafe {
+            rusqlite::ffi::sqlite3_config(
+                rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS,
+                std::ffi::c_int::from(0u8),
+            )
+        };
+    });
 }
 
 /// The table and its indexes. Eviction goes by write order (the rowid, which a replacing write

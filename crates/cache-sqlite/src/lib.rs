@@ -29,13 +29,26 @@
 //!   (a cache can afford that).
 //! - A busy timeout (default 10 s) so processes sharing the file wait for each other instead of
 //!   failing with "database is locked".
-//! - Every call runs on Tokio's blocking pool, never on the async worker threads. One writer
-//!   connection and a few reader connections per store.
+//! - One writer connection and a few reader connections per store. A small read, and a small
+//!   write when SQLite's write lock is free at once, run on the calling task (a thread hop
+//!   would cost several times the read); everything else runs on Tokio's blocking pool.
+//! - Reads on the calling task keep their read transaction for the next reads, for at most
+//!   1 ms and never past a commit made through this process: a write is seen by every read
+//!   that starts after it returns, a write by another process by every read that starts 1 ms
+//!   after it commits. (Beginning a read transaction takes a lock SQLite shares between all
+//!   connections to the file; under many threads they queue on it.)
 //! - Expiry is indexed, so `delete_expired` does not scan the table.
+//! - The first store opened in a process that has not used SQLite yet turns off SQLite's
+//!   memory statistics (`SQLITE_CONFIG_MEMSTATUS`, as SQLite's own performance advice says):
+//!   with them on, every allocation SQLite makes takes one process-wide mutex, and readers on
+//!   several threads queue on it. They only feed `sqlite3_memory_used` and the heap limits; an
+//!   application that wants those opens any `rusqlite::Connection` before the first store.
 #![deny(missing_docs)]
-#![forbid(unsafe_code)]
+// One call needs it: `connection::turn_off_memory_statistics`.
+#![deny(unsafe_code)]
 
 mod connection;
+mod snapshots;
 mod store;
 
 pub use store::{MAX_VALUE_BYTES, SqliteStore, SqliteStoreBuilder};

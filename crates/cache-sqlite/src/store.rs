@@ -1,7 +1,7 @@
 //! [`SqliteStore`]: the [`CacheStore`] over one SQLite file.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
@@ -19,6 +19,7 @@ use crate::connection::{
     TABLE, create_schema, incremental_vacuum, open_connection, shrink, sqlite_error, table_name,
     used_bytes,
 };
+use crate::snapshots::{QuickConnection, QuickReaders, SNAPSHOT_REUSE, commits_to};
 
 /// How long a read on the calling task may wait for a lock before it moves to the blocking
 /// pool.
@@ -52,6 +53,8 @@ pub struct SqliteStoreBuilder {
     max_bytes: Option<u64>,
     pragmas: Vec<(String, String)>,
     decoded_copies: u64,
+    /// How long a quick reader keeps its read transaction (not a setting: tests lengthen it).
+    snapshot_reuse: Duration,
 }
 
 impl SqliteStoreBuilder {
@@ -90,7 +93,8 @@ impl SqliteStoreBuilder {
     /// about `max_bytes` of stored bytes (default [`DEFAULT_DECODED_COPIES_BYTES`], 16 MiB;
     /// 0 keeps none): a read whose row is unchanged (value and metadata, compared in place)
     /// then skips copying the value out and decoding it. Every read still reads the file, so
-    /// a copy never outlives a change, whoever makes it.
+    /// a copy never outlives a change, whoever makes it (another process's, within the 1 ms
+    /// a read transaction is kept: see the crate's documentation).
     pub fn decoded_copies(mut self, max_bytes: u64) -> Self {
         self.decoded_copies = max_bytes;
         self
@@ -116,7 +120,8 @@ impl SqliteStoreBuilder {
         let mut writer = open_connection(&self.path, self.busy_timeout, &self.pragmas)?;
         create_schema(&writer, self.busy_timeout)?;
         let checkpoints = Arc::new(Checkpoints::default());
-        checkpoints.watch(&mut writer, self.busy_timeout)?;
+        let commits = commits_to(&self.path);
+        checkpoints.watch(&mut writer, Arc::clone(&commits), self.busy_timeout)?;
         // Opened with the full busy timeout (setting WAL mode may wait for another process),
         // then given the short one their reads use.
         let quick_readers = (0..2)
@@ -124,9 +129,10 @@ impl SqliteStoreBuilder {
                 let conn = open_connection(&self.path, self.busy_timeout, &self.pragmas)?;
                 conn.busy_timeout(QUICK_BUSY_TIMEOUT)
                     .map_err(|e| sqlite_error(e, QUICK_BUSY_TIMEOUT))?;
-                Ok(Mutex::new(conn))
+                Ok(conn)
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
+        let quick_readers = QuickReaders::new(quick_readers, commits, self.snapshot_reuse);
         let readers = (0..self.readers)
             .map(|_| open_connection(&self.path, self.busy_timeout, &self.pragmas).map(Mutex::new))
             .collect::<Result<Vec<_>, _>>()?;
@@ -163,8 +169,9 @@ struct Inner {
     /// When the writer's log is checkpointed (never during a quick write).
     checkpoints: Arc<Checkpoints>,
     readers: Vec<Mutex<Connection>>,
-    /// Readers used on the calling task, with a short busy timeout.
-    quick_readers: Vec<Mutex<Connection>>,
+    /// Readers used on the calling task, with a short busy timeout, and the read
+    /// transactions they keep between reads.
+    quick_readers: Arc<QuickReaders>,
     next_reader: AtomicUsize,
     /// Decoded forms of rows the quick readers read.
     copies: DecodedCopies,
@@ -195,6 +202,7 @@ impl SqliteStore {
             max_bytes: None,
             pragmas: Vec::new(),
             decoded_copies: DEFAULT_DECODED_COPIES_BYTES,
+            snapshot_reuse: SNAPSHOT_REUSE,
         }
     }
 
@@ -208,9 +216,9 @@ impl SqliteStore {
     /// `None` when none is free, the file is locked (WAL recovery, another process's
     /// checkpoint) or the value is large: then the read goes to the blocking pool.
     fn quick_read(&self, key: &CacheKey) -> Option<Result<Option<StoredEntry>, StoreError>> {
-        let conn = self.quick_reader()?;
+        let mut conn = self.quick_reader()?;
         let read = read_entry(&conn, *key, QUICK_READ_ENTRY);
-        self.quick_answer(read)
+        self.quick_answer(&mut conn, read)
     }
 
     /// [`SqliteStore::quick_read`], decoded: the kept copy when the row is the one it came from.
@@ -219,43 +227,44 @@ impl SqliteStore {
         key: &CacheKey,
         codec: &EntryCodec,
     ) -> Option<Result<DecodedEntry, StoreError>> {
-        let conn = self.quick_reader()?;
+        let mut conn = self.quick_reader()?;
         let read = read_decoded(&conn, &self.inner.copies, *key, codec);
-        self.quick_answer(read)
+        self.quick_answer(&mut conn, read)
     }
 
-    /// A connection for a read on the calling task: the writer when it is free, else a free
-    /// quick reader. The writer first because its page cache holds what was just written,
-    /// while a reader connection drops its whole cache whenever the writer has committed
-    /// since its last read, and reads the pages again (a lookup of a key just missed:
-    /// 17 µs on a reader, 10 µs on the writer).
+    /// A connection for a read on the calling task: a free quick reader whose snapshot is
+    /// current (see [`crate::snapshots`]), else the writer when it is free, else a free
+    /// quick reader with a new snapshot. The writer before a new snapshot because its page
+    /// cache holds what was just written, while a reader connection drops its whole cache
+    /// whenever the writer has committed since its last read, and reads the pages again (a
+    /// lookup of a key just missed: 17 µs on a reader, 10 µs on the writer).
     fn quick_reader(&self) -> Option<QuickReader<'_>> {
+        if let Some(reader) = self.inner.quick_readers.current() {
+            return Some(QuickReader::Reader(reader));
+        }
         if let Ok(writer) = self.inner.writer.try_lock() {
             // Its busy timeout is the long one writes wait with.
             if writer.busy_timeout(QUICK_BUSY_TIMEOUT).is_ok() {
-                return Some(QuickReader {
+                return Some(QuickReader::Writer {
                     conn: writer,
-                    restore_busy_timeout: Some(self.inner.busy_timeout),
+                    restore_busy_timeout: self.inner.busy_timeout,
                 });
             }
         }
-        let conn = self
-            .inner
-            .quick_readers
-            .iter()
-            .find_map(|c| c.try_lock().ok())?;
-        Some(QuickReader {
-            conn,
-            restore_busy_timeout: None,
-        })
+        self.inner.quick_readers.any().map(QuickReader::Reader)
     }
 
     /// What a quick read says: `None` when it could not answer (busy, or a value too large
     /// to read on the calling task), for the caller to read on the blocking pool.
     fn quick_answer<T>(
         &self,
+        conn: &mut QuickReader<'_>,
         read: Result<Result<T, Oversized>, rusqlite::Error>,
     ) -> Option<Result<T, StoreError>> {
+        if let (Err(_), QuickReader::Reader(reader)) = (&read, conn) {
+            // The transaction may be left in any state: the next read begins anew.
+            self.inner.quick_readers.end(reader);
+        }
         match read {
             Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => None,
             Err(e) => Some(Err(sqlite_error(e, self.inner.busy_timeout))),
@@ -338,26 +347,38 @@ impl Inner {
 }
 
 /// A connection lent to one read on the calling task (see `SqliteStore::quick_reader`).
-struct QuickReader<'a> {
-    conn: MutexGuard<'a, Connection>,
-    /// The writer's own busy timeout, given back when the read is done.
-    restore_busy_timeout: Option<Duration>,
+enum QuickReader<'a> {
+    /// The writer, read in a transaction of its own.
+    Writer {
+        conn: MutexGuard<'a, Connection>,
+        /// The writer's own busy timeout, given back when the read is done.
+        restore_busy_timeout: Duration,
+    },
+    /// A quick reader, in its snapshot.
+    Reader(MutexGuard<'a, QuickConnection>),
 }
 
 impl std::ops::Deref for QuickReader<'_> {
     type Target = Connection;
 
     fn deref(&self) -> &Connection {
-        &self.conn
+        match self {
+            Self::Writer { conn, .. } => conn,
+            Self::Reader(reader) => &reader.conn,
+        }
     }
 }
 
 impl Drop for QuickReader<'_> {
     fn drop(&mut self) {
-        if let Some(timeout) = self.restore_busy_timeout {
+        if let Self::Writer {
+            conn,
+            restore_busy_timeout,
+        } = self
+        {
             // On failure the writer keeps the short timeout: a later write that finds the
             // file busy fails sooner and goes to the network, nothing worse.
-            let _ = self.conn.busy_timeout(timeout);
+            let _ = conn.busy_timeout(*restore_busy_timeout);
         }
     }
 }
@@ -423,10 +444,18 @@ struct Checkpoints {
 
 impl Checkpoints {
     /// Installs the commit hook on the writer (it replaces SQLite's automatic checkpoints).
-    fn watch(self: &Arc<Self>, writer: &mut Connection, busy: Duration) -> Result<(), StoreError> {
+    /// It also counts the commits in `commits` (SQLite calls the hook after each commit):
+    /// a quick reader's snapshot from before one is not used after it.
+    fn watch(
+        self: &Arc<Self>,
+        writer: &mut Connection,
+        commits: Arc<AtomicU64>,
+        busy: Duration,
+    ) -> Result<(), StoreError> {
         let this = Arc::clone(self);
         writer
             .wal_hook(Some(move |wal: &mut rusqlite::hooks::Wal, pages| {
+                commits.fetch_add(1, Ordering::Release);
                 if pages < CHECKPOINT_PAGES {
                     return Ok(());
                 }
@@ -690,6 +719,8 @@ impl CacheStore for SqliteStore {
         self.blocking(|inner| {
             let conn = inner.writer();
             let removed = conn.execute(&format!("DELETE FROM {TABLE}"), [])?;
+            // Snapshots from before the delete would keep the log from being truncated.
+            inner.quick_readers.end_idle();
             shrink(&conn)?;
             inner.copies.clear();
             Ok(removed as u64)
@@ -718,6 +749,7 @@ impl CacheStore for SqliteStore {
                 [now],
             )?;
             if removed > 0 {
+                inner.quick_readers.end_idle();
                 shrink(&conn)?;
             }
             Ok(removed as u64)
@@ -740,5 +772,127 @@ impl CacheStore for SqliteStore {
             Ok(updated > 0)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cache_core::testing::{entry, key};
+    use std::time::Instant;
+
+    /// Long enough that only a commit ends a snapshot during a test.
+    const FOREVER: Duration = Duration::from_secs(3600);
+
+    fn store_at(path: &Path, snapshot_reuse: Duration) -> SqliteStore {
+        let mut builder = SqliteStore::builder(path);
+        builder.snapshot_reuse = snapshot_reuse;
+        builder.open().unwrap()
+    }
+
+    /// A read on the calling task while the writer is busy, as under many threads: on a
+    /// quick reader, in its snapshot. The value, if any.
+    fn read_on_a_quick_reader(store: &SqliteStore, n: u64) -> Option<Bytes> {
+        let _busy = store.inner.writer.lock().unwrap();
+        let read = store.quick_read(&key(n)).expect("a quick reader is free");
+        read.unwrap().map(|found| found.value)
+    }
+
+    /// Writes through the store (put, overwrite, delete) are seen by the very next read,
+    /// though that read's connection keeps a snapshot from before them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn this_process_s_writes_end_the_snapshots_before_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_at(&dir.path().join("s.sqlite"), FOREVER);
+        assert_eq!(read_on_a_quick_reader(&store, 1), None);
+        store
+            .put(entry(1, Bytes::from_static(b"first"), None))
+            .await
+            .unwrap();
+        assert_eq!(read_on_a_quick_reader(&store, 1).unwrap(), "first");
+        store
+            .put(entry(1, Bytes::from_static(b"second"), None))
+            .await
+            .unwrap();
+        assert_eq!(read_on_a_quick_reader(&store, 1).unwrap(), "second");
+        assert!(store.delete(&key(1)).await.unwrap());
+        assert_eq!(read_on_a_quick_reader(&store, 1), None);
+    }
+
+    /// Two stores on one file in one process (the path spelled two ways) count commits
+    /// together: a write through one is seen at once through the other.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn stores_on_one_file_share_their_commit_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let reading = store_at(&dir.path().join("s.sqlite"), FOREVER);
+        let writing = store_at(&dir.path().join(".").join("s.sqlite"), FOREVER);
+        assert_eq!(read_on_a_quick_reader(&reading, 2), None);
+        writing
+            .put(entry(2, Bytes::from_static(b"from the other store"), None))
+            .await
+            .unwrap();
+        assert_eq!(
+            read_on_a_quick_reader(&reading, 2).unwrap(),
+            "from the other store"
+        );
+    }
+
+    /// A write this process does not count (another process's: here a connection of its
+    /// own) is seen once the snapshot before it is [`SNAPSHOT_REUSE`] old.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn another_process_s_write_is_seen_within_the_reuse_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sqlite");
+        let store = store_at(&path, SNAPSHOT_REUSE);
+        store
+            .put(entry(3, Bytes::from_static(b"old"), None))
+            .await
+            .unwrap();
+        assert_eq!(read_on_a_quick_reader(&store, 3).unwrap(), "old");
+        let other = Connection::open(&path).unwrap();
+        other
+            .execute(
+                &format!("UPDATE {TABLE} SET value = ?1 WHERE key = ?2"),
+                params![&b"new"[..], key(3).as_str()],
+            )
+            .unwrap();
+        std::thread::sleep(SNAPSHOT_REUSE * 2);
+        assert_eq!(read_on_a_quick_reader(&store, 3).unwrap(), "new");
+    }
+
+    /// Once reads stop, their snapshots end: nothing holds the log back, and another
+    /// process's checkpoint can truncate it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn idle_snapshots_end_and_the_log_can_be_truncated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sqlite");
+        let store = store_at(&path, SNAPSHOT_REUSE);
+        for n in 0..20 {
+            store
+                .put(entry(n, Bytes::from(vec![b'x'; 4_000]), None))
+                .await
+                .unwrap();
+        }
+        assert_eq!(read_on_a_quick_reader(&store, 1).unwrap().len(), 4_000);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while store.inner.quick_readers.open_now() > 0 {
+            assert!(Instant::now() < deadline, "a snapshot stayed open");
+            std::thread::sleep(SNAPSHOT_REUSE);
+        }
+        let other = Connection::open(&path).unwrap();
+        let (busy, log_frames): (i64, i64) = other
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((busy, log_frames), (0, 0));
+        assert_eq!(
+            std::fs::metadata(path.with_extension("sqlite-wal"))
+                .unwrap()
+                .len(),
+            0
+        );
+        // The store reads on, in new snapshots.
+        assert_eq!(read_on_a_quick_reader(&store, 2).unwrap().len(), 4_000);
     }
 }
