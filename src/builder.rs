@@ -319,9 +319,11 @@ impl CacheMiddlewareBuilder {
         self
     }
 
-    /// The client background refreshes are sent with (default `reqwest::Client::new()`). They
-    /// cannot go through the middleware chain, which lives only as long as one request: give
-    /// this client what the chain would have added (default headers, auth, proxy).
+    /// The client background refreshes are sent with (default: a `reqwest::Client::new()`,
+    /// built by the first refresh, so a middleware that never refreshes never loads root
+    /// certificates for it). They cannot go through the middleware chain, which lives only as
+    /// long as one request: give this client what the chain would have added (default
+    /// headers, auth, proxy).
     pub fn background_client(mut self, client: reqwest::Client) -> Self {
         self.background_client = Some(client);
         self
@@ -678,7 +680,7 @@ impl CacheMiddlewareBuilder {
         .inline_up_to(self.max_body_bytes);
         store.set_read_only(self.read_only);
         let refresher = Refresher::new(
-            self.background_client.unwrap_or_default(),
+            self.background_client,
             self.refresh_timeout,
             Arc::clone(&stats),
         );

@@ -20,7 +20,7 @@ use crate::exchange::Exchange;
 use crate::info::CacheResponseExt;
 use crate::invalidate::invalidate_after_unsafe;
 use crate::not_modified::refresh_from_304;
-use crate::refresh::RefreshOutcome;
+use crate::refresh::{BackgroundClient, RefreshOutcome};
 use crate::serve::{hit_info, serve};
 use crate::stale::stale_allowed;
 use crate::store_response::store_response;
@@ -65,7 +65,7 @@ pub(crate) fn refresh_in_background(
     // then aborts the task.
     let refresh = background(
         Arc::downgrade(cache),
-        refresher.client.clone(),
+        Arc::clone(&refresher.client),
         request,
         exchange,
     );
@@ -75,10 +75,14 @@ pub(crate) fn refresh_in_background(
 /// Sends the refresh and stores its answer.
 async fn background(
     cache: Weak<Cache>,
-    client: reqwest::Client,
+    client: Arc<BackgroundClient>,
     request: Request,
     exchange: Box<Exchange>,
 ) -> RefreshOutcome {
+    let client = match client.get() {
+        Ok(client) => client,
+        Err(error) => return Some(Err(format!("no background client: {error}"))),
+    };
     let result = client
         .execute(request)
         .await

@@ -6,7 +6,7 @@
 //! Runs work it is given (the network module builds it); calls only leaf modules.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use cache_core::CacheKey;
@@ -25,10 +25,29 @@ pub(crate) type RefreshOutcome = Option<Result<StatusCode, String>>;
 pub(crate) struct Refresher {
     /// The client refreshes are sent with (not the middleware chain, which cannot outlive
     /// the request that started them).
-    pub(crate) client: reqwest::Client,
+    pub(crate) client: Arc<BackgroundClient>,
     /// The bound on one refresh, from sending the request to storing the answer.
     timeout: Duration,
     shared: Arc<Shared>,
+}
+
+/// The client background refreshes are sent with: the one the builder was given, or a default
+/// one built by the first refresh, in its task. Building a client loads the system's root
+/// certificates (milliseconds, and far more in a debug build), which a middleware that never
+/// refreshes in the background, or every test building one, should not pay.
+#[derive(Debug)]
+pub(crate) struct BackgroundClient(OnceLock<reqwest::Client>);
+
+impl BackgroundClient {
+    /// The client, built now if this is the first refresh. A client that cannot be built (no
+    /// TLS backend) fails this refresh, and the next one tries again.
+    pub(crate) fn get(&self) -> Result<reqwest::Client, reqwest::Error> {
+        if let Some(client) = self.0.get() {
+            return Ok(client.clone());
+        }
+        let built = reqwest::Client::builder().build()?;
+        Ok(self.0.get_or_init(|| built).clone())
+    }
 }
 
 /// What the refresh tasks share with the refresher.
@@ -59,13 +78,16 @@ impl Shared {
 }
 
 impl Refresher {
+    /// Refreshes sent with `client`, or with a default client built at the first refresh.
     pub(crate) fn new(
-        client: reqwest::Client,
+        client: Option<reqwest::Client>,
         timeout: Duration,
         stats: Arc<StatsCounters>,
     ) -> Self {
         Self {
-            client,
+            client: Arc::new(BackgroundClient(
+                client.map(OnceLock::from).unwrap_or_default(),
+            )),
             timeout,
             shared: Arc::new(Shared {
                 in_flight: Mutex::new(HashMap::new()),
