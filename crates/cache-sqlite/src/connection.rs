@@ -58,8 +58,10 @@ pub(crate) fn open_connection(
 /// threads that was most of the store's futex waits (`perf record -e
 /// syscalls:sys_enter_futex --call-graph dwarf`: `sqlite3Malloc` and `sqlite3_free` under
 /// `sqlite3VdbeMemGrow` and `sqlite3_reset`). The statistics only feed
-/// `sqlite3_memory_used` and the heap limits; an application that wants them initializes
-/// SQLite before opening a store (opening any `rusqlite::Connection` does).
+/// `sqlite3_memory_used` and the heap limits (`soft_heap_limit`, `hard_heap_limit`, also
+/// when set through [`SqliteStoreBuilder::pragma`](crate::SqliteStoreBuilder::pragma), are
+/// not enforced without them); an application that wants them initializes SQLite before
+/// opening a store (opening any `rusqlite::Connection` does).
 #[allow(unsafe_code)]
 fn turn_off_memory_statistics() {
     static ONCE: std::sync::Once = std::sync::Once::new();
@@ -67,8 +69,12 @@ fn turn_off_memory_statistics() {
         // SAFETY: `sqlite3_config` takes this option and one `int`. Before SQLite is
         // initialized it only stores the flag; once initialized (by any connection opened
         // in this process) it changes nothing and returns SQLITE_MISUSE, which is fine here.
-        // SQLite reads the flag afresh in each allocation and free, each of which locks and
-        // unlocks under one reading, so no call can see it half changed.
+        // SQLite documents `sqlite3_config` as not thread-safe: the `Once` orders it before
+        // this crate's connections, not before another thread's first `Connection::open`
+        // (rusqlite's own first-use `sqlite3_config` call has the same exposure). Should
+        // the two meet, they share only word-sized flags: SQLite reads `bMemstat` afresh
+        // in each allocation and free, locking and unlocking under one reading, so a
+        // change in between only leaves the statistics uncounted, never a lock held.
         let _ = unsafe {
             rusqlite::ffi::sqlite3_config(
                 rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS,
@@ -161,8 +167,13 @@ pub(crate) fn used_bytes(conn: &Connection) -> Result<u64, rusqlite::Error> {
 }
 
 /// Returns free pages to the file system: the file shrinks (after the WAL checkpoint).
-pub(crate) fn shrink(conn: &Connection) -> Result<(), rusqlite::Error> {
+/// `before_truncate` runs between the two (to end read transactions that would stop it).
+pub(crate) fn shrink(
+    conn: &Connection,
+    before_truncate: impl FnOnce(),
+) -> Result<(), rusqlite::Error> {
     incremental_vacuum(conn)?;
+    before_truncate();
     // The truncation reaches the main file at a checkpoint; a busy reader may delay it.
     conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
 }

@@ -33,16 +33,18 @@
 //!   write when SQLite's write lock is free at once, run on the calling task (a thread hop
 //!   would cost several times the read); everything else runs on Tokio's blocking pool.
 //! - Reads on the calling task keep their read transaction for the next reads, for at most
-//!   1 ms and never past a commit made through this process: a write is seen by every read
-//!   that starts after it returns, a write by another process by every read that starts 1 ms
-//!   after it commits. (Beginning a read transaction takes a lock SQLite shares between all
+//!   1 ms and never past a commit made through a store on the same file in this process: such
+//!   a write is seen by every read that starts after it returns; a write by another process
+//!   (or by the application's own connection) by every read that starts 1 ms after it
+//!   commits. (Beginning a read transaction takes a lock SQLite shares between all
 //!   connections to the file; under many threads they queue on it.)
 //! - Expiry is indexed, so `delete_expired` does not scan the table.
 //! - The first store opened in a process that has not used SQLite yet turns off SQLite's
 //!   memory statistics (`SQLITE_CONFIG_MEMSTATUS`, as SQLite's own performance advice says):
 //!   with them on, every allocation SQLite makes takes one process-wide mutex, and readers on
-//!   several threads queue on it. They only feed `sqlite3_memory_used` and the heap limits; an
-//!   application that wants those opens any `rusqlite::Connection` before the first store.
+//!   several threads queue on it. They only feed `sqlite3_memory_used` and the heap limits
+//!   (`soft_heap_limit` is not enforced without them); an application that wants those opens
+//!   any `rusqlite::Connection` before the first store.
 #![deny(missing_docs)]
 // One call needs it: `connection::turn_off_memory_statistics`.
 #![deny(unsafe_code)]

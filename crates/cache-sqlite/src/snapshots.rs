@@ -11,14 +11,21 @@
 //! - it is [`SNAPSHOT_REUSE`] old: another process's writes are seen that late at most.
 //!
 //! An idle snapshot would hold back checkpoints (this process's and others'), so a closer
-//! thread ends the snapshots nobody used for [`SNAPSHOT_REUSE`], and exits once none is open.
-//! It leaves snapshots in use alone: ending them would only make their next reads begin anew,
-//! all at the same moment.
+//! thread ends the snapshots nobody used for [`SNAPSHOT_REUSE`] (it looks every
+//! [`CLOSER_PERIODS`] of them: an unused snapshot lives about 11 ms at most), and exits once
+//! none is open. It leaves snapshots in use alone: ending them would only make their next
+//! reads begin anew, all at the same moment. A read that finds a snapshot out of date ends
+//! it, and while the store shrinks its file ([`QuickReaders::pause`]) no snapshot begins, so
+//! the log can be truncated.
+//!
+//! "Through this process" means through a store on the same file, found by its canonical
+//! path: a commit by the application's own connection (or through a hard link) counts as
+//! another process's, seen within [`SNAPSHOT_REUSE`].
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, TryLockError, Weak};
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
@@ -31,7 +38,7 @@ pub(crate) const SNAPSHOT_REUSE: Duration = Duration::from_millis(1);
 /// time, it takes a CPU from a thread that was running, whose request then waits: every
 /// millisecond, that was 2,700 preempted worker threads in a 2-second run of 64 tasks
 /// (`perf record -e sched:sched_switch`), a tail of 60-120 µs on 1 % of hits.
-const CLOSER_PERIODS: u32 = 10;
+pub(crate) const CLOSER_PERIODS: u32 = 10;
 
 /// Commits through this process, per file: every store's writer on the file counts its
 /// commits in one counter, so a snapshot begun before one is never used after it.
@@ -103,17 +110,35 @@ pub(crate) struct QuickReaders {
     reuse: Duration,
     /// Commits to the file through this process.
     commits: Arc<AtomicU64>,
+    /// How often the closer looks for unused snapshots.
+    closer_period: Duration,
     /// Snapshots open now.
     open: AtomicUsize,
-    /// A closer thread is running.
-    closing: AtomicBool,
+    /// A closer thread is running. A mutex, not a flag: starting one and seeing it stop
+    /// must not interleave (a snapshot could be left with no closer).
+    closer_running: Mutex<bool>,
+    /// Shrinks in progress: no snapshot begins while one runs.
+    pauses: AtomicUsize,
+}
+
+/// A free connection, or `None` when another read holds it. A connection whose holder
+/// panicked is free (its snapshot, if any, is ended by whoever takes it next).
+fn take(connection: &Mutex<QuickConnection>) -> Option<MutexGuard<'_, QuickConnection>> {
+    match connection.try_lock() {
+        Ok(conn) => Some(conn),
+        Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+        Err(TryLockError::WouldBlock) => None,
+    }
 }
 
 impl QuickReaders {
+    /// Quick readers over `connections`; snapshots serve for `reuse` ([`SNAPSHOT_REUSE`]),
+    /// the closer looks for unused ones every `closer_period`.
     pub(crate) fn new(
         connections: Vec<Connection>,
         commits: Arc<AtomicU64>,
         reuse: Duration,
+        closer_period: Duration,
     ) -> Arc<Self> {
         Arc::new(Self {
             connections: connections
@@ -127,35 +152,51 @@ impl QuickReaders {
                 .collect(),
             reuse,
             commits,
+            closer_period,
             open: AtomicUsize::new(0),
-            closing: AtomicBool::new(false),
+            closer_running: Mutex::new(false),
+            pauses: AtomicUsize::new(0),
         })
     }
 
-    /// A free connection whose snapshot may serve a read now.
+    /// A free connection whose snapshot may serve a read now. Out-of-date snapshots it
+    /// passes are ended (they would hold back checkpoints until the closer came).
     pub(crate) fn current(&self) -> Option<MutexGuard<'_, QuickConnection>> {
         if self.open.load(Ordering::Relaxed) == 0 {
             return None;
         }
         let commits = self.commits.load(Ordering::Acquire);
         let now = Instant::now();
-        let mut conn = self
-            .connections
-            .iter()
-            .filter_map(|c| c.try_lock().ok())
-            .find(|c| c.is_current(commits, now, self.reuse))?;
-        if let Some(snapshot) = &mut conn.snapshot {
-            snapshot.used = now;
+        for connection in &self.connections {
+            let Some(mut conn) = take(connection) else {
+                continue;
+            };
+            if conn.is_current(commits, now, self.reuse) {
+                if let Some(snapshot) = &mut conn.snapshot {
+                    snapshot.used = now;
+                }
+                return Some(conn);
+            }
+            if conn.snapshot.is_some() {
+                self.end(&mut conn);
+            }
         }
-        Some(conn)
+        None
     }
 
     /// Any free connection, with a new snapshot begun (its old one ended): `None` when all
     /// are busy. Without a snapshot when one cannot begin (no closer thread, or `BEGIN`
     /// failed): then the read is a transaction of its own, as any autocommit read.
     pub(crate) fn any(self: &Arc<Self>) -> Option<MutexGuard<'_, QuickConnection>> {
-        let mut conn = self.connections.iter().find_map(|c| c.try_lock().ok())?;
+        let mut conn = self.connections.iter().find_map(take)?;
         self.end(&mut conn);
+        if !conn.conn.is_autocommit() {
+            // A transaction that would not end: reading in it could be arbitrarily stale.
+            return None;
+        }
+        if self.pauses.load(Ordering::SeqCst) > 0 {
+            return Some(conn);
+        }
         // Read before the transaction begins: a commit between the two makes the snapshot
         // look older than it is (ended sooner), never newer.
         let commits = self.commits.load(Ordering::Acquire);
@@ -189,11 +230,21 @@ impl QuickReaders {
         self.end_unused_since(Instant::now());
     }
 
+    /// No snapshot begins until the guard is dropped (reads are transactions of their own
+    /// meanwhile), and the idle ones end now: for a shrink, whose checkpoint must reach the
+    /// end of the log. Call [`QuickReaders::end_idle`] again just before that checkpoint, for
+    /// the snapshots in use now.
+    pub(crate) fn pause(&self) -> Paused<'_> {
+        self.pauses.fetch_add(1, Ordering::SeqCst);
+        self.end_idle();
+        Paused(self)
+    }
+
     /// Ends the snapshots of free connections no read used since `since`. Returns the
     /// snapshots still open.
     fn end_unused_since(&self, since: Instant) -> usize {
         for connection in &self.connections {
-            if let Ok(mut conn) = connection.try_lock() {
+            if let Some(mut conn) = take(connection) {
                 if conn.idle_since(since) {
                     self.end(&mut conn);
                 }
@@ -210,41 +261,54 @@ impl QuickReaders {
 
     /// True when a closer thread runs (started here if none did).
     fn ensure_closer(self: &Arc<Self>) -> bool {
-        if self.closing.swap(true, Ordering::SeqCst) {
+        let mut running = self
+            .closer_running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if *running {
             return true;
         }
         let readers = Arc::downgrade(self);
-        let started = std::thread::Builder::new()
+        *running = std::thread::Builder::new()
             .name("sqlite-snapshots".into())
-            .spawn(move || close_unused_snapshots(&readers));
-        if started.is_err() {
-            self.closing.store(false, Ordering::SeqCst);
-        }
-        started.is_ok()
+            .spawn(move || close_unused_snapshots(&readers))
+            .is_ok();
+        *running
     }
 }
 
-/// The closer thread: every `reuse` ([`SNAPSHOT_REUSE`]), ends the snapshots of free
-/// connections that no read used for as long, until none is open or the store is gone.
+/// While it lives, no quick reader begins a snapshot (see [`QuickReaders::pause`]).
+pub(crate) struct Paused<'a>(&'a QuickReaders);
+
+impl Drop for Paused<'_> {
+    fn drop(&mut self) {
+        self.0.pauses.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The closer thread: every `closer_period`, ends the snapshots of free connections that no
+/// read used for `reuse`, until none is open or the store is gone.
 fn close_unused_snapshots(readers: &Weak<QuickReaders>) {
     loop {
-        let Some(period) = readers.upgrade().map(|r| r.reuse) else {
+        let Some(period) = readers.upgrade().map(|r| r.closer_period) else {
             return;
         };
-        std::thread::sleep(period * CLOSER_PERIODS);
+        std::thread::sleep(period);
         let Some(readers) = readers.upgrade() else {
             return;
         };
         let unused_since = Instant::now()
-            .checked_sub(period)
+            .checked_sub(readers.reuse)
             .unwrap_or_else(Instant::now);
-        if readers.end_unused_since(unused_since) > 0 {
-            continue;
-        }
-        readers.closing.store(false, Ordering::SeqCst);
-        // A snapshot begun after the sweep saw `closing` still set and counts on this thread.
-        if readers.open.load(Ordering::SeqCst) == 0 || readers.closing.swap(true, Ordering::SeqCst)
-        {
+        readers.end_unused_since(unused_since);
+        // Under the lock a snapshot's beginning also takes (after counting itself open):
+        // either it is counted here, or it finds no closer running and starts one.
+        let mut running = readers
+            .closer_running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if readers.open.load(Ordering::SeqCst) == 0 {
+            *running = false;
             return;
         }
     }
@@ -305,10 +369,46 @@ mod tests {
         let path = dir.path().join("a.sqlite");
         std::fs::write(&path, b"").unwrap();
         std::fs::write(dir.path().join("b.sqlite"), b"").unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
         let a = commits_to(&path);
-        let again = commits_to(&dir.path().join(".").join("a.sqlite"));
+        let again = commits_to(&dir.path().join("sub/../a.sqlite"));
         let b = commits_to(&dir.path().join("b.sqlite"));
         assert!(Arc::ptr_eq(&a, &again));
         assert!(!Arc::ptr_eq(&a, &b));
+    }
+
+    /// A reader that panicked holding a connection leaves it usable: its snapshot is ended
+    /// by the next sweep, and the count of open snapshots comes back to zero (else the log
+    /// could never be checkpointed past it).
+    #[test]
+    fn a_panicking_reader_does_not_leave_its_snapshot_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.sqlite");
+        let setup = Connection::open(&path).unwrap();
+        setup.pragma_update(None, "journal_mode", "WAL").unwrap();
+        setup.execute_batch("CREATE TABLE t (x)").unwrap();
+        let readers = QuickReaders::new(
+            vec![Connection::open(&path).unwrap()],
+            Arc::new(AtomicU64::new(0)),
+            Duration::from_secs(3600),
+            Duration::from_secs(3600),
+        );
+        {
+            let conn = readers.any().unwrap();
+            conn.conn
+                .query_row("SELECT count(*) FROM t", [], |_| Ok(()))
+                .unwrap();
+        }
+        assert_eq!(readers.open_now(), 1);
+        let holder = Arc::clone(&readers);
+        let panicked = std::thread::spawn(move || {
+            let _conn = holder.connections[0].lock().unwrap();
+            panic!("a read panicked");
+        })
+        .join();
+        assert!(panicked.is_err() && readers.connections[0].is_poisoned());
+        readers.end_idle();
+        assert_eq!(readers.open_now(), 0);
+        assert!(readers.any().is_some(), "the connection serves again");
     }
 }

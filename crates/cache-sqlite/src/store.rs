@@ -19,7 +19,7 @@ use crate::connection::{
     TABLE, create_schema, incremental_vacuum, open_connection, shrink, sqlite_error, table_name,
     used_bytes,
 };
-use crate::snapshots::{QuickConnection, QuickReaders, SNAPSHOT_REUSE, commits_to};
+use crate::snapshots::{CLOSER_PERIODS, QuickConnection, QuickReaders, SNAPSHOT_REUSE, commits_to};
 
 /// How long a read on the calling task may wait for a lock before it moves to the blocking
 /// pool.
@@ -53,8 +53,10 @@ pub struct SqliteStoreBuilder {
     max_bytes: Option<u64>,
     pragmas: Vec<(String, String)>,
     decoded_copies: u64,
-    /// How long a quick reader keeps its read transaction (not a setting: tests lengthen it).
+    /// How long a quick reader keeps its read transaction, and how often unused ones are
+    /// looked for (not settings: tests lengthen them).
     snapshot_reuse: Duration,
+    snapshot_closer_period: Duration,
 }
 
 impl SqliteStoreBuilder {
@@ -132,7 +134,12 @@ impl SqliteStoreBuilder {
                 Ok(conn)
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        let quick_readers = QuickReaders::new(quick_readers, commits, self.snapshot_reuse);
+        let quick_readers = QuickReaders::new(
+            quick_readers,
+            commits,
+            self.snapshot_reuse,
+            self.snapshot_closer_period,
+        );
         let readers = (0..self.readers)
             .map(|_| open_connection(&self.path, self.busy_timeout, &self.pragmas).map(Mutex::new))
             .collect::<Result<Vec<_>, _>>()?;
@@ -203,6 +210,7 @@ impl SqliteStore {
             pragmas: Vec::new(),
             decoded_copies: DEFAULT_DECODED_COPIES_BYTES,
             snapshot_reuse: SNAPSHOT_REUSE,
+            snapshot_closer_period: SNAPSHOT_REUSE * CLOSER_PERIODS,
         }
     }
 
@@ -718,10 +726,10 @@ impl CacheStore for SqliteStore {
     async fn clear(&self) -> Result<u64, StoreError> {
         self.blocking(|inner| {
             let conn = inner.writer();
+            // Snapshots would keep the log from being truncated.
+            let _paused = inner.quick_readers.pause();
             let removed = conn.execute(&format!("DELETE FROM {TABLE}"), [])?;
-            // Snapshots from before the delete would keep the log from being truncated.
-            inner.quick_readers.end_idle();
-            shrink(&conn)?;
+            shrink(&conn, || inner.quick_readers.end_idle())?;
             inner.copies.clear();
             Ok(removed as u64)
         })
@@ -749,8 +757,8 @@ impl CacheStore for SqliteStore {
                 [now],
             )?;
             if removed > 0 {
-                inner.quick_readers.end_idle();
-                shrink(&conn)?;
+                let _paused = inner.quick_readers.pause();
+                shrink(&conn, || inner.quick_readers.end_idle())?;
             }
             Ok(removed as u64)
         })
@@ -787,6 +795,7 @@ mod tests {
     fn store_at(path: &Path, snapshot_reuse: Duration) -> SqliteStore {
         let mut builder = SqliteStore::builder(path);
         builder.snapshot_reuse = snapshot_reuse;
+        builder.snapshot_closer_period = snapshot_reuse * CLOSER_PERIODS;
         builder.open().unwrap()
     }
 
@@ -824,8 +833,9 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn stores_on_one_file_share_their_commit_count() {
         let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
         let reading = store_at(&dir.path().join("s.sqlite"), FOREVER);
-        let writing = store_at(&dir.path().join(".").join("s.sqlite"), FOREVER);
+        let writing = store_at(&dir.path().join("sub/../s.sqlite"), FOREVER);
         assert_eq!(read_on_a_quick_reader(&reading, 2), None);
         writing
             .put(entry(2, Bytes::from_static(b"from the other store"), None))
@@ -838,12 +848,15 @@ mod tests {
     }
 
     /// A write this process does not count (another process's: here a connection of its
-    /// own) is seen once the snapshot before it is [`SNAPSHOT_REUSE`] old.
+    /// own) is seen once the snapshot before it is [`SNAPSHOT_REUSE`] old. The closer never
+    /// comes here, so only the snapshot's age can end it.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn another_process_s_write_is_seen_within_the_reuse_window() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.sqlite");
-        let store = store_at(&path, SNAPSHOT_REUSE);
+        let mut builder = SqliteStore::builder(&path);
+        builder.snapshot_closer_period = FOREVER;
+        let store = builder.open().unwrap();
         store
             .put(entry(3, Bytes::from_static(b"old"), None))
             .await
@@ -894,5 +907,26 @@ mod tests {
         );
         // The store reads on, in new snapshots.
         assert_eq!(read_on_a_quick_reader(&store, 2).unwrap().len(), 4_000);
+    }
+
+    /// While the store shrinks its file, reads begin no snapshot (one would keep the log
+    /// from being truncated), and they read all the same.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_snapshot_begins_while_the_file_shrinks() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_at(&dir.path().join("s.sqlite"), FOREVER);
+        store
+            .put(entry(4, Bytes::from_static(b"kept"), None))
+            .await
+            .unwrap();
+        assert_eq!(read_on_a_quick_reader(&store, 4).unwrap(), "kept");
+        assert_eq!(store.inner.quick_readers.open_now(), 1);
+        let paused = store.inner.quick_readers.pause();
+        assert_eq!(store.inner.quick_readers.open_now(), 0);
+        assert_eq!(read_on_a_quick_reader(&store, 4).unwrap(), "kept");
+        assert_eq!(store.inner.quick_readers.open_now(), 0);
+        drop(paused);
+        assert_eq!(read_on_a_quick_reader(&store, 4).unwrap(), "kept");
+        assert_eq!(store.inner.quick_readers.open_now(), 1);
     }
 }
