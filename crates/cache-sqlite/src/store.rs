@@ -331,6 +331,14 @@ impl Inner {
         self.writer.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Returns free pages to the file system ([`shrink`]) with no quick reader's snapshot
+    /// in the way of the truncating checkpoint: none begins meanwhile, and the idle ones end
+    /// just before it.
+    fn shrink(&self, conn: &Connection) -> Result<(), rusqlite::Error> {
+        let _paused = self.quick_readers.pause();
+        shrink(conn, || self.quick_readers.end_idle())
+    }
+
     /// A passive checkpoint of the log a quick write left due; a failure only delays it
     /// (the next write past the threshold asks again).
     fn checkpoint(&self) {
@@ -726,10 +734,8 @@ impl CacheStore for SqliteStore {
     async fn clear(&self) -> Result<u64, StoreError> {
         self.blocking(|inner| {
             let conn = inner.writer();
-            // Snapshots would keep the log from being truncated.
-            let _paused = inner.quick_readers.pause();
             let removed = conn.execute(&format!("DELETE FROM {TABLE}"), [])?;
-            shrink(&conn, || inner.quick_readers.end_idle())?;
+            inner.shrink(&conn)?;
             inner.copies.clear();
             Ok(removed as u64)
         })
@@ -757,8 +763,7 @@ impl CacheStore for SqliteStore {
                 [now],
             )?;
             if removed > 0 {
-                let _paused = inner.quick_readers.pause();
-                shrink(&conn, || inner.quick_readers.end_idle())?;
+                inner.shrink(&conn)?;
             }
             Ok(removed as u64)
         })
