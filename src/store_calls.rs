@@ -250,12 +250,27 @@ impl StoreCalls {
 
     /// Writes an entry; true when it was stored. A failure is logged and counted, never raised.
     pub(crate) async fn save(&self, entry: StoredEntry) -> bool {
+        self.write(entry, None).await
+    }
+
+    /// [`StoreCalls::save`] of the entry `response` was encoded to, handing the store the
+    /// response too ([`CacheStore::put_decoded`]: the memory store keeps it, and the entry's
+    /// first hit decodes nothing).
+    pub(crate) async fn save_decoded(&self, entry: StoredEntry, response: CachedResponse) -> bool {
+        self.write(entry, Some(response)).await
+    }
+
+    async fn write(&self, entry: StoredEntry, response: Option<CachedResponse>) -> bool {
         let key = entry.meta.key;
         if self.is_read_only() {
             tracing::debug!(%key, "read-only cache; response not cached");
             return false;
         }
-        match self.bounded(StoreOp::Put, self.store.put(entry)).await {
+        let put = match response {
+            Some(response) => self.store.put_decoded(entry, response),
+            None => self.store.put(entry),
+        };
+        match self.bounded(StoreOp::Put, put).await {
             Ok(()) => {
                 self.stats.store();
                 true

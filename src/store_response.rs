@@ -5,6 +5,8 @@
 //! when the store keeps bodies in files. Calls [`spool`](crate::spool),
 //! [`variants`](crate::variants) and leaf modules.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use cache_core::{CachedRequest, CachedResponse, EntryMeta};
 use cache_http::vary::{Vary, parse_vary};
@@ -186,21 +188,28 @@ pub(crate) async fn store_response(
         request_headers: &exchange.headers,
         seen: &exchange.seen,
     };
-    let stored_key = save_response(store, &place, &cached, now, expires_at).await;
     // After a redirect, the final URL is answered from the cache too (an alias), in the final
-    // URL's group.
-    if stored_key.is_some() && exchange.method == Method::GET && final_url != exchange.url {
-        let alias = Placement {
-            url_key: settings
-                .keys
-                .key(&Method::GET, &final_url, &exchange.headers, None),
-            url_group: settings.keys.url_group(&final_url),
-            meta_url: cached.url.as_str(),
-            request_headers: &exchange.headers,
-            seen: &SeenIndex::Unknown,
-        };
-        save_response(store, &alias, &cached, now, expires_at).await;
-    }
+    // URL's group. Without one (nearly always), the response is not needed again and goes to
+    // the store owned (the memory store keeps it, decoded).
+    let stored_key = if exchange.method == Method::GET && final_url != exchange.url {
+        let stored_key =
+            save_response(store, &place, Cow::Borrowed(&cached), now, expires_at).await;
+        if stored_key.is_some() {
+            let alias = Placement {
+                url_key: settings
+                    .keys
+                    .key(&Method::GET, &final_url, &exchange.headers, None),
+                url_group: settings.keys.url_group(&final_url),
+                meta_url: cached.url.as_str(),
+                request_headers: &exchange.headers,
+                seen: &SeenIndex::Unknown,
+            };
+            save_response(store, &alias, Cow::Borrowed(&cached), now, expires_at).await;
+        }
+        stored_key
+    } else {
+        save_response(store, &place, Cow::Owned(cached), now, expires_at).await
+    };
     let meta = EntryMeta::new(exchange.url_key, meta_url, now, expires_at);
     // Times as stored (to the millisecond), so this info matches a later hit's.
     let info = CacheInfo {

@@ -8,6 +8,7 @@
 //!
 //! Calls the store through [`StoreCalls`] only.
 
+use std::borrow::Cow;
 use std::time::SystemTime;
 
 use cache_core::{CacheKey, CachedResponse, Decoded, Entry, EntryMeta, StoredEntry, VaryIndex};
@@ -46,11 +47,13 @@ impl Placement<'_> {
 }
 
 /// Writes `cached` (and, when it varies, the Vary index); returns the key the response went
-/// to, `None` when nothing was stored.
+/// to, `None` when nothing was stored. An owned `cached` goes to the store with its bytes
+/// (the memory store keeps it as the decoded form); the caller passes it owned when it no
+/// longer needs it, so nothing is cloned for that.
 pub(crate) async fn save_response(
     store: &StoreCalls,
     place: &Placement<'_>,
-    cached: &CachedResponse,
+    cached: Cow<'_, CachedResponse>,
     now: SystemTime,
     expires_at: Option<SystemTime>,
 ) -> Option<CacheKey> {
@@ -178,11 +181,19 @@ fn outlives(index_expiry: Option<SystemTime>, entry_expiry: Option<SystemTime>) 
     }
 }
 
-async fn save(store: &StoreCalls, meta: EntryMeta, cached: &CachedResponse) -> Option<CacheKey> {
+/// Writes `cached` under `meta`; when the caller gives it up (owned), the store gets it with
+/// the bytes (see [`StoreCalls::save_decoded`]). Never cloned for that.
+async fn save(
+    store: &StoreCalls,
+    meta: EntryMeta,
+    cached: Cow<'_, CachedResponse>,
+) -> Option<CacheKey> {
     let key = meta.key;
-    let value = store.encode(cached, &key)?;
-    store
-        .save(StoredEntry::new(meta, value))
-        .await
-        .then_some(key)
+    let value = store.encode(&cached, &key)?;
+    let entry = StoredEntry::new(meta, value);
+    let saved = match cached {
+        Cow::Owned(response) => store.save_decoded(entry, response).await,
+        Cow::Borrowed(_) => store.save(entry).await,
+    };
+    saved.then_some(key)
 }

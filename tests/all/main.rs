@@ -10,6 +10,7 @@ mod big_bodies;
 mod builder_settings;
 mod cache_control;
 mod composition;
+mod decoded_writes;
 mod expiration;
 mod failures;
 #[cfg(any(feature = "sqlite", feature = "redis"))]

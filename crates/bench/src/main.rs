@@ -15,9 +15,10 @@
 //! with that `max_body_size` (default 8, the middleware default).
 //! `... -- big-body-fs [MiB]`: peak memory while a body that large (default 1024) passes
 //! through the cache over an `FsStore`, written while it streams, then served from its file.
-//! `... -- profile-hits [memory|sqlite|sled|floor|floor-sqlite|floor-sled] [plain|many]`: only
-//! hits of one store (or floor), 100 URLs with a query (or plain, or 10,000 with a query), for
-//! profilers.
+//! `... -- profile-hits [memory|memory-roomy|sqlite|sled|floor|floor-sqlite|floor-sled]
+//! [plain|many]`: only hits of one store (or floor), 100 URLs with a query (or plain, or 10,000
+//! with a query: more than the memory store holds by default, `memory-roomy` holds them all),
+//! for profilers.
 //! `... -- profile-concurrent [memory|sqlite|sled|floor|floor-sqlite|floor-sled] [hot]`: the concurrent
 //! row of one store alone (or all tasks on one URL), with latency percentiles.
 //! `... -- profile-misses [memory|sqlite|sled|plain|floor-memory|floor-sqlite|timed-memory|timed-sqlite|
@@ -655,6 +656,8 @@ async fn profiled(store: Option<&str>, dir: &Path, urls: &[String]) -> ClientWit
     match store {
         Some("sqlite") => ours(SqliteStore::open(dir.join("p.sqlite")).expect("sqlite")),
         Some("sled") => ours(SledStore::open(dir.join("p.sled")).expect("sled")),
+        // Room for every URL: hits over many URLs without evictions, as `many-keys` measures.
+        Some("memory-roomy") => ours(MemoryStore::bounded(urls.len() * 2, 1 << 30)),
         Some("floor") => floors::memory_prefilled(urls).await,
         Some("floor-sqlite") => floors::sqlite(&dir.join("f.sqlite")),
         Some("floor-sled") => floors::sled(&dir.join("f.sled")),

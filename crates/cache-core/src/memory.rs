@@ -10,6 +10,7 @@ use futures_core::stream::BoxStream;
 use crate::codec::EntryCodec;
 use crate::error::StoreError;
 use crate::key::CacheKey;
+use crate::response::CachedResponse;
 use crate::store::{CacheStore, Decoded, DecodedEntry, EntryMeta, StoredEntry};
 use crate::time::truncate_to_millis;
 
@@ -45,12 +46,35 @@ struct Slot {
 }
 
 impl Slot {
-    fn new(entry: StoredEntry) -> Arc<Self> {
+    fn new(entry: StoredEntry, decoded: Option<Arc<Decoded>>) -> Arc<Self> {
+        let kept = OnceLock::new();
+        if let Some(decoded) = decoded {
+            let _ = kept.set(decoded);
+        }
         Arc::new(Self {
             entry,
-            decoded: OnceLock::new(),
+            decoded: kept,
         })
     }
+}
+
+/// The decoded form of `entry` to keep from its writer's `response`: the response with its
+/// body the stored value's own slice (so the bound counts its bytes once), as decoding would
+/// give it. `None` where decoding would not share the value (a compressed body, which the
+/// first read keeps no form of either) or the value does not hold that body.
+fn kept_form(entry: &StoredEntry, mut response: CachedResponse) -> Option<Arc<Decoded>> {
+    if crate::codec::body_is_compressed(&entry.value) {
+        return None;
+    }
+    let body = entry.value.slice(crate::codec::body_range(&entry.value)?);
+    if body != response.body {
+        return None;
+    }
+    response.body = body;
+    Some(Arc::new(Decoded::new(
+        entry.meta.clone(),
+        crate::Entry::Response(response),
+    )))
 }
 
 /// An in-process store bounded by entry count and by bytes, evicting the least valuable
@@ -181,6 +205,27 @@ impl MemoryStore {
 }
 
 impl MemoryStore {
+    /// Stores `entry` with its decoded form, if known.
+    fn insert(&self, entry: StoredEntry, decoded: Option<Arc<Decoded>>) -> Result<(), StoreError> {
+        // The cache silently drops an entry heavier than one shard: say so instead.
+        let weight = self.weigher.of(&entry);
+        let limit = self.entries.shard_capacity();
+        if weight > limit {
+            return Err(StoreError::TooLarge {
+                size: weight,
+                limit,
+            });
+        }
+        let (key, group) = (entry.meta.key, entry.meta.url_group);
+        // Inserted first, indexed after: the insert may evict, and the eviction hook takes
+        // the index's locks, so no index lock may be held across it.
+        self.entries.insert(key, Slot::new(entry, decoded));
+        if let Some(group) = group {
+            self.url_index.add(&group, key);
+        }
+        Ok(())
+    }
+
     /// The entry and its decoded form, decoding (and keeping the result) on the first read.
     fn read_decoded(&self, key: &CacheKey, codec: &EntryCodec) -> DecodedEntry {
         let slot = self.entries.get(key)?;
@@ -230,23 +275,20 @@ impl CacheStore for MemoryStore {
     }
 
     async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
-        // The cache silently drops an entry heavier than one shard: say so instead.
-        let weight = self.weigher.of(&entry);
-        let limit = self.entries.shard_capacity();
-        if weight > limit {
-            return Err(StoreError::TooLarge {
-                size: weight,
-                limit,
-            });
-        }
-        let (key, group) = (entry.meta.key, entry.meta.url_group);
-        // Inserted first, indexed after: the insert may evict, and the eviction hook takes
-        // the index's locks, so no index lock may be held across it.
-        self.entries.insert(key, Slot::new(entry));
-        if let Some(group) = group {
-            self.url_index.add(&group, key);
-        }
-        Ok(())
+        self.insert(entry, None)
+    }
+
+    /// Keeps the writer's `response` as the entry's decoded form, with its body the stored
+    /// value's own bytes, where decoding would give it (not for a compressed body, nor for a
+    /// body the value does not hold): the first read of an entry written here decodes
+    /// nothing, as later ones.
+    async fn put_decoded(
+        &self,
+        entry: StoredEntry,
+        response: CachedResponse,
+    ) -> Result<(), StoreError> {
+        let decoded = kept_form(&entry, response);
+        self.insert(entry, decoded)
     }
 
     async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {
@@ -319,7 +361,7 @@ impl CacheStore for MemoryStore {
         let result = self.entries.entry(key, None, |_, slot| {
             let mut entry = slot.entry.clone();
             entry.meta.expires_at = expires_at;
-            *slot = Slot::new(entry);
+            *slot = Slot::new(entry, None);
             quick_cache::sync::EntryAction::Retain(())
         });
         Ok(matches!(
@@ -332,9 +374,95 @@ impl CacheStore for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixtures::entry;
+    use crate::fixtures::{entry, key, sample_response};
     use bytes::Bytes;
     use futures_util::FutureExt;
+
+    /// The decoded form kept for the entry under `key(n)`, if any, without reading it.
+    fn kept(store: &MemoryStore, n: u64) -> Option<Arc<Decoded>> {
+        store.entries.get(&key(n))?.decoded.get().cloned()
+    }
+
+    /// The writer's response is kept as the decoded form as soon as it is written: the first
+    /// read returns it, with its body the stored value's own bytes, and it is what decoding
+    /// the value gives.
+    #[test]
+    fn a_written_response_is_kept_decoded_before_any_read() {
+        let store = MemoryStore::new();
+        let codec = EntryCodec::new();
+        let response = sample_response();
+        let value = codec.encode(Some(&key(1)), &response).unwrap();
+        store
+            .put_decoded(entry(1, value.clone(), None), response.clone())
+            .now_or_never()
+            .unwrap()
+            .unwrap();
+        let first = kept(&store, 1).expect("kept at once");
+        let read = store
+            .get_decoded_now(&key(1), &codec)
+            .unwrap()
+            .unwrap()
+            .unwrap()
+            .expect("decodes");
+        assert!(Arc::ptr_eq(&first, &read), "the first read decoded anew");
+        let decoded = entry(1, value.clone(), None)
+            .decode(&key(1), &codec)
+            .unwrap();
+        assert_eq!(*read, *decoded);
+        let crate::Entry::Response(kept_response) = &read.entry else {
+            panic!("not a response");
+        };
+        let range = crate::codec::body_range(&value).unwrap();
+        assert_eq!(kept_response.body.as_ptr(), value[range].as_ptr());
+        // A plain write keeps nothing until the first read.
+        store
+            .put(entry(2, value, None))
+            .now_or_never()
+            .unwrap()
+            .unwrap();
+        assert!(kept(&store, 2).is_none());
+    }
+
+    /// Nothing is kept where decoding would not give the writer's response from the stored
+    /// bytes: a body the value does not hold, a compressed body (decoding makes a new buffer,
+    /// which the byte bound does not count), bytes that are no entry.
+    #[test]
+    fn a_response_the_value_does_not_hold_is_not_kept() {
+        let store = MemoryStore::new();
+        let codec = EntryCodec::new();
+        let response = sample_response();
+        let value = codec.encode(Some(&key(1)), &response).unwrap();
+        let mut other = response.clone();
+        other.body = Bytes::from_static(b"another body");
+        let compressed_codec = EntryCodec::new().compress_above(0);
+        let mut long = response.clone();
+        long.body = Bytes::from(vec![b'a'; 4096]);
+        let compressed = compressed_codec.encode(Some(&key(2)), &long).unwrap();
+        assert!(crate::codec::body_is_compressed(&compressed));
+        let writes = [
+            (1, value, other),
+            (2, compressed, long),
+            (3, Bytes::from_static(b"not an entry"), response),
+        ];
+        for (n, value, response) in writes {
+            store
+                .put_decoded(entry(n, value, None), response)
+                .now_or_never()
+                .unwrap()
+                .unwrap();
+            assert!(kept(&store, n).is_none(), "entry {n} kept");
+        }
+        // Read as the bytes say, as without the writer's response.
+        let read = store
+            .get_decoded_now(&key(1), &codec)
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        let crate::Entry::Response(read) = &read.expect("decodes").entry else {
+            panic!("not a response");
+        };
+        assert_eq!(read.body, Bytes::from_static(b"hello body"));
+    }
 
     #[test]
     fn bounded_by_bytes_under_a_write_storm() {

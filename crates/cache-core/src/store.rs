@@ -176,6 +176,39 @@ pub trait CacheStore: Send + Sync + Debug + 'static {
     /// Returns [`StoreError::TooLarge`] when the store refuses the size; nothing is written then.
     async fn put(&self, entry: StoredEntry) -> Result<(), StoreError>;
 
+    /// [`CacheStore::put`] by a writer that holds the response `entry`'s value encodes (it
+    /// encoded it): a store that keeps decoded forms keeps this one, so the entry's first
+    /// read does not decode it. The default stores `entry` alone; a store that keeps
+    /// `response` must keep it only where it is what decoding the value would give.
+    ///
+    /// ```
+    /// # use cache_core::{CacheKey, CacheStore, CachedRequest, CachedResponse, EntryMeta, MemoryStore, StoredEntry};
+    /// # use http::{HeaderMap, Method, StatusCode, Version};
+    /// # futures_util::FutureExt::now_or_never(async {
+    /// let response = CachedResponse::new(
+    ///     StatusCode::OK,
+    ///     Version::HTTP_11,
+    ///     HeaderMap::new(),
+    ///     bytes::Bytes::from_static(b"body"),
+    ///     "https://example.com/",
+    ///     CachedRequest::new(Method::GET, "https://example.com/", HeaderMap::new()),
+    /// );
+    /// let key = CacheKey::from_digest([7; 16]);
+    /// let value = cache_core::encode(&response).unwrap();
+    /// let meta = EntryMeta::new(key, "https://example.com/", std::time::SystemTime::now(), None);
+    /// let store = MemoryStore::new();
+    /// store.put_decoded(StoredEntry::new(meta, value), response).await.unwrap();
+    /// # }).unwrap();
+    /// ```
+    async fn put_decoded(
+        &self,
+        entry: StoredEntry,
+        response: crate::CachedResponse,
+    ) -> Result<(), StoreError> {
+        drop(response);
+        self.put(entry).await
+    }
+
     /// Removes the entry under `key`; true when there was one.
     async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError>;
 
