@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use futures_util::stream::BoxStream;
 use reqwest_caching::cache_core::codec::EntryCodec;
 use reqwest_caching::cache_core::store::DecodedEntry;
-use reqwest_caching::{CacheKey, CacheStore, EntryMeta, StoreError, StoredEntry};
+use reqwest_caching::{CacheKey, CacheStore, CachedResponse, EntryMeta, StoreError, StoredEntry};
 
 /// Durations of the calls made, by operation.
 pub(crate) type CallLog = Arc<Mutex<Vec<(&'static str, Duration)>>>;
@@ -43,6 +43,18 @@ impl<S: CacheStore> CacheStore for Timed<S> {
     async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
         let started = Instant::now();
         let put = self.inner.put(entry).await;
+        self.record("put", started);
+        put
+    }
+
+    /// Forwarded, so a store that keeps the response is timed doing so.
+    async fn put_decoded(
+        &self,
+        entry: StoredEntry,
+        response: CachedResponse,
+    ) -> Result<(), StoreError> {
+        let started = Instant::now();
+        let put = self.inner.put_decoded(entry, response).await;
         self.record("put", started);
         put
     }

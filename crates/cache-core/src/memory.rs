@@ -38,31 +38,46 @@ pub const DEFAULT_MEMORY_MAX_BYTES: u64 = 256 * 1024 * 1024;
 /// header map and URLs, bookkeeping).
 const ENTRY_OVERHEAD: u64 = 512;
 
-/// A stored entry and, once read, its decoded form: a hit then skips decoding. The decoded
-/// form shares the value's buffer (header values and body are slices of it).
+/// A stored entry and, once read, its decoded form: a hit then skips decoding. A form decoded
+/// here shares the value's buffer (header values and body are slices of it); one its writer
+/// handed over ([`Kept`]) holds its header values in a buffer of its own, weighed with it.
 struct Slot {
     entry: StoredEntry,
     decoded: OnceLock<Arc<Decoded>>,
+    /// Bytes the decoded form holds beyond the value (counted in the entry's weight).
+    kept_bytes: u64,
 }
 
 impl Slot {
-    fn new(entry: StoredEntry, decoded: Option<Arc<Decoded>>) -> Arc<Self> {
-        let kept = OnceLock::new();
-        if let Some(decoded) = decoded {
-            let _ = kept.set(decoded);
+    fn new(entry: StoredEntry, kept: Option<Kept>) -> Arc<Self> {
+        let decoded = OnceLock::new();
+        let mut kept_bytes = 0;
+        if let Some(kept) = kept {
+            kept_bytes = kept.bytes;
+            let _ = decoded.set(kept.decoded);
         }
         Arc::new(Self {
             entry,
-            decoded: kept,
+            decoded,
+            kept_bytes,
         })
     }
 }
 
-/// The decoded form of `entry` to keep from its writer's `response`: the response with its
-/// body the stored value's own slice (so the bound counts its bytes once), as decoding would
-/// give it. `None` where decoding would not share the value (a compressed body, which the
-/// first read keeps no form of either) or the value does not hold that body.
-fn kept_form(entry: &StoredEntry, mut response: CachedResponse) -> Option<Arc<Decoded>> {
+/// A decoded form from the entry's writer, and the bytes it holds beyond the stored value.
+struct Kept {
+    decoded: Arc<Decoded>,
+    bytes: u64,
+}
+
+/// The decoded form of `entry` to keep from its writer's `response` (what the value
+/// encodes), as decoding would give it: the body the stored value's own slice, so the bound
+/// counts it once; the header values copied into one buffer per header map, counted too (a
+/// response's values may be slices of the connection's read buffer, kilobytes that would
+/// otherwise stay alive with the entry, unweighed). `None` where decoding would not share
+/// the value (a compressed body: the first read keeps no form of those either) or the value
+/// does not hold that body.
+fn kept_form(entry: &StoredEntry, mut response: CachedResponse) -> Option<Kept> {
     if crate::codec::body_is_compressed(&entry.value) {
         return None;
     }
@@ -71,10 +86,36 @@ fn kept_form(entry: &StoredEntry, mut response: CachedResponse) -> Option<Arc<De
         return None;
     }
     response.body = body;
-    Some(Arc::new(Decoded::new(
-        entry.meta.clone(),
-        crate::Entry::Response(response),
-    )))
+    let response_bytes = compact(&mut response.headers);
+    let request_bytes = compact(&mut response.request.headers);
+    Some(Kept {
+        decoded: Arc::new(Decoded::new(
+            entry.meta.clone(),
+            crate::Entry::Response(response),
+        )),
+        bytes: response_bytes + request_bytes,
+    })
+}
+
+/// Copies every value of `headers` into one new buffer, in place (order and names kept, as
+/// decoding builds them); returns the buffer's length. A value that would not copy (none:
+/// each was a valid value already) keeps its own bytes and is counted the same.
+fn compact(headers: &mut http::HeaderMap) -> u64 {
+    let total: usize = headers.values().map(|value| value.len()).sum();
+    let mut buffer = bytes::BytesMut::with_capacity(total);
+    for value in headers.values() {
+        buffer.extend_from_slice(value.as_bytes());
+    }
+    let buffer = buffer.freeze();
+    let mut at = 0;
+    for value in headers.values_mut() {
+        let bytes = buffer.slice(at..at + value.len());
+        at += value.len();
+        if let Ok(copied) = http::HeaderValue::from_maybe_shared(bytes) {
+            *value = copied;
+        }
+    }
+    total as u64
 }
 
 /// An in-process store bounded by entry count and by bytes, evicting the least valuable
@@ -120,18 +161,22 @@ struct EntryWeight {
 }
 
 impl EntryWeight {
-    fn of(&self, entry: &StoredEntry) -> u64 {
+    fn of(&self, slot: &Slot) -> u64 {
         if self.by_count {
             return 1;
         }
-        let bytes = entry.value.len() as u64 + entry.meta.url.len() as u64 + ENTRY_OVERHEAD;
+        let entry = &slot.entry;
+        let bytes = entry.value.len() as u64
+            + entry.meta.url.len() as u64
+            + slot.kept_bytes
+            + ENTRY_OVERHEAD;
         bytes.max(self.floor)
     }
 }
 
 impl quick_cache::Weighter<CacheKey, Arc<Slot>> for EntryWeight {
     fn weight(&self, _key: &CacheKey, slot: &Arc<Slot>) -> u64 {
-        self.of(&slot.entry)
+        self.of(slot)
     }
 }
 
@@ -205,10 +250,11 @@ impl MemoryStore {
 }
 
 impl MemoryStore {
-    /// Stores `entry` with its decoded form, if known.
-    fn insert(&self, entry: StoredEntry, decoded: Option<Arc<Decoded>>) -> Result<(), StoreError> {
+    /// Stores `entry` with its writer's decoded form, if any.
+    fn insert(&self, entry: StoredEntry, kept: Option<Kept>) -> Result<(), StoreError> {
+        let slot = Slot::new(entry, kept);
         // The cache silently drops an entry heavier than one shard: say so instead.
-        let weight = self.weigher.of(&entry);
+        let weight = self.weigher.of(&slot);
         let limit = self.entries.shard_capacity();
         if weight > limit {
             return Err(StoreError::TooLarge {
@@ -216,10 +262,10 @@ impl MemoryStore {
                 limit,
             });
         }
-        let (key, group) = (entry.meta.key, entry.meta.url_group);
+        let (key, group) = (slot.entry.meta.key, slot.entry.meta.url_group);
         // Inserted first, indexed after: the insert may evict, and the eviction hook takes
         // the index's locks, so no index lock may be held across it.
-        self.entries.insert(key, Slot::new(entry, decoded));
+        self.entries.insert(key, slot);
         if let Some(group) = group {
             self.url_index.add(&group, key);
         }
@@ -287,8 +333,8 @@ impl CacheStore for MemoryStore {
         entry: StoredEntry,
         response: CachedResponse,
     ) -> Result<(), StoreError> {
-        let decoded = kept_form(&entry, response);
-        self.insert(entry, decoded)
+        let kept = kept_form(&entry, response);
+        self.insert(entry, kept)
     }
 
     async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {
@@ -421,6 +467,66 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(kept(&store, 2).is_none());
+    }
+
+    /// A writer's header values may be slices of a larger buffer (hyper's HTTP/1.1 client
+    /// slices them out of the connection's read buffer, 8 KiB and more): the kept form holds
+    /// copies, weighed with the entry, never the writer's buffer.
+    #[test]
+    fn kept_header_values_hold_no_buffer_of_the_writer() {
+        let read_buffer = Bytes::from(vec![b'v'; 64 * 1024]);
+        let value_of = |at: usize| {
+            http::HeaderValue::from_maybe_shared(read_buffer.slice(at..at + 10)).unwrap()
+        };
+        let mut response = sample_response();
+        response.headers.append("x-sliced", value_of(0));
+        response.headers.append("x-sliced", value_of(100));
+        response.request.headers.append("accept", value_of(200));
+        let codec = EntryCodec::new();
+        let value = codec.encode(Some(&key(1)), &response).unwrap();
+        // Room for ten million entries: a floor per entry of about 100 bytes, below this one.
+        let roomy = || MemoryStore::bounded(10_000_000, 1 << 30);
+        let store = roomy();
+        store
+            .put_decoded(entry(1, value.clone(), None), response.clone())
+            .now_or_never()
+            .unwrap()
+            .unwrap();
+        let kept = kept(&store, 1).expect("kept");
+        let crate::Entry::Response(kept_response) = &kept.entry else {
+            panic!("not a response");
+        };
+        let foreign = read_buffer.as_ptr_range();
+        let values = kept_response
+            .headers
+            .values()
+            .chain(kept_response.request.headers.values());
+        for value in values {
+            assert!(
+                !foreign.contains(&value.as_bytes().as_ptr()),
+                "a kept value points into the writer's buffer: {value:?}"
+            );
+        }
+        assert_eq!(
+            *kept,
+            *entry(1, value.clone(), None)
+                .decode(&key(1), &codec)
+                .unwrap()
+        );
+        // The copies are weighed: more than the same entry written as bytes alone.
+        let plain = roomy();
+        plain
+            .put(entry(1, value, None))
+            .now_or_never()
+            .unwrap()
+            .unwrap();
+        let copied: usize = kept_response
+            .headers
+            .values()
+            .chain(kept_response.request.headers.values())
+            .map(|v| v.len())
+            .sum();
+        assert_eq!(store.weight(), plain.weight() + copied as u64);
     }
 
     /// Nothing is kept where decoding would not give the writer's response from the stored

@@ -454,17 +454,41 @@ pub async fn corrupt_value_is_a_miss_and_deleted(t: &StoreUnderTest) {
     assert_eq!(decoded.entry, crate::Entry::Response(sample_response()));
 }
 
+/// A response's header lines in order, response then request (`HeaderMap`'s equality
+/// ignores the order of different names).
+fn header_order(entry: &crate::Entry) -> Vec<(String, Vec<u8>)> {
+    let crate::Entry::Response(response) = entry else {
+        return Vec::new();
+    };
+    response
+        .headers
+        .iter()
+        .chain(response.request.headers.iter())
+        .map(|(name, value)| (name.to_string(), value.as_bytes().to_vec()))
+        .collect()
+}
+
 /// `get_decoded` and, where a store answers it, `get_decoded_now` agree with `get` plus a
-/// decode: the same metadata and entry, twice in a row (a store that keeps decoded forms
-/// must not serve a stale one after an overwrite), and the same errors.
+/// decode: the same metadata and entry (header order included), twice in a row (a store that
+/// keeps decoded forms must not serve a stale one after an overwrite), whether each write
+/// came as bytes alone or with its response, and the same errors.
 pub async fn decoded_reads_agree(t: &StoreUnderTest) {
     let codec = EntryCodec::new();
     let first = codec::encode(&sample_response()).expect("encodes");
     let mut changed = sample_response();
     changed.body = Bytes::from_static(b"changed body");
     let second = codec::encode(&changed).expect("encodes");
-    for value in [first, second] {
-        ok(t.store.put(entry(1, value.clone(), None)).await, "put");
+    // Each written as bytes alone and with its response (`put_decoded`), each write
+    // replacing the one before: a store that keeps the writer's response reads as decoding.
+    let writes = [(first, sample_response()), (second, changed)]
+        .into_iter()
+        .flat_map(|write| [(write.clone(), false), (write, true)]);
+    for ((value, response), with_response) in writes {
+        let written = match with_response {
+            true => t.store.put_decoded(entry(1, value.clone(), None), response),
+            false => t.store.put(entry(1, value.clone(), None)),
+        };
+        ok(written.await, "put");
         let raw = ok(t.store.get(&key(1)).await, "get").expect("stored");
         let expected = codec
             .decode_entry(Some(&key(1)), &raw.value)
@@ -475,12 +499,14 @@ pub async fn decoded_reads_agree(t: &StoreUnderTest) {
                 .expect("decodes");
             assert_eq!(decoded.meta, raw.meta);
             assert_eq!(decoded.entry, expected);
+            assert_eq!(header_order(&decoded.entry), header_order(&expected));
             if let Some(now) = t.store.get_decoded_now(&key(1), &codec) {
                 let decoded = ok(now, "get_decoded_now")
                     .expect("stored")
                     .expect("decodes");
                 assert_eq!(decoded.meta, raw.meta);
                 assert_eq!(decoded.entry, expected);
+                assert_eq!(header_order(&decoded.entry), header_order(&expected));
             }
         }
     }
