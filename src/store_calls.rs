@@ -267,8 +267,9 @@ impl StoreCalls {
             return false;
         }
         let put = match response {
-            Some(response) => self.store.put_decoded(entry, response),
-            None => self.store.put(entry),
+            // Entries under signatures are verified on every read: nothing to keep.
+            Some(response) if !self.codec.signs() => self.store.put_decoded(entry, response),
+            _ => self.store.put(entry),
         };
         match self.bounded(StoreOp::Put, put).await {
             Ok(()) => {

@@ -13,7 +13,9 @@ use bytes::Bytes;
 
 use crate::codec::EntryCodec;
 use crate::key::CacheKey;
+use crate::response::CachedResponse;
 use crate::store::{Decoded, EntryMeta, StoredEntry, Undecodable};
+use crate::written::Kept;
 
 /// Bytes counted per copy beyond its stored bytes (the decoded header map, URLs, bookkeeping).
 const COPY_OVERHEAD: u64 = 512;
@@ -71,6 +73,8 @@ struct Copy {
     /// The stored bytes the copy was decoded from.
     value: Bytes,
     decoded: Arc<Decoded>,
+    /// Bytes the decoded form holds beyond `value` (a writer's copied header values).
+    extra: u64,
 }
 
 #[derive(Clone)]
@@ -78,7 +82,7 @@ struct CopyWeight;
 
 impl quick_cache::Weighter<CacheKey, Copy> for CopyWeight {
     fn weight(&self, _key: &CacheKey, copy: &Copy) -> u64 {
-        copy.value.len() as u64 + COPY_OVERHEAD
+        copy.value.len() as u64 + copy.extra + COPY_OVERHEAD
     }
 }
 
@@ -156,10 +160,31 @@ impl DecodedCopies {
                 Copy {
                     value: compared,
                     decoded,
+                    extra: 0,
                 },
             );
         }
         Ok(decoded)
+    }
+
+    /// Keeps, as the copy of `entry` (just written under `key` with a codec that does not
+    /// sign), the response its writer encoded into it, to answer reads of exactly `entry`'s
+    /// value and metadata: the entry's first read then decodes nothing. Nothing is kept where
+    /// decoding would not give that response sharing the value (see the stores' contract in
+    /// [`CacheStore::put_decoded`](crate::CacheStore::put_decoded)). A write racing this one
+    /// is harmless: a copy answers only for the very bytes it holds.
+    pub fn keep_written(&self, key: &CacheKey, entry: &StoredEntry, response: CachedResponse) {
+        let Some(copies) = &self.copies else {
+            return;
+        };
+        if let Some(kept) = Kept::of(entry, response) {
+            let copy = Copy {
+                value: entry.value.clone(),
+                decoded: kept.decoded,
+                extra: kept.bytes,
+            };
+            copies.insert(*key, copy);
+        }
     }
 
     /// Drops the copy of `key`'s entry (after a delete: its memory goes at once).
@@ -201,6 +226,40 @@ mod tests {
             EntryMeta::new(key(n), "https://e.com/", SystemTime::UNIX_EPOCH, None),
             value,
         )
+    }
+
+    /// A written response is kept at once (no decoding, no second read), weighed with the
+    /// header values it copies, and answers only for its own bytes.
+    #[test]
+    fn a_written_response_is_kept_and_weighed_with_its_header_copies() {
+        let copies = DecodedCopies::new(1 << 20);
+        let codec = EntryCodec::new();
+        let response = sample_response();
+        let value = crate::codec::encode(&response).unwrap();
+        let headers: usize = response
+            .headers
+            .values()
+            .chain(response.request.headers.values())
+            .map(|v| v.len())
+            .sum();
+        copies.keep_written(&key(1), &stored(1, value.clone()), response.clone());
+        let kept = copies.get(&key(1), &value, &codec, |_| true).expect("kept");
+        assert_eq!(
+            *kept,
+            *stored(1, value.clone()).decode(&key(1), &codec).unwrap()
+        );
+        assert_eq!(
+            copies.weight(),
+            value.len() as u64 + headers as u64 + COPY_OVERHEAD
+        );
+        let mut changed = response;
+        changed.body = Bytes::from_static(b"changed");
+        let other = crate::codec::encode(&changed).unwrap();
+        assert!(copies.get(&key(1), &other, &codec, |_| true).is_none());
+        // None kept where copies are off.
+        let none = DecodedCopies::new(0);
+        none.keep_written(&key(1), &stored(1, value.clone()), changed);
+        assert!(none.get(&key(1), &value, &codec, |_| true).is_none());
     }
 
     #[test]

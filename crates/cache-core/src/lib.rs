@@ -49,6 +49,7 @@ pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod time;
+mod written;
 
 #[cfg(any(test, feature = "testing"))]
 mod fixtures;

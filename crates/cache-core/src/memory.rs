@@ -13,6 +13,7 @@ use crate::key::CacheKey;
 use crate::response::CachedResponse;
 use crate::store::{CacheStore, Decoded, DecodedEntry, EntryMeta, StoredEntry};
 use crate::time::truncate_to_millis;
+use crate::written::Kept;
 
 mod url_index;
 
@@ -62,60 +63,6 @@ impl Slot {
             kept_bytes,
         })
     }
-}
-
-/// A decoded form from the entry's writer, and the bytes it holds beyond the stored value.
-struct Kept {
-    decoded: Arc<Decoded>,
-    bytes: u64,
-}
-
-/// The decoded form of `entry` to keep from its writer's `response` (what the value
-/// encodes), as decoding would give it: the body the stored value's own slice, so the bound
-/// counts it once; the header values copied into one buffer per header map, counted too (a
-/// response's values may be slices of the connection's read buffer, kilobytes that would
-/// otherwise stay alive with the entry, unweighed). `None` where decoding would not share
-/// the value (a compressed body: the first read keeps no form of those either) or the value
-/// does not hold that body.
-fn kept_form(entry: &StoredEntry, mut response: CachedResponse) -> Option<Kept> {
-    if crate::codec::body_is_compressed(&entry.value) {
-        return None;
-    }
-    let body = entry.value.slice(crate::codec::body_range(&entry.value)?);
-    if body != response.body {
-        return None;
-    }
-    response.body = body;
-    let response_bytes = compact(&mut response.headers);
-    let request_bytes = compact(&mut response.request.headers);
-    Some(Kept {
-        decoded: Arc::new(Decoded::new(
-            entry.meta.clone(),
-            crate::Entry::Response(response),
-        )),
-        bytes: response_bytes + request_bytes,
-    })
-}
-
-/// Copies every value of `headers` into one new buffer, in place (order and names kept, as
-/// decoding builds them); returns the buffer's length. A value that would not copy (none:
-/// each was a valid value already) keeps its own bytes and is counted the same.
-fn compact(headers: &mut http::HeaderMap) -> u64 {
-    let total: usize = headers.values().map(|value| value.len()).sum();
-    let mut buffer = bytes::BytesMut::with_capacity(total);
-    for value in headers.values() {
-        buffer.extend_from_slice(value.as_bytes());
-    }
-    let buffer = buffer.freeze();
-    let mut at = 0;
-    for value in headers.values_mut() {
-        let bytes = buffer.slice(at..at + value.len());
-        at += value.len();
-        if let Ok(copied) = http::HeaderValue::from_maybe_shared(bytes) {
-            *value = copied;
-        }
-    }
-    total as u64
 }
 
 /// An in-process store bounded by entry count and by bytes, evicting the least valuable
@@ -333,7 +280,7 @@ impl CacheStore for MemoryStore {
         entry: StoredEntry,
         response: CachedResponse,
     ) -> Result<(), StoreError> {
-        let kept = kept_form(&entry, response);
+        let kept = Kept::of(&entry, response);
         self.insert(entry, kept)
     }
 

@@ -11,7 +11,7 @@ use cache_core::codec::EntryCodec;
 use cache_core::decoded_copies::{DEFAULT_DECODED_COPIES_BYTES, DecodedCopies};
 use cache_core::store::DecodedEntry;
 use cache_core::time::{from_millis, to_millis};
-use cache_core::{CacheKey, CacheStore, EntryMeta, StoreError, StoredEntry};
+use cache_core::{CacheKey, CacheStore, CachedResponse, EntryMeta, StoreError, StoredEntry};
 use futures_core::stream::BoxStream;
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -673,6 +673,21 @@ impl CacheStore for SqliteStore {
         .await
     }
 
+    /// Written as [`CacheStore::put`], then the writer's response is kept as the entry's
+    /// decoded copy (when copies are kept): its first read decodes nothing. The copy answers
+    /// only for the very bytes and metadata written, so another writer's later write shows.
+    async fn put_decoded(
+        &self,
+        entry: StoredEntry,
+        response: CachedResponse,
+    ) -> Result<(), StoreError> {
+        let key = entry.meta.key;
+        let written = entry.clone();
+        self.put(entry).await?;
+        self.inner.copies.keep_written(&key, &written, response);
+        Ok(())
+    }
+
     async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {
         let key = *key;
         let deleted = self
@@ -810,6 +825,53 @@ mod tests {
         let _busy = store.inner.writer.lock().unwrap();
         let read = store.quick_read(&key(n)).expect("a quick reader is free");
         read.unwrap().map(|found| found.value)
+    }
+
+    /// A response written with `put_decoded` is the entry's decoded copy from the write on:
+    /// the first read returns that copy (no decoding), equal to decoding the row; an entry
+    /// written as bytes alone has none until read twice; a later write of other bytes is
+    /// read as those bytes, not as the copy.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_written_response_is_the_first_read_s_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_at(&dir.path().join("s.sqlite"), FOREVER);
+        let codec = EntryCodec::new();
+        let response = cache_core::testing::sample_response();
+        let value = codec.encode(Some(&key(1)), &response).unwrap();
+        let copy_of =
+            |n: u64, value: &Bytes| store.inner.copies.get(&key(n), value, &codec, |_| true);
+        store
+            .put_decoded(entry(1, value.clone(), None), response.clone())
+            .await
+            .unwrap();
+        let kept = copy_of(1, &value).expect("kept at the write");
+        let read = store
+            .get_decoded_now(&key(1), &codec)
+            .expect("a quick read")
+            .unwrap()
+            .unwrap()
+            .expect("decodes");
+        assert!(Arc::ptr_eq(&kept, &read), "the first read decoded anew");
+        let decoded = entry(1, value.clone(), None)
+            .decode(&key(1), &codec)
+            .unwrap();
+        assert_eq!(*read, *decoded);
+        store.put(entry(2, value.clone(), None)).await.unwrap();
+        assert!(copy_of(2, &value).is_none());
+        let mut changed = response;
+        changed.body = Bytes::from_static(b"changed");
+        let other = codec.encode(Some(&key(1)), &changed).unwrap();
+        store.put(entry(1, other, None)).await.unwrap();
+        let read = store
+            .get_decoded(&key(1), &codec)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        let cache_core::Entry::Response(read) = &read.entry else {
+            panic!("not a response");
+        };
+        assert_eq!(read.body, "changed");
     }
 
     /// Writes through the store (put, overwrite, delete) are seen by the very next read,
