@@ -91,7 +91,8 @@ impl SqliteStoreBuilder {
         self
     }
 
-    /// Keep decoded copies of entries read again (a key is kept from its second read), up to
+    /// Keep decoded copies of entries read again (a key is kept from its second read, or from
+    /// its write when the writer hands over its response: `put_decoded`), up to
     /// about `max_bytes` of stored bytes (default [`DEFAULT_DECODED_COPIES_BYTES`], 16 MiB;
     /// 0 keeps none): a read whose row is unchanged (value and metadata, compared in place)
     /// then skips copying the value out and decoding it. Every read still reads the file, so
