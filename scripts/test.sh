@@ -8,6 +8,16 @@ cd "$(dirname "$0")/.."
 # shows which step grew.
 step() { printf '\n==> [%4ds] %s\n' "$SECONDS" "$*"; }
 
+# Everything the script starts or makes is undone on exit, whatever step it stopped at: the
+# builds run beside the tests (their process group), their logs, the temporary directory.
+owned_tmpdir="" builds_pid="" tests_log="" builds_log=""
+cleanup() {
+    if [ -n "$builds_pid" ]; then kill -- "-$builds_pid" 2>/dev/null || true; fi
+    rm -f ${tests_log:+"$tests_log"} ${builds_log:+"$builds_log"}
+    if [ -n "$owned_tmpdir" ]; then rm -rf "$owned_tmpdir"; fi
+}
+trap cleanup EXIT
+
 # The tests make and delete thousands of temporary directories and SQLite files. On ext4 the
 # kernel's inode allocator took a fifth of the main test binary's CPU doing so (perf:
 # find_inode_bit, recently_deleted; 83 s of system time in a 156 s run, 27 s and 118 s on
@@ -15,7 +25,6 @@ step() { printf '\n==> [%4ds] %s\n' "$SECONDS" "$*"; }
 if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then
     owned_tmpdir="$(mktemp -d /dev/shm/reqwest-caching-tests.XXXXXX)"
     export TMPDIR="$owned_tmpdir"
-    trap 'rm -rf "$owned_tmpdir"' EXIT
 fi
 
 step "cargo fmt --all -- --check"
@@ -66,7 +75,6 @@ if chrt --idle 0 true 2>/dev/null; then idle_priority=(chrt --idle 0); fi
 setsid bash -c 'until grep -q "^ *Running " "$0"; do sleep 1; done; exec "$@"' \
     "$tests_log" "${idle_priority[@]}" scripts/check-builds.sh >"$builds_log" 2>&1 &
 builds_pid=$!
-trap 'kill -- "-$builds_pid" 2>/dev/null || true; rm -f "$tests_log" "$builds_log"; if [ -n "${owned_tmpdir:-}" ]; then rm -rf "$owned_tmpdir"; fi' EXIT
 cargo test --workspace --all-features 2>&1 | tee "$tests_log"
 
 step "scripts/check-builds.sh, run beside the tests: waiting for it, then its output"

@@ -190,7 +190,7 @@ pub(crate) async fn store_response(
     };
     // After a redirect, the final URL is answered from the cache too (an alias), in the final
     // URL's group. Without one (nearly always), the response is not needed again and goes to
-    // the store owned (the memory store keeps it, decoded).
+    // the store owned (a store that keeps decoded forms keeps it).
     let stored_key = if exchange.method == Method::GET && final_url != exchange.url {
         let stored_key =
             save_response(store, &place, Cow::Borrowed(&cached), now, expires_at).await;

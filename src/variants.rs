@@ -48,7 +48,7 @@ impl Placement<'_> {
 
 /// Writes `cached` (and, when it varies, the Vary index); returns the key the response went
 /// to, `None` when nothing was stored. An owned `cached` goes to the store with its bytes
-/// (the memory store keeps it as the decoded form); the caller passes it owned when it no
+/// (a store that keeps decoded forms keeps it); the caller passes it owned when it no
 /// longer needs it, so nothing is cloned for that.
 pub(crate) async fn save_response(
     store: &StoreCalls,

@@ -167,13 +167,13 @@ impl DecodedCopies {
         Ok(decoded)
     }
 
-    /// Keeps, as the copy of `entry` (just written under `key` with a codec that does not
-    /// sign), the response its writer encoded into it, to answer reads of exactly `entry`'s
+    /// Keeps, as the copy of `entry` (just written with a codec that does not sign), the
+    /// response its writer encoded into it, to answer reads of exactly `entry`'s
     /// value and metadata: the entry's first read then decodes nothing. Nothing is kept where
     /// decoding would not give that response sharing the value (see the stores' contract in
     /// [`CacheStore::put_decoded`](crate::CacheStore::put_decoded)). A write racing this one
     /// is harmless: a copy answers only for the very bytes it holds.
-    pub fn keep_written(&self, key: &CacheKey, entry: &StoredEntry, response: CachedResponse) {
+    pub fn keep_written(&self, entry: &StoredEntry, response: CachedResponse) {
         let Some(copies) = &self.copies else {
             return;
         };
@@ -183,7 +183,7 @@ impl DecodedCopies {
                 decoded: kept.decoded,
                 extra: kept.bytes,
             };
-            copies.insert(*key, copy);
+            copies.insert(entry.meta.key, copy);
         }
     }
 
@@ -242,7 +242,7 @@ mod tests {
             .chain(response.request.headers.values())
             .map(|v| v.len())
             .sum();
-        copies.keep_written(&key(1), &stored(1, value.clone()), response.clone());
+        copies.keep_written(&stored(1, value.clone()), response.clone());
         let kept = copies.get(&key(1), &value, &codec, |_| true).expect("kept");
         assert_eq!(
             *kept,
@@ -258,7 +258,7 @@ mod tests {
         assert!(copies.get(&key(1), &other, &codec, |_| true).is_none());
         // None kept where copies are off.
         let none = DecodedCopies::new(0);
-        none.keep_written(&key(1), &stored(1, value.clone()), changed);
+        none.keep_written(&stored(1, value.clone()), changed);
         assert!(none.get(&key(1), &value, &codec, |_| true).is_none());
     }
 

@@ -682,10 +682,9 @@ impl CacheStore for SqliteStore {
         entry: StoredEntry,
         response: CachedResponse,
     ) -> Result<(), StoreError> {
-        let key = entry.meta.key;
         let written = entry.clone();
         self.put(entry).await?;
-        self.inner.copies.keep_written(&key, &written, response);
+        self.inner.copies.keep_written(&written, response);
         Ok(())
     }
 
