@@ -4,12 +4,12 @@
 //! A leaf: calls nothing else in the crate.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use cache_core::CacheKey;
-use tokio::sync::watch;
+use tokio::sync::Notify;
 
 /// How many recently finished flights are remembered (see [`Flights::finished_since`]).
 const RECENT_LIMIT: usize = 4096;
@@ -21,10 +21,19 @@ type ByKey<V> = HashMap<CacheKey, V, foldhash::fast::RandomState>;
 /// The requests in flight, by key, and the keys whose flights finished recently.
 #[derive(Debug, Default)]
 pub(crate) struct Flights {
-    in_flight: Mutex<ByKey<watch::Receiver<bool>>>,
+    in_flight: Mutex<ByKey<Arc<Landing>>>,
     /// Key → the sequence number its last flight finished at.
     recent: Mutex<ByKey<u64>>,
     finished: AtomicU64,
+}
+
+/// How followers learn that their leader is done: a flag and the waiters to wake. Lighter
+/// than a `watch` channel (whose eight waiter lists were allocated and walked on every miss,
+/// followed or not).
+#[derive(Debug, Default)]
+pub(crate) struct Landing {
+    done: AtomicBool,
+    waiters: Notify,
 }
 
 /// This request's part in a flight.
@@ -32,13 +41,13 @@ pub(crate) enum Flight<'a> {
     /// Fetch; followers are released when the guard drops (done, failed or cancelled).
     Leader(LeaderGuard<'a>),
     /// Wait for the leader, then look in the cache.
-    Follower(watch::Receiver<bool>),
+    Follower(Arc<Landing>),
 }
 
 pub(crate) struct LeaderGuard<'a> {
     flights: &'a Flights,
     key: CacheKey,
-    done: watch::Sender<bool>,
+    landing: Arc<Landing>,
 }
 
 impl Drop for LeaderGuard<'_> {
@@ -56,17 +65,18 @@ impl Drop for LeaderGuard<'_> {
             }
             recent.insert(self.key, sequence);
         }
-        // Once out of the table no follower can join; with none holding a receiver, nobody
-        // is told (waking nobody still cost a walk over the channel's waiter lists).
+        // Once out of the table no follower can join: the landing's other holders are all
+        // the followers there will be, and with none, nobody is told.
         drop(self.flights.lock().remove(&self.key));
-        if self.done.receiver_count() > 0 {
-            self.done.send_replace(true);
+        self.landing.done.store(true, Ordering::Release);
+        if Arc::strong_count(&self.landing) > 1 {
+            self.landing.waiters.notify_waiters();
         }
     }
 }
 
 impl Flights {
-    fn lock(&self) -> MutexGuard<'_, ByKey<watch::Receiver<bool>>> {
+    fn lock(&self) -> MutexGuard<'_, ByKey<Arc<Landing>>> {
         self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -85,22 +95,76 @@ impl Flights {
     /// Leads the flight for `key`, or follows the one already under way.
     pub(crate) fn join(&self, key: CacheKey) -> Flight<'_> {
         let mut in_flight = self.lock();
-        if let Some(done) = in_flight.get(&key) {
-            return Flight::Follower(done.clone());
+        if let Some(landing) = in_flight.get(&key) {
+            return Flight::Follower(Arc::clone(landing));
         }
-        let (done, receiver) = watch::channel(false);
-        in_flight.insert(key, receiver);
+        let landing = Arc::new(Landing::default());
+        in_flight.insert(key, Arc::clone(&landing));
         Flight::Leader(LeaderGuard {
             flights: self,
             key,
-            done,
+            landing,
         })
     }
 }
 
-/// Waits up to `limit` for the leader; false when it took too long.
-pub(crate) async fn wait_for_leader(mut done: watch::Receiver<bool>, limit: Duration) -> bool {
-    // A leader dropped without finishing also releases its followers (the channel closes).
-    let finished = tokio::time::timeout(limit, done.wait_for(|finished| *finished)).await;
-    finished.is_ok()
+/// Waits up to `limit` for the leader; false when it took too long. A leader dropped
+/// without finishing also releases its followers.
+pub(crate) async fn wait_for_leader(landing: Arc<Landing>, limit: Duration) -> bool {
+    let landed = async {
+        // Made before the flag is read: a `Notified` counts every `notify_waiters` from its
+        // creation on, so a landing between the read and the await is not missed.
+        let woken = landing.waiters.notified();
+        if !landing.done.load(Ordering::Acquire) {
+            woken.await;
+        }
+    };
+    tokio::time::timeout(limit, landed).await.is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> CacheKey {
+        CacheKey::from_digest([7; 16])
+    }
+
+    fn join(flights: &Flights) -> Flight<'_> {
+        flights.join(key())
+    }
+
+    /// Followers waiting when their leader lands are woken, and one that joined before the
+    /// landing but waits only after it is released at once (the landing is not missed).
+    #[tokio::test]
+    async fn followers_are_released_whenever_they_wait() {
+        let flights = Flights::default();
+        let Flight::Leader(leader) = join(&flights) else {
+            panic!("the first request leads");
+        };
+        let (Flight::Follower(waiting), Flight::Follower(late)) = (join(&flights), join(&flights))
+        else {
+            panic!("later requests follow");
+        };
+        let waiting = tokio::spawn(wait_for_leader(waiting, Duration::from_secs(30)));
+        tokio::task::yield_now().await;
+        let released_at = std::time::Instant::now();
+        drop(leader);
+        assert!(waiting.await.unwrap(), "the waiting follower is released");
+        assert!(wait_for_leader(late, Duration::from_secs(30)).await);
+        assert!(released_at.elapsed() < Duration::from_secs(10));
+        // Landed and out of the table: the next request leads a new flight.
+        assert!(matches!(join(&flights), Flight::Leader(_)));
+    }
+
+    /// A leader that never lands lets its followers go after their wait.
+    #[tokio::test]
+    async fn a_follower_gives_up_after_its_wait() {
+        let flights = Flights::default();
+        let _leader = join(&flights);
+        let Flight::Follower(landing) = join(&flights) else {
+            panic!("the second request follows");
+        };
+        assert!(!wait_for_leader(landing, Duration::from_millis(20)).await);
+    }
 }

@@ -2,7 +2,9 @@
 //! sorting its query, BLAKE3) is most of what a hit costs, and clients ask for the same URLs
 //! again and again. Only requests whose key the method and URL alone decide are remembered
 //! (no body, no matched or credential headers: see [`KeyRules::url_alone_decides`]), so a
-//! remembered key is exactly the one computed anew.
+//! remembered key is exactly the one computed anew. Each is remembered with its URL's group
+//! ([`KeyRules::url_group`]), made from the same normalized URL for little more: a miss
+//! stores its entry under that group, and would otherwise normalize the URL a second time.
 //! With a user's key function ([`key_fn`](crate::CacheMiddlewareBuilder::key_fn)), every key
 //! is the function's, and none is remembered (it may read anything of the request).
 //!
@@ -39,7 +41,14 @@ const URLS_PER_SHARD: usize = URLS_REMEMBERED / SHARDS;
 /// bookkeeping on the hit path.
 const MISSES_BEFORE_RESTART: u32 = 4 * URLS_PER_SHARD as u32;
 
-type Table = HashMap<Box<str>, CacheKey, foldhash::fast::RandomState>;
+type Table = HashMap<Box<str>, Keyed, foldhash::fast::RandomState>;
+
+/// A URL's key (for one method) and its group.
+#[derive(Clone, Copy)]
+struct Keyed {
+    key: CacheKey,
+    group: CacheKey,
+}
 
 /// GET and HEAD keys by URL text.
 #[derive(Default)]
@@ -67,17 +76,17 @@ struct Remembered {
 }
 
 impl Remembered {
-    /// Keeps `key` for `url`, room permitting (see [`MISSES_BEFORE_RESTART`]).
-    fn remember(&mut self, url: &str, key: CacheKey) {
+    /// Keeps `keyed` for `url`, room permitting (see [`MISSES_BEFORE_RESTART`]).
+    fn remember(&mut self, url: &str, keyed: Keyed) {
         if self.keys.len() < URLS_PER_SHARD {
-            self.keys.insert(url.into(), key);
+            self.keys.insert(url.into(), keyed);
             return;
         }
         self.misses_while_full += 1;
         if self.misses_while_full >= MISSES_BEFORE_RESTART {
             self.keys.clear();
             self.misses_while_full = 0;
-            self.keys.insert(url.into(), key);
+            self.keys.insert(url.into(), keyed);
         }
     }
 }
@@ -126,15 +135,28 @@ impl KeyMemo {
         let shard = self.shard(text);
         // Being written, or poisoned: compute rather than wait.
         if let Ok(tables) = shard.try_read() {
-            if let Some(key) = tables.for_method(get).keys.get(text) {
-                return *key;
+            if let Some(keyed) = tables.for_method(get).keys.get(text) {
+                return keyed.key;
             }
         }
-        let key = compute();
+        let (key, group) = self.rules.key_and_url_group(method, url, headers, body);
         if let Ok(mut tables) = shard.try_write() {
-            tables.for_method_mut(get).remember(text, key);
+            tables
+                .for_method_mut(get)
+                .remember(text, Keyed { key, group });
         }
         key
+    }
+
+    /// [`KeyRules::url_group`], from memory when a key of the URL is remembered.
+    pub(crate) fn url_group(&self, url: &Url) -> CacheKey {
+        let text = url.as_str();
+        if let Ok(tables) = self.shard(text).try_read() {
+            if let Some(keyed) = tables.get.keys.get(text).or(tables.head.keys.get(text)) {
+                return keyed.group;
+            }
+        }
+        self.rules.url_group(url)
     }
 
     /// The table `url` belongs in.
@@ -143,7 +165,7 @@ impl KeyMemo {
     }
 }
 
-/// Everything else (URL groups, redaction) is the rules' own.
+/// Everything else (redaction, the rules' settings) is the rules' own.
 impl std::ops::Deref for KeyMemo {
     type Target = KeyRules;
 
@@ -214,6 +236,7 @@ mod tests {
                             rules.key(&Method::GET, &u, headers, None),
                             "{rules:?} {u} {headers:?}"
                         );
+                        assert_eq!(memo.url_group(&u), rules.url_group(&u), "{rules:?} {u}");
                     }
                 }
             }
@@ -228,6 +251,7 @@ mod tests {
                                     rules.key(&method, &u, headers, body),
                                     "{rules:?} {method} {u} {headers:?} {body:?}"
                                 );
+                                assert_eq!(memo.url_group(&u), rules.url_group(&u), "{u}");
                             }
                         }
                     }
@@ -272,6 +296,7 @@ mod tests {
             &HeaderMap::new(),
             None,
         );
+        let key = Keyed { key, group: key };
         let mut table = Remembered::default();
         for i in 0..URLS_PER_SHARD {
             table.remember(&format!("u{i}"), key);

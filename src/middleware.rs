@@ -331,7 +331,7 @@ impl CacheMiddleware {
     /// when it stored nothing usable or took too long (then this request goes itself).
     async fn follow(
         &self,
-        done: tokio::sync::watch::Receiver<bool>,
+        done: std::sync::Arc<crate::flight::Landing>,
         wait: std::time::Duration,
         url_key: CacheKey,
         directives: Option<&RequestDirectives>,

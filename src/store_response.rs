@@ -8,6 +8,7 @@
 use std::borrow::Cow;
 
 use bytes::Bytes;
+use cache_core::time::truncate_to_millis;
 use cache_core::{CachedRequest, CachedResponse, EntryMeta};
 use cache_http::vary::{Vary, parse_vary};
 use http::{Method, StatusCode};
@@ -210,11 +211,10 @@ pub(crate) async fn store_response(
     } else {
         save_response(store, &place, Cow::Owned(cached), now, expires_at).await
     };
-    let meta = EntryMeta::new(exchange.url_key, meta_url, now, expires_at);
     // Times as stored (to the millisecond), so this info matches a later hit's.
     let info = CacheInfo {
-        created_at: stored_key.map(|_| meta.created_at),
-        expires: stored_key.and(meta.expires_at),
+        created_at: stored_key.map(|_| truncate_to_millis(now)),
+        expires: stored_key.and(expires_at.map(truncate_to_millis)),
         key: Some(stored_key.unwrap_or(exchange.url_key)),
         stored: stored_key.is_some(),
         ..not_stored

@@ -52,8 +52,14 @@ fn imf_fixdate(bytes: &[u8]) -> Option<Fields> {
         return None;
     }
     let text = std::str::from_utf8(b).ok()?;
-    let number =
-        |range: std::ops::Range<usize>| digits(&text[range.clone()], range.len(), range.len());
+    // Fixed widths of ASCII digits: read as they stand, without a general number parser.
+    let number = |range: std::ops::Range<usize>| {
+        b[range].iter().try_fold(0u32, |number, &digit| {
+            digit
+                .is_ascii_digit()
+                .then(|| number * 10 + u32::from(digit - b'0'))
+        })
+    };
     let fixed = [
         (3, b','),
         (4, b' '),

@@ -267,6 +267,43 @@ impl KeyRules {
         headers: &HeaderMap,
         body: Option<&[u8]>,
     ) -> CacheKey {
+        self.key_with_group(method, url, headers, body, false).0
+    }
+
+    /// [`key`](Self::key) and [`url_group`](Self::url_group) of a request at once, for less
+    /// than the two apart: the URL is normalized once for both.
+    ///
+    /// ```
+    /// use cache_http::KeyRules;
+    /// use http::{HeaderMap, Method};
+    /// use url::Url;
+    /// let rules = KeyRules::default();
+    /// let url = Url::parse("https://example.com/p?b=2&a=1").unwrap();
+    /// let (key, group) = rules.key_and_url_group(&Method::GET, &url, &HeaderMap::new(), None);
+    /// assert_eq!(key, rules.key(&Method::GET, &url, &HeaderMap::new(), None));
+    /// assert_eq!(group, rules.url_group(&url));
+    /// ```
+    pub fn key_and_url_group(
+        &self,
+        method: &Method,
+        url: &Url,
+        headers: &HeaderMap,
+        body: Option<&[u8]>,
+    ) -> (CacheKey, CacheKey) {
+        let (key, group) = self.key_with_group(method, url, headers, body, true);
+        // Always made when asked for; computed apart only if that ever changes.
+        (key, group.unwrap_or_else(|| self.url_group(url)))
+    }
+
+    /// The key, and the URL group when `with_group` (from the normalized URL the key hashes).
+    fn key_with_group(
+        &self,
+        method: &Method,
+        url: &Url,
+        headers: &HeaderMap,
+        body: Option<&[u8]>,
+        with_group: bool,
+    ) -> (CacheKey, Option<CacheKey>) {
         // The query is decoded once, for the URL's text and for the credentials it carries.
         let query = url.query().map(QueryPairs::parse);
         let mut hasher = KeyHasher::new();
@@ -280,7 +317,9 @@ impl KeyRules {
                 hasher.field(value.as_bytes());
             }
         }
-        hasher.field_with(|out| self.write_normalized_url(url, query.as_ref(), out));
+        let normalized_url =
+            hasher.field_with(|out| self.write_normalized_url(url, query.as_ref(), out));
+        let group = with_group.then(|| url_group_of(&hasher.0[normalized_url]));
         self.hash_matched_headers(&mut hasher, headers);
         let mut credentials = Vec::new();
         // An empty body is no body: a GET built with `.body("")` is the same request.
@@ -302,7 +341,7 @@ impl KeyRules {
                 hasher.field(value);
             }
         }
-        hasher.finish()
+        (hasher.finish(), group)
     }
 
     /// The group of every entry stored for `url`, whatever the method, headers, credentials
@@ -320,10 +359,9 @@ impl KeyRules {
     /// ```
     pub fn url_group(&self, url: &Url) -> CacheKey {
         let query = url.query().map(QueryPairs::parse);
-        let mut hasher = KeyHasher(Vec::with_capacity(128));
-        hasher.field(URL_GROUP_TAG);
-        hasher.field_with(|out| self.write_normalized_url(url, query.as_ref(), out));
-        hasher.finish()
+        let mut normalized = Vec::with_capacity(url.as_str().len());
+        self.write_normalized_url(url, query.as_ref(), &mut normalized);
+        url_group_of(&normalized)
     }
 
     /// The URL as it enters the key: lowercase scheme and host, no default port, no user info
@@ -368,12 +406,15 @@ impl KeyRules {
         // Each `name=value` is kept verbatim; only the name is decoded, to recognize
         // `api%5Fkey` as `api_key`.
         let redacts = |pair: &&str| {
-            let name = pair.split('=').next().unwrap_or_default();
+            let pair = pair.as_bytes();
+            let name = &pair[..pair.iter().position(|&b| b == b'=').unwrap_or(pair.len())];
             // Most names have nothing to decode: compared as they are, with no allocation.
-            if !name.bytes().any(|b| b == b'%' || b == b'+') {
-                return !name.is_empty() && self.redacts_parameter(name);
+            if !name.iter().any(|&b| b == b'%' || b == b'+') {
+                // Text (cut from the query at an ASCII byte): matched as its bytes.
+                return !name.is_empty()
+                    && (self.ignored.contains(name) || self.is_credential_parameter_bytes(name));
             }
-            let decoded = decoded_pairs(name.as_bytes());
+            let decoded = decoded_pairs(name);
             decoded
                 .first()
                 .is_some_and(|(name, _)| self.redacts_parameter(&String::from_utf8_lossy(name)))
@@ -584,6 +625,16 @@ fn strip_userinfo_and_fragment(url: &Url) -> Url {
 /// the same digest as fed piecewise, and one call is much cheaper than a dozen small ones.
 struct KeyHasher(Vec<u8>);
 
+/// The URL group of a URL normalized as the key has it.
+fn url_group_of(normalized_url: &[u8]) -> CacheKey {
+    let mut hasher = KeyHasher(Vec::with_capacity(
+        URL_GROUP_TAG.len() + normalized_url.len() + 16,
+    ));
+    hasher.field(URL_GROUP_TAG);
+    hasher.field(normalized_url);
+    hasher.finish()
+}
+
 impl KeyHasher {
     fn new() -> Self {
         let mut hasher = Self(Vec::with_capacity(256));
@@ -591,13 +642,15 @@ impl KeyHasher {
         hasher
     }
 
-    /// A field whose bytes `write` appends; its length is filled in after.
-    fn field_with(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
+    /// A field whose bytes `write` appends; its length is filled in after. Returns where
+    /// those bytes are in the buffer.
+    fn field_with(&mut self, write: impl FnOnce(&mut Vec<u8>)) -> std::ops::Range<usize> {
         let at = self.0.len();
         self.0.extend_from_slice(&[0; 8]);
         write(&mut self.0);
         let len = (self.0.len() - at - 8) as u64;
         self.0[at..at + 8].copy_from_slice(&len.to_le_bytes());
+        at + 8..self.0.len()
     }
 
     fn field(&mut self, bytes: &[u8]) {

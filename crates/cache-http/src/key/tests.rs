@@ -638,3 +638,58 @@ fn method_override_is_part_of_the_key() {
     );
     assert!(!rules.url_alone_decides(&patch));
 }
+
+/// A URL group is the BLAKE3 of its tag and the normalized URL, each length-prefixed, as
+/// stored entries carry it (pinned by construction), and computing it with the key gives
+/// the same group and key as computing each apart.
+#[test]
+fn url_groups_are_pinned_and_the_same_with_the_key() {
+    let reference = |rules: &KeyRules, url: &Url| {
+        let mut bytes = Vec::new();
+        for field in [URL_GROUP_TAG, rules.normalized_url(url).as_bytes()] {
+            bytes.extend_from_slice(&(field.len() as u64).to_le_bytes());
+            bytes.extend_from_slice(field);
+        }
+        let mut digest = [0u8; 16];
+        digest.copy_from_slice(&blake3::hash(&bytes).as_bytes()[..16]);
+        CacheKey::from_digest(digest)
+    };
+    assert_eq!(
+        KeyRules::default()
+            .url_group(&url("https://example.com/a?b=1"))
+            .as_str(),
+        reference(&KeyRules::default(), &url("https://example.com/a?b=1")).as_str()
+    );
+    let mut auth = HeaderMap::new();
+    auth.insert("authorization", HeaderValue::from_static("Bearer t"));
+    let mut json = HeaderMap::new();
+    json.insert("content-type", HeaderValue::from_static("application/json"));
+    for rules in [
+        KeyRules::default(),
+        KeyRules::default().per_credential(false),
+        KeyRules::default().ignored_parameters(["b", "session"]),
+        KeyRules::default().match_headers(MatchHeaders::All),
+    ] {
+        for u in [
+            "https://example.com/",
+            "https://Example.com:443/a/b?b=2&a=1#frag",
+            "https://u:p@example.com/a?api_key=1&x=%41+b",
+            "http://example.com:8080/p?session=9&b=1",
+            "https://example.com/p?&&a&b=",
+        ] {
+            let u = url(u);
+            assert_eq!(rules.url_group(&u), reference(&rules, &u), "{u}");
+            for (method, headers, body) in [
+                (Method::GET, &HeaderMap::new(), None),
+                (Method::GET, &auth, None),
+                (Method::POST, &json, Some(&br#"{"a":1}"#[..])),
+            ] {
+                assert_eq!(
+                    rules.key_and_url_group(&method, &u, headers, body),
+                    (rules.key(&method, &u, headers, body), rules.url_group(&u)),
+                    "{rules:?} {method} {u}"
+                );
+            }
+        }
+    }
+}
