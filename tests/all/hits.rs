@@ -192,9 +192,9 @@ async fn a_304_that_sets_a_cookie_gives_it_to_the_caller_never_to_the_store() {
 }
 
 /// A task answered from the cache again and again still lets the other tasks of its worker
-/// run: a hit spends a unit of tokio's cooperative budget, as a socket read would, so a loop
-/// of hits yields now and then (a memory hit waits on nothing, and without it such a loop
-/// held its worker until it ended, timers included).
+/// run: hits spend tokio's cooperative budget (a unit per four), so a loop of hits yields
+/// within some 512 (a memory hit waits on nothing, and without it such a loop held its
+/// worker until it ended, timers included).
 #[tokio::test(flavor = "current_thread")]
 async fn a_loop_of_hits_lets_other_tasks_run() {
     let h = Harness::new(Backend::Memory).await;
