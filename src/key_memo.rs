@@ -2,9 +2,12 @@
 //! sorting its query, BLAKE3) is most of what a hit costs, and clients ask for the same URLs
 //! again and again. Only requests whose key the method and URL alone decide are remembered
 //! (no body, no matched or credential headers: see [`KeyRules::url_alone_decides`]), so a
-//! remembered key is exactly the one computed anew. Each is remembered with its URL's group
-//! ([`KeyRules::url_group`]), made from the same normalized URL for little more: a miss
-//! stores its entry under that group, and would otherwise normalize the URL a second time.
+//! remembered key is exactly the one computed anew. While its table has room, a key is
+//! computed and remembered with its URL's group ([`KeyRules::url_group`]), made from the same
+//! normalized URL for little more: a miss stores its entry under that group, and would
+//! otherwise normalize the URL a second time. A full table (a working set larger than the
+//! memory) takes the key alone: then hits of URLs not remembered would pay for groups never
+//! asked for.
 //! With a user's key function ([`key_fn`](crate::CacheMiddlewareBuilder::key_fn)), every key
 //! is the function's, and none is remembered (it may read anything of the request).
 //!
@@ -43,11 +46,11 @@ const MISSES_BEFORE_RESTART: u32 = 4 * URLS_PER_SHARD as u32;
 
 type Table = HashMap<Box<str>, Keyed, foldhash::fast::RandomState>;
 
-/// A URL's key (for one method) and its group.
+/// A URL's key (for one method) and, when computed with it, its group.
 #[derive(Clone, Copy)]
 struct Keyed {
     key: CacheKey,
-    group: CacheKey,
+    group: Option<CacheKey>,
 }
 
 /// GET and HEAD keys by URL text.
@@ -134,12 +137,20 @@ impl KeyMemo {
         let get = *method == Method::GET;
         let shard = self.shard(text);
         // Being written, or poisoned: compute rather than wait.
+        let mut room = false;
         if let Ok(tables) = shard.try_read() {
-            if let Some(keyed) = tables.for_method(get).keys.get(text) {
+            let remembered = &tables.for_method(get).keys;
+            if let Some(keyed) = remembered.get(text) {
                 return keyed.key;
             }
+            room = remembered.len() < URLS_PER_SHARD;
         }
-        let (key, group) = self.rules.key_and_url_group(method, url, headers, body);
+        let (key, group) = if room {
+            let (key, group) = self.rules.key_and_url_group(method, url, headers, body);
+            (key, Some(group))
+        } else {
+            (compute(), None)
+        };
         if let Ok(mut tables) = shard.try_write() {
             tables
                 .for_method_mut(get)
@@ -152,8 +163,11 @@ impl KeyMemo {
     pub(crate) fn url_group(&self, url: &Url) -> CacheKey {
         let text = url.as_str();
         if let Ok(tables) = self.shard(text).try_read() {
-            if let Some(keyed) = tables.get.keys.get(text).or(tables.head.keys.get(text)) {
-                return keyed.group;
+            let remembered = [&tables.get, &tables.head]
+                .into_iter()
+                .find_map(|method| method.keys.get(text)?.group);
+            if let Some(group) = remembered {
+                return group;
             }
         }
         self.rules.url_group(url)
@@ -296,7 +310,10 @@ mod tests {
             &HeaderMap::new(),
             None,
         );
-        let key = Keyed { key, group: key };
+        let key = Keyed {
+            key,
+            group: Some(key),
+        };
         let mut table = Remembered::default();
         for i in 0..URLS_PER_SHARD {
             table.remember(&format!("u{i}"), key);
@@ -309,6 +326,43 @@ mod tests {
         table.remember("newest", key);
         assert_eq!(table.keys.len(), 1);
         assert!(table.keys.contains_key("newest"));
+    }
+
+    /// While its table has room, a key is remembered with its URL's group (the miss path
+    /// finds it there); a URL keyed while its table is full gets its key alone.
+    #[test]
+    fn groups_are_remembered_while_tables_have_room() {
+        let rules = KeyRules::default();
+        let memo = KeyMemo::new(rules.clone(), None);
+        let none = HeaderMap::new();
+        let first = url("https://h.test/g?b=2&a=1");
+        memo.key(&Method::GET, &first, &none, None);
+        let remembered = |u: &Url| {
+            let tables = memo.shard(u.as_str()).read().unwrap();
+            tables.get.keys.get(u.as_str()).map(|keyed| keyed.group)
+        };
+        assert_eq!(remembered(&first), Some(Some(rules.url_group(&first))));
+        // Ask for URLs of the first URL's table until it has filled and started over: the
+        // URL it starts over with was keyed while the table was full, so without its group.
+        let shard = memo.shard(first.as_str());
+        let mut restarted_with = None;
+        for i in 0.. {
+            let u = url(&format!("https://h.test/g?i={i}"));
+            if !std::ptr::eq(memo.shard(u.as_str()), shard) {
+                continue;
+            }
+            memo.key(&Method::GET, &u, &none, None);
+            if shard.read().unwrap().get.keys.len() == 1 {
+                restarted_with = Some(u);
+                break;
+            }
+        }
+        let restarted_with = restarted_with.unwrap();
+        assert_eq!(remembered(&restarted_with), Some(None));
+        assert_eq!(
+            memo.url_group(&restarted_with),
+            rules.url_group(&restarted_with)
+        );
     }
 
     /// A credential header is never answered with the key remembered for the URL without
