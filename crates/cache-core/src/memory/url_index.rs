@@ -10,12 +10,16 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use smallvec::SmallVec;
+
 use crate::key::CacheKey;
 
 /// Independent locks, so writes of different URLs rarely wait for each other.
 const SHARDS: usize = 16;
 
-type Groups = HashMap<CacheKey, Vec<CacheKey>>;
+/// Keys are digests: a fast hash is enough (SipHash was a tenth of a memory store write).
+/// Most URLs have one entry, kept inline: no allocation per group.
+type Groups = HashMap<CacheKey, SmallVec<[CacheKey; 1]>, foldhash::fast::RandomState>;
 
 /// URL group → the keys stored in it.
 #[derive(Debug, Default)]
@@ -52,7 +56,10 @@ impl UrlIndex {
     }
 
     pub(super) fn keys(&self, group: &CacheKey) -> Vec<CacheKey> {
-        self.shard(group).get(group).cloned().unwrap_or_default()
+        self.shard(group)
+            .get(group)
+            .map(|keys| keys.to_vec())
+            .unwrap_or_default()
     }
 
     pub(super) fn clear(&self) {
