@@ -174,17 +174,40 @@ impl DecodedCopies {
     /// [`CacheStore::put_decoded`](crate::CacheStore::put_decoded)). A write racing this one
     /// is harmless: a copy answers only for the very bytes it holds.
     pub fn keep_written(&self, entry: &StoredEntry, response: CachedResponse) {
+        self.keep_written_as(entry, entry.value.clone(), response);
+    }
+
+    /// [`keep_written`](Self::keep_written) for a store whose reads are compared by more than
+    /// the value (sled compares its whole record, which holds the metadata): `record` is
+    /// those bytes as its reads will find them, and `entry` (the record read back, decoded)
+    /// should have its value sliced from it, so the copy holds the bytes once. The caller
+    /// checks that `record` is what it wrote.
+    pub fn keep_written_record(
+        &self,
+        entry: &StoredEntry,
+        record: Bytes,
+        response: CachedResponse,
+    ) {
+        self.keep_written_as(entry, record, response);
+    }
+
+    fn keep_written_as(&self, entry: &StoredEntry, compared: Bytes, response: CachedResponse) {
         let Some(copies) = &self.copies else {
             return;
         };
         if let Some(kept) = Kept::of(entry, response) {
             let copy = Copy {
-                value: entry.value.clone(),
+                value: compared,
                 decoded: kept.decoded,
                 extra: kept.bytes,
             };
             copies.insert(entry.meta.key, copy);
         }
+    }
+
+    /// True when copies are kept at all (a bound above zero).
+    pub fn keeps_copies(&self) -> bool {
+        self.copies.is_some()
     }
 
     /// Drops the copy of `key`'s entry (after a delete: its memory goes at once).
