@@ -60,7 +60,8 @@ impl SledStoreBuilder {
         self
     }
 
-    /// Keep decoded copies of entries read again (a key is kept from its second read), up to
+    /// Keep decoded copies of entries read again (a key is kept from its second read, or from
+    /// its write when the writer hands over its response: `put_decoded`), up to
     /// about `max_bytes` of stored bytes (default [`DEFAULT_DECODED_COPIES_BYTES`], 16 MiB;
     /// 0 keeps none): a read whose record is unchanged then skips decoding. Every read still
     /// reads sled and compares, so a copy never outlives a change. The copies share sled's
