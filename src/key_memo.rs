@@ -44,7 +44,7 @@ const URLS_PER_SHARD: usize = URLS_REMEMBERED / SHARDS;
 /// bookkeeping on the hit path.
 const MISSES_BEFORE_RESTART: u32 = 4 * URLS_PER_SHARD as u32;
 
-type Table = HashMap<Box<str>, Keyed, foldhash::fast::RandomState>;
+type Table<K> = HashMap<K, Keyed, foldhash::fast::RandomState>;
 
 /// A URL's key (for one method) and, when computed with it, its group.
 #[derive(Clone, Copy)]
@@ -53,43 +53,53 @@ struct Keyed {
     group: Option<CacheKey>,
 }
 
-/// GET and HEAD keys by URL text.
+/// GET and HEAD keys by URL text, and keys of requests with credentials by
+/// [`KeyRules::credentials_digest`].
 #[derive(Default)]
 struct Shard {
-    get: Remembered,
-    head: Remembered,
+    get: Remembered<Box<str>>,
+    head: Remembered<Box<str>>,
+    credentialed: Remembered<[u8; 32]>,
 }
 
 impl Shard {
-    fn for_method(&self, get: bool) -> &Remembered {
+    fn for_method(&self, get: bool) -> &Remembered<Box<str>> {
         if get { &self.get } else { &self.head }
     }
 
-    fn for_method_mut(&mut self, get: bool) -> &mut Remembered {
+    fn for_method_mut(&mut self, get: bool) -> &mut Remembered<Box<str>> {
         if get { &mut self.get } else { &mut self.head }
     }
 }
 
-/// One method's keys in one shard.
-#[derive(Default)]
-struct Remembered {
-    keys: Table,
+/// One kind of keys in one shard.
+struct Remembered<K> {
+    keys: Table<K>,
     /// Requests not answered since `keys` filled.
     misses_while_full: u32,
 }
 
-impl Remembered {
-    /// Keeps `keyed` for `url`, room permitting (see [`MISSES_BEFORE_RESTART`]).
-    fn remember(&mut self, url: &str, keyed: Keyed) {
+impl<K> Default for Remembered<K> {
+    fn default() -> Self {
+        Self {
+            keys: Table::default(),
+            misses_while_full: 0,
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq> Remembered<K> {
+    /// Keeps `keyed` under `at`, room permitting (see [`MISSES_BEFORE_RESTART`]).
+    fn remember(&mut self, at: impl Into<K>, keyed: Keyed) {
         if self.keys.len() < URLS_PER_SHARD {
-            self.keys.insert(url.into(), keyed);
+            self.keys.insert(at.into(), keyed);
             return;
         }
         self.misses_while_full += 1;
         if self.misses_while_full >= MISSES_BEFORE_RESTART {
             self.keys.clear();
             self.misses_while_full = 0;
-            self.keys.insert(url.into(), keyed);
+            self.keys.insert(at.into(), keyed);
         }
     }
 }
@@ -130,8 +140,14 @@ impl KeyMemo {
         let compute = || self.rules.key(method, url, headers, body);
         let no_body = body.is_none_or(<[u8]>::is_empty);
         let remembered = matches!(*method, Method::GET | Method::HEAD);
-        if !remembered || !no_body || !self.rules.url_alone_decides(headers) {
+        if !remembered || !no_body {
             return compute();
+        }
+        if !self.rules.url_alone_decides(headers) {
+            return match self.rules.credentials_digest(method, url, headers) {
+                Some(digest) => self.credentialed_key(&digest, compute),
+                None => compute(),
+            };
         }
         let text = url.as_str();
         let get = *method == Method::GET;
@@ -155,6 +171,24 @@ impl KeyMemo {
             tables
                 .for_method_mut(get)
                 .remember(text, Keyed { key, group });
+        }
+        key
+    }
+
+    /// The key of a request with credentials whose [`KeyRules::credentials_digest`] is
+    /// `digest`, remembered by that digest (not by the credentials).
+    fn credentialed_key(&self, digest: &[u8; 32], compute: impl FnOnce() -> CacheKey) -> CacheKey {
+        let spread = u64::from_le_bytes(digest[..8].try_into().unwrap_or_default());
+        let shard = &self.shards[spread as usize % SHARDS];
+        if let Ok(tables) = shard.try_read() {
+            if let Some(keyed) = tables.credentialed.keys.get(digest) {
+                return keyed.key;
+            }
+        }
+        let key = compute();
+        if let Ok(mut tables) = shard.try_write() {
+            let keyed = Keyed { key, group: None };
+            tables.credentialed.remember(*digest, keyed);
         }
         key
     }
@@ -314,12 +348,12 @@ mod tests {
             key,
             group: Some(key),
         };
-        let mut table = Remembered::default();
+        let mut table = Remembered::<Box<str>>::default();
         for i in 0..URLS_PER_SHARD {
-            table.remember(&format!("u{i}"), key);
+            table.remember(format!("u{i}"), key);
         }
         for i in 0..MISSES_BEFORE_RESTART - 1 {
-            table.remember(&format!("other{i}"), key);
+            table.remember(format!("other{i}"), key);
         }
         assert_eq!(table.keys.len(), URLS_PER_SHARD);
         assert!(table.keys.contains_key("u0") && !table.keys.contains_key("other0"));
@@ -365,19 +399,61 @@ mod tests {
         );
     }
 
-    /// A credential header is never answered with the key remembered for the URL without
-    /// it: the entries of two users stay apart.
+    /// A request with a credential header is never answered with the key remembered for the
+    /// URL without it, nor with another credential's: the entries of two users stay apart.
+    /// Its own key is remembered by the digest of its credentials, and a header the key does
+    /// not hold (`Accept`) finds it there.
     #[test]
-    fn a_credential_header_is_not_answered_from_memory() {
-        let memo = KeyMemo::new(KeyRules::default(), None);
-        let u = url("https://h.test/me");
+    fn credentials_are_remembered_apart() {
+        let rules = KeyRules::default();
+        let memo = KeyMemo::new(rules.clone(), None);
+        let u = url("https://h.test/me?page=2");
+        let with = |pairs: &[(&'static str, &'static str)]| {
+            let mut headers = HeaderMap::new();
+            for (name, value) in pairs {
+                headers.append(*name, HeaderValue::from_static(value));
+            }
+            headers
+        };
         let anonymous = memo.key(&Method::GET, &u, &HeaderMap::new(), None);
-        let mut auth = HeaderMap::new();
-        auth.insert("authorization", HeaderValue::from_static("Bearer a"));
-        assert_ne!(memo.key(&Method::GET, &u, &auth, None), anonymous);
+        let a = with(&[("authorization", "Bearer a")]);
+        let a_html = with(&[("authorization", "Bearer a"), ("accept", "text/html")]);
+        let b = with(&[("authorization", "Bearer b")]);
+        let a_and_cookie = with(&[("authorization", "Bearer a"), ("cookie", "s=1")]);
+        let remembered = || {
+            memo.shards
+                .iter()
+                .map(|shard| shard.read().unwrap().credentialed.keys.len())
+                .sum::<usize>()
+        };
+        for round in 0..2 {
+            for headers in [&a, &a_html, &b, &a_and_cookie] {
+                for method in [Method::GET, Method::HEAD] {
+                    assert_eq!(
+                        memo.key(&method, &u, headers, None),
+                        rules.key(&method, &u, headers, None),
+                        "round {round}: {method} {headers:?}"
+                    );
+                }
+            }
+            // a and a with Accept share a digest: 3 credential sets × 2 methods.
+            assert_eq!(remembered(), 6);
+        }
+        let key_a = memo.key(&Method::GET, &u, &a, None);
+        assert_ne!(key_a, anonymous);
+        assert_ne!(key_a, memo.key(&Method::GET, &u, &b, None));
+        assert_ne!(key_a, memo.key(&Method::GET, &u, &a_and_cookie, None));
+        assert_eq!(memo.key(&Method::GET, &u, &a_html, None), key_a);
         assert_eq!(
             memo.key(&Method::GET, &u, &HeaderMap::new(), None),
             anonymous
         );
+        // A body or another method is never remembered.
+        assert_eq!(
+            memo.key(&Method::GET, &u, &a, Some(b"x")),
+            rules.key(&Method::GET, &u, &a, Some(b"x"))
+        );
+        memo.key(&Method::POST, &u, &a, None);
+        assert_eq!(remembered(), 6);
     }
 }

@@ -67,6 +67,9 @@ static METHOD_OVERRIDE_NAME: HeaderName = HeaderName::from_static(METHOD_OVERRID
 /// Domain separation for URL groups: a group never equals a request's key.
 const URL_GROUP_TAG: &[u8] = b"reqwest-caching/url-group/v1";
 
+/// Domain separation for [`KeyRules::credentials_digest`] (kept in memory only).
+const CREDENTIALS_DIGEST_TAG: &[u8] = b"reqwest-caching/credentials-digest";
+
 /// Which request headers become part of the key.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -257,6 +260,52 @@ impl KeyRules {
                 name.as_str() != METHOD_OVERRIDE
                     && !(self.per_credential && self.is_credential_header(name.as_str()))
             })
+    }
+
+    /// A digest of all that decides the key of a request with these headers and no body,
+    /// when that is its method, its URL and its credential headers alone (no headers are
+    /// matched and none overrides the method): requests with equal digests have equal keys.
+    /// `None` otherwise. For remembering the keys of requests that carry credentials (most
+    /// API clients send a token with every request) without keeping the credentials.
+    ///
+    /// ```
+    /// use cache_http::KeyRules;
+    /// use http::{HeaderMap, HeaderValue, Method, header::{ACCEPT, AUTHORIZATION}};
+    /// use url::Url;
+    /// let rules = KeyRules::default();
+    /// let url = Url::parse("https://api.example.com/me").unwrap();
+    /// let mut a = HeaderMap::new();
+    /// a.insert(AUTHORIZATION, HeaderValue::from_static("Bearer a"));
+    /// let mut b = a.clone();
+    /// b.insert(ACCEPT, HeaderValue::from_static("text/html"));
+    /// // Headers the key does not hold leave the digest as it is.
+    /// assert_eq!(rules.credentials_digest(&Method::GET, &url, &a), rules.credentials_digest(&Method::GET, &url, &b));
+    /// b.insert(AUTHORIZATION, HeaderValue::from_static("Bearer b"));
+    /// assert_ne!(rules.credentials_digest(&Method::GET, &url, &a), rules.credentials_digest(&Method::GET, &url, &b));
+    /// ```
+    pub fn credentials_digest(
+        &self,
+        method: &Method,
+        url: &Url,
+        headers: &HeaderMap,
+    ) -> Option<[u8; 32]> {
+        if self.match_headers != MatchHeaders::None || headers.contains_key(&METHOD_OVERRIDE_NAME) {
+            return None;
+        }
+        // Gathered, then hashed at once: each `blake3::Hasher::update` costs more than
+        // hashing these few bytes.
+        let mut fields = KeyHasher(Vec::with_capacity(url.as_str().len() + 160));
+        fields.field(CREDENTIALS_DIGEST_TAG);
+        fields.field(method.as_str().as_bytes());
+        fields.field(url.as_str().as_bytes());
+        // In the order sent: the same credentials in another order only digest apart.
+        for (name, value) in headers {
+            if self.is_credential_header(name.as_str()) {
+                fields.field(name.as_str().as_bytes());
+                fields.field(value.as_bytes());
+            }
+        }
+        Some(*blake3::hash(&fields.0).as_bytes())
     }
 
     /// The key of a request.

@@ -693,3 +693,84 @@ fn url_groups_are_pinned_and_the_same_with_the_key() {
         }
     }
 }
+
+/// Requests with equal credential digests have equal keys, over rule sets, URLs with
+/// credentials of their own, credential headers built in and declared, repeated and
+/// reordered, and headers the key does not hold; no digest where headers are matched or the
+/// method is overridden.
+#[test]
+fn equal_credential_digests_mean_equal_keys() {
+    let header_sets: Vec<Vec<(&str, &str)>> = vec![
+        vec![],
+        vec![("authorization", "Bearer a")],
+        vec![("authorization", "Bearer b")],
+        vec![("authorization", "Bearer a"), ("accept", "text/html")],
+        vec![("authorization", "Bearer a"), ("cookie", "s=1")],
+        vec![("cookie", "s=1"), ("authorization", "Bearer a")],
+        vec![("authorization", "Bearer a"), ("authorization", "Bearer b")],
+        vec![("x-api-key", "k"), ("x-tenant", "t1")],
+        vec![("x-api-key", "k"), ("x-tenant", "t2")],
+    ];
+    let headers = |pairs: &[(&str, &str)]| {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        map
+    };
+    let urls = [
+        "https://h.test/p?b=2&a=1",
+        "https://h.test/p?a=1&b=2",
+        "https://u:p@h.test/p",
+        "https://h.test/p?api_key=1",
+        "https://h.test/p?api_key=2",
+    ];
+    for rules in [
+        KeyRules::default(),
+        KeyRules::default().per_credential(false),
+        KeyRules::default().credential_headers(["x-tenant"]),
+    ] {
+        let mut seen: Vec<([u8; 32], CacheKey)> = Vec::new();
+        for u in urls {
+            let u = url(u);
+            for set in &header_sets {
+                for method in [Method::GET, Method::HEAD] {
+                    let h = headers(set);
+                    let digest = rules.credentials_digest(&method, &u, &h).unwrap();
+                    let key = rules.key(&method, &u, &h, None);
+                    for (other, other_key) in &seen {
+                        if *other == digest {
+                            assert_eq!(*other_key, key, "{rules:?} {method} {u} {set:?}");
+                        }
+                    }
+                    seen.push((digest, key));
+                }
+            }
+        }
+        // Credentials that make different keys make different digests.
+        let u = url(urls[0]);
+        let a = headers(&header_sets[1]);
+        let b = headers(&header_sets[2]);
+        if rules.key(&Method::GET, &u, &a, None) != rules.key(&Method::GET, &u, &b, None) {
+            assert_ne!(
+                rules.credentials_digest(&Method::GET, &u, &a),
+                rules.credentials_digest(&Method::GET, &u, &b)
+            );
+        }
+    }
+    let u = url(urls[0]);
+    let mut overridden = headers(&header_sets[1]);
+    overridden.insert(METHOD_OVERRIDE, HeaderValue::from_static("PATCH"));
+    assert_eq!(
+        KeyRules::default().credentials_digest(&Method::GET, &u, &overridden),
+        None
+    );
+    let matched = KeyRules::default().match_headers(MatchHeaders::All);
+    assert_eq!(
+        matched.credentials_digest(&Method::GET, &u, &headers(&header_sets[1])),
+        None
+    );
+}
