@@ -1,8 +1,11 @@
 //! Keys of recently requested URLs: computing a key (normalizing the URL, decoding and
 //! sorting its query, BLAKE3) is most of what a hit costs, and clients ask for the same URLs
-//! again and again. Only requests whose key the method and URL alone decide are remembered
-//! (no body, no matched or credential headers: see [`KeyRules::url_alone_decides`]), so a
-//! remembered key is exactly the one computed anew. While its table has room, a key is
+//! again and again. Only GET and HEAD requests without a body are remembered, and only when
+//! the method and URL alone decide their key (no matched or credential headers: see
+//! [`KeyRules::url_alone_decides`]), remembered by URL, or the method, URL and credential
+//! headers do (an API client sending its token with every request), remembered by a digest of
+//! those ([`KeyRules::credentials_digest`]; the credentials are not kept). So a remembered key
+//! is exactly the one computed anew. While its table has room, a key by URL is
 //! computed and remembered with its URL's group ([`KeyRules::url_group`]), made from the same
 //! normalized URL for little more: a miss stores its entry under that group, and would
 //! otherwise normalize the URL a second time. A full table (a working set larger than the
