@@ -60,9 +60,12 @@ impl<S: FloorStorage> Middleware for Floor<S> {
 }
 
 fn client(storage: impl FloorStorage) -> ClientWithMiddleware {
-    ClientBuilder::new(reqwest::Client::new())
-        .with(Floor(storage))
-        .build()
+    client_on(ClientBuilder::new(reqwest::Client::new()), storage)
+}
+
+/// The floor as the last middleware of `chain`.
+fn client_on(chain: ClientBuilder, storage: impl FloorStorage) -> ClientWithMiddleware {
+    chain.with(Floor(storage)).build()
 }
 
 /// A `HashMap` behind a mutex (for misses).
@@ -103,6 +106,14 @@ impl FloorStorage for Prefilled {
 
 /// The memory floor for hits: every URL's body fetched beforehand into a read-only map.
 pub(crate) async fn memory_prefilled(urls: &[String]) -> ClientWithMiddleware {
+    memory_prefilled_on(ClientBuilder::new(reqwest::Client::new()), urls).await
+}
+
+/// [`memory_prefilled`] as the last middleware of `chain`.
+pub(crate) async fn memory_prefilled_on(
+    chain: ClientBuilder,
+    urls: &[String],
+) -> ClientWithMiddleware {
     let plain = reqwest::Client::new();
     let mut bodies = HashMap::new();
     for url in urls {
@@ -116,7 +127,7 @@ pub(crate) async fn memory_prefilled(urls: &[String]) -> ClientWithMiddleware {
             .expect("body");
         bodies.insert(url.clone(), body);
     }
-    client(Prefilled(Arc::new(bodies)))
+    client_on(chain, Prefilled(Arc::new(bodies)))
 }
 
 /// One prepared `SELECT` / `INSERT OR REPLACE` on a WAL database with the store's pragmas,

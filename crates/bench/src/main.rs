@@ -1,8 +1,9 @@
 //! One run, side by side in one process: reqwest-caching's stores, the floors (the least work
 //! a cache can do with the same storage), http-cache-reqwest, and plain reqwest, on the shapes
 //! users send: URLs with three query parameters (and plain URLs as a second row), 100
-//! distinct URLs per hit row, 1,000 for the concurrent run, 1 KiB and 64 KiB bodies. Prints
-//! medians and p99, then the ratio table with the targets and a pass/fail column.
+//! distinct URLs per hit row, 1,000 for the concurrent run, 1 KiB and 64 KiB bodies, and a
+//! memory hit row with a bearer token on every request, as API clients send. Prints medians
+//! and p99, then the ratio table with the targets and a pass/fail column.
 //!
 //! `cargo run --release -p bench` runs it (Redis rows when `redis-server` is installed, as the
 //! tests install it, or `REDIS_URL` names a server); `-- --out DIR` also writes the table as
@@ -37,6 +38,7 @@ mod report;
 mod scale;
 mod tiered;
 mod timed;
+mod token;
 
 use std::path::{Path, PathBuf};
 
@@ -632,6 +634,7 @@ async fn main() {
             }
         }
     }
+    token::token_rows(&origin, &mut checks).await;
     miss_rows(&origin, dir.path(), redis.as_ref(), &mut checks).await;
     concurrent_rows(&origin, dir.path(), &mut checks).await;
     report::print(&checks);

@@ -1,0 +1,80 @@
+//! The hit row of an API client that sends its bearer token with every request: a middleware
+//! ahead of the cache (and of the floor, which ignores headers) adds `Authorization`. The
+//! token is a credential, so our key holds a fingerprint of it (responses fetched with one
+//! token are never served to another), and the key is remembered by a digest of the method,
+//! URL and token.
+
+use http::{Extensions, HeaderValue, header::AUTHORIZATION};
+use reqwest::{Request, Response};
+use reqwest_caching::reqwest_middleware::{ClientBuilder, Middleware, Next};
+use reqwest_caching::{CacheMiddleware, MemoryStore};
+
+use crate::report::{Check, Target};
+use crate::{Contender, ROUNDS, Results, Shape, floors, measure, urls};
+
+/// Adds the same bearer token to every request.
+struct BearerToken;
+
+#[async_trait::async_trait]
+impl Middleware for BearerToken {
+    async fn handle(
+        &self,
+        mut req: Request,
+        ext: &mut Extensions,
+        next: Next<'_>,
+    ) -> reqwest_middleware::Result<Response> {
+        req.headers_mut().insert(
+            AUTHORIZATION,
+            HeaderValue::from_static("Bearer 3f9c2a7e5b1d4c8fa0e6b2d9c4f7a1e3"),
+        );
+        next.run(req, ext).await
+    }
+}
+
+fn with_token() -> ClientBuilder {
+    ClientBuilder::new(reqwest::Client::new()).with(BearerToken)
+}
+
+/// Memory hits (1 KiB, 3-parameter query URLs) with a bearer token, against the memory
+/// floor with the same token; adds the check.
+pub(crate) async fn token_rows(origin: &str, checks: &mut Vec<Check>) {
+    let urls = urls(origin, 1024, Shape::Query, crate::HIT_URLS, "-token");
+    let cache = CacheMiddleware::builder()
+        .store(MemoryStore::new())
+        .build()
+        .expect("cache");
+    let contenders = [
+        Contender {
+            name: "floor: memory",
+            client: floors::memory_prefilled_on(with_token(), &urls).await,
+        },
+        Contender {
+            name: "ours: memory",
+            client: with_token().with(cache).build(),
+        },
+    ];
+    let mut results = Results(Vec::new());
+    for _ in 0..ROUNDS {
+        for contender in &contenders {
+            let stats = measure::hits_timed(&contender.client, &urls, measure::ITERATIONS).await;
+            results.keep_best(contender.name, stats);
+        }
+    }
+    results.print(&format!(
+        "hit, 1 KiB body, 3-param query, bearer token ({} URLs, {} requests each)",
+        crate::HIT_URLS,
+        measure::ITERATIONS
+    ));
+    if let (Some(ours), Some(floor)) = (
+        results.median("ours: memory"),
+        results.median("floor: memory"),
+    ) {
+        checks.push(Check {
+            measure: "memory hit, 1 KiB, 3-param query, bearer token".into(),
+            ours,
+            floor,
+            unit: "µs",
+            target: Some(Target::AtMost(1.3)),
+        });
+    }
+}
