@@ -31,7 +31,8 @@ use cache_http::{KeyRequest, KeyRules};
 use http::{HeaderMap, Method};
 use url::Url;
 
-/// URLs remembered in all (about 140 bytes each with a 60-character URL: 2.2 MB when full).
+/// Keys remembered of each kind (GET by URL, HEAD by URL, with credentials by digest): about
+/// 140 bytes each by a 60-character URL (2.2 MB when full), about 90 by digest.
 const URLS_REMEMBERED: usize = 16_384;
 
 /// Tables the URLs are spread over: enough that two workers rarely want the same one.
@@ -49,7 +50,7 @@ const MISSES_BEFORE_RESTART: u32 = 4 * URLS_PER_SHARD as u32;
 
 type Table<K> = HashMap<K, Keyed, foldhash::fast::RandomState>;
 
-/// A URL's key (for one method) and, when computed with it, its group.
+/// A remembered key and, when computed with it, its URL's group.
 #[derive(Clone, Copy)]
 struct Keyed {
     key: CacheKey,
