@@ -256,8 +256,8 @@ impl StoreCalls {
     }
 
     /// [`StoreCalls::save`] of the entry `response` was encoded to, handing the store the
-    /// response too ([`CacheStore::put_decoded`]: the memory store and SQLite keep it, and the
-    /// entry's first hit decodes nothing).
+    /// response too ([`CacheStore::put_decoded`]: the stores that keep decoded forms, memory,
+    /// SQLite and sled, keep it, and the entry's first hit decodes nothing).
     pub(crate) async fn save_decoded(&self, entry: StoredEntry, response: CachedResponse) -> bool {
         self.write(entry, Some(response)).await
     }

@@ -316,7 +316,7 @@ impl KeyRules {
         headers: &HeaderMap,
         body: Option<&[u8]>,
     ) -> CacheKey {
-        self.key_with_group(method, url, headers, body, false).0
+        self.key_seeing_url(method, url, headers, body, |_| ()).0
     }
 
     /// [`key`](Self::key) and [`url_group`](Self::url_group) of a request at once, for less
@@ -339,20 +339,18 @@ impl KeyRules {
         headers: &HeaderMap,
         body: Option<&[u8]>,
     ) -> (CacheKey, CacheKey) {
-        let (key, group) = self.key_with_group(method, url, headers, body, true);
-        // Always made when asked for; computed apart only if that ever changes.
-        (key, group.unwrap_or_else(|| self.url_group(url)))
+        self.key_seeing_url(method, url, headers, body, url_group_of)
     }
 
-    /// The key, and the URL group when `with_group` (from the normalized URL the key hashes).
-    fn key_with_group(
+    /// The key, and what `seen` makes of the normalized URL the key hashes.
+    fn key_seeing_url<T>(
         &self,
         method: &Method,
         url: &Url,
         headers: &HeaderMap,
         body: Option<&[u8]>,
-        with_group: bool,
-    ) -> (CacheKey, Option<CacheKey>) {
+        seen: impl FnOnce(&[u8]) -> T,
+    ) -> (CacheKey, T) {
         // The query is decoded once, for the URL's text and for the credentials it carries.
         let query = url.query().map(QueryPairs::parse);
         let mut hasher = KeyHasher::new();
@@ -368,7 +366,7 @@ impl KeyRules {
         }
         let normalized_url =
             hasher.field_with(|out| self.write_normalized_url(url, query.as_ref(), out));
-        let group = with_group.then(|| url_group_of(&hasher.0[normalized_url]));
+        let seen = seen(&hasher.0[normalized_url]);
         self.hash_matched_headers(&mut hasher, headers);
         let mut credentials = Vec::new();
         // An empty body is no body: a GET built with `.body("")` is the same request.
@@ -390,7 +388,7 @@ impl KeyRules {
                 hasher.field(value);
             }
         }
-        (hasher.finish(), group)
+        (hasher.finish(), seen)
     }
 
     /// The group of every entry stored for `url`, whatever the method, headers, credentials

@@ -371,12 +371,19 @@ fn key_text_round_trips() {
 }
 
 fn header(name: &str, value: &str) -> HeaderMap {
-    let mut h = HeaderMap::new();
-    h.insert(
-        HeaderName::from_bytes(name.as_bytes()).unwrap(),
-        HeaderValue::from_str(value).unwrap(),
-    );
-    h
+    headers(&[(name, value)])
+}
+
+/// A header map of these lines, in order (a repeated name appends).
+fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (name, value) in pairs {
+        map.append(
+            HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            HeaderValue::from_str(value).unwrap(),
+        );
+    }
+    map
 }
 
 fn body_key(rules: &KeyRules, content_type: &'static str, body: &str) -> CacheKey {
@@ -711,16 +718,6 @@ fn equal_credential_digests_mean_equal_keys() {
         vec![("x-api-key", "k"), ("x-tenant", "t1")],
         vec![("x-api-key", "k"), ("x-tenant", "t2")],
     ];
-    let headers = |pairs: &[(&str, &str)]| {
-        let mut map = HeaderMap::new();
-        for (name, value) in pairs {
-            map.append(
-                HeaderName::from_bytes(name.as_bytes()).unwrap(),
-                HeaderValue::from_str(value).unwrap(),
-            );
-        }
-        map
-    };
     let urls = [
         "https://h.test/p?b=2&a=1",
         "https://h.test/p?a=1&b=2",
