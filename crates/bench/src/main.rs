@@ -16,8 +16,8 @@
 //! with that `max_body_size` (default 8, the middleware default).
 //! `... -- big-body-fs [MiB]`: peak memory while a body that large (default 1024) passes
 //! through the cache over an `FsStore`, written while it streams, then served from its file.
-//! `... -- profile-hits [memory|memory-roomy|sqlite|sled|floor|floor-sqlite|floor-sled]
-//! [plain|many]`: only hits of one store (or floor), 100 URLs with a query (or plain, or 10,000
+//! `... -- profile-hits [memory|memory-roomy|sqlite|sled|redis|floor|floor-sqlite|floor-sled|
+//! floor-redis] [plain|many]`: only hits of one store (or floor), 100 URLs with a query (or plain, or 10,000
 //! with a query: more than the memory store holds by default, `memory-roomy` holds them all),
 //! for profilers.
 //! `... -- profile-concurrent [memory|sqlite|sled|floor|floor-sqlite|floor-sled] [hot]`: the concurrent
@@ -648,8 +648,25 @@ async fn profile_hits(store: Option<&str>, shape: Shape, count: usize) {
     let origin = origin::start().await;
     let urls = urls(&origin, 1024, shape, count, "");
     let dir = tempfile::tempdir().expect("temp dir");
-    let client = profiled(store, dir.path(), &urls).await;
-    let stats = hits(&client, &urls).await;
+    // Kept for the run: a server started here stops when dropped.
+    let mut redis = None;
+    let client = match store {
+        Some(name @ ("redis" | "floor-redis")) => {
+            let server = redis.insert(Redis::find().expect("redis-server for a Redis profile"));
+            let prefix = test_support::unique_namespace("profile");
+            match name {
+                "redis" => server.ours(&prefix).await,
+                _ => floors::redis(&server.url(), &prefix).await,
+            }
+        }
+        _ => profiled(store, dir.path(), &urls).await,
+    };
+    let requests = if redis.is_some() {
+        REMOTE_ITERATIONS
+    } else {
+        ITERATIONS
+    };
+    let stats = measure::hits_timed(&client, &urls, requests).await;
     println!("hit median {:.2}µs", micros(stats.median));
 }
 

@@ -20,6 +20,10 @@ use crate::written::Kept;
 /// Bytes counted per copy beyond its stored bytes (the decoded header map, URLs, bookkeeping).
 const COPY_OVERHEAD: u64 = 512;
 
+/// The largest value [`DecodedCopies::read`] compares with a copy (64 KiB): about where
+/// comparing the value costs what decoding its head does.
+pub const COMPARED_MAX_BYTES: usize = 64 * 1024;
+
 /// How many bytes of copies a store keeps unless told otherwise: 16 MiB.
 pub const DEFAULT_DECODED_COPIES_BYTES: u64 = 16 * 1024 * 1024;
 
@@ -167,6 +171,29 @@ impl DecodedCopies {
         Ok(decoded)
     }
 
+    /// The decoded form of `entry`, just read under `key` from a store that keeps the
+    /// metadata beside the value (a remote store's fields or columns): the copy made from this
+    /// very value and metadata if there is one, else `entry` decoded through
+    /// [`decode`](Self::decode).
+    ///
+    /// Values over [`COMPARED_MAX_BYTES`] are decoded without copies: comparing reads every
+    /// byte, while decoding reads the head and slices the body.
+    pub fn read(
+        &self,
+        key: &CacheKey,
+        entry: StoredEntry,
+        codec: &EntryCodec,
+    ) -> Result<Arc<Decoded>, Box<Undecodable>> {
+        if !self.reads_copies_of(&entry.value) {
+            return entry.decode(key, codec);
+        }
+        if let Some(kept) = self.get(key, &entry.value, codec, |meta| *meta == entry.meta) {
+            return Ok(kept);
+        }
+        let value = entry.value.clone();
+        self.decode(key, entry, value, codec)
+    }
+
     /// Keeps, as the copy of `entry` (just written with a codec that does not sign), the
     /// response its writer encoded into it, to answer reads of exactly `entry`'s
     /// value and metadata: the entry's first read then decodes nothing. Nothing is kept where
@@ -203,6 +230,13 @@ impl DecodedCopies {
             };
             copies.insert(entry.meta.key, copy);
         }
+    }
+
+    /// True when [`read`](Self::read) would use a copy of an entry holding `value`: copies
+    /// are kept, and the value is small enough to compare. A remote store's `put_decoded`
+    /// keeps the writer's response only then.
+    pub fn reads_copies_of(&self, value: &[u8]) -> bool {
+        self.copies.is_some() && value.len() <= COMPARED_MAX_BYTES
     }
 
     /// True when copies are kept at all (a bound above zero).
@@ -398,5 +432,40 @@ mod tests {
             .unwrap();
         assert!(none.get(&key(1), &value, &codec, |_| true).is_none());
         assert_eq!(none.weight(), 0);
+    }
+
+    /// `read` answers from a copy made from the same value and metadata (kept from a key's
+    /// second read), decodes anew when the metadata read differs, and never keeps values
+    /// over [`COMPARED_MAX_BYTES`] (comparing them would cost more than decoding their head).
+    #[test]
+    fn read_compares_value_and_metadata_and_skips_large_values() {
+        let codec = EntryCodec::new();
+        let copies = DecodedCopies::new(1 << 30);
+        let read = |n: u64, value: &Bytes, expires: Option<SystemTime>| {
+            let meta = EntryMeta::new(key(n), "https://e.com/", SystemTime::UNIX_EPOCH, expires);
+            copies
+                .read(&key(n), StoredEntry::new(meta, value.clone()), &codec)
+                .unwrap()
+        };
+        let small = crate::codec::encode(&sample_response()).unwrap();
+        let _ = read(1, &small, None);
+        let kept = read(1, &small, None);
+        assert!(Arc::ptr_eq(&kept, &read(1, &small, None)), "not kept");
+        let renewed = Some(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(60));
+        let other_meta = read(1, &small, renewed);
+        assert!(!Arc::ptr_eq(&kept, &other_meta));
+        assert_eq!(other_meta.meta.expires_at, renewed);
+        let mut large = sample_response();
+        large.body = Bytes::from(vec![b'x'; COMPARED_MAX_BYTES]);
+        let large = crate::codec::encode(&large).unwrap();
+        assert!(large.len() > COMPARED_MAX_BYTES);
+        let reads: Vec<_> = (0..3).map(|_| read(2, &large, None)).collect();
+        assert!(!Arc::ptr_eq(&reads[1], &reads[2]), "a large value was kept");
+        assert!(
+            copies.weight() < COMPARED_MAX_BYTES as u64,
+            "a large value is held"
+        );
+        assert!(copies.reads_copies_of(&small) && !copies.reads_copies_of(&large));
+        assert!(!DecodedCopies::new(0).reads_copies_of(&small));
     }
 }

@@ -23,7 +23,7 @@ use bytes::Bytes;
 use crate::codec::EntryCodec;
 use crate::fixtures::base_time;
 use crate::store::get_entry;
-use crate::{CacheKey, CacheStore, EntryMeta, StoreError, StoredEntry, codec};
+use crate::{CacheKey, CacheStore, Decoded, EntryMeta, StoreError, StoredEntry, codec};
 
 type Reopen =
     Box<dyn Fn() -> Pin<Box<dyn Future<Output = Arc<dyn CacheStore>> + Send>> + Send + Sync>;
@@ -538,6 +538,90 @@ pub async fn decoded_reads_agree(t: &StoreUnderTest) {
     );
     let junk = ok(t.store.get_decoded(&key(3), &codec).await, "get_decoded").expect("stored");
     assert_eq!(junk.expect_err("junk does not decode").meta.key, key(3));
+}
+
+/// For stores that keep decoded copies of what they read from elsewhere (Redis, MongoDB,
+/// DynamoDB): a response written with `put_decoded` through `with_copies` is read back as the
+/// writer's decoded form, without decoding (the same `Arc` read after read), and equal to
+/// decoding the value; through `without_copies` (the same kind of store with copies off, in
+/// another namespace) every read decodes anew.
+pub async fn written_response_is_read_without_decoding(
+    with_copies: &dyn CacheStore,
+    without_copies: &dyn CacheStore,
+) {
+    let codec = EntryCodec::new();
+    let response = sample_response();
+    let value = codec.encode(Some(&key(1)), &response).expect("encodes");
+    async fn read(what: &str, from: &dyn CacheStore, codec: &EntryCodec) -> Arc<Decoded> {
+        ok(from.get_decoded(&key(1), codec).await, what)
+            .expect("stored")
+            .expect("decodes")
+    }
+    ok(
+        with_copies
+            .put_decoded(entry(1, value.clone(), None), response.clone())
+            .await,
+        "put_decoded",
+    );
+    let first = read("get_decoded", with_copies, &codec).await;
+    let second = read("get_decoded", with_copies, &codec).await;
+    assert!(Arc::ptr_eq(&first, &second), "a read decoded anew");
+    let decoded = entry(1, value.clone(), None)
+        .decode(&key(1), &codec)
+        .expect("decodes");
+    assert_eq!(*first, *decoded);
+    ok(
+        without_copies
+            .put_decoded(entry(1, value, None), response)
+            .await,
+        "put_decoded",
+    );
+    let first = read("get_decoded without copies", without_copies, &codec).await;
+    let second = read("get_decoded without copies", without_copies, &codec).await;
+    assert!(
+        !Arc::ptr_eq(&first, &second),
+        "copies kept though turned off"
+    );
+}
+
+/// For stores that keep decoded copies: a copy answers only for what the store holds now.
+/// `reader` holds a copy of an entry; `writer`, another instance over the same data, replaces
+/// the value, then changes only the expiry, then deletes it: `reader`'s next decoded read
+/// shows each at once.
+pub async fn copies_follow_another_instance(reader: &dyn CacheStore, writer: &dyn CacheStore) {
+    let codec = EntryCodec::new();
+    let response = sample_response();
+    let value = codec.encode(Some(&key(1)), &response).expect("encodes");
+    ok(
+        reader
+            .put_decoded(entry(1, value, None), response.clone())
+            .await,
+        "put_decoded",
+    );
+    let read = || async {
+        ok(reader.get_decoded(&key(1), &codec).await, "get_decoded")
+            .expect("stored")
+            .expect("decodes")
+    };
+    assert!(Arc::ptr_eq(&read().await, &read().await), "no copy kept");
+    let mut changed = response;
+    changed.body = Bytes::from_static(b"written by another instance");
+    let other = codec.encode(Some(&key(1)), &changed).expect("encodes");
+    ok(writer.put(entry(1, other, None)).await, "put via writer");
+    let crate::Entry::Response(now) = &read().await.entry else {
+        panic!("not a response");
+    };
+    assert_eq!(now.body, "written by another instance");
+    // Read twice, so the reader keeps a copy of the new value; then only the expiry changes.
+    assert!(Arc::ptr_eq(&read().await, &read().await), "no copy kept");
+    let renewed = SystemTime::UNIX_EPOCH + Duration::from_secs(4_000_000_000);
+    assert!(ok(
+        writer.set_expiry(&key(1), Some(renewed)).await,
+        "set_expiry via writer"
+    ));
+    assert_eq!(read().await.meta.expires_at, Some(renewed));
+    assert!(ok(writer.delete(&key(1)).await, "delete via writer"));
+    assert!(ok(reader.get_decoded(&key(1), &codec).await, "get_decoded").is_none());
 }
 
 /// The store is usable as `Arc<dyn CacheStore>`, which is how the middleware holds it.

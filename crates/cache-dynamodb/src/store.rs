@@ -1,6 +1,7 @@
 //! [`DynamoStore`]: the [`CacheStore`] over a DynamoDB table.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
@@ -15,8 +16,11 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType, TableStatus, TimeToLiveSpecification, WriteRequest,
 };
 use bytes::BytesMut;
+use cache_core::codec::EntryCodec;
+use cache_core::decoded_copies::{DEFAULT_DECODED_COPIES_BYTES, DecodedCopies};
+use cache_core::store::DecodedEntry;
 use cache_core::time::to_millis;
-use cache_core::{CacheKey, CacheStore, EntryMeta, StoreError, StoredEntry};
+use cache_core::{CacheKey, CacheStore, CachedResponse, EntryMeta, StoreError, StoredEntry};
 use futures_core::stream::BoxStream;
 
 use crate::items::{
@@ -50,6 +54,7 @@ const BATCH_RETRIES: u32 = 8;
 pub struct DynamoStoreBuilder {
     table: String,
     ttl_offset: Option<Duration>,
+    decoded_copies: u64,
 }
 
 impl Default for DynamoStoreBuilder {
@@ -57,6 +62,7 @@ impl Default for DynamoStoreBuilder {
         Self {
             table: "reqwest_http_cache".to_owned(),
             ttl_offset: Some(Duration::from_secs(3600)),
+            decoded_copies: DEFAULT_DECODED_COPIES_BYTES,
         }
     }
 }
@@ -75,6 +81,22 @@ impl DynamoStoreBuilder {
         self
     }
 
+    /// Keep decoded copies of entries read again (a key is kept from its second read, or from
+    /// its write when the writer hands over its response: `put_decoded`), up to about
+    /// `max_bytes` of stored bytes (default [`DEFAULT_DECODED_COPIES_BYTES`], 16 MiB; 0 keeps
+    /// none): a hit whose value and metadata are what a copy was decoded from then skips
+    /// decoding. Every read still asks DynamoDB and compares, so a write by any client shows
+    /// at once.
+    ///
+    /// ```
+    /// let builder = cache_dynamodb::DynamoStore::builder().decoded_copies(0);
+    /// # let _ = builder;
+    /// ```
+    pub fn decoded_copies(mut self, max_bytes: u64) -> Self {
+        self.decoded_copies = max_bytes;
+        self
+    }
+
     /// Uses a client you configured (with aws-config or by hand); creates the table if needed.
     ///
     /// # Errors
@@ -86,6 +108,7 @@ impl DynamoStoreBuilder {
             client,
             table: self.table,
             ttl_offset: self.ttl_offset,
+            copies: Arc::new(DecodedCopies::new(self.decoded_copies)),
         };
         // A server error while the table is set up (DynamoDB Local answers `InternalFailure`
         // now and then under load; the service can too) is retried: every step is
@@ -121,12 +144,16 @@ impl DynamoStoreBuilder {
     }
 }
 
-/// A [`CacheStore`] in a DynamoDB table. Cheap to clone (the client is shared).
+/// A [`CacheStore`] in a DynamoDB table. Cheap to clone (the client and the decoded copies
+/// are shared).
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
     client: Client,
     table: String,
     ttl_offset: Option<Duration>,
+    /// Decoded forms of entries read again, each answering only for the value and metadata
+    /// it came from (see [`DynamoStoreBuilder::decoded_copies`]).
+    copies: Arc<DecodedCopies>,
 }
 
 impl DynamoStore {
@@ -559,7 +586,37 @@ impl CacheStore for DynamoStore {
         Ok(())
     }
 
+    /// Decoding is skipped when a decoded copy was made from the very value and metadata
+    /// just read (the read of [`get`](CacheStore::get) happens either way).
+    async fn get_decoded(
+        &self,
+        key: &CacheKey,
+        codec: &EntryCodec,
+    ) -> Result<DecodedEntry, StoreError> {
+        let entry = self.get(key).await?;
+        Ok(entry.map(|entry| self.copies.read(key, entry, codec)))
+    }
+
+    /// Keeps the writer's `response` as the entry's decoded copy once the write succeeded:
+    /// the first read then decodes nothing.
+    async fn put_decoded(
+        &self,
+        entry: StoredEntry,
+        response: CachedResponse,
+    ) -> Result<(), StoreError> {
+        if !self.copies.reads_copies_of(&entry.value) {
+            return self.put(entry).await;
+        }
+        let written = entry.clone();
+        self.put(entry).await?;
+        self.copies.keep_written(&written, response);
+        Ok(())
+    }
+
     async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {
+        // Never served once the entry is gone (a read finds nothing to compare); its memory
+        // goes now.
+        self.copies.forget(key);
         let output = self
             .client
             .delete_item()
@@ -602,6 +659,7 @@ impl CacheStore for DynamoStore {
     }
 
     async fn clear(&self) -> Result<u64, StoreError> {
+        self.copies.clear();
         let mut removed = 0;
         let mut start = None;
         loop {

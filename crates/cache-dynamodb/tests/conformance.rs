@@ -30,6 +30,34 @@ async fn dynamo_store() -> StoreUnderTest {
 
 cache_core::store_conformance_tests!(dynamo_store);
 
+/// A store over `table`, keeping decoded copies up to `copies` bytes.
+async fn store_with_copies(table: &str, copies: u64) -> DynamoStore {
+    DynamoStore::builder()
+        .table(table)
+        .decoded_copies(copies)
+        .open_local(&shared_dynamo().endpoint(), "us-east-1")
+        .await
+        .expect("connect to DynamoDB Local")
+}
+
+/// A response written with `put_decoded` is read without decoding; not with copies off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_written_response_is_read_without_decoding() {
+    let with = store_with_copies(&unique_namespace("copies"), 1 << 20).await;
+    let without = store_with_copies(&unique_namespace("no-copies"), 0).await;
+    cache_core::testing::written_response_is_read_without_decoding(&with, &without).await;
+}
+
+/// Another client's overwrite, expiry change and delete are read at once by a store holding
+/// a copy of the entry before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_client_s_writes_are_read_at_once() {
+    let table = unique_namespace("shared");
+    let reader = store_with_copies(&table, 1 << 20).await;
+    let writer = store_with_copies(&table, 1 << 20).await;
+    cache_core::testing::copies_follow_another_instance(&reader, &writer).await;
+}
+
 /// Values over the item limit are chunked, chunks replaced with the entry, and none left over.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_values_are_chunked_without_leftovers() {

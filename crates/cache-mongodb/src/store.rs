@@ -1,11 +1,15 @@
 //! [`MongoStore`]: the [`CacheStore`] over a MongoDB collection.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
-use cache_core::{CacheKey, CacheStore, EntryMeta, StoreError, StoredEntry};
+use cache_core::codec::EntryCodec;
+use cache_core::decoded_copies::{DEFAULT_DECODED_COPIES_BYTES, DecodedCopies};
+use cache_core::store::DecodedEntry;
+use cache_core::{CacheKey, CacheStore, CachedResponse, EntryMeta, StoreError, StoredEntry};
 use futures_core::stream::BoxStream;
 use futures_util::TryStreamExt;
 use mongodb::bson::{Bson, Document, doc};
@@ -33,6 +37,7 @@ pub struct MongoStoreBuilder {
     collection: String,
     ttl_offset: Option<Duration>,
     timeout: Duration,
+    decoded_copies: u64,
 }
 
 impl Default for MongoStoreBuilder {
@@ -42,6 +47,7 @@ impl Default for MongoStoreBuilder {
             collection: "http_cache".to_owned(),
             ttl_offset: Some(Duration::from_secs(3600)),
             timeout: Duration::from_secs(5),
+            decoded_copies: DEFAULT_DECODED_COPIES_BYTES,
         }
     }
 }
@@ -73,6 +79,22 @@ impl MongoStoreBuilder {
         self
     }
 
+    /// Keep decoded copies of entries read again (a key is kept from its second read, or from
+    /// its write when the writer hands over its response: `put_decoded`), up to about
+    /// `max_bytes` of stored bytes (default [`DEFAULT_DECODED_COPIES_BYTES`], 16 MiB; 0 keeps
+    /// none): a hit whose value and metadata are what a copy was decoded from then skips
+    /// decoding. Every read still asks the server and compares, so a write by any client
+    /// shows at once.
+    ///
+    /// ```
+    /// let builder = cache_mongodb::MongoStore::builder().decoded_copies(0);
+    /// # let _ = builder;
+    /// ```
+    pub fn decoded_copies(mut self, max_bytes: u64) -> Self {
+        self.decoded_copies = max_bytes;
+        self
+    }
+
     /// Connects by URI and creates the TTL indexes.
     ///
     /// # Errors
@@ -99,18 +121,23 @@ impl MongoStoreBuilder {
             entries: database.collection(&self.collection),
             chunks: database.collection(&format!("{}_chunks", self.collection)),
             ttl_offset: self.ttl_offset,
+            copies: Arc::new(DecodedCopies::new(self.decoded_copies)),
         };
         store.create_indexes().await?;
         Ok(store)
     }
 }
 
-/// A [`CacheStore`] in a MongoDB collection. Cheap to clone (the client is shared).
+/// A [`CacheStore`] in a MongoDB collection. Cheap to clone (the client and the decoded
+/// copies are shared).
 #[derive(Debug, Clone)]
 pub struct MongoStore {
     entries: Collection<Document>,
     chunks: Collection<Document>,
     ttl_offset: Option<Duration>,
+    /// Decoded forms of entries read again, each answering only for the value and metadata
+    /// it came from (see [`MongoStoreBuilder::decoded_copies`]).
+    copies: Arc<DecodedCopies>,
 }
 
 impl MongoStore {
@@ -297,7 +324,37 @@ impl CacheStore for MongoStore {
         Ok(())
     }
 
+    /// Decoding is skipped when a decoded copy was made from the very value and metadata
+    /// just read (the read of [`get`](CacheStore::get) happens either way).
+    async fn get_decoded(
+        &self,
+        key: &CacheKey,
+        codec: &EntryCodec,
+    ) -> Result<DecodedEntry, StoreError> {
+        let entry = self.get(key).await?;
+        Ok(entry.map(|entry| self.copies.read(key, entry, codec)))
+    }
+
+    /// Keeps the writer's `response` as the entry's decoded copy once the write succeeded:
+    /// the first read then decodes nothing.
+    async fn put_decoded(
+        &self,
+        entry: StoredEntry,
+        response: CachedResponse,
+    ) -> Result<(), StoreError> {
+        if !self.copies.reads_copies_of(&entry.value) {
+            return self.put(entry).await;
+        }
+        let written = entry.clone();
+        self.put(entry).await?;
+        self.copies.keep_written(&written, response);
+        Ok(())
+    }
+
     async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {
+        // Never served once the entry is gone (a read finds nothing to compare); its memory
+        // goes now.
+        self.copies.forget(key);
         let deleted = self
             .entries
             .delete_one(doc! { "_id": key.as_str() })
@@ -348,6 +405,7 @@ impl CacheStore for MongoStore {
     }
 
     async fn clear(&self) -> Result<u64, StoreError> {
+        self.copies.clear();
         let deleted = self
             .entries
             .delete_many(doc! {})

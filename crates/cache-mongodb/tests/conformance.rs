@@ -31,6 +31,35 @@ async fn mongo_store() -> StoreUnderTest {
 
 cache_core::store_conformance_tests!(mongo_store);
 
+/// A store over `collection`, keeping decoded copies up to `copies` bytes.
+async fn store_with_copies(collection: &str, copies: u64) -> MongoStore {
+    MongoStore::builder()
+        .database("conformance")
+        .collection(collection)
+        .decoded_copies(copies)
+        .open(&shared_mongo().uri())
+        .await
+        .expect("connect to the MongoDB-wire server")
+}
+
+/// A response written with `put_decoded` is read without decoding; not with copies off.
+#[tokio::test]
+async fn a_written_response_is_read_without_decoding() {
+    let with = store_with_copies(&unique_namespace("copies").replace('-', "_"), 1 << 20).await;
+    let without = store_with_copies(&unique_namespace("nocopies").replace('-', "_"), 0).await;
+    cache_core::testing::written_response_is_read_without_decoding(&with, &without).await;
+}
+
+/// Another client's overwrite, expiry change and delete are read at once by a store holding
+/// a copy of the entry before.
+#[tokio::test]
+async fn another_client_s_writes_are_read_at_once() {
+    let collection = unique_namespace("shared").replace('-', "_");
+    let reader = store_with_copies(&collection, 1 << 20).await;
+    let writer = store_with_copies(&collection, 1 << 20).await;
+    cache_core::testing::copies_follow_another_instance(&reader, &writer).await;
+}
+
 /// A server that is not there is a transient error, reported within the timeout.
 #[tokio::test]
 async fn unreachable_server_is_unavailable() {

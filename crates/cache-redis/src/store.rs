@@ -1,11 +1,15 @@
 //! [`RedisStore`]: the [`CacheStore`] over Redis or a Redis Cluster.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use cache_core::codec::EntryCodec;
+use cache_core::decoded_copies::{DEFAULT_DECODED_COPIES_BYTES, DecodedCopies};
+use cache_core::store::DecodedEntry;
 use cache_core::time::{from_millis, to_millis};
-use cache_core::{CacheKey, CacheStore, EntryMeta, StoreError, StoredEntry};
+use cache_core::{CacheKey, CacheStore, CachedResponse, EntryMeta, StoreError, StoredEntry};
 use futures_core::stream::BoxStream;
 use futures_util::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -54,6 +58,7 @@ pub struct RedisStoreBuilder {
     prefix: String,
     ttl_offset: Option<Duration>,
     timeout: Duration,
+    decoded_copies: u64,
 }
 
 impl Default for RedisStoreBuilder {
@@ -62,6 +67,7 @@ impl Default for RedisStoreBuilder {
             prefix: "reqwest-cache".to_owned(),
             ttl_offset: Some(Duration::from_secs(3600)),
             timeout: Duration::from_secs(2),
+            decoded_copies: DEFAULT_DECODED_COPIES_BYTES,
         }
     }
 }
@@ -84,6 +90,22 @@ impl RedisStoreBuilder {
     /// Connection and response timeout of each command (default 2 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// Keep decoded copies of entries read again (a key is kept from its second read, or from
+    /// its write when the writer hands over its response: `put_decoded`), up to about
+    /// `max_bytes` of stored bytes (default [`DEFAULT_DECODED_COPIES_BYTES`], 16 MiB; 0 keeps
+    /// none): a hit whose value and metadata are what a copy was decoded from then skips
+    /// decoding. Every read still asks Redis and compares, so a write by any client shows at
+    /// once. Behind a memory tier that already keeps decoded entries, 0 saves the memory.
+    ///
+    /// ```
+    /// let builder = cache_redis::RedisStore::builder().decoded_copies(0);
+    /// # let _ = builder;
+    /// ```
+    pub fn decoded_copies(mut self, max_bytes: u64) -> Self {
+        self.decoded_copies = max_bytes;
         self
     }
 
@@ -144,17 +166,22 @@ impl RedisStoreBuilder {
             key_prefix: format!("{}:", self.prefix),
             connection,
             ttl_offset: self.ttl_offset,
+            copies: Arc::new(DecodedCopies::new(self.decoded_copies)),
         }
     }
 }
 
-/// A [`CacheStore`] in Redis or a Redis Cluster. Cheap to clone (the connection is shared).
+/// A [`CacheStore`] in Redis or a Redis Cluster. Cheap to clone (the connection and the
+/// decoded copies are shared).
 #[derive(Debug, Clone)]
 pub struct RedisStore {
     connection: Connection,
     key_prefix: String,
     scan_pattern: String,
     ttl_offset: Option<Duration>,
+    /// Decoded forms of entries read again, each answering only for the value and metadata
+    /// it came from (see [`RedisStoreBuilder::decoded_copies`]).
+    copies: Arc<DecodedCopies>,
 }
 
 impl RedisStore {
@@ -283,6 +310,33 @@ impl CacheStore for RedisStore {
         }
     }
 
+    /// Decoding is skipped when a decoded copy was made from the very value and metadata
+    /// just read (the one round trip of [`get`](CacheStore::get) happens either way).
+    async fn get_decoded(
+        &self,
+        key: &CacheKey,
+        codec: &EntryCodec,
+    ) -> Result<DecodedEntry, StoreError> {
+        let entry = self.get(key).await?;
+        Ok(entry.map(|entry| self.copies.read(key, entry, codec)))
+    }
+
+    /// Keeps the writer's `response` as the entry's decoded copy once the write succeeded:
+    /// the first read then decodes nothing.
+    async fn put_decoded(
+        &self,
+        entry: StoredEntry,
+        response: CachedResponse,
+    ) -> Result<(), StoreError> {
+        if !self.copies.reads_copies_of(&entry.value) {
+            return self.put(entry).await;
+        }
+        let written = entry.clone();
+        self.put(entry).await?;
+        self.copies.keep_written(&written, response);
+        Ok(())
+    }
+
     async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
         let size = entry.value.len() as u64;
         if size > MAX_VALUE_BYTES {
@@ -374,6 +428,9 @@ impl CacheStore for RedisStore {
     }
 
     async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {
+        // Never served once the entry is gone (a read finds nothing to compare); its memory
+        // goes now.
+        self.copies.forget(key);
         let removed: u64 = self
             .connection
             .query(redis::cmd("UNLINK").arg(self.redis_key(key)))
@@ -408,6 +465,7 @@ impl CacheStore for RedisStore {
     }
 
     async fn clear(&self) -> Result<u64, StoreError> {
+        self.copies.clear();
         let mut scanner = self.connection.scanner(self.scan_pattern.clone()).await?;
         let mut removed = 0;
         while let Some(keys) = scanner.next_page().await? {

@@ -254,3 +254,33 @@ async fn a_full_redis_is_full() {
             .is_some()
     );
 }
+
+/// A store at `url` under `prefix`, keeping decoded copies up to `copies` bytes.
+async fn store_with_copies(url: &str, prefix: &str, copies: u64) -> RedisStore {
+    RedisStore::builder()
+        .prefix(prefix)
+        .decoded_copies(copies)
+        .open(url)
+        .await
+        .expect("connect to redis-server")
+}
+
+/// A response written with `put_decoded` is read without decoding; not with copies off.
+#[tokio::test]
+async fn a_written_response_is_read_without_decoding() {
+    let url = shared_redis().url();
+    let with = store_with_copies(&url, &unique_namespace("copies"), 1 << 20).await;
+    let without = store_with_copies(&url, &unique_namespace("no-copies"), 0).await;
+    cache_core::testing::written_response_is_read_without_decoding(&with, &without).await;
+}
+
+/// Another client's overwrite, expiry change and delete are read at once by a store holding
+/// a copy of the entry before.
+#[tokio::test]
+async fn another_client_s_writes_are_read_at_once() {
+    let url = shared_redis().url();
+    let prefix = unique_namespace("copies-shared");
+    let reader = store_with_copies(&url, &prefix, 1 << 20).await;
+    let writer = store_with_copies(&url, &prefix, 1 << 20).await;
+    cache_core::testing::copies_follow_another_instance(&reader, &writer).await;
+}
