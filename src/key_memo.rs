@@ -4,7 +4,9 @@
 //! the method and URL alone decide their key (no matched or credential headers: see
 //! [`KeyRules::url_alone_decides`]), remembered by URL, or the method, URL and credential
 //! headers do (an API client sending its token with every request), remembered by a digest of
-//! those ([`KeyRules::credentials_digest`]; the credentials are not kept). So a remembered key
+//! those ([`KeyRules::credential_fields`] under SipHash-2-4 with a 128-bit output and a key
+//! drawn when the memory is made, so it lives only in this process: a third of BLAKE3's cost
+//! on these few bytes; the credentials are not kept). So a remembered key
 //! is exactly the one computed anew. While its table has room, a key by URL is
 //! computed and remembered with its URL's group ([`KeyRules::url_group`]), made from the same
 //! normalized URL for little more: a miss stores its entry under that group, and would
@@ -23,12 +25,13 @@
 //! A leaf: calls nothing else in the crate.
 
 use std::collections::HashMap;
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, RwLock};
 
 use cache_core::CacheKey;
 use cache_http::{KeyRequest, KeyRules};
 use http::{HeaderMap, Method};
+use siphasher::sip128::{Hasher128, SipHasher24};
 use url::Url;
 
 /// Keys remembered of each kind (GET by URL, HEAD by URL, with credentials by digest): about
@@ -58,12 +61,12 @@ struct Keyed {
 }
 
 /// GET and HEAD keys by URL text, and keys of requests with credentials by
-/// [`KeyRules::credentials_digest`].
+/// their credential fields (see [`KeyMemo::digest_of_credentials`]).
 #[derive(Default)]
 struct Shard {
     get: Remembered<Box<str>>,
     head: Remembered<Box<str>>,
-    credentialed: Remembered<[u8; 32]>,
+    credentialed: Remembered<u128>,
 }
 
 impl Shard {
@@ -118,6 +121,8 @@ pub(crate) struct KeyMemo {
     shards: Box<[RwLock<Shard>]>,
     /// Picks a URL's shard.
     spread: foldhash::fast::RandomState,
+    /// The key of the credentials' digest, drawn for this memory.
+    digest_key: (u64, u64),
 }
 
 impl KeyMemo {
@@ -127,6 +132,7 @@ impl KeyMemo {
             custom,
             shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
             spread: foldhash::fast::RandomState::default(),
+            digest_key: random_key(),
         }
     }
 
@@ -148,8 +154,8 @@ impl KeyMemo {
             return compute();
         }
         if !self.rules.url_alone_decides(headers) {
-            return match self.rules.credentials_digest(method, url, headers) {
-                Some(digest) => self.credentialed_key(&digest, compute),
+            return match self.digest_of_credentials(method, url, headers) {
+                Some(digest) => self.credentialed_key(digest, compute),
                 None => compute(),
             };
         }
@@ -179,20 +185,38 @@ impl KeyMemo {
         key
     }
 
-    /// The key of a request with credentials whose [`KeyRules::credentials_digest`] is
-    /// `digest`, remembered by that digest (not by the credentials).
-    fn credentialed_key(&self, digest: &[u8; 32], compute: impl FnOnce() -> CacheKey) -> CacheKey {
-        let spread = u64::from_le_bytes(digest[..8].try_into().unwrap_or_default());
-        let shard = &self.shards[spread as usize % SHARDS];
+    /// The digest of the fields [`KeyRules::credential_fields`] gives (each framed by its
+    /// length) under this memory's key; `None` where more than those decides the key.
+    /// Equal digests mean equal fields but for a chance of 2⁻¹²⁸ per pair: the key is secret
+    /// and the digests never leave the process, so no one can search for a collision.
+    fn digest_of_credentials(
+        &self,
+        method: &Method,
+        url: &Url,
+        headers: &HeaderMap,
+    ) -> Option<u128> {
+        let (k0, k1) = self.digest_key;
+        let mut hasher = SipHasher24::new_with_keys(k0, k1);
+        let digested = self.rules.credential_fields(method, url, headers, |field| {
+            hasher.write_u64(field.len() as u64);
+            hasher.write(field);
+        });
+        digested.then(|| hasher.finish128().as_u128())
+    }
+
+    /// The key of a request with credentials whose digest is `digest`, remembered by that
+    /// digest (not by the credentials).
+    fn credentialed_key(&self, digest: u128, compute: impl FnOnce() -> CacheKey) -> CacheKey {
+        let shard = &self.shards[digest as usize % SHARDS];
         if let Ok(tables) = shard.try_read() {
-            if let Some(keyed) = tables.credentialed.keys.get(digest) {
+            if let Some(keyed) = tables.credentialed.keys.get(&digest) {
                 return keyed.key;
             }
         }
         let key = compute();
         if let Ok(mut tables) = shard.try_write() {
             let keyed = Keyed { key, group: None };
-            tables.credentialed.remember(*digest, keyed);
+            tables.credentialed.remember(digest, keyed);
         }
         key
     }
@@ -215,6 +239,13 @@ impl KeyMemo {
     fn shard(&self, url: &str) -> &RwLock<Shard> {
         &self.shards[self.spread.hash_one(url) as usize % SHARDS]
     }
+}
+
+/// A key for the credentials' digest: 128 bits from the OS's randomness, as std's hash maps
+/// draw theirs (the outputs of two of its keyed hashes, unpredictable without the key).
+fn random_key() -> (u64, u64) {
+    let state = std::hash::RandomState::new();
+    (state.hash_one(0_u8), state.hash_one(1_u8))
 }
 
 /// Everything else (redaction, the rules' settings) is the rules' own.
@@ -401,6 +432,63 @@ mod tests {
             memo.url_group(&restarted_with),
             rules.url_group(&restarted_with)
         );
+    }
+
+    /// The memory's digest of a request's credentials agrees with the public BLAKE3 one
+    /// ([`KeyRules::credentials_digest`], whose equal digests mean equal keys): both are made
+    /// or not for the same requests, and two requests' digests are equal under one exactly
+    /// when they are under the other. Includes fields that run together alike unless each is
+    /// framed by its length.
+    #[test]
+    fn the_memory_s_digest_is_equal_where_blake3_s_is() {
+        let with = |pairs: &[(&'static str, &'static str)]| {
+            let mut headers = HeaderMap::new();
+            for (name, value) in pairs {
+                headers.append(*name, HeaderValue::from_static(value));
+            }
+            headers
+        };
+        let header_sets = [
+            with(&[]),
+            with(&[("authorization", "Bearer a")]),
+            with(&[("authorization", "Bearer b")]),
+            with(&[("authorization", "Bearer a"), ("accept", "text/html")]),
+            with(&[("authorization", "Bearer a"), ("cookie", "s=1")]),
+            with(&[("cookie", "s=1"), ("authorization", "Bearer a")]),
+            with(&[("authorization", "Bearer a"), ("authorization", "Bearer b")]),
+            // Run together, its fields are those of `Bearer a` with `cookie: s=1`.
+            with(&[("authorization", "Bearer acookies=1")]),
+            with(&[
+                ("authorization", "Bearer a"),
+                ("x-http-method-override", "PUT"),
+            ]),
+        ];
+        let urls = [url("https://h.test/me"), url("https://h.test/me?page=2")];
+        for rules in [
+            KeyRules::default(),
+            KeyRules::default().credential_headers(["x-api-key"]),
+            KeyRules::default().match_headers(MatchHeaders::All),
+        ] {
+            let memo = KeyMemo::new(rules.clone(), None);
+            let mut requests = Vec::new();
+            for u in &urls {
+                for method in [Method::GET, Method::HEAD] {
+                    for headers in &header_sets {
+                        let ours = memo.digest_of_credentials(&method, u, headers);
+                        let blake3 = rules.credentials_digest(&method, u, headers);
+                        assert_eq!(ours.is_some(), blake3.is_some(), "{method} {u} {headers:?}");
+                        requests.push((ours, blake3));
+                    }
+                }
+            }
+            for (i, a) in requests.iter().enumerate() {
+                for b in &requests[i + 1..] {
+                    if a.0.is_some() && b.0.is_some() {
+                        assert_eq!(a.0 == b.0, a.1 == b.1);
+                    }
+                }
+            }
+        }
     }
 
     /// A request with a credential header is never answered with the key remembered for the

@@ -16,8 +16,8 @@
 //! with that `max_body_size` (default 8, the middleware default).
 //! `... -- big-body-fs [MiB]`: peak memory while a body that large (default 1024) passes
 //! through the cache over an `FsStore`, written while it streams, then served from its file.
-//! `... -- profile-hits [memory|memory-roomy|sqlite|sled|redis|floor|floor-sqlite|floor-sled|
-//! floor-redis] [plain|many]`: only hits of one store (or floor), 100 URLs with a query (or plain, or 10,000
+//! `... -- profile-hits [memory|memory-roomy|sqlite|sled|redis|token|floor|floor-sqlite|
+//! floor-sled|floor-redis|floor-token] [plain|many]` (`token`: memory with a bearer token): only hits of one store (or floor), 100 URLs with a query (or plain, or 10,000
 //! with a query: more than the memory store holds by default, `memory-roomy` holds them all),
 //! for profilers.
 //! `... -- profile-concurrent [memory|sqlite|sled|floor|floor-sqlite|floor-sled] [hot]`: the concurrent
@@ -681,6 +681,8 @@ async fn profiled(store: Option<&str>, dir: &Path, urls: &[String]) -> ClientWit
         Some("floor") => floors::memory_prefilled(urls).await,
         Some("floor-sqlite") => floors::sqlite(&dir.join("f.sqlite")),
         Some("floor-sled") => floors::sled(&dir.join("f.sled")),
+        Some("token") => token::ours(),
+        Some("floor-token") => token::floor(urls).await,
         _ => ours(MemoryStore::new()),
     }
 }

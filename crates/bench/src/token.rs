@@ -6,7 +6,7 @@
 
 use http::{Extensions, HeaderValue, header::AUTHORIZATION};
 use reqwest::{Request, Response};
-use reqwest_caching::reqwest_middleware::{ClientBuilder, Middleware, Next};
+use reqwest_caching::reqwest_middleware::{ClientBuilder, ClientWithMiddleware, Middleware, Next};
 use reqwest_caching::{CacheMiddleware, MemoryStore};
 
 use crate::report::{Check, Target};
@@ -35,22 +35,32 @@ fn with_token() -> ClientBuilder {
     ClientBuilder::new(reqwest::Client::new()).with(BearerToken)
 }
 
-/// Memory hits (1 KiB, 3-parameter query URLs) with a bearer token, against the memory
-/// floor with the same token; adds the check.
-pub(crate) async fn token_rows(origin: &str, checks: &mut Vec<Check>) {
-    let urls = urls(origin, 1024, Shape::Query, crate::HIT_URLS, "-token");
+/// Our memory store behind the token middleware.
+pub(crate) fn ours() -> ClientWithMiddleware {
     let cache = CacheMiddleware::builder()
         .store(MemoryStore::new())
         .build()
         .expect("cache");
+    with_token().with(cache).build()
+}
+
+/// The memory floor (filled with `urls`) behind the token middleware.
+pub(crate) async fn floor(urls: &[String]) -> ClientWithMiddleware {
+    floors::memory_prefilled_on(with_token(), urls).await
+}
+
+/// Memory hits (1 KiB, 3-parameter query URLs) with a bearer token, against the memory
+/// floor with the same token; adds the check.
+pub(crate) async fn token_rows(origin: &str, checks: &mut Vec<Check>) {
+    let urls = urls(origin, 1024, Shape::Query, crate::HIT_URLS, "-token");
     let contenders = [
         Contender {
             name: "floor: memory",
-            client: floors::memory_prefilled_on(with_token(), &urls).await,
+            client: floor(&urls).await,
         },
         Contender {
             name: "ours: memory",
-            client: with_token().with(cache).build(),
+            client: ours(),
         },
     ];
     let mut results = Results(Vec::new());

@@ -289,23 +289,57 @@ impl KeyRules {
         url: &Url,
         headers: &HeaderMap,
     ) -> Option<[u8; 32]> {
-        if self.match_headers != MatchHeaders::None || headers.contains_key(&METHOD_OVERRIDE_NAME) {
-            return None;
-        }
         // Gathered, then hashed at once: each `blake3::Hasher::update` costs more than
         // hashing these few bytes.
         let mut fields = KeyHasher(Vec::with_capacity(url.as_str().len() + 160));
-        fields.field(CREDENTIALS_DIGEST_TAG);
-        fields.field(method.as_str().as_bytes());
-        fields.field(url.as_str().as_bytes());
+        self.credential_fields(method, url, headers, |field| fields.field(field))
+            .then(|| *blake3::hash(&fields.0).as_bytes())
+    }
+
+    /// The fields [`credentials_digest`](Self::credentials_digest) hashes, each handed to
+    /// `field` whole and in order (the caller frames them: a field's length before its
+    /// bytes), or `false` with none handed over where it returns `None`. For a digest of
+    /// one's own (a keyed hash that lives only in this process, say): requests whose fields
+    /// are equal have equal keys.
+    ///
+    /// ```
+    /// use cache_http::KeyRules;
+    /// use http::{HeaderMap, HeaderValue, Method, header::AUTHORIZATION};
+    /// use url::Url;
+    /// let url = Url::parse("https://api.example.com/me").unwrap();
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert(AUTHORIZATION, HeaderValue::from_static("Bearer a"));
+    /// let mut fields = Vec::new();
+    /// let digested = KeyRules::default().credential_fields(&Method::GET, &url, &headers, |f| {
+    ///     fields.push(f.to_vec())
+    /// });
+    /// assert!(digested);
+    /// assert!(fields.contains(&b"Bearer a".to_vec()));
+    /// ```
+    pub fn credential_fields(
+        &self,
+        method: &Method,
+        url: &Url,
+        headers: &HeaderMap,
+        mut field: impl FnMut(&[u8]),
+    ) -> bool {
+        // A pass over the names present (a few on most requests) rather than a lookup, which
+        // hashes the name first.
+        let overridden = || headers.keys().any(|name| name.as_str() == METHOD_OVERRIDE);
+        if self.match_headers != MatchHeaders::None || overridden() {
+            return false;
+        }
+        field(CREDENTIALS_DIGEST_TAG);
+        field(method.as_str().as_bytes());
+        field(url.as_str().as_bytes());
         // In the order sent: the same credentials in another order only digest apart.
         for (name, value) in headers {
             if self.is_credential_header(name.as_str()) {
-                fields.field(name.as_str().as_bytes());
-                fields.field(value.as_bytes());
+                field(name.as_str().as_bytes());
+                field(value.as_bytes());
             }
         }
-        Some(*blake3::hash(&fields.0).as_bytes())
+        true
     }
 
     /// The key of a request.
