@@ -33,9 +33,9 @@
 //!   write when SQLite's write lock is free at once, run on the calling task (a thread hop
 //!   would cost several times the read); everything else runs on Tokio's blocking pool.
 //! - Reads on the calling task keep their read transaction for the next reads, for at most
-//!   1 ms and never past a commit made through a store on the same file in this process: such
+//!   5 ms and never past a commit made through a store on the same file in this process: such
 //!   a write is seen by every read that starts after it returns; a write by another process
-//!   (or by the application's own connection) by every read that starts 1 ms after it
+//!   (or by the application's own connection) by every read that starts 5 ms after it
 //!   commits. (Beginning a read transaction takes a lock SQLite shares between all
 //!   connections to the file; under many threads they queue on it.)
 //! - Expiry is indexed, so `delete_expired` does not scan the table.

@@ -12,7 +12,7 @@
 //!
 //! An idle snapshot would hold back checkpoints (this process's and others'), so a closer
 //! thread ends the snapshots nobody used for [`SNAPSHOT_REUSE`] (it looks every
-//! [`CLOSER_PERIODS`] of them: an unused snapshot lives about 11 ms at most), and exits once
+//! [`CLOSER_PERIODS`] of them: an unused snapshot lives about 15 ms at most), and exits once
 //! none is open. It leaves snapshots in use alone: ending them would only make their next
 //! reads begin anew, all at the same moment. A read that finds a snapshot out of date ends
 //! it, and while the store shrinks its file ([`QuickReaders::pause`]) no snapshot begins, so
@@ -31,14 +31,19 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 
 /// How long a quick reader keeps one read transaction: the most a read can lag behind
-/// another process's commit.
-pub(crate) const SNAPSHOT_REUSE: Duration = Duration::from_millis(1);
+/// another process's commit. Each new one is a slow read (the WAL index's lock, shared by
+/// every connection to the file, is met by both workers at once): at 1 ms that was about one
+/// read in a hundred, and 64 tasks on SQLite hits had a p99 2.5-4.6× their median (about
+/// 23 µs); at 5 ms, 1.9-3.1× (about 18 µs), over nine runs of each
+/// (`-- profile-concurrent sqlite`). Another process's commits are seen 5 ms late at most,
+/// nothing beside an HTTP freshness counted in seconds.
+pub(crate) const SNAPSHOT_REUSE: Duration = Duration::from_millis(5);
 
-/// The closer looks for unused snapshots every this many [`SNAPSHOT_REUSE`] periods. Each
-/// time, it takes a CPU from a thread that was running, whose request then waits: every
-/// millisecond, that was 2,700 preempted worker threads in a 2-second run of 64 tasks
-/// (`perf record -e sched:sched_switch`), a tail of 60-120 µs on 1 % of hits.
-pub(crate) const CLOSER_PERIODS: u32 = 10;
+/// The closer looks for unused snapshots every this many [`SNAPSHOT_REUSE`] periods (every
+/// 10 ms). Each time, it takes a CPU from a thread that was running, whose request then
+/// waits: looking every millisecond, that was 2,700 preempted worker threads in a 2-second
+/// run of 64 tasks (`perf record -e sched:sched_switch`), a tail of 60-120 µs on 1 % of hits.
+pub(crate) const CLOSER_PERIODS: u32 = 2;
 
 /// Commits through this process, per file: every store's writer on the file counts its
 /// commits in one counter, so a snapshot begun before one is never used after it.

@@ -96,7 +96,7 @@ impl SqliteStoreBuilder {
     /// about `max_bytes` of stored bytes (default [`DEFAULT_DECODED_COPIES_BYTES`], 16 MiB;
     /// 0 keeps none): a read whose row is unchanged (value and metadata, compared in place)
     /// then skips copying the value out and decoding it. Every read still reads the file, so
-    /// a copy never outlives a change, whoever makes it (another process's, within the 1 ms
+    /// a copy never outlives a change, whoever makes it (another process's, within the 5 ms
     /// a read transaction is kept: see the crate's documentation).
     pub fn decoded_copies(mut self, max_bytes: u64) -> Self {
         self.decoded_copies = max_bytes;
