@@ -42,9 +42,12 @@ impl ResponseParts {
         *response.status_mut() = self.status;
         *response.version_mut() = self.version;
         *response.headers_mut() = self.headers;
-        let extensions = response.extensions_mut();
-        extensions.extend(self.extensions);
+        // The builder's map holds only the URL: moved into the response's own (which has
+        // room already) rather than the other way round.
+        let mut extensions = self.extensions;
+        extensions.extend(std::mem::take(response.extensions_mut()));
         extensions.insert(info);
+        *response.extensions_mut() = extensions;
         reqwest::Response::from(response)
     }
 }

@@ -164,7 +164,6 @@ pub(crate) async fn store_response(
         }
     };
 
-    let final_url = parts.url.clone();
     let cached = to_store(
         settings,
         keeps_set_cookie,
@@ -192,15 +191,16 @@ pub(crate) async fn store_response(
     // After a redirect, the final URL is answered from the cache too (an alias), in the final
     // URL's group. Without one (nearly always), the response is not needed again and goes to
     // the store owned (a store that keeps decoded forms keeps it).
-    let stored_key = if exchange.method == Method::GET && final_url != exchange.url {
+    let final_url = &parts.url;
+    let stored_key = if exchange.method == Method::GET && *final_url != exchange.url {
         let stored_key =
             save_response(store, &place, Cow::Borrowed(&cached), now, expires_at).await;
         if stored_key.is_some() {
             let alias = Placement {
                 url_key: settings
                     .keys
-                    .key(&Method::GET, &final_url, &exchange.headers, None),
-                url_group: settings.keys.url_group(&final_url),
+                    .key(&Method::GET, final_url, &exchange.headers, None),
+                url_group: settings.keys.url_group(final_url),
                 meta_url: cached.url.as_str(),
                 request_headers: &exchange.headers,
                 seen: &SeenIndex::Unknown,

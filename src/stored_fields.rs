@@ -113,6 +113,26 @@ mod tests {
         assert_eq!(names(&h), ["c"]);
     }
 
+    /// Every connection-specific and proxy field goes, whatever its length; fields of the
+    /// same lengths that are not among them stay.
+    #[test]
+    fn every_hop_by_hop_field_goes_and_only_those() {
+        let mut pairs: Vec<(&str, &str)> = HOP_BY_HOP.iter().map(|name| (*name, "x")).collect();
+        let kept = [
+            "set-cookie",
+            "expires",
+            "xy",
+            "proxy-connectiox",
+            "content-type",
+        ];
+        pairs.extend(kept.iter().map(|name| (*name, "x")));
+        let mut h = map(&pairs);
+        remove_unstored(&mut h);
+        let mut expected = kept.to_vec();
+        expected.sort_unstable();
+        assert_eq!(names(&h), expected);
+    }
+
     #[test]
     fn fields_named_by_no_cache_rfc_9111_section_5_2_2_4() {
         let mut h = map(&[

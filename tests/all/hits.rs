@@ -52,6 +52,11 @@ async fn responses_are_rebuilt_faithfully() {
         assert_eq!(cached.status(), live.status());
         assert_eq!(cached.version(), live.version());
         assert_eq!(cached.url(), live.url());
+        // The miss is rebuilt around its body with the connection's extensions kept.
+        assert!(
+            live.remote_addr().is_some(),
+            "{backend:?}: connection info lost"
+        );
         let multi: Vec<_> = cached.headers().get_all("x-multi").iter().collect();
         assert_eq!(
             multi,
