@@ -12,9 +12,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::Bytes;
 
 use crate::codec::EntryCodec;
+use crate::error::StoreError;
 use crate::key::CacheKey;
 use crate::response::CachedResponse;
-use crate::store::{Decoded, EntryMeta, StoredEntry, Undecodable};
+use crate::store::{Decoded, DecodedEntry, EntryMeta, StoredEntry, Undecodable};
 use crate::written::Kept;
 
 /// Bytes counted per copy beyond its stored bytes (the decoded header map, URLs, bookkeeping).
@@ -192,6 +193,39 @@ impl DecodedCopies {
         }
         let value = entry.value.clone();
         self.decode(key, entry, value, codec)
+    }
+
+    /// [`read`](Self::read) of what a store's `get` found under `key`: the body of the
+    /// `get_decoded` of a store that reads each entry whole from elsewhere (Redis, MongoDB,
+    /// DynamoDB).
+    pub fn read_found(
+        &self,
+        key: &CacheKey,
+        found: Option<StoredEntry>,
+        codec: &EntryCodec,
+    ) -> DecodedEntry {
+        found.map(|entry| self.read(key, entry, codec))
+    }
+
+    /// Writes `entry` with `put`, then keeps the writer's `response` as its copy when
+    /// [`read`](Self::read) would use one (see [`reads_copies_of`](Self::reads_copies_of)):
+    /// the body of such a store's `put_decoded`. Nothing is kept when the write fails.
+    pub async fn put_keeping<F>(
+        &self,
+        entry: StoredEntry,
+        response: CachedResponse,
+        put: impl FnOnce(StoredEntry) -> F,
+    ) -> Result<(), StoreError>
+    where
+        F: Future<Output = Result<(), StoreError>>,
+    {
+        if !self.reads_copies_of(&entry.value) {
+            return put(entry).await;
+        }
+        let written = entry.clone();
+        put(entry).await?;
+        self.keep_written(&written, response);
+        Ok(())
     }
 
     /// Keeps, as the copy of `entry` (just written with a codec that does not sign), the
@@ -467,5 +501,47 @@ mod tests {
         );
         assert!(copies.reads_copies_of(&small) && !copies.reads_copies_of(&large));
         assert!(!DecodedCopies::new(0).reads_copies_of(&small));
+    }
+
+    /// `put_keeping` keeps the writer's response only once the write succeeded, and only
+    /// for values `read` compares.
+    #[test]
+    fn a_copy_is_kept_only_after_a_successful_write() {
+        use futures_util::FutureExt;
+        let codec = EntryCodec::new();
+        let copies = DecodedCopies::new(1 << 20);
+        let response = sample_response();
+        let value = crate::codec::encode(&response).unwrap();
+        let put =
+            |outcome: Result<(), StoreError>| move |_: StoredEntry| std::future::ready(outcome);
+        let failed = copies
+            .put_keeping(
+                stored(1, value.clone()),
+                response.clone(),
+                put(Err(StoreError::full("disk full"))),
+            )
+            .now_or_never()
+            .unwrap();
+        assert!(matches!(failed, Err(StoreError::Full { .. })));
+        assert!(copies.get(&key(1), &value, &codec, |_| true).is_none());
+        copies
+            .put_keeping(stored(1, value.clone()), response.clone(), put(Ok(())))
+            .now_or_never()
+            .unwrap()
+            .unwrap();
+        assert!(copies.get(&key(1), &value, &codec, |_| true).is_some());
+        let mut large = response;
+        large.body = Bytes::from(vec![b'x'; COMPARED_MAX_BYTES]);
+        let large_value = crate::codec::encode(&large).unwrap();
+        copies
+            .put_keeping(stored(2, large_value.clone()), large, put(Ok(())))
+            .now_or_never()
+            .unwrap()
+            .unwrap();
+        assert!(
+            copies
+                .get(&key(2), &large_value, &codec, |_| true)
+                .is_none()
+        );
     }
 }

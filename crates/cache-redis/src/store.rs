@@ -311,30 +311,23 @@ impl CacheStore for RedisStore {
     }
 
     /// Decoding is skipped when a decoded copy was made from the very value and metadata
-    /// just read (the one round trip of [`get`](CacheStore::get) happens either way).
+    /// just read.
     async fn get_decoded(
         &self,
         key: &CacheKey,
         codec: &EntryCodec,
     ) -> Result<DecodedEntry, StoreError> {
-        let entry = self.get(key).await?;
-        Ok(entry.map(|entry| self.copies.read(key, entry, codec)))
+        Ok(self.copies.read_found(key, self.get(key).await?, codec))
     }
 
-    /// Keeps the writer's `response` as the entry's decoded copy once the write succeeded:
-    /// the first read then decodes nothing.
+    /// The writer's `response` is the entry's first decoded copy.
     async fn put_decoded(
         &self,
         entry: StoredEntry,
         response: CachedResponse,
     ) -> Result<(), StoreError> {
-        if !self.copies.reads_copies_of(&entry.value) {
-            return self.put(entry).await;
-        }
-        let written = entry.clone();
-        self.put(entry).await?;
-        self.copies.keep_written(&written, response);
-        Ok(())
+        let put = |entry| self.put(entry);
+        self.copies.put_keeping(entry, response, put).await
     }
 
     async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
