@@ -81,12 +81,9 @@ impl DynamoStoreBuilder {
         self
     }
 
-    /// Keep decoded copies of entries read again (a key is kept from its second read, or from
-    /// its write when the writer hands over its response: `put_decoded`), up to about
-    /// `max_bytes` of stored bytes (default [`DEFAULT_DECODED_COPIES_BYTES`], 16 MiB; 0 keeps
-    /// none): a hit whose value and metadata are what a copy was decoded from then skips
-    /// decoding. Every read still asks DynamoDB and compares, so a write by any client shows
-    /// at once.
+    /// Bytes of [`DecodedCopies`] to keep (default [`DEFAULT_DECODED_COPIES_BYTES`], 16 MiB;
+    /// 0 keeps none): a hit whose value and metadata, just read from DynamoDB, are those a
+    /// copy came from skips decoding; a write by any client shows at once.
     ///
     /// ```
     /// let builder = cache_dynamodb::DynamoStore::builder().decoded_copies(0);

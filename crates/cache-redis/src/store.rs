@@ -93,12 +93,10 @@ impl RedisStoreBuilder {
         self
     }
 
-    /// Keep decoded copies of entries read again (a key is kept from its second read, or from
-    /// its write when the writer hands over its response: `put_decoded`), up to about
-    /// `max_bytes` of stored bytes (default [`DEFAULT_DECODED_COPIES_BYTES`], 16 MiB; 0 keeps
-    /// none): a hit whose value and metadata are what a copy was decoded from then skips
-    /// decoding. Every read still asks Redis and compares, so a write by any client shows at
-    /// once. Behind a memory tier that already keeps decoded entries, 0 saves the memory.
+    /// Bytes of [`DecodedCopies`] to keep (default [`DEFAULT_DECODED_COPIES_BYTES`], 16 MiB;
+    /// 0 keeps none): a hit whose value and metadata, just read from Redis, are those a
+    /// copy came from skips decoding; a write by any client shows at once. Behind a memory tier, which keeps
+    /// decoded entries itself, 0 saves the memory.
     ///
     /// ```
     /// let builder = cache_redis::RedisStore::builder().decoded_copies(0);
