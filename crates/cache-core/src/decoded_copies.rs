@@ -1,5 +1,5 @@
 //! [`DecodedCopies`]: decoded forms of entries read again, for stores that keep bytes
-//! (SQLite, sled), so a hit on unchanged bytes skips decoding.
+//! (SQLite, sled, Redis, MongoDB, DynamoDB), so a hit on unchanged bytes skips decoding.
 //!
 //! A copy is never trusted on its own: every read still reads the store, and a copy answers
 //! only when the bytes just read are the very bytes it was decoded from (and the store's
@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 
@@ -16,6 +17,7 @@ use crate::error::StoreError;
 use crate::key::CacheKey;
 use crate::response::CachedResponse;
 use crate::store::{Decoded, DecodedEntry, EntryMeta, StoredEntry, Undecodable};
+use crate::time::retention_deadline;
 use crate::written::Kept;
 
 /// Bytes counted per copy beyond its stored bytes (the decoded header map, URLs, bookkeeping).
@@ -186,6 +188,8 @@ impl DecodedCopies {
         codec: &EntryCodec,
     ) -> Result<Arc<Decoded>, Box<Undecodable>> {
         if !self.reads_copies_of(&entry.value) {
+            // A copy of an earlier, smaller value could not answer for this one.
+            self.forget(key);
             return entry.decode(key, codec);
         }
         if let Some(kept) = self.get(key, &entry.value, codec, |meta| *meta == entry.meta) {
@@ -208,18 +212,26 @@ impl DecodedCopies {
     }
 
     /// Writes `entry` with `put`, then keeps the writer's `response` as its copy when
-    /// [`read`](Self::read) would use one (see [`reads_copies_of`](Self::reads_copies_of)):
-    /// the body of such a store's `put_decoded`. Nothing is kept when the write fails.
+    /// [`read`](Self::read) would use one (see [`reads_copies_of`](Self::reads_copies_of))
+    /// and the store will hold the entry: the body of such a store's `put_decoded`.
+    /// `ttl_offset` is how long past its expiry the store keeps an entry (`None`: until
+    /// deleted); one already past that is dropped by the store, and gets no copy. Nothing is
+    /// kept when the write fails; the key's copy from before goes whenever no new one is kept
+    /// (it could not answer for the new value).
     pub async fn put_keeping<F>(
         &self,
         entry: StoredEntry,
         response: CachedResponse,
+        ttl_offset: Option<Duration>,
         put: impl FnOnce(StoredEntry) -> F,
     ) -> Result<(), StoreError>
     where
         F: Future<Output = Result<(), StoreError>>,
     {
-        if !self.reads_copies_of(&entry.value) {
+        let retained = retention_deadline(entry.meta.expires_at, ttl_offset)
+            .is_none_or(|until| until > SystemTime::now());
+        if !retained || !self.reads_copies_of(&entry.value) {
+            self.forget(&entry.meta.key);
             return put(entry).await;
         }
         let written = entry.clone();
@@ -503,10 +515,11 @@ mod tests {
         assert!(!DecodedCopies::new(0).reads_copies_of(&small));
     }
 
-    /// `put_keeping` keeps the writer's response only once the write succeeded, and only
-    /// for values `read` compares.
+    /// `put_keeping` keeps the writer's response only once the write succeeded, only for
+    /// values `read` compares and entries the store still holds; a key's older copy goes
+    /// when no new one is kept, as when `read` meets a value too large to compare.
     #[test]
-    fn a_copy_is_kept_only_after_a_successful_write() {
+    fn a_copy_is_kept_only_after_a_successful_write_of_what_reads_will_compare() {
         use futures_util::FutureExt;
         let codec = EntryCodec::new();
         let copies = DecodedCopies::new(1 << 20);
@@ -514,34 +527,64 @@ mod tests {
         let value = crate::codec::encode(&response).unwrap();
         let put =
             |outcome: Result<(), StoreError>| move |_: StoredEntry| std::future::ready(outcome);
+        let kept = |n: u64, value: &Bytes| copies.get(&key(n), value, &codec, |_| true).is_some();
         let failed = copies
             .put_keeping(
                 stored(1, value.clone()),
                 response.clone(),
+                None,
                 put(Err(StoreError::full("disk full"))),
             )
             .now_or_never()
             .unwrap();
         assert!(matches!(failed, Err(StoreError::Full { .. })));
-        assert!(copies.get(&key(1), &value, &codec, |_| true).is_none());
+        assert!(!kept(1, &value));
+        let write = |n: u64, value: &Bytes, response: &CachedResponse, offset: Option<Duration>| {
+            copies
+                .put_keeping(
+                    stored(n, value.clone()),
+                    response.clone(),
+                    offset,
+                    put(Ok(())),
+                )
+                .now_or_never()
+                .unwrap()
+                .unwrap();
+        };
+        write(1, &value, &response, None);
+        assert!(kept(1, &value));
+        // Expired at the epoch: past an hour's retention the store drops it; with no offset,
+        // it keeps it.
+        let mut old = stored(2, value.clone());
+        old.meta.expires_at = Some(SystemTime::UNIX_EPOCH);
         copies
-            .put_keeping(stored(1, value.clone()), response.clone(), put(Ok(())))
+            .put_keeping(
+                old.clone(),
+                response.clone(),
+                Some(Duration::from_secs(3600)),
+                put(Ok(())),
+            )
             .now_or_never()
             .unwrap()
             .unwrap();
-        assert!(copies.get(&key(1), &value, &codec, |_| true).is_some());
+        assert!(!kept(2, &value));
+        copies
+            .put_keeping(old, response.clone(), None, put(Ok(())))
+            .now_or_never()
+            .unwrap()
+            .unwrap();
+        assert!(kept(2, &value));
+        // A value too large to compare: no copy, and key 1's older one goes.
         let mut large = response;
         large.body = Bytes::from(vec![b'x'; COMPARED_MAX_BYTES]);
         let large_value = crate::codec::encode(&large).unwrap();
+        write(1, &large_value, &large, None);
+        assert!(!kept(1, &large_value) && !kept(1, &value));
+        // `read` of a large value drops the key's older copy too.
+        assert!(kept(2, &value));
         copies
-            .put_keeping(stored(2, large_value.clone()), large, put(Ok(())))
-            .now_or_never()
-            .unwrap()
+            .read(&key(2), stored(2, large_value), &codec)
             .unwrap();
-        assert!(
-            copies
-                .get(&key(2), &large_value, &codec, |_| true)
-                .is_none()
-        );
+        assert!(!kept(2, &value));
     }
 }

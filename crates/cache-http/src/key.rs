@@ -299,8 +299,8 @@ impl KeyRules {
     /// The fields [`credentials_digest`](Self::credentials_digest) hashes, each handed to
     /// `field` whole and in order (the caller frames them: a field's length before its
     /// bytes), or `false` with none handed over where it returns `None`. For a digest of
-    /// one's own (a keyed hash that lives only in this process, say): requests whose fields
-    /// are equal have equal keys.
+    /// one's own (a keyed hash that lives only in this process, say): requests without a body
+    /// whose fields are equal have equal keys.
     ///
     /// ```
     /// use cache_http::KeyRules;

@@ -338,7 +338,10 @@ impl CacheStore for MongoStore {
         response: CachedResponse,
     ) -> Result<(), StoreError> {
         let put = |entry| self.put(entry);
-        self.copies.put_keeping(entry, response, put).await
+        let retained = self.ttl_offset;
+        self.copies
+            .put_keeping(entry, response, retained, put)
+            .await
     }
 
     async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {

@@ -95,8 +95,8 @@ impl RedisStoreBuilder {
 
     /// Bytes of [`DecodedCopies`] to keep (default [`DEFAULT_DECODED_COPIES_BYTES`], 16 MiB;
     /// 0 keeps none): a hit whose value and metadata, just read from Redis, are those a
-    /// copy came from skips decoding; a write by any client shows at once. Behind a memory tier, which keeps
-    /// decoded entries itself, 0 saves the memory.
+    /// copy came from skips decoding; a write by any client shows at once. (Behind a
+    /// `TieredStore`, which reads and writes bytes, none are made.)
     ///
     /// ```
     /// let builder = cache_redis::RedisStore::builder().decoded_copies(0);
@@ -325,7 +325,10 @@ impl CacheStore for RedisStore {
         response: CachedResponse,
     ) -> Result<(), StoreError> {
         let put = |entry| self.put(entry);
-        self.copies.put_keeping(entry, response, put).await
+        let retained = self.ttl_offset;
+        self.copies
+            .put_keeping(entry, response, retained, put)
+            .await
     }
 
     async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
