@@ -16,8 +16,9 @@
 //! with that `max_body_size` (default 8, the middleware default).
 //! `... -- big-body-fs [MiB]`: peak memory while a body that large (default 1024) passes
 //! through the cache over an `FsStore`, written while it streams, then served from its file.
-//! `... -- profile-hits [memory|memory-roomy|sqlite|sled|redis|token|floor|floor-sqlite|
-//! floor-sled|floor-redis|floor-token] [plain|many]` (`token`: memory with a bearer token): only hits of one store (or floor), 100 URLs with a query (or plain, or 10,000
+//! `... -- profile-hits [memory|memory-roomy|sqlite|sled|redis|tiered|token|floor|floor-sqlite|
+//! floor-sled|floor-redis|floor-token] [plain|many]` (`token`: memory with a bearer token;
+//! `tiered`: the memory tier over Redis): only hits of one store (or floor), 100 URLs with a query (or plain, or 10,000
 //! with a query: more than the memory store holds by default, `memory-roomy` holds them all),
 //! for profilers.
 //! `... -- profile-concurrent [memory|sqlite|sled|floor|floor-sqlite|floor-sled] [hot]`: the concurrent
@@ -651,17 +652,18 @@ async fn profile_hits(store: Option<&str>, shape: Shape, count: usize) {
     // Kept for the run: a server started here stops when dropped.
     let mut redis = None;
     let client = match store {
-        Some(name @ ("redis" | "floor-redis")) => {
+        Some(name @ ("redis" | "floor-redis" | "tiered")) => {
             let server = redis.insert(Redis::find().expect("redis-server for a Redis profile"));
             let prefix = test_support::unique_namespace("profile");
             match name {
                 "redis" => server.ours(&prefix).await,
+                "tiered" => ours(tiered::over_redis(&server.url(), &prefix).await),
                 _ => floors::redis(&server.url(), &prefix).await,
             }
         }
         _ => profiled(store, dir.path(), &urls).await,
     };
-    let requests = if redis.is_some() {
+    let requests = if redis.is_some() && store != Some("tiered") {
         REMOTE_ITERATIONS
     } else {
         ITERATIONS
