@@ -67,7 +67,8 @@ static METHOD_OVERRIDE_NAME: HeaderName = HeaderName::from_static(METHOD_OVERRID
 /// Domain separation for URL groups: a group never equals a request's key.
 const URL_GROUP_TAG: &[u8] = b"reqwest-caching/url-group/v1";
 
-/// Domain separation for [`KeyRules::credentials_digest`] (kept in memory only).
+/// The first of [`KeyRules::credential_fields`]: a digest of them never equals one of other
+/// bytes hashed the same way.
 const CREDENTIALS_DIGEST_TAG: &[u8] = b"reqwest-caching/credentials-digest";
 
 /// Which request headers become part of the key.
@@ -262,11 +263,14 @@ impl KeyRules {
             })
     }
 
-    /// A digest of all that decides the key of a request with these headers and no body,
-    /// when that is its method, its URL and its credential headers alone (no headers are
-    /// matched and none overrides the method): requests with equal digests have equal keys.
-    /// `None` otherwise. For remembering the keys of requests that carry credentials (most
-    /// API clients send a token with every request) without keeping the credentials.
+    /// All that decides the key of a request with these headers and no body, when that is
+    /// its method, its URL and its credential headers alone (no headers are matched and none
+    /// overrides the method): each field handed to `field` whole and in order (the caller
+    /// frames them: a field's length before its bytes), and `true`; `false` with none handed
+    /// over otherwise. Requests without a body whose fields are equal have equal keys. For
+    /// remembering the keys of requests that carry credentials (most API clients send a token
+    /// with every request) by a digest of one's own (a keyed hash that lives only in this
+    /// process, say), without keeping the credentials.
     ///
     /// ```
     /// use cache_http::KeyRules;
@@ -274,47 +278,20 @@ impl KeyRules {
     /// use url::Url;
     /// let rules = KeyRules::default();
     /// let url = Url::parse("https://api.example.com/me").unwrap();
+    /// let fields = |headers: &HeaderMap| {
+    ///     let mut fields = Vec::new();
+    ///     rules
+    ///         .credential_fields(&Method::GET, &url, headers, |f| fields.push(f.to_vec()))
+    ///         .then_some(fields)
+    /// };
     /// let mut a = HeaderMap::new();
     /// a.insert(AUTHORIZATION, HeaderValue::from_static("Bearer a"));
     /// let mut b = a.clone();
     /// b.insert(ACCEPT, HeaderValue::from_static("text/html"));
-    /// // Headers the key does not hold leave the digest as it is.
-    /// assert_eq!(rules.credentials_digest(&Method::GET, &url, &a), rules.credentials_digest(&Method::GET, &url, &b));
+    /// // Headers the key does not hold leave the fields as they are.
+    /// assert_eq!(fields(&a), fields(&b));
     /// b.insert(AUTHORIZATION, HeaderValue::from_static("Bearer b"));
-    /// assert_ne!(rules.credentials_digest(&Method::GET, &url, &a), rules.credentials_digest(&Method::GET, &url, &b));
-    /// ```
-    pub fn credentials_digest(
-        &self,
-        method: &Method,
-        url: &Url,
-        headers: &HeaderMap,
-    ) -> Option<[u8; 32]> {
-        // Gathered, then hashed at once: each `blake3::Hasher::update` costs more than
-        // hashing these few bytes.
-        let mut fields = KeyHasher(Vec::with_capacity(url.as_str().len() + 160));
-        self.credential_fields(method, url, headers, |field| fields.field(field))
-            .then(|| *blake3::hash(&fields.0).as_bytes())
-    }
-
-    /// The fields [`credentials_digest`](Self::credentials_digest) hashes, each handed to
-    /// `field` whole and in order (the caller frames them: a field's length before its
-    /// bytes), or `false` with none handed over where it returns `None`. For a digest of
-    /// one's own (a keyed hash that lives only in this process, say): requests without a body
-    /// whose fields are equal have equal keys.
-    ///
-    /// ```
-    /// use cache_http::KeyRules;
-    /// use http::{HeaderMap, HeaderValue, Method, header::AUTHORIZATION};
-    /// use url::Url;
-    /// let url = Url::parse("https://api.example.com/me").unwrap();
-    /// let mut headers = HeaderMap::new();
-    /// headers.insert(AUTHORIZATION, HeaderValue::from_static("Bearer a"));
-    /// let mut fields = Vec::new();
-    /// let digested = KeyRules::default().credential_fields(&Method::GET, &url, &headers, |f| {
-    ///     fields.push(f.to_vec())
-    /// });
-    /// assert!(digested);
-    /// assert!(fields.contains(&b"Bearer a".to_vec()));
+    /// assert_ne!(fields(&a), fields(&b));
     /// ```
     pub fn credential_fields(
         &self,

@@ -701,12 +701,25 @@ fn url_groups_are_pinned_and_the_same_with_the_key() {
     }
 }
 
-/// Requests with equal credential digests have equal keys, over rule sets, URLs with
+/// The fields `credential_fields` hands over, or `None` where it declines.
+fn credential_fields_of(
+    rules: &KeyRules,
+    method: &Method,
+    u: &Url,
+    headers: &HeaderMap,
+) -> Option<Vec<Vec<u8>>> {
+    let mut fields = Vec::new();
+    rules
+        .credential_fields(method, u, headers, |field| fields.push(field.to_vec()))
+        .then_some(fields)
+}
+
+/// Requests with equal credential fields have equal keys, over rule sets, URLs with
 /// credentials of their own, credential headers built in and declared, repeated and
-/// reordered, and headers the key does not hold; no digest where headers are matched or the
+/// reordered, and headers the key does not hold; no fields where headers are matched or the
 /// method is overridden.
 #[test]
-fn equal_credential_digests_mean_equal_keys() {
+fn equal_credential_fields_mean_equal_keys() {
     let header_sets: Vec<Vec<(&str, &str)>> = vec![
         vec![],
         vec![("authorization", "Bearer a")],
@@ -730,31 +743,31 @@ fn equal_credential_digests_mean_equal_keys() {
         KeyRules::default().per_credential(false),
         KeyRules::default().credential_headers(["x-tenant"]),
     ] {
-        let mut seen: Vec<([u8; 32], CacheKey)> = Vec::new();
+        let mut seen: Vec<(Vec<Vec<u8>>, CacheKey)> = Vec::new();
         for u in urls {
             let u = url(u);
             for set in &header_sets {
                 for method in [Method::GET, Method::HEAD] {
                     let h = headers(set);
-                    let digest = rules.credentials_digest(&method, &u, &h).unwrap();
+                    let fields = credential_fields_of(&rules, &method, &u, &h).unwrap();
                     let key = rules.key(&method, &u, &h, None);
                     for (other, other_key) in &seen {
-                        if *other == digest {
+                        if *other == fields {
                             assert_eq!(*other_key, key, "{rules:?} {method} {u} {set:?}");
                         }
                     }
-                    seen.push((digest, key));
+                    seen.push((fields, key));
                 }
             }
         }
-        // Credentials that make different keys make different digests.
+        // Credentials that make different keys make different fields.
         let u = url(urls[0]);
         let a = headers(&header_sets[1]);
         let b = headers(&header_sets[2]);
         if rules.key(&Method::GET, &u, &a, None) != rules.key(&Method::GET, &u, &b, None) {
             assert_ne!(
-                rules.credentials_digest(&Method::GET, &u, &a),
-                rules.credentials_digest(&Method::GET, &u, &b)
+                credential_fields_of(&rules, &Method::GET, &u, &a),
+                credential_fields_of(&rules, &Method::GET, &u, &b)
             );
         }
     }
@@ -762,12 +775,12 @@ fn equal_credential_digests_mean_equal_keys() {
     let mut overridden = headers(&header_sets[1]);
     overridden.insert(METHOD_OVERRIDE, HeaderValue::from_static("PATCH"));
     assert_eq!(
-        KeyRules::default().credentials_digest(&Method::GET, &u, &overridden),
+        credential_fields_of(&KeyRules::default(), &Method::GET, &u, &overridden),
         None
     );
     let matched = KeyRules::default().match_headers(MatchHeaders::All);
     assert_eq!(
-        matched.credentials_digest(&Method::GET, &u, &headers(&header_sets[1])),
+        credential_fields_of(&matched, &Method::GET, &u, &headers(&header_sets[1])),
         None
     );
 }
