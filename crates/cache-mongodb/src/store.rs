@@ -338,9 +338,8 @@ impl CacheStore for MongoStore {
         response: CachedResponse,
     ) -> Result<(), StoreError> {
         let put = |entry| self.put(entry);
-        let retained = self.ttl_offset;
         self.copies
-            .put_keeping(entry, response, retained, put)
+            .put_keeping(entry, response, self.ttl_offset, put)
             .await
     }
 
