@@ -72,13 +72,18 @@ impl InvalidationSink {
     /// The subscription is broken: notices may be missed from now on. Memory is emptied and
     /// no longer answers before the backing store (it still answers when the backing store
     /// fails: fail-open).
+    ///
+    /// Only the first report of a loss empties memory: a source may report one loss twice
+    /// (the driver's disconnection notice, then its own watcher), and what memory took in
+    /// between (a failed write's fail-open copy, copies of backing-store reads) was taken
+    /// while memory no longer answered first, so it is not stale in the sense this guards
+    /// against; [`subscribed`](Self::subscribed) empties it again before memory answers first.
     pub fn lost(&self) {
         if let Some(tier) = self.tier.upgrade() {
-            if tier.is_live() {
+            if tier.stop_answering_first() {
                 tracing::warn!("invalidation subscription lost: memory tier flushed");
+                tier.flush();
             }
-            tier.set_live(false);
-            tier.flush();
         }
     }
 
@@ -94,5 +99,42 @@ impl InvalidationSink {
     /// True once the store is gone: the source should stop.
     pub fn is_closed(&self) -> bool {
         self.tier.strong_count() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cache_core::{EntryMeta, MemoryStore, StoredEntry};
+    use std::time::{Duration, SystemTime};
+
+    fn entry(value: &'static str) -> StoredEntry {
+        let key = CacheKey::from_digest([3; 16]);
+        let meta = EntryMeta::new(key, "https://example.com/", SystemTime::now(), None);
+        StoredEntry::new(meta, bytes::Bytes::from_static(value.as_bytes()))
+    }
+
+    /// A source reporting one loss twice (the driver's notice, then its watcher) does not
+    /// drop the fail-open copy a failed write made in between; resubscribing does.
+    #[test]
+    fn a_loss_reported_twice_empties_memory_once() {
+        let tier = Arc::new(Tier::new(MemoryStore::new(), None, true));
+        let sink = InvalidationSink::new(&tier);
+        let before = entry("before");
+        let key = before.meta.key;
+        tier.fill(before, tier.guard(&key));
+
+        sink.lost();
+        assert!(!tier.is_live());
+        assert_eq!(tier.copy(&key), None, "the first report empties memory");
+
+        tier.fill_briefly(entry("during"), tier.guard(&key), Duration::from_secs(1));
+        sink.lost();
+        let kept = tier.copy(&key).expect("the second report keeps the copy");
+        assert_eq!(&kept.value[..], b"during");
+
+        sink.subscribed();
+        assert!(tier.is_live());
+        assert_eq!(tier.copy(&key), None, "resubscribing empties memory");
     }
 }

@@ -87,6 +87,11 @@ impl Tier {
         self.live.store(live, Ordering::Release);
     }
 
+    /// Stops memory answering before the backing store; true if it did until now.
+    pub(crate) fn stop_answering_first(&self) -> bool {
+        self.live.swap(false, Ordering::AcqRel)
+    }
+
     /// Whether memory may answer with this copy now: only before its expiry (the backing
     /// store keeps every entry at least that long, so memory never outlives it) and before
     /// the copy's deadline, if it has one.
