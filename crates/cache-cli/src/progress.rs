@@ -19,8 +19,7 @@ pub fn bar(len: u64, message: &'static str) -> ProgressBar {
     let bar = ProgressBar::new(len)
         .with_style(style)
         .with_message(message);
-    bar.enable_steady_tick(Duration::from_millis(200));
-    bar
+    drawn_and_ticking(bar)
 }
 
 /// A counter for a walk whose length is not known yet, or a hidden one when standard error
@@ -34,6 +33,14 @@ pub fn counter(message: &'static str) -> ProgressBar {
     let bar = ProgressBar::no_length()
         .with_style(style)
         .with_message(message);
+    drawn_and_ticking(bar)
+}
+
+/// Draws the bar now, then every 200 ms from a background thread. The first draw is not left
+/// to that thread: a short operation could finish before the thread first runs, and the
+/// user would see no bar at all.
+fn drawn_and_ticking(bar: ProgressBar) -> ProgressBar {
+    bar.tick();
     bar.enable_steady_tick(Duration::from_millis(200));
     bar
 }
