@@ -23,6 +23,7 @@
 //! for profilers.
 //! `... -- profile-concurrent [memory|sqlite|sled|floor|floor-sqlite|floor-sled] [hot]`: the concurrent
 //! row of one store alone (or all tasks on one URL), with latency percentiles.
+//! `... -- miss-rows`: only the miss rows and their checks.
 //! `... -- profile-misses [memory|sqlite|sled|plain|floor-memory|floor-sqlite|timed-memory|timed-sqlite|
 //! timed-sled]`: only misses (the `timed-` forms also time each store call the misses make).
 //! `... -- tiered-invalidation [writes]`: how long a write takes to drop the memory tier's
@@ -605,6 +606,7 @@ async fn main() {
             return profile_concurrent(args.get(1).map(String::as_str), urls).await;
         }
         Some("profile-misses") => return profile_misses(args.get(1).map(String::as_str)).await,
+        Some("miss-rows") => return only_miss_rows().await,
         Some("tiered-invalidation") => return tiered::invalidation(number(1_000) as usize).await,
         Some(tiered::CHILD) => return tiered::child(&args).await,
         _ => {}
@@ -642,6 +644,17 @@ async fn main() {
     if let Some(results) = chart_results {
         write_outputs(&output, &checks, &results);
     }
+}
+
+/// The miss rows alone, with their checks: for measuring a change to the miss path again
+/// and again without the rest of the run.
+async fn only_miss_rows() {
+    let origin = origin::start().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let redis = Redis::find();
+    let mut checks = Vec::new();
+    miss_rows(&origin, dir.path(), redis.as_ref(), &mut checks).await;
+    report::print(&checks);
 }
 
 /// Only hits of one store on URLs with a query, no comparison: for profilers.
@@ -793,6 +806,20 @@ async fn profile_puts() {
     }
 }
 
+/// CPU time of every thread of this process so far (Linux: the scheduler's own count, in
+/// nanoseconds; zero elsewhere).
+fn process_cpu() -> std::time::Duration {
+    let tasks = std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten();
+    let nanos: u64 = tasks
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    std::time::Duration::from_nanos(nanos)
+}
+
 /// Only misses of one store (new URLs with a query, 1 KiB), no comparison: for profilers.
 async fn profile_misses(store: Option<&str>) {
     let log = timed::CallLog::default();
@@ -822,8 +849,15 @@ async fn profile_misses(store: Option<&str>) {
     };
     for round in 0..3 {
         let urls = urls(&origin, 1024, Shape::Query, MISSES, &format!("-p{round}"));
+        let (cpu, wall) = (process_cpu(), std::time::Instant::now());
         let stats = time_requests(&client, &urls, MISSES).await;
-        println!("miss median {:.2}µs", micros(stats.median));
+        let per_miss = |d: std::time::Duration| micros(d) / MISSES as f64;
+        println!(
+            "miss median {:.2}µs, mean {:.2}µs, CPU {:.2}µs per miss",
+            micros(stats.median),
+            per_miss(wall.elapsed()),
+            per_miss(process_cpu() - cpu)
+        );
     }
     // The files the store left (a log that never restarts grows here).
     for file in std::fs::read_dir(dir.path()).expect("dir").flatten() {
