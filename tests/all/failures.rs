@@ -62,9 +62,12 @@ async fn a_store_that_is_down_means_the_network() {
             hang,
             ..Default::default()
         });
+        // A manual clock: the breaker's back-off (1 s) never passes, however slow the
+        // machine, so the calls after the fifth failure are refused, not probes.
         let cache = CacheMiddleware::builder()
             .shared_store(Arc::clone(&store) as _)
             .store_timeout(Duration::from_millis(50))
+            .clock(Arc::new(ManualClock::starting_now()))
             .build()
             .unwrap();
         let handle = cache.handle();

@@ -213,7 +213,14 @@ async fn stale_while_revalidate_serves_at_once_and_refreshes_once() {
         h.clock.advance(Duration::from_secs(61));
         // The refresh is held at the origin until every stale request has been answered.
         let requests = (0..10).map(|_| h.get("/gate/swr").send());
-        for response in futures_util::future::join_all(requests).await {
+        // Bounded: a request that missed instead would wait at the closed gate for good.
+        let responses = tokio::time::timeout(
+            Duration::from_secs(60),
+            futures_util::future::join_all(requests),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{backend:?}: a stale request waited at the origin"));
+        for response in responses {
             let response = response.unwrap();
             let info = response.cache_info().unwrap().clone();
             assert!(
@@ -313,7 +320,11 @@ async fn a_refresh_whose_body_stalls_is_abandoned_and_its_slot_released() {
         let h = Harness::with(backend, |b| {
             b.expire_after(MINUTE)
                 .stale_while_revalidate(true)
-                .refresh_timeout(Duration::from_millis(300))
+                // A client built beforehand and a bound a loaded machine cannot exceed before
+                // the request reaches the origin; the body never ends, so the bound still
+                // ends every refresh.
+                .background_client(reqwest::Client::new())
+                .refresh_timeout(Duration::from_secs(1))
         })
         .await;
         let (first, _) = h.fetch("/stall/s").await;

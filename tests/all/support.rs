@@ -184,8 +184,12 @@ impl Harness {
         let (store, sqlite_path, namespace) = open_store(backend, dir.path()).await;
         let store = wrap(store);
         let clock = Arc::new(ManualClock::starting_now());
+        // A long store bound: a call slowed by a loaded machine must not read as a store
+        // failure (a miss, a breaker opened on the manual clock for the rest of the test).
+        // Tests about timeouts set their own in `configure`, which comes after.
         let builder = CacheMiddleware::builder()
             .shared_store(store)
+            .store_timeout(std::time::Duration::from_secs(30))
             .clock(Arc::clone(&clock) as _);
         let cache = configure(builder).build().expect("build cache");
         let handle = cache.handle();

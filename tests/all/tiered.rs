@@ -23,7 +23,6 @@ const WORKERS: usize = 8;
 async fn service(url: &str, prefix: &str) -> (Arc<TieredStore>, ClientWithMiddleware) {
     let redis = RedisStore::builder()
         .prefix(prefix)
-        .timeout(Duration::from_millis(500))
         .open(url)
         .await
         .expect("connect");

@@ -121,7 +121,8 @@ async fn entries_carry_a_native_ttl() {
         .unwrap();
     let expected = (Duration::from_secs(60) + TTL_OFFSET).as_millis() as i64;
     assert!(
-        (expected - 5_000..=expected).contains(&ttl),
+        // A minute of slack for a loaded machine; without the offset it would be 600 s less.
+        (expected - 60_000..=expected).contains(&ttl),
         "PTTL {ttl} ms, expected about {expected}"
     );
     // Never-expiring entries have no TTL.
@@ -173,7 +174,8 @@ async fn url_group_sets_outlive_their_entries() {
     };
     store.put(expiring(1, 100)).await.unwrap();
     let first = set_ttl().await;
-    assert!((90_000..=100_000).contains(&first), "{first}");
+    // Slack for a loaded machine, far from the next entry's 1,000 s.
+    assert!((40_000..=100_000).contains(&first), "{first}");
     store.put(expiring(2, 1_000)).await.unwrap();
     assert!(set_ttl().await > 900_000, "a longer entry extends the set");
     store.put(expiring(3, 10)).await.unwrap();

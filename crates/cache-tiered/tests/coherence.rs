@@ -18,9 +18,10 @@ mod common;
 mod over_redis;
 use common::{entry, key};
 
-/// A tiered store whose Redis calls give up after 500 ms (the tests stop Redis).
+/// A tiered store with the Redis store's default timeout: the calls these tests expect to
+/// succeed must not fail on a loaded machine, and a killed server is refused at once.
 async fn tiered(url: &str, prefix: &str) -> TieredStore {
-    over_redis::tiered(url, prefix, Some(Duration::from_millis(500))).await
+    over_redis::tiered(url, prefix, None).await
 }
 
 async fn value(store: &TieredStore, n: u64) -> Option<Bytes> {
@@ -140,9 +141,13 @@ async fn a_restarted_redis_leaves_no_stale_copy() {
     assert_eq!(value(&here, 1).await.as_deref(), Some(&b"before"[..]));
     assert!(here.stats().memory_first);
 
+    // The loss is reported on the driver's thread: memory stops answering first, then is
+    // flushed; the test waits for both.
+    let flushes = here.stats().flushes;
     server.kill();
     eventually("memory flushed on the lost connection", || {
-        !here.stats().memory_first
+        let stats = here.stats();
+        !stats.memory_first && stats.flushes > flushes
     })
     .await;
     assert_eq!(
@@ -223,7 +228,6 @@ async fn a_failing_backing_store_is_answered_from_memory() {
     let url = server.url();
     let redis = RedisStore::builder()
         .prefix("fail-open")
-        .timeout(Duration::from_millis(300))
         .open(&url)
         .await
         .unwrap();
@@ -303,15 +307,26 @@ async fn a_failed_write_is_served_from_memory_only_briefly() {
         .await
         .expect("subscribe");
 
-    let failed = here.put(entry(1, "unsent", None)).await.unwrap_err();
-    let filled = Instant::now();
-    assert!(failed.is_transient(), "{failed:?}");
-    here.sync().await.unwrap();
-    assert_eq!(
-        value(&here, 1).await.as_deref(),
-        Some(&b"unsent"[..]),
-        "fail-open: memory keeps the write meanwhile"
-    );
+    // The copy is served for DEFAULT_MEMORY_TTL from the failed put: a read that came later
+    // than that on a stalled machine proves nothing, and the write is tried again under a
+    // new key (bounded).
+    let mut served = None;
+    for n in 1..=5 {
+        let began = Instant::now();
+        let failed = here.put(entry(n, "unsent", None)).await.unwrap_err();
+        let filled = Instant::now();
+        assert!(failed.is_transient(), "{failed:?}");
+        let read = value(&here, n).await;
+        if read.as_deref() == Some(&b"unsent"[..]) {
+            served = Some((n, filled));
+            break;
+        }
+        assert!(
+            began.elapsed() > DEFAULT_MEMORY_TTL,
+            "fail-open: memory keeps the write meanwhile (read {read:?})"
+        );
+    }
+    let (n, filled) = served.expect("the write was served from memory within its lifetime");
 
     // The copy's deadline was set before the put returned: past once this much has gone.
     while filled.elapsed() <= DEFAULT_MEMORY_TTL {
@@ -319,5 +334,5 @@ async fn a_failed_write_is_served_from_memory_only_briefly() {
     }
     here.sync().await.unwrap();
     assert!(here.stats().memory_first, "the subscription stayed live");
-    assert_eq!(value(&here, 1).await, None, "Redis never stored it");
+    assert_eq!(value(&here, n).await, None, "Redis never stored it");
 }
