@@ -324,7 +324,7 @@ async fn a_refresh_whose_body_stalls_is_abandoned_and_its_slot_released() {
                 // the request reaches the origin; the body never ends, so the bound still
                 // ends every refresh.
                 .background_client(reqwest::Client::new())
-                .refresh_timeout(Duration::from_millis(500))
+                .refresh_timeout(Duration::from_secs(1))
         })
         .await;
         let (first, _) = h.fetch("/stall/s").await;
