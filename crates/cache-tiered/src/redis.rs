@@ -15,10 +15,11 @@
 //! given up after a failed `PING` may report its disconnection later, when the new
 //! subscription is live, and is ignored); the source reconnects with
 //! back-off (50 ms doubling to 1 s), re-enables tracking, and flushes again before memory
-//! answers first.
+//! answers first (not if that connection was lost meanwhile: the source subscribes again).
+//! Beginning a subscription, a connection's loss and turning memory back on are ordered by
+//! one lock, as they race across the driver's thread and the watcher task.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -67,10 +68,25 @@ pub struct RedisInvalidations {
     timeout: Duration,
     /// The live tracking connection, for [`InvalidationSource::sync`].
     current: Arc<Mutex<Option<MultiplexedConnection>>>,
+    /// The latest subscription, and whether its connection was lost.
+    latest: Arc<Subscriptions>,
+}
+
+/// The latest subscription and its state, behind one lock that orders the three transitions
+/// that race: a new subscription begins, a connection reports its loss (on the driver's
+/// thread), memory is turned back on. Shared with each connection's push handler (which must
+/// not hold the source itself: the source holds the connection).
+#[derive(Debug, Default)]
+struct Subscriptions(Mutex<Latest>);
+
+#[derive(Debug, Default)]
+struct Latest {
     /// The number of the latest subscription: only its connection's loss is the
     /// subscription's loss (an older connection, given up after a failed `PING`, may report
     /// its disconnection long after the new one is live).
-    generation: Arc<AtomicU64>,
+    generation: u64,
+    /// The latest subscription's connection was lost (memory must not be turned on for it).
+    lost: bool,
 }
 
 impl std::fmt::Debug for RedisInvalidations {
@@ -79,6 +95,42 @@ impl std::fmt::Debug for RedisInvalidations {
             .field("key_prefix", &self.key_prefix)
             .field("timeout", &self.timeout)
             .finish()
+    }
+}
+
+impl Subscriptions {
+    fn lock(&self) -> MutexGuard<'_, Latest> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Starts a subscription: it is the latest from now on, and not lost. Returns its number.
+    fn begin(&self) -> u64 {
+        let mut latest = self.lock();
+        latest.generation += 1;
+        latest.lost = false;
+        latest.generation
+    }
+
+    /// The connection of subscription `generation` was lost: the subscription's loss if it is
+    /// still the latest, else nothing (an older connection, already replaced). Checked and
+    /// reported under one lock, so a newer subscription cannot begin and turn memory on in
+    /// between, and then be switched off by an old connection's news.
+    fn connection_lost(&self, generation: u64, sink: &InvalidationSink) {
+        let mut latest = self.lock();
+        if latest.generation == generation {
+            latest.lost = true;
+            sink.lost();
+        }
+    }
+
+    /// Subscription `generation` is live: memory is flushed and answers first again, unless
+    /// its connection was lost meanwhile (the watcher then sees the loss and subscribes
+    /// again) or a newer subscription began.
+    fn mark_subscribed(&self, generation: u64, sink: &InvalidationSink) {
+        let latest = self.lock();
+        if latest.generation == generation && !latest.lost {
+            sink.subscribed();
+        }
     }
 }
 
@@ -107,7 +159,7 @@ impl RedisInvalidations {
             key_prefix: key_prefix.into(),
             timeout: Duration::from_secs(2),
             current: Arc::new(Mutex::new(None)),
-            generation: Arc::new(AtomicU64::new(0)),
+            latest: Arc::new(Subscriptions::default()),
         })
     }
 
@@ -128,24 +180,23 @@ impl RedisInvalidations {
     }
 
     /// Connects and enables tracking, as the latest subscription (an older connection's
-    /// loss is ignored from now on). The returned notify fires when the connection drops.
+    /// loss is ignored from now on). Returns the connection, the subscription's number and a
+    /// notify that fires when the connection drops.
     async fn subscribe(
         &self,
         sink: &InvalidationSink,
-    ) -> Result<(MultiplexedConnection, Arc<Notify>), StoreError> {
+    ) -> Result<(MultiplexedConnection, u64, Arc<Notify>), StoreError> {
         let dropped = Arc::new(Notify::new());
-        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        let generation = self.latest.begin();
         let on_push = {
             let (sink, prefix, dropped) = (sink.clone(), self.key_prefix.clone(), dropped.clone());
-            let latest = self.generation.clone();
+            let subscriptions = Arc::clone(&self.latest);
             move |push: PushInfo| -> Result<(), std::convert::Infallible> {
                 match push.kind {
                     // An older connection's notices are still true: delivered too.
                     PushKind::Invalidate => deliver(&sink, &prefix, &push.data),
                     PushKind::Disconnection => {
-                        if latest.load(Ordering::SeqCst) == generation {
-                            sink.lost();
-                        }
+                        subscriptions.connection_lost(generation, &sink);
                         dropped.notify_one();
                     }
                     _ => {}
@@ -171,7 +222,7 @@ impl RedisInvalidations {
             .query_async::<()>(&mut connection)
             .await
             .map_err(StoreError::unavailable)?;
-        Ok((connection, dropped))
+        Ok((connection, generation, dropped))
     }
 
     fn set_current(&self, connection: Option<MultiplexedConnection>) {
@@ -184,8 +235,7 @@ impl RedisInvalidations {
     async fn keep_subscribed(
         self,
         sink: InvalidationSink,
-        mut connection: MultiplexedConnection,
-        mut dropped: Arc<Notify>,
+        (mut connection, mut generation, mut dropped): (MultiplexedConnection, u64, Arc<Notify>),
     ) {
         loop {
             // Healthy: a PING a second, until the connection drops or the store goes.
@@ -204,7 +254,7 @@ impl RedisInvalidations {
                     break;
                 }
             }
-            sink.lost();
+            self.latest.connection_lost(generation, &sink);
             self.set_current(None);
             drop(connection);
             let mut wait = RETRY_FIRST;
@@ -213,8 +263,8 @@ impl RedisInvalidations {
                     return;
                 }
                 match self.subscribe(&sink).await {
-                    Ok((live, notify)) => {
-                        (connection, dropped) = (live, notify);
+                    Ok((live, number, notify)) => {
+                        (connection, generation, dropped) = (live, number, notify);
                         break;
                     }
                     Err(error) => {
@@ -225,7 +275,7 @@ impl RedisInvalidations {
                 }
             }
             self.set_current(Some(connection.clone()));
-            sink.subscribed();
+            self.latest.mark_subscribed(generation, &sink);
             tracing::info!("invalidation subscription restored: memory tier flushed");
         }
     }
@@ -267,10 +317,11 @@ fn cache_key(prefix: &str, key: &Value) -> Option<CacheKey> {
 #[async_trait]
 impl InvalidationSource for RedisInvalidations {
     async fn start(&self, sink: InvalidationSink) -> Result<(), StoreError> {
-        let (connection, dropped) = self.subscribe(&sink).await?;
+        let (connection, generation, dropped) = self.subscribe(&sink).await?;
         self.set_current(Some(connection.clone()));
-        sink.subscribed();
-        tokio::spawn(self.clone().keep_subscribed(sink, connection, dropped));
+        self.latest.mark_subscribed(generation, &sink);
+        let watched = (connection, generation, dropped);
+        tokio::spawn(self.clone().keep_subscribed(sink, watched));
         Ok(())
     }
 
@@ -306,6 +357,43 @@ mod tests {
         assert_eq!(cache_key("p:", &Value::Int(1)), None);
     }
 
+    /// A subscription whose connection is lost before it is marked live leaves memory off
+    /// (the watcher subscribes again); the next one turns it on.
+    #[test]
+    fn a_loss_before_the_subscription_is_marked_keeps_memory_off() {
+        let tier = Arc::new(Tier::new(MemoryStore::new(), None, false));
+        let sink = InvalidationSink::new(&tier);
+        let subscriptions = Subscriptions::default();
+        let first = subscriptions.begin();
+        subscriptions.connection_lost(first, &sink);
+        subscriptions.mark_subscribed(first, &sink);
+        assert!(!tier.is_live(), "turned on for a lost connection");
+        let second = subscriptions.begin();
+        subscriptions.mark_subscribed(second, &sink);
+        assert!(tier.is_live());
+    }
+
+    /// Only the latest subscription's loss turns memory off; marking an older one live does
+    /// nothing.
+    #[test]
+    fn only_the_latest_subscription_counts() {
+        let tier = Arc::new(Tier::new(MemoryStore::new(), None, false));
+        let sink = InvalidationSink::new(&tier);
+        let subscriptions = Subscriptions::default();
+        let first = subscriptions.begin();
+        let second = subscriptions.begin();
+        subscriptions.mark_subscribed(first, &sink);
+        assert!(!tier.is_live(), "an older subscription marked live");
+        subscriptions.mark_subscribed(second, &sink);
+        subscriptions.connection_lost(first, &sink);
+        assert!(
+            tier.is_live(),
+            "an older connection's loss switched memory off"
+        );
+        subscriptions.connection_lost(second, &sink);
+        assert!(!tier.is_live());
+    }
+
     /// A connection given up for a new one (after a failed `PING`) reports its
     /// disconnection once the new subscription is live: memory stays on.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -315,14 +403,14 @@ mod tests {
         let sink = InvalidationSink::new(&tier);
         let prefix = test_support::unique_namespace("generations");
         let source = RedisInvalidations::new(&url, prefix).expect("url");
-        let (mut old, old_dropped) = source.subscribe(&sink).await.expect("subscribe");
+        let (mut old, _, old_dropped) = source.subscribe(&sink).await.expect("subscribe");
         let old_id: i64 = redis::cmd("CLIENT")
             .arg("ID")
             .query_async(&mut old)
             .await
             .expect("CLIENT ID");
-        let (_new, _) = source.subscribe(&sink).await.expect("resubscribe");
-        sink.subscribed();
+        let (_new, generation, _) = source.subscribe(&sink).await.expect("resubscribe");
+        source.latest.mark_subscribed(generation, &sink);
         assert!(tier.is_live());
 
         // The old connection's socket fails now.
