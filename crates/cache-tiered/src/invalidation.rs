@@ -92,7 +92,7 @@ impl InvalidationSink {
     pub fn subscribed(&self) {
         if let Some(tier) = self.tier.upgrade() {
             tier.flush();
-            tier.set_live(true);
+            tier.start_answering_first();
         }
     }
 

@@ -357,12 +357,19 @@ mod tests {
         assert_eq!(cache_key("p:", &Value::Int(1)), None);
     }
 
+    /// A memory tier that does not answer first yet, as before a first subscription, and
+    /// the sink a source reports to.
+    fn memory_not_answering_first() -> (Arc<Tier>, InvalidationSink) {
+        let tier = Arc::new(Tier::new(MemoryStore::new(), None, false));
+        let sink = InvalidationSink::new(&tier);
+        (tier, sink)
+    }
+
     /// A subscription whose connection is lost before it is marked live leaves memory off
     /// (the watcher subscribes again); the next one turns it on.
     #[test]
     fn a_loss_before_the_subscription_is_marked_keeps_memory_off() {
-        let tier = Arc::new(Tier::new(MemoryStore::new(), None, false));
-        let sink = InvalidationSink::new(&tier);
+        let (tier, sink) = memory_not_answering_first();
         let subscriptions = Subscriptions::default();
         let first = subscriptions.begin();
         subscriptions.connection_lost(first, &sink);
@@ -377,8 +384,7 @@ mod tests {
     /// nothing.
     #[test]
     fn only_the_latest_subscription_counts() {
-        let tier = Arc::new(Tier::new(MemoryStore::new(), None, false));
-        let sink = InvalidationSink::new(&tier);
+        let (tier, sink) = memory_not_answering_first();
         let subscriptions = Subscriptions::default();
         let first = subscriptions.begin();
         let second = subscriptions.begin();
@@ -399,8 +405,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_old_connection_dropping_leaves_the_new_subscription_live() {
         let url = test_support::shared_redis().url();
-        let tier = Arc::new(Tier::new(MemoryStore::new(), None, false));
-        let sink = InvalidationSink::new(&tier);
+        let (tier, sink) = memory_not_answering_first();
         let prefix = test_support::unique_namespace("generations");
         let source = RedisInvalidations::new(&url, prefix).expect("url");
         let (mut old, _, old_dropped) = source.subscribe(&sink).await.expect("subscribe");

@@ -83,8 +83,9 @@ impl Tier {
         self.live.load(Ordering::Acquire)
     }
 
-    pub(crate) fn set_live(&self, live: bool) {
-        self.live.store(live, Ordering::Release);
+    /// Lets memory answer before the backing store again.
+    pub(crate) fn start_answering_first(&self) {
+        self.live.store(true, Ordering::Release);
     }
 
     /// Stops memory answering before the backing store; true if it did until now.
