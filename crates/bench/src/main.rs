@@ -24,8 +24,8 @@
 //! `... -- profile-concurrent [memory|sqlite|sled|floor|floor-sqlite|floor-sled] [hot]`: the concurrent
 //! row of one store alone (or all tasks on one URL), with latency percentiles.
 //! `... -- miss-rows`: only the miss rows and their checks.
-//! `... -- profile-misses [memory|sqlite|sled|plain|floor-memory|floor-sqlite|timed-memory|timed-sqlite|
-//! timed-sled]`: only misses (the `timed-` forms also time each store call the misses make).
+//! `... -- profile-misses [memory|sqlite|sled|redis|plain|floor-memory|floor-sqlite|
+//! floor-redis|timed-memory|timed-sqlite|timed-sled]`: only misses (the `timed-` forms also time each store call the misses make).
 //! `... -- tiered-invalidation [writes]`: how long a write takes to drop the memory tier's
 //! copy in a second process (this binary again) over Redis: p50 and p99 over 1,000 writes.
 
@@ -831,7 +831,17 @@ async fn profile_misses(store: Option<&str>) {
     let dir = tempfile::tempdir().expect("temp dir");
     let sqlite = || SqliteStore::open(dir.path().join("p.sqlite")).expect("sqlite");
     let sled = || SledStore::open(dir.path().join("p.sled")).expect("sled");
+    // Kept for the run: a server started here stops when dropped.
+    let mut redis = None;
     let client = match store {
+        Some(name @ ("redis" | "floor-redis")) => {
+            let server = redis.insert(Redis::find().expect("redis-server for a Redis profile"));
+            let prefix = test_support::unique_namespace("profile-misses");
+            match name {
+                "redis" => server.ours(&prefix).await,
+                _ => floors::redis(&server.url(), &prefix).await,
+            }
+        }
         Some("sqlite") => ours(sqlite()),
         Some("sled") => ours(sled()),
         Some("plain") => plain(),
