@@ -96,6 +96,16 @@ pub(crate) fn decode_record(key: CacheKey, record: sled::IVec) -> Option<(Stored
     Some((StoredEntry::new(meta, value), whole))
 }
 
+/// The entry of a record just written with `meta` (as [`decode_record`], without decoding
+/// the metadata again).
+pub(crate) fn written_record(meta: EntryMeta, record: sled::IVec) -> Option<(StoredEntry, Bytes)> {
+    let len = u32::from_le_bytes(record.get(..4)?.try_into().ok()?) as usize;
+    let meta_end = 4usize.checked_add(len).filter(|end| *end <= record.len())?;
+    let whole = Bytes::from_owner(record);
+    let value = whole.slice(meta_end..);
+    Some((StoredEntry::new(meta, value), whole))
+}
+
 /// The metadata of an `entries` record, without touching its value.
 pub(crate) fn decode_record_meta(key: CacheKey, record: &[u8]) -> Option<EntryMeta> {
     decode_record_meta_at(key, record).map(|(meta, _)| meta)

@@ -16,7 +16,7 @@ use crate::index::{IndexRecords, IndexTrees, IndexedTime, in_group};
 use crate::locks::{self, DatabaseLocks};
 use crate::record::{
     decode_record, decode_record_meta, decode_total, encode_entry, encode_meta, key_of_group_key,
-    split_time_key, time_bound, time_key,
+    split_time_key, time_bound, time_key, written_record,
 };
 
 /// Values up to this size are written on the calling task (see `put`).
@@ -171,6 +171,33 @@ impl SledStore {
             .map_err(StoreError::backend)?
     }
 
+    /// [`CacheStore::put`], returning the record as sled holds it.
+    async fn put_record(&self, entry: StoredEntry) -> Result<sled::IVec, StoreError> {
+        // A small write without a bound is a few in-memory inserts (sled writes its log from
+        // its own threads): done here, without the hop to the blocking pool, which cost
+        // more than the write. Bounded writes may evict thousands of entries: pool.
+        let record = if self.max_bytes.is_none() && entry.value.len() <= QUICK_MAX_VALUE {
+            self.write(&entry)?.1
+        } else {
+            self.blocking(move |store| {
+                let Some(max) = store.max_bytes else {
+                    return store.write(&entry).map(|(_, record)| record);
+                };
+                // One bounded write (and its eviction) at a time: with several at once each
+                // would see the others' bytes and the store would overshoot by all of them.
+                let _bounded = store.locks.bounded_write();
+                let (live, record) = store.write(&entry)?;
+                if live > max {
+                    store.evict_oldest_beyond(max)?;
+                }
+                Ok(record)
+            })
+            .await?
+        };
+        self.flushed().await?;
+        Ok(record)
+    }
+
     async fn flushed(&self) -> Result<(), StoreError> {
         if self.flush_every_write {
             self.db.flush_async().await.map_err(store_error)?;
@@ -248,15 +275,16 @@ impl SledStore {
         Ok(true)
     }
 
-    /// Writes the entry and its index records; returns the live bytes after the write.
+    /// Writes the entry and its index records; returns the live bytes after the write and
+    /// the record as sled now holds it (the same buffer: sled's reads hand it out again).
     ///
     /// Not one sled transaction: each of those rolls sled's I/O buffer twice, two log writes
     /// per cache write, which made a write four times slower. The new index records go
     /// first, then the record, then the old index records it no longer has (known from the
     /// record the insert replaced), all under the key's lock (see `index` and `locks`).
-    fn write(&self, entry: &StoredEntry) -> Result<u64, StoreError> {
+    fn write(&self, entry: &StoredEntry) -> Result<(u64, sled::IVec), StoreError> {
         let key = entry.meta.key;
-        let record = encode_entry(&encode_meta(&entry.meta), &entry.value);
+        let record = sled::IVec::from(encode_entry(&encode_meta(&entry.meta), &entry.value));
         // One record over the whole bound would evict everything, itself included.
         if let Some(max) = self.max_bytes.filter(|max| record.len() as u64 > *max) {
             return Err(StoreError::TooLarge {
@@ -271,7 +299,7 @@ impl SledStore {
         new_indexes.insert_all(&self.indexes).map_err(store_error)?;
         let replaced = self
             .entries
-            .insert(key.as_str(), record)
+            .insert(key.as_str(), record.clone())
             .map_err(store_error)?;
         let live = self.add_live_bytes(record_len, replaced.as_ref().map_or(0, |old| old.len()))?;
         if let Some(old) = replaced.and_then(|old| decode_record_meta(key, &old)) {
@@ -279,7 +307,7 @@ impl SledStore {
                 .remove_unshared(&self.indexes, Some(&new_indexes))
                 .map_err(store_error)?;
         }
-        Ok(live)
+        Ok((live, record))
     }
 
     /// Adds `added` bytes to the live total and takes `removed` off; returns the new total.
@@ -440,33 +468,13 @@ impl CacheStore for SledStore {
     }
 
     async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
-        // A small write without a bound is a few in-memory inserts (sled writes its log from
-        // its own threads): done here, without the hop to the blocking pool, which cost
-        // more than the write. Bounded writes may evict thousands of entries: pool.
-        if self.max_bytes.is_none() && entry.value.len() <= QUICK_MAX_VALUE {
-            self.write(&entry)?;
-            return self.flushed().await;
-        }
-        self.blocking(move |store| {
-            let Some(max) = store.max_bytes else {
-                return store.write(&entry).map(drop);
-            };
-            // One bounded write (and its eviction) at a time: with several at once each
-            // would see the others' bytes and the store would overshoot by all of them.
-            let _bounded = store.locks.bounded_write();
-            if store.write(&entry)? > max {
-                store.evict_oldest_beyond(max)?;
-            }
-            Ok(())
-        })
-        .await?;
-        self.flushed().await
+        self.put_record(entry).await.map(drop)
     }
 
     /// Written as [`CacheStore::put`], then the writer's response is kept as the entry's
-    /// decoded copy (when copies are kept), against the record read back: its first read
-    /// decodes nothing. Only when that record is exactly the one written (metadata and
-    /// value), so a write racing this one shows, as every later one does.
+    /// decoded copy (when copies are kept), against the record as written: its first read
+    /// decodes nothing. A write racing this one is harmless: a copy answers only a read of
+    /// the very record it was made from.
     async fn put_decoded(
         &self,
         entry: StoredEntry,
@@ -475,17 +483,10 @@ impl CacheStore for SledStore {
         if !self.copies.keeps_copies() {
             return self.put(entry).await;
         }
-        let (key, meta, value) = (entry.meta.key, entry.meta.clone(), entry.value.clone());
-        self.put(entry).await?;
-        // sled's own buffer: later reads hand out the same one, compared without reading it.
-        // The write is done: a failed read back only leaves the entry without its copy.
-        let Ok(Some(record)) = self.entries.get(key.as_str()) else {
-            return Ok(());
-        };
-        if let Some((read, whole)) = decode_record(key, record) {
-            if read.meta == meta && read.value == value {
-                self.copies.keep_written_record(&read, whole, response);
-            }
+        let meta = entry.meta.clone();
+        let record = self.put_record(entry).await?;
+        if let Some((written, whole)) = written_record(meta, record) {
+            self.copies.keep_written_record(&written, whole, response);
         }
         Ok(())
     }
