@@ -6,7 +6,7 @@
 //! metadata is the same). A write by this process, another process or another program shows
 //! at once; a copy only saves the work of decoding what did not change.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
@@ -71,8 +71,10 @@ pub struct DecodedCopies {
     /// Keys decoded once lately, a fingerprint per slot: a copy is kept on a key's second
     /// decoding only. Reads that sweep over more keys than the copies hold then leave them
     /// alone (keeping each would decode, insert and evict on every read: slower than
-    /// keeping none), while a key read again soon is kept.
-    seen: Box<[AtomicU64]>,
+    /// keeping none), while a key read again soon is kept. Made on the first decoding:
+    /// a store only written, or only read through its copies, never needs it.
+    seen: OnceLock<Box<[AtomicU64]>>,
+    seen_slots: usize,
 }
 
 #[derive(Clone)]
@@ -102,25 +104,31 @@ impl DecodedCopies {
             quick_cache::sync::Cache::with_weighter(estimated, max_bytes, CopyWeight)
         });
         // About a slot per KiB of the bound: as many keys as small entries would fill it.
-        let slots = match copies {
+        let seen_slots = match copies {
             Some(_) => (max_bytes / 1024).clamp(1024, 1 << 20) as usize,
             None => 0,
         };
-        let seen = (0..slots).map(|_| AtomicU64::new(0)).collect();
-        Self { copies, seen }
+        Self {
+            copies,
+            seen: OnceLock::new(),
+            seen_slots,
+        }
     }
 
     /// True when `key` was decoded lately (and marks it so for next time).
     fn seen_before(&self, key: &CacheKey) -> bool {
-        if self.seen.is_empty() {
+        if self.seen_slots == 0 {
             return false;
         }
+        let seen = self
+            .seen
+            .get_or_init(|| (0..self.seen_slots).map(|_| AtomicU64::new(0)).collect());
         let mut hasher = std::hash::DefaultHasher::new();
         std::hash::Hash::hash(key, &mut hasher);
         let hash = std::hash::Hasher::finish(&hasher);
         // Never 0, the mark of an empty slot.
         let fingerprint = hash | 1;
-        let slot = &self.seen[(hash >> 32) as usize % self.seen.len()];
+        let slot = &seen[(hash >> 32) as usize % seen.len()];
         slot.swap(fingerprint, Ordering::Relaxed) == fingerprint
     }
 
@@ -329,6 +337,25 @@ mod tests {
             EntryMeta::new(key(n), "https://e.com/", SystemTime::UNIX_EPOCH, None),
             value,
         )
+    }
+
+    /// The table of keys decoded lately is made by the first decoding, not before: writes
+    /// and reads answered by copies never make it.
+    #[test]
+    fn the_seen_table_waits_for_the_first_decoding() {
+        let copies = DecodedCopies::new(DEFAULT_DECODED_COPIES_BYTES);
+        let codec = EntryCodec::new();
+        let response = sample_response();
+        let value = crate::codec::encode(&response).unwrap();
+        copies.keep_written(&stored(1, value.clone()), response);
+        assert!(copies.get(&key(1), &value, &codec, |_| true).is_some());
+        assert!(copies.seen.get().is_none(), "made before any decoding");
+        copies
+            .decode(&key(2), stored(2, value.clone()), value, &codec)
+            .unwrap();
+        let seen = copies.seen.get().expect("made by the decoding");
+        assert_eq!(seen.len(), copies.seen_slots);
+        assert!(DecodedCopies::new(0).seen_slots == 0);
     }
 
     /// A written response is kept at once (no decoding, no second read), weighed with the
