@@ -6,8 +6,8 @@
 //! metadata is the same). A write by this process, another process or another program shows
 //! at once; a copy only saves the work of decoding what did not change.
 
-use std::sync::{Arc, OnceLock};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;

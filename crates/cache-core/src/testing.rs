@@ -624,6 +624,38 @@ pub async fn copies_follow_another_instance(reader: &dyn CacheStore, writer: &dy
     assert!(ok(reader.get_decoded(&key(1), &codec).await, "get_decoded").is_none());
 }
 
+/// For stores that keep decoded copies: an entry's copy goes with the entry, whether
+/// `delete`, `delete_expired` or `clear` removes it (a copy could no longer answer, and its
+/// memory would stay until evicted). `copies_bytes` reads what the store's copies weigh.
+pub async fn copies_go_with_their_entries(store: &dyn CacheStore, copies_bytes: impl Fn() -> u64) {
+    let codec = EntryCodec::new();
+    let response = sample_response();
+    let value = codec.encode(Some(&key(1)), &response).expect("encodes");
+    // Expired a second ago: still held (stores keep entries past expiry for revalidation),
+    // and what `delete_expired` removes.
+    let expired = SystemTime::now() - Duration::from_secs(1);
+    for (removal, expires_at) in [
+        ("delete", None),
+        ("delete_expired", Some(expired)),
+        ("clear", None),
+    ] {
+        assert_eq!(copies_bytes(), 0, "copies before the {removal} round");
+        let written = entry(1, value.clone(), expires_at);
+        ok(
+            store.put_decoded(written, response.clone()).await,
+            "put_decoded",
+        );
+        assert!(copies_bytes() > 0, "no copy kept at the write ({removal})");
+        let removed = match removal {
+            "delete" => u64::from(ok(store.delete(&key(1)).await, removal)),
+            "delete_expired" => ok(store.delete_expired(SystemTime::now()).await, removal),
+            _ => ok(store.clear().await, removal),
+        };
+        assert_eq!(removed, 1, "{removal} removed the entry");
+        assert_eq!(copies_bytes(), 0, "a copy outlived its entry's {removal}");
+    }
+}
+
 /// The store is usable as `Arc<dyn CacheStore>`, which is how the middleware holds it.
 pub async fn works_as_arc_dyn(t: &StoreUnderTest) {
     let shared: Arc<dyn CacheStore> = Arc::clone(&t.store);

@@ -159,6 +159,13 @@ impl DynamoStore {
         DynamoStoreBuilder::default()
     }
 
+    /// The bytes this store's decoded copies weigh now (values and the header copies they
+    /// hold; see [`DynamoStoreBuilder::decoded_copies`]): memory beside the store's data, bounded by the builder's
+    /// setting, and given back as entries are deleted.
+    pub fn decoded_copies_bytes(&self) -> u64 {
+        self.copies.weight()
+    }
+
     /// Creates the table when it is missing, waits until it is active, and enables TTL.
     async fn ensure_table(&self) -> Result<(), StoreError> {
         let described = self

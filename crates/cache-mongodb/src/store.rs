@@ -143,6 +143,13 @@ impl MongoStore {
         MongoStoreBuilder::default()
     }
 
+    /// The bytes this store's decoded copies weigh now (values and the header copies they
+    /// hold; see [`MongoStoreBuilder::decoded_copies`]): memory beside the store's data, bounded by the builder's
+    /// setting, and given back as entries are deleted.
+    pub fn decoded_copies_bytes(&self) -> u64 {
+        self.copies.weight()
+    }
+
     async fn create_indexes(&self) -> Result<(), StoreError> {
         let ttl = || {
             IndexModel::builder()
@@ -439,6 +446,10 @@ impl CacheStore for MongoStore {
             .delete_many(doc! { "_id": { "$in": &keys } })
             .await
             .map_err(store_error)?;
+        // Their copies could no longer answer: their memory goes now, as on `delete`.
+        for key in keys.iter().filter_map(|key| key.parse::<CacheKey>().ok()) {
+            self.copies.forget(&key);
+        }
         self.chunks
             .delete_many(doc! { "k": { "$in": &keys } })
             .await

@@ -188,6 +188,13 @@ impl RedisStore {
         RedisStoreBuilder::default()
     }
 
+    /// The bytes this store's decoded copies weigh now (values and the header copies they
+    /// hold; see [`RedisStoreBuilder::decoded_copies`]): memory beside the store's data, bounded by the builder's
+    /// setting, and given back as entries are deleted.
+    pub fn decoded_copies_bytes(&self) -> u64 {
+        self.copies.weight()
+    }
+
     /// Connects to one server with the default settings.
     ///
     /// # Errors
@@ -516,6 +523,7 @@ impl RedisStore {
         redis_key: &str,
     ) -> Result<Option<StoredEntry>, StoreError> {
         tracing::warn!(%key, redis_key, "a value under the cache's key is not an entry: deleting it");
+        self.copies.forget(key);
         self.connection
             .query::<u64>(redis::cmd("UNLINK").arg(redis_key))
             .await?;

@@ -276,6 +276,15 @@ async fn a_written_response_is_read_without_decoding() {
     cache_core::testing::written_response_is_read_without_decoding(&with, &without).await;
 }
 
+/// An entry's decoded copy goes with the entry: deleted, expired and deleted, or cleared.
+#[tokio::test]
+async fn copies_go_with_their_entries() {
+    let url = shared_redis().url();
+    let store = store_with_copies(&url, &unique_namespace("copies-go"), 1 << 20).await;
+    cache_core::testing::copies_go_with_their_entries(&store, || store.decoded_copies_bytes())
+        .await;
+}
+
 /// Another client's overwrite, expiry change and delete are read at once by a store holding
 /// a copy of the entry before.
 #[tokio::test]

@@ -152,6 +152,13 @@ impl SledStore {
         SledStoreBuilder::default()
     }
 
+    /// The bytes this store's decoded copies weigh now (values and the header copies they
+    /// hold; see [`SledStoreBuilder::decoded_copies`]): memory beside the store's data, bounded by the builder's
+    /// setting, and given back as entries are deleted.
+    pub fn decoded_copies_bytes(&self) -> u64 {
+        self.copies.weight()
+    }
+
     /// The sled database, for sharing it with other trees of yours.
     pub fn db(&self) -> &sled::Db {
         &self.db

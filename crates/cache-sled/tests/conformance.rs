@@ -26,6 +26,15 @@ async fn sled_store() -> StoreUnderTest {
 
 cache_core::store_conformance_tests!(sled_store);
 
+/// An entry's decoded copy goes with the entry: deleted, expired and deleted, or cleared.
+#[tokio::test]
+async fn copies_go_with_their_entries() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SledStore::open(dir.path().join("cache.sled")).expect("open sled");
+    cache_core::testing::copies_go_with_their_entries(&store, || store.decoded_copies_bytes())
+        .await;
+}
+
 /// A store that kept a decoded copy sees a write made through another store on the same
 /// database at its next read, and a store with copies off decodes every read the same way.
 #[tokio::test]
