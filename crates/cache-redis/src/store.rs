@@ -238,10 +238,12 @@ impl RedisStore {
                     .to_string()
             })
             .unwrap_or_default();
-        let mut cmd = redis::cmd("EVAL");
+        let set = self.group_set_key(url_group);
+        let data = GROUP_ADD_SCRIPT.len() + 1 + set.len() + key.as_str().len() + ttl_ms.len();
+        let mut cmd = sized_cmd("EVAL", 5, data);
         cmd.arg(GROUP_ADD_SCRIPT)
             .arg(1)
-            .arg(self.group_set_key(url_group))
+            .arg(set)
             .arg(key.as_str())
             .arg(ttl_ms);
         cmd
@@ -290,7 +292,7 @@ impl RedisStore {
 impl CacheStore for RedisStore {
     async fn get(&self, key: &CacheKey) -> Result<Option<StoredEntry>, StoreError> {
         let redis_key = self.redis_key(key);
-        let mut cmd = redis::cmd("HMGET");
+        let mut cmd = sized_cmd("HMGET", 7, redis_key.len() + 6);
         cmd.arg(&redis_key).arg(&META_FIELDS[..]).arg("v");
         type Fields = (
             Option<String>,
@@ -354,33 +356,40 @@ impl CacheStore for RedisStore {
                 .await?;
             return Ok(());
         }
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .cmd("DEL")
-            .arg(&redis_key)
-            .ignore()
-            .cmd("HSET")
-            .arg(&redis_key)
+        let meta = &entry.meta;
+        let keys = [("g", &meta.url_group), ("p", &meta.variant_of)];
+        let (created, expires) = (to_millis(meta.created_at), format_expiry(meta.expires_at));
+        // Each command is built at its final size: the value is copied once, not again at
+        // every growth of the command's buffer.
+        let mut hset = sized_cmd(
+            "HSET",
+            13,
+            redis_key.len() + meta.url.len() + expires.len() + 20 + 4 + entry.value.len() + 70,
+        );
+        hset.arg(&redis_key)
             .arg("u")
-            .arg(&entry.meta.url)
+            .arg(&meta.url)
             .arg("c")
-            .arg(to_millis(entry.meta.created_at))
+            .arg(created)
             .arg("x")
-            .arg(format_expiry(entry.meta.expires_at))
+            .arg(expires)
             .arg("v")
             .arg(&entry.value[..]);
-        let meta = &entry.meta;
-        for (field, key) in [("g", &meta.url_group), ("p", &meta.variant_of)] {
+        for (field, key) in keys {
             if let Some(key) = key {
-                pipe.arg(field).arg(key.as_str());
+                hset.arg(field).arg(key.as_str());
             }
         }
-        pipe.ignore();
+        let mut del = sized_cmd("DEL", 1, redis_key.len());
+        del.arg(&redis_key);
+        // Nothing is marked ignored: the replies are read as `()`, which takes any reply
+        // (a server error still fails the write), and each mark costs a hash-set insert.
+        let mut pipe = redis::Pipeline::with_capacity(4);
+        pipe.atomic().add_command(del).add_command(hset);
         if let Some(until) = retain_until {
-            pipe.cmd("PEXPIREAT")
-                .arg(&redis_key)
-                .arg(to_millis(until))
-                .ignore();
+            let mut expire = sized_cmd("PEXPIREAT", 2, redis_key.len() + 20);
+            expire.arg(&redis_key).arg(to_millis(until));
+            pipe.add_command(expire);
         }
         // The group set first (a failed entry write then leaves a key a lookup prunes, never
         // an entry no lookup finds). One round trip on a single server; a cluster cannot put
@@ -390,7 +399,7 @@ impl CacheStore for RedisStore {
             if self.connection.is_cluster() {
                 self.connection.query::<i64>(&add).await?;
             } else {
-                pipe.add_command(add).ignore();
+                pipe.add_command(add);
             }
         }
         self.connection.query_pipeline::<()>(&pipe).await
@@ -541,6 +550,13 @@ fn is_foreign(error: &StoreError) -> bool {
             || e.kind() == redis::ErrorKind::UnexpectedReturnType
             || e.kind() == redis::ErrorKind::Parse
     })
+}
+
+/// The command `name` with room for `args` more arguments of `bytes` bytes in all.
+fn sized_cmd(name: &str, args: usize, bytes: usize) -> redis::Cmd {
+    let mut cmd = redis::Cmd::with_capacity(args + 1, name.len() + bytes);
+    cmd.arg(name);
+    cmd
 }
 
 fn format_expiry(expires_at: Option<SystemTime>) -> String {
