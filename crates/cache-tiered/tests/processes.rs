@@ -39,7 +39,8 @@ fn shown(value: Option<Bytes>) -> String {
 
 /// The child: reads commands, one per line, and answers each on one line.
 /// `read N` → `answer: VALUE memory|backing` (where the value came from);
-/// `dropped N` → `answer: dropped` once memory no longer holds N (bounded: 30 s).
+/// `notices N` → `answer: COUNT` once at least N notices have arrived (bounded: 30 s);
+/// `held N` → `answer: held|dropped`, whether memory holds N now.
 async fn child(url: &str, prefix: &str) {
     let store = tiered(url, prefix, None).await;
     println!("{ANSWER} ready");
@@ -62,13 +63,16 @@ async fn child(url: &str, prefix: &str) {
                 let value = store.get(&key(n)).await.expect("get").map(|e| e.value);
                 println!("{ANSWER} {} {from}", shown(value));
             }
-            "dropped" => {
+            "notices" => {
                 let deadline = Instant::now() + Duration::from_secs(30);
-                while in_memory(&store, n) && Instant::now() < deadline {
-                    tokio::task::yield_now().await;
+                while store.stats().invalidations < n && Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
                 }
+                println!("{ANSWER} {}", store.stats().invalidations);
+            }
+            "held" => {
                 let answer = if in_memory(&store, n) {
-                    "still held"
+                    "held"
                 } else {
                     "dropped"
                 };
@@ -134,26 +138,6 @@ impl Drop for ChildProcess {
     }
 }
 
-/// Reads the child's entry 1 until memory answers (at most five reads): each must be
-/// `version`, the last from memory.
-fn reads_until_kept(reader: &mut ChildProcess, version: &str) {
-    let mut reads = vec![reader.ask("read 1")];
-    while reads.len() < 5
-        && reads
-            .last()
-            .is_some_and(|r| *r != format!("{version} memory"))
-    {
-        reads.push(reader.ask("read 1"));
-    }
-    assert!(
-        reads.iter().all(|r| r.starts_with(&format!("{version} ")))
-            && reads
-                .last()
-                .is_some_and(|r| *r == format!("{version} memory")),
-        "the copy is kept once the write's notice is in: {reads:?}"
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_stay_coherent() {
     if let Ok(role) = std::env::var(CHILD_ROLE) {
@@ -167,28 +151,36 @@ async fn two_processes_stay_coherent() {
     let writer = tiered(&url, &prefix, None).await;
     let mut reader = ChildProcess::spawn(&url, &prefix);
 
+    // The server sends a key's notice once per change, in order, so the child's count of
+    // notices says which write each drop came from (a late notice of an earlier write cannot
+    // pass for a later one's).
     writer.put(entry(1, "v1", None)).await.unwrap();
-    // The child may still be getting the notice of that write (it has no copy yet, so it
-    // reads Redis either way): the first read fills its memory. On a loaded machine the
-    // notice can land after that read and drop the copy once (a harmless miss), so reads go
-    // on until one is a memory hit; every one sees v1.
+    assert_eq!(
+        reader.ask("notices 1"),
+        "1",
+        "one notice for the first write"
+    );
     assert_eq!(reader.ask("read 1"), "v1 backing");
-    reads_until_kept(&mut reader, "v1");
+    assert_eq!(reader.ask("read 1"), "v1 memory", "the copy is kept");
 
     writer.put(entry(1, "v2", None)).await.unwrap();
     assert_eq!(
-        reader.ask("dropped 1"),
+        reader.ask("notices 2"),
+        "2",
+        "one notice for the second write"
+    );
+    assert_eq!(
+        reader.ask("held 1"),
         "dropped",
         "a write elsewhere drops the copy"
     );
-    // The drop seen may still be v1's notice, landing late: then v2's comes after the next
-    // read filled memory, as above.
     assert_eq!(reader.ask("read 1"), "v2 backing");
-    reads_until_kept(&mut reader, "v2");
+    assert_eq!(reader.ask("read 1"), "v2 memory", "the new copy is kept");
 
     assert!(writer.delete(&key(1)).await.unwrap());
+    assert_eq!(reader.ask("notices 3"), "3", "one notice for the delete");
     assert_eq!(
-        reader.ask("dropped 1"),
+        reader.ask("held 1"),
         "dropped",
         "a delete elsewhere drops the copy"
     );
