@@ -216,7 +216,12 @@ impl DecodedCopies {
         found: Option<StoredEntry>,
         codec: &EntryCodec,
     ) -> DecodedEntry {
-        found.map(|entry| self.read(key, entry, codec))
+        let Some(entry) = found else {
+            // Gone (expired by the server, deleted elsewhere): so is its copy's use.
+            self.forget(key);
+            return None;
+        };
+        Some(self.read(key, entry, codec))
     }
 
     /// Writes `entry` with `put`, then keeps the writer's `response` as its copy when
@@ -337,6 +342,20 @@ mod tests {
             EntryMeta::new(key(n), "https://e.com/", SystemTime::UNIX_EPOCH, None),
             value,
         )
+    }
+
+    /// A read that finds the entry gone (expired by the server, deleted by another client)
+    /// drops its copy: it could never answer again.
+    #[test]
+    fn a_read_finding_nothing_drops_the_copy() {
+        let copies = DecodedCopies::new(1 << 20);
+        let codec = EntryCodec::new();
+        let response = sample_response();
+        let value = crate::codec::encode(&response).unwrap();
+        copies.keep_written(&stored(1, value.clone()), response);
+        assert!(copies.weight() > 0);
+        assert!(copies.read_found(&key(1), None, &codec).is_none());
+        assert_eq!(copies.weight(), 0);
     }
 
     /// The table of keys decoded lately is made by the first decoding, not before: writes

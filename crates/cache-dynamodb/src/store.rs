@@ -671,7 +671,12 @@ impl CacheStore for DynamoStore {
             self.delete_keys(keys).await?;
             match next {
                 Some(next) => start = Some(next),
-                None => return Ok(removed),
+                None => {
+                    // Again after: copies a write kept meanwhile may be of entries cleared
+                    // since.
+                    self.copies.clear();
+                    return Ok(removed);
+                }
             }
         }
     }

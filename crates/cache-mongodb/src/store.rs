@@ -414,6 +414,8 @@ impl CacheStore for MongoStore {
             .delete_many(doc! {})
             .await
             .map_err(store_error)?;
+        // Again after: copies a write kept meanwhile may be of entries cleared since.
+        self.copies.clear();
         Ok(deleted.deleted_count)
     }
 

@@ -351,6 +351,7 @@ impl CacheStore for RedisStore {
         let retain_until = self.retain_until(entry.meta.expires_at);
         if retain_until.is_some_and(|t| t <= SystemTime::now()) {
             // Already past what Redis would keep: storing it would only be deleted at once.
+            self.copies.forget(&entry.meta.key);
             self.connection
                 .query::<u64>(redis::cmd("UNLINK").arg(&redis_key))
                 .await?;
@@ -485,6 +486,8 @@ impl CacheStore for RedisStore {
             removed += self.delete_keys(entries).await?;
             self.delete_keys(others).await?;
         }
+        // Again after: copies a write kept meanwhile may be of entries cleared since.
+        self.copies.clear();
         Ok(removed)
     }
 

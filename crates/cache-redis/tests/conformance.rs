@@ -276,6 +276,33 @@ async fn a_written_response_is_read_without_decoding() {
     cache_core::testing::written_response_is_read_without_decoding(&with, &without).await;
 }
 
+/// A write of an entry already past what Redis keeps deletes the key, and the key's copy.
+#[tokio::test]
+async fn a_write_past_retention_drops_the_copy() {
+    use cache_core::codec::EntryCodec;
+    use cache_core::testing::{entry, key, sample_response};
+    let url = shared_redis().url();
+    let store = store_with_copies(&url, &unique_namespace("copies-past"), 1 << 20).await;
+    let response = sample_response();
+    let value = EntryCodec::new()
+        .encode(Some(&key(1)), &response)
+        .expect("encodes");
+    store
+        .put_decoded(entry(1, value.clone(), None), response)
+        .await
+        .unwrap();
+    assert!(store.decoded_copies_bytes() > 0, "no copy kept");
+    // Expired a day ago: past the default hour Redis keeps an entry after expiry.
+    let long_ago = std::time::SystemTime::now() - Duration::from_secs(86_400);
+    store.put(entry(1, value, Some(long_ago))).await.unwrap();
+    assert!(store.get(&key(1)).await.unwrap().is_none());
+    assert_eq!(
+        store.decoded_copies_bytes(),
+        0,
+        "the copy outlived its entry"
+    );
+}
+
 /// An entry's decoded copy goes with the entry: deleted, expired and deleted, or cleared.
 #[tokio::test]
 async fn copies_go_with_their_entries() {

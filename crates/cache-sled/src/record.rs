@@ -96,11 +96,16 @@ pub(crate) fn decode_record(key: CacheKey, record: sled::IVec) -> Option<(Stored
     Some((StoredEntry::new(meta, value), whole))
 }
 
-/// The entry of a record just written with `meta` (as [`decode_record`], without decoding
-/// the metadata again).
+/// The entry of a record just written with `meta`, as [`decode_record`] gives it, without
+/// decoding the metadata again: only its times change on the way (to whole milliseconds,
+/// as the record keeps them), and `meta` may hold finer ones.
 pub(crate) fn written_record(meta: EntryMeta, record: sled::IVec) -> Option<(StoredEntry, Bytes)> {
     let len = u32::from_le_bytes(record.get(..4)?.try_into().ok()?) as usize;
     let meta_end = 4usize.checked_add(len).filter(|end| *end <= record.len())?;
+    let as_recorded = |time| from_millis(to_millis(time));
+    let mut meta = meta;
+    meta.created_at = as_recorded(meta.created_at);
+    meta.expires_at = meta.expires_at.map(as_recorded);
     let whole = Bytes::from_owner(record);
     let value = whole.slice(meta_end..);
     Some((StoredEntry::new(meta, value), whole))
@@ -183,6 +188,31 @@ mod tests {
             .with_url_group(Some(group))
             .with_variant_of(Some(key));
         assert_eq!(decode_meta(key, &encode_meta(&grouped)), Some(grouped));
+    }
+
+    /// What a writer keeps from its own record is what a read of the record decodes, even
+    /// from metadata whose times are finer than the record keeps (its fields are public).
+    #[test]
+    fn a_written_record_reads_as_decoding_gives_it() {
+        let key: CacheKey = "0123456789abcdef0123456789abcdef".parse().unwrap();
+        let group: CacheKey = "ffffffffffffffffffffffffffffffff".parse().unwrap();
+        let fine = SystemTime::UNIX_EPOCH + Duration::from_nanos(1_700_000_000_123_456_789);
+        let mut meta =
+            EntryMeta::new(key, "https://e.com/", fine, None).with_url_group(Some(group));
+        (meta.created_at, meta.expires_at) = (fine, Some(fine));
+        let record = sled::IVec::from(encode_entry(&encode_meta(&meta), b"value"));
+        let written = written_record(meta, record.clone()).unwrap();
+        let read = decode_record(key, record).unwrap();
+        assert_eq!(written.0.meta, read.0.meta);
+        assert_eq!(written.0.value, read.0.value);
+        assert_eq!(written.1, read.1);
+        assert!(
+            written_record(
+                read.0.meta.clone(),
+                sled::IVec::from(&b"\x09\x00\x00\x00ab"[..])
+            )
+            .is_none()
+        );
     }
 
     #[test]

@@ -492,6 +492,17 @@ impl CacheStore for SledStore {
         }
         let meta = entry.meta.clone();
         let record = self.put_record(entry).await?;
+        // A bounded write may evict its own record (the oldest, or one near the whole bound):
+        // it then gets no copy, which could never answer and would only hold memory.
+        let evicted = || {
+            !self
+                .entries
+                .contains_key(meta.key.as_str())
+                .unwrap_or(false)
+        };
+        if self.max_bytes.is_some() && evicted() {
+            return Ok(());
+        }
         if let Some((written, whole)) = written_record(meta, record) {
             self.copies.keep_written_record(&written, whole, response);
         }
