@@ -88,6 +88,7 @@ macro_rules! store_conformance_tests {
             delete_reports_whether_it_removed,
             entries_count_and_clear_beyond_one_page,
             delete_expired_keeps_fresh_entries,
+            delete_expired_spares_entries_rewritten_meanwhile,
             set_expiry_changes_only_expiry,
             expired_entries_stay_readable,
             retention_is_honoured_at_read,
@@ -232,6 +233,44 @@ pub async fn delete_expired_keeps_fresh_entries(t: &StoreUnderTest) {
     assert_eq!(ok(t.store.get(&key(2)).await, "get"), None);
     assert!(ok(t.store.get(&key(3)).await, "get").is_some());
     assert!(ok(t.store.get(&key(4)).await, "get").is_some());
+}
+
+/// `delete_expired` removes only what is expired when it removes it: entries rewritten fresh
+/// while it runs (after it listed them as expired) stay. It runs beside the rewrites, over
+/// enough entries that a store listing first and deleting after meets them in between.
+pub async fn delete_expired_spares_entries_rewritten_meanwhile(t: &StoreUnderTest) {
+    const N: u64 = 60;
+    let now = base_time() + Duration::from_secs(100);
+    let (stale, fresh) = (
+        now - Duration::from_secs(1),
+        now + Duration::from_secs(86_400),
+    );
+    for n in 0..N {
+        let old = entry(n, Bytes::from_static(b"stale"), Some(stale));
+        ok(t.store.put(old).await, "put");
+    }
+    let rewrites = async {
+        for n in 0..N {
+            let new = entry(n, Bytes::from_static(b"fresh"), Some(fresh));
+            ok(t.store.put(new).await, "put");
+            tokio::task::yield_now().await;
+        }
+    };
+    let (removed, ()) = tokio::join!(t.store.delete_expired(now), rewrites);
+    let removed = ok(removed, "delete_expired");
+    let lost: Vec<u64> = futures_util::future::join_all((0..N).map(|n| async move {
+        let found = ok(t.store.get(&key(n)).await, "get");
+        (found.map(|e| e.value) != Some(Bytes::from_static(b"fresh"))).then_some(n)
+    }))
+    .await
+    .into_iter()
+    .flatten()
+    .collect();
+    assert!(
+        lost.is_empty(),
+        "entries rewritten fresh while delete_expired ran were deleted: {lost:?}"
+    );
+    assert!(removed <= N, "delete_expired counted {removed} of {N}");
 }
 
 /// `set_expiry` changes the expiry and nothing else; false for a missing key.

@@ -689,7 +689,7 @@ impl CacheStore for DynamoStore {
         let mut removed = 0;
         for item in self.scan_entries().await? {
             let Some(meta) = meta_of(&item) else { continue };
-            if meta.is_expired(now) && self.delete(&meta.key).await? {
+            if meta.is_expired(now) && self.delete_if_expired(&meta.key, now).await? {
                 removed += 1;
             }
         }
@@ -785,6 +785,36 @@ impl CacheStore for DynamoStore {
 }
 
 impl DynamoStore {
+    /// Deletes the entry under `key` if it is still expired at `now` (the check and the
+    /// delete are one conditional request): an entry rewritten since it was listed as
+    /// expired stays. True when it was deleted.
+    async fn delete_if_expired(&self, key: &CacheKey, now: SystemTime) -> Result<bool, StoreError> {
+        let output = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key_attr(key.as_str())))
+            .condition_expression("#x <= :now")
+            .expression_attribute_names("#x", EXPIRES)
+            .expression_attribute_values(":now", items::n(to_millis(now)))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await;
+        let old = match output {
+            Ok(output) => output.attributes,
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                return Ok(false);
+            }
+            Err(e) => return Err(store_error(e)),
+        };
+        let Some(old) = old else { return Ok(false) };
+        self.copies.forget(key);
+        let chunks = chunk_keys_of(key, &old);
+        if !chunks.is_empty() {
+            self.delete_keys(chunks).await?;
+        }
+        Ok(meta_of(&old).is_some())
+    }
     /// A chunk of the entry is missing: an overwrite removed it meanwhile, or it was never
     /// confirmed and expired. In the second case the entry is dead and is removed, but only
     /// while it still names this generation (never a newer write).

@@ -19,6 +19,12 @@ use mongodb::{Client, Collection, IndexModel};
 
 use crate::documents::{Value, binary, date, meta_document, meta_of, optional_date, value_of};
 
+/// An entry document's key and, when its value is in chunks, their generation.
+fn key_and_generation(document: &Document) -> Option<(String, Option<String>)> {
+    let key = document.get_str("_id").ok()?.to_owned();
+    Some((key, document.get_str("g").ok().map(str::to_owned)))
+}
+
 /// Values larger than this are split into chunks (documents are limited to 16 MB).
 const INLINE_MAX: usize = 8 * 1024 * 1024;
 /// The size of one chunk.
@@ -219,6 +225,46 @@ impl MongoStore {
             return Ok(None);
         }
         Ok(Some(value.freeze()))
+    }
+
+    /// Deletes the chunks of the listed (key, generation) pairs that no entry names any more:
+    /// those of deleted entries, not those a rewrite since has named again.
+    async fn delete_unnamed_chunks(
+        &self,
+        listed: &[(String, Option<String>)],
+    ) -> Result<(), StoreError> {
+        let chunked: Vec<(&str, &str)> = listed
+            .iter()
+            .filter_map(|(key, generation)| Some((key.as_str(), generation.as_deref()?)))
+            .collect();
+        if chunked.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<&str> = chunked.iter().map(|(key, _)| *key).collect();
+        let named: std::collections::HashSet<(String, Option<String>)> = self
+            .entries
+            .find(doc! { "_id": { "$in": &keys } })
+            .projection(doc! { "_id": 1, "g": 1 })
+            .await
+            .map_err(store_error)?
+            .map_err(store_error)
+            .try_filter_map(|document| async move { Ok(key_and_generation(&document)) })
+            .try_collect()
+            .await?;
+        let unnamed: Vec<Document> = chunked
+            .into_iter()
+            .filter(|(key, generation)| {
+                !named.contains(&((*key).to_owned(), Some((*generation).to_owned())))
+            })
+            .map(|(key, generation)| doc! { "k": key, "g": generation })
+            .collect();
+        if !unnamed.is_empty() {
+            self.chunks
+                .delete_many(doc! { "$or": unnamed })
+                .await
+                .map_err(store_error)?;
+        }
+        Ok(())
     }
 
     async fn write_chunks(
@@ -427,35 +473,36 @@ impl CacheStore for MongoStore {
     }
 
     async fn delete_expired(&self, now: SystemTime) -> Result<u64, StoreError> {
-        let expired = doc! { "x": { "$ne": Bson::Null, "$lte": date(now) } };
-        let keys: Vec<String> = self
+        let expired = || doc! { "x": { "$ne": Bson::Null, "$lte": date(now) } };
+        // Each expired entry's key, and the generation of its chunks if it has any.
+        let listed: Vec<(String, Option<String>)> = self
             .entries
-            .find(expired)
-            .projection(doc! { "_id": 1 })
+            .find(expired())
+            .projection(doc! { "_id": 1, "g": 1 })
             .await
             .map_err(store_error)?
             .map_err(store_error)
-            .try_filter_map(|document| async move {
-                Ok(document.get_str("_id").ok().map(str::to_owned))
-            })
+            .try_filter_map(|document| async move { Ok(key_and_generation(&document)) })
             .try_collect()
             .await?;
-        if keys.is_empty() {
+        if listed.is_empty() {
             return Ok(0);
         }
+        let keys: Vec<&str> = listed.iter().map(|(key, _)| key.as_str()).collect();
+        // The expiry is checked again as each is deleted: an entry rewritten since the
+        // listing is no longer expired, and stays.
+        let mut filter = expired();
+        filter.insert("_id", doc! { "$in": &keys });
         let deleted = self
             .entries
-            .delete_many(doc! { "_id": { "$in": &keys } })
+            .delete_many(filter)
             .await
             .map_err(store_error)?;
         // Their copies could no longer answer: their memory goes now, as on `delete`.
         for key in keys.iter().filter_map(|key| key.parse::<CacheKey>().ok()) {
             self.copies.forget(&key);
         }
-        self.chunks
-            .delete_many(doc! { "k": { "$in": &keys } })
-            .await
-            .map_err(store_error)?;
+        self.delete_unnamed_chunks(&listed).await?;
         Ok(deleted.deleted_count)
     }
 

@@ -136,6 +136,35 @@ async fn large_values_are_chunked_and_indexes_created() {
     );
 }
 
+/// `delete_expired` takes an expired entry's chunks along, and leaves a live one's.
+#[tokio::test]
+async fn delete_expired_takes_the_chunks_along() {
+    use cache_core::testing::{entry, key};
+    use cache_mongodb::mongodb::bson::{Document, doc};
+    let collection = unique_namespace("expchunks").replace('-', "_");
+    let store = open(collection.clone()).await;
+    let client = cache_mongodb::mongodb::Client::with_uri_str(shared_mongo().uri())
+        .await
+        .unwrap();
+    let chunks = client
+        .database("conformance")
+        .collection::<Document>(&format!("{collection}_chunks"));
+    let big = bytes::Bytes::from(vec![7u8; 9 * 1024 * 1024]);
+    let now = std::time::SystemTime::now();
+    let stale = now - Duration::from_secs(1);
+    store.put(entry(1, big.clone(), Some(stale))).await.unwrap();
+    store.put(entry(2, big.clone(), None)).await.unwrap();
+    assert_eq!(chunks.count_documents(doc! {}).await.unwrap(), 6);
+    assert_eq!(store.delete_expired(now).await.unwrap(), 1);
+    assert_eq!(
+        chunks.count_documents(doc! {}).await.unwrap(),
+        3,
+        "the expired entry's chunks went, the live one's stayed"
+    );
+    assert!(store.get(&key(1)).await.unwrap().is_none());
+    assert_eq!(store.get(&key(2)).await.unwrap().unwrap().value, big);
+}
+
 /// A put cut off while its chunks go up (a timeout drops the future) leaves chunks the TTL
 /// monitor will remove, even for an entry that would never expire; a completed put confirms
 /// its chunks for as long as the entry lives.

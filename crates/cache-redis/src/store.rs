@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use cache_core::codec::EntryCodec;
 use cache_core::decoded_copies::{DEFAULT_DECODED_COPIES_BYTES, DecodedCopies};
-use cache_core::store::DecodedEntry;
+use cache_core::store::{DecodedEntry, collect_keys};
 use cache_core::time::{from_millis, to_millis};
 use cache_core::{CacheKey, CacheStore, CachedResponse, EntryMeta, StoreError, StoredEntry};
 use futures_core::stream::BoxStream;
@@ -33,6 +33,17 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 redis.call('HSET', KEYS[1], 'x', ARGV[1])
 if ARGV[2] == '' then redis.call('PERSIST', KEYS[1]) else redis.call('PEXPIREAT', KEYS[1], ARGV[2]) end
 return redis.call('HGET', KEYS[1], 'g') or ''
+";
+
+/// Deletes the entry (KEYS[1]) if its expiry field is at or before ARGV[1] (milliseconds):
+/// one step, so an entry rewritten since it was listed as expired stays. Anything else under
+/// the key (no expiry, another type) is left alone. Returns how many keys it deleted.
+const DELETE_IF_EXPIRED_SCRIPT: &str = r"
+local x = redis.pcall('HGET', KEYS[1], 'x')
+if type(x) ~= 'string' or x == '' then return 0 end
+local at = tonumber(x)
+if at and at <= tonumber(ARGV[1]) then return redis.call('UNLINK', KEYS[1]) end
+return 0
 ";
 
 /// Adds a key to its URL group's set (KEYS[1]) and keeps the set at least as long as the
@@ -435,6 +446,31 @@ impl CacheStore for RedisStore {
                 .await?;
         }
         Ok(found)
+    }
+
+    /// Lists the expired entries, then deletes each only if it is still expired then (see
+    /// `DELETE_IF_EXPIRED_SCRIPT`): a rewrite landing in between is kept.
+    async fn delete_expired(&self, now: SystemTime) -> Result<u64, StoreError> {
+        let expired = collect_keys(self.entries(), |meta| meta.is_expired(now)).await?;
+        let now_ms = to_millis(now);
+        let deletes = expired.into_iter().map(|key| async move {
+            let mut cmd = sized_cmd("EVAL", 4, DELETE_IF_EXPIRED_SCRIPT.len() + 80);
+            cmd.arg(DELETE_IF_EXPIRED_SCRIPT)
+                .arg(1)
+                .arg(self.redis_key(&key))
+                .arg(now_ms);
+            let deleted = self.connection.query::<u64>(&cmd).await?;
+            if deleted > 0 {
+                self.copies.forget(&key);
+            }
+            Ok::<_, StoreError>(deleted)
+        });
+        let mut results = futures_util::stream::iter(deletes).buffer_unordered(BATCH);
+        let mut removed = 0;
+        while let Some(deleted) = results.next().await {
+            removed += deleted?;
+        }
+        Ok(removed)
     }
 
     async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {
