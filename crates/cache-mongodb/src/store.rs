@@ -19,12 +19,6 @@ use mongodb::{Client, Collection, IndexModel};
 
 use crate::documents::{Value, binary, date, meta_document, meta_of, optional_date, value_of};
 
-/// An entry document's key and, when its value is in chunks, their generation.
-fn key_and_generation(document: &Document) -> Option<(String, Option<String>)> {
-    let key = document.get_str("_id").ok()?.to_owned();
-    Some((key, document.get_str("g").ok().map(str::to_owned)))
-}
-
 /// Values larger than this are split into chunks (documents are limited to 16 MB).
 const INLINE_MAX: usize = 8 * 1024 * 1024;
 /// The size of one chunk.
@@ -227,43 +221,30 @@ impl MongoStore {
         Ok(Some(value.freeze()))
     }
 
-    /// Deletes the chunks of the listed (key, generation) pairs that no entry names any more:
-    /// those of deleted entries, not those a rewrite since has named again.
-    async fn delete_unnamed_chunks(
-        &self,
-        listed: &[(String, Option<String>)],
-    ) -> Result<(), StoreError> {
-        let chunked: Vec<(&str, &str)> = listed
-            .iter()
-            .filter_map(|(key, generation)| Some((key.as_str(), generation.as_deref()?)))
-            .collect();
-        if chunked.is_empty() {
-            return Ok(());
-        }
-        let keys: Vec<&str> = chunked.iter().map(|(key, _)| *key).collect();
-        let named: std::collections::HashSet<(String, Option<String>)> = self
+    /// Deletes the chunks under `keys` except those an entry names now: a rewrite since the
+    /// keys were listed keeps its own (whatever the generation the listing saw).
+    async fn delete_unnamed_chunks(&self, keys: &[String]) -> Result<(), StoreError> {
+        let named: Vec<Document> = self
             .entries
-            .find(doc! { "_id": { "$in": &keys } })
+            .find(doc! { "_id": { "$in": keys }, "g": { "$exists": true } })
             .projection(doc! { "_id": 1, "g": 1 })
             .await
             .map_err(store_error)?
             .map_err(store_error)
-            .try_filter_map(|document| async move { Ok(key_and_generation(&document)) })
+            .try_filter_map(|document| async move {
+                let (Ok(key), Ok(generation)) = (document.get_str("_id"), document.get_str("g"))
+                else {
+                    return Ok(None);
+                };
+                Ok(Some(doc! { "k": key, "g": generation }))
+            })
             .try_collect()
             .await?;
-        let unnamed: Vec<Document> = chunked
-            .into_iter()
-            .filter(|(key, generation)| {
-                !named.contains(&((*key).to_owned(), Some((*generation).to_owned())))
-            })
-            .map(|(key, generation)| doc! { "k": key, "g": generation })
-            .collect();
-        if !unnamed.is_empty() {
-            self.chunks
-                .delete_many(doc! { "$or": unnamed })
-                .await
-                .map_err(store_error)?;
+        let mut filter = doc! { "k": { "$in": keys } };
+        if !named.is_empty() {
+            filter.insert("$nor", named);
         }
+        self.chunks.delete_many(filter).await.map_err(store_error)?;
         Ok(())
     }
 
@@ -474,21 +455,21 @@ impl CacheStore for MongoStore {
 
     async fn delete_expired(&self, now: SystemTime) -> Result<u64, StoreError> {
         let expired = || doc! { "x": { "$ne": Bson::Null, "$lte": date(now) } };
-        // Each expired entry's key, and the generation of its chunks if it has any.
-        let listed: Vec<(String, Option<String>)> = self
+        let keys: Vec<String> = self
             .entries
             .find(expired())
-            .projection(doc! { "_id": 1, "g": 1 })
+            .projection(doc! { "_id": 1 })
             .await
             .map_err(store_error)?
             .map_err(store_error)
-            .try_filter_map(|document| async move { Ok(key_and_generation(&document)) })
+            .try_filter_map(|document| async move {
+                Ok(document.get_str("_id").ok().map(str::to_owned))
+            })
             .try_collect()
             .await?;
-        if listed.is_empty() {
+        if keys.is_empty() {
             return Ok(0);
         }
-        let keys: Vec<&str> = listed.iter().map(|(key, _)| key.as_str()).collect();
         // The expiry is checked again as each is deleted: an entry rewritten since the
         // listing is no longer expired, and stays.
         let mut filter = expired();
@@ -502,7 +483,7 @@ impl CacheStore for MongoStore {
         for key in keys.iter().filter_map(|key| key.parse::<CacheKey>().ok()) {
             self.copies.forget(&key);
         }
-        self.delete_unnamed_chunks(&listed).await?;
+        self.delete_unnamed_chunks(&keys).await?;
         Ok(deleted.deleted_count)
     }
 
