@@ -267,9 +267,18 @@ impl CacheHandle {
             return Ok(0);
         };
         let old = self.list(|meta| meta.created_at < cutoff).await?;
+        self.delete_listed(&old).await
+    }
+
+    /// Deletes each listed entry that is still the one listed: an entry written under its
+    /// key since the listing (which no longer is what was selected) stays. Returns how many
+    /// were deleted.
+    async fn delete_listed(&self, listed: &[EntryMeta]) -> Result<u64, Error> {
+        let calls = self.calls();
         let mut removed = 0;
-        for meta in &old {
-            if self.delete(&meta.key).await? {
+        for meta in listed {
+            let delete = calls.store.delete_if_created(&meta.key, meta.created_at);
+            if calls.bounded(StoreOp::Delete, delete).await? {
                 removed += 1;
             }
         }
@@ -421,13 +430,8 @@ impl CacheHandle {
     ///
     /// The store's; an invalid URL pattern.
     pub async fn delete_matching(&self, filter: EntryFilter) -> Result<u64, Error> {
-        let mut removed = 0;
-        for meta in self.matching(filter).await? {
-            if self.delete(&meta.key).await? {
-                removed += 1;
-            }
-        }
-        Ok(removed)
+        let matched = self.matching(filter).await?;
+        self.delete_listed(&matched).await
     }
 
     /// Deletes every entry that does not decode (an incompatible version, damage, a failed

@@ -434,3 +434,90 @@ async fn contains_and_delete_by_request() {
         assert!(!h.handle.contains_request(&post("one")).await.unwrap());
     }
 }
+
+/// A store that, once a listing of its entries has been read to the end, writes one entry
+/// again (as another client would, between a listing and the deletes that follow it).
+#[derive(Debug)]
+struct RewriteAfterListing {
+    inner: std::sync::Arc<dyn reqwest_caching::CacheStore>,
+    rewrite: std::sync::Arc<std::sync::Mutex<Option<reqwest_caching::CacheKey>>>,
+}
+
+#[async_trait::async_trait]
+impl reqwest_caching::CacheStore for RewriteAfterListing {
+    async fn get(
+        &self,
+        key: &reqwest_caching::CacheKey,
+    ) -> Result<Option<reqwest_caching::StoredEntry>, reqwest_caching::StoreError> {
+        self.inner.get(key).await
+    }
+    async fn put(
+        &self,
+        entry: reqwest_caching::StoredEntry,
+    ) -> Result<(), reqwest_caching::StoreError> {
+        self.inner.put(entry).await
+    }
+    async fn delete(
+        &self,
+        key: &reqwest_caching::CacheKey,
+    ) -> Result<bool, reqwest_caching::StoreError> {
+        self.inner.delete(key).await
+    }
+    fn entries(
+        &self,
+    ) -> futures_util::stream::BoxStream<
+        '_,
+        Result<reqwest_caching::EntryMeta, reqwest_caching::StoreError>,
+    > {
+        use futures_util::StreamExt;
+        let rewrite = self.rewrite.lock().unwrap().take();
+        let after = futures_util::stream::once(async move {
+            if let Some(key) = rewrite {
+                let mut entry = self.inner.get(&key).await.unwrap().expect("stored");
+                entry.meta.created_at += Duration::from_secs(1);
+                self.inner.put(entry).await.unwrap();
+            }
+        })
+        .filter_map(|()| async { None });
+        Box::pin(self.inner.entries().chain(after))
+    }
+    async fn clear(&self) -> Result<u64, reqwest_caching::StoreError> {
+        self.inner.clear().await
+    }
+}
+
+/// An entry written again between the listing and the deletes of `delete_older_than` and
+/// `delete_matching` is no longer the one listed, and stays; the others go.
+#[tokio::test]
+async fn deletes_of_a_listing_spare_entries_written_since() {
+    use reqwest_caching::EntryFilter;
+    for by_filter in [false, true] {
+        let rewrite = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let chosen = std::sync::Arc::clone(&rewrite);
+        let h = crate::support::Harness::wrapping(
+            crate::support::Backend::Memory,
+            |inner| std::sync::Arc::new(RewriteAfterListing { inner, rewrite }) as _,
+            |b| b,
+        )
+        .await;
+        let (_, a) = h.fetch("/a").await;
+        h.fetch("/b").await;
+        h.clock.advance(Duration::from_secs(20));
+        *chosen.lock().unwrap() = a.key;
+        let removed = if by_filter {
+            let filter = EntryFilter::new().older_than(Duration::from_secs(10));
+            h.handle.delete_matching(filter).await.unwrap()
+        } else {
+            h.handle
+                .delete_older_than(Duration::from_secs(10))
+                .await
+                .unwrap()
+        };
+        assert_eq!(removed, 1, "by filter: {by_filter}");
+        assert_eq!(
+            h.handle.urls().await.unwrap(),
+            vec![h.origin.url("/a")],
+            "by filter: {by_filter}: the entry written since stays"
+        );
+    }
+}

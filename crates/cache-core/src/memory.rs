@@ -294,6 +294,24 @@ impl CacheStore for MemoryStore {
         Ok(true)
     }
 
+    async fn delete_if_created(
+        &self,
+        key: &CacheKey,
+        created_at: SystemTime,
+    ) -> Result<bool, StoreError> {
+        let created_at = truncate_to_millis(created_at);
+        let removed = self.entries.remove_if(key, |slot| {
+            truncate_to_millis(slot.entry.meta.created_at) == created_at
+        });
+        let Some((key, slot)) = removed else {
+            return Ok(false);
+        };
+        if let Some(group) = &slot.entry.meta.url_group {
+            self.url_index.remove(group, &key);
+        }
+        Ok(true)
+    }
+
     async fn entries_for_url(&self, url_group: &CacheKey) -> Result<Vec<EntryMeta>, StoreError> {
         let mut found = Vec::new();
         for key in self.url_index.keys(url_group) {

@@ -212,6 +212,28 @@ pub trait CacheStore: Send + Sync + Debug + 'static {
     /// Removes the entry under `key`; true when there was one.
     async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError>;
 
+    /// Removes the entry under `key` if it is still the one stored at `created_at` (to the
+    /// millisecond, as stores keep it); one written since, by any client, stays. True when
+    /// it was removed. For deleting what a listing found: an entry rewritten between the
+    /// listing and the delete no longer is what was listed.
+    ///
+    /// The default reads the entry, compares, then deletes, so a write landing between those
+    /// two steps is deleted; the stores of this workspace check and delete in one step.
+    async fn delete_if_created(
+        &self,
+        key: &CacheKey,
+        created_at: SystemTime,
+    ) -> Result<bool, StoreError> {
+        match self.get(key).await? {
+            Some(entry)
+                if truncate_to_millis(entry.meta.created_at) == truncate_to_millis(created_at) =>
+            {
+                self.delete(key).await
+            }
+            _ => Ok(false),
+        }
+    }
+
     /// The metadata of every entry, in no particular order, without reading the values.
     fn entries(&self) -> BoxStream<'_, Result<EntryMeta, StoreError>>;
 

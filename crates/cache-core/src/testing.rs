@@ -89,6 +89,7 @@ macro_rules! store_conformance_tests {
             entries_count_and_clear_beyond_one_page,
             delete_expired_keeps_fresh_entries,
             delete_expired_spares_entries_rewritten_meanwhile,
+            delete_if_created_spares_a_rewrite,
             set_expiry_changes_only_expiry,
             expired_entries_stay_readable,
             retention_is_honoured_at_read,
@@ -281,6 +282,39 @@ pub async fn delete_expired_spares_entries_rewritten_meanwhile(t: &StoreUnderTes
         (N / 2..=N).contains(&removed),
         "delete_expired counted {removed}"
     );
+}
+
+/// `delete_if_created` deletes the entry written at the given time and nothing written
+/// since: a rewrite under the key stays, then goes when its own time is given; a missing key
+/// is `false`.
+pub async fn delete_if_created_spares_a_rewrite(t: &StoreUnderTest) {
+    let first = SystemTime::now() - Duration::from_secs(10);
+    let second = first + Duration::from_millis(1_500);
+    let written = |body: &'static [u8], created_at| {
+        let mut entry = entry(1, Bytes::from_static(body), None);
+        entry.meta.created_at = created_at;
+        entry
+    };
+    ok(t.store.put(written(b"first", first)).await, "put");
+    ok(t.store.put(written(b"second", second)).await, "put");
+    assert!(
+        !ok(
+            t.store.delete_if_created(&key(1), first).await,
+            "delete_if_created"
+        ),
+        "the rewrite was deleted under the first write's time"
+    );
+    let kept = ok(t.store.get(&key(1)).await, "get").expect("the rewrite stays");
+    assert_eq!(kept.value, Bytes::from_static(b"second"));
+    assert!(ok(
+        t.store.delete_if_created(&key(1), second).await,
+        "delete_if_created"
+    ));
+    assert_eq!(ok(t.store.get(&key(1)).await, "get"), None);
+    assert!(!ok(
+        t.store.delete_if_created(&key(2), second).await,
+        "delete_if_created of a missing key"
+    ));
 }
 
 /// `set_expiry` changes the expiry and nothing else; false for a missing key.

@@ -24,8 +24,8 @@ use cache_core::{CacheKey, CacheStore, CachedResponse, EntryMeta, StoreError, St
 use futures_core::stream::BoxStream;
 
 use crate::items::{
-    self, CHUNKS, DELETE_AT, EXPIRES, GENERATION, Item, KEY, KIND, KIND_ENTRY, URL_GROUP, VALUE,
-    VARIANT_OF, Value, chunk_item, chunk_key, chunk_keys_of, entry_item, is_past_retention,
+    self, CHUNKS, CREATED, DELETE_AT, EXPIRES, GENERATION, Item, KEY, KIND, KIND_ENTRY, URL_GROUP,
+    VALUE, VARIANT_OF, Value, chunk_item, chunk_key, chunk_keys_of, entry_item, is_past_retention,
     meta_of, value_of,
 };
 
@@ -685,6 +685,15 @@ impl CacheStore for DynamoStore {
         Ok(self.scan_entries().await?.len() as u64)
     }
 
+    async fn delete_if_created(
+        &self,
+        key: &CacheKey,
+        created_at: SystemTime,
+    ) -> Result<bool, StoreError> {
+        self.delete_on(key, "#a = :v", CREATED, to_millis(created_at))
+            .await
+    }
+
     async fn delete_expired(&self, now: SystemTime) -> Result<u64, StoreError> {
         let mut removed = 0;
         for item in self.scan_entries().await? {
@@ -789,14 +798,28 @@ impl DynamoStore {
     /// delete are one conditional request): an entry rewritten since it was listed as
     /// expired stays. True when it was deleted.
     async fn delete_if_expired(&self, key: &CacheKey, now: SystemTime) -> Result<bool, StoreError> {
+        self.delete_on(key, "#a <= :v", EXPIRES, to_millis(now))
+            .await
+    }
+
+    /// Deletes the entry under `key` if `condition` holds of its attribute `attribute` (`#a`)
+    /// and the number `value` (`:v`), in one conditional request, then its chunks. True when
+    /// it was deleted.
+    async fn delete_on(
+        &self,
+        key: &CacheKey,
+        condition: &str,
+        attribute: &str,
+        value: i64,
+    ) -> Result<bool, StoreError> {
         let output = self
             .client
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(Self::key_attr(key.as_str())))
-            .condition_expression("#x <= :now")
-            .expression_attribute_names("#x", EXPIRES)
-            .expression_attribute_values(":now", items::n(to_millis(now)))
+            .condition_expression(condition)
+            .expression_attribute_names("#a", attribute)
+            .expression_attribute_values(":v", items::n(value))
             .return_values(ReturnValue::AllOld)
             .send()
             .await;

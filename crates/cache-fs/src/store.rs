@@ -256,6 +256,23 @@ impl CacheStore for FsStore {
         .await
     }
 
+    async fn delete_if_created(
+        &self,
+        key: &CacheKey,
+        created_at: SystemTime,
+    ) -> Result<bool, StoreError> {
+        let (key, created_at) = (*key, cache_core::time::truncate_to_millis(created_at));
+        self.blocking(move |inner| {
+            let same = |r: &crate::record::Record| r.meta().created_at == created_at;
+            let removed = ops::delete_if(&inner.layout, &key, same)?;
+            if let Some(bytes) = removed {
+                inner.removed(bytes);
+            }
+            Ok(removed.is_some())
+        })
+        .await
+    }
+
     fn entries(&self) -> BoxStream<'_, Result<EntryMeta, StoreError>> {
         futures_util::stream::iter(0..=255u8)
             .then(move |shard| async move {

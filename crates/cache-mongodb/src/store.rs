@@ -453,6 +453,31 @@ impl CacheStore for MongoStore {
             .map_err(store_error)
     }
 
+    async fn delete_if_created(
+        &self,
+        key: &CacheKey,
+        created_at: SystemTime,
+    ) -> Result<bool, StoreError> {
+        let deleted = self
+            .entries
+            .find_one_and_delete(doc! { "_id": key.as_str(), "c": date(created_at) })
+            .projection(doc! { "g": 1 })
+            .await
+            .map_err(store_error)?;
+        let Some(deleted) = deleted else {
+            return Ok(false);
+        };
+        self.copies.forget(key);
+        // Only the deleted document's chunks: a newer write's are its own.
+        if let Ok(generation) = deleted.get_str("g") {
+            self.chunks
+                .delete_many(doc! { "k": key.as_str(), "g": generation })
+                .await
+                .map_err(store_error)?;
+        }
+        Ok(true)
+    }
+
     async fn delete_expired(&self, now: SystemTime) -> Result<u64, StoreError> {
         let expired = || doc! { "x": { "$ne": Bson::Null, "$lte": date(now) } };
         let keys: Vec<String> = self

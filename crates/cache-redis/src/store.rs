@@ -46,6 +46,14 @@ if at and at <= tonumber(ARGV[1]) then return redis.call('UNLINK', KEYS[1]) end
 return 0
 ";
 
+/// Deletes the entry (KEYS[1]) if its creation field is ARGV[1] (milliseconds): one step, so
+/// an entry written since stays. Returns how many keys it deleted.
+const DELETE_IF_CREATED_SCRIPT: &str = r"
+local c = redis.pcall('HGET', KEYS[1], 'c')
+if type(c) == 'string' and c == ARGV[1] then return redis.call('UNLINK', KEYS[1]) end
+return 0
+";
+
 /// Adds a key to its URL group's set (KEYS[1]) and keeps the set at least as long as the
 /// entry: ARGV[1] the key, ARGV[2] the entry's retention in milliseconds from now (`''`:
 /// kept for good). A set holding only this key takes its retention; a longer-lived or
@@ -471,6 +479,23 @@ impl CacheStore for RedisStore {
             removed += deleted?;
         }
         Ok(removed)
+    }
+
+    async fn delete_if_created(
+        &self,
+        key: &CacheKey,
+        created_at: SystemTime,
+    ) -> Result<bool, StoreError> {
+        let mut cmd = sized_cmd("EVAL", 4, DELETE_IF_CREATED_SCRIPT.len() + 80);
+        cmd.arg(DELETE_IF_CREATED_SCRIPT)
+            .arg(1)
+            .arg(self.redis_key(key))
+            .arg(to_millis(created_at));
+        let deleted = self.connection.query::<u64>(&cmd).await? > 0;
+        if deleted {
+            self.copies.forget(key);
+        }
+        Ok(deleted)
     }
 
     async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {

@@ -253,6 +253,21 @@ impl SledStore {
         self.remove_locked(key)
     }
 
+    /// Removes `key`'s record if it was written at `created_at` (milliseconds): not one
+    /// written since. True when it was removed.
+    fn remove_if_created(&self, key: &CacheKey, created_at: i64) -> Result<bool, StoreError> {
+        let _writing = self.locks.writing()?;
+        let _key = locks::key(key);
+        let current = self.entries.get(key.as_str()).map_err(store_error)?;
+        let same = current
+            .and_then(|record| decode_record_meta(*key, &record))
+            .is_some_and(|meta| to_millis(meta.created_at) == created_at);
+        if !same {
+            return Ok(false);
+        }
+        self.remove_locked(key)
+    }
+
     /// Removes `key`'s record if it is still `seen`, the unreadable record a read found (a
     /// write may have replaced it meanwhile).
     fn remove_unreadable(&self, key: &CacheKey, seen: &[u8]) -> Result<(), StoreError> {
@@ -512,6 +527,19 @@ impl CacheStore for SledStore {
     async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {
         let key = *key;
         let removed = self.blocking(move |store| store.remove(&key)).await?;
+        self.flushed().await?;
+        Ok(removed)
+    }
+
+    async fn delete_if_created(
+        &self,
+        key: &CacheKey,
+        created_at: SystemTime,
+    ) -> Result<bool, StoreError> {
+        let (key, created_at) = (*key, to_millis(created_at));
+        let removed = self
+            .blocking(move |store| store.remove_if_created(&key, created_at))
+            .await?;
         self.flushed().await?;
         Ok(removed)
     }

@@ -703,6 +703,27 @@ impl CacheStore for SqliteStore {
         deleted
     }
 
+    async fn delete_if_created(
+        &self,
+        key: &CacheKey,
+        created_at: SystemTime,
+    ) -> Result<bool, StoreError> {
+        let (key, created_at) = (*key, to_millis(created_at));
+        let deleted = self
+            .blocking(move |inner| {
+                let conn = inner.writer();
+                let mut stmt = conn.prepare_cached(&format!(
+                    "DELETE FROM {TABLE} WHERE key = ?1 AND created_at = ?2"
+                ))?;
+                Ok(stmt.execute(rusqlite::params![key.as_str(), created_at])? > 0)
+            })
+            .await;
+        if matches!(deleted, Ok(true)) {
+            self.inner.copies.forget(&key);
+        }
+        deleted
+    }
+
     fn entries(&self) -> BoxStream<'_, Result<EntryMeta, StoreError>> {
         // Keyset pagination: each page is one short read, so a long listing never holds a
         // read transaction open (which would stop WAL checkpoints).

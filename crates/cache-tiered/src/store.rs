@@ -308,6 +308,15 @@ impl CacheStore for TieredStore {
         self.backing.delete(key).await
     }
 
+    async fn delete_if_created(
+        &self,
+        key: &CacheKey,
+        created_at: SystemTime,
+    ) -> Result<bool, StoreError> {
+        let _dropped = ForgetAfterWrite::key(&self.tier, *key);
+        self.backing.delete_if_created(key, created_at).await
+    }
+
     fn entries(&self) -> BoxStream<'_, Result<EntryMeta, StoreError>> {
         self.backing.entries()
     }

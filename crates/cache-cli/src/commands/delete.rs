@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use futures_util::StreamExt;
 use http::Method;
@@ -52,12 +53,12 @@ pub async fn remove(
         let Some(entry) = store.get(&key).await.map_err(reading)? else {
             continue;
         };
+        present.push((key, entry.meta.created_at));
         newer.note(&Scanned {
             bytes: entry.value.len() as u64,
             readable: entry_format::decode(&entry.value).map(drop),
             meta: entry.meta,
         });
-        present.push(key);
     }
     newer.refuse()?;
     if present.is_empty() {
@@ -104,7 +105,7 @@ pub async fn purge(
         let entry = entry.map_err(|e| CliError::store(format!("reading {}", cx.name), e))?;
         bar.inc(1);
         newer.note(&entry);
-        selected.push(entry.meta.key);
+        selected.push((entry.meta.key, entry.meta.created_at));
     }
     drop(entries);
     bar.finish_and_clear();
@@ -132,17 +133,19 @@ pub async fn purge(
     report(cx, deleted)
 }
 
-/// Deletes each key, with a progress bar; returns how many existed.
+/// Deletes each selected entry, with a progress bar, unless it was written again since it
+/// was selected (the confirmation may take a while): that entry is no longer the one
+/// selected. Returns how many were deleted.
 async fn delete_each(
     cx: &Context,
     store: &dyn CacheStore,
-    keys: &[CacheKey],
+    selected: &[(CacheKey, SystemTime)],
 ) -> Result<u64, CliError> {
-    let bar = progress::bar(keys.len() as u64, "deleting");
+    let bar = progress::bar(selected.len() as u64, "deleting");
     let mut deleted = 0;
-    for key in keys {
+    for (key, created_at) in selected {
         let existed = store
-            .delete(key)
+            .delete_if_created(key, *created_at)
             .await
             .map_err(|e| CliError::store(format!("deleting from {}", cx.name), e))?;
         deleted += u64::from(existed);
