@@ -160,7 +160,9 @@ pub(crate) fn matching(
                 Ok(Some(found)) => found,
                 Err(error) => return Some((Err(error.into()), (entries, compiled, true))),
             };
-            if compiled.keeps_decoded(&decoded) {
+            // The entry as read now (written again since the listing, perhaps) is what is
+            // matched, and what a delete of the match removes: every rule applies to it.
+            if compiled.keeps_meta(&meta) && compiled.keeps_decoded(&decoded) {
                 let matched = Matched {
                     meta,
                     decoded: Some(decoded),

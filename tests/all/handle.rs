@@ -436,11 +436,13 @@ async fn contains_and_delete_by_request() {
 }
 
 /// A store that, once a listing of its entries has been read to the end, writes one entry
-/// again (as another client would, between a listing and the deletes that follow it).
+/// again (as another client would, between a listing and the deletes that follow it); or,
+/// with `fresh_on_read`, writes one again just before it is first read, 20 s newer.
 #[derive(Debug)]
 struct RewriteAfterListing {
     inner: std::sync::Arc<dyn reqwest_caching::CacheStore>,
     rewrite: std::sync::Arc<std::sync::Mutex<Option<reqwest_caching::CacheKey>>>,
+    fresh_on_read: std::sync::Arc<std::sync::Mutex<Option<reqwest_caching::CacheKey>>>,
 }
 
 #[async_trait::async_trait]
@@ -449,6 +451,15 @@ impl reqwest_caching::CacheStore for RewriteAfterListing {
         &self,
         key: &reqwest_caching::CacheKey,
     ) -> Result<Option<reqwest_caching::StoredEntry>, reqwest_caching::StoreError> {
+        let rewrite = {
+            let mut chosen = self.fresh_on_read.lock().unwrap();
+            chosen.take_if(|chosen| chosen == key)
+        };
+        if rewrite.is_some() {
+            let mut entry = self.inner.get(key).await?.expect("stored");
+            entry.meta.created_at += Duration::from_secs(20);
+            self.inner.put(entry).await?;
+        }
         self.inner.get(key).await
     }
     async fn put(
@@ -496,7 +507,13 @@ async fn deletes_of_a_listing_spare_entries_written_since() {
         let chosen = std::sync::Arc::clone(&rewrite);
         let h = crate::support::Harness::wrapping(
             crate::support::Backend::Memory,
-            |inner| std::sync::Arc::new(RewriteAfterListing { inner, rewrite }) as _,
+            |inner| {
+                std::sync::Arc::new(RewriteAfterListing {
+                    inner,
+                    rewrite,
+                    fresh_on_read: std::sync::Arc::default(),
+                }) as _
+            },
             |b| b,
         )
         .await;
@@ -520,4 +537,38 @@ async fn deletes_of_a_listing_spare_entries_written_since() {
             "by filter: {by_filter}: the entry written since stays"
         );
     }
+}
+
+/// A filter that reads values matches an entry as read then: one written again between the
+/// listing and that read, and no longer old enough, is neither matched nor deleted.
+#[tokio::test]
+async fn a_filter_reading_values_matches_the_entry_as_read() {
+    use reqwest_caching::EntryFilter;
+    let fresh_on_read = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let chosen = std::sync::Arc::clone(&fresh_on_read);
+    let h = crate::support::Harness::wrapping(
+        crate::support::Backend::Memory,
+        |inner| {
+            std::sync::Arc::new(RewriteAfterListing {
+                inner,
+                rewrite: std::sync::Arc::default(),
+                fresh_on_read,
+            }) as _
+        },
+        |b| b,
+    )
+    .await;
+    let (_, a) = h.fetch("/a").await;
+    h.fetch("/b").await;
+    h.clock.advance(Duration::from_secs(20));
+    *chosen.lock().unwrap() = a.key;
+    let old_and_valid = EntryFilter::new()
+        .older_than(Duration::from_secs(10))
+        .invalid(false);
+    assert_eq!(h.handle.delete_matching(old_and_valid).await.unwrap(), 1);
+    assert_eq!(
+        h.handle.urls().await.unwrap(),
+        vec![h.origin.url("/a")],
+        "the entry written again, 20 s newer, stays"
+    );
 }

@@ -220,6 +220,20 @@ pub(crate) fn delete_if(
     remove_locked(layout, key, select)
 }
 
+/// [`delete_if`], but a record that cannot be read (damaged, or of a newer format) stays:
+/// `select` cannot say whether it is the one meant.
+pub(crate) fn delete_if_readable(
+    layout: &Layout,
+    key: &CacheKey,
+    select: impl Fn(&Record) -> bool,
+) -> Result<Option<u64>, StoreError> {
+    let _lock = layout.lock(key)?;
+    match read_record(layout, key)? {
+        Some(record) if select(&record) => remove_locked(layout, key, |_| true),
+        _ => Ok(None),
+    }
+}
+
 /// [`delete_if`] for a caller that holds the shard's lock.
 fn remove_locked(
     layout: &Layout,

@@ -264,7 +264,7 @@ impl CacheStore for FsStore {
         let (key, created_at) = (*key, cache_core::time::truncate_to_millis(created_at));
         self.blocking(move |inner| {
             let same = |r: &crate::record::Record| r.meta().created_at == created_at;
-            let removed = ops::delete_if(&inner.layout, &key, same)?;
+            let removed = ops::delete_if_readable(&inner.layout, &key, same)?;
             if let Some(bytes) = removed {
                 inner.removed(bytes);
             }

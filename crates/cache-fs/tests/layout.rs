@@ -219,8 +219,13 @@ async fn damaged_or_hand_edited_records_are_misses_not_errors() {
         .put(response_entry(2, &EntryCodec::new()))
         .await
         .unwrap();
+    let created_at = store.get(&key(1)).await.unwrap().unwrap().meta.created_at;
     std::fs::write(store.record_path(&key(1)), b"not json").unwrap();
     assert_eq!(store.get(&key(1)).await.unwrap(), None);
+    assert!(
+        !store.delete_if_created(&key(1), created_at).await.unwrap(),
+        "a record that cannot be read may not be the one meant"
+    );
     // A record may only name a body of its own key in its own directory.
     let path = store.record_path(&key(2));
     let mut doc = json(&path);
