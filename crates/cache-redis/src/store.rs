@@ -461,22 +461,13 @@ impl CacheStore for RedisStore {
     async fn delete_expired(&self, now: SystemTime) -> Result<u64, StoreError> {
         let expired = collect_keys(self.entries(), |meta| meta.is_expired(now)).await?;
         let now_ms = to_millis(now);
-        let deletes = expired.into_iter().map(|key| async move {
-            let mut cmd = sized_cmd("EVAL", 4, DELETE_IF_EXPIRED_SCRIPT.len() + 80);
-            cmd.arg(DELETE_IF_EXPIRED_SCRIPT)
-                .arg(1)
-                .arg(self.redis_key(&key))
-                .arg(now_ms);
-            let deleted = self.connection.query::<u64>(&cmd).await?;
-            if deleted > 0 {
-                self.copies.forget(&key);
-            }
-            Ok::<_, StoreError>(deleted)
-        });
+        let deletes = expired
+            .into_iter()
+            .map(|key| self.delete_by(DELETE_IF_EXPIRED_SCRIPT, key, now_ms));
         let mut results = futures_util::stream::iter(deletes).buffer_unordered(BATCH);
         let mut removed = 0;
         while let Some(deleted) = results.next().await {
-            removed += deleted?;
+            removed += u64::from(deleted?);
         }
         Ok(removed)
     }
@@ -486,16 +477,8 @@ impl CacheStore for RedisStore {
         key: &CacheKey,
         created_at: SystemTime,
     ) -> Result<bool, StoreError> {
-        let mut cmd = sized_cmd("EVAL", 4, DELETE_IF_CREATED_SCRIPT.len() + 80);
-        cmd.arg(DELETE_IF_CREATED_SCRIPT)
-            .arg(1)
-            .arg(self.redis_key(key))
-            .arg(to_millis(created_at));
-        let deleted = self.connection.query::<u64>(&cmd).await? > 0;
-        if deleted {
-            self.copies.forget(key);
-        }
-        Ok(deleted)
+        self.delete_by(DELETE_IF_CREATED_SCRIPT, *key, to_millis(created_at))
+            .await
     }
 
     async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {
@@ -590,6 +573,20 @@ impl CacheStore for RedisStore {
 }
 
 impl RedisStore {
+    /// Runs a conditional delete `script` (`DELETE_IF_EXPIRED_SCRIPT`,
+    /// `DELETE_IF_CREATED_SCRIPT`) on `key`'s entry with a time in milliseconds; drops the
+    /// key's copy when it deleted. True when it deleted.
+    async fn delete_by(&self, script: &str, key: CacheKey, ms: i64) -> Result<bool, StoreError> {
+        let redis_key = self.redis_key(&key);
+        let mut cmd = sized_cmd("EVAL", 4, script.len() + redis_key.len() + 24);
+        cmd.arg(script).arg(1).arg(redis_key).arg(ms);
+        let deleted = self.connection.query::<u64>(&cmd).await? > 0;
+        if deleted {
+            self.copies.forget(&key);
+        }
+        Ok(deleted)
+    }
+
     async fn forget_foreign(
         &self,
         key: &CacheKey,
