@@ -628,11 +628,7 @@ impl CacheStore for DynamoStore {
         let Some(old) = output.attributes else {
             return Ok(false);
         };
-        let chunks = chunk_keys_of(key, &old);
-        if !chunks.is_empty() {
-            self.delete_keys(chunks).await?;
-        }
-        Ok(meta_of(&old).is_some())
+        self.deleted(key, &old).await
     }
 
     fn entries(&self) -> BoxStream<'_, Result<EntryMeta, StoreError>> {
@@ -832,11 +828,16 @@ impl DynamoStore {
         };
         let Some(old) = old else { return Ok(false) };
         self.copies.forget(key);
-        let chunks = chunk_keys_of(key, &old);
+        self.deleted(key, &old).await
+    }
+
+    /// After `key`'s item `old` was deleted: its chunks go too. True when it was an entry.
+    async fn deleted(&self, key: &CacheKey, old: &Item) -> Result<bool, StoreError> {
+        let chunks = chunk_keys_of(key, old);
         if !chunks.is_empty() {
             self.delete_keys(chunks).await?;
         }
-        Ok(meta_of(&old).is_some())
+        Ok(meta_of(old).is_some())
     }
     /// A chunk of the entry is missing: an overwrite removed it meanwhile, or it was never
     /// confirmed and expired. In the second case the entry is dead and is removed, but only
