@@ -219,6 +219,18 @@ impl MemoryStore {
         Ok(())
     }
 
+    /// Takes an entry the cache just removed (if any) out of the URL index too; true when
+    /// there was one.
+    fn unindexed(&self, removed: Option<(CacheKey, Arc<Slot>)>) -> bool {
+        let Some((key, slot)) = removed else {
+            return false;
+        };
+        if let Some(group) = &slot.entry.meta.url_group {
+            self.url_index.remove(group, &key);
+        }
+        true
+    }
+
     /// The entry and its decoded form, decoding (and keeping the result) on the first read.
     fn read_decoded(&self, key: &CacheKey, codec: &EntryCodec) -> DecodedEntry {
         let slot = self.entries.get(key)?;
@@ -285,13 +297,7 @@ impl CacheStore for MemoryStore {
     }
 
     async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {
-        let Some((key, slot)) = self.entries.remove(key) else {
-            return Ok(false);
-        };
-        if let Some(group) = &slot.entry.meta.url_group {
-            self.url_index.remove(group, &key);
-        }
-        Ok(true)
+        Ok(self.unindexed(self.entries.remove(key)))
     }
 
     async fn delete_if_created(
@@ -303,13 +309,7 @@ impl CacheStore for MemoryStore {
         let removed = self.entries.remove_if(key, |slot| {
             truncate_to_millis(slot.entry.meta.created_at) == created_at
         });
-        let Some((key, slot)) = removed else {
-            return Ok(false);
-        };
-        if let Some(group) = &slot.entry.meta.url_group {
-            self.url_index.remove(group, &key);
-        }
-        Ok(true)
+        Ok(self.unindexed(removed))
     }
 
     async fn entries_for_url(&self, url_group: &CacheKey) -> Result<Vec<EntryMeta>, StoreError> {
