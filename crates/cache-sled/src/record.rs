@@ -91,24 +91,34 @@ pub(crate) fn encode_entry(meta: &[u8], value: &[u8]) -> Vec<u8> {
 /// is a slice of: it shares sled's buffer, no copy of the body).
 pub(crate) fn decode_record(key: CacheKey, record: sled::IVec) -> Option<(StoredEntry, Bytes)> {
     let (meta, meta_end) = decode_record_meta_at(key, &record)?;
-    let whole = Bytes::from_owner(record);
-    let value = whole.slice(meta_end..);
-    Some((StoredEntry::new(meta, value), whole))
+    Some(entry_of(meta, record, meta_end))
 }
 
 /// The entry of a record just written with `meta`, as [`decode_record`] gives it, without
 /// decoding the metadata again: only its times change on the way (to whole milliseconds,
 /// as the record keeps them), and `meta` may hold finer ones.
 pub(crate) fn written_record(meta: EntryMeta, record: sled::IVec) -> Option<(StoredEntry, Bytes)> {
-    let len = u32::from_le_bytes(record.get(..4)?.try_into().ok()?) as usize;
-    let meta_end = 4usize.checked_add(len).filter(|end| *end <= record.len())?;
+    let meta_end = meta_end(&record)?;
     let as_recorded = |time| from_millis(to_millis(time));
     let mut meta = meta;
     meta.created_at = as_recorded(meta.created_at);
     meta.expires_at = meta.expires_at.map(as_recorded);
+    Some(entry_of(meta, record, meta_end))
+}
+
+/// The entry `meta` names, its value the part of `record` from `meta_end` on, and the whole
+/// record as bytes (sharing sled's buffer: no copy of the body).
+fn entry_of(meta: EntryMeta, record: sled::IVec, meta_end: usize) -> (StoredEntry, Bytes) {
     let whole = Bytes::from_owner(record);
     let value = whole.slice(meta_end..);
-    Some((StoredEntry::new(meta, value), whole))
+    (StoredEntry::new(meta, value), whole)
+}
+
+/// Where an `entries` record's metadata ends and its value begins, from its length prefix;
+/// `None` when the prefix is missing or runs past the record.
+fn meta_end(record: &[u8]) -> Option<usize> {
+    let len = u32::from_le_bytes(record.get(..4)?.try_into().ok()?) as usize;
+    4usize.checked_add(len).filter(|end| *end <= record.len())
 }
 
 /// The metadata of an `entries` record, without touching its value.
@@ -118,9 +128,8 @@ pub(crate) fn decode_record_meta(key: CacheKey, record: &[u8]) -> Option<EntryMe
 
 /// The metadata of an `entries` record and where its value starts.
 fn decode_record_meta_at(key: CacheKey, record: &[u8]) -> Option<(EntryMeta, usize)> {
-    let len = u32::from_le_bytes(record.get(..4)?.try_into().ok()?) as usize;
-    let meta_end = 4usize.checked_add(len)?;
-    let meta = decode_meta(key, record.get(4..meta_end)?)?;
+    let meta_end = meta_end(record)?;
+    let meta = decode_meta(key, &record[4..meta_end])?;
     Some((meta, meta_end))
 }
 
