@@ -248,6 +248,15 @@ impl MongoStore {
         Ok(())
     }
 
+    /// Deletes the chunks of one generation of `key`'s value.
+    async fn delete_generation(&self, key: &CacheKey, generation: &str) -> Result<(), StoreError> {
+        self.chunks
+            .delete_many(doc! { "k": key.as_str(), "g": generation })
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
     async fn write_chunks(
         &self,
         key: &CacheKey,
@@ -347,10 +356,7 @@ impl CacheStore for MongoStore {
         // concurrent writer's newer chunks are left alone.
         let old_generation = replaced.as_ref().and_then(|old| old.get_str("g").ok());
         if let Some(old) = old_generation.filter(|old| Some(*old) != generation.as_deref()) {
-            self.chunks
-                .delete_many(doc! { "k": key.as_str(), "g": old })
-                .await
-                .map_err(store_error)?;
+            self.delete_generation(&key, old).await?;
         }
         Ok(())
     }
@@ -470,10 +476,7 @@ impl CacheStore for MongoStore {
         self.copies.forget(key);
         // Only the deleted document's chunks: a newer write's are its own.
         if let Ok(generation) = deleted.get_str("g") {
-            self.chunks
-                .delete_many(doc! { "k": key.as_str(), "g": generation })
-                .await
-                .map_err(store_error)?;
+            self.delete_generation(key, generation).await?;
         }
         Ok(true)
     }

@@ -82,18 +82,22 @@ async fn unreachable_server_is_unavailable() {
     assert!(err.is_transient(), "{err:?}");
 }
 
+/// The database the stores here write to, read directly.
+async fn conformance_database() -> cache_mongodb::mongodb::Database {
+    cache_mongodb::mongodb::Client::with_uri_str(shared_mongo().uri())
+        .await
+        .unwrap()
+        .database("conformance")
+}
+
 /// Large values are chunked, and replacing them leaves no chunk behind; the TTL index exists.
 #[tokio::test]
 async fn large_values_are_chunked_and_indexes_created() {
     use cache_mongodb::mongodb::bson::{Document, doc};
     let collection = unique_namespace("chunks").replace('-', "_");
     let store = open(collection.clone()).await;
-    let client = cache_mongodb::mongodb::Client::with_uri_str(shared_mongo().uri())
-        .await
-        .unwrap();
-    let chunks = client
-        .database("conformance")
-        .collection::<Document>(&format!("{collection}_chunks"));
+    let database = conformance_database().await;
+    let chunks = database.collection::<Document>(&format!("{collection}_chunks"));
     let big = bytes::Bytes::from(vec![7u8; 20 * 1024 * 1024]);
     store
         .put(cache_core::testing::entry(1, big.clone(), None))
@@ -126,9 +130,7 @@ async fn large_values_are_chunked_and_indexes_created() {
         0,
         "old chunks removed"
     );
-    let entries = client
-        .database("conformance")
-        .collection::<Document>(&collection);
+    let entries = database.collection::<Document>(&collection);
     let names = entries.list_index_names().await.unwrap();
     assert!(
         names.iter().any(|n| n.starts_with("d_")),
@@ -143,12 +145,8 @@ async fn delete_expired_takes_the_chunks_along() {
     use cache_mongodb::mongodb::bson::{Document, doc};
     let collection = unique_namespace("expchunks").replace('-', "_");
     let store = open(collection.clone()).await;
-    let client = cache_mongodb::mongodb::Client::with_uri_str(shared_mongo().uri())
-        .await
-        .unwrap();
-    let chunks = client
-        .database("conformance")
-        .collection::<Document>(&format!("{collection}_chunks"));
+    let database = conformance_database().await;
+    let chunks = database.collection::<Document>(&format!("{collection}_chunks"));
     let big = bytes::Bytes::from(vec![7u8; 9 * 1024 * 1024]);
     let now = std::time::SystemTime::now();
     let stale = now - Duration::from_secs(1);
@@ -173,12 +171,8 @@ async fn chunks_of_a_cut_put_are_only_provisional() {
     use cache_mongodb::mongodb::bson::{Bson, Document, doc};
     let collection = unique_namespace("cut").replace('-', "_");
     let store = open(collection.clone()).await;
-    let client = cache_mongodb::mongodb::Client::with_uri_str(shared_mongo().uri())
-        .await
-        .unwrap();
-    let chunks = client
-        .database("conformance")
-        .collection::<Document>(&format!("{collection}_chunks"));
+    let database = conformance_database().await;
+    let chunks = database.collection::<Document>(&format!("{collection}_chunks"));
     let big = bytes::Bytes::from(vec![7u8; 20 * 1024 * 1024]);
     let mut cut = false;
     for attempt in 0..5 {
