@@ -435,140 +435,134 @@ async fn contains_and_delete_by_request() {
     }
 }
 
-/// A store that, once a listing of its entries has been read to the end, writes one entry
-/// again (as another client would, between a listing and the deletes that follow it); or,
-/// with `fresh_on_read`, writes one again just before it is first read, 20 s newer.
-#[derive(Debug)]
-struct RewriteAfterListing {
-    inner: std::sync::Arc<dyn reqwest_caching::CacheStore>,
-    rewrite: std::sync::Arc<std::sync::Mutex<Option<reqwest_caching::CacheKey>>>,
-    fresh_on_read: std::sync::Arc<std::sync::Mutex<Option<reqwest_caching::CacheKey>>>,
-}
+/// Deletes that follow a listing, with another client writing an entry again in between.
+mod written_since {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
 
-#[async_trait::async_trait]
-impl reqwest_caching::CacheStore for RewriteAfterListing {
-    async fn get(
-        &self,
-        key: &reqwest_caching::CacheKey,
-    ) -> Result<Option<reqwest_caching::StoredEntry>, reqwest_caching::StoreError> {
-        let rewrite = {
-            let mut chosen = self.fresh_on_read.lock().unwrap();
-            chosen.take_if(|chosen| chosen == key)
-        };
-        if rewrite.is_some() {
+    use futures_util::StreamExt;
+    use futures_util::stream::BoxStream;
+    use reqwest_caching::{CacheKey, CacheStore, EntryFilter, EntryMeta, StoreError, StoredEntry};
+
+    use crate::support::{Backend, Harness};
+
+    /// Which entry the store writes again, and when.
+    #[derive(Debug, Default)]
+    struct Rewrites {
+        /// Once a listing has been read to the end, 1 s newer.
+        after_listing: Mutex<Option<CacheKey>>,
+        /// Just before its first read, 20 s newer.
+        before_read: Mutex<Option<CacheKey>>,
+    }
+
+    /// A store that writes an entry again (as another client would) where `Rewrites` says.
+    #[derive(Debug)]
+    struct RewritingStore {
+        inner: Arc<dyn CacheStore>,
+        rewrites: Arc<Rewrites>,
+    }
+
+    impl RewritingStore {
+        /// Writes `key`'s entry again, `newer` after its creation.
+        async fn rewrite(&self, key: &CacheKey, newer: Duration) -> Result<(), StoreError> {
             let mut entry = self.inner.get(key).await?.expect("stored");
-            entry.meta.created_at += Duration::from_secs(20);
-            self.inner.put(entry).await?;
+            entry.meta.created_at += newer;
+            self.inner.put(entry).await
         }
-        self.inner.get(key).await
     }
-    async fn put(
-        &self,
-        entry: reqwest_caching::StoredEntry,
-    ) -> Result<(), reqwest_caching::StoreError> {
-        self.inner.put(entry).await
-    }
-    async fn delete(
-        &self,
-        key: &reqwest_caching::CacheKey,
-    ) -> Result<bool, reqwest_caching::StoreError> {
-        self.inner.delete(key).await
-    }
-    fn entries(
-        &self,
-    ) -> futures_util::stream::BoxStream<
-        '_,
-        Result<reqwest_caching::EntryMeta, reqwest_caching::StoreError>,
-    > {
-        use futures_util::StreamExt;
-        let rewrite = self.rewrite.lock().unwrap().take();
-        let after = futures_util::stream::once(async move {
-            if let Some(key) = rewrite {
-                let mut entry = self.inner.get(&key).await.unwrap().expect("stored");
-                entry.meta.created_at += Duration::from_secs(1);
-                self.inner.put(entry).await.unwrap();
-            }
-        })
-        .filter_map(|()| async { None });
-        Box::pin(self.inner.entries().chain(after))
-    }
-    async fn clear(&self) -> Result<u64, reqwest_caching::StoreError> {
-        self.inner.clear().await
-    }
-}
 
-/// An entry written again between the listing and the deletes of `delete_older_than` and
-/// `delete_matching` is no longer the one listed, and stays; the others go.
-#[tokio::test]
-async fn deletes_of_a_listing_spare_entries_written_since() {
-    use reqwest_caching::EntryFilter;
-    for by_filter in [false, true] {
-        let rewrite = std::sync::Arc::new(std::sync::Mutex::new(None));
-        let chosen = std::sync::Arc::clone(&rewrite);
-        let h = crate::support::Harness::wrapping(
-            crate::support::Backend::Memory,
-            |inner| {
-                std::sync::Arc::new(RewriteAfterListing {
-                    inner,
-                    rewrite,
-                    fresh_on_read: std::sync::Arc::default(),
-                }) as _
-            },
-            |b| b,
-        )
-        .await;
+    #[async_trait::async_trait]
+    impl CacheStore for RewritingStore {
+        async fn get(&self, key: &CacheKey) -> Result<Option<StoredEntry>, StoreError> {
+            let chosen = self
+                .rewrites
+                .before_read
+                .lock()
+                .unwrap()
+                .take_if(|c| c == key);
+            if chosen.is_some() {
+                self.rewrite(key, Duration::from_secs(20)).await?;
+            }
+            self.inner.get(key).await
+        }
+        async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
+            self.inner.put(entry).await
+        }
+        async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {
+            self.inner.delete(key).await
+        }
+        fn entries(&self) -> BoxStream<'_, Result<EntryMeta, StoreError>> {
+            let chosen = self.rewrites.after_listing.lock().unwrap().take();
+            let after = futures_util::stream::once(async move {
+                if let Some(key) = chosen {
+                    self.rewrite(&key, Duration::from_secs(1)).await.unwrap();
+                }
+            })
+            .filter_map(|()| async { None });
+            Box::pin(self.inner.entries().chain(after))
+        }
+        async fn clear(&self) -> Result<u64, StoreError> {
+            self.inner.clear().await
+        }
+    }
+
+    /// A harness over a rewriting memory store holding `/a` and `/b`, both 20 s old; the
+    /// store's `Rewrites`, and `/a`'s key.
+    async fn two_old_entries() -> (Harness, Arc<Rewrites>, Option<CacheKey>) {
+        let rewrites = Arc::new(Rewrites::default());
+        let held = Arc::clone(&rewrites);
+        let wrap = |inner| {
+            Arc::new(RewritingStore {
+                inner,
+                rewrites: held,
+            }) as _
+        };
+        let h = Harness::wrapping(Backend::Memory, wrap, |b| b).await;
         let (_, a) = h.fetch("/a").await;
         h.fetch("/b").await;
         h.clock.advance(Duration::from_secs(20));
-        *chosen.lock().unwrap() = a.key;
-        let removed = if by_filter {
-            let filter = EntryFilter::new().older_than(Duration::from_secs(10));
-            h.handle.delete_matching(filter).await.unwrap()
-        } else {
-            h.handle
-                .delete_older_than(Duration::from_secs(10))
-                .await
-                .unwrap()
-        };
-        assert_eq!(removed, 1, "by filter: {by_filter}");
+        (h, rewrites, a.key)
+    }
+
+    /// An entry written again between the listing and the deletes of `delete_older_than` and
+    /// `delete_matching` is no longer the one listed, and stays; the others go.
+    #[tokio::test]
+    async fn deletes_of_a_listing_spare_entries_written_since() {
+        for by_filter in [false, true] {
+            let (h, rewrites, a) = two_old_entries().await;
+            *rewrites.after_listing.lock().unwrap() = a;
+            let removed = if by_filter {
+                let filter = EntryFilter::new().older_than(Duration::from_secs(10));
+                h.handle.delete_matching(filter).await.unwrap()
+            } else {
+                h.handle
+                    .delete_older_than(Duration::from_secs(10))
+                    .await
+                    .unwrap()
+            };
+            assert_eq!(removed, 1, "by filter: {by_filter}");
+            assert_eq!(
+                h.handle.urls().await.unwrap(),
+                vec![h.origin.url("/a")],
+                "by filter: {by_filter}: the entry written since stays"
+            );
+        }
+    }
+
+    /// A filter that reads values matches an entry as read then: one written again between
+    /// the listing and that read, and no longer old enough, is neither matched nor deleted.
+    #[tokio::test]
+    async fn a_filter_reading_values_matches_the_entry_as_read() {
+        let (h, rewrites, a) = two_old_entries().await;
+        *rewrites.before_read.lock().unwrap() = a;
+        let old_and_valid = EntryFilter::new()
+            .older_than(Duration::from_secs(10))
+            .invalid(false);
+        assert_eq!(h.handle.delete_matching(old_and_valid).await.unwrap(), 1);
         assert_eq!(
             h.handle.urls().await.unwrap(),
             vec![h.origin.url("/a")],
-            "by filter: {by_filter}: the entry written since stays"
+            "the entry written again, 20 s newer, stays"
         );
     }
-}
-
-/// A filter that reads values matches an entry as read then: one written again between the
-/// listing and that read, and no longer old enough, is neither matched nor deleted.
-#[tokio::test]
-async fn a_filter_reading_values_matches_the_entry_as_read() {
-    use reqwest_caching::EntryFilter;
-    let fresh_on_read = std::sync::Arc::new(std::sync::Mutex::new(None));
-    let chosen = std::sync::Arc::clone(&fresh_on_read);
-    let h = crate::support::Harness::wrapping(
-        crate::support::Backend::Memory,
-        |inner| {
-            std::sync::Arc::new(RewriteAfterListing {
-                inner,
-                rewrite: std::sync::Arc::default(),
-                fresh_on_read,
-            }) as _
-        },
-        |b| b,
-    )
-    .await;
-    let (_, a) = h.fetch("/a").await;
-    h.fetch("/b").await;
-    h.clock.advance(Duration::from_secs(20));
-    *chosen.lock().unwrap() = a.key;
-    let old_and_valid = EntryFilter::new()
-        .older_than(Duration::from_secs(10))
-        .invalid(false);
-    assert_eq!(h.handle.delete_matching(old_and_valid).await.unwrap(), 1);
-    assert_eq!(
-        h.handle.urls().await.unwrap(),
-        vec![h.origin.url("/a")],
-        "the entry written again, 20 s newer, stays"
-    );
 }
