@@ -666,13 +666,7 @@ async fn profile_hits(store: Option<&str>, shape: Shape, count: usize) {
     let mut redis = None;
     let client = match store {
         Some(name @ ("redis" | "floor-redis" | "tiered")) => {
-            let server = redis.insert(Redis::find().expect("redis-server for a Redis profile"));
-            let prefix = test_support::unique_namespace("profile");
-            match name {
-                "redis" => server.ours(&prefix).await,
-                "tiered" => ours(tiered::over_redis(&server.url(), &prefix).await),
-                _ => floors::redis(&server.url(), &prefix).await,
-            }
+            redis_profiled(&mut redis, name, "profile").await
         }
         _ => profiled(store, dir.path(), &urls).await,
     };
@@ -683,6 +677,23 @@ async fn profile_hits(store: Option<&str>, shape: Shape, count: usize) {
     };
     let stats = measure::hits_timed(&client, &urls, requests).await;
     println!("hit median {:.2}µs", micros(stats.median));
+}
+
+/// The client a Redis profile runs (`redis`, `tiered`, or the floor), under a fresh prefix
+/// named after `label`, on a server started into `redis`: kept for the run, it stops when
+/// dropped.
+async fn redis_profiled(
+    redis: &mut Option<Redis>,
+    name: &str,
+    label: &str,
+) -> ClientWithMiddleware {
+    let server = redis.insert(Redis::find().expect("redis-server for a Redis profile"));
+    let prefix = test_support::unique_namespace(label);
+    match name {
+        "redis" => server.ours(&prefix).await,
+        "tiered" => ours(tiered::over_redis(&server.url(), &prefix).await),
+        _ => floors::redis(&server.url(), &prefix).await,
+    }
 }
 
 /// The client a profile mode runs: ours over `store`, or a floor (`floor` is the memory one,
@@ -835,12 +846,7 @@ async fn profile_misses(store: Option<&str>) {
     let mut redis = None;
     let client = match store {
         Some(name @ ("redis" | "floor-redis")) => {
-            let server = redis.insert(Redis::find().expect("redis-server for a Redis profile"));
-            let prefix = test_support::unique_namespace("profile-misses");
-            match name {
-                "redis" => server.ours(&prefix).await,
-                _ => floors::redis(&server.url(), &prefix).await,
-            }
+            redis_profiled(&mut redis, name, "profile-misses").await
         }
         Some("sqlite") => ours(sqlite()),
         Some("sled") => ours(sled()),
