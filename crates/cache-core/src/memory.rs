@@ -285,8 +285,8 @@ impl CacheStore for MemoryStore {
 
     /// Keeps the writer's `response` as the entry's decoded form, with its body the stored
     /// value's own bytes, where decoding would give it (not for a compressed body, nor for a
-    /// body the value does not hold): the first read of an entry written here decodes
-    /// nothing, as later ones.
+    /// body of another length than the value's): the first read of an entry written here
+    /// decodes nothing, as later ones.
     async fn put_decoded(
         &self,
         entry: StoredEntry,
@@ -495,8 +495,8 @@ mod tests {
     }
 
     /// Nothing is kept where decoding would not give the writer's response from the stored
-    /// bytes: a body the value does not hold, a compressed body (decoding makes a new buffer,
-    /// which the byte bound does not count), bytes that are no entry.
+    /// bytes: a body of another length than the value's, a compressed body (decoding makes a
+    /// new buffer, which the byte bound does not count), bytes that are no entry.
     #[test]
     fn a_response_the_value_does_not_hold_is_not_kept() {
         let store = MemoryStore::new();
@@ -533,6 +533,34 @@ mod tests {
             panic!("not a response");
         };
         assert_eq!(read.body, Bytes::from_static(b"hello body"));
+    }
+
+    /// The kept body is the stored value's own bytes: a writer's body of the same length but
+    /// other bytes (bytes are no longer compared) is not what a read serves.
+    #[test]
+    fn the_kept_body_is_the_values_own() {
+        let store = MemoryStore::new();
+        let codec = EntryCodec::new();
+        let response = sample_response();
+        let value = codec.encode(Some(&key(1)), &response).unwrap();
+        let mut other = response.clone();
+        other.body = Bytes::from(vec![b'?'; response.body.len()]);
+        store
+            .put_decoded(entry(1, value.clone(), None), other)
+            .now_or_never()
+            .unwrap()
+            .unwrap();
+        let kept = kept(&store, 1).expect("kept");
+        let crate::Entry::Response(kept) = &kept.entry else {
+            panic!("not a response");
+        };
+        assert_eq!(kept.body, response.body);
+        let body = crate::codec::body_range(&value).unwrap();
+        assert_eq!(
+            kept.body.as_ptr(),
+            value[body].as_ptr(),
+            "a slice of the value"
+        );
     }
 
     #[test]

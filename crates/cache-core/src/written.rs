@@ -21,13 +21,16 @@ impl Kept {
     /// [`Kept::bytes`] (a response's values may be slices of the connection's read buffer,
     /// kilobytes that would otherwise stay alive with the entry, unweighed). `None` where
     /// decoding would not share the value (a compressed body, which stores keep no decoded
-    /// form of either) or the value does not hold that body.
+    /// form of either) or the value's body is not as long as the response's (it holds another).
     pub(crate) fn of(entry: &StoredEntry, mut response: CachedResponse) -> Option<Self> {
         if crate::codec::body_is_compressed(&entry.value) {
             return None;
         }
+        // The kept body is the value's own slice, so it is what decoding gives whatever the
+        // writer's bytes were: their length is checked, not every byte again (a compare reads
+        // the whole body a second time on every write).
         let body = entry.value.slice(crate::codec::body_range(&entry.value)?);
-        if body != response.body {
+        if body.len() != response.body.len() {
             return None;
         }
         response.body = body;
