@@ -143,8 +143,8 @@ async fn entries_carry_a_native_ttl() {
 }
 
 /// A URL group's set lives as long as its longest-lived entry: it takes the first entry's
-/// TTL, grows with a longer one (also through `set_expiry`), never shrinks, and turns
-/// persistent with an entry that never expires.
+/// TTL, grows with a longer one (also through `set_expiry`), never shrinks, and is kept for
+/// good with an entry that never expires.
 #[tokio::test]
 async fn url_group_sets_outlive_their_entries() {
     use cache_core::testing::{group, grouped_entry, key};
@@ -182,13 +182,20 @@ async fn url_group_sets_outlive_their_entries() {
     assert!(set_ttl().await > 900_000, "a shorter one never shortens it");
     assert!(store.set_expiry(&key(1), in_secs(5_000)).await.unwrap());
     assert!(set_ttl().await > 4_000_000, "set_expiry extends it too");
+    // For good: a time past any entry's (year 9999), not none, so that a set just created
+    // is the only one without a time.
+    let for_good = |ttl: i64| ttl > 100 * 365 * 24 * 3_600_000;
     store.put(grouped_entry(4, 1, None)).await.unwrap();
-    assert_eq!(
-        set_ttl().await,
-        -1,
-        "a never-expiring entry keeps it for good"
+    let kept = set_ttl().await;
+    assert!(
+        for_good(kept),
+        "a never-expiring entry keeps it for good: {kept}"
     );
-    assert_eq!(store.entries_for_url(&group(1)).await.unwrap().len(), 4);
+    store.put(expiring(5, 10)).await.unwrap();
+    assert!(store.set_expiry(&key(2), in_secs(20)).await.unwrap());
+    let after = set_ttl().await;
+    assert!(for_good(after), "and nothing shortens it then: {after}");
+    assert_eq!(store.entries_for_url(&group(1)).await.unwrap().len(), 5);
 }
 
 /// A value of another type under an entry's key is a miss and is removed.
