@@ -23,9 +23,10 @@
 //! for profilers.
 //! `... -- profile-concurrent [memory|sqlite|sled|floor|floor-sqlite|floor-sled] [hot]`: the concurrent
 //! row of one store alone (or all tasks on one URL), with latency percentiles.
-//! `... -- miss-rows`: only the miss rows and their checks.
+//! `... -- miss-rows [BYTES]`: only the miss rows and their checks (bodies of BYTES, 1024 by default).
 //! `... -- profile-misses [memory|sqlite|sled|redis|plain|floor-memory|floor-sqlite|
-//! floor-redis|timed-memory|timed-sqlite|timed-sled]`: only misses (the `timed-` forms also time each store call the misses make).
+//! floor-redis|timed-memory|timed-sqlite|timed-sled] [BYTES]`: only misses, of BYTES bodies
+//! (1024 by default; the `timed-` forms also time each store call the misses make).
 //! `... -- tiered-invalidation [writes]`: how long a write takes to drop the memory tier's
 //! copy in a second process (this binary again) over Redis: p50 and p99 over 1,000 writes.
 
@@ -354,9 +355,15 @@ async fn hit_rows(
     results
 }
 
-/// Misses, 1 KiB, URLs with a query: every request a new URL, fetched and stored. The
-/// checks compare the time each adds over plain reqwest in the same run.
-async fn miss_rows(origin: &str, dir: &Path, redis: Option<&Redis>, checks: &mut Vec<Check>) {
+/// Misses of `size`-byte bodies, URLs with a query: every request a new URL, fetched and
+/// stored. The checks compare the time each adds over plain reqwest in the same run.
+async fn miss_rows(
+    origin: &str,
+    dir: &Path,
+    redis: Option<&Redis>,
+    size: usize,
+    checks: &mut Vec<Check>,
+) {
     let mut contenders = vec![
         Contender {
             name: "plain reqwest",
@@ -384,7 +391,7 @@ async fn miss_rows(origin: &str, dir: &Path, redis: Option<&Redis>, checks: &mut
             // New URLs for every contender and round: each request is a miss.
             let urls = urls(
                 origin,
-                1024,
+                size,
                 Shape::Query,
                 MISS_BLOCK,
                 &format!("-r{round}c{i}"),
@@ -399,8 +406,9 @@ async fn miss_rows(origin: &str, dir: &Path, redis: Option<&Redis>, checks: &mut
         results.keep_best(contender.name, measure::stats(samples));
     }
     results.print(&format!(
-        "miss (fetch + store), 1 KiB body, 3-param query ({MISS_ROUNDS} rounds of {MISS_BLOCK} \
-         new URLs each)"
+        "miss (fetch + store), {} KiB body, 3-param query ({MISS_ROUNDS} rounds of \
+         {MISS_BLOCK} new URLs each)",
+        size / 1024
     ));
     let index = |name: &str| contenders.iter().position(|c| c.name == name);
     let Some(plain_index) = index("plain reqwest") else {
@@ -430,7 +438,13 @@ async fn miss_rows(origin: &str, dir: &Path, redis: Option<&Redis>, checks: &mut
             continue;
         };
         checks.push(Check {
-            measure: format!("{store} miss, time added over plain, vs {floor_store} floor's"),
+            measure: format!(
+                "{store} miss{}, time added over plain, vs {floor_store} floor's",
+                match size {
+                    1024 => String::new(),
+                    other => format!(" {} KiB", other / 1024),
+                }
+            ),
             ours,
             floor,
             unit: "µs",
@@ -605,8 +619,11 @@ async fn main() {
             };
             return profile_concurrent(args.get(1).map(String::as_str), urls).await;
         }
-        Some("profile-misses") => return profile_misses(args.get(1).map(String::as_str)).await,
-        Some("miss-rows") => return only_miss_rows().await,
+        Some("profile-misses") => {
+            let size = args.get(2).and_then(|n| n.parse().ok()).unwrap_or(1024);
+            return profile_misses(args.get(1).map(String::as_str), size).await;
+        }
+        Some("miss-rows") => return only_miss_rows(number(1024) as usize).await,
         Some("tiered-invalidation") => return tiered::invalidation(number(1_000) as usize).await,
         Some(tiered::CHILD) => return tiered::child(&args).await,
         _ => {}
@@ -638,7 +655,9 @@ async fn main() {
         }
     }
     token::token_rows(&origin, &mut checks).await;
-    miss_rows(&origin, dir.path(), redis.as_ref(), &mut checks).await;
+    for size in [1024, 64 * 1024] {
+        miss_rows(&origin, dir.path(), redis.as_ref(), size, &mut checks).await;
+    }
     concurrent_rows(&origin, dir.path(), &mut checks).await;
     report::print(&checks);
     if let Some(results) = chart_results {
@@ -646,14 +665,14 @@ async fn main() {
     }
 }
 
-/// The miss rows alone, with their checks: for measuring a change to the miss path again
-/// and again without the rest of the run.
-async fn only_miss_rows() {
+/// The miss rows alone, with their checks, for `size`-byte bodies: for measuring a change to
+/// the miss path again and again without the rest of the run.
+async fn only_miss_rows(size: usize) {
     let origin = origin::start().await;
     let dir = tempfile::tempdir().expect("temp dir");
     let redis = Redis::find();
     let mut checks = Vec::new();
-    miss_rows(&origin, dir.path(), redis.as_ref(), &mut checks).await;
+    miss_rows(&origin, dir.path(), redis.as_ref(), size, &mut checks).await;
     report::print(&checks);
 }
 
@@ -835,8 +854,9 @@ fn process_cpu() -> std::time::Duration {
     TICK * ticks
 }
 
-/// Only misses of one store (new URLs with a query, 1 KiB), no comparison: for profilers.
-async fn profile_misses(store: Option<&str>) {
+/// Only misses of one store (new URLs with a query, `size`-byte bodies), no comparison: for
+/// profilers.
+async fn profile_misses(store: Option<&str>, size: usize) {
     let log = timed::CallLog::default();
     let origin = origin::start().await;
     let dir = tempfile::tempdir().expect("temp dir");
@@ -868,7 +888,7 @@ async fn profile_misses(store: Option<&str>) {
         _ => ours(MemoryStore::new()),
     };
     for round in 0..3 {
-        let urls = urls(&origin, 1024, Shape::Query, MISSES, &format!("-p{round}"));
+        let urls = urls(&origin, size, Shape::Query, MISSES, &format!("-p{round}"));
         let (cpu, wall) = (process_cpu(), std::time::Instant::now());
         let stats = time_requests(&client, &urls, MISSES).await;
         let per_miss = |d: std::time::Duration| micros(d) / MISSES as f64;
