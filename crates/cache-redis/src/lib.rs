@@ -26,12 +26,18 @@
 //! its TTL even before Redis's background sweep). `ttl_offset(None)` keeps entries until
 //! deleted.
 //!
+//! A URL group's entries (a URL's methods and variants) are listed in a set at
+//! `{prefix}:g:{group}`, kept at least as long as the longest-lived of them: `SADD` and
+//! `PEXPIREAT ... NX` / `GT` in the entry's `MULTI` on Redis 7.0 and later, a Lua script on
+//! older servers (asked once, with `INFO server`).
+//!
 //! Listing, counting and clearing use `SCAN` (never `KEYS`) within the prefix, on every primary
 //! of a cluster. Connections reconnect by themselves (`ConnectionManager`, the cluster client).
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 mod connection;
+mod group_sets;
 mod store;
 
 pub use store::{MAX_VALUE_BYTES, RedisStore, RedisStoreBuilder};

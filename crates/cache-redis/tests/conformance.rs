@@ -142,62 +142,6 @@ async fn entries_carry_a_native_ttl() {
     assert_eq!(ttl, -1);
 }
 
-/// A URL group's set lives as long as its longest-lived entry: it takes the first entry's
-/// TTL, grows with a longer one (also through `set_expiry`), never shrinks, and is kept for
-/// good with an entry that never expires.
-#[tokio::test]
-async fn url_group_sets_outlive_their_entries() {
-    use cache_core::testing::{group, grouped_entry, key};
-    let server = shared_redis();
-    let prefix = unique_namespace("groups");
-    let store = RedisStore::builder()
-        .prefix(&prefix)
-        .ttl_offset(Some(Duration::ZERO))
-        .open(&server.url())
-        .await
-        .unwrap();
-    let client = redis::Client::open(server.url()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let set = format!("{prefix}:g:{}", group(1));
-    let mut set_ttl = async || -> i64 {
-        redis::cmd("PTTL")
-            .arg(&set)
-            .query_async(&mut conn)
-            .await
-            .unwrap()
-    };
-    let in_secs = |s: u64| Some(std::time::SystemTime::now() + Duration::from_secs(s));
-    let expiring = |n: u64, secs: u64| {
-        let mut entry = grouped_entry(n, 1, None);
-        entry.meta.expires_at = in_secs(secs);
-        entry
-    };
-    store.put(expiring(1, 100)).await.unwrap();
-    let first = set_ttl().await;
-    // Slack for a loaded machine, far from the next entry's 1,000 s.
-    assert!((40_000..=100_000).contains(&first), "{first}");
-    store.put(expiring(2, 1_000)).await.unwrap();
-    assert!(set_ttl().await > 900_000, "a longer entry extends the set");
-    store.put(expiring(3, 10)).await.unwrap();
-    assert!(set_ttl().await > 900_000, "a shorter one never shortens it");
-    assert!(store.set_expiry(&key(1), in_secs(5_000)).await.unwrap());
-    assert!(set_ttl().await > 4_000_000, "set_expiry extends it too");
-    // For good: a time past any entry's (year 9999), not none, so that a set just created
-    // is the only one without a time.
-    let for_good = |ttl: i64| ttl > 100 * 365 * 24 * 3_600_000;
-    store.put(grouped_entry(4, 1, None)).await.unwrap();
-    let kept = set_ttl().await;
-    assert!(
-        for_good(kept),
-        "a never-expiring entry keeps it for good: {kept}"
-    );
-    store.put(expiring(5, 10)).await.unwrap();
-    assert!(store.set_expiry(&key(2), in_secs(20)).await.unwrap());
-    let after = set_ttl().await;
-    assert!(for_good(after), "and nothing shortens it then: {after}");
-    assert_eq!(store.entries_for_url(&group(1)).await.unwrap().len(), 5);
-}
-
 /// A value of another type under an entry's key is a miss and is removed.
 #[tokio::test]
 async fn foreign_values_are_misses_and_deleted() {
