@@ -3,101 +3,98 @@
 //! deleted since stay in the set until a lookup of the group prunes them.
 //!
 //! Every set has a time: the latest retention of the entries added to it, 9999-12-31 for an
-//! entry kept for good. A set without one is a set just created, which takes the time of the
-//! entry that created it; a later entry only ever extends it.
+//! entry kept for good. Earlier builds made a set of an entry kept for good persistent
+//! instead; such a set is given 9999-12-31 before anything else is added to it, so that a set
+//! without a time is always one just created, which takes the time of the entry creating it.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
 use cache_core::time::to_millis;
-
-use crate::connection::Connection;
 
 /// A set's time while an entry kept for good is in it (9999-12-31, in Unix milliseconds):
 /// never, in practice, and still a time, so "no time" keeps meaning "just created".
 pub(crate) const KEPT_FOR_GOOD_MS: i64 = 253_402_300_799_999;
 
-/// The add on a server older than Redis 7.0, whose `PEXPIREAT` takes no `NX` or `GT`: the
-/// same rule in one step. KEYS[1] the set, ARGV[1] the key, ARGV[2] the set's time (Unix ms),
-/// ARGV[3] that time in milliseconds from now (at least 1).
+/// The add as one script, for servers whose `PEXPIREAT` takes no `NX` or `GT` (older than
+/// Redis 7.0, or claiming 7 without them): the same rule. KEYS[1] the set, ARGV[1] the key,
+/// ARGV[2] the set's time (Unix ms), ARGV[3] that time in milliseconds from now (at least 1),
+/// ARGV[4] [`KEPT_FOR_GOOD_MS`].
 const ADD_SCRIPT: &str = r"
+if redis.call('PTTL', KEYS[1]) == -1 then redis.call('PEXPIREAT', KEYS[1], ARGV[4]) end
 redis.call('SADD', KEYS[1], ARGV[1])
 local left = redis.call('PTTL', KEYS[1])
 if left == -1 or left < tonumber(ARGV[3]) then redis.call('PEXPIREAT', KEYS[1], ARGV[2]) end
 return 1
 ";
 
-// What `GroupAdds` holds: 0 (its default) until the server has been asked, then one of these.
-const OPTIONS: u8 = 1;
-const SCRIPT: u8 = 2;
-
-/// How a set is kept alive on this store's server, found out at the first add (`INFO server`)
-/// and kept: three plain commands where `PEXPIREAT` takes `NX` and `GT` (Redis 7.0 and
-/// later), a Lua script otherwise. Measured on a local Redis 7.0: the script cost 17 µs of
-/// server time per call (`EVALSHA` as much as `EVAL`), the three commands about 4 µs.
+/// How this store's server keeps a set alive: plain commands until the server refuses them,
+/// the script from then on.
+///
+/// The plain commands are `PEXPIREAT set 9999-12-31 NX` (a set an earlier build made
+/// persistent is kept for good, as it was), `SADD`, `PEXPIREAT set at NX` (the set just
+/// created takes the entry's time) and `PEXPIREAT set at GT` (a longer-lived entry extends
+/// it, a shorter one never shortens it). Measured on a local Redis 7.0: a Lua script cost
+/// 17 µs of server time per call (`EVALSHA` as much as `EVAL`), these about 5 µs.
 #[derive(Debug, Default)]
-pub(crate) struct GroupAdds(AtomicU8);
+pub(crate) struct GroupAdds {
+    by_script: AtomicBool,
+    /// Tests: the plain commands are refused as a server older than 7.0 refuses them, when
+    /// the transaction is queued (nothing of it runs).
+    #[cfg(test)]
+    pub(crate) refused: AtomicBool,
+}
 
 impl GroupAdds {
+    /// Whether adds go by script (the server refused the plain commands once).
+    pub(crate) fn by_script(&self) -> bool {
+        self.by_script.load(Ordering::Relaxed)
+    }
+
+    /// Adds go by script from now on.
+    pub(crate) fn use_script(&self) {
+        self.by_script.store(true, Ordering::Relaxed);
+    }
+
     /// Adds to `pipe` the commands putting `key` in `set`, kept at least until
-    /// `retain_until` (for good without one).
-    pub(crate) async fn add(
+    /// `retain_until` (for good without one): the plain commands, or the script when
+    /// `by_script`.
+    pub(crate) fn add(
         &self,
-        connection: &Connection,
         pipe: &mut redis::Pipeline,
-        set: &str,
-        key: &str,
+        (set, key): (&str, &str),
         retain_until: Option<SystemTime>,
+        by_script: bool,
     ) {
         let at = retain_until.map_or(KEPT_FOR_GOOD_MS, |until| {
             to_millis(until).min(KEPT_FOR_GOOD_MS)
         });
-        if self.server_takes_options(connection).await {
-            pipe.add_command(with_args("SADD", &[set, key]));
-            let at = at.to_string();
-            // `NX`: a set just created takes the entry's time; `GT`: a longer-lived entry
-            // extends it, a shorter one never shortens it.
-            for condition in ["NX", "GT"] {
-                pipe.add_command(with_args("PEXPIREAT", &[set, &at, condition]));
-            }
+        if by_script {
+            let left = (at - to_millis(SystemTime::now())).max(1);
+            let mut script = redis::cmd("EVAL");
+            script
+                .arg(ADD_SCRIPT)
+                .arg(1)
+                .arg(set)
+                .arg(key)
+                .arg(at)
+                .arg(left)
+                .arg(KEPT_FOR_GOOD_MS);
+            pipe.add_command(script);
             return;
         }
-        let left = (at - to_millis(SystemTime::now())).max(1);
-        let mut script = redis::cmd("EVAL");
-        script
-            .arg(ADD_SCRIPT)
-            .arg(1)
-            .arg(set)
-            .arg(key)
-            .arg(at)
-            .arg(left);
-        pipe.add_command(script);
-    }
-
-    /// Whether `PEXPIREAT` takes `NX` and `GT` here; asked once. A server that cannot be
-    /// asked now gets the script this time (it holds everywhere) and is asked again later.
-    async fn server_takes_options(&self, connection: &Connection) -> bool {
-        match self.0.load(Ordering::Relaxed) {
-            OPTIONS => return true,
-            SCRIPT => return false,
-            _ => {}
+        let for_good = KEPT_FOR_GOOD_MS.to_string();
+        pipe.add_command(with_args("PEXPIREAT", &[set, &for_good, "NX"]));
+        pipe.add_command(with_args("SADD", &[set, key]));
+        let at = at.to_string();
+        #[cfg(test)]
+        if self.refused.load(Ordering::Relaxed) {
+            pipe.add_command(with_args("PEXPIREAT-REFUSED", &[set, &at]));
+            return;
         }
-        let Ok(info) = connection
-            .query::<String>(redis::cmd("INFO").arg("server"))
-            .await
-        else {
-            return false;
-        };
-        let takes = takes_expiry_options(&info);
-        let learnt = if takes { OPTIONS } else { SCRIPT };
-        self.0.store(learnt, Ordering::Relaxed);
-        takes
-    }
-
-    /// Adds with the script from now on, as on a server older than 7.0.
-    #[cfg(test)]
-    pub(crate) fn use_script(&self) {
-        self.0.store(SCRIPT, Ordering::Relaxed);
+        for condition in ["NX", "GT"] {
+            pipe.add_command(with_args("PEXPIREAT", &[set, &at, condition]));
+        }
     }
 }
 
@@ -110,34 +107,4 @@ fn with_args(name: &str, args: &[&str]) -> redis::Cmd {
         cmd.arg(*arg);
     }
     cmd
-}
-
-/// Whether the server `INFO server` describes is Redis 7.0 or later (Valkey reports the Redis
-/// version it matches); false when it names none.
-fn takes_expiry_options(info: &str) -> bool {
-    info.lines()
-        .find_map(|line| line.strip_prefix("redis_version:"))
-        .and_then(|version| version.trim().split('.').next()?.parse::<u32>().ok())
-        .is_some_and(|major| major >= 7)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::takes_expiry_options;
-
-    #[test]
-    fn the_server_version_decides() {
-        let info = |version: &str| {
-            format!("# Server\r\nredis_version:{version}\r\nredis_mode:standalone\r\n")
-        };
-        assert!(takes_expiry_options(&info("7.0.15")));
-        assert!(takes_expiry_options(&info("7.2.4")));
-        assert!(takes_expiry_options(&info("8.0.1")));
-        assert!(!takes_expiry_options(&info("6.2.14")));
-        assert!(!takes_expiry_options(&info("5.0.7")));
-        assert!(!takes_expiry_options(&info("unknown")));
-        assert!(!takes_expiry_options(
-            "# Server\r\nredis_mode:standalone\r\n"
-        ));
-    }
 }

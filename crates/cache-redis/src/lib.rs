@@ -28,8 +28,8 @@
 //!
 //! A URL group's entries (a URL's methods and variants) are listed in a set at
 //! `{prefix}:g:{group}`, kept at least as long as the longest-lived of them: `SADD` and
-//! `PEXPIREAT ... NX` / `GT` in the entry's `MULTI` on Redis 7.0 and later, a Lua script on
-//! older servers (asked once, with `INFO server`).
+//! `PEXPIREAT ... NX` / `GT` in the entry's `MULTI`, or a Lua script from the first time a
+//! server refuses those options (servers older than Redis 7.0).
 //!
 //! Listing, counting and clearing use `SCAN` (never `KEYS`) within the prefix, on every primary
 //! of a cluster. Connections reconnect by themselves (`ConnectionManager`, the cluster client).

@@ -238,17 +238,91 @@ impl RedisStore {
         retain_until: Option<SystemTime>,
     ) -> Result<(), StoreError> {
         let set = self.group_set_key(url_group);
-        let mut add = redis::Pipeline::with_capacity(3);
+        let transaction = || {
+            let mut pipe = redis::Pipeline::with_capacity(4);
+            pipe.atomic();
+            pipe
+        };
+        self.transact_with_group_add(transaction, (&set, key.as_str()), retain_until)
+            .await
+    }
+
+    /// Runs the transaction `build` makes, with the group add of `member` (set, key) at its
+    /// end. When the server refuses the add's plain commands (see [`GroupAdds`]), runs it
+    /// again by script, and adds by script from then on.
+    async fn transact_with_group_add(
+        &self,
+        build: impl Fn() -> redis::Pipeline,
+        member: (&str, &str),
+        retain_until: Option<SystemTime>,
+    ) -> Result<(), StoreError> {
+        let by_script = self.group_adds.by_script();
+        let mut pipe = build();
         self.group_adds
-            .add(
-                &self.connection,
-                add.atomic(),
-                &set,
-                key.as_str(),
-                retain_until,
-            )
-            .await;
-        self.connection.query_pipeline::<()>(&add).await
+            .add(&mut pipe, member, retain_until, by_script);
+        match self.connection.query_pipeline::<()>(&pipe).await {
+            // A reply, not a lost connection: a server older than 7.0 refuses the options
+            // while the transaction is queued, so nothing of it ran.
+            Err(StoreError::Backend { source }) if !by_script => {
+                let mut pipe = build();
+                self.group_adds.add(&mut pipe, member, retain_until, true);
+                self.connection.query_pipeline::<()>(&pipe).await?;
+                tracing::info!(
+                    refused = %source,
+                    "the Redis server refused PEXPIREAT ... NX/GT: URL group sets are kept by script from now on"
+                );
+                self.group_adds.use_script();
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// The transaction writing `entry` under `redis_key`: the old entry's fields go, the new
+    /// ones are set, and the key expires at `retain_until` (never without one).
+    fn entry_transaction(
+        &self,
+        entry: &StoredEntry,
+        redis_key: &str,
+        retain_until: Option<SystemTime>,
+    ) -> redis::Pipeline {
+        let meta = &entry.meta;
+        let keys = [("g", &meta.url_group), ("p", &meta.variant_of)];
+        let (created, expires) = (to_millis(meta.created_at), format_expiry(meta.expires_at));
+        // Each command is built at its final size: the value is copied once, not again at
+        // every growth of the command's buffer.
+        let mut hset = sized_cmd(
+            "HSET",
+            13,
+            redis_key.len() + meta.url.len() + expires.len() + 20 + 4 + entry.value.len() + 70,
+        );
+        hset.arg(redis_key)
+            .arg("u")
+            .arg(&meta.url)
+            .arg("c")
+            .arg(created)
+            .arg("x")
+            .arg(expires)
+            .arg("v")
+            .arg(&entry.value[..]);
+        for (field, key) in keys {
+            if let Some(key) = key {
+                hset.arg(field).arg(key.as_str());
+            }
+        }
+        let mut del = sized_cmd("DEL", 1, redis_key.len());
+        del.arg(redis_key);
+        // Nothing is marked ignored: the replies are read as `()`, which takes any reply
+        // (a server error still fails the write), and each mark costs a hash-set insert.
+        // Room for the group add that may join it.
+        let mut pipe = redis::Pipeline::with_capacity(7);
+        pipe.atomic().add_command(del).add_command(hset);
+        if let Some(until) = retain_until {
+            let mut expire = sized_cmd("PEXPIREAT", 2, redis_key.len() + 20);
+            expire.arg(redis_key).arg(to_millis(until));
+            pipe.add_command(expire);
+        }
+        pipe
     }
 
     fn cache_key(&self, redis_key: &str) -> Option<CacheKey> {
@@ -360,61 +434,23 @@ impl CacheStore for RedisStore {
             return Ok(());
         }
         let meta = &entry.meta;
-        let keys = [("g", &meta.url_group), ("p", &meta.variant_of)];
-        let (created, expires) = (to_millis(meta.created_at), format_expiry(meta.expires_at));
-        // Each command is built at its final size: the value is copied once, not again at
-        // every growth of the command's buffer.
-        let mut hset = sized_cmd(
-            "HSET",
-            13,
-            redis_key.len() + meta.url.len() + expires.len() + 20 + 4 + entry.value.len() + 70,
-        );
-        hset.arg(&redis_key)
-            .arg("u")
-            .arg(&meta.url)
-            .arg("c")
-            .arg(created)
-            .arg("x")
-            .arg(expires)
-            .arg("v")
-            .arg(&entry.value[..]);
-        for (field, key) in keys {
-            if let Some(key) = key {
-                hset.arg(field).arg(key.as_str());
-            }
-        }
-        let mut del = sized_cmd("DEL", 1, redis_key.len());
-        del.arg(&redis_key);
-        // Nothing is marked ignored: the replies are read as `()`, which takes any reply
-        // (a server error still fails the write), and each mark costs a hash-set insert.
-        let mut pipe = redis::Pipeline::with_capacity(6);
-        pipe.atomic().add_command(del).add_command(hset);
-        if let Some(until) = retain_until {
-            let mut expire = sized_cmd("PEXPIREAT", 2, redis_key.len() + 20);
-            expire.arg(&redis_key).arg(to_millis(until));
-            pipe.add_command(expire);
-        }
+        let transaction = || self.entry_transaction(&entry, &redis_key, retain_until);
         // One round trip on a single server. A cluster cannot put two slots in one
         // transaction: there the group set is written first, in a transaction of its own (a
         // failed entry write then leaves a key a lookup prunes, never an entry no lookup
         // finds).
-        if let Some(group) = &meta.url_group {
-            if self.connection.is_cluster() {
-                self.group_add_alone(group, &meta.key, retain_until).await?;
-            } else {
+        match &meta.url_group {
+            Some(group) if !self.connection.is_cluster() => {
                 let set = self.group_set_key(group);
-                self.group_adds
-                    .add(
-                        &self.connection,
-                        &mut pipe,
-                        &set,
-                        meta.key.as_str(),
-                        retain_until,
-                    )
-                    .await;
+                self.transact_with_group_add(transaction, (&set, meta.key.as_str()), retain_until)
+                    .await
             }
+            Some(group) => {
+                self.group_add_alone(group, &meta.key, retain_until).await?;
+                self.connection.query_pipeline::<()>(&transaction()).await
+            }
+            None => self.connection.query_pipeline::<()>(&transaction()).await,
         }
-        self.connection.query_pipeline::<()>(&pipe).await
     }
 
     async fn entries_for_url(&self, url_group: &CacheKey) -> Result<Vec<EntryMeta>, StoreError> {
@@ -672,84 +708,12 @@ fn escape_glob(text: &str) -> String {
 }
 
 #[cfg(test)]
+mod group_set_tests;
+
+#[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
-    use cache_core::CacheStore;
-
-    use super::RedisStore;
-
     #[test]
     fn glob_characters_are_escaped() {
         assert_eq!(super::escape_glob("a*b?[c]\\"), "a\\*b\\?\\[c\\]\\\\");
-    }
-
-    /// A URL group's set lives as long as its longest-lived entry: it takes the first
-    /// entry's TTL, grows with a longer one (also through `set_expiry`), never shrinks, and is
-    /// kept for good with an entry that never expires; with the commands of Redis 7.0 and
-    /// with the script older servers get.
-    #[tokio::test]
-    async fn url_group_sets_outlive_their_entries() {
-        group_sets_outlive_their_entries(false).await;
-    }
-
-    #[tokio::test]
-    async fn url_group_sets_outlive_their_entries_by_script() {
-        group_sets_outlive_their_entries(true).await;
-    }
-
-    async fn group_sets_outlive_their_entries(by_script: bool) {
-        use cache_core::testing::{group, grouped_entry, key};
-        let server = test_support::shared_redis();
-        let prefix = test_support::unique_namespace("groups");
-        let store = RedisStore::builder()
-            .prefix(&prefix)
-            .ttl_offset(Some(Duration::ZERO))
-            .open(&server.url())
-            .await
-            .unwrap();
-        if by_script {
-            store.group_adds.use_script();
-        }
-        let client = redis::Client::open(server.url()).unwrap();
-        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-        let set = format!("{prefix}:g:{}", group(1));
-        let mut set_ttl = async || -> i64 {
-            redis::cmd("PTTL")
-                .arg(&set)
-                .query_async(&mut conn)
-                .await
-                .unwrap()
-        };
-        let in_secs = |s: u64| Some(std::time::SystemTime::now() + Duration::from_secs(s));
-        let expiring = |n: u64, secs: u64| {
-            let mut entry = grouped_entry(n, 1, None);
-            entry.meta.expires_at = in_secs(secs);
-            entry
-        };
-        store.put(expiring(1, 100)).await.unwrap();
-        let first = set_ttl().await;
-        // Slack for a loaded machine, far from the next entry's 1,000 s.
-        assert!((40_000..=100_000).contains(&first), "{first}");
-        store.put(expiring(2, 1_000)).await.unwrap();
-        assert!(set_ttl().await > 900_000, "a longer entry extends the set");
-        store.put(expiring(3, 10)).await.unwrap();
-        assert!(set_ttl().await > 900_000, "a shorter one never shortens it");
-        assert!(store.set_expiry(&key(1), in_secs(5_000)).await.unwrap());
-        assert!(set_ttl().await > 4_000_000, "set_expiry extends it too");
-        // For good: a time past any entry's (year 9999), not none, so that a set just created
-        // is the only one without a time.
-        let for_good = |ttl: i64| ttl > 100 * 365 * 24 * 3_600_000;
-        store.put(grouped_entry(4, 1, None)).await.unwrap();
-        let kept = set_ttl().await;
-        assert!(
-            for_good(kept),
-            "a never-expiring entry keeps it for good: {kept}"
-        );
-        store.put(expiring(5, 10)).await.unwrap();
-        assert!(store.set_expiry(&key(2), in_secs(20)).await.unwrap());
-        let after = set_ttl().await;
-        assert!(for_good(after), "and nothing shortens it then: {after}");
-        assert_eq!(store.entries_for_url(&group(1)).await.unwrap().len(), 5);
     }
 }

@@ -1,0 +1,159 @@
+//! URL group sets on a real server: how long they live, both ways of keeping them alive, sets
+//! an earlier build made persistent, and a server refusing `PEXPIREAT ... NX/GT`.
+
+use std::time::{Duration, SystemTime};
+
+use cache_core::testing::{group, grouped_entry, key};
+use cache_core::{CacheStore, StoredEntry};
+
+use super::RedisStore;
+
+/// A set's time, as far off as an entry kept for good gives it (year 9999): over a century.
+fn for_good(ttl_ms: i64) -> bool {
+    ttl_ms > 100 * 365 * 24 * 3_600_000
+}
+
+fn in_secs(secs: u64) -> Option<SystemTime> {
+    Some(SystemTime::now() + Duration::from_secs(secs))
+}
+
+/// Entry `n` of group 1, expiring in `secs` seconds.
+fn expiring(n: u64, secs: u64) -> StoredEntry {
+    let mut entry = grouped_entry(n, 1, None);
+    entry.meta.expires_at = in_secs(secs);
+    entry
+}
+
+/// A store on `server` under a new prefix keeping entries no longer than they are fresh, and a
+/// connection to read the server directly.
+async fn store_on(url: &str) -> (RedisStore, redis::aio::MultiplexedConnection, String) {
+    let prefix = test_support::unique_namespace("groups");
+    let store = RedisStore::builder()
+        .prefix(&prefix)
+        .ttl_offset(Some(Duration::ZERO))
+        .open(url)
+        .await
+        .unwrap();
+    let client = redis::Client::open(url).unwrap();
+    let conn = client.get_multiplexed_async_connection().await.unwrap();
+    (store, conn, format!("{prefix}:g:{}", group(1)))
+}
+
+async fn pttl(conn: &mut redis::aio::MultiplexedConnection, key: &str) -> i64 {
+    redis::cmd("PTTL").arg(key).query_async(conn).await.unwrap()
+}
+
+/// A URL group's set lives as long as its longest-lived entry: it takes the first entry's
+/// TTL, grows with a longer one (also through `set_expiry`), never shrinks, and is kept for
+/// good with an entry that never expires; with the plain commands and with the script.
+#[tokio::test]
+async fn url_group_sets_outlive_their_entries() {
+    group_sets_outlive_their_entries(false).await;
+}
+
+#[tokio::test]
+async fn url_group_sets_outlive_their_entries_by_script() {
+    group_sets_outlive_their_entries(true).await;
+}
+
+async fn group_sets_outlive_their_entries(by_script: bool) {
+    let (store, mut conn, set) = store_on(&test_support::shared_redis().url()).await;
+    if by_script {
+        store.group_adds.use_script();
+    }
+    store.put(expiring(1, 100)).await.unwrap();
+    let first = pttl(&mut conn, &set).await;
+    // Slack for a loaded machine, far from the next entry's 1,000 s.
+    assert!((40_000..=100_000).contains(&first), "{first}");
+    store.put(expiring(2, 1_000)).await.unwrap();
+    assert!(
+        pttl(&mut conn, &set).await > 900_000,
+        "a longer entry extends the set"
+    );
+    store.put(expiring(3, 10)).await.unwrap();
+    assert!(
+        pttl(&mut conn, &set).await > 900_000,
+        "a shorter one never shortens it"
+    );
+    assert!(store.set_expiry(&key(1), in_secs(5_000)).await.unwrap());
+    assert!(
+        pttl(&mut conn, &set).await > 4_000_000,
+        "set_expiry extends it too"
+    );
+    store.put(grouped_entry(4, 1, None)).await.unwrap();
+    let kept = pttl(&mut conn, &set).await;
+    assert!(
+        for_good(kept),
+        "a never-expiring entry keeps it for good: {kept}"
+    );
+    store.put(expiring(5, 10)).await.unwrap();
+    assert!(store.set_expiry(&key(2), in_secs(20)).await.unwrap());
+    let after = pttl(&mut conn, &set).await;
+    assert!(for_good(after), "and nothing shortens it then: {after}");
+    assert_eq!(store.entries_for_url(&group(1)).await.unwrap().len(), 5);
+    assert_eq!(
+        store.group_adds.by_script(),
+        by_script,
+        "the way asked for ran"
+    );
+}
+
+/// A set an earlier build made persistent (it held an entry kept for good) stays for good
+/// when a timed entry joins it: it is never given the newcomer's shorter time.
+#[tokio::test]
+async fn a_set_left_persistent_stays_for_good() {
+    for by_script in [false, true] {
+        let (store, mut conn, set) = store_on(&test_support::shared_redis().url()).await;
+        if by_script {
+            store.group_adds.use_script();
+        }
+        store.put(grouped_entry(1, 1, None)).await.unwrap();
+        let () = redis::cmd("PERSIST")
+            .arg(&set)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(
+            pttl(&mut conn, &set).await,
+            -1,
+            "as an earlier build left it"
+        );
+        store.put(expiring(2, 10)).await.unwrap();
+        let ttl = pttl(&mut conn, &set).await;
+        assert!(for_good(ttl), "by script: {by_script}, {ttl}");
+        assert_eq!(store.entries_for_url(&group(1)).await.unwrap().len(), 2);
+    }
+}
+
+/// A server that refuses the plain commands (older than 7.0, or claiming 7 without them)
+/// still stores the entry and its set, by script, and is added to by script from then on; on
+/// one server and on a cluster (where the set is written in a transaction of its own).
+#[tokio::test]
+async fn a_server_refusing_the_options_gets_the_script() {
+    let cluster = test_support::shared_redis_cluster();
+    let (single, mut conn, set) = store_on(&test_support::shared_redis().url()).await;
+    let on_cluster = RedisStore::builder()
+        .prefix(test_support::unique_namespace("groups-cluster"))
+        .ttl_offset(Some(Duration::ZERO))
+        .open_cluster(cluster.urls())
+        .await
+        .unwrap();
+    for store in [&single, &on_cluster] {
+        store
+            .group_adds
+            .refused
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        store.put(expiring(1, 100)).await.unwrap();
+        assert!(store.group_adds.by_script(), "{store:?}");
+        store.put(expiring(2, 1_000)).await.unwrap();
+        assert!(store.set_expiry(&key(1), in_secs(2_000)).await.unwrap());
+        let listed = store.entries_for_url(&group(1)).await.unwrap();
+        assert_eq!(listed.len(), 2, "{store:?}");
+        assert!(store.get(&key(2)).await.unwrap().is_some());
+    }
+    let ttl = pttl(&mut conn, &set).await;
+    assert!(
+        (1_500_000..=2_000_000).contains(&ttl),
+        "the set takes its entries' time: {ttl}"
+    );
+}
