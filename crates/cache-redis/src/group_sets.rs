@@ -19,9 +19,12 @@ pub(crate) const KEPT_FOR_GOOD_MS: i64 = 253_402_300_799_999;
 /// The add as one script, for servers whose `PEXPIREAT` takes no `NX` or `GT` (older than
 /// Redis 7.0, or claiming 7 without them): the same rule. KEYS[1] the set, ARGV[1] the key,
 /// ARGV[2] the set's time (Unix ms), ARGV[3] that time in milliseconds from now (at least 1),
-/// ARGV[4] [`KEPT_FOR_GOOD_MS`].
+/// ARGV[4] [`KEPT_FOR_GOOD_MS`], or empty where a set without a time was just created by
+/// this very add (its plain commands ran up to their refused options).
 const ADD_SCRIPT: &str = r"
-if redis.call('PTTL', KEYS[1]) == -1 then redis.call('PEXPIREAT', KEYS[1], ARGV[4]) end
+if ARGV[4] ~= '' and redis.call('PTTL', KEYS[1]) == -1 then
+  redis.call('PEXPIREAT', KEYS[1], ARGV[4])
+end
 redis.call('SADD', KEYS[1], ARGV[1])
 local left = redis.call('PTTL', KEYS[1])
 if left == -1 or left < tonumber(ARGV[3]) then redis.call('PEXPIREAT', KEYS[1], ARGV[2]) end
@@ -39,10 +42,10 @@ return 1
 #[derive(Debug, Default)]
 pub(crate) struct GroupAdds {
     by_script: AtomicBool,
-    /// Tests: the plain commands are refused as a server older than 7.0 refuses them, when
-    /// the transaction is queued (nothing of it runs).
+    /// Tests: the server refuses the plain commands' options, when queued as a server older
+    /// than 7.0 does, or when they run.
     #[cfg(test)]
-    pub(crate) refused: AtomicBool,
+    pub(crate) refused: std::sync::Mutex<Option<Refusal>>,
 }
 
 impl GroupAdds {
@@ -62,40 +65,122 @@ impl GroupAdds {
     pub(crate) fn add(
         &self,
         pipe: &mut redis::Pipeline,
-        (set, key): (&str, &str),
+        member: (&str, &str),
         retain_until: Option<SystemTime>,
         by_script: bool,
     ) {
-        let at = retain_until.map_or(KEPT_FOR_GOOD_MS, |until| {
-            to_millis(until).min(KEPT_FOR_GOOD_MS)
-        });
         if by_script {
-            let left = (at - to_millis(SystemTime::now())).max(1);
-            let mut script = redis::cmd("EVAL");
-            script
-                .arg(ADD_SCRIPT)
-                .arg(1)
-                .arg(set)
-                .arg(key)
-                .arg(at)
-                .arg(left)
-                .arg(KEPT_FOR_GOOD_MS);
-            pipe.add_command(script);
-            return;
+            add_by_script(pipe, member, retain_until, Refusal::Queued);
+        } else {
+            self.add_plain(pipe, member, retain_until);
         }
+    }
+
+    fn add_plain(
+        &self,
+        pipe: &mut redis::Pipeline,
+        (set, key): (&str, &str),
+        retain_until: Option<SystemTime>,
+    ) {
+        let at = set_time(retain_until);
         let for_good = KEPT_FOR_GOOD_MS.to_string();
         pipe.add_command(with_args("PEXPIREAT", &[set, &for_good, "NX"]));
         pipe.add_command(with_args("SADD", &[set, key]));
         let at = at.to_string();
         #[cfg(test)]
-        if self.refused.load(Ordering::Relaxed) {
-            pipe.add_command(with_args("PEXPIREAT-REFUSED", &[set, &at]));
-            return;
+        match *self.refused.lock().unwrap() {
+            // An unknown command is refused when queued, an unknown option when run.
+            Some(Refusal::Queued) => {
+                pipe.add_command(with_args("PEXPIREAT-REFUSED", &[set, &at]));
+                return;
+            }
+            Some(Refusal::Executed) => {
+                pipe.add_command(with_args("PEXPIREAT", &[set, &at, "REFUSED"]));
+                return;
+            }
+            None => {}
         }
         for condition in ["NX", "GT"] {
             pipe.add_command(with_args("PEXPIREAT", &[set, &at, condition]));
         }
     }
+}
+
+/// How the server refused a group add's plain commands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// While the transaction was queued (as a server older than 7.0 checks `PEXPIREAT`'s
+    /// arguments): nothing of it ran.
+    Queued,
+    /// When it ran: everything else did, the set's time included where it had one, so a set
+    /// without a time is one this add created.
+    Executed,
+}
+
+/// Adds to `pipe` the add by script, after `refusal` of the plain commands (or, as
+/// [`Refusal::Queued`], in place of them).
+pub(crate) fn add_by_script(
+    pipe: &mut redis::Pipeline,
+    (set, key): (&str, &str),
+    retain_until: Option<SystemTime>,
+    refusal: Refusal,
+) {
+    let at = set_time(retain_until);
+    let left = (at - to_millis(SystemTime::now())).max(1);
+    let legacy = match refusal {
+        Refusal::Queued => KEPT_FOR_GOOD_MS.to_string(),
+        Refusal::Executed => String::new(),
+    };
+    let mut script = redis::cmd("EVAL");
+    script
+        .arg(ADD_SCRIPT)
+        .arg(1)
+        .arg(set)
+        .arg(key)
+        .arg(at)
+        .arg(left)
+        .arg(legacy);
+    pipe.add_command(script);
+}
+
+/// Whether `error`, the failure of a transaction whose group add begins at command `first`,
+/// is the server refusing the add's options (and when), rather than anything else: every
+/// error it names is the add's, and says the command or its arguments are unknown.
+pub(crate) fn refusal(error: &redis::RedisError, first: usize) -> Option<Refusal> {
+    let when = match error.kind() {
+        redis::ErrorKind::Server(redis::ServerErrorKind::ExecAbort) => Refusal::Queued,
+        _ => Refusal::Executed,
+    };
+    let errors = error.clone().into_server_errors()?;
+    let refused = !errors.is_empty()
+        && errors
+            .iter()
+            .all(|(index, error)| *index >= first && refuses_arguments(error));
+    refused.then_some(when)
+}
+
+/// An `ERR` saying a command or its arguments are not known (how Redis 6 answers
+/// `PEXPIREAT key at NX`: "wrong number of arguments").
+fn refuses_arguments(error: &redis::ServerError) -> bool {
+    const REFUSALS: [&str; 5] = [
+        "wrong number of arguments",
+        "syntax error",
+        "unknown command",
+        "unsupported option",
+        "unknown option",
+    ];
+    error.code() == "ERR"
+        && error.details().is_some_and(|details| {
+            let details = details.to_ascii_lowercase();
+            REFUSALS.iter().any(|refusal| details.contains(refusal))
+        })
+}
+
+/// A set's time for an entry kept until `retain_until` (for good without one).
+fn set_time(retain_until: Option<SystemTime>) -> i64 {
+    retain_until.map_or(KEPT_FOR_GOOD_MS, |until| {
+        to_millis(until).min(KEPT_FOR_GOOD_MS)
+    })
 }
 
 /// The command `name` with `args`, built at its final size.

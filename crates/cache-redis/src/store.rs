@@ -17,7 +17,7 @@ use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 
 use crate::connection::Connection;
-use crate::group_sets::GroupAdds;
+use crate::group_sets::{self, GroupAdds};
 
 /// The largest value stored: Redis's default `proto-max-bulk-len` (512 MiB) less room for the
 /// rest of the command.
@@ -249,7 +249,7 @@ impl RedisStore {
 
     /// Runs the transaction `build` makes, with the group add of `member` (set, key) at its
     /// end. When the server refuses the add's plain commands (see [`GroupAdds`]), runs it
-    /// again by script, and adds by script from then on.
+    /// again by script, and adds by script from then on. Any other failure is the write's.
     async fn transact_with_group_add(
         &self,
         build: impl Fn() -> redis::Pipeline,
@@ -258,24 +258,31 @@ impl RedisStore {
     ) -> Result<(), StoreError> {
         let by_script = self.group_adds.by_script();
         let mut pipe = build();
+        let first = pipe.len();
         self.group_adds
             .add(&mut pipe, member, retain_until, by_script);
-        match self.connection.query_pipeline::<()>(&pipe).await {
-            // A reply, not a lost connection: a server older than 7.0 refuses the options
-            // while the transaction is queued, so nothing of it ran.
-            Err(StoreError::Backend { source }) if !by_script => {
-                let mut pipe = build();
-                self.group_adds.add(&mut pipe, member, retain_until, true);
-                self.connection.query_pipeline::<()>(&pipe).await?;
-                tracing::info!(
-                    refused = %source,
-                    "the Redis server refused PEXPIREAT ... NX/GT: URL group sets are kept by script from now on"
-                );
-                self.group_adds.use_script();
-                Ok(())
-            }
-            other => other,
+        let error = match self.connection.query_pipeline::<()>(&pipe).await {
+            Err(StoreError::Backend { source }) if !by_script => source,
+            other => return other,
+        };
+        let refused = error
+            .downcast_ref::<redis::RedisError>()
+            .and_then(|error| group_sets::refusal(error, first));
+        let Some(refusal) = refused else {
+            return Err(StoreError::Backend { source: error });
+        };
+        let mut pipe = build();
+        group_sets::add_by_script(&mut pipe, member, retain_until, refusal);
+        if let Err(again) = self.connection.query_pipeline::<()>(&pipe).await {
+            tracing::warn!(refused = %error, error = %again, "a URL group add failed by script too");
+            return Err(again);
         }
+        tracing::info!(
+            refused = %error,
+            "the Redis server refused PEXPIREAT ... NX/GT: URL group sets are kept by script from now on"
+        );
+        self.group_adds.use_script();
+        Ok(())
     }
 
     /// The transaction writing `entry` under `redis_key`: the old entry's fields go, the new

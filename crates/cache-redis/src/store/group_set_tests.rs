@@ -7,6 +7,7 @@ use cache_core::testing::{group, grouped_entry, key};
 use cache_core::{CacheStore, StoredEntry};
 
 use super::RedisStore;
+use crate::group_sets::Refusal;
 
 /// A set's time, as far off as an entry kept for good gives it (year 9999): over a century.
 fn for_good(ttl_ms: i64) -> bool {
@@ -125,35 +126,50 @@ async fn a_set_left_persistent_stays_for_good() {
     }
 }
 
-/// A server that refuses the plain commands (older than 7.0, or claiming 7 without them)
-/// still stores the entry and its set, by script, and is added to by script from then on; on
-/// one server and on a cluster (where the set is written in a transaction of its own).
+/// A server that refuses the plain commands' options (older than 7.0: when the transaction is
+/// queued; or when it runs) still stores the entry and its set, by script, with the set taking
+/// its entries' time, and is added to by script from then on; on one server and on a cluster
+/// (where the set is written in a transaction of its own).
 #[tokio::test]
 async fn a_server_refusing_the_options_gets_the_script() {
-    let cluster = test_support::shared_redis_cluster();
-    let (single, mut conn, set) = store_on(&test_support::shared_redis().url()).await;
-    let on_cluster = RedisStore::builder()
-        .prefix(test_support::unique_namespace("groups-cluster"))
-        .ttl_offset(Some(Duration::ZERO))
-        .open_cluster(cluster.urls())
+    for refusal in [Refusal::Queued, Refusal::Executed] {
+        let cluster = test_support::shared_redis_cluster();
+        let (single, mut conn, set) = store_on(&test_support::shared_redis().url()).await;
+        let on_cluster = RedisStore::builder()
+            .prefix(test_support::unique_namespace("groups-cluster"))
+            .ttl_offset(Some(Duration::ZERO))
+            .open_cluster(cluster.urls())
+            .await
+            .unwrap();
+        for store in [&single, &on_cluster] {
+            *store.group_adds.refused.lock().unwrap() = Some(refusal);
+            store.put(expiring(1, 100)).await.unwrap();
+            assert!(store.group_adds.by_script(), "{refusal:?} {store:?}");
+            store.put(expiring(2, 1_000)).await.unwrap();
+            assert!(store.set_expiry(&key(1), in_secs(2_000)).await.unwrap());
+            let listed = store.entries_for_url(&group(1)).await.unwrap();
+            assert_eq!(listed.len(), 2, "{refusal:?} {store:?}");
+            assert!(store.get(&key(2)).await.unwrap().is_some());
+        }
+        let ttl = pttl(&mut conn, &set).await;
+        assert!(
+            (1_500_000..=2_000_000).contains(&ttl),
+            "{refusal:?}: the set takes its entries' time: {ttl}"
+        );
+    }
+}
+
+/// Any other failure of the plain commands is the write's: it fails, and the store keeps
+/// them (here a value of another type under the set's key).
+#[tokio::test]
+async fn other_failures_keep_the_plain_commands() {
+    let (store, mut conn, set) = store_on(&test_support::shared_redis().url()).await;
+    let () = redis::cmd("SET")
+        .arg(&set)
+        .arg("not a set")
+        .query_async(&mut conn)
         .await
         .unwrap();
-    for store in [&single, &on_cluster] {
-        store
-            .group_adds
-            .refused
-            .store(true, std::sync::atomic::Ordering::Relaxed);
-        store.put(expiring(1, 100)).await.unwrap();
-        assert!(store.group_adds.by_script(), "{store:?}");
-        store.put(expiring(2, 1_000)).await.unwrap();
-        assert!(store.set_expiry(&key(1), in_secs(2_000)).await.unwrap());
-        let listed = store.entries_for_url(&group(1)).await.unwrap();
-        assert_eq!(listed.len(), 2, "{store:?}");
-        assert!(store.get(&key(2)).await.unwrap().is_some());
-    }
-    let ttl = pttl(&mut conn, &set).await;
-    assert!(
-        (1_500_000..=2_000_000).contains(&ttl),
-        "the set takes its entries' time: {ttl}"
-    );
+    assert!(store.put(expiring(1, 100)).await.is_err());
+    assert!(!store.group_adds.by_script());
 }
