@@ -142,14 +142,40 @@ impl DecodedCopies {
         codec: &EntryCodec,
         same_meta: impl FnOnce(&EntryMeta) -> bool,
     ) -> Option<Arc<Decoded>> {
+        self.kept(key, codec)?.answers(value, same_meta)
+    }
+
+    /// The copy kept for `key`, whatever value it was decoded from, for a store that reads
+    /// less of an entry when a copy may answer: what the read then finds goes to
+    /// [`KeptCopy::answers`]. `None` without a copy, or for a signing codec (a copy never
+    /// answers one).
+    ///
+    /// ```
+    /// use cache_core::codec::EntryCodec;
+    /// use cache_core::decoded_copies::DecodedCopies;
+    /// use cache_core::{CacheKey, EntryMeta, StoredEntry};
+    /// # use cache_core::{CachedRequest, CachedResponse};
+    /// # use http::{HeaderMap, Method, StatusCode, Version};
+    /// # let response = CachedResponse::new(StatusCode::OK, Version::HTTP_11, HeaderMap::new(),
+    /// #     bytes::Bytes::from_static(b"body"), "https://example.com/",
+    /// #     CachedRequest::new(Method::GET, "https://example.com/", HeaderMap::new()));
+    /// let copies = DecodedCopies::new(16 * 1024 * 1024);
+    /// let codec = EntryCodec::new();
+    /// let key: CacheKey = "00112233445566778899aabbccddeeff".parse().unwrap();
+    /// let value = cache_core::encode(&response).unwrap();
+    /// let meta = EntryMeta::new(key, "https://example.com/", std::time::SystemTime::now(), None);
+    /// copies.keep_written(&StoredEntry::new(meta.clone(), value.clone()), response);
+    /// let copy = copies.kept(&key, &codec).expect("kept by the write");
+    /// // The read found the value and times the copy was made from: it answers.
+    /// assert!(copy.clone().answers(&value, |kept| kept.created_at == meta.created_at).is_some());
+    /// // Another value: the store reads the whole entry and decodes it.
+    /// assert!(copy.answers(b"other bytes", |_| true).is_none());
+    /// ```
+    pub fn kept(&self, key: &CacheKey, codec: &EntryCodec) -> Option<KeptCopy> {
         if codec.signs() {
             return None;
         }
-        let copy = self.copies.as_ref()?.get(key)?;
-        // The same buffer (sled hands out its own again) is equal without reading it.
-        let same_value = copy.value.len() == value.len()
-            && (copy.value.as_ptr() == value.as_ptr() || copy.value[..] == *value);
-        (same_value && same_meta(&copy.decoded.meta)).then_some(copy.decoded)
+        self.copies.as_ref()?.get(key).map(KeptCopy)
     }
 
     /// Decodes `entry` (read under `key`) and keeps the result when it may, to answer later
@@ -632,5 +658,39 @@ mod tests {
             .read(&key(2), stored(2, large_value), &codec)
             .unwrap();
         assert!(!kept(2, &value));
+    }
+}
+
+/// A copy [`DecodedCopies::kept`] found, to check against what a read then finds.
+#[derive(Clone)]
+pub struct KeptCopy(Copy);
+
+impl KeptCopy {
+    /// The copy's decoded form, if it was decoded from exactly `value` and `same_meta`
+    /// accepts the metadata it was kept with (a store compares there what it read beside the
+    /// value); `None` otherwise, and the store reads and decodes the entry as without a copy.
+    pub fn answers(
+        self,
+        value: &[u8],
+        same_meta: impl FnOnce(&EntryMeta) -> bool,
+    ) -> Option<Arc<Decoded>> {
+        let Copy {
+            value: kept,
+            decoded,
+            ..
+        } = self.0;
+        // The same buffer (sled hands out its own again) is equal without reading it.
+        let same_value =
+            kept.len() == value.len() && (kept.as_ptr() == value.as_ptr() || kept[..] == *value);
+        (same_value && same_meta(&decoded.meta)).then_some(decoded)
+    }
+}
+
+impl std::fmt::Debug for KeptCopy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeptCopy")
+            .field("key", &self.0.decoded.meta.key)
+            .field("bytes", &self.0.value.len())
+            .finish()
     }
 }

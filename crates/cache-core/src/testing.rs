@@ -669,8 +669,8 @@ pub async fn written_response_is_read_without_decoding(
 
 /// For stores that keep decoded copies: a copy answers only for what the store holds now.
 /// `reader` holds a copy of an entry; `writer`, another instance over the same data, replaces
-/// the value, then changes only the expiry, then deletes it: `reader`'s next decoded read
-/// shows each at once.
+/// the value, then changes only the expiry, then writes the same value again later, then
+/// deletes it: `reader`'s next decoded read shows each at once.
 pub async fn copies_follow_another_instance(reader: &dyn CacheStore, writer: &dyn CacheStore) {
     let codec = EntryCodec::new();
     let response = sample_response();
@@ -690,7 +690,10 @@ pub async fn copies_follow_another_instance(reader: &dyn CacheStore, writer: &dy
     let mut changed = response;
     changed.body = Bytes::from_static(b"written by another instance");
     let other = codec.encode(Some(&key(1)), &changed).expect("encodes");
-    ok(writer.put(entry(1, other, None)).await, "put via writer");
+    ok(
+        writer.put(entry(1, other.clone(), None)).await,
+        "put via writer",
+    );
     let crate::Entry::Response(now) = &read().await.entry else {
         panic!("not a response");
     };
@@ -703,6 +706,13 @@ pub async fn copies_follow_another_instance(reader: &dyn CacheStore, writer: &dy
         "set_expiry via writer"
     ));
     assert_eq!(read().await.meta.expires_at, Some(renewed));
+    // The same value and expiry written again a second later: a copy of the value must not
+    // answer for the new write (a store reading less with a copy kept still reads the time).
+    assert!(Arc::ptr_eq(&read().await, &read().await), "no copy kept");
+    let mut rewritten = entry(1, other, Some(renewed));
+    rewritten.meta.created_at += Duration::from_secs(1);
+    ok(writer.put(rewritten.clone()).await, "put again via writer");
+    assert_eq!(read().await.meta, rewritten.meta);
     assert!(ok(writer.delete(&key(1)).await, "delete via writer"));
     assert!(ok(reader.get_decoded(&key(1), &codec).await, "get_decoded").is_none());
 }

@@ -6,8 +6,8 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use bytes::Bytes;
 use cache_core::codec::EntryCodec;
-use cache_core::decoded_copies::{DEFAULT_DECODED_COPIES_BYTES, DecodedCopies};
-use cache_core::store::{DecodedEntry, collect_keys};
+use cache_core::decoded_copies::{DEFAULT_DECODED_COPIES_BYTES, DecodedCopies, KeptCopy};
+use cache_core::store::{Decoded, DecodedEntry, collect_keys};
 use cache_core::time::{from_millis, to_millis};
 use cache_core::{CacheKey, CacheStore, CachedResponse, EntryMeta, StoreError, StoredEntry};
 use futures_core::stream::BoxStream;
@@ -355,6 +355,37 @@ impl RedisStore {
         }
     }
 
+    /// `copy`'s decoded form if the entry under `key` is still the one it was made from,
+    /// read by its value, creation and expiry only: the URL, group and Vary parent are set by
+    /// the same `HSET` as the value and creation (a write changes all of them or none), and
+    /// the value carries the URL. Reading three fields of six saves the server and this
+    /// client a third of a hit's work. `None` when the copy cannot answer (the entry changed,
+    /// went, or is not an entry): the caller then reads the whole entry, as without a copy.
+    async fn answer_by_copy(
+        &self,
+        key: &CacheKey,
+        copy: KeptCopy,
+    ) -> Result<Option<Arc<Decoded>>, StoreError> {
+        let redis_key = self.redis_key(key);
+        let mut cmd = sized_cmd("HMGET", 4, redis_key.len() + 3);
+        cmd.arg(&redis_key).arg("c").arg("x").arg("v");
+        let read = self
+            .connection
+            .query::<(Option<i64>, Option<String>, Option<Vec<u8>>)>(&cmd)
+            .await;
+        match read {
+            Ok((Some(created), expires, Some(value))) => {
+                let (created, expires) = (from_millis(created), parse_expiry(expires.as_deref()));
+                Ok(copy.answers(&value, |kept| {
+                    kept.created_at == created && kept.expires_at == expires
+                }))
+            }
+            Ok(_) => Ok(None),
+            Err(error) if is_foreign(&error) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
     /// Deletes the listed keys, a batch at a time; returns how many existed.
     async fn delete_keys(&self, keys: Vec<String>) -> Result<u64, StoreError> {
         let deletes = keys.into_iter().map(|key| async move {
@@ -401,12 +432,18 @@ impl CacheStore for RedisStore {
     }
 
     /// Decoding is skipped when a decoded copy was made from the very value and metadata
-    /// just read.
+    /// just read. With a copy kept, only the fields a write always changes are read first
+    /// (see [`RedisStore::answer_by_copy`]); the whole entry only when the copy cannot answer.
     async fn get_decoded(
         &self,
         key: &CacheKey,
         codec: &EntryCodec,
     ) -> Result<DecodedEntry, StoreError> {
+        if let Some(copy) = self.copies.kept(key, codec)
+            && let Some(decoded) = self.answer_by_copy(key, copy).await?
+        {
+            return Ok(Some(Ok(decoded)));
+        }
         Ok(self.copies.read_found(key, self.get(key).await?, codec))
     }
 
