@@ -16,6 +16,9 @@ use cache_core::time::to_millis;
 /// never, in practice, and still a time, so "no time" keeps meaning "just created".
 pub(crate) const KEPT_FOR_GOOD_MS: i64 = 253_402_300_799_999;
 
+/// [`KEPT_FOR_GOOD_MS`] as a command argument, written out once rather than on every write.
+const KEPT_FOR_GOOD_TEXT: &str = "253402300799999";
+
 /// The add as one script, for servers whose `PEXPIREAT` takes no `NX` or `GT` (older than
 /// Redis 7.0, or claiming 7 without them): the same rule. KEYS[1] the set, ARGV[1] the key,
 /// ARGV[2] the set's time (Unix ms), ARGV[3] that time in milliseconds from now (at least 1),
@@ -83,8 +86,7 @@ impl GroupAdds {
         retain_until: Option<SystemTime>,
     ) {
         let at = set_time(retain_until);
-        let for_good = KEPT_FOR_GOOD_MS.to_string();
-        pipe.add_command(with_args("PEXPIREAT", &[set, &for_good, "NX"]));
+        pipe.add_command(with_args("PEXPIREAT", &[set, KEPT_FOR_GOOD_TEXT, "NX"]));
         pipe.add_command(with_args("SADD", &[set, key]));
         let at = at.to_string();
         #[cfg(test)]
@@ -128,8 +130,8 @@ pub(crate) fn add_by_script(
     let at = set_time(retain_until);
     let left = (at - to_millis(SystemTime::now())).max(1);
     let legacy = match refusal {
-        Refusal::Queued => KEPT_FOR_GOOD_MS.to_string(),
-        Refusal::Executed => String::new(),
+        Refusal::Queued => KEPT_FOR_GOOD_TEXT,
+        Refusal::Executed => "",
     };
     let mut script = redis::cmd("EVAL");
     script
@@ -192,4 +194,15 @@ fn with_args(name: &str, args: &[&str]) -> redis::Cmd {
         cmd.arg(*arg);
     }
     cmd
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_time_kept_for_good_is_written_as_its_number() {
+        assert_eq!(
+            super::KEPT_FOR_GOOD_TEXT,
+            super::KEPT_FOR_GOOD_MS.to_string()
+        );
+    }
 }

@@ -220,13 +220,23 @@ impl RedisStore {
     }
 
     fn redis_key(&self, key: &CacheKey) -> String {
-        format!("{}{}", self.key_prefix, key.as_str())
+        self.prefixed(&["", key.as_str()])
     }
 
     /// The set listing the keys of a URL group. Under the prefix (so `clear` removes it),
     /// never parsed as an entry key (`cache_key` refuses it).
     fn group_set_key(&self, url_group: &CacheKey) -> String {
-        format!("{}g:{}", self.key_prefix, url_group.as_str())
+        self.prefixed(&["g:", url_group.as_str()])
+    }
+
+    /// The prefix and `parts`, joined in one allocation (`format!` costs a hit a kilo-
+    /// instruction more: every read and write names a key).
+    fn prefixed(&self, parts: &[&str]) -> String {
+        let len = self.key_prefix.len() + parts.iter().map(|part| part.len()).sum::<usize>();
+        let mut joined = String::with_capacity(len);
+        joined.push_str(&self.key_prefix);
+        parts.iter().for_each(|part| joined.push_str(part));
+        joined
     }
 
     /// Puts `key` in its group's set, kept at least until `retain_until`, in a transaction
