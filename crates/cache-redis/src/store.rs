@@ -442,8 +442,9 @@ impl CacheStore for RedisStore {
     }
 
     /// Decoding is skipped when a decoded copy was made from the very value and metadata
-    /// just read. With a copy kept, only the fields a write always changes are read first
-    /// (see [`RedisStore::answer_by_copy`]); the whole entry only when the copy cannot answer.
+    /// just read. With a copy kept, only the value, creation and expiry are read first (the
+    /// URL, group and Vary parent are written by the same `HSET`, so a copy made from the same
+    /// value and times answers for them); the whole entry only when the copy cannot answer.
     async fn get_decoded(
         &self,
         key: &CacheKey,
