@@ -171,6 +171,7 @@ impl DecodedCopies {
     /// // Another value: the store reads the whole entry and decodes it.
     /// assert!(copy.answers(b"other bytes", |_| true).is_none());
     /// ```
+    #[must_use]
     pub fn kept(&self, key: &CacheKey, codec: &EntryCodec) -> Option<KeptCopy> {
         if codec.signs() {
             return None;
@@ -353,6 +354,41 @@ impl std::fmt::Debug for DecodedCopies {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DecodedCopies")
             .field("weight", &self.weight())
+            .finish()
+    }
+}
+
+/// A copy [`DecodedCopies::kept`] found, to check against what a read then finds.
+#[derive(Clone)]
+pub struct KeptCopy(Copy);
+
+impl KeptCopy {
+    /// The copy's decoded form, if it was decoded from exactly `value` and `same_meta`
+    /// accepts the metadata it was kept with (a store compares there what it read beside the
+    /// value); `None` otherwise, and the store reads and decodes the entry as without a copy.
+    #[must_use]
+    pub fn answers(
+        self,
+        value: &[u8],
+        same_meta: impl FnOnce(&EntryMeta) -> bool,
+    ) -> Option<Arc<Decoded>> {
+        let Copy {
+            value: kept,
+            decoded,
+            ..
+        } = self.0;
+        // The same buffer (sled hands out its own again) is equal without reading it.
+        let same_value =
+            kept.len() == value.len() && (kept.as_ptr() == value.as_ptr() || kept[..] == *value);
+        (same_value && same_meta(&decoded.meta)).then_some(decoded)
+    }
+}
+
+impl std::fmt::Debug for KeptCopy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeptCopy")
+            .field("key", &self.0.decoded.meta.key)
+            .field("bytes", &self.0.value.len())
             .finish()
     }
 }
@@ -658,39 +694,5 @@ mod tests {
             .read(&key(2), stored(2, large_value), &codec)
             .unwrap();
         assert!(!kept(2, &value));
-    }
-}
-
-/// A copy [`DecodedCopies::kept`] found, to check against what a read then finds.
-#[derive(Clone)]
-pub struct KeptCopy(Copy);
-
-impl KeptCopy {
-    /// The copy's decoded form, if it was decoded from exactly `value` and `same_meta`
-    /// accepts the metadata it was kept with (a store compares there what it read beside the
-    /// value); `None` otherwise, and the store reads and decodes the entry as without a copy.
-    pub fn answers(
-        self,
-        value: &[u8],
-        same_meta: impl FnOnce(&EntryMeta) -> bool,
-    ) -> Option<Arc<Decoded>> {
-        let Copy {
-            value: kept,
-            decoded,
-            ..
-        } = self.0;
-        // The same buffer (sled hands out its own again) is equal without reading it.
-        let same_value =
-            kept.len() == value.len() && (kept.as_ptr() == value.as_ptr() || kept[..] == *value);
-        (same_value && same_meta(&decoded.meta)).then_some(decoded)
-    }
-}
-
-impl std::fmt::Debug for KeptCopy {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeptCopy")
-            .field("key", &self.0.decoded.meta.key)
-            .field("bytes", &self.0.value.len())
-            .finish()
     }
 }

@@ -98,9 +98,11 @@ impl RedisStoreBuilder {
     }
 
     /// Bytes of [`DecodedCopies`] to keep (default [`DEFAULT_DECODED_COPIES_BYTES`], 16 MiB;
-    /// 0 keeps none): a hit whose value and metadata, just read from Redis, are those a
-    /// copy came from skips decoding; a write by any client shows at once. (Behind a
-    /// `TieredStore`, which reads and writes bytes, none are made.)
+    /// 0 keeps none): a hit whose value, creation and expiry, just read from Redis, are
+    /// those a copy came from skips decoding; a write by any client shows at once. (The
+    /// URL, URL group and Vary parent are not read again: every write sets them with the
+    /// value and creation in one `HSET`. Behind a `TieredStore`, which reads and writes
+    /// bytes, none are made.)
     ///
     /// ```
     /// let builder = cache_redis::RedisStore::builder().decoded_copies(0);
@@ -182,8 +184,8 @@ pub struct RedisStore {
     key_prefix: String,
     scan_pattern: String,
     ttl_offset: Option<Duration>,
-    /// Decoded forms of entries read again, each answering only for the value and metadata
-    /// it came from (see [`RedisStoreBuilder::decoded_copies`]).
+    /// Decoded forms of entries read again, each answering only for the value, creation and
+    /// expiry it came from (see [`RedisStoreBuilder::decoded_copies`]).
     copies: Arc<DecodedCopies>,
     /// How this server's group sets are kept alive (learnt at the first write).
     group_adds: Arc<GroupAdds>,
@@ -220,7 +222,7 @@ impl RedisStore {
     }
 
     fn redis_key(&self, key: &CacheKey) -> String {
-        self.prefixed(&["", key.as_str()])
+        self.prefixed(&[key.as_str()])
     }
 
     /// The set listing the keys of a URL group. Under the prefix (so `clear` removes it),
@@ -369,8 +371,10 @@ impl RedisStore {
     /// read by its value, creation and expiry only: the URL, group and Vary parent are set by
     /// the same `HSET` as the value and creation (a write changes all of them or none), and
     /// the value carries the URL. Reading three fields of six saves the server and this
-    /// client a third of a hit's work. `None` when the copy cannot answer (the entry changed,
-    /// went, or is not an entry): the caller then reads the whole entry, as without a copy.
+    /// client a tenth of a hit's work. (Another program editing only those three fields of
+    /// our hashes is not seen until the value or a time changes.) `None` when the copy
+    /// cannot answer (the entry changed, went, or is not an entry): the copy is dropped, and
+    /// the caller reads the whole entry, as without a copy.
     async fn answer_by_copy(
         &self,
         key: &CacheKey,
@@ -383,17 +387,24 @@ impl RedisStore {
             .connection
             .query::<(Option<i64>, Option<String>, Option<Vec<u8>>)>(&cmd)
             .await;
-        match read {
+        let answer = match read {
             Ok((Some(created), expires, Some(value))) => {
                 let (created, expires) = (from_millis(created), parse_expiry(expires.as_deref()));
-                Ok(copy.answers(&value, |kept| {
+                copy.answers(&value, |kept| {
                     kept.created_at == created && kept.expires_at == expires
-                }))
+                })
             }
-            Ok(_) => Ok(None),
-            Err(error) if is_foreign(&error) => Ok(None),
-            Err(error) => Err(error),
+            Ok(_) => None,
+            Err(error) if is_foreign(&error) => None,
+            Err(error) => return Err(error),
+        };
+        if answer.is_none() {
+            // It cannot answer for what is there now (another value, none, not an entry):
+            // dropped, so the key's next read is one round trip again even where decoding
+            // keeps no new copy (a compressed or undecodable value).
+            self.copies.forget(key);
         }
+        Ok(answer)
     }
 
     /// Deletes the listed keys, a batch at a time; returns how many existed.
@@ -516,7 +527,7 @@ impl CacheStore for RedisStore {
             .await?;
         let metas: Vec<(String, Result<Option<EntryMeta>, StoreError>)> =
             futures_util::stream::iter(members.into_iter().map(|member| async move {
-                let redis_key = format!("{}{member}", self.key_prefix);
+                let redis_key = self.prefixed(&[&member]);
                 (member, self.meta(redis_key).await)
             }))
             .buffered(BATCH)

@@ -273,3 +273,75 @@ async fn another_client_s_writes_are_read_at_once() {
     let writer = store_with_copies(&url, &prefix, 1 << 20).await;
     cache_core::testing::copies_follow_another_instance(&reader, &writer).await;
 }
+
+/// With a copy kept, a hit reads the value, creation and expiry only, and the copy answers
+/// for them: here though another program removed the entry's URL field (which every write
+/// of this store sets with them, in the same `HSET`). Read whole, without a copy, that hash
+/// is not an entry.
+#[tokio::test]
+async fn a_kept_copy_is_checked_by_its_value_and_times() {
+    use cache_core::codec::EntryCodec;
+    use cache_core::testing::{entry, key, sample_response};
+    let server = shared_redis();
+    let prefix = unique_namespace("copies-fields");
+    let reader = store_with_copies(&server.url(), &prefix, 1 << 20).await;
+    let codec = EntryCodec::new();
+    let response = sample_response();
+    let value = codec.encode(Some(&key(1)), &response).expect("encodes");
+    reader
+        .put_decoded(entry(1, value, None), response)
+        .await
+        .unwrap();
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let removed: i64 = redis::cmd("HDEL")
+        .arg(format!("{prefix}:{}", key(1)))
+        .arg("u")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(removed, 1);
+    let read = reader.get_decoded(&key(1), &codec).await.unwrap();
+    assert!(
+        matches!(read, Some(Ok(_))),
+        "the copy did not answer: {read:?}"
+    );
+    let without_copies = store_with_copies(&server.url(), &prefix, 0).await;
+    assert!(
+        without_copies
+            .get_decoded(&key(1), &codec)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// A copy that no longer answers is dropped even when decoding keeps no new one (here the
+/// value another client wrote does not decode): the key's later reads do not ask with it
+/// first, a round trip each for nothing.
+#[tokio::test]
+async fn a_copy_that_cannot_answer_is_dropped() {
+    use cache_core::codec::EntryCodec;
+    use cache_core::testing::{entry, key, sample_response};
+    let url = shared_redis().url();
+    let prefix = unique_namespace("copies-stale");
+    let reader = store_with_copies(&url, &prefix, 1 << 20).await;
+    let writer = store_with_copies(&url, &prefix, 0).await;
+    let codec = EntryCodec::new();
+    let response = sample_response();
+    let value = codec.encode(Some(&key(1)), &response).expect("encodes");
+    reader
+        .put_decoded(entry(1, value, None), response)
+        .await
+        .unwrap();
+    assert!(reader.decoded_copies_bytes() > 0, "no copy kept");
+    let foreign = bytes::Bytes::from_static(b"not an entry's value");
+    writer.put(entry(1, foreign, None)).await.unwrap();
+    let read = reader.get_decoded(&key(1), &codec).await.unwrap();
+    assert!(matches!(read, Some(Err(_))), "{read:?}");
+    assert_eq!(
+        reader.decoded_copies_bytes(),
+        0,
+        "a copy that cannot answer was kept"
+    );
+}
