@@ -134,7 +134,8 @@ impl DecodedCopies {
 
     /// The kept decoding of the entry under `key`, if it was decoded from exactly `value` by a
     /// codec like `codec`, and `same_meta` accepts the metadata it was kept with (a store
-    /// whose metadata lives outside `value` compares it there).
+    /// whose metadata lives outside `value` compares it there). A copy that does not answer
+    /// is dropped: it was made from bytes the store no longer holds.
     pub fn get(
         &self,
         key: &CacheKey,
@@ -142,7 +143,14 @@ impl DecodedCopies {
         codec: &EntryCodec,
         same_meta: impl FnOnce(&EntryMeta) -> bool,
     ) -> Option<Arc<Decoded>> {
-        self.kept(key, codec)?.answers(value, same_meta)
+        let answer = self.kept(key, codec)?.answers(value, same_meta);
+        if answer.is_none() {
+            // Decoding the new bytes replaces it only when it keeps a copy of them, which
+            // it never does for a compressed value: kept, the stale copy would hold its bytes
+            // and be compared on every read (and each read's touch keeps it from eviction).
+            self.forget(key);
+        }
+        answer
     }
 
     /// The copy kept for `key`, whatever value it was decoded from, for a store that reads
@@ -418,6 +426,31 @@ mod tests {
         assert!(copies.weight() > 0);
         assert!(copies.read_found(&key(1), None, &codec).is_none());
         assert_eq!(copies.weight(), 0);
+    }
+
+    /// A copy that does not answer the bytes a read found is dropped, though decoding them
+    /// keeps none (a compressed value here): kept, it would stay, weighed and compared on
+    /// every read of the key.
+    #[test]
+    fn a_copy_of_other_bytes_is_dropped() {
+        let copies = DecodedCopies::new(1 << 20);
+        let codec = EntryCodec::new();
+        let response = sample_response();
+        let value = crate::codec::encode(&response).unwrap();
+        copies.keep_written(&stored(1, value), response.clone());
+        assert!(copies.weight() > 0);
+        let mut grown = response;
+        grown.body = Bytes::from(vec![b'a'; 4096]);
+        let compressed = EntryCodec::new()
+            .compress_above(1024)
+            .encode(Some(&key(1)), &grown)
+            .unwrap();
+        assert!(crate::codec::body_is_compressed(&compressed));
+        for _ in 0..2 {
+            let read = copies.read(&key(1), stored(1, compressed.clone()), &codec);
+            assert!(read.is_ok());
+            assert_eq!(copies.weight(), 0, "a copy of other bytes was kept");
+        }
     }
 
     /// The table of keys decoded lately is made by the first decoding, not before: writes
