@@ -274,24 +274,35 @@ async fn another_client_s_writes_are_read_at_once() {
     cache_core::testing::copies_follow_another_instance(&reader, &writer).await;
 }
 
+/// A store at `url` under `prefix` keeping decoded copies, holding the copy of entry 1 that
+/// its `put_decoded` of the sample response kept.
+async fn store_holding_a_copy(url: &str, prefix: &str) -> RedisStore {
+    use cache_core::codec::EntryCodec;
+    use cache_core::testing::{entry, key, sample_response};
+    let store = store_with_copies(url, prefix, 1 << 20).await;
+    let response = sample_response();
+    let value = EntryCodec::new()
+        .encode(Some(&key(1)), &response)
+        .expect("encodes");
+    store
+        .put_decoded(entry(1, value, None), response)
+        .await
+        .unwrap();
+    assert!(store.decoded_copies_bytes() > 0, "no copy kept");
+    store
+}
+
 /// With a copy kept, a hit reads the value, creation and expiry only, and the copy answers
 /// for them: here though another program removed the entry's URL field (which every write
 /// of this store sets with them, in the same `HSET`). Read whole, without a copy, that hash
 /// is not an entry.
 #[tokio::test]
 async fn a_kept_copy_is_checked_by_its_value_and_times() {
-    use cache_core::codec::EntryCodec;
-    use cache_core::testing::{entry, key, sample_response};
+    use cache_core::testing::key;
     let server = shared_redis();
     let prefix = unique_namespace("copies-fields");
-    let reader = store_with_copies(&server.url(), &prefix, 1 << 20).await;
-    let codec = EntryCodec::new();
-    let response = sample_response();
-    let value = codec.encode(Some(&key(1)), &response).expect("encodes");
-    reader
-        .put_decoded(entry(1, value, None), response)
-        .await
-        .unwrap();
+    let reader = store_holding_a_copy(&server.url(), &prefix).await;
+    let codec = cache_core::codec::EntryCodec::new();
     let client = redis::Client::open(server.url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let removed: i64 = redis::cmd("HDEL")
@@ -321,20 +332,12 @@ async fn a_kept_copy_is_checked_by_its_value_and_times() {
 /// first, a round trip each for nothing.
 #[tokio::test]
 async fn a_copy_that_cannot_answer_is_dropped() {
-    use cache_core::codec::EntryCodec;
-    use cache_core::testing::{entry, key, sample_response};
+    use cache_core::testing::{entry, key};
     let url = shared_redis().url();
     let prefix = unique_namespace("copies-stale");
-    let reader = store_with_copies(&url, &prefix, 1 << 20).await;
+    let reader = store_holding_a_copy(&url, &prefix).await;
     let writer = store_with_copies(&url, &prefix, 0).await;
-    let codec = EntryCodec::new();
-    let response = sample_response();
-    let value = codec.encode(Some(&key(1)), &response).expect("encodes");
-    reader
-        .put_decoded(entry(1, value, None), response)
-        .await
-        .unwrap();
-    assert!(reader.decoded_copies_bytes() > 0, "no copy kept");
+    let codec = cache_core::codec::EntryCodec::new();
     let foreign = bytes::Bytes::from_static(b"not an entry's value");
     writer.put(entry(1, foreign, None)).await.unwrap();
     let read = reader.get_decoded(&key(1), &codec).await.unwrap();
