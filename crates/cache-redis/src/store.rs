@@ -373,8 +373,10 @@ impl RedisStore {
     /// the value carries the URL. Reading three fields of six saves the server and this
     /// client a tenth of a hit's work. (Another program editing only those three fields of
     /// our hashes is not seen until the value or a time changes.) `None` when the copy
-    /// cannot answer (the entry changed, went, or is not an entry): the copy is dropped, and
-    /// the caller reads the whole entry, as without a copy.
+    /// cannot answer (the entry changed, went, or is not an entry): the caller reads the
+    /// whole entry, as without a copy, and that read drops the copy (`DecodedCopies::get`
+    /// on another value, `read_found` on none, `forget_foreign`), so the key's next read is
+    /// one round trip again even where decoding keeps no new copy.
     async fn answer_by_copy(
         &self,
         key: &CacheKey,
@@ -387,24 +389,17 @@ impl RedisStore {
             .connection
             .query::<(Option<i64>, Option<String>, Option<Vec<u8>>)>(&cmd)
             .await;
-        let answer = match read {
+        match read {
             Ok((Some(created), expires, Some(value))) => {
                 let (created, expires) = (from_millis(created), parse_expiry(expires.as_deref()));
-                copy.answers(&value, |kept| {
+                Ok(copy.answers(&value, |kept| {
                     kept.created_at == created && kept.expires_at == expires
-                })
+                }))
             }
-            Ok(_) => None,
-            Err(error) if is_foreign(&error) => None,
-            Err(error) => return Err(error),
-        };
-        if answer.is_none() {
-            // It cannot answer for what is there now (another value, none, not an entry):
-            // dropped, so the key's next read is one round trip again even where decoding
-            // keeps no new copy (a compressed or undecodable value).
-            self.copies.forget(key);
+            Ok(_) => Ok(None),
+            Err(error) if is_foreign(&error) => Ok(None),
+            Err(error) => Err(error),
         }
-        Ok(answer)
     }
 
     /// Deletes the listed keys, a batch at a time; returns how many existed.
