@@ -12,6 +12,8 @@ use std::time::SystemTime;
 
 use cache_core::time::to_millis;
 
+use crate::command::with_args;
+
 /// A set's time while an entry kept for good is in it (9999-12-31, in Unix milliseconds):
 /// never, in practice, and still a time, so "no time" keeps meaning "just created".
 pub(crate) const KEPT_FOR_GOOD_MS: i64 = 253_402_300_799_999;
@@ -183,17 +185,6 @@ fn set_time(retain_until: Option<SystemTime>) -> i64 {
     retain_until.map_or(KEPT_FOR_GOOD_MS, |until| {
         to_millis(until).min(KEPT_FOR_GOOD_MS)
     })
-}
-
-/// The command `name` with `args`, built at its final size.
-fn with_args(name: &str, args: &[&str]) -> redis::Cmd {
-    let bytes = name.len() + args.iter().map(|arg| arg.len()).sum::<usize>();
-    let mut cmd = redis::Cmd::with_capacity(args.len() + 1, bytes);
-    cmd.arg(name);
-    for arg in args {
-        cmd.arg(*arg);
-    }
-    cmd
 }
 
 #[cfg(test)]

@@ -36,6 +36,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod command;
 mod connection;
 mod group_sets;
 mod store;

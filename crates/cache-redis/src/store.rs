@@ -16,6 +16,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 
+use crate::command::{sized_cmd, with_args};
 use crate::connection::Connection;
 use crate::group_sets::{self, GroupAdds};
 
@@ -383,8 +384,7 @@ impl RedisStore {
         copy: KeptCopy,
     ) -> Result<Option<Arc<Decoded>>, StoreError> {
         let redis_key = self.redis_key(key);
-        let mut cmd = sized_cmd("HMGET", 4, redis_key.len() + 3);
-        cmd.arg(&redis_key).arg("c").arg("x").arg("v");
+        let cmd = with_args("HMGET", &[&redis_key, "c", "x", "v"]);
         let read = self
             .connection
             .query::<(Option<i64>, Option<String>, Option<Vec<u8>>)>(&cmd)
@@ -703,13 +703,6 @@ fn is_foreign(error: &StoreError) -> bool {
             || e.kind() == redis::ErrorKind::UnexpectedReturnType
             || e.kind() == redis::ErrorKind::Parse
     })
-}
-
-/// The command `name` with room for `args` more arguments of `bytes` bytes in all.
-fn sized_cmd(name: &str, args: usize, bytes: usize) -> redis::Cmd {
-    let mut cmd = redis::Cmd::with_capacity(args + 1, name.len() + bytes);
-    cmd.arg(name);
-    cmd
 }
 
 fn format_expiry(expires_at: Option<SystemTime>) -> String {
