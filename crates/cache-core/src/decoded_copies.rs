@@ -414,16 +414,22 @@ mod tests {
         )
     }
 
+    /// Copies holding the one the write of the returned response kept under key 1.
+    fn holding_a_copy() -> (DecodedCopies, CachedResponse) {
+        let copies = DecodedCopies::new(1 << 20);
+        let response = sample_response();
+        let value = crate::codec::encode(&response).unwrap();
+        copies.keep_written(&stored(1, value), response.clone());
+        assert!(copies.weight() > 0, "the write kept a copy");
+        (copies, response)
+    }
+
     /// A read that finds the entry gone (expired by the server, deleted by another client)
     /// drops its copy: it could never answer again.
     #[test]
     fn a_read_finding_nothing_drops_the_copy() {
-        let copies = DecodedCopies::new(1 << 20);
+        let (copies, _) = holding_a_copy();
         let codec = EntryCodec::new();
-        let response = sample_response();
-        let value = crate::codec::encode(&response).unwrap();
-        copies.keep_written(&stored(1, value.clone()), response);
-        assert!(copies.weight() > 0);
         assert!(copies.read_found(&key(1), None, &codec).is_none());
         assert_eq!(copies.weight(), 0);
     }
@@ -433,12 +439,8 @@ mod tests {
     /// every read of the key.
     #[test]
     fn a_copy_of_other_bytes_is_dropped() {
-        let copies = DecodedCopies::new(1 << 20);
+        let (copies, response) = holding_a_copy();
         let codec = EntryCodec::new();
-        let response = sample_response();
-        let value = crate::codec::encode(&response).unwrap();
-        copies.keep_written(&stored(1, value), response.clone());
-        assert!(copies.weight() > 0);
         let mut grown = response;
         grown.body = Bytes::from(vec![b'a'; 4096]);
         let compressed = EntryCodec::new()
