@@ -43,7 +43,8 @@ return 1
 /// persistent is kept for good, as it was), `SADD`, `PEXPIREAT set at NX` (the set just
 /// created takes the entry's time) and `PEXPIREAT set at GT` (a longer-lived entry extends
 /// it, a shorter one never shortens it). Measured on a local Redis 7.0: a Lua script cost
-/// 17 µs of server time per call (`EVALSHA` as much as `EVAL`), these about 5 µs.
+/// 17 µs of server time per call (`EVALSHA` as much as `EVAL`), these about 5 µs. An entry
+/// kept for good takes neither (see [`add_for_good`]).
 #[derive(Debug, Default)]
 pub(crate) struct GroupAdds {
     by_script: AtomicBool,
@@ -65,8 +66,8 @@ impl GroupAdds {
     }
 
     /// Adds to `pipe` the commands putting `key` in `set`, kept at least until
-    /// `retain_until` (for good without one): the plain commands, or the script when
-    /// `by_script`.
+    /// `retain_until` (for good without one): two plain ones for an entry kept for good, else
+    /// the conditional plain commands, or the script when `by_script`.
     pub(crate) fn add(
         &self,
         pipe: &mut redis::Pipeline,
@@ -74,7 +75,9 @@ impl GroupAdds {
         retain_until: Option<SystemTime>,
         by_script: bool,
     ) {
-        if by_script {
+        if set_time(retain_until) == KEPT_FOR_GOOD_MS {
+            add_for_good(pipe, member);
+        } else if by_script {
             add_by_script(pipe, member, retain_until, Refusal::Queued);
         } else {
             self.add_plain(pipe, member, retain_until);
@@ -108,6 +111,16 @@ impl GroupAdds {
             pipe.add_command(with_args("PEXPIREAT", &[set, &at, condition]));
         }
     }
+}
+
+/// Adds to `pipe` the commands putting `key` in `set` for an entry kept for good: `SADD`, and
+/// the set given [`KEPT_FOR_GOOD_MS`] outright. That is what the rule makes of any set then
+/// (no time is later, a persistent set's included), in two commands where the conditional
+/// ones take four, and with no option an older server refuses, so never by script. The
+/// default settings keep every entry for good.
+fn add_for_good(pipe: &mut redis::Pipeline, (set, key): (&str, &str)) {
+    pipe.add_command(with_args("SADD", &[set, key]));
+    pipe.add_command(with_args("PEXPIREAT", &[set, KEPT_FOR_GOOD_TEXT]));
 }
 
 /// How the server refused a group add's plain commands.
@@ -189,11 +202,51 @@ fn set_time(retain_until: Option<SystemTime>) -> i64 {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn the_time_kept_for_good_is_written_as_its_number() {
-        assert_eq!(
-            super::KEPT_FOR_GOOD_TEXT,
-            super::KEPT_FOR_GOOD_MS.to_string()
-        );
+        assert_eq!(KEPT_FOR_GOOD_TEXT, KEPT_FOR_GOOD_MS.to_string());
+    }
+
+    /// The commands an add puts in a pipeline, as text.
+    fn commands(pipe: &redis::Pipeline) -> Vec<Vec<String>> {
+        pipe.cmd_iter()
+            .map(|cmd| {
+                cmd.args_iter()
+                    .map(|arg| match arg {
+                        redis::Arg::Simple(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+                        _ => "(cursor)".to_owned(),
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// An entry kept for good (the default) joins its set in two commands, with no option an
+    /// older server refuses, whichever way the store adds otherwise; a timed entry keeps the
+    /// conditional ones (their effect on the set: `group_set_tests`).
+    #[test]
+    fn an_entry_kept_for_good_joins_in_two_commands() {
+        let adds = GroupAdds::default();
+        let far_off = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(300_000_000_000);
+        for by_script in [false, true] {
+            for retain_until in [None, Some(far_off)] {
+                let mut pipe = redis::Pipeline::new();
+                adds.add(&mut pipe, ("set", "key"), retain_until, by_script);
+                assert_eq!(
+                    commands(&pipe),
+                    [
+                        vec!["SADD", "set", "key"],
+                        vec!["PEXPIREAT", "set", KEPT_FOR_GOOD_TEXT]
+                    ],
+                    "by script: {by_script}, until {retain_until:?}"
+                );
+            }
+        }
+        let mut pipe = redis::Pipeline::new();
+        let soon = SystemTime::now() + std::time::Duration::from_secs(60);
+        adds.add(&mut pipe, ("set", "key"), Some(soon), false);
+        assert_eq!(commands(&pipe).len(), 4, "{:?}", commands(&pipe));
     }
 }
