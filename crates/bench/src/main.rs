@@ -25,8 +25,9 @@
 //! row of one store alone (or all tasks on one URL), with latency percentiles.
 //! `... -- miss-rows [BYTES]`: only the miss rows and their checks (bodies of BYTES, 1024 by default).
 //! `... -- profile-misses [memory|sqlite|sled|redis|plain|floor-memory|floor-sqlite|
-//! floor-redis|timed-memory|timed-sqlite|timed-sled] [BYTES]`: only misses, of BYTES bodies
-//! (1024 by default; the `timed-` forms also time each store call the misses make).
+//! floor-sled|floor-redis|timed-memory|timed-sqlite|timed-sled] [BYTES]`: only misses, of BYTES
+//! bodies (1024 by default; the `timed-` forms also time each store call the misses make).
+//! A profile mode given a store it does not know says so and exits with status 2.
 //! `... -- tiered-invalidation [writes]`: how long a write takes to drop the memory tier's
 //! copy in a second process (this binary again) over Redis: p50 and p99 over 1,000 writes.
 
@@ -735,8 +736,20 @@ async fn profiled(store: Option<&str>, dir: &Path, urls: &[String]) -> ClientWit
         Some("floor-sled") => floors::sled(&dir.join("f.sled")),
         Some("token") => token::ours(),
         Some("floor-token") => token::floor(urls).await,
-        _ => ours(MemoryStore::new()),
+        None | Some("memory") => ours(MemoryStore::new()),
+        Some(other) => unknown_store(
+            other,
+            "memory, memory-roomy, sqlite, sled, redis, tiered, token, floor, floor-sqlite, \
+             floor-sled, floor-redis, floor-token",
+        ),
     }
+}
+
+/// Ends a profile run asked for a store it does not know: measuring another one in its place
+/// would give figures under the wrong name.
+fn unknown_store(name: &str, known: &str) -> ! {
+    eprintln!("unknown store {name:?}; this mode knows: {known}");
+    std::process::exit(2)
 }
 
 /// The concurrent row of one store (or floor) alone, with its latency percentiles: for
@@ -880,6 +893,7 @@ async fn profile_misses(store: Option<&str>, size: usize) {
         Some("plain") => plain(),
         Some("floor-sqlite") => floors::sqlite(&dir.path().join("f.sqlite")),
         Some("floor-memory") => floors::memory(),
+        Some("floor-sled") => floors::sled(&dir.path().join("f.sled")),
         Some("timed-sqlite") => ours(timed::Timed {
             inner: sqlite(),
             log: log.clone(),
@@ -892,7 +906,12 @@ async fn profile_misses(store: Option<&str>, size: usize) {
             inner: MemoryStore::new(),
             log: log.clone(),
         }),
-        _ => ours(MemoryStore::new()),
+        None | Some("memory") => ours(MemoryStore::new()),
+        Some(other) => unknown_store(
+            other,
+            "memory, sqlite, sled, redis, plain, floor-memory, floor-sqlite, floor-sled, \
+             floor-redis, timed-memory, timed-sqlite, timed-sled",
+        ),
     };
     for round in 0..3 {
         let urls = urls(&origin, size, Shape::Query, MISSES, &format!("-p{round}"));
