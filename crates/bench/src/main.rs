@@ -23,6 +23,9 @@
 //! for profilers.
 //! `... -- profile-concurrent [memory|sqlite|sled|floor|floor-sqlite|floor-sled] [hot]`: the concurrent
 //! row of one store alone (or all tasks on one URL), with latency percentiles.
+//! `... -- profile-concurrent-misses [memory|sqlite|sled|plain|floor-memory|floor-sqlite|
+//! floor-sled]`: 64 tasks fetching new URLs at once (12,800 misses a run), with misses per
+//! second and latency percentiles.
 //! `... -- miss-rows [BYTES]`: only the miss rows and their checks (bodies of BYTES, 1024 by default).
 //! `... -- profile-misses [memory|sqlite|sled|redis|plain|floor-memory|floor-sqlite|
 //! floor-sled|floor-redis|timed-memory|timed-sqlite|timed-sled] [BYTES]`: only misses, of BYTES
@@ -627,6 +630,9 @@ async fn main() {
             };
             return profile_concurrent(args.get(1).map(String::as_str), urls).await;
         }
+        Some("profile-concurrent-misses") => {
+            return profile_concurrent_misses(args.get(1).map(String::as_str)).await;
+        }
         Some("profile-misses") => {
             let size = args.get(2).and_then(|n| n.parse().ok()).unwrap_or(1024);
             return profile_misses(args.get(1).map(String::as_str), size).await;
@@ -872,6 +878,45 @@ fn process_cpu() -> std::time::Duration {
         .filter_map(|field| field.parse::<u32>().ok())
         .sum();
     TICK * ticks
+}
+
+/// Misses from 64 tasks at once (a crawler's first pass: every URL new), of one store or
+/// floor: misses per second and the latency percentiles, three runs on new URLs.
+async fn profile_concurrent_misses(store: Option<&str>) {
+    let origin = origin::start().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let client = match store {
+        Some("sqlite") => ours(SqliteStore::open(dir.path().join("p.sqlite")).expect("sqlite")),
+        Some("sled") => ours(SledStore::open(dir.path().join("p.sled")).expect("sled")),
+        Some("plain") => plain(),
+        Some("floor-memory") => floors::memory(),
+        Some("floor-sqlite") => floors::sqlite(&dir.path().join("f.sqlite")),
+        Some("floor-sled") => floors::sled(&dir.path().join("f.sled")),
+        None | Some("memory") => ours(MemoryStore::new()),
+        Some(other) => unknown_store(
+            other,
+            "memory, sqlite, sled, plain, floor-memory, floor-sqlite, floor-sled",
+        ),
+    };
+    for round in 0..3 {
+        let urls = urls(
+            &origin,
+            1024,
+            Shape::Query,
+            TASKS * 200,
+            &format!("-cm{round}"),
+        );
+        let (elapsed, mut samples) = measure::concurrent_miss_samples(&client, &urls, TASKS).await;
+        samples.sort_unstable();
+        let at = |per_mille: usize| micros(samples[samples.len() * per_mille / 1000]);
+        println!(
+            "{:>7.0} misses/s  p50 {:.1}µs  p90 {:.1}µs  p99 {:.1}µs",
+            samples.len() as f64 / elapsed.as_secs_f64(),
+            at(500),
+            at(900),
+            at(990),
+        );
+    }
 }
 
 /// Only misses of one store (new URLs with a query, `size`-byte bodies), no comparison: for
