@@ -1,6 +1,7 @@
 //! Opening connections, the schema, and turning SQLite errors into store errors.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use cache_core::StoreError;
@@ -146,15 +147,31 @@ fn add_url_group_columns(conn: &Connection) -> Result<(), rusqlite::Error> {
 /// Busy or locked after the busy timeout is a timeout (transient); a file that cannot be
 /// opened is unavailable; everything else is a backend error.
 pub(crate) fn sqlite_error(error: rusqlite::Error, busy_timeout: Duration) -> StoreError {
-    match error.sqlite_error_code() {
+    store_error(error.sqlite_error_code(), error, busy_timeout)
+}
+
+/// [`sqlite_error`] of one error that several calls share (the writes of one group commit).
+pub(crate) fn shared_sqlite_error(
+    error: &Arc<rusqlite::Error>,
+    busy_timeout: Duration,
+) -> StoreError {
+    store_error(error.sqlite_error_code(), Arc::clone(error), busy_timeout)
+}
+
+fn store_error(
+    code: Option<ErrorCode>,
+    source: impl std::error::Error + Send + Sync + 'static,
+    busy_timeout: Duration,
+) -> StoreError {
+    match code {
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
             StoreError::Timeout(busy_timeout)
         }
         Some(ErrorCode::CannotOpen | ErrorCode::NotADatabase | ErrorCode::SystemIoFailure) => {
-            StoreError::unavailable(error)
+            StoreError::unavailable(source)
         }
-        Some(ErrorCode::DiskFull) => StoreError::full(error),
-        _ => StoreError::backend(error),
+        Some(ErrorCode::DiskFull) => StoreError::full(source),
+        _ => StoreError::backend(source),
     }
 }
 

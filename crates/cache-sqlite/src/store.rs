@@ -19,6 +19,7 @@ use crate::connection::{
     TABLE, create_schema, incremental_vacuum, open_connection, shrink, sqlite_error, table_name,
     used_bytes,
 };
+use crate::group_commit::{self, WriteQueue};
 use crate::snapshots::{CLOSER_PERIODS, QuickConnection, QuickReaders, SNAPSHOT_REUSE, commits_to};
 
 /// How long a read on the calling task may wait for a lock before it moves to the blocking
@@ -155,6 +156,7 @@ impl SqliteStoreBuilder {
                 quick_readers,
                 next_reader: AtomicUsize::new(0),
                 copies: DecodedCopies::new(self.decoded_copies),
+                queue: WriteQueue::default(),
             }),
         })
     }
@@ -183,6 +185,8 @@ struct Inner {
     next_reader: AtomicUsize,
     /// Decoded forms of rows the quick readers read.
     copies: DecodedCopies,
+    /// Writes waiting for the writer connection: committed together.
+    queue: WriteQueue,
 }
 
 impl SqliteStore {
@@ -338,6 +342,18 @@ impl Inner {
     fn shrink(&self, conn: &Connection) -> Result<(), rusqlite::Error> {
         let _paused = self.quick_readers.pause();
         shrink(conn, || self.quick_readers.end_idle())
+    }
+
+    /// Commits every queued write in one transaction (see [`group_commit`]), then evicts to
+    /// the size bound once for them all.
+    fn commit_queued(&self) {
+        let conn = self.writer();
+        let writes = self.queue.take();
+        let evict = |conn: &Connection| match self.max_bytes {
+            Some(max) => evict_oldest_beyond(conn, max),
+            None => Ok(()),
+        };
+        group_commit::commit(&conn, writes, insert_entry, evict, self.busy_timeout);
     }
 
     /// A passive checkpoint of the log a quick write left due; a failure only delays it
@@ -663,15 +679,19 @@ impl CacheStore for SqliteStore {
         if let Some(written) = self.quick_write(&entry) {
             return written;
         }
-        self.blocking(move |inner| {
-            let conn = inner.writer();
-            insert_entry(&conn, &entry)?;
-            if let Some(max) = inner.max_bytes {
-                evict_oldest_beyond(&conn, max)?;
-            }
-            Ok(())
+        // The writer is busy (or the write is not a quick one): the next group commit takes
+        // it. The commit runs whether or not this future is still awaited, as a write handed
+        // to the blocking pool always did.
+        let (outcome, start_committer) = self.inner.queue.push(entry);
+        if start_committer {
+            let inner = Arc::clone(&self.inner);
+            tokio::task::spawn_blocking(move || inner.commit_queued());
+        }
+        outcome.await.unwrap_or_else(|_| {
+            Err(StoreError::backend(
+                "the SQLite write was dropped before its commit (the runtime is shutting down?)",
+            ))
         })
-        .await
     }
 
     /// Written as [`CacheStore::put`], then the writer's response is kept as the entry's
@@ -1018,3 +1038,6 @@ mod tests {
         assert_eq!(store.inner.quick_readers.open_now(), 1);
     }
 }
+
+#[cfg(test)]
+mod group_commit_tests;

@@ -1,0 +1,137 @@
+//! Group commit: a write that finds the writer connection busy joins a queue, and one task on
+//! the blocking pool at a time takes the writer and commits every write queued by then in one
+//! transaction. Each write still returns only once its row is committed.
+//!
+//! Under many tasks writing at once (a crawler's first pass: every request a miss), each
+//! write used to be a transaction of its own, every one a thread hop, a wait for the writer
+//! and a commit writing its pages to the log; rows committed together share their pages and
+//! the commit's work.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cache_core::{StoreError, StoredEntry};
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+use crate::connection::{shared_sqlite_error, sqlite_error};
+
+/// What a queued write learns: its own outcome.
+type Outcome = Result<(), StoreError>;
+
+/// A write waiting for the next group commit, and where its outcome goes.
+#[derive(Debug)]
+pub(crate) struct QueuedWrite {
+    entry: StoredEntry,
+    done: oneshot::Sender<Outcome>,
+}
+
+/// The writes waiting for the writer connection, and whether a task to commit them is on its
+/// way.
+#[derive(Debug, Default)]
+pub(crate) struct WriteQueue {
+    writes: Mutex<Vec<QueuedWrite>>,
+    committer_started: AtomicBool,
+}
+
+impl WriteQueue {
+    /// Queues `entry`. Returns where its outcome will come, and whether the caller must
+    /// start a committer ([`WriteQueue::take`] on the blocking pool): none is on its way.
+    pub(crate) fn push(&self, entry: StoredEntry) -> (oneshot::Receiver<Outcome>, bool) {
+        let (done, outcome) = oneshot::channel();
+        self.lock().push(QueuedWrite { entry, done });
+        // After the push: a committer that took the queue before it has cleared the flag,
+        // so this write starts another; one that takes it after finds this write.
+        let start = !self.committer_started.swap(true, Ordering::SeqCst);
+        (outcome, start)
+    }
+
+    /// The writes queued now, for the committer holding the writer connection. Clears the
+    /// flag first: a write queued after the take starts the next committer.
+    pub(crate) fn take(&self) -> Vec<QueuedWrite> {
+        self.committer_started.store(false, Ordering::SeqCst);
+        std::mem::take(&mut *self.lock())
+    }
+
+    /// Writes queued now.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<QueuedWrite>> {
+        self.writes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Writes `writes` on `conn` (each by `insert`) in one transaction, then runs `after` (the
+/// size bound's eviction), and tells each write its outcome. When the transaction fails and
+/// it held several writes, each is written again alone, so that a failure is the write's
+/// own and never another's.
+pub(crate) fn commit(
+    conn: &Connection,
+    writes: Vec<QueuedWrite>,
+    insert: impl Fn(&Connection, &StoredEntry) -> Result<(), rusqlite::Error>,
+    after: impl Fn(&Connection) -> Result<(), rusqlite::Error>,
+    busy_timeout: Duration,
+) {
+    if writes.len() <= 1 {
+        for write in writes {
+            let _ = write
+                .done
+                .send(alone(conn, &write.entry, &insert, &after, busy_timeout));
+        }
+        return;
+    }
+    match in_one_transaction(conn, &writes, &insert) {
+        Ok(()) => {
+            let evicted = after(conn).map_err(Arc::new);
+            for write in writes {
+                let outcome = match &evicted {
+                    Ok(()) => Ok(()),
+                    Err(error) => Err(shared_sqlite_error(error, busy_timeout)),
+                };
+                // A writer that stopped waiting has nothing to learn.
+                let _ = write.done.send(outcome);
+            }
+        }
+        Err(_) => {
+            for write in writes {
+                let _ = write
+                    .done
+                    .send(alone(conn, &write.entry, &insert, &after, busy_timeout));
+            }
+        }
+    }
+}
+
+/// One write as a transaction of its own, then `after`.
+fn alone(
+    conn: &Connection,
+    entry: &StoredEntry,
+    insert: &impl Fn(&Connection, &StoredEntry) -> Result<(), rusqlite::Error>,
+    after: &impl Fn(&Connection) -> Result<(), rusqlite::Error>,
+    busy_timeout: Duration,
+) -> Outcome {
+    insert(conn, entry)
+        .and_then(|()| after(conn))
+        .map_err(|error| sqlite_error(error, busy_timeout))
+}
+
+/// Every write's insert between `BEGIN IMMEDIATE` and `COMMIT`; rolled back on any failure.
+fn in_one_transaction(
+    conn: &Connection,
+    writes: &[QueuedWrite],
+    insert: &impl Fn(&Connection, &StoredEntry) -> Result<(), rusqlite::Error>,
+) -> Result<(), rusqlite::Error> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let written = writes
+        .iter()
+        .try_for_each(|write| insert(conn, &write.entry))
+        .and_then(|()| conn.execute_batch("COMMIT"));
+    if written.is_err() && !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    written
+}

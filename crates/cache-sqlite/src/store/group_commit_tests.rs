@@ -1,0 +1,102 @@
+//! Group commit on a real file: writes queued while the writer is busy are committed together,
+//! and a group that fails gives each write its own outcome.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use cache_core::testing::{entry, key};
+use cache_core::{CacheStore, StoreError};
+
+use super::{SqliteStore, TABLE};
+use crate::snapshots::commits_to;
+
+const WRITES: u64 = 20;
+
+/// Starts `WRITES` puts (entries 1..=WRITES) while the test holds the writer connection, and
+/// waits until every one is queued: none can commit before the writer is let go. Waits on
+/// this thread (the puts run on the runtime's workers).
+fn queued_while_busy(
+    store: &SqliteStore,
+) -> (
+    std::sync::MutexGuard<'_, rusqlite::Connection>,
+    Vec<tokio::task::JoinHandle<Result<(), StoreError>>>,
+) {
+    let busy = store.inner.writer.lock().unwrap();
+    let puts = (1..=WRITES)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .put(entry(n, Bytes::from(vec![b'x'; 512]), None))
+                    .await
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store.inner.queue.len() < WRITES as usize {
+        assert!(Instant::now() < deadline, "the puts never queued");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    (busy, puts)
+}
+
+/// Twenty writes waiting for the writer are one commit, not twenty, and each is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_waiting_for_the_writer_share_one_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.sqlite");
+    let store = SqliteStore::open(&path).unwrap();
+    let commits = commits_to(&path);
+    let (busy, puts) = queued_while_busy(&store);
+    let before = commits.load(Ordering::SeqCst);
+    drop(busy);
+    for put in puts {
+        put.await.unwrap().unwrap();
+    }
+    assert_eq!(
+        commits.load(Ordering::SeqCst) - before,
+        1,
+        "one group commit"
+    );
+    for n in 1..=WRITES {
+        assert!(store.get(&key(n)).await.unwrap().is_some(), "entry {n}");
+    }
+}
+
+/// A group whose transaction fails is written again write by write: the write SQLite refuses
+/// (here a trigger refuses one key) fails alone, with its own error, and the others are stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_refused_in_a_group_fails_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.sqlite");
+    let store = SqliteStore::open(&path).unwrap();
+    let refused = key(7);
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(&format!(
+            "CREATE TRIGGER refuse BEFORE INSERT ON {TABLE} WHEN NEW.key = '{}'
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;",
+            refused.as_str()
+        ))
+        .unwrap();
+    let (busy, puts) = queued_while_busy(&store);
+    drop(busy);
+    for (n, put) in (1..=WRITES).zip(puts) {
+        let outcome = put.await.unwrap();
+        if n == 7 {
+            let error = outcome.expect_err("the refused write fails");
+            let cause = std::error::Error::source(&error).map(ToString::to_string);
+            assert!(
+                cause
+                    .as_deref()
+                    .is_some_and(|c| c.contains("refused by the test")),
+                "{error}: {cause:?}"
+            );
+            assert!(store.get(&key(n)).await.unwrap().is_none());
+        } else {
+            outcome.unwrap_or_else(|e| panic!("entry {n} failed with the refused one: {e}"));
+            assert!(store.get(&key(n)).await.unwrap().is_some(), "entry {n}");
+        }
+    }
+}
