@@ -142,6 +142,7 @@ impl SqliteStoreBuilder {
             self.snapshot_reuse,
             self.snapshot_closer_period,
         );
+        let _ = checkpoints.readers.set(Arc::downgrade(&quick_readers));
         let readers = (0..self.readers)
             .map(|_| open_connection(&self.path, self.busy_timeout, &self.pragmas).map(Mutex::new))
             .collect::<Result<Vec<_>, _>>()?;
@@ -359,6 +360,7 @@ impl Inner {
     /// A passive checkpoint of the log a quick write left due; a failure only delays it
     /// (the next write past the threshold asks again).
     fn checkpoint(&self) {
+        self.checkpoints.before_checkpoint();
         if let Err(error) = self
             .writer()
             .execute_batch("PRAGMA wal_checkpoint(PASSIVE)")
@@ -464,18 +466,61 @@ fn insert_entry(conn: &Connection, entry: &StoredEntry) -> Result<(), rusqlite::
 /// Pages in the write-ahead log past which it is checkpointed: SQLite's own default.
 const CHECKPOINT_PAGES: i32 = 1000;
 
+/// After a checkpoint, the log grows by this many more pages before the next is begun, unless
+/// it started over. A checkpoint a reader stops short (another process's, or a quick reader
+/// in use) cannot start the log over; SQLite's own rule would then checkpoint again at every
+/// commit, two `fsync`s each, until one gets through.
+const CHECKPOINT_RETRY_PAGES: i32 = 100;
+
 /// The writer's checkpoints, in place of SQLite's automatic ones: a commit past
 /// [`CHECKPOINT_PAGES`] checkpoints at once on the blocking pool, but a quick write (on
-/// the runtime's thread) only marks it due, and the store runs it on the blocking pool.
+/// the runtime's thread) only marks it due, and the store runs it on the blocking pool. While
+/// the log does not start over, the next one waits for [`CHECKPOINT_RETRY_PAGES`] more.
 #[derive(Debug, Default)]
 struct Checkpoints {
     /// A quick write is committing.
     quick: AtomicBool,
     /// A quick write passed the threshold.
     due: AtomicBool,
+    /// The store's quick readers, whose idle snapshots end before each checkpoint.
+    readers: std::sync::OnceLock<std::sync::Weak<QuickReaders>>,
+    /// The log's pages at the last commit, and past how many the next checkpoint begins.
+    log: Mutex<LogPages>,
+    /// Checkpoints begun (tests).
+    #[cfg(test)]
+    begun: AtomicU64,
 }
 
 impl Checkpoints {
+    /// Whether a commit that left `pages` in the log begins a checkpoint: past
+    /// [`CHECKPOINT_PAGES`], and [`CHECKPOINT_RETRY_PAGES`] past the last one begun while the
+    /// log has not started over since. Called by the writer's hook only (one at a time).
+    fn is_due(&self, pages: i32) -> bool {
+        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        // Fewer pages than at the last commit: the log started over.
+        if pages < log.last || log.next_checkpoint_at == 0 {
+            log.next_checkpoint_at = CHECKPOINT_PAGES;
+        }
+        log.last = pages;
+        let due = pages >= log.next_checkpoint_at;
+        if due {
+            log.next_checkpoint_at = pages.saturating_add(CHECKPOINT_RETRY_PAGES);
+        }
+        due
+    }
+
+    /// Ends the snapshots no read holds now, so the checkpoint can reach the end of the log
+    /// and the next write can start the log again. A snapshot is kept up to 5 ms; one begun
+    /// by the last read before a commit would otherwise stop the checkpoint short, and the
+    /// log would keep growing until a later checkpoint found no snapshot in the way.
+    fn before_checkpoint(&self) {
+        #[cfg(test)]
+        self.begun.fetch_add(1, Ordering::Relaxed);
+        if let Some(readers) = self.readers.get().and_then(std::sync::Weak::upgrade) {
+            readers.end_idle();
+        }
+    }
+
     /// Installs the commit hook on the writer (it replaces SQLite's automatic checkpoints).
     /// It also counts the commits in `commits` (SQLite calls the hook after each commit):
     /// a quick reader's snapshot from before one is not used after it.
@@ -489,7 +534,7 @@ impl Checkpoints {
         writer
             .wal_hook(Some(move |wal: &mut rusqlite::hooks::Wal, pages| {
                 commits.fetch_add(1, Ordering::Release);
-                if pages < CHECKPOINT_PAGES {
+                if !this.is_due(pages) {
                     return Ok(());
                 }
                 if this.quick.load(Ordering::Relaxed) {
@@ -498,11 +543,20 @@ impl Checkpoints {
                 }
                 // Passive: never waits for readers; a checkpoint left short is finished by a
                 // later one.
+                this.before_checkpoint();
                 let _ = wal.checkpoint();
                 Ok(())
             }))
             .map_err(|e| sqlite_error(e, busy))
     }
+}
+
+/// The writer's log as its commit hook last saw it.
+#[derive(Debug, Default)]
+struct LogPages {
+    last: i32,
+    /// 0 until the first commit: then [`CHECKPOINT_PAGES`].
+    next_checkpoint_at: i32,
 }
 
 /// The metadata columns, in the order [`meta_from_row`] reads them.
@@ -858,6 +912,79 @@ mod tests {
         builder.snapshot_reuse = snapshot_reuse;
         builder.snapshot_closer_period = snapshot_reuse * CLOSER_PERIODS;
         builder.open().unwrap()
+    }
+
+    /// A checkpoint first ends the quick readers' idle snapshots: one a read left open before
+    /// the last commit would otherwise stop it short of the log's end (and keep the log from
+    /// starting over at the next write).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_checkpoint_ends_idle_snapshots_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.sqlite");
+        let store = store_at(&path, FOREVER);
+        let value = || Bytes::from(vec![b'x'; 1024]);
+        for n in 0..10 {
+            store.put(entry(n, value(), None)).await.unwrap();
+        }
+        assert!(read_on_a_quick_reader(&store, 0).is_some());
+        assert_eq!(
+            store.inner.quick_readers.open_now(),
+            1,
+            "the read kept its snapshot"
+        );
+        store.put(entry(10, value(), None)).await.unwrap();
+        store.inner.checkpoint();
+        let (log, checkpointed): (i64, i64) = Connection::open(&path)
+            .unwrap()
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+                Ok((row.get(1)?, row.get(2)?))
+            })
+            .unwrap();
+        assert!(log > 0);
+        assert_eq!(
+            checkpointed, log,
+            "the checkpoint stopped short of the log's end"
+        );
+    }
+
+    /// While a reader holds the log (here another connection's read transaction, as another
+    /// process's), checkpoints cannot finish: one is begun per `CHECKPOINT_RETRY_PAGES` the log
+    /// grows, not one per commit (which was over a thousand here).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_checkpoint_held_short_is_retried_as_the_log_grows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.sqlite");
+        let store = SqliteStore::open(&path).unwrap();
+        let reader = Connection::open(&path).unwrap();
+        reader.execute_batch("BEGIN").unwrap();
+        let _: i64 = reader
+            .query_row(&format!("SELECT COUNT(*) FROM {TABLE}"), [], |row| {
+                row.get(0)
+            })
+            .unwrap();
+        for n in 0..1_500 {
+            store
+                .put(entry(n, Bytes::from(vec![b'x'; 1024]), None))
+                .await
+                .unwrap();
+        }
+        // One begun on the blocking pool holds the writer: it is counted once this is had.
+        drop(store.inner.writer.lock().unwrap());
+        let log = std::fs::metadata(dir.path().join("c.sqlite-wal"))
+            .unwrap()
+            .len();
+        let pages = i64::try_from(log / (4096 + 24)).unwrap();
+        assert!(
+            pages > 2 * i64::from(CHECKPOINT_PAGES),
+            "{pages} pages in the log"
+        );
+        let most = (pages - i64::from(CHECKPOINT_PAGES)) / i64::from(CHECKPOINT_RETRY_PAGES) + 2;
+        let begun = i64::try_from(store.inner.checkpoints.begun.load(Ordering::Relaxed)).unwrap();
+        assert!(
+            (1..=most).contains(&begun),
+            "{begun} checkpoints begun over {pages} pages (at most {most})"
+        );
+        reader.execute_batch("COMMIT").unwrap();
     }
 
     /// A read on the calling task while the writer is busy, as under many threads: on a
