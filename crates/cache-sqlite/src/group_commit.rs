@@ -54,6 +54,13 @@ impl WriteQueue {
         std::mem::take(&mut *self.lock())
     }
 
+    /// A committer started by [`WriteQueue::push`] will not run (dropped unrun, as a runtime
+    /// shutting down drops the blocking tasks it has not started): the next write starts
+    /// another, rather than every later one waiting for this one.
+    pub(crate) fn committer_dropped(&self) {
+        self.committer_started.store(false, Ordering::SeqCst);
+    }
+
     /// Writes queued now.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
@@ -96,6 +103,16 @@ pub(crate) fn commit(
                 let _ = write.done.send(outcome);
             }
         }
+        // The file's, not a write's: each would only meet it again (a lock held elsewhere
+        // would be waited for once per write).
+        Err(error) if !may_be_one_write_s(&error) => {
+            let error = Arc::new(error);
+            for write in writes {
+                let _ = write
+                    .done
+                    .send(Err(shared_sqlite_error(&error, busy_timeout)));
+            }
+        }
         Err(_) => {
             for write in writes {
                 let _ = write
@@ -104,6 +121,27 @@ pub(crate) fn commit(
             }
         }
     }
+}
+
+/// Whether a group's failure may come from one of its writes (a constraint or a trigger
+/// refusing a row, a value too big): then each is written again alone. A lock not had, a full
+/// disk, an I/O error or a read-only file is the file's, and every write would meet it again.
+fn may_be_one_write_s(error: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode;
+    !matches!(
+        error.sqlite_error_code(),
+        Some(
+            ErrorCode::DatabaseBusy
+                | ErrorCode::DatabaseLocked
+                | ErrorCode::DiskFull
+                | ErrorCode::SystemIoFailure
+                | ErrorCode::ReadOnly
+                | ErrorCode::CannotOpen
+                | ErrorCode::NotADatabase
+                | ErrorCode::DatabaseCorrupt
+                | ErrorCode::OutOfMemory
+        )
+    )
 }
 
 /// One write as a transaction of its own, then `after`.
@@ -134,4 +172,38 @@ fn in_one_transaction(
         let _ = conn.execute_batch("ROLLBACK");
     }
     written
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::ffi;
+
+    use super::may_be_one_write_s;
+
+    fn failure(code: i32) -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(ffi::Error::new(code), None)
+    }
+
+    /// A group that failed on a lock or the disk gives every write that error at once; only a
+    /// failure a row may cause is retried write by write.
+    #[test]
+    fn only_a_row_s_failure_is_retried_alone() {
+        for code in [
+            ffi::SQLITE_BUSY,
+            ffi::SQLITE_LOCKED,
+            ffi::SQLITE_FULL,
+            ffi::SQLITE_IOERR,
+            ffi::SQLITE_READONLY,
+            ffi::SQLITE_CORRUPT,
+        ] {
+            assert!(!may_be_one_write_s(&failure(code)), "{code}");
+        }
+        for code in [
+            ffi::SQLITE_CONSTRAINT,
+            ffi::SQLITE_TOOBIG,
+            ffi::SQLITE_MISMATCH,
+        ] {
+            assert!(may_be_one_write_s(&failure(code)), "{code}");
+        }
+    }
 }

@@ -551,6 +551,26 @@ impl Checkpoints {
     }
 }
 
+/// A group commit handed to the blocking pool. Dropped without running (a runtime shutting
+/// down drops the blocking tasks it has not started), it lets the next write start another.
+struct Committer(Option<Arc<Inner>>);
+
+impl Committer {
+    fn run(mut self) {
+        if let Some(inner) = self.0.take() {
+            inner.commit_queued();
+        }
+    }
+}
+
+impl Drop for Committer {
+    fn drop(&mut self) {
+        if let Some(inner) = &self.0 {
+            inner.queue.committer_dropped();
+        }
+    }
+}
+
 /// The writer's log as its commit hook last saw it.
 #[derive(Debug, Default)]
 struct LogPages {
@@ -738,8 +758,8 @@ impl CacheStore for SqliteStore {
         // to the blocking pool always did.
         let (outcome, start_committer) = self.inner.queue.push(entry);
         if start_committer {
-            let inner = Arc::clone(&self.inner);
-            tokio::task::spawn_blocking(move || inner.commit_queued());
+            let committer = Committer(Some(Arc::clone(&self.inner)));
+            tokio::task::spawn_blocking(move || committer.run());
         }
         outcome.await.unwrap_or_else(|_| {
             Err(StoreError::backend(

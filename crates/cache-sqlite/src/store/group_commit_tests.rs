@@ -100,3 +100,38 @@ async fn a_write_refused_in_a_group_fails_alone() {
         }
     }
 }
+
+/// A committer dropped without running (as a runtime shutting down drops blocking tasks it has
+/// not started) lets the next queued write start another: that write, and the one the dropped
+/// committer was for, are committed, where the next write would wait for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_committer_dropped_unrun_does_not_stall_later_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("g.sqlite")).unwrap();
+    let (orphan, start) = store
+        .inner
+        .queue
+        .push(entry(1, Bytes::from_static(b"one"), None));
+    assert!(start, "the first queued write starts a committer");
+    drop(super::Committer(Some(std::sync::Arc::clone(&store.inner))));
+    let busy = store.inner.writer.lock().unwrap();
+    let later = {
+        let store = store.clone();
+        tokio::spawn(async move { store.put(entry(2, Bytes::from_static(b"two"), None)).await })
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store.inner.queue.len() < 2 {
+        assert!(Instant::now() < deadline, "the later write never queued");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    drop(busy);
+    tokio::time::timeout(Duration::from_secs(30), later)
+        .await
+        .expect("the later write waited for the dropped committer")
+        .unwrap()
+        .unwrap();
+    orphan.await.unwrap().unwrap();
+    for n in [1, 2] {
+        assert!(store.get(&key(n)).await.unwrap().is_some(), "entry {n}");
+    }
+}
