@@ -766,20 +766,25 @@ async fn profile_concurrent(store: Option<&str>, count: usize) {
     let dir = tempfile::tempdir().expect("temp dir");
     let client = profiled(store, dir.path(), &urls).await;
     for _ in 0..3 {
-        let (elapsed, mut samples) =
+        let (elapsed, samples) =
             measure::concurrent_samples(&client, &urls, TASKS, REQUESTS_PER_TASK).await;
-        samples.sort_unstable();
-        let at = |per_mille: usize| micros(samples[samples.len() * per_mille / 1000]);
-        println!(
-            "{:>9.0} hits/s  p50 {:.2}µs  p90 {:.2}µs  p95 {:.2}µs  p99 {:.2}µs  p99.9 {:.2}µs",
-            samples.len() as f64 / elapsed.as_secs_f64(),
-            at(500),
-            at(900),
-            at(950),
-            at(990),
-            at(999)
-        );
+        print_rate("hits", elapsed, samples);
     }
+}
+
+/// One line: `what` per second over `elapsed`, and the samples' percentiles.
+fn print_rate(what: &str, elapsed: std::time::Duration, mut samples: Vec<std::time::Duration>) {
+    samples.sort_unstable();
+    let at = |per_mille: usize| micros(samples[samples.len() * per_mille / 1000]);
+    println!(
+        "{:>9.0} {what}/s  p50 {:.2}µs  p90 {:.2}µs  p95 {:.2}µs  p99 {:.2}µs  p99.9 {:.2}µs",
+        samples.len() as f64 / elapsed.as_secs_f64(),
+        at(500),
+        at(900),
+        at(950),
+        at(990),
+        at(999)
+    );
 }
 
 /// Store writes alone (1 KiB entries, new keys): where a miss's time goes.
@@ -906,16 +911,8 @@ async fn profile_concurrent_misses(store: Option<&str>) {
             TASKS * 200,
             &format!("-cm{round}"),
         );
-        let (elapsed, mut samples) = measure::concurrent_miss_samples(&client, &urls, TASKS).await;
-        samples.sort_unstable();
-        let at = |per_mille: usize| micros(samples[samples.len() * per_mille / 1000]);
-        println!(
-            "{:>7.0} misses/s  p50 {:.1}µs  p90 {:.1}µs  p99 {:.1}µs",
-            samples.len() as f64 / elapsed.as_secs_f64(),
-            at(500),
-            at(900),
-            at(990),
-        );
+        let (elapsed, samples) = measure::concurrent_miss_samples(&client, &urls, TASKS).await;
+        print_rate("misses", elapsed, samples);
     }
 }
 
