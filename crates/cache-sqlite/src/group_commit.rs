@@ -83,43 +83,35 @@ pub(crate) fn commit(
     after: impl Fn(&Connection) -> Result<(), rusqlite::Error>,
     busy_timeout: Duration,
 ) {
-    if writes.len() <= 1 {
+    // A writer that stopped waiting has nothing to learn: failed sends are ignored.
+    let each_alone = |writes: Vec<QueuedWrite>| {
         for write in writes {
-            let _ = write
-                .done
-                .send(alone(conn, &write.entry, &insert, &after, busy_timeout));
+            let outcome = alone(conn, &write.entry, &insert, &after, busy_timeout);
+            let _ = write.done.send(outcome);
         }
-        return;
+    };
+    let all = |writes: Vec<QueuedWrite>, outcome: Result<(), rusqlite::Error>| {
+        let outcome = outcome.map_err(Arc::new);
+        for write in writes {
+            let outcome = match &outcome {
+                Ok(()) => Ok(()),
+                Err(error) => Err(shared_sqlite_error(error, busy_timeout)),
+            };
+            let _ = write.done.send(outcome);
+        }
+    };
+    if writes.len() <= 1 {
+        return each_alone(writes);
     }
     match in_one_transaction(conn, &writes, &insert) {
         Ok(()) => {
-            let evicted = after(conn).map_err(Arc::new);
-            for write in writes {
-                let outcome = match &evicted {
-                    Ok(()) => Ok(()),
-                    Err(error) => Err(shared_sqlite_error(error, busy_timeout)),
-                };
-                // A writer that stopped waiting has nothing to learn.
-                let _ = write.done.send(outcome);
-            }
+            let evicted = after(conn);
+            all(writes, evicted);
         }
         // The file's, not a write's: each would only meet it again (a lock held elsewhere
         // would be waited for once per write).
-        Err(error) if !may_be_one_write_s(&error) => {
-            let error = Arc::new(error);
-            for write in writes {
-                let _ = write
-                    .done
-                    .send(Err(shared_sqlite_error(&error, busy_timeout)));
-            }
-        }
-        Err(_) => {
-            for write in writes {
-                let _ = write
-                    .done
-                    .send(alone(conn, &write.entry, &insert, &after, busy_timeout));
-            }
-        }
+        Err(error) if !may_be_one_write_s(&error) => all(writes, Err(error)),
+        Err(_) => each_alone(writes),
     }
 }
 

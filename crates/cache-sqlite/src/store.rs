@@ -123,9 +123,7 @@ impl SqliteStoreBuilder {
         }
         let mut writer = open_connection(&self.path, self.busy_timeout, &self.pragmas)?;
         create_schema(&writer, self.busy_timeout)?;
-        let checkpoints = Arc::new(Checkpoints::default());
         let commits = commits_to(&self.path);
-        checkpoints.watch(&mut writer, Arc::clone(&commits), self.busy_timeout)?;
         // Opened with the full busy timeout (setting WAL mode may wait for another process),
         // then given the short one their reads use.
         let quick_readers = (0..2)
@@ -138,11 +136,17 @@ impl SqliteStoreBuilder {
             .collect::<Result<Vec<_>, StoreError>>()?;
         let quick_readers = QuickReaders::new(
             quick_readers,
-            commits,
+            Arc::clone(&commits),
             self.snapshot_reuse,
             self.snapshot_closer_period,
         );
-        let _ = checkpoints.readers.set(Arc::downgrade(&quick_readers));
+        let checkpoints = Arc::new(Checkpoints::default());
+        checkpoints.watch(
+            &mut writer,
+            commits,
+            Arc::clone(&quick_readers),
+            self.busy_timeout,
+        )?;
         let readers = (0..self.readers)
             .map(|_| open_connection(&self.path, self.busy_timeout, &self.pragmas).map(Mutex::new))
             .collect::<Result<Vec<_>, _>>()?;
@@ -360,7 +364,7 @@ impl Inner {
     /// A passive checkpoint of the log a quick write left due; a failure only delays it
     /// (the next write past the threshold asks again).
     fn checkpoint(&self) {
-        self.checkpoints.before_checkpoint();
+        self.checkpoints.before_checkpoint(&self.quick_readers);
         if let Err(error) = self
             .writer()
             .execute_batch("PRAGMA wal_checkpoint(PASSIVE)")
@@ -482,8 +486,6 @@ struct Checkpoints {
     quick: AtomicBool,
     /// A quick write passed the threshold.
     due: AtomicBool,
-    /// The store's quick readers, whose idle snapshots end before each checkpoint.
-    readers: std::sync::OnceLock<std::sync::Weak<QuickReaders>>,
     /// The log's pages at the last commit, and past how many the next checkpoint begins.
     log: Mutex<LogPages>,
     /// Checkpoints begun (tests).
@@ -498,7 +500,7 @@ impl Checkpoints {
     fn is_due(&self, pages: i32) -> bool {
         let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
         // Fewer pages than at the last commit: the log started over.
-        if pages < log.last || log.next_checkpoint_at == 0 {
+        if pages < log.last {
             log.next_checkpoint_at = CHECKPOINT_PAGES;
         }
         log.last = pages;
@@ -509,25 +511,26 @@ impl Checkpoints {
         due
     }
 
-    /// Ends the snapshots no read holds now, so the checkpoint can reach the end of the log
+    /// Ends the snapshots of `readers` (the store's quick readers) no read holds now, so the
+    /// checkpoint can reach the end of the log
     /// and the next write can start the log again. A snapshot is kept up to 5 ms; one begun
     /// by the last read before a commit would otherwise stop the checkpoint short, and the
     /// log would keep growing until a later checkpoint found no snapshot in the way.
-    fn before_checkpoint(&self) {
+    fn before_checkpoint(&self, readers: &QuickReaders) {
         #[cfg(test)]
         self.begun.fetch_add(1, Ordering::Relaxed);
-        if let Some(readers) = self.readers.get().and_then(std::sync::Weak::upgrade) {
-            readers.end_idle();
-        }
+        readers.end_idle();
     }
 
     /// Installs the commit hook on the writer (it replaces SQLite's automatic checkpoints).
     /// It also counts the commits in `commits` (SQLite calls the hook after each commit):
-    /// a quick reader's snapshot from before one is not used after it.
+    /// a quick reader's snapshot from before one is not used after it. `readers` are the
+    /// store's quick readers.
     fn watch(
         self: &Arc<Self>,
         writer: &mut Connection,
         commits: Arc<AtomicU64>,
+        readers: Arc<QuickReaders>,
         busy: Duration,
     ) -> Result<(), StoreError> {
         let this = Arc::clone(self);
@@ -543,7 +546,7 @@ impl Checkpoints {
                 }
                 // Passive: never waits for readers; a checkpoint left short is finished by a
                 // later one.
-                this.before_checkpoint();
+                this.before_checkpoint(&readers);
                 let _ = wal.checkpoint();
                 Ok(())
             }))
@@ -572,11 +575,19 @@ impl Drop for Committer {
 }
 
 /// The writer's log as its commit hook last saw it.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct LogPages {
     last: i32,
-    /// 0 until the first commit: then [`CHECKPOINT_PAGES`].
     next_checkpoint_at: i32,
+}
+
+impl Default for LogPages {
+    fn default() -> Self {
+        Self {
+            last: 0,
+            next_checkpoint_at: CHECKPOINT_PAGES,
+        }
+    }
 }
 
 /// The metadata columns, in the order [`meta_from_row`] reads them.
