@@ -59,40 +59,62 @@ const CASE_INSENSITIVE_VALUES: &[&str] = &[
 /// lowercased where values are case-insensitive. `None` when the header is absent. Values that are not UTF-8 are compared
 /// as bytes (trimmed of ASCII whitespace), so two different ones never select one variant.
 pub fn normalized_value(headers: &HeaderMap, name: &HeaderName) -> Option<Vec<u8>> {
-    let mut members: Vec<&[u8]> = Vec::new();
-    let mut present = false;
-    for value in headers.get_all(name) {
-        present = true;
-        let bytes = value.as_bytes();
-        match std::str::from_utf8(bytes) {
-            Ok(text) => members.extend(
-                text.split(',')
-                    .map(str::trim)
-                    .filter(|m| !m.is_empty())
-                    .map(str::as_bytes),
-            ),
-            Err(_) => members.extend(
-                bytes
-                    .split(|&b| b == b',')
-                    .map(<[u8]>::trim_ascii)
-                    .filter(|m| !m.is_empty()),
-            ),
-        }
+    let mut value = Vec::new();
+    write_normalized_value(headers, name, &mut value).then_some(value)
+}
+
+/// Appends [`normalized_value`] to `out`; false (nothing appended) when the header is absent.
+/// Members go straight into `out`: a variant key's hashed bytes are built with no buffer of
+/// their own per header.
+fn write_normalized_value(headers: &HeaderMap, name: &HeaderName, out: &mut Vec<u8>) -> bool {
+    let mut lines = headers.get_all(name).iter().peekable();
+    if lines.peek().is_none() {
+        return false;
     }
-    if !present {
-        return None;
-    }
+    let members = lines.flat_map(|value| list_members(value.as_bytes()));
+    let start = out.len();
     // Languages in order of preference: by q-value, highest first (RFC 9110 §12.5.4), so
     // `en, de;q=0.5` and `de;q=0.5, en` select one variant. Ties keep their order (a stable
     // sort): servers commonly break them by list order, so `en, de` and `de, en` stay apart.
     if name == http::header::ACCEPT_LANGUAGE {
-        members.sort_by(|a, b| quality(b).total_cmp(&quality(a)));
+        let mut sorted: Vec<&[u8]> = members.collect();
+        sorted.sort_by(|a, b| quality(b).total_cmp(&quality(a)));
+        join_into(sorted.into_iter(), out);
+    } else {
+        join_into(members, out);
     }
-    let mut joined = members.join(&b", "[..]);
     if CASE_INSENSITIVE_VALUES.contains(&name.as_str()) {
-        joined.make_ascii_lowercase();
+        out[start..].make_ascii_lowercase();
     }
-    Some(joined)
+    true
+}
+
+/// The non-empty, trimmed members of one field line: split at commas as text, or as bytes
+/// (trimmed of ASCII whitespace) when the line is not UTF-8.
+fn list_members(line: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let text = std::str::from_utf8(line).ok();
+    let as_text = text.into_iter().flat_map(|text| {
+        text.split(',')
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
+            .map(str::as_bytes)
+    });
+    let as_bytes = text.is_none().then_some(line).into_iter().flat_map(|line| {
+        line.split(|&b| b == b',')
+            .map(<[u8]>::trim_ascii)
+            .filter(|m| !m.is_empty())
+    });
+    as_text.chain(as_bytes)
+}
+
+/// Appends `members` to `out`, separated by ", ".
+fn join_into<'a>(members: impl Iterator<Item = &'a [u8]>, out: &mut Vec<u8>) {
+    for (i, member) in members.enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b", ");
+        }
+        out.extend_from_slice(member);
+    }
 }
 
 /// The `q` weight of a list member (`de;q=0.5`): 1 when absent, 0 when unreadable (as
@@ -123,27 +145,32 @@ pub fn variant_key(
     index: &cache_core::VaryIndex,
     request: &HeaderMap,
 ) -> CacheKey {
-    let names = &index.headers;
-    let mut hasher = blake3::Hasher::new();
-    let mut field = |bytes: &[u8]| {
-        hasher.update(&(bytes.len() as u64).to_le_bytes());
-        hasher.update(bytes);
+    // Length-prefixed fields in one buffer, hashed at once: the bytes (so the keys) are those
+    // a field-by-field hasher took in earlier versions, for a fraction of its calls.
+    let mut bytes = Vec::with_capacity(256);
+    let field = |bytes: &mut Vec<u8>, data: &[u8]| {
+        bytes.extend_from_slice(&(data.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(data);
     };
-    field(b"reqwest-caching/variant/v1");
-    field(url_key.as_str().as_bytes());
-    field(&index.generation.to_le_bytes());
-    for name in names {
-        field(name.as_str().as_bytes());
-        match normalized_value(request, name) {
-            Some(value) => {
-                field(b"present");
-                field(&value);
-            }
-            None => field(b"absent"),
+    field(&mut bytes, b"reqwest-caching/variant/v1");
+    field(&mut bytes, url_key.as_str().as_bytes());
+    field(&mut bytes, &index.generation.to_le_bytes());
+    for name in &index.headers {
+        field(&mut bytes, name.as_str().as_bytes());
+        if !request.contains_key(name) {
+            field(&mut bytes, b"absent");
+            continue;
         }
+        field(&mut bytes, b"present");
+        // The value is written in place; its length goes before it once known.
+        let at = bytes.len();
+        bytes.extend_from_slice(&[0; 8]);
+        write_normalized_value(request, name, &mut bytes);
+        let len = (bytes.len() - at - 8) as u64;
+        bytes[at..at + 8].copy_from_slice(&len.to_le_bytes());
     }
     let mut digest = [0u8; 16];
-    digest.copy_from_slice(&hasher.finalize().as_bytes()[..16]);
+    digest.copy_from_slice(&blake3::hash(&bytes).as_bytes()[..16]);
     CacheKey::from_digest(digest)
 }
 
@@ -179,6 +206,60 @@ mod tests {
         assert_eq!(parse_vary(&headers(&[("vary", "accept, *")])), Vary::Any);
         assert_eq!(parse_vary(&headers(&[("vary", " , ")])), Vary::None);
         assert_eq!(parse_vary(&HeaderMap::new()), Vary::None);
+    }
+
+    /// Variant keys are stored: the bytes hashed for them may never change, whatever way
+    /// they are written (a changed key orphans every stored variant).
+    #[test]
+    fn variant_keys_are_pinned() {
+        let key = CacheKey::from_digest([7; 16]);
+        let index = |names: &[&'static str], generation| cache_core::VaryIndex {
+            headers: names.iter().map(|n| HeaderName::from_static(n)).collect(),
+            generation,
+        };
+        let pinned = [
+            (
+                index(&["accept-encoding"], 0),
+                headers(&[("accept-encoding", "GZIP, br")]),
+                "63f84550510f1f9c039823fd658e9cee",
+            ),
+            (
+                index(&["accept-encoding", "accept-language", "x-tenant"], 3),
+                headers(&[
+                    ("accept-language", "en, DE;q=0.5"),
+                    ("accept-language", "fr;q=0.7"),
+                    ("x-tenant", "Acme"),
+                ]),
+                "065b406efc60862003a8b068b3ff8c2d",
+            ),
+            (
+                index(&["accept-encoding"], 1),
+                headers(&[("accept-encoding", "")]),
+                "1b017618d8b13c6af592e1e58e5a9e5b",
+            ),
+            (
+                index(&["authorization"], 0),
+                HeaderMap::new(),
+                "8508df0fd4616cc4357e64cf6eb4b672",
+            ),
+        ];
+        for (index, request, expected) in pinned {
+            assert_eq!(
+                variant_key(&key, &index, &request).as_str(),
+                expected,
+                "{index:?}"
+            );
+        }
+        let not_utf8 = headers(&[("x-tenant", "a")]);
+        let mut not_utf8 = not_utf8;
+        not_utf8.append(
+            "x-tenant",
+            HeaderValue::from_bytes(b" \xff\xfe , b ").unwrap(),
+        );
+        assert_eq!(
+            variant_key(&key, &index(&["x-tenant"], 0), &not_utf8).as_str(),
+            "c7e298240568e70eefbf8b4559362454"
+        );
     }
 
     #[test]
