@@ -17,9 +17,10 @@
 //! `... -- big-body-fs [MiB]`: peak memory while a body that large (default 1024) passes
 //! through the cache over an `FsStore`, written while it streams, then served from its file.
 //! `... -- profile-hits [memory|memory-roomy|sqlite|sled|redis|tiered|token|floor|floor-sqlite|
-//! floor-sled|floor-redis|floor-token] [plain|many]` (`token`: memory with a bearer token;
+//! floor-sled|floor-redis|floor-token] [plain|many|api]` (`token`: memory with a bearer token;
 //! `tiered`: the memory tier over Redis): only hits of one store (or floor), 100 URLs with a query (or plain, or 10,000
-//! with a query: more than the memory store holds by default, `memory-roomy` holds them all),
+//! with a query: more than the memory store holds by default, `memory-roomy` holds them all;
+//! or 100 with a query answered with a typical API head, which varies on `Accept-Encoding`),
 //! for profilers.
 //! `... -- profile-concurrent [memory|sqlite|sled|floor|floor-sqlite|floor-sled] [hot]`: the concurrent
 //! row of one store alone (or all tasks on one URL), with latency percentiles.
@@ -85,6 +86,9 @@ enum Shape {
     Query,
     /// `/body/1024/7`.
     Plain,
+    /// `/api/1024?sort=name&page=7&per_page=50`: the query shape, answered with a typical
+    /// API head (a dozen fields, `Vary: Accept-Encoding`; see `origin`).
+    Api,
 }
 
 impl Shape {
@@ -92,6 +96,7 @@ impl Shape {
         match self {
             Shape::Query => "3-param query",
             Shape::Plain => "plain URL",
+            Shape::Api => "API head, Vary",
         }
     }
 }
@@ -101,6 +106,7 @@ fn urls(origin: &str, size: usize, shape: Shape, count: usize, tag: &str) -> Vec
         .map(|i| match shape {
             Shape::Query => format!("{origin}/body/{size}?sort=name{tag}&page={i}&per_page=50"),
             Shape::Plain => format!("{origin}/body/{size}/{i}{tag}"),
+            Shape::Api => format!("{origin}/api/{size}?sort=name{tag}&page={i}&per_page=50"),
         })
         .collect()
 }
@@ -618,6 +624,7 @@ async fn main() {
             let (shape, count) = match args.get(2).map(String::as_str) {
                 Some("plain") => (Shape::Plain, HIT_URLS),
                 Some("many") => (Shape::Query, MANY_URLS),
+                Some("api") => (Shape::Api, HIT_URLS),
                 _ => (Shape::Query, HIT_URLS),
             };
             return profile_hits(args.get(1).map(String::as_str), shape, count).await;

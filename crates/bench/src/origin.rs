@@ -1,5 +1,7 @@
 //! The loopback origin: `/body/{size}` (and `/body/{size}/{n}`, for many plain URLs) answers
 //! that many bytes, cacheable for an hour;
+//! `/api/{size}` answers that many bytes with the head a typical JSON API sends (validators,
+//! rate-limit and request-id fields, `Vary: Accept-Encoding`: a dozen fields);
 //! `/json/{size}` answers a JSON-like text of about that size (compressible as real API
 //! responses are, not a repeated byte); `/stream/{size}` streams that many bytes in 64 KiB chunks, without a length;
 //! `/stream-len/{size}` the same with `Content-Length`.
@@ -26,6 +28,12 @@ pub async fn start() -> String {
                     vec![b'x'; size],
                 )
             }),
+        )
+        .route(
+            "/api/{size}",
+            axum::routing::get(
+                |Path(size): Path<usize>| async move { (API_HEADERS, vec![b'a'; size]) },
+            ),
         )
         .route(
             "/json/{size}",
@@ -63,6 +71,26 @@ pub async fn start() -> String {
     tokio::spawn(async move { axum::serve(listener, app).await.expect("origin") });
     base
 }
+
+/// The head of a typical JSON API response (nginx in front, rate limits, a request id),
+/// varying on `Accept-Encoding` as servers that compress do.
+const API_HEADERS: [(&str, &str); 12] = [
+    ("cache-control", "public, max-age=3600"),
+    ("etag", "\"33a64df551425fcc55e4d42a148795d9f25f89d4\""),
+    ("last-modified", "Wed, 21 Oct 2015 07:28:00 GMT"),
+    ("vary", "Accept-Encoding"),
+    ("x-request-id", "9f1c2a7e-5b3d-4c8e-a1f0-2d6b7e9c4a31"),
+    ("x-ratelimit-limit", "5000"),
+    ("x-ratelimit-remaining", "4987"),
+    ("x-ratelimit-reset", "1700000000"),
+    (
+        "strict-transport-security",
+        "max-age=31536000; includeSubDomains",
+    ),
+    ("access-control-allow-origin", "*"),
+    ("server", "nginx/1.25.3"),
+    ("x-content-type-options", "nosniff"),
+];
 
 /// Records with varying ids, names and numbers, as an API listing would return.
 pub fn json_like(size: usize) -> String {
