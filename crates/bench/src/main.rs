@@ -1,6 +1,7 @@
 //! One run, side by side in one process: reqwest-caching's stores, the floors (the least work
 //! a cache can do with the same storage), http-cache-reqwest, and plain reqwest, on the shapes
-//! users send: URLs with three query parameters (and plain URLs as a second row), 100
+//! users send: URLs with three query parameters (and plain URLs as a second row, and 1 KiB
+//! responses with a typical API head that varies on `Accept-Encoding` as a third), 100
 //! distinct URLs per hit row, 1,000 for the concurrent run, 1 KiB and 64 KiB bodies, and a
 //! memory hit row with a bearer token on every request, as API clients send. Prints medians
 //! and p99, then the ratio table with the targets and a pass/fail column.
@@ -675,6 +676,17 @@ async fn main() {
             }
         }
     }
+    // A typical API head (a dozen fields, varying on Accept-Encoding): a hit reads the URL's
+    // Vary index, then its variant.
+    hit_rows(
+        &origin,
+        dir.path(),
+        redis.as_ref(),
+        1024,
+        Shape::Api,
+        &mut checks,
+    )
+    .await;
     token::token_rows(&origin, &mut checks).await;
     for size in [1024, 64 * 1024] {
         miss_rows(&origin, dir.path(), redis.as_ref(), size, &mut checks).await;
