@@ -32,6 +32,7 @@ use crate::stale::StaleAllowance;
 use crate::stats::StatsCounters;
 use crate::store_calls::StoreCalls;
 use crate::url_patterns::UrlPattern;
+use crate::vary_guesses::VaryGuesses;
 use crate::warnings::error_chain;
 
 /// Responses with a body larger than this are passed through uncached by default.
@@ -707,6 +708,7 @@ impl CacheMiddlewareBuilder {
             stats,
             flights: Flights::default(),
             refresher,
+            vary_guesses: VaryGuesses::default(),
         };
         Ok(CacheMiddleware::from_cache(Cache { settings, live }))
     }

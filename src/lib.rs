@@ -50,6 +50,7 @@ mod stored_fields;
 pub mod transfer;
 mod url_patterns;
 mod variants;
+mod vary_guesses;
 mod warnings;
 
 pub use breaker::CircuitOpen;

@@ -1,6 +1,6 @@
 //! [`Live`]: the machinery one middleware runs on, shared with its handles and changed by
 //! every request: the store calls, the counters, the flights of identical requests, the
-//! background refreshes. Settings are apart, in [`Settings`](crate::settings::Settings).
+//! background refreshes, the Vary indexes last read. Settings are apart, in [`Settings`](crate::settings::Settings).
 //! Calls only the modules of its parts.
 
 use std::sync::Arc;
@@ -9,6 +9,7 @@ use crate::flight::Flights;
 use crate::refresh::Refresher;
 use crate::stats::StatsCounters;
 use crate::store_calls::StoreCalls;
+use crate::vary_guesses::VaryGuesses;
 
 /// The live parts of a cache.
 #[derive(Debug)]
@@ -17,4 +18,6 @@ pub(crate) struct Live {
     pub(crate) stats: Arc<StatsCounters>,
     pub(crate) flights: Flights,
     pub(crate) refresher: Refresher,
+    /// The Vary index last read under each URL key, for lookups that wait for the store.
+    pub(crate) vary_guesses: VaryGuesses,
 }

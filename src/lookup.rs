@@ -1,10 +1,13 @@
 //! Finding what is stored for a request: the entry under its URL key, or, when that is a
 //! Vary index (RFC 9111 §4.1), the variant the request's headers select. One read path for
 //! every store: [`StoreCalls::read`] answers at once when the store can; a body over
-//! `max_body_size` in a store that keeps files stays in its file. Calls only the store
-//! calls and leaf modules.
+//! `max_body_size` in a store that keeps files stays in its file. When the store makes the
+//! lookup wait (a server), the variant the URL's last index selects is read beside the index
+//! (see [`VaryGuesses`]). Calls only the store calls, the guesses and leaf modules.
 
+use std::pin::pin;
 use std::sync::{Arc, LazyLock};
+use std::task::Poll;
 
 use bytes::Bytes;
 use cache_core::{CacheKey, CachedRequest, CachedResponse, Decoded, Entry, EntryMeta, VaryIndex};
@@ -13,7 +16,9 @@ use cache_http::vary::variant_key;
 use http::{HeaderMap, Method, StatusCode, Version};
 
 use crate::file_body::FileBody;
+use crate::live::Live;
 use crate::store_calls::StoreCalls;
+use crate::vary_guesses::VaryGuesses;
 
 /// What a lookup found under a request's URL key.
 #[derive(Debug, Default)]
@@ -109,28 +114,114 @@ static NO_RESPONSE: LazyLock<CachedResponse> = LazyLock::new(|| {
     )
 });
 
+/// An entry as a servable read gives it: decoded, with the body's file when it stays there.
+type Servable = (Arc<Decoded>, Option<Arc<FileBody>>);
+
 /// The stored response for a request with this URL key and these headers, following a Vary
 /// index to the variant the headers select. A store failure is a miss.
-pub(crate) async fn find(store: &StoreCalls, url_key: &CacheKey, request: &HeaderMap) -> Lookup {
+pub(crate) async fn find(live: &Live, url_key: &CacheKey, request: &HeaderMap) -> Lookup {
+    let store = &live.store;
+    let mut url_key_read = pin!(store.read_servable(url_key));
+    // Polled once by hand: a store that answers at once (in the process) is read one key
+    // after the other, as the second key is known only from the first read's answer.
+    let first = std::future::poll_fn(|cx| Poll::Ready(url_key_read.as_mut().poll(cx))).await;
+    let read = match first {
+        Poll::Ready(read) => read,
+        // Boxed: only lookups that wait go this way, and the hit path's future stays small.
+        Poll::Pending => {
+            let waiting = find_waiting(store, &live.vary_guesses, url_key, request, url_key_read);
+            return Box::pin(waiting).await;
+        }
+    };
     // The first read's answer is taken apart before the second read: nothing of it but the
     // boxed index lives across that await, so the hit path's future stays small.
-    let Some((decoded, body)) = store.read_servable(url_key).await else {
-        return Lookup::default();
+    let index = match taken_apart(url_key, read) {
+        UrlKeyRead::Done(lookup) => return lookup,
+        UrlKeyRead::Index(index) => index,
     };
-    if !matches!(decoded.entry, Entry::VaryIndex(_)) {
-        return Lookup {
-            found: Found::from_entry(*url_key, (decoded, body)),
-            index: None,
-        };
-    }
-    let (meta, Entry::VaryIndex(index)) = Decoded::into_parts(decoded) else {
-        return Lookup::default();
-    };
-    let index = Box::new((meta, index));
-    let key = variant_key(url_key, &index.1, request);
-    let variant = store.read_servable(&key).await;
+    let found = read_variant(store, url_key, &index.1, request).await;
     Lookup {
-        found: variant.and_then(|read| Found::from_entry(key, read)),
+        found,
         index: Some(index),
     }
+}
+
+/// [`find`] for a store that made the URL key's read wait: when the URL was seen to vary,
+/// the variant its last index selects is read at once beside the index (with a server, one
+/// round trip where there were two), and kept only when the index read is that very index.
+/// The variant read then stands for the one a read after the index's would have made: it
+/// is the variant that index selects, and was read no earlier than the index was current.
+async fn find_waiting(
+    store: &StoreCalls,
+    guesses: &VaryGuesses,
+    url_key: &CacheKey,
+    request: &HeaderMap,
+    url_key_read: impl Future<Output = Option<Servable>>,
+) -> Lookup {
+    let guess = guesses
+        .get(url_key)
+        .map(|index| (variant_key(url_key, &index, request), index));
+    let (read, guessed) = match &guess {
+        Some((key, _)) => {
+            let both = futures_util::future::join(url_key_read, store.read_servable(key)).await;
+            (both.0, Some(both.1))
+        }
+        None => (url_key_read.await, None),
+    };
+    let index = match taken_apart(url_key, read) {
+        UrlKeyRead::Done(lookup) => {
+            if guess.is_some() {
+                guesses.forget(url_key);
+            }
+            return lookup;
+        }
+        UrlKeyRead::Index(index) => index,
+    };
+    let found = match (guess, guessed) {
+        (Some((key, guessed_from)), Some(variant)) if *guessed_from == index.1 => {
+            variant.and_then(|read| Found::from_entry(key, read))
+        }
+        _ => {
+            guesses.remember(*url_key, &index.1);
+            read_variant(store, url_key, &index.1, request).await
+        }
+    };
+    Lookup {
+        found,
+        index: Some(index),
+    }
+}
+
+/// What the URL key's read gave: the whole lookup, or a Vary index to follow.
+enum UrlKeyRead {
+    Done(Lookup),
+    Index(Box<(EntryMeta, VaryIndex)>),
+}
+
+fn taken_apart(url_key: &CacheKey, read: Option<Servable>) -> UrlKeyRead {
+    let Some((decoded, body)) = read else {
+        return UrlKeyRead::Done(Lookup::default());
+    };
+    if !matches!(decoded.entry, Entry::VaryIndex(_)) {
+        return UrlKeyRead::Done(Lookup {
+            found: Found::from_entry(*url_key, (decoded, body)),
+            index: None,
+        });
+    }
+    match Decoded::into_parts(decoded) {
+        (meta, Entry::VaryIndex(index)) => UrlKeyRead::Index(Box::new((meta, index))),
+        _ => UrlKeyRead::Done(Lookup::default()),
+    }
+}
+
+/// The variant `index` selects for `request`, read.
+async fn read_variant(
+    store: &StoreCalls,
+    url_key: &CacheKey,
+    index: &VaryIndex,
+    request: &HeaderMap,
+) -> Option<Found> {
+    let key = variant_key(url_key, index, request);
+    let read = store.read_servable(&key).await;
+    read.and_then(|read| Found::from_entry(key, read))
 }

@@ -210,7 +210,7 @@ impl CacheMiddleware {
         let (found, seen) = if mode.skips_lookup() {
             (None, SeenIndex::Unknown)
         } else {
-            let Lookup { found, index } = find(&live.store, &url_key, req.headers()).await;
+            let Lookup { found, index } = find(live, &url_key, req.headers()).await;
             (found, SeenIndex::Known(index.map(|index| *index)))
         };
         if found.is_none() && req.method() == Method::HEAD && !mode.skips_lookup() {
@@ -218,7 +218,7 @@ impl CacheMiddleware {
             let get_key = settings
                 .keys
                 .key(&Method::GET, req.url(), req.headers(), None);
-            if let Some(Decision::Serve(get)) = find(&live.store, &get_key, req.headers())
+            if let Some(Decision::Serve(get)) = find(live, &get_key, req.headers())
                 .await
                 .found
                 .map(|get| decide(settings, mode, directives.as_ref(), Some(get), now))
@@ -354,7 +354,7 @@ impl CacheMiddleware {
     ) -> Option<Response> {
         let cache = &*self.cache;
         let now = cache.settings.clock.now();
-        let found = find(&cache.live.store, &url_key, req.headers()).await.found;
+        let found = find(&cache.live, &url_key, req.headers()).await.found;
         let Decision::Serve(found) = decide(&cache.settings, mode, directives, found, now) else {
             return None;
         };

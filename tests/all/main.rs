@@ -42,3 +42,4 @@ mod store_faults;
 mod tiered;
 mod too_large;
 mod transfer;
+mod vary_reads;

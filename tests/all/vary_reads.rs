@@ -1,0 +1,200 @@
+//! Lookups of varying responses from stores that make them wait: the variant the URL's last
+//! Vary index selects is read beside the index (one round trip to a server, not two), and is
+//! served only when the index read with it is that very index.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::stream::BoxStream;
+use reqwest_caching::cache_core::{CacheKey, CacheStore, EntryMeta, StoreError, StoredEntry};
+use reqwest_caching::{
+    CacheMiddleware, CacheMiddlewareBuilder, CacheMode, CacheRequestExt, CacheResponseExt,
+};
+
+use crate::support::{BACKENDS, Backend, Harness, send};
+
+/// A store whose every read takes a while, as a server's round trip does, and which counts
+/// how many reads were in flight at once.
+#[derive(Debug)]
+struct SlowReads {
+    inner: Arc<dyn CacheStore>,
+    in_flight: AtomicUsize,
+    most_in_flight: AtomicUsize,
+}
+
+impl SlowReads {
+    fn new(inner: Arc<dyn CacheStore>) -> Self {
+        Self {
+            inner,
+            in_flight: AtomicUsize::new(0),
+            most_in_flight: AtomicUsize::new(0),
+        }
+    }
+
+    /// The most reads in flight at once since the last call.
+    fn take_most_in_flight(&self) -> usize {
+        self.most_in_flight.swap(0, Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl CacheStore for SlowReads {
+    async fn get(&self, key: &CacheKey) -> Result<Option<StoredEntry>, StoreError> {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most_in_flight.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let read = self.inner.get(key).await;
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        read
+    }
+    async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
+        self.inner.put(entry).await
+    }
+    async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {
+        self.inner.delete(key).await
+    }
+    async fn entries_for_url(&self, url_group: &CacheKey) -> Result<Vec<EntryMeta>, StoreError> {
+        self.inner.entries_for_url(url_group).await
+    }
+    fn entries(&self) -> BoxStream<'_, Result<EntryMeta, StoreError>> {
+        self.inner.entries()
+    }
+    async fn clear(&self) -> Result<u64, StoreError> {
+        self.inner.clear().await
+    }
+}
+
+/// Once a lookup has seen the URL's index, the next one reads index and variant at once;
+/// without a guess (the first hit) they are read one after the other.
+#[tokio::test]
+async fn a_waiting_store_reads_the_guessed_variant_beside_the_index() {
+    let slow = std::sync::OnceLock::<Arc<SlowReads>>::new();
+    let h = Harness::wrapping(
+        Backend::Memory,
+        |store| {
+            let wrapped = Arc::new(SlowReads::new(store));
+            let _ = slow.set(Arc::clone(&wrapped));
+            wrapped
+        },
+        |b| b.expire_after(Duration::from_secs(60)),
+    )
+    .await;
+    let slow = slow.get().expect("the harness wrapped its store");
+    let path = "/varying/guess";
+    h.origin.set_vary("accept-language");
+    let get = || send(h.get(path).header("accept-language", "en"));
+
+    let (body, info) = get().await;
+    assert!(info.stored && !info.from_cache, "{info:?}");
+    slow.take_most_in_flight();
+    let (first_hit, info) = get().await;
+    assert!(info.from_cache, "{info:?}");
+    assert_eq!(first_hit, body);
+    assert_eq!(
+        slow.take_most_in_flight(),
+        1,
+        "no guess yet: index, then variant"
+    );
+
+    for _ in 0..3 {
+        let (hit, info) = get().await;
+        assert!(info.from_cache, "{info:?}");
+        assert_eq!(hit, body);
+        assert_eq!(
+            slow.take_most_in_flight(),
+            2,
+            "index and guessed variant at once"
+        );
+    }
+    // Another language: the guess (from the same index) names its variant, not yet stored.
+    let (other, info) = send(h.get(path).header("accept-language", "fr")).await;
+    assert!(!info.from_cache && info.stored, "{info:?}");
+    assert_ne!(other, body);
+    assert_eq!(h.origin.hits(path), 2);
+}
+
+/// A guess made from an index since replaced never serves: the variant it names, even when it
+/// is still stored (its removal failed, say), is not the one the current index selects.
+#[tokio::test]
+async fn a_stale_guess_never_serves_a_variant_the_index_no_longer_selects() {
+    let fresh = |b: CacheMiddlewareBuilder| b.expire_after(Duration::from_secs(60));
+    // Every store, and one whose reads always wait (the in-process stores answer at once).
+    for &backend in BACKENDS {
+        stale_guess(Harness::with(backend, fresh).await, &format!("{backend:?}")).await;
+    }
+    let slow = |store| Arc::new(SlowReads::new(store)) as Arc<dyn CacheStore>;
+    let h = Harness::wrapping(Backend::Memory, slow, fresh).await;
+    stale_guess(h, "slow reads").await;
+}
+
+async fn stale_guess(h: Harness, label: &str) {
+    let store = Arc::clone(h.handle.store());
+    let state = |what: &str| format!("{label}: {what}");
+    let path = "/varying/stale-guess";
+    let request = || {
+        h.get(path)
+            .header("accept-language", "en")
+            .header("accept-encoding", "gzip")
+    };
+    h.origin.set_vary("accept-language");
+    let (old, _) = send(request()).await;
+    let (hit, info) = send(request()).await;
+    assert!(
+        info.from_cache && hit == old,
+        "{}",
+        state("the index is read")
+    );
+
+    // Another instance sharing the store learns the URL now varies on another header:
+    // it replaces the index (removing the old variants); the old variant is put back, as
+    // a removal that failed would leave it.
+    let old_variant_key = info.key.expect("the variant's key");
+    let old_variant = store
+        .get(&old_variant_key)
+        .await
+        .unwrap()
+        .expect("old variant");
+    assert!(
+        old_variant.meta.variant_of.is_some(),
+        "{}",
+        state("a variant was served")
+    );
+    let other = CacheMiddleware::builder()
+        .shared_store(Arc::clone(&store))
+        .expire_after(Duration::from_secs(60))
+        .build()
+        .unwrap()
+        .into_client(reqwest::Client::new());
+    h.origin.set_vary("accept-encoding");
+    let (new, info) = send(
+        other
+            .get(h.origin.url(path))
+            .header("accept-language", "en")
+            .header("accept-encoding", "gzip")
+            .cache_mode(CacheMode::ForceRefresh),
+    )
+    .await;
+    assert!(info.stored && new != old, "{}", state("replaced"));
+    assert!(
+        store.get(&old_variant_key).await.unwrap().is_none(),
+        "{}",
+        state("the old variant went with its index")
+    );
+    store.put(old_variant).await.unwrap();
+
+    // This instance still guesses from the old index: the orphan it names is not served.
+    let hits = h.origin.hits(path);
+    for _ in 0..2 {
+        let response = request().send().await.unwrap();
+        assert!(response.from_cache(), "{}", state("served from the cache"));
+        assert_eq!(
+            response.text().await.unwrap(),
+            new,
+            "{}",
+            state("the variant of the current index")
+        );
+    }
+    assert_eq!(h.origin.hits(path), hits, "{}", state("no fetch"));
+}
