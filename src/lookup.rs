@@ -13,6 +13,7 @@ use bytes::Bytes;
 use cache_core::{CacheKey, CachedRequest, CachedResponse, Decoded, Entry, EntryMeta, VaryIndex};
 use cache_http::freshness::StoredFreshness;
 use cache_http::vary::variant_key;
+use futures_util::future::{Either, select};
 use http::{HeaderMap, Method, StatusCode, Version};
 
 use crate::file_body::FileBody;
@@ -123,7 +124,8 @@ pub(crate) async fn find(live: &Live, url_key: &CacheKey, request: &HeaderMap) -
     let store = &live.store;
     let mut url_key_read = pin!(store.read_servable(url_key));
     // Polled once by hand: a store that answers at once (in the process) is read one key
-    // after the other, as the second key is known only from the first read's answer.
+    // after the other, as the second key is known only from the first read's answer. (It
+    // waits now and then too, when the task's cooperative budget is spent: harmless.)
     let first = std::future::poll_fn(|cx| Poll::Ready(url_key_read.as_mut().poll(cx))).await;
     let read = match first {
         Poll::Ready(read) => read,
@@ -146,45 +148,62 @@ pub(crate) async fn find(live: &Live, url_key: &CacheKey, request: &HeaderMap) -
     }
 }
 
-/// [`find`] for a store that made the URL key's read wait: when the URL was seen to vary,
-/// the variant its last index selects is read at once beside the index (with a server, one
-/// round trip where there were two), and kept only when the index read is that very index.
-/// The variant read then stands for the one a read after the index's would have made: it
-/// is the variant that index selects, and was read no earlier than the index was current.
+/// [`find`] for a store that made the URL key's read wait: when the URL was seen to vary, the
+/// variant its last index selects is read at once beside the index (with a server, one round
+/// trip where there were two), and counts only when the index read is that very write of the
+/// index, the one the guess was taken from (same header list, generation and time written).
+/// That index was then in place from the guess to its read, so the variant read meanwhile is
+/// the one a read after the index's would have found, whatever order the store ran the two
+/// reads in. A guessed read that can no longer count is dropped as soon as the index read
+/// says so; a guessed variant not found (absent, or its read failed) is read again after the
+/// index, as without a guess.
 async fn find_waiting(
     store: &StoreCalls,
     guesses: &VaryGuesses,
     url_key: &CacheKey,
     request: &HeaderMap,
-    url_key_read: impl Future<Output = Option<Servable>>,
+    url_key_read: impl Future<Output = Option<Servable>> + Unpin,
 ) -> Lookup {
-    let guess = guesses
-        .get(url_key)
-        .map(|index| (variant_key(url_key, &index, request), index));
-    let (read, guessed) = match &guess {
-        Some((key, _)) => {
-            let both = futures_util::future::join(url_key_read, store.read_servable(key)).await;
-            (both.0, Some(both.1))
-        }
-        None => (url_key_read.await, None),
+    let Some(guess) = guesses.get(url_key) else {
+        let index = match taken_apart(url_key, url_key_read.await) {
+            UrlKeyRead::Done(lookup) => return lookup,
+            UrlKeyRead::Index(index) => index,
+        };
+        guesses.remember(*url_key, &index.0, &index.1);
+        let found = read_variant(store, url_key, &index.1, request).await;
+        return Lookup {
+            found,
+            index: Some(index),
+        };
+    };
+    let key = variant_key(url_key, &guess.index, request);
+    let guessed_read = pin!(store.read_servable(&key));
+    let (read, guessed) = match select(url_key_read, guessed_read).await {
+        Either::Left((read, guessed_read)) => (read, Either::Left(guessed_read)),
+        Either::Right((guessed, url_key_read)) => (url_key_read.await, Either::Right(guessed)),
     };
     let index = match taken_apart(url_key, read) {
         UrlKeyRead::Done(lookup) => {
-            if guess.is_some() {
-                guesses.forget(url_key);
-            }
+            guesses.forget(url_key);
             return lookup;
         }
         UrlKeyRead::Index(index) => index,
     };
-    let found = match (guess, guessed) {
-        (Some((key, guessed_from)), Some(variant)) if *guessed_from == index.1 => {
-            variant.and_then(|read| Found::from_entry(key, read))
-        }
-        _ => {
-            guesses.remember(*url_key, &index.1);
-            read_variant(store, url_key, &index.1, request).await
-        }
+    if !guess.is_of(&index.0, &index.1) {
+        guesses.remember(*url_key, &index.0, &index.1);
+        let found = read_variant(store, url_key, &index.1, request).await;
+        return Lookup {
+            found,
+            index: Some(index),
+        };
+    }
+    let guessed = match guessed {
+        Either::Left(guessed_read) => guessed_read.await,
+        Either::Right(guessed) => guessed,
+    };
+    let found = match guessed.and_then(|read| Found::from_entry(key, read)) {
+        Some(found) => Some(found),
+        None => read_variant(store, url_key, &index.1, request).await,
     };
     Lookup {
         found,

@@ -1,8 +1,9 @@
 //! [`VaryGuesses`]: the Vary index each URL key was last read with, so that a lookup that
 //! waits for its store (a server, a blocking read) reads the variant it guesses together with
 //! the index: one round trip where there were two. A guess is only that: the variant read
-//! counts only when the index read beside it is the very index guessed from (see
-//! [`lookup::find`](crate::lookup::find)), so a stale guess costs a read, never a wrong answer.
+//! counts only when the index read beside it is the very write of the index guessed from
+//! (see [`lookup::find`](crate::lookup::find)), so a stale guess costs a read, never a wrong
+//! answer.
 //!
 //! Bounded (a full table starts over), shared by all threads in tables picked by the key,
 //! each behind a lock never waited for: a lookup that finds its table busy goes without a
@@ -10,12 +11,13 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
 
-use cache_core::{CacheKey, VaryIndex};
+use cache_core::{CacheKey, EntryMeta, VaryIndex};
 
-/// Indexes remembered: about 100 bytes each (a key, a pointer, one or two header names), so
-/// under 1 MB when full. Only URLs whose responses vary and whose store makes the lookup
-/// wait are remembered.
+/// Indexes remembered: about 100 bytes each with the usual one or two header names (about
+/// 1 MB when full). Only URLs whose responses vary and whose store makes the lookup wait are
+/// remembered.
 const REMEMBERED: usize = 8_192;
 
 /// Tables the keys are spread over, by their first hex digit.
@@ -23,7 +25,22 @@ const SHARDS: usize = 16;
 
 const PER_SHARD: usize = REMEMBERED / SHARDS;
 
-type Table = HashMap<CacheKey, Arc<VaryIndex>, foldhash::fast::RandomState>;
+type Table = HashMap<CacheKey, Arc<Guess>, foldhash::fast::RandomState>;
+
+/// An index as read: its header list and generation, and when it was written, which tells
+/// one write of the same list from another (a URL invalidated and stored again).
+#[derive(Debug, PartialEq)]
+pub(crate) struct Guess {
+    pub(crate) index: VaryIndex,
+    written_at: SystemTime,
+}
+
+impl Guess {
+    /// True when `index`, read with `meta`, is the write this guess was taken from.
+    pub(crate) fn is_of(&self, meta: &EntryMeta, index: &VaryIndex) -> bool {
+        self.written_at == meta.created_at && self.index == *index
+    }
+}
 
 /// The last Vary index read under each URL key, for the lookups that wait for their store.
 #[derive(Default)]
@@ -33,17 +50,21 @@ pub(crate) struct VaryGuesses {
 
 impl VaryGuesses {
     /// The index last read under `url_key`, if remembered (and its table not being written).
-    pub(crate) fn get(&self, url_key: &CacheKey) -> Option<Arc<VaryIndex>> {
+    pub(crate) fn get(&self, url_key: &CacheKey) -> Option<Arc<Guess>> {
         self.shard(url_key).try_read().ok()?.get(url_key).cloned()
     }
 
-    /// Remembers `index` as read under `url_key` (unless its table is busy).
-    pub(crate) fn remember(&self, url_key: CacheKey, index: &VaryIndex) {
+    /// Remembers `index`, read with `meta` under `url_key` (unless its table is busy).
+    pub(crate) fn remember(&self, url_key: CacheKey, meta: &EntryMeta, index: &VaryIndex) {
         if let Ok(mut table) = self.shard(&url_key).try_write() {
             if table.len() >= PER_SHARD && !table.contains_key(&url_key) {
                 table.clear();
             }
-            table.insert(url_key, Arc::new(index.clone()));
+            let guess = Guess {
+                index: index.clone(),
+                written_at: meta.created_at,
+            };
+            table.insert(url_key, Arc::new(guess));
         }
     }
 
@@ -79,6 +100,10 @@ mod tests {
         }
     }
 
+    fn meta(key: CacheKey, written_at: SystemTime) -> EntryMeta {
+        EntryMeta::new(key, "https://h.test/v", written_at, None)
+    }
+
     fn key(n: u32) -> CacheKey {
         let mut digest = [0u8; 16];
         digest[..4].copy_from_slice(&n.to_le_bytes());
@@ -89,11 +114,20 @@ mod tests {
     #[test]
     fn remembers_replaces_and_forgets() {
         let guesses = VaryGuesses::default();
+        let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
         assert!(guesses.get(&key(1)).is_none());
-        guesses.remember(key(1), &index("accept-encoding"));
-        assert_eq!(*guesses.get(&key(1)).unwrap(), index("accept-encoding"));
-        guesses.remember(key(1), &index("accept-language"));
-        assert_eq!(*guesses.get(&key(1)).unwrap(), index("accept-language"));
+        guesses.remember(key(1), &meta(key(1), t), &index("accept-encoding"));
+        let guess = guesses.get(&key(1)).unwrap();
+        assert!(guess.is_of(&meta(key(1), t), &index("accept-encoding")));
+        assert!(!guess.is_of(&meta(key(1), t), &index("accept-language")));
+        let later = t + std::time::Duration::from_millis(1);
+        assert!(
+            !guess.is_of(&meta(key(1), later), &index("accept-encoding")),
+            "the same list written again is another index"
+        );
+        guesses.remember(key(1), &meta(key(1), later), &index("accept-language"));
+        let guess = guesses.get(&key(1)).unwrap();
+        assert!(guess.is_of(&meta(key(1), later), &index("accept-language")));
         guesses.forget(&key(1));
         assert!(guesses.get(&key(1)).is_none());
     }
@@ -104,7 +138,8 @@ mod tests {
     fn stays_bounded() {
         let guesses = VaryGuesses::default();
         for n in 0..(REMEMBERED as u32 * 3) {
-            guesses.remember(key(n), &index("accept-encoding"));
+            let written = meta(key(n), SystemTime::UNIX_EPOCH);
+            guesses.remember(key(n), &written, &index("accept-encoding"));
             assert!(guesses.get(&key(n)).is_some());
         }
         let held: usize = guesses

@@ -1,6 +1,6 @@
 //! Lookups of varying responses from stores that make them wait: the variant the URL's last
 //! Vary index selects is read beside the index (one round trip to a server, not two), and is
-//! served only when the index read with it is that very index.
+//! served only when the index read with it is that very write of the index.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -116,7 +116,9 @@ async fn a_waiting_store_reads_the_guessed_variant_beside_the_index() {
 }
 
 /// A guess made from an index since replaced never serves: the variant it names, even when it
-/// is still stored (its removal failed, say), is not the one the current index selects.
+/// is still stored (its removal failed, say), is not the one the current index selects. The
+/// server stores and the store whose reads wait take the guess; the in-process stores read
+/// one key after the other, and are here as the behaviour to match.
 #[tokio::test]
 async fn a_stale_guess_never_serves_a_variant_the_index_no_longer_selects() {
     let fresh = |b: CacheMiddlewareBuilder| b.expire_after(Duration::from_secs(60));
@@ -197,4 +199,174 @@ async fn stale_guess(h: Harness, label: &str) {
         );
     }
     assert_eq!(h.origin.hits(path), hits, "{}", state("no fetch"));
+}
+
+/// A store whose reads each make the lookup wait, and which holds the next read of one key
+/// until released, saying when it holds it.
+#[derive(Debug)]
+struct HeldRead {
+    inner: Arc<dyn CacheStore>,
+    key: std::sync::Mutex<Option<CacheKey>>,
+    holding: tokio::sync::Notify,
+    release: tokio::sync::Notify,
+    /// Keys read so far, in the order the reads ended.
+    read: std::sync::Mutex<Vec<CacheKey>>,
+    /// A key whose next read fails.
+    fail: std::sync::Mutex<Option<CacheKey>>,
+}
+
+impl HeldRead {
+    fn new(inner: Arc<dyn CacheStore>) -> Self {
+        Self {
+            inner,
+            key: std::sync::Mutex::new(None),
+            holding: tokio::sync::Notify::new(),
+            release: tokio::sync::Notify::new(),
+            read: std::sync::Mutex::new(Vec::new()),
+            fail: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// A harness whose store is wrapped in a `HeldRead` (returned too), entries fresh a minute.
+    async fn harness() -> (Harness, Arc<HeldRead>) {
+        let held = std::sync::OnceLock::<Arc<HeldRead>>::new();
+        let h = Harness::wrapping(
+            Backend::Memory,
+            |store| {
+                let wrapped = Arc::new(HeldRead::new(store));
+                let _ = held.set(Arc::clone(&wrapped));
+                wrapped
+            },
+            |b| b.expire_after(Duration::from_secs(60)),
+        )
+        .await;
+        let held = Arc::clone(held.get().expect("the harness wrapped its store"));
+        (h, held)
+    }
+}
+
+#[async_trait]
+impl CacheStore for HeldRead {
+    async fn get(&self, key: &CacheKey) -> Result<Option<StoredEntry>, StoreError> {
+        let held = {
+            let mut armed = self.key.lock().unwrap();
+            let held = armed.as_ref() == Some(key);
+            if held {
+                *armed = None;
+            }
+            held
+        };
+        if held {
+            self.holding.notify_one();
+            self.release.notified().await;
+        }
+        // Every read makes its lookup wait, as a server's does (a yield would not: the
+        // middleware polls a read again at once before it waits).
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        let failing = {
+            let mut armed = self.fail.lock().unwrap();
+            let failing = armed.as_ref() == Some(key);
+            if failing {
+                *armed = None;
+            }
+            failing
+        };
+        if failing {
+            return Err(StoreError::unavailable(std::io::Error::other(
+                "read failed",
+            )));
+        }
+        let entry = self.inner.get(key).await;
+        self.read.lock().unwrap().push(*key);
+        entry
+    }
+    async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
+        self.inner.put(entry).await
+    }
+    async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {
+        self.inner.delete(key).await
+    }
+    async fn entries_for_url(&self, url_group: &CacheKey) -> Result<Vec<EntryMeta>, StoreError> {
+        self.inner.entries_for_url(url_group).await
+    }
+    fn entries(&self) -> BoxStream<'_, Result<EntryMeta, StoreError>> {
+        self.inner.entries()
+    }
+    async fn clear(&self) -> Result<u64, StoreError> {
+        self.inner.clear().await
+    }
+}
+
+/// The guessed variant is read before the index (a store may run the two reads in either
+/// order); meanwhile the URL is invalidated and stored again with the same Vary list. The
+/// index then read has the guessed list and generation, but is another write: the variant
+/// read before it belongs to the index that was deleted, and is not served.
+#[tokio::test]
+async fn a_variant_read_before_an_index_written_anew_is_not_served() {
+    let (h, held) = HeldRead::harness().await;
+    let path = "/varying/written-anew";
+    let url = h.origin.url(path);
+    h.origin.set_vary("accept-language");
+    let get = |client: &reqwest_caching::reqwest_middleware::ClientWithMiddleware| {
+        client.get(&url).header("accept-language", "en")
+    };
+    let (old, _) = send(get(&h.client)).await;
+    let (hit, info) = send(get(&h.client)).await;
+    assert!(info.from_cache && hit == old, "{info:?}");
+    let variant_key = info.key.unwrap();
+    let variant = h.handle.store().get(&variant_key).await.unwrap();
+    let url_key = variant.unwrap().meta.variant_of.expect("a variant");
+
+    // This lookup reads the guessed variant at once and waits for the index.
+    *held.key.lock().unwrap() = Some(url_key);
+    let client = h.client.clone();
+    let waiting = tokio::spawn({
+        let request = get(&client);
+        async move { send(request).await }
+    });
+    held.holding.notified().await;
+    held.read.lock().unwrap().clear();
+    let variant_read = async {
+        while !held.read.lock().unwrap().contains(&variant_key) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), variant_read)
+        .await
+        .expect("the guessed variant is read while the index read is held");
+    // Meanwhile the URL is invalidated and stored again, a little later, varying as before.
+    send(h.client.post(&url)).await;
+    h.clock.advance(Duration::from_secs(1));
+    let (new, info) = send(get(&h.client).cache_mode(CacheMode::ForceRefresh)).await;
+    assert!(info.stored && new != old, "{info:?}");
+    held.release.notify_one();
+
+    let (served, info) = waiting.await.unwrap();
+    assert!(info.from_cache, "{info:?}");
+    assert_eq!(
+        served, new,
+        "the variant of the index read, not the one deleted"
+    );
+}
+
+/// A guessed variant whose read failed is read again after the index, as it would have been
+/// without a guess: the hit is served, not fetched again.
+#[tokio::test]
+async fn a_failed_guessed_read_is_read_again() {
+    let (h, held) = HeldRead::harness().await;
+    let path = "/varying/failed-guess";
+    h.origin.set_vary("accept-language");
+    let get = || send(h.get(path).header("accept-language", "en"));
+    let (body, _) = get().await;
+    let (_, info) = get().await;
+    assert!(info.from_cache, "{info:?}");
+    *held.fail.lock().unwrap() = info.key;
+    let (hit, info) = get().await;
+    assert!(info.from_cache, "{info:?}");
+    assert_eq!(hit, body);
+    assert!(
+        held.fail.lock().unwrap().is_none(),
+        "the guessed read failed"
+    );
+    assert_eq!(h.origin.hits(path), 1);
 }
