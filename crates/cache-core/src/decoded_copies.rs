@@ -3,7 +3,8 @@
 //!
 //! A copy is never trusted on its own: every read still reads the store, and a copy answers
 //! only when the bytes just read are the very bytes it was decoded from (and the store's
-//! metadata is the same). A write by this process, another process or another program shows
+//! creation and expiry times are the same; the rest of an entry's metadata is written with its
+//! bytes). A write by this process, another process or another program shows
 //! at once; a copy only saves the work of decoding what did not change.
 
 use std::sync::atomic::{AtomicU64, Ordering};

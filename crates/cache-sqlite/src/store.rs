@@ -684,8 +684,8 @@ fn read_entry(
 }
 
 /// The entry under `key` decoded, with [`QUICK_READ_ENTRY`]: the kept copy when the row's
-/// value and metadata, compared where SQLite holds them, are those it came from; else the
-/// value copied out and decoded (and kept).
+/// value and times, compared where SQLite holds them, are those it came from (see
+/// [`same_meta`]); else the value copied out and decoded (and kept).
 fn read_decoded(
     conn: &Connection,
     copies: &DecodedCopies,
@@ -719,15 +719,14 @@ fn read_decoded(
     })
 }
 
-/// True when the row's metadata columns (in [`READ_ENTRY`] order) hold `meta`; a column that
-/// cannot be read counts as different.
+/// True when the row's creation and expiry columns (in [`READ_ENTRY`] order) hold `meta`'s; a
+/// column that cannot be read counts as different. The URL, group and Vary parent are written
+/// with the value by one statement, and no statement changes them alone, so a copy made from
+/// the same value and times answers for them (as Redis's copies do): comparing the three
+/// text columns too cost about 1.1 k instructions a read, 3.5 % of a hit.
 fn same_meta(row: &rusqlite::Row<'_>, meta: &EntryMeta) -> bool {
-    let text = |column| row.get_ref(column).ok()?.as_str_or_null().ok();
-    text(0) == Some(Some(meta.url.as_str()))
-        && row.get::<_, i64>(1).ok() == Some(to_millis(meta.created_at))
+    row.get::<_, i64>(1).ok() == Some(to_millis(meta.created_at))
         && row.get::<_, Option<i64>>(2).ok() == Some(meta.expires_at.map(to_millis))
-        && text(3) == Some(meta.url_group.as_ref().map(CacheKey::as_str))
-        && text(4) == Some(meta.variant_of.as_ref().map(CacheKey::as_str))
 }
 
 /// A value too large to read where it was asked for.
