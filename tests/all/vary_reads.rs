@@ -15,85 +15,23 @@ use reqwest_caching::{
 
 use crate::support::{BACKENDS, Backend, Harness, send};
 
-/// A store whose every read takes a while, as a server's round trip does, and which counts
-/// how many reads were in flight at once.
-#[derive(Debug)]
-struct SlowReads {
-    inner: Arc<dyn CacheStore>,
-    in_flight: AtomicUsize,
-    most_in_flight: AtomicUsize,
-}
-
-impl SlowReads {
-    fn new(inner: Arc<dyn CacheStore>) -> Self {
-        Self {
-            inner,
-            in_flight: AtomicUsize::new(0),
-            most_in_flight: AtomicUsize::new(0),
-        }
-    }
-
-    /// The most reads in flight at once since the last call.
-    fn take_most_in_flight(&self) -> usize {
-        self.most_in_flight.swap(0, Ordering::SeqCst)
-    }
-}
-
-#[async_trait]
-impl CacheStore for SlowReads {
-    async fn get(&self, key: &CacheKey) -> Result<Option<StoredEntry>, StoreError> {
-        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-        self.most_in_flight.fetch_max(now, Ordering::SeqCst);
-        tokio::time::sleep(Duration::from_millis(30)).await;
-        let read = self.inner.get(key).await;
-        self.in_flight.fetch_sub(1, Ordering::SeqCst);
-        read
-    }
-    async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
-        self.inner.put(entry).await
-    }
-    async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {
-        self.inner.delete(key).await
-    }
-    async fn entries_for_url(&self, url_group: &CacheKey) -> Result<Vec<EntryMeta>, StoreError> {
-        self.inner.entries_for_url(url_group).await
-    }
-    fn entries(&self) -> BoxStream<'_, Result<EntryMeta, StoreError>> {
-        self.inner.entries()
-    }
-    async fn clear(&self) -> Result<u64, StoreError> {
-        self.inner.clear().await
-    }
-}
-
 /// Once a lookup has seen the URL's index, the next one reads index and variant at once;
 /// without a guess (the first hit) they are read one after the other.
 #[tokio::test]
 async fn a_waiting_store_reads_the_guessed_variant_beside_the_index() {
-    let slow = std::sync::OnceLock::<Arc<SlowReads>>::new();
-    let h = Harness::wrapping(
-        Backend::Memory,
-        |store| {
-            let wrapped = Arc::new(SlowReads::new(store));
-            let _ = slow.set(Arc::clone(&wrapped));
-            wrapped
-        },
-        |b| b.expire_after(Duration::from_secs(60)),
-    )
-    .await;
-    let slow = slow.get().expect("the harness wrapped its store");
+    let (h, store) = WaitingReads::harness().await;
     let path = "/varying/guess";
     h.origin.set_vary("accept-language");
     let get = || send(h.get(path).header("accept-language", "en"));
 
     let (body, info) = get().await;
     assert!(info.stored && !info.from_cache, "{info:?}");
-    slow.take_most_in_flight();
+    store.take_most_in_flight();
     let (first_hit, info) = get().await;
     assert!(info.from_cache, "{info:?}");
     assert_eq!(first_hit, body);
     assert_eq!(
-        slow.take_most_in_flight(),
+        store.take_most_in_flight(),
         1,
         "no guess yet: index, then variant"
     );
@@ -103,7 +41,7 @@ async fn a_waiting_store_reads_the_guessed_variant_beside_the_index() {
         assert!(info.from_cache, "{info:?}");
         assert_eq!(hit, body);
         assert_eq!(
-            slow.take_most_in_flight(),
+            store.take_most_in_flight(),
             2,
             "index and guessed variant at once"
         );
@@ -126,9 +64,7 @@ async fn a_stale_guess_never_serves_a_variant_the_index_no_longer_selects() {
     for &backend in BACKENDS {
         stale_guess(Harness::with(backend, fresh).await, &format!("{backend:?}")).await;
     }
-    let slow = |store| Arc::new(SlowReads::new(store)) as Arc<dyn CacheStore>;
-    let h = Harness::wrapping(Backend::Memory, slow, fresh).await;
-    stale_guess(h, "slow reads").await;
+    stale_guess(WaitingReads::harness().await.0, "reads that wait").await;
 }
 
 async fn stale_guess(h: Harness, label: &str) {
@@ -201,12 +137,16 @@ async fn stale_guess(h: Harness, label: &str) {
     assert_eq!(h.origin.hits(path), hits, "{}", state("no fetch"));
 }
 
-/// A store whose reads each make the lookup wait, and which holds the next read of one key
-/// until released, saying when it holds it.
+/// A store whose every read makes its lookup wait, as a server's round trip does. It counts
+/// the reads in flight at once, logs the keys read, can hold the next read of one key until
+/// released (saying when it holds it), and can fail the next read of one key.
 #[derive(Debug)]
-struct HeldRead {
+struct WaitingReads {
     inner: Arc<dyn CacheStore>,
-    key: std::sync::Mutex<Option<CacheKey>>,
+    in_flight: AtomicUsize,
+    most_in_flight: AtomicUsize,
+    /// A key whose next read is held until released.
+    hold: std::sync::Mutex<Option<CacheKey>>,
     holding: tokio::sync::Notify,
     release: tokio::sync::Notify,
     /// Keys read so far, in the order the reads ended.
@@ -215,11 +155,13 @@ struct HeldRead {
     fail: std::sync::Mutex<Option<CacheKey>>,
 }
 
-impl HeldRead {
+impl WaitingReads {
     fn new(inner: Arc<dyn CacheStore>) -> Self {
         Self {
             inner,
-            key: std::sync::Mutex::new(None),
+            in_flight: AtomicUsize::new(0),
+            most_in_flight: AtomicUsize::new(0),
+            hold: std::sync::Mutex::new(None),
             holding: tokio::sync::Notify::new(),
             release: tokio::sync::Notify::new(),
             read: std::sync::Mutex::new(Vec::new()),
@@ -227,13 +169,37 @@ impl HeldRead {
         }
     }
 
-    /// A harness whose store is wrapped in a `HeldRead` (returned too), entries fresh a minute.
-    async fn harness() -> (Harness, Arc<HeldRead>) {
-        let held = std::sync::OnceLock::<Arc<HeldRead>>::new();
+    /// A read: held, failed or answered as armed, always after a short wait.
+    async fn read_waiting(&self, key: &CacheKey) -> Result<Option<StoredEntry>, StoreError> {
+        if disarms(&self.hold, key) {
+            self.holding.notify_one();
+            self.release.notified().await;
+        }
+        // Every read makes its lookup wait, as a server's does (a yield would not: the
+        // middleware polls a read again at once before it waits).
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        if disarms(&self.fail, key) {
+            return Err(StoreError::unavailable(std::io::Error::other(
+                "read failed",
+            )));
+        }
+        let entry = self.inner.get(key).await;
+        self.read.lock().unwrap().push(*key);
+        entry
+    }
+
+    /// The most reads in flight at once since the last call.
+    fn take_most_in_flight(&self) -> usize {
+        self.most_in_flight.swap(0, Ordering::SeqCst)
+    }
+
+    /// A harness whose store is wrapped in a `WaitingReads` (returned too), entries fresh a minute.
+    async fn harness() -> (Harness, Arc<WaitingReads>) {
+        let held = std::sync::OnceLock::<Arc<WaitingReads>>::new();
         let h = Harness::wrapping(
             Backend::Memory,
             |store| {
-                let wrapped = Arc::new(HeldRead::new(store));
+                let wrapped = Arc::new(WaitingReads::new(store));
                 let _ = held.set(Arc::clone(&wrapped));
                 wrapped
             },
@@ -245,40 +211,24 @@ impl HeldRead {
     }
 }
 
+/// True (and disarmed) when `armed` names `key`.
+fn disarms(armed: &std::sync::Mutex<Option<CacheKey>>, key: &CacheKey) -> bool {
+    let mut armed = armed.lock().unwrap();
+    let named = armed.as_ref() == Some(key);
+    if named {
+        *armed = None;
+    }
+    named
+}
+
 #[async_trait]
-impl CacheStore for HeldRead {
+impl CacheStore for WaitingReads {
     async fn get(&self, key: &CacheKey) -> Result<Option<StoredEntry>, StoreError> {
-        let held = {
-            let mut armed = self.key.lock().unwrap();
-            let held = armed.as_ref() == Some(key);
-            if held {
-                *armed = None;
-            }
-            held
-        };
-        if held {
-            self.holding.notify_one();
-            self.release.notified().await;
-        }
-        // Every read makes its lookup wait, as a server's does (a yield would not: the
-        // middleware polls a read again at once before it waits).
-        tokio::time::sleep(Duration::from_millis(2)).await;
-        let failing = {
-            let mut armed = self.fail.lock().unwrap();
-            let failing = armed.as_ref() == Some(key);
-            if failing {
-                *armed = None;
-            }
-            failing
-        };
-        if failing {
-            return Err(StoreError::unavailable(std::io::Error::other(
-                "read failed",
-            )));
-        }
-        let entry = self.inner.get(key).await;
-        self.read.lock().unwrap().push(*key);
-        entry
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most_in_flight.fetch_max(now, Ordering::SeqCst);
+        let read = self.read_waiting(key).await;
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        read
     }
     async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
         self.inner.put(entry).await
@@ -303,7 +253,7 @@ impl CacheStore for HeldRead {
 /// read before it belongs to the index that was deleted, and is not served.
 #[tokio::test]
 async fn a_variant_read_before_an_index_written_anew_is_not_served() {
-    let (h, held) = HeldRead::harness().await;
+    let (h, held) = WaitingReads::harness().await;
     let path = "/varying/written-anew";
     let url = h.origin.url(path);
     h.origin.set_vary("accept-language");
@@ -318,7 +268,7 @@ async fn a_variant_read_before_an_index_written_anew_is_not_served() {
     let url_key = variant.unwrap().meta.variant_of.expect("a variant");
 
     // This lookup reads the guessed variant at once and waits for the index.
-    *held.key.lock().unwrap() = Some(url_key);
+    *held.hold.lock().unwrap() = Some(url_key);
     let client = h.client.clone();
     let waiting = tokio::spawn({
         let request = get(&client);
@@ -353,7 +303,7 @@ async fn a_variant_read_before_an_index_written_anew_is_not_served() {
 /// without a guess: the hit is served, not fetched again.
 #[tokio::test]
 async fn a_failed_guessed_read_is_read_again() {
-    let (h, held) = HeldRead::harness().await;
+    let (h, held) = WaitingReads::harness().await;
     let path = "/varying/failed-guess";
     h.origin.set_vary("accept-language");
     let get = || send(h.get(path).header("accept-language", "en"));
