@@ -156,7 +156,8 @@ pub(crate) async fn find(live: &Live, url_key: &CacheKey, request: &HeaderMap) -
 /// the one a read after the index's would have found, whatever order the store ran the two
 /// reads in. A guessed read that can no longer count is dropped as soon as the index read
 /// says so; a guessed variant not found (absent, or its read failed) is read again after the
-/// index, as without a guess.
+/// index, as without a guess. A guessed read is a store call like any other: its failure is
+/// logged and counted, and weighs on the breaker.
 async fn find_waiting(
     store: &StoreCalls,
     guesses: &VaryGuesses,
@@ -177,7 +178,8 @@ async fn find_waiting(
         };
     };
     let key = variant_key(url_key, &guess.index, request);
-    let guessed_read = pin!(store.read_servable(&key));
+    // Boxed, so that it can be dropped (its call ended) the moment it cannot count.
+    let guessed_read = Box::pin(store.read_servable(&key));
     let (read, guessed) = match select(url_key_read, guessed_read).await {
         Either::Left((read, guessed_read)) => (read, Either::Left(guessed_read)),
         Either::Right((guessed, url_key_read)) => (url_key_read.await, Either::Right(guessed)),
@@ -190,6 +192,7 @@ async fn find_waiting(
         UrlKeyRead::Index(index) => index,
     };
     if !guess.is_of(&index.0, &index.1) {
+        drop(guessed);
         guesses.remember(*url_key, &index.0, &index.1);
         let found = read_variant(store, url_key, &index.1, request).await;
         return Lookup {

@@ -68,7 +68,7 @@ impl VaryGuesses {
         }
     }
 
-    /// Forgets `url_key`'s index: it holds none now.
+    /// Forgets `url_key`'s index: it holds none now (or its read failed).
     pub(crate) fn forget(&self, url_key: &CacheKey) {
         if let Ok(mut table) = self.shard(url_key).try_write() {
             table.remove(url_key);

@@ -226,9 +226,15 @@ impl CacheStore for WaitingReads {
     async fn get(&self, key: &CacheKey) -> Result<Option<StoredEntry>, StoreError> {
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.most_in_flight.fetch_max(now, Ordering::SeqCst);
-        let read = self.read_waiting(key).await;
-        self.in_flight.fetch_sub(1, Ordering::SeqCst);
-        read
+        // Counted out on drop too: the lookup drops a guessed read that can no longer count.
+        struct InFlight<'a>(&'a AtomicUsize);
+        impl Drop for InFlight<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        let _in_flight = InFlight(&self.in_flight);
+        self.read_waiting(key).await
     }
     async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
         self.inner.put(entry).await

@@ -2,9 +2,11 @@
 //! (SQLite, sled, Redis, MongoDB, DynamoDB), so a hit on unchanged bytes skips decoding.
 //!
 //! A copy is never trusted on its own: every read still reads the store, and a copy answers
-//! only when the bytes just read are the very bytes it was decoded from (and the store's
-//! creation and expiry times are the same; the rest of an entry's metadata is written with its
-//! bytes). A write by this process, another process or another program shows
+//! only when the bytes just read are the very bytes it was decoded from, and the metadata the
+//! store compares is the same: all of it for MongoDB, DynamoDB and sled; the creation and
+//! expiry times for SQLite and Redis, whose URL, group and Vary parent are written with the
+//! bytes by one statement (another program editing only those is not seen until the bytes or
+//! a time change). A write by this process, another process or another program shows
 //! at once; a copy only saves the work of decoding what did not change.
 
 use std::sync::atomic::{AtomicU64, Ordering};

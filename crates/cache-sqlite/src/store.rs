@@ -95,8 +95,8 @@ impl SqliteStoreBuilder {
     /// Keep decoded copies of entries read again (a key is kept from its second read, or from
     /// its write when the writer hands over its response: `put_decoded`), up to
     /// about `max_bytes` of stored bytes (default [`DEFAULT_DECODED_COPIES_BYTES`], 16 MiB;
-    /// 0 keeps none): a read whose row is unchanged (value and metadata, compared in place)
-    /// then skips copying the value out and decoding it. Every read still reads the file, so
+    /// 0 keeps none): a read whose row is unchanged (value, creation and expiry, compared in
+    /// place) then skips copying the value out and decoding it. Every read still reads the file, so
     /// a copy never outlives a change, whoever makes it (another process's, within the 5 ms
     /// a read transaction is kept: see the crate's documentation).
     pub fn decoded_copies(mut self, max_bytes: u64) -> Self {
@@ -723,7 +723,8 @@ fn read_decoded(
 /// column that cannot be read counts as different. The URL, group and Vary parent are written
 /// with the value by one statement, and no statement changes them alone, so a copy made from
 /// the same value and times answers for them (as Redis's copies do): comparing the three
-/// text columns too cost about 1.1 k instructions a read, 3.5 % of a hit.
+/// text columns too cost about 1.1 k instructions a read, 3.5 % of a hit. (Another program
+/// editing only those columns is not seen until the value or a time changes.)
 fn same_meta(row: &rusqlite::Row<'_>, meta: &EntryMeta) -> bool {
     row.get::<_, i64>(1).ok() == Some(to_millis(meta.created_at))
         && row.get::<_, Option<i64>>(2).ok() == Some(meta.expires_at.map(to_millis))
@@ -780,7 +781,7 @@ impl CacheStore for SqliteStore {
 
     /// Written as [`CacheStore::put`], then the writer's response is kept as the entry's
     /// decoded copy (when copies are kept): its first read decodes nothing. The copy answers
-    /// only for the very bytes and metadata written, so another writer's later write shows.
+    /// only for the very bytes and times written, so another writer's later write shows.
     async fn put_decoded(
         &self,
         entry: StoredEntry,
