@@ -189,17 +189,24 @@ pub(crate) async fn store_response(
         seen: &exchange.seen,
     };
     // After a redirect, the final URL is answered from the cache too (an alias), in the final
-    // URL's group. Without one (nearly always), the response is not needed again and goes to
-    // the store owned (a store that keeps decoded forms keeps it).
+    // URL's group; not when it has the request's own key (its query reordered, say): the
+    // entry answers it already, and a second write would only rename its URL. Without an
+    // alias (nearly always), the response is not needed again and goes to the store owned (a
+    // store that keeps decoded forms keeps it).
     let final_url = &parts.url;
-    let stored_key = if exchange.method == Method::GET && *final_url != exchange.url {
+    let alias_key = (exchange.method == Method::GET && *final_url != exchange.url)
+        .then(|| {
+            settings
+                .keys
+                .key(&Method::GET, final_url, &exchange.headers, None)
+        })
+        .filter(|alias_key| *alias_key != exchange.url_key);
+    let stored_key = if let Some(alias_key) = alias_key {
         let stored_key =
             save_response(store, &place, Cow::Borrowed(&cached), now, expires_at).await;
         if stored_key.is_some() {
             let alias = Placement {
-                url_key: settings
-                    .keys
-                    .key(&Method::GET, final_url, &exchange.headers, None),
+                url_key: alias_key,
                 url_group: settings.keys.url_group(final_url),
                 meta_url: cached.url.as_str(),
                 request_headers: &exchange.headers,

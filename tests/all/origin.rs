@@ -423,6 +423,22 @@ async fn route(log: Arc<Mutex<Log>>, request: Request) -> Response {
             [(header::LOCATION, format!("/target/{name}"))],
         )
             .into_response(),
+        ["sorts", name] => {
+            // Redirects to the same path with its query's parameters in order (a URL with
+            // the same cache key); answers once they are.
+            let query = parts.uri.query().unwrap_or_default();
+            let mut pairs: Vec<&str> = query.split('&').collect();
+            pairs.sort_unstable();
+            let sorted = pairs.join("&");
+            if sorted == query {
+                return text.into_response();
+            }
+            (
+                StatusCode::FOUND,
+                [(header::LOCATION, format!("/sorts/{name}?{sorted}"))],
+            )
+                .into_response()
+        }
         ["headers"] => {
             let mut response = text.into_response();
             let headers = response.headers_mut();

@@ -232,6 +232,26 @@ async fn a_redirect_target_is_answered_from_the_cache_too() {
     }
 }
 
+/// A redirect to a URL with the request's own key (its query's parameters reordered) writes
+/// the entry once, under the URL asked for: the final URL is answered by that entry.
+#[tokio::test]
+async fn a_redirect_to_the_same_key_writes_one_entry() {
+    for &backend in BACKENDS {
+        let h = Harness::new(backend).await;
+        let (body, info) = h.fetch("/sorts/same?b=2&a=1").await;
+        assert!(info.stored, "{backend:?}");
+        let asked = h.origin.url("/sorts/same?b=2&a=1");
+        assert_eq!(h.handle.urls().await.unwrap(), vec![asked], "{backend:?}");
+        let (again, info) = h.fetch("/sorts/same?a=1&b=2").await;
+        assert!(info.from_cache && again == body, "{backend:?}");
+        assert_eq!(
+            h.origin.hits("/sorts/same"),
+            2,
+            "{backend:?}: a redirect and the answer"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_full_response_to_a_revalidation_replaces_the_entry() {
     for &backend in BACKENDS {
