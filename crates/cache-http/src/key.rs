@@ -681,7 +681,8 @@ fn strip_userinfo_and_fragment(url: &Url) -> Url {
 /// Length-prefixed fields into BLAKE3, so no two different field lists hash the same input.
 /// The fields are gathered in one buffer and hashed at once: BLAKE3 over the concatenation is
 /// the same digest as fed piecewise, and one call is much cheaper than a dozen small ones.
-struct KeyHasher(Vec<u8>);
+/// Variant keys ([`crate::vary::variant_key`]) are made the same way, under their own tag.
+pub(crate) struct KeyHasher(Vec<u8>);
 
 /// The URL group of a URL normalized as the key has it.
 fn url_group_of(normalized_url: &[u8]) -> CacheKey {
@@ -695,14 +696,22 @@ fn url_group_of(normalized_url: &[u8]) -> CacheKey {
 
 impl KeyHasher {
     fn new() -> Self {
+        Self::tagged(KEY_VERSION_TAG)
+    }
+
+    /// A hasher whose first field is `tag`, which tells one kind of key from another.
+    pub(crate) fn tagged(tag: &[u8]) -> Self {
         let mut hasher = Self(Vec::with_capacity(256));
-        hasher.field(KEY_VERSION_TAG);
+        hasher.field(tag);
         hasher
     }
 
     /// A field whose bytes `write` appends; its length is filled in after. Returns where
     /// those bytes are in the buffer.
-    fn field_with(&mut self, write: impl FnOnce(&mut Vec<u8>)) -> std::ops::Range<usize> {
+    pub(crate) fn field_with(
+        &mut self,
+        write: impl FnOnce(&mut Vec<u8>),
+    ) -> std::ops::Range<usize> {
         let at = self.0.len();
         self.0.extend_from_slice(&[0; 8]);
         write(&mut self.0);
@@ -711,13 +720,13 @@ impl KeyHasher {
         at + 8..self.0.len()
     }
 
-    fn field(&mut self, bytes: &[u8]) {
+    pub(crate) fn field(&mut self, bytes: &[u8]) {
         self.0
             .extend_from_slice(&(bytes.len() as u64).to_le_bytes());
         self.0.extend_from_slice(bytes);
     }
 
-    fn finish(self) -> CacheKey {
+    pub(crate) fn finish(self) -> CacheKey {
         let mut digest = [0u8; 16];
         digest.copy_from_slice(&blake3::hash(&self.0).as_bytes()[..16]);
         CacheKey::from_digest(digest)

@@ -11,6 +11,8 @@ use http::{HeaderMap, HeaderName};
 
 use cache_core::CacheKey;
 
+use crate::key::KeyHasher;
+
 /// What a response's `Vary` says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Vary {
@@ -145,33 +147,24 @@ pub fn variant_key(
     index: &cache_core::VaryIndex,
     request: &HeaderMap,
 ) -> CacheKey {
-    // Length-prefixed fields in one buffer, hashed at once: the bytes (so the keys) are those
-    // a field-by-field hasher took in earlier versions, for a fraction of its calls.
-    let mut bytes = Vec::with_capacity(256);
-    let field = |bytes: &mut Vec<u8>, data: &[u8]| {
-        bytes.extend_from_slice(&(data.len() as u64).to_le_bytes());
-        bytes.extend_from_slice(data);
-    };
-    field(&mut bytes, b"reqwest-caching/variant/v1");
-    field(&mut bytes, url_key.as_str().as_bytes());
-    field(&mut bytes, &index.generation.to_le_bytes());
+    // Length-prefixed fields hashed at once, as URL keys are: the bytes (so the keys) are
+    // those a field-by-field hasher took in earlier versions.
+    let mut hasher = KeyHasher::tagged(b"reqwest-caching/variant/v1");
+    hasher.field(url_key.as_str().as_bytes());
+    hasher.field(&index.generation.to_le_bytes());
     for name in &index.headers {
-        field(&mut bytes, name.as_str().as_bytes());
+        hasher.field(name.as_str().as_bytes());
         if !request.contains_key(name) {
-            field(&mut bytes, b"absent");
+            hasher.field(b"absent");
             continue;
         }
-        field(&mut bytes, b"present");
-        // The value is written in place; its length goes before it once known.
-        let at = bytes.len();
-        bytes.extend_from_slice(&[0; 8]);
-        write_normalized_value(request, name, &mut bytes);
-        let len = (bytes.len() - at - 8) as u64;
-        bytes[at..at + 8].copy_from_slice(&len.to_le_bytes());
+        hasher.field(b"present");
+        // The value is normalized straight into the buffer.
+        hasher.field_with(|out| {
+            write_normalized_value(request, name, out);
+        });
     }
-    let mut digest = [0u8; 16];
-    digest.copy_from_slice(&blake3::hash(&bytes).as_bytes()[..16]);
-    CacheKey::from_digest(digest)
+    hasher.finish()
 }
 
 #[cfg(test)]
