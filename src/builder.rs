@@ -32,6 +32,7 @@ use crate::stale::StaleAllowance;
 use crate::stats::StatsCounters;
 use crate::store_calls::StoreCalls;
 use crate::url_patterns::UrlPattern;
+use crate::variant_keys::VariantKeys;
 use crate::vary_guesses::VaryGuesses;
 use crate::warnings::error_chain;
 
@@ -709,6 +710,7 @@ impl CacheMiddlewareBuilder {
             flights: Flights::default(),
             refresher,
             vary_guesses: VaryGuesses::default(),
+            variant_keys: VariantKeys::default(),
         };
         Ok(CacheMiddleware::from_cache(Cache { settings, live }))
     }

@@ -49,6 +49,7 @@ mod store_response;
 mod stored_fields;
 pub mod transfer;
 mod url_patterns;
+mod variant_keys;
 mod variants;
 mod vary_guesses;
 mod warnings;

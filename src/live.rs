@@ -1,6 +1,6 @@
 //! [`Live`]: the machinery one middleware runs on, shared with its handles and changed by
 //! every request: the store calls, the counters, the flights of identical requests, the
-//! background refreshes, the Vary indexes last read. Settings are apart, in
+//! background refreshes, the Vary indexes last read and the variant keys last computed. Settings are apart, in
 //! [`Settings`](crate::settings::Settings). Calls only the modules of its parts.
 
 use std::sync::Arc;
@@ -9,6 +9,7 @@ use crate::flight::Flights;
 use crate::refresh::Refresher;
 use crate::stats::StatsCounters;
 use crate::store_calls::StoreCalls;
+use crate::variant_keys::VariantKeys;
 use crate::vary_guesses::VaryGuesses;
 
 /// The live parts of a cache.
@@ -20,4 +21,6 @@ pub(crate) struct Live {
     pub(crate) refresher: Refresher,
     /// The Vary index last read under each URL key, for lookups that wait for the store.
     pub(crate) vary_guesses: VaryGuesses,
+    /// The variant key last computed under each URL key.
+    pub(crate) variant_keys: VariantKeys,
 }

@@ -3,7 +3,8 @@
 //! every store: [`StoreCalls::read`] answers at once when the store can; a body over
 //! `max_body_size` in a store that keeps files stays in its file. When the store makes the
 //! lookup wait (a server), the variant the URL's last index selects is read beside the index
-//! (see [`VaryGuesses`]). Calls only the store calls, the guesses and leaf modules.
+//! (see [`VaryGuesses`](crate::vary_guesses::VaryGuesses); the variant keys are
+//! remembered in [`VariantKeys`]). Calls only the store calls, the guesses and leaf modules.
 
 use std::pin::pin;
 use std::sync::{Arc, LazyLock};
@@ -12,14 +13,13 @@ use std::task::Poll;
 use bytes::Bytes;
 use cache_core::{CacheKey, CachedRequest, CachedResponse, Decoded, Entry, EntryMeta, VaryIndex};
 use cache_http::freshness::StoredFreshness;
-use cache_http::vary::variant_key;
 use futures_util::future::{Either, select};
 use http::{HeaderMap, Method, StatusCode, Version};
 
 use crate::file_body::FileBody;
 use crate::live::Live;
 use crate::store_calls::StoreCalls;
-use crate::vary_guesses::VaryGuesses;
+use crate::variant_keys::VariantKeys;
 
 /// What a lookup found under a request's URL key.
 #[derive(Debug, Default)]
@@ -131,7 +131,7 @@ pub(crate) async fn find(live: &Live, url_key: &CacheKey, request: &HeaderMap) -
         Poll::Ready(read) => read,
         // Boxed: only lookups that wait go this way, and the hit path's future stays small.
         Poll::Pending => {
-            let waiting = find_waiting(store, &live.vary_guesses, url_key, request, url_key_read);
+            let waiting = find_waiting(live, url_key, request, url_key_read);
             return Box::pin(waiting).await;
         }
     };
@@ -141,7 +141,7 @@ pub(crate) async fn find(live: &Live, url_key: &CacheKey, request: &HeaderMap) -
         UrlKeyRead::Done(lookup) => return lookup,
         UrlKeyRead::Index(index) => index,
     };
-    let found = read_variant(store, url_key, &index.1, request).await;
+    let found = read_variant(store, &live.variant_keys, url_key, &index.1, request).await;
     Lookup {
         found,
         index: Some(index),
@@ -159,25 +159,25 @@ pub(crate) async fn find(live: &Live, url_key: &CacheKey, request: &HeaderMap) -
 /// index, as without a guess. A guessed read is a store call like any other: its failure is
 /// logged and counted, and weighs on the breaker.
 async fn find_waiting(
-    store: &StoreCalls,
-    guesses: &VaryGuesses,
+    live: &Live,
     url_key: &CacheKey,
     request: &HeaderMap,
     url_key_read: impl Future<Output = Option<Servable>> + Unpin,
 ) -> Lookup {
+    let (store, guesses, keys) = (&live.store, &live.vary_guesses, &live.variant_keys);
     let Some(guess) = guesses.get(url_key) else {
         let index = match taken_apart(url_key, url_key_read.await) {
             UrlKeyRead::Done(lookup) => return lookup,
             UrlKeyRead::Index(index) => index,
         };
         guesses.remember(*url_key, &index.0, &index.1);
-        let found = read_variant(store, url_key, &index.1, request).await;
+        let found = read_variant(store, keys, url_key, &index.1, request).await;
         return Lookup {
             found,
             index: Some(index),
         };
     };
-    let key = variant_key(url_key, &guess.index, request);
+    let key = keys.key(url_key, &guess.index, request);
     // Boxed, so that it can be dropped (its call ended) the moment it cannot count.
     let guessed_read = Box::pin(store.read_servable(&key));
     let (read, guessed) = match select(url_key_read, guessed_read).await {
@@ -194,7 +194,7 @@ async fn find_waiting(
     if !guess.is_of(&index.0, &index.1) {
         drop(guessed);
         guesses.remember(*url_key, &index.0, &index.1);
-        let found = read_variant(store, url_key, &index.1, request).await;
+        let found = read_variant(store, keys, url_key, &index.1, request).await;
         return Lookup {
             found,
             index: Some(index),
@@ -206,7 +206,7 @@ async fn find_waiting(
     };
     let found = match guessed.and_then(|read| Found::from_entry(key, read)) {
         Some(found) => Some(found),
-        None => read_variant(store, url_key, &index.1, request).await,
+        None => read_variant(store, keys, url_key, &index.1, request).await,
     };
     Lookup {
         found,
@@ -241,11 +241,12 @@ fn taken_apart(url_key: &CacheKey, read: Option<Servable>) -> UrlKeyRead {
 /// memory hit, varying or not, some 120 instructions more (callgrind, `profile-hits memory`).
 async fn read_variant(
     store: &StoreCalls,
+    keys: &VariantKeys,
     url_key: &CacheKey,
     index: &VaryIndex,
     request: &HeaderMap,
 ) -> Option<Found> {
-    let key = variant_key(url_key, index, request);
+    let key = keys.key(url_key, index, request);
     let read = store.read_servable(&key).await;
     read.and_then(|read| Found::from_entry(key, read))
 }
