@@ -29,6 +29,7 @@ mod pass_on;
 mod policy;
 mod post_for_get;
 mod range;
+mod read_index;
 #[cfg(feature = "fs")]
 mod record_replay;
 mod refresh;

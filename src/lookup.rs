@@ -18,6 +18,7 @@ use http::{HeaderMap, Method, StatusCode, Version};
 
 use crate::file_body::FileBody;
 use crate::live::Live;
+use crate::read_index::ReadIndex;
 use crate::store_calls::StoreCalls;
 use crate::variant_keys::VariantKeys;
 
@@ -27,9 +28,7 @@ pub(crate) struct Lookup {
     /// The stored response the request selects.
     pub(crate) found: Option<Found>,
     /// The URL key's Vary index and its metadata, when the URL's responses vary.
-    /// Boxed: a lookup is passed along the hit path several times, and a pointer moves for
-    /// free where the index and its metadata would be copied.
-    pub(crate) index: Option<Box<(EntryMeta, VaryIndex)>>,
+    pub(crate) index: Option<ReadIndex>,
 }
 
 /// A stored response found for a request, under its own key (a variant's when the URL varies).
@@ -136,12 +135,12 @@ pub(crate) async fn find(live: &Live, url_key: &CacheKey, request: &HeaderMap) -
         }
     };
     // The first read's answer is taken apart before the second read: nothing of it but the
-    // boxed index lives across that await, so the hit path's future stays small.
+    // index (a pointer) lives across that await, so the hit path's future stays small.
     let index = match taken_apart(url_key, read) {
         UrlKeyRead::Done(lookup) => return lookup,
         UrlKeyRead::Index(index) => index,
     };
-    let found = read_variant(store, &live.variant_keys, url_key, &index.1, request).await;
+    let found = read_variant(store, &live.variant_keys, url_key, index.index(), request).await;
     Lookup {
         found,
         index: Some(index),
@@ -170,8 +169,8 @@ async fn find_waiting(
             UrlKeyRead::Done(lookup) => return lookup,
             UrlKeyRead::Index(index) => index,
         };
-        guesses.remember(*url_key, &index.0, &index.1);
-        let found = read_variant(store, keys, url_key, &index.1, request).await;
+        guesses.remember(*url_key, index.meta(), index.index());
+        let found = read_variant(store, keys, url_key, index.index(), request).await;
         return Lookup {
             found,
             index: Some(index),
@@ -191,10 +190,10 @@ async fn find_waiting(
         }
         UrlKeyRead::Index(index) => index,
     };
-    if !guess.is_of(&index.0, &index.1) {
+    if !guess.is_of(index.meta(), index.index()) {
         drop(guessed);
-        guesses.remember(*url_key, &index.0, &index.1);
-        let found = read_variant(store, keys, url_key, &index.1, request).await;
+        guesses.remember(*url_key, index.meta(), index.index());
+        let found = read_variant(store, keys, url_key, index.index(), request).await;
         return Lookup {
             found,
             index: Some(index),
@@ -206,7 +205,7 @@ async fn find_waiting(
     };
     let found = match guessed.and_then(|read| Found::from_entry(key, read)) {
         Some(found) => Some(found),
-        None => read_variant(store, keys, url_key, &index.1, request).await,
+        None => read_variant(store, keys, url_key, index.index(), request).await,
     };
     Lookup {
         found,
@@ -217,7 +216,7 @@ async fn find_waiting(
 /// What the URL key's read gave: the whole lookup, or a Vary index to follow.
 enum UrlKeyRead {
     Done(Lookup),
-    Index(Box<(EntryMeta, VaryIndex)>),
+    Index(ReadIndex),
 }
 
 fn taken_apart(url_key: &CacheKey, read: Option<Servable>) -> UrlKeyRead {
@@ -230,9 +229,9 @@ fn taken_apart(url_key: &CacheKey, read: Option<Servable>) -> UrlKeyRead {
             index: None,
         });
     }
-    match Decoded::into_parts(decoded) {
-        (meta, Entry::VaryIndex(index)) => UrlKeyRead::Index(Box::new((meta, index))),
-        _ => UrlKeyRead::Done(Lookup::default()),
+    match ReadIndex::of(decoded) {
+        Some(index) => UrlKeyRead::Index(index),
+        None => UrlKeyRead::Done(Lookup::default()),
     }
 }
 

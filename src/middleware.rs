@@ -211,7 +211,7 @@ impl CacheMiddleware {
             (None, SeenIndex::Unknown)
         } else {
             let Lookup { found, index } = find(live, &url_key, req.headers()).await;
-            (found, SeenIndex::Known(index.map(|index| *index)))
+            (found, SeenIndex::Known(index))
         };
         if found.is_none() && req.method() == Method::HEAD && !mode.skips_lookup() {
             // A stored GET answers a HEAD: same status and headers, no body.

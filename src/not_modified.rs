@@ -81,8 +81,8 @@ pub(crate) async fn refresh_from_304(
         }
         if saved {
             stored_meta = meta;
-            if let SeenIndex::Known(Some((index_meta, _))) = &exchange.seen {
-                renew_index(store, &exchange.url_key, index_meta, expires_at).await;
+            if let SeenIndex::Known(Some(index)) = &exchange.seen {
+                renew_index(store, &exchange.url_key, index.meta(), expires_at).await;
             }
         }
     }

@@ -15,6 +15,7 @@ use cache_core::{CacheKey, CachedResponse, Decoded, Entry, EntryMeta, StoredEntr
 use cache_http::vary::{Vary, parse_vary, variant_key};
 use http::HeaderMap;
 
+use crate::read_index::ReadIndex;
 use crate::store_calls::StoreCalls;
 use crate::warnings::error_chain;
 
@@ -24,7 +25,7 @@ pub(crate) enum SeenIndex {
     /// The lookup was skipped (a forced refresh): read it before writing.
     Unknown,
     /// The URL key's Vary index (with its metadata), or `None` when it held none.
-    Known(Option<(EntryMeta, VaryIndex)>),
+    Known(Option<ReadIndex>),
 }
 
 /// Where a response is written: the request's keys and what its lookup saw.
@@ -71,15 +72,15 @@ pub(crate) async fn save_response(
     let current = current_index(store, place).await;
     let replacing = current
         .as_ref()
-        .is_some_and(|(_, index)| index.headers != names);
+        .is_some_and(|read| read.index().headers != names);
     if replacing {
         remove_variants(store, place).await;
     }
-    let same = current.filter(|(_, index)| index.headers == names);
+    let same = current.filter(|read| read.index().headers == names);
     let new_list = same.is_none();
     let index = match &same {
         // Kept as it is, generation included: its variants stay reachable.
-        Some((_, index)) => index.clone(),
+        Some(read) => read.index().clone(),
         // Every writer of a new list picks the same generation, so two instances writing
         // the first variants at once agree on their keys.
         None => VaryIndex {
@@ -89,7 +90,7 @@ pub(crate) async fn save_response(
     };
     let index_lasts = same
         .as_ref()
-        .is_some_and(|(meta, _)| outlives(meta.expires_at, expires_at));
+        .is_some_and(|read| outlives(read.meta().expires_at, expires_at));
     if !index_lasts {
         let value = store.encode_vary_index(&index, &place.url_key)?;
         let meta = place.meta(place.url_key, now, expires_at);
@@ -136,16 +137,10 @@ pub(crate) async fn renew_index(
 }
 
 /// The URL key's Vary index as the lookup saw it, or as stored now when it was not looked up.
-async fn current_index(
-    store: &StoreCalls,
-    place: &Placement<'_>,
-) -> Option<(EntryMeta, VaryIndex)> {
+async fn current_index(store: &StoreCalls, place: &Placement<'_>) -> Option<ReadIndex> {
     match place.seen {
         SeenIndex::Known(index) => index.clone(),
-        SeenIndex::Unknown => match store.read(&place.url_key).await.map(Decoded::into_parts) {
-            Some((meta, Entry::VaryIndex(index))) => Some((meta, index)),
-            _ => None,
-        },
+        SeenIndex::Unknown => store.read(&place.url_key).await.and_then(ReadIndex::of),
     }
 }
 
