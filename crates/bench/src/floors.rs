@@ -1,21 +1,45 @@
 //! The floors: the least work a cache can do in this middleware chain, per kind of storage.
 //! Each answers a stored URL with its body (looked up by the URL's text, no key, no
 //! metadata, one header) and on a miss fetches, reads the body, stores it and answers.
+//!
+//! A floor made with [`Answer::Head`] answers with the origin's head as well, as a cache must
+//! (the rows whose subject is a realistic head: a floor answering one header there measures
+//! the head's cost against nothing). The heads stay in the process, in a map beside the
+//! storage: no floor decodes one.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
 use http::Extensions;
 use reqwest::{Request, Response};
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware, Middleware, Next};
 
-fn response(body: Bytes) -> Response {
-    let response = http::Response::builder()
-        .status(200)
-        .header("content-type", "application/octet-stream")
-        .body(body)
-        .unwrap_or_else(|_| http::Response::new(Bytes::new()));
+/// What a floor answers a stored URL with.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Answer {
+    /// The body and one fixed header.
+    Body,
+    /// The body and the head the origin sent with it.
+    Head,
+}
+
+/// The heads a floor made with [`Answer::Head`] answers with, by URL.
+type Heads = RwLock<HashMap<String, http::HeaderMap>>;
+
+fn response(body: Bytes, head: Option<http::HeaderMap>) -> Response {
+    let response = match head {
+        Some(head) => {
+            let mut response = http::Response::new(body);
+            *response.headers_mut() = head;
+            response
+        }
+        None => http::Response::builder()
+            .status(200)
+            .header("content-type", "application/octet-stream")
+            .body(body)
+            .unwrap_or_else(|_| http::Response::new(Bytes::new())),
+    };
     Response::from(response)
 }
 
@@ -33,7 +57,19 @@ trait FloorStorage: Send + Sync + 'static {
     async fn put(&self, url: &str, body: &Bytes);
 }
 
-struct Floor<S>(S);
+struct Floor<S> {
+    storage: S,
+    /// With [`Answer::Head`].
+    heads: Option<Arc<Heads>>,
+}
+
+impl<S> Floor<S> {
+    fn head(&self, url: &str) -> Option<http::HeaderMap> {
+        let heads = self.heads.as_ref()?;
+        let heads = heads.read().unwrap_or_else(|p| p.into_inner());
+        heads.get(url).cloned()
+    }
+}
 
 #[async_trait::async_trait]
 impl<S: FloorStorage> Middleware for Floor<S> {
@@ -44,28 +80,39 @@ impl<S: FloorStorage> Middleware for Floor<S> {
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
         let found = if S::REMOTE {
-            self.0.get(req.url().as_str()).await
+            self.storage.get(req.url().as_str()).await
         } else {
-            self.0.get_now(req.url().as_str())
+            self.storage.get_now(req.url().as_str())
         };
         if let Some(body) = found {
-            return Ok(response(body));
+            return Ok(response(body, self.head(req.url().as_str())));
         }
         let url = req.url().as_str().to_owned();
         let fetched = next.run(req, ext).await?;
+        let head = fetched.headers().clone();
         let body = fetched.bytes().await?;
-        self.0.put(&url, &body).await;
-        Ok(response(body))
+        self.storage.put(&url, &body).await;
+        let Some(heads) = &self.heads else {
+            return Ok(response(body, None));
+        };
+        let mut heads = heads.write().unwrap_or_else(|p| p.into_inner());
+        heads.insert(url, head.clone());
+        Ok(response(body, Some(head)))
     }
 }
 
-fn client(storage: impl FloorStorage) -> ClientWithMiddleware {
-    client_on(ClientBuilder::new(reqwest::Client::new()), storage)
+fn client(storage: impl FloorStorage, answer: Answer) -> ClientWithMiddleware {
+    let heads = (answer == Answer::Head).then(Arc::default);
+    client_on(ClientBuilder::new(reqwest::Client::new()), storage, heads)
 }
 
 /// The floor as the last middleware of `chain`.
-fn client_on(chain: ClientBuilder, storage: impl FloorStorage) -> ClientWithMiddleware {
-    chain.with(Floor(storage)).build()
+fn client_on(
+    chain: ClientBuilder,
+    storage: impl FloorStorage,
+    heads: Option<Arc<Heads>>,
+) -> ClientWithMiddleware {
+    chain.with(Floor { storage, heads }).build()
 }
 
 /// A `HashMap` behind a mutex (for misses).
@@ -90,7 +137,7 @@ impl FloorStorage for Memory {
 
 /// The memory floor for misses: a map filled as responses arrive.
 pub(crate) fn memory() -> ClientWithMiddleware {
-    client(Memory(Mutex::new(HashMap::new())))
+    client(Memory(Mutex::new(HashMap::new())), Answer::Body)
 }
 
 /// A `HashMap` filled beforehand and never locked: the cheapest possible hit.
@@ -105,29 +152,27 @@ impl FloorStorage for Prefilled {
 }
 
 /// The memory floor for hits: every URL's body fetched beforehand into a read-only map.
-pub(crate) async fn memory_prefilled(urls: &[String]) -> ClientWithMiddleware {
-    memory_prefilled_on(ClientBuilder::new(reqwest::Client::new()), urls).await
+pub(crate) async fn memory_prefilled(urls: &[String], answer: Answer) -> ClientWithMiddleware {
+    let chain = ClientBuilder::new(reqwest::Client::new());
+    memory_prefilled_on(chain, urls, answer).await
 }
 
 /// [`memory_prefilled`] as the last middleware of `chain`.
 pub(crate) async fn memory_prefilled_on(
     chain: ClientBuilder,
     urls: &[String],
+    answer: Answer,
 ) -> ClientWithMiddleware {
     let plain = reqwest::Client::new();
     let mut bodies = HashMap::new();
+    let mut heads = HashMap::new();
     for url in urls {
-        let body = plain
-            .get(url)
-            .send()
-            .await
-            .expect("fetch")
-            .bytes()
-            .await
-            .expect("body");
-        bodies.insert(url.clone(), body);
+        let fetched = plain.get(url).send().await.expect("fetch");
+        heads.insert(url.clone(), fetched.headers().clone());
+        bodies.insert(url.clone(), fetched.bytes().await.expect("body"));
     }
-    client_on(chain, Prefilled(Arc::new(bodies)))
+    let heads = (answer == Answer::Head).then(|| Arc::new(RwLock::new(heads)));
+    client_on(chain, Prefilled(Arc::new(bodies)), heads)
 }
 
 /// One prepared `SELECT` / `INSERT OR REPLACE` on a WAL database with the store's pragmas,
@@ -162,7 +207,7 @@ impl FloorStorage for Sqlite {
     }
 }
 
-pub(crate) fn sqlite(path: &std::path::Path) -> ClientWithMiddleware {
+pub(crate) fn sqlite(path: &std::path::Path, answer: Answer) -> ClientWithMiddleware {
     let conn = rusqlite::Connection::open(path).expect("open floor db");
     conn.pragma_update(None, "journal_mode", "WAL")
         .expect("wal");
@@ -170,7 +215,7 @@ pub(crate) fn sqlite(path: &std::path::Path) -> ClientWithMiddleware {
         .expect("synchronous");
     conn.execute_batch("CREATE TABLE IF NOT EXISTS t (url TEXT PRIMARY KEY, body BLOB)")
         .expect("table");
-    client(Sqlite(Mutex::new(conn)))
+    client(Sqlite(Mutex::new(conn)), answer)
 }
 
 /// One sled tree: `get` (copied out, as a store hands out owned bytes) and `insert`.
@@ -187,8 +232,8 @@ impl FloorStorage for Sled {
     }
 }
 
-pub(crate) fn sled(path: &std::path::Path) -> ClientWithMiddleware {
-    client(Sled(sled::open(path).expect("sled")))
+pub(crate) fn sled(path: &std::path::Path, answer: Answer) -> ClientWithMiddleware {
+    client(Sled(sled::open(path).expect("sled")), answer)
 }
 
 /// One `GET` / `SET` of the body on a Redis connection manager, as the store uses.
@@ -219,10 +264,10 @@ impl FloorStorage for Redis {
     }
 }
 
-pub(crate) async fn redis(url: &str, prefix: &str) -> ClientWithMiddleware {
+pub(crate) async fn redis(url: &str, prefix: &str, answer: Answer) -> ClientWithMiddleware {
     let client_ = redis::Client::open(url).expect("redis url");
     let conn = redis::aio::ConnectionManager::new(client_)
         .await
         .expect("redis connection");
-    client(Redis(conn, prefix.to_owned()))
+    client(Redis(conn, prefix.to_owned()), answer)
 }

@@ -54,6 +54,7 @@ use std::path::{Path, PathBuf};
 use reqwest_caching::reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
 use reqwest_caching::{CacheMiddleware, MemoryStore, SledStore, SqliteStore};
 
+use floors::Answer;
 use measure::{ITERATIONS, REMOTE_ITERATIONS, Throughput, concurrent, time_requests};
 pub(crate) use measure::{Stats, hits, micros};
 use report::{Check, Target};
@@ -98,6 +99,15 @@ impl Shape {
             Shape::Query => "3-param query",
             Shape::Plain => "plain URL",
             Shape::Api => "API head, Vary",
+        }
+    }
+
+    /// What the floors answer with in this shape's rows: the origin's head where the head is
+    /// the subject (see [`floors::Answer`]).
+    fn floor_answer(self) -> Answer {
+        match self {
+            Shape::Api => Answer::Head,
+            Shape::Query | Shape::Plain => Answer::Body,
         }
     }
 }
@@ -206,12 +216,12 @@ impl Redis {
 
     /// The Redis floor, our Redis store and our Redis store behind the memory tier, each
     /// under its own fresh prefix.
-    async fn contenders(&self, label: &str) -> [Contender; 3] {
+    async fn contenders(&self, label: &str, answer: Answer) -> [Contender; 3] {
         let prefix = test_support::unique_namespace(label);
         [
             Contender {
                 name: "floor: redis",
-                client: floors::redis(&self.url(), &format!("{prefix}-floor")).await,
+                client: floors::redis(&self.url(), &format!("{prefix}-floor"), answer).await,
             },
             Contender {
                 name: "ours: redis",
@@ -236,15 +246,15 @@ impl Redis {
 
 /// The SQLite and sled floors and our memory, SQLite and sled stores, on files named by `tag`
 /// (the memory floor differs between hits and misses: each row kind adds its own).
-fn local_contenders(dir: &Path, tag: &str) -> [Contender; 5] {
+fn local_contenders(dir: &Path, tag: &str, answer: Answer) -> [Contender; 5] {
     [
         Contender {
             name: "floor: sqlite",
-            client: floors::sqlite(&dir.join(format!("floor-{tag}.sqlite"))),
+            client: floors::sqlite(&dir.join(format!("floor-{tag}.sqlite")), answer),
         },
         Contender {
             name: "floor: sled",
-            client: floors::sled(&dir.join(format!("floor-{tag}.sled"))),
+            client: floors::sled(&dir.join(format!("floor-{tag}.sled")), answer),
         },
         Contender {
             name: "ours: memory",
@@ -276,9 +286,9 @@ async fn hit_rows(
     let urls = urls(origin, size, shape, HIT_URLS, "");
     let mut contenders = vec![Contender {
         name: "floor: memory",
-        client: floors::memory_prefilled(&urls).await,
+        client: floors::memory_prefilled(&urls, shape.floor_answer()).await,
     }];
-    contenders.extend(local_contenders(dir, &tag));
+    contenders.extend(local_contenders(dir, &tag, shape.floor_answer()));
     contenders.extend([
         Contender {
             name: "peer: moka",
@@ -296,7 +306,7 @@ async fn hit_rows(
     ]);
     let first_remote = contenders.len();
     if let Some(redis) = redis {
-        contenders.extend(redis.contenders("bench").await);
+        contenders.extend(redis.contenders("bench", shape.floor_answer()).await);
     }
     // Rounds interleave the contenders, each keeping its best median: a noisy neighbour
     // then slows one round, not one contender.
@@ -387,9 +397,9 @@ async fn miss_rows(
             client: floors::memory(),
         },
     ];
-    contenders.extend(local_contenders(dir, "miss"));
+    contenders.extend(local_contenders(dir, "miss", Answer::Body));
     if let Some(redis) = redis {
-        contenders.extend(redis.contenders("bench-miss").await);
+        contenders.extend(redis.contenders("bench-miss", Answer::Body).await);
     }
     // Short blocks of each contender in turn, each round starting with the next one: the
     // machine's drift (a few µs over seconds, as large as what a store adds) then reaches
@@ -472,17 +482,17 @@ async fn concurrent_rows(origin: &str, dir: &Path, checks: &mut Vec<Check>) {
     let pairs: Vec<(&str, ClientWithMiddleware, ClientWithMiddleware)> = vec![
         (
             "memory",
-            floors::memory_prefilled(&urls).await,
+            floors::memory_prefilled(&urls, Answer::Body).await,
             ours(MemoryStore::new()),
         ),
         (
             "sqlite",
-            floors::sqlite(&dir.join("concurrent-floor.sqlite")),
+            floors::sqlite(&dir.join("concurrent-floor.sqlite"), Answer::Body),
             ours(SqliteStore::open(dir.join("concurrent-ours.sqlite")).expect("sqlite")),
         ),
         (
             "sled",
-            floors::sled(&dir.join("concurrent-floor.sled")),
+            floors::sled(&dir.join("concurrent-floor.sled"), Answer::Body),
             ours(SledStore::open(dir.join("concurrent-ours.sled")).expect("sled")),
         ),
     ];
@@ -718,9 +728,9 @@ async fn profile_hits(store: Option<&str>, shape: Shape, count: usize) {
     let mut redis = None;
     let client = match store {
         Some(name @ ("redis" | "floor-redis" | "tiered")) => {
-            redis_profiled(&mut redis, name, "profile").await
+            redis_profiled(&mut redis, name, "profile", shape.floor_answer()).await
         }
-        _ => profiled(store, dir.path(), &urls).await,
+        _ => profiled(store, dir.path(), &urls, shape.floor_answer()).await,
     };
     let requests = if redis.is_some() && store != Some("tiered") {
         REMOTE_ITERATIONS
@@ -738,27 +748,33 @@ async fn redis_profiled(
     redis: &mut Option<Redis>,
     name: &str,
     label: &str,
+    answer: Answer,
 ) -> ClientWithMiddleware {
     let server = redis.insert(Redis::find().expect("redis-server for a Redis profile"));
     let prefix = test_support::unique_namespace(label);
     match name {
         "redis" => server.ours(&prefix).await,
         "tiered" => ours(tiered::over_redis(&server.url(), &prefix).await),
-        _ => floors::redis(&server.url(), &prefix).await,
+        _ => floors::redis(&server.url(), &prefix, answer).await,
     }
 }
 
 /// The client a profile mode runs: ours over `store`, or a floor (`floor` is the memory one,
 /// filled with `urls`); memory when not named.
-async fn profiled(store: Option<&str>, dir: &Path, urls: &[String]) -> ClientWithMiddleware {
+async fn profiled(
+    store: Option<&str>,
+    dir: &Path,
+    urls: &[String],
+    answer: Answer,
+) -> ClientWithMiddleware {
     match store {
         Some("sqlite") => ours(SqliteStore::open(dir.join("p.sqlite")).expect("sqlite")),
         Some("sled") => ours(SledStore::open(dir.join("p.sled")).expect("sled")),
         // Room for every URL: hits over many URLs without evictions, as `many-keys` measures.
         Some("memory-roomy") => ours(MemoryStore::bounded(urls.len() * 2, 1 << 30)),
-        Some("floor") => floors::memory_prefilled(urls).await,
-        Some("floor-sqlite") => floors::sqlite(&dir.join("f.sqlite")),
-        Some("floor-sled") => floors::sled(&dir.join("f.sled")),
+        Some("floor") => floors::memory_prefilled(urls, answer).await,
+        Some("floor-sqlite") => floors::sqlite(&dir.join("f.sqlite"), answer),
+        Some("floor-sled") => floors::sled(&dir.join("f.sled"), answer),
         Some("token") => token::ours(),
         Some("floor-token") => token::floor(urls).await,
         None | Some("memory") => ours(MemoryStore::new()),
@@ -783,7 +799,7 @@ async fn profile_concurrent(store: Option<&str>, count: usize) {
     let origin = origin::start().await;
     let urls = urls(&origin, 1024, Shape::Query, count, "-c");
     let dir = tempfile::tempdir().expect("temp dir");
-    let client = profiled(store, dir.path(), &urls).await;
+    let client = profiled(store, dir.path(), &urls, Answer::Body).await;
     for _ in 0..3 {
         let (elapsed, samples) =
             measure::concurrent_samples(&client, &urls, TASKS, REQUESTS_PER_TASK).await;
@@ -914,8 +930,8 @@ async fn profile_concurrent_misses(store: Option<&str>) {
         Some("sled") => ours(SledStore::open(dir.path().join("p.sled")).expect("sled")),
         Some("plain") => plain(),
         Some("floor-memory") => floors::memory(),
-        Some("floor-sqlite") => floors::sqlite(&dir.path().join("f.sqlite")),
-        Some("floor-sled") => floors::sled(&dir.path().join("f.sled")),
+        Some("floor-sqlite") => floors::sqlite(&dir.path().join("f.sqlite"), Answer::Body),
+        Some("floor-sled") => floors::sled(&dir.path().join("f.sled"), Answer::Body),
         None | Some("memory") => ours(MemoryStore::new()),
         Some(other) => unknown_store(
             other,
@@ -947,14 +963,14 @@ async fn profile_misses(store: Option<&str>, size: usize) {
     let mut redis = None;
     let client = match store {
         Some(name @ ("redis" | "floor-redis")) => {
-            redis_profiled(&mut redis, name, "profile-misses").await
+            redis_profiled(&mut redis, name, "profile-misses", Answer::Body).await
         }
         Some("sqlite") => ours(sqlite()),
         Some("sled") => ours(sled()),
         Some("plain") => plain(),
-        Some("floor-sqlite") => floors::sqlite(&dir.path().join("f.sqlite")),
+        Some("floor-sqlite") => floors::sqlite(&dir.path().join("f.sqlite"), Answer::Body),
         Some("floor-memory") => floors::memory(),
-        Some("floor-sled") => floors::sled(&dir.path().join("f.sled")),
+        Some("floor-sled") => floors::sled(&dir.path().join("f.sled"), Answer::Body),
         Some("timed-sqlite") => ours(timed::Timed {
             inner: sqlite(),
             log: log.clone(),

@@ -9,6 +9,7 @@ use std::path::Path;
 
 use reqwest_caching::{MemoryStore, SledStore, SqliteStore};
 
+use crate::floors::Answer;
 use crate::{Contender, Shape, floors, hits, micros, ours, urls};
 
 async fn contenders(dir: &Path, urls: &[String]) -> Vec<Contender> {
@@ -17,7 +18,7 @@ async fn contenders(dir: &Path, urls: &[String]) -> Vec<Contender> {
     vec![
         Contender {
             name: "floor: memory",
-            client: floors::memory_prefilled(urls).await,
+            client: floors::memory_prefilled(urls, Answer::Body).await,
         },
         Contender {
             name: "ours: memory",
@@ -26,7 +27,7 @@ async fn contenders(dir: &Path, urls: &[String]) -> Vec<Contender> {
         },
         Contender {
             name: "floor: sqlite",
-            client: floors::sqlite(&dir.join("floor.sqlite")),
+            client: floors::sqlite(&dir.join("floor.sqlite"), Answer::Body),
         },
         Contender {
             name: "ours: sqlite",
@@ -43,7 +44,7 @@ async fn contenders(dir: &Path, urls: &[String]) -> Vec<Contender> {
         },
         Contender {
             name: "floor: sled",
-            client: floors::sled(&dir.join("floor.sled")),
+            client: floors::sled(&dir.join("floor.sled"), Answer::Body),
         },
         Contender {
             name: "ours: sled",

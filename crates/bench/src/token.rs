@@ -9,6 +9,7 @@ use reqwest::{Request, Response};
 use reqwest_caching::reqwest_middleware::{ClientBuilder, ClientWithMiddleware, Middleware, Next};
 use reqwest_caching::{CacheMiddleware, MemoryStore};
 
+use crate::floors::Answer;
 use crate::report::{Check, Target};
 use crate::{Contender, ROUNDS, Results, Shape, floors, measure, urls};
 
@@ -46,7 +47,7 @@ pub(crate) fn ours() -> ClientWithMiddleware {
 
 /// The memory floor (filled with `urls`) behind the token middleware.
 pub(crate) async fn floor(urls: &[String]) -> ClientWithMiddleware {
-    floors::memory_prefilled_on(with_token(), urls).await
+    floors::memory_prefilled_on(with_token(), urls, Answer::Body).await
 }
 
 /// Memory hits (1 KiB, 3-parameter query URLs) with a bearer token, against the memory
