@@ -47,21 +47,59 @@ pub(crate) const CLOSER_PERIODS: u32 = 2;
 
 /// Commits through this process, per file: every store's writer on the file counts its
 /// commits in one counter, so a snapshot begun before one is never used after it.
-static COMMITS: LazyLock<Mutex<HashMap<PathBuf, Weak<AtomicU64>>>> =
-    LazyLock::new(Default::default);
+static COMMITS: LazyLock<Mutex<HashMap<PathBuf, Weak<Commits>>>> = LazyLock::new(Default::default);
 
-/// The commit counter of the file at `path` (shared by every store on it in this process).
+/// What [`Commits::last_at`] counts from.
+static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+/// The commits to one file through this process: how many, and when the last one was.
+#[derive(Debug, Default)]
+pub(crate) struct Commits {
+    count: AtomicU64,
+    /// Microseconds from [`EPOCH`] to the last commit (0: none yet).
+    last_at: AtomicU64,
+}
+
+impl Commits {
+    /// Counts a commit made now.
+    pub(crate) fn record(&self) {
+        let since_epoch = Instant::now().saturating_duration_since(*EPOCH);
+        let micros = u64::try_from(since_epoch.as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        self.last_at.store(micros, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Release);
+    }
+
+    /// How many were counted.
+    pub(crate) fn count(&self) -> u64 {
+        self.count.load(Ordering::Acquire)
+    }
+
+    /// True when one was made less than `window` before `now`.
+    fn within(&self, window: Duration, now: Instant) -> bool {
+        let last_at = self.last_at.load(Ordering::Relaxed);
+        if last_at == 0 {
+            return false;
+        }
+        let since_epoch = now.saturating_duration_since(*EPOCH);
+        let now = u64::try_from(since_epoch.as_micros()).unwrap_or(u64::MAX);
+        u128::from(now.saturating_sub(last_at)) < window.as_micros()
+    }
+}
+
+/// The commits to the file at `path` (shared by every store on it in this process).
 /// The path is made canonical (the file exists by now), so two spellings of one path share it.
-pub(crate) fn commits_to(path: &Path) -> Arc<AtomicU64> {
+pub(crate) fn commits_to(path: &Path) -> Arc<Commits> {
     let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     let mut files = COMMITS.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(counter) = files.get(&path).and_then(Weak::upgrade) {
-        return counter;
+    if let Some(commits) = files.get(&path).and_then(Weak::upgrade) {
+        return commits;
     }
-    files.retain(|_, counter| counter.strong_count() > 0);
-    let counter = Arc::new(AtomicU64::new(0));
-    files.insert(path, Arc::downgrade(&counter));
-    counter
+    files.retain(|_, commits| commits.strong_count() > 0);
+    let commits = Arc::new(Commits::default());
+    files.insert(path, Arc::downgrade(&commits));
+    commits
 }
 
 /// A read transaction a quick reader keeps open.
@@ -114,7 +152,7 @@ pub(crate) struct QuickReaders {
     /// stays open unused.
     reuse: Duration,
     /// Commits to the file through this process.
-    commits: Arc<AtomicU64>,
+    commits: Arc<Commits>,
     /// How often the closer looks for unused snapshots.
     closer_period: Duration,
     /// Snapshots open now.
@@ -141,7 +179,7 @@ impl QuickReaders {
     /// the closer looks for unused ones every `closer_period`.
     pub(crate) fn new(
         connections: Vec<Connection>,
-        commits: Arc<AtomicU64>,
+        commits: Arc<Commits>,
         reuse: Duration,
         closer_period: Duration,
     ) -> Arc<Self> {
@@ -170,7 +208,7 @@ impl QuickReaders {
         if self.open.load(Ordering::Relaxed) == 0 {
             return None;
         }
-        let commits = self.commits.load(Ordering::Acquire);
+        let commits = self.commits.count();
         let now = Instant::now();
         for connection in &self.connections {
             let Some(mut conn) = take(connection) else {
@@ -189,6 +227,14 @@ impl QuickReaders {
         None
     }
 
+    /// True when something was committed through this process less than the reuse window
+    /// ago: a snapshot begun now would start with its connection's page cache dropped (a
+    /// reader's cache goes whenever the file changed since its last read), and commits that
+    /// come that often would soon end it.
+    pub(crate) fn committed_lately(&self) -> bool {
+        self.commits.within(self.reuse, Instant::now())
+    }
+
     /// Any free connection, with a new snapshot begun (its old one ended): `None` when all
     /// are busy. Without a snapshot when one cannot begin (no closer thread, or `BEGIN`
     /// failed): then the read is a transaction of its own, as any autocommit read.
@@ -204,7 +250,7 @@ impl QuickReaders {
         }
         // Read before the transaction begins: a commit between the two makes the snapshot
         // look older than it is (ended sooner), never newer.
-        let commits = self.commits.load(Ordering::Acquire);
+        let commits = self.commits.count();
         // Counted before the closer is looked for: a closer that finds none open and exits
         // does so before this count, and then this call starts another.
         self.open.fetch_add(1, Ordering::SeqCst);
@@ -394,7 +440,7 @@ mod tests {
         setup.execute_batch("CREATE TABLE t (x)").unwrap();
         let readers = QuickReaders::new(
             vec![Connection::open(&path).unwrap()],
-            Arc::new(AtomicU64::new(0)),
+            Arc::new(Commits::default()),
             Duration::from_secs(3600),
             Duration::from_secs(3600),
         );
