@@ -22,7 +22,7 @@
 //! its key rather than wait, as does a new key that finds it busy (it is just not remembered).
 //! Shared rather than per thread, the memory holds each URL once however many workers ask.
 //!
-//! A leaf: calls nothing else in the crate.
+//! A leaf: calls nothing else in the crate but [`random_sip_key`].
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
@@ -33,6 +33,8 @@ use cache_http::{KeyRequest, KeyRules};
 use http::{HeaderMap, Method};
 use siphasher::sip128::{Hasher128, SipHasher24};
 use url::Url;
+
+use crate::secret_key::random_sip_key;
 
 /// Keys remembered of each kind (GET by URL, HEAD by URL, with credentials by digest): about
 /// 140 bytes each by a 60-character URL (2.2 MB when full), about 90 by digest.
@@ -132,7 +134,7 @@ impl KeyMemo {
             custom,
             shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
             spread: foldhash::fast::RandomState::default(),
-            digest_key: random_key(),
+            digest_key: random_sip_key(),
         }
     }
 
@@ -239,13 +241,6 @@ impl KeyMemo {
     fn shard(&self, url: &str) -> &RwLock<Shard> {
         &self.shards[self.spread.hash_one(url) as usize % SHARDS]
     }
-}
-
-/// A key for the credentials' digest: 128 bits from the OS's randomness, as std's hash maps
-/// draw theirs (the outputs of two of its keyed hashes, unpredictable without the key).
-fn random_key() -> (u64, u64) {
-    let state = std::hash::RandomState::new();
-    (state.hash_one(0_u8), state.hash_one(1_u8))
 }
 
 /// Everything else (redaction, the rules' settings) is the rules' own.

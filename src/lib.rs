@@ -39,6 +39,7 @@ mod response_parts;
 mod revalidate;
 mod runtime_settings;
 mod scope;
+mod secret_key;
 mod serve;
 mod settings;
 mod spool;

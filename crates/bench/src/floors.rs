@@ -89,10 +89,11 @@ impl<S: FloorStorage> Middleware for Floor<S> {
         }
         let url = req.url().as_str().to_owned();
         let fetched = next.run(req, ext).await?;
-        let head = fetched.headers().clone();
+        // Copied only by a floor that answers with it: the others' misses stay as they were.
+        let head = self.heads.is_some().then(|| fetched.headers().clone());
         let body = fetched.bytes().await?;
         self.storage.put(&url, &body).await;
-        let Some(heads) = &self.heads else {
+        let (Some(heads), Some(head)) = (&self.heads, head) else {
             return Ok(response(body, None));
         };
         let mut heads = heads.write().unwrap_or_else(|p| p.into_inner());
