@@ -39,8 +39,9 @@
 //!   commits. (Beginning a read transaction takes a lock SQLite shares between all
 //!   connections to the file; under many threads they queue on it; and beginning and ending
 //!   one per read cost a single task's hit about half its time.) Within 5 ms of a commit
-//!   through this process, a read goes to the free writer instead, whose page cache holds
-//!   what was just written.
+//!   through this process, and for a lone read (none other in the 5 ms before it), a read
+//!   prefers the free writer, whose page cache holds what was just written, and begins no
+//!   read transaction to keep.
 //! - Writes that find the writer busy are committed together: one task on the blocking pool
 //!   at a time takes every write queued by then into one transaction (a `put` still returns
 //!   only once its row is committed; a write SQLite refuses in such a group is written again

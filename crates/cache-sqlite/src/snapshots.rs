@@ -63,11 +63,9 @@ pub(crate) struct Commits {
 impl Commits {
     /// Counts a commit made now.
     pub(crate) fn record(&self) {
-        let since_epoch = Instant::now().saturating_duration_since(*EPOCH);
-        let micros = u64::try_from(since_epoch.as_micros())
-            .unwrap_or(u64::MAX)
-            .max(1);
-        self.last_at.store(micros, Ordering::Relaxed);
+        let now = micros_since_epoch(Instant::now());
+        // The latest of two writers' times, should they store out of order.
+        self.last_at.fetch_max(now, Ordering::Relaxed);
         self.count.fetch_add(1, Ordering::Release);
     }
 
@@ -79,13 +77,20 @@ impl Commits {
     /// True when one was made less than `window` before `now`.
     fn within(&self, window: Duration, now: Instant) -> bool {
         let last_at = self.last_at.load(Ordering::Relaxed);
-        if last_at == 0 {
-            return false;
-        }
-        let since_epoch = now.saturating_duration_since(*EPOCH);
-        let now = u64::try_from(since_epoch.as_micros()).unwrap_or(u64::MAX);
-        u128::from(now.saturating_sub(last_at)) < window.as_micros()
+        last_at != 0 && lately(last_at, window, now)
     }
+}
+
+/// Microseconds from [`EPOCH`] to `at`, at least 1 (0 stands for "never").
+fn micros_since_epoch(at: Instant) -> u64 {
+    let since = at.saturating_duration_since(*EPOCH);
+    u64::try_from(since.as_micros()).unwrap_or(u64::MAX).max(1)
+}
+
+/// True when `then` (from [`micros_since_epoch`]) is less than `window` before `now`.
+fn lately(then: u64, window: Duration, now: Instant) -> bool {
+    let elapsed = micros_since_epoch(now).saturating_sub(then);
+    u128::from(elapsed) < window.as_micros()
 }
 
 /// The commits to the file at `path` (shared by every store on it in this process).
@@ -162,6 +167,8 @@ pub(crate) struct QuickReaders {
     closer_running: Mutex<bool>,
     /// Shrinks in progress: no snapshot begins while one runs.
     pauses: AtomicUsize,
+    /// When a read last found no current snapshot (see [`micros_since_epoch`]; 0: never).
+    last_unserved_read: AtomicU64,
 }
 
 /// A free connection, or `None` when another read holds it. A connection whose holder
@@ -199,6 +206,7 @@ impl QuickReaders {
             open: AtomicUsize::new(0),
             closer_running: Mutex::new(false),
             pauses: AtomicUsize::new(0),
+            last_unserved_read: AtomicU64::new(0),
         })
     }
 
@@ -227,12 +235,22 @@ impl QuickReaders {
         None
     }
 
-    /// True when something was committed through this process less than the reuse window
-    /// ago: a snapshot begun now would start with its connection's page cache dropped (a
-    /// reader's cache goes whenever the file changed since its last read), and commits that
-    /// come that often would soon end it.
-    pub(crate) fn committed_lately(&self) -> bool {
-        self.commits.within(self.reuse, Instant::now())
+    /// For a read that found no current snapshot: true when it should begin one. Not when
+    /// something was committed through this process less than the reuse window ago (a
+    /// reader's page cache goes whenever the file changed since its last read, where the
+    /// writer's holds what was just written, and commits that come that often would soon end
+    /// the snapshot); nor for a lone read, when no other read came within the window before
+    /// it (the snapshot would serve no read after it, and the first one open starts the
+    /// closer thread).
+    pub(crate) fn snapshot_pays(&self) -> bool {
+        let now = Instant::now();
+        if self.commits.within(self.reuse, now) {
+            return false;
+        }
+        let previous = self
+            .last_unserved_read
+            .swap(micros_since_epoch(now), Ordering::Relaxed);
+        previous != 0 && lately(previous, self.reuse, now)
     }
 
     /// Any free connection, with a new snapshot begun (its old one ended): `None` when all
