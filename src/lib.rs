@@ -42,6 +42,7 @@ mod scope;
 mod secret_key;
 mod serve;
 mod settings;
+mod sharded_table;
 mod spool;
 mod stale;
 mod stats;

@@ -11,14 +11,11 @@
 //! values mean equal normalized ones: a remembered key is the one computed anew.
 //!
 //! One key per URL key: a client that alternates between two values computes each time,
-//! as without the memory. Bounded (a full table starts over; indexes naming more than
-//! [`MAX_NAMES`] headers are not remembered), shared by all threads in tables picked by the
-//! key, each behind a lock never waited for: a lookup that finds its table busy computes the
-//! key. A leaf: calls nothing else in the crate but [`random_sip_key`].
+//! as without the memory. Kept in a [`ShardedTable`]: bounded (indexes naming more than
+//! [`MAX_NAMES`] headers are not remembered), and a lookup that finds its table busy computes
+//! the key. A leaf: calls nothing else in the crate but the table and [`random_sip_key`].
 
-use std::collections::HashMap;
 use std::hash::Hasher;
-use std::sync::RwLock;
 
 use cache_core::{CacheKey, VaryIndex};
 use cache_http::vary::variant_key;
@@ -26,20 +23,14 @@ use http::{HeaderMap, HeaderName};
 use siphasher::sip128::{Hasher128, SipHasher24};
 
 use crate::secret_key::random_sip_key;
+use crate::sharded_table::ShardedTable;
 
 /// Keys remembered: about 100 bytes each with one header named (0.8 MB when full).
 const REMEMBERED: usize = 8_192;
 
-/// Tables the keys are spread over, by their first hex digit.
-const SHARDS: usize = 16;
-
-const PER_SHARD: usize = REMEMBERED / SHARDS;
-
 /// Indexes naming more headers than this are not remembered: each remembered key keeps its
 /// index's list, and an origin's `Vary` may name any number.
 const MAX_NAMES: usize = 8;
-
-type Table = HashMap<CacheKey, Remembered, foldhash::fast::RandomState>;
 
 /// A variant key, the index it was computed with and the digest of the request's values.
 struct Remembered {
@@ -50,14 +41,14 @@ struct Remembered {
 
 /// The variant key last computed under each URL key.
 pub(crate) struct VariantKeys {
-    shards: [RwLock<Table>; SHARDS],
+    table: ShardedTable<Remembered>,
     digest_key: (u64, u64),
 }
 
 impl Default for VariantKeys {
     fn default() -> Self {
         Self {
-            shards: Default::default(),
+            table: ShardedTable::new(REMEMBERED),
             digest_key: random_sip_key(),
         }
     }
@@ -76,23 +67,19 @@ impl VariantKeys {
             return variant_key(url_key, index, request);
         }
         let values = self.digest_of_values(&index.headers, request);
-        let shard = self.shard(url_key);
-        if let Ok(table) = shard.try_read() {
-            let remembered = table
-                .get(url_key)
-                .filter(|remembered| remembered.values == values && remembered.index == *index);
-            if let Some(remembered) = remembered {
-                return remembered.key;
-            }
+        let remembered = self.table.read(url_key, |remembered| {
+            let same = remembered.values == values && remembered.index == *index;
+            same.then_some(remembered.key)
+        });
+        if let Some(key) = remembered {
+            return key;
         }
         let key = variant_key(url_key, index, request);
-        if let Ok(mut table) = shard.try_write() {
-            if table.len() >= PER_SHARD && !table.contains_key(url_key) {
-                table.clear();
-            }
-            let index = index.clone();
-            table.insert(*url_key, Remembered { index, values, key });
-        }
+        self.table.insert_with(*url_key, || Remembered {
+            index: index.clone(),
+            values,
+            key,
+        });
         key
     }
 
@@ -110,12 +97,6 @@ impl VariantKeys {
             }
         }
         hasher.finish128().as_u128()
-    }
-
-    /// The table of `key`: keys are digests, so their first hex digit spreads them evenly.
-    fn shard(&self, key: &CacheKey) -> &RwLock<Table> {
-        let first = key.as_str().chars().next().and_then(|c| c.to_digit(16));
-        &self.shards[first.unwrap_or(0) as usize % SHARDS]
     }
 }
 
@@ -209,8 +190,7 @@ mod tests {
         let index = index(&["accept-encoding"], 0);
         let headers = request(&[("accept-encoding", b"gzip")]);
         let computed = keys.key(&url_key(2), &index, &headers);
-        let shard = keys.shard(&url_key(2));
-        let remembered = shard.read().unwrap().get(&url_key(2)).map(|r| r.key);
+        let remembered = keys.table.read(&url_key(2), |r| Some(r.key));
         assert_eq!(remembered, Some(computed));
         // Another URL key with the same inputs has its own key.
         assert_ne!(keys.key(&url_key(3), &index, &headers), computed);
@@ -226,25 +206,7 @@ mod tests {
             keys.key(&url_key(4), &index, &headers),
             variant_key(&url_key(4), &index, &headers)
         );
-        assert!(
-            keys.shard(&url_key(4))
-                .read()
-                .unwrap()
-                .get(&url_key(4))
-                .is_none()
-        );
-    }
-
-    /// Keys whose hex digits start with each of the sixteen go to sixteen tables.
-    #[test]
-    fn keys_spread_over_every_table() {
-        let keys = VariantKeys::default();
-        let mut tables = std::collections::HashSet::new();
-        for first in 0..16_u8 {
-            let key = CacheKey::from_digest([first << 4; 16]);
-            tables.insert(std::ptr::from_ref(keys.shard(&key)));
-        }
-        assert_eq!(tables.len(), SHARDS);
+        assert!(keys.table.read(&url_key(4), |r| Some(r.key)).is_none());
     }
 
     /// However many URL keys are remembered, the tables hold at most [`REMEMBERED`].
@@ -259,7 +221,7 @@ mod tests {
             digest[0] = n as u8;
             keys.key(&CacheKey::from_digest(digest), &index, &headers);
         }
-        let held: usize = keys.shards.iter().map(|t| t.read().unwrap().len()).sum();
+        let held = keys.table.len();
         assert!(held <= REMEMBERED, "{held}");
     }
 }

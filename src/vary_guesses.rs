@@ -5,27 +5,20 @@
 //! (see [`lookup::find`](crate::lookup::find)), so a stale guess costs a read, never a wrong
 //! answer.
 //!
-//! Bounded (a full table starts over), shared by all threads in tables picked by the key,
-//! each behind a lock never waited for: a lookup that finds its table busy goes without a
-//! guess, or does not remember one. A leaf: calls nothing else in the crate.
+//! Kept in a [`ShardedTable`]: bounded, and a lookup that finds its table busy goes without a
+//! guess, or does not remember one. A leaf: calls nothing else in the crate but the table.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use cache_core::{CacheKey, EntryMeta, VaryIndex};
+
+use crate::sharded_table::ShardedTable;
 
 /// Indexes remembered: about 100 bytes each with the usual one or two header names (about
 /// 1 MB when full). Only URLs whose responses vary and whose store makes the lookup wait are
 /// remembered.
 const REMEMBERED: usize = 8_192;
-
-/// Tables the keys are spread over, by their first hex digit.
-const SHARDS: usize = 16;
-
-const PER_SHARD: usize = REMEMBERED / SHARDS;
-
-type Table = HashMap<CacheKey, Arc<Guess>, foldhash::fast::RandomState>;
 
 /// An index as read: its header list and generation, and when it was written, which tells
 /// one write of the same list from another (a URL invalidated and stored again).
@@ -43,42 +36,37 @@ impl Guess {
 }
 
 /// The last Vary index read under each URL key, for the lookups that wait for their store.
-#[derive(Default)]
 pub(crate) struct VaryGuesses {
-    shards: [RwLock<Table>; SHARDS],
+    table: ShardedTable<Arc<Guess>>,
+}
+
+impl Default for VaryGuesses {
+    fn default() -> Self {
+        Self {
+            table: ShardedTable::new(REMEMBERED),
+        }
+    }
 }
 
 impl VaryGuesses {
     /// The index last read under `url_key`, if remembered (and its table not being written).
     pub(crate) fn get(&self, url_key: &CacheKey) -> Option<Arc<Guess>> {
-        self.shard(url_key).try_read().ok()?.get(url_key).cloned()
+        self.table.read(url_key, |guess| Some(Arc::clone(guess)))
     }
 
     /// Remembers `index`, read with `meta` under `url_key` (unless its table is busy).
     pub(crate) fn remember(&self, url_key: CacheKey, meta: &EntryMeta, index: &VaryIndex) {
-        if let Ok(mut table) = self.shard(&url_key).try_write() {
-            if table.len() >= PER_SHARD && !table.contains_key(&url_key) {
-                table.clear();
-            }
-            let guess = Guess {
+        self.table.insert_with(url_key, || {
+            Arc::new(Guess {
                 index: index.clone(),
                 written_at: meta.created_at,
-            };
-            table.insert(url_key, Arc::new(guess));
-        }
+            })
+        });
     }
 
     /// Forgets `url_key`'s index: it holds none now (or its read failed).
     pub(crate) fn forget(&self, url_key: &CacheKey) {
-        if let Ok(mut table) = self.shard(url_key).try_write() {
-            table.remove(url_key);
-        }
-    }
-
-    /// The table of `key`: keys are digests, so their first hex digit spreads them evenly.
-    fn shard(&self, key: &CacheKey) -> &RwLock<Table> {
-        let first = key.as_str().chars().next().and_then(|c| c.to_digit(16));
-        &self.shards[first.unwrap_or(0) as usize % SHARDS]
+        self.table.remove(url_key);
     }
 }
 
@@ -142,11 +130,7 @@ mod tests {
             guesses.remember(key(n), &written, &index("accept-encoding"));
             assert!(guesses.get(&key(n)).is_some());
         }
-        let held: usize = guesses
-            .shards
-            .iter()
-            .map(|table| table.read().unwrap().len())
-            .sum();
+        let held = guesses.table.len();
         assert!(held <= REMEMBERED, "{held}");
     }
 }
