@@ -1,7 +1,8 @@
 //! [`Live`]: the machinery one middleware runs on, shared with its handles and changed by
 //! every request: the store calls, the counters, the flights of identical requests, the
-//! background refreshes, the Vary indexes last read and the variant keys last computed. Settings are apart, in
-//! [`Settings`](crate::settings::Settings). Calls only the modules of its parts.
+//! background refreshes, the Vary indexes last read and the variant keys last computed.
+//! Settings are apart, in [`Settings`](crate::settings::Settings). Calls only the modules of
+//! its parts.
 
 use std::sync::Arc;
 

@@ -223,20 +223,17 @@ fn taken_apart(url_key: &CacheKey, read: Option<Servable>) -> UrlKeyRead {
     let Some((decoded, body)) = read else {
         return UrlKeyRead::Done(Lookup::default());
     };
-    if !matches!(decoded.entry, Entry::VaryIndex(_)) {
-        return UrlKeyRead::Done(Lookup {
+    match ReadIndex::of(decoded) {
+        Ok(index) => UrlKeyRead::Index(index),
+        Err(decoded) => UrlKeyRead::Done(Lookup {
             found: Found::from_entry(*url_key, (decoded, body)),
             index: None,
-        });
-    }
-    match ReadIndex::of(decoded) {
-        Some(index) => UrlKeyRead::Index(index),
-        None => UrlKeyRead::Done(Lookup::default()),
+        }),
     }
 }
 
 /// The variant `index` selects for `request`, read. Its callers build their `Lookup`
-/// themselves: a helper taking the boxed index and returning the whole `Lookup` cost every
+/// themselves: a helper taking the index and returning the whole `Lookup` cost every
 /// memory hit, varying or not, some 120 instructions more (callgrind, `profile-hits memory`).
 async fn read_variant(
     store: &StoreCalls,

@@ -140,7 +140,10 @@ pub(crate) async fn renew_index(
 async fn current_index(store: &StoreCalls, place: &Placement<'_>) -> Option<ReadIndex> {
     match place.seen {
         SeenIndex::Known(index) => index.clone(),
-        SeenIndex::Unknown => store.read(&place.url_key).await.and_then(ReadIndex::of),
+        SeenIndex::Unknown => {
+            let read = store.read(&place.url_key).await;
+            read.and_then(|decoded| ReadIndex::of(decoded).ok())
+        }
     }
 }
 
