@@ -331,26 +331,7 @@ async fn hit_rows(
         shape.name()
     ));
     let what = format!("{} KiB, {}", size / 1024, shape.name());
-    for (store, target) in [
-        ("memory", 1.3),
-        ("sqlite", 1.5),
-        ("sled", 1.5),
-        ("redis", 1.2),
-    ] {
-        let (Some(ours), Some(floor)) = (
-            results.median(&format!("ours: {store}")),
-            results.median(&format!("floor: {store}")),
-        ) else {
-            continue;
-        };
-        checks.push(Check {
-            measure: format!("{store} hit, {what}"),
-            ours,
-            floor,
-            unit: "µs",
-            target: Some(Target::AtMost(target)),
-        });
-    }
+    hit_checks(&results, &what, HIT_TARGETS, checks);
     // The memory tier's hit over Redis against our memory store's hit: what Redis costs
     // once memory answers.
     if let (Some(tiered), Some(memory)) = (
@@ -378,6 +359,34 @@ async fn hit_rows(
         });
     }
     results
+}
+
+/// The hit targets: each store's hit at most this many times its floor's.
+const HIT_TARGETS: &[(&str, f64)] = &[
+    ("memory", 1.3),
+    ("sqlite", 1.5),
+    ("sled", 1.5),
+    ("redis", 1.2),
+];
+
+/// A check per store of `targets` that has both ours and its floor in `results`: its hit
+/// against the floor's, in the row `what` names.
+fn hit_checks(results: &Results, what: &str, targets: &[(&str, f64)], checks: &mut Vec<Check>) {
+    for &(store, target) in targets {
+        let (Some(ours), Some(floor)) = (
+            results.median(&format!("ours: {store}")),
+            results.median(&format!("floor: {store}")),
+        ) else {
+            continue;
+        };
+        checks.push(Check {
+            measure: format!("{store} hit, {what}"),
+            ours,
+            floor,
+            unit: "µs",
+            target: Some(Target::AtMost(target)),
+        });
+    }
 }
 
 /// Misses of `size`-byte bodies, URLs with a query: every request a new URL, fetched and

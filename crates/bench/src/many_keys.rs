@@ -10,7 +10,7 @@ use std::path::Path;
 use reqwest_caching::{MemoryStore, SledStore, SqliteStore};
 
 use crate::floors::Answer;
-use crate::report::{Check, Target};
+use crate::report::Check;
 use crate::{
     Contender, ITERATIONS, ROUNDS, Results, Shape, floors, hits, measure, micros, ours, urls,
 };
@@ -106,19 +106,7 @@ pub(crate) async fn rows(origin: &str, dir: &Path, checks: &mut Vec<Check>) {
     results.print(&format!(
         "hit, 1 KiB body, 3-param query ({ROW_URLS} URLs, {ITERATIONS} requests each)"
     ));
-    for (store, target) in [("memory", 1.3), ("sqlite", 1.5), ("sled", 1.5)] {
-        let (Some(ours), Some(floor)) = (
-            results.median(&format!("ours: {store}")),
-            results.median(&format!("floor: {store}")),
-        ) else {
-            continue;
-        };
-        checks.push(Check {
-            measure: format!("{store} hit, 1 KiB, 3-param query, {ROW_URLS} URLs"),
-            ours,
-            floor,
-            unit: "µs",
-            target: Some(Target::AtMost(target)),
-        });
-    }
+    // No Redis contender here: its entry finds no median and gives no check.
+    let what = format!("1 KiB, 3-param query, {ROW_URLS} URLs");
+    crate::hit_checks(&results, &what, crate::HIT_TARGETS, checks);
 }
