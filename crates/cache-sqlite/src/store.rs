@@ -284,7 +284,7 @@ impl SqliteStore {
                 });
             }
         }
-        self.inner.quick_readers.any().map(QuickReader::Reader)
+        readers.any().map(QuickReader::Reader)
     }
 
     /// What a quick read says: `None` when it could not answer (busy, or a value too large
