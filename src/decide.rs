@@ -63,9 +63,11 @@ pub(crate) fn decide(
         Some(directives) => freshness.satisfies(directives, now),
         None => freshness.is_fresh(now),
     };
-    // Immutable responses are not revalidated while fresh, even on reload (RFC 8246).
+    // Immutable responses are not revalidated while fresh, even on reload (RFC 8246). Asked
+    // only by the modes that revalidate or refetch: a default hit does not parse the stored
+    // `Cache-Control` again.
     let immutable_fresh =
-        settings.cache_control && freshness.is_fresh(now) && freshness.is_immutable();
+        || settings.cache_control && freshness.is_fresh(now) && freshness.is_immutable();
     // Serving stale while refreshing only when the request itself asks for nothing stricter.
     let may_serve_stale = directives.is_none()
         && stale_allowed(
@@ -76,13 +78,13 @@ pub(crate) fn decide(
             settings.cache_control,
         );
     match mode {
-        CacheMode::Revalidate if usable && !immutable_fresh && has_validators(&found) => {
+        CacheMode::Revalidate if usable && !immutable_fresh() && has_validators(&found) => {
             Decision::Forward(Some(found))
         }
         CacheMode::Default | CacheMode::OnlyIfCached | CacheMode::Revalidate if usable => {
             Decision::Serve(found)
         }
-        CacheMode::Refresh if immutable_fresh => Decision::Serve(found),
+        CacheMode::Refresh if immutable_fresh() => Decision::Serve(found),
         CacheMode::OnlyIfCached => Decision::GatewayTimeout,
         CacheMode::Default | CacheMode::Revalidate if may_serve_stale => {
             Decision::ServeStaleAndRefresh(found)

@@ -6,20 +6,17 @@
 //! (see [`VaryGuesses`](crate::vary_guesses::VaryGuesses); the variant keys are
 //! remembered in [`VariantKeys`]). Calls only the store calls, the guesses and leaf modules.
 
-use std::pin::pin;
 use std::sync::{Arc, LazyLock};
-use std::task::Poll;
 
 use bytes::Bytes;
 use cache_core::{CacheKey, CachedRequest, CachedResponse, Decoded, Entry, EntryMeta, VaryIndex};
 use cache_http::freshness::StoredFreshness;
-use futures_util::future::{Either, select};
 use http::{HeaderMap, Method, StatusCode, Version};
 
 use crate::file_body::FileBody;
 use crate::live::Live;
 use crate::read_index::ReadIndex;
-use crate::store_calls::StoreCalls;
+use crate::store_calls::{AtOnce, Servable, StoreCalls};
 use crate::variant_keys::VariantKeys;
 
 /// What a lookup found under a request's URL key.
@@ -48,10 +45,7 @@ pub(crate) struct Found {
 
 impl Found {
     /// The found response, when what is stored under `key` is one (not a Vary index).
-    fn from_entry(
-        key: CacheKey,
-        (decoded, body): (Arc<Decoded>, Option<Arc<FileBody>>),
-    ) -> Option<Self> {
+    fn from_entry(key: CacheKey, (decoded, body): Servable) -> Option<Self> {
         matches!(decoded.entry, Entry::Response(_)).then_some(Self { key, decoded, body })
     }
 
@@ -114,25 +108,16 @@ static NO_RESPONSE: LazyLock<CachedResponse> = LazyLock::new(|| {
     )
 });
 
-/// An entry as a servable read gives it: decoded, with the body's file when it stays there.
-type Servable = (Arc<Decoded>, Option<Arc<FileBody>>);
-
 /// The stored response for a request with this URL key and these headers, following a Vary
 /// index to the variant the headers select. A store failure is a miss.
 pub(crate) async fn find(live: &Live, url_key: &CacheKey, request: &HeaderMap) -> Lookup {
     let store = &live.store;
-    let mut url_key_read = pin!(store.read_servable(url_key));
-    // Polled once by hand: a store that answers at once (in the process) is read one key
-    // after the other, as the second key is known only from the first read's answer. (It
-    // waits now and then too, when the task's cooperative budget is spent: harmless.)
-    let first = std::future::poll_fn(|cx| Poll::Ready(url_key_read.as_mut().poll(cx))).await;
-    let read = match first {
-        Poll::Ready(read) => read,
+    // Nothing is sent unless the store answers at once (in the process): a read that waits
+    // (a server) is sent by `find_waiting`, with the variant it guesses when there is one.
+    let read = match store.read_servable_at_once(url_key).await {
+        AtOnce::Answered(read) => read,
         // Boxed: only lookups that wait go this way, and the hit path's future stays small.
-        Poll::Pending => {
-            let waiting = find_waiting(live, url_key, request, url_key_read);
-            return Box::pin(waiting).await;
-        }
+        AtOnce::Waits => return Box::pin(find_waiting(live, url_key, request)).await,
     };
     // The first read's answer is taken apart before the second read: nothing of it but the
     // index (a pointer) lives across that await, so the hit path's future stays small.
@@ -147,25 +132,19 @@ pub(crate) async fn find(live: &Live, url_key: &CacheKey, request: &HeaderMap) -
     }
 }
 
-/// [`find`] for a store that made the URL key's read wait: when the URL was seen to vary, the
-/// variant its last index selects is read at once beside the index (with a server, one round
-/// trip where there were two), and counts only when the index read is that very write of the
-/// index, the one the guess was taken from (same header list, generation and time written).
-/// That index was then in place from the guess to its read, so the variant read meanwhile is
-/// the one a read after the index's would have found, whatever order the store ran the two
-/// reads in. A guessed read that can no longer count is dropped as soon as the index read
-/// says so; a guessed variant not found (absent, or its read failed) is read again after the
-/// index, as without a guess. A guessed read is a store call like any other: its failure is
-/// logged and counted, and weighs on the breaker.
-async fn find_waiting(
-    live: &Live,
-    url_key: &CacheKey,
-    request: &HeaderMap,
-    url_key_read: impl Future<Output = Option<Servable>> + Unpin,
-) -> Lookup {
+/// [`find`] for a store that makes the URL key's read wait: when the URL was seen to vary, the
+/// variant its last index selects is read with the index, in one store call (with a server,
+/// one round trip where there were two: [`StoreCalls::read_servable_pair`]), and counts only
+/// when the index read is that very write of the index, the one the guess was taken from
+/// (same header list, generation and time written). That index was then in place from the
+/// guess to its read, so the variant read meanwhile is the one a read after the index's would
+/// have found, whatever order the store ran the two reads in. A guessed variant not found
+/// (absent, or not a response) is read again after the index, as without a guess.
+async fn find_waiting(live: &Live, url_key: &CacheKey, request: &HeaderMap) -> Lookup {
     let (store, guesses, keys) = (&live.store, &live.vary_guesses, &live.variant_keys);
     let Some(guess) = guesses.get(url_key) else {
-        let index = match taken_apart(url_key, url_key_read.await) {
+        let read = store.read_servable_awaited(url_key).await;
+        let index = match taken_apart(url_key, read) {
             UrlKeyRead::Done(lookup) => return lookup,
             UrlKeyRead::Index(index) => index,
         };
@@ -177,12 +156,7 @@ async fn find_waiting(
         };
     };
     let key = keys.key(url_key, &guess.index, request);
-    // Boxed, so that it can be dropped (its call ended) the moment it cannot count.
-    let guessed_read = Box::pin(store.read_servable(&key));
-    let (read, guessed) = match select(url_key_read, guessed_read).await {
-        Either::Left((read, guessed_read)) => (read, Either::Left(guessed_read)),
-        Either::Right((guessed, url_key_read)) => (url_key_read.await, Either::Right(guessed)),
-    };
+    let [read, guessed] = store.read_servable_pair(url_key, &key).await;
     let index = match taken_apart(url_key, read) {
         UrlKeyRead::Done(lookup) => {
             guesses.forget(url_key);
@@ -199,10 +173,6 @@ async fn find_waiting(
             index: Some(index),
         };
     }
-    let guessed = match guessed {
-        Either::Left(guessed_read) => guessed_read.await,
-        Either::Right(guessed) => guessed,
-    };
     let found = match guessed.and_then(|read| Found::from_entry(key, read)) {
         Some(found) => Some(found),
         None => read_variant(store, keys, url_key, index.index(), request).await,

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cache_core::codec::{BodyEncoder, EntryCodec};
-use cache_core::store::get_entry;
+use cache_core::store::{DecodedEntry, get_entry};
 use cache_core::{
     BodySpool, CacheKey, CacheStore, CachedResponse, Decoded, Entry, EntryMeta, Opened, StoreError,
     StoredEntry, VaryIndex,
@@ -20,6 +20,17 @@ use crate::file_body::FileBody;
 use crate::observe::{self, StoreOp};
 use crate::stats::StatsCounters;
 use crate::warnings::{WarningLimiter, error_chain};
+
+/// An entry as a servable read gives it: decoded, with the body's file when it stays there.
+pub(crate) type Servable = (Arc<Decoded>, Option<Arc<FileBody>>);
+
+/// What [`StoreCalls::read_servable_at_once`] found.
+pub(crate) enum AtOnce {
+    /// The store answered without awaiting.
+    Answered(Option<Servable>),
+    /// The read must be sent and awaited.
+    Waits,
+}
 
 /// The store, its codec, and what keeps its failures from reaching a request.
 #[derive(Debug)]
@@ -80,10 +91,7 @@ impl StoreCalls {
     /// [`StoreCalls::read`] for a request to be served: from a store that keeps bodies in
     /// files, an entry whose body is over `max_body_size` comes with an empty body and the
     /// body's file beside it, never read whole.
-    pub(crate) async fn read_servable(
-        &self,
-        key: &CacheKey,
-    ) -> Option<(Arc<Decoded>, Option<Arc<FileBody>>)> {
+    pub(crate) async fn read_servable(&self, key: &CacheKey) -> Option<Servable> {
         if self.store.body_files().is_none() {
             return self.read(key).await.map(|decoded| (decoded, None));
         }
@@ -91,7 +99,100 @@ impl StoreCalls {
         Box::pin(self.read_opened(key)).await
     }
 
-    async fn read_opened(&self, key: &CacheKey) -> Option<(Arc<Decoded>, Option<Arc<FileBody>>)> {
+    /// [`StoreCalls::read_servable`] when the store answers without awaiting (in-process
+    /// stores); [`AtOnce::Waits`] when it would make the read wait (a server, a body kept in a
+    /// file), and also when the breaker is open or the entry does not decode: nothing is sent
+    /// then, and the caller reads with [`StoreCalls::read_servable_awaited`] or
+    /// [`StoreCalls::read_servable_pair`].
+    pub(crate) async fn read_servable_at_once(&self, key: &CacheKey) -> AtOnce {
+        // As in `read`, before the read.
+        if spends_budget_unit() {
+            tokio::task::coop::consume_budget().await;
+        }
+        if self.store.body_files().is_some() {
+            return AtOnce::Waits;
+        }
+        match self.read_now(key) {
+            Some(read) => AtOnce::Answered(read.map(|decoded| (decoded, None))),
+            None => AtOnce::Waits,
+        }
+    }
+
+    /// [`StoreCalls::read_servable`] in its awaited form, for a read
+    /// [`StoreCalls::read_servable_at_once`] said waits.
+    pub(crate) async fn read_servable_awaited(&self, key: &CacheKey) -> Option<Servable> {
+        if self.store.body_files().is_some() {
+            return self.read_opened(key).await;
+        }
+        self.read_awaited(key).await.map(|decoded| (decoded, None))
+    }
+
+    /// Two reads in one store call ([`CacheStore::get_decoded_pair`]: one round trip to a
+    /// server), `first` read before `second`, each as [`StoreCalls::read_servable`] reads:
+    /// a Vary index and the variant it is expected to select. A read that fails is logged and
+    /// counted, and is a miss; the breaker hears of a failure when both fail. An entry that
+    /// does not decode is deleted. A store keeping bodies in files (on the local disk) reads
+    /// the two apart.
+    pub(crate) async fn read_servable_pair(
+        &self,
+        first: &CacheKey,
+        second: &CacheKey,
+    ) -> [Option<Servable>; 2] {
+        if self.store.body_files().is_some() {
+            let (first, second) =
+                futures_util::future::join(self.read_opened(first), self.read_opened(second)).await;
+            return [first, second];
+        }
+        let pair = async {
+            match self
+                .store
+                .get_decoded_pair(first, second, &self.codec)
+                .await
+            {
+                [Err(error), Err(_)] => Err(error),
+                reads => Ok(reads),
+            }
+        };
+        let [first_read, second_read] = match self.bounded(StoreOp::Get, pair).await {
+            Ok(reads) => reads,
+            Err(error) => {
+                self.failed(first, &error, "cache read failed; going to the network");
+                return [None, None];
+            }
+        };
+        let first = self.decoded_or_forgotten(first, first_read).await;
+        let second = self.decoded_or_forgotten(second, second_read).await;
+        [first, second].map(|read| read.map(|decoded| (decoded, None)))
+    }
+
+    /// The entry a read found, when it decoded; one that does not is deleted (kept when
+    /// read-only), as [`get_entry`] does. A failed read is logged and counted: a miss.
+    async fn decoded_or_forgotten(
+        &self,
+        key: &CacheKey,
+        read: Result<DecodedEntry, StoreError>,
+    ) -> Option<Arc<Decoded>> {
+        let read = match read {
+            Ok(read) => read?,
+            Err(error) => {
+                self.failed(key, &error, "cache read failed; going to the network");
+                return None;
+            }
+        };
+        match read {
+            Ok(decoded) => Some(decoded),
+            Err(undecodable) => {
+                if !self.is_read_only() {
+                    let error = &undecodable.error;
+                    tracing::warn!(key = %key, %error, "unreadable cache entry: deleting it");
+                    self.forget(key).await;
+                }
+                None
+            }
+        }
+    }
+
+    async fn read_opened(&self, key: &CacheKey) -> Option<Servable> {
         let files = self.store.body_files()?;
         let opened = match self
             .bounded(StoreOp::Get, files.open(key, self.inline_up_to))

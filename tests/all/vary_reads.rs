@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
+use reqwest_caching::cache_core::codec::EntryCodec;
+use reqwest_caching::cache_core::store::DecodedEntry;
 use reqwest_caching::cache_core::{CacheKey, CacheStore, EntryMeta, StoreError, StoredEntry};
 use reqwest_caching::{
     CacheMiddleware, CacheMiddlewareBuilder, CacheMode, CacheRequestExt, CacheResponseExt,
@@ -35,6 +37,7 @@ async fn a_waiting_store_reads_the_guessed_variant_beside_the_index() {
         1,
         "no guess yet: index, then variant"
     );
+    assert_eq!(store.pairs.swap(0, Ordering::SeqCst), 0);
 
     for _ in 0..3 {
         let (hit, info) = get().await;
@@ -44,6 +47,11 @@ async fn a_waiting_store_reads_the_guessed_variant_beside_the_index() {
             store.take_most_in_flight(),
             2,
             "index and guessed variant at once"
+        );
+        assert_eq!(
+            store.pairs.swap(0, Ordering::SeqCst),
+            1,
+            "in one store call (with a server, one round trip)"
         );
     }
     // Another language: the guess (from the same index) names its variant, not yet stored.
@@ -153,6 +161,8 @@ struct WaitingReads {
     read: std::sync::Mutex<Vec<CacheKey>>,
     /// A key whose next read fails.
     fail: std::sync::Mutex<Option<CacheKey>>,
+    /// Calls of `get_decoded_pair`.
+    pairs: AtomicUsize,
 }
 
 impl WaitingReads {
@@ -166,6 +176,7 @@ impl WaitingReads {
             release: tokio::sync::Notify::new(),
             read: std::sync::Mutex::new(Vec::new()),
             fail: std::sync::Mutex::new(None),
+            pairs: AtomicUsize::new(0),
         }
     }
 
@@ -226,7 +237,7 @@ impl CacheStore for WaitingReads {
     async fn get(&self, key: &CacheKey) -> Result<Option<StoredEntry>, StoreError> {
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.most_in_flight.fetch_max(now, Ordering::SeqCst);
-        // Counted out on drop too: the lookup drops a guessed read that can no longer count.
+        // Counted out on drop too (a read its call's time bound cancelled).
         struct InFlight<'a>(&'a AtomicUsize);
         impl Drop for InFlight<'_> {
             fn drop(&mut self) {
@@ -235,6 +246,21 @@ impl CacheStore for WaitingReads {
         }
         let _in_flight = InFlight(&self.in_flight);
         self.read_waiting(key).await
+    }
+    /// Counted, then both reads at once, as the default does.
+    async fn get_decoded_pair(
+        &self,
+        first: &CacheKey,
+        second: &CacheKey,
+        codec: &EntryCodec,
+    ) -> [Result<DecodedEntry, StoreError>; 2] {
+        self.pairs.fetch_add(1, Ordering::SeqCst);
+        let (first, second) = futures_util::future::join(
+            self.get_decoded(first, codec),
+            self.get_decoded(second, codec),
+        )
+        .await;
+        [first, second]
     }
     async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
         self.inner.put(entry).await

@@ -254,6 +254,50 @@ pub trait CacheStore: Send + Sync + Debug + 'static {
         Ok(self.get(key).await?.map(|entry| entry.decode(key, codec)))
     }
 
+    /// [`CacheStore::get_decoded`] of two entries in one call, in this order: a store with a
+    /// server reads both in one round trip ([`RedisStore`] sends the two reads as one
+    /// pipeline). The middleware reads a Vary index and the variant it expects that index to
+    /// select this way, where it would otherwise wait for two round trips, or race two calls
+    /// that reach the server one after the other.
+    ///
+    /// The default awaits both `get_decoded` calls at once. An override must read `first`
+    /// before `second` when the two are sent together, so that a second read is never older
+    /// than the first.
+    ///
+    /// [`RedisStore`]: https://docs.rs/cache-redis
+    ///
+    /// # Errors
+    ///
+    /// Each read apart: one may fail while the other answers; a call that fails as a whole
+    /// (the server is down) fails both.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use cache_core::codec::EntryCodec;
+    /// use cache_core::{CacheKey, CacheStore, EntryMeta, MemoryStore, StoredEntry};
+    /// let store = MemoryStore::new();
+    /// let (a, b): (CacheKey, CacheKey) = ("a".repeat(32).parse().unwrap(), "b".repeat(32).parse().unwrap());
+    /// let meta = EntryMeta::new(a, "https://example.com/", std::time::SystemTime::now(), None);
+    /// store.put(StoredEntry::new(meta, bytes::Bytes::from_static(b"not an entry"))).await.unwrap();
+    /// let [first, second] = store.get_decoded_pair(&a, &b, &EntryCodec::new()).await;
+    /// assert!(first.unwrap().expect("stored").is_err(), "stored, but does not decode");
+    /// assert!(second.unwrap().is_none(), "nothing under the second key");
+    /// # });
+    /// ```
+    async fn get_decoded_pair(
+        &self,
+        first: &CacheKey,
+        second: &CacheKey,
+        codec: &crate::codec::EntryCodec,
+    ) -> [Result<DecodedEntry, StoreError>; 2] {
+        let (first, second) = futures_util::future::join(
+            self.get_decoded(first, codec),
+            self.get_decoded(second, codec),
+        )
+        .await;
+        [first, second]
+    }
+
     /// [`CacheStore::get_decoded`] answered at once, without awaiting, by a store that keeps
     /// its data in the process (memory, sled): the middleware's hit path then builds no
     /// future for the read. `None` (the default) when the store cannot answer without

@@ -102,6 +102,7 @@ macro_rules! store_conformance_tests {
             second_instance_sees_entries,
             corrupt_value_is_a_miss_and_deleted,
             decoded_reads_agree,
+            pair_reads_agree,
             works_as_arc_dyn,
             url_groups_are_indexed,
             url_group_of_many_entries,
@@ -621,6 +622,73 @@ pub async fn decoded_reads_agree(t: &StoreUnderTest) {
     );
     let junk = ok(t.store.get_decoded(&key(3), &codec).await, "get_decoded").expect("stored");
     assert_eq!(junk.expect_err("junk does not decode").meta.key, key(3));
+}
+
+/// `get_decoded_pair` answers each key as `get_decoded` does, in the order asked: entries
+/// written as bytes and with their response (a store keeping copies reads those by copy), one
+/// rewritten since it was last read (a copy that cannot answer), one absent and one that does
+/// not decode.
+pub async fn pair_reads_agree(t: &StoreUnderTest) {
+    let codec = EntryCodec::new();
+    let pair = |first: u64, second: u64| {
+        let codec = &codec;
+        async move {
+            let [a, b] = t
+                .store
+                .get_decoded_pair(&key(first), &key(second), codec)
+                .await;
+            [
+                ok(a, "first of get_decoded_pair"),
+                ok(b, "second of get_decoded_pair"),
+            ]
+        }
+    };
+    let agrees = |read: &crate::store::DecodedEntry, n: u64, value: &Bytes| {
+        let decoded = read
+            .as_ref()
+            .unwrap_or_else(|| panic!("key {n} not read"))
+            .as_ref()
+            .unwrap_or_else(|e| panic!("key {n} does not decode: {:?}", e.error));
+        let expected = codec.decode_entry(Some(&key(n)), value).expect("decodes");
+        assert_eq!(decoded.meta.key, key(n), "the pair's reads swapped");
+        assert_eq!(decoded.entry, expected, "key {n}");
+        assert_eq!(header_order(&decoded.entry), header_order(&expected));
+    };
+    let first = codec::encode(&sample_response()).expect("encodes");
+    let mut changed = sample_response();
+    changed.body = Bytes::from_static(b"changed body");
+    let second = codec::encode(&changed).expect("encodes");
+    ok(
+        t.store
+            .put_decoded(entry(1, first.clone(), None), sample_response())
+            .await,
+        "put_decoded",
+    );
+    ok(t.store.put(entry(2, second.clone(), None)).await, "put");
+    // Twice: the second time, stores that keep copies of what they read answer by them.
+    for _ in 0..2 {
+        let [one, two] = pair(1, 2).await;
+        agrees(&one, 1, &first);
+        agrees(&two, 2, &second);
+        let [two, absent] = pair(2, 4).await;
+        agrees(&two, 2, &second);
+        assert!(absent.is_none(), "nothing was written under key 4");
+    }
+    // Rewritten since read: what is stored now, not the copy.
+    ok(t.store.put(entry(1, second.clone(), None)).await, "put");
+    let [one, two] = pair(1, 2).await;
+    agrees(&one, 1, &second);
+    agrees(&two, 2, &second);
+    ok(
+        t.store
+            .put(entry(3, Bytes::from_static(b"junk"), None))
+            .await,
+        "put",
+    );
+    let [junk, one] = pair(3, 1).await;
+    let junk = junk.expect("stored");
+    assert_eq!(junk.expect_err("junk does not decode").meta.key, key(3));
+    agrees(&one, 1, &second);
 }
 
 /// For stores that keep decoded copies of what they read from elsewhere (Redis, MongoDB,

@@ -42,11 +42,18 @@ impl Connection {
         &self,
         pipe: &Pipeline,
     ) -> Result<T, StoreError> {
-        let result = match self.clone() {
+        self.query_pipeline_raw(pipe).await.map_err(store_error)
+    }
+
+    /// [`Connection::query_pipeline`] with the driver's own error, which can be cloned.
+    pub(crate) async fn query_pipeline_raw<T: FromRedisValue>(
+        &self,
+        pipe: &Pipeline,
+    ) -> Result<T, RedisError> {
+        match self.clone() {
             Self::Single(mut conn) => pipe.query_async(&mut conn).await,
             Self::Cluster(mut conn) => pipe.query_async(&mut conn).await,
-        };
-        result.map_err(store_error)
+        }
     }
 
     /// Every key matching `pattern`, from every primary, one `SCAN` page per call of `next`.

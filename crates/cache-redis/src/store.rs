@@ -15,9 +15,10 @@ use futures_util::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, FromRedisValue, ParsingError, RedisError, Value};
 
 use crate::command::{sized_cmd, with_args};
-use crate::connection::Connection;
+use crate::connection::{Connection, store_error};
 use crate::group_sets::{self, GroupAdds};
 
 /// The largest value stored: Redis's default `proto-max-bulk-len` (512 MiB) less room for the
@@ -383,22 +384,75 @@ impl RedisStore {
         key: &CacheKey,
         copy: KeptCopy,
     ) -> Result<Option<Arc<Decoded>>, StoreError> {
-        let redis_key = self.redis_key(key);
-        let cmd = with_args("HMGET", &[&redis_key, "c", "x", "v"]);
-        let read = self
-            .connection
-            .query::<(Option<i64>, Option<String>, Option<Vec<u8>>)>(&cmd)
-            .await;
+        let read = self.connection.query(&self.copy_read(key)).await;
+        copy_answers(copy, read)
+    }
+
+    /// The read [`RedisStore::answer_by_copy`] sends: the value, creation and expiry.
+    fn copy_read(&self, key: &CacheKey) -> Cmd {
+        with_args("HMGET", &[&self.redis_key(key), "c", "x", "v"])
+    }
+
+    /// The read [`CacheStore::get`] sends: every field of an entry.
+    fn whole_read(redis_key: &str) -> Cmd {
+        let mut cmd = sized_cmd("HMGET", 7, redis_key.len() + 6);
+        cmd.arg(redis_key).arg(&META_FIELDS[..]).arg("v");
+        cmd
+    }
+
+    /// The entry [`RedisStore::whole_read`] of `key` answered with `read`; something else
+    /// under the key (a partial hash, another type) is deleted and reported as absent.
+    async fn whole_entry(
+        &self,
+        key: &CacheKey,
+        redis_key: &str,
+        read: Result<WholeFields, StoreError>,
+    ) -> Result<Option<StoredEntry>, StoreError> {
         match read {
-            Ok((Some(created), expires, Some(value))) => {
-                let (created, expires) = (from_millis(created), parse_expiry(expires.as_deref()));
-                Ok(copy.answers(&value, |kept| {
-                    kept.created_at == created && kept.expires_at == expires
-                }))
+            Ok((None, None, None, None, None, None)) => Ok(None),
+            Ok((url, created, expires, group, parent, Some(value))) => {
+                match meta_of(*key, (url, created, expires, group, parent)) {
+                    Some(meta) => Ok(Some(StoredEntry::new(meta, Bytes::from(value)))),
+                    None => self.forget_foreign(key, redis_key).await,
+                }
             }
-            Ok(_) => Ok(None),
-            Err(error) if is_foreign(&error) => Ok(None),
+            Ok(_) => self.forget_foreign(key, redis_key).await,
+            Err(error) if is_foreign(&error) => self.forget_foreign(key, redis_key).await,
             Err(error) => Err(error),
+        }
+    }
+
+    /// What one read of [`CacheStore::get_decoded_pair`] gave, as `get_decoded` would have:
+    /// `reply` answers the read [`RedisStore::planned_read`] planned with `copy`. A copy that
+    /// cannot answer costs a second round trip for the whole entry, as in `get_decoded`.
+    async fn decoded_from_reply(
+        &self,
+        key: &CacheKey,
+        copy: Option<KeptCopy>,
+        reply: Value,
+        codec: &EntryCodec,
+    ) -> Result<DecodedEntry, StoreError> {
+        let found = match copy {
+            Some(copy) => {
+                if let Some(decoded) = copy_answers(copy, typed(reply))? {
+                    return Ok(Some(Ok(decoded)));
+                }
+                self.get(key).await?
+            }
+            None => {
+                let redis_key = self.redis_key(key);
+                self.whole_entry(key, &redis_key, typed(reply)).await?
+            }
+        };
+        Ok(self.copies.read_found(key, found, codec))
+    }
+
+    /// The read `get_decoded` starts with for `key`: by its copy when one is kept, else the
+    /// whole entry.
+    fn planned_read(&self, key: &CacheKey, codec: &EntryCodec) -> (Cmd, Option<KeptCopy>) {
+        match self.copies.kept(key, codec) {
+            Some(copy) => (self.copy_read(key), Some(copy)),
+            None => (Self::whole_read(&self.redis_key(key)), None),
         }
     }
 
@@ -422,29 +476,8 @@ impl RedisStore {
 impl CacheStore for RedisStore {
     async fn get(&self, key: &CacheKey) -> Result<Option<StoredEntry>, StoreError> {
         let redis_key = self.redis_key(key);
-        let mut cmd = sized_cmd("HMGET", 7, redis_key.len() + 6);
-        cmd.arg(&redis_key).arg(&META_FIELDS[..]).arg("v");
-        type Fields = (
-            Option<String>,
-            Option<i64>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<Vec<u8>>,
-        );
-        match self.connection.query::<Fields>(&cmd).await {
-            Ok((None, None, None, None, None, None)) => Ok(None),
-            Ok((url, created, expires, group, parent, Some(value))) => {
-                match meta_of(*key, (url, created, expires, group, parent)) {
-                    Some(meta) => Ok(Some(StoredEntry::new(meta, Bytes::from(value)))),
-                    None => self.forget_foreign(key, &redis_key).await,
-                }
-            }
-            // Something else under our key (a partial hash, another type): not an entry.
-            Ok(_) => self.forget_foreign(key, &redis_key).await,
-            Err(error) if is_foreign(&error) => self.forget_foreign(key, &redis_key).await,
-            Err(error) => Err(error),
-        }
+        let read = self.connection.query(&Self::whole_read(&redis_key)).await;
+        self.whole_entry(key, &redis_key, read).await
     }
 
     /// Decoding is skipped when a decoded copy was made from the very value and metadata
@@ -462,6 +495,55 @@ impl CacheStore for RedisStore {
             return Ok(Some(Ok(decoded)));
         }
         Ok(self.copies.read_found(key, self.get(key).await?, codec))
+    }
+
+    /// Both reads go in one pipeline, one round trip, each as `get_decoded` starts it; a read
+    /// by a copy that cannot answer is followed by a read of the whole entry, as there. On a
+    /// cluster, where the two keys live in different slots, the reads are sent apart.
+    async fn get_decoded_pair(
+        &self,
+        first: &CacheKey,
+        second: &CacheKey,
+        codec: &EntryCodec,
+    ) -> [Result<DecodedEntry, StoreError>; 2] {
+        if self.connection.is_cluster() {
+            let (first, second) = futures_util::future::join(
+                self.get_decoded(first, codec),
+                self.get_decoded(second, codec),
+            )
+            .await;
+            return [first, second];
+        }
+        let (first_read, first_copy) = self.planned_read(first, codec);
+        let (second_read, second_copy) = self.planned_read(second, codec);
+        let mut pipe = redis::pipe();
+        // Each reply is judged as its own read's: one key holding something else is that
+        // key's affair (deleted as foreign), not a failure of both.
+        pipe.ignore_errors();
+        pipe.add_command(first_read).add_command(second_read);
+        let replies = match self
+            .connection
+            .query_pipeline_raw::<Vec<Value>>(&pipe)
+            .await
+        {
+            Ok(replies) => <[Value; 2]>::try_from(replies).map_err(|replies| {
+                let count = replies.len();
+                RedisError::from(ParsingError::from(format!(
+                    "two reads answered with {count} replies"
+                )))
+            }),
+            Err(error) => Err(error),
+        };
+        let [first_reply, second_reply] = match replies {
+            Ok(replies) => replies,
+            Err(error) => return [Err(store_error(error.clone())), Err(store_error(error))],
+        };
+        let (first, second) = futures_util::future::join(
+            self.decoded_from_reply(first, first_copy, first_reply, codec),
+            self.decoded_from_reply(second, second_copy, second_reply, codec),
+        )
+        .await;
+        [first, second]
     }
 
     /// The writer's `response` is the entry's first decoded copy.
@@ -728,6 +810,49 @@ type MetaFields = (
     Option<String>,
     Option<String>,
 );
+
+/// An entry's fields as [`RedisStore::whole_read`] reads them: [`META_FIELDS`], then the value.
+type WholeFields = (
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<Vec<u8>>,
+);
+
+/// An entry's creation, expiry and value, as [`RedisStore::copy_read`] reads them.
+type CopyFields = (Option<i64>, Option<String>, Option<Vec<u8>>);
+
+/// `copy`'s decoded form when `read` (of [`RedisStore::copy_read`]) found the value and
+/// times it was made from; `None` when it did not (the entry changed, went, or is not an
+/// entry).
+fn copy_answers(
+    copy: KeptCopy,
+    read: Result<CopyFields, StoreError>,
+) -> Result<Option<Arc<Decoded>>, StoreError> {
+    match read {
+        Ok((Some(created), expires, Some(value))) => {
+            let (created, expires) = (from_millis(created), parse_expiry(expires.as_deref()));
+            Ok(copy.answers(&value, |kept| {
+                kept.created_at == created && kept.expires_at == expires
+            }))
+        }
+        Ok(_) => Ok(None),
+        Err(error) if is_foreign(&error) => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
+/// One reply of a pipeline sent with `ignore_errors`, as its command's own query would have
+/// given it: the server's error or the typed value.
+fn typed<T: FromRedisValue>(reply: Value) -> Result<T, StoreError> {
+    let typed = match reply {
+        Value::ServerError(error) => Err(RedisError::from(error)),
+        reply => redis::from_redis_value(reply).map_err(RedisError::from),
+    };
+    typed.map_err(store_error)
+}
 
 /// The metadata of [`META_FIELDS`] as read; `None` without the required ones (not an entry).
 fn meta_of(key: CacheKey, fields: MetaFields) -> Option<EntryMeta> {

@@ -348,3 +348,87 @@ async fn a_copy_that_cannot_answer_is_dropped() {
         "a copy that cannot answer was kept"
     );
 }
+
+/// A pair read whose one key holds something else: that key is a miss and is deleted, the
+/// other is read as usual (the pipeline's replies are judged one by one).
+#[tokio::test]
+async fn a_foreign_value_in_a_pair_read_spoils_only_its_own_read() {
+    use cache_core::codec::EntryCodec;
+    use cache_core::testing::{entry, key, sample_response};
+    let server = shared_redis();
+    let prefix = unique_namespace("pair-foreign");
+    let store = RedisStore::builder()
+        .prefix(&prefix)
+        .open(&server.url())
+        .await
+        .unwrap();
+    let codec = EntryCodec::new();
+    let value = codec.encode(Some(&key(2)), &sample_response()).unwrap();
+    store.put(entry(2, value, None)).await.unwrap();
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let foreign = format!("{prefix}:{}", key(1));
+    let _: () = redis::cmd("SET")
+        .arg(&foreign)
+        .arg("plain string")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+
+    let [first, second] = store.get_decoded_pair(&key(1), &key(2), &codec).await;
+    assert!(first.expect("a miss, not a failure").is_none());
+    let second = second.expect("read").expect("stored").expect("decodes");
+    assert_eq!(second.meta.key, key(2));
+    let exists: i64 = redis::cmd("EXISTS")
+        .arg(&foreign)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(exists, 0, "the foreign value was deleted");
+}
+
+/// A pair read is one round trip: the server reads both commands at once (one read of the
+/// connection), where two reads sent apart are two.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pair_read_reaches_the_server_in_one_read() {
+    use cache_core::codec::EntryCodec;
+    use cache_core::testing::{entry, key, sample_response};
+    // A server of its own: no other test's commands in its counts.
+    let server = test_support::RedisServer::start();
+    let store = RedisStore::open(&server.url()).await.expect("connect");
+    let codec = EntryCodec::new();
+    for n in [1, 2] {
+        let value = codec.encode(Some(&key(n)), &sample_response()).unwrap();
+        store.put(entry(n, value, None)).await.unwrap();
+    }
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let mut reads_processed = async || -> u64 {
+        let info: String = redis::cmd("INFO")
+            .arg("stats")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        info.lines()
+            .find_map(|line| line.strip_prefix("total_reads_processed:"))
+            .expect("INFO stats has total_reads_processed")
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    // The first pair reads whole entries; the next ones, by the copies it kept. Many times:
+    // reads sent apart reach the server apart only now and then (as when its worker is
+    // preempted between the two sends).
+    let before = reads_processed().await;
+    const PAIRS: u64 = 40;
+    for _ in 0..PAIRS {
+        let [first, second] = store.get_decoded_pair(&key(1), &key(2), &codec).await;
+        assert!(first.unwrap().unwrap().is_ok() && second.unwrap().unwrap().is_ok());
+    }
+    // The pairs' reads and this INFO's own.
+    let reads = reads_processed().await - before - 1;
+    assert_eq!(
+        reads, PAIRS,
+        "{PAIRS} pairs took {reads} reads of the connection"
+    );
+}
