@@ -99,8 +99,10 @@ pub(crate) fn serve(
         crate::age::set_current(&mut headers, aged_from, now);
     }
     // Stored URLs are redacted. When the response came from the URL asked for, give back the
-    // caller's own URL (with its parameters); after a redirect, the stored final URL.
-    let url = if from.url == from.request.url {
+    // caller's own URL (with its parameters); after a redirect, the stored final URL. Compared
+    // with the caller's URL first, which the hit has just read: most often the same text
+    // (nothing redacted, no redirect), and the stored request's URL is not read at all.
+    let url = if from.url == request_url.as_str() || from.url == from.request.url {
         request_url.clone()
     } else {
         Url::parse(&from.url).unwrap_or_else(|_| request_url.clone())

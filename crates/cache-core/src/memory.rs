@@ -237,11 +237,16 @@ impl MemoryStore {
         // Signatures are checked on every read (another codec may hold other keys), and a
         // compressed body decodes to a new buffer the byte bound does not count: the decoded
         // form is kept only for unsigned, uncompressed entries, where it shares the value.
-        if codec.signs() || crate::codec::body_is_compressed(&slot.entry.value) {
+        if codec.signs() {
             return Some(slot.entry.clone().decode(key, codec));
         }
+        // Before the value is looked at: a kept form is never of a compressed value (see
+        // `Kept::of` and below), and a hit then reads none of the value's bytes.
         if let Some(decoded) = slot.decoded.get() {
             return Some(Ok(Arc::clone(decoded)));
+        }
+        if crate::codec::body_is_compressed(&slot.entry.value) {
+            return Some(slot.entry.clone().decode(key, codec));
         }
         let decoded = slot.entry.clone().decode(key, codec);
         if let Ok(decoded) = &decoded {
