@@ -1,10 +1,11 @@
 //! Finding what is stored for a request: the entry under its URL key, or, when that is a
 //! Vary index (RFC 9111 §4.1), the variant the request's headers select. One read path for
-//! every store: [`StoreCalls::read`] answers at once when the store can; a body over
-//! `max_body_size` in a store that keeps files stays in its file. When the store makes the
-//! lookup wait (a server), the variant the URL's last index selects is read beside the index
-//! (see [`VaryGuesses`](crate::vary_guesses::VaryGuesses); the variant keys are
-//! remembered in [`VariantKeys`]). Calls only the store calls, the guesses and leaf modules.
+//! every store: the store answers at once when it can ([`StoreCalls::read_servable_at_once`]);
+//! a body over `max_body_size` in a store that keeps files stays in its file. When the store
+//! would make the lookup wait (a server), the variant the URL's last index selects is read
+//! with the index, in one store call ([`StoreCalls::read_servable_pair`]; see
+//! [`VaryGuesses`](crate::vary_guesses::VaryGuesses); the variant keys are remembered in
+//! [`VariantKeys`]). Calls only the store calls, the guesses and leaf modules.
 
 use std::sync::{Arc, LazyLock};
 
