@@ -42,9 +42,13 @@ const ENTRY_OVERHEAD: u64 = 512;
 /// A stored entry and, once read, its decoded form: a hit then skips decoding. A form decoded
 /// here shares the value's buffer (header values and body are slices of it); one its writer
 /// handed over ([`Kept`]) holds its header values in a buffer of its own, weighed with it.
+///
+/// Laid out in this order (`repr(C)`): a hit reads the decoded form right after counting its
+/// reference to the slot, and finds both in one line of memory.
+#[repr(C)]
 struct Slot {
-    entry: StoredEntry,
     decoded: OnceLock<Arc<Decoded>>,
+    entry: StoredEntry,
     /// Bytes the decoded form holds beyond the value (counted in the entry's weight).
     kept_bytes: u64,
 }
