@@ -140,7 +140,8 @@ pub(crate) async fn find(live: &Live, url_key: &CacheKey, request: &HeaderMap) -
 /// (same header list, generation and time written). That index was then in place from the
 /// guess to its read, so the variant read meanwhile is the one a read after the index's would
 /// have found, whatever order the store ran the two reads in. A guessed variant not found
-/// (absent, or not a response) is read again after the index, as without a guess.
+/// (absent, not a response, or its read failed) is read again after the index, as without a
+/// guess.
 async fn find_waiting(live: &Live, url_key: &CacheKey, request: &HeaderMap) -> Lookup {
     let (store, guesses, keys) = (&live.store, &live.vary_guesses, &live.variant_keys);
     let Some(guess) = guesses.get(url_key) else {

@@ -100,10 +100,10 @@ impl StoreCalls {
     }
 
     /// [`StoreCalls::read_servable`] when the store answers without awaiting (in-process
-    /// stores); [`AtOnce::Waits`] when it would make the read wait (a server, a body kept in a
-    /// file), and also when the breaker is open or the entry does not decode: nothing is sent
-    /// then, and the caller reads with [`StoreCalls::read_servable_awaited`] or
-    /// [`StoreCalls::read_servable_pair`].
+    /// stores; an open breaker too, with a miss); [`AtOnce::Waits`] when it would make the
+    /// read wait (a server, a body kept in a file), and also when the entry does not decode:
+    /// nothing is sent then, and the caller reads with [`StoreCalls::read_servable_awaited`]
+    /// or [`StoreCalls::read_servable_pair`].
     pub(crate) async fn read_servable_at_once(&self, key: &CacheKey) -> AtOnce {
         // As in `read`, before the read.
         if spends_budget_unit() {
@@ -128,11 +128,12 @@ impl StoreCalls {
     }
 
     /// Two reads in one store call ([`CacheStore::get_decoded_pair`]: one round trip to a
-    /// server), `first` read before `second`, each as [`StoreCalls::read_servable`] reads:
-    /// a Vary index and the variant it is expected to select. A read that fails is logged and
-    /// counted, and is a miss; the breaker hears of a failure when both fail. An entry that
-    /// does not decode is deleted. A store keeping bodies in files (on the local disk) reads
-    /// the two apart.
+    /// server), each as [`StoreCalls::read_servable`] reads: a Vary index and the variant it
+    /// is expected to select. Each read that fails is logged and counted, and is a miss; the
+    /// breaker counts the call as failed when either read failed for a reason that may pass
+    /// (a server down or slow), as it would have counted two calls. An entry that does not
+    /// decode is deleted. A store keeping bodies in files (on the local disk) reads the two
+    /// apart.
     pub(crate) async fn read_servable_pair(
         &self,
         first: &CacheKey,
@@ -144,17 +145,24 @@ impl StoreCalls {
             return [first, second];
         }
         let pair = async {
-            match self
+            let reads = self
                 .store
                 .get_decoded_pair(first, second, &self.codec)
-                .await
-            {
-                [Err(error), Err(_)] => Err(error),
-                reads => Ok(reads),
-            }
+                .await;
+            Ok::<_, StoreError>(reads)
         };
-        let [first_read, second_read] = match self.bounded(StoreOp::Get, pair).await {
+        let transient = |reads: &[Result<DecodedEntry, StoreError>; 2]| {
+            reads
+                .iter()
+                .any(|read| read.as_ref().is_err_and(StoreError::is_transient))
+        };
+        let timeout = self.store_timeout;
+        let [first_read, second_read] = match self
+            .bounded_judged(StoreOp::Get, timeout, pair, transient)
+            .await
+        {
             Ok(reads) => reads,
+            // Timed out, or the breaker is open: neither read answered.
             Err(error) => {
                 self.failed(first, &error, "cache read failed; going to the network");
                 return [None, None];
@@ -256,11 +264,13 @@ impl StoreCalls {
 
     /// Reads and decodes an entry; a store failure or timeout is logged, counted, and a miss.
     ///
-    /// The one read of the request path. In-process stores (memory, sled, small SQLite
-    /// values) answer it at once through [`CacheStore::get_decoded_now`], with no future
-    /// built for the store call and no timer armed; the others, a breaker that is open, and
-    /// an entry that does not decode (which must be deleted) take the awaited form, which
-    /// wraps the same store call in the time bound.
+    /// The request path's read of one key (the lookup's first read goes through
+    /// [`StoreCalls::read_servable_at_once`], and with a guess [`StoreCalls::read_servable_pair`]).
+    /// In-process stores (memory, sled, small SQLite values) answer it at once through
+    /// [`CacheStore::get_decoded_now`], with no future built for the store call and no timer
+    /// armed, as does a breaker that is open (a miss); the others and an entry that does not
+    /// decode (which must be deleted) take the awaited form, which wraps the same store call
+    /// in the time bound.
     pub(crate) async fn read(&self, key: &CacheKey) -> Option<Arc<Decoded>> {
         // Reads answered at once spend tokio's cooperative budget (see `READS_PER_BUDGET_UNIT`):
         // a task looping on hits still yields now and then, instead of starving the timers
@@ -279,11 +289,18 @@ impl StoreCalls {
         Box::pin(self.read_awaited(key)).await
     }
 
-    /// The read answered without awaiting; `None` when the store cannot answer so, the
-    /// breaker is open (the awaited form counts the skip), or the entry does not decode (the
-    /// awaited form deletes it and says so in the log).
+    /// The read answered without awaiting; `None` when the store cannot answer so or the
+    /// entry does not decode (the awaited form deletes it and says so in the log). An open
+    /// breaker answers at once too: a miss, the skip counted (as the awaited form would).
     fn read_now(&self, key: &CacheKey) -> Option<Option<Arc<Decoded>>> {
-        let permit = self.breaker.allow().ok()?;
+        let permit = match self.breaker.allow() {
+            Ok(permit) => permit,
+            Err(open) => {
+                let skipped = StoreError::unavailable(open);
+                self.failed(key, &skipped, "cache read failed; going to the network");
+                return Some(None);
+            }
+        };
         let started = observe::store_call_started();
         let answer = self.store.get_decoded_now(key, &self.codec)?;
         observe::store_call_finished(StoreOp::Get, started);
@@ -470,6 +487,18 @@ impl StoreCalls {
         timeout: Duration,
         call: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
+        self.bounded_judged(op, timeout, call, |_| false).await
+    }
+
+    /// [`StoreCalls::bounded_for`] of a call whose answer may tell of a failure itself (one
+    /// of several reads failed): `failed` says so, and the breaker counts it as a failure.
+    async fn bounded_judged<T>(
+        &self,
+        op: StoreOp,
+        timeout: Duration,
+        call: impl Future<Output = Result<T, StoreError>>,
+        failed: impl FnOnce(&T) -> bool,
+    ) -> Result<T, StoreError> {
         let permit = match self.breaker.allow() {
             Ok(permit) => permit,
             Err(open) => return Err(StoreError::unavailable(open)),
@@ -486,7 +515,10 @@ impl StoreCalls {
                 .unwrap_or(Err(StoreError::Timeout(timeout))),
         };
         observe::store_call_finished(op, started);
-        permit.settle(&result);
+        match &result {
+            Ok(answer) if failed(answer) => permit.failure(),
+            result => permit.settle(result),
+        }
         result
     }
 }

@@ -206,6 +206,13 @@ impl WaitingReads {
 
     /// A harness whose store is wrapped in a `WaitingReads` (returned too), entries fresh a minute.
     async fn harness() -> (Harness, Arc<WaitingReads>) {
+        Self::harness_with(|b| b).await
+    }
+
+    /// [`WaitingReads::harness`], with more settings.
+    async fn harness_with(
+        configure: impl FnOnce(CacheMiddlewareBuilder) -> CacheMiddlewareBuilder,
+    ) -> (Harness, Arc<WaitingReads>) {
         let held = std::sync::OnceLock::<Arc<WaitingReads>>::new();
         let h = Harness::wrapping(
             Backend::Memory,
@@ -214,7 +221,7 @@ impl WaitingReads {
                 let _ = held.set(Arc::clone(&wrapped));
                 wrapped
             },
-            |b| b.expire_after(Duration::from_secs(60)),
+            |b| configure(b.expire_after(Duration::from_secs(60))),
         )
         .await;
         let held = Arc::clone(held.get().expect("the harness wrapped its store"));
@@ -351,4 +358,81 @@ async fn a_failed_guessed_read_is_read_again() {
         "the guessed read failed"
     );
     assert_eq!(h.origin.hits(path), 1);
+}
+
+/// An open breaker answers a lookup at once, as a miss, without touching the URL's guess: once
+/// the store is back, the next hit reads index and variant in one call again (had the lookup
+/// gone to the store, its reads refused, it would have forgotten the guess, and paid two
+/// round trips one after the other once more).
+#[tokio::test]
+async fn an_open_breaker_keeps_the_guesses() {
+    let backoff = Duration::from_secs(1);
+    let (h, held) =
+        WaitingReads::harness_with(|b| b.store_breaker(1, backoff, Duration::from_secs(10))).await;
+    let path = "/varying/breaker";
+    h.origin.set_vary("accept-language");
+    let get = || send(h.get(path).header("accept-language", "en"));
+    let (body, _) = get().await;
+    for _ in 0..2 {
+        let (hit, info) = get().await;
+        assert!(info.from_cache && hit == body, "{info:?}");
+    }
+    assert_eq!(
+        held.pairs.swap(0, Ordering::SeqCst),
+        1,
+        "the guess is taken"
+    );
+
+    // Another URL's read fails: the breaker (one failure) opens.
+    let (_, info) = send(h.get("/plain/breaker")).await;
+    *held.fail.lock().unwrap() = info.key;
+    let (_, info) = send(h.get("/plain/breaker")).await;
+    assert!(!info.from_cache, "{info:?}");
+    assert!(held.fail.lock().unwrap().is_none(), "the read failed");
+    let skipped = h.handle.stats().skipped;
+    let (_, info) = get().await;
+    assert!(
+        !info.from_cache,
+        "the store is not asked while the breaker is open"
+    );
+    assert!(h.handle.stats().skipped > skipped, "the skip is counted");
+    assert_eq!(held.pairs.swap(0, Ordering::SeqCst), 0);
+
+    h.clock.advance(backoff);
+    let (hit, info) = get().await;
+    assert!(info.from_cache && hit == body, "{info:?}");
+    assert_eq!(
+        held.pairs.swap(0, Ordering::SeqCst),
+        1,
+        "the first hit after the breaker closed reads index and variant in one call"
+    );
+    assert_eq!(h.origin.hits(path), 2);
+}
+
+/// One read of a pair that fails for a reason that may pass counts with the breaker, as the
+/// call it replaced did: with a breaker that opens on one failure, the variant is not read
+/// again after the index, and the request goes to the origin.
+#[tokio::test]
+async fn a_pair_with_one_failed_read_counts_with_the_breaker() {
+    let (h, held) = WaitingReads::harness_with(|b| {
+        b.store_breaker(1, Duration::from_secs(1), Duration::from_secs(10))
+    })
+    .await;
+    let path = "/varying/breaker-pair";
+    h.origin.set_vary("accept-language");
+    let get = || send(h.get(path).header("accept-language", "en"));
+    get().await;
+    let (_, info) = get().await;
+    assert!(info.from_cache, "{info:?}");
+    *held.fail.lock().unwrap() = info.key;
+    let skipped = h.handle.stats().skipped;
+    let (_, info) = get().await;
+    assert!(
+        held.fail.lock().unwrap().is_none(),
+        "the guessed read failed"
+    );
+    assert_eq!(held.pairs.load(Ordering::SeqCst), 1);
+    assert!(!info.from_cache, "{info:?}");
+    assert!(h.handle.stats().skipped > skipped, "the breaker opened");
+    assert_eq!(h.origin.hits(path), 2);
 }

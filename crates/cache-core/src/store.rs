@@ -254,15 +254,15 @@ pub trait CacheStore: Send + Sync + Debug + 'static {
         Ok(self.get(key).await?.map(|entry| entry.decode(key, codec)))
     }
 
-    /// [`CacheStore::get_decoded`] of two entries in one call, in this order: a store with a
+    /// [`CacheStore::get_decoded`] of two entries in one call, answered in this order: a store with a
     /// server reads both in one round trip ([`RedisStore`] sends the two reads as one
     /// pipeline). The middleware reads a Vary index and the variant it expects that index to
     /// select this way, where it would otherwise wait for two round trips, or race two calls
     /// that reach the server one after the other.
     ///
-    /// The default awaits both `get_decoded` calls at once. An override must read `first`
-    /// before `second` when the two are sent together, so that a second read is never older
-    /// than the first.
+    /// The default awaits both `get_decoded` calls at once. The two reads may run in either
+    /// order: the middleware uses the variant only when the index read with it is the very
+    /// write of the index its guess came from.
     ///
     /// [`RedisStore`]: https://docs.rs/cache-redis
     ///
