@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
 use reqwest_caching::cache_core::codec::EntryCodec;
-use reqwest_caching::cache_core::store::DecodedEntry;
+use reqwest_caching::cache_core::store::{DecodedEntry, get_decoded_apart};
 use reqwest_caching::cache_core::{CacheKey, CacheStore, EntryMeta, StoreError, StoredEntry};
 use reqwest_caching::{
     CacheMiddleware, CacheMiddlewareBuilder, CacheMode, CacheRequestExt, CacheResponseExt,
@@ -262,12 +262,7 @@ impl CacheStore for WaitingReads {
         codec: &EntryCodec,
     ) -> [Result<DecodedEntry, StoreError>; 2] {
         self.pairs.fetch_add(1, Ordering::SeqCst);
-        let (first, second) = futures_util::future::join(
-            self.get_decoded(first, codec),
-            self.get_decoded(second, codec),
-        )
-        .await;
-        [first, second]
+        get_decoded_apart(self, first, second, codec).await
     }
     async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
         self.inner.put(entry).await

@@ -290,12 +290,7 @@ pub trait CacheStore: Send + Sync + Debug + 'static {
         second: &CacheKey,
         codec: &crate::codec::EntryCodec,
     ) -> [Result<DecodedEntry, StoreError>; 2] {
-        let (first, second) = futures_util::future::join(
-            self.get_decoded(first, codec),
-            self.get_decoded(second, codec),
-        )
-        .await;
-        [first, second]
+        get_decoded_apart(self, first, second, codec).await
     }
 
     /// [`CacheStore::get_decoded`] answered at once, without awaiting, by a store that keeps
@@ -405,6 +400,23 @@ pub async fn delete_all<S: CacheStore + ?Sized>(
         }
     }
     Ok(removed)
+}
+
+/// [`CacheStore::get_decoded`] of `first` and `second`, awaited at once: the default
+/// [`CacheStore::get_decoded_pair`], for an override to fall back on (and a wrapper to count
+/// before it reads).
+pub async fn get_decoded_apart<S: CacheStore + ?Sized>(
+    store: &S,
+    first: &CacheKey,
+    second: &CacheKey,
+    codec: &crate::codec::EntryCodec,
+) -> [Result<DecodedEntry, StoreError>; 2] {
+    let (first, second) = futures_util::future::join(
+        store.get_decoded(first, codec),
+        store.get_decoded(second, codec),
+    )
+    .await;
+    [first, second]
 }
 
 /// Reads and decodes the entry under `key`.

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use cache_core::codec::EntryCodec;
 use cache_core::decoded_copies::{DEFAULT_DECODED_COPIES_BYTES, DecodedCopies, KeptCopy};
-use cache_core::store::{Decoded, DecodedEntry, collect_keys};
+use cache_core::store::{Decoded, DecodedEntry, collect_keys, get_decoded_apart};
 use cache_core::time::{from_millis, to_millis};
 use cache_core::{CacheKey, CacheStore, CachedResponse, EntryMeta, StoreError, StoredEntry};
 use futures_core::stream::BoxStream;
@@ -507,12 +507,7 @@ impl CacheStore for RedisStore {
         codec: &EntryCodec,
     ) -> [Result<DecodedEntry, StoreError>; 2] {
         if self.connection.is_cluster() {
-            let (first, second) = futures_util::future::join(
-                self.get_decoded(first, codec),
-                self.get_decoded(second, codec),
-            )
-            .await;
-            return [first, second];
+            return get_decoded_apart(self, first, second, codec).await;
         }
         let (first_read, first_copy) = self.planned_read(first, codec);
         let (second_read, second_copy) = self.planned_read(second, codec);
