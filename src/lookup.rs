@@ -144,38 +144,35 @@ pub(crate) async fn find(live: &Live, url_key: &CacheKey, request: &HeaderMap) -
 /// guess.
 async fn find_waiting(live: &Live, url_key: &CacheKey, request: &HeaderMap) -> Lookup {
     let (store, guesses, keys) = (&live.store, &live.vary_guesses, &live.variant_keys);
-    let Some(guess) = guesses.get(url_key) else {
-        let read = store.read_servable_awaited(url_key).await;
-        let index = match taken_apart(url_key, read) {
-            UrlKeyRead::Done(lookup) => return lookup,
-            UrlKeyRead::Index(index) => index,
-        };
-        guesses.remember(*url_key, index.meta(), index.index());
-        let found = read_variant(store, keys, url_key, index.index(), request).await;
-        return Lookup {
-            found,
-            index: Some(index),
-        };
+    let guess = guesses
+        .get(url_key)
+        .map(|guess| (keys.key(url_key, &guess.index, request), guess));
+    let (read, guessed) = match &guess {
+        Some((key, _)) => {
+            let [read, guessed] = store.read_servable_pair(url_key, key).await;
+            (read, Some(guessed))
+        }
+        None => (store.read_servable_awaited(url_key).await, None),
     };
-    let key = keys.key(url_key, &guess.index, request);
-    let [read, guessed] = store.read_servable_pair(url_key, &key).await;
     let index = match taken_apart(url_key, read) {
         UrlKeyRead::Done(lookup) => {
-            guesses.forget(url_key);
+            if guess.is_some() {
+                guesses.forget(url_key);
+            }
             return lookup;
         }
         UrlKeyRead::Index(index) => index,
     };
-    if !guess.is_of(index.meta(), index.index()) {
-        drop(guessed);
-        guesses.remember(*url_key, index.meta(), index.index());
-        let found = read_variant(store, keys, url_key, index.index(), request).await;
-        return Lookup {
-            found,
-            index: Some(index),
-        };
-    }
-    let found = match guessed.and_then(|read| Found::from_entry(key, read)) {
+    let guessed = match (guess, guessed) {
+        (Some((key, guess)), Some(read)) if guess.is_of(index.meta(), index.index()) => {
+            read.and_then(|read| Found::from_entry(key, read))
+        }
+        _ => {
+            guesses.remember(*url_key, index.meta(), index.index());
+            None
+        }
+    };
+    let found = match guessed {
         Some(found) => Some(found),
         None => read_variant(store, keys, url_key, index.index(), request).await,
     };

@@ -92,11 +92,14 @@ impl StoreCalls {
     /// files, an entry whose body is over `max_body_size` comes with an empty body and the
     /// body's file beside it, never read whole.
     pub(crate) async fn read_servable(&self, key: &CacheKey) -> Option<Servable> {
-        if self.store.body_files().is_none() {
-            return self.read(key).await.map(|decoded| (decoded, None));
+        // Not a `match` on the answer: its scrutinee (an entry) would live across the await
+        // below, and every hit's future would carry room for it.
+        if let AtOnce::Answered(read) = self.read_servable_at_once(key).await {
+            return read;
         }
-        // Boxed as `read`'s awaited form is.
-        Box::pin(self.read_opened(key)).await
+        // Boxed: a store that makes us wait costs far more than the allocation, and the hit
+        // path's future stays small.
+        Box::pin(self.read_servable_awaited(key)).await
     }
 
     /// [`StoreCalls::read_servable`] when the store answers without awaiting (in-process
