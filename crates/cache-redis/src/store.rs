@@ -369,26 +369,16 @@ impl RedisStore {
         }
     }
 
-    /// `copy`'s decoded form if the entry under `key` is still the one it was made from,
-    /// read by its value, creation and expiry only: the URL, group and Vary parent are set by
-    /// the same `HSET` as the value and creation (a write changes all of them or none), and
-    /// the value carries the URL. Reading three fields of six saves the server and this
-    /// client a tenth of a hit's work. (Another program editing only those three fields of
-    /// our hashes is not seen until the value or a time changes.) `None` when the copy
-    /// cannot answer (the entry changed, went, or is not an entry): the caller reads the
-    /// whole entry, as without a copy, and that read drops the copy (`DecodedCopies::get`
-    /// on another value, `read_found` on none, `forget_foreign`), so the key's next read is
-    /// one round trip again even where decoding keeps no new copy.
-    async fn answer_by_copy(
-        &self,
-        key: &CacheKey,
-        copy: KeptCopy,
-    ) -> Result<Option<Arc<Decoded>>, StoreError> {
-        let read = self.connection.query(&self.copy_read(key)).await;
-        copy_answers(copy, read)
-    }
-
-    /// The read [`RedisStore::answer_by_copy`] sends: the value, creation and expiry.
+    /// The read by a kept copy: the entry's value, creation and expiry only, enough to tell
+    /// whether the entry is still the one the copy was made from. The URL, group and Vary
+    /// parent are set by the same `HSET` as the value and creation (a write changes all of
+    /// them or none), and the value carries the URL. Reading three fields of six saves the
+    /// server and this client a tenth of a hit's work. (Another program editing only those
+    /// three fields of our hashes is not seen until the value or a time changes.) When the
+    /// copy cannot answer (the entry changed, went, or is not an entry), the whole entry is
+    /// read, as without a copy, and that read drops the copy (`DecodedCopies::get` on another
+    /// value, `read_found` on none, `forget_foreign`), so the key's next read is one round
+    /// trip again even where decoding keeps no new copy.
     fn copy_read(&self, key: &CacheKey) -> Cmd {
         with_args("HMGET", &[&self.redis_key(key), "c", "x", "v"])
     }
@@ -422,33 +412,34 @@ impl RedisStore {
         }
     }
 
-    /// What one read of [`CacheStore::get_decoded_pair`] gave, as `get_decoded` would have:
-    /// `reply` answers the read [`RedisStore::planned_read`] planned with `copy`. A copy that
-    /// cannot answer costs a second round trip for the whole entry, as in `get_decoded`.
+    /// What a read of `key` gave, decoded: `reply` answers the read
+    /// [`RedisStore::planned_read`] planned with `copy`. A copy that cannot answer costs a
+    /// second round trip, for the whole entry.
     async fn decoded_from_reply(
         &self,
         key: &CacheKey,
         copy: Option<KeptCopy>,
-        reply: Value,
+        reply: Result<Value, StoreError>,
         codec: &EntryCodec,
     ) -> Result<DecodedEntry, StoreError> {
         let found = match copy {
             Some(copy) => {
-                if let Some(decoded) = copy_answers(copy, typed(reply))? {
+                if let Some(decoded) = copy_answers(copy, reply.and_then(typed))? {
                     return Ok(Some(Ok(decoded)));
                 }
                 self.get(key).await?
             }
             None => {
                 let redis_key = self.redis_key(key);
-                self.whole_entry(key, &redis_key, typed(reply)).await?
+                self.whole_entry(key, &redis_key, reply.and_then(typed))
+                    .await?
             }
         };
         Ok(self.copies.read_found(key, found, codec))
     }
 
-    /// The read `get_decoded` starts with for `key`: by its copy when one is kept, else the
-    /// whole entry.
+    /// The read `get_decoded` sends for `key`: by its copy when one is kept
+    /// ([`RedisStore::copy_read`]), else the whole entry.
     fn planned_read(&self, key: &CacheKey, codec: &EntryCodec) -> (Cmd, Option<KeptCopy>) {
         match self.copies.kept(key, codec) {
             Some(copy) => (self.copy_read(key), Some(copy)),
@@ -489,12 +480,9 @@ impl CacheStore for RedisStore {
         key: &CacheKey,
         codec: &EntryCodec,
     ) -> Result<DecodedEntry, StoreError> {
-        if let Some(copy) = self.copies.kept(key, codec)
-            && let Some(decoded) = self.answer_by_copy(key, copy).await?
-        {
-            return Ok(Some(Ok(decoded)));
-        }
-        Ok(self.copies.read_found(key, self.get(key).await?, codec))
+        let (read, copy) = self.planned_read(key, codec);
+        let reply = self.connection.query(&read).await;
+        self.decoded_from_reply(key, copy, reply, codec).await
     }
 
     /// Both reads go in one pipeline, one round trip, each as `get_decoded` starts it; a read
@@ -534,8 +522,8 @@ impl CacheStore for RedisStore {
             Err(error) => return [Err(store_error(error.clone())), Err(store_error(error))],
         };
         let (first, second) = futures_util::future::join(
-            self.decoded_from_reply(first, first_copy, first_reply, codec),
-            self.decoded_from_reply(second, second_copy, second_reply, codec),
+            self.decoded_from_reply(first, first_copy, Ok(first_reply), codec),
+            self.decoded_from_reply(second, second_copy, Ok(second_reply), codec),
         )
         .await;
         [first, second]
