@@ -32,22 +32,21 @@ impl ResponseParts {
 
     /// A response with these parts, this body and this cache info.
     pub(crate) fn into_response(self, body: reqwest::Body, info: CacheInfo) -> reqwest::Response {
-        let mut response = http::Response::builder()
-            .url(self.url)
-            .body(body)
-            .unwrap_or_else(
-                // Unreachable: a builder given only a URL extension and a body cannot fail.
-                |_| http::Response::new(reqwest::Body::from(Bytes::new())),
-            );
+        // The URL goes in through the builder, the only way reqwest takes it: the builder is
+        // given the response's own extensions first, so the URL and the info join them where
+        // they are (no second map to allocate and merge).
+        let mut builder = http::Response::builder();
+        if let Some(extensions) = builder.extensions_mut() {
+            *extensions = self.extensions;
+            extensions.insert(info);
+        }
+        let mut response = builder.url(self.url).body(body).unwrap_or_else(
+            // Unreachable: a builder given only extensions and a body cannot fail.
+            |_| http::Response::new(reqwest::Body::from(Bytes::new())),
+        );
         *response.status_mut() = self.status;
         *response.version_mut() = self.version;
         *response.headers_mut() = self.headers;
-        // The builder's map holds only the URL: moved into the response's own (which has
-        // room already) rather than the other way round.
-        let mut extensions = self.extensions;
-        extensions.extend(std::mem::take(response.extensions_mut()));
-        extensions.insert(info);
-        *response.extensions_mut() = extensions;
         reqwest::Response::from(response)
     }
 }
