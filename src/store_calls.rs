@@ -373,27 +373,48 @@ impl StoreCalls {
 
     /// Writes an entry; true when it was stored. A failure is logged and counted, never raised.
     pub(crate) async fn save(&self, entry: StoredEntry) -> bool {
-        self.write(entry, None).await
+        let key = entry.meta.key;
+        self.write(&key, self.store.put(entry)).await
     }
 
     /// [`StoreCalls::save`] of the entry `response` was encoded to, handing the store the
     /// response too ([`CacheStore::put_decoded`]: the stores that keep decoded forms, memory,
     /// SQLite and sled, keep it, and the entry's first hit decodes nothing).
     pub(crate) async fn save_decoded(&self, entry: StoredEntry, response: CachedResponse) -> bool {
-        self.write(entry, Some(response)).await
+        let key = entry.meta.key;
+        // Entries under signatures are verified on every read: nothing to keep.
+        if self.codec.signs() {
+            return self.write(&key, self.store.put(entry)).await;
+        }
+        self.write(&key, self.store.put_decoded(entry, response))
+            .await
     }
 
-    async fn write(&self, entry: StoredEntry, response: Option<CachedResponse>) -> bool {
-        let key = entry.meta.key;
+    /// Writes `response` under `meta`, unencoded where the codec would write it plainly
+    /// ([`CacheStore::put_plain`]: the memory store then encodes nothing), else encoded as
+    /// [`StoreCalls::save_decoded`] writes it. Returns whether it was stored.
+    pub(crate) async fn save_response(&self, meta: EntryMeta, response: CachedResponse) -> bool {
+        let key = meta.key;
+        if self.codec.writes_plain(&response) {
+            return self.write(&key, self.store.put_plain(meta, response)).await;
+        }
+        let Some(value) = self.encode(&response, &key) else {
+            return false;
+        };
+        self.save_decoded(StoredEntry::new(meta, value), response)
+            .await
+    }
+
+    /// Runs a write (not started before this is called: a read-only cache never starts it).
+    async fn write(
+        &self,
+        key: &CacheKey,
+        put: impl Future<Output = Result<(), StoreError>>,
+    ) -> bool {
         if self.is_read_only() {
             tracing::debug!(%key, "read-only cache; response not cached");
             return false;
         }
-        let put = match response {
-            // Entries under signatures are verified on every read: nothing to keep.
-            Some(response) if !self.codec.signs() => self.store.put_decoded(entry, response),
-            _ => self.store.put(entry),
-        };
         match self.bounded(StoreOp::Put, put).await {
             Ok(()) => {
                 self.stats.store();
@@ -404,7 +425,7 @@ impl StoreCalls {
                 false
             }
             Err(error) => {
-                self.failed(&key, &error, "cache write failed; response not cached");
+                self.failed(key, &error, "cache write failed; response not cached");
                 false
             }
         }

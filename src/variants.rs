@@ -179,19 +179,20 @@ fn outlives(index_expiry: Option<SystemTime>, entry_expiry: Option<SystemTime>) 
     }
 }
 
-/// Writes `cached` under `meta`; when the caller gives it up (owned), the store gets it with
-/// the bytes (see [`StoreCalls::save_decoded`]). Never cloned for that.
+/// Writes `cached` under `meta`; when the caller gives it up (owned), the store gets it (see
+/// [`StoreCalls::save_response`]). Never cloned for that.
 async fn save(
     store: &StoreCalls,
     meta: EntryMeta,
     cached: Cow<'_, CachedResponse>,
 ) -> Option<CacheKey> {
     let key = meta.key;
-    let value = store.encode(&cached, &key)?;
-    let entry = StoredEntry::new(meta, value);
     let saved = match cached {
-        Cow::Owned(response) => store.save_decoded(entry, response).await,
-        Cow::Borrowed(_) => store.save(entry).await,
+        Cow::Owned(response) => store.save_response(meta, response).await,
+        Cow::Borrowed(cached) => {
+            let value = store.encode(cached, &key)?;
+            store.save(StoredEntry::new(meta, value)).await
+        }
     };
     saved.then_some(key)
 }

@@ -1,7 +1,7 @@
-//! A miss hands the store the response with its bytes (`CacheStore::put_decoded`), so the
-//! memory store's first hit of an entry decodes nothing; a response the cache still needs
-//! (written again under a redirect's final URL) goes as bytes alone, and every write's
-//! response is the one its bytes decode to.
+//! A miss hands the store its response unencoded (`CacheStore::put_plain`), so the memory
+//! store encodes nothing and its first hit of an entry decodes nothing, and every store reads
+//! back the bytes encoding makes; a response the cache still needs (written again under a
+//! redirect's final URL) goes as bytes alone.
 
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -14,9 +14,11 @@ use reqwest_caching::{CacheKey, CacheStore, CachedResponse, EntryMeta, StoreErro
 
 use crate::support::{Backend, Harness};
 
-/// How each entry was written: with the writer's response, or as bytes alone.
+/// How each entry was written: unencoded, with the writer's response, or as bytes alone.
 #[derive(Debug, Default)]
 struct Writes {
+    /// With the entry the inner store read back right after.
+    unencoded: Vec<(CachedResponse, Option<StoredEntry>)>,
     with_response: Vec<(StoredEntry, CachedResponse)>,
     bytes_alone: Vec<StoredEntry>,
 }
@@ -45,6 +47,18 @@ impl CacheStore for WriteRecording {
         let record = (entry.clone(), response.clone());
         self.writes.lock().unwrap().with_response.push(record);
         self.inner.put_decoded(entry, response).await
+    }
+    async fn put_plain(&self, meta: EntryMeta, response: CachedResponse) -> Result<(), StoreError> {
+        let key = meta.key;
+        let written = response.clone();
+        self.inner.put_plain(meta, response).await?;
+        let read_back = self.inner.get(&key).await?;
+        self.writes
+            .lock()
+            .unwrap()
+            .unencoded
+            .push((written, read_back));
+        Ok(())
     }
     async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {
         self.inner.delete(key).await
@@ -97,13 +111,21 @@ async fn a_miss_hands_the_store_its_response_and_the_hit_serves_it() {
     {
         let writes = writes.lock().unwrap();
         assert!(writes.bytes_alone.is_empty(), "{:?}", writes.bytes_alone);
-        let [(entry, response)] = &writes.with_response[..] else {
-            panic!("one write with its response: {:?}", writes.with_response);
+        assert!(
+            writes.with_response.is_empty(),
+            "{:?}",
+            writes.with_response
+        );
+        let [(response, stored)] = &writes.unencoded[..] else {
+            panic!("one write unencoded: {:?}", writes.unencoded);
         };
-        // The response handed over is exactly what the stored bytes decode to.
-        let decoded = reqwest_caching::cache_core::decode(&entry.value).expect("decodes");
-        assert_eq!(*response, decoded);
         assert_eq!(&response.body[..], first.as_bytes());
+        // The store holds the bytes encoding makes, and they decode to the response.
+        let stored = stored.as_ref().expect("stored");
+        let encoded = reqwest_caching::cache_core::encode(response).expect("encodes");
+        assert_eq!(stored.value, encoded);
+        let decoded = reqwest_caching::cache_core::decode(&stored.value).expect("decodes");
+        assert_eq!(*response, decoded);
     }
     let (second, info) = h.fetch("/page").await;
     assert!(info.from_cache, "{info:?}");
@@ -119,9 +141,8 @@ async fn a_redirected_response_is_written_as_bytes_under_both_urls() {
     {
         let writes = writes.lock().unwrap();
         assert!(
-            writes.with_response.is_empty(),
-            "{:?}",
-            writes.with_response
+            writes.with_response.is_empty() && writes.unencoded.is_empty(),
+            "{writes:?}"
         );
         assert_eq!(writes.bytes_alone.len(), 2, "{:?}", writes.bytes_alone);
     }

@@ -128,6 +128,12 @@ pub fn encode_vary_index(index: &VaryIndex) -> Result<Bytes, EncodeError> {
     EntryCodec::new().encode_vary_index(None, index)
 }
 
+/// About the bytes [`encode`] makes of `response` (never much less), without encoding it:
+/// what a store keeping it unencoded weighs it at.
+pub(crate) fn plain_len_hint(response: &CachedResponse) -> u64 {
+    (ENVELOPE_LEN + Head::of(response).size_hint() + response.body.len()) as u64
+}
+
 /// True when `bytes` look like an entry whose body is stored compressed: its decoded body is
 /// then a new buffer, not a slice of `bytes` (stores that keep decoded forms weigh that).
 pub fn body_is_compressed(bytes: &[u8]) -> bool {
@@ -231,6 +237,33 @@ impl EntryCodec {
     /// True when entries are signed and verified.
     pub fn signs(&self) -> bool {
         self.signing.is_some()
+    }
+
+    /// True when this codec writes `response` as [`encode`] does: unsigned, its body not
+    /// compressed. Then a store given it by [`CacheStore::put_plain`](crate::CacheStore::put_plain)
+    /// may keep it unencoded and still give, when its bytes are asked for, the very bytes
+    /// this codec would have written.
+    ///
+    /// ```
+    /// # use cache_core::{CachedRequest, CachedResponse, codec::EntryCodec};
+    /// # use http::{HeaderMap, Method, StatusCode, Version};
+    /// let response = CachedResponse::new(
+    ///     StatusCode::OK,
+    ///     Version::HTTP_11,
+    ///     HeaderMap::new(),
+    ///     bytes::Bytes::from(vec![b'a'; 4096]),
+    ///     "https://example.com/",
+    ///     CachedRequest::new(Method::GET, "https://example.com/", HeaderMap::new()),
+    /// );
+    /// assert!(EntryCodec::new().writes_plain(&response));
+    /// assert!(EntryCodec::new().compress_above(8192).writes_plain(&response));
+    /// assert!(!EntryCodec::new().compress_above(1024).writes_plain(&response));
+    /// ```
+    pub fn writes_plain(&self, response: &CachedResponse) -> bool {
+        self.signing.is_none()
+            && self
+                .compress_above
+                .is_none_or(|min| response.body.len() < min)
     }
 
     /// Encodes a response to be stored under `key` (which the signature covers; with no key,

@@ -39,33 +39,102 @@ pub const DEFAULT_MEMORY_MAX_BYTES: u64 = 256 * 1024 * 1024;
 /// header map and URLs, bookkeeping).
 const ENTRY_OVERHEAD: u64 = 512;
 
-/// A stored entry and, once read, its decoded form: a hit then skips decoding. A form decoded
-/// here shares the value's buffer (header values and body are slices of it); one its writer
-/// handed over ([`Kept`]) holds its header values in a buffer of its own, weighed with it.
+/// A stored entry as the store holds it, weighed.
 ///
-/// Laid out in this order (`repr(C)`): a hit reads the decoded form right after counting its
-/// reference to the slot, and finds both in one line of memory.
+/// Laid out in this order (`repr(C)`, and `Held` a tagged union with its decoded form first):
+/// a hit reads the decoded form right after counting its reference to the slot, and finds
+/// both in one line of memory.
 #[repr(C)]
 struct Slot {
-    decoded: OnceLock<Arc<Decoded>>,
-    entry: StoredEntry,
-    /// Bytes the decoded form holds beyond the value (counted in the entry's weight).
-    kept_bytes: u64,
+    held: Held,
+    /// The bytes weighed for the entry beyond its URL: its value's (or, put unencoded, about
+    /// what encoding would make) and what its decoded form holds beyond the value.
+    bytes: u64,
+}
+
+/// What a slot holds of its entry.
+#[repr(C)]
+enum Held {
+    /// Put as bytes, and once read, their decoded form: a hit then skips decoding. A form
+    /// decoded here shares the value's buffer (header values and body are slices of it); one
+    /// its writer handed over ([`Kept::of`]) holds its header values in a buffer of its own,
+    /// weighed with it.
+    Bytes {
+        decoded: OnceLock<Arc<Decoded>>,
+        entry: StoredEntry,
+    },
+    /// Put unencoded ([`CacheStore::put_plain`]): the decoded form alone ([`Kept::plain`]),
+    /// its bytes encoded from it when asked for.
+    Decoded(Arc<Decoded>),
 }
 
 impl Slot {
     fn new(entry: StoredEntry, kept: Option<Kept>) -> Arc<Self> {
         let decoded = OnceLock::new();
-        let mut kept_bytes = 0;
+        let mut bytes = entry.value.len() as u64;
         if let Some(kept) = kept {
-            kept_bytes = kept.bytes;
+            bytes += kept.bytes;
             let _ = decoded.set(kept.decoded);
         }
         Arc::new(Self {
-            entry,
-            decoded,
-            kept_bytes,
+            held: Held::Bytes { decoded, entry },
+            bytes,
         })
+    }
+
+    /// An entry put unencoded, weighed at `bytes`.
+    fn unencoded(decoded: Arc<Decoded>, bytes: u64) -> Arc<Self> {
+        Arc::new(Self {
+            held: Held::Decoded(decoded),
+            bytes,
+        })
+    }
+
+    fn meta(&self) -> &EntryMeta {
+        match &self.held {
+            Held::Bytes { entry, .. } => &entry.meta,
+            Held::Decoded(decoded) => &decoded.meta,
+        }
+    }
+
+    /// The decoded form, when there is one yet.
+    #[cfg(test)]
+    fn decoded(&self) -> Option<&Arc<Decoded>> {
+        match &self.held {
+            Held::Bytes { decoded, .. } => decoded.get(),
+            Held::Decoded(decoded) => Some(decoded),
+        }
+    }
+
+    /// This entry with another expiry. Its decoded form is dropped where the bytes remain
+    /// (the next read decodes them); one put unencoded is all there is, and is copied with
+    /// the new expiry in its metadata, as a read must see it.
+    fn with_expiry(&self, expires_at: Option<SystemTime>) -> Arc<Self> {
+        let mut meta = self.meta().clone();
+        meta.expires_at = expires_at;
+        match &self.held {
+            Held::Bytes { entry, .. } => {
+                Self::new(StoredEntry::new(meta, entry.value.clone()), None)
+            }
+            Held::Decoded(decoded) => {
+                let decoded = Decoded::new(meta, decoded.entry.clone());
+                Self::unencoded(Arc::new(decoded), self.bytes)
+            }
+        }
+    }
+
+    /// The entry as stored: for one put unencoded, the bytes its writer would have stored
+    /// (see [`CacheStore::put_plain`]), encoded now.
+    fn stored(&self) -> Result<StoredEntry, crate::codec::EncodeError> {
+        let decoded = match &self.held {
+            Held::Bytes { entry, .. } => return Ok(entry.clone()),
+            Held::Decoded(decoded) => decoded,
+        };
+        let value = match &decoded.entry {
+            crate::Entry::Response(response) => crate::codec::encode(response)?,
+            crate::Entry::VaryIndex(index) => crate::codec::encode_vary_index(index)?,
+        };
+        Ok(StoredEntry::new(decoded.meta.clone(), value))
     }
 }
 
@@ -116,11 +185,7 @@ impl EntryWeight {
         if self.by_count {
             return 1;
         }
-        let entry = &slot.entry;
-        let bytes = entry.value.len() as u64
-            + entry.meta.url.len() as u64
-            + slot.kept_bytes
-            + ENTRY_OVERHEAD;
+        let bytes = slot.bytes + slot.meta().url.len() as u64 + ENTRY_OVERHEAD;
         bytes.max(self.floor)
     }
 }
@@ -203,7 +268,10 @@ impl MemoryStore {
 impl MemoryStore {
     /// Stores `entry` with its writer's decoded form, if any.
     fn insert(&self, entry: StoredEntry, kept: Option<Kept>) -> Result<(), StoreError> {
-        let slot = Slot::new(entry, kept);
+        self.insert_slot(Slot::new(entry, kept))
+    }
+
+    fn insert_slot(&self, slot: Arc<Slot>) -> Result<(), StoreError> {
         // The cache silently drops an entry heavier than one shard: say so instead.
         let weight = self.weigher.of(&slot);
         let limit = self.entries.shard_capacity();
@@ -213,7 +281,7 @@ impl MemoryStore {
                 limit,
             });
         }
-        let (key, group) = (slot.entry.meta.key, slot.entry.meta.url_group);
+        let (key, group) = (slot.meta().key, slot.meta().url_group);
         // Inserted first, indexed after: the insert may evict, and the eviction hook takes
         // the index's locks, so no index lock may be held across it.
         self.entries.insert(key, slot);
@@ -229,7 +297,7 @@ impl MemoryStore {
         let Some((key, slot)) = removed else {
             return false;
         };
-        if let Some(group) = &slot.entry.meta.url_group {
+        if let Some(group) = &slot.meta().url_group {
             self.url_index.remove(group, &key);
         }
         true
@@ -242,21 +310,42 @@ impl MemoryStore {
         // compressed body decodes to a new buffer the byte bound does not count: the decoded
         // form is kept only for unsigned, uncompressed entries, where it shares the value.
         if codec.signs() {
-            return Some(slot.entry.clone().decode(key, codec));
+            return Some(decoded_anew(&slot, key, codec));
         }
         // Before the value is looked at: a kept form is never of a compressed value (see
         // `Kept::of` and below), and a hit then reads none of the value's bytes.
-        if let Some(decoded) = slot.decoded.get() {
+        let (decoded, entry) = match &slot.held {
+            Held::Decoded(decoded) => return Some(Ok(Arc::clone(decoded))),
+            Held::Bytes { decoded, entry } => (decoded, entry),
+        };
+        if let Some(decoded) = decoded.get() {
             return Some(Ok(Arc::clone(decoded)));
         }
-        if crate::codec::body_is_compressed(&slot.entry.value) {
-            return Some(slot.entry.clone().decode(key, codec));
+        if crate::codec::body_is_compressed(&entry.value) {
+            return Some(entry.clone().decode(key, codec));
         }
-        let decoded = slot.entry.clone().decode(key, codec);
-        if let Ok(decoded) = &decoded {
-            let _ = slot.decoded.set(Arc::clone(decoded));
+        let read = entry.clone().decode(key, codec);
+        if let Ok(read) = &read {
+            let _ = decoded.set(Arc::clone(read));
         }
-        Some(decoded)
+        Some(read)
+    }
+}
+
+/// The slot's entry decoded from its bytes by `codec`, which checks them as it would any
+/// store's: an entry put unencoded is read as the unsigned entry it encodes to.
+fn decoded_anew(
+    slot: &Slot,
+    key: &CacheKey,
+    codec: &EntryCodec,
+) -> Result<Arc<Decoded>, Box<crate::store::Undecodable>> {
+    match slot.stored() {
+        Ok(entry) => entry.decode(key, codec),
+        // Never (a head over 4 GiB): reported as bytes that do not read back.
+        Err(_) => Err(Box::new(crate::store::Undecodable {
+            meta: slot.meta().clone(),
+            error: crate::DecodeError::Malformed(postcard::Error::SerializeBufferFull),
+        })),
     }
 }
 
@@ -269,7 +358,10 @@ impl Default for MemoryStore {
 #[async_trait]
 impl CacheStore for MemoryStore {
     async fn get(&self, key: &CacheKey) -> Result<Option<StoredEntry>, StoreError> {
-        Ok(self.entries.get(key).map(|slot| slot.entry.clone()))
+        let Some(slot) = self.entries.get(key) else {
+            return Ok(None);
+        };
+        slot.stored().map(Some).map_err(StoreError::backend)
     }
 
     async fn get_decoded(
@@ -305,6 +397,15 @@ impl CacheStore for MemoryStore {
         self.insert(entry, kept)
     }
 
+    /// Keeps `response` alone, unencoded, its header values and body copied into one buffer
+    /// of its own (see [`Kept::plain`]): a write encodes nothing, a hit finds the decoded form
+    /// at once, and the entry's bytes are encoded only when read ([`CacheStore::get`]). It is
+    /// weighed at about what encoding makes of it.
+    async fn put_plain(&self, meta: EntryMeta, response: CachedResponse) -> Result<(), StoreError> {
+        let bytes = crate::codec::plain_len_hint(&response);
+        self.insert_slot(Slot::unencoded(Kept::plain(meta, response).decoded, bytes))
+    }
+
     async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {
         Ok(self.unindexed(self.entries.remove(key)))
     }
@@ -316,7 +417,7 @@ impl CacheStore for MemoryStore {
     ) -> Result<bool, StoreError> {
         let created_at = truncate_to_millis(created_at);
         let removed = self.entries.remove_if(key, |slot| {
-            truncate_to_millis(slot.entry.meta.created_at) == created_at
+            truncate_to_millis(slot.meta().created_at) == created_at
         });
         Ok(self.unindexed(removed))
     }
@@ -325,8 +426,8 @@ impl CacheStore for MemoryStore {
         let mut found = Vec::new();
         for key in self.url_index.keys(url_group) {
             match self.entries.get(&key) {
-                Some(slot) if slot.entry.meta.url_group.as_ref() == Some(url_group) => {
-                    found.push(slot.entry.meta.clone());
+                Some(slot) if slot.meta().url_group.as_ref() == Some(url_group) => {
+                    found.push(slot.meta().clone());
                 }
                 // Overwritten into another group, or gone: no longer listed here.
                 _ => self.url_index.remove(url_group, &key),
@@ -340,7 +441,7 @@ impl CacheStore for MemoryStore {
         let metas: Vec<_> = self
             .entries
             .iter()
-            .map(|(_, slot)| Ok(slot.entry.meta.clone()))
+            .map(|(_, slot)| Ok(slot.meta().clone()))
             .collect();
         Box::pin(futures_util::stream::iter(metas))
     }
@@ -358,10 +459,10 @@ impl CacheStore for MemoryStore {
     async fn delete_expired(&self, now: SystemTime) -> Result<u64, StoreError> {
         let removed = AtomicU64::new(0);
         self.entries.retain(|key, slot| {
-            let keep = !slot.entry.meta.is_expired(now);
+            let keep = !slot.meta().is_expired(now);
             if !keep {
                 removed.fetch_add(1, Ordering::Relaxed);
-                if let Some(group) = &slot.entry.meta.url_group {
+                if let Some(group) = &slot.meta().url_group {
                     self.url_index.remove(group, key);
                 }
             }
@@ -379,9 +480,7 @@ impl CacheStore for MemoryStore {
         // value. A vacant key gets a placeholder guard, dropped at once (nothing inserted).
         let expires_at = expires_at.map(truncate_to_millis);
         let result = self.entries.entry(key, None, |_, slot| {
-            let mut entry = slot.entry.clone();
-            entry.meta.expires_at = expires_at;
-            *slot = Slot::new(entry, None);
+            *slot = slot.with_expiry(expires_at);
             quick_cache::sync::EntryAction::Retain(())
         });
         Ok(matches!(
@@ -400,7 +499,7 @@ mod tests {
 
     /// The decoded form kept for the entry under `key(n)`, if any, without reading it.
     fn kept(store: &MemoryStore, n: u64) -> Option<Arc<Decoded>> {
-        store.entries.get(&key(n))?.decoded.get().cloned()
+        store.entries.get(&key(n))?.decoded().cloned()
     }
 
     /// The writer's response is kept as the decoded form as soon as it is written: the first
@@ -570,6 +669,137 @@ mod tests {
             value[body].as_ptr(),
             "a slice of the value"
         );
+    }
+
+    /// An entry put unencoded is its writer's response, kept at once: every read shares it,
+    /// its bytes are what encoding the response makes (what the writer would have stored),
+    /// and it is weighed at least as that entry written as bytes.
+    #[test]
+    fn a_response_put_unencoded_reads_as_its_encoding() {
+        let store = MemoryStore::bounded(10_000_000, 1 << 30);
+        let codec = EntryCodec::new();
+        let response = sample_response();
+        let value = crate::codec::encode(&response).unwrap();
+        let meta = entry(1, value.clone(), None).meta;
+        store
+            .put_plain(meta.clone(), response.clone())
+            .now_or_never()
+            .unwrap()
+            .unwrap();
+        let first = kept(&store, 1).expect("kept at once");
+        for _ in 0..2 {
+            let read = store
+                .get_decoded_now(&key(1), &codec)
+                .unwrap()
+                .unwrap()
+                .unwrap()
+                .expect("decodes");
+            assert!(Arc::ptr_eq(&first, &read), "a read decoded anew");
+        }
+        assert_eq!(first.meta, meta);
+        assert_eq!(
+            *first,
+            *entry(1, value.clone(), None)
+                .decode(&key(1), &codec)
+                .unwrap()
+        );
+        let raw = store.get(&key(1)).now_or_never().unwrap().unwrap();
+        assert_eq!(raw.expect("stored"), entry(1, value.clone(), None));
+        let as_bytes = MemoryStore::bounded(10_000_000, 1 << 30);
+        as_bytes
+            .put(entry(1, value, None))
+            .now_or_never()
+            .unwrap()
+            .unwrap();
+        assert!(
+            store.weight() >= as_bytes.weight(),
+            "weighed {} below its bytes' {}",
+            store.weight(),
+            as_bytes.weight()
+        );
+    }
+
+    /// The writer's header values and body may be slices of larger buffers (a connection's
+    /// read buffer): an entry put unencoded holds copies, all in one buffer of its own (so a
+    /// hit, which shares them, counts its references in one place).
+    #[test]
+    fn a_response_put_unencoded_holds_one_buffer_of_its_own() {
+        let read_buffer = Bytes::from(vec![b'v'; 64 * 1024]);
+        let value_of = |at: usize| {
+            http::HeaderValue::from_maybe_shared(read_buffer.slice(at..at + 10)).unwrap()
+        };
+        let mut response = sample_response();
+        response.headers.append("x-sliced", value_of(0));
+        response.request.headers.append("accept", value_of(100));
+        response.body = read_buffer.slice(1000..3000);
+        let store = MemoryStore::new();
+        store
+            .put_plain(entry(1, Bytes::new(), None).meta, response.clone())
+            .now_or_never()
+            .unwrap()
+            .unwrap();
+        let kept = kept(&store, 1).expect("kept");
+        let crate::Entry::Response(kept) = &kept.entry else {
+            panic!("not a response");
+        };
+        assert_eq!(*kept, response);
+        let held: Vec<&[u8]> = kept
+            .headers
+            .values()
+            .chain(kept.request.headers.values())
+            .map(|value| value.as_bytes())
+            .chain([&kept.body[..]])
+            .collect();
+        let foreign = read_buffer.as_ptr_range();
+        for bytes in &held {
+            assert!(
+                !foreign.contains(&bytes.as_ptr()),
+                "a slice of the writer's buffer"
+            );
+        }
+        // One buffer: the copies lie end to end, the body last.
+        let start = held
+            .iter()
+            .map(|bytes| bytes.as_ptr() as usize)
+            .min()
+            .unwrap();
+        let end = held
+            .iter()
+            .map(|b| b.as_ptr() as usize + b.len())
+            .max()
+            .unwrap();
+        let total: usize = held.iter().map(|bytes| bytes.len()).sum();
+        assert_eq!(end - start, total, "the copies are not one buffer");
+        assert_eq!(kept.body.as_ptr() as usize + kept.body.len(), end);
+    }
+
+    /// A reader that requires signatures refuses an entry put unencoded, as it refuses the
+    /// unsigned bytes it stands for; the entry stays readable to others.
+    #[test]
+    fn a_signing_reader_refuses_an_entry_put_unencoded() {
+        let store = MemoryStore::new();
+        store
+            .put_plain(entry(1, Bytes::new(), None).meta, sample_response())
+            .now_or_never()
+            .unwrap()
+            .unwrap();
+        let signing = EntryCodec::new().signing_keys(crate::codec::SigningKeys::new(
+            b"the secret, thirty-two bytes long".to_vec(),
+        ));
+        let read = store.get_decoded_now(&key(1), &signing).unwrap().unwrap();
+        let refused = read
+            .expect("listed")
+            .expect_err("an unsigned entry read as signed");
+        assert!(
+            matches!(refused.error, crate::DecodeError::Unsigned),
+            "{:?}",
+            refused.error
+        );
+        let plain = store
+            .get_decoded_now(&key(1), &EntryCodec::new())
+            .unwrap()
+            .unwrap();
+        assert!(plain.expect("listed").is_ok());
     }
 
     #[test]

@@ -209,6 +209,50 @@ pub trait CacheStore: Send + Sync + Debug + 'static {
         self.put(entry).await
     }
 
+    /// Stores `response` under `meta.key` as the entry [`encode`](crate::encode) makes of it
+    /// (unsigned, its body uncompressed), for a writer whose codec writes it so
+    /// ([`EntryCodec::writes_plain`](crate::EntryCodec::writes_plain)). The default encodes
+    /// it and hands both to [`CacheStore::put_decoded`]; a store that keeps decoded forms
+    /// may keep `response` alone and encode it only when its bytes are read
+    /// ([`MemoryStore`](crate::MemoryStore) does: a write then costs no encoding).
+    ///
+    /// Returns [`StoreError::TooLarge`] for a head too large to encode (over 4 GiB), and what
+    /// `put` returns otherwise.
+    ///
+    /// ```
+    /// # futures_util::FutureExt::now_or_never(async {
+    /// use cache_core::{CacheKey, CacheStore, CachedRequest, CachedResponse, EntryMeta, MemoryStore};
+    /// use http::{HeaderMap, Method, StatusCode, Version};
+    /// let response = CachedResponse::new(
+    ///     StatusCode::OK,
+    ///     Version::HTTP_11,
+    ///     HeaderMap::new(),
+    ///     bytes::Bytes::from_static(b"body"),
+    ///     "https://example.com/",
+    ///     CachedRequest::new(Method::GET, "https://example.com/", HeaderMap::new()),
+    /// );
+    /// let key = CacheKey::from_digest([7; 16]);
+    /// let meta = EntryMeta::new(key, "https://example.com/", std::time::SystemTime::now(), None);
+    /// let store = MemoryStore::new();
+    /// store.put_plain(meta, response.clone()).await.unwrap();
+    /// // Its bytes are what encoding gives.
+    /// let stored = store.get(&key).await.unwrap().unwrap();
+    /// assert_eq!(stored.value, cache_core::encode(&response).unwrap());
+    /// # }).unwrap();
+    /// ```
+    async fn put_plain(
+        &self,
+        meta: EntryMeta,
+        response: crate::CachedResponse,
+    ) -> Result<(), StoreError> {
+        let value = crate::encode(&response).map_err(|_| StoreError::TooLarge {
+            size: u64::from(u32::MAX) + 1,
+            limit: u64::from(u32::MAX),
+        })?;
+        self.put_decoded(StoredEntry::new(meta, value), response)
+            .await
+    }
+
     /// Removes the entry under `key`; true when there was one.
     async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError>;
 

@@ -555,25 +555,42 @@ fn header_order(entry: &crate::Entry) -> Vec<(String, Vec<u8>)> {
 /// `get_decoded` and, where a store answers it, `get_decoded_now` agree with `get` plus a
 /// decode: the same metadata and entry (header order included), twice in a row (a store that
 /// keeps decoded forms must not serve a stale one after an overwrite), whether each write
-/// came as bytes alone or with its response, and the same errors.
+/// came as bytes alone, with its response or unencoded, and the same errors.
 pub async fn decoded_reads_agree(t: &StoreUnderTest) {
     let codec = EntryCodec::new();
     let first = codec::encode(&sample_response()).expect("encodes");
     let mut changed = sample_response();
     changed.body = Bytes::from_static(b"changed body");
     let second = codec::encode(&changed).expect("encodes");
-    // Each written as bytes alone and with its response (`put_decoded`), each write
-    // replacing the one before: a store that keeps the writer's response reads as decoding.
+    // Each written as bytes alone, with its response (`put_decoded`) and unencoded
+    // (`put_plain`, last: the renewal below then meets an entry written so), each write
+    // replacing the one before: a store that keeps the writer's response reads as decoding,
+    // and one that keeps it unencoded gives the bytes encoding makes.
+    #[derive(Clone, Copy, Debug)]
+    enum Way {
+        Bytes,
+        WithResponse,
+        Unencoded,
+    }
     let writes = [(first, sample_response()), (second, changed)]
         .into_iter()
-        .flat_map(|write| [(write.clone(), false), (write, true)]);
-    for ((value, response), with_response) in writes {
-        let written = match with_response {
-            true => t.store.put_decoded(entry(1, value.clone(), None), response),
-            false => t.store.put(entry(1, value.clone(), None)),
+        .flat_map(|write| {
+            [Way::Bytes, Way::WithResponse, Way::Unencoded].map(|way| (write.clone(), way))
+        });
+    for ((value, response), way) in writes {
+        let written = match way {
+            Way::Bytes => t.store.put(entry(1, value.clone(), None)),
+            Way::WithResponse => t.store.put_decoded(entry(1, value.clone(), None), response),
+            Way::Unencoded => t
+                .store
+                .put_plain(entry(1, value.clone(), None).meta, response),
         };
         ok(written.await, "put");
         let raw = ok(t.store.get(&key(1)).await, "get").expect("stored");
+        assert_eq!(
+            raw.value, value,
+            "written {way:?}: the bytes read are not the bytes written"
+        );
         let expected = codec
             .decode_entry(Some(&key(1)), &raw.value)
             .expect("decodes");

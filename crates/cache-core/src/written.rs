@@ -46,6 +46,53 @@ impl Kept {
     }
 }
 
+impl Kept {
+    /// The decoded form of an entry put unencoded ([`CacheStore::put_plain`](crate::CacheStore::put_plain)):
+    /// `response` with its header values (the request's too) and its body copied into one
+    /// new buffer, for the reason [`Kept::of`] copies header values (the writer's may be
+    /// slices of larger buffers), and so that a hit, which shares the header values and the
+    /// body, counts its references in one place. [`Kept::bytes`] is that buffer's length.
+    pub(crate) fn plain(meta: crate::EntryMeta, mut response: CachedResponse) -> Self {
+        let values = |headers: &http::HeaderMap| -> usize {
+            headers.values().map(|value| value.len()).sum()
+        };
+        let total =
+            values(&response.headers) + values(&response.request.headers) + response.body.len();
+        let mut buffer = bytes::BytesMut::with_capacity(total);
+        for value in response
+            .headers
+            .values()
+            .chain(response.request.headers.values())
+        {
+            buffer.extend_from_slice(value.as_bytes());
+        }
+        let body_at = buffer.len();
+        buffer.extend_from_slice(&response.body);
+        let buffer = buffer.freeze();
+        let at = resliced(&mut response.headers, &buffer, 0);
+        resliced(&mut response.request.headers, &buffer, at);
+        response.body = buffer.slice(body_at..);
+        Self {
+            decoded: Arc::new(Decoded::new(meta, crate::Entry::Response(response))),
+            bytes: total as u64,
+        }
+    }
+}
+
+/// Points every value of `headers` at its copy in `buffer`, which holds them in order from
+/// `at`; returns where the next map's values start. A value that would not take its copy
+/// (none: each was a valid value already) keeps its own bytes.
+fn resliced(headers: &mut http::HeaderMap, buffer: &bytes::Bytes, mut at: usize) -> usize {
+    for value in headers.values_mut() {
+        let copy = buffer.slice(at..at + value.len());
+        at += value.len();
+        if let Ok(copy) = http::HeaderValue::from_maybe_shared(copy) {
+            *value = copy;
+        }
+    }
+    at
+}
+
 /// Copies every value of `headers` into one new buffer, in place (order and names kept, as
 /// decoding builds them); returns the buffer's length. A value that would not copy (none:
 /// each was a valid value already) keeps its own bytes and is counted the same.
@@ -55,14 +102,6 @@ fn compact(headers: &mut http::HeaderMap) -> u64 {
     for value in headers.values() {
         buffer.extend_from_slice(value.as_bytes());
     }
-    let buffer = buffer.freeze();
-    let mut at = 0;
-    for value in headers.values_mut() {
-        let bytes = buffer.slice(at..at + value.len());
-        at += value.len();
-        if let Ok(copied) = http::HeaderValue::from_maybe_shared(bytes) {
-            *value = copied;
-        }
-    }
+    resliced(headers, &buffer.freeze(), 0);
     total as u64
 }

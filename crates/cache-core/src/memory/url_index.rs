@@ -86,7 +86,7 @@ impl quick_cache::Lifecycle<CacheKey, Arc<super::Slot>> for EvictionHook {
     type RequestState = ();
 
     fn on_evict(&self, _state: &mut (), key: CacheKey, slot: Arc<super::Slot>) {
-        if let Some(group) = &slot.entry.meta.url_group {
+        if let Some(group) = &slot.meta().url_group {
             self.index.remove(group, &key);
         }
     }
