@@ -211,7 +211,7 @@ pub trait CacheStore: Send + Sync + Debug + 'static {
 
     /// Stores `response` under `meta.key` as the entry [`encode`](crate::encode) makes of it
     /// (unsigned, its body uncompressed), for a writer whose codec writes it so
-    /// ([`EntryCodec::writes_plain`](crate::EntryCodec::writes_plain)). The default encodes
+    /// ([`EntryCodec::writes_plain`](crate::codec::EntryCodec::writes_plain)). The default encodes
     /// it and hands both to [`CacheStore::put_decoded`]; a store that keeps decoded forms
     /// may keep `response` alone and encode it only when its bytes are read
     /// ([`MemoryStore`](crate::MemoryStore) does: a write then costs no encoding).
