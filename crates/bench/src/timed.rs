@@ -59,6 +59,15 @@ impl<S: CacheStore> CacheStore for Timed<S> {
         put
     }
 
+    /// Forwarded, so a store that keeps the response unencoded is timed doing so (the
+    /// default would encode it here, outside the timing).
+    async fn put_plain(&self, meta: EntryMeta, response: CachedResponse) -> Result<(), StoreError> {
+        let started = Instant::now();
+        let put = self.inner.put_plain(meta, response).await;
+        self.record("put", started);
+        put
+    }
+
     async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {
         let started = Instant::now();
         let deleted = self.inner.delete(key).await;
