@@ -23,7 +23,7 @@ use url_index::{EvictionHook, UrlIndex};
 /// URL index.
 type Entries = quick_cache::sync::Cache<
     CacheKey,
-    Arc<Slot>,
+    Slot,
     EntryWeight,
     quick_cache::DefaultHashBuilder,
     EvictionHook,
@@ -39,96 +39,91 @@ pub const DEFAULT_MEMORY_MAX_BYTES: u64 = 256 * 1024 * 1024;
 /// header map and URLs, bookkeeping).
 const ENTRY_OVERHEAD: u64 = 512;
 
-/// A stored entry as the store holds it, weighed.
+/// A stored entry as the cache holds it (inline, in its table), with the bytes it is weighed
+/// at beyond its URL: its value's (or, put unencoded, about what encoding would make) and
+/// what its decoded form holds beyond the value.
+#[derive(Clone)]
+enum Slot {
+    /// Put unencoded ([`CacheStore::put_plain`]): the decoded form alone ([`Kept::plain`]),
+    /// its bytes encoded from it when asked for. A hit goes from the table straight to it.
+    Decoded { decoded: Arc<Decoded>, bytes: u64 },
+    /// Put as bytes.
+    Bytes(Arc<BytesSlot>),
+}
+
+/// An entry put as bytes, and once read, their decoded form: a hit then skips decoding. A
+/// form decoded here shares the value's buffer (header values and body are slices of it);
+/// one its writer handed over ([`Kept::of`]) holds its header values in a buffer of its own,
+/// weighed with it.
 ///
-/// Laid out in this order (`repr(C)`, and `Held` a tagged union with its decoded form first):
-/// a hit reads the decoded form right after counting its reference to the slot, and finds
-/// both in one line of memory.
+/// Laid out in this order (`repr(C)`): a hit reads the decoded form right after counting its
+/// reference to the slot, and finds both in one line of memory.
 #[repr(C)]
-struct Slot {
-    held: Held,
-    /// The bytes weighed for the entry beyond its URL: its value's (or, put unencoded, about
-    /// what encoding would make) and what its decoded form holds beyond the value.
+struct BytesSlot {
+    decoded: OnceLock<Arc<Decoded>>,
+    entry: StoredEntry,
     bytes: u64,
 }
 
-/// What a slot holds of its entry.
-#[repr(C)]
-enum Held {
-    /// Put as bytes, and once read, their decoded form: a hit then skips decoding. A form
-    /// decoded here shares the value's buffer (header values and body are slices of it); one
-    /// its writer handed over ([`Kept::of`]) holds its header values in a buffer of its own,
-    /// weighed with it.
-    Bytes {
-        decoded: OnceLock<Arc<Decoded>>,
-        entry: StoredEntry,
-    },
-    /// Put unencoded ([`CacheStore::put_plain`]): the decoded form alone ([`Kept::plain`]),
-    /// its bytes encoded from it when asked for.
-    Decoded(Arc<Decoded>),
-}
-
 impl Slot {
-    fn new(entry: StoredEntry, kept: Option<Kept>) -> Arc<Self> {
+    fn new(entry: StoredEntry, kept: Option<Kept>) -> Self {
         let decoded = OnceLock::new();
         let mut bytes = entry.value.len() as u64;
         if let Some(kept) = kept {
             bytes += kept.bytes;
             let _ = decoded.set(kept.decoded);
         }
-        Arc::new(Self {
-            held: Held::Bytes { decoded, entry },
+        Self::Bytes(Arc::new(BytesSlot {
+            decoded,
+            entry,
             bytes,
-        })
-    }
-
-    /// An entry put unencoded, weighed at `bytes`.
-    fn unencoded(decoded: Arc<Decoded>, bytes: u64) -> Arc<Self> {
-        Arc::new(Self {
-            held: Held::Decoded(decoded),
-            bytes,
-        })
+        }))
     }
 
     fn meta(&self) -> &EntryMeta {
-        match &self.held {
-            Held::Bytes { entry, .. } => &entry.meta,
-            Held::Decoded(decoded) => &decoded.meta,
+        match self {
+            Self::Decoded { decoded, .. } => &decoded.meta,
+            Self::Bytes(slot) => &slot.entry.meta,
+        }
+    }
+
+    fn bytes(&self) -> u64 {
+        match self {
+            Self::Decoded { bytes, .. } => *bytes,
+            Self::Bytes(slot) => slot.bytes,
         }
     }
 
     /// The decoded form, when there is one yet.
     #[cfg(test)]
     fn decoded(&self) -> Option<&Arc<Decoded>> {
-        match &self.held {
-            Held::Bytes { decoded, .. } => decoded.get(),
-            Held::Decoded(decoded) => Some(decoded),
+        match self {
+            Self::Decoded { decoded, .. } => Some(decoded),
+            Self::Bytes(slot) => slot.decoded.get(),
         }
     }
 
     /// This entry with another expiry. Its decoded form is dropped where the bytes remain
     /// (the next read decodes them); one put unencoded is all there is, and is copied with
     /// the new expiry in its metadata, as a read must see it.
-    fn with_expiry(&self, expires_at: Option<SystemTime>) -> Arc<Self> {
+    fn with_expiry(&self, expires_at: Option<SystemTime>) -> Self {
         let mut meta = self.meta().clone();
         meta.expires_at = expires_at;
-        match &self.held {
-            Held::Bytes { entry, .. } => {
-                Self::new(StoredEntry::new(meta, entry.value.clone()), None)
-            }
-            Held::Decoded(decoded) => {
-                let decoded = Decoded::new(meta, decoded.entry.clone());
-                Self::unencoded(Arc::new(decoded), self.bytes)
-            }
+        match self {
+            Self::Decoded { decoded, bytes } => Self::Decoded {
+                decoded: Arc::new(Decoded::new(meta, decoded.entry.clone())),
+                bytes: *bytes,
+            },
+            Self::Bytes(slot) => Self::new(StoredEntry::new(meta, slot.entry.value.clone()), None),
         }
     }
 
     /// The entry as stored: for one put unencoded, the bytes its writer would have stored
     /// (see [`CacheStore::put_plain`]), encoded now.
     fn stored(&self) -> Result<StoredEntry, crate::codec::EncodeError> {
-        let decoded = match &self.held {
-            Held::Bytes { entry, .. } => return Ok(entry.clone()),
-            Held::Decoded(decoded) => decoded,
+        let decoded = match self {
+            Self::Decoded { decoded, .. } => decoded,
+            Self::Bytes(slot) => return Ok(slot.entry.clone()),
         };
         let value = match &decoded.entry {
             crate::Entry::Response(response) => crate::codec::encode(response)?,
@@ -185,13 +180,13 @@ impl EntryWeight {
         if self.by_count {
             return 1;
         }
-        let bytes = slot.bytes + slot.meta().url.len() as u64 + ENTRY_OVERHEAD;
+        let bytes = slot.bytes() + slot.meta().url.len() as u64 + ENTRY_OVERHEAD;
         bytes.max(self.floor)
     }
 }
 
-impl quick_cache::Weighter<CacheKey, Arc<Slot>> for EntryWeight {
-    fn weight(&self, _key: &CacheKey, slot: &Arc<Slot>) -> u64 {
+impl quick_cache::Weighter<CacheKey, Slot> for EntryWeight {
+    fn weight(&self, _key: &CacheKey, slot: &Slot) -> u64 {
         self.of(slot)
     }
 }
@@ -271,7 +266,7 @@ impl MemoryStore {
         self.insert_slot(Slot::new(entry, kept))
     }
 
-    fn insert_slot(&self, slot: Arc<Slot>) -> Result<(), StoreError> {
+    fn insert_slot(&self, slot: Slot) -> Result<(), StoreError> {
         // The cache silently drops an entry heavier than one shard: say so instead.
         let weight = self.weigher.of(&slot);
         let limit = self.entries.shard_capacity();
@@ -293,7 +288,7 @@ impl MemoryStore {
 
     /// Takes an entry the cache just removed (if any) out of the URL index too; true when
     /// there was one.
-    fn unindexed(&self, removed: Option<(CacheKey, Arc<Slot>)>) -> bool {
+    fn unindexed(&self, removed: Option<(CacheKey, Slot)>) -> bool {
         let Some((key, slot)) = removed else {
             return false;
         };
@@ -314,19 +309,19 @@ impl MemoryStore {
         }
         // Before the value is looked at: a kept form is never of a compressed value (see
         // `Kept::of` and below), and a hit then reads none of the value's bytes.
-        let (decoded, entry) = match &slot.held {
-            Held::Decoded(decoded) => return Some(Ok(Arc::clone(decoded))),
-            Held::Bytes { decoded, entry } => (decoded, entry),
+        let slot = match &slot {
+            Slot::Decoded { decoded, .. } => return Some(Ok(Arc::clone(decoded))),
+            Slot::Bytes(slot) => slot,
         };
-        if let Some(decoded) = decoded.get() {
+        if let Some(decoded) = slot.decoded.get() {
             return Some(Ok(Arc::clone(decoded)));
         }
-        if crate::codec::body_is_compressed(&entry.value) {
-            return Some(entry.clone().decode(key, codec));
+        if crate::codec::body_is_compressed(&slot.entry.value) {
+            return Some(slot.entry.clone().decode(key, codec));
         }
-        let read = entry.clone().decode(key, codec);
+        let read = slot.entry.clone().decode(key, codec);
         if let Ok(read) = &read {
-            let _ = decoded.set(Arc::clone(read));
+            let _ = slot.decoded.set(Arc::clone(read));
         }
         Some(read)
     }
@@ -403,7 +398,8 @@ impl CacheStore for MemoryStore {
     /// weighed at about what encoding makes of it.
     async fn put_plain(&self, meta: EntryMeta, response: CachedResponse) -> Result<(), StoreError> {
         let bytes = crate::codec::plain_len_hint(&response);
-        self.insert_slot(Slot::unencoded(Kept::plain(meta, response).decoded, bytes))
+        let decoded = Kept::plain(meta, response).decoded;
+        self.insert_slot(Slot::Decoded { decoded, bytes })
     }
 
     async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {

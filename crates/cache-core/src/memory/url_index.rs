@@ -82,10 +82,10 @@ pub(super) struct EvictionHook {
     pub(super) index: Arc<UrlIndex>,
 }
 
-impl quick_cache::Lifecycle<CacheKey, Arc<super::Slot>> for EvictionHook {
+impl quick_cache::Lifecycle<CacheKey, super::Slot> for EvictionHook {
     type RequestState = ();
 
-    fn on_evict(&self, _state: &mut (), key: CacheKey, slot: Arc<super::Slot>) {
+    fn on_evict(&self, _state: &mut (), key: CacheKey, slot: super::Slot) {
         if let Some(group) = &slot.meta().url_group {
             self.index.remove(group, &key);
         }
