@@ -493,6 +493,12 @@ mod tests {
     use bytes::Bytes;
     use futures_util::FutureExt;
 
+    /// The entry under `key(n)` read at once, decoded; panics when absent or undecodable.
+    fn read_now(store: &MemoryStore, n: u64, codec: &EntryCodec) -> Arc<Decoded> {
+        let read = store.get_decoded_now(&key(n), codec).unwrap().unwrap();
+        read.expect("stored").expect("decodes")
+    }
+
     /// The decoded form kept for the entry under `key(n)`, if any, without reading it.
     fn kept(store: &MemoryStore, n: u64) -> Option<Arc<Decoded>> {
         store.entries.get(&key(n))?.decoded().cloned()
@@ -513,12 +519,7 @@ mod tests {
             .unwrap()
             .unwrap();
         let first = kept(&store, 1).expect("kept at once");
-        let read = store
-            .get_decoded_now(&key(1), &codec)
-            .unwrap()
-            .unwrap()
-            .unwrap()
-            .expect("decodes");
+        let read = read_now(&store, 1, &codec);
         assert!(Arc::ptr_eq(&first, &read), "the first read decoded anew");
         let decoded = entry(1, value.clone(), None)
             .decode(&key(1), &codec)
@@ -538,12 +539,9 @@ mod tests {
         assert!(kept(&store, 2).is_none());
     }
 
-    /// A writer's header values may be slices of a larger buffer (hyper's HTTP/1.1 client
-    /// slices them out of the connection's read buffer, 8 KiB and more): the kept form holds
-    /// copies, weighed with the entry, never the writer's buffer.
-    #[test]
-    fn kept_header_values_hold_no_buffer_of_the_writer() {
-        let read_buffer = Bytes::from(vec![b'v'; 64 * 1024]);
+    /// A response whose added header values (a repeated one, a request one) and body are
+    /// slices of `read_buffer`, as a writer's may be slices of a connection's read buffer.
+    fn sliced_from(read_buffer: &Bytes) -> crate::CachedResponse {
         let value_of = |at: usize| {
             http::HeaderValue::from_maybe_shared(read_buffer.slice(at..at + 10)).unwrap()
         };
@@ -551,6 +549,17 @@ mod tests {
         response.headers.append("x-sliced", value_of(0));
         response.headers.append("x-sliced", value_of(100));
         response.request.headers.append("accept", value_of(200));
+        response.body = read_buffer.slice(1000..3000);
+        response
+    }
+
+    /// A writer's header values may be slices of a larger buffer (hyper's HTTP/1.1 client
+    /// slices them out of the connection's read buffer, 8 KiB and more): the kept form holds
+    /// copies, weighed with the entry, never the writer's buffer.
+    #[test]
+    fn kept_header_values_hold_no_buffer_of_the_writer() {
+        let read_buffer = Bytes::from(vec![b'v'; 64 * 1024]);
+        let response = sliced_from(&read_buffer);
         let codec = EntryCodec::new();
         let value = codec.encode(Some(&key(1)), &response).unwrap();
         // Room for ten million entries: a floor per entry of about 100 bytes, below this one.
@@ -684,12 +693,7 @@ mod tests {
             .unwrap();
         let first = kept(&store, 1).expect("kept at once");
         for _ in 0..2 {
-            let read = store
-                .get_decoded_now(&key(1), &codec)
-                .unwrap()
-                .unwrap()
-                .unwrap()
-                .expect("decodes");
+            let read = read_now(&store, 1, &codec);
             assert!(Arc::ptr_eq(&first, &read), "a read decoded anew");
         }
         assert_eq!(first.meta, meta);
@@ -721,13 +725,7 @@ mod tests {
     #[test]
     fn a_response_put_unencoded_holds_one_buffer_of_its_own() {
         let read_buffer = Bytes::from(vec![b'v'; 64 * 1024]);
-        let value_of = |at: usize| {
-            http::HeaderValue::from_maybe_shared(read_buffer.slice(at..at + 10)).unwrap()
-        };
-        let mut response = sample_response();
-        response.headers.append("x-sliced", value_of(0));
-        response.request.headers.append("accept", value_of(100));
-        response.body = read_buffer.slice(1000..3000);
+        let response = sliced_from(&read_buffer);
         let store = MemoryStore::new();
         store
             .put_plain(entry(1, Bytes::new(), None).meta, response.clone())
