@@ -379,7 +379,9 @@ impl StoreCalls {
 
     /// [`StoreCalls::save`] of the entry `response` was encoded to, handing the store the
     /// response too ([`CacheStore::put_decoded`]: the stores that keep decoded forms, memory,
-    /// SQLite and sled, keep it, and the entry's first hit decodes nothing).
+    /// SQLite and sled, keep it where it is what decoding gives, and the entry's first hit
+    /// decodes nothing). [`StoreCalls::save_response`] comes here for responses its codec
+    /// signs or may compress; a signing codec writes the bytes alone.
     pub(crate) async fn save_decoded(&self, entry: StoredEntry, response: CachedResponse) -> bool {
         let key = entry.meta.key;
         // Entries under signatures are verified on every read: nothing to keep.

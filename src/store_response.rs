@@ -191,8 +191,8 @@ pub(crate) async fn store_response(
     // After a redirect, the final URL is answered from the cache too (an alias), in the final
     // URL's group; not when it has the request's own key (its query reordered, say): the
     // entry answers it already, and a second write would only rename its URL. Without an
-    // alias (nearly always), the response is not needed again and goes to the store owned (a
-    // store that keeps decoded forms keeps it).
+    // alias (nearly always), the response is not needed again and goes to the store owned
+    // (unencoded where the codec allows; a store that keeps decoded forms keeps it).
     let final_url = &parts.url;
     let alias_key = (exchange.method == Method::GET && *final_url != exchange.url)
         .then(|| {

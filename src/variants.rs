@@ -48,9 +48,10 @@ impl Placement<'_> {
 }
 
 /// Writes `cached` (and, when it varies, the Vary index); returns the key the response went
-/// to, `None` when nothing was stored. An owned `cached` goes to the store with its bytes
-/// (a store that keeps decoded forms keeps it); the caller passes it owned when it no
-/// longer needs it, so nothing is cloned for that.
+/// to, `None` when nothing was stored. An owned `cached` goes to the store itself (see
+/// [`StoreCalls::save_response`]: unencoded where the codec allows, and a store that keeps
+/// decoded forms keeps it); the caller passes it owned when it no longer needs it, so
+/// nothing is cloned for that.
 pub(crate) async fn save_response(
     store: &StoreCalls,
     place: &Placement<'_>,

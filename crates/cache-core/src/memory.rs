@@ -35,8 +35,8 @@ pub const DEFAULT_MEMORY_CAPACITY: usize = 10_000;
 /// How many bytes [`MemoryStore::new`] keeps before evicting (256 MiB).
 pub const DEFAULT_MEMORY_MAX_BYTES: u64 = 256 * 1024 * 1024;
 
-/// Bytes counted per entry beyond its value and URL (key, metadata, the decoded form's
-/// header map and URLs, bookkeeping).
+/// Bytes counted per entry beyond its value (for one put unencoded, about what encoding it
+/// makes) and URL: key, metadata, the decoded form's header map and URLs, bookkeeping.
 const ENTRY_OVERHEAD: u64 = 512;
 
 /// A stored entry as the cache holds it (inline, in its table), with the bytes it is weighed
@@ -137,8 +137,10 @@ impl Slot {
 /// entries first (quick_cache's CLOCK-PRO: recently and frequently read entries survive a
 /// scan). Concurrent: the cache is sharded, no global lock.
 ///
-/// Entries live as long as the store: nothing survives a restart. Reads hand out the stored
-/// [`Bytes`](bytes::Bytes) without copying them.
+/// Entries live as long as the store: nothing survives a restart. Hits hand out the kept
+/// decoded form, copying nothing; an entry's bytes ([`CacheStore::get`]) are handed out
+/// without a copy too, but for an entry put unencoded ([`CacheStore::put_plain`]), which is
+/// encoded for each such read.
 ///
 /// ```
 /// use cache_core::MemoryStore;
@@ -208,8 +210,9 @@ impl MemoryStore {
         Self::with_bounds(capacity, capacity as u64, weigher, u64::MAX)
     }
 
-    /// A store holding up to `capacity` entries and `max_bytes` bytes (values, URLs and a
-    /// small per-entry overhead), whichever bound is reached first.
+    /// A store holding up to `capacity` entries and `max_bytes` bytes (values, or about what
+    /// encoding makes of an entry put unencoded, URLs and a small per-entry overhead),
+    /// whichever bound is reached first.
     ///
     /// # Note
     ///

@@ -1,14 +1,16 @@
-//! [`Kept`]: the decoded form of an entry made from the response its writer encoded, for
-//! stores that keep decoded forms ([`MemoryStore`](crate::MemoryStore),
+//! [`Kept`]: the decoded form of an entry made from its writer's response, for stores that
+//! keep decoded forms ([`MemoryStore`](crate::MemoryStore),
 //! [`DecodedCopies`](crate::decoded_copies::DecodedCopies)) to keep from the write on, so the
-//! entry's first read does not decode it.
+//! entry's first read does not decode it: [`Kept::of`] beside the bytes the writer encoded,
+//! [`Kept::plain`] in their place (an entry put unencoded).
 
 use std::sync::Arc;
 
 use crate::response::CachedResponse;
 use crate::store::{Decoded, StoredEntry};
 
-/// A decoded form from the entry's writer, and the bytes it holds beyond the stored value.
+/// A decoded form from the entry's writer, and the bytes it holds of its own: beyond the
+/// stored value ([`Kept::of`]), or all of them ([`Kept::plain`], where there is no value).
 pub(crate) struct Kept {
     pub(crate) decoded: Arc<Decoded>,
     pub(crate) bytes: u64,
@@ -51,7 +53,9 @@ impl Kept {
     /// `response` with its header values (the request's too) and its body copied into one
     /// new buffer, for the reason [`Kept::of`] copies header values (the writer's may be
     /// slices of larger buffers), and so that a hit, which shares the header values and the
-    /// body, counts its references in one place. [`Kept::bytes`] is that buffer's length.
+    /// body, counts its references in one place. [`Kept::bytes`] is that buffer's length. As
+    /// with a form decoded from bytes, a header value a caller keeps keeps the buffer (the
+    /// body with it) alive after the entry goes.
     pub(crate) fn plain(meta: crate::EntryMeta, mut response: CachedResponse) -> Self {
         let values = |headers: &http::HeaderMap| -> usize {
             headers.values().map(|value| value.len()).sum()
