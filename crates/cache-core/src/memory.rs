@@ -396,12 +396,13 @@ impl CacheStore for MemoryStore {
     }
 
     /// Keeps `response` alone, unencoded, its header values and body copied into one buffer
-    /// of its own (the writer's may be slices of larger buffers): a write encodes nothing, a hit finds the decoded form
-    /// at once, and the entry's bytes are encoded only when read ([`CacheStore::get`]). It is
-    /// weighed at about what encoding makes of it.
+    /// of its own (the writer's may be slices of larger buffers): a write
+    /// encodes nothing, a hit finds the decoded form at once, and the entry's bytes are
+    /// encoded only when read ([`CacheStore::get`]). It is weighed at about what encoding
+    /// makes of it.
     async fn put_plain(&self, meta: EntryMeta, response: CachedResponse) -> Result<(), StoreError> {
         let bytes = crate::codec::plain_len_hint(&response);
-        let decoded = Kept::plain(meta, response).decoded;
+        let decoded = Kept::plain(meta, response);
         self.insert_slot(Slot::Decoded { decoded, bytes })
     }
 

@@ -9,8 +9,7 @@ use std::sync::Arc;
 use crate::response::CachedResponse;
 use crate::store::{Decoded, StoredEntry};
 
-/// A decoded form from the entry's writer, and the bytes it holds of its own: beyond the
-/// stored value ([`Kept::of`]), or all of them ([`Kept::plain`], where there is no value).
+/// A decoded form from the entry's writer, and the bytes it holds beyond the stored value.
 pub(crate) struct Kept {
     pub(crate) decoded: Arc<Decoded>,
     pub(crate) bytes: u64,
@@ -19,7 +18,7 @@ pub(crate) struct Kept {
 impl Kept {
     /// The decoded form of `entry` from its writer's `response` (what the value encodes), as
     /// decoding would give it: the body the stored value's own slice, so a bound on the value
-    /// counts it once; the header values copied into one buffer per header map, counted in
+    /// counts it once; the header values copied into one buffer of their own, counted in
     /// [`Kept::bytes`] (a response's values may be slices of the connection's read buffer,
     /// kilobytes that would otherwise stay alive with the entry, unweighed). `None` where
     /// decoding would not share the value (a compressed body, which stores keep no decoded
@@ -36,76 +35,74 @@ impl Kept {
             return None;
         }
         response.body = body;
-        let response_bytes = compact(&mut response.headers);
-        let request_bytes = compact(&mut response.request.headers);
+        let bytes = copied_into_one_buffer(&mut response, Body::Left);
         Some(Self {
             decoded: Arc::new(Decoded::new(
                 entry.meta.clone(),
                 crate::Entry::Response(response),
             )),
-            bytes: response_bytes + request_bytes,
+            bytes,
         })
+    }
+
+    /// The decoded form of an entry put unencoded ([`CacheStore::put_plain`](crate::CacheStore::put_plain)):
+    /// `response` with its header values and its body copied into one new buffer, for the
+    /// reason [`Kept::of`] copies header values (the writer's may be slices of larger
+    /// buffers), and so that a hit, which shares the header values and the body, counts its
+    /// references in one place. As with a form decoded from bytes, a header value a caller
+    /// keeps keeps the buffer (the body with it) alive after the entry goes.
+    pub(crate) fn plain(meta: crate::EntryMeta, mut response: CachedResponse) -> Arc<Decoded> {
+        copied_into_one_buffer(&mut response, Body::Copied);
+        Arc::new(Decoded::new(meta, crate::Entry::Response(response)))
     }
 }
 
-impl Kept {
-    /// The decoded form of an entry put unencoded ([`CacheStore::put_plain`](crate::CacheStore::put_plain)):
-    /// `response` with its header values (the request's too) and its body copied into one
-    /// new buffer, for the reason [`Kept::of`] copies header values (the writer's may be
-    /// slices of larger buffers), and so that a hit, which shares the header values and the
-    /// body, counts its references in one place. [`Kept::bytes`] is that buffer's length. As
-    /// with a form decoded from bytes, a header value a caller keeps keeps the buffer (the
-    /// body with it) alive after the entry goes.
-    pub(crate) fn plain(meta: crate::EntryMeta, mut response: CachedResponse) -> Self {
-        let values = |headers: &http::HeaderMap| -> usize {
-            headers.values().map(|value| value.len()).sum()
-        };
-        let total =
-            values(&response.headers) + values(&response.request.headers) + response.body.len();
-        let mut buffer = bytes::BytesMut::with_capacity(total);
-        for value in response
+/// Whether [`copied_into_one_buffer`] copies the body too.
+#[derive(Clone, Copy, PartialEq)]
+enum Body {
+    Left,
+    Copied,
+}
+
+/// Copies every header value of `response` (the request's after its own) and, if asked, its
+/// body (last) into one new buffer, in place (order and names kept, as decoding builds them);
+/// returns the buffer's length. A value that would not take its copy (none: each was a valid
+/// value already) keeps its own bytes and is counted the same.
+fn copied_into_one_buffer(response: &mut CachedResponse, body: Body) -> u64 {
+    let values = || {
+        response
             .headers
             .values()
             .chain(response.request.headers.values())
-        {
-            buffer.extend_from_slice(value.as_bytes());
-        }
-        let body_at = buffer.len();
-        buffer.extend_from_slice(&response.body);
-        let buffer = buffer.freeze();
-        let at = resliced(&mut response.headers, &buffer, 0);
-        resliced(&mut response.request.headers, &buffer, at);
-        response.body = buffer.slice(body_at..);
-        Self {
-            decoded: Arc::new(Decoded::new(meta, crate::Entry::Response(response))),
-            bytes: total as u64,
-        }
+    };
+    let body_len = if body == Body::Copied {
+        response.body.len()
+    } else {
+        0
+    };
+    let total = values().map(|value| value.len()).sum::<usize>() + body_len;
+    let mut buffer = bytes::BytesMut::with_capacity(total);
+    for value in values() {
+        buffer.extend_from_slice(value.as_bytes());
     }
-}
-
-/// Points every value of `headers` at its copy in `buffer`, which holds them in order from
-/// `at`; returns where the next map's values start. A value that would not take its copy
-/// (none: each was a valid value already) keeps its own bytes.
-fn resliced(headers: &mut http::HeaderMap, buffer: &bytes::Bytes, mut at: usize) -> usize {
-    for value in headers.values_mut() {
+    if body == Body::Copied {
+        buffer.extend_from_slice(&response.body);
+    }
+    let buffer = buffer.freeze();
+    let mut at = 0;
+    let values_mut = response
+        .headers
+        .values_mut()
+        .chain(response.request.headers.values_mut());
+    for value in values_mut {
         let copy = buffer.slice(at..at + value.len());
         at += value.len();
         if let Ok(copy) = http::HeaderValue::from_maybe_shared(copy) {
             *value = copy;
         }
     }
-    at
-}
-
-/// Copies every value of `headers` into one new buffer, in place (order and names kept, as
-/// decoding builds them); returns the buffer's length. A value that would not copy (none:
-/// each was a valid value already) keeps its own bytes and is counted the same.
-fn compact(headers: &mut http::HeaderMap) -> u64 {
-    let total: usize = headers.values().map(|value| value.len()).sum();
-    let mut buffer = bytes::BytesMut::with_capacity(total);
-    for value in headers.values() {
-        buffer.extend_from_slice(value.as_bytes());
+    if body == Body::Copied {
+        response.body = buffer.slice(at..);
     }
-    resliced(headers, &buffer.freeze(), 0);
     total as u64
 }
