@@ -19,8 +19,10 @@
 //! with that `max_body_size` (default 8, the middleware default).
 //! `... -- big-body-fs [MiB]`: peak memory while a body that large (default 1024) passes
 //! through the cache over an `FsStore`, written while it streams, then served from its file.
-//! `... -- profile-hits [memory|memory-roomy|sqlite|sled|redis|tiered|token|floor|floor-sqlite|
-//! floor-sled|floor-redis|floor-token] [plain|many|api]` (`token`: memory with a bearer token;
+//! `... -- profile-hits [memory|memory-roomy|sqlite|sled|redis|tiered|token|floor|floor-head|
+//! floor-sqlite|floor-sled|floor-sled-head|floor-redis|floor-token] [plain|many|api]`
+//! (`floor-head`, `floor-sled-head`: the floors answering the origin's head whatever the
+//! shape, as the 10,000-URL rows' second floors; `token`: memory with a bearer token;
 //! `tiered`: the memory tier over Redis): only hits of one store (or floor), 100 URLs with a query (or plain, or 10,000
 //! with a query: more than the memory store holds by default, `memory-roomy` holds them all;
 //! or 100 with a query answered with a typical API head, which varies on `Accept-Encoding`),
@@ -785,6 +787,9 @@ async fn profiled(
         // Room for every URL: hits over many URLs without evictions, as `many-keys` measures.
         Some("memory-roomy") => ours(MemoryStore::bounded(urls.len() * 2, 1 << 30)),
         Some("floor") => floors::memory_prefilled(urls, answer).await,
+        // Whatever the shape: the floor that answers the origin's head, as a cache must.
+        Some("floor-head") => floors::memory_prefilled(urls, Answer::Head).await,
+        Some("floor-sled-head") => floors::sled(&dir.join("f.sled"), Answer::Head),
         Some("floor-sqlite") => floors::sqlite(&dir.join("f.sqlite"), answer),
         Some("floor-sled") => floors::sled(&dir.join("f.sled"), answer),
         Some("token") => token::ours(),
@@ -792,8 +797,8 @@ async fn profiled(
         None | Some("memory") => ours(MemoryStore::new()),
         Some(other) => unknown_store(
             other,
-            "memory, memory-roomy, sqlite, sled, redis, tiered, token, floor, floor-sqlite, \
-             floor-sled, floor-redis, floor-token",
+            "memory, memory-roomy, sqlite, sled, redis, tiered, token, floor, floor-head, \
+             floor-sqlite, floor-sled, floor-sled-head, floor-redis, floor-token",
         ),
     }
 }

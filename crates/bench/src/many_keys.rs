@@ -4,6 +4,12 @@
 //! most reads decode and replace a copy: this shows what that costs next to not keeping
 //! copies at all. Beyond what the key memory holds (16,384 URLs), the keys of the URLs it
 //! does not hold are computed anew.
+//!
+//! The floors answer one fixed header, as the hit rows' floors do; a second floor of each
+//! kind answers the head the origin sent (kept in the process), as a cache must. Over 10,000
+//! URLs the head's lines no longer stay in the processor's caches, so the full run also sets
+//! ours against that floor (no target: the targets stay with the one-header floors), to show
+//! what of the ratio is the head every cache must serve and what is ours.
 
 use std::path::Path;
 
@@ -19,6 +25,12 @@ use crate::{
 /// default, within what the key memory holds.
 pub(crate) const ROW_URLS: usize = 10_000;
 
+/// The stores whose floors also answer with the origin's head, and those floors' names.
+const WITH_HEAD: [(&str, &str); 2] = [
+    ("memory", "floor: memory, with head"),
+    ("sled", "floor: sled, with head"),
+];
+
 async fn contenders(dir: &Path, urls: &[String]) -> Vec<Contender> {
     let sqlite = |name: &str| SqliteStore::builder(dir.join(name));
     let sled = |name: &str| SledStore::builder().open(dir.join(name));
@@ -26,6 +38,10 @@ async fn contenders(dir: &Path, urls: &[String]) -> Vec<Contender> {
         Contender {
             name: "floor: memory",
             client: floors::memory_prefilled(urls, Answer::Body).await,
+        },
+        Contender {
+            name: WITH_HEAD[0].1,
+            client: floors::memory_prefilled(urls, Answer::Head).await,
         },
         Contender {
             name: "ours: memory",
@@ -52,6 +68,10 @@ async fn contenders(dir: &Path, urls: &[String]) -> Vec<Contender> {
         Contender {
             name: "floor: sled",
             client: floors::sled(&dir.join("floor.sled"), Answer::Body),
+        },
+        Contender {
+            name: WITH_HEAD[1].1,
+            client: floors::sled(&dir.join("floor-head.sled"), Answer::Head),
         },
         Contender {
             name: "ours: sled",
@@ -89,6 +109,8 @@ pub(crate) async fn run(count: usize) {
 /// and sled against their floors, with the hit rows' targets, in interleaved rounds keeping
 /// each contender's best median (as the hit rows). Where the hit rows' 100 URLs stay in the
 /// processor's caches, these do not: a hit pays for every line of its entry it touches.
+/// Memory and sled are also set against their floors answering the origin's head, without
+/// a target.
 pub(crate) async fn rows(origin: &str, dir: &Path, checks: &mut Vec<Check>) {
     let urls = urls(origin, 1024, Shape::Query, ROW_URLS, "-rows");
     let contenders: Vec<Contender> = contenders(dir, &urls)
@@ -109,4 +131,19 @@ pub(crate) async fn rows(origin: &str, dir: &Path, checks: &mut Vec<Check>) {
     // No Redis contender here: its entry finds no median and gives no check.
     let what = format!("1 KiB, 3-param query, {ROW_URLS} URLs");
     crate::hit_checks(&results, &what, crate::HIT_TARGETS, checks);
+    for (store, floor) in WITH_HEAD {
+        let (Some(ours), Some(floor)) = (
+            results.median(&format!("ours: {store}")),
+            results.median(floor),
+        ) else {
+            continue;
+        };
+        checks.push(Check {
+            measure: format!("{store} hit, {what}, vs a floor answering the origin's head"),
+            ours,
+            floor,
+            unit: "µs",
+            target: None,
+        });
+    }
 }
