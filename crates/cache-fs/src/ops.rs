@@ -80,8 +80,7 @@ pub(crate) fn open(
 fn open_body(layout: &Layout, key: &CacheKey, record: &Record, name: &str) -> io::Result<Opened> {
     let before = Bytes::from(unhex(&record.value_head).unwrap_or_default());
     let after = Bytes::from(unhex(&record.value_tail).unwrap_or_default());
-    let owned = classify(name).is_some_and(|(k, kind)| k == *key && kind == FileKind::Body);
-    if !owned {
+    if !is_own_body(name, key) {
         // Bytes the codec rejects: a miss, and the entry is deleted.
         let value = Bytes::new();
         return Ok(Opened::Whole(StoredEntry::new(record.meta(), value)));
@@ -108,10 +107,7 @@ fn assemble(layout: &Layout, key: &CacheKey, record: &Record) -> io::Result<Byte
     let mut value = Vec::with_capacity(capacity.min(1 << 30));
     value.extend_from_slice(&head);
     if let Some(name) = &record.body_file {
-        // Only a file of this key in this directory: a hand-edited record cannot point
-        // elsewhere.
-        let owned = classify(name).is_some_and(|(k, kind)| k == *key && kind == FileKind::Body);
-        if !owned {
+        if !is_own_body(name, key) {
             return Ok(Bytes::new());
         }
         fs::File::open(layout.shard_dir(key).join(name))?.read_to_end(&mut value)?;
@@ -179,10 +175,19 @@ pub(crate) fn commit(
     Ok(signed(record.size) - signed(old_size))
 }
 
-/// Removes the files of `old` that `new` does not use: its body, its group marker.
+/// True when `name`, a body file a record names, is a body of `key` in the record's own
+/// directory: the only file a record may make the store read or remove. A hand-edited (or
+/// committed) record naming `../x` or `/home/u/.ssh/authorized_keys` names neither.
+fn is_own_body(name: &str, key: &CacheKey) -> bool {
+    classify(name).is_some_and(|(k, kind)| k == *key && kind == FileKind::Body)
+}
+
+/// Removes the files of `old` that `new` does not use: its body (only one of its own, see
+/// [`is_own_body`]), its group marker.
 fn forget(layout: &Layout, old: &Record, new: Option<&Record>) -> Result<(), StoreError> {
     if let Some(name) = &old.body_file {
-        if new.and_then(|n| n.body_file.as_ref()) != Some(name) {
+        let used_by_new = new.and_then(|n| n.body_file.as_ref()) == Some(name);
+        if !used_by_new && is_own_body(name, &old.key) {
             remove_if_present(&layout.shard_dir(&old.key).join(name))?;
         }
     }
@@ -300,11 +305,12 @@ pub(crate) fn remove_in_shard(
 ) -> Result<(u64, u64), StoreError> {
     let dir = layout.shard_dir_of(shard);
     let _lock = layout.lock_dir(&dir)?;
-    let (mut count, mut bytes) = (0, 0);
+    let (mut count, mut bytes) = (0, 0u64);
     for record in scan_shard(layout, shard)? {
         if let Some(size) = remove_locked(layout, &record.key, &select)? {
             count += 1;
-            bytes += size;
+            // A hand-edited record may claim any size.
+            bytes = bytes.saturating_add(size);
         }
     }
     Ok((count, bytes))

@@ -176,7 +176,8 @@ impl Inner {
         for shard in 0..=255u8 {
             records.extend(ops::scan_shard(&self.layout, shard)?);
         }
-        let mut total: u64 = records.iter().map(|r| r.size).sum();
+        // Sizes are read from records anyone may edit: summed without overflowing.
+        let mut total = records.iter().map(|r| r.size).fold(0, u64::saturating_add);
         if total > max {
             let target = max / 20 * 19;
             records.sort_by_key(|r| r.created_at_ms);
@@ -202,11 +203,16 @@ impl Inner {
         let Some(max) = self.max_bytes else {
             return Ok(());
         };
-        let estimate = self.estimate.fetch_add(delta, Ordering::Relaxed) + delta;
+        // Saturating: the sizes come from records anyone may edit (a wrapped counter only
+        // delays the next count, which sets it right).
+        let estimate = self
+            .estimate
+            .fetch_add(delta, Ordering::Relaxed)
+            .saturating_add(delta);
         let written = self
             .written_since_count
             .fetch_add(written, Ordering::Relaxed)
-            + written;
+            .saturating_add(written);
         if estimate > i64::try_from(max).unwrap_or(i64::MAX) || written > max / 20 {
             self.enforce_bound()?;
         }

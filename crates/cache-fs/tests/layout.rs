@@ -240,6 +240,95 @@ async fn damaged_or_hand_edited_records_are_misses_not_errors() {
     );
 }
 
+/// A record is text anyone may edit (fs caches are meant to be committed): one naming a body
+/// file outside its own directory must not make the store remove that file when the entry
+/// is replaced, deleted or cleared.
+#[tokio::test]
+async fn a_record_naming_a_file_elsewhere_never_removes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let store = FsStore::open(dir.path()).unwrap();
+    let victims: Vec<PathBuf> = (0..3)
+        .map(|n| {
+            let victim = outside.path().join(format!("precious-{n}"));
+            std::fs::write(&victim, b"not the cache's").unwrap();
+            victim
+        })
+        .collect();
+    let relative = |victim: &Path| {
+        // From the shard directory (two levels under the store) out to the victim.
+        let up = "../".repeat(dir.path().components().count() + 2);
+        format!("{up}{}", victim.display())
+    };
+    let names = [
+        victims[0].display().to_string(),
+        relative(&victims[1]),
+        victims[2].display().to_string(),
+    ];
+    for (n, name) in (1..).zip(&names) {
+        store
+            .put(response_entry(n, &EntryCodec::new()))
+            .await
+            .unwrap();
+        let path = store.record_path(&key(n));
+        let mut doc = json(&path);
+        doc["body_file"] = name.as_str().into();
+        std::fs::write(&path, serde_json::to_vec(&doc).unwrap()).unwrap();
+    }
+    // Replaced, deleted, cleared: each path that forgets an entry's files.
+    store
+        .put(response_entry(1, &EntryCodec::new()))
+        .await
+        .unwrap();
+    assert!(store.delete(&key(2)).await.unwrap());
+    store.clear().await.unwrap();
+    for victim in &victims {
+        assert!(victim.exists(), "{} was removed", victim.display());
+    }
+}
+
+/// Sizes are read from records anyone may edit: ones claiming the largest size there is are
+/// counted, evicted and cleared without overflowing (a debug build panicked summing them).
+#[tokio::test]
+async fn records_claiming_huge_sizes_are_counted_without_overflow() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::open(dir.path()).unwrap();
+    for n in 1..=3 {
+        store
+            .put(response_entry(n, &EntryCodec::new()))
+            .await
+            .unwrap();
+        let path = store.record_path(&key(n));
+        let mut doc = json(&path);
+        doc["size"] = u64::MAX.into();
+        std::fs::write(&path, serde_json::to_vec(&doc).unwrap()).unwrap();
+    }
+    drop(store);
+    // Opening with a bound counts every record, and evicts down to it.
+    let bounded = FsStore::builder()
+        .max_bytes(1 << 20)
+        .open(dir.path())
+        .expect("opens");
+    bounded
+        .put(response_entry(4, &EntryCodec::new()))
+        .await
+        .unwrap();
+    drop(bounded);
+    let store = FsStore::open(dir.path()).unwrap();
+    for n in 5..=7 {
+        store
+            .put(response_entry(n, &EntryCodec::new()))
+            .await
+            .unwrap();
+        let path = store.record_path(&key(n));
+        let mut doc = json(&path);
+        doc["size"] = u64::MAX.into();
+        std::fs::write(&path, serde_json::to_vec(&doc).unwrap()).unwrap();
+    }
+    store.clear().await.expect("clears");
+    assert_eq!(store.count().await.unwrap(), 0);
+}
+
 #[tokio::test]
 async fn the_byte_bound_evicts_the_oldest() {
     let dir = tempfile::tempdir().unwrap();
