@@ -11,6 +11,15 @@ use cache_core::{CacheKey, EntryMeta};
 
 pub(crate) type Item = HashMap<String, AttributeValue>;
 
+/// The size of one chunk item's value (items are limited to 400 KB).
+pub(crate) const CHUNK_SIZE: usize = 380_000;
+/// The largest value the store writes (4 GiB): beyond it a put is refused as too large.
+pub(crate) const MAX_VALUE_BYTES: u64 = 4 << 30;
+/// The most chunks a value of [`MAX_VALUE_BYTES`] takes: an item claiming more is not an
+/// entry this store wrote (read as one, its count would be trusted to list and fetch that
+/// many chunk keys: four billion of them from a hand-made item).
+pub(crate) const MAX_CHUNKS: u32 = MAX_VALUE_BYTES.div_ceil(CHUNK_SIZE as u64) as u32;
+
 /// Attribute names (single letters: none is a DynamoDB reserved word).
 pub(crate) const KEY: &str = "k";
 pub(crate) const KIND: &str = "t";
@@ -116,7 +125,9 @@ pub(crate) fn value_of(item: &Item) -> Option<Value> {
         return Some(Value::Inline(Bytes::copy_from_slice(blob.as_ref())));
     }
     let generation = item.get(GENERATION)?.as_s().ok()?.clone();
-    let chunks = u32::try_from(get_n(item, CHUNKS)?).ok()?;
+    let chunks = u32::try_from(get_n(item, CHUNKS)?)
+        .ok()
+        .filter(|&chunks| chunks <= MAX_CHUNKS)?;
     Some(Value::Chunked { generation, chunks })
 }
 
@@ -127,5 +138,31 @@ pub(crate) fn chunk_keys_of(key: &CacheKey, item: &Item) -> Vec<String> {
             .map(|i| chunk_key(key, &generation, i))
             .collect(),
         _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunked(chunks: i64) -> Item {
+        let mut item = Item::new();
+        item.insert(GENERATION.into(), s("1-2-3"));
+        item.insert(CHUNKS.into(), n(chunks));
+        item
+    }
+
+    #[test]
+    fn a_chunk_count_no_write_makes_is_not_an_entry() {
+        let key: CacheKey = "00112233445566778899aabbccddeeff".parse().unwrap();
+        for count in [i64::from(u32::MAX), i64::from(MAX_CHUNKS) + 1, -1] {
+            assert!(value_of(&chunked(count)).is_none(), "{count} chunks");
+            assert!(chunk_keys_of(&key, &chunked(count)).is_empty());
+        }
+        let largest = chunked(i64::from(MAX_CHUNKS));
+        assert!(
+            matches!(value_of(&largest), Some(Value::Chunked { chunks, .. }) if chunks == MAX_CHUNKS)
+        );
+        assert_eq!(chunk_keys_of(&key, &largest).len(), MAX_CHUNKS as usize);
     }
 }

@@ -22,7 +22,9 @@
 //! Items are limited to 400 KB. A larger value is split into chunk items of 380,000 bytes
 //! (`{key}#{generation}#{i}`), written first; the entry item naming the generation and count is
 //! written last, so a reader never assembles half an entry, and one racing an overwrite sees a
-//! miss. Scans page through `LastEvaluatedKey`; batch writes retry unprocessed items.
+//! miss. Values over 4 GiB are refused (`StoreError::TooLarge`), and an item claiming more
+//! chunks than that takes is read as no entry (and deleted) rather than trusted to list them.
+//! Scans page through `LastEvaluatedKey`; batch writes retry unprocessed items.
 //!
 //! This crate depends on `aws-sdk-dynamodb` with one HTTP client and Tokio only, and not on
 //! `aws-config`: build the client with aws-config in your application, or use

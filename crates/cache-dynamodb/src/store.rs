@@ -24,9 +24,9 @@ use cache_core::{CacheKey, CacheStore, CachedResponse, EntryMeta, StoreError, St
 use futures_core::stream::BoxStream;
 
 use crate::items::{
-    self, CHUNKS, CREATED, DELETE_AT, EXPIRES, GENERATION, Item, KEY, KIND, KIND_ENTRY, URL_GROUP,
-    VALUE, VARIANT_OF, Value, chunk_item, chunk_key, chunk_keys_of, entry_item, is_past_retention,
-    meta_of, value_of,
+    self, CHUNK_SIZE, CHUNKS, CREATED, DELETE_AT, EXPIRES, GENERATION, Item, KEY, KIND, KIND_ENTRY,
+    MAX_VALUE_BYTES, URL_GROUP, VALUE, VARIANT_OF, Value, chunk_item, chunk_key, chunk_keys_of,
+    entry_item, is_past_retention, meta_of, value_of,
 };
 
 /// The global secondary index listing entries by URL group (`entries_for_url`). It carries
@@ -40,8 +40,6 @@ const PROVISIONAL_CHUNK_RETENTION: Duration = Duration::from_secs(3600);
 
 /// Values up to this size (plus the URL) are stored in the entry item itself.
 const INLINE_MAX: usize = 350_000;
-/// The size of one chunk item's value (items are limited to 400 KB).
-const CHUNK_SIZE: usize = 380_000;
 /// BatchWriteItem takes at most 25 requests, BatchGetItem 100 keys (and 16 MB of reply).
 const WRITE_BATCH: usize = 25;
 const GET_BATCH: usize = 40;
@@ -540,6 +538,13 @@ impl CacheStore for DynamoStore {
     async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
         let key = entry.meta.key;
         let delete_at = self.delete_at(entry.meta.expires_at);
+        let size = entry.value.len() as u64;
+        if size > MAX_VALUE_BYTES {
+            return Err(StoreError::TooLarge {
+                size,
+                limit: MAX_VALUE_BYTES,
+            });
+        }
         let mut item = entry_item(&entry.meta, delete_at);
         if entry.value.len() + entry.meta.url.len() <= INLINE_MAX {
             item.insert(VALUE.into(), items::b(&entry.value));
