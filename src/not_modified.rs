@@ -35,8 +35,7 @@ pub(crate) async fn refresh_from_304(
     // would make it look old again (RFC 9111 §4.2.3).
     response.headers.remove(http::header::AGE);
     if !not_modified.headers().contains_key(http::header::DATE) {
-        let date = httpdate::fmt_http_date(now);
-        if let Ok(date) = http::HeaderValue::from_str(&date) {
+        if let Some(date) = date_value(now) {
             // Fallible: a stored response may hold every header name `http` allows.
             let _ = response.headers.try_insert(http::header::DATE, date);
         }
@@ -104,4 +103,25 @@ pub(crate) async fn refresh_from_304(
         exchange.method != Method::HEAD,
         (Some(now), now),
     )
+}
+
+/// `now` as a `Date` value: an HTTP date, clamped to the years one can show (a clock set past
+/// year 9999, as a test's or a user's may be, panicked `httpdate`).
+fn date_value(now: SystemTime) -> Option<http::HeaderValue> {
+    let date = httpdate::fmt_http_date(cache_core::time::clamp_for_display(now));
+    http::HeaderValue::from_str(&date).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn a_date_past_year_9999_is_its_last_second() {
+        let far = UNIX_EPOCH + Duration::from_secs(300_000_000_000);
+        assert_eq!(date_value(far).unwrap(), "Fri, 31 Dec 9999 23:59:59 GMT");
+        let then = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(date_value(then).unwrap(), "Tue, 14 Nov 2023 22:13:20 GMT");
+    }
 }

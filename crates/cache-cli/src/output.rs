@@ -4,16 +4,19 @@
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, SystemTime};
 
+use reqwest_caching::cache_core::time::clamp_for_display;
+
 use crate::error::CliError;
 
-/// A time for JSON: RFC 3339, UTC, milliseconds (the precision stores keep).
+/// A time for JSON: RFC 3339, UTC, milliseconds (the precision stores keep). Times past what
+/// RFC 3339 can show (year 9999) show as its last second.
 pub fn json_time(time: SystemTime) -> String {
-    humantime::format_rfc3339_millis(time).to_string()
+    humantime::format_rfc3339_millis(clamp_for_display(time)).to_string()
 }
 
-/// A time for people: RFC 3339 to the second.
+/// A time for people: RFC 3339 to the second, clamped as [`json_time`].
 pub fn time(time: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(time).to_string()
+    humantime::format_rfc3339_seconds(clamp_for_display(time)).to_string()
 }
 
 /// How far `time` is from `now`, for people: `3m 20s ago`, `in 1h 5m`.
@@ -118,5 +121,16 @@ mod tests {
             json_time(SystemTime::UNIX_EPOCH),
             "1970-01-01T00:00:00.000Z"
         );
+    }
+
+    /// An entry may expire past year 9999 (an origin's `Expires`, a hand-edited store): it
+    /// lists at RFC 3339's last second rather than panicking the command.
+    #[test]
+    fn times_past_year_9999_show_as_its_last_second() {
+        let far = SystemTime::UNIX_EPOCH + Duration::from_secs(300_000_000_000);
+        assert_eq!(time(far), "9999-12-31T23:59:59Z");
+        assert_eq!(json_time(far), "9999-12-31T23:59:59.000Z");
+        let first_too_late = SystemTime::UNIX_EPOCH + Duration::from_secs(253_402_300_800);
+        assert_eq!(time(first_too_late), "9999-12-31T23:59:59Z");
     }
 }

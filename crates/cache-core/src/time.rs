@@ -37,6 +37,31 @@ pub fn retention_deadline(
     Some(expires_at.checked_add(offset).unwrap_or(expires_at))
 }
 
+/// The last second an HTTP date (RFC 9110) or an RFC 3339 timestamp can show, in seconds
+/// since the Unix epoch: 9999-12-31T23:59:59Z (both formats have four-digit years).
+pub const LAST_DISPLAYABLE_SECS: u64 = 253_402_300_799;
+
+/// `time` within what an HTTP date or an RFC 3339 timestamp can show, from the Unix epoch to
+/// [`LAST_DISPLAYABLE_SECS`], for text written beside a time kept exactly (a file store's
+/// dates for people, the CLI's listings). Formatting a time outside that range panics in
+/// `httpdate` and fails in `humantime`; an origin's `Expires: Fri, 31 Dec 9999 23:59:60 GMT`
+/// gives one.
+///
+/// ```
+/// use std::time::{Duration, SystemTime, UNIX_EPOCH};
+/// use cache_core::time::{LAST_DISPLAYABLE_SECS, clamp_for_display};
+///
+/// let far = UNIX_EPOCH + Duration::from_secs(300_000_000_000);
+/// let last = UNIX_EPOCH + Duration::from_secs(LAST_DISPLAYABLE_SECS);
+/// assert_eq!(clamp_for_display(far), last);
+/// let now = SystemTime::now();
+/// assert_eq!(clamp_for_display(now), now);
+/// ```
+pub fn clamp_for_display(time: SystemTime) -> SystemTime {
+    let last = UNIX_EPOCH + Duration::from_secs(LAST_DISPLAYABLE_SECS);
+    time.clamp(UNIX_EPOCH, last)
+}
+
 /// True when an entry with this expiry is stale at `now`.
 pub fn is_expired(expires_at: Option<SystemTime>, now: SystemTime) -> bool {
     expires_at.is_some_and(|t| now >= t)

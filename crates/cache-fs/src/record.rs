@@ -104,9 +104,9 @@ impl Record {
             url: meta.url.clone(),
             response: None,
             vary_index: None,
-            created: httpdate::fmt_http_date(meta.created_at),
+            created: http_date(meta.created_at),
             created_at_ms: to_millis(meta.created_at),
-            expires: meta.expires_at.map(httpdate::fmt_http_date),
+            expires: meta.expires_at.map(http_date),
             expires_at_ms: meta.expires_at.map(to_millis),
             url_group: meta.url_group,
             variant_of: meta.variant_of,
@@ -131,7 +131,7 @@ impl Record {
     }
 
     pub(crate) fn set_expiry(&mut self, expires_at: Option<std::time::SystemTime>) {
-        self.expires = expires_at.map(httpdate::fmt_http_date);
+        self.expires = expires_at.map(http_date);
         self.expires_at_ms = expires_at.map(to_millis);
     }
 
@@ -147,6 +147,12 @@ impl Record {
             .ok()
             .filter(|r| r.format == RECORD_FORMAT)
     }
+}
+
+/// A time as the record shows it to people: an HTTP date, clamped to the years one can show
+/// (the millisecond field beside it keeps the time exactly).
+fn http_date(time: std::time::SystemTime) -> String {
+    httpdate::fmt_http_date(cache_core::time::clamp_for_display(time))
 }
 
 fn hex(bytes: &[u8]) -> String {

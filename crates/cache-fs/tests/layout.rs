@@ -142,6 +142,31 @@ async fn set_expiry_rewrites_only_the_record() {
     );
 }
 
+/// An origin may send `Expires: Fri, 31 Dec 9999 23:59:60 GMT`: an entry expiring past what an
+/// HTTP date shows is stored and renewed (its date for people clamped to the last one, the
+/// milliseconds exact), where formatting it panicked the write.
+#[tokio::test]
+async fn times_past_year_9999_are_stored_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::open(dir.path()).unwrap();
+    let far = SystemTime::UNIX_EPOCH + Duration::from_secs(253_402_300_800);
+    let mut entry = response_entry(1, &EntryCodec::new());
+    entry.meta.expires_at = Some(far);
+    store.put(entry).await.expect("stored");
+    let record = json(&store.record_path(&key(1)));
+    assert_eq!(record["expires"], "Fri, 31 Dec 9999 23:59:59 GMT");
+    assert_eq!(record["expires_at_ms"], 253_402_300_800_000_i64);
+    let further = far + Duration::from_secs(86_400 * 365 * 1000);
+    assert!(
+        store
+            .set_expiry(&key(1), Some(further))
+            .await
+            .expect("renewed")
+    );
+    let read = store.get(&key(1)).await.unwrap().expect("stored");
+    assert_eq!(read.meta.expires_at, Some(further));
+}
+
 #[tokio::test]
 async fn replacing_and_deleting_leave_no_files_behind() {
     let dir = tempfile::tempdir().unwrap();
