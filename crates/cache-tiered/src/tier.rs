@@ -147,7 +147,9 @@ impl Tier {
             self.remove(&key);
             return;
         }
-        let deadline = lifetime.map(|l| Instant::now() + l);
+        // A lifetime past what an `Instant` reaches (`memory_ttl(Duration::MAX)`, meaning
+        // for good) is no deadline, where adding it panicked.
+        let deadline = lifetime.and_then(|l| Instant::now().checked_add(l));
         self.deadlines.until.insert(key, deadline);
         if self.guard(&key) != guard {
             self.remove(&key);
@@ -267,6 +269,17 @@ mod tests {
         let zero = Tier::new(MemoryStore::new(), Some(Duration::ZERO), true);
         zero.fill(e.clone(), zero.guard(&e.meta.key));
         assert_eq!(zero.copy(&e.meta.key), None, "a zero TTL keeps nothing");
+    }
+
+    #[test]
+    fn a_memory_ttl_of_duration_max_keeps_copies_for_good() {
+        let tier = Tier::new(MemoryStore::new(), Some(Duration::MAX), true);
+        let e = entry(1, "a");
+        tier.fill(e.clone(), tier.guard(&e.meta.key));
+        assert!(tier.serves(&e.meta));
+        let e = entry(2, "b");
+        tier.fill_briefly(e.clone(), tier.guard(&e.meta.key), Duration::MAX);
+        assert_eq!(tier.copy(&e.meta.key), Some(e));
     }
 
     /// The backing store's value grew too large for memory: the smaller copy it replaces
