@@ -7,7 +7,7 @@
 //! little longer than it is stored (an overwrite into another group, a race between an insert
 //! and its eviction); readers check each listed key against the cache.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use smallvec::SmallVec;
@@ -17,9 +17,68 @@ use crate::key::CacheKey;
 /// Independent locks, so writes of different URLs rarely wait for each other.
 const SHARDS: usize = 16;
 
+/// Keys a group lists before it keeps them in a set.
+const LISTED_UP_TO: usize = 8;
+
 /// Keys are digests: a fast hash is enough (SipHash was a tenth of a memory store write).
-/// Most URLs have one entry, kept inline: no allocation per group.
-type Groups = HashMap<CacheKey, SmallVec<[CacheKey; 1]>, foldhash::fast::RandomState>;
+type Fast = foldhash::fast::RandomState;
+type Groups = HashMap<CacheKey, GroupKeys, Fast>;
+
+/// The keys of one group. Most URLs have one entry, kept inline: no allocation per group.
+/// Past [`LISTED_UP_TO`], a set: a URL cached under thousands of keys (one per credential,
+/// per Vary variant) made every add and remove scan the list, quadratic over the group
+/// (100,000 keys: seconds under one of the index's locks).
+#[derive(Debug)]
+enum GroupKeys {
+    Listed(SmallVec<[CacheKey; 1]>),
+    Set(HashSet<CacheKey, Fast>),
+}
+
+impl Default for GroupKeys {
+    fn default() -> Self {
+        Self::Listed(SmallVec::new())
+    }
+}
+
+impl GroupKeys {
+    fn insert(&mut self, key: CacheKey) {
+        match self {
+            Self::Listed(keys) if keys.contains(&key) => {}
+            Self::Listed(keys) if keys.len() < LISTED_UP_TO => keys.push(key),
+            Self::Listed(keys) => {
+                let mut set: HashSet<CacheKey, Fast> = keys.drain(..).collect();
+                set.insert(key);
+                *self = Self::Set(set);
+            }
+            Self::Set(keys) => {
+                keys.insert(key);
+            }
+        }
+    }
+
+    fn remove(&mut self, key: &CacheKey) {
+        match self {
+            Self::Listed(keys) => keys.retain(|k| k != key),
+            Self::Set(keys) => {
+                keys.remove(key);
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        match self {
+            Self::Listed(keys) => keys.is_empty(),
+            Self::Set(keys) => keys.is_empty(),
+        }
+    }
+
+    fn to_vec(&self) -> Vec<CacheKey> {
+        match self {
+            Self::Listed(keys) => keys.to_vec(),
+            Self::Set(keys) => keys.iter().copied().collect(),
+        }
+    }
+}
 
 /// URL group → the keys stored in it.
 #[derive(Debug, Default)]
@@ -36,16 +95,13 @@ impl UrlIndex {
 
     pub(super) fn add(&self, group: &CacheKey, key: CacheKey) {
         let mut groups = self.shard(group);
-        let keys = groups.entry(*group).or_default();
-        if !keys.contains(&key) {
-            keys.push(key);
-        }
+        groups.entry(*group).or_default().insert(key);
     }
 
     pub(super) fn remove(&self, group: &CacheKey, key: &CacheKey) {
         let mut groups = self.shard(group);
         if let Some(keys) = groups.get_mut(group) {
-            keys.retain(|k| k != key);
+            keys.remove(key);
             if keys.is_empty() {
                 groups.remove(group);
             }
@@ -55,7 +111,7 @@ impl UrlIndex {
     pub(super) fn keys(&self, group: &CacheKey) -> Vec<CacheKey> {
         self.shard(group)
             .get(group)
-            .map(|keys| keys.to_vec())
+            .map(GroupKeys::to_vec)
             .unwrap_or_default()
     }
 
@@ -95,6 +151,43 @@ impl quick_cache::Lifecycle<CacheKey, super::Slot> for EvictionHook {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A group answers as a list of its keys would, below and past the switch to a set:
+    /// each key once, in any order, adds and removes in any order.
+    #[test]
+    fn a_group_holds_each_key_once_whatever_its_size() {
+        let index = UrlIndex::default();
+        let group = CacheKey::from_digest([7; 16]);
+        let key = |n: u32| CacheKey::from_digest(u128::from(n).to_le_bytes());
+        let sorted = |mut keys: Vec<CacheKey>| {
+            keys.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+            keys
+        };
+        for count in [1, LISTED_UP_TO as u32, LISTED_UP_TO as u32 + 1, 1_000] {
+            for n in 0..count {
+                index.add(&group, key(n));
+                index.add(&group, key(n));
+            }
+            assert_eq!(
+                sorted(index.keys(&group)),
+                sorted((0..count).map(key).collect()),
+                "{count}"
+            );
+            for n in (0..count).step_by(2) {
+                index.remove(&group, &key(n));
+            }
+            let odd: Vec<CacheKey> = (0..count).filter(|n| n % 2 == 1).map(key).collect();
+            assert_eq!(sorted(index.keys(&group)), sorted(odd), "{count}");
+            for n in 0..count {
+                index.remove(&group, &key(n));
+            }
+            assert!(index.keys(&group).is_empty());
+            assert!(
+                index.shard(&group).get(&group).is_none(),
+                "an empty group goes"
+            );
+        }
+    }
 
     /// Every shard is used, each by one first digit.
     #[test]
