@@ -40,6 +40,11 @@ use crate::secret_key::random_sip_key;
 /// 140 bytes each by a 60-character URL (2.2 MB when full), about 90 by digest.
 const URLS_REMEMBERED: usize = 16_384;
 
+/// The longest URL remembered by its text, in bytes. A longer one is keyed anew on every
+/// request: the memory holds its URLs' text, and a caller passing URLs of megabytes (a
+/// proxy, a link previewer) made it hold gigabytes; now at most 64 MiB of text.
+const LONGEST_REMEMBERED_URL: usize = 2048;
+
 /// Tables the URLs are spread over: enough that two workers rarely want the same one.
 const SHARDS: usize = 64;
 
@@ -162,6 +167,9 @@ impl KeyMemo {
             };
         }
         let text = url.as_str();
+        if text.len() > LONGEST_REMEMBERED_URL {
+            return compute();
+        }
         let get = *method == Method::GET;
         let shard = self.shard(text);
         // Being written, or poisoned: compute rather than wait.
@@ -336,6 +344,40 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A URL longer than [`LONGEST_REMEMBERED_URL`] is keyed anew each time and never held;
+    /// one at the limit is remembered.
+    #[test]
+    fn long_urls_are_not_held() {
+        let rules = KeyRules::default();
+        let memo = KeyMemo::new(rules.clone(), None);
+        let none = HeaderMap::new();
+        let base = "https://h.test/long?q=";
+        let at_limit = url(&format!(
+            "{base}{}",
+            "a".repeat(LONGEST_REMEMBERED_URL - base.len())
+        ));
+        let over = url(&format!("{base}{}", "b".repeat(LONGEST_REMEMBERED_URL)));
+        assert_eq!(at_limit.as_str().len(), LONGEST_REMEMBERED_URL);
+        for u in [&at_limit, &over] {
+            for _ in 0..2 {
+                assert_eq!(
+                    memo.key(&Method::GET, u, &none, None),
+                    rules.key(&Method::GET, u, &none, None)
+                );
+            }
+        }
+        let held = |u: &Url| {
+            memo.shard(u.as_str())
+                .read()
+                .unwrap()
+                .get
+                .keys
+                .contains_key(u.as_str())
+        };
+        assert!(held(&at_limit));
+        assert!(!held(&over), "a URL over the limit is not held");
     }
 
     /// A request whose table another worker holds computes its key instead of waiting for
