@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use cache_core::{CacheKey, EntryMeta, VaryIndex};
+use cache_http::vary::MAX_VARY_NAMES;
 
 use crate::sharded_table::ShardedTable;
 
@@ -54,8 +55,13 @@ impl VaryGuesses {
         self.table.read(url_key, |guess| Some(Arc::clone(guess)))
     }
 
-    /// Remembers `index`, read with `meta` under `url_key` (unless its table is busy).
+    /// Remembers `index`, read with `meta` under `url_key` (unless its table is busy, or the
+    /// index names more headers than a response may vary on: a store's bytes may say
+    /// anything, and each guess holds its index's list).
     pub(crate) fn remember(&self, url_key: CacheKey, meta: &EntryMeta, index: &VaryIndex) {
+        if index.headers.len() > MAX_VARY_NAMES {
+            return;
+        }
         self.table.insert_with(url_key, || {
             Arc::new(Guess {
                 index: index.clone(),
@@ -118,6 +124,24 @@ mod tests {
         assert!(guess.is_of(&meta(key(1), later), &index("accept-language")));
         guesses.forget(&key(1));
         assert!(guesses.get(&key(1)).is_none());
+    }
+
+    /// An index naming more headers than a response may vary on (bytes a store gave back)
+    /// is not held.
+    #[test]
+    fn an_index_of_too_many_names_is_not_held() {
+        let guesses = VaryGuesses::default();
+        let written = meta(key(1), SystemTime::UNIX_EPOCH);
+        let named = |n: usize| VaryIndex {
+            headers: (0..n)
+                .map(|i| HeaderName::try_from(format!("x-{i}")).unwrap())
+                .collect(),
+            generation: 0,
+        };
+        guesses.remember(key(1), &written, &named(MAX_VARY_NAMES + 1));
+        assert!(guesses.get(&key(1)).is_none());
+        guesses.remember(key(1), &written, &named(MAX_VARY_NAMES));
+        assert!(guesses.get(&key(1)).is_some());
     }
 
     /// However many URL keys are remembered, the tables hold at most [`REMEMBERED`], and the

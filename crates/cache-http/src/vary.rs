@@ -24,8 +24,14 @@ pub enum Vary {
     Headers(Vec<HeaderName>),
 }
 
+/// The most distinct request headers a stored response may vary on. A response naming more
+/// is treated as `Vary: *` and not stored (RFC 9111 lets a cache decline to store): every
+/// variant's index holds the names and every hit hashes the request's values of all of them,
+/// and an origin's 400 KB `Vary` named a hundred thousand. Real ones name a handful.
+pub const MAX_VARY_NAMES: usize = 64;
+
 /// Reads every `Vary` line of a response. Names are case-insensitive; unparseable names make
-/// the response unmatchable, like `*`.
+/// the response unmatchable, like `*`, as do more than [`MAX_VARY_NAMES`] distinct names.
 pub fn parse_vary(headers: &HeaderMap) -> Vary {
     let mut names: Vec<HeaderName> = Vec::new();
     for value in headers.get_all(VARY) {
@@ -45,6 +51,9 @@ pub fn parse_vary(headers: &HeaderMap) -> Vary {
     }
     names.sort_by(|a, b| a.as_str().cmp(b.as_str()));
     names.dedup();
+    if names.len() > MAX_VARY_NAMES {
+        return Vary::Any;
+    }
     Vary::Headers(names)
 }
 
@@ -197,6 +206,19 @@ mod tests {
             ])
         );
         assert_eq!(parse_vary(&headers(&[("vary", "accept, *")])), Vary::Any);
+        let names = |n: usize| {
+            (0..n)
+                .map(|i| format!("x-{i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let most = names(MAX_VARY_NAMES);
+        assert!(matches!(
+            parse_vary(&headers(&[("vary", &most), ("vary", &most)])),
+            Vary::Headers(kept) if kept.len() == MAX_VARY_NAMES
+        ));
+        let too_many = names(MAX_VARY_NAMES + 1);
+        assert_eq!(parse_vary(&headers(&[("vary", &too_many)])), Vary::Any);
         assert_eq!(parse_vary(&headers(&[("vary", " , ")])), Vary::None);
         assert_eq!(parse_vary(&HeaderMap::new()), Vary::None);
     }
