@@ -13,7 +13,7 @@ use crate::cache::Cache;
 use crate::exchange::Exchange;
 use crate::lookup::Found;
 use crate::policy::{Storage, storage};
-use crate::revalidate::merge_304_headers;
+use crate::revalidate::{fits_renewed_head, merge_304_headers};
 use crate::serve::{entry_info, serve};
 use crate::stored_fields;
 use crate::variants::{SeenIndex, renew_index};
@@ -64,7 +64,13 @@ pub(crate) async fn refresh_from_304(
         .headers()
         .contains_key(http::header::SET_COOKIE);
     let mut saved = false;
-    let renew = !sets_cookie || settings.cache_set_cookie || settings.strict;
+    // Grown past a client's head by the fields 304s added: served, not stored again (the
+    // entry stays as it was, and the next request revalidates it).
+    let fits = fits_renewed_head(&response.headers);
+    if !fits {
+        tracing::warn!(url = %exchange.stored_url(), "a 304 grew the stored head too large: entry not renewed");
+    }
+    let renew = fits && (!sets_cookie || settings.cache_set_cookie || settings.strict);
     if let (Storage::Until(expires_at), true) = (storage, renew) {
         let store = &cache.live.store;
         let is_variant = key != exchange.url_key;

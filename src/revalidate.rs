@@ -49,6 +49,20 @@ const NOT_UPDATED_BY_304: &[HeaderName] = &[
     header::PROXY_AUTHENTICATE,
 ];
 
+/// The largest head an entry renewed by a `304` keeps, in bytes of names and values: about
+/// what a client takes in one response (hyper: 400 KB). Each `304` may add fields, so an
+/// origin could otherwise grow an entry with every revalidation, and every later write of it.
+pub(crate) const MAX_RENEWED_HEAD_BYTES: usize = 400 * 1024;
+
+/// True when `headers` (a head after a `304` merged into it) is small enough to store again.
+pub(crate) fn fits_renewed_head(headers: &HeaderMap) -> bool {
+    let mut bytes = 0usize;
+    headers.iter().all(|(name, value)| {
+        bytes = bytes.saturating_add(name.as_str().len() + value.len());
+        bytes <= MAX_RENEWED_HEAD_BYTES
+    })
+}
+
 /// Updates the stored headers with a `304`'s (RFC 9111 §3.2): each field the `304` carries
 /// replaces the stored field of that name; the rest stay.
 ///

@@ -1,6 +1,8 @@
 use std::time::Duration;
 
-use reqwest_caching::{CacheRequestExt, CacheScope, Clock, Expiration, UrlPattern};
+use reqwest_caching::{
+    CacheRequestExt, CacheResponseExt, CacheScope, Clock, Expiration, UrlPattern,
+};
 
 use crate::support::{BACKENDS, Harness, send};
 
@@ -143,6 +145,56 @@ async fn a_304_merges_new_headers_into_the_entry() {
             entry.response.headers["x-refreshed"], "yes",
             "{backend:?}: stored too"
         );
+    }
+}
+
+/// Each `304` may add fields, which the entry takes (RFC 9111 §3.2): one grown past what a
+/// client takes in one head is still served, but no longer stored again, so an origin cannot
+/// grow an entry (and every later write of it) with each revalidation.
+#[tokio::test]
+async fn an_entry_grown_by_304s_past_a_clients_head_is_not_stored_again() {
+    use crate::origin::{GROWING_FIELDS, GROWING_VALUE_BYTES};
+    let head_limit = 400 * 1024;
+    // Rounds enough to pass the limit twice over.
+    let rounds = 2 * head_limit / (GROWING_FIELDS * GROWING_VALUE_BYTES) + 1;
+    for &backend in BACKENDS {
+        let h = Harness::with(backend, |b| b.expire_after(Expiration::Immediately)).await;
+        let path = "/growing/g";
+        h.fetch(path).await;
+        let mut stored = Vec::new();
+        for round in 0..rounds {
+            let response = h.get(path).send().await.expect("request succeeds");
+            let info = response.cache_info().cloned().expect("cache info");
+            assert!(info.revalidated, "{backend:?} round {round}: {info:?}");
+            assert_eq!(response.status(), 200, "{backend:?} round {round}");
+            assert!(
+                response
+                    .headers()
+                    .contains_key(format!("x-grown-{}-0", round + 2)),
+                "{backend:?} round {round}: the 304's fields reach the caller"
+            );
+            assert!(!response.bytes().await.expect("body").is_empty());
+            stored.push(info.stored);
+        }
+        let entry = h
+            .handle
+            .get_url(&h.origin.url(path))
+            .await
+            .unwrap()
+            .expect("the entry stays");
+        let head: usize = entry
+            .response
+            .headers
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len())
+            .sum();
+        assert!(
+            head <= head_limit,
+            "{backend:?}: stored head of {head} bytes"
+        );
+        assert!(stored[0], "{backend:?}: renewed while it fits");
+        assert!(!stored[rounds - 1], "{backend:?}: {stored:?}");
+        assert_eq!(h.origin.hits(path), rounds + 1, "{backend:?}");
     }
 }
 

@@ -26,6 +26,8 @@
 //! - `/obs-text/{name}`: header values with obs-text (non-UTF-8) bytes; see [`OBS_TEXT`].
 //! - `/flaky/{name}?fails=N`: the first N requests to that path and query answer `503`.
 //! - `/self-located/{name}`: `Content-Location` naming its own path, `max-age=600`.
+//! - `/growing/{name}`: `ETag: "v1"`; each `304` (to a matching `If-None-Match`) adds
+//!   [`GROWING_FIELDS`] header names never sent before, of [`GROWING_VALUE_BYTES`] each.
 //! - anything else: `200`, `text/plain`, body `"{path} #{n}"` where n counts requests to
 //!   that path and query, so a cached body is told from a fresh one.
 
@@ -251,6 +253,11 @@ async fn respond(State(log): State<Arc<Mutex<Log>>>, request: Request) -> Respon
     response
 }
 
+/// New header names each `304` of `/growing` sends, and each one's value length: about
+/// 130 KB a `304`, within what a client takes in one head (hyper: 100 fields, 400 KB).
+pub const GROWING_FIELDS: usize = 60;
+pub const GROWING_VALUE_BYTES: usize = 2_000;
+
 async fn route(log: Arc<Mutex<Log>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let body = axum::body::to_bytes(body, usize::MAX)
@@ -346,6 +353,26 @@ async fn route(log: Arc<Mutex<Log>>, request: Request) -> Response {
             text,
         )
             .into_response(),
+        ["growing", _] => {
+            if parts
+                .headers
+                .get(header::IF_NONE_MATCH)
+                .is_none_or(|v| v != "\"v1\"")
+            {
+                return ([(header::ETAG, "\"v1\"")], text).into_response();
+            }
+            let mut headers = HeaderMap::new();
+            headers.insert(header::ETAG, HeaderValue::from_static("\"v1\""));
+            let value = HeaderValue::from_str(&"g".repeat(GROWING_VALUE_BYTES)).unwrap();
+            for field in 0..GROWING_FIELDS {
+                let name = format!("x-grown-{n}-{field}");
+                headers.insert(
+                    header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                    value.clone(),
+                );
+            }
+            (StatusCode::NOT_MODIFIED, headers).into_response()
+        }
         ["etag", _] => {
             if parts
                 .headers
