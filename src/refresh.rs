@@ -16,6 +16,12 @@ use tokio::task::AbortHandle;
 use crate::stats::StatsCounters;
 use crate::warnings::WarningLimiter;
 
+/// Refreshes running at once, at most. A stale hit finding them all busy starts none (its
+/// entry is served stale as ever, and a later stale hit refreshes it): an origin that holds
+/// refreshes open for their whole bound, over many stale entries (one per credential or
+/// variant), would otherwise hold a task and a connection for each.
+pub(crate) const MAX_REFRESHES: usize = 64;
+
 /// What a refresh came to: `Ok` with the status when the entry was rewritten, `Err` with why
 /// not (redacted); `None` when the middleware is gone and nobody is to be told.
 pub(crate) type RefreshOutcome = Option<Result<StatusCode, String>>;
@@ -108,7 +114,7 @@ impl Refresher {
     }
 
     /// Runs `refresh` for the entry under `key` (stored for `url`, redacted), unless one is
-    /// running for it.
+    /// running for it or [`MAX_REFRESHES`] are running.
     pub(crate) fn start(
         &self,
         key: CacheKey,
@@ -117,6 +123,10 @@ impl Refresher {
     ) {
         let mut in_flight = self.shared.in_flight();
         if in_flight.contains_key(&key) {
+            return;
+        }
+        if in_flight.len() >= MAX_REFRESHES {
+            tracing::debug!(%key, url, "{MAX_REFRESHES} refreshes running: this stale entry waits for a later hit");
             return;
         }
         let shared = Arc::clone(&self.shared);
@@ -169,5 +179,47 @@ impl Drop for Refresher {
         for task in tasks {
             task.abort();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(n: u32) -> CacheKey {
+        CacheKey::from_digest(u128::from(n).to_le_bytes())
+    }
+
+    /// Refreshes that never end (an origin holding them open) fill the slots, and stale
+    /// hits past them start none; a slot freed is taken again.
+    #[tokio::test]
+    async fn at_most_max_refreshes_run_at_once() {
+        let refresher = Refresher::new(None, Duration::from_secs(60), Arc::default());
+        for n in 0..MAX_REFRESHES as u32 * 2 {
+            refresher.start(
+                key(n),
+                format!("https://h.test/{n}"),
+                std::future::pending(),
+            );
+        }
+        assert_eq!(refresher.pending(), MAX_REFRESHES);
+        assert!(refresher.is_running(&key(0)));
+        assert!(!refresher.is_running(&key(MAX_REFRESHES as u32)));
+        // Each task takes its slot when first run.
+        for _ in 0..4 {
+            tokio::task::yield_now().await;
+        }
+        let first = refresher.shared.in_flight().get(&key(0)).cloned().unwrap();
+        first.abort();
+        while refresher.is_running(&key(0)) {
+            tokio::task::yield_now().await;
+        }
+        refresher.start(
+            key(1_000),
+            "https://h.test/late".into(),
+            std::future::pending(),
+        );
+        assert!(refresher.is_running(&key(1_000)));
+        assert_eq!(refresher.pending(), MAX_REFRESHES);
     }
 }
