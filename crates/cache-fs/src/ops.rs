@@ -103,14 +103,20 @@ fn open_body(layout: &Layout, key: &CacheKey, record: &Record, name: &str) -> io
 fn assemble(layout: &Layout, key: &CacheKey, record: &Record) -> io::Result<Bytes> {
     let head = unhex(&record.value_head).unwrap_or_default();
     let tail = unhex(&record.value_tail).unwrap_or_default();
-    let capacity = usize::try_from(record.size).unwrap_or(0);
-    let mut value = Vec::with_capacity(capacity.min(1 << 30));
+    let body = match &record.body_file {
+        Some(name) if !is_own_body(name, key) => return Ok(Bytes::new()),
+        Some(name) => Some(fs::File::open(layout.shard_dir(key).join(name))?),
+        None => None,
+    };
+    // Sized by what is there, not by the record's `size`, which anyone may edit.
+    let body_len = match &body {
+        Some(file) => usize::try_from(file.metadata()?.len()).unwrap_or(0),
+        None => 0,
+    };
+    let mut value = Vec::with_capacity(head.len() + body_len.min(1 << 30) + tail.len());
     value.extend_from_slice(&head);
-    if let Some(name) = &record.body_file {
-        if !is_own_body(name, key) {
-            return Ok(Bytes::new());
-        }
-        fs::File::open(layout.shard_dir(key).join(name))?.read_to_end(&mut value)?;
+    if let Some(mut file) = body {
+        file.read_to_end(&mut value)?;
     }
     value.extend_from_slice(&tail);
     Ok(Bytes::from(value))
@@ -179,7 +185,9 @@ pub(crate) fn commit(
 /// directory: the only file a record may make the store read or remove. A hand-edited (or
 /// committed) record naming `../x` or `/home/u/.ssh/authorized_keys` names neither.
 fn is_own_body(name: &str, key: &CacheKey) -> bool {
-    classify(name).is_some_and(|(k, kind)| k == *key && kind == FileKind::Body)
+    // A name, not a path: `{key}./../../x.body` classifies as a body of the key.
+    let bare = !name.contains(['/', '\\']);
+    bare && classify(name).is_some_and(|(k, kind)| k == *key && kind == FileKind::Body)
 }
 
 /// Removes the files of `old` that `new` does not use: its body (only one of its own, see

@@ -273,9 +273,9 @@ async fn a_record_naming_a_file_elsewhere_never_removes_it() {
     let dir = tempfile::tempdir().unwrap();
     let outside = tempfile::tempdir().unwrap();
     let store = FsStore::open(dir.path()).unwrap();
-    let victims: Vec<PathBuf> = (0..3)
+    let victims: Vec<PathBuf> = (0..4)
         .map(|n| {
-            let victim = outside.path().join(format!("precious-{n}"));
+            let victim = outside.path().join(format!("precious-{n}.body"));
             std::fs::write(&victim, b"not the cache's").unwrap();
             victim
         })
@@ -285,10 +285,18 @@ async fn a_record_naming_a_file_elsewhere_never_removes_it() {
         let up = "../".repeat(dir.path().components().count() + 2);
         format!("{up}{}", victim.display())
     };
+    // A name that classifies as the key's own body, through a directory named after it.
+    let disguised = {
+        let shard = store.record_path(&key(4)).parent().unwrap().to_path_buf();
+        let hop = format!("{}.", key(4).as_str());
+        std::fs::create_dir_all(shard.join(&hop)).unwrap();
+        format!("{hop}/../{}", relative(&victims[3]))
+    };
     let names = [
         victims[0].display().to_string(),
         relative(&victims[1]),
         victims[2].display().to_string(),
+        disguised,
     ];
     for (n, name) in (1..).zip(&names) {
         store
