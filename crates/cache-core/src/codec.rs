@@ -484,6 +484,13 @@ pub struct VaryIndex {
     pub generation: u64,
 }
 
+impl VaryIndex {
+    /// The most header names an index may hold: one naming more does not decode (the
+    /// middleware stores no response varying on more, and a hit would hash the request's
+    /// values of every name). Real responses vary on a handful.
+    pub const MAX_NAMES: usize = 64;
+}
+
 /// Decodes a stored response; the body shares `bytes`' buffer. A signed entry decodes without
 /// its signature being checked (use [`EntryCodec`] to verify).
 ///
@@ -509,6 +516,11 @@ pub fn decode_entry(bytes: &Bytes) -> Result<Entry, DecodeError> {
 fn decode_vary_index(head: &[u8]) -> Result<VaryIndex, DecodeError> {
     let (names, generation): (Vec<String>, u64) =
         postcard::from_bytes(head).map_err(DecodeError::Malformed)?;
+    if names.len() > VaryIndex::MAX_NAMES {
+        return Err(DecodeError::Invalid {
+            field: "vary header names (more than VaryIndex::MAX_NAMES)",
+        });
+    }
     let headers = names
         .iter()
         .map(|n| HeaderName::from_bytes(n.as_bytes()))

@@ -28,7 +28,7 @@ pub enum Vary {
 /// is treated as `Vary: *` and not stored (RFC 9111 lets a cache decline to store): every
 /// variant's index holds the names and every hit hashes the request's values of all of them,
 /// and an origin's 400 KB `Vary` named a hundred thousand. Real ones name a handful.
-pub const MAX_VARY_NAMES: usize = 64;
+pub const MAX_VARY_NAMES: usize = cache_core::VaryIndex::MAX_NAMES;
 
 /// Reads every `Vary` line of a response. Names are case-insensitive; unparseable names make
 /// the response unmatchable, like `*`, as do more than [`MAX_VARY_NAMES`] distinct names.

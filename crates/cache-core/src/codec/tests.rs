@@ -107,6 +107,26 @@ fn vary_index_round_trips_and_is_not_a_response() {
     assert!(matches!(decode(&bytes), Err(DecodeError::WrongKind)));
 }
 
+/// An index naming more than [`VaryIndex::MAX_NAMES`] headers (a store's bytes may say
+/// anything) does not decode; one at the limit does.
+#[test]
+fn a_vary_index_of_too_many_names_does_not_decode() {
+    let index = |n: usize| VaryIndex {
+        headers: (0..n)
+            .map(|i| HeaderName::try_from(format!("x-{i}")).unwrap())
+            .collect(),
+        generation: 1,
+    };
+    let most = index(VaryIndex::MAX_NAMES);
+    let bytes = encode_vary_index(&most).unwrap();
+    assert_eq!(decode_entry(&bytes).unwrap(), Entry::VaryIndex(most));
+    let bytes = encode_vary_index(&index(VaryIndex::MAX_NAMES + 1)).unwrap();
+    assert!(matches!(
+        decode_entry(&bytes),
+        Err(DecodeError::Invalid { .. })
+    ));
+}
+
 fn text_response() -> CachedResponse {
     let mut response = sample_response();
     response.body = Bytes::from("{\"id\": 1, \"name\": \"a JSON-like body\"}\n".repeat(500));
