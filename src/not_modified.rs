@@ -64,11 +64,12 @@ pub(crate) async fn refresh_from_304(
         .headers()
         .contains_key(http::header::SET_COOKIE);
     let mut saved = false;
-    // Grown past a client's head by the fields 304s added: served, not stored again (the
-    // entry stays as it was, and the next request revalidates it).
-    let fits = fits_renewed_head(&response.headers);
+    // Grown past any head a client takes by the fields 304s added: served, not stored again
+    // (the entry stays as it was, and the next request revalidates it). A body kept in its
+    // file renews only its freshness, never its head: the size does not matter there.
+    let fits = body.is_some() || fits_renewed_head(&response.headers);
     if !fits {
-        tracing::warn!(url = %exchange.stored_url(), "a 304 grew the stored head too large: entry not renewed");
+        tracing::debug!(url = %exchange.stored_url(), "a 304 grew the stored head too large: entry not renewed");
     }
     let renew = fits && (!sets_cookie || settings.cache_set_cookie || settings.strict);
     if let (Storage::Until(expires_at), true) = (storage, renew) {

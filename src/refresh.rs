@@ -6,6 +6,7 @@
 //! Runs work it is given (the network module builds it); calls only leaf modules.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
@@ -56,10 +57,19 @@ impl BackgroundClient {
     }
 }
 
+/// A refresh in flight: the number of its slot (a later refresh of the key has another), and
+/// its task once spawned.
+#[derive(Debug)]
+struct Running {
+    slot: u64,
+    task: Option<AbortHandle>,
+}
+
 /// What the refresh tasks share with the refresher.
 #[derive(Debug)]
 struct Shared {
-    in_flight: Mutex<HashMap<CacheKey, AbortHandle>>,
+    in_flight: Mutex<HashMap<CacheKey, Running>>,
+    next_slot: AtomicU64,
     /// Failed refreshes warn at most once a second (an origin that refuses every refresh
     /// would otherwise warn on every stale hit).
     warnings: WarningLimiter,
@@ -67,7 +77,7 @@ struct Shared {
 }
 
 impl Shared {
-    fn in_flight(&self) -> MutexGuard<'_, HashMap<CacheKey, AbortHandle>> {
+    fn in_flight(&self) -> MutexGuard<'_, HashMap<CacheKey, Running>> {
         self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -97,6 +107,7 @@ impl Refresher {
             timeout,
             shared: Arc::new(Shared {
                 in_flight: Mutex::new(HashMap::new()),
+                next_slot: AtomicU64::new(0),
                 warnings: WarningLimiter::default(),
                 stats,
             }),
@@ -121,14 +132,33 @@ impl Refresher {
         url: String,
         refresh: impl Future<Output = RefreshOutcome> + Send + 'static,
     ) {
-        let mut in_flight = self.shared.in_flight();
-        if in_flight.contains_key(&key) {
-            return;
-        }
-        if in_flight.len() >= MAX_REFRESHES {
-            tracing::debug!(%key, url, "{MAX_REFRESHES} refreshes running: this stale entry waits for a later hit");
-            return;
-        }
+        // The slot is taken here and moved into the task, so it is freed however the task
+        // ends: a task dropped before it first ran (its runtime shutting down) included,
+        // which would otherwise hold the slot, and the entry's refreshes, for good.
+        let slot = {
+            let mut in_flight = self.shared.in_flight();
+            if in_flight.contains_key(&key) {
+                return;
+            }
+            if in_flight.len() >= MAX_REFRESHES {
+                tracing::debug!(%key, url, "{MAX_REFRESHES} refreshes running: this stale entry waits for a later hit");
+                return;
+            }
+            let number = self.shared.next_slot.fetch_add(1, Ordering::Relaxed);
+            in_flight.insert(
+                key,
+                Running {
+                    slot: number,
+                    task: None,
+                },
+            );
+            Slot {
+                shared: Arc::clone(&self.shared),
+                key,
+                number,
+            }
+        };
+        let number = slot.number;
         let shared = Arc::clone(&self.shared);
         let timeout = self.timeout;
         // Its own span (the request's has ended by the time it runs), linked to the request's.
@@ -137,10 +167,7 @@ impl Refresher {
         let task = tokio::spawn(tracing::Instrument::instrument(
             async move {
                 // Released however the task ends, a panic included.
-                let _slot = Slot {
-                    shared: Arc::clone(&shared),
-                    key,
-                };
+                let _slot = slot;
                 // The whole exchange is bounded, body included: a body that never ends must
                 // not hold the slot (and the stale entry) forever.
                 let outcome = match tokio::time::timeout(timeout, refresh).await {
@@ -156,26 +183,43 @@ impl Refresher {
             },
             span,
         ));
-        in_flight.insert(key, task.abort_handle());
+        // Spawned with the map unlocked (a task dropped at once frees its slot through it):
+        // its handle joins its own slot, if the task has not ended already.
+        let mut in_flight = self.shared.in_flight();
+        if let Some(running) = in_flight.get_mut(&key).filter(|r| r.slot == number) {
+            running.task = Some(task.abort_handle());
+        }
     }
 }
 
-/// An entry's refresh slot, freed when the refresh task ends.
+/// An entry's refresh slot, freed when the refresh task ends (or is dropped unrun).
 struct Slot {
     shared: Arc<Shared>,
     key: CacheKey,
+    number: u64,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.shared.in_flight().remove(&self.key);
+        let mut in_flight = self.shared.in_flight();
+        if in_flight
+            .get(&self.key)
+            .is_some_and(|r| r.slot == self.number)
+        {
+            in_flight.remove(&self.key);
+        }
     }
 }
 
 impl Drop for Refresher {
     fn drop(&mut self) {
         // Taken out first: an aborted task's slot locks the map when it is dropped.
-        let tasks: Vec<AbortHandle> = self.shared.in_flight().drain().map(|(_, t)| t).collect();
+        let tasks: Vec<AbortHandle> = self
+            .shared
+            .in_flight()
+            .drain()
+            .filter_map(|(_, running)| running.task)
+            .collect();
         for task in tasks {
             task.abort();
         }
@@ -209,7 +253,7 @@ mod tests {
         for _ in 0..4 {
             tokio::task::yield_now().await;
         }
-        let first = refresher.shared.in_flight().get(&key(0)).cloned().unwrap();
+        let first = refresher.shared.in_flight()[&key(0)].task.clone().unwrap();
         first.abort();
         while refresher.is_running(&key(0)) {
             tokio::task::yield_now().await;
@@ -221,5 +265,22 @@ mod tests {
         );
         assert!(refresher.is_running(&key(1_000)));
         assert_eq!(refresher.pending(), MAX_REFRESHES);
+    }
+
+    /// A refresh whose runtime shuts down before the task first runs frees its slot (it
+    /// held it for good, and with it the entry's refreshes and one of the running ones).
+    #[test]
+    fn a_refresh_dropped_unrun_frees_its_slot() {
+        let refresher = Refresher::new(None, Duration::from_secs(60), Arc::default());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            refresher.start(key(1), "https://h.test/1".into(), std::future::pending());
+        });
+        assert!(refresher.is_running(&key(1)), "spawned, not yet run");
+        drop(runtime);
+        assert_eq!(refresher.pending(), 0);
     }
 }

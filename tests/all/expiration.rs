@@ -154,7 +154,7 @@ async fn a_304_merges_new_headers_into_the_entry() {
 #[tokio::test]
 async fn an_entry_grown_by_304s_past_a_clients_head_is_not_stored_again() {
     use crate::origin::{GROWING_FIELDS, GROWING_VALUE_BYTES};
-    let head_limit = 400 * 1024;
+    let head_limit = 512 * 1024;
     // Rounds enough to pass the limit twice over.
     let rounds = 2 * head_limit / (GROWING_FIELDS * GROWING_VALUE_BYTES) + 1;
     for &backend in BACKENDS {
