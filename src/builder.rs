@@ -279,8 +279,9 @@ impl CacheMiddlewareBuilder {
     /// Serve a stale entry at once and refresh it in the background: `true` for any
     /// staleness, or a `Duration` past expiry (default off). The response's
     /// `stale-while-revalidate` directive applies too when [`cache_control`](Self::cache_control)
-    /// is on. At most one refresh per entry runs at a time; refreshes stop when the middleware
-    /// and all its handles are dropped.
+    /// is on. At most one refresh per entry runs at a time, and 64 in all (a stale hit finding
+    /// 64 running is served stale and starts none); refreshes stop when the middleware and all
+    /// its handles are dropped.
     ///
     /// # Note
     ///

@@ -33,8 +33,8 @@ pub struct CacheInfo {
     /// default `429`, `500`, `502`, `503`, `504`; or no connection) and a stale entry was
     /// served instead (`stale-if-error`).
     pub stale_if_error: bool,
-    /// A stale entry was served at once while a background request refreshes it
-    /// (`stale-while-revalidate`).
+    /// A stale entry was served at once under `stale-while-revalidate`, a background request
+    /// refreshing it (unless one already is, or the 64 that may run at once are running).
     pub stale_while_revalidate: bool,
     /// An identical request was already in flight: this one waited for it and was answered
     /// from what it stored (single-flight), without a request of its own.

@@ -86,7 +86,7 @@ pub enum CacheMode {
     ///   within [`max_body_size`](crate::CacheMiddlewareBuilder::max_body_size), the
     ///   [`filter`](crate::CacheMiddlewareBuilder::filter), no `Set-Cookie` unless
     ///   [`cache_set_cookie`](crate::CacheMiddlewareBuilder::cache_set_cookie), no
-    ///   `Vary: *`, no `206`, nothing under `DoNotCache`, nothing the request itself marks
+    ///   `Vary: *` (nor a `Vary` naming more than 64 headers), no `206`, nothing under `DoNotCache`, nothing the request itself marks
     ///   `no-store`; credentials and `Set-Cookie` are never stored, strict mode or not;
     /// - invalidates nothing: a successful `POST`, `PUT` or `DELETE` leaves what was recorded
     ///   for its URL in place (a recording keeps every answer it took).

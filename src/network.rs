@@ -41,7 +41,7 @@ pub(crate) async fn fetch(
 }
 
 /// Starts refreshing the stale entry `exchange` found in the background, unless a refresh of
-/// it is running. The request goes out conditionally when the entry has validators.
+/// it is running or the most refreshes that may run at once are. The request goes out conditionally when the entry has validators.
 pub(crate) fn refresh_in_background(
     cache: &Arc<Cache>,
     mut exchange: Box<Exchange>,
