@@ -7,7 +7,12 @@
 
 use bytes::Bytes;
 use reqwest_caching::CachedResponse;
-use reqwest_caching::cache_core::codec::{self, DecodeError, Entry};
+use reqwest_caching::cache_core::codec::{self, DecodeError, Entry, EntryCodec};
+
+/// The largest body a compressed entry may announce once decompressed (1 GiB): a stored
+/// value of a few megabytes may announce 255 times its size, and listing a store decodes every
+/// entry. The middleware never writes more (its `max_body_size` bounds what it compresses).
+pub const MAX_DECOMPRESSED_BYTES: u64 = 1 << 30;
 
 /// The format version this build reads.
 pub const FORMAT_VERSION: u8 = codec::FORMAT_VERSION;
@@ -36,7 +41,13 @@ pub enum Unreadable {
 ///
 /// [`Unreadable`] when it does not decode, telling a newer format apart.
 pub fn decode(value: &Bytes) -> Result<Decoded, Unreadable> {
-    match codec::decode_entry(value) {
+    decode_within(value, MAX_DECOMPRESSED_BYTES)
+}
+
+/// [`decode`], refusing a compressed body that announces more than `max_decompressed` bytes.
+fn decode_within(value: &Bytes, max_decompressed: u64) -> Result<Decoded, Unreadable> {
+    let codec = EntryCodec::new().max_decompressed(max_decompressed);
+    match codec.decode_entry(None, value) {
         Ok(Entry::Response(response)) => Ok(Decoded::Response(Box::new(response))),
         Ok(Entry::VaryIndex(index)) => Ok(Decoded::VaryIndex(
             index
@@ -52,5 +63,40 @@ pub fn decode(value: &Bytes) -> Result<Decoded, Unreadable> {
             Err(Unreadable::Newer(version))
         }
         Err(error) => Err(Unreadable::Invalid(error.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::{HeaderMap, Method, StatusCode, Version};
+    use reqwest_caching::cache_core::CachedRequest;
+
+    /// A compressed body announcing more than the limit is unreadable, not decompressed:
+    /// listing a store decodes every entry, and a small value may announce 255 times its size.
+    #[test]
+    fn a_compressed_body_over_the_limit_is_unreadable() {
+        let response = CachedResponse::new(
+            StatusCode::OK,
+            Version::HTTP_11,
+            HeaderMap::new(),
+            Bytes::from(vec![0u8; 64 * 1024]),
+            "https://h.test/zeros",
+            CachedRequest::new(Method::GET, "https://h.test/zeros", HeaderMap::new()),
+        );
+        let value = EntryCodec::new()
+            .compress_above(0)
+            .encode(None, &response)
+            .unwrap();
+        assert!(
+            codec::body_is_compressed(&value),
+            "the test needs a compressed body"
+        );
+        assert!(value.len() < 4 * 1024);
+        assert!(matches!(
+            decode_within(&value, 4 * 1024),
+            Err(Unreadable::Invalid(_))
+        ));
+        assert!(matches!(decode(&value), Ok(Decoded::Response(_))));
     }
 }
