@@ -11,7 +11,8 @@ use reqwest_caching::cache_core::codec::{self, DecodeError, Entry, EntryCodec};
 
 /// The largest body a compressed entry may announce once decompressed (1 GiB): a stored
 /// value of a few megabytes may announce 255 times its size, and listing a store decodes every
-/// entry. The middleware never writes more (its `max_body_size` bounds what it compresses).
+/// entry. The middleware writes larger ones only with compression on and a `max_body_size`
+/// over 1 GiB; the command shows those as unreadable.
 pub const MAX_DECOMPRESSED_BYTES: u64 = 1 << 30;
 
 /// The format version this build reads.

@@ -108,15 +108,17 @@ fn assemble(layout: &Layout, key: &CacheKey, record: &Record) -> io::Result<Byte
         Some(name) => Some(fs::File::open(layout.shard_dir(key).join(name))?),
         None => None,
     };
-    // Sized by what is there, not by the record's `size`, which anyone may edit.
+    // Sized by what is there, not by the record's `size`, which anyone may edit; read no
+    // further than that length (a file that never ends, `/dev/zero` behind a link, would not).
     let body_len = match &body {
-        Some(file) => usize::try_from(file.metadata()?.len()).unwrap_or(0),
+        Some(file) => file.metadata()?.len(),
         None => 0,
     };
-    let mut value = Vec::with_capacity(head.len() + body_len.min(1 << 30) + tail.len());
+    let capacity = usize::try_from(body_len).unwrap_or(0).min(1 << 30);
+    let mut value = Vec::with_capacity(head.len() + capacity + tail.len());
     value.extend_from_slice(&head);
-    if let Some(mut file) = body {
-        file.read_to_end(&mut value)?;
+    if let Some(file) = body {
+        file.take(body_len).read_to_end(&mut value)?;
     }
     value.extend_from_slice(&tail);
     Ok(Bytes::from(value))
