@@ -3,6 +3,7 @@
 
 use std::fs;
 use std::io::{self, Read};
+use std::path::PathBuf;
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -80,12 +81,12 @@ pub(crate) fn open(
 fn open_body(layout: &Layout, key: &CacheKey, record: &Record, name: &str) -> io::Result<Opened> {
     let before = Bytes::from(unhex(&record.value_head).unwrap_or_default());
     let after = Bytes::from(unhex(&record.value_tail).unwrap_or_default());
-    if !is_own_body(name, key) {
+    let Some(path) = own_body_path(layout, key, name)? else {
         // Bytes the codec rejects: a miss, and the entry is deleted.
         let value = Bytes::new();
         return Ok(Opened::Whole(StoredEntry::new(record.meta(), value)));
-    }
-    let file = fs::File::open(layout.shard_dir(key).join(name))?;
+    };
+    let file = fs::File::open(path)?;
     // The file's own length: one cut short reads as a miss (the codec compares it with the
     // envelope's).
     let len = file.metadata()?.len();
@@ -104,8 +105,10 @@ fn assemble(layout: &Layout, key: &CacheKey, record: &Record) -> io::Result<Byte
     let head = unhex(&record.value_head).unwrap_or_default();
     let tail = unhex(&record.value_tail).unwrap_or_default();
     let body = match &record.body_file {
-        Some(name) if !is_own_body(name, key) => return Ok(Bytes::new()),
-        Some(name) => Some(fs::File::open(layout.shard_dir(key).join(name))?),
+        Some(name) => match own_body_path(layout, key, name)? {
+            Some(path) => Some(fs::File::open(path)?),
+            None => return Ok(Bytes::new()),
+        },
         None => None,
     };
     // Sized by what is there, not by the record's `size`, which anyone may edit; read no
@@ -192,13 +195,28 @@ fn is_own_body(name: &str, key: &CacheKey) -> bool {
     bare && classify(name).is_some_and(|(k, kind)| k == *key && kind == FileKind::Body)
 }
 
+/// Where the body file `name` of `key`'s record is, when the store may read or remove it: a
+/// bare name of the key's own body ([`is_own_body`]) that is a regular file. Not a link (a
+/// committed link would make the store serve, or remove, whatever it points at) nor a
+/// directory (whose reads and removals fail). `Ok(None)` otherwise; `NotFound` when nothing
+/// is there.
+fn own_body_path(layout: &Layout, key: &CacheKey, name: &str) -> io::Result<Option<PathBuf>> {
+    if !is_own_body(name, key) {
+        return Ok(None);
+    }
+    let path = layout.shard_dir(key).join(name);
+    let regular = fs::symlink_metadata(&path)?.file_type().is_file();
+    Ok(regular.then_some(path))
+}
+
 /// Removes the files of `old` that `new` does not use: its body (only one of its own, see
-/// [`is_own_body`]), its group marker.
+/// [`own_body_path`]), its group marker.
 fn forget(layout: &Layout, old: &Record, new: Option<&Record>) -> Result<(), StoreError> {
     if let Some(name) = &old.body_file {
         let used_by_new = new.and_then(|n| n.body_file.as_ref()) == Some(name);
-        if !used_by_new && is_own_body(name, &old.key) {
-            remove_if_present(&layout.shard_dir(&old.key).join(name))?;
+        let path = own_body_path(layout, &old.key, name).ok().flatten();
+        if let (false, Some(path)) = (used_by_new, path) {
+            remove_if_present(&path)?;
         }
     }
     if let Some(group) = &old.url_group {
@@ -337,7 +355,13 @@ pub(crate) fn sweep_shard(layout: &Layout, shard: u8, now: SystemTime) -> Result
     };
     let mut removed = 0;
     for file in listing {
-        let name = file.map_err(io_error)?.file_name();
+        let file = file.map_err(io_error)?;
+        // Only files the store could have written: a directory or a link under one of its
+        // names is not its to remove (and removing a directory fails the sweep).
+        if !file.file_type().is_ok_and(|kind| kind.is_file()) {
+            continue;
+        }
+        let name = file.file_name();
         let Some(name) = name.to_str() else { continue };
         let path = dir.join(name);
         let orphan = if name.starts_with(TEMP_PREFIX) {

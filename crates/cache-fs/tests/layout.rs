@@ -320,6 +320,49 @@ async fn a_record_naming_a_file_elsewhere_never_removes_it() {
     }
 }
 
+/// Under a body file's name, something the store did not write: a link (committed with the
+/// cache, pointing anywhere) is neither served as the body nor removed, and a directory is no
+/// error to reads, deletes or sweeps (it failed each read, and the sweep at its shard).
+#[cfg(unix)]
+#[tokio::test]
+async fn links_and_directories_under_a_body_name_are_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().join("secret");
+    std::fs::write(&secret, b"the machine's own file").unwrap();
+    let store = FsStore::open(dir.path()).unwrap();
+    for n in 1..=2 {
+        store
+            .put(response_entry(n, &EntryCodec::new()))
+            .await
+            .unwrap();
+    }
+    let body_path = |n: u64| {
+        let record = store.record_path(&key(n));
+        let name = json(&record)["body_file"].as_str().unwrap().to_owned();
+        record.parent().unwrap().join(name)
+    };
+    std::fs::remove_file(body_path(1)).unwrap();
+    std::os::unix::fs::symlink(&secret, body_path(1)).unwrap();
+    std::fs::remove_file(body_path(2)).unwrap();
+    std::fs::create_dir(body_path(2)).unwrap();
+
+    let read = store.get(&key(1)).await.unwrap().expect("listed");
+    assert!(
+        !read.value.windows(6).any(|w| w == b"machin"),
+        "the link's target was served as the body"
+    );
+    assert!(
+        store.get(&key(2)).await.is_ok(),
+        "a directory is a miss, not an error"
+    );
+    assert!(store.sweep().await.is_ok());
+    assert!(store.delete(&key(1)).await.unwrap());
+    assert!(store.delete(&key(2)).await.unwrap());
+    assert!(secret.exists());
+    assert!(store.sweep().await.is_ok());
+}
+
 /// Sizes are read from records anyone may edit: ones claiming the largest size there is are
 /// counted, evicted and cleared without overflowing (a debug build panicked summing them).
 #[tokio::test]
