@@ -143,13 +143,34 @@ impl Inner {
     fn sweep_groups(&self) -> Result<u64, StoreError> {
         let groups = self.layout.root().join("groups");
         let mut removed = 0;
-        for group_dir in std::fs::read_dir(&groups).map_err(io_error)? {
-            let group_dir = group_dir.map_err(io_error)?.path();
+        let listing = match std::fs::read_dir(&groups) {
+            Ok(listing) => listing,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(io_error(e)),
+        };
+        // Only what the store makes there, a directory per group holding a file per key:
+        // anything else under those names (edited or committed by hand) is passed over, where
+        // listing or removing it failed the whole sweep.
+        let is = |entry: &std::fs::DirEntry, dir: bool| {
+            entry
+                .file_type()
+                .is_ok_and(|kind| if dir { kind.is_dir() } else { kind.is_file() })
+        };
+        for group_dir in listing {
+            let group_dir = group_dir.map_err(io_error)?;
+            if !is(&group_dir, true) {
+                continue;
+            }
+            let group_dir = group_dir.path();
             let Some(group) = file_key(&group_dir) else {
                 continue;
             };
             for marker in std::fs::read_dir(&group_dir).map_err(io_error)? {
-                let marker = marker.map_err(io_error)?.path();
+                let marker = marker.map_err(io_error)?;
+                if !is(&marker, false) {
+                    continue;
+                }
+                let marker = marker.path();
                 let Some(key) = file_key(&marker) else {
                     continue;
                 };
@@ -320,7 +341,15 @@ impl CacheStore for FsStore {
             let dir = inner.layout.group_dir(&group);
             let listing = match std::fs::read_dir(dir) {
                 Ok(listing) => listing,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+                // No group, or a file where its directory goes (not the store's: no markers).
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                    ) =>
+                {
+                    return Ok(Vec::new());
+                }
                 Err(e) => return Err(io_error(e)),
             };
             let mut found = Vec::new();

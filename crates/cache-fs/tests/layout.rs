@@ -357,6 +357,14 @@ async fn links_and_directories_under_a_body_name_are_left_alone() {
         "a directory is a miss, not an error"
     );
     assert!(store.sweep().await.is_ok());
+    // The same under the group markers: a file where a group's directory goes, a directory
+    // where a key's marker goes.
+    let groups = dir.path().join("groups");
+    std::fs::write(groups.join(group(7).as_str()), b"not a directory").unwrap();
+    let marker_dir = groups.join(group(1).as_str()).join(key(9).as_str());
+    std::fs::create_dir_all(&marker_dir).unwrap();
+    assert!(store.sweep().await.is_ok());
+    assert_eq!(store.entries_for_url(&group(7)).await.unwrap(), Vec::new());
     assert!(store.delete(&key(1)).await.unwrap());
     assert!(store.delete(&key(2)).await.unwrap());
     assert!(secret.exists());
