@@ -375,20 +375,29 @@ const HIT_TARGETS: &[(&str, f64)] = &[
 /// against the floor's, in the row `what` names.
 fn hit_checks(results: &Results, what: &str, targets: &[(&str, f64)], checks: &mut Vec<Check>) {
     for &(store, target) in targets {
-        let (Some(ours), Some(floor)) = (
-            results.median(&format!("ours: {store}")),
-            results.median(&format!("floor: {store}")),
-        ) else {
-            continue;
-        };
-        checks.push(Check {
-            measure: format!("{store} hit, {what}"),
-            ours,
-            floor,
-            unit: "µs",
-            target: Some(Target::AtMost(target)),
-        });
+        checks.extend(median_check(
+            results,
+            (&format!("ours: {store}"), &format!("floor: {store}")),
+            format!("{store} hit, {what}"),
+            Some(Target::AtMost(target)),
+        ));
     }
+}
+
+/// The check of contender `ours`'s median against `floor`'s, when `results` hold both.
+fn median_check(
+    results: &Results,
+    (ours, floor): (&str, &str),
+    measure: String,
+    target: Option<Target>,
+) -> Option<Check> {
+    Some(Check {
+        measure,
+        ours: results.median(ours)?,
+        floor: results.median(floor)?,
+        unit: "µs",
+        target,
+    })
 }
 
 /// Misses of `size`-byte bodies, URLs with a query: every request a new URL, fetched and

@@ -132,18 +132,11 @@ pub(crate) async fn rows(origin: &str, dir: &Path, checks: &mut Vec<Check>) {
     let what = format!("1 KiB, 3-param query, {ROW_URLS} URLs");
     crate::hit_checks(&results, &what, crate::HIT_TARGETS, checks);
     for (store, floor) in WITH_HEAD {
-        let (Some(ours), Some(floor)) = (
-            results.median(&format!("ours: {store}")),
-            results.median(floor),
-        ) else {
-            continue;
-        };
-        checks.push(Check {
-            measure: format!("{store} hit, {what}, vs a floor answering the origin's head"),
-            ours,
-            floor,
-            unit: "µs",
-            target: None,
-        });
+        checks.extend(crate::median_check(
+            &results,
+            (&format!("ours: {store}"), floor),
+            format!("{store} hit, {what}, vs a floor answering the origin's head"),
+            None,
+        ));
     }
 }

@@ -40,6 +40,19 @@ fn json(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).expect("read record")).expect("record is JSON")
 }
 
+/// Stores entry `n`, then edits its record by hand as `edit` does (what a person or a commit
+/// may do to a cache's files).
+async fn put_and_edit(store: &FsStore, n: u64, edit: impl FnOnce(&mut serde_json::Value)) {
+    store
+        .put(response_entry(n, &EntryCodec::new()))
+        .await
+        .unwrap();
+    let path = store.record_path(&key(n));
+    let mut doc = json(&path);
+    edit(&mut doc);
+    std::fs::write(&path, serde_json::to_vec(&doc).unwrap()).unwrap();
+}
+
 fn response_entry(n: u64, codec: &EntryCodec) -> StoredEntry {
     let value = codec
         .encode(Some(&key(n)), &sample_response())
@@ -299,14 +312,7 @@ async fn a_record_naming_a_file_elsewhere_never_removes_it() {
         disguised,
     ];
     for (n, name) in (1..).zip(&names) {
-        store
-            .put(response_entry(n, &EntryCodec::new()))
-            .await
-            .unwrap();
-        let path = store.record_path(&key(n));
-        let mut doc = json(&path);
-        doc["body_file"] = name.as_str().into();
-        std::fs::write(&path, serde_json::to_vec(&doc).unwrap()).unwrap();
+        put_and_edit(&store, n, |doc| doc["body_file"] = name.as_str().into()).await;
     }
     // Replaced, deleted, cleared: each path that forgets an entry's files.
     store
@@ -377,15 +383,9 @@ async fn links_and_directories_under_a_body_name_are_left_alone() {
 async fn records_claiming_huge_sizes_are_counted_without_overflow() {
     let dir = tempfile::tempdir().unwrap();
     let store = FsStore::open(dir.path()).unwrap();
+    let huge = |doc: &mut serde_json::Value| doc["size"] = u64::MAX.into();
     for n in 1..=3 {
-        store
-            .put(response_entry(n, &EntryCodec::new()))
-            .await
-            .unwrap();
-        let path = store.record_path(&key(n));
-        let mut doc = json(&path);
-        doc["size"] = u64::MAX.into();
-        std::fs::write(&path, serde_json::to_vec(&doc).unwrap()).unwrap();
+        put_and_edit(&store, n, huge).await;
     }
     drop(store);
     // Opening with a bound counts every record, and evicts down to it.
@@ -400,14 +400,7 @@ async fn records_claiming_huge_sizes_are_counted_without_overflow() {
     drop(bounded);
     let store = FsStore::open(dir.path()).unwrap();
     for n in 5..=7 {
-        store
-            .put(response_entry(n, &EntryCodec::new()))
-            .await
-            .unwrap();
-        let path = store.record_path(&key(n));
-        let mut doc = json(&path);
-        doc["size"] = u64::MAX.into();
-        std::fs::write(&path, serde_json::to_vec(&doc).unwrap()).unwrap();
+        put_and_edit(&store, n, huge).await;
     }
     store.clear().await.expect("clears");
     assert_eq!(store.count().await.unwrap(), 0);
