@@ -51,8 +51,9 @@ const NOT_UPDATED_BY_304: &[HeaderName] = &[
 
 /// The largest head an entry renewed by a `304` keeps, in bytes of names and values: more
 /// than any one head hyper's client takes by default (417,792 bytes over HTTP/1, a 16 KiB
-/// header list over HTTP/2), so only fields the `304`s added pass it. Each `304` may add fields: an origin could otherwise grow an entry
-/// with every revalidation, and every later write of it.
+/// header list over HTTP/2), so only fields the `304`s added pass it. Each `304` may add
+/// fields: an origin could otherwise grow an entry with every revalidation, and every later
+/// write of it.
 pub(crate) const MAX_RENEWED_HEAD_BYTES: usize = 512 * 1024;
 
 /// True when `headers` (a head after a `304` merged into it) is small enough to store again.

@@ -138,6 +138,12 @@ pub(crate) fn remove_if_present(path: &Path) -> Result<bool, StoreError> {
     }
 }
 
+/// True when a listed entry is of the kind `kind` says, links not followed (a file or a
+/// directory the store makes; anything else under its names is not the store's).
+pub(crate) fn is_kind(entry: &fs::DirEntry, kind: fn(&fs::FileType) -> bool) -> bool {
+    entry.file_type().is_ok_and(|found| kind(&found))
+}
+
 /// True when the file was last written [`ABANDONED_AFTER`] ago or more.
 pub(crate) fn is_abandoned(path: &Path, now: SystemTime) -> bool {
     fs::metadata(path)

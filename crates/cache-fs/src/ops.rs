@@ -10,7 +10,7 @@ use bytes::Bytes;
 use cache_core::{BodyFile, CacheKey, EntryMeta, Opened, StoreError, StoredEntry};
 
 use crate::layout::{
-    FileKind, Layout, TEMP_PREFIX, classify, io_error, is_abandoned, remove_if_present,
+    FileKind, Layout, TEMP_PREFIX, classify, io_error, is_abandoned, is_kind, remove_if_present,
     unique_suffix, write_temp,
 };
 use crate::record::{Record, unhex};
@@ -81,15 +81,13 @@ pub(crate) fn open(
 fn open_body(layout: &Layout, key: &CacheKey, record: &Record, name: &str) -> io::Result<Opened> {
     let before = Bytes::from(unhex(&record.value_head).unwrap_or_default());
     let after = Bytes::from(unhex(&record.value_tail).unwrap_or_default());
-    let Some(path) = own_body_path(layout, key, name)? else {
+    // The file's own length: one cut short reads as a miss (the codec compares it with the
+    // envelope's).
+    let Some((file, len)) = open_own_body(layout, key, name)? else {
         // Bytes the codec rejects: a miss, and the entry is deleted.
         let value = Bytes::new();
         return Ok(Opened::Whole(StoredEntry::new(record.meta(), value)));
     };
-    let file = fs::File::open(path)?;
-    // The file's own length: one cut short reads as a miss (the codec compares it with the
-    // envelope's).
-    let len = file.metadata()?.len();
     Ok(Opened::Body(BodyFile::new(
         record.meta(),
         before,
@@ -105,23 +103,20 @@ fn assemble(layout: &Layout, key: &CacheKey, record: &Record) -> io::Result<Byte
     let head = unhex(&record.value_head).unwrap_or_default();
     let tail = unhex(&record.value_tail).unwrap_or_default();
     let body = match &record.body_file {
-        Some(name) => match own_body_path(layout, key, name)? {
-            Some(path) => Some(fs::File::open(path)?),
+        Some(name) => match open_own_body(layout, key, name)? {
+            Some(opened) => Some(opened),
             None => return Ok(Bytes::new()),
         },
         None => None,
     };
     // Sized by what is there, not by the record's `size`, which anyone may edit; read no
-    // further than that length (a file that never ends, `/dev/zero` behind a link, would not).
-    let body_len = match &body {
-        Some(file) => file.metadata()?.len(),
-        None => 0,
-    };
+    // further than that length.
+    let body_len = body.as_ref().map_or(0, |(_, len)| *len);
     let capacity = usize::try_from(body_len).unwrap_or(0).min(1 << 30);
     let mut value = Vec::with_capacity(head.len() + capacity + tail.len());
     value.extend_from_slice(&head);
-    if let Some(file) = body {
-        file.take(body_len).read_to_end(&mut value)?;
+    if let Some((file, len)) = body {
+        file.take(len).read_to_end(&mut value)?;
     }
     value.extend_from_slice(&tail);
     Ok(Bytes::from(value))
@@ -209,14 +204,30 @@ fn own_body_path(layout: &Layout, key: &CacheKey, name: &str) -> io::Result<Opti
     Ok(regular.then_some(path))
 }
 
+/// The body file `name` of `key`'s record opened, with its length when opened (a file that
+/// grows after, or never ends, is read no further), where [`own_body_path`] allows it.
+fn open_own_body(
+    layout: &Layout,
+    key: &CacheKey,
+    name: &str,
+) -> io::Result<Option<(fs::File, u64)>> {
+    let Some(path) = own_body_path(layout, key, name)? else {
+        return Ok(None);
+    };
+    let file = fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    Ok(Some((file, len)))
+}
+
 /// Removes the files of `old` that `new` does not use: its body (only one of its own, see
 /// [`own_body_path`]), its group marker.
 fn forget(layout: &Layout, old: &Record, new: Option<&Record>) -> Result<(), StoreError> {
     if let Some(name) = &old.body_file {
         let used_by_new = new.and_then(|n| n.body_file.as_ref()) == Some(name);
-        let path = own_body_path(layout, &old.key, name).ok().flatten();
-        if let (false, Some(path)) = (used_by_new, path) {
-            remove_if_present(&path)?;
+        if !used_by_new {
+            if let Some(path) = own_body_path(layout, &old.key, name).ok().flatten() {
+                remove_if_present(&path)?;
+            }
         }
     }
     if let Some(group) = &old.url_group {
@@ -358,7 +369,7 @@ pub(crate) fn sweep_shard(layout: &Layout, shard: u8, now: SystemTime) -> Result
         let file = file.map_err(io_error)?;
         // Only files the store could have written: a directory or a link under one of its
         // names is not its to remove (and removing a directory fails the sweep).
-        if !file.file_type().is_ok_and(|kind| kind.is_file()) {
+        if !is_kind(&file, fs::FileType::is_file) {
             continue;
         }
         let name = file.file_name();

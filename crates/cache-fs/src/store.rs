@@ -10,7 +10,7 @@ use cache_core::{CacheKey, CacheStore, EntryMeta, StoreError, StoredEntry};
 use futures_core::stream::BoxStream;
 use futures_util::StreamExt;
 
-use crate::layout::{Layout, classify, io_error};
+use crate::layout::{Layout, classify, io_error, is_kind};
 use crate::ops;
 
 /// Builds an [`FsStore`].
@@ -151,14 +151,9 @@ impl Inner {
         // Only what the store makes there, a directory per group holding a file per key:
         // anything else under those names (edited or committed by hand) is passed over, where
         // listing or removing it failed the whole sweep.
-        let is = |entry: &std::fs::DirEntry, dir: bool| {
-            entry
-                .file_type()
-                .is_ok_and(|kind| if dir { kind.is_dir() } else { kind.is_file() })
-        };
         for group_dir in listing {
             let group_dir = group_dir.map_err(io_error)?;
-            if !is(&group_dir, true) {
+            if !is_kind(&group_dir, std::fs::FileType::is_dir) {
                 continue;
             }
             let group_dir = group_dir.path();
@@ -167,7 +162,7 @@ impl Inner {
             };
             for marker in std::fs::read_dir(&group_dir).map_err(io_error)? {
                 let marker = marker.map_err(io_error)?;
-                if !is(&marker, false) {
+                if !is_kind(&marker, std::fs::FileType::is_file) {
                     continue;
                 }
                 let marker = marker.path();
