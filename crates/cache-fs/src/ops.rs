@@ -3,7 +3,7 @@
 
 use std::fs;
 use std::io::{self, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -20,17 +20,36 @@ const READ_ATTEMPTS: usize = 4;
 
 /// The record under `key`, if there is a readable one.
 pub(crate) fn read_record(layout: &Layout, key: &CacheKey) -> Result<Option<Record>, StoreError> {
-    match fs::read(layout.record(key)) {
-        Ok(json) => {
+    match read_regular_file(&layout.record(key)) {
+        Ok(Some(json)) => {
             let record = Record::from_json(&json).filter(|r| r.key == *key);
             if record.is_none() {
                 tracing::warn!(%key, "unreadable cache-fs record: ignored");
             }
             Ok(record)
         }
+        Ok(None) => {
+            tracing::warn!(%key, "cache-fs record is not a regular file: ignored");
+            Ok(None)
+        }
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(io_error(e)),
     }
+}
+
+/// The bytes of the regular file at `path` as long as it was when opened; `None` when
+/// something else is there. Not a link (a committed link would make the store read whatever
+/// it points at: a FIFO blocks the read forever, a device never ends) nor a directory (whose
+/// read fails, and with it every lookup of the key).
+fn read_regular_file(path: &Path) -> io::Result<Option<Vec<u8>>> {
+    if !fs::symlink_metadata(path)?.file_type().is_file() {
+        return Ok(None);
+    }
+    let file = fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0).min(1 << 20));
+    file.take(len).read_to_end(&mut bytes)?;
+    Ok(Some(bytes))
 }
 
 /// The entry under `key`: its record, then its body, joined back into the stored bytes.

@@ -377,6 +377,59 @@ async fn links_and_directories_under_a_body_name_are_left_alone() {
     assert!(store.sweep().await.is_ok());
 }
 
+/// Under a record's name, something the store did not write: a link to a record kept
+/// elsewhere is not read (it was served as the entry), a FIFO does not hold the lookup (it
+/// blocked it for good) and a directory is a miss (it failed every lookup of the key).
+#[cfg(unix)]
+#[tokio::test]
+async fn links_fifos_and_directories_under_a_record_name_are_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let store = FsStore::open(dir.path()).unwrap();
+    for n in 1..=3 {
+        store
+            .put(response_entry(n, &EntryCodec::new()))
+            .await
+            .unwrap();
+    }
+    let record = |n: u64| store.record_path(&key(n));
+    let kept_elsewhere = outside.path().join("record.json");
+    std::fs::rename(record(1), &kept_elsewhere).unwrap();
+    std::os::unix::fs::symlink(&kept_elsewhere, record(1)).unwrap();
+    std::fs::remove_file(record(2)).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(record(2))
+        .status()
+        .expect("mkfifo (coreutils) runs");
+    assert!(made.success(), "mkfifo made the FIFO");
+    std::fs::remove_file(record(3)).unwrap();
+    std::fs::create_dir(record(3)).unwrap();
+
+    assert!(
+        store.get(&key(1)).await.unwrap().is_none(),
+        "a link's target was read as the record"
+    );
+    let fifo = tokio::time::timeout(Duration::from_secs(10), store.get(&key(2))).await;
+    if fifo.is_err() {
+        // Opening the FIFO for writing lets the blocked read end, so the test fails, not hangs.
+        drop(std::fs::OpenOptions::new().write(true).open(record(2)));
+        panic!("the lookup blocked reading a FIFO");
+    }
+    assert!(fifo.unwrap().unwrap().is_none());
+    assert!(
+        store.get(&key(3)).await.unwrap().is_none(),
+        "a directory is a miss, not an error"
+    );
+    assert!(store.sweep().await.is_ok());
+    // A put over the link replaces the link, not what it points at.
+    store
+        .put(response_entry(1, &EntryCodec::new()))
+        .await
+        .unwrap();
+    assert!(store.get(&key(1)).await.unwrap().is_some());
+    assert!(kept_elsewhere.exists());
+}
+
 /// Sizes are read from records anyone may edit: ones claiming the largest size there is are
 /// counted, evicted and cleared without overflowing (a debug build panicked summing them).
 #[tokio::test]
