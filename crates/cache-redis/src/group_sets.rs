@@ -1,6 +1,10 @@
 //! URL group sets: `{prefix}:g:{group}` holds the keys of a URL group's entries (for
 //! `entries_for_url`) and lives at least as long as the longest-lived of them. Keys of entries
-//! deleted since stay in the set until a lookup of the group prunes them.
+//! gone since (expired, deleted, evicted) stay in the set until a lookup of the group prunes
+//! them, or an add finds the set over [`PRUNE_ABOVE`] members and prunes a sample
+//! ([`prunes_after`]): a set that keeps getting new keys (a token per user on one URL) holds
+//! about its live entries rather than every key it ever had. Every add ends with `SCARD`, to
+//! know.
 //!
 //! Every set has a time: the latest retention of the entries added to it, 9999-12-31 for an
 //! entry kept for good. Earlier builds made a set of an entry kept for good persistent
@@ -21,11 +25,49 @@ pub(crate) const KEPT_FOR_GOOD_MS: i64 = 253_402_300_799_999;
 /// [`KEPT_FOR_GOOD_MS`] as a command argument, written out once rather than on every write.
 const KEPT_FOR_GOOD_TEXT: &str = "253402300799999";
 
+/// Over this many members, an add may prune its set ([`prunes_after`]).
+pub(crate) const PRUNE_ABOVE: i64 = 64;
+
+/// How many members a prune checks. One add in eight prunes, so each add checks four in
+/// all: a set getting a new key per add settles with about one member in four gone (a
+/// simulation of keys living 200 adds: 73 gone beside 200 live, 283 at most).
+pub(crate) const PRUNE_SAMPLE: usize = 32;
+
+/// Whether the add of `key` to a set `size` members large prunes it: over [`PRUNE_ABOVE`],
+/// for one key in eight. Keys are digests, so which adds prune is as good as random, with no
+/// random source and nothing kept between adds; a key written again adds no member.
+pub(crate) fn prunes_after(key: &cache_core::CacheKey, size: Option<i64>) -> bool {
+    let last_digit = key
+        .as_str()
+        .bytes()
+        .last()
+        .and_then(|digit| char::from(digit).to_digit(16));
+    size.is_some_and(|size| size > PRUNE_ABOVE) && last_digit.is_some_and(|digit| digit % 8 == 0)
+}
+
+/// Removes from a set, atomically, each named member whose entry is not in its group any
+/// more (gone, or rewritten into another group): a rewrite can land between a reader seeing
+/// an entry gone and its removal, and would then be listed nowhere. `KEYS[1]` the set,
+/// `ARGV[1]` the key prefix, `ARGV[2]` the group, `ARGV[3..]` the members. An entry key holding
+/// something other than a hash is not an entry. Single servers only: the entries are other
+/// keys, which a cluster may keep on other nodes.
+pub(crate) const PRUNE_SCRIPT: &str = r"
+local removed = 0
+for i = 3, #ARGV do
+  local group = redis.pcall('HGET', ARGV[1] .. ARGV[i], 'g')
+  if type(group) ~= 'string' or group ~= ARGV[2] then
+    removed = removed + redis.call('SREM', KEYS[1], ARGV[i])
+  end
+end
+return removed
+";
+
 /// The add as one script, for servers whose `PEXPIREAT` takes no `NX` or `GT` (older than
-/// Redis 7.0, or claiming 7 without them): the same rule. KEYS[1] the set, ARGV[1] the key,
-/// ARGV[2] the set's time (Unix ms), ARGV[3] that time in milliseconds from now (at least 1),
-/// ARGV[4] [`KEPT_FOR_GOOD_MS`], or empty where a set without a time was just created by
-/// this very add (its plain commands ran up to their refused options).
+/// Redis 7.0, or claiming 7 without them): the same rule, then the set's size. `KEYS[1]` the
+/// set, `ARGV[1]` the key, `ARGV[2]` the set's time (Unix ms), `ARGV[3]` that time in
+/// milliseconds from now (at least 1), `ARGV[4]` [`KEPT_FOR_GOOD_MS`], or empty where a set
+/// without a time was just created by this very add (its plain commands ran up to their
+/// refused options).
 const ADD_SCRIPT: &str = r"
 if ARGV[4] ~= '' and redis.call('PTTL', KEYS[1]) == -1 then
   redis.call('PEXPIREAT', KEYS[1], ARGV[4])
@@ -33,7 +75,7 @@ end
 redis.call('SADD', KEYS[1], ARGV[1])
 local left = redis.call('PTTL', KEYS[1])
 if left == -1 or left < tonumber(ARGV[3]) then redis.call('PEXPIREAT', KEYS[1], ARGV[2]) end
-return 1
+return redis.call('SCARD', KEYS[1])
 ";
 
 /// How this store's server keeps a set alive: plain commands until the server refuses them,
@@ -67,7 +109,8 @@ impl GroupAdds {
 
     /// Adds to `pipe` the commands putting `key` in `set`, kept at least until
     /// `retain_until` (for good without one): two plain ones for an entry kept for good, else
-    /// the conditional plain commands, or the script when `by_script`.
+    /// the conditional plain commands, or the script when `by_script`. The last reply is the
+    /// set's size after.
     pub(crate) fn add(
         &self,
         pipe: &mut redis::Pipeline,
@@ -110,17 +153,19 @@ impl GroupAdds {
         for condition in ["NX", "GT"] {
             pipe.add_command(with_args("PEXPIREAT", &[set, &at, condition]));
         }
+        pipe.add_command(with_args("SCARD", &[set]));
     }
 }
 
 /// Adds to `pipe` the commands putting `key` in `set` for an entry kept for good: `SADD`, and
 /// the set given [`KEPT_FOR_GOOD_MS`] outright. That is what the rule makes of any set then
 /// (no time is later, a persistent set's included), in two commands where the conditional
-/// ones take four, and with no option an older server refuses, so never by script. The
+/// ones take four (each then `SCARD`), and with no option an older server refuses, so never by script. The
 /// default settings keep every entry for good.
 fn add_for_good(pipe: &mut redis::Pipeline, (set, key): (&str, &str)) {
     pipe.add_command(with_args("SADD", &[set, key]));
     pipe.add_command(with_args("PEXPIREAT", &[set, KEPT_FOR_GOOD_TEXT]));
+    pipe.add_command(with_args("SCARD", &[set]));
 }
 
 /// How the server refused a group add's plain commands.
@@ -238,7 +283,8 @@ mod tests {
                     commands(&pipe),
                     [
                         vec!["SADD", "set", "key"],
-                        vec!["PEXPIREAT", "set", KEPT_FOR_GOOD_TEXT]
+                        vec!["PEXPIREAT", "set", KEPT_FOR_GOOD_TEXT],
+                        vec!["SCARD", "set"]
                     ],
                     "by script: {by_script}, until {retain_until:?}"
                 );
@@ -247,6 +293,6 @@ mod tests {
         let mut pipe = redis::Pipeline::new();
         let soon = SystemTime::now() + std::time::Duration::from_secs(60);
         adds.add(&mut pipe, ("set", "key"), Some(soon), false);
-        assert_eq!(commands(&pipe).len(), 4, "{:?}", commands(&pipe));
+        assert_eq!(commands(&pipe).len(), 5, "{:?}", commands(&pipe));
     }
 }

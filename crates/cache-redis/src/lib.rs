@@ -29,7 +29,14 @@
 //! A URL group's entries (a URL's methods and variants) are listed in a set at
 //! `{prefix}:g:{group}`, kept at least as long as the longest-lived of them: `SADD` and
 //! `PEXPIREAT ... NX` / `GT` in the entry's `MULTI`, or a Lua script from the first time a
-//! server refuses those options (servers older than Redis 7.0).
+//! server refuses those options (servers older than Redis 7.0). The add reads the set's size
+//! (`SCARD`); over 64 members, one add in eight (chosen by its key) checks 32 random ones and
+//! removes those whose entries are gone (expired, deleted, evicted), so a URL that keeps
+//! getting new keys (a token per user) has a set about a third larger than its live entries
+//! at most, where it grew by every key it ever had. A lookup of the URL removes the gone
+//! members it reads. Removals check each entry again as they remove its member (a script on
+//! a single server; in a cluster, which writes an entry before its member, by reading the
+//! removed again and adding back any written since).
 //!
 //! Listing, counting and clearing use `SCAN` (never `KEYS`) within the prefix, on every primary
 //! of a cluster. Connections reconnect by themselves (`ConnectionManager`, the cluster client).

@@ -244,16 +244,16 @@ impl RedisStore {
     }
 
     /// Puts `key` in its group's set, kept at least until `retain_until`, in a transaction
-    /// of its own.
+    /// of its own; returns the set's size after.
     async fn group_add_alone(
         &self,
         url_group: &CacheKey,
         key: &CacheKey,
         retain_until: Option<SystemTime>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<i64>, StoreError> {
         let set = self.group_set_key(url_group);
         let transaction = || {
-            let mut pipe = redis::Pipeline::with_capacity(4);
+            let mut pipe = redis::Pipeline::with_capacity(5);
             pipe.atomic();
             pipe
         };
@@ -262,22 +262,24 @@ impl RedisStore {
     }
 
     /// Runs the transaction `build` makes, with the group add of `member` (set, key) at its
-    /// end. When the server refuses the add's plain commands (see [`GroupAdds`]), runs it
-    /// again by script, and adds by script from then on. Any other failure is the write's.
+    /// end; returns the set's size after (for [`Self::prune_if_large`], once the entry is
+    /// written). When the server refuses the add's plain commands (see [`GroupAdds`]), runs
+    /// it again by script, and adds by script from then on. Any other failure is the write's.
     async fn transact_with_group_add(
         &self,
         build: impl Fn() -> redis::Pipeline,
         member: (&str, &str),
         retain_until: Option<SystemTime>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<i64>, StoreError> {
         let by_script = self.group_adds.by_script();
         let mut pipe = build();
         let first = pipe.len();
         self.group_adds
             .add(&mut pipe, member, retain_until, by_script);
-        let error = match self.connection.query_pipeline::<()>(&pipe).await {
+        let error = match self.connection.query_pipeline::<SetSize>(&pipe).await {
+            Ok(SetSize(size)) => return Ok(size),
             Err(StoreError::Backend { source }) if !by_script => source,
-            other => return other,
+            Err(error) => return Err(error),
         };
         let refused = error
             .downcast_ref::<redis::RedisError>()
@@ -287,15 +289,126 @@ impl RedisStore {
         };
         let mut pipe = build();
         group_sets::add_by_script(&mut pipe, member, retain_until, refusal);
-        if let Err(again) = self.connection.query_pipeline::<()>(&pipe).await {
-            tracing::warn!(refused = %error, error = %again, "a URL group add failed by script too");
-            return Err(again);
-        }
+        let size = match self.connection.query_pipeline(&pipe).await {
+            Ok(SetSize(size)) => size,
+            Err(again) => {
+                tracing::warn!(refused = %error, error = %again, "a URL group add failed by script too");
+                return Err(again);
+            }
+        };
         tracing::info!(
             refused = %error,
             "the Redis server refused PEXPIREAT ... NX/GT: URL group sets are kept by script from now on"
         );
         self.group_adds.use_script();
+        Ok(size)
+    }
+
+    /// Prunes the set of `url_group` when the add of `key` found it `size` members large and
+    /// [`group_sets::prunes_after`] says so. Called once the entry added is written (a prune
+    /// would take the member of an entry not yet written for one gone); a failed prune is
+    /// only logged, as the write has landed.
+    async fn prune_if_large(&self, url_group: &CacheKey, key: &CacheKey, size: Option<i64>) {
+        if group_sets::prunes_after(key, size) {
+            if let Err(error) = self.prune_group(url_group).await {
+                tracing::warn!(%error, "pruning a URL group set failed");
+            }
+        }
+    }
+
+    /// Removes from the set of `url_group` the members of a random sample of
+    /// [`group_sets::PRUNE_SAMPLE`] whose entries are gone or in another group now (see
+    /// [`Self::remove_gone`]; a cluster reads the sample's entries first).
+    async fn prune_group(&self, url_group: &CacheKey) -> Result<(), StoreError> {
+        let set = self.group_set_key(url_group);
+        let sample: Vec<String> = self
+            .connection
+            .query(
+                redis::cmd("SRANDMEMBER")
+                    .arg(&set)
+                    .arg(group_sets::PRUNE_SAMPLE),
+            )
+            .await?;
+        // A single server checks each member as it removes it.
+        let gone = if self.connection.is_cluster() {
+            self.not_in_group(url_group, sample).await?
+        } else {
+            sample
+        };
+        self.remove_gone(url_group, gone).await
+    }
+
+    /// Those of `members` whose entries are gone, or in another group than `url_group`.
+    async fn not_in_group(
+        &self,
+        url_group: &CacheKey,
+        members: Vec<String>,
+    ) -> Result<Vec<String>, StoreError> {
+        let metas: Vec<(String, Result<Option<EntryMeta>, StoreError>)> =
+            futures_util::stream::iter(members.into_iter().map(|member| async move {
+                let redis_key = self.prefixed(&[&member]);
+                (member, self.meta(redis_key).await)
+            }))
+            .buffered(BATCH)
+            .collect()
+            .await;
+        let mut gone = Vec::new();
+        for (member, meta) in metas {
+            match meta? {
+                Some(meta) if meta.url_group.as_ref() == Some(url_group) => {}
+                _ => gone.push(member),
+            }
+        }
+        Ok(gone)
+    }
+
+    /// Removes from the set of `url_group` those of `members` (read as gone) whose entries
+    /// are still not in the group as they are removed: one may have been rewritten since it
+    /// was read, and would then be listed nowhere. A single server checks each as it removes
+    /// it ([`group_sets::PRUNE_SCRIPT`]). A cluster, whose entries may be on other nodes,
+    /// removes them, reads them again, and adds back any written since: a cluster write puts
+    /// its entry before its member, so a member removed after its entry's write is read back.
+    async fn remove_gone(
+        &self,
+        url_group: &CacheKey,
+        members: Vec<String>,
+    ) -> Result<(), StoreError> {
+        if members.is_empty() {
+            return Ok(());
+        }
+        let set = self.group_set_key(url_group);
+        if !self.connection.is_cluster() {
+            let mut script = redis::cmd("EVAL");
+            script
+                .arg(group_sets::PRUNE_SCRIPT)
+                .arg(1)
+                .arg(&set)
+                .arg(&self.key_prefix)
+                .arg(url_group.as_str())
+                .arg(members);
+            return self.connection.query::<i64>(&script).await.map(drop);
+        }
+        self.connection
+            .query::<i64>(redis::cmd("SREM").arg(&set).arg(&members))
+            .await?;
+        let again = futures_util::stream::iter(
+            members
+                .into_iter()
+                .map(|member| async move { self.meta(self.prefixed(&[&member])).await }),
+        )
+        .buffered(BATCH)
+        .collect::<Vec<_>>()
+        .await;
+        for meta in again {
+            match meta? {
+                Some(meta) if meta.url_group.as_ref() == Some(url_group) => {
+                    let retain_until = self.retain_until(meta.expires_at);
+                    self.group_add_alone(url_group, &meta.key, retain_until)
+                        .await?;
+                }
+                _ => {}
+            }
+        }
         Ok(())
     }
 
@@ -335,8 +448,8 @@ impl RedisStore {
         del.arg(redis_key);
         // Nothing is marked ignored: the replies are read as `()`, which takes any reply
         // (a server error still fails the write), and each mark costs a hash-set insert.
-        // Room for the group add that may join it.
-        let mut pipe = redis::Pipeline::with_capacity(7);
+        // Room for the group add that may join it (five commands at most).
+        let mut pipe = redis::Pipeline::with_capacity(8);
         pipe.atomic().add_command(del).add_command(hset);
         if let Some(until) = retain_until {
             let mut expire = sized_cmd("PEXPIREAT", 2, redis_key.len() + 20);
@@ -562,18 +675,34 @@ impl CacheStore for RedisStore {
         let meta = &entry.meta;
         let transaction = || self.entry_transaction(&entry, &redis_key, retain_until);
         // One round trip on a single server. A cluster cannot put two slots in one
-        // transaction: there the group set is written first, in a transaction of its own (a
-        // failed entry write then leaves a key a lookup prunes, never an entry no lookup
-        // finds).
+        // transaction: there the entry is written first, then its member in a transaction of
+        // its own (so a member is never read before its entry: see `remove_gone`); a failed
+        // add takes the entry back, as no lookup of its URL would find it.
         match &meta.url_group {
             Some(group) if !self.connection.is_cluster() => {
                 let set = self.group_set_key(group);
-                self.transact_with_group_add(transaction, (&set, meta.key.as_str()), retain_until)
-                    .await
+                let size = self
+                    .transact_with_group_add(transaction, (&set, meta.key.as_str()), retain_until)
+                    .await?;
+                self.prune_if_large(group, &meta.key, size).await;
+                Ok(())
             }
             Some(group) => {
-                self.group_add_alone(group, &meta.key, retain_until).await?;
-                self.connection.query_pipeline::<()>(&transaction()).await
+                self.connection.query_pipeline::<()>(&transaction()).await?;
+                match self.group_add_alone(group, &meta.key, retain_until).await {
+                    Ok(size) => {
+                        self.prune_if_large(group, &meta.key, size).await;
+                        Ok(())
+                    }
+                    Err(error) => {
+                        self.copies.forget(&meta.key);
+                        let unlink = redis::cmd("UNLINK").arg(&redis_key).clone();
+                        if let Err(undo) = self.connection.query::<u64>(&unlink).await {
+                            tracing::warn!(%undo, "an entry whose URL group add failed stays, unlisted, until it expires");
+                        }
+                        Err(error)
+                    }
+                }
             }
             None => self.connection.query_pipeline::<()>(&transaction()).await,
         }
@@ -602,11 +731,7 @@ impl CacheStore for RedisStore {
                 _ => gone.push(member),
             }
         }
-        if !gone.is_empty() {
-            self.connection
-                .query::<i64>(redis::cmd("SREM").arg(&set).arg(gone))
-                .await?;
-        }
+        self.remove_gone(url_group, gone).await?;
         Ok(found)
     }
 
@@ -723,7 +848,8 @@ impl CacheStore for RedisStore {
             return Ok(true);
         }
         if let Some(group) = parse_key(Some(&group)) {
-            self.group_add_alone(&group, key, retain_until).await?;
+            let size = self.group_add_alone(&group, key, retain_until).await?;
+            self.prune_if_large(&group, key, size).await;
         }
         Ok(true)
     }
@@ -867,6 +993,24 @@ fn escape_glob(text: &str) -> String {
         escaped.push(c);
     }
     escaped
+}
+
+/// The size of a URL group set after an add: the last reply of the add's transaction
+/// (`SCARD`, or the script's), read without collecting the others (as `()` reads them: a
+/// server error among them fails the transaction before this is read).
+struct SetSize(Option<i64>);
+
+impl redis::FromRedisValue for SetSize {
+    fn from_redis_value(replies: redis::Value) -> Result<Self, redis::ParsingError> {
+        let size = match &replies {
+            redis::Value::Array(replies) => match replies.last() {
+                Some(redis::Value::Int(size)) => Some(*size),
+                _ => None,
+            },
+            _ => None,
+        };
+        Ok(Self(size))
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! URL group sets on a real server: how long they live, both ways of keeping them alive, sets
-//! an earlier build made persistent, and a server refusing `PEXPIREAT ... NX/GT`.
+//! an earlier build made persistent, a server refusing `PEXPIREAT ... NX/GT`, and sets that
+//! keep getting new keys.
 
 use std::time::{Duration, SystemTime};
 
@@ -172,4 +173,101 @@ async fn other_failures_keep_the_plain_commands() {
         .unwrap();
     assert!(store.put(expiring(1, 100)).await.is_err());
     assert!(!store.group_adds.by_script());
+}
+
+async fn cluster_store() -> RedisStore {
+    RedisStore::builder()
+        .prefix(test_support::unique_namespace("groups-cluster"))
+        .ttl_offset(Some(Duration::ZERO))
+        .open_cluster(test_support::shared_redis_cluster().urls())
+        .await
+        .unwrap()
+}
+
+/// The members of group 1's set, read through the store's own connection (a cluster's too).
+async fn set_size(store: &RedisStore) -> i64 {
+    let set = store.group_set_key(&group(1));
+    store
+        .connection
+        .query(redis::cmd("SCARD").arg(set))
+        .await
+        .unwrap()
+}
+
+/// A URL whose keys keep changing (a token per user, short-lived entries): its set holds
+/// about its live entries, not every key it ever had. The set grew by one member per key
+/// for as long as new keys kept extending its life; nothing but a lookup of the URL pruned it.
+#[tokio::test]
+async fn a_set_that_keeps_getting_keys_holds_its_live_entries() {
+    let (store, _conn, _set) = store_on(&test_support::shared_redis().url()).await;
+    // Keeps the set alive through the short entries' end, as a stream of new keys does.
+    store.put(expiring(999, 1_000)).await.unwrap();
+    let short = SystemTime::now() + Duration::from_millis(1_000);
+    for n in 0..150 {
+        let mut entry = grouped_entry(n, 1, None);
+        entry.meta.expires_at = Some(short);
+        store.put(entry).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(1_300)).await;
+    for n in 1_000..1_149 {
+        store.put(expiring(n, 1_000)).await.unwrap();
+    }
+    let size = set_size(&store).await;
+    assert!(
+        (150..=166).contains(&size),
+        "150 live of 300 keys, {size} members"
+    );
+    assert_eq!(store.entries_for_url(&group(1)).await.unwrap().len(), 150);
+}
+
+/// Entries the server dropped on its own (evicted under `maxmemory`), kept for good as the
+/// default settings keep them: their members go the same way, on one server and a cluster.
+#[tokio::test]
+async fn members_of_evicted_entries_are_pruned() {
+    let (single, _conn, _set) = store_on(&test_support::shared_redis().url()).await;
+    for store in [&single, &cluster_store().await] {
+        for n in 0..100 {
+            store.put(grouped_entry(n, 1, None)).await.unwrap();
+        }
+        for n in 0..80 {
+            let entry = store.redis_key(&key(n));
+            let _: i64 = store
+                .connection
+                .query(redis::cmd("DEL").arg(entry))
+                .await
+                .unwrap();
+        }
+        for n in 100..200 {
+            store.put(grouped_entry(n, 1, None)).await.unwrap();
+        }
+        let size = set_size(store).await;
+        assert!(
+            (120..=136).contains(&size),
+            "{store:?}: 120 live, {size} members"
+        );
+        assert_eq!(store.entries_for_url(&group(1)).await.unwrap().len(), 120);
+    }
+}
+
+/// A member read as gone whose entry is there when it is removed (rewritten in between)
+/// stays listed, on one server and a cluster; one whose entry went, or moved to another
+/// group, goes.
+#[tokio::test]
+async fn members_written_again_since_read_stay_listed() {
+    let (single, _conn, _set) = store_on(&test_support::shared_redis().url()).await;
+    for store in [&single, &cluster_store().await] {
+        for n in 1..=3 {
+            store.put(grouped_entry(n, 1, None)).await.unwrap();
+        }
+        assert!(store.delete(&key(2)).await.unwrap());
+        store.put(grouped_entry(3, 2, None)).await.unwrap();
+        let read_as_gone = [1, 2, 3].map(|n| key(n).to_string()).to_vec();
+        store.remove_gone(&group(1), read_as_gone).await.unwrap();
+        let listed: Vec<String> = store
+            .connection
+            .query(redis::cmd("SMEMBERS").arg(store.group_set_key(&group(1))))
+            .await
+            .unwrap();
+        assert_eq!(listed, [key(1).to_string()], "{store:?}");
+    }
 }
