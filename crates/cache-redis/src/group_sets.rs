@@ -28,14 +28,15 @@ const KEPT_FOR_GOOD_TEXT: &str = "253402300799999";
 /// Over this many members, an add may prune its set ([`prunes_after`]).
 pub(crate) const PRUNE_ABOVE: i64 = 64;
 
-/// How many members a prune checks. One add in eight prunes, so each add checks four in
+/// How many members a prune checks. One new key in eight prunes, so each checks four in
 /// all: a set getting a new key per add settles with about one member in four gone (a
-/// simulation of keys living 200 adds: 73 gone beside 200 live, 283 at most).
+/// simulation of keys living 200 adds: 73 gone beside 200 live, 283 members at most).
 pub(crate) const PRUNE_SAMPLE: usize = 32;
 
 /// Whether the add of `key` to a set `size` members large prunes it: over [`PRUNE_ABOVE`],
-/// for one key in eight. Keys are digests, so which adds prune is as good as random, with no
-/// random source and nothing kept between adds; a key written again adds no member.
+/// for one key in eight. Keys are digests, so which keys prune is as good as random, with no
+/// random source and nothing kept between adds; such a key prunes on each of its writes
+/// (each a sample of 32), and a key written again adds no member.
 pub(crate) fn prunes_after(key: &cache_core::CacheKey, size: Option<i64>) -> bool {
     let last_digit = key
         .as_str()
@@ -48,19 +49,27 @@ pub(crate) fn prunes_after(key: &cache_core::CacheKey, size: Option<i64>) -> boo
 /// Removes from a set, atomically, each named member whose entry is not in its group any
 /// more (gone, or rewritten into another group): a rewrite can land between a reader seeing
 /// an entry gone and its removal, and would then be listed nowhere. `KEYS[1]` the set,
-/// `ARGV[1]` the key prefix, `ARGV[2]` the group, `ARGV[3..]` the members. An entry key holding
-/// something other than a hash is not an entry. Single servers only: the entries are other
-/// keys, which a cluster may keep on other nodes.
+/// `KEYS[2..]` the members' entries; `ARGV[1]` the group, `ARGV[2..]` the members (each
+/// beside its entry). An entry key holding something other than a hash is not an entry;
+/// any other error ends the script, so a server refusing a read is never taken for entries
+/// gone. Single servers only: a cluster may keep the entries on other nodes.
 pub(crate) const PRUNE_SCRIPT: &str = r"
 local removed = 0
-for i = 3, #ARGV do
-  local group = redis.pcall('HGET', ARGV[1] .. ARGV[i], 'g')
-  if type(group) ~= 'string' or group ~= ARGV[2] then
+for i = 2, #KEYS do
+  local group = redis.pcall('HGET', KEYS[i], 'g')
+  if type(group) == 'table' and group.err and not string.find(group.err, 'WRONGTYPE', 1, true) then
+    return redis.error_reply(group.err)
+  end
+  if type(group) ~= 'string' or group ~= ARGV[1] then
     removed = removed + redis.call('SREM', KEYS[1], ARGV[i])
   end
 end
 return removed
 ";
+
+/// How many members one run of [`PRUNE_SCRIPT`] checks at most: a set an earlier build let
+/// grow may hold a million gone, and one script over all of them would hold the server.
+pub(crate) const PRUNE_SCRIPT_MEMBERS: usize = 256;
 
 /// The add as one script, for servers whose `PEXPIREAT` takes no `NX` or `GT` (older than
 /// Redis 7.0, or claiming 7 without them): the same rule, then the set's size. `KEYS[1]` the

@@ -30,13 +30,14 @@
 //! `{prefix}:g:{group}`, kept at least as long as the longest-lived of them: `SADD` and
 //! `PEXPIREAT ... NX` / `GT` in the entry's `MULTI`, or a Lua script from the first time a
 //! server refuses those options (servers older than Redis 7.0). The add reads the set's size
-//! (`SCARD`); over 64 members, one add in eight (chosen by its key) checks 32 random ones and
-//! removes those whose entries are gone (expired, deleted, evicted), so a URL that keeps
-//! getting new keys (a token per user) has a set about a third larger than its live entries
-//! at most, where it grew by every key it ever had. A lookup of the URL removes the gone
-//! members it reads. Removals check each entry again as they remove its member (a script on
-//! a single server; in a cluster, which writes an entry before its member, by reading the
-//! removed again and adding back any written since).
+//! (`SCARD`); over 64 members, one new key in eight (chosen by its digest) has its writes
+//! check 32 random members and remove those whose entries are gone (expired, deleted,
+//! evicted), so a URL that keeps getting new keys (a token per user) has a set some 40 %
+//! larger than its live entries at most, where it grew by every key it ever had. A lookup of
+//! the URL removes the gone members it reads. Removals check each entry again as they remove
+//! its member (a script on a single server; a cluster reads what it removed again and adds
+//! back any written since). A cluster adds an entry's member before writing the entry and
+//! again after.
 //!
 //! Listing, counting and clearing use `SCAN` (never `KEYS`) within the prefix, on every primary
 //! of a cluster. Connections reconnect by themselves (`ConnectionManager`, the cluster client).

@@ -366,8 +366,9 @@ impl RedisStore {
     /// are still not in the group as they are removed: one may have been rewritten since it
     /// was read, and would then be listed nowhere. A single server checks each as it removes
     /// it ([`group_sets::PRUNE_SCRIPT`]). A cluster, whose entries may be on other nodes,
-    /// removes them, reads them again, and adds back any written since: a cluster write puts
-    /// its entry before its member, so a member removed after its entry's write is read back.
+    /// removes them, reads them again, and adds back any in the group: a cluster write adds
+    /// its member again once its entry is written, so one removed before that is added back
+    /// by the writer, one removed after by this read.
     async fn remove_gone(
         &self,
         url_group: &CacheKey,
@@ -378,15 +379,19 @@ impl RedisStore {
         }
         let set = self.group_set_key(url_group);
         if !self.connection.is_cluster() {
-            let mut script = redis::cmd("EVAL");
-            script
-                .arg(group_sets::PRUNE_SCRIPT)
-                .arg(1)
-                .arg(&set)
-                .arg(&self.key_prefix)
-                .arg(url_group.as_str())
-                .arg(members);
-            return self.connection.query::<i64>(&script).await.map(drop);
+            for chunk in members.chunks(group_sets::PRUNE_SCRIPT_MEMBERS) {
+                let mut script = redis::cmd("EVAL");
+                script
+                    .arg(group_sets::PRUNE_SCRIPT)
+                    .arg(1 + chunk.len())
+                    .arg(&set);
+                for member in chunk {
+                    script.arg(self.prefixed(&[member]));
+                }
+                script.arg(url_group.as_str()).arg(chunk);
+                self.connection.query::<i64>(&script).await?;
+            }
+            return Ok(());
         }
         self.connection
             .query::<i64>(redis::cmd("SREM").arg(&set).arg(&members))
@@ -399,17 +404,24 @@ impl RedisStore {
         .buffered(BATCH)
         .collect::<Vec<_>>()
         .await;
+        // Every one read back is added back, whatever failed before it.
+        let mut first_error = Ok(());
         for meta in again {
-            match meta? {
-                Some(meta) if meta.url_group.as_ref() == Some(url_group) => {
+            let added = match meta {
+                Ok(Some(meta)) if meta.url_group.as_ref() == Some(url_group) => {
                     let retain_until = self.retain_until(meta.expires_at);
                     self.group_add_alone(url_group, &meta.key, retain_until)
-                        .await?;
+                        .await
+                        .map(drop)
                 }
-                _ => {}
+                Ok(_) => Ok(()),
+                Err(error) => Err(error),
+            };
+            if first_error.is_ok() {
+                first_error = added;
             }
         }
-        Ok(())
+        first_error
     }
 
     /// The transaction writing `entry` under `redis_key`: the old entry's fields go, the new
@@ -446,8 +458,9 @@ impl RedisStore {
         }
         let mut del = sized_cmd("DEL", 1, redis_key.len());
         del.arg(redis_key);
-        // Nothing is marked ignored: the replies are read as `()`, which takes any reply
-        // (a server error still fails the write), and each mark costs a hash-set insert.
+        // Nothing is marked ignored: the replies are read as `()` or `SetSize`, which take
+        // any reply (a server error still fails the write), and each mark costs a hash-set
+        // insert.
         // Room for the group add that may join it (five commands at most).
         let mut pipe = redis::Pipeline::with_capacity(8);
         pipe.atomic().add_command(del).add_command(hset);
@@ -675,9 +688,10 @@ impl CacheStore for RedisStore {
         let meta = &entry.meta;
         let transaction = || self.entry_transaction(&entry, &redis_key, retain_until);
         // One round trip on a single server. A cluster cannot put two slots in one
-        // transaction: there the entry is written first, then its member in a transaction of
-        // its own (so a member is never read before its entry: see `remove_gone`); a failed
-        // add takes the entry back, as no lookup of its URL would find it.
+        // transaction: there the member is added in a transaction of its own before the
+        // entry is written (a write failing after, or whose reply is lost, leaves a member a
+        // lookup prunes, never an entry no lookup finds), and again after (a prune reading
+        // the entry between the two found it gone: see `remove_gone`).
         match &meta.url_group {
             Some(group) if !self.connection.is_cluster() => {
                 let set = self.group_set_key(group);
@@ -688,21 +702,16 @@ impl CacheStore for RedisStore {
                 Ok(())
             }
             Some(group) => {
+                self.group_add_alone(group, &meta.key, retain_until).await?;
                 self.connection.query_pipeline::<()>(&transaction()).await?;
                 match self.group_add_alone(group, &meta.key, retain_until).await {
-                    Ok(size) => {
-                        self.prune_if_large(group, &meta.key, size).await;
-                        Ok(())
-                    }
+                    Ok(size) => self.prune_if_large(group, &meta.key, size).await,
+                    // Listed by the first add, unless a prune took it in between.
                     Err(error) => {
-                        self.copies.forget(&meta.key);
-                        let unlink = redis::cmd("UNLINK").arg(&redis_key).clone();
-                        if let Err(undo) = self.connection.query::<u64>(&unlink).await {
-                            tracing::warn!(%undo, "an entry whose URL group add failed stays, unlisted, until it expires");
-                        }
-                        Err(error)
+                        tracing::warn!(%error, "adding a written entry to its URL group set again failed");
                     }
                 }
+                Ok(())
             }
             None => self.connection.query_pipeline::<()>(&transaction()).await,
         }
@@ -731,7 +740,10 @@ impl CacheStore for RedisStore {
                 _ => gone.push(member),
             }
         }
-        self.remove_gone(url_group, gone).await?;
+        // What was found is whole: a failed removal only leaves members a later lookup prunes.
+        if let Err(error) = self.remove_gone(url_group, gone).await {
+            tracing::warn!(%error, "pruning a URL group set failed");
+        }
         Ok(found)
     }
 
@@ -998,6 +1010,7 @@ fn escape_glob(text: &str) -> String {
 /// The size of a URL group set after an add: the last reply of the add's transaction
 /// (`SCARD`, or the script's), read without collecting the others (as `()` reads them: a
 /// server error among them fails the transaction before this is read).
+/// `None` for any other reply: then the add prunes nothing.
 struct SetSize(Option<i64>);
 
 impl redis::FromRedisValue for SetSize {

@@ -220,14 +220,25 @@ async fn a_set_that_keeps_getting_keys_holds_its_live_entries() {
     assert_eq!(store.entries_for_url(&group(1)).await.unwrap().len(), 150);
 }
 
-/// Entries the server dropped on its own (evicted under `maxmemory`), kept for good as the
-/// default settings keep them: their members go the same way, on one server and a cluster.
+/// Entries the server dropped on its own (evicted under `maxmemory`): their members go the
+/// same way, whichever way they were added: kept for good as the default settings keep them
+/// (on one server and a cluster), or timed and added by script.
 #[tokio::test]
 async fn members_of_evicted_entries_are_pruned() {
     let (single, _conn, _set) = store_on(&test_support::shared_redis().url()).await;
-    for store in [&single, &cluster_store().await] {
+    let (by_script, _conn, _set) = store_on(&test_support::shared_redis().url()).await;
+    by_script.group_adds.use_script();
+    let cluster = cluster_store().await;
+    let for_good = |n: u64| grouped_entry(n, 1, None);
+    let timed = |n: u64| expiring(n, 1_000);
+    let stores: [(&RedisStore, &dyn Fn(u64) -> StoredEntry); 3] = [
+        (&single, &for_good),
+        (&by_script, &timed),
+        (&cluster, &for_good),
+    ];
+    for (store, entry) in stores {
         for n in 0..100 {
-            store.put(grouped_entry(n, 1, None)).await.unwrap();
+            store.put(entry(n)).await.unwrap();
         }
         for n in 0..80 {
             let entry = store.redis_key(&key(n));
@@ -238,7 +249,7 @@ async fn members_of_evicted_entries_are_pruned() {
                 .unwrap();
         }
         for n in 100..200 {
-            store.put(grouped_entry(n, 1, None)).await.unwrap();
+            store.put(entry(n)).await.unwrap();
         }
         let size = set_size(store).await;
         assert!(
@@ -250,18 +261,40 @@ async fn members_of_evicted_entries_are_pruned() {
 }
 
 /// A member read as gone whose entry is there when it is removed (rewritten in between)
-/// stays listed, on one server and a cluster; one whose entry went, or moved to another
-/// group, goes.
+/// stays listed, on one server and a cluster; one whose entry went, moved to another group,
+/// or was replaced by something that is not an entry (a string, a hash of someone else's),
+/// goes.
 #[tokio::test]
 async fn members_written_again_since_read_stay_listed() {
     let (single, _conn, _set) = store_on(&test_support::shared_redis().url()).await;
     for store in [&single, &cluster_store().await] {
-        for n in 1..=3 {
+        for n in 1..=5 {
             store.put(grouped_entry(n, 1, None)).await.unwrap();
         }
         assert!(store.delete(&key(2)).await.unwrap());
         store.put(grouped_entry(3, 2, None)).await.unwrap();
-        let read_as_gone = [1, 2, 3].map(|n| key(n).to_string()).to_vec();
+        let (string, foreign_hash) = (store.redis_key(&key(4)), store.redis_key(&key(5)));
+        let _: () = store
+            .connection
+            .query(redis::cmd("SET").arg(&string).arg("not an entry"))
+            .await
+            .unwrap();
+        let _: i64 = store
+            .connection
+            .query(redis::cmd("DEL").arg(&foreign_hash))
+            .await
+            .unwrap();
+        let _: i64 = store
+            .connection
+            .query(
+                redis::cmd("HSET")
+                    .arg(&foreign_hash)
+                    .arg("name")
+                    .arg("value"),
+            )
+            .await
+            .unwrap();
+        let read_as_gone = [1, 2, 3, 4, 5].map(|n| key(n).to_string()).to_vec();
         store.remove_gone(&group(1), read_as_gone).await.unwrap();
         let listed: Vec<String> = store
             .connection
