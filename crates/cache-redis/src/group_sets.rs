@@ -67,8 +67,9 @@ end
 return removed
 ";
 
-/// How many members one run of [`PRUNE_SCRIPT`] checks at most: a set an earlier build let
-/// grow may hold a million gone, and one script over all of them would hold the server.
+/// How many members one run of [`PRUNE_SCRIPT`] checks (or one cluster `SREM` removes) at
+/// most: a set an earlier build let grow may hold a million gone, and one command over all
+/// of them would hold the server.
 pub(crate) const PRUNE_SCRIPT_MEMBERS: usize = 256;
 
 /// The add as one script, for servers whose `PEXPIREAT` takes no `NX` or `GT` (older than

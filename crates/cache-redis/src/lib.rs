@@ -20,7 +20,8 @@
 //! # Layout
 //!
 //! Each entry is a hash at `{prefix}:{key}` with fields `u` (URL), `c` (created, Unix ms),
-//! `x` (expires, Unix ms, empty for never) and `v` (the encoded response), written in one
+//! `x` (expires, Unix ms, empty for never), `v` (the encoded response) and, where it has them,
+//! `g` (its URL group) and `p` (the key whose Vary index it is a variant of), written in one
 //! `MULTI` with its TTL. An entry is kept `ttl_offset` past its expiry (default one hour) so it
 //! can still be revalidated, then Redis deletes it (checked on every read, so no entry outlives
 //! its TTL even before Redis's background sweep). `ttl_offset(None)` keeps entries until
@@ -28,8 +29,9 @@
 //!
 //! A URL group's entries (a URL's methods and variants) are listed in a set at
 //! `{prefix}:g:{group}`, kept at least as long as the longest-lived of them: `SADD` and
-//! `PEXPIREAT ... NX` / `GT` in the entry's `MULTI`, or a Lua script from the first time a
-//! server refuses those options (servers older than Redis 7.0). The add reads the set's size
+//! `PEXPIREAT ... NX` / `GT` in the entry's `MULTI` (a plain `PEXPIREAT` to 9999-12-31 for an
+//! entry kept for good; on a cluster, a transaction of their own), or a Lua script from the
+//! first time a server refuses those options (servers older than Redis 7.0). The add reads the set's size
 //! (`SCARD`); over 64 members, one new key in eight (chosen by its digest) has its writes
 //! check 32 random members and remove those whose entries are gone (expired, deleted,
 //! evicted), so a URL that keeps getting new keys (a token per user) has a set some 40 %
@@ -37,7 +39,7 @@
 //! the URL removes the gone members it reads. Removals check each entry again as they remove
 //! its member (a script on a single server; a cluster reads what it removed again and adds
 //! back any written since). A cluster adds an entry's member before writing the entry and
-//! again after.
+//! again after, whatever the write's reply.
 //!
 //! Listing, counting and clearing use `SCAN` (never `KEYS`) within the prefix, on every primary
 //! of a cluster. Connections reconnect by themselves (`ConnectionManager`, the cluster client).

@@ -366,9 +366,10 @@ impl RedisStore {
     /// are still not in the group as they are removed: one may have been rewritten since it
     /// was read, and would then be listed nowhere. A single server checks each as it removes
     /// it ([`group_sets::PRUNE_SCRIPT`]). A cluster, whose entries may be on other nodes,
-    /// removes them, reads them again, and adds back any in the group: a cluster write adds
-    /// its member again once its entry is written, so one removed before that is added back
-    /// by the writer, one removed after by this read.
+    /// removes them, reads them again, and adds back any in the group, whatever failed on
+    /// the way (a lost reply may hide a removal that landed): a cluster write adds its member
+    /// again once its entry is written, so one removed before that is added back by the
+    /// writer, one removed after by this read.
     async fn remove_gone(
         &self,
         url_group: &CacheKey,
@@ -393,9 +394,16 @@ impl RedisStore {
             }
             return Ok(());
         }
-        self.connection
-            .query::<i64>(redis::cmd("SREM").arg(&set).arg(&members))
-            .await?;
+        let mut first_error = Ok(());
+        for chunk in members.chunks(group_sets::PRUNE_SCRIPT_MEMBERS) {
+            let removed = self
+                .connection
+                .query::<i64>(redis::cmd("SREM").arg(&set).arg(chunk))
+                .await;
+            if first_error.is_ok() {
+                first_error = removed.map(drop);
+            }
+        }
         let again = futures_util::stream::iter(
             members
                 .into_iter()
@@ -405,7 +413,6 @@ impl RedisStore {
         .collect::<Vec<_>>()
         .await;
         // Every one read back is added back, whatever failed before it.
-        let mut first_error = Ok(());
         for meta in again {
             let added = match meta {
                 Ok(Some(meta)) if meta.url_group.as_ref() == Some(url_group) => {
@@ -689,9 +696,10 @@ impl CacheStore for RedisStore {
         let transaction = || self.entry_transaction(&entry, &redis_key, retain_until);
         // One round trip on a single server. A cluster cannot put two slots in one
         // transaction: there the member is added in a transaction of its own before the
-        // entry is written (a write failing after, or whose reply is lost, leaves a member a
-        // lookup prunes, never an entry no lookup finds), and again after (a prune reading
-        // the entry between the two found it gone: see `remove_gone`).
+        // entry is written (a write failing after leaves a member a lookup prunes), and again
+        // after, whatever the write's reply (a prune reading the entry between the two found
+        // it gone: see `remove_gone`; a lost reply may hide a write that landed). Only a
+        // failure of that second add, after such a prune, leaves the entry unlisted.
         match &meta.url_group {
             Some(group) if !self.connection.is_cluster() => {
                 let set = self.group_set_key(group);
@@ -703,15 +711,19 @@ impl CacheStore for RedisStore {
             }
             Some(group) => {
                 self.group_add_alone(group, &meta.key, retain_until).await?;
-                self.connection.query_pipeline::<()>(&transaction()).await?;
+                // Added again even when the write failed: its reply may be what was lost.
+                let written = self.connection.query_pipeline::<()>(&transaction()).await;
                 match self.group_add_alone(group, &meta.key, retain_until).await {
-                    Ok(size) => self.prune_if_large(group, &meta.key, size).await,
+                    Ok(size) if written.is_ok() => {
+                        self.prune_if_large(group, &meta.key, size).await
+                    }
+                    Ok(_) => {}
                     // Listed by the first add, unless a prune took it in between.
                     Err(error) => {
                         tracing::warn!(%error, "adding a written entry to its URL group set again failed");
                     }
                 }
-                Ok(())
+                written
             }
             None => self.connection.query_pipeline::<()>(&transaction()).await,
         }
