@@ -35,12 +35,14 @@ impl Layout {
         &self.root
     }
 
-    /// Creates the directory tree (idempotent).
+    /// Creates the directory tree (idempotent). Fails where one of its directories is a link
+    /// or not a directory ([`own_dir`]).
     pub(crate) fn create(&self) -> io::Result<()> {
+        own_dir(&self.root.join("entries"))?;
         for shard in 0..=255u8 {
-            fs::create_dir_all(self.shard_dir_of(shard))?;
+            own_dir(&self.shard_dir_of(shard))?;
         }
-        fs::create_dir_all(self.root.join("groups"))
+        own_dir(&self.root.join("groups"))
     }
 
     /// `entries/ab`: the directory of every key starting with `ab`.
@@ -127,6 +129,20 @@ pub(crate) fn write_temp(dir: &Path, suffix: &str, parts: &[&[u8]]) -> Result<Pa
         return Err(io_error(error));
     }
     Ok(path)
+}
+
+/// Creates the directory `dir` of the store (its parent exists or is made), and checks that
+/// what is there is a directory, not a link to one: a link committed with the cache would
+/// have the store write its files, and read them back, wherever it points.
+pub(crate) fn own_dir(dir: &Path) -> io::Result<()> {
+    fs::create_dir_all(dir)?;
+    if fs::symlink_metadata(dir)?.file_type().is_dir() {
+        return Ok(());
+    }
+    Err(io::Error::other(format!(
+        "{} is a link or not a directory: the cache only reads and writes inside its own directories",
+        dir.display()
+    )))
 }
 
 /// Removes a file; a file already gone is fine (another writer or a sweep was first).

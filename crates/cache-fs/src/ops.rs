@@ -10,8 +10,8 @@ use bytes::Bytes;
 use cache_core::{BodyFile, CacheKey, EntryMeta, Opened, StoreError, StoredEntry};
 
 use crate::layout::{
-    FileKind, Layout, TEMP_PREFIX, classify, io_error, is_abandoned, is_kind, remove_if_present,
-    unique_suffix, write_temp,
+    FileKind, Layout, TEMP_PREFIX, classify, io_error, is_abandoned, is_kind, own_dir,
+    remove_if_present, unique_suffix, write_temp,
 };
 use crate::record::{Record, unhex};
 
@@ -257,12 +257,13 @@ fn forget(layout: &Layout, old: &Record, new: Option<&Record>) -> Result<(), Sto
     Ok(())
 }
 
-/// Creates the group marker; retries when a sweep removed the empty group directory
-/// between creating it and the file.
+/// Creates the group marker, in a directory of the store's own (not a link: see
+/// [`own_dir`]); retries when a sweep removed the empty group directory between creating it
+/// and the file.
 fn mark_group(layout: &Layout, group: &CacheKey, key: &CacheKey) -> Result<(), StoreError> {
     let mut attempts = 0;
     loop {
-        let made = fs::create_dir_all(layout.group_dir(group))
+        let made = own_dir(&layout.group_dir(group))
             .and_then(|()| fs::File::create(layout.group_marker(group, key)).map(drop));
         match made {
             Ok(()) => return Ok(()),

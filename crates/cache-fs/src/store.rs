@@ -41,7 +41,10 @@ impl FsStoreBuilder {
     ///
     /// # Errors
     ///
-    /// [`StoreError::Unavailable`] when the directory cannot be created or read.
+    /// [`StoreError::Unavailable`] when the directory cannot be created or read, or one of the
+    /// directories the store makes in it (`entries`, its shards, `groups`) is a link or not a
+    /// directory: the store does not write through links. A URL group's directory that is a
+    /// link fails the writes of that group's entries the same way.
     pub fn open(self, path: impl AsRef<Path>) -> Result<FsStore, StoreError> {
         let layout = Layout::new(path.as_ref().to_path_buf());
         layout.create().map_err(StoreError::unavailable)?;

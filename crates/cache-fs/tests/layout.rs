@@ -430,6 +430,49 @@ async fn links_fifos_and_directories_under_a_record_name_are_not_read() {
     assert!(kept_elsewhere.exists());
 }
 
+/// An error with its sources, as a log line shows it.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text = format!("{text}: {cause}");
+        source = cause.source();
+    }
+    text
+}
+
+/// A directory of the store's that is a link (committed with the cache, pointing anywhere)
+/// is refused, not written through: a shard or `groups` itself when the store opens, a
+/// group's directory when an entry of the group is written. The store wrote its records,
+/// bodies and markers wherever the link pointed.
+#[cfg(unix)]
+#[tokio::test]
+async fn linked_directories_are_refused_not_written_through() {
+    let elsewhere = tempfile::tempdir().unwrap();
+    let shard = format!("entries/{}", &key(1).as_str()[..2]);
+    for linked in [shard, "groups".to_owned()] {
+        let dir = tempfile::tempdir().unwrap();
+        drop(FsStore::open(dir.path()).unwrap());
+        let path = dir.path().join(&linked);
+        std::fs::remove_dir(&path).unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), &path).unwrap();
+        let refused = chain(&FsStore::open(dir.path()).map(drop).unwrap_err());
+        assert!(refused.contains(&linked), "{linked}: {refused}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::open(dir.path()).unwrap();
+    let group_dir = dir.path().join("groups").join(group(1).as_str());
+    std::os::unix::fs::symlink(elsewhere.path(), &group_dir).unwrap();
+    let put = store.put(response_entry(1, &EntryCodec::new())).await;
+    let refused = chain(&put.unwrap_err());
+    assert!(refused.contains("is a link"), "{refused}");
+    assert_eq!(
+        files_under(elsewhere.path()),
+        Vec::<PathBuf>::new(),
+        "nothing written through a link"
+    );
+}
+
 /// Sizes are read from records anyone may edit: ones claiming the largest size there is are
 /// counted, evicted and cleared without overflowing (a debug build panicked summing them).
 #[tokio::test]
