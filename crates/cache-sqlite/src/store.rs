@@ -620,17 +620,46 @@ macro_rules! quick_max_value {
 const QUICK_MAX_VALUE: i64 = quick_max_value!();
 
 /// The metadata of a row selected with [`META_COLUMNS`] first; `None` for a row whose key is
-/// not a cache key (not ours: skipped).
+/// not a cache key, or with a column of another type ([`is_foreign_column`]): not ours,
+/// skipped.
 fn meta_from_row(row: &rusqlite::Row<'_>) -> Result<Option<EntryMeta>, rusqlite::Error> {
-    let key: String = row.get(0)?;
-    let Ok(key) = key.parse::<CacheKey>() else {
-        tracing::warn!(
-            key,
-            "row with an invalid cache key in the SQLite cache: skipped"
-        );
+    let key = row
+        .get_ref(0)?
+        .as_str()
+        .ok()
+        .and_then(|k| k.parse::<CacheKey>().ok());
+    let Some(key) = key else {
+        tracing::warn!("row with an invalid cache key in the SQLite cache: skipped");
         return Ok(None);
     };
-    meta_after_key(row, key, 1).map(Some)
+    passing_over_foreign(meta_after_key(row, key, 1).map(Some), &key)
+}
+
+/// Whether `error` is a column holding another type than the store writes there (TEXT for
+/// the value, REAL for a time, a BLOB for a URL, text that is not UTF-8): a row edited by hand
+/// or by another program, which is no entry rather than a failure of every read of it.
+fn is_foreign_column(error: &rusqlite::Error) -> bool {
+    matches!(
+        error,
+        rusqlite::Error::InvalidColumnType(..)
+            | rusqlite::Error::FromSqlConversionFailure(..)
+            | rusqlite::Error::IntegralValueOutOfRange(..)
+            | rusqlite::Error::Utf8Error(..)
+    )
+}
+
+/// `read` of the row under `key`, with a row of foreign columns taken as none (logged).
+fn passing_over_foreign<T: Default>(
+    read: Result<T, rusqlite::Error>,
+    key: &CacheKey,
+) -> Result<T, rusqlite::Error> {
+    match read {
+        Err(error) if is_foreign_column(&error) => {
+            tracing::warn!(%key, %error, "row with a column of another type in the SQLite cache: skipped");
+            Ok(T::default())
+        }
+        read => read,
+    }
 }
 
 /// The metadata of the row under `key` from the columns after the key in [`META_COLUMNS`]
@@ -690,7 +719,8 @@ fn read_entry(
             let value: Option<Vec<u8>> = row.get(5)?;
             Ok((meta, value))
         })
-        .optional()?;
+        .optional();
+    let row = passing_over_foreign(row, &key)?;
     Ok(match row {
         None => Ok(None),
         Some((meta, Some(value))) => Ok(Some(StoredEntry::new(meta, Bytes::from(value)))),
@@ -722,7 +752,8 @@ fn read_decoded(
                 Bytes::copy_from_slice(value),
             ))))
         })
-        .optional()?;
+        .optional();
+    let row = passing_over_foreign(row, &key)?;
     Ok(match row {
         None => Ok(None),
         Some(Err(Oversized)) => Err(Oversized),
@@ -847,29 +878,34 @@ impl CacheStore for SqliteStore {
     fn entries(&self) -> BoxStream<'_, Result<EntryMeta, StoreError>> {
         // Keyset pagination: each page is one short read, so a long listing never holds a
         // read transaction open (which would stop WAL checkpoints).
-        let pages =
-            futures_util::stream::try_unfold(Some(String::new()), move |after| async move {
-                let Some(after) = after else { return Ok(None) };
-                let rows = self
-                    .blocking(move |inner| {
-                        let conn = inner.reader();
-                        let mut stmt = conn.prepare_cached(&format!(
-                            "SELECT {META_COLUMNS} FROM {TABLE}
+        // The page's last key is kept as SQLite holds it: a key of another type (a BLOB, from
+        // another program) sorts after every text key, and the next page starts after it.
+        let first = rusqlite::types::Value::Text(String::new());
+        let pages = futures_util::stream::try_unfold(Some(first), move |after| async move {
+            let Some(after) = after else { return Ok(None) };
+            let rows = self
+                .blocking(move |inner| {
+                    let conn = inner.reader();
+                    let mut stmt = conn.prepare_cached(&format!(
+                        "SELECT {META_COLUMNS} FROM {TABLE}
                          WHERE key > ?1 ORDER BY key LIMIT {PAGE_SIZE}"
-                        ))?;
-                        let rows = stmt.query_map([after], |row| {
-                            Ok((row.get::<_, String>(0)?, meta_from_row(row)?))
-                        })?;
-                        rows.collect::<Result<Vec<(String, Option<EntryMeta>)>, _>>()
-                    })
-                    .await?;
-                let next = (rows.len() == PAGE_SIZE).then(|| rows[rows.len() - 1].0.clone());
-                let metas: Vec<Result<EntryMeta, StoreError>> = rows
-                    .into_iter()
-                    .filter_map(|(_, meta)| meta.map(Ok))
-                    .collect();
-                Ok(Some((futures_util::stream::iter(metas), next)))
-            });
+                    ))?;
+                    let rows = stmt.query_map([after], |row| {
+                        Ok((
+                            row.get::<_, rusqlite::types::Value>(0)?,
+                            meta_from_row(row)?,
+                        ))
+                    })?;
+                    rows.collect::<Result<Vec<_>, _>>()
+                })
+                .await?;
+            let next = (rows.len() == PAGE_SIZE).then(|| rows[rows.len() - 1].0.clone());
+            let metas: Vec<Result<EntryMeta, StoreError>> = rows
+                .into_iter()
+                .filter_map(|(_, meta)| meta.map(Ok))
+                .collect();
+            Ok(Some((futures_util::stream::iter(metas), next)))
+        });
         Box::pin(futures_util::TryStreamExt::try_flatten(pages))
     }
 
@@ -918,6 +954,10 @@ impl CacheStore for SqliteStore {
                 &format!("DELETE FROM {TABLE} WHERE expires_at IS NOT NULL AND expires_at <= ?1"),
                 [now],
             )?;
+            // An expiry of another type (TEXT or BLOB, from another program; they sort after
+            // every number, so this reads the index's end) never comes: such a row is no entry.
+            let removed = removed
+                + conn.execute(&format!("DELETE FROM {TABLE} WHERE expires_at >= ''"), [])?;
             if removed > 0 {
                 inner.shrink(&conn)?;
             }

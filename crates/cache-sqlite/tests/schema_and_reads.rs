@@ -144,3 +144,72 @@ async fn kept_decoded_copies_see_changes_made_by_other_connections() {
     let gone = store.get_decoded_now(&key(1), &codec).unwrap().unwrap();
     assert!(gone.is_none());
 }
+
+/// Rows edited by hand or by another program, with a column of another type than the store
+/// writes (a TEXT value, a REAL time, a BLOB URL, a TEXT expiry, a BLOB key): each is no entry
+/// to a read, a listing, a lookup by URL or a sweep, which pass over it, and a write of its
+/// key replaces it. Each failed every read of its key, every listing of the store, or every
+/// lookup of its URL (so every invalidation of it).
+#[tokio::test]
+async fn rows_with_columns_of_another_type_are_passed_over() {
+    use futures_util::TryStreamExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("edited.sqlite");
+    let store = SqliteStore::open(&path).unwrap();
+    for n in 1..=5 {
+        store.put(grouped_entry(n, 7, None)).await.unwrap();
+    }
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let edit = |set: &str, n: u64| {
+        let sql = format!("UPDATE reqwest_cache_entries SET {set} WHERE key = ?1");
+        assert_eq!(conn.execute(&sql, [key(n).as_str()]).unwrap(), 1, "{set}");
+    };
+    edit("value = 'not a blob'", 1);
+    edit("created_at = 1.5", 2);
+    edit("url = X'ff00'", 3);
+    edit("expires_at = 'soon'", 4);
+    conn.execute(
+        "INSERT INTO reqwest_cache_entries (key, url, created_at, expires_at, value, url_group)
+         VALUES (X'00ff', 'https://example.com/', 0, NULL, X'00', ?1)",
+        [group(7).as_str()],
+    )
+    .unwrap();
+    drop(conn);
+
+    for n in 1..=4 {
+        let read = store.get(&key(n)).await;
+        assert!(matches!(read, Ok(None)), "key {n}: {read:?}");
+    }
+    // Listings read no value: the row whose value alone is foreign is listed (so it can be
+    // deleted, and an invalidation of its URL removes it).
+    let listed: Vec<_> = store
+        .entries()
+        .map_ok(|meta| meta.key)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(listed, [key(1), key(5)]);
+    let found = store.entries_for_url(&group(7)).await.unwrap();
+    assert_eq!(
+        found.iter().map(|meta| meta.key).collect::<Vec<_>>(),
+        [key(1), key(5)]
+    );
+    store
+        .delete_expired(std::time::SystemTime::now())
+        .await
+        .unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let left: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM reqwest_cache_entries WHERE key = ?1",
+            [key(4).as_str()],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(left, 0, "an expiry that never comes is swept");
+    store.put(grouped_entry(1, 7, None)).await.unwrap();
+    assert!(
+        store.get(&key(1)).await.unwrap().is_some(),
+        "a write replaces the row"
+    );
+}
