@@ -49,6 +49,9 @@ static DATABASES: Mutex<Vec<(u128, Weak<DatabaseLocks>)>> = Mutex::new(Vec::new(
 pub(crate) struct DatabaseLocks {
     clearing: RwLock<()>,
     bounded_writes: Mutex<()>,
+    /// A bounded write of this process has counted the live bytes again (see
+    /// `SledStore::recount_live_bytes`).
+    recounted: std::sync::atomic::AtomicBool,
 }
 
 impl DatabaseLocks {
@@ -88,6 +91,14 @@ impl DatabaseLocks {
         self.clearing
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// True the first time it is asked in this process, for the database's first eviction:
+    /// the live count it trusts may have drifted in a crash since it was last counted.
+    pub(crate) fn first_eviction(&self) -> bool {
+        !self
+            .recounted
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Holds the database's one bounded write.

@@ -38,11 +38,18 @@ pub(crate) fn encode_meta(meta: &EntryMeta) -> Vec<u8> {
     postcard::to_allocvec(&record).unwrap_or_default()
 }
 
+/// The metadata in `bytes`; `None` when they are neither version. A record is read as version
+/// 1 only where version 2 ran out of bytes and version 1 takes them all: a version 2 record
+/// damaged in its URL group (an option tag, text that is not UTF-8) read as version 1 lost
+/// its group, and with it every invalidation of its URL, while hits went on serving it.
 pub(crate) fn decode_meta(key: CacheKey, bytes: &[u8]) -> Option<EntryMeta> {
     let record = match postcard::from_bytes::<MetaRecord<'_>>(bytes) {
         Ok(record) => record,
-        Err(_) => {
-            let old: MetaRecordV1<'_> = postcard::from_bytes(bytes).ok()?;
+        Err(postcard::Error::DeserializeUnexpectedEnd) => {
+            let (old, rest) = postcard::take_from_bytes::<MetaRecordV1<'_>>(bytes).ok()?;
+            if !rest.is_empty() {
+                return None;
+            }
             MetaRecord {
                 url: old.url,
                 created_ms: old.created_ms,
@@ -51,6 +58,7 @@ pub(crate) fn decode_meta(key: CacheKey, bytes: &[u8]) -> Option<EntryMeta> {
                 variant_of: None,
             }
         }
+        Err(_) => return None,
     };
     let optional_key = |text: Option<&str>| text.and_then(|t| t.parse::<CacheKey>().ok());
     let meta = EntryMeta::new(
@@ -222,6 +230,26 @@ mod tests {
             )
             .is_none()
         );
+    }
+
+    /// A version 2 record damaged in its URL group is no record (deleted when read), not a
+    /// version 1 record without a group.
+    #[test]
+    fn a_damaged_version_2_record_is_not_read_as_version_1() {
+        let key: CacheKey = "0123456789abcdef0123456789abcdef".parse().unwrap();
+        let group: CacheKey = "ffffffffffffffffffffffffffffffff".parse().unwrap();
+        let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1);
+        let meta = EntryMeta::new(key, "u", t, None).with_url_group(Some(group));
+        let bytes = encode_meta(&meta);
+        // "u" (length, byte), created (zigzag 2), no expiry, then the group's option tag.
+        assert_eq!(&bytes[..5], &[1, b'u', 2, 0, 1]);
+        assert_eq!(decode_meta(key, &bytes), Some(meta));
+        let mut bad_tag = bytes.clone();
+        bad_tag[4] = 7;
+        assert_eq!(decode_meta(key, &bad_tag), None);
+        let mut bad_text = bytes.clone();
+        bad_text[10] = 0xff;
+        assert_eq!(decode_meta(key, &bad_text), None);
     }
 
     #[test]

@@ -218,32 +218,48 @@ impl SledStore {
         Ok(total.as_deref().map(decode_total).unwrap_or_default())
     }
 
-    /// A database written before the byte count existed gets it (and the creation index)
-    /// rebuilt once, from the records.
+    /// A database written before the byte count existed, or whose count is not one (of
+    /// another length), gets it (and the creation index) rebuilt from the records.
     fn count_live_bytes_if_missing(&self) -> Result<(), StoreError> {
-        if self.totals.contains_key(LIVE_BYTES).map_err(store_error)? {
+        let total = self.totals.get(LIVE_BYTES).map_err(store_error)?;
+        if total.is_some_and(|total| total.len() == 8) {
             return Ok(());
         }
+        self.recount_live_bytes().map(drop)
+    }
+
+    /// Counts the live bytes again from the records: each readable record is counted and its
+    /// creation indexed (where the index lacks it, eviction never reaches it); an unreadable
+    /// one is deleted, as a read of it does. The count drifts when a crash keeps a record's
+    /// write but not the count's (two entries of sled's log), or the other way round; an
+    /// over-count made every bounded write evict every entry. Called at open (no count, or
+    /// one of another length) and by the first eviction in a process, which other bounded
+    /// writes wait for; a delete or sweep running meanwhile may leave the count off by its
+    /// entry.
+    fn recount_live_bytes(&self) -> Result<u64, StoreError> {
         let mut total = 0u64;
         for item in self.entries.iter() {
             let (k, record) = item.map_err(store_error)?;
-            total += record.len() as u64;
             let meta = std::str::from_utf8(&k)
                 .ok()
                 .and_then(|k| k.parse::<CacheKey>().ok())
                 .and_then(|key| decode_record_meta(key, &record));
-            if let Some(meta) = meta {
-                let index = time_key(to_millis(meta.created_at), &meta.key);
-                self.indexes
-                    .created
-                    .insert(index, &[] as &[u8])
-                    .map_err(store_error)?;
-            }
+            let Some(meta) = meta else {
+                tracing::warn!("unreadable sled cache record: deleted");
+                self.entries.remove(&k).map_err(store_error)?;
+                continue;
+            };
+            total = total.saturating_add(record.len() as u64);
+            let index = time_key(to_millis(meta.created_at), &meta.key);
+            self.indexes
+                .created
+                .insert(index, &[] as &[u8])
+                .map_err(store_error)?;
         }
         self.totals
             .insert(LIVE_BYTES, &total.to_le_bytes())
             .map_err(store_error)?;
-        Ok(())
+        Ok(total)
     }
 
     /// Removes `key`'s record, then its index records; true when it existed.
@@ -402,9 +418,25 @@ impl SledStore {
     fn evict_oldest_beyond(&self, max: u64) -> Result<(), StoreError> {
         let target = max / 20 * 19;
         let mut live = self.live_bytes()?;
+        let mut recounted = false;
+        if self.locks.first_eviction() {
+            live = self.recount_live_bytes()?;
+            recounted = true;
+        }
         let mut oldest = self.indexes.created.iter().keys();
         while live > target {
-            let Some(index) = oldest.next() else { break };
+            let Some(index) = oldest.next() else {
+                // Every indexed entry is gone and the count still says over: it drifted (see
+                // `recount_live_bytes`; an edit of the database since the first eviction).
+                // Counted again, then evicted by once more.
+                if recounted {
+                    break;
+                }
+                recounted = true;
+                live = self.recount_live_bytes()?;
+                oldest = self.indexes.created.iter().keys();
+                continue;
+            };
             let index = index.map_err(store_error)?;
             if self.settle_time_record(IndexedTime::Created, &index)? {
                 live = self.live_bytes()?;

@@ -89,6 +89,10 @@ impl SqliteStoreBuilder {
     /// Bound the database to about this many bytes (default: unbounded). When a write takes
     /// it past the bound, the entries written longest ago are deleted, a twentieth of the
     /// table at a time, and the freed pages returned to the file system.
+    ///
+    /// The bound is on the whole file: in a file shared with another tool's tables, theirs
+    /// count too, and where they alone are over it the cache keeps nothing (said once, as a
+    /// warning). Give a bounded cache a file of its own.
     pub fn max_bytes(mut self, bytes: u64) -> Self {
         self.max_bytes = Some(bytes);
         self
@@ -441,10 +445,11 @@ impl Drop for QuickReader<'_> {
 /// row the highest), a twentieth of the table at a time, until the database uses at most
 /// `max` bytes.
 fn evict_oldest_beyond(conn: &Connection, max: u64) -> Result<(), rusqlite::Error> {
-    while used_bytes(conn)? > max {
+    while let over @ 1.. = used_bytes(conn)?.saturating_sub(max) {
         let count: i64 =
             conn.query_row(&format!("SELECT COUNT(*) FROM {TABLE}"), [], |r| r.get(0))?;
         if count == 0 {
+            warn_bound_below_other_tables(max + over, max);
             break;
         }
         let batch = (count / 20).max(1);
@@ -458,6 +463,21 @@ fn evict_oldest_beyond(conn: &Connection, max: u64) -> Result<(), rusqlite::Erro
         incremental_vacuum(conn)?;
     }
     Ok(())
+}
+
+/// Says once a process that the database is over `max` with the cache's table empty: the
+/// bound counts the whole file, and other tables in it (another tool's) take it all, so every
+/// bounded write evicts every entry, its own included.
+fn warn_bound_below_other_tables(used: u64, max: u64) {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::warn!(
+            used,
+            max,
+            "the SQLite cache's max_bytes counts the whole database file, and its other tables \
+             alone are over it: the cache keeps nothing (raise the bound or use a file of its own)"
+        );
+    }
 }
 
 /// Inserts (or replaces) one entry.
