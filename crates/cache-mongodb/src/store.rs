@@ -290,6 +290,11 @@ impl MongoStore {
     }
 }
 
+/// How many expired entries a sweep lists and deletes with one command: all of them in one
+/// `$in` passed MongoDB's 16 MB command limit at about 370,000 keys, and every sweep failed
+/// from then on (the next one listed the same keys).
+const SWEEP_BATCH: i64 = 100;
+
 #[async_trait]
 impl CacheStore for MongoStore {
     async fn get(&self, key: &CacheKey) -> Result<Option<StoredEntry>, StoreError> {
@@ -483,36 +488,45 @@ impl CacheStore for MongoStore {
 
     async fn delete_expired(&self, now: SystemTime) -> Result<u64, StoreError> {
         let expired = || doc! { "x": { "$ne": Bson::Null, "$lte": date(now) } };
-        let keys: Vec<String> = self
-            .entries
-            .find(expired())
-            .projection(doc! { "_id": 1 })
-            .await
-            .map_err(store_error)?
-            .map_err(store_error)
-            .try_filter_map(|document| async move {
-                Ok(document.get_str("_id").ok().map(str::to_owned))
-            })
-            .try_collect()
-            .await?;
-        if keys.is_empty() {
-            return Ok(0);
+        let mut removed = 0;
+        // A batch at a time: the next listing finds what this one left, and an entry kept
+        // because it was rewritten since no longer matches.
+        loop {
+            let keys: Vec<String> = self
+                .entries
+                .find(expired())
+                .projection(doc! { "_id": 1 })
+                .limit(SWEEP_BATCH)
+                .await
+                .map_err(store_error)?
+                .map_err(store_error)
+                .try_filter_map(|document| async move {
+                    Ok(document.get_str("_id").ok().map(str::to_owned))
+                })
+                .try_collect()
+                .await?;
+            if keys.is_empty() {
+                return Ok(removed);
+            }
+            // The expiry is checked again as each is deleted: an entry rewritten since the
+            // listing is no longer expired, and stays.
+            let mut filter = expired();
+            filter.insert("_id", doc! { "$in": &keys });
+            let deleted = self
+                .entries
+                .delete_many(filter)
+                .await
+                .map_err(store_error)?;
+            removed += deleted.deleted_count;
+            // Their copies could no longer answer: their memory goes now, as on `delete`.
+            for key in keys.iter().filter_map(|key| key.parse::<CacheKey>().ok()) {
+                self.copies.forget(&key);
+            }
+            self.delete_unnamed_chunks(&keys).await?;
+            if keys.len() < SWEEP_BATCH as usize {
+                return Ok(removed);
+            }
         }
-        // The expiry is checked again as each is deleted: an entry rewritten since the
-        // listing is no longer expired, and stays.
-        let mut filter = expired();
-        filter.insert("_id", doc! { "$in": &keys });
-        let deleted = self
-            .entries
-            .delete_many(filter)
-            .await
-            .map_err(store_error)?;
-        // Their copies could no longer answer: their memory goes now, as on `delete`.
-        for key in keys.iter().filter_map(|key| key.parse::<CacheKey>().ok()) {
-            self.copies.forget(&key);
-        }
-        self.delete_unnamed_chunks(&keys).await?;
-        Ok(deleted.deleted_count)
     }
 
     async fn set_expiry(

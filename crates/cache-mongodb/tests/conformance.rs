@@ -228,3 +228,71 @@ async fn chunks_of_a_cut_put_are_only_provisional() {
         .unwrap();
     assert_eq!(confirmed, 5, "all 4 MiB chunks confirmed");
 }
+
+/// The largest `$in` list in `document` and the documents within it.
+fn largest_in(document: &mongodb::bson::Document) -> usize {
+    use mongodb::bson::Bson;
+    fn within(value: &Bson) -> usize {
+        match value {
+            Bson::Document(document) => largest_in(document),
+            Bson::Array(items) => items.iter().map(within).max().unwrap_or(0),
+            _ => 0,
+        }
+    }
+    document
+        .iter()
+        .map(|(name, value)| match (name.as_str(), value) {
+            ("$in", Bson::Array(items)) => items.len().max(within(value)),
+            _ => within(value),
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// A sweep lists and deletes expired entries a batch at a time: all of them in one `$in`
+/// passed MongoDB's 16 MB command limit at about 370,000 entries, and every sweep failed from
+/// then on. Here 250 are swept in commands of 100 keys at most.
+#[tokio::test]
+async fn sweeps_delete_in_batches() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::SystemTime;
+    let largest = Arc::new(AtomicUsize::new(0));
+    let mut options = mongodb::options::ClientOptions::parse(shared_mongo().uri())
+        .await
+        .expect("options");
+    let seen = Arc::clone(&largest);
+    options.command_event_handler = Some(mongodb::event::EventHandler::callback(
+        move |event: mongodb::event::command::CommandEvent| {
+            if let mongodb::event::command::CommandEvent::Started(started) = event {
+                seen.fetch_max(largest_in(&started.command), Ordering::SeqCst);
+            }
+        },
+    ));
+    let client = mongodb::Client::with_options(options).expect("client");
+    let store = MongoStore::builder()
+        .database("conformance")
+        .collection(unique_namespace("sweep").replace('-', "_"))
+        .with_client(client)
+        .await
+        .expect("store");
+    let expired = Some(SystemTime::now() - Duration::from_secs(60));
+    let value = bytes::Bytes::from_static(b"v");
+    let puts = (0..250).map(|n| store.put(cache_core::testing::entry(n, value.clone(), expired)));
+    for put in futures_util::future::join_all(puts).await {
+        put.expect("put");
+    }
+    largest.store(0, Ordering::SeqCst);
+    assert_eq!(
+        store
+            .delete_expired(SystemTime::now())
+            .await
+            .expect("sweep"),
+        250
+    );
+    let largest = largest.load(Ordering::SeqCst);
+    assert!(
+        (1..=100).contains(&largest),
+        "a command listed {largest} keys"
+    );
+    assert_eq!(store.count().await.expect("count"), 0);
+}

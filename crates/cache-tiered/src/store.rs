@@ -104,8 +104,9 @@ impl TieredStoreBuilder {
 ///   breaks, memory is flushed and reads go to the backing store until it is back, then
 ///   memory is flushed again. Without a source, a copy is served for at most the memory
 ///   TTL ([`DEFAULT_MEMORY_TTL`]): another process's change is seen within it.
-/// - **Fail-open**: when the backing store fails, a read answers with the memory copy if
-///   there is one (even when it would otherwise ask the backing store), and a write still
+/// - **Fail-open**: when the backing store is out of reach (a transient error: down, timed
+///   out), a read answers with the memory copy if there is one (even when it would otherwise
+///   ask the backing store; any other error, such as a refusal, is the read's), and a write still
 ///   lands in memory (and the error is returned), served for at most [`DEFAULT_MEMORY_TTL`]
 ///   even with an invalidation source: a write that never reached the backing store brings
 ///   no invalidation, and would otherwise be served here, and nowhere else, until it
@@ -224,8 +225,10 @@ impl TieredStore {
         }
     }
 
-    /// Reads the backing store and keeps what it returns in memory; when it fails, answers
-    /// with the memory copy if there is one.
+    /// Reads the backing store and keeps what it returns in memory; when it is out of reach
+    /// (a transient failure), answers with the memory copy if there is one. Any other
+    /// failure (a refusal, an unreadable value) is the read's: it may last, and the copy
+    /// would be served, unchecked, for as long.
     pub(crate) async fn read_through(
         &self,
         key: &CacheKey,
@@ -240,13 +243,14 @@ impl TieredStore {
                 self.tier.invalidate(key);
                 Ok(None)
             }
-            Err(error) => match self.tier.copy(key) {
+            Err(error) if error.is_transient() => match self.tier.copy(key) {
                 Some(copy) => {
                     tracing::debug!(%key, %error, "backing store failed: answering from memory");
                     Ok(Some(copy))
                 }
                 None => Err(error),
             },
+            Err(error) => Err(error),
         }
     }
 }

@@ -250,6 +250,61 @@ async fn a_failing_backing_store_is_answered_from_memory() {
     assert!(store.get(&key(2)).await.unwrap_err().is_transient());
 }
 
+/// A Redis store whose reads fail, once told to, as a lasting refusal would (not a
+/// transient error): revoked permissions, a value it cannot read.
+#[derive(Debug)]
+struct RefusingGets(RedisStore, Arc<std::sync::atomic::AtomicBool>);
+
+#[async_trait]
+impl CacheStore for RefusingGets {
+    async fn get(&self, key: &CacheKey) -> Result<Option<StoredEntry>, StoreError> {
+        if self.1.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(StoreError::backend(std::io::Error::other("NOPERM")));
+        }
+        self.0.get(key).await
+    }
+
+    async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
+        self.0.put(entry).await
+    }
+
+    async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {
+        self.0.delete(key).await
+    }
+
+    fn entries(&self) -> BoxStream<'_, Result<EntryMeta, StoreError>> {
+        self.0.entries()
+    }
+
+    async fn clear(&self) -> Result<u64, StoreError> {
+        self.0.clear().await
+    }
+}
+
+/// Only a backing store out of reach is answered from memory: a read it refuses fails, and
+/// the copy (which nothing checks meanwhile, and which another process may have deleted) is
+/// not served for as long as the refusal lasts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusing_backing_store_is_not_answered_from_memory() {
+    let redis = RedisStore::builder()
+        .prefix(unique_namespace("refusing"))
+        .open(&shared_redis().url())
+        .await
+        .unwrap();
+    let refusing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let store = TieredStore::builder(RefusingGets(redis, Arc::clone(&refusing)))
+        .memory_ttl(Duration::from_secs(3600))
+        .build()
+        .await
+        .unwrap();
+    let expired = Some(SystemTime::now() - Duration::from_secs(1));
+    store.put(entry(1, "old", expired)).await.unwrap();
+    assert_eq!(value_of(&store, 1).await.as_deref(), Some(&b"old"[..]));
+    refusing.store(true, std::sync::atomic::Ordering::SeqCst);
+    let refused = store.get(&key(1)).await.unwrap_err();
+    assert!(!refused.is_transient(), "{refused:?}");
+}
+
 async fn value_of(store: &TieredStore, n: u64) -> Option<Bytes> {
     store
         .get(&key(n))
