@@ -221,10 +221,20 @@ impl MongoStore {
         Ok(Some(value.freeze()))
     }
 
-    /// Deletes the chunks under `keys` except those an entry names now: a rewrite since the
-    /// keys were listed keeps its own (whatever the generation the listing saw).
-    async fn delete_unnamed_chunks(&self, keys: &[String]) -> Result<(), StoreError> {
-        let named: Vec<Document> = self
+    /// Deletes the chunks of each listed generation (key, generation) that no entry names
+    /// now. Only those generations: a write of one of the keys still uploading has chunks of
+    /// a generation nothing names yet (the sweep deleted them, and the write then named
+    /// chunks that were gone); and an entry whose expiry was extended since the listing still
+    /// names its own.
+    async fn delete_unnamed_generations(
+        &self,
+        listed: Vec<(String, String)>,
+    ) -> Result<(), StoreError> {
+        if listed.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<&str> = listed.iter().map(|(key, _)| key.as_str()).collect();
+        let named: std::collections::HashSet<(String, String)> = self
             .entries
             .find(doc! { "_id": { "$in": keys }, "g": { "$exists": true } })
             .projection(doc! { "_id": 1, "g": 1 })
@@ -236,16 +246,49 @@ impl MongoStore {
                 else {
                     return Ok(None);
                 };
-                Ok(Some(doc! { "k": key, "g": generation }))
+                Ok(Some((key.to_owned(), generation.to_owned())))
             })
             .try_collect()
             .await?;
-        let mut filter = doc! { "k": { "$in": keys } };
-        if !named.is_empty() {
-            filter.insert("$nor", named);
+        let unnamed: Vec<Document> = listed
+            .into_iter()
+            .filter(|pair| !named.contains(pair))
+            .map(|(key, generation)| doc! { "k": key, "g": generation })
+            .collect();
+        if !unnamed.is_empty() {
+            self.chunks
+                .delete_many(doc! { "$or": unnamed })
+                .await
+                .map_err(store_error)?;
         }
-        self.chunks.delete_many(filter).await.map_err(store_error)?;
         Ok(())
+    }
+
+    /// Deletes confirmed chunks (kept for good: no deletion time) whose generation no entry
+    /// names: a write cut off after its entry replaced the one naming them, or a delete cut
+    /// off between the entry and its chunks, left them, and neither the TTL index nor any
+    /// later write or delete of the key would remove them. A generation still uploading is
+    /// not confirmed (its chunks have a provisional time), so it is never listed here.
+    async fn delete_orphaned_chunks(&self) -> Result<(), StoreError> {
+        // One chunk of each generation has the index 0.
+        let mut firsts = self
+            .chunks
+            .find(doc! { "d": Bson::Null, "i": 0_i64 })
+            .projection(doc! { "k": 1, "g": 1 })
+            .batch_size(SWEEP_BATCH as u32)
+            .await
+            .map_err(store_error)?;
+        let mut listed = Vec::new();
+        while let Some(first) = firsts.try_next().await.map_err(store_error)? {
+            if let (Ok(key), Ok(generation)) = (first.get_str("k"), first.get_str("g")) {
+                listed.push((key.to_owned(), generation.to_owned()));
+            }
+            if listed.len() == SWEEP_BATCH as usize {
+                self.delete_unnamed_generations(std::mem::take(&mut listed))
+                    .await?;
+            }
+        }
+        self.delete_unnamed_generations(listed).await
     }
 
     /// Deletes the chunks of one generation of `key`'s value.
@@ -492,22 +535,27 @@ impl CacheStore for MongoStore {
         // A batch at a time: the next listing finds what this one left, and an entry kept
         // because it was rewritten since no longer matches.
         loop {
-            let keys: Vec<String> = self
+            let listed: Vec<(String, Option<String>)> = self
                 .entries
                 .find(expired())
-                .projection(doc! { "_id": 1 })
+                .projection(doc! { "_id": 1, "g": 1 })
                 .limit(SWEEP_BATCH)
                 .await
                 .map_err(store_error)?
                 .map_err(store_error)
                 .try_filter_map(|document| async move {
-                    Ok(document.get_str("_id").ok().map(str::to_owned))
+                    let Ok(key) = document.get_str("_id") else {
+                        return Ok(None);
+                    };
+                    let generation = document.get_str("g").ok().map(str::to_owned);
+                    Ok(Some((key.to_owned(), generation)))
                 })
                 .try_collect()
                 .await?;
-            if keys.is_empty() {
-                return Ok(removed);
+            if listed.is_empty() {
+                break;
             }
+            let keys: Vec<&str> = listed.iter().map(|(key, _)| key.as_str()).collect();
             // The expiry is checked again as each is deleted: an entry rewritten since the
             // listing is no longer expired, and stays.
             let mut filter = expired();
@@ -522,11 +570,18 @@ impl CacheStore for MongoStore {
             for key in keys.iter().filter_map(|key| key.parse::<CacheKey>().ok()) {
                 self.copies.forget(&key);
             }
-            self.delete_unnamed_chunks(&keys).await?;
-            if keys.len() < SWEEP_BATCH as usize {
-                return Ok(removed);
+            let last = listed.len() < SWEEP_BATCH as usize;
+            let chunked = listed
+                .into_iter()
+                .filter_map(|(key, generation)| Some((key, generation?)))
+                .collect();
+            self.delete_unnamed_generations(chunked).await?;
+            if last {
+                break;
             }
         }
+        self.delete_orphaned_chunks().await?;
+        Ok(removed)
     }
 
     async fn set_expiry(

@@ -296,3 +296,109 @@ async fn sweeps_delete_in_batches() {
     );
     assert_eq!(store.count().await.expect("count"), 0);
 }
+
+/// A store over a new collection, and the raw collections under it (entries, chunks).
+async fn store_and_collections(
+    name: &str,
+) -> (
+    MongoStore,
+    mongodb::Collection<mongodb::bson::Document>,
+    mongodb::Collection<mongodb::bson::Document>,
+) {
+    let collection = unique_namespace(name).replace('-', "_");
+    let store = MongoStore::builder()
+        .database("conformance")
+        .collection(&collection)
+        .open(&shared_mongo().uri())
+        .await
+        .expect("store");
+    let client = mongodb::Client::with_uri_str(shared_mongo().uri())
+        .await
+        .expect("client");
+    let database = client.database("conformance");
+    let entries = database.collection(&collection);
+    let chunks = database.collection(&format!("{collection}_chunks"));
+    (store, entries, chunks)
+}
+
+/// A value large enough to be kept in chunks (over 8 MiB).
+fn chunked_value() -> bytes::Bytes {
+    bytes::Bytes::from(vec![b'c'; 9 * 1024 * 1024])
+}
+
+/// Chunks kept for good whose entry went without them (a delete, or a rewrite, cut off
+/// between its steps) are removed by a sweep: the TTL index never sees them (no deletion
+/// time), and no later write or delete of another key would.
+#[tokio::test]
+async fn a_sweep_removes_chunks_no_entry_names() {
+    use mongodb::bson::doc;
+    let (store, entries, chunks) = store_and_collections("orphans").await;
+    store
+        .put(cache_core::testing::entry(1, chunked_value(), None))
+        .await
+        .expect("put");
+    store
+        .put(cache_core::testing::entry(2, chunked_value(), None))
+        .await
+        .expect("put");
+    assert_eq!(chunks.count_documents(doc! {}).await.expect("count"), 6);
+    // Entry 1 deleted as a delete cut off before its chunks would leave it.
+    entries
+        .delete_one(doc! { "_id": cache_core::testing::key(1).as_str() })
+        .await
+        .expect("delete");
+    store
+        .delete_expired(std::time::SystemTime::now())
+        .await
+        .expect("sweep");
+    assert_eq!(chunks.count_documents(doc! {}).await.expect("count"), 3);
+    let two = store.get(&cache_core::testing::key(2)).await.expect("get");
+    assert_eq!(two.expect("entry 2 stays").value.len(), 9 * 1024 * 1024);
+}
+
+/// A sweep deleting an expired chunked entry leaves the chunks of a write of the same key
+/// still uploading (a generation no entry names yet): it deleted every unnamed chunk of the
+/// key, and the write then named chunks that were gone, so its entry was lost.
+#[tokio::test]
+async fn a_sweep_leaves_the_chunks_of_a_write_in_progress() {
+    use mongodb::bson::{Binary, DateTime, doc, spec::BinarySubtype};
+    let (store, _entries, chunks) = store_and_collections("uploading").await;
+    let key = cache_core::testing::key(1);
+    let expired = Some(std::time::SystemTime::now() - Duration::from_secs(60));
+    store
+        .put(cache_core::testing::entry(1, chunked_value(), expired))
+        .await
+        .expect("put");
+    let provisional =
+        DateTime::from_system_time(std::time::SystemTime::now() + Duration::from_secs(3600));
+    chunks
+        .insert_one(doc! {
+            "_id": format!("{key}:uploading:0"),
+            "k": key.as_str(),
+            "g": "uploading",
+            "i": 0_i64,
+            "d": provisional,
+            "v": Binary { subtype: BinarySubtype::Generic, bytes: vec![b'n'; 16] },
+        })
+        .await
+        .expect("insert");
+    assert_eq!(
+        store
+            .delete_expired(std::time::SystemTime::now())
+            .await
+            .expect("sweep"),
+        1
+    );
+    let left: Vec<String> = chunks
+        .distinct("g", doc! { "k": key.as_str() })
+        .await
+        .expect("distinct")
+        .into_iter()
+        .filter_map(|g| g.as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        left,
+        ["uploading"],
+        "the expired entry's own chunks go, the new write's stay"
+    );
+}
