@@ -23,6 +23,9 @@ pub(crate) struct Tier {
     /// Bumped for each key invalidated (written, deleted or changed elsewhere), on the key's
     /// stripe.
     stripes: [AtomicU64; STRIPES],
+    /// Held by a fill of a key on the stripe while it puts its copy and that copy's deadline:
+    /// two fills racing each keep their own deadline with their own copy.
+    fills: [std::sync::Mutex<()>; STRIPES],
     /// Bumped for each flush.
     flushes: AtomicU64,
     /// Whether memory answers before the backing store: always without an invalidation
@@ -63,6 +66,7 @@ impl Tier {
         Self {
             memory,
             stripes: std::array::from_fn(|_| AtomicU64::new(0)),
+            fills: std::array::from_fn(|_| std::sync::Mutex::new(())),
             flushes: AtomicU64::new(0),
             live: AtomicBool::new(live),
             deadlines,
@@ -140,6 +144,9 @@ impl Tier {
         if lifetime.is_some_and(|l| l.is_zero()) {
             return;
         }
+        let _filling = self.fills[stripe_of(&key)]
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         // A copy memory refuses (too large) is not kept, and neither is the older copy it
         // replaces: memory leaves that one in place when it refuses. Its deadline is set
         // only once the copy is in, so a refused fill never extends the older copy's life.
@@ -224,6 +231,35 @@ mod tests {
             None,
         );
         StoredEntry::new(meta, value)
+    }
+
+    /// Two fills of one key racing (a read's copy of what the backing store holds, a failed
+    /// write's brief copy): the copy memory keeps has its own fill's deadline. The brief copy
+    /// was left with the read's (none) when the read's deadline landed last, and then was
+    /// served for good although the backing store never held it.
+    #[test]
+    fn racing_fills_keep_each_copy_with_its_own_deadline() {
+        let tier = Tier::new(MemoryStore::new(), None, true);
+        let read = entry(1, "read");
+        let key = read.meta.key;
+        let failed_write = entry(1, "failed write");
+        for round in 0..5_000 {
+            let guard = tier.guard(&key);
+            std::thread::scope(|scope| {
+                scope.spawn(|| tier.fill(read.clone(), guard));
+                scope.spawn(|| {
+                    tier.fill_briefly(failed_write.clone(), guard, Duration::from_secs(60))
+                });
+            });
+            let copy = tier.copy(&key).expect("a copy");
+            let deadline = tier.deadlines.until.get(&key).expect("a deadline entry");
+            assert_eq!(
+                copy.value == failed_write.value,
+                deadline.is_some(),
+                "round {round}: {:?} with deadline {deadline:?}",
+                copy.value
+            );
+        }
     }
 
     #[test]
