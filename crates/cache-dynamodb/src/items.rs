@@ -124,12 +124,28 @@ pub(crate) fn value_of(item: &Item) -> Option<Value> {
     if let Some(AttributeValue::B(blob)) = item.get(VALUE) {
         return Some(Value::Inline(Bytes::copy_from_slice(blob.as_ref())));
     }
-    let generation = item.get(GENERATION)?.as_s().ok()?.clone();
+    let generation = item.get(GENERATION)?.as_s().ok()?;
+    if !is_generation(generation) {
+        return None;
+    }
+    let generation = generation.clone();
     let chunks = u32::try_from(get_n(item, CHUNKS)?)
         .ok()
         .filter(|&chunks| chunks <= MAX_CHUNKS)?;
     Some(Value::Chunked { generation, chunks })
 }
+
+/// Whether `text` may be a generation a write made (`{millis}-{pid}-{counter}`): short, of
+/// digits and dashes. A foreign item's generation of hundreds of KB made every chunk key that
+/// long (thousands of them: gigabytes), or of over 2 KB made each key one DynamoDB refuses,
+/// failing every read of the entry.
+fn is_generation(text: &str) -> bool {
+    (1..=MAX_GENERATION_LEN).contains(&text.len())
+        && text.bytes().all(|b| b.is_ascii_digit() || b == b'-')
+}
+
+/// The longest generation [`is_generation`] takes: three numbers of at most 20 digits.
+const MAX_GENERATION_LEN: usize = 64;
 
 /// The chunk keys an entry item refers to (none when inline).
 pub(crate) fn chunk_keys_of(key: &CacheKey, item: &Item) -> Vec<String> {
@@ -150,6 +166,30 @@ mod tests {
         item.insert(GENERATION.into(), s("1-2-3"));
         item.insert(CHUNKS.into(), n(chunks));
         item
+    }
+
+    /// A generation no write makes (long, or of other characters) is no entry: its chunk
+    /// keys are never built.
+    #[test]
+    fn a_generation_no_write_makes_is_not_an_entry() {
+        let key: CacheKey = "00112233445566778899aabbccddeeff".parse().unwrap();
+        let with = |generation: String| {
+            let mut item = chunked(3);
+            item.insert(GENERATION.into(), s(generation));
+            item
+        };
+        for foreign in [
+            "7".repeat(400_000),
+            "1".repeat(2_100),
+            "a-b-c".into(),
+            String::new(),
+        ] {
+            let item = with(foreign.clone());
+            assert!(value_of(&item).is_none(), "{} bytes", foreign.len());
+            assert!(chunk_keys_of(&key, &item).is_empty());
+        }
+        let own = format!("{}-{}-{}", i64::MAX, u32::MAX, u64::MAX);
+        assert_eq!(chunk_keys_of(&key, &with(own)).len(), 3);
     }
 
     #[test]
