@@ -845,8 +845,10 @@ impl DynamoStore {
         Ok(meta_of(old).is_some())
     }
     /// A chunk of the entry is missing: an overwrite removed it meanwhile, or it was never
-    /// confirmed and expired. In the second case the entry is dead and is removed, but only
-    /// while it still names this generation (never a newer write).
+    /// confirmed and expired. In the second case the entry is dead and is removed, with the
+    /// chunks of it that are left (those confirmed before a cut-off confirmation, kept for
+    /// good, would otherwise stay, named by nothing), but only while it still names this
+    /// generation (never a newer write).
     async fn forget_dead_entry(&self, key: &CacheKey, generation: &str) -> Result<(), StoreError> {
         let deleted = self
             .client
@@ -856,10 +858,20 @@ impl DynamoStore {
             .condition_expression("#g = :g")
             .expression_attribute_names("#g", GENERATION)
             .expression_attribute_values(":g", items::s(generation))
+            .return_values(ReturnValue::AllOld)
             .send()
             .await;
         match deleted {
-            Ok(_) => Ok(()),
+            Ok(output) => {
+                let chunks = output
+                    .attributes
+                    .map(|old| chunk_keys_of(key, &old))
+                    .unwrap_or_default();
+                if !chunks.is_empty() {
+                    self.delete_keys(chunks).await?;
+                }
+                Ok(())
+            }
             Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
                 Ok(())
             }

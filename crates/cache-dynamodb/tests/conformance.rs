@@ -334,3 +334,53 @@ async fn an_older_table_gets_the_url_group_index() {
         .unwrap();
     assert_eq!(found.len(), 1);
 }
+
+/// An entry found dead (one of its chunks gone: never confirmed, and expired) is removed with
+/// the chunks of it that are left: those kept for good (confirmed before a confirmation was
+/// cut off) stayed, named by nothing, and nothing removed them but `clear`.
+#[tokio::test]
+async fn a_dead_entry_goes_with_its_chunks() {
+    let store = DynamoStore::builder()
+        .table(unique_namespace("dead"))
+        .ttl_offset(None)
+        .open_local(&shared_dynamo().endpoint(), "us-east-1")
+        .await
+        .unwrap();
+    let entry = cache_core::testing::entry(1, bytes::Bytes::from(vec![7u8; 1_000_000]), None);
+    let prefix = entry.meta.key.as_str().to_owned();
+    store.put(entry).await.unwrap();
+    let ours = |items: Vec<std::collections::HashMap<String, _>>| -> Vec<String> {
+        items
+            .into_iter()
+            .filter_map(|item| {
+                let key: &cache_dynamodb::aws_sdk_dynamodb::types::AttributeValue =
+                    item.get("k")?;
+                Some(key.as_s().ok()?.clone())
+            })
+            .filter(|key| key.starts_with(&prefix))
+            .collect()
+    };
+    let mut keys = ours(raw_items(&store).await);
+    keys.sort();
+    assert_eq!(keys.len(), 4, "the entry and its three chunks: {keys:?}");
+    // The last chunk gone, as an unconfirmed one the TTL removed.
+    let client = aws_sdk_dynamodb_client(&shared_dynamo().endpoint()).await;
+    client
+        .delete_item()
+        .table_name(store.table())
+        .key(
+            "k",
+            cache_dynamodb::aws_sdk_dynamodb::types::AttributeValue::S(keys[3].clone()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        store
+            .get(&cache_core::testing::key(1))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(ours(raw_items(&store).await), Vec::<String>::new());
+}
