@@ -478,6 +478,49 @@ impl DynamoStore {
         Ok((output.items.unwrap_or_default(), output.last_evaluated_key))
     }
 
+    /// Deletes those of `chunks` (keys of chunks kept for good) whose generation their entry
+    /// does not name: a delete or an overwrite cut off between its entry and its chunks left
+    /// them, with no deletion time, and nothing else ever removes them. A write still
+    /// uploading has chunks with a provisional deletion time, never among these; confirmed
+    /// ones belong to the entry naming them from then on.
+    async fn delete_orphaned_chunks(&self, chunks: Vec<String>) -> Result<(), StoreError> {
+        let mut by_entry: HashMap<(CacheKey, String), Vec<String>> = HashMap::new();
+        for chunk in chunks {
+            let mut parts = chunk.splitn(3, '#');
+            let (Some(key), Some(generation)) = (parts.next(), parts.next()) else {
+                continue;
+            };
+            let Ok(key) = key.parse::<CacheKey>() else {
+                continue;
+            };
+            let generation = generation.to_owned();
+            by_entry.entry((key, generation)).or_default().push(chunk);
+        }
+        for ((key, generation), chunks) in by_entry {
+            let entry = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .set_key(Some(Self::key_attr(key.as_str())))
+                .consistent_read(true)
+                .projection_expression("#g")
+                .expression_attribute_names("#g", GENERATION)
+                .send()
+                .await
+                .map_err(store_error)?;
+            let named = entry
+                .item
+                .as_ref()
+                .and_then(|item| item.get(GENERATION))
+                .and_then(|g| g.as_s().ok())
+                .is_some_and(|g| *g == generation);
+            if !named {
+                self.delete_keys(chunks).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Every entry item (metadata only) not past retention.
     async fn scan_entries(&self) -> Result<Vec<Item>, StoreError> {
         let now = SystemTime::now();
@@ -695,15 +738,41 @@ impl CacheStore for DynamoStore {
             .await
     }
 
+    /// A page of the table at a time, deleting as it goes: a table of gigabytes took longer
+    /// to scan whole than a sweep may run, so no sweep ever deleted anything. Chunks kept for
+    /// good whose generation no entry names go too ([`DynamoStore::delete_orphaned_chunks`]).
     async fn delete_expired(&self, now: SystemTime) -> Result<u64, StoreError> {
         let mut removed = 0;
-        for item in self.scan_entries().await? {
-            let Some(meta) = meta_of(&item) else { continue };
-            if meta.is_expired(now) && self.delete_if_expired(&meta.key, now).await? {
-                removed += 1;
+        let mut start = None;
+        loop {
+            let (items, next) = self.scan_page(start, true).await?;
+            let mut confirmed_chunks = Vec::new();
+            for item in &items {
+                if item
+                    .get(KIND)
+                    .and_then(|kind| kind.as_s().ok())
+                    .map(String::as_str)
+                    == Some(items::KIND_CHUNK)
+                {
+                    if !item.contains_key(DELETE_AT) {
+                        confirmed_chunks.extend(item.get(KEY).and_then(|k| k.as_s().ok()).cloned());
+                    }
+                    continue;
+                }
+                if is_past_retention(item, now) {
+                    continue;
+                }
+                let Some(meta) = meta_of(item) else { continue };
+                if meta.is_expired(now) && self.delete_if_expired(&meta.key, now).await? {
+                    removed += 1;
+                }
+            }
+            self.delete_orphaned_chunks(confirmed_chunks).await?;
+            match next.filter(|next| !next.is_empty()) {
+                Some(next) => start = Some(next),
+                None => return Ok(removed),
             }
         }
-        Ok(removed)
     }
 
     async fn set_expiry(

@@ -384,3 +384,58 @@ async fn a_dead_entry_goes_with_its_chunks() {
     );
     assert_eq!(ours(raw_items(&store).await), Vec::<String>::new());
 }
+
+/// Chunks kept for good whose entry went without them (a delete cut off between its entry
+/// and its chunks) are removed by a sweep; another entry's stay. Nothing removed them but
+/// `clear`.
+#[tokio::test]
+async fn a_sweep_removes_chunks_no_entry_names() {
+    let store = DynamoStore::builder()
+        .table(unique_namespace("orphans"))
+        .ttl_offset(None)
+        .open_local(&shared_dynamo().endpoint(), "us-east-1")
+        .await
+        .unwrap();
+    for n in 1..=2 {
+        let value = bytes::Bytes::from(vec![7u8; 1_000_000]);
+        store
+            .put(cache_core::testing::entry(n, value, None))
+            .await
+            .unwrap();
+    }
+    let chunks_of = |items: Vec<std::collections::HashMap<String, _>>, n: u64| -> usize {
+        let prefix = format!("{}#", cache_core::testing::key(n).as_str());
+        items
+            .iter()
+            .filter(|item| {
+                let key: Option<&cache_dynamodb::aws_sdk_dynamodb::types::AttributeValue> =
+                    item.get("k");
+                key.and_then(|k| k.as_s().ok())
+                    .is_some_and(|k| k.starts_with(&prefix))
+            })
+            .count()
+    };
+    let client = aws_sdk_dynamodb_client(&shared_dynamo().endpoint()).await;
+    client
+        .delete_item()
+        .table_name(store.table())
+        .key(
+            "k",
+            cache_dynamodb::aws_sdk_dynamodb::types::AttributeValue::S(
+                cache_core::testing::key(1).as_str().to_owned(),
+            ),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(chunks_of(raw_items(&store).await, 1), 3);
+    store
+        .delete_expired(std::time::SystemTime::now())
+        .await
+        .unwrap();
+    let items = raw_items(&store).await;
+    assert_eq!(chunks_of(items.clone(), 1), 0, "the orphaned chunks go");
+    assert_eq!(chunks_of(items, 2), 3, "the other entry's stay");
+    let two = store.get(&cache_core::testing::key(2)).await.unwrap();
+    assert_eq!(two.expect("entry 2").value.len(), 1_000_000);
+}
