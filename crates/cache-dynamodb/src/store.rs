@@ -759,10 +759,14 @@ impl CacheStore for DynamoStore {
                     }
                     continue;
                 }
+                let Some(meta) = meta_of(item) else { continue };
                 if is_past_retention(item, now) {
+                    // Gone to every read already, and not counted; deleted here because
+                    // DynamoDB's TTL skips deletion times over five years old (an import of
+                    // old entries), which would then stay for good.
+                    self.delete_if_expired(&meta.key, now).await?;
                     continue;
                 }
-                let Some(meta) = meta_of(item) else { continue };
                 if meta.is_expired(now) && self.delete_if_expired(&meta.key, now).await? {
                     removed += 1;
                 }

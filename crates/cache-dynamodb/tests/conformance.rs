@@ -439,3 +439,35 @@ async fn a_sweep_removes_chunks_no_entry_names() {
     let two = store.get(&cache_core::testing::key(2)).await.unwrap();
     assert_eq!(two.expect("entry 2").value.len(), 1_000_000);
 }
+
+/// An entry past its retention (here one that expired six years ago, as an import of old
+/// entries writes it) is removed by a sweep: DynamoDB's TTL skips deletion times over five
+/// years old, and every read already passes over it, so nothing else ever removed it.
+#[tokio::test]
+async fn a_sweep_removes_entries_past_retention() {
+    let store = DynamoStore::builder()
+        .table(unique_namespace("long-past"))
+        .ttl_offset(Some(TTL_OFFSET))
+        .open_local(&shared_dynamo().endpoint(), "us-east-1")
+        .await
+        .unwrap();
+    let six_years_ago = std::time::SystemTime::now() - Duration::from_secs(6 * 365 * 24 * 3600);
+    let old = cache_core::testing::entry(1, bytes::Bytes::from_static(b"old"), Some(six_years_ago));
+    store.put(old).await.unwrap();
+    assert_eq!(raw_items(&store).await.len(), 1);
+    assert!(
+        store
+            .get(&cache_core::testing::key(1))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        store
+            .delete_expired(std::time::SystemTime::now())
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(raw_items(&store).await.len(), 0);
+}
