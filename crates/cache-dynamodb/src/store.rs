@@ -740,7 +740,7 @@ impl CacheStore for DynamoStore {
 
     /// A page of the table at a time, deleting as it goes: a table of gigabytes took longer
     /// to scan whole than a sweep may run, so no sweep ever deleted anything. Chunks kept for
-    /// good whose generation no entry names go too ([`DynamoStore::delete_orphaned_chunks`]).
+    /// good whose generation no entry names go too (`delete_orphaned_chunks`).
     async fn delete_expired(&self, now: SystemTime) -> Result<u64, StoreError> {
         let mut removed = 0;
         let mut start = None;
