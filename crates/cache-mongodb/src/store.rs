@@ -291,6 +291,31 @@ impl MongoStore {
         self.delete_unnamed_generations(listed).await
     }
 
+    /// Deletes `document`, read under `key` and found not to be an entry, with the chunks of
+    /// its generation if it names one; not a write of the key landing meanwhile (a `delete`
+    /// took that, with every chunk of the key, an upload in progress included). Told apart
+    /// by its creation time: a write always sets one, as a date, and a new one.
+    async fn delete_not_an_entry(
+        &self,
+        key: &CacheKey,
+        document: &Document,
+    ) -> Result<(), StoreError> {
+        let same_creation = match document.get("c") {
+            Some(Bson::DateTime(created)) => Bson::DateTime(*created),
+            _ => Bson::Document(doc! { "$not": { "$type": "date" } }),
+        };
+        let deleted = self
+            .entries
+            .delete_one(doc! { "_id": key.as_str(), "c": same_creation })
+            .await
+            .map_err(store_error)?;
+        self.copies.forget(key);
+        if let (1.., Ok(generation)) = (deleted.deleted_count, document.get_str("g")) {
+            self.delete_generation(key, generation).await?;
+        }
+        Ok(())
+    }
+
     /// Deletes the chunks of one generation of `key`'s value.
     async fn delete_generation(&self, key: &CacheKey, generation: &str) -> Result<(), StoreError> {
         self.chunks
@@ -348,7 +373,7 @@ impl CacheStore for MongoStore {
         };
         let (Some(meta), Some(value)) = (meta_of(&document), value_of(&document)) else {
             tracing::warn!(%key, "a document under the cache's key is not an entry: deleting it");
-            self.delete(key).await?;
+            self.delete_not_an_entry(key, &document).await?;
             return Ok(None);
         };
         let value = match value {

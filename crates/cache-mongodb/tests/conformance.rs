@@ -402,3 +402,43 @@ async fn a_sweep_leaves_the_chunks_of_a_write_in_progress() {
         "the expired entry's own chunks go, the new write's stay"
     );
 }
+
+/// A document under a cache key that is not an entry (another program's) is deleted by the
+/// read that finds it, with the chunks of the generation it names, and nothing else of the
+/// key: the chunks of a write of the key still uploading stay (the read deleted every chunk of
+/// the key, and the write then named chunks that were gone).
+#[tokio::test]
+async fn a_foreign_document_goes_without_an_upload_in_progress() {
+    use mongodb::bson::{Binary, DateTime, doc, spec::BinarySubtype};
+    let (store, entries, chunks) = store_and_collections("foreign").await;
+    let key = cache_core::testing::key(1);
+    entries
+        .insert_one(doc! { "_id": key.as_str(), "g": "theirs", "n": "three" })
+        .await
+        .expect("insert");
+    let provisional =
+        DateTime::from_system_time(std::time::SystemTime::now() + Duration::from_secs(3600));
+    for generation in ["theirs", "uploading"] {
+        chunks
+            .insert_one(doc! {
+                "_id": format!("{key}:{generation}:0"),
+                "k": key.as_str(),
+                "g": generation,
+                "i": 0_i64,
+                "d": provisional,
+                "v": Binary { subtype: BinarySubtype::Generic, bytes: vec![b'n'; 16] },
+            })
+            .await
+            .expect("insert");
+    }
+    assert!(store.get(&key).await.expect("get").is_none());
+    assert_eq!(entries.count_documents(doc! {}).await.expect("count"), 0);
+    let left: Vec<String> = chunks
+        .distinct("g", doc! { "k": key.as_str() })
+        .await
+        .expect("distinct")
+        .into_iter()
+        .filter_map(|g| g.as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(left, ["uploading"]);
+}
