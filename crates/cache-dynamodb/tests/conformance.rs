@@ -335,18 +335,44 @@ async fn an_older_table_gets_the_url_group_index() {
     assert_eq!(found.len(), 1);
 }
 
+/// A store on a new table keeping entries until deleted (`ttl_offset(None)`): chunks of a
+/// never-expiring entry are confirmed with no deletion time.
+async fn kept_for_good(name: &str) -> DynamoStore {
+    DynamoStore::builder()
+        .table(unique_namespace(name))
+        .ttl_offset(None)
+        .open_local(&shared_dynamo().endpoint(), "us-east-1")
+        .await
+        .unwrap()
+}
+
+/// Deletes the item under `key` behind the store's back (a cut-off step, the TTL).
+async fn delete_raw(store: &DynamoStore, key: &str) {
+    aws_sdk_dynamodb_client(&shared_dynamo().endpoint())
+        .await
+        .delete_item()
+        .table_name(store.table())
+        .key(
+            "k",
+            cache_dynamodb::aws_sdk_dynamodb::types::AttributeValue::S(key.to_owned()),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+/// An entry of a megabyte: three chunks.
+fn chunked_entry(n: u64) -> cache_core::StoredEntry {
+    cache_core::testing::entry(n, bytes::Bytes::from(vec![7u8; 1_000_000]), None)
+}
+
 /// An entry found dead (one of its chunks gone: never confirmed, and expired) is removed with
 /// the chunks of it that are left: those kept for good (confirmed before a confirmation was
 /// cut off) stayed, named by nothing, and nothing removed them but `clear`.
 #[tokio::test]
 async fn a_dead_entry_goes_with_its_chunks() {
-    let store = DynamoStore::builder()
-        .table(unique_namespace("dead"))
-        .ttl_offset(None)
-        .open_local(&shared_dynamo().endpoint(), "us-east-1")
-        .await
-        .unwrap();
-    let entry = cache_core::testing::entry(1, bytes::Bytes::from(vec![7u8; 1_000_000]), None);
+    let store = kept_for_good("dead").await;
+    let entry = chunked_entry(1);
     let prefix = entry.meta.key.as_str().to_owned();
     store.put(entry).await.unwrap();
     let ours = |items: Vec<std::collections::HashMap<String, _>>| -> Vec<String> {
@@ -364,17 +390,7 @@ async fn a_dead_entry_goes_with_its_chunks() {
     keys.sort();
     assert_eq!(keys.len(), 4, "the entry and its three chunks: {keys:?}");
     // The last chunk gone, as an unconfirmed one the TTL removed.
-    let client = aws_sdk_dynamodb_client(&shared_dynamo().endpoint()).await;
-    client
-        .delete_item()
-        .table_name(store.table())
-        .key(
-            "k",
-            cache_dynamodb::aws_sdk_dynamodb::types::AttributeValue::S(keys[3].clone()),
-        )
-        .send()
-        .await
-        .unwrap();
+    delete_raw(&store, &keys[3]).await;
     assert!(
         store
             .get(&cache_core::testing::key(1))
@@ -390,18 +406,9 @@ async fn a_dead_entry_goes_with_its_chunks() {
 /// `clear`.
 #[tokio::test]
 async fn a_sweep_removes_chunks_no_entry_names() {
-    let store = DynamoStore::builder()
-        .table(unique_namespace("orphans"))
-        .ttl_offset(None)
-        .open_local(&shared_dynamo().endpoint(), "us-east-1")
-        .await
-        .unwrap();
+    let store = kept_for_good("orphans").await;
     for n in 1..=2 {
-        let value = bytes::Bytes::from(vec![7u8; 1_000_000]);
-        store
-            .put(cache_core::testing::entry(n, value, None))
-            .await
-            .unwrap();
+        store.put(chunked_entry(n)).await.unwrap();
     }
     let chunks_of = |items: Vec<std::collections::HashMap<String, _>>, n: u64| -> usize {
         let prefix = format!("{}#", cache_core::testing::key(n).as_str());
@@ -415,19 +422,7 @@ async fn a_sweep_removes_chunks_no_entry_names() {
             })
             .count()
     };
-    let client = aws_sdk_dynamodb_client(&shared_dynamo().endpoint()).await;
-    client
-        .delete_item()
-        .table_name(store.table())
-        .key(
-            "k",
-            cache_dynamodb::aws_sdk_dynamodb::types::AttributeValue::S(
-                cache_core::testing::key(1).as_str().to_owned(),
-            ),
-        )
-        .send()
-        .await
-        .unwrap();
+    delete_raw(&store, cache_core::testing::key(1).as_str()).await;
     assert_eq!(chunks_of(raw_items(&store).await, 1), 3);
     store
         .delete_expired(std::time::SystemTime::now())

@@ -326,6 +326,43 @@ fn chunked_value() -> bytes::Bytes {
     bytes::Bytes::from(vec![b'c'; 9 * 1024 * 1024])
 }
 
+/// Inserts chunk 0 of `generation` of `key`'s value with a provisional deletion time, as a
+/// write still uploading leaves it (the store confirms chunks once their entry names them).
+async fn insert_uploading_chunk(
+    chunks: &mongodb::Collection<mongodb::bson::Document>,
+    key: &cache_core::CacheKey,
+    generation: &str,
+) {
+    use mongodb::bson::{Binary, DateTime, doc, spec::BinarySubtype};
+    let provisional =
+        DateTime::from_system_time(std::time::SystemTime::now() + Duration::from_secs(3600));
+    chunks
+        .insert_one(doc! {
+            "_id": format!("{key}:{generation}:0"),
+            "k": key.as_str(),
+            "g": generation,
+            "i": 0_i64,
+            "d": provisional,
+            "v": Binary { subtype: BinarySubtype::Generic, bytes: vec![b'n'; 16] },
+        })
+        .await
+        .expect("insert");
+}
+
+/// The generations of `key`'s chunks.
+async fn generations(
+    chunks: &mongodb::Collection<mongodb::bson::Document>,
+    key: &cache_core::CacheKey,
+) -> Vec<String> {
+    chunks
+        .distinct("g", mongodb::bson::doc! { "k": key.as_str() })
+        .await
+        .expect("distinct")
+        .into_iter()
+        .filter_map(|g| g.as_str().map(str::to_owned))
+        .collect()
+}
+
 /// Chunks kept for good whose entry went without them (a delete, or a rewrite, cut off
 /// between its steps) are removed by a sweep: the TTL index never sees them (no deletion
 /// time), and no later write or delete of another key would.
@@ -361,7 +398,6 @@ async fn a_sweep_removes_chunks_no_entry_names() {
 /// key, and the write then named chunks that were gone, so its entry was lost.
 #[tokio::test]
 async fn a_sweep_leaves_the_chunks_of_a_write_in_progress() {
-    use mongodb::bson::{Binary, DateTime, doc, spec::BinarySubtype};
     let (store, _entries, chunks) = store_and_collections("uploading").await;
     let key = cache_core::testing::key(1);
     let expired = Some(std::time::SystemTime::now() - Duration::from_secs(60));
@@ -369,19 +405,7 @@ async fn a_sweep_leaves_the_chunks_of_a_write_in_progress() {
         .put(cache_core::testing::entry(1, chunked_value(), expired))
         .await
         .expect("put");
-    let provisional =
-        DateTime::from_system_time(std::time::SystemTime::now() + Duration::from_secs(3600));
-    chunks
-        .insert_one(doc! {
-            "_id": format!("{key}:uploading:0"),
-            "k": key.as_str(),
-            "g": "uploading",
-            "i": 0_i64,
-            "d": provisional,
-            "v": Binary { subtype: BinarySubtype::Generic, bytes: vec![b'n'; 16] },
-        })
-        .await
-        .expect("insert");
+    insert_uploading_chunk(&chunks, &key, "uploading").await;
     assert_eq!(
         store
             .delete_expired(std::time::SystemTime::now())
@@ -389,15 +413,8 @@ async fn a_sweep_leaves_the_chunks_of_a_write_in_progress() {
             .expect("sweep"),
         1
     );
-    let left: Vec<String> = chunks
-        .distinct("g", doc! { "k": key.as_str() })
-        .await
-        .expect("distinct")
-        .into_iter()
-        .filter_map(|g| g.as_str().map(str::to_owned))
-        .collect();
     assert_eq!(
-        left,
+        generations(&chunks, &key).await,
         ["uploading"],
         "the expired entry's own chunks go, the new write's stay"
     );
@@ -409,36 +426,17 @@ async fn a_sweep_leaves_the_chunks_of_a_write_in_progress() {
 /// the key, and the write then named chunks that were gone).
 #[tokio::test]
 async fn a_foreign_document_goes_without_an_upload_in_progress() {
-    use mongodb::bson::{Binary, DateTime, doc, spec::BinarySubtype};
+    use mongodb::bson::doc;
     let (store, entries, chunks) = store_and_collections("foreign").await;
     let key = cache_core::testing::key(1);
     entries
         .insert_one(doc! { "_id": key.as_str(), "g": "theirs", "n": "three" })
         .await
         .expect("insert");
-    let provisional =
-        DateTime::from_system_time(std::time::SystemTime::now() + Duration::from_secs(3600));
     for generation in ["theirs", "uploading"] {
-        chunks
-            .insert_one(doc! {
-                "_id": format!("{key}:{generation}:0"),
-                "k": key.as_str(),
-                "g": generation,
-                "i": 0_i64,
-                "d": provisional,
-                "v": Binary { subtype: BinarySubtype::Generic, bytes: vec![b'n'; 16] },
-            })
-            .await
-            .expect("insert");
+        insert_uploading_chunk(&chunks, &key, generation).await;
     }
     assert!(store.get(&key).await.expect("get").is_none());
     assert_eq!(entries.count_documents(doc! {}).await.expect("count"), 0);
-    let left: Vec<String> = chunks
-        .distinct("g", doc! { "k": key.as_str() })
-        .await
-        .expect("distinct")
-        .into_iter()
-        .filter_map(|g| g.as_str().map(str::to_owned))
-        .collect();
-    assert_eq!(left, ["uploading"]);
+    assert_eq!(generations(&chunks, &key).await, ["uploading"]);
 }

@@ -331,19 +331,20 @@ impl RedisStore {
             .await?;
         // A single server checks each member as it removes it.
         let gone = if self.connection.is_cluster() {
-            self.not_in_group(url_group, sample).await?
+            self.read_members(url_group, sample).await?.1
         } else {
             sample
         };
         self.remove_gone(url_group, gone).await
     }
 
-    /// Those of `members` whose entries are gone, or in another group than `url_group`.
-    async fn not_in_group(
+    /// The entries of `members` in `url_group`, and the members whose entries are gone
+    /// (deleted, expired) or in another group now (rewritten since they were added).
+    async fn read_members(
         &self,
         url_group: &CacheKey,
         members: Vec<String>,
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<(Vec<EntryMeta>, Vec<String>), StoreError> {
         let metas: Vec<(String, Result<Option<EntryMeta>, StoreError>)> =
             futures_util::stream::iter(members.into_iter().map(|member| async move {
                 let redis_key = self.prefixed(&[&member]);
@@ -352,14 +353,15 @@ impl RedisStore {
             .buffered(BATCH)
             .collect()
             .await;
+        let mut found = Vec::new();
         let mut gone = Vec::new();
         for (member, meta) in metas {
             match meta? {
-                Some(meta) if meta.url_group.as_ref() == Some(url_group) => {}
+                Some(meta) if meta.url_group.as_ref() == Some(url_group) => found.push(meta),
                 _ => gone.push(member),
             }
         }
-        Ok(gone)
+        Ok((found, gone))
     }
 
     /// Removes from the set of `url_group` those of `members` (read as gone) whose entries
@@ -735,23 +737,7 @@ impl CacheStore for RedisStore {
             .connection
             .query(redis::cmd("SMEMBERS").arg(&set))
             .await?;
-        let metas: Vec<(String, Result<Option<EntryMeta>, StoreError>)> =
-            futures_util::stream::iter(members.into_iter().map(|member| async move {
-                let redis_key = self.prefixed(&[&member]);
-                (member, self.meta(redis_key).await)
-            }))
-            .buffered(BATCH)
-            .collect()
-            .await;
-        let mut found = Vec::new();
-        let mut gone = Vec::new();
-        for (member, meta) in metas {
-            match meta? {
-                Some(meta) if meta.url_group.as_ref() == Some(url_group) => found.push(meta),
-                // Deleted, expired, or rewritten into another group since it was added.
-                _ => gone.push(member),
-            }
-        }
+        let (found, gone) = self.read_members(url_group, members).await?;
         // What was found is whole: a failed removal only leaves members a later lookup prunes.
         if let Err(error) = self.remove_gone(url_group, gone).await {
             tracing::warn!(%error, "pruning a URL group set failed");

@@ -250,37 +250,6 @@ async fn a_failing_backing_store_is_answered_from_memory() {
     assert!(store.get(&key(2)).await.unwrap_err().is_transient());
 }
 
-/// A Redis store whose reads fail, once told to, as a lasting refusal would (not a
-/// transient error): revoked permissions, a value it cannot read.
-#[derive(Debug)]
-struct RefusingGets(RedisStore, Arc<std::sync::atomic::AtomicBool>);
-
-#[async_trait]
-impl CacheStore for RefusingGets {
-    async fn get(&self, key: &CacheKey) -> Result<Option<StoredEntry>, StoreError> {
-        if self.1.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(StoreError::backend(std::io::Error::other("NOPERM")));
-        }
-        self.0.get(key).await
-    }
-
-    async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
-        self.0.put(entry).await
-    }
-
-    async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {
-        self.0.delete(key).await
-    }
-
-    fn entries(&self) -> BoxStream<'_, Result<EntryMeta, StoreError>> {
-        self.0.entries()
-    }
-
-    async fn clear(&self) -> Result<u64, StoreError> {
-        self.0.clear().await
-    }
-}
-
 /// Only a backing store out of reach is answered from memory: a read it refuses fails, and
 /// the copy (which nothing checks meanwhile, and which another process may have deleted) is
 /// not served for as long as the refusal lasts.
@@ -291,8 +260,9 @@ async fn a_refusing_backing_store_is_not_answered_from_memory() {
         .open(&shared_redis().url())
         .await
         .unwrap();
-    let refusing = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let store = TieredStore::builder(RefusingGets(redis, Arc::clone(&refusing)))
+    let faulty = Faulty::new(redis);
+    let refusing = Arc::clone(&faulty.refusing);
+    let store = TieredStore::builder(faulty)
         .memory_ttl(Duration::from_secs(3600))
         .build()
         .await
@@ -313,34 +283,49 @@ async fn value_of(store: &TieredStore, n: u64) -> Option<Bytes> {
         .map(|e| e.value)
 }
 
-/// A Redis store whose `put` of a value starting with `unsent` fails as a timeout would,
-/// without reaching Redis: a transient write failure while the tracking connection is fine.
+/// A Redis store with faults: a `put` of a value starting with `unsent` fails as a timeout
+/// would, without reaching Redis (a transient write failure while the tracking connection is
+/// fine); once `refusing` is set, every read fails as a lasting refusal would (revoked
+/// permissions, a value it cannot read), not a transient error.
 #[derive(Debug)]
-struct UnsentPuts(RedisStore);
+struct Faulty {
+    redis: RedisStore,
+    refusing: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Faulty {
+    fn new(redis: RedisStore) -> Self {
+        let refusing = Arc::default();
+        Self { redis, refusing }
+    }
+}
 
 #[async_trait]
-impl CacheStore for UnsentPuts {
+impl CacheStore for Faulty {
     async fn get(&self, key: &CacheKey) -> Result<Option<StoredEntry>, StoreError> {
-        self.0.get(key).await
+        if self.refusing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(StoreError::backend(std::io::Error::other("NOPERM")));
+        }
+        self.redis.get(key).await
     }
 
     async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
         if entry.value.starts_with(b"unsent") {
             return Err(StoreError::Timeout(Duration::from_millis(500)));
         }
-        self.0.put(entry).await
+        self.redis.put(entry).await
     }
 
     async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {
-        self.0.delete(key).await
+        self.redis.delete(key).await
     }
 
     fn entries(&self) -> BoxStream<'_, Result<EntryMeta, StoreError>> {
-        self.0.entries()
+        self.redis.entries()
     }
 
     async fn clear(&self) -> Result<u64, StoreError> {
-        self.0.clear().await
+        self.redis.clear().await
     }
 }
 
@@ -356,7 +341,7 @@ async fn a_failed_write_is_served_from_memory_only_briefly() {
         .await
         .expect("connect");
     let invalidations = RedisInvalidations::for_store(&redis, &url).expect("url");
-    let here = TieredStore::builder(UnsentPuts(redis))
+    let here = TieredStore::builder(Faulty::new(redis))
         .invalidations(invalidations)
         .build()
         .await
