@@ -50,7 +50,12 @@ pub(crate) fn meta_document(meta: &EntryMeta, delete_at: Option<SystemTime>) -> 
 pub(crate) fn meta_of(document: &Document) -> Option<EntryMeta> {
     let key: CacheKey = document.get_str("_id").ok()?.parse().ok()?;
     let url = document.get_str("u").ok()?;
-    let created = document.get_datetime("c").ok()?;
+    // No write makes a creation before 1970: such a time would read as 1970, and a delete
+    // by creation time would never match it again.
+    let created = document
+        .get_datetime("c")
+        .ok()
+        .filter(|created| created.timestamp_millis() >= 0)?;
     let expires = match document.get("x") {
         Some(Bson::DateTime(x)) => Some(time(x)),
         Some(Bson::Null) | None => None,

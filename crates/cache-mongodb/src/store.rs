@@ -555,7 +555,14 @@ impl CacheStore for MongoStore {
     }
 
     async fn delete_expired(&self, now: SystemTime) -> Result<u64, StoreError> {
-        let expired = || doc! { "x": { "$ne": Bson::Null, "$lte": date(now) } };
+        // Expired, or created before 1970 (no write makes that: not an entry, and listed by
+        // nothing, so only this would ever remove it).
+        let expired = || {
+            doc! { "$or": [
+                { "x": { "$ne": Bson::Null, "$lte": date(now) } },
+                { "c": { "$lt": mongodb::bson::DateTime::from_millis(0) } },
+            ] }
+        };
         let mut removed = 0;
         // A batch at a time: the next listing finds what this one left, and an entry kept
         // because it was rewritten since no longer matches.

@@ -440,3 +440,38 @@ async fn a_foreign_document_goes_without_an_upload_in_progress() {
     assert_eq!(entries.count_documents(doc! {}).await.expect("count"), 0);
     assert_eq!(generations(&chunks, &key).await, ["uploading"]);
 }
+
+/// A document created before 1970 (no write makes one) is not an entry: it read as created in
+/// 1970, and `delete_if_created` with that time never matched it, so a purge listed it
+/// forever. A read deletes it, as any document that is not an entry, and so does a sweep.
+#[tokio::test]
+async fn a_document_created_before_1970_is_not_an_entry() {
+    use mongodb::bson::{Binary, DateTime, doc, spec::BinarySubtype};
+    let (store, entries, _chunks) = store_and_collections("before1970").await;
+    for n in 1..=2 {
+        entries
+            .insert_one(doc! {
+                "_id": cache_core::testing::key(n).as_str(),
+                "u": "https://example.com/",
+                "c": DateTime::from_millis(-1_000),
+                "x": mongodb::bson::Bson::Null,
+                "d": mongodb::bson::Bson::Null,
+                "v": Binary { subtype: BinarySubtype::Generic, bytes: b"old".to_vec() },
+            })
+            .await
+            .expect("insert");
+    }
+    assert!(
+        store
+            .get(&cache_core::testing::key(1))
+            .await
+            .expect("get")
+            .is_none()
+    );
+    assert_eq!(entries.count_documents(doc! {}).await.expect("count"), 1);
+    store
+        .delete_expired(std::time::SystemTime::now())
+        .await
+        .expect("sweep");
+    assert_eq!(entries.count_documents(doc! {}).await.expect("count"), 0);
+}
