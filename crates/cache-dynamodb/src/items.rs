@@ -109,6 +109,15 @@ pub(crate) fn meta_of(item: &Item) -> Option<EntryMeta> {
     Some(meta)
 }
 
+/// The key of a chunk item kept for good (confirmed, with no deletion time); `None` for any
+/// other item.
+pub(crate) fn chunk_kept_for_good(item: &Item) -> Option<&str> {
+    if item.get(KIND)?.as_s().ok()? != KIND_CHUNK || item.contains_key(DELETE_AT) {
+        return None;
+    }
+    item.get(KEY)?.as_s().ok().map(String::as_str)
+}
+
 /// True when the item's retention has passed (DynamoDB's TTL deletion is lazy).
 pub(crate) fn is_past_retention(item: &Item, now: SystemTime) -> bool {
     get_n(item, DELETE_AT).is_some_and(|l| l <= to_millis(now) / 1000)

@@ -748,26 +748,16 @@ impl CacheStore for DynamoStore {
             let (items, next) = self.scan_page(start, true).await?;
             let mut confirmed_chunks = Vec::new();
             for item in &items {
-                if item
-                    .get(KIND)
-                    .and_then(|kind| kind.as_s().ok())
-                    .map(String::as_str)
-                    == Some(items::KIND_CHUNK)
+                let Some(meta) = meta_of(item) else {
+                    confirmed_chunks.extend(items::chunk_kept_for_good(item).map(str::to_owned));
+                    continue;
+                };
+                // An entry past its retention is gone to every read already, so not counted;
+                // it is deleted all the same, as DynamoDB's TTL skips deletion times over five
+                // years old (an import of old entries), which would then stay for good.
+                let counted = !is_past_retention(item, now);
+                if meta.is_expired(now) && self.delete_if_expired(&meta.key, now).await? && counted
                 {
-                    if !item.contains_key(DELETE_AT) {
-                        confirmed_chunks.extend(item.get(KEY).and_then(|k| k.as_s().ok()).cloned());
-                    }
-                    continue;
-                }
-                let Some(meta) = meta_of(item) else { continue };
-                if is_past_retention(item, now) {
-                    // Gone to every read already, and not counted; deleted here because
-                    // DynamoDB's TTL skips deletion times over five years old (an import of
-                    // old entries), which would then stay for good.
-                    self.delete_if_expired(&meta.key, now).await?;
-                    continue;
-                }
-                if meta.is_expired(now) && self.delete_if_expired(&meta.key, now).await? {
                     removed += 1;
                 }
             }
@@ -935,16 +925,10 @@ impl DynamoStore {
             .send()
             .await;
         match deleted {
-            Ok(output) => {
-                let chunks = output
-                    .attributes
-                    .map(|old| chunk_keys_of(key, &old))
-                    .unwrap_or_default();
-                if !chunks.is_empty() {
-                    self.delete_keys(chunks).await?;
-                }
-                Ok(())
-            }
+            Ok(output) => match output.attributes {
+                Some(old) => self.deleted(key, &old).await.map(drop),
+                None => Ok(()),
+            },
             Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
                 Ok(())
             }

@@ -37,19 +37,34 @@ pub(crate) fn read_record(layout: &Layout, key: &CacheKey) -> Result<Option<Reco
     }
 }
 
-/// The bytes of the regular file at `path` as long as it was when opened; `None` when
-/// something else is there. Not a link (a committed link would make the store read whatever
-/// it points at: a FIFO blocks the read forever, a device never ends) nor a directory (whose
-/// read fails, and with it every lookup of the key).
+/// The bytes of the regular file at `path` as long as it was when opened ([`open_regular`]);
+/// `None` when something else is there.
 fn read_regular_file(path: &Path) -> io::Result<Option<Vec<u8>>> {
-    if !fs::symlink_metadata(path)?.file_type().is_file() {
+    let Some((file, len)) = open_regular(path)? else {
+        return Ok(None);
+    };
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0).min(1 << 20));
+    file.take(len).read_to_end(&mut bytes)?;
+    Ok(Some(bytes))
+}
+
+/// Whether what is at `path` is a regular file, links not followed: not a link (a committed
+/// link would make the store read, or remove, whatever it points at: a FIFO blocks a read
+/// forever, a device never ends) nor a directory (whose reads and removals fail, and with
+/// them every lookup of the key). `NotFound` when nothing is there.
+fn is_regular(path: &Path) -> io::Result<bool> {
+    Ok(fs::symlink_metadata(path)?.file_type().is_file())
+}
+
+/// The regular file at `path` ([`is_regular`]) opened, with its length when opened (a file
+/// that grows after, or never ends, is read no further); `None` when something else is there.
+fn open_regular(path: &Path) -> io::Result<Option<(fs::File, u64)>> {
+    if !is_regular(path)? {
         return Ok(None);
     }
     let file = fs::File::open(path)?;
     let len = file.metadata()?.len();
-    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0).min(1 << 20));
-    file.take(len).read_to_end(&mut bytes)?;
-    Ok(Some(bytes))
+    Ok(Some((file, len)))
 }
 
 /// The entry under `key`: its record, then its body, joined back into the stored bytes.
@@ -210,32 +225,27 @@ fn is_own_body(name: &str, key: &CacheKey) -> bool {
 }
 
 /// Where the body file `name` of `key`'s record is, when the store may read or remove it: a
-/// bare name of the key's own body ([`is_own_body`]) that is a regular file. Not a link (a
-/// committed link would make the store serve, or remove, whatever it points at) nor a
-/// directory (whose reads and removals fail). `Ok(None)` otherwise; `NotFound` when nothing
-/// is there.
+/// bare name of the key's own body ([`is_own_body`]) that is a regular file ([`is_regular`]).
+/// `Ok(None)` otherwise; `NotFound` when nothing is there.
 fn own_body_path(layout: &Layout, key: &CacheKey, name: &str) -> io::Result<Option<PathBuf>> {
     if !is_own_body(name, key) {
         return Ok(None);
     }
     let path = layout.shard_dir(key).join(name);
-    let regular = fs::symlink_metadata(&path)?.file_type().is_file();
-    Ok(regular.then_some(path))
+    Ok(is_regular(&path)?.then_some(path))
 }
 
-/// The body file `name` of `key`'s record opened, with its length when opened (a file that
-/// grows after, or never ends, is read no further), where [`own_body_path`] allows it.
+/// The body file `name` of `key`'s record opened with its length ([`open_regular`]), where
+/// [`is_own_body`] allows it.
 fn open_own_body(
     layout: &Layout,
     key: &CacheKey,
     name: &str,
 ) -> io::Result<Option<(fs::File, u64)>> {
-    let Some(path) = own_body_path(layout, key, name)? else {
+    if !is_own_body(name, key) {
         return Ok(None);
-    };
-    let file = fs::File::open(path)?;
-    let len = file.metadata()?.len();
-    Ok(Some((file, len)))
+    }
+    open_regular(&layout.shard_dir(key).join(name))
 }
 
 /// Removes the files of `old` that `new` does not use: its body (only one of its own, see

@@ -170,8 +170,8 @@ impl GroupAdds {
 /// Adds to `pipe` the commands putting `key` in `set` for an entry kept for good: `SADD`, and
 /// the set given [`KEPT_FOR_GOOD_MS`] outright. That is what the rule makes of any set then
 /// (no time is later, a persistent set's included), in two commands where the conditional
-/// ones take four (each then `SCARD`), and with no option an older server refuses, so never by script. The
-/// default settings keep every entry for good.
+/// ones take four (each then `SCARD`), and with no option an older server refuses, so never
+/// by script. The default settings keep every entry for good.
 fn add_for_good(pipe: &mut redis::Pipeline, (set, key): (&str, &str)) {
     pipe.add_command(with_args("SADD", &[set, key]));
     pipe.add_command(with_args("PEXPIREAT", &[set, KEPT_FOR_GOOD_TEXT]));

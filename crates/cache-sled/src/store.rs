@@ -417,12 +417,12 @@ impl SledStore {
     /// Deletes the oldest entries until the live bytes fit in 95 % of `max`.
     fn evict_oldest_beyond(&self, max: u64) -> Result<(), StoreError> {
         let target = max / 20 * 19;
-        let mut live = self.live_bytes()?;
-        let mut recounted = false;
-        if self.locks.first_eviction() {
-            live = self.recount_live_bytes()?;
-            recounted = true;
-        }
+        let mut recounted = self.locks.first_eviction();
+        let mut live = if recounted {
+            self.recount_live_bytes()?
+        } else {
+            self.live_bytes()?
+        };
         let mut oldest = self.indexes.created.iter().keys();
         while live > target {
             let Some(index) = oldest.next() else {

@@ -445,11 +445,15 @@ impl Drop for QuickReader<'_> {
 /// row the highest), a twentieth of the table at a time, until the database uses at most
 /// `max` bytes.
 fn evict_oldest_beyond(conn: &Connection, max: u64) -> Result<(), rusqlite::Error> {
-    while let over @ 1.. = used_bytes(conn)?.saturating_sub(max) {
+    loop {
+        let used = used_bytes(conn)?;
+        if used <= max {
+            break;
+        }
         let count: i64 =
             conn.query_row(&format!("SELECT COUNT(*) FROM {TABLE}"), [], |r| r.get(0))?;
         if count == 0 {
-            warn_bound_below_other_tables(max + over, max);
+            warn_bound_below_other_tables(used, max);
             break;
         }
         let batch = (count / 20).max(1);
@@ -643,13 +647,12 @@ const QUICK_MAX_VALUE: i64 = quick_max_value!();
 /// not a cache key, or with a column of another type ([`is_foreign_column`]): not ours,
 /// skipped.
 fn meta_from_row(row: &rusqlite::Row<'_>) -> Result<Option<EntryMeta>, rusqlite::Error> {
-    let key = row
-        .get_ref(0)?
-        .as_str()
-        .ok()
-        .and_then(|k| k.parse::<CacheKey>().ok());
-    let Some(key) = key else {
-        tracing::warn!("row with an invalid cache key in the SQLite cache: skipped");
+    let text = row.get_ref(0)?.as_str().ok();
+    let Some(key) = text.and_then(|k| k.parse::<CacheKey>().ok()) else {
+        tracing::warn!(
+            key = text.unwrap_or("(not text)"),
+            "row with an invalid cache key in the SQLite cache: skipped"
+        );
         return Ok(None);
     };
     passing_over_foreign(meta_after_key(row, key, 1).map(Some), &key)

@@ -134,14 +134,8 @@ async fn a_set_left_persistent_stays_for_good() {
 #[tokio::test]
 async fn a_server_refusing_the_options_gets_the_script() {
     for refusal in [Refusal::Queued, Refusal::Executed] {
-        let cluster = test_support::shared_redis_cluster();
         let (single, mut conn, set) = store_on(&test_support::shared_redis().url()).await;
-        let on_cluster = RedisStore::builder()
-            .prefix(test_support::unique_namespace("groups-cluster"))
-            .ttl_offset(Some(Duration::ZERO))
-            .open_cluster(cluster.urls())
-            .await
-            .unwrap();
+        let on_cluster = cluster_store().await;
         for store in [&single, &on_cluster] {
             *store.group_adds.refused.lock().unwrap() = Some(refusal);
             store.put(expiring(1, 100)).await.unwrap();
@@ -175,6 +169,7 @@ async fn other_failures_keep_the_plain_commands() {
     assert!(!store.group_adds.by_script());
 }
 
+/// A store on the cluster under a new prefix, keeping entries no longer than they are fresh.
 async fn cluster_store() -> RedisStore {
     RedisStore::builder()
         .prefix(test_support::unique_namespace("groups-cluster"))
@@ -184,14 +179,18 @@ async fn cluster_store() -> RedisStore {
         .unwrap()
 }
 
-/// The members of group 1's set, read through the store's own connection (a cluster's too).
+/// `command`'s reply, through the store's own connection (a cluster's routes it).
+async fn run<T: redis::FromRedisValue>(store: &RedisStore, command: &redis::Cmd) -> T {
+    store.connection.query(command).await.unwrap()
+}
+
+/// The members of group 1's set.
 async fn set_size(store: &RedisStore) -> i64 {
-    let set = store.group_set_key(&group(1));
-    store
-        .connection
-        .query(redis::cmd("SCARD").arg(set))
-        .await
-        .unwrap()
+    run(
+        store,
+        redis::cmd("SCARD").arg(store.group_set_key(&group(1))),
+    )
+    .await
 }
 
 /// A URL whose keys keep changing (a token per user, short-lived entries): its set holds
@@ -241,12 +240,7 @@ async fn members_of_evicted_entries_are_pruned() {
             store.put(entry(n)).await.unwrap();
         }
         for n in 0..80 {
-            let entry = store.redis_key(&key(n));
-            let _: i64 = store
-                .connection
-                .query(redis::cmd("DEL").arg(entry))
-                .await
-                .unwrap();
+            let _: i64 = run(store, redis::cmd("DEL").arg(store.redis_key(&key(n)))).await;
         }
         for n in 100..200 {
             store.put(entry(n)).await.unwrap();
@@ -274,33 +268,21 @@ async fn members_written_again_since_read_stay_listed() {
         assert!(store.delete(&key(2)).await.unwrap());
         store.put(grouped_entry(3, 2, None)).await.unwrap();
         let (string, foreign_hash) = (store.redis_key(&key(4)), store.redis_key(&key(5)));
-        let _: () = store
-            .connection
-            .query(redis::cmd("SET").arg(&string).arg("not an entry"))
-            .await
-            .unwrap();
-        let _: i64 = store
-            .connection
-            .query(redis::cmd("DEL").arg(&foreign_hash))
-            .await
-            .unwrap();
-        let _: i64 = store
-            .connection
-            .query(
-                redis::cmd("HSET")
-                    .arg(&foreign_hash)
-                    .arg("name")
-                    .arg("value"),
-            )
-            .await
-            .unwrap();
+        let () = run(store, redis::cmd("SET").arg(&string).arg("not an entry")).await;
+        let _: i64 = run(store, redis::cmd("DEL").arg(&foreign_hash)).await;
+        let hset = redis::cmd("HSET")
+            .arg(&foreign_hash)
+            .arg("name")
+            .arg("value")
+            .clone();
+        let _: i64 = run(store, &hset).await;
         let read_as_gone = [1, 2, 3, 4, 5].map(|n| key(n).to_string()).to_vec();
         store.remove_gone(&group(1), read_as_gone).await.unwrap();
-        let listed: Vec<String> = store
-            .connection
-            .query(redis::cmd("SMEMBERS").arg(store.group_set_key(&group(1))))
-            .await
-            .unwrap();
+        let listed: Vec<String> = run(
+            store,
+            redis::cmd("SMEMBERS").arg(store.group_set_key(&group(1))),
+        )
+        .await;
         assert_eq!(listed, [key(1).to_string()], "{store:?}");
     }
 }
