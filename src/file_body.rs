@@ -6,6 +6,7 @@
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use bytes::{Bytes, BytesMut};
 use cache_core::codec::BodyVerifier;
@@ -23,6 +24,8 @@ pub(crate) struct FileBody {
     /// Where to delete the entry when its body does not verify.
     store: Arc<dyn CacheStore>,
     key: CacheKey,
+    /// The entry's creation: only that entry is deleted, not one written since.
+    created_at: SystemTime,
 }
 
 /// Why a body served from a file failed at its end.
@@ -41,7 +44,7 @@ impl FileBody {
         file: File,
         len: u64,
         verifier: BodyVerifier,
-        (store, key): (Arc<dyn CacheStore>, CacheKey),
+        (store, key, created_at): (Arc<dyn CacheStore>, CacheKey, SystemTime),
     ) -> Self {
         Self {
             file,
@@ -49,6 +52,7 @@ impl FileBody {
             verifier,
             store,
             key,
+            created_at,
         }
     }
 
@@ -93,7 +97,7 @@ impl Reading {
             }
             // Before the caller sees the error: its next request must not find the entry.
             let (store, key) = (&self.body.store, &self.body.key);
-            if let Err(error) = store.delete(key).await {
+            if let Err(error) = store.delete_if_created(key, self.body.created_at).await {
                 tracing::debug!(%key, %error, "cannot delete a cached body that does not verify");
             }
             tracing::warn!(%key, "cached body does not verify: entry deleted");

@@ -5,7 +5,7 @@
 //!
 //! Calls `cache`, `store_calls`, `error` (nothing that calls it).
 
-use cache_core::{CacheKey, Entry, EntryMeta, StoredEntry};
+use cache_core::{Entry, EntryMeta, StoredEntry};
 use cache_http::KeyRules;
 use futures_util::StreamExt;
 use url::Url;
@@ -82,15 +82,15 @@ pub(crate) async fn recreate_keys(cache: &Cache, previous: &KeyRules) -> Result<
             let put = calls.store.put(StoredEntry::new(moved, value));
             calls.bounded(StoreOp::Put, put).await?;
         }
-        delete(cache, &meta.key).await?;
+        // Only the entry moved: one written there since stays.
+        delete_if_created(cache, &meta).await?;
         done.moved += 1;
     }
     Ok(done)
 }
 
-async fn delete(cache: &Cache, key: &CacheKey) -> Result<bool, Error> {
+async fn delete_if_created(cache: &Cache, meta: &EntryMeta) -> Result<bool, Error> {
     let calls = &cache.live.store;
-    Ok(calls
-        .bounded(StoreOp::Delete, calls.store.delete(key))
-        .await?)
+    let delete = calls.store.delete_if_created(&meta.key, meta.created_at);
+    Ok(calls.bounded(StoreOp::Delete, delete).await?)
 }

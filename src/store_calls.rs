@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use cache_core::codec::{BodyEncoder, EntryCodec};
@@ -196,7 +196,8 @@ impl StoreCalls {
                 if !self.is_read_only() {
                     let error = &undecodable.error;
                     tracing::warn!(key = %key, %error, "unreadable cache entry: deleting it");
-                    self.forget(key).await;
+                    self.forget_if_created(key, undecodable.meta.created_at)
+                        .await;
                 }
                 None
             }
@@ -215,6 +216,11 @@ impl StoreCalls {
                 return None;
             }
         };
+        let created_at = match &opened {
+            Opened::Whole(entry) => entry.meta.created_at,
+            Opened::Body(file) => file.meta.created_at,
+            _ => return None,
+        };
         let decoded = match opened {
             Opened::Whole(entry) => entry
                 .decode(key, &self.codec)
@@ -224,8 +230,8 @@ impl StoreCalls {
                 .codec
                 .decode_head(key, &file.before, &file.after, file.len)
                 .map(|(response, verifier)| {
-                    let store = (Arc::clone(&self.store), *key);
-                    let body = FileBody::new(file.file, file.len, verifier, store);
+                    let entry = (Arc::clone(&self.store), *key, created_at);
+                    let body = FileBody::new(file.file, file.len, verifier, entry);
                     let decoded = Decoded::new(file.meta, Entry::Response(response));
                     (Arc::new(decoded), Some(Arc::new(body)))
                 }),
@@ -235,7 +241,7 @@ impl StoreCalls {
             Ok(found) => Some(found),
             Err(error) => {
                 tracing::warn!(key = %key, %error, "unreadable cache entry: deleting it");
-                self.forget(key).await;
+                self.forget_if_created(key, created_at).await;
                 None
             }
         }
@@ -439,6 +445,18 @@ impl StoreCalls {
             return;
         }
         if let Err(error) = self.bounded(StoreOp::Delete, self.store.delete(key)).await {
+            self.failed(key, &error, "cache delete failed");
+        }
+    }
+
+    /// Removes the entry under `key` if it is still the one stored at `created_at`: what a
+    /// read found unreadable, where another client may have written a good one since.
+    pub(crate) async fn forget_if_created(&self, key: &CacheKey, created_at: SystemTime) {
+        if self.is_read_only() {
+            return;
+        }
+        let delete = self.store.delete_if_created(key, created_at);
+        if let Err(error) = self.bounded(StoreOp::Delete, delete).await {
             self.failed(key, &error, "cache delete failed");
         }
     }

@@ -185,3 +185,91 @@ async fn a_failing_synchronous_read_goes_to_the_network_and_is_counted() {
         "the writes still went through"
     );
 }
+
+/// A store whose next read of the armed entry's key is followed, before the reader acts on
+/// what it read, by another client's write of that entry.
+#[derive(Debug)]
+struct WrittenAfterRead {
+    inner: Arc<dyn CacheStore>,
+    armed: Arc<std::sync::Mutex<Option<StoredEntry>>>,
+}
+
+#[async_trait]
+impl CacheStore for WrittenAfterRead {
+    async fn get(&self, key: &CacheKey) -> Result<Option<StoredEntry>, StoreError> {
+        let read = self.inner.get(key).await;
+        let then = self.armed.lock().unwrap().take_if(|e| e.meta.key == *key);
+        if let Some(then) = then {
+            self.inner.put(then).await?;
+        }
+        read
+    }
+    async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
+        self.inner.put(entry).await
+    }
+    async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {
+        self.inner.delete(key).await
+    }
+    async fn delete_if_created(
+        &self,
+        key: &CacheKey,
+        created_at: SystemTime,
+    ) -> Result<bool, StoreError> {
+        self.inner.delete_if_created(key, created_at).await
+    }
+    fn entries(&self) -> BoxStream<'_, Result<EntryMeta, StoreError>> {
+        self.inner.entries()
+    }
+    async fn clear(&self) -> Result<u64, StoreError> {
+        self.inner.clear().await
+    }
+}
+
+/// A request that reads an unreadable entry deletes that entry, not a valid one another
+/// client wrote under the key between the read and the delete; so does one that reads a
+/// Vary variant beside its index (the store makes lookups wait: both are read at once).
+#[tokio::test]
+async fn an_unreadable_entry_rewritten_after_the_read_is_kept() {
+    for path in [
+        "/custom/raced",
+        "/custom/raced-variant?h=Vary:accept-language",
+    ] {
+        an_unreadable_entry_at_rewritten_after_the_read_is_kept(path).await;
+    }
+}
+
+async fn an_unreadable_entry_at_rewritten_after_the_read_is_kept(path: &str) {
+    use crate::support::{Backend, Harness, send};
+    let armed = Arc::new(std::sync::Mutex::new(None));
+    let inner_store = Arc::new(std::sync::Mutex::new(None));
+    let (held, inner_kept) = (Arc::clone(&armed), Arc::clone(&inner_store));
+    let wrap = move |inner: Arc<dyn CacheStore>| {
+        *inner_kept.lock().unwrap() = Some(Arc::clone(&inner));
+        Arc::new(WrittenAfterRead { inner, armed: held }) as Arc<dyn CacheStore>
+    };
+    let h = Harness::wrapping(Backend::Memory, wrap, |b| b).await;
+    let inner = inner_store.lock().unwrap().clone().expect("wrapped");
+    let get = || h.get(path).header("accept-language", "en");
+    let (_, info) = send(get()).await;
+    let key = info.key.expect("stored");
+    // A hit: the lookup's next read of a variant is a guess, read beside the index.
+    assert!(send(get()).await.1.from_cache, "{path}");
+    let good = inner.get(&key).await.unwrap().expect("stored");
+    let garbage = StoredEntry::new(good.meta.clone(), bytes::Bytes::from_static(b"garbage"));
+    inner.put(garbage).await.unwrap();
+    let mut rewritten = good;
+    rewritten.meta.created_at += Duration::from_secs(5);
+    *armed.lock().unwrap() = Some(rewritten.clone());
+    // The origin's answer now is not stored: what the key holds after is what the race left.
+    h.origin.override_status(Some(503));
+    send(get()).await;
+    assert!(
+        armed.lock().unwrap().is_none(),
+        "{path}: the entry was read"
+    );
+    assert_eq!(
+        inner.get(&key).await.unwrap(),
+        Some(rewritten),
+        "{path}: the valid entry written after the read was deleted"
+    );
+}

@@ -466,8 +466,9 @@ pub async fn get_decoded_apart<S: CacheStore + ?Sized>(
 /// Reads and decodes the entry under `key`.
 ///
 /// An entry that does not decode with `codec` (corrupt, truncated, written by another program
-/// or a future format, or with a signature that does not verify) is deleted and reported as a miss, with one warning in the log: it never reaches
-/// the caller as an error.
+/// or a future format, or with a signature that does not verify) is deleted and reported as a
+/// miss, with one warning in the log: it never reaches the caller as an error. Only that very
+/// entry is deleted ([`CacheStore::delete_if_created`]): one another client wrote since stays.
 ///
 /// # Errors
 ///
@@ -485,7 +486,9 @@ pub async fn get_entry<S: CacheStore + ?Sized>(
         Err(undecodable) => {
             let error = &undecodable.error;
             tracing::warn!(key = %key, %error, "unreadable cache entry: deleting it");
-            store.delete(key).await?;
+            store
+                .delete_if_created(key, undecodable.meta.created_at)
+                .await?;
             Ok(None)
         }
     }

@@ -101,6 +101,7 @@ macro_rules! store_conformance_tests {
             concurrent_writers_different_keys,
             second_instance_sees_entries,
             corrupt_value_is_a_miss_and_deleted,
+            corrupt_value_rewritten_after_the_read_stays,
             decoded_reads_agree,
             pair_reads_agree,
             works_as_arc_dyn,
@@ -536,6 +537,78 @@ pub async fn corrupt_value_is_a_miss_and_deleted(t: &StoreUnderTest) {
     )
     .expect("a valid entry decodes");
     assert_eq!(decoded.entry, crate::Entry::Response(sample_response()));
+}
+
+/// A store that, right after a read of `key`, has another client write `then` there (once):
+/// what a reader sees between reading an entry and acting on what it read.
+#[derive(Debug)]
+struct WrittenAfterRead {
+    inner: Arc<dyn CacheStore>,
+    key: CacheKey,
+    then: std::sync::Mutex<Option<StoredEntry>>,
+}
+
+#[async_trait::async_trait]
+impl CacheStore for WrittenAfterRead {
+    async fn get(&self, key: &CacheKey) -> Result<Option<StoredEntry>, StoreError> {
+        let read = self.inner.get(key).await;
+        let then = match *key == self.key {
+            true => self.then.lock().unwrap_or_else(|p| p.into_inner()).take(),
+            false => None,
+        };
+        if let Some(then) = then {
+            self.inner.put(then).await?;
+        }
+        read
+    }
+    async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
+        self.inner.put(entry).await
+    }
+    async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {
+        self.inner.delete(key).await
+    }
+    async fn delete_if_created(
+        &self,
+        key: &CacheKey,
+        created_at: SystemTime,
+    ) -> Result<bool, StoreError> {
+        self.inner.delete_if_created(key, created_at).await
+    }
+    fn entries(&self) -> futures_util::stream::BoxStream<'_, Result<EntryMeta, StoreError>> {
+        self.inner.entries()
+    }
+    async fn clear(&self) -> Result<u64, StoreError> {
+        self.inner.clear().await
+    }
+}
+
+/// An unreadable value is deleted as it was read, not whatever the key holds by then: a
+/// valid entry another client wrote between the read and the delete stays.
+pub async fn corrupt_value_rewritten_after_the_read_stays(t: &StoreUnderTest) {
+    let valid = codec::encode(&sample_response()).expect("encodes");
+    ok(
+        t.store
+            .put(entry(1, Bytes::from_static(b"not an entry"), None))
+            .await,
+        "put",
+    );
+    let mut rewritten = entry(1, valid, None);
+    rewritten.meta.created_at += Duration::from_secs(5);
+    let racing = WrittenAfterRead {
+        inner: Arc::clone(&t.store),
+        key: key(1),
+        then: std::sync::Mutex::new(Some(rewritten.clone())),
+    };
+    let read = ok(
+        get_entry(&racing, &key(1), &EntryCodec::new()).await,
+        "get_entry",
+    );
+    assert!(read.is_none(), "the value read was not an entry");
+    assert_eq!(
+        ok(t.store.get(&key(1)).await, "get"),
+        Some(rewritten),
+        "the entry written after the read was deleted"
+    );
 }
 
 /// A response's header lines in order, response then request (`HeaderMap`'s equality
