@@ -344,20 +344,33 @@ pub(crate) fn set_expiry(
     Ok(true)
 }
 
-/// The records of one shard directory, unreadable ones skipped (a warning each).
-pub(crate) fn scan_shard(layout: &Layout, shard: u8) -> Result<Vec<Record>, StoreError> {
+/// The keys of the records in one shard directory, by their file names. A record file in
+/// another key's shard (put there by hand) is not one: the store reads a key's record in
+/// its own shard only, and listing it here would list that key twice.
+pub(crate) fn record_keys(layout: &Layout, shard: u8) -> Result<Vec<CacheKey>, StoreError> {
     let dir = layout.shard_dir_of(shard);
     let listing = match fs::read_dir(&dir) {
         Ok(listing) => listing,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(io_error(e)),
     };
-    let mut records = Vec::new();
+    let mut keys = Vec::new();
     for file in listing {
         let name = file.map_err(io_error)?.file_name();
         let Some((key, FileKind::Record)) = name.to_str().and_then(classify) else {
             continue;
         };
+        if layout.shard_dir(&key) == dir {
+            keys.push(key);
+        }
+    }
+    Ok(keys)
+}
+
+/// The records of one shard directory, unreadable ones skipped (a warning each).
+pub(crate) fn scan_shard(layout: &Layout, shard: u8) -> Result<Vec<Record>, StoreError> {
+    let mut records = Vec::new();
+    for key in record_keys(layout, shard)? {
         if let Some(record) = read_record(layout, &key)? {
             records.push(record);
         }
@@ -365,18 +378,35 @@ pub(crate) fn scan_shard(layout: &Layout, shard: u8) -> Result<Vec<Record>, Stor
     Ok(records)
 }
 
-/// Removes, under the shard's lock, every entry of the shard that `select` accepts;
+/// Which records a removal over a shard takes.
+#[derive(Clone, Copy)]
+pub(crate) enum Removal<S> {
+    /// Every record, those this version cannot read too (`clear`).
+    All,
+    /// The records `S` accepts; one this version cannot read is never judged.
+    Readable(S),
+}
+
+/// Removes, under the shard's lock, every entry of the shard that `removal` takes;
 /// returns how many and their bytes.
 pub(crate) fn remove_in_shard(
     layout: &Layout,
     shard: u8,
-    select: impl Fn(&Record) -> bool,
+    removal: Removal<impl Fn(&Record) -> bool>,
 ) -> Result<(u64, u64), StoreError> {
     let dir = layout.shard_dir_of(shard);
     let _lock = layout.lock_dir(&dir)?;
     let (mut count, mut bytes) = (0, 0u64);
-    for record in scan_shard(layout, shard)? {
-        if let Some(size) = remove_locked(layout, &record.key, &select)? {
+    let keys = match &removal {
+        Removal::All => record_keys(layout, shard)?,
+        Removal::Readable(_) => scan_shard(layout, shard)?.iter().map(|r| r.key).collect(),
+    };
+    for key in keys {
+        let removed = match &removal {
+            Removal::All => remove_locked(layout, &key, |_| true)?,
+            Removal::Readable(select) => remove_locked(layout, &key, select)?,
+        };
+        if let Some(size) = removed {
             count += 1;
             // A hand-edited record may claim any size.
             bytes = bytes.saturating_add(size);
@@ -408,10 +438,13 @@ pub(crate) fn sweep_shard(layout: &Layout, shard: u8, now: SystemTime) -> Result
         let orphan = if name.starts_with(TEMP_PREFIX) {
             true
         } else if let Some((key, FileKind::Body)) = classify(name) {
-            read_record(layout, &key)?
-                .and_then(|r| r.body_file)
-                .as_deref()
-                != Some(name)
+            match read_record(layout, &key)? {
+                Some(record) => record.body_file.as_deref() != Some(name),
+                // A record this version cannot read (a later version's format, sharing the
+                // directory) may name it: not ours to judge. Only with no record at all
+                // does nothing name it.
+                None => !exists(&layout.record(&key))?,
+            }
         } else {
             false
         };
@@ -420,6 +453,15 @@ pub(crate) fn sweep_shard(layout: &Layout, shard: u8, now: SystemTime) -> Result
         }
     }
     Ok(removed)
+}
+
+/// Whether anything is at `path` (links not followed).
+fn exists(path: &Path) -> Result<bool, StoreError> {
+    match fs::symlink_metadata(path) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(io_error(e)),
+    }
 }
 
 /// The metadata of every entry in `records`.

@@ -10,7 +10,7 @@ use cache_core::{CacheKey, CacheStore, EntryMeta, StoreError, StoredEntry};
 use futures_core::stream::BoxStream;
 use futures_util::StreamExt;
 
-use crate::layout::{Layout, classify, io_error, is_kind};
+use crate::layout::{Layout, io_error, is_kind};
 use crate::ops;
 
 /// Builds an [`FsStore`].
@@ -314,19 +314,15 @@ impl CacheStore for FsStore {
     }
 
     async fn clear(&self) -> Result<u64, StoreError> {
-        self.remove_where(|_| true).await
+        self.remove_where(ops::Removal::<fn(&crate::record::Record) -> bool>::All)
+            .await
     }
 
     async fn count(&self) -> Result<u64, StoreError> {
         self.blocking(|inner| {
             let mut count = 0;
             for shard in 0..=255u8 {
-                let dir = inner.layout.shard_dir_of(shard);
-                for file in std::fs::read_dir(dir).map_err(io_error)? {
-                    let name = file.map_err(io_error)?.file_name();
-                    let kind = name.to_str().and_then(classify).map(|(_, kind)| kind);
-                    count += u64::from(kind == Some(crate::layout::FileKind::Record));
-                }
+                count += ops::record_keys(&inner.layout, shard)?.len() as u64;
             }
             Ok(count)
         })
@@ -371,7 +367,10 @@ impl CacheStore for FsStore {
     }
 
     async fn delete_expired(&self, now: SystemTime) -> Result<u64, StoreError> {
-        self.remove_where(move |r| r.meta().is_expired(now)).await
+        self.remove_where(ops::Removal::Readable(move |r: &crate::record::Record| {
+            r.meta().is_expired(now)
+        }))
+        .await
     }
 
     async fn set_expiry(
@@ -386,16 +385,18 @@ impl CacheStore for FsStore {
 }
 
 impl FsStore {
-    /// Removes every entry `select` accepts, shard by shard under each shard's lock.
+    /// Removes every entry `removal` takes, shard by shard under each shard's lock.
     async fn remove_where(
         &self,
-        select: impl Fn(&crate::record::Record) -> bool + Send + Sync + Copy + 'static,
+        removal: ops::Removal<
+            impl Fn(&crate::record::Record) -> bool + Send + Sync + Copy + 'static,
+        >,
     ) -> Result<u64, StoreError> {
         let mut removed = 0;
         for shard in 0..=255u8 {
             removed += self
                 .blocking(move |inner| {
-                    let (count, bytes) = ops::remove_in_shard(&inner.layout, shard, select)?;
+                    let (count, bytes) = ops::remove_in_shard(&inner.layout, shard, removal)?;
                     inner.removed(bytes);
                     Ok(count)
                 })

@@ -6,8 +6,9 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use cache_core::codec::{EntryCodec, SigningKeys};
 use cache_core::testing::{entry, group, key, sample_response};
-use cache_core::{CacheStore, EntryMeta, StoredEntry};
+use cache_core::{CacheKey, CacheStore, EntryMeta, StoredEntry};
 use cache_fs::FsStore;
+use futures_util::StreamExt;
 
 fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
@@ -243,6 +244,84 @@ async fn files_of_a_dead_writer_are_ignored_then_swept() {
     let reopened = FsStore::open(dir.path()).unwrap();
     assert!(left.iter().all(|p| !p.exists()), "swept at open");
     assert_eq!(reopened.get(&key(1)).await.unwrap().unwrap().value, "kept");
+}
+
+/// A record this version cannot read (a later version's format, sharing the directory) may
+/// name a body: no sweep removes that body, however old; the later version finds its entry
+/// whole.
+#[tokio::test]
+async fn a_body_named_by_a_record_of_a_later_format_is_not_swept() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::open(dir.path()).unwrap();
+    store
+        .put(entry(1, Bytes::from_static(b"kept"), None))
+        .await
+        .unwrap();
+    let path = store.record_path(&key(1));
+    let mut doc = json(&path);
+    doc["format"] = 2.into();
+    std::fs::write(&path, serde_json::to_vec(&doc).unwrap()).unwrap();
+    let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
+    let bodies: Vec<PathBuf> = std::fs::read_dir(path.parent().unwrap())
+        .unwrap()
+        .map(|file| file.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "body"))
+        .collect();
+    assert!(!bodies.is_empty(), "the entry's body is in a file");
+    for body in &bodies {
+        let file = std::fs::File::options().write(true).open(body).unwrap();
+        file.set_modified(an_hour_ago).unwrap();
+    }
+    // Reopening sweeps, as a restarted program of this version would.
+    drop(store);
+    let reopened = FsStore::open(dir.path()).unwrap();
+    assert_eq!(reopened.sweep().await.unwrap(), 0);
+    assert!(bodies.iter().all(|body| body.exists()), "a body was swept");
+    doc["format"] = 1.into();
+    std::fs::write(&path, serde_json::to_vec(&doc).unwrap()).unwrap();
+    let read = reopened.get(&key(1)).await.unwrap().expect("the entry");
+    assert_eq!(read.value, "kept");
+}
+
+/// `clear` removes every record, those it cannot read too (no listing shows them, so they
+/// stayed for good), and a record file put in another key's shard is no entry: listed and
+/// counted once, it was its key twice.
+#[tokio::test]
+async fn clear_takes_unreadable_records_and_a_misplaced_record_is_not_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::open(dir.path()).unwrap();
+    for n in [1, 2] {
+        store
+            .put(entry(n, Bytes::from_static(b"v"), None))
+            .await
+            .unwrap();
+    }
+    std::fs::write(store.record_path(&key(1)), b"not json").unwrap();
+    let second = store.record_path(&key(2));
+    let prefix = key(2).as_str()[..2].to_owned();
+    let elsewhere =
+        second
+            .parent()
+            .unwrap()
+            .with_file_name(if prefix == "00" { "01" } else { "00" });
+    std::fs::copy(&second, elsewhere.join(second.file_name().unwrap())).unwrap();
+    let listed: Vec<CacheKey> = store
+        .entries()
+        .map(|meta| meta.unwrap().key)
+        .collect()
+        .await;
+    assert_eq!(listed, vec![key(2)]);
+    assert_eq!(
+        store.count().await.unwrap(),
+        2,
+        "two record files of their own shards"
+    );
+    assert_eq!(store.clear().await.unwrap(), 2);
+    assert_eq!(store.count().await.unwrap(), 0);
+    assert!(
+        !store.record_path(&key(1)).exists(),
+        "the unreadable record stayed"
+    );
 }
 
 #[tokio::test]
