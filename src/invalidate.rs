@@ -24,17 +24,18 @@ pub(crate) fn is_unsafe(method: &Method) -> bool {
 }
 
 /// After a successful (2xx/3xx) unsafe request, deletes every entry of its URL and of
-/// same-origin `Location` / `Content-Location` URLs.
+/// same-origin `Location` / `Content-Location` URLs; true when it did (what was read of those
+/// entries before, a Vary index say, is gone).
 pub(crate) async fn invalidate_after_unsafe(
     cache: &Cache,
     method: &Method,
     url: &Url,
     headers: &HeaderMap,
     response: &reqwest::Response,
-) {
+) -> bool {
     let status = response.status();
     if !is_unsafe(method) || !(status.is_success() || status.is_redirection()) {
-        return;
+        return false;
     }
     let mut urls = vec![url.clone()];
     for name in [LOCATION, CONTENT_LOCATION] {
@@ -52,6 +53,7 @@ pub(crate) async fn invalidate_after_unsafe(
             cache.live.store.forget(&key).await;
         }
     }
+    true
 }
 
 /// The keys of every entry stored for `url`: its group's, and the keys GET and HEAD requests

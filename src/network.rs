@@ -24,6 +24,7 @@ use crate::refresh::{BackgroundClient, RefreshOutcome};
 use crate::serve::{hit_info, serve};
 use crate::stale::stale_allowed;
 use crate::store_response::store_response;
+use crate::variants::SeenIndex;
 use crate::warnings::error_chain;
 
 /// Sends the request down the middleware chain and turns the answer into the caller's
@@ -112,7 +113,7 @@ async fn background(
 /// Turns the origin's answer (or failure) into the caller's response, updating the cache.
 async fn finish(
     cache: &Cache,
-    exchange: Box<Exchange>,
+    mut exchange: Box<Exchange>,
     result: reqwest_middleware::Result<Response>,
 ) -> reqwest_middleware::Result<Response> {
     let (settings, stats) = (&cache.settings, &cache.live.stats);
@@ -151,7 +152,7 @@ async fn finish(
     }
     // A recording keeps every answer it took (see `pass_on`).
     if !exchange.recording {
-        invalidate_after_unsafe(
+        let invalidated = invalidate_after_unsafe(
             cache,
             &exchange.method,
             &exchange.url,
@@ -159,6 +160,11 @@ async fn finish(
             &response,
         )
         .await;
+        if invalidated {
+            // The Vary index the lookup saw went with the URL's entries: a variant written
+            // beside it would have none.
+            exchange.seen = SeenIndex::Unknown;
+        }
     }
     stats.miss();
     Ok(store_response(cache, exchange, response).await)

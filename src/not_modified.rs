@@ -5,6 +5,7 @@
 use std::time::SystemTime;
 
 use cache_core::{EntryMeta, StoredEntry};
+use cache_http::vary::parse_vary;
 use http::Method;
 use reqwest::Response;
 
@@ -46,7 +47,14 @@ pub(crate) async fn refresh_from_304(
     if !settings.strict {
         update.remove(http::header::SET_COOKIE);
     }
+    // A 304 may say the response varies on other headers than the stored one did (RFC 9111
+    // §4.1): the entry was chosen by the stored list, and renewed it would be served to
+    // requests the origin now tells apart. The caller still gets the merged response.
+    let stored_vary = update
+        .contains_key(http::header::VARY)
+        .then(|| parse_vary(&response.headers));
     merge_304_headers(&mut response.headers, &update);
+    let vary_changed = stored_vary.is_some_and(|stored| stored != parse_vary(&response.headers));
     stored_fields::remove_unstored(&mut response.headers);
     age::store_initial(&mut response.headers, now);
     let storage = storage(
@@ -71,7 +79,15 @@ pub(crate) async fn refresh_from_304(
     if !fits {
         tracing::debug!(url = %exchange.stored_url(), "a 304 grew the stored head too large: entry not renewed");
     }
-    let renew = fits && (!sets_cookie || settings.cache_set_cookie || settings.strict);
+    let renew =
+        fits && !vary_changed && (!sets_cookie || settings.cache_set_cookie || settings.strict);
+    if vary_changed {
+        // Not kept as it is either: the next request stores the response where the new list
+        // places it.
+        tracing::debug!(url = %exchange.stored_url(), "a 304 changed Vary: entry removed");
+        let store = &cache.live.store;
+        store.forget_if_created(&key, stored_meta.created_at).await;
+    }
     if let (Storage::Until(expires_at), true) = (storage, renew) {
         let store = &cache.live.store;
         let is_variant = key != exchange.url_key;

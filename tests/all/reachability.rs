@@ -288,3 +288,25 @@ async fn an_empty_expiration_keeps_no_orphans_either() {
         }
     }
 }
+
+/// A stored unsafe request (POST allowed) invalidates its URL before its own response is
+/// written: the Vary index its lookup saw is gone by then, and its variant is written beside
+/// an index written anew, not left with none (served by nothing, kept for good).
+#[tokio::test]
+async fn a_stored_unsafe_request_writes_its_variant_beside_an_index() {
+    for &backend in BACKENDS {
+        let h = Harness::with(backend, |b| {
+            b.allowable_methods([Method::GET, Method::POST])
+        })
+        .await;
+        let store = Arc::clone(h.handle.store());
+        let path = "/varying/posted";
+        h.origin.set_vary("accept-encoding");
+        for encoding in ["gzip", "br"] {
+            let post = h.client.post(h.origin.url(path));
+            send(post.header("accept-encoding", encoding).body("x")).await;
+            let what = format!("{backend:?}: after the POST with {encoding}");
+            assert_every_entry_reachable(&store, &what).await;
+        }
+    }
+}

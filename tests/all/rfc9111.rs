@@ -629,3 +629,39 @@ async fn an_unstored_revalidation_carries_the_new_age_rfc9111_section_4_3_4() {
         assert_eq!(h.origin.hits("/custom/unstored"), 2, "{backend:?}");
     }
 }
+
+/// A `304` whose `Vary` differs from the stored response's is not merged into the entry
+/// (RFC 9111 §4.1): renewed, the entry would be served to requests the origin now tells
+/// apart. The caller that revalidated gets the merged response; the entry is not kept. So
+/// for a response that did not vary and a `304` that says it does.
+#[tokio::test]
+async fn a_304_changing_vary_does_not_renew_the_entry() {
+    for (before, after) in [
+        ("accept-language", "accept-language, accept-encoding"),
+        ("", "accept-encoding"),
+        ("accept-language", "*"),
+    ] {
+        let h = Harness::with(Backend::Memory, |b| b.expire_after(Duration::from_secs(10))).await;
+        let path = "/varying/vary-in-304";
+        let get = |encoding: &'static str| {
+            crate::support::send(
+                h.get(path)
+                    .header("accept-language", "en")
+                    .header("accept-encoding", encoding),
+            )
+        };
+        h.origin.set_vary(before);
+        get("gzip").await;
+        h.clock.advance(Duration::from_secs(20));
+        h.origin.set_vary(after);
+        let (body, info) = get("gzip").await;
+        assert!(
+            info.revalidated && body.ends_with("#1"),
+            "{after}: {info:?}"
+        );
+        let asked = h.origin.hits(path);
+        let (_, info) = get("br").await;
+        assert!(!info.from_cache, "{before} -> {after}: {info:?}");
+        assert_eq!(h.origin.hits(path), asked + 1, "{before} -> {after}");
+    }
+}
