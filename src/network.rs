@@ -21,6 +21,7 @@ use crate::info::CacheResponseExt;
 use crate::invalidate::invalidate_after_unsafe;
 use crate::not_modified::refresh_from_304;
 use crate::refresh::{BackgroundClient, RefreshOutcome};
+use crate::revalidate::remove_conditions;
 use crate::serve::{hit_info, serve};
 use crate::stale::stale_allowed;
 use crate::store_response::store_response;
@@ -60,6 +61,8 @@ pub(crate) fn refresh_in_background(
     let Some(mut request) = request else {
         return;
     };
+    // The cache's own request: a caller's conditions would make a `304` it cannot use.
+    remove_conditions(request.headers_mut());
     exchange.add_validators(&mut request);
     let url = exchange.stored_url().to_owned();
     // The task holds the cache weakly: dropping the middleware drops it, and its refresher

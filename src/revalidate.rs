@@ -8,15 +8,24 @@ use http::header::{self, HeaderMap, HeaderName};
 /// True when the caller already made the request conditional: then its `304` is the caller's
 /// business and the cache does not add its own validators.
 pub(crate) fn is_conditional(headers: &HeaderMap) -> bool {
-    [
-        header::IF_NONE_MATCH,
-        header::IF_MODIFIED_SINCE,
-        header::IF_MATCH,
-        header::IF_UNMODIFIED_SINCE,
-        header::IF_RANGE,
-    ]
-    .iter()
-    .any(|name| headers.contains_key(name))
+    CONDITIONS.iter().any(|name| headers.contains_key(name))
+}
+
+/// The request headers that make a request conditional.
+const CONDITIONS: [HeaderName; 5] = [
+    header::IF_NONE_MATCH,
+    header::IF_MODIFIED_SINCE,
+    header::IF_MATCH,
+    header::IF_UNMODIFIED_SINCE,
+    header::IF_RANGE,
+];
+
+/// Removes the caller's conditions from a request the cache sends for itself (a background
+/// refresh): its answer is the cache's, validated by the entry's own validators.
+pub(crate) fn remove_conditions(headers: &mut HeaderMap) {
+    for name in &CONDITIONS {
+        headers.remove(name);
+    }
 }
 
 /// Adds `If-None-Match` / `If-Modified-Since` from the stored response's `ETag` /

@@ -5,7 +5,7 @@ use std::time::Duration;
 use reqwest_caching::{CacheMiddleware, CacheResponseExt, ManualClock, MemoryStore};
 
 use crate::origin::Origin;
-use crate::support::{BACKENDS, Harness, custom, wait_until};
+use crate::support::{BACKENDS, Backend, Harness, custom, wait_until};
 
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -343,4 +343,29 @@ async fn a_refresh_whose_body_stalls_is_abandoned_and_its_slot_released() {
         assert_eq!(body, first, "{backend:?}: the stale entry stays");
         assert!(info.stale_while_revalidate, "{backend:?}");
     }
+}
+
+/// A background refresh is the cache's own request: it validates with the entry's validators,
+/// not the caller's. A caller sending its own `If-None-Match` made every refresh a `304` the
+/// cache could not use, and the entry stayed stale for good.
+#[tokio::test]
+async fn a_background_refresh_validates_with_the_entrys_validators() {
+    let h = Harness::with(Backend::Memory, |b| {
+        b.expire_after(MINUTE).stale_while_revalidate(true)
+    })
+    .await;
+    let path = "/etag/swr-own-validators";
+    h.fetch(path).await;
+    h.clock.advance(Duration::from_secs(61));
+    let conditional = h.get(path).header("if-none-match", "\"v1\"");
+    let (_, info) = crate::support::send(conditional).await;
+    assert!(info.stale_while_revalidate, "{info:?}");
+    wait_for_refreshes(&h.handle).await;
+    assert_eq!(h.handle.stats().refresh_failures, 0);
+    let (_, info) = crate::support::send(h.get(path)).await;
+    assert!(
+        info.from_cache && !info.is_expired && !info.stale_while_revalidate,
+        "renewed by the refresh: {info:?}"
+    );
+    assert_eq!(h.origin.hits(path), 2, "the first fetch and the refresh");
 }
