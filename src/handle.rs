@@ -271,12 +271,32 @@ impl CacheHandle {
     }
 
     /// Deletes each listed entry that is still the one listed: an entry written under its
-    /// key since the listing (which no longer is what was selected) stays. Returns how many
-    /// were deleted.
+    /// key since the listing (which no longer is what was selected) stays. The variants of a
+    /// Vary index deleted go too, whatever the selection made of them: no lookup reaches a
+    /// variant but through its index (an index keeps the time it was first written, so
+    /// `older_than` takes it before the variants written since). Returns how many were
+    /// deleted.
     async fn delete_listed(&self, listed: &[EntryMeta]) -> Result<u64, Error> {
         let calls = self.calls();
         let mut removed = 0;
+        // Deleted entries that may have been Vary indexes: those that are no variant.
+        let mut parents = std::collections::HashSet::new();
         for meta in listed {
+            let delete = calls.store.delete_if_created(&meta.key, meta.created_at);
+            if calls.bounded(StoreOp::Delete, delete).await? {
+                removed += 1;
+                if meta.variant_of.is_none() {
+                    parents.insert(meta.key);
+                }
+            }
+        }
+        if parents.is_empty() {
+            return Ok(removed);
+        }
+        let orphans = self
+            .list(|meta| meta.variant_of.is_some_and(|of| parents.contains(&of)))
+            .await?;
+        for meta in orphans {
             let delete = calls.store.delete_if_created(&meta.key, meta.created_at);
             if calls.bounded(StoreOp::Delete, delete).await? {
                 removed += 1;

@@ -310,3 +310,32 @@ async fn a_stored_unsafe_request_writes_its_variant_beside_an_index() {
         }
     }
 }
+
+/// `delete_older_than` takes a Vary index written before its newer variants (an index keeps
+/// the time it was first written): the variants go with it, never left with no index.
+#[tokio::test]
+async fn deleting_old_entries_takes_the_variants_of_an_index_it_deletes() {
+    for &backend in BACKENDS {
+        let h = Harness::new(backend).await;
+        let store = Arc::clone(h.handle.store());
+        let path = "/varying/aged";
+        h.origin.set_vary("accept-language");
+        let lang = |value: &'static str| send(h.get(path).header("accept-language", value));
+        lang("en").await;
+        h.clock.advance(Duration::from_secs(100));
+        lang("fr").await;
+        h.clock.advance(Duration::from_secs(20));
+        let removed = h
+            .handle
+            .delete_older_than(Duration::from_secs(60))
+            .await
+            .unwrap();
+        let what = format!("{backend:?}: after delete_older_than");
+        assert_eq!(removed, 3, "{what}: the index and both variants");
+        assert_eq!(
+            assert_every_entry_reachable(&store, &what).await,
+            0,
+            "{what}"
+        );
+    }
+}

@@ -1,7 +1,7 @@
 //! `rm` and `purge`: deleting entries, after checking that this build reads every one it
 //! would delete (nothing is deleted otherwise).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -135,23 +135,48 @@ pub async fn purge(
 
 /// Deletes each selected entry, with a progress bar, unless it was written again since it
 /// was selected (the confirmation may take a while): that entry is no longer the one
-/// selected. Returns how many were deleted.
+/// selected. The variants of a Vary index deleted go too, selected or not (a lookup reaches
+/// a variant only through its index; an index keeps the time it was first written, so
+/// `--older-than` selects it before the variants written since). Returns how many were
+/// deleted.
 async fn delete_each(
     cx: &Context,
     store: &dyn CacheStore,
     selected: &[(CacheKey, SystemTime)],
 ) -> Result<u64, CliError> {
+    let failed = |e| CliError::store(format!("deleting from {}", cx.name), e);
     let bar = progress::bar(selected.len() as u64, "deleting");
     let mut deleted = 0;
+    let mut gone = HashSet::new();
     for (key, created_at) in selected {
         let existed = store
             .delete_if_created(key, *created_at)
             .await
-            .map_err(|e| CliError::store(format!("deleting from {}", cx.name), e))?;
-        deleted += u64::from(existed);
+            .map_err(failed)?;
+        if existed {
+            deleted += 1;
+            gone.insert(*key);
+        }
         bar.inc(1);
     }
     bar.finish_and_clear();
+    let mut orphans = Vec::new();
+    let mut entries = store.entries();
+    while let Some(meta) = entries.next().await {
+        let meta = meta.map_err(|e| CliError::store(format!("listing {}", cx.name), e))?;
+        if meta.variant_of.is_some_and(|index| gone.contains(&index)) {
+            orphans.push((meta.key, meta.created_at));
+        }
+    }
+    drop(entries);
+    for (key, created_at) in orphans {
+        deleted += u64::from(
+            store
+                .delete_if_created(&key, created_at)
+                .await
+                .map_err(failed)?,
+        );
+    }
     Ok(deleted)
 }
 

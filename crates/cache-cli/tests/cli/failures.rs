@@ -272,3 +272,43 @@ async fn missing_server_stores_are_not_created() {
     let failed = run(&dynamo, &["ls"], &no_region).await.expect(2);
     assert!(failed.stderr.contains("AWS_REGION"), "{}", failed.stderr);
 }
+
+/// `purge --older-than` selecting a Vary index older than its variants (an index keeps the
+/// time it was first written) takes the variants too: left without their index, no lookup
+/// reaches them again; so does `rm --key` of an index.
+#[tokio::test]
+async fn purging_a_vary_index_takes_its_variants() {
+    use reqwest_caching::{CacheKey, EntryMeta};
+    use std::time::{Duration, SystemTime};
+    for by_key in [false, true] {
+        let store = TestStore::new(Kind::Sqlite);
+        let opened = store.open().await;
+        let now = SystemTime::now();
+        let key = |n: u8| CacheKey::from_digest([n; 16]);
+        let url = "https://api.example/varying";
+        let put = |n: u8, age: u64, parent: Option<u8>| {
+            let meta = EntryMeta::new(key(n), url, now - Duration::from_secs(age), None)
+                .with_url_group(Some(key(9)))
+                .with_variant_of(parent.map(key));
+            opened.put(StoredEntry::new(meta, Bytes::from_static(b"value")))
+        };
+        put(1, 7200, None).await.unwrap();
+        put(2, 7200, Some(1)).await.unwrap();
+        put(3, 60, Some(1)).await.unwrap();
+        put(4, 60, None).await.unwrap();
+        let index = key(1);
+        let args: Vec<&str> = if by_key {
+            vec!["rm", "--key", index.as_str(), "--json"]
+        } else {
+            vec!["purge", "--older-than", "1h", "--yes", "--json"]
+        };
+        let run = run(&store.name, &args, &store.env).await.expect(0);
+        assert_eq!(run.json()["deleted"], 3, "by key: {by_key}: {}", run.stdout);
+        let left: Vec<CacheKey> = raw_entries(&opened)
+            .await
+            .into_iter()
+            .map(|e| e.meta.key)
+            .collect();
+        assert_eq!(left, vec![key(4)], "by key: {by_key}");
+    }
+}
