@@ -8,6 +8,22 @@ use reqwest_caching::cache_core::time::clamp_for_display;
 
 use crate::error::CliError;
 
+/// `text` from a store (a URL, a header) as it may reach a terminal: control characters
+/// (escape sequences could rewrite the screen or the window title; C1 ones too, which UTF-8
+/// header values may hold) are shown escaped, `\u{1b}`; anything else as it is.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| match c.is_control() {
+            true => c.escape_unicode().to_string(),
+            false => c.to_string(),
+        })
+        .collect::<String>()
+        .into()
+}
+
 /// A time for JSON: RFC 3339, UTC, milliseconds (the precision stores keep). Times past what
 /// RFC 3339 can show (year 9999) show as its last second.
 pub fn json_time(time: SystemTime) -> String {

@@ -52,7 +52,7 @@ pub async fn run(cx: &Context, store: &dyn CacheStore, filter: &Filter) -> Resul
             meta.key,
             output::time(meta.created_at),
             expires,
-            meta.url
+            output::printable(&meta.url)
         );
     }
     Ok(())

@@ -192,7 +192,7 @@ fn print(cx: &Context, found: &Found) -> Result<(), CliError> {
         }
         return output::print_json(&shown);
     }
-    println!("url       {}", meta.url);
+    println!("url       {}", output::printable(&meta.url));
     println!("key       {}", meta.key);
     println!(
         "stored    {} ({})",
@@ -217,18 +217,19 @@ fn print(cx: &Context, found: &Found) -> Result<(), CliError> {
             println!("status    {} ({:?})", response.status, response.version);
             println!(
                 "request   {} {}",
-                response.request.method, response.request.url
+                response.request.method,
+                output::printable(&response.request.url)
             );
             println!("body      {}", output::size(response.body.len() as u64));
             println!("headers");
             for (name, value) in header_pairs(&response.headers) {
-                println!("  {name}: {value}");
+                println!("  {name}: {}", output::printable(&value));
             }
         }
         (Found::VaryIndex(_, headers), None) => {
             println!(
                 "kind      Vary index: responses vary on {}",
-                headers.join(", ")
+                output::printable(&headers.join(", "))
             );
         }
         (Found::Response(..), None) => {}

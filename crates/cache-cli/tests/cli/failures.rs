@@ -312,3 +312,43 @@ async fn purging_a_vary_index_takes_its_variants() {
         assert_eq!(left, vec![key(4)], "by key: {by_key}");
     }
 }
+
+/// Text from a store reaches the terminal with its control characters escaped: a URL or a
+/// header value holding an escape sequence (ESC, or the one-character CSI that UTF-8 header
+/// values may hold) would otherwise act on the terminal of whoever lists the cache.
+#[tokio::test]
+async fn listing_and_showing_escape_control_characters() {
+    use reqwest_caching::cache_core::{CachedRequest, CachedResponse, encode};
+    use reqwest_caching::{CacheKey, EntryMeta};
+    let store = TestStore::new(Kind::Sqlite);
+    let opened = store.open().await;
+    let url = "https://x.example/\u{1b}]0;owned\u{7}\u{1b}[2J";
+    let mut headers = http::HeaderMap::new();
+    let csi = http::HeaderValue::from_bytes("a\u{9b}31mb".as_bytes()).unwrap();
+    headers.insert("x-note", csi);
+    let request = CachedRequest::new(http::Method::GET, url, http::HeaderMap::new());
+    let response = CachedResponse::new(
+        http::StatusCode::OK,
+        http::Version::HTTP_11,
+        headers,
+        Bytes::from_static(b"body"),
+        url,
+        request,
+    );
+    let key = CacheKey::from_digest([7; 16]);
+    let meta = EntryMeta::new(key, url, std::time::SystemTime::now(), None);
+    let value = encode(&response).unwrap();
+    opened.put(StoredEntry::new(meta, value)).await.unwrap();
+    for args in [vec!["ls"], vec!["show", "--key", key.as_str()]] {
+        let shown = run(&store.name, &args, &store.env).await.expect(0);
+        let out = shown.stdout;
+        assert!(
+            !out.chars().any(|c| c.is_control() && c != '\n'),
+            "{args:?}: {out:?}"
+        );
+        assert!(out.contains("\\u{1b}[2J"), "{args:?}: {out:?}");
+        if args[0] == "show" {
+            assert!(out.contains("a\\u{9b}31mb"), "{out:?}");
+        }
+    }
+}
