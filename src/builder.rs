@@ -224,6 +224,9 @@ impl CacheMiddlewareBuilder {
     /// fields `Connection` lists (nor the other connection-specific fields), answers a
     /// caller's own `If-None-Match` / `If-Modified-Since` with a `304` when a usable stored
     /// response matches, and a single byte `Range` with a `206` cut from a stored `200`.
+    /// A redirect reqwest followed (below the cache, which never sees it or its directives)
+    /// is not cached: the final response is stored for the final URL only, where outside
+    /// strict mode it answers the URL asked for too.
     ///
     /// ```
     /// use reqwest_caching::{CacheMiddleware, MemoryStore};

@@ -201,7 +201,24 @@ pub(crate) async fn store_response(
                 .key(&Method::GET, final_url, &exchange.headers, None)
         })
         .filter(|alias_key| *alias_key != exchange.url_key);
-    let stored_key = if let Some(alias_key) = alias_key {
+    // Strict mode: the answer to this request was a redirect reqwest followed below the cache,
+    // never seen here, and whatever its own directives said (`no-store`, a short max-age) the
+    // final response would answer this URL for its own lifetime: it is stored for the final
+    // URL alone.
+    let redirected = *final_url != exchange.url;
+    let stored_key = if settings.strict && redirected && alias_key.is_some() {
+        let final_text = cached.url.clone();
+        let alias = Placement {
+            url_key: alias_key.unwrap_or(exchange.url_key),
+            url_group: settings.keys.url_group(final_url),
+            meta_url: &final_text,
+            request_headers: &exchange.headers,
+            seen: &SeenIndex::Unknown,
+        };
+        save_response(store, &alias, Cow::Owned(cached), now, expires_at).await
+    } else if settings.strict && redirected && exchange.method != Method::GET {
+        None
+    } else if let Some(alias_key) = alias_key {
         let stored_key =
             save_response(store, &place, Cow::Borrowed(&cached), now, expires_at).await;
         if stored_key.is_some() {

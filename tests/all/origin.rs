@@ -10,6 +10,8 @@
 //!   `Content-Length`; `?chunked` streams them in 16 KiB chunks without it.
 //! - `/broken`: sends part of a body, then fails the connection.
 //! - `/redirect/{name}`: `302` to `/target/{name}`.
+//! - `/moved/{name}`: `302`, `no-store`, to `/custom/{name}?`[`MOVED_TARGET_QUERY`] (fresh
+//!   for ten minutes).
 //! - `/headers`: repeated and non-UTF-8 header values.
 //! - `/slow/{name}`: waits 20 ms first.
 //! - `/custom/{name}?h=Name:Value`: the given response headers, `304` on matching validators.
@@ -56,6 +58,9 @@ pub const OBS_TEXT: &[(&str, &[u8])] = &[
     ("x-obs-empty", b""),
     ("x-utf8", "café ☕".as_bytes()),
 ];
+
+/// The query of `/moved`'s target: `Cache-Control: max-age=600`.
+pub const MOVED_TARGET_QUERY: &str = "h=Cache-Control:max-age=600";
 
 /// The bytes of `/pattern` at these offsets: not periodic over any chunk size the tests use.
 pub fn pattern(range: std::ops::Range<usize>) -> Vec<u8> {
@@ -445,6 +450,17 @@ async fn route(log: Arc<Mutex<Log>>, request: Request) -> Response {
             });
             Body::from_stream(chunks).into_response()
         }
+        ["moved", name] => (
+            StatusCode::FOUND,
+            [
+                (
+                    header::LOCATION,
+                    format!("/custom/{name}?{MOVED_TARGET_QUERY}"),
+                ),
+                (header::CACHE_CONTROL, "no-store".to_owned()),
+            ],
+        )
+            .into_response(),
         ["redirect", name] => (
             StatusCode::FOUND,
             [(header::LOCATION, format!("/target/{name}"))],

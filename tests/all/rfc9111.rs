@@ -665,3 +665,27 @@ async fn a_304_changing_vary_does_not_renew_the_entry() {
         assert_eq!(h.origin.hits(path), asked + 1, "{before} -> {after}");
     }
 }
+
+/// Strict mode: the redirect reqwest followed below the cache is never seen, and its own
+/// directives (here `no-store`) are unknown; the final response answers the final URL only,
+/// so every request for the redirecting URL reaches the origin.
+#[tokio::test]
+async fn strict_mode_stores_a_redirected_response_for_its_final_url_only() {
+    let h = Harness::with(Backend::Memory, |b| b.strict_rfc9111(true)).await;
+    for _ in 0..2 {
+        let (_, info) = crate::support::send(h.get("/moved/strict")).await;
+        assert!(!info.from_cache, "{info:?}");
+    }
+    assert_eq!(h.origin.hits("/moved/strict"), 2);
+    let target = format!("/custom/strict?{}", crate::origin::MOVED_TARGET_QUERY);
+    let (_, info) = crate::support::send(h.get(&target)).await;
+    assert!(
+        info.from_cache,
+        "the final URL is answered from the cache: {info:?}"
+    );
+    assert_eq!(
+        h.origin.hits("/custom/strict"),
+        2,
+        "followed twice, then a hit"
+    );
+}
