@@ -6,6 +6,14 @@
 //! signed entry still verifies with the same signing keys. Expired entries are copied too:
 //! they can still be revalidated.
 //!
+//! A copy trusts its source: an entry is written under the key it was listed with, whatever
+//! its stored request says. Checking keys against requests would not make an untrusted
+//! directory safe (keys are computed from public parts of a request, so a hostile directory
+//! can hold any response under the right key). To take caches from others, sign entries
+//! ([`signing_keys`](crate::CacheMiddlewareBuilder::signing_keys)): a signature covers the
+//! entry's key, so an entry moved to another key, or altered, fails verification at its
+//! first read and is dropped, never served.
+//!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
