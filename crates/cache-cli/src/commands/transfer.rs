@@ -1,6 +1,7 @@
 //! `export`, `import` and `copy`: every entry of one store into another, through
-//! [`reqwest_caching::transfer`], after checking that this build reads every source entry
-//! (nothing is written otherwise).
+//! [`reqwest_caching::transfer`], after checking the source: an entry of a newer format
+//! stops the copy before anything is written; damaged entries (copied as they are) and
+//! records the store holds but cannot list (not copied) are counted in the report.
 
 use futures_util::StreamExt;
 use reqwest_caching::transfer::{self, TransferError};
@@ -23,17 +24,24 @@ pub async fn run(cx: &Context, from: &StoreSpec, to: &StoreSpec) -> Result<(), C
     let source = from.open(Open::Existing).await?;
     let bar = progress::counter("checking");
     let mut newer = NewerFormats::default();
-    let mut count = 0;
+    let (mut count, mut unreadable) = (0, 0);
     let mut entries = scan(&*source, |_| true);
     while let Some(entry) = entries.next().await {
         let entry = entry.map_err(|e| CliError::store(format!("reading {from}"), e))?;
         bar.inc(1);
         count += 1;
+        unreadable += u64::from(entry.readable.is_err());
         newer.note(&entry);
     }
     drop(entries);
     bar.finish_and_clear();
     newer.refuse()?;
+    // What the store holds beyond what it lists: records or rows it cannot read as entries
+    // (damaged, foreign), which no listing shows and so no copy takes.
+    let unlisted = match source.count().await {
+        Ok(stored) => stored.saturating_sub(count),
+        Err(_) => 0,
+    };
 
     let destination = to.open(Open::CreateIfMissing).await?;
     let bar = progress::bar(count, "copying");
@@ -57,15 +65,26 @@ pub async fn run(cx: &Context, from: &StoreSpec, to: &StoreSpec) -> Result<(), C
             "entries": done.entries,
             "bytes": done.bytes,
             "skipped": done.skipped,
+            "unreadable": unreadable,
+            "unlisted": unlisted,
         }));
     }
     println!(
-        "copied {} entries ({}) from {from} to {to}{}",
+        "copied {} entries ({}) from {from} to {to}{}{}{}",
         done.entries,
         output::size(done.bytes),
         match done.skipped {
             0 => String::new(),
             n => format!("; {n} skipped (deleted meanwhile, or too large for the destination)"),
+        },
+        match unreadable {
+            0 => String::new(),
+            n => format!("; {n} unreadable by this build (damaged?), copied as they are"),
+        },
+        match unlisted {
+            0 => String::new(),
+            n =>
+                format!("; {n} stored but not listed (records this build cannot read), not copied"),
         }
     );
     Ok(())

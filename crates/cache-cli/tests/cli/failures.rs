@@ -352,3 +352,52 @@ async fn listing_and_showing_escape_control_characters() {
         }
     }
 }
+
+/// An export reports what it could not vouch for: an entry this build cannot read (damaged)
+/// is copied as it is and counted; an import reports records the directory holds but no
+/// listing shows (a damaged record), which it cannot copy. Before, both said "copied N".
+#[tokio::test]
+async fn transfers_count_damaged_and_unlisted_entries() {
+    let (store, _origin) = tampered("/a", |value| value[..value.len() / 2].to_vec()).await;
+    let out = store.dir.path().join("out");
+    let exported = run(&store.name, &["export", arg(&out), "--json"], &store.env)
+        .await
+        .expect(0)
+        .json();
+    assert_eq!(exported["entries"], 3, "{exported}");
+    assert_eq!(exported["unreadable"], 1, "{exported}");
+    assert_eq!(exported["unlisted"], 0, "{exported}");
+
+    let records: Vec<std::path::PathBuf> = walk(&out.join("entries"))
+        .into_iter()
+        .filter(|path| path.extension().is_some_and(|e| e == "json"))
+        .collect();
+    assert_eq!(records.len(), 3);
+    std::fs::write(&records[0], b"not json").unwrap();
+    let into = TestStore::new(Kind::Sqlite);
+    let imported = run(&into.name, &["import", arg(&out), "--json"], &into.env)
+        .await
+        .expect(0);
+    let report = imported.json();
+    assert_eq!(report["entries"], 2, "{report}");
+    assert_eq!(report["unlisted"], 1, "{report}");
+    let text = run(&into.name, &["import", arg(&out)], &into.env)
+        .await
+        .expect(0)
+        .stdout;
+    assert!(text.contains("1 stored but not listed"), "{text}");
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
