@@ -7,11 +7,13 @@
 //!   requests-cache keys it: a `POST` overridden to `PATCH` is not the same request as one
 //!   overridden to `DELETE`); requests without it keep the keys they always had;
 //! - the URL with scheme and host lowercased, the default port, user info and fragment dropped,
-//!   ignored query parameters removed and the rest sorted;
+//!   ignored query parameters removed and the rest sorted by name (a repeated name's values
+//!   keep their order: frameworks read them in order);
 //! - the matched request headers ([`MatchHeaders`]), ignored ones left out;
 //! - the body (an empty one counts as none): JSON re-serialized with sorted object keys,
 //!   numbers compared by their text and ignored top-level keys removed, form bodies sorted
-//!   like the query, anything else as is;
+//!   like the query, anything else as is; with the normalization named, so a form's `a=1`
+//!   and the same bytes sent raw are different requests;
 //! - with [`KeyRules::per_credential`] (the default), a fingerprint of the credentials the
 //!   request carries ([`CREDENTIAL_NAMES`], declared ones, user info), so a response
 //!   fetched with one credential is never served to another, though the credential itself
@@ -384,8 +386,10 @@ impl KeyRules {
         match body.filter(|body| !body.is_empty()) {
             None => hasher.field(b"no-body"),
             Some(body) => {
-                hasher.field(b"body");
-                let normalized = self.normalized_body(headers, body, &mut credentials);
+                // Which normalization made the bytes counts: a form's `a=1` and the same bytes
+                // sent raw (or as JSON that does not parse) are different requests.
+                let (kind, normalized) = self.normalized_body(headers, body, &mut credentials);
+                hasher.field(kind);
                 hasher.field(&normalized);
             }
         }
@@ -423,7 +427,8 @@ impl KeyRules {
     }
 
     /// The URL as it enters the key: lowercase scheme and host, no default port, no user info
-    /// or fragment, ignored query parameters removed and the rest sorted.
+    /// or fragment, ignored query parameters removed and the rest sorted by name (a repeated
+    /// name's values in their order).
     pub fn normalized_url<'u>(&self, url: &'u Url) -> Cow<'u, str> {
         if is_plain(url) {
             return Cow::Borrowed(url.as_str());
@@ -523,13 +528,15 @@ impl KeyRules {
         }
     }
 
-    /// The body as it enters the key. Credentials found in it go to `credentials`.
+    /// The body as it enters the key, after the tag of the normalization that made it (a raw
+    /// body's is the one every body had before bodies were told apart, so raw bodies keep
+    /// their keys). Credentials found in it go to `credentials`.
     fn normalized_body<'b>(
         &self,
         headers: &HeaderMap,
         body: &'b [u8],
         credentials: &mut Vec<(String, Vec<u8>)>,
-    ) -> Cow<'b, [u8]> {
+    ) -> (&'static [u8], Cow<'b, [u8]>) {
         let content_type = headers
             .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
@@ -537,7 +544,7 @@ impl KeyRules {
             .to_ascii_lowercase();
         if content_type.contains("json") {
             if let Some(canonical) = self.canonical_json_body(body, credentials) {
-                return Cow::Owned(canonical);
+                return (b"json-body", Cow::Owned(canonical));
             }
         } else if content_type.starts_with("application/x-www-form-urlencoded") {
             let mut pairs = decoded_pairs(body);
@@ -548,10 +555,11 @@ impl KeyRules {
                 }
             }
             pairs.retain(|(name, _)| !self.leaves_out_parameter(&String::from_utf8_lossy(name)));
-            pairs.sort();
-            return Cow::Owned(encoded_pairs(&pairs).into_bytes());
+            // By name only, stably: the values of a repeated name keep their order.
+            pairs.sort_by(|a, b| a.0.cmp(&b.0));
+            return (b"form-body", Cow::Owned(encoded_pairs(&pairs).into_bytes()));
         }
-        Cow::Borrowed(body)
+        (b"body", Cow::Borrowed(body))
     }
 
     fn collect_url_credentials(

@@ -1,4 +1,4 @@
-//! A URL query as the key sees it: its pairs decoded once and sorted, borrowed from the URL
+//! A URL query as the key sees it: its pairs decoded once and sorted by name, borrowed from the URL
 //! when nothing needs decoding (most API queries), so keying a URL with a query costs one
 //! vector, whatever order its parameters come in.
 
@@ -9,7 +9,7 @@ use url::form_urlencoded;
 /// One `name=value` pair, decoded as `application/x-www-form-urlencoded` to bytes.
 type Pair<'q> = (Cow<'q, [u8]>, Cow<'q, [u8]>);
 
-/// The pairs of a query, decoded and sorted by name, then value.
+/// The pairs of a query, decoded and sorted by name; a repeated name's values keep their order.
 pub(super) struct QueryPairs<'q> {
     pairs: Vec<Pair<'q>>,
     /// Every byte is one the encoder leaves as it is (or `&`, `=`): nothing was decoded, and
@@ -42,7 +42,9 @@ impl<'q> QueryPairs<'q> {
                 None => (decode(pair), Cow::Borrowed(&[][..])),
             })
             .collect();
-        pairs.sort_unstable();
+        // By name only, stably: the values of a repeated name keep their order (`?ids=3&ids=1`
+        // and `?ids=1&ids=3` are different requests to most frameworks).
+        pairs.sort_by(|a, b| a.0.cmp(&b.0));
         Self { pairs, plain }
     }
 

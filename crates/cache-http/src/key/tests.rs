@@ -25,8 +25,20 @@ fn keys_are_pinned() {
         &headers,
         Some(br#"{"b":1,"a":[1,2]}"#),
     );
-    assert_eq!(post.as_str(), "8eba9a92ef032fef5bad93cbbcc94501");
+    // Re-pinned once, before any release, when body keys began to name the normalization
+    // that made them (a form's `a=1` and the same bytes sent raw shared a key).
+    assert_eq!(post.as_str(), "e499eae6a9665439e9a4ad070e199e37");
+    let raw = rules.key(
+        &Method::POST,
+        &url("https://example.com/api"),
+        &HeaderMap::new(),
+        Some(b"raw body"),
+    );
+    assert_eq!(raw.as_str(), RAW_BODY_KEY, "raw bodies kept their keys");
 }
+
+/// The key of a raw `POST` body, as before bodies were told apart by their normalization.
+const RAW_BODY_KEY: &str = "d60ff5eb51ac37b8896767e4c274f689";
 
 #[test]
 fn url_normalization() {
@@ -181,7 +193,8 @@ fn json_numbers_compare_by_their_text() {
 }
 
 /// Keys of bodies with ordinary numbers did not change when numbers started to be compared
-/// by their text: pinned from the release before.
+/// by their text: pinned from the build before (re-pinned once, before any release, when
+/// body keys began to name their normalization).
 #[test]
 fn ordinary_json_number_keys_are_pinned() {
     let rules = KeyRules::default();
@@ -191,7 +204,7 @@ fn ordinary_json_number_keys_are_pinned() {
             r#"{"price":1.5,"qty":100,"neg":-2.25,"tiny":1e-7,"huge":1e300,"max":18446744073709551615,"min":-9223372036854775808,"z":0.0,"mz":-0.0,"e":2.5E3}"#
         )
         .as_str(),
-        "5a90226f040e2b20c6a5663fd0a75583"
+        "cebdd9f77a172b846be977c77d474810"
     );
 }
 
@@ -532,7 +545,7 @@ fn normalized_url_reference(rules: &KeyRules, url: &Url) -> String {
     };
     let mut pairs = super::decoded_pairs(query.as_bytes());
     pairs.retain(|(name, _)| !rules.leaves_out_parameter(&String::from_utf8_lossy(name)));
-    pairs.sort();
+    pairs.sort_by(|a, b| a.0.cmp(&b.0));
     if !pairs.is_empty() {
         normalized.push('?');
         normalized.push_str(&super::encoded_pairs(&pairs));
@@ -782,5 +795,56 @@ fn equal_credential_fields_mean_equal_keys() {
     assert_eq!(
         credential_fields_of(&matched, &Method::GET, &u, &headers(&header_sets[1])),
         None
+    );
+}
+
+/// A repeated parameter's values keep their order: most frameworks read them in order
+/// (arrays, "first wins"), so `?ids=3&ids=1` and `?ids=1&ids=3` are different requests.
+/// Different names still sort.
+#[test]
+fn a_repeated_parameter_keeps_the_order_of_its_values() {
+    let rules = KeyRules::default();
+    assert_ne!(
+        get(&rules, "https://h.example/p?a=2&a=1"),
+        get(&rules, "https://h.example/p?a=1&a=2")
+    );
+    assert_eq!(
+        get(&rules, "https://h.example/p?b=1&a=2&a=1"),
+        get(&rules, "https://h.example/p?a=2&b=1&a=1")
+    );
+    let mut form = HeaderMap::new();
+    form.insert(
+        "content-type",
+        HeaderValue::from_static("application/x-www-form-urlencoded"),
+    );
+    let u = url("https://h.example/f");
+    let post = |body: &[u8]| rules.key(&Method::POST, &u, &form, Some(body));
+    assert_ne!(post(b"a=2&a=1"), post(b"a=1&a=2"));
+    assert_eq!(post(b"b=1&a=2&a=1"), post(b"a=2&b=1&a=1"));
+}
+
+/// A body's key names the normalization that made its bytes: a form's `a=1`, the same bytes
+/// sent raw, or as JSON that does not parse, and a raw body that happens to be some JSON
+/// body's canonical form are different requests.
+#[test]
+fn bodies_normalized_differently_have_different_keys() {
+    let rules = KeyRules::default();
+    let u = url("https://h.example/f");
+    let typed = |content_type: &'static str, body: &[u8]| {
+        let mut headers = HeaderMap::new();
+        headers.insert("content-type", HeaderValue::from_static(content_type));
+        rules.key(&Method::POST, &u, &headers, Some(body))
+    };
+    let form = typed("application/x-www-form-urlencoded", b"a=1");
+    assert_ne!(form, typed("application/json", b"a=1"));
+    assert_ne!(form, typed("text/plain", b"a=1"));
+    assert_ne!(
+        typed("application/json", br#"{"b":1,"a":2}"#),
+        typed("text/plain", br#"{"a":2,"b":1}"#)
+    );
+    assert_eq!(
+        typed("application/json", b"not json"),
+        typed("text/plain", b"not json"),
+        "bytes hashed as they are, either way"
     );
 }
