@@ -396,7 +396,11 @@ impl KeyRules {
         if self.per_credential {
             self.collect_url_credentials(url, query.as_ref(), &mut credentials);
             self.collect_header_credentials(headers, &mut credentials);
-            credentials.sort();
+            // Each named by where it came from (a header's name alone; no header name holds a
+            // `:`), as written: a token sent in a header and the same in the query, or
+            // `API_KEY` and `api_key`, may be different principals to the origin. By name
+            // only, stably: a repeated name's values keep their order.
+            credentials.sort_by(|a, b| a.0.cmp(&b.0));
             hasher.field(b"credentials");
             for (name, value) in &credentials {
                 hasher.field(name.as_bytes());
@@ -551,7 +555,7 @@ impl KeyRules {
             for (name, value) in &pairs {
                 let name = String::from_utf8_lossy(name);
                 if self.is_credential_parameter(&name) {
-                    credentials.push((name.to_ascii_lowercase(), value.clone()));
+                    credentials.push((format!("form:{name}"), value.clone()));
                 }
             }
             pairs.retain(|(name, _)| !self.leaves_out_parameter(&String::from_utf8_lossy(name)));
@@ -570,14 +574,14 @@ impl KeyRules {
     ) {
         if !url.username().is_empty() || url.password().is_some() {
             let userinfo = format!("{}:{}", url.username(), url.password().unwrap_or_default());
-            credentials.push(("userinfo".to_owned(), userinfo.into_bytes()));
+            credentials.push(("url:userinfo".to_owned(), userinfo.into_bytes()));
         }
         // Decoded as bytes: two credentials that differ only in non-UTF-8 bytes must not share
         // a fingerprint (a lossy decode would make both U+FFFD).
         let Some(query) = query else { return };
         for (name, value) in query.iter() {
             if self.is_credential_parameter_bytes(name) {
-                let name = String::from_utf8_lossy(name).to_ascii_lowercase();
+                let name = format!("query:{}", String::from_utf8_lossy(name));
                 credentials.push((name, value.to_vec()));
             }
         }
@@ -610,7 +614,7 @@ impl KeyRules {
                     if self.is_credential_parameter(name) {
                         let mut canonical = Vec::new();
                         json::canonical(value, &mut canonical)?;
-                        found.push((name.to_ascii_lowercase(), canonical));
+                        found.push((format!("json:{name}"), canonical));
                     }
                 }
                 members.retain(|name, _| !self.leaves_out_parameter(name));

@@ -553,16 +553,16 @@ fn normalized_url_reference(rules: &KeyRules, url: &Url) -> String {
     normalized
 }
 
-/// The credentials of the query the long way, sorted.
+/// The credentials of the query the long way, sorted by name (a name's values in order).
 fn url_credentials_reference(rules: &KeyRules, url: &Url) -> Vec<(String, Vec<u8>)> {
     let mut found = Vec::new();
     for (name, value) in super::decoded_pairs(url.query().unwrap_or_default().as_bytes()) {
         let name = String::from_utf8_lossy(&name);
         if rules.is_credential_parameter(&name) {
-            found.push((name.to_ascii_lowercase(), value));
+            found.push((format!("query:{name}"), value));
         }
     }
-    found.sort();
+    found.sort_by(|a, b| a.0.cmp(&b.0));
     found
 }
 
@@ -611,8 +611,8 @@ fn one_pass_query_agrees_with_the_long_path() {
             let pairs = url.query().map(super::QueryPairs::parse);
             let mut credentials = Vec::new();
             rules.collect_url_credentials(&url, pairs.as_ref(), &mut credentials);
-            credentials.retain(|(name, _)| name != "userinfo");
-            credentials.sort();
+            credentials.retain(|(name, _)| name != "url:userinfo");
+            credentials.sort_by(|a, b| a.0.cmp(&b.0));
             assert_eq!(
                 credentials,
                 url_credentials_reference(&rules, &url),
@@ -846,5 +846,47 @@ fn bodies_normalized_differently_have_different_keys() {
         typed("application/json", b"not json"),
         typed("text/plain", b"not json"),
         "bytes hashed as they are, either way"
+    );
+}
+
+/// A credential's key names where it came from and its name as written: the same token in a
+/// header and in the query, or under `API_KEY` and `api_key`, may be different principals to
+/// the origin. A repeated name's values keep their order.
+#[test]
+fn credentials_are_told_apart_by_where_they_came_from() {
+    let rules = KeyRules::default();
+    let mut bearer = HeaderMap::new();
+    bearer.insert("authorization", HeaderValue::from_static("Bearer t"));
+    let by_header = rules.key(&Method::GET, &url("https://h.example/r"), &bearer, None);
+    assert_ne!(
+        by_header,
+        get(&rules, "https://h.example/r?authorization=Bearer%20t")
+    );
+    assert_ne!(
+        get(&rules, "https://h.example/r?API_KEY=a&api_key=b"),
+        get(&rules, "https://h.example/r?API_KEY=b&api_key=a")
+    );
+    assert_ne!(
+        get(&rules, "https://h.example/r?token=a&token=b"),
+        get(&rules, "https://h.example/r?token=b&token=a")
+    );
+    let mut form = HeaderMap::new();
+    form.insert(
+        "content-type",
+        HeaderValue::from_static("application/x-www-form-urlencoded"),
+    );
+    assert_ne!(
+        rules.key(
+            &Method::POST,
+            &url("https://h.example/x?api_key=t"),
+            &form,
+            Some(b"a=1")
+        ),
+        rules.key(
+            &Method::POST,
+            &url("https://h.example/x"),
+            &form,
+            Some(b"a=1&api_key=t")
+        )
     );
 }
