@@ -890,3 +890,29 @@ fn credentials_are_told_apart_by_where_they_came_from() {
         )
     );
 }
+
+/// A body whose walk would read more than 32 MB (its nesting times its length) enters the key
+/// as raw bytes: a 1 MB string nested 40 deep took 40 MB of reading a key, and 126 deep
+/// ten times that of a 10 MB one. Shallow bodies of the same size are still canonical.
+#[test]
+fn a_json_body_too_costly_to_walk_is_raw_bytes() {
+    let rules = KeyRules::default();
+    let long = "x".repeat(1 << 20);
+    let nested = |depth: usize, space: &str| {
+        format!(
+            "{}\"{long}\"{space}{}",
+            "[".repeat(depth),
+            "]".repeat(depth)
+        )
+    };
+    assert_ne!(
+        json_key(&rules, &nested(40, "")),
+        json_key(&rules, &nested(40, " ")),
+        "raw bytes: whitespace counts"
+    );
+    assert_eq!(
+        json_key(&rules, &nested(3, "")),
+        json_key(&rules, &nested(3, " ")),
+        "canonical: whitespace does not count"
+    );
+}
