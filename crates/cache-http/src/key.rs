@@ -5,7 +5,8 @@
 //!
 //! - the method, and the `X-HTTP-Method-Override` header when the request carries one (as
 //!   requests-cache keys it: a `POST` overridden to `PATCH` is not the same request as one
-//!   overridden to `DELETE`); requests without it keep the keys they always had;
+//!   overridden to `DELETE`), and `X-HTTP-Method` and `X-Method-Override` likewise;
+//!   requests without them keep the keys they always had;
 //! - the URL with scheme and host lowercased, the default port, user info and fragment dropped,
 //!   ignored query parameters removed and the rest sorted by name (a repeated name's values
 //!   keep their order: frameworks read them in order);
@@ -65,6 +66,18 @@ pub const METHOD_OVERRIDE: &str = "x-http-method-override";
 
 /// [`METHOD_OVERRIDE`] as a header name: a lookup by a `&str` parses the name each time.
 static METHOD_OVERRIDE_NAME: HeaderName = HeaderName::from_static(METHOD_OVERRIDE);
+
+/// The other headers APIs read the real method from (Google's and Microsoft's), each entering
+/// the key under its own name when present.
+static OTHER_METHOD_OVERRIDES: [HeaderName; 2] = [
+    HeaderName::from_static("x-http-method"),
+    HeaderName::from_static("x-method-override"),
+];
+
+/// Whether a header named `name` overrides the request's method.
+fn is_method_override(name: &str) -> bool {
+    name == METHOD_OVERRIDE || OTHER_METHOD_OVERRIDES.iter().any(|other| other == name)
+}
 
 /// Domain separation for URL groups: a group never equals a request's key.
 const URL_GROUP_TAG: &[u8] = b"reqwest-caching/url-group/v1";
@@ -260,7 +273,7 @@ impl KeyRules {
         // name, which parses the name first.
         self.match_headers == MatchHeaders::None
             && headers.keys().all(|name| {
-                name.as_str() != METHOD_OVERRIDE
+                !is_method_override(name.as_str())
                     && !(self.per_credential && self.is_credential_header(name.as_str()))
             })
     }
@@ -304,7 +317,7 @@ impl KeyRules {
     ) -> bool {
         // A pass over the names present (a few on most requests) rather than a lookup, which
         // hashes the name first.
-        let overridden = || headers.keys().any(|name| name.as_str() == METHOD_OVERRIDE);
+        let overridden = || headers.keys().any(|name| is_method_override(name.as_str()));
         if self.match_headers != MatchHeaders::None || overridden() {
             return false;
         }
@@ -375,6 +388,20 @@ impl KeyRules {
             hasher.field(b"method-override");
             for value in overrides {
                 hasher.field(value.as_bytes());
+            }
+        }
+        // The others under their own names (requests with the first keep their keys), looked
+        // up only when the request has headers at all.
+        if !headers.is_empty() {
+            for name in &OTHER_METHOD_OVERRIDES {
+                let overrides = headers.get_all(name);
+                if overrides.iter().next().is_some() {
+                    hasher.field(b"method-override-by");
+                    hasher.field(name.as_str().as_bytes());
+                    for value in overrides {
+                        hasher.field(value.as_bytes());
+                    }
+                }
             }
         }
         let normalized_url =

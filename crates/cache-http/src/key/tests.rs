@@ -916,3 +916,45 @@ fn a_json_body_too_costly_to_walk_is_raw_bytes() {
         "canonical: whitespace does not count"
     );
 }
+
+/// `X-HTTP-Method` and `X-Method-Override` override the method as `X-HTTP-Method-Override`
+/// does (Google's and Microsoft's APIs read them): two `POST`s tunnelling `DELETE` and
+/// `PATCH` are different requests, and such a request's key is not remembered by URL alone.
+#[test]
+fn every_method_override_header_enters_the_key() {
+    let rules = KeyRules::default();
+    let u = url("https://h.example/item");
+    let with = |name: &'static str, method: &'static str| {
+        let mut headers = HeaderMap::new();
+        headers.insert(name, HeaderValue::from_static(method));
+        headers
+    };
+    for name in [
+        "x-http-method-override",
+        "x-http-method",
+        "x-method-override",
+    ] {
+        let (delete, patch) = (with(name, "DELETE"), with(name, "PATCH"));
+        assert_ne!(
+            rules.key(&Method::POST, &u, &delete, Some(b"x")),
+            rules.key(&Method::POST, &u, &patch, Some(b"x")),
+            "{name}"
+        );
+        assert!(!rules.url_alone_decides(&delete), "{name}");
+        assert_eq!(
+            credential_fields_of(&rules, &Method::GET, &u, &delete),
+            None,
+            "{name}"
+        );
+    }
+    assert_ne!(
+        rules.key(&Method::POST, &u, &with("x-http-method", "DELETE"), None),
+        rules.key(
+            &Method::POST,
+            &u,
+            &with("x-method-override", "DELETE"),
+            None
+        ),
+        "each under its own name"
+    );
+}
