@@ -272,9 +272,9 @@ impl KeyRules {
         // One pass over the names present (none on most requests), rather than a lookup by
         // name, which parses the name first.
         self.match_headers == MatchHeaders::None
-            && headers.keys().all(|name| {
-                !is_method_override(name.as_str())
-                    && !(self.per_credential && self.is_credential_header(name.as_str()))
+            && !headers.keys().any(|name| {
+                is_method_override(name.as_str())
+                    || self.per_credential && self.is_credential_header(name.as_str())
             })
     }
 
