@@ -6,8 +6,8 @@
 //! command has no signing keys, and it only shows or moves entries.
 
 use bytes::Bytes;
-use reqwest_caching::CachedResponse;
 use reqwest_caching::cache_core::codec::{self, DecodeError, Entry, EntryCodec};
+use reqwest_caching::{CacheKey, CachedResponse};
 
 /// The largest body a compressed entry may announce once decompressed (1 GiB): a stored
 /// value of a few megabytes may announce 255 times its size, and listing a store decodes every
@@ -34,6 +34,38 @@ pub enum Unreadable {
     Newer(u8),
     /// Corrupt, truncated, not an entry, or an older format the middleware replaces.
     Invalid(String),
+}
+
+/// What the bytes around a body say of its entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeadCheck {
+    /// This build reads it.
+    Readable,
+    /// Only the whole value can tell (its body is compressed).
+    NeedsBody,
+}
+
+/// Whether this build reads an entry whose body stays in its file, from the stored bytes
+/// before and after the body and the body's length (the body itself is not read).
+///
+/// # Errors
+///
+/// As [`decode`].
+pub fn check_head(
+    key: &CacheKey,
+    before: &Bytes,
+    after: &Bytes,
+    body_len: u64,
+) -> Result<HeadCheck, Unreadable> {
+    match EntryCodec::new().decode_head(key, before, after, body_len) {
+        Ok(_) => Ok(HeadCheck::Readable),
+        // A compressed body (or a flag this build does not know): only the whole value says.
+        Err(DecodeError::UnsupportedFlags(_)) => Ok(HeadCheck::NeedsBody),
+        Err(DecodeError::UnsupportedVersion(version)) if version > FORMAT_VERSION => {
+            Err(Unreadable::Newer(version))
+        }
+        Err(error) => Err(Unreadable::Invalid(error.to_string())),
+    }
 }
 
 /// Decodes a stored value.

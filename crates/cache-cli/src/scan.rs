@@ -4,9 +4,10 @@
 use std::future::ready;
 
 use futures_util::stream::{BoxStream, StreamExt};
+use reqwest_caching::cache_core::Opened;
 use reqwest_caching::{CacheStore, EntryMeta, StoreError};
 
-use crate::entry_format::{self, FORMAT_VERSION, Unreadable};
+use crate::entry_format::{self, FORMAT_VERSION, HeadCheck, Unreadable};
 use crate::error::CliError;
 
 /// How many values are read at once: hides a remote store's round trips, keeps few values
@@ -24,8 +25,18 @@ pub struct Scanned {
     pub readable: Result<(), Unreadable>,
 }
 
-/// Every entry `select` keeps, read with its value. Entries deleted between the listing and
-/// the read are left out.
+/// The largest body read into memory to check its entry, in a store that keeps bodies in
+/// files: a larger one is checked by the bytes around it, its file left unread (such a store
+/// holds downloads larger than memory, and [`READ_AHEAD`] of them are read at once).
+const READ_WHOLE_UP_TO: u64 = 1 << 20;
+
+/// The largest compressed body read whole to check its entry (only the whole value says
+/// whether it decompresses).
+const READ_COMPRESSED_UP_TO: u64 = 256 << 20;
+
+/// Every entry `select` keeps, read with its value (a body kept in its file over
+/// [`READ_WHOLE_UP_TO`] bytes is not read: its entry is checked without it). Entries deleted
+/// between the listing and the read are left out.
 pub fn scan<'a>(
     store: &'a dyn CacheStore,
     select: impl Fn(&EntryMeta) -> bool + Send + 'a,
@@ -35,18 +46,63 @@ pub fn scan<'a>(
         .filter(move |listed| ready(listed.as_ref().map_or(true, &select)))
         .map(move |listed| async move {
             let meta = listed?;
-            let Some(entry) = store.get(&meta.key).await? else {
-                return Ok(None);
+            let opened = match store.body_files() {
+                Some(files) => files.open(&meta.key, READ_WHOLE_UP_TO).await?,
+                None => store.get(&meta.key).await?.map(Opened::Whole),
             };
-            Ok(Some(Scanned {
-                bytes: entry.value.len() as u64,
-                readable: entry_format::decode(&entry.value).map(drop),
-                meta,
-            }))
+            let needs_body = match &opened {
+                Some(Opened::Body(file)) => {
+                    let head = (&file.before, &file.after, file.len);
+                    let check = entry_format::check_head(&meta.key, head.0, head.1, head.2);
+                    (check == Ok(HeadCheck::NeedsBody)).then_some(file.len)
+                }
+                _ => None,
+            };
+            let opened = match needs_body {
+                // A compressed body is no larger than the response it holds was allowed to
+                // be: read whole, up to a bound, to check it.
+                Some(len) if len <= READ_COMPRESSED_UP_TO => {
+                    store.get(&meta.key).await?.map(Opened::Whole)
+                }
+                _ => opened,
+            };
+            Ok(opened.map(|opened| scanned(meta, opened)))
         })
         .buffer_unordered(READ_AHEAD)
         .filter_map(|read| ready(read.transpose()))
         .boxed()
+}
+
+/// What `opened` says of the entry `meta` lists.
+fn scanned(meta: EntryMeta, opened: Opened) -> Scanned {
+    match opened {
+        Opened::Body(file) => Scanned {
+            bytes: (file.before.len() + file.after.len()) as u64 + file.len,
+            readable: match entry_format::check_head(&meta.key, &file.before, &file.after, file.len)
+            {
+                Ok(HeadCheck::Readable) => Ok(()),
+                Ok(HeadCheck::NeedsBody) => Err(Unreadable::Invalid(format!(
+                    "a compressed body over {} not checked",
+                    crate::output::size(READ_COMPRESSED_UP_TO)
+                ))),
+                Err(unreadable) => Err(unreadable),
+            },
+            meta,
+        },
+        Opened::Whole(entry) => Scanned {
+            bytes: entry.value.len() as u64,
+            readable: entry_format::decode(&entry.value).map(drop),
+            meta,
+        },
+        // A kind of opening this build does not know: nothing it can vouch for.
+        _ => Scanned {
+            bytes: 0,
+            readable: Err(Unreadable::Invalid(
+                "opened in a way this build does not know".to_owned(),
+            )),
+            meta,
+        },
+    }
 }
 
 /// The entries of a newer format met so far: any makes the command stop before it changes
@@ -85,5 +141,127 @@ impl NewerFormats {
                 url,
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use futures_util::stream::BoxStream;
+    use reqwest_caching::cache_core::codec::EntryCodec;
+    use reqwest_caching::cache_core::{BodyFiles, CachedRequest, CachedResponse};
+    use reqwest_caching::{CacheKey, FsStore, StoredEntry};
+
+    use super::*;
+
+    /// A store whose whole-value reads are counted.
+    #[derive(Debug)]
+    struct CountedGets {
+        inner: FsStore,
+        gets: AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl CacheStore for CountedGets {
+        async fn get(&self, key: &CacheKey) -> Result<Option<StoredEntry>, StoreError> {
+            self.gets.fetch_add(1, Ordering::SeqCst);
+            self.inner.get(key).await
+        }
+        async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
+            self.inner.put(entry).await
+        }
+        async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {
+            self.inner.delete(key).await
+        }
+        fn entries(&self) -> BoxStream<'_, Result<EntryMeta, StoreError>> {
+            self.inner.entries()
+        }
+        async fn clear(&self) -> Result<u64, StoreError> {
+            self.inner.clear().await
+        }
+        fn body_files(&self) -> Option<&dyn BodyFiles> {
+            self.inner.body_files()
+        }
+    }
+
+    fn response(body: Vec<u8>) -> CachedResponse {
+        let url = "https://example.com/big";
+        let request = CachedRequest::new(http::Method::GET, url, http::HeaderMap::new());
+        let (status, version) = (http::StatusCode::OK, http::Version::HTTP_11);
+        CachedResponse::new(
+            status,
+            version,
+            http::HeaderMap::new(),
+            body.into(),
+            url,
+            request,
+        )
+    }
+
+    /// `len` bytes LZ4 shrinks by about half, not more: runs of 8 of a random byte (its codec
+    /// stores a body compressed only when that saves room), so the compressed body stays
+    /// over the size read whole.
+    fn runs_of_noise(len: usize) -> Vec<u8> {
+        let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+        (0..len / 8)
+            .flat_map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                [x as u8; 8]
+            })
+            .collect()
+    }
+
+    /// A body kept in its file over the inline size is checked by the bytes around it and
+    /// never read (a store of downloads larger than memory had eight read at once); a
+    /// compressed one is read whole, the only way to check it; a damaged file is unreadable.
+    #[tokio::test]
+    async fn a_body_in_its_file_is_not_read_to_check_its_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(CountedGets {
+            inner: FsStore::open(dir.path()).unwrap(),
+            gets: AtomicUsize::new(0),
+        });
+        let two_mib = 2 << 20;
+        let four_mib = 4 << 20;
+        let values = [
+            EntryCodec::new()
+                .encode(None, &response(vec![b'a'; two_mib]))
+                .unwrap(),
+            EntryCodec::new()
+                .compress_above(1)
+                .encode(None, &response(runs_of_noise(four_mib)))
+                .unwrap(),
+            EntryCodec::new()
+                .encode(None, &response(b"small".to_vec()))
+                .unwrap(),
+        ];
+        for (n, value) in values.iter().enumerate() {
+            let key = CacheKey::from_digest([n as u8; 16]);
+            let meta = EntryMeta::new(
+                key,
+                "https://example.com/big",
+                std::time::SystemTime::now(),
+                None,
+            );
+            store
+                .put(StoredEntry::new(meta, value.clone()))
+                .await
+                .unwrap();
+        }
+        let mut scanned: Vec<Scanned> = scan(&*store, |_| true).map(Result::unwrap).collect().await;
+        scanned.sort_by_key(|s| s.meta.key);
+        let bytes: Vec<u64> = scanned.iter().map(|s| s.bytes).collect();
+        let lengths: Vec<u64> = values.iter().map(|v| v.len() as u64).collect();
+        assert_eq!(bytes, lengths);
+        assert!(scanned.iter().all(|s| s.readable.is_ok()), "{scanned:?}");
+        assert_eq!(
+            store.gets.load(Ordering::SeqCst),
+            1,
+            "only the compressed body is read whole"
+        );
     }
 }
