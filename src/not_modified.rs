@@ -4,6 +4,7 @@
 
 use std::time::SystemTime;
 
+use cache_core::time::truncate_to_millis;
 use cache_core::{EntryMeta, StoredEntry};
 use cache_http::vary::parse_vary;
 use http::Method;
@@ -88,6 +89,22 @@ pub(crate) async fn refresh_from_304(
         let store = &cache.live.store;
         store.forget_if_created(&key, stored_meta.created_at).await;
     }
+    // The entry may have been written again while the request was out (another client's
+    // newer response, or deleted): renewing the one read would put its old body back over
+    // that. Checked by reading it again, which narrows the window from the origin's round
+    // trip to the store's (a write between the two still loses; no store call renews only
+    // an entry as read). An entry whose body is in its file is not read again (that would
+    // read the body): only its expiry is renewed.
+    let read_created = stored_meta.created_at;
+    let still_stored = |current: Option<std::sync::Arc<cache_core::Decoded>>| {
+        current.is_some_and(|current| {
+            truncate_to_millis(current.meta.created_at) == truncate_to_millis(read_created)
+        })
+    };
+    let renew = renew
+        && (body.is_some()
+            || matches!(storage, Storage::Skip)
+            || still_stored(cache.live.store.read(&key).await));
     if let (Storage::Until(expires_at), true) = (storage, renew) {
         let store = &cache.live.store;
         let is_variant = key != exchange.url_key;

@@ -273,3 +273,34 @@ async fn an_unreadable_entry_at_rewritten_after_the_read_is_kept(path: &str) {
         "{path}: the valid entry written after the read was deleted"
     );
 }
+
+/// A `304` renews the entry it validated, not one another client wrote under the key while
+/// the request was out: that newer entry stays as written (renewed, the old body would have
+/// been put back over it).
+#[tokio::test]
+async fn a_304_does_not_renew_over_an_entry_written_meanwhile() {
+    use crate::support::{Backend, Harness, send};
+    let armed = Arc::new(std::sync::Mutex::new(None));
+    let inner_store = Arc::new(std::sync::Mutex::new(None));
+    let (held, inner_kept) = (Arc::clone(&armed), Arc::clone(&inner_store));
+    let wrap = move |inner: Arc<dyn CacheStore>| {
+        *inner_kept.lock().unwrap() = Some(Arc::clone(&inner));
+        Arc::new(WrittenAfterRead { inner, armed: held }) as Arc<dyn CacheStore>
+    };
+    let h = Harness::wrapping(Backend::Memory, wrap, |b| {
+        b.expire_after(Duration::from_secs(10))
+    })
+    .await;
+    let inner = inner_store.lock().unwrap().clone().expect("wrapped");
+    let path = "/etag/renewed-meanwhile";
+    let (_, info) = h.fetch(path).await;
+    let key = info.key.expect("stored");
+    h.clock.advance(Duration::from_secs(20));
+    let mut rewritten = inner.get(&key).await.unwrap().expect("stored");
+    rewritten.meta.created_at += Duration::from_secs(5);
+    *armed.lock().unwrap() = Some(rewritten.clone());
+    let (_, info) = send(h.get(path)).await;
+    assert!(info.revalidated && !info.stored, "{info:?}");
+    assert!(armed.lock().unwrap().is_none(), "the entry was read");
+    assert_eq!(inner.get(&key).await.unwrap(), Some(rewritten));
+}
