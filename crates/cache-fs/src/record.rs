@@ -119,6 +119,13 @@ impl Record {
         }
     }
 
+    /// Whether `other` is this very write of its key, not one made since: the same body file
+    /// and creation (entries without a body file, Vary indexes and empty bodies, all name
+    /// none).
+    pub(crate) fn is_same_write(&self, other: &Record) -> bool {
+        self.body_file == other.body_file && self.created_at_ms == other.created_at_ms
+    }
+
     pub(crate) fn meta(&self) -> EntryMeta {
         EntryMeta::new(
             self.key,
@@ -292,6 +299,26 @@ mod http_view {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Eviction removes the entry it counted, never one written under the key since: two
+    /// writes without a body file (a Vary index, an empty body) name the same (no) file.
+    #[test]
+    fn writes_without_a_body_file_are_told_apart_by_creation() {
+        let meta = |ms: u64| {
+            let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+            EntryMeta::new(
+                CacheKey::from_digest([1; 16]),
+                "https://h.example/",
+                at,
+                None,
+            )
+        };
+        let (first, _) = Record::new(&meta(1_000), &Bytes::new(), "unused.body");
+        let (again, _) = Record::new(&meta(2_000), &Bytes::new(), "unused.body");
+        assert_eq!(first.body_file, again.body_file);
+        assert!(first.is_same_write(&first));
+        assert!(!first.is_same_write(&again));
+    }
 
     #[test]
     fn hex_round_trips_and_rejects_garbage() {

@@ -205,7 +205,7 @@ impl Inner {
                     break;
                 }
                 // Only the entry counted: not one written under the same key since.
-                let same = |r: &crate::record::Record| r.body_file == old.body_file;
+                let same = |r: &crate::record::Record| r.is_same_write(&old);
                 let removed = ops::delete_if(&self.layout, &old.key, same)?;
                 if removed.is_some() {
                     total = total.saturating_sub(old.size);
