@@ -403,6 +403,10 @@ pub trait CacheStore: Send + Sync + Debug + 'static {
     }
 
     /// Sets the expiry of the entry under `key`; false when there is no such entry.
+    ///
+    /// The default reads the entry and writes it back with the new expiry, so a write or
+    /// delete landing between those two steps is undone; the stores of this workspace set it
+    /// in one step (the conformance scenario `set_expiry_never_undoes_a_racing_write`).
     async fn set_expiry(
         &self,
         key: &CacheKey,

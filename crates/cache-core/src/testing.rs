@@ -91,6 +91,7 @@ macro_rules! store_conformance_tests {
             delete_expired_spares_entries_rewritten_meanwhile,
             delete_if_created_spares_a_rewrite,
             set_expiry_changes_only_expiry,
+            set_expiry_never_undoes_a_racing_write,
             expired_entries_stay_readable,
             retention_is_honoured_at_read,
             empty_value,
@@ -336,6 +337,47 @@ pub async fn set_expiry_changes_only_expiry(t: &StoreUnderTest) {
         t.store.set_expiry(&key(2), None).await,
         "set_expiry of missing"
     ));
+}
+
+/// `set_expiry` racing a write of the same key (or a delete) changes at most the expiry of
+/// what is there: it never puts back the value it found, over the newer one or after the
+/// delete (a read-then-write renewal did, and a revalidated entry came back over another
+/// client's newer response).
+pub async fn set_expiry_never_undoes_a_racing_write(t: &StoreUnderTest) {
+    const ROUNDS: u64 = 200;
+    let later = Some(base_time() + Duration::from_secs(30));
+    let mut undone = Vec::new();
+    for round in 0..ROUNDS {
+        let n = 1_000 + round;
+        ok(
+            t.store
+                .put(entry(n, Bytes::from_static(b"old"), None))
+                .await,
+            "put",
+        );
+        let newer = entry(n, Bytes::from_static(b"new"), None);
+        // On another worker, so the two run at once (a store whose calls never wait would
+        // otherwise run each whole in turn).
+        let store = Arc::clone(&t.store);
+        let replace = tokio::spawn(async move {
+            if round % 2 == 0 {
+                ok(store.put(newer).await, "put");
+            } else {
+                ok(store.delete(&key(n)).await, "delete");
+            }
+        });
+        ok(t.store.set_expiry(&key(n), later).await, "set_expiry");
+        replace.await.expect("the write ran");
+        let after = ok(t.store.get(&key(n)).await, "get").map(|e| e.value);
+        let expected = (round % 2 == 0).then(|| Bytes::from_static(b"new"));
+        if after != expected {
+            undone.push(round);
+        }
+    }
+    assert!(
+        undone.is_empty(),
+        "rounds whose write set_expiry undid: {undone:?}"
+    );
 }
 
 /// A store does not judge freshness: an entry that just expired is still returned, for

@@ -330,10 +330,42 @@ impl SledStore {
                 limit: max,
             });
         }
-        let new_indexes = IndexRecords::of(&entry.meta);
-        let record_len = record.len();
         let _writing = self.locks.writing()?;
         let _key = locks::key(&key);
+        self.write_locked(&entry.meta, record)
+    }
+
+    /// Sets the expiry of `key`'s record as it is now, under its lock: a read and a write
+    /// apart (the trait's default) put the record read back over one written, or deleted,
+    /// in between.
+    fn set_expiry_locked(
+        &self,
+        key: &CacheKey,
+        expires_at: Option<SystemTime>,
+    ) -> Result<bool, StoreError> {
+        let _writing = self.locks.writing()?;
+        let _key = locks::key(key);
+        let Some(current) = self.entries.get(key.as_str()).map_err(store_error)? else {
+            return Ok(false);
+        };
+        let Some((mut entry, _)) = decode_record(*key, current) else {
+            return Ok(false);
+        };
+        entry.meta.expires_at = expires_at;
+        let record = sled::IVec::from(encode_entry(&encode_meta(&entry.meta), &entry.value));
+        self.write_locked(&entry.meta, record)?;
+        Ok(true)
+    }
+
+    /// [`SledStore::write`] of `record`, made of `meta`, for a caller holding the locks.
+    fn write_locked(
+        &self,
+        meta: &EntryMeta,
+        record: sled::IVec,
+    ) -> Result<(u64, sled::IVec), StoreError> {
+        let key = meta.key;
+        let new_indexes = IndexRecords::of(meta);
+        let record_len = record.len();
         new_indexes.insert_all(&self.indexes).map_err(store_error)?;
         let replaced = self
             .entries
@@ -561,6 +593,19 @@ impl CacheStore for SledStore {
         let removed = self.blocking(move |store| store.remove(&key)).await?;
         self.flushed().await?;
         Ok(removed)
+    }
+
+    async fn set_expiry(
+        &self,
+        key: &CacheKey,
+        expires_at: Option<SystemTime>,
+    ) -> Result<bool, StoreError> {
+        let key = *key;
+        let renewed = self
+            .blocking(move |store| store.set_expiry_locked(&key, expires_at))
+            .await?;
+        self.flushed().await?;
+        Ok(renewed)
     }
 
     async fn delete_if_created(
