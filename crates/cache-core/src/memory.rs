@@ -296,9 +296,25 @@ impl MemoryStore {
             return false;
         };
         if let Some(group) = &slot.meta().url_group {
-            self.url_index.remove(group, &key);
+            self.prune_unless_listed(group, &key);
         }
         true
+    }
+
+    /// Takes `key` out of `group`'s index, unless an entry of that group is stored under it
+    /// by then: a write between the removal of the old entry and this found the key indexed
+    /// and added nothing, and must not be left out. Checked after the removal (the index's
+    /// lock is never held while the cache's is taken: eviction takes them the other way), so
+    /// a write landing before the check is indexed again here, and one after adds itself.
+    fn prune_unless_listed(&self, group: &CacheKey, key: &CacheKey) {
+        self.url_index.remove(group, key);
+        let stored_in_group = self
+            .entries
+            .get(key)
+            .is_some_and(|slot| slot.meta().url_group.as_ref() == Some(group));
+        if stored_in_group {
+            self.url_index.add(group, *key);
+        }
     }
 
     /// The entry and its decoded form, decoding (and keeping the result) on the first read.
@@ -430,7 +446,7 @@ impl CacheStore for MemoryStore {
                     found.push(slot.meta().clone());
                 }
                 // Overwritten into another group, or gone: no longer listed here.
-                _ => self.url_index.remove(url_group, &key),
+                _ => self.prune_unless_listed(url_group, &key),
             }
         }
         Ok(found)
@@ -493,9 +509,50 @@ impl CacheStore for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixtures::{entry, key, sample_response};
+    use crate::fixtures::{entry, group, key, sample_response};
     use bytes::Bytes;
     use futures_util::FutureExt;
+
+    /// An entry written while another thread deletes the one it replaces stays listed for its
+    /// URL: the delete took the key out of the index after the write had found it there (and
+    /// added nothing), and the new entry was missed by every invalidation of its URL. The
+    /// delete's two steps, with the write between them.
+    #[test]
+    fn an_entry_written_during_a_delete_stays_listed_for_its_url() {
+        let store = MemoryStore::new();
+        let (old, new) = (grouped(1, 5), grouped(1, 5));
+        store.put(old).now_or_never().unwrap().unwrap();
+        let removed = store.entries.remove(&key(1));
+        store.put(new).now_or_never().unwrap().unwrap();
+        assert!(store.unindexed(removed));
+        let listed = store
+            .entries_for_url(&group(5))
+            .now_or_never()
+            .unwrap()
+            .unwrap();
+        assert_eq!(listed.len(), 1, "the entry written meanwhile is listed");
+
+        // So when a listing finds a key gone and a write lands before it prunes the key.
+        let store = MemoryStore::new();
+        store.url_index.add(&group(5), key(1));
+        let prune = || store.prune_unless_listed(&group(5), &key(1));
+        store.put(grouped(1, 5)).now_or_never().unwrap().unwrap();
+        prune();
+        let listed = store
+            .entries_for_url(&group(5))
+            .now_or_never()
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            listed.len(),
+            1,
+            "the entry written before the prune is listed"
+        );
+    }
+
+    fn grouped(n: u64, g: u64) -> StoredEntry {
+        crate::fixtures::grouped_entry(n, g, None)
+    }
 
     /// The entry under `key(n)` read at once, decoded; panics when absent or undecodable.
     fn read_now(store: &MemoryStore, n: u64, codec: &EntryCodec) -> Arc<Decoded> {
