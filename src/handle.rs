@@ -279,6 +279,9 @@ impl CacheHandle {
     async fn delete_listed(&self, listed: &[EntryMeta]) -> Result<u64, Error> {
         let calls = self.calls();
         let mut removed = 0;
+        // Variants written from now on belong to an index written since, not to one deleted
+        // here (requests go on meanwhile): only older ones are orphans.
+        let started = self.cache.settings.clock.now();
         // Deleted entries that may have been Vary indexes: those that are no variant.
         let mut parents = std::collections::HashSet::new();
         for meta in listed {
@@ -294,7 +297,10 @@ impl CacheHandle {
             return Ok(removed);
         }
         let orphans = self
-            .list(|meta| meta.variant_of.is_some_and(|of| parents.contains(&of)))
+            .list(|meta| {
+                meta.created_at <= started
+                    && meta.variant_of.is_some_and(|of| parents.contains(&of))
+            })
             .await?;
         for meta in orphans {
             let delete = calls.store.delete_if_created(&meta.key, meta.created_at);

@@ -339,3 +339,44 @@ async fn deleting_old_entries_takes_the_variants_of_an_index_it_deletes() {
         );
     }
 }
+
+/// The variants a deletion of old entries takes with their index are those written before it:
+/// one written since (a request meanwhile wrote the URL's index and variants anew) stays.
+#[tokio::test]
+async fn deleting_old_entries_spares_variants_written_since() {
+    let h = Harness::new(crate::support::Backend::Memory).await;
+    let store = Arc::clone(h.handle.store());
+    let path = "/varying/aged-then-new";
+    h.origin.set_vary("accept-language");
+    send(h.get(path).header("accept-language", "en")).await;
+    h.clock.advance(Duration::from_secs(120));
+    let metas: Vec<reqwest_caching::EntryMeta> =
+        futures_util::TryStreamExt::try_collect(store.entries())
+            .await
+            .unwrap();
+    let index = metas
+        .into_iter()
+        .find(|meta| meta.variant_of.is_none())
+        .expect("the index");
+    // A variant of that index's key, written after the deletion starts (its clock reading).
+    let later = reqwest_caching::Clock::now(&*h.clock) + Duration::from_secs(5);
+    let key = reqwest_caching::CacheKey::from_digest([9; 16]);
+    let meta = reqwest_caching::EntryMeta::new(key, index.url.clone(), later, None)
+        .with_url_group(index.url_group)
+        .with_variant_of(Some(index.key));
+    let value = bytes::Bytes::from_static(b"written since");
+    store
+        .put(reqwest_caching::StoredEntry::new(meta, value))
+        .await
+        .unwrap();
+    let removed = h
+        .handle
+        .delete_older_than(Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(removed, 2, "the index and its old variant");
+    assert!(
+        store.get(&key).await.unwrap().is_some(),
+        "the newer variant stays"
+    );
+}

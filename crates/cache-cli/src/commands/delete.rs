@@ -148,6 +148,9 @@ async fn delete_each(
     let bar = progress::bar(selected.len() as u64, "deleting");
     let mut deleted = 0;
     let mut gone = HashSet::new();
+    // Variants written from now on belong to an index written since (the cache is in use
+    // meanwhile), not to one deleted here: only older ones are orphans.
+    let started = SystemTime::now();
     for (key, created_at) in selected {
         let existed = store
             .delete_if_created(key, *created_at)
@@ -164,7 +167,8 @@ async fn delete_each(
     let mut entries = store.entries();
     while let Some(meta) = entries.next().await {
         let meta = meta.map_err(|e| CliError::store(format!("listing {}", cx.name), e))?;
-        if meta.variant_of.is_some_and(|index| gone.contains(&index)) {
+        if meta.created_at <= started && meta.variant_of.is_some_and(|index| gone.contains(&index))
+        {
             orphans.push((meta.key, meta.created_at));
         }
     }
