@@ -14,7 +14,10 @@ use reqwest_caching::{
     MemoryStore, StoreError, StoredEntry,
 };
 
+use reqwest_caching::cache_core::testing::WrittenAfterRead;
+
 use crate::origin::Origin;
+use crate::support::{Backend, Harness, send};
 
 /// A store whose every call waits forever, as a server that accepted the connection and
 /// then stopped answering.
@@ -186,43 +189,23 @@ async fn a_failing_synchronous_read_goes_to_the_network_and_is_counted() {
     );
 }
 
-/// A store whose next read of the armed entry's key is followed, before the reader acts on
-/// what it read, by another client's write of that entry.
-#[derive(Debug)]
-struct WrittenAfterRead {
-    inner: Arc<dyn CacheStore>,
-    armed: Arc<std::sync::Mutex<Option<StoredEntry>>>,
-}
-
-#[async_trait]
-impl CacheStore for WrittenAfterRead {
-    async fn get(&self, key: &CacheKey) -> Result<Option<StoredEntry>, StoreError> {
-        let read = self.inner.get(key).await;
-        let then = self.armed.lock().unwrap().take_if(|e| e.meta.key == *key);
-        if let Some(then) = then {
-            self.inner.put(then).await?;
-        }
-        read
-    }
-    async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
-        self.inner.put(entry).await
-    }
-    async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {
-        self.inner.delete(key).await
-    }
-    async fn delete_if_created(
-        &self,
-        key: &CacheKey,
-        created_at: SystemTime,
-    ) -> Result<bool, StoreError> {
-        self.inner.delete_if_created(key, created_at).await
-    }
-    fn entries(&self) -> BoxStream<'_, Result<EntryMeta, StoreError>> {
-        self.inner.entries()
-    }
-    async fn clear(&self) -> Result<u64, StoreError> {
-        self.inner.clear().await
-    }
+/// A harness over a memory store wrapped in [`WrittenAfterRead`]: the harness, the wrapper
+/// (to arm) and the store under it (to write and read raw).
+async fn racing_harness(
+    configure: impl FnOnce(
+        reqwest_caching::CacheMiddlewareBuilder,
+    ) -> reqwest_caching::CacheMiddlewareBuilder,
+) -> (Harness, Arc<WrittenAfterRead>, Arc<dyn CacheStore>) {
+    let slot = Arc::new(std::sync::Mutex::new(None));
+    let held = Arc::clone(&slot);
+    let wrap = move |inner: Arc<dyn CacheStore>| {
+        let racing = Arc::new(WrittenAfterRead::new(Arc::clone(&inner)));
+        *held.lock().unwrap() = Some((Arc::clone(&racing), inner));
+        racing as Arc<dyn CacheStore>
+    };
+    let h = Harness::wrapping(Backend::Memory, wrap, configure).await;
+    let (racing, inner) = slot.lock().unwrap().take().expect("the store was wrapped");
+    (h, racing, inner)
 }
 
 /// A request that reads an unreadable entry deletes that entry, not a valid one another
@@ -239,16 +222,7 @@ async fn an_unreadable_entry_rewritten_after_the_read_is_kept() {
 }
 
 async fn an_unreadable_entry_at_rewritten_after_the_read_is_kept(path: &str) {
-    use crate::support::{Backend, Harness, send};
-    let armed = Arc::new(std::sync::Mutex::new(None));
-    let inner_store = Arc::new(std::sync::Mutex::new(None));
-    let (held, inner_kept) = (Arc::clone(&armed), Arc::clone(&inner_store));
-    let wrap = move |inner: Arc<dyn CacheStore>| {
-        *inner_kept.lock().unwrap() = Some(Arc::clone(&inner));
-        Arc::new(WrittenAfterRead { inner, armed: held }) as Arc<dyn CacheStore>
-    };
-    let h = Harness::wrapping(Backend::Memory, wrap, |b| b).await;
-    let inner = inner_store.lock().unwrap().clone().expect("wrapped");
+    let (h, racing, inner) = racing_harness(|b| b).await;
     let get = || h.get(path).header("accept-language", "en");
     let (_, info) = send(get()).await;
     let key = info.key.expect("stored");
@@ -259,14 +233,11 @@ async fn an_unreadable_entry_at_rewritten_after_the_read_is_kept(path: &str) {
     inner.put(garbage).await.unwrap();
     let mut rewritten = good;
     rewritten.meta.created_at += Duration::from_secs(5);
-    *armed.lock().unwrap() = Some(rewritten.clone());
+    racing.arm(rewritten.clone());
     // The origin's answer now is not stored: what the key holds after is what the race left.
     h.origin.override_status(Some(503));
     send(get()).await;
-    assert!(
-        armed.lock().unwrap().is_none(),
-        "{path}: the entry was read"
-    );
+    assert!(racing.armed().is_none(), "{path}: the entry was read");
     assert_eq!(
         inner.get(&key).await.unwrap(),
         Some(rewritten),
@@ -279,28 +250,16 @@ async fn an_unreadable_entry_at_rewritten_after_the_read_is_kept(path: &str) {
 /// been put back over it).
 #[tokio::test]
 async fn a_304_does_not_renew_over_an_entry_written_meanwhile() {
-    use crate::support::{Backend, Harness, send};
-    let armed = Arc::new(std::sync::Mutex::new(None));
-    let inner_store = Arc::new(std::sync::Mutex::new(None));
-    let (held, inner_kept) = (Arc::clone(&armed), Arc::clone(&inner_store));
-    let wrap = move |inner: Arc<dyn CacheStore>| {
-        *inner_kept.lock().unwrap() = Some(Arc::clone(&inner));
-        Arc::new(WrittenAfterRead { inner, armed: held }) as Arc<dyn CacheStore>
-    };
-    let h = Harness::wrapping(Backend::Memory, wrap, |b| {
-        b.expire_after(Duration::from_secs(10))
-    })
-    .await;
-    let inner = inner_store.lock().unwrap().clone().expect("wrapped");
+    let (h, racing, inner) = racing_harness(|b| b.expire_after(Duration::from_secs(10))).await;
     let path = "/etag/renewed-meanwhile";
     let (_, info) = h.fetch(path).await;
     let key = info.key.expect("stored");
     h.clock.advance(Duration::from_secs(20));
     let mut rewritten = inner.get(&key).await.unwrap().expect("stored");
     rewritten.meta.created_at += Duration::from_secs(5);
-    *armed.lock().unwrap() = Some(rewritten.clone());
+    racing.arm(rewritten.clone());
     let (_, info) = send(h.get(path)).await;
     assert!(info.revalidated && !info.stored, "{info:?}");
-    assert!(armed.lock().unwrap().is_none(), "the entry was read");
+    assert!(racing.armed().is_none(), "the entry was read");
     assert_eq!(inner.get(&key).await.unwrap(), Some(rewritten));
 }

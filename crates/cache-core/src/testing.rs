@@ -581,23 +581,45 @@ pub async fn corrupt_value_is_a_miss_and_deleted(t: &StoreUnderTest) {
     assert_eq!(decoded.entry, crate::Entry::Response(sample_response()));
 }
 
-/// A store that, right after a read of `key`, has another client write `then` there (once):
-/// what a reader sees between reading an entry and acting on what it read.
+/// A store that, right after its next read of the armed entry's key, has another client
+/// write that entry (once): what a reader sees between reading an entry and acting on what it
+/// read. Arm it with [`WrittenAfterRead::arm`]; [`WrittenAfterRead::armed`] is empty once it
+/// fired.
 #[derive(Debug)]
-struct WrittenAfterRead {
+pub struct WrittenAfterRead {
     inner: Arc<dyn CacheStore>,
-    key: CacheKey,
-    then: std::sync::Mutex<Option<StoredEntry>>,
+    armed: std::sync::Mutex<Option<StoredEntry>>,
+}
+
+impl WrittenAfterRead {
+    /// A wrapper around `inner`, not armed.
+    pub fn new(inner: Arc<dyn CacheStore>) -> Self {
+        Self {
+            inner,
+            armed: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Writes `entry` right after the next read of its key.
+    pub fn arm(&self, entry: StoredEntry) {
+        *self.armed.lock().unwrap_or_else(|p| p.into_inner()) = Some(entry);
+    }
+
+    /// The entry still waiting for its read, if any.
+    pub fn armed(&self) -> Option<StoredEntry> {
+        self.armed.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
 }
 
 #[async_trait::async_trait]
 impl CacheStore for WrittenAfterRead {
     async fn get(&self, key: &CacheKey) -> Result<Option<StoredEntry>, StoreError> {
         let read = self.inner.get(key).await;
-        let then = match *key == self.key {
-            true => self.then.lock().unwrap_or_else(|p| p.into_inner()).take(),
-            false => None,
-        };
+        let then = self
+            .armed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take_if(|entry| entry.meta.key == *key);
         if let Some(then) = then {
             self.inner.put(then).await?;
         }
@@ -636,11 +658,8 @@ pub async fn corrupt_value_rewritten_after_the_read_stays(t: &StoreUnderTest) {
     );
     let mut rewritten = entry(1, valid, None);
     rewritten.meta.created_at += Duration::from_secs(5);
-    let racing = WrittenAfterRead {
-        inner: Arc::clone(&t.store),
-        key: key(1),
-        then: std::sync::Mutex::new(Some(rewritten.clone())),
-    };
+    let racing = WrittenAfterRead::new(Arc::clone(&t.store));
+    racing.arm(rewritten.clone());
     let read = ok(
         get_entry(&racing, &key(1), &EntryCodec::new()).await,
         "get_entry",
