@@ -622,22 +622,32 @@ impl CacheStore for MongoStore {
         expires_at: Option<SystemTime>,
     ) -> Result<bool, StoreError> {
         let delete_at = optional_date(self.delete_at(expires_at));
+        // The generation of the entry updated comes back with it: only its chunks follow. A
+        // rewrite landing meanwhile has chunks of its own generation, which keep the
+        // deletion time it gave them (all the key's chunks took this one, and a time earlier
+        // than the rewrite's own had its chunks removed under it).
         let updated = self
             .entries
-            .update_one(
+            .find_one_and_update(
                 doc! { "_id": key.as_str() },
                 doc! { "$set": { "x": optional_date(expires_at), "d": delete_at.clone() } },
             )
+            .projection(doc! { "g": 1 })
             .await
             .map_err(store_error)?;
-        self.chunks
-            .update_many(
-                doc! { "k": key.as_str() },
-                doc! { "$set": { "d": delete_at } },
-            )
-            .await
-            .map_err(store_error)?;
-        Ok(updated.matched_count > 0)
+        let Some(updated) = updated else {
+            return Ok(false);
+        };
+        if let Ok(generation) = updated.get_str("g") {
+            self.chunks
+                .update_many(
+                    doc! { "k": key.as_str(), "g": generation },
+                    doc! { "$set": { "d": delete_at } },
+                )
+                .await
+                .map_err(store_error)?;
+        }
+        Ok(true)
     }
 }
 

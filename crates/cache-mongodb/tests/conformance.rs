@@ -475,3 +475,42 @@ async fn a_document_created_before_1970_is_not_an_entry() {
         .expect("sweep");
     assert_eq!(entries.count_documents(doc! {}).await.expect("count"), 0);
 }
+
+/// `set_expiry` moves the deletion time of the chunks of the entry it updated, not of every
+/// chunk of the key: a rewrite uploading meanwhile (another generation) keeps the time it gave
+/// its chunks, where an earlier one would have had them removed under its entry.
+#[tokio::test]
+async fn set_expiry_moves_only_the_updated_generations_chunks() {
+    use mongodb::bson::doc;
+    let (store, _entries, chunks) = store_and_collections("renewed-generation").await;
+    let key = cache_core::testing::key(1);
+    store
+        .put(cache_core::testing::entry(1, chunked_value(), None))
+        .await
+        .expect("put");
+    insert_uploading_chunk(&chunks, &key, "uploading").await;
+    let uploading = doc! { "_id": format!("{key}:uploading:0") };
+    let before = chunks
+        .find_one(uploading.clone())
+        .await
+        .expect("find")
+        .expect("chunk");
+    let soon = std::time::SystemTime::now() + Duration::from_secs(60);
+    assert!(
+        store
+            .set_expiry(&key, Some(soon))
+            .await
+            .expect("set_expiry")
+    );
+    let after = chunks
+        .find_one(uploading)
+        .await
+        .expect("find")
+        .expect("chunk");
+    assert_eq!(
+        after.get("d"),
+        before.get("d"),
+        "the other generation's time moved"
+    );
+    assert_eq!(generations(&chunks, &key).await.len(), 2);
+}
