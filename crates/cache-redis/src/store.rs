@@ -57,6 +57,36 @@ if type(c) == 'string' and c == ARGV[1] then return redis.call('UNLINK', KEYS[1]
 return 0
 ";
 
+/// Deletes what is under KEYS[1] only while it is still the foreign value a read found
+/// (ARGV[1]): another type (`type`), a hash whose creation field read as ARGV[2] (`hash`; an
+/// empty ARGV[2] for none), or a hash whose creation field is no number (`unparsed`). An entry
+/// another client wrote meanwhile stays.
+const DELETE_IF_STILL_FOREIGN_SCRIPT: &str = r"
+local t = redis.call('TYPE', KEYS[1]).ok
+if t == 'none' then return 0 end
+if (t == 'hash') == (ARGV[1] == 'type') then return 0 end
+if t ~= 'hash' then return redis.call('UNLINK', KEYS[1]) end
+local c = redis.call('HGET', KEYS[1], 'c')
+local same
+if ARGV[1] == 'unparsed' then same = c == false or tonumber(c) == nil
+elseif ARGV[2] == '' then same = c == false
+else same = c == ARGV[2] end
+if same then return redis.call('UNLINK', KEYS[1]) end
+return 0
+";
+
+/// What a read found under an entry's key that is no entry (see
+/// `DELETE_IF_STILL_FOREIGN_SCRIPT`).
+#[derive(Clone, Copy, Debug)]
+enum Foreign {
+    /// A value of another type.
+    OtherType,
+    /// A hash that is not a whole entry, with the creation it holds.
+    Hash(Option<i64>),
+    /// A hash with a field that does not parse.
+    Unparsed,
+}
+
 /// Builds a [`RedisStore`].
 #[derive(Debug, Clone)]
 #[must_use]
@@ -538,11 +568,23 @@ impl RedisStore {
             Ok((url, created, expires, group, parent, Some(value))) => {
                 match meta_of(*key, (url, created, expires, group, parent)) {
                     Some(meta) => Ok(Some(StoredEntry::new(meta, Bytes::from(value)))),
-                    None => self.forget_foreign(key, redis_key).await,
+                    None => {
+                        self.forget_foreign(key, redis_key, Foreign::Hash(created))
+                            .await
+                    }
                 }
             }
-            Ok(_) => self.forget_foreign(key, redis_key).await,
-            Err(error) if is_foreign(&error) => self.forget_foreign(key, redis_key).await,
+            Ok((_, created, ..)) => {
+                self.forget_foreign(key, redis_key, Foreign::Hash(created))
+                    .await
+            }
+            Err(error) if is_foreign(&error) => {
+                let found = match error_code(&error) == Some("WRONGTYPE") {
+                    true => Foreign::OtherType,
+                    false => Foreign::Unparsed,
+                };
+                self.forget_foreign(key, redis_key, found).await
+            }
             Err(error) => Err(error),
         }
     }
@@ -880,18 +922,35 @@ impl RedisStore {
         Ok(deleted)
     }
 
+    /// Deletes the foreign value `found` under `key`, if it is still there: an entry another
+    /// client wrote since the read stays (an `UNLINK` deleted it).
     async fn forget_foreign(
         &self,
         key: &CacheKey,
         redis_key: &str,
+        found: Foreign,
     ) -> Result<Option<StoredEntry>, StoreError> {
         tracing::warn!(%key, redis_key, "a value under the cache's key is not an entry: deleting it");
         self.copies.forget(key);
-        self.connection
-            .query::<u64>(redis::cmd("UNLINK").arg(redis_key))
-            .await?;
+        let (kind, created) = match found {
+            Foreign::OtherType => ("type", String::new()),
+            Foreign::Hash(created) => ("hash", created.map(|c| c.to_string()).unwrap_or_default()),
+            Foreign::Unparsed => ("unparsed", String::new()),
+        };
+        let script = DELETE_IF_STILL_FOREIGN_SCRIPT;
+        let mut cmd = sized_cmd("EVAL", 5, script.len() + redis_key.len() + 32);
+        cmd.arg(script).arg(1).arg(redis_key).arg(kind).arg(created);
+        self.connection.query::<u64>(&cmd).await?;
         Ok(None)
     }
+}
+
+/// The server's error code of `error`, if it is one.
+fn error_code(error: &StoreError) -> Option<&str> {
+    let StoreError::Backend { source } = error else {
+        return None;
+    };
+    source.downcast_ref::<redis::RedisError>()?.code()
 }
 
 /// `WRONGTYPE` or an unparseable field: something other than our entry is under the key.
@@ -1026,6 +1085,9 @@ impl redis::FromRedisValue for SetSize {
 
 #[cfg(test)]
 mod group_set_tests;
+
+#[cfg(test)]
+mod foreign_tests;
 
 #[cfg(test)]
 mod tests {
