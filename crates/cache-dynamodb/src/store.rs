@@ -556,8 +556,7 @@ impl CacheStore for DynamoStore {
             return Ok(None);
         }
         let (Some(meta), Some(value)) = (meta_of(&item), value_of(&item)) else {
-            tracing::warn!(%key, "an item under the cache's key is not an entry: deleting it");
-            self.delete(key).await?;
+            self.forget_foreign(key, &item).await?;
             return Ok(None);
         };
         let value = match value {
@@ -734,8 +733,13 @@ impl CacheStore for DynamoStore {
         key: &CacheKey,
         created_at: SystemTime,
     ) -> Result<bool, StoreError> {
-        self.delete_on(key, "#a = :v", CREATED, to_millis(created_at))
-            .await
+        self.delete_on(
+            key,
+            "#a = :v",
+            CREATED,
+            Some(items::n(to_millis(created_at))),
+        )
+        .await
     }
 
     /// A page of the table at a time, deleting as it goes: a table of gigabytes took longer
@@ -862,7 +866,7 @@ impl DynamoStore {
     /// delete are one conditional request): an entry rewritten since it was listed as
     /// expired stays. True when it was deleted.
     async fn delete_if_expired(&self, key: &CacheKey, now: SystemTime) -> Result<bool, StoreError> {
-        self.delete_on(key, "#a <= :v", EXPIRES, to_millis(now))
+        self.delete_on(key, "#a <= :v", EXPIRES, Some(items::n(to_millis(now))))
             .await
     }
 
@@ -874,7 +878,7 @@ impl DynamoStore {
         key: &CacheKey,
         condition: &str,
         attribute: &str,
-        value: i64,
+        value: Option<AttributeValue>,
     ) -> Result<bool, StoreError> {
         let output = self
             .client
@@ -883,7 +887,7 @@ impl DynamoStore {
             .set_key(Some(Self::key_attr(key.as_str())))
             .condition_expression(condition)
             .expression_attribute_names("#a", attribute)
-            .expression_attribute_values(":v", items::n(value))
+            .set_expression_attribute_values(value.map(|v| HashMap::from([(":v".to_owned(), v)])))
             .return_values(ReturnValue::AllOld)
             .send()
             .await;
@@ -897,6 +901,22 @@ impl DynamoStore {
         let Some(old) = old else { return Ok(false) };
         self.copies.forget(key);
         self.deleted(key, &old).await
+    }
+
+    /// Deletes `item`, found under `key` and no entry, while it is still the item read: an
+    /// entry another client wrote since stays (its creation differs). True when it went.
+    async fn forget_foreign(&self, key: &CacheKey, item: &Item) -> Result<bool, StoreError> {
+        tracing::warn!(%key, "an item under the cache's key is not an entry: deleting it");
+        match item.get(CREATED) {
+            Some(created) => {
+                self.delete_on(key, "#a = :v", CREATED, Some(created.clone()))
+                    .await
+            }
+            None => {
+                self.delete_on(key, "attribute_not_exists(#a)", CREATED, None)
+                    .await
+            }
+        }
     }
 
     /// After `key`'s item `old` was deleted: its chunks go too. True when it was an entry.
@@ -1006,3 +1026,6 @@ impl DynamoStore {
         &self.table
     }
 }
+
+#[cfg(test)]
+mod foreign_tests;
