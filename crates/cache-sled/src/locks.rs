@@ -31,6 +31,12 @@ static KEY_STRIPES: [Mutex<()>; STRIPES] = [const { Mutex::new(()) }; STRIPES];
 // that the next one cannot finish (stale index records are dropped by their readers), so
 // poisoning is ignored.
 
+/// Permission to write (see [`DatabaseLocks::writing`]), until dropped.
+pub(crate) struct Writing<'a> {
+    _clearing: RwLockReadGuard<'a, ()>,
+    _counting: RwLockReadGuard<'a, ()>,
+}
+
 /// Holds `key`'s stripe until dropped.
 pub(crate) fn key(key: &CacheKey) -> MutexGuard<'static, ()> {
     KEY_STRIPES[stripe(key)]
@@ -48,6 +54,9 @@ static DATABASES: Mutex<Vec<(u128, Weak<DatabaseLocks>)>> = Mutex::new(Vec::new(
 #[derive(Debug, Default)]
 pub(crate) struct DatabaseLocks {
     clearing: RwLock<()>,
+    /// Held by every write (shared) and by a count of the live bytes (alone): a write landing
+    /// during the count changed the total the count then replaced.
+    counting: RwLock<()>,
     bounded_writes: Mutex<()>,
     /// A bounded write of this process has counted the live bytes again (see
     /// `SledStore::recount_live_bytes`).
@@ -75,20 +84,43 @@ impl DatabaseLocks {
     }
 
     /// Permission to write, refused at once (never blocking the executor) while a `clear`
-    /// runs.
-    pub(crate) fn writing(&self) -> Result<RwLockReadGuard<'_, ()>, StoreError> {
-        match self.clearing.try_read() {
-            Ok(guard) => Ok(guard),
-            Err(TryLockError::Poisoned(poisoned)) => Ok(poisoned.into_inner()),
-            Err(TryLockError::WouldBlock) => Err(StoreError::backend(std::io::Error::other(
-                "the sled store is being cleared",
-            ))),
-        }
+    /// runs; it waits while the live bytes are counted again (see [`DatabaseLocks::counting`]:
+    /// only at open and at the first eviction of a bounded store, whose writes run on the
+    /// blocking pool).
+    pub(crate) fn writing(&self) -> Result<Writing<'_>, StoreError> {
+        let clearing = match self.clearing.try_read() {
+            Ok(guard) => guard,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => {
+                return Err(StoreError::backend(std::io::Error::other(
+                    "the sled store is being cleared",
+                )));
+            }
+        };
+        let counting = self
+            .counting
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Ok(Writing {
+            _clearing: clearing,
+            _counting: counting,
+        })
     }
 
-    /// Waits until no write runs, and keeps new ones out until dropped.
-    pub(crate) fn clearing(&self) -> RwLockWriteGuard<'_, ()> {
-        self.clearing
+    /// Waits until no write runs, and keeps new ones (and counts of the live bytes) out until
+    /// dropped.
+    pub(crate) fn clearing(&self) -> (RwLockWriteGuard<'_, ()>, RwLockWriteGuard<'_, ()>) {
+        let clearing = self
+            .clearing
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        (clearing, self.counting())
+    }
+
+    /// Waits until no write runs, and keeps new ones waiting until dropped: for counting the
+    /// live bytes again, which replaces the total every write adds to.
+    pub(crate) fn counting(&self) -> RwLockWriteGuard<'_, ()> {
+        self.counting
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
