@@ -285,8 +285,7 @@ impl CacheHandle {
         // Deleted entries that may have been Vary indexes: those that are no variant.
         let mut parents = std::collections::HashSet::new();
         for meta in listed {
-            let delete = calls.store.delete_if_created(&meta.key, meta.created_at);
-            if calls.bounded(StoreOp::Delete, delete).await? {
+            if calls.delete_if_created(&meta.key, meta.created_at).await? {
                 removed += 1;
                 if meta.variant_of.is_none() {
                     parents.insert(meta.key);
@@ -303,10 +302,7 @@ impl CacheHandle {
             })
             .await?;
         for meta in orphans {
-            let delete = calls.store.delete_if_created(&meta.key, meta.created_at);
-            if calls.bounded(StoreOp::Delete, delete).await? {
-                removed += 1;
-            }
+            removed += u64::from(calls.delete_if_created(&meta.key, meta.created_at).await?);
         }
         Ok(removed)
     }

@@ -102,9 +102,8 @@ pub(crate) async fn refresh_from_304(
         })
     };
     let renew = renew
-        && (body.is_some()
-            || matches!(storage, Storage::Skip)
-            || still_stored(cache.live.store.read(&key).await));
+        && matches!(storage, Storage::Until(_))
+        && (body.is_some() || still_stored(cache.live.store.read(&key).await));
     if let (Storage::Until(expires_at), true) = (storage, renew) {
         let store = &cache.live.store;
         let is_variant = key != exchange.url_key;

@@ -83,14 +83,8 @@ pub(crate) async fn recreate_keys(cache: &Cache, previous: &KeyRules) -> Result<
             calls.bounded(StoreOp::Put, put).await?;
         }
         // Only the entry moved: one written there since stays.
-        delete_if_created(cache, &meta).await?;
+        calls.delete_if_created(&meta.key, meta.created_at).await?;
         done.moved += 1;
     }
     Ok(done)
-}
-
-async fn delete_if_created(cache: &Cache, meta: &EntryMeta) -> Result<bool, Error> {
-    let calls = &cache.live.store;
-    let delete = calls.store.delete_if_created(&meta.key, meta.created_at);
-    Ok(calls.bounded(StoreOp::Delete, delete).await?)
 }

@@ -449,14 +449,25 @@ impl StoreCalls {
         }
     }
 
-    /// Removes the entry under `key` if it is still the one stored at `created_at`: what a
-    /// read found unreadable, where another client may have written a good one since.
+    /// [`CacheStore::delete_if_created`] within the time bound: removes the entry under `key`
+    /// if it is still the one stored at `created_at` (one written since stays); true when it
+    /// removed it.
+    pub(crate) async fn delete_if_created(
+        &self,
+        key: &CacheKey,
+        created_at: SystemTime,
+    ) -> Result<bool, StoreError> {
+        let delete = self.store.delete_if_created(key, created_at);
+        self.bounded(StoreOp::Delete, delete).await
+    }
+
+    /// [`StoreCalls::delete_if_created`] of what a read found unreadable (another client may
+    /// have written a good one since), logged rather than returned; nothing when read-only.
     pub(crate) async fn forget_if_created(&self, key: &CacheKey, created_at: SystemTime) {
         if self.is_read_only() {
             return;
         }
-        let delete = self.store.delete_if_created(key, created_at);
-        if let Err(error) = self.bounded(StoreOp::Delete, delete).await {
+        if let Err(error) = self.delete_if_created(key, created_at).await {
             self.failed(key, &error, "cache delete failed");
         }
     }

@@ -61,6 +61,24 @@ fn to_store(
     )
 }
 
+/// Where a response redirected to `final_url` goes for that URL: under `url_key`, its key,
+/// in its group.
+fn final_url_placement<'a>(
+    settings: &Settings,
+    request_headers: &'a http::HeaderMap,
+    final_url: &url::Url,
+    url_key: cache_core::CacheKey,
+    meta_url: &'a str,
+) -> Placement<'a> {
+    Placement {
+        url_key,
+        url_group: settings.keys.url_group(final_url),
+        meta_url,
+        request_headers,
+        seen: &SeenIndex::Unknown,
+    }
+}
+
 /// Stores `response` when every rule allows it; returns it to the caller either way.
 pub(crate) async fn store_response(
     cache: &Cache,
@@ -201,39 +219,36 @@ pub(crate) async fn store_response(
                 .key(&Method::GET, final_url, &exchange.headers, None)
         })
         .filter(|alias_key| *alias_key != exchange.url_key);
-    // Strict mode: the answer to this request was a redirect reqwest followed below the cache,
-    // never seen here, and whatever its own directives said (`no-store`, a short max-age) the
-    // final response would answer this URL for its own lifetime: it is stored for the final
-    // URL alone.
-    let redirected = *final_url != exchange.url;
-    let stored_key = if settings.strict && redirected && alias_key.is_some() {
-        let final_text = cached.url.clone();
-        let alias = Placement {
-            url_key: alias_key.unwrap_or(exchange.url_key),
-            url_group: settings.keys.url_group(final_url),
-            meta_url: &final_text,
-            request_headers: &exchange.headers,
-            seen: &SeenIndex::Unknown,
-        };
-        save_response(store, &alias, Cow::Owned(cached), now, expires_at).await
-    } else if settings.strict && redirected && exchange.method != Method::GET {
-        None
-    } else if let Some(alias_key) = alias_key {
-        let stored_key =
-            save_response(store, &place, Cow::Borrowed(&cached), now, expires_at).await;
-        if stored_key.is_some() {
-            let alias = Placement {
-                url_key: alias_key,
-                url_group: settings.keys.url_group(final_url),
-                meta_url: cached.url.as_str(),
-                request_headers: &exchange.headers,
-                seen: &SeenIndex::Unknown,
-            };
-            save_response(store, &alias, Cow::Borrowed(&cached), now, expires_at).await;
+    let stored_key = match alias_key {
+        // Strict mode: the answer to this request was a redirect reqwest followed below the
+        // cache, never seen here, and whatever its own directives said (`no-store`, a short
+        // max-age) the final response would answer this URL for its own lifetime: it is
+        // stored for the final URL alone.
+        Some(alias_key) if settings.strict => {
+            let meta_url = cached.url.clone();
+            let alias =
+                final_url_placement(settings, &exchange.headers, final_url, alias_key, &meta_url);
+            save_response(store, &alias, Cow::Owned(cached), now, expires_at).await
         }
-        stored_key
-    } else {
-        save_response(store, &place, Cow::Owned(cached), now, expires_at).await
+        _ if settings.strict && *final_url != exchange.url && exchange.method != Method::GET => {
+            None
+        }
+        Some(alias_key) => {
+            let stored_key =
+                save_response(store, &place, Cow::Borrowed(&cached), now, expires_at).await;
+            if stored_key.is_some() {
+                let alias = final_url_placement(
+                    settings,
+                    &exchange.headers,
+                    final_url,
+                    alias_key,
+                    &cached.url,
+                );
+                save_response(store, &alias, Cow::Borrowed(&cached), now, expires_at).await;
+            }
+            stored_key
+        }
+        None => save_response(store, &place, Cow::Owned(cached), now, expires_at).await,
     };
     // Times as stored (to the millisecond), so this info matches a later hit's.
     let info = CacheInfo {
