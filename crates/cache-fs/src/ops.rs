@@ -283,15 +283,16 @@ fn mark_group(layout: &Layout, group: &CacheKey, key: &CacheKey) -> Result<(), S
     }
 }
 
-/// Removes the entry under `key` if `select` accepts its record (read under the lock);
-/// returns its size when it removed one.
+/// Removes the entry under `key` if `select` accepts its record (read under the lock); a
+/// record this version cannot read goes too (`delete` must remove what `entries` skips).
+/// Returns its size when it removed one.
 pub(crate) fn delete_if(
     layout: &Layout,
     key: &CacheKey,
     select: impl Fn(&Record) -> bool,
 ) -> Result<Option<u64>, StoreError> {
     let _lock = layout.lock(key)?;
-    remove_locked(layout, key, select)
+    remove_judged(layout, key, |record| record.is_none_or(&select))
 }
 
 /// [`delete_if`], but a record that cannot be read (damaged, or of a newer format) stays:
@@ -302,25 +303,24 @@ pub(crate) fn delete_if_readable(
     select: impl Fn(&Record) -> bool,
 ) -> Result<Option<u64>, StoreError> {
     let _lock = layout.lock(key)?;
-    match read_record(layout, key)? {
-        Some(record) if select(&record) => remove_locked(layout, key, |_| true),
-        _ => Ok(None),
-    }
+    remove_judged(layout, key, |record| record.is_some_and(&select))
 }
 
-/// [`delete_if`] for a caller that holds the shard's lock.
-fn remove_locked(
+/// Removes the entry under `key` if `select` takes its record as read now (`None`: one this
+/// version cannot read); returns its size when it removed one (0 for an unreadable record,
+/// whose body it cannot name). For a caller holding the key's or the shard's lock.
+fn remove_judged(
     layout: &Layout,
     key: &CacheKey,
-    select: impl Fn(&Record) -> bool,
+    select: impl Fn(Option<&Record>) -> bool,
 ) -> Result<Option<u64>, StoreError> {
-    let Some(record) = read_record(layout, key)? else {
-        // An unreadable record still goes (`delete` must remove what `entries` skips).
-        return Ok(remove_if_present(&layout.record(key))?.then_some(0));
-    };
-    if !select(&record) || !remove_if_present(&layout.record(key))? {
+    let record = read_record(layout, key)?;
+    if !select(record.as_ref()) || !remove_if_present(&layout.record(key))? {
         return Ok(None);
     }
+    let Some(record) = record else {
+        return Ok(Some(0));
+    };
     forget(layout, &record, None)?;
     Ok(Some(record.size))
 }
@@ -378,34 +378,18 @@ pub(crate) fn scan_shard(layout: &Layout, shard: u8) -> Result<Vec<Record>, Stor
     Ok(records)
 }
 
-/// Which records a removal over a shard takes.
-#[derive(Clone, Copy)]
-pub(crate) enum Removal<S> {
-    /// Every record, those this version cannot read too (`clear`).
-    All,
-    /// The records `S` accepts; one this version cannot read is never judged.
-    Readable(S),
-}
-
-/// Removes, under the shard's lock, every entry of the shard that `removal` takes;
-/// returns how many and their bytes.
+/// Removes, under the shard's lock, every entry of the shard whose record `select` takes
+/// (`None`: one this version cannot read); returns how many and their bytes.
 pub(crate) fn remove_in_shard(
     layout: &Layout,
     shard: u8,
-    removal: Removal<impl Fn(&Record) -> bool>,
+    select: impl Fn(Option<&Record>) -> bool,
 ) -> Result<(u64, u64), StoreError> {
     let dir = layout.shard_dir_of(shard);
     let _lock = layout.lock_dir(&dir)?;
     let (mut count, mut bytes) = (0, 0u64);
-    let keys = match &removal {
-        Removal::All => record_keys(layout, shard)?,
-        Removal::Readable(_) => scan_shard(layout, shard)?.iter().map(|r| r.key).collect(),
-    };
-    for key in keys {
-        let removed = match &removal {
-            Removal::All => remove_locked(layout, &key, |_| true)?,
-            Removal::Readable(select) => remove_locked(layout, &key, select)?,
-        };
+    for key in record_keys(layout, shard)? {
+        let removed = remove_judged(layout, &key, &select)?;
         if let Some(size) = removed {
             count += 1;
             // A hand-edited record may claim any size.

@@ -314,8 +314,7 @@ impl CacheStore for FsStore {
     }
 
     async fn clear(&self) -> Result<u64, StoreError> {
-        self.remove_where(ops::Removal::<fn(&crate::record::Record) -> bool>::All)
-            .await
+        self.remove_where(|_| true).await
     }
 
     async fn count(&self) -> Result<u64, StoreError> {
@@ -367,10 +366,9 @@ impl CacheStore for FsStore {
     }
 
     async fn delete_expired(&self, now: SystemTime) -> Result<u64, StoreError> {
-        self.remove_where(ops::Removal::Readable(move |r: &crate::record::Record| {
-            r.meta().is_expired(now)
-        }))
-        .await
+        // A record this version cannot read is not judged expired.
+        self.remove_where(move |record| record.is_some_and(|r| r.meta().is_expired(now)))
+            .await
     }
 
     async fn set_expiry(
@@ -385,18 +383,17 @@ impl CacheStore for FsStore {
 }
 
 impl FsStore {
-    /// Removes every entry `removal` takes, shard by shard under each shard's lock.
+    /// Removes every entry whose record `select` takes (`None`: one this version cannot
+    /// read), shard by shard under each shard's lock.
     async fn remove_where(
         &self,
-        removal: ops::Removal<
-            impl Fn(&crate::record::Record) -> bool + Send + Sync + Copy + 'static,
-        >,
+        select: impl Fn(Option<&crate::record::Record>) -> bool + Send + Sync + Copy + 'static,
     ) -> Result<u64, StoreError> {
         let mut removed = 0;
         for shard in 0..=255u8 {
             removed += self
                 .blocking(move |inner| {
-                    let (count, bytes) = ops::remove_in_shard(&inner.layout, shard, removal)?;
+                    let (count, bytes) = ops::remove_in_shard(&inner.layout, shard, select)?;
                     inner.removed(bytes);
                     Ok(count)
                 })

@@ -235,15 +235,21 @@ async fn files_of_a_dead_writer_are_ignored_then_swept() {
     );
     assert!(left.iter().all(|p| p.exists()));
 
-    let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
-    for path in &left {
-        let file = std::fs::File::options().write(true).open(path).unwrap();
-        file.set_modified(an_hour_ago).unwrap();
-    }
+    make_an_hour_old(&left);
     // Reopening sweeps, as a restarted program would.
     let reopened = FsStore::open(dir.path()).unwrap();
     assert!(left.iter().all(|p| !p.exists()), "swept at open");
     assert_eq!(reopened.get(&key(1)).await.unwrap().unwrap().value, "kept");
+}
+
+/// Sets each file's modification an hour back: past the age after which a sweep takes what
+/// no record names.
+fn make_an_hour_old(paths: &[PathBuf]) {
+    let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
+    for path in paths {
+        let file = std::fs::File::options().write(true).open(path).unwrap();
+        file.set_modified(an_hour_ago).unwrap();
+    }
 }
 
 /// A record this version cannot read (a later version's format, sharing the directory) may
@@ -261,17 +267,13 @@ async fn a_body_named_by_a_record_of_a_later_format_is_not_swept() {
     let mut doc = json(&path);
     doc["format"] = 2.into();
     std::fs::write(&path, serde_json::to_vec(&doc).unwrap()).unwrap();
-    let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
     let bodies: Vec<PathBuf> = std::fs::read_dir(path.parent().unwrap())
         .unwrap()
         .map(|file| file.unwrap().path())
         .filter(|path| path.extension().is_some_and(|e| e == "body"))
         .collect();
     assert!(!bodies.is_empty(), "the entry's body is in a file");
-    for body in &bodies {
-        let file = std::fs::File::options().write(true).open(body).unwrap();
-        file.set_modified(an_hour_ago).unwrap();
-    }
+    make_an_hour_old(&bodies);
     // Reopening sweeps, as a restarted program of this version would.
     drop(store);
     let reopened = FsStore::open(dir.path()).unwrap();
