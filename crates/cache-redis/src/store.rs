@@ -945,20 +945,22 @@ impl RedisStore {
     }
 }
 
-/// The server's error code of `error`, if it is one.
-fn error_code(error: &StoreError) -> Option<&str> {
+/// The Redis client's error under `error`, if it is one.
+fn redis_error(error: &StoreError) -> Option<&redis::RedisError> {
     let StoreError::Backend { source } = error else {
         return None;
     };
-    source.downcast_ref::<redis::RedisError>()?.code()
+    source.downcast_ref::<redis::RedisError>()
+}
+
+/// The server's error code of `error`, if it is one.
+fn error_code(error: &StoreError) -> Option<&str> {
+    redis_error(error)?.code()
 }
 
 /// `WRONGTYPE` or an unparseable field: something other than our entry is under the key.
 fn is_foreign(error: &StoreError) -> bool {
-    let StoreError::Backend { source } = error else {
-        return false;
-    };
-    source.downcast_ref::<redis::RedisError>().is_some_and(|e| {
+    redis_error(error).is_some_and(|e| {
         e.code() == Some("WRONGTYPE")
             || e.kind() == redis::ErrorKind::UnexpectedReturnType
             || e.kind() == redis::ErrorKind::Parse

@@ -86,6 +86,11 @@ pub(crate) fn key_of_group_key(index_key: &[u8]) -> Option<CacheKey> {
     std::str::from_utf8(index_key.get(32..)?).ok()?.parse().ok()
 }
 
+/// The `entries` value of `entry` (see [`encode_entry`]).
+pub(crate) fn record_of(entry: &StoredEntry) -> sled::IVec {
+    sled::IVec::from(encode_entry(&encode_meta(&entry.meta), &entry.value))
+}
+
 /// An `entries` value: metadata length (u32 LE), metadata, then the value.
 pub(crate) fn encode_entry(meta: &[u8], value: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(4 + meta.len() + value.len());

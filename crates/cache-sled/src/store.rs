@@ -15,8 +15,8 @@ use futures_core::stream::BoxStream;
 use crate::index::{IndexRecords, IndexTrees, IndexedTime, in_group};
 use crate::locks::{self, DatabaseLocks};
 use crate::record::{
-    decode_record, decode_record_meta, decode_total, encode_entry, encode_meta, key_of_group_key,
-    split_time_key, time_bound, time_key, written_record,
+    decode_record, decode_record_meta, decode_total, key_of_group_key, record_of, split_time_key,
+    time_bound, time_key, written_record,
 };
 
 /// Values up to this size are written on the calling task (see `put`).
@@ -323,7 +323,7 @@ impl SledStore {
     /// record the insert replaced), all under the key's lock (see `index` and `locks`).
     fn write(&self, entry: &StoredEntry) -> Result<(u64, sled::IVec), StoreError> {
         let key = entry.meta.key;
-        let record = sled::IVec::from(encode_entry(&encode_meta(&entry.meta), &entry.value));
+        let record = record_of(entry);
         // One record over the whole bound would evict everything, itself included.
         if let Some(max) = self.max_bytes.filter(|max| record.len() as u64 > *max) {
             return Err(StoreError::TooLarge {
@@ -353,8 +353,7 @@ impl SledStore {
             return Ok(false);
         };
         entry.meta.expires_at = expires_at;
-        let record = sled::IVec::from(encode_entry(&encode_meta(&entry.meta), &entry.value));
-        self.write_locked(&entry.meta, record)?;
+        self.write_locked(&entry.meta, record_of(&entry))?;
         Ok(true)
     }
 
