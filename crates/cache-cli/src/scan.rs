@@ -4,8 +4,8 @@
 use std::future::ready;
 
 use futures_util::stream::{BoxStream, StreamExt};
-use reqwest_caching::cache_core::Opened;
-use reqwest_caching::{CacheStore, EntryMeta, StoreError};
+use reqwest_caching::cache_core::{BodyFile, Opened};
+use reqwest_caching::{CacheStore, EntryMeta, StoreError, StoredEntry};
 
 use crate::entry_format::{self, FORMAT_VERSION, HeadCheck, Unreadable};
 use crate::error::CliError;
@@ -50,58 +50,59 @@ pub fn scan<'a>(
                 Some(files) => files.open(&meta.key, READ_WHOLE_UP_TO).await?,
                 None => store.get(&meta.key).await?.map(Opened::Whole),
             };
-            let needs_body = match &opened {
+            Ok(match opened {
                 Some(Opened::Body(file)) => {
-                    let head = (&file.before, &file.after, file.len);
-                    let check = entry_format::check_head(&meta.key, head.0, head.1, head.2);
-                    (check == Ok(HeadCheck::NeedsBody)).then_some(file.len)
+                    let check =
+                        entry_format::check_head(&meta.key, &file.before, &file.after, file.len);
+                    match check {
+                        // A compressed body is no larger than the response it holds was
+                        // allowed to be: read whole, up to a bound, to check it.
+                        Ok(HeadCheck::NeedsBody) if file.len <= READ_COMPRESSED_UP_TO => store
+                            .get(&meta.key)
+                            .await?
+                            .map(|entry| read_whole(meta, &entry)),
+                        _ => Some(read_in_file(meta, &file, check)),
+                    }
                 }
-                _ => None,
-            };
-            let opened = match needs_body {
-                // A compressed body is no larger than the response it holds was allowed to
-                // be: read whole, up to a bound, to check it.
-                Some(len) if len <= READ_COMPRESSED_UP_TO => {
-                    store.get(&meta.key).await?.map(Opened::Whole)
-                }
-                _ => opened,
-            };
-            Ok(opened.map(|opened| scanned(meta, opened)))
+                Some(Opened::Whole(entry)) => Some(read_whole(meta, &entry)),
+                // A kind of opening this build does not know: nothing it can vouch for.
+                Some(_) => Some(Scanned {
+                    bytes: 0,
+                    readable: Err(Unreadable::Invalid(
+                        "opened in a way this build does not know".to_owned(),
+                    )),
+                    meta,
+                }),
+                None => None,
+            })
         })
         .buffer_unordered(READ_AHEAD)
         .filter_map(|read| ready(read.transpose()))
         .boxed()
 }
 
-/// What `opened` says of the entry `meta` lists.
-fn scanned(meta: EntryMeta, opened: Opened) -> Scanned {
-    match opened {
-        Opened::Body(file) => Scanned {
-            bytes: (file.before.len() + file.after.len()) as u64 + file.len,
-            readable: match entry_format::check_head(&meta.key, &file.before, &file.after, file.len)
-            {
-                Ok(HeadCheck::Readable) => Ok(()),
-                Ok(HeadCheck::NeedsBody) => Err(Unreadable::Invalid(format!(
-                    "a compressed body over {} not checked",
-                    crate::output::size(READ_COMPRESSED_UP_TO)
-                ))),
-                Err(unreadable) => Err(unreadable),
-            },
-            meta,
+/// An entry read whole.
+fn read_whole(meta: EntryMeta, entry: &StoredEntry) -> Scanned {
+    Scanned {
+        bytes: entry.value.len() as u64,
+        readable: entry_format::decode(&entry.value).map(drop),
+        meta,
+    }
+}
+
+/// An entry whose body stays in its file, as `check` ([`entry_format::check_head`]) found it.
+fn read_in_file(meta: EntryMeta, file: &BodyFile, check: Result<HeadCheck, Unreadable>) -> Scanned {
+    Scanned {
+        bytes: (file.before.len() + file.after.len()) as u64 + file.len,
+        readable: match check {
+            Ok(HeadCheck::Readable) => Ok(()),
+            Ok(HeadCheck::NeedsBody) => Err(Unreadable::Invalid(format!(
+                "a compressed body over {} not checked",
+                crate::output::size(READ_COMPRESSED_UP_TO)
+            ))),
+            Err(unreadable) => Err(unreadable),
         },
-        Opened::Whole(entry) => Scanned {
-            bytes: entry.value.len() as u64,
-            readable: entry_format::decode(&entry.value).map(drop),
-            meta,
-        },
-        // A kind of opening this build does not know: nothing it can vouch for.
-        _ => Scanned {
-            bytes: 0,
-            readable: Err(Unreadable::Invalid(
-                "opened in a way this build does not know".to_owned(),
-            )),
-            meta,
-        },
+        meta,
     }
 }
 
