@@ -425,9 +425,8 @@ impl KeyRules {
             self.collect_header_credentials(headers, &mut credentials);
             // Each named by where it came from (a header's name alone; no header name holds a
             // `:`), as written: a token sent in a header and the same in the query, or
-            // `API_KEY` and `api_key`, may be different principals to the origin. By name
-            // only, stably: a repeated name's values keep their order.
-            credentials.sort_by(|a, b| a.0.cmp(&b.0));
+            // `API_KEY` and `api_key`, may be different principals to the origin.
+            sort_by_name(&mut credentials);
             hasher.field(b"credentials");
             for (name, value) in &credentials {
                 hasher.field(name.as_bytes());
@@ -586,8 +585,7 @@ impl KeyRules {
                 }
             }
             pairs.retain(|(name, _)| !self.leaves_out_parameter(&String::from_utf8_lossy(name)));
-            // By name only, stably: the values of a repeated name keep their order.
-            pairs.sort_by(|a, b| a.0.cmp(&b.0));
+            sort_by_name(&mut pairs);
             return (b"form-body", Cow::Owned(encoded_pairs(&pairs).into_bytes()));
         }
         (b"body", Cow::Borrowed(body))
@@ -722,6 +720,12 @@ fn strip_userinfo_and_fragment(url: &Url) -> Url {
 /// the same digest as fed piecewise, and one call is much cheaper than a dozen small ones.
 /// Variant keys ([`crate::vary::variant_key`]) are made the same way, under their own tag.
 pub(crate) struct KeyHasher(Vec<u8>);
+
+/// Sorts `(name, value)` pairs by name only, stably: a repeated name's values keep their
+/// order (`?ids=3&ids=1` and `?ids=1&ids=3` are different requests to most frameworks).
+pub(crate) fn sort_by_name<N: Ord, V>(pairs: &mut [(N, V)]) {
+    pairs.sort_by(|a, b| a.0.cmp(&b.0));
+}
 
 /// The URL group of a URL normalized as the key has it.
 fn url_group_of(normalized_url: &[u8]) -> CacheKey {

@@ -1,6 +1,6 @@
-//! A URL query as the key sees it: its pairs decoded once and sorted by name, borrowed from the URL
-//! when nothing needs decoding (most API queries), so keying a URL with a query costs one
-//! vector, whatever order its parameters come in.
+//! A URL query as the key sees it: its pairs decoded once and sorted by name, borrowed from
+//! the URL when nothing needs decoding (most API queries), so keying a URL with a query costs
+//! one vector, whatever order its parameters come in.
 
 use std::borrow::Cow;
 
@@ -42,9 +42,7 @@ impl<'q> QueryPairs<'q> {
                 None => (decode(pair), Cow::Borrowed(&[][..])),
             })
             .collect();
-        // By name only, stably: the values of a repeated name keep their order (`?ids=3&ids=1`
-        // and `?ids=1&ids=3` are different requests to most frameworks).
-        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        super::sort_by_name(&mut pairs);
         Self { pairs, plain }
     }
 
