@@ -87,6 +87,11 @@ impl Found {
         (self.response().headers.clone(), self)
     }
 
+    /// Whether the found response came through a redirect ([`Decoded::is_redirected`]).
+    pub(crate) fn is_redirected(&self) -> bool {
+        self.decoded.is_redirected()
+    }
+
     pub(crate) fn freshness(&self) -> StoredFreshness<'_> {
         StoredFreshness {
             created_at: self.meta().created_at,

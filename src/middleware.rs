@@ -29,7 +29,7 @@ use crate::pass_on::{HandleFuture, pass_on};
 use crate::post_for_get::post;
 use crate::range::{self, RangeAnswer};
 use crate::scope::{self, CacheScope};
-use crate::serve::{answer, gateway_timeout, hit_info, offline_miss, serve};
+use crate::serve::{Source, answer, gateway_timeout, hit_info, offline_miss, serve};
 use crate::variants::SeenIndex;
 
 /// The cache, as a [`reqwest_middleware::Middleware`].
@@ -268,7 +268,7 @@ impl CacheMiddleware {
                 let aged_from = info.created_at;
                 let (headers, shared) = found.clone().take_headers();
                 let response = serve(
-                    (headers, shared.response(), shared.body.clone()),
+                    Source::found(headers, &shared),
                     req.url(),
                     info,
                     true,

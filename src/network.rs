@@ -22,7 +22,7 @@ use crate::invalidate::invalidate_after_unsafe;
 use crate::not_modified::refresh_from_304;
 use crate::refresh::{BackgroundClient, RefreshOutcome};
 use crate::revalidate::remove_conditions;
-use crate::serve::{hit_info, serve};
+use crate::serve::{Source, hit_info, serve};
 use crate::stale::stale_allowed;
 use crate::store_response::store_response;
 use crate::variants::SeenIndex;
@@ -192,7 +192,7 @@ fn stale_for_error(cache: &Cache, exchange: &Exchange, now: SystemTime) -> Optio
     let aged_from = info.created_at;
     let (headers, found) = found.clone().take_headers();
     Some(serve(
-        (headers, found.response(), found.body.clone()),
+        Source::found(headers, &found),
         &exchange.url,
         info,
         exchange.method != Method::HEAD,

@@ -16,7 +16,7 @@ use crate::exchange::Exchange;
 use crate::lookup::Found;
 use crate::policy::{Storage, storage};
 use crate::revalidate::{fits_renewed_head, merge_304_headers};
-use crate::serve::{entry_info, serve};
+use crate::serve::{Source, entry_info, serve};
 use crate::stored_fields;
 use crate::variants::{SeenIndex, renew_index};
 
@@ -136,7 +136,7 @@ pub(crate) async fn refresh_from_304(
     // Its Age was set from the 304 just now, whether or not the entry was stored again.
     let headers = std::mem::take(&mut response.headers);
     serve(
-        (headers, &response, body),
+        Source::rebuilt(headers, &response, body),
         &exchange.url,
         info,
         exchange.method != Method::HEAD,

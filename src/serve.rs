@@ -69,8 +69,13 @@ pub(crate) fn answer(
     if !not_modified && part.is_none() {
         // The usual hit: the stored response as it is, with its own copy of the headers.
         let (headers, found) = found.take_headers();
-        let source = (headers, found.response(), found.body.clone());
-        return serve(source, req.url(), info, with_body, aged);
+        return serve(
+            Source::found(headers, &found),
+            req.url(),
+            info,
+            with_body,
+            aged,
+        );
     }
     info.generated_by_cache = true;
     let body = found.body.clone();
@@ -81,32 +86,83 @@ pub(crate) fn answer(
         None => (response, body),
     };
     let headers = std::mem::take(&mut response.headers);
-    serve((headers, &response, body), req.url(), info, with_body, aged)
+    let source = Source::rebuilt(headers, &response, body);
+    serve(source, req.url(), info, with_body, aged)
 }
 
-/// A response rebuilt from a stored one (`from`, whose own headers are not read) with
-/// `headers` and its current `Age`: the stored initial age plus the time since `aged_from`
-/// (when the headers were stored or last refreshed); the body shares the entry's buffer, or
-/// streams from `file` for a body kept in its file (none for HEAD).
+/// What [`serve`] makes a response of: its headers, the stored response for the rest (whose
+/// own headers are not read), the body's file for a body kept in one.
+pub(crate) struct Source<'a> {
+    headers: HeaderMap,
+    from: &'a CachedResponse,
+    file: Option<Arc<FileBody>>,
+    /// Whether `from` came through a redirect, when the entry says so without reading its
+    /// URLs (see [`cache_core::Decoded::is_redirected`]).
+    redirected: Option<bool>,
+}
+
+impl<'a> Source<'a> {
+    /// The stored response `found`, served with `headers`.
+    pub(crate) fn found(headers: HeaderMap, found: &'a Found) -> Self {
+        Self {
+            headers,
+            from: found.response(),
+            file: found.body.clone(),
+            redirected: Some(found.is_redirected()),
+        }
+    }
+
+    /// A response rebuilt from a stored one, with `headers` and the body's `file`, if any.
+    pub(crate) fn rebuilt(
+        headers: HeaderMap,
+        from: &'a CachedResponse,
+        file: Option<Arc<FileBody>>,
+    ) -> Self {
+        Self {
+            headers,
+            from,
+            file,
+            redirected: None,
+        }
+    }
+
+    /// The URL to give the response: the caller's own (with its parameters) when the
+    /// response came from the URL asked for; after a redirect, the stored final URL.
+    fn url(&self, request_url: &Url) -> Url {
+        let from = self.from;
+        let redirected = self
+            .redirected
+            .unwrap_or_else(|| from.url != from.request.url);
+        // Stored URLs are redacted: a redirect to the very URL asked for still answers the
+        // caller's own text.
+        if !redirected || from.url == request_url.as_str() {
+            return request_url.clone();
+        }
+        Url::parse(&from.url).unwrap_or_else(|_| request_url.clone())
+    }
+}
+
+/// A response made from `source` with its current `Age`: the stored initial age plus the
+/// time since `aged_from` (when the headers were stored or last refreshed); the body shares
+/// the entry's buffer, or streams from the source's file for a body kept in one (none for
+/// HEAD).
 pub(crate) fn serve(
-    (mut headers, from, file): (HeaderMap, &CachedResponse, Option<Arc<FileBody>>),
+    source: Source<'_>,
     request_url: &Url,
     info: CacheInfo,
     with_body: bool,
     (aged_from, now): (Option<SystemTime>, SystemTime),
 ) -> Response {
+    let url = source.url(request_url);
+    let Source {
+        mut headers,
+        from,
+        file,
+        ..
+    } = source;
     if let Some(aged_from) = aged_from {
         crate::age::set_current(&mut headers, aged_from, now);
     }
-    // Stored URLs are redacted. When the response came from the URL asked for, give back the
-    // caller's own URL (with its parameters); after a redirect, the stored final URL. Compared
-    // with the caller's URL first, which the hit has just read: most often the same text
-    // (nothing redacted, no redirect), and the stored request's URL is not read at all.
-    let url = if from.url == request_url.as_str() || from.url == from.request.url {
-        request_url.clone()
-    } else {
-        Url::parse(&from.url).unwrap_or_else(|_| request_url.clone())
-    };
     let parts = ResponseParts {
         status: from.status,
         version: from.version,

@@ -128,6 +128,18 @@ pub fn encode_vary_index(index: &VaryIndex) -> Result<Bytes, EncodeError> {
     EntryCodec::new().encode_vary_index(None, index)
 }
 
+/// The header value `0`, static: decoded entries and kept forms use it for every value `0`
+/// (a stored `Age` is most often that) rather than a slice of their buffer, so a hit
+/// reading the stored initial age touches no line of the entry's bytes for it.
+pub(crate) fn zero() -> http::HeaderValue {
+    http::HeaderValue::from_static("0")
+}
+
+/// True when a header value is `0` (see [`zero`]).
+pub(crate) fn is_zero(value: &[u8]) -> bool {
+    value == b"0"
+}
+
 /// About the bytes [`encode`] makes of `response` (never much less), without encoding it:
 /// what a store keeping it unencoded weighs it at.
 pub(crate) fn plain_len_hint(response: &CachedResponse) -> u64 {

@@ -101,10 +101,7 @@ impl StoredEntry {
         codec: &crate::codec::EntryCodec,
     ) -> Result<Arc<Decoded>, Box<Undecodable>> {
         match codec.decode_entry(Some(key), &self.value) {
-            Ok(entry) => Ok(Arc::new(Decoded {
-                meta: self.meta,
-                entry,
-            })),
+            Ok(entry) => Ok(Arc::new(Decoded::new(self.meta, entry))),
             Err(error) => Err(Box::new(Undecodable {
                 meta: self.meta,
                 error,
@@ -125,18 +122,37 @@ pub struct Decoded {
     pub meta: EntryMeta,
     /// Its value, decoded.
     pub entry: crate::Entry,
+    /// See [`Decoded::is_redirected`].
+    redirected: bool,
 }
 
 impl Decoded {
     /// A decoded entry from its parts.
     pub fn new(meta: EntryMeta, entry: crate::Entry) -> Self {
-        Self { meta, entry }
+        let redirected = match &entry {
+            crate::Entry::Response(response) => response.url != response.request.url,
+            _ => false,
+        };
+        Self {
+            meta,
+            entry,
+            redirected,
+        }
+    }
+
+    /// True for a response whose final URL is not the URL its request asked for (it came
+    /// through a redirect), as made: a hit serving the response under the caller's own URL
+    /// then reads neither URL (they are text elsewhere in memory, a cache line each when
+    /// hits are spread over many entries). An entry changed in place keeps the answer of
+    /// the one it was made from.
+    pub fn is_redirected(&self) -> bool {
+        self.redirected
     }
 
     /// Its metadata and value, owned: moved out when `decoded` is the only reference (a store
     /// that decodes on each read), copied when a store shares it (one that keeps it decoded).
     pub fn into_parts(decoded: Arc<Self>) -> (EntryMeta, crate::Entry) {
-        let Self { meta, entry } = Arc::unwrap_or_clone(decoded);
+        let Self { meta, entry, .. } = Arc::unwrap_or_clone(decoded);
         (meta, entry)
     }
 }
@@ -495,5 +511,37 @@ pub async fn get_entry<S: CacheStore + ?Sized>(
                 .await?;
             Ok(None)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::sample_response;
+    use crate::{CachedRequest, Entry, VaryIndex};
+
+    fn decoded(entry: Entry) -> Decoded {
+        let meta = EntryMeta::new(crate::fixtures::key(1), "u", SystemTime::UNIX_EPOCH, None);
+        Decoded::new(meta, entry)
+    }
+
+    #[test]
+    fn a_response_is_redirected_when_its_final_url_is_not_its_requests() {
+        let asked = sample_response();
+        assert!(!decoded(Entry::Response(asked.clone())).is_redirected());
+        let mut moved = asked;
+        moved.request = CachedRequest::new(
+            http::Method::GET,
+            url::Url::parse("https://example.com/old").unwrap(),
+            http::HeaderMap::new(),
+        );
+        let moved = decoded(Entry::Response(moved));
+        assert!(moved.is_redirected());
+        assert!(Arc::new(moved.clone()).is_redirected(), "kept by a clone");
+        let index = VaryIndex {
+            headers: Vec::new(),
+            generation: 1,
+        };
+        assert!(!decoded(Entry::VaryIndex(index)).is_redirected());
     }
 }

@@ -66,7 +66,8 @@ enum Body {
 
 /// Copies every header value of `response` (the request's after its own) and, if asked, its
 /// body (last) into one new buffer, in place (order and names kept, as decoding builds them);
-/// returns the buffer's length. A value that would not take its copy (none: each was a valid
+/// returns the buffer's length. A value `0` (a stored `Age`, most often) becomes the static
+/// one, as decoding makes it. A value that would not take its copy (none: each was a valid
 /// value already) keeps its own bytes and is counted the same.
 fn copied_into_one_buffer(response: &mut CachedResponse, body: Body) -> u64 {
     let values = || {
@@ -80,9 +81,10 @@ fn copied_into_one_buffer(response: &mut CachedResponse, body: Body) -> u64 {
     } else {
         0
     };
-    let total = values().map(|value| value.len()).sum::<usize>() + body_len;
+    let copied = || values().filter(|value| !crate::codec::is_zero(value.as_bytes()));
+    let total = copied().map(|value| value.len()).sum::<usize>() + body_len;
     let mut buffer = bytes::BytesMut::with_capacity(total);
-    for value in values() {
+    for value in copied() {
         buffer.extend_from_slice(value.as_bytes());
     }
     if body == Body::Copied {
@@ -95,6 +97,10 @@ fn copied_into_one_buffer(response: &mut CachedResponse, body: Body) -> u64 {
         .values_mut()
         .chain(response.request.headers.values_mut());
     for value in values_mut {
+        if crate::codec::is_zero(value.as_bytes()) {
+            *value = crate::codec::zero();
+            continue;
+        }
         let copy = buffer.slice(at..at + value.len());
         at += value.len();
         if let Ok(copy) = http::HeaderValue::from_maybe_shared(copy) {

@@ -235,11 +235,15 @@ fn append(
     let name = HeaderName::from_bytes(name).map_err(|_| DecodeError::Invalid {
         field: "header name",
     })?;
-    let value = HeaderValue::from_maybe_shared(buffer.slice_ref(value)).map_err(|_| {
-        DecodeError::Invalid {
-            field: "header value",
-        }
-    })?;
+    let value = if super::is_zero(value) {
+        super::zero()
+    } else {
+        HeaderValue::from_maybe_shared(buffer.slice_ref(value)).map_err(|_| {
+            DecodeError::Invalid {
+                field: "header value",
+            }
+        })?
+    };
     headers
         .try_append(name, value)
         .map(drop)

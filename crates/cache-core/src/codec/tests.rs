@@ -11,6 +11,27 @@ fn round_trips_every_part() {
 }
 
 #[test]
+fn a_zero_value_decodes_to_the_static_zero_and_the_rest_share_the_buffer() {
+    let mut response = sample_response();
+    response
+        .headers
+        .append("age", HeaderValue::from_static("0"));
+    response
+        .headers
+        .append("x-count", HeaderValue::from_static("00"));
+    let bytes = encode(&response).unwrap();
+    let decoded = decode(&bytes).unwrap();
+    assert_eq!(decoded, response);
+    let inside = |value: &HeaderValue| {
+        let (start, at) = (bytes.as_ptr() as usize, value.as_bytes().as_ptr() as usize);
+        at >= start && at < start + bytes.len()
+    };
+    assert!(!inside(&decoded.headers["age"]), "0 is the static value");
+    assert!(inside(&decoded.headers["x-count"]), "00 is not 0");
+    assert!(inside(&decoded.headers["content-type"]));
+}
+
+#[test]
 fn body_is_sliced_not_copied() {
     let bytes = encode(&sample_response()).unwrap();
     let decoded = decode(&bytes).unwrap();
