@@ -6,7 +6,7 @@
 //! `*`) decides when present; otherwise `If-Modified-Since`, against the stored
 //! `Last-Modified`, else its `Date`, else when it was stored.
 //!
-//! A leaf: calls nothing else in the crate.
+//! Calls only the leaf [`entity_tag`](crate::entity_tag).
 
 use std::time::SystemTime;
 
@@ -14,6 +14,8 @@ use cache_core::CachedResponse;
 use cache_http::freshness::http_date;
 use http::header::{self, HeaderMap, HeaderName};
 use http::{Method, StatusCode};
+
+use crate::entity_tag;
 
 /// True when the request's conditions say the caller already has `stored`.
 pub(crate) fn not_modified(
@@ -32,8 +34,8 @@ pub(crate) fn not_modified(
             // No tag of ours can match; `*` still matches any current representation.
             return tags(request).any(|tag| tag == b"*");
         };
-        let ours = opaque(etag.as_bytes());
-        return tags(request).any(|tag| tag == b"*" || opaque(tag) == ours);
+        let ours = etag.as_bytes();
+        return tags(request).any(|tag| tag == b"*" || entity_tag::weak_match(tag, ours));
     }
     let mut since = request.get_all(header::IF_MODIFIED_SINCE).iter();
     let (Some(since), None) = (since.next(), since.next()) else {
@@ -70,19 +72,6 @@ fn split_list(line: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
     .map(<[u8]>::trim_ascii)
     .filter(|member| !member.is_empty())
-}
-
-/// An entity tag's opaque part, for the weak comparison: without `W/` and the quotes
-/// (tolerating a lowercase `w/` and missing quotes, which senders get wrong).
-fn opaque(tag: &[u8]) -> &[u8] {
-    let tag = tag.trim_ascii();
-    let tag = tag
-        .strip_prefix(b"W/")
-        .or_else(|| tag.strip_prefix(b"w/"))
-        .unwrap_or(tag);
-    tag.strip_prefix(b"\"")
-        .and_then(|t| t.strip_suffix(b"\""))
-        .unwrap_or(tag)
 }
 
 /// The fields a `304` carries from the stored response (RFC 9110 §15.4.5), with `Age` for

@@ -9,7 +9,7 @@ use url::Url;
 
 use crate::lookup::Found;
 use crate::policy::UserExpiration;
-use crate::revalidate::{add_validators, is_conditional};
+use crate::revalidate::{add_validators, confirms, is_conditional};
 use crate::settings::Settings;
 use crate::variants::SeenIndex;
 
@@ -83,12 +83,39 @@ impl Exchange {
     }
 
     /// Makes `req` conditional on the stored entry's validators, unless the caller already
-    /// made it conditional (then its `304` is the caller's business).
-    pub(crate) fn add_validators(&mut self, req: &mut Request) {
-        if let Some(found) = &self.found {
-            if !is_conditional(req.headers()) {
-                self.validating = add_validators(req.headers_mut(), found.response());
-            }
+    /// made it conditional (then its `304` is the caller's business) or it could not be sent
+    /// again (a streaming body). Returns it as it was, to send instead should the `304` not
+    /// confirm the stored response ([`Exchange::unconfirmed`]).
+    pub(crate) fn add_validators(&mut self, req: &mut Request) -> Option<Request> {
+        let found = self.found.as_ref()?;
+        if is_conditional(req.headers()) {
+            return None;
         }
+        let unconditional = req.try_clone()?;
+        self.validating = add_validators(req.headers_mut(), found.response());
+        self.validating.then_some(unconditional)
+    }
+
+    /// True when `result` is a `304` to the cache's conditional request that does not
+    /// confirm the stored response ([`confirms`]): the exchange then stops validating, and
+    /// the request goes again without conditions.
+    pub(crate) fn unconfirmed(
+        &mut self,
+        result: &reqwest_middleware::Result<reqwest::Response>,
+    ) -> bool {
+        let (Some(found), Ok(response)) = (&self.found, result) else {
+            return false;
+        };
+        let unconfirmed = self.validating
+            && response.status() == http::StatusCode::NOT_MODIFIED
+            && !confirms(&found.response().headers, response.headers());
+        if unconfirmed {
+            tracing::debug!(
+                url = %self.stored_url(),
+                "a 304 named another representation than the stored one; sent again without conditions"
+            );
+            self.validating = false;
+        }
+        unconfirmed
     }
 }

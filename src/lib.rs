@@ -9,6 +9,7 @@ mod builder;
 mod cache;
 mod conditional;
 mod decide;
+mod entity_tag;
 mod error;
 mod exchange;
 mod file_body;

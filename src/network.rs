@@ -37,8 +37,14 @@ pub(crate) async fn fetch(
     extensions: &mut Extensions,
     next: Next<'_>,
 ) -> reqwest_middleware::Result<Response> {
-    exchange.add_validators(&mut req);
-    let result = next.run(req, extensions).await;
+    let unconditional = exchange.add_validators(&mut req);
+    let mut result = next.clone().run(req, extensions).await;
+    if let Some(again) = unconditional {
+        if exchange.unconfirmed(&result) {
+            drop(result);
+            result = next.run(again, extensions).await;
+        }
+    }
     finish(cache, exchange, result).await
 }
 
@@ -63,34 +69,44 @@ pub(crate) fn refresh_in_background(
     };
     // The cache's own request: a caller's conditions would make a `304` it cannot use.
     remove_conditions(request.headers_mut());
-    exchange.add_validators(&mut request);
+    let unconditional = exchange.add_validators(&mut request);
     let url = exchange.stored_url().to_owned();
     // The task holds the cache weakly: dropping the middleware drops it, and its refresher
     // then aborts the task.
     let refresh = background(
         Arc::downgrade(cache),
         Arc::clone(&refresher.client),
-        request,
+        (request, unconditional),
         exchange,
     );
     refresher.start(key, url, refresh);
 }
 
-/// Sends the refresh and stores its answer.
+/// Sends the refresh (and, should its `304` not confirm the stored response, the request
+/// without conditions) and stores its answer.
 async fn background(
     cache: Weak<Cache>,
     client: Arc<BackgroundClient>,
-    request: Request,
-    exchange: Box<Exchange>,
+    (request, unconditional): (Request, Option<Request>),
+    mut exchange: Box<Exchange>,
 ) -> RefreshOutcome {
     let client = match client.get() {
         Ok(client) => client,
         Err(error) => return Some(Err(format!("no background client: {error}"))),
     };
-    let result = client
-        .execute(request)
-        .await
-        .map_err(reqwest_middleware::Error::from);
+    let send = |request| async {
+        client
+            .execute(request)
+            .await
+            .map_err(reqwest_middleware::Error::from)
+    };
+    let mut result = send(request).await;
+    if let Some(again) = unconditional {
+        if exchange.unconfirmed(&result) {
+            drop(result);
+            result = send(again).await;
+        }
+    }
     let cache = cache.upgrade()?;
     let failure = result
         .as_ref()

@@ -1,9 +1,12 @@
 //! Conditional requests for stale entries, and refreshing an entry from a `304`.
 //!
-//! A leaf: calls nothing else in the crate.
+//! Calls only the leaf [`entity_tag`](crate::entity_tag).
 
 use cache_core::CachedResponse;
+use cache_http::freshness::http_date;
 use http::header::{self, HeaderMap, HeaderName};
+
+use crate::entity_tag;
 
 /// True when the caller already made the request conditional: then its `304` is the caller's
 /// business and the cache does not add its own validators.
@@ -44,6 +47,37 @@ pub(crate) fn add_validators(request: &mut HeaderMap, stored: &CachedResponse) -
             .is_ok();
     }
     added
+}
+
+/// True when a `304` to the cache's conditional request confirms the stored response it was
+/// made from (RFC 9111 §4.3.4): a strong `ETag` in the `304` must be the stored response's
+/// own strong tag, a weak one match it weakly; without an `ETag`, a `Last-Modified` must be
+/// the stored date. A `304` carrying neither confirms it: it answers conditions made of the
+/// stored validators, and RFC 9110 §15.4.5 does not ask a `304` to repeat `Last-Modified`.
+/// A `304` naming another representation than the stored one (a server that answered the
+/// date condition and not the tag, or a tag of another server behind the same name) does
+/// not: the stored body is not what the origin confirmed.
+pub(crate) fn confirms(stored: &HeaderMap, not_modified: &HeaderMap) -> bool {
+    if let Some(tag) = not_modified.get(header::ETAG) {
+        let Some(ours) = stored.get(header::ETAG) else {
+            return false;
+        };
+        let (tag, ours) = (tag.as_bytes(), ours.as_bytes());
+        return if entity_tag::is_weak(tag) {
+            entity_tag::weak_match(tag, ours)
+        } else {
+            entity_tag::strong_match(tag, ours)
+        };
+    }
+    if let Some(modified) = not_modified.get(header::LAST_MODIFIED) {
+        let Some(ours) = stored.get(header::LAST_MODIFIED) else {
+            return false;
+        };
+        return modified == ours
+            || http_date(modified.as_bytes())
+                .is_some_and(|at| http_date(ours.as_bytes()) == Some(at));
+    }
+    true
 }
 
 /// Headers a `304` must not change in the stored response (RFC 9111 §3.2: framing and
@@ -98,6 +132,75 @@ pub(crate) fn merge_304_headers(stored: &mut HeaderMap, not_modified: &HeaderMap
 mod tests {
     use super::*;
     use http::HeaderValue;
+
+    fn head(fields: &[(&'static str, &'static str)]) -> HeaderMap {
+        fields
+            .iter()
+            .map(|&(name, value)| {
+                (
+                    HeaderName::from_static(name),
+                    HeaderValue::from_static(value),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_304_confirms_only_the_representation_it_names() {
+        let tagged = head(&[
+            ("etag", "\"v1\""),
+            ("last-modified", "Wed, 21 Oct 2015 07:28:00 GMT"),
+        ]);
+        let weakly = head(&[("etag", "W/\"v1\"")]);
+        let dated = head(&[("last-modified", "Wed, 21 Oct 2015 07:28:00 GMT")]);
+        let cases = [
+            (&tagged, head(&[("etag", "\"v1\"")]), true),
+            (&tagged, head(&[("etag", "\"v2\"")]), false),
+            (&tagged, head(&[("etag", "W/\"v1\"")]), true),
+            (&weakly, head(&[("etag", "\"v1\"")]), false),
+            (&weakly, head(&[("etag", "W/\"v1\"")]), true),
+            (&dated, head(&[("etag", "\"v1\"")]), false),
+            // The tag decides: a matching date beside another tag does not confirm.
+            (
+                &tagged,
+                head(&[
+                    ("etag", "\"v2\""),
+                    ("last-modified", "Wed, 21 Oct 2015 07:28:00 GMT"),
+                ]),
+                false,
+            ),
+            (
+                &dated,
+                head(&[("last-modified", "Wed, 21 Oct 2015 07:28:00 GMT")]),
+                true,
+            ),
+            // The same date written another way (RFC 850) is the same date.
+            (
+                &dated,
+                head(&[("last-modified", "Wednesday, 21-Oct-15 07:28:00 GMT")]),
+                true,
+            ),
+            (
+                &dated,
+                head(&[("last-modified", "Thu, 22 Oct 2015 07:28:00 GMT")]),
+                false,
+            ),
+            (
+                &weakly,
+                head(&[("last-modified", "Wed, 21 Oct 2015 07:28:00 GMT")]),
+                false,
+            ),
+            (&tagged, head(&[("cache-control", "max-age=60")]), true),
+            (&dated, HeaderMap::new(), true),
+        ];
+        for (stored, not_modified, confirmed) in cases {
+            assert_eq!(
+                confirms(stored, &not_modified),
+                confirmed,
+                "{stored:?} {not_modified:?}"
+            );
+        }
+    }
 
     #[test]
     fn merge_replaces_named_fields_and_keeps_the_rest() {

@@ -28,6 +28,8 @@
 //! - `/obs-text/{name}`: header values with obs-text (non-UTF-8) bytes; see [`OBS_TEXT`].
 //! - `/flaky/{name}?fails=N`: the first N requests to that path and query answer `503`.
 //! - `/self-located/{name}`: `Content-Location` naming its own path, `max-age=600`.
+//! - `/retagged/{name}`: `ETag: "v1"` on its first answer, `"v2"` after; any conditional
+//!   request gets `304` with `ETag: "v2"` (a server answering a date, not the tag asked for).
 //! - `/growing/{name}`: `ETag: "v1"`; each `304` (to a matching `If-None-Match`) adds
 //!   [`GROWING_FIELDS`] header names never sent before, of [`GROWING_VALUE_BYTES`] each.
 //! - anything else: `200`, `text/plain`, body `"{path} #{n}"` where n counts requests to
@@ -358,6 +360,15 @@ async fn route(log: Arc<Mutex<Log>>, request: Request) -> Response {
             text,
         )
             .into_response(),
+        ["retagged", _] => {
+            let tag = if n == 1 { "\"v1\"" } else { "\"v2\"" };
+            let conditional = parts.headers.contains_key(header::IF_NONE_MATCH)
+                || parts.headers.contains_key(header::IF_MODIFIED_SINCE);
+            if conditional {
+                return (StatusCode::NOT_MODIFIED, [(header::ETAG, tag)]).into_response();
+            }
+            ([(header::ETAG, tag)], text).into_response()
+        }
         ["growing", _] => {
             if parts
                 .headers

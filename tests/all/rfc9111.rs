@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use http::HeaderMap;
 use reqwest_caching::reqwest_middleware::RequestBuilder;
-use reqwest_caching::{CacheInfo, CacheMiddlewareBuilder, CacheResponseExt};
+use reqwest_caching::{CacheInfo, CacheMiddlewareBuilder, CacheResponseExt, Expiration};
 
 use crate::support::{BACKENDS, Backend, Harness, custom, http_date};
 
@@ -110,6 +110,53 @@ async fn a_revalidated_response_carries_its_new_age_rfc9111_section_4_3_4() {
         assert!(hit.info.from_cache && !hit.info.revalidated, "{backend:?}");
         assert!((8..=9).contains(&hit.age()), "{backend:?}: {}", hit.age());
         assert_eq!(h.origin.hits("/custom/reval"), 2, "{backend:?}");
+    }
+}
+
+/// RFC 9111 §4.3.4: a `304` naming another representation (its strong `ETag` not the stored
+/// one's) confirms nothing: the stored body is not served, the request goes again without
+/// conditions, and its answer is served and stored. A later `304` naming the new tag
+/// confirms the new entry.
+#[tokio::test]
+async fn a_304_with_another_tag_does_not_confirm_the_stored_response_rfc9111_section_4_3_4() {
+    for &backend in BACKENDS {
+        let h = Harness::with(backend, |b| b.expire_after(Expiration::Immediately)).await;
+        let first = send(h.get("/retagged/t")).await;
+        assert_eq!(first.body, "/retagged/t #1");
+        let second = send(h.get("/retagged/t")).await;
+        assert_eq!(
+            second.body, "/retagged/t #3",
+            "{backend:?}: stored body served"
+        );
+        assert!(
+            !second.info.from_cache && second.info.stored,
+            "{backend:?}: {:?}",
+            second.info
+        );
+        assert_eq!(second.header("etag"), Some("\"v2\""));
+        let seen: Vec<_> = h
+            .origin
+            .seen()
+            .into_iter()
+            .map(|seen| seen.headers)
+            .collect();
+        assert_eq!(seen.len(), 3, "{backend:?}");
+        assert_eq!(seen[1]["if-none-match"], "\"v1\"", "{backend:?}");
+        assert!(
+            !seen[2].contains_key("if-none-match"),
+            "{backend:?}: sent again without it"
+        );
+        let third = send(h.get("/retagged/t")).await;
+        assert!(
+            third.info.from_cache && third.info.revalidated,
+            "{backend:?}"
+        );
+        assert_eq!(third.body, "/retagged/t #3", "{backend:?}");
+        assert_eq!(
+            h.origin.last("/retagged/t").headers["if-none-match"],
+            "\"v2\""
+        );
+        assert_eq!(h.origin.hits("/retagged/t"), 4, "{backend:?}");
     }
 }
 

@@ -246,6 +246,44 @@ async fn stale_while_revalidate_serves_at_once_and_refreshes_once() {
     }
 }
 
+/// A background refresh whose `304` names another representation than the stored one
+/// (RFC 9111 §4.3.4) sends the request again without conditions and stores that answer,
+/// rather than renewing the stored body.
+#[tokio::test]
+async fn a_background_refresh_whose_304_names_another_tag_fetches_it_whole() {
+    for &backend in BACKENDS {
+        let h = Harness::with(backend, |b| {
+            b.expire_after(MINUTE).stale_while_revalidate(true)
+        })
+        .await;
+        h.fetch("/retagged/swr").await;
+        h.clock.advance(Duration::from_secs(61));
+        let (stale, info) = h.fetch("/retagged/swr").await;
+        assert!(info.stale_while_revalidate, "{backend:?}: {info:?}");
+        assert_eq!(stale, "/retagged/swr #1");
+        wait_for_refreshes(&h.handle).await;
+        let seen: Vec<_> = h
+            .origin
+            .seen()
+            .into_iter()
+            .map(|seen| seen.headers)
+            .collect();
+        assert_eq!(
+            seen.len(),
+            3,
+            "{backend:?}: the refresh, then the request again"
+        );
+        assert_eq!(seen[1]["if-none-match"], "\"v1\"", "{backend:?}");
+        assert!(!seen[2].contains_key("if-none-match"), "{backend:?}");
+        let (body, info) = h.fetch("/retagged/swr").await;
+        assert!(info.from_cache && !info.is_expired, "{backend:?}: {info:?}");
+        assert_eq!(
+            body, "/retagged/swr #3",
+            "{backend:?}: the refresh stored the new body"
+        );
+    }
+}
+
 #[tokio::test]
 async fn stale_while_revalidate_directive_bounds_staleness() {
     for &backend in BACKENDS {
