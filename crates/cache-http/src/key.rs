@@ -9,7 +9,10 @@
 //!   requests without them keep the keys they always had;
 //! - the URL with scheme and host lowercased, the default port, user info and fragment dropped,
 //!   ignored query parameters removed and the rest sorted by name (a repeated name's values
-//!   keep their order: frameworks read them in order);
+//!   keep their order: frameworks read them in order); a pair holding a `%` that escapes
+//!   nothing is kept as written (`a=%zz` is not `a=%25zz`), and a left-out parameter whose
+//!   value holds a `;` keeps the part after it (origins that split at `;` read
+//!   `utm_source=x;id=5` as two parameters);
 //! - the matched request headers ([`MatchHeaders`]), ignored ones left out;
 //! - the body (an empty one counts as none): JSON re-serialized with sorted object keys,
 //!   numbers compared by their text and ignored top-level keys removed, form bodies sorted

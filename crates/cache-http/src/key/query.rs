@@ -6,8 +6,19 @@ use std::borrow::Cow;
 
 use url::form_urlencoded;
 
-/// One `name=value` pair, decoded as `application/x-www-form-urlencoded` to bytes.
-type Pair<'q> = (Cow<'q, [u8]>, Cow<'q, [u8]>);
+/// One `name=value` pair: its name decoded as `application/x-www-form-urlencoded` to bytes,
+/// and its value.
+type Pair<'q> = (Cow<'q, [u8]>, Value<'q>);
+
+/// A pair's value, decoded, and the whole pair as written when it must be keyed that way.
+struct Value<'q> {
+    decoded: Cow<'q, [u8]>,
+    /// The pair as written, when it holds a `%` that escapes nothing (`%zz`): decoding keeps
+    /// such a `%` as it is, so `a=%zz` and `a=%25zz` decode alike, while an origin may refuse
+    /// the first (Go, Java) and read the second as `%zz`. Written back verbatim, the first
+    /// keys apart: encoding writes every `%` as `%25`, so no encoded pair holds a bare `%`.
+    verbatim: Option<&'q [u8]>,
+}
 
 /// The pairs of a query, decoded and sorted by name; a repeated name's values keep their order.
 pub(super) struct QueryPairs<'q> {
@@ -37,9 +48,14 @@ impl<'q> QueryPairs<'q> {
             .as_bytes()
             .split(|&b| b == b'&')
             .filter(|pair| !pair.is_empty())
-            .map(|pair| match pair.iter().position(|&b| b == b'=') {
-                Some(at) => (decode(&pair[..at]), decode(&pair[at + 1..])),
-                None => (decode(pair), Cow::Borrowed(&[][..])),
+            .map(|pair| {
+                let (name, value) = match pair.iter().position(|&b| b == b'=') {
+                    Some(at) => (decode(&pair[..at]), decode(&pair[at + 1..])),
+                    None => (decode(pair), Cow::Borrowed(&[][..])),
+                };
+                let verbatim = (escaped && escapes_nothing(pair)).then_some(pair);
+                let decoded = value;
+                (name, Value { decoded, verbatim })
             })
             .collect();
         super::sort_by_name(&mut pairs);
@@ -50,33 +66,62 @@ impl<'q> QueryPairs<'q> {
     pub(super) fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
         self.pairs
             .iter()
-            .map(|(name, value)| (&name[..], &value[..]))
+            .map(|(name, value)| (&name[..], &value.decoded[..]))
     }
 
     /// Writes the pairs whose name `keep` accepts, encoded again and joined by `&`; false
-    /// when none was kept (then nothing was written).
+    /// when none was written.
+    ///
+    /// A pair left out whose value holds a `;` is not left out whole: origins that split a
+    /// query at `;` as well as `&` (Rack, older Python) read `utm_source=x;id=5` as two
+    /// parameters, the second one kept, so the part from the `;` on is written, after the
+    /// name and a bare `;` no encoded pair holds. Such a URL then keys apart from the URL
+    /// without it and from the one with `id=5` alone (another resource to an origin splitting
+    /// at `&` only), and the value before the `;` (ignored, or a credential) is still left
+    /// out.
     pub(super) fn write_kept(&self, keep: impl Fn(&[u8]) -> bool, out: &mut Vec<u8>) -> bool {
         let mut written = false;
         for (name, value) in &self.pairs {
-            if !keep(name) {
+            let kept = keep(name);
+            let cloaked = match kept {
+                true => None,
+                false => value.decoded.iter().position(|&b| b == b';'),
+            };
+            if !kept && cloaked.is_none() {
                 continue;
             }
             if written {
                 out.push(b'&');
             }
             written = true;
-            if self.plain {
+            if let Some(at) = cloaked {
+                encode(name, out);
+                out.extend_from_slice(b"=;");
+                encode(&value.decoded[at + 1..], out);
+            } else if let Some(pair) = value.verbatim {
+                out.extend_from_slice(pair);
+            } else if self.plain {
                 out.extend_from_slice(name);
                 out.push(b'=');
-                out.extend_from_slice(value);
+                out.extend_from_slice(&value.decoded);
             } else {
                 encode(name, out);
                 out.push(b'=');
-                encode(value, out);
+                encode(&value.decoded, out);
             }
         }
         written
     }
+}
+
+/// True when `part` holds a `%` not followed by two hex digits.
+fn escapes_nothing(part: &[u8]) -> bool {
+    part.iter().enumerate().any(|(at, &b)| {
+        b == b'%'
+            && !part
+                .get(at + 1..at + 3)
+                .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+    })
 }
 
 /// `+` is a space, then percent-decoding; borrowed when neither occurs.

@@ -65,6 +65,49 @@ fn url_normalization() {
     );
 }
 
+/// A `%` that escapes nothing is not the same as an escaped `%`: an origin may refuse the
+/// first (Go's and Java's decoders do) and read the second as a `%`.
+#[test]
+fn a_percent_escaping_nothing_keys_apart_from_an_escaped_percent() {
+    let rules = KeyRules::default();
+    let bare = get(&rules, "https://example.com/p?a=%zz");
+    assert_ne!(bare, get(&rules, "https://example.com/p?a=%25zz"));
+    assert_ne!(bare, get(&rules, "https://example.com/p?a=%25zz&b=1"));
+    // Still sorted with the rest, and the same URL keys alike whatever the order.
+    assert_eq!(
+        get(&rules, "https://example.com/p?b=1&a=%zz"),
+        get(&rules, "https://example.com/p?a=%zz&b=1")
+    );
+    assert_eq!(
+        rules.normalized_url(&url("https://example.com/p?b=%41&a=%zz")),
+        "https://example.com/p?a=%zz&b=A"
+    );
+}
+
+/// An ignored parameter (or a credential) whose value holds a `;` does not hide what follows
+/// it: origins splitting queries at `;` read `utm_source=x;id=5` as two parameters (parameter
+/// cloaking). The URL keys apart from the one without it and from the one with `id=5` alone,
+/// while the ignored value still counts for nothing.
+#[test]
+fn a_semicolon_in_a_left_out_parameter_does_not_hide_the_rest() {
+    let rules = KeyRules::default().ignored_parameters(["utm_source"]);
+    let cloaked = get(&rules, "https://example.com/p?utm_source=x;id=5");
+    assert_ne!(cloaked, get(&rules, "https://example.com/p"));
+    assert_ne!(cloaked, get(&rules, "https://example.com/p?id=5"));
+    assert_ne!(cloaked, get(&rules, "https://example.com/p?utm_source=x;id=6"));
+    assert_eq!(cloaked, get(&rules, "https://example.com/p?utm_source=y;id=5"));
+    // Without a `;`, ignored as before.
+    assert_eq!(
+        get(&rules, "https://example.com/p?utm_source=x"),
+        get(&rules, "https://example.com/p")
+    );
+    // A credential's value before the `;` is not written into the URL the key hashes.
+    let normalized = KeyRules::default()
+        .normalized_url(&url("https://example.com/p?api_key=SECRET;id=5"))
+        .into_owned();
+    assert_eq!(normalized, "https://example.com/p?api_key=;id%3D5");
+}
+
 #[test]
 fn method_and_body_are_part_of_the_key() {
     let rules = KeyRules::default();
@@ -543,12 +586,34 @@ fn normalized_url_reference(rules: &KeyRules, url: &Url) -> String {
     let Some(query) = url.query() else {
         return normalized;
     };
-    let mut pairs = super::decoded_pairs(query.as_bytes());
-    pairs.retain(|(name, _)| !rules.leaves_out_parameter(&String::from_utf8_lossy(name)));
+    let encode = |bytes: &[u8]| form_urlencoded::byte_serialize(bytes).collect::<String>();
+    // Each pair as the key writes it, by its decoded name.
+    let mut pairs: Vec<(Vec<u8>, String)> = Vec::new();
+    for raw in query.split('&').filter(|pair| !pair.is_empty()) {
+        let (name, value) = super::decoded_pairs(raw.as_bytes()).remove(0);
+        let written = if rules.leaves_out_parameter(&String::from_utf8_lossy(&name)) {
+            // Left out, but not what follows a `;` in its value.
+            match value.iter().position(|&b| b == b';') {
+                Some(at) => format!("{}=;{}", encode(&name), encode(&value[at + 1..])),
+                None => continue,
+            }
+        } else if raw.split('%').skip(1).any(|after| {
+            after
+                .get(..2)
+                .is_none_or(|hex| !hex.bytes().all(|b| b.is_ascii_hexdigit()))
+        }) {
+            // A `%` escaping nothing: the pair as written.
+            raw.to_owned()
+        } else {
+            format!("{}={}", encode(&name), encode(&value))
+        };
+        pairs.push((name, written));
+    }
     pairs.sort_by(|a, b| a.0.cmp(&b.0));
     if !pairs.is_empty() {
         normalized.push('?');
-        normalized.push_str(&super::encoded_pairs(&pairs));
+        let written: Vec<String> = pairs.into_iter().map(|(_, written)| written).collect();
+        normalized.push_str(&written.join("&"));
     }
     normalized
 }
@@ -574,6 +639,7 @@ fn url_credentials_reference(rules: &KeyRules, url: &Url) -> Vec<(String, Vec<u8
 fn one_pass_query_agrees_with_the_long_path() {
     let parts = [
         "a", "b", "a.b", "B", "1", "", "x*_-", "%41", "+", "a%20b", "api_key", "é", "%80", "%zz",
+        "x;y",
     ];
     let rules = KeyRules::default().ignored_parameters(["b"]);
     let mut queries = vec![String::new()];
