@@ -12,6 +12,7 @@ use futures_util::StreamExt;
 
 use crate::layout::{Layout, io_error, is_kind};
 use crate::ops;
+use crate::record::Record;
 
 /// Builds an [`FsStore`].
 #[derive(Debug, Clone, Default)]
@@ -191,31 +192,49 @@ impl Inner {
             return Ok(());
         };
         let _one = self.evicting.lock().unwrap_or_else(|e| e.into_inner());
-        let mut records = Vec::new();
-        for shard in 0..=255u8 {
-            records.extend(ops::scan_shard(&self.layout, shard)?);
-        }
+        let records = self.scan()?;
         // Sizes are read from records anyone may edit: summed without overflowing.
         let mut total = records.iter().map(|r| r.size).fold(0, u64::saturating_add);
         if total > max {
-            let target = max / 20 * 19;
-            records.sort_by_key(|r| r.created_at_ms);
-            for old in records {
-                if total <= target {
-                    break;
-                }
-                // Only the entry counted: not one written under the same key since.
-                let same = |r: &crate::record::Record| r.is_same_write(&old);
-                let removed = ops::delete_if(&self.layout, &old.key, same)?;
-                if removed.is_some() {
-                    total = total.saturating_sub(old.size);
-                }
-            }
+            total = self.evict_oldest(records, total, max / 20 * 19)?;
         }
         self.estimate
             .store(i64::try_from(total).unwrap_or(i64::MAX), Ordering::Relaxed);
         self.written_since_count.store(0, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Every readable record.
+    fn scan(&self) -> Result<Vec<Record>, StoreError> {
+        let mut records = Vec::new();
+        for shard in 0..=255u8 {
+            records.extend(ops::scan_shard(&self.layout, shard)?);
+        }
+        Ok(records)
+    }
+
+    /// Deletes the entries of `records` (counted at `total` bytes), oldest first, until the
+    /// total is at most `target`; returns the total left. Only the entries counted go: not
+    /// one written under the same key since, nor a record that cannot be read now (another
+    /// version's, damaged), which cannot be told from one written since.
+    fn evict_oldest(
+        &self,
+        mut records: Vec<Record>,
+        mut total: u64,
+        target: u64,
+    ) -> Result<u64, StoreError> {
+        records.sort_by_key(|r| r.created_at_ms);
+        for old in records {
+            if total <= target {
+                break;
+            }
+            let same = |r: &Record| r.is_same_write(&old);
+            let removed = ops::delete_if_readable(&self.layout, &old.key, same)?;
+            if removed.is_some() {
+                total = total.saturating_sub(old.size);
+            }
+        }
+        Ok(total)
     }
 
     pub(crate) fn after_write(&self, delta: i64, written: u64) -> Result<(), StoreError> {
@@ -400,5 +419,45 @@ impl FsStore {
                 .await?;
         }
         Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use cache_core::testing::key;
+
+    use super::*;
+
+    /// Eviction deletes what it counted: a record under a counted key that cannot be read now
+    /// (a later version's, written there since the count) is not the entry counted, and stays.
+    #[tokio::test]
+    async fn eviction_leaves_a_record_it_cannot_read_now() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::open(dir.path()).unwrap();
+        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        for n in 0..3u64 {
+            let meta = EntryMeta::new(key(n), "https://e/", start + Duration::from_secs(n), None);
+            let entry = StoredEntry::new(meta, Bytes::from(vec![b'x'; 1000]));
+            store.put(entry).await.unwrap();
+        }
+        let counted = store.inner.scan().unwrap();
+        assert_eq!(counted.len(), 3);
+        // Entry 0, the oldest, is written again meanwhile, by a version of a later format.
+        let path = store.record_path(&key(0));
+        let mut doc: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        doc["format"] = 2.into();
+        std::fs::write(&path, serde_json::to_vec(&doc).unwrap()).unwrap();
+        let left = store.inner.evict_oldest(counted, 3000, 0).unwrap();
+        assert_eq!(
+            left, 1000,
+            "entries 1 and 2 went; entry 0 was not the one counted"
+        );
+        assert!(path.exists(), "the later version's record was deleted");
+        assert!(!store.record_path(&key(1)).exists());
+        assert!(!store.record_path(&key(2)).exists());
     }
 }

@@ -94,8 +94,14 @@ fn a_semicolon_in_a_left_out_parameter_does_not_hide_the_rest() {
     let cloaked = get(&rules, "https://example.com/p?utm_source=x;id=5");
     assert_ne!(cloaked, get(&rules, "https://example.com/p"));
     assert_ne!(cloaked, get(&rules, "https://example.com/p?id=5"));
-    assert_ne!(cloaked, get(&rules, "https://example.com/p?utm_source=x;id=6"));
-    assert_eq!(cloaked, get(&rules, "https://example.com/p?utm_source=y;id=5"));
+    assert_ne!(
+        cloaked,
+        get(&rules, "https://example.com/p?utm_source=x;id=6")
+    );
+    assert_eq!(
+        cloaked,
+        get(&rules, "https://example.com/p?utm_source=y;id=5")
+    );
     // Without a `;`, ignored as before.
     assert_eq!(
         get(&rules, "https://example.com/p?utm_source=x"),
