@@ -86,7 +86,7 @@ pub(crate) fn get(layout: &Layout, key: &CacheKey) -> Result<Option<StoredEntry>
 }
 
 /// The entry under `key`, with its body file opened instead of read when the body is over
-/// `inline_up_to` bytes.
+/// `inline_up_to` bytes and not compressed.
 pub(crate) fn open(
     layout: &Layout,
     key: &CacheKey,
@@ -96,8 +96,12 @@ pub(crate) fn open(
         let Some(record) = read_record(layout, key)? else {
             return Ok(None);
         };
+        // A compressed body cannot be read in pieces: whole, whatever its size (it was
+        // written whole, under the limit of its time).
         let read = match &record.body_file {
-            Some(name) if record.body_len > inline_up_to => open_body(layout, key, &record, name),
+            Some(name) if record.body_len > inline_up_to && !record.body_compressed => {
+                open_body(layout, key, &record, name)
+            }
             _ => assemble(layout, key, &record)
                 .map(|value| Opened::Whole(StoredEntry::new(record.meta(), value))),
         };

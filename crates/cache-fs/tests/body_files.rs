@@ -58,6 +58,34 @@ fn chunks() -> Vec<Bytes> {
         .collect()
 }
 
+/// A body stored compressed (LZ4, written whole under an earlier, larger `max_body_size`)
+/// cannot be read in pieces: `open` reads it whole whatever the limit, so lowering the
+/// limit leaves such entries servable (the middleware deleted them as unreadable).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_compressed_body_opens_whole_over_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::open(dir.path()).unwrap();
+    let codec = EntryCodec::new().compress_above(1);
+    let mut big = response();
+    // A block of 4 KiB that compresses little, ten times: some KiB stored, over the limit.
+    let block: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    big.body = Bytes::from(block.repeat(10));
+    let value = codec.encode(Some(&key()), &big).unwrap();
+    assert!(cache_core::codec::body_is_compressed(&value));
+    assert!(value.len() > 2048 && value.len() < 10_000, "{}", value.len());
+    store
+        .put(cache_core::StoredEntry::new(meta(), value))
+        .await
+        .unwrap();
+    let files = store.body_files().unwrap();
+    let Some(Opened::Whole(entry)) = files.open(&key(), 1024).await.unwrap() else {
+        panic!("a compressed body was handed as a file");
+    };
+    assert_eq!(codec.decode(Some(&key()), &entry.value).unwrap(), big);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_streamed_body_commits_as_an_ordinary_entry_and_opens_as_a_file() {
     let dir = tempfile::tempdir().unwrap();
