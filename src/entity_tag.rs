@@ -1,12 +1,12 @@
-//! Entity tags (RFC 9110 §8.8.3) and their two comparisons (§8.8.3.2): the strong one,
-//! where both tags must be strong and the same, and the weak one, where their opaque parts
-//! must be the same.
+//! Entity tags (RFC 9110 §8.8.3) and the weak comparison (§8.8.3.2), where two tags match
+//! when their opaque parts are the same, weak or not: what `If-None-Match` uses, and what the
+//! cache uses to tell whether a `304` names the stored response.
 //!
 //! A leaf: calls nothing else in the crate.
 
 /// An entity tag's opaque part, for the weak comparison: without `W/` and the quotes
 /// (tolerating a lowercase `w/` and missing quotes, which senders get wrong).
-pub(crate) fn opaque(tag: &[u8]) -> &[u8] {
+fn opaque(tag: &[u8]) -> &[u8] {
     let tag = tag.trim_ascii();
     let tag = weak_part(tag).unwrap_or(tag);
     tag.strip_prefix(b"\"")
@@ -14,18 +14,8 @@ pub(crate) fn opaque(tag: &[u8]) -> &[u8] {
         .unwrap_or(tag)
 }
 
-/// True for a weak tag (`W/"..."`).
-pub(crate) fn is_weak(tag: &[u8]) -> bool {
-    weak_part(tag.trim_ascii()).is_some()
-}
-
 fn weak_part(tag: &[u8]) -> Option<&[u8]> {
     tag.strip_prefix(b"W/").or_else(|| tag.strip_prefix(b"w/"))
-}
-
-/// The strong comparison: both tags strong, their opaque parts the same.
-pub(crate) fn strong_match(a: &[u8], b: &[u8]) -> bool {
-    !is_weak(a) && !is_weak(b) && opaque(a) == opaque(b)
 }
 
 /// The weak comparison: their opaque parts the same, weak or not.
@@ -38,19 +28,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn strong_and_weak_comparisons_follow_rfc_9110() {
-        // RFC 9110 §8.8.3.2's table.
-        let cases: [(&[u8], &[u8], bool, bool); 4] = [
-            (b"W/\"1\"", b"W/\"1\"", false, true),
-            (b"W/\"1\"", b"W/\"2\"", false, false),
-            (b"W/\"1\"", b"\"1\"", false, true),
-            (b"\"1\"", b"\"1\"", true, true),
+    fn the_weak_comparison_follows_rfc_9110() {
+        // RFC 9110 §8.8.3.2's table, the weak column.
+        let cases: [(&[u8], &[u8], bool); 4] = [
+            (b"W/\"1\"", b"W/\"1\"", true),
+            (b"W/\"1\"", b"W/\"2\"", false),
+            (b"W/\"1\"", b"\"1\"", true),
+            (b"\"1\"", b"\"1\"", true),
         ];
-        for (a, b, strong, weak) in cases {
-            assert_eq!(strong_match(a, b), strong, "{a:?} {b:?}");
+        for (a, b, weak) in cases {
             assert_eq!(weak_match(a, b), weak, "{a:?} {b:?}");
         }
-        assert!(is_weak(b" w/\"x\"") && !is_weak(b"\"x\""));
+        assert!(
+            weak_match(b" w/\"x\"", b"x"),
+            "a lowercase w/ and missing quotes"
+        );
         assert_eq!(opaque(b" \"abc\" "), b"abc");
     }
 }

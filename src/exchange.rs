@@ -83,22 +83,28 @@ impl Exchange {
     }
 
     /// Makes `req` conditional on the stored entry's validators, unless the caller already
-    /// made it conditional (then its `304` is the caller's business) or it could not be sent
-    /// again (a streaming body). Returns it as it was, to send instead should the `304` not
-    /// confirm the stored response ([`Exchange::unconfirmed`]).
+    /// made it conditional (then its `304` is the caller's business). Returns it as it was,
+    /// to send instead should the `304` not confirm the stored response
+    /// ([`Exchange::unconfirmed`]): for `GET` and `HEAD` only (another method's effects must
+    /// not happen twice), and one of those that cannot be sent again (a streaming body) is
+    /// not made conditional.
     pub(crate) fn add_validators(&mut self, req: &mut Request) -> Option<Request> {
         let found = self.found.as_ref()?;
         if is_conditional(req.headers()) {
             return None;
         }
-        let unconditional = req.try_clone()?;
+        let unconditional = match *req.method() {
+            Method::GET | Method::HEAD => Some(req.try_clone()?),
+            _ => None,
+        };
         self.validating = add_validators(req.headers_mut(), found.response());
-        self.validating.then_some(unconditional)
+        unconditional.filter(|_| self.validating)
     }
 
     /// True when `result` is a `304` to the cache's conditional request that does not
     /// confirm the stored response ([`confirms`]): the exchange then stops validating, and
-    /// the request goes again without conditions.
+    /// the request goes again without conditions when it may (see
+    /// [`Exchange::add_validators`]); otherwise the `304` is the answer, as the origin sent it.
     pub(crate) fn unconfirmed(
         &mut self,
         result: &reqwest_middleware::Result<reqwest::Response>,

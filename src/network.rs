@@ -39,8 +39,8 @@ pub(crate) async fn fetch(
 ) -> reqwest_middleware::Result<Response> {
     let unconditional = exchange.add_validators(&mut req);
     let mut result = next.clone().run(req, extensions).await;
-    if let Some(again) = unconditional {
-        if exchange.unconfirmed(&result) {
+    if exchange.unconfirmed(&result) {
+        if let Some(again) = unconditional {
             drop(result);
             result = next.run(again, extensions).await;
         }
@@ -101,8 +101,8 @@ async fn background(
             .map_err(reqwest_middleware::Error::from)
     };
     let mut result = send(request).await;
-    if let Some(again) = unconditional {
-        if exchange.unconfirmed(&result) {
+    if exchange.unconfirmed(&result) {
+        if let Some(again) = unconditional {
             drop(result);
             result = send(again).await;
         }

@@ -160,6 +160,31 @@ async fn a_304_with_another_tag_does_not_confirm_the_stored_response_rfc9111_sec
     }
 }
 
+/// RFC 9111 §4.3.4 for a cached `POST`: a `304` naming another representation confirms
+/// nothing, and the request is not sent again (a `POST`'s effects must not happen twice):
+/// the caller gets the origin's `304`, and the stored body is not served.
+#[tokio::test]
+async fn a_post_whose_304_names_another_tag_is_sent_once() {
+    for &backend in BACKENDS {
+        let h = Harness::with(backend, |b| {
+            b.expire_after(Expiration::Immediately)
+                .allowable_methods([http::Method::GET, http::Method::POST])
+        })
+        .await;
+        let url = h.origin.url("/retagged/post");
+        let first = send(h.client.post(&url).body("q")).await;
+        assert!(first.info.stored, "{backend:?}: {:?}", first.info);
+        let second = send(h.client.post(&url).body("q")).await;
+        assert_eq!(h.origin.hits("/retagged/post"), 2, "{backend:?}: sent once");
+        assert_eq!(second.status, 304, "{backend:?}");
+        assert!(!second.info.from_cache, "{backend:?}: {:?}", second.info);
+        assert_eq!(
+            h.origin.last("/retagged/post").headers["if-none-match"],
+            "\"v1\""
+        );
+    }
+}
+
 /// RFC 9111 §5.2.1: request directives are honoured without `cache_control(true)`.
 #[tokio::test]
 async fn request_directives_are_honoured_in_the_default_mode_rfc9111_section_5_2_1() {
