@@ -32,7 +32,6 @@ use cache_core::CacheKey;
 
 use http::{HeaderMap, HeaderName, Method};
 use url::Url;
-use url::form_urlencoded;
 
 /// Names always treated as credentials (case-insensitive), as request headers, query
 /// parameters and top-level JSON or form body keys: never stored, and with
@@ -258,6 +257,19 @@ impl KeyRules {
         })
     }
 
+    /// How the key treats a parameter (of a query or a form body) of this decoded name: kept
+    /// in its text, or left out as ignored, or left out whole as a credential (which counts
+    /// by its fingerprint, when credentials do).
+    fn treatment(&self, name: &[u8]) -> Treatment {
+        if !self.leaves_out_parameter_bytes(name) {
+            Treatment::Keep
+        } else if self.is_credential_parameter_bytes(name) {
+            Treatment::Secret
+        } else {
+            Treatment::Ignore
+        }
+    }
+
     /// True when the method and URL alone decide the key of a request with these headers and
     /// no body: no headers are matched, and none of these is a credential (or credentials do
     /// not count). Then a key computed once for a method and URL holds for every such request.
@@ -381,7 +393,7 @@ impl KeyRules {
         seen: impl FnOnce(&[u8]) -> T,
     ) -> (CacheKey, T) {
         // The query is decoded once, for the URL's text and for the credentials it carries.
-        let query = url.query().map(QueryPairs::parse);
+        let query = url.query().map(|query| QueryPairs::parse(query.as_bytes()));
         let mut hasher = KeyHasher::new();
         hasher.field(method.as_str().as_bytes());
         // Only when present, so that every other request keeps its key. Each value counts
@@ -453,7 +465,7 @@ impl KeyRules {
     /// assert_eq!(rules.url_group(&a), rules.url_group(&b));
     /// ```
     pub fn url_group(&self, url: &Url) -> CacheKey {
-        let query = url.query().map(QueryPairs::parse);
+        let query = url.query().map(|query| QueryPairs::parse(query.as_bytes()));
         let mut normalized = Vec::with_capacity(url.as_str().len());
         self.write_normalized_url(url, query.as_ref(), &mut normalized);
         url_group_of(&normalized)
@@ -466,7 +478,7 @@ impl KeyRules {
         if is_plain(url) {
             return Cow::Borrowed(url.as_str());
         }
-        let query = url.query().map(QueryPairs::parse);
+        let query = url.query().map(|query| QueryPairs::parse(query.as_bytes()));
         let mut out = Vec::with_capacity(url.as_str().len());
         self.write_normalized_url(url, query.as_ref(), &mut out);
         // Only URL text and form-encoded (ASCII) pairs were written.
@@ -486,7 +498,7 @@ impl KeyRules {
         if let Some(query) = query {
             let mark = out.len();
             out.push(b'?');
-            if !query.write_kept(|name| !self.leaves_out_parameter_bytes(name), out) {
+            if !query.write_kept(|name| self.treatment(name), out) {
                 out.truncate(mark);
             }
         }
@@ -515,11 +527,26 @@ impl KeyRules {
                 .first()
                 .is_some_and(|(name, _)| self.redacts_parameter(&String::from_utf8_lossy(name)))
         };
-        if query.split('&').any(|pair| redacts(&pair)) {
-            let kept: Vec<&str> = query.split('&').filter(|pair| !redacts(pair)).collect();
-            let kept = kept.join("&");
-            redacted.set_query((!kept.is_empty()).then_some(kept.as_str()));
+        if !query.split('&').any(|pair| redacts(&pair)) {
+            return redacted;
         }
+        // An ignored pair (not a credential) keeps what follows a `;` in its value, as the
+        // key does: the stored URL then keys as the request did.
+        let kept: Vec<Cow<'_, str>> = query
+            .split('&')
+            .filter_map(|pair| {
+                if !redacts(&pair) {
+                    return Some(Cow::Borrowed(pair));
+                }
+                let name = decoded_pairs(pair.as_bytes()).into_iter().next()?.0;
+                match self.treatment(&name) {
+                    Treatment::Ignore => query::ignored_pair_kept(pair).map(Cow::Owned),
+                    Treatment::Keep | Treatment::Secret => None,
+                }
+            })
+            .collect();
+        let kept = kept.join("&");
+        redacted.set_query((!kept.is_empty()).then_some(kept.as_str()));
         redacted
     }
 
@@ -580,16 +607,12 @@ impl KeyRules {
                 return (b"json-body", Cow::Owned(canonical));
             }
         } else if content_type.starts_with("application/x-www-form-urlencoded") {
-            let mut pairs = decoded_pairs(body);
-            for (name, value) in &pairs {
-                let name = String::from_utf8_lossy(name);
-                if self.is_credential_parameter(&name) {
-                    credentials.push((format!("form:{name}"), value.clone()));
-                }
-            }
-            pairs.retain(|(name, _)| !self.leaves_out_parameter(&String::from_utf8_lossy(name)));
-            sort_by_name(&mut pairs);
-            return (b"form-body", Cow::Owned(encoded_pairs(&pairs).into_bytes()));
+            // Keyed as a query is: sorted by name, ignored and credential fields left out.
+            let pairs = QueryPairs::parse(body);
+            self.collect_pair_credentials("form", &pairs, credentials);
+            let mut normalized = Vec::with_capacity(body.len());
+            pairs.write_kept(|name| self.treatment(name), &mut normalized);
+            return (b"form-body", Cow::Owned(normalized));
         }
         (b"body", Cow::Borrowed(body))
     }
@@ -604,14 +627,32 @@ impl KeyRules {
             let userinfo = format!("{}:{}", url.username(), url.password().unwrap_or_default());
             credentials.push(("url:userinfo".to_owned(), userinfo.into_bytes()));
         }
-        // Decoded as bytes: two credentials that differ only in non-UTF-8 bytes must not share
-        // a fingerprint (a lossy decode would make both U+FFFD).
-        let Some(query) = query else { return };
-        for (name, value) in query.iter() {
-            if self.is_credential_parameter_bytes(name) {
-                let name = format!("query:{}", String::from_utf8_lossy(name));
-                credentials.push((name, value.to_vec()));
+        if let Some(query) = query {
+            self.collect_pair_credentials("query", query, credentials);
+        }
+    }
+
+    /// The credentials among `pairs` (a query's or a form body's), each named by `source` and
+    /// its name. Decoded as bytes: two credentials that differ only in non-UTF-8 bytes must
+    /// not share a fingerprint (a lossy decode would make both U+FFFD). One keyed as written
+    /// (a `;`, a `%` escaping nothing) is taken as written, under a name of its own.
+    fn collect_pair_credentials(
+        &self,
+        source: &str,
+        pairs: &QueryPairs<'_>,
+        credentials: &mut Vec<(String, Vec<u8>)>,
+    ) {
+        for (name, value) in pairs.credential_values() {
+            if !self.is_credential_parameter_bytes(name) {
+                continue;
             }
+            let name = String::from_utf8_lossy(name);
+            credentials.push(match value {
+                CredentialValue::Decoded(value) => (format!("{source}:{name}"), value.to_vec()),
+                CredentialValue::Written(value) => {
+                    (format!("{source}-as-written:{name}"), value.to_vec())
+                }
+            });
         }
     }
 
@@ -678,20 +719,6 @@ fn decoded_pairs(input: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
             (decode(name), decode(value))
         })
         .collect()
-}
-
-/// The pairs serialized as `form_urlencoded::Serializer` would serialize their UTF-8 form.
-fn encoded_pairs(pairs: &[(Vec<u8>, Vec<u8>)]) -> String {
-    let mut out = String::new();
-    for (name, value) in pairs {
-        if !out.is_empty() {
-            out.push('&');
-        }
-        out.extend(form_urlencoded::byte_serialize(name));
-        out.push('=');
-        out.extend(form_urlencoded::byte_serialize(value));
-    }
-    out
 }
 
 /// No query, fragment or user info: the URL's own text is its normalized form.
@@ -787,7 +814,7 @@ mod query;
 pub use custom::{KeyRequest, key_from_parts};
 
 use names::{NameSet, is_builtin_credential};
-use query::QueryPairs;
+use query::{CredentialValue, QueryPairs, Treatment};
 
 #[cfg(test)]
 mod tests;

@@ -1,5 +1,6 @@
 use super::*;
 use http::HeaderValue;
+use url::form_urlencoded;
 
 fn url(s: &str) -> Url {
     Url::parse(s).unwrap()
@@ -107,11 +108,66 @@ fn a_semicolon_in_a_left_out_parameter_does_not_hide_the_rest() {
         get(&rules, "https://example.com/p?utm_source=x"),
         get(&rules, "https://example.com/p")
     );
-    // A credential's value before the `;` is not written into the URL the key hashes.
-    let normalized = KeyRules::default()
-        .normalized_url(&url("https://example.com/p?api_key=SECRET;id=5"))
-        .into_owned();
-    assert_eq!(normalized, "https://example.com/p?api_key=;id%3D5");
+    // The `;` counts as written: escaped, it is part of the ignored value (an origin
+    // splitting at `;` splits before decoding), and the URL is the one without it.
+    assert_eq!(
+        get(&rules, "https://example.com/p?utm_source=x%3Bid%3D5"),
+        get(&rules, "https://example.com/p")
+    );
+    assert_ne!(
+        cloaked,
+        get(&rules, "https://example.com/p?utm_source=x;id%3D5")
+    );
+    // Kept parameters too: `id=5;x=1` is two parameters to such an origin, `id=5%3Bx%3D1`
+    // one.
+    assert_ne!(
+        get(&rules, "https://example.com/p?id=5;x=1"),
+        get(&rules, "https://example.com/p?id=5%3Bx%3D1")
+    );
+    // The stored URL keeps what the key keeps, so it keys (and groups) as the request did.
+    let stored = rules.redact_url(&url("https://example.com/p?utm_source=x;id=5&q=1"));
+    assert_eq!(
+        stored.as_str(),
+        "https://example.com/p?utm_source=;id=5&q=1"
+    );
+    assert_eq!(
+        get(&rules, stored.as_str()),
+        get(&rules, "https://example.com/p?utm_source=x;id=5&q=1")
+    );
+    // A credential is left out whole, its value never written (it counts by its
+    // fingerprint, which tells `A;id=5` from `A` and from `A%3Bid%3D5`).
+    let rules = KeyRules::default();
+    let secret = url("https://example.com/p?api_key=SECRET;id=5");
+    assert_eq!(rules.normalized_url(&secret), "https://example.com/p");
+    let with_credential = get(&rules, "https://example.com/p?api_key=A;id=5");
+    assert_ne!(
+        with_credential,
+        get(&rules, "https://example.com/p?api_key=A")
+    );
+    assert_ne!(
+        with_credential,
+        get(&rules, "https://example.com/p?api_key=A%3Bid%3D5")
+    );
+    assert_eq!(
+        rules
+            .redact_url(&url("https://example.com/p?api_key=A;id=5&q=1"))
+            .as_str(),
+        "https://example.com/p?q=1"
+    );
+}
+
+/// A form body is keyed as a query is: the same rules for `;`, `%` escaping nothing,
+/// ignored fields and credentials.
+#[test]
+fn a_form_body_is_keyed_as_a_query_is() {
+    let rules = KeyRules::default().ignored_parameters(["utm_source"]);
+    let form = |body: &str| body_key(&rules, "application/x-www-form-urlencoded", body);
+    assert_eq!(form("b=2&a=1&utm_source=x"), form("a=1&b=2"));
+    assert_ne!(form("a=%zz"), form("a=%25zz"));
+    assert_ne!(form("utm_source=x;id=5"), form(""));
+    assert_ne!(form("utm_source=x;id=5"), form("id=5"));
+    assert_eq!(form("utm_source=x;id=5"), form("utm_source=y;id=5"));
+    assert_ne!(form("id=5;x=1"), form("id=5%3Bx%3D1"));
 }
 
 #[test]
@@ -573,8 +629,24 @@ fn declared_credentials() {
     );
 }
 
+/// True when the key takes a pair as written: it holds a `;`, or a `%` that escapes nothing.
+fn keyed_as_written(raw: &str) -> bool {
+    raw.contains(';')
+        || raw.split('%').skip(1).any(|after| {
+            after
+                .get(..2)
+                .is_none_or(|hex| !hex.bytes().all(|b| b.is_ascii_hexdigit()))
+        })
+}
+
+/// The value of a pair as written.
+fn written_value(raw: &str) -> &str {
+    raw.split_once('=').map_or("", |(_, value)| value)
+}
+
 /// The normalized URL the long way, as the first releases computed it: every pair decoded
-/// into vectors, filtered, sorted, encoded again. The one-pass path must agree with it.
+/// into vectors, filtered, sorted, encoded again (with the later rules for pairs keyed as
+/// written and for ignored pairs holding a `;`). The one-pass path must agree with it.
 fn normalized_url_reference(rules: &KeyRules, url: &Url) -> String {
     let mut normalized = if url.query().is_none()
         && url.fragment().is_none()
@@ -597,21 +669,21 @@ fn normalized_url_reference(rules: &KeyRules, url: &Url) -> String {
     let mut pairs: Vec<(Vec<u8>, String)> = Vec::new();
     for raw in query.split('&').filter(|pair| !pair.is_empty()) {
         let (name, value) = super::decoded_pairs(raw.as_bytes()).remove(0);
-        let written = if rules.leaves_out_parameter(&String::from_utf8_lossy(&name)) {
-            // Left out, but not what follows a `;` in its value.
-            match value.iter().position(|&b| b == b';') {
-                Some(at) => format!("{}=;{}", encode(&name), encode(&value[at + 1..])),
+        let lossy = String::from_utf8_lossy(&name);
+        let written = if !rules.leaves_out_parameter(&lossy) {
+            if keyed_as_written(raw) {
+                raw.to_owned()
+            } else {
+                format!("{}={}", encode(&name), encode(&value))
+            }
+        } else if rules.is_credential_parameter(&lossy) {
+            continue;
+        } else {
+            // Ignored, but not what follows a `;` in its value as written.
+            match written_value(raw).split_once(';') {
+                Some((_, rest)) => format!("{}=;{rest}", encode(&name)),
                 None => continue,
             }
-        } else if raw.split('%').skip(1).any(|after| {
-            after
-                .get(..2)
-                .is_none_or(|hex| !hex.bytes().all(|b| b.is_ascii_hexdigit()))
-        }) {
-            // A `%` escaping nothing: the pair as written.
-            raw.to_owned()
-        } else {
-            format!("{}={}", encode(&name), encode(&value))
         };
         pairs.push((name, written));
     }
@@ -627,11 +699,22 @@ fn normalized_url_reference(rules: &KeyRules, url: &Url) -> String {
 /// The credentials of the query the long way, sorted by name (a name's values in order).
 fn url_credentials_reference(rules: &KeyRules, url: &Url) -> Vec<(String, Vec<u8>)> {
     let mut found = Vec::new();
-    for (name, value) in super::decoded_pairs(url.query().unwrap_or_default().as_bytes()) {
+    for raw in url.query().unwrap_or_default().split('&') {
+        let Some((name, value)) = super::decoded_pairs(raw.as_bytes()).into_iter().next() else {
+            continue;
+        };
         let name = String::from_utf8_lossy(&name);
-        if rules.is_credential_parameter(&name) {
-            found.push((format!("query:{name}"), value));
+        if !rules.is_credential_parameter(&name) {
+            continue;
         }
+        found.push(if keyed_as_written(raw) {
+            (
+                format!("query-as-written:{name}"),
+                written_value(raw).as_bytes().to_vec(),
+            )
+        } else {
+            (format!("query:{name}"), value)
+        });
     }
     found.sort_by(|a, b| a.0.cmp(&b.0));
     found
@@ -680,7 +763,9 @@ fn one_pass_query_agrees_with_the_long_path() {
                 normalized_url_reference(&rules, &url),
                 "{url}"
             );
-            let pairs = url.query().map(super::QueryPairs::parse);
+            let pairs = url
+                .query()
+                .map(|query| super::QueryPairs::parse(query.as_bytes()));
             let mut credentials = Vec::new();
             rules.collect_url_credentials(&url, pairs.as_ref(), &mut credentials);
             credentials.retain(|(name, _)| name != "url:userinfo");
