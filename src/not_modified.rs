@@ -92,9 +92,9 @@ pub(crate) async fn refresh_from_304(
     // The entry may have been written again while the request was out (another client's
     // newer response, or deleted): renewing the one read would put its old body back over
     // that. Checked by reading it again, which narrows the window from the origin's round
-    // trip to the store's (a write between the two still loses; no store call renews only
-    // an entry as read). An entry whose body is in its file is not read again (that would
-    // read the body): only its expiry is renewed.
+    // trip to the store's (a write between the two still loses; no store call writes only
+    // over an entry as read). An entry whose body is in its file is not read again (that
+    // would read the body): the store renews it only if it is the one read.
     let read_created = stored_meta.created_at;
     let still_stored = |current: Option<std::sync::Arc<cache_core::Decoded>>| {
         current.is_some_and(|current| {
@@ -112,8 +112,12 @@ pub(crate) async fn refresh_from_304(
             .with_variant_of(is_variant.then_some(exchange.url_key));
         if body.is_some() {
             // A body kept in its file is not written again for new headers (its signature
-            // covers them with the whole body): only its freshness is renewed.
-            saved = store.set_expiry(&key, expires_at).await.unwrap_or(false);
+            // covers them with the whole body): its freshness and creation are renewed (the
+            // age it serves starts over), if it is still the entry the 304 confirmed.
+            saved = store
+                .renew_body_file(&key, read_created, (now, expires_at))
+                .await
+                .unwrap_or(false);
         } else if let Some(value) = store.encode(&response, &key) {
             saved = store.save(StoredEntry::new(meta.clone(), value)).await;
         }

@@ -486,6 +486,25 @@ impl StoreCalls {
         self.bounded(StoreOp::Put, renewed).await
     }
 
+    /// Renews an entry whose body is in its file, as a `304` does, while it is the write
+    /// created at `was_created` ([`BodyFiles::renew`](cache_core::BodyFiles::renew)), within
+    /// the time bound; false for a store without body files.
+    pub(crate) async fn renew_body_file(
+        &self,
+        key: &CacheKey,
+        was_created: std::time::SystemTime,
+        (created_at, expires_at): (std::time::SystemTime, Option<std::time::SystemTime>),
+    ) -> Result<bool, StoreError> {
+        let Some(files) = self.store.body_files() else {
+            return Ok(false);
+        };
+        if self.is_read_only() {
+            return Ok(false);
+        }
+        let renewed = files.renew(key, was_created, created_at, expires_at);
+        self.bounded(StoreOp::Put, renewed).await
+    }
+
     /// `response` encoded for the store under `key`; `None` (warned) when it cannot be.
     pub(crate) fn encode(&self, response: &CachedResponse, key: &CacheKey) -> Option<Bytes> {
         match self.codec.encode(Some(key), response) {

@@ -206,3 +206,49 @@ async fn a_body_the_caller_drops_early_leaves_nothing_behind() {
     assert_eq!(hits(&s, &path), 2);
     assert_eq!(s.handle.count().await.unwrap(), 1);
 }
+
+/// A `304` renews an entry whose body is in its file as it renews any other: its creation
+/// too, so the age it serves starts over (a request's `max-age` then takes it, where its age
+/// counted from the first download and sent every such request back to the origin).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_304_renews_a_body_kept_in_its_file_from_now() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::open(dir.path()).unwrap();
+    let clock = std::sync::Arc::new(reqwest_caching::ManualClock::starting_now());
+    let cache = CacheMiddleware::builder()
+        .store(store)
+        .max_body_size(LIMIT)
+        .clock(std::sync::Arc::clone(&clock) as _)
+        .expire_after(std::time::Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let client = cache.into_client(reqwest::Client::new());
+    let origin = Origin::start().await;
+    let url = origin.url(&format!("/custom/renewed?h=ETag:\"big\"&size={SIZE}"));
+    let first = client.get(&url).send().await.unwrap();
+    assert_eq!(first.bytes().await.unwrap().len(), SIZE);
+    clock.advance(std::time::Duration::from_secs(600));
+    let revalidated = client.get(&url).send().await.unwrap();
+    let info = revalidated.cache_info().cloned().unwrap();
+    assert!(info.revalidated && info.from_cache, "{info:?}");
+    assert_eq!(revalidated.bytes().await.unwrap(), pattern(0..SIZE));
+    assert_eq!(origin.hits("/custom/renewed"), 2);
+    // Ten seconds on, a request taking responses up to 30 s old is answered from the entry,
+    // whose age is ten seconds, not 610.
+    clock.advance(std::time::Duration::from_secs(10));
+    let hit = client
+        .get(&url)
+        .header("cache-control", "max-age=30")
+        .send()
+        .await
+        .unwrap();
+    let info = hit.cache_info().cloned().unwrap();
+    assert!(info.from_cache && !info.revalidated, "{info:?}");
+    assert_eq!(hit.headers()["age"], "10");
+    assert_eq!(hit.bytes().await.unwrap(), pattern(0..SIZE));
+    assert_eq!(
+        origin.hits("/custom/renewed"),
+        2,
+        "the origin was asked again"
+    );
+}

@@ -14,7 +14,8 @@
 //!   for ten minutes).
 //! - `/headers`: repeated and non-UTF-8 header values.
 //! - `/slow/{name}`: waits 20 ms first.
-//! - `/custom/{name}?h=Name:Value`: the given response headers, `304` on matching validators.
+//! - `/custom/{name}?h=Name:Value`: the given response headers, `304` on matching validators;
+//!   `&size=N` answers [`pattern`] bytes of that length instead of the text.
 //! - `/held/{name}`: every request waits until the test opens the gate.
 //! - `/gate/{name}`: answers the first request, later ones once the test opens the gate.
 //! - `/hang/{name}`: answers the first request, then never answers (and counts abandoned ones).
@@ -234,7 +235,13 @@ fn custom(
     {
         return (StatusCode::NOT_MODIFIED, headers).into_response();
     }
-    (headers, text).into_response()
+    let size = url::form_urlencoded::parse(query.as_bytes())
+        .find(|(name, _)| name == "size")
+        .and_then(|(_, size)| size.parse::<usize>().ok());
+    match size {
+        Some(size) => (headers, pattern(0..size)).into_response(),
+        None => (headers, text).into_response(),
+    }
 }
 
 /// Counts a `/hang` handler dropped before it answered.

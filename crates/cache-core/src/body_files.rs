@@ -10,6 +10,8 @@
 //!
 //! [`EntryCodec::body_encoder`]: crate::codec::EntryCodec::body_encoder
 
+use std::time::SystemTime;
+
 use async_trait::async_trait;
 use bytes::Bytes;
 
@@ -27,6 +29,20 @@ pub trait BodyFiles: Send + Sync {
     /// (as [`CacheStore::get`](crate::CacheStore::get) reads it), otherwise its body's file
     /// opened, the rest in memory.
     async fn open(&self, key: &CacheKey, inline_up_to: u64) -> Result<Option<Opened>, StoreError>;
+
+    /// Renews the entry under `key` as a `304` does, without writing its value again (a body
+    /// in its file is not rewritten for new headers): from now on it counts as created at
+    /// `created_at` (the age of what it serves starts over) and fresh until `expires_at`.
+    /// Only while it is still the entry created at `was_created` (the one the `304`
+    /// confirmed, to the millisecond): false, and nothing changed, when it is gone or was
+    /// written again since.
+    async fn renew(
+        &self,
+        key: &CacheKey,
+        was_created: SystemTime,
+        created_at: SystemTime,
+        expires_at: Option<SystemTime>,
+    ) -> Result<bool, StoreError>;
 }
 
 /// The body of an entry being written.

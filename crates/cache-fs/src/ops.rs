@@ -340,12 +340,40 @@ pub(crate) fn set_expiry(
         return Ok(false);
     };
     record.set_expiry(expires_at);
+    rewrite(layout, key, &record)?;
+    Ok(true)
+}
+
+/// Rewrites the creation and expiry in the record under `key` (its value and body stay),
+/// if it is still the write created at `was_created`; false when not (gone, written again
+/// since, or unreadable).
+pub(crate) fn renew(
+    layout: &Layout,
+    key: &CacheKey,
+    was_created: SystemTime,
+    (created_at, expires_at): (SystemTime, Option<SystemTime>),
+) -> Result<bool, StoreError> {
+    let _lock = layout.lock(key)?;
+    let Some(mut record) = read_record(layout, key)? else {
+        return Ok(false);
+    };
+    if record.meta().created_at != cache_core::time::truncate_to_millis(was_created) {
+        return Ok(false);
+    }
+    record.set_created(created_at);
+    record.set_expiry(expires_at);
+    rewrite(layout, key, &record)?;
+    Ok(true)
+}
+
+/// Replaces the record under `key` with `record`, through a file renamed into place.
+fn rewrite(layout: &Layout, key: &CacheKey, record: &Record) -> Result<(), StoreError> {
     let temp = write_temp(&layout.shard_dir(key), "json", &[&record.to_json()])?;
     if let Err(e) = fs::rename(&temp, layout.record(key)) {
         let _ = fs::remove_file(&temp);
         return Err(io_error(e));
     }
-    Ok(true)
+    Ok(())
 }
 
 /// The keys of the records in one shard directory, by their file names. A record file in

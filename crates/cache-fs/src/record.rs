@@ -137,6 +137,11 @@ impl Record {
         .with_variant_of(self.variant_of)
     }
 
+    pub(crate) fn set_created(&mut self, created_at: std::time::SystemTime) {
+        self.created = http_date(created_at);
+        self.created_at_ms = to_millis(created_at);
+    }
+
     pub(crate) fn set_expiry(&mut self, expires_at: Option<std::time::SystemTime>) {
         self.expires = expires_at.map(http_date);
         self.expires_at_ms = expires_at.map(to_millis);

@@ -7,6 +7,7 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -67,6 +68,20 @@ impl BodyFiles for FsStore {
         let key = *key;
         self.blocking(move |inner| ops::open(&inner.layout, &key, inline_up_to))
             .await
+    }
+
+    async fn renew(
+        &self,
+        key: &CacheKey,
+        was_created: SystemTime,
+        created_at: SystemTime,
+        expires_at: Option<SystemTime>,
+    ) -> Result<bool, StoreError> {
+        let key = *key;
+        self.blocking(move |inner| {
+            ops::renew(&inner.layout, &key, was_created, (created_at, expires_at))
+        })
+        .await
     }
 }
 

@@ -58,6 +58,50 @@ fn chunks() -> Vec<Bytes> {
         .collect()
 }
 
+/// `renew` rewrites an entry's creation and expiry only while it is the write it names.
+#[tokio::test(flavor = "multi_thread")]
+async fn renew_changes_only_the_write_it_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::open(dir.path()).unwrap();
+    let codec = EntryCodec::new();
+    let mut big = response();
+    big.body = Bytes::from(vec![b'b'; 100_000]);
+    let written = meta();
+    let value = codec.encode(Some(&key()), &big).unwrap();
+    store
+        .put(cache_core::StoredEntry::new(written.clone(), value))
+        .await
+        .unwrap();
+    let files = store.body_files().unwrap();
+    let later = written.created_at + std::time::Duration::from_secs(600);
+    let until = Some(later + std::time::Duration::from_secs(60));
+    let other = written.created_at - std::time::Duration::from_secs(1);
+    assert!(!files.renew(&key(), other, later, until).await.unwrap());
+    let kept = store.get(&key()).await.unwrap().unwrap();
+    assert_eq!(
+        kept.meta, written,
+        "another write's renewal changed nothing"
+    );
+    assert!(
+        files
+            .renew(&key(), written.created_at, later, until)
+            .await
+            .unwrap()
+    );
+    let renewed = store.get(&key()).await.unwrap().unwrap();
+    assert_eq!(
+        renewed.meta.created_at,
+        cache_core::time::truncate_to_millis(later)
+    );
+    assert_eq!(
+        renewed.meta.expires_at,
+        until.map(cache_core::time::truncate_to_millis)
+    );
+    assert_eq!(codec.decode(Some(&key()), &renewed.value).unwrap(), big);
+    let missing: CacheKey = "cd0123456789abcdef0123456789abcd".parse().unwrap();
+    assert!(!files.renew(&missing, later, later, until).await.unwrap());
+}
+
 /// A body stored compressed (LZ4, written whole under an earlier, larger `max_body_size`)
 /// cannot be read in pieces: `open` reads it whole whatever the limit, so lowering the
 /// limit leaves such entries servable (the middleware deleted them as unreadable).
@@ -74,7 +118,11 @@ async fn a_compressed_body_opens_whole_over_the_limit() {
     big.body = Bytes::from(block.repeat(10));
     let value = codec.encode(Some(&key()), &big).unwrap();
     assert!(cache_core::codec::body_is_compressed(&value));
-    assert!(value.len() > 2048 && value.len() < 10_000, "{}", value.len());
+    assert!(
+        value.len() > 2048 && value.len() < 10_000,
+        "{}",
+        value.len()
+    );
     store
         .put(cache_core::StoredEntry::new(meta(), value))
         .await

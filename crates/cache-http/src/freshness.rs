@@ -217,12 +217,19 @@ impl StoredFreshness<'_> {
             .unwrap_or(Duration::ZERO)
     }
 
-    /// Its age at `now` (RFC 9111 §4.2.3).
+    /// Its age at `now` (RFC 9111 §4.2.3): its initial age plus the time since
+    /// `created_at`. The initial age is the stored `Age` where there is a valid one: a cache
+    /// that keeps the initial age there (the middleware computes it when it stores a
+    /// response, and `created_at` starts over when a `304` renews it) then checks the very
+    /// age it serves. Without one, the larger of nothing and the gap between `Date` and
+    /// `created_at`.
     pub fn current_age(&self, now: SystemTime) -> Duration {
         let resident = now
             .duration_since(self.created_at)
             .unwrap_or(Duration::ZERO);
-        initial_age(self.headers, self.created_at).saturating_add(resident)
+        let initial =
+            age_value(self.headers).unwrap_or_else(|| initial_age(self.headers, self.created_at));
+        initial.saturating_add(resident)
     }
 
     /// True when the response forbids serving it stale (`must-revalidate`, `no-cache`,

@@ -158,6 +158,27 @@ fn request_directives() {
     );
 }
 
+/// The current age starts from the stored `Age` (the initial age a cache kept there) where
+/// there is one, and from `Date` only without one: an entry renewed by a `304` (its
+/// `created_at` new, its `Date` the first response's) is as old as the `Age` it serves.
+#[test]
+fn current_age_starts_from_the_stored_age() {
+    let old_date = headers(&[("date", &date_text(t(0))), ("age", "5")]);
+    let renewed = StoredFreshness {
+        created_at: t(600),
+        expires_at: Some(t(660)),
+        headers: &old_date,
+    };
+    assert_eq!(renewed.current_age(t(610)), Duration::from_secs(15));
+    assert!(renewed.satisfies(&request("max-age=30"), t(610)));
+    let without_age = headers(&[("date", &date_text(t(0)))]);
+    let legacy = StoredFreshness {
+        headers: &without_age,
+        ..renewed
+    };
+    assert_eq!(legacy.current_age(t(610)), Duration::from_secs(610));
+}
+
 #[test]
 fn satisfies() {
     let plain = HeaderMap::new();
