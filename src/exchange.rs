@@ -82,29 +82,27 @@ impl Exchange {
         self.found.as_ref().map(|found| found.key)
     }
 
-    /// Makes `req` conditional on the stored entry's validators, unless the caller already
-    /// made it conditional (then its `304` is the caller's business). Returns it as it was,
-    /// to send instead should the `304` not confirm the stored response
-    /// ([`Exchange::unconfirmed`]): for `GET` and `HEAD` only (another method's effects must
-    /// not happen twice), and one of those that cannot be sent again (a streaming body) is
-    /// not made conditional.
+    /// Makes a `GET` or `HEAD` `req` conditional on the stored entry's validators, unless the
+    /// caller already made it conditional (then its `304` is the caller's business) or it
+    /// cannot be sent again (a streaming body). Returns it as it was, to send instead should
+    /// the `304` not confirm the stored response ([`Exchange::unconfirmed`]).
+    ///
+    /// Another method (a cached `POST`) goes unconditional: an origin answers its failed
+    /// precondition with `412`, not `304`, and does not perform it (RFC 9110 §13.1.2), so a
+    /// stale entry would get a `412` on every request until evicted.
     pub(crate) fn add_validators(&mut self, req: &mut Request) -> Option<Request> {
         let found = self.found.as_ref()?;
-        if is_conditional(req.headers()) {
+        if is_conditional(req.headers()) || !matches!(*req.method(), Method::GET | Method::HEAD) {
             return None;
         }
-        let unconditional = match *req.method() {
-            Method::GET | Method::HEAD => Some(req.try_clone()?),
-            _ => None,
-        };
+        let unconditional = req.try_clone()?;
         self.validating = add_validators(req.headers_mut(), found.response());
-        unconditional.filter(|_| self.validating)
+        self.validating.then_some(unconditional)
     }
 
     /// True when `result` is a `304` to the cache's conditional request that does not
     /// confirm the stored response ([`confirms`]): the exchange then stops validating, and
-    /// the request goes again without conditions when it may (see
-    /// [`Exchange::add_validators`]); otherwise the `304` is the answer, as the origin sent it.
+    /// the request goes again without conditions.
     pub(crate) fn unconfirmed(
         &mut self,
         result: &reqwest_middleware::Result<reqwest::Response>,

@@ -5,7 +5,7 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use bytes::{Bytes, BytesMut};
@@ -24,8 +24,9 @@ pub(crate) struct FileBody {
     /// Where to delete the entry when its body does not verify.
     store: Arc<dyn CacheStore>,
     key: CacheKey,
-    /// The entry's creation: only that entry is deleted, not one written since.
-    created_at: SystemTime,
+    /// The entry's creation: only that entry is deleted, not one written since. Moved on
+    /// when a `304` renews the entry (its creation starts over: see [`FileBody::renewed`]).
+    created_at: Mutex<SystemTime>,
 }
 
 /// Why a body served from a file failed at its end.
@@ -52,8 +53,19 @@ impl FileBody {
             verifier,
             store,
             key,
-            created_at,
+            created_at: Mutex::new(created_at),
         }
+    }
+
+    /// The entry was renewed by a `304` and now counts as created at `created_at`: a body
+    /// that then fails its check deletes the renewed entry (the same write, its creation
+    /// moved), not nothing.
+    pub(crate) fn renewed(&self, created_at: SystemTime) {
+        *self.created_at.lock().unwrap_or_else(|e| e.into_inner()) = created_at;
+    }
+
+    fn created_at(&self) -> SystemTime {
+        *self.created_at.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The body as a response body, read from the start of the file.
@@ -97,7 +109,7 @@ impl Reading {
             }
             // Before the caller sees the error: its next request must not find the entry.
             let (store, key) = (&self.body.store, &self.body.key);
-            if let Err(error) = store.delete_if_created(key, self.body.created_at).await {
+            if let Err(error) = store.delete_if_created(key, self.body.created_at()).await {
                 tracing::debug!(%key, %error, "cannot delete a cached body that does not verify");
             }
             tracing::warn!(%key, "cached body does not verify: entry deleted");

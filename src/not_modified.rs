@@ -45,6 +45,12 @@ pub(crate) async fn refresh_from_304(
     // Strict mode keeps Set-Cookie with the entry, so a 304's replaces the stored one.
     let mut update = not_modified.headers().clone();
     stored_fields::remove_unstored(&mut update);
+    // The 304 confirmed the stored response by its tag, weakly compared: a tag written
+    // otherwise (nginx's strong `"x"` for the `W/"x"` of a body it compressed) stays the
+    // stored one, which names the stored body.
+    if update.get(http::header::ETAG) != response.headers.get(http::header::ETAG) {
+        update.remove(http::header::ETAG);
+    }
     if !settings.strict {
         update.remove(http::header::SET_COOKIE);
     }
@@ -118,6 +124,9 @@ pub(crate) async fn refresh_from_304(
                 .renew_body_file(&key, read_created, (now, expires_at))
                 .await
                 .unwrap_or(false);
+            if let (true, Some(body)) = (saved, &body) {
+                body.renewed(meta.created_at);
+            }
         } else if let Some(value) = store.encode(&response, &key) {
             saved = store.save(StoredEntry::new(meta.clone(), value)).await;
         }

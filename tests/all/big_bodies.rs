@@ -252,3 +252,49 @@ async fn a_304_renews_a_body_kept_in_its_file_from_now() {
         "the origin was asked again"
     );
 }
+
+/// A body changed on disk that a `304` confirmed (renewing its entry, whose creation starts
+/// over) still takes its entry with it when it fails its check: the served body knows the
+/// renewed creation (it knew the one before, and the delete found no such entry).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_failing_its_check_after_a_304_still_deletes_its_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = std::sync::Arc::new(reqwest_caching::ManualClock::starting_now());
+    let cache = CacheMiddleware::builder()
+        .store(FsStore::open(dir.path()).unwrap())
+        .max_body_size(LIMIT)
+        .signing_keys(SigningKeys::new(
+            b"a secret of 32 bytes or more....".to_vec(),
+        ))
+        .clock(std::sync::Arc::clone(&clock) as _)
+        .expire_after(std::time::Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let handle = cache.handle();
+    let client = cache.into_client(reqwest::Client::new());
+    let origin = Origin::start().await;
+    let url = origin.url(&format!("/custom/checked?h=ETag:\"big\"&size={SIZE}"));
+    let first = client.get(&url).send().await.unwrap();
+    assert_eq!(first.bytes().await.unwrap().len(), SIZE);
+    let body_file = entry_files(dir.path())
+        .into_iter()
+        .find(|f| f.ends_with(".body"))
+        .unwrap();
+    let path = dir
+        .path()
+        .join("entries")
+        .join(&body_file[..2])
+        .join(&body_file);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[SIZE / 2] ^= 1;
+    std::fs::write(&path, bytes).unwrap();
+    clock.advance(std::time::Duration::from_secs(600));
+    let revalidated = client.get(&url).send().await.unwrap();
+    assert!(revalidated.cache_info().unwrap().revalidated);
+    assert!(
+        revalidated.bytes().await.is_err(),
+        "the changed body failed"
+    );
+    assert_eq!(handle.count().await.unwrap(), 0, "the entry was deleted");
+    assert_eq!(origin.hits("/custom/checked"), 2);
+}

@@ -15,7 +15,8 @@
 //! - `/headers`: repeated and non-UTF-8 header values.
 //! - `/slow/{name}`: waits 20 ms first.
 //! - `/custom/{name}?h=Name:Value`: the given response headers, `304` on matching validators;
-//!   `&size=N` answers [`pattern`] bytes of that length instead of the text.
+//!   `&size=N` answers [`pattern`] bytes of that length instead of the text; `&n=Name:Value`
+//!   is a field a `304` sends in place of the configured one.
 //! - `/held/{name}`: every request waits until the test opens the gate.
 //! - `/gate/{name}`: answers the first request, later ones once the test opens the gate.
 //! - `/hang/{name}`: answers the first request, then never answers (and counts abandoned ones).
@@ -233,6 +234,15 @@ fn custom(
     if matches(header::ETAG, header::IF_NONE_MATCH)
         || matches(header::LAST_MODIFIED, header::IF_MODIFIED_SINCE)
     {
+        // `n=Name:Value`: a field the 304 sends in place of the configured one.
+        for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            if let (true, Some((name, value))) = (name == "n", value.split_once(':')) {
+                headers.insert(
+                    header::HeaderName::from_bytes(name.trim().as_bytes()).unwrap(),
+                    HeaderValue::from_str(value.trim()).unwrap(),
+                );
+            }
+        }
         return (StatusCode::NOT_MODIFIED, headers).into_response();
     }
     let size = url::form_urlencoded::parse(query.as_bytes())
