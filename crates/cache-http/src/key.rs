@@ -10,9 +10,9 @@
 //! - the URL with scheme and host lowercased, the default port, user info and fragment dropped,
 //!   ignored query parameters removed and the rest sorted by name (a repeated name's values
 //!   keep their order: frameworks read them in order); a pair holding a `%` that escapes
-//!   nothing is kept as written (`a=%zz` is not `a=%25zz`), and a left-out parameter whose
-//!   value holds a `;` keeps the part after it (origins that split at `;` read
-//!   `utm_source=x;id=5` as two parameters);
+//!   nothing is kept as written (`a=%zz` is not `a=%25zz`), and a query holding a `;` is
+//!   kept whole as written, in its order, left-out parameters reduced to their names
+//!   (origins that split at `;` read `utm_source=x;id=5` as two parameters);
 //! - the matched request headers ([`MatchHeaders`]), ignored ones left out;
 //! - the body (an empty one counts as none): JSON re-serialized with sorted object keys,
 //!   numbers compared by their text and ignored top-level keys removed, form bodies sorted
@@ -257,19 +257,6 @@ impl KeyRules {
         })
     }
 
-    /// How the key treats a parameter (of a query or a form body) of this decoded name: kept
-    /// in its text, or left out as ignored, or left out whole as a credential (which counts
-    /// by its fingerprint, when credentials do).
-    fn treatment(&self, name: &[u8]) -> Treatment {
-        if !self.leaves_out_parameter_bytes(name) {
-            Treatment::Keep
-        } else if self.is_credential_parameter_bytes(name) {
-            Treatment::Secret
-        } else {
-            Treatment::Ignore
-        }
-    }
-
     /// True when the method and URL alone decide the key of a request with these headers and
     /// no body: no headers are matched, and none of these is a credential (or credentials do
     /// not count). Then a key computed once for a method and URL holds for every such request.
@@ -498,7 +485,7 @@ impl KeyRules {
         if let Some(query) = query {
             let mark = out.len();
             out.push(b'?');
-            if !query.write_kept(|name| self.treatment(name), out) {
+            if !query.write_kept(|name| !self.leaves_out_parameter_bytes(name), out) {
                 out.truncate(mark);
             }
         }
@@ -527,26 +514,24 @@ impl KeyRules {
                 .first()
                 .is_some_and(|(name, _)| self.redacts_parameter(&String::from_utf8_lossy(name)))
         };
-        if !query.split('&').any(|pair| redacts(&pair)) {
+        // A query holding a `;` is stored as the key writes it (see `QueryPairs`): whole, in
+        // its order, a redacted parameter's value left out, its name kept. The stored URL
+        // then keys and groups as the request did, and holds no credential.
+        if query.contains(';') {
+            let pairs = QueryPairs::parse(query.as_bytes());
+            let mut kept = Vec::with_capacity(query.len());
+            pairs.write_kept(
+                |name| !self.redacts_parameter(&String::from_utf8_lossy(name)),
+                &mut kept,
+            );
+            redacted.set_query(Some(&String::from_utf8_lossy(&kept)));
             return redacted;
         }
-        // An ignored pair (not a credential) keeps what follows a `;` in its value, as the
-        // key does: the stored URL then keys as the request did.
-        let kept: Vec<Cow<'_, str>> = query
-            .split('&')
-            .filter_map(|pair| {
-                if !redacts(&pair) {
-                    return Some(Cow::Borrowed(pair));
-                }
-                let name = decoded_pairs(pair.as_bytes()).into_iter().next()?.0;
-                match self.treatment(&name) {
-                    Treatment::Ignore => query::ignored_pair_kept(pair).map(Cow::Owned),
-                    Treatment::Keep | Treatment::Secret => None,
-                }
-            })
-            .collect();
-        let kept = kept.join("&");
-        redacted.set_query((!kept.is_empty()).then_some(kept.as_str()));
+        if query.split('&').any(|pair| redacts(&pair)) {
+            let kept: Vec<&str> = query.split('&').filter(|pair| !redacts(pair)).collect();
+            let kept = kept.join("&");
+            redacted.set_query((!kept.is_empty()).then_some(kept.as_str()));
+        }
         redacted
     }
 
@@ -611,7 +596,10 @@ impl KeyRules {
             let pairs = QueryPairs::parse(body);
             self.collect_pair_credentials("form", &pairs, credentials);
             let mut normalized = Vec::with_capacity(body.len());
-            pairs.write_kept(|name| self.treatment(name), &mut normalized);
+            pairs.write_kept(
+                |name| !self.leaves_out_parameter_bytes(name),
+                &mut normalized,
+            );
             return (b"form-body", Cow::Owned(normalized));
         }
         (b"body", Cow::Borrowed(body))
@@ -814,7 +802,7 @@ mod query;
 pub use custom::{KeyRequest, key_from_parts};
 
 use names::{NameSet, is_builtin_credential};
-use query::{CredentialValue, QueryPairs, Treatment};
+use query::{CredentialValue, QueryPairs};
 
 #[cfg(test)]
 mod tests;

@@ -85,75 +85,59 @@ fn a_percent_escaping_nothing_keys_apart_from_an_escaped_percent() {
     );
 }
 
-/// An ignored parameter (or a credential) whose value holds a `;` does not hide what follows
-/// it: origins splitting queries at `;` read `utm_source=x;id=5` as two parameters (parameter
-/// cloaking). The URL keys apart from the one without it and from the one with `id=5` alone,
-/// while the ignored value still counts for nothing.
+/// A query holding a `;` is keyed as written, in its order (origins that split at `;` read
+/// `utm_source=x;id=5` as two parameters, others as one): an ignored parameter or a
+/// credential keeps only its name, and no such query shares a key with one another origin
+/// reads differently.
 #[test]
-fn a_semicolon_in_a_left_out_parameter_does_not_hide_the_rest() {
+fn a_query_holding_a_semicolon_is_keyed_as_written() {
     let rules = KeyRules::default().ignored_parameters(["utm_source"]);
-    let cloaked = get(&rules, "https://example.com/p?utm_source=x;id=5");
-    assert_ne!(cloaked, get(&rules, "https://example.com/p"));
-    assert_ne!(cloaked, get(&rules, "https://example.com/p?id=5"));
-    assert_ne!(
-        cloaked,
-        get(&rules, "https://example.com/p?utm_source=x;id=6")
-    );
-    assert_eq!(
-        cloaked,
-        get(&rules, "https://example.com/p?utm_source=y;id=5")
-    );
-    // Without a `;`, ignored as before.
-    assert_eq!(
-        get(&rules, "https://example.com/p?utm_source=x"),
-        get(&rules, "https://example.com/p")
-    );
-    // The `;` counts as written: escaped, it is part of the ignored value (an origin
-    // splitting at `;` splits before decoding), and the URL is the one without it.
-    assert_eq!(
-        get(&rules, "https://example.com/p?utm_source=x%3Bid%3D5"),
-        get(&rules, "https://example.com/p")
-    );
-    assert_ne!(
-        cloaked,
-        get(&rules, "https://example.com/p?utm_source=x;id%3D5")
-    );
-    // Kept parameters too: `id=5;x=1` is two parameters to such an origin, `id=5%3Bx%3D1`
-    // one.
-    assert_ne!(
-        get(&rules, "https://example.com/p?id=5;x=1"),
-        get(&rules, "https://example.com/p?id=5%3Bx%3D1")
-    );
-    // The stored URL keeps what the key keeps, so it keys (and groups) as the request did.
-    let stored = rules.redact_url(&url("https://example.com/p?utm_source=x;id=5&q=1"));
-    assert_eq!(
-        stored.as_str(),
-        "https://example.com/p?utm_source=;id=5&q=1"
-    );
-    assert_eq!(
-        get(&rules, stored.as_str()),
-        get(&rules, "https://example.com/p?utm_source=x;id=5&q=1")
-    );
-    // A credential is left out whole, its value never written (it counts by its
-    // fingerprint, which tells `A;id=5` from `A` and from `A%3Bid%3D5`).
-    let rules = KeyRules::default();
-    let secret = url("https://example.com/p?api_key=SECRET;id=5");
-    assert_eq!(rules.normalized_url(&secret), "https://example.com/p");
-    let with_credential = get(&rules, "https://example.com/p?api_key=A;id=5");
-    assert_ne!(
-        with_credential,
-        get(&rules, "https://example.com/p?api_key=A")
-    );
-    assert_ne!(
-        with_credential,
-        get(&rules, "https://example.com/p?api_key=A%3Bid%3D5")
-    );
+    let key = |u: &str| get(&rules, &format!("https://example.com/p{u}"));
+    let cloaked = key("?utm_source=x;id=5");
+    for other in [
+        "",
+        "?id=5",
+        "?utm_source=x;id=6",
+        "?utm_source=x%3Bid%3D5",
+        "?utm_source=x;id%3D5",
+    ] {
+        assert_ne!(cloaked, key(other), "{other}");
+    }
+    // The ignored value counts for nothing.
+    assert_eq!(cloaked, key("?utm_source=y;id=5"));
+    // Escaped, the `;` is part of the value: the URL is the one without it.
+    assert_eq!(key("?utm_source=x%3Bid%3D5"), key(""));
+    assert_ne!(key("?id=5;x=1"), key("?id=5%3Bx%3D1"));
+    // Not sorted: an origin taking a repeated name's last value reads these differently.
+    assert_ne!(key("?a=;z=2&z=1"), key("?z=1&a=;z=2"));
+    assert_ne!(key("?b;a=1&a=2"), key("?a=2&b;a=1"));
+    // No credential is written, in the key's text or the stored URL, wherever it sits.
+    let rules = KeyRules::default().ignored_parameters(["utm_source", "api_key"]);
+    for query in [
+        "?utm_source=x;api_key=SECRET",
+        "?a=1;api_key=SECRET",
+        "?api_key=SECRET;id=5",
+    ] {
+        let u = url(&format!("https://example.com/p{query}"));
+        let normalized = rules.normalized_url(&u).into_owned();
+        let stored = rules.redact_url(&u);
+        assert!(!normalized.contains("SECRET"), "{normalized}");
+        assert!(!stored.as_str().contains("SECRET"), "{stored}");
+        // The stored URL groups as the request does.
+        assert_eq!(rules.url_group(&stored), rules.url_group(&u), "{query}");
+    }
     assert_eq!(
         rules
-            .redact_url(&url("https://example.com/p?api_key=A;id=5&q=1"))
+            .redact_url(&url("https://example.com/p?utm_source=x;id=5&api_key=S"))
             .as_str(),
-        "https://example.com/p?q=1"
+        "https://example.com/p?utm_source=;id=5&api_key="
     );
+    // Credentials still count by their fingerprint (as written), and only with it.
+    let with = |v: &str| get(&rules, &format!("https://example.com/p?api_key={v};id=5"));
+    assert_ne!(with("A"), with("B"));
+    let shared = rules.clone().per_credential(false);
+    let id = |v: &str| get(&shared, &format!("https://example.com/p?api_key=T;id={v}"));
+    assert_ne!(id("1"), id("2"));
 }
 
 /// A form body is keyed as a query is: the same rules for `;`, `%` escaping nothing,
@@ -629,14 +613,13 @@ fn declared_credentials() {
     );
 }
 
-/// True when the key takes a pair as written: it holds a `;`, or a `%` that escapes nothing.
-fn keyed_as_written(raw: &str) -> bool {
-    raw.contains(';')
-        || raw.split('%').skip(1).any(|after| {
-            after
-                .get(..2)
-                .is_none_or(|hex| !hex.bytes().all(|b| b.is_ascii_hexdigit()))
-        })
+/// True when a pair holds a `%` that escapes nothing.
+fn escapes_nothing(raw: &str) -> bool {
+    raw.split('%').skip(1).any(|after| {
+        after
+            .get(..2)
+            .is_none_or(|hex| !hex.bytes().all(|b| b.is_ascii_hexdigit()))
+    })
 }
 
 /// The value of a pair as written.
@@ -644,9 +627,36 @@ fn written_value(raw: &str) -> &str {
     raw.split_once('=').map_or("", |(_, value)| value)
 }
 
+/// A query holding a `;` split at `&` and `;`: each segment with the separator before it.
+fn segments(query: &str) -> Vec<(Option<char>, &str)> {
+    let mut found = Vec::new();
+    let mut start = 0;
+    let mut after = None;
+    for (at, c) in query.char_indices() {
+        if c == '&' || c == ';' {
+            found.push((after, &query[start..at]));
+            after = Some(c);
+            start = at + 1;
+        }
+    }
+    found.push((after, &query[start..]));
+    found
+}
+
+/// The decoded name of a pair.
+fn decoded_name(raw: &str) -> String {
+    let name = raw.split('=').next().unwrap_or_default();
+    let decoded = super::decoded_pairs(name.as_bytes());
+    decoded
+        .first()
+        .map(|(name, _)| String::from_utf8_lossy(name).into_owned())
+        .unwrap_or_default()
+}
+
 /// The normalized URL the long way, as the first releases computed it: every pair decoded
-/// into vectors, filtered, sorted, encoded again (with the later rules for pairs keyed as
-/// written and for ignored pairs holding a `;`). The one-pass path must agree with it.
+/// into vectors, filtered, sorted, encoded again; with the later rules for a pair with a `%`
+/// escaping nothing and for a query holding a `;` (keyed as written). The one-pass path
+/// must agree with it.
 fn normalized_url_reference(rules: &KeyRules, url: &Url) -> String {
     let mut normalized = if url.query().is_none()
         && url.fragment().is_none()
@@ -664,26 +674,31 @@ fn normalized_url_reference(rules: &KeyRules, url: &Url) -> String {
     let Some(query) = url.query() else {
         return normalized;
     };
+    if query.contains(';') {
+        normalized.push('?');
+        for (after, segment) in segments(query) {
+            normalized.extend(after);
+            if rules.leaves_out_parameter(&decoded_name(segment)) {
+                normalized.push_str(segment.split('=').next().unwrap_or_default());
+                normalized.push('=');
+            } else {
+                normalized.push_str(segment);
+            }
+        }
+        return normalized;
+    }
     let encode = |bytes: &[u8]| form_urlencoded::byte_serialize(bytes).collect::<String>();
     // Each pair as the key writes it, by its decoded name.
     let mut pairs: Vec<(Vec<u8>, String)> = Vec::new();
     for raw in query.split('&').filter(|pair| !pair.is_empty()) {
         let (name, value) = super::decoded_pairs(raw.as_bytes()).remove(0);
-        let lossy = String::from_utf8_lossy(&name);
-        let written = if !rules.leaves_out_parameter(&lossy) {
-            if keyed_as_written(raw) {
-                raw.to_owned()
-            } else {
-                format!("{}={}", encode(&name), encode(&value))
-            }
-        } else if rules.is_credential_parameter(&lossy) {
+        if rules.leaves_out_parameter(&String::from_utf8_lossy(&name)) {
             continue;
+        }
+        let written = if escapes_nothing(raw) {
+            raw.to_owned()
         } else {
-            // Ignored, but not what follows a `;` in its value as written.
-            match written_value(raw).split_once(';') {
-                Some((_, rest)) => format!("{}=;{rest}", encode(&name)),
-                None => continue,
-            }
+            format!("{}={}", encode(&name), encode(&value))
         };
         pairs.push((name, written));
     }
@@ -698,21 +713,25 @@ fn normalized_url_reference(rules: &KeyRules, url: &Url) -> String {
 
 /// The credentials of the query the long way, sorted by name (a name's values in order).
 fn url_credentials_reference(rules: &KeyRules, url: &Url) -> Vec<(String, Vec<u8>)> {
+    let query = url.query().unwrap_or_default();
+    let raws: Vec<&str> = if query.contains(';') {
+        segments(query).into_iter().map(|(_, s)| s).collect()
+    } else {
+        query.split('&').filter(|pair| !pair.is_empty()).collect()
+    };
     let mut found = Vec::new();
-    for raw in url.query().unwrap_or_default().split('&') {
-        let Some((name, value)) = super::decoded_pairs(raw.as_bytes()).into_iter().next() else {
-            continue;
-        };
-        let name = String::from_utf8_lossy(&name);
+    for raw in raws {
+        let name = decoded_name(raw);
         if !rules.is_credential_parameter(&name) {
             continue;
         }
-        found.push(if keyed_as_written(raw) {
+        found.push(if query.contains(';') || escapes_nothing(raw) {
             (
                 format!("query-as-written:{name}"),
                 written_value(raw).as_bytes().to_vec(),
             )
         } else {
+            let (_, value) = super::decoded_pairs(raw.as_bytes()).remove(0);
             (format!("query:{name}"), value)
         });
     }
