@@ -11,8 +11,8 @@
 //!   ignored query parameters removed and the rest sorted by name (a repeated name's values
 //!   keep their order: frameworks read them in order); a pair holding a `%` that escapes
 //!   nothing is kept as written (`a=%zz` is not `a=%25zz`), and a query holding a `;` is
-//!   kept whole as written, in its order, left-out parameters reduced to their names
-//!   (origins that split at `;` read `utm_source=x;id=5` as two parameters);
+//!   kept as written, in its order, left-out parameters reduced to their names (origins
+//!   that split at `;` read `utm_source=x;id=5` as two parameters, others as one);
 //! - the matched request headers ([`MatchHeaders`]), ignored ones left out;
 //! - the body (an empty one counts as none): JSON re-serialized with sorted object keys,
 //!   numbers compared by their text and ignored top-level keys removed, form bodies sorted
@@ -257,6 +257,31 @@ impl KeyRules {
         })
     }
 
+    /// How the key treats a parameter (of a query or a form body) of this decoded name: in
+    /// its text, or left out as ignored, or left out as a credential (which counts by its
+    /// fingerprint, when credentials do).
+    fn treatment(&self, name: &[u8]) -> Treatment {
+        if !self.leaves_out_parameter_bytes(name) {
+            Treatment::Keep
+        } else if self.is_credential_parameter_bytes(name) {
+            Treatment::Secret
+        } else {
+            Treatment::Ignore
+        }
+    }
+
+    /// How the stored URL treats a parameter of this decoded name: [`KeyRules::treatment`]
+    /// for what is not stored (every credential and ignored parameter).
+    fn stored_treatment(&self, name: &[u8]) -> Treatment {
+        if !self.redacts_parameter(&String::from_utf8_lossy(name)) {
+            Treatment::Keep
+        } else if self.is_credential_parameter_bytes(name) {
+            Treatment::Secret
+        } else {
+            Treatment::Ignore
+        }
+    }
+
     /// True when the method and URL alone decide the key of a request with these headers and
     /// no body: no headers are matched, and none of these is a credential (or credentials do
     /// not count). Then a key computed once for a method and URL holds for every such request.
@@ -485,7 +510,7 @@ impl KeyRules {
         if let Some(query) = query {
             let mark = out.len();
             out.push(b'?');
-            if !query.write_kept(|name| !self.leaves_out_parameter_bytes(name), out) {
+            if !query.write_kept(|name| self.treatment(name), out) {
                 out.truncate(mark);
             }
         }
@@ -514,16 +539,13 @@ impl KeyRules {
                 .first()
                 .is_some_and(|(name, _)| self.redacts_parameter(&String::from_utf8_lossy(name)))
         };
-        // A query holding a `;` is stored as the key writes it (see `QueryPairs`): whole, in
-        // its order, a redacted parameter's value left out, its name kept. The stored URL
-        // then keys and groups as the request did, and holds no credential.
+        // A query holding a `;` is stored as the key writes it (see `QueryPairs`): in its
+        // order, a redacted parameter's value left out, its name kept. The stored URL then
+        // keys and groups as the request did, and holds no credential it leaves out.
         if query.contains(';') {
             let pairs = QueryPairs::parse(query.as_bytes());
             let mut kept = Vec::with_capacity(query.len());
-            pairs.write_kept(
-                |name| !self.redacts_parameter(&String::from_utf8_lossy(name)),
-                &mut kept,
-            );
+            pairs.write_kept(|name| self.stored_treatment(name), &mut kept);
             redacted.set_query(Some(&String::from_utf8_lossy(&kept)));
             return redacted;
         }
@@ -596,10 +618,7 @@ impl KeyRules {
             let pairs = QueryPairs::parse(body);
             self.collect_pair_credentials("form", &pairs, credentials);
             let mut normalized = Vec::with_capacity(body.len());
-            pairs.write_kept(
-                |name| !self.leaves_out_parameter_bytes(name),
-                &mut normalized,
-            );
+            pairs.write_kept(|name| self.treatment(name), &mut normalized);
             return (b"form-body", Cow::Owned(normalized));
         }
         (b"body", Cow::Borrowed(body))
@@ -630,11 +649,11 @@ impl KeyRules {
         pairs: &QueryPairs<'_>,
         credentials: &mut Vec<(String, Vec<u8>)>,
     ) {
-        for (name, value) in pairs.credential_values() {
-            if !self.is_credential_parameter_bytes(name) {
+        for (name, value) in pairs.credential_values(|name| self.treatment(name)) {
+            if !self.is_credential_parameter_bytes(&name) {
                 continue;
             }
-            let name = String::from_utf8_lossy(name);
+            let name = String::from_utf8_lossy(&name);
             credentials.push(match value {
                 CredentialValue::Decoded(value) => (format!("{source}:{name}"), value.to_vec()),
                 CredentialValue::Written(value) => {
@@ -802,7 +821,7 @@ mod query;
 pub use custom::{KeyRequest, key_from_parts};
 
 use names::{NameSet, is_builtin_credential};
-use query::{CredentialValue, QueryPairs};
+use query::{CredentialValue, QueryPairs, Treatment};
 
 #[cfg(test)]
 mod tests;

@@ -4,13 +4,16 @@
 //!
 //! Two shapes are keyed as written rather than decoded, sorted and encoded again, so that no
 //! two queries an origin may read differently share a key:
-//! - a query holding a `;`: origins that split a query at `;` as well as `&` (Rack, older
-//!   Python) read `utm_source=x;id=5` as two parameters, where others read one. Such a query
-//!   is keyed whole, in its written order, each of its segments (split at `&` and `;`) as
-//!   written, except that a left-out parameter keeps only its name (`utm_source=;id=5`): for
-//!   either kind of origin, two queries keyed alike say the same but for left-out values.
-//!   Sorting would not do: Rack takes a repeated name's last value, and `a=;z=2&z=1` and
-//!   `z=1&a=;z=2` would sort alike;
+//! - a query holding a `;`. Origins that split a query at `&` only read `q=a;b=1` as one
+//!   parameter `q`; others (Rack, older Python) also split at `;` and read two. Such a query
+//!   is keyed in its written order (Rack takes a repeated name's last value, so sorting would
+//!   merge `a=;z=2&z=1` with `z=1&a=;z=2`), each `&`-pair as written, but for what is left
+//!   out ([`Treatment`]): a pair led by an ignored parameter keeps the parts after its `;`s
+//!   that are not left out themselves (`utm_source=;id=5`: `id=5` is a parameter to the
+//!   second kind of origin), and one led by a credential keeps only its name, and a `;` if
+//!   its value held one (what follows a `;` is part of the credential to the first kind, and
+//!   no credential is written: it counts by its fingerprint, value as written). A pair led
+//!   by a kept parameter is kept whole (to the first kind it is one value);
 //! - a pair holding a `%` that escapes nothing (`%zz`): decoding keeps such a `%` as it is,
 //!   so `a=%zz` and `a=%25zz` decode alike, while an origin may refuse the first (Go, Java)
 //!   and read the second as `%zz`.
@@ -23,8 +26,8 @@ use std::borrow::Cow;
 
 use url::form_urlencoded;
 
-/// One `name=value` pair (or segment): its name decoded as
-/// `application/x-www-form-urlencoded` to bytes, and its value.
+/// One `name=value` pair: its name decoded as `application/x-www-form-urlencoded` to bytes,
+/// and its value.
 type Pair<'q> = (Cow<'q, [u8]>, Value<'q>);
 
 /// A pair's value, decoded, and the pair as written.
@@ -34,25 +37,29 @@ struct Value<'q> {
     written: &'q [u8],
     /// Keyed as written (see the module's doc).
     verbatim: bool,
-    /// In a query keyed as written: the `&` or `;` written before this segment (none for
-    /// the first).
-    after: Option<u8>,
 }
 
 impl Value<'_> {
     /// The pair's name as written (before its first `=`; all of it without one).
     fn written_name(&self) -> &[u8] {
-        let end = self.written.iter().position(|&b| b == b'=');
-        &self.written[..end.unwrap_or(self.written.len())]
+        name_part(self.written)
     }
 
     /// The pair's value as written (after its first `=`; empty without one).
     fn written_value(&self) -> &[u8] {
-        match self.written.iter().position(|&b| b == b'=') {
-            Some(at) => &self.written[at + 1..],
-            None => &[],
-        }
+        value_part(self.written)
     }
+}
+
+/// How the key (or the stored URL) treats a parameter, by its decoded name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Treatment {
+    /// Written.
+    Keep,
+    /// Left out: an ignored parameter.
+    Ignore,
+    /// Left out: a credential (it counts by its fingerprint, when credentials do).
+    Secret,
 }
 
 /// A credential value as the key's fingerprint takes it.
@@ -64,7 +71,7 @@ pub(super) enum CredentialValue<'a> {
 }
 
 /// The pairs of a query, decoded and sorted by name (a repeated name's values keep their
-/// order), or, for a query keyed as written, its segments in their order.
+/// order), or, for a query keyed as written, in their order.
 pub(super) struct QueryPairs<'q> {
     pairs: Vec<Pair<'q>>,
     /// Every byte is one the encoder leaves as it is (or `&`, `=`): nothing was decoded, and
@@ -75,11 +82,10 @@ pub(super) struct QueryPairs<'q> {
 }
 
 impl<'q> QueryPairs<'q> {
-    /// Empty pairs (`a=1&&b=2`) are skipped; a pair without `=` has an empty value.
+    /// Empty pairs (`a=1&&b=2`) are skipped, but in a query keyed as written; a pair without
+    /// `=` has an empty value.
     pub(super) fn parse(query: &'q [u8]) -> Self {
-        if query.contains(&b';') {
-            return Self::segments(query);
-        }
+        let as_written = query.contains(&b';');
         // Most queries have nothing to decode or encode: one scan of the whole query says so,
         // and then no part is scanned again.
         let plain = query
@@ -88,71 +94,57 @@ impl<'q> QueryPairs<'q> {
         let escaped = !plain && query.iter().any(|&b| b == b'%' || b == b'+');
         let mut pairs: Vec<Pair<'q>> = query
             .split(|&b| b == b'&')
-            .filter(|pair| !pair.is_empty())
+            .filter(|pair| as_written || !pair.is_empty())
             .map(|pair| {
-                let verbatim = escaped && escapes_nothing(pair);
-                decoded_pair(pair, escaped, verbatim, None)
+                let verbatim = as_written || (escaped && escapes_nothing(pair));
+                decoded_pair(pair, escaped, verbatim)
             })
             .collect();
-        super::sort_by_name(&mut pairs);
+        if !as_written {
+            super::sort_by_name(&mut pairs);
+        }
         Self {
             pairs,
             plain,
-            as_written: false,
+            as_written,
         }
     }
 
-    /// A query holding a `;`: its segments split at `&` and `;`, empty ones too, in their
-    /// order, each after the separator written before it.
-    fn segments(query: &'q [u8]) -> Self {
-        let mut pairs = Vec::new();
-        let (mut rest, mut after) = (query, None);
-        loop {
-            let end = rest.iter().position(|&b| b == b'&' || b == b';');
-            let segment = &rest[..end.unwrap_or(rest.len())];
-            pairs.push(decoded_pair(segment, true, true, after));
-            let Some(end) = end else { break };
-            after = Some(rest[end]);
-            rest = &rest[end + 1..];
-        }
-        Self {
-            pairs,
-            plain: false,
-            as_written: true,
-        }
-    }
-
-    /// Each pair: the decoded name and the value as a credential's fingerprint takes it.
-    pub(super) fn credential_values(&self) -> impl Iterator<Item = (&[u8], CredentialValue<'_>)> {
-        self.pairs.iter().map(|(name, value)| {
+    /// The credentials' candidates: each pair's decoded name with its value as a credential's
+    /// fingerprint takes it; in a query keyed as written, also the parts after a `;` of a
+    /// pair led by a parameter `treat` leaves out (parameters of their own to an origin
+    /// splitting at `;`).
+    pub(super) fn credential_values(
+        &self,
+        treat: impl Fn(&[u8]) -> Treatment,
+    ) -> Vec<(Cow<'_, [u8]>, CredentialValue<'_>)> {
+        let mut found = Vec::new();
+        for (name, value) in &self.pairs {
             let taken = match value.verbatim {
                 true => CredentialValue::Written(value.written_value()),
                 false => CredentialValue::Decoded(&value.decoded),
             };
-            (&name[..], taken)
-        })
-    }
-
-    /// Writes the pairs whose name `keep` accepts, encoded again (or as written: see the
-    /// module's doc) and joined by `&`; false when nothing was written. A query keyed as
-    /// written is written whole, the value of a pair `keep` refuses left out (its name and
-    /// `=` stay).
-    pub(super) fn write_kept(&self, keep: impl Fn(&[u8]) -> bool, out: &mut Vec<u8>) -> bool {
-        if self.as_written {
-            for (name, value) in &self.pairs {
-                out.extend(value.after);
-                if keep(name) {
-                    out.extend_from_slice(value.written);
-                } else {
-                    out.extend_from_slice(value.written_name());
-                    out.push(b'=');
+            found.push((Cow::Borrowed(&name[..]), taken));
+            if self.as_written && treat(name) == Treatment::Ignore {
+                for part in value.written.split(|&b| b == b';').skip(1) {
+                    let name = decode(name_part(part));
+                    found.push((name, CredentialValue::Written(value_part(part))));
                 }
             }
+        }
+        found
+    }
+
+    /// Writes the pairs `treat` keeps, encoded again (or as written: see the module's doc)
+    /// and joined by `&`; false when nothing was written.
+    pub(super) fn write_kept(&self, treat: impl Fn(&[u8]) -> Treatment, out: &mut Vec<u8>) -> bool {
+        if self.as_written {
+            self.write_as_written(treat, out);
             return true;
         }
         let mut written = false;
         for (name, value) in &self.pairs {
-            if !keep(name) {
+            if treat(name) != Treatment::Keep {
                 continue;
             }
             if written {
@@ -173,11 +165,46 @@ impl<'q> QueryPairs<'q> {
         }
         written
     }
+
+    /// [`QueryPairs::write_kept`] of a query keyed as written (see the module's doc).
+    fn write_as_written(&self, treat: impl Fn(&[u8]) -> Treatment, out: &mut Vec<u8>) {
+        for (at, (name, value)) in self.pairs.iter().enumerate() {
+            if at > 0 {
+                out.push(b'&');
+            }
+            match treat(name) {
+                Treatment::Keep => out.extend_from_slice(value.written),
+                Treatment::Secret => {
+                    out.extend_from_slice(value.written_name());
+                    out.push(b'=');
+                    // A bare `;` says one was there: the stored URL, written the same, is
+                    // still a query keyed as written, and keys as the request did.
+                    if value.written_value().contains(&b';') {
+                        out.push(b';');
+                    }
+                }
+                Treatment::Ignore => {
+                    let mut parts = value.written.split(|&b| b == b';');
+                    out.extend_from_slice(parts.next().map(name_part).unwrap_or_default());
+                    out.push(b'=');
+                    for part in parts {
+                        out.push(b';');
+                        if treat(&decode(name_part(part))) == Treatment::Keep {
+                            out.extend_from_slice(part);
+                        } else {
+                            out.extend_from_slice(name_part(part));
+                            out.push(b'=');
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// `pair` split at its first `=` and decoded (when `escaped`: otherwise its parts are
 /// borrowed as they are).
-fn decoded_pair(pair: &[u8], escaped: bool, verbatim: bool, after: Option<u8>) -> Pair<'_> {
+fn decoded_pair(pair: &[u8], escaped: bool, verbatim: bool) -> Pair<'_> {
     let decode = |part| {
         if escaped {
             decode(part)
@@ -193,9 +220,21 @@ fn decoded_pair(pair: &[u8], escaped: bool, verbatim: bool, after: Option<u8>) -
         decoded,
         written: pair,
         verbatim,
-        after,
     };
     (name, value)
+}
+
+/// A pair's name as written: before its first `=`, all of it without one.
+fn name_part(pair: &[u8]) -> &[u8] {
+    &pair[..pair.iter().position(|&b| b == b'=').unwrap_or(pair.len())]
+}
+
+/// A pair's value as written: after its first `=`, empty without one.
+fn value_part(pair: &[u8]) -> &[u8] {
+    match pair.iter().position(|&b| b == b'=') {
+        Some(at) => &pair[at + 1..],
+        None => &[],
+    }
 }
 
 /// True when `part` holds a `%` not followed by two hex digits.

@@ -111,18 +111,26 @@ fn a_query_holding_a_semicolon_is_keyed_as_written() {
     // Not sorted: an origin taking a repeated name's last value reads these differently.
     assert_ne!(key("?a=;z=2&z=1"), key("?z=1&a=;z=2"));
     assert_ne!(key("?b;a=1&a=2"), key("?a=2&b;a=1"));
-    // No credential is written, in the key's text or the stored URL, wherever it sits.
+    // To an origin splitting at `&` only, what follows a `;` is part of the value of the
+    // pair it is in: a kept pair is kept whole.
+    assert_ne!(key("?q=cats;utm_source=1"), key("?q=cats;utm_source=2"));
+    // No credential is written, in the key's text or the stored URL: not one leading a
+    // pair, nor one after the `;` of an ignored pair, nor what follows a `;` in a
+    // credential's value (part of it, to an origin splitting at `&` only).
     let rules = KeyRules::default().ignored_parameters(["utm_source", "api_key"]);
     for query in [
         "?utm_source=x;api_key=SECRET",
-        "?a=1;api_key=SECRET",
         "?api_key=SECRET;id=5",
+        "?api_key=SEC;RET",
+        "?b=1&api_key=SEC;RET=2",
     ] {
         let u = url(&format!("https://example.com/p{query}"));
         let normalized = rules.normalized_url(&u).into_owned();
         let stored = rules.redact_url(&u);
-        assert!(!normalized.contains("SECRET"), "{normalized}");
-        assert!(!stored.as_str().contains("SECRET"), "{stored}");
+        for secret in ["SEC", "RET"] {
+            assert!(!normalized.contains(secret), "{normalized}");
+            assert!(!stored.as_str().contains(secret), "{stored}");
+        }
         // The stored URL groups as the request does.
         assert_eq!(rules.url_group(&stored), rules.url_group(&u), "{query}");
     }
@@ -132,12 +140,23 @@ fn a_query_holding_a_semicolon_is_keyed_as_written() {
             .as_str(),
         "https://example.com/p?utm_source=;id=5&api_key="
     );
-    // Credentials still count by their fingerprint (as written), and only with it.
-    let with = |v: &str| get(&rules, &format!("https://example.com/p?api_key={v};id=5"));
-    assert_ne!(with("A"), with("B"));
+    // Credentials count by their fingerprint, value as written (what follows a `;` in it
+    // too), and only with it: without per-credential keys, `api_key=T;id=1` and
+    // `api_key=T;id=2` share a key (to an origin splitting at `;`, `id` is a parameter).
+    let with = |v: &str| get(&rules, &format!("https://example.com/p?api_key={v}"));
+    assert_ne!(with("A;id=5"), with("B;id=5"));
+    assert_ne!(with("T;id=1"), with("T;id=2"));
     let shared = rules.clone().per_credential(false);
     let id = |v: &str| get(&shared, &format!("https://example.com/p?api_key=T;id={v}"));
-    assert_ne!(id("1"), id("2"));
+    assert_eq!(id("1"), id("2"));
+    // The ignored pair's parts after its `;` that are credentials count the same way.
+    let tail = |v: &str| {
+        get(
+            &rules,
+            &format!("https://example.com/p?utm_source=x;api_key={v}"),
+        )
+    };
+    assert_ne!(tail("A"), tail("B"));
 }
 
 /// A form body is keyed as a query is: the same rules for `;`, `%` escaping nothing,
@@ -627,22 +646,6 @@ fn written_value(raw: &str) -> &str {
     raw.split_once('=').map_or("", |(_, value)| value)
 }
 
-/// A query holding a `;` split at `&` and `;`: each segment with the separator before it.
-fn segments(query: &str) -> Vec<(Option<char>, &str)> {
-    let mut found = Vec::new();
-    let mut start = 0;
-    let mut after = None;
-    for (at, c) in query.char_indices() {
-        if c == '&' || c == ';' {
-            found.push((after, &query[start..at]));
-            after = Some(c);
-            start = at + 1;
-        }
-    }
-    found.push((after, &query[start..]));
-    found
-}
-
 /// The decoded name of a pair.
 fn decoded_name(raw: &str) -> String {
     let name = raw.split('=').next().unwrap_or_default();
@@ -675,17 +678,37 @@ fn normalized_url_reference(rules: &KeyRules, url: &Url) -> String {
         return normalized;
     };
     if query.contains(';') {
-        normalized.push('?');
-        for (after, segment) in segments(query) {
-            normalized.extend(after);
-            if rules.leaves_out_parameter(&decoded_name(segment)) {
-                normalized.push_str(segment.split('=').next().unwrap_or_default());
-                normalized.push('=');
-            } else {
-                normalized.push_str(segment);
-            }
-        }
-        return normalized;
+        // In order; a pair led by a kept name whole, by a credential its name alone, by an
+        // ignored name its name and the parts after its `;`s (each by its own name).
+        let name_of = |part: &str| part.split('=').next().unwrap_or_default().to_owned();
+        let left_out = |part: &str| rules.leaves_out_parameter(&decoded_name(part));
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| {
+                if !left_out(pair) {
+                    return pair.to_owned();
+                }
+                if rules.is_credential_parameter(&decoded_name(pair)) {
+                    let semicolon = if written_value(pair).contains(';') {
+                        ";"
+                    } else {
+                        ""
+                    };
+                    return format!("{}={semicolon}", name_of(pair));
+                }
+                let mut parts = pair.split(';');
+                let mut written = format!("{}=", name_of(parts.next().unwrap_or_default()));
+                for part in parts {
+                    written.push(';');
+                    match left_out(part) {
+                        true => written.push_str(&format!("{}=", name_of(part))),
+                        false => written.push_str(part),
+                    }
+                }
+                written
+            })
+            .collect();
+        return format!("{normalized}?{}", pairs.join("&"));
     }
     let encode = |bytes: &[u8]| form_urlencoded::byte_serialize(bytes).collect::<String>();
     // Each pair as the key writes it, by its decoded name.
@@ -714,11 +737,20 @@ fn normalized_url_reference(rules: &KeyRules, url: &Url) -> String {
 /// The credentials of the query the long way, sorted by name (a name's values in order).
 fn url_credentials_reference(rules: &KeyRules, url: &Url) -> Vec<(String, Vec<u8>)> {
     let query = url.query().unwrap_or_default();
-    let raws: Vec<&str> = if query.contains(';') {
-        segments(query).into_iter().map(|(_, s)| s).collect()
-    } else {
-        query.split('&').filter(|pair| !pair.is_empty()).collect()
-    };
+    let mut raws: Vec<&str> = query.split('&').filter(|pair| !pair.is_empty()).collect();
+    if query.contains(';') {
+        // The parts after the `;`s of a pair led by an ignored (not a credential) name.
+        let ignored = |pair: &str| {
+            let name = decoded_name(pair);
+            rules.leaves_out_parameter(&name) && !rules.is_credential_parameter(&name)
+        };
+        let parts: Vec<&str> = raws
+            .iter()
+            .filter(|pair| ignored(pair))
+            .flat_map(|pair| pair.split(';').skip(1))
+            .collect();
+        raws.extend(parts);
+    }
     let mut found = Vec::new();
     for raw in raws {
         let name = decoded_name(raw);
