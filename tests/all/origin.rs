@@ -179,6 +179,19 @@ impl Origin {
         self.log.lock().unwrap().seen.clone()
     }
 
+    /// Asserts what reached the origin was a first request, the cache's conditional one
+    /// (`If-None-Match: "v1"`, answered by a `304` naming another tag: `/retagged`), and that
+    /// request again without conditions.
+    pub fn assert_sent_again_unconditional(&self, context: &str) {
+        let seen: Vec<HeaderMap> = self.seen().into_iter().map(|seen| seen.headers).collect();
+        assert_eq!(seen.len(), 3, "{context}");
+        assert_eq!(seen[1]["if-none-match"], "\"v1\"", "{context}");
+        assert!(
+            !seen[2].contains_key("if-none-match"),
+            "{context}: {seen:?}"
+        );
+    }
+
     /// How many requests reached the origin in all.
     pub fn total(&self) -> usize {
         self.log.lock().unwrap().seen.len()
