@@ -243,8 +243,8 @@ impl KeyRules {
         self.is_ignored(name) || self.is_credential_parameter(name)
     }
 
-    /// A parameter left out of the key's text: ignored, or a declared credential (which,
-    /// like the built-in ones under the default ignored list, counts only by fingerprint).
+    /// A parameter left out of the key's text: ignored, or a credential, built-in or declared
+    /// (which counts only by its fingerprint), whatever the ignored list says.
     fn leaves_out_parameter(&self, name: &str) -> bool {
         self.leaves_out_parameter_bytes(name.as_bytes())
     }
@@ -253,7 +253,9 @@ impl KeyRules {
     /// UTF-8 (then of its lossy text).
     fn leaves_out_parameter_bytes(&self, name: &[u8]) -> bool {
         names::matches_lossy(name, |name| {
-            self.ignored.contains(name) || self.credential_parameters.contains(name)
+            self.ignored.contains(name)
+                || is_builtin_credential(name)
+                || self.credential_parameters.contains(name)
         })
     }
 
@@ -262,18 +264,6 @@ impl KeyRules {
     /// fingerprint, when credentials do).
     fn treatment(&self, name: &[u8]) -> Treatment {
         if !self.leaves_out_parameter_bytes(name) {
-            Treatment::Keep
-        } else if self.is_credential_parameter_bytes(name) {
-            Treatment::Secret
-        } else {
-            Treatment::Ignore
-        }
-    }
-
-    /// How the stored URL treats a parameter of this decoded name: [`KeyRules::treatment`]
-    /// for what is not stored (every credential and ignored parameter).
-    fn stored_treatment(&self, name: &[u8]) -> Treatment {
-        if !self.redacts_parameter(&String::from_utf8_lossy(name)) {
             Treatment::Keep
         } else if self.is_credential_parameter_bytes(name) {
             Treatment::Secret
@@ -545,7 +535,7 @@ impl KeyRules {
         if query.contains(';') {
             let pairs = QueryPairs::parse(query.as_bytes());
             let mut kept = Vec::with_capacity(query.len());
-            pairs.write_kept(|name| self.stored_treatment(name), &mut kept);
+            pairs.write_kept(|name| self.treatment(name), &mut kept);
             redacted.set_query(Some(&String::from_utf8_lossy(&kept)));
             return redacted;
         }

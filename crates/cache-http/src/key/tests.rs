@@ -159,6 +159,28 @@ fn a_query_holding_a_semicolon_is_keyed_as_written() {
     assert_ne!(tail("A"), tail("B"));
 }
 
+/// A built-in credential is left out of the key's text whatever the ignored list says (the
+/// list replaces the ignored parameters, not the credentials): a replaced list wrote it into
+/// `normalized_url`, and the stored URL (without it) grouped apart from the request.
+#[test]
+fn built_in_credentials_stay_out_of_the_key_text_with_a_replaced_ignored_list() {
+    let rules = KeyRules::default().ignored_parameters(["session"]);
+    let u = url("https://example.com/p?a=1&api_key=SECRET&session=s");
+    assert_eq!(rules.normalized_url(&u), "https://example.com/p?a=1");
+    let stored = rules.redact_url(&u);
+    assert_eq!(stored.as_str(), "https://example.com/p?a=1");
+    assert_eq!(rules.url_group(&stored), rules.url_group(&u));
+    let key =
+        |rules: &KeyRules, v: &str| get(rules, &format!("https://example.com/p?a=1&api_key={v}"));
+    assert_ne!(
+        key(&rules, "A"),
+        key(&rules, "B"),
+        "counted by its fingerprint"
+    );
+    let shared = rules.clone().per_credential(false);
+    assert_eq!(key(&shared, "A"), key(&shared, "B"));
+}
+
 /// A form body is keyed as a query is: the same rules for `;`, `%` escaping nothing,
 /// ignored fields and credentials.
 #[test]
