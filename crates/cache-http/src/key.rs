@@ -426,16 +426,21 @@ impl KeyRules {
         let seen = seen(&hasher.0[normalized_url]);
         self.hash_matched_headers(&mut hasher, headers);
         let mut credentials = Vec::new();
+        let mut tails = Vec::new();
         // An empty body is no body: a GET built with `.body("")` is the same request.
         match body.filter(|body| !body.is_empty()) {
             None => hasher.field(b"no-body"),
             Some(body) => {
                 // Which normalization made the bytes counts: a form's `a=1` and the same bytes
                 // sent raw (or as JSON that does not parse) are different requests.
-                let (kind, normalized) = self.normalized_body(headers, body, &mut credentials);
+                let found = (&mut credentials, &mut tails);
+                let (kind, normalized) = self.normalized_body(headers, body, found);
                 hasher.field(kind);
                 hasher.field(&normalized);
             }
+        }
+        if let Some(query) = &query {
+            self.collect_credential_tails("query", query, &mut tails);
         }
         if self.per_credential {
             self.collect_url_credentials(url, query.as_ref(), &mut credentials);
@@ -448,6 +453,15 @@ impl KeyRules {
             for (name, value) in &credentials {
                 hasher.field(name.as_bytes());
                 hasher.field(value);
+            }
+        }
+        // Only when present, so that every other request keeps its key.
+        if !tails.is_empty() {
+            sort_by_name(&mut tails);
+            hasher.field(b"credential-tails");
+            for (name, tail) in &tails {
+                hasher.field(name.as_bytes());
+                hasher.field(tail);
             }
         }
         (hasher.finish(), seen)
@@ -592,7 +606,7 @@ impl KeyRules {
         &self,
         headers: &HeaderMap,
         body: &'b [u8],
-        credentials: &mut Vec<(String, Vec<u8>)>,
+        (credentials, tails): (&mut NamedValues, &mut NamedValues),
     ) -> (&'static [u8], Cow<'b, [u8]>) {
         let content_type = headers
             .get(http::header::CONTENT_TYPE)
@@ -607,6 +621,7 @@ impl KeyRules {
             // Keyed as a query is: sorted by name, ignored and credential fields left out.
             let pairs = QueryPairs::parse(body);
             self.collect_pair_credentials("form", &pairs, credentials);
+            self.collect_credential_tails("form", &pairs, tails);
             let mut normalized = Vec::with_capacity(body.len());
             pairs.write_kept(|name| self.treatment(name), &mut normalized);
             return (b"form-body", Cow::Owned(normalized));
@@ -650,6 +665,21 @@ impl KeyRules {
                     (format!("{source}-as-written:{name}"), value.to_vec())
                 }
             });
+        }
+    }
+
+    /// What follows a `;` in the value of a credential of `pairs` (a query's or a form
+    /// body's, keyed as written: see [`QueryPairs::credential_tails`]), each named by `source`
+    /// and the credential's name.
+    fn collect_credential_tails(
+        &self,
+        source: &str,
+        pairs: &QueryPairs<'_>,
+        tails: &mut Vec<(String, Vec<u8>)>,
+    ) {
+        for (name, tail) in pairs.credential_tails(|name| self.treatment(name)) {
+            let name = format!("{source}:{}", String::from_utf8_lossy(name));
+            tails.push((name, tail.to_vec()));
         }
     }
 
@@ -717,6 +747,10 @@ fn decoded_pairs(input: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
         })
         .collect()
 }
+
+/// Values found in a request (credentials, the parts after a credential's `;`), each named
+/// by where it came from.
+type NamedValues = Vec<(String, Vec<u8>)>;
 
 /// No query, fragment or user info: the URL's own text is its normalized form.
 fn is_plain(url: &Url) -> bool {

@@ -12,7 +12,8 @@
 //!   that are not left out themselves (`utm_source=;id=5`: `id=5` is a parameter to the
 //!   second kind of origin), and one led by a credential keeps only its name, and a `;` if
 //!   its value held one (what follows a `;` is part of the credential to the first kind, and
-//!   no credential is written: it counts by its fingerprint, value as written). A pair led
+//!   no credential is written: it counts by its fingerprint, value as written, and what
+//!   follows its `;` is hashed into the key even when credentials do not count). A pair led
 //!   by a kept parameter is kept whole (to the first kind it is one value);
 //! - a pair holding a `%` that escapes nothing (`%zz`): decoding keeps such a `%` as it is,
 //!   so `a=%zz` and `a=%25zz` decode alike, while an origin may refuse the first (Go, Java)
@@ -133,6 +134,27 @@ impl<'q> QueryPairs<'q> {
             }
         }
         found
+    }
+
+    /// In a query keyed as written, the part after the first `;` of the value of each pair
+    /// led by a credential, as written, with the credential's decoded name. Not written into
+    /// the key's text (to an origin splitting at `&` only it is part of the credential), but
+    /// to one splitting at `;` it holds parameters of their own: the key hashes it whether
+    /// or not credentials count.
+    pub(super) fn credential_tails(
+        &self,
+        treat: impl Fn(&[u8]) -> Treatment,
+    ) -> impl Iterator<Item = (&[u8], &[u8])> {
+        let pairs = if self.as_written {
+            &self.pairs[..]
+        } else {
+            &[]
+        };
+        pairs.iter().filter_map(move |(name, value)| {
+            let written = value.written_value();
+            let at = written.iter().position(|&b| b == b';')?;
+            (treat(name) == Treatment::Secret).then(|| (&name[..], &written[at + 1..]))
+        })
     }
 
     /// Writes the pairs `treat` keeps, encoded again (or as written: see the module's doc)

@@ -140,15 +140,24 @@ fn a_query_holding_a_semicolon_is_keyed_as_written() {
             .as_str(),
         "https://example.com/p?utm_source=;id=5&api_key="
     );
-    // Credentials count by their fingerprint, value as written (what follows a `;` in it
-    // too), and only with it: without per-credential keys, `api_key=T;id=1` and
-    // `api_key=T;id=2` share a key (to an origin splitting at `;`, `id` is a parameter).
+    // Credentials count by their fingerprint, value as written, and only with it; what
+    // follows a `;` in one (a parameter of its own, to an origin splitting at `;`) counts
+    // even without per-credential keys, hashed, never written.
     let with = |v: &str| get(&rules, &format!("https://example.com/p?api_key={v}"));
     assert_ne!(with("A;id=5"), with("B;id=5"));
     assert_ne!(with("T;id=1"), with("T;id=2"));
     let shared = rules.clone().per_credential(false);
-    let id = |v: &str| get(&shared, &format!("https://example.com/p?api_key=T;id={v}"));
-    assert_eq!(id("1"), id("2"));
+    let id = |v: &str| get(&shared, &format!("https://example.com/p?api_key={v}"));
+    assert_ne!(id("T;id=1"), id("T;id=2"));
+    assert_eq!(
+        id("A;id=1"),
+        id("B;id=1"),
+        "the credential itself still shared"
+    );
+    assert_ne!(id("T;id=1"), id("T"));
+    let form = |v: &str| body_key(&shared, "application/x-www-form-urlencoded", v);
+    assert_ne!(form("api_key=T;id=1"), form("api_key=T;id=2"));
+    assert_eq!(form("api_key=A;id=1"), form("api_key=B;id=1"));
     // The ignored pair's parts after its `;` that are credentials count the same way.
     let tail = |v: &str| {
         get(
