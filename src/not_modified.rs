@@ -45,11 +45,21 @@ pub(crate) async fn refresh_from_304(
     // Strict mode keeps Set-Cookie with the entry, so a 304's replaces the stored one.
     let mut update = not_modified.headers().clone();
     stored_fields::remove_unstored(&mut update);
-    // The 304 confirmed the stored response by its tag, weakly compared: a tag written
-    // otherwise (nginx's strong `"x"` for the `W/"x"` of a body it compressed) stays the
-    // stored one, which names the stored body.
-    if update.get(http::header::ETAG) != response.headers.get(http::header::ETAG) {
-        update.remove(http::header::ETAG);
+    // The 304 confirmed the stored response by its tag, weakly compared. A tag written
+    // otherwise (nginx's strong `"x"` for the `W/"x"` of a body it compressed) names another
+    // representation, weakly equal to the stored one: the stored tag stays, and so do the
+    // fields that describe the stored body (its type, coding, language, location).
+    let tag = update.get(http::header::ETAG);
+    if tag.is_some() && tag != response.headers.get(http::header::ETAG) {
+        for name in [
+            http::header::ETAG,
+            http::header::CONTENT_TYPE,
+            http::header::CONTENT_ENCODING,
+            http::header::CONTENT_LANGUAGE,
+            http::header::CONTENT_LOCATION,
+        ] {
+            update.remove(name);
+        }
     }
     if !settings.strict {
         update.remove(http::header::SET_COOKIE);

@@ -177,6 +177,29 @@ async fn a_304_matching_the_stored_tag_weakly_keeps_the_stored_tag_rfc9111_secti
     }
 }
 
+/// A `304` whose tag matches only weakly describes another representation than the stored
+/// body: its `Content-Encoding` (or type, language, location) is not merged into the entry,
+/// whose body it does not describe; its other fields are.
+#[tokio::test]
+async fn a_weakly_matching_304_does_not_describe_the_stored_body_rfc9111_section_4_3_4() {
+    for &backend in BACKENDS {
+        let h = Harness::with(backend, |b| b.expire_after(Expiration::Immediately)).await;
+        let path =
+            "/custom/coded?h=ETag:%22x%22&n=ETag:W/%22x%22&n=Content-Encoding:gzip&n=X-Renewed:yes";
+        let first = send(h.get(path)).await;
+        assert!(first.header("content-encoding").is_none());
+        for _ in 0..2 {
+            let revalidated = send(h.get(path)).await;
+            assert!(revalidated.info.revalidated, "{backend:?}");
+            assert_eq!(revalidated.body, first.body, "{backend:?}");
+            assert_eq!(revalidated.header("content-encoding"), None, "{backend:?}");
+            assert_eq!(revalidated.header("etag"), Some("\"x\""), "{backend:?}");
+            assert_eq!(revalidated.header("x-renewed"), Some("yes"), "{backend:?}");
+        }
+        assert_eq!(h.origin.hits("/custom/coded"), 3, "{backend:?}");
+    }
+}
+
 /// A stale cached `POST` goes to the origin unconditional: an origin answers a `POST` whose
 /// `If-None-Match` matches with `412`, not `304` (RFC 9110 §13.1.2), and does not perform it,
 /// so a conditional `POST` would fail until the entry was evicted.
