@@ -31,7 +31,7 @@ pub(crate) async fn refresh_from_304(
 ) -> Response {
     let settings = &cache.settings;
     cache.live.stats.revalidation();
-    let (key, body) = (found.key, found.body.clone());
+    let (key, body, redirected) = (found.key, found.body.clone(), found.is_redirected());
     let (mut stored_meta, mut response) = found.into_owned();
     // The entry is as new as this 304: the stored Age no longer applies, and a stale Date
     // would make it look old again (RFC 9111 §4.2.3).
@@ -159,7 +159,7 @@ pub(crate) async fn refresh_from_304(
     // Its Age was set from the 304 just now, whether or not the entry was stored again.
     let headers = std::mem::take(&mut response.headers);
     serve(
-        Source::rebuilt(headers, &response, body),
+        Source::rebuilt(headers, &response, body, redirected),
         &exchange.url,
         info,
         exchange.method != Method::HEAD,

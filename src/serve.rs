@@ -78,7 +78,7 @@ pub(crate) fn answer(
         );
     }
     info.generated_by_cache = true;
-    let body = found.body.clone();
+    let (body, redirected) = (found.body.clone(), found.is_redirected());
     let (_, response) = found.into_owned();
     let (mut response, body) = match part {
         _ if not_modified => (conditional::into_not_modified(response), None),
@@ -86,7 +86,7 @@ pub(crate) fn answer(
         None => (response, body),
     };
     let headers = std::mem::take(&mut response.headers);
-    let source = Source::rebuilt(headers, &response, body);
+    let source = Source::rebuilt(headers, &response, body, redirected);
     serve(source, req.url(), info, with_body, aged)
 }
 
@@ -96,9 +96,9 @@ pub(crate) struct Source<'a> {
     headers: HeaderMap,
     from: &'a CachedResponse,
     file: Option<Arc<FileBody>>,
-    /// Whether `from` came through a redirect, when the entry says so without reading its
-    /// URLs (see [`cache_core::Decoded::is_redirected`]).
-    redirected: Option<bool>,
+    /// Whether `from` came through a redirect, as its entry says without reading its URLs
+    /// (see [`cache_core::Decoded::is_redirected`]).
+    redirected: bool,
 }
 
 impl<'a> Source<'a> {
@@ -108,37 +108,35 @@ impl<'a> Source<'a> {
             headers,
             from: found.response(),
             file: found.body.clone(),
-            redirected: Some(found.is_redirected()),
+            redirected: found.is_redirected(),
         }
     }
 
-    /// A response rebuilt from a stored one, with `headers` and the body's `file`, if any.
+    /// A response rebuilt from a stored one (taken out of its entry, which said whether it
+    /// came through a redirect), with `headers` and the body's `file`, if any.
     pub(crate) fn rebuilt(
         headers: HeaderMap,
         from: &'a CachedResponse,
         file: Option<Arc<FileBody>>,
+        redirected: bool,
     ) -> Self {
         Self {
             headers,
             from,
             file,
-            redirected: None,
+            redirected,
         }
     }
 
     /// The URL to give the response: the caller's own (with its parameters) when the
     /// response came from the URL asked for; after a redirect, the stored final URL.
     fn url(&self, request_url: &Url) -> Url {
-        let from = self.from;
-        let redirected = self
-            .redirected
-            .unwrap_or_else(|| from.url != from.request.url);
         // Stored URLs are redacted: a redirect to the very URL asked for still answers the
         // caller's own text.
-        if !redirected || from.url == request_url.as_str() {
+        if !self.redirected || self.from.url == request_url.as_str() {
             return request_url.clone();
         }
-        Url::parse(&from.url).unwrap_or_else(|_| request_url.clone())
+        Url::parse(&self.from.url).unwrap_or_else(|_| request_url.clone())
     }
 }
 

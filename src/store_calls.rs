@@ -492,8 +492,8 @@ impl StoreCalls {
     pub(crate) async fn renew_body_file(
         &self,
         key: &CacheKey,
-        was_created: std::time::SystemTime,
-        (created_at, expires_at): (std::time::SystemTime, Option<std::time::SystemTime>),
+        was_created: SystemTime,
+        (created_at, expires_at): (SystemTime, Option<SystemTime>),
     ) -> Result<bool, StoreError> {
         let Some(files) = self.store.body_files() else {
             return Ok(false);
