@@ -335,13 +335,10 @@ pub(crate) fn set_expiry(
     key: &CacheKey,
     expires_at: Option<SystemTime>,
 ) -> Result<bool, StoreError> {
-    let _lock = layout.lock(key)?;
-    let Some(mut record) = read_record(layout, key)? else {
-        return Ok(false);
-    };
-    record.set_expiry(expires_at);
-    rewrite(layout, key, &record)?;
-    Ok(true)
+    update_record(layout, key, |record| {
+        record.set_expiry(expires_at);
+        true
+    })
 }
 
 /// Rewrites the creation and expiry in the record under `key` (its value and body stay),
@@ -353,15 +350,31 @@ pub(crate) fn renew(
     was_created: SystemTime,
     (created_at, expires_at): (SystemTime, Option<SystemTime>),
 ) -> Result<bool, StoreError> {
+    let was_created = cache_core::time::truncate_to_millis(was_created);
+    update_record(layout, key, |record| {
+        if record.meta().created_at != was_created {
+            return false;
+        }
+        record.set_created(created_at);
+        record.set_expiry(expires_at);
+        true
+    })
+}
+
+/// Under the key's lock, reads the record under `key`, lets `change` change it, and writes
+/// it back when `change` says so; false when there is no readable record or `change` said no.
+fn update_record(
+    layout: &Layout,
+    key: &CacheKey,
+    change: impl FnOnce(&mut Record) -> bool,
+) -> Result<bool, StoreError> {
     let _lock = layout.lock(key)?;
     let Some(mut record) = read_record(layout, key)? else {
         return Ok(false);
     };
-    if record.meta().created_at != cache_core::time::truncate_to_millis(was_created) {
+    if !change(&mut record) {
         return Ok(false);
     }
-    record.set_created(created_at);
-    record.set_expiry(expires_at);
     rewrite(layout, key, &record)?;
     Ok(true)
 }

@@ -238,13 +238,9 @@ impl KeyRules {
         self.is_ignored(name) || self.is_credential_header(name)
     }
 
-    /// A parameter left out of the stored URL.
-    fn redacts_parameter(&self, name: &str) -> bool {
-        self.is_ignored(name) || self.is_credential_parameter(name)
-    }
-
-    /// A parameter left out of the key's text: ignored, or a credential, built-in or declared
-    /// (which counts only by its fingerprint), whatever the ignored list says.
+    /// A parameter left out of the key's text and of the stored URL: ignored, or a
+    /// credential, built-in or declared (which counts only by its fingerprint), whatever the
+    /// ignored list says.
     fn leaves_out_parameter(&self, name: &str) -> bool {
         self.leaves_out_parameter_bytes(name.as_bytes())
     }
@@ -534,14 +530,12 @@ impl KeyRules {
             let name = &pair[..pair.iter().position(|&b| b == b'=').unwrap_or(pair.len())];
             // Most names have nothing to decode: compared as they are, with no allocation.
             if !name.iter().any(|&b| b == b'%' || b == b'+') {
-                // Text (cut from the query at an ASCII byte): matched as its bytes.
-                return !name.is_empty()
-                    && (self.ignored.contains(name) || self.is_credential_parameter_bytes(name));
+                return !name.is_empty() && self.leaves_out_parameter_bytes(name);
             }
             let decoded = decoded_pairs(name);
             decoded
                 .first()
-                .is_some_and(|(name, _)| self.redacts_parameter(&String::from_utf8_lossy(name)))
+                .is_some_and(|(name, _)| self.leaves_out_parameter_bytes(name))
         };
         // A query holding a `;` is stored as the key writes it (see `QueryPairs`): in its
         // order, a redacted parameter's value left out, its name kept. The stored URL then
@@ -652,7 +646,7 @@ impl KeyRules {
         &self,
         source: &str,
         pairs: &QueryPairs<'_>,
-        credentials: &mut Vec<(String, Vec<u8>)>,
+        credentials: &mut NamedValues,
     ) {
         for (name, value) in pairs.credential_values(|name| self.treatment(name)) {
             if !self.is_credential_parameter_bytes(&name) {
@@ -675,7 +669,7 @@ impl KeyRules {
         &self,
         source: &str,
         pairs: &QueryPairs<'_>,
-        tails: &mut Vec<(String, Vec<u8>)>,
+        tails: &mut NamedValues,
     ) {
         for (name, tail) in pairs.credential_tails(|name| self.treatment(name)) {
             let name = format!("{source}:{}", String::from_utf8_lossy(name));
