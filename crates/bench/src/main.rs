@@ -48,6 +48,7 @@ mod many_keys;
 mod measure;
 mod origin;
 mod report;
+mod rounds;
 mod scale;
 mod tiered;
 mod timed;
@@ -79,11 +80,6 @@ const MISSES: usize = 2_000;
 /// Miss rows: rounds, and new URLs per contender and round (see `miss_rows`).
 const MISS_ROUNDS: usize = 20;
 const MISS_BLOCK: usize = 250;
-/// Each measurement is repeated this many times, interleaved; the best median counts. This
-/// machine's speed is bimodal for seconds at a time (a plain `HashMap` hit takes 2.0 µs in one
-/// process and 3.5-4.5 µs in the next, ASLR off or on, for ours and the floor alike): five
-/// rounds spread over the run let every contender meet the fast mode.
-const ROUNDS: usize = 5;
 
 /// How the URLs of a row look.
 #[derive(Clone, Copy, PartialEq)]
@@ -155,18 +151,10 @@ struct Contender {
     client: ClientWithMiddleware,
 }
 
-/// Best median (and its p99) per contender over the rounds.
+/// Median and p99 per contender.
 struct Results(Vec<(&'static str, Stats)>);
 
 impl Results {
-    fn keep_best(&mut self, name: &'static str, stats: Stats) {
-        match self.0.iter_mut().find(|(n, _)| *n == name) {
-            Some((_, best)) if stats.median < best.median => *best = stats,
-            Some(_) => {}
-            None => self.0.push((name, stats)),
-        }
-    }
-
     fn median(&self, name: &str) -> Option<f64> {
         self.0
             .iter()
@@ -308,58 +296,42 @@ async fn hit_rows(
             ),
         },
     ]);
-    let first_remote = contenders.len();
+    let mut remote = Vec::new();
     if let Some(redis) = redis {
-        contenders.extend(redis.contenders("bench", shape.floor_answer()).await);
+        let [floor, ours, tiered] = redis.contenders("bench", shape.floor_answer()).await;
+        // The tiered store answers from its memory tier: timed in blocks as long as the
+        // other in-process contenders', where a short block's median is its cold start.
+        contenders.push(tiered);
+        remote.extend([floor, ours]);
     }
-    // Rounds interleave the contenders, each keeping its best median: a noisy neighbour
-    // then slows one round, not one contender.
-    let mut results = Results(Vec::new());
-    for _ in 0..ROUNDS {
-        for (i, contender) in contenders.iter().enumerate() {
-            let requests = if i < first_remote {
-                ITERATIONS
-            } else {
-                REMOTE_ITERATIONS
-            };
-            let stats = measure::hits_timed(&contender.client, &urls, requests).await;
-            results.keep_best(contender.name, stats);
-        }
-    }
+    let first_remote = contenders.len();
+    contenders.extend(remote);
+    let rounds = rounds::run(&contenders, &urls, first_remote).await;
+    let results = rounds.results();
     results.print(&format!(
-        "hit, {} KiB body, {} ({HIT_URLS} URLs, {ITERATIONS} requests each, \
-         {REMOTE_ITERATIONS} over Redis)",
+        "hit, {} KiB body, {} ({HIT_URLS} URLs, {} rounds of {} requests each, {} over Redis)",
         size / 1024,
-        shape.name()
+        shape.name(),
+        rounds::ROUNDS,
+        rounds::BLOCK,
+        rounds::REMOTE_BLOCK,
     ));
     let what = format!("{} KiB, {}", size / 1024, shape.name());
-    hit_checks(&results, &what, HIT_TARGETS, checks);
+    hit_checks(&results, &rounds, &what, HIT_TARGETS, checks);
     // The memory tier's hit over Redis against our memory store's hit: what Redis costs
     // once memory answers.
-    if let (Some(tiered), Some(memory)) = (
-        results.median("ours: tiered redis"),
-        results.median("ours: memory"),
-    ) {
-        checks.push(Check {
-            measure: format!("tiered redis hit vs memory hit, {what}"),
-            ours: tiered,
-            floor: memory,
-            unit: "µs",
-            target: Some(Target::AtMost(1.3)),
-        });
-    }
-    if let (Some(peer), Some(floor)) = (
-        results.median("peer: moka"),
-        results.median("floor: memory"),
-    ) {
-        checks.push(Check {
-            measure: format!("peer (moka) hit, {what}"),
-            ours: peer,
-            floor,
-            unit: "µs",
-            target: None,
-        });
-    }
+    checks.extend(median_check(
+        (&results, &rounds),
+        ("ours: tiered redis", "ours: memory"),
+        format!("tiered redis hit vs memory hit, {what}"),
+        Some(Target::AtMost(1.3)),
+    ));
+    checks.extend(median_check(
+        (&results, &rounds),
+        ("peer: moka", "floor: memory"),
+        format!("peer (moka) hit, {what}"),
+        None,
+    ));
     results
 }
 
@@ -373,10 +345,16 @@ const HIT_TARGETS: &[(&str, f64)] = &[
 
 /// A check per store of `targets` that has both ours and its floor in `results`: its hit
 /// against the floor's, in the row `what` names.
-fn hit_checks(results: &Results, what: &str, targets: &[(&str, f64)], checks: &mut Vec<Check>) {
+fn hit_checks(
+    results: &Results,
+    rounds: &rounds::Rounds,
+    what: &str,
+    targets: &[(&str, f64)],
+    checks: &mut Vec<Check>,
+) {
     for &(store, target) in targets {
         checks.extend(median_check(
-            results,
+            (results, rounds),
             (&format!("ours: {store}"), &format!("floor: {store}")),
             format!("{store} hit, {what}"),
             Some(Target::AtMost(target)),
@@ -384,9 +362,10 @@ fn hit_checks(results: &Results, what: &str, targets: &[(&str, f64)], checks: &m
     }
 }
 
-/// The check of contender `ours`'s median against `floor`'s, when `results` hold both.
+/// The check of contender `ours` against `floor`, when the rounds timed both: their medians,
+/// and the ratio judged round by round ([`rounds::Rounds::ratio`]).
 fn median_check(
-    results: &Results,
+    (results, rounds): (&Results, &rounds::Rounds),
     (ours, floor): (&str, &str),
     measure: String,
     target: Option<Target>,
@@ -397,6 +376,7 @@ fn median_check(
         floor: results.median(floor)?,
         unit: "µs",
         target,
+        paired: Some(rounds.ratio(ours, floor)?),
     })
 }
 
@@ -448,7 +428,7 @@ async fn miss_rows(
     }
     let mut results = Results(Vec::new());
     for (contender, samples) in contenders.iter().zip(samples) {
-        results.keep_best(contender.name, measure::stats(samples));
+        results.0.push((contender.name, measure::stats(samples)));
     }
     results.print(&format!(
         "miss (fetch + store), {} KiB body, 3-param query ({MISS_ROUNDS} rounds of \
@@ -494,6 +474,7 @@ async fn miss_rows(
             floor,
             unit: "µs",
             target: (!target.is_nan()).then_some(Target::AtMost(target)),
+            paired: None,
         });
     }
 }
@@ -560,6 +541,7 @@ async fn concurrent_rows(origin: &str, dir: &Path, checks: &mut Vec<Check>) {
             floor: floor_run.per_second,
             unit: "hits/s",
             target,
+            paired: None,
         });
         checks.push(Check {
             measure: format!("{TASKS} tasks, {store}: our p99 / our median"),
@@ -567,6 +549,7 @@ async fn concurrent_rows(origin: &str, dir: &Path, checks: &mut Vec<Check>) {
             floor: micros(ours_run.per_request.median),
             unit: "µs",
             target: (*store != "sled").then_some(Target::AtMost(5.0)),
+            paired: None,
         });
     }
     let peer_rate = concurrent(&peer_client, &urls, TASKS, REQUESTS_PER_TASK).await;

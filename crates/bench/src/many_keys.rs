@@ -17,9 +17,7 @@ use reqwest_caching::{MemoryStore, SledStore, SqliteStore};
 
 use crate::floors::Answer;
 use crate::report::Check;
-use crate::{
-    Contender, ITERATIONS, ROUNDS, Results, Shape, floors, hits, measure, micros, ours, urls,
-};
+use crate::{Contender, Shape, floors, hits, micros, ours, urls};
 
 /// Distinct URLs of the full run's many-keys rows: about what the decoded copies hold by
 /// default, within what the key memory holds.
@@ -106,8 +104,8 @@ pub(crate) async fn run(count: usize) {
 }
 
 /// The full run's rows of hits over [`ROW_URLS`] URLs (1 KiB, 3-param query): memory, SQLite
-/// and sled against their floors, with the hit rows' targets, in interleaved rounds keeping
-/// each contender's best median (as the hit rows). Where the hit rows' 100 URLs stay in the
+/// and sled against their floors, with the hit rows' targets, in interleaved rounds (as the
+/// hit rows, see [`crate::rounds`]). Where the hit rows' 100 URLs stay in the
 /// processor's caches, these do not: a hit pays for every line of its entry it touches.
 /// Memory and sled are also set against their floors answering the origin's head, without
 /// a target.
@@ -118,22 +116,19 @@ pub(crate) async fn rows(origin: &str, dir: &Path, checks: &mut Vec<Check>) {
         .into_iter()
         .filter(|contender| !contender.name.ends_with("no copies"))
         .collect();
-    let mut results = Results(Vec::new());
-    for _ in 0..ROUNDS {
-        for contender in &contenders {
-            let stats = measure::hits_timed(&contender.client, &urls, ITERATIONS).await;
-            results.keep_best(contender.name, stats);
-        }
-    }
+    let rounds = crate::rounds::run(&contenders, &urls, contenders.len()).await;
+    let results = rounds.results();
     results.print(&format!(
-        "hit, 1 KiB body, 3-param query ({ROW_URLS} URLs, {ITERATIONS} requests each)"
+        "hit, 1 KiB body, 3-param query ({ROW_URLS} URLs, {} rounds of {} requests each)",
+        crate::rounds::ROUNDS,
+        crate::rounds::BLOCK
     ));
     // No Redis contender here: its entry finds no median and gives no check.
     let what = format!("1 KiB, 3-param query, {ROW_URLS} URLs");
-    crate::hit_checks(&results, &what, crate::HIT_TARGETS, checks);
+    crate::hit_checks(&results, &rounds, &what, crate::HIT_TARGETS, checks);
     for (store, floor) in WITH_HEAD {
         checks.extend(crate::median_check(
-            &results,
+            (&results, &rounds),
             (&format!("ours: {store}"), floor),
             format!("{store} hit, {what}, vs a floor answering the origin's head"),
             None,

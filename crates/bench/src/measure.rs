@@ -64,6 +64,24 @@ pub(crate) async fn time_each(
     samples
 }
 
+/// `count` requests, one after another, through `urls` from index `start` on (wrapping):
+/// the time each took.
+pub(crate) async fn time_from(
+    client: &ClientWithMiddleware,
+    urls: &[String],
+    start: usize,
+    count: usize,
+) -> Vec<Duration> {
+    let mut samples = Vec::with_capacity(count);
+    for i in 0..count {
+        let url = &urls[(start + i) % urls.len()];
+        let started = Instant::now();
+        get(client, url).await;
+        samples.push(started.elapsed());
+    }
+    samples
+}
+
 /// Hits: every URL fetched once (stored), a warm-up, then the timed requests.
 pub(crate) async fn hits(client: &ClientWithMiddleware, urls: &[String]) -> Stats {
     hits_timed(client, urls, ITERATIONS).await

@@ -38,10 +38,16 @@ pub(crate) struct Check {
     pub(crate) floor: f64,
     pub(crate) unit: &'static str,
     pub(crate) target: Option<Target>,
+    /// The ratio as measured round by round (see [`crate::rounds`]), where the row was; else
+    /// the ratio is `ours` over `floor`.
+    pub(crate) paired: Option<f64>,
 }
 
 impl Check {
     pub(crate) fn ratio(&self) -> f64 {
+        if let Some(paired) = self.paired {
+            return paired;
+        }
         if self.floor == 0.0 {
             f64::NAN
         } else {

@@ -11,7 +11,7 @@ use reqwest_caching::{CacheMiddleware, MemoryStore};
 
 use crate::floors::Answer;
 use crate::report::{Check, Target};
-use crate::{Contender, ROUNDS, Results, Shape, floors, measure, urls};
+use crate::{Contender, Shape, floors, urls};
 
 /// Adds the same bearer token to every request.
 struct BearerToken;
@@ -64,28 +64,18 @@ pub(crate) async fn token_rows(origin: &str, checks: &mut Vec<Check>) {
             client: ours(),
         },
     ];
-    let mut results = Results(Vec::new());
-    for _ in 0..ROUNDS {
-        for contender in &contenders {
-            let stats = measure::hits_timed(&contender.client, &urls, measure::ITERATIONS).await;
-            results.keep_best(contender.name, stats);
-        }
-    }
+    let rounds = crate::rounds::run(&contenders, &urls, contenders.len()).await;
+    let results = rounds.results();
     results.print(&format!(
-        "hit, 1 KiB body, 3-param query, bearer token ({} URLs, {} requests each)",
+        "hit, 1 KiB body, 3-param query, bearer token ({} URLs, {} rounds of {} requests each)",
         crate::HIT_URLS,
-        measure::ITERATIONS
+        crate::rounds::ROUNDS,
+        crate::rounds::BLOCK
     ));
-    if let (Some(ours), Some(floor)) = (
-        results.median("ours: memory"),
-        results.median("floor: memory"),
-    ) {
-        checks.push(Check {
-            measure: "memory hit, 1 KiB, 3-param query, bearer token".into(),
-            ours,
-            floor,
-            unit: "µs",
-            target: Some(Target::AtMost(1.3)),
-        });
-    }
+    checks.extend(crate::median_check(
+        (&results, &rounds),
+        ("ours: memory", "floor: memory"),
+        "memory hit, 1 KiB, 3-param query, bearer token".into(),
+        Some(Target::AtMost(1.3)),
+    ));
 }
