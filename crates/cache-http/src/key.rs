@@ -774,7 +774,50 @@ fn strip_userinfo_and_fragment(url: &Url) -> Url {
 /// The fields are gathered in one buffer and hashed at once: BLAKE3 over the concatenation is
 /// the same digest as fed piecewise, and one call is much cheaper than a dozen small ones.
 /// Variant keys ([`crate::vary::variant_key`]) are made the same way, under their own tag.
+/// The buffer comes from, and goes back to, its thread's spares ([`spare_buffer`]): keying a
+/// request allocates nothing once its thread has keyed one.
 pub(crate) struct KeyHasher(Vec<u8>);
+
+/// Buffers a thread's key hashers hand back, for the next ones: two, as a key and its URL's
+/// group are hashed at once.
+const SPARE_BUFFERS: usize = 2;
+
+/// The largest buffer kept for reuse: one that grew past it (a URL of many kilobytes) is
+/// freed rather than held by its thread.
+const LARGEST_SPARE: usize = 16 * 1024;
+
+thread_local! {
+    static SPARES: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// An empty buffer of at least `capacity` bytes: one of the thread's spares when it has one.
+fn spare_buffer(capacity: usize) -> Vec<u8> {
+    let spare = SPARES
+        .try_with(|spares| spares.try_borrow_mut().ok()?.pop())
+        .ok()
+        .flatten();
+    let mut buffer = spare.unwrap_or_default();
+    buffer.reserve(capacity);
+    buffer
+}
+
+impl Drop for KeyHasher {
+    fn drop(&mut self) {
+        let mut buffer = std::mem::take(&mut self.0);
+        if buffer.capacity() == 0 || buffer.capacity() > LARGEST_SPARE {
+            return;
+        }
+        buffer.clear();
+        // A thread being torn down, or spares full: the buffer is simply freed.
+        let _ = SPARES.try_with(|spares| {
+            if let Ok(mut spares) = spares.try_borrow_mut() {
+                if spares.len() < SPARE_BUFFERS {
+                    spares.push(buffer);
+                }
+            }
+        });
+    }
+}
 
 /// Sorts `(name, value)` pairs by name only, stably: a repeated name's values keep their
 /// order (`?ids=3&ids=1` and `?ids=1&ids=3` are different requests to most frameworks).
@@ -784,9 +827,7 @@ pub(crate) fn sort_by_name<N: Ord, V>(pairs: &mut [(N, V)]) {
 
 /// The URL group of a URL normalized as the key has it.
 fn url_group_of(normalized_url: &[u8]) -> CacheKey {
-    let mut hasher = KeyHasher(Vec::with_capacity(
-        URL_GROUP_TAG.len() + normalized_url.len() + 16,
-    ));
+    let mut hasher = KeyHasher::with_capacity(URL_GROUP_TAG.len() + normalized_url.len() + 16);
     hasher.field(URL_GROUP_TAG);
     hasher.field(normalized_url);
     hasher.finish()
@@ -799,9 +840,14 @@ impl KeyHasher {
 
     /// A hasher whose first field is `tag`, which tells one kind of key from another.
     pub(crate) fn tagged(tag: &[u8]) -> Self {
-        let mut hasher = Self(Vec::with_capacity(256));
+        let mut hasher = Self::with_capacity(256);
         hasher.field(tag);
         hasher
+    }
+
+    /// An empty hasher with room for `capacity` bytes of fields.
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        Self(spare_buffer(capacity))
     }
 
     /// A field whose bytes `write` appends; its length is filled in after. Returns where

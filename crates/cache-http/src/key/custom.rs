@@ -106,7 +106,7 @@ where
     I: IntoIterator<Item = P>,
     P: AsRef<[u8]>,
 {
-    let mut hasher = KeyHasher(Vec::with_capacity(128));
+    let mut hasher = KeyHasher::with_capacity(128);
     hasher.field(CUSTOM_KEY_TAG);
     for part in parts {
         hasher.field(part.as_ref());

@@ -1197,3 +1197,39 @@ fn every_method_override_header_enters_the_key() {
         "each under its own name"
     );
 }
+
+/// Hashers reuse their thread's buffers: a buffer handed back after a long key starts empty
+/// for the next one, and keys (with their groups, hashed at once) come out as computed on a
+/// fresh thread; a buffer grown past the limit is not kept.
+#[test]
+fn reused_buffers_start_empty() {
+    let rules = KeyRules::default();
+    let urls = [
+        format!("https://h.test/long?q={}", "x".repeat(4000)),
+        "https://h.test/a?b=1".to_owned(),
+        format!("https://h.test/huge?q={}", "y".repeat(LARGEST_SPARE * 2)),
+        "https://h.test/".to_owned(),
+    ];
+    let fresh: Vec<_> = std::thread::scope(|scope| {
+        urls.iter()
+            .map(|u| {
+                let rules = &rules;
+                scope
+                    .spawn(move || {
+                        rules.key_and_url_group(&Method::GET, &url(u), &HeaderMap::new(), None)
+                    })
+                    .join()
+                    .unwrap()
+            })
+            .collect()
+    });
+    for _ in 0..2 {
+        for (u, fresh) in urls.iter().zip(&fresh) {
+            let here = rules.key_and_url_group(&Method::GET, &url(u), &HeaderMap::new(), None);
+            assert_eq!(here, *fresh, "{}", &u[..30.min(u.len())]);
+            let spare = spare_buffer(0);
+            assert!(spare.is_empty());
+            assert!(spare.capacity() <= LARGEST_SPARE);
+        }
+    }
+}
