@@ -34,6 +34,40 @@ async fn vary_keeps_one_variant_per_header_value() {
     }
 }
 
+/// A header the cache does not know as a list counts as sent: a comma inside a user agent is
+/// part of it, so `(a,b)` and `(a, b)` are two clients and two variants, and one line `a, b`
+/// is not the two lines `a` and `b`. Surrounding whitespace alone is not part of a value.
+#[tokio::test]
+async fn a_comma_in_a_header_that_is_no_list_selects_its_own_variant() {
+    for &backend in BACKENDS {
+        let h = Harness::new(backend).await;
+        let path = custom("ua", &["vary: User-Agent, X-Tenant"]);
+        let agent = |value: &'static str| send(h.get(&path).header("user-agent", value));
+        let (tight, _) = agent("bot/1.0 (a,b)").await;
+        let (spaced, info) = agent("bot/1.0 (a, b)").await;
+        assert!(!info.from_cache, "{backend:?}: another user agent");
+        assert_ne!(tight, spaced);
+        let (again, info) = agent(" bot/1.0 (a,b) ").await;
+        assert!(info.from_cache, "{backend:?}: the same agent, padded");
+        assert_eq!(again, tight);
+        assert_eq!(h.origin.hits("/custom/ua"), 2, "{backend:?}");
+        let tenant = |lines: &[&'static str]| {
+            let mut request = h.get(&path).header("user-agent", "bot/1.0 (a,b)");
+            for line in lines {
+                request = request.header("x-tenant", *line);
+            }
+            send(request)
+        };
+        let (_, info) = tenant(&["a, b"]).await;
+        assert!(!info.from_cache, "{backend:?}");
+        let (_, info) = tenant(&["a", "b"]).await;
+        assert!(!info.from_cache, "{backend:?}: two lines are not one");
+        let (_, info) = tenant(&["a", "b"]).await;
+        assert!(info.from_cache, "{backend:?}");
+        assert_eq!(h.origin.hits("/custom/ua"), 4, "{backend:?}");
+    }
+}
+
 /// Variants expire like any entry, each on its own lifetime: one stored later outlives one
 /// stored earlier, and an expired variant is fetched and stored again.
 #[tokio::test]

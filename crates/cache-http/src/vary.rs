@@ -65,10 +65,35 @@ const CASE_INSENSITIVE_VALUES: &[&str] = &[
     "accept-language",
 ];
 
-/// A request header's value as variants compare it: all field lines combined, list members
-/// trimmed, empty members dropped (and ordered by q-value, for `Accept-Language`), joined with ", ";
-/// lowercased where values are case-insensitive. `None` when the header is absent. Values that are not UTF-8 are compared
-/// as bytes (trimmed of ASCII whitespace), so two different ones never select one variant.
+/// Request headers whose values are comma-separated lists (RFC 9110 §5.6.1): their members
+/// are what counts, however the lines split them and whatever whitespace surrounds them.
+const LISTS: &[&str] = &[
+    "accept",
+    "accept-charset",
+    "accept-encoding",
+    "accept-language",
+    "cache-control",
+    "connection",
+    "expect",
+    "if-match",
+    "if-none-match",
+    "pragma",
+    "prefer",
+    "te",
+    "upgrade",
+    "via",
+    "access-control-request-headers",
+];
+
+/// A request header's value as variants compare it. A list ([`LISTS`]): all field lines
+/// combined, members trimmed, empty members dropped (and ordered by q-value, for
+/// `Accept-Language`), joined with ", ", lowercased where values are case-insensitive. Any
+/// other header, whose syntax the cache does not know (`User-Agent`, `Cookie`,
+/// `Authorization`, `X-Tenant`), counts as sent, each line trimmed of surrounding whitespace
+/// and lines apart: a comma in a user agent or a cookie is part of the value, so `a,b` and
+/// `a, b` select different variants, as do one line `a, b` and two lines `a` and `b`. `None`
+/// when the header is absent. Values that are not UTF-8 are compared as bytes (trimmed of
+/// ASCII whitespace), so two different ones never select one variant.
 pub fn normalized_value(headers: &HeaderMap, name: &HeaderName) -> Option<Vec<u8>> {
     let mut value = Vec::new();
     write_normalized_value(headers, name, &mut value).then_some(value)
@@ -81,6 +106,16 @@ fn write_normalized_value(headers: &HeaderMap, name: &HeaderName, out: &mut Vec<
     let mut lines = headers.get_all(name).iter().peekable();
     if lines.peek().is_none() {
         return false;
+    }
+    if !LISTS.contains(&name.as_str()) {
+        // Lines apart by a byte no header value holds.
+        for (i, line) in lines.enumerate() {
+            if i > 0 {
+                out.push(b'\n');
+            }
+            out.extend_from_slice(line.as_bytes().trim_ascii());
+        }
+        return true;
     }
     let members = lines.flat_map(|value| list_members(value.as_bytes()));
     let start = out.len();
@@ -271,9 +306,11 @@ mod tests {
             "x-tenant",
             HeaderValue::from_bytes(b" \xff\xfe , b ").unwrap(),
         );
+        // Two lines of a header that is no list, each trimmed, kept apart (this key changed
+        // when such headers stopped being split at commas).
         assert_eq!(
             variant_key(&key, &index(&["x-tenant"], 0), &not_utf8).as_str(),
-            "c7e298240568e70eefbf8b4559362454"
+            "33a6912f4578c8ae10af68e5fbb7ecd2"
         );
     }
 
@@ -309,6 +346,19 @@ mod tests {
             normalized_value(&headers(&[("accept-language", "de;q=0.5, en")]), &language),
             "language order does not matter (RFC 9110 section 12.5.4)"
         );
+        // Headers that are no lists count as sent: commas, empty members and lines are part
+        // of the value; only surrounding whitespace is not.
+        let agent = HeaderName::from_static("user-agent");
+        let value = |lines: &[&str]| {
+            let pairs: Vec<_> = lines.iter().map(|line| ("user-agent", *line)).collect();
+            normalized_value(&headers(&pairs), &agent)
+        };
+        assert_ne!(value(&["a,b"]), value(&["a, b"]));
+        assert_ne!(value(&["a,,b"]), value(&["a,b"]));
+        assert_ne!(value(&["a, b"]), value(&["a", "b"]));
+        assert_ne!(value(&["A"]), value(&["a"]), "case counts");
+        assert_eq!(value(&["  a, b "]), value(&["a, b"]));
+        assert_eq!(value(&["a", "b"]), Some(b"a\nb".to_vec()));
         let empty = headers(&[("accept-encoding", "")]);
         assert_ne!(
             variant_key(&key, names, &empty),
