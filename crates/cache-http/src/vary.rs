@@ -85,7 +85,8 @@ const LISTS: &[&str] = &[
     "access-control-request-headers",
 ];
 
-/// A request header's value as variants compare it. A list ([`LISTS`]): all field lines
+/// A request header's value as variants compare it. A list (`Accept*`, `Cache-Control`,
+/// `If-None-Match`, `Prefer`, `TE`, `Via` and a few more): all field lines
 /// combined, members trimmed, empty members dropped (and ordered by q-value, for
 /// `Accept-Language`), joined with ", ", lowercased where values are case-insensitive. Any
 /// other header, whose syntax the cache does not know (`User-Agent`, `Cookie`,
