@@ -188,8 +188,19 @@ const BUILT_IN: &[&str] = &[
     "client_secret",
 ];
 
+/// Parameter names frameworks fold into a credential's (PHP reads `api.key` as `api_key`;
+/// PHP, Rack and `qs` read `api_key[]` as an array of it), the declared one's among them.
+const FOLDED: &[&str] = &[
+    "api.key",
+    "api_key[]",
+    "access_token[0]",
+    "client.secret",
+    "sig[]",
+];
+
 /// Every built-in credential name sent as a header, a query parameter, a JSON body key and a
-/// form body key, each with its own secret, and the declared ones where they were declared;
+/// form body key, each with its own secret, and the declared ones where they were declared
+/// (parameters also under names frameworks fold into theirs, [`FOLDED`]);
 /// then every stored byte of every backend is searched: values and metadata read back
 /// through the store; for SQLite and sled every file on disk; for Redis, MongoDB and DynamoDB
 /// the server's raw data (every key under the prefix, every document of the collection and
@@ -200,6 +211,7 @@ async fn credentials_never_reach_any_store() {
     headers.push(DECLARED_HEADER);
     let mut parameters: Vec<&str> = BUILT_IN.to_vec();
     parameters.push(DECLARED_PARAMETER);
+    parameters.extend(FOLDED);
     let secret = |place: char, i: usize| format!("SECRET-{place}{i}-X");
     let mut secrets: Vec<String> = (0..headers.len()).map(|i| secret('H', i)).collect();
     for place in ['Q', 'J', 'F'] {

@@ -34,7 +34,9 @@ use http::{HeaderMap, HeaderName, Method};
 use url::Url;
 
 /// Names always treated as credentials (case-insensitive), as request headers, query
-/// parameters and top-level JSON or form body keys: never stored, and with
+/// parameters and top-level JSON or form body keys (a parameter's name also as frameworks
+/// fold it: `api.key`, `api+key` and `api_key[]` are `api_key` to PHP, and the last to Rack
+/// and `qs`): never stored, and with
 /// [`KeyRules::per_credential`] (the default) fingerprinted into the key, so a response fetched
 /// with one credential is not served to another. Declare more with
 /// [`KeyRules::credential_headers`] and [`KeyRules::credential_parameters`].
@@ -228,9 +230,17 @@ impl KeyRules {
     /// [`is_credential_parameter`](Self::is_credential_parameter) of a decoded name that
     /// may not be UTF-8 (then of its lossy text).
     fn is_credential_parameter_bytes(&self, name: &[u8]) -> bool {
-        names::matches_lossy(name, |name| {
-            is_builtin_credential(name) || self.credential_parameters.contains(name)
-        })
+        names::matches_lossy(name, |name| self.names_credential(name))
+    }
+
+    /// True when `name` (decoded) is a credential parameter's, built-in or declared, as
+    /// written or as frameworks fold it ([`names::folded`]: PHP reads `api.key` and
+    /// `api+key` as `api_key`, and PHP, Rack and `qs` read `api_key[]` as it): the
+    /// application takes such a parameter for the credential, so it is one.
+    fn names_credential(&self, name: &[u8]) -> bool {
+        let held =
+            |name: &[u8]| is_builtin_credential(name) || self.credential_parameters.contains(name);
+        held(name) || names::folded(name).is_some_and(|folded| held(&folded))
     }
 
     /// A header left out of the stored request and of matched headers.
@@ -249,9 +259,7 @@ impl KeyRules {
     /// UTF-8 (then of its lossy text).
     fn leaves_out_parameter_bytes(&self, name: &[u8]) -> bool {
         names::matches_lossy(name, |name| {
-            self.ignored.contains(name)
-                || is_builtin_credential(name)
-                || self.credential_parameters.contains(name)
+            self.ignored.contains(name) || self.names_credential(name)
         })
     }
 

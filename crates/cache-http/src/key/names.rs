@@ -49,6 +49,28 @@ pub(super) fn is_builtin_credential(name: &[u8]) -> bool {
     holds(LENGTHS, super::CREDENTIAL_NAMES, name)
 }
 
+/// `name` as frameworks that fold parameter names read it, where that differs from `name`:
+/// PHP reads `.`, ` ` (a `+` decoded) and a `[` no `]` follows in a name as `_`, and PHP,
+/// Rack and `qs` read `name[]` and `name[k]` as the array `name`. So `api.key`, `api+key`,
+/// `api[key` and `api_key[]` all reach such an application as `api_key`. `None` when no fold
+/// changes `name` (nearly every name: one scan finds none of those bytes).
+pub(super) fn folded(name: &[u8]) -> Option<Vec<u8>> {
+    let folds = |b: &u8| matches!(*b, b'.' | b' ' | b'[');
+    if !name.iter().any(folds) {
+        return None;
+    }
+    // An array's name ends at the first `[` that a `]` follows.
+    let base = match name.iter().position(|&b| b == b'[') {
+        Some(open) if name[open..].contains(&b']') => &name[..open],
+        _ => name,
+    };
+    let folded: Vec<u8> = base
+        .iter()
+        .map(|b| if folds(b) { b'_' } else { *b })
+        .collect();
+    (folded != name).then_some(folded)
+}
+
 /// True when `name` is one of `names` (ignoring ASCII case), whose lengths are `lengths`.
 fn holds<S: AsRef<str>>(lengths: u64, names: &[S], name: &[u8]) -> bool {
     lengths & length_bit(name.len()) != 0

@@ -1233,3 +1233,45 @@ fn reused_buffers_start_empty() {
         }
     }
 }
+
+/// Names that frameworks fold into a credential's are credentials: PHP reads `api.key`,
+/// `api+key`, `api key` and `api[key` as `api_key`, and PHP, Rack and `qs` read `api_key[]`
+/// and `access_token[0]` as arrays of it. Their values stay out of the key's text and of the
+/// stored URL, and count by their fingerprints.
+#[test]
+fn names_frameworks_fold_into_a_credential_are_credentials() {
+    let rules = KeyRules::default();
+    for name in [
+        "api.key",
+        "api+key",
+        "api%20key",
+        "api[key",
+        "api_key[]",
+        "API_KEY%5B%5D",
+        "access_token[0]",
+        "client.secret",
+        "api_key[a][b]",
+    ] {
+        let u = url(&format!("https://example.com/p?a=1&{name}=SECRET"));
+        assert_eq!(
+            rules.normalized_url(&u),
+            "https://example.com/p?a=1",
+            "{name}"
+        );
+        let stored = rules.redact_url(&u);
+        assert!(!stored.as_str().contains("SECRET"), "{name}: {stored}");
+        assert_eq!(rules.url_group(&stored), rules.url_group(&u), "{name}");
+        let key = |v: &str| get(&rules, &format!("https://example.com/p?a=1&{name}={v}"));
+        assert_ne!(key("A"), key("B"), "{name}: counted by its fingerprint");
+    }
+    // Folds that make no credential's name leave the parameter where it was.
+    for name in ["api.keys", "x[api_key]", "api_key]", "[]"] {
+        let u = url(&format!("https://example.com/p?{name}=v"));
+        assert!(rules.normalized_url(&u).ends_with("=v"), "{name}");
+        assert!(rules.redact_url(&u).as_str().ends_with("=v"), "{name}");
+    }
+    // A declared credential folds alike.
+    let declared = KeyRules::default().credential_parameters(["auth_token"]);
+    let u = url("https://example.com/p?auth.token=S&b=2");
+    assert_eq!(declared.normalized_url(&u), "https://example.com/p?b=2");
+}
