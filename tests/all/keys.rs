@@ -200,7 +200,8 @@ const FOLDED: &[&str] = &[
 
 /// Every built-in credential name sent as a header, a query parameter, a JSON body key and a
 /// form body key, each with its own secret, and the declared ones where they were declared
-/// (parameters also under names frameworks fold into theirs, [`FOLDED`]);
+/// (parameters also under names frameworks fold into theirs, [`FOLDED`], and after a `;` in
+/// a kept parameter's value);
 /// then every stored byte of every backend is searched: values and metadata read back
 /// through the store; for SQLite and sled every file on disk; for Redis, MongoDB and DynamoDB
 /// the server's raw data (every key under the prefix, every document of the collection and
@@ -218,6 +219,9 @@ async fn credentials_never_reach_any_store() {
         secrets.extend((0..parameters.len()).map(|i| secret(place, i)));
     }
     secrets.extend([
+        // After a `;` in a kept parameter's value: a credential to Rack and older Python.
+        "SECRET-SEMICOLON-Q".to_owned(),
+        "SECRET-SEMICOLON-F".to_owned(),
         "SECRET-PASSWORD-4".to_owned(),
         // base64 of "user:SECRET-PASSWORD-4", as basic auth sends it.
         "dXNlcjpTRUNSRVQtUEFTU1dPUkQtNA".to_owned(),
@@ -237,6 +241,8 @@ async fn credentials_never_reach_any_store() {
             json.push_str(&format!(r#","{name}":"{}""#, secret('J', i)));
             form.push_str(&format!("&{name}={}", secret('F', i)));
         }
+        query.push_str("&k=1;api_key=SECRET-SEMICOLON-Q");
+        form.push_str("&k=1;api_key=SECRET-SEMICOLON-F");
         json.push('}');
         let mut get = h.get(&query);
         for (i, name) in headers.iter().enumerate() {

@@ -14,7 +14,10 @@
 //!   its value held one (what follows a `;` is part of the credential to the first kind, and
 //!   no credential is written: it counts by its fingerprint, value as written, and what
 //!   follows its `;` is hashed into the key even when credentials do not count). A pair led
-//!   by a kept parameter is kept whole (to the first kind it is one value);
+//!   by a kept parameter is kept whole (to the first kind it is one value), but for the
+//!   values of its parts after a `;` named like credentials (to the second kind they are
+//!   credentials): each such part keeps its name alone, and the pair's whole value is
+//!   hashed into the key as a credential's tail is;
 //! - a pair holding a `%` that escapes nothing (`%zz`): decoding keeps such a `%` as it is,
 //!   so `a=%zz` and `a=%25zz` decode alike, while an origin may refuse the first (Go, Java)
 //!   and read the second as `%zz`.
@@ -153,7 +156,16 @@ impl<'q> QueryPairs<'q> {
         pairs.iter().filter_map(move |(name, value)| {
             let written = value.written_value();
             let at = written.iter().position(|&b| b == b';')?;
-            (treat(name) == Treatment::Secret).then(|| (&name[..], &written[at + 1..]))
+            match treat(name) {
+                Treatment::Secret => Some((&name[..], &written[at + 1..])),
+                // A kept pair whose parts name a credential is written without the
+                // credentials' values (see `write_as_written`), which are its own value to
+                // an origin splitting at `&` only: the whole value counts here.
+                Treatment::Keep if holds_secret_parts(value.written, &treat) => {
+                    Some((&name[..], written))
+                }
+                _ => None,
+            }
         })
     }
 
@@ -195,6 +207,19 @@ impl<'q> QueryPairs<'q> {
                 out.push(b'&');
             }
             match treat(name) {
+                Treatment::Keep if holds_secret_parts(value.written, &treat) => {
+                    let mut parts = value.written.split(|&b| b == b';');
+                    out.extend_from_slice(parts.next().unwrap_or_default());
+                    for part in parts {
+                        out.push(b';');
+                        if treat(&decode(name_part(part))) == Treatment::Secret {
+                            out.extend_from_slice(name_part(part));
+                            out.push(b'=');
+                        } else {
+                            out.extend_from_slice(part);
+                        }
+                    }
+                }
                 Treatment::Keep => out.extend_from_slice(value.written),
                 Treatment::Secret => {
                     out.extend_from_slice(value.written_name());
@@ -222,6 +247,14 @@ impl<'q> QueryPairs<'q> {
             }
         }
     }
+}
+
+/// True when a part of `pair` after one of its `;`s is named like a credential: to an origin
+/// splitting at `;` (Rack, older Python) it is one.
+fn holds_secret_parts(pair: &[u8], treat: &impl Fn(&[u8]) -> Treatment) -> bool {
+    pair.split(|&b| b == b';')
+        .skip(1)
+        .any(|part| treat(&decode(name_part(part))) == Treatment::Secret)
 }
 
 /// `pair` split at its first `=` and decoded (when `escaped`: otherwise its parts are

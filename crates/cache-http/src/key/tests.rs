@@ -717,7 +717,17 @@ fn normalized_url_reference(rules: &KeyRules, url: &Url) -> String {
             .split('&')
             .map(|pair| {
                 if !left_out(pair) {
-                    return pair.to_owned();
+                    // Kept whole, but for the values of its parts named like credentials.
+                    let mut parts = pair.split(';');
+                    let mut written = parts.next().unwrap_or_default().to_owned();
+                    for part in parts {
+                        written.push(';');
+                        match rules.is_credential_parameter(&decoded_name(part)) {
+                            true => written.push_str(&format!("{}=", name_of(part))),
+                            false => written.push_str(part),
+                        }
+                    }
+                    return written;
                 }
                 if rules.is_credential_parameter(&decoded_name(pair)) {
                     let semicolon = if written_value(pair).contains(';') {
@@ -768,19 +778,18 @@ fn normalized_url_reference(rules: &KeyRules, url: &Url) -> String {
 /// The credentials of the query the long way, sorted by name (a name's values in order).
 fn url_credentials_reference(rules: &KeyRules, url: &Url) -> Vec<(String, Vec<u8>)> {
     let query = url.query().unwrap_or_default();
-    let mut raws: Vec<&str> = query.split('&').filter(|pair| !pair.is_empty()).collect();
-    if query.contains(';') {
-        // The parts after the `;`s of a pair led by an ignored (not a credential) name.
-        let ignored = |pair: &str| {
-            let name = decoded_name(pair);
-            rules.leaves_out_parameter(&name) && !rules.is_credential_parameter(&name)
-        };
-        let parts: Vec<&str> = raws
-            .iter()
-            .filter(|pair| ignored(pair))
-            .flat_map(|pair| pair.split(';').skip(1))
-            .collect();
-        raws.extend(parts);
+    let mut raws: Vec<&str> = Vec::new();
+    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+        raws.push(pair);
+        // The parts after the `;`s of a pair led by an ignored (not a credential) name, in
+        // the query's order (right after their pair).
+        let name = decoded_name(pair);
+        if query.contains(';')
+            && rules.leaves_out_parameter(&name)
+            && !rules.is_credential_parameter(&name)
+        {
+            raws.extend(pair.split(';').skip(1));
+        }
     }
     let mut found = Vec::new();
     for raw in raws {
@@ -809,8 +818,22 @@ fn url_credentials_reference(rules: &KeyRules, url: &Url) -> Vec<(String, Vec<u8
 #[test]
 fn one_pass_query_agrees_with_the_long_path() {
     let parts = [
-        "a", "b", "a.b", "B", "1", "", "x*_-", "%41", "+", "a%20b", "api_key", "é", "%80", "%zz",
+        "a",
+        "b",
+        "a.b",
+        "B",
+        "1",
+        "",
+        "x*_-",
+        "%41",
+        "+",
+        "a%20b",
+        "api_key",
+        "é",
+        "%80",
+        "%zz",
         "x;y",
+        "x;api_key=y",
     ];
     let rules = KeyRules::default().ignored_parameters(["b"]);
     let mut queries = vec![String::new()];
@@ -1274,4 +1297,39 @@ fn names_frameworks_fold_into_a_credential_are_credentials() {
     let declared = KeyRules::default().credential_parameters(["auth_token"]);
     let u = url("https://example.com/p?auth.token=S&b=2");
     assert_eq!(declared.normalized_url(&u), "https://example.com/p?b=2");
+}
+
+/// A kept pair holding `;api_key=S`: to an origin splitting at `&` only, `S` is part of the
+/// kept value; to one splitting at `;` too (Rack, older Python), `api_key` is a credential.
+/// So `S` is written neither into the key's text nor into the stored URL, and still tells
+/// keys apart, whether or not credentials count.
+#[test]
+fn a_credential_after_a_semicolon_in_a_kept_pair_is_not_written() {
+    let rules = KeyRules::default();
+    let u = url("https://example.com/p?a=1;api_key=SECRET;x=2&b=3");
+    assert_eq!(
+        rules.normalized_url(&u),
+        "https://example.com/p?a=1;api_key=;x=2&b=3"
+    );
+    let stored = rules.redact_url(&u);
+    assert_eq!(
+        stored.as_str(),
+        "https://example.com/p?a=1;api_key=;x=2&b=3"
+    );
+    assert_eq!(rules.url_group(&stored), rules.url_group(&u));
+    for rules in [rules.clone(), rules.clone().per_credential(false)] {
+        let key = |v: &str| {
+            get(
+                &rules,
+                &format!("https://example.com/p?a=1;api_key={v}&b=3"),
+            )
+        };
+        assert_ne!(key("A"), key("B"), "{rules:?}");
+        assert_eq!(key("A"), key("A"));
+    }
+    // A kept pair without such a part keeps its key.
+    assert_eq!(
+        rules.normalized_url(&url("https://example.com/p?a=1;x=2")),
+        "https://example.com/p?a=1;x=2"
+    );
 }
