@@ -12,7 +12,9 @@
 //!   keep their order: frameworks read them in order); a pair holding a `%` that escapes
 //!   nothing is kept as written (`a=%zz` is not `a=%25zz`), and a query holding a `;` is
 //!   kept as written, in its order, left-out parameters reduced to their names (origins
-//!   that split at `;` read `utm_source=x;id=5` as two parameters, others as one);
+//!   that split at `;` read `utm_source=x;id=5` as two parameters, others as one), as are
+//!   the parts of a kept pair after a `;` named like credentials (`k=1;api_key=`; the
+//!   pair's value is hashed apart);
 //! - the matched request headers ([`MatchHeaders`]), ignored ones left out;
 //! - the body (an empty one counts as none): JSON re-serialized with sorted object keys,
 //!   numbers compared by their text and ignored top-level keys removed, form bodies sorted
@@ -234,13 +236,18 @@ impl KeyRules {
     }
 
     /// True when `name` (decoded) is a credential parameter's, built-in or declared, as
-    /// written or as frameworks fold it ([`names::folded`]: PHP reads `api.key` and
-    /// `api+key` as `api_key`, and PHP, Rack and `qs` read `api_key[]` as it): the
-    /// application takes such a parameter for the credential, so it is one.
+    /// written or as a framework folds it ([`names::folds`]: PHP reads `api.key` and
+    /// `api+key` as `api_key`, PHP, Rack and `qs` read `api_key[]` as it, Rack
+    /// `[api_key]`): the application takes such a parameter for the credential, so it is
+    /// one.
     fn names_credential(&self, name: &[u8]) -> bool {
-        let held =
-            |name: &[u8]| is_builtin_credential(name) || self.credential_parameters.contains(name);
-        held(name) || names::folded(name).is_some_and(|folded| held(&folded))
+        self.holds_credential_name(name)
+            || names::folds(name).any(|folded| self.holds_credential_name(&folded))
+    }
+
+    /// True when `name` is a credential parameter's, built-in or declared, as it is.
+    fn holds_credential_name(&self, name: &[u8]) -> bool {
+        is_builtin_credential(name) || self.credential_parameters.contains(name)
     }
 
     /// A header left out of the stored request and of matched headers.
@@ -671,8 +678,9 @@ impl KeyRules {
     }
 
     /// What follows a `;` in the value of a credential of `pairs` (a query's or a form
-    /// body's, keyed as written: see [`QueryPairs::credential_tails`]), each named by `source`
-    /// and the credential's name.
+    /// body's, keyed as written: see [`QueryPairs::credential_tails`]), and the whole of a
+    /// kept pair holding a part named like a credential after a `;`, each named by `source`
+    /// and the pair's name.
     fn collect_credential_tails(
         &self,
         source: &str,
@@ -708,14 +716,17 @@ impl KeyRules {
         match json::Body::parse(body)? {
             json::Body::Object(mut members) => {
                 let mut found = Vec::new();
+                // JSON keys are taken as written: no framework folds them as it folds the
+                // names of a query or a form (`api.key` is not `api_key` there).
+                let credential = |name: &str| self.holds_credential_name(name.as_bytes());
                 for (name, value) in &members {
-                    if self.is_credential_parameter(name) {
+                    if credential(name) {
                         let mut canonical = Vec::new();
                         json::canonical(value, &mut canonical)?;
                         found.push((format!("json:{name}"), canonical));
                     }
                 }
-                members.retain(|name, _| !self.leaves_out_parameter(name));
+                members.retain(|name, _| !(self.is_ignored(name) || credential(name)));
                 json::canonical_object(&members, &mut out)?;
                 credentials.extend(found);
             }
@@ -750,8 +761,8 @@ fn decoded_pairs(input: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
         .collect()
 }
 
-/// Values found in a request (credentials, the parts after a credential's `;`), each named
-/// by where it came from.
+/// Values found in a request (credentials, the parts after a credential's `;`, kept pairs
+/// holding a credential's part), each named by where it came from.
 type NamedValues = Vec<(String, Vec<u8>)>;
 
 /// No query, fragment or user info: the URL's own text is its normalized form.

@@ -49,26 +49,48 @@ pub(super) fn is_builtin_credential(name: &[u8]) -> bool {
     holds(LENGTHS, super::CREDENTIAL_NAMES, name)
 }
 
-/// `name` as frameworks that fold parameter names read it, where that differs from `name`:
-/// PHP reads `.`, ` ` (a `+` decoded) and a `[` no `]` follows in a name as `_`, and PHP,
-/// Rack and `qs` read `name[]` and `name[k]` as the array `name`. So `api.key`, `api+key`,
-/// `api[key` and `api_key[]` all reach such an application as `api_key`. `None` when no fold
-/// changes `name` (nearly every name: one scan finds none of those bytes).
-pub(super) fn folded(name: &[u8]) -> Option<Vec<u8>> {
-    let folds = |b: &u8| matches!(*b, b'.' | b' ' | b'[');
-    if !name.iter().any(folds) {
-        return None;
-    }
+/// `name` as frameworks that fold parameter names read it, where that differs from `name`
+/// (nearly never: one scan finds none of the bytes they fold):
+/// - PHP cuts a name at a NUL, skips its leading spaces, reads `name[]` and `name[k]` as the
+///   array `name`, and `.`, ` ` (a `+` decoded) and a `[` no `]` follows as `_`: `api.key`,
+///   `api+key` and `api[key` are `api_key` to it;
+/// - Rack skips leading brackets and ends a name at the next one (`[api_key]`, `api_key]`
+///   and `api_key[x` are `api_key`), as `qs` reads `[api_key]`.
+pub(super) fn folds(name: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
+    let folded = name
+        .iter()
+        .any(|&b| matches!(b, b'.' | b' ' | b'[' | b']' | 0))
+        .then(|| [php_fold(name), rack_fold(name)]);
+    folded
+        .into_iter()
+        .flatten()
+        .filter(move |folded| folded != name)
+}
+
+/// `name` as PHP registers it (see [`folds`]).
+fn php_fold(name: &[u8]) -> Vec<u8> {
+    let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
+    let start = name.iter().position(|&b| b != b' ').unwrap_or(name.len());
+    let name = &name[start..];
     // An array's name ends at the first `[` that a `]` follows.
     let base = match name.iter().position(|&b| b == b'[') {
         Some(open) if name[open..].contains(&b']') => &name[..open],
         _ => name,
     };
-    let folded: Vec<u8> = base
-        .iter()
-        .map(|b| if folds(b) { b'_' } else { *b })
-        .collect();
-    (folded != name).then_some(folded)
+    base.iter()
+        .map(|&b| match b {
+            b'.' | b' ' | b'[' => b'_',
+            other => other,
+        })
+        .collect()
+}
+
+/// `name` as Rack reads it (see [`folds`]).
+fn rack_fold(name: &[u8]) -> Vec<u8> {
+    let bracket = |b: &u8| matches!(*b, b'[' | b']');
+    let start = name.iter().position(|b| !bracket(b)).unwrap_or(name.len());
+    let rest = &name[start..];
+    rest[..rest.iter().position(bracket).unwrap_or(rest.len())].to_vec()
 }
 
 /// True when `name` is one of `names` (ignoring ASCII case), whose lengths are `lengths`.

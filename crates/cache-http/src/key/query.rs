@@ -143,7 +143,10 @@ impl<'q> QueryPairs<'q> {
     /// led by a credential, as written, with the credential's decoded name. Not written into
     /// the key's text (to an origin splitting at `&` only it is part of the credential), but
     /// to one splitting at `;` it holds parameters of their own: the key hashes it whether
-    /// or not credentials count.
+    /// or not credentials count. Likewise the whole of each kept pair with a part named
+    /// like a credential after a `;` (in its name or its value), which is written without
+    /// those parts' values (see `write_as_written`): to an origin splitting at `&` only they
+    /// are the pair's own.
     pub(super) fn credential_tails(
         &self,
         treat: impl Fn(&[u8]) -> Treatment,
@@ -153,20 +156,19 @@ impl<'q> QueryPairs<'q> {
         } else {
             &[]
         };
-        pairs.iter().filter_map(move |(name, value)| {
-            let written = value.written_value();
-            let at = written.iter().position(|&b| b == b';')?;
-            match treat(name) {
-                Treatment::Secret => Some((&name[..], &written[at + 1..])),
-                // A kept pair whose parts name a credential is written without the
-                // credentials' values (see `write_as_written`), which are its own value to
-                // an origin splitting at `&` only: the whole value counts here.
+        pairs
+            .iter()
+            .filter_map(move |(name, value)| match treat(name) {
+                Treatment::Secret => {
+                    let written = value.written_value();
+                    let at = written.iter().position(|&b| b == b';')?;
+                    Some((&name[..], &written[at + 1..]))
+                }
                 Treatment::Keep if holds_secret_parts(value.written, &treat) => {
-                    Some((&name[..], written))
+                    Some((&name[..], value.written))
                 }
                 _ => None,
-            }
-        })
+            })
     }
 
     /// Writes the pairs `treat` keeps, encoded again (or as written: see the module's doc)

@@ -1274,6 +1274,13 @@ fn names_frameworks_fold_into_a_credential_are_credentials() {
         "access_token[0]",
         "client.secret",
         "api_key[a][b]",
+        "+api_key",
+        "%20api_key",
+        "[api_key]",
+        "]api_key",
+        "api_key]",
+        "api_key[x",
+        "api_key%00x",
     ] {
         let u = url(&format!("https://example.com/p?a=1&{name}=SECRET"));
         assert_eq!(
@@ -1288,11 +1295,23 @@ fn names_frameworks_fold_into_a_credential_are_credentials() {
         assert_ne!(key("A"), key("B"), "{name}: counted by its fingerprint");
     }
     // Folds that make no credential's name leave the parameter where it was.
-    for name in ["api.keys", "x[api_key]", "api_key]", "[]"] {
+    for name in ["api.keys", "x[api_key]", "[]", "api_keyx"] {
         let u = url(&format!("https://example.com/p?{name}=v"));
         assert!(rules.normalized_url(&u).ends_with("=v"), "{name}");
         assert!(rules.redact_url(&u).as_str().ends_with("=v"), "{name}");
     }
+    // JSON keys are taken as written: no framework folds them.
+    let body = |v: &str| {
+        let mut headers = HeaderMap::new();
+        headers.insert("content-type", HeaderValue::from_static("application/json"));
+        let body = format!(r#"{{"api.key":"{v}"}}"#);
+        let u = url("https://example.com/p");
+        rules
+            .clone()
+            .per_credential(false)
+            .key(&Method::POST, &u, &headers, Some(body.as_bytes()))
+    };
+    assert_ne!(body("A"), body("B"));
     // A declared credential folds alike.
     let declared = KeyRules::default().credential_parameters(["auth_token"]);
     let u = url("https://example.com/p?auth.token=S&b=2");
@@ -1326,6 +1345,20 @@ fn a_credential_after_a_semicolon_in_a_kept_pair_is_not_written() {
         };
         assert_ne!(key("A"), key("B"), "{rules:?}");
         assert_eq!(key("A"), key("A"));
+    }
+    // The part may sit in the pair's name (`a;api_key` is the name, `A` the value): the
+    // whole pair counts, so values still tell keys apart, and so does a missing `=`.
+    for rules in [rules.clone(), rules.clone().per_credential(false)] {
+        let key = |query: &str| get(&rules, &format!("https://example.com/p?{query}"));
+        assert_ne!(key("a;api_key=A"), key("a;api_key=B"), "{rules:?}");
+        assert_ne!(key("a;api_key"), key("a;api_key="), "{rules:?}");
+        assert_ne!(key("utm_source;api_key=A"), key("utm_source;api_key=B"));
+        assert!(
+            !rules
+                .redact_url(&url("https://example.com/p?a;api_key=SECRET"))
+                .as_str()
+                .contains("SECRET")
+        );
     }
     // A kept pair without such a part keeps its key.
     assert_eq!(
