@@ -255,15 +255,17 @@ impl KeyRules {
         self.is_ignored(name) || self.is_credential_header(name)
     }
 
-    /// A parameter left out of the key's text and of the stored URL: ignored, or a
-    /// credential, built-in or declared (which counts only by its fingerprint), whatever the
-    /// ignored list says.
+    /// [`leaves_out_parameter_bytes`](Self::leaves_out_parameter_bytes) of a name as text,
+    /// for the tests' reference.
+    #[cfg(test)]
     fn leaves_out_parameter(&self, name: &str) -> bool {
         self.leaves_out_parameter_bytes(name.as_bytes())
     }
 
-    /// [`leaves_out_parameter`](Self::leaves_out_parameter) of a decoded name that may not be
-    /// UTF-8 (then of its lossy text).
+    /// A parameter of a query or a form (decoded name, which may not be UTF-8: then its lossy
+    /// text) left out of the key's text and of the stored URL: ignored, or a credential,
+    /// built-in or declared (which counts only by its fingerprint), whatever the ignored list
+    /// says.
     fn leaves_out_parameter_bytes(&self, name: &[u8]) -> bool {
         names::matches_lossy(name, |name| {
             self.ignored.contains(name) || self.names_credential(name)
