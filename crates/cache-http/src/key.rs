@@ -242,7 +242,14 @@ impl KeyRules {
     /// one.
     fn names_credential(&self, name: &[u8]) -> bool {
         self.holds_credential_name(name)
-            || names::folds(name).any(|folded| self.holds_credential_name(&folded))
+            || (names::may_fold(name) && self.folds_to_credential(name))
+    }
+
+    /// The rare part of [`names_credential`](Self::names_credential), kept out of line: a
+    /// name holding a byte frameworks fold, read as they read it.
+    #[inline(never)]
+    fn folds_to_credential(&self, name: &[u8]) -> bool {
+        names::folds(name).any(|folded| self.holds_credential_name(&folded))
     }
 
     /// True when `name` is a credential parameter's, built-in or declared, as it is.

@@ -49,22 +49,33 @@ pub(super) fn is_builtin_credential(name: &[u8]) -> bool {
     holds(LENGTHS, super::CREDENTIAL_NAMES, name)
 }
 
-/// `name` as frameworks that fold parameter names read it, where that differs from `name`
-/// (nearly never: one scan finds none of the bytes they fold):
+/// `name` as frameworks that fold parameter names read it, where that differs from `name`:
 /// - PHP cuts a name at a NUL, skips its leading spaces, reads `name[]` and `name[k]` as the
 ///   array `name`, and `.`, ` ` (a `+` decoded) and a `[` no `]` follows as `_`: `api.key`,
 ///   `api+key` and `api[key` are `api_key` to it;
 /// - Rack skips leading brackets and ends a name at the next one (`[api_key]`, `api_key]`
 ///   and `api_key[x` are `api_key`), as `qs` reads `[api_key]`.
+///
+/// Callers check [`may_fold`] first: nearly no name folds, and this builds both readings.
 pub(super) fn folds(name: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
-    let folded = name
-        .iter()
-        .any(|&b| matches!(b, b'.' | b' ' | b'[' | b']' | 0))
-        .then(|| [php_fold(name), rack_fold(name)]);
-    folded
+    [php_fold(name), rack_fold(name)]
         .into_iter()
-        .flatten()
         .filter(move |folded| folded != name)
+}
+
+/// True when `name` holds a byte some framework folds (see [`folds`]): one table lookup a
+/// byte, as every parameter of every request is checked.
+pub(super) fn may_fold(name: &[u8]) -> bool {
+    static FOLDED: [bool; 256] = {
+        let mut folded = [false; 256];
+        folded[b'.' as usize] = true;
+        folded[b' ' as usize] = true;
+        folded[b'[' as usize] = true;
+        folded[b']' as usize] = true;
+        folded[0] = true;
+        folded
+    };
+    name.iter().any(|&b| FOLDED[usize::from(b)])
 }
 
 /// `name` as PHP registers it (see [`folds`]).
@@ -131,6 +142,32 @@ const fn lengths_of(names: &[&str]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The quick check never hides a fold: every name that folds to another holds a byte it
+    /// looks for, whatever the bytes around it.
+    #[test]
+    fn may_fold_finds_every_name_that_folds() {
+        let bytes = [b'a', b'_', b'.', b' ', b'[', b']', 0, b'%', 0xff];
+        let mut names: Vec<Vec<u8>> = vec![Vec::new()];
+        for _ in 0..4 {
+            let longer: Vec<Vec<u8>> = names
+                .iter()
+                .flat_map(|name| bytes.iter().map(move |&b| [name.as_slice(), &[b]].concat()))
+                .collect();
+            names.extend(longer);
+        }
+        for name in &names {
+            if folds(name).next().is_some() {
+                assert!(may_fold(name), "{name:?}");
+            }
+        }
+        assert_eq!(folds(b"api.key").collect::<Vec<_>>(), [b"api_key".to_vec()]);
+        assert_eq!(
+            folds(b"[api_key]").collect::<Vec<_>>(),
+            [Vec::new(), b"api_key".to_vec()]
+        );
+        assert!(!may_fold(b"api_key"));
+    }
 
     /// The length filter never hides a name: every length from 0 to past 63, names with
     /// non-ASCII bytes, and case differences answer as a plain scan of the list would.
