@@ -856,12 +856,18 @@ fn one_pass_query_agrees_with_the_long_path() {
         queries.extend(longer);
     }
     let mut checked = 0;
-    for query in &queries {
-        for shape in [
-            "https://h.test/p?{q}",
-            "https://h.test/p?{q}#f",
-            "https://u:p@h.test/?{q}",
-        ] {
+    // Every query plainly; a fifth of them also behind user info and before a fragment,
+    // which the query's handling does not depend on (the whole set thrice took 35 s in debug).
+    for (i, query) in queries.iter().enumerate() {
+        let shapes: &[&str] = match i % 5 {
+            0 => &[
+                "https://h.test/p?{q}",
+                "https://h.test/p?{q}#f",
+                "https://u:p@h.test/?{q}",
+            ],
+            _ => &["https://h.test/p?{q}"],
+        };
+        for shape in shapes {
             let url = Url::parse(&shape.replace("{q}", query)).unwrap();
             assert_eq!(
                 rules.normalized_url(&url),
