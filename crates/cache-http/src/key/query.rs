@@ -212,15 +212,9 @@ impl<'q> QueryPairs<'q> {
                 Treatment::Keep if holds_secret_parts(value.written, &treat) => {
                     let mut parts = value.written.split(|&b| b == b';');
                     out.extend_from_slice(parts.next().unwrap_or_default());
-                    for part in parts {
-                        out.push(b';');
-                        if treat(&decode(name_part(part))) == Treatment::Secret {
-                            out.extend_from_slice(name_part(part));
-                            out.push(b'=');
-                        } else {
-                            out.extend_from_slice(part);
-                        }
-                    }
+                    // Only a credential's value is left out: to an origin splitting at `&`
+                    // only, the rest is the kept value.
+                    write_parts(parts, |part| part != Treatment::Secret, &treat, out);
                 }
                 Treatment::Keep => out.extend_from_slice(value.written),
                 Treatment::Secret => {
@@ -236,17 +230,28 @@ impl<'q> QueryPairs<'q> {
                     let mut parts = value.written.split(|&b| b == b';');
                     out.extend_from_slice(parts.next().map(name_part).unwrap_or_default());
                     out.push(b'=');
-                    for part in parts {
-                        out.push(b';');
-                        if treat(&decode(name_part(part))) == Treatment::Keep {
-                            out.extend_from_slice(part);
-                        } else {
-                            out.extend_from_slice(name_part(part));
-                            out.push(b'=');
-                        }
-                    }
+                    write_parts(parts, |part| part == Treatment::Keep, &treat, out);
                 }
             }
+        }
+    }
+}
+
+/// Writes `parts` (a pair's parts after its first `;`), each after a `;`: whole when `whole`
+/// says so of its treatment (by its own decoded name), else its name alone.
+fn write_parts<'p>(
+    parts: impl Iterator<Item = &'p [u8]>,
+    whole: impl Fn(Treatment) -> bool,
+    treat: &impl Fn(&[u8]) -> Treatment,
+    out: &mut Vec<u8>,
+) {
+    for part in parts {
+        out.push(b';');
+        if whole(treat(&decode(name_part(part)))) {
+            out.extend_from_slice(part);
+        } else {
+            out.extend_from_slice(name_part(part));
+            out.push(b'=');
         }
     }
 }
