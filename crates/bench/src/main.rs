@@ -317,17 +317,17 @@ async fn hit_rows(
         rounds::REMOTE_BLOCK,
     ));
     let what = format!("{} KiB, {}", size / 1024, shape.name());
-    hit_checks(&results, &rounds, &what, HIT_TARGETS, checks);
+    hit_checks(&rounds, &what, HIT_TARGETS, checks);
     // The memory tier's hit over Redis against our memory store's hit: what Redis costs
     // once memory answers.
     checks.extend(median_check(
-        (&results, &rounds),
+        &rounds,
         ("ours: tiered redis", "ours: memory"),
         format!("tiered redis hit vs memory hit, {what}"),
         Some(Target::AtMost(1.3)),
     ));
     checks.extend(median_check(
-        (&results, &rounds),
+        &rounds,
         ("peer: moka", "floor: memory"),
         format!("peer (moka) hit, {what}"),
         None,
@@ -343,10 +343,9 @@ const HIT_TARGETS: &[(&str, f64)] = &[
     ("redis", 1.2),
 ];
 
-/// A check per store of `targets` that has both ours and its floor in `results`: its hit
+/// A check per store of `targets` that has both ours and its floor in `rounds`: its hit
 /// against the floor's, in the row `what` names.
 fn hit_checks(
-    results: &Results,
     rounds: &rounds::Rounds,
     what: &str,
     targets: &[(&str, f64)],
@@ -354,7 +353,7 @@ fn hit_checks(
 ) {
     for &(store, target) in targets {
         checks.extend(median_check(
-            (results, rounds),
+            rounds,
             (&format!("ours: {store}"), &format!("floor: {store}")),
             format!("{store} hit, {what}"),
             Some(Target::AtMost(target)),
@@ -365,15 +364,15 @@ fn hit_checks(
 /// The check of contender `ours` against `floor`, when the rounds timed both: their medians,
 /// and the ratio judged round by round ([`rounds::Rounds::ratio`]).
 fn median_check(
-    (results, rounds): (&Results, &rounds::Rounds),
+    rounds: &rounds::Rounds,
     (ours, floor): (&str, &str),
     measure: String,
     target: Option<Target>,
 ) -> Option<Check> {
     Some(Check {
         measure,
-        ours: results.median(ours)?,
-        floor: results.median(floor)?,
+        ours: rounds.median(ours)?,
+        floor: rounds.median(floor)?,
         unit: "µs",
         target,
         paired: Some(rounds.ratio(ours, floor)?),

@@ -125,10 +125,10 @@ pub(crate) async fn rows(origin: &str, dir: &Path, checks: &mut Vec<Check>) {
     ));
     // No Redis contender here: its entry finds no median and gives no check.
     let what = format!("1 KiB, 3-param query, {ROW_URLS} URLs");
-    crate::hit_checks(&results, &rounds, &what, crate::HIT_TARGETS, checks);
+    crate::hit_checks(&rounds, &what, crate::HIT_TARGETS, checks);
     for (store, floor) in WITH_HEAD {
         checks.extend(crate::median_check(
-            (&results, &rounds),
+            &rounds,
             (&format!("ours: {store}"), floor),
             format!("{store} hit, {what}, vs a floor answering the origin's head"),
             None,

@@ -55,13 +55,7 @@ pub(crate) async fn time_each(
     urls: &[String],
     iterations: usize,
 ) -> Vec<Duration> {
-    let mut samples = Vec::with_capacity(iterations);
-    for i in 0..iterations {
-        let started = Instant::now();
-        get(client, &urls[i % urls.len()]).await;
-        samples.push(started.elapsed());
-    }
-    samples
+    time_from(client, urls, 0, iterations).await
 }
 
 /// `count` requests, one after another, through `urls` from index `start` on (wrapping):

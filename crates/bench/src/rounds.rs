@@ -75,19 +75,25 @@ pub(crate) async fn run(contenders: &[Contender], urls: &[String], first_remote:
 }
 
 impl Rounds {
-    /// Each contender's median (the median of its block medians) and p99 (of every request).
+    /// Each contender's median ([`Rounds::median`]) and p99 (of every request).
     pub(crate) fn results(&self) -> Results {
         Results(
             self.0
                 .iter()
                 .map(|timed| {
                     let p99 = measure::stats(timed.samples.clone()).p99;
-                    let median = median(timed.medians.clone()).unwrap_or_default();
+                    let median = self.median(timed.name).unwrap_or_default();
                     let median = Duration::from_secs_f64(median / 1e6);
                     (timed.name, Stats { median, p99 })
                 })
                 .collect(),
         )
+    }
+
+    /// The median of `name`'s block medians, in µs; `None` unless it ran.
+    pub(crate) fn median(&self, name: &str) -> Option<f64> {
+        let timed = self.0.iter().find(|timed| timed.name == name)?;
+        median(timed.medians.clone())
     }
 
     /// `ours` against `floor`: the median over the rounds of ours' block median divided by

@@ -73,7 +73,7 @@ pub(crate) async fn token_rows(origin: &str, checks: &mut Vec<Check>) {
         crate::rounds::BLOCK
     ));
     checks.extend(crate::median_check(
-        (&results, &rounds),
+        &rounds,
         ("ours: memory", "floor: memory"),
         "memory hit, 1 KiB, 3-param query, bearer token".into(),
         Some(Target::AtMost(1.3)),
