@@ -27,6 +27,14 @@ if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then
     export TMPDIR="$owned_tmpdir"
 fi
 
+# A fresh checkout (CI's case) compiles the workspace's own crates without incremental state:
+# writing it made a cold build of their tests 120 s instead of 75 s here, and a fresh checkout
+# never reuses it. A target directory from an earlier run keeps cargo's default, where a small
+# change rebuilds in half the time.
+if [ -z "${CARGO_INCREMENTAL:-}" ] && [ ! -d "${CARGO_TARGET_DIR:-target}" ]; then
+    export CARGO_INCREMENTAL=0
+fi
+
 step "cargo fmt --all -- --check"
 cargo fmt --all -- --check
 
@@ -38,10 +46,11 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps --quie
 
 if ! command -v cargo-deny >/dev/null 2>&1; then
     step "installing cargo-deny"
-    # Its release profile links with fat LTO in one codegen unit; a plain optimized build
-    # checks the same and installs in 98 s instead of 127 s here.
-    CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
-        cargo install cargo-deny --locked
+    # Unoptimized and without debug info: it installs in 86 s instead of 199 s for an
+    # optimized build (fat LTO off) on a cold 2-core machine, and its checks of this workspace
+    # then take 4.5 s instead of 1.8 s.
+    CARGO_PROFILE_DEV_DEBUG=false CARGO_INCREMENTAL=0 \
+        cargo install cargo-deny --locked --debug
 fi
 step "cargo deny check bans licenses sources"
 cargo deny check bans licenses sources
