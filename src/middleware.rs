@@ -26,6 +26,7 @@ use crate::mode::CacheMode;
 use crate::network::{fetch, refresh_in_background};
 use crate::observe;
 use crate::pass_on::{HandleFuture, pass_on};
+use crate::policy::UserExpiration;
 use crate::post_for_get::post;
 use crate::range::{self, RangeAnswer};
 use crate::scope::{self, CacheScope};
@@ -98,6 +99,18 @@ impl CacheMiddleware {
     }
 }
 
+/// What the lookup left for a request that goes to the origin.
+struct Miss {
+    url_key: CacheKey,
+    found: Option<Found>,
+    seen: SeenIndex,
+    user: UserExpiration,
+    directives: Option<RequestDirectives>,
+    mode: CacheMode,
+    /// [`Flights::mark`](crate::flight::Flights::mark) taken before the lookup.
+    flight_mark: u64,
+}
+
 // Written out rather than with `#[async_trait]` (which it matches): when nothing observes the
 // request, `handle_request`'s future is boxed as it is, with no wrapper future to move it into.
 impl Middleware for CacheMiddleware {
@@ -126,207 +139,249 @@ impl Middleware for CacheMiddleware {
 
 impl CacheMiddleware {
     /// The request through the cache; [`Middleware::handle`] wraps it in its span.
-    async fn handle_request(
-        &self,
+    //
+    // An `async` block rather than an `async fn`: an `async fn` keeps its arguments and the
+    // locals they are moved into apart in its state, and every hit allocates and moves that
+    // state (`handle` boxes it).
+    fn handle_request<'a>(
+        &'a self,
         req: Request,
-        extensions: &mut Extensions,
-        next: Next<'_>,
-    ) -> reqwest_middleware::Result<Response> {
-        let cache = &*self.cache;
-        let (settings, live) = (&cache.settings, &cache.live);
-        let scope = scope::current();
-        // One snapshot of what a handle may change: this request sees one version whole.
-        let (mode, user) = {
-            let runtime = settings.runtime.load();
-            let asked = extensions
-                .get::<CacheMode>()
-                .copied()
-                .or_else(|| scope.as_ref().and_then(CacheScope::cache_mode));
-            let user = runtime.expiration(
-                extensions.get::<Expiration>().copied(),
-                scope.as_ref(),
-                req.url(),
-            );
-            (runtime.mode(asked), user)
-        };
-        // A recording keeps every answer it took: unsafe requests invalidate nothing then.
-        let invalidates = mode != CacheMode::Record;
-        // Requests the cache does not answer still go through `pass_on`: a successful unsafe
-        // one invalidates what is stored for its URL, whatever skipped the cache.
-        if scope.as_ref().is_some_and(CacheScope::is_disabled) || mode == CacheMode::Bypass {
-            return pass_on(cache, req, extensions, next, invalidates).await;
-        }
-        // Offline and replay never send: what the cache cannot look up is not stored.
-        let never_sends = mode.never_sends();
-        // A Range request is answered from a stored complete response, or passed on: its
-        // answer (a `206`) is never stored. Range means something for GET only (RFC 9110
-        // §14.2: ignored with any other method), so a HEAD with one is a HEAD.
-        let ranged = req.method() == Method::GET && req.headers().contains_key(RANGE);
-        if !settings.allowable_methods.contains(req.method()) {
-            if never_sends {
-                return nothing_stored(cache, mode, &req, None);
+        extensions: &'a mut Extensions,
+        next: Next<'a>,
+    ) -> impl Future<Output = reqwest_middleware::Result<Response>> + Send + 'a {
+        async move {
+            let cache = &*self.cache;
+            let (settings, live) = (&cache.settings, &cache.live);
+            let scope = scope::current();
+            // One snapshot of what a handle may change: this request sees one version whole.
+            let (mode, user) = {
+                let runtime = settings.runtime.load();
+                let asked = extensions
+                    .get::<CacheMode>()
+                    .copied()
+                    .or_else(|| scope.as_ref().and_then(CacheScope::cache_mode));
+                let user = runtime.expiration(
+                    extensions.get::<Expiration>().copied(),
+                    scope.as_ref(),
+                    req.url(),
+                );
+                (runtime.mode(asked), user)
+            };
+            // A recording keeps every answer it took: unsafe requests invalidate nothing then.
+            let invalidates = mode != CacheMode::Record;
+            // Requests the cache does not answer still go through `pass_on`: a successful unsafe
+            // one invalidates what is stored for its URL, whatever skipped the cache.
+            if scope.as_ref().is_some_and(CacheScope::is_disabled) || mode == CacheMode::Bypass {
+                return pass_on(cache, req, extensions, next, invalidates).await;
             }
-            let post_for_get = settings.cache_control
-                && req.method() == Method::POST
-                && !ranged
-                && settings.allowable_methods.contains(&Method::GET);
-            if post_for_get {
-                // Boxed: storing the answer is a large future, kept out of the hit path's.
-                return Box::pin(post(cache, user, req, extensions, next, invalidates)).await;
+            // Offline and replay never send: what the cache cannot look up is not stored.
+            let never_sends = mode.never_sends();
+            // A Range request is answered from a stored complete response, or passed on: its
+            // answer (a `206`) is never stored. Range means something for GET only (RFC 9110
+            // §14.2: ignored with any other method), so a HEAD with one is a HEAD.
+            let ranged = req.method() == Method::GET && req.headers().contains_key(RANGE);
+            if !settings.allowable_methods.contains(req.method()) {
+                if never_sends {
+                    return nothing_stored(cache, mode, &req, None);
+                }
+                let post_for_get = settings.cache_control
+                    && req.method() == Method::POST
+                    && !ranged
+                    && settings.allowable_methods.contains(&Method::GET);
+                if post_for_get {
+                    // Boxed: storing the answer is a large future, kept out of the hit path's.
+                    return Box::pin(post(cache, user, req, extensions, next, invalidates)).await;
+                }
+                return pass_on(cache, req, extensions, next, invalidates).await;
             }
-            return pass_on(cache, req, extensions, next, invalidates).await;
-        }
-        let body = match req.body() {
-            None => None,
-            Some(body) => match body.as_bytes() {
-                Some(bytes) => Some(bytes),
-                // A streaming body cannot be keyed without consuming it.
-                None if never_sends => return nothing_stored(cache, mode, &req, None),
-                None => return pass_on(cache, req, extensions, next, invalidates).await,
-            },
-        };
-        // An explicit "do not cache" (per request, scope or URL pattern) skips reads too, as
-        // requests-cache's DO_NOT_CACHE does: nothing stored earlier is served.
-        if !user.expiration.is_cacheable() && user.explicit {
-            if never_sends {
-                return nothing_stored(cache, mode, &req, None);
-            }
-            return pass_on(cache, req, extensions, next, invalidates).await;
-        }
-        let url_key = settings
-            .keys
-            .key(req.method(), req.url(), req.headers(), body);
-        // Request directives are honoured in every mode: they are the caller's own wish.
-        let directives = RequestDirectives::parse(req.headers());
-        let mode = match mode {
-            CacheMode::Default if directives.is_some_and(|d| d.only_if_cached) => {
-                CacheMode::OnlyIfCached
-            }
-            other => other,
-        };
-
-        let now = settings.clock.now();
-        let flight_mark = live.flights.mark();
-        let (found, seen) = if mode.skips_lookup() {
-            (None, SeenIndex::Unknown)
-        } else {
-            let Lookup { found, index } = find(live, &url_key, req.headers()).await;
-            (found, SeenIndex::Known(index))
-        };
-        if found.is_none() && req.method() == Method::HEAD && !mode.skips_lookup() {
-            // A stored GET answers a HEAD: same status and headers, no body.
-            let get_key = settings
-                .keys
-                .key(&Method::GET, req.url(), req.headers(), None);
-            if let Some(Decision::Serve(get)) = find(live, &get_key, req.headers())
-                .await
-                .found
-                .map(|get| decide(settings, mode, directives.as_ref(), Some(get), now))
-            {
-                live.stats.hit();
-                let info = hit_info(&get, false, now);
-                return Ok(answer(get, &req, info, now, None));
-            }
-        }
-
-        match decide(settings, mode, directives.as_ref(), found, now) {
-            Decision::Serve(found) => {
-                // A body kept in its file is not cut (its signature covers the whole).
-                let range_of = |found: &Found| match found.body {
-                    Some(_) => RangeAnswer::Origin,
-                    None => range::answer(req.headers(), found.response()),
-                };
-                let part = match ranged.then(|| range_of(&found)) {
-                    // `only-if-cached` (and offline, replay) never goes to the network: a
-                    // range the cache cannot cut is answered with the whole response
-                    // (RFC 9110 §14.2 lets a recipient ignore Range).
-                    Some(RangeAnswer::Origin) if mode == CacheMode::OnlyIfCached || never_sends => {
-                        None
-                    }
-                    Some(RangeAnswer::Origin) => {
+            let body = match req.body() {
+                None => None,
+                Some(body) => match body.as_bytes() {
+                    Some(bytes) => Some(bytes),
+                    // A streaming body cannot be keyed without consuming it.
+                    None if never_sends => return nothing_stored(cache, mode, &req, None),
+                    None => {
                         return pass_on(cache, req, extensions, next, invalidates).await;
                     }
-                    Some(RangeAnswer::Part(range)) => Some(range),
-                    Some(RangeAnswer::Whole) | None => None,
-                };
-                live.stats.hit();
-                let info = hit_info(&found, false, now);
-                Ok(answer(found, &req, info, now, part))
+                },
+            };
+            // An explicit "do not cache" (per request, scope or URL pattern) skips reads too, as
+            // requests-cache's DO_NOT_CACHE does: nothing stored earlier is served.
+            if !user.expiration.is_cacheable() && user.explicit {
+                if never_sends {
+                    return nothing_stored(cache, mode, &req, None);
+                }
+                return pass_on(cache, req, extensions, next, invalidates).await;
             }
-            // Nothing usable and `only-if-cached`: a 504, Range or not (RFC 9111 §5.2.1.7).
-            Decision::GatewayTimeout => {
-                live.stats.miss();
-                Ok(gateway_timeout(req.url().clone(), url_key))
+            let url_key = settings
+                .keys
+                .key(req.method(), req.url(), req.headers(), body);
+            // Request directives are honoured in every mode: they are the caller's own wish.
+            let directives = RequestDirectives::parse(req.headers());
+            let mode = match mode {
+                CacheMode::Default if directives.is_some_and(|d| d.only_if_cached) => {
+                    CacheMode::OnlyIfCached
+                }
+                other => other,
+            };
+
+            let now = settings.clock.now();
+            let flight_mark = live.flights.mark();
+            let (found, seen) = if mode.skips_lookup() {
+                (None, SeenIndex::Unknown)
+            } else {
+                let Lookup { found, index } = find(live, &url_key, req.headers()).await;
+                (found, SeenIndex::Known(index))
+            };
+            if found.is_none() && req.method() == Method::HEAD && !mode.skips_lookup() {
+                // A stored GET answers a HEAD: same status and headers, no body.
+                let get_key = settings
+                    .keys
+                    .key(&Method::GET, req.url(), req.headers(), None);
+                if let Some(Decision::Serve(get)) = find(live, &get_key, req.headers())
+                    .await
+                    .found
+                    .map(|get| decide(settings, mode, directives.as_ref(), Some(get), now))
+                {
+                    live.stats.hit();
+                    let info = hit_info(&get, false, now);
+                    return Ok(answer(get, &req, info, now, None));
+                }
             }
-            Decision::NothingStored => nothing_stored(cache, mode, &req, Some(url_key)),
-            // Whatever else would happen, a Range request goes to the origin as it came.
-            _ if ranged => pass_on(cache, req, extensions, next, invalidates).await,
-            Decision::ServeStaleAndRefresh(found) => {
-                live.stats.hit();
-                let mut info = hit_info(&found, false, now);
-                info.stale_while_revalidate = true;
-                let aged_from = info.created_at;
-                let (headers, shared) = found.clone().take_headers();
-                let response = serve(
-                    Source::found(headers, &shared),
-                    req.url(),
-                    info,
-                    true,
-                    (aged_from, now),
-                );
-                let exchange = Exchange::new(
-                    settings,
-                    url_key,
-                    (Some(found), seen),
-                    user,
-                    directives,
-                    &req,
-                );
-                refresh_in_background(&self.cache, exchange, &req);
-                Ok(response)
-            }
-            Decision::Forward(found) => {
-                let flight = match settings.single_flight_wait {
-                    Some(wait) if mode == CacheMode::Default && is_safe(req.method()) => {
-                        Some((live.flights.join(url_key), wait))
-                    }
-                    _ => None,
-                };
-                let _leader = match flight {
-                    Some((Flight::Follower(done), wait)) => {
-                        // Boxed, as the miss path: its state stays out of the hit's future.
-                        let follow =
-                            self.follow(done, wait, url_key, directives.as_ref(), mode, &req);
-                        if let Some(response) = Box::pin(follow).await {
-                            return Ok(response);
+
+            match decide(settings, mode, directives.as_ref(), found, now) {
+                Decision::Serve(found) => {
+                    // A body kept in its file is not cut (its signature covers the whole).
+                    let range_of = |found: &Found| match found.body {
+                        Some(_) => RangeAnswer::Origin,
+                        None => range::answer(req.headers(), found.response()),
+                    };
+                    let part = match ranged.then(|| range_of(&found)) {
+                        // `only-if-cached` (and offline, replay) never goes to the network: a
+                        // range the cache cannot cut is answered with the whole response
+                        // (RFC 9110 §14.2 lets a recipient ignore Range).
+                        Some(RangeAnswer::Origin)
+                            if mode == CacheMode::OnlyIfCached || never_sends =>
+                        {
+                            None
                         }
-                        None
-                    }
-                    Some((Flight::Leader(guard), _)) => {
-                        // A flight for this key may have finished between our read and our
-                        // joining: then look once more before going to the origin.
-                        if live.flights.finished_since(&url_key, flight_mark) {
-                            let again =
-                                self.answer_from_cache(url_key, directives.as_ref(), mode, &req);
-                            if let Some(response) = Box::pin(again).await {
-                                return Ok(response);
-                            }
+                        Some(RangeAnswer::Origin) => {
+                            return Box::pin(pass_on(cache, req, extensions, next, invalidates))
+                                .await;
                         }
-                        Some(guard)
-                    }
-                    None => None,
-                };
-                let mut exchange =
-                    Exchange::new(settings, url_key, (found, seen), user, directives, &req);
-                exchange.recording = mode == CacheMode::Record;
-                // Boxed: the miss path's state stays out of the hit path's future.
-                Box::pin(fetch(cache, exchange, req, extensions, next)).await
+                        Some(RangeAnswer::Part(range)) => Some(range),
+                        Some(RangeAnswer::Whole) | None => None,
+                    };
+                    live.stats.hit();
+                    let info = hit_info(&found, false, now);
+                    Ok(answer(found, &req, info, now, part))
+                }
+                // Nothing usable and `only-if-cached`: a 504, Range or not (RFC 9111 §5.2.1.7).
+                Decision::GatewayTimeout => {
+                    live.stats.miss();
+                    Ok(gateway_timeout(req.url().clone(), url_key))
+                }
+                Decision::NothingStored => nothing_stored(cache, mode, &req, Some(url_key)),
+                // Whatever else would happen, a Range request goes to the origin as it came.
+                _ if ranged => pass_on(cache, req, extensions, next, invalidates).await,
+                Decision::ServeStaleAndRefresh(found) => {
+                    live.stats.hit();
+                    let mut info = hit_info(&found, false, now);
+                    info.stale_while_revalidate = true;
+                    let aged_from = info.created_at;
+                    let (headers, shared) = found.clone().take_headers();
+                    let response = serve(
+                        Source::found(headers, &shared),
+                        req.url(),
+                        info,
+                        true,
+                        (aged_from, now),
+                    );
+                    let exchange = Exchange::new(
+                        settings,
+                        url_key,
+                        (Some(found), seen),
+                        user,
+                        directives,
+                        &req,
+                    );
+                    refresh_in_background(&self.cache, exchange, &req);
+                    Ok(response)
+                }
+                // Boxed: the miss path's state (the request, what the lookup found) stays out of
+                // the hit path's future, which every hit allocates and moves.
+                Decision::Forward(found) => {
+                    let miss = Miss {
+                        url_key,
+                        found,
+                        seen,
+                        user,
+                        directives,
+                        mode,
+                        flight_mark,
+                    };
+                    Box::pin(self.forward(miss, req, extensions, next)).await
+                }
             }
         }
     }
 }
 
 impl CacheMiddleware {
+    /// A request the cache does not answer from what it holds: it goes to the origin (or
+    /// follows the identical request in flight) and its answer is stored.
+    async fn forward(
+        &self,
+        miss: Miss,
+        req: Request,
+        extensions: &mut Extensions,
+        next: Next<'_>,
+    ) -> reqwest_middleware::Result<Response> {
+        let cache = &*self.cache;
+        let (settings, live) = (&cache.settings, &cache.live);
+        let Miss {
+            url_key,
+            found,
+            seen,
+            user,
+            directives,
+            mode,
+            flight_mark,
+        } = miss;
+        let flight = match settings.single_flight_wait {
+            Some(wait) if mode == CacheMode::Default && is_safe(req.method()) => {
+                Some((live.flights.join(url_key), wait))
+            }
+            _ => None,
+        };
+        let _leader = match flight {
+            Some((Flight::Follower(done), wait)) => {
+                // Boxed, as the miss path: its state stays out of the hit's future.
+                let follow = self.follow(done, wait, url_key, directives.as_ref(), mode, &req);
+                if let Some(response) = Box::pin(follow).await {
+                    return Ok(response);
+                }
+                None
+            }
+            Some((Flight::Leader(guard), _)) => {
+                // A flight for this key may have finished between our read and our
+                // joining: then look once more before going to the origin.
+                if live.flights.finished_since(&url_key, flight_mark) {
+                    let again = self.answer_from_cache(url_key, directives.as_ref(), mode, &req);
+                    if let Some(response) = Box::pin(again).await {
+                        return Ok(response);
+                    }
+                }
+                Some(guard)
+            }
+            None => None,
+        };
+        let mut exchange = Exchange::new(settings, url_key, (found, seen), user, directives, &req);
+        exchange.recording = mode == CacheMode::Record;
+        // Boxed: the miss path's state stays out of the hit path's future.
+        Box::pin(fetch(cache, exchange, req, extensions, next)).await
+    }
+
     /// Waits for the identical request in flight, then answers from what it stored; `None`
     /// when it stored nothing usable or took too long (then this request goes itself).
     async fn follow(
