@@ -136,22 +136,48 @@ fn write_normalized_value(headers: &HeaderMap, name: &HeaderName, out: &mut Vec<
     true
 }
 
-/// The non-empty, trimmed members of one field line: split at commas as text, or as bytes
-/// (trimmed of ASCII whitespace) when the line is not UTF-8.
+/// The non-empty, trimmed members of one field line: split at the commas outside quoted
+/// strings (RFC 9110 §5.6.4: `text/html;x="a,b"` is one member, whose `a,b` is not `a, b`),
+/// trimmed as text, or as bytes (of ASCII whitespace) when the line is not UTF-8.
 fn list_members(line: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let text = std::str::from_utf8(line).ok();
-    let as_text = text.into_iter().flat_map(|text| {
-        text.split(',')
-            .map(str::trim)
-            .filter(|m| !m.is_empty())
-            .map(str::as_bytes)
-    });
-    let as_bytes = text.is_none().then_some(line).into_iter().flat_map(|line| {
-        line.split(|&b| b == b',')
-            .map(<[u8]>::trim_ascii)
-            .filter(|m| !m.is_empty())
-    });
-    as_text.chain(as_bytes)
+    let utf8 = std::str::from_utf8(line).is_ok();
+    unquoted_comma_split(line)
+        .map(move |member| match utf8 {
+            // Split at ASCII commas, so each member of a UTF-8 line is UTF-8 too.
+            true => std::str::from_utf8(member).map_or(member, |text| text.trim().as_bytes()),
+            false => member.trim_ascii(),
+        })
+        .filter(|member| !member.is_empty())
+}
+
+/// `line` split at each comma outside a quoted string. A backslash inside quotes escapes the
+/// byte after it; a quote left open runs to the end of the line.
+fn unquoted_comma_split(line: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = Some(line);
+    std::iter::from_fn(move || {
+        let text = rest?;
+        let (mut quoted, mut escaped) = (false, false);
+        let comma = text.iter().position(|&b| {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' if quoted => escaped = true,
+                b'"' => quoted = !quoted,
+                b',' if !quoted => return true,
+                _ => {}
+            }
+            false
+        });
+        match comma {
+            Some(at) => {
+                rest = Some(&text[at + 1..]);
+                Some(&text[..at])
+            }
+            None => {
+                rest = None;
+                Some(text)
+            }
+        }
+    })
 }
 
 /// Appends `members` to `out`, separated by ", ".
@@ -257,6 +283,26 @@ mod tests {
         assert_eq!(parse_vary(&headers(&[("vary", &too_many)])), Vary::Any);
         assert_eq!(parse_vary(&headers(&[("vary", " , ")])), Vary::None);
         assert_eq!(parse_vary(&HeaderMap::new()), Vary::None);
+    }
+
+    #[test]
+    fn commas_in_quoted_strings_do_not_split_list_members() {
+        let accept = |value: &str| {
+            normalized_value(&headers(&[("accept", value)]), &http::header::ACCEPT).unwrap()
+        };
+        // One member each, whose quoted commas differ: two variants.
+        assert_ne!(
+            accept(r#"text/html;x="a,b""#),
+            accept(r#"text/html;x="a, b""#)
+        );
+        assert_eq!(accept(r#"text/html;x="a,b""#), br#"text/html;x="a,b""#);
+        // Outside quotes a comma still separates members, whatever surrounds it.
+        assert_eq!(accept(r#" a;x="1,2" ,b"#), br#"a;x="1,2", b"#);
+        // An escaped quote does not close the string; an open quote runs to the end.
+        assert_eq!(accept(r#"a;x="q\",r",b"#), br#"a;x="q\",r", b"#);
+        assert_eq!(accept(r#"a;x="q,r"#), br#"a;x="q,r"#);
+        // Lists without quotes normalize as before.
+        assert_eq!(accept("a,  ,b , c"), b"a, b, c");
     }
 
     /// Variant keys are stored: the bytes hashed for them may never change, whatever way
