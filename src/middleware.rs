@@ -343,15 +343,8 @@ impl CacheMiddleware {
     ) -> reqwest_middleware::Result<Response> {
         let cache = &*self.cache;
         let (settings, live) = (&cache.settings, &cache.live);
-        let Miss {
-            url_key,
-            found,
-            seen,
-            user,
-            directives,
-            mode,
-            flight_mark,
-        } = miss;
+        let (url_key, mode) = (miss.url_key, miss.mode);
+        let directives = miss.directives.as_ref();
         let flight = match settings.single_flight_wait {
             Some(wait) if mode == CacheMode::Default && is_safe(req.method()) => {
                 Some((live.flights.join(url_key), wait))
@@ -360,9 +353,8 @@ impl CacheMiddleware {
         };
         let _leader = match flight {
             Some((Flight::Follower(done), wait)) => {
-                // Boxed, as the miss path: its state stays out of the hit's future.
-                let follow = self.follow(done, wait, url_key, directives.as_ref(), mode, &req);
-                if let Some(response) = Box::pin(follow).await {
+                let follow = self.follow(done, wait, url_key, directives, mode, &req);
+                if let Some(response) = follow.await {
                     return Ok(response);
                 }
                 None
@@ -370,9 +362,9 @@ impl CacheMiddleware {
             Some((Flight::Leader(guard), _)) => {
                 // A flight for this key may have finished between our read and our
                 // joining: then look once more before going to the origin.
-                if live.flights.finished_since(&url_key, flight_mark) {
-                    let again = self.answer_from_cache(url_key, directives.as_ref(), mode, &req);
-                    if let Some(response) = Box::pin(again).await {
+                if live.flights.finished_since(&url_key, miss.flight_mark) {
+                    let again = self.answer_from_cache(url_key, directives, mode, &req);
+                    if let Some(response) = again.await {
                         return Ok(response);
                     }
                 }
@@ -380,10 +372,12 @@ impl CacheMiddleware {
             }
             None => None,
         };
-        let mut exchange = Exchange::new(settings, url_key, (found, seen), user, directives, &req);
+        let found = (miss.found, miss.seen);
+        let mut exchange =
+            Exchange::new(settings, url_key, found, miss.user, miss.directives, &req);
         exchange.recording = mode == CacheMode::Record;
-        // Boxed: the miss path's state stays out of the hit path's future.
-        Box::pin(fetch(cache, exchange, req, extensions, next)).await
+        // Not boxed again: this whole future is the miss path's own box (see its caller).
+        fetch(cache, exchange, req, extensions, next).await
     }
 
     /// Waits for the identical request in flight, then answers from what it stored; `None`
