@@ -140,24 +140,24 @@ fn write_normalized_value(headers: &HeaderMap, name: &HeaderName, out: &mut Vec<
 /// strings (RFC 9110 §5.6.4: `text/html;x="a,b"` is one member, whose `a,b` is not `a, b`),
 /// trimmed as text, or as bytes (of ASCII whitespace) when the line is not UTF-8.
 fn list_members(line: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let utf8 = std::str::from_utf8(line).is_ok();
+    let text = std::str::from_utf8(line).ok();
     unquoted_comma_split(line)
-        .map(move |member| match utf8 {
-            // Split at ASCII commas, so each member of a UTF-8 line is UTF-8 too.
-            true => std::str::from_utf8(member).map_or(member, |text| text.trim().as_bytes()),
-            false => member.trim_ascii(),
+        .map(move |member| match text {
+            // Cut at ASCII commas, so each member of a UTF-8 line is text too.
+            Some(text) => text[member].trim().as_bytes(),
+            None => line[member].trim_ascii(),
         })
         .filter(|member| !member.is_empty())
 }
 
-/// `line` split at each comma outside a quoted string. A backslash inside quotes escapes the
-/// byte after it; a quote left open runs to the end of the line.
-fn unquoted_comma_split(line: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut rest = Some(line);
+/// The ranges of `line` between its commas outside quoted strings. A backslash inside quotes
+/// escapes the byte after it; a quote left open runs to the end of the line.
+fn unquoted_comma_split(line: &[u8]) -> impl Iterator<Item = std::ops::Range<usize>> {
+    let mut start = Some(0);
     std::iter::from_fn(move || {
-        let text = rest?;
+        let from = start?;
         let (mut quoted, mut escaped) = (false, false);
-        let comma = text.iter().position(|&b| {
+        let comma = line[from..].iter().position(|&b| {
             match b {
                 _ if escaped => escaped = false,
                 b'\\' if quoted => escaped = true,
@@ -167,16 +167,9 @@ fn unquoted_comma_split(line: &[u8]) -> impl Iterator<Item = &[u8]> {
             }
             false
         });
-        match comma {
-            Some(at) => {
-                rest = Some(&text[at + 1..]);
-                Some(&text[..at])
-            }
-            None => {
-                rest = None;
-                Some(text)
-            }
-        }
+        let end = comma.map_or(line.len(), |at| from + at);
+        start = comma.map(|_| end + 1);
+        Some(from..end)
     })
 }
 
