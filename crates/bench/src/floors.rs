@@ -136,9 +136,10 @@ impl FloorStorage for Memory {
     }
 }
 
-/// The memory floor for misses: a map filled as responses arrive.
-pub(crate) fn memory() -> ClientWithMiddleware {
-    client(Memory(Mutex::new(HashMap::new())), Answer::Body)
+/// The memory floor for misses: a map filled as responses arrive. With [`Answer::Head`] it
+/// keeps each response's head beside its body and answers with it, as a cache must.
+pub(crate) fn memory(answer: Answer) -> ClientWithMiddleware {
+    client(Memory(Mutex::new(HashMap::new())), answer)
 }
 
 /// A `HashMap` filled beforehand and never locked: the cheapest possible hit.

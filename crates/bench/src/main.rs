@@ -33,8 +33,8 @@
 //! floor-sled]`: 64 tasks fetching new URLs at once (12,800 misses a run), with misses per
 //! second and latency percentiles.
 //! `... -- miss-rows [BYTES]`: only the miss rows and their checks (bodies of BYTES, 1024 by default).
-//! `... -- profile-misses [memory|sqlite|sled|redis|plain|floor-memory|floor-sqlite|
-//! floor-sled|floor-redis|timed-memory|timed-sqlite|timed-sled] [BYTES]`: only misses, of BYTES
+//! `... -- profile-misses [memory|sqlite|sled|redis|plain|floor-memory|floor-memory-head|
+//! floor-sqlite|floor-sled|floor-redis|timed-memory|timed-sqlite|timed-sled] [BYTES]`: only misses, of BYTES
 //! bodies (1024 by default; the `timed-` forms also time each store call the misses make).
 //! A profile mode given a store it does not know says so and exits with status 2.
 //! `... -- tiered-invalidation [writes]`: how long a write takes to drop the memory tier's
@@ -395,7 +395,13 @@ async fn miss_rows(
         },
         Contender {
             name: "floor: memory",
-            client: floors::memory(),
+            client: floors::memory(Answer::Body),
+        },
+        // Keeps and answers with the origin's head, as a cache must: how much of what ours
+        // adds is the head's, not the cache's other work.
+        Contender {
+            name: "floor: memory, with head",
+            client: floors::memory(Answer::Head),
         },
     ];
     contenders.extend(local_contenders(dir, "miss", Answer::Body));
@@ -450,6 +456,7 @@ async fn miss_rows(
     };
     for (store, floor_store, target) in [
         ("memory", "memory", 1.5),
+        ("memory", "memory, with head", f64::NAN),
         ("sqlite", "sqlite", 1.5),
         ("sled", "sqlite", 2.0),
         ("sled", "sled", f64::NAN),
@@ -463,10 +470,14 @@ async fn miss_rows(
         };
         checks.push(Check {
             measure: format!(
-                "{store} miss{}, time added over plain, vs {floor_store} floor's",
+                "{store} miss{}, time added over plain, vs {}",
                 match size {
                     1024 => String::new(),
                     other => format!(" {} KiB", other / 1024),
+                },
+                match floor_store.strip_suffix(", with head") {
+                    Some(_) => "a floor keeping and answering the origin's head".to_owned(),
+                    None => format!("{floor_store} floor's"),
                 }
             ),
             ours,
@@ -937,7 +948,7 @@ async fn profile_concurrent_misses(store: Option<&str>) {
         Some("sqlite") => ours(SqliteStore::open(dir.path().join("p.sqlite")).expect("sqlite")),
         Some("sled") => ours(SledStore::open(dir.path().join("p.sled")).expect("sled")),
         Some("plain") => plain(),
-        Some("floor-memory") => floors::memory(),
+        Some("floor-memory") => floors::memory(Answer::Body),
         Some("floor-sqlite") => floors::sqlite(&dir.path().join("f.sqlite"), Answer::Body),
         Some("floor-sled") => floors::sled(&dir.path().join("f.sled"), Answer::Body),
         None | Some("memory") => ours(MemoryStore::new()),
@@ -977,7 +988,8 @@ async fn profile_misses(store: Option<&str>, size: usize) {
         Some("sled") => ours(sled()),
         Some("plain") => plain(),
         Some("floor-sqlite") => floors::sqlite(&dir.path().join("f.sqlite"), Answer::Body),
-        Some("floor-memory") => floors::memory(),
+        Some("floor-memory") => floors::memory(Answer::Body),
+        Some("floor-memory-head") => floors::memory(Answer::Head),
         Some("floor-sled") => floors::sled(&dir.path().join("f.sled"), Answer::Body),
         Some("timed-sqlite") => ours(timed::Timed {
             inner: sqlite(),
@@ -994,7 +1006,7 @@ async fn profile_misses(store: Option<&str>, size: usize) {
         None | Some("memory") => ours(MemoryStore::new()),
         Some(other) => unknown_store(
             other,
-            "memory, sqlite, sled, redis, plain, floor-memory, floor-sqlite, floor-sled, \
+            "memory, sqlite, sled, redis, plain, floor-memory, floor-memory-head, floor-sqlite, floor-sled, \
              floor-redis, timed-memory, timed-sqlite, timed-sled",
         ),
     };
