@@ -628,7 +628,8 @@ impl CacheMiddlewareBuilder {
     /// The [`CacheHandle`](crate::CacheHandle)'s explicit changes (`delete`, `clear`,
     /// `reset_expiration` ...) still act, and
     /// [`CacheHandle::set_read_only`](crate::CacheHandle::set_read_only) turns this on or off
-    /// at runtime.
+    /// at runtime. A cache directory on a read-only file system is opened with
+    /// `FsStore::open_read_only`, which creates and sweeps nothing there either.
     pub fn read_only(mut self, on: bool) -> Self {
         self.read_only = on;
         self

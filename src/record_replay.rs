@@ -65,6 +65,11 @@ impl CacheMiddleware {
     /// # Ok(()) }
     /// ```
     ///
+    /// The directory is only read ([`FsStore::open_read_only`], and the cache
+    /// [read-only](crate::CacheMiddlewareBuilder::read_only)): nothing in it is created,
+    /// swept or deleted, so it may be a read-only checkout (a build sandbox, a container
+    /// image), and a fixture this version cannot read stays for the version that can.
+    ///
     /// # Errors
     ///
     /// [`Error::NoRecording`] when `dir` does not exist (nothing was recorded there: the
@@ -74,12 +79,13 @@ impl CacheMiddleware {
         if !dir.is_dir() {
             return Err(Error::NoRecording(PathBuf::from(dir)));
         }
-        fixtures(FsStore::open(dir)?, CacheMode::Replay)
+        fixtures(FsStore::open_read_only(dir)?, CacheMode::Replay)
     }
 }
 
 fn fixtures(store: FsStore, mode: CacheMode) -> Result<CacheMiddleware, Error> {
     CacheMiddleware::builder()
+        .read_only(store.is_read_only())
         .store(store)
         .per_credential(false)
         .mode(mode)

@@ -130,7 +130,9 @@ pub async fn export<F: CacheStore + ?Sized>(
 }
 
 /// Copies every entry of the cache directory `dir` (written by [`export`] or an
-/// [`FsStore`](crate::FsStore)) into `to`.
+/// [`FsStore`](crate::FsStore)) into `to`. `dir` is only read
+/// ([`FsStore::open_read_only`](crate::FsStore::open_read_only)): nothing in it is created
+/// or swept, so it may be on read-only media.
 ///
 /// # Errors
 ///
@@ -143,7 +145,7 @@ pub async fn import<T: CacheStore + ?Sized>(
     on_progress: impl FnMut(Progress),
 ) -> Result<Progress, TransferError> {
     let dir = dir.as_ref();
-    // Opening creates a missing directory: a mistyped path must not import nothing quietly.
+    // Said plainly: a mistyped path is the likely cause.
     if !dir.is_dir() {
         let missing = std::io::Error::new(
             std::io::ErrorKind::NotFound,
@@ -151,6 +153,6 @@ pub async fn import<T: CacheStore + ?Sized>(
         );
         return Err(TransferError::Source(StoreError::unavailable(missing)));
     }
-    let from = crate::FsStore::open(dir).map_err(TransferError::Source)?;
+    let from = crate::FsStore::open_read_only(dir).map_err(TransferError::Source)?;
     copy(&from, to, on_progress).await
 }

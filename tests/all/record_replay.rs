@@ -232,3 +232,48 @@ async fn recording_keeps_its_answers_no_cookies_and_the_callers_no_store() {
     assert_eq!(body, "/items #1");
     replay_miss(player.get(origin.url("/secret-page")).send().await);
 }
+
+/// A replay only reads its fixtures: recorded, then committed (a repository keeps no empty
+/// directories) with a dead recorder's file an hour old and a record this version cannot
+/// read, the directory replays and is left exactly as it was, as a read-only checkout needs
+/// (the store opened for writing recreated the shards and swept the file).
+#[tokio::test]
+async fn a_replay_changes_nothing_in_its_fixture_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let origin = Origin::start().await;
+    let recorder = client(CacheMiddleware::record(dir.path()).unwrap());
+    let (recorded, _) = send(recorder.get(origin.url("/recorded"))).await;
+    send(recorder.get(origin.url("/damaged"))).await;
+    drop(recorder);
+    test_support::remove_empty_dirs(dir.path());
+    let records: Vec<_> = std::fs::read_dir(dir.path().join("entries"))
+        .unwrap()
+        .flat_map(|shard| std::fs::read_dir(shard.unwrap().path()).unwrap())
+        .map(|file| file.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "json"))
+        .collect();
+    assert_eq!(records.len(), 2);
+    let damaged = records
+        .iter()
+        .find(|path| std::fs::read_to_string(path).unwrap().contains("/damaged"))
+        .unwrap();
+    std::fs::write(damaged, b"{\"not\": \"a record\"}").unwrap();
+    let dead = records[0].with_file_name(".tmp-1234-dead-0.json");
+    std::fs::write(&dead, b"{\"key\": \"half a rec").unwrap();
+    test_support::backdate(&dead, std::time::Duration::from_secs(3600));
+    let before = test_support::tree_snapshot(dir.path());
+
+    let player = client(CacheMiddleware::replay(dir.path()).unwrap());
+    let (replayed, info) = send(player.get(origin.url("/recorded"))).await;
+    assert_eq!(replayed, recorded);
+    assert!(info.from_cache, "{info:?}");
+    replay_miss(player.get(origin.url("/other")).send().await);
+    replay_miss(player.get(origin.url("/damaged")).send().await);
+    replay_miss(player.post(origin.url("/recorded")).body("x").send().await);
+    assert_eq!(origin.total(), 2, "only the recording reached the origin");
+    assert_eq!(
+        test_support::tree_snapshot(dir.path()),
+        before,
+        "the replay changed the fixtures"
+    );
+}

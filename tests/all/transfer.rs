@@ -108,11 +108,19 @@ async fn export_then_import_through_a_directory_for_every_store() {
             "{what}"
         );
 
+        // Imported as a checkout of it would be (no empty directories): only read.
+        test_support::remove_empty_dirs(dir.path());
+        let before = test_support::tree_snapshot(dir.path());
         let to = Harness::new(backend).await;
         let mut calls = Vec::new();
         let imported = transfer::import(dir.path(), &**to.handle.store(), |p| calls.push(p))
             .await
             .unwrap();
+        assert_eq!(
+            test_support::tree_snapshot(dir.path()),
+            before,
+            "{what}: importing changed the directory"
+        );
         assert_progress(&calls, imported, PATHS.len() as u64, &what);
         assert_eq!(imported.bytes, exported.bytes, "{what}: the same bytes");
         assert_serves(&from, &to, &what).await;

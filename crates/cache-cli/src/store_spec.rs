@@ -75,6 +75,10 @@ pub enum StoreSpec {
 /// Whether a store must exist already (reading it) or may be created (a destination).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Open {
+    /// Reading only (listing, showing, the source of a copy): as [`Open::Existing`], and a
+    /// cache directory (`fs:DIR`) is left exactly as it is: nothing is created or swept in
+    /// it, so it may be on a read-only file system.
+    ReadOnly,
     /// Reading or cleaning: a missing file, directory, collection or table is an error, so a
     /// mistyped name does not create an empty store and report it empty.
     Existing,
@@ -273,7 +277,8 @@ impl StoreSpec {
     ///
     /// # Errors
     ///
-    /// [`CliError::MissingStore`] for a missing store opened as [`Open::Existing`],
+    /// [`CliError::MissingStore`] for a missing store opened as [`Open::Existing`] or
+    /// [`Open::ReadOnly`],
     /// [`CliError::Store`] when it cannot be reached, [`CliError::Usage`] for missing AWS
     /// settings.
     pub async fn open(&self, mode: Open) -> Result<Arc<dyn CacheStore>, CliError> {
@@ -291,7 +296,11 @@ impl StoreSpec {
                 // A cache directory has `entries/`; opening any other directory would lay
                 // the cache out in it.
                 self.require_path(&dir.join("entries"), mode)?;
-                Ok(Arc::new(FsStore::open(dir).map_err(failed)?))
+                let store = match mode {
+                    Open::ReadOnly => FsStore::open_read_only(dir),
+                    Open::Existing | Open::CreateIfMissing => FsStore::open(dir),
+                };
+                Ok(Arc::new(store.map_err(failed)?))
             }
             Self::Redis { url, prefix } => {
                 let builder = redis_builder(prefix.as_deref());
@@ -311,7 +320,7 @@ impl StoreSpec {
     }
 
     fn require_path(&self, path: &Path, mode: Open) -> Result<(), CliError> {
-        if mode == Open::Existing && !path.exists() {
+        if mode != Open::CreateIfMissing && !path.exists() {
             return Err(CliError::MissingStore(format!(
                 "no cache at {self}: {} does not exist",
                 path.display()
@@ -343,7 +352,7 @@ impl StoreSpec {
         if let Some(collection) = collection {
             builder = builder.collection(collection);
         }
-        if mode == Open::Existing {
+        if mode != Open::CreateIfMissing {
             let (db, coll) = mongo_names(database, collection);
             let names = client
                 .database(&db)
@@ -365,7 +374,7 @@ impl StoreSpec {
 
     async fn open_dynamo(&self, table: &str, mode: Open) -> Result<Arc<dyn CacheStore>, CliError> {
         let client = aws_sdk_dynamodb::Client::from_conf(dynamo_config_from_env()?);
-        if mode == Open::Existing {
+        if mode != Open::CreateIfMissing {
             match client.describe_table().table_name(table).send().await {
                 Ok(_) => {}
                 Err(e)

@@ -45,6 +45,18 @@ impl Layout {
         own_dir(&self.root.join("groups"))
     }
 
+    /// `Ok` when the root is a directory (links followed: the user named it), for a store
+    /// that creates nothing.
+    pub(crate) fn check_root(&self) -> io::Result<()> {
+        if fs::metadata(&self.root)?.is_dir() {
+            return Ok(());
+        }
+        Err(io::Error::other(format!(
+            "{} is not a directory",
+            self.root.display()
+        )))
+    }
+
     /// `entries/ab`: the directory of every key starting with `ab`.
     pub(crate) fn shard_dir(&self, key: &CacheKey) -> PathBuf {
         self.root.join("entries").join(&key.as_str()[..2])

@@ -40,6 +40,7 @@ pub(crate) struct FsSpool {
 #[async_trait]
 impl BodyFiles for FsStore {
     async fn begin(&self, key: &CacheKey) -> Result<Box<dyn BodySpool>, StoreError> {
+        self.writable()?;
         let key = *key;
         let inner = Arc::clone(&self.inner);
         let (temp, file) = self
@@ -77,6 +78,7 @@ impl BodyFiles for FsStore {
         created_at: SystemTime,
         expires_at: Option<SystemTime>,
     ) -> Result<bool, StoreError> {
+        self.writable()?;
         let key = *key;
         self.blocking(move |inner| {
             ops::renew(&inner.layout, &key, was_created, (created_at, expires_at))

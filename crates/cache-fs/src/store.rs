@@ -19,6 +19,7 @@ use crate::record::Record;
 #[must_use]
 pub struct FsStoreBuilder {
     max_bytes: Option<u64>,
+    read_only: bool,
 }
 
 impl FsStoreBuilder {
@@ -37,8 +38,36 @@ impl FsStoreBuilder {
         self
     }
 
+    /// Open the directory for reading only: nothing is created, swept or evicted, and every
+    /// write fails with a [`StoreError::Backend`] that says so (not a transient error, so
+    /// the middleware's circuit breaker stays closed and reads go on). For a cache directory
+    /// on a read-only file system, or one an inspection must leave exactly as it found it:
+    /// fixtures committed to a repository (which keeps no empty directories) read in a
+    /// read-only checkout, an export on read-only media.
+    ///
+    /// ```
+    /// use cache_core::CacheStore;
+    /// use cache_fs::FsStore;
+    ///
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("fixtures");
+    /// # FsStore::open(&path)?;
+    /// let fixtures = FsStore::builder().read_only().open(&path)?;
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// assert_eq!(fixtures.count().await?, 0);
+    /// assert!(fixtures.clear().await.is_err(), "refused: opened read-only");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn read_only(mut self) -> Self {
+        self.read_only = true;
+        self
+    }
+
     /// Opens (creating if needed) the cache directory at `path`, and removes what writers
-    /// that died there left behind.
+    /// that died there left behind. Opened [read-only](FsStoreBuilder::read_only), it only
+    /// checks that `path` is a directory.
     ///
     /// # Errors
     ///
@@ -48,14 +77,25 @@ impl FsStoreBuilder {
     /// link fails the writes of that group's entries the same way.
     pub fn open(self, path: impl AsRef<Path>) -> Result<FsStore, StoreError> {
         let layout = Layout::new(path.as_ref().to_path_buf());
-        layout.create().map_err(StoreError::unavailable)?;
+        if self.read_only {
+            // Missing directories under it read as empty: a checkout keeps no empty ones.
+            layout.check_root().map_err(StoreError::unavailable)?;
+        } else {
+            layout.create().map_err(StoreError::unavailable)?;
+        }
         let inner = Inner {
             layout,
             max_bytes: self.max_bytes,
+            read_only: self.read_only,
             estimate: AtomicI64::new(0),
             written_since_count: AtomicU64::new(0),
             evicting: Mutex::new(()),
         };
+        if inner.read_only {
+            return Ok(FsStore {
+                inner: Arc::new(inner),
+            });
+        }
         inner.sweep(SystemTime::now())?;
         if inner.max_bytes.is_some() {
             inner.enforce_bound()?;
@@ -77,6 +117,8 @@ pub struct FsStore {
 pub(crate) struct Inner {
     pub(crate) layout: Layout,
     pub(crate) max_bytes: Option<u64>,
+    /// [`FsStoreBuilder::read_only`]: every write is refused.
+    read_only: bool,
     /// The bytes stored, as of the last count plus what this process wrote since.
     estimate: AtomicI64,
     written_since_count: AtomicU64,
@@ -118,7 +160,33 @@ impl FsStore {
     ///
     /// The file system's errors.
     pub async fn sweep(&self) -> Result<u64, StoreError> {
+        self.writable()?;
         self.blocking(|inner| inner.sweep(SystemTime::now())).await
+    }
+
+    /// Opens the directory at `path` for reading only ([`FsStoreBuilder::read_only`]).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when `path` is not a directory.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::builder().read_only().open(path)
+    }
+
+    /// True when opened with [`FsStoreBuilder::read_only`].
+    pub fn is_read_only(&self) -> bool {
+        self.inner.read_only
+    }
+
+    /// `Ok` unless opened read-only: every write asks first.
+    pub(crate) fn writable(&self) -> Result<(), StoreError> {
+        match self.inner.read_only {
+            false => Ok(()),
+            true => Err(StoreError::backend(format!(
+                "the cache directory {} was opened read-only: nothing is written",
+                self.path().display()
+            ))),
+        }
     }
 
     /// Runs `f` on the blocking pool: file I/O never runs on the async runtime.
@@ -277,6 +345,7 @@ impl CacheStore for FsStore {
     }
 
     async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
+        self.writable()?;
         let size = entry.value.len() as u64;
         if let Some(limit) = self.inner.max_bytes.filter(|max| size > *max) {
             return Err(StoreError::TooLarge { size, limit });
@@ -289,6 +358,7 @@ impl CacheStore for FsStore {
     }
 
     async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {
+        self.writable()?;
         let key = *key;
         self.blocking(move |inner| {
             let removed = ops::delete_if(&inner.layout, &key, |_| true)?;
@@ -305,6 +375,7 @@ impl CacheStore for FsStore {
         key: &CacheKey,
         created_at: SystemTime,
     ) -> Result<bool, StoreError> {
+        self.writable()?;
         let (key, created_at) = (*key, cache_core::time::truncate_to_millis(created_at));
         self.blocking(move |inner| {
             let same = |r: &crate::record::Record| r.meta().created_at == created_at;
@@ -395,6 +466,7 @@ impl CacheStore for FsStore {
         key: &CacheKey,
         expires_at: Option<SystemTime>,
     ) -> Result<bool, StoreError> {
+        self.writable()?;
         let key = *key;
         self.blocking(move |inner| ops::set_expiry(&inner.layout, &key, expires_at))
             .await
@@ -408,6 +480,7 @@ impl FsStore {
         &self,
         select: impl Fn(Option<&crate::record::Record>) -> bool + Send + Sync + Copy + 'static,
     ) -> Result<u64, StoreError> {
+        self.writable()?;
         let mut removed = 0;
         for shard in 0..=255u8 {
             removed += self

@@ -622,3 +622,75 @@ async fn the_byte_bound_evicts_the_oldest() {
         })
     ));
 }
+
+/// A cache directory as a repository holds it (no empty directories) with what a dead writer
+/// left, opened read-only: it reads as it is, every write is refused with an error saying so,
+/// and not one file or directory is created, removed or touched (a writable open recreates
+/// the shards and sweeps the dead writer's files).
+#[tokio::test]
+async fn a_read_only_store_reads_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = FsStore::open(dir.path()).unwrap();
+    writer
+        .put(response_entry(1, &EntryCodec::new()))
+        .await
+        .unwrap();
+    let shard = writer.record_path(&key(1)).parent().unwrap().to_path_buf();
+    let dead = [shard.join(".tmp-1234-dead-0.json")];
+    std::fs::write(&dead[0], b"{\"key\": \"half a rec").unwrap();
+    make_an_hour_old(&dead);
+    drop(writer);
+    // A checkout keeps no empty directories: every shard but entry 1's is gone.
+    test_support::remove_empty_dirs(dir.path());
+    assert_eq!(
+        std::fs::read_dir(shard.parent().unwrap()).unwrap().count(),
+        1
+    );
+    let before = test_support::tree_snapshot(dir.path());
+
+    let store = FsStore::open_read_only(dir.path()).unwrap();
+    assert!(store.is_read_only());
+    let read = store.get(&key(1)).await.unwrap().expect("entry 1 reads");
+    assert_eq!(read.value, response_entry(1, &EntryCodec::new()).value);
+    assert_eq!(store.count().await.unwrap(), 1);
+    assert_eq!(store.entries().count().await, 1);
+    assert!(
+        store.get(&key(2)).await.unwrap().is_none(),
+        "a missing shard is empty"
+    );
+    let refusals = [
+        store
+            .put(entry(2, Bytes::from_static(b"new"), None))
+            .await
+            .err(),
+        store.delete(&key(1)).await.err(),
+        store
+            .delete_if_created(&key(1), SystemTime::now())
+            .await
+            .err(),
+        store.set_expiry(&key(1), None).await.err(),
+        store.delete_expired(SystemTime::now()).await.err(),
+        store.clear().await.err(),
+        store.sweep().await.err(),
+        store.body_files().unwrap().begin(&key(3)).await.err(),
+    ];
+    for refusal in refusals {
+        let refusal = refusal.expect("a write to a read-only store is refused");
+        assert!(chain(&refusal).contains("read-only"), "{}", chain(&refusal));
+        assert!(!refusal.is_transient(), "not a store outage: {refusal:?}");
+    }
+    assert_eq!(
+        test_support::tree_snapshot(dir.path()),
+        before,
+        "the directory was changed"
+    );
+
+    assert!(
+        FsStore::open_read_only(dir.path().join("missing")).is_err(),
+        "a missing directory is an error, not created"
+    );
+    assert!(!dir.path().join("missing").exists());
+    // The same directory opened for writing recreates the shards and sweeps.
+    FsStore::open(dir.path()).unwrap();
+    assert!(!dead[0].exists());
+}

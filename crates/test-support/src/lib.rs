@@ -12,14 +12,17 @@
 //! - [`wait_for_sled_lock`] waits for a sled database a test has just dropped to be free.
 //! - [`watchdog`] fails a test that hangs (a deadlock no async timeout can reach) by aborting
 //!   its process with an explanation.
+//! - [`tree_snapshot`] tells whether anything under a directory changed.
 
 #![forbid(unsafe_code)]
 
 mod ports;
 mod sled_lock;
+mod tree;
 mod watchdog;
 
 pub use sled_lock::wait_for_sled_lock;
+pub use tree::{backdate, remove_empty_dirs, tree_snapshot};
 pub use watchdog::{Watchdog, watchdog};
 
 use std::io::{Read, Write};

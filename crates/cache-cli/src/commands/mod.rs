@@ -38,10 +38,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         name: spec.to_string(),
     };
     match cli.command {
-        Command::Stats => stats::run(&cx, &*spec.open(Open::Existing).await?).await,
-        Command::Ls { filter } => list::run(&cx, &*spec.open(Open::Existing).await?, &filter).await,
+        Command::Stats => stats::run(&cx, &*spec.open(Open::ReadOnly).await?).await,
+        Command::Ls { filter } => list::run(&cx, &*spec.open(Open::ReadOnly).await?, &filter).await,
         Command::Show { url, key, body } => {
-            let store = spec.open(Open::Existing).await?;
+            let store = spec.open(Open::ReadOnly).await?;
             show::run(&cx, &store, url.as_deref(), key.as_deref(), body.as_deref()).await
         }
         Command::Rm { url, key } => {

@@ -21,7 +21,7 @@ use crate::store_spec::{Open, StoreSpec};
 /// Either store's; [`CliError::NewerFormat`] when the source holds entries of a newer
 /// format (the destination is then not even opened).
 pub async fn run(cx: &Context, from: &StoreSpec, to: &StoreSpec) -> Result<(), CliError> {
-    let source = from.open(Open::Existing).await?;
+    let source = from.open(Open::ReadOnly).await?;
     let bar = progress::counter("checking");
     let mut newer = NewerFormats::default();
     let (mut count, mut unreadable) = (0, 0);

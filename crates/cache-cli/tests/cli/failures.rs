@@ -401,3 +401,61 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     files
 }
+
+/// The reading commands (`stats`, `ls`, `show`, the source of `export` and `copy`) leave a
+/// cache directory exactly as they found it: committed fixtures (a repository keeps no empty
+/// directories) with a dead writer's file an hour old, inspected in a checkout that may be
+/// read-only. Opened for writing, the store recreated the shards and swept the file.
+#[tokio::test]
+async fn reading_commands_leave_a_cache_directory_as_it_was() {
+    let store = TestStore::new(Kind::Fs);
+    let origin = Origin::start().await;
+    seed(&store.open().await, &origin).await;
+    let root = std::path::PathBuf::from(store.name.strip_prefix("fs:").unwrap());
+    test_support::remove_empty_dirs(&root);
+    let shard = std::fs::read_dir(root.join("entries"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let dead = shard.join(".tmp-1234-dead-0.json");
+    std::fs::write(&dead, b"{\"key\": \"half a rec").unwrap();
+    test_support::backdate(&dead, std::time::Duration::from_secs(3600));
+    let before = test_support::tree_snapshot(&root);
+
+    let listed = run(&store.name, &["ls", "--json"], &Vec::new())
+        .await
+        .expect(0);
+    assert_eq!(
+        listed.json().as_array().map(Vec::len),
+        Some(3),
+        "{}",
+        listed.stdout
+    );
+    let stats = run(&store.name, &["stats", "--json"], &Vec::new())
+        .await
+        .expect(0);
+    assert_eq!(stats.json()["entries"], 3, "{}", stats.stdout);
+    let url = origin.url("/a");
+    run(&store.name, &["show", &url], &Vec::new())
+        .await
+        .expect(0);
+    let out = store.dir.path().join("out");
+    run(&store.name, &["export", arg(&out), "--json"], &Vec::new())
+        .await
+        .expect(0);
+    let copy = format!("fs:{}", arg(&store.dir.path().join("copy")));
+    run(
+        &store.name,
+        &["copy", &store.name, &copy, "--json"],
+        &Vec::new(),
+    )
+    .await
+    .expect(0);
+    assert_eq!(
+        test_support::tree_snapshot(&root),
+        before,
+        "a reading command changed the directory"
+    );
+}
