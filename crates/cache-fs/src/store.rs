@@ -38,12 +38,12 @@ impl FsStoreBuilder {
         self
     }
 
-    /// Open the directory for reading only: nothing is created, swept or evicted, and every
-    /// write fails with a [`StoreError::Backend`] that says so (not a transient error, so
-    /// the middleware's circuit breaker stays closed and reads go on). For a cache directory
-    /// on a read-only file system, or one an inspection must leave exactly as it found it:
-    /// fixtures committed to a repository (which keeps no empty directories) read in a
-    /// read-only checkout, an export on read-only media.
+    /// Open the directory for reading only (default off): nothing is created, swept or
+    /// evicted, and every write fails with a [`StoreError::Backend`] that says so (not a
+    /// transient error, so the middleware's circuit breaker stays closed and reads go on).
+    /// For a cache directory on a read-only file system, or one an inspection must leave
+    /// exactly as it found it: fixtures committed to a repository (which keeps no empty
+    /// directories) read in a read-only checkout, an export on read-only media.
     ///
     /// ```
     /// use cache_core::CacheStore;
@@ -52,7 +52,7 @@ impl FsStoreBuilder {
     /// # let dir = tempfile::tempdir()?;
     /// # let path = dir.path().join("fixtures");
     /// # FsStore::open(&path)?;
-    /// let fixtures = FsStore::builder().read_only().open(&path)?;
+    /// let fixtures = FsStore::builder().read_only(true).open(&path)?;
     /// # tokio::runtime::Runtime::new()?.block_on(async {
     /// assert_eq!(fixtures.count().await?, 0);
     /// assert!(fixtures.clear().await.is_err(), "refused: opened read-only");
@@ -60,8 +60,8 @@ impl FsStoreBuilder {
     /// # })?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn read_only(mut self) -> Self {
-        self.read_only = true;
+    pub fn read_only(mut self, on: bool) -> Self {
+        self.read_only = on;
         self
     }
 
@@ -170,7 +170,7 @@ impl FsStore {
     ///
     /// [`StoreError::Unavailable`] when `path` is not a directory.
     pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        Self::builder().read_only().open(path)
+        Self::builder().read_only(true).open(path)
     }
 
     /// True when opened with [`FsStoreBuilder::read_only`].
