@@ -9,7 +9,9 @@
 //!   requests without them keep the keys they always had;
 //! - the URL with scheme and host lowercased, the default port, user info and fragment dropped,
 //!   ignored query parameters removed and the rest sorted by name (a repeated name's values
-//!   keep their order: frameworks read them in order); a pair holding a `%` that escapes
+//!   keep their order: frameworks read them in order), unless two names may be one parameter
+//!   to a framework (PHP reads `page.size` as `page_size` and keeps the last; Rack reads
+//!   `[id]` as `id`): then the query keeps its order; a pair holding a `%` that escapes
 //!   nothing is kept as written (`a=%zz` is not `a=%25zz`), and a query holding a `;` is
 //!   kept as written, in its order, left-out parameters reduced to their names (origins
 //!   that split at `;` read `utm_source=x;id=5` as two parameters, others as one), as are

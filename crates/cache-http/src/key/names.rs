@@ -4,6 +4,8 @@
 //! names, and almost none matches. So a set also keeps which name lengths it holds, and a
 //! name of any other length is answered with one bit test, not a comparison per name.
 
+use std::collections::HashMap;
+
 /// Names compared without ASCII case, with a filter on their lengths.
 #[derive(Clone, Debug, Default)]
 pub(super) struct NameSet {
@@ -61,6 +63,30 @@ pub(super) fn folds(name: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
     [php_fold(name), rack_fold(name)]
         .into_iter()
         .filter(move |folded| folded != name)
+}
+
+/// True when two different names among `names` may be read as one parameter (a name of one
+/// is a name or a [fold](folds) of the other): PHP takes the last of `page.size=1&page_size=2`
+/// as `page_size`, so the order of such names decides what the origin reads, and sorting them
+/// would give `page_size=2&page.size=1` the same key. Arrays count by their name
+/// (`filter=x&filter[a]=1` are one parameter to PHP), which holds for more than it must
+/// (`filter[a]` and `filter[b]` do not collide), never less. One pass, and folds only of the
+/// names that [may fold](may_fold).
+pub(super) fn any_read_as_one<'a>(names: impl Iterator<Item = &'a [u8]>) -> bool {
+    let mut readers: HashMap<Vec<u8>, &'a [u8]> = HashMap::new();
+    for name in names {
+        let folded = may_fold(name).then(|| folds(name)).into_iter().flatten();
+        for reading in std::iter::once(name.to_vec()).chain(folded) {
+            match readers.get(&reading) {
+                Some(other) if *other != name => return true,
+                Some(_) => {}
+                None => {
+                    readers.insert(reading, name);
+                }
+            }
+        }
+    }
+    false
 }
 
 /// True when `name` holds a byte some framework folds (see [`folds`]): one table lookup a

@@ -22,6 +22,12 @@
 //!   so `a=%zz` and `a=%25zz` decode alike, while an origin may refuse the first (Go, Java)
 //!   and read the second as `%zz`.
 //!
+//! A query holding two names a framework may read as one parameter (PHP reads `page.size`
+//! as `page_size`, and takes the last of the two) is decoded and encoded as usual but not
+//! sorted: `page.size=1&page_size=2` and `page_size=2&page.size=1` differ to such an origin.
+//! It keys apart from every sorted query: sorted, its names would be the same, so that query
+//! holds them too, and is not sorted either.
+//!
 //! Written as they are, both key apart from every query keyed the usual way: encoding writes
 //! `;` as `%3B` and every `%` as `%25`, so no encoded query holds a bare `;` or a `%` before
 //! anything but two hex digits.
@@ -75,7 +81,7 @@ pub(super) enum CredentialValue<'a> {
 }
 
 /// The pairs of a query, decoded and sorted by name (a repeated name's values keep their
-/// order), or, for a query keyed as written, in their order.
+/// order), or, for a query keyed as written or holding names read as one, in their order.
 pub(super) struct QueryPairs<'q> {
     pairs: Vec<Pair<'q>>,
     /// Every byte is one the encoder leaves as it is (or `&`, `=`): nothing was decoded, and
@@ -104,7 +110,13 @@ impl<'q> QueryPairs<'q> {
                 decoded_pair(pair, escaped, verbatim)
             })
             .collect();
-        if !as_written {
+        // Kept in their order when two names may be one parameter to the origin (PHP's
+        // `page.size` and `page_size`): which comes last is what it reads.
+        let folds_together = || {
+            pairs.iter().any(|(name, _)| super::names::may_fold(name))
+                && super::names::any_read_as_one(pairs.iter().map(|(name, _)| &name[..]))
+        };
+        if !as_written && !folds_together() {
             super::sort_by_name(&mut pairs);
         }
         Self {

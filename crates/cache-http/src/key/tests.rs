@@ -752,6 +752,22 @@ fn normalized_url_reference(rules: &KeyRules, url: &Url) -> String {
         return format!("{normalized}?{}", pairs.join("&"));
     }
     let encode = |bytes: &[u8]| form_urlencoded::byte_serialize(bytes).collect::<String>();
+    // Two different names one of which is the other or a fold of it: the query keeps its order.
+    let names: Vec<Vec<u8>> = query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|raw| super::decoded_pairs(raw.as_bytes()).remove(0).0)
+        .collect();
+    let readings = |name: &[u8]| {
+        let mut all = vec![name.to_vec()];
+        all.extend(super::names::folds(name));
+        all
+    };
+    let read_as_one = names.iter().any(|a| {
+        names
+            .iter()
+            .any(|b| a != b && readings(a).iter().any(|r| readings(b).contains(r)))
+    });
     // Each pair as the key writes it, by its decoded name.
     let mut pairs: Vec<(Vec<u8>, String)> = Vec::new();
     for raw in query.split('&').filter(|pair| !pair.is_empty()) {
@@ -766,7 +782,9 @@ fn normalized_url_reference(rules: &KeyRules, url: &Url) -> String {
         };
         pairs.push((name, written));
     }
-    pairs.sort_by(|a, b| a.0.cmp(&b.0));
+    if !read_as_one {
+        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+    }
     if !pairs.is_empty() {
         normalized.push('?');
         let written: Vec<String> = pairs.into_iter().map(|(_, written)| written).collect();
@@ -1089,6 +1107,50 @@ fn a_repeated_parameter_keeps_the_order_of_its_values() {
     let post = |body: &[u8]| rules.key(&Method::POST, &u, &form, Some(body));
     assert_ne!(post(b"a=2&a=1"), post(b"a=1&a=2"));
     assert_eq!(post(b"b=1&a=2&a=1"), post(b"a=2&b=1&a=1"));
+}
+
+/// Two names a framework reads as one parameter keep their order: PHP reads `page.size` as
+/// `page_size` and takes the last, so `page.size=1&page_size=2` asks for 2 and the other
+/// order for 1; Rack reads `[id]` as `id`; PHP reads `filter=x&filter[a]=1` as the array
+/// alone. Sorted, each pair shared one key. A name that folds with no other to fold into
+/// (`a.b` with no `a_b`) still sorts, and so does the rest of a query without such names.
+#[test]
+fn names_read_as_one_keep_their_order() {
+    let rules = KeyRules::default();
+    let key = |q: &str| get(&rules, &format!("https://h.example/p?{q}"));
+    assert_ne!(
+        key("page.size=1&page_size=2"),
+        key("page_size=2&page.size=1")
+    );
+    assert_ne!(
+        key("page+size=1&page_size=2"),
+        key("page_size=2&page+size=1")
+    );
+    assert_ne!(key("[id]=1&id=2"), key("id=2&[id]=1"));
+    assert_ne!(key("filter=x&filter[a]=1"), key("filter[a]=1&filter=x"));
+    assert_ne!(
+        key("q=1&page.size=1&page_size=2"),
+        key("page_size=2&q=1&page.size=1")
+    );
+    assert_eq!(key("a.b=1&c=2"), key("c=2&a.b=1"));
+    assert_eq!(key("f[a]=1&g=2"), key("g=2&f[a]=1"));
+    // The same query in the same order keeps its one key, however its parts are spelled.
+    assert_eq!(
+        key("page.size=1&page_size=2"),
+        key("page%2Esize=1&page_size=2")
+    );
+    let mut form = HeaderMap::new();
+    form.insert(
+        "content-type",
+        HeaderValue::from_static("application/x-www-form-urlencoded"),
+    );
+    let u = url("https://h.example/f");
+    let post = |body: &[u8]| rules.key(&Method::POST, &u, &form, Some(body));
+    assert_ne!(
+        post(b"page.size=1&page_size=2"),
+        post(b"page_size=2&page.size=1")
+    );
+    assert_eq!(post(b"a.b=1&c=2"), post(b"c=2&a.b=1"));
 }
 
 /// A body's key names the normalization that made its bytes: a form's `a=1`, the same bytes
