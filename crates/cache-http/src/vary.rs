@@ -83,10 +83,17 @@ const LISTS: &[&str] = &[
     "upgrade",
     "via",
     "access-control-request-headers",
+    "forwarded",
+    "x-forwarded-for",
+    // The client hints whose value is a structured-field list (RFC 8941 §3.1): the others
+    // are single items.
+    "sec-ch-ua",
+    "sec-ch-ua-full-version-list",
 ];
 
 /// A request header's value as variants compare it. A list (`Accept*`, `Cache-Control`,
-/// `If-None-Match`, `Prefer`, `TE`, `Via` and a few more): all field lines
+/// `If-None-Match`, `Prefer`, `TE`, `Via`, `Forwarded`, the client hints `Sec-CH-UA` and
+/// `Sec-CH-UA-Full-Version-List`, and a few more): all field lines
 /// combined, members trimmed, empty members dropped (and ordered by q-value, for
 /// `Accept-Language`), joined with ", ", lowercased where values are case-insensitive. Any
 /// other header, whose syntax the cache does not know (`User-Agent`, `Cookie`,
@@ -296,6 +303,49 @@ mod tests {
         assert_eq!(accept(r#"a;x="q,r"#), br#"a;x="q,r"#);
         // Lists without quotes normalize as before.
         assert_eq!(accept("a,  ,b , c"), b"a, b, c");
+    }
+
+    /// `Forwarded`, `X-Forwarded-For` and the client hints that are lists count by their
+    /// members, as `Accept` does: a proxy or a browser spacing them otherwise, or sending them
+    /// on two lines, selects the same variant; a quoted comma still does not split a member.
+    #[test]
+    fn forwarding_fields_and_list_client_hints_are_lists() {
+        let normalized = |name: &'static str, lines: &[&'static str]| {
+            let pairs: Vec<(&str, &str)> = lines.iter().map(|line| (name, *line)).collect();
+            normalized_value(&headers(&pairs), &HeaderName::from_static(name)).unwrap()
+        };
+        assert_eq!(
+            normalized(
+                "forwarded",
+                &["for=192.0.2.60;proto=http,for=198.51.100.17"]
+            ),
+            normalized(
+                "forwarded",
+                &["for=192.0.2.60;proto=http", " for=198.51.100.17"]
+            )
+        );
+        assert_eq!(
+            normalized("x-forwarded-for", &["203.0.113.1,203.0.113.2"]),
+            b"203.0.113.1, 203.0.113.2"
+        );
+        for hint in ["sec-ch-ua", "sec-ch-ua-full-version-list"] {
+            assert_eq!(
+                normalized(hint, &[r#""Chromium";v="118","Not,A Brand";v="99""#]),
+                normalized(hint, &[r#" "Chromium";v="118",  "Not,A Brand";v="99""#]),
+                "{hint}"
+            );
+            assert_eq!(
+                normalized(hint, &[r#""Chromium";v="118","Not,A Brand";v="99""#]),
+                br#""Chromium";v="118", "Not,A Brand";v="99""#,
+                "{hint}"
+            );
+        }
+        // A single-item hint keeps its commas and lines apart, as any header unknown to be
+        // a list does.
+        assert_ne!(
+            normalized("sec-ch-ua-platform", &[r#""a,b""#]),
+            normalized("sec-ch-ua-platform", &[r#""a, b""#])
+        );
     }
 
     /// Variant keys are stored: the bytes hashed for them may never change, whatever way
