@@ -475,9 +475,11 @@ async fn miss_rows(
                     1024 => String::new(),
                     other => format!(" {} KiB", other / 1024),
                 },
-                match floor_store.strip_suffix(", with head") {
-                    Some(_) => "a floor keeping and answering the origin's head".to_owned(),
-                    None => format!("{floor_store} floor's"),
+                match floor_store {
+                    "memory, with head" => {
+                        "a floor keeping and answering the origin's head".to_owned()
+                    }
+                    _ => format!("{floor_store} floor's"),
                 }
             ),
             ours,

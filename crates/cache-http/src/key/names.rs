@@ -70,9 +70,13 @@ pub(super) fn folds(name: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
 /// as `page_size`, so the order of such names decides what the origin reads, and sorting them
 /// would give `page_size=2&page.size=1` the same key. Arrays count by their name
 /// (`filter=x&filter[a]=1` are one parameter to PHP), which holds for more than it must
-/// (`filter[a]` and `filter[b]` do not collide), never less. One pass, and folds only of the
-/// names that [may fold](may_fold).
-pub(super) fn any_read_as_one<'a>(names: impl Iterator<Item = &'a [u8]>) -> bool {
+/// (`filter[a]` and `filter[b]` do not collide), never less. Every query is asked: a scan for
+/// a name that [may fold](may_fold) first (nearly none does), and only then a pass that
+/// folds those names.
+pub(super) fn any_read_as_one<'a>(names: impl Iterator<Item = &'a [u8]> + Clone) -> bool {
+    if !names.clone().any(may_fold) {
+        return false;
+    }
     let mut readers: HashMap<Vec<u8>, &'a [u8]> = HashMap::new();
     for name in names {
         let folded = may_fold(name).then(|| folds(name)).into_iter().flatten();

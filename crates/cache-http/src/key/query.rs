@@ -112,10 +112,8 @@ impl<'q> QueryPairs<'q> {
             .collect();
         // Kept in their order when two names may be one parameter to the origin (PHP's
         // `page.size` and `page_size`): which comes last is what it reads.
-        let folds_together = || {
-            pairs.iter().any(|(name, _)| super::names::may_fold(name))
-                && super::names::any_read_as_one(pairs.iter().map(|(name, _)| &name[..]))
-        };
+        let folds_together =
+            || super::names::any_read_as_one(pairs.iter().map(|(name, _)| &name[..]));
         if !as_written && !folds_together() {
             super::sort_by_name(&mut pairs);
         }
