@@ -4,7 +4,6 @@
 
 use std::time::SystemTime;
 
-use cache_core::time::truncate_to_millis;
 use cache_core::{EntryMeta, StoredEntry};
 use cache_http::vary::parse_vary;
 use http::Method;
@@ -107,19 +106,11 @@ pub(crate) async fn refresh_from_304(
     }
     // The entry may have been written again while the request was out (another client's
     // newer response, or deleted): renewing the one read would put its old body back over
-    // that. Checked by reading it again, which narrows the window from the origin's round
-    // trip to the store's (a write between the two still loses; no store call writes only
-    // over an entry as read). An entry whose body is in its file is not read again (that
-    // would read the body): the store renews it only if it is the one read.
+    // that. So it is renewed only if it is still the one read: the store checks and writes
+    // in one step (`put_if_created`; a store without that step reads, compares and writes),
+    // and renews a body kept in its file likewise.
     let read_created = stored_meta.created_at;
-    let still_stored = |current: Option<std::sync::Arc<cache_core::Decoded>>| {
-        current.is_some_and(|current| {
-            truncate_to_millis(current.meta.created_at) == truncate_to_millis(read_created)
-        })
-    };
-    let renew = renew
-        && matches!(storage, Storage::Until(_))
-        && (body.is_some() || still_stored(cache.live.store.read(&key).await));
+    let renew = renew && matches!(storage, Storage::Until(_));
     if let (Storage::Until(expires_at), true) = (storage, renew) {
         let store = &cache.live.store;
         let is_variant = key != exchange.url_key;
@@ -138,7 +129,9 @@ pub(crate) async fn refresh_from_304(
                 body.renewed(meta.created_at);
             }
         } else if let Some(value) = store.encode(&response, &key) {
-            saved = store.save(StoredEntry::new(meta.clone(), value)).await;
+            saved = store
+                .save_if_created(StoredEntry::new(meta.clone(), value), read_created)
+                .await;
         }
         if saved {
             stored_meta = meta;

@@ -383,6 +383,14 @@ impl StoreCalls {
         self.write(&key, self.store.put(entry)).await
     }
 
+    /// [`StoreCalls::save`] over the entry stored at `created_at` only
+    /// ([`CacheStore::put_if_created`]): false when the key holds another entry, or none.
+    pub(crate) async fn save_if_created(&self, entry: StoredEntry, created_at: SystemTime) -> bool {
+        let key = entry.meta.key;
+        self.write_if(&key, self.store.put_if_created(entry, created_at))
+            .await
+    }
+
     /// [`StoreCalls::save`] of the entry `response` was encoded to, handing the store the
     /// response too ([`CacheStore::put_decoded`]: the stores that keep decoded forms, memory,
     /// SQLite and sled, keep it where it is what decoding gives, and the entry's first hit
@@ -419,12 +427,23 @@ impl StoreCalls {
         key: &CacheKey,
         put: impl Future<Output = Result<(), StoreError>>,
     ) -> bool {
+        self.write_if(key, async { put.await.map(|()| true) }).await
+    }
+
+    /// [`StoreCalls::write`] of a write that may decline (`Ok(false)`): then nothing was
+    /// stored, and nothing is logged or counted.
+    async fn write_if(
+        &self,
+        key: &CacheKey,
+        put: impl Future<Output = Result<bool, StoreError>>,
+    ) -> bool {
         if self.is_read_only() {
             tracing::debug!(%key, "read-only cache; response not cached");
             return false;
         }
         match self.bounded(StoreOp::Put, put).await {
-            Ok(()) => {
+            Ok(false) => false,
+            Ok(true) => {
                 self.stats.store();
                 true
             }

@@ -245,21 +245,52 @@ async fn an_unreadable_entry_at_rewritten_after_the_read_is_kept(path: &str) {
     );
 }
 
-/// A `304` renews the entry it validated, not one another client wrote under the key while
-/// the request was out: that newer entry stays as written (renewed, the old body would have
-/// been put back over it).
-#[tokio::test]
-async fn a_304_does_not_renew_over_an_entry_written_meanwhile() {
+/// A racing harness holding `path`'s entry, stale, and the entry another client is to write
+/// under its key (created five seconds later), for arming.
+async fn stale_with_a_rewrite(
+    path: &str,
+) -> (
+    Harness,
+    Arc<WrittenAfterRead>,
+    Arc<dyn CacheStore>,
+    reqwest_caching::CacheKey,
+    StoredEntry,
+) {
     let (h, racing, inner) = racing_harness(|b| b.expire_after(Duration::from_secs(10))).await;
-    let path = "/etag/renewed-meanwhile";
     let (_, info) = h.fetch(path).await;
     let key = info.key.expect("stored");
     h.clock.advance(Duration::from_secs(20));
     let mut rewritten = inner.get(&key).await.unwrap().expect("stored");
     rewritten.meta.created_at += Duration::from_secs(5);
+    (h, racing, inner, key, rewritten)
+}
+
+/// A `304` renews the entry it validated, not one another client wrote under the key while
+/// the request was out: that newer entry stays as written (renewed, the old body would have
+/// been put back over it).
+#[tokio::test]
+async fn a_304_does_not_renew_over_an_entry_written_meanwhile() {
+    let path = "/etag/renewed-meanwhile";
+    let (h, racing, inner, key, rewritten) = stale_with_a_rewrite(path).await;
     racing.arm(rewritten.clone());
     let (_, info) = send(h.get(path)).await;
     assert!(info.revalidated && !info.stored, "{info:?}");
     assert!(racing.armed().is_none(), "the entry was read");
     assert_eq!(inner.get(&key).await.unwrap(), Some(rewritten));
+}
+
+/// Nor one written between the renewal's check and its write: the check and the write are
+/// one store call (`put_if_created`). Here the other client's write lands after the lookup's
+/// read and the read a separate check would make, that is just before the renewal writes.
+#[tokio::test]
+async fn a_304_does_not_renew_over_an_entry_written_just_before_the_renewal() {
+    let path = "/etag/renewed-just-before";
+    let (h, racing, inner, key, rewritten) = stale_with_a_rewrite(path).await;
+    racing.arm_after_reads(rewritten.clone(), 1);
+    let (_, info) = send(h.get(path)).await;
+    assert!(info.revalidated, "{info:?}");
+    assert!(racing.armed().is_none(), "the other client's write landed");
+    assert!(!info.stored, "{info:?}");
+    assert_eq!(inner.get(&key).await.unwrap(), Some(rewritten));
+    assert_eq!(h.origin.hits(path), 2, "one fetch, one revalidation");
 }

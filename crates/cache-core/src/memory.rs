@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use futures_core::stream::BoxStream;
@@ -270,15 +270,7 @@ impl MemoryStore {
     }
 
     fn insert_slot(&self, slot: Slot) -> Result<(), StoreError> {
-        // The cache silently drops an entry heavier than one shard: say so instead.
-        let weight = self.weigher.of(&slot);
-        let limit = self.entries.shard_capacity();
-        if weight > limit {
-            return Err(StoreError::TooLarge {
-                size: weight,
-                limit,
-            });
-        }
+        self.check_weight(&slot)?;
         let (key, group) = (slot.meta().key, slot.meta().url_group);
         // Inserted first, indexed after: the insert may evict, and the eviction hook takes
         // the index's locks, so no index lock may be held across it.
@@ -287,6 +279,48 @@ impl MemoryStore {
             self.url_index.add(&group, key);
         }
         Ok(())
+    }
+
+    /// The cache silently drops an entry heavier than one shard: said instead.
+    fn check_weight(&self, slot: &Slot) -> Result<(), StoreError> {
+        let weight = self.weigher.of(slot);
+        let limit = self.entries.shard_capacity();
+        if weight > limit {
+            return Err(StoreError::TooLarge {
+                size: weight,
+                limit,
+            });
+        }
+        Ok(())
+    }
+
+    /// Puts `slot` in place of the entry under its key if that one was created at
+    /// `created_at` (milliseconds), under the shard's lock: nothing comes between the check
+    /// and the write. True when it was put.
+    fn replace_if_created(&self, slot: Slot, created_at: SystemTime) -> Result<bool, StoreError> {
+        use quick_cache::sync::{EntryAction, EntryResult};
+        self.check_weight(&slot)?;
+        let (key, group) = (slot.meta().key, slot.meta().url_group);
+        let created_at = truncate_to_millis(created_at);
+        let mut slot = Some(slot);
+        // No wait for a key being loaded (the store loads none): such a key is not renewed.
+        let result = self
+            .entries
+            .entry(&key, Some(Duration::ZERO), |_, current| {
+                let same = truncate_to_millis(current.meta().created_at) == created_at;
+                match (same, slot.take()) {
+                    // The old slot goes with the returned action, outside the lock.
+                    (true, Some(new)) => EntryAction::Retain(Some(std::mem::replace(current, new))),
+                    _ => EntryAction::Retain(None),
+                }
+            });
+        // A missing key gives a guard for inserting it: dropped unused, it inserts nothing.
+        let replaced = matches!(result, EntryResult::Retained(Some(_)));
+        drop(result);
+        if let (true, Some(group)) = (replaced, group) {
+            self.url_index.add(&group, key);
+        }
+        Ok(replaced)
     }
 
     /// Takes an entry the cache just removed (if any) out of the URL index too; true when
@@ -424,6 +458,14 @@ impl CacheStore for MemoryStore {
 
     async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {
         Ok(self.unindexed(self.entries.remove(key)))
+    }
+
+    async fn put_if_created(
+        &self,
+        entry: StoredEntry,
+        created_at: SystemTime,
+    ) -> Result<bool, StoreError> {
+        self.replace_if_created(Slot::new(entry, None), created_at)
     }
 
     async fn delete_if_created(

@@ -294,6 +294,52 @@ pub trait CacheStore: Send + Sync + Debug + 'static {
         }
     }
 
+    /// Stores `entry` under its key only if the key still holds the entry stored at
+    /// `created_at` (to the millisecond, as stores keep it): for renewing an entry that was
+    /// read (a `304` renews the response it validated) without putting it back over an entry
+    /// another client wrote, or deleted, since. True when written; false, with nothing
+    /// written, when the key holds another entry or none.
+    ///
+    /// The default reads the entry, compares, then puts, so a write landing between those
+    /// two steps is overwritten. The memory, SQLite and sled stores check and write in one
+    /// step (and the tiered store, through the store behind it); the other stores of this
+    /// workspace use the default for now.
+    ///
+    /// ```
+    /// # use cache_core::{CacheKey, CacheStore, EntryMeta, MemoryStore, StoredEntry};
+    /// # use std::time::{Duration, SystemTime};
+    /// # futures_util::FutureExt::now_or_never(async {
+    /// let store = MemoryStore::new();
+    /// let key = CacheKey::from_digest([7; 16]);
+    /// let at = |secs| SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
+    /// let entry = |body: &'static [u8], created| {
+    ///     let meta = EntryMeta::new(key, "https://example.com/", created, None);
+    ///     StoredEntry::new(meta, bytes::Bytes::from_static(body))
+    /// };
+    /// store.put(entry(b"read", at(100))).await.unwrap();
+    /// // Another client writes the key after our read of it...
+    /// store.put(entry(b"newer", at(200))).await.unwrap();
+    /// // ...so renewing what we read writes nothing.
+    /// assert!(!store.put_if_created(entry(b"renewed", at(300)), at(100)).await.unwrap());
+    /// assert_eq!(store.get(&key).await.unwrap().unwrap().value, "newer");
+    /// # }).unwrap();
+    /// ```
+    async fn put_if_created(
+        &self,
+        entry: StoredEntry,
+        created_at: SystemTime,
+    ) -> Result<bool, StoreError> {
+        match self.get(&entry.meta.key).await? {
+            Some(current)
+                if truncate_to_millis(current.meta.created_at)
+                    == truncate_to_millis(created_at) =>
+            {
+                self.put(entry).await.map(|()| true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     /// The metadata of every entry, in no particular order, without reading the values.
     fn entries(&self) -> BoxStream<'_, Result<EntryMeta, StoreError>>;
 

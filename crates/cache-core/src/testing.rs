@@ -23,6 +23,7 @@ use bytes::Bytes;
 use crate::codec::EntryCodec;
 use crate::fixtures::base_time;
 use crate::store::get_entry;
+use crate::time::truncate_to_millis;
 use crate::{CacheKey, CacheStore, Decoded, EntryMeta, StoreError, StoredEntry, codec};
 
 type Reopen =
@@ -90,6 +91,7 @@ macro_rules! store_conformance_tests {
             delete_expired_keeps_fresh_entries,
             delete_expired_spares_entries_rewritten_meanwhile,
             delete_if_created_spares_a_rewrite,
+            put_if_created_writes_over_the_entry_read_only,
             set_expiry_changes_only_expiry,
             set_expiry_never_undoes_a_racing_write,
             expired_entries_stay_readable,
@@ -318,6 +320,55 @@ pub async fn delete_if_created_spares_a_rewrite(t: &StoreUnderTest) {
         t.store.delete_if_created(&key(2), second).await,
         "delete_if_created of a missing key"
     ));
+}
+
+/// `put_if_created` writes over the entry stored at the given time only: over a rewrite
+/// it writes nothing and the rewrite stays; over the rewrite's own time it writes; a missing
+/// key is `false` and stays missing.
+pub async fn put_if_created_writes_over_the_entry_read_only(t: &StoreUnderTest) {
+    let first = SystemTime::now() - Duration::from_secs(10);
+    let second = first + Duration::from_millis(1_500);
+    let renewed_at = second + Duration::from_secs(2);
+    let written = |n, body: &'static [u8], created_at| {
+        let mut entry = entry(n, Bytes::from_static(body), None);
+        entry.meta.created_at = created_at;
+        entry
+    };
+    ok(t.store.put(written(1, b"first", first)).await, "put");
+    ok(t.store.put(written(1, b"second", second)).await, "put");
+    assert!(
+        !ok(
+            t.store
+                .put_if_created(written(1, b"renewed", renewed_at), first)
+                .await,
+            "put_if_created"
+        ),
+        "written over the rewrite under the first write's time"
+    );
+    let kept = ok(t.store.get(&key(1)).await, "get").expect("the rewrite stays");
+    assert_eq!(kept.value, Bytes::from_static(b"second"));
+    let renewed = written(1, b"renewed", renewed_at);
+    assert!(ok(
+        t.store.put_if_created(renewed.clone(), second).await,
+        "put_if_created"
+    ));
+    let read = ok(t.store.get(&key(1)).await, "get").expect("renewed");
+    assert_eq!(read.value, renewed.value);
+    assert_eq!(
+        truncate_to_millis(read.meta.created_at),
+        truncate_to_millis(renewed_at)
+    );
+    assert!(!ok(
+        t.store
+            .put_if_created(written(2, b"never", renewed_at), second)
+            .await,
+        "put_if_created of a missing key"
+    ));
+    assert_eq!(
+        ok(t.store.get(&key(2)).await, "get"),
+        None,
+        "a missing key was written"
+    );
 }
 
 /// `set_expiry` changes the expiry and nothing else; false for a missing key.
@@ -581,14 +632,17 @@ pub async fn corrupt_value_is_a_miss_and_deleted(t: &StoreUnderTest) {
     assert_eq!(decoded.entry, crate::Entry::Response(sample_response()));
 }
 
-/// A store that, right after its next read of the armed entry's key, has another client
-/// write that entry (once): what a reader sees between reading an entry and acting on what it
-/// read. Arm it with [`WrittenAfterRead::arm`]; [`WrittenAfterRead::armed`] is empty once it
-/// fired.
+/// A store that, right after a read of the armed entry's key, has another client write
+/// that entry (once): what a reader sees between reading an entry and acting on what it read.
+/// A conditional write of the key ([`CacheStore::put_if_created`]) before that read comes
+/// finds the entry written just before it. Arm it with [`WrittenAfterRead::arm`] (after the
+/// next read) or [`WrittenAfterRead::arm_after_reads`]; [`WrittenAfterRead::armed`] is empty
+/// once it fired.
 #[derive(Debug)]
 pub struct WrittenAfterRead {
     inner: Arc<dyn CacheStore>,
-    armed: std::sync::Mutex<Option<StoredEntry>>,
+    /// The entry to write, and how many reads of its key go by before it is written.
+    armed: std::sync::Mutex<Option<(StoredEntry, usize)>>,
 }
 
 impl WrittenAfterRead {
@@ -602,12 +656,38 @@ impl WrittenAfterRead {
 
     /// Writes `entry` right after the next read of its key.
     pub fn arm(&self, entry: StoredEntry) {
-        *self.armed.lock().unwrap_or_else(|p| p.into_inner()) = Some(entry);
+        self.arm_after_reads(entry, 0);
+    }
+
+    /// Writes `entry` right after the read of its key that follows `reads` others (or
+    /// right before a conditional write of it that comes first).
+    pub fn arm_after_reads(&self, entry: StoredEntry, reads: usize) {
+        *self.lock() = Some((entry, reads));
     }
 
     /// The entry still waiting for its read, if any.
     pub fn armed(&self) -> Option<StoredEntry> {
-        self.armed.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.lock().as_ref().map(|(entry, _)| entry.clone())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(StoredEntry, usize)>> {
+        self.armed.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The armed entry, taken, if `key` is its key and (for a read) no more reads are to
+    /// go by first.
+    fn fire(&self, key: &CacheKey, read: bool) -> Option<StoredEntry> {
+        let mut armed = self.lock();
+        match armed.as_mut() {
+            Some((entry, reads)) if entry.meta.key == *key => {
+                if read && *reads > 0 {
+                    *reads -= 1;
+                    return None;
+                }
+                armed.take().map(|(entry, _)| entry)
+            }
+            _ => None,
+        }
     }
 }
 
@@ -615,18 +695,23 @@ impl WrittenAfterRead {
 impl CacheStore for WrittenAfterRead {
     async fn get(&self, key: &CacheKey) -> Result<Option<StoredEntry>, StoreError> {
         let read = self.inner.get(key).await;
-        let then = self
-            .armed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take_if(|entry| entry.meta.key == *key);
-        if let Some(then) = then {
+        if let Some(then) = self.fire(key, true) {
             self.inner.put(then).await?;
         }
         read
     }
     async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
         self.inner.put(entry).await
+    }
+    async fn put_if_created(
+        &self,
+        entry: StoredEntry,
+        created_at: SystemTime,
+    ) -> Result<bool, StoreError> {
+        if let Some(then) = self.fire(&entry.meta.key, false) {
+            self.inner.put(then).await?;
+        }
+        self.inner.put_if_created(entry, created_at).await
     }
     async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {
         self.inner.delete(key).await

@@ -275,14 +275,38 @@ impl SledStore {
     fn remove_if_created(&self, key: &CacheKey, created_at: i64) -> Result<bool, StoreError> {
         let _writing = self.locks.writing()?;
         let _key = locks::key(key);
-        let current = self.entries.get(key.as_str()).map_err(store_error)?;
-        let same = current
-            .and_then(|record| decode_record_meta(*key, &record))
-            .is_some_and(|meta| to_millis(meta.created_at) == created_at);
-        if !same {
+        if !self.created_at_is(key, created_at)? {
             return Ok(false);
         }
         self.remove_locked(key)
+    }
+
+    /// Whether `key`'s record is readable and was written at `created_at` (milliseconds),
+    /// for a caller holding the key's lock.
+    fn created_at_is(&self, key: &CacheKey, created_at: i64) -> Result<bool, StoreError> {
+        let current = self.entries.get(key.as_str()).map_err(store_error)?;
+        Ok(current
+            .and_then(|record| decode_record_meta(*key, &record))
+            .is_some_and(|meta| to_millis(meta.created_at) == created_at))
+    }
+
+    /// Writes `entry` if `key`'s record was written at `created_at` (milliseconds), under
+    /// the key's lock: no write through this store comes between the check and the write.
+    /// The live bytes after the write, or `None` when nothing was written.
+    fn write_if_created(
+        &self,
+        entry: &StoredEntry,
+        created_at: i64,
+    ) -> Result<Option<u64>, StoreError> {
+        let key = entry.meta.key;
+        let record = self.record_within_bound(entry)?;
+        let _writing = self.locks.writing()?;
+        let _key = locks::key(&key);
+        if !self.created_at_is(&key, created_at)? {
+            return Ok(None);
+        }
+        let (live, _) = self.write_locked(&entry.meta, record)?;
+        Ok(Some(live))
     }
 
     /// Removes `key`'s record if it is still `seen`, the unreadable record a read found (a
@@ -323,17 +347,23 @@ impl SledStore {
     /// record the insert replaced), all under the key's lock (see `index` and `locks`).
     fn write(&self, entry: &StoredEntry) -> Result<(u64, sled::IVec), StoreError> {
         let key = entry.meta.key;
-        let record = record_of(entry);
-        // One record over the whole bound would evict everything, itself included.
-        if let Some(max) = self.max_bytes.filter(|max| record.len() as u64 > *max) {
-            return Err(StoreError::TooLarge {
-                size: record.len() as u64,
-                limit: max,
-            });
-        }
+        let record = self.record_within_bound(entry)?;
         let _writing = self.locks.writing()?;
         let _key = locks::key(&key);
         self.write_locked(&entry.meta, record)
+    }
+
+    /// `entry`'s record, refused when it alone is over the bound: it would evict everything,
+    /// itself included.
+    fn record_within_bound(&self, entry: &StoredEntry) -> Result<sled::IVec, StoreError> {
+        let record = record_of(entry);
+        match self.max_bytes.filter(|max| record.len() as u64 > *max) {
+            Some(max) => Err(StoreError::TooLarge {
+                size: record.len() as u64,
+                limit: max,
+            }),
+            None => Ok(record),
+        }
     }
 
     /// Sets the expiry of `key`'s record as it is now, under its lock: a read and a write
@@ -606,6 +636,29 @@ impl CacheStore for SledStore {
             .await?;
         self.flushed().await?;
         Ok(renewed)
+    }
+
+    async fn put_if_created(
+        &self,
+        entry: StoredEntry,
+        created_at: SystemTime,
+    ) -> Result<bool, StoreError> {
+        let created_at = to_millis(created_at);
+        let written = self
+            .blocking(move |store| {
+                // As a bounded put: one bounded write (and its eviction) at a time.
+                let _bounded = store.max_bytes.map(|_| store.locks.bounded_write());
+                let Some(live) = store.write_if_created(&entry, created_at)? else {
+                    return Ok(false);
+                };
+                if let Some(max) = store.max_bytes.filter(|max| live > *max) {
+                    store.evict_oldest_beyond(max)?;
+                }
+                Ok(true)
+            })
+            .await?;
+        self.flushed().await?;
+        Ok(written)
     }
 
     async fn delete_if_created(

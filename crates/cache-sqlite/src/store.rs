@@ -877,6 +877,45 @@ impl CacheStore for SqliteStore {
         deleted
     }
 
+    /// The check and the write in one `IMMEDIATE` transaction: no other writer, in this
+    /// process or another, comes between them.
+    async fn put_if_created(
+        &self,
+        entry: StoredEntry,
+        created_at: SystemTime,
+    ) -> Result<bool, StoreError> {
+        if entry.value.len() as u64 > MAX_VALUE_BYTES {
+            return Err(StoreError::TooLarge {
+                size: entry.value.len() as u64,
+                limit: MAX_VALUE_BYTES,
+            });
+        }
+        let created_at = to_millis(created_at);
+        self.blocking(move |inner| {
+            let mut conn = inner.writer();
+            let transaction =
+                conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let current: Option<rusqlite::types::Value> = transaction
+                .query_row(
+                    &format!("SELECT created_at FROM {TABLE} WHERE key = ?1"),
+                    [entry.meta.key.as_str()],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            // Anything but the time read (another time, another type, no row): not renewed.
+            if current != Some(rusqlite::types::Value::Integer(created_at)) {
+                return Ok(false);
+            }
+            insert_entry(&transaction, &entry)?;
+            transaction.commit()?;
+            if let Some(max) = inner.max_bytes {
+                evict_oldest_beyond(&conn, max)?;
+            }
+            Ok(true)
+        })
+        .await
+    }
+
     async fn delete_if_created(
         &self,
         key: &CacheKey,

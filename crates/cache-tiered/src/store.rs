@@ -312,6 +312,17 @@ impl CacheStore for TieredStore {
         self.backing.delete(key).await
     }
 
+    /// Checked and written by the backing store (atomically where it is); memory drops its
+    /// copy, as after a put, whatever the outcome.
+    async fn put_if_created(
+        &self,
+        entry: StoredEntry,
+        created_at: SystemTime,
+    ) -> Result<bool, StoreError> {
+        let _dropped = ForgetAfterWrite::key(&self.tier, entry.meta.key);
+        self.backing.put_if_created(entry, created_at).await
+    }
+
     async fn delete_if_created(
         &self,
         key: &CacheKey,
