@@ -301,9 +301,10 @@ pub trait CacheStore: Send + Sync + Debug + 'static {
     /// written, when the key holds another entry or none.
     ///
     /// The default reads the entry, compares, then puts, so a write landing between those
-    /// two steps is overwritten. The memory, SQLite and sled stores check and write in one
-    /// step (and the tiered store, through the store behind it); the other stores of this
-    /// workspace use the default for now.
+    /// two steps is overwritten; the stores of this workspace check and write in one step
+    /// (memory under the shard's lock, SQLite in one `IMMEDIATE` transaction, sled and files
+    /// under the key's lock, Redis in one script, MongoDB and DynamoDB by a condition on the
+    /// write, the tiered store through the store behind it).
     ///
     /// ```
     /// # use cache_core::{CacheKey, CacheStore, EntryMeta, MemoryStore, StoredEntry};

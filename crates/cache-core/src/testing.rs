@@ -332,6 +332,7 @@ pub async fn put_if_created_writes_over_the_entry_read_only(t: &StoreUnderTest) 
     let written = |n, body: &'static [u8], created_at| {
         let mut entry = entry(n, Bytes::from_static(body), None);
         entry.meta.created_at = created_at;
+        entry.meta.url_group = Some(group(1));
         entry
     };
     ok(t.store.put(written(1, b"first", first)).await, "put");
@@ -358,6 +359,12 @@ pub async fn put_if_created_writes_over_the_entry_read_only(t: &StoreUnderTest) 
         truncate_to_millis(read.meta.created_at),
         truncate_to_millis(renewed_at)
     );
+    let listed = ok(t.store.entries_for_url(&group(1)).await, "entries_for_url");
+    assert!(
+        listed.iter().any(|meta| meta.key == key(1)
+            && truncate_to_millis(meta.created_at) == truncate_to_millis(renewed_at)),
+        "the renewed entry is not listed under its URL: {listed:?}"
+    );
     assert!(!ok(
         t.store
             .put_if_created(written(2, b"never", renewed_at), second)
@@ -369,6 +376,49 @@ pub async fn put_if_created_writes_over_the_entry_read_only(t: &StoreUnderTest) 
         None,
         "a missing key was written"
     );
+}
+
+/// A refused then an accepted [`CacheStore::put_if_created`] of `len`-byte values under one
+/// key, for a store that splits large values into parts: refused over a newer write, then
+/// accepted over it. `after` runs after each (with `"refused"` or `"accepted"`), for the
+/// store's own check of what it holds besides (the parts the refused write made must be gone).
+pub async fn conditional_writes_of_large_values<F, Fut>(
+    store: &dyn CacheStore,
+    len: usize,
+    after: F,
+) where
+    F: Fn(&'static str) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let written = |byte: u8, secs: u64| {
+        let mut entry = entry(1, Bytes::from(vec![byte; len]), None);
+        entry.meta.created_at += Duration::from_secs(secs);
+        entry
+    };
+    let (read, newer, renewed) = (written(1, 0), written(2, 5), written(3, 10));
+    ok(store.put(read.clone()).await, "put");
+    ok(store.put(newer.clone()).await, "put");
+    assert!(
+        !ok(
+            store
+                .put_if_created(renewed.clone(), read.meta.created_at)
+                .await,
+            "put_if_created"
+        ),
+        "written over a newer entry"
+    );
+    let kept = ok(store.get(&key(1)).await, "get").expect("the newer entry stays");
+    assert_eq!(kept.value, newer.value);
+    after("refused").await;
+    assert!(ok(
+        store
+            .put_if_created(renewed.clone(), newer.meta.created_at)
+            .await,
+        "put_if_created"
+    ));
+    let read = ok(store.get(&key(1)).await, "get").expect("renewed");
+    assert_eq!(read.value, renewed.value);
+    after("accepted").await;
 }
 
 /// `set_expiry` changes the expiry and nothing else; false for a missing key.

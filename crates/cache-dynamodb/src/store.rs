@@ -578,63 +578,18 @@ impl CacheStore for DynamoStore {
     }
 
     async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
-        let key = entry.meta.key;
-        let delete_at = self.delete_at(entry.meta.expires_at);
-        let size = entry.value.len() as u64;
-        if size > MAX_VALUE_BYTES {
-            return Err(StoreError::TooLarge {
-                size,
-                limit: MAX_VALUE_BYTES,
-            });
-        }
-        let mut item = entry_item(&entry.meta, delete_at);
-        if entry.value.len() + entry.meta.url.len() <= INLINE_MAX {
-            item.insert(VALUE.into(), items::b(&entry.value));
-        } else {
-            static NEXT: AtomicU64 = AtomicU64::new(0);
-            let generation = format!(
-                "{}-{}-{}",
-                to_millis(SystemTime::now()),
-                std::process::id(),
-                NEXT.fetch_add(1, Ordering::Relaxed)
-            );
-            let mut requests = Vec::new();
-            let mut count = 0u32;
-            let provisional = Some(SystemTime::now() + PROVISIONAL_CHUNK_RETENTION);
-            for (i, part) in entry.value.chunks(CHUNK_SIZE).enumerate() {
-                let chunk = chunk_item(&chunk_key(&key, &generation, i as u32), part, provisional);
-                let put = PutRequest::builder()
-                    .set_item(Some(chunk))
-                    .build()
-                    .map_err(StoreError::backend)?;
-                requests.push(WriteRequest::builder().put_request(put).build());
-                count += 1;
-            }
-            // Chunks first: the entry item, written last, makes them visible all at once.
-            self.batch_write(requests).await?;
-            item.insert(GENERATION.into(), items::s(generation));
-            item.insert(CHUNKS.into(), items::n(i64::from(count)));
-        }
-        let chunks = chunk_keys_of(&key, &item);
-        let output = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await
-            .map_err(store_error)?;
-        // The entry now uses its chunks: they live as long as it does.
-        self.set_chunk_retention(chunks, delete_at).await?;
-        // Chunks of the replaced entry, if it had any, are no longer referenced.
-        if let Some(old) = output.attributes {
-            let stale = chunk_keys_of(&key, &old);
-            if !stale.is_empty() {
-                self.delete_keys(stale).await?;
-            }
-        }
-        Ok(())
+        self.write(entry, None).await.map(drop)
+    }
+
+    /// The item is put on the condition that it holds the creation read: an entry written
+    /// since, or deleted, is not written over, and the chunks this write made for a large
+    /// value go again.
+    async fn put_if_created(
+        &self,
+        entry: StoredEntry,
+        created_at: SystemTime,
+    ) -> Result<bool, StoreError> {
+        self.write(entry, Some(created_at)).await
     }
 
     /// Decoding is skipped when a decoded copy was made from the very value and metadata
@@ -868,6 +823,87 @@ impl DynamoStore {
     async fn delete_if_expired(&self, key: &CacheKey, now: SystemTime) -> Result<bool, StoreError> {
         self.delete_on(key, "#a <= :v", EXPIRES, Some(items::n(to_millis(now))))
             .await
+    }
+
+    /// Writes `entry`: over whatever is under its key, or (`only_over`) over the entry
+    /// created then only. True when it wrote.
+    async fn write(
+        &self,
+        entry: StoredEntry,
+        only_over: Option<SystemTime>,
+    ) -> Result<bool, StoreError> {
+        let key = entry.meta.key;
+        let delete_at = self.delete_at(entry.meta.expires_at);
+        let size = entry.value.len() as u64;
+        if size > MAX_VALUE_BYTES {
+            return Err(StoreError::TooLarge {
+                size,
+                limit: MAX_VALUE_BYTES,
+            });
+        }
+        let mut item = entry_item(&entry.meta, delete_at);
+        if entry.value.len() + entry.meta.url.len() <= INLINE_MAX {
+            item.insert(VALUE.into(), items::b(&entry.value));
+        } else {
+            static NEXT: AtomicU64 = AtomicU64::new(0);
+            let generation = format!(
+                "{}-{}-{}",
+                to_millis(SystemTime::now()),
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            );
+            let mut requests = Vec::new();
+            let mut count = 0u32;
+            let provisional = Some(SystemTime::now() + PROVISIONAL_CHUNK_RETENTION);
+            for (i, part) in entry.value.chunks(CHUNK_SIZE).enumerate() {
+                let chunk = chunk_item(&chunk_key(&key, &generation, i as u32), part, provisional);
+                let put = PutRequest::builder()
+                    .set_item(Some(chunk))
+                    .build()
+                    .map_err(StoreError::backend)?;
+                requests.push(WriteRequest::builder().put_request(put).build());
+                count += 1;
+            }
+            // Chunks first: the entry item, written last, makes them visible all at once.
+            self.batch_write(requests).await?;
+            item.insert(GENERATION.into(), items::s(generation));
+            item.insert(CHUNKS.into(), items::n(i64::from(count)));
+        }
+        let chunks = chunk_keys_of(&key, &item);
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .return_values(ReturnValue::AllOld);
+        if let Some(created_at) = only_over {
+            put = put
+                .condition_expression("#a = :v")
+                .expression_attribute_names("#a", CREATED)
+                .expression_attribute_values(":v", items::n(to_millis(created_at)));
+            self.copies.forget(&key);
+        }
+        let output = match put.send().await {
+            Ok(output) => output,
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                // Nothing written: the chunks made for it are no one's.
+                if !chunks.is_empty() {
+                    self.delete_keys(chunks).await?;
+                }
+                return Ok(false);
+            }
+            Err(e) => return Err(store_error(e)),
+        };
+        // The entry now uses its chunks: they live as long as it does.
+        self.set_chunk_retention(chunks, delete_at).await?;
+        // Chunks of the replaced entry, if it had any, are no longer referenced.
+        if let Some(old) = output.attributes {
+            let stale = chunk_keys_of(&key, &old);
+            if !stale.is_empty() {
+                self.delete_keys(stale).await?;
+            }
+        }
+        Ok(true)
     }
 
     /// Deletes the entry under `key` if `condition` holds of its attribute `attribute` (`#a`)

@@ -69,12 +69,7 @@ async fn another_client_s_writes_are_read_at_once() {
 /// Values over the item limit are chunked, chunks replaced with the entry, and none left over.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_values_are_chunked_without_leftovers() {
-    let table = unique_namespace("chunks");
-    let store = DynamoStore::builder()
-        .table(&table)
-        .open_local(&shared_dynamo().endpoint(), "us-east-1")
-        .await
-        .unwrap();
+    let store = local_store(&unique_namespace("chunks")).await;
     let big = bytes::Bytes::from(
         (0..1_000_000u32)
             .map(|i| (i % 251) as u8)
@@ -114,6 +109,30 @@ async fn large_values_are_chunked_without_leftovers() {
     );
     assert!(store.delete(&cache_core::testing::key(1)).await.unwrap());
     assert_eq!(items(store).await, 0);
+}
+
+/// A chunked write over the entry read only: refused over a newer entry, its chunks go and
+/// the newer entry's stay; accepted, the replaced entry's chunks go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_conditional_write_leaves_no_chunks() {
+    let store = local_store(&unique_namespace("ifchunks")).await;
+    cache_core::testing::conditional_writes_of_large_values(&store, 1_000_000, |after| {
+        let store = store.clone();
+        async move {
+            let items = raw_items(&store).await.len();
+            assert_eq!(items, 1 + 3, "{after}: one entry and its three chunks only");
+        }
+    })
+    .await;
+}
+
+/// A store on its own table of the local server.
+async fn local_store(table: &str) -> DynamoStore {
+    DynamoStore::builder()
+        .table(table)
+        .open_local(&shared_dynamo().endpoint(), "us-east-1")
+        .await
+        .unwrap()
 }
 
 /// Every item of the store's table (entries and chunks), read with a client of our own.

@@ -162,6 +162,16 @@ fn assemble(layout: &Layout, key: &CacheKey, record: &Record) -> io::Result<Byte
 
 /// Stores `entry`; returns the change in stored bytes.
 pub(crate) fn put(layout: &Layout, entry: &StoredEntry) -> Result<i64, StoreError> {
+    put_if(layout, entry, |_| true).map(|delta| delta.unwrap_or(0))
+}
+
+/// [`put`] if `select` takes the record under the key as read under its lock (`None`: none,
+/// or one this version cannot read); `None`, with nothing written, when it does not.
+pub(crate) fn put_if(
+    layout: &Layout,
+    entry: &StoredEntry,
+    select: impl Fn(Option<&Record>) -> bool,
+) -> Result<Option<i64>, StoreError> {
     let key = entry.meta.key;
     let dir = layout.shard_dir(&key);
     let body_name = format!("{key}.{}.body", unique_suffix());
@@ -181,8 +191,13 @@ pub(crate) fn put(layout: &Layout, entry: &StoredEntry) -> Result<i64, StoreErro
             return Err(e);
         }
     };
-    let committed = commit(layout, &record, body_temp.as_deref(), &record_temp);
-    if committed.is_err() {
+    let committed = commit_if(
+        layout,
+        &record,
+        (body_temp.as_deref(), &record_temp),
+        select,
+    );
+    if !matches!(committed, Ok(Some(_))) {
         for path in body_temp.iter().chain([&record_temp]) {
             let _ = fs::remove_file(path);
         }
@@ -198,10 +213,24 @@ pub(crate) fn commit(
     body_temp: Option<&std::path::Path>,
     record_temp: &std::path::Path,
 ) -> Result<i64, StoreError> {
+    commit_if(layout, record, (body_temp, record_temp), |_| true).map(|delta| delta.unwrap_or(0))
+}
+
+/// [`commit`] if `select` takes the old record, read under the lock; `None`, with nothing
+/// renamed, when it does not.
+fn commit_if(
+    layout: &Layout,
+    record: &Record,
+    (body_temp, record_temp): (Option<&std::path::Path>, &std::path::Path),
+    select: impl Fn(Option<&Record>) -> bool,
+) -> Result<Option<i64>, StoreError> {
     let key = record.key;
     let dir = layout.shard_dir(&key);
     let _lock = layout.lock(&key)?;
     let old = read_record(layout, &key)?;
+    if !select(old.as_ref()) {
+        return Ok(None);
+    }
     if let Some(group) = &record.url_group {
         mark_group(layout, group, &key)?;
     }
@@ -216,7 +245,7 @@ pub(crate) fn commit(
         }
         None => 0,
     };
-    Ok(signed(record.size) - signed(old_size))
+    Ok(Some(signed(record.size) - signed(old_size)))
 }
 
 /// True when `name`, a body file a record names, is a body of `key` in the record's own

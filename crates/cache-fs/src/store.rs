@@ -357,6 +357,31 @@ impl CacheStore for FsStore {
         .await
     }
 
+    /// Checked and written under the key's lock, as `delete_if_created` checks: a record
+    /// this version cannot read is not the one read, and stays.
+    async fn put_if_created(
+        &self,
+        entry: StoredEntry,
+        created_at: SystemTime,
+    ) -> Result<bool, StoreError> {
+        self.writable()?;
+        let size = entry.value.len() as u64;
+        if let Some(limit) = self.inner.max_bytes.filter(|max| size > *max) {
+            return Err(StoreError::TooLarge { size, limit });
+        }
+        let created_at = cache_core::time::truncate_to_millis(created_at);
+        self.blocking(move |inner| {
+            let same = |r: Option<&crate::record::Record>| {
+                r.is_some_and(|r| r.meta().created_at == created_at)
+            };
+            match ops::put_if(&inner.layout, &entry, same)? {
+                Some(delta) => inner.after_write(delta, size).map(|()| true),
+                None => Ok(false),
+            }
+        })
+        .await
+    }
+
     async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {
         self.writable()?;
         let key = *key;

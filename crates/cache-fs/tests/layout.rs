@@ -200,6 +200,35 @@ async fn replacing_and_deleting_leave_no_files_behind() {
     assert_eq!(left, Vec::<PathBuf>::new());
 }
 
+/// A write over the entry read only, refused over a newer one, leaves no file of its own
+/// (its body and record were written under temporary names first); accepted, it leaves one
+/// body, as a put does.
+#[tokio::test]
+async fn a_refused_conditional_write_leaves_no_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::open(dir.path()).unwrap();
+    let written = |secs: u64| {
+        let mut entry = response_entry(1, &EntryCodec::new());
+        entry.meta.created_at += Duration::from_secs(secs);
+        entry
+    };
+    store.put(written(0)).await.unwrap();
+    store.put(written(5)).await.unwrap();
+    let before = files_under(dir.path());
+    let read = written(0).meta.created_at;
+    assert!(!store.put_if_created(written(10), read).await.unwrap());
+    assert_eq!(
+        files_under(dir.path()),
+        before,
+        "the refused write left files"
+    );
+    let newer = written(5).meta.created_at;
+    assert!(store.put_if_created(written(10), newer).await.unwrap());
+    assert_eq!(bodies(&store, 1).len(), 1, "the replaced body is removed");
+    let renewed = store.get(&key(1)).await.unwrap().expect("renewed");
+    assert_eq!(renewed.meta.created_at, written(10).meta.created_at);
+}
+
 /// What a writer killed mid-write leaves: temporary files, and a body no record names.
 #[tokio::test]
 async fn files_of_a_dead_writer_are_ignored_then_swept() {
@@ -664,6 +693,13 @@ async fn a_read_only_store_reads_and_changes_nothing() {
             .await
             .err(),
         store.delete(&key(1)).await.err(),
+        store
+            .put_if_created(
+                entry(1, Bytes::from_static(b"new"), None),
+                SystemTime::now(),
+            )
+            .await
+            .err(),
         store
             .delete_if_created(&key(1), SystemTime::now())
             .await

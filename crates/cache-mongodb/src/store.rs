@@ -316,6 +316,72 @@ impl MongoStore {
         Ok(())
     }
 
+    /// Writes `entry`: over whatever is under its key, or (`only_over`) over the entry
+    /// created then only. True when it wrote.
+    async fn write(
+        &self,
+        entry: StoredEntry,
+        only_over: Option<SystemTime>,
+    ) -> Result<bool, StoreError> {
+        let key = entry.meta.key;
+        let delete_at = self.delete_at(entry.meta.expires_at);
+        let mut document = meta_document(&entry.meta, delete_at);
+        let generation = if entry.value.len() <= INLINE_MAX {
+            document.insert("v", binary(&entry.value));
+            None
+        } else {
+            static NEXT: AtomicU64 = AtomicU64::new(0);
+            let generation = format!(
+                "{}-{}-{}",
+                cache_core::time::to_millis(SystemTime::now()),
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            );
+            let count = self.write_chunks(&key, &generation, &entry.value).await?;
+            document.insert("g", generation.as_str());
+            document.insert("n", i64::from(count));
+            Some(generation)
+        };
+        let mut filter = doc! { "_id": key.as_str() };
+        if let Some(created_at) = only_over {
+            filter.insert("c", date(created_at));
+        }
+        // The entry document is written last: it makes the chunks visible all at once.
+        let replaced = self
+            .entries
+            .find_one_and_replace(filter, document)
+            .upsert(only_over.is_none())
+            .await
+            .map_err(store_error)?;
+        if only_over.is_some() {
+            self.copies.forget(&key);
+            if replaced.is_none() {
+                // Nothing written: the chunks made for it are no one's.
+                if let Some(generation) = &generation {
+                    self.delete_generation(&key, generation).await?;
+                }
+                return Ok(false);
+            }
+        }
+        // The entry now uses its chunks: they live as long as it does.
+        if let Some(generation) = &generation {
+            self.chunks
+                .update_many(
+                    doc! { "k": key.as_str(), "g": generation },
+                    doc! { "$set": { "d": optional_date(delete_at) } },
+                )
+                .await
+                .map_err(store_error)?;
+        }
+        // Only the chunks of the document this write replaced are unreferenced now; a
+        // concurrent writer's newer chunks are left alone.
+        let old_generation = replaced.as_ref().and_then(|old| old.get_str("g").ok());
+        if let Some(old) = old_generation.filter(|old| Some(*old) != generation.as_deref()) {
+            self.delete_generation(&key, old).await?;
+        }
+        Ok(true)
+    }
+
     /// Deletes the chunks of one generation of `key`'s value.
     async fn delete_generation(&self, key: &CacheKey, generation: &str) -> Result<(), StoreError> {
         self.chunks
@@ -389,49 +455,18 @@ impl CacheStore for MongoStore {
     }
 
     async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
-        let key = entry.meta.key;
-        let delete_at = self.delete_at(entry.meta.expires_at);
-        let mut document = meta_document(&entry.meta, delete_at);
-        let generation = if entry.value.len() <= INLINE_MAX {
-            document.insert("v", binary(&entry.value));
-            None
-        } else {
-            static NEXT: AtomicU64 = AtomicU64::new(0);
-            let generation = format!(
-                "{}-{}-{}",
-                cache_core::time::to_millis(SystemTime::now()),
-                std::process::id(),
-                NEXT.fetch_add(1, Ordering::Relaxed)
-            );
-            let count = self.write_chunks(&key, &generation, &entry.value).await?;
-            document.insert("g", generation.as_str());
-            document.insert("n", i64::from(count));
-            Some(generation)
-        };
-        // The entry document is written last: it makes the chunks visible all at once.
-        let replaced = self
-            .entries
-            .find_one_and_replace(doc! { "_id": key.as_str() }, document)
-            .upsert(true)
-            .await
-            .map_err(store_error)?;
-        // The entry now uses its chunks: they live as long as it does.
-        if let Some(generation) = &generation {
-            self.chunks
-                .update_many(
-                    doc! { "k": key.as_str(), "g": generation },
-                    doc! { "$set": { "d": optional_date(delete_at) } },
-                )
-                .await
-                .map_err(store_error)?;
-        }
-        // Only the chunks of the document this write replaced are unreferenced now; a
-        // concurrent writer's newer chunks are left alone.
-        let old_generation = replaced.as_ref().and_then(|old| old.get_str("g").ok());
-        if let Some(old) = old_generation.filter(|old| Some(*old) != generation.as_deref()) {
-            self.delete_generation(&key, old).await?;
-        }
-        Ok(())
+        self.write(entry, None).await.map(drop)
+    }
+
+    /// The document is replaced only while it holds the creation read (a filter on it): an
+    /// entry written since, or deleted, is not written over, and the chunks this write made
+    /// for a large value go again.
+    async fn put_if_created(
+        &self,
+        entry: StoredEntry,
+        created_at: SystemTime,
+    ) -> Result<bool, StoreError> {
+        self.write(entry, Some(created_at)).await
     }
 
     /// Decoding is skipped when a decoded copy was made from the very value and metadata

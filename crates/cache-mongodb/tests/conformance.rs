@@ -138,6 +138,26 @@ async fn large_values_are_chunked_and_indexes_created() {
     );
 }
 
+/// A chunked write over the entry read only: refused over a newer entry, its chunks go and
+/// the newer entry's stay; accepted, the replaced entry's chunks go.
+#[tokio::test]
+async fn a_refused_conditional_write_leaves_no_chunks() {
+    use cache_mongodb::mongodb::bson::{Document, doc};
+    let collection = unique_namespace("ifchunks").replace('-', "_");
+    let store = open(collection.clone()).await;
+    let chunks = conformance_database()
+        .await
+        .collection::<Document>(&format!("{collection}_chunks"));
+    cache_core::testing::conditional_writes_of_large_values(&*store, 9 << 20, |after| {
+        let chunks = chunks.clone();
+        async move {
+            let count = chunks.count_documents(doc! {}).await.unwrap();
+            assert_eq!(count, 3, "{after}: one entry's three 4 MiB chunks only");
+        }
+    })
+    .await;
+}
+
 /// `delete_expired` takes an expired entry's chunks along, and leaves a live one's.
 #[tokio::test]
 async fn delete_expired_takes_the_chunks_along() {

@@ -57,6 +57,19 @@ if type(c) == 'string' and c == ARGV[1] then return redis.call('UNLINK', KEYS[1]
 return 0
 ";
 
+/// Writes the entry (KEYS[1]) as `put` does if its creation field is ARGV[1] (milliseconds):
+/// one step, so an entry written since, or deleted, is not written over. ARGV[2] is the
+/// retention deadline (milliseconds; empty for none), the rest the hash's fields and values.
+/// Returns 1 when it wrote.
+const PUT_IF_CREATED_SCRIPT: &str = r"
+local c = redis.pcall('HGET', KEYS[1], 'c')
+if type(c) ~= 'string' or c ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+if ARGV[2] ~= '' then redis.call('PEXPIREAT', KEYS[1], ARGV[2]) end
+return 1
+";
+
 /// Deletes what is under KEYS[1] only while it is still the foreign value a read found
 /// (ARGV[1]): another type (`type`), a hash whose creation field read as ARGV[2] (`hash`; an
 /// empty ARGV[2] for none), or a hash whose creation field is no number (`unparsed`). An entry
@@ -471,30 +484,11 @@ impl RedisStore {
         redis_key: &str,
         retain_until: Option<SystemTime>,
     ) -> redis::Pipeline {
-        let meta = &entry.meta;
-        let keys = [("g", &meta.url_group), ("p", &meta.variant_of)];
-        let (created, expires) = (to_millis(meta.created_at), format_expiry(meta.expires_at));
-        // Each command is built at its final size: the value is copied once, not again at
-        // every growth of the command's buffer.
-        let mut hset = sized_cmd(
-            "HSET",
-            13,
-            redis_key.len() + meta.url.len() + expires.len() + 20 + 4 + entry.value.len() + 70,
-        );
-        hset.arg(redis_key)
-            .arg("u")
-            .arg(&meta.url)
-            .arg("c")
-            .arg(created)
-            .arg("x")
-            .arg(expires)
-            .arg("v")
-            .arg(&entry.value[..]);
-        for (field, key) in keys {
-            if let Some(key) = key {
-                hset.arg(field).arg(key.as_str());
-            }
-        }
+        // Built at its final size: the value is copied once, not again at every growth of
+        // the command's buffer.
+        let mut hset = sized_cmd("HSET", 13, redis_key.len() + entry_fields_len(entry));
+        hset.arg(redis_key);
+        push_entry_fields(&mut hset, entry);
         let mut del = sized_cmd("DEL", 1, redis_key.len());
         del.arg(redis_key);
         // Nothing is marked ignored: the replies are read as `()` or `SetSize`, which take
@@ -812,6 +806,49 @@ impl CacheStore for RedisStore {
             .await
     }
 
+    /// Checked and written in one script on the entry's key; the entry then joins its URL
+    /// group as on a cluster, by a transaction of its own after (a renewed entry is a member
+    /// already: the add renews the set's retention).
+    async fn put_if_created(
+        &self,
+        entry: StoredEntry,
+        created_at: SystemTime,
+    ) -> Result<bool, StoreError> {
+        let size = entry.value.len() as u64;
+        if size > MAX_VALUE_BYTES {
+            return Err(StoreError::TooLarge {
+                size,
+                limit: MAX_VALUE_BYTES,
+            });
+        }
+        let key = entry.meta.key;
+        let retain_until = self.retain_until(entry.meta.expires_at);
+        if retain_until.is_some_and(|t| t <= SystemTime::now()) {
+            // Past what Redis would keep, as in `put`: the entry read goes instead.
+            return self.delete_if_created(&key, created_at).await;
+        }
+        let redis_key = self.redis_key(&key);
+        let script = PUT_IF_CREATED_SCRIPT;
+        let mut eval = sized_cmd(
+            "EVAL",
+            17,
+            script.len() + redis_key.len() + 48 + entry_fields_len(&entry),
+        );
+        eval.arg(script)
+            .arg(1)
+            .arg(&redis_key)
+            .arg(to_millis(created_at))
+            .arg(format_expiry(retain_until));
+        push_entry_fields(&mut eval, &entry);
+        // Whatever the outcome: a copy of the entry read no longer answers for the key.
+        self.copies.forget(&key);
+        let written = self.connection.query::<u64>(&eval).await? > 0;
+        if let (true, Some(group)) = (written, &entry.meta.url_group) {
+            self.group_add_alone(group, &key, retain_until).await?;
+        }
+        Ok(written)
+    }
+
     async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {
         // Never served once the entry is gone (a read finds nothing to compare); its memory
         // goes now.
@@ -965,6 +1002,29 @@ fn is_foreign(error: &StoreError) -> bool {
             || e.kind() == redis::ErrorKind::UnexpectedReturnType
             || e.kind() == redis::ErrorKind::Parse
     })
+}
+
+/// Appends an entry's hash fields and their values to `cmd` (the `HSET` of a write).
+fn push_entry_fields(cmd: &mut Cmd, entry: &StoredEntry) {
+    let meta = &entry.meta;
+    cmd.arg("u")
+        .arg(&meta.url)
+        .arg("c")
+        .arg(to_millis(meta.created_at))
+        .arg("x")
+        .arg(format_expiry(meta.expires_at))
+        .arg("v")
+        .arg(&entry.value[..]);
+    for (field, key) in [("g", &meta.url_group), ("p", &meta.variant_of)] {
+        if let Some(key) = key {
+            cmd.arg(field).arg(key.as_str());
+        }
+    }
+}
+
+/// About the bytes [`push_entry_fields`] appends, to size the command once.
+fn entry_fields_len(entry: &StoredEntry) -> usize {
+    entry.meta.url.len() + entry.value.len() + 20 + 20 + 4 + 2 * 32 + 70
 }
 
 fn format_expiry(expires_at: Option<SystemTime>) -> String {
