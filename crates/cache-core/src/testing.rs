@@ -92,6 +92,7 @@ macro_rules! store_conformance_tests {
             delete_expired_spares_entries_rewritten_meanwhile,
             delete_if_created_spares_a_rewrite,
             put_if_created_writes_over_the_entry_read_only,
+            put_if_created_lets_one_of_racing_renewals_win,
             set_expiry_changes_only_expiry,
             set_expiry_never_undoes_a_racing_write,
             expired_entries_stay_readable,
@@ -376,6 +377,39 @@ pub async fn put_if_created_writes_over_the_entry_read_only(t: &StoreUnderTest) 
         None,
         "a missing key was written"
     );
+}
+
+/// Of renewals racing to write over one entry, each made from the same read, one writes and
+/// the others find it gone: the check and the write are one step. (Read, compared and put
+/// apart, as the trait's default does, several may each find the entry read and write.)
+pub async fn put_if_created_lets_one_of_racing_renewals_win(t: &StoreUnderTest) {
+    const RACERS: u64 = 16;
+    let read_at = base_time();
+    ok(
+        t.store
+            .put(entry(1, Bytes::from_static(b"read"), None))
+            .await,
+        "put",
+    );
+    let renewals = (1..=RACERS).map(|n| {
+        let mut renewed = entry(1, Bytes::from(format!("renewal {n}")), None);
+        renewed.meta.created_at = read_at + Duration::from_secs(n);
+        let store = Arc::clone(&t.store);
+        async move {
+            ok(
+                store.put_if_created(renewed, read_at).await,
+                "put_if_created",
+            )
+        }
+    });
+    let won = futures_util::future::join_all(renewals)
+        .await
+        .into_iter()
+        .filter(|won| *won)
+        .count();
+    assert_eq!(won, 1, "racing renewals that wrote");
+    let kept = ok(t.store.get(&key(1)).await, "get").expect("renewed");
+    assert!(kept.value.starts_with(b"renewal "), "{:?}", kept.value);
 }
 
 /// A refused then an accepted [`CacheStore::put_if_created`] of `len`-byte values under one
