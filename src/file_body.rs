@@ -10,7 +10,7 @@ use std::time::SystemTime;
 
 use bytes::{Bytes, BytesMut};
 use cache_core::codec::BodyVerifier;
-use cache_core::{CacheKey, CacheStore};
+use cache_core::{CacheKey, CacheStore, Opened};
 
 /// How much one read takes from the file.
 const PIECE: usize = 64 * 1024;
@@ -108,8 +108,9 @@ impl Reading {
                 return None;
             }
             // Before the caller sees the error: its next request must not find the entry.
-            let (store, key) = (&self.body.store, &self.body.key);
-            if let Err(error) = store.delete_if_created(key, self.body.created_at()).await {
+            let (store, key) = (&*self.body.store, &self.body.key);
+            let created_at = self.body.created_at();
+            if let Err(error) = delete_entry_of(store, key, created_at, &file).await {
                 tracing::debug!(%key, %error, "cannot delete a cached body that does not verify");
             }
             tracing::warn!(%key, "cached body does not verify: entry deleted");
@@ -151,5 +152,49 @@ impl Reading {
             return Box::pin(self.next()).await;
         }
         Some((Ok(piece.freeze()), self))
+    }
+}
+
+/// Deletes the entry whose body `served` failed its check: the one created at `created_at`,
+/// or, when another request's `304` renewed it since this body was opened (moving its
+/// creation), the entry that still serves this very file. An entry written since with a
+/// body of its own stays.
+async fn delete_entry_of(
+    store: &dyn CacheStore,
+    key: &CacheKey,
+    created_at: SystemTime,
+    served: &File,
+) -> Result<(), cache_core::StoreError> {
+    if store.delete_if_created(key, created_at).await? {
+        return Ok(());
+    }
+    let Some(files) = store.body_files() else {
+        return Ok(());
+    };
+    if let Some(Opened::Body(current)) = files.open(key, 0).await? {
+        if same_file(served, &current.file) {
+            store
+                .delete_if_created(key, current.meta.created_at)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether two open files are one file on disk. Unknown off Unix (false): there a body
+/// renewed while it was read is deleted by its next reader instead.
+fn same_file(a: &File, b: &File) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (a.metadata(), b.metadata()) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (a, b);
+        false
     }
 }

@@ -253,11 +253,9 @@ async fn a_304_renews_a_body_kept_in_its_file_from_now() {
     );
 }
 
-/// A body changed on disk that a `304` confirmed (renewing its entry, whose creation starts
-/// over) still takes its entry with it when it fails its check: the served body knows the
-/// renewed creation (it knew the one before, and the delete found no such entry).
-#[tokio::test(flavor = "multi_thread")]
-async fn a_body_failing_its_check_after_a_304_still_deletes_its_entry() {
+/// A cache over files in a directory of its own, signing, bodies over [`LIMIT`] in files,
+/// entries fresh for 60 s of a clock the test moves.
+async fn signed_with_clock() -> (Setup, std::sync::Arc<reqwest_caching::ManualClock>) {
     let dir = tempfile::tempdir().unwrap();
     let clock = std::sync::Arc::new(reqwest_caching::ManualClock::starting_now());
     let cache = CacheMiddleware::builder()
@@ -270,24 +268,38 @@ async fn a_body_failing_its_check_after_a_304_still_deletes_its_entry() {
         .expire_after(std::time::Duration::from_secs(60))
         .build()
         .unwrap();
-    let handle = cache.handle();
-    let client = cache.into_client(reqwest::Client::new());
-    let origin = Origin::start().await;
-    let url = origin.url(&format!("/custom/checked?h=ETag:\"big\"&size={SIZE}"));
-    let first = client.get(&url).send().await.unwrap();
-    assert_eq!(first.bytes().await.unwrap().len(), SIZE);
-    let body_file = entry_files(dir.path())
+    let setup = Setup {
+        handle: cache.handle(),
+        client: cache.into_client(reqwest::Client::new()),
+        origin: Origin::start().await,
+        dir,
+    };
+    (setup, clock)
+}
+
+/// Flips a byte in the middle of the one body file under `dir`, writing over the same file.
+fn change_the_body_file(dir: &Path) {
+    let body_file = entry_files(dir)
         .into_iter()
         .find(|f| f.ends_with(".body"))
         .unwrap();
-    let path = dir
-        .path()
-        .join("entries")
-        .join(&body_file[..2])
-        .join(&body_file);
+    let path = dir.join("entries").join(&body_file[..2]).join(&body_file);
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[SIZE / 2] ^= 1;
     std::fs::write(&path, bytes).unwrap();
+}
+
+/// A body changed on disk that a `304` confirmed (renewing its entry, whose creation starts
+/// over) still takes its entry with it when it fails its check: the served body knows the
+/// renewed creation (it knew the one before, and the delete found no such entry).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_failing_its_check_after_a_304_still_deletes_its_entry() {
+    let (s, clock) = signed_with_clock().await;
+    let (client, handle, origin, dir) = (&s.client, &s.handle, &s.origin, &s.dir);
+    let url = origin.url(&format!("/custom/checked?h=ETag:\"big\"&size={SIZE}"));
+    let first = client.get(&url).send().await.unwrap();
+    assert_eq!(first.bytes().await.unwrap().len(), SIZE);
+    change_the_body_file(dir.path());
     clock.advance(std::time::Duration::from_secs(600));
     let revalidated = client.get(&url).send().await.unwrap();
     assert!(revalidated.cache_info().unwrap().revalidated);
@@ -297,4 +309,39 @@ async fn a_body_failing_its_check_after_a_304_still_deletes_its_entry() {
     );
     assert_eq!(handle.count().await.unwrap(), 0, "the entry was deleted");
     assert_eq!(origin.hits("/custom/checked"), 2);
+}
+
+/// A body that fails its check takes its entry along even when another request's `304`
+/// renewed the entry while it was being read (moving its creation): the entry still serves
+/// this very file, so it is the one to go.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_failing_its_check_after_another_requests_304_deletes_its_entry() {
+    use futures_util::StreamExt;
+    let (s, clock) = signed_with_clock().await;
+    let (client, handle, origin, dir) = (&s.client, &s.handle, &s.origin, &s.dir);
+    let url = origin.url(&format!("/custom/read-across?h=ETag:\"big\"&size={SIZE}"));
+    let first = client.get(&url).send().await.unwrap();
+    assert_eq!(first.bytes().await.unwrap().len(), SIZE);
+    // A reader opens the body and takes its first piece.
+    let reader = client.get(&url).send().await.unwrap();
+    assert!(reader.cache_info().unwrap().from_cache);
+    let mut pieces = reader.bytes_stream();
+    assert!(pieces.next().await.unwrap().is_ok());
+    // The body changes on disk past that piece (the same file, written over).
+    change_the_body_file(dir.path());
+    // Another request, once the entry is stale, has it confirmed by a 304 (renewed), and
+    // reads none of its body.
+    clock.advance(std::time::Duration::from_secs(600));
+    let renewing = client.get(&url).send().await.unwrap();
+    assert!(renewing.cache_info().unwrap().revalidated);
+    drop(renewing);
+    assert_eq!(handle.count().await.unwrap(), 1);
+    let mut failed = false;
+    while let Some(piece) = pieces.next().await {
+        failed |= piece.is_err();
+    }
+    assert!(failed, "the changed body failed");
+    assert_eq!(handle.count().await.unwrap(), 0, "the entry was deleted");
+    assert_eq!(origin.hits("/custom/read-across"), 2);
 }
