@@ -295,28 +295,29 @@ impl MemoryStore {
     }
 
     /// Puts `slot` in place of the entry under its key if that one was created at
-    /// `created_at` (milliseconds), under the shard's lock: nothing comes between the check
-    /// and the write. True when it was put.
+    /// `created_at` (milliseconds): the check under the shard's lock leaves a placeholder,
+    /// filled by an insert that evicts as any insert does (a renewal may weigh more). A write
+    /// of the key landing in between wins, and this one is dropped. True when it was put.
     fn replace_if_created(&self, slot: Slot, created_at: SystemTime) -> Result<bool, StoreError> {
         use quick_cache::sync::{EntryAction, EntryResult};
         self.check_weight(&slot)?;
         let (key, group) = (slot.meta().key, slot.meta().url_group);
         let created_at = truncate_to_millis(created_at);
-        let mut slot = Some(slot);
-        // No wait for a key being loaded (the store loads none): such a key is not renewed.
+        // No wait for a key being loaded (another renewal's placeholder): that one leads.
         let result = self
             .entries
             .entry(&key, Some(Duration::ZERO), |_, current| {
-                let same = truncate_to_millis(current.meta().created_at) == created_at;
-                match (same, slot.take()) {
-                    // The old slot goes with the returned action, outside the lock.
-                    (true, Some(new)) => EntryAction::Retain(Some(std::mem::replace(current, new))),
-                    _ => EntryAction::Retain(None),
+                if truncate_to_millis(current.meta().created_at) == created_at {
+                    EntryAction::ReplaceWithGuard
+                } else {
+                    EntryAction::Retain(())
                 }
             });
         // A missing key gives a guard for inserting it: dropped unused, it inserts nothing.
-        let replaced = matches!(result, EntryResult::Retained(Some(_)));
-        drop(result);
+        let replaced = match result {
+            EntryResult::Replaced(guard, _old) => guard.insert(slot).is_ok(),
+            _ => false,
+        };
         if let (true, Some(group)) = (replaced, group) {
             self.url_index.add(&group, key);
         }
@@ -589,6 +590,36 @@ mod tests {
             listed.len(),
             1,
             "the entry written before the prune is listed"
+        );
+    }
+
+    /// A renewal heavier than the entry it replaces keeps the store within its byte bound:
+    /// it goes in as an insert, which evicts (replaced in place, the shard outgrew its
+    /// share until the next insert).
+    #[test]
+    fn a_heavier_renewal_keeps_the_byte_bound() {
+        let max = 1024 * 1024;
+        let store = MemoryStore::bounded(1_000, max);
+        for n in 0..300 {
+            let value = Bytes::from(vec![b'x'; 8 * 1024]);
+            store
+                .put(entry(n, value, None))
+                .now_or_never()
+                .unwrap()
+                .unwrap();
+        }
+        let kept = (0..300)
+            .find(|n| store.entries.get(&key(*n)).is_some())
+            .expect("some entries are kept");
+        let read = store.entries.get(&key(kept)).unwrap().meta().created_at;
+        let mut renewed = entry(kept, Bytes::from(vec![b'y'; 64 * 1024]), None);
+        renewed.meta.created_at = read + std::time::Duration::from_secs(1);
+        let written = store.put_if_created(renewed, read).now_or_never().unwrap();
+        assert!(written.unwrap(), "the entry read is renewed");
+        assert!(
+            store.weight() <= max,
+            "{} bytes held against a bound of {max}",
+            store.weight()
         );
     }
 

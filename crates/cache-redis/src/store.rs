@@ -806,9 +806,10 @@ impl CacheStore for RedisStore {
             .await
     }
 
-    /// Checked and written in one script on the entry's key; the entry then joins its URL
-    /// group as on a cluster, by a transaction of its own after (a renewed entry is a member
-    /// already: the add renews the set's retention).
+    /// Checked and written in one script on the entry's key. The entry joins its URL group
+    /// first, by a transaction of its own as on a cluster, with the new retention: the set
+    /// then lives as long as the entry may (a renewed entry is a member already; an add
+    /// before a write that declines only keeps the set longer).
     async fn put_if_created(
         &self,
         entry: StoredEntry,
@@ -840,13 +841,12 @@ impl CacheStore for RedisStore {
             .arg(to_millis(created_at))
             .arg(format_expiry(retain_until));
         push_entry_fields(&mut eval, &entry);
-        // Whatever the outcome: a copy of the entry read no longer answers for the key.
-        self.copies.forget(&key);
-        let written = self.connection.query::<u64>(&eval).await? > 0;
-        if let (true, Some(group)) = (written, &entry.meta.url_group) {
+        if let Some(group) = &entry.meta.url_group {
             self.group_add_alone(group, &key, retain_until).await?;
         }
-        Ok(written)
+        // Whatever the outcome: a copy of the entry read no longer answers for the key.
+        self.copies.forget(&key);
+        Ok(self.connection.query::<u64>(&eval).await? > 0)
     }
 
     async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {

@@ -432,3 +432,41 @@ async fn a_pair_read_reaches_the_server_in_one_read() {
         "{PAIRS} pairs took {reads} reads of the connection"
     );
 }
+
+/// A renewal whose URL group cannot be added to (here the set's key holds a string) writes
+/// nothing: the entry is never renewed past a set that does not list it (written first and
+/// the add failing after, the renewed entry outlived its set and an invalidation of its URL
+/// missed it, and the caller was told of a failure for a write that landed).
+#[tokio::test]
+async fn a_renewal_whose_group_cannot_be_joined_writes_nothing() {
+    let server = shared_redis();
+    let prefix = unique_namespace("renewgroup");
+    let store = RedisStore::builder()
+        .prefix(&prefix)
+        .open(&server.url())
+        .await
+        .unwrap();
+    let grouped = |body: &'static [u8], secs: u64| {
+        let mut entry = cache_core::testing::entry(1, bytes::Bytes::from_static(body), None);
+        entry.meta.created_at += Duration::from_secs(secs);
+        entry.meta.url_group = Some(cache_core::testing::group(1));
+        entry
+    };
+    let read = grouped(b"read", 0);
+    store.put(read.clone()).await.unwrap();
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let set = format!("{prefix}:g:{}", cache_core::testing::group(1));
+    let () = redis::cmd("SET")
+        .arg(&set)
+        .arg("not a set")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let renewal = store
+        .put_if_created(grouped(b"renewed", 5), read.meta.created_at)
+        .await;
+    assert!(renewal.is_err(), "{renewal:?}");
+    let kept = store.get(&cache_core::testing::key(1)).await.unwrap();
+    assert_eq!(kept.map(|entry| entry.value), Some(read.value));
+}

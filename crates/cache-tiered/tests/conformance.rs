@@ -162,8 +162,24 @@ impl CacheStore for Synced {
         self.0.put(entry).await
     }
 
+    async fn put_if_created(
+        &self,
+        entry: StoredEntry,
+        created_at: SystemTime,
+    ) -> Result<bool, StoreError> {
+        self.0.put_if_created(entry, created_at).await
+    }
+
     async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {
         self.0.delete(key).await
+    }
+
+    async fn delete_if_created(
+        &self,
+        key: &CacheKey,
+        created_at: SystemTime,
+    ) -> Result<bool, StoreError> {
+        self.0.delete_if_created(key, created_at).await
     }
 
     fn entries(&self) -> BoxStream<'_, Result<EntryMeta, StoreError>> {
