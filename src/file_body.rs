@@ -10,7 +10,7 @@ use std::time::SystemTime;
 
 use bytes::{Bytes, BytesMut};
 use cache_core::codec::BodyVerifier;
-use cache_core::{CacheKey, CacheStore, Opened};
+use cache_core::{CacheKey, CacheStore};
 
 /// How much one read takes from the file.
 const PIECE: usize = 64 * 1024;
@@ -157,7 +157,7 @@ impl Reading {
 
 /// Deletes the entry whose body `served` failed its check: the one created at `created_at`,
 /// or, when another request's `304` renewed it since this body was opened (moving its
-/// creation), the entry that still serves this very file. An entry written since with a
+/// creation), the entry whose body is still this very file. An entry written since with a
 /// body of its own stays.
 async fn delete_entry_of(
     store: &dyn CacheStore,
@@ -168,33 +168,8 @@ async fn delete_entry_of(
     if store.delete_if_created(key, created_at).await? {
         return Ok(());
     }
-    let Some(files) = store.body_files() else {
-        return Ok(());
-    };
-    if let Some(Opened::Body(current)) = files.open(key, 0).await? {
-        if same_file(served, &current.file) {
-            store
-                .delete_if_created(key, current.meta.created_at)
-                .await?;
-        }
+    if let Some(files) = store.body_files() {
+        files.delete_if_serving(key, served).await?;
     }
     Ok(())
-}
-
-/// Whether two open files are one file on disk. Unknown off Unix (false): there a body
-/// renewed while it was read is deleted by its next reader instead.
-fn same_file(a: &File, b: &File) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        match (a.metadata(), b.metadata()) {
-            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
-            _ => false,
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = (a, b);
-        false
-    }
 }

@@ -43,6 +43,20 @@ pub trait BodyFiles: Send + Sync {
         created_at: SystemTime,
         expires_at: Option<SystemTime>,
     ) -> Result<bool, StoreError>;
+
+    /// Deletes the entry under `key` if its body is the very file `served` is open on (a
+    /// body that failed its check takes its entry along, whatever its creation since: a `304`
+    /// renews an entry without writing its body again). An entry written since has a body of
+    /// its own and stays. True when it deleted. The default deletes nothing: a store that
+    /// cannot tell its files apart leaves the entry to the next reader's check.
+    async fn delete_if_serving(
+        &self,
+        key: &CacheKey,
+        served: &std::fs::File,
+    ) -> Result<bool, StoreError> {
+        let _ = (key, served);
+        Ok(false)
+    }
 }
 
 /// The body of an entry being written.

@@ -339,6 +339,37 @@ pub(crate) fn delete_if_readable(
     remove_judged(layout, key, |record| record.is_some_and(&select))
 }
 
+/// Removes the entry under `key` if its body is the file `served` describes (the same file
+/// on disk); its size when it did. Never off Unix, where the identity is not known.
+pub(crate) fn delete_if_serving(
+    layout: &Layout,
+    key: &CacheKey,
+    served: &fs::Metadata,
+) -> Result<Option<u64>, StoreError> {
+    let _lock = layout.lock(key)?;
+    remove_judged(layout, key, |record| {
+        record
+            .and_then(|record| record.body_file.as_deref())
+            .and_then(|name| own_body_path(layout, key, name).ok().flatten())
+            .and_then(|path| fs::metadata(path).ok())
+            .is_some_and(|current| same_file(&current, served))
+    })
+}
+
+/// Whether two files' metadata are of one file on disk (device and inode, on Unix).
+fn same_file(a: &fs::Metadata, b: &fs::Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        a.dev() == b.dev() && a.ino() == b.ino()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (a, b);
+        false
+    }
+}
+
 /// Removes the entry under `key` if `select` takes its record as read now (`None`: one this
 /// version cannot read); returns its size when it removed one (0 for an unreadable record,
 /// whose body it cannot name). For a caller holding the key's or the shard's lock.

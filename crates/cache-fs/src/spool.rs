@@ -85,6 +85,19 @@ impl BodyFiles for FsStore {
         })
         .await
     }
+
+    async fn delete_if_serving(&self, key: &CacheKey, served: &File) -> Result<bool, StoreError> {
+        self.writable()?;
+        let (key, served) = (*key, served.metadata().map_err(io_error)?);
+        self.blocking(move |inner| {
+            let removed = ops::delete_if_serving(&inner.layout, &key, &served)?;
+            if let Some(bytes) = removed {
+                inner.removed(bytes);
+            }
+            Ok(removed.is_some())
+        })
+        .await
+    }
 }
 
 impl FsSpool {

@@ -325,7 +325,7 @@ impl Inner {
         Ok(())
     }
 
-    fn removed(&self, bytes: u64) {
+    pub(crate) fn removed(&self, bytes: u64) {
         let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
         self.estimate.fetch_sub(bytes, Ordering::Relaxed);
     }

@@ -730,3 +730,34 @@ async fn a_read_only_store_reads_and_changes_nothing() {
     FsStore::open(dir.path()).unwrap();
     assert!(!dead[0].exists());
 }
+
+/// `delete_if_serving` deletes the entry whose body is the very file given, whatever its
+/// creation, and never an entry written since with the same creation but a body of its own.
+#[cfg(unix)]
+#[tokio::test]
+async fn delete_if_serving_tells_bodies_apart_not_creations() {
+    use cache_core::{BodyFiles, Opened};
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::open(dir.path()).unwrap();
+    let files: &dyn BodyFiles = store.body_files().unwrap();
+    let body_of = |opened: Option<Opened>| match opened {
+        Some(Opened::Body(body)) => body.file,
+        other => panic!("no body file: {other:?}"),
+    };
+    store
+        .put(response_entry(1, &EntryCodec::new()))
+        .await
+        .unwrap();
+    let first = body_of(files.open(&key(1), 0).await.unwrap());
+    // Written again with the same creation: another body file.
+    store
+        .put(response_entry(1, &EntryCodec::new()))
+        .await
+        .unwrap();
+    assert!(!files.delete_if_serving(&key(1), &first).await.unwrap());
+    assert_eq!(store.count().await.unwrap(), 1, "the rewrite stays");
+    let second = body_of(files.open(&key(1), 0).await.unwrap());
+    assert!(files.delete_if_serving(&key(1), &second).await.unwrap());
+    assert_eq!(store.count().await.unwrap(), 0);
+    assert!(!files.delete_if_serving(&key(1), &second).await.unwrap());
+}
