@@ -623,6 +623,33 @@ mod tests {
         );
     }
 
+    /// Renewals from one read, on threads at once: exactly one writes, round after round.
+    #[test]
+    fn one_of_renewals_racing_on_threads_writes() {
+        let store = MemoryStore::new();
+        for round in 0..200u64 {
+            let read = crate::fixtures::base_time() + std::time::Duration::from_secs(round * 100);
+            let mut first = entry(1, Bytes::from_static(b"read"), None);
+            first.meta.created_at = read;
+            store.put(first).now_or_never().unwrap().unwrap();
+            let won = std::sync::atomic::AtomicUsize::new(0);
+            std::thread::scope(|scope| {
+                for racer in 1..=4 {
+                    let (store, won) = (&store, &won);
+                    scope.spawn(move || {
+                        let mut renewed = entry(1, Bytes::from_static(b"renewed"), None);
+                        renewed.meta.created_at = read + std::time::Duration::from_secs(racer);
+                        let written = store.put_if_created(renewed, read).now_or_never();
+                        if written.unwrap().unwrap() {
+                            won.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    });
+                }
+            });
+            assert_eq!(won.into_inner(), 1, "round {round}");
+        }
+    }
+
     fn grouped(n: u64, g: u64) -> StoredEntry {
         crate::fixtures::grouped_entry(n, g, None)
     }

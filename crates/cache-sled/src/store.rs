@@ -923,6 +923,34 @@ mod tests {
     }
 
     /// Writers of one key at once leave exactly the records of the entry that won.
+    /// Renewals from one read, on threads at once: exactly one writes (the check and the
+    /// write under the key's lock), round after round.
+    #[test]
+    fn one_of_renewals_racing_on_threads_writes() {
+        let store = store();
+        for round in 0..50u64 {
+            let read = round * 100;
+            store.write(&entry(1, read, None, 9)).unwrap();
+            let won = std::sync::atomic::AtomicUsize::new(0);
+            std::thread::scope(|scope| {
+                for racer in 1..=4 {
+                    let (store, won) = (&store, &won);
+                    scope.spawn(move || {
+                        let renewed = entry(1, read + racer, None, 9);
+                        if store
+                            .write_if_created(&renewed, to_millis(at(read)))
+                            .unwrap()
+                            .is_some()
+                        {
+                            won.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    });
+                }
+            });
+            assert_eq!(won.into_inner(), 1, "round {round}");
+        }
+    }
+
     #[test]
     fn concurrent_writers_of_one_key_leave_one_record_per_index() {
         let store = store();
