@@ -160,13 +160,9 @@ fn assemble(layout: &Layout, key: &CacheKey, record: &Record) -> io::Result<Byte
     Ok(Bytes::from(value))
 }
 
-/// Stores `entry`; returns the change in stored bytes.
-pub(crate) fn put(layout: &Layout, entry: &StoredEntry) -> Result<i64, StoreError> {
-    put_if(layout, entry, |_| true).map(|delta| delta.unwrap_or(0))
-}
-
-/// [`put`] if `select` takes the record under the key as read under its lock (`None`: none,
-/// or one this version cannot read); `None`, with nothing written, when it does not.
+/// Stores `entry` if `select` takes the record under the key as read under its lock (`None`:
+/// none, or one this version cannot read); returns the change in stored bytes, or `None`,
+/// with nothing written, when `select` does not take it.
 pub(crate) fn put_if(
     layout: &Layout,
     entry: &StoredEntry,
@@ -346,10 +342,10 @@ pub(crate) fn delete_if_serving(
     key: &CacheKey,
     served: &fs::Metadata,
 ) -> Result<Option<u64>, StoreError> {
-    let _lock = layout.lock(key)?;
-    remove_judged(layout, key, |record| {
+    delete_if_readable(layout, key, |record| {
         record
-            .and_then(|record| record.body_file.as_deref())
+            .body_file
+            .as_deref()
             .and_then(|name| own_body_path(layout, key, name).ok().flatten())
             .and_then(|path| fs::metadata(path).ok())
             .is_some_and(|current| same_file(&current, served))

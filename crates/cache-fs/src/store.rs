@@ -345,16 +345,7 @@ impl CacheStore for FsStore {
     }
 
     async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
-        self.writable()?;
-        let size = entry.value.len() as u64;
-        if let Some(limit) = self.inner.max_bytes.filter(|max| size > *max) {
-            return Err(StoreError::TooLarge { size, limit });
-        }
-        self.blocking(move |inner| {
-            let delta = ops::put(&inner.layout, &entry)?;
-            inner.after_write(delta, size)
-        })
-        .await
+        self.write_if(entry, |_| true).await.map(drop)
     }
 
     /// Checked and written under the key's lock, as `delete_if_created` checks: a record
@@ -364,20 +355,9 @@ impl CacheStore for FsStore {
         entry: StoredEntry,
         created_at: SystemTime,
     ) -> Result<bool, StoreError> {
-        self.writable()?;
-        let size = entry.value.len() as u64;
-        if let Some(limit) = self.inner.max_bytes.filter(|max| size > *max) {
-            return Err(StoreError::TooLarge { size, limit });
-        }
         let created_at = cache_core::time::truncate_to_millis(created_at);
-        self.blocking(move |inner| {
-            let same = |r: Option<&crate::record::Record>| {
-                r.is_some_and(|r| r.meta().created_at == created_at)
-            };
-            match ops::put_if(&inner.layout, &entry, same)? {
-                Some(delta) => inner.after_write(delta, size).map(|()| true),
-                None => Ok(false),
-            }
+        self.write_if(entry, move |record| {
+            record.is_some_and(|record| record.meta().created_at == created_at)
         })
         .await
     }
@@ -499,6 +479,27 @@ impl CacheStore for FsStore {
 }
 
 impl FsStore {
+    /// Writes `entry` if `select` takes the record under its key as read under the key's
+    /// lock (`None`: none, or one this version cannot read); true when it wrote.
+    async fn write_if(
+        &self,
+        entry: StoredEntry,
+        select: impl Fn(Option<&crate::record::Record>) -> bool + Send + 'static,
+    ) -> Result<bool, StoreError> {
+        self.writable()?;
+        let size = entry.value.len() as u64;
+        if let Some(limit) = self.inner.max_bytes.filter(|max| size > *max) {
+            return Err(StoreError::TooLarge { size, limit });
+        }
+        self.blocking(
+            move |inner| match ops::put_if(&inner.layout, &entry, select)? {
+                Some(delta) => inner.after_write(delta, size).map(|()| true),
+                None => Ok(false),
+            },
+        )
+        .await
+    }
+
     /// Removes every entry whose record `select` takes (`None`: one this version cannot
     /// read), shard by shard under each shard's lock.
     async fn remove_where(
