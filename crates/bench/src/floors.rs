@@ -238,6 +238,41 @@ pub(crate) fn sled(path: &std::path::Path, answer: Answer) -> ClientWithMiddlewa
     client(Sled(sled::open(path).expect("sled")), answer)
 }
 
+/// [`Sled`] keyed by a 64-bit hash of the URL instead of its text: its keys' order is not the
+/// URLs' order, as in any store keyed by a digest. URLs that differ in their last characters
+/// (`page=41`, `page=42`) sit side by side in a tree keyed by text, so a client going through
+/// them in turn finds the next one in the tree node the last one warmed; keyed by digests,
+/// each lookup walks to a node of its own.
+struct SledByDigest(sled::Db, std::hash::RandomState);
+
+impl SledByDigest {
+    fn key(&self, url: &str) -> [u8; 8] {
+        std::hash::BuildHasher::hash_one(&self.1, url).to_be_bytes()
+    }
+}
+
+#[async_trait::async_trait]
+impl FloorStorage for SledByDigest {
+    fn get_now(&self, url: &str) -> Option<Bytes> {
+        let value = self.0.get(self.key(url)).ok()??;
+        Some(Bytes::copy_from_slice(&value))
+    }
+    async fn put(&self, url: &str, body: &Bytes) {
+        self.0
+            .insert(self.key(url), &body[..])
+            .expect("sled insert");
+    }
+}
+
+/// The sled floor keyed by a digest of the URL (see [`SledByDigest`]).
+pub(crate) fn sled_by_digest(path: &std::path::Path) -> ClientWithMiddleware {
+    let db = sled::open(path).expect("sled");
+    client(
+        SledByDigest(db, std::hash::RandomState::new()),
+        Answer::Body,
+    )
+}
+
 /// One `GET` / `SET` of the body on a Redis connection manager, as the store uses.
 struct Redis(redis::aio::ConnectionManager, String);
 

@@ -796,13 +796,15 @@ async fn profiled(
         Some("floor-sled-head") => floors::sled(&dir.join("f.sled"), Answer::Head),
         Some("floor-sqlite") => floors::sqlite(&dir.join("f.sqlite"), answer),
         Some("floor-sled") => floors::sled(&dir.join("f.sled"), answer),
+        Some("floor-sled-digest") => floors::sled_by_digest(&dir.join("f.sled")),
         Some("token") => token::ours(),
         Some("floor-token") => token::floor(urls).await,
         None | Some("memory") => ours(MemoryStore::new()),
         Some(other) => unknown_store(
             other,
             "memory, memory-roomy, sqlite, sled, redis, tiered, token, floor, floor-head, \
-             floor-sqlite, floor-sled, floor-sled-head, floor-redis, floor-token",
+             floor-sqlite, floor-sled, floor-sled-head, floor-sled-digest, floor-redis, \
+             floor-token",
         ),
     }
 }

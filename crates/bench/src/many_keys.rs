@@ -29,6 +29,11 @@ const WITH_HEAD: [(&str, &str); 2] = [
     ("sled", "floor: sled, with head"),
 ];
 
+/// The sled floor keyed by a digest of the URL, as ours is keyed (see
+/// `floors::sled_by_digest`): the full run sets ours against it too, without a target, to show
+/// what of sled's ratio is the order its keys put the URLs in.
+const SLED_BY_DIGEST: &str = "floor: sled, keyed by digest";
+
 async fn contenders(dir: &Path, urls: &[String]) -> Vec<Contender> {
     let sqlite = |name: &str| SqliteStore::builder(dir.join(name));
     let sled = |name: &str| SledStore::builder().open(dir.join(name));
@@ -70,6 +75,10 @@ async fn contenders(dir: &Path, urls: &[String]) -> Vec<Contender> {
         Contender {
             name: WITH_HEAD[1].1,
             client: floors::sled(&dir.join("floor-head.sled"), Answer::Head),
+        },
+        Contender {
+            name: SLED_BY_DIGEST,
+            client: floors::sled_by_digest(&dir.join("floor-digest.sled")),
         },
         Contender {
             name: "ours: sled",
@@ -134,4 +143,10 @@ pub(crate) async fn rows(origin: &str, dir: &Path, checks: &mut Vec<Check>) {
             None,
         ));
     }
+    checks.extend(crate::median_check(
+        &rounds,
+        ("ours: sled", SLED_BY_DIGEST),
+        format!("sled hit, {what}, vs a floor keyed by a digest of the URL"),
+        None,
+    ));
 }
