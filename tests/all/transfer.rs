@@ -164,3 +164,155 @@ async fn importing_a_missing_directory_is_an_error() {
     assert!(matches!(err, transfer::TransferError::Source(_)), "{err:?}");
     assert!(!missing.exists(), "not created");
 }
+
+/// An `FsStore` whose whole-value reads are counted; every call goes to it.
+#[cfg(feature = "fs")]
+#[derive(Debug)]
+struct WholeReadsCounted {
+    inner: reqwest_caching::FsStore,
+    whole_reads: std::sync::atomic::AtomicUsize,
+}
+
+#[cfg(feature = "fs")]
+#[async_trait::async_trait]
+impl reqwest_caching::CacheStore for WholeReadsCounted {
+    async fn get(
+        &self,
+        key: &reqwest_caching::CacheKey,
+    ) -> Result<Option<reqwest_caching::StoredEntry>, reqwest_caching::StoreError> {
+        self.whole_reads
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.get(key).await
+    }
+    async fn put(
+        &self,
+        entry: reqwest_caching::StoredEntry,
+    ) -> Result<(), reqwest_caching::StoreError> {
+        self.inner.put(entry).await
+    }
+    async fn delete(
+        &self,
+        key: &reqwest_caching::CacheKey,
+    ) -> Result<bool, reqwest_caching::StoreError> {
+        self.inner.delete(key).await
+    }
+    fn entries(
+        &self,
+    ) -> futures_util::stream::BoxStream<
+        '_,
+        Result<reqwest_caching::EntryMeta, reqwest_caching::StoreError>,
+    > {
+        self.inner.entries()
+    }
+    async fn clear(&self) -> Result<u64, reqwest_caching::StoreError> {
+        self.inner.clear().await
+    }
+    fn body_files(&self) -> Option<&dyn reqwest_caching::cache_core::BodyFiles> {
+        self.inner.body_files()
+    }
+}
+
+/// Between two cache directories a large body goes from file to file in pieces: the source's
+/// values are never read whole (a cache of 1 GiB downloads held them in memory, eight at a
+/// time), and the copy stores the same bytes, small entries included.
+#[cfg(feature = "fs")]
+#[tokio::test]
+async fn a_copy_between_directories_moves_large_bodies_file_to_file() {
+    use reqwest_caching::cache_core::testing::{key, sample_response};
+    use reqwest_caching::{CacheStore, EntryMeta, FsStore, StoredEntry};
+    let (from_dir, to_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let from = WholeReadsCounted {
+        inner: FsStore::open(from_dir.path()).unwrap(),
+        whole_reads: Default::default(),
+    };
+    // 3 MiB and a bit, not a whole number of pieces; and one small entry.
+    let large: Vec<u8> = (0..3 * 1024 * 1024 + 12_345)
+        .map(|i| (i % 251) as u8)
+        .collect();
+    for (n, body) in [(1, large), (2, b"small".to_vec())] {
+        let mut response = sample_response();
+        response.body = bytes::Bytes::from(body);
+        let value = reqwest_caching::cache_core::encode(&response).unwrap();
+        let meta = EntryMeta::new(
+            key(n),
+            "https://e.test/",
+            std::time::SystemTime::now(),
+            None,
+        );
+        from.inner.put(StoredEntry::new(meta, value)).await.unwrap();
+    }
+    let to = FsStore::open(to_dir.path()).unwrap();
+    let done = transfer::copy(&from, &to, |_| {}).await.unwrap();
+    assert_eq!((done.entries, done.skipped), (2, 0));
+    assert_eq!(
+        from.whole_reads.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "a value was read whole"
+    );
+    for n in [1, 2] {
+        let copied = to.get(&key(n)).await.unwrap().expect("copied");
+        let original = from.inner.get(&key(n)).await.unwrap().expect("kept");
+        assert!(copied.value == original.value, "entry {n}: other bytes");
+        assert_eq!(copied.meta, original.meta, "entry {n}");
+    }
+}
+
+/// A body file shorter than its record says (damaged on disk) is copied as it is stored: the
+/// copy holds the very bytes a whole read of the source gives, which the codec rejects at
+/// their first read, as it does the source's. (The file-to-file copy reads the file's own
+/// length; one that shrinks while it is read stops the copy with a source error.)
+#[cfg(feature = "fs")]
+#[tokio::test]
+async fn a_truncated_body_file_is_copied_as_stored() {
+    use reqwest_caching::cache_core::testing::{key, sample_response};
+    use reqwest_caching::{CacheStore, EntryMeta, FsStore, StoredEntry};
+    let (from_dir, to_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let from = FsStore::open(from_dir.path()).unwrap();
+    let mut response = sample_response();
+    response.body = bytes::Bytes::from(vec![b'b'; 2 * 1024 * 1024]);
+    let value = reqwest_caching::cache_core::encode(&response).unwrap();
+    let meta = EntryMeta::new(
+        key(1),
+        "https://e.test/",
+        std::time::SystemTime::now(),
+        None,
+    );
+    from.put(StoredEntry::new(meta, value)).await.unwrap();
+    let body_file = walk(from_dir.path())
+        .into_iter()
+        .find(|path| path.extension().is_some_and(|e| e == "body"))
+        .expect("a body file");
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&body_file)
+        .unwrap();
+    file.set_len(1024 * 1024).unwrap();
+    let to = FsStore::open(to_dir.path()).unwrap();
+    let done = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        transfer::copy(&from, &to, |_| {}),
+    )
+    .await
+    .expect("the copy ends")
+    .unwrap();
+    assert_eq!(done.entries, 1);
+    let copied = to.get(&key(1)).await.unwrap().expect("copied");
+    let stored = from.get(&key(1)).await.unwrap().expect("stored");
+    assert!(copied.value == stored.value, "other bytes than stored");
+    assert!(reqwest_caching::cache_core::decode(&copied.value).is_err());
+}
+
+/// Every file under `dir`.
+#[cfg(feature = "fs")]
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
