@@ -77,9 +77,12 @@ pub enum TransferError {
 ///
 /// It streams: entries are listed with [`CacheStore::entries`] and read, written and dropped
 /// a few at a time, so memory does not grow with the size of the cache. Between two stores
-/// that keep bodies in files ([`CacheStore::body_files`], as `FsStore` does), a body over
-/// 1 MiB goes from file to file a piece at a time, never whole in memory; into any other
-/// store an entry is written whole, as that store keeps it.
+/// that keep bodies in files ([`CacheStore::body_files`], as `FsStore` does), an uncompressed
+/// body over 1 MiB goes from file to file a piece at a time, never whole in memory (a
+/// compressed one is read whole: it was written whole, within the `max_body_size` of its
+/// time). Otherwise (either store without body files) an entry is read and written whole.
+/// A destination with a size bound refuses an entry too large for it only at its end, so
+/// such a body is first written out in full (then removed) and skipped.
 ///
 /// # Errors
 ///
@@ -149,8 +152,7 @@ async fn put_whole<T: CacheStore + ?Sized>(
     let bytes = entry.value.len() as u64;
     match to.put(entry).await {
         Ok(()) => Ok(Some(bytes)),
-        Err(StoreError::TooLarge { .. }) => Ok(None),
-        Err(e) => Err(TransferError::Destination(e)),
+        Err(error) => skipped_if_too_large(error),
     }
 }
 
@@ -170,51 +172,61 @@ async fn copy_body_file(
         len,
         ..
     } = body;
-    let bytes = before.len() as u64 + len + after.len() as u64;
-    let mut spool = to.begin(key).await.map_err(TransferError::Destination)?;
-    let (mut file, mut left) = (Some(file), len);
-    while left > 0 {
-        let want = usize::try_from(left).map_or(PIECE, |left| left.min(PIECE));
+    let mut spool = match to.begin(key).await {
+        Ok(spool) => spool,
+        Err(error) => return skipped_if_too_large(error),
+    };
+    let (mut file, mut copied) = (Some(file), 0u64);
+    while copied < len {
+        let want = usize::try_from(len - copied).map_or(PIECE, |left| left.min(PIECE));
         let taken = file.take();
         let read = tokio::task::spawn_blocking(move || {
             let mut file = taken?;
             let mut piece = bytes::BytesMut::zeroed(want);
-            let read = std::io::Read::read(&mut file, &mut piece);
+            let read = loop {
+                match std::io::Read::read(&mut file, &mut piece) {
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    read => break read,
+                }
+            };
             Some((file, piece, read))
         })
         .await;
         let (opened, mut piece, read) = match read {
             Ok(Some(done)) => done,
             // The pool gone (the runtime shutting down), or no file (never: it is put back).
-            _ => return Err(source_error(key, "its body file could not be read")),
+            _ => {
+                let error = std::io::Error::other(format!("the body file of {key} was not read"));
+                return Err(TransferError::Source(StoreError::backend(error)));
+            }
         };
         let n = read.map_err(|e| TransferError::Source(StoreError::backend(e)))?;
         if n == 0 {
-            // Shorter than its record says: a damaged entry, not copied as if whole.
-            return Err(source_error(
-                key,
-                "its body file ends before its stated length",
-            ));
+            // The file shrank since it was opened: the bytes it holds are what is stored, as
+            // a whole read would find them (the codec rejects them at their first read).
+            break;
         }
         piece.truncate(n);
-        left -= n as u64;
+        copied += n as u64;
         file = Some(opened);
-        spool
-            .write(piece.freeze())
-            .await
-            .map_err(TransferError::Destination)?;
+        if let Err(error) = spool.write(piece.freeze()).await {
+            return skipped_if_too_large(error);
+        }
     }
+    let bytes = before.len() as u64 + copied + after.len() as u64;
     match spool.commit(meta, before, after).await {
         Ok(()) => Ok(Some(bytes)),
-        Err(StoreError::TooLarge { .. }) => Ok(None),
-        Err(e) => Err(TransferError::Destination(e)),
+        Err(error) => skipped_if_too_large(error),
     }
 }
 
-/// A source error about the entry under `key`.
-fn source_error(key: &CacheKey, what: &str) -> TransferError {
-    let error = std::io::Error::other(format!("the entry {key}: {what}"));
-    TransferError::Source(StoreError::backend(error))
+/// A destination's refusal as too large skips the entry, as [`put_whole`] does; any other
+/// error stops the copy.
+fn skipped_if_too_large(error: StoreError) -> Result<Option<u64>, TransferError> {
+    match error {
+        StoreError::TooLarge { .. } => Ok(None),
+        error => Err(TransferError::Destination(error)),
+    }
 }
 
 /// Copies every entry of `from` into the cache directory `dir` (created if needed), the

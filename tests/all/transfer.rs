@@ -165,23 +165,50 @@ async fn importing_a_missing_directory_is_an_error() {
     assert!(!missing.exists(), "not created");
 }
 
-/// An `FsStore` whose whole-value reads are counted; every call goes to it.
+/// An `FsStore` whose reads are counted by how they read a value: whole (`get`, or an
+/// opening that gave the value whole) or with its body left in its file. Every call goes to
+/// the store.
 #[cfg(feature = "fs")]
 #[derive(Debug)]
-struct WholeReadsCounted {
+struct ReadsCounted {
     inner: reqwest_caching::FsStore,
-    whole_reads: std::sync::atomic::AtomicUsize,
+    whole: std::sync::atomic::AtomicUsize,
+    from_file: std::sync::atomic::AtomicUsize,
+}
+
+#[cfg(feature = "fs")]
+impl ReadsCounted {
+    fn new(inner: reqwest_caching::FsStore) -> Self {
+        Self {
+            inner,
+            whole: Default::default(),
+            from_file: Default::default(),
+        }
+    }
+
+    fn count(&self, counter: &std::sync::atomic::AtomicUsize) {
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Values read whole, and bodies left in their files.
+    fn reads(&self) -> (usize, usize) {
+        let load = |c: &std::sync::atomic::AtomicUsize| c.load(std::sync::atomic::Ordering::SeqCst);
+        (load(&self.whole), load(&self.from_file))
+    }
+
+    fn files(&self) -> &dyn reqwest_caching::cache_core::BodyFiles {
+        reqwest_caching::CacheStore::body_files(&self.inner).expect("an FsStore has body files")
+    }
 }
 
 #[cfg(feature = "fs")]
 #[async_trait::async_trait]
-impl reqwest_caching::CacheStore for WholeReadsCounted {
+impl reqwest_caching::CacheStore for ReadsCounted {
     async fn get(
         &self,
         key: &reqwest_caching::CacheKey,
     ) -> Result<Option<reqwest_caching::StoredEntry>, reqwest_caching::StoreError> {
-        self.whole_reads
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.count(&self.whole);
         self.inner.get(key).await
     }
     async fn put(
@@ -208,46 +235,70 @@ impl reqwest_caching::CacheStore for WholeReadsCounted {
         self.inner.clear().await
     }
     fn body_files(&self) -> Option<&dyn reqwest_caching::cache_core::BodyFiles> {
-        self.inner.body_files()
+        Some(self)
     }
 }
 
-/// Between two cache directories a large body goes from file to file in pieces: the source's
-/// values are never read whole (a cache of 1 GiB downloads held them in memory, eight at a
+#[cfg(feature = "fs")]
+#[async_trait::async_trait]
+impl reqwest_caching::cache_core::BodyFiles for ReadsCounted {
+    async fn begin(
+        &self,
+        key: &reqwest_caching::CacheKey,
+    ) -> Result<Box<dyn reqwest_caching::cache_core::BodySpool>, reqwest_caching::StoreError> {
+        self.files().begin(key).await
+    }
+    async fn open(
+        &self,
+        key: &reqwest_caching::CacheKey,
+        inline_up_to: u64,
+    ) -> Result<Option<reqwest_caching::cache_core::Opened>, reqwest_caching::StoreError> {
+        use reqwest_caching::cache_core::Opened;
+        let opened = self.files().open(key, inline_up_to).await?;
+        match &opened {
+            Some(Opened::Body(_)) => self.count(&self.from_file),
+            Some(_) => self.count(&self.whole),
+            None => {}
+        }
+        Ok(opened)
+    }
+    async fn renew(
+        &self,
+        key: &reqwest_caching::CacheKey,
+        was_created: std::time::SystemTime,
+        created_at: std::time::SystemTime,
+        expires_at: Option<std::time::SystemTime>,
+    ) -> Result<bool, reqwest_caching::StoreError> {
+        self.files()
+            .renew(key, was_created, created_at, expires_at)
+            .await
+    }
+}
+
+/// Between two cache directories a large body goes from file to file in pieces: the large
+/// value is never read whole (a cache of 1 GiB downloads held them in memory, eight at a
 /// time), and the copy stores the same bytes, small entries included.
 #[cfg(feature = "fs")]
 #[tokio::test]
 async fn a_copy_between_directories_moves_large_bodies_file_to_file() {
-    use reqwest_caching::cache_core::testing::{key, sample_response};
-    use reqwest_caching::{CacheStore, EntryMeta, FsStore, StoredEntry};
+    use reqwest_caching::cache_core::testing::key;
+    use reqwest_caching::{CacheStore, FsStore};
     let (from_dir, to_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let from = WholeReadsCounted {
-        inner: FsStore::open(from_dir.path()).unwrap(),
-        whole_reads: Default::default(),
-    };
+    let from = ReadsCounted::new(FsStore::open(from_dir.path()).unwrap());
     // 3 MiB and a bit, not a whole number of pieces; and one small entry.
     let large: Vec<u8> = (0..3 * 1024 * 1024 + 12_345)
         .map(|i| (i % 251) as u8)
         .collect();
     for (n, body) in [(1, large), (2, b"small".to_vec())] {
-        let mut response = sample_response();
-        response.body = bytes::Bytes::from(body);
-        let value = reqwest_caching::cache_core::encode(&response).unwrap();
-        let meta = EntryMeta::new(
-            key(n),
-            "https://e.test/",
-            std::time::SystemTime::now(),
-            None,
-        );
-        from.inner.put(StoredEntry::new(meta, value)).await.unwrap();
+        put_response(&from.inner, n, body).await;
     }
     let to = FsStore::open(to_dir.path()).unwrap();
     let done = transfer::copy(&from, &to, |_| {}).await.unwrap();
     assert_eq!((done.entries, done.skipped), (2, 0));
     assert_eq!(
-        from.whole_reads.load(std::sync::atomic::Ordering::SeqCst),
-        0,
-        "a value was read whole"
+        from.reads(),
+        (1, 1),
+        "read whole: only the small value; from its file: the large body"
     );
     for n in [1, 2] {
         let copied = to.get(&key(n)).await.unwrap().expect("copied");
@@ -257,6 +308,33 @@ async fn a_copy_between_directories_moves_large_bodies_file_to_file() {
     }
 }
 
+/// A destination whose bound is below a large body skips that entry, as it skips one read
+/// whole, keeps the rest, and keeps no file of the skipped body.
+#[cfg(feature = "fs")]
+#[tokio::test]
+async fn a_body_too_large_for_the_destination_is_skipped_and_leaves_no_file() {
+    use reqwest_caching::cache_core::testing::key;
+    use reqwest_caching::{CacheStore, FsStore};
+    let (from_dir, to_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let from = FsStore::open(from_dir.path()).unwrap();
+    for (n, len) in [(1, 4 * 1024 * 1024), (2, 16)] {
+        put_response(&from, n, vec![b'b'; len]).await;
+    }
+    let to = FsStore::builder()
+        .max_bytes(2 * 1024 * 1024)
+        .open(to_dir.path())
+        .unwrap();
+    let done = transfer::copy(&from, &to, |_| {}).await.unwrap();
+    assert_eq!((done.entries, done.skipped), (1, 1));
+    assert!(to.get(&key(1)).await.unwrap().is_none());
+    assert!(to.get(&key(2)).await.unwrap().is_some());
+    let large_files: Vec<_> = walk(to_dir.path())
+        .into_iter()
+        .filter(|path| std::fs::metadata(path).is_ok_and(|m| m.len() > 1024 * 1024))
+        .collect();
+    assert!(large_files.is_empty(), "{large_files:?}");
+}
+
 /// A body file shorter than its record says (damaged on disk) is copied as it is stored: the
 /// copy holds the very bytes a whole read of the source gives, which the codec rejects at
 /// their first read, as it does the source's. (The file-to-file copy reads the file's own
@@ -264,20 +342,11 @@ async fn a_copy_between_directories_moves_large_bodies_file_to_file() {
 #[cfg(feature = "fs")]
 #[tokio::test]
 async fn a_truncated_body_file_is_copied_as_stored() {
-    use reqwest_caching::cache_core::testing::{key, sample_response};
-    use reqwest_caching::{CacheStore, EntryMeta, FsStore, StoredEntry};
+    use reqwest_caching::cache_core::testing::key;
+    use reqwest_caching::{CacheStore, FsStore};
     let (from_dir, to_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let from = FsStore::open(from_dir.path()).unwrap();
-    let mut response = sample_response();
-    response.body = bytes::Bytes::from(vec![b'b'; 2 * 1024 * 1024]);
-    let value = reqwest_caching::cache_core::encode(&response).unwrap();
-    let meta = EntryMeta::new(
-        key(1),
-        "https://e.test/",
-        std::time::SystemTime::now(),
-        None,
-    );
-    from.put(StoredEntry::new(meta, value)).await.unwrap();
+    put_response(&from, 1, vec![b'b'; 2 * 1024 * 1024]).await;
     let body_file = walk(from_dir.path())
         .into_iter()
         .find(|path| path.extension().is_some_and(|e| e == "body"))
@@ -300,6 +369,23 @@ async fn a_truncated_body_file_is_copied_as_stored() {
     let stored = from.get(&key(1)).await.unwrap().expect("stored");
     assert!(copied.value == stored.value, "other bytes than stored");
     assert!(reqwest_caching::cache_core::decode(&copied.value).is_err());
+}
+
+/// Puts into `store` an entry under `key(n)` holding a response with `body`.
+#[cfg(feature = "fs")]
+async fn put_response(store: &reqwest_caching::FsStore, n: u64, body: Vec<u8>) {
+    use reqwest_caching::cache_core::testing::{key, sample_response};
+    use reqwest_caching::{CacheStore, EntryMeta, StoredEntry};
+    let mut response = sample_response();
+    response.body = bytes::Bytes::from(body);
+    let value = reqwest_caching::cache_core::encode(&response).unwrap();
+    let meta = EntryMeta::new(
+        key(n),
+        "https://e.test/",
+        std::time::SystemTime::now(),
+        None,
+    );
+    store.put(StoredEntry::new(meta, value)).await.unwrap();
 }
 
 /// Every file under `dir`.

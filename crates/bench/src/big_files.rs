@@ -3,6 +3,9 @@
 //! once read back from its file (a hit), against the same body fetched without the cache
 //! first. The peak is a high-water mark, so each figure is the most the process held up to
 //! that step, over the baseline taken after a warm-up.
+//!
+//! `copy-fs [MiB]`: peak memory while `transfer::copy` copies a cache directory holding
+//! eight downloads of an eighth of that many MiB each (default 1024) into another.
 
 use std::time::Instant;
 
@@ -59,6 +62,40 @@ pub async fn run(mib: u64) {
             over(peak_rss())
         );
     }
+}
+
+pub async fn copy(mib: u64) {
+    let origin = crate::origin::start().await;
+    let (from_dir, to_dir) = (
+        tempfile::tempdir().expect("temp dir"),
+        tempfile::tempdir().expect("temp dir"),
+    );
+    let from = FsStore::open(from_dir.path()).expect("fs store");
+    let cache = CacheMiddleware::builder()
+        .store(from.clone())
+        .build()
+        .expect("cache");
+    let client = cache.into_client(reqwest::Client::new());
+    let size = mib * 1024 * 1024 / 8;
+    for n in 0..8 {
+        let url = format!("{origin}/stream-len/{size}?n={n}");
+        let response = client.get(&url).send().await.expect("request");
+        drain(response.bytes_stream()).await;
+    }
+    let to = FsStore::open(to_dir.path()).expect("fs store");
+    let baseline = peak_rss();
+    let started = Instant::now();
+    let done = reqwest_caching::transfer::copy(&from, &to, |_| {})
+        .await
+        .expect("copy");
+    println!(
+        "copied {} entries, {} bytes, in {:.1} s: peak RSS +{:.1} MB over the {:.1} MB before",
+        done.entries,
+        done.bytes,
+        started.elapsed().as_secs_f64(),
+        peak_rss().saturating_sub(baseline) as f64 / 1e6,
+        baseline as f64 / 1e6
+    );
 }
 
 async fn drain(

@@ -647,6 +647,7 @@ async fn main() {
         // One limit per process: the peak is a high-water mark.
         Some("big-body") => return scale::big_body(number(8)).await,
         Some("big-body-fs") => return big_files::run(number(1024)).await,
+        Some("copy-fs") => return big_files::copy(number(1024)).await,
         Some("compression") => return compression::run().await,
         Some("profile-hits") => {
             let (shape, count) = match args.get(2).map(String::as_str) {
