@@ -1,16 +1,19 @@
 //! A stored body served from its file ([`cache_core::BodyFiles`]), for entries larger than
 //! `max_body_size`: read in 64 KiB pieces as the caller reads, never whole, and checked
 //! against the entry's signature as it goes. A body that does not verify (or is cut short)
-//! ends in an error instead of its end, and its entry is deleted. Calls nothing in the crate.
+//! ends in an error instead of its end, and its entry is deleted. Calls nothing in the crate
+//! but [`crate::file_pieces`].
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Seek, SeekFrom};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use cache_core::codec::BodyVerifier;
 use cache_core::{CacheKey, CacheStore};
+
+use crate::file_pieces;
 
 /// How much one read takes from the file.
 const PIECE: usize = 64 * 1024;
@@ -117,33 +120,20 @@ impl Reading {
             return Some((Err(FileBodyError::Mismatch), self));
         }
         let want = usize::try_from(self.left).map_or(PIECE, |left| left.min(PIECE));
-        let read = tokio::task::spawn_blocking(move || {
-            let mut file = file;
-            let mut piece = BytesMut::zeroed(want);
-            let read = file.read(&mut piece);
-            (file, piece, read)
-        })
-        .await;
-        let (file, mut piece, read) = match read {
-            Ok(done) => done,
-            Err(error) => {
-                self.verifier = None;
-                return Some((Err(FileBodyError::Read(std::io::Error::other(error))), self));
-            }
-        };
-        match read {
-            // The file ended before its length: verification fails at the end.
-            Ok(0) => self.left = 0,
-            Ok(n) => {
-                piece.truncate(n);
-                self.left -= n as u64;
-                if let Some(verifier) = &mut self.verifier {
-                    verifier.update(&piece);
-                }
-            }
+        let (file, piece) = match file_pieces::read_piece(file, want).await {
+            Ok(read) => read,
             Err(error) => {
                 self.verifier = None;
                 return Some((Err(FileBodyError::Read(error)), self));
+            }
+        };
+        if piece.is_empty() {
+            // The file ended before its length: verification fails at the end.
+            self.left = 0;
+        } else {
+            self.left -= piece.len() as u64;
+            if let Some(verifier) = &mut self.verifier {
+                verifier.update(&piece);
             }
         }
         self.file = Ok(file);

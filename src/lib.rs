@@ -13,6 +13,7 @@ mod entity_tag;
 mod error;
 mod exchange;
 mod file_body;
+mod file_pieces;
 mod flight;
 mod handle;
 mod info;

@@ -30,10 +30,13 @@
 //! # }
 //! ```
 //!
-//! Calls nothing else in the crate but the store types it re-exports (`FsStore`).
+//! Calls nothing else in the crate but the store types it re-exports (`FsStore`) and
+//! `file_pieces`.
 
 use cache_core::{BodyFile, BodyFiles, CacheKey, CacheStore, Opened, StoreError, StoredEntry};
 use futures_util::StreamExt;
+
+use crate::file_pieces;
 
 /// How many entries a copy reads and writes at once: enough to hide a remote store's round
 /// trips, few enough that memory holds only a handful of values.
@@ -176,39 +179,19 @@ async fn copy_body_file(
         Ok(spool) => spool,
         Err(error) => return skipped_if_too_large(error),
     };
-    let (mut file, mut copied) = (Some(file), 0u64);
+    let (mut file, mut copied) = (file, 0u64);
     while copied < len {
         let want = usize::try_from(len - copied).map_or(PIECE, |left| left.min(PIECE));
-        let taken = file.take();
-        let read = tokio::task::spawn_blocking(move || {
-            let mut file = taken?;
-            let mut piece = bytes::BytesMut::zeroed(want);
-            let read = loop {
-                match std::io::Read::read(&mut file, &mut piece) {
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    read => break read,
-                }
-            };
-            Some((file, piece, read))
-        })
-        .await;
-        let (opened, mut piece, read) = match read {
-            Ok(Some(done)) => done,
-            // The pool gone (the runtime shutting down), or no file (never: it is put back).
-            _ => {
-                let error = std::io::Error::other(format!("the body file of {key} was not read"));
-                return Err(TransferError::Source(StoreError::backend(error)));
-            }
-        };
-        let n = read.map_err(|e| TransferError::Source(StoreError::backend(e)))?;
-        if n == 0 {
+        let (read_on, piece) = file_pieces::read_piece(file, want)
+            .await
+            .map_err(|e| TransferError::Source(StoreError::backend(e)))?;
+        if piece.is_empty() {
             // The file shrank since it was opened: the bytes it holds are what is stored, as
             // a whole read would find them (the codec rejects them at their first read).
             break;
         }
-        piece.truncate(n);
-        copied += n as u64;
-        file = Some(opened);
+        copied += piece.len() as u64;
+        file = read_on;
         if let Err(error) = spool.write(piece.freeze()).await {
             return skipped_if_too_large(error);
         }

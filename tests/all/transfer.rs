@@ -328,9 +328,9 @@ async fn a_body_too_large_for_the_destination_is_skipped_and_leaves_no_file() {
     assert_eq!((done.entries, done.skipped), (1, 1));
     assert!(to.get(&key(1)).await.unwrap().is_none());
     assert!(to.get(&key(2)).await.unwrap().is_some());
-    let large_files: Vec<_> = walk(to_dir.path())
+    let large_files: Vec<_> = test_support::tree_snapshot(to_dir.path())
         .into_iter()
-        .filter(|path| std::fs::metadata(path).is_ok_and(|m| m.len() > 1024 * 1024))
+        .filter(|(_, len, _)| *len > 1024 * 1024)
         .collect();
     assert!(large_files.is_empty(), "{large_files:?}");
 }
@@ -347,8 +347,9 @@ async fn a_truncated_body_file_is_copied_as_stored() {
     let (from_dir, to_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let from = FsStore::open(from_dir.path()).unwrap();
     put_response(&from, 1, vec![b'b'; 2 * 1024 * 1024]).await;
-    let body_file = walk(from_dir.path())
+    let body_file = test_support::tree_snapshot(from_dir.path())
         .into_iter()
+        .map(|(path, ..)| path)
         .find(|path| path.extension().is_some_and(|e| e == "body"))
         .expect("a body file");
     let file = std::fs::OpenOptions::new()
@@ -386,19 +387,4 @@ async fn put_response(store: &reqwest_caching::FsStore, n: u64, body: Vec<u8>) {
         None,
     );
     store.put(StoredEntry::new(meta, value)).await.unwrap();
-}
-
-/// Every file under `dir`.
-#[cfg(feature = "fs")]
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            files.extend(walk(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files
 }
