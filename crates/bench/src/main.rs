@@ -33,6 +33,8 @@
 //! floor-sled]`: 64 tasks fetching new URLs at once (12,800 misses a run), with misses per
 //! second and latency percentiles.
 //! `... -- miss-rows [BYTES]`: only the miss rows and their checks (bodies of BYTES, 1024 by default).
+//! `... -- many-key-rows`, `... -- api-rows`: only the hit rows over 10,000 URLs, or only those
+//! of the typical API head (Vary), with their checks.
 //! `... -- profile-misses [memory|sqlite|sled|redis|plain|floor-memory|floor-memory-head|
 //! floor-sqlite|floor-sled|floor-redis|timed-memory|timed-sqlite|timed-sled] [BYTES]`: only misses, of BYTES
 //! bodies (1024 by default; the `timed-` forms also time each store call the misses make).
@@ -674,6 +676,8 @@ async fn main() {
             return profile_misses(args.get(1).map(String::as_str), size).await;
         }
         Some("miss-rows") => return only_miss_rows(number(1024) as usize).await,
+        Some("many-key-rows") => return only_many_key_rows().await,
+        Some("api-rows") => return only_api_rows().await,
         Some("tiered-invalidation") => return tiered::invalidation(number(1_000) as usize).await,
         Some(tiered::CHILD) => return tiered::child(&args).await,
         _ => {}
@@ -704,17 +708,7 @@ async fn main() {
             }
         }
     }
-    // A typical API head (a dozen fields, varying on Accept-Encoding): a hit reads the URL's
-    // Vary index, then its variant.
-    hit_rows(
-        &origin,
-        dir.path(),
-        redis.as_ref(),
-        1024,
-        Shape::Api,
-        &mut checks,
-    )
-    .await;
+    api_rows(&origin, dir.path(), redis.as_ref(), &mut checks).await;
     token::token_rows(&origin, &mut checks).await;
     many_keys::rows(&origin, dir.path(), &mut checks).await;
     for size in [1024, 64 * 1024] {
@@ -736,6 +730,31 @@ async fn only_miss_rows(size: usize) {
     let mut checks = Vec::new();
     miss_rows(&origin, dir.path(), redis.as_ref(), size, &mut checks).await;
     report::print(&checks);
+}
+
+/// The hit rows over 10,000 URLs alone, with their checks.
+async fn only_many_key_rows() {
+    let origin = origin::start().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut checks = Vec::new();
+    many_keys::rows(&origin, dir.path(), &mut checks).await;
+    report::print(&checks);
+}
+
+/// The hit rows for a typical API head (Vary) alone, with their checks.
+async fn only_api_rows() {
+    let origin = origin::start().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let redis = Redis::find();
+    let mut checks = Vec::new();
+    api_rows(&origin, dir.path(), redis.as_ref(), &mut checks).await;
+    report::print(&checks);
+}
+
+/// The hit rows of a typical API head (a dozen fields, varying on Accept-Encoding): a hit
+/// reads the URL's Vary index, then its variant.
+async fn api_rows(origin: &str, dir: &Path, redis: Option<&Redis>, checks: &mut Vec<Check>) {
+    hit_rows(origin, dir, redis, 1024, Shape::Api, checks).await;
 }
 
 /// Only hits of one store on URLs with a query, no comparison: for profilers.

@@ -3,8 +3,8 @@
 //! gone since (expired, deleted, evicted) stay in the set until a lookup of the group prunes
 //! them, or an add finds the set over [`PRUNE_ABOVE`] members and prunes a sample
 //! ([`prunes_after`]): a set that keeps getting new keys (a token per user on one URL) holds
-//! about its live entries rather than every key it ever had. Every add ends with `SCARD`, to
-//! know.
+//! about its live entries rather than every key it ever had. The adds of keys that may prune
+//! ([`may_prune`], one in eight) end with `SCARD`, to know; the others need no size.
 //!
 //! Every set has a time: the latest retention of the entries added to it, 9999-12-31 for an
 //! entry kept for good. Earlier builds made a set of an entry kept for good persistent
@@ -34,16 +34,22 @@ pub(crate) const PRUNE_ABOVE: i64 = 64;
 pub(crate) const PRUNE_SAMPLE: usize = 32;
 
 /// Whether the add of `key` to a set `size` members large prunes it: over [`PRUNE_ABOVE`],
-/// for one key in eight. Keys are digests, so which keys prune is as good as random, with no
-/// random source and nothing kept between adds; such a key prunes on each of its writes
-/// (each a sample of 32), and a key written again adds no member.
+/// for the keys that [`may_prune`]. A `size` read for any other key is not its set's (its
+/// add asks for none) and is never looked at.
 pub(crate) fn prunes_after(key: &cache_core::CacheKey, size: Option<i64>) -> bool {
-    let last_digit = key
-        .as_str()
-        .bytes()
+    may_prune(key.as_str()) && size.is_some_and(|size| size > PRUNE_ABOVE)
+}
+
+/// Whether an add of `key` may prune its set: one key in eight, by its last hex digit. Keys
+/// are digests, so which keys prune is as good as random, with no random source and nothing
+/// kept between adds; such a key prunes on each of its writes (each a sample of 32), and a
+/// key written again adds no member. Only these adds ask the set's size (`SCARD`): the
+/// other seven in eight save a command and its reply on every write.
+pub(crate) fn may_prune(key: &str) -> bool {
+    key.bytes()
         .last()
-        .and_then(|digit| char::from(digit).to_digit(16));
-    size.is_some_and(|size| size > PRUNE_ABOVE) && last_digit.is_some_and(|digit| digit % 8 == 0)
+        .and_then(|digit| char::from(digit).to_digit(16))
+        .is_some_and(|digit| digit % 8 == 0)
 }
 
 /// Removes from a set, atomically, each named member whose entry is not in its group any
@@ -120,7 +126,7 @@ impl GroupAdds {
     /// Adds to `pipe` the commands putting `key` in `set`, kept at least until
     /// `retain_until` (for good without one): two plain ones for an entry kept for good, else
     /// the conditional plain commands, or the script when `by_script`. The last reply is the
-    /// set's size after.
+    /// set's size after when `key` [`may_prune`] (the script's always is).
     pub(crate) fn add(
         &self,
         pipe: &mut redis::Pipeline,
@@ -163,6 +169,13 @@ impl GroupAdds {
         for condition in ["NX", "GT"] {
             pipe.add_command(with_args("PEXPIREAT", &[set, &at, condition]));
         }
+        add_size_if_pruning(pipe, (set, key));
+    }
+}
+
+/// Ends an add of `key` to `set` with `SCARD` when the size is wanted ([`may_prune`]).
+fn add_size_if_pruning(pipe: &mut redis::Pipeline, (set, key): (&str, &str)) {
+    if may_prune(key) {
         pipe.add_command(with_args("SCARD", &[set]));
     }
 }
@@ -170,12 +183,12 @@ impl GroupAdds {
 /// Adds to `pipe` the commands putting `key` in `set` for an entry kept for good: `SADD`, and
 /// the set given [`KEPT_FOR_GOOD_MS`] outright. That is what the rule makes of any set then
 /// (no time is later, a persistent set's included), in two commands where the conditional
-/// ones take four (each then `SCARD`), and with no option an older server refuses, so never
-/// by script. The default settings keep every entry for good.
+/// ones take four (each then `SCARD` where wanted), and with no option an older server
+/// refuses, so never by script. The default settings keep every entry for good.
 fn add_for_good(pipe: &mut redis::Pipeline, (set, key): (&str, &str)) {
     pipe.add_command(with_args("SADD", &[set, key]));
     pipe.add_command(with_args("PEXPIREAT", &[set, KEPT_FOR_GOOD_TEXT]));
-    pipe.add_command(with_args("SCARD", &[set]));
+    add_size_if_pruning(pipe, (set, key));
 }
 
 /// How the server refused a group add's plain commands.
@@ -278,31 +291,58 @@ mod tests {
             .collect()
     }
 
+    /// A key that may prune (last digit 0 or 8) and one that may not.
+    const PRUNING: &str = "0123456789abcdef0123456789abcde8";
+    const NOT_PRUNING: &str = "0123456789abcdef0123456789abcde7";
+
     /// An entry kept for good (the default) joins its set in two commands, with no option an
     /// older server refuses, whichever way the store adds otherwise; a timed entry keeps the
-    /// conditional ones (their effect on the set: `group_set_tests`).
+    /// conditional ones (their effect on the set: `group_set_tests`). Only a key that may
+    /// prune asks the set's size.
     #[test]
     fn an_entry_kept_for_good_joins_in_two_commands() {
         let adds = GroupAdds::default();
         let far_off = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(300_000_000_000);
         for by_script in [false, true] {
             for retain_until in [None, Some(far_off)] {
-                let mut pipe = redis::Pipeline::new();
-                adds.add(&mut pipe, ("set", "key"), retain_until, by_script);
-                assert_eq!(
-                    commands(&pipe),
-                    [
-                        vec!["SADD", "set", "key"],
+                for key in [PRUNING, NOT_PRUNING] {
+                    let mut pipe = redis::Pipeline::new();
+                    adds.add(&mut pipe, ("set", key), retain_until, by_script);
+                    let mut expected = vec![
+                        vec!["SADD", "set", key],
                         vec!["PEXPIREAT", "set", KEPT_FOR_GOOD_TEXT],
-                        vec!["SCARD", "set"]
-                    ],
-                    "by script: {by_script}, until {retain_until:?}"
-                );
+                    ];
+                    if key == PRUNING {
+                        expected.push(vec!["SCARD", "set"]);
+                    }
+                    assert_eq!(
+                        commands(&pipe),
+                        expected,
+                        "by script: {by_script}, until {retain_until:?}"
+                    );
+                }
             }
         }
-        let mut pipe = redis::Pipeline::new();
         let soon = SystemTime::now() + std::time::Duration::from_secs(60);
-        adds.add(&mut pipe, ("set", "key"), Some(soon), false);
-        assert_eq!(commands(&pipe).len(), 5, "{:?}", commands(&pipe));
+        for (key, count) in [(PRUNING, 5), (NOT_PRUNING, 4)] {
+            let mut pipe = redis::Pipeline::new();
+            adds.add(&mut pipe, ("set", key), Some(soon), false);
+            assert_eq!(commands(&pipe).len(), count, "{:?}", commands(&pipe));
+            let asks_size = commands(&pipe)
+                .last()
+                .is_some_and(|last| last[0] == "SCARD");
+            assert_eq!(asks_size, key == PRUNING);
+        }
+    }
+
+    /// One key in eight, by its last digit, and only those.
+    #[test]
+    fn one_key_in_eight_may_prune() {
+        let pruning = (0..16u32)
+            .filter(|digit| may_prune(&format!("abc{digit:x}")))
+            .collect::<Vec<_>>();
+        assert_eq!(pruning, [0, 8]);
+        assert!(!may_prune(""));
+        assert!(!may_prune("not hex"));
     }
 }

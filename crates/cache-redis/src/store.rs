@@ -306,7 +306,7 @@ impl RedisStore {
 
     /// Runs the transaction `build` makes, with the group add of `member` (set, key) at its
     /// end; returns the set's size after (for [`Self::prune_if_large`], once the entry is
-    /// written). When the server refuses the add's plain commands (see [`GroupAdds`]), runs
+    /// written), asked only for a key that [`group_sets::may_prune`] (`None` for the others). When the server refuses the add's plain commands (see [`GroupAdds`]), runs
     /// it again by script, and adds by script from then on. Any other failure is the write's.
     async fn transact_with_group_add(
         &self,
@@ -319,8 +319,9 @@ impl RedisStore {
         let first = pipe.len();
         self.group_adds
             .add(&mut pipe, member, retain_until, by_script);
+        let asked_size = |size: Option<i64>| size.filter(|_| group_sets::may_prune(member.1));
         let error = match self.connection.query_pipeline::<SetSize>(&pipe).await {
-            Ok(SetSize(size)) => return Ok(size),
+            Ok(SetSize(size)) => return Ok(asked_size(size)),
             Err(StoreError::Backend { source }) if !by_script => source,
             Err(error) => return Err(error),
         };
@@ -333,7 +334,7 @@ impl RedisStore {
         let mut pipe = build();
         group_sets::add_by_script(&mut pipe, member, retain_until, refusal);
         let size = match self.connection.query_pipeline(&pipe).await {
-            Ok(SetSize(size)) => size,
+            Ok(SetSize(size)) => asked_size(size),
             Err(again) => {
                 tracing::warn!(refused = %error, error = %again, "a URL group add failed by script too");
                 return Err(again);
@@ -1115,7 +1116,8 @@ fn escape_glob(text: &str) -> String {
 }
 
 /// The size of a URL group set after an add: the last reply of the add's transaction
-/// (`SCARD`, or the script's), read without collecting the others (as `()` reads them: a
+/// (`SCARD`, or the script's, where the add asked for it: see [`group_sets::may_prune`]),
+/// read without collecting the others (as `()` reads them: a
 /// server error among them fails the transaction before this is read).
 /// `None` for any other reply: then the add prunes nothing.
 struct SetSize(Option<i64>);
