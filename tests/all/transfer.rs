@@ -167,22 +167,36 @@ async fn importing_a_missing_directory_is_an_error() {
 
 /// An `FsStore` whose reads are counted by how they read a value: whole (`get`, or an
 /// opening that gave the value whole) or with its body left in its file. Every call goes to
-/// the store.
+/// the store, except where a test asks otherwise: as a destination it may refuse a body as
+/// too large when the spool begins or at its second piece ([`Refusal`]); as a source it may
+/// claim each body file longer than it is, as a file shrinking while the copy reads it does.
 #[cfg(feature = "fs")]
 #[derive(Debug)]
-struct ReadsCounted {
+struct Probed {
     inner: reqwest_caching::FsStore,
     whole: std::sync::atomic::AtomicUsize,
     from_file: std::sync::atomic::AtomicUsize,
+    refusal: Option<Refusal>,
+    claimed_beyond_file: u64,
+}
+
+/// Where a [`Probed`] destination refuses a body as too large.
+#[cfg(feature = "fs")]
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Refusal {
+    Begin,
+    SecondPiece,
 }
 
 #[cfg(feature = "fs")]
-impl ReadsCounted {
+impl Probed {
     fn new(inner: reqwest_caching::FsStore) -> Self {
         Self {
             inner,
             whole: Default::default(),
             from_file: Default::default(),
+            refusal: None,
+            claimed_beyond_file: 0,
         }
     }
 
@@ -202,8 +216,16 @@ impl ReadsCounted {
 }
 
 #[cfg(feature = "fs")]
+fn too_large() -> reqwest_caching::StoreError {
+    reqwest_caching::StoreError::TooLarge {
+        size: 3 * 1024 * 1024,
+        limit: 1024 * 1024,
+    }
+}
+
+#[cfg(feature = "fs")]
 #[async_trait::async_trait]
-impl reqwest_caching::CacheStore for ReadsCounted {
+impl reqwest_caching::CacheStore for Probed {
     async fn get(
         &self,
         key: &reqwest_caching::CacheKey,
@@ -241,12 +263,19 @@ impl reqwest_caching::CacheStore for ReadsCounted {
 
 #[cfg(feature = "fs")]
 #[async_trait::async_trait]
-impl reqwest_caching::cache_core::BodyFiles for ReadsCounted {
+impl reqwest_caching::cache_core::BodyFiles for Probed {
     async fn begin(
         &self,
         key: &reqwest_caching::CacheKey,
     ) -> Result<Box<dyn reqwest_caching::cache_core::BodySpool>, reqwest_caching::StoreError> {
-        self.files().begin(key).await
+        match self.refusal {
+            Some(Refusal::Begin) => Err(too_large()),
+            Some(Refusal::SecondPiece) => Ok(Box::new(RefusingSpool {
+                inner: self.files().begin(key).await?,
+                pieces: 0,
+            })),
+            None => self.files().begin(key).await,
+        }
     }
     async fn open(
         &self,
@@ -254,9 +283,12 @@ impl reqwest_caching::cache_core::BodyFiles for ReadsCounted {
         inline_up_to: u64,
     ) -> Result<Option<reqwest_caching::cache_core::Opened>, reqwest_caching::StoreError> {
         use reqwest_caching::cache_core::Opened;
-        let opened = self.files().open(key, inline_up_to).await?;
-        match &opened {
-            Some(Opened::Body(_)) => self.count(&self.from_file),
+        let mut opened = self.files().open(key, inline_up_to).await?;
+        match &mut opened {
+            Some(Opened::Body(body)) => {
+                body.len += self.claimed_beyond_file;
+                self.count(&self.from_file);
+            }
             Some(_) => self.count(&self.whole),
             None => {}
         }
@@ -275,6 +307,34 @@ impl reqwest_caching::cache_core::BodyFiles for ReadsCounted {
     }
 }
 
+/// A spool refusing its second piece as too large.
+#[cfg(feature = "fs")]
+#[derive(Debug)]
+struct RefusingSpool {
+    inner: Box<dyn reqwest_caching::cache_core::BodySpool>,
+    pieces: usize,
+}
+
+#[cfg(feature = "fs")]
+#[async_trait::async_trait]
+impl reqwest_caching::cache_core::BodySpool for RefusingSpool {
+    async fn write(&mut self, chunk: bytes::Bytes) -> Result<(), reqwest_caching::StoreError> {
+        self.pieces += 1;
+        if self.pieces > 1 {
+            return Err(too_large());
+        }
+        self.inner.write(chunk).await
+    }
+    async fn commit(
+        self: Box<Self>,
+        meta: reqwest_caching::EntryMeta,
+        before: bytes::Bytes,
+        after: bytes::Bytes,
+    ) -> Result<(), reqwest_caching::StoreError> {
+        self.inner.commit(meta, before, after).await
+    }
+}
+
 /// Between two cache directories a large body goes from file to file in pieces: the large
 /// value is never read whole (a cache of 1 GiB downloads held them in memory, eight at a
 /// time), and the copy stores the same bytes, small entries included.
@@ -284,7 +344,7 @@ async fn a_copy_between_directories_moves_large_bodies_file_to_file() {
     use reqwest_caching::cache_core::testing::key;
     use reqwest_caching::{CacheStore, FsStore};
     let (from_dir, to_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let from = ReadsCounted::new(FsStore::open(from_dir.path()).unwrap());
+    let from = Probed::new(FsStore::open(from_dir.path()).unwrap());
     // 3 MiB and a bit, not a whole number of pieces; and one small entry.
     let large: Vec<u8> = (0..3 * 1024 * 1024 + 12_345)
         .map(|i| (i % 251) as u8)
@@ -313,32 +373,47 @@ async fn a_copy_between_directories_moves_large_bodies_file_to_file() {
 #[cfg(feature = "fs")]
 #[tokio::test]
 async fn a_body_too_large_for_the_destination_is_skipped_and_leaves_no_file() {
-    use reqwest_caching::cache_core::testing::key;
-    use reqwest_caching::{CacheStore, FsStore};
-    let (from_dir, to_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let from = FsStore::open(from_dir.path()).unwrap();
-    for (n, len) in [(1, 4 * 1024 * 1024), (2, 16)] {
-        put_response(&from, n, vec![b'b'; len]).await;
-    }
-    let to = FsStore::builder()
+    let to_dir = tempfile::tempdir().unwrap();
+    let to = reqwest_caching::FsStore::builder()
         .max_bytes(2 * 1024 * 1024)
         .open(to_dir.path())
         .unwrap();
-    let done = transfer::copy(&from, &to, |_| {}).await.unwrap();
-    assert_eq!((done.entries, done.skipped), (1, 1));
-    assert!(to.get(&key(1)).await.unwrap().is_none());
-    assert!(to.get(&key(2)).await.unwrap().is_some());
-    let large_files: Vec<_> = test_support::tree_snapshot(to_dir.path())
+    assert_large_body_skipped(&to, to_dir.path(), "bounded").await;
+}
+
+/// Copies into `to` (a cache directory at `to_dir`, or a wrapper of one) a 3 MiB entry
+/// `to` refuses as too large and a small one: the large one is skipped and leaves no file,
+/// the small one is copied.
+#[cfg(feature = "fs")]
+async fn assert_large_body_skipped(
+    to: &impl reqwest_caching::CacheStore,
+    to_dir: &std::path::Path,
+    what: &str,
+) {
+    use reqwest_caching::FsStore;
+    use reqwest_caching::cache_core::testing::key;
+    let from_dir = tempfile::tempdir().unwrap();
+    let from = FsStore::open(from_dir.path()).unwrap();
+    for (n, len) in [(1, 3 * 1024 * 1024), (2, 16)] {
+        put_response(&from, n, vec![b'b'; len]).await;
+    }
+    let done = transfer::copy(&from, to, |_| {})
+        .await
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert_eq!((done.entries, done.skipped), (1, 1), "{what}");
+    assert!(to.get(&key(1)).await.unwrap().is_none(), "{what}");
+    assert!(to.get(&key(2)).await.unwrap().is_some(), "{what}");
+    let large_files: Vec<_> = test_support::tree_snapshot(to_dir)
         .into_iter()
-        .filter(|(_, len, _)| *len > 1024 * 1024)
+        .filter(|(_, len, _)| *len > 100 * 1024)
         .collect();
-    assert!(large_files.is_empty(), "{large_files:?}");
+    assert!(large_files.is_empty(), "{what}: {large_files:?}");
 }
 
 /// A body file shorter than its record says (damaged on disk) is copied as it is stored: the
 /// copy holds the very bytes a whole read of the source gives, which the codec rejects at
-/// their first read, as it does the source's. (The file-to-file copy reads the file's own
-/// length; one that shrinks while it is read stops the copy with a source error.)
+/// their first read, as it does the source's. (A file shrinking while the copy reads it:
+/// `a_body_file_shorter_than_opened_is_copied_as_far_as_it_goes`.)
 #[cfg(feature = "fs")]
 #[tokio::test]
 async fn a_truncated_body_file_is_copied_as_stored() {
@@ -358,18 +433,68 @@ async fn a_truncated_body_file_is_copied_as_stored() {
         .unwrap();
     file.set_len(1024 * 1024).unwrap();
     let to = FsStore::open(to_dir.path()).unwrap();
-    let done = tokio::time::timeout(
-        std::time::Duration::from_secs(30),
-        transfer::copy(&from, &to, |_| {}),
-    )
-    .await
-    .expect("the copy ends")
-    .unwrap();
+    let done = copy_within_30_s(&from, &to).await;
     assert_eq!(done.entries, 1);
     let copied = to.get(&key(1)).await.unwrap().expect("copied");
     let stored = from.get(&key(1)).await.unwrap().expect("stored");
     assert!(copied.value == stored.value, "other bytes than stored");
     assert!(reqwest_caching::cache_core::decode(&copied.value).is_err());
+}
+
+/// A destination refusing a large body as too large when its spool begins, or at a later
+/// piece, skips that entry as it skips one refused at the end (or read whole), copies the
+/// rest, and keeps nothing of the refused body.
+#[cfg(feature = "fs")]
+#[tokio::test]
+async fn a_body_refused_when_its_spool_begins_or_midway_is_skipped() {
+    for refusal in [Refusal::Begin, Refusal::SecondPiece] {
+        let to_dir = tempfile::tempdir().unwrap();
+        let mut to = Probed::new(reqwest_caching::FsStore::open(to_dir.path()).unwrap());
+        to.refusal = Some(refusal);
+        assert_large_body_skipped(&to, to_dir.path(), &format!("{refusal:?}")).await;
+    }
+}
+
+/// A body file that turns out shorter than it was when opened (it shrank while the copy
+/// read it) is copied as far as it goes, as a whole read would have found it, and the copy
+/// goes on: not an error that stops it.
+#[cfg(feature = "fs")]
+#[tokio::test]
+async fn a_body_file_shorter_than_opened_is_copied_as_far_as_it_goes() {
+    use reqwest_caching::cache_core::testing::key;
+    use reqwest_caching::{CacheStore, FsStore};
+    let (from_dir, to_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut from = Probed::new(FsStore::open(from_dir.path()).unwrap());
+    from.claimed_beyond_file = 300 * 1024;
+    for (n, len) in [(1, 2 * 1024 * 1024 + 7), (2, 16)] {
+        put_response(&from.inner, n, vec![b'b'; len]).await;
+    }
+    let to = FsStore::open(to_dir.path()).unwrap();
+    let done = copy_within_30_s(&from, &to).await;
+    assert_eq!((done.entries, done.skipped), (2, 0));
+    assert_eq!(from.reads().1, 1, "the large body read from its file");
+    for n in [1, 2] {
+        let copied = to.get(&key(n)).await.unwrap().expect("copied");
+        let stored = from.inner.get(&key(n)).await.unwrap().expect("stored");
+        assert!(copied.value == stored.value, "entry {n}: other bytes");
+        assert_eq!(copied.meta, stored.meta, "entry {n}");
+    }
+}
+
+/// Copies `from` into `to`, which must end within 30 s (a copy waiting on a file that
+/// never grows would not).
+#[cfg(feature = "fs")]
+async fn copy_within_30_s(
+    from: &impl reqwest_caching::CacheStore,
+    to: &impl reqwest_caching::CacheStore,
+) -> transfer::Progress {
+    tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        transfer::copy(from, to, |_| {}),
+    )
+    .await
+    .expect("the copy ends")
+    .unwrap()
 }
 
 /// Puts into `store` an entry under `key(n)` holding a response with `body`.
