@@ -49,6 +49,25 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The check a bounded store makes before it writes: [`StoreError::TooLarge`] for an
+    /// entry of `size` bytes over `limit` (`None`: unbounded), else nothing.
+    ///
+    /// ```
+    /// use cache_core::StoreError;
+    /// assert!(StoreError::check_size(10, Some(10)).is_ok());
+    /// assert!(StoreError::check_size(10, None).is_ok());
+    /// assert!(matches!(
+    ///     StoreError::check_size(11, Some(10)),
+    ///     Err(StoreError::TooLarge { size: 11, limit: 10 })
+    /// ));
+    /// ```
+    pub fn check_size(size: u64, limit: Option<u64>) -> Result<(), Self> {
+        match limit {
+            Some(limit) if size > limit => Err(Self::TooLarge { size, limit }),
+            _ => Ok(()),
+        }
+    }
+
     /// Wraps a driver error as [`StoreError::Backend`].
     pub fn backend(source: impl Into<BoxError>) -> Self {
         Self::Backend {

@@ -285,13 +285,7 @@ impl MemoryStore {
     fn check_weight(&self, slot: &Slot) -> Result<(), StoreError> {
         let weight = self.weigher.of(slot);
         let limit = self.entries.shard_capacity();
-        if weight > limit {
-            return Err(StoreError::TooLarge {
-                size: weight,
-                limit,
-            });
-        }
-        Ok(())
+        StoreError::check_size(weight, Some(limit))
     }
 
     /// Puts `slot` in place of the entry under its key if that one was created at

@@ -834,13 +834,7 @@ impl DynamoStore {
     ) -> Result<bool, StoreError> {
         let key = entry.meta.key;
         let delete_at = self.delete_at(entry.meta.expires_at);
-        let size = entry.value.len() as u64;
-        if size > MAX_VALUE_BYTES {
-            return Err(StoreError::TooLarge {
-                size,
-                limit: MAX_VALUE_BYTES,
-            });
-        }
+        StoreError::check_size(entry.value.len() as u64, Some(MAX_VALUE_BYTES))?;
         let mut item = entry_item(&entry.meta, delete_at);
         if entry.value.len() + entry.meta.url.len() <= INLINE_MAX {
             item.insert(VALUE.into(), items::b(&entry.value));

@@ -140,9 +140,7 @@ impl BodySpool for FsSpool {
     ) -> Result<(), StoreError> {
         self.flush().await?;
         let size = before.len() as u64 + self.len + after.len() as u64;
-        if let Some(limit) = self.inner.max_bytes.filter(|max| size > *max) {
-            return Err(StoreError::TooLarge { size, limit });
-        }
+        StoreError::check_size(size, self.inner.max_bytes)?;
         let mut meta = meta;
         meta.key = self.key;
         let inner = Arc::clone(&self.inner);

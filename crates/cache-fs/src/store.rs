@@ -488,9 +488,7 @@ impl FsStore {
     ) -> Result<bool, StoreError> {
         self.writable()?;
         let size = entry.value.len() as u64;
-        if let Some(limit) = self.inner.max_bytes.filter(|max| size > *max) {
-            return Err(StoreError::TooLarge { size, limit });
-        }
+        StoreError::check_size(size, self.inner.max_bytes)?;
         self.blocking(
             move |inner| match ops::put_if(&inner.layout, &entry, select)? {
                 Some(delta) => inner.after_write(delta, size).map(|()| true),

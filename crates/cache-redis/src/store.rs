@@ -714,7 +714,7 @@ impl CacheStore for RedisStore {
     }
 
     async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
-        within_value_limit(&entry)?;
+        StoreError::check_size(entry.value.len() as u64, Some(MAX_VALUE_BYTES))?;
         let redis_key = self.redis_key(&entry.meta.key);
         let retain_until = self.retain_until(entry.meta.expires_at);
         if retain_until.is_some_and(|t| t <= SystemTime::now()) {
@@ -810,7 +810,7 @@ impl CacheStore for RedisStore {
         entry: StoredEntry,
         created_at: SystemTime,
     ) -> Result<bool, StoreError> {
-        within_value_limit(&entry)?;
+        StoreError::check_size(entry.value.len() as u64, Some(MAX_VALUE_BYTES))?;
         let key = entry.meta.key;
         let retain_until = self.retain_until(entry.meta.expires_at);
         if retain_until.is_some_and(|t| t <= SystemTime::now()) {
@@ -1133,18 +1133,6 @@ impl redis::FromRedisValue for SetSize {
         };
         Ok(Self(size))
     }
-}
-
-/// Refuses a value over [`MAX_VALUE_BYTES`] before anything is written.
-fn within_value_limit(entry: &StoredEntry) -> Result<(), StoreError> {
-    let size = entry.value.len() as u64;
-    if size > MAX_VALUE_BYTES {
-        return Err(StoreError::TooLarge {
-            size,
-            limit: MAX_VALUE_BYTES,
-        });
-    }
-    Ok(())
 }
 
 #[cfg(test)]

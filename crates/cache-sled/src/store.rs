@@ -357,13 +357,8 @@ impl SledStore {
     /// itself included.
     fn record_within_bound(&self, entry: &StoredEntry) -> Result<sled::IVec, StoreError> {
         let record = record_of(entry);
-        match self.max_bytes.filter(|max| record.len() as u64 > *max) {
-            Some(max) => Err(StoreError::TooLarge {
-                size: record.len() as u64,
-                limit: max,
-            }),
-            None => Ok(record),
-        }
+        StoreError::check_size(record.len() as u64, self.max_bytes)?;
+        Ok(record)
     }
 
     /// Sets the expiry of `key`'s record as it is now, under its lock: a read and a write

@@ -824,7 +824,7 @@ impl CacheStore for SqliteStore {
     }
 
     async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
-        within_value_limit(&entry)?;
+        StoreError::check_size(entry.value.len() as u64, Some(MAX_VALUE_BYTES))?;
         if let Some(written) = self.quick_write(&entry) {
             return written;
         }
@@ -879,7 +879,7 @@ impl CacheStore for SqliteStore {
         entry: StoredEntry,
         created_at: SystemTime,
     ) -> Result<bool, StoreError> {
-        within_value_limit(&entry)?;
+        StoreError::check_size(entry.value.len() as u64, Some(MAX_VALUE_BYTES))?;
         let created_at = to_millis(created_at);
         self.blocking(move |inner| {
             let mut conn = inner.writer();
@@ -1034,18 +1034,6 @@ impl CacheStore for SqliteStore {
         })
         .await
     }
-}
-
-/// Refuses a value over [`MAX_VALUE_BYTES`] before anything is written.
-fn within_value_limit(entry: &StoredEntry) -> Result<(), StoreError> {
-    let size = entry.value.len() as u64;
-    if size > MAX_VALUE_BYTES {
-        return Err(StoreError::TooLarge {
-            size,
-            limit: MAX_VALUE_BYTES,
-        });
-    }
-    Ok(())
 }
 
 #[cfg(test)]
