@@ -187,17 +187,10 @@ impl SledStore {
             self.write(&entry)?.1
         } else {
             self.blocking(move |store| {
-                let Some(max) = store.max_bytes else {
-                    return store.write(&entry).map(|(_, record)| record);
-                };
-                // One bounded write (and its eviction) at a time: with several at once each
-                // would see the others' bytes and the store would overshoot by all of them.
-                let _bounded = store.locks.bounded_write();
-                let (live, record) = store.write(&entry)?;
-                if live > max {
-                    store.evict_oldest_beyond(max)?;
-                }
-                Ok(record)
+                store.within_bound(|store| {
+                    let (live, record) = store.write(&entry)?;
+                    Ok((Some(live), record))
+                })
             })
             .await?
         };
@@ -351,6 +344,25 @@ impl SledStore {
         let _writing = self.locks.writing()?;
         let _key = locks::key(&key);
         self.write_locked(&entry.meta, record)
+    }
+
+    /// Runs `write`, which answers the live bytes after it (`None` when it wrote nothing)
+    /// beside its own result, then evicts the oldest entries past the bound, if any. Bounded
+    /// writes run one at a time (with several at once each would see the others' bytes and
+    /// the store would overshoot by all of them); unbounded ones take no lock.
+    fn within_bound<T>(
+        &self,
+        write: impl FnOnce(&Self) -> Result<(Option<u64>, T), StoreError>,
+    ) -> Result<T, StoreError> {
+        let _bounded = self.max_bytes.map(|_| self.locks.bounded_write());
+        let (live, written) = write(self)?;
+        if let Some(max) = self
+            .max_bytes
+            .filter(|max| live.is_some_and(|live| live > *max))
+        {
+            self.evict_oldest_beyond(max)?;
+        }
+        Ok(written)
     }
 
     /// `entry`'s record, refused when it alone is over the bound: it would evict everything,
@@ -641,15 +653,10 @@ impl CacheStore for SledStore {
         let created_at = to_millis(created_at);
         let written = self
             .blocking(move |store| {
-                // As a bounded put: one bounded write (and its eviction) at a time.
-                let _bounded = store.max_bytes.map(|_| store.locks.bounded_write());
-                let Some(live) = store.write_if_created(&entry, created_at)? else {
-                    return Ok(false);
-                };
-                if let Some(max) = store.max_bytes.filter(|max| live > *max) {
-                    store.evict_oldest_beyond(max)?;
-                }
-                Ok(true)
+                store.within_bound(|store| {
+                    let live = store.write_if_created(&entry, created_at)?;
+                    Ok((live, live.is_some()))
+                })
             })
             .await?;
         self.flushed().await?;
