@@ -166,8 +166,9 @@ async fn importing_a_missing_directory_is_an_error() {
 }
 
 /// An `FsStore` whose reads are counted by how they read a value: whole (`get`, or an
-/// opening that gave the value whole) or with its body left in its file. Every call goes to
-/// the store, except where a test asks otherwise: as a destination it may refuse a body as
+/// opening that gave the value whole) or with its body left in its file. Every call a copy
+/// makes goes to the store (the trait's other methods keep their defaults), except where a
+/// test asks otherwise: as a destination it may refuse a body as
 /// too large when the spool begins or at its second piece ([`Refusal`]); as a source it may
 /// claim each body file longer than it is, as a file shrinking while the copy reads it does.
 #[cfg(feature = "fs")]

@@ -32,7 +32,8 @@
 //! `PEXPIREAT ... NX` / `GT` in the entry's `MULTI` (a plain `PEXPIREAT` to 9999-12-31 for an
 //! entry kept for good; on a cluster, a transaction of their own), or a Lua script from the
 //! first time a server refuses those options (servers older than Redis 7.0). One new key in
-//! eight (chosen by its digest) has its adds read the set's size (`SCARD`); over 64 members,
+//! eight (chosen by its digest) has its adds read the set's size (`SCARD`; the script reads it
+//! on every add, inside the server); over 64 members,
 //! its writes check 32 random members and remove those whose entries are gone (expired, deleted,
 //! evicted), so a URL that keeps getting new keys (a token per user) has a set some 40 %
 //! larger than its live entries at most, where it grew by every key it ever had. A lookup of

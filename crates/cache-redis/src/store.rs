@@ -287,7 +287,8 @@ impl RedisStore {
     }
 
     /// Puts `key` in its group's set, kept at least until `retain_until`, in a transaction
-    /// of its own; returns the set's size after.
+    /// of its own; returns the set's size after, for a key that [`group_sets::may_prune`]
+    /// (`None` for the others).
     async fn group_add_alone(
         &self,
         url_group: &CacheKey,
@@ -306,8 +307,9 @@ impl RedisStore {
 
     /// Runs the transaction `build` makes, with the group add of `member` (set, key) at its
     /// end; returns the set's size after (for [`Self::prune_if_large`], once the entry is
-    /// written), asked only for a key that [`group_sets::may_prune`] (`None` for the others). When the server refuses the add's plain commands (see [`GroupAdds`]), runs
-    /// it again by script, and adds by script from then on. Any other failure is the write's.
+    /// written), asked only for a key that [`group_sets::may_prune`] (`None` for the others).
+    /// When the server refuses the add's plain commands (see [`GroupAdds`]), runs it again
+    /// by script, and adds by script from then on. Any other failure is the write's.
     async fn transact_with_group_add(
         &self,
         build: impl Fn() -> redis::Pipeline,
