@@ -7,11 +7,14 @@
 //! `must-understand` are judged with the freshness rules
 //! ([`response_freshness`](cache_http::freshness::response_freshness)).
 //!
+//! Whatever the mode, a body meant to stream without end ([`streams_without_end`]) is never
+//! stored: storing waits for the body's end.
+//!
 //! A leaf: calls nothing else in the crate.
 
 use cache_http::cache_control::Directives;
 use cache_http::freshness::is_heuristically_cacheable;
-use http::header::EXPIRES;
+use http::header::{CONTENT_TYPE, EXPIRES};
 use http::{HeaderMap, StatusCode};
 
 /// True when a strict private cache may store a response with this status and headers.
@@ -27,6 +30,24 @@ pub(crate) fn storable(status: StatusCode, headers: &HeaderMap) -> bool {
     cc.has("public") || cc.has("private") || cc.has("max-age")
 }
 
+/// Media types whose bodies are streams that need not end: server-sent events
+/// (`text/event-stream`) and a server pushing replacements (`multipart/x-mixed-replace`, as
+/// camera feeds do). Storing a response reads its body to the end (or the size limit) before
+/// the caller gets anything; for these that was never, where the caller uncached gets the
+/// head and each event as it comes. They pass through as they stream.
+pub(crate) fn streams_without_end(headers: &HeaderMap) -> bool {
+    const ENDLESS: [&str; 2] = ["text/event-stream", "multipart/x-mixed-replace"];
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| {
+            let essence = value.split(';').next().unwrap_or_default().trim();
+            ENDLESS
+                .iter()
+                .any(|endless| essence.eq_ignore_ascii_case(endless))
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -36,6 +57,32 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(name, HeaderValue::from_static(value));
         h
+    }
+
+    #[test]
+    fn event_streams_and_pushed_replacements_stream_without_end() {
+        for endless in [
+            "text/event-stream",
+            "Text/Event-Stream; charset=utf-8",
+            " multipart/x-mixed-replace ; boundary=frame",
+        ] {
+            assert!(
+                streams_without_end(&with("content-type", endless)),
+                "{endless}"
+            );
+        }
+        for bounded in [
+            "text/plain",
+            "application/x-ndjson",
+            "text/event-streams",
+            "",
+        ] {
+            assert!(
+                !streams_without_end(&with("content-type", bounded)),
+                "{bounded}"
+            );
+        }
+        assert!(!streams_without_end(&HeaderMap::new()));
     }
 
     #[test]

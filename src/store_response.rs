@@ -23,7 +23,7 @@ use crate::policy::{Storage, storage};
 use crate::response_parts::{ResponseParts, with_info};
 use crate::settings::Settings;
 use crate::spool::{Plan, spool_response};
-use crate::storable::storable;
+use crate::storable::{storable, streams_without_end};
 use crate::stored_fields;
 use crate::variants::{Placement, SeenIndex, save_response};
 
@@ -120,6 +120,7 @@ pub(crate) async fn store_response(
         || settings.cache_set_cookie
         || !response.headers().contains_key(http::header::SET_COOKIE);
     let cacheable = status != StatusCode::PARTIAL_CONTENT
+        && !streams_without_end(response.headers())
         && status_allowed
         && parse_vary(response.headers()) != Vary::Any
         && cookies_allowed

@@ -345,3 +345,39 @@ async fn a_body_failing_its_check_after_another_requests_304_deletes_its_entry()
     assert_eq!(handle.count().await.unwrap(), 0, "the entry was deleted");
     assert_eq!(origin.hits("/custom/read-across"), 2);
 }
+
+/// A server-sent event stream need not end: the cache passes it on as it streams (the caller
+/// gets the head and the first event at once, as without the cache) and stores nothing. It
+/// read the body to its end or the size limit first, which for an event stream was never.
+#[tokio::test]
+async fn an_event_stream_streams_through_and_is_not_stored() {
+    use reqwest_caching::MemoryStore;
+    use std::time::Duration;
+    let origin = Origin::start().await;
+    let cache = CacheMiddleware::builder()
+        .store(MemoryStore::new())
+        .build()
+        .expect("cache");
+    let handle = cache.handle();
+    let client = cache.into_client(reqwest::Client::new());
+    for n in 1..=2 {
+        let send = client.get(origin.url("/events/e")).send();
+        let mut response = tokio::time::timeout(Duration::from_secs(10), send)
+            .await
+            .expect("the head arrives while the stream goes on")
+            .unwrap();
+        let info = response.cache_info().cloned().expect("info");
+        assert!(!info.stored && !info.from_cache, "#{n}: {info:?}");
+        let first = tokio::time::timeout(Duration::from_secs(10), response.chunk())
+            .await
+            .expect("the first event arrives")
+            .unwrap();
+        assert_eq!(first.as_deref(), Some(&b"data: first\n\n"[..]), "#{n}");
+        assert_eq!(
+            origin.hits("/events/e"),
+            n,
+            "each request reached the origin"
+        );
+    }
+    assert_eq!(handle.count().await.unwrap(), 0, "nothing stored");
+}

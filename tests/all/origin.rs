@@ -9,6 +9,8 @@
 //! - `/pattern/{bytes}`: that many bytes of a pattern that shows a chunk out of place, with
 //!   `Content-Length`; `?chunked` streams them in 16 KiB chunks without it.
 //! - `/broken`: sends part of a body, then fails the connection.
+//! - `/events/{name}`: `text/event-stream` without `Content-Length`: one event, then the
+//!   stream stays open (server-sent events, which never end).
 //! - `/redirect/{name}`: `302` to `/target/{name}`.
 //! - `/moved/{name}`: `302`, `no-store`, to `/custom/{name}?`[`MOVED_TARGET_QUERY`] (fresh
 //!   for ten minutes).
@@ -478,6 +480,17 @@ async fn route(log: Arc<Mutex<Log>>, request: Request) -> Response {
             } else {
                 pattern(0..size).into_response()
             }
+        }
+        ["events", _] => {
+            let first = futures_util::stream::once(async {
+                Ok::<_, Infallible>(Bytes::from_static(b"data: first\n\n"))
+            });
+            let body = first.chain(futures_util::stream::pending());
+            (
+                [(header::CONTENT_TYPE, "text/event-stream")],
+                Body::from_stream(body),
+            )
+                .into_response()
         }
         ["broken"] => {
             // The failure comes after the head and a first chunk have gone out.
