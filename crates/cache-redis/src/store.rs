@@ -1024,10 +1024,17 @@ fn format_expiry(expires_at: Option<SystemTime>) -> String {
         .unwrap_or_default()
 }
 
-fn parse_expiry(text: Option<&str>) -> Option<SystemTime> {
-    text.filter(|t| !t.is_empty())
-        .and_then(|t| t.parse::<i64>().ok())
-        .map(from_millis)
+/// An entry's expiry field: absent or empty for none; `Err` for anything else that is not
+/// milliseconds, which makes the hash no entry (read as never expiring, a damaged field served
+/// the entry fresh for good).
+fn parse_expiry(text: Option<&str>) -> Result<Option<SystemTime>, ()> {
+    match text.filter(|t| !t.is_empty()) {
+        None => Ok(None),
+        Some(t) => t
+            .parse::<i64>()
+            .map(|ms| Some(from_millis(ms)))
+            .map_err(drop),
+    }
 }
 
 /// The hash fields of an entry's metadata, in the order [`meta_of`] reads them: URL,
@@ -1064,7 +1071,11 @@ fn copy_answers(
 ) -> Result<Option<Arc<Decoded>>, StoreError> {
     match read {
         Ok((Some(created), expires, Some(value))) => {
-            let (created, expires) = (from_millis(created), parse_expiry(expires.as_deref()));
+            // A damaged expiry: the whole read that follows finds the hash no entry.
+            let Ok(expires) = parse_expiry(expires.as_deref()) else {
+                return Ok(None);
+            };
+            let created = from_millis(created);
             Ok(copy.answers(&value, |kept| {
                 kept.created_at == created && kept.expires_at == expires
             }))
@@ -1090,14 +1101,10 @@ fn meta_of(key: CacheKey, fields: MetaFields) -> Option<EntryMeta> {
     let (Some(url), Some(created), expires, group, parent) = fields else {
         return None;
     };
-    let meta = EntryMeta::new(
-        key,
-        url,
-        from_millis(created),
-        parse_expiry(expires.as_deref()),
-    )
-    .with_url_group(parse_key(group.as_deref()))
-    .with_variant_of(parse_key(parent.as_deref()));
+    let expires_at = parse_expiry(expires.as_deref()).ok()?;
+    let meta = EntryMeta::new(key, url, from_millis(created), expires_at)
+        .with_url_group(parse_key(group.as_deref()))
+        .with_variant_of(parse_key(parent.as_deref()));
     Some(meta)
 }
 

@@ -74,3 +74,42 @@ async fn a_foreign_value_is_deleted_only_while_it_is_still_there() {
         store.delete(&key(1)).await.unwrap();
     }
 }
+
+/// An entry whose expiry field is damaged (not milliseconds) is no entry: a read finds
+/// nothing and deletes it, with or without a decoded copy kept. It was read as never
+/// expiring, and served fresh for good.
+#[tokio::test]
+async fn an_entry_with_a_damaged_expiry_is_no_entry() {
+    let (store, mut conn) = store().await;
+    let codec = cache_core::codec::EntryCodec::new();
+    let redis_key = store.redis_key(&key(1));
+    let response = cache_core::testing::sample_response();
+    let value = cache_core::encode(&response).unwrap();
+    let soon = std::time::SystemTime::now() + std::time::Duration::from_secs(60);
+    for copy_kept in [false, true] {
+        let written = entry(1, value.clone(), Some(soon));
+        if copy_kept {
+            store.put_decoded(written, response.clone()).await.unwrap();
+            assert!(
+                store.copies.kept(&key(1), &codec).is_some(),
+                "a copy is kept"
+            );
+        } else {
+            store.put(written).await.unwrap();
+        }
+        query(&mut conn, &["HSET", &redis_key, "x", "soon"]).await;
+        let read = store.get_decoded(&key(1), &codec).await.unwrap();
+        assert!(read.is_none(), "copy kept: {copy_kept}: {read:?}");
+        assert_eq!(
+            store.get(&key(1)).await.unwrap(),
+            None,
+            "copy kept: {copy_kept}"
+        );
+        let left: i64 = redis::cmd("EXISTS")
+            .arg(&redis_key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(left, 0, "copy kept: {copy_kept}: deleted as read");
+    }
+}
