@@ -90,7 +90,12 @@ impl FromStr for StoreSpec {
     type Err = CliError;
 
     fn from_str(name: &str) -> Result<Self, CliError> {
-        let usage = |why: &str| CliError::Usage(format!("store {name:?}: {why} (forms: {FORMS})"));
+        // Named without its password: the name may come from the environment, and the
+        // message goes to the terminal.
+        let usage = |why: &str| {
+            let shown = redact(name);
+            CliError::Usage(format!("store {shown:?}: {why} (forms: {FORMS})"))
+        };
         let nonempty = |rest: &str, what: &str| {
             if rest.is_empty() {
                 Err(usage(&format!("{what} missing")))
@@ -554,5 +559,21 @@ mod tests {
         );
         let shown = spec("redis+cluster://:secret@a:1,b:2").to_string();
         assert!(!shown.contains("secret"), "{shown}");
+    }
+
+    /// A store name refused (a bad port, an unknown option, a database on a cluster) is
+    /// shown without its password too.
+    #[test]
+    fn refused_names_do_not_show_passwords() {
+        for name in [
+            "redis://:secret@h:99999",
+            "redis://me:secret@:1/0",
+            "redis+cluster://:secret@a:1,b:2/3",
+            "mongodb://me:secret@h:1/d/c/extra",
+        ] {
+            let refused = name.parse::<StoreSpec>().expect_err(name).to_string();
+            assert!(!refused.contains("secret"), "{refused}");
+            assert!(refused.contains("***"), "{refused}");
+        }
     }
 }
