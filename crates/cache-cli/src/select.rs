@@ -81,8 +81,7 @@ impl Selector {
         }
         if let Some(host) = &self.host {
             let entry_host = host_of(&meta.url);
-            let bare = entry_host.split(':').next().unwrap_or_default();
-            if *host != entry_host && *host != bare {
+            if *host != entry_host && host != without_port(&entry_host) {
                 return false;
             }
         }
@@ -102,6 +101,15 @@ pub fn host_of(url: &str) -> String {
         (Some(host), Some(port)) => format!("{host}:{port}"),
         (Some(host), None) => host.to_owned(),
         (None, _) => String::new(),
+    }
+}
+
+/// `host:port` without its port; a host without a port as it is. An IPv6 address keeps its
+/// brackets and colons (`[::1]:8080` is `[::1]`).
+fn without_port(host: &str) -> &str {
+    match host.rsplit_once(':') {
+        Some((bare, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => bare,
+        _ => host,
     }
 }
 
@@ -154,6 +162,23 @@ mod tests {
             select(f(|f| f.host = Some("b.example".into()))),
             [false, true]
         );
+        // An IPv6 host, on another port or not.
+        let v6 = [
+            meta("http://[::1]:8080/x", 10, None, now),
+            meta("http://[::1]/y", 10, None, now),
+        ];
+        for (host, taken) in [
+            ("[::1]", [true, true]),
+            ("[::1]:8080", [true, false]),
+            ("[::2]", [false, false]),
+        ] {
+            let filter = Filter {
+                host: Some(host.into()),
+                ..Filter::default()
+            };
+            let s = filter.selector(now).unwrap();
+            assert_eq!(v6.each_ref().map(|m| s.matches(m)), taken, "{host}");
+        }
         assert_eq!(
             select(f(|f| f.url_glob = Some("http://*/x/*".into()))),
             [true, false]
