@@ -41,8 +41,9 @@ pub enum CliError {
     /// wrote them. Nothing was changed.
     #[error(
         "{count} entr{ies} written in format version {version}, newer than the version {ours} \
-         this build reads (first: {url}); nothing was changed: use a newer reqwest-caching command",
-        ies = if *count == 1 { "y" } else { "ies" }
+         this build reads (first: {shown}); nothing was changed: use a newer reqwest-caching command",
+        ies = if *count == 1 { "y" } else { "ies" },
+        shown = crate::output::printable(url)
     )]
     NewerFormat {
         /// The newest version met.
@@ -55,7 +56,12 @@ pub enum CliError {
         url: String,
     },
     /// The entry does not decode (corrupt, truncated, an old format).
-    #[error("the entry for {url} is unreadable ({reason}); it was left in place")]
+    // Stored text, shown with its control characters escaped: it goes to the terminal.
+    #[error(
+        "the entry for {} is unreadable ({}); it was left in place",
+        crate::output::printable(.url),
+        crate::output::printable(.reason)
+    )]
     Unreadable {
         /// The entry's URL.
         url: String,
@@ -125,6 +131,36 @@ impl From<reqwest_caching::Error> for CliError {
                     .collect::<Vec<_>>()
                     .join(": "),
             ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Stored URLs reach the terminal in these messages: a control character (an escape
+    /// sequence planted in a shared store or an exported directory) is shown escaped.
+    #[test]
+    fn stored_text_in_messages_is_escaped() {
+        let url = "http://e.test/\u{1b}[2J\u{7}".to_owned();
+        let messages = [
+            CliError::Unreadable {
+                url: url.clone(),
+                reason: "bad\u{1b}]0;title\u{7}".to_owned(),
+            }
+            .to_string(),
+            CliError::NewerFormat {
+                version: 9,
+                ours: 1,
+                count: 1,
+                url,
+            }
+            .to_string(),
+        ];
+        for message in messages {
+            assert!(!message.chars().any(char::is_control), "{message:?}");
+            assert!(message.contains("http://e.test/"), "{message:?}");
         }
     }
 }
