@@ -73,7 +73,7 @@ pub(crate) fn get(layout: &Layout, key: &CacheKey) -> Result<Option<StoredEntry>
         let Some(record) = read_record(layout, key)? else {
             return Ok(None);
         };
-        match assemble(layout, key, &record) {
+        match read_whole(layout, key, &record) {
             Ok(value) => return Ok(Some(StoredEntry::new(record.meta(), value))),
             // A writer replaced the entry between our two reads and removed the old body:
             // read the new record.
@@ -96,13 +96,9 @@ pub(crate) fn open(
         let Some(record) = read_record(layout, key)? else {
             return Ok(None);
         };
-        // A compressed body cannot be read in pieces: whole, whatever its size (it was
-        // written whole, under the limit of its time).
         let read = match &record.body_file {
-            Some(name) if record.body_len > inline_up_to && !record.body_compressed => {
-                open_body(layout, key, &record, name)
-            }
-            _ => assemble(layout, key, &record)
+            Some(name) => open_body(layout, key, &record, name, inline_up_to),
+            None => assemble(&record, None)
                 .map(|value| Opened::Whole(StoredEntry::new(record.meta(), value))),
         };
         match read {
@@ -116,9 +112,19 @@ pub(crate) fn open(
     Ok(None)
 }
 
-fn open_body(layout: &Layout, key: &CacheKey, record: &Record, name: &str) -> io::Result<Opened> {
-    let before = Bytes::from(unhex(&record.value_head).unwrap_or_default());
-    let after = Bytes::from(unhex(&record.value_tail).unwrap_or_default());
+/// The entry of `record`, whose body is in the file `name`: left in its file when that is
+/// over `inline_up_to` bytes and not compressed, else read whole (a compressed body cannot be
+/// read in pieces; it was written whole, under the limit of its time). Decided by what is
+/// there, the file's own length and the envelope's flag, not by the record's `body_len` and
+/// `body_compressed`, which anyone may edit: a record claiming a small body read a large
+/// file whole into memory.
+fn open_body(
+    layout: &Layout,
+    key: &CacheKey,
+    record: &Record,
+    name: &str,
+    inline_up_to: u64,
+) -> io::Result<Opened> {
     // The file's own length: one cut short reads as a miss (the codec compares it with the
     // envelope's).
     let Some((file, len)) = open_own_body(layout, key, name)? else {
@@ -126,20 +132,23 @@ fn open_body(layout: &Layout, key: &CacheKey, record: &Record, name: &str) -> io
         let value = Bytes::new();
         return Ok(Opened::Whole(StoredEntry::new(record.meta(), value)));
     };
+    let before = unhex(&record.value_head).unwrap_or_default();
+    if len <= inline_up_to || cache_core::codec::body_is_compressed(&before) {
+        let value = assemble(record, Some((file, len)))?;
+        return Ok(Opened::Whole(StoredEntry::new(record.meta(), value)));
+    }
+    let after = Bytes::from(unhex(&record.value_tail).unwrap_or_default());
     Ok(Opened::Body(BodyFile::new(
         record.meta(),
-        before,
+        Bytes::from(before),
         after,
         file,
         len,
     )))
 }
 
-/// The stored value: the record's head bytes, the body file, the record's tail bytes. A
-/// record whose hex is damaged gives bytes the codec rejects (a miss), never an error.
-fn assemble(layout: &Layout, key: &CacheKey, record: &Record) -> io::Result<Bytes> {
-    let head = unhex(&record.value_head).unwrap_or_default();
-    let tail = unhex(&record.value_tail).unwrap_or_default();
+/// The entry of `record` read whole, its body file opened first ([`assemble`]).
+fn read_whole(layout: &Layout, key: &CacheKey, record: &Record) -> io::Result<Bytes> {
     let body = match &record.body_file {
         Some(name) => match open_own_body(layout, key, name)? {
             Some(opened) => Some(opened),
@@ -147,6 +156,15 @@ fn assemble(layout: &Layout, key: &CacheKey, record: &Record) -> io::Result<Byte
         },
         None => None,
     };
+    assemble(record, body)
+}
+
+/// The stored value: the record's head bytes, the `body` file opened (with its length), the
+/// record's tail bytes. A record whose hex is damaged gives bytes the codec rejects (a
+/// miss), never an error.
+fn assemble(record: &Record, body: Option<(fs::File, u64)>) -> io::Result<Bytes> {
+    let head = unhex(&record.value_head).unwrap_or_default();
+    let tail = unhex(&record.value_tail).unwrap_or_default();
     // Sized by what is there, not by the record's `size`, which anyone may edit; read no
     // further than that length.
     let body_len = body.as_ref().map_or(0, |(_, len)| *len);

@@ -185,6 +185,42 @@ async fn a_streamed_body_commits_as_an_ordinary_entry_and_opens_as_a_file() {
     assert!(names.iter().all(|n| !n.starts_with(".tmp-")), "{names:?}");
 }
 
+/// Whether `open` hands a body as its file or reads it whole goes by the file's own length
+/// and the envelope, not by the record's `body_len` and `body_compressed`, which anyone may
+/// edit: a record claiming an empty (or compressed) body made `open` read a body of any size
+/// whole into memory.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_edited_record_does_not_make_a_large_body_read_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::open(dir.path()).unwrap();
+    let files = store.body_files().unwrap();
+    let codec = EntryCodec::new();
+    let mut encoder = codec.body_encoder(&key(), &response(), None).unwrap();
+    let mut spool = files.begin(&key()).await.unwrap();
+    let mut len = 0;
+    for chunk in chunks() {
+        encoder.update(&chunk);
+        len += chunk.len() as u64;
+        spool.write(chunk).await.unwrap();
+    }
+    let (before, after) = encoder.finish().unwrap();
+    spool.commit(meta(), before, after).await.unwrap();
+    let path = store.record_path(&key());
+    let mut record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    for (field, claim) in [
+        ("body_len", serde_json::json!(0)),
+        ("body_compressed", serde_json::json!(true)),
+    ] {
+        record[field] = claim;
+        std::fs::write(&path, serde_json::to_vec(&record).unwrap()).unwrap();
+        match files.open(&key(), 1024).await.unwrap() {
+            Some(Opened::Body(file)) => assert_eq!(file.len, len, "{field}"),
+            other => panic!("{field} edited: read whole: {:?}", other.map(|_| ())),
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_dropped_spool_leaves_nothing() {
     let dir = tempfile::tempdir().unwrap();
