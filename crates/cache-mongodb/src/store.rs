@@ -602,7 +602,7 @@ impl CacheStore for MongoStore {
         // A batch at a time: the next listing finds what this one left, and an entry kept
         // because it was rewritten since no longer matches.
         loop {
-            let listed: Vec<(String, Option<String>)> = self
+            let found: Vec<Document> = self
                 .entries
                 .find(expired())
                 .projection(doc! { "_id": 1, "g": 1 })
@@ -610,23 +610,31 @@ impl CacheStore for MongoStore {
                 .await
                 .map_err(store_error)?
                 .map_err(store_error)
-                .try_filter_map(|document| async move {
-                    let Ok(key) = document.get_str("_id") else {
-                        return Ok(None);
-                    };
-                    let generation = document.get_str("g").ok().map(str::to_owned);
-                    Ok(Some((key.to_owned(), generation)))
-                })
                 .try_collect()
                 .await?;
-            if listed.is_empty() {
+            if found.is_empty() {
                 break;
             }
+            // Deleted by their ids as found, whatever their type: a document whose id is no
+            // key (another program's, in this collection) matched too, and left out it would
+            // come first in every listing and end the sweep before the entries after it.
+            let ids: Vec<&Bson> = found
+                .iter()
+                .filter_map(|document| document.get("_id"))
+                .collect();
+            let listed: Vec<(String, Option<String>)> = found
+                .iter()
+                .filter_map(|document| {
+                    let key = document.get_str("_id").ok()?;
+                    let generation = document.get_str("g").ok().map(str::to_owned);
+                    Some((key.to_owned(), generation))
+                })
+                .collect();
             let keys: Vec<&str> = listed.iter().map(|(key, _)| key.as_str()).collect();
             // The expiry is checked again as each is deleted: an entry rewritten since the
             // listing is no longer expired, and stays.
             let mut filter = expired();
-            filter.insert("_id", doc! { "$in": &keys });
+            filter.insert("_id", doc! { "$in": ids });
             let deleted = self
                 .entries
                 .delete_many(filter)
@@ -637,7 +645,7 @@ impl CacheStore for MongoStore {
             for key in keys.iter().filter_map(|key| key.parse::<CacheKey>().ok()) {
                 self.copies.forget(&key);
             }
-            let last = listed.len() < SWEEP_BATCH as usize;
+            let last = found.len() < SWEEP_BATCH as usize;
             let chunked = listed
                 .into_iter()
                 .filter_map(|(key, generation)| Some((key, generation?)))

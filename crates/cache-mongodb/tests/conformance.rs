@@ -317,6 +317,38 @@ async fn sweeps_delete_in_batches() {
     assert_eq!(store.count().await.expect("count"), 0);
 }
 
+/// Documents in the collection whose ids are no keys (another program's) and that look
+/// expired are swept with the entries: left out of the listing, a full batch of them came
+/// first every time and ended the sweep before any entry.
+#[tokio::test]
+async fn a_sweep_gets_past_documents_that_are_no_entries() {
+    use mongodb::bson::{DateTime, doc, oid::ObjectId};
+    use std::time::SystemTime;
+    let (store, entries, _) = store_and_collections("sweep_foreign").await;
+    let past = DateTime::from_system_time(SystemTime::now() - Duration::from_secs(60));
+    let foreign: Vec<_> = (0..100)
+        .map(|_| doc! { "_id": ObjectId::new(), "x": past })
+        .collect();
+    entries.insert_many(foreign).await.expect("insert");
+    let expired = Some(SystemTime::now() - Duration::from_secs(60));
+    let entry = cache_core::testing::entry(1, bytes::Bytes::from_static(b"v"), expired);
+    store.put(entry).await.expect("put");
+    let removed = store
+        .delete_expired(SystemTime::now())
+        .await
+        .expect("sweep");
+    assert_eq!(removed, 101);
+    assert!(
+        store
+            .get(&cache_core::testing::key(1))
+            .await
+            .expect("get")
+            .is_none(),
+        "the expired entry after them was swept"
+    );
+    assert_eq!(entries.count_documents(doc! {}).await.expect("count"), 0);
+}
+
 /// A store over a new collection, and the raw collections under it (entries, chunks).
 async fn store_and_collections(
     name: &str,
