@@ -40,9 +40,48 @@ impl<'a> Body<'a> {
             return None;
         }
         if raw.get().starts_with('{') {
-            return serde_json::from_str(raw.get()).ok().map(Body::Object);
+            return members(raw.get()).map(Body::Object);
         }
         Some(Body::Other(raw))
+    }
+}
+
+/// The members of the object `text`, by name; `None` when it is not one, or names a member
+/// twice. Servers differ on which of two same-named members counts (the first, the last, an
+/// error), so a body naming one twice is not canonical: read into a map, the last won, and
+/// `{"q":1,"q":2}` shared its key with `{"q":2}` (a server taking the first value would have
+/// had one request's response served for the other). Such a body enters the key as its bytes.
+fn members(text: &str) -> Option<BTreeMap<String, &RawValue>> {
+    serde_json::from_str::<UniqueMembers<'_>>(text)
+        .ok()
+        .map(|unique| unique.0)
+}
+
+/// An object's members, refused when a name comes twice.
+struct UniqueMembers<'a>(BTreeMap<String, &'a RawValue>);
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for UniqueMembers<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visitor<'a> {
+            type Value = UniqueMembers<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object naming each member once")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut members = BTreeMap::new();
+                while let Some((name, value)) = map.next_entry::<String, &'de RawValue>()? {
+                    if members.insert(name, value).is_some() {
+                        return Err(serde::de::Error::custom("a member named twice"));
+                    }
+                }
+                Ok(UniqueMembers(members))
+            }
+        }
+        deserializer.deserialize_map(Visitor(std::marker::PhantomData))
     }
 }
 
@@ -90,7 +129,7 @@ fn write_value(value: &RawValue, depth: usize, out: &mut Vec<u8>) -> Option<()> 
     let text = value.get();
     match text.as_bytes().first()? {
         b'{' => {
-            let members: BTreeMap<String, &RawValue> = serde_json::from_str(text).ok()?;
+            let members = members(text)?;
             write_object(&members, depth + 1, out)
         }
         b'[' => {

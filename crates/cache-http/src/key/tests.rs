@@ -280,6 +280,29 @@ fn json_key(rules: &KeyRules, body: &str) -> CacheKey {
     )
 }
 
+/// A body naming a member twice is not canonical (servers differ on which one counts): it
+/// never shares a key with the body holding only one of them, at any level, and keys by its
+/// bytes (a reordered copy is another key). Objects naming each member once keep sharing
+/// keys across orders.
+#[test]
+fn json_bodies_naming_a_member_twice_key_by_their_bytes() {
+    let rules = KeyRules::default();
+    let key = |body: &str| json_key(&rules, body);
+    for (twice, once) in [
+        (r#"{"q":1,"q":2}"#, r#"{"q":2}"#),
+        (r#"{"q":1,"q":2}"#, r#"{"q":1}"#),
+        (r#"{"a":{"q":1,"q":2}}"#, r#"{"a":{"q":2}}"#),
+        (r#"[{"q":1,"q":2}]"#, r#"[{"q":2}]"#),
+    ] {
+        assert_ne!(key(twice), key(once), "{twice} and {once}");
+    }
+    assert_ne!(key(r#"{"q":1,"q":2}"#), key(r#"{"q":2,"q":1}"#));
+    assert_eq!(
+        key(r#"{"a":1,"b":{"c":2,"d":3}}"#),
+        key(r#"{"b":{"d":3,"c":2},"a":1}"#)
+    );
+}
+
 /// Numbers are compared by the text written, not through `f64`: bodies differing only in a
 /// digit past `f64`'s precision get different keys.
 #[test]
