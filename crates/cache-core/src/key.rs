@@ -73,6 +73,27 @@ impl FromStr for CacheKey {
     }
 }
 
+impl CacheKey {
+    /// A key field of stored metadata (a URL group, a Vary parent): absent or empty for
+    /// none; `Err` for text that is no key, which makes the metadata unreadable. Read as none,
+    /// a damaged URL group hid its entry from every invalidation of its URL while hits went
+    /// on serving it.
+    ///
+    /// ```
+    /// use cache_core::CacheKey;
+    /// assert_eq!(CacheKey::parse_optional(None), Ok(None));
+    /// assert_eq!(CacheKey::parse_optional(Some("")), Ok(None));
+    /// assert!(CacheKey::parse_optional(Some("00112233445566778899aabbccddeeff")).unwrap().is_some());
+    /// assert!(CacheKey::parse_optional(Some("0011223344556677")).is_err());
+    /// ```
+    pub fn parse_optional(text: Option<&str>) -> Result<Option<Self>, InvalidCacheKey> {
+        match text.filter(|text| !text.is_empty()) {
+            None => Ok(None),
+            Some(text) => text.parse().map(Some),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -102,10 +102,14 @@ pub(crate) fn meta_of(item: &Item) -> Option<EntryMeta> {
         None => None,
         Some(_) => Some(from_millis(get_n(item, EXPIRES)?)),
     };
-    let optional_key = |name| item.get(name)?.as_s().ok()?.parse().ok();
+    // A group or parent that is no key (or no string) makes the item no entry.
+    let optional_key = |name| match item.get(name) {
+        None => Some(None),
+        Some(value) => CacheKey::parse_optional(Some(value.as_s().ok()?)).ok(),
+    };
     let meta = EntryMeta::new(key, url.clone(), from_millis(created), expires)
-        .with_url_group(optional_key(URL_GROUP))
-        .with_variant_of(optional_key(VARIANT_OF));
+        .with_url_group(optional_key(URL_GROUP)?)
+        .with_variant_of(optional_key(VARIANT_OF)?);
     Some(meta)
 }
 
@@ -175,6 +179,22 @@ mod tests {
         item.insert(GENERATION.into(), s("1-2-3"));
         item.insert(CHUNKS.into(), n(chunks));
         item
+    }
+
+    /// A URL group or Vary parent that is no key (or no string) makes the item no entry;
+    /// read as none, a damaged group hid the entry from every invalidation of its URL.
+    #[test]
+    fn a_group_or_parent_that_is_no_key_is_not_an_entry() {
+        let meta = cache_core::testing::grouped_entry(1, 2, Some(3)).meta;
+        let item = entry_item(&meta, None);
+        assert_eq!(meta_of(&item), Some(meta));
+        for field in [URL_GROUP, VARIANT_OF] {
+            for damaged in [s("ffffffffffffffffffffffffffffffgg"), n(7)] {
+                let mut item = item.clone();
+                item.insert(field.into(), damaged.clone());
+                assert_eq!(meta_of(&item), None, "{field}: {damaged:?}");
+            }
+        }
     }
 
     /// A generation no write makes (long, or of other characters) is no entry: its chunk

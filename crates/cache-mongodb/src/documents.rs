@@ -61,10 +61,15 @@ pub(crate) fn meta_of(document: &Document) -> Option<EntryMeta> {
         Some(Bson::Null) | None => None,
         Some(_) => return None,
     };
-    let optional_key = |field| document.get_str(field).ok().and_then(|k| k.parse().ok());
+    // A group or parent that is no key (or no text) makes the document no entry.
+    let optional_key = |field| match document.get(field) {
+        None | Some(Bson::Null) => Some(None),
+        Some(Bson::String(text)) => CacheKey::parse_optional(Some(text)).ok(),
+        Some(_) => None,
+    };
     let meta = EntryMeta::new(key, url, time(created), expires)
-        .with_url_group(optional_key("ug"))
-        .with_variant_of(optional_key("vp"));
+        .with_url_group(optional_key("ug")?)
+        .with_variant_of(optional_key("vp")?);
     Some(meta)
 }
 
@@ -81,4 +86,28 @@ pub(crate) fn value_of(document: &Document) -> Option<Value> {
     let generation = document.get_str("g").ok()?.to_owned();
     let chunks = u32::try_from(document.get_i64("n").ok()?).ok()?;
     Some(Value::Chunked { generation, chunks })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A URL group or Vary parent that is no key (or no text) makes the document no entry;
+    /// read as none, a damaged group hid the entry from every invalidation of its URL.
+    #[test]
+    fn a_group_or_parent_that_is_no_key_is_not_an_entry() {
+        let meta = cache_core::testing::grouped_entry(1, 2, Some(3)).meta;
+        let document = meta_document(&meta, None);
+        assert_eq!(meta_of(&document), Some(meta));
+        for field in ["ug", "vp"] {
+            for damaged in [
+                Bson::from("ffffffffffffffffffffffffffffffgg"),
+                Bson::Int32(7),
+            ] {
+                let mut document = document.clone();
+                document.insert(field, damaged.clone());
+                assert_eq!(meta_of(&document), None, "{field}: {damaged:?}");
+            }
+        }
+    }
 }

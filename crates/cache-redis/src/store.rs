@@ -1101,10 +1101,13 @@ fn meta_of(key: CacheKey, fields: MetaFields) -> Option<EntryMeta> {
     let (Some(url), Some(created), expires, group, parent) = fields else {
         return None;
     };
+    // A damaged expiry, group or parent makes the hash no entry.
     let expires_at = parse_expiry(expires.as_deref()).ok()?;
+    let url_group = CacheKey::parse_optional(group.as_deref()).ok()?;
+    let variant_of = CacheKey::parse_optional(parent.as_deref()).ok()?;
     let meta = EntryMeta::new(key, url, from_millis(created), expires_at)
-        .with_url_group(parse_key(group.as_deref()))
-        .with_variant_of(parse_key(parent.as_deref()));
+        .with_url_group(url_group)
+        .with_variant_of(variant_of);
     Some(meta)
 }
 

@@ -60,15 +60,17 @@ pub(crate) fn decode_meta(key: CacheKey, bytes: &[u8]) -> Option<EntryMeta> {
         }
         Err(_) => return None,
     };
-    let optional_key = |text: Option<&str>| text.and_then(|t| t.parse::<CacheKey>().ok());
+    // A group or parent that is no key makes the record unreadable, as a damaged tag does.
+    let url_group = CacheKey::parse_optional(record.url_group).ok()?;
+    let variant_of = CacheKey::parse_optional(record.variant_of).ok()?;
     let meta = EntryMeta::new(
         key,
         record.url,
         from_millis(record.created_ms),
         record.expires_ms.map(from_millis),
     )
-    .with_url_group(optional_key(record.url_group))
-    .with_variant_of(optional_key(record.variant_of));
+    .with_url_group(url_group)
+    .with_variant_of(variant_of);
     Some(meta)
 }
 
@@ -248,13 +250,26 @@ mod tests {
         let bytes = encode_meta(&meta);
         // "u" (length, byte), created (zigzag 2), no expiry, then the group's option tag.
         assert_eq!(&bytes[..5], &[1, b'u', 2, 0, 1]);
-        assert_eq!(decode_meta(key, &bytes), Some(meta));
+        assert_eq!(decode_meta(key, &bytes), Some(meta.clone()));
         let mut bad_tag = bytes.clone();
         bad_tag[4] = 7;
         assert_eq!(decode_meta(key, &bad_tag), None);
         let mut bad_text = bytes.clone();
         bad_text[10] = 0xff;
         assert_eq!(decode_meta(key, &bad_text), None);
+        // Text that is no key (a digit changed to a letter past `f`), as group or as parent:
+        // unreadable, not an entry without one.
+        let mut no_key = bytes.clone();
+        no_key[6] = b'g';
+        assert_eq!(decode_meta(key, &no_key), None);
+        let parent = meta
+            .clone()
+            .with_url_group(None)
+            .with_variant_of(Some(group));
+        let mut no_parent = encode_meta(&parent);
+        let last = no_parent.len() - 1;
+        no_parent[last] = b'G';
+        assert_eq!(decode_meta(key, &no_parent), None);
     }
 
     #[test]

@@ -693,10 +693,18 @@ fn meta_after_key(
     key: CacheKey,
     first: usize,
 ) -> Result<EntryMeta, rusqlite::Error> {
-    // A key column that does not parse is ignored: the entry is still found by its own key.
+    // A key column that is no key makes the row foreign (passed over as none, and replaced
+    // by the next write): read as none, a damaged URL group hid the entry from every
+    // invalidation of its URL while hits went on serving it.
     let optional_key = |column: usize| -> Result<Option<CacheKey>, rusqlite::Error> {
         let text = row.get_ref(column)?.as_str_or_null()?;
-        Ok(text.and_then(|t| t.parse::<CacheKey>().ok()))
+        CacheKey::parse_optional(text).map_err(|error| {
+            rusqlite::Error::FromSqlConversionFailure(
+                column,
+                rusqlite::types::Type::Text,
+                Box::new(error),
+            )
+        })
     };
     Ok(EntryMeta::new(
         key,

@@ -152,18 +152,9 @@ async fn kept_decoded_copies_see_changes_made_by_other_connections() {
 /// lookup of its URL (so every invalidation of it).
 #[tokio::test]
 async fn rows_with_columns_of_another_type_are_passed_over() {
-    use futures_util::TryStreamExt;
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("edited.sqlite");
-    let store = SqliteStore::open(&path).unwrap();
-    for n in 1..=5 {
-        store.put(grouped_entry(n, 7, None)).await.unwrap();
-    }
+    let (_dir, path, store) = store_to_edit(5).await;
     let conn = rusqlite::Connection::open(&path).unwrap();
-    let edit = |set: &str, n: u64| {
-        let sql = format!("UPDATE reqwest_cache_entries SET {set} WHERE key = ?1");
-        assert_eq!(conn.execute(&sql, [key(n).as_str()]).unwrap(), 1, "{set}");
-    };
+    let edit = |set: &str, n: u64| edit_row(&conn, set, n);
     edit("value = 'not a blob'", 1);
     edit("created_at = 1.5", 2);
     edit("url = X'ff00'", 3);
@@ -182,12 +173,7 @@ async fn rows_with_columns_of_another_type_are_passed_over() {
     }
     // Listings read no value: the row whose value alone is foreign is listed (so it can be
     // deleted, and an invalidation of its URL removes it).
-    let listed: Vec<_> = store
-        .entries()
-        .map_ok(|meta| meta.key)
-        .try_collect()
-        .await
-        .unwrap();
+    let listed = listed_keys(&store).await;
     assert_eq!(listed, [key(1), key(5)]);
     let found = store.entries_for_url(&group(7)).await.unwrap();
     assert_eq!(
@@ -212,4 +198,61 @@ async fn rows_with_columns_of_another_type_are_passed_over() {
         store.get(&key(1)).await.unwrap().is_some(),
         "a write replaces the row"
     );
+}
+
+/// Rows whose URL group or Vary parent is text that is no key are no entries to a read or a
+/// listing, and a write of their key replaces them. Read as none, a damaged group hid the
+/// entry from every invalidation of its URL while hits went on serving it.
+#[tokio::test]
+async fn rows_with_a_group_or_parent_that_is_no_key_are_passed_over() {
+    let (_dir, path, store) = store_to_edit(3).await;
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    for (column, n) in [("url_group", 1), ("variant_of", 2)] {
+        edit_row(
+            &conn,
+            &format!("{column} = 'ffffffffffffffffffffffffffffffgg'"),
+            n,
+        );
+    }
+    drop(conn);
+    for n in [1, 2] {
+        let read = store.get(&key(n)).await;
+        assert!(matches!(read, Ok(None)), "key {n}: {read:?}");
+    }
+    let listed = listed_keys(&store).await;
+    assert_eq!(listed, [key(3)]);
+    store.put(grouped_entry(1, 7, None)).await.unwrap();
+    assert!(
+        store.get(&key(1)).await.unwrap().is_some(),
+        "a write replaces the row"
+    );
+}
+
+/// A store in a new file holding `rows` entries of one URL group, the file's path, and its
+/// directory (removed when dropped), for rows edited by hand.
+async fn store_to_edit(rows: u64) -> (tempfile::TempDir, std::path::PathBuf, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("edited.sqlite");
+    let store = SqliteStore::open(&path).unwrap();
+    for n in 1..=rows {
+        store.put(grouped_entry(n, 7, None)).await.unwrap();
+    }
+    (dir, path, store)
+}
+
+/// Sets `set` (SQL, `column = value`) in the row of `key(n)`, which must be there.
+fn edit_row(conn: &rusqlite::Connection, set: &str, n: u64) {
+    let sql = format!("UPDATE reqwest_cache_entries SET {set} WHERE key = ?1");
+    assert_eq!(conn.execute(&sql, [key(n).as_str()]).unwrap(), 1, "{set}");
+}
+
+/// The keys `store` lists, in its order.
+async fn listed_keys(store: &SqliteStore) -> Vec<cache_core::CacheKey> {
+    use futures_util::TryStreamExt;
+    store
+        .entries()
+        .map_ok(|meta| meta.key)
+        .try_collect()
+        .await
+        .unwrap()
 }

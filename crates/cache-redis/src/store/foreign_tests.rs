@@ -75,41 +75,49 @@ async fn a_foreign_value_is_deleted_only_while_it_is_still_there() {
     }
 }
 
-/// An entry whose expiry field is damaged (not milliseconds) is no entry: a read finds
-/// nothing and deletes it, with or without a decoded copy kept. It was read as never
-/// expiring, and served fresh for good.
+/// An entry whose expiry, URL group or Vary parent field is damaged (not milliseconds, not a
+/// key) is no entry: a read finds nothing and deletes it. Read as none, a damaged expiry
+/// served the entry fresh for good, and a damaged group hid it from every invalidation of its
+/// URL. A read by a decoded copy reads the value and times only (the other fields are written
+/// with them): it sees a damaged expiry, not a group or parent changed alone.
 #[tokio::test]
-async fn an_entry_with_a_damaged_expiry_is_no_entry() {
+async fn an_entry_with_a_damaged_field_is_no_entry() {
     let (store, mut conn) = store().await;
     let codec = cache_core::codec::EntryCodec::new();
     let redis_key = store.redis_key(&key(1));
     let response = cache_core::testing::sample_response();
     let value = cache_core::encode(&response).unwrap();
     let soon = std::time::SystemTime::now() + std::time::Duration::from_secs(60);
-    for copy_kept in [false, true] {
-        let written = entry(1, value.clone(), Some(soon));
-        if copy_kept {
-            store.put_decoded(written, response.clone()).await.unwrap();
-            assert!(
-                store.copies.kept(&key(1), &codec).is_some(),
-                "a copy is kept"
-            );
+    for (field, damaged) in [
+        ("x", "soon"),
+        ("g", "ffffffffffffffffffffffffffffffgg"),
+        ("p", "ffffffffffffffffffffffffffffffgg"),
+    ] {
+        let copy_reads: &[bool] = if field == "x" {
+            &[false, true]
         } else {
-            store.put(written).await.unwrap();
+            &[false]
+        };
+        for &copy_kept in copy_reads {
+            let what = format!("{field}, copy kept: {copy_kept}");
+            let mut written = entry(1, value.clone(), Some(soon));
+            written.meta = written.meta.with_url_group(Some(key(2)));
+            if copy_kept {
+                store.put_decoded(written, response.clone()).await.unwrap();
+                assert!(store.copies.kept(&key(1), &codec).is_some(), "{what}");
+            } else {
+                store.put(written).await.unwrap();
+            }
+            query(&mut conn, &["HSET", &redis_key, field, damaged]).await;
+            let read = store.get_decoded(&key(1), &codec).await.unwrap();
+            assert!(read.is_none(), "{what}: {read:?}");
+            assert_eq!(store.get(&key(1)).await.unwrap(), None, "{what}");
+            let left: i64 = redis::cmd("EXISTS")
+                .arg(&redis_key)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            assert_eq!(left, 0, "{what}: deleted as read");
         }
-        query(&mut conn, &["HSET", &redis_key, "x", "soon"]).await;
-        let read = store.get_decoded(&key(1), &codec).await.unwrap();
-        assert!(read.is_none(), "copy kept: {copy_kept}: {read:?}");
-        assert_eq!(
-            store.get(&key(1)).await.unwrap(),
-            None,
-            "copy kept: {copy_kept}"
-        );
-        let left: i64 = redis::cmd("EXISTS")
-            .arg(&redis_key)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        assert_eq!(left, 0, "copy kept: {copy_kept}: deleted as read");
     }
 }
