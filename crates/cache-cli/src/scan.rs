@@ -5,7 +5,7 @@ use std::future::ready;
 
 use futures_util::stream::{BoxStream, StreamExt};
 use reqwest_caching::cache_core::{BodyFile, Opened};
-use reqwest_caching::{CacheStore, EntryMeta, StoreError, StoredEntry};
+use reqwest_caching::{CacheKey, CacheStore, EntryMeta, StoreError, StoredEntry};
 
 use crate::entry_format::{self, FORMAT_VERSION, HeadCheck, Unreadable};
 use crate::error::CliError;
@@ -44,41 +44,48 @@ pub fn scan<'a>(
     store
         .entries()
         .filter(move |listed| ready(listed.as_ref().map_or(true, &select)))
-        .map(move |listed| async move {
-            let meta = listed?;
-            let opened = match store.body_files() {
-                Some(files) => files.open(&meta.key, READ_WHOLE_UP_TO).await?,
-                None => store.get(&meta.key).await?.map(Opened::Whole),
-            };
-            Ok(match opened {
-                Some(Opened::Body(file)) => {
-                    let check =
-                        entry_format::check_head(&meta.key, &file.before, &file.after, file.len);
-                    match check {
-                        // A compressed body is no larger than the response it holds was
-                        // allowed to be: read whole, up to a bound, to check it.
-                        Ok(HeadCheck::NeedsBody) if file.len <= READ_COMPRESSED_UP_TO => store
-                            .get(&meta.key)
-                            .await?
-                            .map(|entry| read_whole(meta, &entry)),
-                        _ => Some(read_in_file(meta, &file, check)),
-                    }
-                }
-                Some(Opened::Whole(entry)) => Some(read_whole(meta, &entry)),
-                // A kind of opening this build does not know: nothing it can vouch for.
-                Some(_) => Some(Scanned {
-                    bytes: 0,
-                    readable: Err(Unreadable::Invalid(
-                        "opened in a way this build does not know".to_owned(),
-                    )),
-                    meta,
-                }),
-                None => None,
-            })
-        })
+        .map(move |listed| async move { read_one(store, &listed?.key).await })
         .buffer_unordered(READ_AHEAD)
         .filter_map(|read| ready(read.transpose()))
         .boxed()
+}
+
+/// The entry under `key` as [`scan`] reads it: a body kept in its file over
+/// [`READ_WHOLE_UP_TO`] bytes is not read, its entry checked without it. `None` when there
+/// is none (deleted since it was listed, say).
+pub async fn read_one(
+    store: &dyn CacheStore,
+    key: &CacheKey,
+) -> Result<Option<Scanned>, StoreError> {
+    let opened = match store.body_files() {
+        Some(files) => files.open(key, READ_WHOLE_UP_TO).await?,
+        None => store.get(key).await?.map(Opened::Whole),
+    };
+    Ok(match opened {
+        Some(Opened::Body(file)) => {
+            let check = entry_format::check_head(key, &file.before, &file.after, file.len);
+            match check {
+                // A compressed body is no larger than the response it holds was allowed to
+                // be: read whole, up to a bound, to check it.
+                Ok(HeadCheck::NeedsBody) if file.len <= READ_COMPRESSED_UP_TO => store
+                    .get(key)
+                    .await?
+                    .map(|entry| read_whole(entry.meta.clone(), &entry)),
+                _ => Some(read_in_file(file.meta.clone(), &file, check)),
+            }
+        }
+        Some(Opened::Whole(entry)) => Some(read_whole(entry.meta.clone(), &entry)),
+        // A kind of opening this build does not know: nothing it can vouch for, but its
+        // metadata, read whole.
+        Some(_) => store.get(key).await?.map(|entry| Scanned {
+            bytes: 0,
+            readable: Err(Unreadable::Invalid(
+                "opened in a way this build does not know".to_owned(),
+            )),
+            meta: entry.meta,
+        }),
+        None => None,
+    })
 }
 
 /// An entry read whole.
@@ -146,7 +153,7 @@ impl NewerFormats {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -159,9 +166,9 @@ mod tests {
 
     /// A store whose whole-value reads are counted.
     #[derive(Debug)]
-    struct CountedGets {
-        inner: FsStore,
-        gets: AtomicUsize,
+    pub(crate) struct CountedGets {
+        pub(crate) inner: FsStore,
+        pub(crate) gets: AtomicUsize,
     }
 
     #[async_trait::async_trait]
@@ -175,6 +182,13 @@ mod tests {
         }
         async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {
             self.inner.delete(key).await
+        }
+        async fn delete_if_created(
+            &self,
+            key: &CacheKey,
+            created_at: std::time::SystemTime,
+        ) -> Result<bool, StoreError> {
+            self.inner.delete_if_created(key, created_at).await
         }
         fn entries(&self) -> BoxStream<'_, Result<EntryMeta, StoreError>> {
             self.inner.entries()

@@ -12,11 +12,10 @@ use serde_json::json;
 
 use super::Context;
 use super::show::parse_key;
-use crate::entry_format;
 use crate::error::CliError;
 use crate::output;
 use crate::progress;
-use crate::scan::{NewerFormats, Scanned, scan};
+use crate::scan::{NewerFormats, read_one, scan};
 use crate::select::Filter;
 
 /// Deletes every entry stored for `url` (every method, credential and variant), or the one
@@ -49,16 +48,14 @@ pub async fn remove(
     let reading = |e| CliError::store(format!("reading {}", cx.name), e);
     let mut present = Vec::new();
     let mut newer = NewerFormats::default();
+    // Read as a scan reads: a body kept in its file is not read into memory to check its
+    // entry's format (a cached download may be larger than memory).
     for key in keys {
-        let Some(entry) = store.get(&key).await.map_err(reading)? else {
+        let Some(scanned) = read_one(&**store, &key).await.map_err(reading)? else {
             continue;
         };
-        present.push((key, entry.meta.created_at));
-        newer.note(&Scanned {
-            bytes: entry.value.len() as u64,
-            readable: entry_format::decode(&entry.value).map(drop),
-            meta: entry.meta,
-        });
+        present.push((key, scanned.meta.created_at));
+        newer.note(&scanned);
     }
     newer.refuse()?;
     if present.is_empty() {
@@ -194,4 +191,51 @@ fn report(cx: &Context, deleted: u64) -> Result<(), CliError> {
         cx.name
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use reqwest_caching::cache_core::codec::EntryCodec;
+    use reqwest_caching::cache_core::{CachedRequest, CachedResponse};
+    use reqwest_caching::{EntryMeta, FsStore, StoredEntry};
+
+    use super::*;
+    use crate::scan::tests::CountedGets;
+
+    /// Removing a cached download reads no value whole: its body stays in its file while
+    /// its entry's format is checked (`rm` read every entry whole, a download larger than
+    /// memory included).
+    #[tokio::test]
+    async fn removing_a_large_download_reads_no_value_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let counted = Arc::new(CountedGets {
+            inner: FsStore::open(dir.path()).unwrap(),
+            gets: AtomicUsize::new(0),
+        });
+        let url = "https://example.com/big";
+        let request = CachedRequest::new(Method::GET, url, http::HeaderMap::new());
+        let response = CachedResponse::new(
+            http::StatusCode::OK,
+            http::Version::HTTP_11,
+            http::HeaderMap::new(),
+            vec![b'a'; 3 << 20].into(),
+            url,
+            request,
+        );
+        let value = EntryCodec::new().encode(None, &response).unwrap();
+        let key = CacheKey::from_digest([7; 16]);
+        let meta = EntryMeta::new(key, url, SystemTime::now(), None);
+        counted.put(StoredEntry::new(meta, value)).await.unwrap();
+        let store: Arc<dyn CacheStore> = counted.clone();
+        let cx = Context {
+            json: true,
+            now: SystemTime::now(),
+            name: "test".to_owned(),
+        };
+        remove(&cx, &store, None, Some(key.as_str())).await.unwrap();
+        assert_eq!(counted.gets.load(Ordering::SeqCst), 0, "values read whole");
+        assert!(counted.inner.get(&key).await.unwrap().is_none(), "removed");
+    }
 }
