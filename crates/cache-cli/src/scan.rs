@@ -67,14 +67,13 @@ pub async fn read_one(
             match check {
                 // A compressed body is no larger than the response it holds was allowed to
                 // be: read whole, up to a bound, to check it.
-                Ok(HeadCheck::NeedsBody) if file.len <= READ_COMPRESSED_UP_TO => store
-                    .get(key)
-                    .await?
-                    .map(|entry| read_whole(entry.meta.clone(), &entry)),
-                _ => Some(read_in_file(file.meta.clone(), &file, check)),
+                Ok(HeadCheck::NeedsBody) if file.len <= READ_COMPRESSED_UP_TO => {
+                    store.get(key).await?.map(read_whole)
+                }
+                _ => Some(read_in_file(file, check)),
             }
         }
-        Some(Opened::Whole(entry)) => Some(read_whole(entry.meta.clone(), &entry)),
+        Some(Opened::Whole(entry)) => Some(read_whole(entry)),
         // A kind of opening this build does not know: nothing it can vouch for, but its
         // metadata, read whole.
         Some(_) => store.get(key).await?.map(|entry| Scanned {
@@ -89,16 +88,16 @@ pub async fn read_one(
 }
 
 /// An entry read whole.
-fn read_whole(meta: EntryMeta, entry: &StoredEntry) -> Scanned {
+fn read_whole(entry: StoredEntry) -> Scanned {
     Scanned {
         bytes: entry.value.len() as u64,
         readable: entry_format::decode(&entry.value).map(drop),
-        meta,
+        meta: entry.meta,
     }
 }
 
 /// An entry whose body stays in its file, as `check` ([`entry_format::check_head`]) found it.
-fn read_in_file(meta: EntryMeta, file: &BodyFile, check: Result<HeadCheck, Unreadable>) -> Scanned {
+fn read_in_file(file: BodyFile, check: Result<HeadCheck, Unreadable>) -> Scanned {
     Scanned {
         bytes: (file.before.len() + file.after.len()) as u64 + file.len,
         readable: match check {
@@ -109,7 +108,7 @@ fn read_in_file(meta: EntryMeta, file: &BodyFile, check: Result<HeadCheck, Unrea
             ))),
             Err(unreadable) => Err(unreadable),
         },
-        meta,
+        meta: file.meta,
     }
 }
 
@@ -201,7 +200,8 @@ pub(crate) mod tests {
         }
     }
 
-    fn response(body: Vec<u8>) -> CachedResponse {
+    /// A response to a GET of `https://example.com/big` with `body`.
+    pub(crate) fn response(body: Vec<u8>) -> CachedResponse {
         let url = "https://example.com/big";
         let request = CachedRequest::new(http::Method::GET, url, http::HeaderMap::new());
         let (status, version) = (http::StatusCode::OK, http::Version::HTTP_11);

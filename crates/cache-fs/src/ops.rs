@@ -134,7 +134,7 @@ fn open_body(
     };
     let before = unhex(&record.value_head).unwrap_or_default();
     if len <= inline_up_to || cache_core::codec::body_is_compressed(&before) {
-        let value = assemble(record, Some((file, len)))?;
+        let value = assemble_with_head(&before, record, Some((file, len)))?;
         return Ok(Opened::Whole(StoredEntry::new(record.meta(), value)));
     }
     let after = Bytes::from(unhex(&record.value_tail).unwrap_or_default());
@@ -164,13 +164,22 @@ fn read_whole(layout: &Layout, key: &CacheKey, record: &Record) -> io::Result<By
 /// miss), never an error.
 fn assemble(record: &Record, body: Option<(fs::File, u64)>) -> io::Result<Bytes> {
     let head = unhex(&record.value_head).unwrap_or_default();
+    assemble_with_head(&head, record, body)
+}
+
+/// [`assemble`] with the record's head bytes already read from its hex.
+fn assemble_with_head(
+    head: &[u8],
+    record: &Record,
+    body: Option<(fs::File, u64)>,
+) -> io::Result<Bytes> {
     let tail = unhex(&record.value_tail).unwrap_or_default();
     // Sized by what is there, not by the record's `size`, which anyone may edit; read no
     // further than that length.
     let body_len = body.as_ref().map_or(0, |(_, len)| *len);
     let capacity = usize::try_from(body_len).unwrap_or(0).min(1 << 30);
     let mut value = Vec::with_capacity(head.len() + capacity + tail.len());
-    value.extend_from_slice(&head);
+    value.extend_from_slice(head);
     if let Some((file, len)) = body {
         file.take(len).read_to_end(&mut value)?;
     }

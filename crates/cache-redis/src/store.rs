@@ -927,7 +927,9 @@ impl CacheStore for RedisStore {
         if retain_until.is_some_and(|t| t <= SystemTime::now()) {
             return Ok(true);
         }
-        if let Some(group) = parse_key(Some(&group)) {
+        // No set for an entry without a group (the script answers empty) or whose group is
+        // no key.
+        if let Ok(Some(group)) = CacheKey::parse_optional(Some(&group)) {
             let size = self.group_add_alone(&group, key, retain_until).await?;
             self.prune_if_large(&group, key, size).await;
         }
@@ -1109,10 +1111,6 @@ fn meta_of(key: CacheKey, fields: MetaFields) -> Option<EntryMeta> {
         .with_url_group(url_group)
         .with_variant_of(variant_of);
     Some(meta)
-}
-
-fn parse_key(text: Option<&str>) -> Option<CacheKey> {
-    text.and_then(|t| t.parse().ok())
 }
 
 /// Escapes glob characters so a prefix is matched literally by `SCAN MATCH`.
