@@ -342,8 +342,7 @@ impl reqwest_caching::cache_core::BodySpool for RefusingSpool {
 #[cfg(feature = "fs")]
 #[tokio::test]
 async fn a_copy_between_directories_moves_large_bodies_file_to_file() {
-    use reqwest_caching::cache_core::testing::key;
-    use reqwest_caching::{CacheStore, FsStore};
+    use reqwest_caching::FsStore;
     let (from_dir, to_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let from = Probed::new(FsStore::open(from_dir.path()).unwrap());
     // 3 MiB and a bit, not a whole number of pieces; and one small entry.
@@ -361,12 +360,7 @@ async fn a_copy_between_directories_moves_large_bodies_file_to_file() {
         (1, 1),
         "read whole: only the small value; from its file: the large body"
     );
-    for n in [1, 2] {
-        let copied = to.get(&key(n)).await.unwrap().expect("copied");
-        let original = from.inner.get(&key(n)).await.unwrap().expect("kept");
-        assert!(copied.value == original.value, "entry {n}: other bytes");
-        assert_eq!(copied.meta, original.meta, "entry {n}");
-    }
+    assert_copied_as_stored(&from.inner, &to, [1, 2]).await;
 }
 
 /// A destination whose bound is below a large body skips that entry, as it skips one read
@@ -462,8 +456,7 @@ async fn a_body_refused_when_its_spool_begins_or_midway_is_skipped() {
 #[cfg(feature = "fs")]
 #[tokio::test]
 async fn a_body_file_shorter_than_opened_is_copied_as_far_as_it_goes() {
-    use reqwest_caching::cache_core::testing::key;
-    use reqwest_caching::{CacheStore, FsStore};
+    use reqwest_caching::FsStore;
     let (from_dir, to_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let mut from = Probed::new(FsStore::open(from_dir.path()).unwrap());
     from.claimed_beyond_file = 300 * 1024;
@@ -474,9 +467,22 @@ async fn a_body_file_shorter_than_opened_is_copied_as_far_as_it_goes() {
     let done = copy_within_30_s(&from, &to).await;
     assert_eq!((done.entries, done.skipped), (2, 0));
     assert_eq!(from.reads().1, 1, "the large body read from its file");
-    for n in [1, 2] {
+    assert_copied_as_stored(&from.inner, &to, [1, 2]).await;
+}
+
+/// The entries under `key(n)` for each of `ns` are in `to` with the very bytes and metadata
+/// `from` holds.
+#[cfg(feature = "fs")]
+async fn assert_copied_as_stored(
+    from: &reqwest_caching::FsStore,
+    to: &reqwest_caching::FsStore,
+    ns: impl IntoIterator<Item = u64>,
+) {
+    use reqwest_caching::CacheStore;
+    use reqwest_caching::cache_core::testing::key;
+    for n in ns {
         let copied = to.get(&key(n)).await.unwrap().expect("copied");
-        let stored = from.inner.get(&key(n)).await.unwrap().expect("stored");
+        let stored = from.get(&key(n)).await.unwrap().expect("stored");
         assert!(copied.value == stored.value, "entry {n}: other bytes");
         assert_eq!(copied.meta, stored.meta, "entry {n}");
     }

@@ -198,11 +198,10 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use reqwest_caching::cache_core::codec::EntryCodec;
-    use reqwest_caching::cache_core::{CachedRequest, CachedResponse};
     use reqwest_caching::{EntryMeta, FsStore, StoredEntry};
 
     use super::*;
-    use crate::scan::tests::CountedGets;
+    use crate::scan::tests::{CountedGets, response};
 
     /// Removing a cached download reads no value whole: its body stays in its file while
     /// its entry's format is checked (`rm` read every entry whole, a download larger than
@@ -214,19 +213,11 @@ mod tests {
             inner: FsStore::open(dir.path()).unwrap(),
             gets: AtomicUsize::new(0),
         });
-        let url = "https://example.com/big";
-        let request = CachedRequest::new(Method::GET, url, http::HeaderMap::new());
-        let response = CachedResponse::new(
-            http::StatusCode::OK,
-            http::Version::HTTP_11,
-            http::HeaderMap::new(),
-            vec![b'a'; 3 << 20].into(),
-            url,
-            request,
-        );
-        let value = EntryCodec::new().encode(None, &response).unwrap();
+        let value = EntryCodec::new()
+            .encode(None, &response(vec![b'a'; 3 << 20]))
+            .unwrap();
         let key = CacheKey::from_digest([7; 16]);
-        let meta = EntryMeta::new(key, url, SystemTime::now(), None);
+        let meta = EntryMeta::new(key, "https://example.com/big", SystemTime::now(), None);
         counted.put(StoredEntry::new(meta, value)).await.unwrap();
         let store: Arc<dyn CacheStore> = counted.clone();
         let cx = Context {

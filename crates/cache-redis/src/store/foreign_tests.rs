@@ -26,6 +26,15 @@ async fn query(conn: &mut redis::aio::MultiplexedConnection, args: &[&str]) {
     let () = cmd.query_async(conn).await.unwrap();
 }
 
+/// How many of the keys named exist (`EXISTS`).
+async fn exists(conn: &mut redis::aio::MultiplexedConnection, key: &str) -> i64 {
+    redis::cmd("EXISTS")
+        .arg(key)
+        .query_async(conn)
+        .await
+        .unwrap()
+}
+
 /// Each kind of foreign value a read can find is deleted while it is still there, and an entry
 /// written after the read (the read's delete then comes late) stays.
 #[tokio::test]
@@ -49,12 +58,11 @@ async fn a_foreign_value_is_deleted_only_while_it_is_still_there() {
             .forget_foreign(&key(1), &redis_key, found)
             .await
             .unwrap();
-        let left: i64 = redis::cmd("EXISTS")
-            .arg(&redis_key)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        assert_eq!(left, 0, "{found:?}: deleted while still there");
+        assert_eq!(
+            exists(&mut conn, &redis_key).await,
+            0,
+            "{found:?}: deleted while still there"
+        );
 
         query(&mut conn, plant).await;
         // Another client deletes it and writes an entry before this read's delete runs.
@@ -112,12 +120,11 @@ async fn an_entry_with_a_damaged_field_is_no_entry() {
             let read = store.get_decoded(&key(1), &codec).await.unwrap();
             assert!(read.is_none(), "{what}: {read:?}");
             assert_eq!(store.get(&key(1)).await.unwrap(), None, "{what}");
-            let left: i64 = redis::cmd("EXISTS")
-                .arg(&redis_key)
-                .query_async(&mut conn)
-                .await
-                .unwrap();
-            assert_eq!(left, 0, "{what}: deleted as read");
+            assert_eq!(
+                exists(&mut conn, &redis_key).await,
+                0,
+                "{what}: deleted as read"
+            );
         }
     }
 }
