@@ -175,9 +175,10 @@ impl Tier {
     }
 
     /// An invalidation from another process (or from our own write, echoed by the server).
+    /// Counted once the copy is gone: whoever sees the count has seen the drop.
     pub(crate) fn invalidated(&self, key: &CacheKey) {
-        self.invalidations.fetch_add(1, Ordering::Relaxed);
         self.invalidate(key);
+        self.invalidations.fetch_add(1, Ordering::Release);
     }
 
     fn remove(&self, key: &CacheKey) {
@@ -194,7 +195,7 @@ impl Tier {
 
     /// Keys dropped on notice from the invalidation source so far.
     pub(crate) fn invalidations(&self) -> u64 {
-        self.invalidations.load(Ordering::Relaxed)
+        self.invalidations.load(Ordering::Acquire)
     }
 
     /// Flushes so far (clears, lost and regained subscriptions).
@@ -276,6 +277,26 @@ mod tests {
         tier.fill(old.clone(), tier.guard(&key));
         assert_eq!(tier.copy(&key), Some(old));
         assert_eq!(tier.invalidations(), 1);
+    }
+
+    /// The count of invalidations is what tells a watcher (the two-process test, a user's
+    /// metrics) that a notice was acted on: once it shows one, the copy is gone. It was
+    /// counted before the drop, and a watcher could still find the copy.
+    #[test]
+    fn a_counted_invalidation_has_dropped_its_copy() {
+        let tier = Tier::new(MemoryStore::new(), None, true);
+        let e = entry(1, "a");
+        let key = e.meta.key;
+        for round in 0..20_000u64 {
+            tier.fill(e.clone(), tier.guard(&key));
+            std::thread::scope(|scope| {
+                scope.spawn(|| tier.invalidated(&key));
+                while tier.invalidations() <= round {
+                    std::hint::spin_loop();
+                }
+                assert_eq!(tier.copy(&key), None, "round {round}: counted, still held");
+            });
+        }
     }
 
     #[test]
