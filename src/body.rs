@@ -2,6 +2,10 @@
 //!
 //! Calls `info`, `response_parts` (nothing that calls it).
 
+use std::future::Future;
+use std::task::Poll;
+use std::time::Duration;
+
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 
@@ -18,6 +22,9 @@ pub(crate) enum ReadBody {
     /// Over the limit: the chunks read so far, and the response (its parts taken) whose
     /// body goes on from there. [`rejoin`] passes it on whole.
     TooLarge(ResponseParts, Vec<Bytes>, reqwest::Response),
+    /// Within the limit so far, but the body did not end within the patience given: the
+    /// chunks read so far and the response whose body goes on from there.
+    Slow(ResponseParts, Vec<Bytes>, reqwest::Response),
 }
 
 /// The response of a body over the limit, streaming what was read then the rest, as the
@@ -32,17 +39,44 @@ pub(crate) fn rejoin(
     parts.into_response(reqwest::Body::wrap_stream(body), info)
 }
 
-/// Reads `response`'s body if it fits in `limit` bytes.
+/// Reads `response`'s body if it fits in `limit` bytes and, given a `patience`, ends within
+/// it (counted from the first chunk that was not there at once).
 pub(crate) async fn read_limited(
     mut response: reqwest::Response,
     limit: u64,
+    patience: Option<Duration>,
     info: CacheInfo,
 ) -> ReadBody {
     let parts = ResponseParts::take(&mut response);
     let mut chunks: Vec<Bytes> = Vec::new();
     let mut total: u64 = 0;
+    let mut deadline = None;
     loop {
-        match response.chunk().await {
+        let next = {
+            let mut next = std::pin::pin!(response.chunk());
+            match std::future::poll_fn(|cx| Poll::Ready(next.as_mut().poll(cx))).await {
+                Poll::Ready(next) => Some(next),
+                Poll::Pending => {
+                    // A patience past what an `Instant` reaches is none.
+                    let deadline = *deadline.get_or_insert_with(|| {
+                        patience.and_then(|p| tokio::time::Instant::now().checked_add(p))
+                    });
+                    match deadline {
+                        None => Some(next.await),
+                        // Boxed: the timer is large, and only a body that did not come at
+                        // once needs it. Dropping the read midway loses nothing (the body's
+                        // frames stay with the response).
+                        Some(deadline) => {
+                            Box::pin(tokio::time::timeout_at(deadline, next)).await.ok()
+                        }
+                    }
+                }
+            }
+        };
+        let Some(next) = next else {
+            return ReadBody::Slow(parts, chunks, response);
+        };
+        match next {
             Ok(Some(chunk)) => {
                 total += chunk.len() as u64;
                 chunks.push(chunk);
@@ -62,7 +96,7 @@ pub(crate) async fn read_limited(
 }
 
 /// One buffer from the chunks; a single chunk is kept without a copy.
-fn concat(mut chunks: Vec<Bytes>, total: u64) -> Bytes {
+pub(crate) fn concat(mut chunks: Vec<Bytes>, total: u64) -> Bytes {
     if chunks.len() == 1 {
         return chunks.pop().unwrap_or_default();
     }

@@ -44,6 +44,10 @@ use crate::warnings::error_chain;
 /// covering pages and API responses. Raise it with `max_body_size` to cache larger bodies.
 pub const DEFAULT_MAX_BODY_SIZE: u64 = 8 * 1024 * 1024;
 
+/// How long a body may take to end before its response streams to the caller (see
+/// [`CacheMiddlewareBuilder::stream_after`]).
+pub const DEFAULT_STREAM_AFTER: Duration = Duration::from_secs(1);
+
 /// How long a store call may take before the request goes on without the cache, by default,
 /// for a store that suggests nothing else
 /// ([`CacheStore::suggested_timeout`]: 1 s for Redis, 3 s for MongoDB and DynamoDB, which
@@ -107,6 +111,7 @@ pub struct CacheMiddlewareBuilder {
     stored_filter: Option<Arc<StoredFilter>>,
     cache_set_cookie: bool,
     max_body_bytes: u64,
+    stream_after: Duration,
     store_timeout: Option<Duration>,
     clock: Arc<dyn Clock>,
     read_only: bool,
@@ -135,6 +140,7 @@ impl Default for CacheMiddlewareBuilder {
             stored_filter: None,
             cache_set_cookie: false,
             max_body_bytes: DEFAULT_MAX_BODY_SIZE,
+            stream_after: DEFAULT_STREAM_AFTER,
             store_timeout: None,
             clock: Arc::new(SystemClock),
             read_only: false,
@@ -536,9 +542,35 @@ impl CacheMiddlewareBuilder {
 
     /// Responses with a larger body pass through uncached (default
     /// [`DEFAULT_MAX_BODY_SIZE`], 8 MiB). The body is streamed to the caller either way; a
-    /// body without `Content-Length` is held in memory up to this size first.
+    /// body without `Content-Length` is held in memory up to this size first (or, when it
+    /// arrives slowly, up to [`stream_after`](Self::stream_after)).
     pub fn max_body_size(mut self, bytes: u64) -> Self {
         self.max_body_bytes = bytes;
+        self
+    }
+
+    /// How long the cache waits for a response's body to end before handing the response
+    /// to the caller with its body still streaming (default [`DEFAULT_STREAM_AFTER`], 1 s).
+    ///
+    /// A body that ends in time is stored before the caller gets the response, which then
+    /// reports [`stored`](crate::CacheInfo::stored). One still arriving (a watch or long-poll
+    /// stream, an origin that writes as it computes) is not held back any longer: the
+    /// caller reads it as it comes, and it is stored, within
+    /// [`max_body_size`](Self::max_body_size), once the caller has read it to its end. A
+    /// caller that drops it early, or an error midway, stores nothing. Event streams
+    /// (`text/event-stream`) are never held: they pass through unstored.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use reqwest_caching::{CacheMiddleware, MemoryStore};
+    /// let cache = CacheMiddleware::builder()
+    ///     .store(MemoryStore::new())
+    ///     .stream_after(Duration::from_millis(200))
+    ///     .build()?;
+    /// # Ok::<(), reqwest_caching::Error>(())
+    /// ```
+    pub fn stream_after(mut self, wait: Duration) -> Self {
+        self.stream_after = wait;
         self
     }
 
@@ -701,6 +733,7 @@ impl CacheMiddlewareBuilder {
             stored_filter: self.stored_filter,
             cache_set_cookie: self.cache_set_cookie,
             max_body_bytes: self.max_body_bytes,
+            stream_after: self.stream_after,
             clock: self.clock,
             cache_control: self.cache_control || self.strict,
             strict: self.strict,

@@ -26,7 +26,11 @@ pub struct CacheInfo {
     /// The entry was stale, the origin answered `304 Not Modified`, and the stored body was
     /// served with refreshed headers.
     pub revalidated: bool,
-    /// The response was written to the cache by this request.
+    /// The response was written to the cache by this request before it was returned. A body
+    /// still streaming when the response was handed over (slower to end than
+    /// [`stream_after`](crate::CacheMiddlewareBuilder::stream_after), or over
+    /// [`max_body_size`](crate::CacheMiddlewareBuilder::max_body_size) into a store that
+    /// keeps files) reports `false`: it is written once the caller has read it to its end.
     pub stored: bool,
     /// The origin failed (a status in
     /// [`stale_if_error_statuses`](crate::CacheMiddlewareBuilder::stale_if_error_statuses), by

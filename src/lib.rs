@@ -52,6 +52,7 @@ mod storable;
 mod store_calls;
 mod store_response;
 mod stored_fields;
+mod tee;
 pub mod transfer;
 mod url_patterns;
 mod variant_keys;
@@ -65,7 +66,7 @@ pub use builder::cached_client;
 pub use builder::{
     CacheMiddlewareBuilder, DEFAULT_MAX_BODY_SIZE, DEFAULT_REFRESH_TIMEOUT,
     DEFAULT_SINGLE_FLIGHT_WAIT, DEFAULT_SQLITE_PATH, DEFAULT_STALE_IF_ERROR_STATUSES,
-    DEFAULT_STORE_TIMEOUT,
+    DEFAULT_STORE_TIMEOUT, DEFAULT_STREAM_AFTER,
 };
 pub use error::{Error, ReplayMiss, StoreError};
 pub use handle::{CacheHandle, CachedEntry, WHOLE_STORE_TIMEOUT_FACTOR};

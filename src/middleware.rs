@@ -194,7 +194,8 @@ impl CacheMiddleware {
                     && settings.allowable_methods.contains(&Method::GET);
                 if post_for_get {
                     // Boxed: storing the answer is a large future, kept out of the hit path's.
-                    return Box::pin(post(cache, user, req, extensions, next, invalidates)).await;
+                    return Box::pin(post(&self.cache, user, req, extensions, next, invalidates))
+                        .await;
                 }
                 return pass_on(cache, req, extensions, next, invalidates).await;
             }
@@ -377,7 +378,7 @@ impl CacheMiddleware {
             Exchange::new(settings, url_key, found, miss.user, miss.directives, &req);
         exchange.recording = mode == CacheMode::Record;
         // Not boxed again: this whole future is the miss path's own box (see its caller).
-        fetch(cache, exchange, req, extensions, next).await
+        fetch(&self.cache, exchange, req, extensions, next).await
     }
 
     /// Waits for the identical request in flight, then answers from what it stored; `None`

@@ -31,7 +31,7 @@ use crate::warnings::error_chain;
 /// Sends the request down the middleware chain and turns the answer into the caller's
 /// response, updating the cache.
 pub(crate) async fn fetch(
-    cache: &Cache,
+    cache: &Arc<Cache>,
     mut exchange: Box<Exchange>,
     mut req: Request,
     extensions: &mut Extensions,
@@ -45,7 +45,8 @@ pub(crate) async fn fetch(
             result = next.run(again, extensions).await;
         }
     }
-    finish(cache, exchange, result).await
+    let patience = Some(cache.settings.stream_after);
+    finish(cache, exchange, result, patience).await
 }
 
 /// Starts refreshing the stale entry `exchange` found in the background, unless a refresh of
@@ -112,7 +113,8 @@ async fn background(
         .as_ref()
         .err()
         .map(|e| exchange.redact(&error_chain(e)));
-    Some(match finish(&cache, exchange, result).await {
+    // Read whole: no caller waits for its body, which would be dropped unread.
+    Some(match finish(&cache, exchange, result, None).await {
         Ok(response) => {
             let status = response.status();
             match response.cache_info() {
@@ -129,11 +131,13 @@ async fn background(
     })
 }
 
-/// Turns the origin's answer (or failure) into the caller's response, updating the cache.
+/// Turns the origin's answer (or failure) into the caller's response, updating the cache
+/// (a body still arriving after `patience` is stored as the caller reads it).
 async fn finish(
-    cache: &Cache,
+    cache: &Arc<Cache>,
     mut exchange: Box<Exchange>,
     result: reqwest_middleware::Result<Response>,
+    patience: Option<std::time::Duration>,
 ) -> reqwest_middleware::Result<Response> {
     let (settings, stats) = (&cache.settings, &cache.live.stats);
     let now = settings.clock.now();
@@ -186,7 +190,7 @@ async fn finish(
         }
     }
     stats.miss();
-    Ok(store_response(cache, exchange, response).await)
+    Ok(store_response(cache, exchange, response, patience).await)
 }
 
 /// The stale entry, marked as served on error, when stale-if-error allows it.

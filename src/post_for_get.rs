@@ -4,6 +4,8 @@
 //! [`pass_on`](crate::pass_on), [`store_response`](crate::store_response) and leaf modules.
 
 use cache_http::freshness::RequestDirectives;
+use std::sync::Arc;
+
 use http::header::{CONTENT_LOCATION, EXPIRES};
 use http::{Extensions, HeaderMap, Method};
 use reqwest::{Request, Response};
@@ -20,7 +22,7 @@ use crate::variants::SeenIndex;
 /// A `POST` the cache does not store as such: passed on, and its answer stored for later
 /// `GET`s when it names its own URL in `Content-Location` (RFC 9111 §4).
 pub(crate) async fn post(
-    cache: &Cache,
+    cache: &Arc<Cache>,
     user: UserExpiration,
     req: Request,
     extensions: &mut Extensions,
@@ -59,7 +61,7 @@ fn answers_get(url: &Url, response: &Response) -> bool {
 /// Stores `response` (to a `POST` of `url` with these request headers) as the answer to a
 /// `GET` of `url` when it may be one; returns it to the caller either way.
 async fn store_for_get(
-    cache: &Cache,
+    cache: &Arc<Cache>,
     user: UserExpiration,
     url: Url,
     headers: HeaderMap,
@@ -83,5 +85,6 @@ async fn store_for_get(
         directives,
         &get,
     );
-    store_response(cache, exchange, response).await
+    let patience = Some(cache.settings.stream_after);
+    store_response(cache, exchange, response, patience).await
 }

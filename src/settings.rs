@@ -38,6 +38,9 @@ pub(crate) struct Settings {
     /// Responses that set a cookie may be stored (without the `Set-Cookie` header).
     pub(crate) cache_set_cookie: bool,
     pub(crate) max_body_bytes: u64,
+    /// How long a response's body may take to end before the caller gets the response as
+    /// its body streams (stored once the caller has read it to its end).
+    pub(crate) stream_after: std::time::Duration,
     pub(crate) clock: Arc<dyn Clock>,
     /// Follow RFC 9111 request and response directives.
     pub(crate) cache_control: bool,
@@ -91,6 +94,7 @@ impl std::fmt::Debug for Settings {
                     .map(|_| "Fn(&CachedResponse) -> bool"),
             )
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("stream_after", &self.stream_after)
             .field("clock", &self.clock)
             .field("cache_control", &self.cache_control)
             .field("strict", &self.strict)

@@ -1,5 +1,5 @@
-//! Caching a body larger than `max_body_size` while it streams to the caller, in a store
-//! that keeps bodies in files ([`cache_core::BodyFiles`]): each chunk is written to the
+//! Caching a body larger than `max_body_size`, or slower to end than `stream_after`, while
+//! it streams to the caller, in a store that keeps bodies in files ([`cache_core::BodyFiles`]): each chunk is written to the
 //! store's spool, then handed to the caller, so the caller's reads drive the writes and
 //! memory holds a chunk (and the store's batch), never the body. The entry is committed
 //! when the body ends, before the caller sees the end, so the next request finds it. An

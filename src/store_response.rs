@@ -2,10 +2,12 @@
 //! response's directives, its status, Vary, cookies, the filter, the body size), reading the
 //! body within the limit, and writing it where its request's lookup will find it (and, after
 //! a redirect, where the final URL's will). A body over the limit is written as it streams
-//! when the store keeps bodies in files. Calls [`spool`](crate::spool),
+//! when the store keeps bodies in files; one slower to end than `stream_after` streams to
+//! the caller and is stored at its end. Calls [`spool`](crate::spool), [`tee`](crate::tee),
 //! [`variants`](crate::variants) and leaf modules.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use cache_core::time::truncate_to_millis;
@@ -25,6 +27,7 @@ use crate::settings::Settings;
 use crate::spool::{Plan, spool_response};
 use crate::storable::{storable, streams_without_end};
 use crate::stored_fields;
+use crate::tee;
 use crate::variants::{Placement, SeenIndex, save_response};
 
 /// The response as stored: Set-Cookie is a credential, so outside strict mode, even where
@@ -79,11 +82,14 @@ fn final_url_placement<'a>(
     }
 }
 
-/// Stores `response` when every rule allows it; returns it to the caller either way.
+/// Stores `response` when every rule allows it; returns it to the caller either way. Given a
+/// `patience`, a body that has not ended within it streams to the caller, and is stored
+/// once the caller has read it to its end.
 pub(crate) async fn store_response(
-    cache: &Cache,
+    cache: &Arc<Cache>,
     exchange: Box<Exchange>,
     response: Response,
+    patience: Option<std::time::Duration>,
 ) -> Response {
     let settings = &cache.settings;
     let now = settings.clock.now();
@@ -144,120 +150,210 @@ pub(crate) async fn store_response(
         let mut response = response;
         ReadBody::TooLarge(ResponseParts::take(&mut response), Vec::new(), response)
     } else {
-        read_limited(response, settings.max_body_bytes, not_stored.clone()).await
+        let limit = settings.max_body_bytes;
+        read_limited(response, limit, patience, not_stored.clone()).await
     };
-    let (parts, body) = match read {
-        ReadBody::Complete(parts, body) => (parts, body),
+    // What follows the chunks read, when the body did not end in time or within the limit.
+    let (parts, body, tail) = match read {
+        ReadBody::Complete(parts, body) => (parts, body, None),
         ReadBody::PassedOn(response) => return response,
         ReadBody::TooLarge(parts, read, rest) => {
-            let varies = parse_vary(&parts.headers) != Vary::None;
-            if !spools || varies {
+            if !spools || parse_vary(&parts.headers) != Vary::None {
                 return rejoin(parts, read, rest, not_stored);
             }
-            let cached = to_store(
-                settings,
-                keeps_set_cookie,
-                &parts,
-                Bytes::new(),
-                (exchange.stored_request, &exchange.url),
-                now,
-            );
-            let meta_url = cached.request.url.as_str().to_owned();
-            let url_group = settings.keys.url_group(&exchange.url);
-            let plan = Plan {
-                meta: EntryMeta::new(exchange.url_key, meta_url.as_str(), now, expires_at)
-                    .with_url_group(Some(url_group)),
-                cached,
-                place: Placement {
-                    url_key: exchange.url_key,
-                    url_group,
-                    meta_url: &meta_url,
-                    request_headers: &exchange.headers,
-                    seen: &exchange.seen,
-                },
-                announced,
-            };
-            // Boxed: only bodies over the limit take this path, and its state would
-            // otherwise make every miss's future larger.
-            return Box::pin(spool_response(cache, plan, (parts, read, rest), not_stored)).await;
+            (parts, Bytes::new(), Some((read, rest, Tail::TooLarge)))
         }
+        ReadBody::Slow(parts, read, rest) => (parts, Bytes::new(), Some((read, rest, Tail::Slow))),
     };
-
+    let mut exchange = exchange;
+    // Taken rather than the exchange taken apart: it stays one pointer in this future.
+    let stored_request = std::mem::replace(
+        &mut exchange.stored_request,
+        CachedRequest::new(Method::GET, String::new(), http::HeaderMap::new()),
+    );
     let cached = to_store(
         settings,
         keeps_set_cookie,
         &parts,
-        body.clone(),
-        (exchange.stored_request, &exchange.url),
+        body,
+        (stored_request, &exchange.url),
         now,
     );
-    if settings
-        .stored_filter
-        .as_ref()
-        .is_some_and(|keep| !keep(&cached))
-    {
-        return parts.into_response(reqwest::Body::from(body), not_stored);
+    let url_key = exchange.url_key;
+    let whole = Whole {
+        exchange,
+        now,
+        expires_at,
+    };
+    let Some((read, rest, tail)) = tail else {
+        let body = cached.body.clone();
+        let stored_key = whole.save(cache, cached, &parts.url).await;
+        let info = whole.info(stored_key, not_stored);
+        return parts.into_response(reqwest::Body::from(body), info);
+    };
+    // A store that keeps bodies in files writes the rest as it streams, when it can take
+    // it (a signed body needs its announced length); in memory otherwise, within the limit.
+    let to_file = spools
+        && parse_vary(&parts.headers) == Vary::None
+        && cache
+            .live
+            .store
+            .body_encoder(&url_key, &cached, announced)
+            .is_some();
+    if to_file {
+        // Boxed: only bodies over the limit or slow take this path, and its state would
+        // otherwise make every miss's future larger.
+        return Box::pin(whole.spool(cache, cached, announced, (parts, read, rest), not_stored))
+            .await;
     }
-    let meta_url = cached.request.url.as_str().to_owned();
-    let store = &cache.live.store;
-    let place = Placement {
-        url_key: exchange.url_key,
-        url_group: settings.keys.url_group(&exchange.url),
-        meta_url: &meta_url,
-        request_headers: &exchange.headers,
-        seen: &exchange.seen,
-    };
-    // After a redirect, the final URL is answered from the cache too (an alias), in the final
-    // URL's group; not when it has the request's own key (its query reordered, say): the
-    // entry answers it already, and a second write would only rename its URL. Without an
-    // alias (nearly always), the response is not needed again and goes to the store owned
-    // (unencoded where the codec allows; a store that keeps decoded forms keeps it).
-    let final_url = &parts.url;
-    let alias_key = (exchange.method == Method::GET && *final_url != exchange.url)
-        .then(|| {
-            settings
-                .keys
-                .key(&Method::GET, final_url, &exchange.headers, None)
-        })
-        .filter(|alias_key| *alias_key != exchange.url_key);
-    let stored_key = match alias_key {
-        // Strict mode: the answer to this request was a redirect reqwest followed below the
-        // cache, never seen here, and whatever its own directives said (`no-store`, a short
-        // max-age) the final response would answer this URL for its own lifetime: it is
-        // stored for the final URL alone.
-        Some(alias_key) if settings.strict => {
-            let meta_url = cached.url.clone();
-            let alias =
-                final_url_placement(settings, &exchange.headers, final_url, alias_key, &meta_url);
-            save_response(store, &alias, Cow::Owned(cached), now, expires_at).await
-        }
-        _ if settings.strict && *final_url != exchange.url && exchange.method != Method::GET => {
-            None
-        }
-        Some(alias_key) => {
-            let stored_key =
-                save_response(store, &place, Cow::Borrowed(&cached), now, expires_at).await;
-            if stored_key.is_some() {
-                let alias = final_url_placement(
-                    settings,
-                    &exchange.headers,
-                    final_url,
-                    alias_key,
-                    &cached.url,
-                );
-                save_response(store, &alias, Cow::Borrowed(&cached), now, expires_at).await;
-            }
-            stored_key
-        }
-        None => save_response(store, &place, Cow::Owned(cached), now, expires_at).await,
-    };
-    // Times as stored (to the millisecond), so this info matches a later hit's.
+    if tail == Tail::TooLarge {
+        return rejoin(parts, read, rest, not_stored);
+    }
+    // Not stored yet: only once the caller has read the body to its end.
     let info = CacheInfo {
-        created_at: stored_key.map(|_| truncate_to_millis(now)),
-        expires: stored_key.and(expires_at.map(truncate_to_millis)),
-        key: Some(stored_key.unwrap_or(exchange.url_key)),
-        stored: stored_key.is_some(),
+        key: Some(url_key),
         ..not_stored
     };
-    parts.into_response(reqwest::Body::from(body), info)
+    let pending = tee::Pending {
+        cache: Arc::clone(cache),
+        final_url: parts.url.clone(),
+        whole,
+        cached,
+    };
+    tee::stream_then_store(pending, parts, read, rest, info)
+}
+
+/// Why a body was handed on before it ended.
+#[derive(PartialEq)]
+enum Tail {
+    /// It passed `max_body_size`.
+    TooLarge,
+    /// It did not end within the patience given.
+    Slow,
+}
+
+/// A response to store once its body is whole: where (the request's key and group, and,
+/// after a redirect, the final URL's), and for how long.
+pub(crate) struct Whole {
+    exchange: Box<Exchange>,
+    now: std::time::SystemTime,
+    expires_at: Option<std::time::SystemTime>,
+}
+
+impl Whole {
+    /// Writes `cached` (its body whole, from `final_url`: the request's URL unless
+    /// redirected) unless the stored filter refuses it; the key it went under, if stored.
+    pub(crate) async fn save(
+        &self,
+        cache: &Cache,
+        cached: CachedResponse,
+        final_url: &url::Url,
+    ) -> Option<cache_core::CacheKey> {
+        let settings = &cache.settings;
+        if settings
+            .stored_filter
+            .as_ref()
+            .is_some_and(|keep| !keep(&cached))
+        {
+            return None;
+        }
+        let (to, now, expires_at) = (&self.exchange, self.now, self.expires_at);
+        let meta_url = cached.request.url.as_str().to_owned();
+        let store = &cache.live.store;
+        let place = Placement {
+            url_key: to.url_key,
+            url_group: settings.keys.url_group(&to.url),
+            meta_url: &meta_url,
+            request_headers: &to.headers,
+            seen: &to.seen,
+        };
+        // After a redirect, the final URL is answered from the cache too (an alias), in the
+        // final URL's group; not when it has the request's own key (its query reordered,
+        // say): the entry answers it already, and a second write would only rename its URL.
+        // Without an alias (nearly always), the response is not needed again and goes to the
+        // store owned (unencoded where the codec allows; a store that keeps decoded forms
+        // keeps it).
+        let alias_key = (to.method == Method::GET && *final_url != to.url)
+            .then(|| {
+                settings
+                    .keys
+                    .key(&Method::GET, final_url, &to.headers, None)
+            })
+            .filter(|alias_key| *alias_key != to.url_key);
+        match alias_key {
+            // Strict mode: the answer to this request was a redirect reqwest followed below
+            // the cache, never seen here, and whatever its own directives said (`no-store`, a
+            // short max-age) the final response would answer this URL for its own lifetime:
+            // it is stored for the final URL alone.
+            Some(alias_key) if settings.strict => {
+                let meta_url = cached.url.clone();
+                let alias =
+                    final_url_placement(settings, &to.headers, final_url, alias_key, &meta_url);
+                save_response(store, &alias, Cow::Owned(cached), now, expires_at).await
+            }
+            _ if settings.strict && *final_url != to.url && to.method != Method::GET => None,
+            Some(alias_key) => {
+                let stored_key =
+                    save_response(store, &place, Cow::Borrowed(&cached), now, expires_at).await;
+                if stored_key.is_some() {
+                    let alias = final_url_placement(
+                        settings,
+                        &to.headers,
+                        final_url,
+                        alias_key,
+                        &cached.url,
+                    );
+                    save_response(store, &alias, Cow::Borrowed(&cached), now, expires_at).await;
+                }
+                stored_key
+            }
+            None => save_response(store, &place, Cow::Owned(cached), now, expires_at).await,
+        }
+    }
+
+    /// The response written to the store's spool as its body streams to the caller: under
+    /// the request's key (no variant, no alias), committed when the body ends.
+    async fn spool(
+        &self,
+        cache: &Cache,
+        cached: CachedResponse,
+        announced: Option<u64>,
+        body: (ResponseParts, Vec<Bytes>, Response),
+        not_stored: CacheInfo,
+    ) -> Response {
+        let to = &self.exchange;
+        let meta_url = cached.request.url.as_str().to_owned();
+        let url_group = cache.settings.keys.url_group(&to.url);
+        let plan = Plan {
+            meta: EntryMeta::new(to.url_key, meta_url.as_str(), self.now, self.expires_at)
+                .with_url_group(Some(url_group)),
+            cached,
+            place: Placement {
+                url_key: to.url_key,
+                url_group,
+                meta_url: &meta_url,
+                request_headers: &to.headers,
+                seen: &to.seen,
+            },
+            announced,
+        };
+        spool_response(cache, plan, body, not_stored).await
+    }
+
+    /// The request's key.
+    pub(crate) fn key(&self) -> cache_core::CacheKey {
+        self.exchange.url_key
+    }
+
+    /// What the caller is told of a response stored under `stored_key` (or not stored).
+    fn info(&self, stored_key: Option<cache_core::CacheKey>, not_stored: CacheInfo) -> CacheInfo {
+        // Times as stored (to the millisecond), so this info matches a later hit's.
+        CacheInfo {
+            created_at: stored_key.map(|_| truncate_to_millis(self.now)),
+            expires: stored_key.and(self.expires_at.map(truncate_to_millis)),
+            key: Some(stored_key.unwrap_or(self.exchange.url_key)),
+            stored: stored_key.is_some(),
+            ..not_stored
+        }
+    }
 }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use reqwest_caching::{CacheMiddleware, CacheResponseExt, CacheStore};
+use reqwest_caching::{CacheResponseExt, CacheStore};
 
 use crate::origin::Origin;
 
@@ -13,7 +13,7 @@ const REQUESTS: usize = 40;
 /// Sends `REQUESTS` distinct cacheable requests until the store is full, then all of them
 /// again: the stored ones are hits, the others reach the origin.
 async fn fill_past_capacity(store: Arc<dyn CacheStore>, name: &str) {
-    let cache = CacheMiddleware::builder()
+    let cache = crate::support::patient_builder()
         .shared_store(store)
         .build()
         .expect("cache");

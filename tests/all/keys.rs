@@ -482,8 +482,8 @@ async fn key_fn_computes_the_key() {
 /// and are served again; a credential's entry never moves to a key without the credential.
 #[tokio::test]
 async fn recreate_keys_after_the_key_settings_change() {
+    use reqwest_caching::CacheResponseExt;
     use reqwest_caching::cache_http::KeyRules;
-    use reqwest_caching::{CacheMiddleware, CacheResponseExt};
     use std::sync::Arc;
     for &backend in BACKENDS {
         let mut shared = None;
@@ -501,7 +501,7 @@ async fn recreate_keys_after_the_key_settings_change() {
         send(h.get("/me").bearer_auth("alice")).await;
         h.fetch("/same").await;
 
-        let cache = CacheMiddleware::builder()
+        let cache = crate::support::patient_builder()
             .shared_store(shared.expect("the store"))
             .clock(Arc::clone(&h.clock) as _)
             .ignored_parameters(["nonce"])

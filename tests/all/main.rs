@@ -32,6 +32,7 @@ mod rules;
 mod scope;
 mod semantics;
 mod single_flight;
+mod slow_bodies;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 #[cfg(feature = "sqlite")]

@@ -13,9 +13,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Version};
 use reqwest_caching::cache_core::codec;
 use reqwest_caching::reqwest_middleware::{ClientWithMiddleware, RequestBuilder};
-use reqwest_caching::{
-    CacheMiddleware, CacheResponseExt, CachedRequest, CachedResponse, EntryMeta, StoredEntry,
-};
+use reqwest_caching::{CacheResponseExt, CachedRequest, CachedResponse, EntryMeta, StoredEntry};
 
 use crate::origin::{OBS_TEXT, obs_text_all};
 use crate::support::{BACKENDS, Harness};
@@ -433,9 +431,10 @@ fn cached_client(
         reqwest_caching::CacheMiddlewareBuilder,
     ) -> reqwest_caching::CacheMiddlewareBuilder,
 ) -> (ClientWithMiddleware, reqwest_caching::CacheHandle) {
-    let cache = configure(CacheMiddleware::builder().shared_store(Arc::clone(h.handle.store())))
-        .build()
-        .expect("build cache");
+    let cache =
+        configure(crate::support::patient_builder().shared_store(Arc::clone(h.handle.store())))
+            .build()
+            .expect("build cache");
     let handle = cache.handle();
     (cache.into_client(client), handle)
 }

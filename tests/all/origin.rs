@@ -20,6 +20,9 @@
 //!   `&size=N` answers [`pattern`] bytes of that length instead of the text; `&n=Name:Value`
 //!   is a field a `304` sends in place of the configured one.
 //! - `/held/{name}`: every request waits until the test opens the gate.
+//! - `/trickle/{name}`: a body without `Content-Length` whose first part ([`TRICKLE_FIRST`])
+//!   goes out at once and whose rest ([`TRICKLE_REST`]) once the test opens the gate (a
+//!   watch stream, an origin writing as it computes).
 //! - `/gate/{name}`: answers the first request, later ones once the test opens the gate.
 //! - `/hang/{name}`: answers the first request, then never answers (and counts abandoned ones).
 //! - `/stall/{name}`: answers the first request; later ones send the head and a first chunk,
@@ -64,6 +67,11 @@ pub const OBS_TEXT: &[(&str, &[u8])] = &[
     ("x-obs-empty", b""),
     ("x-utf8", "café ☕".as_bytes()),
 ];
+
+/// What `/trickle` sends at once.
+pub const TRICKLE_FIRST: &[u8] = b"{\"part\": 1}\n";
+/// What `/trickle` sends once the gate opens, after which its body ends.
+pub const TRICKLE_REST: &[u8] = b"{\"part\": 2}\n";
 
 /// The query of `/moved`'s target: `Cache-Control: max-age=600`.
 pub const MOVED_TARGET_QUERY: &str = "h=Cache-Control:max-age=600";
@@ -332,6 +340,24 @@ async fn route(log: Arc<Mutex<Log>>, request: Request) -> Response {
                 let _ = gate.wait_for(|open| *open).await;
             }
             text.into_response()
+        }
+        ["trickle", _] => {
+            let gate = log.lock().unwrap().gate.clone();
+            let rest = async move {
+                if let Some(mut gate) = gate {
+                    let _ = gate.wait_for(|open| *open).await;
+                }
+                Ok::<_, Infallible>(Bytes::from_static(TRICKLE_REST))
+            };
+            let first = futures_util::stream::once(async {
+                Ok::<_, Infallible>(Bytes::from_static(TRICKLE_FIRST))
+            });
+            let body = first.chain(futures_util::stream::once(rest));
+            (
+                [(header::CONTENT_TYPE, "application/x-ndjson")],
+                Body::from_stream(body),
+            )
+                .into_response()
         }
         ["gate", _] if n > 1 => {
             let gate = log.lock().unwrap().gate.clone();

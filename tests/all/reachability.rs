@@ -9,9 +9,7 @@ use http::Method;
 use reqwest_caching::cache_core::{self, CacheStore, Entry};
 use reqwest_caching::cache_http::vary::variant_key;
 use reqwest_caching::reqwest_middleware::RequestBuilder;
-use reqwest_caching::{
-    CacheMiddleware, CacheMode, CacheRequestExt, CacheResponseExt, Expiration, MatchHeaders,
-};
+use reqwest_caching::{CacheMode, CacheRequestExt, CacheResponseExt, Expiration, MatchHeaders};
 
 use crate::support::{BACKENDS, Harness, send};
 
@@ -242,7 +240,7 @@ async fn vary_indexes_never_lose_their_variants() {
         assert_eq!(h.handle.count().await.unwrap(), 0, "{}", state("deleted"));
 
         // Two instances writing the first variants at once: both stay reachable.
-        let other = CacheMiddleware::builder()
+        let other = crate::support::patient_builder()
             .shared_store(Arc::clone(&store))
             .clock(Arc::clone(&h.clock) as _)
             .expire_after(Duration::from_secs(10))

@@ -231,7 +231,7 @@ async fn a_body_failing_midway_fails_as_it_would_uncached() {
 /// anew replaces it.
 #[tokio::test]
 async fn stored_filter_judges_bodies_when_storing_and_reading() {
-    use reqwest_caching::{CacheMiddleware, CacheResponseExt};
+    use reqwest_caching::CacheResponseExt;
     use std::sync::Arc;
     for &backend in BACKENDS {
         // Before storing: a body the rule rejects is not kept.
@@ -259,7 +259,7 @@ async fn stored_filter_judges_bodies_when_storing_and_reading() {
         )
         .await;
         h.fetch("/r").await;
-        let strict = CacheMiddleware::builder()
+        let strict = crate::support::patient_builder()
             .shared_store(shared.expect("the store"))
             .clock(Arc::clone(&h.clock) as _)
             .stored_filter(|response| !response.body.ends_with(b"#1"))

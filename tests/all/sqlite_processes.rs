@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use reqwest_caching::reqwest_middleware::ClientWithMiddleware;
-use reqwest_caching::{CacheHandle, CacheMiddleware, CacheMode, CacheRequestExt, SqliteStore};
+use reqwest_caching::{CacheHandle, CacheMode, CacheRequestExt, SqliteStore};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 
 use crate::origin::Origin;
@@ -34,7 +34,10 @@ struct Writer {
 impl Writer {
     fn open(db: &Path, origin: &str) -> Self {
         let store = SqliteStore::open(db).expect("open shared file");
-        let cache = CacheMiddleware::builder().store(store).build().unwrap();
+        let cache = crate::support::patient_builder()
+            .store(store)
+            .build()
+            .unwrap();
         let handle = cache.handle();
         Self {
             client: Arc::new(cache.into_client(reqwest::Client::new())),

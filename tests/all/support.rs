@@ -148,6 +148,16 @@ async fn open_store(
     }
 }
 
+/// A builder whose waits outlast a loaded machine: a store call slowed down must not read
+/// as a store failure (a miss, a breaker opened on the manual clock for the rest of the
+/// test), nor a body slowed down stream to the caller before it is stored. Tests about
+/// those waits set their own after.
+pub fn patient_builder() -> reqwest_caching::CacheMiddlewareBuilder {
+    CacheMiddleware::builder()
+        .store_timeout(std::time::Duration::from_secs(30))
+        .stream_after(std::time::Duration::from_secs(30))
+}
+
 /// A cached client, its handle, a manual clock and a fresh origin.
 pub struct Harness {
     pub origin: Origin,
@@ -187,9 +197,8 @@ impl Harness {
         // A long store bound: a call slowed by a loaded machine must not read as a store
         // failure (a miss, a breaker opened on the manual clock for the rest of the test).
         // Tests about timeouts set their own in `configure`, which comes after.
-        let builder = CacheMiddleware::builder()
+        let builder = patient_builder()
             .shared_store(store)
-            .store_timeout(std::time::Duration::from_secs(30))
             .clock(Arc::clone(&clock) as _);
         let cache = configure(builder).build().expect("build cache");
         let handle = cache.handle();

@@ -38,7 +38,10 @@ async fn tiered_redis(prefix: &str) -> TieredStore {
         .open(&url)
         .await
         .expect("connect to redis-server");
-    let invalidations = RedisInvalidations::for_store(&redis, &url).expect("url");
+    let invalidations = RedisInvalidations::for_store(&redis, &url)
+        .expect("url")
+        // A loaded machine's slow PING answer must not read as a lost subscription.
+        .timeout(Duration::from_secs(10));
     TieredStore::builder(redis)
         .memory(MemoryStore::bounded(1_000, 64 << 20))
         .invalidations(invalidations)

@@ -66,8 +66,12 @@ pub async fn fetch(
     now: SystemTime,
     fresh_for: Duration,
 ) -> (String, bool) {
+    // Waits that outlast a loaded machine: a slowed store call or body must not leave the
+    // response unstored.
     let cache = CacheMiddleware::builder()
         .shared_store(Arc::clone(store))
+        .store_timeout(Duration::from_secs(30))
+        .stream_after(Duration::from_secs(30))
         .clock(Arc::new(ManualClock::new(now)))
         .expire_after(fresh_for)
         .build()

@@ -14,7 +14,10 @@ pub async fn tiered(url: &str, prefix: &str, timeout: Option<Duration>) -> Tiere
         redis = redis.timeout(timeout);
     }
     let redis = redis.open(url).await.expect("connect");
-    let invalidations = RedisInvalidations::for_store(&redis, url).expect("url");
+    let invalidations = RedisInvalidations::for_store(&redis, url)
+        .expect("url")
+        // A loaded machine's slow PING answer must not read as a lost subscription.
+        .timeout(Duration::from_secs(10));
     TieredStore::builder(redis)
         .invalidations(invalidations)
         .build()

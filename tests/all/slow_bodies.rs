@@ -1,0 +1,171 @@
+//! Bodies slower to end than `stream_after` (a watch stream, an origin writing as it
+//! computes): the caller gets the response and the first part at once, as without the cache,
+//! and the body is stored once the caller has read it to its end. They were read to their
+//! end (or the size limit) before the caller got anything, which for a stream that waits on
+//! its reader, or never ends, was never.
+
+use std::time::Duration;
+
+use reqwest_caching::{CacheHandle, CacheInfo, CacheMiddleware, CacheResponseExt, MemoryStore};
+use reqwest_middleware::ClientWithMiddleware;
+
+use crate::origin::{Origin, TRICKLE_FIRST, TRICKLE_REST};
+
+/// Long enough for any wait the tests make on a loaded machine; the cache's own patience is
+/// far shorter.
+const WAIT: Duration = Duration::from_secs(20);
+
+/// A client that streams a body still arriving after 100 ms: the origin's rest waits for
+/// the test, so that is every `/trickle` body until the gate opens.
+fn client(builder: reqwest_caching::CacheMiddlewareBuilder) -> (ClientWithMiddleware, CacheHandle) {
+    built(builder.stream_after(Duration::from_millis(100)))
+}
+
+fn built(builder: reqwest_caching::CacheMiddlewareBuilder) -> (ClientWithMiddleware, CacheHandle) {
+    let cache = builder.store_timeout(WAIT).build().expect("cache");
+    let handle = cache.handle();
+    (cache.into_client(reqwest::Client::new()), handle)
+}
+
+/// Sends a request to `/trickle/{name}` and reads its first part, while the origin holds
+/// back the rest: both must come without the body ending.
+async fn first_part(
+    client: &ClientWithMiddleware,
+    origin: &Origin,
+    name: &str,
+) -> (reqwest::Response, CacheInfo) {
+    let send = client.get(origin.url(&format!("/trickle/{name}"))).send();
+    let mut response = tokio::time::timeout(WAIT, send)
+        .await
+        .expect("the response arrives while its body goes on")
+        .expect("response");
+    let info = response.cache_info().cloned().expect("info");
+    let first = tokio::time::timeout(WAIT, response.chunk())
+        .await
+        .expect("the first part arrives while the body goes on")
+        .expect("chunk");
+    assert_eq!(first.as_deref(), Some(TRICKLE_FIRST));
+    (response, info)
+}
+
+async fn rest_of(mut response: reqwest::Response) -> Vec<u8> {
+    let mut rest = Vec::new();
+    while let Some(chunk) = tokio::time::timeout(WAIT, response.chunk())
+        .await
+        .expect("the body ends")
+        .expect("chunk")
+    {
+        rest.extend_from_slice(&chunk);
+    }
+    rest
+}
+
+fn whole() -> Vec<u8> {
+    [TRICKLE_FIRST, TRICKLE_REST].concat()
+}
+
+async fn assert_served_from_cache(client: &ClientWithMiddleware, origin: &Origin, name: &str) {
+    let again = client
+        .get(origin.url(&format!("/trickle/{name}")))
+        .send()
+        .await
+        .unwrap();
+    assert!(again.cache_info().unwrap().from_cache, "{name}: a hit");
+    assert_eq!(again.bytes().await.unwrap(), whole(), "{name}");
+    assert_eq!(
+        origin.hits(&format!("/trickle/{name}")),
+        1,
+        "{name}: answered from the cache"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_body_streams_to_the_caller_and_is_stored_at_its_end() {
+    let origin = Origin::start().await;
+    let (client, handle) = client(CacheMiddleware::builder().store(MemoryStore::new()));
+    let (response, info) = first_part(&client, &origin, "t").await;
+    assert!(!info.stored && !info.from_cache, "{info:?}");
+    assert!(info.key.is_some(), "{info:?}");
+    assert_eq!(handle.count().await.unwrap(), 0, "nothing stored yet");
+    origin.open_gate();
+    assert_eq!(rest_of(response).await, TRICKLE_REST);
+    assert_eq!(handle.count().await.unwrap(), 1, "stored at the end");
+    assert_served_from_cache(&client, &origin, "t").await;
+}
+
+/// A store that keeps bodies in files writes the body to its file as it streams; signed, a
+/// body of no announced length cannot be (the signature covers the length, which precedes
+/// the body), and is kept in memory to its end instead.
+#[cfg(feature = "fs")]
+#[tokio::test]
+async fn a_slow_body_streams_into_a_store_that_keeps_files() {
+    for (signed, name) in [(false, "f"), (true, "signed")] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = reqwest_caching::FsStore::open(dir.path()).unwrap();
+        let origin = Origin::start().await;
+        let mut builder = CacheMiddleware::builder().store(store);
+        if signed {
+            builder = builder.signing_keys(reqwest_caching::SigningKeys::new(
+                b"a secret of 32 bytes or more....".to_vec(),
+            ));
+        }
+        let (client, handle) = client(builder);
+        let (response, info) = first_part(&client, &origin, name).await;
+        assert!(!info.stored, "{name}: {info:?}");
+        origin.open_gate();
+        assert_eq!(rest_of(response).await, TRICKLE_REST, "{name}");
+        assert_eq!(
+            handle.count().await.unwrap(),
+            1,
+            "{name}: stored at the end"
+        );
+        assert_served_from_cache(&client, &origin, name).await;
+    }
+}
+
+/// A caller that stops reading early stores nothing: the cache never read the rest.
+#[tokio::test]
+async fn a_slow_body_dropped_early_is_not_stored() {
+    let origin = Origin::start().await;
+    let (client, handle) = client(CacheMiddleware::builder().store(MemoryStore::new()));
+    let (response, _) = first_part(&client, &origin, "d").await;
+    drop(response);
+    origin.open_gate();
+    assert_eq!(handle.count().await.unwrap(), 0, "nothing stored");
+    let again = client.get(origin.url("/trickle/d")).send().await.unwrap();
+    assert!(!again.cache_info().unwrap().from_cache);
+    assert_eq!(again.bytes().await.unwrap(), whole());
+    assert_eq!(origin.hits("/trickle/d"), 2, "the second request went out");
+}
+
+/// A slow body that grows past `max_body_size` reaches the caller whole and is not stored.
+#[tokio::test]
+async fn a_slow_body_over_the_size_limit_is_not_stored() {
+    let origin = Origin::start().await;
+    let limit = (TRICKLE_FIRST.len() + 1) as u64;
+    let builder = CacheMiddleware::builder()
+        .store(MemoryStore::new())
+        .max_body_size(limit);
+    let (client, handle) = client(builder);
+    let (response, _) = first_part(&client, &origin, "l").await;
+    origin.open_gate();
+    assert_eq!(rest_of(response).await, TRICKLE_REST);
+    assert_eq!(handle.count().await.unwrap(), 0, "nothing stored");
+}
+
+/// A body that ends within `stream_after` is stored before the caller gets it, as always.
+#[tokio::test]
+async fn a_body_that_ends_in_time_is_stored_before_it_is_returned() {
+    let origin = Origin::start().await;
+    origin.open_gate();
+    // Patient enough for a loaded machine: the body ends as soon as the origin sends it.
+    let builder = CacheMiddleware::builder()
+        .store(MemoryStore::new())
+        .stream_after(WAIT);
+    let (client, handle) = built(builder);
+    let response = client.get(origin.url("/trickle/o")).send().await.unwrap();
+    assert!(response.cache_info().unwrap().stored);
+    assert_eq!(handle.count().await.unwrap(), 1);
+    assert_eq!(response.bytes().await.unwrap(), whole());
+    assert_served_from_cache(&client, &origin, "o").await;
+}
