@@ -57,10 +57,28 @@ pub fn check_head(
     after: &Bytes,
     body_len: u64,
 ) -> Result<HeadCheck, Unreadable> {
+    Ok(match decode_head(key, before, after, body_len)? {
+        Some(_) => HeadCheck::Readable,
+        None => HeadCheck::NeedsBody,
+    })
+}
+
+/// The response of an entry whose body stays in its file, with an empty body, from the
+/// stored bytes before and after the body and the body's length; `None` when only the whole
+/// value can tell (its body is compressed, or it has a flag this build does not know).
+///
+/// # Errors
+///
+/// As [`decode`].
+pub fn decode_head(
+    key: &CacheKey,
+    before: &Bytes,
+    after: &Bytes,
+    body_len: u64,
+) -> Result<Option<Box<CachedResponse>>, Unreadable> {
     match EntryCodec::new().decode_head(key, before, after, body_len) {
-        Ok(_) => Ok(HeadCheck::Readable),
-        // A compressed body (or a flag this build does not know): only the whole value says.
-        Err(DecodeError::UnsupportedFlags(_)) => Ok(HeadCheck::NeedsBody),
+        Ok((response, _)) => Ok(Some(Box::new(response))),
+        Err(DecodeError::UnsupportedFlags(_)) => Ok(None),
         Err(DecodeError::UnsupportedVersion(version)) if version > FORMAT_VERSION => {
             Err(Unreadable::Newer(version))
         }

@@ -14,6 +14,18 @@ use crate::error::CliError;
 /// in memory.
 const READ_AHEAD: usize = 8;
 
+/// The entry under `key`, its body left in its file when the store keeps it in one and it
+/// is over [`READ_WHOLE_UP_TO`] bytes; read whole otherwise.
+pub async fn open_one(
+    store: &dyn CacheStore,
+    key: &CacheKey,
+) -> Result<Option<Opened>, StoreError> {
+    match store.body_files() {
+        Some(files) => files.open(key, READ_WHOLE_UP_TO).await,
+        None => Ok(store.get(key).await?.map(Opened::Whole)),
+    }
+}
+
 /// An entry read whole.
 #[derive(Debug)]
 pub struct Scanned {
@@ -32,7 +44,7 @@ const READ_WHOLE_UP_TO: u64 = 1 << 20;
 
 /// The largest compressed body read whole to check its entry (only the whole value says
 /// whether it decompresses).
-const READ_COMPRESSED_UP_TO: u64 = 256 << 20;
+pub const READ_COMPRESSED_UP_TO: u64 = 256 << 20;
 
 /// Every entry `select` keeps, read with its value (a body kept in its file over
 /// [`READ_WHOLE_UP_TO`] bytes is not read: its entry is checked without it). Entries deleted
@@ -57,11 +69,7 @@ pub async fn read_one(
     store: &dyn CacheStore,
     key: &CacheKey,
 ) -> Result<Option<Scanned>, StoreError> {
-    let opened = match store.body_files() {
-        Some(files) => files.open(key, READ_WHOLE_UP_TO).await?,
-        None => store.get(key).await?.map(Opened::Whole),
-    };
-    Ok(match opened {
+    Ok(match open_one(store, key).await? {
         Some(Opened::Body(file)) => {
             let check = entry_format::check_head(key, &file.before, &file.after, file.len);
             match check {
@@ -200,6 +208,29 @@ pub(crate) mod tests {
         }
     }
 
+    impl CountedGets {
+        /// An `FsStore` in `dir`, its whole-value reads counted.
+        pub(crate) fn open(dir: &std::path::Path) -> Arc<Self> {
+            Arc::new(Self {
+                inner: FsStore::open(dir).unwrap(),
+                gets: AtomicUsize::new(0),
+            })
+        }
+
+        /// Stores a response of `body` under `key`, as written whole (a body over 1 MiB
+        /// stays in its file).
+        pub(crate) async fn put_response(&self, key: CacheKey, body: Vec<u8>) {
+            let value = EntryCodec::new().encode(None, &response(body)).unwrap();
+            let url = "https://example.com/big";
+            let meta = EntryMeta::new(key, url, std::time::SystemTime::now(), None);
+            self.put(StoredEntry::new(meta, value)).await.unwrap();
+        }
+
+        pub(crate) fn gets(&self) -> usize {
+            self.gets.load(Ordering::SeqCst)
+        }
+    }
+
     /// A response to a GET of `https://example.com/big` with `body`.
     pub(crate) fn response(body: Vec<u8>) -> CachedResponse {
         let url = "https://example.com/big";
@@ -236,10 +267,7 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn a_body_in_its_file_is_not_read_to_check_its_entry() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(CountedGets {
-            inner: FsStore::open(dir.path()).unwrap(),
-            gets: AtomicUsize::new(0),
-        });
+        let store = CountedGets::open(dir.path());
         let two_mib = 2 << 20;
         let four_mib = 4 << 20;
         let values = [

@@ -195,13 +195,8 @@ fn report(cx: &Context, deleted: u64) -> Result<(), CliError> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    use reqwest_caching::cache_core::codec::EntryCodec;
-    use reqwest_caching::{EntryMeta, FsStore, StoredEntry};
-
     use super::*;
-    use crate::scan::tests::{CountedGets, response};
+    use crate::scan::tests::CountedGets;
 
     /// Removing a cached download reads no value whole: its body stays in its file while
     /// its entry's format is checked (`rm` read every entry whole, a download larger than
@@ -209,24 +204,14 @@ mod tests {
     #[tokio::test]
     async fn removing_a_large_download_reads_no_value_whole() {
         let dir = tempfile::tempdir().unwrap();
-        let counted = Arc::new(CountedGets {
-            inner: FsStore::open(dir.path()).unwrap(),
-            gets: AtomicUsize::new(0),
-        });
-        let value = EntryCodec::new()
-            .encode(None, &response(vec![b'a'; 3 << 20]))
-            .unwrap();
+        let counted = CountedGets::open(dir.path());
         let key = CacheKey::from_digest([7; 16]);
-        let meta = EntryMeta::new(key, "https://example.com/big", SystemTime::now(), None);
-        counted.put(StoredEntry::new(meta, value)).await.unwrap();
+        counted.put_response(key, vec![b'a'; 3 << 20]).await;
         let store: Arc<dyn CacheStore> = counted.clone();
-        let cx = Context {
-            json: true,
-            now: SystemTime::now(),
-            name: "test".to_owned(),
-        };
-        remove(&cx, &store, None, Some(key.as_str())).await.unwrap();
-        assert_eq!(counted.gets.load(Ordering::SeqCst), 0, "values read whole");
+        remove(&Context::for_tests(), &store, None, Some(key.as_str()))
+            .await
+            .unwrap();
+        assert_eq!(counted.gets(), 0, "values read whole");
         assert!(counted.inner.get(&key).await.unwrap().is_none(), "removed");
     }
 }

@@ -25,6 +25,18 @@ pub struct Context {
     pub name: String,
 }
 
+#[cfg(test)]
+impl Context {
+    /// JSON output, now, a store named `test`.
+    pub(crate) fn for_tests() -> Self {
+        Self {
+            json: true,
+            now: SystemTime::now(),
+            name: "test".to_owned(),
+        }
+    }
+}
+
 /// Runs the command.
 ///
 /// # Errors

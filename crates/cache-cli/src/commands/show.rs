@@ -1,11 +1,13 @@
 //! `show`: one stored response, read raw and decoded here (an unreadable entry is reported
-//! and left in place).
+//! and left in place). A body a store keeps in its file stays there: it is copied from the
+//! file when asked for (`--body`), never read into memory.
 
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
 use http::{HeaderMap, Method};
+use reqwest_caching::cache_core::Opened;
 use reqwest_caching::{CacheKey, CacheStore, CachedResponse, EntryMeta};
 use serde_json::json;
 
@@ -13,11 +15,28 @@ use super::Context;
 use crate::entry_format::{self, Decoded, FORMAT_VERSION, Unreadable};
 use crate::error::CliError;
 use crate::output;
+use crate::scan;
 
 /// What was found for the URL or key asked for.
 enum Found {
-    Response(EntryMeta, Box<CachedResponse>),
+    Response(EntryMeta, Box<CachedResponse>, Body),
     VaryIndex(EntryMeta, Vec<String>),
+}
+
+/// Where a found response's body is.
+enum Body {
+    /// In the response.
+    Read,
+    /// Left in its file (the response's body is empty): `len` bytes from its start.
+    InFile(std::fs::File, u64),
+}
+
+impl Found {
+    fn meta(&self) -> &EntryMeta {
+        match self {
+            Found::Response(meta, ..) | Found::VaryIndex(meta, _) => meta,
+        }
+    }
 }
 
 /// Shows the response stored for a GET of `url` (the most recent, whatever credential or
@@ -34,18 +53,18 @@ pub async fn run(
     key: Option<&str>,
     body: Option<&Path>,
 ) -> Result<(), CliError> {
-    let found = match (url, key) {
+    let mut found = match (url, key) {
         (_, Some(key)) => by_key(cx, store, &parse_key(key)?).await?,
         (Some(url), None) => by_url(cx, store, url).await?,
         (None, None) => return Err(CliError::Usage("give a URL or --key".to_owned())),
     };
     if let Some(path) = body {
-        let Found::Response(_, response) = &found else {
+        let Found::Response(_, response, body) = &mut found else {
             return Err(CliError::NotFound(
                 "this entry is a Vary index: it has no body".to_owned(),
             ));
         };
-        write_body(path, &response.body)?;
+        write_body(path, &response.body, body)?;
         if path == Path::new("-") {
             return Ok(());
         }
@@ -64,17 +83,10 @@ async fn by_key(
     store: &Arc<dyn CacheStore>,
     key: &CacheKey,
 ) -> Result<Found, CliError> {
-    let read = store
-        .get(key)
-        .await
-        .map_err(|e| CliError::store(format!("reading {}", cx.name), e))?;
-    let Some(entry) = read else {
-        return Err(CliError::NotFound(format!("no entry under key {key}")));
-    };
-    match entry_format::decode(&entry.value) {
-        Ok(Decoded::Response(response)) => Ok(Found::Response(entry.meta, response)),
-        Ok(Decoded::VaryIndex(headers)) => Ok(Found::VaryIndex(entry.meta, headers)),
-        Err(why) => Err(unreadable(&entry.meta, why)),
+    match read(cx, store, key).await? {
+        None => Err(CliError::NotFound(format!("no entry under key {key}"))),
+        Some(Ok(found)) => Ok(found),
+        Some(Err((meta, why))) => Err(unreadable(&meta, why)),
     }
 }
 
@@ -83,38 +95,87 @@ async fn by_url(cx: &Context, store: &Arc<dyn CacheStore>, url: &str) -> Result<
     let mut keys = handle.keys_for_url(url).await?;
     // An entry written before URL groups existed is found only by its key.
     keys.push(handle.key_for(&Method::GET, url)?);
-    let mut best: Option<(EntryMeta, Box<CachedResponse>)> = None;
+    let mut best: Option<Found> = None;
     let mut failure: Option<CliError> = None;
     for key in keys {
-        let read = store
-            .get(&key)
-            .await
-            .map_err(|e| CliError::store(format!("reading {}", cx.name), e))?;
-        let Some(entry) = read else { continue };
-        match entry_format::decode(&entry.value) {
-            Ok(Decoded::Response(response)) if response.request.method == Method::GET => {
-                if best
+        match read(cx, store, &key).await? {
+            None => {}
+            Some(Ok(found @ Found::Response(..))) => {
+                let Found::Response(meta, response, _) = &found else {
+                    continue;
+                };
+                let newer = best
                     .as_ref()
-                    .is_none_or(|(meta, _)| meta.created_at < entry.meta.created_at)
-                {
-                    best = Some((entry.meta, response));
+                    .is_none_or(|best| best.meta().created_at < meta.created_at);
+                if response.request.method == Method::GET && newer {
+                    best = Some(found);
                 }
             }
-            Ok(_) => {}
+            Some(Ok(Found::VaryIndex(..))) => {}
             // A newer format is the clearer report: it says what to do.
-            Err(why @ Unreadable::Newer(_)) => failure = Some(unreadable(&entry.meta, why)),
-            Err(why) => {
-                failure.get_or_insert_with(|| unreadable(&entry.meta, why));
+            Some(Err((meta, why @ Unreadable::Newer(_)))) => {
+                failure = Some(unreadable(&meta, why));
+            }
+            Some(Err((meta, why))) => {
+                failure.get_or_insert_with(|| unreadable(&meta, why));
             }
         }
     }
     match (best, failure) {
-        (Some((meta, response)), _) => Ok(Found::Response(meta, response)),
+        (Some(found), _) => Ok(found),
         (None, Some(failure)) => Err(failure),
         (None, None) => Err(CliError::NotFound(format!(
             "no response to a GET of {url} is stored"
         ))),
     }
+}
+
+/// The entry under `key`, decoded: a body kept in its file over [`scan`]'s bound stays
+/// there (a compressed one is read whole, up to a bound: only the whole value decodes).
+async fn read(
+    cx: &Context,
+    store: &Arc<dyn CacheStore>,
+    key: &CacheKey,
+) -> Result<Option<Result<Found, (EntryMeta, Unreadable)>>, CliError> {
+    let failed = |e| CliError::store(format!("reading {}", cx.name), e);
+    let read_whole = async || store.get(key).await.map_err(failed);
+    let entry = match scan::open_one(store.as_ref(), key).await.map_err(failed)? {
+        None => return Ok(None),
+        Some(Opened::Whole(entry)) => entry,
+        Some(Opened::Body(file)) => {
+            let head = entry_format::decode_head(key, &file.before, &file.after, file.len);
+            match head {
+                Ok(Some(response)) => {
+                    let body = Body::InFile(file.file, file.len);
+                    return Ok(Some(Ok(Found::Response(file.meta, response, body))));
+                }
+                Ok(None) if file.len <= scan::READ_COMPRESSED_UP_TO => {
+                    let Some(entry) = read_whole().await? else {
+                        return Ok(None);
+                    };
+                    entry
+                }
+                Ok(None) => {
+                    let why = Unreadable::Invalid(format!(
+                        "a compressed body over {} not read",
+                        output::size(scan::READ_COMPRESSED_UP_TO)
+                    ));
+                    return Ok(Some(Err((file.meta, why))));
+                }
+                Err(why) => return Ok(Some(Err((file.meta, why)))),
+            }
+        }
+        // A kind of opening this build does not know: read whole.
+        Some(_) => match read_whole().await? {
+            Some(entry) => entry,
+            None => return Ok(None),
+        },
+    };
+    Ok(Some(match entry_format::decode(&entry.value) {
+        Ok(Decoded::Response(response)) => Ok(Found::Response(entry.meta, response, Body::Read)),
+        Ok(Decoded::VaryIndex(headers)) => Ok(Found::VaryIndex(entry.meta, headers)),
+        Err(why) => Err((entry.meta, why)),
+    }))
 }
 
 fn unreadable(meta: &EntryMeta, why: Unreadable) -> CliError {
@@ -132,12 +193,29 @@ fn unreadable(meta: &EntryMeta, why: Unreadable) -> CliError {
     }
 }
 
-fn write_body(path: &Path, body: &[u8]) -> Result<(), CliError> {
+/// Writes the body (`read`, or from its file) to `path`, or to stdout for `-`.
+fn write_body(path: &Path, read: &[u8], body: &mut Body) -> Result<(), CliError> {
+    let mut copy = |out: &mut dyn Write| match body {
+        Body::Read => out.write_all(read),
+        Body::InFile(file, len) => {
+            let copied = std::io::copy(&mut std::io::Read::take(&mut *file, *len), out)?;
+            if copied < *len {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!("the body's file ended after {copied} of {len} bytes"),
+                ));
+            }
+            Ok(())
+        }
+    };
     let written = if path == Path::new("-") {
         let mut out = std::io::stdout().lock();
-        out.write_all(body).and_then(|()| out.flush())
+        copy(&mut out).and_then(|()| out.flush())
     } else {
-        std::fs::write(path, body)
+        std::fs::File::create(path).and_then(|file| {
+            let mut out = std::io::BufWriter::new(file);
+            copy(&mut out).and_then(|()| out.flush())
+        })
     };
     written.map_err(|source| CliError::Io {
         context: format!("writing the body to {}", path.display()),
@@ -159,9 +237,12 @@ fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
 }
 
 fn print(cx: &Context, found: &Found) -> Result<(), CliError> {
-    let (meta, response) = match found {
-        Found::Response(meta, response) => (meta, Some(response)),
-        Found::VaryIndex(meta, _) => (meta, None),
+    let (meta, response, body_len) = match found {
+        Found::Response(meta, response, Body::Read) => {
+            (meta, Some(response), response.body.len() as u64)
+        }
+        Found::Response(meta, response, Body::InFile(_, len)) => (meta, Some(response), *len),
+        Found::VaryIndex(meta, _) => (meta, None, 0),
     };
     let expires_at = meta.expires_at.map(output::json_time);
     if cx.json {
@@ -173,12 +254,12 @@ fn print(cx: &Context, found: &Found) -> Result<(), CliError> {
             "expired": meta.is_expired(cx.now),
         });
         match found {
-            Found::Response(_, response) => {
+            Found::Response(_, response, _) => {
                 shown["kind"] = json!("response");
                 shown["status"] = json!(response.status.as_u16());
                 shown["version"] = json!(format!("{:?}", response.version));
                 shown["headers"] = json!(header_pairs(&response.headers));
-                shown["body_bytes"] = json!(response.body.len());
+                shown["body_bytes"] = json!(body_len);
                 shown["request"] = json!({
                     "method": response.request.method.as_str(),
                     "url": response.request.url,
@@ -220,7 +301,7 @@ fn print(cx: &Context, found: &Found) -> Result<(), CliError> {
                 response.request.method,
                 output::printable(&response.request.url)
             );
-            println!("body      {}", output::size(response.body.len() as u64));
+            println!("body      {}", output::size(body_len));
             println!("headers");
             for (name, value) in header_pairs(&response.headers) {
                 println!("  {name}: {}", output::printable(&value));
@@ -235,4 +316,35 @@ fn print(cx: &Context, found: &Found) -> Result<(), CliError> {
         (Found::Response(..), None) => {}
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scan::tests::CountedGets;
+
+    /// Showing a cached download, and writing its body out, reads no value whole: the body
+    /// is copied from its file (`show` read the whole value, a download larger than memory
+    /// included).
+    #[tokio::test]
+    async fn showing_a_large_download_reads_no_value_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let counted = CountedGets::open(dir.path());
+        let body: Vec<u8> = (0..3u32 << 20).map(|i| (i % 251) as u8).collect();
+        let key = CacheKey::from_digest([9; 16]);
+        counted.put_response(key, body.clone()).await;
+        let store: Arc<dyn CacheStore> = counted.clone();
+        let out = dir.path().join("body.out");
+        run(
+            &Context::for_tests(),
+            &store,
+            None,
+            Some(key.as_str()),
+            Some(&out),
+        )
+        .await
+        .unwrap();
+        assert_eq!(counted.gets(), 0, "values read whole");
+        assert!(std::fs::read(&out).unwrap() == body, "the body as stored");
+    }
 }
