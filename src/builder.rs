@@ -550,15 +550,25 @@ impl CacheMiddlewareBuilder {
     }
 
     /// How long the cache waits for a response's body to end before handing the response
-    /// to the caller with its body still streaming (default [`DEFAULT_STREAM_AFTER`], 1 s).
+    /// to the caller with its body still streaming (default [`DEFAULT_STREAM_AFTER`], 1 s),
+    /// counted from the first part of the body that was not there at once.
     ///
     /// A body that ends in time is stored before the caller gets the response, which then
     /// reports [`stored`](crate::CacheInfo::stored). One still arriving (a watch or long-poll
-    /// stream, an origin that writes as it computes) is not held back any longer: the
-    /// caller reads it as it comes, and it is stored, within
-    /// [`max_body_size`](Self::max_body_size), once the caller has read it to its end. A
-    /// caller that drops it early, or an error midway, stores nothing. Event streams
+    /// stream, an origin that writes as it computes, a large download on a slow link, with
+    /// or without `Content-Length`) is not held back any longer: the caller reads it as it
+    /// comes, and it is stored once the caller has read it to its end: in memory up to
+    /// [`max_body_size`](Self::max_body_size), or, in a store that keeps bodies in files,
+    /// written to its file as it streams, at any size. Identical requests meanwhile wait
+    /// for it (single-flight). A caller that drops it early, or an error midway, stores
+    /// nothing. A recording ([`CacheMode::Record`](crate::CacheMode::Record)) and a
+    /// background refresh read the whole body first, as before. Event streams
     /// (`text/event-stream`) are never held: they pass through unstored.
+    ///
+    /// `Duration::MAX` turns this off: every body is read whole (or to the size limit)
+    /// before the caller gets the response. The wait is a tokio timer, like reqwest's own
+    /// timeouts; under a paused test clock (`start_paused`) it fires as soon as the
+    /// runtime waits on the network, so tests with one see bodies stream.
     ///
     /// ```
     /// use std::time::Duration;

@@ -7,6 +7,7 @@ use http::{HeaderMap, Method};
 use reqwest::Request;
 use url::Url;
 
+use crate::flight::LeaderGuard;
 use crate::lookup::Found;
 use crate::policy::UserExpiration;
 use crate::revalidate::{add_validators, confirms, is_conditional};
@@ -34,6 +35,10 @@ pub(crate) struct Exchange {
     /// [`CacheMode::Record`](crate::CacheMode::Record): store whatever the settings allow,
     /// whatever the response's freshness says.
     pub(crate) recording: bool,
+    /// This request's lead of its single flight, if it leads one: followers wait until it
+    /// drops, with the exchange once the answer is stored (or not), or with the body being
+    /// stored as the caller reads it.
+    pub(crate) leader: Option<LeaderGuard>,
 }
 
 impl Exchange {
@@ -63,6 +68,7 @@ impl Exchange {
             ),
             validating: false,
             recording: false,
+            leader: None,
         })
     }
 

@@ -18,9 +18,14 @@ const RECENT_LIMIT: usize = 4096;
 /// a flight's bookkeeping).
 type ByKey<V> = HashMap<CacheKey, V, foldhash::fast::RandomState>;
 
-/// The requests in flight, by key, and the keys whose flights finished recently.
+/// The requests in flight, by key, and the keys whose flights finished recently. Shared
+/// with each leader's guard, which may outlive the request's future (a body stored as the
+/// caller reads it keeps its flight until then).
 #[derive(Debug, Default)]
-pub(crate) struct Flights {
+pub(crate) struct Flights(Arc<Table>);
+
+#[derive(Debug, Default)]
+struct Table {
     in_flight: Mutex<ByKey<Arc<Landing>>>,
     /// Key → the sequence number its last flight finished at.
     recent: Mutex<ByKey<u64>>,
@@ -37,20 +42,28 @@ pub(crate) struct Landing {
 }
 
 /// This request's part in a flight.
-pub(crate) enum Flight<'a> {
-    /// Fetch; followers are released when the guard drops (done, failed or cancelled).
-    Leader(LeaderGuard<'a>),
+pub(crate) enum Flight {
+    /// Fetch; followers are released when the guard drops (stored, failed or cancelled).
+    Leader(LeaderGuard),
     /// Wait for the leader, then look in the cache.
     Follower(Arc<Landing>),
 }
 
-pub(crate) struct LeaderGuard<'a> {
-    flights: &'a Flights,
+pub(crate) struct LeaderGuard {
+    flights: Arc<Table>,
     key: CacheKey,
     landing: Arc<Landing>,
 }
 
-impl Drop for LeaderGuard<'_> {
+impl std::fmt::Debug for LeaderGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LeaderGuard")
+            .field("key", &self.key)
+            .finish()
+    }
+}
+
+impl Drop for LeaderGuard {
     fn drop(&mut self) {
         let sequence = self.flights.finished.fetch_add(1, Ordering::AcqRel) + 1;
         {
@@ -75,33 +88,35 @@ impl Drop for LeaderGuard<'_> {
     }
 }
 
-impl Flights {
+impl Table {
     fn lock(&self) -> MutexGuard<'_, ByKey<Arc<Landing>>> {
         self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
 
+impl Flights {
     /// A mark to take before reading the cache, for [`finished_since`](Self::finished_since).
     pub(crate) fn mark(&self) -> u64 {
-        self.finished.load(Ordering::Acquire)
+        self.0.finished.load(Ordering::Acquire)
     }
 
     /// True when a flight for `key` finished after `mark` was taken: what it stored may not
     /// have been there when the cache was read.
     pub(crate) fn finished_since(&self, key: &CacheKey, mark: u64) -> bool {
-        let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        let recent = self.0.recent.lock().unwrap_or_else(|p| p.into_inner());
         recent.get(key).is_some_and(|finished| *finished > mark)
     }
 
     /// Leads the flight for `key`, or follows the one already under way.
-    pub(crate) fn join(&self, key: CacheKey) -> Flight<'_> {
-        let mut in_flight = self.lock();
+    pub(crate) fn join(&self, key: CacheKey) -> Flight {
+        let mut in_flight = self.0.lock();
         if let Some(landing) = in_flight.get(&key) {
             return Flight::Follower(Arc::clone(landing));
         }
         let landing = Arc::new(Landing::default());
         in_flight.insert(key, Arc::clone(&landing));
         Flight::Leader(LeaderGuard {
-            flights: self,
+            flights: Arc::clone(&self.0),
             key,
             landing,
         })
@@ -130,7 +145,7 @@ mod tests {
         CacheKey::from_digest([7; 16])
     }
 
-    fn join(flights: &Flights) -> Flight<'_> {
+    fn join(flights: &Flights) -> Flight {
         flights.join(key())
     }
 

@@ -352,7 +352,7 @@ impl CacheMiddleware {
             }
             _ => None,
         };
-        let _leader = match flight {
+        let leader = match flight {
             Some((Flight::Follower(done), wait)) => {
                 let follow = self.follow(done, wait, url_key, directives, mode, &req);
                 if let Some(response) = follow.await {
@@ -377,6 +377,7 @@ impl CacheMiddleware {
         let mut exchange =
             Exchange::new(settings, url_key, found, miss.user, miss.directives, &req);
         exchange.recording = mode == CacheMode::Record;
+        exchange.leader = leader;
         // Not boxed again: this whole future is the miss path's own box (see its caller).
         fetch(&self.cache, exchange, req, extensions, next).await
     }

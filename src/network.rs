@@ -45,7 +45,8 @@ pub(crate) async fn fetch(
             result = next.run(again, extensions).await;
         }
     }
-    let patience = Some(cache.settings.stream_after);
+    // A recording reads whole: a caller checking only the status still records the body.
+    let patience = (!exchange.recording).then_some(cache.settings.stream_after);
     finish(cache, exchange, result, patience).await
 }
 

@@ -1,13 +1,15 @@
 //! Caching a body larger than `max_body_size`, or slower to end than `stream_after`, while
-//! it streams to the caller, in a store that keeps bodies in files ([`cache_core::BodyFiles`]): each chunk is written to the
-//! store's spool, then handed to the caller, so the caller's reads drive the writes and
-//! memory holds a chunk (and the store's batch), never the body. The entry is committed
-//! when the body ends, before the caller sees the end, so the next request finds it. An
-//! origin error, or a caller that drops the body early, drops the spool and its file:
-//! nothing is stored.
+//! it streams to the caller, in a store that keeps bodies in files
+//! ([`cache_core::BodyFiles`]): each chunk is written to the store's spool, then handed to
+//! the caller, so the caller's reads drive the writes and memory holds a chunk (and the
+//! store's batch), never the body. The entry is committed when the body ends, before the
+//! caller sees the end, so the next request finds it; the request's single flight lasts
+//! until then. An origin error, or a caller that drops the body early, drops the spool and
+//! its file: nothing is stored.
 //!
 //! Only responses that do not vary, under the request's URL key (no Vary variant, no
-//! redirect alias). With signatures on, only bodies whose length the origin announced
+//! redirect alias; a redirected one only outside strict mode, which stores it for its final
+//! URL alone). With signatures on, only bodies whose length the origin announced
 //! (the signature covers the length, which precedes the body).
 //!
 //! Calls [`variants`](crate::variants), the store calls and leaf modules.
@@ -22,6 +24,7 @@ use futures_util::stream::BoxStream;
 
 use crate::body::rejoin;
 use crate::cache::Cache;
+use crate::flight::LeaderGuard;
 use crate::info::CacheInfo;
 use crate::response_parts::ResponseParts;
 use crate::stats::StatsCounters;
@@ -43,6 +46,7 @@ pub(crate) async fn spool_response(
     plan: Plan<'_>,
     (parts, read, rest): (ResponseParts, Vec<Bytes>, reqwest::Response),
     not_stored: CacheInfo,
+    leader: Option<LeaderGuard>,
 ) -> reqwest::Response {
     let store = &cache.live.store;
     let key = plan.meta.key;
@@ -60,6 +64,7 @@ pub(crate) async fn spool_response(
         encoder: Some(encoder),
         meta: Some(plan.meta),
         stats: Arc::clone(&cache.live.stats),
+        _leader: leader,
     };
     let body = futures_util::stream::unfold(writing, Writing::next);
     // Not stored yet: only once the caller has read the body to its end.
@@ -80,6 +85,9 @@ struct Writing {
     encoder: Option<BodyEncoder>,
     meta: Option<EntryMeta>,
     stats: Arc<StatsCounters>,
+    /// The request's lead of its single flight: followers wait until the body is stored or
+    /// abandoned.
+    _leader: Option<LeaderGuard>,
 }
 
 impl Writing {

@@ -191,10 +191,15 @@ pub(crate) async fn store_response(
         let info = whole.info(stored_key, not_stored);
         return parts.into_response(reqwest::Body::from(body), info);
     };
-    // A store that keeps bodies in files writes the rest as it streams, when it can take
-    // it (a signed body needs its announced length); in memory otherwise, within the limit.
+    // A store that keeps bodies in files writes the rest as it streams, under the request's
+    // key, when it can take it (a signed body needs its announced length); in memory
+    // otherwise, within the limit. A redirected response is stored for its final URL as well
+    // (in strict mode, for it alone): a slow one in memory, where that is done, and one over
+    // the limit in strict mode not at all.
+    let redirected = parts.url != whole.exchange.url;
     let to_file = spools
         && parse_vary(&parts.headers) == Vary::None
+        && !(redirected && (tail == Tail::Slow || settings.strict))
         && cache
             .live
             .store
@@ -214,8 +219,11 @@ pub(crate) async fn store_response(
         key: Some(url_key),
         ..not_stored
     };
+    let mut whole = whole;
+    // Not needed to store, and the stale entry's body would be held as long as this one.
+    whole.exchange.found = None;
     let pending = tee::Pending {
-        cache: Arc::clone(cache),
+        cache: Arc::downgrade(cache),
         final_url: parts.url.clone(),
         whole,
         cached,
@@ -314,13 +322,15 @@ impl Whole {
     /// The response written to the store's spool as its body streams to the caller: under
     /// the request's key (no variant, no alias), committed when the body ends.
     async fn spool(
-        &self,
+        mut self,
         cache: &Cache,
         cached: CachedResponse,
         announced: Option<u64>,
         body: (ResponseParts, Vec<Bytes>, Response),
         not_stored: CacheInfo,
     ) -> Response {
+        // The flight's followers wait for the body to be stored, or abandoned.
+        let leader = self.exchange.leader.take();
         let to = &self.exchange;
         let meta_url = cached.request.url.as_str().to_owned();
         let url_group = cache.settings.keys.url_group(&to.url);
@@ -337,7 +347,7 @@ impl Whole {
             },
             announced,
         };
-        spool_response(cache, plan, body, not_stored).await
+        spool_response(cache, plan, body, not_stored, leader).await
     }
 
     /// The request's key.

@@ -11,7 +11,7 @@
 //!
 //! Calls [`store_response`](crate::store_response) (its `Whole`) and leaf modules.
 
-use std::sync::Arc;
+use std::sync::Weak;
 
 use bytes::Bytes;
 use cache_core::CachedResponse;
@@ -24,11 +24,13 @@ use crate::info::CacheInfo;
 use crate::response_parts::ResponseParts;
 use crate::store_response::Whole;
 
-/// What is stored once the body is whole: the response (its body still empty), where.
+/// What is stored once the body is whole: the response (its body still empty), where. The
+/// exchange in `whole` holds the request's lead of its single flight, if any: followers wait
+/// until the body is stored or abandoned.
 pub(crate) struct Pending {
-    /// Held for the body's life, as a caller's response holds nothing else of the cache:
-    /// a middleware dropped meanwhile still has this body stored.
-    pub(crate) cache: Arc<Cache>,
+    /// Held weakly, as background refreshes hold it: a body still streaming when the
+    /// middleware and its handles are dropped is not stored.
+    pub(crate) cache: Weak<Cache>,
     pub(crate) whole: Whole,
     pub(crate) cached: CachedResponse,
     /// The URL the response came from (the request's, unless redirected).
@@ -44,7 +46,12 @@ pub(crate) fn stream_then_store(
     info: CacheInfo,
 ) -> reqwest::Response {
     let kept_len = read.iter().map(|chunk| chunk.len() as u64).sum();
+    let limit = pending
+        .cache
+        .upgrade()
+        .map_or(0, |cache| cache.settings.max_body_bytes);
     let tee = Tee {
+        limit,
         kept: read.clone(),
         kept_len,
         read: read.into_iter(),
@@ -60,6 +67,8 @@ struct Tee {
     /// The chunks handed on so far (shared with the caller's, not copied).
     kept: Vec<Bytes>,
     kept_len: u64,
+    /// `max_body_size`: a body that grows past it is not stored.
+    limit: u64,
     /// Chunks read before the response was handed over.
     read: std::vec::IntoIter<Bytes>,
     rest: BoxStream<'static, reqwest::Result<Bytes>>,
@@ -93,7 +102,7 @@ impl Tee {
             return;
         };
         self.kept_len += chunk.len() as u64;
-        if self.kept_len > pending.cache.settings.max_body_bytes {
+        if self.kept_len > self.limit {
             let key = pending.whole.key();
             tracing::debug!(%key, "streamed body over max_body_size; not cached");
             self.give_up();
@@ -115,6 +124,9 @@ impl Tee {
             final_url,
         }) = self.pending.take()
         else {
+            return;
+        };
+        let Some(cache) = cache.upgrade() else {
             return;
         };
         cached.body = concat(std::mem::take(&mut self.kept), self.kept_len);

@@ -11,7 +11,7 @@
 //! - `/broken`: sends part of a body, then fails the connection.
 //! - `/events/{name}`: `text/event-stream` without `Content-Length`: one event, then the
 //!   stream stays open (server-sent events, which never end).
-//! - `/redirect/{name}`: `302` to `/target/{name}`.
+//! - `/redirect/{name}`: `302` to `/target/{name}`; `/to-trickle/{name}` to `/trickle/{name}`.
 //! - `/moved/{name}`: `302`, `no-store`, to `/custom/{name}?`[`MOVED_TARGET_QUERY`] (fresh
 //!   for ten minutes).
 //! - `/headers`: repeated and non-UTF-8 header values.
@@ -544,6 +544,11 @@ async fn route(log: Arc<Mutex<Log>>, request: Request) -> Response {
         ["redirect", name] => (
             StatusCode::FOUND,
             [(header::LOCATION, format!("/target/{name}"))],
+        )
+            .into_response(),
+        ["to-trickle", name] => (
+            StatusCode::FOUND,
+            [(header::LOCATION, format!("/trickle/{name}"))],
         )
             .into_response(),
         ["sorts", name] => {

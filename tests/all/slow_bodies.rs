@@ -169,3 +169,103 @@ async fn a_body_that_ends_in_time_is_stored_before_it_is_returned() {
     assert_eq!(response.bytes().await.unwrap(), whole());
     assert_served_from_cache(&client, &origin, "o").await;
 }
+
+/// An identical request made while a slow body streams to the first caller waits for it to
+/// be stored (single-flight), rather than going to the origin as well: the leader's flight
+/// lasts until its body is stored, not until its head is returned.
+#[tokio::test]
+async fn a_request_for_a_slow_body_in_flight_waits_for_it() {
+    let origin = Origin::start().await;
+    let (client, _) = client(CacheMiddleware::builder().store(MemoryStore::new()));
+    let (response, _) = first_part(&client, &origin, "sf").await;
+    let second = tokio::spawn({
+        let send = client.get(origin.url("/trickle/sf")).send();
+        async move { tokio::time::timeout(WAIT, send).await }
+    });
+    // Time for the second request to join the flight (or, wrongly, reach the origin).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    origin.open_gate();
+    assert_eq!(rest_of(response).await, TRICKLE_REST);
+    let second = second
+        .await
+        .unwrap()
+        .expect("the second request is answered")
+        .unwrap();
+    assert!(
+        second.cache_info().unwrap().from_cache,
+        "answered from the cache"
+    );
+    assert_eq!(second.bytes().await.unwrap(), whole());
+    assert_eq!(
+        origin.hits("/trickle/sf"),
+        1,
+        "one request reached the origin"
+    );
+}
+
+/// A recording reads a slow body whole before returning: a caller that checks only the
+/// status still records it.
+#[tokio::test]
+async fn a_recording_reads_a_slow_body_whole() {
+    let origin = Origin::start().await;
+    let builder = CacheMiddleware::builder()
+        .store(MemoryStore::new())
+        .mode(reqwest_caching::CacheMode::Record);
+    let (client, handle) = client(builder);
+    let send = client.get(origin.url("/trickle/r")).send();
+    let opened = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        origin.open_gate();
+    };
+    let (response, ()) = tokio::join!(send, opened);
+    let response = response.unwrap();
+    assert!(
+        response.cache_info().unwrap().stored,
+        "stored before returned"
+    );
+    drop(response);
+    assert_eq!(handle.count().await.unwrap(), 1);
+}
+
+/// Strict mode stores a redirected response for its final URL alone (the redirect's own
+/// directives were never seen); a slow one too, in a store that keeps files, where the
+/// spool would have stored it for the URL asked for.
+#[cfg(feature = "fs")]
+#[tokio::test]
+async fn a_slow_redirected_body_is_stored_for_its_final_url_alone_in_strict_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = reqwest_caching::FsStore::open(dir.path()).unwrap();
+    let origin = Origin::start().await;
+    let builder = CacheMiddleware::builder()
+        .store(store)
+        .strict_rfc9111(true)
+        .expire_after(Duration::from_secs(600));
+    let (client, _) = client(builder);
+    let send = client.get(origin.url("/to-trickle/s")).send();
+    let mut response = tokio::time::timeout(WAIT, send).await.unwrap().unwrap();
+    let first = tokio::time::timeout(WAIT, response.chunk())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.as_deref(), Some(TRICKLE_FIRST));
+    origin.open_gate();
+    assert_eq!(rest_of(response).await, TRICKLE_REST);
+    let again = client
+        .get(origin.url("/to-trickle/s"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !again.cache_info().unwrap().from_cache,
+        "not for the URL asked"
+    );
+    assert_eq!(origin.hits("/to-trickle/s"), 2);
+    let hits = origin.hits("/trickle/s");
+    let final_url = client.get(origin.url("/trickle/s")).send().await.unwrap();
+    assert!(
+        final_url.cache_info().unwrap().from_cache,
+        "for the final URL"
+    );
+    assert_eq!(final_url.bytes().await.unwrap(), whole());
+    assert_eq!(origin.hits("/trickle/s"), hits);
+}
