@@ -253,9 +253,11 @@ fn check(name: &str, report: &OutageReport) {
         report.errors
     );
     // The breaker's back-off is at most 1 s: once the store answers again, a probe finds it
-    // by then.
+    // by then. Bounded by a few back-offs and store bounds (a probe that hits a freshly
+    // restarted server's slow first call opens the breaker once more), not by a time a
+    // loaded machine can pass: without the probes, caching would not resume at all.
     assert!(
-        report.resumed_after < Duration::from_secs(5),
+        report.resumed_after < Duration::from_secs(15),
         "{name}: caching resumed only {:?} after the store answered again",
         report.resumed_after
     );

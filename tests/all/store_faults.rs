@@ -70,9 +70,12 @@ fn is_store_error<T: std::fmt::Debug>(result: Result<T, Error>) -> bool {
 
 #[tokio::test]
 async fn every_handle_operation_is_bounded_against_a_hanging_store() {
+    // A clock that stands still: the breaker opened by the timeouts stays open however long
+    // a loaded machine takes between the calls (its back-off is on this clock).
     let cache = CacheMiddleware::builder()
         .store(HangingStore)
         .store_timeout(Duration::from_millis(20))
+        .clock(std::sync::Arc::new(reqwest_caching::ManualClock::starting_now()))
         .build()
         .unwrap();
     let handle = cache.handle();

@@ -1148,7 +1148,9 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn reads_take_a_snapshot_when_commits_are_quiet_and_reads_frequent() {
         let dir = tempfile::tempdir().unwrap();
-        let reuse = Duration::from_millis(300);
+        // Long enough that a loaded machine never spends it between two steps meant to be
+        // within it.
+        let reuse = Duration::from_secs(3);
         let store = store_at(&dir.path().join("s.sqlite"), reuse);
         let readers = &store.inner.quick_readers;
         let read = |expected: &str| {
@@ -1166,7 +1168,7 @@ mod tests {
             0,
             "just after a commit, the writer reads"
         );
-        std::thread::sleep(reuse + Duration::from_millis(20));
+        std::thread::sleep(reuse + Duration::from_millis(50));
         read("five");
         assert_eq!(readers.open_now(), 0, "a lone read begins no snapshot");
         read("five");
