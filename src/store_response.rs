@@ -187,7 +187,9 @@ pub(crate) async fn store_response(
     };
     let Some((read, rest, tail)) = tail else {
         let body = cached.body.clone();
-        let stored_key = whole.save(cache, cached, &parts.url).await;
+        // Boxed: the write's future is most of a miss's state, and every future around it
+        // (up to the miss path's own box) is moved, its size copied, as it is made.
+        let stored_key = Box::pin(whole.save(cache, cached, &parts.url)).await;
         let info = whole.info(stored_key, not_stored);
         return parts.into_response(reqwest::Body::from(body), info);
     };

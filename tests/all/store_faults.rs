@@ -75,7 +75,9 @@ async fn every_handle_operation_is_bounded_against_a_hanging_store() {
     let cache = CacheMiddleware::builder()
         .store(HangingStore)
         .store_timeout(Duration::from_millis(20))
-        .clock(std::sync::Arc::new(reqwest_caching::ManualClock::starting_now()))
+        .clock(std::sync::Arc::new(
+            reqwest_caching::ManualClock::starting_now(),
+        ))
         .build()
         .unwrap();
     let handle = cache.handle();
