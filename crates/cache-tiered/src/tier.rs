@@ -26,8 +26,11 @@ pub(crate) struct Tier {
     /// Held by a fill of a key on the stripe while it puts its copy and that copy's deadline:
     /// two fills racing each keep their own deadline with their own copy.
     fills: [std::sync::Mutex<()>; STRIPES],
-    /// Bumped for each flush.
+    /// Bumped as each flush begins: fills that began before no longer stick.
     flushes: AtomicU64,
+    /// Bumped once each flush has emptied memory: what the stats report, so that whoever
+    /// sees a flush counted sees memory emptied by it.
+    flushed: AtomicU64,
     /// Whether memory answers before the backing store: always without an invalidation
     /// source; with one, only while its subscription is live.
     live: AtomicBool,
@@ -68,6 +71,7 @@ impl Tier {
             stripes: std::array::from_fn(|_| AtomicU64::new(0)),
             fills: std::array::from_fn(|_| std::sync::Mutex::new(())),
             flushes: AtomicU64::new(0),
+            flushed: AtomicU64::new(0),
             live: AtomicBool::new(live),
             deadlines,
             invalidations: AtomicU64::new(0),
@@ -191,6 +195,7 @@ impl Tier {
         self.flushes.fetch_add(1, Ordering::SeqCst);
         let _ = self.memory.clear().now_or_never();
         self.deadlines.until.clear();
+        self.flushed.fetch_add(1, Ordering::Release);
     }
 
     /// Keys dropped on notice from the invalidation source so far.
@@ -200,7 +205,7 @@ impl Tier {
 
     /// Flushes so far (clears, lost and regained subscriptions).
     pub(crate) fn flushes(&self) -> u64 {
-        self.flushes.load(Ordering::SeqCst)
+        self.flushed.load(Ordering::Acquire)
     }
 }
 
@@ -292,6 +297,25 @@ mod tests {
             std::thread::scope(|scope| {
                 scope.spawn(|| tier.invalidated(&key));
                 while tier.invalidations() <= round {
+                    std::hint::spin_loop();
+                }
+                assert_eq!(tier.copy(&key), None, "round {round}: counted, still held");
+            });
+        }
+    }
+
+    /// As with invalidations: once a flush is counted, memory holds nothing it held before.
+    #[test]
+    fn a_counted_flush_has_emptied_memory() {
+        let tier = Tier::new(MemoryStore::new(), None, true);
+        let e = entry(1, "a");
+        let key = e.meta.key;
+        // Fewer rounds than for invalidations: each flush empties every shard.
+        for round in 0..1_000u64 {
+            tier.fill(e.clone(), tier.guard(&key));
+            std::thread::scope(|scope| {
+                scope.spawn(|| tier.flush());
+                while tier.flushes() <= round {
                     std::hint::spin_loop();
                 }
                 assert_eq!(tier.copy(&key), None, "round {round}: counted, still held");
