@@ -1,6 +1,6 @@
 //! Reading a response body once, up to a size limit, without ever losing it.
 //!
-//! Calls `info`, `response_parts` (nothing that calls it).
+//! Calls `info`, `response_parts`, `sized_body` (nothing that calls it).
 
 use std::future::Future;
 use std::task::Poll;
@@ -11,6 +11,7 @@ use futures_util::StreamExt;
 
 use crate::info::CacheInfo;
 use crate::response_parts::ResponseParts;
+use crate::sized_body;
 
 /// A body read whole, or the response handed back intact for the caller.
 pub(crate) enum ReadBody {
@@ -35,8 +36,9 @@ pub(crate) fn rejoin(
     rest: reqwest::Response,
     info: CacheInfo,
 ) -> reqwest::Response {
+    let length = sized_body::length(&read, &rest);
     let body = futures_util::stream::iter(read.into_iter().map(Ok)).chain(rest.bytes_stream());
-    parts.into_response(reqwest::Body::wrap_stream(body), info)
+    parts.into_response(sized_body::streamed(body, length), info)
 }
 
 /// Reads `response`'s body if it fits in `limit` bytes and, given a `patience`, ends within

@@ -77,13 +77,15 @@ impl FileBody {
             .file
             .try_clone()
             .and_then(|mut file| file.seek(SeekFrom::Start(0)).map(|_| file));
+        let length = self.len;
         let state = Reading {
             file: start.map_err(FileBodyError::Read),
             left: self.len,
             verifier: Some(self.verifier.clone()),
             body: self,
         };
-        reqwest::Body::wrap_stream(futures_util::stream::unfold(state, Reading::next))
+        let body = futures_util::stream::unfold(state, Reading::next);
+        crate::sized_body::streamed(body, Some(length))
     }
 }
 

@@ -45,6 +45,7 @@ mod secret_key;
 mod serve;
 mod settings;
 mod sharded_table;
+mod sized_body;
 mod spool;
 mod stale;
 mod stats;

@@ -27,6 +27,7 @@ use crate::cache::Cache;
 use crate::flight::LeaderGuard;
 use crate::info::CacheInfo;
 use crate::response_parts::ResponseParts;
+use crate::sized_body;
 use crate::stats::StatsCounters;
 use crate::variants::{Placement, clear_variants};
 
@@ -57,6 +58,7 @@ pub(crate) async fn spool_response(
     let Some(spool) = store.begin_spool(&key).await else {
         return rejoin(parts, read, rest, not_stored);
     };
+    let length = sized_body::length(&read, &rest);
     let writing = Writing {
         read: read.into_iter(),
         rest: rest.bytes_stream().boxed(),
@@ -72,7 +74,7 @@ pub(crate) async fn spool_response(
         key: Some(key),
         ..not_stored
     };
-    parts.into_response(reqwest::Body::wrap_stream(body), info)
+    parts.into_response(sized_body::streamed(body, length), info)
 }
 
 /// A body on its way to the caller and to the store.

@@ -22,6 +22,7 @@ use crate::body::concat;
 use crate::cache::Cache;
 use crate::info::CacheInfo;
 use crate::response_parts::ResponseParts;
+use crate::sized_body;
 use crate::store_response::Whole;
 
 /// What is stored once the body is whole: the response (its body still empty), where. The
@@ -45,6 +46,7 @@ pub(crate) fn stream_then_store(
     rest: reqwest::Response,
     info: CacheInfo,
 ) -> reqwest::Response {
+    let length = sized_body::length(&read, &rest);
     let kept_len = read.iter().map(|chunk| chunk.len() as u64).sum();
     let limit = pending
         .cache
@@ -59,7 +61,7 @@ pub(crate) fn stream_then_store(
         pending: Some(pending),
     };
     let body = futures_util::stream::unfold(tee, Tee::next);
-    parts.into_response(reqwest::Body::wrap_stream(body), info)
+    parts.into_response(sized_body::streamed(body, length), info)
 }
 
 /// A body on its way to the caller, kept to be stored when it ends.

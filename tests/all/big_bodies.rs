@@ -68,6 +68,21 @@ async fn fetch(s: &Setup, path: &str) -> (Vec<u8>, reqwest_caching::CacheInfo) {
     (response.bytes().await.unwrap().to_vec(), info)
 }
 
+/// A body streamed to the caller as it is written to its file, and served from that file
+/// later, keeps its length: `content_length()` reads a body's size hint, which a stream has
+/// none of (a download's progress bar had no total, through the cache only).
+#[tokio::test]
+async fn a_body_streamed_or_served_from_its_file_keeps_its_length() {
+    let s = setup(false).await;
+    let path = format!("/pattern/{SIZE}");
+    for round in ["written as it streams", "served from its file"] {
+        let response = s.client.get(s.origin.url(&path)).send().await.unwrap();
+        assert_eq!(response.content_length(), Some(SIZE as u64), "{round}");
+        assert_eq!(response.bytes().await.unwrap().len(), SIZE, "{round}");
+    }
+    assert_eq!(hits(&s, &path), 1, "the second came from the file");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_body_over_the_limit_is_stored_as_it_streams_and_served_from_its_file() {
     for path in [

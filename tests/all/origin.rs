@@ -22,7 +22,7 @@
 //! - `/held/{name}`: every request waits until the test opens the gate.
 //! - `/trickle/{name}`: a body without `Content-Length` whose first part ([`TRICKLE_FIRST`])
 //!   goes out at once and whose rest ([`TRICKLE_REST`]) once the test opens the gate (a
-//!   watch stream, an origin writing as it computes).
+//!   watch stream, an origin writing as it computes); `?length` announces its length.
 //! - `/gate/{name}`: answers the first request, later ones once the test opens the gate.
 //! - `/hang/{name}`: answers the first request, then never answers (and counts abandoned ones).
 //! - `/stall/{name}`: answers the first request; later ones send the head and a first chunk,
@@ -353,11 +353,18 @@ async fn route(log: Arc<Mutex<Log>>, request: Request) -> Response {
                 Ok::<_, Infallible>(Bytes::from_static(TRICKLE_FIRST))
             });
             let body = first.chain(futures_util::stream::once(rest));
-            (
+            let mut response = (
                 [(header::CONTENT_TYPE, "application/x-ndjson")],
                 Body::from_stream(body),
             )
-                .into_response()
+                .into_response();
+            if parts.uri.query() == Some("length") {
+                let length = TRICKLE_FIRST.len() + TRICKLE_REST.len();
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+            }
+            response
         }
         ["gate", _] if n > 1 => {
             let gate = log.lock().unwrap().gate.clone();
