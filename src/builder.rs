@@ -759,6 +759,7 @@ impl CacheMiddlewareBuilder {
             refresher,
             vary_guesses: VaryGuesses::default(),
             variant_keys: VariantKeys::default(),
+            url_changes: Arc::default(),
         };
         Ok(CacheMiddleware::from_cache(Cache { settings, live }))
     }

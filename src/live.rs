@@ -10,6 +10,7 @@ use crate::flight::Flights;
 use crate::refresh::Refresher;
 use crate::stats::StatsCounters;
 use crate::store_calls::StoreCalls;
+use crate::url_changes::UrlChanges;
 use crate::variant_keys::VariantKeys;
 use crate::vary_guesses::VaryGuesses;
 
@@ -24,4 +25,6 @@ pub(crate) struct Live {
     pub(crate) vary_guesses: VaryGuesses,
     /// The variant key last computed under each URL key.
     pub(crate) variant_keys: VariantKeys,
+    /// URLs unsafe requests changed, for writes of responses that arrived before.
+    pub(crate) url_changes: Arc<UrlChanges>,
 }

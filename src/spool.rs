@@ -29,6 +29,7 @@ use crate::info::CacheInfo;
 use crate::response_parts::ResponseParts;
 use crate::sized_body;
 use crate::stats::StatsCounters;
+use crate::url_changes::{Seen, UrlChanges};
 use crate::variants::{Placement, clear_variants};
 
 /// What the spooled entry will be: the response to store (its body empty), where, until when.
@@ -38,6 +39,9 @@ pub(crate) struct Plan<'a> {
     pub(crate) meta: EntryMeta,
     /// The body's length, as the origin announced it.
     pub(crate) announced: Option<u64>,
+    /// The URL's invalidation counter as the response arrived: a change since is not
+    /// committed over.
+    pub(crate) changes: Seen,
 }
 
 /// The caller's response, streaming `read` then the rest of `rest`, written to the store as
@@ -66,6 +70,7 @@ pub(crate) async fn spool_response(
         encoder: Some(encoder),
         meta: Some(plan.meta),
         stats: Arc::clone(&cache.live.stats),
+        url_changes: (Arc::clone(&cache.live.url_changes), plan.changes),
         _leader: leader,
     };
     let body = futures_util::stream::unfold(writing, Writing::next);
@@ -87,6 +92,8 @@ struct Writing {
     encoder: Option<BodyEncoder>,
     meta: Option<EntryMeta>,
     stats: Arc<StatsCounters>,
+    /// The cache's invalidation counters, and the URL's as the response arrived.
+    url_changes: (Arc<UrlChanges>, Seen),
     /// The request's lead of its single flight: followers wait until the body is stored or
     /// abandoned.
     _leader: Option<LeaderGuard>,
@@ -140,6 +147,13 @@ impl Writing {
             tracing::debug!(%key, "body not of its announced length; not cached");
             return;
         };
+        // An unsafe request changed the URL while the body streamed: dropping the spool
+        // removes its file. (A change during the commit itself is not caught.)
+        let (changes, seen) = &self.url_changes;
+        if changes.changed_since(*seen) {
+            tracing::debug!(%key, "URL changed since the response; not cached");
+            return;
+        }
         match spool.commit(meta, before, after).await {
             Ok(()) => self.stats.store(),
             Err(cache_core::StoreError::TooLarge { size, limit }) => {

@@ -28,6 +28,7 @@ use crate::spool::{Plan, spool_response};
 use crate::storable::{storable, streams_without_end};
 use crate::stored_fields;
 use crate::tee;
+use crate::url_changes::Seen;
 use crate::variants::{Placement, SeenIndex, save_response};
 
 /// The response as stored: Set-Cookie is a credential, so outside strict mode, even where
@@ -134,6 +135,10 @@ pub(crate) async fn store_response(
     if !cacheable {
         return with_info(response, not_stored);
     }
+    // Taken as the response arrives: an unsafe request that changes the URL from now on
+    // keeps it from being stored (see `url_changes`).
+    let url_group = settings.keys.url_group(&exchange.url);
+    let changes = cache.live.url_changes.seen(&url_group);
     // HEAD responses announce the GET body's length; only a real body can be too large.
     let announced = response.content_length();
     let announced_too_large = exchange.method != Method::HEAD
@@ -182,6 +187,8 @@ pub(crate) async fn store_response(
     let url_key = exchange.url_key;
     let whole = Whole {
         exchange,
+        url_group,
+        changes,
         now,
         expires_at,
     };
@@ -246,33 +253,62 @@ enum Tail {
 /// after a redirect, the final URL's), and for how long.
 pub(crate) struct Whole {
     exchange: Box<Exchange>,
+    /// The request URL's group.
+    url_group: cache_core::CacheKey,
+    /// The URL's invalidation counter as the response arrived.
+    changes: Seen,
     now: std::time::SystemTime,
     expires_at: Option<std::time::SystemTime>,
 }
 
 impl Whole {
     /// Writes `cached` (its body whole, from `final_url`: the request's URL unless
-    /// redirected) unless the stored filter refuses it; the key it went under, if stored.
+    /// redirected) unless the stored filter refuses it, or an unsafe request changed the URL
+    /// since the response arrived (then what was written meanwhile is deleted again); the
+    /// key it went under, if stored.
     pub(crate) async fn save(
         &self,
         cache: &Cache,
         cached: CachedResponse,
         final_url: &url::Url,
     ) -> Option<cache_core::CacheKey> {
+        let changes = &cache.live.url_changes;
+        if changes.changed_since(self.changes) {
+            tracing::debug!(key = %self.exchange.url_key, "URL changed since the response; not cached");
+            return None;
+        }
+        let written = self.write(cache, cached, final_url).await;
+        if changes.changed_since(self.changes) {
+            for key in written.iter().flatten() {
+                cache.live.store.forget(key).await;
+            }
+            return None;
+        }
+        written[0]
+    }
+
+    /// [`Whole::save`]'s write: the keys written, the request's (or, in strict mode after a
+    /// redirect, the final URL's) first and the final URL's alias second.
+    async fn write(
+        &self,
+        cache: &Cache,
+        cached: CachedResponse,
+        final_url: &url::Url,
+    ) -> [Option<cache_core::CacheKey>; 2] {
         let settings = &cache.settings;
         if settings
             .stored_filter
             .as_ref()
             .is_some_and(|keep| !keep(&cached))
         {
-            return None;
+            return [None, None];
         }
         let (to, now, expires_at) = (&self.exchange, self.now, self.expires_at);
         let meta_url = cached.request.url.as_str().to_owned();
         let store = &cache.live.store;
         let place = Placement {
             url_key: to.url_key,
-            url_group: settings.keys.url_group(&to.url),
+            url_group: self.url_group,
             meta_url: &meta_url,
             request_headers: &to.headers,
             seen: &to.seen,
@@ -299,25 +335,30 @@ impl Whole {
                 let meta_url = cached.url.clone();
                 let alias =
                     final_url_placement(settings, &to.headers, final_url, alias_key, &meta_url);
-                save_response(store, &alias, Cow::Owned(cached), now, expires_at).await
+                [
+                    save_response(store, &alias, Cow::Owned(cached), now, expires_at).await,
+                    None,
+                ]
             }
-            _ if settings.strict && *final_url != to.url && to.method != Method::GET => None,
+            _ if settings.strict && *final_url != to.url && to.method != Method::GET => {
+                [None, None]
+            }
             Some(alias_key) => {
                 let stored_key =
                     save_response(store, &place, Cow::Borrowed(&cached), now, expires_at).await;
-                if stored_key.is_some() {
-                    let alias = final_url_placement(
-                        settings,
-                        &to.headers,
-                        final_url,
-                        alias_key,
-                        &cached.url,
-                    );
-                    save_response(store, &alias, Cow::Borrowed(&cached), now, expires_at).await;
+                if stored_key.is_none() {
+                    return [None, None];
                 }
-                stored_key
+                let alias =
+                    final_url_placement(settings, &to.headers, final_url, alias_key, &cached.url);
+                let alias_key =
+                    save_response(store, &alias, Cow::Borrowed(&cached), now, expires_at).await;
+                [stored_key, alias_key]
             }
-            None => save_response(store, &place, Cow::Owned(cached), now, expires_at).await,
+            None => [
+                save_response(store, &place, Cow::Owned(cached), now, expires_at).await,
+                None,
+            ],
         }
     }
 
@@ -335,7 +376,7 @@ impl Whole {
         let leader = self.exchange.leader.take();
         let to = &self.exchange;
         let meta_url = cached.request.url.as_str().to_owned();
-        let url_group = cache.settings.keys.url_group(&to.url);
+        let url_group = self.url_group;
         let plan = Plan {
             meta: EntryMeta::new(to.url_key, meta_url.as_str(), self.now, self.expires_at)
                 .with_url_group(Some(url_group)),
@@ -348,6 +389,7 @@ impl Whole {
                 seen: &to.seen,
             },
             announced,
+            changes: self.changes,
         };
         spool_response(cache, plan, body, not_stored, leader).await
     }

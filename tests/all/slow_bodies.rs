@@ -280,3 +280,38 @@ async fn a_slow_body_keeps_its_announced_length() {
     assert_eq!(rest_of(response).await, TRICKLE_REST);
     assert_eq!(handle.count().await.unwrap(), 1, "stored at the end");
 }
+
+/// A `POST` that changes a URL while a slow body of it streams keeps that body from being
+/// stored: it was the origin's answer before the change, and storing it once read would undo
+/// the invalidation. In memory and in a store that keeps files.
+#[tokio::test]
+async fn a_slow_body_is_not_stored_over_an_invalidation_of_its_url() {
+    #[cfg(feature = "fs")]
+    let dir = tempfile::tempdir().unwrap();
+    let stores: Vec<(&str, reqwest_caching::CacheMiddlewareBuilder)> = vec![
+        (
+            "memory",
+            CacheMiddleware::builder().store(MemoryStore::new()),
+        ),
+        #[cfg(feature = "fs")]
+        (
+            "fs",
+            CacheMiddleware::builder().store(reqwest_caching::FsStore::open(dir.path()).unwrap()),
+        ),
+    ];
+    for (name, builder) in stores {
+        let origin = Origin::start().await;
+        let (client, handle) = client(builder);
+        let (response, _) = first_part(&client, &origin, "/trickle/i").await;
+        // The POST's head arrives at once (its body waits for the gate too): the URL's
+        // entries are invalidated as it does.
+        let post = client.post(origin.url("/trickle/i")).send().await.unwrap();
+        assert!(post.status().is_success(), "{name}");
+        drop(post);
+        origin.open_gate();
+        assert_eq!(rest_of(response).await, TRICKLE_REST, "{name}");
+        assert_eq!(handle.count().await.unwrap(), 0, "{name}: not stored");
+        let again = client.get(origin.url("/trickle/i")).send().await.unwrap();
+        assert!(!again.cache_info().unwrap().from_cache, "{name}");
+    }
+}
