@@ -29,14 +29,13 @@ pub(crate) enum ReadBody {
 }
 
 /// The response of a body over the limit, streaming what was read then the rest, as the
-/// caller would have seen it uncached.
+/// caller would have seen it uncached (its length, as announced with its head, kept).
 pub(crate) fn rejoin(
     parts: ResponseParts,
-    read: Vec<Bytes>,
-    rest: reqwest::Response,
+    (read, rest): (Vec<Bytes>, reqwest::Response),
+    length: Option<u64>,
     info: CacheInfo,
 ) -> reqwest::Response {
-    let length = sized_body::length(&read, &rest);
     let body = futures_util::stream::iter(read.into_iter().map(Ok)).chain(rest.bytes_stream());
     parts.into_response(sized_body::streamed(body, length), info)
 }

@@ -56,13 +56,13 @@ pub(crate) async fn spool_response(
     let store = &cache.live.store;
     let key = plan.meta.key;
     let Some(encoder) = store.body_encoder(&key, &plan.cached, plan.announced) else {
-        return rejoin(parts, read, rest, not_stored);
+        return rejoin(parts, (read, rest), plan.announced, not_stored);
     };
     clear_variants(store, &plan.place).await;
     let Some(spool) = store.begin_spool(&key).await else {
-        return rejoin(parts, read, rest, not_stored);
+        return rejoin(parts, (read, rest), plan.announced, not_stored);
     };
-    let length = sized_body::length(&read, &rest);
+    let length = plan.announced;
     let writing = Writing {
         read: read.into_iter(),
         rest: rest.bytes_stream().boxed(),

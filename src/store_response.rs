@@ -139,6 +139,11 @@ pub(crate) async fn store_response(
     // keeps it from being stored (see `url_changes`).
     let url_group = settings.keys.url_group(&exchange.url);
     let changes = cache.live.url_changes.seen(&url_group);
+    // After a redirect, the final URL's too: the response is stored for it as well.
+    let final_changes = (*response.url() != exchange.url).then(|| {
+        let final_group = settings.keys.url_group(response.url());
+        cache.live.url_changes.seen(&final_group)
+    });
     // HEAD responses announce the GET body's length; only a real body can be too large.
     let announced = response.content_length();
     let announced_too_large = exchange.method != Method::HEAD
@@ -164,7 +169,7 @@ pub(crate) async fn store_response(
         ReadBody::PassedOn(response) => return response,
         ReadBody::TooLarge(parts, read, rest) => {
             if !spools || parse_vary(&parts.headers) != Vary::None {
-                return rejoin(parts, read, rest, not_stored);
+                return rejoin(parts, (read, rest), announced, not_stored);
             }
             (parts, Bytes::new(), Some((read, rest, Tail::TooLarge)))
         }
@@ -189,6 +194,7 @@ pub(crate) async fn store_response(
         exchange,
         url_group,
         changes,
+        final_changes,
         now,
         expires_at,
     };
@@ -221,7 +227,7 @@ pub(crate) async fn store_response(
             .await;
     }
     if tail == Tail::TooLarge {
-        return rejoin(parts, read, rest, not_stored);
+        return rejoin(parts, (read, rest), announced, not_stored);
     }
     // Not stored yet: only once the caller has read the body to its end.
     let info = CacheInfo {
@@ -233,6 +239,7 @@ pub(crate) async fn store_response(
     whole.exchange.found = None;
     let pending = tee::Pending {
         cache: Arc::downgrade(cache),
+        announced,
         final_url: parts.url.clone(),
         whole,
         cached,
@@ -257,6 +264,8 @@ pub(crate) struct Whole {
     url_group: cache_core::CacheKey,
     /// The URL's invalidation counter as the response arrived.
     changes: Seen,
+    /// After a redirect, the final URL's.
+    final_changes: Option<Seen>,
     now: std::time::SystemTime,
     expires_at: Option<std::time::SystemTime>,
 }
@@ -272,19 +281,29 @@ impl Whole {
         cached: CachedResponse,
         final_url: &url::Url,
     ) -> Option<cache_core::CacheKey> {
-        let changes = &cache.live.url_changes;
-        if changes.changed_since(self.changes) {
+        if self.url_changed(cache) {
             tracing::debug!(key = %self.exchange.url_key, "URL changed since the response; not cached");
             return None;
         }
         let written = self.write(cache, cached, final_url).await;
-        if changes.changed_since(self.changes) {
+        if self.url_changed(cache) {
+            // Only what this wrote: a newer write under the same key stays.
             for key in written.iter().flatten() {
-                cache.live.store.forget(key).await;
+                cache.live.store.forget_if_created(key, self.now).await;
             }
             return None;
         }
         written[0]
+    }
+
+    /// True when an unsafe request (or the handle) changed the URL, or the final URL after a
+    /// redirect, since the response arrived.
+    fn url_changed(&self, cache: &Cache) -> bool {
+        let changes = &cache.live.url_changes;
+        changes.changed_since(self.changes)
+            || self
+                .final_changes
+                .is_some_and(|seen| changes.changed_since(seen))
     }
 
     /// [`Whole::save`]'s write: the keys written, the request's (or, in strict mode after a

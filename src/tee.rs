@@ -32,6 +32,8 @@ pub(crate) struct Pending {
     /// Held weakly, as background refreshes hold it: a body still streaming when the
     /// middleware and its handles are dropped is not stored.
     pub(crate) cache: Weak<Cache>,
+    /// The body's length, as the origin announced it with its head.
+    pub(crate) announced: Option<u64>,
     pub(crate) whole: Whole,
     pub(crate) cached: CachedResponse,
     /// The URL the response came from (the request's, unless redirected).
@@ -46,7 +48,7 @@ pub(crate) fn stream_then_store(
     rest: reqwest::Response,
     info: CacheInfo,
 ) -> reqwest::Response {
-    let length = sized_body::length(&read, &rest);
+    let length = pending.announced;
     let kept_len = read.iter().map(|chunk| chunk.len() as u64).sum();
     let limit = pending
         .cache
@@ -124,6 +126,7 @@ impl Tee {
             whole,
             mut cached,
             final_url,
+            ..
         }) = self.pending.take()
         else {
             return;

@@ -15,8 +15,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use cache_core::CacheKey;
 
-/// Independent counters: an invalidation spoils only the writes of URLs on its stripe.
-const STRIPES: usize = 64;
+/// Independent counters: an invalidation spoils only the writes of URLs on its stripe (one
+/// in 256 of the others: a download stored over minutes while unrelated URLs change is
+/// mostly stored still).
+const STRIPES: usize = 256;
 
 /// The invalidation counters of a cache.
 #[derive(Debug)]
@@ -45,7 +47,7 @@ impl UrlChanges {
         let stripe = stripe_of(url_group);
         Seen {
             stripe,
-            count: self.stripes[stripe].load(Ordering::Acquire),
+            count: self.stripes[stripe].load(Ordering::SeqCst),
         }
     }
 
@@ -53,19 +55,33 @@ impl UrlChanges {
     /// counter after this skips itself, and one that read it before wrote before the delete
     /// (which removes it) or checks again after writing.
     pub(crate) fn changed(&self, url_group: &CacheKey) {
-        self.stripes[stripe_of(url_group)].fetch_add(1, Ordering::AcqRel);
+        // Sequentially consistent, as the checks: a write then a check, against a bump then
+        // a delete, must not both miss the other.
+        self.stripes[stripe_of(url_group)].fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Marks every URL as changed (the cache cleared).
+    pub(crate) fn all_changed(&self) {
+        for stripe in &self.stripes {
+            stripe.fetch_add(1, Ordering::SeqCst);
+        }
     }
 
     /// True when a URL of `seen`'s stripe changed since it was taken.
     pub(crate) fn changed_since(&self, seen: Seen) -> bool {
-        self.stripes[seen.stripe].load(Ordering::Acquire) != seen.count
+        self.stripes[seen.stripe].load(Ordering::SeqCst) != seen.count
     }
 }
 
-/// The stripe of a URL group: its first byte (groups are digests, spread evenly).
+/// The stripe of a URL group: its first byte, from its first two hex digits (groups are
+/// digests, spread evenly).
 fn stripe_of(url_group: &CacheKey) -> usize {
     let hex = url_group.as_str().as_bytes();
-    let digit = |i: usize| usize::from(hex.get(i).copied().unwrap_or(0));
+    let digit = |i: usize| {
+        hex.get(i)
+            .and_then(|&b| char::from(b).to_digit(16))
+            .map_or(0, |d| d as usize)
+    };
     (digit(0) * 16 + digit(1)) % STRIPES
 }
 
@@ -75,6 +91,25 @@ mod tests {
 
     fn group(n: u8) -> CacheKey {
         CacheKey::from_digest([n; 16])
+    }
+
+    /// Every stripe is used: the digits' values pick it, not their characters' codes (which
+    /// left 40 of 64 stripes in use).
+    #[test]
+    fn url_groups_spread_over_every_stripe() {
+        let mut used = [false; STRIPES];
+        for n in 0..=255u8 {
+            used[stripe_of(&group(n))] = true;
+        }
+        assert!(used.iter().all(|&u| u));
+    }
+
+    #[test]
+    fn a_clear_changes_every_url() {
+        let changes = UrlChanges::default();
+        let before: Vec<Seen> = (0..=255u8).map(|n| changes.seen(&group(n))).collect();
+        changes.all_changed();
+        assert!(before.into_iter().all(|seen| changes.changed_since(seen)));
     }
 
     #[test]

@@ -315,3 +315,22 @@ async fn a_slow_body_is_not_stored_over_an_invalidation_of_its_url() {
         assert!(!again.cache_info().unwrap().from_cache, "{name}");
     }
 }
+
+/// The handle's `delete_url` while a slow body of the URL streams keeps it from being
+/// stored, as an unsafe request does; and a `POST` to the URL a slow body was redirected to
+/// keeps it from being stored for either URL.
+#[tokio::test]
+async fn a_slow_body_is_not_stored_over_a_deleted_url_or_a_changed_final_url() {
+    let origin = Origin::start().await;
+    let (client, handle) = client(CacheMiddleware::builder().store(MemoryStore::new()));
+    let (deleted, _) = first_part(&client, &origin, "/trickle/h").await;
+    handle.delete_url(&origin.url("/trickle/h")).await.unwrap();
+    let (redirected, _) = first_part(&client, &origin, "/to-trickle/f").await;
+    let post = client.post(origin.url("/trickle/f")).send().await.unwrap();
+    assert!(post.status().is_success());
+    drop(post);
+    origin.open_gate();
+    assert_eq!(rest_of(deleted).await, TRICKLE_REST);
+    assert_eq!(rest_of(redirected).await, TRICKLE_REST);
+    assert_eq!(handle.count().await.unwrap(), 0, "neither stored");
+}
