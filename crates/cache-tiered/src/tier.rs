@@ -284,19 +284,21 @@ mod tests {
         assert_eq!(tier.invalidations(), 1);
     }
 
-    /// The count of invalidations is what tells a watcher (the two-process test, a user's
-    /// metrics) that a notice was acted on: once it shows one, the copy is gone. It was
-    /// counted before the drop, and a watcher could still find the copy.
-    #[test]
-    fn a_counted_invalidation_has_dropped_its_copy() {
+    /// Fills a copy, then runs `act` on another thread while this one waits until `count`
+    /// has grown, `rounds` times: the copy must be gone whenever the count shows it.
+    fn assert_counted_once_done(
+        rounds: u64,
+        act: impl Fn(&Tier, &CacheKey) + Sync,
+        count: impl Fn(&Tier) -> u64,
+    ) {
         let tier = Tier::new(MemoryStore::new(), None, true);
         let e = entry(1, "a");
         let key = e.meta.key;
-        for round in 0..20_000u64 {
+        for round in 0..rounds {
             tier.fill(e.clone(), tier.guard(&key));
             std::thread::scope(|scope| {
-                scope.spawn(|| tier.invalidated(&key));
-                while tier.invalidations() <= round {
+                scope.spawn(|| act(&tier, &key));
+                while count(&tier) <= round {
                     std::hint::spin_loop();
                 }
                 assert_eq!(tier.copy(&key), None, "round {round}: counted, still held");
@@ -304,23 +306,19 @@ mod tests {
         }
     }
 
+    /// The count of invalidations is what tells a watcher (the two-process test, a user's
+    /// metrics) that a notice was acted on: once it shows one, the copy is gone. It was
+    /// counted before the drop, and a watcher could still find the copy.
+    #[test]
+    fn a_counted_invalidation_has_dropped_its_copy() {
+        assert_counted_once_done(20_000, Tier::invalidated, Tier::invalidations);
+    }
+
     /// As with invalidations: once a flush is counted, memory holds nothing it held before.
+    /// Fewer rounds: each flush empties every shard.
     #[test]
     fn a_counted_flush_has_emptied_memory() {
-        let tier = Tier::new(MemoryStore::new(), None, true);
-        let e = entry(1, "a");
-        let key = e.meta.key;
-        // Fewer rounds than for invalidations: each flush empties every shard.
-        for round in 0..1_000u64 {
-            tier.fill(e.clone(), tier.guard(&key));
-            std::thread::scope(|scope| {
-                scope.spawn(|| tier.flush());
-                while tier.flushes() <= round {
-                    std::hint::spin_loop();
-                }
-                assert_eq!(tier.copy(&key), None, "round {round}: counted, still held");
-            });
-        }
+        assert_counted_once_done(1_000, |tier, _| tier.flush(), Tier::flushes);
     }
 
     #[test]
