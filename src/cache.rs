@@ -2,7 +2,7 @@
 //! machinery. Every step of a request takes it by reference; background refreshes hold it
 //! weakly, so dropping the middleware and its handles ends them.
 //!
-//! Calls `live`, `settings` (nothing that calls it).
+//! Calls `live`, `settings`, `url_changes` (nothing that calls it).
 
 use crate::live::Live;
 use crate::settings::Settings;
@@ -12,4 +12,13 @@ use crate::settings::Settings;
 pub(crate) struct Cache {
     pub(crate) settings: Settings,
     pub(crate) live: Live,
+}
+
+impl Cache {
+    /// Marks `url` as changed, before its entries are deleted: a response for it on its way
+    /// to the store is not stored after (see [`url_changes`](crate::url_changes)).
+    pub(crate) fn mark_changed(&self, url: &url::Url) {
+        let url_group = self.settings.keys.url_group(url);
+        self.live.url_changes.changed(&url_group);
+    }
 }

@@ -226,8 +226,7 @@ impl CacheHandle {
     pub async fn delete_url(&self, url: &str) -> Result<u64, Error> {
         let parsed = parse_url(url)?;
         // First: a response for the URL on its way to the store is not stored after.
-        let url_group = self.cache.settings.keys.url_group(&parsed);
-        self.cache.live.url_changes.changed(&url_group);
+        self.cache.mark_changed(&parsed);
         let mut keys: BTreeSet<CacheKey> = self
             .entries_for_url(&parsed)
             .await?
@@ -519,8 +518,7 @@ impl CacheHandle {
     ///
     /// The store's.
     pub async fn delete_request(&self, request: &reqwest::Request) -> Result<bool, Error> {
-        let url_group = self.cache.settings.keys.url_group(request.url());
-        self.cache.live.url_changes.changed(&url_group);
+        self.cache.mark_changed(request.url());
         match self.get_request(request).await? {
             Some(entry) => self.delete(&entry.meta.key).await,
             None => Ok(false),

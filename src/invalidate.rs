@@ -50,8 +50,7 @@ pub(crate) async fn invalidate_after_unsafe(
     }
     for target in &urls {
         // First: a response for the URL that arrived before this one is not stored after.
-        let url_group = cache.settings.keys.url_group(target);
-        cache.live.url_changes.changed(&url_group);
+        cache.mark_changed(target);
         for key in keys_of_url(cache, target, headers).await {
             cache.live.store.forget(&key).await;
         }

@@ -62,7 +62,6 @@ pub(crate) async fn spool_response(
     let Some(spool) = store.begin_spool(&key).await else {
         return rejoin(parts, (read, rest), plan.announced, not_stored);
     };
-    let length = plan.announced;
     let writing = Writing {
         read: read.into_iter(),
         rest: rest.bytes_stream().boxed(),
@@ -79,7 +78,7 @@ pub(crate) async fn spool_response(
         key: Some(key),
         ..not_stored
     };
-    parts.into_response(sized_body::streamed(body, length), info)
+    parts.into_response(sized_body::streamed(body, plan.announced), info)
 }
 
 /// A body on its way to the caller and to the store.

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use cache_core::time::truncate_to_millis;
-use cache_core::{CachedRequest, CachedResponse, EntryMeta};
+use cache_core::{CachedRequest, CachedResponse};
 use cache_http::vary::{Vary, parse_vary};
 use http::{Method, StatusCode};
 use reqwest::Response;
@@ -139,8 +139,9 @@ pub(crate) async fn store_response(
     // keeps it from being stored (see `url_changes`).
     let url_group = settings.keys.url_group(&exchange.url);
     let changes = cache.live.url_changes.seen(&url_group);
+    let redirected = *response.url() != exchange.url;
     // After a redirect, the final URL's too: the response is stored for it as well.
-    let final_changes = (*response.url() != exchange.url).then(|| {
+    let final_changes = redirected.then(|| {
         let final_group = settings.keys.url_group(response.url());
         cache.live.url_changes.seen(&final_group)
     });
@@ -168,9 +169,6 @@ pub(crate) async fn store_response(
         ReadBody::Complete(parts, body) => (parts, body, None),
         ReadBody::PassedOn(response) => return response,
         ReadBody::TooLarge(parts, read, rest) => {
-            if !spools || parse_vary(&parts.headers) != Vary::None {
-                return rejoin(parts, (read, rest), announced, not_stored);
-            }
             (parts, Bytes::new(), Some((read, rest, Tail::TooLarge)))
         }
         ReadBody::Slow(parts, read, rest) => (parts, Bytes::new(), Some((read, rest, Tail::Slow))),
@@ -207,11 +205,11 @@ pub(crate) async fn store_response(
         return parts.into_response(reqwest::Body::from(body), info);
     };
     // A store that keeps bodies in files writes the rest as it streams, under the request's
-    // key, when it can take it (a signed body needs its announced length); in memory
-    // otherwise, within the limit. A redirected response is stored for its final URL as well
-    // (in strict mode, for it alone): a slow one in memory, where that is done, and one over
-    // the limit in strict mode not at all.
-    let redirected = parts.url != whole.exchange.url;
+    // key, when it can take it (a response that does not vary; a signed body needs its
+    // announced length); a slow body goes in memory otherwise, within the limit, and one over
+    // the limit passes on unstored. A redirected response is stored for its final URL as
+    // well (in strict mode, for it alone): a slow one in memory, where that is done, and one
+    // over the limit in strict mode not at all.
     let to_file = spools
         && parse_vary(&parts.headers) == Vary::None
         && !(redirected && (tail == Tail::Slow || settings.strict))
@@ -238,13 +236,11 @@ pub(crate) async fn store_response(
     // Not needed to store, and the stale entry's body would be held as long as this one.
     whole.exchange.found = None;
     let pending = tee::Pending {
-        cache: Arc::downgrade(cache),
-        announced,
         final_url: parts.url.clone(),
         whole,
         cached,
     };
-    tee::stream_then_store(pending, parts, read, rest, info)
+    tee::stream_then_store(cache, pending, announced, (parts, read, rest), info)
 }
 
 /// Why a body was handed on before it ended.
@@ -325,13 +321,7 @@ impl Whole {
         let (to, now, expires_at) = (&self.exchange, self.now, self.expires_at);
         let meta_url = cached.request.url.as_str().to_owned();
         let store = &cache.live.store;
-        let place = Placement {
-            url_key: to.url_key,
-            url_group: self.url_group,
-            meta_url: &meta_url,
-            request_headers: &to.headers,
-            seen: &to.seen,
-        };
+        let place = self.place(&meta_url);
         // After a redirect, the final URL is answered from the cache too (an alias), in the
         // final URL's group; not when it has the request's own key (its query reordered,
         // say): the entry answers it already, and a second write would only rename its URL.
@@ -393,24 +383,28 @@ impl Whole {
     ) -> Response {
         // The flight's followers wait for the body to be stored, or abandoned.
         let leader = self.exchange.leader.take();
-        let to = &self.exchange;
         let meta_url = cached.request.url.as_str().to_owned();
-        let url_group = self.url_group;
+        let place = self.place(&meta_url);
         let plan = Plan {
-            meta: EntryMeta::new(to.url_key, meta_url.as_str(), self.now, self.expires_at)
-                .with_url_group(Some(url_group)),
+            meta: place.meta(self.exchange.url_key, self.now, self.expires_at),
             cached,
-            place: Placement {
-                url_key: to.url_key,
-                url_group,
-                meta_url: &meta_url,
-                request_headers: &to.headers,
-                seen: &to.seen,
-            },
+            place,
             announced,
             changes: self.changes,
         };
         spool_response(cache, plan, body, not_stored, leader).await
+    }
+
+    /// Where the response goes for the request: its key, in its URL's group, stored with
+    /// `meta_url`.
+    fn place<'a>(&'a self, meta_url: &'a str) -> Placement<'a> {
+        Placement {
+            url_key: self.exchange.url_key,
+            url_group: self.url_group,
+            meta_url,
+            request_headers: &self.exchange.headers,
+            seen: &self.exchange.seen,
+        }
     }
 
     /// The request's key.

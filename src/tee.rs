@@ -11,7 +11,7 @@
 //!
 //! Calls [`store_response`](crate::store_response) (its `Whole`) and leaf modules.
 
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 
 use bytes::Bytes;
 use cache_core::CachedResponse;
@@ -29,33 +29,25 @@ use crate::store_response::Whole;
 /// exchange in `whole` holds the request's lead of its single flight, if any: followers wait
 /// until the body is stored or abandoned.
 pub(crate) struct Pending {
-    /// Held weakly, as background refreshes hold it: a body still streaming when the
-    /// middleware and its handles are dropped is not stored.
-    pub(crate) cache: Weak<Cache>,
-    /// The body's length, as the origin announced it with its head.
-    pub(crate) announced: Option<u64>,
     pub(crate) whole: Whole,
     pub(crate) cached: CachedResponse,
     /// The URL the response came from (the request's, unless redirected).
     pub(crate) final_url: url::Url,
 }
 
-/// The caller's response, streaming `read` then the rest of `rest`, stored at its end.
+/// The caller's response, streaming `read` then the rest of `rest` (of the length the origin
+/// `announced`), stored at its end.
 pub(crate) fn stream_then_store(
+    cache: &Arc<Cache>,
     pending: Pending,
-    parts: ResponseParts,
-    read: Vec<Bytes>,
-    rest: reqwest::Response,
+    announced: Option<u64>,
+    (parts, read, rest): (ResponseParts, Vec<Bytes>, reqwest::Response),
     info: CacheInfo,
 ) -> reqwest::Response {
-    let length = pending.announced;
     let kept_len = read.iter().map(|chunk| chunk.len() as u64).sum();
-    let limit = pending
-        .cache
-        .upgrade()
-        .map_or(0, |cache| cache.settings.max_body_bytes);
     let tee = Tee {
-        limit,
+        cache: Arc::downgrade(cache),
+        limit: cache.settings.max_body_bytes,
         kept: read.clone(),
         kept_len,
         read: read.into_iter(),
@@ -63,11 +55,14 @@ pub(crate) fn stream_then_store(
         pending: Some(pending),
     };
     let body = futures_util::stream::unfold(tee, Tee::next);
-    parts.into_response(sized_body::streamed(body, length), info)
+    parts.into_response(sized_body::streamed(body, announced), info)
 }
 
 /// A body on its way to the caller, kept to be stored when it ends.
 struct Tee {
+    /// Held weakly, as background refreshes hold it: a body still streaming when the
+    /// middleware and its handles are dropped is not stored.
+    cache: Weak<Cache>,
     /// The chunks handed on so far (shared with the caller's, not copied).
     kept: Vec<Bytes>,
     kept_len: u64,
@@ -122,16 +117,14 @@ impl Tee {
 
     async fn store(&mut self) {
         let Some(Pending {
-            cache,
             whole,
             mut cached,
             final_url,
-            ..
         }) = self.pending.take()
         else {
             return;
         };
-        let Some(cache) = cache.upgrade() else {
+        let Some(cache) = self.cache.upgrade() else {
             return;
         };
         cached.body = concat(std::mem::take(&mut self.kept), self.kept_len);

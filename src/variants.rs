@@ -42,7 +42,12 @@ pub(crate) struct Placement<'a> {
 }
 
 impl Placement<'_> {
-    fn meta(&self, key: CacheKey, now: SystemTime, expires_at: Option<SystemTime>) -> EntryMeta {
+    pub(crate) fn meta(
+        &self,
+        key: CacheKey,
+        now: SystemTime,
+        expires_at: Option<SystemTime>,
+    ) -> EntryMeta {
         EntryMeta::new(key, self.meta_url, now, expires_at).with_url_group(Some(self.url_group))
     }
 }
