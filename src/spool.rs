@@ -14,7 +14,7 @@
 //!
 //! Calls [`variants`](crate::variants), the store calls and leaf modules.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use bytes::Bytes;
 use cache_core::codec::BodyEncoder;
@@ -29,7 +29,7 @@ use crate::info::CacheInfo;
 use crate::response_parts::ResponseParts;
 use crate::sized_body;
 use crate::stats::StatsCounters;
-use crate::url_changes::{Seen, UrlChanges};
+use crate::url_changes::Seen;
 use crate::variants::{Placement, clear_variants};
 
 /// What the spooled entry will be: the response to store (its body empty), where, until when.
@@ -39,15 +39,15 @@ pub(crate) struct Plan<'a> {
     pub(crate) meta: EntryMeta,
     /// The body's length, as the origin announced it.
     pub(crate) announced: Option<u64>,
-    /// The URL's invalidation counter as the response arrived: a change since is not
-    /// committed over.
-    pub(crate) changes: Seen,
+    /// The URL's invalidation counter as the response arrived, and the final URL's after a
+    /// redirect: a change to either since is not committed over.
+    pub(crate) changes: (Seen, Option<Seen>),
 }
 
 /// The caller's response, streaming `read` then the rest of `rest`, written to the store as
 /// it goes when the store can take it; passed on uncached otherwise.
 pub(crate) async fn spool_response(
-    cache: &Cache,
+    cache: &Arc<Cache>,
     plan: Plan<'_>,
     (parts, read, rest): (ResponseParts, Vec<Bytes>, reqwest::Response),
     not_stored: CacheInfo,
@@ -69,7 +69,8 @@ pub(crate) async fn spool_response(
         encoder: Some(encoder),
         meta: Some(plan.meta),
         stats: Arc::clone(&cache.live.stats),
-        url_changes: (Arc::clone(&cache.live.url_changes), plan.changes),
+        cache: Arc::downgrade(cache),
+        changes: plan.changes,
         _leader: leader,
     };
     let body = futures_util::stream::unfold(writing, Writing::next);
@@ -91,8 +92,11 @@ struct Writing {
     encoder: Option<BodyEncoder>,
     meta: Option<EntryMeta>,
     stats: Arc<StatsCounters>,
-    /// The cache's invalidation counters, and the URL's as the response arrived.
-    url_changes: (Arc<UrlChanges>, Seen),
+    /// Held weakly, as a refresh holds it (a body still streaming keeps no client alive):
+    /// its invalidation counters, and its store to take back a commit the URL changed during.
+    cache: Weak<Cache>,
+    /// The counters of [`Plan::changes`].
+    changes: (Seen, Option<Seen>),
     /// The request's lead of its single flight: followers wait until the body is stored or
     /// abandoned.
     _leader: Option<LeaderGuard>,
@@ -141,25 +145,40 @@ impl Writing {
         else {
             return;
         };
-        let key = meta.key;
+        let (key, created_at) = (meta.key, meta.created_at);
         let Some((before, after)) = encoder.finish() else {
             tracing::debug!(%key, "body not of its announced length; not cached");
             return;
         };
         // An unsafe request changed the URL while the body streamed: dropping the spool
-        // removes its file. (A change during the commit itself is not caught.)
-        let (changes, seen) = &self.url_changes;
-        if changes.changed_since(*seen) {
+        // removes its file.
+        if self.url_changed() {
             tracing::debug!(%key, "URL changed since the response; not cached");
             return;
         }
         match spool.commit(meta, before, after).await {
+            Ok(()) if self.url_changed() => {
+                // Changed while the commit wrote: what it wrote goes again (a newer write
+                // under the key stays). The cache is there: only it changes URLs.
+                tracing::debug!(%key, "URL changed while the response was stored; not cached");
+                if let Some(cache) = self.cache.upgrade() {
+                    cache.live.store.forget_if_created(&key, created_at).await;
+                }
+            }
             Ok(()) => self.stats.store(),
             Err(cache_core::StoreError::TooLarge { size, limit }) => {
                 tracing::debug!(%key, size, limit, "response too large for the store; not cached");
             }
             Err(error) => warn_not_cached(Some(key), &error),
         }
+    }
+
+    /// True when an unsafe request (or the handle) changed the URL since the response
+    /// arrived; never once the cache is gone (nothing is left to change it).
+    fn url_changed(&self) -> bool {
+        self.cache
+            .upgrade()
+            .is_some_and(|cache| cache.live.url_changes.changed_since_either(self.changes))
     }
 }
 

@@ -295,11 +295,10 @@ impl Whole {
     /// True when an unsafe request (or the handle) changed the URL, or the final URL after a
     /// redirect, since the response arrived.
     fn url_changed(&self, cache: &Cache) -> bool {
-        let changes = &cache.live.url_changes;
-        changes.changed_since(self.changes)
-            || self
-                .final_changes
-                .is_some_and(|seen| changes.changed_since(seen))
+        cache
+            .live
+            .url_changes
+            .changed_since_either((self.changes, self.final_changes))
     }
 
     /// [`Whole::save`]'s write: the keys written, the request's (or, in strict mode after a
@@ -375,7 +374,7 @@ impl Whole {
     /// the request's key (no variant, no alias), committed when the body ends.
     async fn spool(
         mut self,
-        cache: &Cache,
+        cache: &Arc<Cache>,
         cached: CachedResponse,
         announced: Option<u64>,
         body: (ResponseParts, Vec<Bytes>, Response),
@@ -390,7 +389,7 @@ impl Whole {
             cached,
             place,
             announced,
-            changes: self.changes,
+            changes: (self.changes, self.final_changes),
         };
         spool_response(cache, plan, body, not_stored, leader).await
     }

@@ -71,6 +71,15 @@ impl UrlChanges {
     pub(crate) fn changed_since(&self, seen: Seen) -> bool {
         self.stripes[seen.stripe].load(Ordering::SeqCst) != seen.count
     }
+
+    /// True when the request's URL, or the final URL it was redirected to, changed since
+    /// their counters were taken (a response stored for either is the final URL's answer).
+    pub(crate) fn changed_since_either(
+        &self,
+        (request, redirected_to): (Seen, Option<Seen>),
+    ) -> bool {
+        self.changed_since(request) || redirected_to.is_some_and(|seen| self.changed_since(seen))
+    }
 }
 
 /// The stripe of a URL group: its first byte, from its first two hex digits (groups are
