@@ -7,11 +7,13 @@ use http::{HeaderMap, Method};
 use reqwest::Request;
 use url::Url;
 
+use crate::cache::Cache;
 use crate::flight::LeaderGuard;
 use crate::lookup::Found;
 use crate::policy::UserExpiration;
 use crate::revalidate::{add_validators, confirms, is_conditional};
 use crate::settings::Settings;
+use crate::url_changes::Seen;
 use crate::variants::SeenIndex;
 
 /// Everything the miss path needs to know about the request.
@@ -39,6 +41,12 @@ pub(crate) struct Exchange {
     /// drops, with the exchange once the answer is stored (or not), or with the body being
     /// stored as the caller reads it.
     pub(crate) leader: Option<LeaderGuard>,
+    /// The request URL's group, and its invalidation counter as the cache sent the request
+    /// ([`Exchange::mark_sent`]): a change to the URL from then on (an unsafe request, the
+    /// handle's deletes) keeps the answer from being stored, as it may predate the change.
+    /// `None` for an answer to a request the cache did not send for itself (a `POST`'s,
+    /// stored for `GET`), which takes the counter as the answer arrives.
+    pub(crate) sent: Option<(CacheKey, Seen)>,
 }
 
 impl Exchange {
@@ -69,7 +77,14 @@ impl Exchange {
             validating: false,
             recording: false,
             leader: None,
+            sent: None,
         })
+    }
+
+    /// Takes the URL's invalidation counter as the request goes out (see [`Exchange::sent`]).
+    pub(crate) fn mark_sent(&mut self, cache: &Cache) {
+        let url_group = cache.settings.keys.url_group(&self.url);
+        self.sent = Some((url_group, cache.live.url_changes.seen(&url_group)));
     }
 
     /// `text` (an error message, which reqwest writes with the URL as sent) with the URL

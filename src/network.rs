@@ -38,6 +38,7 @@ pub(crate) async fn fetch(
     next: Next<'_>,
 ) -> reqwest_middleware::Result<Response> {
     let unconditional = exchange.add_validators(&mut req);
+    exchange.mark_sent(cache);
     let mut result = next.clone().run(req, extensions).await;
     if exchange.unconfirmed(&result) {
         if let Some(again) = unconditional {
@@ -72,6 +73,7 @@ pub(crate) fn refresh_in_background(
     // The cache's own request: a caller's conditions would make a `304` it cannot use.
     remove_conditions(request.headers_mut());
     let unconditional = exchange.add_validators(&mut request);
+    exchange.mark_sent(cache);
     let url = exchange.stored_url().to_owned();
     // The task holds the cache weakly: dropping the middleware drops it, and its refresher
     // then aborts the task.
@@ -188,6 +190,8 @@ async fn finish(
             // The Vary index the lookup saw went with the URL's entries: a variant written
             // beside it would have none.
             exchange.seen = SeenIndex::Unknown;
+            // The request's own change does not keep its answer from being stored.
+            exchange.mark_sent(cache);
         }
     }
     stats.miss();

@@ -28,7 +28,6 @@ use crate::flight::LeaderGuard;
 use crate::info::CacheInfo;
 use crate::response_parts::ResponseParts;
 use crate::sized_body;
-use crate::stats::StatsCounters;
 use crate::url_changes::Seen;
 use crate::variants::{Placement, clear_variants};
 
@@ -68,7 +67,6 @@ pub(crate) async fn spool_response(
         spool: Some(spool),
         encoder: Some(encoder),
         meta: Some(plan.meta),
-        stats: Arc::clone(&cache.live.stats),
         cache: Arc::downgrade(cache),
         changes: plan.changes,
         _leader: leader,
@@ -91,9 +89,9 @@ struct Writing {
     spool: Option<Box<dyn BodySpool>>,
     encoder: Option<BodyEncoder>,
     meta: Option<EntryMeta>,
-    stats: Arc<StatsCounters>,
-    /// Held weakly, as a refresh holds it (a body still streaming keeps no client alive):
-    /// its invalidation counters, and its store to take back a commit the URL changed during.
+    /// Held weakly, as the tee holds it (a body still streaming keeps no client alive): its
+    /// invalidation counters, its store to take back a commit the URL changed during, and
+    /// its counts.
     cache: Weak<Cache>,
     /// The counters of [`Plan::changes`].
     changes: (Seen, Option<Seen>),
@@ -146,39 +144,38 @@ impl Writing {
             return;
         };
         let (key, created_at) = (meta.key, meta.created_at);
+        // Gone with its client: nothing is stored, as the tee stores nothing then (a change
+        // the client made to the URL before it went could no longer be seen).
+        let Some(cache) = self.cache.upgrade() else {
+            tracing::debug!(%key, "cache dropped while the body streamed; not cached");
+            return;
+        };
         let Some((before, after)) = encoder.finish() else {
             tracing::debug!(%key, "body not of its announced length; not cached");
             return;
         };
+        let changes = &cache.live.url_changes;
         // An unsafe request changed the URL while the body streamed: dropping the spool
         // removes its file.
-        if self.url_changed() {
+        if changes.changed_since_either(self.changes) {
             tracing::debug!(%key, "URL changed since the response; not cached");
             return;
         }
-        match spool.commit(meta, before, after).await {
-            Ok(()) if self.url_changed() => {
-                // Changed while the commit wrote: what it wrote goes again (a newer write
-                // under the key stays). The cache is there: only it changes URLs.
-                tracing::debug!(%key, "URL changed while the response was stored; not cached");
-                if let Some(cache) = self.cache.upgrade() {
-                    cache.live.store.forget_if_created(&key, created_at).await;
-                }
-            }
-            Ok(()) => self.stats.store(),
+        let committed = spool.commit(meta, before, after).await;
+        if changes.changed_since_either(self.changes) {
+            // Changed while the commit wrote: what it wrote goes again, whatever the commit
+            // answered (it may fail after its entry is in place); a newer write stays.
+            tracing::debug!(%key, "URL changed while the response was stored; not cached");
+            cache.live.store.forget_if_created(&key, created_at).await;
+            return;
+        }
+        match committed {
+            Ok(()) => cache.live.stats.store(),
             Err(cache_core::StoreError::TooLarge { size, limit }) => {
                 tracing::debug!(%key, size, limit, "response too large for the store; not cached");
             }
             Err(error) => warn_not_cached(Some(key), &error),
         }
-    }
-
-    /// True when an unsafe request (or the handle) changed the URL since the response
-    /// arrived; never once the cache is gone (nothing is left to change it).
-    fn url_changed(&self) -> bool {
-        self.cache
-            .upgrade()
-            .is_some_and(|cache| cache.live.url_changes.changed_since_either(self.changes))
     }
 }
 

@@ -135,10 +135,12 @@ pub(crate) async fn store_response(
     if !cacheable {
         return with_info(response, not_stored);
     }
-    // Taken as the response arrives: an unsafe request that changes the URL from now on
-    // keeps it from being stored (see `url_changes`).
-    let url_group = settings.keys.url_group(&exchange.url);
-    let changes = cache.live.url_changes.seen(&url_group);
+    // Taken as the request went out (else now): an unsafe request that changed the URL
+    // since keeps the response from being stored (see `url_changes`).
+    let (url_group, changes) = exchange.sent.unwrap_or_else(|| {
+        let url_group = settings.keys.url_group(&exchange.url);
+        (url_group, cache.live.url_changes.seen(&url_group))
+    });
     let redirected = *response.url() != exchange.url;
     // After a redirect, the final URL's too: the response is stored for it as well.
     let final_changes = redirected.then(|| {

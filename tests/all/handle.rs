@@ -566,3 +566,24 @@ mod written_since {
         );
     }
 }
+
+/// A URL deleted while a request for it is out: the answer, which may predate the deletion,
+/// is not stored. (Its URL's invalidation counter was read when the answer arrived, after
+/// the deletion, and the answer was stored over it.) A request sent after it is stored.
+#[tokio::test]
+async fn an_answer_to_a_request_sent_before_its_url_was_deleted_is_not_stored() {
+    let h = Harness::new(crate::support::Backend::Memory).await;
+    let url = h.origin.url("/held/d");
+    let in_flight = tokio::spawn(h.client.get(&url).send());
+    let origin = &h.origin;
+    crate::support::wait_until(|| origin.hits("/held/d") == 1).await;
+    h.handle.delete_url(&url).await.unwrap();
+    h.origin.open_gate();
+    let response = in_flight.await.unwrap().unwrap();
+    let info = reqwest_caching::CacheResponseExt::cache_info(&response).unwrap();
+    assert!(!info.stored, "{info:?}");
+    assert_eq!(h.handle.count().await.unwrap(), 0);
+    let (_, info) = h.fetch("/held/d").await;
+    assert!(info.stored && !info.from_cache, "{info:?}");
+    assert_eq!(h.origin.hits("/held/d"), 2);
+}
