@@ -38,7 +38,7 @@ pub(crate) struct Plan<'a> {
     pub(crate) meta: EntryMeta,
     /// The body's length, as the origin announced it.
     pub(crate) announced: Option<u64>,
-    /// The URL's invalidation counter as the response arrived, and the final URL's after a
+    /// The URL's invalidation counter as the request went out, and the final URL's after a
     /// redirect: a change to either since is not committed over.
     pub(crate) changes: (Seen, Option<Seen>),
 }

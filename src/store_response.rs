@@ -260,9 +260,9 @@ pub(crate) struct Whole {
     exchange: Box<Exchange>,
     /// The request URL's group.
     url_group: cache_core::CacheKey,
-    /// The URL's invalidation counter as the response arrived.
+    /// The URL's invalidation counter as the request went out (see [`Exchange::sent`]).
     changes: Seen,
-    /// After a redirect, the final URL's.
+    /// After a redirect, the final URL's, as the response arrived.
     final_changes: Option<Seen>,
     now: std::time::SystemTime,
     expires_at: Option<std::time::SystemTime>,
@@ -271,7 +271,7 @@ pub(crate) struct Whole {
 impl Whole {
     /// Writes `cached` (its body whole, from `final_url`: the request's URL unless
     /// redirected) unless the stored filter refuses it, or an unsafe request changed the URL
-    /// since the response arrived (then what was written meanwhile is deleted again); the
+    /// since the request went out (then what was written meanwhile is deleted again); the
     /// key it went under, if stored.
     pub(crate) async fn save(
         &self,
@@ -295,7 +295,7 @@ impl Whole {
     }
 
     /// True when an unsafe request (or the handle) changed the URL, or the final URL after a
-    /// redirect, since the response arrived.
+    /// redirect, since their counters were taken.
     fn url_changed(&self, cache: &Cache) -> bool {
         cache
             .live

@@ -6,7 +6,9 @@
 //! minutes.
 //!
 //! Counters by stripe of the URL's group, bumped by each invalidation: a write compares the
-//! stripe with what it was when the response arrived. A change to another URL of the stripe
+//! stripe with what it was when the cache sent the request (an answer it did not ask for
+//! itself, a `POST`'s stored for `GET`, when the answer arrived; the final URL of a
+//! redirect, when the redirected answer arrived). A change to another URL of the stripe
 //! costs a write it did not need to skip, never a stale entry.
 //!
 //! A leaf: calls nothing else in the crate.
@@ -16,17 +18,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use cache_core::CacheKey;
 
 /// Independent counters: an invalidation spoils only the writes of URLs on its stripe (one
-/// in 256 of the others: a download stored over minutes while unrelated URLs change is
-/// mostly stored still).
-const STRIPES: usize = 256;
+/// in 4,096 of the others, for 32 KiB a cache). The window is a request's whole exchange
+/// (sent to stored), a download's minutes included: a client sending unsafe requests while
+/// others are out rarely loses a write to another URL's change.
+const STRIPES: usize = 4096;
 
 /// The invalidation counters of a cache.
 #[derive(Debug)]
 pub(crate) struct UrlChanges {
-    stripes: [AtomicU64; STRIPES],
+    /// Boxed: 32 KiB, kept off the stack of whatever builds the cache.
+    stripes: Box<[AtomicU64]>,
 }
 
-/// A stripe's counter as a response for one of its URLs arrived.
+/// A stripe's counter as a request for one of its URLs went out (or its answer arrived).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Seen {
     stripe: usize,
@@ -36,13 +40,13 @@ pub(crate) struct Seen {
 impl Default for UrlChanges {
     fn default() -> Self {
         Self {
-            stripes: std::array::from_fn(|_| AtomicU64::new(0)),
+            stripes: (0..STRIPES).map(|_| AtomicU64::new(0)).collect(),
         }
     }
 }
 
 impl UrlChanges {
-    /// The counter of `url_group`'s stripe now, taken as its response arrives.
+    /// The counter of `url_group`'s stripe now, taken as its request goes out.
     pub(crate) fn seen(&self, url_group: &CacheKey) -> Seen {
         let stripe = stripe_of(url_group);
         Seen {
@@ -82,8 +86,8 @@ impl UrlChanges {
     }
 }
 
-/// The stripe of a URL group: its first byte, from its first two hex digits (groups are
-/// digests, spread evenly).
+/// The stripe of a URL group: its first twelve bits, from its first three hex digits (groups
+/// are digests, spread evenly).
 fn stripe_of(url_group: &CacheKey) -> usize {
     let hex = url_group.as_str().as_bytes();
     let digit = |i: usize| {
@@ -91,23 +95,27 @@ fn stripe_of(url_group: &CacheKey) -> usize {
             .and_then(|&b| char::from(b).to_digit(16))
             .map_or(0, |d| d as usize)
     };
-    (digit(0) * 16 + digit(1)) % STRIPES
+    (digit(0) << 8 | digit(1) << 4 | digit(2)) % STRIPES
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn group(n: u8) -> CacheKey {
-        CacheKey::from_digest([n; 16])
+    /// A group whose digest begins with the twelve bits of `n`.
+    fn group(n: u16) -> CacheKey {
+        let mut digest = [0x5a; 16];
+        digest[0] = (n >> 4) as u8;
+        digest[1] = ((n & 0xf) << 4) as u8 | 0xa;
+        CacheKey::from_digest(digest)
     }
 
     /// Every stripe is used: the digits' values pick it, not their characters' codes (which
     /// left 40 of 64 stripes in use).
     #[test]
     fn url_groups_spread_over_every_stripe() {
-        let mut used = [false; STRIPES];
-        for n in 0..=255u8 {
+        let mut used = vec![false; STRIPES];
+        for n in 0..4096 {
             used[stripe_of(&group(n))] = true;
         }
         assert!(used.iter().all(|&u| u));
@@ -116,7 +124,7 @@ mod tests {
     #[test]
     fn a_clear_changes_every_url() {
         let changes = UrlChanges::default();
-        let before: Vec<Seen> = (0..=255u8).map(|n| changes.seen(&group(n))).collect();
+        let before: Vec<Seen> = (0..4096).map(|n| changes.seen(&group(n))).collect();
         changes.all_changed();
         assert!(before.into_iter().all(|seen| changes.changed_since(seen)));
     }
