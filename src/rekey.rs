@@ -43,7 +43,12 @@ pub(crate) async fn recreate_keys(cache: &Cache, previous: &KeyRules) -> Result<
     }
     drop(entries);
     let mut done = Rekeyed::default();
+    let changes = &cache.live.url_changes;
     for meta in metas {
+        // Taken before the entry is read: an unsafe request (or the handle) that changes its
+        // URL from then on must not see the response it invalidated written back under the
+        // new key (see `url_changes`). Its group as listed, and below as the rules now make it.
+        let listed_group = meta.url_group.map(|group| changes.seen(&group));
         let Some((meta, Some(Entry::Response(response)))) = calls.inspect(&meta.key).await? else {
             done.skipped += 1;
             continue;
@@ -68,19 +73,26 @@ pub(crate) async fn recreate_keys(cache: &Cache, previous: &KeyRules) -> Result<
             done.unchanged += 1;
             continue;
         }
+        let url_group = cache.settings.keys.url_group(&url);
+        let seen = (changes.seen(&url_group), listed_group);
+        let changed = || changes.changed_since_either(seen);
         let newer_there = calls
             .inspect(&key)
             .await?
             .is_some_and(|(there, _)| there.created_at >= meta.created_at);
-        if !newer_there {
+        if !newer_there && !changed() {
             let Some(value) = calls.encode(&response, &key) else {
                 done.skipped += 1;
                 continue;
             };
             let moved = EntryMeta::new(key, meta.url.clone(), meta.created_at, meta.expires_at)
-                .with_url_group(Some(cache.settings.keys.url_group(&url)));
+                .with_url_group(Some(url_group));
             let put = calls.store.put(StoredEntry::new(moved, value));
             calls.bounded(StoreOp::Put, put).await?;
+            if changed() {
+                // Changed while it was written: the move goes again (a newer write stays).
+                calls.delete_if_created(&key, meta.created_at).await?;
+            }
         }
         // Only the entry moved: one written there since stays.
         calls.delete_if_created(&meta.key, meta.created_at).await?;

@@ -552,3 +552,52 @@ async fn recreate_keys_after_the_key_settings_change() {
         );
     }
 }
+
+/// A URL changed while `recreate_keys` moves its entry (after the entry was read, before it
+/// is written under its new key) does not get the response back under the new key: the
+/// invalidation deleted it, and the move would have undone that.
+#[tokio::test]
+async fn recreate_keys_does_not_move_back_an_entry_its_url_changed_under() {
+    use reqwest_caching::CacheResponseExt;
+    use reqwest_caching::cache_http::KeyRules;
+    use std::sync::Arc;
+    let mut gated = None;
+    let h = Harness::wrapping(
+        Backend::Memory,
+        |store| {
+            let wrapped = Arc::new(crate::gated::Gated::new(store));
+            gated = Some(Arc::clone(&wrapped));
+            wrapped
+        },
+        |b| b,
+    )
+    .await;
+    let gated = gated.expect("the store");
+    h.fetch("/same").await;
+    let old_key = h
+        .handle
+        .key_for(&Method::GET, &h.origin.url("/same"))
+        .unwrap();
+    assert!(h.handle.contains(&old_key).await.unwrap());
+    // Matching a header changes every key, not the URL's group.
+    let cache = crate::support::patient_builder()
+        .shared_store(Arc::clone(&gated) as _)
+        .clock(Arc::clone(&h.clock) as _)
+        .match_headers(MatchHeaders::Only(vec![http::header::ACCEPT]))
+        .build()
+        .unwrap();
+    let handle = cache.handle();
+    let client = cache.into_client(reqwest::Client::new());
+    let mut reads = gated.gate_next_read(old_key);
+    let rekeying = tokio::spawn({
+        let handle = handle.clone();
+        async move { handle.recreate_keys(&KeyRules::default()).await }
+    });
+    let release = reads.recv().await.expect("the move reads the entry");
+    handle.delete_url(&h.origin.url("/same")).await.unwrap();
+    release.send(()).unwrap();
+    rekeying.await.unwrap().unwrap();
+    assert_eq!(handle.count().await.unwrap(), 0, "not moved back");
+    let response = client.get(h.origin.url("/same")).send().await.unwrap();
+    assert!(!response.from_cache());
+}

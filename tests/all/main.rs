@@ -15,6 +15,7 @@ mod expiration;
 mod failures;
 #[cfg(any(feature = "sqlite", feature = "redis"))]
 mod full_store;
+mod gated;
 mod handle;
 mod hits;
 mod integrity;

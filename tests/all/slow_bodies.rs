@@ -375,8 +375,10 @@ async fn a_spooled_body_is_not_stored_over_a_change_of_its_final_url() {
 async fn a_url_changed_while_the_spool_commits_keeps_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let origin = Origin::start().await;
-    let (store, mut committing) =
-        CommitGated::new(reqwest_caching::FsStore::open(dir.path()).unwrap());
+    let store = crate::gated::Gated::new(std::sync::Arc::new(
+        reqwest_caching::FsStore::open(dir.path()).unwrap(),
+    ));
+    let mut committing = store.gate_commits();
     let (client, handle) = client(CacheMiddleware::builder().store(store));
     let (response, _) = first_part(&client, &origin, "/trickle/c").await;
     origin.open_gate();
@@ -391,140 +393,4 @@ async fn a_url_changed_while_the_spool_commits_keeps_nothing() {
     assert_eq!(handle.count().await.unwrap(), 0, "taken back");
     let again = client.get(origin.url("/trickle/c")).send().await.unwrap();
     assert!(!again.cache_info().unwrap().from_cache);
-}
-
-/// An `FsStore` whose spools, before committing, say so and wait for the test's word.
-#[cfg(feature = "fs")]
-#[derive(Debug)]
-struct CommitGated {
-    inner: reqwest_caching::FsStore,
-    committing: tokio::sync::mpsc::UnboundedSender<tokio::sync::oneshot::Sender<()>>,
-}
-
-#[cfg(feature = "fs")]
-impl CommitGated {
-    /// The store, and where each commit sends the sender that lets it go on.
-    fn new(
-        inner: reqwest_caching::FsStore,
-    ) -> (
-        Self,
-        tokio::sync::mpsc::UnboundedReceiver<tokio::sync::oneshot::Sender<()>>,
-    ) {
-        let (committing, commits) = tokio::sync::mpsc::unbounded_channel();
-        (Self { inner, committing }, commits)
-    }
-
-    fn files(&self) -> &dyn reqwest_caching::cache_core::BodyFiles {
-        reqwest_caching::CacheStore::body_files(&self.inner).expect("an FsStore has body files")
-    }
-}
-
-#[cfg(feature = "fs")]
-#[async_trait::async_trait]
-impl reqwest_caching::CacheStore for CommitGated {
-    async fn get(
-        &self,
-        key: &reqwest_caching::CacheKey,
-    ) -> Result<Option<reqwest_caching::StoredEntry>, reqwest_caching::StoreError> {
-        self.inner.get(key).await
-    }
-    async fn put(
-        &self,
-        entry: reqwest_caching::StoredEntry,
-    ) -> Result<(), reqwest_caching::StoreError> {
-        self.inner.put(entry).await
-    }
-    async fn delete(
-        &self,
-        key: &reqwest_caching::CacheKey,
-    ) -> Result<bool, reqwest_caching::StoreError> {
-        self.inner.delete(key).await
-    }
-    async fn delete_if_created(
-        &self,
-        key: &reqwest_caching::CacheKey,
-        created_at: std::time::SystemTime,
-    ) -> Result<bool, reqwest_caching::StoreError> {
-        self.inner.delete_if_created(key, created_at).await
-    }
-    fn entries(
-        &self,
-    ) -> futures_util::stream::BoxStream<
-        '_,
-        Result<reqwest_caching::EntryMeta, reqwest_caching::StoreError>,
-    > {
-        self.inner.entries()
-    }
-    async fn entries_for_url(
-        &self,
-        url_group: &reqwest_caching::CacheKey,
-    ) -> Result<Vec<reqwest_caching::EntryMeta>, reqwest_caching::StoreError> {
-        self.inner.entries_for_url(url_group).await
-    }
-    async fn clear(&self) -> Result<u64, reqwest_caching::StoreError> {
-        self.inner.clear().await
-    }
-    fn body_files(&self) -> Option<&dyn reqwest_caching::cache_core::BodyFiles> {
-        Some(self)
-    }
-}
-
-#[cfg(feature = "fs")]
-#[async_trait::async_trait]
-impl reqwest_caching::cache_core::BodyFiles for CommitGated {
-    async fn begin(
-        &self,
-        key: &reqwest_caching::CacheKey,
-    ) -> Result<Box<dyn reqwest_caching::cache_core::BodySpool>, reqwest_caching::StoreError> {
-        Ok(Box::new(GatedSpool {
-            inner: self.files().begin(key).await?,
-            committing: self.committing.clone(),
-        }))
-    }
-    async fn open(
-        &self,
-        key: &reqwest_caching::CacheKey,
-        inline_up_to: u64,
-    ) -> Result<Option<reqwest_caching::cache_core::Opened>, reqwest_caching::StoreError> {
-        self.files().open(key, inline_up_to).await
-    }
-    async fn renew(
-        &self,
-        key: &reqwest_caching::CacheKey,
-        was_created: std::time::SystemTime,
-        created_at: std::time::SystemTime,
-        expires_at: Option<std::time::SystemTime>,
-    ) -> Result<bool, reqwest_caching::StoreError> {
-        self.files()
-            .renew(key, was_created, created_at, expires_at)
-            .await
-    }
-}
-
-/// A spool that waits for the test's word before committing.
-#[cfg(feature = "fs")]
-#[derive(Debug)]
-struct GatedSpool {
-    inner: Box<dyn reqwest_caching::cache_core::BodySpool>,
-    committing: tokio::sync::mpsc::UnboundedSender<tokio::sync::oneshot::Sender<()>>,
-}
-
-#[cfg(feature = "fs")]
-#[async_trait::async_trait]
-impl reqwest_caching::cache_core::BodySpool for GatedSpool {
-    async fn write(&mut self, chunk: bytes::Bytes) -> Result<(), reqwest_caching::StoreError> {
-        self.inner.write(chunk).await
-    }
-    async fn commit(
-        self: Box<Self>,
-        meta: reqwest_caching::EntryMeta,
-        before: bytes::Bytes,
-        after: bytes::Bytes,
-    ) -> Result<(), reqwest_caching::StoreError> {
-        let (release, released) = tokio::sync::oneshot::channel();
-        if self.committing.send(release).is_ok() {
-            let _ = released.await;
-        }
-        self.inner.commit(meta, before, after).await
-    }
 }
