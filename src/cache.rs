@@ -17,8 +17,10 @@ pub(crate) struct Cache {
 impl Cache {
     /// Marks `url` as changed, before its entries are deleted: a response for it on its way
     /// to the store is not stored after (see [`url_changes`](crate::url_changes)).
-    pub(crate) fn mark_changed(&self, url: &url::Url) {
+    /// Returns the URL's group.
+    pub(crate) fn mark_changed(&self, url: &url::Url) -> cache_core::CacheKey {
         let url_group = self.settings.keys.url_group(url);
         self.live.url_changes.changed(&url_group);
+        url_group
     }
 }

@@ -24,18 +24,19 @@ pub(crate) fn is_unsafe(method: &Method) -> bool {
 }
 
 /// After a successful (2xx/3xx) unsafe request, deletes every entry of its URL and of
-/// same-origin `Location` / `Content-Location` URLs; true when it did (what was read of those
-/// entries before, a Vary index say, is gone).
+/// same-origin `Location` / `Content-Location` URLs; the groups of the URLs it marked changed,
+/// none when it did nothing (else what was read of those entries before, a Vary index say,
+/// is gone).
 pub(crate) async fn invalidate_after_unsafe(
     cache: &Cache,
     method: &Method,
     url: &Url,
     headers: &HeaderMap,
     response: &reqwest::Response,
-) -> bool {
+) -> Vec<CacheKey> {
     let status = response.status();
     if !is_unsafe(method) || !(status.is_success() || status.is_redirection()) {
-        return false;
+        return Vec::new();
     }
     let mut urls = vec![url.clone()];
     for name in [LOCATION, CONTENT_LOCATION] {
@@ -48,14 +49,16 @@ pub(crate) async fn invalidate_after_unsafe(
             urls.push(target);
         }
     }
+    let mut changed = Vec::with_capacity(urls.len());
     for target in &urls {
-        // First: a response for the URL that arrived before this one is not stored after.
-        cache.mark_changed(target);
+        // First: the answer to a request for the URL sent before this one's answer arrived is
+        // not stored after (see `url_changes`).
+        changed.push(cache.mark_changed(target));
         for key in keys_of_url(cache, target, headers).await {
             cache.live.store.forget(&key).await;
         }
     }
-    true
+    changed
 }
 
 /// The keys of every entry stored for `url`: its group's, and the keys GET and HEAD requests

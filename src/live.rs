@@ -25,6 +25,7 @@ pub(crate) struct Live {
     pub(crate) vary_guesses: VaryGuesses,
     /// The variant key last computed under each URL key.
     pub(crate) variant_keys: VariantKeys,
-    /// URLs unsafe requests changed, for writes of responses that arrived before.
+    /// URLs unsafe requests (or the handle) changed, for the writes of answers to requests
+    /// sent before.
     pub(crate) url_changes: Arc<UrlChanges>,
 }

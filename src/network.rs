@@ -43,6 +43,8 @@ pub(crate) async fn fetch(
     if exchange.unconfirmed(&result) {
         if let Some(again) = unconditional {
             drop(result);
+            // The answer stored, if any, is this one's.
+            exchange.mark_sent(cache);
             result = next.run(again, extensions).await;
         }
     }
@@ -108,6 +110,10 @@ async fn background(
     if exchange.unconfirmed(&result) {
         if let Some(again) = unconditional {
             drop(result);
+            // The answer stored, if any, is this one's.
+            if let Some(cache) = cache.upgrade() {
+                exchange.mark_sent(&cache);
+            }
             result = send(again).await;
         }
     }
@@ -178,7 +184,7 @@ async fn finish(
     }
     // A recording keeps every answer it took (see `pass_on`).
     if !exchange.recording {
-        let invalidated = invalidate_after_unsafe(
+        let changed = invalidate_after_unsafe(
             cache,
             &exchange.method,
             &exchange.url,
@@ -186,12 +192,15 @@ async fn finish(
             &response,
         )
         .await;
-        if invalidated {
+        if !changed.is_empty() {
             // The Vary index the lookup saw went with the URL's entries: a variant written
             // beside it would have none.
             exchange.seen = SeenIndex::Unknown;
-            // The request's own change does not keep its answer from being stored.
-            exchange.mark_sent(cache);
+            // The request's own changes do not keep its answer from being stored; any other
+            // made since it was sent still does.
+            if let Some((_, seen)) = &mut exchange.sent {
+                *seen = seen.with_own_changes(&changed);
+            }
         }
     }
     stats.miss();

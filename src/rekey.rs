@@ -18,7 +18,8 @@ use crate::observe::StoreOp;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Rekeyed {
-    /// Responses moved to their new key (or dropped for a newer one already there).
+    /// Responses moved to their new key (or dropped: a newer one is already there, or their
+    /// URL changed while they were moved).
     pub moved: u64,
     /// Responses whose key did not change.
     pub unchanged: u64,

@@ -155,10 +155,10 @@ impl Writing {
             return;
         };
         let changes = &cache.live.url_changes;
-        // An unsafe request changed the URL while the body streamed: dropping the spool
+        // An unsafe request changed the URL since the request went out: dropping the spool
         // removes its file.
         if changes.changed_since_either(self.changes) {
-            tracing::debug!(%key, "URL changed since the response; not cached");
+            tracing::debug!(%key, "URL changed since the request; not cached");
             return;
         }
         let committed = spool.commit(meta, before, after).await;

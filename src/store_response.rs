@@ -280,7 +280,7 @@ impl Whole {
         final_url: &url::Url,
     ) -> Option<cache_core::CacheKey> {
         if self.url_changed(cache) {
-            tracing::debug!(key = %self.exchange.url_key, "URL changed since the response; not cached");
+            tracing::debug!(key = %self.exchange.url_key, "URL changed since the request; not cached");
             return None;
         }
         let written = self.write(cache, cached, final_url).await;

@@ -1,9 +1,9 @@
-//! Which URLs unsafe requests changed while a response for them was on its way to the store.
-//! A response the origin sent before a `POST` (say) changed its URL must not be stored after
-//! that `POST` invalidated the URL's entries: the invalidation would be undone. The window is
-//! a store write for most responses, but the whole body for one stored as the caller reads
-//! it (slow to end, or over `max_body_size` into a store that keeps files): seconds, or
-//! minutes.
+//! Which URLs unsafe requests changed while a request for them was out. An answer the origin
+//! may have made before a `POST` (say) changed its URL must not be stored after that `POST`
+//! invalidated the URL's entries: the invalidation would be undone. The window is a request's
+//! whole exchange, from sending it to storing its answer: the origin's time, and the whole
+//! body for one stored as the caller reads it (slow to end, or over `max_body_size` into a
+//! store that keeps files), seconds or minutes.
 //!
 //! Counters by stripe of the URL's group, bumped by each invalidation: a write compares the
 //! stripe with what it was when the cache sent the request (an answer it did not ask for
@@ -37,6 +37,20 @@ pub(crate) struct Seen {
     count: u64,
 }
 
+impl Seen {
+    /// The counter as it is after these changes too, made by the request it was taken for
+    /// (its own invalidation, which must not keep its answer from being stored): any other
+    /// change still shows.
+    pub(crate) fn with_own_changes(mut self, url_groups: &[CacheKey]) -> Self {
+        let own = url_groups
+            .iter()
+            .filter(|group| stripe_of(group) == self.stripe)
+            .count();
+        self.count += own as u64;
+        self
+    }
+}
+
 impl Default for UrlChanges {
     fn default() -> Self {
         Self {
@@ -46,7 +60,8 @@ impl Default for UrlChanges {
 }
 
 impl UrlChanges {
-    /// The counter of `url_group`'s stripe now, taken as its request goes out.
+    /// The counter of `url_group`'s stripe now: taken as a request goes out (or its answer
+    /// arrives, or a move of its entry begins), compared before and after the write.
     pub(crate) fn seen(&self, url_group: &CacheKey) -> Seen {
         let stripe = stripe_of(url_group);
         Seen {
@@ -55,9 +70,9 @@ impl UrlChanges {
         }
     }
 
-    /// Marks `url_group` as changed, before its entries are deleted: a write that reads the
-    /// counter after this skips itself, and one that read it before wrote before the delete
-    /// (which removes it) or checks again after writing.
+    /// Marks `url_group` as changed, before its entries are deleted: a write whose counter
+    /// was taken before this sees the change when it compares, before writing (it skips) or
+    /// after (it takes its write back), so no such write outlives the delete.
     pub(crate) fn changed(&self, url_group: &CacheKey) {
         // Sequentially consistent, as the checks: a write then a check, against a bump then
         // a delete, must not both miss the other.
@@ -127,6 +142,24 @@ mod tests {
         let before: Vec<Seen> = (0..4096).map(|n| changes.seen(&group(n))).collect();
         changes.all_changed();
         assert!(before.into_iter().all(|seen| changes.changed_since(seen)));
+    }
+
+    /// A request's own invalidation (a stored `POST`'s) does not keep its answer from being
+    /// stored; another change to its URL made while it was out still does.
+    #[test]
+    fn a_requests_own_changes_do_not_count_against_it() {
+        let changes = UrlChanges::default();
+        let sent = changes.seen(&group(1));
+        changes.changed(&group(1));
+        changes.changed(&group(2));
+        let own = sent.with_own_changes(&[group(1), group(2)]);
+        assert!(!changes.changed_since(own));
+        changes.changed(&group(1));
+        assert!(changes.changed_since(own), "another's");
+        let before_another = changes.seen(&group(3));
+        changes.changed(&group(3));
+        changes.changed(&group(3));
+        assert!(changes.changed_since(before_another.with_own_changes(&[group(3)])));
     }
 
     #[test]

@@ -593,7 +593,10 @@ async fn recreate_keys_does_not_move_back_an_entry_its_url_changed_under() {
         let handle = handle.clone();
         async move { handle.recreate_keys(&KeyRules::default()).await }
     });
-    let release = reads.recv().await.expect("the move reads the entry");
+    let release = tokio::time::timeout(std::time::Duration::from_secs(20), reads.recv())
+        .await
+        .expect("the move reads the entry")
+        .expect("a read");
     handle.delete_url(&h.origin.url("/same")).await.unwrap();
     release.send(()).unwrap();
     rekeying.await.unwrap().unwrap();
