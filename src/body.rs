@@ -36,8 +36,16 @@ pub(crate) fn rejoin(
     length: Option<u64>,
     info: CacheInfo,
 ) -> reqwest::Response {
-    let body = futures_util::stream::iter(read.into_iter().map(Ok)).chain(rest.bytes_stream());
-    parts.into_response(sized_body::streamed(body, length), info)
+    parts.into_response(sized_body::streamed(whole_stream(read, rest), length), info)
+}
+
+/// The body of a response handed on midway: the chunks already `read`, then the rest of
+/// `rest`'s body.
+pub(crate) fn whole_stream(
+    read: Vec<Bytes>,
+    rest: reqwest::Response,
+) -> impl futures_util::Stream<Item = reqwest::Result<Bytes>> + Send + 'static {
+    futures_util::stream::iter(read.into_iter().map(Ok)).chain(rest.bytes_stream())
 }
 
 /// Reads `response`'s body if it fits in `limit` bytes and, given a `patience`, ends within

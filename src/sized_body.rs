@@ -17,7 +17,7 @@ use std::sync::Mutex;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use futures_util::stream::{BoxStream, Fuse, Stream, StreamExt};
+use futures_util::stream::{BoxStream, Stream, StreamExt};
 use http_body::{Frame, SizeHint};
 
 /// A body streaming `stream`, whose length is `length` when known (the origin's announced
@@ -34,7 +34,7 @@ where
         Some(remaining) => reqwest::Body::wrap(Sized {
             // A mutex only to be `Sync`, as reqwest asks: the body is polled through `&mut`,
             // which reaches its stream without locking.
-            stream: Mutex::new(stream.boxed().fuse()),
+            stream: Mutex::new(stream.boxed()),
             remaining,
             last: None,
         }),
@@ -43,7 +43,8 @@ where
 
 /// A stream as a body of a known length.
 struct Sized<E> {
-    stream: Mutex<Fuse<BoxStream<'static, Result<Bytes, E>>>>,
+    /// Fused: read past its end, it stays ended.
+    stream: Mutex<BoxStream<'static, Result<Bytes, E>>>,
     /// Bytes not yet handed on (the held last chunk's included).
     remaining: u64,
     /// The chunk that reaches the length, held until the stream ends.
@@ -130,7 +131,7 @@ mod tests {
         let pieces = pieces.into_iter().map(|p| p.map(Bytes::from_static));
         let stream = futures_util::stream::iter(pieces).chain(end);
         Sized {
-            stream: Mutex::new(stream.boxed().fuse()),
+            stream: Mutex::new(stream.fuse().boxed()),
             remaining: 4,
             last: None,
         }

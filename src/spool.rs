@@ -22,7 +22,7 @@ use cache_core::{BodySpool, CacheKey, CachedResponse, EntryMeta};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 
-use crate::body::rejoin;
+use crate::body::{rejoin, whole_stream};
 use crate::cache::Cache;
 use crate::flight::LeaderGuard;
 use crate::info::CacheInfo;
@@ -62,8 +62,7 @@ pub(crate) async fn spool_response(
         return rejoin(parts, (read, rest), plan.announced, not_stored);
     };
     let writing = Writing {
-        read: read.into_iter(),
-        rest: rest.bytes_stream().boxed(),
+        body: whole_stream(read, rest).boxed(),
         spool: Some(spool),
         encoder: Some(encoder),
         meta: Some(plan.meta),
@@ -82,9 +81,8 @@ pub(crate) async fn spool_response(
 
 /// A body on its way to the caller and to the store.
 struct Writing {
-    /// Chunks read before the body was found too large.
-    read: std::vec::IntoIter<Bytes>,
-    rest: BoxStream<'static, reqwest::Result<Bytes>>,
+    /// The chunks read before the body was handed on, then the rest.
+    body: BoxStream<'static, reqwest::Result<Bytes>>,
     /// `None` once the body is not being stored (a write failed, or it was committed).
     spool: Option<Box<dyn BodySpool>>,
     encoder: Option<BodyEncoder>,
@@ -102,11 +100,7 @@ struct Writing {
 
 impl Writing {
     async fn next(mut self) -> Option<(reqwest::Result<Bytes>, Self)> {
-        let next = match self.read.next() {
-            Some(chunk) => Some(Ok(chunk)),
-            None => self.rest.next().await,
-        };
-        match next {
+        match self.body.next().await {
             Some(Ok(chunk)) => {
                 self.write(&chunk).await;
                 Some((Ok(chunk), self))

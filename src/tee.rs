@@ -18,7 +18,7 @@ use cache_core::CachedResponse;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 
-use crate::body::concat;
+use crate::body::{concat, whole_stream};
 use crate::cache::Cache;
 use crate::info::CacheInfo;
 use crate::response_parts::ResponseParts;
@@ -44,14 +44,12 @@ pub(crate) fn stream_then_store(
     (parts, read, rest): (ResponseParts, Vec<Bytes>, reqwest::Response),
     info: CacheInfo,
 ) -> reqwest::Response {
-    let kept_len = read.iter().map(|chunk| chunk.len() as u64).sum();
     let tee = Tee {
         cache: Arc::downgrade(cache),
         limit: cache.settings.max_body_bytes,
-        kept: read.clone(),
-        kept_len,
-        read: read.into_iter(),
-        rest: rest.bytes_stream().boxed(),
+        kept: Vec::new(),
+        kept_len: 0,
+        body: whole_stream(read, rest).boxed(),
         pending: Some(pending),
     };
     let body = futures_util::stream::unfold(tee, Tee::next);
@@ -68,19 +66,15 @@ struct Tee {
     kept_len: u64,
     /// `max_body_size`: a body that grows past it is not stored.
     limit: u64,
-    /// Chunks read before the response was handed over.
-    read: std::vec::IntoIter<Bytes>,
-    rest: BoxStream<'static, reqwest::Result<Bytes>>,
+    /// The chunks read before the response was handed over, then the rest.
+    body: BoxStream<'static, reqwest::Result<Bytes>>,
     /// `None` once the body is not to be stored (too large, failed, or stored).
     pending: Option<Pending>,
 }
 
 impl Tee {
     async fn next(mut self) -> Option<(reqwest::Result<Bytes>, Self)> {
-        if let Some(chunk) = self.read.next() {
-            return Some((Ok(chunk), self));
-        }
-        match self.rest.next().await {
+        match self.body.next().await {
             Some(Ok(chunk)) => {
                 self.keep(&chunk);
                 Some((Ok(chunk), self))

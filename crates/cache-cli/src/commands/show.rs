@@ -100,15 +100,12 @@ async fn by_url(cx: &Context, store: &Arc<dyn CacheStore>, url: &str) -> Result<
     for key in keys {
         match read(cx, store, &key).await? {
             None => {}
-            Some(Ok(found @ Found::Response(..))) => {
-                let Found::Response(meta, response, _) = &found else {
-                    continue;
-                };
+            Some(Ok(Found::Response(meta, response, body))) => {
                 let newer = best
                     .as_ref()
                     .is_none_or(|best| best.meta().created_at < meta.created_at);
                 if response.request.method == Method::GET && newer {
-                    best = Some(found);
+                    best = Some(Found::Response(meta, response, body));
                 }
             }
             Some(Ok(Found::VaryIndex(..))) => {}
