@@ -26,16 +26,18 @@ pub(crate) struct IndexTrees {
 #[derive(Debug, PartialEq)]
 pub(crate) struct IndexRecords {
     expiry: Option<Vec<u8>>,
-    created: Vec<u8>,
+    /// Only in a store that keeps the creation index (see `SledStore::keeps_counts`).
+    created: Option<Vec<u8>>,
     group: Option<Vec<u8>>,
 }
 
 impl IndexRecords {
-    pub(crate) fn of(meta: &EntryMeta) -> Self {
+    /// The records of `meta`; its creation record only `with_created`.
+    pub(crate) fn of(meta: &EntryMeta, with_created: bool) -> Self {
         let key = &meta.key;
         Self {
             expiry: meta.expires_at.map(|t| time_key(to_millis(t), key)),
-            created: time_key(to_millis(meta.created_at), key),
+            created: with_created.then(|| time_key(to_millis(meta.created_at), key)),
             group: meta.url_group.map(|group| group_key(&group, key)),
         }
     }
@@ -78,12 +80,11 @@ impl IndexRecords {
             let other = other.and_then(|o| o.group.as_deref());
             (&trees.groups, record, other)
         });
-        let created = (
-            &trees.created,
-            self.created.as_slice(),
-            other.map(|o| o.created.as_slice()),
-        );
-        expiry.into_iter().chain(group).chain([created])
+        let created = self.created.as_deref().map(|record| {
+            let other = other.and_then(|o| o.created.as_deref());
+            (&trees.created, record, other)
+        });
+        expiry.into_iter().chain(group).chain(created)
     }
 }
 
@@ -146,15 +147,20 @@ mod tests {
     #[test]
     fn a_rewrite_keeps_one_record_per_tree_and_a_removal_leaves_none() {
         let (_db, trees) = trees();
-        let mut current = IndexRecords::of(&meta(1, Some(5), Some(1)));
+        let mut current = IndexRecords::of(&meta(1, Some(5), Some(1)), true);
         current.insert_all(&trees).unwrap();
         assert_eq!(sizes(&trees), [1, 1, 1]);
         // Same group with new times; then no expiry and another group.
         for next in [meta(2, Some(6), Some(1)), meta(3, None, Some(2))] {
-            let new = IndexRecords::of(&next);
+            let new = IndexRecords::of(&next, true);
             new.insert_all(&trees).unwrap();
             current.remove_unshared(&trees, Some(&new)).unwrap();
-            assert!(trees.created.contains_key(&new.created).unwrap());
+            assert!(
+                trees
+                    .created
+                    .contains_key(new.created.as_ref().unwrap())
+                    .unwrap()
+            );
             current = new;
         }
         assert_eq!(sizes(&trees), [0, 1, 1]);
@@ -165,7 +171,7 @@ mod tests {
     #[test]
     fn unchanged_records_are_not_removed_and_lost_ones_come_back() {
         let (_db, trees) = trees();
-        let same = IndexRecords::of(&meta(1, Some(5), Some(1)));
+        let same = IndexRecords::of(&meta(1, Some(5), Some(1)), true);
         same.insert_all(&trees).unwrap();
         same.remove_unshared(&trees, Some(&same)).unwrap();
         assert_eq!(sizes(&trees), [1, 1, 1]);

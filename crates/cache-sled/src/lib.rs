@@ -25,7 +25,9 @@
 //! and always consistent), `expiry` (expiry time ++ key, so `delete_expired` visits only
 //! expired entries), `created` (creation time ++ key, the eviction order under
 //! [`SledStoreBuilder::max_bytes`]), `groups` (URL group ++ key, for lookups by URL) and
-//! `totals` (the bytes stored).
+//! `totals` (the bytes stored). Only a bounded store (and any store beside one on its
+//! database) keeps `created` and the byte total, which only eviction reads: a database opened
+//! with a bound after writes without one counts and indexes its records again at open.
 //!
 //! `entries` is the truth; the three indexes point into it. A write is not one sled
 //! transaction (those cost a log write each, which made a write several times slower): it
@@ -41,8 +43,9 @@
 //! sled writes to its log in memory and flushes it every 500 ms (sled's default): a crash or
 //! power loss can lose the writes of the last half second, never corrupt older ones. For a cache
 //! that is usually right. [`SledStoreBuilder::flush_every_write`] waits for the flush on every
-//! write instead, at a large cost in write latency. After a crash, the byte total
-//! ([`SledStore::live_bytes`]) can be off by the writes that were under way; `clear` resets it.
+//! write instead, at a large cost in write latency. After a crash, a bounded store's byte total
+//! ([`SledStore::live_bytes`]) can be off by the writes that were under way; its first
+//! eviction in the next process counts it again.
 //!
 //! sled 0.34 is the stable line; the 1.0 alphas change the on-disk format between releases.
 #![deny(missing_docs)]

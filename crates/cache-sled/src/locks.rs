@@ -61,6 +61,9 @@ pub(crate) struct DatabaseLocks {
     /// A bounded write of this process has counted the live bytes again (see
     /// `SledStore::recount_live_bytes`).
     recounted: std::sync::atomic::AtomicBool,
+    /// A store with a bound was opened on this database in this process: from then on every
+    /// write keeps the byte count and the creation index (see `SledStore::keeps_counts`).
+    counts_kept: std::sync::atomic::AtomicBool,
 }
 
 impl DatabaseLocks {
@@ -131,6 +134,20 @@ impl DatabaseLocks {
         !self
             .recounted
             .swap(true, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Every store on this database keeps the byte count and the creation index from now
+    /// on. Called holding [`DatabaseLocks::counting`], so no write that skipped them is still
+    /// running.
+    pub(crate) fn keep_counts(&self) {
+        self.counts_kept
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Whether [`DatabaseLocks::keep_counts`] was called. Read holding [`Writing`] (or
+    /// [`DatabaseLocks::counting`]).
+    pub(crate) fn counts_kept(&self) -> bool {
+        self.counts_kept.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Holds the database's one bounded write.

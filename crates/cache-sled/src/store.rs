@@ -55,6 +55,10 @@ impl SledStoreBuilder {
     /// takes them past the bound, the oldest entries (by creation) are deleted until they fit
     /// in 95 % of it. sled returns the freed space to the file system as its segment cleaner
     /// rewrites the log, not at once.
+    ///
+    /// Only a bounded store keeps the count of stored bytes and the creation order that
+    /// eviction reads (two writes to sled per cache write). Opening a database with a bound
+    /// after it was written without one counts its records again (a scan at open).
     pub fn max_bytes(mut self, bytes: u64) -> Self {
         self.max_bytes = Some(bytes);
         self
@@ -111,7 +115,7 @@ impl SledStoreBuilder {
             )),
             locks,
         };
-        store.count_live_bytes_if_missing()?;
+        store.settle_counts()?;
         // Its records are all in `entries` too (they were written in one transaction).
         store
             .db
@@ -205,20 +209,56 @@ impl SledStore {
         Ok(())
     }
 
-    /// The bytes of all stored values (with their metadata), as kept in the `totals` tree.
+    /// The bytes of all stored values (with their metadata): as kept in the `totals` tree by
+    /// a store with a bound; counted from the records (a scan of the database, sharing sled's
+    /// buffers) by one without, which keeps no count (see [`SledStoreBuilder::max_bytes`]).
     pub fn live_bytes(&self) -> Result<u64, StoreError> {
-        let total = self.totals.get(LIVE_BYTES).map_err(store_error)?;
-        Ok(total.as_deref().map(decode_total).unwrap_or_default())
+        let _writing = self.locks.writing()?;
+        if self.keeps_counts() {
+            let total = self.totals.get(LIVE_BYTES).map_err(store_error)?;
+            return Ok(total.as_deref().map(decode_total).unwrap_or_default());
+        }
+        self.entries
+            .iter()
+            .values()
+            .try_fold(0u64, |total, record| {
+                let record = record.map_err(store_error)?;
+                Ok(total.saturating_add(record.len() as u64))
+            })
     }
 
-    /// A database written before the byte count existed, or whose count is not one (of
-    /// another length), gets it (and the creation index) rebuilt from the records.
-    fn count_live_bytes_if_missing(&self) -> Result<(), StoreError> {
-        let total = self.totals.get(LIVE_BYTES).map_err(store_error)?;
-        if total.is_some_and(|total| total.len() == 8) {
-            return Ok(());
+    /// Whether writes keep the byte count and the creation index, which only the eviction of
+    /// a bounded store reads: each cost a sled write per cache write, together about a third
+    /// of an unbounded store's write. A store with a bound keeps them, and so does every
+    /// store on its database in this process once it is open. Read holding
+    /// [`DatabaseLocks::writing`] or [`DatabaseLocks::counting`].
+    fn keeps_counts(&self) -> bool {
+        self.max_bytes.is_some() || self.locks.counts_kept()
+    }
+
+    /// At open. A store that keeps the counts (see [`SledStore::keeps_counts`]) rebuilds
+    /// them (and the creation index) from the records when the database has no count, or
+    /// one of another length: written before the count existed, or last written by stores
+    /// without a bound. One that does not keep them deletes the count first, so that a
+    /// later bounded open, in this version or an earlier one, rebuilds it rather than
+    /// trusting one its writes did not keep. Both under the counting lock: no write runs,
+    /// and a bounded open on the same database cannot come between the check and the
+    /// delete.
+    fn settle_counts(&self) -> Result<(), StoreError> {
+        let _alone = self.locks.counting();
+        if self.max_bytes.is_some() {
+            self.locks.keep_counts();
         }
-        self.recount_live_bytes().map(drop)
+        let total = self.totals.get(LIVE_BYTES).map_err(store_error)?;
+        let counted = total.is_some_and(|total| total.len() == 8);
+        match (self.keeps_counts(), counted) {
+            (true, true) => Ok(()),
+            (true, false) => self.recount_live_bytes_alone().map(drop),
+            (false, _) => {
+                self.totals.remove(LIVE_BYTES).map_err(store_error)?;
+                Ok(())
+            }
+        }
     }
 
     /// Counts the live bytes again from the records: each readable record is counted and its
@@ -231,6 +271,11 @@ impl SledStore {
     /// stress test of puts, deletes and evictions was off by a record in 1 run of 6).
     fn recount_live_bytes(&self) -> Result<u64, StoreError> {
         let _alone = self.locks.counting();
+        self.recount_live_bytes_alone()
+    }
+
+    /// [`SledStore::recount_live_bytes`] for a caller holding the counting lock.
+    fn recount_live_bytes_alone(&self) -> Result<u64, StoreError> {
         let mut total = 0u64;
         for item in self.entries.iter() {
             let (k, record) = item.map_err(store_error)?;
@@ -321,17 +366,21 @@ impl SledStore {
             return Ok(false);
         };
         self.copies.forget(key);
-        self.add_live_bytes(0, old.len())?;
+        let counted = self.keeps_counts();
+        if counted {
+            self.add_live_bytes(0, old.len())?;
+        }
         // An unreadable record's index records stay, stale: their readers drop them.
         if let Some(meta) = decode_record_meta(*key, &old) {
-            IndexRecords::of(&meta)
+            IndexRecords::of(&meta, counted)
                 .remove_unshared(&self.indexes, None)
                 .map_err(store_error)?;
         }
         Ok(true)
     }
 
-    /// Writes the entry and its index records; returns the live bytes after the write and
+    /// Writes the entry and its index records; returns the live bytes after the write (0 in a
+    /// store that keeps no count: see [`SledStore::keeps_counts`]) and
     /// the record as sled now holds it (the same buffer: sled's reads hand it out again).
     ///
     /// Not one sled transaction: each of those rolls sled's I/O buffer twice, two log writes
@@ -401,16 +450,22 @@ impl SledStore {
         record: sled::IVec,
     ) -> Result<(u64, sled::IVec), StoreError> {
         let key = meta.key;
-        let new_indexes = IndexRecords::of(meta);
+        let counted = self.keeps_counts();
+        let new_indexes = IndexRecords::of(meta, counted);
         let record_len = record.len();
         new_indexes.insert_all(&self.indexes).map_err(store_error)?;
         let replaced = self
             .entries
             .insert(key.as_str(), record.clone())
             .map_err(store_error)?;
-        let live = self.add_live_bytes(record_len, replaced.as_ref().map_or(0, |old| old.len()))?;
+        let live = match counted {
+            true => {
+                self.add_live_bytes(record_len, replaced.as_ref().map_or(0, |old| old.len()))?
+            }
+            false => 0,
+        };
         if let Some(old) = replaced.and_then(|old| decode_record_meta(key, &old)) {
-            IndexRecords::of(&old)
+            IndexRecords::of(&old, counted)
                 .remove_unshared(&self.indexes, Some(&new_indexes))
                 .map_err(store_error)?;
         }
@@ -726,10 +781,13 @@ impl CacheStore for SledStore {
                 tree.clear().map_err(store_error)?;
             }
             store.copies.clear();
-            store
-                .totals
-                .insert(LIVE_BYTES, &0u64.to_le_bytes())
-                .map_err(store_error)?;
+            // A store keeping no count leaves none (see `settle_counts`).
+            if store.keeps_counts() {
+                store
+                    .totals
+                    .insert(LIVE_BYTES, &0u64.to_le_bytes())
+                    .map_err(store_error)?;
+            }
             Ok::<_, StoreError>(n)
         })
         .await
@@ -802,6 +860,14 @@ mod tests {
     fn store() -> SledStore {
         let db = sled::Config::new().temporary(true).open().expect("db");
         SledStore::builder().with_db(db).expect("store")
+    }
+
+    /// A store that keeps the byte count and the creation index: one with a bound, never
+    /// reached.
+    fn counted_store() -> SledStore {
+        let db = sled::Config::new().temporary(true).open().expect("db");
+        let store = SledStore::builder().max_bytes(u64::MAX);
+        store.with_db(db).expect("store")
     }
 
     /// A response written with `put_decoded` is the entry's decoded copy from the write on,
@@ -906,7 +972,7 @@ mod tests {
     /// Eviction drops stale creation records it meets, and deletes by the entries' own times.
     #[tokio::test]
     async fn eviction_skips_stale_creation_records() {
-        let store = store();
+        let store = counted_store();
         store.put(entry(1, 10, None, 9)).await.unwrap();
         store.put(entry(2, 20, None, 9)).await.unwrap();
         // A stale record claims entry 2 is the oldest.
@@ -955,10 +1021,14 @@ mod tests {
 
     #[test]
     fn concurrent_writers_of_one_key_leave_one_record_per_index() {
-        let store = store();
+        for store in [store(), counted_store()] {
+            concurrent_writers_of_one_key_leave_one_record_per_index_in(&store);
+        }
+    }
+
+    fn concurrent_writers_of_one_key_leave_one_record_per_index_in(store: &SledStore) {
         std::thread::scope(|scope| {
             for writer in 0..4u64 {
-                let store = &store;
                 scope.spawn(move || {
                     for i in 0..300u64 {
                         let n = (i % 3) as u8;
@@ -984,7 +1054,12 @@ mod tests {
             let i = &store.indexes;
             assert_eq!(of_key(&i.expiry), [time_key(expires, &key(n))], "key {n}");
             let created = time_key(to_millis(meta.created_at), &key(n));
-            assert_eq!(of_key(&i.created), [created], "key {n}");
+            let created: &[_] = if store.keeps_counts() {
+                &[created]
+            } else {
+                &[]
+            };
+            assert_eq!(of_key(&i.created), created, "key {n}");
             let grouped = crate::record::group_key(&group, &key(n));
             assert_eq!(of_key(&i.groups), [grouped], "key {n}");
         }
@@ -1010,7 +1085,10 @@ mod tests {
                 continue;
             };
             let i = &store.indexes;
-            let mut wanted = vec![(&i.created, time_key(to_millis(meta.created_at), &key))];
+            let mut wanted = vec![];
+            if store.keeps_counts() {
+                wanted.push((&i.created, time_key(to_millis(meta.created_at), &key)));
+            }
             if let Some(expires) = meta.expires_at {
                 wanted.push((&i.expiry, time_key(to_millis(expires), &key)));
             }
@@ -1173,7 +1251,7 @@ mod tests {
     /// A byte total that is garbage (or at the end of the range) neither panics nor wraps.
     #[tokio::test]
     async fn a_hostile_byte_total_saturates() {
-        let store = store();
+        let store = counted_store();
         let total = (u64::MAX - 5).to_le_bytes();
         store.totals.insert(LIVE_BYTES, &total).unwrap();
         store.put(entry(1, 10, None, 9)).await.unwrap();

@@ -217,3 +217,115 @@ async fn a_drifted_live_count_is_counted_again() {
     totals.insert("live_bytes", b"abc").expect("set");
     assert_eq!(bounded().live_bytes().expect("live"), eleven);
 }
+
+/// The bytes of `store`'s records, read one by one.
+async fn stored_bytes(store: &SledStore) -> u64 {
+    let keys = cache_core::store::collect_keys(store.entries(), |_| true)
+        .await
+        .expect("keys");
+    let records = store.db().open_tree("entries").unwrap();
+    let mut total = 0;
+    for key in keys {
+        total += records.get(key.as_str()).unwrap().expect("listed").len() as u64;
+    }
+    total
+}
+
+/// An unbounded store writes neither the byte count nor the creation index (two sled writes
+/// per cache write that only a bound reads), and still answers `live_bytes`, by counting.
+#[tokio::test]
+async fn an_unbounded_store_keeps_no_count_and_still_answers_live_bytes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = sled::open(dir.path().join("unbounded.sled")).expect("open");
+    let store = SledStore::builder().with_db(db.clone()).expect("store");
+    for i in 0..10 {
+        store.put(entry(i, 1000)).await.expect("put");
+    }
+    store.delete(&entry(4, 0).meta.key).await.expect("delete");
+    assert_eq!(db.open_tree("created").unwrap().len(), 0);
+    assert!(
+        !db.open_tree("totals")
+            .unwrap()
+            .contains_key("live_bytes")
+            .unwrap()
+    );
+    assert_eq!(store.live_bytes().unwrap(), stored_bytes(&store).await);
+    store.clear().await.expect("clear");
+    assert!(
+        !db.open_tree("totals")
+            .unwrap()
+            .contains_key("live_bytes")
+            .unwrap()
+    );
+    assert_eq!(store.live_bytes().unwrap(), 0);
+}
+
+/// A count kept by a bounded session is not trusted after an unbounded one wrote without
+/// keeping it: the next bounded open counts again, and evicts the oldest first.
+#[tokio::test]
+async fn a_bounded_open_after_unbounded_writes_counts_again() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = sled::open(dir.path().join("sessions.sled")).expect("open");
+    let bounded = || {
+        SledStore::builder()
+            .max_bytes(64 * 1024)
+            .with_db(db.clone())
+            .expect("bounded")
+    };
+    let first = bounded();
+    for i in 0..10 {
+        first.put(entry(i, 1000)).await.expect("put");
+    }
+    drop(first);
+    let unbounded = SledStore::builder().with_db(db.clone()).expect("store");
+    for i in 10..80 {
+        unbounded.put(entry(i, 1000)).await.expect("put");
+    }
+    unbounded
+        .delete(&entry(3, 0).meta.key)
+        .await
+        .expect("delete");
+    drop(unbounded);
+    let again = bounded();
+    assert_eq!(again.live_bytes().unwrap(), stored_bytes(&again).await);
+    again.put(entry(80, 1000)).await.expect("put");
+    assert!(again.live_bytes().unwrap() <= 64 * 1024);
+    assert_eq!(again.live_bytes().unwrap(), stored_bytes(&again).await);
+    // Evicted from the oldest, the unbounded session's entries included.
+    assert!(again.get(&entry(0, 0).meta.key).await.unwrap().is_none());
+    assert!(again.get(&entry(20, 0).meta.key).await.unwrap().is_none());
+    assert!(again.get(&entry(80, 0).meta.key).await.unwrap().is_some());
+}
+
+/// Once a bounded store is open on a database, an unbounded store on it keeps the count and
+/// the creation index too: the bound holds over both stores' writes.
+#[tokio::test]
+async fn an_unbounded_store_beside_a_bounded_one_keeps_its_count() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = sled::open(dir.path().join("beside.sled")).expect("open");
+    let unbounded = SledStore::builder().with_db(db.clone()).expect("store");
+    for i in 0..5 {
+        unbounded.put(entry(i, 1000)).await.expect("put");
+    }
+    let bounded = SledStore::builder()
+        .max_bytes(32 * 1024)
+        .with_db(db.clone())
+        .expect("bounded");
+    for i in 5..60 {
+        unbounded.put(entry(i, 1000)).await.expect("put");
+    }
+    unbounded
+        .delete(&entry(7, 0).meta.key)
+        .await
+        .expect("delete");
+    assert_eq!(bounded.live_bytes().unwrap(), stored_bytes(&bounded).await);
+    assert_eq!(
+        unbounded.live_bytes().unwrap(),
+        bounded.live_bytes().unwrap()
+    );
+    bounded.put(entry(60, 1000)).await.expect("put");
+    assert!(bounded.live_bytes().unwrap() <= 32 * 1024);
+    assert!(bounded.get(&entry(0, 0).meta.key).await.unwrap().is_none());
+    assert!(bounded.get(&entry(30, 0).meta.key).await.unwrap().is_none());
+    assert!(bounded.get(&entry(60, 0).meta.key).await.unwrap().is_some());
+}
