@@ -29,6 +29,28 @@ impl CacheKey {
         Self { hex }
     }
 
+    /// The 16-byte digest the key shows ([`CacheKey::from_digest`] of it is the key again):
+    /// half the bytes of its text, for a store that keys by bytes.
+    ///
+    /// ```
+    /// use cache_core::CacheKey;
+    /// let key = CacheKey::from_digest([0xab; 16]);
+    /// assert_eq!(key.digest(), [0xab; 16]);
+    /// assert_eq!(CacheKey::from_digest(key.digest()), key);
+    /// ```
+    pub fn digest(&self) -> [u8; 16] {
+        // Only lowercase hex digits are ever written into `hex`.
+        let value = |digit: u8| match digit {
+            b'0'..=b'9' => digit - b'0',
+            _ => digit.wrapping_sub(b'a').wrapping_add(10) & 0x0f,
+        };
+        let mut digest = [0u8; 16];
+        for (byte, pair) in digest.iter_mut().zip(self.hex.chunks_exact(2)) {
+            *byte = value(pair[0]) << 4 | value(pair[1]);
+        }
+        digest
+    }
+
     /// The 32 hex digits.
     pub fn as_str(&self) -> &str {
         // Only ASCII hex digits are ever written into `hex`.
@@ -121,5 +143,17 @@ mod tests {
                 .parse::<CacheKey>()
                 .is_err()
         );
+    }
+
+    /// Every digest comes back from its key, and every parsed key's digest makes it again.
+    #[test]
+    fn a_key_and_its_digest_make_each_other() {
+        for seed in 0..=u8::MAX {
+            let digest: [u8; 16] =
+                std::array::from_fn(|i| seed.wrapping_mul(31).wrapping_add(i as u8 * 17));
+            assert_eq!(CacheKey::from_digest(digest).digest(), digest);
+        }
+        let key: CacheKey = "0123456789abcdeffedcba9876543210".parse().unwrap();
+        assert_eq!(CacheKey::from_digest(key.digest()), key);
     }
 }

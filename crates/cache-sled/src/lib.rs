@@ -21,21 +21,22 @@
 //!
 //! # Layout
 //!
-//! Five trees in one database: `entries` (key → metadata and value, so a read is one lookup
-//! and always consistent), `expiry` (expiry time ++ key, so `delete_expired` visits only
+//! Five trees in one database: `records` (the key's 16-byte digest → metadata and value, so
+//! a read is one lookup and always consistent; earlier versions keyed a tree `entries` by
+//! the key's text, and its records move to `records` on open), `expiry` (expiry time ++ key, so `delete_expired` visits only
 //! expired entries), `created` (creation time ++ key, the eviction order under
 //! [`SledStoreBuilder::max_bytes`]), `groups` (URL group ++ key, for lookups by URL) and
 //! `totals` (the bytes stored). Only a bounded store (and any store beside one on its
 //! database) keeps `created` and the byte total, which only eviction reads: a database opened
 //! with a bound after writes without one counts and indexes its records again at open.
 //!
-//! `entries` is the truth; the three indexes point into it. A write is not one sled
+//! `records` is the truth; the three indexes point into it. A write is not one sled
 //! transaction (those cost a log write each, which made a write several times slower): it
 //! writes the new index records, then the record, then removes the index records the record
 //! no longer has, while no other write of that key runs. So a record that can be read is
 //! always indexed, also after a crash. An index record can outlive its entry (a crash
 //! between the steps): whoever reads it checks it against the entry and drops it. Listing and
-//! counting read `entries` itself, decoding only each record's metadata (sled still reads
+//! counting read `records` itself, decoding only each record's metadata (sled still reads
 //! whole records, so on a cache larger than sled's page cache they read the bodies from disk).
 //!
 //! # Durability

@@ -15,8 +15,8 @@ use futures_core::stream::BoxStream;
 use crate::index::{IndexRecords, IndexTrees, IndexedTime, in_group};
 use crate::locks::{self, DatabaseLocks};
 use crate::record::{
-    decode_record, decode_record_meta, decode_total, key_of_group_key, record_of, split_time_key,
-    time_bound, time_key, written_record,
+    decode_record, decode_record_meta, decode_total, key_of_group_key, key_of_record_key,
+    record_key, record_of, split_time_key, time_bound, time_key, written_record,
 };
 
 /// Values up to this size are written on the calling task (see `put`).
@@ -30,6 +30,13 @@ const LIVE_BYTES: &[u8] = b"live_bytes";
 
 /// The tree earlier versions kept metadata in (now read from the records): dropped on open.
 const LEGACY_META_TREE: &str = "meta";
+
+/// The tree of records by cache key (see [`record_key`]).
+const RECORDS_TREE: &str = "records";
+
+/// The tree earlier versions kept records in, keyed by the key's 32 hex digits: its records
+/// move to [`RECORDS_TREE`] on open, and it is dropped.
+const LEGACY_ENTRIES_TREE: &str = "entries";
 
 /// A listed record: its raw key (where the next page starts) and its metadata, if readable.
 type ListedRecord = (Vec<u8>, Option<EntryMeta>);
@@ -89,8 +96,11 @@ impl SledStoreBuilder {
         self.with_db(db)
     }
 
-    /// Uses a database you already opened (its trees `entries`, `expiry`, `created`, `groups`
-    /// and `totals`; a `meta` tree, which earlier versions kept, is dropped).
+    /// Uses a database you already opened (its trees `records`, `expiry`, `created`, `groups`
+    /// and `totals`). The records of a database written by an earlier version (in a tree
+    /// `entries`, keyed by text) move to `records` here, once, and its `meta` tree is
+    /// dropped. An earlier version opening the database afterwards finds no entries: it
+    /// starts empty, as a cache may, and loses nothing of this version's.
     ///
     /// # Errors
     ///
@@ -100,7 +110,7 @@ impl SledStoreBuilder {
         let totals = tree("totals")?;
         let locks = DatabaseLocks::of(&totals)?;
         let store = SledStore {
-            entries: tree("entries")?,
+            entries: tree(RECORDS_TREE)?,
             indexes: IndexTrees {
                 expiry: tree("expiry")?,
                 created: tree("created")?,
@@ -115,6 +125,7 @@ impl SledStoreBuilder {
             )),
             locks,
         };
+        store.move_legacy_records()?;
         store.settle_counts()?;
         // Its records are all in `entries` too (they were written in one transaction).
         store
@@ -129,7 +140,7 @@ impl SledStoreBuilder {
 #[derive(Debug, Clone)]
 pub struct SledStore {
     db: sled::Db,
-    /// Key → metadata and value: the truth (see `index`).
+    /// Key digest ([`record_key`]) → metadata and value: the truth (see `index`).
     entries: sled::Tree,
     indexes: IndexTrees,
     totals: sled::Tree,
@@ -274,15 +285,55 @@ impl SledStore {
         self.recount_live_bytes_alone()
     }
 
+    /// Moves the records of a database written by an earlier version (keyed by text, in
+    /// [`LEGACY_ENTRIES_TREE`]) to `records`, then drops that tree: at open, before any write
+    /// of this store, under the counting lock. A record there is newer than one under its key
+    /// in `records` (the tree is emptied whenever this version opens the database, so an
+    /// earlier version wrote it since) and replaces it. A move interrupted by a crash goes
+    /// on at the next open. Their index records stay as they are: they name keys, not tree
+    /// keys. Moving a record invalidates the byte count, which [`SledStore::settle_counts`]
+    /// then rebuilds (a bounded store) or leaves deleted.
+    fn move_legacy_records(&self) -> Result<(), StoreError> {
+        let named = |name: &[u8]| name == LEGACY_ENTRIES_TREE.as_bytes();
+        if !self.db.tree_names().iter().any(|name| named(name)) {
+            return Ok(());
+        }
+        let _alone = self.locks.counting();
+        let legacy = self
+            .db
+            .open_tree(LEGACY_ENTRIES_TREE)
+            .map_err(StoreError::unavailable)?;
+        let mut moved = 0u64;
+        for item in legacy.iter() {
+            let (k, record) = item.map_err(store_error)?;
+            let key = std::str::from_utf8(&k)
+                .ok()
+                .and_then(|k| k.parse::<CacheKey>().ok());
+            // Bytes under a key that is none were never a record: dropped.
+            if let Some(key) = key {
+                self.entries
+                    .insert(record_key(&key), record)
+                    .map_err(store_error)?;
+                moved += 1;
+            }
+            legacy.remove(&k).map_err(store_error)?;
+        }
+        if moved > 0 {
+            tracing::info!(moved, "sled cache records moved to the digest-keyed tree");
+            self.totals.remove(LIVE_BYTES).map_err(store_error)?;
+        }
+        self.db
+            .drop_tree(LEGACY_ENTRIES_TREE)
+            .map_err(StoreError::unavailable)?;
+        Ok(())
+    }
+
     /// [`SledStore::recount_live_bytes`] for a caller holding the counting lock.
     fn recount_live_bytes_alone(&self) -> Result<u64, StoreError> {
         let mut total = 0u64;
         for item in self.entries.iter() {
             let (k, record) = item.map_err(store_error)?;
-            let meta = std::str::from_utf8(&k)
-                .ok()
-                .and_then(|k| k.parse::<CacheKey>().ok())
-                .and_then(|key| decode_record_meta(key, &record));
+            let meta = key_of_record_key(&k).and_then(|key| decode_record_meta(key, &record));
             let Some(meta) = meta else {
                 tracing::warn!("unreadable sled cache record: deleted");
                 self.entries.remove(&k).map_err(store_error)?;
@@ -322,7 +373,7 @@ impl SledStore {
     /// Whether `key`'s record is readable and was written at `created_at` (milliseconds),
     /// for a caller holding the key's lock.
     fn created_at_is(&self, key: &CacheKey, created_at: i64) -> Result<bool, StoreError> {
-        let current = self.entries.get(key.as_str()).map_err(store_error)?;
+        let current = self.entries.get(record_key(key)).map_err(store_error)?;
         Ok(current
             .and_then(|record| decode_record_meta(*key, &record))
             .is_some_and(|meta| to_millis(meta.created_at) == created_at))
@@ -352,7 +403,7 @@ impl SledStore {
     fn remove_unreadable(&self, key: &CacheKey, seen: &[u8]) -> Result<(), StoreError> {
         let _writing = self.locks.writing()?;
         let _key = locks::key(key);
-        let current = self.entries.get(key.as_str()).map_err(store_error)?;
+        let current = self.entries.get(record_key(key)).map_err(store_error)?;
         if current.as_deref() == Some(seen) {
             self.remove_locked(key)?;
         }
@@ -361,7 +412,7 @@ impl SledStore {
 
     /// [`SledStore::remove`], for a caller already holding `key`'s lock.
     fn remove_locked(&self, key: &CacheKey) -> Result<bool, StoreError> {
-        let removed = self.entries.remove(key.as_str()).map_err(store_error)?;
+        let removed = self.entries.remove(record_key(key)).map_err(store_error)?;
         let Some(old) = removed else {
             return Ok(false);
         };
@@ -432,7 +483,7 @@ impl SledStore {
     ) -> Result<bool, StoreError> {
         let _writing = self.locks.writing()?;
         let _key = locks::key(key);
-        let Some(current) = self.entries.get(key.as_str()).map_err(store_error)? else {
+        let Some(current) = self.entries.get(record_key(key)).map_err(store_error)? else {
             return Ok(false);
         };
         let Some((mut entry, _)) = decode_record(*key, current) else {
@@ -456,7 +507,7 @@ impl SledStore {
         new_indexes.insert_all(&self.indexes).map_err(store_error)?;
         let replaced = self
             .entries
-            .insert(key.as_str(), record.clone())
+            .insert(record_key(&key), record.clone())
             .map_err(store_error)?;
         let live = match counted {
             true => {
@@ -532,7 +583,7 @@ impl SledStore {
 
     /// What `key`'s record is now.
     fn current(&self, key: &CacheKey) -> Result<Current, StoreError> {
-        let Some(record) = self.entries.get(key.as_str()).map_err(store_error)? else {
+        let Some(record) = self.entries.get(record_key(key)).map_err(store_error)? else {
             return Ok(Current::Absent);
         };
         Ok(decode_record_meta(*key, &record).map_or(Current::Unreadable, Current::Meta))
@@ -571,7 +622,7 @@ impl SledStore {
 
     /// The record under `key`; an unreadable one is deleted and reported as absent.
     fn read(&self, key: &CacheKey) -> Result<Option<StoredEntry>, StoreError> {
-        let Some(record) = self.entries.get(key.as_str()).map_err(store_error)? else {
+        let Some(record) = self.entries.get(record_key(key)).map_err(store_error)? else {
             return Ok(None);
         };
         Ok(self.readable(key, record)?.map(|(entry, _)| entry))
@@ -580,7 +631,7 @@ impl SledStore {
     /// The record under `key` decoded: the kept copy when the record is the one it came from
     /// (the record holds the metadata too, so one comparison covers both).
     fn read_decoded(&self, key: &CacheKey, codec: &EntryCodec) -> Result<DecodedEntry, StoreError> {
-        let Some(record) = self.entries.get(key.as_str()).map_err(store_error)? else {
+        let Some(record) = self.entries.get(record_key(key)).map_err(store_error)? else {
             return Ok(None);
         };
         if let Some(kept) = self.copies.get(key, &record, codec, |_| true) {
@@ -619,10 +670,7 @@ impl SledStore {
             .take(PAGE_SIZE)
             .map(|item| {
                 let (k, record) = item.map_err(store_error)?;
-                let meta = std::str::from_utf8(&k)
-                    .ok()
-                    .and_then(|k| k.parse::<CacheKey>().ok())
-                    .and_then(|key| decode_record_meta(key, &record));
+                let meta = key_of_record_key(&k).and_then(|key| decode_record_meta(key, &record));
                 Ok((k.to_vec(), meta))
             })
             .collect()
@@ -668,7 +716,7 @@ impl CacheStore for SledStore {
         let evicted = || {
             !self
                 .entries
-                .contains_key(meta.key.as_str())
+                .contains_key(record_key(&meta.key))
                 .unwrap_or(false)
         };
         if self.max_bytes.is_some() && evicted() {
@@ -893,7 +941,7 @@ mod tests {
                 .expect("decodes")
         };
         let copy_of = |n: u8| {
-            let record = store.entries.get(key(n).as_str()).unwrap().unwrap();
+            let record = store.entries.get(record_key(&key(n))).unwrap().unwrap();
             store.copies.get(&key(n), &record, &codec, |_| true)
         };
         store
@@ -1080,7 +1128,7 @@ mod tests {
         for item in store.entries.iter() {
             let (k, record) = item.unwrap();
             stored += record.len() as u64;
-            let key: CacheKey = std::str::from_utf8(&k).unwrap().parse().unwrap();
+            let key = key_of_record_key(&k).unwrap();
             let Some(meta) = decode_record_meta(key, &record) else {
                 continue;
             };
@@ -1222,12 +1270,12 @@ mod tests {
         let corrupt = |n: u8| {
             let mut record = store
                 .entries
-                .get(key(n).as_str())
+                .get(record_key(&key(n)))
                 .unwrap()
                 .unwrap()
                 .to_vec();
             record[..4].copy_from_slice(&u32::MAX.to_le_bytes());
-            store.entries.insert(key(n).as_str(), record).unwrap();
+            store.entries.insert(record_key(&key(n)), record).unwrap();
         };
         // Met by the expiry sweep, by a lookup by URL, by eviction.
         store.put(entry(1, 10, Some(20), 7)).await.unwrap();
@@ -1236,8 +1284,8 @@ mod tests {
         (1..=3).for_each(corrupt);
         assert_eq!(store.delete_expired(at(1_000)).await.unwrap(), 1);
         assert!(store.entries_for_url(&key(9)).await.unwrap().is_empty());
-        assert!(!store.entries.contains_key(key(1).as_str()).unwrap());
-        assert!(!store.entries.contains_key(key(2).as_str()).unwrap());
+        assert!(!store.entries.contains_key(record_key(&key(1))).unwrap());
+        assert!(!store.entries.contains_key(record_key(&key(2))).unwrap());
         // Eviction meets the third through its creation record.
         store.evict_oldest_beyond(1).unwrap();
         assert_eq!(store.entries.len(), 0);
@@ -1256,6 +1304,58 @@ mod tests {
         store.totals.insert(LIVE_BYTES, &total).unwrap();
         store.put(entry(1, 10, None, 9)).await.unwrap();
         assert_eq!(store.live_bytes().unwrap(), u64::MAX);
+    }
+
+    /// A database written by an earlier version (records keyed by hex text in `entries`)
+    /// opens with every record readable, listable, found by URL and expiring as before, the
+    /// old tree gone; a record an earlier version wrote after a move replaces the moved one;
+    /// and bytes under a key that is none are dropped.
+    #[tokio::test]
+    async fn records_of_an_earlier_version_move_on_open() {
+        let db = sled::Config::new().temporary(true).open().expect("db");
+        let legacy_write = |entry: &StoredEntry| {
+            let legacy = db.open_tree(LEGACY_ENTRIES_TREE).unwrap();
+            legacy
+                .insert(entry.meta.key.as_str(), record_of(entry))
+                .unwrap();
+            // The index records as earlier versions wrote them (the same format).
+            IndexRecords::of(&entry.meta, true)
+                .insert_all(&IndexTrees {
+                    expiry: db.open_tree("expiry").unwrap(),
+                    created: db.open_tree("created").unwrap(),
+                    groups: db.open_tree("groups").unwrap(),
+                })
+                .unwrap();
+        };
+        for n in 1..=3 {
+            legacy_write(&entry(n, 10, Some(20 + u64::from(n)), 9));
+        }
+        db.open_tree(LEGACY_ENTRIES_TREE)
+            .unwrap()
+            .insert("not a key", &b"junk"[..])
+            .unwrap();
+        let store = SledStore::builder()
+            .max_bytes(1 << 30)
+            .with_db(db.clone())
+            .expect("store");
+        let named = |name: &str| db.tree_names().iter().any(|t| t == name.as_bytes());
+        assert!(!named(LEGACY_ENTRIES_TREE));
+        assert_eq!(store.count().await.unwrap(), 3);
+        for n in 1..=3 {
+            let found = store.get(&key(n)).await.unwrap().expect("moved");
+            assert_eq!(found.value, Bytes::from(vec![n; 100]));
+        }
+        assert_eq!(store.entries_for_url(&key(9)).await.unwrap().len(), 3);
+        assert_eq!(problems(&store), Vec::<String>::new());
+        assert_eq!(store.delete_expired(at(21)).await.unwrap(), 1);
+        drop(store);
+        // An earlier version opened the database again and wrote key 2 anew.
+        legacy_write(&entry(2, 50, None, 9));
+        let store = SledStore::builder().with_db(db.clone()).expect("store");
+        let found = store.get(&key(2)).await.unwrap().expect("moved");
+        assert_eq!(found.meta.created_at, at(50));
+        assert_eq!(store.count().await.unwrap(), 2);
+        assert!(!named(LEGACY_ENTRIES_TREE));
     }
 
     #[test]

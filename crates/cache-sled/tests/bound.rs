@@ -223,10 +223,10 @@ async fn stored_bytes(store: &SledStore) -> u64 {
     let keys = cache_core::store::collect_keys(store.entries(), |_| true)
         .await
         .expect("keys");
-    let records = store.db().open_tree("entries").unwrap();
+    let records = store.db().open_tree("records").unwrap();
     let mut total = 0;
     for key in keys {
-        total += records.get(key.as_str()).unwrap().expect("listed").len() as u64;
+        total += records.get(key.digest()).unwrap().expect("listed").len() as u64;
     }
     total
 }
