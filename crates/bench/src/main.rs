@@ -1015,6 +1015,7 @@ async fn profile_misses(store: Option<&str>, size: usize) {
         Some("floor-memory") => floors::memory(Answer::Body),
         Some("floor-memory-head") => floors::memory(Answer::Head),
         Some("floor-sled") => floors::sled(&dir.path().join("f.sled"), Answer::Body),
+        Some("floor-sled-digest") => floors::sled_by_digest(&dir.path().join("f.sled")),
         Some("timed-sqlite") => ours(timed::Timed {
             inner: sqlite(),
             log: log.clone(),
@@ -1031,6 +1032,7 @@ async fn profile_misses(store: Option<&str>, size: usize) {
         Some(other) => unknown_store(
             other,
             "memory, sqlite, sled, redis, plain, floor-memory, floor-memory-head, floor-sqlite, floor-sled, \
+             floor-sled-digest, \
              floor-redis, timed-memory, timed-sqlite, timed-sled",
         ),
     };
