@@ -21,10 +21,13 @@
 //!
 //! # Layout
 //!
-//! Five trees in one database: `records` (the key's 16-byte digest → metadata and value, so
+//! Six trees in one database: `records` (the key's 16-byte digest → metadata and value, so
 //! a read is one lookup and always consistent; earlier versions keyed a tree `entries` by
-//! the key's text, and its records move to `records` on open), `expiry` (expiry time ++ key, so `delete_expired` visits only
-//! expired entries), `created` (creation time ++ key, the eviction order under
+//! the key's text, and its records move to `records` on open), `bodies` (values of 16 KiB
+//! and more, under ids in write order, each pointed to by its record: sled rewrites whole
+//! nodes, and large values in nodes all over the tree were rewritten at every write near
+//! them), `expiry` (expiry time ++ key, so `delete_expired` visits only expired entries),
+//! `created` (creation time ++ key, the eviction order under
 //! [`SledStoreBuilder::max_bytes`]), `groups` (URL group ++ key, for lookups by URL) and
 //! `totals` (the bytes stored). Only a bounded store (and any store beside one on its
 //! database) keeps `created` and the byte total, which only eviction reads: a database opened
@@ -32,12 +35,15 @@
 //!
 //! `records` is the truth; the three indexes point into it. A write is not one sled
 //! transaction (those cost a log write each, which made a write several times slower): it
-//! writes the new index records, then the record, then removes the index records the record
-//! no longer has, while no other write of that key runs. So a record that can be read is
-//! always indexed, also after a crash. An index record can outlive its entry (a crash
-//! between the steps): whoever reads it checks it against the entry and drops it. Listing and
+//! writes the body (if kept apart), the new index records, then the record, then removes the
+//! body and index records the record no longer has, while no other write of that key runs.
+//! So a record that can be read is always indexed and has its body, also after a crash. An
+//! index record can outlive its entry (a crash between the steps): whoever reads it checks it
+//! against the entry and drops it. A body can too, only in a crash between its write and
+//! its record's (or its record's removal and its own): it stays until `clear`. Listing and
 //! counting read `records` itself, decoding only each record's metadata (sled still reads
-//! whole records, so on a cache larger than sled's page cache they read the bodies from disk).
+//! whole records, so on a cache larger than sled's page cache they read values up to 16 KiB
+//! from disk).
 //!
 //! # Durability
 //!

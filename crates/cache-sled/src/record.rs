@@ -106,6 +106,52 @@ pub(crate) fn record_of(entry: &StoredEntry) -> sled::IVec {
     sled::IVec::from(encode_entry(&encode_meta(&entry.meta), &entry.value))
 }
 
+/// The flag on a record's metadata length that says its value is in the `bodies` tree: the
+/// metadata is then followed by the body's id and length (see [`encode_pointer`]) instead of
+/// the value. No metadata is 2 GiB long, so no record of an earlier version has it.
+const ELSEWHERE: u32 = 1 << 31;
+
+/// A `records` value whose value is in `bodies`: metadata length (u32 LE, with
+/// [`ELSEWHERE`]), metadata, the body's id (its `bodies` key) and the value's length (u64 LE).
+pub(crate) fn encode_pointer(meta: &[u8], body: BodyRef) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4 + meta.len() + 16);
+    out.extend_from_slice(&(meta.len() as u32 | ELSEWHERE).to_le_bytes());
+    out.extend_from_slice(meta);
+    out.extend_from_slice(&body.id);
+    out.extend_from_slice(&body.len.to_le_bytes());
+    out
+}
+
+/// Where a record's value is kept in the `bodies` tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BodyRef {
+    /// Its `bodies` key: an id from sled's `generate_id`, big-endian, so bodies are written
+    /// in key order (always into the tree's last node).
+    pub(crate) id: [u8; 8],
+    /// The value's length.
+    pub(crate) len: u64,
+}
+
+/// The body a record points to; `None` for a record holding its value (or no record).
+pub(crate) fn body_ref(record: &[u8]) -> Option<BodyRef> {
+    let flags = u32::from_le_bytes(record.get(..4)?.try_into().ok()?);
+    if flags & ELSEWHERE == 0 {
+        return None;
+    }
+    let rest = record.get(meta_end(record)?..)?;
+    let (id, len) = (rest.get(..8)?, rest.get(8..16)?);
+    (rest.len() == 16).then_some(())?;
+    Some(BodyRef {
+        id: id.try_into().ok()?,
+        len: u64::from_le_bytes(len.try_into().ok()?),
+    })
+}
+
+/// The bytes a record stands for: its own and its body's.
+pub(crate) fn stored_len(record: &[u8]) -> u64 {
+    record.len() as u64 + body_ref(record).map_or(0, |body| body.len)
+}
+
 /// An `entries` value: metadata length (u32 LE), metadata, then the value.
 pub(crate) fn encode_entry(meta: &[u8], value: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(4 + meta.len() + value.len());
@@ -119,13 +165,32 @@ pub(crate) fn encode_entry(meta: &[u8], value: &[u8]) -> Vec<u8> {
 /// is a slice of: it shares sled's buffer, no copy of the body).
 pub(crate) fn decode_record(key: CacheKey, record: sled::IVec) -> Option<(StoredEntry, Bytes)> {
     let (meta, meta_end) = decode_record_meta_at(key, &record)?;
+    if body_ref(&record).is_some() {
+        return None;
+    }
     Some(entry_of(meta, record, meta_end))
+}
+
+/// The entry of a record whose value is `body` (see [`body_ref`]), and the record as bytes.
+pub(crate) fn decode_pointer(
+    key: CacheKey,
+    record: sled::IVec,
+    body: sled::IVec,
+) -> Option<(StoredEntry, Bytes)> {
+    let (meta, _) = decode_record_meta_at(key, &record)?;
+    let expected = body_ref(&record)?.len;
+    (body.len() as u64 == expected).then_some(())?;
+    let value = Bytes::from_owner(body);
+    Some((StoredEntry::new(meta, value), Bytes::from_owner(record)))
 }
 
 /// The entry of a record just written with `meta`, as [`decode_record`] gives it, without
 /// decoding the metadata again: only its times change on the way (to whole milliseconds,
 /// as the record keeps them), and `meta` may hold finer ones.
 pub(crate) fn written_record(meta: EntryMeta, record: sled::IVec) -> Option<(StoredEntry, Bytes)> {
+    if body_ref(&record).is_some() {
+        return None;
+    }
     let meta_end = meta_end(&record)?;
     let as_recorded = |time| from_millis(to_millis(time));
     let mut meta = meta;
@@ -145,7 +210,7 @@ fn entry_of(meta: EntryMeta, record: sled::IVec, meta_end: usize) -> (StoredEntr
 /// Where an `entries` record's metadata ends and its value begins, from its length prefix;
 /// `None` when the prefix is missing or runs past the record.
 fn meta_end(record: &[u8]) -> Option<usize> {
-    let len = u32::from_le_bytes(record.get(..4)?.try_into().ok()?) as usize;
+    let len = (u32::from_le_bytes(record.get(..4)?.try_into().ok()?) & !ELSEWHERE) as usize;
     4usize.checked_add(len).filter(|end| *end <= record.len())
 }
 

@@ -218,7 +218,7 @@ async fn a_drifted_live_count_is_counted_again() {
     assert_eq!(bounded().live_bytes().expect("live"), eleven);
 }
 
-/// The bytes of `store`'s records, read one by one.
+/// The bytes of `store`'s records (and of the bodies kept apart), read one by one.
 async fn stored_bytes(store: &SledStore) -> u64 {
     let keys = cache_core::store::collect_keys(store.entries(), |_| true)
         .await
@@ -228,7 +228,14 @@ async fn stored_bytes(store: &SledStore) -> u64 {
     for key in keys {
         total += records.get(key.digest()).unwrap().expect("listed").len() as u64;
     }
+    // Large values are kept apart, each its record's.
+    let bodies = store.db().open_tree("bodies").unwrap();
     total
+        + bodies
+            .iter()
+            .values()
+            .map(|v| v.unwrap().len() as u64)
+            .sum::<u64>()
 }
 
 /// An unbounded store writes neither the byte count nor the creation index (two sled writes
@@ -328,4 +335,35 @@ async fn an_unbounded_store_beside_a_bounded_one_keeps_its_count() {
     assert!(bounded.get(&entry(0, 0).meta.key).await.unwrap().is_none());
     assert!(bounded.get(&entry(30, 0).meta.key).await.unwrap().is_none());
     assert!(bounded.get(&entry(60, 0).meta.key).await.unwrap().is_some());
+}
+
+/// Large values (kept apart from their records) count in full: the bound holds over them,
+/// evicting the oldest, and no body outlives its record.
+#[tokio::test]
+async fn the_byte_bound_holds_over_large_values() {
+    const MAX: u64 = 256 * 1024;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = sled::open(dir.path().join("large.sled")).expect("open");
+    let store = SledStore::builder()
+        .max_bytes(MAX)
+        .with_db(db.clone())
+        .expect("store");
+    for i in 0..40 {
+        store.put(entry(i, 20 * 1024)).await.expect("put");
+        assert!(store.live_bytes().unwrap() <= MAX);
+    }
+    assert_eq!(store.live_bytes().unwrap(), stored_bytes(&store).await);
+    let count = store.count().await.unwrap();
+    assert!(
+        (8..=12).contains(&count),
+        "{count} entries of 20 KiB in 256 KiB"
+    );
+    assert_eq!(db.open_tree("bodies").unwrap().len() as u64, count);
+    assert!(store.get(&entry(0, 0).meta.key).await.unwrap().is_none());
+    let newest = store
+        .get(&entry(39, 0).meta.key)
+        .await
+        .unwrap()
+        .expect("kept");
+    assert_eq!(newest.value.len(), 20 * 1024);
 }
