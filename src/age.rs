@@ -21,12 +21,22 @@ pub(crate) fn store_initial(headers: &mut HeaderMap, response_time: SystemTime) 
 }
 
 /// Sets `Age` on a response served from an entry stored at `created_at`: its initial age
-/// plus the time since.
-pub(crate) fn set_current(headers: &mut HeaderMap, created_at: SystemTime, now: SystemTime) {
+/// plus the time since. `stored` is the stored `Age` in seconds when the entry already
+/// read it ([`cache_core::Decoded::stored_age`]): the header is then not parsed again.
+pub(crate) fn set_current(
+    headers: &mut HeaderMap,
+    stored: Option<u64>,
+    created_at: SystemTime,
+    now: SystemTime,
+) {
     let resident = now.duration_since(created_at).unwrap_or(Duration::ZERO);
     // The usual case, with one lookup: the stored initial age, replaced where it stands.
     if let Ok(Entry::Occupied(mut line)) = headers.try_entry(AGE) {
-        if let Some(initial) = age_of(line.get()) {
+        let initial = match stored {
+            Some(seconds) => Some(Duration::from_secs(seconds)),
+            None => age_of(line.get()),
+        };
+        if let Some(initial) = initial {
             line.insert(value(initial.saturating_add(resident)));
             return;
         }
@@ -67,7 +77,7 @@ mod tests {
         headers.insert(http::header::DATE, HeaderValue::from_str(&date).unwrap());
         store_initial(&mut headers, at(0));
         assert_eq!(headers[AGE], "50", "apparent age from Date beats Age");
-        set_current(&mut headers, at(0), at(7));
+        set_current(&mut headers, None, at(0), at(7));
         assert_eq!(headers[AGE], "57");
     }
 
@@ -75,12 +85,26 @@ mod tests {
     fn a_list_counts_as_its_first_value_and_legacy_entries_use_date() {
         let mut headers = HeaderMap::new();
         headers.insert(AGE, HeaderValue::from_static("7200, 0"));
-        set_current(&mut headers, at(0), at(1));
+        set_current(&mut headers, None, at(0), at(1));
         assert_eq!(headers[AGE], "7201");
         let mut legacy = HeaderMap::new();
         let date = httpdate::fmt_http_date(at(0) - Duration::from_secs(10));
         legacy.insert(http::header::DATE, HeaderValue::from_str(&date).unwrap());
-        set_current(&mut legacy, at(0), at(5));
+        set_current(&mut legacy, None, at(0), at(5));
         assert_eq!(legacy[AGE], "15");
+    }
+
+    /// The stored age an entry read already is taken as it is: the header is not parsed
+    /// again (here they disagree, to show which one counts). Without the header, the
+    /// stored age is not trusted: the entry changed since it was read.
+    #[test]
+    fn an_age_the_entry_read_is_not_read_again() {
+        let mut headers = HeaderMap::new();
+        headers.insert(AGE, HeaderValue::from_static("999"));
+        set_current(&mut headers, Some(30), at(0), at(7));
+        assert_eq!(headers[AGE], "37");
+        let mut without = HeaderMap::new();
+        set_current(&mut without, Some(30), at(0), at(7));
+        assert_eq!(without[AGE], "7");
     }
 }

@@ -92,6 +92,11 @@ impl Found {
         self.decoded.is_redirected()
     }
 
+    /// The stored `Age` in seconds, when plain ([`Decoded::stored_age`]).
+    pub(crate) fn stored_age(&self) -> Option<u64> {
+        self.decoded.stored_age()
+    }
+
     pub(crate) fn freshness(&self) -> StoredFreshness<'_> {
         StoredFreshness {
             created_at: self.meta().created_at,

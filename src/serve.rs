@@ -99,6 +99,9 @@ pub(crate) struct Source<'a> {
     /// Whether `from` came through a redirect, as its entry says without reading its URLs
     /// (see [`cache_core::Decoded::is_redirected`]).
     redirected: bool,
+    /// The stored `Age`, as its entry says without reading the header
+    /// ([`cache_core::Decoded::stored_age`]); `None` for a rebuilt response.
+    stored_age: Option<u64>,
 }
 
 impl<'a> Source<'a> {
@@ -109,6 +112,7 @@ impl<'a> Source<'a> {
             from: found.response(),
             file: found.body.clone(),
             redirected: found.is_redirected(),
+            stored_age: found.stored_age(),
         }
     }
 
@@ -125,6 +129,7 @@ impl<'a> Source<'a> {
             from,
             file,
             redirected,
+            stored_age: None,
         }
     }
 
@@ -156,10 +161,11 @@ pub(crate) fn serve(
         mut headers,
         from,
         file,
+        stored_age,
         ..
     } = source;
     if let Some(aged_from) = aged_from {
-        crate::age::set_current(&mut headers, aged_from, now);
+        crate::age::set_current(&mut headers, stored_age, aged_from, now);
     }
     let parts = ResponseParts {
         status: from.status,

