@@ -194,10 +194,12 @@ impl Decoded {
 fn plain_seconds(value: Option<&http::HeaderValue>) -> Option<u64> {
     let digits = value?.as_bytes();
     let plain = !digits.is_empty() && digits.len() <= 19 && digits.iter().all(u8::is_ascii_digit);
+    // Capped as every delta-seconds value is (RFC 9111 §1.2.2), as the reader's own parse.
     plain.then(|| {
         digits
             .iter()
             .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'))
+            .min(1 << 31)
     })
 }
 

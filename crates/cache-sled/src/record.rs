@@ -149,7 +149,15 @@ pub(crate) fn body_ref(record: &[u8]) -> Option<BodyRef> {
 
 /// The bytes a record stands for: its own and its body's.
 pub(crate) fn stored_len(record: &[u8]) -> u64 {
-    record.len() as u64 + body_ref(record).map_or(0, |body| body.len)
+    (record.len() as u64).saturating_add(body_ref(record).map_or(0, |body| body.len))
+}
+
+/// Whether a record is flagged as pointing to a body (see [`ELSEWHERE`]), whatever follows.
+fn is_pointer(record: &[u8]) -> bool {
+    record
+        .get(..4)
+        .and_then(|bytes| <[u8; 4]>::try_from(bytes).ok())
+        .is_some_and(|bytes| u32::from_le_bytes(bytes) & ELSEWHERE != 0)
 }
 
 /// An `entries` value: metadata length (u32 LE), metadata, then the value.
@@ -165,7 +173,8 @@ pub(crate) fn encode_entry(meta: &[u8], value: &[u8]) -> Vec<u8> {
 /// is a slice of: it shares sled's buffer, no copy of the body).
 pub(crate) fn decode_record(key: CacheKey, record: sled::IVec) -> Option<(StoredEntry, Bytes)> {
     let (meta, meta_end) = decode_record_meta_at(key, &record)?;
-    if body_ref(&record).is_some() {
+    // A pointer holds no value, and a damaged one is no record.
+    if is_pointer(&record) {
         return None;
     }
     Some(entry_of(meta, record, meta_end))
@@ -188,7 +197,7 @@ pub(crate) fn decode_pointer(
 /// decoding the metadata again: only its times change on the way (to whole milliseconds,
 /// as the record keeps them), and `meta` may hold finer ones.
 pub(crate) fn written_record(meta: EntryMeta, record: sled::IVec) -> Option<(StoredEntry, Bytes)> {
-    if body_ref(&record).is_some() {
+    if is_pointer(&record) {
         return None;
     }
     let meta_end = meta_end(&record)?;
@@ -290,6 +299,29 @@ mod tests {
             .with_url_group(Some(group))
             .with_variant_of(Some(key));
         assert_eq!(decode_meta(key, &encode_meta(&grouped)), Some(grouped));
+    }
+
+    /// A pointer's length read from disk never overflows a count, and a record flagged as
+    /// a pointer whose tail is damaged is no record (not an inline value).
+    #[test]
+    fn a_hostile_pointer_neither_overflows_nor_reads_as_a_value() {
+        let key: CacheKey = "0123456789abcdef0123456789abcdef".parse().unwrap();
+        let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1);
+        let meta = encode_meta(&EntryMeta::new(key, "u", t, None));
+        let huge = BodyRef {
+            id: [0; 8],
+            len: u64::MAX,
+        };
+        let pointer = encode_pointer(&meta, huge);
+        assert_eq!(stored_len(&pointer), u64::MAX);
+        assert_eq!(body_ref(&pointer), Some(huge));
+        let mut damaged = pointer.clone();
+        damaged.pop();
+        assert_eq!(body_ref(&damaged), None);
+        assert!(decode_record(key, sled::IVec::from(damaged)).is_none());
+        assert!(
+            written_record(EntryMeta::new(key, "u", t, None), sled::IVec::from(pointer)).is_none()
+        );
     }
 
     /// What a writer keeps from its own record is what a read of the record decodes, even

@@ -110,10 +110,12 @@ impl SledStoreBuilder {
     }
 
     /// Uses a database you already opened (its trees `records`, `bodies`, `expiry`,
-    /// `created`, `groups` and `totals`). The records of a database written by an earlier version (in a tree
-    /// `entries`, keyed by text) move to `records` here, once, and its `meta` tree is
-    /// dropped. An earlier version opening the database afterwards finds no entries: it
-    /// starts empty, as a cache may, and loses nothing of this version's.
+    /// `created`, `groups` and `totals`). The records of a database written by an earlier
+    /// version (in a tree `entries`, keyed by text) move to `records` here, and its `meta`
+    /// tree is dropped. An earlier version opening the database afterwards finds no entries
+    /// (it starts empty, as a cache may); this version, opened again after it, moves what it
+    /// wrote, and indexes and counts every record anew (the earlier version's sweeps took
+    /// this version's index records for stale ones, and its `clear` did not reach them).
     ///
     /// # Errors
     ///
@@ -139,8 +141,7 @@ impl SledStoreBuilder {
             )),
             locks,
         };
-        store.move_legacy_records()?;
-        store.settle_counts()?;
+        store.settle_at_open()?;
         // Its records are all in `entries` too (they were written in one transaction).
         store
             .db
@@ -240,7 +241,6 @@ impl SledStore {
     /// a store with a bound; counted from the records (a scan of the database, sharing sled's
     /// buffers) by one without, which keeps no count (see [`SledStoreBuilder::max_bytes`]).
     pub fn live_bytes(&self) -> Result<u64, StoreError> {
-        let _writing = self.locks.writing()?;
         if self.keeps_counts() {
             let total = self.totals.get(LIVE_BYTES).map_err(store_error)?;
             return Ok(total.as_deref().map(decode_total).unwrap_or_default());
@@ -263,29 +263,49 @@ impl SledStore {
         self.max_bytes.is_some() || self.locks.counts_kept()
     }
 
-    /// At open. A store that keeps the counts (see [`SledStore::keeps_counts`]) rebuilds
-    /// them (and the creation index) from the records when the database has no count, or
-    /// one of another length: written before the count existed, or last written by stores
-    /// without a bound. One that does not keep them deletes the count first, so that a
-    /// later bounded open, in this version or an earlier one, rebuilds it rather than
-    /// trusting one its writes did not keep. Both under the counting lock: no write runs,
-    /// and a bounded open on the same database cannot come between the check and the
-    /// delete.
-    fn settle_counts(&self) -> Result<(), StoreError> {
+    /// At open, under the counting lock (no write runs, and no other store's open on this
+    /// database comes between the steps): moves an earlier version's records
+    /// ([`SledStore::move_legacy_records`]), then settles the byte count.
+    ///
+    /// - Where an earlier version had the database open since (its tree is there), nothing
+    ///   of the count or the index records is trusted: it sees this version's records as
+    ///   absent, so its sweeps drop their index records as stale, and its writes and
+    ///   `clear` change the count without them. Every record is indexed again and the count
+    ///   made anew (a store without a bound leaves it deleted).
+    /// - A store that keeps the counts (see [`SledStore::keeps_counts`]) rebuilds them (and
+    ///   the creation index) when the database has no count, or one of another length:
+    ///   written before the count existed, or last written by stores without a bound.
+    /// - One that does not keep them deletes the count and the creation index, so that a
+    ///   later bounded open, in this version or an earlier one, rebuilds them rather than
+    ///   trusting what its writes did not keep.
+    ///
+    /// A bounded store marks the database as keeping counts only once they are rebuilt: a
+    /// failed open leaves the stores already open as they were.
+    fn settle_at_open(&self) -> Result<(), StoreError> {
         let _alone = self.locks.counting();
+        let earlier_version = self.move_legacy_records()?;
+        let keeps = self.keeps_counts();
+        let total = self.totals.get(LIVE_BYTES).map_err(store_error)?;
+        let counted = !earlier_version && total.is_some_and(|total| total.len() == 8);
+        if keeps && !counted {
+            self.rebuild_alone(Rebuild {
+                counts: true,
+                indexes: earlier_version,
+            })?;
+        } else if !keeps {
+            self.totals.remove(LIVE_BYTES).map_err(store_error)?;
+            self.indexes.created.clear().map_err(store_error)?;
+            if earlier_version {
+                self.rebuild_alone(Rebuild {
+                    counts: false,
+                    indexes: true,
+                })?;
+            }
+        }
         if self.max_bytes.is_some() {
             self.locks.keep_counts();
         }
-        let total = self.totals.get(LIVE_BYTES).map_err(store_error)?;
-        let counted = total.is_some_and(|total| total.len() == 8);
-        match (self.keeps_counts(), counted) {
-            (true, true) => Ok(()),
-            (true, false) => self.recount_live_bytes_alone().map(drop),
-            (false, _) => {
-                self.totals.remove(LIVE_BYTES).map_err(store_error)?;
-                Ok(())
-            }
-        }
+        Ok(())
     }
 
     /// Counts the live bytes again from the records: each readable record is counted and its
@@ -298,23 +318,24 @@ impl SledStore {
     /// stress test of puts, deletes and evictions was off by a record in 1 run of 6).
     fn recount_live_bytes(&self) -> Result<u64, StoreError> {
         let _alone = self.locks.counting();
-        self.recount_live_bytes_alone()
+        self.rebuild_alone(Rebuild {
+            counts: true,
+            indexes: false,
+        })
     }
 
     /// Moves the records of a database written by an earlier version (keyed by text, in
-    /// [`LEGACY_ENTRIES_TREE`]) to `records`, then drops that tree: at open, before any write
-    /// of this store, under the counting lock. A record there is newer than one under its key
-    /// in `records` (the tree is emptied whenever this version opens the database, so an
-    /// earlier version wrote it since) and replaces it. A move interrupted by a crash goes
-    /// on at the next open. Their index records stay as they are: they name keys, not tree
-    /// keys. Moving a record invalidates the byte count, which [`SledStore::settle_counts`]
-    /// then rebuilds (a bounded store) or leaves deleted.
-    fn move_legacy_records(&self) -> Result<(), StoreError> {
+    /// [`LEGACY_ENTRIES_TREE`]) to `records`, then drops that tree; true when the tree was
+    /// there (an earlier version had the database open: see [`SledStore::settle_at_open`]).
+    /// For [`SledStore::settle_at_open`], holding the counting lock. A record there is newer
+    /// than one under its key in `records` (the tree is dropped whenever this version opens
+    /// the database, so an earlier version wrote it since) and replaces it, the body of the
+    /// one replaced going too. A move interrupted by a crash goes on at the next open.
+    fn move_legacy_records(&self) -> Result<bool, StoreError> {
         let named = |name: &[u8]| name == LEGACY_ENTRIES_TREE.as_bytes();
         if !self.db.tree_names().iter().any(|name| named(name)) {
-            return Ok(());
+            return Ok(false);
         }
-        let _alone = self.locks.counting();
         let legacy = self
             .db
             .open_tree(LEGACY_ENTRIES_TREE)
@@ -327,26 +348,35 @@ impl SledStore {
                 .and_then(|k| k.parse::<CacheKey>().ok());
             // Bytes under a key that is none were never a record: dropped.
             if let Some(key) = key {
-                self.entries
+                let replaced = self
+                    .entries
                     .insert(record_key(&key), record)
                     .map_err(store_error)?;
+                if let Some(body) = replaced.as_deref().and_then(body_ref) {
+                    self.bodies.remove(body.id).map_err(store_error)?;
+                }
                 moved += 1;
             }
             legacy.remove(&k).map_err(store_error)?;
         }
         if moved > 0 {
             tracing::info!(moved, "sled cache records moved to the digest-keyed tree");
-            self.totals.remove(LIVE_BYTES).map_err(store_error)?;
         }
         self.db
             .drop_tree(LEGACY_ENTRIES_TREE)
             .map_err(StoreError::unavailable)?;
-        Ok(())
+        Ok(true)
     }
 
-    /// [`SledStore::recount_live_bytes`] for a caller holding the counting lock.
-    fn recount_live_bytes_alone(&self) -> Result<u64, StoreError> {
+    /// One pass over every record, for a caller holding the counting lock (no write runs):
+    /// an unreadable record is deleted with its body; each readable one is counted and, as
+    /// `rebuild` asks, its creation indexed (`counts`) or all its index records written
+    /// again (`indexes`); then the bodies no record points to (left by a crash between a
+    /// body's write and its record's) are deleted, and, with `counts`, the count written.
+    /// Returns the live bytes.
+    fn rebuild_alone(&self, rebuild: Rebuild) -> Result<u64, StoreError> {
         let mut total = 0u64;
+        let mut bodies = std::collections::HashSet::new();
         for item in self.entries.iter() {
             let (k, record) = item.map_err(store_error)?;
             let meta = key_of_record_key(&k).and_then(|key| decode_record_meta(key, &record));
@@ -356,15 +386,32 @@ impl SledStore {
                 continue;
             };
             total = total.saturating_add(stored_len(&record));
-            let index = time_key(to_millis(meta.created_at), &meta.key);
-            self.indexes
-                .created
-                .insert(index, &[] as &[u8])
+            if let Some(body) = body_ref(&record) {
+                bodies.insert(body.id);
+            }
+            let records = IndexRecords::of(&meta, rebuild.counts);
+            if rebuild.indexes {
+                records.insert_all(&self.indexes).map_err(store_error)?;
+            } else if rebuild.counts {
+                let index = time_key(to_millis(meta.created_at), &meta.key);
+                self.indexes
+                    .created
+                    .insert(index, &[] as &[u8])
+                    .map_err(store_error)?;
+            }
+        }
+        for id in self.bodies.iter().keys() {
+            let id = id.map_err(store_error)?;
+            let known = <[u8; 8]>::try_from(&id[..]).is_ok_and(|id| bodies.contains(&id));
+            if !known {
+                self.bodies.remove(&id).map_err(store_error)?;
+            }
+        }
+        if rebuild.counts {
+            self.totals
+                .insert(LIVE_BYTES, &total.to_le_bytes())
                 .map_err(store_error)?;
         }
-        self.totals
-            .insert(LIVE_BYTES, &total.to_le_bytes())
-            .map_err(store_error)?;
         Ok(total)
     }
 
@@ -489,9 +536,8 @@ impl SledStore {
     /// it alone is over the bound: it would evict everything, itself included.
     fn prepare_within_bound(&self, entry: &StoredEntry) -> Result<Prepared, StoreError> {
         let prepared = if entry.value.len() >= ELSEWHERE_FROM {
-            let id = self.db.generate_id().map_err(store_error)?;
             let body = BodyRef {
-                id: id.to_be_bytes(),
+                id: self.free_body_id()?,
                 len: entry.value.len() as u64,
             };
             Prepared {
@@ -506,6 +552,18 @@ impl SledStore {
         };
         StoreError::check_size(stored_len(&prepared.record), self.max_bytes)?;
         Ok(prepared)
+    }
+
+    /// A body id no body has. sled's ids are unique within one database's log; a database
+    /// made by `Db::import` holds the bodies of another's, whose ids this one's generator
+    /// starts over below: those are skipped (once: the generator goes on from the last).
+    fn free_body_id(&self) -> Result<[u8; 8], StoreError> {
+        loop {
+            let id = self.db.generate_id().map_err(store_error)?.to_be_bytes();
+            if !self.bodies.contains_key(id).map_err(store_error)? {
+                return Ok(id);
+            }
+        }
     }
 
     /// Sets the expiry of `key`'s record as it is now, under its lock: a read and a write
@@ -553,7 +611,13 @@ impl SledStore {
         let new_body = body_ref(&record);
         let fresh_body = body.is_some();
         if let (Some(body), Some(at)) = (body, new_body) {
-            self.bodies.insert(at.id, body).map_err(store_error)?;
+            // Never over another record's body: ids are checked free when taken, and this
+            // keeps one imported meanwhile.
+            let none: Option<&[u8]> = None;
+            self.bodies
+                .compare_and_swap(at.id, none, Some(body))
+                .map_err(store_error)?
+                .map_err(|_| StoreError::backend("a sled body id is taken by another body"))?;
         }
         let counted = self.keeps_counts();
         let new_indexes = IndexRecords::of(meta, counted);
@@ -596,7 +660,9 @@ impl SledStore {
         let mut live = 0;
         self.totals
             .update_and_fetch(LIVE_BYTES, |total| {
-                let total = total.map(decode_total).unwrap_or_default();
+                // A missing count (or one of another length) is unknown, not zero: it stays
+                // missing, and the next bounded open counts the records.
+                let total = total.filter(|total| total.len() == 8).map(decode_total)?;
                 live = total.saturating_sub(removed).saturating_add(added);
                 Some(live.to_le_bytes().to_vec())
             })
@@ -724,13 +790,30 @@ impl SledStore {
         key: &CacheKey,
         record: sled::IVec,
     ) -> Result<Option<(StoredEntry, bytes::Bytes)>, StoreError> {
+        self.readable_or_current(key, record, true)
+    }
+
+    /// [`SledStore::readable`]; a record whose body is gone was replaced or deleted since it
+    /// was read (its body goes after it), and `again` reads the key's current record once
+    /// (a hot key rewritten meanwhile is still a hit). One still there is broken, and goes.
+    fn readable_or_current(
+        &self,
+        key: &CacheKey,
+        record: sled::IVec,
+        again: bool,
+    ) -> Result<Option<(StoredEntry, bytes::Bytes)>, StoreError> {
         // Clones of the handles, not of the bytes.
         let read = match body_ref(&record) {
             None => decode_record(*key, record.clone()),
             Some(at) => match self.bodies.get(at.id).map_err(store_error)? {
                 Some(body) => decode_pointer(*key, record.clone(), body),
-                // Replaced or deleted since it was read (its body goes after it), unless it
-                // is still there: then it is broken, and goes.
+                None if again => {
+                    let current = self.entries.get(record_key(key)).map_err(store_error)?;
+                    match current.filter(|current| *current != record) {
+                        Some(current) => return self.readable_or_current(key, current, false),
+                        None => None,
+                    }
+                }
                 None => None,
             },
         };
@@ -909,7 +992,7 @@ impl CacheStore for SledStore {
                 tree.clear().map_err(store_error)?;
             }
             store.copies.clear();
-            // A store keeping no count leaves none (see `settle_counts`).
+            // A store keeping no count leaves none (see `settle_at_open`).
             if store.keeps_counts() {
                 store
                     .totals
@@ -953,6 +1036,14 @@ enum Current {
     Absent,
     Unreadable,
     Meta(EntryMeta),
+}
+
+/// What [`SledStore::rebuild_alone`] does beside counting: index every record's creation
+/// and keep the count (`counts`), write all of every record's index records (`indexes`).
+#[derive(Clone, Copy)]
+struct Rebuild {
+    counts: bool,
+    indexes: bool,
 }
 
 /// A write made ready before taking the key's lock: the record, and the body it points to
@@ -1548,14 +1639,97 @@ mod tests {
         assert_eq!(store.entries_for_url(&key(9)).await.unwrap().len(), 3);
         assert_eq!(problems(&store), Vec::<String>::new());
         assert_eq!(store.delete_expired(at(21)).await.unwrap(), 1);
+        store.put(sized(4, 60, ELSEWHERE_FROM)).await.unwrap();
+        assert_eq!(store.bodies.len(), 1);
         drop(store);
-        // An earlier version opened the database again and wrote key 2 anew.
+        // An earlier version opened the database again: it saw this version's records as
+        // absent, so its sweeps dropped their index records and its count left them out;
+        // and it wrote keys 2 and 4 anew.
+        for tree in ["expiry", "groups", "created"] {
+            db.open_tree(tree).unwrap().clear().unwrap();
+        }
+        db.open_tree("totals")
+            .unwrap()
+            .insert(LIVE_BYTES, &0u64.to_le_bytes())
+            .unwrap();
         legacy_write(&entry(2, 50, None, 9));
-        let store = SledStore::builder().with_db(db.clone()).expect("store");
+        legacy_write(&entry(4, 51, Some(70), 9));
+        let store = SledStore::builder()
+            .max_bytes(1 << 30)
+            .with_db(db.clone())
+            .expect("store");
         let found = store.get(&key(2)).await.unwrap().expect("moved");
         assert_eq!(found.meta.created_at, at(50));
-        assert_eq!(store.count().await.unwrap(), 2);
+        assert_eq!(store.count().await.unwrap(), 3);
         assert!(!named(LEGACY_ENTRIES_TREE));
+        // The replaced record's body went; every record is indexed and counted again.
+        assert_eq!(store.bodies.len(), 0);
+        assert_eq!(problems(&store), Vec::<String>::new());
+        assert_eq!(store.entries_for_url(&key(9)).await.unwrap().len(), 3);
+        assert_eq!(store.delete_expired(at(1_000)).await.unwrap(), 2);
+    }
+
+    /// A count or a creation index the stores keep is rebuilt from the records alone: bodies
+    /// no record points to (a crash between a body's write and its record's) go, the others
+    /// stay; a count found missing stays missing (unknown) rather than restarting at zero.
+    #[tokio::test]
+    async fn a_rebuild_drops_bodies_no_record_points_to_and_a_lost_count_stays_unknown() {
+        let store = counted_store();
+        store.put(sized(1, 10, ELSEWHERE_FROM)).await.unwrap();
+        let orphan = store.db.generate_id().unwrap().to_be_bytes();
+        store
+            .bodies
+            .insert(orphan, &b"left by a crash"[..])
+            .unwrap();
+        let total = store.recount_live_bytes().unwrap();
+        assert_eq!(store.bodies.len(), 1);
+        assert!(!store.bodies.contains_key(orphan).unwrap());
+        assert_eq!(
+            total,
+            stored_len(&store.entries.get(record_key(&key(1))).unwrap().unwrap())
+        );
+        store.totals.remove(LIVE_BYTES).unwrap();
+        store.put(sized(2, 11, 100)).await.unwrap();
+        assert!(!store.totals.contains_key(LIVE_BYTES).unwrap());
+    }
+
+    /// A read that finds its record's body gone (the record was rewritten between the two
+    /// lookups) reads the current record, once: a hot key rewritten meanwhile is still a hit.
+    #[tokio::test]
+    async fn a_record_rewritten_between_its_two_lookups_is_read_again() {
+        let store = store();
+        store.put(sized(1, 10, ELSEWHERE_FROM)).await.unwrap();
+        let old = store.entries.get(record_key(&key(1))).unwrap().unwrap();
+        store.put(sized(1, 11, ELSEWHERE_FROM + 1)).await.unwrap();
+        let (found, _) = store
+            .readable(&key(1), old)
+            .unwrap()
+            .expect("the current record");
+        assert_eq!(found.value.len(), ELSEWHERE_FROM + 1);
+        assert_eq!(store.count().await.unwrap(), 1);
+    }
+
+    /// A body never goes in over another's: after `Db::import` the id generator starts below
+    /// the ids of the bodies imported, which a write skips.
+    #[tokio::test]
+    async fn a_body_id_in_use_is_skipped() {
+        let store = store();
+        let next = store.db.generate_id().unwrap();
+        for taken in next + 1..next + 4 {
+            store
+                .bodies
+                .insert(taken.to_be_bytes(), &b"imported"[..])
+                .unwrap();
+        }
+        store.put(sized(1, 10, ELSEWHERE_FROM)).await.unwrap();
+        for taken in next + 1..next + 4 {
+            assert_eq!(
+                &store.bodies.get(taken.to_be_bytes()).unwrap().unwrap()[..],
+                b"imported"
+            );
+        }
+        let found = store.get(&key(1)).await.unwrap().unwrap();
+        assert_eq!(found.value.len(), ELSEWHERE_FROM);
     }
 
     #[test]
