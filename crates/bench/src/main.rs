@@ -198,7 +198,11 @@ impl Redis {
             );
             return None;
         }
-        Some(Redis::Started(test_support::RedisServer::start()))
+        // Unpinned: a pinned run (`taskset -c 0`) pins the client and the origin, not the
+        // server, which would otherwise take turns with them on that CPU.
+        Some(Redis::Started(
+            test_support::RedisServer::start_on_every_cpu(),
+        ))
     }
 
     fn url(&self) -> String {

@@ -73,12 +73,16 @@ fn require_file(path: &Path, what: &str) {
 
 /// Fails the test unless `binary` is on the PATH.
 pub fn require_binary(binary: &str) {
-    let found = std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(binary).is_file()));
     assert!(
-        found,
+        binary_on_path(binary),
         "`{binary}` is not installed: run `{INSTALL_SCRIPT}` (the README's test command does)"
     );
+}
+
+/// Whether `binary` is a file in a directory of `PATH`.
+fn binary_on_path(binary: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(binary).is_file()))
 }
 
 /// A process under a supervisor that stops it when this handle, or the test process, goes.
@@ -289,12 +293,32 @@ impl RedisServer {
         Self::start_with(&[], false)
     }
 
+    /// [`RedisServer::start`], the server free to run on every CPU the machine has online
+    /// whatever this process's own affinity (through `taskset`, where there is one): a
+    /// bench pinned to one CPU (`taskset -c 0`) then sets its client against a server
+    /// elsewhere, as a real one is, not one taking turns with it on that CPU.
+    pub fn start_on_every_cpu() -> Self {
+        let every_cpu = std::fs::read_to_string("/sys/devices/system/cpu/online")
+            .ok()
+            .map(|cpus| cpus.trim().to_owned())
+            .filter(|cpus| !cpus.is_empty() && binary_on_path("taskset"));
+        match every_cpu {
+            Some(cpus) => Self::start_through(&[], false, Some(&cpus)),
+            None => Self::start(),
+        }
+    }
+
     /// Starts a server with extra `redis-server` arguments (e.g. `["--maxmemory", "2mb"]`).
     pub fn start_with_args(extra: &[&str]) -> Self {
         Self::start_with(extra, false)
     }
 
     fn start_with(extra: &[&str], cluster_bus: bool) -> Self {
+        Self::start_through(extra, cluster_bus, None)
+    }
+
+    /// Starts a server, through `taskset -c CPUS` when given `cpus`.
+    fn start_through(extra: &[&str], cluster_bus: bool, cpus: Option<&str>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let reservation = PortReservation::new(cluster_bus);
         let port = reservation.port();
@@ -315,13 +339,20 @@ impl RedisServer {
         .collect();
         args.extend(extra.iter().map(|s| s.replace("{port}", &port.to_string())));
         let log = dir.path().join("redis.log");
-        let process = Restartable::start(
-            "redis-server",
-            "redis-server".into(),
-            args,
-            log,
-            move || redis_command(port, &["PING"]).is_ok_and(|r| r.starts_with("+PONG")),
-        );
+        let (program, args) = match cpus {
+            Some(cpus) => {
+                require_binary("redis-server");
+                let through = ["-c", cpus, "redis-server"].map(String::from);
+                (
+                    "taskset".to_owned(),
+                    through.into_iter().chain(args).collect(),
+                )
+            }
+            None => ("redis-server".to_owned(), args),
+        };
+        let process = Restartable::start("redis-server", program, args, log, move || {
+            redis_command(port, &["PING"]).is_ok_and(|r| r.starts_with("+PONG"))
+        });
         Self {
             port,
             process,
