@@ -450,16 +450,43 @@ async fn miss_rows(
     let Some(plain_index) = index("plain reqwest") else {
         return;
     };
-    let added = |name: &str| {
-        let i = index(name)?;
+    // Each contender's block median less plain reqwest's, round by round, sorted.
+    let differences = |i: usize| {
         let mut differences: Vec<f64> = blocks[i]
             .iter()
             .zip(&blocks[plain_index])
             .map(|(ours, plain)| ours - plain)
             .collect();
         differences.sort_by(f64::total_cmp);
+        differences
+    };
+    let added = |name: &str| {
+        let differences = differences(index(name)?);
         differences.get(differences.len() / 2).copied()
     };
+    // The spread says when a ratio of two such differences means little: when a floor adds
+    // about nothing, its quartiles straddle zero.
+    println!("  time added over plain reqwest, per round: median [quartiles]");
+    for (i, contender) in contenders
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != plain_index)
+    {
+        let differences = differences(i);
+        let at = |q: usize| {
+            differences
+                .get(differences.len() * q / 4)
+                .copied()
+                .unwrap_or(f64::NAN)
+        };
+        println!(
+            "  {:<28} {:>9.2}µs [{:.2}, {:.2}]",
+            contender.name,
+            at(2),
+            at(1),
+            at(3)
+        );
+    }
     for (store, floor_store, target) in [
         ("memory", "memory", 1.5),
         ("memory", "memory, with head", f64::NAN),
