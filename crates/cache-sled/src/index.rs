@@ -1,6 +1,6 @@
-//! The index trees beside `entries`, and the records one entry has in them.
+//! The index trees beside `records`, and the records one entry has in them.
 //!
-//! The `entries` record is the truth; index records only point at it. They are written before
+//! The `records` record is the truth; index records only point at it. They are written before
 //! the record and removed after it, so a record that can be read is always indexed (also after
 //! a crash: sled recovers a prefix of its log). The other way round is allowed: an index
 //! record whose entry is gone, or now carries another time or URL group, is *stale*, and

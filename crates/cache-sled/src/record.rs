@@ -101,7 +101,7 @@ pub(crate) fn key_of_group_key(index_key: &[u8]) -> Option<CacheKey> {
     std::str::from_utf8(index_key.get(32..)?).ok()?.parse().ok()
 }
 
-/// The `entries` value of `entry` (see [`encode_entry`]).
+/// The `records` value of `entry` (see [`encode_entry`]).
 pub(crate) fn record_of(entry: &StoredEntry) -> sled::IVec {
     sled::IVec::from(encode_entry(&encode_meta(&entry.meta), &entry.value))
 }
@@ -160,7 +160,7 @@ fn is_pointer(record: &[u8]) -> bool {
         .is_some_and(|bytes| u32::from_le_bytes(bytes) & ELSEWHERE != 0)
 }
 
-/// An `entries` value: metadata length (u32 LE), metadata, then the value.
+/// A `records` value: metadata length (u32 LE), metadata, then the value.
 pub(crate) fn encode_entry(meta: &[u8], value: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(4 + meta.len() + value.len());
     out.extend_from_slice(&(meta.len() as u32).to_le_bytes());
@@ -169,7 +169,7 @@ pub(crate) fn encode_entry(meta: &[u8], value: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The entry of an `entries` record, and the whole record as bytes (what the entry's value
+/// The entry of a `records` record, and the whole record as bytes (what the entry's value
 /// is a slice of: it shares sled's buffer, no copy of the body).
 pub(crate) fn decode_record(key: CacheKey, record: sled::IVec) -> Option<(StoredEntry, Bytes)> {
     let (meta, meta_end) = decode_record_meta_at(key, &record)?;
@@ -216,19 +216,19 @@ fn entry_of(meta: EntryMeta, record: sled::IVec, meta_end: usize) -> (StoredEntr
     (StoredEntry::new(meta, value), whole)
 }
 
-/// Where an `entries` record's metadata ends and its value begins, from its length prefix;
+/// Where a `records` record's metadata ends and its value begins, from its length prefix;
 /// `None` when the prefix is missing or runs past the record.
 fn meta_end(record: &[u8]) -> Option<usize> {
     let len = (u32::from_le_bytes(record.get(..4)?.try_into().ok()?) & !ELSEWHERE) as usize;
     4usize.checked_add(len).filter(|end| *end <= record.len())
 }
 
-/// The metadata of an `entries` record, without touching its value.
+/// The metadata of a `records` record, without touching its value.
 pub(crate) fn decode_record_meta(key: CacheKey, record: &[u8]) -> Option<EntryMeta> {
     decode_record_meta_at(key, record).map(|(meta, _)| meta)
 }
 
-/// The metadata of an `entries` record and where its value starts.
+/// The metadata of a `records` record and where its value starts.
 fn decode_record_meta_at(key: CacheKey, record: &[u8]) -> Option<(EntryMeta, usize)> {
     let meta_end = meta_end(record)?;
     let meta = decode_meta(key, &record[4..meta_end])?;

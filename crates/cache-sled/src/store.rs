@@ -35,7 +35,7 @@ const ELSEWHERE_FROM: usize = 16 * 1024;
 /// How many records one `entries()` step reads.
 const PAGE_SIZE: usize = 512;
 
-/// The `totals` key holding the bytes of all `entries` values.
+/// The `totals` key holding the bytes of all `records` values and their bodies.
 const LIVE_BYTES: &[u8] = b"live_bytes";
 
 /// The tree earlier versions kept metadata in (now read from the records): dropped on open.
@@ -142,7 +142,8 @@ impl SledStoreBuilder {
             locks,
         };
         store.settle_at_open()?;
-        // Its records are all in `entries` too (they were written in one transaction).
+        // Its records are all in `records` too (written with them, in one transaction, into the
+        // `entries` tree this store's open has moved).
         store
             .db
             .drop_tree(LEGACY_META_TREE)
@@ -1299,7 +1300,7 @@ mod tests {
     }
 
     /// What must hold whenever no write is under way: every readable record has its index
-    /// records, every body kept apart is one record's, and the byte total is what `entries`
+    /// records, every body kept apart is one record's, and the byte total is what `records`
     /// and `bodies` hold.
     fn problems(store: &SledStore) -> Vec<String> {
         let mut problems = Vec::new();
