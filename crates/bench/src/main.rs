@@ -189,10 +189,7 @@ impl Redis {
         if let Ok(url) = std::env::var("REDIS_URL") {
             return Some(Redis::Given(url));
         }
-        let installed = std::env::var_os("PATH").is_some_and(|paths| {
-            std::env::split_paths(&paths).any(|dir| dir.join("redis-server").is_file())
-        });
-        if !installed {
+        if !test_support::binary_on_path("redis-server") {
             println!(
                 "(no Redis rows: redis-server is not installed; scripts/install-test-servers.sh installs it)"
             );

@@ -134,8 +134,7 @@ pub(crate) struct BodyRef {
 
 /// The body a record points to; `None` for a record holding its value (or no record).
 pub(crate) fn body_ref(record: &[u8]) -> Option<BodyRef> {
-    let flags = u32::from_le_bytes(record.get(..4)?.try_into().ok()?);
-    if flags & ELSEWHERE == 0 {
+    if !is_pointer(record) {
         return None;
     }
     let rest = record.get(meta_end(record)?..)?;
@@ -180,15 +179,16 @@ pub(crate) fn decode_record(key: CacheKey, record: sled::IVec) -> Option<(Stored
     Some(entry_of(meta, record, meta_end))
 }
 
-/// The entry of a record whose value is `body` (see [`body_ref`]), and the record as bytes.
+/// The entry of a record pointing to `at` (its [`body_ref`]) whose value is `body`, and the
+/// record as bytes; `None` when the body is not as long as the record says.
 pub(crate) fn decode_pointer(
     key: CacheKey,
     record: sled::IVec,
+    at: BodyRef,
     body: sled::IVec,
 ) -> Option<(StoredEntry, Bytes)> {
     let (meta, _) = decode_record_meta_at(key, &record)?;
-    let expected = body_ref(&record)?.len;
-    (body.len() as u64 == expected).then_some(())?;
+    (body.len() as u64 == at.len).then_some(())?;
     let value = Bytes::from_owner(body);
     Some((StoredEntry::new(meta, value), Bytes::from_owner(record)))
 }

@@ -288,20 +288,15 @@ impl SledStore {
         let keeps = self.keeps_counts();
         let total = self.totals.get(LIVE_BYTES).map_err(store_error)?;
         let counted = !earlier_version && total.is_some_and(|total| total.len() == 8);
-        if keeps && !counted {
-            self.rebuild_alone(Rebuild {
-                counts: true,
-                indexes: earlier_version,
-            })?;
-        } else if !keeps {
+        if !keeps {
             self.totals.remove(LIVE_BYTES).map_err(store_error)?;
             self.indexes.created.clear().map_err(store_error)?;
-            if earlier_version {
-                self.rebuild_alone(Rebuild {
-                    counts: false,
-                    indexes: true,
-                })?;
-            }
+        }
+        if (keeps && !counted) || earlier_version {
+            self.rebuild_alone(Rebuild {
+                counts: keeps,
+                indexes: earlier_version,
+            })?;
         }
         if self.max_bytes.is_some() {
             self.locks.keep_counts();
@@ -390,9 +385,10 @@ impl SledStore {
             if let Some(body) = body_ref(&record) {
                 bodies.insert(body.id);
             }
-            let records = IndexRecords::of(&meta, rebuild.counts);
             if rebuild.indexes {
-                records.insert_all(&self.indexes).map_err(store_error)?;
+                IndexRecords::of(&meta, rebuild.counts)
+                    .insert_all(&self.indexes)
+                    .map_err(store_error)?;
             } else if rebuild.counts {
                 let index = time_key(to_millis(meta.created_at), &meta.key);
                 self.indexes
@@ -807,7 +803,7 @@ impl SledStore {
         let read = match body_ref(&record) {
             None => decode_record(*key, record.clone()),
             Some(at) => match self.bodies.get(at.id).map_err(store_error)? {
-                Some(body) => decode_pointer(*key, record.clone(), body),
+                Some(body) => decode_pointer(*key, record.clone(), at, body),
                 None if again => {
                     let current = self.entries.get(record_key(key)).map_err(store_error)?;
                     match current.filter(|current| *current != record) {

@@ -80,7 +80,7 @@ pub fn require_binary(binary: &str) {
 }
 
 /// Whether `binary` is a file in a directory of `PATH`.
-fn binary_on_path(binary: &str) -> bool {
+pub fn binary_on_path(binary: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(binary).is_file()))
 }
