@@ -41,7 +41,7 @@
 //! index record can outlive its entry (a crash between the steps): whoever reads it checks it
 //! against the entry and drops it. A body can too, only in a crash between its write and
 //! its record's (or its record's removal and its own): a bounded store drops such bodies as
-//! it counts its records again (at an open that finds no count, and at its first eviction
+//! it counts its records again (at an open that finds no count, else at its first eviction
 //! in a process); an unbounded one keeps them until `clear`. Listing and
 //! counting read `records` itself, decoding only each record's metadata (sled still reads
 //! whole records, so on a cache larger than sled's page cache they read values up to 16 KiB

@@ -64,6 +64,12 @@ pub(crate) struct DatabaseLocks {
     /// A store with a bound was opened on this database in this process: from then on every
     /// write keeps the byte count and the creation index (see `SledStore::keeps_counts`).
     counts_kept: std::sync::atomic::AtomicBool,
+    /// The next body id to give out; `None` until the first is asked for in this process
+    /// (see `SledStore::free_body_id`).
+    next_body_id: Mutex<Option<u64>>,
+    /// Counts of the live bytes from the records (tests).
+    #[cfg(test)]
+    pub(crate) counts: std::sync::atomic::AtomicU64,
 }
 
 impl DatabaseLocks {
@@ -129,11 +135,47 @@ impl DatabaseLocks {
     }
 
     /// True the first time it is asked in this process, for the database's first eviction:
-    /// the live count it trusts may have drifted in a crash since it was last counted.
+    /// the live count it trusts may have drifted in a crash since it was last counted
+    /// (unless [`DatabaseLocks::counted_again`] said it was counted since the open).
     pub(crate) fn first_eviction(&self) -> bool {
         !self
             .recounted
             .swap(true, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The live bytes were just counted from the records (by an open): the first eviction
+    /// trusts that count rather than counting again.
+    pub(crate) fn counted_again(&self) {
+        self.recounted
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// A body id, the one after the last given out in this process; the first is
+    /// `first_free()`. `None` once ids run out (past `u64::MAX`).
+    pub(crate) fn next_body_id(
+        &self,
+        first_free: impl FnOnce() -> Result<u64, StoreError>,
+    ) -> Result<Option<u64>, StoreError> {
+        let mut next = self
+            .next_body_id
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let id = match *next {
+            Some(id) => id,
+            None => first_free()?,
+        };
+        *next = Some(id.saturating_add(1));
+        Ok((id < u64::MAX).then_some(id))
+    }
+
+    /// Body ids go on from `first_free` at least: ids below it are taken by bodies this
+    /// process did not give out (a database imported, or two databases sharing these locks).
+    pub(crate) fn body_ids_from(&self, first_free: u64) {
+        let mut next = self
+            .next_body_id
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *next = Some(next.map_or(first_free, |next| next.max(first_free)));
     }
 
     /// Every store on this database keeps the byte count and the creation index from now

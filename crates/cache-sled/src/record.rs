@@ -125,8 +125,9 @@ pub(crate) fn encode_pointer(meta: &[u8], body: BodyRef) -> Vec<u8> {
 /// Where a record's value is kept in the `bodies` tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct BodyRef {
-    /// Its `bodies` key: an id from sled's `generate_id`, big-endian, so bodies are written
-    /// in key order (always into the tree's last node).
+    /// Its `bodies` key: an id the store gives out in write order (see
+    /// `SledStore::free_body_id`), big-endian, so bodies are written in key order (always
+    /// into the tree's last node).
     pub(crate) id: [u8; 8],
     /// The value's length.
     pub(crate) len: u64,

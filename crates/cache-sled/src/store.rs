@@ -297,6 +297,9 @@ impl SledStore {
                 counts: keeps,
                 indexes: earlier_version,
             })?;
+            if keeps {
+                self.locks.counted_again();
+            }
         }
         if self.max_bytes.is_some() {
             self.locks.keep_counts();
@@ -309,7 +312,7 @@ impl SledStore {
     /// one is deleted, as a read of it does. The count drifts when a crash keeps a record's
     /// write but not the count's (two entries of sled's log), or the other way round; an
     /// over-count made every bounded write evict every entry. Called at open (no count, or
-    /// one of another length) and by the first eviction in a process; every write waits for
+    /// one of another length), else by the first eviction in a process; every write waits for
     /// it (a write landing during the count changed the total the count then replaced: a
     /// stress test of puts, deletes and evictions was off by a record in 1 run of 6).
     fn recount_live_bytes(&self) -> Result<u64, StoreError> {
@@ -371,6 +374,12 @@ impl SledStore {
     /// body's write and its record's) are deleted, and, with `counts`, the count written.
     /// Returns the live bytes.
     fn rebuild_alone(&self, rebuild: Rebuild) -> Result<u64, StoreError> {
+        #[cfg(test)]
+        if rebuild.counts {
+            self.locks
+                .counts
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         let mut total = 0u64;
         let mut bodies = std::collections::HashSet::new();
         for item in self.entries.iter() {
@@ -551,16 +560,36 @@ impl SledStore {
         Ok(prepared)
     }
 
-    /// A body id no body has. sled's ids are unique within one database's log; a database
-    /// made by `Db::import` holds the bodies of another's, whose ids this one's generator
-    /// starts over below: those are skipped (once: the generator goes on from the last).
+    /// A body id no body has, in write order. Given out by the database's locks (one
+    /// counter per database in this process, starting after the last body), not by sled's
+    /// `generate_id`, which makes sled's log durable (an `fsync`) at the first id after each
+    /// open and every million ids, on the calling task for a quick write. A body already
+    /// under the id (a database made by `Db::import`, or one sharing these locks: see
+    /// [`DatabaseLocks::of`]) moves the counter past the last body.
     fn free_body_id(&self) -> Result<[u8; 8], StoreError> {
         loop {
-            let id = self.db.generate_id().map_err(store_error)?.to_be_bytes();
+            let id = self
+                .locks
+                .next_body_id(|| self.first_free_body_id())?
+                .ok_or_else(|| StoreError::backend("the sled store has no body id left"))?
+                .to_be_bytes();
             if !self.bodies.contains_key(id).map_err(store_error)? {
                 return Ok(id);
             }
+            self.locks.body_ids_from(self.first_free_body_id()?);
         }
+    }
+
+    /// The id after the last body's (0 without bodies). A key that is no id (not 8 bytes)
+    /// is read as the id its first bytes begin.
+    fn first_free_body_id(&self) -> Result<u64, StoreError> {
+        let Some((last, _)) = self.bodies.last().map_err(store_error)? else {
+            return Ok(0);
+        };
+        let mut id = [0u8; 8];
+        let len = last.len().min(8);
+        id[..len].copy_from_slice(&last[..len]);
+        Ok(u64::from_be_bytes(id).saturating_add(1))
     }
 
     /// Sets the expiry of `key`'s record as it is now, under its lock: a read and a write
@@ -1673,7 +1702,7 @@ mod tests {
     async fn a_rebuild_drops_bodies_no_record_points_to_and_a_lost_count_stays_unknown() {
         let store = counted_store();
         store.put(sized(1, 10, ELSEWHERE_FROM)).await.unwrap();
-        let orphan = store.db.generate_id().unwrap().to_be_bytes();
+        let orphan = store.first_free_body_id().unwrap().to_be_bytes();
         store
             .bodies
             .insert(orphan, &b"left by a crash"[..])
@@ -1706,27 +1735,88 @@ mod tests {
         assert_eq!(store.count().await.unwrap(), 1);
     }
 
-    /// A body never goes in over another's: after `Db::import` the id generator starts below
-    /// the ids of the bodies imported, which a write skips.
+    /// A body never goes in over another's: bodies that appear under ids this process
+    /// would give out next (`Db::import`, or another database sharing its locks) are
+    /// skipped, and ids go on after the last of them.
     #[tokio::test]
     async fn a_body_id_in_use_is_skipped() {
         let store = store();
-        let next = store.db.generate_id().unwrap();
-        for taken in next + 1..next + 4 {
+        store.put(sized(1, 10, ELSEWHERE_FROM)).await.unwrap();
+        let next = store.first_free_body_id().unwrap();
+        for taken in next..next + 3 {
             store
                 .bodies
                 .insert(taken.to_be_bytes(), &b"imported"[..])
                 .unwrap();
         }
-        store.put(sized(1, 10, ELSEWHERE_FROM)).await.unwrap();
-        for taken in next + 1..next + 4 {
+        store.put(sized(2, 10, ELSEWHERE_FROM)).await.unwrap();
+        for taken in next..next + 3 {
             assert_eq!(
                 &store.bodies.get(taken.to_be_bytes()).unwrap().unwrap()[..],
                 b"imported"
             );
         }
-        let found = store.get(&key(1)).await.unwrap().unwrap();
-        assert_eq!(found.value.len(), ELSEWHERE_FROM);
+        let record = store.entries.get(record_key(&key(2))).unwrap().unwrap();
+        assert_eq!(body_ref(&record).unwrap().id, (next + 3).to_be_bytes());
+        for n in [1, 2] {
+            let found = store.get(&key(n)).await.unwrap().unwrap();
+            assert_eq!(found.value, vec![n; ELSEWHERE_FROM]);
+        }
+    }
+
+    /// Body ids are the store's own, in write order across opens: the first after an open
+    /// follows the last body. sled's `generate_id` jumped by millions at each open, and
+    /// made its log durable (an `fsync`) for the first id after it, on the writing task.
+    #[tokio::test]
+    async fn body_ids_go_on_after_the_last_body_across_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let ids = |store: &SledStore| -> Vec<u64> {
+            let ids = store.bodies.iter().keys().map(|id| id.unwrap());
+            ids.map(|id| u64::from_be_bytes(id[..].try_into().unwrap()))
+                .collect()
+        };
+        {
+            let store = SledStore::open(dir.path()).unwrap();
+            store.put(sized(1, 10, ELSEWHERE_FROM)).await.unwrap();
+            store.put(sized(2, 10, ELSEWHERE_FROM)).await.unwrap();
+            assert_eq!(ids(&store), [0, 1]);
+        }
+        let store = SledStore::open(dir.path()).unwrap();
+        store.put(sized(3, 10, ELSEWHERE_FROM)).await.unwrap();
+        assert_eq!(ids(&store), [0, 1, 2]);
+    }
+
+    /// An open that counted the live bytes from the records (a database with no count)
+    /// leaves the count its first eviction trusts: the records are not counted twice.
+    #[tokio::test]
+    async fn an_open_that_counted_is_not_followed_by_a_second_count() {
+        let db = sled::Config::new().temporary(true).open().expect("db");
+        let unbounded = SledStore::builder().with_db(db.clone()).expect("store");
+        for n in 0..10 {
+            unbounded
+                .put(sized(n, 10 + u64::from(n), 1000))
+                .await
+                .unwrap();
+        }
+        drop(unbounded);
+        let bounded = SledStore::builder()
+            .max_bytes(8_000)
+            .with_db(db)
+            .expect("store");
+        let counts = || {
+            bounded
+                .locks
+                .counts
+                .load(std::sync::atomic::Ordering::Relaxed)
+        };
+        assert_eq!(
+            counts(),
+            1,
+            "counted at open: an unbounded store kept no count"
+        );
+        bounded.put(sized(20, 30, 1000)).await.unwrap();
+        assert!(bounded.count().await.unwrap() < 10, "evicted");
+        assert_eq!(counts(), 1);
     }
 
     #[test]
