@@ -15,6 +15,7 @@
 //! every store on it ([`DatabaseLocks::of`]); key stripes are shared by the whole process
 //! (two databases' keys sharing a stripe only wait a little).
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{
     Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockError, Weak,
 };
@@ -47,47 +48,76 @@ pub(crate) fn key(key: &CacheKey) -> MutexGuard<'static, ()> {
 /// The `totals` key naming a database for [`DatabaseLocks::of`].
 const DATABASE_ID: &[u8] = b"locks_id";
 
+/// The start of the `totals` key [`same_database`] writes for a moment.
+const SAME_DATABASE_MARK: &[u8] = b"locks_probe:";
+
 /// The databases of this process with stores open, by the id each holds.
 static DATABASES: Mutex<Vec<(u128, Weak<DatabaseLocks>)>> = Mutex::new(Vec::new());
 
 /// The locks of one database, shared by every store on it in this process.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct DatabaseLocks {
+    /// The database's `totals` tree: tells the database from a copy of it holding the same id
+    /// (see [`DatabaseLocks::of`]).
+    totals: sled::Tree,
     clearing: RwLock<()>,
     /// Held by every write (shared) and by a count of the live bytes (alone): a write landing
     /// during the count changed the total the count then replaced.
     counting: RwLock<()>,
     bounded_writes: Mutex<()>,
-    /// A bounded write of this process has counted the live bytes again (see
-    /// `SledStore::recount_live_bytes`).
-    recounted: std::sync::atomic::AtomicBool,
+    /// The live bytes were counted from the records in this process (by an open, or by a
+    /// bounded write's first eviction: see `SledStore::recount_live_bytes`).
+    recounted: AtomicBool,
     /// A store with a bound was opened on this database in this process: from then on every
     /// write keeps the byte count and the creation index (see `SledStore::keeps_counts`).
-    counts_kept: std::sync::atomic::AtomicBool,
-    /// The next body id to give out; `None` until the first is asked for in this process
-    /// (see `SledStore::free_body_id`).
-    next_body_id: Mutex<Option<u64>>,
+    counts_kept: AtomicBool,
+    /// The next body id to give out: past every body the database held at each open, and
+    /// past every id given out since, so none is given out twice in this process (see
+    /// `SledStore::free_body_id`).
+    next_body_id: AtomicU64,
     /// Counts of the live bytes from the records (tests).
     #[cfg(test)]
-    pub(crate) counts: std::sync::atomic::AtomicU64,
+    pub(crate) counts: AtomicU64,
 }
 
 impl DatabaseLocks {
+    fn new(totals: &sled::Tree) -> Self {
+        Self {
+            totals: totals.clone(),
+            clearing: RwLock::default(),
+            counting: RwLock::default(),
+            bounded_writes: Mutex::default(),
+            recounted: AtomicBool::default(),
+            counts_kept: AtomicBool::default(),
+            next_body_id: AtomicU64::default(),
+            #[cfg(test)]
+            counts: AtomicU64::default(),
+        }
+    }
+
     /// The locks of the database whose `totals` tree this is. The database is known by an id
-    /// it keeps in `totals` (written on first use): a copy of a database opened beside its
-    /// original shares their locks, which only makes them wait for each other.
+    /// it keeps in `totals` (written on first use). A copy of a database (its files copied,
+    /// or `Db::import`ed) holds its id too: opened beside the database, it is told apart by a
+    /// mark written through one and looked for through the other, and gets an id and locks
+    /// of its own.
     pub(crate) fn of(totals: &sled::Tree) -> Result<Arc<DatabaseLocks>, StoreError> {
-        let id = database_id(totals).map_err(StoreError::unavailable)?;
         let mut databases = DATABASES.lock().unwrap_or_else(|p| p.into_inner());
         databases.retain(|(_, locks)| locks.strong_count() > 0);
-        if let Some(locks) = databases
+        let mut id = database_id(totals).map_err(StoreError::unavailable)?;
+        let known = databases
             .iter()
             .find(|(known, _)| *known == id)
-            .and_then(|(_, locks)| locks.upgrade())
-        {
-            return Ok(locks);
+            .and_then(|(_, locks)| locks.upgrade());
+        if let Some(locks) = known {
+            if same_database(&locks.totals, totals).map_err(StoreError::unavailable)? {
+                return Ok(locks);
+            }
+            id = fresh_id();
+            totals
+                .insert(DATABASE_ID, &id.to_le_bytes())
+                .map_err(StoreError::unavailable)?;
         }
-        let locks = Arc::new(DatabaseLocks::default());
+        let locks = Arc::new(DatabaseLocks::new(totals));
         databases.push((id, Arc::downgrade(&locks)));
         Ok(locks)
     }
@@ -138,58 +168,41 @@ impl DatabaseLocks {
     /// the live count it trusts may have drifted in a crash since it was last counted
     /// (unless [`DatabaseLocks::counted_again`] said it was counted since the open).
     pub(crate) fn first_eviction(&self) -> bool {
-        !self
-            .recounted
-            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        !self.recounted.swap(true, Ordering::Relaxed)
     }
 
     /// The live bytes were just counted from the records (by an open): the first eviction
     /// trusts that count rather than counting again.
     pub(crate) fn counted_again(&self) {
-        self.recounted
-            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.recounted.store(true, Ordering::Relaxed);
     }
 
-    /// A body id, the one after the last given out in this process; the first is
-    /// `first_free()`. `None` once ids run out (past `u64::MAX`).
-    pub(crate) fn next_body_id(
-        &self,
-        first_free: impl FnOnce() -> Result<u64, StoreError>,
-    ) -> Result<Option<u64>, StoreError> {
-        let mut next = self
-            .next_body_id
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let id = match *next {
-            Some(id) => id,
-            None => first_free()?,
-        };
-        *next = Some(id.saturating_add(1));
-        Ok((id < u64::MAX).then_some(id))
+    /// A body id none was given before in this process: the counter's, moved on. `None`
+    /// once the counter is at `u64::MAX` (never given out).
+    pub(crate) fn next_body_id(&self) -> Option<u64> {
+        self.next_body_id
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |id| id.checked_add(1))
+            .ok()
     }
 
-    /// Body ids go on from `first_free` at least: ids below it are taken by bodies this
-    /// process did not give out (a database imported, or two databases sharing these locks).
+    /// Body ids go on from `first_free` at least (never back): at each open, from past the
+    /// bodies the database holds; in a write, from past bodies that appeared under ids not
+    /// yet given out (imported into the open database).
     pub(crate) fn body_ids_from(&self, first_free: u64) {
-        let mut next = self
-            .next_body_id
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        *next = Some(next.map_or(first_free, |next| next.max(first_free)));
+        self.next_body_id.fetch_max(first_free, Ordering::Relaxed);
     }
 
     /// Every store on this database keeps the byte count and the creation index from now
     /// on. Called holding [`DatabaseLocks::counting`], so no write that skipped them is still
     /// running.
     pub(crate) fn keep_counts(&self) {
-        self.counts_kept
-            .store(true, std::sync::atomic::Ordering::Release);
+        self.counts_kept.store(true, Ordering::Release);
     }
 
     /// Whether [`DatabaseLocks::keep_counts`] was called. Read holding [`Writing`] (or
     /// [`DatabaseLocks::counting`]).
     pub(crate) fn counts_kept(&self) -> bool {
-        self.counts_kept.load(std::sync::atomic::Ordering::Acquire)
+        self.counts_kept.load(Ordering::Acquire)
     }
 
     /// Holds the database's one bounded write.
@@ -203,17 +216,11 @@ impl DatabaseLocks {
 /// The id `totals` holds, written first if it holds none (two stores opening a new database
 /// at once agree: the first write wins).
 fn database_id(totals: &sled::Tree) -> Result<u128, sled::Error> {
-    static OPENED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let decode = |bytes: &[u8]| <[u8; 16]>::try_from(bytes).ok().map(u128::from_le_bytes);
     if let Some(id) = totals.get(DATABASE_ID)?.as_deref().and_then(decode) {
         return Ok(id);
     }
-    // Unique among the databases of this process, which is all that is compared.
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let count = OPENED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let fresh = nanos ^ (u128::from(std::process::id()) << 96) ^ u128::from(count);
+    let fresh = fresh_id();
     let written = totals.compare_and_swap(
         DATABASE_ID,
         None as Option<&[u8]>,
@@ -230,6 +237,27 @@ fn database_id(totals: &sled::Tree) -> Result<u128, sled::Error> {
             }
         },
     }
+}
+
+/// An id unique among the databases of this process (all that is compared), and unlike
+/// those of other processes' databases in all likelihood.
+fn fresh_id() -> u128 {
+    static MADE: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let count = MADE.fetch_add(1, Ordering::Relaxed);
+    nanos ^ (u128::from(std::process::id()) << 96) ^ u128::from(count)
+}
+
+/// Whether `known` and `other` are the `totals` trees of one open database: a mark written
+/// through `other` is found through `known`. The mark goes again either way.
+fn same_database(known: &sled::Tree, other: &sled::Tree) -> Result<bool, sled::Error> {
+    let mark = [SAME_DATABASE_MARK, &fresh_id().to_le_bytes()[..]].concat();
+    other.insert(&mark, &[] as &[u8])?;
+    let same = known.contains_key(&mark);
+    other.remove(&mark)?;
+    same
 }
 
 /// The stripe of `key`: its first two hex digits (keys are digests, so uniformly spread).
@@ -265,6 +293,49 @@ mod tests {
         let d = DatabaseLocks::of(&totals).unwrap();
         assert!(!Arc::ptr_eq(&a, &d));
         assert_eq!(totals.get(DATABASE_ID).unwrap().unwrap().len(), 16);
+    }
+
+    /// A copy of a database's files holds its id: opened beside the database, it is told
+    /// apart and gets an id and locks of its own (a `clear` of one never holds off the
+    /// other's writes, a count of one is not the other's), and keeps them when opened again.
+    #[test]
+    fn a_copy_opened_beside_its_database_gets_locks_of_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let (original, copy) = (dir.path().join("original"), dir.path().join("copy"));
+        let totals = |db: &sled::Db| db.open_tree("totals").unwrap();
+        {
+            let db = sled::open(&original).unwrap();
+            DatabaseLocks::of(&totals(&db)).unwrap();
+            db.flush().unwrap();
+        }
+        test_support::wait_for_sled_lock(&original);
+        copy_dir(&original, &copy);
+        let (db, copied) = (sled::open(&original).unwrap(), sled::open(&copy).unwrap());
+        let a = DatabaseLocks::of(&totals(&db)).unwrap();
+        let b = DatabaseLocks::of(&totals(&copied)).unwrap();
+        assert!(!Arc::ptr_eq(&a, &b));
+        let _clearing = a.clearing();
+        assert!(b.writing().is_ok());
+        assert!(Arc::ptr_eq(
+            &b,
+            &DatabaseLocks::of(&totals(&copied)).unwrap()
+        ));
+        assert!(Arc::ptr_eq(&a, &DatabaseLocks::of(&totals(&db)).unwrap()));
+        let marks = |db: &sled::Db| totals(db).scan_prefix(SAME_DATABASE_MARK).count();
+        assert_eq!((marks(&db), marks(&copied)), (0, 0), "the marks go");
+    }
+
+    fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for item in std::fs::read_dir(from).unwrap() {
+            let item = item.unwrap();
+            let target = to.join(item.file_name());
+            if item.file_type().unwrap().is_dir() {
+                copy_dir(&item.path(), &target);
+            } else {
+                std::fs::copy(item.path(), target).unwrap();
+            }
+        }
     }
 
     #[test]

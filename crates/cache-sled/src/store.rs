@@ -281,7 +281,8 @@ impl SledStore {
     ///   trusting what its writes did not keep.
     ///
     /// A bounded store marks the database as keeping counts only once they are rebuilt: a
-    /// failed open leaves the stores already open as they were.
+    /// failed open leaves the stores already open as they were. Last, the body ids go on
+    /// past every body the database holds (see [`SledStore::free_body_id`]).
     fn settle_at_open(&self) -> Result<(), StoreError> {
         let _alone = self.locks.counting();
         let earlier_version = self.move_legacy_records()?;
@@ -304,6 +305,8 @@ impl SledStore {
         if self.max_bytes.is_some() {
             self.locks.keep_counts();
         }
+        // No write runs: the counter passes every body there is, before any can go.
+        self.locks.body_ids_from(self.first_free_body_id()?);
         Ok(())
     }
 
@@ -311,8 +314,9 @@ impl SledStore {
     /// creation indexed (where the index lacks it, eviction never reaches it); an unreadable
     /// one is deleted, as a read of it does. The count drifts when a crash keeps a record's
     /// write but not the count's (two entries of sled's log), or the other way round; an
-    /// over-count made every bounded write evict every entry. Called at open (no count, or
-    /// one of another length), else by the first eviction in a process; every write waits for
+    /// over-count made every bounded write evict every entry. Called by the first eviction in
+    /// a process unless the open counted (no count, or one of another length: the open's own
+    /// [`SledStore::rebuild_alone`]), and again by an eviction that finds the count off; every write waits for
     /// it (a write landing during the count changed the total the count then replaced: a
     /// stress test of puts, deletes and evictions was off by a record in 1 run of 6).
     fn recount_live_bytes(&self) -> Result<u64, StoreError> {
@@ -560,17 +564,18 @@ impl SledStore {
         Ok(prepared)
     }
 
-    /// A body id no body has, in write order. Given out by the database's locks (one
-    /// counter per database in this process, starting after the last body), not by sled's
-    /// `generate_id`, which makes sled's log durable (an `fsync`) at the first id after each
-    /// open and every million ids, on the calling task for a quick write. A body already
-    /// under the id (a database made by `Db::import`, or one sharing these locks: see
-    /// [`DatabaseLocks::of`]) moves the counter past the last body.
+    /// A body id no body has, in write order, and none given out before in this process:
+    /// a read holding a record whose body went never finds another in its place. Given out
+    /// by the database's locks (a counter set past the last body at each open, see
+    /// [`SledStore::settle_at_open`]), not by sled's `generate_id`, which makes sled's log
+    /// durable (an `fsync`) once every million ids, on the calling task for a quick write.
+    /// A body already under the id (imported into the open database) moves the counter past
+    /// the last body.
     fn free_body_id(&self) -> Result<[u8; 8], StoreError> {
         loop {
             let id = self
                 .locks
-                .next_body_id(|| self.first_free_body_id())?
+                .next_body_id()
                 .ok_or_else(|| StoreError::backend("the sled store has no body id left"))?
                 .to_be_bytes();
             if !self.bodies.contains_key(id).map_err(store_error)? {
@@ -1736,28 +1741,28 @@ mod tests {
     }
 
     /// A body never goes in over another's: bodies that appear under ids this process
-    /// would give out next (`Db::import`, or another database sharing its locks) are
-    /// skipped, and ids go on after the last of them.
+    /// would give out next (imported into the open database) are skipped, and ids go on
+    /// after the last of them.
     #[tokio::test]
     async fn a_body_id_in_use_is_skipped() {
         let store = store();
         store.put(sized(1, 10, ELSEWHERE_FROM)).await.unwrap();
         let next = store.first_free_body_id().unwrap();
-        for taken in next..next + 3 {
+        for taken in [next, next + 5] {
             store
                 .bodies
                 .insert(taken.to_be_bytes(), &b"imported"[..])
                 .unwrap();
         }
         store.put(sized(2, 10, ELSEWHERE_FROM)).await.unwrap();
-        for taken in next..next + 3 {
+        for taken in [next, next + 5] {
             assert_eq!(
                 &store.bodies.get(taken.to_be_bytes()).unwrap().unwrap()[..],
                 b"imported"
             );
         }
         let record = store.entries.get(record_key(&key(2))).unwrap().unwrap();
-        assert_eq!(body_ref(&record).unwrap().id, (next + 3).to_be_bytes());
+        assert_eq!(body_ref(&record).unwrap().id, (next + 6).to_be_bytes());
         for n in [1, 2] {
             let found = store.get(&key(n)).await.unwrap().unwrap();
             assert_eq!(found.value, vec![n; ELSEWHERE_FROM]);
@@ -1766,7 +1771,7 @@ mod tests {
 
     /// Body ids are the store's own, in write order across opens: the first after an open
     /// follows the last body. sled's `generate_id` jumped by millions at each open, and
-    /// made its log durable (an `fsync`) for the first id after it, on the writing task.
+    /// made its log durable (an `fsync`) once every million ids, on the writing task.
     #[tokio::test]
     async fn body_ids_go_on_after_the_last_body_across_opens() {
         let dir = tempfile::tempdir().unwrap();
@@ -1781,9 +1786,27 @@ mod tests {
             store.put(sized(2, 10, ELSEWHERE_FROM)).await.unwrap();
             assert_eq!(ids(&store), [0, 1]);
         }
+        test_support::wait_for_sled_lock(dir.path());
         let store = SledStore::open(dir.path()).unwrap();
         store.put(sized(3, 10, ELSEWHERE_FROM)).await.unwrap();
         assert_eq!(ids(&store), [0, 1, 2]);
+    }
+
+    /// An id whose body went before this process gave out any (the last body's, deleted)
+    /// is not given out again: a read still holding the record that pointed there finds no
+    /// body rather than another entry's.
+    #[tokio::test]
+    async fn an_id_freed_before_the_first_write_is_not_given_out_again() {
+        let db = sled::Config::new().temporary(true).open().expect("db");
+        let first = SledStore::builder().with_db(db.clone()).expect("store");
+        first.put(sized(1, 10, ELSEWHERE_FROM)).await.unwrap();
+        drop(first);
+        // A new process's store: its locks (and counter) are new.
+        let store = SledStore::builder().with_db(db).expect("store");
+        let held = store.entries.get(record_key(&key(1))).unwrap().unwrap();
+        assert!(store.delete(&key(1)).await.unwrap());
+        store.put(sized(2, 10, ELSEWHERE_FROM)).await.unwrap();
+        assert!(store.readable(&key(1), held).unwrap().is_none());
     }
 
     /// An open that counted the live bytes from the records (a database with no count)
