@@ -61,7 +61,7 @@ impl Check {
             self.measure.clone(),
             value(self.ours, self.unit),
             value(self.floor, self.unit),
-            format!("{:.2}", self.ratio()),
+            ratio_text(self.ratio()),
             self.target.map(Target::text).unwrap_or_else(|| "—".into()),
             self.verdict().to_owned(),
         ]
@@ -74,6 +74,17 @@ impl Check {
             Some(target) if target.passes(self.ratio()) => "pass",
             Some(_) => "FAIL",
         }
+    }
+}
+
+/// The ratio, or "—" where there is none to read: a floor at or below zero (a miss floor
+/// that added nothing measurable over plain reqwest in a noisy run) makes any quotient
+/// meaningless, a negative one most of all.
+fn ratio_text(ratio: f64) -> String {
+    if ratio.is_finite() && ratio > 0.0 {
+        format!("{ratio:.2}")
+    } else {
+        "—".into()
     }
 }
 
@@ -111,4 +122,33 @@ pub(crate) fn print(checks: &[Check]) {
     let failed = checks.iter().filter(|c| c.verdict() == "FAIL").count();
     let with_target = checks.iter().filter(|c| c.target.is_some()).count();
     println!("{} of {with_target} targets met", with_target - failed);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn miss_check(ours: f64, floor: f64) -> Check {
+        Check {
+            measure: "memory miss, time added over plain, vs memory floor's".into(),
+            ours,
+            floor,
+            unit: "µs",
+            target: Some(Target::AtMost(1.5)),
+            paired: None,
+        }
+    }
+
+    /// A floor that added nothing measurable (at or below zero) gives no ratio: the table
+    /// shows none rather than a negative quotient, and the line fails.
+    #[test]
+    fn a_floor_at_or_below_zero_shows_no_ratio_and_fails() {
+        for floor in [-0.15, 0.0] {
+            let check = miss_check(3.2, floor);
+            let [_, _, _, ratio, _, verdict] = check.cells();
+            assert_eq!((ratio.as_str(), verdict.as_str()), ("—", "FAIL"), "{floor}");
+        }
+        let [_, _, _, ratio, _, verdict] = miss_check(3.0, 2.5).cells();
+        assert_eq!((ratio.as_str(), verdict.as_str()), ("1.20", "pass"));
+    }
 }
