@@ -185,6 +185,14 @@ async fn clear_racing_with_writes_leaves_nothing_unlisted() {
     }
 }
 
+/// A store bounded to 64 KiB on `db`, shared with the test's other stores.
+fn bounded_64k(db: &sled::Db) -> SledStore {
+    SledStore::builder()
+        .max_bytes(64 * 1024)
+        .with_db(db.clone())
+        .expect("bounded store")
+}
+
 /// A live count that drifted (a crash kept the records but not the count's update, or the
 /// other way round; here set by hand between two opens, as another program may leave it) is
 /// counted again: by the first eviction of the process, where an over-count had every bounded
@@ -195,12 +203,7 @@ async fn clear_racing_with_writes_leaves_nothing_unlisted() {
 async fn a_drifted_live_count_is_counted_again() {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = sled::open(dir.path().join("drift.sled")).expect("open");
-    let bounded = || {
-        SledStore::builder()
-            .max_bytes(64 * 1024)
-            .with_db(db.clone())
-            .expect("store")
-    };
+    let bounded = || bounded_64k(&db);
     let store = bounded();
     for i in 0..10 {
         store.put(entry(i, 1024)).await.expect("put");
@@ -277,12 +280,7 @@ async fn an_unbounded_store_keeps_no_count_and_still_answers_live_bytes() {
 async fn a_bounded_open_after_unbounded_writes_counts_again() {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = sled::open(dir.path().join("sessions.sled")).expect("open");
-    let bounded = || {
-        SledStore::builder()
-            .max_bytes(64 * 1024)
-            .with_db(db.clone())
-            .expect("bounded")
-    };
+    let bounded = || bounded_64k(&db);
     let first = bounded();
     for i in 0..10 {
         first.put(entry(i, 1000)).await.expect("put");
