@@ -17,7 +17,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{
-    Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockError, Weak,
+    Arc, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockError, Weak,
 };
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -51,6 +51,13 @@ const DATABASE_ID: &[u8] = b"locks_id";
 /// The start of the `totals` key [`same_database`] writes for a moment.
 const SAME_DATABASE_MARK: &[u8] = b"locks_probe:";
 
+/// The `totals` key under which a process's first open of the database writes an id of its
+/// own, and which its last store removes when it goes (see [`DatabaseLocks::mark_open`]).
+/// Found by an open, it says a process had the database open and never closed it (a crash,
+/// a kill, an exit that dropped nothing): its writes under way may have left bodies no
+/// record points to.
+pub(crate) const OPEN_MARK: &[u8] = b"open_by";
+
 /// The databases of this process with stores open, by the id each holds.
 static DATABASES: Mutex<Vec<(u128, Weak<DatabaseLocks>)>> = Mutex::new(Vec::new());
 
@@ -75,6 +82,8 @@ pub(crate) struct DatabaseLocks {
     /// past every id given out since, so none is given out twice in this process (see
     /// `SledStore::free_body_id`).
     next_body_id: AtomicU64,
+    /// The id this process wrote under [`OPEN_MARK`], once its first open settled.
+    open_mark: OnceLock<u128>,
     /// Counts of the live bytes from the records (tests).
     #[cfg(test)]
     pub(crate) counts: AtomicU64,
@@ -90,6 +99,7 @@ impl DatabaseLocks {
             recounted: AtomicBool::default(),
             counts_kept: AtomicBool::default(),
             next_body_id: AtomicU64::default(),
+            open_mark: OnceLock::new(),
             #[cfg(test)]
             counts: AtomicU64::default(),
         }
@@ -205,11 +215,54 @@ impl DatabaseLocks {
         self.counts_kept.load(Ordering::Acquire)
     }
 
+    /// Whether a process left the database open (its [`OPEN_MARK`] is there): asked by this
+    /// process's first open, holding [`DatabaseLocks::counting`]; false for later opens,
+    /// which find this process's own mark.
+    pub(crate) fn left_open(&self) -> Result<bool, sled::Error> {
+        if self.open_mark.get().is_some() {
+            return Ok(false);
+        }
+        self.totals.contains_key(OPEN_MARK)
+    }
+
+    /// Marks the database open by this process, once, when its first open has settled
+    /// (holding [`DatabaseLocks::counting`]): from then on it is marked until these locks go
+    /// (the last store on the database in this process), and an open that failed before
+    /// leaves an earlier process's mark for the next open to find.
+    pub(crate) fn mark_open(&self) -> Result<(), sled::Error> {
+        if self.open_mark.get().is_some() {
+            return Ok(());
+        }
+        let id = fresh_id();
+        self.totals.insert(OPEN_MARK, &id.to_le_bytes())?;
+        let _ = self.open_mark.set(id);
+        Ok(())
+    }
+
     /// Holds the database's one bounded write.
     pub(crate) fn bounded_write(&self) -> MutexGuard<'_, ()> {
         self.bounded_writes
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Drop for DatabaseLocks {
+    /// The last store on the database in this process went: its mark goes, unless an open
+    /// made since (new locks: these were already going) marked it as its own. sled makes the
+    /// removal durable with its next flush (when the database closes, at the latest); one
+    /// lost with a crash before that costs the next open a needless sweep, nothing else.
+    fn drop(&mut self) {
+        let Some(id) = self.open_mark.get() else {
+            return;
+        };
+        let ours = Some(&id.to_le_bytes()[..]);
+        if let Err(error) = self
+            .totals
+            .compare_and_swap(OPEN_MARK, ours, None as Option<&[u8]>)
+        {
+            tracing::debug!(%error, "the sled cache's open mark stays: the next open sweeps");
+        }
     }
 }
 

@@ -279,13 +279,20 @@ impl SledStore {
     /// - One that does not keep them deletes the count and the creation index, so that a
     ///   later bounded open, in this version or an earlier one, rebuilds them rather than
     ///   trusting what its writes did not keep.
+    /// - The first open in a process that finds the database left open by another (one that
+    ///   crashed, was killed, or exited without dropping its stores: see
+    ///   [`DatabaseLocks::left_open`]) goes over every record too: the writes under way may
+    ///   have left bodies no record points to (which nothing else would ever reach in a
+    ///   store without a bound) and a byte count off by their records.
     ///
     /// A bounded store marks the database as keeping counts only once they are rebuilt: a
     /// failed open leaves the stores already open as they were. Last, the body ids go on
-    /// past every body the database holds (see [`SledStore::free_body_id`]).
+    /// past every body the database holds (see [`SledStore::free_body_id`]), and the
+    /// database is marked open by this process (see [`DatabaseLocks::mark_open`]).
     fn settle_at_open(&self) -> Result<(), StoreError> {
         let _alone = self.locks.counting();
         let earlier_version = self.move_legacy_records()?;
+        let left_open = self.locks.left_open().map_err(store_error)?;
         let keeps = self.keeps_counts();
         let total = self.totals.get(LIVE_BYTES).map_err(store_error)?;
         let counted = !earlier_version && total.is_some_and(|total| total.len() == 8);
@@ -293,7 +300,7 @@ impl SledStore {
             self.totals.remove(LIVE_BYTES).map_err(store_error)?;
             self.indexes.created.clear().map_err(store_error)?;
         }
-        if (keeps && !counted) || earlier_version {
+        if (keeps && !counted) || earlier_version || left_open {
             self.rebuild_alone(Rebuild {
                 counts: keeps,
                 indexes: earlier_version,
@@ -307,7 +314,7 @@ impl SledStore {
         }
         // No write runs: the counter passes every body there is, before any can go.
         self.locks.body_ids_from(self.first_free_body_id()?);
-        Ok(())
+        self.locks.mark_open().map_err(store_error)
     }
 
     /// Counts the live bytes again from the records: each readable record is counted and its
@@ -1840,6 +1847,76 @@ mod tests {
         bounded.put(sized(20, 30, 1000)).await.unwrap();
         assert!(bounded.count().await.unwrap() < 10, "evicted");
         assert_eq!(counts(), 1);
+    }
+
+    /// What a process that never closed the database leaves (it crashed, or was killed):
+    /// its open mark, and a body whose record's write it did not live to make.
+    fn left_open_by_a_dead_process(db: &sled::Db) -> [u8; 8] {
+        let totals = db.open_tree("totals").unwrap();
+        totals.insert(locks::OPEN_MARK, &[7u8; 16][..]).unwrap();
+        let bodies = db.open_tree(BODIES_TREE).unwrap();
+        let last = bodies.last().unwrap().map(|(id, _)| id);
+        let next = last.map_or(0, |id| u64::from_be_bytes(id[..].try_into().unwrap()) + 1);
+        let orphan = next.to_be_bytes();
+        bodies.insert(orphan, vec![0u8; ELSEWHERE_FROM]).unwrap();
+        orphan
+    }
+
+    /// The first open after a process left the database open (a crash, a kill) drops the
+    /// bodies no record points to, with or without a bound (a store without one kept them
+    /// until `clear`: nothing else ever reached them), and a bounded one counts its bytes
+    /// there, once. Every body a record points to stays.
+    #[tokio::test]
+    async fn an_open_after_a_process_left_the_database_open_drops_bodies_nothing_points_to() {
+        for bound in [None, Some(u64::MAX)] {
+            let db = sled::Config::new().temporary(true).open().expect("db");
+            let builder = || match bound {
+                Some(max) => SledStore::builder().max_bytes(max),
+                None => SledStore::builder(),
+            };
+            let first = builder().with_db(db.clone()).expect("store");
+            first.put(sized(1, 10, ELSEWHERE_FROM)).await.unwrap();
+            drop(first);
+            let orphan = left_open_by_a_dead_process(&db);
+            let store = builder().with_db(db).expect("store");
+            assert!(!store.bodies.contains_key(orphan).unwrap(), "{bound:?}");
+            assert_eq!(store.bodies.len(), 1, "{bound:?}");
+            let found = store.get(&key(1)).await.unwrap().expect("kept");
+            assert_eq!(found.value.len(), ELSEWHERE_FROM);
+            let counts = store
+                .locks
+                .counts
+                .load(std::sync::atomic::Ordering::Relaxed);
+            assert_eq!(counts, u64::from(bound.is_some()), "{bound:?}");
+        }
+    }
+
+    /// A database is marked open while any store of this process is on it, and no longer
+    /// once the last goes: the next open (a process of its own) finds it closed and goes over
+    /// nothing. The mark a later open wrote is its own: a store of an earlier one going
+    /// leaves it.
+    #[tokio::test]
+    async fn the_last_store_to_go_closes_the_database_and_only_its_own_mark() {
+        let db = sled::Config::new().temporary(true).open().expect("db");
+        let totals = db.open_tree("totals").unwrap();
+        let marked = || totals.contains_key(locks::OPEN_MARK).unwrap();
+        let one = SledStore::builder().with_db(db.clone()).expect("store");
+        let two = SledStore::builder().with_db(db.clone()).expect("store");
+        assert!(marked());
+        drop(one);
+        assert!(marked(), "a store is still open");
+        drop(two);
+        assert!(!marked());
+        let bodies = db.open_tree(BODIES_TREE).unwrap();
+        bodies.insert(9u64.to_be_bytes(), vec![0u8; 10]).unwrap();
+        let store = SledStore::builder().with_db(db.clone()).expect("store");
+        assert_eq!(store.bodies.len(), 1, "a closed database is not gone over");
+        totals.insert(locks::OPEN_MARK, &[8u8; 16][..]).unwrap();
+        drop(store);
+        assert_eq!(
+            totals.get(locks::OPEN_MARK).unwrap().unwrap(),
+            [8u8; 16][..]
+        );
     }
 
     #[test]
