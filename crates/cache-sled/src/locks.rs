@@ -84,6 +84,8 @@ pub(crate) struct DatabaseLocks {
     next_body_id: AtomicU64,
     /// The id this process wrote under [`OPEN_MARK`], once its first open settled.
     open_mark: OnceLock<u128>,
+    /// A write failed midway: the mark stays (see [`DatabaseLocks::keep_open_mark`]).
+    left_bodies: AtomicBool,
     /// Counts of the live bytes from the records (tests).
     #[cfg(test)]
     pub(crate) counts: AtomicU64,
@@ -100,6 +102,7 @@ impl DatabaseLocks {
             counts_kept: AtomicBool::default(),
             next_body_id: AtomicU64::default(),
             open_mark: OnceLock::new(),
+            left_bodies: AtomicBool::default(),
             #[cfg(test)]
             counts: AtomicU64::default(),
         }
@@ -215,28 +218,41 @@ impl DatabaseLocks {
         self.counts_kept.load(Ordering::Acquire)
     }
 
-    /// Whether a process left the database open (its [`OPEN_MARK`] is there): asked by this
-    /// process's first open, holding [`DatabaseLocks::counting`]; false for later opens,
-    /// which find this process's own mark.
-    pub(crate) fn left_open(&self) -> Result<bool, sled::Error> {
+    /// Marks the database open by this process, at its first open, before the open writes
+    /// anything (holding [`DatabaseLocks::counting`]), and tells whether a process had left
+    /// it open (its mark was there). Later opens in this process find nothing to do. The
+    /// mark is this process's to remove only once [`DatabaseLocks::settled`] is told: a
+    /// failed open leaves it for the next open to find (costing it a needless pass at
+    /// worst).
+    pub(crate) fn mark_open(&self) -> Result<OpenMark, sled::Error> {
         if self.open_mark.get().is_some() {
-            return Ok(false);
+            return Ok(OpenMark {
+                id: None,
+                left_open: false,
+            });
         }
-        self.totals.contains_key(OPEN_MARK)
-    }
-
-    /// Marks the database open by this process, once, when its first open has settled
-    /// (holding [`DatabaseLocks::counting`]): from then on it is marked until these locks go
-    /// (the last store on the database in this process), and an open that failed before
-    /// leaves an earlier process's mark for the next open to find.
-    pub(crate) fn mark_open(&self) -> Result<(), sled::Error> {
-        if self.open_mark.get().is_some() {
-            return Ok(());
-        }
+        let left_open = self.totals.contains_key(OPEN_MARK)?;
         let id = fresh_id();
         self.totals.insert(OPEN_MARK, &id.to_le_bytes())?;
-        let _ = self.open_mark.set(id);
-        Ok(())
+        Ok(OpenMark {
+            id: Some(id),
+            left_open,
+        })
+    }
+
+    /// The open that wrote `mark` succeeded: the mark goes when these locks do (the last
+    /// store on the database in this process), unless [`DatabaseLocks::keep_open_mark`].
+    pub(crate) fn settled(&self, mark: OpenMark) {
+        if let Some(id) = mark.id {
+            let _ = self.open_mark.set(id);
+        }
+    }
+
+    /// A write of this process failed midway and may have left a body no record points to:
+    /// the database stays marked open after its last store goes, so the next process's first
+    /// open goes over the records.
+    pub(crate) fn keep_open_mark(&self) {
+        self.left_bodies.store(true, Ordering::Relaxed);
     }
 
     /// Holds the database's one bounded write.
@@ -256,6 +272,9 @@ impl Drop for DatabaseLocks {
         let Some(id) = self.open_mark.get() else {
             return;
         };
+        if self.left_bodies.load(Ordering::Relaxed) {
+            return;
+        }
         let ours = Some(&id.to_le_bytes()[..]);
         if let Err(error) = self
             .totals
@@ -264,6 +283,14 @@ impl Drop for DatabaseLocks {
             tracing::debug!(%error, "the sled cache's open mark stays: the next open sweeps");
         }
     }
+}
+
+/// What [`DatabaseLocks::mark_open`] did: the id it wrote (none at a later open in the
+/// process), and whether a process had left the database open.
+#[derive(Debug)]
+pub(crate) struct OpenMark {
+    id: Option<u128>,
+    pub(crate) left_open: bool,
 }
 
 /// The id `totals` holds, written first if it holds none (two stores opening a new database
@@ -376,6 +403,36 @@ mod tests {
         assert!(Arc::ptr_eq(&a, &DatabaseLocks::of(&totals(&db)).unwrap()));
         let marks = |db: &sled::Db| totals(db).scan_prefix(SAME_DATABASE_MARK).count();
         assert_eq!((marks(&db), marks(&copied)), (0, 0), "the marks go");
+    }
+
+    /// A process's mark goes with its locks only once its open settled, and not after a
+    /// body's removal failed: a failed open, or a body left behind, leaves it for the next
+    /// process's open to find.
+    #[test]
+    fn the_open_mark_goes_with_the_locks_only_after_a_settled_open_and_no_body_left() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let totals = db.open_tree("totals").unwrap();
+        let marked = || totals.contains_key(OPEN_MARK).unwrap();
+        let locks = DatabaseLocks::of(&totals).unwrap();
+        assert!(!locks.mark_open().unwrap().left_open);
+        drop(locks);
+        assert!(marked(), "a failed open leaves its mark");
+        let locks = DatabaseLocks::of(&totals).unwrap();
+        let mark = locks.mark_open().unwrap();
+        assert!(mark.left_open);
+        locks.settled(mark);
+        assert!(
+            !locks.mark_open().unwrap().left_open,
+            "later opens: nothing to do"
+        );
+        drop(locks);
+        assert!(!marked());
+        let locks = DatabaseLocks::of(&totals).unwrap();
+        let mark = locks.mark_open().unwrap();
+        locks.settled(mark);
+        locks.keep_open_mark();
+        drop(locks);
+        assert!(marked(), "a body was left behind");
     }
 
     fn copy_dir(from: &std::path::Path, to: &std::path::Path) {

@@ -281,18 +281,19 @@ impl SledStore {
     ///   trusting what its writes did not keep.
     /// - The first open in a process that finds the database left open by another (one that
     ///   crashed, was killed, or exited without dropping its stores: see
-    ///   [`DatabaseLocks::left_open`]) goes over every record too: the writes under way may
-    ///   have left bodies no record points to (which nothing else would ever reach in a
-    ///   store without a bound) and a byte count off by their records.
+    ///   [`DatabaseLocks::mark_open`], which marks it open by this one before anything else)
+    ///   goes over every record too: the writes under way may have left bodies no record
+    ///   points to (which nothing else would ever reach in a store without a bound) and a
+    ///   byte count off by their records.
     ///
     /// A bounded store marks the database as keeping counts only once they are rebuilt: a
     /// failed open leaves the stores already open as they were. Last, the body ids go on
-    /// past every body the database holds (see [`SledStore::free_body_id`]), and the
-    /// database is marked open by this process (see [`DatabaseLocks::mark_open`]).
+    /// past every body the database holds (see [`SledStore::free_body_id`]), and this
+    /// process's mark is its to remove from now on (see [`DatabaseLocks::settled`]).
     fn settle_at_open(&self) -> Result<(), StoreError> {
         let _alone = self.locks.counting();
+        let mark = self.locks.mark_open().map_err(store_error)?;
         let earlier_version = self.move_legacy_records()?;
-        let left_open = self.locks.left_open().map_err(store_error)?;
         let keeps = self.keeps_counts();
         let total = self.totals.get(LIVE_BYTES).map_err(store_error)?;
         let counted = !earlier_version && total.is_some_and(|total| total.len() == 8);
@@ -300,7 +301,7 @@ impl SledStore {
             self.totals.remove(LIVE_BYTES).map_err(store_error)?;
             self.indexes.created.clear().map_err(store_error)?;
         }
-        if (keeps && !counted) || earlier_version || left_open {
+        if (keeps && !counted) || earlier_version || mark.left_open {
             self.rebuild_alone(Rebuild {
                 counts: keeps,
                 indexes: earlier_version,
@@ -314,7 +315,8 @@ impl SledStore {
         }
         // No write runs: the counter passes every body there is, before any can go.
         self.locks.body_ids_from(self.first_free_body_id()?);
-        self.locks.mark_open().map_err(store_error)
+        self.locks.settled(mark);
+        Ok(())
     }
 
     /// Counts the live bytes again from the records: each readable record is counted and its
@@ -363,7 +365,7 @@ impl SledStore {
                     .insert(record_key(&key), record)
                     .map_err(store_error)?;
                 if let Some(body) = replaced.as_deref().and_then(body_ref) {
-                    self.bodies.remove(body.id).map_err(store_error)?;
+                    self.remove_body(body.id)?;
                 }
                 moved += 1;
             }
@@ -421,7 +423,7 @@ impl SledStore {
             let id = id.map_err(store_error)?;
             let known = <[u8; 8]>::try_from(&id[..]).is_ok_and(|id| bodies.contains(&id));
             if !known {
-                self.bodies.remove(&id).map_err(store_error)?;
+                self.remove_body(&id)?;
             }
         }
         if rebuild.counts {
@@ -491,6 +493,16 @@ impl SledStore {
         Ok(())
     }
 
+    /// Removes the body under `id`. One that cannot be removed is left with no record
+    /// pointing to it: the database stays marked open (see [`DatabaseLocks::keep_open_mark`])
+    /// so that the next process's open drops it.
+    fn remove_body(&self, id: impl AsRef<[u8]>) -> Result<(), StoreError> {
+        self.bodies.remove(id).map(drop).map_err(|error| {
+            self.locks.keep_open_mark();
+            store_error(error)
+        })
+    }
+
     /// [`SledStore::remove`], for a caller already holding `key`'s lock.
     fn remove_locked(&self, key: &CacheKey) -> Result<bool, StoreError> {
         let removed = self.entries.remove(record_key(key)).map_err(store_error)?;
@@ -499,7 +511,7 @@ impl SledStore {
         };
         self.copies.forget(key);
         if let Some(body) = body_ref(&old) {
-            self.bodies.remove(body.id).map_err(store_error)?;
+            self.remove_body(body.id)?;
         }
         let counted = self.keeps_counts();
         if counted {
@@ -667,7 +679,7 @@ impl SledStore {
             Err(error) => {
                 // A new body's id is this write's alone, and its record did not go in.
                 if let (true, Some(at)) = (fresh_body, new_body) {
-                    let _ = self.bodies.remove(at.id);
+                    let _ = self.remove_body(at.id);
                 }
                 return Err(store_error(error));
             }
@@ -683,7 +695,7 @@ impl SledStore {
             return Ok((live, record));
         };
         if let Some(old_body) = body_ref(&old).filter(|old| Some(*old) != new_body) {
-            self.bodies.remove(old_body.id).map_err(store_error)?;
+            self.remove_body(old_body.id)?;
         }
         if let Some(old) = decode_record_meta(key, &old) {
             IndexRecords::of(&old, counted)
