@@ -310,6 +310,12 @@ impl SledStore {
                 self.locks.counted_again();
             }
         }
+        if earlier_version {
+            // Last: every record moved is indexed again.
+            self.db
+                .drop_tree(LEGACY_ENTRIES_TREE)
+                .map_err(StoreError::unavailable)?;
+        }
         if self.max_bytes.is_some() {
             self.locks.keep_counts();
         }
@@ -337,12 +343,13 @@ impl SledStore {
     }
 
     /// Moves the records of a database written by an earlier version (keyed by text, in
-    /// [`LEGACY_ENTRIES_TREE`]) to `records`, then drops that tree; true when the tree was
-    /// there (an earlier version had the database open: see [`SledStore::settle_at_open`]).
-    /// For [`SledStore::settle_at_open`], holding the counting lock. A record there is newer
-    /// than one under its key in `records` (the tree is dropped whenever this version opens
-    /// the database, so an earlier version wrote it since) and replaces it, the body of the
-    /// one replaced going too. A move interrupted by a crash goes on at the next open.
+    /// [`LEGACY_ENTRIES_TREE`]) to `records`; true when the tree was there (an earlier version
+    /// had the database open: see [`SledStore::settle_at_open`], which drops the tree once
+    /// every record is indexed again). For [`SledStore::settle_at_open`], holding the
+    /// counting lock. A record there is newer than one under its key in `records` (the tree
+    /// is dropped whenever this version opens the database, so an earlier version wrote it
+    /// since) and replaces it, the body of the one replaced going too. A move or an indexing
+    /// cut short by a crash goes on at the next open, which finds the tree still there.
     fn move_legacy_records(&self) -> Result<bool, StoreError> {
         let named = |name: &[u8]| name == LEGACY_ENTRIES_TREE.as_bytes();
         if !self.db.tree_names().iter().any(|name| named(name)) {
@@ -374,9 +381,6 @@ impl SledStore {
         if moved > 0 {
             tracing::info!(moved, "sled cache records moved to the digest-keyed tree");
         }
-        self.db
-            .drop_tree(LEGACY_ENTRIES_TREE)
-            .map_err(StoreError::unavailable)?;
         Ok(true)
     }
 
