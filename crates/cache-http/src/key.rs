@@ -690,8 +690,8 @@ impl KeyRules {
 
     /// What follows a `;` in the value of a credential of `pairs` (a query's or a form
     /// body's, keyed as written: see [`QueryPairs::credential_tails`]), and the whole of a
-    /// kept pair holding a part named like a credential after a `;`, each named by `source`
-    /// and the pair's name.
+    /// kept pair holding a part named like a credential or an ignored parameter after a
+    /// `;`, each named by `source` and the pair's name.
     fn collect_credential_tails(
         &self,
         source: &str,

@@ -15,9 +15,9 @@
 //!   no credential is written: it counts by its fingerprint, value as written, and what
 //!   follows its `;` is hashed into the key even when credentials do not count). A pair led
 //!   by a kept parameter is kept whole (to the first kind it is one value), but for the
-//!   values of its parts after a `;` named like credentials (to the second kind they are
-//!   credentials): each such part keeps its name alone, and the pair's whole value is
-//!   hashed into the key as a credential's tail is;
+//!   values of its parts after a `;` named like credentials or ignored parameters (to the
+//!   second kind they are those, and neither is stored): each such part keeps its name
+//!   alone, and the pair's whole value is hashed into the key as a credential's tail is;
 //! - a pair holding a `%` that escapes nothing (`%zz`): decoding keeps such a `%` as it is,
 //!   so `a=%zz` and `a=%25zz` decode alike, while an origin may refuse the first (Go, Java)
 //!   and read the second as `%zz`.
@@ -89,6 +89,9 @@ pub(super) struct QueryPairs<'q> {
     plain: bool,
     /// The query holds a `;` and is keyed as written (see the module's doc).
     as_written: bool,
+    /// Left in their order: two names may be one parameter to the origin. Only the pairs
+    /// written count (see [`QueryPairs::write_kept`]).
+    folding: bool,
 }
 
 impl<'q> QueryPairs<'q> {
@@ -112,15 +115,16 @@ impl<'q> QueryPairs<'q> {
             .collect();
         // Kept in their order when two names may be one parameter to the origin (PHP's
         // `page.size` and `page_size`): which comes last is what it reads.
-        let folds_together =
-            || super::names::any_read_as_one(pairs.iter().map(|(name, _)| &name[..]));
-        if !as_written && !folds_together() {
+        let folding =
+            !as_written && super::names::any_read_as_one(pairs.iter().map(|(name, _)| &name[..]));
+        if !as_written && !folding {
             super::sort_by_name(&mut pairs);
         }
         Self {
             pairs,
             plain,
             as_written,
+            folding,
         }
     }
 
@@ -154,9 +158,9 @@ impl<'q> QueryPairs<'q> {
     /// the key's text (to an origin splitting at `&` only it is part of the credential), but
     /// to one splitting at `;` it holds parameters of their own: the key hashes it whether
     /// or not credentials count. Likewise the whole of each kept pair with a part named
-    /// like a credential after a `;` (in its name or its value), which is written without
-    /// those parts' values (see `write_as_written`): to an origin splitting at `&` only they
-    /// are the pair's own.
+    /// like a credential or an ignored parameter after a `;` (in its name or its value),
+    /// which is written without those parts' values (see `write_as_written`): to an origin
+    /// splitting at `&` only they are the pair's own.
     pub(super) fn credential_tails(
         &self,
         treat: impl Fn(&[u8]) -> Treatment,
@@ -174,7 +178,7 @@ impl<'q> QueryPairs<'q> {
                     let at = written.iter().position(|&b| b == b';')?;
                     Some((&name[..], &written[at + 1..]))
                 }
-                Treatment::Keep if holds_secret_parts(value.written, &treat) => {
+                Treatment::Keep if holds_left_out_parts(value.written, &treat) => {
                     Some((&name[..], value.written))
                 }
                 _ => None,
@@ -188,11 +192,30 @@ impl<'q> QueryPairs<'q> {
             self.write_as_written(treat, out);
             return true;
         }
+        let kept = self
+            .pairs
+            .iter()
+            .filter(|(name, _)| treat(name) == Treatment::Keep);
+        if !self.folding {
+            return self.write_pairs(kept, out);
+        }
+        // Names read as one by the origin keep their order only while both are written: the
+        // query without those left out is sorted, as the stored URL (without them) is when
+        // keyed again, so that it groups as the request did.
+        let mut kept: Vec<&Pair<'q>> = kept.collect();
+        if !super::names::any_read_as_one(kept.iter().map(|(name, _)| &name[..])) {
+            kept.sort_by(|a, b| a.0.cmp(&b.0));
+        }
+        self.write_pairs(kept.into_iter(), out)
+    }
+
+    /// Writes `pairs` (of this query) joined by `&`; false when there was none.
+    fn write_pairs<'p>(&self, pairs: impl Iterator<Item = &'p Pair<'q>>, out: &mut Vec<u8>) -> bool
+    where
+        'q: 'p,
+    {
         let mut written = false;
-        for (name, value) in &self.pairs {
-            if treat(name) != Treatment::Keep {
-                continue;
-            }
+        for (name, value) in pairs {
             if written {
                 out.push(b'&');
             }
@@ -206,7 +229,7 @@ impl<'q> QueryPairs<'q> {
             } else {
                 encode(name, out);
                 out.push(b'=');
-                encode(&value.decoded, out);
+                encode_value(&value.decoded, out);
             }
         }
         written
@@ -219,12 +242,12 @@ impl<'q> QueryPairs<'q> {
                 out.push(b'&');
             }
             match treat(name) {
-                Treatment::Keep if holds_secret_parts(value.written, &treat) => {
+                Treatment::Keep if holds_left_out_parts(value.written, &treat) => {
                     let mut parts = value.written.split(|&b| b == b';');
                     out.extend_from_slice(parts.next().unwrap_or_default());
-                    // Only a credential's value is left out: to an origin splitting at `&`
-                    // only, the rest is the kept value.
-                    write_parts(parts, |part| part != Treatment::Secret, &treat, out);
+                    // Only the values of parts left out go (the key hashes them whole, as a
+                    // tail): to an origin splitting at `&` only, the rest is the kept value.
+                    write_parts(parts, |part| part == Treatment::Keep, &treat, out);
                 }
                 Treatment::Keep => out.extend_from_slice(value.written),
                 Treatment::Secret => {
@@ -266,12 +289,12 @@ fn write_parts<'p>(
     }
 }
 
-/// True when a part of `pair` after one of its `;`s is named like a credential: to an origin
-/// splitting at `;` (Rack, older Python) it is one.
-fn holds_secret_parts(pair: &[u8], treat: &impl Fn(&[u8]) -> Treatment) -> bool {
+/// True when a part of `pair` after one of its `;`s is named like a credential or an ignored
+/// parameter: to an origin splitting at `;` (Rack, older Python) it is one.
+fn holds_left_out_parts(pair: &[u8], treat: &impl Fn(&[u8]) -> Treatment) -> bool {
     pair.split(|&b| b == b';')
         .skip(1)
-        .any(|part| treat(&decode(name_part(part))) == Treatment::Secret)
+        .any(|part| treat(&decode(name_part(part))) != Treatment::Keep)
 }
 
 /// `pair` split at its first `=` and decoded (when `escaped`: otherwise its parts are
@@ -339,6 +362,23 @@ fn encode(bytes: &[u8], out: &mut Vec<u8>) {
         return;
     }
     for chunk in form_urlencoded::byte_serialize(bytes) {
+        out.extend_from_slice(chunk.as_bytes());
+    }
+}
+
+/// [`encode`] of a value, but for its `=`s, written as they are: only a pair's first `=`
+/// separates, so a value's own read back the same either way, and a plain query (written as
+/// it is: see [`QueryPairs::write_kept`]) writes them so. Encoded, `x=a=b` keyed apart from
+/// itself beside a parameter that needed decoding, and a stored URL without that parameter
+/// (a credential) was in another URL group than its request.
+fn encode_value(bytes: &[u8], out: &mut Vec<u8>) {
+    if !bytes.contains(&b'=') {
+        return encode(bytes, out);
+    }
+    // `byte_serialize` writes each byte it escapes as a `%XX` of its own (and `%` as `%25`),
+    // so a `%3D` it writes is an `=`.
+    for chunk in form_urlencoded::byte_serialize(bytes) {
+        let chunk = if chunk == "%3D" { "=" } else { chunk };
         out.extend_from_slice(chunk.as_bytes());
     }
 }

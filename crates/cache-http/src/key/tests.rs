@@ -112,8 +112,21 @@ fn a_query_holding_a_semicolon_is_keyed_as_written() {
     assert_ne!(key("?a=;z=2&z=1"), key("?z=1&a=;z=2"));
     assert_ne!(key("?b;a=1&a=2"), key("?a=2&b;a=1"));
     // To an origin splitting at `&` only, what follows a `;` is part of the value of the
-    // pair it is in: a kept pair is kept whole.
+    // pair it is in: a kept pair counts whole. To one splitting at `;`, an ignored parameter
+    // follows it, and its value is not stored: the part keeps its name alone (found by the
+    // `key_url` fuzz target: the stored URL kept `utm_source=1`).
     assert_ne!(key("?q=cats;utm_source=1"), key("?q=cats;utm_source=2"));
+    let u = url("https://example.com/p?q=cats;utm_source=1&b=2");
+    let stored = rules.redact_url(&u);
+    assert_eq!(
+        stored.as_str(),
+        "https://example.com/p?q=cats;utm_source=&b=2"
+    );
+    assert_eq!(rules.url_group(&stored), rules.url_group(&u));
+    assert_eq!(
+        rules.normalized_url(&u),
+        "https://example.com/p?q=cats;utm_source=&b=2"
+    );
     // No credential is written, in the key's text or the stored URL: not one leading a
     // pair, nor one after the `;` of an ignored pair, nor what follows a `;` in a
     // credential's value (part of it, to an origin splitting at `&` only).
@@ -1443,5 +1456,55 @@ fn a_credential_after_a_semicolon_in_a_kept_pair_is_not_written() {
     assert_eq!(
         rules.normalized_url(&url("https://example.com/p?a=1;x=2")),
         "https://example.com/p?a=1;x=2"
+    );
+}
+
+/// A value's own `=` is written as it is however the query is read: a query with nothing to
+/// decode is written as it is, and one with something to decode wrote `%3D`, so `x=a=b` keyed
+/// apart from itself beside an escaped parameter, and the stored URL of a request whose only
+/// escaped parameter is a credential (a base64 token, `%2B`) was in another URL group than
+/// the request (found by the `key_url` fuzz target).
+#[test]
+fn a_value_s_own_equals_sign_is_written_alike_in_every_query() {
+    let rules = KeyRules::default();
+    let key = |u: &str| get(&rules, &format!("https://example.com/p{u}"));
+    assert_eq!(key("?x=a=b"), key("?x=a%3Db"));
+    assert_eq!(key("?x=a=b&q=c%20d"), key("?x=a%3Db&q=c+d"));
+    let u = url("https://example.com/p?cursor=abc==&api_key=x%2By");
+    let stored = rules.redact_url(&u);
+    assert_eq!(stored.as_str(), "https://example.com/p?cursor=abc==");
+    assert_eq!(rules.url_group(&stored), rules.url_group(&u));
+    assert_eq!(
+        rules.normalized_url(&url("https://example.com/p?q=c%20d&x=a%3Db%3D")),
+        "https://example.com/p?q=c+d&x=a=b="
+    );
+    // A name's `=` is still escaped: it would end the name.
+    assert_eq!(
+        rules.normalized_url(&url("https://example.com/p?a%3Db=1")),
+        "https://example.com/p?a%3Db=1"
+    );
+}
+
+/// Names an origin reads as one (`page.size`, `page_size`) keep their order in the key's text
+/// only while both are written: with one left out (ignored, or a credential), the rest is
+/// sorted, as the stored URL (without it) is when keyed again. Kept in order, the stored URL
+/// was in another URL group than its request (found by the `key_url` fuzz target).
+#[test]
+fn names_read_as_one_keep_their_order_only_while_both_are_written() {
+    let rules = KeyRules::default().ignored_parameters(["page_size"]);
+    let u = url("https://example.com/p?z=1&page_size=2&page.size=3&a=4");
+    let stored = rules.redact_url(&u);
+    assert_eq!(stored.as_str(), "https://example.com/p?z=1&page.size=3&a=4");
+    assert_eq!(rules.url_group(&stored), rules.url_group(&u));
+    assert_eq!(
+        rules.normalized_url(&u),
+        "https://example.com/p?a=4&page.size=3&z=1"
+    );
+    let both = KeyRules::default();
+    let key = |u: &str| get(&both, &format!("https://example.com/p{u}"));
+    assert_ne!(
+        key("?page.size=1&page_size=2"),
+        key("?page_size=2&page.size=1"),
+        "both written: their order counts"
     );
 }
