@@ -11,12 +11,14 @@
 //!   ignored query parameters removed and the rest sorted by name (a repeated name's values
 //!   keep their order: frameworks read them in order), unless two names may be one parameter
 //!   to a framework (PHP reads `page.size` as `page_size` and keeps the last; Rack reads
-//!   `[id]` as `id`): then the query keeps its order; a pair holding a `%` that escapes
-//!   nothing is kept as written (`a=%zz` is not `a=%25zz`), and a query holding a `;` is
-//!   kept as written, in its order, left-out parameters reduced to their names (origins
-//!   that split at `;` read `utm_source=x;id=5` as two parameters, others as one), as are
-//!   the parts of a kept pair after a `;` named like credentials (`k=1;api_key=`; the
-//!   pair's value is hashed apart);
+//!   `[id]` as `id`) among those written: then the query keeps its order; a value's own `=`
+//!   is written as it is; a pair holding a `%` that escapes nothing is kept as written
+//!   (`a=%zz` is not `a=%25zz`), as is one whose value holds a raw `]=` (Express's `qs`
+//!   splits there); and a query holding a `;` is kept as written, in its order, left-out
+//!   parameters reduced to their names (origins that split at `;` read
+//!   `utm_source=x;id=5` as two parameters, others as one), as are the parts of a kept pair
+//!   after a `;` named like credentials or ignored parameters (`k=1;api_key=`; the pair's
+//!   value is hashed apart);
 //! - the matched request headers ([`MatchHeaders`]), ignored ones left out;
 //! - the body (an empty one counts as none): JSON re-serialized with sorted object keys,
 //!   numbers compared by their text and ignored top-level keys removed, form bodies sorted
@@ -565,7 +567,9 @@ impl KeyRules {
         };
         // A query holding a `;` is stored as the key writes it (see `QueryPairs`): in its
         // order, a redacted parameter's value left out, its name kept. The stored URL then
-        // keys and groups as the request did, and holds no credential it leaves out.
+        // groups as the request did (and keys as it did, unless a value was hashed apart:
+        // a credential's, or a kept pair's with a part left out), and holds no value the
+        // key leaves out.
         if query.contains(';') {
             let pairs = QueryPairs::parse(query.as_bytes());
             let mut kept = Vec::with_capacity(query.len());
@@ -773,7 +777,7 @@ fn decoded_pairs(input: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
 }
 
 /// Values found in a request (credentials, the parts after a credential's `;`, kept pairs
-/// holding a credential's part), each named by where it came from.
+/// holding a part left out after a `;`), each named by where it came from.
 type NamedValues = Vec<(String, Vec<u8>)>;
 
 /// No query, fragment or user info: the URL's own text is its normalized form.

@@ -2,7 +2,7 @@
 //! name, borrowed from the URL when nothing needs decoding (most API queries), so keying a URL
 //! with a query costs one vector, whatever order its parameters come in.
 //!
-//! Two shapes are keyed as written rather than decoded, sorted and encoded again, so that no
+//! Some shapes are keyed as written rather than decoded, sorted and encoded again, so that no
 //! two queries an origin may read differently share a key:
 //! - a query holding a `;`. Origins that split a query at `&` only read `q=a;b=1` as one
 //!   parameter `q`; others (Rack, older Python) also split at `;` and read two. Such a query
@@ -20,7 +20,10 @@
 //!   alone, and the pair's whole value is hashed into the key as a credential's tail is;
 //! - a pair holding a `%` that escapes nothing (`%zz`): decoding keeps such a `%` as it is,
 //!   so `a=%zz` and `a=%25zz` decode alike, while an origin may refuse the first (Go, Java)
-//!   and read the second as `%zz`.
+//!   and read the second as `%zz`;
+//! - a pair whose value holds a raw `]=`: Express's `qs` splits it there (`x=a]=b` sets
+//!   `x=a]` to `b`), every other reader at its first `=` (`x` to `a]=b`, as `x=a%5D=b` and
+//!   `x=a%5D%3Db` do to all).
 //!
 //! A query holding two names a framework may read as one parameter (PHP reads `page.size`
 //! as `page_size`, and takes the last of the two) is decoded and encoded as usual but not
@@ -28,9 +31,9 @@
 //! It keys apart from every sorted query: sorted, its names would be the same, so that query
 //! holds them too, and is not sorted either.
 //!
-//! Written as they are, both key apart from every query keyed the usual way: encoding writes
-//! `;` as `%3B` and every `%` as `%25`, so no encoded query holds a bare `;` or a `%` before
-//! anything but two hex digits.
+//! Written as they are, these key apart from every query keyed the usual way: encoding
+//! writes `;` as `%3B`, `]` as `%5D` and every `%` as `%25`, so no encoded query holds a bare
+//! `;`, a bare `]` or a `%` before anything but two hex digits.
 
 use std::borrow::Cow;
 
@@ -109,7 +112,8 @@ impl<'q> QueryPairs<'q> {
             .split(|&b| b == b'&')
             .filter(|pair| as_written || !pair.is_empty())
             .map(|pair| {
-                let verbatim = as_written || (escaped && escapes_nothing(pair));
+                let verbatim =
+                    as_written || (escaped && escapes_nothing(pair)) || splits_at_a_bracket(pair);
                 decoded_pair(pair, escaped, verbatim)
             })
             .collect();
@@ -153,9 +157,9 @@ impl<'q> QueryPairs<'q> {
         found
     }
 
-    /// In a query keyed as written, the part after the first `;` of the value of each pair
-    /// led by a credential, as written, with the credential's decoded name. Not written into
-    /// the key's text (to an origin splitting at `&` only it is part of the credential), but
+    /// In a query keyed as written, the part after the first `;` of each pair led by a
+    /// credential (in its value, or in its name), as written, with the credential's decoded
+    /// name. Not written into the key's text (to an origin splitting at `&` only it is part of the credential), but
     /// to one splitting at `;` it holds parameters of their own: the key hashes it whether
     /// or not credentials count. Likewise the whole of each kept pair with a part named
     /// like a credential or an ignored parameter after a `;` (in its name or its value),
@@ -173,8 +177,10 @@ impl<'q> QueryPairs<'q> {
         pairs
             .iter()
             .filter_map(move |(name, value)| match treat(name) {
+                // After the pair's first `;`, in its value or its name (`api_key[;x=1` is
+                // `api_key` to PHP, and `x=1` a parameter of its own to Rack).
                 Treatment::Secret => {
-                    let written = value.written_value();
+                    let written = value.written;
                     let at = written.iter().position(|&b| b == b';')?;
                     Some((&name[..], &written[at + 1..]))
                 }
@@ -261,8 +267,7 @@ impl<'q> QueryPairs<'q> {
                 }
                 Treatment::Ignore => {
                     let mut parts = value.written.split(|&b| b == b';');
-                    out.extend_from_slice(parts.next().map(name_part).unwrap_or_default());
-                    out.push(b'=');
+                    write_name_alone(parts.next().unwrap_or_default(), out);
                     write_parts(parts, |part| part == Treatment::Keep, &treat, out);
                 }
             }
@@ -283,9 +288,18 @@ fn write_parts<'p>(
         if whole(treat(&decode(name_part(part)))) {
             out.extend_from_slice(part);
         } else {
-            out.extend_from_slice(name_part(part));
-            out.push(b'=');
+            write_name_alone(part, out);
         }
+    }
+}
+
+/// Writes the name of `part`, and its `=` only if it had one: an `=` it had not would move
+/// the first `=` of the pair it is in, and so the pair's name to an origin splitting at `&`
+/// only (`q;utm_source;x=1` is named `q;utm_source;x`, `q;utm_source=;x=1` is not).
+fn write_name_alone(part: &[u8], out: &mut Vec<u8>) {
+    out.extend_from_slice(name_part(part));
+    if part.contains(&b'=') {
+        out.push(b'=');
     }
 }
 
@@ -332,6 +346,13 @@ fn value_part(pair: &[u8]) -> &[u8] {
     }
 }
 
+/// True when the value of `pair` holds a raw `]=`: Express's `qs` splits the pair there
+/// (`x=a]=b` is `x=a]` set to `b`), where every other reader splits at the first `=`
+/// (`x` set to `a]=b`, as `x=a%5D=b` is to all).
+fn splits_at_a_bracket(pair: &[u8]) -> bool {
+    value_part(pair).windows(2).any(|w| w == b"]=")
+}
+
 /// True when `part` holds a `%` not followed by two hex digits.
 fn escapes_nothing(part: &[u8]) -> bool {
     part.iter().enumerate().any(|(at, &b)| {
@@ -366,11 +387,12 @@ fn encode(bytes: &[u8], out: &mut Vec<u8>) {
     }
 }
 
-/// [`encode`] of a value, but for its `=`s, written as they are: only a pair's first `=`
-/// separates, so a value's own read back the same either way, and a plain query (written as
-/// it is: see [`QueryPairs::write_kept`]) writes them so. Encoded, `x=a=b` keyed apart from
-/// itself beside a parameter that needed decoding, and a stored URL without that parameter
-/// (a credential) was in another URL group than its request.
+/// [`encode`] of a value, but for its `=`s, written as they are: a pair splits at its first
+/// `=` (or, to `qs`, at a raw `]=`, which keeps a pair as written: see the module's doc), so
+/// a value's own reads back the same either way, and a plain query (written as it is: see
+/// [`QueryPairs::write_kept`]) writes them so. Encoded, `x=a=b` keyed apart from itself
+/// beside a parameter that needed decoding, and a stored URL without that parameter (a
+/// credential) was in another URL group than its request.
 fn encode_value(bytes: &[u8], out: &mut Vec<u8>) {
     if !bytes.contains(&b'=') {
         return encode(bytes, out);

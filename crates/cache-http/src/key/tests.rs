@@ -747,19 +747,23 @@ fn normalized_url_reference(rules: &KeyRules, url: &Url) -> String {
     if query.contains(';') {
         // In order; a pair led by a kept name whole, by a credential its name alone, by an
         // ignored name its name and the parts after its `;`s (each by its own name).
-        let name_of = |part: &str| part.split('=').next().unwrap_or_default().to_owned();
+        // A left-out part's name, with its `=` only if it had one.
+        let name_of = |part: &str| match part.split_once('=') {
+            Some((name, _)) => format!("{name}="),
+            None => part.to_owned(),
+        };
         let left_out = |part: &str| rules.leaves_out_parameter(&decoded_name(part));
         let pairs: Vec<String> = query
             .split('&')
             .map(|pair| {
                 if !left_out(pair) {
-                    // Kept whole, but for the values of its parts named like credentials.
+                    // Kept whole, but for the values of its parts left out.
                     let mut parts = pair.split(';');
                     let mut written = parts.next().unwrap_or_default().to_owned();
                     for part in parts {
                         written.push(';');
-                        match rules.is_credential_parameter(&decoded_name(part)) {
-                            true => written.push_str(&format!("{}=", name_of(part))),
+                        match left_out(part) {
+                            true => written.push_str(&name_of(part)),
                             false => written.push_str(part),
                         }
                     }
@@ -771,14 +775,15 @@ fn normalized_url_reference(rules: &KeyRules, url: &Url) -> String {
                     } else {
                         ""
                     };
-                    return format!("{}={semicolon}", name_of(pair));
+                    let name = pair.split('=').next().unwrap_or_default();
+                    return format!("{name}={semicolon}");
                 }
                 let mut parts = pair.split(';');
-                let mut written = format!("{}=", name_of(parts.next().unwrap_or_default()));
+                let mut written = name_of(parts.next().unwrap_or_default());
                 for part in parts {
                     written.push(';');
                     match left_out(part) {
-                        true => written.push_str(&format!("{}=", name_of(part))),
+                        true => written.push_str(&name_of(part)),
                         false => written.push_str(part),
                     }
                 }
@@ -788,11 +793,15 @@ fn normalized_url_reference(rules: &KeyRules, url: &Url) -> String {
         return format!("{normalized}?{}", pairs.join("&"));
     }
     let encode = |bytes: &[u8]| form_urlencoded::byte_serialize(bytes).collect::<String>();
-    // Two different names one of which is the other or a fold of it: the query keeps its order.
+    // A value's own `=` as it is.
+    let encode_value = |bytes: &[u8]| encode(bytes).replace("%3D", "=");
+    // Two different names written, one of which is the other or a fold of it: the query keeps
+    // its order.
     let names: Vec<Vec<u8>> = query
         .split('&')
         .filter(|pair| !pair.is_empty())
         .map(|raw| super::decoded_pairs(raw.as_bytes()).remove(0).0)
+        .filter(|name| !rules.leaves_out_parameter(&String::from_utf8_lossy(name)))
         .collect();
     let readings = |name: &[u8]| {
         let mut all = vec![name.to_vec()];
@@ -811,10 +820,11 @@ fn normalized_url_reference(rules: &KeyRules, url: &Url) -> String {
         if rules.leaves_out_parameter(&String::from_utf8_lossy(&name)) {
             continue;
         }
-        let written = if escapes_nothing(raw) {
+        let value_part = raw.split_once('=').map_or("", |(_, value)| value);
+        let written = if escapes_nothing(raw) || value_part.contains("]=") {
             raw.to_owned()
         } else {
-            format!("{}={}", encode(&name), encode(&value))
+            format!("{}={}", encode(&name), encode_value(&value))
         };
         pairs.push((name, written));
     }
@@ -851,7 +861,8 @@ fn url_credentials_reference(rules: &KeyRules, url: &Url) -> Vec<(String, Vec<u8
         if !rules.is_credential_parameter(&name) {
             continue;
         }
-        found.push(if query.contains(';') || escapes_nothing(raw) {
+        let verbatim = escapes_nothing(raw) || written_value(raw).contains("]=");
+        found.push(if query.contains(';') || verbatim {
             (
                 format!("query-as-written:{name}"),
                 written_value(raw).as_bytes().to_vec(),
@@ -867,8 +878,9 @@ fn url_credentials_reference(rules: &KeyRules, url: &Url) -> Vec<(String, Vec<u8
 
 /// The one-pass query path (decode once, borrow what needs no decoding, sort, encode) gives
 /// exactly what the long path gives, for every query built from these parts (plain, escaped,
-/// `+`, empty, ignored, credentials, non-UTF-8, out of order, duplicated), with and without
-/// fragments and user info: the normalized URL, and the credentials found in the query.
+/// `+`, empty, ignored, credentials, non-UTF-8, out of order, duplicated, a value's own `=`
+/// and `]=`, names read as one, left-out parts after a `;`), with and without fragments and
+/// user info: the normalized URL, and the credentials found in the query.
 #[test]
 fn one_pass_query_agrees_with_the_long_path() {
     let parts = [
@@ -888,6 +900,10 @@ fn one_pass_query_agrees_with_the_long_path() {
         "%zz",
         "x;y",
         "x;api_key=y",
+        "x;b",
+        "a_b",
+        "a=b",
+        "y]=z",
     ];
     let rules = KeyRules::default().ignored_parameters(["b"]);
     let mut queries = vec![String::new()];
@@ -1507,4 +1523,65 @@ fn names_read_as_one_keep_their_order_only_while_both_are_written() {
         key("?page_size=2&page.size=1"),
         "both written: their order counts"
     );
+}
+
+/// A left-out part after a `;` keeps its `=` only if it had one: an `=` added moved its
+/// pair's first `=`, so two pairs of different names (`q%00;utm_source;x=1` is named
+/// `q\0;utm_source;x` to an origin splitting at `&` only) were written alike, and a query
+/// holding both keyed as the one with them the other way round, which PHP (taking the last
+/// of two names read as one) reads differently. Found by review.
+#[test]
+fn a_left_out_part_after_a_semicolon_keeps_its_pair_s_name() {
+    let (a, b) = ("q%00;utm_source;x=1", "q%00;utm_source=;x=1");
+    for rules in [
+        KeyRules::default().ignored_parameters(["utm_source"]),
+        KeyRules::default(),
+    ] {
+        let key = |u: &str| get(&rules, &format!("https://example.com/p{u}"));
+        assert_ne!(key(&format!("?{a}&{b}")), key(&format!("?{b}&{a}")));
+        let (a, b) = (
+            a.replace("utm_source", "api_key"),
+            b.replace("utm_source", "api_key"),
+        );
+        assert_ne!(key(&format!("?{a}&{b}")), key(&format!("?{b}&{a}")));
+    }
+    let rules = KeyRules::default().ignored_parameters(["utm_source"]);
+    let u = url("https://example.com/p?q;utm_source;x=1&q;utm_source=s;x=1");
+    let stored = rules.redact_url(&u);
+    assert_eq!(
+        stored.as_str(),
+        "https://example.com/p?q;utm_source;x=1&q;utm_source=;x=1"
+    );
+    assert_eq!(rules.url_group(&stored), rules.url_group(&u));
+}
+
+/// What follows the first `;` of a pair led by a credential counts in the key even when
+/// credentials do not, in the credential's name as in its value (`api_key[;x=1` is `api_key`
+/// to an origin reading names as PHP does, and `x=1` a parameter of its own to Rack). Only
+/// the value's was counted. Found by review.
+#[test]
+fn what_follows_a_semicolon_in_a_credential_s_name_counts() {
+    let rules = KeyRules::default().per_credential(false);
+    assert!(rules.is_credential_parameter("api_key[;x"));
+    let key = |u: &str| get(&rules, &format!("https://example.com/p{u}"));
+    assert_ne!(key("?api_key[;x=1"), key("?api_key[;x=2"));
+    assert_ne!(key("?api_key=T;x=1"), key("?api_key=T;x=2"));
+    assert_eq!(key("?api_key=A;x=1"), key("?api_key=B;x=1"));
+}
+
+/// A value holding a raw `]=` is keyed as written: Express's `qs` splits the pair there
+/// (`x=a]=b` sets `x=a]` to `b`), every other reader at its first `=`, as all read
+/// `x=a%5D=b`. Decoded, the two shared a key. Found by review.
+#[test]
+fn a_value_holding_a_raw_bracket_before_an_equals_sign_is_keyed_as_written() {
+    let rules = KeyRules::default();
+    let key = |u: &str| get(&rules, &format!("https://example.com/p{u}"));
+    assert_ne!(key("?x=a]=b"), key("?x=a%5D=b"));
+    assert_ne!(key("?x=a]=b"), key("?x=a%5D%3Db"));
+    assert_eq!(key("?x=a%5D=b"), key("?x=a%5D%3Db"));
+    assert_eq!(key("?y=1&x=a]=b"), key("?x=a]=b&y=1"), "still sorted");
+    let u = url("https://example.com/p?x=a]=b&api_key=S");
+    let stored = rules.redact_url(&u);
+    assert_eq!(stored.as_str(), "https://example.com/p?x=a]=b");
+    assert_eq!(rules.url_group(&stored), rules.url_group(&u));
 }
