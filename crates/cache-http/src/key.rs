@@ -578,11 +578,42 @@ impl KeyRules {
             return redacted;
         }
         if query.split('&').any(|pair| redacts(&pair)) {
-            let kept: Vec<&str> = query.split('&').filter(|pair| !redacts(pair)).collect();
-            let kept = kept.join("&");
+            let kept = self.kept_pairs(query, redacts);
             redacted.set_query((!kept.is_empty()).then_some(kept.as_str()));
         }
         redacted
+    }
+
+    /// The pairs of `query` that `redacts` keeps, joined by `&`. Where an origin may read two
+    /// of its names as one parameter, a redacted pair among them keeps its name in place (its
+    /// value left out), as the key writes it (see `QueryPairs::write_kept`): which of them
+    /// comes last is what such an origin reads.
+    fn kept_pairs(&self, query: &str, redacts: impl Fn(&&str) -> bool) -> String {
+        let name_of = |pair: &str| pair.split('=').next().unwrap_or_default().to_owned();
+        // As `QueryPairs` decodes a name: `+` is a space, then percent-decoding.
+        let decoded = |pair: &str| -> Vec<u8> {
+            let spaced = name_of(pair).replace('+', " ");
+            percent_encoding::percent_decode(spaced.as_bytes()).collect()
+        };
+        let names: Vec<Vec<u8>> = query
+            .split('&')
+            .filter(|pair| !pair.is_empty())
+            .map(decoded)
+            .collect();
+        let folding = names::any_read_as_one(names.iter().map(Vec::as_slice));
+        let kept: Vec<Cow<'_, str>> = query
+            .split('&')
+            .filter_map(|pair| {
+                if !redacts(&pair) {
+                    return Some(Cow::Borrowed(pair));
+                }
+                let name = decoded(pair);
+                let in_place =
+                    folding && names::reads_as_one_with(&name, names.iter().map(Vec::as_slice));
+                in_place.then(|| Cow::Owned(format!("{}=", name_of(pair))))
+            })
+            .collect();
+        kept.join("&")
     }
 
     /// The headers as they may be stored: ignored parameters and credentials removed.

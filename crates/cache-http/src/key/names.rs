@@ -93,6 +93,22 @@ pub(super) fn any_read_as_one<'a>(names: impl Iterator<Item = &'a [u8]> + Clone)
     false
 }
 
+/// True when `name` and another of `names` (one not equal to it) may be one parameter to
+/// some framework, as [`any_read_as_one`] tells of a whole query.
+pub(super) fn reads_as_one_with<'a>(name: &[u8], names: impl Iterator<Item = &'a [u8]>) -> bool {
+    let readings = |name: &[u8]| {
+        let mut all = vec![name.to_vec()];
+        if may_fold(name) {
+            all.extend(folds(name));
+        }
+        all
+    };
+    let own = readings(name);
+    names
+        .filter(|other| *other != name)
+        .any(|other| readings(other).iter().any(|reading| own.contains(reading)))
+}
+
 /// True when `name` holds a byte some framework folds (see [`folds`]): one table lookup a
 /// byte, as every parameter of every request is checked.
 pub(super) fn may_fold(name: &[u8]) -> bool {

@@ -92,8 +92,8 @@ pub(super) struct QueryPairs<'q> {
     plain: bool,
     /// The query holds a `;` and is keyed as written (see the module's doc).
     as_written: bool,
-    /// Left in their order: two names may be one parameter to the origin. Only the pairs
-    /// written count (see [`QueryPairs::write_kept`]).
+    /// Left in their order: two names may be one parameter to the origin (see
+    /// [`QueryPairs::write_kept`] for what is written then).
     folding: bool,
 }
 
@@ -203,30 +203,51 @@ impl<'q> QueryPairs<'q> {
             .iter()
             .filter(|(name, _)| treat(name) == Treatment::Keep);
         if !self.folding {
-            return self.write_pairs(kept, out);
+            return self.write_pairs(kept.map(|pair| (pair, false)), out);
         }
-        // Names read as one by the origin keep their order only while both are written: the
-        // query without those left out is sorted, as the stored URL (without them) is when
-        // keyed again, so that it groups as the request did.
-        let mut kept: Vec<&Pair<'q>> = kept.collect();
-        if !super::names::any_read_as_one(kept.iter().map(|(name, _)| &name[..])) {
-            kept.sort_by(|a, b| a.0.cmp(&b.0));
+        // Names an origin may read as one: which of them comes last is what it reads. So a
+        // left-out one among them keeps its name in place (its value left out, as the stored
+        // URL keeps it: see `KeyRules::redact_url`), and the query its order while two names
+        // written read as one; else the pairs written are sorted, as the stored URL's are
+        // when keyed again.
+        let names = || self.pairs.iter().map(|(name, _)| &name[..]);
+        let mut written: Vec<(&Pair<'q>, bool)> = self
+            .pairs
+            .iter()
+            .filter_map(|pair| match treat(&pair.0) {
+                Treatment::Keep => Some((pair, false)),
+                _ => super::names::reads_as_one_with(&pair.0, names()).then_some((pair, true)),
+            })
+            .collect();
+        if !super::names::any_read_as_one(written.iter().map(|(pair, _)| &pair.0[..])) {
+            written.sort_by(|a, b| a.0.0.cmp(&b.0.0));
         }
-        self.write_pairs(kept.into_iter(), out)
+        self.write_pairs(written.into_iter(), out)
     }
 
-    /// Writes `pairs` (of this query) joined by `&`; false when there was none.
-    fn write_pairs<'p>(&self, pairs: impl Iterator<Item = &'p Pair<'q>>, out: &mut Vec<u8>) -> bool
+    /// Writes `pairs` (of this query) joined by `&`, each a name alone where said so; false
+    /// when there was none.
+    fn write_pairs<'p>(
+        &self,
+        pairs: impl Iterator<Item = (&'p Pair<'q>, bool)>,
+        out: &mut Vec<u8>,
+    ) -> bool
     where
         'q: 'p,
     {
         let mut written = false;
-        for (name, value) in pairs {
+        for ((name, value), name_alone) in pairs {
             if written {
                 out.push(b'&');
             }
             written = true;
-            if value.verbatim {
+            if name_alone {
+                match self.plain {
+                    true => out.extend_from_slice(name),
+                    false => encode(name, out),
+                }
+                out.push(b'=');
+            } else if value.verbatim {
                 out.extend_from_slice(value.written);
             } else if self.plain {
                 out.extend_from_slice(name);

@@ -795,29 +795,27 @@ fn normalized_url_reference(rules: &KeyRules, url: &Url) -> String {
     let encode = |bytes: &[u8]| form_urlencoded::byte_serialize(bytes).collect::<String>();
     // A value's own `=` as it is.
     let encode_value = |bytes: &[u8]| encode(bytes).replace("%3D", "=");
-    // Two different names written, one of which is the other or a fold of it: the query keeps
-    // its order.
-    let names: Vec<Vec<u8>> = query
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|raw| super::decoded_pairs(raw.as_bytes()).remove(0).0)
-        .filter(|name| !rules.leaves_out_parameter(&String::from_utf8_lossy(name)))
-        .collect();
+    // Two different names one of which is the other or a fold of it are read as one.
     let readings = |name: &[u8]| {
         let mut all = vec![name.to_vec()];
         all.extend(super::names::folds(name));
         all
     };
-    let read_as_one = names.iter().any(|a| {
-        names
-            .iter()
-            .any(|b| a != b && readings(a).iter().any(|r| readings(b).contains(r)))
-    });
-    // Each pair as the key writes it, by its decoded name.
+    let as_one = |a: &[u8], b: &[u8]| a != b && readings(a).iter().any(|r| readings(b).contains(r));
+    let names: Vec<Vec<u8>> = query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|raw| super::decoded_pairs(raw.as_bytes()).remove(0).0)
+        .collect();
+    // Each pair as the key writes it, by its decoded name: a left-out one read as one with
+    // another by its name alone, in place; any other left out.
     let mut pairs: Vec<(Vec<u8>, String)> = Vec::new();
     for raw in query.split('&').filter(|pair| !pair.is_empty()) {
         let (name, value) = super::decoded_pairs(raw.as_bytes()).remove(0);
         if rules.leaves_out_parameter(&String::from_utf8_lossy(&name)) {
+            if names.iter().any(|other| as_one(&name, other)) {
+                pairs.push((name.clone(), format!("{}=", encode(&name))));
+            }
             continue;
         }
         let value_part = raw.split_once('=').map_or("", |(_, value)| value);
@@ -828,6 +826,10 @@ fn normalized_url_reference(rules: &KeyRules, url: &Url) -> String {
         };
         pairs.push((name, written));
     }
+    // Two names written read as one: the query keeps its order.
+    let read_as_one = pairs
+        .iter()
+        .any(|(a, _)| pairs.iter().any(|(b, _)| as_one(a, b)));
     if !read_as_one {
         pairs.sort_by(|a, b| a.0.cmp(&b.0));
     }
@@ -879,8 +881,9 @@ fn url_credentials_reference(rules: &KeyRules, url: &Url) -> Vec<(String, Vec<u8
 /// The one-pass query path (decode once, borrow what needs no decoding, sort, encode) gives
 /// exactly what the long path gives, for every query built from these parts (plain, escaped,
 /// `+`, empty, ignored, credentials, non-UTF-8, out of order, duplicated, a value's own `=`
-/// and `]=`, names read as one, left-out parts after a `;`), with and without fragments and
-/// user info: the normalized URL, and the credentials found in the query.
+/// and `]=`, names read as one, kept or left out, left-out parts after a `;`), with and
+/// without fragments and user info: the normalized URL, and the credentials found in the
+/// query.
 #[test]
 fn one_pass_query_agrees_with_the_long_path() {
     let parts = [
@@ -904,6 +907,7 @@ fn one_pass_query_agrees_with_the_long_path() {
         "a_b",
         "a=b",
         "y]=z",
+        "api.key",
     ];
     let rules = KeyRules::default().ignored_parameters(["b"]);
     let mut queries = vec![String::new()];
@@ -1501,28 +1505,55 @@ fn a_value_s_own_equals_sign_is_written_alike_in_every_query() {
     );
 }
 
-/// Names an origin reads as one (`page.size`, `page_size`) keep their order in the key's text
-/// only while both are written: with one left out (ignored, or a credential), the rest is
-/// sorted, as the stored URL (without it) is when keyed again. Kept in order, the stored URL
-/// was in another URL group than its request (found by the `key_url` fuzz target).
+/// Names an origin reads as one (`page.size`, `page_size`): which comes last is what it
+/// reads. A left-out one among them keeps its name in place, in the key's text and in the
+/// stored URL (its value left out), so that their order counts and the stored URL groups as
+/// the request did; a query whose names written read as one no more is sorted. Unsorted
+/// without the left-out name, the stored URL (without it) grouped apart (found by the
+/// `key_url` fuzz target); without its name, two orders an origin reads differently shared a
+/// key, also two credentials' (found by review).
 #[test]
-fn names_read_as_one_keep_their_order_only_while_both_are_written() {
+fn names_read_as_one_keep_their_order_and_a_left_out_one_its_place() {
     let rules = KeyRules::default().ignored_parameters(["page_size"]);
     let u = url("https://example.com/p?z=1&page_size=2&page.size=3&a=4");
     let stored = rules.redact_url(&u);
-    assert_eq!(stored.as_str(), "https://example.com/p?z=1&page.size=3&a=4");
+    assert_eq!(
+        stored.as_str(),
+        "https://example.com/p?z=1&page_size=&page.size=3&a=4"
+    );
     assert_eq!(rules.url_group(&stored), rules.url_group(&u));
     assert_eq!(
         rules.normalized_url(&u),
-        "https://example.com/p?a=4&page.size=3&z=1"
+        "https://example.com/p?z=1&page_size=&page.size=3&a=4"
     );
-    let both = KeyRules::default();
-    let key = |u: &str| get(&both, &format!("https://example.com/p{u}"));
+    let key = |rules: &KeyRules, u: &str| get(rules, &format!("https://example.com/p{u}"));
     assert_ne!(
-        key("?page.size=1&page_size=2"),
-        key("?page_size=2&page.size=1"),
-        "both written: their order counts"
+        key(&rules, "?page.size=1&page_size=2"),
+        key(&rules, "?page_size=2&page.size=1")
     );
+    // An ignored name read as no other's goes, and the rest is sorted.
+    let other = KeyRules::default().ignored_parameters(["session"]);
+    assert_eq!(
+        other.normalized_url(&url("https://example.com/p?z=1&session=s&a=2")),
+        "https://example.com/p?a=2&z=1"
+    );
+    let defaults = KeyRules::default();
+    for (a, b) in [
+        ("?page.size=1&page_size=2", "?page_size=2&page.size=1"),
+        ("?api_key=A&api.key=B", "?api.key=B&api_key=A"),
+        ("?api.key]=1&api.key=S", "?api.key=S&api.key]=1"),
+    ] {
+        assert_ne!(key(&defaults, a), key(&defaults, b), "{a}");
+        let shared = defaults.clone().per_credential(false);
+        assert_ne!(key(&shared, a), key(&shared, b), "{a}, credentials shared");
+    }
+    let u = url("https://example.com/p?api.key=S&x=1&api_key=T");
+    let stored = defaults.redact_url(&u);
+    assert_eq!(
+        stored.as_str(),
+        "https://example.com/p?api.key=&x=1&api_key="
+    );
+    assert_eq!(defaults.url_group(&stored), defaults.url_group(&u));
 }
 
 /// A left-out part after a `;` keeps its `=` only if it had one: an `=` added moved its
