@@ -11,14 +11,14 @@
 //!   ignored query parameters removed and the rest sorted by name (a repeated name's values
 //!   keep their order: frameworks read them in order), unless two names may be one parameter
 //!   to a framework (PHP reads `page.size` as `page_size` and keeps the last; Rack reads
-//!   `[id]` as `id`) among those written: then the query keeps its order; a value's own `=`
-//!   is written as it is; a pair holding a `%` that escapes nothing is kept as written
-//!   (`a=%zz` is not `a=%25zz`), as is one whose value holds a raw `]=` (Express's `qs`
-//!   splits there); and a query holding a `;` is kept as written, in its order, left-out
-//!   parameters reduced to their names (origins that split at `;` read
-//!   `utm_source=x;id=5` as two parameters, others as one), as are the parts of a kept pair
-//!   after a `;` named like credentials or ignored parameters (`k=1;api_key=`; the pair's
-//!   value is hashed apart);
+//!   `[id]` as `id`): then the query keeps its order, and a left-out one among them its name
+//!   in place (`api_key=&api.key=`); a value's own `=` is written as it is; a pair holding a
+//!   `%` that escapes nothing is kept as written (`a=%zz` is not `a=%25zz`), as is one whose
+//!   value holds a raw `]=` (Express's `qs` splits there); and a query holding a `;` is kept
+//!   as written, in its order, left-out parameters reduced to their names (origins that split
+//!   at `;` read `utm_source=x;id=5` as two parameters, others as one), as are the parts of a
+//!   kept pair after a `;` named like credentials or ignored parameters (`k=1;api_key=`; the
+//!   pair's value is hashed apart);
 //! - the matched request headers ([`MatchHeaders`]), ignored ones left out;
 //! - the body (an empty one counts as none): JSON re-serialized with sorted object keys,
 //!   numbers compared by their text and ignored top-level keys removed, form bodies sorted
@@ -472,7 +472,7 @@ impl KeyRules {
             // Each named by where it came from (a header's name alone; no header name holds a
             // `:`), as written: a token sent in a header and the same in the query, or
             // `API_KEY` and `api_key`, may be different principals to the origin.
-            sort_by_name(&mut credentials);
+            credentials.sort_by(|a, b| order_name(&a.0).cmp(&order_name(&b.0)));
             hasher.field(b"credentials");
             for (name, value) in &credentials {
                 hasher.field(name.as_bytes());
@@ -558,7 +558,7 @@ impl KeyRules {
             let name = &pair[..pair.iter().position(|&b| b == b'=').unwrap_or(pair.len())];
             // Most names have nothing to decode: compared as they are, with no allocation.
             if !name.iter().any(|&b| b == b'%' || b == b'+') {
-                return !name.is_empty() && self.leaves_out_parameter_bytes(name);
+                return self.leaves_out_parameter_bytes(name);
             }
             let decoded = decoded_pairs(name);
             decoded
@@ -600,16 +600,14 @@ impl KeyRules {
             .filter(|pair| !pair.is_empty())
             .map(decoded)
             .collect();
-        let folding = names::any_read_as_one(names.iter().map(Vec::as_slice));
+        let shared = names::read_as_another(names.iter().map(Vec::as_slice));
         let kept: Vec<Cow<'_, str>> = query
             .split('&')
             .filter_map(|pair| {
                 if !redacts(&pair) {
                     return Some(Cow::Borrowed(pair));
                 }
-                let name = decoded(pair);
-                let in_place =
-                    folding && names::reads_as_one_with(&name, names.iter().map(Vec::as_slice));
+                let in_place = !shared.is_empty() && shared.contains(&decoded(pair)[..]);
                 in_place.then(|| Cow::Owned(format!("{}=", name_of(pair))))
             })
             .collect();
@@ -888,6 +886,18 @@ impl Drop for KeyHasher {
 /// order (`?ids=3&ids=1` and `?ids=1&ids=3` are different requests to most frameworks).
 pub(crate) fn sort_by_name<N: Ord, V>(pairs: &mut [(N, V)]) {
     pairs.sort_by(|a, b| a.0.cmp(&b.0));
+}
+
+/// The name a credential is ordered by: one taken as written (`query-as-written:api_key`)
+/// with those of its name taken decoded (`query:api_key`), and the sort being stable, in the
+/// order the request holds them: to an origin taking a repeated name's last value,
+/// `?api_key=%zz&api_key=B` and its reverse are different principals (sorted by their own
+/// names, the written one went first in both). The names hashed stay as they are.
+fn order_name(name: &str) -> Cow<'_, str> {
+    match name.split_once("-as-written:") {
+        Some((source, name)) => Cow::Owned(format!("{source}:{name}")),
+        None => Cow::Borrowed(name),
+    }
 }
 
 /// The URL group of a URL normalized as the key has it.

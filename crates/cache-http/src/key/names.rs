@@ -4,7 +4,7 @@
 //! names, and almost none matches. So a set also keeps which name lengths it holds, and a
 //! name of any other length is answered with one bit test, not a comparison per name.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Names compared without ASCII case, with a filter on their lengths.
 #[derive(Clone, Debug, Default)]
@@ -93,20 +93,29 @@ pub(super) fn any_read_as_one<'a>(names: impl Iterator<Item = &'a [u8]> + Clone)
     false
 }
 
-/// True when `name` and another of `names` (one not equal to it) may be one parameter to
-/// some framework, as [`any_read_as_one`] tells of a whole query.
-pub(super) fn reads_as_one_with<'a>(name: &[u8], names: impl Iterator<Item = &'a [u8]>) -> bool {
-    let readings = |name: &[u8]| {
-        let mut all = vec![name.to_vec()];
-        if may_fold(name) {
-            all.extend(folds(name));
+/// The names among `names` that another of them (one not equal to it) may be read as by
+/// some framework, as [`any_read_as_one`] tells of a whole query: one pass, one map.
+pub(super) fn read_as_another<'a>(
+    names: impl Iterator<Item = &'a [u8]> + Clone,
+) -> HashSet<&'a [u8]> {
+    let mut readers: HashMap<Vec<u8>, &'a [u8]> = HashMap::new();
+    let mut found = HashSet::new();
+    for name in names {
+        let folded = may_fold(name).then(|| folds(name)).into_iter().flatten();
+        for reading in std::iter::once(name.to_vec()).chain(folded) {
+            match readers.get(&reading) {
+                Some(other) if *other != name => {
+                    found.insert(*other);
+                    found.insert(name);
+                }
+                Some(_) => {}
+                None => {
+                    readers.insert(reading, name);
+                }
+            }
         }
-        all
-    };
-    let own = readings(name);
-    names
-        .filter(|other| *other != name)
-        .any(|other| readings(other).iter().any(|reading| own.contains(reading)))
+    }
+    found
 }
 
 /// True when `name` holds a byte some framework folds (see [`folds`]): one table lookup a

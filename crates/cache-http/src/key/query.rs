@@ -178,7 +178,8 @@ impl<'q> QueryPairs<'q> {
             .iter()
             .filter_map(move |(name, value)| match treat(name) {
                 // After the pair's first `;`, in its value or its name (`api_key[;x=1` is
-                // `api_key` to PHP, and `x=1` a parameter of its own to Rack).
+                // `api_key` to Rack reading names as arrays, and `x=1` a parameter of its own
+                // to Rack splitting at `;`).
                 Treatment::Secret => {
                     let written = value.written;
                     let at = written.iter().position(|&b| b == b';')?;
@@ -205,24 +206,15 @@ impl<'q> QueryPairs<'q> {
         if !self.folding {
             return self.write_pairs(kept.map(|pair| (pair, false)), out);
         }
-        // Names an origin may read as one: which of them comes last is what it reads. So a
-        // left-out one among them keeps its name in place (its value left out, as the stored
-        // URL keeps it: see `KeyRules::redact_url`), and the query its order while two names
-        // written read as one; else the pairs written are sorted, as the stored URL's are
-        // when keyed again.
-        let names = || self.pairs.iter().map(|(name, _)| &name[..]);
-        let mut written: Vec<(&Pair<'q>, bool)> = self
-            .pairs
-            .iter()
-            .filter_map(|pair| match treat(&pair.0) {
-                Treatment::Keep => Some((pair, false)),
-                _ => super::names::reads_as_one_with(&pair.0, names()).then_some((pair, true)),
-            })
-            .collect();
-        if !super::names::any_read_as_one(written.iter().map(|(pair, _)| &pair.0[..])) {
-            written.sort_by(|a, b| a.0.0.cmp(&b.0.0));
-        }
-        self.write_pairs(written.into_iter(), out)
+        // Names an origin may read as one: which of them comes last is what it reads. So the
+        // query keeps its order, and a left-out one among them keeps its name in place (its
+        // value left out, as the stored URL keeps it: see `KeyRules::redact_url`).
+        let shared = super::names::read_as_another(self.pairs.iter().map(|(name, _)| &name[..]));
+        let written = self.pairs.iter().filter_map(|pair| match treat(&pair.0) {
+            Treatment::Keep => Some((pair, false)),
+            _ => shared.contains(&pair.0[..]).then_some((pair, true)),
+        });
+        self.write_pairs(written, out)
     }
 
     /// Writes `pairs` (of this query) joined by `&`, each a name alone where said so; false

@@ -874,7 +874,9 @@ fn url_credentials_reference(rules: &KeyRules, url: &Url) -> Vec<(String, Vec<u8
             (format!("query:{name}"), value)
         });
     }
-    found.sort_by(|a, b| a.0.cmp(&b.0));
+    // By name, one taken as written with those of its name taken decoded, in query order.
+    let order = |name: &str| name.replacen("-as-written:", ":", 1);
+    found.sort_by_key(|(name, _)| order(name));
     found
 }
 
@@ -954,7 +956,7 @@ fn one_pass_query_agrees_with_the_long_path() {
             let mut credentials = Vec::new();
             rules.collect_url_credentials(&url, pairs.as_ref(), &mut credentials);
             credentials.retain(|(name, _)| name != "url:userinfo");
-            credentials.sort_by(|a, b| a.0.cmp(&b.0));
+            credentials.sort_by(|a, b| super::order_name(&a.0).cmp(&super::order_name(&b.0)));
             assert_eq!(
                 credentials,
                 url_credentials_reference(&rules, &url),
@@ -1508,8 +1510,7 @@ fn a_value_s_own_equals_sign_is_written_alike_in_every_query() {
 /// Names an origin reads as one (`page.size`, `page_size`): which comes last is what it
 /// reads. A left-out one among them keeps its name in place, in the key's text and in the
 /// stored URL (its value left out), so that their order counts and the stored URL groups as
-/// the request did; a query whose names written read as one no more is sorted. Unsorted
-/// without the left-out name, the stored URL (without it) grouped apart (found by the
+/// the request did. Unsorted without the left-out name, the stored URL (without it) grouped apart (found by the
 /// `key_url` fuzz target); without its name, two orders an origin reads differently shared a
 /// key, also two credentials' (found by review).
 #[test]
@@ -1588,8 +1589,8 @@ fn a_left_out_part_after_a_semicolon_keeps_its_pair_s_name() {
 
 /// What follows the first `;` of a pair led by a credential counts in the key even when
 /// credentials do not, in the credential's name as in its value (`api_key[;x=1` is `api_key`
-/// to an origin reading names as PHP does, and `x=1` a parameter of its own to Rack). Only
-/// the value's was counted. Found by review.
+/// to Rack reading names as arrays, and `x=1` a parameter of its own to Rack splitting at
+/// `;`). Only the value's was counted. Found by review.
 #[test]
 fn what_follows_a_semicolon_in_a_credential_s_name_counts() {
     let rules = KeyRules::default().per_credential(false);
@@ -1614,5 +1615,32 @@ fn a_value_holding_a_raw_bracket_before_an_equals_sign_is_keyed_as_written() {
     let u = url("https://example.com/p?x=a]=b&api_key=S");
     let stored = rules.redact_url(&u);
     assert_eq!(stored.as_str(), "https://example.com/p?x=a]=b");
+    assert_eq!(rules.url_group(&stored), rules.url_group(&u));
+}
+
+/// A credential taken as written (`%zz`, a raw `]=`) and one of its name taken decoded keep
+/// the order the request holds them in: to an origin taking a repeated name's last value,
+/// the two orders are different principals. Sorted by their own names, the written one went
+/// first in both, and they shared a key. Found by review.
+#[test]
+fn credentials_of_one_name_keep_their_order_however_each_is_taken() {
+    let rules = KeyRules::default();
+    let key = |u: &str| get(&rules, &format!("https://example.com/p{u}"));
+    assert_ne!(key("?api_key=%zz&api_key=B"), key("?api_key=B&api_key=%zz"));
+    assert_ne!(
+        key("?api_key=a]=b&api_key=c"),
+        key("?api_key=c&api_key=a]=b")
+    );
+    assert_eq!(key("?api_key=A&x=1"), key("?x=1&api_key=A"));
+}
+
+/// An empty name the rules leave out (`ignored_parameters([""])`) is left out of the stored
+/// URL too: the key left `=T` out, the stored URL kept it, value and all. Found by review.
+#[test]
+fn an_empty_name_left_out_of_the_key_is_left_out_of_the_stored_url() {
+    let rules = KeyRules::default().ignored_parameters([""]);
+    let u = url("https://example.com/p?=T&a=1");
+    let stored = rules.redact_url(&u);
+    assert_eq!(stored.as_str(), "https://example.com/p?a=1");
     assert_eq!(rules.url_group(&stored), rules.url_group(&u));
 }
