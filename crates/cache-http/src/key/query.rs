@@ -95,6 +95,8 @@ pub(super) struct QueryPairs<'q> {
     /// Left in their order: two names may be one parameter to the origin (see
     /// [`QueryPairs::write_kept`] for what is written then).
     folding: bool,
+    /// A pair's value holds a raw `]=` (see [`QueryPairs::credential_tails`]).
+    bracketed: bool,
 }
 
 impl<'q> QueryPairs<'q> {
@@ -108,12 +110,14 @@ impl<'q> QueryPairs<'q> {
             .iter()
             .all(|&b| unchanged_by_encoding(b) || b == b'&' || b == b'=');
         let escaped = !plain && query.iter().any(|&b| b == b'%' || b == b'+');
+        let mut bracketed = false;
         let mut pairs: Vec<Pair<'q>> = query
             .split(|&b| b == b'&')
             .filter(|pair| as_written || !pair.is_empty())
             .map(|pair| {
-                let verbatim =
-                    as_written || (escaped && escapes_nothing(pair)) || splits_at_a_bracket(pair);
+                let bracket = splits_at_a_bracket(pair);
+                bracketed |= bracket;
+                let verbatim = as_written || (escaped && escapes_nothing(pair)) || bracket;
                 decoded_pair(pair, escaped, verbatim)
             })
             .collect();
@@ -129,6 +133,7 @@ impl<'q> QueryPairs<'q> {
             plain,
             as_written,
             folding,
+            bracketed,
         }
     }
 
@@ -159,17 +164,19 @@ impl<'q> QueryPairs<'q> {
 
     /// In a query keyed as written, the part after the first `;` of each pair led by a
     /// credential (in its value, or in its name), as written, with the credential's decoded
-    /// name. Not written into the key's text (to an origin splitting at `&` only it is part of the credential), but
-    /// to one splitting at `;` it holds parameters of their own: the key hashes it whether
-    /// or not credentials count. Likewise the whole of each kept pair with a part named
-    /// like a credential or an ignored parameter after a `;` (in its name or its value),
-    /// which is written without those parts' values (see `write_as_written`): to an origin
-    /// splitting at `&` only they are the pair's own.
+    /// name. Not written into the key's text (to an origin splitting at `&` only it is part
+    /// of the credential), but to one splitting at `;` it holds parameters of their own: the
+    /// key hashes it whether or not credentials count. Likewise the whole of each kept pair
+    /// with a part named like a credential or an ignored parameter after a `;` (in its name
+    /// or its value), which is written without those parts' values (see
+    /// `write_as_written`): to an origin splitting at `&` only they are the pair's own. And,
+    /// in any query, the whole of a pair led by a credential whose value holds a raw `]=`:
+    /// to Express's `qs` it is another parameter (`api_key=x]=1` sets `api_key=x]`).
     pub(super) fn credential_tails(
         &self,
         treat: impl Fn(&[u8]) -> Treatment,
     ) -> impl Iterator<Item = (&[u8], &[u8])> {
-        let pairs = if self.as_written {
+        let pairs = if self.as_written || self.bracketed {
             &self.pairs[..]
         } else {
             &[]
@@ -177,15 +184,20 @@ impl<'q> QueryPairs<'q> {
         pairs
             .iter()
             .filter_map(move |(name, value)| match treat(name) {
+                Treatment::Secret if splits_at_a_bracket(value.written) => {
+                    Some((&name[..], value.written))
+                }
                 // After the pair's first `;`, in its value or its name (`api_key[;x=1` is
                 // `api_key` to Rack reading names as arrays, and `x=1` a parameter of its own
                 // to Rack splitting at `;`).
-                Treatment::Secret => {
+                Treatment::Secret if self.as_written => {
                     let written = value.written;
                     let at = written.iter().position(|&b| b == b';')?;
                     Some((&name[..], &written[at + 1..]))
                 }
-                Treatment::Keep if holds_left_out_parts(value.written, &treat) => {
+                Treatment::Keep
+                    if self.as_written && holds_left_out_parts(value.written, &treat) =>
+                {
                     Some((&name[..], value.written))
                 }
                 _ => None,
@@ -234,7 +246,11 @@ impl<'q> QueryPairs<'q> {
             }
             written = true;
             if name_alone {
+                // As written when its name holds a `%` escaping nothing (`a[%zz]` is not
+                // `a[%25zz]`), as the stored URL keeps it: see `KeyRules::redact_url`.
+                let written = value.written_name();
                 match self.plain {
+                    _ if escapes_nothing(written) => out.extend_from_slice(written),
                     true => out.extend_from_slice(name),
                     false => encode(name, out),
                 }

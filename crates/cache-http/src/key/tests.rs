@@ -814,7 +814,12 @@ fn normalized_url_reference(rules: &KeyRules, url: &Url) -> String {
         let (name, value) = super::decoded_pairs(raw.as_bytes()).remove(0);
         if rules.leaves_out_parameter(&String::from_utf8_lossy(&name)) {
             if names.iter().any(|other| as_one(&name, other)) {
-                pairs.push((name.clone(), format!("{}=", encode(&name))));
+                let written = raw.split('=').next().unwrap_or_default();
+                let name_text = match escapes_nothing(written) {
+                    true => written.to_owned(),
+                    false => encode(&name),
+                };
+                pairs.push((name.clone(), format!("{name_text}=")));
             }
             continue;
         }
@@ -1643,4 +1648,33 @@ fn an_empty_name_left_out_of_the_key_is_left_out_of_the_stored_url() {
     let stored = rules.redact_url(&u);
     assert_eq!(stored.as_str(), "https://example.com/p?a=1");
     assert_eq!(rules.url_group(&stored), rules.url_group(&u));
+}
+
+/// With credentials shared (`per_credential(false)`), a credential whose value holds a raw
+/// `]=` still counts whole: to Express's `qs`, `api_key=x]=1` sets a parameter `api_key=x]`
+/// to `1`, no credential. And a credential written by its name alone (read as another's)
+/// keeps the spelling of a name holding a `%` that escapes nothing: `api_key[%zz]` is not
+/// `api_key[%25zz]` to an origin refusing the first. Found by review.
+#[test]
+fn shared_credentials_still_count_what_another_origin_reads_apart() {
+    let rules = KeyRules::default().per_credential(false);
+    let key = |u: &str| get(&rules, &format!("https://example.com/p{u}"));
+    assert_ne!(key("?api_key=x]=1"), key("?api_key=x]=2"));
+    assert_eq!(
+        key("?api_key=A"),
+        key("?api_key=B"),
+        "the credential itself shared"
+    );
+    assert_ne!(
+        key("?api_key[%zz]=S&api.key=T"),
+        key("?api_key[%25zz]=S&api.key=T")
+    );
+    for u in [
+        "https://example.com/p?api_key[%zz]=S&api.key=T",
+        "https://example.com/p?api%5Fkey=S&api.key=T&x=1",
+    ] {
+        let u = url(u);
+        let stored = rules.redact_url(&u);
+        assert_eq!(rules.url_group(&stored), rules.url_group(&u), "{u}");
+    }
 }
