@@ -721,10 +721,11 @@ impl KeyRules {
         }
     }
 
-    /// What follows a `;` in the value of a credential of `pairs` (a query's or a form
-    /// body's, keyed as written: see [`QueryPairs::credential_tails`]), and the whole of a
-    /// kept pair holding a part named like a credential or an ignored parameter after a
-    /// `;`, each named by `source` and the pair's name.
+    /// What follows a `;` in a credential of `pairs` (a query's or a form body's, keyed as
+    /// written: see [`QueryPairs::credential_tails`]), the whole of a kept pair holding a part
+    /// named like a credential or an ignored parameter after a `;`, and, in any query or form
+    /// body, the whole of a left-out pair whose value holds a raw `]=`, each named by
+    /// `source` and the pair's name.
     fn collect_credential_tails(
         &self,
         source: &str,

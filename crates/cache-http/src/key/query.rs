@@ -170,8 +170,9 @@ impl<'q> QueryPairs<'q> {
     /// with a part named like a credential or an ignored parameter after a `;` (in its name
     /// or its value), which is written without those parts' values (see
     /// `write_as_written`): to an origin splitting at `&` only they are the pair's own. And,
-    /// in any query, the whole of a pair led by a credential whose value holds a raw `]=`:
-    /// to Express's `qs` it is another parameter (`api_key=x]=1` sets `api_key=x]`).
+    /// in any query, the whole of a pair led by a credential or an ignored parameter whose
+    /// value holds a raw `]=`: to Express's `qs` it is another parameter (`api_key=x]=1`
+    /// sets `api_key=x]`).
     pub(super) fn credential_tails(
         &self,
         treat: impl Fn(&[u8]) -> Treatment,
@@ -184,7 +185,7 @@ impl<'q> QueryPairs<'q> {
         pairs
             .iter()
             .filter_map(move |(name, value)| match treat(name) {
-                Treatment::Secret if splits_at_a_bracket(value.written) => {
+                Treatment::Secret | Treatment::Ignore if splits_at_a_bracket(value.written) => {
                     Some((&name[..], value.written))
                 }
                 // After the pair's first `;`, in its value or its name (`api_key[;x=1` is

@@ -1651,8 +1651,8 @@ fn an_empty_name_left_out_of_the_key_is_left_out_of_the_stored_url() {
 }
 
 /// With credentials shared (`per_credential(false)`), a credential whose value holds a raw
-/// `]=` still counts whole: to Express's `qs`, `api_key=x]=1` sets a parameter `api_key=x]`
-/// to `1`, no credential. And a credential written by its name alone (read as another's)
+/// `]=` still counts whole, as does an ignored parameter's: to Express's `qs`, `api_key=x]=1`
+/// sets a parameter `api_key=x]` to `1`, no credential. And a credential written by its name alone (read as another's)
 /// keeps the spelling of a name holding a `%` that escapes nothing: `api_key[%zz]` is not
 /// `api_key[%25zz]` to an origin refusing the first. Found by review.
 #[test]
@@ -1660,6 +1660,13 @@ fn shared_credentials_still_count_what_another_origin_reads_apart() {
     let rules = KeyRules::default().per_credential(false);
     let key = |u: &str| get(&rules, &format!("https://example.com/p{u}"));
     assert_ne!(key("?api_key=x]=1"), key("?api_key=x]=2"));
+    let ignored = KeyRules::default().ignored_parameters(["utm_source"]);
+    let key_ignored = |u: &str| get(&ignored, &format!("https://example.com/p{u}"));
+    assert_ne!(
+        key_ignored("?utm_source=x]=1"),
+        key_ignored("?utm_source=x]=2")
+    );
+    assert_eq!(key_ignored("?utm_source=a"), key_ignored("?utm_source=b"));
     assert_eq!(
         key("?api_key=A"),
         key("?api_key=B"),
