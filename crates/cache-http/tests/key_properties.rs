@@ -5,7 +5,7 @@
 //! `PROPTEST_CASES` overrides that; a long run, in release:
 //!
 //! ```sh
-//! PROPTEST_CASES=1000000 cargo test -p cache-core --all-features --release --test key_properties
+//! PROPTEST_CASES=1000000 cargo test -p cache-http --release --test key_properties
 //! ```
 //!
 //! A failure is shrunk to a minimal input, printed, and saved under
