@@ -589,25 +589,29 @@ impl KeyRules {
     /// value left out), as the key writes it (see `QueryPairs::write_kept`): which of them
     /// comes last is what such an origin reads.
     fn kept_pairs(&self, query: &str, redacts: impl Fn(&&str) -> bool) -> String {
-        let name_of = |pair: &str| pair.split('=').next().unwrap_or_default().to_owned();
+        fn name_of(pair: &str) -> &str {
+            pair.split('=').next().unwrap_or_default()
+        }
         // As `QueryPairs` decodes a name: `+` is a space, then percent-decoding.
         let decoded = |pair: &str| -> Vec<u8> {
             let spaced = name_of(pair).replace('+', " ");
             percent_encoding::percent_decode(spaced.as_bytes()).collect()
         };
-        let names: Vec<Vec<u8>> = query
-            .split('&')
-            .filter(|pair| !pair.is_empty())
-            .map(decoded)
-            .collect();
-        let shared = names::read_as_another(names.iter().map(Vec::as_slice));
-        let kept: Vec<Cow<'_, str>> = query
-            .split('&')
-            .filter_map(|pair| {
-                if !redacts(&pair) {
-                    return Some(Cow::Borrowed(pair));
+        let pairs: Vec<(&str, Vec<u8>)> =
+            query.split('&').map(|pair| (pair, decoded(pair))).collect();
+        let shared = names::read_as_another(
+            pairs
+                .iter()
+                .filter(|(pair, _)| !pair.is_empty())
+                .map(|(_, name)| name.as_slice()),
+        );
+        let kept: Vec<Cow<'_, str>> = pairs
+            .iter()
+            .filter_map(|(pair, name)| {
+                if !redacts(pair) {
+                    return Some(Cow::Borrowed(*pair));
                 }
-                let in_place = !shared.is_empty() && shared.contains(&decoded(pair)[..]);
+                let in_place = shared.contains(name.as_slice());
                 in_place.then(|| Cow::Owned(format!("{}=", name_of(pair))))
             })
             .collect();

@@ -74,32 +74,21 @@ pub(super) fn folds(name: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
 /// a name that [may fold](may_fold) first (nearly none does), and only then a pass that
 /// folds those names.
 pub(super) fn any_read_as_one<'a>(names: impl Iterator<Item = &'a [u8]> + Clone) -> bool {
-    if !names.clone().any(may_fold) {
-        return false;
-    }
-    let mut readers: HashMap<Vec<u8>, &'a [u8]> = HashMap::new();
-    for name in names {
-        let folded = may_fold(name).then(|| folds(name)).into_iter().flatten();
-        for reading in std::iter::once(name.to_vec()).chain(folded) {
-            match readers.get(&reading) {
-                Some(other) if *other != name => return true,
-                Some(_) => {}
-                None => {
-                    readers.insert(reading, name);
-                }
-            }
-        }
-    }
-    false
+    !read_as_another(names).is_empty()
 }
 
 /// The names among `names` that another of them (one not equal to it) may be read as by
-/// some framework, as [`any_read_as_one`] tells of a whole query: one pass, one map.
+/// some framework, as [`any_read_as_one`] tells of a whole query: a scan for a name that
+/// [may fold](may_fold) first (nearly none does: then none, allocating nothing), and only
+/// then one pass and one map.
 pub(super) fn read_as_another<'a>(
     names: impl Iterator<Item = &'a [u8]> + Clone,
 ) -> HashSet<&'a [u8]> {
-    let mut readers: HashMap<Vec<u8>, &'a [u8]> = HashMap::new();
     let mut found = HashSet::new();
+    if !names.clone().any(may_fold) {
+        return found;
+    }
+    let mut readers: HashMap<Vec<u8>, &'a [u8]> = HashMap::new();
     for name in names {
         let folded = may_fold(name).then(|| folds(name)).into_iter().flatten();
         for reading in std::iter::once(name.to_vec()).chain(folded) {

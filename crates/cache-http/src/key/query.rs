@@ -250,10 +250,12 @@ impl<'q> QueryPairs<'q> {
                 // As written when its name holds a `%` escaping nothing (`a[%zz]` is not
                 // `a[%25zz]`), as the stored URL keeps it: see `KeyRules::redact_url`.
                 let written = value.written_name();
-                match self.plain {
-                    _ if escapes_nothing(written) => out.extend_from_slice(written),
-                    true => out.extend_from_slice(name),
-                    false => encode(name, out),
+                if escapes_nothing(written) {
+                    out.extend_from_slice(written);
+                } else if self.plain {
+                    out.extend_from_slice(name);
+                } else {
+                    encode(name, out);
                 }
                 out.push(b'=');
             } else if value.verbatim {
