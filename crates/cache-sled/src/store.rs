@@ -1866,15 +1866,17 @@ mod tests {
     }
 
     /// What a process that never closed the database leaves (it crashed, or was killed):
-    /// its open mark, and a body whose record's write it did not live to make.
-    fn left_open_by_a_dead_process(db: &sled::Db) -> [u8; 8] {
-        let totals = db.open_tree("totals").unwrap();
+    /// its open mark, written after `store` went (its going removed its own), and a body
+    /// whose record's write it did not live to make, written while `store` was open.
+    fn left_open_by_a_dead_process(store: SledStore) -> [u8; 8] {
+        let orphan = store.first_free_body_id().unwrap().to_be_bytes();
+        store
+            .bodies
+            .insert(orphan, vec![0u8; ELSEWHERE_FROM])
+            .unwrap();
+        let totals = store.totals.clone();
+        drop(store);
         totals.insert(locks::OPEN_MARK, &[7u8; 16][..]).unwrap();
-        let bodies = db.open_tree(BODIES_TREE).unwrap();
-        let last = bodies.last().unwrap().map(|(id, _)| id);
-        let next = last.map_or(0, |id| u64::from_be_bytes(id[..].try_into().unwrap()) + 1);
-        let orphan = next.to_be_bytes();
-        bodies.insert(orphan, vec![0u8; ELSEWHERE_FROM]).unwrap();
         orphan
     }
 
@@ -1892,8 +1894,7 @@ mod tests {
             };
             let first = builder().with_db(db.clone()).expect("store");
             first.put(sized(1, 10, ELSEWHERE_FROM)).await.unwrap();
-            drop(first);
-            let orphan = left_open_by_a_dead_process(&db);
+            let orphan = left_open_by_a_dead_process(first);
             let store = builder().with_db(db).expect("store");
             assert!(!store.bodies.contains_key(orphan).unwrap(), "{bound:?}");
             assert_eq!(store.bodies.len(), 1, "{bound:?}");

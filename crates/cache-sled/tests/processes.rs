@@ -1,7 +1,6 @@
 //! A process that ends without closing its database, and one that closes it: this test
 //! binary runs itself as the children.
 
-use std::path::Path;
 use std::process::Command;
 
 use bytes::Bytes;
@@ -47,26 +46,29 @@ async fn child() {
     }
 }
 
-fn run_child(dir: &Path, ending: &str) {
+/// The database a child left, ending as `ending` says, opened again here: the directory
+/// (removed when dropped), the store and its `bodies` tree.
+fn opened_after_child(ending: &str) -> (tempfile::TempDir, SledStore, sled::Tree) {
+    let dir = tempfile::tempdir().unwrap();
     let exe = std::env::current_exe().unwrap();
     let status = Command::new(exe)
         .args(["child", "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_DIR, dir)
+        .env(CHILD_DIR, dir.path())
         .env(CHILD_ENDING, ending)
         .status()
         .expect("spawn child");
     assert!(status.success(), "the child failed (see its output)");
-    test_support::wait_for_sled_lock(dir);
+    test_support::wait_for_sled_lock(dir.path());
+    let store = SledStore::open(dir.path()).unwrap();
+    let bodies = store.db().open_tree("bodies").unwrap();
+    (dir, store, bodies)
 }
 
 /// The open after a process ended with the database open drops the body no record points
 /// to (in a store without a bound, nothing else ever would), and keeps the entry's.
 #[tokio::test]
 async fn a_process_ending_with_the_database_open_leaves_it_to_the_next_open_to_sweep() {
-    let dir = tempfile::tempdir().unwrap();
-    run_child(dir.path(), "exit");
-    let store = SledStore::open(dir.path()).unwrap();
-    let bodies = store.db().open_tree("bodies").unwrap();
+    let (_dir, store, bodies) = opened_after_child("exit");
     assert!(!bodies.contains_key(ORPHAN_ID.to_be_bytes()).unwrap());
     assert_eq!(bodies.len(), 1, "the entry's body stays");
     let found = store.get(&key(1)).await.unwrap().expect("stored");
@@ -77,10 +79,7 @@ async fn a_process_ending_with_the_database_open_leaves_it_to_the_next_open_to_s
 /// over the records (the body it left on purpose is still there).
 #[tokio::test]
 async fn a_process_closing_the_database_leaves_nothing_to_sweep() {
-    let dir = tempfile::tempdir().unwrap();
-    run_child(dir.path(), "close");
-    let store = SledStore::open(dir.path()).unwrap();
-    let bodies = store.db().open_tree("bodies").unwrap();
+    let (_dir, store, bodies) = opened_after_child("close");
     assert!(bodies.contains_key(ORPHAN_ID.to_be_bytes()).unwrap());
     assert_eq!(store.count().await.unwrap(), 1);
 }
