@@ -36,8 +36,9 @@
 //! `... -- many-key-rows`, `... -- api-rows`: only the hit rows over 10,000 URLs, or only those
 //! of the typical API head (Vary), with their checks.
 //! `... -- profile-misses [memory|sqlite|sled|redis|plain|floor-memory|floor-memory-head|
-//! floor-sqlite|floor-sled|floor-redis|timed-memory|timed-sqlite|timed-sled] [BYTES]`: only misses, of BYTES
-//! bodies (1024 by default; the `timed-` forms also time each store call the misses make).
+//! floor-sqlite|floor-sled|floor-redis|timed-memory|timed-sqlite|timed-sled|timed-redis]
+//! [BYTES]`: only misses, of BYTES bodies (1024 by default; the `timed-` forms also time
+//! each store call the misses make).
 //! A profile mode given a store it does not know says so and exits with status 2.
 //! `... -- tiered-invalidation [writes]`: how long a write takes to drop the memory tier's
 //! copy in a second process (this binary again) over Redis: p50 and p99 over 1,000 writes.
@@ -230,12 +231,16 @@ impl Redis {
     }
 
     async fn ours(&self, prefix: &str) -> ClientWithMiddleware {
-        let store = reqwest_caching::RedisStore::builder()
+        ours(self.store(prefix).await)
+    }
+
+    /// Our Redis store on this server, under `prefix`.
+    async fn store(&self, prefix: &str) -> reqwest_caching::RedisStore {
+        reqwest_caching::RedisStore::builder()
             .prefix(prefix)
             .open(&self.url())
             .await
-            .expect("redis");
-        ours(store)
+            .expect("redis")
     }
 }
 
@@ -1036,6 +1041,14 @@ async fn profile_misses(store: Option<&str>, size: usize) {
         Some(name @ ("redis" | "floor-redis")) => {
             redis_profiled(&mut redis, name, "profile-misses", Answer::Body).await
         }
+        Some("timed-redis") => {
+            let server = redis.insert(Redis::find().expect("redis-server for a Redis profile"));
+            let prefix = test_support::unique_namespace("profile-misses");
+            ours(timed::Timed {
+                inner: server.store(&prefix).await,
+                log: log.clone(),
+            })
+        }
         Some("sqlite") => ours(sqlite()),
         Some("sled") => ours(sled()),
         Some("plain") => plain(),
@@ -1061,7 +1074,7 @@ async fn profile_misses(store: Option<&str>, size: usize) {
             other,
             "memory, sqlite, sled, redis, plain, floor-memory, floor-memory-head, floor-sqlite, floor-sled, \
              floor-sled-digest, \
-             floor-redis, timed-memory, timed-sqlite, timed-sled",
+             floor-redis, timed-memory, timed-sqlite, timed-sled, timed-redis",
         ),
     };
     for round in 0..3 {

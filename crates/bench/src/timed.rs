@@ -1,6 +1,6 @@
 //! A store that times every call it passes on: which store calls a miss makes and what each
-//! costs inside the middleware (`-- profile-misses timed-sqlite|timed-sled|timed-memory`),
-//! as opposed to the store alone (`-- profile-puts`).
+//! costs inside the middleware (`-- profile-misses timed-memory|timed-sqlite|timed-sled|
+//! timed-redis`), as opposed to the store alone (`-- profile-puts`).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -92,6 +92,24 @@ impl<S: CacheStore> CacheStore for Timed<S> {
         let found = self.inner.get_decoded(key, codec).await;
         self.record("get_decoded", started);
         found
+    }
+
+    /// Forwarded, so a store that reads both keys in one round trip is timed doing so.
+    async fn get_decoded_pair(
+        &self,
+        first: &CacheKey,
+        second: &CacheKey,
+        codec: &EntryCodec,
+    ) -> [Result<DecodedEntry, StoreError>; 2] {
+        let started = Instant::now();
+        let found = self.inner.get_decoded_pair(first, second, codec).await;
+        self.record("get_decoded_pair", started);
+        found
+    }
+
+    /// Forwarded: the middleware bounds each call by the store's own suggestion.
+    fn suggested_timeout(&self) -> Duration {
+        self.inner.suggested_timeout()
     }
 
     fn get_decoded_now(
