@@ -107,7 +107,7 @@ fn read_whole(entry: StoredEntry) -> Scanned {
 /// An entry whose body stays in its file, as `check` ([`entry_format::check_head`]) found it.
 fn read_in_file(file: BodyFile, check: Result<HeadCheck, Unreadable>) -> Scanned {
     Scanned {
-        bytes: (file.before.len() + file.after.len()) as u64 + file.len,
+        bytes: ((file.before.len() + file.after.len()) as u64).saturating_add(file.len),
         readable: match check {
             Ok(HeadCheck::Readable) => Ok(()),
             Ok(HeadCheck::NeedsBody) => Err(Unreadable::Invalid(format!(

@@ -87,12 +87,7 @@ impl Layout {
     }
 
     pub(crate) fn lock_dir(&self, dir: &Path) -> Result<File, StoreError> {
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(dir.join(LOCK_FILE))
-            .map_err(io_error)?;
+        let file = open_own_file(&dir.join(LOCK_FILE)).map_err(io_error)?;
         fs2::FileExt::lock_exclusive(&file).map_err(io_error)?;
         Ok(file)
     }
@@ -157,11 +152,49 @@ pub(crate) fn own_dir(dir: &Path) -> io::Result<()> {
     )))
 }
 
-/// Removes a file; a file already gone is fine (another writer or a sweep was first).
+/// Opens the store's own file at `path` for writing (a group marker, a shard's lock),
+/// creating it when absent, without following a link there: a link committed or planted
+/// under such a name made the store create, or empty, whatever it pointed at. A link there
+/// (or a FIFO, socket or device: nothing the store makes, and a FIFO blocked the open for
+/// good) is removed first, itself, not what it points at; a directory is an error naming it.
+pub(crate) fn open_own_file(path: &Path) -> io::Result<File> {
+    match fs::symlink_metadata(path) {
+        Ok(found) if found.is_file() => {}
+        Ok(found) if found.is_dir() => {
+            return Err(io::Error::other(format!(
+                "{} is a directory where the cache keeps a file of its own: remove it",
+                path.display()
+            )));
+        }
+        Ok(_) => match fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        },
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let mut options = File::options();
+    options.create(true).truncate(false).write(true);
+    // Should a link appear between the check and the open, the open fails rather than
+    // follow it.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW);
+    options.open(path)
+}
+
+/// Removes a file; a file already gone is fine (another writer or a sweep was first). A
+/// directory under the name is not the store's (it made a file there): it is left, with a
+/// warning, and counts as nothing removed, where failing made every delete of its entry, and
+/// `clear` at its shard, fail for good.
 pub(crate) fn remove_if_present(path: &Path) -> Result<bool, StoreError> {
     match fs::remove_file(path) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) if fs::symlink_metadata(path).is_ok_and(|found| found.is_dir()) => {
+            tracing::warn!(path = %path.display(), error = %e, "a directory where the cache keeps a file: left alone");
+            Ok(false)
+        }
         Err(e) => Err(io_error(e)),
     }
 }

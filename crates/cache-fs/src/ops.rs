@@ -10,17 +10,23 @@ use bytes::Bytes;
 use cache_core::{BodyFile, CacheKey, EntryMeta, Opened, StoreError, StoredEntry};
 
 use crate::layout::{
-    FileKind, Layout, TEMP_PREFIX, classify, io_error, is_abandoned, is_kind, own_dir,
-    remove_if_present, unique_suffix, write_temp,
+    FileKind, Layout, TEMP_PREFIX, classify, io_error, is_abandoned, is_kind, open_own_file,
+    own_dir, remove_if_present, unique_suffix, write_temp,
 };
 use crate::record::{Record, unhex};
 
 /// How often a read retries when the body it was told about was replaced under it.
 const READ_ATTEMPTS: usize = 4;
 
+/// The longest record file read (64 MiB). A record holds an entry's metadata and the head
+/// and tail of its value, never its body: any real one is far smaller. A larger one (a
+/// sparse file, or one edited by hand) is unreadable, where reading it whole took memory
+/// without bound, on every lookup, listing and count of the store.
+const LONGEST_RECORD: u64 = 64 << 20;
+
 /// The record under `key`, if there is a readable one.
 pub(crate) fn read_record(layout: &Layout, key: &CacheKey) -> Result<Option<Record>, StoreError> {
-    match read_regular_file(&layout.record(key)) {
+    match read_regular_file(&layout.record(key), LONGEST_RECORD) {
         Ok(Some(json)) => {
             let record = Record::from_json(&json).filter(|r| r.key == *key);
             if record.is_none() {
@@ -29,7 +35,7 @@ pub(crate) fn read_record(layout: &Layout, key: &CacheKey) -> Result<Option<Reco
             Ok(record)
         }
         Ok(None) => {
-            tracing::warn!(%key, "cache-fs record is not a regular file: ignored");
+            tracing::warn!(%key, "cache-fs record is not a regular file, or is too long: ignored");
             Ok(None)
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -38,9 +44,9 @@ pub(crate) fn read_record(layout: &Layout, key: &CacheKey) -> Result<Option<Reco
 }
 
 /// The bytes of the regular file at `path` as long as it was when opened ([`open_regular`]);
-/// `None` when something else is there.
-fn read_regular_file(path: &Path) -> io::Result<Option<Vec<u8>>> {
-    let Some((file, len)) = open_regular(path)? else {
+/// `None` when something else is there, or a file longer than `longest`.
+fn read_regular_file(path: &Path, longest: u64) -> io::Result<Option<Vec<u8>>> {
+    let Some((file, len)) = open_regular(path)?.filter(|(_, len)| *len <= longest) else {
         return Ok(None);
     };
     let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0).min(1 << 20));
@@ -69,20 +75,54 @@ fn open_regular(path: &Path) -> io::Result<Option<(fs::File, u64)>> {
 
 /// The entry under `key`: its record, then its body, joined back into the stored bytes.
 pub(crate) fn get(layout: &Layout, key: &CacheKey) -> Result<Option<StoredEntry>, StoreError> {
+    let mut missing = MissingBody::default();
     for _ in 0..READ_ATTEMPTS {
         let Some(record) = read_record(layout, key)? else {
             return Ok(None);
         };
         match read_whole(layout, key, &record) {
             Ok(value) => return Ok(Some(StoredEntry::new(record.meta(), value))),
-            // A writer replaced the entry between our two reads and removed the old body:
-            // read the new record.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                if missing.gone_for_good(key, &record) {
+                    return Ok(Some(StoredEntry::new(record.meta(), Bytes::new())));
+                }
+            }
             Err(e) => return Err(io_error(e)),
         }
     }
-    tracing::warn!(%key, "cache-fs record names a body file that is missing: a miss");
+    tracing::warn!(%key, "cache-fs entry replaced at every read: a miss");
     Ok(None)
+}
+
+/// The body names of the records a read found without their body file.
+///
+/// A writer renames an entry's new body into place before its record, and removes the old
+/// body after: a read that found no body under the record it read raced a writer, and
+/// reads the new record. The same record missing its body twice running is an entry whose
+/// body is gone for good (deleted by hand, left out of a commit or a copy): it reads as bytes
+/// the codec rejects, as a body name not its own does, so that it is listed, shown and
+/// deleted as an unreadable entry, where it was listed but missed by every read, filter
+/// and delete by key.
+#[derive(Default)]
+struct MissingBody {
+    last: Option<(String, i64)>,
+}
+
+impl MissingBody {
+    /// Notes that `record`'s body was not found; true when it was not found under this
+    /// very record before.
+    fn gone_for_good(&mut self, key: &CacheKey, record: &Record) -> bool {
+        let this = record
+            .body_file
+            .clone()
+            .map(|name| (name, record.created_at_ms));
+        let again = this.is_some() && self.last == this;
+        if again {
+            tracing::warn!(%key, "cache-fs record names a body file that is missing: unreadable");
+        }
+        self.last = this;
+        again
+    }
 }
 
 /// The entry under `key`, with its body file opened instead of read when the body is over
@@ -92,6 +132,7 @@ pub(crate) fn open(
     key: &CacheKey,
     inline_up_to: u64,
 ) -> Result<Option<Opened>, StoreError> {
+    let mut missing = MissingBody::default();
     for _ in 0..READ_ATTEMPTS {
         let Some(record) = read_record(layout, key)? else {
             return Ok(None);
@@ -103,12 +144,17 @@ pub(crate) fn open(
         };
         match read {
             Ok(opened) => return Ok(Some(opened)),
-            // Replaced between our two reads, as in `get`.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            // Replaced between our two reads, or gone for good, as in `get`.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                if missing.gone_for_good(key, &record) {
+                    let unreadable = StoredEntry::new(record.meta(), Bytes::new());
+                    return Ok(Some(Opened::Whole(unreadable)));
+                }
+            }
             Err(e) => return Err(io_error(e)),
         }
     }
-    tracing::warn!(%key, "cache-fs record names a body file that is missing: a miss");
+    tracing::warn!(%key, "cache-fs entry replaced at every read: a miss");
     Ok(None)
 }
 
@@ -275,10 +321,15 @@ fn commit_if(
 /// directory: the only file a record may make the store read or remove. A hand-edited (or
 /// committed) record naming `../x` or `/home/u/.ssh/authorized_keys` names neither.
 fn is_own_body(name: &str, key: &CacheKey) -> bool {
-    // A name, not a path: `{key}./../../x.body` classifies as a body of the key.
-    let bare = !name.contains(['/', '\\']);
+    // A name, not a path: `{key}./../../x.body` classifies as a body of the key. Nor one no
+    // file can have (a NUL, more than 255 bytes): looking it up failed with an error other
+    // than "not found", and every read, listing and delete of the entry with it.
+    let bare = !name.contains(['/', '\\', '\0']) && name.len() <= LONGEST_FILE_NAME;
     bare && classify(name).is_some_and(|(k, kind)| k == *key && kind == FileKind::Body)
 }
+
+/// The longest file name the common file systems take, in bytes (`NAME_MAX`).
+const LONGEST_FILE_NAME: usize = 255;
 
 /// Where the body file `name` of `key`'s record is, when the store may read or remove it: a
 /// bare name of the key's own body ([`is_own_body`]) that is a regular file ([`is_regular`]).
@@ -324,13 +375,13 @@ fn forget(layout: &Layout, old: &Record, new: Option<&Record>) -> Result<(), Sto
 }
 
 /// Creates the group marker, in a directory of the store's own (not a link: see
-/// [`own_dir`]); retries when a sweep removed the empty group directory between creating it
+/// [`own_dir`]), not through a link under its name ([`open_own_file`]); retries when a sweep removed the empty group directory between creating it
 /// and the file.
 fn mark_group(layout: &Layout, group: &CacheKey, key: &CacheKey) -> Result<(), StoreError> {
     let mut attempts = 0;
     loop {
         let made = own_dir(&layout.group_dir(group))
-            .and_then(|()| fs::File::create(layout.group_marker(group, key)).map(drop));
+            .and_then(|()| open_own_file(&layout.group_marker(group, key)).map(drop));
         match made {
             Ok(()) => return Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound && attempts < 3 => attempts += 1,
@@ -484,7 +535,13 @@ pub(crate) fn record_keys(layout: &Layout, shard: u8) -> Result<Vec<CacheKey>, S
     };
     let mut keys = Vec::new();
     for file in listing {
-        let name = file.map_err(io_error)?.file_name();
+        let file = file.map_err(io_error)?;
+        // A directory under a record's name is no record: counted, it was an entry no read,
+        // listing or delete could reach.
+        if is_kind(&file, fs::FileType::is_dir) {
+            continue;
+        }
+        let name = file.file_name();
         let Some((key, FileKind::Record)) = name.to_str().and_then(classify) else {
             continue;
         };
@@ -568,12 +625,26 @@ pub(crate) fn sweep_shard(layout: &Layout, shard: u8, now: SystemTime) -> Result
 }
 
 /// Whether anything is at `path` (links not followed).
-fn exists(path: &Path) -> Result<bool, StoreError> {
+pub(crate) fn exists(path: &Path) -> Result<bool, StoreError> {
     match fs::symlink_metadata(path) {
         Ok(_) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(io_error(e)),
     }
+}
+
+/// The bytes `record`'s entry holds on disk: the head and tail its record holds (as hex, two
+/// digits a byte) and its body file's length (a body not its own, or missing, counts as none).
+/// What the bound counts, rather than the record's `size`, which anyone may edit.
+pub(crate) fn stored_size(layout: &Layout, record: &Record) -> u64 {
+    let in_record = (record.value_head.len() + record.value_tail.len()) as u64 / 2;
+    let body = record
+        .body_file
+        .as_deref()
+        .and_then(|name| own_body_path(layout, &record.key, name).ok().flatten())
+        .and_then(|path| fs::symlink_metadata(path).ok())
+        .map_or(0, |found| found.len());
+    in_record.saturating_add(body)
 }
 
 /// The metadata of every entry in `records`.

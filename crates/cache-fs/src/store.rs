@@ -211,7 +211,8 @@ impl Inner {
     }
 
     /// Removes group markers whose entry is gone or moved to another group (a writer died
-    /// between marking and committing), and empty group directories.
+    /// between marking and committing), and empty group directories; a marker of a record
+    /// this version cannot read stays.
     fn sweep_groups(&self) -> Result<u64, StoreError> {
         let groups = self.layout.root().join("groups");
         let mut removed = 0;
@@ -242,8 +243,14 @@ impl Inner {
                     continue;
                 };
                 let _lock = self.layout.lock(&key)?;
-                let record = ops::read_record(&self.layout, &key)?;
-                if record.and_then(|r| r.url_group) != Some(group) {
+                let stale = match ops::read_record(&self.layout, &key)? {
+                    Some(record) => record.url_group != Some(group),
+                    // A record this version cannot read (a later version's format, sharing
+                    // the directory) may be of this group: not ours to judge, as its body is
+                    // not (`sweep_shard`). Only with no record at all is the marker stale.
+                    None => !ops::exists(&self.layout.record(&key))?,
+                };
+                if stale {
                     removed += u64::from(crate::layout::remove_if_present(&marker)?);
                 }
             }
@@ -260,9 +267,11 @@ impl Inner {
             return Ok(());
         };
         let _one = self.evicting.lock().unwrap_or_else(|e| e.into_inner());
-        let records = self.scan()?;
-        // Sizes are read from records anyone may edit: summed without overflowing.
-        let mut total = records.iter().map(|r| r.size).fold(0, u64::saturating_add);
+        let records = self.scan_counted()?;
+        let mut total = records
+            .iter()
+            .map(|(_, size)| *size)
+            .fold(0, u64::saturating_add);
         if total > max {
             total = self.evict_oldest(records, total, max / 20 * 19)?;
         }
@@ -270,6 +279,18 @@ impl Inner {
             .store(i64::try_from(total).unwrap_or(i64::MAX), Ordering::Relaxed);
         self.written_since_count.store(0, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Every readable record, with the bytes its entry holds on disk
+    /// ([`ops::stored_size`]). What the bound counts, not the size a record claims: anyone
+    /// may edit a record, and one claiming the largest size there is made the bound evict
+    /// every other entry (one claiming none kept a large body out of the count).
+    fn scan_counted(&self) -> Result<Vec<(Record, u64)>, StoreError> {
+        let records = self.scan()?.into_iter().map(|record| {
+            let size = ops::stored_size(&self.layout, &record);
+            (record, size)
+        });
+        Ok(records.collect())
     }
 
     /// Every readable record.
@@ -281,25 +302,26 @@ impl Inner {
         Ok(records)
     }
 
-    /// Deletes the entries of `records` (counted at `total` bytes), oldest first, until the
-    /// total is at most `target`; returns the total left. Only the entries counted go: not
-    /// one written under the same key since, nor a record that cannot be read now (another
-    /// version's, damaged), which cannot be told from one written since.
+    /// Deletes the entries of `records` (each with the bytes it was counted at, `total` in
+    /// all), oldest first, until the total is at most `target`; returns the total left. Only
+    /// the entries counted go: not one written under the same key since, nor a record that
+    /// cannot be read now (another version's, damaged), which cannot be told from one
+    /// written since.
     fn evict_oldest(
         &self,
-        mut records: Vec<Record>,
+        mut records: Vec<(Record, u64)>,
         mut total: u64,
         target: u64,
     ) -> Result<u64, StoreError> {
-        records.sort_by_key(|r| r.created_at_ms);
-        for old in records {
+        records.sort_by_key(|(r, _)| r.created_at_ms);
+        for (old, size) in records {
             if total <= target {
                 break;
             }
             let same = |r: &Record| r.is_same_write(&old);
             let removed = ops::delete_if_readable(&self.layout, &old.key, same)?;
             if removed.is_some() {
-                total = total.saturating_sub(old.size);
+                total = total.saturating_sub(size);
             }
         }
         Ok(total)
@@ -540,7 +562,7 @@ mod tests {
             let entry = StoredEntry::new(meta, Bytes::from(vec![b'x'; 1000]));
             store.put(entry).await.unwrap();
         }
-        let counted = store.inner.scan().unwrap();
+        let counted = store.inner.scan_counted().unwrap();
         assert_eq!(counted.len(), 3);
         // Entry 0, the oldest, is written again meanwhile, by a version of a later format.
         let path = store.record_path(&key(0));

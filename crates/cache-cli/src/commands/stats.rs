@@ -28,6 +28,19 @@ struct Tally {
     unreadable: u64,
 }
 
+impl Tally {
+    /// Counts one entry of `bytes` bytes.
+    fn count(&mut self, bytes: u64, expired: bool, unreadable: bool) {
+        self.entries += 1;
+        // Saturating: a body file's length is whatever its file system says (a sparse file
+        // may claim exabytes), and a sum that wrapped printed a wrong total (and panicked in
+        // a debug build).
+        self.bytes = self.bytes.saturating_add(bytes);
+        self.expired += u64::from(expired);
+        self.unreadable += u64::from(unreadable);
+    }
+}
+
 /// Prints the statistics of `store`.
 ///
 /// # Errors
@@ -51,10 +64,7 @@ pub async fn run(cx: &Context, store: &dyn CacheStore) -> Result<(), CliError> {
             &mut total,
             hosts.entry(host_of(&entry.meta.url)).or_default(),
         ] {
-            tally.entries += 1;
-            tally.bytes += entry.bytes;
-            tally.expired += u64::from(expired);
-            tally.unreadable += u64::from(unreadable);
+            tally.count(entry.bytes, expired, unreadable);
         }
         let created = entry.meta.created_at;
         oldest = Some(oldest.map_or(created, |t| t.min(created)));
@@ -116,4 +126,21 @@ pub async fn run(cx: &Context, store: &dyn CacheStore) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Tally;
+
+    /// Entries whose files claim lengths summing past what a `u64` holds are counted at the
+    /// most it holds, not wrapped round to a small total.
+    #[test]
+    fn bytes_past_a_u64_saturate() {
+        let mut tally = Tally::default();
+        for _ in 0..3 {
+            tally.count(1 << 63, false, false);
+        }
+        assert_eq!(tally.bytes, u64::MAX);
+        assert_eq!(tally.entries, 3);
+    }
 }

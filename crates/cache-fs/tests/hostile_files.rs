@@ -1,0 +1,234 @@
+//! A cache directory edited, committed or shared by hand: what is under the store's own names
+//! may be anything (a link, a FIFO, a directory, a record of a later format or claiming any
+//! size, a name no file can have, a body left out). The store never writes through it, never
+//! fails for good on it, and never loses or hides an entry for it.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use cache_core::codec::EntryCodec;
+use cache_core::testing::{group, key};
+use cache_core::{CacheStore, Opened};
+use cache_fs::FsStore;
+
+mod common;
+use common::{bodies, json, put_and_edit, response_entry};
+
+/// Where the store keeps the marker listing `n` in URL group `g`.
+fn marker(root: &Path, g: u64, n: u64) -> PathBuf {
+    root.join("groups")
+        .join(group(g).as_str())
+        .join(key(n).as_str())
+}
+
+async fn put(store: &FsStore, n: u64) {
+    store
+        .put(response_entry(n, &EntryCodec::new()))
+        .await
+        .unwrap();
+}
+
+/// A link under a group marker's name (committed with the cache, pointing at a file of the
+/// user's) is replaced by the marker, not written through: the store created markers with
+/// `File::create`, which follows the link and empties its target. Nor is a link under a
+/// shard's lock file followed.
+#[cfg(unix)]
+#[tokio::test]
+async fn links_under_the_store_s_own_file_names_are_not_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let store = FsStore::open(dir.path()).unwrap();
+    let precious = outside.path().join("precious");
+    std::fs::write(&precious, b"the user's own file").unwrap();
+    let created_through_link = outside.path().join("made-by-the-cache");
+    let lock_target = outside.path().join("lock-target");
+    let group_dir = marker(dir.path(), 1, 1).parent().unwrap().to_path_buf();
+    std::fs::create_dir_all(&group_dir).unwrap();
+    std::os::unix::fs::symlink(&precious, marker(dir.path(), 1, 1)).unwrap();
+    std::os::unix::fs::symlink(&created_through_link, marker(dir.path(), 1, 2)).unwrap();
+    std::os::unix::fs::symlink(&lock_target, lock_file(&store)).unwrap();
+
+    for n in 1..=3 {
+        put(&store, n).await;
+    }
+
+    assert_eq!(std::fs::read(&precious).unwrap(), b"the user's own file");
+    assert!(!created_through_link.exists(), "a file made through a link");
+    assert!(!lock_target.exists(), "a lock file made through a link");
+    for n in 1..=2 {
+        let found = std::fs::symlink_metadata(marker(dir.path(), 1, n)).unwrap();
+        assert!(found.is_file(), "marker {n} is a file of the store's");
+    }
+    let mut listed: Vec<_> = store
+        .entries_for_url(&group(1))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|meta| meta.key)
+        .collect();
+    listed.sort();
+    let mut written: Vec<_> = (1..=3).map(key).collect();
+    written.sort();
+    assert_eq!(listed, written, "every entry listed under its URL");
+}
+
+/// The lock file of the shard of the test entries.
+fn lock_file(store: &FsStore) -> PathBuf {
+    store.record_path(&key(1)).with_file_name(".lock")
+}
+
+/// A FIFO under a shard's lock file does not hold its writers: opening it for writing blocked
+/// every write of the shard for good.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_fifo_under_a_lock_file_does_not_hold_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::open(dir.path()).unwrap();
+    let fifo = std::process::Command::new("mkfifo")
+        .arg(lock_file(&store))
+        .status()
+        .expect("mkfifo (coreutils) runs");
+    assert!(fifo.success(), "mkfifo made the FIFO");
+    let written = tokio::time::timeout(Duration::from_secs(10), put(&store, 1)).await;
+    if written.is_err() {
+        // A reader on the FIFO lets the blocked open end, so the test fails, not hangs.
+        drop(std::fs::File::open(lock_file(&store)));
+        panic!("a write blocked opening a FIFO as its shard's lock");
+    }
+    assert!(store.get(&key(1)).await.unwrap().is_some());
+}
+
+/// An entry whose body file is gone (left out of a commit or a copy, deleted by hand) reads
+/// as an unreadable entry, which is listed, shown and deleted as one: it read as nothing
+/// while still listed, so that no read, filter or delete by key reached it.
+#[tokio::test]
+async fn an_entry_whose_body_file_is_gone_reads_as_unreadable_and_is_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::open(dir.path()).unwrap();
+    put(&store, 1).await;
+    let [body] = bodies(&store, 1).try_into().expect("one body file");
+    std::fs::remove_file(body).unwrap();
+
+    let read = store.get(&key(1)).await.unwrap().expect("read, not missed");
+    assert!(
+        cache_core::decode(&read.value).is_err(),
+        "reads as unreadable"
+    );
+    let files = store.body_files().expect("the store keeps bodies in files");
+    let opened = files.open(&key(1), 0).await.unwrap();
+    assert!(
+        matches!(&opened, Some(Opened::Whole(entry)) if entry.value.is_empty()),
+        "opened as unreadable: {opened:?}"
+    );
+    assert!(store.delete(&key(1)).await.unwrap(), "deleted by its key");
+    assert_eq!(store.count().await.unwrap(), 0);
+    assert!(
+        !marker(dir.path(), 1, 1).exists(),
+        "its marker went with it"
+    );
+}
+
+/// A record naming a body no file can have (a NUL in it, more than 255 bytes) names no body
+/// of its own: the entry is unreadable, not an error of every read, count and delete.
+#[tokio::test]
+async fn body_names_no_file_can_have_make_an_entry_unreadable_not_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::open(dir.path()).unwrap();
+    let names = [
+        format!("{}.\0.body", key(1)),
+        format!("{}.{}.body", key(2), "a".repeat(300)),
+    ];
+    for (n, name) in (1..).zip(&names) {
+        put_and_edit(&store, n, |doc| doc["body_file"] = name.as_str().into()).await;
+    }
+    for n in 1..=2 {
+        let read = store.get(&key(n)).await.expect("no error").expect("listed");
+        assert!(cache_core::decode(&read.value).is_err(), "{n}: unreadable");
+    }
+    assert!(store.delete(&key(1)).await.unwrap());
+    assert_eq!(store.clear().await.unwrap(), 1);
+}
+
+/// The sweep leaves the group marker of a record this version cannot read (a later version's
+/// format, sharing the directory), as it leaves its body: it removed the marker, and the
+/// later version's URL lookups, deletes and invalidations missed the entry.
+#[tokio::test]
+async fn a_sweep_keeps_the_marker_of_a_record_it_cannot_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::open(dir.path()).unwrap();
+    put_and_edit(&store, 1, |doc| doc["format"] = 2.into()).await;
+    put(&store, 2).await;
+    std::fs::remove_file(store.record_path(&key(2))).unwrap();
+    store.sweep().await.unwrap();
+    assert!(
+        marker(dir.path(), 1, 1).exists(),
+        "the later version's marker went"
+    );
+    assert!(
+        !marker(dir.path(), 1, 2).exists(),
+        "a marker of no record stays"
+    );
+}
+
+/// A directory where the store keeps a file (a record, a marker) is not the store's: it is
+/// no entry, and no error to deletes and `clear`, where removing it failed them for good.
+#[tokio::test]
+async fn directories_under_the_store_s_file_names_fail_no_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::open(dir.path()).unwrap();
+    put(&store, 1).await;
+    put(&store, 2).await;
+    std::fs::create_dir(store.record_path(&key(3))).unwrap();
+    std::fs::remove_file(marker(dir.path(), 1, 2)).unwrap();
+    std::fs::create_dir(marker(dir.path(), 1, 2)).unwrap();
+
+    assert_eq!(store.count().await.unwrap(), 2, "a directory is no entry");
+    assert!(!store.delete(&key(3)).await.unwrap());
+    assert!(
+        store.delete(&key(2)).await.unwrap(),
+        "deleted despite the directory"
+    );
+    assert_eq!(store.clear().await.unwrap(), 1);
+    assert!(store.record_path(&key(3)).is_dir(), "left alone");
+}
+
+/// The byte bound counts what an entry's files hold, not the size its record claims: one
+/// record claiming the largest size there is made the bound evict every other entry.
+#[tokio::test]
+async fn the_bound_counts_what_files_hold_not_what_records_claim() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::open(dir.path()).unwrap();
+    put_and_edit(&store, 1, |doc| doc["size"] = u64::MAX.into()).await;
+    for n in 2..=4 {
+        put(&store, n).await;
+    }
+    drop(store);
+    let bounded = FsStore::builder()
+        .max_bytes(1 << 20)
+        .open(dir.path())
+        .unwrap();
+    for n in 1..=4 {
+        assert!(bounded.get(&key(n)).await.unwrap().is_some(), "{n} evicted");
+    }
+}
+
+/// A record file far longer than any record (a sparse file of 16 GiB) is unreadable, not read
+/// whole: reading it took memory without bound at every lookup, listing and count.
+#[tokio::test]
+async fn a_record_file_longer_than_any_record_is_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::open(dir.path()).unwrap();
+    put(&store, 1).await;
+    let record = store.record_path(&key(1));
+    let doc = json(&record);
+    assert_eq!(doc["key"], key(1).as_str());
+    std::fs::File::options()
+        .write(true)
+        .open(&record)
+        .unwrap()
+        .set_len(16 << 30)
+        .expect("a sparse file (every common file system makes one)");
+    let read = tokio::time::timeout(Duration::from_secs(20), store.get(&key(1))).await;
+    assert!(read.expect("read at once").unwrap().is_none());
+    assert!(store.delete(&key(1)).await.unwrap());
+}
