@@ -86,8 +86,14 @@ impl Layout {
         self.lock_dir(&self.shard_dir(key))
     }
 
+    /// Locks the shard directory `dir` (see [`Layout::lock`]) through its lock file, which
+    /// must be a regular file: anything else there (a link committed with the cache, a FIFO)
+    /// fails the writes of the shard with an error naming it, never followed nor waited on.
+    /// It is not removed: a writer that removed it could remove the lock file another writer
+    /// had just made and locked, and the two would then hold locks on two files.
     pub(crate) fn lock_dir(&self, dir: &Path) -> Result<File, StoreError> {
-        let file = open_own_file(&dir.join(LOCK_FILE)).map_err(io_error)?;
+        let path = dir.join(LOCK_FILE);
+        let file = open_own_file(&path, OpenOwn::Existing).map_err(io_error)?;
         fs2::FileExt::lock_exclusive(&file).map_err(io_error)?;
         Ok(file)
     }
@@ -152,20 +158,31 @@ pub(crate) fn own_dir(dir: &Path) -> io::Result<()> {
     )))
 }
 
+/// What [`open_own_file`] does with something other than a regular file at its path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OpenOwn {
+    /// Refuses it, with an error naming the path.
+    Existing,
+    /// Removes it (itself, not what a link points at) and makes the file: for a file whose
+    /// presence is all that counts (a group marker), which two writers may make at once.
+    Replacing,
+}
+
 /// Opens the store's own file at `path` for writing (a group marker, a shard's lock),
-/// creating it when absent, without following a link there: a link committed or planted
-/// under such a name made the store create, or empty, whatever it pointed at. A link there
-/// (or a FIFO, socket or device: nothing the store makes, and a FIFO blocked the open for
-/// good) is removed first, itself, not what it points at; a directory is an error naming it.
-pub(crate) fn open_own_file(path: &Path) -> io::Result<File> {
+/// creating it when absent, never through a link there nor blocked by a FIFO: a link
+/// committed or planted under such a name made the store create, or empty, whatever it
+/// pointed at, and a FIFO blocked the open for good. Something else than a regular file there
+/// is refused, or removed first as `others` says; a directory is always refused.
+pub(crate) fn open_own_file(path: &Path, others: OpenOwn) -> io::Result<File> {
+    let not_a_file = || {
+        io::Error::other(format!(
+            "{} is not a regular file, where the cache keeps a file of its own: remove it",
+            path.display()
+        ))
+    };
     match fs::symlink_metadata(path) {
         Ok(found) if found.is_file() => {}
-        Ok(found) if found.is_dir() => {
-            return Err(io::Error::other(format!(
-                "{} is a directory where the cache keeps a file of its own: remove it",
-                path.display()
-            )));
-        }
+        Ok(found) if found.is_dir() || others == OpenOwn::Existing => return Err(not_a_file()),
         Ok(_) => match fs::remove_file(path) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -176,11 +193,18 @@ pub(crate) fn open_own_file(path: &Path) -> io::Result<File> {
     }
     let mut options = File::options();
     options.create(true).truncate(false).write(true);
-    // Should a link appear between the check and the open, the open fails rather than
-    // follow it.
+    // Should a link or a FIFO appear between the check and the open, the open fails (a link)
+    // or returns at once (a FIFO, then refused below) rather than follow or wait.
     #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW);
-    options.open(path)
+    std::os::unix::fs::OpenOptionsExt::custom_flags(
+        &mut options,
+        libc::O_NOFOLLOW | libc::O_NONBLOCK,
+    );
+    let file = options.open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(not_a_file());
+    }
+    Ok(file)
 }
 
 /// Removes a file; a file already gone is fine (another writer or a sweep was first). A

@@ -72,6 +72,22 @@
 //! sweep removes). Reading, the middleware asks for the body's file instead of its bytes
 //! when it is larger than its `max_body_size`, and streams it.
 //!
+//! # Files edited, committed or shared by hand
+//!
+//! Anything may sit under the store's names in a directory people edit or share, and the
+//! store never writes outside its own directories, never waits on it and never loses an
+//! entry for it:
+//! - a link is never followed: one under a record's or a body's name is not read, one under
+//!   a group marker's name is replaced by the marker, and one under a lock file's name (or
+//!   a FIFO) fails the writes of its shard with an error naming it, until it is removed (a
+//!   writer removing it could remove a lock another writer had just made and taken);
+//! - a directory under a file's name is no entry, and fails no delete or `clear`;
+//! - an entry whose body file is gone, or names a body that is not its own or that no file
+//!   can have, reads as an unreadable entry: listed, and deleted by key or by `clear`; a
+//!   record file over 64 MiB (far more than any record) is unreadable, not read;
+//! - the byte bound counts what an entry's files hold, not the `size` its record claims,
+//!   and evicts an entry larger than itself first.
+//!
 //! Writes are not synced to disk: a power loss can lose recent writes, and a file cut
 //! short by one reads as a miss (the codec checks lengths), never as a wrong response.
 //! Renaming over a file that another process has open is what makes readers safe; that is

@@ -10,8 +10,8 @@ use bytes::Bytes;
 use cache_core::{BodyFile, CacheKey, EntryMeta, Opened, StoreError, StoredEntry};
 
 use crate::layout::{
-    FileKind, Layout, TEMP_PREFIX, classify, io_error, is_abandoned, is_kind, open_own_file,
-    own_dir, remove_if_present, unique_suffix, write_temp,
+    FileKind, Layout, OpenOwn, TEMP_PREFIX, classify, io_error, is_abandoned, is_kind,
+    open_own_file, own_dir, remove_if_present, unique_suffix, write_temp,
 };
 use crate::record::{Record, unhex};
 
@@ -322,8 +322,9 @@ fn commit_if(
 /// committed) record naming `../x` or `/home/u/.ssh/authorized_keys` names neither.
 fn is_own_body(name: &str, key: &CacheKey) -> bool {
     // A name, not a path: `{key}./../../x.body` classifies as a body of the key. Nor one no
-    // file can have (a NUL, more than 255 bytes): looking it up failed with an error other
-    // than "not found", and every read, listing and delete of the entry with it.
+    // file can have (a NUL, more than 255 bytes; other limits of a file system are met by
+    // `not_a_file_name`): looking it up failed with an error other than "not found", and
+    // every read, listing and delete of the entry with it.
     let bare = !name.contains(['/', '\\', '\0']) && name.len() <= LONGEST_FILE_NAME;
     bare && classify(name).is_some_and(|(k, kind)| k == *key && kind == FileKind::Body)
 }
@@ -339,7 +340,28 @@ fn own_body_path(layout: &Layout, key: &CacheKey, name: &str) -> io::Result<Opti
         return Ok(None);
     }
     let path = layout.shard_dir(key).join(name);
-    Ok(is_regular(&path)?.then_some(path))
+    Ok(not_a_file_name(is_regular(&path))?
+        .unwrap_or(false)
+        .then_some(path))
+}
+
+/// `result` of a look-up of a body file by the name a record gives, with a name this file
+/// system cannot have (too long for it, or with a character it refuses) as `Ok(None)`: no
+/// body of the entry's own, as a name [`is_own_body`] refuses, where the error failed every
+/// read, count and delete of the entry.
+fn not_a_file_name<T>(result: io::Result<T>) -> io::Result<Option<T>> {
+    match result {
+        Ok(found) => Ok(Some(found)),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::InvalidFilename | io::ErrorKind::InvalidInput
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// The body file `name` of `key`'s record opened with its length ([`open_regular`]), where
@@ -352,7 +374,7 @@ fn open_own_body(
     if !is_own_body(name, key) {
         return Ok(None);
     }
-    open_regular(&layout.shard_dir(key).join(name))
+    Ok(not_a_file_name(open_regular(&layout.shard_dir(key).join(name)))?.flatten())
 }
 
 /// Removes the files of `old` that `new` does not use: its body (only one of its own, see
@@ -381,7 +403,8 @@ fn mark_group(layout: &Layout, group: &CacheKey, key: &CacheKey) -> Result<(), S
     let mut attempts = 0;
     loop {
         let made = own_dir(&layout.group_dir(group))
-            .and_then(|()| open_own_file(&layout.group_marker(group, key)).map(drop));
+            .and_then(|()| open_own_file(&layout.group_marker(group, key), OpenOwn::Replacing))
+            .map(drop);
         match made {
             Ok(()) => return Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound && attempts < 3 => attempts += 1,
@@ -625,9 +648,19 @@ pub(crate) fn sweep_shard(layout: &Layout, shard: u8, now: SystemTime) -> Result
 }
 
 /// Whether anything is at `path` (links not followed).
-pub(crate) fn exists(path: &Path) -> Result<bool, StoreError> {
+fn exists(path: &Path) -> Result<bool, StoreError> {
     match fs::symlink_metadata(path) {
         Ok(_) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(io_error(e)),
+    }
+}
+
+/// Whether a regular file is at `path` (links not followed): a record, readable or not, is
+/// one; a link, FIFO or directory under a record's name is no version's record.
+pub(crate) fn is_record_file(path: &Path) -> Result<bool, StoreError> {
+    match fs::symlink_metadata(path) {
+        Ok(found) => Ok(found.is_file()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(io_error(e)),
     }

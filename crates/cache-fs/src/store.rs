@@ -248,7 +248,7 @@ impl Inner {
                     // A record this version cannot read (a later version's format, sharing
                     // the directory) may be of this group: not ours to judge, as its body is
                     // not (`sweep_shard`). Only with no record at all is the marker stale.
-                    None => !ops::exists(&self.layout.record(&key))?,
+                    None => !ops::is_record_file(&self.layout.record(&key))?,
                 };
                 if stale {
                     removed += u64::from(crate::layout::remove_if_present(&marker)?);
@@ -267,7 +267,7 @@ impl Inner {
             return Ok(());
         };
         let _one = self.evicting.lock().unwrap_or_else(|e| e.into_inner());
-        let records = self.scan_counted()?;
+        let records = self.scan_counted(max)?;
         let mut total = records
             .iter()
             .map(|(_, size)| *size)
@@ -281,14 +281,17 @@ impl Inner {
         Ok(())
     }
 
-    /// Every readable record, with the bytes its entry holds on disk
-    /// ([`ops::stored_size`]). What the bound counts, not the size a record claims: anyone
-    /// may edit a record, and one claiming the largest size there is made the bound evict
-    /// every other entry (one claiming none kept a large body out of the count).
-    fn scan_counted(&self) -> Result<Vec<(Record, u64)>, StoreError> {
+    /// Every readable record, with the bytes the bound `max` counts its entry at: what its
+    /// files hold ([`ops::stored_size`]), not the size its record claims (anyone may edit a
+    /// record: one claiming the largest size there is made the bound evict every other
+    /// entry, one claiming none kept a large body out of the count). An entry over `max` (a
+    /// sparse body file claiming exabytes; one written before the bound was set) counts as
+    /// `max + 1`: counted whole, it saturated the total, which then stayed over the bound
+    /// whatever was evicted.
+    fn scan_counted(&self, max: u64) -> Result<Vec<(Record, u64)>, StoreError> {
         let records = self.scan()?.into_iter().map(|record| {
             let size = ops::stored_size(&self.layout, &record);
-            (record, size)
+            (record, size.min(max.saturating_add(1)))
         });
         Ok(records.collect())
     }
@@ -303,7 +306,8 @@ impl Inner {
     }
 
     /// Deletes the entries of `records` (each with the bytes it was counted at, `total` in
-    /// all), oldest first, until the total is at most `target`; returns the total left. Only
+    /// all), those larger than `target` first, then the oldest, until the total is at most
+    /// `target`; returns the total left. Only
     /// the entries counted go: not one written under the same key since, nor a record that
     /// cannot be read now (another version's, damaged), which cannot be told from one
     /// written since.
@@ -313,7 +317,9 @@ impl Inner {
         mut total: u64,
         target: u64,
     ) -> Result<u64, StoreError> {
-        records.sort_by_key(|(r, _)| r.created_at_ms);
+        // An entry larger than the target never fits: it goes first, before any older one
+        // that would.
+        records.sort_by_key(|(r, size)| (*size <= target, r.created_at_ms));
         for (old, size) in records {
             if total <= target {
                 break;
@@ -562,7 +568,7 @@ mod tests {
             let entry = StoredEntry::new(meta, Bytes::from(vec![b'x'; 1000]));
             store.put(entry).await.unwrap();
         }
-        let counted = store.inner.scan_counted().unwrap();
+        let counted = store.inner.scan_counted(u64::MAX).unwrap();
         assert_eq!(counted.len(), 3);
         // Entry 0, the oldest, is written again meanwhile, by a version of a later format.
         let path = store.record_path(&key(0));

@@ -12,7 +12,7 @@ use cache_core::{CacheStore, Opened};
 use cache_fs::FsStore;
 
 mod common;
-use common::{bodies, json, put_and_edit, response_entry};
+use common::{bodies, chain, json, put_and_edit, response_entry};
 
 /// Where the store keeps the marker listing `n` in URL group `g`.
 fn marker(root: &Path, g: u64, n: u64) -> PathBuf {
@@ -30,23 +30,20 @@ async fn put(store: &FsStore, n: u64) {
 
 /// A link under a group marker's name (committed with the cache, pointing at a file of the
 /// user's) is replaced by the marker, not written through: the store created markers with
-/// `File::create`, which follows the link and empties its target. Nor is a link under a
-/// shard's lock file followed.
+/// `File::create`, which follows the link and empties its target.
 #[cfg(unix)]
 #[tokio::test]
-async fn links_under_the_store_s_own_file_names_are_not_followed() {
+async fn links_under_group_marker_names_are_replaced_not_followed() {
     let dir = tempfile::tempdir().unwrap();
     let outside = tempfile::tempdir().unwrap();
     let store = FsStore::open(dir.path()).unwrap();
     let precious = outside.path().join("precious");
     std::fs::write(&precious, b"the user's own file").unwrap();
     let created_through_link = outside.path().join("made-by-the-cache");
-    let lock_target = outside.path().join("lock-target");
     let group_dir = marker(dir.path(), 1, 1).parent().unwrap().to_path_buf();
     std::fs::create_dir_all(&group_dir).unwrap();
     std::os::unix::fs::symlink(&precious, marker(dir.path(), 1, 1)).unwrap();
     std::os::unix::fs::symlink(&created_through_link, marker(dir.path(), 1, 2)).unwrap();
-    std::os::unix::fs::symlink(&lock_target, lock_file(&store)).unwrap();
 
     for n in 1..=3 {
         put(&store, n).await;
@@ -54,7 +51,6 @@ async fn links_under_the_store_s_own_file_names_are_not_followed() {
 
     assert_eq!(std::fs::read(&precious).unwrap(), b"the user's own file");
     assert!(!created_through_link.exists(), "a file made through a link");
-    assert!(!lock_target.exists(), "a lock file made through a link");
     for n in 1..=2 {
         let found = std::fs::symlink_metadata(marker(dir.path(), 1, n)).unwrap();
         assert!(found.is_file(), "marker {n} is a file of the store's");
@@ -77,25 +73,45 @@ fn lock_file(store: &FsStore) -> PathBuf {
     store.record_path(&key(1)).with_file_name(".lock")
 }
 
-/// A FIFO under a shard's lock file does not hold its writers: opening it for writing blocked
-/// every write of the shard for good.
+/// A link or a FIFO under a shard's lock file is neither followed nor waited on: the shard's
+/// writes fail with an error naming it (it is not removed: a writer removing it could remove
+/// the lock file another had just made and locked), and go through once it is gone. Opening
+/// a FIFO for writing blocked every write of the shard for good; a link made its target.
 #[cfg(unix)]
 #[tokio::test]
-async fn a_fifo_under_a_lock_file_does_not_hold_writes() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = FsStore::open(dir.path()).unwrap();
-    let fifo = std::process::Command::new("mkfifo")
-        .arg(lock_file(&store))
-        .status()
-        .expect("mkfifo (coreutils) runs");
-    assert!(fifo.success(), "mkfifo made the FIFO");
-    let written = tokio::time::timeout(Duration::from_secs(10), put(&store, 1)).await;
-    if written.is_err() {
-        // A reader on the FIFO lets the blocked open end, so the test fails, not hangs.
-        drop(std::fs::File::open(lock_file(&store)));
-        panic!("a write blocked opening a FIFO as its shard's lock");
+async fn links_and_fifos_under_a_lock_file_fail_writes_never_followed() {
+    let outside = tempfile::tempdir().unwrap();
+    let lock_target = outside.path().join("lock-target");
+    for fifo in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::open(dir.path()).unwrap();
+        let lock = lock_file(&store);
+        if fifo {
+            let made = std::process::Command::new("mkfifo")
+                .arg(&lock)
+                .status()
+                .expect("mkfifo (coreutils) runs");
+            assert!(made.success(), "mkfifo made the FIFO");
+        } else {
+            std::os::unix::fs::symlink(&lock_target, &lock).unwrap();
+        }
+        let write = store.put(response_entry(1, &EntryCodec::new()));
+        let written = tokio::time::timeout(Duration::from_secs(10), write).await;
+        let Ok(written) = written else {
+            // A reader on the FIFO lets the blocked open end, so the test fails, not hangs.
+            drop(std::fs::File::open(&lock));
+            panic!("a write blocked opening a FIFO as its shard's lock");
+        };
+        let refused = chain(&written.expect_err("written through"));
+        assert!(
+            refused.contains(".lock"),
+            "the error names the lock: {refused}"
+        );
+        assert!(!lock_target.exists(), "a lock file made through a link");
+        std::fs::remove_file(&lock).unwrap();
+        put(&store, 1).await;
+        assert!(store.get(&key(1)).await.unwrap().is_some());
     }
-    assert!(store.get(&key(1)).await.unwrap().is_some());
 }
 
 /// An entry whose body file is gone (left out of a commit or a copy, deleted by hand) reads
@@ -151,7 +167,8 @@ async fn body_names_no_file_can_have_make_an_entry_unreadable_not_an_error() {
 
 /// The sweep leaves the group marker of a record this version cannot read (a later version's
 /// format, sharing the directory), as it leaves its body: it removed the marker, and the
-/// later version's URL lookups, deletes and invalidations missed the entry.
+/// later version's URL lookups, deletes and invalidations missed the entry. A marker of no
+/// record, or of something else under a record's name, goes.
 #[tokio::test]
 async fn a_sweep_keeps_the_marker_of_a_record_it_cannot_read() {
     let dir = tempfile::tempdir().unwrap();
@@ -159,6 +176,10 @@ async fn a_sweep_keeps_the_marker_of_a_record_it_cannot_read() {
     put_and_edit(&store, 1, |doc| doc["format"] = 2.into()).await;
     put(&store, 2).await;
     std::fs::remove_file(store.record_path(&key(2))).unwrap();
+    // A directory under a record's name is no version's record: its marker is stale too.
+    put(&store, 3).await;
+    std::fs::remove_file(store.record_path(&key(3))).unwrap();
+    std::fs::create_dir(store.record_path(&key(3))).unwrap();
     store.sweep().await.unwrap();
     assert!(
         marker(dir.path(), 1, 1).exists(),
@@ -167,6 +188,10 @@ async fn a_sweep_keeps_the_marker_of_a_record_it_cannot_read() {
     assert!(
         !marker(dir.path(), 1, 2).exists(),
         "a marker of no record stays"
+    );
+    assert!(
+        !marker(dir.path(), 1, 3).exists(),
+        "a marker of a directory stays"
     );
 }
 
@@ -212,23 +237,52 @@ async fn the_bound_counts_what_files_hold_not_what_records_claim() {
     }
 }
 
-/// A record file far longer than any record (a sparse file of 16 GiB) is unreadable, not read
-/// whole: reading it took memory without bound at every lookup, listing and count.
+/// A record file longer than any record (64 MiB) is unreadable, not read whole: a sparse
+/// file of terabytes took memory without bound at every lookup, listing and count. Here a
+/// record that would read (JSON takes the trailing spaces) made just too long.
 #[tokio::test]
 async fn a_record_file_longer_than_any_record_is_not_read() {
     let dir = tempfile::tempdir().unwrap();
     let store = FsStore::open(dir.path()).unwrap();
     put(&store, 1).await;
     let record = store.record_path(&key(1));
-    let doc = json(&record);
-    assert_eq!(doc["key"], key(1).as_str());
+    let mut padded = std::fs::read(&record).unwrap();
+    padded.resize(64 << 20 | 1, b' ');
+    assert_eq!(json(&record)["key"], key(1).as_str());
+    std::fs::write(&record, &padded).unwrap();
+    assert!(store.get(&key(1)).await.unwrap().is_none(), "read whole");
+    assert!(store.delete(&key(1)).await.unwrap());
+}
+
+/// A body file claiming more bytes than the bound (a sparse file of a terabyte, or an entry
+/// written before the bound was set) is evicted first, alone: counted whole it saturated
+/// the total, and the bound evicted every older entry before it.
+#[tokio::test]
+async fn an_entry_over_the_bound_is_evicted_first_and_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::open(dir.path()).unwrap();
+    for n in 1..=4 {
+        put(&store, n).await;
+    }
+    let [body] = bodies(&store, 4)
+        .into_iter()
+        .filter(|body| body.to_string_lossy().contains(key(4).as_str()))
+        .collect::<Vec<_>>()
+        .try_into()
+        .expect("one body file of entry 4");
     std::fs::File::options()
         .write(true)
-        .open(&record)
+        .open(&body)
         .unwrap()
-        .set_len(16 << 30)
+        .set_len(1 << 40)
         .expect("a sparse file (every common file system makes one)");
-    let read = tokio::time::timeout(Duration::from_secs(20), store.get(&key(1))).await;
-    assert!(read.expect("read at once").unwrap().is_none());
-    assert!(store.delete(&key(1)).await.unwrap());
+    drop(store);
+    let bounded = FsStore::builder()
+        .max_bytes(1 << 20)
+        .open(dir.path())
+        .unwrap();
+    for n in 1..=3 {
+        assert!(bounded.get(&key(n)).await.unwrap().is_some(), "{n} evicted");
+    }
+    assert_eq!(bounded.count().await.unwrap(), 3, "the large one went");
 }

@@ -11,7 +11,7 @@ use cache_fs::FsStore;
 use futures_util::StreamExt;
 
 mod common;
-use common::{bodies, files_under, json, put_and_edit, response_entry};
+use common::{bodies, chain, files_under, json, put_and_edit, response_entry};
 
 #[tokio::test]
 async fn files_are_where_the_docs_say_and_readable() {
@@ -483,17 +483,6 @@ async fn links_fifos_and_directories_under_a_record_name_are_not_read() {
         .unwrap();
     assert!(store.get(&key(1)).await.unwrap().is_some());
     assert!(kept_elsewhere.exists());
-}
-
-/// An error with its sources, as a log line shows it.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text = format!("{text}: {cause}");
-        source = cause.source();
-    }
-    text
 }
 
 /// A directory of the store's that is a link (committed with the cache, pointing anywhere)

@@ -68,3 +68,14 @@ pub fn response_entry(n: u64, codec: &EntryCodec) -> StoredEntry {
     .with_url_group(Some(group(1)));
     StoredEntry::new(meta, value)
 }
+
+/// An error with its sources, as a log line shows it.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text = format!("{text}: {cause}");
+        source = cause.source();
+    }
+    text
+}
