@@ -71,7 +71,8 @@ pub enum Command {
         /// The URL (as requested).
         #[arg(required_unless_present = "key", conflicts_with = "key")]
         url: Option<String>,
-        /// The entry under this cache key instead.
+        /// The entry under this cache key instead (also one the store holds but cannot
+        /// read: damaged, or of a later version's format).
         #[arg(long)]
         key: Option<String>,
     },

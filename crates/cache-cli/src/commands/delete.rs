@@ -59,10 +59,38 @@ pub async fn remove(
     }
     newer.refuse()?;
     if present.is_empty() {
+        if let Some(key) = key {
+            return remove_unreadable(cx, &**store, key, &what).await;
+        }
         return Err(CliError::NotFound(format!("no entry for {what}")));
     }
     let deleted = delete_each(cx, &**store, &present).await?;
     report(cx, deleted)
+}
+
+/// `rm --key` of a key under which nothing could be read: a record the store holds but
+/// cannot read (damaged, or of a later version's format) is not listed, and no other
+/// command but `purge --all` reached it. Named by its key, it is deleted as the store
+/// deletes what it cannot read; [`CliError::NotFound`] when there was nothing at all.
+async fn remove_unreadable(
+    cx: &Context,
+    store: &dyn CacheStore,
+    key: &str,
+    what: &str,
+) -> Result<(), CliError> {
+    let deleted = store
+        .delete(&parse_key(key)?)
+        .await
+        .map_err(|e| CliError::store(format!("deleting from {}", cx.name), e))?;
+    if !deleted {
+        return Err(CliError::NotFound(format!("no entry for {what}")));
+    }
+    if !cx.json {
+        eprintln!(
+            "the entry under {what} could not be read (damaged, or a later version's): deleted as asked"
+        );
+    }
+    report(cx, 1)
 }
 
 /// Deletes the entries `filter` keeps, or all with `all`, after asking (unless `yes`).
@@ -213,5 +241,24 @@ mod tests {
             .unwrap();
         assert_eq!(counted.gets(), 0, "values read whole");
         assert!(counted.inner.get(&key).await.unwrap().is_none(), "removed");
+    }
+
+    /// `rm --key` of a record the store holds but cannot read (damaged here) deletes it: it
+    /// answered "no entry" while the record stayed, listed by no command, so that only
+    /// `purge --all` removed it. A key with nothing under it is still "no entry".
+    #[tokio::test]
+    async fn removing_by_key_takes_a_record_that_cannot_be_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let counted = CountedGets::open(dir.path());
+        let key = CacheKey::from_digest([7; 16]);
+        counted.put_response(key, b"body".to_vec()).await;
+        let record = counted.inner.record_path(&key);
+        std::fs::write(&record, b"{ damaged").unwrap();
+        let store: Arc<dyn CacheStore> = counted.clone();
+        let cx = Context::for_tests();
+        remove(&cx, &store, None, Some(key.as_str())).await.unwrap();
+        assert!(!record.exists(), "the damaged record stayed");
+        let again = remove(&cx, &store, None, Some(key.as_str())).await;
+        assert!(matches!(again, Err(CliError::NotFound(_))), "{again:?}");
     }
 }
