@@ -88,17 +88,20 @@ pub enum Command {
         #[arg(short, long)]
         yes: bool,
     },
-    /// Copy every entry into a readable directory (created if needed).
+    /// Copy every entry into a readable directory (created if needed), replacing an
+    /// entry already there under the same key.
     Export {
         /// The directory.
         dir: PathBuf,
     },
-    /// Copy every entry of a directory written by `export` into the store.
+    /// Copy every entry of a directory written by `export` into the store, replacing an
+    /// entry the store holds under the same key (the directory's, even when older).
     Import {
         /// The directory.
         dir: PathBuf,
     },
-    /// Copy every entry of one store into another (created if needed).
+    /// Copy every entry of one store into another (created if needed), replacing an entry
+    /// the other holds under the same key.
     Copy {
         /// The store to read.
         from: String,
