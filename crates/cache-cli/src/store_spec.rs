@@ -457,10 +457,14 @@ fn dynamo_config_from_env() -> Result<aws_sdk_dynamodb::Config, CliError> {
         ));
     };
     let credentials = Credentials::new(key_id, secret, var("AWS_SESSION_TOKEN"), None, "env");
+    // Timeouts: the SDK has none, and a server that never answers held the command for good.
+    let timeouts =
+        reqwest_caching::cache_dynamodb::timeouts(reqwest_caching::cache_dynamodb::DEFAULT_TIMEOUT);
     let mut config = aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(region))
-        .credentials_provider(credentials);
+        .credentials_provider(credentials)
+        .timeout_config(timeouts);
     if let Some(endpoint) = var("AWS_ENDPOINT_URL_DYNAMODB").or_else(|| var("AWS_ENDPOINT_URL")) {
         config = config.endpoint_url(endpoint);
     }

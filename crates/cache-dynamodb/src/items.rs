@@ -97,7 +97,9 @@ pub(crate) fn meta_of(item: &Item) -> Option<EntryMeta> {
     }
     let key: CacheKey = item.get(KEY)?.as_s().ok()?.parse().ok()?;
     let url = item.get(URL)?.as_s().ok()?;
-    let created = get_n(item, CREATED)?;
+    // Before 1970 (a foreign or hand-edited item; ours are never): read as 1970, a delete on
+    // its creation never matched it, so no purge removed it and no revalidation renewed it.
+    let created = get_n(item, CREATED).filter(|created| *created >= 0)?;
     let expires = match item.get(EXPIRES) {
         None => None,
         Some(_) => Some(from_millis(get_n(item, EXPIRES)?)),
@@ -111,6 +113,14 @@ pub(crate) fn meta_of(item: &Item) -> Option<EntryMeta> {
         .with_url_group(optional_key(URL_GROUP)?)
         .with_variant_of(optional_key(VARIANT_OF)?);
     Some(meta)
+}
+
+/// The key of an entry item created before 1970 (see [`meta_of`]); `None` for any other.
+pub(crate) fn created_before_1970(item: &Item) -> Option<CacheKey> {
+    if item.get(KIND)?.as_s().ok()? != KIND_ENTRY || get_n(item, CREATED)? >= 0 {
+        return None;
+    }
+    item.get(KEY)?.as_s().ok()?.parse().ok()
 }
 
 /// The key of a chunk item kept for good (confirmed, with no deletion time); `None` for any

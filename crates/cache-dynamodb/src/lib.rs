@@ -24,18 +24,25 @@
 //! written last, so a reader never assembles half an entry, and one racing an overwrite sees a
 //! miss. Values over 4 GiB are refused (`StoreError::TooLarge`), and an item claiming more
 //! chunks than that takes is read as no entry (and deleted) rather than trusted to list them.
-//! Scans page through `LastEvaluatedKey`; batch writes retry unprocessed items.
+//! Scans page through `LastEvaluatedKey` (an empty one ends them; one repeating its page's
+//! start is an error, never an endless loop); batch writes retry unprocessed items. An entry
+//! item created before 1970 (never written by this crate) is no entry, and a sweep
+//! ([`delete_expired`](cache_core::CacheStore::delete_expired)) removes it, as it removes an
+//! entry past its deletion time whether or not it expired.
 //!
 //! This crate depends on `aws-sdk-dynamodb` with one HTTP client and Tokio only, and not on
 //! `aws-config`: build the client with aws-config in your application, or use
-//! [`DynamoStoreBuilder::open_local`] with static test credentials.
+//! [`DynamoStoreBuilder::open_local`] with static test credentials. The SDK sets no timeouts
+//! by default, so a server that never answers holds a request for good: `open_local`'s
+//! client times out connecting and each attempt ([`DynamoStoreBuilder::timeout`], 5 s by
+//! default); give a client of your own [`timeouts`].
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 mod items;
 mod store;
 
-pub use store::{DynamoStore, DynamoStoreBuilder};
+pub use store::{DEFAULT_TIMEOUT, DynamoStore, DynamoStoreBuilder, timeouts};
 
 /// Re-exported so users name the same version this crate uses.
 pub use aws_sdk_dynamodb;

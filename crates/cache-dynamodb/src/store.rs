@@ -53,6 +53,7 @@ pub struct DynamoStoreBuilder {
     table: String,
     ttl_offset: Option<Duration>,
     decoded_copies: u64,
+    timeout: Duration,
 }
 
 impl Default for DynamoStoreBuilder {
@@ -61,8 +62,31 @@ impl Default for DynamoStoreBuilder {
             table: "reqwest_http_cache".to_owned(),
             ttl_offset: Some(Duration::from_secs(3600)),
             decoded_copies: DEFAULT_DECODED_COPIES_BYTES,
+            timeout: DEFAULT_TIMEOUT,
         }
     }
+}
+
+/// How long [`DynamoStoreBuilder::open_local`]'s client waits to connect, and for each
+/// attempt of a request, unless told otherwise: 5 s.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The SDK's timeouts for a client of the cache: connecting and each attempt of a request
+/// bounded by `timeout`. The SDK sets none by default, so a server that accepts connections
+/// and never answers (or an address that drops packets) held a request, the store's open
+/// among them, for good. For a client you configure yourself
+/// ([`DynamoStoreBuilder::with_client`]).
+///
+/// ```
+/// use std::time::Duration;
+/// let timeouts = cache_dynamodb::timeouts(Duration::from_secs(2));
+/// assert_eq!(timeouts.connect_timeout(), Some(Duration::from_secs(2)));
+/// ```
+pub fn timeouts(timeout: Duration) -> aws_sdk_dynamodb::config::timeout::TimeoutConfig {
+    aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+        .connect_timeout(timeout)
+        .operation_attempt_timeout(timeout)
+        .build()
 }
 
 impl DynamoStoreBuilder {
@@ -92,12 +116,28 @@ impl DynamoStoreBuilder {
         self
     }
 
+    /// How long [`open_local`](Self::open_local)'s client waits to connect, and for each
+    /// attempt of a request (default [`DEFAULT_TIMEOUT`], 5 s): a server that does not
+    /// answer fails the open within a few times this, rather than hold it for good.
+    ///
+    /// ```
+    /// let builder = cache_dynamodb::DynamoStore::builder().timeout(std::time::Duration::from_secs(2));
+    /// # let _ = builder;
+    /// ```
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
     /// Uses a client you configured (with aws-config or by hand); creates the table if needed.
+    /// Give the client timeouts ([`timeouts`]): the SDK has none by default, and a server
+    /// that never answers holds the open for good.
     ///
     /// # Errors
     ///
-    /// [`StoreError::Unavailable`] when DynamoDB cannot be reached; [`StoreError::Backend`] when
-    /// the table cannot be created.
+    /// [`StoreError::Unavailable`] when DynamoDB cannot be reached or does not answer in
+    /// the client's time (that is not retried: each attempt took the whole timeout);
+    /// [`StoreError::Backend`] when the table cannot be created.
     pub async fn with_client(self, client: Client) -> Result<DynamoStore, StoreError> {
         let store = DynamoStore {
             client,
@@ -108,10 +148,12 @@ impl DynamoStoreBuilder {
         // A server error while the table is set up (DynamoDB Local answers `InternalFailure`
         // now and then under load; the service can too) is retried: every step is
         // idempotent, and giving up would leave the caller without a cache for a blip.
+        // A request nothing answered in time is not retried: each took the client's whole
+        // timeout, several times over with the SDK's own retries.
         let mut pause = Duration::from_millis(250);
         for _ in 0..4 {
             match store.ensure_table().await {
-                Err(StoreError::Unavailable { .. }) => {
+                Err(error @ StoreError::Unavailable { .. }) if !timed_out(&error) => {
                     tokio::time::sleep(pause).await;
                     pause *= 2;
                 }
@@ -134,6 +176,7 @@ impl DynamoStoreBuilder {
             .region(Region::new(region.to_owned()))
             .endpoint_url(endpoint)
             .credentials_provider(Credentials::new("local", "local", None, None, "static"))
+            .timeout_config(timeouts(self.timeout))
             .build();
         self.with_client(Client::from_conf(config)).await
     }
@@ -527,11 +570,11 @@ impl DynamoStore {
         let mut all = Vec::new();
         let mut start = None;
         loop {
-            let (items, next) = self.scan_page(start, false).await?;
+            let (items, next) = self.scan_page(start.clone(), false).await?;
             all.extend(items.into_iter().filter(|i| !is_past_retention(i, now)));
-            match next {
-                Some(next) => start = Some(next),
-                None => return Ok(all),
+            start = next_page(&start, next)?;
+            if start.is_none() {
+                return Ok(all);
             }
         }
     }
@@ -637,7 +680,8 @@ impl CacheStore for DynamoStore {
         let pages = futures_util::stream::try_unfold(Some(None), move |start| async move {
             let Some(start) = start else { return Ok(None) };
             let now = SystemTime::now();
-            let (items, next) = self.scan_page(start, false).await?;
+            let (items, next) = self.scan_page(start.clone(), false).await?;
+            let next = next_page(&start, next)?;
             let metas: Vec<Result<EntryMeta, StoreError>> = items
                 .iter()
                 .filter(|i| !is_past_retention(i, now))
@@ -660,21 +704,18 @@ impl CacheStore for DynamoStore {
         let mut removed = 0;
         let mut start = None;
         loop {
-            let (items, next) = self.scan_page(start, true).await?;
+            let (items, next) = self.scan_page(start.clone(), true).await?;
             removed += items.iter().filter(|i| meta_of(i).is_some()).count() as u64;
             let keys = items
                 .iter()
                 .filter_map(|i| i.get(KEY)?.as_s().ok().cloned())
                 .collect();
             self.delete_keys(keys).await?;
-            match next {
-                Some(next) => start = Some(next),
-                None => {
-                    // Again after: copies a write kept meanwhile may be of entries cleared
-                    // since.
-                    self.copies.clear();
-                    return Ok(removed);
-                }
+            start = next_page(&start, next)?;
+            if start.is_none() {
+                // Again after: copies a write kept meanwhile may be of entries cleared since.
+                self.copies.clear();
+                return Ok(removed);
             }
         }
     }
@@ -704,26 +745,40 @@ impl CacheStore for DynamoStore {
         let mut removed = 0;
         let mut start = None;
         loop {
-            let (items, next) = self.scan_page(start, true).await?;
+            let (items, next) = self.scan_page(start.clone(), true).await?;
             let mut confirmed_chunks = Vec::new();
             for item in &items {
                 let Some(meta) = meta_of(item) else {
+                    if let Some(key) = items::created_before_1970(item) {
+                        // No entry (no read, listing or delete by creation reaches it), and
+                        // with no expiry it would stay for good: gone while still so.
+                        self.delete_on(&key, "#a < :v", CREATED, Some(items::n(0)))
+                            .await?;
+                    }
                     confirmed_chunks.extend(items::chunk_kept_for_good(item).map(str::to_owned));
                     continue;
                 };
                 // An entry past its retention is gone to every read already, so not counted;
                 // it is deleted all the same, as DynamoDB's TTL skips deletion times over five
-                // years old (an import of old entries), which would then stay for good.
-                let counted = !is_past_retention(item, now);
-                if meta.is_expired(now) && self.delete_if_expired(&meta.key, now).await? && counted
-                {
+                // years old (an import of old entries), which would then stay for good. So is
+                // one past its retention but not expired (its deletion time set by hand, say):
+                // no sweep by expiry took it.
+                if is_past_retention(item, now) {
+                    if !meta.is_expired(now) {
+                        self.delete_past_retention(&meta.key, now).await?;
+                    } else {
+                        self.delete_if_expired(&meta.key, now).await?;
+                    }
+                    continue;
+                }
+                if meta.is_expired(now) && self.delete_if_expired(&meta.key, now).await? {
                     removed += 1;
                 }
             }
             self.delete_orphaned_chunks(confirmed_chunks).await?;
-            match next.filter(|next| !next.is_empty()) {
-                Some(next) => start = Some(next),
-                None => return Ok(removed),
+            start = next_page(&start, next)?;
+            if start.is_none() {
+                return Ok(removed);
             }
         }
     }
@@ -801,16 +856,16 @@ impl CacheStore for DynamoStore {
                 .key_condition_expression("#ug = :ug")
                 .expression_attribute_names("#ug", URL_GROUP)
                 .expression_attribute_values(":ug", items::s(url_group.as_str()))
-                .set_exclusive_start_key(start)
+                .set_exclusive_start_key(start.clone())
                 .send()
                 .await
                 .map_err(store_error)?;
             let items = output.items.unwrap_or_default();
             let live = items.iter().filter(|i| !is_past_retention(i, now));
             found.extend(live.filter_map(meta_of));
-            match output.last_evaluated_key {
-                Some(next) => start = Some(next),
-                None => return Ok(found),
+            start = next_page(&start, output.last_evaluated_key)?;
+            if start.is_none() {
+                return Ok(found);
             }
         }
     }
@@ -822,6 +877,18 @@ impl DynamoStore {
     /// expired stays. True when it was deleted.
     async fn delete_if_expired(&self, key: &CacheKey, now: SystemTime) -> Result<bool, StoreError> {
         self.delete_on(key, "#a <= :v", EXPIRES, Some(items::n(to_millis(now))))
+            .await
+    }
+
+    /// Deletes the entry under `key` if its retention is still past at `now` (one
+    /// conditional request: an entry rewritten since stays).
+    async fn delete_past_retention(
+        &self,
+        key: &CacheKey,
+        now: SystemTime,
+    ) -> Result<bool, StoreError> {
+        let now_secs = items::n(to_millis(now) / 1000);
+        self.delete_on(key, "#a <= :v", DELETE_AT, Some(now_secs))
             .await
     }
 
@@ -1021,11 +1088,64 @@ impl DynamoStore {
 }
 
 /// Network failures, timeouts and throttling are transient; the rest are backend errors.
+/// A page's start: DynamoDB's `ExclusiveStartKey`.
+type PageStart = Option<HashMap<String, AttributeValue>>;
+
+/// Where the page after one that began at `start` begins, by its `LastEvaluatedKey`
+/// (`next`): `None` at the end, which an absent or an empty key marks (the API's reference
+/// says so, and services send it; sent back as a start, it was refused, and every listing,
+/// count, clear and URL lookup failed); an error when `next` is the page's own start, as
+/// a server that kept repeating it would be paged forever (and a listing held in memory
+/// grew without bound).
+fn next_page(
+    start: &PageStart,
+    next: Option<HashMap<String, AttributeValue>>,
+) -> Result<PageStart, StoreError> {
+    let next = next.filter(|next| !next.is_empty());
+    if next.is_some() && next == *start {
+        return Err(StoreError::backend(
+            "DynamoDB returned a page's own start as the next one: paging would never end",
+        ));
+    }
+    Ok(next)
+}
+
+/// A request DynamoDB did not answer in the client's time (see [`timeouts`]).
+#[derive(Debug)]
+struct TimedOut(cache_core::BoxError);
+
+impl std::fmt::Display for TimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DynamoDB did not answer in time")
+    }
+}
+
+impl std::error::Error for TimedOut {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
+    }
+}
+
+/// True for a store error of a request DynamoDB did not answer in time.
+fn timed_out(error: &StoreError) -> bool {
+    matches!(error, StoreError::Unavailable { source } if source.is::<TimedOut>())
+}
+
 fn store_error<E, R>(error: SdkError<E, R>) -> StoreError
 where
     E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
+    // The server did not answer (or could not be reached) in the client's time: marked, as
+    // the open does not retry it.
+    let timed_out = match &error {
+        SdkError::TimeoutError(_) => true,
+        SdkError::DispatchFailure(failure) => failure.is_timeout(),
+        _ => false,
+    };
+    if timed_out {
+        return StoreError::unavailable(TimedOut(Box::new(error)));
+    }
     let transient = match &error {
         SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
             true
@@ -1059,3 +1179,28 @@ impl DynamoStore {
 
 #[cfg(test)]
 mod foreign_tests;
+
+#[cfg(test)]
+mod paging_tests {
+    use super::*;
+
+    fn page_key(n: &str) -> HashMap<String, AttributeValue> {
+        HashMap::from([(KEY.to_owned(), items::s(n))])
+    }
+
+    /// An empty `LastEvaluatedKey` ends the paging as an absent one does (it was sent back as
+    /// a start, which the server refuses); one equal to the page's own start is an error
+    /// (a server repeating it was paged forever); any other is the next start.
+    #[test]
+    fn paging_ends_at_an_empty_key_and_never_repeats_a_start() {
+        assert_eq!(next_page(&None, None).unwrap(), None);
+        assert_eq!(next_page(&None, Some(HashMap::new())).unwrap(), None);
+        let start = Some(page_key("a"));
+        assert_eq!(next_page(&start, Some(HashMap::new())).unwrap(), None);
+        assert!(next_page(&start, Some(page_key("a"))).is_err());
+        assert_eq!(
+            next_page(&start, Some(page_key("b"))).unwrap(),
+            Some(page_key("b"))
+        );
+    }
+}

@@ -495,3 +495,115 @@ async fn a_sweep_removes_entries_past_retention() {
     );
     assert_eq!(raw_items(&store).await.len(), 0);
 }
+
+/// Puts `item` as it is into the store's table, with a client of our own (another program's
+/// write, or a hand edit).
+async fn put_raw(
+    store: &DynamoStore,
+    item: std::collections::HashMap<
+        String,
+        cache_dynamodb::aws_sdk_dynamodb::types::AttributeValue,
+    >,
+) {
+    let client = aws_sdk_dynamodb_client(&shared_dynamo().endpoint()).await;
+    client
+        .put_item()
+        .table_name(store.table())
+        .set_item(Some(item))
+        .send()
+        .await
+        .unwrap();
+}
+
+/// An entry item written as this crate writes one, created at `created_ms`, deleted by
+/// DynamoDB at `delete_at_secs` when given.
+fn raw_entry(
+    n: u64,
+    created_ms: i64,
+    delete_at_secs: Option<i64>,
+) -> std::collections::HashMap<String, cache_dynamodb::aws_sdk_dynamodb::types::AttributeValue> {
+    use cache_dynamodb::aws_sdk_dynamodb::primitives::Blob;
+    use cache_dynamodb::aws_sdk_dynamodb::types::AttributeValue;
+    let mut item = std::collections::HashMap::from([
+        (
+            "k".to_owned(),
+            AttributeValue::S(cache_core::testing::key(n).to_string()),
+        ),
+        ("t".to_owned(), AttributeValue::S("e".to_owned())),
+        (
+            "u".to_owned(),
+            AttributeValue::S("https://example.com/".to_owned()),
+        ),
+        ("c".to_owned(), AttributeValue::N(created_ms.to_string())),
+        (
+            "v".to_owned(),
+            AttributeValue::B(Blob::new(b"value".to_vec())),
+        ),
+    ]);
+    if let Some(at) = delete_at_secs {
+        item.insert("l".to_owned(), AttributeValue::N(at.to_string()));
+    }
+    item
+}
+
+/// An entry item created before 1970 (another program's, or edited by hand; this crate never
+/// writes one) is no entry: not listed, and removed by a sweep. It read as created in 1970,
+/// so that a delete on its creation never matched it, and with no expiry it stayed for good.
+#[tokio::test]
+async fn an_item_created_before_1970_is_no_entry_and_is_swept() {
+    let store = local_store(&unique_namespace("before-1970")).await;
+    put_raw(&store, raw_entry(1, -1000, None)).await;
+    let listed = cache_core::store::collect_keys(store.entries(), |_| true)
+        .await
+        .unwrap();
+    assert_eq!(listed, Vec::new(), "listed as an entry");
+    assert_swept_away(&store).await;
+}
+
+/// A sweep now leaves the store's table empty.
+async fn assert_swept_away(store: &DynamoStore) {
+    store
+        .delete_expired(std::time::SystemTime::now())
+        .await
+        .unwrap();
+    assert_eq!(raw_items(store).await.len(), 0, "left by the sweep");
+}
+
+/// An entry past its deletion time but not expired (the time set by hand, say) is removed by
+/// a sweep: every read already passed over it, and the sweep took only expired entries, so
+/// that it stayed wherever DynamoDB's TTL does not run (or skips it).
+#[tokio::test]
+async fn an_entry_past_its_deletion_time_but_not_expired_is_swept() {
+    let store = local_store(&unique_namespace("past-l")).await;
+    let now_ms = cache_core::time::to_millis(std::time::SystemTime::now());
+    put_raw(&store, raw_entry(1, now_ms, Some(1))).await;
+    let read = store.get(&cache_core::testing::key(1)).await.unwrap();
+    assert!(read.is_none(), "read past its deletion time");
+    assert_swept_away(&store).await;
+}
+
+/// A server that accepts connections and never answers fails the open, with a transient
+/// error, within a few times the timeout: the SDK has no timeouts of its own, and the open
+/// waited for good.
+#[tokio::test]
+async fn a_server_that_never_answers_fails_the_open() {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", silent.local_addr().unwrap());
+    let held = tokio::spawn(async move {
+        let mut connections = Vec::new();
+        while let Ok((connection, _)) = silent.accept().await {
+            connections.push(connection);
+        }
+    });
+    let open = DynamoStore::builder()
+        .table(unique_namespace("silent"))
+        .timeout(Duration::from_millis(300))
+        .open_local(&endpoint, "us-east-1");
+    // A bound on the test, not a speed check: without timeouts the open never returns.
+    let opened = tokio::time::timeout(Duration::from_secs(60), open)
+        .await
+        .expect("the open returned");
+    let error = opened.expect_err("opened against a silent server");
+    assert!(error.is_transient(), "{error:?}");
+    held.abort();
+}
