@@ -71,8 +71,32 @@ impl Default for DynamoStoreBuilder {
 /// attempt of a request, unless told otherwise: 5 s.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The timeouts of one batch request carrying about `bytes` of values (chunks of large
+/// bodies, up to 9.5 MB written or 15 MB read in one request): each attempt has the default
+/// [`DEFAULT_TIMEOUT`] plus a second per 256 KiB (a link of 2 Mbit/s), where the timeout
+/// meant for small requests cut every transfer of a large entry on a slower link. Applied to
+/// the request alone, over the client's own.
+fn bulk_timeouts(bytes: usize) -> aws_sdk_dynamodb::config::Builder {
+    let per_piece = u64::try_from(bytes / (256 * 1024)).unwrap_or(u64::MAX);
+    let attempt = DEFAULT_TIMEOUT.saturating_add(Duration::from_secs(per_piece));
+    let timeouts = aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+        .connect_timeout(DEFAULT_TIMEOUT)
+        .operation_attempt_timeout(attempt)
+        .build();
+    aws_sdk_dynamodb::Config::builder().timeout_config(timeouts)
+}
+
+/// The bytes of value a write request carries (a chunk's), 0 for a delete.
+fn carried_bytes(request: &WriteRequest) -> usize {
+    request
+        .put_request()
+        .and_then(|put| put.item().get(VALUE))
+        .and_then(|value| value.as_b().ok())
+        .map_or(0, |value| value.as_ref().len())
+}
+
 /// The SDK's timeouts for a client of the cache: connecting and each attempt of a request
-/// bounded by `timeout`. The SDK sets none by default, so a server that accepts connections
+/// bounded by `timeout` (a batch of chunks gets more: see `bulk_timeouts`). The SDK sets none by default, so a server that accepts connections
 /// and never answers (or an address that drops packets) held a request, the store's open
 /// among them, for good. For a client you configure yourself
 /// ([`DynamoStoreBuilder::with_client`]).
@@ -136,7 +160,7 @@ impl DynamoStoreBuilder {
     /// # Errors
     ///
     /// [`StoreError::Unavailable`] when DynamoDB cannot be reached or does not answer in
-    /// the client's time (that is not retried: each attempt took the whole timeout);
+    /// the client's time (retried once only: each attempt took the whole timeout);
     /// [`StoreError::Backend`] when the table cannot be created.
     pub async fn with_client(self, client: Client) -> Result<DynamoStore, StoreError> {
         let store = DynamoStore {
@@ -148,12 +172,20 @@ impl DynamoStoreBuilder {
         // A server error while the table is set up (DynamoDB Local answers `InternalFailure`
         // now and then under load; the service can too) is retried: every step is
         // idempotent, and giving up would leave the caller without a cache for a blip.
-        // A request nothing answered in time is not retried: each took the client's whole
-        // timeout, several times over with the SDK's own retries.
+        // A request nothing answered in time is retried once only (a slow answer now and
+        // then), not as often as the others: each took the client's whole timeout, and a
+        // server that does not answer would hold the open for minutes.
         let mut pause = Duration::from_millis(250);
+        let mut timeouts_left = 1;
         for _ in 0..4 {
             match store.ensure_table().await {
-                Err(error @ StoreError::Unavailable { .. }) if !timed_out(&error) => {
+                Err(error @ StoreError::Unavailable { .. }) => {
+                    if timed_out(&error) {
+                        if timeouts_left == 0 {
+                            return Err(error);
+                        }
+                        timeouts_left -= 1;
+                    }
                     tokio::time::sleep(pause).await;
                     pause *= 2;
                 }
@@ -393,10 +425,13 @@ impl DynamoStore {
             let rest = requests.split_off(requests.len().min(WRITE_BATCH));
             let mut pending = requests;
             for attempt in 0..=BATCH_RETRIES {
+                let carried = pending.iter().map(carried_bytes).sum();
                 let output = self
                     .client
                     .batch_write_item()
                     .request_items(&self.table, pending)
+                    .customize()
+                    .config_override(bulk_timeouts(carried))
                     .send()
                     .await
                     .map_err(store_error)?;
@@ -445,10 +480,14 @@ impl DynamoStore {
                     .consistent_read(true)
                     .build()
                     .map_err(StoreError::backend)?;
+                // Each key a chunk at most, sent back as base64 (4 bytes for 3).
+                let carried = batch.len() * CHUNK_SIZE / 3 * 4;
                 let output = self
                     .client
                     .batch_get_item()
                     .request_items(&self.table, request)
+                    .customize()
+                    .config_override(bulk_timeouts(carried))
                     .send()
                     .await
                     .map_err(store_error)?;
@@ -1087,7 +1126,6 @@ impl DynamoStore {
     }
 }
 
-/// Network failures, timeouts and throttling are transient; the rest are backend errors.
 /// A page's start: DynamoDB's `ExclusiveStartKey`.
 type PageStart = Option<HashMap<String, AttributeValue>>;
 
@@ -1131,6 +1169,7 @@ fn timed_out(error: &StoreError) -> bool {
     matches!(error, StoreError::Unavailable { source } if source.is::<TimedOut>())
 }
 
+/// Network failures, timeouts and throttling are transient; the rest are backend errors.
 fn store_error<E, R>(error: SdkError<E, R>) -> StoreError
 where
     E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,

@@ -583,15 +583,18 @@ async fn an_entry_past_its_deletion_time_but_not_expired_is_swept() {
 }
 
 /// A server that accepts connections and never answers fails the open, with a transient
-/// error, within a few times the timeout: the SDK has no timeouts of its own, and the open
-/// waited for good.
+/// error, after one retry: the SDK has no timeouts of its own, and the open waited for
+/// good.
 #[tokio::test]
 async fn a_server_that_never_answers_fails_the_open() {
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let endpoint = format!("http://{}", silent.local_addr().unwrap());
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = Arc::clone(&accepted);
     let held = tokio::spawn(async move {
         let mut connections = Vec::new();
         while let Ok((connection, _)) = silent.accept().await {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             connections.push(connection);
         }
     });
@@ -605,5 +608,12 @@ async fn a_server_that_never_answers_fails_the_open() {
         .expect("the open returned");
     let error = opened.expect_err("opened against a silent server");
     assert!(error.is_transient(), "{error:?}");
+    // One attempt and its one retry (each request that timed out drops its connection);
+    // retried as a refused connection is, the open took five.
+    let attempts = accepted.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        attempts <= 2,
+        "{attempts} attempts at a server that never answers"
+    );
     held.abort();
 }
