@@ -591,11 +591,15 @@ impl CacheStore for MongoStore {
 
     async fn delete_expired(&self, now: SystemTime) -> Result<u64, StoreError> {
         // Expired, or created before 1970 (no write makes that: not an entry, and listed by
-        // nothing, so only this would ever remove it).
+        // nothing, so only this would ever remove it), or past its deletion time, or with a
+        // deletion time that is no date (a number or a string written by hand: no read
+        // matches it, and the TTL monitor passes over it, so it stayed for good).
         let expired = || {
             doc! { "$or": [
                 { "x": { "$ne": Bson::Null, "$lte": date(now) } },
                 { "c": { "$lt": mongodb::bson::DateTime::from_millis(0) } },
+                { "d": { "$ne": Bson::Null, "$lte": date(now) } },
+                { "d": { "$exists": true, "$ne": Bson::Null, "$not": { "$type": "date" } } },
             ] }
         };
         let mut removed = 0;

@@ -528,6 +528,59 @@ async fn a_document_created_before_1970_is_not_an_entry() {
     assert_eq!(entries.count_documents(doc! {}).await.expect("count"), 0);
 }
 
+/// A document whose deletion time is past, or is no date (a number or a string written by
+/// hand), is removed by a sweep, expired or not: no read matches it (reads keep documents
+/// whose time is later than now, and a number is never later than a date), the TTL monitor
+/// passes over a time that is no date, and the sweep took expired documents only, so it
+/// stayed for good.
+#[tokio::test]
+async fn a_document_past_or_without_a_date_of_deletion_is_swept() {
+    use mongodb::bson::{Binary, Bson, DateTime, doc, spec::BinarySubtype};
+    let (store, entries, _chunks) = store_and_collections("odd-deletion").await;
+    let deletion_times = [
+        Bson::DateTime(DateTime::from_millis(1_000)),
+        Bson::Double(4_102_444_800_000.0),
+        Bson::String("tomorrow".to_owned()),
+    ];
+    for (n, deletion) in (1..).zip(deletion_times) {
+        entries
+            .insert_one(doc! {
+                "_id": cache_core::testing::key(n).as_str(),
+                "u": "https://example.com/",
+                "c": DateTime::now(),
+                "x": Bson::Null,
+                "d": deletion,
+                "v": Binary { subtype: BinarySubtype::Generic, bytes: b"body".to_vec() },
+            })
+            .await
+            .expect("insert");
+    }
+    store
+        .put(cache_core::testing::entry(
+            9,
+            bytes::Bytes::from_static(b"kept"),
+            None,
+        ))
+        .await
+        .unwrap();
+    store
+        .delete_expired(std::time::SystemTime::now())
+        .await
+        .expect("sweep");
+    let left: Vec<String> = entries
+        .distinct("_id", doc! {})
+        .await
+        .expect("ids")
+        .into_iter()
+        .filter_map(|id| id.as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        left,
+        vec![cache_core::testing::key(9).to_string()],
+        "left by the sweep"
+    );
+}
+
 /// `set_expiry` moves the deletion time of the chunks of the entry it updated, not of every
 /// chunk of the key: a rewrite uploading meanwhile (another generation) keeps the time it gave
 /// its chunks, where an earlier one would have had them removed under its entry.
