@@ -347,9 +347,14 @@ impl MongoStore {
             filter.insert("c", date(created_at));
         }
         // The entry document is written last: it makes the chunks visible all at once.
+        // Only the replaced document's generation is read back: the whole of it came back
+        // before (a value of up to 8 MiB on every overwrite), and a field of it the driver
+        // cannot decode (a string that is not UTF-8, as other drivers write) failed a write
+        // that had landed.
         let replaced = self
             .entries
             .find_one_and_replace(filter, document)
+            .projection(doc! { "g": 1 })
             .upsert(only_over.is_none())
             .await
             .map_err(store_error)?;
