@@ -6,7 +6,7 @@ use bytes::Bytes;
 use cache_core::time::{from_millis, to_millis};
 use cache_core::{CacheKey, EntryMeta};
 use mongodb::bson::spec::BinarySubtype;
-use mongodb::bson::{Binary, Bson, DateTime, Document, doc};
+use mongodb::bson::{Binary, Bson, DateTime, Document, RawBsonRef, RawDocument, doc};
 
 pub(crate) fn date(time: SystemTime) -> DateTime {
     DateTime::from_millis(to_millis(time))
@@ -47,7 +47,12 @@ pub(crate) fn meta_document(meta: &EntryMeta, delete_at: Option<SystemTime>) -> 
 }
 
 /// Metadata of an entry document; `None` when it is not one of ours.
-pub(crate) fn meta_of(document: &Document) -> Option<EntryMeta> {
+///
+/// Read from the document's raw bytes, field by field: a field that does not decode (a
+/// string that is not UTF-8, as other drivers can write) makes the document no entry. Read
+/// whole into a `Document`, as the driver does before a listing sees a result, such a
+/// document failed the listing itself, every time.
+pub(crate) fn meta_of(document: &RawDocument) -> Option<EntryMeta> {
     let key: CacheKey = document.get_str("_id").ok()?.parse().ok()?;
     let url = document.get_str("u").ok()?;
     // No write makes a creation before 1970: such a time would read as 1970, and a delete
@@ -56,18 +61,18 @@ pub(crate) fn meta_of(document: &Document) -> Option<EntryMeta> {
         .get_datetime("c")
         .ok()
         .filter(|created| created.timestamp_millis() >= 0)?;
-    let expires = match document.get("x") {
-        Some(Bson::DateTime(x)) => Some(time(x)),
-        Some(Bson::Null) | None => None,
+    let expires = match document.get("x").ok()? {
+        Some(RawBsonRef::DateTime(x)) => Some(time(&x)),
+        Some(RawBsonRef::Null) | None => None,
         Some(_) => return None,
     };
     // A group or parent that is no key (or no text) makes the document no entry.
-    let optional_key = |field| match document.get(field) {
-        None | Some(Bson::Null) => Some(None),
-        Some(Bson::String(text)) => CacheKey::parse_optional(Some(text)).ok(),
+    let optional_key = |field| match document.get(field).ok()? {
+        None | Some(RawBsonRef::Null) => Some(None),
+        Some(RawBsonRef::String(text)) => CacheKey::parse_optional(Some(text)).ok(),
         Some(_) => None,
     };
-    let meta = EntryMeta::new(key, url, time(created), expires)
+    let meta = EntryMeta::new(key, url, time(&created), expires)
         .with_url_group(optional_key("ug")?)
         .with_variant_of(optional_key("vp")?);
     Some(meta)
@@ -79,9 +84,10 @@ pub(crate) enum Value {
     Chunked { generation: String, chunks: u32 },
 }
 
-pub(crate) fn value_of(document: &Document) -> Option<Value> {
-    if let Ok(bytes) = document.get_binary_generic("v") {
-        return Some(Value::Inline(Bytes::copy_from_slice(bytes)));
+pub(crate) fn value_of(document: &RawDocument) -> Option<Value> {
+    if let Ok(binary) = document.get_binary("v") {
+        return (binary.subtype == BinarySubtype::Generic)
+            .then(|| Value::Inline(Bytes::copy_from_slice(binary.bytes)));
     }
     let generation = document.get_str("g").ok()?.to_owned();
     let chunks = u32::try_from(document.get_i64("n").ok()?).ok()?;
@@ -98,7 +104,7 @@ mod tests {
     fn a_group_or_parent_that_is_no_key_is_not_an_entry() {
         let meta = cache_core::testing::grouped_entry(1, 2, Some(3)).meta;
         let document = meta_document(&meta, None);
-        assert_eq!(meta_of(&document), Some(meta));
+        assert_eq!(meta_of(&raw(&document)), Some(meta));
         for field in ["ug", "vp"] {
             for damaged in [
                 Bson::from("ffffffffffffffffffffffffffffffgg"),
@@ -106,8 +112,51 @@ mod tests {
             ] {
                 let mut document = document.clone();
                 document.insert(field, damaged.clone());
-                assert_eq!(meta_of(&document), None, "{field}: {damaged:?}");
+                assert_eq!(meta_of(&raw(&document)), None, "{field}: {damaged:?}");
             }
         }
+    }
+
+    fn raw(document: &Document) -> mongodb::bson::RawDocumentBuf {
+        mongodb::bson::RawDocumentBuf::from_document(document).unwrap()
+    }
+
+    /// An entry document `{_id, u, c}` whose URL is the bytes `url`, built byte by byte: no
+    /// API of this driver writes a string that is not UTF-8, other drivers do.
+    fn entry_bytes(url: &[u8]) -> Vec<u8> {
+        let mut elements = Vec::new();
+        let mut string = |name: &str, value: &[u8]| {
+            elements.push(0x02);
+            elements.extend_from_slice(name.as_bytes());
+            elements.push(0);
+            elements.extend_from_slice(&(value.len() as i32 + 1).to_le_bytes());
+            elements.extend_from_slice(value);
+            elements.push(0);
+        };
+        string("_id", cache_core::testing::key(1).as_str().as_bytes());
+        string("u", url);
+        elements.push(0x09);
+        elements.extend_from_slice(b"c\0");
+        elements.extend_from_slice(&1_700_000_000_000_i64.to_le_bytes());
+        let mut document = ((elements.len() + 5) as i32).to_le_bytes().to_vec();
+        document.extend_from_slice(&elements);
+        document.push(0);
+        document
+    }
+
+    /// A document with a string that is not UTF-8 is no entry, read from its bytes; the
+    /// driver's `Document`, which every listing decoded each result into, refuses it whole
+    /// (so one such document failed every listing of the store).
+    #[test]
+    fn a_string_that_is_not_utf8_makes_a_document_no_entry_not_an_error() {
+        let good = mongodb::bson::RawDocumentBuf::from_bytes(entry_bytes(b"https://e/")).unwrap();
+        assert!(meta_of(&good).is_some(), "a document built so is an entry");
+        let bad = mongodb::bson::RawDocumentBuf::from_bytes(entry_bytes(&[0xff, 0xfe])).unwrap();
+        assert!(
+            Document::try_from(bad.as_ref()).is_err(),
+            "the driver's Document takes it"
+        );
+        assert_eq!(meta_of(&bad), None);
+        assert!(value_of(&bad).is_none());
     }
 }

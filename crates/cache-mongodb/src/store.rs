@@ -12,7 +12,7 @@ use cache_core::store::DecodedEntry;
 use cache_core::{CacheKey, CacheStore, CachedResponse, EntryMeta, StoreError, StoredEntry};
 use futures_core::stream::BoxStream;
 use futures_util::TryStreamExt;
-use mongodb::bson::{Bson, Document, doc};
+use mongodb::bson::{Bson, Document, RawBsonRef, RawDocument, RawDocumentBuf, doc};
 use mongodb::error::ErrorKind;
 use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::{Client, Collection, IndexModel};
@@ -114,8 +114,10 @@ impl MongoStoreBuilder {
     /// As [`open`](Self::open), when the server cannot be reached.
     pub async fn with_client(self, client: Client) -> Result<MongoStore, StoreError> {
         let database = client.database(&self.database);
+        let entries: Collection<Document> = database.collection(&self.collection);
         let store = MongoStore {
-            entries: database.collection(&self.collection),
+            read_entries: entries.clone_with_type(),
+            entries,
             chunks: database.collection(&format!("{}_chunks", self.collection)),
             ttl_offset: self.ttl_offset,
             copies: Arc::new(DecodedCopies::new(self.decoded_copies)),
@@ -130,6 +132,10 @@ impl MongoStoreBuilder {
 #[derive(Debug, Clone)]
 pub struct MongoStore {
     entries: Collection<Document>,
+    /// The same collection, read as raw documents: each field of a result is decoded on its
+    /// own (see [`meta_of`]), where a `Document` refused a whole result, and a listing with
+    /// it, for one field it could not decode.
+    read_entries: Collection<RawDocumentBuf>,
     chunks: Collection<Document>,
     ttl_offset: Option<Duration>,
     /// Decoded forms of entries read again, each answering only for the value and metadata
@@ -298,10 +304,10 @@ impl MongoStore {
     async fn delete_not_an_entry(
         &self,
         key: &CacheKey,
-        document: &Document,
+        document: &RawDocument,
     ) -> Result<(), StoreError> {
         let same_creation = match document.get("c") {
-            Some(Bson::DateTime(created)) => Bson::DateTime(*created),
+            Ok(Some(RawBsonRef::DateTime(created))) => Bson::DateTime(created),
             _ => Bson::Document(doc! { "$not": { "$type": "date" } }),
         };
         let deleted = self
@@ -439,7 +445,8 @@ impl CacheStore for MongoStore {
     async fn get(&self, key: &CacheKey) -> Result<Option<StoredEntry>, StoreError> {
         let mut filter = Self::live(SystemTime::now());
         filter.insert("_id", key.as_str());
-        let Some(document) = self.entries.find_one(filter).await.map_err(store_error)? else {
+        let found = self.read_entries.find_one(filter).await;
+        let Some(document) = found.map_err(store_error)? else {
             return Ok(None);
         };
         let (Some(meta), Some(value)) = (meta_of(&document), value_of(&document)) else {
@@ -515,7 +522,7 @@ impl CacheStore for MongoStore {
     fn entries(&self) -> BoxStream<'_, Result<EntryMeta, StoreError>> {
         let listing = async move {
             let cursor = self
-                .entries
+                .read_entries
                 .find(Self::live(SystemTime::now()))
                 .projection(doc! { "v": 0 })
                 .await
@@ -532,7 +539,7 @@ impl CacheStore for MongoStore {
     async fn entries_for_url(&self, url_group: &CacheKey) -> Result<Vec<EntryMeta>, StoreError> {
         let mut filter = Self::live(SystemTime::now());
         filter.insert("ug", url_group.as_str());
-        self.entries
+        self.read_entries
             .find(filter)
             .projection(doc! { "v": 0 })
             .await
