@@ -123,7 +123,7 @@ mod tests {
 
     /// An entry document `{_id, u, c}` whose URL is the bytes `url`, built byte by byte: no
     /// API of this driver writes a string that is not UTF-8, other drivers do.
-    fn entry_bytes(url: &[u8]) -> Vec<u8> {
+    fn entry_bytes(url: &[u8], other_field: Option<&[u8]>) -> Vec<u8> {
         let mut elements = Vec::new();
         let mut string = |name: &str, value: &[u8]| {
             elements.push(0x02);
@@ -133,6 +133,9 @@ mod tests {
             elements.extend_from_slice(value);
             elements.push(0);
         };
+        if let Some(value) = other_field {
+            string("z", value);
+        }
         string("_id", cache_core::testing::key(1).as_str().as_bytes());
         string("u", url);
         elements.push(0x09);
@@ -144,19 +147,27 @@ mod tests {
         document
     }
 
-    /// A document with a string that is not UTF-8 is no entry, read from its bytes; the
-    /// driver's `Document`, which every listing decoded each result into, refuses it whole
-    /// (so one such document failed every listing of the store).
+    /// A document whose URL is a string that is not UTF-8 is no entry, read from its bytes;
+    /// one with such a string in a field of another program's is an entry (the field is
+    /// never decoded). The driver's `Document`, which every listing decoded each result
+    /// into, refuses both whole (so one such document failed every listing of the store).
     #[test]
     fn a_string_that_is_not_utf8_makes_a_document_no_entry_not_an_error() {
-        let good = mongodb::bson::RawDocumentBuf::from_bytes(entry_bytes(b"https://e/")).unwrap();
+        let read = |bytes| mongodb::bson::RawDocumentBuf::from_bytes(bytes).unwrap();
+        let good = read(entry_bytes(b"https://e/", None));
         assert!(meta_of(&good).is_some(), "a document built so is an entry");
-        let bad = mongodb::bson::RawDocumentBuf::from_bytes(entry_bytes(&[0xff, 0xfe])).unwrap();
+        let bad_url = read(entry_bytes(&[0xff, 0xfe], None));
         assert!(
-            Document::try_from(bad.as_ref()).is_err(),
-            "the driver's Document takes it"
+            Document::try_from(bad_url.as_ref()).is_err(),
+            "the driver's Document refuses it"
         );
-        assert_eq!(meta_of(&bad), None);
-        assert!(value_of(&bad).is_none());
+        assert_eq!(meta_of(&bad_url), None);
+        assert!(value_of(&bad_url).is_none());
+        let bad_other = read(entry_bytes(b"https://e/", Some(&[0xff, 0xfe])));
+        assert!(Document::try_from(bad_other.as_ref()).is_err());
+        assert!(
+            meta_of(&bad_other).is_some(),
+            "a field of another's is never read"
+        );
     }
 }
