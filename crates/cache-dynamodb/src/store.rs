@@ -79,8 +79,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 fn bulk_timeouts(bytes: usize) -> aws_sdk_dynamodb::config::Builder {
     let per_piece = u64::try_from(bytes / (256 * 1024)).unwrap_or(u64::MAX);
     let attempt = DEFAULT_TIMEOUT.saturating_add(Duration::from_secs(per_piece));
-    let timeouts = aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
-        .connect_timeout(DEFAULT_TIMEOUT)
+    let timeouts = timeouts(DEFAULT_TIMEOUT)
+        .to_builder()
         .operation_attempt_timeout(attempt)
         .build();
     aws_sdk_dynamodb::Config::builder().timeout_config(timeouts)
@@ -96,10 +96,10 @@ fn carried_bytes(request: &WriteRequest) -> usize {
 }
 
 /// The SDK's timeouts for a client of the cache: connecting and each attempt of a request
-/// bounded by `timeout` (a batch of chunks gets more: see `bulk_timeouts`). The SDK sets none by default, so a server that accepts connections
-/// and never answers (or an address that drops packets) held a request, the store's open
-/// among them, for good. For a client you configure yourself
-/// ([`DynamoStoreBuilder::with_client`]).
+/// bounded by `timeout` (a batch of chunks gets more: see `bulk_timeouts`). The SDK sets
+/// none by default, so a server that accepts connections and never answers (or an address
+/// that drops packets) held a request, the store's open among them, for good. For a client
+/// you configure yourself ([`DynamoStoreBuilder::with_client`]).
 ///
 /// ```
 /// use std::time::Duration;

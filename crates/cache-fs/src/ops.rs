@@ -397,8 +397,8 @@ fn forget(layout: &Layout, old: &Record, new: Option<&Record>) -> Result<(), Sto
 }
 
 /// Creates the group marker, in a directory of the store's own (not a link: see
-/// [`own_dir`]), not through a link under its name ([`open_own_file`]); retries when a sweep removed the empty group directory between creating it
-/// and the file.
+/// [`own_dir`]), not through a link under its name ([`open_own_file`]); retries when a
+/// sweep removed the empty group directory between creating it and the file.
 fn mark_group(layout: &Layout, group: &CacheKey, key: &CacheKey) -> Result<(), StoreError> {
     let mut attempts = 0;
     loop {
@@ -659,10 +659,9 @@ fn exists(path: &Path) -> Result<bool, StoreError> {
 /// Whether a regular file is at `path` (links not followed): a record, readable or not, is
 /// one; a link, FIFO or directory under a record's name is no version's record.
 pub(crate) fn is_record_file(path: &Path) -> Result<bool, StoreError> {
-    match fs::symlink_metadata(path) {
-        Ok(found) => Ok(found.is_file()),
+    match is_regular(path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(io_error(e)),
+        found => found.map_err(io_error),
     }
 }
 
@@ -671,11 +670,13 @@ pub(crate) fn is_record_file(path: &Path) -> Result<bool, StoreError> {
 /// What the bound counts, rather than the record's `size`, which anyone may edit.
 pub(crate) fn stored_size(layout: &Layout, record: &Record) -> u64 {
     let in_record = (record.value_head.len() + record.value_tail.len()) as u64 / 2;
+    // One look at the file: its kind and its length.
     let body = record
         .body_file
         .as_deref()
-        .and_then(|name| own_body_path(layout, &record.key, name).ok().flatten())
-        .and_then(|path| fs::symlink_metadata(path).ok())
+        .filter(|name| is_own_body(name, &record.key))
+        .and_then(|name| fs::symlink_metadata(layout.shard_dir(&record.key).join(name)).ok())
+        .filter(fs::Metadata::is_file)
         .map_or(0, |found| found.len());
     in_record.saturating_add(body)
 }

@@ -307,10 +307,9 @@ impl Inner {
 
     /// Deletes the entries of `records` (each with the bytes it was counted at, `total` in
     /// all), those larger than `target` first, then the oldest, until the total is at most
-    /// `target`; returns the total left. Only
-    /// the entries counted go: not one written under the same key since, nor a record that
-    /// cannot be read now (another version's, damaged), which cannot be told from one
-    /// written since.
+    /// `target`; returns the total left. Only the entries counted go: not one written under
+    /// the same key since, nor a record that cannot be read now (another version's,
+    /// damaged), which cannot be told from one written since.
     fn evict_oldest(
         &self,
         mut records: Vec<(Record, u64)>,

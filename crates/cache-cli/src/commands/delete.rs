@@ -31,8 +31,9 @@ pub async fn remove(
     url: Option<&str>,
     key: Option<&str>,
 ) -> Result<(), CliError> {
-    let (keys, what): (BTreeSet<CacheKey>, String) = match (url, key) {
-        (_, Some(key)) => ([parse_key(key)?].into(), format!("key {key}")),
+    let named = key.map(parse_key).transpose()?;
+    let (keys, what): (BTreeSet<CacheKey>, String) = match (url, named) {
+        (_, Some(named)) => ([named].into(), format!("key {named}")),
         (Some(url), None) => {
             let handle = super::handle(store)?;
             let mut keys: BTreeSet<CacheKey> =
@@ -59,8 +60,8 @@ pub async fn remove(
     }
     newer.refuse()?;
     if present.is_empty() {
-        if let Some(key) = key {
-            return remove_unreadable(cx, &**store, key, &what).await;
+        if let Some(named) = named {
+            return remove_unreadable(cx, &**store, &named, &what).await;
         }
         return Err(CliError::NotFound(format!("no entry for {what}")));
     }
@@ -75,11 +76,11 @@ pub async fn remove(
 async fn remove_unreadable(
     cx: &Context,
     store: &dyn CacheStore,
-    key: &str,
+    key: &CacheKey,
     what: &str,
 ) -> Result<(), CliError> {
     let deleted = store
-        .delete(&parse_key(key)?)
+        .delete(key)
         .await
         .map_err(|e| CliError::store(format!("deleting from {}", cx.name), e))?;
     if !deleted {
