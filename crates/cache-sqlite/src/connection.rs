@@ -108,18 +108,31 @@ pub(crate) fn create_schema(conn: &Connection, busy_timeout: Duration) -> Result
     add_url_group_columns(conn).map_err(|e| sqlite_error(e, busy_timeout))
 }
 
-/// The URL group and Vary parent columns (and the index that finds a URL's entries), added
-/// to a file written before they existed. In one immediate transaction, so two processes
-/// opening an old file at once do not both add them. Old rows keep NULL: they are found by
-/// key as before, not by URL.
+/// The URL group and Vary parent columns, added to a file written before they existed, and
+/// the index that finds a URL's entries, made in every file that lacks it (releases before
+/// this one made it only when they added the columns, so the files they created have none,
+/// and each URL lookup there read the whole table). In one immediate transaction, so two
+/// processes opening an old file at once do not both add them. Old rows keep NULL: they are
+/// found by key as before, not by URL.
 fn add_url_group_columns(conn: &Connection) -> Result<(), rusqlite::Error> {
-    let has_column = |conn: &Connection| -> Result<bool, rusqlite::Error> {
-        let mut stmt = conn.prepare(&format!(
-            "SELECT 1 FROM pragma_table_info('{TABLE}') WHERE name = 'url_group'"
-        ))?;
-        stmt.exists([])
+    let exists = |conn: &Connection, query: &str| -> Result<bool, rusqlite::Error> {
+        conn.prepare(query)?.exists([])
     };
-    if has_column(conn)? {
+    let has_column = |conn: &Connection| {
+        exists(
+            conn,
+            &format!("SELECT 1 FROM pragma_table_info('{TABLE}') WHERE name = 'url_group'"),
+        )
+    };
+    let has_index = |conn: &Connection| {
+        exists(
+            conn,
+            &format!(
+                "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = '{URL_GROUP_INDEX}'"
+            ),
+        )
+    };
+    if has_column(conn)? && has_index(conn)? {
         return Ok(());
     }
     conn.execute_batch("BEGIN IMMEDIATE")?;
@@ -131,7 +144,7 @@ fn add_url_group_columns(conn: &Connection) -> Result<(), rusqlite::Error> {
             ))?;
         }
         conn.execute_batch(&format!(
-            "CREATE INDEX IF NOT EXISTS {TABLE}_url_group ON {TABLE}(url_group)
+            "CREATE INDEX IF NOT EXISTS {URL_GROUP_INDEX} ON {TABLE}(url_group)
                  WHERE url_group IS NOT NULL;"
         ))
     })();
@@ -143,6 +156,9 @@ fn add_url_group_columns(conn: &Connection) -> Result<(), rusqlite::Error> {
         }
     }
 }
+
+/// The index on the URL group column.
+const URL_GROUP_INDEX: &str = concat!(table_name!(), "_url_group");
 
 /// Busy or locked after the busy timeout is a timeout (transient); a file that cannot be
 /// opened is unavailable; everything else is a backend error.

@@ -256,3 +256,41 @@ async fn listed_keys(store: &SqliteStore) -> Vec<cache_core::CacheKey> {
         .await
         .unwrap()
 }
+
+/// A URL's entries are found through the URL-group index in a file this version creates, and
+/// in one an earlier release created without it: without it every invalidation of a URL and
+/// every `rm --url` read the whole table.
+#[tokio::test]
+async fn a_url_s_entries_are_found_by_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new.sqlite");
+    let uses_index = || {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let plan: Vec<String> = conn
+            .prepare(
+                "EXPLAIN QUERY PLAN SELECT key FROM reqwest_cache_entries WHERE url_group = 'g'",
+            )
+            .unwrap()
+            .query_map([], |row| row.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            plan.iter()
+                .any(|step| step.contains("USING INDEX reqwest_cache_entries_url_group")),
+            "the lookup scans the table: {plan:?}"
+        );
+    };
+    let store = SqliteStore::open(&path).unwrap();
+    store.put(grouped_entry(1, 7, None)).await.unwrap();
+    uses_index();
+    drop(store);
+    // As the releases that made the index only when adding its column left a new file.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("DROP INDEX reqwest_cache_entries_url_group")
+        .unwrap();
+    let store = SqliteStore::open(&path).unwrap();
+    uses_index();
+    assert_eq!(store.entries_for_url(&group(7)).await.unwrap().len(), 1);
+}
