@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use cache_core::orphans::DeletedParents;
 use cache_core::{CacheKey, CacheStore, CachedResponse, Decoded, Entry, EntryMeta};
 use cache_http::vary::variant_key;
 
@@ -284,25 +285,29 @@ impl CacheHandle {
         // Variants written from now on belong to an index written since, not to one deleted
         // here (requests go on meanwhile): only older ones are orphans.
         let started = self.cache.settings.clock.now();
-        // Deleted entries that may have been Vary indexes: those that are no variant.
-        let mut parents = std::collections::HashSet::new();
+        let mut parents = DeletedParents::default();
         for meta in listed {
             if calls.delete_if_created(&meta.key, meta.created_at).await? {
                 removed += 1;
-                if meta.variant_of.is_none() {
-                    parents.insert(meta.key);
-                }
+                parents.note(meta);
             }
         }
         if parents.is_empty() {
             return Ok(removed);
         }
-        let orphans = self
-            .list(|meta| {
-                meta.created_at <= started
-                    && meta.variant_of.is_some_and(|of| parents.contains(&of))
-            })
-            .await?;
+        // Found through the index of URLs (a listing of every entry only for a bulk delete).
+        let orphans = match parents.lookups() {
+            Some(groups) => {
+                let mut orphans = Vec::new();
+                for group in groups {
+                    let found = calls.store.entries_for_url(group);
+                    let found = calls.bounded(StoreOp::List, found).await?;
+                    orphans.extend(found.into_iter().filter(|m| parents.is_orphan(m, started)));
+                }
+                orphans
+            }
+            None => self.list(|meta| parents.is_orphan(meta, started)).await?,
+        };
         for meta in orphans {
             removed += u64::from(calls.delete_if_created(&meta.key, meta.created_at).await?);
         }

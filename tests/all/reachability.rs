@@ -378,3 +378,79 @@ async fn deleting_old_entries_spares_variants_written_since() {
         "the newer variant stays"
     );
 }
+
+/// A store whose listings of every entry are counted.
+#[derive(Debug)]
+struct CountedListings {
+    inner: Arc<dyn CacheStore>,
+    listings: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+#[async_trait::async_trait]
+impl CacheStore for CountedListings {
+    async fn get(
+        &self,
+        key: &cache_core::CacheKey,
+    ) -> Result<Option<cache_core::StoredEntry>, cache_core::StoreError> {
+        self.inner.get(key).await
+    }
+    async fn put(&self, entry: cache_core::StoredEntry) -> Result<(), cache_core::StoreError> {
+        self.inner.put(entry).await
+    }
+    async fn delete(&self, key: &cache_core::CacheKey) -> Result<bool, cache_core::StoreError> {
+        self.inner.delete(key).await
+    }
+    fn entries(
+        &self,
+    ) -> futures_util::stream::BoxStream<'_, Result<cache_core::EntryMeta, cache_core::StoreError>>
+    {
+        self.listings
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.entries()
+    }
+    async fn entries_for_url(
+        &self,
+        url_group: &cache_core::CacheKey,
+    ) -> Result<Vec<cache_core::EntryMeta>, cache_core::StoreError> {
+        self.inner.entries_for_url(url_group).await
+    }
+    async fn clear(&self) -> Result<u64, cache_core::StoreError> {
+        self.inner.clear().await
+    }
+}
+
+/// The variants of an index `delete_older_than` deletes are found through the store's index
+/// of URLs: the store is listed once, for the selection, where it was listed a second time
+/// to find them.
+#[tokio::test]
+async fn the_variants_of_a_deleted_index_are_found_without_a_second_listing() {
+    let listings = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = Arc::clone(&listings);
+    let wrap = |inner| {
+        Arc::new(CountedListings {
+            inner,
+            listings: counted,
+        }) as _
+    };
+    let h = Harness::wrapping(crate::support::Backend::Memory, wrap, |b| b).await;
+    let store = Arc::clone(h.handle.store());
+    h.origin.set_vary("accept-language");
+    let lang =
+        |value: &'static str| send(h.get("/varying/listed").header("accept-language", value));
+    lang("en").await;
+    lang("fr").await;
+    h.clock.advance(Duration::from_secs(100));
+    listings.store(0, std::sync::atomic::Ordering::SeqCst);
+    let removed = h
+        .handle
+        .delete_older_than(Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(removed, 3, "the index and both variants");
+    assert_eq!(
+        listings.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "listings"
+    );
+    assert_eq!(store.count().await.unwrap(), 0);
+}

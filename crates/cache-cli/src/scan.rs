@@ -171,11 +171,12 @@ pub(crate) mod tests {
 
     use super::*;
 
-    /// A store whose whole-value reads are counted.
+    /// A store whose whole-value reads, and listings of every entry, are counted.
     #[derive(Debug)]
     pub(crate) struct CountedGets {
         pub(crate) inner: FsStore,
         pub(crate) gets: AtomicUsize,
+        pub(crate) listings: AtomicUsize,
     }
 
     #[async_trait::async_trait]
@@ -198,7 +199,14 @@ pub(crate) mod tests {
             self.inner.delete_if_created(key, created_at).await
         }
         fn entries(&self) -> BoxStream<'_, Result<EntryMeta, StoreError>> {
+            self.listings.fetch_add(1, Ordering::SeqCst);
             self.inner.entries()
+        }
+        async fn entries_for_url(
+            &self,
+            url_group: &CacheKey,
+        ) -> Result<Vec<EntryMeta>, StoreError> {
+            self.inner.entries_for_url(url_group).await
         }
         async fn clear(&self) -> Result<u64, StoreError> {
             self.inner.clear().await
@@ -214,16 +222,26 @@ pub(crate) mod tests {
             Arc::new(Self {
                 inner: FsStore::open(dir).unwrap(),
                 gets: AtomicUsize::new(0),
+                listings: AtomicUsize::new(0),
             })
         }
 
         /// Stores a response of `body` under `key`, as written whole (a body over 1 MiB
         /// stays in its file).
         pub(crate) async fn put_response(&self, key: CacheKey, body: Vec<u8>) {
-            let value = EntryCodec::new().encode(None, &response(body)).unwrap();
             let url = "https://example.com/big";
             let meta = EntryMeta::new(key, url, std::time::SystemTime::now(), None);
+            self.put_meta(meta, body).await;
+        }
+
+        /// Stores a response of `body` under `meta`.
+        pub(crate) async fn put_meta(&self, meta: EntryMeta, body: Vec<u8>) {
+            let value = EntryCodec::new().encode(None, &response(body)).unwrap();
             self.put(StoredEntry::new(meta, value)).await.unwrap();
+        }
+
+        pub(crate) fn listings(&self) -> usize {
+            self.listings.load(Ordering::SeqCst)
         }
 
         pub(crate) fn gets(&self) -> usize {

@@ -10,6 +10,7 @@
 //! | [`error`] | [`StoreError`] |
 //! | [`time`] | timestamps as stores keep them, expiry and retention checks |
 //! | [`memory`] | [`MemoryStore`], a bounded in-process store |
+//! | [`orphans`] | the Vary variants a deletion leaves unreachable, found by URL |
 //! | [`decoded_copies`] | [`DecodedCopies`](decoded_copies::DecodedCopies): decoded forms of entries a store keeps as bytes, checked against the bytes on every read |
 //! | `testing` | (feature `testing`) the backend conformance suite |
 //!
@@ -44,6 +45,7 @@ pub mod decoded_copies;
 pub mod error;
 pub mod key;
 pub mod memory;
+pub mod orphans;
 pub mod response;
 pub mod store;
 #[cfg(feature = "testing")]

@@ -1,13 +1,14 @@
 //! `rm` and `purge`: deleting entries, after checking that this build reads every one it
 //! would delete (nothing is deleted otherwise).
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use futures_util::StreamExt;
 use http::Method;
-use reqwest_caching::{CacheKey, CacheStore};
+use reqwest_caching::cache_core::orphans::DeletedParents;
+use reqwest_caching::{CacheKey, CacheStore, EntryMeta};
 use serde_json::json;
 
 use super::Context;
@@ -55,8 +56,8 @@ pub async fn remove(
         let Some(scanned) = read_one(&**store, &key).await.map_err(reading)? else {
             continue;
         };
-        present.push((key, scanned.meta.created_at));
         newer.note(&scanned);
+        present.push(scanned.meta);
     }
     newer.refuse()?;
     if present.is_empty() {
@@ -131,7 +132,7 @@ pub async fn purge(
         let entry = entry.map_err(|e| CliError::store(format!("reading {}", cx.name), e))?;
         bar.inc(1);
         newer.note(&entry);
-        selected.push((entry.meta.key, entry.meta.created_at));
+        selected.push(entry.meta);
     }
     drop(entries);
     bar.finish_and_clear();
@@ -168,41 +169,32 @@ pub async fn purge(
 async fn delete_each(
     cx: &Context,
     store: &dyn CacheStore,
-    selected: &[(CacheKey, SystemTime)],
+    selected: &[EntryMeta],
 ) -> Result<u64, CliError> {
     let failed = |e| CliError::store(format!("deleting from {}", cx.name), e);
     let bar = progress::bar(selected.len() as u64, "deleting");
     let mut deleted = 0;
-    let mut gone = HashSet::new();
+    let mut parents = DeletedParents::default();
     // Variants written from now on belong to an index written since (the cache is in use
     // meanwhile), not to one deleted here: only older ones are orphans.
     let started = SystemTime::now();
-    for (key, created_at) in selected {
+    for meta in selected {
         let existed = store
-            .delete_if_created(key, *created_at)
+            .delete_if_created(&meta.key, meta.created_at)
             .await
             .map_err(failed)?;
         if existed {
             deleted += 1;
-            gone.insert(*key);
+            parents.note(meta);
         }
         bar.inc(1);
     }
     bar.finish_and_clear();
-    let mut orphans = Vec::new();
-    let mut entries = store.entries();
-    while let Some(meta) = entries.next().await {
-        let meta = meta.map_err(|e| CliError::store(format!("listing {}", cx.name), e))?;
-        if meta.created_at <= started && meta.variant_of.is_some_and(|index| gone.contains(&index))
-        {
-            orphans.push((meta.key, meta.created_at));
-        }
-    }
-    drop(entries);
-    for (key, created_at) in orphans {
+    let listing = |e| CliError::store(format!("listing {}", cx.name), e);
+    for orphan in parents.orphans(store, started).await.map_err(listing)? {
         deleted += u64::from(
             store
-                .delete_if_created(&key, created_at)
+                .delete_if_created(&orphan.key, orphan.created_at)
                 .await
                 .map_err(failed)?,
         );
@@ -261,5 +253,38 @@ mod tests {
         assert!(!record.exists(), "the damaged record stayed");
         let again = remove(&cx, &store, None, Some(key.as_str())).await;
         assert!(matches!(again, Err(CliError::NotFound(_))), "{again:?}");
+    }
+
+    /// `rm` of a Vary index deletes its variants (no lookup reaches them after it) through
+    /// the store's index of URLs: it listed every entry of the store after every `rm` to find
+    /// them. Another index's variant of the same URL, and another URL's, stay.
+    #[tokio::test]
+    async fn removing_an_index_deletes_its_variants_without_listing_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let counted = CountedGets::open(dir.path());
+        let key = |n: u8| CacheKey::from_digest([n; 16]);
+        let meta = |n: u8, group: u8, of: Option<u8>| {
+            let url = format!("https://example.com/{group}");
+            EntryMeta::new(key(n), url, SystemTime::now(), None)
+                .with_url_group(Some(key(100 + group)))
+                .with_variant_of(of.map(key))
+        };
+        // URL 1: index 1 with variant 2, index 3 with variant 4; URL 2: variant 5 of index 1.
+        for (n, group, of) in [(1, 1, None), (2, 1, Some(1)), (3, 1, None), (4, 1, Some(3))] {
+            counted.put_meta(meta(n, group, of), b"body".to_vec()).await;
+        }
+        counted
+            .put_meta(meta(5, 2, Some(1)), b"body".to_vec())
+            .await;
+        let store: Arc<dyn CacheStore> = counted.clone();
+        remove(&Context::for_tests(), &store, None, Some(key(1).as_str()))
+            .await
+            .unwrap();
+        let mut left = Vec::new();
+        for n in 1..=5 {
+            left.push(counted.inner.get(&key(n)).await.unwrap().is_some());
+        }
+        assert_eq!(left, [false, false, true, true, true]);
+        assert_eq!(counted.listings(), 0, "the store was listed");
     }
 }
