@@ -1,7 +1,8 @@
 //! URL group sets: `{prefix}:g:{group}` holds the keys of a URL group's entries (for
-//! `entries_for_url`) and lives at least as long as the longest-lived of them. Keys of entries
-//! gone since (expired, deleted, evicted) stay in the set until a lookup of the group prunes
-//! them, or an add finds the set over [`PRUNE_ABOVE`] members and prunes a sample
+//! `entries_for_url`) and lives at least as long as the longest-lived of them. A key leaves the
+//! set when the store deletes its entry; keys of entries the server dropped (expired,
+//! evicted) stay in the set until a lookup of the group prunes them, or an add finds the set
+//! over [`PRUNE_ABOVE`] members and prunes a sample
 //! ([`prunes_after`]): a set that keeps getting new keys (a token per user on one URL) holds
 //! about its live entries rather than every key it ever had. The adds of keys that may prune
 //! ([`may_prune`], one in eight) end with `SCARD`, to know; the others need no size.

@@ -40,21 +40,38 @@ return redis.call('HGET', KEYS[1], 'g') or ''
 
 /// Deletes the entry (KEYS[1]) if its expiry field is at or before ARGV[1] (milliseconds):
 /// one step, so an entry rewritten since it was listed as expired stays. Anything else under
-/// the key (no expiry, another type) is left alone. Returns how many keys it deleted.
+/// the key (no expiry, another type) is left alone. Returns how many keys it deleted and the
+/// entry's URL group (`''` without one), as [`DELETE_SCRIPT`].
 const DELETE_IF_EXPIRED_SCRIPT: &str = r"
 local x = redis.pcall('HGET', KEYS[1], 'x')
-if type(x) ~= 'string' or x == '' then return 0 end
+if type(x) ~= 'string' or x == '' then return {0, ''} end
 local at = tonumber(x)
-if at and at <= tonumber(ARGV[1]) then return redis.call('UNLINK', KEYS[1]) end
-return 0
+if at and at <= tonumber(ARGV[1]) then
+  local g = redis.call('HGET', KEYS[1], 'g') or ''
+  return {redis.call('UNLINK', KEYS[1]), g}
+end
+return {0, ''}
 ";
 
 /// Deletes the entry (KEYS[1]) if its creation field is ARGV[1] (milliseconds): one step, so
-/// an entry written since stays. Returns how many keys it deleted.
+/// an entry written since stays. Returns what [`DELETE_SCRIPT`] returns.
 const DELETE_IF_CREATED_SCRIPT: &str = r"
 local c = redis.pcall('HGET', KEYS[1], 'c')
-if type(c) == 'string' and c == ARGV[1] then return redis.call('UNLINK', KEYS[1]) end
-return 0
+if type(c) == 'string' and c == ARGV[1] then
+  local g = redis.call('HGET', KEYS[1], 'g') or ''
+  return {redis.call('UNLINK', KEYS[1]), g}
+end
+return {0, ''}
+";
+
+/// Deletes what is under KEYS[1]. Returns how many keys it deleted and the URL group of the
+/// entry deleted (`''` without one, or for a value that is no hash), so that its member
+/// leaves the group's set: a set kept for good outlived its last entry with every deleted
+/// member in it, one such set per URL ever deleted.
+const DELETE_SCRIPT: &str = r"
+local g = redis.pcall('HGET', KEYS[1], 'g')
+if type(g) ~= 'string' then g = '' end
+return {redis.call('UNLINK', KEYS[1]), g}
 ";
 
 /// Writes the entry (KEYS[1]) as `put` does if its creation field is ARGV[1] (milliseconds):
@@ -722,9 +739,7 @@ impl CacheStore for RedisStore {
         if retain_until.is_some_and(|t| t <= SystemTime::now()) {
             // Already past what Redis would keep: storing it would only be deleted at once.
             self.copies.forget(&entry.meta.key);
-            self.connection
-                .query::<u64>(redis::cmd("UNLINK").arg(&redis_key))
-                .await?;
+            self.delete_by(DELETE_SCRIPT, entry.meta.key, None).await?;
             return Ok(());
         }
         let meta = &entry.meta;
@@ -785,7 +800,7 @@ impl CacheStore for RedisStore {
         let now_ms = to_millis(now);
         let deletes = expired
             .into_iter()
-            .map(|key| self.delete_by(DELETE_IF_EXPIRED_SCRIPT, key, now_ms));
+            .map(|key| self.delete_by(DELETE_IF_EXPIRED_SCRIPT, key, Some(now_ms)));
         let mut results = futures_util::stream::iter(deletes).buffer_unordered(BATCH);
         let mut removed = 0;
         while let Some(deleted) = results.next().await {
@@ -799,7 +814,7 @@ impl CacheStore for RedisStore {
         key: &CacheKey,
         created_at: SystemTime,
     ) -> Result<bool, StoreError> {
-        self.delete_by(DELETE_IF_CREATED_SCRIPT, *key, to_millis(created_at))
+        self.delete_by(DELETE_IF_CREATED_SCRIPT, *key, Some(to_millis(created_at)))
             .await
     }
 
@@ -844,11 +859,7 @@ impl CacheStore for RedisStore {
         // Never served once the entry is gone (a read finds nothing to compare); its memory
         // goes now.
         self.copies.forget(key);
-        let removed: u64 = self
-            .connection
-            .query(redis::cmd("UNLINK").arg(self.redis_key(key)))
-            .await?;
-        Ok(removed > 0)
+        self.delete_by(DELETE_SCRIPT, *key, None).await
     }
 
     fn entries(&self) -> BoxStream<'_, Result<EntryMeta, StoreError>> {
@@ -938,18 +949,38 @@ impl CacheStore for RedisStore {
 }
 
 impl RedisStore {
-    /// Runs a conditional delete `script` (`DELETE_IF_EXPIRED_SCRIPT`,
-    /// `DELETE_IF_CREATED_SCRIPT`) on `key`'s entry with a time in milliseconds; drops the
-    /// key's copy when it deleted. True when it deleted.
-    async fn delete_by(&self, script: &str, key: CacheKey, ms: i64) -> Result<bool, StoreError> {
+    /// Runs a delete `script` (`DELETE_SCRIPT`, or `DELETE_IF_EXPIRED_SCRIPT` and
+    /// `DELETE_IF_CREATED_SCRIPT` with their time in milliseconds, `ms`) on `key`'s entry;
+    /// when it deleted, drops the key's copy and takes the key out of the entry's URL group
+    /// set (checked as a lookup's prune is: an entry written again meanwhile stays listed).
+    /// True when it deleted.
+    async fn delete_by(
+        &self,
+        script: &str,
+        key: CacheKey,
+        ms: Option<i64>,
+    ) -> Result<bool, StoreError> {
         let redis_key = self.redis_key(&key);
         let mut cmd = sized_cmd("EVAL", 4, script.len() + redis_key.len() + 24);
-        cmd.arg(script).arg(1).arg(redis_key).arg(ms);
-        let deleted = self.connection.query::<u64>(&cmd).await? > 0;
-        if deleted {
-            self.copies.forget(&key);
+        cmd.arg(script).arg(1).arg(redis_key);
+        if let Some(ms) = ms {
+            cmd.arg(ms);
         }
-        Ok(deleted)
+        let (deleted, group): (u64, String) = self.connection.query(&cmd).await?;
+        if deleted == 0 {
+            return Ok(false);
+        }
+        self.copies.forget(&key);
+        // The delete landed: a failed removal only leaves a member a lookup prunes.
+        if let Ok(group) = group.parse::<CacheKey>() {
+            if let Err(error) = self
+                .remove_gone(&group, vec![key.as_str().to_owned()])
+                .await
+            {
+                tracing::debug!(%error, %key, "removing a deleted entry from its URL group failed");
+            }
+        }
+        Ok(true)
     }
 
     /// Deletes the foreign value `found` under `key`, if it is still there: an entry another

@@ -286,3 +286,42 @@ async fn members_written_again_since_read_stay_listed() {
         assert_eq!(listed, [key(1).to_string()], "{store:?}");
     }
 }
+
+/// Every delete takes the entry's member out of its URL group's set, on one server and a
+/// cluster: `delete`, `delete_if_created`, `delete_expired`, and a write already past its
+/// retention. A set kept for good (an entry that never expires) outlived its last entry with
+/// every deleted member in it: one set per URL ever deleted, for good.
+#[tokio::test]
+async fn deleted_entries_leave_their_url_group_set() {
+    let (single, _conn, _set) = store_on(&test_support::shared_redis().url()).await;
+    for store in [&single, &cluster_store().await] {
+        for n in 1..=4 {
+            store.put(grouped_entry(n, 1, None)).await.unwrap();
+        }
+        let mut expired = grouped_entry(5, 1, None);
+        expired.meta.expires_at = in_secs(1);
+        store.put(expired).await.unwrap();
+        assert_eq!(set_size(store).await, 5, "{store:?}");
+        assert!(store.delete(&key(1)).await.unwrap());
+        let created = grouped_entry(2, 1, None).meta.created_at;
+        assert!(store.delete_if_created(&key(2), created).await.unwrap());
+        let later = SystemTime::now() + Duration::from_secs(2);
+        assert_eq!(store.delete_expired(later).await.unwrap(), 1);
+        let mut past = grouped_entry(3, 1, None);
+        past.meta.expires_at = Some(SystemTime::now() - Duration::from_secs(1));
+        store.put(past).await.unwrap();
+        let listed: Vec<String> = run(
+            store,
+            redis::cmd("SMEMBERS").arg(store.group_set_key(&group(1))),
+        )
+        .await;
+        assert_eq!(listed, [key(4).to_string()], "{store:?}");
+        assert!(store.delete(&key(4)).await.unwrap());
+        let exists: i64 = run(
+            store,
+            redis::cmd("EXISTS").arg(store.group_set_key(&group(1))),
+        )
+        .await;
+        assert_eq!(exists, 0, "{store:?}: the set outlived its last entry");
+    }
+}
