@@ -240,8 +240,9 @@ impl MongoStore {
             return Ok(());
         }
         let keys: Vec<&str> = listed.iter().map(|(key, _)| key.as_str()).collect();
+        // Raw: a field the driver cannot decode (a string that is not UTF-8) names nothing.
         let named: std::collections::HashSet<(String, String)> = self
-            .entries
+            .read_entries
             .find(doc! { "_id": { "$in": keys }, "g": { "$exists": true } })
             .projection(doc! { "_id": 1, "g": 1 })
             .await
@@ -435,6 +436,55 @@ impl MongoStore {
     }
 }
 
+impl MongoStore {
+    /// Deletes the documents a sweep `found` that `expired` still takes (an entry rewritten
+    /// since it was listed stays), and the chunks of those that named a generation; returns
+    /// how many it deleted. Read raw: a field the driver cannot decode (a string that is not
+    /// UTF-8) failed every sweep; such an id cannot be named in a filter, and stays.
+    async fn delete_swept(
+        &self,
+        found: &[RawDocumentBuf],
+        mut expired: Document,
+    ) -> Result<u64, StoreError> {
+        if found.is_empty() {
+            return Ok(0);
+        }
+        // Deleted by their ids as found, whatever their type: a document whose id is no
+        // key (another program's, in this collection) matched too.
+        let ids: Vec<Bson> = found
+            .iter()
+            .filter_map(|document| document.get("_id").ok().flatten())
+            .filter_map(|id| Bson::try_from(id).ok())
+            .collect();
+        let listed: Vec<(String, Option<String>)> = found
+            .iter()
+            .filter_map(|document| {
+                let key = document.get_str("_id").ok()?;
+                let generation = document.get_str("g").ok().map(str::to_owned);
+                Some((key.to_owned(), generation))
+            })
+            .collect();
+        expired.insert("_id", doc! { "$in": ids });
+        let deleted = self
+            .entries
+            .delete_many(expired)
+            .await
+            .map_err(store_error)?;
+        // Their copies could no longer answer: their memory goes now, as on `delete`.
+        for (key, _) in &listed {
+            if let Ok(key) = key.parse::<CacheKey>() {
+                self.copies.forget(&key);
+            }
+        }
+        let chunked = listed
+            .into_iter()
+            .filter_map(|(key, generation)| Some((key, generation?)))
+            .collect();
+        self.delete_unnamed_generations(chunked).await?;
+        Ok(deleted.deleted_count)
+    }
+}
+
 /// How many expired entries a sweep lists and deletes with one command: all of them in one
 /// `$in` passed MongoDB's 16 MB command limit at about 370,000 keys, and every sweep failed
 /// from then on (the next one listed the same keys).
@@ -614,63 +664,27 @@ impl CacheStore for MongoStore {
                 { "d": { "$exists": true, "$ne": Bson::Null, "$not": { "$type": "date" } } },
             ] }
         };
+        // One listing for the whole sweep, its documents deleted a batch at a time as they
+        // come. Listed again for each batch, the collection was read again for each (no
+        // index answers the `$or`): a scan of every document per hundred swept.
+        let mut found = self
+            .read_entries
+            .find(expired())
+            .projection(doc! { "_id": 1, "g": 1 })
+            .batch_size(SWEEP_BATCH as u32)
+            .await
+            .map_err(store_error)?;
         let mut removed = 0;
-        // A batch at a time: the next listing finds what this one left, and an entry kept
-        // because it was rewritten since no longer matches.
-        loop {
-            let found: Vec<Document> = self
-                .entries
-                .find(expired())
-                .projection(doc! { "_id": 1, "g": 1 })
-                .limit(SWEEP_BATCH)
-                .await
-                .map_err(store_error)?
-                .map_err(store_error)
-                .try_collect()
-                .await?;
-            if found.is_empty() {
-                break;
-            }
-            // Deleted by their ids as found, whatever their type: a document whose id is no
-            // key (another program's, in this collection) matched too, and left out it would
-            // come first in every listing and end the sweep before the entries after it.
-            let ids: Vec<&Bson> = found
-                .iter()
-                .filter_map(|document| document.get("_id"))
-                .collect();
-            let listed: Vec<(String, Option<String>)> = found
-                .iter()
-                .filter_map(|document| {
-                    let key = document.get_str("_id").ok()?;
-                    let generation = document.get_str("g").ok().map(str::to_owned);
-                    Some((key.to_owned(), generation))
-                })
-                .collect();
-            let keys: Vec<&str> = listed.iter().map(|(key, _)| key.as_str()).collect();
-            // The expiry is checked again as each is deleted: an entry rewritten since the
-            // listing is no longer expired, and stays.
-            let mut filter = expired();
-            filter.insert("_id", doc! { "$in": ids });
-            let deleted = self
-                .entries
-                .delete_many(filter)
-                .await
-                .map_err(store_error)?;
-            removed += deleted.deleted_count;
-            // Their copies could no longer answer: their memory goes now, as on `delete`.
-            for key in keys.iter().filter_map(|key| key.parse::<CacheKey>().ok()) {
-                self.copies.forget(&key);
-            }
-            let last = found.len() < SWEEP_BATCH as usize;
-            let chunked = listed
-                .into_iter()
-                .filter_map(|(key, generation)| Some((key, generation?)))
-                .collect();
-            self.delete_unnamed_generations(chunked).await?;
-            if last {
-                break;
+        let mut batch = Vec::with_capacity(SWEEP_BATCH as usize);
+        while let Some(document) = found.try_next().await.map_err(store_error)? {
+            batch.push(document);
+            if batch.len() == SWEEP_BATCH as usize {
+                removed += self
+                    .delete_swept(&std::mem::take(&mut batch), expired())
+                    .await?;
             }
         }
+        removed += self.delete_swept(&batch, expired()).await?;
         self.delete_orphaned_chunks().await?;
         Ok(removed)
     }

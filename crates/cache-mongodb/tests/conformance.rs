@@ -271,7 +271,8 @@ fn largest_in(document: &mongodb::bson::Document) -> usize {
 
 /// A sweep lists and deletes expired entries a batch at a time: all of them in one `$in`
 /// passed MongoDB's 16 MB command limit at about 370,000 entries, and every sweep failed from
-/// then on. Here 250 are swept in commands of 100 keys at most.
+/// then on. Here 250 are swept in commands of 100 keys at most, from one listing: a listing
+/// per batch read the whole collection again for each (no index answers the sweep's query).
 #[tokio::test]
 async fn sweeps_delete_in_batches() {
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -280,18 +281,31 @@ async fn sweeps_delete_in_batches() {
     let mut options = mongodb::options::ClientOptions::parse(shared_mongo().uri())
         .await
         .expect("options");
+    let entry_listings = Arc::new(AtomicUsize::new(0));
+    let collection = unique_namespace("sweep").replace('-', "_");
     let seen = Arc::clone(&largest);
+    let listed = Arc::clone(&entry_listings);
+    let entries = collection.clone();
     options.command_event_handler = Some(mongodb::event::EventHandler::callback(
         move |event: mongodb::event::command::CommandEvent| {
             if let mongodb::event::command::CommandEvent::Started(started) = event {
                 seen.fetch_max(largest_in(&started.command), Ordering::SeqCst);
+                let lists_entries = started.command_name == "find"
+                    && started.command.get_str("find") == Ok(entries.as_str())
+                    && started
+                        .command
+                        .get("filter")
+                        .is_some_and(|f| f.as_document().is_some_and(|f| f.contains_key("$or")));
+                if lists_entries {
+                    listed.fetch_add(1, Ordering::SeqCst);
+                }
             }
         },
     ));
     let client = mongodb::Client::with_options(options).expect("client");
     let store = MongoStore::builder()
         .database("conformance")
-        .collection(unique_namespace("sweep").replace('-', "_"))
+        .collection(collection)
         .with_client(client)
         .await
         .expect("store");
@@ -308,6 +322,11 @@ async fn sweeps_delete_in_batches() {
             .await
             .expect("sweep"),
         250
+    );
+    assert_eq!(
+        entry_listings.load(Ordering::SeqCst),
+        1,
+        "listings of expired entries"
     );
     let largest = largest.load(Ordering::SeqCst);
     assert!(
