@@ -281,11 +281,19 @@ impl MemoryStore {
         Ok(())
     }
 
-    /// The cache silently drops an entry heavier than one shard: said instead.
+    /// The cache silently drops an entry heavier than it admits: said instead. It admits up
+    /// to its hot share of a shard, [`ADMITTED_SHARE`], not the whole shard: an entry between
+    /// the two was dropped as if evicted while the write answered `Ok` and indexed it under
+    /// its URL, a key listed with nothing stored.
     fn check_weight(&self, slot: &Slot) -> Result<(), StoreError> {
         let weight = self.weigher.of(slot);
-        let limit = self.entries.shard_capacity();
-        StoreError::check_size(weight, Some(limit))
+        StoreError::check_size(weight, Some(self.admitted_weight()))
+    }
+
+    /// The heaviest entry the cache admits, computed as it computes it.
+    fn admitted_weight(&self) -> u64 {
+        let shard = self.entries.shard_capacity();
+        ((shard as f64 * ADMITTED_SHARE) as u64).clamp(shard.min(1), shard)
     }
 
     /// Puts `slot` in place of the entry under its key if that one was created at
@@ -391,6 +399,10 @@ fn decoded_anew(
         })),
     }
 }
+
+/// The share of a shard's weight the cache admits one entry up to: quick_cache's default
+/// hot allocation (0.97), the budget its insert checks an entry against.
+const ADMITTED_SHARE: f64 = 0.97;
 
 impl Default for MemoryStore {
     fn default() -> Self {
@@ -979,6 +991,38 @@ mod tests {
             matches!(refused, Err(StoreError::TooLarge { .. })),
             "{refused:?}"
         );
+    }
+
+    /// An entry the cache would not admit (over its hot share of a shard, under the whole
+    /// shard) is refused, not answered `Ok` and indexed under its URL with nothing stored;
+    /// the heaviest it admits is stored.
+    #[test]
+    fn an_entry_the_cache_would_drop_is_refused() {
+        let store = MemoryStore::bounded(1_000, 64 * 1024 * 1024);
+        let limit = store.admitted_weight();
+        assert!(limit < store.entries.shard_capacity());
+        let url_len = crate::fixtures::grouped_entry(1, 1, None).meta.url.len() as u64;
+        let sized = |n: u64, weight: u64| {
+            let mut entry = crate::fixtures::grouped_entry(n, 1, None);
+            let len = weight - url_len - ENTRY_OVERHEAD;
+            entry.value = Bytes::from(vec![0u8; len as usize]);
+            entry
+        };
+        let refused = store.put(sized(1, limit + 1)).now_or_never().unwrap();
+        assert!(
+            matches!(refused, Err(StoreError::TooLarge { .. })),
+            "{refused:?}"
+        );
+        let group = crate::fixtures::group(1);
+        let listed = store
+            .entries_for_url(&group)
+            .now_or_never()
+            .unwrap()
+            .unwrap();
+        assert!(listed.is_empty(), "listed with nothing stored: {listed:?}");
+        store.put(sized(2, limit)).now_or_never().unwrap().unwrap();
+        let key = crate::fixtures::key(2);
+        assert!(store.get(&key).now_or_never().unwrap().unwrap().is_some());
     }
 
     #[test]
