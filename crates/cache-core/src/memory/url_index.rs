@@ -56,11 +56,20 @@ impl GroupKeys {
         }
     }
 
+    /// Removes `key`. A set gives back its room as it empties (a set keeps its capacity
+    /// after removals): one left with a handful of keys becomes a list again, and one a
+    /// quarter full halves. A URL that once had thousands of keys (a token per user) held
+    /// room for all of them for as long as one stayed.
     fn remove(&mut self, key: &CacheKey) {
         match self {
             Self::Listed(keys) => keys.retain(|k| k != key),
             Self::Set(keys) => {
                 keys.remove(key);
+                if keys.len() <= LISTED_UP_TO / 2 {
+                    *self = Self::Listed(keys.drain().collect());
+                } else if keys.len() * 4 < keys.capacity() {
+                    keys.shrink_to(keys.len() * 2);
+                }
             }
         }
     }
@@ -197,5 +206,35 @@ mod tests {
             used[shard_of(&CacheKey::from_digest([byte; 16]))] += 1;
         }
         assert!(used.iter().all(|&n| n == 256 / SHARDS), "{used:?}");
+    }
+
+    /// A group that had thousands of keys gives its room back as they go: a list again with
+    /// a few left, and a set about twice its keys' size on the way down.
+    #[test]
+    fn a_group_gives_back_its_room_as_keys_go() {
+        let index = UrlIndex::default();
+        let group = CacheKey::from_digest([9; 16]);
+        let key = |n: u32| {
+            let mut digest = [0u8; 16];
+            digest[..4].copy_from_slice(&n.to_be_bytes());
+            CacheKey::from_digest(digest)
+        };
+        for n in 0..10_000 {
+            index.add(&group, key(n));
+        }
+        let capacity = |index: &UrlIndex| match index.shard(&group).get(&group) {
+            Some(GroupKeys::Set(keys)) => Some(keys.capacity()),
+            _ => None,
+        };
+        for n in 100..10_000 {
+            index.remove(&group, &key(n));
+        }
+        let left = capacity(&index).expect("100 keys: a set");
+        assert!(left <= 400, "room for {left} keys kept for 100");
+        for n in 1..100 {
+            index.remove(&group, &key(n));
+        }
+        assert!(capacity(&index).is_none(), "one key: a list again");
+        assert_eq!(index.keys(&group), [key(0)]);
     }
 }
