@@ -42,27 +42,30 @@ impl BodyFiles for FsStore {
     async fn begin(&self, key: &CacheKey) -> Result<Box<dyn BodySpool>, StoreError> {
         self.writable()?;
         let key = *key;
-        let inner = Arc::clone(&self.inner);
-        let (temp, file) = self
+        let owner = Arc::clone(&self.inner);
+        // The spool is made where its file is: a `begin` given up while the file was being
+        // created (a store timeout, a cancelled request) drops the spool with the task's
+        // result, which removes the file; created and handed back as a bare path, it stayed.
+        let spool = self
             .blocking(move |inner| {
                 let temp = inner
                     .layout
                     .shard_dir(&key)
                     .join(format!("{TEMP_PREFIX}{}.body", unique_suffix()));
                 let file = File::create_new(&temp).map_err(io_error)?;
-                Ok((temp, file))
+                Ok(FsSpool {
+                    inner: owner,
+                    key,
+                    temp,
+                    file: Some(file),
+                    pending: Vec::new(),
+                    pending_len: 0,
+                    len: 0,
+                    committed: false,
+                })
             })
             .await?;
-        Ok(Box::new(FsSpool {
-            inner,
-            key,
-            temp,
-            file: Some(file),
-            pending: Vec::new(),
-            pending_len: 0,
-            len: 0,
-            committed: false,
-        }))
+        Ok(Box::new(spool))
     }
 
     async fn open(&self, key: &CacheKey, inline_up_to: u64) -> Result<Option<Opened>, StoreError> {

@@ -281,3 +281,32 @@ async fn a_new_streamed_body_replaces_the_old_one() {
     assert_eq!(body, vec![1u8; 1000]);
     assert_eq!(shard_files(&store).len(), 2, "{:?}", shard_files(&store));
 }
+
+/// A `begin` given up while its file is being created (a store timeout, a cancelled
+/// request: here the blocking pool is busy and the caller stops waiting) leaves no file once
+/// the creation runs: the spool made with it is dropped, and removes it. The file was made
+/// and its path dropped, left for the next sweep at open.
+#[test]
+fn a_begin_given_up_leaves_no_file() {
+    use cache_core::BodyFiles;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .max_blocking_threads(1)
+        .enable_time()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::open(dir.path()).unwrap();
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let busy = tokio::task::spawn_blocking(move || held.recv());
+        let key = key();
+        let begin = store.begin(&key);
+        let given_up = tokio::time::timeout(std::time::Duration::from_millis(50), begin).await;
+        assert!(given_up.is_err(), "the pool's one thread is busy");
+        release.send(()).unwrap();
+        busy.await.unwrap().unwrap();
+        // Queued after the creation on the one thread: it has run by now.
+        tokio::task::spawn_blocking(|| ()).await.unwrap();
+        assert_eq!(shard_files(&store), Vec::<String>::new());
+    });
+}
