@@ -29,29 +29,86 @@ pub(crate) struct QueuedWrite {
 
 /// The writes waiting for the writer connection, and whether a task to commit them is on its
 /// way.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct WriteQueue {
-    writes: Mutex<Vec<QueuedWrite>>,
+    waiting: Mutex<Waiting>,
     committer_started: AtomicBool,
+    /// The most value bytes that may wait (see [`WriteQueue::push`]).
+    max_bytes: u64,
 }
 
+/// The queued writes and the bytes of their values.
+#[derive(Debug, Default)]
+struct Waiting {
+    writes: Vec<QueuedWrite>,
+    bytes: u64,
+}
+
+/// A write not queued: the writes waiting for the writer hold the queue's bytes already.
+#[derive(Debug)]
+pub(crate) struct QueueFull {
+    waiting: u64,
+    limit: u64,
+}
+
+impl std::fmt::Display for QueueFull {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} bytes of SQLite writes are waiting for the writer (limit {}): this one is not \
+             stored",
+            self.waiting, self.limit
+        )
+    }
+}
+
+impl std::error::Error for QueueFull {}
+
 impl WriteQueue {
+    /// A queue holding up to `max_bytes` of values (one write of any size when empty).
+    pub(crate) fn new(max_bytes: u64) -> Self {
+        Self {
+            waiting: Mutex::default(),
+            committer_started: AtomicBool::new(false),
+            max_bytes,
+        }
+    }
+
     /// Queues `entry`. Returns where its outcome will come, and whether the caller must
     /// start a committer ([`WriteQueue::take`] on the blocking pool): none is on its way.
-    pub(crate) fn push(&self, entry: StoredEntry) -> (oneshot::Receiver<Outcome>, bool) {
+    ///
+    /// Refused when the writes waiting already hold [`WriteQueue::new`]'s bytes and this
+    /// one would pass them: while the writer is held (a sweep, an eviction, another
+    /// process's lock, a stalled disk) every miss queued its whole response, and the queue
+    /// grew by the misses' bytes for as long as it lasted.
+    pub(crate) fn push(
+        &self,
+        entry: StoredEntry,
+    ) -> Result<(oneshot::Receiver<Outcome>, bool), QueueFull> {
         let (done, outcome) = oneshot::channel();
-        self.lock().push(QueuedWrite { entry, done });
+        {
+            let mut waiting = self.lock();
+            let bytes = entry.value.len() as u64;
+            if !waiting.writes.is_empty() && waiting.bytes.saturating_add(bytes) > self.max_bytes {
+                return Err(QueueFull {
+                    waiting: waiting.bytes,
+                    limit: self.max_bytes,
+                });
+            }
+            waiting.bytes += bytes;
+            waiting.writes.push(QueuedWrite { entry, done });
+        }
         // After the push: a committer that took the queue before it has cleared the flag,
         // so this write starts another; one that takes it after finds this write.
         let start = !self.committer_started.swap(true, Ordering::SeqCst);
-        (outcome, start)
+        Ok((outcome, start))
     }
 
     /// The writes queued now, for the committer holding the writer connection. Clears the
     /// flag first: a write queued after the take starts the next committer.
     pub(crate) fn take(&self) -> Vec<QueuedWrite> {
         self.committer_started.store(false, Ordering::SeqCst);
-        std::mem::take(&mut *self.lock())
+        std::mem::take(&mut *self.lock()).writes
     }
 
     /// A committer started by [`WriteQueue::push`] will not run (dropped unrun, as a runtime
@@ -64,11 +121,11 @@ impl WriteQueue {
     /// Writes queued now.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().writes.len()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<QueuedWrite>> {
-        self.writes.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Waiting> {
+        self.waiting.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 

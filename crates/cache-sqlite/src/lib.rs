@@ -63,7 +63,7 @@ mod group_commit;
 mod snapshots;
 mod store;
 
-pub use store::{MAX_VALUE_BYTES, SqliteStore, SqliteStoreBuilder};
+pub use store::{DEFAULT_MAX_QUEUED_BYTES, MAX_VALUE_BYTES, SqliteStore, SqliteStoreBuilder};
 
 /// Re-exported so users name the same version this crate uses.
 pub use rusqlite;

@@ -31,6 +31,10 @@ const QUICK_BUSY_TIMEOUT: Duration = Duration::from_millis(20);
 /// How many rows one `entries()` page reads.
 const PAGE_SIZE: usize = 512;
 
+/// The most bytes of values waiting for the writer connection, by default (see
+/// [`SqliteStoreBuilder::max_queued_bytes`]).
+pub const DEFAULT_MAX_QUEUED_BYTES: u64 = 64 * 1024 * 1024;
+
 /// The largest value stored: SQLite's compiled-in string/blob limit (10^9 bytes) less room
 /// for the row's other columns.
 pub const MAX_VALUE_BYTES: u64 = 999_000_000;
@@ -56,6 +60,7 @@ pub struct SqliteStoreBuilder {
     max_bytes: Option<u64>,
     pragmas: Vec<(String, String)>,
     decoded_copies: u64,
+    max_queued_bytes: u64,
     /// How long a quick reader keeps its read transaction, and how often unused ones are
     /// looked for (not settings: tests lengthen them).
     snapshot_reuse: Duration,
@@ -107,6 +112,25 @@ impl SqliteStoreBuilder {
     /// a read transaction is kept: see the crate's documentation).
     pub fn decoded_copies(mut self, max_bytes: u64) -> Self {
         self.decoded_copies = max_bytes;
+        self
+    }
+
+    /// The most bytes of values that may wait for the writer connection while it is busy
+    /// (default [`DEFAULT_MAX_QUEUED_BYTES`], 64 MiB). Past it, a write fails at once with
+    /// [`StoreError::Full`] (the middleware serves the response and stores nothing); a
+    /// write larger than the limit is still queued alone. While the writer is held (a sweep
+    /// of a large file, an eviction, another process's lock, a stalled disk), every write
+    /// waits in memory with its whole value: without a limit, a busy client's misses held
+    /// their responses for as long as that lasted.
+    ///
+    /// ```no_run
+    /// let store = cache_sqlite::SqliteStore::builder("http_cache.sqlite")
+    ///     .max_queued_bytes(16 * 1024 * 1024)
+    ///     .open()?;
+    /// # Ok::<(), cache_core::StoreError>(())
+    /// ```
+    pub fn max_queued_bytes(mut self, bytes: u64) -> Self {
+        self.max_queued_bytes = bytes;
         self
     }
 
@@ -167,7 +191,7 @@ impl SqliteStoreBuilder {
                 quick_readers,
                 next_reader: AtomicUsize::new(0),
                 copies: DecodedCopies::new(self.decoded_copies),
-                queue: WriteQueue::default(),
+                queue: WriteQueue::new(self.max_queued_bytes),
             }),
         })
     }
@@ -225,6 +249,7 @@ impl SqliteStore {
             max_bytes: None,
             pragmas: Vec::new(),
             decoded_copies: DEFAULT_DECODED_COPIES_BYTES,
+            max_queued_bytes: DEFAULT_MAX_QUEUED_BYTES,
             snapshot_reuse: SNAPSHOT_REUSE,
             snapshot_closer_period: SNAPSHOT_REUSE * CLOSER_PERIODS,
         }
@@ -839,7 +864,7 @@ impl CacheStore for SqliteStore {
         // The writer is busy (or the write is not a quick one): the next group commit takes
         // it. The commit runs whether or not this future is still awaited, as a write handed
         // to the blocking pool always did.
-        let (outcome, start_committer) = self.inner.queue.push(entry);
+        let (outcome, start_committer) = self.inner.queue.push(entry).map_err(StoreError::full)?;
         if start_committer {
             let committer = Committer(Some(Arc::clone(&self.inner)));
             tokio::task::spawn_blocking(move || committer.run());

@@ -106,7 +106,8 @@ async fn a_committer_dropped_unrun_does_not_stall_later_writes() {
     let (orphan, start) = store
         .inner
         .queue
-        .push(entry(1, Bytes::from_static(b"one"), None));
+        .push(entry(1, Bytes::from_static(b"one"), None))
+        .unwrap();
     assert!(start, "the first queued write starts a committer");
     drop(super::Committer(Some(std::sync::Arc::clone(&store.inner))));
     let busy = store.inner.writer.lock().unwrap();
@@ -127,6 +128,56 @@ async fn a_committer_dropped_unrun_does_not_stall_later_writes() {
         .unwrap();
     orphan.await.unwrap().unwrap();
     for n in [1, 2] {
+        assert!(store.get(&key(n)).await.unwrap().is_some(), "entry {n}");
+    }
+}
+
+/// While the writer is held, writes wait up to the queue's bytes and the next fails at once
+/// with `Full`, storing nothing; those queued are committed once the writer is free, and
+/// writes queue again. One write larger than the limit is queued when it waits alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// The writer is held across the refused put on purpose: the puts run on other workers.
+#[allow(clippy::await_holding_lock)]
+async fn writes_waiting_for_the_writer_are_bounded_by_their_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::builder(dir.path().join("g.sqlite"))
+        .max_queued_bytes(4 * 1024)
+        .open()
+        .unwrap();
+    let value = || Bytes::from(vec![b'x'; 1024]);
+    let put = |n: u64, value: Bytes| {
+        let store = store.clone();
+        tokio::spawn(async move { store.put(entry(n, value, None)).await })
+    };
+    let busy = store.inner.writer.lock().unwrap();
+    let queued: Vec<_> = (1..=4).map(|n| put(n, value())).collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store.inner.queue.len() < 4 {
+        assert!(Instant::now() < deadline, "the puts never queued");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let refused = tokio::time::timeout(Duration::from_secs(5), put(5, value())).await;
+    assert!(
+        matches!(refused, Ok(Ok(Err(StoreError::Full { .. })))),
+        "not refused at once: {refused:?}"
+    );
+    drop(busy);
+    for put in queued {
+        put.await.unwrap().unwrap();
+    }
+    assert!(
+        store.get(&key(5)).await.unwrap().is_none(),
+        "refused, not stored"
+    );
+    let busy = store.inner.writer.lock().unwrap();
+    let large = put(6, Bytes::from(vec![b'y'; 16 * 1024]));
+    while store.inner.queue.len() < 1 {
+        assert!(Instant::now() < deadline, "the large put never queued");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    drop(busy);
+    large.await.unwrap().unwrap();
+    for n in [1, 2, 3, 4, 6] {
         assert!(store.get(&key(n)).await.unwrap().is_some(), "entry {n}");
     }
 }
