@@ -501,6 +501,13 @@ impl VaryIndex {
     /// middleware stores no response varying on more, and a hit would hash the request's
     /// values of every name). Real responses vary on a handful.
     pub const MAX_NAMES: usize = 64;
+
+    /// The longest header name an index may hold, in bytes: one holding a longer one does
+    /// not decode, and the middleware stores no response varying on one. Header names may
+    /// be 64 KiB long, and every index the middleware remembers for its lookups (thousands)
+    /// holds its names: a hostile origin's few huge names made each hold hundreds of KB.
+    /// Real names are under 40 bytes.
+    pub const MAX_NAME_LEN: usize = 128;
 }
 
 /// Decodes a stored response; the body shares `bytes`' buffer. A signed entry decodes without
@@ -531,6 +538,14 @@ fn decode_vary_index(head: &[u8]) -> Result<VaryIndex, DecodeError> {
     if names.len() > VaryIndex::MAX_NAMES {
         return Err(DecodeError::Invalid {
             field: "vary header names (more than VaryIndex::MAX_NAMES)",
+        });
+    }
+    if names
+        .iter()
+        .any(|name| name.len() > VaryIndex::MAX_NAME_LEN)
+    {
+        return Err(DecodeError::Invalid {
+            field: "vary header name (longer than VaryIndex::MAX_NAME_LEN)",
         });
     }
     let headers = names

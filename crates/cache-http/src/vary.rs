@@ -30,14 +30,20 @@ pub enum Vary {
 /// and an origin's 400 KB `Vary` named a hundred thousand. Real ones name a handful.
 pub const MAX_VARY_NAMES: usize = cache_core::VaryIndex::MAX_NAMES;
 
+/// The longest header name a stored response may vary on, in bytes: a response naming a
+/// longer one is treated as `Vary: *` and not stored (see
+/// [`VaryIndex::MAX_NAME_LEN`](cache_core::VaryIndex::MAX_NAME_LEN)).
+pub const MAX_VARY_NAME_LEN: usize = cache_core::VaryIndex::MAX_NAME_LEN;
+
 /// Reads every `Vary` line of a response. Names are case-insensitive; unparseable names make
-/// the response unmatchable, like `*`, as do more than [`MAX_VARY_NAMES`] distinct names.
+/// the response unmatchable, like `*`, as do more than [`MAX_VARY_NAMES`] distinct names and
+/// a name longer than [`MAX_VARY_NAME_LEN`].
 pub fn parse_vary(headers: &HeaderMap) -> Vary {
     let mut names: Vec<HeaderName> = Vec::new();
     for value in headers.get_all(VARY) {
         let text = String::from_utf8_lossy(value.as_bytes());
         for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-            if name == "*" {
+            if name == "*" || name.len() > MAX_VARY_NAME_LEN {
                 return Vary::Any;
             }
             match HeaderName::from_bytes(name.as_bytes()) {
@@ -281,6 +287,14 @@ mod tests {
         ));
         let too_many = names(MAX_VARY_NAMES + 1);
         assert_eq!(parse_vary(&headers(&[("vary", &too_many)])), Vary::Any);
+        let longest = "x".repeat(MAX_VARY_NAME_LEN);
+        assert!(matches!(
+            parse_vary(&headers(&[("vary", &format!("accept, {longest}"))])),
+            Vary::Headers(kept) if kept.len() == 2
+        ));
+        let too_long = "x".repeat(MAX_VARY_NAME_LEN + 1);
+        let too_long = format!("accept, {too_long}");
+        assert_eq!(parse_vary(&headers(&[("vary", &too_long)])), Vary::Any);
         assert_eq!(parse_vary(&headers(&[("vary", " , ")])), Vary::None);
         assert_eq!(parse_vary(&HeaderMap::new()), Vary::None);
     }

@@ -148,6 +148,24 @@ fn a_vary_index_of_too_many_names_does_not_decode() {
     ));
 }
 
+/// An index holding a header name longer than [`VaryIndex::MAX_NAME_LEN`] does not decode;
+/// one at the limit does.
+#[test]
+fn a_vary_index_of_a_too_long_name_does_not_decode() {
+    let index = |len: usize| VaryIndex {
+        headers: vec![HeaderName::try_from("x".repeat(len)).unwrap()],
+        generation: 1,
+    };
+    let longest = index(VaryIndex::MAX_NAME_LEN);
+    let bytes = encode_vary_index(&longest).unwrap();
+    assert_eq!(decode_entry(&bytes).unwrap(), Entry::VaryIndex(longest));
+    let bytes = encode_vary_index(&index(VaryIndex::MAX_NAME_LEN + 1)).unwrap();
+    assert!(matches!(
+        decode_entry(&bytes),
+        Err(DecodeError::Invalid { .. })
+    ));
+}
+
 fn text_response() -> CachedResponse {
     let mut response = sample_response();
     response.body = Bytes::from("{\"id\": 1, \"name\": \"a JSON-like body\"}\n".repeat(500));
