@@ -286,3 +286,18 @@ async fn an_entry_over_the_bound_is_evicted_first_and_alone() {
     }
     assert_eq!(bounded.count().await.unwrap(), 3, "the large one went");
 }
+
+/// A write whose record cannot be put in place (a directory holds its name) fails and
+/// takes back what it put in place before: its body file and its URL group marker, which
+/// stayed, named by no record (the body until a sweep at open, the marker listing the key
+/// under a URL it was not stored for).
+#[tokio::test]
+async fn a_write_that_fails_at_its_record_leaves_no_body_or_marker() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::open(dir.path()).unwrap();
+    std::fs::create_dir(store.record_path(&key(3))).unwrap();
+    let failed = store.put(response_entry(3, &EntryCodec::new())).await;
+    assert!(failed.is_err(), "{failed:?}");
+    assert_eq!(bodies(&store, 3), Vec::<PathBuf>::new());
+    assert!(!marker(dir.path(), 1, 3).exists(), "the marker stayed");
+}
