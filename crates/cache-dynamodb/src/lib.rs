@@ -40,6 +40,7 @@
 #![forbid(unsafe_code)]
 
 mod items;
+mod schema;
 mod store;
 
 pub use store::{DEFAULT_TIMEOUT, DynamoStore, DynamoStoreBuilder, timeouts};

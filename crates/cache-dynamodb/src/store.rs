@@ -28,10 +28,21 @@ use crate::items::{
     MAX_VALUE_BYTES, URL_GROUP, VALUE, VARIANT_OF, Value, chunk_item, chunk_key, chunk_keys_of,
     entry_item, is_past_retention, meta_of, value_of,
 };
+use crate::schema;
 
 /// The global secondary index listing entries by URL group (`entries_for_url`). It carries
 /// the metadata attributes, not the values.
 const URL_GROUP_INDEX: &str = "url_group";
+
+/// The attributes the URL group index carries besides the keys: what `meta_of` reads.
+const INDEX_ATTRIBUTES: [&str; 6] = [
+    KIND,
+    items::URL,
+    items::CREATED,
+    EXPIRES,
+    DELETE_AT,
+    VARIANT_OF,
+];
 
 /// How long chunks are kept before the entry that uses them is written and confirms them:
 /// a put cut short (a timeout, a failed entry write) leaves chunks that DynamoDB's TTL then
@@ -265,6 +276,13 @@ impl DynamoStore {
             let Some(table) = table.table() else {
                 continue;
             };
+            if let Some(why) = schema::mismatch(table, URL_GROUP_INDEX, &INDEX_ATTRIBUTES) {
+                return Err(StoreError::backend(std::io::Error::other(format!(
+                    "DynamoDB table `{}` cannot hold this store's entries: {why}; use \
+                     another table name",
+                    self.table
+                ))));
+            }
             let index = table
                 .global_secondary_indexes()
                 .iter()
@@ -293,14 +311,7 @@ impl DynamoStore {
             .build()
             .map_err(StoreError::backend)?;
         let mut projection = Projection::builder().projection_type(ProjectionType::Include);
-        for attribute in [
-            KIND,
-            items::URL,
-            items::CREATED,
-            EXPIRES,
-            DELETE_AT,
-            VARIANT_OF,
-        ] {
+        for attribute in INDEX_ATTRIBUTES {
             projection = projection.non_key_attributes(attribute);
         }
         Ok((key, projection.build()))

@@ -617,3 +617,47 @@ async fn a_server_that_never_answers_fails_the_open() {
     );
     held.abort();
 }
+
+/// A table of the store's name made by someone else, keyed otherwise, is refused at open
+/// with an error saying why: it failed every write and read instead, one error per call.
+#[tokio::test]
+async fn a_table_keyed_otherwise_is_refused_at_open() {
+    use cache_dynamodb::aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let table = unique_namespace("foreign-table");
+    let client = aws_sdk_dynamodb_client(&shared_dynamo().endpoint()).await;
+    client
+        .create_table()
+        .table_name(&table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("id")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("id")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let refused = DynamoStore::builder()
+        .table(&table)
+        .open_local(&shared_dynamo().endpoint(), "us-east-1")
+        .await
+        .expect_err("a table keyed by `id` is not the store's");
+    let message = std::error::Error::source(&refused).map(ToString::to_string);
+    assert!(
+        message
+            .as_deref()
+            .is_some_and(|m| m.contains(&table) && m.contains("`id`")),
+        "{refused}: {message:?}"
+    );
+}
