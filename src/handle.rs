@@ -300,8 +300,9 @@ impl CacheHandle {
             Some(groups) => {
                 let mut orphans = Vec::new();
                 for group in groups {
-                    let found = calls.store.entries_for_url(group);
-                    let found = calls.bounded(StoreOp::List, found).await?;
+                    // As long as a listing may take: a store without an index of URLs lists
+                    // every entry for each.
+                    let found = self.whole_store(calls.store.entries_for_url(group)).await?;
                     orphans.extend(found.into_iter().filter(|m| parents.is_orphan(m, started)));
                 }
                 orphans

@@ -28,8 +28,9 @@ use crate::sharded_table::ShardedTable;
 /// Keys remembered: about 100 bytes each with one header named (0.8 MB when full).
 const REMEMBERED: usize = 8_192;
 
-/// Indexes naming more headers than this are not remembered: each remembered key keeps its
-/// index's list, and an origin's `Vary` may name any number.
+/// Indexes naming more headers than this (or a name longer than `VaryIndex::MAX_NAME_LEN`)
+/// are not remembered: each remembered key keeps its index's list, and an origin's `Vary`
+/// may name any number, of any length.
 const MAX_NAMES: usize = 8;
 
 /// A variant key, the index it was computed with and the digest of the request's values.
@@ -63,7 +64,7 @@ impl VariantKeys {
         index: &VaryIndex,
         request: &HeaderMap,
     ) -> CacheKey {
-        if index.headers.len() > MAX_NAMES {
+        if index.headers.len() > MAX_NAMES || !index.is_within_limits() {
             return variant_key(url_key, index, request);
         }
         let values = self.digest_of_values(&index.headers, request);

@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use cache_core::{CacheKey, EntryMeta, VaryIndex};
-use cache_http::vary::MAX_VARY_NAMES;
 
 use crate::sharded_table::ShardedTable;
 
@@ -56,10 +55,10 @@ impl VaryGuesses {
     }
 
     /// Remembers `index`, read with `meta` under `url_key` (unless its table is busy, or the
-    /// index names more headers than a response may vary on: a store's bytes may say
-    /// anything, and each guess holds its index's list).
+    /// index names more headers, or longer ones, than a response may vary on: a store's
+    /// bytes may say anything, and each guess holds its index's list).
     pub(crate) fn remember(&self, url_key: CacheKey, meta: &EntryMeta, index: &VaryIndex) {
-        if index.headers.len() > MAX_VARY_NAMES {
+        if !index.is_within_limits() {
             return;
         }
         self.table.insert_with(url_key, || {
@@ -98,6 +97,8 @@ mod tests {
         EntryMeta::new(key, "https://h.test/v", written_at, None)
     }
 
+    use cache_http::vary::MAX_VARY_NAMES;
+
     fn key(n: u32) -> CacheKey {
         let mut digest = [0u8; 16];
         digest[..4].copy_from_slice(&n.to_le_bytes());
@@ -126,10 +127,10 @@ mod tests {
         assert!(guesses.get(&key(1)).is_none());
     }
 
-    /// An index naming more headers than a response may vary on (bytes a store gave back)
-    /// is not held.
+    /// An index naming more headers than a response may vary on, or a longer one (bytes a
+    /// store gave back, an index written before the name limit), is not held.
     #[test]
-    fn an_index_of_too_many_names_is_not_held() {
+    fn an_index_of_too_many_or_too_long_names_is_not_held() {
         let guesses = VaryGuesses::default();
         let written = meta(key(1), SystemTime::UNIX_EPOCH);
         let named = |n: usize| VaryIndex {
@@ -142,6 +143,14 @@ mod tests {
         assert!(guesses.get(&key(1)).is_none());
         guesses.remember(key(1), &written, &named(MAX_VARY_NAMES));
         assert!(guesses.get(&key(1)).is_some());
+        let long = |len: usize| VaryIndex {
+            headers: vec![HeaderName::try_from("x".repeat(len)).unwrap()],
+            generation: 0,
+        };
+        guesses.remember(key(2), &written, &long(VaryIndex::MAX_NAME_LEN + 1));
+        assert!(guesses.get(&key(2)).is_none());
+        guesses.remember(key(2), &written, &long(VaryIndex::MAX_NAME_LEN));
+        assert!(guesses.get(&key(2)).is_some());
     }
 
     /// However many URL keys are remembered, the tables hold at most [`REMEMBERED`], and the

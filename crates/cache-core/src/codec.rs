@@ -502,12 +502,23 @@ impl VaryIndex {
     /// values of every name). Real responses vary on a handful.
     pub const MAX_NAMES: usize = 64;
 
-    /// The longest header name an index may hold, in bytes: one holding a longer one does
-    /// not decode, and the middleware stores no response varying on one. Header names may
-    /// be 64 KiB long, and every index the middleware remembers for its lookups (thousands)
+    /// The longest header name the middleware stores a response varying on, in bytes, and
+    /// remembers an index holding ([`VaryIndex::is_within_limits`]). Header names may be
+    /// 64 KiB long, and every index the middleware remembers for its lookups (thousands)
     /// holds its names: a hostile origin's few huge names made each hold hundreds of KB.
-    /// Real names are under 40 bytes.
+    /// Real names are under 40 bytes. An index written before holding a longer one still
+    /// decodes (refused, its variants would be left with no index to reach or remove them).
     pub const MAX_NAME_LEN: usize = 128;
+
+    /// True when the index names at most [`VaryIndex::MAX_NAMES`] headers, each at most
+    /// [`VaryIndex::MAX_NAME_LEN`] bytes long: what an in-memory table may keep a copy of.
+    pub fn is_within_limits(&self) -> bool {
+        self.headers.len() <= Self::MAX_NAMES
+            && self
+                .headers
+                .iter()
+                .all(|name| name.as_str().len() <= Self::MAX_NAME_LEN)
+    }
 }
 
 /// Decodes a stored response; the body shares `bytes`' buffer. A signed entry decodes without
@@ -538,14 +549,6 @@ fn decode_vary_index(head: &[u8]) -> Result<VaryIndex, DecodeError> {
     if names.len() > VaryIndex::MAX_NAMES {
         return Err(DecodeError::Invalid {
             field: "vary header names (more than VaryIndex::MAX_NAMES)",
-        });
-    }
-    if names
-        .iter()
-        .any(|name| name.len() > VaryIndex::MAX_NAME_LEN)
-    {
-        return Err(DecodeError::Invalid {
-            field: "vary header name (longer than VaryIndex::MAX_NAME_LEN)",
         });
     }
     let headers = names

@@ -217,8 +217,8 @@ impl MemoryStore {
     /// # Note
     ///
     /// The cache is sharded and evicts per shard: keep `capacity` in the hundreds or more,
-    /// and `max_bytes` well above your largest response (one larger than a shard's share is
-    /// refused with [`StoreError::TooLarge`]).
+    /// and `max_bytes` well above your largest response (one heavier than 97 % of a shard's
+    /// share is refused with [`StoreError::TooLarge`]).
     pub fn bounded(capacity: usize, max_bytes: u64) -> Self {
         let capacity = capacity.max(1);
         let max_bytes = max_bytes.max(capacity as u64);

@@ -8,7 +8,7 @@
 //! found them before (after every `rm` of one URL: seconds, or a DynamoDB scan of the whole
 //! table, at 100,000 entries).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::time::SystemTime;
 
 use futures_util::StreamExt;
@@ -48,38 +48,49 @@ pub const LOOKUPS_BEFORE_LISTING: usize = 256;
 /// ```
 #[derive(Debug, Default)]
 pub struct DeletedParents {
-    by_group: HashMap<CacheKey, HashSet<CacheKey>>,
+    /// The URL groups of the noted entries.
+    groups: HashSet<CacheKey>,
+    /// Every noted entry.
+    parents: HashSet<CacheKey>,
+    /// A noted entry has no URL group: an index written before groups existed, whose
+    /// variants written since carry the group of their URL, which is not known here.
+    ungrouped: bool,
 }
 
 impl DeletedParents {
-    /// Notes a deleted entry. A variant is no index, and an entry without a URL group
-    /// (written before groups existed) has no variant that names it: neither is kept.
+    /// Notes a deleted entry; a variant is no index, and is not kept.
     pub fn note(&mut self, deleted: &EntryMeta) {
-        if let (None, Some(group)) = (deleted.variant_of, deleted.url_group) {
-            self.by_group.entry(group).or_default().insert(deleted.key);
+        if deleted.variant_of.is_some() {
+            return;
+        }
+        self.parents.insert(deleted.key);
+        match deleted.url_group {
+            Some(group) => {
+                self.groups.insert(group);
+            }
+            None => self.ungrouped = true,
         }
     }
 
     /// True when no deleted entry may have had variants.
     pub fn is_empty(&self) -> bool {
-        self.by_group.is_empty()
+        self.parents.is_empty()
     }
 
-    /// The URL groups to look up for the orphans, or `None` past
-    /// [`LOOKUPS_BEFORE_LISTING`] of them: then every entry is listed instead.
+    /// The URL groups to look up for the orphans, or `None` when every entry is to be
+    /// listed instead: past [`LOOKUPS_BEFORE_LISTING`] groups, or when an entry without a
+    /// group was noted (its variants' group is not known).
     pub fn lookups(&self) -> Option<impl Iterator<Item = &CacheKey>> {
-        (self.by_group.len() <= LOOKUPS_BEFORE_LISTING).then(|| self.by_group.keys())
+        (!self.ungrouped && self.groups.len() <= LOOKUPS_BEFORE_LISTING).then(|| self.groups.iter())
     }
 
     /// Whether `meta` is a variant of a noted entry, created no later than `written_by` (a
     /// variant written since belongs to an index written since, not to one deleted).
     pub fn is_orphan(&self, meta: &EntryMeta, written_by: SystemTime) -> bool {
         meta.created_at <= written_by
-            && meta.variant_of.is_some_and(|index| {
-                meta.url_group
-                    .and_then(|group| self.by_group.get(&group))
-                    .is_some_and(|parents| parents.contains(&index))
-            })
+            && meta
+                .variant_of
+                .is_some_and(|index| self.parents.contains(&index))
     }
 
     /// The orphans stored now ([`is_orphan`](Self::is_orphan)), found by
@@ -155,5 +166,31 @@ mod tests {
             expected.sort();
             assert_eq!(found, expected, "{urls} URLs");
         }
+    }
+
+    /// An index without a URL group (written before groups existed) whose variants, written
+    /// since, carry their URL's group: its variants are orphans too, found by a listing.
+    #[tokio::test]
+    async fn the_variants_of_an_index_without_a_group_are_found() {
+        let store = MemoryStore::new();
+        let mut index = grouped_entry(1, 1, None);
+        index.meta.url_group = None;
+        let variant = grouped_entry(2, 1, Some(1));
+        let other = grouped_entry(3, 1, Some(9));
+        for entry in [&variant, &other] {
+            store.put(entry.clone()).await.unwrap();
+        }
+        let mut parents = DeletedParents::default();
+        parents.note(&index.meta);
+        assert!(parents.lookups().is_none(), "listed");
+        let later = SystemTime::now() + std::time::Duration::from_secs(1);
+        let found: Vec<CacheKey> = parents
+            .orphans(&store, later)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|meta| meta.key)
+            .collect();
+        assert_eq!(found, [variant.meta.key]);
     }
 }

@@ -78,9 +78,11 @@ impl WriteQueue {
     /// start a committer ([`WriteQueue::take`] on the blocking pool): none is on its way.
     ///
     /// Refused when the writes waiting already hold [`WriteQueue::new`]'s bytes and this
-    /// one would pass them: while the writer is held (a sweep, an eviction, another
-    /// process's lock, a stalled disk) every miss queued its whole response, and the queue
-    /// grew by the misses' bytes for as long as it lasted.
+    /// one would pass them, while a committer is on its way to take them: while the writer
+    /// is held (a sweep, an eviction, another process's lock, a stalled disk) every miss
+    /// queued its whole response, and the queue grew by the misses' bytes for as long as it
+    /// lasted. With no committer on its way (one was dropped unrun), the write is queued and
+    /// starts one: refused, nothing would ever take the queue again.
     pub(crate) fn push(
         &self,
         entry: StoredEntry,
@@ -89,7 +91,9 @@ impl WriteQueue {
         {
             let mut waiting = self.lock();
             let bytes = entry.value.len() as u64;
-            if !waiting.writes.is_empty() && waiting.bytes.saturating_add(bytes) > self.max_bytes {
+            let over = waiting.bytes.saturating_add(bytes) > self.max_bytes;
+            let coming = self.committer_started.load(Ordering::SeqCst);
+            if over && coming && !waiting.writes.is_empty() {
                 return Err(QueueFull {
                     waiting: waiting.bytes,
                     limit: self.max_bytes,

@@ -181,3 +181,47 @@ async fn writes_waiting_for_the_writer_are_bounded_by_their_bytes() {
         assert!(store.get(&key(n)).await.unwrap().is_some(), "entry {n}");
     }
 }
+
+/// A full queue whose committer was dropped unrun (a runtime shutting down) takes the next
+/// write, which starts another committer: both are committed. Refused, the write started
+/// nothing, and every later one was refused too, for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_whose_committer_was_dropped_takes_the_next_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::builder(dir.path().join("g.sqlite"))
+        .max_queued_bytes(1024)
+        .open()
+        .unwrap();
+    let (orphan, start) = store
+        .inner
+        .queue
+        .push(entry(1, Bytes::from(vec![b'x'; 4096]), None))
+        .unwrap();
+    assert!(start, "the first queued write starts a committer");
+    drop(super::Committer(Some(std::sync::Arc::clone(&store.inner))));
+    // Held, so that the later write queues rather than writes at once.
+    let busy = store.inner.writer.lock().unwrap();
+    let later = {
+        let store = store.clone();
+        tokio::spawn(async move { store.put(entry(2, Bytes::from_static(b"two"), None)).await })
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store.inner.queue.len() < 2 && !later.is_finished() {
+        assert!(Instant::now() < deadline, "the later write never queued");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    drop(busy);
+    tokio::time::timeout(Duration::from_secs(30), later)
+        .await
+        .expect("the later write waited for ever")
+        .unwrap()
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(30), orphan)
+        .await
+        .expect("the first write waited for ever")
+        .unwrap()
+        .unwrap();
+    for n in [1, 2] {
+        assert!(store.get(&key(n)).await.unwrap().is_some(), "entry {n}");
+    }
+}
