@@ -303,25 +303,31 @@ fn commit_if(
     if let Some(group) = &record.url_group {
         mark_group(layout, group, &key)?;
     }
-    let body_path = match (body_temp, &record.body_file) {
-        (Some(temp), Some(name)) => {
-            let path = dir.join(name);
-            fs::rename(temp, &path).map_err(io_error)?;
-            Some(path)
-        }
-        _ => None,
-    };
-    if let Err(error) = fs::rename(record_temp, layout.record(&key)) {
-        // Nothing names what this write put in place: taken back, but for a marker the old
-        // record uses too. Left, a body of the entry's own name stayed until a sweep at open,
-        // and a marker listed the key under a URL it is not stored for.
-        if let Some(path) = body_path {
+    // A failure from here on takes back what this write put in place, but for a marker the
+    // old record uses too: nothing names it. Left, a body of the entry's own name stayed
+    // until a sweep at open, and a marker listed the key under a URL it is not stored for.
+    let take_back = |body: Option<&std::path::Path>| {
+        if let Some(path) = body {
             let _ = fs::remove_file(path);
         }
         let old_group = old.as_ref().and_then(|old| old.url_group.as_ref());
         if let Some(group) = record.url_group.as_ref().filter(|g| Some(*g) != old_group) {
             let _ = remove_if_present(&layout.group_marker(group, &key));
         }
+    };
+    let body_path = match (body_temp, &record.body_file) {
+        (Some(temp), Some(name)) => {
+            let path = dir.join(name);
+            if let Err(error) = fs::rename(temp, &path) {
+                take_back(None);
+                return Err(io_error(error));
+            }
+            Some(path)
+        }
+        _ => None,
+    };
+    if let Err(error) = fs::rename(record_temp, layout.record(&key)) {
+        take_back(body_path.as_deref());
         return Err(io_error(error));
     }
     let old_size = match old {

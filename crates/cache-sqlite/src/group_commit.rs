@@ -88,31 +88,31 @@ impl WriteQueue {
         entry: StoredEntry,
     ) -> Result<(oneshot::Receiver<Outcome>, bool), QueueFull> {
         let (done, outcome) = oneshot::channel();
-        {
-            let mut waiting = self.lock();
-            let bytes = entry.value.len() as u64;
-            let over = waiting.bytes.saturating_add(bytes) > self.max_bytes;
-            let coming = self.committer_started.load(Ordering::SeqCst);
-            if over && coming && !waiting.writes.is_empty() {
-                return Err(QueueFull {
-                    waiting: waiting.bytes,
-                    limit: self.max_bytes,
-                });
-            }
-            waiting.bytes += bytes;
-            waiting.writes.push(QueuedWrite { entry, done });
+        let mut waiting = self.lock();
+        let bytes = entry.value.len() as u64;
+        let over = waiting.bytes.saturating_add(bytes) > self.max_bytes;
+        // Under the queue's lock, with the push: a committer that took the queue before it
+        // has cleared the flag, so this write starts another; one that takes it after finds
+        // this write. Read and set in one step, so that of writes racing here, one starts a
+        // committer and the others see it coming.
+        let coming = self.committer_started.swap(true, Ordering::SeqCst);
+        if over && coming && !waiting.writes.is_empty() {
+            return Err(QueueFull {
+                waiting: waiting.bytes,
+                limit: self.max_bytes,
+            });
         }
-        // After the push: a committer that took the queue before it has cleared the flag,
-        // so this write starts another; one that takes it after finds this write.
-        let start = !self.committer_started.swap(true, Ordering::SeqCst);
-        Ok((outcome, start))
+        waiting.bytes += bytes;
+        waiting.writes.push(QueuedWrite { entry, done });
+        Ok((outcome, !coming))
     }
 
     /// The writes queued now, for the committer holding the writer connection. Clears the
     /// flag first: a write queued after the take starts the next committer.
     pub(crate) fn take(&self) -> Vec<QueuedWrite> {
+        let mut waiting = self.lock();
         self.committer_started.store(false, Ordering::SeqCst);
-        std::mem::take(&mut *self.lock()).writes
+        std::mem::take(&mut *waiting).writes
     }
 
     /// A committer started by [`WriteQueue::push`] will not run (dropped unrun, as a runtime
