@@ -31,6 +31,7 @@ use crate::settings::{ResponseFilter, Settings, StoredFilter};
 use crate::stale::StaleAllowance;
 use crate::stats::StatsCounters;
 use crate::store_calls::StoreCalls;
+use crate::unfinished_invalidations::UnfinishedInvalidations;
 use crate::url_patterns::UrlPattern;
 use crate::variant_keys::VariantKeys;
 use crate::vary_guesses::VaryGuesses;
@@ -760,6 +761,7 @@ impl CacheMiddlewareBuilder {
             vary_guesses: VaryGuesses::default(),
             variant_keys: VariantKeys::default(),
             url_changes: Arc::default(),
+            unfinished_invalidations: UnfinishedInvalidations::default(),
         };
         Ok(CacheMiddleware::from_cache(Cache { settings, live }))
     }

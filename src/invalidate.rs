@@ -53,9 +53,21 @@ pub(crate) async fn invalidate_after_unsafe(
     for target in &urls {
         // First: the answer to a request for the URL sent before this one's answer arrived is
         // not stored after (see `url_changes`).
-        changed.push(cache.mark_changed(target));
-        for key in keys_of_url(cache, target, headers).await {
-            cache.live.store.forget(&key).await;
+        let group = cache.mark_changed(target);
+        changed.push(group);
+        let began = cache.settings.clock.now();
+        let (keys, listed) = keys_of_url(cache, target, headers).await;
+        let mut reached = listed;
+        for key in keys {
+            reached &= cache.live.store.forget(&key).await;
+        }
+        // An invalidation the store did not take whole: what it holds of the URL from before
+        // is not served from here on (see `unfinished_invalidations`).
+        let unfinished = &cache.live.unfinished_invalidations;
+        if reached {
+            unfinished.finished(&group, began);
+        } else {
+            unfinished.note(group, cache.settings.clock.now());
         }
     }
     changed
@@ -63,17 +75,20 @@ pub(crate) async fn invalidate_after_unsafe(
 
 /// The keys of every entry stored for `url`: its group's, and the keys GET and HEAD requests
 /// with `headers` or none would have (entries written before URL groups existed carry none,
-/// and are found only that way).
+/// and are found only that way); and whether the group's listing reached the store.
 pub(crate) async fn keys_of_url(
     cache: &Cache,
     url: &Url,
     headers: &HeaderMap,
-) -> HashSet<CacheKey> {
-    let mut keys: HashSet<CacheKey> = cache
+) -> (HashSet<CacheKey>, bool) {
+    let listed = cache
         .live
         .store
-        .entries_for_url(&cache.settings.keys.url_group(url))
-        .await
+        .entries_for_url_if_reached(&cache.settings.keys.url_group(url))
+        .await;
+    let reached = listed.is_some();
+    let mut keys: HashSet<CacheKey> = listed
+        .unwrap_or_default()
         .into_iter()
         .map(|meta| meta.key)
         .collect();
@@ -83,5 +98,5 @@ pub(crate) async fn keys_of_url(
             keys.insert(cache.settings.keys.key(&method, url, request_headers, None));
         }
     }
-    keys
+    (keys, reached)
 }

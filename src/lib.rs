@@ -55,6 +55,7 @@ mod store_response;
 mod stored_fields;
 mod tee;
 pub mod transfer;
+mod unfinished_invalidations;
 mod url_changes;
 mod url_patterns;
 mod variant_keys;

@@ -10,6 +10,7 @@ use crate::flight::Flights;
 use crate::refresh::Refresher;
 use crate::stats::StatsCounters;
 use crate::store_calls::StoreCalls;
+use crate::unfinished_invalidations::UnfinishedInvalidations;
 use crate::url_changes::UrlChanges;
 use crate::variant_keys::VariantKeys;
 use crate::vary_guesses::VaryGuesses;
@@ -28,4 +29,6 @@ pub(crate) struct Live {
     /// URLs unsafe requests (or the handle) changed, for the writes of answers to requests
     /// sent before.
     pub(crate) url_changes: Arc<UrlChanges>,
+    /// URLs whose invalidation the store did not take: their older entries are not served.
+    pub(crate) unfinished_invalidations: UnfinishedInvalidations,
 }

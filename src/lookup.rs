@@ -120,8 +120,24 @@ static NO_RESPONSE: LazyLock<CachedResponse> = LazyLock::new(|| {
 });
 
 /// The stored response for a request with this URL key and these headers, following a Vary
-/// index to the variant the headers select. A store failure is a miss.
+/// index to the variant the headers select. A store failure is a miss, and so is a response
+/// an unsafe request invalidated while the store could not take it
+/// ([`UnfinishedInvalidations`](crate::unfinished_invalidations::UnfinishedInvalidations)).
 pub(crate) async fn find(live: &Live, url_key: &CacheKey, request: &HeaderMap) -> Lookup {
+    let mut lookup = find_stored(live, url_key, request).await;
+    let unfinished = &live.unfinished_invalidations;
+    if lookup
+        .found
+        .as_ref()
+        .is_some_and(|found| unfinished.holds_back(found.meta()))
+    {
+        lookup.found = None;
+    }
+    lookup
+}
+
+/// [`find`], whatever invalidations did not reach the store.
+async fn find_stored(live: &Live, url_key: &CacheKey, request: &HeaderMap) -> Lookup {
     let store = &live.store;
     // Nothing is sent unless the store answers at once (in the process): a read that waits
     // (a server) is sent by `find_waiting`, with the variant it guesses when there is one.

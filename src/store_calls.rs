@@ -367,12 +367,22 @@ impl StoreCalls {
     /// Every entry stored for the URL group (all methods, credentials, variants); empty when
     /// the store fails (logged and counted).
     pub(crate) async fn entries_for_url(&self, url_group: &CacheKey) -> Vec<EntryMeta> {
+        self.entries_for_url_if_reached(url_group)
+            .await
+            .unwrap_or_default()
+    }
+
+    /// [`StoreCalls::entries_for_url`], `None` when the store failed (logged and counted).
+    pub(crate) async fn entries_for_url_if_reached(
+        &self,
+        url_group: &CacheKey,
+    ) -> Option<Vec<EntryMeta>> {
         let listed = self.store.entries_for_url(url_group);
         match self.bounded(StoreOp::List, listed).await {
-            Ok(metas) => metas,
+            Ok(metas) => Some(metas),
             Err(error) => {
                 self.failed(url_group, &error, "cache lookup by URL failed");
-                Vec::new()
+                None
             }
         }
     }
@@ -458,13 +468,18 @@ impl StoreCalls {
         }
     }
 
-    /// Deletes an entry; a failure is logged and counted, never raised.
-    pub(crate) async fn forget(&self, key: &CacheKey) {
+    /// Deletes an entry; a failure is logged and counted, never raised. False when the delete
+    /// did not reach the store (a read-only cache deletes nothing, and says true).
+    pub(crate) async fn forget(&self, key: &CacheKey) -> bool {
         if self.is_read_only() {
-            return;
+            return true;
         }
-        if let Err(error) = self.bounded(StoreOp::Delete, self.store.delete(key)).await {
-            self.failed(key, &error, "cache delete failed");
+        match self.bounded(StoreOp::Delete, self.store.delete(key)).await {
+            Ok(_) => true,
+            Err(error) => {
+                self.failed(key, &error, "cache delete failed");
+                false
+            }
         }
     }
 

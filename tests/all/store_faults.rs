@@ -299,3 +299,86 @@ async fn a_304_does_not_renew_over_an_entry_written_just_before_the_renewal() {
     assert_eq!(inner.get(&key).await.unwrap(), Some(rewritten));
     assert_eq!(h.origin.hits(path), 2, "one fetch, one revalidation");
 }
+
+/// A store whose deletes and lookups by URL fail while `failing` is set (as a server that is
+/// back for reads but refuses writes, or a moment of an outage), everything else passed on.
+#[derive(Debug)]
+struct FailingInvalidations {
+    inner: Arc<dyn CacheStore>,
+    failing: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FailingInvalidations {
+    fn refused<T>(&self) -> Option<Result<T, StoreError>> {
+        self.failing
+            .load(Ordering::SeqCst)
+            .then(|| Err(StoreError::backend("refused by the test")))
+    }
+}
+
+#[async_trait]
+impl CacheStore for FailingInvalidations {
+    async fn get(&self, key: &CacheKey) -> Result<Option<StoredEntry>, StoreError> {
+        self.inner.get(key).await
+    }
+    async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
+        self.inner.put(entry).await
+    }
+    async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {
+        match self.refused() {
+            Some(refused) => refused,
+            None => self.inner.delete(key).await,
+        }
+    }
+    fn entries(&self) -> BoxStream<'_, Result<EntryMeta, StoreError>> {
+        self.inner.entries()
+    }
+    async fn entries_for_url(&self, url_group: &CacheKey) -> Result<Vec<EntryMeta>, StoreError> {
+        match self.refused() {
+            Some(refused) => refused,
+            None => self.inner.entries_for_url(url_group).await,
+        }
+    }
+    async fn clear(&self) -> Result<u64, StoreError> {
+        self.inner.clear().await
+    }
+}
+
+/// A `POST` whose invalidation the store did not take (its deletes failed) leaves the URL's
+/// old response in the store, and it is not served from then on: the next `GET` goes to the
+/// origin, and the answer stored then is served. The old one was served as fresh once the
+/// store took deletes again: the client read what it had just changed, as it was before.
+#[tokio::test]
+async fn a_response_an_unfinished_invalidation_left_is_not_served() {
+    let failing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let switch = Arc::clone(&failing);
+    let wrap = |inner| {
+        Arc::new(FailingInvalidations {
+            inner,
+            failing: switch,
+        }) as _
+    };
+    let h = Harness::wrapping(Backend::Memory, wrap, |b| b).await;
+    let url = h.origin.url("/item/changed");
+    assert!(send(h.client.get(&url)).await.1.stored);
+    assert!(send(h.client.get(&url)).await.1.from_cache);
+    failing.store(true, Ordering::SeqCst);
+    send(h.client.post(&url).body("new")).await;
+    failing.store(false, Ordering::SeqCst);
+    h.clock.advance(Duration::from_secs(1));
+    let after = send(h.client.get(&url)).await;
+    assert!(
+        !after.1.from_cache,
+        "the response from before the POST was served"
+    );
+    assert_eq!(h.origin.hits("/item/changed"), 3, "two GETs and the POST");
+    assert!(
+        send(h.client.get(&url)).await.1.from_cache,
+        "the new answer is served"
+    );
+    // An invalidation the store takes whole releases the URL.
+    send(h.client.post(&url).body("newer")).await;
+    h.clock.advance(Duration::from_secs(1));
+    assert!(send(h.client.get(&url)).await.1.stored);
+    assert!(send(h.client.get(&url)).await.1.from_cache);
+}
