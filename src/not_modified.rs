@@ -110,7 +110,13 @@ pub(crate) async fn refresh_from_304(
     // in one step (`put_if_created`; a store without that step reads, compares and writes),
     // and renews a body kept in its file likewise.
     let read_created = stored_meta.created_at;
-    let renew = renew && matches!(storage, Storage::Until(_));
+    // Nor when an unsafe request changed the URL while this one was out: the entry read
+    // is what that invalidation deleted, or, had the delete failed, what it holds back (see
+    // `unfinished_invalidations`), and a renewal would make it new again.
+    let url_changed = exchange
+        .sent
+        .is_some_and(|(_, seen)| cache.live.url_changes.changed_since(seen));
+    let renew = renew && !url_changed && matches!(storage, Storage::Until(_));
     if let (Storage::Until(expires_at), true) = (storage, renew) {
         let store = &cache.live.store;
         let is_variant = key != exchange.url_key;

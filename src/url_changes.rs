@@ -21,7 +21,7 @@ use cache_core::CacheKey;
 /// in 4,096 of the others, for 32 KiB a cache). The window is a request's whole exchange
 /// (sent to stored), a download's minutes included: a client sending unsafe requests while
 /// others are out rarely loses a write to another URL's change.
-const STRIPES: usize = 4096;
+pub(crate) const STRIPES: usize = 4096;
 
 /// The invalidation counters of a cache.
 #[derive(Debug)]
@@ -103,7 +103,7 @@ impl UrlChanges {
 
 /// The stripe of a URL group: its first twelve bits, from its first three hex digits (groups
 /// are digests, spread evenly).
-fn stripe_of(url_group: &CacheKey) -> usize {
+pub(crate) fn stripe_of(url_group: &CacheKey) -> usize {
     let hex = url_group.as_str().as_bytes();
     let digit = |i: usize| {
         hex.get(i)

@@ -24,6 +24,8 @@
 //!   goes out at once and whose rest ([`TRICKLE_REST`]) once the test opens the gate (a
 //!   watch stream, an origin writing as it computes); `?length` announces its length.
 //! - `/gate/{name}`: answers the first request, later ones once the test opens the gate.
+//! - `/gated-etag/{name}`: `ETag: "v1"`, `max-age=60`; a matching `If-None-Match` gets its
+//!   `304` once the test opens the gate (a revalidation still out while other requests go on).
 //! - `/hang/{name}`: answers the first request, then never answers (and counts abandoned ones).
 //! - `/stall/{name}`: answers the first request; later ones send the head and a first chunk,
 //!   then the body never goes on (and counts the bodies abandoned by their client).
@@ -365,6 +367,24 @@ async fn route(log: Arc<Mutex<Log>>, request: Request) -> Response {
                     .insert(header::CONTENT_LENGTH, HeaderValue::from(length));
             }
             response
+        }
+        ["gated-etag", _] => {
+            let fields = [
+                (header::ETAG, "\"v1\""),
+                (header::CACHE_CONTROL, "max-age=60"),
+            ];
+            let conditional = parts
+                .headers
+                .get(header::IF_NONE_MATCH)
+                .is_some_and(|v| v == "\"v1\"");
+            if !conditional {
+                return (fields, text).into_response();
+            }
+            let gate = log.lock().unwrap().gate.clone();
+            if let Some(mut gate) = gate {
+                let _ = gate.wait_for(|open| *open).await;
+            }
+            (StatusCode::NOT_MODIFIED, fields).into_response()
         }
         ["gate", _] if n > 1 => {
             let gate = log.lock().unwrap().gate.clone();

@@ -344,12 +344,9 @@ impl CacheStore for FailingInvalidations {
     }
 }
 
-/// A `POST` whose invalidation the store did not take (its deletes failed) leaves the URL's
-/// old response in the store, and it is not served from then on: the next `GET` goes to the
-/// origin, and the answer stored then is served. The old one was served as fresh once the
-/// store took deletes again: the client read what it had just changed, as it was before.
-#[tokio::test]
-async fn a_response_an_unfinished_invalidation_left_is_not_served() {
+/// A harness over a memory store whose deletes and URL lookups fail while the returned
+/// switch is on, following `Cache-Control`.
+async fn failing_invalidations() -> (Harness, Arc<std::sync::atomic::AtomicBool>) {
     let failing = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let switch = Arc::clone(&failing);
     let wrap = |inner| {
@@ -358,27 +355,76 @@ async fn a_response_an_unfinished_invalidation_left_is_not_served() {
             failing: switch,
         }) as _
     };
-    let h = Harness::wrapping(Backend::Memory, wrap, |b| b).await;
+    let harness = Harness::wrapping(Backend::Memory, wrap, |b| b.cache_control(true)).await;
+    (harness, failing)
+}
+
+/// A `POST` whose invalidation the store did not take (its deletes failed) leaves the URL's
+/// old response in the store, and it is not served from then on: the next `GET` goes to the
+/// origin, and the answer stored then is served. The old one was served as fresh once the
+/// store took deletes again: the client read what it had just changed, as it was before.
+/// An invalidation the store takes whole releases the URL: an answer stored at the very
+/// time of the failure is served after it.
+#[tokio::test]
+async fn a_response_an_unfinished_invalidation_left_is_not_served() {
+    let (h, failing) = failing_invalidations().await;
     let url = h.origin.url("/item/changed");
     assert!(send(h.client.get(&url)).await.1.stored);
     assert!(send(h.client.get(&url)).await.1.from_cache);
     failing.store(true, Ordering::SeqCst);
     send(h.client.post(&url).body("new")).await;
     failing.store(false, Ordering::SeqCst);
-    h.clock.advance(Duration::from_secs(1));
     let after = send(h.client.get(&url)).await;
     assert!(
         !after.1.from_cache,
         "the response from before the POST was served"
     );
     assert_eq!(h.origin.hits("/item/changed"), 3, "two GETs and the POST");
+    // Stored at the time of the failure: held back too, until a whole invalidation.
+    assert!(!send(h.client.get(&url)).await.1.from_cache);
+    send(h.client.post(&url).body("newer")).await;
+    assert!(send(h.client.get(&url)).await.1.stored);
     assert!(
         send(h.client.get(&url)).await.1.from_cache,
-        "the new answer is served"
+        "the URL was not released"
     );
-    // An invalidation the store takes whole releases the URL.
-    send(h.client.post(&url).body("newer")).await;
+    // A newer answer is served without a release.
+    failing.store(true, Ordering::SeqCst);
+    send(h.client.post(&url).body("newest")).await;
+    failing.store(false, Ordering::SeqCst);
     h.clock.advance(Duration::from_secs(1));
     assert!(send(h.client.get(&url)).await.1.stored);
     assert!(send(h.client.get(&url)).await.1.from_cache);
+}
+
+/// A revalidation still out when an unsafe request's invalidation failed does not renew the
+/// entry it revalidates when its `304` comes: renewed, the old response would be new again
+/// and served, as the invalidation had not happened.
+#[tokio::test]
+async fn a_304_after_an_unfinished_invalidation_renews_nothing() {
+    let (h, failing) = failing_invalidations().await;
+    let url = h.origin.url("/gated-etag/r");
+    assert!(send(h.client.get(&url)).await.1.stored);
+    h.clock.advance(Duration::from_secs(61));
+    let revalidating = {
+        let request = h.client.get(&url);
+        tokio::spawn(async move { send(request).await })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while h.origin.hits("/gated-etag/r") < 2 {
+        assert!(std::time::Instant::now() < deadline, "no revalidation");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    failing.store(true, Ordering::SeqCst);
+    send(h.client.post(&url).body("new")).await;
+    failing.store(false, Ordering::SeqCst);
+    h.clock.advance(Duration::from_secs(1));
+    h.origin.open_gate();
+    let revalidated = revalidating.await.unwrap();
+    assert!(!revalidated.1.stored, "renewed after the invalidation");
+    let after = send(h.client.get(&url)).await;
+    assert!(
+        !after.1.from_cache,
+        "the revalidated response from before the POST was served"
+    );
 }
