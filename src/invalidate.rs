@@ -62,8 +62,12 @@ pub(crate) async fn invalidate_after_unsafe(
             reached &= cache.live.store.forget(&key).await;
         }
         // An invalidation the store did not take whole: what it holds of the URL from before
-        // is not served from here on (see `unfinished_invalidations`).
+        // is not served from here on (see `unfinished_invalidations`). A read-only cache
+        // invalidates nothing, by its promise, and neither holds back nor releases.
         let unfinished = &cache.live.unfinished_invalidations;
+        if cache.live.store.is_read_only() {
+            continue;
+        }
         if reached {
             unfinished.finished(&group, began);
         } else {

@@ -469,10 +469,10 @@ impl StoreCalls {
     }
 
     /// Deletes an entry; a failure is logged and counted, never raised. False when the delete
-    /// did not reach the store (a read-only cache deletes nothing: false too).
+    /// did not reach the store (a read-only cache deletes nothing, and says true).
     pub(crate) async fn forget(&self, key: &CacheKey) -> bool {
         if self.is_read_only() {
-            return false;
+            return true;
         }
         match self.bounded(StoreOp::Delete, self.store.delete(key)).await {
             Ok(_) => true,
