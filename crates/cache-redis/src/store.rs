@@ -29,8 +29,7 @@ pub const MAX_VALUE_BYTES: u64 = 512 * 1024 * 1024 - 64 * 1024;
 const BATCH: usize = 256;
 
 /// Sets the entry's expiry fields only if it exists (so a concurrent delete is not undone).
-/// Returns the entry's URL group (`''` without one), so its group set can be kept as long;
-/// `false` (nil) when there is no entry.
+/// Returns the entry's URL group (`''` without one); `false` (nil) when there is no entry.
 const SET_EXPIRY_SCRIPT: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 redis.call('HSET', KEYS[1], 'x', ARGV[1])
@@ -920,31 +919,33 @@ impl CacheStore for RedisStore {
         expires_at: Option<SystemTime>,
     ) -> Result<bool, StoreError> {
         let retain_until = self.retain_until(expires_at);
+        let redis_key = self.redis_key(key);
+        // The group set first, with the new retention, as `put_if_created` does: a call cut
+        // after it (a timeout, a dropped request) only keeps the set longer, where one cut
+        // after the entry's own renewal left an entry outliving its set, listed by no lookup
+        // of its URL. Nothing to keep when Redis is about to drop the entry (a time already
+        // past would drop a new set at once).
+        let group: Option<String> = self
+            .connection
+            .query(redis::cmd("HGET").arg(&redis_key).arg("g"))
+            .await?;
+        let past = retain_until.is_some_and(|t| t <= SystemTime::now());
+        // No set for an entry without a group or whose group is no key.
+        if let (false, Ok(Some(group))) = (past, CacheKey::parse_optional(group.as_deref())) {
+            let size = self.group_add_alone(&group, key, retain_until).await?;
+            self.prune_if_large(&group, key, size).await;
+        }
         let until = retain_until
             .map(|t| to_millis(t).to_string())
             .unwrap_or_default();
         let mut cmd = redis::cmd("EVAL");
         cmd.arg(SET_EXPIRY_SCRIPT)
             .arg(1)
-            .arg(self.redis_key(key))
+            .arg(&redis_key)
             .arg(format_expiry(expires_at))
             .arg(until);
-        let group: Option<String> = self.connection.query(&cmd).await?;
-        let Some(group) = group else {
-            return Ok(false);
-        };
-        // The group set must live as long as the entry now does (nothing to keep when Redis
-        // has just dropped the entry: a time already past would drop a new set at once).
-        if retain_until.is_some_and(|t| t <= SystemTime::now()) {
-            return Ok(true);
-        }
-        // No set for an entry without a group (the script answers empty) or whose group is
-        // no key.
-        if let Ok(Some(group)) = CacheKey::parse_optional(Some(&group)) {
-            let size = self.group_add_alone(&group, key, retain_until).await?;
-            self.prune_if_large(&group, key, size).await;
-        }
-        Ok(true)
+        let renewed: Option<String> = self.connection.query(&cmd).await?;
+        Ok(renewed.is_some())
     }
 }
 

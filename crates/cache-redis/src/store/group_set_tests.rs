@@ -326,3 +326,31 @@ async fn deleted_entries_leave_their_url_group_set() {
         assert_eq!(exists, 0, "{store:?}: the set outlived its last entry");
     }
 }
+
+/// A `set_expiry` cut short (its future dropped once its first command is out, as a store
+/// timeout or a dropped request does) never leaves the entry outliving its URL group's set:
+/// the set is extended first. The entry's renewal went first, and a cut then left the entry
+/// listed by no lookup of its URL once the set's old time passed.
+#[tokio::test]
+async fn a_cut_set_expiry_never_leaves_the_entry_outliving_its_set() {
+    use std::future::Future;
+    let (store, mut conn, set) = store_on(&test_support::shared_redis().url()).await;
+    store.put(expiring(1, 100)).await.unwrap();
+    let first = key(1);
+    let mut cut = Box::pin(store.set_expiry(&first, in_secs(100_000)));
+    let waker = futures_util::task::noop_waker();
+    let polled = cut
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(&waker));
+    assert!(polled.is_pending(), "answered without the server");
+    // Held unpolled a while, then dropped: what its first poll queued is sent meanwhile.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    drop(cut);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let entry = pttl(&mut conn, &store.redis_key(&key(1))).await;
+    let set = pttl(&mut conn, &set).await;
+    assert!(
+        entry <= set + 1_000,
+        "the entry lives {entry} ms, its set {set} ms"
+    );
+}
