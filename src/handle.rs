@@ -492,7 +492,9 @@ impl CacheHandle {
     }
 
     /// The response stored for `request` (the Vary variant its headers select), as the
-    /// middleware would find it, fresh or not.
+    /// middleware would find it, fresh or not. One an unsafe request's invalidation could
+    /// not delete (the store was down) is returned too, though the middleware no longer
+    /// serves it: this shows what the store holds.
     ///
     /// # Errors
     ///
