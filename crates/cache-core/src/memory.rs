@@ -154,6 +154,9 @@ pub struct MemoryStore {
     url_index: Arc<UrlIndex>,
     /// A copy of the cache's weigher, to weigh an entry before inserting it.
     weigher: EntryWeight,
+    /// The heaviest entry the cache admits ([`admitted_weight`]): shards never change size,
+    /// so computed once (reading it took a shard's lock at every write).
+    admitted_weight: u64,
     capacity: usize,
     max_bytes: u64,
 }
@@ -232,14 +235,16 @@ impl MemoryStore {
     fn with_bounds(capacity: usize, weight: u64, weigher: EntryWeight, max_bytes: u64) -> Self {
         let hook = EvictionHook::default();
         let url_index = Arc::clone(&hook.index);
+        let entries = Entries::with(
+            capacity,
+            weight,
+            weigher.clone(),
+            quick_cache::DefaultHashBuilder::default(),
+            hook,
+        );
         Self {
-            entries: Entries::with(
-                capacity,
-                weight,
-                weigher.clone(),
-                quick_cache::DefaultHashBuilder::default(),
-                hook,
-            ),
+            admitted_weight: admitted_weight(entries.shard_capacity()),
+            entries,
             url_index,
             weigher,
             capacity,
@@ -287,13 +292,7 @@ impl MemoryStore {
     /// its URL, a key listed with nothing stored.
     fn check_weight(&self, slot: &Slot) -> Result<(), StoreError> {
         let weight = self.weigher.of(slot);
-        StoreError::check_size(weight, Some(self.admitted_weight()))
-    }
-
-    /// The heaviest entry the cache admits, computed as it computes it.
-    fn admitted_weight(&self) -> u64 {
-        let shard = self.entries.shard_capacity();
-        ((shard as f64 * ADMITTED_SHARE) as u64).clamp(shard.min(1), shard)
+        StoreError::check_size(weight, Some(self.admitted_weight))
     }
 
     /// Puts `slot` in place of the entry under its key if that one was created at
@@ -403,6 +402,11 @@ fn decoded_anew(
 /// The share of a shard's weight the cache admits one entry up to: quick_cache's default
 /// hot allocation (0.97), the budget its insert checks an entry against.
 const ADMITTED_SHARE: f64 = 0.97;
+
+/// The heaviest entry a cache of shards weighing `shard` admits, computed as it computes it.
+fn admitted_weight(shard: u64) -> u64 {
+    ((shard as f64 * ADMITTED_SHARE) as u64).clamp(shard.min(1), shard)
+}
 
 impl Default for MemoryStore {
     fn default() -> Self {
@@ -999,7 +1003,7 @@ mod tests {
     #[test]
     fn an_entry_the_cache_would_drop_is_refused() {
         let store = MemoryStore::bounded(1_000, 64 * 1024 * 1024);
-        let limit = store.admitted_weight();
+        let limit = store.admitted_weight;
         assert!(limit < store.entries.shard_capacity());
         let url_len = crate::fixtures::grouped_entry(1, 1, None).meta.url.len() as u64;
         let sized = |n: u64, weight: u64| {
