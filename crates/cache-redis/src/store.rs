@@ -29,12 +29,12 @@ pub const MAX_VALUE_BYTES: u64 = 512 * 1024 * 1024 - 64 * 1024;
 const BATCH: usize = 256;
 
 /// Sets the entry's expiry fields only if it exists (so a concurrent delete is not undone).
-/// Returns the entry's URL group (`''` without one); `false` (nil) when there is no entry.
+/// Returns 1 when it did, `false` (nil) when there is no entry.
 const SET_EXPIRY_SCRIPT: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 redis.call('HSET', KEYS[1], 'x', ARGV[1])
 if ARGV[2] == '' then redis.call('PERSIST', KEYS[1]) else redis.call('PEXPIREAT', KEYS[1], ARGV[2]) end
-return redis.call('HGET', KEYS[1], 'g') or ''
+return 1
 ";
 
 /// Deletes the entry (KEYS[1]) if its expiry field is at or before ARGV[1] (milliseconds):
@@ -944,7 +944,7 @@ impl CacheStore for RedisStore {
             .arg(&redis_key)
             .arg(format_expiry(expires_at))
             .arg(until);
-        let renewed: Option<String> = self.connection.query(&cmd).await?;
+        let renewed: Option<i64> = self.connection.query(&cmd).await?;
         Ok(renewed.is_some())
     }
 }
