@@ -103,11 +103,14 @@ async fn a_write_refused_in_a_group_fails_alone() {
 async fn a_committer_dropped_unrun_does_not_stall_later_writes() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(dir.path().join("g.sqlite")).unwrap();
-    let (orphan, start) = store
-        .inner
-        .queue
-        .push(entry(1, Bytes::from_static(b"one"), None))
-        .unwrap();
+    both_commit_after_a_dropped_committer(&store, Bytes::from_static(b"one")).await;
+}
+
+/// Queues entry 1 (`first`) with its committer dropped unrun, then puts entry 2 while the
+/// writer is held (so that it queues rather than writes at once); both must be committed,
+/// each within 30 s.
+async fn both_commit_after_a_dropped_committer(store: &SqliteStore, first: Bytes) {
+    let (orphan, start) = store.inner.queue.push(entry(1, first, None)).unwrap();
     assert!(start, "the first queued write starts a committer");
     drop(super::Committer(Some(std::sync::Arc::clone(&store.inner))));
     let busy = store.inner.writer.lock().unwrap();
@@ -116,17 +119,21 @@ async fn a_committer_dropped_unrun_does_not_stall_later_writes() {
         tokio::spawn(async move { store.put(entry(2, Bytes::from_static(b"two"), None)).await })
     };
     let deadline = Instant::now() + Duration::from_secs(10);
-    while store.inner.queue.len() < 2 {
+    while store.inner.queue.len() < 2 && !later.is_finished() {
         assert!(Instant::now() < deadline, "the later write never queued");
         std::thread::sleep(Duration::from_millis(1));
     }
     drop(busy);
     tokio::time::timeout(Duration::from_secs(30), later)
         .await
-        .expect("the later write waited for the dropped committer")
+        .expect("the later write waited for ever")
         .unwrap()
         .unwrap();
-    orphan.await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(30), orphan)
+        .await
+        .expect("the first write waited for ever")
+        .unwrap()
+        .unwrap();
     for n in [1, 2] {
         assert!(store.get(&key(n)).await.unwrap().is_some(), "entry {n}");
     }
@@ -192,36 +199,5 @@ async fn a_full_queue_whose_committer_was_dropped_takes_the_next_write() {
         .max_queued_bytes(1024)
         .open()
         .unwrap();
-    let (orphan, start) = store
-        .inner
-        .queue
-        .push(entry(1, Bytes::from(vec![b'x'; 4096]), None))
-        .unwrap();
-    assert!(start, "the first queued write starts a committer");
-    drop(super::Committer(Some(std::sync::Arc::clone(&store.inner))));
-    // Held, so that the later write queues rather than writes at once.
-    let busy = store.inner.writer.lock().unwrap();
-    let later = {
-        let store = store.clone();
-        tokio::spawn(async move { store.put(entry(2, Bytes::from_static(b"two"), None)).await })
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while store.inner.queue.len() < 2 && !later.is_finished() {
-        assert!(Instant::now() < deadline, "the later write never queued");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    drop(busy);
-    tokio::time::timeout(Duration::from_secs(30), later)
-        .await
-        .expect("the later write waited for ever")
-        .unwrap()
-        .unwrap();
-    tokio::time::timeout(Duration::from_secs(30), orphan)
-        .await
-        .expect("the first write waited for ever")
-        .unwrap()
-        .unwrap();
-    for n in [1, 2] {
-        assert!(store.get(&key(n)).await.unwrap().is_some(), "entry {n}");
-    }
+    both_commit_after_a_dropped_committer(&store, Bytes::from(vec![b'x'; 4096])).await;
 }
