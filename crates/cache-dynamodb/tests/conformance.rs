@@ -172,6 +172,36 @@ async fn aws_sdk_dynamodb_client(endpoint: &str) -> cache_dynamodb::aws_sdk_dyna
     cache_dynamodb::aws_sdk_dynamodb::Client::from_conf(config)
 }
 
+/// Creates `table` on the server at `endpoint` by hand, keyed by the string attribute `key`
+/// alone and with no index (as an earlier version of the store, or another program, did).
+async fn create_table_keyed_by(endpoint: &str, table: &str, key: &str) {
+    use cache_dynamodb::aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    aws_sdk_dynamodb_client(endpoint)
+        .await
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(key)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(key)
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
 /// An endpoint with nothing behind it is a transient error, not a panic.
 #[tokio::test]
 async fn unreachable_endpoint_is_unavailable() {
@@ -320,33 +350,9 @@ async fn chunks_of_a_cut_put_are_only_provisional() {
 /// (a table per test) the index build waited behind the others' and never started.
 #[tokio::test]
 async fn an_older_table_gets_the_url_group_index() {
-    use cache_dynamodb::aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    };
     let server = test_support::DynamoServer::start();
     let table = unique_namespace("old-table");
-    let client = aws_sdk_dynamodb_client(&server.endpoint()).await;
-    client
-        .create_table()
-        .table_name(&table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("k")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("k")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    create_table_keyed_by(&server.endpoint(), &table, "k").await;
     let store = DynamoStore::builder()
         .table(table)
         .ttl_offset(Some(TTL_OFFSET))
@@ -622,32 +628,8 @@ async fn a_server_that_never_answers_fails_the_open() {
 /// with an error saying why: it failed every write and read instead, one error per call.
 #[tokio::test]
 async fn a_table_keyed_otherwise_is_refused_at_open() {
-    use cache_dynamodb::aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    };
     let table = unique_namespace("foreign-table");
-    let client = aws_sdk_dynamodb_client(&shared_dynamo().endpoint()).await;
-    client
-        .create_table()
-        .table_name(&table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("id")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("id")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    create_table_keyed_by(&shared_dynamo().endpoint(), &table, "id").await;
     let refused = DynamoStore::builder()
         .table(&table)
         .open_local(&shared_dynamo().endpoint(), "us-east-1")
