@@ -35,6 +35,7 @@ pub struct StoreUnderTest {
     pub store: Arc<dyn CacheStore>,
     reopen: Option<Reopen>,
     retention: Option<Duration>,
+    shared_within: Duration,
     _guard: Option<Box<dyn Any + Send + Sync>>,
 }
 
@@ -45,6 +46,7 @@ impl StoreUnderTest {
             store,
             reopen: None,
             retention: None,
+            shared_within: Duration::ZERO,
             _guard: None,
         }
     }
@@ -74,6 +76,38 @@ impl StoreUnderTest {
     {
         self.reopen = Some(Box::new(move || Box::pin(reopen())));
         self
+    }
+
+    /// For stores whose writes reach a second instance only once committed, some time after
+    /// the write returns (SQLite's commit delay): how long that may take. The scenarios
+    /// reading through a second instance then wait for the write (at most `delay` plus a
+    /// margin for a loaded machine) rather than expect it at once.
+    #[must_use]
+    pub fn with_shared_within(mut self, delay: Duration) -> Self {
+        self.shared_within = delay;
+        self
+    }
+}
+
+/// The first of `read`'s answers equal to `expected`, asked again until `within` (and a
+/// margin of 10 s for a loaded machine) has passed: what a second instance reads of a write
+/// it sees only once committed. Without a delay, `read`'s first answer.
+async fn read_once_shared<F, Fut>(
+    within: Duration,
+    expected: &Option<StoredEntry>,
+    mut read: F,
+) -> Option<StoredEntry>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<StoredEntry>>,
+{
+    let deadline = std::time::Instant::now() + within + Duration::from_secs(10);
+    loop {
+        let found = read().await;
+        if within.is_zero() || &found == expected || std::time::Instant::now() > deadline {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
 
@@ -669,15 +703,19 @@ pub async fn concurrent_writers_different_keys(t: &StoreUnderTest) {
 pub async fn second_instance_sees_entries(t: &StoreUnderTest) {
     let Some(reopen) = &t.reopen else { return };
     let other = reopen().await;
-    let written = entry(1, Bytes::from_static(b"from the first"), None);
-    ok(t.store.put(written.clone()).await, "put");
-    assert_eq!(
-        ok(other.get(&key(1)).await, "get via second"),
-        Some(written)
-    );
-    let replaced = entry(1, Bytes::from_static(b"from the second"), None);
-    ok(other.put(replaced.clone()).await, "put via second");
-    assert_eq!(ok(t.store.get(&key(1)).await, "get"), Some(replaced));
+    let within = t.shared_within;
+    let written = Some(entry(1, Bytes::from_static(b"from the first"), None));
+    ok(t.store.put(written.clone().unwrap()).await, "put");
+    let read = read_once_shared(within, &written, || async {
+        ok(other.get(&key(1)).await, "get via second")
+    });
+    assert_eq!(read.await, written);
+    let replaced = Some(entry(1, Bytes::from_static(b"from the second"), None));
+    ok(other.put(replaced.clone().unwrap()).await, "put via second");
+    let read = read_once_shared(within, &replaced, || async {
+        ok(t.store.get(&key(1)).await, "get")
+    });
+    assert_eq!(read.await, replaced);
     assert!(ok(other.delete(&key(1)).await, "delete via second"));
     assert_eq!(ok(t.store.get(&key(1)).await, "get"), None);
 }

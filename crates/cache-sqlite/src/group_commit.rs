@@ -1,6 +1,6 @@
 //! Group commit: a write that finds the writer connection busy joins a queue, and one task on
 //! the blocking pool at a time takes the writer and commits every write queued by then in one
-//! transaction. Each write still returns only once its row is committed.
+//! transaction. Each of these writes returns once its row is committed.
 //!
 //! Under many tasks writing at once (a crawler's first pass: every request a miss), each
 //! write used to be a transaction of its own, every one a thread hop, a wait for the writer

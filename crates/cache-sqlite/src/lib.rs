@@ -42,9 +42,18 @@
 //!   through this process, and for a lone read (none other in the 5 ms before it), a read
 //!   prefers the free writer, whose page cache holds what was just written, and begins no
 //!   read transaction to keep.
+//! - A write on the calling task joins a transaction the writer keeps open for up to 1 ms
+//!   (or 64 writes, or 4 MiB; [`SqliteStoreBuilder::commit_delay`]), and the writes within it
+//!   share one commit: a row changes four B-trees, and a commit per row wrote their pages to
+//!   the log again for each. The store sees its own writes at once (its reads, deletes and
+//!   listings meet every write made before them); other stores and processes once committed.
+//!   A crash loses the last millisecond of writes, as a power loss with `synchronous =
+//!   NORMAL` loses the last commits; dropping the store commits them. Should SQLite roll
+//!   such a transaction back (a full disk, an I/O error), its writes are written again one
+//!   by one, so one write's failure stays its own.
 //! - Writes that find the writer busy are committed together: one task on the blocking pool
-//!   at a time takes every write queued by then into one transaction (a `put` still returns
-//!   only once its row is committed; a write SQLite refuses in such a group is written again
+//!   at a time takes every write queued by then into one transaction (such a `put` returns
+//!   once its row is committed; a write SQLite refuses in such a group is written again
 //!   alone, so its failure stays its own). With 64 tasks missing at once, about 1.4× the
 //!   misses per second of a transaction per write.
 //! - Expiry is indexed, so `delete_expired` does not scan the table.
@@ -60,9 +69,11 @@
 
 mod connection;
 mod group_commit;
+mod open_batch;
 mod snapshots;
 mod store;
 
+pub use open_batch::DEFAULT_COMMIT_DELAY;
 pub use store::{DEFAULT_MAX_QUEUED_BYTES, MAX_VALUE_BYTES, SqliteStore, SqliteStoreBuilder};
 
 /// Re-exported so users name the same version this crate uses.

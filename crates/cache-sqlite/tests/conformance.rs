@@ -19,6 +19,7 @@ async fn sqlite_store() -> StoreUnderTest {
                 other
             }
         })
+        .with_shared_within(cache_sqlite::DEFAULT_COMMIT_DELAY)
         .with_guard(dir)
 }
 

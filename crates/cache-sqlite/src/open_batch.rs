@@ -1,0 +1,343 @@
+//! Deferred commits: a write on the calling task joins a transaction the writer connection
+//! keeps open for up to the store's commit delay, and the writes made within it share one
+//! commit.
+//!
+//! A commit in WAL mode appends every page the transaction changed to the log. A cache row
+//! changes four B-trees (the table and its key, URL group and expiry indexes), the last three
+//! at pages far apart, and committing each row alone wrote those pages again for every row,
+//! with the commit's locking and checksums: most of a miss's time in the store. Rows
+//! committed together share the pages they both touch and the commit's fixed work.
+//!
+//! What a deferral changes, and what keeps the store's promises:
+//! - The writing store sees its writes at once: while a batch is open, its reads run on the
+//!   writer connection, inside the batch (or, the writer busy, after committing it), and every
+//!   other use of the writer or of a reader connection commits the batch first, so deletes,
+//!   listings and conditional writes meet every write made before them, in order.
+//! - Another store or process sees them once the batch commits: within the delay.
+//! - A crash (or a process ended without dropping its stores) loses the writes of the open
+//!   batch, as a power loss with `synchronous = NORMAL` loses the last commits. Dropping the
+//!   last clone of the store commits it.
+//! - SQLite may roll a whole transaction back when a statement in it fails (a full disk or
+//!   file, an I/O error), and a commit may fail: the batch keeps its writes, and writes them
+//!   again one by one, so a write reported stored is lost only when it fails alone too
+//!   (said in a warning).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use cache_core::StoredEntry;
+use rusqlite::Connection;
+
+/// How long a write may wait for its commit, by default (see
+/// [`SqliteStoreBuilder::commit_delay`](crate::SqliteStoreBuilder::commit_delay)).
+pub const DEFAULT_COMMIT_DELAY: Duration = Duration::from_millis(1);
+
+/// A batch commits at once when it holds this many writes...
+const MAX_WRITES: usize = 64;
+
+/// ...or this many bytes of values (its pages wait in SQLite's page cache until then).
+const MAX_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Inserts one entry on a connection.
+pub(crate) type Insert = fn(&Connection, &StoredEntry) -> Result<(), rusqlite::Error>;
+
+/// The batch the writer connection holds open, if any. Changed only under the writer's lock;
+/// [`OpenBatch::is_open`] is read without it, by reads choosing a connection.
+#[derive(Debug, Default)]
+pub(crate) struct OpenBatch {
+    open: AtomicBool,
+    /// A task to commit the batch when its delay is up is on its way.
+    timer_armed: AtomicBool,
+    /// The batch's writes (their values shared, not copied), to write again should SQLite
+    /// roll the batch back. Locked only under the writer's lock: never contended.
+    writes: Mutex<Writes>,
+}
+
+#[derive(Debug, Default)]
+struct Writes {
+    entries: Vec<StoredEntry>,
+    bytes: u64,
+}
+
+/// What [`OpenBatch::write`] did with a write.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Written {
+    /// Committed before the call returned.
+    Committed,
+    /// Left in the open batch; when `arm_timer`, the caller starts the task that commits it
+    /// ([`OpenBatch::timer_fired`], then [`OpenBatch::commit`], after the delay).
+    Deferred { arm_timer: bool },
+}
+
+impl OpenBatch {
+    /// True when writes may wait uncommitted on the writer: a read that must see them runs
+    /// there.
+    pub(crate) fn is_open(&self) -> bool {
+        self.open.load(Ordering::Acquire)
+    }
+
+    /// Writes `entry` with `insert` on the writer `conn` (its lock held): into the open
+    /// batch, or a new one, committed when it is full; with a zero `delay`, alone and
+    /// committed at once. A new batch takes SQLite's write lock with the connection's busy
+    /// timeout, so a caller that set none gets `DatabaseBusy` at once when another
+    /// connection holds it.
+    pub(crate) fn write(
+        &self,
+        conn: &Connection,
+        entry: &StoredEntry,
+        insert: Insert,
+        delay: Duration,
+    ) -> Result<Written, rusqlite::Error> {
+        if delay.is_zero() && conn.is_autocommit() {
+            insert(conn, entry)?;
+            return Ok(Written::Committed);
+        }
+        let began = conn.is_autocommit();
+        if began {
+            conn.execute_batch("BEGIN IMMEDIATE")?;
+            self.open.store(true, Ordering::Release);
+        }
+        let mut writes = self.writes();
+        if let Err(error) = insert(conn, entry) {
+            // A failed statement leaves the batch's earlier writes in place, unless SQLite
+            // rolled the whole transaction back: then they are written again.
+            if began {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            if conn.is_autocommit() {
+                self.open.store(false, Ordering::Release);
+                let earlier = std::mem::take(&mut *writes);
+                drop(writes);
+                let _ = write_alone(conn, earlier.entries, insert, "a write in it failed");
+            }
+            return Err(error);
+        }
+        writes.entries.push(entry.clone());
+        writes.bytes += entry.value.len() as u64;
+        if delay.is_zero() || writes.entries.len() >= MAX_WRITES || writes.bytes >= MAX_BYTES {
+            drop(writes);
+            self.commit(conn, insert)?;
+            return Ok(Written::Committed);
+        }
+        let arm_timer = began && !self.timer_armed.swap(true, Ordering::AcqRel);
+        Ok(Written::Deferred { arm_timer })
+    }
+
+    /// Commits the open batch on the writer `conn` (its lock held); nothing when none is open.
+    /// When the commit fails, the batch's writes are written again one by one with `insert`;
+    /// the error is the newest write's, should it fail alone too (the others' failures are
+    /// said in a warning).
+    pub(crate) fn commit(&self, conn: &Connection, insert: Insert) -> Result<(), rusqlite::Error> {
+        let batch = std::mem::take(&mut *self.writes());
+        if conn.is_autocommit() {
+            self.open.store(false, Ordering::Release);
+            return Ok(());
+        }
+        let committed = conn.execute_batch("COMMIT");
+        if committed.is_err() && !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        self.open.store(false, Ordering::Release);
+        match committed {
+            Ok(()) => Ok(()),
+            Err(_) => write_alone(conn, batch.entries, insert, "its commit failed"),
+        }
+    }
+
+    /// The commit timer woke: cleared before it commits, so a batch opened from now on arms
+    /// another (one opened before is committed by this one).
+    pub(crate) fn timer_fired(&self) {
+        self.timer_armed.store(false, Ordering::Release);
+    }
+
+    fn writes(&self) -> MutexGuard<'_, Writes> {
+        self.writes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Writes `entries` (a batch SQLite rolled back) again, each in a transaction of its own.
+/// The newest one's failure is returned; the others' are said in a warning.
+fn write_alone(
+    conn: &Connection,
+    entries: Vec<StoredEntry>,
+    insert: Insert,
+    why: &str,
+) -> Result<(), rusqlite::Error> {
+    let mut lost = 0_usize;
+    let mut newest = Ok(());
+    let count = entries.len();
+    for (n, entry) in entries.iter().enumerate() {
+        if let Err(error) = insert(conn, entry) {
+            lost += 1;
+            if n + 1 == count {
+                newest = Err(error);
+            }
+        }
+    }
+    if lost > 0 {
+        tracing::warn!(
+            lost,
+            why,
+            "SQLite cache: a batch of writes was rolled back, and some were not stored when \
+             written again alone"
+        );
+    }
+    newest
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cache_core::{CacheKey, EntryMeta};
+
+    fn table() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (k TEXT PRIMARY KEY, v BLOB)")
+            .unwrap();
+        conn
+    }
+
+    fn entry(n: u8, bytes: usize) -> StoredEntry {
+        let key = CacheKey::from_digest([n; 16]);
+        let meta = EntryMeta::new(
+            key,
+            "https://example.com/",
+            std::time::SystemTime::now(),
+            None,
+        );
+        StoredEntry::new(meta, bytes::Bytes::from(vec![n; bytes]))
+    }
+
+    fn insert(conn: &Connection, entry: &StoredEntry) -> Result<(), rusqlite::Error> {
+        conn.execute(
+            "INSERT OR REPLACE INTO t VALUES (?1, ?2)",
+            (entry.meta.key.as_str(), &entry.value[..]),
+        )
+        .map(drop)
+    }
+
+    fn rows(conn: &Connection) -> i64 {
+        conn.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn writes_wait_in_one_batch_until_committed_and_the_first_arms_the_timer() {
+        let (conn, batch) = (table(), OpenBatch::default());
+        let delay = Duration::from_millis(1);
+        let first = batch.write(&conn, &entry(1, 10), insert, delay).unwrap();
+        assert_eq!(first, Written::Deferred { arm_timer: true });
+        let second = batch.write(&conn, &entry(2, 10), insert, delay).unwrap();
+        assert_eq!(second, Written::Deferred { arm_timer: false });
+        assert!(batch.is_open() && !conn.is_autocommit());
+        batch.commit(&conn, insert).unwrap();
+        assert!(!batch.is_open() && conn.is_autocommit());
+        assert_eq!(rows(&conn), 2);
+        // The armed timer has not fired: the next batch leaves it to that one.
+        let third = batch.write(&conn, &entry(3, 10), insert, delay).unwrap();
+        assert_eq!(third, Written::Deferred { arm_timer: false });
+        batch.timer_fired();
+        batch.commit(&conn, insert).unwrap();
+        let fourth = batch.write(&conn, &entry(4, 10), insert, delay).unwrap();
+        assert_eq!(fourth, Written::Deferred { arm_timer: true });
+    }
+
+    #[test]
+    fn a_full_batch_commits_at_once_by_count_and_by_bytes() {
+        let (conn, batch) = (table(), OpenBatch::default());
+        let delay = Duration::from_secs(60);
+        for n in 0..MAX_WRITES - 1 {
+            let written = batch.write(&conn, &entry(n as u8, 1), insert, delay);
+            assert!(matches!(written.unwrap(), Written::Deferred { .. }));
+        }
+        let last = batch.write(&conn, &entry(200, 1), insert, delay).unwrap();
+        assert_eq!(last, Written::Committed);
+        assert!(conn.is_autocommit());
+        let big = usize::try_from(MAX_BYTES).unwrap();
+        let written = batch.write(&conn, &entry(201, big), insert, delay).unwrap();
+        assert_eq!(written, Written::Committed);
+        assert_eq!(rows(&conn), i64::try_from(MAX_WRITES).unwrap() + 1);
+    }
+
+    #[test]
+    fn no_delay_commits_every_write() {
+        let (conn, batch) = (table(), OpenBatch::default());
+        let written = batch.write(&conn, &entry(1, 1), insert, Duration::ZERO);
+        assert_eq!(written.unwrap(), Written::Committed);
+        assert!(conn.is_autocommit() && !batch.is_open());
+    }
+
+    #[test]
+    fn a_failed_write_keeps_the_batch_before_it_and_a_failed_first_write_ends_its_own() {
+        let (conn, batch) = (table(), OpenBatch::default());
+        conn.execute_batch(
+            "CREATE TRIGGER refuse BEFORE INSERT ON t WHEN NEW.v = x'09'
+             BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+        )
+        .unwrap();
+        let delay = Duration::from_secs(60);
+        assert!(batch.write(&conn, &entry(9, 1), insert, delay).is_err());
+        assert!(
+            conn.is_autocommit() && !batch.is_open(),
+            "nothing left open"
+        );
+        batch.write(&conn, &entry(1, 1), insert, delay).unwrap();
+        assert!(batch.write(&conn, &entry(9, 1), insert, delay).is_err());
+        assert!(batch.is_open(), "the first write still waits");
+        batch.commit(&conn, insert).unwrap();
+        assert_eq!(rows(&conn), 1);
+    }
+
+    /// A commit SQLite refuses (here for a deferred foreign key left unmet by another
+    /// statement in the transaction) rolls the batch back, and its writes are written again
+    /// alone.
+    #[test]
+    fn a_failed_commit_writes_the_batch_again_alone() {
+        let (conn, batch) = (table(), OpenBatch::default());
+        conn.execute_batch(
+            "PRAGMA foreign_keys = ON;
+             CREATE TABLE parent (k TEXT PRIMARY KEY);
+             CREATE TABLE child (k TEXT REFERENCES parent(k) DEFERRABLE INITIALLY DEFERRED);",
+        )
+        .unwrap();
+        let delay = Duration::from_secs(60);
+        batch.write(&conn, &entry(1, 1), insert, delay).unwrap();
+        batch.write(&conn, &entry(2, 1), insert, delay).unwrap();
+        conn.execute("INSERT INTO child VALUES ('missing')", [])
+            .unwrap();
+        batch.commit(&conn, insert).unwrap();
+        assert!(conn.is_autocommit() && !batch.is_open());
+        assert_eq!(rows(&conn), 2);
+        let orphans: i64 = conn
+            .query_row("SELECT COUNT(*) FROM child", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(orphans, 0, "the rest of the transaction stays rolled back");
+    }
+
+    /// A file that is full: the write that does not fit fails, and SQLite rolls the whole
+    /// batch back with it; the batch's earlier writes are written again and kept.
+    #[test]
+    fn a_full_file_loses_only_the_write_that_does_not_fit() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join("full.sqlite")).unwrap();
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             CREATE TABLE t (k TEXT PRIMARY KEY, v BLOB);
+             PRAGMA max_page_count = 12;",
+        )
+        .unwrap();
+        let batch = OpenBatch::default();
+        let delay = Duration::from_secs(60);
+        for n in 0..3 {
+            batch.write(&conn, &entry(n, 1_000), insert, delay).unwrap();
+        }
+        let too_big = batch.write(&conn, &entry(9, 100_000), insert, delay);
+        assert_eq!(
+            too_big.unwrap_err().sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DiskFull)
+        );
+        batch.commit(&conn, insert).unwrap();
+        assert_eq!(rows(&conn), 3);
+    }
+}
