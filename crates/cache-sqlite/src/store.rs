@@ -1407,6 +1407,12 @@ mod tests {
     /// Long enough that a deferred write is not committed by its timer during a test.
     const LONG_DELAY: Duration = Duration::from_secs(2);
 
+    /// Writes `value` under key `n`.
+    async fn put(store: &SqliteStore, n: u64, value: &'static str) {
+        let value = Bytes::from_static(value.as_bytes());
+        store.put(entry(n, value, None)).await.unwrap();
+    }
+
     /// A deferred write is read at once by its store: on the calling task on the writer,
     /// inside the open batch, and on the blocking pool (a reader connection), which commits
     /// it first. Another connection sees it only once committed.
@@ -1415,14 +1421,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("d.sqlite");
         let store = deferring(&path, LONG_DELAY);
-        store
-            .put(entry(1, Bytes::from_static(b"one"), None))
-            .await
-            .unwrap();
-        store
-            .put(entry(2, Bytes::from_static(b"two"), None))
-            .await
-            .unwrap();
+        put(&store, 1, "one").await;
+        put(&store, 2, "two").await;
         assert!(store.inner.batch.is_open());
         assert_eq!(committed_rows(&path), 0, "committed before its delay");
         let read = store.quick_read(&key(1)).expect("the writer is free");
@@ -1447,10 +1447,7 @@ mod tests {
         for _ in 0..2 {
             assert_eq!(read_on_a_quick_reader(&store, 1), None);
         }
-        store
-            .put(entry(1, Bytes::from_static(b"one"), None))
-            .await
-            .unwrap();
+        put(&store, 1, "one").await;
         let busy = store.inner.writer.lock().unwrap();
         assert!(
             store.quick_read(&key(1)).is_none(),
@@ -1492,10 +1489,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("d.sqlite");
         let store = deferring(&path, LONG_DELAY);
-        store
-            .put(entry(1, Bytes::from_static(b"one"), None))
-            .await
-            .unwrap();
+        put(&store, 1, "one").await;
         let clone = store.clone();
         drop(store);
         assert_eq!(committed_rows(&path), 0, "a clone still holds the batch");
@@ -1509,10 +1503,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("d.sqlite");
         let store = deferring(&path, Duration::from_millis(20));
-        store
-            .put(entry(1, Bytes::from_static(b"one"), None))
-            .await
-            .unwrap();
+        put(&store, 1, "one").await;
         let deadline = Instant::now() + Duration::from_secs(10);
         while committed_rows(&path) == 0 {
             assert!(Instant::now() < deadline, "never committed");
