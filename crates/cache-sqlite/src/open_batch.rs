@@ -81,20 +81,25 @@ impl OpenBatch {
     /// batch, or a new one, committed when it is full; with a zero `delay`, alone and
     /// committed at once. A new batch takes SQLite's write lock with the connection's busy
     /// timeout, so a caller that set none gets `DatabaseBusy` at once when another
-    /// connection holds it.
+    /// connection holds it. Writes rolled back by SQLite are written again alone, each
+    /// waiting up to `rewrite_wait` for the write lock.
     pub(crate) fn write(
         &self,
         conn: &Connection,
         entry: &StoredEntry,
         insert: Insert,
         delay: Duration,
+        rewrite_wait: Duration,
     ) -> Result<Written, rusqlite::Error> {
-        if delay.is_zero() && conn.is_autocommit() {
-            insert(conn, entry)?;
-            return Ok(Written::Committed);
-        }
         let began = conn.is_autocommit();
         if began {
+            // A batch SQLite ended behind its back (a read on the writer failed and SQLite
+            // rolled the transaction back) is written again first.
+            self.commit(conn, insert, rewrite_wait)?;
+            if delay.is_zero() {
+                insert(conn, entry)?;
+                return Ok(Written::Committed);
+            }
             conn.execute_batch("BEGIN IMMEDIATE")?;
             self.open.store(true, Ordering::Release);
         }
@@ -106,10 +111,16 @@ impl OpenBatch {
                 let _ = conn.execute_batch("ROLLBACK");
             }
             if conn.is_autocommit() {
-                self.open.store(false, Ordering::Release);
                 let earlier = std::mem::take(&mut *writes);
                 drop(writes);
-                let _ = write_alone(conn, earlier.entries, insert, "a write in it failed");
+                let _ = write_alone(
+                    conn,
+                    earlier.entries,
+                    insert,
+                    rewrite_wait,
+                    "a write failed",
+                );
+                self.open.store(false, Ordering::Release);
             }
             return Err(error);
         }
@@ -117,32 +128,54 @@ impl OpenBatch {
         writes.bytes += entry.value.len() as u64;
         if delay.is_zero() || writes.entries.len() >= MAX_WRITES || writes.bytes >= MAX_BYTES {
             drop(writes);
-            self.commit(conn, insert)?;
+            self.commit(conn, insert, rewrite_wait)?;
             return Ok(Written::Committed);
         }
-        let arm_timer = began && !self.timer_armed.swap(true, Ordering::AcqRel);
+        // Any write while no timer is on its way arms one: also after a timer that never ran.
+        let arm_timer = !self.timer_armed.swap(true, Ordering::AcqRel);
         Ok(Written::Deferred { arm_timer })
     }
 
     /// Commits the open batch on the writer `conn` (its lock held); nothing when none is open.
-    /// When the commit fails, the batch's writes are written again one by one with `insert`;
-    /// the error is the newest write's, should it fail alone too (the others' failures are
-    /// said in a warning).
-    pub(crate) fn commit(&self, conn: &Connection, insert: Insert) -> Result<(), rusqlite::Error> {
+    /// When the commit fails, or SQLite rolled the batch back before it, the batch's writes
+    /// are written again one by one with `insert`, each waiting up to `rewrite_wait` for the
+    /// write lock; the error is the newest write's, should it fail alone too (the others'
+    /// failures are said in a warning). Readers see the batch open until then, so they wait
+    /// for the writer rather than read without its writes.
+    pub(crate) fn commit(
+        &self,
+        conn: &Connection,
+        insert: Insert,
+        rewrite_wait: Duration,
+    ) -> Result<(), rusqlite::Error> {
         let batch = std::mem::take(&mut *self.writes());
-        if conn.is_autocommit() {
-            self.open.store(false, Ordering::Release);
-            return Ok(());
-        }
-        let committed = conn.execute_batch("COMMIT");
-        if committed.is_err() && !conn.is_autocommit() {
-            let _ = conn.execute_batch("ROLLBACK");
-        }
+        let written = if conn.is_autocommit() {
+            write_alone(
+                conn,
+                batch.entries,
+                insert,
+                rewrite_wait,
+                "SQLite rolled it back",
+            )
+        } else {
+            match conn.execute_batch("COMMIT") {
+                Ok(()) => Ok(()),
+                Err(_) => {
+                    if !conn.is_autocommit() {
+                        let _ = conn.execute_batch("ROLLBACK");
+                    }
+                    write_alone(
+                        conn,
+                        batch.entries,
+                        insert,
+                        rewrite_wait,
+                        "its commit failed",
+                    )
+                }
+            }
+        };
         self.open.store(false, Ordering::Release);
-        match committed {
-            Ok(()) => Ok(()),
-            Err(_) => write_alone(conn, batch.entries, insert, "its commit failed"),
-        }
+        written
     }
 
     /// The commit timer woke: cleared before it commits, so a batch opened from now on arms
@@ -156,14 +189,20 @@ impl OpenBatch {
     }
 }
 
-/// Writes `entries` (a batch SQLite rolled back) again, each in a transaction of its own.
+/// Writes `entries` (a batch SQLite rolled back) again, each in a transaction of its own,
+/// waiting up to `wait` for the write lock (the batch held it; now another connection may).
 /// The newest one's failure is returned; the others' are said in a warning.
 fn write_alone(
     conn: &Connection,
     entries: Vec<StoredEntry>,
     insert: Insert,
+    wait: Duration,
     why: &str,
 ) -> Result<(), rusqlite::Error> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    conn.busy_timeout(wait)?;
     let mut lost = 0_usize;
     let mut newest = Ok(());
     let count = entries.len();
@@ -190,6 +229,9 @@ fn write_alone(
 mod tests {
     use super::*;
     use cache_core::{CacheKey, EntryMeta};
+
+    /// How long a write again alone waits for the lock.
+    const WAIT: Duration = Duration::from_secs(5);
 
     fn table() -> Connection {
         let conn = Connection::open_in_memory().unwrap();
@@ -226,21 +268,70 @@ mod tests {
     fn writes_wait_in_one_batch_until_committed_and_the_first_arms_the_timer() {
         let (conn, batch) = (table(), OpenBatch::default());
         let delay = Duration::from_millis(1);
-        let first = batch.write(&conn, &entry(1, 10), insert, delay).unwrap();
+        let first = batch
+            .write(&conn, &entry(1, 10), insert, delay, WAIT)
+            .unwrap();
         assert_eq!(first, Written::Deferred { arm_timer: true });
-        let second = batch.write(&conn, &entry(2, 10), insert, delay).unwrap();
+        let second = batch
+            .write(&conn, &entry(2, 10), insert, delay, WAIT)
+            .unwrap();
         assert_eq!(second, Written::Deferred { arm_timer: false });
         assert!(batch.is_open() && !conn.is_autocommit());
-        batch.commit(&conn, insert).unwrap();
+        batch.commit(&conn, insert, WAIT).unwrap();
         assert!(!batch.is_open() && conn.is_autocommit());
         assert_eq!(rows(&conn), 2);
         // The armed timer has not fired: the next batch leaves it to that one.
-        let third = batch.write(&conn, &entry(3, 10), insert, delay).unwrap();
+        let third = batch
+            .write(&conn, &entry(3, 10), insert, delay, WAIT)
+            .unwrap();
         assert_eq!(third, Written::Deferred { arm_timer: false });
         batch.timer_fired();
-        batch.commit(&conn, insert).unwrap();
-        let fourth = batch.write(&conn, &entry(4, 10), insert, delay).unwrap();
+        batch.commit(&conn, insert, WAIT).unwrap();
+        let fourth = batch
+            .write(&conn, &entry(4, 10), insert, delay, WAIT)
+            .unwrap();
         assert_eq!(fourth, Written::Deferred { arm_timer: true });
+    }
+
+    /// A timer dropped unrun (its runtime shutting down) clears its mark: the next write,
+    /// even into the batch it was to commit, arms another.
+    #[test]
+    fn a_write_after_a_timer_that_never_ran_arms_another() {
+        let (conn, batch) = (table(), OpenBatch::default());
+        let delay = Duration::from_secs(60);
+        let first = batch
+            .write(&conn, &entry(1, 1), insert, delay, WAIT)
+            .unwrap();
+        assert_eq!(first, Written::Deferred { arm_timer: true });
+        batch.timer_fired();
+        let second = batch
+            .write(&conn, &entry(2, 1), insert, delay, WAIT)
+            .unwrap();
+        assert_eq!(second, Written::Deferred { arm_timer: true });
+    }
+
+    /// A transaction SQLite ended behind the batch (as it may roll one back when a read on
+    /// the writer fails): the batch's writes are written again by the next commit or write.
+    #[test]
+    fn a_batch_rolled_back_behind_its_back_is_written_again() {
+        let (conn, batch) = (table(), OpenBatch::default());
+        let delay = Duration::from_secs(60);
+        batch
+            .write(&conn, &entry(1, 1), insert, delay, WAIT)
+            .unwrap();
+        conn.execute_batch("ROLLBACK").unwrap();
+        batch.commit(&conn, insert, WAIT).unwrap();
+        assert_eq!(rows(&conn), 1);
+        batch
+            .write(&conn, &entry(2, 1), insert, delay, WAIT)
+            .unwrap();
+        conn.execute_batch("ROLLBACK").unwrap();
+        batch
+            .write(&conn, &entry(3, 1), insert, delay, WAIT)
+            .unwrap();
+        assert!(batch.is_open());
+        batch.commit(&conn, insert, WAIT).unwrap();
+        assert_eq!(rows(&conn), 3);
     }
 
     #[test]
@@ -248,14 +339,18 @@ mod tests {
         let (conn, batch) = (table(), OpenBatch::default());
         let delay = Duration::from_secs(60);
         for n in 0..MAX_WRITES - 1 {
-            let written = batch.write(&conn, &entry(n as u8, 1), insert, delay);
+            let written = batch.write(&conn, &entry(n as u8, 1), insert, delay, WAIT);
             assert!(matches!(written.unwrap(), Written::Deferred { .. }));
         }
-        let last = batch.write(&conn, &entry(200, 1), insert, delay).unwrap();
+        let last = batch
+            .write(&conn, &entry(200, 1), insert, delay, WAIT)
+            .unwrap();
         assert_eq!(last, Written::Committed);
         assert!(conn.is_autocommit());
         let big = usize::try_from(MAX_BYTES).unwrap();
-        let written = batch.write(&conn, &entry(201, big), insert, delay).unwrap();
+        let written = batch
+            .write(&conn, &entry(201, big), insert, delay, WAIT)
+            .unwrap();
         assert_eq!(written, Written::Committed);
         assert_eq!(rows(&conn), i64::try_from(MAX_WRITES).unwrap() + 1);
     }
@@ -263,7 +358,7 @@ mod tests {
     #[test]
     fn no_delay_commits_every_write() {
         let (conn, batch) = (table(), OpenBatch::default());
-        let written = batch.write(&conn, &entry(1, 1), insert, Duration::ZERO);
+        let written = batch.write(&conn, &entry(1, 1), insert, Duration::ZERO, WAIT);
         assert_eq!(written.unwrap(), Written::Committed);
         assert!(conn.is_autocommit() && !batch.is_open());
     }
@@ -277,15 +372,25 @@ mod tests {
         )
         .unwrap();
         let delay = Duration::from_secs(60);
-        assert!(batch.write(&conn, &entry(9, 1), insert, delay).is_err());
+        assert!(
+            batch
+                .write(&conn, &entry(9, 1), insert, delay, WAIT)
+                .is_err()
+        );
         assert!(
             conn.is_autocommit() && !batch.is_open(),
             "nothing left open"
         );
-        batch.write(&conn, &entry(1, 1), insert, delay).unwrap();
-        assert!(batch.write(&conn, &entry(9, 1), insert, delay).is_err());
+        batch
+            .write(&conn, &entry(1, 1), insert, delay, WAIT)
+            .unwrap();
+        assert!(
+            batch
+                .write(&conn, &entry(9, 1), insert, delay, WAIT)
+                .is_err()
+        );
         assert!(batch.is_open(), "the first write still waits");
-        batch.commit(&conn, insert).unwrap();
+        batch.commit(&conn, insert, WAIT).unwrap();
         assert_eq!(rows(&conn), 1);
     }
 
@@ -302,11 +407,15 @@ mod tests {
         )
         .unwrap();
         let delay = Duration::from_secs(60);
-        batch.write(&conn, &entry(1, 1), insert, delay).unwrap();
-        batch.write(&conn, &entry(2, 1), insert, delay).unwrap();
+        batch
+            .write(&conn, &entry(1, 1), insert, delay, WAIT)
+            .unwrap();
+        batch
+            .write(&conn, &entry(2, 1), insert, delay, WAIT)
+            .unwrap();
         conn.execute("INSERT INTO child VALUES ('missing')", [])
             .unwrap();
-        batch.commit(&conn, insert).unwrap();
+        batch.commit(&conn, insert, WAIT).unwrap();
         assert!(conn.is_autocommit() && !batch.is_open());
         assert_eq!(rows(&conn), 2);
         let orphans: i64 = conn
@@ -330,14 +439,16 @@ mod tests {
         let batch = OpenBatch::default();
         let delay = Duration::from_secs(60);
         for n in 0..3 {
-            batch.write(&conn, &entry(n, 1_000), insert, delay).unwrap();
+            batch
+                .write(&conn, &entry(n, 1_000), insert, delay, WAIT)
+                .unwrap();
         }
-        let too_big = batch.write(&conn, &entry(9, 100_000), insert, delay);
+        let too_big = batch.write(&conn, &entry(9, 100_000), insert, delay, WAIT);
         assert_eq!(
             too_big.unwrap_err().sqlite_error_code(),
             Some(rusqlite::ErrorCode::DiskFull)
         );
-        batch.commit(&conn, insert).unwrap();
+        batch.commit(&conn, insert, WAIT).unwrap();
         assert_eq!(rows(&conn), 3);
     }
 }

@@ -390,23 +390,24 @@ impl SqliteStore {
         let conn = self.inner.writer.try_lock().ok()?;
         conn.busy_timeout(Duration::ZERO).ok()?;
         self.inner.checkpoints.quick.store(true, Ordering::Relaxed);
-        let written = self
-            .inner
-            .batch
-            .write(&conn, entry, insert_entry, self.inner.commit_delay);
+        let written = self.inner.batch.write(
+            &conn,
+            entry,
+            insert_entry,
+            self.inner.commit_delay,
+            QUICK_BUSY_TIMEOUT,
+        );
         self.inner.checkpoints.quick.store(false, Ordering::Relaxed);
-        if let Err(e) = conn.busy_timeout(self.inner.busy_timeout) {
-            return Some(Err(sqlite_error(e, self.inner.busy_timeout)));
-        }
+        // On failure the writer keeps a short timeout (as after a quick read): the write
+        // itself is done, and may wait in the batch, so it is not reported failed.
+        let _ = conn.busy_timeout(self.inner.busy_timeout);
         drop(conn);
         match written {
             Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => None,
             Err(e) => Some(Err(sqlite_error(e, self.inner.busy_timeout))),
             Ok(written) => {
                 if written == (Written::Deferred { arm_timer: true }) {
-                    let inner = Arc::downgrade(&self.inner);
-                    let delay = self.inner.commit_delay;
-                    tokio::task::spawn_blocking(move || Inner::commit_after(&inner, delay));
+                    CommitTimer::start(&self.inner);
                 }
                 if self.inner.checkpoints.due.swap(false, Ordering::Relaxed) {
                     let inner = Arc::clone(&self.inner);
@@ -441,21 +442,10 @@ impl Inner {
         conn
     }
 
-    /// Commits the writes waiting on the writer `conn` (its lock held), if any. A failure
-    /// loses them (said by [`OpenBatch::commit`]); what runs next is unaffected.
+    /// Commits the writes waiting on the writer `conn` (its lock held), if any. A write that
+    /// fails there is lost (said by [`OpenBatch::commit`]); what runs next is unaffected.
     fn commit_batch(&self, conn: &Connection) {
-        let _ = self.batch.commit(conn, insert_entry);
-    }
-
-    /// The task a deferred write starts: commits the batch after `delay` (and any batch
-    /// opened since, early). It holds the store weakly: dropping the last clone meanwhile
-    /// commits at once ([`Inner`]'s `Drop`), not when this wakes.
-    fn commit_after(inner: &std::sync::Weak<Inner>, delay: Duration) {
-        std::thread::sleep(delay);
-        if let Some(inner) = inner.upgrade() {
-            inner.batch.timer_fired();
-            drop(inner.writer());
-        }
+        let _ = self.batch.commit(conn, insert_entry, self.busy_timeout);
     }
 
     /// Returns free pages to the file system ([`shrink`]) with no quick reader's snapshot
@@ -493,9 +483,7 @@ impl Inner {
     /// A free reader connection if there is one, else the next in turn; writes waiting for
     /// their commit are committed first, so the read sees them.
     fn reader(&self) -> MutexGuard<'_, Connection> {
-        if self.batch.is_open() {
-            drop(self.writer());
-        }
+        self.commit_open_batch();
         for conn in &self.readers {
             if let Ok(guard) = conn.try_lock() {
                 return guard;
@@ -506,11 +494,78 @@ impl Inner {
     }
 }
 
+impl Inner {
+    /// Commits the batch open on the writer, if any, without waiting behind whatever else
+    /// holds the writer (a sweep, another process's lock): whoever took it by
+    /// [`Inner::writer`] committed the batch first.
+    fn commit_open_batch(&self) {
+        while self.batch.is_open() {
+            match self.writer.try_lock() {
+                Ok(conn) => self.commit_batch(&conn),
+                Err(std::sync::TryLockError::Poisoned(poisoned)) => {
+                    self.commit_batch(&poisoned.into_inner());
+                }
+                Err(std::sync::TryLockError::WouldBlock) => {
+                    std::thread::sleep(Duration::from_micros(50));
+                }
+            }
+        }
+    }
+}
+
+/// The task a deferred write starts on the blocking pool: commits the batch after the delay
+/// (and any batch opened since, early). It holds the store weakly: dropping the last clone
+/// meanwhile commits at once ([`Inner`]'s `Drop`), not when this wakes. Dropped unrun (a
+/// runtime shutting down drops the blocking tasks it has not started), it lets the next
+/// write arm another, and commits now if the writer is free.
+struct CommitTimer {
+    inner: std::sync::Weak<Inner>,
+    ran: bool,
+}
+
+impl CommitTimer {
+    /// Starts one for `inner`'s open batch; outside a Tokio runtime, commits it now.
+    fn start(inner: &Arc<Inner>) {
+        let timer = Self {
+            inner: Arc::downgrade(inner),
+            ran: false,
+        };
+        let delay = inner.commit_delay;
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(move || timer.run(delay))),
+            Err(_) => drop(timer),
+        }
+    }
+
+    fn run(mut self, delay: Duration) {
+        std::thread::sleep(delay);
+        self.ran = true;
+        if let Some(inner) = self.inner.upgrade() {
+            inner.batch.timer_fired();
+            drop(inner.writer());
+        }
+    }
+}
+
+impl Drop for CommitTimer {
+    fn drop(&mut self) {
+        if self.ran {
+            return;
+        }
+        if let Some(inner) = self.inner.upgrade() {
+            inner.batch.timer_fired();
+            if let Ok(conn) = inner.writer.try_lock() {
+                inner.commit_batch(&conn);
+            }
+        }
+    }
+}
+
 impl Drop for Inner {
     /// The last clone of the store commits the writes waiting for their commit.
     fn drop(&mut self) {
         let conn = self.writer.get_mut().unwrap_or_else(|p| p.into_inner());
-        let _ = self.batch.commit(conn, insert_entry);
+        let _ = self.batch.commit(conn, insert_entry, self.busy_timeout);
     }
 }
 
