@@ -65,9 +65,8 @@ struct Writes {
 pub(crate) enum Written {
     /// Committed before the call returned.
     Committed,
-    /// Left in the open batch; when `arm_timer`, the caller starts the task that commits it
-    /// ([`OpenBatch::timer_fired`], then [`OpenBatch::commit`], after the delay).
-    Deferred { arm_timer: bool },
+    /// Left in the open batch.
+    Deferred,
 }
 
 impl OpenBatch {
@@ -75,6 +74,21 @@ impl OpenBatch {
     /// there.
     pub(crate) fn is_open(&self) -> bool {
         self.open.load(Ordering::Acquire)
+    }
+
+    /// True when a batch is open and no task to commit it is on its way: the caller starts
+    /// one ([`OpenBatch::timer_fired`], then [`OpenBatch::commit`], after the delay). Asked
+    /// after every write, whatever its outcome, so no batch is left open without one (also
+    /// after a timer dropped unrun, or a failed write that could not end its batch).
+    pub(crate) fn needs_timer(&self) -> bool {
+        self.is_open() && !self.timer_armed.swap(true, Ordering::AcqRel)
+    }
+
+    /// True when a batch is open but SQLite ended its transaction behind its back (it may
+    /// roll one back when a statement on the writer fails): its writes are not on the
+    /// writer now, and the next commit writes them again.
+    pub(crate) fn was_rolled_back(&self, conn: &Connection) -> bool {
+        self.is_open() && conn.is_autocommit()
     }
 
     /// Writes `entry` with `insert` on the writer `conn` (its lock held): into the open
@@ -94,8 +108,8 @@ impl OpenBatch {
         let began = conn.is_autocommit();
         if began {
             // A batch SQLite ended behind its back (a read on the writer failed and SQLite
-            // rolled the transaction back) is written again first.
-            self.commit(conn, insert, rewrite_wait)?;
+            // rolled the transaction back) is written again first; its failures are its own.
+            let _ = self.commit(conn, insert, rewrite_wait);
             if delay.is_zero() {
                 insert(conn, entry)?;
                 return Ok(Written::Committed);
@@ -131,9 +145,7 @@ impl OpenBatch {
             self.commit(conn, insert, rewrite_wait)?;
             return Ok(Written::Committed);
         }
-        // Any write while no timer is on its way arms one: also after a timer that never ran.
-        let arm_timer = !self.timer_armed.swap(true, Ordering::AcqRel);
-        Ok(Written::Deferred { arm_timer })
+        Ok(Written::Deferred)
     }
 
     /// Commits the open batch on the writer `conn` (its lock held); nothing when none is open.
@@ -264,50 +276,46 @@ mod tests {
             .unwrap()
     }
 
+    /// A write to the batch a helper that writes it all, then its outcome.
+    fn write(batch: &OpenBatch, conn: &Connection, n: u8, delay: Duration) -> Written {
+        batch
+            .write(conn, &entry(n, 10), insert, delay, WAIT)
+            .unwrap()
+    }
+
     #[test]
     fn writes_wait_in_one_batch_until_committed_and_the_first_arms_the_timer() {
         let (conn, batch) = (table(), OpenBatch::default());
         let delay = Duration::from_millis(1);
-        let first = batch
-            .write(&conn, &entry(1, 10), insert, delay, WAIT)
-            .unwrap();
-        assert_eq!(first, Written::Deferred { arm_timer: true });
-        let second = batch
-            .write(&conn, &entry(2, 10), insert, delay, WAIT)
-            .unwrap();
-        assert_eq!(second, Written::Deferred { arm_timer: false });
+        assert!(!batch.needs_timer(), "no batch open");
+        assert_eq!(write(&batch, &conn, 1, delay), Written::Deferred);
+        assert!(batch.needs_timer());
+        assert_eq!(write(&batch, &conn, 2, delay), Written::Deferred);
+        assert!(!batch.needs_timer(), "one is on its way");
         assert!(batch.is_open() && !conn.is_autocommit());
         batch.commit(&conn, insert, WAIT).unwrap();
         assert!(!batch.is_open() && conn.is_autocommit());
         assert_eq!(rows(&conn), 2);
         // The armed timer has not fired: the next batch leaves it to that one.
-        let third = batch
-            .write(&conn, &entry(3, 10), insert, delay, WAIT)
-            .unwrap();
-        assert_eq!(third, Written::Deferred { arm_timer: false });
+        write(&batch, &conn, 3, delay);
+        assert!(!batch.needs_timer());
         batch.timer_fired();
         batch.commit(&conn, insert, WAIT).unwrap();
-        let fourth = batch
-            .write(&conn, &entry(4, 10), insert, delay, WAIT)
-            .unwrap();
-        assert_eq!(fourth, Written::Deferred { arm_timer: true });
+        write(&batch, &conn, 4, delay);
+        assert!(batch.needs_timer());
     }
 
-    /// A timer dropped unrun (its runtime shutting down) clears its mark: the next write,
-    /// even into the batch it was to commit, arms another.
+    /// A timer dropped unrun (its runtime shutting down) clears its mark: the batch it was to
+    /// commit, still open, gets another at the next write.
     #[test]
     fn a_write_after_a_timer_that_never_ran_arms_another() {
         let (conn, batch) = (table(), OpenBatch::default());
         let delay = Duration::from_secs(60);
-        let first = batch
-            .write(&conn, &entry(1, 1), insert, delay, WAIT)
-            .unwrap();
-        assert_eq!(first, Written::Deferred { arm_timer: true });
+        write(&batch, &conn, 1, delay);
+        assert!(batch.needs_timer());
         batch.timer_fired();
-        let second = batch
-            .write(&conn, &entry(2, 1), insert, delay, WAIT)
-            .unwrap();
-        assert_eq!(second, Written::Deferred { arm_timer: true });
+        write(&batch, &conn, 2, delay);
+        assert!(batch.needs_timer());
     }
 
     /// A transaction SQLite ended behind the batch (as it may roll one back when a read on
@@ -320,6 +328,7 @@ mod tests {
             .write(&conn, &entry(1, 1), insert, delay, WAIT)
             .unwrap();
         conn.execute_batch("ROLLBACK").unwrap();
+        assert!(batch.was_rolled_back(&conn));
         batch.commit(&conn, insert, WAIT).unwrap();
         assert_eq!(rows(&conn), 1);
         batch
@@ -340,7 +349,7 @@ mod tests {
         let delay = Duration::from_secs(60);
         for n in 0..MAX_WRITES - 1 {
             let written = batch.write(&conn, &entry(n as u8, 1), insert, delay, WAIT);
-            assert!(matches!(written.unwrap(), Written::Deferred { .. }));
+            assert_eq!(written.unwrap(), Written::Deferred);
         }
         let last = batch
             .write(&conn, &entry(200, 1), insert, delay, WAIT)

@@ -20,7 +20,7 @@ use crate::connection::{
     used_bytes,
 };
 use crate::group_commit::{self, WriteQueue};
-use crate::open_batch::{DEFAULT_COMMIT_DELAY, OpenBatch, Written};
+use crate::open_batch::{DEFAULT_COMMIT_DELAY, OpenBatch};
 use crate::snapshots::{
     CLOSER_PERIODS, Commits, QuickConnection, QuickReaders, SNAPSHOT_REUSE, commits_to,
 };
@@ -348,9 +348,14 @@ impl SqliteStore {
         readers.any().map(QuickReader::Reader)
     }
 
-    /// The writer for a read on the calling task, when it is free.
+    /// The writer for a read on the calling task, when it is free (and holds the writes
+    /// waiting for their commit: not after SQLite rolled them back, when they are written
+    /// again before a read on the blocking pool).
     fn writer_as_quick_reader(&self) -> Option<QuickReader<'_>> {
         let writer = self.inner.writer.try_lock().ok()?;
+        if self.inner.batch.was_rolled_back(&writer) {
+            return None;
+        }
         // Its busy timeout is the long one writes wait with.
         writer.busy_timeout(QUICK_BUSY_TIMEOUT).ok()?;
         Some(QuickReader::Writer {
@@ -388,6 +393,12 @@ impl SqliteStore {
             return None;
         }
         let conn = self.inner.writer.try_lock().ok()?;
+        if self.inner.batch.was_rolled_back(&conn) {
+            // Its writes are written again on the blocking pool, waiting for the lock as
+            // long as writes there do (the queue's committer takes the writer: see
+            // `Inner::writer`), this one after them.
+            return None;
+        }
         conn.busy_timeout(Duration::ZERO).ok()?;
         self.inner.checkpoints.quick.store(true, Ordering::Relaxed);
         let written = self.inner.batch.write(
@@ -402,13 +413,13 @@ impl SqliteStore {
         // itself is done, and may wait in the batch, so it is not reported failed.
         let _ = conn.busy_timeout(self.inner.busy_timeout);
         drop(conn);
+        if self.inner.batch.needs_timer() {
+            CommitTimer::start(&self.inner);
+        }
         match written {
             Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => None,
             Err(e) => Some(Err(sqlite_error(e, self.inner.busy_timeout))),
-            Ok(written) => {
-                if written == (Written::Deferred { arm_timer: true }) {
-                    CommitTimer::start(&self.inner);
-                }
+            Ok(_) => {
                 if self.inner.checkpoints.due.swap(false, Ordering::Relaxed) {
                     let inner = Arc::clone(&self.inner);
                     tokio::task::spawn_blocking(move || inner.checkpoint());
@@ -516,8 +527,7 @@ impl Inner {
 /// The task a deferred write starts on the blocking pool: commits the batch after the delay
 /// (and any batch opened since, early). It holds the store weakly: dropping the last clone
 /// meanwhile commits at once ([`Inner`]'s `Drop`), not when this wakes. Dropped unrun (a
-/// runtime shutting down drops the blocking tasks it has not started), it lets the next
-/// write arm another, and commits now if the writer is free.
+/// runtime shutting down drops the blocking tasks it has not started), it commits now.
 struct CommitTimer {
     inner: std::sync::Weak<Inner>,
     ran: bool,
@@ -554,9 +564,8 @@ impl Drop for CommitTimer {
         }
         if let Some(inner) = self.inner.upgrade() {
             inner.batch.timer_fired();
-            if let Ok(conn) = inner.writer.try_lock() {
-                inner.commit_batch(&conn);
-            }
+            // Whoever holds the writer now does not hold it long (a quick read or write).
+            inner.commit_open_batch();
         }
     }
 }
@@ -1510,6 +1519,38 @@ mod tests {
         );
         drop(busy);
         assert_eq!(store.get(&key(1)).await.unwrap().unwrap().value, "one");
+    }
+
+    /// A transaction SQLite rolled back behind the batch (as it may when a read on the
+    /// writer fails; here rolled back by hand): reads do not read the writer without the
+    /// batch's writes, and a write does not join it; both go to the blocking pool, where the
+    /// batch is written again first.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_sqlite_rolled_back_is_written_again_before_reads_and_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.sqlite");
+        let store = deferring(&path, LONG_DELAY);
+        put(&store, 1, "one").await;
+        store
+            .inner
+            .writer
+            .lock()
+            .unwrap()
+            .execute_batch("ROLLBACK")
+            .unwrap();
+        assert_eq!(store.get(&key(1)).await.unwrap().unwrap().value, "one");
+        put(&store, 2, "two").await;
+        store
+            .inner
+            .writer
+            .lock()
+            .unwrap()
+            .execute_batch("ROLLBACK")
+            .unwrap();
+        put(&store, 3, "three").await;
+        assert_eq!(store.get(&key(2)).await.unwrap().unwrap().value, "two");
+        assert_eq!(store.get(&key(3)).await.unwrap().unwrap().value, "three");
+        assert_eq!(committed_rows(&path), 3);
     }
 
     /// Deletes, conditional writes and listings come after the deferred writes made before
