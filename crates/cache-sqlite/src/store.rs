@@ -1521,6 +1521,12 @@ mod tests {
         assert_eq!(store.get(&key(1)).await.unwrap().unwrap().value, "one");
     }
 
+    /// Ends the writer's transaction as SQLite does when it rolls one back on an error.
+    fn roll_back_behind_the_batch(store: &SqliteStore) {
+        let writer = store.inner.writer.lock().unwrap();
+        writer.execute_batch("ROLLBACK").unwrap();
+    }
+
     /// A transaction SQLite rolled back behind the batch (as it may when a read on the
     /// writer fails; here rolled back by hand): reads do not read the writer without the
     /// batch's writes, and a write does not join it; both go to the blocking pool, where the
@@ -1531,22 +1537,10 @@ mod tests {
         let path = dir.path().join("d.sqlite");
         let store = deferring(&path, LONG_DELAY);
         put(&store, 1, "one").await;
-        store
-            .inner
-            .writer
-            .lock()
-            .unwrap()
-            .execute_batch("ROLLBACK")
-            .unwrap();
+        roll_back_behind_the_batch(&store);
         assert_eq!(store.get(&key(1)).await.unwrap().unwrap().value, "one");
         put(&store, 2, "two").await;
-        store
-            .inner
-            .writer
-            .lock()
-            .unwrap()
-            .execute_batch("ROLLBACK")
-            .unwrap();
+        roll_back_behind_the_batch(&store);
         put(&store, 3, "three").await;
         assert_eq!(store.get(&key(2)).await.unwrap().unwrap().value, "two");
         assert_eq!(store.get(&key(3)).await.unwrap().unwrap().value, "three");
