@@ -32,6 +32,9 @@
 //! `... -- profile-concurrent-misses [memory|sqlite|sled|plain|floor-memory|floor-sqlite|
 //! floor-sled]`: 64 tasks fetching new URLs at once (12,800 misses a run), with misses per
 //! second and latency percentiles.
+//! `... -- profile-concurrent-mixed [memory|sqlite|sqlite-commit-each|sled]`: 64 tasks over
+//! 1,000 URLs stored beforehand, one request in ten to a new URL (a crawler revisiting with
+//! new pages among them), with requests per second and latency percentiles.
 //! `... -- miss-rows [BYTES]`: only the miss rows and their checks (bodies of BYTES, 1024 by default).
 //! `... -- many-key-rows`, `... -- api-rows`: only the hit rows over 10,000 URLs, or only those
 //! of the typical API head (Vary), with their checks.
@@ -704,6 +707,9 @@ async fn main() {
         Some("profile-concurrent-misses") => {
             return profile_concurrent_misses(args.get(1).map(String::as_str)).await;
         }
+        Some("profile-concurrent-mixed") => {
+            return profile_concurrent_mixed(args.get(1).map(String::as_str)).await;
+        }
         Some("profile-misses") => {
             let size = args.get(2).and_then(|n| n.parse().ok()).unwrap_or(1024);
             return profile_misses(args.get(1).map(String::as_str), size).await;
@@ -1024,6 +1030,43 @@ async fn profile_concurrent_misses(store: Option<&str>) {
         );
         let (elapsed, samples) = measure::concurrent_miss_samples(&client, &urls, TASKS).await;
         print_rate("misses", elapsed, samples);
+    }
+}
+
+/// Hits and misses from 64 tasks at once, one of one store: 1,000 URLs stored first, then
+/// every tenth request of each task to a URL not seen yet. SQLite's writes then come while
+/// reads go on, which its commits (one per write, or one per batch) meet.
+async fn profile_concurrent_mixed(store: Option<&str>) {
+    let origin = origin::start().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sqlite = || SqliteStore::builder(dir.path().join("p.sqlite"));
+    let client = match store {
+        Some("sqlite") => ours(sqlite().open().expect("sqlite")),
+        Some("sqlite-commit-each") => ours(
+            sqlite()
+                .commit_delay(std::time::Duration::ZERO)
+                .open()
+                .expect("sqlite"),
+        ),
+        Some("sled") => ours(SledStore::open(dir.path().join("p.sled")).expect("sled")),
+        None | Some("memory") => ours(MemoryStore::new()),
+        Some(other) => unknown_store(other, "memory, sqlite, sqlite-commit-each, sled"),
+    };
+    let hot = urls(&origin, 1024, Shape::Query, CONCURRENT_URLS, "-mixed");
+    for url in &hot {
+        measure::get(&client, url).await;
+    }
+    for round in 0..3 {
+        let new = urls(
+            &origin,
+            1024,
+            Shape::Query,
+            TASKS * 100,
+            &format!("-mx{round}"),
+        );
+        let (elapsed, samples) =
+            measure::concurrent_mixed_samples(&client, &hot, &new, TASKS, 10).await;
+        print_rate("requests", elapsed, samples);
     }
 }
 

@@ -28,7 +28,7 @@ pub(crate) fn stats(mut samples: Vec<Duration>) -> Stats {
 }
 
 /// One request and its whole body.
-async fn get(client: &ClientWithMiddleware, url: &str) {
+pub(crate) async fn get(client: &ClientWithMiddleware, url: &str) {
     let body = client
         .get(url)
         .send()
@@ -175,6 +175,48 @@ pub(crate) async fn concurrent_miss_samples(
         })
         .collect();
     let mut samples = Vec::with_capacity(urls.len());
+    for handle in handles {
+        samples.extend(handle.await.expect("task"));
+    }
+    (started.elapsed(), samples)
+}
+
+/// `tasks` tasks at once, each sending `every` requests to the `hot` URLs (stored
+/// beforehand: hits) for each one to a URL of `new` (its share of them: misses), until its
+/// share of `new` is spent; the time of each request.
+pub(crate) async fn concurrent_mixed_samples(
+    client: &ClientWithMiddleware,
+    hot: &[String],
+    new: &[String],
+    tasks: usize,
+    every: usize,
+) -> (Duration, Vec<Duration>) {
+    let started = Instant::now();
+    let hot = std::sync::Arc::new(hot.to_vec());
+    let handles: Vec<_> = new
+        .chunks(new.len().div_ceil(tasks.max(1)))
+        .enumerate()
+        .map(|(task, share)| {
+            let (client, hot, share) = (client.clone(), hot.clone(), share.to_vec());
+            tokio::spawn(async move {
+                let mut samples = Vec::with_capacity(share.len() * every);
+                let mut next_hot = task * 7;
+                for url in &share {
+                    for _ in 1..every {
+                        next_hot = (next_hot + 1) % hot.len();
+                        let at = Instant::now();
+                        get(&client, &hot[next_hot]).await;
+                        samples.push(at.elapsed());
+                    }
+                    let at = Instant::now();
+                    get(&client, url).await;
+                    samples.push(at.elapsed());
+                }
+                samples
+            })
+        })
+        .collect();
+    let mut samples = Vec::new();
     for handle in handles {
         samples.extend(handle.await.expect("task"));
     }

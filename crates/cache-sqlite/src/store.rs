@@ -296,7 +296,7 @@ impl SqliteStore {
     /// `None` when none is free, the file is locked (WAL recovery, another process's
     /// checkpoint) or the value is large: then the read goes to the blocking pool.
     fn quick_read(&self, key: &CacheKey) -> Option<Result<Option<StoredEntry>, StoreError>> {
-        let mut conn = self.quick_reader()?;
+        let mut conn = self.quick_reader(key)?;
         let read = read_entry(&conn, *key, QUICK_READ_ENTRY);
         self.quick_answer(&mut conn, read)
     }
@@ -307,7 +307,7 @@ impl SqliteStore {
         key: &CacheKey,
         codec: &EntryCodec,
     ) -> Option<Result<DecodedEntry, StoreError>> {
-        let mut conn = self.quick_reader()?;
+        let mut conn = self.quick_reader(key)?;
         let read = read_decoded(&conn, &self.inner.copies, *key, codec);
         self.quick_answer(&mut conn, read)
     }
@@ -327,10 +327,10 @@ impl SqliteStore {
     /// missed: 17 µs on a reader, 10 µs on the writer).
     ///
     /// While writes wait for their commit on the writer ([`crate::open_batch`]), only the
-    /// writer sees them: the read runs there, or, the writer busy, on the blocking pool
-    /// after the commit.
-    fn quick_reader(&self) -> Option<QuickReader<'_>> {
-        if self.inner.batch.is_open() {
+    /// writer sees them: a read of `key` when the batch may hold it runs there, or, the writer
+    /// busy, on the blocking pool after the commit.
+    fn quick_reader(&self, key: &CacheKey) -> Option<QuickReader<'_>> {
+        if self.inner.batch.may_hold(key) {
             return self.writer_as_quick_reader();
         }
         let readers = &self.inner.quick_readers;
