@@ -291,7 +291,14 @@ impl StoreSpec {
         match self {
             Self::Sqlite(path) => {
                 self.require_path(&sqlite_file(path), mode)?;
-                Ok(Arc::new(SqliteStore::open(path).map_err(failed)?))
+                // Every write committed before it counts: what `copy` and `import` report
+                // stored is on disk (a commit shared with later writes, failing at exit,
+                // would only be logged), at a cost an operator's command does not feel.
+                let store = SqliteStore::builder(path)
+                    .commit_delay(std::time::Duration::ZERO)
+                    .open()
+                    .map_err(failed)?;
+                Ok(Arc::new(store))
             }
             Self::Sled(path) => {
                 self.require_path(path, mode)?;

@@ -107,10 +107,15 @@ impl WriteQueue {
         Ok((outcome, !coming))
     }
 
-    /// The writes queued now, for the committer holding the writer connection. Clears the
-    /// flag first: a write queued after the take starts the next committer.
+    /// The writes queued now, for whoever holds the writer connection (the committer, or any
+    /// other use of the writer, which commits them first). Clears the flag with them: a
+    /// write queued after the take starts the next committer. With none queued, changes
+    /// nothing (the committer that comes finds the queue empty).
     pub(crate) fn take(&self) -> Vec<QueuedWrite> {
         let mut waiting = self.lock();
+        if waiting.writes.is_empty() {
+            return Vec::new();
+        }
         self.committer_started.store(false, Ordering::SeqCst);
         std::mem::take(&mut *waiting).writes
     }

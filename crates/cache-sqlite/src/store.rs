@@ -445,11 +445,16 @@ impl SqliteStore {
 }
 
 impl Inner {
-    /// The writer connection, with the writes waiting on it committed first: whatever runs on
-    /// it next comes after them, in its own transaction.
+    /// The writer connection, with the writes waiting for it committed first (the open
+    /// batch's, then the queue's): whatever runs on it next comes after them, in its own
+    /// transaction. So a delete comes after every write begun before it, also one whose
+    /// caller stopped waiting (a store timeout), which the middleware deletes again when an
+    /// unsafe request changed its URL meanwhile: run first, the delete would find nothing and
+    /// the write land after it.
     fn writer(&self) -> MutexGuard<'_, Connection> {
         let conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         self.commit_batch(&conn);
+        self.commit_queued_on(&conn);
         conn
     }
 
@@ -468,15 +473,23 @@ impl Inner {
     }
 
     /// Commits every queued write in one transaction (see [`group_commit`]), then evicts to
-    /// the size bound once for them all.
+    /// the size bound once for them all: taking the writer does it ([`Inner::writer`]).
     fn commit_queued(&self) {
-        let conn = self.writer();
+        drop(self.writer());
+    }
+
+    /// [`Inner::commit_queued`] on the writer `conn` (its lock held); nothing when no write
+    /// is queued.
+    fn commit_queued_on(&self, conn: &Connection) {
         let writes = self.queue.take();
+        if writes.is_empty() {
+            return;
+        }
         let evict = |conn: &Connection| match self.max_bytes {
             Some(max) => evict_oldest_beyond(conn, max),
             None => Ok(()),
         };
-        group_commit::commit(&conn, writes, insert_entry, evict, self.busy_timeout);
+        group_commit::commit(conn, writes, insert_entry, evict, self.busy_timeout);
     }
 
     /// A passive checkpoint of the log a quick write left due; a failure only delays it

@@ -201,3 +201,21 @@ async fn a_full_queue_whose_committer_was_dropped_takes_the_next_write() {
         .unwrap();
     both_commit_after_a_dropped_committer(&store, Bytes::from(vec![b'x'; 4096])).await;
 }
+
+/// A delete comes after the writes queued before it, even when their committer has not run
+/// yet (here none is started): it commits them first, then deletes. Run first, it found
+/// nothing, and a write whose caller had stopped waiting landed after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_comes_after_the_writes_queued_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("g.sqlite")).unwrap();
+    let written = entry(1, Bytes::from_static(b"queued"), None);
+    let (outcome, _start_committer) = store.inner.queue.push(written).unwrap();
+    assert!(
+        store.delete(&key(1)).await.unwrap(),
+        "the queued write, deleted"
+    );
+    outcome.await.unwrap().unwrap();
+    assert!(store.get(&key(1)).await.unwrap().is_none());
+    assert_eq!(store.inner.queue.len(), 0);
+}
