@@ -74,11 +74,15 @@ impl Default for KeyBits {
 impl KeyBits {
     const WORDS: usize = 64;
 
-    /// The word and bit of `key` (a digest: its low bytes are as random as any).
+    /// The word and bit of `key`. Keys the middleware makes are digests, random in every
+    /// byte, but a store is handed keys from anywhere (`CacheKey::from_digest`, fixtures
+    /// sharing a prefix): all sixteen bytes are mixed in, so keys alike in a few bytes do not
+    /// share a bit.
     fn place(key: &CacheKey) -> (usize, u64) {
-        let digest = key.digest();
-        let bits = usize::from(u16::from_le_bytes([digest[0], digest[1]])) % (Self::WORDS * 64);
-        (bits / 64, 1 << (bits % 64))
+        const ODD: u128 = 0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835;
+        let mixed = u128::from_le_bytes(key.digest()).wrapping_mul(ODD);
+        let bit = usize::try_from(mixed >> 116).unwrap_or(0) % (Self::WORDS * 64);
+        (bit / 64, 1 << (bit % 64))
     }
 
     fn mark(&self, key: &CacheKey) {

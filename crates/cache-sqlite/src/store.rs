@@ -593,7 +593,8 @@ impl Drop for Inner {
 
 /// A connection lent to one read on the calling task (see `SqliteStore::quick_reader`).
 enum QuickReader<'a> {
-    /// The writer, read in a transaction of its own.
+    /// The writer, read in a transaction of its own (or, while a batch is open, inside the
+    /// batch's).
     Writer {
         conn: MutexGuard<'a, Connection>,
         /// The writer's own busy timeout, given back when the read is done.
@@ -1538,6 +1539,29 @@ mod tests {
     fn roll_back_behind_the_batch(store: &SqliteStore) {
         let writer = store.inner.writer.lock().unwrap();
         writer.execute_batch("ROLLBACK").unwrap();
+    }
+
+    /// While a batch is open, a read of a key it does not hold goes on in a quick reader's
+    /// snapshot (here with the writer busy), which lacks only the batch's writes; a read of
+    /// one it holds waits for the writer.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reads_of_keys_outside_the_batch_stay_on_the_quick_readers() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = deferring(&dir.path().join("d.sqlite"), LONG_DELAY);
+        put(&store, 2, "two").await;
+        assert_eq!(store.count().await.unwrap(), 1, "committed by the listing");
+        put(&store, 1, "one").await;
+        let busy = store.inner.writer.lock().unwrap();
+        let outside = store
+            .quick_read(&key(2))
+            .expect("a quick reader, not the writer");
+        assert_eq!(outside.unwrap().unwrap().value, "two");
+        assert!(
+            store.quick_read(&key(1)).is_none(),
+            "read without the write"
+        );
+        drop(busy);
+        assert_eq!(store.get(&key(1)).await.unwrap().unwrap().value, "one");
     }
 
     /// A transaction SQLite rolled back behind the batch (as it may when a read on the
