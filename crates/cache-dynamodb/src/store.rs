@@ -843,8 +843,13 @@ impl CacheStore for DynamoStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::key_attr(key.as_str())))
-            .condition_expression("attribute_exists(#k)")
-            .expression_attribute_names("#k", KEY)
+            // Only an entry: an item under the key that is none (another program's, or one
+            // created before 1970, which no write makes) is left as it is.
+            .condition_expression("#t = :entry AND #c >= :zero")
+            .expression_attribute_names("#t", KIND)
+            .expression_attribute_names("#c", CREATED)
+            .expression_attribute_values(":entry", items::s(KIND_ENTRY))
+            .expression_attribute_values(":zero", items::n(0))
             .expression_attribute_names("#x", EXPIRES)
             .expression_attribute_names("#l", DELETE_AT);
         let mut set = Vec::new();

@@ -502,6 +502,35 @@ async fn a_sweep_removes_entries_past_retention() {
     assert_eq!(raw_items(&store).await.len(), 0);
 }
 
+/// `set_expiry` renews entries only: an item under the key that is none (another program's,
+/// an entry item created before 1970) is left as it was, and the call says nothing was
+/// renewed (it said true and gave the item expiry attributes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_expiry_leaves_an_item_that_is_no_entry() {
+    use cache_dynamodb::aws_sdk_dynamodb::types::AttributeValue;
+    let store = DynamoStore::builder()
+        .table(unique_namespace("expiry-foreign"))
+        .open_local(&shared_dynamo().endpoint(), "us-east-1")
+        .await
+        .unwrap();
+    let theirs = std::collections::HashMap::from([
+        (
+            "k".to_owned(),
+            AttributeValue::S(cache_core::testing::key(1).to_string()),
+        ),
+        ("theirs".to_owned(), AttributeValue::S("yes".to_owned())),
+    ]);
+    put_raw(&store, theirs).await;
+    put_raw(&store, raw_entry(2, -1_000, None)).await;
+    let before = raw_items(&store).await;
+    for n in 1..=2 {
+        let later = Some(std::time::SystemTime::now() + Duration::from_secs(60));
+        let key = cache_core::testing::key(n);
+        assert!(!store.set_expiry(&key, later).await.unwrap(), "item {n}");
+    }
+    assert_eq!(raw_items(&store).await, before, "unchanged");
+}
+
 /// Puts `item` as it is into the store's table, with a client of our own (another program's
 /// write, or a hand edit).
 async fn put_raw(

@@ -699,10 +699,16 @@ impl CacheStore for MongoStore {
         // rewrite landing meanwhile has chunks of its own generation, which keep the
         // deletion time it gave them (all the key's chunks took this one, and a time earlier
         // than the rewrite's own had its chunks removed under it).
+        // Only an entry: a document under the key that is none (another program's, or one
+        // created before 1970, which no write makes) is left as it is, and nothing renewed.
+        let an_entry = doc! {
+            "_id": key.as_str(),
+            "c": { "$type": "date", "$gte": mongodb::bson::DateTime::from_millis(0) },
+        };
         let updated = self
             .entries
             .find_one_and_update(
-                doc! { "_id": key.as_str() },
+                an_entry,
                 doc! { "$set": { "x": optional_date(expires_at), "d": delete_at.clone() } },
             )
             .projection(doc! { "g": 1 })

@@ -512,6 +512,32 @@ async fn a_foreign_document_goes_without_an_upload_in_progress() {
     assert_eq!(generations(&chunks, &key).await, ["uploading"]);
 }
 
+/// `set_expiry` renews entries only: a document under the key that is none (another
+/// program's, one created before 1970) is left as it was, and the call says nothing was
+/// renewed (it said true and added expiry fields to it).
+#[tokio::test]
+async fn set_expiry_leaves_a_document_that_is_no_entry() {
+    use mongodb::bson::{DateTime, doc};
+    let (store, entries, _chunks) = store_and_collections("expiry-foreign").await;
+    let foreign = [
+        doc! { "_id": cache_core::testing::key(1).as_str(), "theirs": "yes" },
+        doc! { "_id": cache_core::testing::key(2).as_str(), "c": DateTime::from_millis(-1_000) },
+    ];
+    for document in &foreign {
+        entries.insert_one(document.clone()).await.expect("insert");
+    }
+    for (n, document) in (1..).zip(&foreign) {
+        let key = cache_core::testing::key(n);
+        let later = Some(std::time::SystemTime::now() + Duration::from_secs(60));
+        assert!(!store.set_expiry(&key, later).await.expect("set_expiry"));
+        let kept = entries
+            .find_one(doc! { "_id": key.as_str() })
+            .await
+            .expect("find");
+        assert_eq!(kept.as_ref(), Some(document), "unchanged");
+    }
+}
+
 /// A document created before 1970 (no write makes one) is not an entry: it read as created in
 /// 1970, and `delete_if_created` with that time never matched it, so a purge listed it
 /// forever. A read deletes it, as any document that is not an entry, and so does a sweep.

@@ -28,10 +28,13 @@ pub const MAX_VALUE_BYTES: u64 = 512 * 1024 * 1024 - 64 * 1024;
 /// How many per-key commands one listing or clearing step keeps in flight.
 const BATCH: usize = 256;
 
-/// Sets the entry's expiry fields only if it exists (so a concurrent delete is not undone).
-/// Returns 1 when it did, `false` (nil) when there is no entry.
+/// Sets the entry's expiry fields only if it exists (so a concurrent delete is not undone) and
+/// is an entry: a hash with the URL and creation fields every write sets (another program's
+/// hash, or a value of another type, is left as it is). Returns 1 when it did, `false` (nil)
+/// when there is no entry.
 const SET_EXPIRY_SCRIPT: &str = r"
-if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local f = redis.pcall('HMGET', KEYS[1], 'u', 'c')
+if f.err or not f[1] or not f[2] then return false end
 redis.call('HSET', KEYS[1], 'x', ARGV[1])
 if ARGV[2] == '' then redis.call('PERSIST', KEYS[1]) else redis.call('PEXPIREAT', KEYS[1], ARGV[2]) end
 return 1
@@ -925,10 +928,16 @@ impl CacheStore for RedisStore {
         // after the entry's own renewal left an entry outliving its set, listed by no lookup
         // of its URL. Nothing to keep when Redis is about to drop the entry (a time already
         // past would drop a new set at once).
-        let group: Option<String> = self
+        let group: Option<String> = match self
             .connection
             .query(redis::cmd("HGET").arg(&redis_key).arg("g"))
-            .await?;
+            .await
+        {
+            Ok(group) => group,
+            // A value of another type under the key: no entry to renew.
+            Err(error) if is_foreign(&error) => return Ok(false),
+            Err(error) => return Err(error),
+        };
         let past = retain_until.is_some_and(|t| t <= SystemTime::now());
         // No set for an entry without a group or whose group is no key.
         if let (false, Ok(Some(group))) = (past, CacheKey::parse_optional(group.as_deref())) {

@@ -142,18 +142,27 @@ async fn entries_carry_a_native_ttl() {
     assert_eq!(ttl, -1);
 }
 
-/// A value of another type under an entry's key is a miss and is removed.
-#[tokio::test]
-async fn foreign_values_are_misses_and_deleted() {
+/// A store on the shared server under a new prefix (returned), and a connection of our own
+/// to the server (another program's, to write under the store's keys).
+async fn store_with_raw_connection(
+    namespace: &str,
+) -> (RedisStore, String, redis::aio::MultiplexedConnection) {
     let server = shared_redis();
-    let prefix = unique_namespace("foreign");
+    let prefix = unique_namespace(namespace);
     let store = RedisStore::builder()
         .prefix(&prefix)
         .open(&server.url())
         .await
         .unwrap();
     let client = redis::Client::open(server.url()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let conn = client.get_multiplexed_async_connection().await.unwrap();
+    (store, prefix, conn)
+}
+
+/// A value of another type under an entry's key is a miss and is removed.
+#[tokio::test]
+async fn foreign_values_are_misses_and_deleted() {
+    let (store, prefix, mut conn) = store_with_raw_connection("foreign").await;
     let key = cache_core::testing::key(1);
     let _: () = redis::cmd("SET")
         .arg(format!("{prefix}:{key}"))
@@ -168,6 +177,44 @@ async fn foreign_values_are_misses_and_deleted() {
         .await
         .unwrap();
     assert_eq!(exists, 0);
+}
+
+/// `set_expiry` renews entries only: under the key, a value of another type or a hash
+/// without an entry's fields (another program's) is left as it was, and the call says
+/// nothing was renewed (it failed on the first and renewed the second).
+#[tokio::test]
+async fn set_expiry_leaves_a_value_that_is_no_entry() {
+    let (store, prefix, mut conn) = store_with_raw_connection("expiry-foreign").await;
+    let (string, hash) = (cache_core::testing::key(1), cache_core::testing::key(2));
+    let _: () = redis::cmd("SET")
+        .arg(format!("{prefix}:{string}"))
+        .arg("plain string")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("HSET")
+        .arg(format!("{prefix}:{hash}"))
+        .arg("theirs")
+        .arg("yes")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let later = Some(std::time::SystemTime::now() + std::time::Duration::from_secs(60));
+    for key in [string, hash] {
+        assert!(!store.set_expiry(&key, later).await.unwrap(), "{key}");
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg(format!("{prefix}:{key}"))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(ttl, -1, "{key}: no expiry given to it");
+    }
+    let fields: Vec<String> = redis::cmd("HKEYS")
+        .arg(format!("{prefix}:{hash}"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(fields, ["theirs"]);
 }
 
 /// A Redis at `maxmemory` with `noeviction` refuses writes as `StoreError::Full` (not a

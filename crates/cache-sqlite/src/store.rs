@@ -995,6 +995,40 @@ fn same_meta(row: &rusqlite::Row<'_>, meta: &EntryMeta) -> bool {
         && row.get::<_, Option<i64>>(2).ok() == Some(meta.expires_at.map(to_millis))
 }
 
+/// A row's key column (URL group, Vary parent) as a read takes it: none, or a key.
+macro_rules! key_column_is_readable {
+    ($column:literal) => {
+        concat!(
+            "(",
+            $column,
+            " IS NULL OR ",
+            $column,
+            " = '' OR (typeof(",
+            $column,
+            ") = 'text' AND length(",
+            $column,
+            ") = 32 AND ",
+            $column,
+            " NOT GLOB '*[^0-9a-f]*'))"
+        )
+    };
+}
+
+/// The renewal of an entry's expiry, of a row a read takes for an entry only: one with
+/// columns of other types, or a group or parent that is no key (another program's row, a
+/// hand edit), is passed over by reads and left as it is here (it was renewed, and the call
+/// said so).
+const SET_EXPIRY: &str = concat!(
+    "UPDATE ",
+    table_name!(),
+    " SET expires_at = ?1 WHERE key = ?2",
+    " AND typeof(value) = 'blob' AND typeof(created_at) = 'integer'",
+    " AND typeof(url) = 'text' AND ",
+    key_column_is_readable!("url_group"),
+    " AND ",
+    key_column_is_readable!("variant_of")
+);
+
 /// A value too large to read where it was asked for.
 struct Oversized;
 
@@ -1222,10 +1256,9 @@ impl CacheStore for SqliteStore {
         let key = *key;
         let expires_at = expires_at.map(to_millis);
         self.blocking(move |inner| {
-            let updated = inner.writer().execute(
-                &format!("UPDATE {TABLE} SET expires_at = ?1 WHERE key = ?2"),
-                params![expires_at, key.as_str()],
-            )?;
+            let updated = inner
+                .writer()
+                .execute(SET_EXPIRY, params![expires_at, key.as_str()])?;
             Ok(updated > 0)
         })
         .await

@@ -228,6 +228,45 @@ async fn rows_with_a_group_or_parent_that_is_no_key_are_passed_over() {
     );
 }
 
+/// `set_expiry` renews what a read takes for an entry only: a row with a column of another
+/// type, or a group or parent that is no key, is left as it was, and the call says nothing
+/// was renewed (it renewed them and said so).
+#[tokio::test]
+async fn set_expiry_leaves_rows_that_are_no_entries() {
+    let (_dir, path, store) = store_to_edit(7).await;
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let edit = |set: &str, n: u64| edit_row(&conn, set, n);
+    edit("value = 'not a blob'", 1);
+    edit("created_at = 1.5", 2);
+    edit("url = X'ff00'", 3);
+    edit("url_group = 'ffffffffffffffffffffffffffffffgg'", 4);
+    edit("variant_of = 'FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF'", 5);
+    edit("url_group = ''", 6);
+    let expiry = |n: u64| -> Option<i64> {
+        conn.query_row(
+            "SELECT expires_at FROM reqwest_cache_entries WHERE key = ?1",
+            [key(n).as_str()],
+            |row| row.get(0),
+        )
+        .unwrap()
+    };
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(60);
+    for n in 1..=5 {
+        assert!(
+            !store.set_expiry(&key(n), Some(later)).await.unwrap(),
+            "row {n}"
+        );
+        assert_eq!(expiry(n), None, "row {n} unchanged");
+    }
+    for n in [6, 7] {
+        assert!(
+            store.set_expiry(&key(n), Some(later)).await.unwrap(),
+            "row {n}"
+        );
+        assert!(expiry(n).is_some(), "row {n} renewed");
+    }
+}
+
 /// A store in a new file holding `rows` entries of one URL group, the file's path, and its
 /// directory (removed when dropped), for rows edited by hand.
 async fn store_to_edit(rows: u64) -> (tempfile::TempDir, std::path::PathBuf, SqliteStore) {
