@@ -928,13 +928,15 @@ impl CacheStore for RedisStore {
         // after the entry's own renewal left an entry outliving its set, listed by no lookup
         // of its URL. Nothing to keep when Redis is about to drop the entry (a time already
         // past would drop a new set at once).
-        let group: Option<String> = match self
+        // The entry's URL and creation with its group: a hash without them (another
+        // program's), or a value of another type, is no entry, and its group gets no set.
+        let fields: Result<(Option<Vec<u8>>, Option<Vec<u8>>, Option<String>), _> = self
             .connection
-            .query(redis::cmd("HGET").arg(&redis_key).arg("g"))
-            .await
-        {
-            Ok(group) => group,
-            // A value of another type under the key: no entry to renew.
+            .query(redis::cmd("HMGET").arg(&redis_key).arg(&["u", "c", "g"]))
+            .await;
+        let group = match fields {
+            Ok((Some(_), Some(_), group)) => group,
+            Ok(_) => return Ok(false),
             Err(error) if is_foreign(&error) => return Ok(false),
             Err(error) => return Err(error),
         };

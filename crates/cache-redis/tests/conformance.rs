@@ -192,10 +192,13 @@ async fn set_expiry_leaves_a_value_that_is_no_entry() {
         .query_async(&mut conn)
         .await
         .unwrap();
+    // With a field named as an entry's URL group, naming a key.
     let _: () = redis::cmd("HSET")
         .arg(format!("{prefix}:{hash}"))
         .arg("theirs")
         .arg("yes")
+        .arg("g")
+        .arg(cache_core::testing::key(3).as_str())
         .query_async(&mut conn)
         .await
         .unwrap();
@@ -214,7 +217,16 @@ async fn set_expiry_leaves_a_value_that_is_no_entry() {
         .query_async(&mut conn)
         .await
         .unwrap();
-    assert_eq!(fields, ["theirs"]);
+    assert_eq!(fields, ["theirs", "g"]);
+    let mut keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    keys.sort();
+    let mut planted = vec![format!("{prefix}:{string}"), format!("{prefix}:{hash}")];
+    planted.sort();
+    assert_eq!(keys, planted, "no URL group set made for them");
 }
 
 /// A Redis at `maxmemory` with `noeviction` refuses writes as `StoreError::Full` (not a

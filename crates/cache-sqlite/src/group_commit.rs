@@ -120,6 +120,13 @@ impl WriteQueue {
         std::mem::take(&mut *waiting).writes
     }
 
+    /// True while writes wait in the queue (a committer is on its way to take them): a write
+    /// of the calling task then queues behind them rather than commit first, so two writes of
+    /// one key land in the order they were made.
+    pub(crate) fn has_waiting(&self) -> bool {
+        self.committer_started.load(Ordering::SeqCst)
+    }
+
     /// A committer started by [`WriteQueue::push`] will not run (dropped unrun, as a runtime
     /// shutting down drops the blocking tasks it has not started): the next write starts
     /// another, rather than every later one waiting for this one.

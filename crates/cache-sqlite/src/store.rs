@@ -389,7 +389,10 @@ impl SqliteStore {
     /// ([`crate::open_batch`]), no sync, no checkpoint (that goes to the blocking pool).
     /// `None` when it cannot: then the write goes to the blocking pool.
     fn quick_write(&self, entry: &StoredEntry) -> Option<Result<(), StoreError>> {
-        if self.inner.max_bytes.is_some() || entry.value.len() as i64 > QUICK_MAX_VALUE {
+        if self.inner.max_bytes.is_some()
+            || entry.value.len() as i64 > QUICK_MAX_VALUE
+            || self.inner.queue.has_waiting()
+        {
             return None;
         }
         let conn = self.inner.writer.try_lock().ok()?;
@@ -1023,6 +1026,7 @@ const SET_EXPIRY: &str = concat!(
     table_name!(),
     " SET expires_at = ?1 WHERE key = ?2",
     " AND typeof(value) = 'blob' AND typeof(created_at) = 'integer'",
+    " AND (expires_at IS NULL OR typeof(expires_at) = 'integer')",
     " AND typeof(url) = 'text' AND ",
     key_column_is_readable!("url_group"),
     " AND ",

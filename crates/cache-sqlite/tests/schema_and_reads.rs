@@ -233,7 +233,7 @@ async fn rows_with_a_group_or_parent_that_is_no_key_are_passed_over() {
 /// was renewed (it renewed them and said so).
 #[tokio::test]
 async fn set_expiry_leaves_rows_that_are_no_entries() {
-    let (_dir, path, store) = store_to_edit(7).await;
+    let (_dir, path, store) = store_to_edit(8).await;
     let conn = rusqlite::Connection::open(&path).unwrap();
     let edit = |set: &str, n: u64| edit_row(&conn, set, n);
     edit("value = 'not a blob'", 1);
@@ -242,6 +242,7 @@ async fn set_expiry_leaves_rows_that_are_no_entries() {
     edit("url_group = 'ffffffffffffffffffffffffffffffgg'", 4);
     edit("variant_of = 'FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF'", 5);
     edit("url_group = ''", 6);
+    edit("expires_at = 1.5", 8);
     let expiry = |n: u64| -> Option<i64> {
         conn.query_row(
             "SELECT expires_at FROM reqwest_cache_entries WHERE key = ?1",
@@ -258,6 +259,15 @@ async fn set_expiry_leaves_rows_that_are_no_entries() {
         );
         assert_eq!(expiry(n), None, "row {n} unchanged");
     }
+    assert!(!store.set_expiry(&key(8), Some(later)).await.unwrap());
+    let kept: f64 = conn
+        .query_row(
+            "SELECT expires_at FROM reqwest_cache_entries WHERE key = ?1",
+            [key(8).as_str()],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert!((kept - 1.5).abs() < f64::EPSILON, "row 8 unchanged");
     for n in [6, 7] {
         assert!(
             store.set_expiry(&key(n), Some(later)).await.unwrap(),

@@ -219,3 +219,33 @@ async fn a_delete_comes_after_the_writes_queued_before_it() {
     assert!(store.get(&key(1)).await.unwrap().is_none());
     assert_eq!(store.inner.queue.len(), 0);
 }
+
+/// A write of the calling task does not overtake the writes queued before it: of two writes
+/// of one key, the later stays. It used to commit at once, and the older queued write landed
+/// over it when its committer came.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quick_write_queues_behind_the_writes_waiting() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("g.sqlite")).unwrap();
+    let older = entry(1, Bytes::from_static(b"older"), None);
+    let (older_outcome, _start_committer) = store.inner.queue.push(older).unwrap();
+    let writing = store.clone();
+    let newer = tokio::spawn(async move {
+        let newer = entry(1, Bytes::from_static(b"newer"), None);
+        writing.put(newer).await
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !newer.is_finished() && store.inner.queue.len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the newer write neither queued nor finished"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // The committer the first write would have started.
+    store.inner.commit_queued();
+    newer.await.unwrap().unwrap();
+    older_outcome.await.unwrap().unwrap();
+    let read = store.get(&key(1)).await.unwrap().unwrap();
+    assert_eq!(read.value, "newer");
+}
