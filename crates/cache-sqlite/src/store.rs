@@ -145,7 +145,9 @@ impl SqliteStoreBuilder {
     /// pages to the log again for each. The store's own reads, deletes and listings see a
     /// write as soon as its `put` returns; another store on the file, or another process,
     /// once it commits. A crash loses the writes not yet committed, as a power loss with
-    /// `synchronous = NORMAL` loses the last commits; dropping the store commits them.
+    /// `synchronous = NORMAL` loses the last commits; dropping the store commits them. An
+    /// open batch holds SQLite's write lock: where other processes write the same file
+    /// heavily, zero lets them have it between any two writes.
     ///
     /// ```no_run
     /// // Every write committed before its `put` returns.
