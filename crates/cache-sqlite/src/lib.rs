@@ -34,7 +34,8 @@
 //!   would cost several times the read); everything else runs on Tokio's blocking pool.
 //! - Reads on the calling task keep their read transaction for the next reads, for at most
 //!   5 ms and never past a commit made through a store on the same file in this process: such
-//!   a write is seen by every read that starts after it returns; a write by another process
+//!   a commit is seen by every read that starts after it (a store's own writes are seen at
+//!   once, before their commit: see the shared commits below); a write by another process
 //!   (or by the application's own connection) by every read that starts 5 ms after it
 //!   commits. (Beginning a read transaction takes a lock SQLite shares between all
 //!   connections to the file; under many threads they queue on it; and beginning and ending
