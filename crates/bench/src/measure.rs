@@ -151,34 +151,14 @@ pub(crate) async fn concurrent_samples(
 }
 
 /// `tasks` tasks at once, each fetching its own share of `urls` once, in order: every request
-/// a miss when the URLs are new. The time of the whole, and each request's.
+/// a miss when the URLs are new. The time of the whole, and each request's
+/// ([`concurrent_mixed_samples`] with no stored URLs among them).
 pub(crate) async fn concurrent_miss_samples(
     client: &ClientWithMiddleware,
     urls: &[String],
     tasks: usize,
 ) -> (Duration, Vec<Duration>) {
-    let started = Instant::now();
-    let handles: Vec<_> = urls
-        .chunks(urls.len().div_ceil(tasks.max(1)))
-        .map(|share| {
-            let client = client.clone();
-            let share = share.to_vec();
-            tokio::spawn(async move {
-                let mut samples = Vec::with_capacity(share.len());
-                for url in &share {
-                    let at = Instant::now();
-                    get(&client, url).await;
-                    samples.push(at.elapsed());
-                }
-                samples
-            })
-        })
-        .collect();
-    let mut samples = Vec::with_capacity(urls.len());
-    for handle in handles {
-        samples.extend(handle.await.expect("task"));
-    }
-    (started.elapsed(), samples)
+    concurrent_mixed_samples(client, &[], urls, tasks, 1).await
 }
 
 /// `tasks` tasks at once, each sending `every` requests to the `hot` URLs (stored

@@ -110,15 +110,6 @@ struct Writes {
     bytes: u64,
 }
 
-/// What [`OpenBatch::write`] did with a write.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Written {
-    /// Committed before the call returned.
-    Committed,
-    /// Left in the open batch.
-    Deferred,
-}
-
 impl OpenBatch {
     /// True when writes may wait uncommitted on the writer: a read that must see them runs
     /// there.
@@ -160,7 +151,7 @@ impl OpenBatch {
         insert: Insert,
         delay: Duration,
         rewrite_wait: Duration,
-    ) -> Result<Written, rusqlite::Error> {
+    ) -> Result<(), rusqlite::Error> {
         let began = conn.is_autocommit();
         if began {
             // A batch SQLite ended behind its back (a read on the writer failed and SQLite
@@ -168,7 +159,7 @@ impl OpenBatch {
             let _ = self.commit(conn, insert, rewrite_wait);
             if delay.is_zero() {
                 insert(conn, entry)?;
-                return Ok(Written::Committed);
+                return Ok(());
             }
             conn.execute_batch("BEGIN IMMEDIATE")?;
             self.open.store(true, Ordering::Release);
@@ -201,9 +192,8 @@ impl OpenBatch {
         if delay.is_zero() || writes.entries.len() >= MAX_WRITES || writes.bytes >= MAX_BYTES {
             drop(writes);
             self.commit(conn, insert, rewrite_wait)?;
-            return Ok(Written::Committed);
         }
-        Ok(Written::Deferred)
+        Ok(())
     }
 
     /// Commits the open batch on the writer `conn` (its lock held); nothing when none is open.
@@ -335,11 +325,12 @@ mod tests {
             .unwrap()
     }
 
-    /// A write to the batch a helper that writes it all, then its outcome.
-    fn write(batch: &OpenBatch, conn: &Connection, n: u8, delay: Duration) -> Written {
+    /// Writes entry `n` through the batch; true when it waits there for its commit.
+    fn write(batch: &OpenBatch, conn: &Connection, n: u8, delay: Duration) -> bool {
         batch
             .write(conn, &entry(n, 10), insert, delay, WAIT)
-            .unwrap()
+            .unwrap();
+        batch.is_open()
     }
 
     #[test]
@@ -347,9 +338,9 @@ mod tests {
         let (conn, batch) = (table(), OpenBatch::default());
         let delay = Duration::from_millis(1);
         assert!(!batch.needs_timer(), "no batch open");
-        assert_eq!(write(&batch, &conn, 1, delay), Written::Deferred);
+        assert!(write(&batch, &conn, 1, delay), "waits");
         assert!(batch.needs_timer());
-        assert_eq!(write(&batch, &conn, 2, delay), Written::Deferred);
+        assert!(write(&batch, &conn, 2, delay), "waits");
         assert!(!batch.needs_timer(), "one is on its way");
         assert!(batch.is_open() && !conn.is_autocommit());
         batch.commit(&conn, insert, WAIT).unwrap();
@@ -426,27 +417,35 @@ mod tests {
         let (conn, batch) = (table(), OpenBatch::default());
         let delay = Duration::from_secs(60);
         for n in 0..MAX_WRITES - 1 {
-            let written = batch.write(&conn, &entry(n as u8, 1), insert, delay, WAIT);
-            assert_eq!(written.unwrap(), Written::Deferred);
+            batch
+                .write(&conn, &entry(n as u8, 1), insert, delay, WAIT)
+                .unwrap();
+            assert!(batch.is_open(), "write {n} waits");
         }
-        let last = batch
+        batch
             .write(&conn, &entry(200, 1), insert, delay, WAIT)
             .unwrap();
-        assert_eq!(last, Written::Committed);
-        assert!(conn.is_autocommit());
+        assert!(
+            !batch.is_open() && conn.is_autocommit(),
+            "committed at once"
+        );
         let big = usize::try_from(MAX_BYTES).unwrap();
-        let written = batch
+        batch
             .write(&conn, &entry(201, big), insert, delay, WAIT)
             .unwrap();
-        assert_eq!(written, Written::Committed);
+        assert!(
+            !batch.is_open() && conn.is_autocommit(),
+            "committed at once"
+        );
         assert_eq!(rows(&conn), i64::try_from(MAX_WRITES).unwrap() + 1);
     }
 
     #[test]
     fn no_delay_commits_every_write() {
         let (conn, batch) = (table(), OpenBatch::default());
-        let written = batch.write(&conn, &entry(1, 1), insert, Duration::ZERO, WAIT);
-        assert_eq!(written.unwrap(), Written::Committed);
+        batch
+            .write(&conn, &entry(1, 1), insert, Duration::ZERO, WAIT)
+            .unwrap();
         assert!(conn.is_autocommit() && !batch.is_open());
     }
 

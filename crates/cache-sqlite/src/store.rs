@@ -1274,7 +1274,7 @@ impl CacheStore for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cache_core::testing::{entry, key};
+    use cache_core::testing::{entry, group, grouped_entry, key};
     use std::time::Instant;
 
     /// Long enough that only a commit ends a snapshot during a test.
@@ -1630,19 +1630,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("d.sqlite");
         let store = deferring(&path, LONG_DELAY);
-        let group = key(99);
-        let grouped = |n: u64, value: &'static str| {
-            let written = entry(n, Bytes::from_static(value.as_bytes()), None);
-            StoredEntry::new(written.meta.with_url_group(Some(group)), written.value)
-        };
-        store.put(grouped(1, "one")).await.unwrap();
-        assert_eq!(store.entries_for_url(&group).await.unwrap().len(), 1);
-        store.put(grouped(2, "two")).await.unwrap();
+        store.put(grouped_entry(1, 7, None)).await.unwrap();
+        assert_eq!(store.entries_for_url(&group(7)).await.unwrap().len(), 1);
+        store.put(grouped_entry(2, 7, None)).await.unwrap();
         assert!(
             store.delete(&key(2)).await.unwrap(),
             "the deferred row deleted"
         );
-        store.put(grouped(3, "three")).await.unwrap();
+        store.put(grouped_entry(3, 7, None)).await.unwrap();
         let created = store.get(&key(3)).await.unwrap().unwrap().meta.created_at;
         assert!(store.delete_if_created(&key(3), created).await.unwrap());
         assert_eq!(committed_rows(&path), 1);
