@@ -561,7 +561,9 @@ impl CacheHandle {
     ///
     /// # Errors
     ///
-    /// The store's (what was moved before it stays moved).
+    /// The store's (what was moved before it stays moved). A store that reports itself
+    /// full while the live traffic fills it (SQLite's write queue) is given a few more tries
+    /// over about 2.5 s first.
     pub async fn recreate_keys(&self, previous: &KeyRules) -> Result<Rekeyed, Error> {
         rekey::recreate_keys(&self.cache, previous).await
     }

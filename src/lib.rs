@@ -15,6 +15,7 @@ mod exchange;
 mod file_body;
 mod file_pieces;
 mod flight;
+mod full_retry;
 mod handle;
 mod info;
 mod inspect;

@@ -3,7 +3,7 @@
 //! key was made of is moved to the key the current settings give it, instead of lying
 //! unreachable under the old one.
 //!
-//! Calls `cache`, `store_calls`, `error` (nothing that calls it).
+//! Calls `cache`, `store_calls`, `full_retry`, `error` (nothing that calls it).
 
 use cache_core::{Entry, EntryMeta, StoredEntry};
 use cache_http::KeyRules;
@@ -12,6 +12,7 @@ use url::Url;
 
 use crate::cache::Cache;
 use crate::error::Error;
+use crate::full_retry::retrying_while_full;
 use crate::observe::StoreOp;
 
 /// What [`CacheHandle::recreate_keys`](crate::CacheHandle::recreate_keys) did.
@@ -88,8 +89,9 @@ pub(crate) async fn recreate_keys(cache: &Cache, previous: &KeyRules) -> Result<
             };
             let moved = EntryMeta::new(key, meta.url.clone(), meta.created_at, meta.expires_at)
                 .with_url_group(Some(url_group));
-            let put = calls.store.put(StoredEntry::new(moved, value));
-            calls.bounded(StoreOp::Put, put).await?;
+            let moved = StoredEntry::new(moved, value);
+            let put = || calls.bounded(StoreOp::Put, calls.store.put(moved.clone()));
+            retrying_while_full(put).await?;
             if changed() {
                 // Changed while it was written: the move goes again (a newer write stays).
                 calls.delete_if_created(&key, meta.created_at).await?;

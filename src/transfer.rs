@@ -30,13 +30,14 @@
 //! # }
 //! ```
 //!
-//! Calls nothing else in the crate but the store types it re-exports (`FsStore`) and
-//! `file_pieces`.
+//! Calls nothing else in the crate but the store types it re-exports (`FsStore`),
+//! `file_pieces` and `full_retry`.
 
 use cache_core::{BodyFile, BodyFiles, CacheKey, CacheStore, Opened, StoreError, StoredEntry};
 use futures_util::StreamExt;
 
 use crate::file_pieces;
+use crate::full_retry::retrying_while_full;
 
 /// How many entries a copy reads and writes at once: enough to hide a remote store's round
 /// trips, few enough that memory holds only a handful of values.
@@ -90,7 +91,10 @@ pub enum TransferError {
 /// # Errors
 ///
 /// [`TransferError::Source`] or [`TransferError::Destination`] on the first store error
-/// (an entry too large for the destination is skipped, not an error).
+/// (an entry too large for the destination is skipped, not an error). A destination that
+/// reports itself full ([`StoreError::Full`]: SQLite's write queue while its writer is held,
+/// Redis at `maxmemory`) is given a few more tries over about 2.5 s before that ends the
+/// copy (a full disk still does).
 pub async fn copy<F, T>(
     from: &F,
     to: &T,
@@ -153,7 +157,7 @@ async fn put_whole<T: CacheStore + ?Sized>(
     entry: StoredEntry,
 ) -> Result<Option<u64>, TransferError> {
     let bytes = entry.value.len() as u64;
-    match to.put(entry).await {
+    match retrying_while_full(|| to.put(entry.clone())).await {
         Ok(()) => Ok(Some(bytes)),
         Err(error) => skipped_if_too_large(error),
     }

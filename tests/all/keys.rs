@@ -604,3 +604,98 @@ async fn recreate_keys_does_not_move_back_an_entry_its_url_changed_under() {
     let response = client.get(h.origin.url("/same")).send().await.unwrap();
     assert!(!response.from_cache());
 }
+
+/// A memory store that refuses its first `refusals` writes as full, as a SQLite store does
+/// while live traffic fills its queue and another process holds its write lock.
+#[derive(Debug)]
+struct FullForAMoment {
+    inner: reqwest_caching::MemoryStore,
+    refusals: std::sync::atomic::AtomicU32,
+}
+
+#[async_trait::async_trait]
+impl reqwest_caching::CacheStore for FullForAMoment {
+    async fn get(
+        &self,
+        key: &reqwest_caching::CacheKey,
+    ) -> Result<Option<reqwest_caching::StoredEntry>, reqwest_caching::StoreError> {
+        self.inner.get(key).await
+    }
+    async fn put(
+        &self,
+        entry: reqwest_caching::StoredEntry,
+    ) -> Result<(), reqwest_caching::StoreError> {
+        use std::sync::atomic::Ordering;
+        let refuse = |left: u32| left.checked_sub(1);
+        if self
+            .refusals
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, refuse)
+            .is_ok()
+        {
+            return Err(reqwest_caching::StoreError::full(std::io::Error::other(
+                "the write queue is over its limit",
+            )));
+        }
+        self.inner.put(entry).await
+    }
+    async fn delete(
+        &self,
+        key: &reqwest_caching::CacheKey,
+    ) -> Result<bool, reqwest_caching::StoreError> {
+        self.inner.delete(key).await
+    }
+    fn entries(
+        &self,
+    ) -> futures_util::stream::BoxStream<
+        '_,
+        Result<reqwest_caching::EntryMeta, reqwest_caching::StoreError>,
+    > {
+        self.inner.entries()
+    }
+    async fn clear(&self) -> Result<u64, reqwest_caching::StoreError> {
+        self.inner.clear().await
+    }
+}
+
+/// `recreate_keys` on a store that refuses its first writes as full (SQLite's queue while
+/// another process holds the write lock): re-keying waits and tries again, and moves the
+/// entry; it stopped with `StoreError::Full`.
+#[tokio::test]
+async fn recreate_keys_waits_out_a_store_full_for_a_moment() {
+    use reqwest_caching::cache_http::KeyRules;
+    use std::sync::Arc;
+
+    let store = Arc::new(FullForAMoment {
+        inner: reqwest_caching::MemoryStore::new(),
+        refusals: 0.into(),
+    });
+    let origin = crate::origin::Origin::start().await;
+    let before = crate::support::patient_builder()
+        .shared_store(Arc::clone(&store) as _)
+        .build()
+        .unwrap();
+    let client = before.into_client(reqwest::Client::new());
+    assert!(
+        !send(client.get(origin.url("/i?q=a&nonce=1")))
+            .await
+            .1
+            .from_cache
+    );
+    let cache = crate::support::patient_builder()
+        .shared_store(Arc::clone(&store) as _)
+        .ignored_parameters(["nonce"])
+        .build()
+        .unwrap();
+    store.refusals.store(3, std::sync::atomic::Ordering::SeqCst);
+    let done = cache
+        .handle()
+        .recreate_keys(&KeyRules::default())
+        .await
+        .expect("re-keying waits for room");
+    assert_eq!((done.moved, done.skipped), (1, 0), "{done:?}");
+    assert_eq!(store.refusals.load(std::sync::atomic::Ordering::SeqCst), 0);
+    let client = cache.into_client(reqwest::Client::new());
+    let (_, info) = send(client.get(origin.url("/i?q=a&nonce=2"))).await;
+    assert!(info.from_cache, "served under its new key");
+    assert_eq!(origin.total(), 1);
+}

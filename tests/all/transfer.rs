@@ -520,3 +520,54 @@ async fn put_response(store: &reqwest_caching::FsStore, n: u64, body: Vec<u8>) {
     );
     store.put(StoredEntry::new(meta, value)).await.unwrap();
 }
+
+/// A copy into a SQLite store whose write lock another connection holds: the copy's writes
+/// wait in the store's queue, and past its limit the store refuses more as full. The copy
+/// waits and tries again, and once the lock is released it ends with every entry; it stopped
+/// at the first refusal with `StoreError::Full`, the entries after it not copied.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_copy_waits_out_a_destination_full_for_a_moment() {
+    use reqwest_caching::{CacheKey, CacheStore, EntryMeta, MemoryStore, SqliteStore, StoredEntry};
+
+    const ENTRIES: u8 = 20;
+    let from = MemoryStore::new();
+    for n in 0..ENTRIES {
+        let url = format!("https://example.com/items/{n}");
+        let meta = EntryMeta::new(
+            CacheKey::from_digest([n; 16]),
+            url,
+            std::time::SystemTime::now(),
+            None,
+        );
+        let value = bytes::Bytes::from(vec![n; 4096]);
+        from.put(StoredEntry::new(meta, value)).await.unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("to.sqlite");
+    // Room for two waiting writes: the copy writes eight at a time.
+    let to = SqliteStore::builder(&path)
+        .max_queued_bytes(8 * 1024)
+        .open()
+        .unwrap();
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let copying = tokio::spawn(async move {
+        let done = transfer::copy(&from, &to, |_| {}).await;
+        (done, to)
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !copying.is_finished(),
+        "the copy ended while the destination was held"
+    );
+    other.execute_batch("COMMIT").unwrap();
+    let (done, to) = copying.await.unwrap();
+    let done = done.expect("the copy waits for room");
+    assert_eq!(done.entries, u64::from(ENTRIES));
+    assert_eq!(done.skipped, 0);
+    assert_eq!(to.count().await.unwrap(), u64::from(ENTRIES));
+    for n in 0..ENTRIES {
+        let stored = to.get(&CacheKey::from_digest([n; 16])).await.unwrap();
+        assert_eq!(stored.expect("copied").value, vec![n; 4096]);
+    }
+}
