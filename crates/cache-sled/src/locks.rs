@@ -89,6 +89,9 @@ pub(crate) struct DatabaseLocks {
     /// Counts of the live bytes from the records (tests).
     #[cfg(test)]
     pub(crate) counts: AtomicU64,
+    /// Tests: the next update of the live byte count fails, as one sled cannot write does.
+    #[cfg(test)]
+    pub(crate) fail_next_count: AtomicBool,
 }
 
 impl DatabaseLocks {
@@ -105,6 +108,8 @@ impl DatabaseLocks {
             left_bodies: AtomicBool::default(),
             #[cfg(test)]
             counts: AtomicU64::default(),
+            #[cfg(test)]
+            fail_next_count: AtomicBool::default(),
         }
     }
 

@@ -692,25 +692,36 @@ impl SledStore {
             true => self.add_live_bytes(
                 stored_len(&record),
                 replaced.as_ref().map_or(0, |old| stored_len(old)),
-            )?,
-            false => 0,
+            ),
+            false => Ok(0),
         };
-        let Some(old) = replaced else {
-            return Ok((live, record));
-        };
-        if let Some(old_body) = body_ref(&old).filter(|old| Some(*old) != new_body) {
-            self.remove_body(old_body.id)?;
+        // The record is in: what it replaced goes even when the count failed (its error is
+        // the write's then), else the old body stayed, pointed to by no record, for good.
+        if let Some(old) = replaced {
+            if let Some(old_body) = body_ref(&old).filter(|old| Some(*old) != new_body) {
+                self.remove_body(old_body.id)?;
+            }
+            if let Some(old) = decode_record_meta(key, &old) {
+                IndexRecords::of(&old, counted)
+                    .remove_unshared(&self.indexes, Some(&new_indexes))
+                    .map_err(store_error)?;
+            }
         }
-        if let Some(old) = decode_record_meta(key, &old) {
-            IndexRecords::of(&old, counted)
-                .remove_unshared(&self.indexes, Some(&new_indexes))
-                .map_err(store_error)?;
-        }
-        Ok((live, record))
+        Ok((live?, record))
     }
 
     /// Adds `added` bytes to the live total and takes `removed` off; returns the new total.
     fn add_live_bytes(&self, added: u64, removed: u64) -> Result<u64, StoreError> {
+        #[cfg(test)]
+        if self
+            .locks
+            .fail_next_count
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
+        {
+            return Err(StoreError::backend(
+                "the live byte count could not be written",
+            ));
+        }
         let mut live = 0;
         self.totals
             .update_and_fetch(LIVE_BYTES, |total| {
@@ -1148,6 +1159,31 @@ mod tests {
         let db = sled::Config::new().temporary(true).open().expect("db");
         let store = SledStore::builder().max_bytes(u64::MAX);
         store.with_db(db).expect("store")
+    }
+
+    /// A write whose count of live bytes fails after its record went in still removes the
+    /// body of the record it replaced (and its index records): the write reports the error,
+    /// and the new entry is what is read. The old body stayed, pointed to by no record.
+    #[tokio::test]
+    async fn a_failed_count_still_removes_the_replaced_body() {
+        let store = counted_store();
+        let large = |n: u8| {
+            let meta = EntryMeta::new(key(1), "https://e.com/large", at(u64::from(n)), None)
+                .with_url_group(Some(key(n)));
+            StoredEntry::new(meta, Bytes::from(vec![n; ELSEWHERE_FROM]))
+        };
+        store.put(large(1)).await.unwrap();
+        assert_eq!(store.bodies.len(), 1);
+        store
+            .locks
+            .fail_next_count
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(store.put(large(2)).await.is_err(), "the count's error");
+        assert_eq!(store.bodies.len(), 1, "the replaced body is gone");
+        let read = store.get(&key(1)).await.unwrap().expect("the new entry");
+        assert_eq!(read.value, vec![2; ELSEWHERE_FROM]);
+        assert!(store.entries_for_url(&key(1)).await.unwrap().is_empty());
+        assert_eq!(store.entries_for_url(&key(2)).await.unwrap().len(), 1);
     }
 
     /// A response written with `put_decoded` is the entry's decoded copy from the write on,
