@@ -1,5 +1,5 @@
-//! `stats`: entries, stored bytes, expired and unreadable entries, oldest and newest, per
-//! host.
+//! `stats`: entries, stored bytes, expired and unreadable entries, records the store holds
+//! but cannot list, oldest and newest, per host.
 //!
 //! Bytes are the lengths of the stored values (the encoded entries: head and body, as
 //! compressed when the cache compresses), read entry by entry; not the store's own footprint
@@ -72,6 +72,12 @@ pub async fn run(cx: &Context, store: &dyn CacheStore) -> Result<(), CliError> {
     }
     bar.finish_and_clear();
     newer.refuse()?;
+    // What the store holds beyond what it lists: records or rows it cannot read as entries
+    // (damaged, foreign), which no listing shows, counted as `import` counts them.
+    let unlisted = match store.count().await {
+        Ok(stored) => stored.saturating_sub(total.entries),
+        Err(_) => 0,
+    };
     if cx.json {
         let hosts: serde_json::Map<String, serde_json::Value> = hosts
             .iter()
@@ -86,6 +92,7 @@ pub async fn run(cx: &Context, store: &dyn CacheStore) -> Result<(), CliError> {
             "bytes": total.bytes,
             "expired": total.expired,
             "unreadable": total.unreadable,
+            "unlisted": unlisted,
             "oldest": oldest.map(output::json_time),
             "newest": newest.map(output::json_time),
             "hosts": hosts,
@@ -93,8 +100,14 @@ pub async fn run(cx: &Context, store: &dyn CacheStore) -> Result<(), CliError> {
     }
     println!("store       {}", cx.name);
     println!(
-        "entries     {} ({} expired, {} unreadable)",
-        total.entries, total.expired, total.unreadable
+        "entries     {} ({} expired, {} unreadable){}",
+        total.entries,
+        total.expired,
+        total.unreadable,
+        match unlisted {
+            0 => String::new(),
+            n => format!("; {n} more stored but not listed (records this build cannot read)"),
+        }
     );
     println!(
         "bytes       {} ({} bytes of stored values)",

@@ -386,6 +386,19 @@ async fn transfers_count_damaged_and_unlisted_entries() {
         .expect(0)
         .stdout;
     assert!(text.contains("1 stored but not listed"), "{text}");
+    // `stats` counts them too: before, it reported the two it lists as all there is.
+    let directory = format!("fs:{}", out.display());
+    let stats = run(&directory, &["stats", "--json"], &store.env)
+        .await
+        .expect(0)
+        .json();
+    assert_eq!(stats["entries"], 2, "{stats}");
+    assert_eq!(stats["unlisted"], 1, "{stats}");
+    let text = run(&directory, &["stats"], &store.env)
+        .await
+        .expect(0)
+        .stdout;
+    assert!(text.contains("1 more stored but not listed"), "{text}");
 }
 
 /// Every file under `dir`.
