@@ -22,8 +22,9 @@
 //! Items are limited to 400 KB. A larger value is split into chunk items of 380,000 bytes
 //! (`{key}#{generation}#{i}`), written first; the entry item naming the generation and count is
 //! written last, so a reader never assembles half an entry, and one racing an overwrite sees a
-//! miss. Values over 4 GiB are refused (`StoreError::TooLarge`), and an item claiming more
-//! chunks than that takes is read as no entry (and deleted) rather than trusted to list them.
+//! miss. Values over 4 GiB are refused (`StoreError::TooLarge`), as are URLs over 390,000
+//! bytes (the entry item holds the URL whatever the value's size). An item claiming more
+//! chunks than 4 GiB takes is read as no entry (and deleted) rather than trusted to list them.
 //! Scans page through `LastEvaluatedKey` (an empty one ends them; one repeating its page's
 //! start is an error, never an endless loop); batch writes retry unprocessed items. An entry
 //! item created before 1970 (never written by this crate) is no entry, and a sweep

@@ -51,6 +51,11 @@ const PROVISIONAL_CHUNK_RETENTION: Duration = Duration::from_secs(3600);
 
 /// Values up to this size (plus the URL) are stored in the entry item itself.
 const INLINE_MAX: usize = 350_000;
+
+/// The longest URL an entry may have: items are limited to 400 KB, and the entry item holds
+/// the URL whatever the value's size (a large value goes to chunk items), with its other
+/// attributes (well under 10 KB).
+const URL_MAX: usize = 390_000;
 /// BatchWriteItem takes at most 25 requests, BatchGetItem 100 keys (and 16 MB of reply).
 const WRITE_BATCH: usize = 25;
 const GET_BATCH: usize = 40;
@@ -957,6 +962,9 @@ impl DynamoStore {
         let key = entry.meta.key;
         let delete_at = self.delete_at(entry.meta.expires_at);
         StoreError::check_size(entry.value.len() as u64, Some(MAX_VALUE_BYTES))?;
+        // Refused here as too large (as a value over the limit is), not by the server's
+        // validation error: the middleware counts that as a failing store.
+        StoreError::check_size(entry.meta.url.len() as u64, Some(URL_MAX as u64))?;
         let mut item = entry_item(&entry.meta, delete_at);
         if entry.value.len() + entry.meta.url.len() <= INLINE_MAX {
             item.insert(VALUE.into(), items::b(&entry.value));

@@ -672,3 +672,35 @@ async fn a_table_keyed_otherwise_is_refused_at_open() {
         "{refused}: {message:?}"
     );
 }
+
+/// The entry item holds the URL whatever the value's size: a URL too long for an item is
+/// refused as too large, as a value over the limit is, not with the server's validation
+/// error (which the middleware counts as a failing store, and which ends a copy rather than
+/// skipping the entry). A long URL that fits is stored, its value chunked beside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_url_too_long_for_an_item_is_too_large() {
+    let store = local_store(&unique_namespace("long-url")).await;
+    let entry = |url_len: usize, value_len: usize| {
+        let value = bytes::Bytes::from(vec![7u8; value_len]);
+        let mut entry = cache_core::testing::entry(1, value, None);
+        entry.meta.url = format!("https://example.com/?q={}", "a".repeat(url_len));
+        entry
+    };
+    for (url_len, value_len) in [(420_000, 10), (395_000, 300_000)] {
+        let refused = store.put(entry(url_len, value_len)).await;
+        assert!(
+            matches!(refused, Err(cache_core::StoreError::TooLarge { .. })),
+            "a URL of {url_len} bytes: {refused:?}"
+        );
+    }
+    assert!(raw_items(&store).await.is_empty(), "nothing written");
+    let fits = entry(380_000, 300_000);
+    store.put(fits.clone()).await.unwrap();
+    let read = store
+        .get(&cache_core::testing::key(1))
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_eq!(read.meta.url, fits.meta.url);
+    assert_eq!(read.value, fits.value);
+}

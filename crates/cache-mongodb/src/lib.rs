@@ -20,10 +20,11 @@
 //! (`expireAfterSeconds: 0`) is created on open; the TTL monitor runs about once a minute, so
 //! `d` is also checked on every read.
 //!
-//! Documents are limited to 16 MB. Values over 8 MiB go to a second collection
+//! Documents are limited to 16 MB. Values over 8 MiB (with the URL) go to a second collection
 //! (`{collection}_chunks`) in 4 MiB chunks of one generation; the entry document, written
 //! last, names the generation and the chunk count, so a reader never assembles half an
-//! entry, and a reader racing an overwrite sees a miss, never a mix.
+//! entry, and a reader racing an overwrite sees a miss, never a mix. The entry document
+//! holds the URL: one over 15 MiB is refused (`StoreError::TooLarge`).
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 

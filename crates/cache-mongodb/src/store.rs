@@ -19,8 +19,13 @@ use mongodb::{Client, Collection, IndexModel};
 
 use crate::documents::{Value, binary, date, meta_document, meta_of, optional_date, value_of};
 
-/// Values larger than this are split into chunks (documents are limited to 16 MB).
+/// Values larger than this (with the URL) are split into chunks (documents are limited to
+/// 16 MB).
 const INLINE_MAX: usize = 8 * 1024 * 1024;
+
+/// The longest URL an entry may have: the entry's document holds the URL whatever the
+/// value's size (a large value goes to chunks), with its other fields, within 16 MB.
+const URL_MAX: usize = 15 * 1024 * 1024;
 /// The size of one chunk.
 const CHUNK_SIZE: usize = 4 * 1024 * 1024;
 
@@ -331,9 +336,12 @@ impl MongoStore {
         only_over: Option<SystemTime>,
     ) -> Result<bool, StoreError> {
         let key = entry.meta.key;
+        // Refused here as too large, not by the server's error: the middleware counts that
+        // as a failing store, and a copy stops on it rather than skipping the entry.
+        StoreError::check_size(entry.meta.url.len() as u64, Some(URL_MAX as u64))?;
         let delete_at = self.delete_at(entry.meta.expires_at);
         let mut document = meta_document(&entry.meta, delete_at);
-        let generation = if entry.value.len() <= INLINE_MAX {
+        let generation = if entry.value.len() + entry.meta.url.len() <= INLINE_MAX {
             document.insert("v", binary(&entry.value));
             None
         } else {

@@ -664,3 +664,44 @@ async fn set_expiry_moves_only_the_updated_generations_chunks() {
     );
     assert_eq!(generations(&chunks, &key).await.len(), 2);
 }
+
+/// The entry's document holds the URL whatever the value's size: a URL too long for a
+/// document is refused as too large (as DynamoDB's is), not with the server's error, which
+/// the middleware counts as a failing store and which ends a copy rather than skipping the
+/// entry. A long URL beside a value that would fit alone goes with the value in chunks, so
+/// the document stays within 16 MB.
+#[tokio::test]
+async fn a_url_too_long_for_a_document_is_too_large() {
+    use cache_mongodb::mongodb::bson::{Document, doc};
+    let collection = unique_namespace("long_url").replace('-', "_");
+    let store = open(collection.clone()).await;
+    let chunks = conformance_database()
+        .await
+        .collection::<Document>(&format!("{collection}_chunks"));
+    let entry = |url_len: usize, value_len: usize| {
+        let value = bytes::Bytes::from(vec![7u8; value_len]);
+        let mut entry = cache_core::testing::entry(1, value, None);
+        entry.meta.url = format!("https://example.com/?q={}", "a".repeat(url_len));
+        entry
+    };
+    let refused = store.put(entry(17 << 20, 10)).await;
+    assert!(
+        matches!(refused, Err(cache_core::StoreError::TooLarge { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(store.count().await.unwrap(), 0, "nothing written");
+    let long = entry(9 << 20, 7 << 20);
+    store.put(long.clone()).await.unwrap();
+    assert_eq!(
+        chunks.count_documents(doc! {}).await.unwrap(),
+        2,
+        "the value in chunks"
+    );
+    let read = store
+        .get(&cache_core::testing::key(1))
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_eq!(read.meta.url, long.meta.url);
+    assert_eq!(read.value, long.value);
+}
