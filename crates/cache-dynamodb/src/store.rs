@@ -994,6 +994,7 @@ impl DynamoStore {
             item.insert(CHUNKS.into(), items::n(i64::from(count)));
         }
         let chunks = chunk_keys_of(&key, &item);
+        let generation = item.get(GENERATION).cloned();
         let mut put = self
             .client
             .put_item()
@@ -1010,24 +1011,54 @@ impl DynamoStore {
         let output = match put.send().await {
             Ok(output) => output,
             Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                // Nothing written: the chunks made for it are no one's.
-                if !chunks.is_empty() {
-                    self.delete_keys(chunks).await?;
+                if chunks.is_empty() {
+                    return Ok(false);
                 }
+                // A client that retries (aws-config's does) sends a write again when its
+                // answer was lost (a timeout): the condition then fails on the entry the
+                // first attempt wrote, which uses these chunks. Only a refusal leaves them
+                // no one's.
+                if self.generation_of(&key).await? == generation {
+                    self.set_chunk_retention(chunks, delete_at).await?;
+                    return Ok(true);
+                }
+                self.delete_keys(chunks).await?;
                 return Ok(false);
             }
             Err(e) => return Err(store_error(e)),
         };
         // The entry now uses its chunks: they live as long as it does.
         self.set_chunk_retention(chunks, delete_at).await?;
-        // Chunks of the replaced entry, if it had any, are no longer referenced.
-        if let Some(old) = output.attributes {
+        // Chunks of the replaced entry, if it had any, are no longer referenced: unless it
+        // is this very write, whose first attempt landed and was sent again (its answer
+        // lost, by a client that retries), and whose chunks they are.
+        let replaced = output
+            .attributes
+            .filter(|old| generation.is_none() || old.get(GENERATION) != generation.as_ref());
+        if let Some(old) = replaced {
             let stale = chunk_keys_of(&key, &old);
             if !stale.is_empty() {
                 self.delete_keys(stale).await?;
             }
         }
         Ok(true)
+    }
+
+    /// The generation of the chunks the entry item under `key` names, read consistently;
+    /// `None` for none (no item, or a value inline).
+    async fn generation_of(&self, key: &CacheKey) -> Result<Option<AttributeValue>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key_attr(key.as_str())))
+            .consistent_read(true)
+            .projection_expression("#g")
+            .expression_attribute_names("#g", GENERATION)
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(output.item.and_then(|mut item| item.remove(GENERATION)))
     }
 
     /// Deletes the entry under `key` if `condition` holds of its attribute `attribute` (`#a`)

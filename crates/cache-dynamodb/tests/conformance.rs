@@ -7,6 +7,10 @@ use std::time::Duration;
 use cache_core::CacheStore;
 use cache_core::testing::StoreUnderTest;
 use cache_dynamodb::DynamoStore;
+use cache_dynamodb::aws_sdk_dynamodb::config::interceptors::{
+    BeforeDeserializationInterceptorContextMut, BeforeTransmitInterceptorContextRef,
+};
+use cache_dynamodb::aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use test_support::{shared_dynamo, unique_namespace};
 
 const TTL_OFFSET: Duration = Duration::from_secs(600);
@@ -703,4 +707,125 @@ async fn a_url_too_long_for_an_item_is_too_large() {
         .expect("stored");
     assert_eq!(read.meta.url, fits.meta.url);
     assert_eq!(read.value, fits.value);
+}
+
+/// Loses the server's answer to the first entry `PutItem` (conditional ones only, when
+/// `conditional`): the server wrote the item, the client is told of a server error, as a
+/// timeout loses an answer. A client that retries, as aws-config's does by default, sends
+/// the write again.
+#[derive(Debug, Default)]
+struct LosesFirstPut {
+    conditional: bool,
+    /// The attempt on its way is that write.
+    armed: std::sync::atomic::AtomicBool,
+    /// An answer was lost (shared with the test).
+    lost: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Intercept for LosesFirstPut {
+    fn name(&self) -> &'static str {
+        "LosesFirstPut"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        use std::sync::atomic::Ordering;
+        let request = context.request();
+        let put = request.headers().get("x-amz-target") == Some("DynamoDB_20120810.PutItem");
+        let has = |text: &[u8]| {
+            request
+                .body()
+                .bytes()
+                .is_some_and(|body| body.windows(text.len()).any(|w| w == text))
+        };
+        // The entry item, not a chunk's (chunks go by `BatchWriteItem`).
+        let wanted = put && (!self.conditional || has(b"ConditionExpression"));
+        if wanted && !self.lost.load(Ordering::SeqCst) {
+            self.armed.store(true, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+
+    fn modify_before_deserialization(
+        &self,
+        context: &mut BeforeDeserializationInterceptorContextMut<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        use std::sync::atomic::Ordering;
+        if self.armed.swap(false, Ordering::SeqCst) {
+            self.lost.store(true, Ordering::SeqCst);
+            *context.response_mut().status_mut() = 500u16.try_into()?;
+        }
+        Ok(())
+    }
+}
+
+/// A store whose client retries, and loses the first answer `loses` picks.
+async fn store_losing(table: &str, loses: LosesFirstPut) -> DynamoStore {
+    use cache_dynamodb::aws_sdk_dynamodb::config::retry::RetryConfig;
+    use cache_dynamodb::aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+    let config = cache_dynamodb::aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(shared_dynamo().endpoint())
+        .credentials_provider(Credentials::new("t", "t", None, None, "static"))
+        .retry_config(RetryConfig::standard().with_initial_backoff(Duration::from_millis(10)))
+        .interceptor(loses)
+        .build();
+    DynamoStore::builder()
+        .table(table)
+        .with_client(cache_dynamodb::aws_sdk_dynamodb::Client::from_conf(config))
+        .await
+        .unwrap()
+}
+
+/// A write of a chunked value whose answer was lost, sent again by a client that retries.
+/// Unconditional, the second attempt replaced the entry with itself and was told so: the
+/// store took the chunks of the entry it replaced, its own, for the old entry's and deleted
+/// them. Conditional, the second attempt failed its condition on the entry the first wrote:
+/// the store took that for a refusal and deleted the chunks. Either way the entry then read
+/// as a miss. It is now whole, and a conditional write says it was made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_sent_again_keeps_the_chunks_it_wrote() {
+    for conditional in [false, true] {
+        let loses = LosesFirstPut {
+            conditional,
+            ..LosesFirstPut::default()
+        };
+        let lost = std::sync::Arc::clone(&loses.lost);
+        let store = store_losing(&unique_namespace("resent"), loses).await;
+        let first = cache_core::testing::entry(1, bytes::Bytes::from_static(b"first"), None);
+        if conditional {
+            store.put(first.clone()).await.unwrap();
+        }
+        let big = bytes::Bytes::from(vec![9u8; 1_000_000]);
+        let mut second = cache_core::testing::entry(1, big.clone(), None);
+        second.meta.created_at = first.meta.created_at + Duration::from_secs(1);
+        if conditional {
+            let written = store
+                .put_if_created(second, first.meta.created_at)
+                .await
+                .unwrap();
+            assert!(written, "the write was made");
+        } else {
+            store.put(second).await.unwrap();
+        }
+        let what = if conditional { "conditional" } else { "plain" };
+        assert!(
+            lost.load(std::sync::atomic::Ordering::SeqCst),
+            "{what}: an answer lost"
+        );
+        let read = store
+            .get(&cache_core::testing::key(1))
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{what}: the entry written, whole"));
+        assert_eq!(read.value, big, "{what}");
+        assert_eq!(raw_items(&store).await.len(), 1 + 3, "{what}");
+    }
 }
