@@ -9,6 +9,7 @@
 //! | [`codec`], [`response`] | the versioned envelope a stored value is, and the [`CachedResponse`] inside it |
 //! | [`error`] | [`StoreError`] |
 //! | [`time`] | timestamps as stores keep them, expiry and retention checks |
+//! | [`unique`] | names no other write takes, in any process (chunks, files) |
 //! | [`memory`] | [`MemoryStore`], a bounded in-process store |
 //! | [`orphans`] | the Vary variants a deletion leaves unreachable, found by URL |
 //! | [`decoded_copies`] | [`DecodedCopies`](decoded_copies::DecodedCopies): decoded forms of entries a store keeps as bytes, checked against the bytes on every read |
@@ -51,6 +52,7 @@ pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod time;
+pub mod unique;
 mod written;
 
 #[cfg(any(test, feature = "testing"))]

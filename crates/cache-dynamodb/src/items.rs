@@ -158,8 +158,8 @@ pub(crate) fn value_of(item: &Item) -> Option<Value> {
     Some(Value::Chunked { generation, chunks })
 }
 
-/// Whether `text` may be a generation a write made (`{millis}-{pid}-{counter}`): short, of
-/// digits and dashes. A foreign item's generation of hundreds of KB made every chunk key that
+/// Whether `text` may be a generation a write made (`cache_core::unique::unique_id`, earlier
+/// `{millis}-{pid}-{counter}`): short, of digits and dashes. A foreign item's generation of hundreds of KB made every chunk key that
 /// long (thousands of them: gigabytes), or of over 2 KB made each key one DynamoDB refuses,
 /// failing every read of the entry.
 fn is_generation(text: &str) -> bool {

@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -963,19 +962,14 @@ impl DynamoStore {
         let delete_at = self.delete_at(entry.meta.expires_at);
         StoreError::check_size(entry.value.len() as u64, Some(MAX_VALUE_BYTES))?;
         // Refused here as too large (as a value over the limit is), not by the server's
-        // validation error: the middleware counts that as a failing store.
+        // validation error, which the middleware warns of and counts as a store error, and
+        // on which a copy stops rather than skipping the entry.
         StoreError::check_size(entry.meta.url.len() as u64, Some(URL_MAX as u64))?;
         let mut item = entry_item(&entry.meta, delete_at);
         if entry.value.len() + entry.meta.url.len() <= INLINE_MAX {
             item.insert(VALUE.into(), items::b(&entry.value));
         } else {
-            static NEXT: AtomicU64 = AtomicU64::new(0);
-            let generation = format!(
-                "{}-{}-{}",
-                to_millis(SystemTime::now()),
-                std::process::id(),
-                NEXT.fetch_add(1, Ordering::Relaxed)
-            );
+            let generation = cache_core::unique::unique_id();
             let mut requests = Vec::new();
             let mut count = 0u32;
             let provisional = Some(SystemTime::now() + PROVISIONAL_CHUNK_RETENTION);
@@ -1011,18 +1005,17 @@ impl DynamoStore {
         let output = match put.send().await {
             Ok(output) => output,
             Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                if chunks.is_empty() {
-                    return Ok(false);
-                }
                 // A client that retries (aws-config's does) sends a write again when its
                 // answer was lost (a timeout): the condition then fails on the entry the
-                // first attempt wrote, which uses these chunks. Only a refusal leaves them
-                // no one's.
-                if self.generation_of(&key).await? == generation {
+                // first attempt wrote, which is this write, made (and uses these chunks).
+                // Only a refusal leaves the chunks no one's.
+                if self.holds_this_write(&entry, generation.as_ref()).await? {
                     self.set_chunk_retention(chunks, delete_at).await?;
                     return Ok(true);
                 }
-                self.delete_keys(chunks).await?;
+                if !chunks.is_empty() {
+                    self.delete_keys(chunks).await?;
+                }
                 return Ok(false);
             }
             Err(e) => return Err(store_error(e)),
@@ -1044,21 +1037,39 @@ impl DynamoStore {
         Ok(true)
     }
 
-    /// The generation of the chunks the entry item under `key` names, read consistently;
-    /// `None` for none (no item, or a value inline).
-    async fn generation_of(&self, key: &CacheKey) -> Result<Option<AttributeValue>, StoreError> {
+    /// Whether the entry item under `entry`'s key, read consistently, is the one this write
+    /// of `entry` put there: the same generation of chunks, or (a value inline) the same
+    /// creation and value.
+    async fn holds_this_write(
+        &self,
+        entry: &StoredEntry,
+        generation: Option<&AttributeValue>,
+    ) -> Result<bool, StoreError> {
         let output = self
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key_attr(key.as_str())))
+            .set_key(Some(Self::key_attr(entry.meta.key.as_str())))
             .consistent_read(true)
-            .projection_expression("#g")
+            .projection_expression("#c, #v, #g")
+            .expression_attribute_names("#c", CREATED)
+            .expression_attribute_names("#v", VALUE)
             .expression_attribute_names("#g", GENERATION)
             .send()
             .await
             .map_err(store_error)?;
-        Ok(output.item.and_then(|mut item| item.remove(GENERATION)))
+        let Some(stored) = output.item else {
+            return Ok(false);
+        };
+        Ok(match generation {
+            Some(generation) => stored.get(GENERATION) == Some(generation),
+            None => {
+                let created = items::n(to_millis(entry.meta.created_at));
+                let value = stored.get(VALUE).and_then(|v| v.as_b().ok());
+                stored.get(CREATED) == Some(&created)
+                    && value.is_some_and(|v| v.as_ref() == &entry.value[..])
+            }
+        })
     }
 
     /// Deletes the entry under `key` if `condition` holds of its attribute `attribute` (`#a`)

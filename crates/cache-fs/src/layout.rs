@@ -4,8 +4,7 @@
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use cache_core::{CacheKey, StoreError};
 
@@ -117,14 +116,9 @@ pub(crate) enum FileKind {
     Body,
 }
 
-/// A name no other write (in any process) uses: process id, time and a counter.
+/// A name no other write (in any process) uses ([`cache_core::unique::unique_id`]).
 pub(crate) fn unique_suffix() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{:x}-{nanos:x}-{n:x}", std::process::id())
+    cache_core::unique::unique_id()
 }
 
 /// Writes `parts` to a new temporary file in `dir` and returns its path; the caller renames

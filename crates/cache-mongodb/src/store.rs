@@ -1,7 +1,6 @@
 //! [`MongoStore`]: the [`CacheStore`] over a MongoDB collection.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -336,8 +335,8 @@ impl MongoStore {
         only_over: Option<SystemTime>,
     ) -> Result<bool, StoreError> {
         let key = entry.meta.key;
-        // Refused here as too large, not by the server's error: the middleware counts that
-        // as a failing store, and a copy stops on it rather than skipping the entry.
+        // Refused here as too large, not by the server's error, which the middleware warns of
+        // and counts as a store error, and on which a copy stops rather than skipping it.
         StoreError::check_size(entry.meta.url.len() as u64, Some(URL_MAX as u64))?;
         let delete_at = self.delete_at(entry.meta.expires_at);
         let mut document = meta_document(&entry.meta, delete_at);
@@ -345,13 +344,7 @@ impl MongoStore {
             document.insert("v", binary(&entry.value));
             None
         } else {
-            static NEXT: AtomicU64 = AtomicU64::new(0);
-            let generation = format!(
-                "{}-{}-{}",
-                cache_core::time::to_millis(SystemTime::now()),
-                std::process::id(),
-                NEXT.fetch_add(1, Ordering::Relaxed)
-            );
+            let generation = cache_core::unique::unique_id();
             let count = self.write_chunks(&key, &generation, &entry.value).await?;
             document.insert("g", generation.as_str());
             document.insert("n", i64::from(count));

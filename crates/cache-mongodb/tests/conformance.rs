@@ -667,7 +667,7 @@ async fn set_expiry_moves_only_the_updated_generations_chunks() {
 
 /// The entry's document holds the URL whatever the value's size: a URL too long for a
 /// document is refused as too large (as DynamoDB's is), not with the server's error, which
-/// the middleware counts as a failing store and which ends a copy rather than skipping the
+/// the middleware logs and counts as a store error and which ends a copy rather than skipping the
 /// entry. A long URL beside a value that would fit alone goes with the value in chunks, so
 /// the document stays within 16 MB.
 #[tokio::test]

@@ -689,10 +689,13 @@ impl SledStore {
             }
         };
         let live = match counted {
-            true => self.add_live_bytes(
-                stored_len(&record),
-                replaced.as_ref().map_or(0, |old| stored_len(old)),
-            ),
+            true => self
+                .add_live_bytes(
+                    stored_len(&record),
+                    replaced.as_ref().map_or(0, |old| stored_len(old)),
+                )
+                // The count is off by this write: the next open counts the records again.
+                .inspect_err(|_| self.locks.keep_open_mark()),
             false => Ok(0),
         };
         // The record is in: what it replaced goes even when the count failed (its error is

@@ -36,9 +36,20 @@ const PAGE_SIZE: usize = 512;
 /// [`SqliteStoreBuilder::max_queued_bytes`]).
 pub const DEFAULT_MAX_QUEUED_BYTES: u64 = 64 * 1024 * 1024;
 
-/// The largest value stored: SQLite's compiled-in string/blob limit (10^9 bytes) less room
-/// for the row's other columns.
+/// The largest value stored, with its URL: SQLite's compiled-in limit on a string, a blob
+/// and a whole row (10^9 bytes) less room for the row's other columns.
 pub const MAX_VALUE_BYTES: u64 = 999_000_000;
+
+/// Refuses as too large an entry whose row SQLite would refuse (`SQLITE_TOOBIG`, a backend
+/// error): the limit holds for the whole row, and the row holds the URL beside the value.
+fn check_row_size(entry: &StoredEntry) -> Result<(), StoreError> {
+    row_size_allowed(entry.value.len(), entry.meta.url.len())
+}
+
+/// [`check_row_size`] of a value and a URL of these lengths.
+fn row_size_allowed(value: usize, url: usize) -> Result<(), StoreError> {
+    StoreError::check_size(value as u64 + url as u64, Some(MAX_VALUE_BYTES))
+}
 
 /// Builds a [`SqliteStore`] with settings other than the defaults.
 ///
@@ -1060,7 +1071,7 @@ impl CacheStore for SqliteStore {
     }
 
     async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
-        StoreError::check_size(entry.value.len() as u64, Some(MAX_VALUE_BYTES))?;
+        check_row_size(&entry)?;
         if let Some(written) = self.quick_write(&entry) {
             return written;
         }
@@ -1115,7 +1126,7 @@ impl CacheStore for SqliteStore {
         entry: StoredEntry,
         created_at: SystemTime,
     ) -> Result<bool, StoreError> {
-        StoreError::check_size(entry.value.len() as u64, Some(MAX_VALUE_BYTES))?;
+        check_row_size(&entry)?;
         let created_at = to_millis(created_at);
         self.blocking(move |inner| {
             let mut conn = inner.writer();
@@ -1274,6 +1285,24 @@ impl CacheStore for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// SQLite's limit holds for the whole row: a URL beside a value at the limit is too
+    /// large too (SQLite refused it as `SQLITE_TOOBIG`, a backend error).
+    #[test]
+    fn the_row_limit_counts_the_url() {
+        let limit = MAX_VALUE_BYTES as usize;
+        assert!(row_size_allowed(limit, 0).is_ok());
+        assert!(row_size_allowed(limit - 100, 100).is_ok());
+        for (value, url) in [(limit, 1), (limit - 100, 101), (1, limit)] {
+            assert!(
+                matches!(
+                    row_size_allowed(value, url),
+                    Err(StoreError::TooLarge { .. })
+                ),
+                "{value} + {url}"
+            );
+        }
+    }
     use cache_core::testing::{entry, group, grouped_entry, key};
     use std::time::Instant;
 

@@ -73,7 +73,8 @@ pub async fn run(cx: &Context, store: &dyn CacheStore) -> Result<(), CliError> {
     bar.finish_and_clear();
     newer.refuse()?;
     // What the store holds beyond what it lists: records or rows it cannot read as entries
-    // (damaged, foreign), which no listing shows, counted as `import` counts them.
+    // (damaged, foreign), which no listing shows, counted as `import` counts them. On a
+    // cache in use, entries written during the scan count here too.
     let unlisted = match store.count().await {
         Ok(stored) => stored.saturating_sub(total.entries),
         Err(_) => 0,
@@ -106,7 +107,10 @@ pub async fn run(cx: &Context, store: &dyn CacheStore) -> Result<(), CliError> {
         total.unreadable,
         match unlisted {
             0 => String::new(),
-            n => format!("; {n} more stored but not listed (records this build cannot read)"),
+            n => format!(
+                "; {n} more stored but not listed (records this build cannot read, or written \
+                 during the scan)"
+            ),
         }
     );
     println!(
