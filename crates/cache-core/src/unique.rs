@@ -7,17 +7,30 @@
 //! part drawn once per process tells the processes apart.
 
 use std::hash::{BuildHasher, Hasher};
-use std::sync::LazyLock;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
-/// Drawn once per process: the standard library seeds each `RandomState` from the operating
-/// system's random source.
-static PROCESS: LazyLock<u64> = LazyLock::new(|| {
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u32(std::process::id());
-    hasher.finish()
-});
+/// The process id the random part was drawn in, and the part.
+static PROCESS: Mutex<Option<(u32, u64)>> = Mutex::new(None);
+
+/// This process's random part: drawn at the first call, and again in a child forked since
+/// (it would otherwise name what its parent names). The standard library seeds each
+/// `RandomState` from the operating system's random source.
+fn process_part() -> u64 {
+    let pid = std::process::id();
+    let mut drawn = PROCESS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    match *drawn {
+        Some((drawn_in, part)) if drawn_in == pid => part,
+        _ => {
+            let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+            hasher.write_u32(pid);
+            let part = hasher.finish();
+            *drawn = Some((pid, part));
+            part
+        }
+    }
+}
 
 /// A name no other call returns, here or in another process: the time in milliseconds, the
 /// process's random part and a counter, in decimal, joined by `-` (no `#`, `/` or `.`: safe
@@ -33,13 +46,7 @@ pub fn unique_id() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let millis = crate::time::to_millis(SystemTime::now());
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    format!("{millis}-{}-{n}", *PROCESS)
-}
-
-/// This process's random part.
-#[cfg(test)]
-fn process_part() -> u64 {
-    *PROCESS
+    format!("{millis}-{}-{n}", process_part())
 }
 
 #[cfg(test)]
