@@ -36,7 +36,11 @@
 //! [`DynamoStoreBuilder::open_local`] with static test credentials. The SDK sets no timeouts
 //! by default, so a server that never answers holds a request for good: `open_local`'s
 //! client times out connecting and each attempt ([`DynamoStoreBuilder::timeout`], 5 s by
-//! default); give a client of your own [`timeouts`].
+//! default); give a client of your own [`timeouts`]. A write whose answer such a timeout
+//! lost is sent again by the SDK's retries: the store tells its own first attempt from
+//! another client's entry (by the chunks' generation, or an inline value and its creation),
+//! so it keeps its chunks, and a conditional write says it wrote. (A plain chunked write
+//! that another client's write replaced between the two attempts is lost, read as a miss.)
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
