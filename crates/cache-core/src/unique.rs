@@ -19,7 +19,9 @@ static PROCESS: Mutex<Option<(u32, u64)>> = Mutex::new(None);
 /// `RandomState` from the operating system's random source.
 fn process_part() -> u64 {
     let pid = std::process::id();
-    let mut drawn = PROCESS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut drawn = PROCESS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     match *drawn {
         Some((drawn_in, part)) if drawn_in == pid => part,
         _ => {
