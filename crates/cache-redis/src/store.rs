@@ -324,6 +324,30 @@ impl RedisStore {
             .await
     }
 
+    /// A cluster's write of `entry_write` and its second add of `key` to the set of
+    /// `url_group` (the first went before the write: see `put`), added again even when the
+    /// write failed, as its reply may be what was lost. The write's result.
+    async fn write_and_add_again(
+        &self,
+        entry_write: redis::Pipeline,
+        url_group: &CacheKey,
+        key: &CacheKey,
+        retain_until: Option<SystemTime>,
+    ) -> Result<(), StoreError> {
+        let written = self.connection.query_pipeline::<()>(&entry_write).await;
+        #[cfg(test)]
+        self.group_adds.pass_second_add_gate().await;
+        match self.group_add_alone(url_group, key, retain_until).await {
+            Ok(size) if written.is_ok() => self.prune_if_large(url_group, key, size).await,
+            Ok(_) => {}
+            // Listed by the first add, unless a prune took it in between.
+            Err(error) => {
+                tracing::warn!(%error, "adding a written entry to its URL group set again failed");
+            }
+        }
+        written
+    }
+
     /// Runs the transaction `build` makes, with the group add of `member` (set, key) at its
     /// end; returns the set's size after (for [`Self::prune_if_large`], once the entry is
     /// written), asked only for a key that [`group_sets::may_prune`] (`None` for the others).
@@ -763,19 +787,19 @@ impl CacheStore for RedisStore {
             }
             Some(group) => {
                 self.group_add_alone(group, &meta.key, retain_until).await?;
-                // Added again even when the write failed: its reply may be what was lost.
-                let written = self.connection.query_pipeline::<()>(&transaction()).await;
-                match self.group_add_alone(group, &meta.key, retain_until).await {
-                    Ok(size) if written.is_ok() => {
-                        self.prune_if_large(group, &meta.key, size).await
-                    }
-                    Ok(_) => {}
-                    // Listed by the first add, unless a prune took it in between.
-                    Err(error) => {
-                        tracing::warn!(%error, "adding a written entry to its URL group set again failed");
-                    }
-                }
+                // Spawned: once the first add is in, the write and the second add run to
+                // their end even when the caller stops waiting (its time limit), which cut
+                // the second add and left an entry a prune had unlisted listed nowhere.
+                let store = self.clone();
+                let (group, pipe) = (*group, transaction());
+                let written = tokio::spawn(async move {
+                    store
+                        .write_and_add_again(pipe, &group, &entry.meta.key, retain_until)
+                        .await
+                });
                 written
+                    .await
+                    .unwrap_or_else(|stopped| Err(StoreError::backend(stopped)))
             }
             None => self.connection.query_pipeline::<()>(&transaction()).await,
         }

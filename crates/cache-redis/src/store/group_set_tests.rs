@@ -354,3 +354,44 @@ async fn a_cut_set_expiry_never_leaves_the_entry_outliving_its_set() {
         "the entry lives {entry} ms, its set {set} ms"
     );
 }
+
+/// On a cluster the entry is written between two adds to its URL group's set. A prune
+/// between the first add and the write (reading the entry gone) takes the member out, and
+/// the second add puts it back. A caller that stopped waiting there (its time limit) cut the
+/// second add, and the written entry was listed nowhere: no delete by URL or invalidation
+/// found it. The write and the second add now run to their end whatever the caller does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_put_cut_after_its_write_still_lists_the_entry() {
+    let store = cluster_store().await;
+    let gate = std::sync::Arc::new(crate::group_sets::Gate::default());
+    *store.group_adds.second_add_gate.lock().unwrap() = Some(std::sync::Arc::clone(&gate));
+    let entry = grouped_entry(1, 1, None);
+    let putting = tokio::spawn({
+        let store = store.clone();
+        let entry = entry.clone();
+        async move { store.put(entry).await }
+    });
+    gate.reached.notified().await;
+    // A prune that read the entry before the write landed took the member out.
+    let set = store.group_set_key(&group(1));
+    let removed: i64 = store
+        .connection
+        .query(redis::cmd("SREM").arg(&set).arg(key(1).as_str()))
+        .await
+        .unwrap();
+    assert_eq!(removed, 1, "the first add listed it");
+    putting.abort();
+    assert!(putting.await.unwrap_err().is_cancelled());
+    gate.release.notify_one();
+    let mut listed = Vec::new();
+    for _ in 0..100 {
+        listed = store.entries_for_url(&group(1)).await.unwrap();
+        if !listed.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(listed.len(), 1, "the written entry is listed again");
+    assert_eq!(listed[0].key, key(1));
+    assert!(store.get(&key(1)).await.unwrap().is_some());
+}
