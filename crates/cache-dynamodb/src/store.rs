@@ -183,6 +183,8 @@ impl DynamoStoreBuilder {
             table: self.table,
             ttl_offset: self.ttl_offset,
             copies: Arc::new(DecodedCopies::new(self.decoded_copies)),
+            #[cfg(test)]
+            settle_gate: Arc::default(),
         };
         // A server error while the table is set up (DynamoDB Local answers `InternalFailure`
         // now and then under load; the service can too) is retried: every step is
@@ -239,6 +241,17 @@ pub struct DynamoStore {
     /// Decoded forms of entries read again, each answering only for the value and metadata
     /// it came from (see [`DynamoStoreBuilder::decoded_copies`]).
     copies: Arc<DecodedCopies>,
+    /// Tests: holds a write between its entry item and the retention of its chunks.
+    #[cfg(test)]
+    settle_gate: Arc<std::sync::Mutex<Option<Arc<Gate>>>>,
+}
+
+/// Tests: where a write waits, and what lets it go on.
+#[cfg(test)]
+#[derive(Debug, Default)]
+struct Gate {
+    reached: tokio::sync::Notify,
+    release: tokio::sync::Notify,
 }
 
 impl DynamoStore {
@@ -897,7 +910,9 @@ impl CacheStore for DynamoStore {
             .attributes
             .map(|item| chunk_keys_of(key, &item))
             .unwrap_or_default();
-        self.set_chunk_retention(chunks, self.delete_at(expires_at))
+        // As a write's, on a task of their own (see `settle_chunks`): a caller that stopped
+        // waiting left the chunks of an entry whose life it extended to go before it.
+        self.settle_chunks(chunks, self.delete_at(expires_at), Vec::new())
             .await?;
         Ok(true)
     }
@@ -1010,7 +1025,7 @@ impl DynamoStore {
                 // first attempt wrote, which is this write, made (and uses these chunks).
                 // Only a refusal leaves the chunks no one's.
                 if self.holds_this_write(&entry, generation.as_ref()).await? {
-                    self.set_chunk_retention(chunks, delete_at).await?;
+                    self.settle_chunks(chunks, delete_at, Vec::new()).await?;
                     return Ok(true);
                 }
                 if !chunks.is_empty() {
@@ -1020,20 +1035,14 @@ impl DynamoStore {
             }
             Err(e) => return Err(store_error(e)),
         };
-        // The entry now uses its chunks: they live as long as it does.
-        self.set_chunk_retention(chunks, delete_at).await?;
         // Chunks of the replaced entry, if it had any, are no longer referenced: unless it
         // is this very write, whose first attempt landed and was sent again (its answer
         // lost, by a client that retries), and whose chunks they are.
         let replaced = output
             .attributes
             .filter(|old| generation.is_none() || old.get(GENERATION) != generation.as_ref());
-        if let Some(old) = replaced {
-            let stale = chunk_keys_of(&key, &old);
-            if !stale.is_empty() {
-                self.delete_keys(stale).await?;
-            }
-        }
+        let stale = replaced.map_or_else(Vec::new, |old| chunk_keys_of(&key, &old));
+        self.settle_chunks(chunks, delete_at, stale).await?;
         Ok(true)
     }
 
@@ -1155,6 +1164,49 @@ impl DynamoStore {
                 Ok(())
             }
             Err(e) => Err(store_error(e)),
+        }
+    }
+
+    /// Gives the `chunks` of an entry just written its retention (`delete_at`: they live as
+    /// long as it does), then deletes the `stale` chunks of the entry it replaced, on a task
+    /// of their own: they run to their end even when the caller stops waiting (its time
+    /// limit), which left the new chunks at their provisional hour, so the entry read as a
+    /// miss once DynamoDB removed them, and the old ones to the sweep.
+    async fn settle_chunks(
+        &self,
+        chunks: Vec<String>,
+        delete_at: Option<SystemTime>,
+        stale: Vec<String>,
+    ) -> Result<(), StoreError> {
+        if chunks.is_empty() && stale.is_empty() {
+            return Ok(());
+        }
+        let store = self.clone();
+        let settled = tokio::spawn(async move {
+            #[cfg(test)]
+            store.pass_settle_gate().await;
+            store.set_chunk_retention(chunks, delete_at).await?;
+            if !stale.is_empty() {
+                store.delete_keys(stale).await?;
+            }
+            Ok(())
+        });
+        settled
+            .await
+            .unwrap_or_else(|stopped| Err(StoreError::backend(stopped)))
+    }
+
+    /// Tests: waits at the gate set, if any (once: the gate is taken).
+    #[cfg(test)]
+    async fn pass_settle_gate(&self) {
+        let gate = self
+            .settle_gate
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(gate) = gate {
+            gate.reached.notify_one();
+            gate.release.notified().await;
         }
     }
 
@@ -1284,6 +1336,9 @@ impl DynamoStore {
 
 #[cfg(test)]
 mod foreign_tests;
+
+#[cfg(test)]
+mod cut_tests;
 
 #[cfg(test)]
 mod paging_tests {

@@ -125,6 +125,8 @@ impl MongoStoreBuilder {
             chunks: database.collection(&format!("{}_chunks", self.collection)),
             ttl_offset: self.ttl_offset,
             copies: Arc::new(DecodedCopies::new(self.decoded_copies)),
+            #[cfg(test)]
+            settle_gate: Arc::default(),
         };
         store.create_indexes().await?;
         Ok(store)
@@ -145,6 +147,17 @@ pub struct MongoStore {
     /// Decoded forms of entries read again, each answering only for the value and metadata
     /// it came from (see [`MongoStoreBuilder::decoded_copies`]).
     copies: Arc<DecodedCopies>,
+    /// Tests: holds a write between its entry document and the retention of its chunks.
+    #[cfg(test)]
+    settle_gate: Arc<std::sync::Mutex<Option<Arc<Gate>>>>,
+}
+
+/// Tests: where a write waits, and what lets it go on.
+#[cfg(test)]
+#[derive(Debug, Default)]
+struct Gate {
+    reached: tokio::sync::Notify,
+    release: tokio::sync::Notify,
 }
 
 impl MongoStore {
@@ -376,23 +389,69 @@ impl MongoStore {
                 return Ok(false);
             }
         }
-        // The entry now uses its chunks: they live as long as it does.
-        if let Some(generation) = &generation {
-            self.chunks
-                .update_many(
-                    doc! { "k": key.as_str(), "g": generation },
-                    doc! { "$set": { "d": optional_date(delete_at) } },
-                )
-                .await
-                .map_err(store_error)?;
-        }
         // Only the chunks of the document this write replaced are unreferenced now; a
         // concurrent writer's newer chunks are left alone.
-        let old_generation = replaced.as_ref().and_then(|old| old.get_str("g").ok());
-        if let Some(old) = old_generation.filter(|old| Some(*old) != generation.as_deref()) {
-            self.delete_generation(&key, old).await?;
-        }
+        let stale = replaced
+            .as_ref()
+            .and_then(|old| old.get_str("g").ok())
+            .filter(|old| Some(*old) != generation.as_deref())
+            .map(str::to_owned);
+        self.settle_chunks(key, generation, delete_at, stale)
+            .await?;
         Ok(true)
+    }
+
+    /// Gives the chunks of `generation`, those of an entry just written under `key`, its
+    /// retention (`delete_at`: they live as long as it does), then deletes the chunks of the
+    /// `stale` generation it replaced, on a task of their own: they run to their end even
+    /// when the caller stops waiting (its time limit), which left the new chunks at their
+    /// provisional hour, so the entry read as a miss once the TTL monitor removed them.
+    async fn settle_chunks(
+        &self,
+        key: CacheKey,
+        generation: Option<String>,
+        delete_at: Option<SystemTime>,
+        stale: Option<String>,
+    ) -> Result<(), StoreError> {
+        if generation.is_none() && stale.is_none() {
+            return Ok(());
+        }
+        let store = self.clone();
+        let settled = tokio::spawn(async move {
+            #[cfg(test)]
+            store.pass_settle_gate().await;
+            if let Some(generation) = &generation {
+                store
+                    .chunks
+                    .update_many(
+                        doc! { "k": key.as_str(), "g": generation },
+                        doc! { "$set": { "d": optional_date(delete_at) } },
+                    )
+                    .await
+                    .map_err(store_error)?;
+            }
+            if let Some(old) = stale {
+                store.delete_generation(&key, &old).await?;
+            }
+            Ok(())
+        });
+        settled
+            .await
+            .unwrap_or_else(|stopped| Err(StoreError::backend(stopped)))
+    }
+
+    /// Tests: waits at the gate set, if any (once: the gate is taken).
+    #[cfg(test)]
+    async fn pass_settle_gate(&self) {
+        let gate = self
+            .settle_gate
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(gate) = gate {
+            gate.reached.notify_one();
+            gate.release.notified().await;
+        }
     }
 
     /// Deletes the chunks of one generation of `key`'s value.
@@ -695,7 +754,8 @@ impl CacheStore for MongoStore {
         key: &CacheKey,
         expires_at: Option<SystemTime>,
     ) -> Result<bool, StoreError> {
-        let delete_at = optional_date(self.delete_at(expires_at));
+        let deleted_at = self.delete_at(expires_at);
+        let delete_at = optional_date(deleted_at);
         // The generation of the entry updated comes back with it: only its chunks follow. A
         // rewrite landing meanwhile has chunks of its own generation, which keep the
         // deletion time it gave them (all the key's chunks took this one, and a time earlier
@@ -718,15 +778,11 @@ impl CacheStore for MongoStore {
         let Some(updated) = updated else {
             return Ok(false);
         };
-        if let Ok(generation) = updated.get_str("g") {
-            self.chunks
-                .update_many(
-                    doc! { "k": key.as_str(), "g": generation },
-                    doc! { "$set": { "d": delete_at } },
-                )
-                .await
-                .map_err(store_error)?;
-        }
+        // As a write's, on a task of their own (see `settle_chunks`): a caller that stopped
+        // waiting left the chunks of an entry whose life it extended to go before it.
+        let generation = updated.get_str("g").ok().map(str::to_owned);
+        self.settle_chunks(*key, generation, deleted_at, None)
+            .await?;
         Ok(true)
     }
 }
@@ -740,3 +796,6 @@ fn store_error(error: mongodb::error::Error) -> StoreError {
         _ => StoreError::backend(error),
     }
 }
+
+#[cfg(test)]
+mod cut_tests;

@@ -1,0 +1,104 @@
+//! A write or a renewal cut short by its caller (a time limit) after its entry item is in
+//! still gives the entry's chunks the entry's retention.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use cache_core::CacheStore;
+use cache_core::testing::entry;
+
+use super::{DynamoStore, Gate};
+use crate::items::{DELETE_AT, KEY};
+
+/// The deletion time (`l`) of every item of the store's table, by key.
+async fn deletion_times(store: &DynamoStore) -> Vec<(String, Option<String>)> {
+    let items = store
+        .client
+        .scan()
+        .table_name(&store.table)
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("scan")
+        .items
+        .unwrap_or_default();
+    items
+        .into_iter()
+        .map(|item| {
+            let key = item[KEY].as_s().expect("a key").clone();
+            let at = item
+                .get(DELETE_AT)
+                .map(|l| l.as_n().expect("a number").clone());
+            (key, at)
+        })
+        .collect()
+}
+
+/// The caller stops waiting once the entry item is written, before its chunks get the
+/// entry's retention: they kept their provisional hour, and the entry (fresh for a day) read
+/// as a miss once DynamoDB removed them. They get it now.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunks_of_a_write_cut_after_its_entry_live_as_long_as_it() {
+    let store = DynamoStore::builder()
+        .table(test_support::unique_namespace("cut"))
+        .open_local(&test_support::shared_dynamo().endpoint(), "us-east-1")
+        .await
+        .expect("connect to DynamoDB Local");
+    let gate = Arc::new(Gate::default());
+    *store.settle_gate.lock().unwrap() = Some(Arc::clone(&gate));
+    let day = Some(SystemTime::now() + Duration::from_secs(24 * 3600));
+    let big = entry(1, bytes::Bytes::from(vec![5u8; 1_000_000]), day);
+    let putting = tokio::spawn({
+        let store = store.clone();
+        async move { store.put(big).await }
+    });
+    gate.reached.notified().await;
+    putting.abort();
+    assert!(putting.await.unwrap_err().is_cancelled());
+    gate.release.notify_one();
+    let mut times = Vec::new();
+    for _ in 0..100 {
+        times = deletion_times(&store).await;
+        let entry_at = times
+            .iter()
+            .find(|(k, _)| !k.contains('#'))
+            .map(|(_, at)| at);
+        if times.len() == 4 && times.iter().all(|(_, at)| Some(at) == entry_at) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let entry_at = times
+        .iter()
+        .find(|(k, _)| !k.contains('#'))
+        .map(|(_, at)| at);
+    assert!(
+        times.len() == 4 && times.iter().all(|(_, at)| Some(at) == entry_at),
+        "the chunks kept another deletion time than their entry's: {times:?}"
+    );
+
+    // A renewal cut the same way (the entry's life extended by a week) moves them too: they
+    // kept the day, and went a week before their entry.
+    *store.settle_gate.lock().unwrap() = Some(Arc::clone(&gate));
+    let week = Some(SystemTime::now() + Duration::from_secs(7 * 24 * 3600));
+    let renewing = tokio::spawn({
+        let store = store.clone();
+        async move { store.set_expiry(&cache_core::testing::key(1), week).await }
+    });
+    gate.reached.notified().await;
+    renewing.abort();
+    assert!(renewing.await.unwrap_err().is_cancelled());
+    gate.release.notify_one();
+    for _ in 0..100 {
+        times = deletion_times(&store).await;
+        let entry_at = times
+            .iter()
+            .find(|(k, _)| !k.contains('#'))
+            .map(|(_, at)| at);
+        if times.len() == 4 && times.iter().all(|(_, at)| Some(at) == entry_at) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("renewed, the chunks kept another deletion time than their entry's: {times:?}");
+}

@@ -1,0 +1,93 @@
+//! A write or a renewal cut short by its caller (a time limit) after its entry document is
+//! in still gives the entry's chunks the entry's retention.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use cache_core::CacheStore;
+use cache_core::testing::entry;
+use futures_util::TryStreamExt;
+use mongodb::bson::{Bson, doc};
+
+use super::{Gate, MongoStore};
+
+/// The deletion time (`d`) of the entry document and of each chunk.
+async fn deletion_times(store: &MongoStore) -> (Option<Bson>, Vec<Option<Bson>>) {
+    let entry = store
+        .entries
+        .find_one(doc! {})
+        .await
+        .expect("find the entry")
+        .and_then(|entry| entry.get("d").cloned());
+    let chunks: Vec<_> = store
+        .chunks
+        .find(doc! {})
+        .await
+        .expect("find the chunks")
+        .try_collect()
+        .await
+        .expect("read the chunks");
+    let chunks = chunks.iter().map(|c| c.get("d").cloned()).collect();
+    (entry, chunks)
+}
+
+/// The caller stops waiting once the entry document is written, before its chunks get the
+/// entry's retention: they kept their provisional hour, and the entry (fresh for a day) read
+/// as a miss once the TTL monitor removed them. They get it now.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunks_of_a_write_cut_after_its_entry_live_as_long_as_it() {
+    let collection = test_support::unique_namespace("cut").replace('-', "_");
+    let store = MongoStore::builder()
+        .collection(collection)
+        .open(&test_support::shared_mongo().uri())
+        .await
+        .expect("connect to the MongoDB-wire server");
+    let gate = Arc::new(Gate::default());
+    *store.settle_gate.lock().unwrap() = Some(Arc::clone(&gate));
+    let day = Some(SystemTime::now() + Duration::from_secs(24 * 3600));
+    let big = entry(1, bytes::Bytes::from(vec![5u8; 9 << 20]), day);
+    let putting = tokio::spawn({
+        let store = store.clone();
+        async move { store.put(big).await }
+    });
+    gate.reached.notified().await;
+    putting.abort();
+    assert!(putting.await.unwrap_err().is_cancelled());
+    gate.release.notify_one();
+    let mut times = (None, Vec::new());
+    for _ in 0..100 {
+        times = deletion_times(&store).await;
+        let (entry_at, chunks) = &times;
+        if entry_at.is_some() && chunks.len() == 3 && chunks.iter().all(|at| at == entry_at) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (entry_at, chunks) = &times;
+    assert!(
+        entry_at.is_some() && chunks.len() == 3 && chunks.iter().all(|at| at == entry_at),
+        "the chunks kept another deletion time than their entry's: {times:?}"
+    );
+
+    // A renewal cut the same way (the entry's life extended by a week) moves them too: they
+    // kept the day, and went a week before their entry.
+    *store.settle_gate.lock().unwrap() = Some(Arc::clone(&gate));
+    let week = Some(SystemTime::now() + Duration::from_secs(7 * 24 * 3600));
+    let renewing = tokio::spawn({
+        let store = store.clone();
+        async move { store.set_expiry(&cache_core::testing::key(1), week).await }
+    });
+    gate.reached.notified().await;
+    renewing.abort();
+    assert!(renewing.await.unwrap_err().is_cancelled());
+    gate.release.notify_one();
+    for _ in 0..100 {
+        times = deletion_times(&store).await;
+        let (entry_at, chunks) = &times;
+        if entry_at.is_some() && chunks.len() == 3 && chunks.iter().all(|at| at == entry_at) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("renewed, the chunks kept another deletion time than their entry's: {times:?}");
+}
