@@ -9,6 +9,7 @@
 //! | [`codec`], [`response`] | the versioned envelope a stored value is, and the [`CachedResponse`] inside it |
 //! | [`error`] | [`StoreError`] |
 //! | [`time`] | timestamps as stores keep them, expiry and retention checks |
+//! | [`to_end`] | steps a store finishes once begun, whoever stops waiting |
 //! | [`unique`] | names no other write takes, in any process (chunks, files) |
 //! | [`memory`] | [`MemoryStore`], a bounded in-process store |
 //! | [`orphans`] | the Vary variants a deletion leaves unreachable, found by URL |
@@ -52,6 +53,7 @@ pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod time;
+pub mod to_end;
 pub mod unique;
 mod written;
 

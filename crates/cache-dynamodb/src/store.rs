@@ -241,7 +241,7 @@ pub struct DynamoStore {
     /// Decoded forms of entries read again, each answering only for the value and metadata
     /// it came from (see [`DynamoStoreBuilder::decoded_copies`]).
     copies: Arc<DecodedCopies>,
-    /// Tests: holds a write between its entry item and the retention of its chunks.
+    /// Tests: holds a write or renewal before its entry item's request (then run to its end).
     #[cfg(test)]
     settle_gate: Arc<std::sync::Mutex<Option<Arc<Gate>>>>,
 }
@@ -892,29 +892,35 @@ impl CacheStore for DynamoStore {
         if !remove.is_empty() {
             expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
         }
-        let output = match update
+        let update = update
             .update_expression(expression.trim())
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await
-        {
-            Ok(output) => output,
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                return Ok(false);
-            }
-            Err(e) => return Err(store_error(e)),
-        };
-        // A chunked value's chunks carry the TTL too: move it with the entry's, or DynamoDB
-        // would delete them under an entry whose life was extended.
-        let chunks = output
-            .attributes
-            .map(|item| chunk_keys_of(key, &item))
-            .unwrap_or_default();
-        // As a write's, on a task of their own (see `settle_chunks`): a caller that stopped
-        // waiting left the chunks of an entry whose life it extended to go before it.
-        self.settle_chunks(chunks, self.delete_at(expires_at), Vec::new())
-            .await?;
-        Ok(true)
+            .return_values(ReturnValue::AllNew);
+        // From the update on, to the end whoever stops waiting (see `settle_chunks`): a
+        // caller cut between them left the chunks of an entry whose life it extended to go
+        // before it.
+        let (store, key, delete_at) = (self.clone(), *key, self.delete_at(expires_at));
+        cache_core::to_end::run_to_end(async move {
+            #[cfg(test)]
+            store.pass_settle_gate().await;
+            let output = match update.send().await {
+                Ok(output) => output,
+                Err(SdkError::ServiceError(e))
+                    if e.err().is_conditional_check_failed_exception() =>
+                {
+                    return Ok(false);
+                }
+                Err(e) => return Err(store_error(e)),
+            };
+            // A chunked value's chunks carry the TTL too: move it with the entry's, or
+            // DynamoDB would delete them under an entry whose life was extended.
+            let chunks = output
+                .attributes
+                .map(|item| chunk_keys_of(&key, &item))
+                .unwrap_or_default();
+            store.settle_chunks(chunks, delete_at, Vec::new()).await?;
+            Ok(true)
+        })
+        .await
     }
 
     async fn entries_for_url(&self, url_group: &CacheKey) -> Result<Vec<EntryMeta>, StoreError> {
@@ -1017,33 +1023,43 @@ impl DynamoStore {
                 .expression_attribute_values(":v", items::n(to_millis(created_at)));
             self.copies.forget(&key);
         }
-        let output = match put.send().await {
-            Ok(output) => output,
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                // A client that retries (aws-config's does) sends a write again when its
-                // answer was lost (a timeout): the condition then fails on the entry the
-                // first attempt wrote, which is this write, made (and uses these chunks).
-                // Only a refusal leaves the chunks no one's.
-                if self.holds_this_write(&entry, generation.as_ref()).await? {
-                    self.settle_chunks(chunks, delete_at, Vec::new()).await?;
-                    return Ok(true);
+        // From the entry item on, to the end whoever stops waiting (see `settle_chunks`): a
+        // caller cut while the item was on its way (it may land) left its chunks to expire.
+        let store = self.clone();
+        cache_core::to_end::run_to_end(async move {
+            #[cfg(test)]
+            store.pass_settle_gate().await;
+            let output = match put.send().await {
+                Ok(output) => output,
+                Err(SdkError::ServiceError(e))
+                    if e.err().is_conditional_check_failed_exception() =>
+                {
+                    // A client that retries (aws-config's does) sends a write again when its
+                    // answer was lost (a timeout): the condition then fails on the entry the
+                    // first attempt wrote, which is this write, made (and uses these
+                    // chunks). Only a refusal leaves the chunks no one's.
+                    if store.holds_this_write(&entry, generation.as_ref()).await? {
+                        store.settle_chunks(chunks, delete_at, Vec::new()).await?;
+                        return Ok(true);
+                    }
+                    if !chunks.is_empty() {
+                        store.delete_keys(chunks).await?;
+                    }
+                    return Ok(false);
                 }
-                if !chunks.is_empty() {
-                    self.delete_keys(chunks).await?;
-                }
-                return Ok(false);
-            }
-            Err(e) => return Err(store_error(e)),
-        };
-        // Chunks of the replaced entry, if it had any, are no longer referenced: unless it
-        // is this very write, whose first attempt landed and was sent again (its answer
-        // lost, by a client that retries), and whose chunks they are.
-        let replaced = output
-            .attributes
-            .filter(|old| generation.is_none() || old.get(GENERATION) != generation.as_ref());
-        let stale = replaced.map_or_else(Vec::new, |old| chunk_keys_of(&key, &old));
-        self.settle_chunks(chunks, delete_at, stale).await?;
-        Ok(true)
+                Err(e) => return Err(store_error(e)),
+            };
+            // Chunks of the replaced entry, if it had any, are no longer referenced: unless
+            // it is this very write, whose first attempt landed and was sent again (its
+            // answer lost, by a client that retries), and whose chunks they are.
+            let replaced = output
+                .attributes
+                .filter(|old| generation.is_none() || old.get(GENERATION) != generation.as_ref());
+            let stale = replaced.map_or_else(Vec::new, |old| chunk_keys_of(&key, &old));
+            store.settle_chunks(chunks, delete_at, stale).await?;
+            Ok(true)
+        })
+        .await
     }
 
     /// Whether the entry item under `entry`'s key, read consistently, is the one this write
@@ -1168,10 +1184,10 @@ impl DynamoStore {
     }
 
     /// Gives the `chunks` of an entry just written its retention (`delete_at`: they live as
-    /// long as it does), then deletes the `stale` chunks of the entry it replaced, on a task
-    /// of their own: they run to their end even when the caller stops waiting (its time
-    /// limit), which left the new chunks at their provisional hour, so the entry read as a
-    /// miss once DynamoDB removed them, and the old ones to the sweep.
+    /// long as it does), then deletes the `stale` chunks of the entry it replaced. Run to its
+    /// end with the entry's write or renewal ([`cache_core::to_end::run_to_end`]): a caller
+    /// that stopped waiting between them left the new chunks at their provisional hour (or
+    /// their old time), so the entry read as a miss once DynamoDB removed them.
     async fn settle_chunks(
         &self,
         chunks: Vec<String>,
@@ -1181,19 +1197,11 @@ impl DynamoStore {
         if chunks.is_empty() && stale.is_empty() {
             return Ok(());
         }
-        let store = self.clone();
-        let settled = tokio::spawn(async move {
-            #[cfg(test)]
-            store.pass_settle_gate().await;
-            store.set_chunk_retention(chunks, delete_at).await?;
-            if !stale.is_empty() {
-                store.delete_keys(stale).await?;
-            }
-            Ok(())
-        });
-        settled
-            .await
-            .unwrap_or_else(|stopped| Err(StoreError::backend(stopped)))
+        self.set_chunk_retention(chunks, delete_at).await?;
+        if !stale.is_empty() {
+            self.delete_keys(stale).await?;
+        }
+        Ok(())
     }
 
     /// Tests: waits at the gate set, if any (once: the gate is taken).

@@ -147,7 +147,8 @@ pub struct MongoStore {
     /// Decoded forms of entries read again, each answering only for the value and metadata
     /// it came from (see [`MongoStoreBuilder::decoded_copies`]).
     copies: Arc<DecodedCopies>,
-    /// Tests: holds a write between its entry document and the retention of its chunks.
+    /// Tests: holds a write or renewal before its entry document's request (then run to its
+    /// end).
     #[cfg(test)]
     settle_gate: Arc<std::sync::Mutex<Option<Arc<Gate>>>>,
 }
@@ -372,40 +373,51 @@ impl MongoStore {
         // before (a value of up to 8 MiB on every overwrite), and a field of it the driver
         // cannot decode (a string that is not UTF-8, as other drivers write) failed a write
         // that had landed.
-        let replaced = self
-            .entries
-            .find_one_and_replace(filter, document)
-            .projection(doc! { "g": 1 })
-            .upsert(only_over.is_none())
-            .await
-            .map_err(store_error)?;
-        if only_over.is_some() {
-            self.copies.forget(&key);
-            if replaced.is_none() {
-                // Nothing written: the chunks made for it are no one's.
-                if let Some(generation) = &generation {
-                    self.delete_generation(&key, generation).await?;
+        // From the entry document on, to the end whoever stops waiting (see
+        // `settle_chunks`): a caller cut while it was on its way (it may land) left its
+        // chunks to expire.
+        let store = self.clone();
+        cache_core::to_end::run_to_end(async move {
+            #[cfg(test)]
+            store.pass_settle_gate().await;
+            let replaced = store
+                .entries
+                .find_one_and_replace(filter, document)
+                .projection(doc! { "g": 1 })
+                .upsert(only_over.is_none())
+                .await
+                .map_err(store_error)?;
+            if only_over.is_some() {
+                store.copies.forget(&key);
+                if replaced.is_none() {
+                    // Nothing written: the chunks made for it are no one's.
+                    if let Some(generation) = &generation {
+                        store.delete_generation(&key, generation).await?;
+                    }
+                    return Ok(false);
                 }
-                return Ok(false);
             }
-        }
-        // Only the chunks of the document this write replaced are unreferenced now; a
-        // concurrent writer's newer chunks are left alone.
-        let stale = replaced
-            .as_ref()
-            .and_then(|old| old.get_str("g").ok())
-            .filter(|old| Some(*old) != generation.as_deref())
-            .map(str::to_owned);
-        self.settle_chunks(key, generation, delete_at, stale)
-            .await?;
-        Ok(true)
+            // Only the chunks of the document this write replaced are unreferenced now; a
+            // concurrent writer's newer chunks are left alone.
+            let stale = replaced
+                .as_ref()
+                .and_then(|old| old.get_str("g").ok())
+                .filter(|old| Some(*old) != generation.as_deref())
+                .map(str::to_owned);
+            store
+                .settle_chunks(key, generation, delete_at, stale)
+                .await?;
+            Ok(true)
+        })
+        .await
     }
 
     /// Gives the chunks of `generation`, those of an entry just written under `key`, its
     /// retention (`delete_at`: they live as long as it does), then deletes the chunks of the
-    /// `stale` generation it replaced, on a task of their own: they run to their end even
-    /// when the caller stops waiting (its time limit), which left the new chunks at their
-    /// provisional hour, so the entry read as a miss once the TTL monitor removed them.
+    /// `stale` generation it replaced. Run to its end with the entry's write or renewal
+    /// ([`cache_core::to_end::run_to_end`]): a caller that stopped waiting between them left
+    /// the new chunks at their provisional hour (or their old time), so the entry read as a
+    /// miss once the TTL monitor removed them.
     async fn settle_chunks(
         &self,
         key: CacheKey,
@@ -416,28 +428,19 @@ impl MongoStore {
         if generation.is_none() && stale.is_none() {
             return Ok(());
         }
-        let store = self.clone();
-        let settled = tokio::spawn(async move {
-            #[cfg(test)]
-            store.pass_settle_gate().await;
-            if let Some(generation) = &generation {
-                store
-                    .chunks
-                    .update_many(
-                        doc! { "k": key.as_str(), "g": generation },
-                        doc! { "$set": { "d": optional_date(delete_at) } },
-                    )
-                    .await
-                    .map_err(store_error)?;
-            }
-            if let Some(old) = stale {
-                store.delete_generation(&key, &old).await?;
-            }
-            Ok(())
-        });
-        settled
-            .await
-            .unwrap_or_else(|stopped| Err(StoreError::backend(stopped)))
+        if let Some(generation) = &generation {
+            self.chunks
+                .update_many(
+                    doc! { "k": key.as_str(), "g": generation },
+                    doc! { "$set": { "d": optional_date(delete_at) } },
+                )
+                .await
+                .map_err(store_error)?;
+        }
+        if let Some(old) = stale {
+            self.delete_generation(&key, &old).await?;
+        }
+        Ok(())
     }
 
     /// Tests: waits at the gate set, if any (once: the gate is taken).
@@ -766,24 +769,32 @@ impl CacheStore for MongoStore {
             "_id": key.as_str(),
             "c": { "$type": "date", "$gte": mongodb::bson::DateTime::from_millis(0) },
         };
-        let updated = self
-            .entries
-            .find_one_and_update(
-                an_entry,
-                doc! { "$set": { "x": optional_date(expires_at), "d": delete_at.clone() } },
-            )
-            .projection(doc! { "g": 1 })
-            .await
-            .map_err(store_error)?;
-        let Some(updated) = updated else {
-            return Ok(false);
-        };
-        // As a write's, on a task of their own (see `settle_chunks`): a caller that stopped
-        // waiting left the chunks of an entry whose life it extended to go before it.
-        let generation = updated.get_str("g").ok().map(str::to_owned);
-        self.settle_chunks(*key, generation, deleted_at, None)
-            .await?;
-        Ok(true)
+        // From the update on, to the end whoever stops waiting (see `settle_chunks`): a
+        // caller cut between them left the chunks of an entry whose life it extended to go
+        // before it.
+        let (store, key) = (self.clone(), *key);
+        cache_core::to_end::run_to_end(async move {
+            #[cfg(test)]
+            store.pass_settle_gate().await;
+            let updated = store
+                .entries
+                .find_one_and_update(
+                    an_entry,
+                    doc! { "$set": { "x": optional_date(expires_at), "d": delete_at } },
+                )
+                .projection(doc! { "g": 1 })
+                .await
+                .map_err(store_error)?;
+            let Some(updated) = updated else {
+                return Ok(false);
+            };
+            let generation = updated.get_str("g").ok().map(str::to_owned);
+            store
+                .settle_chunks(key, generation, deleted_at, None)
+                .await?;
+            Ok(true)
+        })
+        .await
     }
 }
 

@@ -787,19 +787,17 @@ impl CacheStore for RedisStore {
             }
             Some(group) => {
                 self.group_add_alone(group, &meta.key, retain_until).await?;
-                // Spawned: once the first add is in, the write and the second add run to
-                // their end even when the caller stops waiting (its time limit), which cut
-                // the second add and left an entry a prune had unlisted listed nowhere.
+                // Once the first add is in, the write and the second add run to their end
+                // even when the caller stops waiting (its time limit), which cut the second
+                // add and left an entry a prune had unlisted listed nowhere.
                 let store = self.clone();
-                let (group, pipe) = (*group, transaction());
-                let written = tokio::spawn(async move {
+                let (group, key, pipe) = (*group, meta.key, transaction());
+                cache_core::to_end::run_to_end(async move {
                     store
-                        .write_and_add_again(pipe, &group, &entry.meta.key, retain_until)
+                        .write_and_add_again(pipe, &group, &key, retain_until)
                         .await
-                });
-                written
-                    .await
-                    .unwrap_or_else(|stopped| Err(StoreError::backend(stopped)))
+                })
+                .await
             }
             None => self.connection.query_pipeline::<()>(&transaction()).await,
         }

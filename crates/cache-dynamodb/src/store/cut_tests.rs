@@ -34,9 +34,11 @@ async fn deletion_times(store: &DynamoStore) -> Vec<(String, Option<String>)> {
         .collect()
 }
 
-/// The caller stops waiting once the entry item is written, before its chunks get the
-/// entry's retention: they kept their provisional hour, and the entry (fresh for a day) read
-/// as a miss once DynamoDB removed them. They get it now.
+/// The caller stops waiting (its time limit) as the entry item's request goes: one on its
+/// way may still land, and the write then gave up the rest, leaving the chunks at their
+/// provisional hour; the entry (fresh for a day) read as a miss once DynamoDB removed them.
+/// Everything from the entry item on now runs to its end: the entry is written and its
+/// chunks live as long as it does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chunks_of_a_write_cut_after_its_entry_live_as_long_as_it() {
     let store = DynamoStore::builder()
@@ -52,7 +54,9 @@ async fn chunks_of_a_write_cut_after_its_entry_live_as_long_as_it() {
         let store = store.clone();
         async move { store.put(big).await }
     });
-    gate.reached.notified().await;
+    tokio::time::timeout(Duration::from_secs(30), gate.reached.notified())
+        .await
+        .expect("the call reached the gate (it failed before?)");
     putting.abort();
     assert!(putting.await.unwrap_err().is_cancelled());
     gate.release.notify_one();
@@ -78,14 +82,16 @@ async fn chunks_of_a_write_cut_after_its_entry_live_as_long_as_it() {
     );
 
     // A renewal cut the same way (the entry's life extended by a week) moves them too: they
-    // kept the day, and went a week before their entry.
+    // kept the day (or the entry did), and went a week before their entry.
     *store.settle_gate.lock().unwrap() = Some(Arc::clone(&gate));
     let week = Some(SystemTime::now() + Duration::from_secs(7 * 24 * 3600));
     let renewing = tokio::spawn({
         let store = store.clone();
         async move { store.set_expiry(&cache_core::testing::key(1), week).await }
     });
-    gate.reached.notified().await;
+    tokio::time::timeout(Duration::from_secs(30), gate.reached.notified())
+        .await
+        .expect("the call reached the gate (it failed before?)");
     renewing.abort();
     assert!(renewing.await.unwrap_err().is_cancelled());
     gate.release.notify_one();

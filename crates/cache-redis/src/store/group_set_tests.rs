@@ -371,7 +371,9 @@ async fn a_cluster_put_cut_after_its_write_still_lists_the_entry() {
         let entry = entry.clone();
         async move { store.put(entry).await }
     });
-    gate.reached.notified().await;
+    tokio::time::timeout(Duration::from_secs(30), gate.reached.notified())
+        .await
+        .expect("the call reached the gate (it failed before?)");
     // A prune that read the entry before the write landed took the member out.
     let set = store.group_set_key(&group(1));
     let removed: i64 = store
