@@ -61,6 +61,9 @@ const GET_BATCH: usize = 40;
 /// How many times unprocessed batch items are retried, with growing pauses.
 const BATCH_RETRIES: u32 = 8;
 
+/// Chunk retention updates in flight at once (see `set_chunk_retention`).
+const CHUNK_UPDATES_AT_ONCE: usize = 16;
+
 /// Builds a [`DynamoStore`].
 #[derive(Debug, Clone)]
 #[must_use]
@@ -1025,8 +1028,11 @@ impl DynamoStore {
         }
         // From the entry item on, to the end whoever stops waiting (see `settle_chunks`): a
         // caller cut while the item was on its way (it may land) left its chunks to expire.
+        // A value inline has none: its write is the caller's (a cut only leaves the chunks
+        // of the entry it replaced to the sweep), and spawns nothing.
+        let inline = chunks.is_empty();
         let store = self.clone();
-        cache_core::to_end::run_to_end(async move {
+        let finish = async move {
             #[cfg(test)]
             store.pass_settle_gate().await;
             let output = match put.send().await {
@@ -1058,8 +1064,11 @@ impl DynamoStore {
             let stale = replaced.map_or_else(Vec::new, |old| chunk_keys_of(&key, &old));
             store.settle_chunks(chunks, delete_at, stale).await?;
             Ok(true)
-        })
-        .await
+        };
+        match inline {
+            true => finish.await,
+            false => cache_core::to_end::run_to_end(finish).await,
+        }
     }
 
     /// Whether the entry item under `entry`'s key, read consistently, is the one this write
@@ -1225,7 +1234,10 @@ impl DynamoStore {
         chunks: Vec<String>,
         delete_at: Option<SystemTime>,
     ) -> Result<(), StoreError> {
-        for chunk in chunks {
+        use futures_util::StreamExt;
+        // A few at a time: one after another, a value of a GiB (2,800 chunks) took longer
+        // than `run_to_end` waits.
+        let updates = chunks.into_iter().map(|chunk| {
             let update = self
                 .client
                 .update_item()
@@ -1240,7 +1252,11 @@ impl DynamoStore {
                     .expression_attribute_values(":l", items::n(to_millis(t) / 1000)),
                 None => update.update_expression("REMOVE #l"),
             };
-            match update.send().await {
+            update.send()
+        });
+        let mut sent = futures_util::stream::iter(updates).buffer_unordered(CHUNK_UPDATES_AT_ONCE);
+        while let Some(answer) = sent.next().await {
+            match answer {
                 Ok(_) => {}
                 // Already gone: the entry will read as a miss, as it would have anyway.
                 Err(SdkError::ServiceError(e))

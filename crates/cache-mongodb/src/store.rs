@@ -375,9 +375,11 @@ impl MongoStore {
         // that had landed.
         // From the entry document on, to the end whoever stops waiting (see
         // `settle_chunks`): a caller cut while it was on its way (it may land) left its
-        // chunks to expire.
+        // chunks to expire. A value inline has none: its write is the caller's (a cut only
+        // leaves the chunks of the entry it replaced to the sweep), and spawns nothing.
+        let inline = generation.is_none();
         let store = self.clone();
-        cache_core::to_end::run_to_end(async move {
+        let finish = async move {
             #[cfg(test)]
             store.pass_settle_gate().await;
             let replaced = store
@@ -408,8 +410,11 @@ impl MongoStore {
                 .settle_chunks(key, generation, delete_at, stale)
                 .await?;
             Ok(true)
-        })
-        .await
+        };
+        match inline {
+            true => finish.await,
+            false => cache_core::to_end::run_to_end(finish).await,
+        }
     }
 
     /// Gives the chunks of `generation`, those of an entry just written under `key`, its
