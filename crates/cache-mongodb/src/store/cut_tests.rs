@@ -99,6 +99,6 @@ async fn chunks_of_a_write_cut_after_its_entry_live_as_long_as_it() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!(
-        "renewed (the entry's time moved from {day_at:?}), the chunks kept another deletion time than their entry's: {times:?}"
+        "after the renewal (the entry's time was {day_at:?} before), the entry or its chunks did not take the new time: {times:?}"
     );
 }
