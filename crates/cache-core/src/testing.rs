@@ -26,6 +26,10 @@ use crate::store::get_entry;
 use crate::time::truncate_to_millis;
 use crate::{CacheKey, CacheStore, Decoded, EntryMeta, StoreError, StoredEntry, codec};
 
+mod gate;
+
+pub use gate::{ArmedGate, Gate};
+
 type Reopen =
     Box<dyn Fn() -> Pin<Box<dyn Future<Output = Arc<dyn CacheStore>> + Send>> + Send + Sync>;
 

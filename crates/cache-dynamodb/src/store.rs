@@ -246,15 +246,7 @@ pub struct DynamoStore {
     copies: Arc<DecodedCopies>,
     /// Tests: holds a write or renewal before its entry item's request (then run to its end).
     #[cfg(test)]
-    settle_gate: Arc<std::sync::Mutex<Option<Arc<Gate>>>>,
-}
-
-/// Tests: where a write waits, and what lets it go on.
-#[cfg(test)]
-#[derive(Debug, Default)]
-struct Gate {
-    reached: tokio::sync::Notify,
-    release: tokio::sync::Notify,
+    settle_gate: Arc<cache_core::testing::Gate>,
 }
 
 impl DynamoStore {
@@ -904,7 +896,7 @@ impl CacheStore for DynamoStore {
         let (store, key, delete_at) = (self.clone(), *key, self.delete_at(expires_at));
         cache_core::to_end::run_to_end(async move {
             #[cfg(test)]
-            store.pass_settle_gate().await;
+            store.settle_gate.pass().await;
             let output = match update.send().await {
                 Ok(output) => output,
                 Err(SdkError::ServiceError(e))
@@ -1034,7 +1026,7 @@ impl DynamoStore {
         let store = self.clone();
         let finish = async move {
             #[cfg(test)]
-            store.pass_settle_gate().await;
+            store.settle_gate.pass().await;
             let output = match put.send().await {
                 Ok(output) => output,
                 Err(SdkError::ServiceError(e))
@@ -1211,20 +1203,6 @@ impl DynamoStore {
             self.delete_keys(stale).await?;
         }
         Ok(())
-    }
-
-    /// Tests: waits at the gate set, if any (once: the gate is taken).
-    #[cfg(test)]
-    async fn pass_settle_gate(&self) {
-        let gate = self
-            .settle_gate
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        if let Some(gate) = gate {
-            gate.reached.notify_one();
-            gate.release.notified().await;
-        }
     }
 
     /// Gives chunks a new deletion time (`None`: kept for good). A chunk already gone is

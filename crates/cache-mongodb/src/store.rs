@@ -150,15 +150,7 @@ pub struct MongoStore {
     /// Tests: holds a write or renewal before its entry document's request (then run to its
     /// end).
     #[cfg(test)]
-    settle_gate: Arc<std::sync::Mutex<Option<Arc<Gate>>>>,
-}
-
-/// Tests: where a write waits, and what lets it go on.
-#[cfg(test)]
-#[derive(Debug, Default)]
-struct Gate {
-    reached: tokio::sync::Notify,
-    release: tokio::sync::Notify,
+    settle_gate: Arc<cache_core::testing::Gate>,
 }
 
 impl MongoStore {
@@ -381,7 +373,7 @@ impl MongoStore {
         let store = self.clone();
         let finish = async move {
             #[cfg(test)]
-            store.pass_settle_gate().await;
+            store.settle_gate.pass().await;
             let replaced = store
                 .entries
                 .find_one_and_replace(filter, document)
@@ -446,20 +438,6 @@ impl MongoStore {
             self.delete_generation(&key, &old).await?;
         }
         Ok(())
-    }
-
-    /// Tests: waits at the gate set, if any (once: the gate is taken).
-    #[cfg(test)]
-    async fn pass_settle_gate(&self) {
-        let gate = self
-            .settle_gate
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        if let Some(gate) = gate {
-            gate.reached.notify_one();
-            gate.release.notified().await;
-        }
     }
 
     /// Deletes the chunks of one generation of `key`'s value.
@@ -780,7 +758,7 @@ impl CacheStore for MongoStore {
         let (store, key) = (self.clone(), *key);
         cache_core::to_end::run_to_end(async move {
             #[cfg(test)]
-            store.pass_settle_gate().await;
+            store.settle_gate.pass().await;
             let updated = store
                 .entries
                 .find_one_and_update(

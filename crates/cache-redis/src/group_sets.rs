@@ -113,31 +113,7 @@ pub(crate) struct GroupAdds {
     pub(crate) refused: std::sync::Mutex<Option<Refusal>>,
     /// Tests: holds a cluster's put between its write and its second add.
     #[cfg(test)]
-    pub(crate) second_add_gate: std::sync::Mutex<Option<std::sync::Arc<Gate>>>,
-}
-
-/// Tests: where a put waits, and what lets it go on.
-#[cfg(test)]
-#[derive(Debug, Default)]
-pub(crate) struct Gate {
-    pub(crate) reached: tokio::sync::Notify,
-    pub(crate) release: tokio::sync::Notify,
-}
-
-impl GroupAdds {
-    /// Tests: waits at the gate set, if any (once: the gate is taken).
-    #[cfg(test)]
-    pub(crate) async fn pass_second_add_gate(&self) {
-        let gate = self
-            .second_add_gate
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        if let Some(gate) = gate {
-            gate.reached.notify_one();
-            gate.release.notified().await;
-        }
-    }
+    pub(crate) second_add_gate: cache_core::testing::Gate,
 }
 
 impl GroupAdds {

@@ -336,7 +336,7 @@ impl RedisStore {
     ) -> Result<(), StoreError> {
         let written = self.connection.query_pipeline::<()>(&entry_write).await;
         #[cfg(test)]
-        self.group_adds.pass_second_add_gate().await;
+        self.group_adds.second_add_gate.pass().await;
         match self.group_add_alone(url_group, key, retain_until).await {
             Ok(size) if written.is_ok() => self.prune_if_large(url_group, key, size).await,
             Ok(_) => {}

@@ -1,13 +1,12 @@
 //! A write or a renewal cut short by its caller (a time limit) after its entry item is in
 //! still gives the entry's chunks the entry's retention.
 
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use cache_core::CacheStore;
 use cache_core::testing::entry;
 
-use super::{DynamoStore, Gate};
+use super::DynamoStore;
 use crate::items::{DELETE_AT, KEY};
 
 /// The deletion time (`l`) of every item of the store's table, by key.
@@ -46,20 +45,15 @@ async fn chunks_of_a_write_cut_after_its_entry_live_as_long_as_it() {
         .open_local(&test_support::shared_dynamo().endpoint(), "us-east-1")
         .await
         .expect("connect to DynamoDB Local");
-    let gate = Arc::new(Gate::default());
-    *store.settle_gate.lock().unwrap() = Some(Arc::clone(&gate));
+    let gate = store.settle_gate.arm();
     let day = Some(SystemTime::now() + Duration::from_secs(24 * 3600));
     let big = entry(1, bytes::Bytes::from(vec![5u8; 1_000_000]), day);
     let putting = tokio::spawn({
         let store = store.clone();
         async move { store.put(big).await }
     });
-    tokio::time::timeout(Duration::from_secs(30), gate.reached.notified())
-        .await
-        .expect("the call reached the gate (it failed before?)");
-    putting.abort();
-    assert!(putting.await.unwrap_err().is_cancelled());
-    gate.release.notify_one();
+    gate.reached().await;
+    gate.cut(putting).await;
     let mut times = Vec::new();
     for _ in 0..100 {
         times = deletion_times(&store).await;
@@ -84,18 +78,14 @@ async fn chunks_of_a_write_cut_after_its_entry_live_as_long_as_it() {
 
     // A renewal cut the same way (the entry's life extended by a week) moves them too: they
     // kept the day (or the entry did), and went a week before their entry.
-    *store.settle_gate.lock().unwrap() = Some(Arc::clone(&gate));
+    let gate = store.settle_gate.arm();
     let week = Some(SystemTime::now() + Duration::from_secs(7 * 24 * 3600));
     let renewing = tokio::spawn({
         let store = store.clone();
         async move { store.set_expiry(&cache_core::testing::key(1), week).await }
     });
-    tokio::time::timeout(Duration::from_secs(30), gate.reached.notified())
-        .await
-        .expect("the call reached the gate (it failed before?)");
-    renewing.abort();
-    assert!(renewing.await.unwrap_err().is_cancelled());
-    gate.release.notify_one();
+    gate.reached().await;
+    gate.cut(renewing).await;
     for _ in 0..100 {
         times = deletion_times(&store).await;
         let entry_at = times

@@ -363,17 +363,14 @@ async fn a_cut_set_expiry_never_leaves_the_entry_outliving_its_set() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cluster_put_cut_after_its_write_still_lists_the_entry() {
     let store = cluster_store().await;
-    let gate = std::sync::Arc::new(crate::group_sets::Gate::default());
-    *store.group_adds.second_add_gate.lock().unwrap() = Some(std::sync::Arc::clone(&gate));
+    let gate = store.group_adds.second_add_gate.arm();
     let entry = grouped_entry(1, 1, None);
     let putting = tokio::spawn({
         let store = store.clone();
         let entry = entry.clone();
         async move { store.put(entry).await }
     });
-    tokio::time::timeout(Duration::from_secs(30), gate.reached.notified())
-        .await
-        .expect("the call reached the gate (it failed before?)");
+    gate.reached().await;
     // A prune that read the entry before the write landed took the member out.
     let set = store.group_set_key(&group(1));
     let removed: i64 = store
@@ -382,9 +379,7 @@ async fn a_cluster_put_cut_after_its_write_still_lists_the_entry() {
         .await
         .unwrap();
     assert_eq!(removed, 1, "the first add listed it");
-    putting.abort();
-    assert!(putting.await.unwrap_err().is_cancelled());
-    gate.release.notify_one();
+    gate.cut(putting).await;
     let mut listed = Vec::new();
     for _ in 0..100 {
         listed = store.entries_for_url(&group(1)).await.unwrap();
