@@ -62,6 +62,17 @@ pub fn scan<'a>(
         .boxed()
 }
 
+/// How many records `store` holds beyond the `listed` entries a scan found: records or rows
+/// it cannot read as entries (damaged, foreign), which no listing shows and so no command
+/// takes. On a cache in use, entries written during the scan count here too. 0 when the
+/// store cannot count.
+pub async fn unlisted(store: &dyn CacheStore, listed: u64) -> u64 {
+    match store.count().await {
+        Ok(stored) => stored.saturating_sub(listed),
+        Err(_) => 0,
+    }
+}
+
 /// The entry under `key` as [`scan`] reads it: a body kept in its file over
 /// [`READ_WHOLE_UP_TO`] bytes is not read, its entry checked without it. `None` when there
 /// is none (deleted since it was listed, say).

@@ -16,7 +16,7 @@ use super::Context;
 use crate::error::CliError;
 use crate::output;
 use crate::progress;
-use crate::scan::{NewerFormats, scan};
+use crate::scan::{NewerFormats, scan, unlisted};
 use crate::select::host_of;
 
 /// Counts for the whole store or one host.
@@ -72,13 +72,7 @@ pub async fn run(cx: &Context, store: &dyn CacheStore) -> Result<(), CliError> {
     }
     bar.finish_and_clear();
     newer.refuse()?;
-    // What the store holds beyond what it lists: records or rows it cannot read as entries
-    // (damaged, foreign), which no listing shows, counted as `import` counts them. On a
-    // cache in use, entries written during the scan count here too.
-    let unlisted = match store.count().await {
-        Ok(stored) => stored.saturating_sub(total.entries),
-        Err(_) => 0,
-    };
+    let unlisted = unlisted(store, total.entries).await;
     if cx.json {
         let hosts: serde_json::Map<String, serde_json::Value> = hosts
             .iter()

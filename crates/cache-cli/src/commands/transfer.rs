@@ -11,7 +11,7 @@ use super::Context;
 use crate::error::CliError;
 use crate::output;
 use crate::progress;
-use crate::scan::{NewerFormats, scan};
+use crate::scan::{NewerFormats, scan, unlisted};
 use crate::store_spec::{Open, StoreSpec};
 
 /// Copies every entry of `from` into `to` (created when missing).
@@ -36,12 +36,7 @@ pub async fn run(cx: &Context, from: &StoreSpec, to: &StoreSpec) -> Result<(), C
     drop(entries);
     bar.finish_and_clear();
     newer.refuse()?;
-    // What the store holds beyond what it lists: records or rows it cannot read as entries
-    // (damaged, foreign), which no listing shows and so no copy takes.
-    let unlisted = match source.count().await {
-        Ok(stored) => stored.saturating_sub(count),
-        Err(_) => 0,
-    };
+    let unlisted = unlisted(&*source, count).await;
 
     let destination = to.open(Open::CreateIfMissing).await?;
     let bar = progress::bar(count, "copying");
