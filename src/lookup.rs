@@ -142,7 +142,13 @@ async fn find_stored(live: &Live, url_key: &CacheKey, request: &HeaderMap) -> Lo
     // Nothing is sent unless the store answers at once (in the process): a read that waits
     // (a server) is sent by `find_waiting`, with the variant it guesses when there is one.
     let read = match store.read_servable_at_once(url_key).await {
-        AtOnce::Answered(read) => read,
+        AtOnce::Answered(read) => {
+            // Before the entry is read for the hit: see `Decoded::prefetch`.
+            if let Some((decoded, _)) = &read {
+                decoded.prefetch();
+            }
+            read
+        }
         // Boxed: only lookups that wait go this way, and the hit path's future stays small.
         AtOnce::Waits => return Box::pin(find_waiting(live, url_key, request)).await,
     };

@@ -146,7 +146,20 @@ impl DecodedCopies {
         codec: &EntryCodec,
         same_meta: impl FnOnce(&EntryMeta) -> bool,
     ) -> Option<Arc<Decoded>> {
-        let answer = self.kept(key, codec)?.answers(value, same_meta);
+        self.answer(key, self.kept(key, codec), value, same_meta)
+    }
+
+    /// [`get`](Self::get) with the copy looked up before the store's read
+    /// ([`kept`](Self::kept), then [`KeptCopy::prefetch`]): the copy's lines come into the
+    /// processor's caches while the store reads, rather than one by one after it.
+    pub fn answer(
+        &self,
+        key: &CacheKey,
+        kept: Option<KeptCopy>,
+        value: &[u8],
+        same_meta: impl FnOnce(&EntryMeta) -> bool,
+    ) -> Option<Arc<Decoded>> {
+        let answer = kept?.answers(value, same_meta);
         if answer.is_none() {
             // Decoding the new bytes replaces it only when it keeps a copy of them, which
             // it never does for a compressed value: kept, the stale copy would hold its bytes
@@ -374,6 +387,11 @@ impl std::fmt::Debug for DecodedCopies {
 pub struct KeptCopy(Copy);
 
 impl KeptCopy {
+    /// Reads the copy's decoded entry ahead of its use ([`Decoded::prefetch`]).
+    pub fn prefetch(&self) {
+        self.0.decoded.prefetch();
+    }
+
     /// The copy's decoded form, if it was decoded from exactly `value` and `same_meta`
     /// accepts the metadata it was kept with (a store compares there what it read beside the
     /// value); `None` otherwise, and the store reads and decodes the entry as without a copy.
@@ -456,6 +474,31 @@ mod tests {
             assert!(read.is_ok());
             assert_eq!(copies.weight(), 0, "a copy of other bytes was kept");
         }
+    }
+
+    /// A store looks its copy up before it reads (`answer`): a write landing in between
+    /// leaves the read holding the copy from before, which must not answer for the bytes the
+    /// read found; those decode, and the read gets the written response.
+    #[test]
+    fn a_copy_looked_up_before_a_write_does_not_answer_for_its_bytes() {
+        let (copies, response) = holding_a_copy();
+        let codec = EntryCodec::new();
+        let before = copies.kept(&key(1), &codec).expect("kept by the write");
+        before.prefetch();
+        let mut written = response;
+        written.body = Bytes::from_static(b"written meanwhile");
+        let value = crate::codec::encode(&written).unwrap();
+        copies.keep_written(&stored(1, value.clone()), written.clone());
+        assert!(
+            copies
+                .answer(&key(1), Some(before), &value, |_| true)
+                .is_none()
+        );
+        let read = copies.read(&key(1), stored(1, value), &codec).unwrap();
+        let crate::Entry::Response(read) = &read.entry else {
+            panic!("not a response");
+        };
+        assert_eq!(read.body, written.body);
     }
 
     /// The table of keys decoded lately is made by the first decoding, not before: writes

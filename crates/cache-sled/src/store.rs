@@ -831,6 +831,11 @@ impl SledStore {
     /// The record under `key` decoded: the kept copy when the record is the one it came from
     /// (the record holds the metadata too, so one comparison covers both).
     fn read_decoded(&self, key: &CacheKey, codec: &EntryCodec) -> Result<DecodedEntry, StoreError> {
+        // Looked up first, to come into the caches while sled reads (`DecodedCopies::answer`).
+        let copy = self.copies.kept(key, codec);
+        if let Some(copy) = &copy {
+            copy.prefetch();
+        }
         let Some(record) = self.entries.get(record_key(key)).map_err(store_error)? else {
             return Ok(None);
         };
@@ -838,7 +843,7 @@ impl SledStore {
         // holding the body.
         let elsewhere = body_ref(&record).is_some();
         if !elsewhere {
-            if let Some(kept) = self.copies.get(key, &record, codec, |_| true) {
+            if let Some(kept) = self.copies.answer(key, copy, &record, |_| true) {
                 return Ok(Some(Ok(kept)));
             }
         }

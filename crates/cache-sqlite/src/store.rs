@@ -972,13 +972,18 @@ fn read_decoded(
     key: CacheKey,
     codec: &EntryCodec,
 ) -> Result<Result<DecodedEntry, Oversized>, rusqlite::Error> {
+    // Looked up first, to come into the caches while SQLite reads (`DecodedCopies::answer`).
+    let copy = copies.kept(&key, codec);
+    if let Some(copy) = &copy {
+        copy.prefetch();
+    }
     let mut stmt = conn.prepare_cached(QUICK_READ_ENTRY)?;
     let row = stmt
         .query_row([key.as_str()], |row| {
             let Some(value) = row.get_ref(5)?.as_blob_or_null()? else {
                 return Ok(Err(Oversized));
             };
-            if let Some(kept) = copies.get(&key, value, codec, |meta| same_meta(row, meta)) {
+            if let Some(kept) = copies.answer(&key, copy, value, |meta| same_meta(row, meta)) {
                 return Ok(Ok(Ok(kept)));
             }
             let meta = meta_after_key(row, key, 0)?;
