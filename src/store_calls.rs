@@ -219,6 +219,13 @@ impl StoreCalls {
         let created_at = match &opened {
             Opened::Whole(entry) => entry.meta.created_at,
             Opened::Body(file) => file.meta.created_at,
+            Opened::Unread { meta, len } => {
+                // It would not decode: deleted as an entry that does not.
+                let error = format!("its compressed body ({len} bytes) is over max_body_size");
+                tracing::warn!(key = %key, %error, "unreadable cache entry: deleting it");
+                self.forget_if_created(key, meta.created_at).await;
+                return None;
+            }
             _ => return None,
         };
         let decoded = match opened {

@@ -396,3 +396,66 @@ async fn an_event_stream_streams_through_and_is_not_stored() {
     }
     assert_eq!(handle.count().await.unwrap(), 0, "nothing stored");
 }
+
+/// An entry whose body was stored compressed under a larger `max_body_size` (by another
+/// client of the directory, or before the limit was lowered) and is over this client's
+/// limit even compressed is not read (whole, as compression must be read, it could never
+/// decode under the limit): it is deleted as unreadable and the request goes to the origin;
+/// the response then stored (as it streams, into a file) answers the next request.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_compressed_body_over_the_limit_is_left_unread_and_refetched() {
+    const SMALL_LIMIT: u64 = 4 * 1024;
+    let dir = tempfile::tempdir().unwrap();
+    let origin = Origin::start().await;
+    let path = format!("/pattern/{SIZE}");
+    let writer = CacheMiddleware::builder()
+        .store(FsStore::open(dir.path()).unwrap())
+        .max_body_size(4 << 20)
+        .compress_above(1024)
+        .build()
+        .unwrap()
+        .into_client(reqwest::Client::new());
+    let written = writer.get(origin.url(&path)).send().await.unwrap();
+    assert_eq!(written.bytes().await.unwrap().len(), SIZE);
+    let body_sizes: Vec<u64> = body_file_sizes(dir.path());
+    assert!(
+        matches!(body_sizes[..], [size] if size > SMALL_LIMIT && size < SIZE as u64 / 2),
+        "one body file, compressed, over the small limit: {body_sizes:?}"
+    );
+
+    let cache = CacheMiddleware::builder()
+        .store(FsStore::open(dir.path()).unwrap())
+        .max_body_size(SMALL_LIMIT)
+        .build()
+        .unwrap();
+    let s = Setup {
+        handle: cache.handle(),
+        client: cache.into_client(reqwest::Client::new()),
+        origin,
+        dir,
+    };
+    let (body, info) = fetch(&s, &path).await;
+    assert_eq!(body, pattern(0..SIZE));
+    assert!(!info.from_cache, "{info:?}");
+    assert_eq!(hits(&s, &path), 2, "the request went to the origin");
+    let (body, info) = fetch(&s, &path).await;
+    assert!(info.from_cache, "the refetched response answers: {info:?}");
+    assert_eq!(body, pattern(0..SIZE));
+    assert_eq!(hits(&s, &path), 2);
+}
+
+/// The sizes of the body files under `entries/` (every file but records, locks and
+/// temporaries).
+fn body_file_sizes(dir: &Path) -> Vec<u64> {
+    let mut sizes = Vec::new();
+    for shard in std::fs::read_dir(dir.join("entries")).unwrap() {
+        for file in std::fs::read_dir(shard.unwrap().path()).unwrap() {
+            let file = file.unwrap();
+            let name = file.file_name().to_string_lossy().into_owned();
+            if name != ".lock" && !name.starts_with(".tmp-") && !name.ends_with(".json") {
+                sizes.push(file.metadata().unwrap().len());
+            }
+        }
+    }
+    sizes
+}

@@ -93,6 +93,19 @@ pub async fn read_one(
             }
         }
         Some(Opened::Whole(entry)) => Some(read_whole(entry)),
+        // A compressed body over `READ_WHOLE_UP_TO`, which the store left unread.
+        Some(Opened::Unread { meta, len }) => {
+            if len <= READ_COMPRESSED_UP_TO {
+                store.get(key).await?.map(read_whole)
+            } else {
+                let readable = Err(compressed_not_checked());
+                Some(Scanned {
+                    bytes: len,
+                    readable,
+                    meta,
+                })
+            }
+        }
         // A kind of opening this build does not know: nothing it can vouch for, but its
         // metadata, read whole.
         Some(_) => store.get(key).await?.map(|entry| Scanned {
@@ -121,14 +134,19 @@ fn read_in_file(file: BodyFile, check: Result<HeadCheck, Unreadable>) -> Scanned
         bytes: ((file.before.len() + file.after.len()) as u64).saturating_add(file.len),
         readable: match check {
             Ok(HeadCheck::Readable) => Ok(()),
-            Ok(HeadCheck::NeedsBody) => Err(Unreadable::Invalid(format!(
-                "a compressed body over {} not checked",
-                crate::output::size(READ_COMPRESSED_UP_TO)
-            ))),
+            Ok(HeadCheck::NeedsBody) => Err(compressed_not_checked()),
             Err(unreadable) => Err(unreadable),
         },
         meta: file.meta,
     }
+}
+
+/// Why an entry whose compressed body is over [`READ_COMPRESSED_UP_TO`] is not vouched for.
+pub fn compressed_not_checked() -> Unreadable {
+    Unreadable::Invalid(format!(
+        "a compressed body over {} not checked",
+        crate::output::size(READ_COMPRESSED_UP_TO)
+    ))
 }
 
 /// The entries of a newer format met so far: any makes the command stop before it changes

@@ -27,7 +27,8 @@ pub trait BodyFiles: Send + Sync {
 
     /// The entry under `key`: whole when its stored body is at most `inline_up_to` bytes
     /// (as [`CacheStore::get`](crate::CacheStore::get) reads it), otherwise its body's file
-    /// opened, the rest in memory.
+    /// opened, the rest in memory; [`Opened::Unread`] for a body over `inline_up_to` that
+    /// reads only whole (stored compressed), which `get` reads.
     async fn open(&self, key: &CacheKey, inline_up_to: u64) -> Result<Option<Opened>, StoreError>;
 
     /// Renews the entry under `key` as a `304` does, without writing its value again (a body
@@ -86,6 +87,20 @@ pub enum Opened {
     Whole(StoredEntry),
     /// The entry with its body left in its file.
     Body(BodyFile),
+    /// An entry whose body is over `inline_up_to` bytes and reads only whole (it is stored
+    /// compressed, and compression does not stream), left unread: whoever asked for at
+    /// most `inline_up_to` bytes in memory does not get more. The middleware asks for its
+    /// `max_body_size`, which such a body can never decode under (a body is stored
+    /// compressed only when that makes it smaller, and the codec refuses to decompress
+    /// more than that size): read whole, a file of any size written there would have been
+    /// read into memory only to be refused.
+    /// [`CacheStore::get`](crate::CacheStore::get) reads it whole.
+    Unread {
+        /// Metadata.
+        meta: EntryMeta,
+        /// The stored (compressed) body's length.
+        len: u64,
+    },
 }
 
 /// An entry whose body is read from its file: its value is `before`, the file's `len`

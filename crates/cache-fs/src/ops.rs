@@ -158,12 +158,13 @@ pub(crate) fn open(
     Ok(None)
 }
 
-/// The entry of `record`, whose body is in the file `name`: left in its file when that is
-/// over `inline_up_to` bytes and not compressed, else read whole (a compressed body cannot be
-/// read in pieces; it was written whole, under the limit of its time). Decided by what is
-/// there, the file's own length and the envelope's flag, not by the record's `body_len` and
-/// `body_compressed`, which anyone may edit: a record claiming a small body read a large
-/// file whole into memory.
+/// The entry of `record`, whose body is in the file `name`: read whole when that is at most
+/// `inline_up_to` bytes; over it, left in its file when not compressed, and left unread when
+/// compressed ([`Opened::Unread`]: a compressed body cannot be read in pieces, and reading it
+/// whole would hold more than `inline_up_to` bytes). Decided by what is there, the file's
+/// own length and the envelope's flag, not by the record's `body_len` and `body_compressed`,
+/// which anyone may edit: a record claiming a small body read a large file whole into
+/// memory.
 fn open_body(
     layout: &Layout,
     key: &CacheKey,
@@ -179,9 +180,13 @@ fn open_body(
         return Ok(Opened::Whole(StoredEntry::new(record.meta(), value)));
     };
     let before = unhex(&record.value_head).unwrap_or_default();
-    if len <= inline_up_to || cache_core::codec::body_is_compressed(&before) {
+    if len <= inline_up_to {
         let value = assemble_with_head(&before, record, Some((file, len)))?;
         return Ok(Opened::Whole(StoredEntry::new(record.meta(), value)));
+    }
+    if cache_core::codec::body_is_compressed(&before) {
+        let meta = record.meta();
+        return Ok(Opened::Unread { meta, len });
     }
     let after = Bytes::from(unhex(&record.value_tail).unwrap_or_default());
     Ok(Opened::Body(BodyFile::new(

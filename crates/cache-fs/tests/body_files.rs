@@ -103,10 +103,11 @@ async fn renew_changes_only_the_write_it_names() {
 }
 
 /// A body stored compressed (LZ4, written whole under an earlier, larger `max_body_size`)
-/// cannot be read in pieces: `open` reads it whole whatever the limit, so lowering the
-/// limit leaves such entries servable (the middleware deleted them as unreadable).
+/// cannot be read in pieces: `open` reads it whole up to the limit and leaves it unread over
+/// it (it read it whole whatever its size, so a file of gigabytes flagged compressed went
+/// into memory, to be refused by the codec's own limit); `get` reads it whole.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_compressed_body_opens_whole_over_the_limit() {
+async fn a_compressed_body_opens_whole_up_to_the_limit_and_unread_over_it() {
     let dir = tempfile::tempdir().unwrap();
     let store = FsStore::open(dir.path()).unwrap();
     let codec = EntryCodec::new().compress_above(1);
@@ -118,6 +119,7 @@ async fn a_compressed_body_opens_whole_over_the_limit() {
     big.body = Bytes::from(block.repeat(10));
     let value = codec.encode(Some(&key()), &big).unwrap();
     assert!(cache_core::codec::body_is_compressed(&value));
+    let stored = value.len() as u64;
     assert!(
         value.len() > 2048 && value.len() < 10_000,
         "{}",
@@ -128,10 +130,19 @@ async fn a_compressed_body_opens_whole_over_the_limit() {
         .await
         .unwrap();
     let files = store.body_files().unwrap();
-    let Some(Opened::Whole(entry)) = files.open(&key(), 1024).await.unwrap() else {
-        panic!("a compressed body was handed as a file");
+    let Some(Opened::Whole(entry)) = files.open(&key(), stored).await.unwrap() else {
+        panic!("a compressed body within the limit was not read whole");
     };
     assert_eq!(codec.decode(Some(&key()), &entry.value).unwrap(), big);
+    match files.open(&key(), 1024).await.unwrap() {
+        Some(Opened::Unread { meta: read, len }) => {
+            assert_eq!(read.key, key());
+            assert!(len > 1024 && len < stored, "{len}");
+        }
+        other => panic!("over the limit: {:?}", other.map(|_| ())),
+    }
+    let whole = store.get(&key()).await.unwrap().expect("get reads it");
+    assert_eq!(codec.decode(Some(&key()), &whole.value).unwrap(), big);
 }
 
 #[tokio::test(flavor = "multi_thread")]

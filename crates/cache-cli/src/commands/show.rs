@@ -152,14 +152,18 @@ async fn read(
                     };
                     entry
                 }
-                Ok(None) => {
-                    let why = Unreadable::Invalid(format!(
-                        "a compressed body over {} not read",
-                        output::size(scan::READ_COMPRESSED_UP_TO)
-                    ));
-                    return Ok(Some(Err((file.meta, why))));
-                }
+                Ok(None) => return Ok(Some(Err((file.meta, scan::compressed_not_checked())))),
                 Err(why) => return Ok(Some(Err((file.meta, why)))),
+            }
+        }
+        // A compressed body over `scan`'s bound, which the store left unread.
+        Some(Opened::Unread { meta, len }) => {
+            if len > scan::READ_COMPRESSED_UP_TO {
+                return Ok(Some(Err((meta, scan::compressed_not_checked()))));
+            }
+            match read_whole().await? {
+                Some(entry) => entry,
+                None => return Ok(None),
             }
         }
         // A kind of opening this build does not know: read whole.

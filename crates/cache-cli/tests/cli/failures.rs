@@ -39,6 +39,16 @@ async fn tampered(path: &str, tamper: impl Fn(&[u8]) -> Vec<u8>) -> (TestStore, 
     (store, origin)
 }
 
+/// The entries `stats` counts in `store`, and the unreadable ones among them.
+async fn entries_and_unreadable(store: &TestStore) -> (u64, u64) {
+    let stats = run(&store.name, &["stats", "--json"], &Env::new())
+        .await
+        .expect(0)
+        .json();
+    let count = |field: &str| stats[field].as_u64().unwrap_or_else(|| panic!("{stats}"));
+    (count("entries"), count("unreadable"))
+}
+
 #[tokio::test]
 async fn a_newer_format_is_refused_and_nothing_changes() {
     let (store, origin) = tampered("/a", |value| {
@@ -92,14 +102,7 @@ async fn an_unreadable_entry_is_reported_and_kept() {
         .await
         .expect(5);
     assert!(failed.stderr.contains("unreadable"), "{}", failed.stderr);
-    let stats = run(&store.name, &["stats", "--json"], &env)
-        .await
-        .expect(0)
-        .json();
-    assert_eq!(
-        (stats["entries"].as_u64(), stats["unreadable"].as_u64()),
-        (Some(3), Some(1))
-    );
+    assert_eq!(entries_and_unreadable(&store).await, (3, 1));
     // Reading it deleted nothing (the middleware's read path would have).
     let again = run(&store.name, &["stats", "--json"], &env)
         .await
@@ -471,4 +474,58 @@ async fn reading_commands_leave_a_cache_directory_as_it_was() {
         before,
         "a reading command changed the directory"
     );
+}
+
+/// A body stored compressed over the size read whole to check an entry (1 MiB) is read
+/// whole anyway, up to its own bound (256 MiB), and vouched for: the store leaves such a
+/// body unread when asked for less (`Opened::Unread`), and the commands then read it with
+/// `get` (they took it for an opening they did not know: unreadable).
+#[tokio::test]
+async fn a_large_compressed_body_is_read_and_vouched_for() {
+    use reqwest_caching::cache_core::codec::EntryCodec;
+    use reqwest_caching::cache_core::{CachedRequest, CachedResponse, EntryMeta};
+
+    let store = TestStore::new(Kind::Fs);
+    let url = "https://example.com/large";
+    let request = CachedRequest::new(http::Method::GET, url, http::HeaderMap::new());
+    // Words of 8 bytes drawn from 256: LZ4 saves about half, leaving some MiB.
+    let words: Vec<[u8; 8]> = (0..256u64)
+        .map(|i| (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5555).to_le_bytes())
+        .collect();
+    let mix = |i: u64| {
+        let x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let x = (x ^ (x >> 29)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        (x ^ (x >> 32)) as usize % 256
+    };
+    let body: Vec<u8> = (0..400_000u64).flat_map(|i| words[mix(i)]).collect();
+    let response = CachedResponse::new(
+        http::StatusCode::OK,
+        http::Version::HTTP_11,
+        http::HeaderMap::new(),
+        Bytes::from(body),
+        url,
+        request,
+    );
+    let key_text = "00112233445566778899aabbccddeeff";
+    let key = key_text.parse().unwrap();
+    let value = EntryCodec::new()
+        .compress_above(1)
+        .encode(Some(&key), &response)
+        .unwrap();
+    assert!(reqwest_caching::cache_core::codec::body_is_compressed(
+        &value
+    ));
+    assert!(value.len() > 1 << 20, "{}", value.len());
+    let meta = EntryMeta::new(key, url, std::time::SystemTime::now(), None);
+    store
+        .open()
+        .await
+        .put(StoredEntry::new(meta, value))
+        .await
+        .unwrap();
+
+    assert_eq!(entries_and_unreadable(&store).await, (1, 0));
+    let shown = run(&store.name, &["show", "--key", key_text], &Env::new()).await;
+    let shown = shown.expect(0);
+    assert!(shown.stdout.contains("200"), "{}", shown.stdout);
 }
