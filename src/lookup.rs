@@ -122,14 +122,20 @@ static NO_RESPONSE: LazyLock<CachedResponse> = LazyLock::new(|| {
 /// The stored response for a request with this URL key and these headers, following a Vary
 /// index to the variant the headers select. A store failure is a miss, and so is a response
 /// an unsafe request invalidated while the store could not take it
-/// ([`UnfinishedInvalidations`](crate::unfinished_invalidations::UnfinishedInvalidations)).
-pub(crate) async fn find(live: &Live, url_key: &CacheKey, request: &HeaderMap) -> Lookup {
+/// ([`UnfinishedInvalidations`](crate::unfinished_invalidations::UnfinishedInvalidations));
+/// `url_group` gives the request URL's group, for an entry that carries none.
+pub(crate) async fn find(
+    live: &Live,
+    url_key: &CacheKey,
+    request: &HeaderMap,
+    url_group: impl FnOnce() -> CacheKey,
+) -> Lookup {
     let mut lookup = find_stored(live, url_key, request).await;
     let unfinished = &live.unfinished_invalidations;
     if lookup
         .found
         .as_ref()
-        .is_some_and(|found| unfinished.holds_back(found.meta()))
+        .is_some_and(|found| unfinished.holds_back(found.meta(), url_group))
     {
         lookup.found = None;
     }

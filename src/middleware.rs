@@ -235,7 +235,8 @@ impl CacheMiddleware {
             let (found, seen) = if mode.skips_lookup() {
                 (None, SeenIndex::Unknown)
             } else {
-                let Lookup { found, index } = find(live, &url_key, req.headers()).await;
+                let url_group = || settings.keys.url_group(req.url());
+                let Lookup { found, index } = find(live, &url_key, req.headers(), url_group).await;
                 (found, SeenIndex::Known(index))
             };
             if found.is_none() && req.method() == Method::HEAD && !mode.skips_lookup() {
@@ -243,7 +244,8 @@ impl CacheMiddleware {
                 let get_key = settings
                     .keys
                     .key(&Method::GET, req.url(), req.headers(), None);
-                if let Some(Decision::Serve(get)) = find(live, &get_key, req.headers())
+                let url_group = || settings.keys.url_group(req.url());
+                if let Some(Decision::Serve(get)) = find(live, &get_key, req.headers(), url_group)
                     .await
                     .found
                     .map(|get| decide(settings, mode, directives.as_ref(), Some(get), now))
@@ -409,7 +411,10 @@ impl CacheMiddleware {
     ) -> Option<Response> {
         let cache = &*self.cache;
         let now = cache.settings.clock.now();
-        let found = find(&cache.live, &url_key, req.headers()).await.found;
+        let url_group = || cache.settings.keys.url_group(req.url());
+        let found = find(&cache.live, &url_key, req.headers(), url_group)
+            .await
+            .found;
         let Decision::Serve(found) = decide(&cache.settings, mode, directives, found, now) else {
             return None;
         };

@@ -6,7 +6,8 @@
 //!
 //! Held in memory, per cache: another process sharing the store does not know (nor does this
 //! one know of an entry another process wrote before the failure with its clock ahead).
-//! Entries written before URL groups existed carry none, and are not held back.
+//! Entries written before URL groups existed carry none: they are held back by the group
+//! of the URL they were found for (they were found under its key).
 //!
 //! Kept by the stripes of [`url_changes`](crate::url_changes): each stripe's latest failure
 //! time answers most lookups without a lock (an entry newer than it is not held back), and
@@ -85,14 +86,21 @@ impl UnfinishedInvalidations {
     }
 
     /// True when the entry `meta` describes is held back: created no later than an
-    /// unfinished invalidation of its URL.
-    pub(crate) fn holds_back(&self, meta: &EntryMeta) -> bool {
+    /// unfinished invalidation of its URL. `url_group` gives the group of the URL it was
+    /// found for, asked only when something is held and the entry carries no group.
+    pub(crate) fn holds_back(
+        &self,
+        meta: &EntryMeta,
+        url_group: impl FnOnce() -> CacheKey,
+    ) -> bool {
         if !self.any.load(Ordering::Relaxed) {
             return false;
         }
-        let Some(group) = &meta.url_group else {
-            return false;
+        let group = match meta.url_group {
+            Some(group) => group,
+            None => url_group(),
         };
+        let group = &group;
         let stripe = stripe_of(group);
         let created = to_millis(meta.created_at);
         // Newer than every failure of the stripe: no lock.
@@ -118,6 +126,13 @@ mod tests {
 
     use super::*;
 
+    impl UnfinishedInvalidations {
+        /// [`UnfinishedInvalidations::holds_back`] of an entry that carries its group.
+        fn holds_back_grouped(&self, meta: &EntryMeta) -> bool {
+            self.holds_back(meta, || panic!("asked the URL's group of {meta:?}"))
+        }
+    }
+
     fn meta(group: u8, created: SystemTime) -> EntryMeta {
         EntryMeta::new(
             CacheKey::from_digest([group; 16]),
@@ -136,12 +151,12 @@ mod tests {
         let held = UnfinishedInvalidations::default();
         let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         let group = CacheKey::from_digest([1; 16]);
-        assert!(!held.holds_back(&meta(1, t)));
+        assert!(!held.holds_back_grouped(&meta(1, t)));
         held.note(group, t);
-        assert!(held.holds_back(&meta(1, t)));
-        assert!(held.holds_back(&meta(1, t - Duration::from_secs(5))));
-        assert!(!held.holds_back(&meta(1, t + Duration::from_millis(1))));
-        assert!(!held.holds_back(&meta(2, t)));
+        assert!(held.holds_back_grouped(&meta(1, t)));
+        assert!(held.holds_back_grouped(&meta(1, t - Duration::from_secs(5))));
+        assert!(!held.holds_back_grouped(&meta(1, t + Duration::from_millis(1))));
+        assert!(!held.holds_back_grouped(&meta(2, t)));
         let same_stripe = EntryMeta::new(CacheKey::from_digest([3; 16]), "https://e/", t, None)
             .with_url_group(Some(CacheKey::from_digest([
                 1, 1, 1, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9,
@@ -150,14 +165,14 @@ mod tests {
             stripe_of(same_stripe.url_group.as_ref().unwrap()),
             stripe_of(&group)
         );
-        assert!(!held.holds_back(&same_stripe));
+        assert!(!held.holds_back_grouped(&same_stripe));
         held.finished(&group, t - Duration::from_secs(1));
         assert!(
-            held.holds_back(&meta(1, t)),
+            held.holds_back_grouped(&meta(1, t)),
             "an earlier invalidation releases nothing"
         );
         held.finished(&group, t + Duration::from_secs(1));
-        assert!(!held.holds_back(&meta(1, t)));
+        assert!(!held.holds_back_grouped(&meta(1, t)));
     }
 
     /// Past [`HELD_GROUPS`] URLs, each stripe holds back every entry created up to its
@@ -178,13 +193,13 @@ mod tests {
         assert!(held.lock().is_empty());
         let in_held_stripe =
             EntryMeta::new(group(5), "https://e/", t, None).with_url_group(Some(group(5)));
-        assert!(held.holds_back(&in_held_stripe));
+        assert!(held.holds_back_grouped(&in_held_stripe));
         let newer = EntryMeta::new(group(5), "https://e/", t + Duration::from_secs(1), None)
             .with_url_group(Some(group(5)));
-        assert!(!held.holds_back(&newer));
+        assert!(!held.holds_back_grouped(&newer));
         let free = CacheKey::from_digest([0xff; 16]);
         assert!(held.latest[stripe_of(&free)].load(Ordering::SeqCst) < 0);
         let elsewhere = EntryMeta::new(free, "https://e/", t, None).with_url_group(Some(free));
-        assert!(!held.holds_back(&elsewhere));
+        assert!(!held.holds_back_grouped(&elsewhere));
     }
 }

@@ -306,6 +306,8 @@ async fn a_304_does_not_renew_over_an_entry_written_just_before_the_renewal() {
 struct FailingInvalidations {
     inner: Arc<dyn CacheStore>,
     failing: Arc<std::sync::atomic::AtomicBool>,
+    /// Stores entries without their URL group, as versions before URL groups did.
+    groupless: bool,
 }
 
 impl FailingInvalidations {
@@ -321,7 +323,10 @@ impl CacheStore for FailingInvalidations {
     async fn get(&self, key: &CacheKey) -> Result<Option<StoredEntry>, StoreError> {
         self.inner.get(key).await
     }
-    async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
+    async fn put(&self, mut entry: StoredEntry) -> Result<(), StoreError> {
+        if self.groupless {
+            entry.meta.url_group = None;
+        }
         self.inner.put(entry).await
     }
     async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {
@@ -347,16 +352,40 @@ impl CacheStore for FailingInvalidations {
 /// A harness over a memory store whose deletes and URL lookups fail while the returned
 /// switch is on, following `Cache-Control`.
 async fn failing_invalidations() -> (Harness, Arc<std::sync::atomic::AtomicBool>) {
+    failing_invalidations_storing(false).await
+}
+
+/// [`failing_invalidations`], the store keeping entries without their URL group when
+/// `groupless`.
+async fn failing_invalidations_storing(
+    groupless: bool,
+) -> (Harness, Arc<std::sync::atomic::AtomicBool>) {
     let failing = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let switch = Arc::clone(&failing);
     let wrap = |inner| {
         Arc::new(FailingInvalidations {
             inner,
             failing: switch,
+            groupless,
         }) as _
     };
     let harness = Harness::wrapping(Backend::Memory, wrap, |b| b.cache_control(true)).await;
     (harness, failing)
+}
+
+/// What a `GET` of `url` gets after its response was stored and served, then a `POST` to it
+/// while the store refused its invalidation.
+async fn get_after_a_failed_invalidation(
+    h: &Harness,
+    failing: &std::sync::atomic::AtomicBool,
+    url: &str,
+) -> reqwest_caching::CacheInfo {
+    assert!(send(h.client.get(url)).await.1.stored);
+    assert!(send(h.client.get(url)).await.1.from_cache);
+    failing.store(true, Ordering::SeqCst);
+    send(h.client.post(url).body("new")).await;
+    failing.store(false, Ordering::SeqCst);
+    send(h.client.get(url)).await.1
 }
 
 /// A `POST` whose invalidation the store did not take (its deletes failed) leaves the URL's
@@ -369,14 +398,9 @@ async fn failing_invalidations() -> (Harness, Arc<std::sync::atomic::AtomicBool>
 async fn a_response_an_unfinished_invalidation_left_is_not_served() {
     let (h, failing) = failing_invalidations().await;
     let url = h.origin.url("/item/changed");
-    assert!(send(h.client.get(&url)).await.1.stored);
-    assert!(send(h.client.get(&url)).await.1.from_cache);
-    failing.store(true, Ordering::SeqCst);
-    send(h.client.post(&url).body("new")).await;
-    failing.store(false, Ordering::SeqCst);
-    let after = send(h.client.get(&url)).await;
+    let after = get_after_a_failed_invalidation(&h, &failing, &url).await;
     assert!(
-        !after.1.from_cache,
+        !after.from_cache,
         "the response from before the POST was served"
     );
     assert_eq!(h.origin.hits("/item/changed"), 3, "two GETs and the POST");
@@ -395,6 +419,24 @@ async fn a_response_an_unfinished_invalidation_left_is_not_served() {
     h.clock.advance(Duration::from_secs(1));
     assert!(send(h.client.get(&url)).await.1.stored);
     assert!(send(h.client.get(&url)).await.1.from_cache);
+}
+
+/// An entry written before URL groups existed (it carries none) is held back as well, by
+/// the group of the URL it is found for: it was served again after the failed invalidation.
+#[tokio::test]
+async fn an_entry_without_a_url_group_is_held_back_too() {
+    let (h, failing) = failing_invalidations_storing(true).await;
+    let url = h.origin.url("/item/old-format");
+    let after = get_after_a_failed_invalidation(&h, &failing, &url).await;
+    assert!(
+        !after.from_cache,
+        "the group-less response from before the POST was served"
+    );
+    assert_eq!(
+        h.origin.hits("/item/old-format"),
+        3,
+        "two GETs and the POST"
+    );
 }
 
 /// A revalidation still out when an unsafe request's invalidation failed does not renew the
