@@ -28,7 +28,7 @@ use crate::{CacheKey, CacheStore, Decoded, EntryMeta, StoreError, StoredEntry, c
 
 mod gate;
 
-pub use gate::{ArmedGate, Gate};
+pub use gate::{ArmedGate, Gate, renew_while_a_write_settles};
 
 type Reopen =
     Box<dyn Fn() -> Pin<Box<dyn Future<Output = Arc<dyn CacheStore>> + Send>> + Send + Sync>;

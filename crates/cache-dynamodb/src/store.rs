@@ -18,7 +18,7 @@ use bytes::BytesMut;
 use cache_core::codec::EntryCodec;
 use cache_core::decoded_copies::{DEFAULT_DECODED_COPIES_BYTES, DecodedCopies};
 use cache_core::store::DecodedEntry;
-use cache_core::time::to_millis;
+use cache_core::time::{from_millis, to_millis};
 use cache_core::{CacheKey, CacheStore, CachedResponse, EntryMeta, StoreError, StoredEntry};
 use futures_core::stream::BoxStream;
 
@@ -63,6 +63,10 @@ const BATCH_RETRIES: u32 = 8;
 
 /// Chunk retention updates in flight at once (see `set_chunk_retention`).
 const CHUNK_UPDATES_AT_ONCE: usize = 16;
+
+/// Times chunks are given their entry's retention before their settling gives up following
+/// it (see `DynamoStore::retain_chunks_with_entry`): renewals that keep landing meanwhile.
+const SETTLE_ROUNDS: usize = 4;
 
 /// Builds a [`DynamoStore`].
 #[derive(Debug, Clone)]
@@ -188,6 +192,8 @@ impl DynamoStoreBuilder {
             copies: Arc::new(DecodedCopies::new(self.decoded_copies)),
             #[cfg(test)]
             settle_gate: Arc::default(),
+            #[cfg(test)]
+            chunks_gate: Arc::default(),
         };
         // A server error while the table is set up (DynamoDB Local answers `InternalFailure`
         // now and then under load; the service can too) is retried: every step is
@@ -247,6 +253,9 @@ pub struct DynamoStore {
     /// Tests: holds a write or renewal before its entry item's request (then run to its end).
     #[cfg(test)]
     settle_gate: Arc<cache_core::testing::Gate>,
+    /// Tests: holds a write or renewal before it sets its chunks' retention.
+    #[cfg(test)]
+    chunks_gate: Arc<cache_core::testing::Gate>,
 }
 
 impl DynamoStore {
@@ -602,19 +611,8 @@ impl DynamoStore {
             by_entry.entry((key, generation)).or_default().push(chunk);
         }
         for ((key, generation), chunks) in by_entry {
-            let entry = self
-                .client
-                .get_item()
-                .table_name(&self.table)
-                .set_key(Some(Self::key_attr(key.as_str())))
-                .consistent_read(true)
-                .projection_expression("#g")
-                .expression_attribute_names("#g", GENERATION)
-                .send()
-                .await
-                .map_err(store_error)?;
+            let entry = self.read_item_fields(&key, &[("#g", GENERATION)]).await?;
             let named = entry
-                .item
                 .as_ref()
                 .and_then(|item| item.get(GENERATION))
                 .and_then(|g| g.as_s().ok())
@@ -908,11 +906,12 @@ impl CacheStore for DynamoStore {
             };
             // A chunked value's chunks carry the TTL too: move it with the entry's, or
             // DynamoDB would delete them under an entry whose life was extended.
-            let chunks = output
-                .attributes
-                .map(|item| chunk_keys_of(&key, &item))
-                .unwrap_or_default();
-            store.settle_chunks(chunks, delete_at, Vec::new()).await?;
+            let item = output.attributes.unwrap_or_default();
+            let chunks = chunk_keys_of(&key, &item);
+            let generation = item.get(GENERATION);
+            store
+                .settle_chunks(&key, generation, chunks, delete_at, Vec::new())
+                .await?;
             Ok(true)
         })
         .await
@@ -1037,7 +1036,10 @@ impl DynamoStore {
                     // first attempt wrote, which is this write, made (and uses these
                     // chunks). Only a refusal leaves the chunks no one's.
                     if store.holds_this_write(&entry, generation.as_ref()).await? {
-                        store.settle_chunks(chunks, delete_at, Vec::new()).await?;
+                        let (key, generation) = (&entry.meta.key, generation.as_ref());
+                        store
+                            .settle_chunks(key, generation, chunks, delete_at, Vec::new())
+                            .await?;
                         return Ok(true);
                     }
                     if !chunks.is_empty() {
@@ -1054,13 +1056,36 @@ impl DynamoStore {
                 .attributes
                 .filter(|old| generation.is_none() || old.get(GENERATION) != generation.as_ref());
             let stale = replaced.map_or_else(Vec::new, |old| chunk_keys_of(&key, &old));
-            store.settle_chunks(chunks, delete_at, stale).await?;
+            store
+                .settle_chunks(&key, generation.as_ref(), chunks, delete_at, stale)
+                .await?;
             Ok(true)
         };
         match inline {
             true => finish.await,
             false => cache_core::to_end::run_to_end(finish).await,
         }
+    }
+
+    /// The item under `key`, read consistently, with only the attributes `fields` names
+    /// (each a placeholder and its attribute's name); `None` when there is none.
+    async fn read_item_fields(
+        &self,
+        key: &CacheKey,
+        fields: &[(&str, &str)],
+    ) -> Result<Option<Item>, StoreError> {
+        let placeholders: Vec<&str> = fields.iter().map(|(placeholder, _)| *placeholder).collect();
+        let mut read = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key_attr(key.as_str())))
+            .consistent_read(true)
+            .projection_expression(placeholders.join(", "));
+        for (placeholder, name) in fields {
+            read = read.expression_attribute_names(*placeholder, *name);
+        }
+        Ok(read.send().await.map_err(store_error)?.item)
     }
 
     /// Whether the entry item under `entry`'s key, read consistently, is the one this write
@@ -1071,20 +1096,8 @@ impl DynamoStore {
         entry: &StoredEntry,
         generation: Option<&AttributeValue>,
     ) -> Result<bool, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key_attr(entry.meta.key.as_str())))
-            .consistent_read(true)
-            .projection_expression("#c, #v, #g")
-            .expression_attribute_names("#c", CREATED)
-            .expression_attribute_names("#v", VALUE)
-            .expression_attribute_names("#g", GENERATION)
-            .send()
-            .await
-            .map_err(store_error)?;
-        let Some(stored) = output.item else {
+        let fields = [("#c", CREATED), ("#v", VALUE), ("#g", GENERATION)];
+        let Some(stored) = self.read_item_fields(&entry.meta.key, &fields).await? else {
             return Ok(false);
         };
         Ok(match generation {
@@ -1184,25 +1197,73 @@ impl DynamoStore {
         }
     }
 
-    /// Gives the `chunks` of an entry just written its retention (`delete_at`: they live as
-    /// long as it does), then deletes the `stale` chunks of the entry it replaced. Run to its
-    /// end with the entry's write or renewal ([`cache_core::to_end::run_to_end`]): a caller
-    /// that stopped waiting between them left the new chunks at their provisional hour (or
-    /// their old time), so the entry read as a miss once DynamoDB removed them.
+    /// Gives the `chunks` of the entry just written or renewed under `key` (of
+    /// `generation`) its retention (`delete_at`: they live as long as it does), then deletes
+    /// the `stale` chunks of the entry it replaced. Run to its end with the entry's write or
+    /// renewal ([`cache_core::to_end::run_to_end`]): a caller that stopped waiting between
+    /// them left the new chunks at their provisional hour (or their old time), so the entry
+    /// read as a miss once DynamoDB removed them.
     async fn settle_chunks(
         &self,
+        key: &CacheKey,
+        generation: Option<&AttributeValue>,
         chunks: Vec<String>,
         delete_at: Option<SystemTime>,
         stale: Vec<String>,
     ) -> Result<(), StoreError> {
-        if chunks.is_empty() && stale.is_empty() {
-            return Ok(());
+        if let (false, Some(generation)) = (chunks.is_empty(), generation) {
+            self.retain_chunks_with_entry(key, generation, chunks, delete_at)
+                .await?;
         }
-        self.set_chunk_retention(chunks, delete_at).await?;
         if !stale.is_empty() {
             self.delete_keys(stale).await?;
         }
         Ok(())
+    }
+
+    /// Gives `chunks` the retention `delete_at`, then reads their entry again (consistently)
+    /// and gives them the one it holds then, until the two agree ([`SETTLE_ROUNDS`] at
+    /// most): a renewal that settled the same chunks while these updates were on their way
+    /// (a write's, still settling) could be overwritten by them, and the chunks went with
+    /// the older time, before their entry (a miss from then on). The last updates of a chunk
+    /// are now those of whoever read the entry last. Stops when the entry is gone or of
+    /// another generation (its writer deletes these chunks).
+    async fn retain_chunks_with_entry(
+        &self,
+        key: &CacheKey,
+        generation: &AttributeValue,
+        chunks: Vec<String>,
+        mut delete_at: Option<SystemTime>,
+    ) -> Result<(), StoreError> {
+        for _ in 0..SETTLE_ROUNDS {
+            #[cfg(test)]
+            self.chunks_gate.pass().await;
+            self.set_chunk_retention(chunks.clone(), delete_at).await?;
+            let asked = match self.entry_retention(key, generation).await? {
+                Some(asked) if asked != delete_at.map(|t| to_millis(t) / 1000) => asked,
+                _ => return Ok(()),
+            };
+            delete_at = asked.map(|seconds| from_millis(seconds.saturating_mul(1000)));
+        }
+        Ok(())
+    }
+
+    /// The deletion time (Unix seconds; `None`: never) the entry under `key` holds, read
+    /// consistently, while it is of `generation`; `None` when it is gone or of another.
+    async fn entry_retention(
+        &self,
+        key: &CacheKey,
+        generation: &AttributeValue,
+    ) -> Result<Option<Option<i64>>, StoreError> {
+        let fields = [("#l", DELETE_AT), ("#g", GENERATION)];
+        let item = self.read_item_fields(key, &fields).await?;
+        let Some(item) = item.filter(|item| item.get(GENERATION) == Some(generation)) else {
+            return Ok(None);
+        };
+        let seconds = item
+            .get(DELETE_AT)
+            .and_then(|l| l.as_n().ok()?.parse().ok());
+        Ok(Some(seconds))
     }
 
     /// Gives chunks a new deletion time (`None`: kept for good). A chunk already gone is

@@ -33,6 +33,10 @@ const CHUNK_SIZE: usize = 4 * 1024 * 1024;
 /// monitor then removes, whatever the entry's own expiry would have been.
 const PROVISIONAL_CHUNK_RETENTION: Duration = Duration::from_secs(3600);
 
+/// Times chunks are given their entry's retention before their settling gives up following
+/// it (see `MongoStore::retain_chunks_with_entry`): renewals that keep landing meanwhile.
+const SETTLE_ROUNDS: usize = 4;
+
 /// Builds a [`MongoStore`].
 #[derive(Debug, Clone)]
 #[must_use]
@@ -127,6 +131,8 @@ impl MongoStoreBuilder {
             copies: Arc::new(DecodedCopies::new(self.decoded_copies)),
             #[cfg(test)]
             settle_gate: Arc::default(),
+            #[cfg(test)]
+            chunks_gate: Arc::default(),
         };
         store.create_indexes().await?;
         Ok(store)
@@ -151,6 +157,9 @@ pub struct MongoStore {
     /// end).
     #[cfg(test)]
     settle_gate: Arc<cache_core::testing::Gate>,
+    /// Tests: holds a write or renewal before it sets its chunks' retention.
+    #[cfg(test)]
+    chunks_gate: Arc<cache_core::testing::Gate>,
 }
 
 impl MongoStore {
@@ -426,16 +435,55 @@ impl MongoStore {
             return Ok(());
         }
         if let Some(generation) = &generation {
-            self.chunks
-                .update_many(
-                    doc! { "k": key.as_str(), "g": generation },
-                    doc! { "$set": { "d": optional_date(delete_at) } },
-                )
-                .await
-                .map_err(store_error)?;
+            self.retain_chunks_with_entry(&key, generation, delete_at)
+                .await?;
         }
         if let Some(old) = stale {
             self.delete_generation(&key, &old).await?;
+        }
+        Ok(())
+    }
+
+    /// Gives the chunks of `generation` the retention `delete_at`, then reads their entry
+    /// again and gives them the one it holds then, until the two agree ([`SETTLE_ROUNDS`] at
+    /// most): a renewal that settled the same chunks while this update was on its way (a
+    /// write's, still settling) could be overwritten by it, and the chunks went with the
+    /// older time, before their entry (a miss from then on). The last update of the chunks
+    /// is now that of whoever read the entry last. Stops when the entry is gone or of
+    /// another generation (its writer deletes these chunks).
+    async fn retain_chunks_with_entry(
+        &self,
+        key: &CacheKey,
+        generation: &str,
+        delete_at: Option<SystemTime>,
+    ) -> Result<(), StoreError> {
+        let mut delete_at = optional_date(delete_at);
+        for _ in 0..SETTLE_ROUNDS {
+            #[cfg(test)]
+            self.chunks_gate.pass().await;
+            self.chunks
+                .update_many(
+                    doc! { "k": key.as_str(), "g": generation },
+                    doc! { "$set": { "d": delete_at.clone() } },
+                )
+                .await
+                .map_err(store_error)?;
+            let entry = self
+                .entries
+                .find_one(doc! { "_id": key.as_str(), "g": generation })
+                .projection(doc! { "d": 1 })
+                .await
+                .map_err(store_error)?;
+            let asked = match entry.map(|entry| entry.get("d").cloned()) {
+                Some(Some(asked @ (Bson::DateTime(_) | Bson::Null))) => asked,
+                Some(None) => Bson::Null,
+                // Gone, of another generation, or a time that is none.
+                _ => return Ok(()),
+            };
+            if asked == delete_at {
+                return Ok(());
+            }
+            delete_at = asked;
         }
         Ok(())
     }

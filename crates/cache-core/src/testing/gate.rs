@@ -54,6 +54,11 @@ impl ArmedGate {
             .expect("the call reached the gate (it failed before?)");
     }
 
+    /// Lets the call held at the gate go on (its caller still waiting for it).
+    pub fn release(&self) {
+        self.0.release.notify_one();
+    }
+
     /// Cuts `caller` (the task awaiting the call, held at the gate) as a time limit would,
     /// then lets the call go on: what the store runs to its end goes on without it.
     ///
@@ -66,6 +71,41 @@ impl ArmedGate {
             caller.await.is_err_and(|stopped| stopped.is_cancelled()),
             "the caller was cut at the gate"
         );
-        self.0.release.notify_one();
+        self.release();
     }
+}
+
+/// For a store that gives a chunked value's chunks their retention after writing its entry
+/// (DynamoDB, MongoDB), with `chunks_gate` held there: writes a value of `len` bytes under
+/// [`key`](crate::testing::key)`(1)`, fresh for a day, and while the write's chunk updates
+/// wait at the gate, renews the entry for a week; returns once the write has ended, with
+/// the day's time. The chunks should then go with their entry, a week on.
+///
+/// # Panics
+///
+/// When the write or the renewal fails.
+pub async fn renew_while_a_write_settles<S>(
+    store: &S,
+    chunks_gate: &Gate,
+    len: usize,
+) -> std::time::SystemTime
+where
+    S: crate::CacheStore + Clone + 'static,
+{
+    use std::time::SystemTime;
+    let gate = chunks_gate.arm();
+    let day = SystemTime::now() + Duration::from_secs(24 * 3600);
+    let big = crate::testing::entry(1, bytes::Bytes::from(vec![5u8; len]), Some(day));
+    let putting = tokio::spawn({
+        let store = store.clone();
+        async move { store.put(big).await }
+    });
+    // The entry is written; its chunks' updates wait.
+    gate.reached().await;
+    let week = Some(SystemTime::now() + Duration::from_secs(7 * 24 * 3600));
+    let renewed = store.set_expiry(&crate::testing::key(1), week).await;
+    assert!(renewed.expect("renewed"), "the entry was there to renew");
+    gate.release();
+    putting.await.expect("the write's task").expect("written");
+    day
 }

@@ -102,3 +102,36 @@ async fn chunks_of_a_write_cut_after_its_entry_live_as_long_as_it() {
         "after the renewal (the entry's time was {day_at:?} before), the entry or its chunks did not take the new time: {times:?}"
     );
 }
+
+/// A renewal landing while the write that made the chunks is still settling them: the
+/// renewal gave the entry and the chunks a week, then the write's updates (sent before)
+/// gave the chunks its day, and they went six days before their entry (a miss from then
+/// on). A settling reads its entry again after its updates, and follows the entry's time.
+#[tokio::test(flavor = "multi_thread")]
+async fn chunks_settled_by_a_write_and_a_renewal_at_once_follow_the_entry() {
+    let store = DynamoStore::builder()
+        .table(test_support::unique_namespace("settle"))
+        .open_local(&test_support::shared_dynamo().endpoint(), "us-east-1")
+        .await
+        .expect("connect to DynamoDB Local");
+    let day_time =
+        cache_core::testing::renew_while_a_write_settles(&store, &store.chunks_gate, 1_000_000)
+            .await;
+    let times = deletion_times(&store).await;
+    let seconds = |at: &Option<String>| at.as_deref().and_then(|n| n.parse::<u64>().ok());
+    let entry_at = times
+        .iter()
+        .find(|(k, _)| !k.contains('#'))
+        .map(|(_, at)| at);
+    let renewed_to = entry_at.and_then(seconds).unwrap_or(0);
+    let day_seconds = day_time
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(renewed_to > day_seconds + 24 * 3600, "renewed: {times:?}");
+    assert_eq!(times.len(), 4, "the entry and its three chunks: {times:?}");
+    assert!(
+        times.iter().all(|(_, at)| Some(at) == entry_at),
+        "the chunks kept another deletion time than their entry's: {times:?}"
+    );
+}

@@ -92,3 +92,34 @@ async fn chunks_of_a_write_cut_after_its_entry_live_as_long_as_it() {
         "after the renewal (the entry's time was {day_at:?} before), the entry or its chunks did not take the new time: {times:?}"
     );
 }
+
+/// A renewal landing while the write that made the chunks is still settling them: the
+/// renewal gave the entry and the chunks a week, then the write's update (sent before)
+/// gave the chunks its day, and they went six days before their entry (a miss from then
+/// on). A settling reads its entry again after its update, and follows the entry's time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunks_settled_by_a_write_and_a_renewal_at_once_follow_the_entry() {
+    let collection = test_support::unique_namespace("settle").replace('-', "_");
+    let store = MongoStore::builder()
+        .collection(collection)
+        .open(&test_support::shared_mongo().uri())
+        .await
+        .expect("connect to the MongoDB-wire server");
+    let day_time =
+        cache_core::testing::renew_while_a_write_settles(&store, &store.chunks_gate, 9 << 20).await;
+    let (entry_at, chunks) = deletion_times(&store).await;
+    let renewed = match &entry_at {
+        Some(Bson::DateTime(at)) => at.timestamp_millis(),
+        other => panic!("the entry's deletion time: {other:?}"),
+    };
+    let day_millis = cache_core::time::to_millis(day_time);
+    assert!(
+        renewed > day_millis + 24 * 3600 * 1000,
+        "renewed: {entry_at:?}"
+    );
+    assert_eq!(chunks.len(), 3, "{chunks:?}");
+    assert!(
+        chunks.iter().all(|at| *at == entry_at),
+        "the chunks kept another deletion time than their entry's ({entry_at:?}): {chunks:?}"
+    );
+}
