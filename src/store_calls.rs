@@ -193,12 +193,9 @@ impl StoreCalls {
         match read {
             Ok(decoded) => Some(decoded),
             Err(undecodable) => {
-                if !self.is_read_only() {
-                    let error = &undecodable.error;
-                    tracing::warn!(key = %key, %error, "unreadable cache entry: deleting it");
-                    self.forget_if_created(key, undecodable.meta.created_at)
-                        .await;
-                }
+                let created_at = undecodable.meta.created_at;
+                self.forget_unreadable(key, &undecodable.error, created_at)
+                    .await;
                 None
             }
         }
@@ -221,9 +218,8 @@ impl StoreCalls {
             Opened::Body(file) => file.meta.created_at,
             Opened::Unread { meta, len } => {
                 // It would not decode: deleted as an entry that does not.
-                let error = format!("its compressed body ({len} bytes) is over max_body_size");
-                tracing::warn!(key = %key, %error, "unreadable cache entry: deleting it");
-                self.forget_if_created(key, meta.created_at).await;
+                let error = format!("compressed, {len} bytes stored, over max_body_size");
+                self.forget_unreadable(key, &error, meta.created_at).await;
                 return None;
             }
             _ => return None,
@@ -247,11 +243,26 @@ impl StoreCalls {
         match decoded {
             Ok(found) => Some(found),
             Err(error) => {
-                tracing::warn!(key = %key, %error, "unreadable cache entry: deleting it");
-                self.forget_if_created(key, created_at).await;
+                self.forget_unreadable(key, &error, created_at).await;
                 None
             }
         }
+    }
+
+    /// Deletes the entry under `key` this build cannot read (`error` says why) while it is
+    /// still the one created at `created_at`, with a warning; a read-only cache keeps it and
+    /// says nothing (it would say so on every read).
+    async fn forget_unreadable(
+        &self,
+        key: &CacheKey,
+        error: &(dyn std::fmt::Display + Sync),
+        created_at: SystemTime,
+    ) {
+        if self.is_read_only() {
+            return;
+        }
+        tracing::warn!(key = %key, %error, "unreadable cache entry: deleting it");
+        self.forget_if_created(key, created_at).await;
     }
 
     /// Starts writing a body over `max_body_size` as it streams, when the store keeps bodies

@@ -141,7 +141,8 @@ where
             None => return Ok(None),
             Some(Opened::Whole(entry)) => return put_whole(to, entry).await,
             Some(Opened::Body(body)) => return copy_body_file(destination, key, body).await,
-            // A kind of opening this version does not know: read whole below.
+            // A compressed body over `STREAMED_OVER` (left unread: it reads only whole), or
+            // a kind of opening this version does not know: read whole below.
             Some(_) => {}
         }
     }

@@ -93,7 +93,8 @@ pub async fn read_one(
             }
         }
         Some(Opened::Whole(entry)) => Some(read_whole(entry)),
-        // A compressed body over `READ_WHOLE_UP_TO`, which the store left unread.
+        // A compressed body over `READ_WHOLE_UP_TO`, which the store left unread (`len`: the
+        // whole value's).
         Some(Opened::Unread { meta, len }) => {
             if len <= READ_COMPRESSED_UP_TO {
                 store.get(key).await?.map(read_whole)

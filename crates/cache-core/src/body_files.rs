@@ -98,7 +98,8 @@ pub enum Opened {
     Unread {
         /// Metadata.
         meta: EntryMeta,
-        /// The stored (compressed) body's length.
+        /// The stored value's length (the compressed body and the bytes around it), as
+        /// [`CacheStore::get`](crate::CacheStore::get) would read it.
         len: u64,
     },
 }

@@ -159,14 +159,33 @@ impl DecodedCopies {
         value: &[u8],
         same_meta: impl FnOnce(&EntryMeta) -> bool,
     ) -> Option<Arc<Decoded>> {
-        let answer = kept?.answers(value, same_meta);
+        let kept = kept?;
+        let looked_up = Arc::clone(&kept.0.decoded);
+        let answer = kept.answers(value, same_meta);
         if answer.is_none() {
             // Decoding the new bytes replaces it only when it keeps a copy of them, which
             // it never does for a compressed value: kept, the stale copy would hold its bytes
             // and be compared on every read (and each read's touch keeps it from eviction).
-            self.forget(key);
+            self.forget_looked_up(key, &looked_up);
         }
         answer
+    }
+
+    /// Drops `kept`, the copy a store looked up before a read that cannot use it (the
+    /// value it found is of a size no copy is kept for): a copy of an earlier value, which
+    /// each such read's lookup would otherwise keep from eviction.
+    pub fn forget_unused(&self, key: &CacheKey, kept: Option<KeptCopy>) {
+        if let Some(kept) = kept {
+            self.forget_looked_up(key, &kept.0.decoded);
+        }
+    }
+
+    /// Drops the copy under `key` if it is still the one whose decoded form is `looked_up`:
+    /// a write landing since the lookup kept its own, which answers for the bytes it wrote.
+    fn forget_looked_up(&self, key: &CacheKey, looked_up: &Arc<Decoded>) {
+        if let Some(copies) = &self.copies {
+            copies.remove_if(key, |copy| Arc::ptr_eq(&copy.decoded, looked_up));
+        }
     }
 
     /// The copy kept for `key`, whatever value it was decoded from, for a store that reads
@@ -494,6 +513,10 @@ mod tests {
                 .answer(&key(1), Some(before), &value, |_| true)
                 .is_none()
         );
+        // The write's own copy stays: it answers for its bytes (dropped, the key went
+        // without a copy until its second decoding).
+        let kept = copies.get(&key(1), &value, &codec, |_| true);
+        assert!(kept.is_some(), "the written copy was dropped");
         let read = copies.read(&key(1), stored(1, value), &codec).unwrap();
         let crate::Entry::Response(read) = &read.entry else {
             panic!("not a response");

@@ -1211,14 +1211,17 @@ impl DynamoStore {
         delete_at: Option<SystemTime>,
         stale: Vec<String>,
     ) -> Result<(), StoreError> {
+        let mut retained = Ok(());
         if let (false, Some(generation)) = (chunks.is_empty(), generation) {
-            self.retain_chunks_with_entry(key, generation, chunks, delete_at)
-                .await?;
+            retained = self
+                .retain_chunks_with_entry(key, generation, chunks, delete_at)
+                .await;
         }
+        // Whatever became of the new chunks: the replaced entry's are no one's.
         if !stale.is_empty() {
             self.delete_keys(stale).await?;
         }
-        Ok(())
+        retained
     }
 
     /// Gives `chunks` the retention `delete_at`, then reads their entry again (consistently)
@@ -1249,7 +1252,8 @@ impl DynamoStore {
     }
 
     /// The deletion time (Unix seconds; `None`: never) the entry under `key` holds, read
-    /// consistently, while it is of `generation`; `None` when it is gone or of another.
+    /// consistently, while it is of `generation`; `None` when it is gone, of another, or
+    /// holds a time that is no number (followed, it would keep the chunks for good).
     async fn entry_retention(
         &self,
         key: &CacheKey,
@@ -1260,10 +1264,10 @@ impl DynamoStore {
         let Some(item) = item.filter(|item| item.get(GENERATION) == Some(generation)) else {
             return Ok(None);
         };
-        let seconds = item
-            .get(DELETE_AT)
-            .and_then(|l| l.as_n().ok()?.parse().ok());
-        Ok(Some(seconds))
+        Ok(match item.get(DELETE_AT) {
+            None => Some(None),
+            Some(at) => at.as_n().ok().and_then(|n| n.parse().ok()).map(Some),
+        })
     }
 
     /// Gives chunks a new deletion time (`None`: kept for good). A chunk already gone is

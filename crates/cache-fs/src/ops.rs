@@ -126,7 +126,8 @@ impl MissingBody {
 }
 
 /// The entry under `key`, with its body file opened instead of read when the body is over
-/// `inline_up_to` bytes and not compressed.
+/// `inline_up_to` bytes and not compressed, and left unread when it is over it compressed
+/// ([`Opened::Unread`]).
 pub(crate) fn open(
     layout: &Layout,
     key: &CacheKey,
@@ -185,8 +186,13 @@ fn open_body(
         return Ok(Opened::Whole(StoredEntry::new(record.meta(), value)));
     }
     if cache_core::codec::body_is_compressed(&before) {
-        let meta = record.meta();
-        return Ok(Opened::Unread { meta, len });
+        // The whole value's length: the tail's bytes are half its hex.
+        let around = before.len() + record.value_tail.len() / 2;
+        let len = len.saturating_add(around as u64);
+        return Ok(Opened::Unread {
+            meta: record.meta(),
+            len,
+        });
     }
     let after = Bytes::from(unhex(&record.value_tail).unwrap_or_default());
     Ok(Opened::Body(BodyFile::new(

@@ -13,7 +13,7 @@ use futures_core::stream::BoxStream;
 use futures_util::TryStreamExt;
 use mongodb::bson::{Bson, Document, RawBsonRef, RawDocument, RawDocumentBuf, doc};
 use mongodb::error::ErrorKind;
-use mongodb::options::{ClientOptions, IndexOptions};
+use mongodb::options::{ClientOptions, IndexOptions, ReadPreference, SelectionCriteria};
 use mongodb::{Client, Collection, IndexModel};
 
 use crate::documents::{Value, binary, date, meta_document, meta_of, optional_date, value_of};
@@ -434,14 +434,17 @@ impl MongoStore {
         if generation.is_none() && stale.is_none() {
             return Ok(());
         }
+        let mut retained = Ok(());
         if let Some(generation) = &generation {
-            self.retain_chunks_with_entry(&key, generation, delete_at)
-                .await?;
+            retained = self
+                .retain_chunks_with_entry(&key, generation, delete_at)
+                .await;
         }
+        // Whatever became of the new chunks: the replaced entry's are no one's.
         if let Some(old) = stale {
             self.delete_generation(&key, &old).await?;
         }
-        Ok(())
+        retained
     }
 
     /// Gives the chunks of `generation` the retention `delete_at`, then reads their entry
@@ -468,10 +471,12 @@ impl MongoStore {
                 )
                 .await
                 .map_err(store_error)?;
+            // From the primary: a secondary behind it could show the entry before a renewal.
             let entry = self
                 .entries
                 .find_one(doc! { "_id": key.as_str(), "g": generation })
                 .projection(doc! { "d": 1 })
+                .selection_criteria(SelectionCriteria::ReadPreference(ReadPreference::Primary))
                 .await
                 .map_err(store_error)?;
             let asked = match entry.map(|entry| entry.get("d").cloned()) {

@@ -842,10 +842,10 @@ impl SledStore {
         // A large value's entry gets no copy: the copy would weigh its record alone, while
         // holding the body.
         let elsewhere = body_ref(&record).is_some();
-        if !elsewhere {
-            if let Some(kept) = self.copies.answer(key, copy, &record, |_| true) {
-                return Ok(Some(Ok(kept)));
-            }
+        if elsewhere {
+            self.copies.forget_unused(key, copy);
+        } else if let Some(kept) = self.copies.answer(key, copy, &record, |_| true) {
+            return Ok(Some(Ok(kept)));
         }
         let Some((entry, whole)) = self.readable(key, record)? else {
             return Ok(None);

@@ -981,6 +981,7 @@ fn read_decoded(
     let row = stmt
         .query_row([key.as_str()], |row| {
             let Some(value) = row.get_ref(5)?.as_blob_or_null()? else {
+                copies.forget_unused(&key, copy);
                 return Ok(Err(Oversized));
             };
             if let Some(kept) = copies.answer(&key, copy, value, |meta| same_meta(row, meta)) {
