@@ -1609,6 +1609,39 @@ mod tests {
         entry
     }
 
+    /// A copy of an entry's small value, left when a write with its response replaced it by
+    /// a value kept in `bodies` (which gets none), goes at the next read: looked up before
+    /// each read, it was kept from eviction without ever answering again.
+    #[tokio::test]
+    async fn a_copy_of_a_value_replaced_by_one_kept_apart_goes_at_the_next_read() {
+        let store = store();
+        let codec = EntryCodec::new();
+        let write = |response: &cache_core::CachedResponse, created: u64| {
+            let mut written = entry(1, created, Some(created + 100), 9);
+            written.value = cache_core::encode(response).unwrap();
+            (written, response.clone())
+        };
+        let small = cache_core::testing::sample_response();
+        let (written, response) = write(&small, 1);
+        store.put_decoded(written, response).await.unwrap();
+        assert!(store.decoded_copies_bytes() > 0, "the small value's copy");
+        let mut large = small;
+        large.body = Bytes::from(vec![b'x'; ELSEWHERE_FROM * 2]);
+        let (written, response) = write(&large, 2);
+        store.put_decoded(written, response).await.unwrap();
+        let read = store.get_decoded_now(&key(1), &codec).unwrap().unwrap();
+        let decoded = read.expect("found").expect("decodes");
+        let cache_core::Entry::Response(found) = &decoded.entry else {
+            panic!("a response");
+        };
+        assert_eq!(found.body, large.body);
+        assert_eq!(
+            store.decoded_copies_bytes(),
+            0,
+            "the small value's copy stayed"
+        );
+    }
+
     /// A value of at least `ELSEWHERE_FROM` bytes is kept in `bodies`, its record pointing
     /// there; every way a record goes or changes takes its body along, or keeps it when it
     /// still points there; counts and reads see the whole value; no decoded copy holds one.
