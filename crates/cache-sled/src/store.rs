@@ -837,6 +837,8 @@ impl SledStore {
             copy.prefetch();
         }
         let Some(record) = self.entries.get(record_key(key)).map_err(store_error)? else {
+            // Deleted elsewhere (another program): so is its copy's use.
+            self.copies.forget_unused(key, copy);
             return Ok(None);
         };
         // A large value's entry gets no copy: the copy would weigh its record alone, while
@@ -1607,6 +1609,23 @@ mod tests {
         let mut entry = entry(n, created, Some(created + 100), 9);
         entry.value = Bytes::from(vec![n; len]);
         entry
+    }
+
+    /// A record removed from outside the store (another program) takes its copy at the next
+    /// read, which finds none: looked up before each read, the copy was kept from eviction
+    /// without ever answering again.
+    #[tokio::test]
+    async fn a_record_removed_elsewhere_takes_its_copy_at_the_next_read() {
+        let store = store();
+        let response = cache_core::testing::sample_response();
+        let mut written = entry(1, 1, Some(101), 9);
+        written.value = cache_core::encode(&response).unwrap();
+        store.put_decoded(written, response).await.unwrap();
+        assert!(store.decoded_copies_bytes() > 0, "the write's copy");
+        store.entries.remove(record_key(&key(1))).unwrap();
+        let read = store.get_decoded_now(&key(1), &EntryCodec::new());
+        assert!(read.unwrap().unwrap().is_none());
+        assert_eq!(store.decoded_copies_bytes(), 0, "the copy stayed");
     }
 
     /// A copy of an entry's small value, left when a write with its response replaced it by

@@ -973,13 +973,14 @@ fn read_decoded(
     codec: &EntryCodec,
 ) -> Result<Result<DecodedEntry, Oversized>, rusqlite::Error> {
     // Looked up first, to come into the caches while SQLite reads (`DecodedCopies::answer`).
-    let copy = copies.kept(&key, codec);
+    let mut copy = copies.kept(&key, codec);
     if let Some(copy) = &copy {
         copy.prefetch();
     }
     let mut stmt = conn.prepare_cached(QUICK_READ_ENTRY)?;
     let row = stmt
         .query_row([key.as_str()], |row| {
+            let copy = copy.take();
             let Some(value) = row.get_ref(5)?.as_blob_or_null()? else {
                 copies.forget_unused(&key, copy);
                 return Ok(Err(Oversized));
@@ -996,7 +997,11 @@ fn read_decoded(
         .optional();
     let row = passing_over_foreign(row, &key)?;
     Ok(match row {
-        None => Ok(None),
+        None => {
+            // Deleted elsewhere (another process, another program): so is its copy's use.
+            copies.forget_unused(&key, copy);
+            Ok(None)
+        }
         Some(Err(Oversized)) => Err(Oversized),
         Some(Ok(Ok(kept))) => Ok(Some(Ok(kept))),
         Some(Ok(Err(entry))) => {
@@ -1452,6 +1457,35 @@ mod tests {
             0,
             "the snapshot before the commit ended"
         );
+    }
+
+    /// A row deleted from outside the store (another process, another program) takes its
+    /// copy at the next read, which finds none: looked up before each read, the copy was
+    /// kept from eviction without ever answering again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_row_deleted_elsewhere_takes_its_copy_at_the_next_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sqlite");
+        let store = store_at(&path, Duration::ZERO);
+        let codec = EntryCodec::new();
+        let response = cache_core::testing::sample_response();
+        let value = codec.encode(Some(&key(1)), &response).unwrap();
+        store
+            .put_decoded(entry(1, value, None), response)
+            .await
+            .unwrap();
+        assert!(store.inner.copies.weight() > 0, "the write's copy");
+        let other = rusqlite::Connection::open(&path).unwrap();
+        let sql = concat!("DELETE FROM ", table_name!());
+        assert_eq!(other.execute(sql, []).unwrap(), 1);
+        assert!(
+            store
+                .get_decoded_now(&key(1), &codec)
+                .unwrap()
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(store.inner.copies.weight(), 0, "the copy stayed");
     }
 
     /// A response written with `put_decoded` is the entry's decoded copy from the write on:
