@@ -171,9 +171,10 @@ impl DecodedCopies {
         answer
     }
 
-    /// Drops `kept`, the copy a store looked up before a read that cannot use it (the
-    /// value it found is of a size no copy is kept for): a copy of an earlier value, which
-    /// each such read's lookup would otherwise keep from eviction.
+    /// Drops `kept`, the copy a store looked up before a read that cannot use it (it found
+    /// no entry, or a value of a size no copy is kept for): a copy of an earlier value, which
+    /// each such read's lookup would otherwise keep from eviction. Only while it is still
+    /// the copy under `key` (a write since then keeps its own).
     pub fn forget_unused(&self, key: &CacheKey, kept: Option<KeptCopy>) {
         if let Some(kept) = kept {
             self.forget_looked_up(key, &kept.0.decoded);

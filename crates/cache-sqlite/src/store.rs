@@ -980,8 +980,11 @@ fn read_decoded(
     let mut stmt = conn.prepare_cached(QUICK_READ_ENTRY)?;
     let row = stmt
         .query_row([key.as_str()], |row| {
+            // Taken once the value reads as one: a row passed over as foreign (a value that
+            // is no blob) leaves it to be dropped below, as for no row.
+            let value = row.get_ref(5)?.as_blob_or_null()?;
             let copy = copy.take();
-            let Some(value) = row.get_ref(5)?.as_blob_or_null()? else {
+            let Some(value) = value else {
                 copies.forget_unused(&key, copy);
                 return Ok(Err(Oversized));
             };
@@ -998,7 +1001,8 @@ fn read_decoded(
     let row = passing_over_foreign(row, &key)?;
     Ok(match row {
         None => {
-            // Deleted elsewhere (another process, another program): so is its copy's use.
+            // Deleted elsewhere (another process, another program), or foreign: so is its
+            // copy's use.
             copies.forget_unused(&key, copy);
             Ok(None)
         }
@@ -1459,33 +1463,33 @@ mod tests {
         );
     }
 
-    /// A row deleted from outside the store (another process, another program) takes its
-    /// copy at the next read, which finds none: looked up before each read, the copy was
-    /// kept from eviction without ever answering again.
+    /// A row deleted from outside the store (another process, another program), or given a
+    /// value that is no blob (a foreign row, passed over), takes its copy at the next read,
+    /// which finds none: looked up before each read, the copy was kept from eviction without
+    /// ever answering again.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_row_deleted_elsewhere_takes_its_copy_at_the_next_read() {
+    async fn a_row_gone_elsewhere_takes_its_copy_at_the_next_read() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.sqlite");
         let store = store_at(&path, Duration::ZERO);
         let codec = EntryCodec::new();
-        let response = cache_core::testing::sample_response();
-        let value = codec.encode(Some(&key(1)), &response).unwrap();
-        store
-            .put_decoded(entry(1, value, None), response)
-            .await
-            .unwrap();
-        assert!(store.inner.copies.weight() > 0, "the write's copy");
         let other = rusqlite::Connection::open(&path).unwrap();
-        let sql = concat!("DELETE FROM ", table_name!());
-        assert_eq!(other.execute(sql, []).unwrap(), 1);
-        assert!(
+        for change in [
+            concat!("DELETE FROM ", table_name!()),
+            concat!("UPDATE ", table_name!(), " SET value = 'no blob'"),
+        ] {
+            let response = cache_core::testing::sample_response();
+            let value = codec.encode(Some(&key(1)), &response).unwrap();
             store
-                .get_decoded_now(&key(1), &codec)
-                .unwrap()
-                .unwrap()
-                .is_none()
-        );
-        assert_eq!(store.inner.copies.weight(), 0, "the copy stayed");
+                .put_decoded(entry(1, value, None), response)
+                .await
+                .unwrap();
+            assert!(store.inner.copies.weight() > 0, "the write's copy");
+            assert_eq!(other.execute(change, []).unwrap(), 1);
+            let read = store.get_decoded_now(&key(1), &codec).unwrap().unwrap();
+            assert!(read.is_none(), "{change}");
+            assert_eq!(store.inner.copies.weight(), 0, "the copy stayed: {change}");
+        }
     }
 
     /// A response written with `put_decoded` is the entry's decoded copy from the write on:
