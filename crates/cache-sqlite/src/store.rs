@@ -1108,11 +1108,16 @@ impl CacheStore for SqliteStore {
     /// Written as [`CacheStore::put`], then the writer's response is kept as the entry's
     /// decoded copy (when copies are kept): its first read decodes nothing. The copy answers
     /// only for the very bytes and times written, so another writer's later write shows.
+    /// None for a value over [`QUICK_MAX_VALUE`]: it is read on the writer, without copies.
     async fn put_decoded(
         &self,
         entry: StoredEntry,
         response: CachedResponse,
     ) -> Result<(), StoreError> {
+        if entry.value.len() > QUICK_MAX_VALUE as usize {
+            self.inner.copies.forget(&entry.meta.key);
+            return self.put(entry).await;
+        }
         let written = entry.clone();
         self.put(entry).await?;
         self.inner.copies.keep_written(&written, response);
@@ -1490,6 +1495,29 @@ mod tests {
             assert!(read.is_none(), "{change}");
             assert_eq!(store.inner.copies.weight(), 0, "the copy stayed: {change}");
         }
+    }
+
+    /// A value over the quick read gets no copy at its write: such values are read on the
+    /// writer, without copies, and its copy (weighing the whole value) never answered.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_value_over_the_quick_read_gets_no_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_at(&dir.path().join("s.sqlite"), FOREVER);
+        let codec = EntryCodec::new();
+        let mut response = cache_core::testing::sample_response();
+        response.body = Bytes::from(vec![7u8; QUICK_MAX_VALUE as usize + 1]);
+        let value = codec.encode(Some(&key(1)), &response).unwrap();
+        store
+            .put_decoded(entry(1, value, None), response.clone())
+            .await
+            .unwrap();
+        assert_eq!(store.inner.copies.weight(), 0, "a copy was kept");
+        let read = store.get_decoded(&key(1), &codec).await.unwrap();
+        let decoded = read.expect("found").expect("decodes");
+        let cache_core::Entry::Response(found) = &decoded.entry else {
+            panic!("a response");
+        };
+        assert_eq!(found.body, response.body);
     }
 
     /// A response written with `put_decoded` is the entry's decoded copy from the write on:
