@@ -1108,7 +1108,7 @@ impl CacheStore for SqliteStore {
     /// Written as [`CacheStore::put`], then the writer's response is kept as the entry's
     /// decoded copy (when copies are kept): its first read decodes nothing. The copy answers
     /// only for the very bytes and times written, so another writer's later write shows.
-    /// None for a value over [`QUICK_MAX_VALUE`]: it is read on the writer, without copies.
+    /// None for a value over the quick read (128 KiB): it is read on the writer, without copies.
     async fn put_decoded(
         &self,
         entry: StoredEntry,
