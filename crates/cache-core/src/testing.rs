@@ -26,9 +26,14 @@ use crate::store::get_entry;
 use crate::time::truncate_to_millis;
 use crate::{CacheKey, CacheStore, Decoded, EntryMeta, StoreError, StoredEntry, codec};
 
+mod chunk_retention;
 mod gate;
 
-pub use gate::{ArmedGate, Gate, renew_while_a_write_settles};
+pub use chunk_retention::{
+    Retention, chunks_follow_a_renewal_landing_as_a_write_settles,
+    chunks_follow_cut_writes_and_renewals,
+};
+pub use gate::{ArmedGate, Gate};
 
 type Reopen =
     Box<dyn Fn() -> Pin<Box<dyn Future<Output = Arc<dyn CacheStore>> + Send>> + Send + Sync>;

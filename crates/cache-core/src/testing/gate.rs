@@ -74,38 +74,3 @@ impl ArmedGate {
         self.release();
     }
 }
-
-/// For a store that gives a chunked value's chunks their retention after writing its entry
-/// (DynamoDB, MongoDB), with `chunks_gate` held there: writes a value of `len` bytes under
-/// [`key`](crate::testing::key)`(1)`, fresh for a day, and while the write's chunk updates
-/// wait at the gate, renews the entry for a week; returns once the write has ended, with
-/// the day's time. The chunks should then go with their entry, a week on.
-///
-/// # Panics
-///
-/// When the write or the renewal fails.
-pub async fn renew_while_a_write_settles<S>(
-    store: &S,
-    chunks_gate: &Gate,
-    len: usize,
-) -> std::time::SystemTime
-where
-    S: crate::CacheStore + Clone + 'static,
-{
-    use std::time::SystemTime;
-    let gate = chunks_gate.arm();
-    let day = SystemTime::now() + Duration::from_secs(24 * 3600);
-    let big = crate::testing::entry(1, bytes::Bytes::from(vec![5u8; len]), Some(day));
-    let putting = tokio::spawn({
-        let store = store.clone();
-        async move { store.put(big).await }
-    });
-    // The entry is written; its chunks' updates wait.
-    gate.reached().await;
-    let week = Some(SystemTime::now() + Duration::from_secs(7 * 24 * 3600));
-    let renewed = store.set_expiry(&crate::testing::key(1), week).await;
-    assert!(renewed.expect("renewed"), "the entry was there to renew");
-    gate.release();
-    putting.await.expect("the write's task").expect("written");
-    day
-}
