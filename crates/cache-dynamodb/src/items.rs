@@ -44,6 +44,16 @@ pub(crate) fn n(number: i64) -> AttributeValue {
     AttributeValue::N(number.to_string())
 }
 
+/// `time` in the unit of the `DELETE_AT` attribute (DynamoDB's TTL): whole Unix seconds.
+pub(crate) fn ttl_seconds(time: SystemTime) -> i64 {
+    to_millis(time) / 1000
+}
+
+/// A `DELETE_AT` value back as a time.
+pub(crate) fn from_ttl_seconds(seconds: i64) -> SystemTime {
+    cache_core::time::from_millis(seconds.saturating_mul(1000))
+}
+
 pub(crate) fn b(bytes: &[u8]) -> AttributeValue {
     AttributeValue::B(Blob::new(bytes))
 }
@@ -63,7 +73,7 @@ pub(crate) fn entry_item(meta: &EntryMeta, delete_at: Option<SystemTime>) -> Ite
         item.insert(EXPIRES.into(), n(to_millis(expires)));
     }
     if let Some(delete_at) = delete_at {
-        item.insert(DELETE_AT.into(), n(to_millis(delete_at) / 1000));
+        item.insert(DELETE_AT.into(), n(ttl_seconds(delete_at)));
     }
     if let Some(group) = &meta.url_group {
         item.insert(URL_GROUP.into(), s(group.as_str()));
@@ -85,7 +95,7 @@ pub(crate) fn chunk_item(key: &str, part: &[u8], delete_at: Option<SystemTime>) 
     item.insert(KIND.into(), s(KIND_CHUNK));
     item.insert(VALUE.into(), b(part));
     if let Some(delete_at) = delete_at {
-        item.insert(DELETE_AT.into(), n(to_millis(delete_at) / 1000));
+        item.insert(DELETE_AT.into(), n(ttl_seconds(delete_at)));
     }
     item
 }
@@ -134,7 +144,7 @@ pub(crate) fn chunk_kept_for_good(item: &Item) -> Option<&str> {
 
 /// True when the item's retention has passed (DynamoDB's TTL deletion is lazy).
 pub(crate) fn is_past_retention(item: &Item, now: SystemTime) -> bool {
-    get_n(item, DELETE_AT).is_some_and(|l| l <= to_millis(now) / 1000)
+    get_n(item, DELETE_AT).is_some_and(|l| l <= ttl_seconds(now))
 }
 
 /// An inline value, or the chunk generation and count of a chunked one.

@@ -18,7 +18,7 @@ use bytes::BytesMut;
 use cache_core::codec::EntryCodec;
 use cache_core::decoded_copies::{DEFAULT_DECODED_COPIES_BYTES, DecodedCopies};
 use cache_core::store::DecodedEntry;
-use cache_core::time::{from_millis, to_millis};
+use cache_core::time::to_millis;
 use cache_core::{CacheKey, CacheStore, CachedResponse, EntryMeta, StoreError, StoredEntry};
 use futures_core::stream::BoxStream;
 
@@ -874,7 +874,7 @@ impl CacheStore for DynamoStore {
         match self.delete_at(expires_at) {
             Some(t) => {
                 set.push("#l = :l");
-                update = update.expression_attribute_values(":l", items::n(to_millis(t) / 1000));
+                update = update.expression_attribute_values(":l", items::n(items::ttl_seconds(t)));
             }
             None => remove.push("#l"),
         }
@@ -961,7 +961,7 @@ impl DynamoStore {
         key: &CacheKey,
         now: SystemTime,
     ) -> Result<bool, StoreError> {
-        let now_secs = items::n(to_millis(now) / 1000);
+        let now_secs = items::n(items::ttl_seconds(now));
         self.delete_on(key, "#a <= :v", DELETE_AT, Some(now_secs))
             .await
     }
@@ -1243,10 +1243,10 @@ impl DynamoStore {
             self.chunks_gate.pass().await;
             self.set_chunk_retention(chunks.clone(), delete_at).await?;
             let asked = match self.entry_retention(key, generation).await? {
-                Some(asked) if asked != delete_at.map(|t| to_millis(t) / 1000) => asked,
+                Some(asked) if asked != delete_at.map(items::ttl_seconds) => asked,
                 _ => return Ok(()),
             };
-            delete_at = asked.map(|seconds| from_millis(seconds.saturating_mul(1000)));
+            delete_at = asked.map(items::from_ttl_seconds);
         }
         Ok(())
     }
@@ -1292,7 +1292,7 @@ impl DynamoStore {
             let update = match delete_at {
                 Some(t) => update
                     .update_expression("SET #l = :l")
-                    .expression_attribute_values(":l", items::n(to_millis(t) / 1000)),
+                    .expression_attribute_values(":l", items::n(items::ttl_seconds(t))),
                 None => update.update_expression("REMOVE #l"),
             };
             update.send()

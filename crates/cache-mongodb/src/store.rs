@@ -431,9 +431,6 @@ impl MongoStore {
         delete_at: Option<SystemTime>,
         stale: Option<String>,
     ) -> Result<(), StoreError> {
-        if generation.is_none() && stale.is_none() {
-            return Ok(());
-        }
         let mut retained = Ok(());
         if let Some(generation) = &generation {
             retained = self
