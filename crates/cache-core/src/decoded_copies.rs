@@ -171,6 +171,19 @@ impl DecodedCopies {
         answer
     }
 
+    /// [`kept`](Self::kept), its decoded entry read ahead ([`KeptCopy::prefetch`]): for a
+    /// store that looks its copy up before its own read, so that the copy's lines come into
+    /// the processor's caches while the store reads; what the read finds then goes to
+    /// [`answer`](Self::answer).
+    #[must_use]
+    pub fn kept_prefetched(&self, key: &CacheKey, codec: &EntryCodec) -> Option<KeptCopy> {
+        let kept = self.kept(key, codec);
+        if let Some(kept) = &kept {
+            kept.prefetch();
+        }
+        kept
+    }
+
     /// Drops `kept`, the copy a store looked up before a read that cannot use it (it found
     /// no entry, or a value of a size no copy is kept for): a copy of an earlier value, which
     /// each such read's lookup would otherwise keep from eviction. Only while it is still

@@ -831,11 +831,7 @@ impl SledStore {
     /// The record under `key` decoded: the kept copy when the record is the one it came from
     /// (the record holds the metadata too, so one comparison covers both).
     fn read_decoded(&self, key: &CacheKey, codec: &EntryCodec) -> Result<DecodedEntry, StoreError> {
-        // Looked up first, to come into the caches while sled reads (`DecodedCopies::answer`).
-        let copy = self.copies.kept(key, codec);
-        if let Some(copy) = &copy {
-            copy.prefetch();
-        }
+        let copy = self.copies.kept_prefetched(key, codec);
         let Some(record) = self.entries.get(record_key(key)).map_err(store_error)? else {
             // Deleted elsewhere (another program): so is its copy's use.
             self.copies.forget_unused(key, copy);

@@ -972,11 +972,7 @@ fn read_decoded(
     key: CacheKey,
     codec: &EntryCodec,
 ) -> Result<Result<DecodedEntry, Oversized>, rusqlite::Error> {
-    // Looked up first, to come into the caches while SQLite reads (`DecodedCopies::answer`).
-    let mut copy = copies.kept(&key, codec);
-    if let Some(copy) = &copy {
-        copy.prefetch();
-    }
+    let mut copy = copies.kept_prefetched(&key, codec);
     let mut stmt = conn.prepare_cached(QUICK_READ_ENTRY)?;
     let row = stmt
         .query_row([key.as_str()], |row| {
