@@ -23,6 +23,12 @@ pub(crate) fn is_unsafe(method: &Method) -> bool {
     )
 }
 
+/// True when an answer of `status` to a request of `method` invalidates its URL: a
+/// successful (2xx/3xx) unsafe request (see [`invalidate_after_unsafe`]).
+pub(crate) fn invalidates(method: &Method, status: http::StatusCode) -> bool {
+    is_unsafe(method) && (status.is_success() || status.is_redirection())
+}
+
 /// After a successful (2xx/3xx) unsafe request, deletes every entry of its URL and of
 /// same-origin `Location` / `Content-Location` URLs; the groups of the URLs it marked changed,
 /// none when it did nothing (else what was read of those entries before, a Vary index say,
@@ -34,8 +40,7 @@ pub(crate) async fn invalidate_after_unsafe(
     headers: &HeaderMap,
     response: &reqwest::Response,
 ) -> Vec<CacheKey> {
-    let status = response.status();
-    if !is_unsafe(method) || !(status.is_success() || status.is_redirection()) {
+    if !invalidates(method, response.status()) {
         return Vec::new();
     }
     let mut urls = vec![url.clone()];

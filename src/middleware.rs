@@ -10,6 +10,7 @@ use std::sync::Arc;
 use cache_core::CacheKey;
 use cache_http::Expiration;
 use cache_http::freshness::RequestDirectives;
+use futures_util::future::Either;
 use http::header::RANGE;
 use http::{Extensions, Method};
 use reqwest::{Request, Response};
@@ -19,11 +20,11 @@ use crate::cache::Cache;
 use crate::decide::{Decision, decide};
 use crate::error::ReplayMiss;
 use crate::exchange::Exchange;
-use crate::flight::{Flight, wait_for_leader};
+use crate::flight::{Flight, LeaderGuard, wait_for_leader};
 use crate::handle::CacheHandle;
 use crate::lookup::{Found, Lookup, find};
 use crate::mode::CacheMode;
-use crate::network::{fetch, refresh_in_background};
+use crate::network::{Answering, fetch, refresh_in_background};
 use crate::observe;
 use crate::pass_on::{HandleFuture, pass_on};
 use crate::policy::UserExpiration;
@@ -82,6 +83,12 @@ pub struct CacheMiddleware {
 }
 
 impl CacheMiddleware {
+    /// The cache this middleware runs (for tests that call its parts).
+    #[cfg(test)]
+    pub(crate) fn cache(&self) -> &Arc<Cache> {
+        &self.cache
+    }
+
     pub(crate) fn from_cache(cache: Cache) -> Self {
         Self {
             cache: Arc::new(cache),
@@ -337,51 +344,94 @@ impl CacheMiddleware {
 impl CacheMiddleware {
     /// A request the cache does not answer from what it holds: it goes to the origin (or
     /// follows the identical request in flight) and its answer is stored.
-    async fn forward(
-        &self,
+    ///
+    /// Not an `async fn` (see [`fetch`]): its future is the miss path's own box, allocated
+    /// and copied into on every miss; a request that waits for no flight is `fetch`'s future
+    /// alone.
+    fn forward<'a>(
+        &'a self,
         miss: Miss,
         req: Request,
-        extensions: &mut Extensions,
-        next: Next<'_>,
-    ) -> reqwest_middleware::Result<Response> {
-        let cache = &*self.cache;
-        let (settings, live) = (&cache.settings, &cache.live);
+        extensions: &'a mut Extensions,
+        next: Next<'a>,
+    ) -> impl Future<Output = reqwest_middleware::Result<Response>> + Send + 'a {
+        let live = &self.cache.live;
         let (url_key, mode) = (miss.url_key, miss.mode);
-        let directives = miss.directives.as_ref();
-        let flight = match settings.single_flight_wait {
+        let flight = match self.cache.settings.single_flight_wait {
             Some(wait) if mode == CacheMode::Default && is_safe(req.method()) => {
                 Some((live.flights.join(url_key), wait))
             }
             _ => None,
         };
         let leader = match flight {
-            Some((Flight::Follower(done), wait)) => {
-                let follow = self.follow(done, wait, url_key, directives, mode, &req);
-                if let Some(response) = follow.await {
-                    return Ok(response);
-                }
-                None
-            }
-            Some((Flight::Leader(guard), _)) => {
-                // A flight for this key may have finished between our read and our
-                // joining: then look once more before going to the origin.
-                if live.flights.finished_since(&url_key, miss.flight_mark) {
-                    let again = self.answer_from_cache(url_key, directives, mode, &req);
-                    if let Some(response) = again.await {
-                        return Ok(response);
-                    }
-                }
+            // A flight for this key may have finished between our read and our joining:
+            // then look once more before going to the origin.
+            Some((Flight::Leader(guard), _))
+                if !live.flights.finished_since(&url_key, miss.flight_mark) =>
+            {
                 Some(guard)
+            }
+            Some((flight, wait)) => {
+                let looking: Answering<'a> =
+                    Box::pin(self.after_flight(miss, (flight, wait), req, extensions, next));
+                return Either::Right(looking);
             }
             None => None,
         };
+        Either::Left(self.send_missed(miss, leader, req, extensions, next))
+    }
+
+    /// [`CacheMiddleware::forward`] of a request that first looks at what the identical
+    /// request in flight stored: as its follower, once it landed (or `wait` passed); as the
+    /// leader, when a flight for its key finished between its read and its joining. Goes to
+    /// the origin when that stored nothing usable.
+    async fn after_flight(
+        &self,
+        miss: Miss,
+        (flight, wait): (Flight, std::time::Duration),
+        req: Request,
+        extensions: &mut Extensions,
+        next: Next<'_>,
+    ) -> reqwest_middleware::Result<Response> {
+        let (url_key, mode, directives) = (miss.url_key, miss.mode, miss.directives.as_ref());
+        let (stored, leader) = match flight {
+            Flight::Follower(done) => {
+                let follow = self.follow(done, wait, url_key, directives, mode, &req);
+                (follow.await, None)
+            }
+            Flight::Leader(guard) => {
+                let again = self.answer_from_cache(url_key, directives, mode, &req);
+                (again.await, Some(guard))
+            }
+        };
+        if let Some(response) = stored {
+            return Ok(response);
+        }
+        self.send_missed(miss, leader, req, extensions, next).await
+    }
+
+    /// Sends a missed request to the origin (as its flight's `leader`, when it leads one).
+    fn send_missed<'a>(
+        &'a self,
+        miss: Miss,
+        leader: Option<LeaderGuard>,
+        req: Request,
+        extensions: &'a mut Extensions,
+        next: Next<'a>,
+    ) -> impl Future<Output = reqwest_middleware::Result<Response>> + Send + 'a {
+        let settings = &self.cache.settings;
         let found = (miss.found, miss.seen);
-        let mut exchange =
-            Exchange::new(settings, url_key, found, miss.user, miss.directives, &req);
-        exchange.recording = mode == CacheMode::Record;
+        let mut exchange = Exchange::new(
+            settings,
+            miss.url_key,
+            found,
+            miss.user,
+            miss.directives,
+            &req,
+        );
+        exchange.recording = miss.mode == CacheMode::Record;
         exchange.leader = leader;
-        // Not boxed again: this whole future is the miss path's own box (see its caller).
-        fetch(&self.cache, exchange, req, extensions, next).await
+        fetch(&self.cache, exchange, req, extensions, next)
     }
 
     /// Waits for the identical request in flight, then answers from what it stored; `None`

@@ -8,9 +8,12 @@
 //! [`store_response`](crate::store_response), [`invalidate`](crate::invalidate),
 //! [`serve`](crate::serve).
 
+use std::pin::Pin;
 use std::sync::{Arc, Weak};
 use std::time::SystemTime;
 
+use futures_util::FutureExt;
+use futures_util::future::Either;
 use http::{Extensions, Method, StatusCode};
 use reqwest::{Request, Response};
 use reqwest_middleware::Next;
@@ -18,7 +21,7 @@ use reqwest_middleware::Next;
 use crate::cache::Cache;
 use crate::exchange::Exchange;
 use crate::info::CacheResponseExt;
-use crate::invalidate::invalidate_after_unsafe;
+use crate::invalidate::{invalidate_after_unsafe, invalidates};
 use crate::not_modified::refresh_from_304;
 use crate::refresh::{BackgroundClient, RefreshOutcome};
 use crate::revalidate::remove_conditions;
@@ -28,29 +31,43 @@ use crate::store_response::store_response;
 use crate::variants::SeenIndex;
 use crate::warnings::error_chain;
 
+/// The caller's response, as a future: a request's way through the cache's miss path.
+pub(crate) type Answering<'a> =
+    Pin<Box<dyn Future<Output = reqwest_middleware::Result<Response>> + Send + 'a>>;
+
 /// Sends the request down the middleware chain and turns the answer into the caller's
 /// response, updating the cache.
-pub(crate) async fn fetch(
-    cache: &Arc<Cache>,
+///
+/// Not an `async fn`, nor is [`finish`]: each would hold its arguments and locals beside the
+/// future it awaits last, and the miss path's future (boxed, so allocated and copied into on
+/// every miss) holds them all. A request without conditions (nearly every miss) is the
+/// chain's future, then `finish`'s.
+pub(crate) fn fetch<'a>(
+    cache: &'a Arc<Cache>,
     mut exchange: Box<Exchange>,
     mut req: Request,
-    extensions: &mut Extensions,
-    next: Next<'_>,
-) -> reqwest_middleware::Result<Response> {
+    extensions: &'a mut Extensions,
+    next: Next<'a>,
+) -> impl Future<Output = reqwest_middleware::Result<Response>> + Send + 'a {
     let unconditional = exchange.add_validators(&mut req);
     exchange.mark_sent(cache);
-    let mut result = next.clone().run(req, extensions).await;
-    if exchange.unconfirmed(&result) {
-        if let Some(again) = unconditional {
+    // A recording reads whole: a caller checking only the status still records the body.
+    let patience = (!exchange.recording).then_some(cache.settings.stream_after);
+    let Some(again) = unconditional else {
+        let sent = next.run(req, extensions);
+        return Either::Left(sent.then(move |result| finish(cache, exchange, result, patience)));
+    };
+    let revalidation: Answering<'a> = Box::pin(async move {
+        let mut result = next.clone().run(req, extensions).await;
+        if exchange.unconfirmed(&result) {
             drop(result);
             // The answer stored, if any, is this one's.
             exchange.mark_sent(cache);
             result = next.run(again, extensions).await;
         }
-    }
-    // A recording reads whole: a caller checking only the status still records the body.
-    let patience = (!exchange.recording).then_some(cache.settings.stream_after);
-    finish(cache, exchange, result, patience).await
+        finish(cache, exchange, result, patience).await
+    });
+    Either::Right(revalidation)
 }
 
 /// Starts refreshing the stale entry `exchange` found in the background, unless a refresh of
@@ -141,13 +158,16 @@ async fn background(
 }
 
 /// Turns the origin's answer (or failure) into the caller's response, updating the cache
-/// (a body still arriving after `patience` is stored as the caller reads it).
-async fn finish(
+/// (a body still arriving after `patience` is stored as the caller reads it). Not an
+/// `async fn` (see [`fetch`]): a response that invalidates nothing is `store_response`'s
+/// future alone.
+fn finish(
     cache: &Arc<Cache>,
-    mut exchange: Box<Exchange>,
+    exchange: Box<Exchange>,
     result: reqwest_middleware::Result<Response>,
     patience: Option<std::time::Duration>,
-) -> reqwest_middleware::Result<Response> {
+) -> impl Future<Output = reqwest_middleware::Result<Response>> + Send + '_ {
+    let done = |result| Either::Left(std::future::ready(result));
     let (settings, stats) = (&cache.settings, &cache.live.stats);
     let now = settings.clock.now();
     let response = match result {
@@ -160,12 +180,12 @@ async fn finish(
                     let error = exchange.redact(&error_chain(&error));
                     let url = &exchange.stored_request.url;
                     tracing::info!(%url, %error, "origin unreachable; serving stale entry");
-                    return Ok(stale);
+                    return done(Ok(stale));
                 }
             }
             // Network errors otherwise pass through unchanged; the request was a miss.
             stats.miss();
-            return Err(error);
+            return done(Err(error));
         }
     };
     let status = response.status();
@@ -173,38 +193,57 @@ async fn finish(
         if let Some(stale) = stale_for_error(cache, &exchange, now) {
             let url = &exchange.stored_request.url;
             tracing::info!(%url, %status, "origin error; serving stale entry");
-            return Ok(stale);
+            return done(Ok(stale));
         }
     }
+    // Boxed, as the rarer paths: their state stays out of every miss's.
     if exchange.validating && status == StatusCode::NOT_MODIFIED {
         if let Some(found) = exchange.found.clone() {
-            // Boxed: revalidations are the rarer path; its state stays out of every miss.
-            return Ok(Box::pin(refresh_from_304(cache, &exchange, found, &response, now)).await);
+            let refresh: Answering<'_> = Box::pin(async move {
+                Ok(refresh_from_304(cache, &exchange, found, &response, now).await)
+            });
+            return Either::Right(Either::Right(refresh));
         }
     }
     // A recording keeps every answer it took (see `pass_on`).
-    if !exchange.recording {
-        let changed = invalidate_after_unsafe(
-            cache,
-            &exchange.method,
-            &exchange.url,
-            &exchange.headers,
-            &response,
-        )
-        .await;
-        if !changed.is_empty() {
-            // The Vary index the lookup saw went with the URL's entries: a variant written
-            // beside it would have none.
-            exchange.seen = SeenIndex::Unknown;
-            // The request's own changes do not keep its answer from being stored; any other
-            // made since it was sent still does.
-            if let Some((_, seen)) = &mut exchange.sent {
-                *seen = seen.with_own_changes(&changed);
-            }
-        }
+    if !exchange.recording && invalidates(&exchange.method, status) {
+        let invalidating = invalidate_then_store(cache, exchange, response, patience);
+        let invalidating: Answering<'_> = Box::pin(invalidating.map(Ok));
+        return Either::Right(Either::Right(invalidating));
     }
     stats.miss();
-    Ok(store_response(cache, exchange, response, patience).await)
+    let stored = store_response(cache, exchange, response, patience);
+    Either::Right(Either::Left(stored.map(Ok)))
+}
+
+/// [`finish`] of an unsafe request's successful answer: its URL's entries invalidated, then
+/// the answer stored (where its method and directives allow).
+async fn invalidate_then_store(
+    cache: &Arc<Cache>,
+    mut exchange: Box<Exchange>,
+    response: Response,
+    patience: Option<std::time::Duration>,
+) -> Response {
+    let changed = invalidate_after_unsafe(
+        cache,
+        &exchange.method,
+        &exchange.url,
+        &exchange.headers,
+        &response,
+    )
+    .await;
+    if !changed.is_empty() {
+        // The Vary index the lookup saw went with the URL's entries: a variant written
+        // beside it would have none.
+        exchange.seen = SeenIndex::Unknown;
+        // The request's own changes do not keep its answer from being stored; any other
+        // made since it was sent still does.
+        if let Some((_, seen)) = &mut exchange.sent {
+            *seen = seen.with_own_changes(&changed);
+        }
+    }
+    cache.live.stats.miss();
+    store_response(cache, exchange, response, patience).await
 }
 
 /// The stale entry, marked as served on error, when stale-if-error allows it.

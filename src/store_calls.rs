@@ -3,6 +3,8 @@
 //! failure is logged (throttled) and counted, and on the request path it is never raised:
 //! a read that fails is a miss, a write that fails stores nothing. Calls only leaf modules.
 
+use std::borrow::Cow;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
@@ -20,6 +22,10 @@ use crate::file_body::FileBody;
 use crate::observe::{self, StoreOp};
 use crate::stats::StatsCounters;
 use crate::warnings::{WarningLimiter, error_chain};
+
+/// A call of the store as [`CacheStore`]'s methods make it (boxed by `async_trait`): held by
+/// a future as one pointer.
+type StoreCall<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
 /// An entry as a servable read gives it: decoded, with the body's file when it stays there.
 pub(crate) type Servable = (Arc<Decoded>, Option<Arc<FileBody>>);
@@ -406,9 +412,9 @@ impl StoreCalls {
     }
 
     /// Writes an entry; true when it was stored. A failure is logged and counted, never raised.
-    pub(crate) async fn save(&self, entry: StoredEntry) -> bool {
+    pub(crate) fn save(&self, entry: StoredEntry) -> impl Future<Output = bool> + Send + '_ {
         let key = entry.meta.key;
-        self.write(&key, self.store.put(entry)).await
+        self.write(key, self.store.put(entry))
     }
 
     /// [`StoreCalls::save`] over the entry stored at `created_at` only
@@ -419,43 +425,61 @@ impl StoreCalls {
             .await
     }
 
-    /// [`StoreCalls::save`] of the entry `response` was encoded to, handing the store the
-    /// response too ([`CacheStore::put_decoded`]: the stores that keep decoded forms, memory,
-    /// SQLite and sled, keep it where it is what decoding gives, and the entry's first hit
-    /// decodes nothing). [`StoreCalls::save_response`] comes here for responses its codec
-    /// signs or may compress; a signing codec writes the bytes alone.
-    pub(crate) async fn save_decoded(&self, entry: StoredEntry, response: CachedResponse) -> bool {
-        let key = entry.meta.key;
-        // Entries under signatures are verified on every read: nothing to keep.
-        if self.codec.signs() {
-            return self.write(&key, self.store.put(entry)).await;
+    /// Writes `response` under `meta` (see [`StoreCalls::response_put`]); true when it was
+    /// stored.
+    ///
+    /// Not an `async fn`: the response is handed to the store before the future is made, so
+    /// the future holds the store's call (a pointer) rather than the response and the entry's
+    /// metadata a second time. Every miss allocates and moves the futures around it.
+    pub(crate) fn save_response<'a>(
+        &'a self,
+        meta: EntryMeta,
+        response: Cow<'_, CachedResponse>,
+    ) -> impl Future<Output = bool> + Send + 'a {
+        let key = meta.key;
+        let put = self.response_put(meta, response);
+        async move {
+            match put {
+                Some(put) => self.write(key, put).await,
+                None => false,
+            }
         }
-        self.write(&key, self.store.put_decoded(entry, response))
-            .await
     }
 
-    /// Writes `response` under `meta`, unencoded where the codec would write it plainly
-    /// ([`CacheStore::put_plain`]: the memory store then encodes nothing), else encoded as
-    /// [`StoreCalls::save_decoded`] writes it. Returns whether it was stored.
-    pub(crate) async fn save_response(&self, meta: EntryMeta, response: CachedResponse) -> bool {
-        let key = meta.key;
-        if self.codec.writes_plain(&response) {
-            return self.write(&key, self.store.put_plain(meta, response)).await;
-        }
-        let Some(value) = self.encode(&response, &key) else {
-            return false;
+    /// The store call writing `response` under `meta`; `None` when it does not encode
+    /// (logged). An owned response the codec would write plainly goes to the store unencoded
+    /// ([`CacheStore::put_plain`]: the memory store then encodes nothing); another is
+    /// encoded, and when owned handed to the store beside its bytes
+    /// ([`CacheStore::put_decoded`]: the stores that keep decoded forms, memory, SQLite and
+    /// sled, keep it where it is what decoding gives, and the entry's first hit decodes
+    /// nothing), unless the codec signs: entries under signatures are verified on every read,
+    /// so nothing is kept.
+    fn response_put(
+        &self,
+        meta: EntryMeta,
+        response: Cow<'_, CachedResponse>,
+    ) -> Option<StoreCall<'_, ()>> {
+        let response = match response {
+            Cow::Owned(response) if self.codec.writes_plain(&response) => {
+                return Some(self.store.put_plain(meta, response));
+            }
+            Cow::Owned(response) if !self.codec.signs() => response,
+            response => {
+                let value = self.encode(&response, &meta.key)?;
+                return Some(self.store.put(StoredEntry::new(meta, value)));
+            }
         };
-        self.save_decoded(StoredEntry::new(meta, value), response)
-            .await
+        let value = self.encode(&response, &meta.key)?;
+        Some(
+            self.store
+                .put_decoded(StoredEntry::new(meta, value), response),
+        )
     }
 
     /// Runs a write (not started before this is called: a read-only cache never starts it).
-    async fn write(
-        &self,
-        key: &CacheKey,
-        put: impl Future<Output = Result<(), StoreError>>,
-    ) -> bool {
-        self.write_if(key, async { put.await.map(|()| true) }).await
+    async fn write(&self, key: CacheKey, put: StoreCall<'_, ()>) -> bool {
+        self.write_if(&key, async { put.await.map(|()| true) })
+            .await
     }
 
     /// [`StoreCalls::write`] of a write that may decline (`Ok(false)`): then nothing was

@@ -13,6 +13,8 @@ use bytes::Bytes;
 use cache_core::time::truncate_to_millis;
 use cache_core::{CachedRequest, CachedResponse};
 use cache_http::vary::{Vary, parse_vary};
+use futures_util::FutureExt;
+use futures_util::future::Either;
 use http::{Method, StatusCode};
 use reqwest::Response;
 
@@ -29,7 +31,7 @@ use crate::storable::{storable, streams_without_end};
 use crate::stored_fields;
 use crate::tee;
 use crate::url_changes::Seen;
-use crate::variants::{Placement, SeenIndex, save_response};
+use crate::variants::{self, Placement, SeenIndex, save_response};
 
 /// The response as stored: Set-Cookie is a credential, so outside strict mode, even where
 /// such responses may be cached, the header is never stored, and so never replayed to
@@ -166,10 +168,69 @@ pub(crate) async fn store_response(
         let limit = settings.max_body_bytes;
         read_limited(response, limit, patience, not_stored.clone()).await
     };
+    let reading = Reading {
+        exchange,
+        not_stored,
+        keeps_set_cookie,
+        url_group,
+        changes,
+        final_changes,
+        redirected,
+        announced,
+        spools,
+        now,
+        expires_at,
+    };
+    after_read(cache, reading, read).await
+}
+
+/// What [`store_response`] decided before reading the body, for [`after_read`].
+struct Reading {
+    exchange: Box<Exchange>,
+    not_stored: CacheInfo,
+    keeps_set_cookie: bool,
+    url_group: cache_core::CacheKey,
+    changes: Seen,
+    final_changes: Option<Seen>,
+    redirected: bool,
+    announced: Option<u64>,
+    spools: bool,
+    now: std::time::SystemTime,
+    expires_at: Option<std::time::SystemTime>,
+}
+
+/// A response being stored, as a future: answered at once, or writing (boxed).
+type Storing<'a> = Either<
+    std::future::Ready<Response>,
+    std::pin::Pin<Box<dyn Future<Output = Response> + Send + 'a>>,
+>;
+
+/// The rest of [`store_response`] once the body is read (or handed on): the response as
+/// stored, or streaming to the caller and stored at its end.
+///
+/// Not an `async fn`: what it holds while the store writes (the response's parts, the entry)
+/// goes into the write's box, so `store_response`'s future, which every future around it up
+/// to the miss path's box contains, holds a pointer for it.
+fn after_read(cache: &Arc<Cache>, reading: Reading, read: ReadBody) -> Storing<'_> {
+    let settings = &cache.settings;
+    let Reading {
+        exchange,
+        not_stored,
+        keeps_set_cookie,
+        url_group,
+        changes,
+        final_changes,
+        redirected,
+        announced,
+        spools,
+        now,
+        expires_at,
+    } = reading;
+    let done = |response| Either::Left(std::future::ready(response));
     // What follows the chunks read, when the body did not end in time or within the limit.
     let (parts, body, tail) = match read {
         ReadBody::Complete(parts, body) => (parts, body, None),
-        ReadBody::PassedOn(response) => return response,
+        ReadBody::PassedOn(response) => return done(response),
         ReadBody::TooLarge(parts, read, rest) => {
             (parts, Bytes::new(), Some((read, rest, Tail::TooLarge)))
         }
@@ -200,11 +261,11 @@ pub(crate) async fn store_response(
     };
     let Some((read, rest, tail)) = tail else {
         let body = cached.body.clone();
-        // Boxed: the write's future is most of a miss's state, and every future around it
-        // (up to the miss path's own box) is moved, its size copied, as it is made.
-        let stored_key = Box::pin(whole.save(cache, cached, &parts.url)).await;
-        let info = whole.info(stored_key, not_stored);
-        return parts.into_response(reqwest::Body::from(body), info);
+        return Either::Right(Box::pin(async move {
+            let stored_key = whole.save(cache, cached, &parts.url).await;
+            let info = whole.info(stored_key, not_stored);
+            parts.into_response(reqwest::Body::from(body), info)
+        }));
     };
     // A store that keeps bodies in files writes the rest as it streams, under the request's
     // key, when it can take it (a response that does not vary; a signed body needs its
@@ -221,13 +282,11 @@ pub(crate) async fn store_response(
             .body_encoder(&url_key, &cached, announced)
             .is_some();
     if to_file {
-        // Boxed: only bodies over the limit or slow take this path, and its state would
-        // otherwise make every miss's future larger.
-        return Box::pin(whole.spool(cache, cached, announced, (parts, read, rest), not_stored))
-            .await;
+        let spooled = whole.spool(cache, cached, announced, (parts, read, rest), not_stored);
+        return Either::Right(Box::pin(spooled));
     }
     if tail == Tail::TooLarge {
-        return rejoin(parts, (read, rest), announced, not_stored);
+        return done(rejoin(parts, (read, rest), announced, not_stored));
     }
     // Not stored yet: only once the caller has read the body to its end.
     let info = CacheInfo {
@@ -242,7 +301,13 @@ pub(crate) async fn store_response(
         whole,
         cached,
     };
-    tee::stream_then_store(cache, pending, announced, (parts, read, rest), info)
+    done(tee::stream_then_store(
+        cache,
+        pending,
+        announced,
+        (parts, read, rest),
+        info,
+    ))
 }
 
 /// Why a body was handed on before it ended.
@@ -273,17 +338,32 @@ impl Whole {
     /// redirected) unless the stored filter refuses it, or an unsafe request changed the URL
     /// since the request went out (then what was written meanwhile is deleted again); the
     /// key it went under, if stored.
-    pub(crate) async fn save(
-        &self,
-        cache: &Cache,
+    ///
+    /// Not an `async fn`: the response goes into the write before the future is made, so the
+    /// future holds the write alone, not the response as well (see `Whole::write`).
+    pub(crate) fn save<'a>(
+        &'a self,
+        cache: &'a Cache,
         cached: CachedResponse,
-        final_url: &url::Url,
-    ) -> Option<cache_core::CacheKey> {
+        final_url: &'a url::Url,
+    ) -> impl Future<Output = Option<cache_core::CacheKey>> + Send + 'a {
         if self.url_changed(cache) {
             tracing::debug!(key = %self.exchange.url_key, "URL changed since the request; not cached");
-            return None;
+            return Either::Left(std::future::ready(None));
         }
-        let written = self.write(cache, cached, final_url).await;
+        // Chained rather than awaited in an `async` block, which would hold the write twice
+        // (as captured, and as awaited).
+        let write = self.write(cache, cached, final_url);
+        Either::Right(write.then(move |written| self.saved(cache, written)))
+    }
+
+    /// After [`Whole::save`]'s write: the key the response went under, unless an unsafe
+    /// request changed the URL meanwhile.
+    async fn saved(
+        &self,
+        cache: &Cache,
+        written: [Option<cache_core::CacheKey>; 2],
+    ) -> Option<cache_core::CacheKey> {
         if self.url_changed(cache) {
             // Only what this wrote: a newer write under the same key stays.
             for key in written.iter().flatten() {
@@ -305,7 +385,32 @@ impl Whole {
 
     /// [`Whole::save`]'s write: the keys written, the request's (or, in strict mode after a
     /// redirect, the final URL's) first and the final URL's alias second.
-    async fn write(
+    ///
+    /// Nearly every response is one write under the request's key (not redirected, no stored
+    /// filter, no Vary): its future is that write's alone; the others are boxed.
+    fn write<'a>(
+        &'a self,
+        cache: &'a Cache,
+        cached: CachedResponse,
+        final_url: &'a url::Url,
+    ) -> impl Future<Output = [Option<cache_core::CacheKey>; 2]> + Send + 'a {
+        let settings = &cache.settings;
+        let at_once = settings.stored_filter.is_none()
+            && *final_url == self.exchange.url
+            && variants::writes_at_once(&self.exchange.seen, &cached);
+        if !at_once {
+            return Either::Right(Box::pin(self.write_any(cache, cached, final_url)));
+        }
+        let (url_key, now, expires_at) = (self.exchange.url_key, self.now, self.expires_at);
+        let meta = self
+            .place(&cached.request.url)
+            .meta(url_key, now, expires_at);
+        let write = variants::save(&cache.live.store, meta, Cow::Owned(cached));
+        Either::Left(write.map(|stored_key| [stored_key, None]))
+    }
+
+    /// [`Whole::write`] of any response: redirected, filtered, varying or not.
+    async fn write_any(
         &self,
         cache: &Cache,
         cached: CachedResponse,
@@ -423,5 +528,57 @@ impl Whole {
             stored: stored_key.is_some(),
             ..not_stored
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::UserExpiration;
+
+    /// Every miss boxes the write's future where `store_response` awaits it, copying it in.
+    /// The response goes into the store's call before each level's future is made, so no
+    /// level holds it (or the entry's metadata) again: the future was 5 KiB when each level
+    /// was an `async fn` holding its arguments.
+    #[tokio::test]
+    async fn the_write_future_stays_small() {
+        let middleware = crate::CacheMiddleware::builder()
+            .store(cache_core::MemoryStore::new())
+            .build()
+            .unwrap();
+        let cache = middleware.cache();
+        let url = url::Url::parse("http://example.com/p?a=1").unwrap();
+        let request = reqwest::Request::new(Method::GET, url.clone());
+        let settings = &cache.settings;
+        let url_key = settings
+            .keys
+            .key(&Method::GET, &url, request.headers(), None);
+        let user = UserExpiration {
+            expiration: crate::Expiration::Never,
+            explicit: false,
+        };
+        let seen = SeenIndex::Known(None);
+        let exchange = Exchange::new(settings, url_key, (None, seen), user, None, &request);
+        let url_group = settings.keys.url_group(&url);
+        let whole = Whole {
+            exchange,
+            url_group,
+            changes: cache.live.url_changes.seen(&url_group),
+            final_changes: None,
+            now: std::time::SystemTime::now(),
+            expires_at: None,
+        };
+        let response = CachedResponse::new(
+            StatusCode::OK,
+            http::Version::HTTP_11,
+            http::HeaderMap::new(),
+            Bytes::from_static(b"body"),
+            url.as_str(),
+            CachedRequest::new(Method::GET, url.as_str(), http::HeaderMap::new()),
+        );
+        let save = whole.save(cache, response, &url);
+        let size = std::mem::size_of_val(&save);
+        assert!(size <= 1_024, "the write's future is {size} bytes");
+        assert_eq!(save.await, Some(url_key), "and it writes");
     }
 }

@@ -13,6 +13,7 @@ use std::time::SystemTime;
 
 use cache_core::{CacheKey, CachedResponse, Decoded, Entry, EntryMeta, StoredEntry, VaryIndex};
 use cache_http::vary::{Vary, parse_vary, variant_key};
+use futures_util::FutureExt;
 use http::HeaderMap;
 
 use crate::read_index::ReadIndex;
@@ -57,6 +58,7 @@ impl Placement<'_> {
 /// [`StoreCalls::save_response`]: unencoded where the codec allows, and a store that keeps
 /// decoded forms keeps it); the caller passes it owned when it no longer needs it, so
 /// nothing is cloned for that.
+/// [`writes_at_once`] says when this is a single [`save`].
 pub(crate) async fn save_response(
     store: &StoreCalls,
     place: &Placement<'_>,
@@ -116,6 +118,12 @@ pub(crate) async fn save_response(
         return None;
     }
     Some(stored)
+}
+
+/// True when [`save_response`] writes `cached` with one [`save`] under the request's key: it
+/// does not vary, and the lookup saw no Vary index there (nearly every response).
+pub(crate) fn writes_at_once(seen: &SeenIndex, cached: &CachedResponse) -> bool {
+    matches!(seen, SeenIndex::Known(None)) && parse_vary(&cached.headers) == Vary::None
 }
 
 /// Before a response that does not vary is written under the URL key by other means (a
@@ -186,19 +194,15 @@ fn outlives(index_expiry: Option<SystemTime>, entry_expiry: Option<SystemTime>) 
 }
 
 /// Writes `cached` under `meta`; when the caller gives it up (owned), the store gets it (see
-/// [`StoreCalls::save_response`]). Never cloned for that.
-async fn save(
-    store: &StoreCalls,
+/// [`StoreCalls::save_response`]). Never cloned for that. Not an `async fn`, for the reason
+/// `StoreCalls::save_response` gives.
+pub(crate) fn save<'a>(
+    store: &'a StoreCalls,
     meta: EntryMeta,
     cached: Cow<'_, CachedResponse>,
-) -> Option<CacheKey> {
+) -> impl Future<Output = Option<CacheKey>> + Send + 'a {
     let key = meta.key;
-    let saved = match cached {
-        Cow::Owned(response) => store.save_response(meta, response).await,
-        Cow::Borrowed(cached) => {
-            let value = store.encode(cached, &key)?;
-            store.save(StoredEntry::new(meta, value)).await
-        }
-    };
-    saved.then_some(key)
+    store
+        .save_response(meta, cached)
+        .map(move |saved| saved.then_some(key))
 }
