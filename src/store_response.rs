@@ -168,35 +168,34 @@ pub(crate) async fn store_response(
         let limit = settings.max_body_bytes;
         read_limited(response, limit, patience, not_stored.clone()).await
     };
-    let reading = Reading {
+    let whole = Whole {
         exchange,
-        not_stored,
-        keeps_set_cookie,
         url_group,
         changes,
         final_changes,
+        now,
+        expires_at,
+    };
+    let reading = Reading {
+        whole,
+        not_stored,
+        keeps_set_cookie,
         redirected,
         announced,
         spools,
-        now,
-        expires_at,
     };
     after_read(cache, reading, read).await
 }
 
 /// What [`store_response`] decided before reading the body, for [`after_read`].
 struct Reading {
-    exchange: Box<Exchange>,
+    /// Where the response goes, once its body is whole.
+    whole: Whole,
     not_stored: CacheInfo,
     keeps_set_cookie: bool,
-    url_group: cache_core::CacheKey,
-    changes: Seen,
-    final_changes: Option<Seen>,
     redirected: bool,
     announced: Option<u64>,
     spools: bool,
-    now: std::time::SystemTime,
-    expires_at: Option<std::time::SystemTime>,
 }
 
 /// A response being stored, as a future: answered at once, or writing (boxed).
@@ -214,17 +213,12 @@ type Storing<'a> = Either<
 fn after_read(cache: &Arc<Cache>, reading: Reading, read: ReadBody) -> Storing<'_> {
     let settings = &cache.settings;
     let Reading {
-        exchange,
+        mut whole,
         not_stored,
         keeps_set_cookie,
-        url_group,
-        changes,
-        final_changes,
         redirected,
         announced,
         spools,
-        now,
-        expires_at,
     } = reading;
     let done = |response| Either::Left(std::future::ready(response));
     // What follows the chunks read, when the body did not end in time or within the limit.
@@ -236,10 +230,9 @@ fn after_read(cache: &Arc<Cache>, reading: Reading, read: ReadBody) -> Storing<'
         }
         ReadBody::Slow(parts, read, rest) => (parts, Bytes::new(), Some((read, rest, Tail::Slow))),
     };
-    let mut exchange = exchange;
-    // Taken rather than the exchange taken apart: it stays one pointer in this future.
+    // Taken rather than the exchange taken apart: the exchange goes on in `whole`.
     let stored_request = std::mem::replace(
-        &mut exchange.stored_request,
+        &mut whole.exchange.stored_request,
         CachedRequest::new(Method::GET, String::new(), http::HeaderMap::new()),
     );
     let cached = to_store(
@@ -247,18 +240,10 @@ fn after_read(cache: &Arc<Cache>, reading: Reading, read: ReadBody) -> Storing<'
         keeps_set_cookie,
         &parts,
         body,
-        (stored_request, &exchange.url),
-        now,
+        (stored_request, &whole.exchange.url),
+        whole.now,
     );
-    let url_key = exchange.url_key;
-    let whole = Whole {
-        exchange,
-        url_group,
-        changes,
-        final_changes,
-        now,
-        expires_at,
-    };
+    let url_key = whole.exchange.url_key;
     let Some((read, rest, tail)) = tail else {
         let body = cached.body.clone();
         return Either::Right(Box::pin(async move {
@@ -293,7 +278,6 @@ fn after_read(cache: &Arc<Cache>, reading: Reading, read: ReadBody) -> Storing<'
         key: Some(url_key),
         ..not_stored
     };
-    let mut whole = whole;
     // Not needed to store, and the stale entry's body would be held as long as this one.
     whole.exchange.found = None;
     let pending = tee::Pending {
