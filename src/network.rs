@@ -207,12 +207,12 @@ fn finish(
     }
     // A recording keeps every answer it took (see `pass_on`).
     if !exchange.recording && invalidates(&exchange.method, status) {
-        let invalidating = invalidate_then_store(cache, exchange, response, patience);
+        let invalidating = invalidate_then_store(cache, exchange, response, (patience, now));
         let invalidating: Answering<'_> = Box::pin(invalidating.map(Ok));
         return Either::Right(Either::Right(invalidating));
     }
     stats.miss();
-    let stored = store_response(cache, exchange, response, patience);
+    let stored = store_response(cache, exchange, response, (patience, now));
     Either::Right(Either::Left(stored.map(Ok)))
 }
 
@@ -222,7 +222,7 @@ async fn invalidate_then_store(
     cache: &Arc<Cache>,
     mut exchange: Box<Exchange>,
     response: Response,
-    patience: Option<std::time::Duration>,
+    (patience, now): (Option<std::time::Duration>, SystemTime),
 ) -> Response {
     let changed = invalidate_after_unsafe(
         cache,
@@ -243,7 +243,7 @@ async fn invalidate_then_store(
         }
     }
     cache.live.stats.miss();
-    store_response(cache, exchange, response, patience).await
+    store_response(cache, exchange, response, (patience, now)).await
 }
 
 /// The stale entry, marked as served on error, when stale-if-error allows it.

@@ -86,5 +86,6 @@ async fn store_for_get(
         &get,
     );
     let patience = Some(cache.settings.stream_after);
-    store_response(cache, exchange, response, patience).await
+    let now = cache.settings.clock.now();
+    store_response(cache, exchange, response, (patience, now)).await
 }

@@ -87,15 +87,15 @@ fn final_url_placement<'a>(
 
 /// Stores `response` when every rule allows it; returns it to the caller either way. Given a
 /// `patience`, a body that has not ended within it streams to the caller, and is stored
-/// once the caller has read it to its end.
+/// once the caller has read it to its end. `now` is when the response arrived (its
+/// `response_time`, RFC 9111 §4.2.3), from the cache's clock.
 pub(crate) async fn store_response(
     cache: &Arc<Cache>,
     exchange: Box<Exchange>,
     response: Response,
-    patience: Option<std::time::Duration>,
+    (patience, now): (Option<std::time::Duration>, std::time::SystemTime),
 ) -> Response {
     let settings = &cache.settings;
-    let now = settings.clock.now();
     let not_stored = CacheInfo::passed_through(Some(exchange.url_key));
     let status = response.status();
     let storage = storage(

@@ -22,7 +22,11 @@ const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 /// The time an HTTP date names; `None` when `bytes` is not one. Two-digit years are resolved
 /// against the system clock.
 pub fn parse(bytes: &[u8]) -> Option<SystemTime> {
-    parse_near(bytes, SystemTime::now())
+    // The clock is read only for the lenient forms: nearly every date is an IMF-fixdate.
+    match imf_fixdate(bytes) {
+        Some(fields) => fields.time(),
+        None => parse_lenient(bytes, SystemTime::now()),
+    }
 }
 
 /// [`parse`], resolving a two-digit (RFC 850) year against `now`.
