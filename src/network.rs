@@ -207,7 +207,7 @@ fn finish(
     }
     // A recording keeps every answer it took (see `pass_on`).
     if !exchange.recording && invalidates(&exchange.method, status) {
-        let invalidating = invalidate_then_store(cache, exchange, response, (patience, now));
+        let invalidating = invalidate_then_store(cache, exchange, response, patience);
         let invalidating: Answering<'_> = Box::pin(invalidating.map(Ok));
         return Either::Right(Either::Right(invalidating));
     }
@@ -222,7 +222,7 @@ async fn invalidate_then_store(
     cache: &Arc<Cache>,
     mut exchange: Box<Exchange>,
     response: Response,
-    (patience, now): (Option<std::time::Duration>, SystemTime),
+    patience: Option<std::time::Duration>,
 ) -> Response {
     let changed = invalidate_after_unsafe(
         cache,
@@ -243,6 +243,9 @@ async fn invalidate_then_store(
         }
     }
     cache.live.stats.miss();
+    // Stored as made after the invalidation: an invalidation that did not finish holds back
+    // what its URL stored before it (see `unfinished_invalidations`), not this answer.
+    let now = cache.settings.clock.now();
     store_response(cache, exchange, response, (patience, now)).await
 }
 

@@ -88,7 +88,8 @@ fn final_url_placement<'a>(
 /// Stores `response` when every rule allows it; returns it to the caller either way. Given a
 /// `patience`, a body that has not ended within it streams to the caller, and is stored
 /// once the caller has read it to its end. `now` is when the response arrived (its
-/// `response_time`, RFC 9111 §4.2.3), from the cache's clock.
+/// `response_time`, RFC 9111 §4.2.3), from the cache's clock; for the answer to an unsafe
+/// request, when its invalidation ended.
 pub(crate) async fn store_response(
     cache: &Arc<Cache>,
     exchange: Box<Exchange>,
@@ -198,7 +199,9 @@ struct Reading {
     spools: bool,
 }
 
-/// A response being stored, as a future: answered at once, or writing (boxed).
+/// The caller's response, as a future: ready at once (passed on, or streaming to the caller
+/// and stored at its end), or once the store has taken it (written whole, or spooled to the
+/// store's files): those are boxed.
 type Storing<'a> = Either<
     std::future::Ready<Response>,
     std::pin::Pin<Box<dyn Future<Output = Response> + Send + 'a>>,
@@ -267,6 +270,7 @@ fn after_read(cache: &Arc<Cache>, reading: Reading, read: ReadBody) -> Storing<'
             .body_encoder(&url_key, &cached, announced)
             .is_some();
     if to_file {
+        // Only bodies over the limit or slow take this path.
         let spooled = whole.spool(cache, cached, announced, (parts, read, rest), not_stored);
         return Either::Right(Box::pin(spooled));
     }
@@ -520,7 +524,8 @@ mod tests {
     use super::*;
     use crate::policy::UserExpiration;
 
-    /// Every miss boxes the write's future where `store_response` awaits it, copying it in.
+    /// Every miss boxes the write's future (with what it answers the caller by, in
+    /// `after_read`), copying it in.
     /// The response goes into the store's call before each level's future is made, so no
     /// level holds it (or the entry's metadata) again: the future was 5 KiB when each level
     /// was an `async fn` holding its arguments.

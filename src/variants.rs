@@ -58,6 +58,7 @@ impl Placement<'_> {
 /// [`StoreCalls::save_response`]: unencoded where the codec allows, and a store that keeps
 /// decoded forms keeps it); the caller passes it owned when it no longer needs it, so
 /// nothing is cloned for that.
+///
 /// [`writes_at_once`] says when this is a single [`save`].
 pub(crate) async fn save_response(
     store: &StoreCalls,
