@@ -39,7 +39,8 @@
 //! `... -- many-key-rows`, `... -- api-rows`: only the hit rows over 10,000 URLs, or only those
 //! of the typical API head (Vary), with their checks.
 //! `... -- profile-misses [memory|sqlite|sled|redis|plain|floor-memory|floor-memory-head|
-//! floor-sqlite|floor-sled|floor-redis|timed-memory|timed-sqlite|timed-sled|timed-redis]
+//! floor-memory-copying|floor-sqlite|floor-sled|floor-redis|timed-memory|timed-sqlite|
+//! timed-sled|timed-redis]
 //! [BYTES]`: only misses, of BYTES bodies (1024 by default; the `timed-` forms also time
 //! each store call the misses make).
 //! A profile mode given a store it does not know says so and exits with status 2.
@@ -1098,6 +1099,7 @@ async fn profile_misses(store: Option<&str>, size: usize) {
         Some("floor-sqlite") => floors::sqlite(&dir.path().join("f.sqlite"), Answer::Body),
         Some("floor-memory") => floors::memory(Answer::Body),
         Some("floor-memory-head") => floors::memory(Answer::Head),
+        Some("floor-memory-copying") => floors::memory_copying(),
         Some("floor-sled") => floors::sled(&dir.path().join("f.sled"), Answer::Body),
         Some("floor-sled-digest") => floors::sled_by_digest(&dir.path().join("f.sled")),
         Some("timed-sqlite") => ours(timed::Timed {
@@ -1115,7 +1117,8 @@ async fn profile_misses(store: Option<&str>, size: usize) {
         None | Some("memory") => ours(MemoryStore::new()),
         Some(other) => unknown_store(
             other,
-            "memory, sqlite, sled, redis, plain, floor-memory, floor-memory-head, floor-sqlite, floor-sled, \
+            "memory, sqlite, sled, redis, plain, floor-memory, floor-memory-head, floor-memory-copying, \
+             floor-sqlite, floor-sled, \
              floor-sled-digest, \
              floor-redis, timed-memory, timed-sqlite, timed-sled, timed-redis",
         ),
