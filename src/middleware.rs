@@ -24,7 +24,7 @@ use crate::flight::{Flight, LeaderGuard, wait_for_leader};
 use crate::handle::CacheHandle;
 use crate::lookup::{Found, Lookup, find};
 use crate::mode::CacheMode;
-use crate::network::{Answering, fetch, refresh_in_background};
+use crate::network::{fetch, refresh_in_background};
 use crate::observe;
 use crate::pass_on::{HandleFuture, pass_on};
 use crate::policy::UserExpiration;
@@ -372,7 +372,7 @@ impl CacheMiddleware {
                 Some(guard)
             }
             Some((flight, wait)) => {
-                let looking: Answering<'a> =
+                let looking: HandleFuture<'a> =
                     Box::pin(self.after_flight(miss, (flight, wait), req, extensions, next));
                 return Either::Right(looking);
             }

@@ -8,7 +8,6 @@
 //! [`store_response`](crate::store_response), [`invalidate`](crate::invalidate),
 //! [`serve`](crate::serve).
 
-use std::pin::Pin;
 use std::sync::{Arc, Weak};
 use std::time::SystemTime;
 
@@ -23,6 +22,7 @@ use crate::exchange::Exchange;
 use crate::info::CacheResponseExt;
 use crate::invalidate::{invalidate_after_unsafe, invalidates};
 use crate::not_modified::refresh_from_304;
+use crate::pass_on::HandleFuture;
 use crate::refresh::{BackgroundClient, RefreshOutcome};
 use crate::revalidate::remove_conditions;
 use crate::serve::{Source, hit_info, serve};
@@ -30,10 +30,6 @@ use crate::stale::stale_allowed;
 use crate::store_response::store_response;
 use crate::variants::SeenIndex;
 use crate::warnings::error_chain;
-
-/// The caller's response, as a future: a request's way through the cache's miss path.
-pub(crate) type Answering<'a> =
-    Pin<Box<dyn Future<Output = reqwest_middleware::Result<Response>> + Send + 'a>>;
 
 /// Sends the request down the middleware chain and turns the answer into the caller's
 /// response, updating the cache.
@@ -57,7 +53,7 @@ pub(crate) fn fetch<'a>(
         let sent = next.run(req, extensions);
         return Either::Left(sent.then(move |result| finish(cache, exchange, result, patience)));
     };
-    let revalidation: Answering<'a> = Box::pin(async move {
+    let revalidation: HandleFuture<'a> = Box::pin(async move {
         let mut result = next.clone().run(req, extensions).await;
         if exchange.unconfirmed(&result) {
             drop(result);
@@ -199,7 +195,7 @@ fn finish(
     // Boxed, as the rarer paths: their state stays out of every miss's.
     if exchange.validating && status == StatusCode::NOT_MODIFIED {
         if let Some(found) = exchange.found.clone() {
-            let refresh: Answering<'_> = Box::pin(async move {
+            let refresh: HandleFuture<'_> = Box::pin(async move {
                 Ok(refresh_from_304(cache, &exchange, found, &response, now).await)
             });
             return Either::Right(Either::Right(refresh));
@@ -208,7 +204,7 @@ fn finish(
     // A recording keeps every answer it took (see `pass_on`).
     if !exchange.recording && invalidates(&exchange.method, status) {
         let invalidating = invalidate_then_store(cache, exchange, response, patience);
-        let invalidating: Answering<'_> = Box::pin(invalidating.map(Ok));
+        let invalidating: HandleFuture<'_> = Box::pin(invalidating.map(Ok));
         return Either::Right(Either::Right(invalidating));
     }
     stats.miss();
