@@ -87,6 +87,9 @@ struct Copy {
     decoded: Arc<Decoded>,
     /// Bytes the decoded form holds beyond `value` (a writer's copied header values).
     extra: u64,
+    /// Where the store last found `value` ([`DecodedCopies::locate`]): a hint, which the store
+    /// checks before trusting (SQLite's row id).
+    location: Option<i64>,
 }
 
 #[derive(Clone)]
@@ -247,6 +250,19 @@ impl DecodedCopies {
         compared: Bytes,
         codec: &EntryCodec,
     ) -> Result<Arc<Decoded>, Box<Undecodable>> {
+        self.decode_found_at(key, entry, compared, codec, None)
+    }
+
+    /// [`decode`](Self::decode) of an entry the store found at `location` (see
+    /// [`locate`](Self::locate)), which the copy it keeps remembers.
+    pub fn decode_found_at(
+        &self,
+        key: &CacheKey,
+        entry: StoredEntry,
+        compared: Bytes,
+        codec: &EntryCodec,
+        location: Option<i64>,
+    ) -> Result<Arc<Decoded>, Box<Undecodable>> {
         let keep = self.copies.is_some()
             && !codec.signs()
             && !crate::codec::body_is_compressed(&entry.value)
@@ -260,6 +276,7 @@ impl DecodedCopies {
                     value: compared,
                     decoded,
                     extra: 0,
+                    location,
                 },
             );
         }
@@ -344,7 +361,18 @@ impl DecodedCopies {
     /// [`CacheStore::put_decoded`](crate::CacheStore::put_decoded)). A write racing this one
     /// is harmless: a copy answers only for the very bytes it holds.
     pub fn keep_written(&self, entry: &StoredEntry, response: CachedResponse) {
-        self.keep_written_as(entry, entry.value.clone(), response);
+        self.keep_written_found_at(entry, response, None);
+    }
+
+    /// [`keep_written`](Self::keep_written) of an entry the store wrote at `location` (see
+    /// [`locate`](Self::locate)), which the copy remembers.
+    pub fn keep_written_found_at(
+        &self,
+        entry: &StoredEntry,
+        response: CachedResponse,
+        location: Option<i64>,
+    ) {
+        self.keep_written_as(entry, entry.value.clone(), response, location);
     }
 
     /// [`keep_written`](Self::keep_written) for a store whose reads are compared by more than
@@ -358,10 +386,16 @@ impl DecodedCopies {
         record: Bytes,
         response: CachedResponse,
     ) {
-        self.keep_written_as(entry, record, response);
+        self.keep_written_as(entry, record, response, None);
     }
 
-    fn keep_written_as(&self, entry: &StoredEntry, compared: Bytes, response: CachedResponse) {
+    fn keep_written_as(
+        &self,
+        entry: &StoredEntry,
+        compared: Bytes,
+        response: CachedResponse,
+        location: Option<i64>,
+    ) {
         let Some(copies) = &self.copies else {
             return;
         };
@@ -370,9 +404,29 @@ impl DecodedCopies {
                 value: compared,
                 decoded: kept.decoded,
                 extra: kept.bytes,
+                location,
             };
             copies.insert(entry.meta.key, copy);
         }
+    }
+
+    /// Notes that the copy under `key` whose decoded form is `answered` (it just answered, or
+    /// was just kept) was found at `location`, the store's own address of the row (SQLite's
+    /// row id): its next read may look there first, rather than search its index for the key
+    /// (an index search at 10,000 keys is a dozen lines from memory). The store must check
+    /// what it finds there (the row holds the key), as a row may move. Nothing when the copy
+    /// under `key` is another (a write since kept its own) or gone.
+    pub fn locate(&self, key: &CacheKey, answered: &Arc<Decoded>, location: i64) {
+        let Some(copies) = &self.copies else {
+            return;
+        };
+        // Not waiting: a placeholder is another thread's insert, which keeps its own copy.
+        let _ = copies.entry(key, Some(Duration::ZERO), |_, copy| {
+            if Arc::ptr_eq(&copy.decoded, answered) {
+                copy.location = Some(location);
+            }
+            quick_cache::sync::EntryAction::Retain(())
+        });
     }
 
     /// True when [`read`](Self::read) would use a copy of an entry holding `value`: copies
@@ -423,6 +477,11 @@ impl KeptCopy {
     /// Reads the copy's decoded entry ahead of its use ([`Decoded::prefetch`]).
     pub fn prefetch(&self) {
         self.0.decoded.prefetch();
+    }
+
+    /// Where the store last found the copy's bytes ([`DecodedCopies::locate`]), if it said.
+    pub fn location(&self) -> Option<i64> {
+        self.0.location
     }
 
     /// The copy's decoded form, if it was decoded from exactly `value` and `same_meta`
@@ -536,6 +595,38 @@ mod tests {
             panic!("not a response");
         };
         assert_eq!(read.body, written.body);
+    }
+
+    /// A copy remembers where the store found its bytes: given at the write or the
+    /// decoding, or later by `locate`, which changes only the copy that answered (a write
+    /// since keeps its own, found elsewhere).
+    #[test]
+    fn a_copy_remembers_where_its_bytes_were_found() {
+        let copies = DecodedCopies::new(1 << 20);
+        let codec = EntryCodec::new();
+        let response = sample_response();
+        let value = crate::codec::encode(&response).unwrap();
+        let location = |copies: &DecodedCopies| copies.kept(&key(1), &codec).unwrap().location();
+        copies.keep_written_found_at(&stored(1, value.clone()), response.clone(), Some(7));
+        assert_eq!(location(&copies), Some(7));
+        let answered = copies.get(&key(1), &value, &codec, |_| true).unwrap();
+        copies.locate(&key(1), &answered, 9);
+        assert_eq!(location(&copies), Some(9));
+        copies.keep_written(&stored(1, value.clone()), response);
+        assert_eq!(location(&copies), None, "the new write's copy");
+        copies.locate(&key(1), &answered, 11);
+        assert_eq!(location(&copies), None, "located by a copy replaced since");
+        copies.forget(&key(1));
+        copies.locate(&key(1), &answered, 13);
+        assert!(copies.kept(&key(1), &codec).is_none(), "made by locate");
+        // Decoded twice (kept at the second), from where the store read it.
+        for _ in 0..2 {
+            let found = stored(1, value.clone());
+            copies
+                .decode_found_at(&key(1), found, value.clone(), &codec, Some(15))
+                .unwrap();
+        }
+        assert_eq!(location(&copies), Some(15));
     }
 
     /// The table of keys decoded lately is made by the first decoding, not before: writes

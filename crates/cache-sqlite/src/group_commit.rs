@@ -17,8 +17,8 @@ use tokio::sync::oneshot;
 
 use crate::connection::{shared_sqlite_error, sqlite_error};
 
-/// What a queued write learns: its own outcome.
-type Outcome = Result<(), StoreError>;
+/// What a queued write learns: its own outcome, the id of its row when written.
+type Outcome = Result<i64, StoreError>;
 
 /// A write waiting for the next group commit, and where its outcome goes.
 #[derive(Debug)]
@@ -152,7 +152,7 @@ impl WriteQueue {
 pub(crate) fn commit(
     conn: &Connection,
     writes: Vec<QueuedWrite>,
-    insert: impl Fn(&Connection, &StoredEntry) -> Result<(), rusqlite::Error>,
+    insert: impl Fn(&Connection, &StoredEntry) -> Result<i64, rusqlite::Error>,
     after: impl Fn(&Connection) -> Result<(), rusqlite::Error>,
     busy_timeout: Duration,
 ) {
@@ -163,22 +163,27 @@ pub(crate) fn commit(
             let _ = write.done.send(outcome);
         }
     };
-    let all = |writes: Vec<QueuedWrite>, outcome: Result<(), rusqlite::Error>| {
-        let outcome = outcome.map_err(Arc::new);
-        for write in writes {
-            let outcome = match &outcome {
-                Ok(()) => Ok(()),
-                Err(error) => Err(shared_sqlite_error(error, busy_timeout)),
-            };
-            let _ = write.done.send(outcome);
+    let all = |writes: Vec<QueuedWrite>, outcome: Result<Vec<i64>, rusqlite::Error>| match outcome {
+        Ok(rows) => {
+            for (write, row) in writes.into_iter().zip(rows) {
+                let _ = write.done.send(Ok(row));
+            }
+        }
+        Err(error) => {
+            let error = Arc::new(error);
+            for write in writes {
+                let _ = write
+                    .done
+                    .send(Err(shared_sqlite_error(&error, busy_timeout)));
+            }
         }
     };
     if writes.len() <= 1 {
         return each_alone(writes);
     }
     match in_one_transaction(conn, &writes, &insert) {
-        Ok(()) => {
-            let evicted = after(conn);
+        Ok(rows) => {
+            let evicted = after(conn).map(|()| rows);
             all(writes, evicted);
         }
         // The file's, not a write's: each would only meet it again (a lock held elsewhere
@@ -213,26 +218,28 @@ fn may_be_one_write_s(error: &rusqlite::Error) -> bool {
 fn alone(
     conn: &Connection,
     entry: &StoredEntry,
-    insert: &impl Fn(&Connection, &StoredEntry) -> Result<(), rusqlite::Error>,
+    insert: &impl Fn(&Connection, &StoredEntry) -> Result<i64, rusqlite::Error>,
     after: &impl Fn(&Connection) -> Result<(), rusqlite::Error>,
     busy_timeout: Duration,
 ) -> Outcome {
     insert(conn, entry)
-        .and_then(|()| after(conn))
+        .and_then(|row| after(conn).map(|()| row))
         .map_err(|error| sqlite_error(error, busy_timeout))
 }
 
 /// Every write's insert between `BEGIN IMMEDIATE` and `COMMIT`; rolled back on any failure.
+/// Gives the ids of the rows written, in the order of `writes`.
 fn in_one_transaction(
     conn: &Connection,
     writes: &[QueuedWrite],
-    insert: &impl Fn(&Connection, &StoredEntry) -> Result<(), rusqlite::Error>,
-) -> Result<(), rusqlite::Error> {
+    insert: &impl Fn(&Connection, &StoredEntry) -> Result<i64, rusqlite::Error>,
+) -> Result<Vec<i64>, rusqlite::Error> {
     conn.execute_batch("BEGIN IMMEDIATE")?;
     let written = writes
         .iter()
-        .try_for_each(|write| insert(conn, &write.entry))
-        .and_then(|()| conn.execute_batch("COMMIT"));
+        .map(|write| insert(conn, &write.entry))
+        .collect::<Result<Vec<_>, _>>()
+        .and_then(|rows| conn.execute_batch("COMMIT").map(|()| rows));
     if written.is_err() && !conn.is_autocommit() {
         let _ = conn.execute_batch("ROLLBACK");
     }

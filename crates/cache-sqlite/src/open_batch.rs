@@ -42,8 +42,8 @@ const MAX_WRITES: usize = 64;
 /// ...or this many bytes of values (its pages wait in SQLite's page cache until then).
 const MAX_BYTES: u64 = 4 * 1024 * 1024;
 
-/// Inserts one entry on a connection.
-pub(crate) type Insert = fn(&Connection, &StoredEntry) -> Result<(), rusqlite::Error>;
+/// Inserts one entry on a connection, giving the id of the row written.
+pub(crate) type Insert = fn(&Connection, &StoredEntry) -> Result<i64, rusqlite::Error>;
 
 /// The batch the writer connection holds open, if any. Changed only under the writer's lock;
 /// [`OpenBatch::is_open`] is read without it, by reads choosing a connection.
@@ -143,7 +143,10 @@ impl OpenBatch {
     /// committed at once. A new batch takes SQLite's write lock with the connection's busy
     /// timeout, so a caller that set none gets `DatabaseBusy` at once when another
     /// connection holds it. Writes rolled back by SQLite are written again alone, each
-    /// waiting up to `rewrite_wait` for the write lock.
+    /// waiting up to `rewrite_wait` for the write lock. Gives the id of the row written (the
+    /// row a rewrite moves elsewhere: a hint, see [`DecodedCopies::locate`]).
+    ///
+    /// [`DecodedCopies::locate`]: cache_core::decoded_copies::DecodedCopies::locate
     pub(crate) fn write(
         &self,
         conn: &Connection,
@@ -151,41 +154,43 @@ impl OpenBatch {
         insert: Insert,
         delay: Duration,
         rewrite_wait: Duration,
-    ) -> Result<(), rusqlite::Error> {
+    ) -> Result<i64, rusqlite::Error> {
         let began = conn.is_autocommit();
         if began {
             // A batch SQLite ended behind its back (a read on the writer failed and SQLite
             // rolled the transaction back) is written again first; its failures are its own.
             let _ = self.commit(conn, insert, rewrite_wait);
             if delay.is_zero() {
-                insert(conn, entry)?;
-                return Ok(());
+                return insert(conn, entry);
             }
             conn.execute_batch("BEGIN IMMEDIATE")?;
             self.open.store(true, Ordering::Release);
         }
         let mut writes = self.writes();
-        if let Err(error) = insert(conn, entry) {
-            // A failed statement leaves the batch's earlier writes in place, unless SQLite
-            // rolled the whole transaction back: then they are written again.
-            if began {
-                let _ = conn.execute_batch("ROLLBACK");
+        let row = match insert(conn, entry) {
+            Ok(row) => row,
+            Err(error) => {
+                // A failed statement leaves the batch's earlier writes in place, unless SQLite
+                // rolled the whole transaction back: then they are written again.
+                if began {
+                    let _ = conn.execute_batch("ROLLBACK");
+                }
+                if conn.is_autocommit() {
+                    let earlier = std::mem::take(&mut *writes);
+                    drop(writes);
+                    let _ = write_alone(
+                        conn,
+                        earlier.entries,
+                        insert,
+                        rewrite_wait,
+                        "a write failed",
+                    );
+                    self.keys.clear();
+                    self.open.store(false, Ordering::Release);
+                }
+                return Err(error);
             }
-            if conn.is_autocommit() {
-                let earlier = std::mem::take(&mut *writes);
-                drop(writes);
-                let _ = write_alone(
-                    conn,
-                    earlier.entries,
-                    insert,
-                    rewrite_wait,
-                    "a write failed",
-                );
-                self.keys.clear();
-                self.open.store(false, Ordering::Release);
-            }
-            return Err(error);
-        }
+        };
         writes.entries.push(entry.clone());
         writes.bytes += entry.value.len() as u64;
         self.keys.mark(&entry.meta.key);
@@ -193,7 +198,7 @@ impl OpenBatch {
             drop(writes);
             self.commit(conn, insert, rewrite_wait)?;
         }
-        Ok(())
+        Ok(row)
     }
 
     /// Commits the open batch on the writer `conn` (its lock held); nothing when none is open.
@@ -312,12 +317,12 @@ mod tests {
         StoredEntry::new(meta, bytes::Bytes::from(vec![n; bytes]))
     }
 
-    fn insert(conn: &Connection, entry: &StoredEntry) -> Result<(), rusqlite::Error> {
+    fn insert(conn: &Connection, entry: &StoredEntry) -> Result<i64, rusqlite::Error> {
         conn.execute(
             "INSERT OR REPLACE INTO t VALUES (?1, ?2)",
             (entry.meta.key.as_str(), &entry.value[..]),
-        )
-        .map(drop)
+        )?;
+        Ok(conn.last_insert_rowid())
     }
 
     fn rows(conn: &Connection) -> i64 {
