@@ -1,6 +1,6 @@
 //! Hits spread over many distinct URLs (`-- many-keys [urls]`, default 100,000): memory,
 //! SQLite and sled against their floors, SQLite and sled with decoded copies at their default
-//! bound and turned off. Beyond what the copies hold (16 MiB, about 9,000 entries of 1 KiB),
+//! bound and turned off. Beyond what the copies hold (32 MiB, about 10,000 entries of 1 KiB),
 //! most reads decode and replace a copy: this shows what that costs next to not keeping
 //! copies at all. Beyond what the key memory holds (16,384 URLs), the keys of the URLs it
 //! does not hold are computed anew.

@@ -140,12 +140,6 @@ pub(crate) fn is_zero(value: &[u8]) -> bool {
     value == b"0"
 }
 
-/// About the bytes [`encode`] makes of `response` (never much less), without encoding it:
-/// what a store keeping it unencoded weighs it at.
-pub(crate) fn plain_len_hint(response: &CachedResponse) -> u64 {
-    (ENVELOPE_LEN + Head::of(response).size_hint() + response.body.len()) as u64
-}
-
 /// True when `bytes` look like an entry whose body is stored compressed: its decoded body is
 /// then a new buffer, not a slice of `bytes` (stores that keep decoded forms weigh that).
 pub fn body_is_compressed(bytes: &[u8]) -> bool {

@@ -23,15 +23,16 @@ use crate::store::{Decoded, DecodedEntry, EntryMeta, StoredEntry, Undecodable};
 use crate::time::retention_deadline;
 use crate::written::Kept;
 
-/// Bytes counted per copy beyond its stored bytes (the decoded header map, URLs, bookkeeping).
-const COPY_OVERHEAD: u64 = 512;
-
 /// The largest value [`DecodedCopies::read`] compares with a copy (64 KiB): about where
 /// comparing the value costs what decoding its head does.
 pub const COMPARED_MAX_BYTES: usize = 64 * 1024;
 
-/// How many bytes of copies a store keeps unless told otherwise: 16 MiB.
-pub const DEFAULT_DECODED_COPIES_BYTES: u64 = 16 * 1024 * 1024;
+/// How many bytes of copies a store keeps unless told otherwise: 32 MiB, as the heap holds
+/// them (stored bytes, decoded header maps and URLs, allocations): about 10,000 entries of
+/// 1 KiB bodies and a few fields. (Weighed at their stored bytes and 512 more, as copies once
+/// were, the 16 MiB default held about 28 MiB; weighed as held, 16 MiB keeps about 5,000
+/// such entries.)
+pub const DEFAULT_DECODED_COPIES_BYTES: u64 = 32 * 1024 * 1024;
 
 /// Decoded entries kept beside the store's bytes, bounded in bytes (least valuable first out:
 /// quick_cache's CLOCK-PRO, as [`MemoryStore`](crate::MemoryStore)).
@@ -85,8 +86,9 @@ struct Copy {
     /// The stored bytes the copy was decoded from.
     value: Bytes,
     decoded: Arc<Decoded>,
-    /// Bytes the decoded form holds beyond `value` (a writer's copied header values).
-    extra: u64,
+    /// Heap bytes the decoded form holds beyond `value` (its allocations, and a writer's
+    /// copied header values: see `crate::held`).
+    held: u64,
     /// Where the store last found `value` ([`DecodedCopies::locate`]): a hint, which the store
     /// checks before trusting (SQLite's row id).
     location: Option<i64>,
@@ -97,12 +99,13 @@ struct CopyWeight;
 
 impl quick_cache::Weighter<CacheKey, Copy> for CopyWeight {
     fn weight(&self, _key: &CacheKey, copy: &Copy) -> u64 {
-        copy.value.len() as u64 + copy.extra + COPY_OVERHEAD
+        crate::held::allocation(copy.value.len()) + copy.held + crate::held::TABLE_SLOT
     }
 }
 
 impl DecodedCopies {
-    /// Copies of up to about `max_bytes` bytes of stored values; 0 keeps none.
+    /// Copies holding up to about `max_bytes` bytes of memory (their stored values, decoded
+    /// forms and allocations, estimated as the heap lays them out); 0 keeps none.
     pub fn new(max_bytes: u64) -> Self {
         let copies = (max_bytes > 0).then(|| {
             // The estimate only sizes the table up front; the byte bound is what holds.
@@ -269,13 +272,12 @@ impl DecodedCopies {
             && self.seen_before(key);
         let decoded = entry.decode(key, codec)?;
         if let (Some(copies), true) = (&self.copies, keep) {
-            let decoded = Arc::clone(&decoded);
             copies.insert(
                 *key,
                 Copy {
                     value: compared,
-                    decoded,
-                    extra: 0,
+                    held: crate::held::decoded_form(&decoded),
+                    decoded: Arc::clone(&decoded),
                     location,
                 },
             );
@@ -402,8 +404,8 @@ impl DecodedCopies {
         if let Some(kept) = Kept::of(entry, response) {
             let copy = Copy {
                 value: compared,
+                held: kept.held(),
                 decoded: kept.decoded,
-                extra: kept.bytes,
                 location,
             };
             copies.insert(entry.meta.key, copy);
@@ -668,9 +670,13 @@ mod tests {
             *kept,
             *stored(1, value.clone()).decode(&key(1), &codec).unwrap()
         );
+        let decoded_form = crate::held::decoded_form(&kept);
         assert_eq!(
             copies.weight(),
-            value.len() as u64 + headers as u64 + COPY_OVERHEAD
+            crate::held::allocation(value.len())
+                + crate::held::allocation(headers)
+                + decoded_form
+                + crate::held::TABLE_SLOT
         );
         let mut changed = response;
         changed.body = Bytes::from_static(b"changed");

@@ -45,6 +45,7 @@ pub mod body_files;
 pub mod codec;
 pub mod decoded_copies;
 pub mod error;
+mod held;
 pub mod key;
 pub mod memory;
 pub mod orphans;

@@ -35,13 +35,15 @@ pub const DEFAULT_MEMORY_CAPACITY: usize = 10_000;
 /// How many bytes [`MemoryStore::new`] keeps before evicting (256 MiB).
 pub const DEFAULT_MEMORY_MAX_BYTES: u64 = 256 * 1024 * 1024;
 
-/// Bytes counted per entry beyond its value (for one put unencoded, about what encoding it
-/// makes) and URL: key, metadata, the decoded form's header map and URLs, bookkeeping.
-const ENTRY_OVERHEAD: u64 = 512;
+/// Heap bytes an entry put as bytes is weighed at, per byte of its head, for the decoded form
+/// its first read will keep (header maps, URLs; it is decoded with the reader's codec, so not
+/// at the write): 3-field heads hold about 4.3 bytes a byte of head, 30-field ones 5.5
+/// (`tests/held_bytes.rs`).
+const DECODED_PER_HEAD_BYTE: u64 = 5;
 
-/// A stored entry as the cache holds it (inline, in its table), with the bytes it is weighed
-/// at beyond its URL: its value's (or, put unencoded, about what encoding would make) and
-/// what its decoded form holds beyond the value.
+/// A stored entry as the cache holds it (inline, in its table), with the heap bytes it holds
+/// (see [`crate::held`]): its value's, or the one buffer of one put unencoded, and its
+/// decoded form's (made by its first read, for one put as bytes alone: estimated).
 #[derive(Clone)]
 enum Slot {
     /// Put unencoded ([`CacheStore::put_plain`]): the decoded form alone ([`Kept::plain`]),
@@ -68,10 +70,22 @@ struct BytesSlot {
 impl Slot {
     fn new(entry: StoredEntry, kept: Option<Kept>) -> Self {
         let decoded = OnceLock::new();
-        let mut bytes = entry.value.len() as u64;
-        if let Some(kept) = kept {
-            bytes += kept.bytes;
-            let _ = decoded.set(kept.decoded);
+        let url = crate::held::allocation(entry.meta.url.len());
+        let mut bytes = crate::held::allocation(std::mem::size_of::<BytesSlot>() + 16)
+            + crate::held::allocation(entry.value.len())
+            + url;
+        match kept {
+            Some(kept) => {
+                bytes += kept.held();
+                let _ = decoded.set(kept.decoded);
+            }
+            // Bytes that are no entry decode to nothing kept.
+            None => {
+                if let Some(body) = crate::codec::body_range(&entry.value) {
+                    let head = (entry.value.len() - body.len()) as u64;
+                    bytes += DECODED_PER_HEAD_BYTE * head;
+                }
+            }
         }
         Self::Bytes(Arc::new(BytesSlot {
             decoded,
@@ -185,7 +199,7 @@ impl EntryWeight {
         if self.by_count {
             return 1;
         }
-        let bytes = slot.bytes() + slot.meta().url.len() as u64 + ENTRY_OVERHEAD;
+        let bytes = slot.bytes() + crate::held::TABLE_SLOT;
         bytes.max(self.floor)
     }
 }
@@ -213,8 +227,9 @@ impl MemoryStore {
         Self::with_bounds(capacity, capacity as u64, weigher, u64::MAX)
     }
 
-    /// A store holding up to `capacity` entries and `max_bytes` bytes (values, or about what
-    /// encoding makes of an entry put unencoded, URLs and a small per-entry overhead),
+    /// A store holding up to `capacity` entries and `max_bytes` bytes of memory (an entry's
+    /// value or buffer, its decoded form's header maps, URLs and allocations, its slot, as
+    /// the heap lays them out: within about 15 % of what the heap gives them, measured),
     /// whichever bound is reached first.
     ///
     /// # Note
@@ -459,12 +474,15 @@ impl CacheStore for MemoryStore {
     /// Keeps `response` alone, unencoded, its header values and body copied into one buffer
     /// of its own (the writer's may be slices of larger buffers): a write
     /// encodes nothing, a hit finds the decoded form at once, and the entry's bytes are
-    /// encoded only when read ([`CacheStore::get`]). It is weighed at about what encoding
-    /// makes of it.
+    /// encoded only when read ([`CacheStore::get`]). It is weighed at the heap bytes it
+    /// holds: the buffer, and its decoded form's header maps, URLs and allocations.
     async fn put_plain(&self, meta: EntryMeta, response: CachedResponse) -> Result<(), StoreError> {
-        let bytes = crate::codec::plain_len_hint(&response);
-        let decoded = Kept::plain(meta, response);
-        self.insert_slot(Slot::Decoded { decoded, bytes })
+        let kept = Kept::plain(meta, response);
+        let bytes = kept.held();
+        self.insert_slot(Slot::Decoded {
+            decoded: kept.decoded,
+            bytes,
+        })
     }
 
     async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {
@@ -762,20 +780,21 @@ mod tests {
                 .decode(&key(1), &codec)
                 .unwrap()
         );
-        // The copies are weighed: more than the same entry written as bytes alone.
-        let plain = roomy();
-        plain
-            .put(entry(1, value, None))
-            .now_or_never()
-            .unwrap()
-            .unwrap();
+        // The copies are weighed, beside the value and the decoded form.
         let copied: usize = kept_response
             .headers
             .values()
             .chain(kept_response.request.headers.values())
             .map(|v| v.len())
             .sum();
-        assert_eq!(store.weight(), plain.weight() + copied as u64);
+        let allocation = crate::held::allocation;
+        let weighed = allocation(std::mem::size_of::<BytesSlot>() + 16)
+            + allocation(value.len())
+            + allocation(kept.meta.url.len())
+            + allocation(copied)
+            + crate::held::decoded_form(&kept)
+            + crate::held::TABLE_SLOT;
+        assert_eq!(store.weight(), weighed);
     }
 
     /// Nothing is kept where decoding would not give the writer's response from the stored
@@ -1005,13 +1024,23 @@ mod tests {
         let store = MemoryStore::bounded(1_000, 64 * 1024 * 1024);
         let limit = store.admitted_weight;
         assert!(limit < store.entries.shard_capacity());
-        let url_len = crate::fixtures::grouped_entry(1, 1, None).meta.url.len() as u64;
-        let sized = |n: u64, weight: u64| {
+        let with_len = |n: u64, len: usize| {
             let mut entry = crate::fixtures::grouped_entry(n, 1, None);
-            let len = weight - url_len - ENTRY_OVERHEAD;
-            entry.value = Bytes::from(vec![0u8; len as usize]);
+            entry.value = Bytes::from(vec![0u8; len]);
             entry
         };
+        let weight = |len: usize| store.weigher.of(&Slot::new(with_len(0, len), None));
+        // The longest value weighed at most `limit` (weights grow with the length).
+        let (mut fits, mut over) = (0, limit as usize);
+        while over - fits > 1 {
+            let mid = (fits + over) / 2;
+            if weight(mid) <= limit {
+                fits = mid;
+            } else {
+                over = mid;
+            }
+        }
+        let sized = |n: u64, weight: u64| with_len(n, if weight > limit { over } else { fits });
         let refused = store.put(sized(1, limit + 1)).now_or_never().unwrap();
         assert!(
             matches!(refused, Err(StoreError::TooLarge { .. })),

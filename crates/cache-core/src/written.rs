@@ -51,9 +51,19 @@ impl Kept {
     /// buffers), and so that a hit, which shares the header values and the body, counts its
     /// references in one place. As with a form decoded from bytes, a header value a caller
     /// keeps keeps the buffer (the body with it) alive after the entry goes.
-    pub(crate) fn plain(meta: crate::EntryMeta, mut response: CachedResponse) -> Arc<Decoded> {
-        copied_into_one_buffer(&mut response, Body::Copied);
-        Arc::new(Decoded::new(meta, crate::Entry::Response(response)))
+    /// Its [`Kept::bytes`] are the one buffer's.
+    pub(crate) fn plain(meta: crate::EntryMeta, mut response: CachedResponse) -> Self {
+        let bytes = copied_into_one_buffer(&mut response, Body::Copied);
+        Self {
+            decoded: Arc::new(Decoded::new(meta, crate::Entry::Response(response))),
+            bytes,
+        }
+    }
+
+    /// Heap bytes this decoded form holds beyond the stored value: its buffer of copies and
+    /// its own allocations ([`crate::held::decoded_form`]).
+    pub(crate) fn held(&self) -> u64 {
+        crate::held::allocation(self.bytes as usize) + crate::held::decoded_form(&self.decoded)
     }
 }
 

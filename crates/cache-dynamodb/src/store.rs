@@ -149,7 +149,7 @@ impl DynamoStoreBuilder {
         self
     }
 
-    /// Bytes of [`DecodedCopies`] to keep (default [`DEFAULT_DECODED_COPIES_BYTES`], 16 MiB;
+    /// Bytes of [`DecodedCopies`] to keep (default [`DEFAULT_DECODED_COPIES_BYTES`], 32 MiB of memory;
     /// 0 keeps none): a hit whose value and metadata, just read from DynamoDB, are those a
     /// copy came from skips decoding; a write by any client shows at once.
     ///

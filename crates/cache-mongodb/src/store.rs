@@ -87,7 +87,7 @@ impl MongoStoreBuilder {
         self
     }
 
-    /// Bytes of [`DecodedCopies`] to keep (default [`DEFAULT_DECODED_COPIES_BYTES`], 16 MiB;
+    /// Bytes of [`DecodedCopies`] to keep (default [`DEFAULT_DECODED_COPIES_BYTES`], 32 MiB of memory;
     /// 0 keeps none): a hit whose value and metadata, just read from the server, are those a
     /// copy came from skips decoding; a write by any client shows at once.
     ///

@@ -161,7 +161,7 @@ impl RedisStoreBuilder {
         self
     }
 
-    /// Bytes of [`DecodedCopies`] to keep (default [`DEFAULT_DECODED_COPIES_BYTES`], 16 MiB;
+    /// Bytes of [`DecodedCopies`] to keep (default [`DEFAULT_DECODED_COPIES_BYTES`], 32 MiB of memory;
     /// 0 keeps none): a hit whose value, creation and expiry, just read from Redis, are
     /// those a copy came from skips decoding; a write by any client shows at once. (The
     /// URL, URL group and Vary parent are not read again: every write sets them with the

@@ -86,7 +86,7 @@ impl SledStoreBuilder {
 
     /// Keep decoded copies of entries read again (a key is kept from its second read, or from
     /// its write when the writer hands over its response: `put_decoded`), up to
-    /// about `max_bytes` of stored bytes (default [`DEFAULT_DECODED_COPIES_BYTES`], 16 MiB;
+    /// about `max_bytes` of memory (default [`DEFAULT_DECODED_COPIES_BYTES`], 32 MiB;
     /// 0 keeps none): a read whose record is unchanged then skips decoding. Every read still
     /// reads sled and compares, so a copy never outlives a change. The copies share sled's
     /// buffers while sled holds them.

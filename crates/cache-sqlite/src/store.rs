@@ -118,7 +118,7 @@ impl SqliteStoreBuilder {
 
     /// Keep decoded copies of entries read again (a key is kept from its second read, or from
     /// its write when the writer hands over its response: `put_decoded`), up to
-    /// about `max_bytes` of stored bytes (default [`DEFAULT_DECODED_COPIES_BYTES`], 16 MiB;
+    /// about `max_bytes` of memory (default [`DEFAULT_DECODED_COPIES_BYTES`], 32 MiB;
     /// 0 keeps none): a read whose row is unchanged (value, creation and expiry, compared in
     /// place) then skips copying the value out and decoding it. Every read still reads the file, so
     /// a copy never outlives a change, whoever makes it (another process's, within the 5 ms
