@@ -139,7 +139,7 @@ fn bounds_weigh_what_entries_hold() {
                 let value = encode(&response).unwrap();
                 let entry = StoredEntry::new(meta(n, &response), value);
                 store.put(entry).now_or_never().unwrap().unwrap();
-                // Read twice: decoded at the first read, kept.
+                // Decoded at its first read, and kept.
                 store
                     .get_decoded(&key(n), &EntryCodec::new())
                     .now_or_never()
