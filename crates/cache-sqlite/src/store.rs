@@ -1018,30 +1018,35 @@ fn read_decoded(
 ) -> Result<Result<DecodedEntry, Oversized>, rusqlite::Error> {
     let mut copy = copies.kept_prefetched(&key, codec);
     let location = copy.as_ref().and_then(KeptCopy::location);
-    let mut found = None;
+    // The row at the copy's id, when it holds the key: the entry (or, of foreign columns,
+    // none), as the key's search would find it.
+    let mut at_id = None;
     if let Some(rowid) = location {
         let mut stmt = conn.prepare_cached(QUICK_READ_AT)?;
-        let row = stmt
+        at_id = stmt
             .query_row([rowid], |row| {
                 if row.get_ref(6)?.as_str().ok() != Some(key.as_str()) {
                     return Ok(None);
                 }
-                row_read(row, &key, copies, &mut copy).map(|read| Some((rowid, read)))
+                let read = row_read(row, &key, copies, &mut copy).map(|read| Some((rowid, read)));
+                passing_over_foreign(read, &key).map(Some)
             })
-            .optional();
-        // A row of foreign columns is passed over by the search below as well.
-        found = passing_over_foreign(row, &key)?.flatten();
+            .optional()?
+            .flatten();
     }
-    if found.is_none() {
-        let mut stmt = conn.prepare_cached(QUICK_READ_ENTRY)?;
-        let row = stmt
-            .query_row([key.as_str()], |row| {
-                let rowid = row.get(6)?;
-                row_read(row, &key, copies, &mut copy).map(|read| (rowid, read))
-            })
-            .optional();
-        found = passing_over_foreign(row, &key)?;
-    }
+    let found = match at_id {
+        Some(found) => found,
+        None => {
+            let mut stmt = conn.prepare_cached(QUICK_READ_ENTRY)?;
+            let row = stmt
+                .query_row([key.as_str()], |row| {
+                    let rowid = row.get(6)?;
+                    row_read(row, &key, copies, &mut copy).map(|read| (rowid, read))
+                })
+                .optional();
+            passing_over_foreign(row, &key)?
+        }
+    };
     Ok(match found {
         None => {
             // Deleted elsewhere (another process, another program), or foreign: so is its
