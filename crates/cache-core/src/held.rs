@@ -18,7 +18,8 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use crate::store::Decoded;
 
 /// What a table keeping an entry spends on it beyond the entry (its slot in `quick_cache`'s
-/// table and index, a URL index's mention): measured, `tests/held_bytes.rs`.
+/// table and index, a URL index's mention): an estimate, checked with the rest of the weight
+/// against the heap by `tests/held_bytes.rs`.
 pub(crate) const TABLE_SLOT: u64 = 96;
 
 /// Heap bytes an allocation of `size` bytes takes: glibc's 8-byte header, rounded up to 16.
