@@ -30,14 +30,18 @@ pub(crate) fn allocation(size: usize) -> u64 {
     (size as u64 + 8).div_ceil(16) * 16
 }
 
+/// Heap bytes of an `Arc<T>`'s allocation: the value and its two counts.
+pub(crate) fn arc_of<T>() -> u64 {
+    allocation(2 * size_of::<usize>() + size_of::<T>())
+}
+
 /// Heap bytes `decoded` holds beyond the buffers it shares (its body and header values are
 /// slices of its stored bytes, or of the one buffer an entry put unencoded is copied into):
 /// its `Arc`, its URLs, its header maps, and the count the shared buffer takes once a slice
 /// of it is cloned.
 pub(crate) fn decoded_form(decoded: &Decoded) -> u64 {
-    let own = allocation(2 * size_of::<usize>() + size_of::<Decoded>())
-        + allocation(decoded.meta.url.capacity())
-        + allocation(SHARED_COUNT);
+    let own =
+        arc_of::<Decoded>() + allocation(decoded.meta.url.capacity()) + allocation(SHARED_COUNT);
     own + match &decoded.entry {
         crate::Entry::Response(response) => {
             allocation(response.url.capacity())
@@ -58,7 +62,7 @@ const SHARED_COUNT: usize = 3 * size_of::<usize>();
 /// Heap bytes of `map`, as `http` lays it out: a table of 4-byte positions a third larger
 /// than its capacity, rounded up to a power of two; a bucket (name, value, hash, links) per
 /// field it has room for; repeated fields' values apart; and each name's own bytes.
-pub(crate) fn header_map(map: &HeaderMap) -> u64 {
+fn header_map(map: &HeaderMap) -> u64 {
     let capacity = map.capacity();
     if capacity == 0 {
         return 0;

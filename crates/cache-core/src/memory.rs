@@ -75,10 +75,7 @@ struct BytesSlot {
 impl Slot {
     fn new(entry: StoredEntry, kept: Option<Kept>) -> Self {
         let decoded = OnceLock::new();
-        let url = crate::held::allocation(entry.meta.url.len());
-        let mut bytes = crate::held::allocation(std::mem::size_of::<BytesSlot>() + 16)
-            + crate::held::allocation(entry.value.len())
-            + url;
+        let mut bytes = Self::held_as_bytes(&entry);
         match kept {
             Some(kept) => {
                 bytes += kept.held();
@@ -99,6 +96,14 @@ impl Slot {
             entry,
             bytes,
         }))
+    }
+
+    /// Heap bytes an entry put as bytes holds before any decoded form: its slot's `Arc`, its
+    /// value and its URL.
+    fn held_as_bytes(entry: &StoredEntry) -> u64 {
+        crate::held::arc_of::<BytesSlot>()
+            + crate::held::allocation(entry.value.len())
+            + crate::held::allocation(entry.meta.url.len())
     }
 
     fn meta(&self) -> &EntryMeta {
@@ -794,11 +799,8 @@ mod tests {
             .chain(kept_response.request.headers.values())
             .map(|v| v.len())
             .sum();
-        let allocation = crate::held::allocation;
-        let weighed = allocation(std::mem::size_of::<BytesSlot>() + 16)
-            + allocation(value.len())
-            + allocation(kept.meta.url.len())
-            + allocation(copied)
+        let weighed = Slot::held_as_bytes(&entry(1, value.clone(), None))
+            + crate::held::allocation(copied)
             + crate::held::decoded_form(&kept)
             + crate::held::TABLE_SLOT;
         assert_eq!(store.weight(), weighed);
@@ -812,10 +814,7 @@ mod tests {
         let weight = |value: Bytes| {
             let store = MemoryStore::bounded(10_000_000, 1 << 30);
             let entry = entry(1, value, None);
-            let own = crate::held::allocation(std::mem::size_of::<BytesSlot>() + 16)
-                + crate::held::allocation(entry.value.len())
-                + crate::held::allocation(entry.meta.url.len())
-                + crate::held::TABLE_SLOT;
+            let own = Slot::held_as_bytes(&entry) + crate::held::TABLE_SLOT;
             store.put(entry).now_or_never().unwrap().unwrap();
             store.weight() - own
         };

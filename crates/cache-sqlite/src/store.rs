@@ -952,14 +952,25 @@ const READ_ENTRY: &str = concat!(
     " WHERE key = ?1"
 );
 
-/// [`READ_ENTRY`] on the calling task: the value only up to [`QUICK_MAX_VALUE`] bytes (its
-/// length is in the row's header; a longer one is not read, and is NULL here), then the row's
-/// id (see [`read_decoded`]).
+/// The quick reads' first six columns, as a literal for `concat!`: [`READ_ENTRY`]'s, the value
+/// only up to [`QUICK_MAX_VALUE`] bytes (its length is in the row's header; a longer one is
+/// not read, and is NULL here).
+macro_rules! quick_entry_columns {
+    () => {
+        concat!(
+            "SELECT url, created_at, expires_at, url_group, variant_of,",
+            " CASE WHEN length(value) <= ",
+            quick_max_value!(),
+            " THEN value END"
+        )
+    };
+}
+
+/// [`READ_ENTRY`] on the calling task ([`quick_entry_columns`]), then the row's id (see
+/// [`read_decoded`]).
 const QUICK_READ_ENTRY: &str = concat!(
-    "SELECT url, created_at, expires_at, url_group, variant_of,",
-    " CASE WHEN length(value) <= ",
-    quick_max_value!(),
-    " THEN value END, rowid FROM ",
+    quick_entry_columns!(),
+    ", rowid FROM ",
     table_name!(),
     " WHERE key = ?1"
 );
@@ -967,10 +978,8 @@ const QUICK_READ_ENTRY: &str = concat!(
 /// [`QUICK_READ_ENTRY`] of the row with a given id, and its key: where a decoded copy's row
 /// was last found (see [`read_decoded`]).
 const QUICK_READ_AT: &str = concat!(
-    "SELECT url, created_at, expires_at, url_group, variant_of,",
-    " CASE WHEN length(value) <= ",
-    quick_max_value!(),
-    " THEN value END, key FROM ",
+    quick_entry_columns!(),
+    ", key FROM ",
     table_name!(),
     " WHERE rowid = ?1"
 );
