@@ -7,8 +7,10 @@
 //! Calls `cache` (nothing that calls it).
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use cache_core::CacheKey;
+use cache_core::to_end::run_to_end;
 use http::header::{CONTENT_LOCATION, LOCATION};
 use http::{HeaderMap, Method};
 use url::Url;
@@ -29,12 +31,18 @@ pub(crate) fn invalidates(method: &Method, status: http::StatusCode) -> bool {
     is_unsafe(method) && (status.is_success() || status.is_redirection())
 }
 
-/// After a successful (2xx/3xx) unsafe request, deletes every entry of its URL and of
-/// same-origin `Location` / `Content-Location` URLs; the groups of the URLs it marked changed,
+/// After a successful (2xx/3xx) unsafe request, deletes every entry of its URL, of the URL
+/// it reached when redirected, and of same-origin `Location` / `Content-Location` URLs; the
+/// groups of the URLs it marked changed,
 /// none when it did nothing (else what was read of those entries before, a Vary index say,
 /// is gone).
+///
+/// The listings and deletes run to their end on a task of their own, whoever stops waiting:
+/// the origin has taken the change, and a caller's time limit (or a `select!`, or a server
+/// dropping a handler whose client left) that dropped them midway left the URL's old
+/// responses stored, unheld, and served as fresh (see [`Invalidation`]).
 pub(crate) async fn invalidate_after_unsafe(
-    cache: &Cache,
+    cache: &Arc<Cache>,
     method: &Method,
     url: &Url,
     headers: &HeaderMap,
@@ -44,42 +52,96 @@ pub(crate) async fn invalidate_after_unsafe(
         return Vec::new();
     }
     let mut urls = vec![url.clone()];
+    // Followed through a `307`/`308`, the request that succeeded was sent to the URL it
+    // reached (of any origin: it was sent there, and took the change), and that request's
+    // URL is the one its `Location` / `Content-Location` are read against.
+    let reached = response.url();
+    if reached != url {
+        urls.push(reached.clone());
+    }
     for name in [LOCATION, CONTENT_LOCATION] {
         let target = response
             .headers()
             .get(name)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| url.join(v).ok());
-        if let Some(target) = target.filter(|t| t.origin() == url.origin()) {
-            urls.push(target);
+            .and_then(|v| reached.join(v).ok());
+        if let Some(target) = target.filter(|t| t.origin() == reached.origin()) {
+            if !urls.contains(&target) {
+                urls.push(target);
+            }
         }
     }
-    let mut changed = Vec::with_capacity(urls.len());
-    for target in &urls {
-        // First: the answer to a request for the URL sent before this one's answer arrived is
-        // not stored after (see `url_changes`).
-        let group = cache.mark_changed(target);
-        changed.push(group);
-        let began = cache.settings.clock.now();
-        let (keys, listed) = keys_of_url(cache, target, headers).await;
-        let mut reached = listed;
-        for key in keys {
-            reached &= cache.live.store.forget(&key).await;
+    // First, before any store call: the answer to a request for one of the URLs sent before
+    // this one's answer arrived is not stored after (see `url_changes`).
+    let targets: Vec<(Url, CacheKey)> = urls
+        .into_iter()
+        .map(|target| {
+            let group = cache.mark_changed(&target);
+            (target, group)
+        })
+        .collect();
+    let changed = targets.iter().map(|(_, group)| *group).collect();
+    let work = {
+        let (cache, headers) = (Arc::clone(cache), headers.clone());
+        async move {
+            for (target, group) in targets {
+                invalidate_url(&cache, &target, group, &headers).await;
+            }
+            Ok(())
         }
-        // An invalidation the store did not take whole: what it holds of the URL from before
-        // is not served from here on (see `unfinished_invalidations`). A read-only cache
-        // invalidates nothing, by its promise, and neither holds back nor releases.
-        let unfinished = &cache.live.unfinished_invalidations;
-        if cache.live.store.is_read_only() {
-            continue;
-        }
-        if reached {
-            unfinished.finished(&group, began);
-        } else {
-            unfinished.note(group, cache.settings.clock.now());
-        }
-    }
+    };
+    // Its only error is the work given up (past `run_to_end`'s limit, or a runtime shutting
+    // down), whose unfinished invalidations `Invalidation` noted as it was dropped.
+    let _ = run_to_end(work).await;
     changed
+}
+
+/// Deletes every entry of `url` (of `group`) after an unsafe request changed it, and says
+/// whether the store took the invalidation whole (see `unfinished_invalidations`).
+async fn invalidate_url(cache: &Cache, url: &Url, group: CacheKey, headers: &HeaderMap) {
+    // A read-only cache invalidates nothing, by its promise, and neither holds back nor
+    // releases.
+    let mut invalidation = (!cache.live.store.is_read_only()).then(|| Invalidation {
+        cache,
+        group,
+        began: cache.settings.clock.now(),
+    });
+    let (keys, listed) = keys_of_url(cache, url, headers).await;
+    let mut reached = listed;
+    for key in keys {
+        reached &= cache.live.store.forget(&key).await;
+    }
+    if let Some(invalidation) = invalidation.take() {
+        invalidation.end(reached);
+    }
+}
+
+/// An invalidation of a URL group under way. Ended, it releases the group (the store took
+/// it whole) or holds back what the store still has of it from before; dropped before its
+/// end (its work given up midway), it holds back too: the deletes not made left the old
+/// entries in the store.
+struct Invalidation<'a> {
+    cache: &'a Cache,
+    group: CacheKey,
+    began: std::time::SystemTime,
+}
+
+impl Invalidation<'_> {
+    fn end(self, reached: bool) {
+        let this = std::mem::ManuallyDrop::new(self);
+        let unfinished = &this.cache.live.unfinished_invalidations;
+        match reached {
+            true => unfinished.finished(&this.group, this.began),
+            false => unfinished.note(this.group, this.cache.settings.clock.now()),
+        }
+    }
+}
+
+impl Drop for Invalidation<'_> {
+    fn drop(&mut self) {
+        let unfinished = &self.cache.live.unfinished_invalidations;
+        unfinished.note(self.group, self.cache.settings.clock.now());
+    }
 }
 
 /// The keys of every entry stored for `url`: its group's, and the keys GET and HEAD requests
@@ -108,4 +170,77 @@ pub(crate) async fn keys_of_url(
         }
     }
     (keys, reached)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use cache_core::{EntryMeta, MemoryStore, StoreError, StoredEntry};
+    use futures_util::stream::BoxStream;
+
+    use super::*;
+
+    /// A memory store whose listings of a URL group never answer.
+    #[derive(Debug, Default)]
+    struct ListingHangs(MemoryStore);
+
+    #[async_trait::async_trait]
+    impl cache_core::CacheStore for ListingHangs {
+        async fn get(&self, key: &CacheKey) -> Result<Option<StoredEntry>, StoreError> {
+            self.0.get(key).await
+        }
+        async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
+            self.0.put(entry).await
+        }
+        async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {
+            self.0.delete(key).await
+        }
+        async fn delete_if_created(
+            &self,
+            key: &CacheKey,
+            created_at: std::time::SystemTime,
+        ) -> Result<bool, StoreError> {
+            self.0.delete_if_created(key, created_at).await
+        }
+        fn entries(&self) -> BoxStream<'_, Result<EntryMeta, StoreError>> {
+            self.0.entries()
+        }
+        async fn entries_for_url(&self, _: &CacheKey) -> Result<Vec<EntryMeta>, StoreError> {
+            std::future::pending().await
+        }
+        async fn clear(&self) -> Result<u64, StoreError> {
+            self.0.clear().await
+        }
+    }
+
+    /// An invalidation given up midway (past `run_to_end`'s limit, its future dropped while
+    /// the store had not answered) holds back what the store still has of the URL from
+    /// before, as one the store refused does.
+    #[tokio::test]
+    async fn an_invalidation_given_up_midway_holds_the_url_back() {
+        let middleware = crate::CacheMiddleware::builder()
+            .store(ListingHangs::default())
+            .build()
+            .unwrap();
+        let cache = middleware.cache();
+        let url = Url::parse("https://example.com/item").unwrap();
+        let group = cache.settings.keys.url_group(&url);
+        let stored = cache.settings.clock.now() - Duration::from_secs(5);
+        let meta = EntryMeta::new(CacheKey::from_digest([7; 16]), url.as_str(), stored, None)
+            .with_url_group(Some(group));
+        let held = |cache: &Cache| {
+            let unfinished = &cache.live.unfinished_invalidations;
+            unfinished.holds_back(&meta, || group)
+        };
+        assert!(!held(cache));
+        let headers = HeaderMap::new();
+        let work = invalidate_url(cache, &url, group, &headers);
+        let given_up = tokio::time::timeout(Duration::from_millis(20), work).await;
+        assert!(given_up.is_err(), "the listing answered");
+        assert!(
+            held(cache),
+            "an entry from before the invalidation is served"
+        );
+    }
 }

@@ -183,7 +183,7 @@ impl CacheMiddleware {
             // Requests the cache does not answer still go through `pass_on`: a successful unsafe
             // one invalidates what is stored for its URL, whatever skipped the cache.
             if scope.as_ref().is_some_and(CacheScope::is_disabled) || mode == CacheMode::Bypass {
-                return pass_on(cache, req, extensions, next, invalidates).await;
+                return pass_on(&self.cache, req, extensions, next, invalidates).await;
             }
             // Offline and replay never send: what the cache cannot look up is not stored.
             let never_sends = mode.never_sends();
@@ -204,7 +204,7 @@ impl CacheMiddleware {
                     return Box::pin(post(&self.cache, user, req, extensions, next, invalidates))
                         .await;
                 }
-                return pass_on(cache, req, extensions, next, invalidates).await;
+                return pass_on(&self.cache, req, extensions, next, invalidates).await;
             }
             let body = match req.body() {
                 None => None,
@@ -213,7 +213,7 @@ impl CacheMiddleware {
                     // A streaming body cannot be keyed without consuming it.
                     None if never_sends => return nothing_stored(cache, mode, &req, None),
                     None => {
-                        return pass_on(cache, req, extensions, next, invalidates).await;
+                        return pass_on(&self.cache, req, extensions, next, invalidates).await;
                     }
                 },
             };
@@ -223,7 +223,7 @@ impl CacheMiddleware {
                 if never_sends {
                     return nothing_stored(cache, mode, &req, None);
                 }
-                return pass_on(cache, req, extensions, next, invalidates).await;
+                return pass_on(&self.cache, req, extensions, next, invalidates).await;
             }
             let url_key = settings
                 .keys
@@ -280,8 +280,14 @@ impl CacheMiddleware {
                             None
                         }
                         Some(RangeAnswer::Origin) => {
-                            return Box::pin(pass_on(cache, req, extensions, next, invalidates))
-                                .await;
+                            return Box::pin(pass_on(
+                                &self.cache,
+                                req,
+                                extensions,
+                                next,
+                                invalidates,
+                            ))
+                            .await;
                         }
                         Some(RangeAnswer::Part(range)) => Some(range),
                         Some(RangeAnswer::Whole) | None => None,
@@ -297,7 +303,7 @@ impl CacheMiddleware {
                 }
                 Decision::NothingStored => nothing_stored(cache, mode, &req, Some(url_key)),
                 // Whatever else would happen, a Range request goes to the origin as it came.
-                _ if ranged => pass_on(cache, req, extensions, next, invalidates).await,
+                _ if ranged => pass_on(&self.cache, req, extensions, next, invalidates).await,
                 Decision::ServeStaleAndRefresh(found) => {
                     live.stats.hit();
                     let mut info = hit_info(&found, false, now);

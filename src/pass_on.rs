@@ -4,6 +4,7 @@
 //! modules.
 
 use std::pin::Pin;
+use std::sync::Arc;
 
 use http::Extensions;
 use reqwest::{Request, Response};
@@ -25,7 +26,7 @@ pub(crate) type HandleFuture<'a> =
 /// calls) would otherwise sit inside the request's, which every request, hits included,
 /// moves into its box.
 pub(crate) fn pass_on<'a>(
-    cache: &'a Cache,
+    cache: &'a Arc<Cache>,
     req: Request,
     extensions: &'a mut Extensions,
     next: Next<'a>,

@@ -11,13 +11,15 @@ use tokio::sync::{mpsc, oneshot};
 pub type Release = oneshot::Sender<()>;
 
 /// A store around another whose gated calls say so and wait for the test's word: the next
-/// read of a key ([`Gated::gate_next_read`]), or every spool's commit of a store that keeps
-/// bodies in files ([`Gated::gate_commits`]). Every other call goes to the store within.
+/// read of a key ([`Gated::gate_next_read`]), every listing of a URL group
+/// ([`Gated::gate_listings`]), or every spool's commit of a store that keeps bodies in files
+/// ([`Gated::gate_commits`]). Every other call goes to the store within.
 #[derive(Debug)]
 pub struct Gated {
     inner: Arc<dyn CacheStore>,
     next_read: Mutex<Option<(CacheKey, mpsc::UnboundedSender<Release>)>>,
     commits: Mutex<Option<mpsc::UnboundedSender<Release>>>,
+    listings: Mutex<Option<mpsc::UnboundedSender<Release>>>,
 }
 
 impl Gated {
@@ -26,7 +28,16 @@ impl Gated {
             inner,
             next_read: Mutex::new(None),
             commits: Mutex::new(None),
+            listings: Mutex::new(None),
         }
+    }
+
+    /// Gates every listing of a URL group's entries from now on (before the store within
+    /// lists them): an invalidation under way.
+    pub fn gate_listings(&self) -> mpsc::UnboundedReceiver<Release> {
+        let (gated, listings) = mpsc::unbounded_channel();
+        *self.listings.lock().unwrap() = Some(gated);
+        listings
     }
 
     /// Gates the next read of `key` (after the store answered it).
@@ -96,6 +107,10 @@ impl CacheStore for Gated {
         self.inner.entries()
     }
     async fn entries_for_url(&self, url_group: &CacheKey) -> Result<Vec<EntryMeta>, StoreError> {
+        let gated = self.listings.lock().unwrap().clone();
+        if let Some(gated) = gated {
+            wait(&gated).await;
+        }
         self.inner.entries_for_url(url_group).await
     }
     async fn clear(&self) -> Result<u64, StoreError> {

@@ -12,6 +12,8 @@
 //! - `/events/{name}`: `text/event-stream` without `Content-Length`: one event, then the
 //!   stream stays open (server-sent events, which never end).
 //! - `/redirect/{name}`: `302` to `/target/{name}`; `/to-trickle/{name}` to `/trickle/{name}`.
+//! - `/temporary/{name}`: `307` (any method, its body sent again) to
+//!   `/custom/{name}?`[`MOVED_TARGET_QUERY`].
 //! - `/moved/{name}`: `302`, `no-store`, to `/custom/{name}?`[`MOVED_TARGET_QUERY`] (fresh
 //!   for ten minutes).
 //! - `/headers`: repeated and non-UTF-8 header values.
@@ -566,6 +568,14 @@ async fn route(log: Arc<Mutex<Log>>, request: Request) -> Response {
                 ),
                 (header::CACHE_CONTROL, "no-store".to_owned()),
             ],
+        )
+            .into_response(),
+        ["temporary", name] => (
+            StatusCode::TEMPORARY_REDIRECT,
+            [(
+                header::LOCATION,
+                format!("/custom/{name}?{MOVED_TARGET_QUERY}"),
+            )],
         )
             .into_response(),
         ["redirect", name] => (

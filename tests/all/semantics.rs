@@ -346,3 +346,23 @@ async fn invalidation_reaches_every_vary_variant() {
         assert_eq!(h.origin.hits("/custom/vi"), 5, "{backend:?}");
     }
 }
+
+/// An unsafe request that reqwest followed through a `307`/`308` (a framework adding a
+/// trailing slash, say) changed the URL it was sent to last: that URL's stored response
+/// goes (RFC 9111 §4.4: the target of the request that succeeded). It stayed, and the `GET`
+/// after the `PUT` read the resource as it was before.
+#[tokio::test]
+async fn an_unsafe_request_redirected_invalidates_the_url_it_reached() {
+    for &backend in BACKENDS {
+        let h = Harness::new(backend).await;
+        let reached = format!("/custom/slash?{}", crate::origin::MOVED_TARGET_QUERY);
+        assert!(h.fetch(&reached).await.1.stored, "{backend:?}");
+        assert!(h.fetch(&reached).await.1.from_cache, "{backend:?}");
+        let put = send(h.client.put(h.origin.url("/temporary/slash")).body("new")).await;
+        assert!(put.0.starts_with("/custom/slash"), "{backend:?}: {put:?}");
+        assert!(
+            !h.fetch(&reached).await.1.from_cache,
+            "{backend:?}: the response from before the PUT was served"
+        );
+    }
+}

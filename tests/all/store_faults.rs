@@ -470,3 +470,55 @@ async fn a_304_after_an_unfinished_invalidation_renews_nothing() {
         "the revalidated response from before the POST was served"
     );
 }
+
+/// A `POST` whose caller stops waiting while its invalidation is under way (a time limit, a
+/// `select!`, a server dropping the handler whose client left) still invalidates: the
+/// origin took the change, so the URL's old response is neither kept in the store nor
+/// served. The dropped future took the listing and the deletes with it, and nothing held the
+/// old response back: it was served as fresh.
+#[tokio::test]
+async fn an_invalidation_whose_caller_stops_waiting_still_ends() {
+    let gated = Arc::new(std::sync::OnceLock::new());
+    let wrap = {
+        let gated = Arc::clone(&gated);
+        move |inner| {
+            let store = Arc::new(crate::gated::Gated::new(inner));
+            gated.set(Arc::clone(&store)).unwrap();
+            store as Arc<dyn CacheStore>
+        }
+    };
+    let h = Harness::wrapping(Backend::Memory, wrap, |b| b.cache_control(true)).await;
+    let gated = gated.get().unwrap();
+    let url = h.origin.url("/item/dropped");
+    assert!(send(h.client.get(&url)).await.1.stored);
+    assert!(send(h.client.get(&url)).await.1.from_cache);
+    let mut listings = gated.gate_listings();
+    let post = {
+        let request = h.client.post(&url).body("new");
+        tokio::spawn(async move { request.send().await })
+    };
+    let release = tokio::time::timeout(Duration::from_secs(10), listings.recv())
+        .await
+        .expect("the POST's invalidation lists the URL's entries")
+        .expect("a listing");
+    post.abort();
+    assert!(post.await.unwrap_err().is_cancelled());
+    // Listings from now on go straight through.
+    drop(listings);
+    // Not received when the listing went with the caller's future.
+    let _ = release.send(());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while h.handle.count().await.unwrap() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the invalidation stopped with its caller: the old response is still stored"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let after = send(h.client.get(&url)).await.1;
+    assert!(
+        !after.from_cache,
+        "the response from before the POST was served"
+    );
+    assert_eq!(h.origin.hits("/item/dropped"), 3, "two GETs and the POST");
+}
