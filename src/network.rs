@@ -169,8 +169,7 @@ fn finish(
     let response = match result {
         Ok(response) => response,
         Err(error) => {
-            let origin_unreachable = error.is_connect() || error.is_timeout() || error.is_request();
-            if origin_unreachable {
+            if origin_unreachable(&error) {
                 if let Some(stale) = stale_for_error(cache, &exchange, now) {
                     // Logged redacted: reqwest's message holds the URL as sent.
                     let error = exchange.redact(&error_chain(&error));
@@ -243,6 +242,53 @@ async fn invalidate_then_store(
     // what its URL stored before it (see `unfinished_invalidations`), not this answer.
     let now = cache.settings.clock.now();
     store_response(cache, exchange, response, (patience, now)).await
+}
+
+/// True when `error` says the origin could not be reached (a connection, a time limit, the
+/// request not sent): reqwest's own error, or one a middleware below the cache handed up
+/// with it inside. reqwest-retry does, with every failure it gives up on (`RetryError`,
+/// whose source is the last attempt's error, or that error's own sources when it retried
+/// nothing), so it is looked for along the chain, down to the socket's `io::Error`.
+fn origin_unreachable(error: &reqwest_middleware::Error) -> bool {
+    let reqwest_says = |e: &reqwest::Error| e.is_connect() || e.is_timeout() || e.is_request();
+    let middleware_says = |e: &reqwest_middleware::Error| match e {
+        reqwest_middleware::Error::Reqwest(e) => reqwest_says(e),
+        reqwest_middleware::Error::Middleware(_) => false,
+    };
+    if middleware_says(error) {
+        return true;
+    }
+    let reqwest_middleware::Error::Middleware(error) = error else {
+        return false;
+    };
+    error.chain().any(|cause| {
+        if let Some(e) = cause.downcast_ref::<reqwest_middleware::Error>() {
+            return middleware_says(e);
+        }
+        if let Some(e) = cause.downcast_ref::<reqwest::Error>() {
+            return reqwest_says(e);
+        }
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| is_unreachable_io(e.kind()))
+    })
+}
+
+/// The kinds of socket failure that mean the origin was not reached (or stopped answering).
+fn is_unreachable_io(kind: std::io::ErrorKind) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        kind,
+        ConnectionRefused
+            | ConnectionReset
+            | ConnectionAborted
+            | NotConnected
+            | AddrNotAvailable
+            | HostUnreachable
+            | NetworkUnreachable
+            | NetworkDown
+            | TimedOut
+    )
 }
 
 /// The stale entry, marked as served on error, when stale-if-error allows it.

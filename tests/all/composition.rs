@@ -206,6 +206,35 @@ async fn stale_if_error_comes_after_the_retries_only_with_the_cache_outside() {
     }
 }
 
+/// With the cache outside reqwest-retry (the README's stack), an origin that cannot be
+/// reached still gets the stale entry `stale-if-error` allows once the retries are spent:
+/// reqwest-retry hands up every failure as its own error (the connection error inside), which
+/// the cache did not see as the origin unreachable, and the caller got the error.
+#[tokio::test]
+async fn stale_if_error_serves_when_the_retries_could_not_reach_the_origin() {
+    let _subscriber = Captured::install();
+    let s = stack(Order::CacheOutsideRetry, |b| {
+        b.expire_after(Duration::from_secs(60)).stale_if_error(true)
+    })
+    .await;
+    let path = crate::support::custom("unreachable", &[]);
+    let (stored, _) = send(s.client.get(s.origin.url(&path))).await;
+    s.clock.advance(Duration::from_secs(120));
+    let url = s.origin.url(&path);
+    s.origin.stop().await;
+    let response = s
+        .client
+        .get(&url)
+        .send()
+        .await
+        .expect("the stale entry, not the connection error");
+    let info = reqwest_caching::CacheResponseExt::cache_info(&response)
+        .cloned()
+        .unwrap();
+    assert!(info.stale_if_error && info.from_cache, "{info:?}");
+    assert_eq!(response.text().await.unwrap(), stored);
+}
+
 /// A span as created, with the fields recorded on it since.
 #[derive(Clone, Debug)]
 struct SpanRecord {
