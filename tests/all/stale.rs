@@ -396,3 +396,25 @@ async fn a_background_refresh_validates_with_the_entrys_validators() {
     );
     assert_eq!(h.origin.hits(path), 2, "the first fetch and the refresh");
 }
+
+/// A `no-cache` naming fields keeps only those fields from reuse (RFC 9111 §5.2.2.4; they
+/// are not stored), so the rest of the response may be served stale where a directive
+/// allows: it was refused as if the `no-cache` were bare, and the origin's error passed.
+#[tokio::test]
+async fn a_no_cache_naming_fields_lets_the_response_be_served_stale() {
+    for &backend in BACKENDS {
+        let h = Harness::with(backend, |b| b.cache_control(true)).await;
+        let path = custom(
+            "named",
+            &[r#"cache-control: max-age=10, no-cache="set-cookie", stale-if-error=60"#],
+        );
+        let (first, _) = h.fetch(&path).await;
+        assert!(h.fetch(&path).await.1.from_cache, "{backend:?}: fresh");
+        h.clock.advance(Duration::from_secs(30));
+        h.origin.override_status(Some(500));
+        let response = h.get(&path).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{backend:?}: the error passed");
+        assert!(response.cache_info().unwrap().stale_if_error, "{backend:?}");
+        assert_eq!(response.text().await.unwrap(), first, "{backend:?}");
+    }
+}

@@ -106,6 +106,14 @@ impl Directives {
         self.entries.iter().any(|(n, _)| n == name)
     }
 
+    /// True when the directive is present without an argument: `no-cache`, not
+    /// `no-cache="set-cookie"` (whose fields alone are kept from reuse, RFC 9111 §5.2.2.4).
+    pub fn has_bare(&self, name: &str) -> bool {
+        self.entries
+            .iter()
+            .any(|(n, arg)| n == name && arg.is_none())
+    }
+
     /// The delta-seconds argument of a directive, if present.
     pub fn seconds(&self, name: &str) -> Option<Seconds> {
         self.entries

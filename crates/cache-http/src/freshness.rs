@@ -47,7 +47,7 @@ pub fn response_freshness(
     // The most restrictive of conflicting directives wins (§4.2.1): no-cache beats max-age.
     // A no-cache naming fields (`no-cache="set-cookie"`) only keeps those fields from being
     // reused (§5.2.2.4); they are left out when the response is stored.
-    if cc.argument("no-cache") == Some(None) || pragma_no_cache(headers) {
+    if cc.has_bare("no-cache") || pragma_no_cache(headers) {
         return ResponseFreshness::Lifetime(Duration::ZERO);
     }
     if let Some(max_age) = cc.seconds("max-age") {
@@ -233,10 +233,11 @@ impl StoredFreshness<'_> {
     }
 
     /// True when the response forbids serving it stale (`must-revalidate`, `no-cache`,
-    /// `Pragma: no-cache`).
+    /// `Pragma: no-cache`). A `no-cache` naming fields does not: it keeps only those fields
+    /// from reuse (RFC 9111 §5.2.2.4), and they are not stored.
     pub fn forbids_stale(&self) -> bool {
         let cc = Directives::parse(self.headers);
-        cc.has("must-revalidate") || cc.has("no-cache") || pragma_no_cache(self.headers)
+        cc.has("must-revalidate") || cc.has_bare("no-cache") || pragma_no_cache(self.headers)
     }
 
     /// True when the request's directives accept this response without contacting the origin.

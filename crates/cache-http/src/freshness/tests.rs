@@ -50,6 +50,11 @@ fn response_directives() {
         secs(0),
         "most restrictive"
     );
+    assert_eq!(
+        lifetime(&[("cache-control", r#"no-cache="a", max-age=60"#)]),
+        secs(60),
+        "naming fields, it keeps only those from reuse"
+    );
     assert_eq!(lifetime(&[("pragma", "no-cache")]), secs(0));
     assert_eq!(
         lifetime(&[("pragma", "no-cache"), ("cache-control", "max-age=5")]),
