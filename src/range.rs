@@ -48,7 +48,8 @@ pub(crate) fn answer(request: &HeaderMap, stored: &CachedResponse) -> RangeAnswe
 }
 
 /// `If-Range`: an entity tag must equal the stored strong `ETag`; a date must equal the
-/// stored `Last-Modified` (RFC 9110 §13.1.5: strong comparison only).
+/// stored `Last-Modified`, and that date be a strong validator (RFC 9110 §13.1.5: strong
+/// comparison only).
 fn if_range_holds(condition: &HeaderValue, stored: &HeaderMap) -> bool {
     let condition = condition.as_bytes().trim_ascii();
     if condition.starts_with(b"\"") || condition.starts_with(b"W/") {
@@ -57,10 +58,20 @@ fn if_range_holds(condition: &HeaderValue, stored: &HeaderMap) -> bool {
                 .get(header::ETAG)
                 .is_some_and(|etag| etag.as_bytes().trim_ascii() == condition);
     }
-    let modified = stored
-        .get(header::LAST_MODIFIED)
-        .and_then(|v| http_date(v.as_bytes()));
-    modified.is_some() && modified == http_date(condition)
+    let stored_date = |name| {
+        stored
+            .get(name)
+            .and_then(|v: &HeaderValue| http_date(v.as_bytes()))
+    };
+    let Some(modified) = stored_date(header::LAST_MODIFIED) else {
+        return false;
+    };
+    // Strong only when the origin sent the response at least a second after the change
+    // (§8.8.2.2): within the same second, the representation may have changed again with
+    // the same date, and a part of one would be spliced onto a part of another.
+    let strong = stored_date(header::DATE)
+        .is_some_and(|sent| sent >= modified + std::time::Duration::from_secs(1));
+    strong && http_date(condition) == Some(modified)
 }
 
 /// The one byte range `bytes=first-last`, `bytes=first-` or `bytes=-suffix` selects in a
@@ -210,11 +221,27 @@ mod tests {
         let date = "Sun, 06 Nov 1994 08:49:37 GMT";
         let s = stored(
             b"0123456789",
-            &[("etag", "\"v1\""), ("last-modified", date)],
+            &[
+                ("etag", "\"v1\""),
+                ("last-modified", date),
+                ("date", "Sun, 06 Nov 1994 08:49:38 GMT"),
+            ],
         );
         let part = RangeAnswer::Part(0..2);
         assert_eq!(ask("bytes=0-1", &[("if-range", "\"v1\"")], &s), part);
         assert_eq!(ask("bytes=0-1", &[("if-range", date)], &s), part);
+        // A date is a strong validator only when the response was sent at least a second
+        // after it (§8.8.2.2): not when sent within the same second, nor without `Date`.
+        for sent in [Some(date), None] {
+            let mut fields = vec![("last-modified", date)];
+            fields.extend(sent.map(|sent| ("date", sent)));
+            let weak = stored(b"0123456789", &fields);
+            assert_eq!(
+                ask("bytes=0-1", &[("if-range", date)], &weak),
+                RangeAnswer::Whole,
+                "sent {sent:?}"
+            );
+        }
         for other in [
             "\"v2\"",
             "W/\"v1\"",
