@@ -229,9 +229,13 @@ impl CacheMiddleware {
                 .keys
                 .key(req.method(), req.url(), req.headers(), body);
             // Request directives are honoured in every mode: they are the caller's own wish.
+            // `only-if-cached` also over a cache that revalidates by default
+            // (`always_revalidate`): the caller asked for no request at all.
             let directives = RequestDirectives::parse(req.headers());
             let mode = match mode {
-                CacheMode::Default if directives.is_some_and(|d| d.only_if_cached) => {
+                CacheMode::Default | CacheMode::Revalidate
+                    if directives.is_some_and(|d| d.only_if_cached) =>
+                {
                     CacheMode::OnlyIfCached
                 }
                 other => other,

@@ -211,6 +211,28 @@ async fn always_revalidate_revalidates_what_has_validators() {
     }
 }
 
+/// A request's `Cache-Control: only-if-cached` holds in a cache that revalidates by default
+/// (`always_revalidate`): a stored response is served with no request, a missing one is the
+/// cache's `504` (RFC 9111 §5.2.1.7). Both went to the origin: the revalidation first.
+#[tokio::test]
+async fn only_if_cached_holds_when_the_cache_revalidates_by_default() {
+    for &backend in BACKENDS {
+        let h = Harness::with(backend, |b| b.always_revalidate(true)).await;
+        h.fetch("/etag/o").await;
+        let only = |path: &str| h.get(path).header("cache-control", "only-if-cached");
+        let (body, info) = send(only("/etag/o")).await;
+        assert!(
+            info.from_cache && !info.revalidated,
+            "{backend:?}: {info:?}"
+        );
+        assert_eq!(body, "/etag/o #1", "{backend:?}");
+        let response = only("/etag/missing").send().await.unwrap();
+        assert_eq!(response.status(), 504, "{backend:?}");
+        assert_eq!(h.origin.hits("/etag/o"), 1, "{backend:?}: revalidated");
+        assert_eq!(h.origin.hits("/etag/missing"), 0, "{backend:?}: fetched");
+    }
+}
+
 /// `read_only`: the cache serves what the store holds and never changes it: no new
 /// responses, no invalidation after an unsafe method, no renewal after a `304`.
 #[tokio::test]
