@@ -21,6 +21,7 @@ use crate::cache::Cache;
 use crate::exchange::Exchange;
 use crate::info::CacheResponseExt;
 use crate::invalidate::{invalidate_after_unsafe, invalidates};
+use crate::lookup::Found;
 use crate::not_modified::refresh_from_304;
 use crate::pass_on::HandleFuture;
 use crate::refresh::{BackgroundClient, RefreshOutcome};
@@ -200,6 +201,21 @@ fn finish(
             return Either::Right(Either::Right(refresh));
         }
     }
+    // The caller's own conditional request (the cache added no validators): its `304`
+    // renews the stored response it names by the same strong tag (RFC 9111 §4.3.4), which
+    // otherwise stayed stale and sent every later request to the origin. The caller gets
+    // its `304`, as before.
+    if !exchange.validating && status == StatusCode::NOT_MODIFIED {
+        let named = |found: &Found| names_by_strong_tag(&response, found);
+        if let Some(found) = exchange.found.clone().filter(named) {
+            let renewing: HandleFuture<'_> = Box::pin(async move {
+                refresh_from_304(cache, &exchange, found, &response, now).await;
+                stats.miss();
+                Ok(store_response(cache, exchange, response, (patience, now)).await)
+            });
+            return Either::Right(Either::Right(renewing));
+        }
+    }
     // A recording keeps every answer it took (see `pass_on`).
     if !exchange.recording && invalidates(&exchange.method, status) {
         let invalidating = invalidate_then_store(cache, exchange, response, patience);
@@ -209,6 +225,14 @@ fn finish(
     stats.miss();
     let stored = store_response(cache, exchange, response, (patience, now));
     Either::Right(Either::Left(stored.map(Ok)))
+}
+
+/// True when the `304` `not_modified` carries a strong entity tag equal to the stored
+/// response's own: it identifies that response for update (RFC 9111 §4.3.4).
+fn names_by_strong_tag(not_modified: &Response, found: &Found) -> bool {
+    let tag = not_modified.headers().get(http::header::ETAG);
+    let strong = tag.is_some_and(|tag| !tag.as_bytes().starts_with(b"W/"));
+    strong && tag == found.response().headers.get(http::header::ETAG)
 }
 
 /// [`finish`] of an unsafe request's successful answer: its URL's entries invalidated, then

@@ -800,3 +800,33 @@ async fn strict_mode_stores_a_redirected_response_for_its_final_url_only() {
         "followed twice, then a hit"
     );
 }
+
+/// A `304` answering the caller's own conditional request renews the stale stored response
+/// it names by the same strong tag (§4.3.4): the caller gets its `304`, and the next plain
+/// request is served from the cache, with the `304`'s fields. The entry stayed stale, and
+/// every later request went to the origin again.
+#[tokio::test]
+async fn a_304_to_the_callers_own_conditional_renews_the_entry_rfc9111_section_4_3_4() {
+    for &backend in BACKENDS {
+        let h = Harness::with(backend, |b| b.expire_after(Duration::from_secs(60))).await;
+        h.fetch("/etag/own").await;
+        h.clock.advance(Duration::from_secs(120));
+        let own = h.get("/etag/own").header("if-none-match", "\"v1\"");
+        let response = own.send().await.unwrap();
+        assert_eq!(response.status(), 304, "{backend:?}");
+        assert!(!response.cache_info().unwrap().from_cache, "{backend:?}");
+        let response = h.get("/etag/own").send().await.unwrap();
+        let info = response.cache_info().cloned().unwrap();
+        assert!(
+            info.from_cache && !info.revalidated,
+            "{backend:?}: {info:?}"
+        );
+        assert_eq!(response.headers()["x-refreshed"], "yes", "{backend:?}");
+        assert_eq!(
+            response.text().await.unwrap(),
+            "/etag/own #1",
+            "{backend:?}"
+        );
+        assert_eq!(h.origin.hits("/etag/own"), 2, "{backend:?}");
+    }
+}
