@@ -2,21 +2,26 @@
 //! its current estimate of the response's age (§4.2.3), never the stale value it stored.
 //!
 //! The work is split so a hit stays cheap: when a response is stored (or renewed by a `304`),
-//! its stored `Age` is set to its initial age (the larger of the received `Age` and the
-//! apparent age from `Date`), so a hit only adds the time the entry spent in the cache to one
+//! its stored `Age` is set to its initial age (the larger of the received `Age` plus the
+//! time its request took, and the apparent age from `Date`), so a hit only adds the time the entry spent in the cache to one
 //! small integer, with no date to parse.
 //!
 //! A leaf: calls nothing else in the crate.
 
 use std::time::{Duration, SystemTime};
 
-use cache_http::freshness::{age_of, initial_age};
+use cache_http::freshness::{age_of, corrected_initial_age, initial_age};
 use http::HeaderValue;
 use http::header::{AGE, Entry, HeaderMap};
 
-/// Sets the stored `Age` to the response's initial age at `response_time`.
-pub(crate) fn store_initial(headers: &mut HeaderMap, response_time: SystemTime) {
-    let age = initial_age(headers, response_time);
+/// Sets the stored `Age` to the response's initial age at `response_time`, its request
+/// having travelled `response_delay` (see [`corrected_initial_age`]).
+pub(crate) fn store_initial(
+    headers: &mut HeaderMap,
+    response_delay: Duration,
+    response_time: SystemTime,
+) {
+    let age = corrected_initial_age(headers, response_delay, response_time);
     set(headers, age);
 }
 
@@ -75,7 +80,7 @@ mod tests {
         headers.insert(AGE, HeaderValue::from_static("30"));
         let date = httpdate::fmt_http_date(at(0) - Duration::from_secs(50));
         headers.insert(http::header::DATE, HeaderValue::from_str(&date).unwrap());
-        store_initial(&mut headers, at(0));
+        store_initial(&mut headers, Duration::ZERO, at(0));
         assert_eq!(headers[AGE], "50", "apparent age from Date beats Age");
         set_current(&mut headers, None, at(0), at(7));
         assert_eq!(headers[AGE], "57");

@@ -47,6 +47,9 @@ pub(crate) struct Exchange {
     /// `None` for an answer to a request the cache did not send for itself (a `POST`'s,
     /// stored for `GET`), which takes the counter as the answer arrives.
     pub(crate) sent: Option<(CacheKey, Seen)>,
+    /// When the cache sent the request ([`Exchange::mark_sent`]): its answer's `Age` is
+    /// corrected by the time it took ([`Exchange::response_delay`]).
+    sent_at: Option<std::time::SystemTime>,
 }
 
 impl Exchange {
@@ -78,6 +81,7 @@ impl Exchange {
             recording: false,
             leader: None,
             sent: None,
+            sent_at: None,
         })
     }
 
@@ -85,6 +89,15 @@ impl Exchange {
     pub(crate) fn mark_sent(&mut self, cache: &Cache) {
         let url_group = cache.settings.keys.url_group(&self.url);
         self.sent = Some((url_group, cache.live.url_changes.seen(&url_group)));
+        self.sent_at = Some(cache.settings.clock.now());
+    }
+
+    /// The time from sending the request to its answer arriving at `received` (RFC 9111
+    /// §4.2.3's `response_delay`); nothing for an answer to a request the cache did not send.
+    pub(crate) fn response_delay(&self, received: std::time::SystemTime) -> std::time::Duration {
+        self.sent_at
+            .and_then(|sent| received.duration_since(sent).ok())
+            .unwrap_or_default()
     }
 
     /// `text` (an error message, which reqwest writes with the URL as sent) with the URL

@@ -72,7 +72,8 @@ pub(crate) async fn refresh_from_304(
     merge_304_headers(&mut response.headers, &update);
     let vary_changed = stored_vary.is_some_and(|stored| stored != parse_vary(&response.headers));
     stored_fields::remove_unstored(&mut response.headers);
-    age::store_initial(&mut response.headers, now);
+    age::store_initial(&mut response.headers, exchange.response_delay(now), now);
+    // Its `Age` is now the corrected initial age: no delay to add again.
     let storage = storage(
         settings.cache_control,
         settings.strict,
@@ -80,7 +81,7 @@ pub(crate) async fn refresh_from_304(
         exchange.directives.as_ref(),
         response.status,
         &response.headers,
-        now,
+        (now, std::time::Duration::ZERO),
     );
     // A 304 that sets a cookie: the caller gets the cookie (as it would without the cache),
     // the store never does, and unless such responses may be cached the entry is not renewed.

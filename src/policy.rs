@@ -10,11 +10,11 @@
 //!
 //! A leaf: calls nothing else in the crate.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use cache_http::Expiration;
 use cache_http::freshness::{
-    RequestDirectives, ResponseFreshness, fresh_until, initial_age, response_freshness,
+    RequestDirectives, ResponseFreshness, corrected_initial_age, fresh_until, response_freshness,
 };
 use http::{HeaderMap, StatusCode};
 
@@ -40,7 +40,7 @@ pub(crate) fn storage(
     request: Option<&RequestDirectives>,
     status: StatusCode,
     headers: &HeaderMap,
-    now: SystemTime,
+    (now, response_delay): (SystemTime, Duration),
 ) -> Storage {
     if request.is_some_and(|r| r.no_store) {
         return Storage::Skip;
@@ -53,7 +53,8 @@ pub(crate) fn storage(
     match own {
         ResponseFreshness::NoStore => Storage::Skip,
         ResponseFreshness::Lifetime(lifetime) => {
-            Storage::Until(Some(fresh_until(now, lifetime, initial_age(headers, now))))
+            let initial_age = corrected_initial_age(headers, response_delay, now);
+            Storage::Until(Some(fresh_until(now, lifetime, initial_age)))
         }
         // Strict: no freshness information and no setting of the user's: stored, but stale.
         ResponseFreshness::Unspecified if strict && !user.explicit => Storage::Until(Some(now)),
@@ -85,11 +86,27 @@ mod tests {
         let hour = user(Expiration::After(Duration::from_secs(3600)), true);
         // Response directives beat the user's settings, when followed.
         assert_eq!(
-            storage(true, false, hour, None, StatusCode::OK, &h, now),
+            storage(
+                true,
+                false,
+                hour,
+                None,
+                StatusCode::OK,
+                &h,
+                (now, Duration::ZERO)
+            ),
             Storage::Until(Some(now + Duration::from_secs(60)))
         );
         assert_eq!(
-            storage(false, false, hour, None, StatusCode::OK, &h, now),
+            storage(
+                false,
+                false,
+                hour,
+                None,
+                StatusCode::OK,
+                &h,
+                (now, Duration::ZERO)
+            ),
             Storage::Until(Some(now + Duration::from_secs(3600)))
         );
         // Request no-store beats everything.
@@ -98,7 +115,15 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            storage(true, false, hour, Some(&no_store), StatusCode::OK, &h, now),
+            storage(
+                true,
+                false,
+                hour,
+                Some(&no_store),
+                StatusCode::OK,
+                &h,
+                (now, Duration::ZERO)
+            ),
             Storage::Skip
         );
         // Nothing in the response: the user's setting.
@@ -111,7 +136,7 @@ mod tests {
                 None,
                 StatusCode::OK,
                 &plain,
-                now
+                (now, Duration::ZERO)
             ),
             Storage::Skip
         );
@@ -123,7 +148,7 @@ mod tests {
                 None,
                 StatusCode::OK,
                 &plain,
-                now
+                (now, Duration::ZERO)
             ),
             Storage::Until(None)
         );
@@ -140,17 +165,17 @@ mod tests {
         let plain = HeaderMap::new();
         let ok = StatusCode::OK;
         assert_eq!(
-            storage(true, true, hour, None, ok, &modified, now),
+            storage(true, true, hour, None, ok, &modified, (now, Duration::ZERO)),
             Storage::Until(Some(now + Duration::from_secs(100))),
             "the heuristic beats your setting"
         );
         assert_eq!(
-            storage(true, true, hour, None, ok, &plain, now),
+            storage(true, true, hour, None, ok, &plain, (now, Duration::ZERO)),
             Storage::Until(Some(now + Duration::from_secs(3600))),
             "your setting for a response with no freshness at all"
         );
         assert_eq!(
-            storage(true, true, default, None, ok, &plain, now),
+            storage(true, true, default, None, ok, &plain, (now, Duration::ZERO)),
             Storage::Until(Some(now)),
             "stored but stale, not Never"
         );
@@ -170,7 +195,7 @@ mod tests {
                 None,
                 StatusCode::OK,
                 &h,
-                now
+                (now, Duration::ZERO)
             ),
             Storage::Until(Some(now + Duration::from_secs(100)))
         );
@@ -182,7 +207,7 @@ mod tests {
                 None,
                 StatusCode::OK,
                 &h,
-                now
+                (now, Duration::ZERO)
             ),
             Storage::Until(None)
         );

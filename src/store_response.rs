@@ -43,14 +43,14 @@ fn to_store(
     parts: &ResponseParts,
     body: Bytes,
     (request, asked): (CachedRequest, &url::Url),
-    now: std::time::SystemTime,
+    (now, response_delay): (std::time::SystemTime, std::time::Duration),
 ) -> CachedResponse {
     let mut stored_headers = parts.headers.clone();
     if !keeps_set_cookie {
         stored_headers.remove(http::header::SET_COOKIE);
     }
     stored_fields::remove_unstored(&mut stored_headers);
-    age::store_initial(&mut stored_headers, now);
+    age::store_initial(&mut stored_headers, response_delay, now);
     // The response came from the URL asked for unless redirected: its redacted form is the
     // stored request's, already made.
     let url = match parts.url == *asked {
@@ -106,7 +106,7 @@ pub(crate) async fn store_response(
         exchange.directives.as_ref(),
         status,
         response.headers(),
-        now,
+        (now, exchange.response_delay(now)),
     );
     let expires_at = match storage {
         Storage::Until(expires_at) => expires_at,
@@ -244,7 +244,7 @@ fn after_read(cache: &Arc<Cache>, reading: Reading, read: ReadBody) -> Storing<'
         &parts,
         body,
         (stored_request, &whole.exchange.url),
-        whole.now,
+        (whole.now, whole.exchange.response_delay(whole.now)),
     );
     let url_key = whole.exchange.url_key;
     let Some((read, rest, tail)) = tail else {

@@ -14,6 +14,7 @@
 //! - `/redirect/{name}`: `302` to `/target/{name}`; `/to-trickle/{name}` to `/trickle/{name}`.
 //! - `/temporary/{name}`: `307` (any method, its body sent again) to
 //!   `/custom/{name}?`[`MOVED_TARGET_QUERY`].
+//! - `/held-aged/{name}`: waits for the gate, then answers `Age: 50`, `max-age=60`.
 //! - `/moved/{name}`: `302`, `no-store`, to `/custom/{name}?`[`MOVED_TARGET_QUERY`] (fresh
 //!   for ten minutes).
 //! - `/headers`: repeated and non-UTF-8 header values.
@@ -369,6 +370,14 @@ async fn route(log: Arc<Mutex<Log>>, request: Request) -> Response {
                     .insert(header::CONTENT_LENGTH, HeaderValue::from(length));
             }
             response
+        }
+        ["held-aged", _] => {
+            let gate = log.lock().unwrap().gate.clone();
+            if let Some(mut gate) = gate {
+                let _ = gate.wait_for(|open| *open).await;
+            }
+            let fields = [(header::AGE, "50"), (header::CACHE_CONTROL, "max-age=60")];
+            (fields, text).into_response()
         }
         ["gated-etag", _] => {
             let fields = [

@@ -830,3 +830,24 @@ async fn a_304_to_the_callers_own_conditional_renews_the_entry_rfc9111_section_4
         assert_eq!(h.origin.hits("/etag/own"), 2, "{backend:?}");
     }
 }
+
+/// The `Age` a response arrives with counts the time its request took (§4.2.3:
+/// `corrected_age_value = age_value + response_delay`): `Age: 50` and `max-age=60`, fetched
+/// over 15 seconds, is stale on arrival, and the next request goes to the origin. It was
+/// taken as 50 seconds old and served fresh for ten more.
+#[tokio::test]
+async fn the_requests_travel_time_adds_to_the_age_it_arrives_with_rfc9111_section_4_2_3() {
+    for &backend in BACKENDS {
+        let h = Harness::with(backend, |b| b.cache_control(true)).await;
+        let url = h.origin.url("/held-aged/a");
+        let in_flight = tokio::spawn(h.client.get(&url).send());
+        crate::support::wait_until(|| h.origin.hits("/held-aged/a") == 1).await;
+        h.clock.advance(Duration::from_secs(15));
+        h.origin.open_gate();
+        let first = in_flight.await.unwrap().unwrap();
+        assert!(first.cache_info().unwrap().stored, "{backend:?}");
+        let again = send(h.get("/held-aged/a")).await;
+        assert!(!again.info.from_cache, "{backend:?}: served as fresh");
+        assert_eq!(h.origin.hits("/held-aged/a"), 2, "{backend:?}");
+    }
+}

@@ -114,14 +114,37 @@ pub fn age_of(line: &http::HeaderValue) -> Option<Duration> {
 }
 
 /// How old the response already was when received (RFC 9111 §4.2.3): the larger of its
-/// `Age` and the gap between its `Date` and `response_time`. The request's travel time is
-/// not known here and counts as zero.
+/// `Age` and the gap between its `Date` and `response_time`, the request's travel time
+/// counted as zero ([`corrected_initial_age`] counts it).
 pub fn initial_age(headers: &HeaderMap, response_time: SystemTime) -> Duration {
-    let age_value = age_value(headers).unwrap_or(Duration::ZERO);
+    corrected_initial_age(headers, Duration::ZERO, response_time)
+}
+
+/// How old the response already was when received (RFC 9111 §4.2.3): the larger of its
+/// apparent age (from its `Date` to `response_time`) and its `Age` plus `response_delay`,
+/// the time from sending the request to receiving the response (the `Age` was measured
+/// when the response left whoever sent it, which was up to that long ago).
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use cache_http::freshness::corrected_initial_age;
+/// let mut headers = http::HeaderMap::new();
+/// headers.insert(http::header::AGE, http::HeaderValue::from_static("50"));
+/// let delay = Duration::from_secs(15);
+/// assert_eq!(corrected_initial_age(&headers, delay, SystemTime::now()), Duration::from_secs(65));
+/// ```
+pub fn corrected_initial_age(
+    headers: &HeaderMap,
+    response_delay: Duration,
+    response_time: SystemTime,
+) -> Duration {
+    let corrected_age_value = age_value(headers)
+        .unwrap_or(Duration::ZERO)
+        .saturating_add(response_delay);
     let apparent_age = date(headers)
         .and_then(|date| response_time.duration_since(date).ok())
         .unwrap_or(Duration::ZERO);
-    age_value.max(apparent_age)
+    corrected_age_value.max(apparent_age)
 }
 
 /// When a response received at `response_time` with this lifetime and initial age stops
