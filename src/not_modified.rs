@@ -69,8 +69,12 @@ pub(crate) async fn refresh_from_304(
     let stored_vary = update
         .contains_key(http::header::VARY)
         .then(|| parse_vary(&response.headers));
+    // A body kept in its file keeps its stored head (see below): a 304 changing how the
+    // response may be reused cannot renew it.
+    let stored_rules = body.is_some().then(|| reuse_rules(&response.headers));
     merge_304_headers(&mut response.headers, &update);
     let vary_changed = stored_vary.is_some_and(|stored| stored != parse_vary(&response.headers));
+    let rules_changed = stored_rules.is_some_and(|stored| stored != reuse_rules(&response.headers));
     stored_fields::remove_unstored(&mut response.headers);
     age::store_initial(&mut response.headers, exchange.response_delay(now), now);
     // Its `Age` is now the corrected initial age: no delay to add again.
@@ -96,12 +100,15 @@ pub(crate) async fn refresh_from_304(
     if !fits {
         tracing::debug!(url = %exchange.stored_url(), "a 304 grew the stored head too large: entry not renewed");
     }
-    let renew =
-        fits && !vary_changed && (!sets_cookie || settings.cache_set_cookie || settings.strict);
-    if vary_changed {
+    let renew = fits
+        && !vary_changed
+        && !rules_changed
+        && (!sets_cookie || settings.cache_set_cookie || settings.strict);
+    if vary_changed || rules_changed {
         // Not kept as it is either: the next request stores the response where the new list
-        // places it.
-        tracing::debug!(url = %exchange.stored_url(), "a 304 changed Vary: entry removed");
+        // places it, or with the head that carries the new rules (renewed, a body kept in its
+        // file would keep the old ones and be served as they allowed).
+        tracing::debug!(url = %exchange.stored_url(), vary_changed, "a 304 changed Vary or the reuse rules of a body in its file: entry removed");
         let store = &cache.live.store;
         store.forget_if_created(&key, stored_meta.created_at).await;
     }
@@ -165,6 +172,29 @@ pub(crate) async fn refresh_from_304(
         exchange.method != Method::HEAD,
         (Some(now), now),
     )
+}
+
+/// What of a head decides how its response may be reused besides its lifetime (which a
+/// renewal recomputes into the entry's expiry): its `Cache-Control` directives but `max-age`
+/// and `s-maxage` (`no-cache`, `must-revalidate`, `stale-while-revalidate`, ...), in
+/// order of name, and its `Pragma`. A `304` changing them cannot renew an entry whose head
+/// is not written again.
+fn reuse_rules(headers: &http::HeaderMap) -> Vec<(String, Option<String>)> {
+    let directives = cache_http::cache_control::Directives::parse(headers);
+    let mut rules: Vec<(String, Option<String>)> = directives
+        .iter()
+        .filter(|(name, _)| !matches!(*name, "max-age" | "s-maxage"))
+        .map(|(name, argument)| (name.to_owned(), argument.map(str::to_owned)))
+        .collect();
+    rules.sort();
+    let pragma = headers.get_all(http::header::PRAGMA).iter();
+    rules.extend(pragma.map(|v| {
+        (
+            "pragma".to_owned(),
+            Some(String::from_utf8_lossy(v.as_bytes()).into_owned()),
+        )
+    }));
+    rules
 }
 
 /// `now` as a `Date` value: an HTTP date, clamped to the years one can show (a clock set past

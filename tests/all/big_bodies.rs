@@ -268,6 +268,89 @@ async fn a_304_renews_a_body_kept_in_its_file_from_now() {
     );
 }
 
+/// A `304` whose fields change how the response may be reused (here `no-cache` where the
+/// stored head allowed `stale-while-revalidate`) does not renew an entry whose body is in
+/// its file: that head is not written again (its signature covers it with the body), so the
+/// renewed entry kept the old rules, and was served stale the origin now forbids. It goes,
+/// and the next request fetches the response again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_304_changing_the_reuse_rules_does_not_renew_a_body_kept_in_its_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::open(dir.path()).unwrap();
+    let clock = std::sync::Arc::new(reqwest_caching::ManualClock::starting_now());
+    let cache = CacheMiddleware::builder()
+        .store(store)
+        .max_body_size(LIMIT)
+        .cache_control(true)
+        .clock(std::sync::Arc::clone(&clock) as _)
+        .build()
+        .unwrap();
+    let client = cache.into_client(reqwest::Client::new());
+    let origin = Origin::start().await;
+    let url = origin.url(&format!(
+        "/custom/rules?h=ETag:\"big\"&h=Cache-Control:max-age%3D60,stale-while-revalidate%3D3600\
+         &n=Cache-Control:no-cache&size={SIZE}"
+    ));
+    let first = client.get(&url).send().await.unwrap();
+    assert_eq!(first.bytes().await.unwrap().len(), SIZE);
+    clock.advance(std::time::Duration::from_secs(120));
+    // Validated before use (a request's `no-cache`), not served stale while revalidating.
+    let revalidated = client
+        .get(&url)
+        .header("cache-control", "no-cache")
+        .send()
+        .await
+        .unwrap();
+    let info = revalidated.cache_info().cloned().unwrap();
+    assert!(info.revalidated && !info.stored, "{info:?}");
+    assert_eq!(revalidated.headers()["cache-control"], "no-cache");
+    assert_eq!(revalidated.bytes().await.unwrap(), pattern(0..SIZE));
+    clock.advance(std::time::Duration::from_secs(10));
+    let next = client.get(&url).send().await.unwrap();
+    let info = next.cache_info().cloned().unwrap();
+    assert!(
+        !info.stale_while_revalidate && !info.from_cache,
+        "served under the old rules: {info:?}"
+    );
+    assert_eq!(next.bytes().await.unwrap(), pattern(0..SIZE));
+    assert_eq!(origin.hits("/custom/rules"), 3);
+}
+
+/// A `304` changing only the lifetime (`max-age`, as origins that send it with every answer
+/// do) still renews an entry whose body is in its file: the lifetime goes into the entry's
+/// expiry, and the body is not fetched again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_304_changing_only_the_lifetime_renews_a_body_kept_in_its_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = std::sync::Arc::new(reqwest_caching::ManualClock::starting_now());
+    let cache = CacheMiddleware::builder()
+        .store(FsStore::open(dir.path()).unwrap())
+        .max_body_size(LIMIT)
+        .cache_control(true)
+        .clock(std::sync::Arc::clone(&clock) as _)
+        .build()
+        .unwrap();
+    let client = cache.into_client(reqwest::Client::new());
+    let origin = Origin::start().await;
+    let url = origin.url(&format!(
+        "/custom/lifetime?h=ETag:\"big\"&h=Cache-Control:max-age%3D60\
+         &n=Cache-Control:max-age%3D600&size={SIZE}"
+    ));
+    let first = client.get(&url).send().await.unwrap();
+    assert_eq!(first.bytes().await.unwrap().len(), SIZE);
+    clock.advance(std::time::Duration::from_secs(120));
+    let revalidated = client.get(&url).send().await.unwrap();
+    let info = revalidated.cache_info().cloned().unwrap();
+    assert!(info.revalidated && info.stored, "{info:?}");
+    assert_eq!(revalidated.bytes().await.unwrap(), pattern(0..SIZE));
+    clock.advance(std::time::Duration::from_secs(300));
+    let hit = client.get(&url).send().await.unwrap();
+    let info = hit.cache_info().cloned().unwrap();
+    assert!(info.from_cache && !info.revalidated, "{info:?}");
+    assert_eq!(hit.bytes().await.unwrap(), pattern(0..SIZE));
+    assert_eq!(origin.hits("/custom/lifetime"), 2);
+}
+
 /// A cache over files in a directory of its own, signing, bodies over [`LIMIT`] in files,
 /// entries fresh for 60 s of a clock the test moves.
 async fn signed_with_clock() -> (Setup, std::sync::Arc<reqwest_caching::ManualClock>) {

@@ -106,6 +106,13 @@ impl Directives {
         self.entries.iter().any(|(n, _)| n == name)
     }
 
+    /// Each directive (lowercased name, raw argument), first occurrences, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
+        self.entries
+            .iter()
+            .map(|(n, arg)| (n.as_str(), arg.as_deref()))
+    }
+
     /// True when the directive is present without an argument: `no-cache`, not
     /// `no-cache="set-cookie"` (whose fields alone are kept from reuse, RFC 9111 §5.2.2.4).
     pub fn has_bare(&self, name: &str) -> bool {
