@@ -244,3 +244,111 @@ async fn remote_stores_get_a_shorter_default_timeout_and_the_user_decides_last()
         .unwrap();
     assert!(format!("{chosen:?}").contains("store_timeout: 250ms"));
 }
+
+/// A memory store whose calls fail, as an unreachable server's would, while `down`; each call
+/// counted.
+#[cfg(feature = "tiered")]
+#[derive(Debug, Default)]
+struct Switchable {
+    inner: reqwest_caching::MemoryStore,
+    down: std::sync::atomic::AtomicBool,
+    calls: AtomicU64,
+}
+
+#[cfg(feature = "tiered")]
+impl Switchable {
+    fn check(&self) -> Result<(), StoreError> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        match self.down.load(Ordering::Relaxed) {
+            true => Err(StoreError::unavailable(std::io::Error::new(
+                std::io::ErrorKind::ConnectionRefused,
+                "store down",
+            ))),
+            false => Ok(()),
+        }
+    }
+}
+
+#[cfg(feature = "tiered")]
+#[async_trait]
+impl CacheStore for Switchable {
+    async fn get(&self, key: &CacheKey) -> Result<Option<StoredEntry>, StoreError> {
+        self.check()?;
+        self.inner.get(key).await
+    }
+    async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.put(entry).await
+    }
+    async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {
+        self.check()?;
+        self.inner.delete(key).await
+    }
+    fn entries(&self) -> BoxStream<'_, Result<EntryMeta, StoreError>> {
+        self.inner.entries()
+    }
+    async fn clear(&self) -> Result<u64, StoreError> {
+        self.check()?;
+        self.inner.clear().await
+    }
+}
+
+/// A tiered store's memory copies answer while the store behind it is down and the breaker
+/// open, and their answers do not close the breaker: after its back-off, the one probe is a
+/// call to the store behind. An open breaker kept the copies from answering (every request
+/// went to the origin), and a memory hit took the probe and closed the breaker, so the next
+/// requests each waited on the dead store again.
+#[cfg(feature = "tiered")]
+#[tokio::test]
+async fn a_tiered_memory_answers_past_an_open_breaker_and_does_not_close_it() {
+    let backing = Arc::new(Switchable::default());
+    let tiered = reqwest_caching::TieredStore::builder_shared(Arc::clone(&backing) as _)
+        .memory_ttl(Duration::from_secs(600))
+        .build()
+        .await
+        .unwrap();
+    let clock = Arc::new(ManualClock::starting_now());
+    let cache = CacheMiddleware::builder()
+        .store(tiered)
+        .store_breaker(3, Duration::from_secs(60), Duration::from_secs(600))
+        .expire_after(Duration::from_secs(3600))
+        .clock(Arc::clone(&clock) as _)
+        .build()
+        .unwrap();
+    let client = cache.into_client(reqwest::Client::new());
+    let origin = Origin::start().await;
+    let get = |path: &'static str| {
+        let request = client.get(origin.url(path));
+        async move {
+            let response = request.send().await.expect("request succeeds");
+            response.cache_info().cloned().unwrap()
+        }
+    };
+    assert!(get("/kept").await.stored);
+    assert!(get("/kept").await.from_cache);
+    backing.down.store(true, Ordering::Relaxed);
+    for path in ["/other/1", "/other/2", "/other/3"] {
+        assert!(!get(path).await.from_cache);
+    }
+    let calls = || backing.calls.load(Ordering::Relaxed);
+    let opened = calls();
+    assert!(!get("/other/4").await.from_cache);
+    assert_eq!(
+        calls(),
+        opened,
+        "the breaker is open: the store is not asked"
+    );
+    assert!(
+        get("/kept").await.from_cache,
+        "the memory copy was held back by the open breaker"
+    );
+    clock.advance(Duration::from_secs(60));
+    assert!(get("/kept").await.from_cache);
+    // The probe the back-off allows goes to the store behind (and fails): the breaker stays
+    // open for the requests after.
+    assert!(!get("/other/5").await.from_cache);
+    assert_eq!(calls(), opened + 1, "one probe after the back-off");
+    assert!(!get("/other/6").await.from_cache);
+    assert_eq!(calls(), opened + 1, "the memory hit closed the breaker");
+    assert_eq!(origin.hits("/kept"), 1);
+}

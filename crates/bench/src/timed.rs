@@ -112,6 +112,11 @@ impl<S: CacheStore> CacheStore for Timed<S> {
         self.inner.suggested_timeout()
     }
 
+    /// Forwarded: the breaker treats a copy's answer as the store does.
+    fn answers_now_from_copies(&self) -> bool {
+        self.inner.answers_now_from_copies()
+    }
+
     fn get_decoded_now(
         &self,
         key: &CacheKey,

@@ -483,6 +483,15 @@ pub trait CacheStore: Send + Sync + Debug + 'static {
         None
     }
 
+    /// True when [`get_decoded_now`](CacheStore::get_decoded_now) answers with copies this
+    /// process keeps of a store elsewhere (a memory tier in front of a server), never by
+    /// reading that store: the middleware's circuit breaker then neither holds such answers
+    /// back while the store behind is failing, nor takes their success for its recovery.
+    /// `false` by default: an in-process store's answer is the store's own.
+    fn answers_now_from_copies(&self) -> bool {
+        false
+    }
+
     /// The store's ability to write bodies as they stream and read them back from files,
     /// when it has one: the middleware then caches bodies over its `max_body_size` without
     /// holding them in memory (see [`BodyFiles`](crate::BodyFiles)). `None` by default.

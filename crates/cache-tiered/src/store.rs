@@ -284,6 +284,11 @@ impl CacheStore for TieredStore {
         self.decoded_from_memory(key, codec).map(Ok)
     }
 
+    /// Its answers at once are the memory tier's copies.
+    fn answers_now_from_copies(&self) -> bool {
+        true
+    }
+
     async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
         let key = entry.meta.key;
         // Memory is not filled with what was written: of two writes of one key racing here,
