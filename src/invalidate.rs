@@ -52,20 +52,25 @@ pub(crate) async fn invalidate_after_unsafe(
         return Vec::new();
     }
     let mut urls = vec![url.clone()];
-    // Followed through a `307`/`308`, the request that succeeded was sent to the URL it
-    // reached (of any origin: it was sent there, and took the change), and that request's
-    // URL is the one its `Location` / `Content-Location` are read against.
-    let reached = response.url();
-    if reached != url {
+    // Redirected, the request that succeeded was sent to the URL it reached: after a
+    // `307`/`308` the unsafe request itself (which changed it), after a `303` (or a `301`/
+    // `302` of a `POST`) a `GET` of what the change made. Either way the URL is invalidated,
+    // of the request's origin only (which the redirect does not say: another origin's
+    // entries are not this one's to drop), and its answer's `Location` / `Content-Location`
+    // are read against it. A URL of another origin (or none, for a response a middleware
+    // below made) leaves the request's URL the base.
+    let reached = Some(response.url()).filter(|reached| reached.origin() == url.origin());
+    if let Some(reached) = reached.filter(|reached| *reached != url) {
         urls.push(reached.clone());
     }
+    let base = reached.unwrap_or(url);
     for name in [LOCATION, CONTENT_LOCATION] {
         let target = response
             .headers()
             .get(name)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| reached.join(v).ok());
-        if let Some(target) = target.filter(|t| t.origin() == reached.origin()) {
+            .and_then(|v| base.join(v).ok());
+        if let Some(target) = target.filter(|t| t.origin() == url.origin()) {
             if !urls.contains(&target) {
                 urls.push(target);
             }
@@ -84,9 +89,7 @@ pub(crate) async fn invalidate_after_unsafe(
     let work = {
         let (cache, headers) = (Arc::clone(cache), headers.clone());
         async move {
-            for (target, group) in targets {
-                invalidate_url(&cache, &target, group, &headers).await;
-            }
+            invalidate_all(&cache, &targets, &headers).await;
             Ok(())
         }
     };
@@ -96,24 +99,42 @@ pub(crate) async fn invalidate_after_unsafe(
     changed
 }
 
-/// Deletes every entry of `url` (of `group`) after an unsafe request changed it, and says
-/// whether the store took the invalidation whole (see `unfinished_invalidations`).
-async fn invalidate_url(cache: &Cache, url: &Url, group: CacheKey, headers: &HeaderMap) {
+/// Invalidates each of `targets` (a URL and its group) in turn, each guarded from the
+/// start by an [`Invalidation`]: given up midway, the URL under way and those not reached
+/// yet are held back.
+async fn invalidate_all(cache: &Cache, targets: &[(Url, CacheKey)], headers: &HeaderMap) {
+    let began = cache.settings.clock.now();
     // A read-only cache invalidates nothing, by its promise, and neither holds back nor
     // releases.
-    let mut invalidation = (!cache.live.store.is_read_only()).then(|| Invalidation {
-        cache,
-        group,
-        began: cache.settings.clock.now(),
-    });
+    let read_only = cache.live.store.is_read_only();
+    let mut invalidations: Vec<Option<Invalidation<'_>>> = targets
+        .iter()
+        .map(|&(_, group)| {
+            // Made only where it is kept: a guard made and dropped notes its group.
+            (!read_only).then(|| Invalidation {
+                cache,
+                group,
+                began,
+            })
+        })
+        .collect();
+    for ((target, _), invalidation) in targets.iter().zip(&mut invalidations) {
+        let reached = invalidate_url(cache, target, headers).await;
+        if let Some(invalidation) = invalidation.take() {
+            invalidation.end(reached);
+        }
+    }
+}
+
+/// Deletes every entry of `url` after an unsafe request changed it; true when the store
+/// took the invalidation whole (see `unfinished_invalidations`).
+async fn invalidate_url(cache: &Cache, url: &Url, headers: &HeaderMap) -> bool {
     let (keys, listed) = keys_of_url(cache, url, headers).await;
     let mut reached = listed;
     for key in keys {
         reached &= cache.live.store.forget(&key).await;
     }
-    if let Some(invalidation) = invalidation.take() {
-        invalidation.end(reached);
-    }
+    reached
 }
 
 /// An invalidation of a URL group under way. Ended, it releases the group (the store took
@@ -214,6 +235,29 @@ mod tests {
         }
     }
 
+    /// A read-only cache invalidates nothing and holds nothing back, given up midway too.
+    #[tokio::test]
+    async fn a_read_only_cache_holds_nothing_back() {
+        let middleware = crate::CacheMiddleware::builder()
+            .store(ListingHangs::default())
+            .read_only(true)
+            .build()
+            .unwrap();
+        let cache = middleware.cache();
+        let url = Url::parse("https://example.com/item").unwrap();
+        let group = cache.settings.keys.url_group(&url);
+        let stored = cache.settings.clock.now() - Duration::from_secs(5);
+        let meta = EntryMeta::new(CacheKey::from_digest([7; 16]), url.as_str(), stored, None)
+            .with_url_group(Some(group));
+        let headers = HeaderMap::new();
+        let targets = [(url, group)];
+        let work = invalidate_all(cache, &targets, &headers);
+        let given_up = tokio::time::timeout(Duration::from_millis(20), work).await;
+        assert!(given_up.is_err(), "the listing answered");
+        let unfinished = &cache.live.unfinished_invalidations;
+        assert!(!unfinished.holds_back(&meta, || group));
+    }
+
     /// An invalidation given up midway (past `run_to_end`'s limit, its future dropped while
     /// the store had not answered) holds back what the store still has of the URL from
     /// before, as one the store refused does.
@@ -234,13 +278,24 @@ mod tests {
             unfinished.holds_back(&meta, || group)
         };
         assert!(!held(cache));
+        let other = Url::parse("https://example.com/other").unwrap();
+        let other_group = cache.settings.keys.url_group(&other);
+        let other_meta =
+            EntryMeta::new(CacheKey::from_digest([8; 16]), other.as_str(), stored, None)
+                .with_url_group(Some(other_group));
         let headers = HeaderMap::new();
-        let work = invalidate_url(cache, &url, group, &headers);
+        let targets = [(url, group), (other, other_group)];
+        let work = invalidate_all(cache, &targets, &headers);
         let given_up = tokio::time::timeout(Duration::from_millis(20), work).await;
         assert!(given_up.is_err(), "the listing answered");
         assert!(
             held(cache),
             "an entry from before the invalidation is served"
+        );
+        let unfinished = &cache.live.unfinished_invalidations;
+        assert!(
+            unfinished.holds_back(&other_meta, || other_group),
+            "the URL not reached yet is served"
         );
     }
 }

@@ -366,3 +366,31 @@ async fn an_unsafe_request_redirected_invalidates_the_url_it_reached() {
         );
     }
 }
+
+/// The URL a redirect took an unsafe request to is another origin's: its entries stay (RFC
+/// 9111 §4.4: not this origin's to drop; a `303` answers a `POST` with a `GET` of another
+/// site, which changed nothing there).
+#[tokio::test]
+async fn an_unsafe_request_redirected_to_another_origin_leaves_its_entries() {
+    let h = Harness::new(crate::support::Backend::Memory).await;
+    let other = crate::origin::Origin::start().await;
+    let there = other.url(&format!(
+        "/custom/there?{}",
+        crate::origin::MOVED_TARGET_QUERY
+    ));
+    assert!(send(h.client.get(&there)).await.1.stored);
+    h.origin.override_status(Some(303));
+    let location = format!("location: {there}");
+    send(
+        h.client
+            .post(h.origin.url(&custom("away", &[&location])))
+            .body("x"),
+    )
+    .await;
+    h.origin.override_status(None);
+    assert_eq!(other.hits("/custom/there"), 2, "the 303 was followed");
+    assert!(
+        send(h.client.get(&there)).await.1.from_cache,
+        "another origin's entry was dropped"
+    );
+}
