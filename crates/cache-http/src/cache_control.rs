@@ -55,6 +55,9 @@ pub struct Directives {
     entries: Vec<(String, Option<String>)>,
 }
 
+/// Directives whose argument, when present, narrows them to the fields it names.
+const FIELD_LISTS: [&str; 2] = ["no-cache", "private"];
+
 /// Directives a parse checks for repeats by scanning those it kept; past this many, by a set.
 const SCANNED_UP_TO: usize = 32;
 
@@ -90,6 +93,12 @@ impl Directives {
                 };
                 if first {
                     entries.push((name, arg));
+                } else if arg.is_none() && FIELD_LISTS.contains(&name.as_str()) {
+                    // A bare `no-cache` (or `private`) beside one naming fields: the whole
+                    // response is meant, the most restrictive reading (RFC 9111 §4.2.1).
+                    if let Some(kept) = entries.iter_mut().find(|(n, _)| *n == name) {
+                        kept.1 = None;
+                    }
                 }
             }
         }

@@ -51,6 +51,19 @@ fn response_directives() {
         "most restrictive"
     );
     assert_eq!(
+        lifetime(&[("cache-control", r#"no-cache="a", max-age=60, no-cache"#)]),
+        secs(0),
+        "a bare no-cache after one naming fields"
+    );
+    assert_eq!(
+        lifetime(&[
+            ("cache-control", r#"no-cache="a", max-age=60"#),
+            ("cache-control", "no-cache"),
+        ]),
+        secs(0),
+        "a bare no-cache on another line"
+    );
+    assert_eq!(
         lifetime(&[("cache-control", r#"no-cache="a", max-age=60"#)]),
         secs(60),
         "naming fields, it keeps only those from reuse"
