@@ -205,12 +205,13 @@ fn finish(
     // renews the stored response it names by the same strong tag (RFC 9111 §4.3.4), which
     // otherwise stayed stale and sent every later request to the origin. The caller gets
     // its `304`, as before.
-    if !exchange.validating && status == StatusCode::NOT_MODIFIED {
+    let safe = matches!(exchange.method, Method::GET | Method::HEAD);
+    if safe && !exchange.validating && status == StatusCode::NOT_MODIFIED {
         let named = |found: &Found| names_by_strong_tag(&response, found);
         if let Some(found) = exchange.found.clone().filter(named) {
             let renewing: HandleFuture<'_> = Box::pin(async move {
+                // Counted as a revalidation (there), as the cache's own is; not a miss too.
                 refresh_from_304(cache, &exchange, found, &response, now).await;
-                stats.miss();
                 Ok(store_response(cache, exchange, response, (patience, now)).await)
             });
             return Either::Right(Either::Right(renewing));

@@ -811,9 +811,16 @@ async fn a_304_to_the_callers_own_conditional_renews_the_entry_rfc9111_section_4
         let h = Harness::with(backend, |b| b.expire_after(Duration::from_secs(60))).await;
         h.fetch("/etag/own").await;
         h.clock.advance(Duration::from_secs(120));
+        let before = h.handle.stats();
         let own = h.get("/etag/own").header("if-none-match", "\"v1\"");
         let response = own.send().await.unwrap();
         assert_eq!(response.status(), 304, "{backend:?}");
+        let after = h.handle.stats();
+        assert_eq!(
+            (after.misses, after.revalidations),
+            (before.misses, before.revalidations + 1),
+            "{backend:?}: counted once, as a revalidation"
+        );
         assert!(!response.cache_info().unwrap().from_cache, "{backend:?}");
         let response = h.get("/etag/own").send().await.unwrap();
         let info = response.cache_info().cloned().unwrap();
