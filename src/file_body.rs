@@ -5,7 +5,6 @@
 //! but [`crate::file_pieces`].
 
 use std::fs::File;
-use std::io::{Seek, SeekFrom};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -71,12 +70,10 @@ impl FileBody {
         *self.created_at.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The body as a response body, read from the start of the file.
+    /// The body as a response body, read from the start of the file (each read at its own
+    /// offset: bodies served from one file at once do not move each other's place).
     pub(crate) fn into_body(self: Arc<Self>) -> reqwest::Body {
-        let start = self
-            .file
-            .try_clone()
-            .and_then(|mut file| file.seek(SeekFrom::Start(0)).map(|_| file));
+        let start = self.file.try_clone();
         let length = self.len;
         let state = Reading {
             file: start.map_err(FileBodyError::Read),
@@ -89,7 +86,8 @@ impl FileBody {
     }
 }
 
-/// Where a served body is: the file (at the next byte to read), what is left of it.
+/// Where a served body is: the file, what is left of it (the next byte to read is the
+/// body's length less that).
 struct Reading {
     file: Result<File, FileBodyError>,
     left: u64,
@@ -122,7 +120,8 @@ impl Reading {
             return Some((Err(FileBodyError::Mismatch), self));
         }
         let want = usize::try_from(self.left).map_or(PIECE, |left| left.min(PIECE));
-        let (file, piece) = match file_pieces::read_piece(file, want).await {
+        let offset = self.body.len - self.left;
+        let (file, piece) = match file_pieces::read_piece(file, offset, want).await {
             Ok(read) => read,
             Err(error) => {
                 self.verifier = None;

@@ -187,7 +187,7 @@ async fn copy_body_file(
     let (mut file, mut copied) = (file, 0u64);
     while copied < len {
         let want = usize::try_from(len - copied).map_or(PIECE, |left| left.min(PIECE));
-        let (read_on, piece) = file_pieces::read_piece(file, want)
+        let (read_on, piece) = file_pieces::read_piece(file, copied, want)
             .await
             .map_err(|e| TransferError::Source(StoreError::backend(e)))?;
         if piece.is_empty() {
