@@ -27,6 +27,7 @@ use crate::pass_on::HandleFuture;
 use crate::refresh::{BackgroundClient, RefreshOutcome};
 use crate::revalidate::remove_conditions;
 use crate::serve::{Source, hit_info, serve};
+use crate::spool::StoredAsRead;
 use crate::stale::stale_allowed;
 use crate::store_response::store_response;
 use crate::variants::SeenIndex;
@@ -138,6 +139,15 @@ async fn background(
         .map(|e| exchange.redact(&error_chain(e)));
     // Read whole: no caller waits for its body, which would be dropped unread.
     Some(match finish(&cache, exchange, result, None).await {
+        // Over the memory limit, in a store keeping bodies in files: stored only once read to
+        // its end, and no caller reads this one (dropped unread, the entry stayed stale).
+        Ok(response) if response.extensions().get::<StoredAsRead>().is_some() => {
+            let status = response.status();
+            read_to_end(response)
+                .await
+                .map(|()| status)
+                .map_err(|error| format!("reading the answer to store it failed: {error}"))
+        }
         Ok(response) => {
             let status = response.status();
             match response.cache_info() {
@@ -152,6 +162,12 @@ async fn background(
         }
         Err(_) => Err(failure.unwrap_or_else(|| "origin error".to_owned())),
     })
+}
+
+/// Reads `response`'s body to its end, a piece at a time (none of it kept).
+async fn read_to_end(mut response: Response) -> reqwest::Result<()> {
+    while response.chunk().await?.is_some() {}
+    Ok(())
 }
 
 /// Turns the origin's answer (or failure) into the caller's response, updating the cache

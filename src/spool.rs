@@ -76,8 +76,15 @@ pub(crate) async fn spool_response(
         key: Some(key),
         ..not_stored
     };
-    parts.into_response(sized_body::streamed(body, plan.announced), info)
+    let mut response = parts.into_response(sized_body::streamed(body, plan.announced), info);
+    response.extensions_mut().insert(StoredAsRead);
+    response
 }
+
+/// Marks a response whose body is stored as it is read ([`spool_response`]): stored only if
+/// read to its end. A background refresh, whose answer no caller reads, reads it itself.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct StoredAsRead;
 
 /// A body on its way to the caller and to the store.
 struct Writing {

@@ -351,6 +351,59 @@ async fn a_304_changing_only_the_lifetime_renews_a_body_kept_in_its_file() {
     assert_eq!(origin.hits("/custom/lifetime"), 2);
 }
 
+/// A background refresh (`stale-while-revalidate`) of an entry whose body is over the memory
+/// limit stores the new answer: such a body is stored as it is read, and the refresh, whose
+/// answer no caller reads, dropped it unread, so the entry stayed stale for the whole window
+/// and each stale hit sent the origin another request for nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_background_refresh_stores_a_body_kept_in_its_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = std::sync::Arc::new(reqwest_caching::ManualClock::starting_now());
+    let cache = CacheMiddleware::builder()
+        .store(FsStore::open(dir.path()).unwrap())
+        .max_body_size(LIMIT)
+        .cache_control(true)
+        .clock(std::sync::Arc::clone(&clock) as _)
+        .build()
+        .unwrap();
+    let client = cache.into_client(reqwest::Client::new());
+    // Its `Date` on the test's clock: the answer is not old on arrival.
+    let origin = Origin::start_with_clock(Some(std::sync::Arc::clone(&clock))).await;
+    let url = origin.url(&format!(
+        "/custom/refreshed?h=Cache-Control:max-age%3D60,stale-while-revalidate%3D3600&size={SIZE}"
+    ));
+    let first = client.get(&url).send().await.unwrap();
+    assert_eq!(first.bytes().await.unwrap().len(), SIZE);
+    clock.advance(std::time::Duration::from_secs(120));
+    let stale = client.get(&url).send().await.unwrap();
+    assert!(stale.cache_info().unwrap().stale_while_revalidate);
+    assert_eq!(stale.bytes().await.unwrap(), pattern(0..SIZE));
+    // The refreshed entry answers `only-if-cached` fresh (a stale one is the cache's 504).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let only = client
+            .get(&url)
+            .header("cache-control", "only-if-cached")
+            .send()
+            .await
+            .unwrap();
+        if only.status() == 200 {
+            let info = only.cache_info().cloned().unwrap();
+            assert!(info.from_cache && !info.is_expired, "{info:?}");
+            assert_eq!(only.bytes().await.unwrap(), pattern(0..SIZE));
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the background refresh stored nothing: {} (origin hits {})",
+            only.status(),
+            origin.hits("/custom/refreshed")
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(origin.hits("/custom/refreshed"), 2);
+}
+
 /// A cache over files in a directory of its own, signing, bodies over [`LIMIT`] in files,
 /// entries fresh for 60 s of a clock the test moves.
 async fn signed_with_clock() -> (Setup, std::sync::Arc<reqwest_caching::ManualClock>) {
