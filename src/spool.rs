@@ -133,7 +133,17 @@ impl Writing {
         }
         if let Err(error) = spool.write(chunk.clone()).await {
             let key = self.meta.as_ref().map(|m| m.key);
-            warn_not_cached(key, &error);
+            match error {
+                cache_core::StoreError::TooLarge { size, limit } => {
+                    tracing::debug!(
+                        ?key,
+                        size,
+                        limit,
+                        "response too large for the store; not cached"
+                    );
+                }
+                error => warn_not_cached(key, &error),
+            }
             self.spool = None;
         }
     }

@@ -127,6 +127,10 @@ impl FsSpool {
 impl BodySpool for FsSpool {
     async fn write(&mut self, chunk: Bytes) -> Result<(), StoreError> {
         self.len += chunk.len() as u64;
+        // Refused as soon as the body alone is over the store's bound, not once all of it
+        // is on disk: a download of gigabytes filled the disk before the commit said no.
+        // Dropped then, the spool removes its file.
+        StoreError::check_size(self.len, self.inner.max_bytes)?;
         self.pending_len += chunk.len();
         self.pending.push(chunk);
         if self.pending_len >= BATCH {

@@ -258,9 +258,31 @@ async fn a_body_over_the_bound_is_refused_and_removed() {
         .open(dir.path())
         .unwrap();
     let mut spool = store.body_files().unwrap().begin(&key()).await.unwrap();
-    for chunk in chunks() {
-        spool.write(chunk).await.unwrap();
-    }
+    // Refused at the first write past the bound, not once the whole body is on disk.
+    let mut written = 0usize;
+    let error = loop {
+        let chunk = Bytes::from(vec![7u8; 16 * 1024]);
+        match spool.write(chunk).await {
+            Ok(()) => written += 16 * 1024,
+            Err(error) => break error,
+        }
+        assert!(
+            written <= 100 * 1024,
+            "{written} bytes taken past the bound"
+        );
+    };
+    assert!(
+        matches!(error, cache_core::StoreError::TooLarge { .. }),
+        "{error}"
+    );
+    drop(spool);
+    assert!(shard_files(&store).is_empty(), "{:?}", shard_files(&store));
+    // A body the bound holds, once the head is counted, is still refused at the commit.
+    let mut spool = store.body_files().unwrap().begin(&key()).await.unwrap();
+    spool
+        .write(Bytes::from(vec![7u8; 100 * 1024]))
+        .await
+        .unwrap();
     let error = spool
         .commit(meta(), Bytes::from_static(b"head"), Bytes::new())
         .await
