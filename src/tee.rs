@@ -13,12 +13,12 @@
 
 use std::sync::{Arc, Weak};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use cache_core::CachedResponse;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 
-use crate::body::{concat, whole_stream};
+use crate::body::whole_stream;
 use crate::cache::Cache;
 use crate::info::CacheInfo;
 use crate::response_parts::ResponseParts;
@@ -46,9 +46,7 @@ pub(crate) fn stream_then_store(
 ) -> reqwest::Response {
     let tee = Tee {
         cache: Arc::downgrade(cache),
-        limit: cache.settings.max_body_bytes,
-        kept: Vec::new(),
-        kept_len: 0,
+        kept: KeptBody::new(cache.settings.max_body_bytes),
         body: whole_stream(read, rest).boxed(),
         pending: Some(pending),
     };
@@ -61,11 +59,8 @@ struct Tee {
     /// Held weakly, as background refreshes hold it: a body still streaming when the
     /// middleware and its handles are dropped is not stored.
     cache: Weak<Cache>,
-    /// The chunks handed on so far (shared with the caller's, not copied).
-    kept: Vec<Bytes>,
-    kept_len: u64,
-    /// `max_body_size`: a body that grows past it is not stored.
-    limit: u64,
+    /// The bytes handed on so far.
+    kept: KeptBody,
     /// The chunks read before the response was handed over, then the rest.
     body: BoxStream<'static, reqwest::Result<Bytes>>,
     /// `None` once the body is not to be stored (too large, failed, or stored).
@@ -94,19 +89,16 @@ impl Tee {
         let Some(pending) = &self.pending else {
             return;
         };
-        self.kept_len += chunk.len() as u64;
-        if self.kept_len > self.limit {
+        if !self.kept.keep(chunk) {
             let key = pending.whole.key();
             tracing::debug!(%key, "streamed body over max_body_size; not cached");
             self.give_up();
-            return;
         }
-        self.kept.push(chunk.clone());
     }
 
     fn give_up(&mut self) {
         self.pending = None;
-        self.kept = Vec::new();
+        self.kept.clear();
     }
 
     async fn store(&mut self) {
@@ -121,7 +113,73 @@ impl Tee {
         let Some(cache) = self.cache.upgrade() else {
             return;
         };
-        cached.body = concat(std::mem::take(&mut self.kept), self.kept_len);
+        cached.body = self.kept.take();
         whole.save(&cache, cached, &final_url).await;
+    }
+}
+
+/// A streamed body's bytes, copied into one buffer as they arrive, within `max_body_size`.
+/// Kept as handed on, each chunk held the whole read buffer it is a slice of (hyper reads
+/// 8 KiB and more at a time, and a buffer a slice holds is not reused): a stream of small
+/// events held many times its counted size until it ended.
+struct KeptBody {
+    bytes: BytesMut,
+    /// `max_body_size`: a body that grows past it is not stored.
+    limit: u64,
+}
+
+impl KeptBody {
+    fn new(limit: u64) -> Self {
+        Self {
+            bytes: BytesMut::new(),
+            limit,
+        }
+    }
+
+    /// Keeps a copy of `chunk`; false, keeping nothing more, when the body would grow past
+    /// the limit.
+    fn keep(&mut self, chunk: &Bytes) -> bool {
+        if self.bytes.len() as u64 + chunk.len() as u64 > self.limit {
+            self.clear();
+            return false;
+        }
+        self.bytes.extend_from_slice(chunk);
+        true
+    }
+
+    fn clear(&mut self) {
+        self.bytes = BytesMut::new();
+    }
+
+    /// The whole body kept.
+    fn take(&mut self) -> Bytes {
+        std::mem::take(&mut self.bytes).freeze()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The kept body holds none of the buffers its chunks were slices of, and stops at the
+    /// limit.
+    #[test]
+    fn kept_chunks_hold_none_of_their_read_buffers() {
+        let read_buffer = Bytes::from(vec![7u8; 8192]);
+        let mut kept = KeptBody::new(250);
+        for start in [0, 100] {
+            assert!(kept.keep(&read_buffer.slice(start..start + 100)));
+        }
+        let mut read_buffer = read_buffer;
+        assert!(
+            read_buffer.is_unique(),
+            "a kept chunk holds its read buffer"
+        );
+        assert!(!kept.keep(&read_buffer.split_to(100)), "past the limit");
+        assert!(kept.take().is_empty(), "nothing kept past the limit");
+        let mut kept = KeptBody::new(250);
+        let (abc, de) = (Bytes::from_static(b"abc"), Bytes::from_static(b"de"));
+        assert!(kept.keep(&abc) && kept.keep(&de));
+        assert_eq!(&kept.take()[..], b"abcde");
     }
 }
