@@ -275,18 +275,8 @@ async fn a_304_renews_a_body_kept_in_its_file_from_now() {
 /// and the next request fetches the response again.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_304_changing_the_reuse_rules_does_not_renew_a_body_kept_in_its_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = FsStore::open(dir.path()).unwrap();
-    let clock = std::sync::Arc::new(reqwest_caching::ManualClock::starting_now());
-    let cache = CacheMiddleware::builder()
-        .store(store)
-        .max_body_size(LIMIT)
-        .cache_control(true)
-        .clock(std::sync::Arc::clone(&clock) as _)
-        .build()
-        .unwrap();
-    let client = cache.into_client(reqwest::Client::new());
-    let origin = Origin::start().await;
+    let (s, clock) = following_origin_with_clock().await;
+    let (client, origin) = (&s.client, &s.origin);
     let url = origin.url(&format!(
         "/custom/rules?h=ETag:\"big\"&h=Cache-Control:max-age%3D60,stale-while-revalidate%3D3600\
          &n=Cache-Control:no-cache&size={SIZE}"
@@ -321,17 +311,8 @@ async fn a_304_changing_the_reuse_rules_does_not_renew_a_body_kept_in_its_file()
 /// expiry, and the body is not fetched again.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_304_changing_only_the_lifetime_renews_a_body_kept_in_its_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = std::sync::Arc::new(reqwest_caching::ManualClock::starting_now());
-    let cache = CacheMiddleware::builder()
-        .store(FsStore::open(dir.path()).unwrap())
-        .max_body_size(LIMIT)
-        .cache_control(true)
-        .clock(std::sync::Arc::clone(&clock) as _)
-        .build()
-        .unwrap();
-    let client = cache.into_client(reqwest::Client::new());
-    let origin = Origin::start().await;
+    let (s, clock) = following_origin_with_clock().await;
+    let (client, origin) = (&s.client, &s.origin);
     let url = origin.url(&format!(
         "/custom/lifetime?h=ETag:\"big\"&h=Cache-Control:max-age%3D60\
          &n=Cache-Control:max-age%3D600&size={SIZE}"
@@ -357,18 +338,8 @@ async fn a_304_changing_only_the_lifetime_renews_a_body_kept_in_its_file() {
 /// and each stale hit sent the origin another request for nothing.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_background_refresh_stores_a_body_kept_in_its_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = std::sync::Arc::new(reqwest_caching::ManualClock::starting_now());
-    let cache = CacheMiddleware::builder()
-        .store(FsStore::open(dir.path()).unwrap())
-        .max_body_size(LIMIT)
-        .cache_control(true)
-        .clock(std::sync::Arc::clone(&clock) as _)
-        .build()
-        .unwrap();
-    let client = cache.into_client(reqwest::Client::new());
-    // Its `Date` on the test's clock: the answer is not old on arrival.
-    let origin = Origin::start_with_clock(Some(std::sync::Arc::clone(&clock))).await;
+    let (s, clock) = following_origin_with_clock().await;
+    let (client, origin) = (&s.client, &s.origin);
     let url = origin.url(&format!(
         "/custom/refreshed?h=Cache-Control:max-age%3D60,stale-while-revalidate%3D3600&size={SIZE}"
     ));
@@ -423,6 +394,28 @@ async fn signed_with_clock() -> (Setup, std::sync::Arc<reqwest_caching::ManualCl
         handle: cache.handle(),
         client: cache.into_client(reqwest::Client::new()),
         origin: Origin::start().await,
+        dir,
+    };
+    (setup, clock)
+}
+
+/// A cache over files in a directory of its own, bodies over [`LIMIT`] in files, following
+/// `Cache-Control`, on a clock the test moves; its origin dates its answers on that clock
+/// (an answer is not old on arrival when the test has moved it).
+async fn following_origin_with_clock() -> (Setup, std::sync::Arc<reqwest_caching::ManualClock>) {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = std::sync::Arc::new(reqwest_caching::ManualClock::starting_now());
+    let cache = CacheMiddleware::builder()
+        .store(FsStore::open(dir.path()).unwrap())
+        .max_body_size(LIMIT)
+        .cache_control(true)
+        .clock(std::sync::Arc::clone(&clock) as _)
+        .build()
+        .unwrap();
+    let setup = Setup {
+        handle: cache.handle(),
+        client: cache.into_client(reqwest::Client::new()),
+        origin: Origin::start_with_clock(Some(std::sync::Arc::clone(&clock))).await,
         dir,
     };
     (setup, clock)
