@@ -235,25 +235,49 @@ mod tests {
         }
     }
 
+    /// A cache over a store whose listings never answer, read-only or not.
+    fn listing_hangs(read_only: bool) -> crate::CacheMiddleware {
+        crate::CacheMiddleware::builder()
+            .store(ListingHangs::default())
+            .read_only(read_only)
+            .build()
+            .unwrap()
+    }
+
+    /// `path`'s URL on example.com, its group, and an entry of it stored five seconds ago
+    /// under a key of `digest` bytes.
+    fn stored_before(cache: &Cache, path: &str, digest: u8) -> (Url, CacheKey, EntryMeta) {
+        let url = Url::parse("https://example.com/")
+            .unwrap()
+            .join(path)
+            .unwrap();
+        let group = cache.settings.keys.url_group(&url);
+        let stored = cache.settings.clock.now() - Duration::from_secs(5);
+        let meta = EntryMeta::new(
+            CacheKey::from_digest([digest; 16]),
+            url.as_str(),
+            stored,
+            None,
+        )
+        .with_url_group(Some(group));
+        (url, group, meta)
+    }
+
+    /// [`invalidate_all`] of `targets`, given up while the store lists the first.
+    async fn given_up(cache: &Cache, targets: &[(Url, CacheKey)]) {
+        let headers = HeaderMap::new();
+        let work = invalidate_all(cache, targets, &headers);
+        let given_up = tokio::time::timeout(Duration::from_millis(20), work).await;
+        assert!(given_up.is_err(), "the listing answered");
+    }
+
     /// A read-only cache invalidates nothing and holds nothing back, given up midway too.
     #[tokio::test]
     async fn a_read_only_cache_holds_nothing_back() {
-        let middleware = crate::CacheMiddleware::builder()
-            .store(ListingHangs::default())
-            .read_only(true)
-            .build()
-            .unwrap();
+        let middleware = listing_hangs(true);
         let cache = middleware.cache();
-        let url = Url::parse("https://example.com/item").unwrap();
-        let group = cache.settings.keys.url_group(&url);
-        let stored = cache.settings.clock.now() - Duration::from_secs(5);
-        let meta = EntryMeta::new(CacheKey::from_digest([7; 16]), url.as_str(), stored, None)
-            .with_url_group(Some(group));
-        let headers = HeaderMap::new();
-        let targets = [(url, group)];
-        let work = invalidate_all(cache, &targets, &headers);
-        let given_up = tokio::time::timeout(Duration::from_millis(20), work).await;
-        assert!(given_up.is_err(), "the listing answered");
+        let (url, group, meta) = stored_before(cache, "item", 7);
+        given_up(cache, &[(url, group)]).await;
         let unfinished = &cache.live.unfinished_invalidations;
         assert!(!unfinished.holds_back(&meta, || group));
     }
@@ -263,36 +287,17 @@ mod tests {
     /// before, as one the store refused does.
     #[tokio::test]
     async fn an_invalidation_given_up_midway_holds_the_url_back() {
-        let middleware = crate::CacheMiddleware::builder()
-            .store(ListingHangs::default())
-            .build()
-            .unwrap();
+        let middleware = listing_hangs(false);
         let cache = middleware.cache();
-        let url = Url::parse("https://example.com/item").unwrap();
-        let group = cache.settings.keys.url_group(&url);
-        let stored = cache.settings.clock.now() - Duration::from_secs(5);
-        let meta = EntryMeta::new(CacheKey::from_digest([7; 16]), url.as_str(), stored, None)
-            .with_url_group(Some(group));
-        let held = |cache: &Cache| {
-            let unfinished = &cache.live.unfinished_invalidations;
-            unfinished.holds_back(&meta, || group)
-        };
-        assert!(!held(cache));
-        let other = Url::parse("https://example.com/other").unwrap();
-        let other_group = cache.settings.keys.url_group(&other);
-        let other_meta =
-            EntryMeta::new(CacheKey::from_digest([8; 16]), other.as_str(), stored, None)
-                .with_url_group(Some(other_group));
-        let headers = HeaderMap::new();
-        let targets = [(url, group), (other, other_group)];
-        let work = invalidate_all(cache, &targets, &headers);
-        let given_up = tokio::time::timeout(Duration::from_millis(20), work).await;
-        assert!(given_up.is_err(), "the listing answered");
+        let (url, group, meta) = stored_before(cache, "item", 7);
+        let (other, other_group, other_meta) = stored_before(cache, "other", 8);
+        let unfinished = &cache.live.unfinished_invalidations;
+        assert!(!unfinished.holds_back(&meta, || group));
+        given_up(cache, &[(url, group), (other, other_group)]).await;
         assert!(
-            held(cache),
+            unfinished.holds_back(&meta, || group),
             "an entry from before the invalidation is served"
         );
-        let unfinished = &cache.live.unfinished_invalidations;
         assert!(
             unfinished.holds_back(&other_meta, || other_group),
             "the URL not reached yet is served"

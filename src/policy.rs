@@ -81,32 +81,18 @@ mod tests {
     #[test]
     fn precedence() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        // Received at `now`, its request's travel time nothing.
+        let received = (now, Duration::ZERO);
         let mut h = HeaderMap::new();
         h.insert("cache-control", HeaderValue::from_static("max-age=60"));
         let hour = user(Expiration::After(Duration::from_secs(3600)), true);
         // Response directives beat the user's settings, when followed.
         assert_eq!(
-            storage(
-                true,
-                false,
-                hour,
-                None,
-                StatusCode::OK,
-                &h,
-                (now, Duration::ZERO)
-            ),
+            storage(true, false, hour, None, StatusCode::OK, &h, received),
             Storage::Until(Some(now + Duration::from_secs(60)))
         );
         assert_eq!(
-            storage(
-                false,
-                false,
-                hour,
-                None,
-                StatusCode::OK,
-                &h,
-                (now, Duration::ZERO)
-            ),
+            storage(false, false, hour, None, StatusCode::OK, &h, received),
             Storage::Until(Some(now + Duration::from_secs(3600)))
         );
         // Request no-store beats everything.
@@ -122,7 +108,7 @@ mod tests {
                 Some(&no_store),
                 StatusCode::OK,
                 &h,
-                (now, Duration::ZERO)
+                received
             ),
             Storage::Skip
         );
@@ -136,7 +122,7 @@ mod tests {
                 None,
                 StatusCode::OK,
                 &plain,
-                (now, Duration::ZERO)
+                received
             ),
             Storage::Skip
         );
@@ -148,7 +134,7 @@ mod tests {
                 None,
                 StatusCode::OK,
                 &plain,
-                (now, Duration::ZERO)
+                received
             ),
             Storage::Until(None)
         );
@@ -157,6 +143,8 @@ mod tests {
     #[test]
     fn strict_mode_heuristic_first_then_the_user_then_stale_rfc9111_section_4_2() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        // Received at `now`, its request's travel time nothing.
+        let received = (now, Duration::ZERO);
         let mut modified = HeaderMap::new();
         let date = httpdate::fmt_http_date(now - Duration::from_secs(1000));
         modified.insert("last-modified", HeaderValue::from_str(&date).unwrap());
@@ -165,17 +153,17 @@ mod tests {
         let plain = HeaderMap::new();
         let ok = StatusCode::OK;
         assert_eq!(
-            storage(true, true, hour, None, ok, &modified, (now, Duration::ZERO)),
+            storage(true, true, hour, None, ok, &modified, received),
             Storage::Until(Some(now + Duration::from_secs(100))),
             "the heuristic beats your setting"
         );
         assert_eq!(
-            storage(true, true, hour, None, ok, &plain, (now, Duration::ZERO)),
+            storage(true, true, hour, None, ok, &plain, received),
             Storage::Until(Some(now + Duration::from_secs(3600))),
             "your setting for a response with no freshness at all"
         );
         assert_eq!(
-            storage(true, true, default, None, ok, &plain, (now, Duration::ZERO)),
+            storage(true, true, default, None, ok, &plain, received),
             Storage::Until(Some(now)),
             "stored but stale, not Never"
         );
@@ -184,6 +172,8 @@ mod tests {
     #[test]
     fn heuristic_only_when_the_user_set_nothing() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        // Received at `now`, its request's travel time nothing.
+        let received = (now, Duration::ZERO);
         let mut h = HeaderMap::new();
         let modified = httpdate::fmt_http_date(now - Duration::from_secs(1000));
         h.insert("last-modified", HeaderValue::from_str(&modified).unwrap());
@@ -195,7 +185,7 @@ mod tests {
                 None,
                 StatusCode::OK,
                 &h,
-                (now, Duration::ZERO)
+                received
             ),
             Storage::Until(Some(now + Duration::from_secs(100)))
         );
@@ -207,7 +197,7 @@ mod tests {
                 None,
                 StatusCode::OK,
                 &h,
-                (now, Duration::ZERO)
+                received
             ),
             Storage::Until(None)
         );
