@@ -1,6 +1,8 @@
-//! Entity tags (RFC 9110 §8.8.3) and the weak comparison (§8.8.3.2), where two tags match
-//! when their opaque parts are the same, weak or not: what `If-None-Match` uses, and what the
-//! cache uses to tell whether a `304` names the stored response.
+//! Entity tags (RFC 9110 §8.8.3) and their comparisons (§8.8.3.2): the weak one, where two
+//! tags match when their opaque parts are the same, weak or not (what `If-None-Match` uses,
+//! and what the cache uses to tell whether a `304` confirms the stored response), and the
+//! strong one, where both must be strong and the same (what `If-Range` uses, and what
+//! selects a stored response for update by a `304` the cache did not ask for).
 //!
 //! A leaf: calls nothing else in the crate.
 
@@ -23,6 +25,12 @@ pub(crate) fn weak_match(a: &[u8], b: &[u8]) -> bool {
     opaque(a) == opaque(b)
 }
 
+/// The strong comparison: neither weak, and the same.
+pub(crate) fn strong_match(a: &[u8], b: &[u8]) -> bool {
+    let (a, b) = (a.trim_ascii(), b.trim_ascii());
+    weak_part(a).is_none() && weak_part(b).is_none() && a == b
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -38,6 +46,17 @@ mod tests {
         ];
         for (a, b, weak) in cases {
             assert_eq!(weak_match(a, b), weak, "{a:?} {b:?}");
+        }
+        // The strong column.
+        let cases: [(&[u8], &[u8], bool); 5] = [
+            (b"W/\"1\"", b"W/\"1\"", false),
+            (b"W/\"1\"", b"W/\"2\"", false),
+            (b"W/\"1\"", b"\"1\"", false),
+            (b"\"1\"", b"\"1\"", true),
+            (b"w/\"1\"", b"w/\"1\"", false),
+        ];
+        for (a, b, strong) in cases {
+            assert_eq!(strong_match(a, b), strong, "{a:?} {b:?}");
         }
         assert!(
             weak_match(b" w/\"x\"", b"x"),

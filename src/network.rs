@@ -18,6 +18,7 @@ use reqwest::{Request, Response};
 use reqwest_middleware::Next;
 
 use crate::cache::Cache;
+use crate::entity_tag::strong_match;
 use crate::exchange::Exchange;
 use crate::info::CacheResponseExt;
 use crate::invalidate::{invalidate_after_unsafe, invalidates};
@@ -247,9 +248,10 @@ fn finish(
 /// True when the `304` `not_modified` carries a strong entity tag equal to the stored
 /// response's own: it identifies that response for update (RFC 9111 §4.3.4).
 fn names_by_strong_tag(not_modified: &Response, found: &Found) -> bool {
+    let stored = found.response().headers.get(http::header::ETAG);
     let tag = not_modified.headers().get(http::header::ETAG);
-    let strong = tag.is_some_and(|tag| !tag.as_bytes().starts_with(b"W/"));
-    strong && tag == found.response().headers.get(http::header::ETAG)
+    tag.zip(stored)
+        .is_some_and(|(tag, stored)| strong_match(tag.as_bytes(), stored.as_bytes()))
 }
 
 /// [`finish`] of an unsafe request's successful answer: its URL's entries invalidated, then

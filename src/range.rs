@@ -7,7 +7,7 @@
 //! stored responses that are not a complete `200`. Partial responses are never stored, so
 //! they are never combined either.
 //!
-//! A leaf: calls nothing else in the crate.
+//! Calls [`entity_tag`](crate::entity_tag) (the strong comparison), nothing else in the crate.
 
 use std::ops::Range;
 
@@ -15,6 +15,8 @@ use cache_core::CachedResponse;
 use cache_http::freshness::http_date;
 use http::header::{self, HeaderMap};
 use http::{HeaderValue, StatusCode};
+
+use crate::entity_tag::strong_match;
 
 /// What to answer a request carrying `Range` with, given a usable stored response.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,11 +59,8 @@ pub(crate) fn answer(request: &HeaderMap, stored: &CachedResponse) -> RangeAnswe
 fn if_range_holds(condition: &HeaderValue, stored: &HeaderMap) -> Option<bool> {
     let condition = condition.as_bytes().trim_ascii();
     if condition.starts_with(b"\"") || condition.starts_with(b"W/") {
-        let holds = !condition.starts_with(b"W/")
-            && stored
-                .get(header::ETAG)
-                .is_some_and(|etag| etag.as_bytes().trim_ascii() == condition);
-        return Some(holds);
+        let stored = stored.get(header::ETAG);
+        return Some(stored.is_some_and(|etag| strong_match(condition, etag.as_bytes())));
     }
     // A date that is not the stored `Last-Modified` (or not a date) cannot hold.
     let modified = stored
