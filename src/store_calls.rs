@@ -325,47 +325,39 @@ impl StoreCalls {
     /// The read answered without awaiting; `None` when the store cannot answer so or the
     /// entry does not decode (the awaited form deletes it and says so in the log). An open
     /// breaker answers at once too: a miss, the skip counted (as the awaited form would).
+    ///
+    /// A store answering at once with copies of a store elsewhere
+    /// ([`CacheStore::answers_now_from_copies`]: a tiered store's memory) is asked whatever
+    /// the breaker says, and not counted by it, as a copy tells nothing of the store behind:
+    /// a memory hit took the breaker's probe and closed it while that store was still down
+    /// (every request then waited for its time limit again), and an open breaker kept the
+    /// copies from answering. Without a copy to answer with, the store behind is asked the
+    /// awaited way, through the breaker.
     fn read_now(&self, key: &CacheKey) -> Option<Option<Arc<Decoded>>> {
-        if self.store.answers_now_from_copies() {
-            return self.read_copy_now(key);
-        }
-        let permit = match self.breaker.allow() {
-            Ok(permit) => permit,
-            Err(open) => {
-                let skipped = StoreError::unavailable(open);
-                self.failed(key, &skipped, "cache read failed; going to the network");
-                return Some(None);
-            }
+        let copies = self.store.answers_now_from_copies();
+        let permit = match copies {
+            true => None,
+            false => match self.breaker.allow() {
+                Ok(permit) => Some(permit),
+                Err(open) => {
+                    let skipped = StoreError::unavailable(open);
+                    self.failed(key, &skipped, "cache read failed; going to the network");
+                    return Some(None);
+                }
+            },
         };
         let started = observe::store_call_started();
         let answer = self.store.get_decoded_now(key, &self.codec)?;
         observe::store_call_finished(StoreOp::Get, started);
-        permit.settle(&answer);
+        if let Some(permit) = permit {
+            permit.settle(&answer);
+        }
         match answer {
+            // No copy: not a miss of the store behind.
+            Ok(None) if copies => None,
             Ok(None) => Some(None),
             Ok(Some(Ok(decoded))) => Some(Some(decoded)),
             Ok(Some(Err(_))) => None,
-            Err(error) => {
-                self.failed(key, &error, "cache read failed; going to the network");
-                Some(None)
-            }
-        }
-    }
-
-    /// [`StoreCalls::read_now`] of a store answering at once with copies of a store
-    /// elsewhere ([`CacheStore::answers_now_from_copies`]: a tiered store's memory): asked
-    /// whatever the breaker says, and not counted by it, as a copy tells nothing of the store
-    /// behind. A memory hit took the breaker's probe and closed it while the store behind
-    /// was still down (every request then waited for its time limit again), and an open
-    /// breaker kept the copies from answering. Without a copy to answer with, the store
-    /// behind is asked the awaited way, through the breaker.
-    fn read_copy_now(&self, key: &CacheKey) -> Option<Option<Arc<Decoded>>> {
-        let started = observe::store_call_started();
-        let answer = self.store.get_decoded_now(key, &self.codec)?;
-        observe::store_call_finished(StoreOp::Get, started);
-        match answer {
-            Ok(Some(Ok(decoded))) => Some(Some(decoded)),
-            Ok(None | Some(Err(_))) => None,
             Err(error) => {
                 self.failed(key, &error, "cache read failed; going to the network");
                 Some(None)
