@@ -245,54 +245,6 @@ async fn remote_stores_get_a_shorter_default_timeout_and_the_user_decides_last()
     assert!(format!("{chosen:?}").contains("store_timeout: 250ms"));
 }
 
-/// A memory store whose calls fail, as an unreachable server's would, while `down`; each call
-/// counted.
-#[cfg(feature = "tiered")]
-#[derive(Debug, Default)]
-struct Switchable {
-    inner: reqwest_caching::MemoryStore,
-    down: std::sync::atomic::AtomicBool,
-    calls: AtomicU64,
-}
-
-#[cfg(feature = "tiered")]
-impl Switchable {
-    fn check(&self) -> Result<(), StoreError> {
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        match self.down.load(Ordering::Relaxed) {
-            true => Err(StoreError::unavailable(std::io::Error::new(
-                std::io::ErrorKind::ConnectionRefused,
-                "store down",
-            ))),
-            false => Ok(()),
-        }
-    }
-}
-
-#[cfg(feature = "tiered")]
-#[async_trait]
-impl CacheStore for Switchable {
-    async fn get(&self, key: &CacheKey) -> Result<Option<StoredEntry>, StoreError> {
-        self.check()?;
-        self.inner.get(key).await
-    }
-    async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
-        self.check()?;
-        self.inner.put(entry).await
-    }
-    async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {
-        self.check()?;
-        self.inner.delete(key).await
-    }
-    fn entries(&self) -> BoxStream<'_, Result<EntryMeta, StoreError>> {
-        self.inner.entries()
-    }
-    async fn clear(&self) -> Result<u64, StoreError> {
-        self.check()?;
-        self.inner.clear().await
-    }
-}
-
 /// A tiered store's memory copies answer while the store behind it is down and the breaker
 /// open, and their answers do not close the breaker: after its back-off, the one probe is a
 /// call to the store behind. An open breaker kept the copies from answering (every request
@@ -301,7 +253,7 @@ impl CacheStore for Switchable {
 #[cfg(feature = "tiered")]
 #[tokio::test]
 async fn a_tiered_memory_answers_past_an_open_breaker_and_does_not_close_it() {
-    let backing = Arc::new(Switchable::default());
+    let backing = Arc::new(crate::support::SwitchableStore::default());
     let tiered = reqwest_caching::TieredStore::builder_shared(Arc::clone(&backing) as _)
         .memory_ttl(Duration::from_secs(600))
         .build()

@@ -253,64 +253,14 @@ async fn urls_in_spans_and_events_hold_no_credentials() {
 mod with_metrics {
     use std::collections::HashMap;
     use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::time::{Duration, SystemTime};
+    use std::sync::atomic::Ordering;
+    use std::time::Duration;
 
-    use async_trait::async_trait;
-    use futures_util::stream::BoxStream;
     use metrics_util::debugging::{DebugValue, DebuggingRecorder};
-    use reqwest_caching::{
-        CacheKey, CacheMiddleware, CacheStore, EntryMeta, MemoryStore, StoreError, StoredEntry,
-    };
+    use reqwest_caching::CacheMiddleware;
 
     use crate::origin::Origin;
-    use crate::support::send;
-
-    /// A memory store that fails every call once told to.
-    #[derive(Debug, Default)]
-    struct FailingStore {
-        inner: MemoryStore,
-        failing: AtomicBool,
-    }
-
-    impl FailingStore {
-        fn check(&self) -> Result<(), StoreError> {
-            if self.failing.load(Ordering::Relaxed) {
-                return Err(StoreError::unavailable(std::io::Error::new(
-                    std::io::ErrorKind::ConnectionRefused,
-                    "store down",
-                )));
-            }
-            Ok(())
-        }
-    }
-
-    #[async_trait]
-    impl CacheStore for FailingStore {
-        async fn get(&self, key: &CacheKey) -> Result<Option<StoredEntry>, StoreError> {
-            self.check()?;
-            self.inner.get(key).await
-        }
-        async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
-            self.check()?;
-            self.inner.put(entry).await
-        }
-        async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {
-            self.check()?;
-            self.inner.delete(key).await
-        }
-        fn entries(&self) -> BoxStream<'_, Result<EntryMeta, StoreError>> {
-            self.inner.entries()
-        }
-        async fn clear(&self) -> Result<u64, StoreError> {
-            self.check()?;
-            self.inner.clear().await
-        }
-        async fn delete_expired(&self, now: SystemTime) -> Result<u64, StoreError> {
-            self.check()?;
-            self.inner.delete_expired(now).await
-        }
-    }
+    use crate::support::{SwitchableStore, send};
 
     /// Counters by `name{label=value}`, and histograms by the same with their sample count.
     fn snapshot(recorder: &DebuggingRecorder) -> HashMap<String, u64> {
@@ -353,7 +303,7 @@ mod with_metrics {
                 .build()
                 .unwrap();
             runtime.block_on(async {
-                let store = Arc::new(FailingStore::default());
+                let store = Arc::new(SwitchableStore::default());
                 // The breaker opens at the first failure: the next call is skipped.
                 let cache = CacheMiddleware::builder()
                     .shared_store(Arc::clone(&store) as _)
@@ -365,7 +315,7 @@ mod with_metrics {
                 let origin = Origin::start().await;
                 assert!(send(client.get(origin.url("/a"))).await.1.stored);
                 assert!(send(client.get(origin.url("/a"))).await.1.from_cache);
-                store.failing.store(true, Ordering::Relaxed);
+                store.down.store(true, Ordering::Relaxed);
                 // The read fails (and opens the breaker), the write is skipped.
                 let (_, info) = send(client.get(origin.url("/b"))).await;
                 assert!(!info.stored && !info.from_cache, "{info:?}");

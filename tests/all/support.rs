@@ -289,3 +289,71 @@ pub async fn wait_until(condition: impl Fn() -> bool) {
     }
     panic!("condition not reached within 10 s");
 }
+
+/// A memory store whose calls fail, as an unreachable server's would, while `down`; each
+/// call counted.
+#[cfg_attr(not(any(feature = "tiered", feature = "metrics")), allow(dead_code))]
+#[derive(Debug, Default)]
+pub struct SwitchableStore {
+    inner: MemoryStore,
+    pub down: std::sync::atomic::AtomicBool,
+    pub calls: std::sync::atomic::AtomicU64,
+}
+
+#[cfg_attr(not(any(feature = "tiered", feature = "metrics")), allow(dead_code))]
+impl SwitchableStore {
+    fn check(&self) -> Result<(), reqwest_caching::StoreError> {
+        use std::sync::atomic::Ordering;
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        match self.down.load(Ordering::Relaxed) {
+            true => Err(reqwest_caching::StoreError::unavailable(
+                std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "store down"),
+            )),
+            false => Ok(()),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl CacheStore for SwitchableStore {
+    async fn get(
+        &self,
+        key: &reqwest_caching::CacheKey,
+    ) -> Result<Option<reqwest_caching::StoredEntry>, reqwest_caching::StoreError> {
+        self.check()?;
+        self.inner.get(key).await
+    }
+    async fn put(
+        &self,
+        entry: reqwest_caching::StoredEntry,
+    ) -> Result<(), reqwest_caching::StoreError> {
+        self.check()?;
+        self.inner.put(entry).await
+    }
+    async fn delete(
+        &self,
+        key: &reqwest_caching::CacheKey,
+    ) -> Result<bool, reqwest_caching::StoreError> {
+        self.check()?;
+        self.inner.delete(key).await
+    }
+    fn entries(
+        &self,
+    ) -> futures_util::stream::BoxStream<
+        '_,
+        Result<reqwest_caching::EntryMeta, reqwest_caching::StoreError>,
+    > {
+        self.inner.entries()
+    }
+    async fn clear(&self) -> Result<u64, reqwest_caching::StoreError> {
+        self.check()?;
+        self.inner.clear().await
+    }
+    async fn delete_expired(
+        &self,
+        now: std::time::SystemTime,
+    ) -> Result<u64, reqwest_caching::StoreError> {
+        self.check()?;
+        self.inner.delete_expired(now).await
+    }
+}
