@@ -42,8 +42,15 @@ pub const MAX_VALUE_BYTES: u64 = 999_000_000;
 
 /// Refuses as too large an entry whose row SQLite would refuse (`SQLITE_TOOBIG`, a backend
 /// error): the limit holds for the whole row, and the row holds the URL beside the value.
-fn check_row_size(entry: &StoredEntry) -> Result<(), StoreError> {
-    row_size_allowed(entry.value.len(), entry.meta.url.len())
+/// Also one over the store's own bound (`max_bytes`): written, its eviction deleted every
+/// other entry, a twentieth of the table at a time, then the entry itself, and the write
+/// said it was stored.
+fn check_row_size(entry: &StoredEntry, max_bytes: Option<u64>) -> Result<(), StoreError> {
+    row_size_allowed(entry.value.len(), entry.meta.url.len())?;
+    StoreError::check_size(
+        entry.value.len() as u64 + entry.meta.url.len() as u64,
+        max_bytes,
+    )
 }
 
 /// [`check_row_size`] of a value and a URL of these lengths.
@@ -106,7 +113,8 @@ impl SqliteStoreBuilder {
 
     /// Bound the database to about this many bytes (default: unbounded). When a write takes
     /// it past the bound, the entries written longest ago are deleted, a twentieth of the
-    /// table at a time, and the freed pages returned to the file system.
+    /// table at a time, and the freed pages returned to the file system. An entry larger
+    /// than the bound by itself is refused ([`StoreError::TooLarge`]), evicting nothing.
     ///
     /// The bound is on the whole file: in a file shared with another tool's tables, theirs
     /// count too, and where they alone are over it the cache keeps nothing (said once, as a
@@ -449,7 +457,7 @@ impl SqliteStore {
     /// [`CacheStore::put`], giving the id of the row written: on the calling task when it
     /// can ([`SqliteStore::quick_write`]), else by the next group commit.
     async fn write_row(&self, entry: StoredEntry) -> Result<i64, StoreError> {
-        check_row_size(&entry)?;
+        check_row_size(&entry, self.inner.max_bytes)?;
         if let Some(written) = self.quick_write(&entry) {
             return written;
         }
@@ -1235,7 +1243,7 @@ impl CacheStore for SqliteStore {
         entry: StoredEntry,
         created_at: SystemTime,
     ) -> Result<bool, StoreError> {
-        check_row_size(&entry)?;
+        check_row_size(&entry, self.inner.max_bytes)?;
         let created_at = to_millis(created_at);
         self.blocking(move |inner| {
             let mut conn = inner.writer();

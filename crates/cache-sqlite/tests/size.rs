@@ -182,3 +182,36 @@ async fn the_bound_evicts_the_entries_written_longest_ago() {
     assert!(has(1).await, "written again: kept");
     assert!(has(44).await, "written last: kept");
 }
+
+/// An entry larger than the bound by itself is refused, and the entries stored stay: written,
+/// its eviction deleted every other entry, then the entry itself, and its `put` said it was
+/// stored. One in bounds still evicts the oldest, as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_over_the_bound_alone_is_refused_and_evicts_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::builder(dir.path().join("bounded.sqlite"))
+        .max_bytes(4 << 20)
+        .open()
+        .unwrap();
+    for n in 0..10 {
+        store
+            .put(entry(n, Bytes::from(vec![b'k'; 100_000]), None))
+            .await
+            .unwrap();
+    }
+    let refused = store
+        .put(entry(100, Bytes::from(vec![b'b'; 6 << 20]), None))
+        .await;
+    assert!(
+        matches!(refused, Err(cache_core::StoreError::TooLarge { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(store.count().await.unwrap(), 10, "the stored entries stay");
+    assert!(
+        store
+            .get(&cache_core::testing::key(100))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
