@@ -73,25 +73,45 @@ impl Connection {
     /// `host:port` of each cluster primary, from `CLUSTER NODES`.
     async fn primaries(&self) -> Result<Vec<(String, u16)>, StoreError> {
         let text: String = self.query(redis::cmd("CLUSTER").arg("NODES")).await?;
-        let mut primaries = Vec::new();
-        for line in text.lines() {
-            let fields: Vec<&str> = line.split(' ').collect();
-            let (Some(address), Some(flags)) = (fields.get(1), fields.get(2)) else {
-                continue;
-            };
-            if !flags.split(',').any(|f| f == "master") || flags.contains("fail") {
-                continue;
-            }
-            // "host:port@busport[,hostname]"
-            let host_port = address.split('@').next().unwrap_or_default();
-            if let Some((host, port)) = host_port.rsplit_once(':') {
-                if let Ok(port) = port.parse() {
-                    primaries.push((host.to_owned(), port));
-                }
+        Ok(primaries_in(&text))
+    }
+}
+
+/// `host:port` of each primary `CLUSTER NODES` lists as reachable: flagged `master`, and
+/// neither `fail` nor `fail?`. Flags are compared whole: `nofailover` (a primary whose
+/// replicas never take over) is no failure, and a primary so flagged was passed over, its
+/// keys never listed, counted, swept or cleared.
+fn primaries_in(cluster_nodes: &str) -> Vec<(String, u16)> {
+    let mut primaries = Vec::new();
+    for line in cluster_nodes.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let (Some(address), Some(flags)) = (fields.get(1), fields.get(2)) else {
+            continue;
+        };
+        let has = |flag: &str| flags.split(',').any(|f| f == flag);
+        if !has("master") || has("fail") || has("fail?") {
+            continue;
+        }
+        // "host:port@busport[,hostname]"
+        let host_port = address.split('@').next().unwrap_or_default();
+        if let Some((host, port)) = host_port.rsplit_once(':') {
+            if let Ok(port) = port.parse() {
+                primaries.push((host.to_owned(), port));
             }
         }
-        Ok(primaries)
     }
+    primaries
+}
+
+/// The names among `names` (keys, or members of a set) that are text. Every name this store
+/// writes is; another program's that is not cannot be one of its entries, and read as text
+/// it failed the whole reply (a page of a scan, so every `clear`, `count` and sweep, or a URL
+/// group's members, so every invalidation of the URL).
+pub(crate) fn text_names(names: Vec<Vec<u8>>) -> Vec<String> {
+    names
+        .into_iter()
+        .filter_map(|name| String::from_utf8(name).ok())
+        .collect()
 }
 
 /// A `SCAN` in progress over one server or each cluster primary in turn.
@@ -128,13 +148,13 @@ impl Scanner {
                     .map_err(store_error)?
             }
         };
-        let (cursor, keys): (u64, Vec<String>) =
+        let (cursor, keys): (u64, Vec<Vec<u8>>) =
             FromRedisValue::from_redis_value(reply).map_err(|e| store_error(e.into()))?;
         self.cursor = cursor;
         if cursor == 0 {
             self.nodes.remove(0);
         }
-        Ok(Some(keys))
+        Ok(Some(text_names(keys)))
     }
 }
 
@@ -163,4 +183,26 @@ fn is_out_of_memory(error: &RedisError) -> bool {
             .clone()
             .into_server_errors()
             .is_some_and(|errors| errors.iter().any(|(_, e)| e.code() == "OOM"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::primaries_in;
+
+    /// Flags are read whole: `nofailover` is no failure; `fail`, `fail?` and replicas are
+    /// passed over.
+    #[test]
+    fn primaries_are_the_masters_not_failing() {
+        let nodes = "\
+a1 10.0.0.1:7000@17000 myself,master,nofailover - 0 0 1 connected 0-5460
+a2 10.0.0.2:7001@17001 master - 0 0 2 connected 5461-10922
+a3 10.0.0.3:7002@17002,node-3 master,fail? - 0 0 3 connected 10923-16383
+a4 10.0.0.4:7003@17003 master,fail - 0 0 4 disconnected
+a5 10.0.0.5:7004@17004 slave a1 0 0 1 connected
+";
+        assert_eq!(
+            primaries_in(nodes),
+            [("10.0.0.1".to_owned(), 7000), ("10.0.0.2".to_owned(), 7001)]
+        );
+    }
 }

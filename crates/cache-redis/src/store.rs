@@ -18,7 +18,7 @@ use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, FromRedisValue, ParsingError, RedisError, Value};
 
 use crate::command::{sized_cmd, with_args};
-use crate::connection::{Connection, store_error};
+use crate::connection::{Connection, store_error, text_names};
 use crate::group_sets::{self, GroupAdds};
 
 /// The largest value stored: Redis's default `proto-max-bulk-len` (512 MiB) less room for the
@@ -410,7 +410,7 @@ impl RedisStore {
     /// [`Self::remove_gone`]; a cluster reads the sample's entries first).
     async fn prune_group(&self, url_group: &CacheKey) -> Result<(), StoreError> {
         let set = self.group_set_key(url_group);
-        let sample: Vec<String> = self
+        let sample: Vec<Vec<u8>> = self
             .connection
             .query(
                 redis::cmd("SRANDMEMBER")
@@ -418,6 +418,7 @@ impl RedisStore {
                     .arg(group_sets::PRUNE_SAMPLE),
             )
             .await?;
+        let sample = text_names(sample);
         // A single server checks each member as it removes it.
         let gone = if self.connection.is_cluster() {
             self.read_members(url_group, sample).await?.1
@@ -805,10 +806,11 @@ impl CacheStore for RedisStore {
 
     async fn entries_for_url(&self, url_group: &CacheKey) -> Result<Vec<EntryMeta>, StoreError> {
         let set = self.group_set_key(url_group);
-        let members: Vec<String> = self
+        let members: Vec<Vec<u8>> = self
             .connection
             .query(redis::cmd("SMEMBERS").arg(&set))
             .await?;
+        let members = text_names(members);
         let (found, gone) = self.read_members(url_group, members).await?;
         // What was found is whole: a failed removal only leaves members a later lookup prunes.
         if let Err(error) = self.remove_gone(url_group, gone).await {

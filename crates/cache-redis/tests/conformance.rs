@@ -529,3 +529,35 @@ async fn a_renewal_whose_group_cannot_be_joined_writes_nothing() {
     let kept = store.get(&cache_core::testing::key(1)).await.unwrap();
     assert_eq!(kept.map(|entry| entry.value), Some(read.value));
 }
+
+/// Another program's key under the prefix, or member of a URL group's set, that is no text
+/// is passed over: read as text, it failed every page of a scan it was on (so every `count`,
+/// listing, sweep and `clear`, which then left the entries after it) and every listing of
+/// the URL group (so every invalidation of the URL).
+#[tokio::test]
+async fn names_that_are_no_text_are_passed_over() {
+    let (store, prefix, mut conn) = store_with_raw_connection("no-text").await;
+    let stored = cache_core::testing::grouped_entry(1, 7, None);
+    store.put(stored.clone()).await.unwrap();
+    let mut foreign_key = format!("{prefix}:").into_bytes();
+    foreign_key.extend_from_slice(b"\xff\xfe");
+    let _: () = redis::cmd("SET")
+        .arg(&foreign_key)
+        .arg("another program's")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let group = cache_core::testing::group(7);
+    let _: i64 = redis::cmd("SADD")
+        .arg(format!("{prefix}:g:{group}"))
+        .arg(&b"\xff\xfe"[..])
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let listed = store.entries_for_url(&group).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].key, stored.meta.key);
+    assert_eq!(store.count().await.unwrap(), 1);
+    assert_eq!(store.clear().await.unwrap(), 1);
+    assert!(store.get(&stored.meta.key).await.unwrap().is_none());
+}
