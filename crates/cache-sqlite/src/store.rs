@@ -878,6 +878,40 @@ macro_rules! quick_max_value {
 /// would hold the runtime thread for its whole copy, so it is read on the blocking pool.
 const QUICK_MAX_VALUE: i64 = quick_max_value!();
 
+/// Where a listing page ended: its last key, byte for byte and of the type SQLite holds it
+/// in. A key of another type (a BLOB, from another program) sorts after every text key, and
+/// the next page starts after it; text that is not UTF-8 (another program's) is bound back
+/// as the same text: read as a `Value`, it failed the page, so every listing of the store.
+#[derive(Debug, Clone)]
+enum KeyCursor {
+    Text(Vec<u8>),
+    Other(rusqlite::types::Value),
+}
+
+impl KeyCursor {
+    fn of(key: rusqlite::types::ValueRef<'_>) -> Self {
+        use rusqlite::types::{Value, ValueRef};
+        match key {
+            ValueRef::Text(text) => Self::Text(text.to_vec()),
+            ValueRef::Blob(blob) => Self::Other(Value::Blob(blob.to_vec())),
+            ValueRef::Integer(n) => Self::Other(Value::Integer(n)),
+            ValueRef::Real(x) => Self::Other(Value::Real(x)),
+            ValueRef::Null => Self::Other(Value::Null),
+        }
+    }
+}
+
+impl rusqlite::ToSql for KeyCursor {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        match self {
+            Self::Text(text) => Ok(rusqlite::types::ToSqlOutput::Borrowed(
+                rusqlite::types::ValueRef::Text(text),
+            )),
+            Self::Other(value) => value.to_sql(),
+        }
+    }
+}
+
 /// The metadata of a row selected with [`META_COLUMNS`] first; `None` for a row whose key is
 /// not a cache key, or with a column of another type ([`is_foreign_column`]): not ours,
 /// skipped.
@@ -941,10 +975,19 @@ fn meta_after_key(
             )
         })
     };
+    // A creation before 1970 (another program's) reads as 1970, which no delete or renewal
+    // by creation time (`created_at = ?`) would then match: the row is foreign.
+    let created_at: i64 = row.get(first + 1)?;
+    if created_at < 0 {
+        return Err(rusqlite::Error::IntegralValueOutOfRange(
+            first + 1,
+            created_at,
+        ));
+    }
     Ok(EntryMeta::new(
         key,
         row.get::<_, String>(first)?,
-        from_millis(row.get(first + 1)?),
+        from_millis(created_at),
         row.get::<_, Option<i64>>(first + 2)?.map(from_millis),
     )
     .with_url_group(optional_key(first + 3)?)
@@ -1249,15 +1292,17 @@ impl CacheStore for SqliteStore {
             let mut conn = inner.writer();
             let transaction =
                 conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let current: Option<rusqlite::types::Value> = transaction
+            // Compared as SQLite holds it: text that is no UTF-8 (another program's) failed
+            // the renewal as a `Value`.
+            let current_is_the_read = transaction
                 .query_row(
                     &format!("SELECT created_at FROM {TABLE} WHERE key = ?1"),
                     [entry.meta.key.as_str()],
-                    |row| row.get(0),
+                    |row| Ok(row.get_ref(0)? == rusqlite::types::ValueRef::Integer(created_at)),
                 )
                 .optional()?;
             // Anything but the time read (another time, another type, no row): not renewed.
-            if current != Some(rusqlite::types::Value::Integer(created_at)) {
+            if current_is_the_read != Some(true) {
                 return Ok(false);
             }
             insert_entry(&transaction, &entry)?;
@@ -1294,9 +1339,8 @@ impl CacheStore for SqliteStore {
     fn entries(&self) -> BoxStream<'_, Result<EntryMeta, StoreError>> {
         // Keyset pagination: each page is one short read, so a long listing never holds a
         // read transaction open (which would stop WAL checkpoints).
-        // The page's last key is kept as SQLite holds it: a key of another type (a BLOB, from
-        // another program) sorts after every text key, and the next page starts after it.
-        let first = rusqlite::types::Value::Text(String::new());
+        // The page's last key is kept as SQLite holds it (see `KeyCursor`).
+        let first = KeyCursor::Text(Vec::new());
         let pages = futures_util::stream::try_unfold(Some(first), move |after| async move {
             let Some(after) = after else { return Ok(None) };
             let rows = self
@@ -1307,10 +1351,7 @@ impl CacheStore for SqliteStore {
                          WHERE key > ?1 ORDER BY key LIMIT {PAGE_SIZE}"
                     ))?;
                     let rows = stmt.query_map([after], |row| {
-                        Ok((
-                            row.get::<_, rusqlite::types::Value>(0)?,
-                            meta_from_row(row)?,
-                        ))
+                        Ok((KeyCursor::of(row.get_ref(0)?), meta_from_row(row)?))
                     })?;
                     rows.collect::<Result<Vec<_>, _>>()
                 })

@@ -157,19 +157,21 @@ async fn kept_decoded_copies_see_changes_made_by_other_connections() {
 }
 
 /// Rows edited by hand or by another program, with a column of another type than the store
-/// writes (a TEXT value, a REAL time, a BLOB URL, a TEXT expiry, a BLOB key): each is no entry
+/// writes (a TEXT value, a REAL time, a BLOB URL, a TEXT expiry, a BLOB key), or a creation
+/// before 1970 (read as 1970, no delete or renewal by creation time matched it): each is no entry
 /// to a read, a listing, a lookup by URL or a sweep, which pass over it, and a write of its
 /// key replaces it. Each failed every read of its key, every listing of the store, or every
 /// lookup of its URL (so every invalidation of it).
 #[tokio::test]
 async fn rows_with_columns_of_another_type_are_passed_over() {
-    let (_dir, path, store) = store_to_edit(5).await;
+    let (_dir, path, store) = store_to_edit(6).await;
     let conn = rusqlite::Connection::open(&path).unwrap();
     let edit = |set: &str, n: u64| edit_row(&conn, set, n);
     edit("value = 'not a blob'", 1);
     edit("created_at = 1.5", 2);
     edit("url = X'ff00'", 3);
     edit("expires_at = 'soon'", 4);
+    edit("created_at = -5", 6);
     conn.execute(
         "INSERT INTO reqwest_cache_entries (key, url, created_at, expires_at, value, url_group)
          VALUES (X'00ff', 'https://example.com/', 0, NULL, X'00', ?1)",
@@ -178,7 +180,7 @@ async fn rows_with_columns_of_another_type_are_passed_over() {
     .unwrap();
     drop(conn);
 
-    for n in 1..=4 {
+    for n in [1, 2, 3, 4, 6] {
         let read = store.get(&key(n)).await;
         assert!(matches!(read, Ok(None)), "key {n}: {read:?}");
     }
@@ -209,6 +211,64 @@ async fn rows_with_columns_of_another_type_are_passed_over() {
         store.get(&key(1)).await.unwrap().is_some(),
         "a write replaces the row"
     );
+}
+
+/// A key that is text but not UTF-8 (another program's row) is passed over by listings,
+/// also when it ends a listing's page: read as a `Value`, it failed its page, so every
+/// listing of the store (`entries`, and the sweeps and the command-line tool's commands
+/// that list), and no read by key could reach it to remove it.
+#[tokio::test]
+async fn a_key_of_text_that_is_no_utf8_is_passed_over_by_listings() {
+    const PAGE: usize = 512;
+    let rows = PAGE as u64 + 20;
+    let (_dir, path, store) = store_to_edit(rows).await;
+    let mut keys: Vec<String> = (1..=rows).map(|n| key(n).as_str().to_owned()).collect();
+    keys.sort();
+    // Right after the first page's last-but-one key: the last key of the first page.
+    let mut foreign = keys[PAGE - 2].clone().into_bytes();
+    foreign.push(0xff);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute(
+        "INSERT INTO reqwest_cache_entries (key, url, created_at, expires_at, value, url_group)
+         VALUES (CAST(?1 AS TEXT), 'https://example.com/', 0, NULL, X'00', ?2)",
+        rusqlite::params![foreign, group(7).as_str()],
+    )
+    .unwrap();
+    let foreign_type: String = conn
+        .query_row(
+            "SELECT typeof(key) FROM reqwest_cache_entries WHERE CAST(key AS BLOB) = ?1",
+            [&foreign],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(foreign_type, "text");
+    drop(conn);
+    let listed: Vec<String> = listed_keys(&store)
+        .await
+        .iter()
+        .map(|key| key.as_str().to_owned())
+        .collect();
+    assert_eq!(
+        listed, keys,
+        "every entry listed, in order, the foreign row passed over"
+    );
+    assert_eq!(
+        store.entries_for_url(&group(7)).await.unwrap().len(),
+        keys.len()
+    );
+}
+
+/// A renewal (`put_if_created`) of a row whose creation time is text that is no UTF-8
+/// renews nothing, and says so: it failed as a store error.
+#[tokio::test]
+async fn a_renewal_of_a_row_with_a_creation_of_no_utf8_renews_nothing() {
+    let (_dir, path, store) = store_to_edit(1).await;
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    edit_row(&conn, "created_at = CAST(X'ff' AS TEXT)", 1);
+    let renewed = store
+        .put_if_created(grouped_entry(1, 7, None), std::time::UNIX_EPOCH)
+        .await;
+    assert!(matches!(renewed, Ok(false)), "{renewed:?}");
 }
 
 /// Rows whose URL group or Vary parent is text that is no key are no entries to a read or a
