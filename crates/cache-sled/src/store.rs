@@ -1078,8 +1078,10 @@ impl CacheStore for SledStore {
         Ok(removed)
     }
 
+    /// On the blocking pool: sled counts a tree by reading every record of it (seconds for
+    /// a million entries), which held the runtime thread, past any store timeout.
     async fn count(&self) -> Result<u64, StoreError> {
-        Ok(self.entries.len() as u64)
+        self.blocking(|store| Ok(store.entries.len() as u64)).await
     }
 
     async fn delete_expired(&self, now: SystemTime) -> Result<u64, StoreError> {
