@@ -31,6 +31,15 @@
 //! ([`delete_expired`](cache_core::CacheStore::delete_expired)) removes it, as it removes an
 //! entry past its deletion time whether or not it expired.
 //!
+//! A URL's entries are listed ([`entries_for_url`](cache_core::CacheStore::entries_for_url),
+//! which an unsafe request's invalidation and the handle's URL operations use) by a query of
+//! a global secondary index on the URL group, and DynamoDB updates such an index after the
+//! write, usually within a second, with no consistent read of it to ask for. An entry written
+//! within that time before a listing may be missing from it: the middleware also deletes the
+//! keys the unsafe request's own `GET`/`HEAD` would have, so only an entry stored for other
+//! credentials or matched headers in that second can outlive an invalidation of its URL.
+//! (DynamoDB Local, which the tests run against, updates the index at once.)
+//!
 //! This crate depends on `aws-sdk-dynamodb` with one HTTP client and Tokio only, and not on
 //! `aws-config`: build the client with aws-config in your application, or use
 //! [`DynamoStoreBuilder::open_local`] with static test credentials. The SDK sets no timeouts
