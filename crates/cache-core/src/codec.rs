@@ -385,6 +385,16 @@ impl EntryCodec {
         key: Option<&CacheKey>,
         bytes: &Bytes,
     ) -> Result<Entry, DecodeError> {
+        self.decode_entry_with(key, bytes, Body::Decoded)
+    }
+
+    /// [`EntryCodec::decode_entry`], the body decoded or left out.
+    fn decode_entry_with(
+        &self,
+        key: Option<&CacheKey>,
+        bytes: &Bytes,
+        body: Body,
+    ) -> Result<Entry, DecodeError> {
         // Magic and version first: another program's short value is foreign, not truncated,
         // and an older format's envelope may be shorter than this one's.
         match bytes.get(..4) {
@@ -442,10 +452,12 @@ impl EntryCodec {
         let head = &content[ENVELOPE_LEN..body_start];
         match kind {
             KIND_RESPONSE => {
-                let body = if flags & FLAG_COMPRESSED != 0 {
-                    compression::decompress(&content[body_start..], self.max_decompressed)?
-                } else {
-                    content.slice(body_start..)
+                let body = match body {
+                    Body::LeftOut => Bytes::new(),
+                    Body::Decoded if flags & FLAG_COMPRESSED != 0 => {
+                        compression::decompress(&content[body_start..], self.max_decompressed)?
+                    }
+                    Body::Decoded => content.slice(body_start..),
                 };
                 decode_response(&content, head, body).map(Entry::Response)
             }
@@ -535,6 +547,45 @@ pub fn decode(bytes: &Bytes) -> Result<CachedResponse, DecodeError> {
 /// [`DecodeError`] for anything that is not a complete entry of a known format.
 pub fn decode_entry(bytes: &Bytes) -> Result<Entry, DecodeError> {
     EntryCodec::new().decode_entry(None, bytes)
+}
+
+/// Decodes any stored entry but a response's body, which it leaves out (the response comes
+/// with an empty body): a compressed body is not decompressed, however large it announces
+/// itself. For a view of the entry (its status, headers, URLs); a signed entry decodes
+/// without its signature being checked.
+///
+/// ```
+/// # use cache_core::{CachedRequest, CachedResponse, Entry};
+/// # use http::{HeaderMap, Method, StatusCode, Version};
+/// let response = CachedResponse::new(
+///     StatusCode::OK,
+///     Version::HTTP_11,
+///     HeaderMap::new(),
+///     bytes::Bytes::from("x".repeat(100_000)),
+///     "https://example.com/",
+///     CachedRequest::new(Method::GET, "https://example.com/", HeaderMap::new()),
+/// );
+/// let codec = cache_core::codec::EntryCodec::new().compress_above(1024);
+/// let stored = codec.encode(None, &response).unwrap();
+/// let Ok(Entry::Response(head)) = cache_core::codec::decode_entry_head(&stored) else {
+///     panic!("a response");
+/// };
+/// assert_eq!(head.status, StatusCode::OK);
+/// assert!(head.body.is_empty());
+/// ```
+///
+/// # Errors
+///
+/// As [`decode_entry`].
+pub fn decode_entry_head(bytes: &Bytes) -> Result<Entry, DecodeError> {
+    EntryCodec::new().decode_entry_with(None, bytes, Body::LeftOut)
+}
+
+/// Whether a decode reads a response's body.
+#[derive(Clone, Copy)]
+enum Body {
+    Decoded,
+    LeftOut,
 }
 
 fn decode_vary_index(head: &[u8]) -> Result<VaryIndex, DecodeError> {

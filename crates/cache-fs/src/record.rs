@@ -60,7 +60,9 @@ impl Record {
         // A codec entry splits around its body; anything else (the store takes any bytes)
         // is all body.
         let body = codec::body_range(value).unwrap_or(0..value.len());
-        let (response, vary_index) = match cache_core::decode_entry(value) {
+        // The view needs no body: one stored compressed is not decompressed for it (a body
+        // announcing gigabytes was inflated whole by every write, an export among them).
+        let (response, vary_index) = match codec::decode_entry_head(value) {
             Ok(cache_core::Entry::Response(r)) => (Some(ResponseView::of(&r)), None),
             Ok(cache_core::Entry::VaryIndex(v)) => (None, Some(VaryIndexView::of(&v))),
             _ => (None, None),
@@ -323,6 +325,36 @@ mod tests {
         assert_eq!(first.body_file, again.body_file);
         assert!(first.is_same_write(&first));
         assert!(!first.is_same_write(&again));
+    }
+
+    /// The readable view of a compressed response is made from its head: the body is not
+    /// decompressed for it (one announcing gigabytes was inflated whole by every write of it,
+    /// an export's among them). A body whose compressed bytes are damaged shows it: decoded
+    /// whole, the entry had no view at all.
+    #[test]
+    fn the_view_of_a_compressed_response_leaves_its_body_compressed() {
+        let mut response = cache_core::testing::sample_response();
+        response.body = Bytes::from("compressible ".repeat(10_000));
+        let codec = codec::EntryCodec::new().compress_above(1024);
+        let stored = codec.encode(None, &response).unwrap();
+        assert!(codec::body_is_compressed(&stored));
+        let body = codec::body_range(&stored).unwrap();
+        let mut damaged = stored.to_vec();
+        // The body's announced length (its first four bytes), past what its block holds.
+        damaged[body.start + 3] = 0x7f;
+        let damaged = Bytes::from(damaged);
+        assert!(cache_core::decode_entry(&damaged).is_err());
+        let meta = EntryMeta::new(
+            CacheKey::from_digest([2; 16]),
+            "https://h.example/",
+            std::time::UNIX_EPOCH,
+            None,
+        );
+        let (record, in_file) = Record::new(&meta, &damaged, "b.body");
+        let view = serde_json::to_value(record.response.expect("a view of the head")).unwrap();
+        assert_eq!(view["status"], response.status.as_u16());
+        assert_eq!(in_file, body);
+        assert!(record.body_compressed);
     }
 
     #[test]
