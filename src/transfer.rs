@@ -84,9 +84,12 @@ pub enum TransferError {
 /// that keep bodies in files ([`CacheStore::body_files`], as `FsStore` does), an uncompressed
 /// body over 1 MiB goes from file to file a piece at a time, never whole in memory (a
 /// compressed one is read whole: it was written whole, within the `max_body_size` of its
-/// time). Otherwise (either store without body files) an entry is read and written whole.
-/// A destination with a size bound refuses an entry too large for it only at its end, so
-/// such a body is first written out in full (then removed) and skipped.
+/// time). Otherwise (either store without body files) an entry is read and written whole;
+/// a body over 1 MiB in a source's file is first measured against the destination's
+/// [`CacheStore::max_value_bytes`] (skipped when over it, never read), and such bodies are
+/// read one at a time. Between two stores with body files, a destination with a size bound
+/// refuses an entry too large for it only at its end, so such a body is first written out
+/// in full (then removed) and skipped.
 ///
 /// # Errors
 ///
@@ -104,11 +107,13 @@ where
     F: CacheStore + ?Sized,
     T: CacheStore + ?Sized,
 {
+    let large_reads = tokio::sync::Semaphore::new(1);
+    let large_reads = &large_reads;
     let mut moved = from
         .entries()
         .map(|meta| async move {
             let meta = meta.map_err(TransferError::Source)?;
-            copy_entry(from, to, &meta.key).await
+            copy_entry(from, to, &meta.key, large_reads).await
         })
         .buffer_unordered(IN_FLIGHT);
     let mut progress = Progress::default();
@@ -127,23 +132,48 @@ where
 
 /// Copies the entry under `key`: its stored bytes, or `None` when it was skipped (gone from
 /// the source, or too large for the destination).
-async fn copy_entry<F, T>(from: &F, to: &T, key: &CacheKey) -> Result<Option<u64>, TransferError>
+///
+/// A value over [`STREAMED_OVER`] in a source's body file that must be read whole (the
+/// destination keeps no body files, or the body is compressed) is first measured against
+/// the destination's [`CacheStore::max_value_bytes`], and skipped when over it: read whole
+/// only to be refused, a download of gigabytes (or a hostile directory's body file of a
+/// terabyte) ran the copy out of memory. Such reads take `large_reads` (one at a time), so
+/// memory holds one large value, not [`IN_FLIGHT`] of them.
+async fn copy_entry<F, T>(
+    from: &F,
+    to: &T,
+    key: &CacheKey,
+    large_reads: &tokio::sync::Semaphore,
+) -> Result<Option<u64>, TransferError>
 where
     F: CacheStore + ?Sized,
     T: CacheStore + ?Sized,
 {
-    if let (Some(source), Some(destination)) = (from.body_files(), to.body_files()) {
+    let mut _large_read = None;
+    if let Some(source) = from.body_files() {
         let opened = source
             .open(key, STREAMED_OVER)
             .await
             .map_err(TransferError::Source)?;
-        match opened {
-            None => return Ok(None),
-            Some(Opened::Whole(entry)) => return put_whole(to, entry).await,
-            Some(Opened::Body(body)) => return copy_body_file(destination, key, body).await,
-            // A compressed body over `STREAMED_OVER` (left unread: it reads only whole), or
-            // a kind of opening this version does not know: read whole below.
-            Some(_) => {}
+        let whole_len = match (opened, to.body_files()) {
+            (None, _) => return Ok(None),
+            (Some(Opened::Whole(entry)), _) => return put_whole(to, entry).await,
+            (Some(Opened::Body(body)), Some(destination)) => {
+                return copy_body_file(destination, key, body).await;
+            }
+            (Some(Opened::Body(body)), None) => {
+                Some(body.before.len() as u64 + body.len + body.after.len() as u64)
+            }
+            // A compressed body over `STREAMED_OVER`, left unread: it reads only whole.
+            (Some(Opened::Unread { len, .. }), _) => Some(len),
+            // A kind of opening this version does not know: read whole below.
+            (Some(_), _) => None,
+        };
+        if let Some(len) = whole_len {
+            if to.max_value_bytes().is_some_and(|max| len > max) {
+                return Ok(None);
+            }
+            _large_read = Some(large_reads.acquire().await);
         }
     }
     match from.get(key).await.map_err(TransferError::Source)? {

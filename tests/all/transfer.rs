@@ -363,6 +363,35 @@ async fn a_copy_between_directories_moves_large_bodies_file_to_file() {
     assert_copied_as_stored(&from.inner, &to, [1, 2]).await;
 }
 
+/// A body in its file larger than a destination without body files takes is skipped without
+/// being read: a cache directory's downloads of gigabytes were each read whole into memory
+/// (eight at a time) only to be refused by SQLite's bound. Small entries are copied.
+#[cfg(feature = "fs")]
+#[tokio::test]
+async fn a_body_over_the_destination_s_bound_is_not_read_to_be_refused() {
+    use reqwest_caching::cache_core::testing::key;
+    use reqwest_caching::{CacheStore, FsStore, SqliteStore};
+    let (from_dir, to_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let from = Probed::new(FsStore::open(from_dir.path()).unwrap());
+    for (n, len) in [(1, 3 * 1024 * 1024), (2, 16)] {
+        put_response(&from.inner, n, vec![b'b'; len]).await;
+    }
+    let to = SqliteStore::builder(to_dir.path().join("to.sqlite"))
+        .max_bytes(2 * 1024 * 1024)
+        .open()
+        .unwrap();
+    assert_eq!(to.max_value_bytes(), Some(2 * 1024 * 1024));
+    let done = transfer::copy(&from, &to, |_| {}).await.unwrap();
+    assert_eq!((done.entries, done.skipped), (1, 1));
+    assert_eq!(
+        from.reads(),
+        (1, 1),
+        "read whole: only the small value; the large one measured in its file"
+    );
+    assert!(to.get(&key(1)).await.unwrap().is_none());
+    assert!(to.get(&key(2)).await.unwrap().is_some());
+}
+
 /// A destination whose bound is below a large body skips that entry, as it skips one read
 /// whole, keeps the rest, and keeps no file of the skipped body.
 #[cfg(feature = "fs")]

@@ -443,6 +443,11 @@ impl Default for MemoryStore {
 
 #[async_trait]
 impl CacheStore for MemoryStore {
+    /// The most one entry may weigh (a share of the capacity): its value is less.
+    fn max_value_bytes(&self) -> Option<u64> {
+        Some(self.admitted_weight)
+    }
+
     async fn get(&self, key: &CacheKey) -> Result<Option<StoredEntry>, StoreError> {
         let Some(slot) = self.entries.get(key) else {
             return Ok(None);

@@ -492,6 +492,14 @@ pub trait CacheStore: Send + Sync + Debug + 'static {
         false
     }
 
+    /// The largest value this store takes, when it has a bound: a `put` of a longer value
+    /// is refused as [`StoreError::TooLarge`] (one within it may still be, its metadata
+    /// counted too). A copy between stores checks it before reading a large value whole.
+    /// `None` (the default): no bound the store knows of.
+    fn max_value_bytes(&self) -> Option<u64> {
+        None
+    }
+
     /// The store's ability to write bodies as they stream and read them back from files,
     /// when it has one: the middleware then caches bodies over its `max_body_size` without
     /// holding them in memory (see [`BodyFiles`](crate::BodyFiles)). `None` by default.

@@ -753,6 +753,11 @@ impl CacheStore for DynamoStore {
         Box::pin(futures_util::TryStreamExt::try_flatten(pages))
     }
 
+    /// 4 GiB: the most chunks an entry item names.
+    fn max_value_bytes(&self) -> Option<u64> {
+        Some(items::MAX_VALUE_BYTES)
+    }
+
     /// 3 s: a healthy server answers in milliseconds, but a large body goes up in several
     /// chunk writes (an 8 MiB body is ~1 s of upload at 100 Mbit/s).
     fn suggested_timeout(&self) -> std::time::Duration {

@@ -487,6 +487,11 @@ impl CacheStore for FsStore {
         Some(self)
     }
 
+    /// The store's bound, when it has one: a value over it would be all it holds.
+    fn max_value_bytes(&self) -> Option<u64> {
+        self.inner.max_bytes
+    }
+
     async fn delete_expired(&self, now: SystemTime) -> Result<u64, StoreError> {
         // A record this version cannot read is not judged expired.
         self.remove_where(move |record| record.is_some_and(|r| r.meta().is_expired(now)))

@@ -909,6 +909,11 @@ impl CacheStore for RedisStore {
         Box::pin(futures_util::TryStreamExt::try_flatten(pages))
     }
 
+    /// [`MAX_VALUE_BYTES`]: Redis's bound on a string, less room for the entry's fields.
+    fn max_value_bytes(&self) -> Option<u64> {
+        Some(MAX_VALUE_BYTES)
+    }
+
     /// 1 s: a remote store answers in milliseconds when healthy.
     fn suggested_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_secs(1)

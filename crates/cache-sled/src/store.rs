@@ -912,6 +912,11 @@ impl SledStore {
 
 #[async_trait]
 impl CacheStore for SledStore {
+    /// The store's `max_bytes`, when set: a value over it would be all it holds.
+    fn max_value_bytes(&self) -> Option<u64> {
+        self.max_bytes
+    }
+
     async fn get(&self, key: &CacheKey) -> Result<Option<StoredEntry>, StoreError> {
         self.read(key)
     }

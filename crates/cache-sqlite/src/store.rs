@@ -1218,6 +1218,15 @@ struct Oversized;
 
 #[async_trait]
 impl CacheStore for SqliteStore {
+    /// SQLite's bound on a row ([`MAX_VALUE_BYTES`]), or the store's `max_bytes` when lower.
+    fn max_value_bytes(&self) -> Option<u64> {
+        Some(
+            self.inner
+                .max_bytes
+                .map_or(MAX_VALUE_BYTES, |max| max.min(MAX_VALUE_BYTES)),
+        )
+    }
+
     async fn get(&self, key: &CacheKey) -> Result<Option<StoredEntry>, StoreError> {
         if let Some(read) = self.quick_read(key) {
             return read;

@@ -346,6 +346,10 @@ impl CacheStore for TieredStore {
         self.backing.clear().await
     }
 
+    fn max_value_bytes(&self) -> Option<u64> {
+        self.backing.max_value_bytes()
+    }
+
     fn suggested_timeout(&self) -> Duration {
         self.backing.suggested_timeout()
     }
