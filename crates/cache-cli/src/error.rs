@@ -104,6 +104,12 @@ impl CliError {
         }
     }
 
+    /// True when standard output was closed by its reader (`ls | head -1`, `show --body - |
+    /// head -c 100`): it asked for no more, which is no failure; the command ends quietly.
+    pub fn is_closed_output(&self) -> bool {
+        matches!(self, Self::Io { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+
     /// The message with every cause, `a: b: c`, so a driver's reason (connection refused,
     /// no such host) reaches the operator.
     pub fn report(&self) -> String {

@@ -37,6 +37,7 @@ fn main() -> ExitCode {
     let json = cli.json;
     match runtime.block_on(commands::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(error) if error.is_closed_output() => ExitCode::SUCCESS,
         Err(error) => {
             if json {
                 let report = serde_json::json!({

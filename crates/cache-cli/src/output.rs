@@ -71,6 +71,19 @@ pub fn size(bytes: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
+/// Prints one line on standard output.
+///
+/// # Errors
+///
+/// [`CliError::Io`] when standard output is closed (`ls | head`: see
+/// [`CliError::is_closed_output`]); `println!` panicked there.
+pub fn line(args: std::fmt::Arguments<'_>) -> Result<(), CliError> {
+    writeln!(std::io::stdout().lock(), "{args}").map_err(|source| CliError::Io {
+        context: "writing to standard output".to_owned(),
+        source,
+    })
+}
+
 /// Prints `value` as JSON on standard output.
 ///
 /// # Errors

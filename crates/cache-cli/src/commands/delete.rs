@@ -56,7 +56,11 @@ pub async fn remove(
         let Some(scanned) = read_one(&**store, &key).await.map_err(reading)? else {
             continue;
         };
-        newer.note(&scanned);
+        // A key named is deleted whatever its format, as `--key` promises (one damaged
+        // byte reads as a newer format too); a URL's entries of a newer one stop the removal.
+        if named.is_none() {
+            newer.note(&scanned);
+        }
         present.push(scanned.meta);
     }
     newer.refuse()?;
@@ -206,11 +210,11 @@ fn report(cx: &Context, deleted: u64) -> Result<(), CliError> {
     if cx.json {
         return output::print_json(&json!({ "deleted": deleted }));
     }
-    println!(
+    output::line(format_args!(
         "deleted {deleted} entr{} from {}",
         if deleted == 1 { "y" } else { "ies" },
         cx.name
-    );
+    ))?;
     Ok(())
 }
 

@@ -47,13 +47,13 @@ pub async fn run(cx: &Context, store: &dyn CacheStore, filter: &Filter) -> Resul
             Some(_) if meta.is_expired(cx.now) => "EXPIRED".to_owned(),
             Some(at) => format!("expires {}", output::relative(at, cx.now)),
         };
-        println!(
+        output::line(format_args!(
             "{}  {}  {:<20}  {}",
             meta.key,
             output::time(meta.created_at),
             expires,
             output::printable(&meta.url)
-        );
+        ))?;
     }
     Ok(())
 }

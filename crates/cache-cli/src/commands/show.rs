@@ -274,16 +274,16 @@ fn print(cx: &Context, found: &Found) -> Result<(), CliError> {
         }
         return output::print_json(&shown);
     }
-    println!("url       {}", output::printable(&meta.url));
-    println!("key       {}", meta.key);
-    println!(
+    output::line(format_args!("url       {}", output::printable(&meta.url)))?;
+    output::line(format_args!("key       {}", meta.key))?;
+    output::line(format_args!(
         "stored    {} ({})",
         output::time(meta.created_at),
         output::relative(meta.created_at, cx.now)
-    );
+    ))?;
     match meta.expires_at {
-        None => println!("expires   never"),
-        Some(at) => println!(
+        None => output::line(format_args!("expires   never"))?,
+        Some(at) => output::line(format_args!(
             "expires   {} ({}{})",
             output::time(at),
             output::relative(at, cx.now),
@@ -292,27 +292,30 @@ fn print(cx: &Context, found: &Found) -> Result<(), CliError> {
             } else {
                 ""
             }
-        ),
+        ))?,
     }
     match (found, response) {
         (_, Some(response)) => {
-            println!("status    {} ({:?})", response.status, response.version);
-            println!(
+            output::line(format_args!(
+                "status    {} ({:?})",
+                response.status, response.version
+            ))?;
+            output::line(format_args!(
                 "request   {} {}",
                 response.request.method,
                 output::printable(&response.request.url)
-            );
-            println!("body      {}", output::size(body_len));
-            println!("headers");
+            ))?;
+            output::line(format_args!("body      {}", output::size(body_len)))?;
+            output::line(format_args!("headers"))?;
             for (name, value) in header_pairs(&response.headers) {
-                println!("  {name}: {}", output::printable(&value));
+                output::line(format_args!("  {name}: {}", output::printable(&value)))?;
             }
         }
         (Found::VaryIndex(_, headers), None) => {
-            println!(
+            output::line(format_args!(
                 "kind      Vary index: responses vary on {}",
                 output::printable(&headers.join(", "))
-            );
+            ))?;
         }
         (Found::Response(..), None) => {}
     }

@@ -93,8 +93,8 @@ pub async fn run(cx: &Context, store: &dyn CacheStore) -> Result<(), CliError> {
             "hosts": hosts,
         }));
     }
-    println!("store       {}", cx.name);
-    println!(
+    output::line(format_args!("store       {}", cx.name))?;
+    output::line(format_args!(
         "entries     {} ({} expired, {} unreadable){}",
         total.entries,
         total.expired,
@@ -106,34 +106,34 @@ pub async fn run(cx: &Context, store: &dyn CacheStore) -> Result<(), CliError> {
                  during the scan)"
             ),
         }
-    );
-    println!(
+    ))?;
+    output::line(format_args!(
         "bytes       {} ({} bytes of stored values)",
         output::size(total.bytes),
         total.bytes
-    );
+    ))?;
     let when = |t: Option<SystemTime>| {
         t.map_or_else(
             || "-".to_owned(),
             |t| format!("{} ({})", output::time(t), output::relative(t, cx.now)),
         )
     };
-    println!("oldest      {}", when(oldest));
-    println!("newest      {}", when(newest));
+    output::line(format_args!("oldest      {}", when(oldest)))?;
+    output::line(format_args!("newest      {}", when(newest)))?;
     if !hosts.is_empty() {
         let width = hosts.keys().map(String::len).max().unwrap_or(0).max(4);
-        println!(
+        output::line(format_args!(
             "\n{:<width$}  {:>8}  {:>8}  {:>10}",
             "HOST", "ENTRIES", "EXPIRED", "BYTES"
-        );
+        ))?;
         for (host, t) in &hosts {
             let host = if host.is_empty() { "(none)" } else { host };
-            println!(
+            output::line(format_args!(
                 "{host:<width$}  {:>8}  {:>8}  {:>10}",
                 t.entries,
                 t.expired,
                 output::size(t.bytes)
-            );
+            ))?;
         }
     }
     Ok(())

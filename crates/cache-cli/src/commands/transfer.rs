@@ -64,7 +64,7 @@ pub async fn run(cx: &Context, from: &StoreSpec, to: &StoreSpec) -> Result<(), C
             "unlisted": unlisted,
         }));
     }
-    println!(
+    output::line(format_args!(
         "copied {} entries ({}) from {from} to {to}{}{}{}",
         done.entries,
         output::size(done.bytes),
@@ -81,6 +81,6 @@ pub async fn run(cx: &Context, from: &StoreSpec, to: &StoreSpec) -> Result<(), C
             n =>
                 format!("; {n} stored but not listed (records this build cannot read), not copied"),
         }
-    );
+    ))?;
     Ok(())
 }

@@ -92,6 +92,21 @@ async fn a_newer_format_is_refused_and_nothing_changes() {
     run(&store.name, &["show", &origin.url("/b?q=1")], &env)
         .await
         .expect(0);
+    // Named by its key, the entry is deleted whatever its format, as `rm --key` says.
+    let newer_key = before
+        .iter()
+        .find(|e| e.meta.url == origin.url("/a"))
+        .map(|e| e.meta.key.to_string())
+        .unwrap();
+    run(&store.name, &["rm", "--key", &newer_key], &env)
+        .await
+        .expect(0);
+    assert_eq!(
+        raw_entries(&store.open().await).await.len(),
+        before.len() - 1,
+        "deleted by its key"
+    );
+    run(&store.name, &["stats"], &env).await.expect(0);
 }
 
 #[tokio::test]
@@ -528,4 +543,41 @@ async fn a_large_compressed_body_is_read_and_vouched_for() {
     let shown = run(&store.name, &["show", "--key", key_text], &Env::new()).await;
     let shown = shown.expect(0);
     assert!(shown.stdout.contains("200"), "{}", shown.stdout);
+}
+
+/// Standard output closed by its reader (`ls | head -1`, `show --body - | head -c 100`) ends
+/// the command quietly with 0: `println!` panicked there (exit 101), and a body written to it
+/// failed as a local file that could not be written (exit 7).
+#[tokio::test]
+async fn a_closed_standard_output_ends_the_command_quietly() {
+    let store = crate::stores::TestStore::new(Kind::Sqlite);
+    let origin = Origin::start().await;
+    seed(&store.open().await, &origin).await;
+    let a = origin.url("/a");
+    for args in [
+        vec!["ls"],
+        vec!["stats"],
+        vec!["show", a.as_str()],
+        vec!["show", a.as_str(), "--body", "-"],
+    ] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_reqwest-caching"))
+            .arg("--store")
+            .arg(&store.name)
+            .args(&args)
+            .env_remove("REQWEST_CACHING_STORE")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Closed before the command writes anything: its first line meets no reader.
+        drop(child.stdout.take());
+        let output = tokio::task::spawn_blocking(move || child.wait_with_output())
+            .await
+            .unwrap()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    }
 }
