@@ -255,8 +255,52 @@ impl fmt::Display for StoreSpec {
     }
 }
 
-/// `scheme://user:secret@host…` with the secret replaced, for messages.
+/// Query options whose values are shown in messages: none of them carries a secret. Every
+/// other option's value is hidden (`authMechanismProperties` holds AWS session tokens,
+/// `tlsCertificateKeyFilePassword` a password, and a driver may add more).
+const SHOWN_OPTIONS: &[&str] = &[
+    "appname",
+    "authmechanism",
+    "authsource",
+    "connecttimeoutms",
+    "directconnection",
+    "maxpoolsize",
+    "readpreference",
+    "replicaset",
+    "retryreads",
+    "retrywrites",
+    "servertimeoutms",
+    "ssl",
+    "tls",
+    "w",
+];
+
+/// `scheme://user:secret@host…?option=value` with the secret and the values of options not
+/// in [`SHOWN_OPTIONS`] replaced, for messages.
 fn redact(uri: &str) -> String {
+    let (before_query, query) = match uri.split_once('?') {
+        Some((before, query)) => (before, Some(query)),
+        None => (uri, None),
+    };
+    let mut shown = redact_userinfo(before_query);
+    if let Some(query) = query {
+        let options: Vec<String> = query
+            .split('&')
+            .map(|option| match option.split_once('=') {
+                Some((name, _)) if !SHOWN_OPTIONS.contains(&name.to_ascii_lowercase().as_str()) => {
+                    format!("{name}=***")
+                }
+                _ => option.to_owned(),
+            })
+            .collect();
+        shown.push('?');
+        shown.push_str(&options.join("&"));
+    }
+    shown
+}
+
+/// `scheme://user:secret@host…` with the secret replaced.
+fn redact_userinfo(uri: &str) -> String {
     let Some(scheme_end) = uri.find("://").map(|i| i + 3) else {
         return uri.to_owned();
     };
@@ -485,6 +529,27 @@ mod tests {
     fn spec(name: &str) -> StoreSpec {
         name.parse()
             .unwrap_or_else(|e: CliError| panic!("{name}: {e}"))
+    }
+
+    /// A secret in a query option is hidden as one in the user info is; options that
+    /// carry none are shown.
+    #[test]
+    fn secrets_in_query_options_are_hidden() {
+        let uri = "mongodb://me:pw@h:27017/?authMechanism=MONGODB-AWS\
+                   &authMechanismProperties=AWS_SESSION_TOKEN:secret-token&replicaSet=rs0";
+        let shown = redact(uri);
+        assert_eq!(
+            shown,
+            "mongodb://me:***@h:27017/?authMechanism=MONGODB-AWS\
+             &authMechanismProperties=***&replicaSet=rs0"
+        );
+        let spec = parse_mongo(uri).unwrap();
+        let text = spec.to_string();
+        assert!(
+            !text.contains("secret-token") && !text.contains("pw"),
+            "{text}"
+        );
+        assert_eq!(redact("redis://h:6379/0"), "redis://h:6379/0");
     }
 
     #[test]
