@@ -28,6 +28,7 @@ use crate::flight::LeaderGuard;
 use crate::info::CacheInfo;
 use crate::response_parts::ResponseParts;
 use crate::sized_body;
+use crate::store_calls::within;
 use crate::url_changes::Seen;
 use crate::variants::{Placement, clear_variants};
 
@@ -62,6 +63,7 @@ pub(crate) async fn spool_response(
         return rejoin(parts, (read, rest), plan.announced, not_stored);
     };
     let writing = Writing {
+        timeout: store.store_timeout,
         body: whole_stream(read, rest).boxed(),
         spool: Some(spool),
         encoder: Some(encoder),
@@ -88,6 +90,9 @@ pub(crate) struct StoredAsRead;
 
 /// A body on its way to the caller and to the store.
 struct Writing {
+    /// The store timeout, for each write and the commit: a hung disk (or a store's spool
+    /// that never answers) held the caller's body at that chunk for good.
+    timeout: std::time::Duration,
     /// The chunks read before the body was handed on, then the rest.
     body: BoxStream<'static, reqwest::Result<Bytes>>,
     /// `None` once the body is not being stored (a write failed, or it was committed).
@@ -131,7 +136,7 @@ impl Writing {
         if let Some(encoder) = &mut self.encoder {
             encoder.update(chunk);
         }
-        if let Err(error) = spool.write(chunk.clone()).await {
+        if let Err(error) = within(self.timeout, spool.write(chunk.clone())).await {
             let key = self.meta.as_ref().map(|m| m.key);
             match error {
                 cache_core::StoreError::TooLarge { size, limit } => {
@@ -172,7 +177,9 @@ impl Writing {
             tracing::debug!(%key, "URL changed since the request; not cached");
             return;
         }
-        let committed = spool.commit(meta, before, after).await;
+        // Past the timeout the commit is dropped with its spool, which removes its file (a
+        // commit that got as far as its entry stands, and is taken back below as any is).
+        let committed = within(self.timeout, spool.commit(meta, before, after)).await;
         if changes.changed_since_either(self.changes) {
             // Changed while the commit wrote: what it wrote goes again, whatever the commit
             // answered (it may fail after its entry is in place); a newer write stays.

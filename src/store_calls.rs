@@ -670,22 +670,33 @@ impl StoreCalls {
             Err(open) => return Err(StoreError::unavailable(open)),
         };
         let started = observe::store_call_started();
-        let mut call = std::pin::pin!(call);
-        let first = std::future::poll_fn(|cx| std::task::Poll::Ready(call.as_mut().poll(cx))).await;
-        let result = match first {
-            std::task::Poll::Ready(result) => result,
-            // Boxed: the timer is large, and only a store that did not answer at once needs
-            // it; in-process hits keep a small future (every hit moves it several times).
-            std::task::Poll::Pending => Box::pin(tokio::time::timeout(timeout, call))
-                .await
-                .unwrap_or(Err(StoreError::Timeout(timeout))),
-        };
+        let result = within(timeout, call).await;
         observe::store_call_finished(op, started);
         match &result {
             Ok(answer) if failed(answer) => permit.failure(),
             result => permit.settle(result),
         }
         result
+    }
+}
+
+/// `call`'s answer, or [`StoreError::Timeout`] past `timeout` (the call dropped then).
+///
+/// The call is polled once first: in-process stores (memory, sled) answer at once, and then
+/// no timer is armed, which is most of a hit's cost otherwise.
+pub(crate) async fn within<T>(
+    timeout: Duration,
+    call: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    let mut call = std::pin::pin!(call);
+    let first = std::future::poll_fn(|cx| std::task::Poll::Ready(call.as_mut().poll(cx))).await;
+    match first {
+        std::task::Poll::Ready(result) => result,
+        // Boxed: the timer is large, and only a store that did not answer at once needs
+        // it; in-process hits keep a small future (every hit moves it several times).
+        std::task::Poll::Pending => Box::pin(tokio::time::timeout(timeout, call))
+            .await
+            .unwrap_or(Err(StoreError::Timeout(timeout))),
     }
 }
 

@@ -12,13 +12,14 @@ pub type Release = oneshot::Sender<()>;
 
 /// A store around another whose gated calls say so and wait for the test's word: the next
 /// read of a key ([`Gated::gate_next_read`]), every listing of a URL group
-/// ([`Gated::gate_listings`]), or every spool's commit of a store that keeps bodies in files
-/// ([`Gated::gate_commits`]). Every other call goes to the store within.
+/// ([`Gated::gate_listings`]), or every spool's write or commit of a store that keeps bodies
+/// in files ([`Gated::gate_writes`], [`Gated::gate_commits`]). Every other call goes to the store within.
 #[derive(Debug)]
 pub struct Gated {
     inner: Arc<dyn CacheStore>,
     next_read: Mutex<Option<(CacheKey, mpsc::UnboundedSender<Release>)>>,
     commits: Mutex<Option<mpsc::UnboundedSender<Release>>>,
+    writes: Mutex<Option<mpsc::UnboundedSender<Release>>>,
     listings: Mutex<Option<mpsc::UnboundedSender<Release>>>,
 }
 
@@ -28,6 +29,7 @@ impl Gated {
             inner,
             next_read: Mutex::new(None),
             commits: Mutex::new(None),
+            writes: Mutex::new(None),
             listings: Mutex::new(None),
         }
     }
@@ -54,6 +56,14 @@ impl Gated {
         let (gated, commits) = mpsc::unbounded_channel();
         *self.commits.lock().unwrap() = Some(gated);
         commits
+    }
+
+    /// Gates every write of the spools begun from now on (before the store within writes).
+    #[cfg_attr(not(feature = "fs"), allow(dead_code))]
+    pub fn gate_writes(&self) -> mpsc::UnboundedReceiver<Release> {
+        let (gated, writes) = mpsc::unbounded_channel();
+        *self.writes.lock().unwrap() = Some(gated);
+        writes
     }
 
     fn files(&self) -> &dyn BodyFiles {
@@ -127,7 +137,12 @@ impl BodyFiles for Gated {
     async fn begin(&self, key: &CacheKey) -> Result<Box<dyn BodySpool>, StoreError> {
         let inner = self.files().begin(key).await?;
         let commits = self.commits.lock().unwrap().clone();
-        Ok(Box::new(GatedSpool { inner, commits }))
+        let writes = self.writes.lock().unwrap().clone();
+        Ok(Box::new(GatedSpool {
+            inner,
+            commits,
+            writes,
+        }))
     }
     async fn open(&self, key: &CacheKey, inline_up_to: u64) -> Result<Option<Opened>, StoreError> {
         self.files().open(key, inline_up_to).await
@@ -145,16 +160,21 @@ impl BodyFiles for Gated {
     }
 }
 
-/// A spool that, when its commits are gated, waits for the test's word before committing.
+/// A spool that, when its commits or writes are gated, waits for the test's word before
+/// committing or writing.
 #[derive(Debug)]
 struct GatedSpool {
     inner: Box<dyn BodySpool>,
     commits: Option<mpsc::UnboundedSender<Release>>,
+    writes: Option<mpsc::UnboundedSender<Release>>,
 }
 
 #[async_trait::async_trait]
 impl BodySpool for GatedSpool {
     async fn write(&mut self, chunk: bytes::Bytes) -> Result<(), StoreError> {
+        if let Some(writes) = &self.writes {
+            wait(writes).await;
+        }
         self.inner.write(chunk).await
     }
     async fn commit(

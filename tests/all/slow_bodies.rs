@@ -394,3 +394,38 @@ async fn a_url_changed_while_the_spool_commits_keeps_nothing() {
     let again = client.get(origin.url("/trickle/c")).send().await.unwrap();
     assert!(!again.cache_info().unwrap().from_cache);
 }
+
+/// A spool whose write or commit never ends (a hung disk) holds the caller's body no longer
+/// than the store timeout: the body goes on to its end, uncached. It stopped at that chunk
+/// for good.
+#[cfg(feature = "fs")]
+#[tokio::test]
+async fn a_spool_that_hangs_holds_the_body_no_longer_than_the_store_timeout() {
+    for gate in ["write", "commit"] {
+        let dir = tempfile::tempdir().unwrap();
+        let origin = Origin::start().await;
+        let store = crate::gated::Gated::new(std::sync::Arc::new(
+            reqwest_caching::FsStore::open(dir.path()).unwrap(),
+        ));
+        let mut hung = match gate {
+            "write" => store.gate_writes(),
+            _ => store.gate_commits(),
+        };
+        let cache = CacheMiddleware::builder()
+            .store(store)
+            .stream_after(Duration::from_millis(100))
+            .store_timeout(Duration::from_millis(300))
+            .build()
+            .unwrap();
+        let handle = cache.handle();
+        let client = cache.into_client(reqwest::Client::new());
+        let (response, _) = first_part(&client, &origin, "/trickle/h").await;
+        origin.open_gate();
+        assert_eq!(rest_of(response).await, TRICKLE_REST, "{gate}");
+        // Held, never released: the spool's call never ends.
+        let _held = hung.try_recv().expect("the spool was called");
+        assert_eq!(handle.count().await.unwrap(), 0, "{gate}: nothing stored");
+        let again = client.get(origin.url("/trickle/h")).send().await.unwrap();
+        assert!(!again.cache_info().unwrap().from_cache, "{gate}");
+    }
+}
