@@ -48,17 +48,27 @@ pub const READ_COMPRESSED_UP_TO: u64 = 256 << 20;
 
 /// Every entry `select` keeps, read with its value (a body kept in its file over
 /// [`READ_WHOLE_UP_TO`] bytes is not read: its entry is checked without it). Entries deleted
-/// between the listing and the read are left out.
+/// between the listing and the read are left out, and so are those `select` no longer keeps
+/// as read: an expired entry renewed meanwhile (a `304`) was selected by its listing and
+/// deleted as read, fresh.
 pub fn scan<'a>(
     store: &'a dyn CacheStore,
-    select: impl Fn(&EntryMeta) -> bool + Send + 'a,
+    select: impl Fn(&EntryMeta) -> bool + Send + Sync + 'a,
 ) -> BoxStream<'a, Result<Scanned, StoreError>> {
+    let select = std::sync::Arc::new(select);
+    let select_read = std::sync::Arc::clone(&select);
     store
         .entries()
-        .filter(move |listed| ready(listed.as_ref().map_or(true, &select)))
+        .filter(move |listed| ready(listed.as_ref().map_or(true, |meta| select(meta))))
         .map(move |listed| async move { read_one(store, &listed?.key).await })
         .buffer_unordered(READ_AHEAD)
-        .filter_map(|read| ready(read.transpose()))
+        .filter_map(move |read| {
+            let kept = match read {
+                Ok(Some(scanned)) if !select_read(&scanned.meta) => None,
+                read => read.transpose(),
+            };
+            ready(kept)
+        })
         .boxed()
 }
 
@@ -277,6 +287,63 @@ pub(crate) mod tests {
         pub(crate) fn gets(&self) -> usize {
             self.gets.load(Ordering::SeqCst)
         }
+    }
+
+    /// A store listing every entry of an `FsStore` as expired, whatever it holds: the
+    /// listing of an entry renewed since.
+    #[derive(Debug)]
+    struct ListedExpired(FsStore);
+
+    #[async_trait::async_trait]
+    impl CacheStore for ListedExpired {
+        async fn get(&self, key: &CacheKey) -> Result<Option<StoredEntry>, StoreError> {
+            self.0.get(key).await
+        }
+        async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
+            self.0.put(entry).await
+        }
+        async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {
+            self.0.delete(key).await
+        }
+        fn entries(&self) -> BoxStream<'_, Result<EntryMeta, StoreError>> {
+            self.0
+                .entries()
+                .map(|meta| {
+                    meta.map(|mut meta| {
+                        meta.expires_at = Some(std::time::UNIX_EPOCH);
+                        meta
+                    })
+                })
+                .boxed()
+        }
+        async fn clear(&self) -> Result<u64, StoreError> {
+            self.0.clear().await
+        }
+    }
+
+    /// An entry listed as `select` keeps it but read as it does not (renewed between the
+    /// two) is not scanned: `purge --expired` deleted it, fresh.
+    #[tokio::test]
+    async fn an_entry_no_longer_selected_as_read_is_left_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ListedExpired(FsStore::open(dir.path()).unwrap());
+        let value = EntryCodec::new()
+            .encode(None, &response(b"fresh".to_vec()))
+            .unwrap();
+        let meta = EntryMeta::new(
+            CacheKey::from_digest([3; 16]),
+            "https://example.com/big",
+            std::time::SystemTime::now(),
+            None,
+        );
+        store.put(StoredEntry::new(meta, value)).await.unwrap();
+        let now = std::time::SystemTime::now();
+        let expired: Vec<_> = scan(&store, move |meta| meta.is_expired(now))
+            .collect()
+            .await;
+        assert!(expired.is_empty(), "{expired:?}");
+        let all: Vec<_> = scan(&store, |_| true).collect().await;
+        assert_eq!(all.len(), 1);
     }
 
     /// A response to a GET of `https://example.com/big` with `body`.
