@@ -148,10 +148,14 @@ struct Invalidation<'a> {
 }
 
 impl Invalidation<'_> {
+    /// A write of the group's whose outcome is unknown may land after the deletes (see
+    /// `unsettled_writes`): the group is held back then, as for deletes not made.
     fn end(self, reached: bool) {
         let this = std::mem::ManuallyDrop::new(self);
         let unfinished = &this.cache.live.unfinished_invalidations;
-        match reached {
+        let unsettled = &this.cache.live.store.unsettled;
+        let settled = !unsettled.may_land(&this.group, std::time::Instant::now());
+        match reached && settled {
             true => unfinished.finished(&this.group, this.began),
             false => unfinished.note(this.group, this.cache.settings.clock.now()),
         }

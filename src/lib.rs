@@ -57,6 +57,7 @@ mod stored_fields;
 mod tee;
 pub mod transfer;
 mod unfinished_invalidations;
+mod unsettled_writes;
 mod url_changes;
 mod url_patterns;
 mod variant_keys;

@@ -28,7 +28,7 @@ use crate::flight::LeaderGuard;
 use crate::info::CacheInfo;
 use crate::response_parts::ResponseParts;
 use crate::sized_body;
-use crate::store_calls::within;
+use crate::store_calls::{may_have_written, within};
 use crate::url_changes::Seen;
 use crate::variants::{Placement, clear_variants};
 
@@ -159,7 +159,7 @@ impl Writing {
         else {
             return;
         };
-        let (key, created_at) = (meta.key, meta.created_at);
+        let (key, created_at, group) = (meta.key, meta.created_at, meta.url_group);
         // Gone with its client: nothing is stored, as the tee stores nothing then (a change
         // the client made to the URL before it went could no longer be seen).
         let Some(cache) = self.cache.upgrade() else {
@@ -180,11 +180,23 @@ impl Writing {
         // Past the timeout the commit is dropped with its spool, which removes its file (a
         // commit that got as far as its entry stands, and is taken back below as any is).
         let committed = within(self.timeout, spool.commit(meta, before, after)).await;
+        let unsettled = &cache.live.store.unsettled;
+        let now = std::time::Instant::now();
+        if let (Err(error), Some(group)) = (&committed, group) {
+            if may_have_written(error) {
+                unsettled.note(group, now);
+            }
+        }
         if changes.changed_since_either(self.changes) {
             // Changed while the commit wrote: what it wrote goes again, whatever the commit
-            // answered (it may fail after its entry is in place); a newer write stays.
+            // answered (it may fail after its entry is in place); a newer write stays. One
+            // that may land yet holds the URL back.
             tracing::debug!(%key, "URL changed while the response was stored; not cached");
             cache.live.store.forget_if_created(&key, created_at).await;
+            if let Some(group) = group.filter(|group| unsettled.may_land(group, now)) {
+                let at = cache.settings.clock.now();
+                cache.live.unfinished_invalidations.note(group, at);
+            }
             return;
         }
         match committed {

@@ -21,6 +21,7 @@ use crate::breaker::{Breaker, CircuitOpen};
 use crate::file_body::FileBody;
 use crate::observe::{self, StoreOp};
 use crate::stats::StatsCounters;
+use crate::unsettled_writes::UnsettledWrites;
 use crate::warnings::{WarningLimiter, error_chain};
 
 /// A call of the store as [`CacheStore`]'s methods make it (boxed by `async_trait`): held by
@@ -57,6 +58,8 @@ pub(crate) struct StoreCalls {
     /// Stored bodies larger than this are served from their file, when the store keeps
     /// bodies in files (the middleware's `max_body_size`).
     inline_up_to: u64,
+    /// URL groups with a write whose outcome is unknown.
+    pub(crate) unsettled: UnsettledWrites,
 }
 
 impl StoreCalls {
@@ -76,6 +79,7 @@ impl StoreCalls {
             stats,
             read_only: AtomicBool::new(false),
             inline_up_to: u64::MAX,
+            unsettled: UnsettledWrites::default(),
         }
     }
 
@@ -429,15 +433,15 @@ impl StoreCalls {
 
     /// Writes an entry; true when it was stored. A failure is logged and counted, never raised.
     pub(crate) fn save(&self, entry: StoredEntry) -> impl Future<Output = bool> + Send + '_ {
-        let key = entry.meta.key;
-        self.write(key, self.store.put(entry))
+        let (key, group) = (entry.meta.key, entry.meta.url_group);
+        self.write(key, group, self.store.put(entry))
     }
 
     /// [`StoreCalls::save`] over the entry stored at `created_at` only
     /// ([`CacheStore::put_if_created`]): false when the key holds another entry, or none.
     pub(crate) async fn save_if_created(&self, entry: StoredEntry, created_at: SystemTime) -> bool {
-        let key = entry.meta.key;
-        self.write_if(&key, self.store.put_if_created(entry, created_at))
+        let (key, group) = (entry.meta.key, entry.meta.url_group);
+        self.write_if(&key, group, self.store.put_if_created(entry, created_at))
             .await
     }
 
@@ -452,11 +456,11 @@ impl StoreCalls {
         meta: EntryMeta,
         response: Cow<'_, CachedResponse>,
     ) -> impl Future<Output = bool> + Send + 'a {
-        let key = meta.key;
+        let (key, group) = (meta.key, meta.url_group);
         let put = self.response_put(meta, response);
         async move {
             match put {
-                Some(put) => self.write(key, put).await,
+                Some(put) => self.write(key, group, put).await,
                 None => false,
             }
         }
@@ -493,16 +497,23 @@ impl StoreCalls {
     }
 
     /// Runs a write (not started before this is called: a read-only cache never starts it).
-    async fn write(&self, key: CacheKey, put: StoreCall<'_, ()>) -> bool {
-        self.write_if(&key, async { put.await.map(|()| true) })
+    async fn write(
+        &self,
+        key: CacheKey,
+        url_group: Option<CacheKey>,
+        put: StoreCall<'_, ()>,
+    ) -> bool {
+        self.write_if(&key, url_group, async { put.await.map(|()| true) })
             .await
     }
 
     /// [`StoreCalls::write`] of a write that may decline (`Ok(false)`): then nothing was
-    /// stored, and nothing is logged or counted.
+    /// stored, and nothing is logged or counted. A failure that may have written all the
+    /// same (see [`may_have_written`]) notes the entry's URL group unsettled.
     async fn write_if(
         &self,
         key: &CacheKey,
+        url_group: Option<CacheKey>,
         put: impl Future<Output = Result<bool, StoreError>>,
     ) -> bool {
         if self.is_read_only() {
@@ -520,6 +531,9 @@ impl StoreCalls {
                 false
             }
             Err(error) => {
+                if let Some(group) = url_group.filter(|_| may_have_written(&error)) {
+                    self.unsettled.note(group, std::time::Instant::now());
+                }
                 self.failed(key, &error, "cache write failed; response not cached");
                 false
             }
@@ -677,6 +691,17 @@ impl StoreCalls {
             result => permit.settle(result),
         }
         result
+    }
+}
+
+/// Whether a write that failed with `error` may have written all the same, or may still
+/// write: it timed out, or the connection or the backend failed midway. Not when the store
+/// refused it whole (too large, full) or the breaker never sent it.
+pub(crate) fn may_have_written(error: &StoreError) -> bool {
+    match error {
+        StoreError::TooLarge { .. } | StoreError::Full { .. } => false,
+        error => std::error::Error::source(error)
+            .is_none_or(|source| source.downcast_ref::<CircuitOpen>().is_none()),
     }
 }
 

@@ -357,6 +357,17 @@ impl Whole {
             for key in written.iter().flatten() {
                 cache.live.store.forget_if_created(key, self.now).await;
             }
+            // A write of this response that failed may land yet, after the invalidation
+            // that ran meanwhile (which did not know of it): the URL is held back.
+            let live = &cache.live;
+            if live
+                .store
+                .unsettled
+                .may_land(&self.url_group, std::time::Instant::now())
+            {
+                let now = cache.settings.clock.now();
+                live.unfinished_invalidations.note(self.url_group, now);
+            }
             return None;
         }
         written[0]

@@ -522,3 +522,77 @@ async fn an_invalidation_whose_caller_stops_waiting_still_ends() {
     );
     assert_eq!(h.origin.hits("/item/dropped"), 3, "two GETs and the POST");
 }
+
+/// A store whose writes land `delay` after they are made, whoever waits for them: a write
+/// queued behind a busy SQLite writer, or a remote store's steps run to their end after a
+/// timeout.
+#[derive(Debug)]
+struct LateWrites {
+    inner: Arc<MemoryStore>,
+    delay: Duration,
+}
+
+#[async_trait]
+impl CacheStore for LateWrites {
+    async fn get(&self, key: &CacheKey) -> Result<Option<StoredEntry>, StoreError> {
+        self.inner.get(key).await
+    }
+    async fn put(&self, entry: StoredEntry) -> Result<(), StoreError> {
+        let (inner, delay) = (Arc::clone(&self.inner), self.delay);
+        let landing = tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            inner.put(entry).await
+        });
+        landing.await.map_err(StoreError::backend)?
+    }
+    async fn delete(&self, key: &CacheKey) -> Result<bool, StoreError> {
+        self.inner.delete(key).await
+    }
+    fn entries(&self) -> BoxStream<'_, Result<EntryMeta, StoreError>> {
+        self.inner.entries()
+    }
+    async fn clear(&self) -> Result<u64, StoreError> {
+        self.inner.clear().await
+    }
+}
+
+/// A write that timed out may still land; landing after a `POST` invalidated its URL (whose
+/// listing could not see it yet), it served the response the `POST` changed as fresh. The
+/// invalidation holds the URL back while such a write may land; so does the write's end, when
+/// the `POST` came while it was under way.
+#[tokio::test]
+async fn a_write_landing_after_its_timeout_and_an_invalidation_is_not_served() {
+    for post_while_writing in [false, true] {
+        let origin = Origin::start().await;
+        let memory = Arc::new(MemoryStore::new());
+        let store = LateWrites {
+            inner: Arc::clone(&memory),
+            delay: Duration::from_millis(500),
+        };
+        let cache = CacheMiddleware::builder()
+            .store(store)
+            .store_timeout(Duration::from_millis(300))
+            .build()
+            .unwrap();
+        let client = cache.into_client(reqwest::Client::new());
+        let url = origin.url("/doc");
+        let first = tokio::spawn(send(client.get(&url)));
+        if post_while_writing {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            send(client.post(&url).body("change")).await;
+        }
+        let (_, info) = first.await.unwrap();
+        assert!(!info.stored, "the write timed out: {info:?}");
+        if !post_while_writing {
+            send(client.post(&url).body("change")).await;
+        }
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        assert_eq!(memory.count().await.unwrap(), 1, "the write landed");
+        let (_, after) = send(client.get(&url)).await;
+        assert!(
+            !after.from_cache,
+            "post while writing: {post_while_writing}: the response from before the POST was served"
+        );
+        assert_eq!(origin.hits("/doc"), 3, "GET, POST, GET");
+    }
+}
