@@ -177,8 +177,9 @@ impl Writing {
             tracing::debug!(%key, "URL changed since the request; not cached");
             return;
         }
-        // Past the timeout the commit is dropped with its spool, which removes its file (a
-        // commit that got as far as its entry stands, and is taken back below as any is).
+        // Past the timeout the commit is dropped with its spool, but a store committing on a
+        // thread of its own (the file store's blocking task) may land it yet: its URL group
+        // is noted unsettled, so an invalidation that cannot see it holds the URL back.
         let committed = within(self.timeout, spool.commit(meta, before, after)).await;
         let unsettled = &cache.live.store.unsettled;
         let now = std::time::Instant::now();

@@ -443,9 +443,10 @@ impl Default for MemoryStore {
 
 #[async_trait]
 impl CacheStore for MemoryStore {
-    /// The most one entry may weigh (a share of the capacity): its value is less.
+    /// Bounded by bytes, the most one entry may weigh (a share of the capacity): its value
+    /// is less. Bounded by entries (`with_capacity`), none: every entry weighs one.
     fn max_value_bytes(&self) -> Option<u64> {
-        Some(self.admitted_weight)
+        (!self.weigher.by_count).then_some(self.admitted_weight)
     }
 
     async fn get(&self, key: &CacheKey) -> Result<Option<StoredEntry>, StoreError> {
@@ -605,6 +606,17 @@ mod tests {
     /// URL: the delete took the key out of the index after the write had found it there (and
     /// added nothing), and the new entry was missed by every invalidation of its URL. The
     /// delete's two steps, with the write between them.
+    /// A store bounded by bytes says the most one value may be; one bounded by entries
+    /// alone has no such bound (its entries weigh one each: its bound was an entry count,
+    /// and copies skipped every large body as too large for it).
+    #[test]
+    fn the_value_bound_is_in_bytes_or_none() {
+        assert_eq!(MemoryStore::with_capacity(1000).max_value_bytes(), None);
+        let bounded = MemoryStore::bounded(1000, 64 << 20);
+        let max = bounded.max_value_bytes().expect("bounded by bytes");
+        assert!(max > 1 << 20 && max <= 64 << 20, "{max}");
+    }
+
     #[test]
     fn an_entry_written_during_a_delete_stays_listed_for_its_url() {
         let store = MemoryStore::new();

@@ -42,15 +42,21 @@ pub const MAX_VALUE_BYTES: u64 = 999_000_000;
 
 /// Refuses as too large an entry whose row SQLite would refuse (`SQLITE_TOOBIG`, a backend
 /// error): the limit holds for the whole row, and the row holds the URL beside the value.
-/// Also one over the store's own bound (`max_bytes`): written, its eviction deleted every
-/// other entry, a twentieth of the table at a time, then the entry itself, and the write
-/// said it was stored.
+/// Also one the store's own bound (`max_bytes`) cannot hold beside the file's own pages:
+/// written, its eviction deleted every other entry, a twentieth of the table at a time,
+/// then the entry itself, and the write said it was stored.
 fn check_row_size(entry: &StoredEntry, max_bytes: Option<u64>) -> Result<(), StoreError> {
     row_size_allowed(entry.value.len(), entry.meta.url.len())?;
-    StoreError::check_size(
-        entry.value.len() as u64 + entry.meta.url.len() as u64,
-        max_bytes,
-    )
+    let row = entry.value.len() as u64 + entry.meta.url.len() as u64;
+    StoreError::check_size(pages_for_row(row), max_bytes)
+}
+
+/// The file a row of `row` bytes needs at least, alone in it: the row, its overflow pages'
+/// links and the pointer-map pages that track them (under 1/128 of it), and the pages any
+/// file has (the header page, the roots of the table and its indexes, the free-list: well
+/// under 256 KiB with pages of up to 16 KiB).
+fn pages_for_row(row: u64) -> u64 {
+    row.saturating_add(row / 128).saturating_add(256 * 1024)
 }
 
 /// [`check_row_size`] of a value and a URL of these lengths.
@@ -1205,7 +1211,7 @@ const SET_EXPIRY: &str = concat!(
     "UPDATE ",
     table_name!(),
     " SET expires_at = ?1 WHERE key = ?2",
-    " AND typeof(value) = 'blob' AND typeof(created_at) = 'integer'",
+    " AND typeof(value) = 'blob' AND typeof(created_at) = 'integer' AND created_at >= 0",
     " AND (expires_at IS NULL OR typeof(expires_at) = 'integer')",
     " AND typeof(url) = 'text' AND ",
     key_column_is_readable!("url_group"),

@@ -304,7 +304,7 @@ async fn rows_with_a_group_or_parent_that_is_no_key_are_passed_over() {
 /// was renewed (it renewed them and said so).
 #[tokio::test]
 async fn set_expiry_leaves_rows_that_are_no_entries() {
-    let (_dir, path, store) = store_to_edit(8).await;
+    let (_dir, path, store) = store_to_edit(9).await;
     let conn = rusqlite::Connection::open(&path).unwrap();
     let edit = |set: &str, n: u64| edit_row(&conn, set, n);
     edit("value = 'not a blob'", 1);
@@ -314,6 +314,7 @@ async fn set_expiry_leaves_rows_that_are_no_entries() {
     edit("variant_of = 'FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF'", 5);
     edit("url_group = ''", 6);
     edit("expires_at = 1.5", 8);
+    edit("created_at = -5", 9);
     let expiry = |n: u64| -> Option<i64> {
         conn.query_row(
             "SELECT expires_at FROM reqwest_cache_entries WHERE key = ?1",
@@ -331,6 +332,11 @@ async fn set_expiry_leaves_rows_that_are_no_entries() {
         assert_eq!(expiry(n), None, "row {n} unchanged");
     }
     assert!(!store.set_expiry(&key(8), Some(later)).await.unwrap());
+    assert!(
+        !store.set_expiry(&key(9), Some(later)).await.unwrap(),
+        "row 9"
+    );
+    assert_eq!(expiry(9), None, "row 9 unchanged");
     let kept: f64 = conn
         .query_row(
             "SELECT expires_at FROM reqwest_cache_entries WHERE key = ?1",

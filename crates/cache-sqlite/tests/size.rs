@@ -199,19 +199,22 @@ async fn an_entry_over_the_bound_alone_is_refused_and_evicts_nothing() {
             .await
             .unwrap();
     }
-    let refused = store
-        .put(entry(100, Bytes::from(vec![b'b'; 6 << 20]), None))
-        .await;
-    assert!(
-        matches!(refused, Err(cache_core::StoreError::TooLarge { .. })),
-        "{refused:?}"
-    );
-    assert_eq!(store.count().await.unwrap(), 10, "the stored entries stay");
-    assert!(
-        store
-            .get(&cache_core::testing::key(100))
-            .await
-            .unwrap()
-            .is_none()
-    );
+    // Over the bound, and just under it (the file's own pages and the row's overflow
+    // links take the rest).
+    for len in [6 << 20, (4 << 20) - 8 * 1024] {
+        let refused = store
+            .put(entry(100, Bytes::from(vec![b'b'; len]), None))
+            .await;
+        assert!(
+            matches!(refused, Err(cache_core::StoreError::TooLarge { .. })),
+            "{len}: {refused:?}"
+        );
+        assert_eq!(
+            store.count().await.unwrap(),
+            10,
+            "{len}: the stored entries stay"
+        );
+        let key = cache_core::testing::key(100);
+        assert!(store.get(&key).await.unwrap().is_none());
+    }
 }
