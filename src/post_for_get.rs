@@ -33,9 +33,27 @@ pub(crate) async fn post(
         return pass_on(cache, req, extensions, next, invalidates).await;
     }
     let (url, headers) = (req.url().clone(), req.headers().clone());
+    // A body holding a credential (an `api_key` field, a form's password): its answer is
+    // that credential's, and a `GET` has no body to tell it by, so it answers none. So does
+    // a body the cache cannot read (streamed).
+    let credentialed = req.body().map(|body| body.as_bytes()).is_some_and(|bytes| {
+        bytes.is_none_or(|bytes| cache.settings.keys.body_has_credentials(&headers, bytes))
+    });
     let response = pass_on(cache, req, extensions, next, invalidates).await?;
+    if credentialed {
+        return Ok(response);
+    }
     Ok(store_for_get(cache, user, url, headers, response).await)
 }
+
+/// Headers that describe a request's body: a `GET` has none, and keyed with them (headers
+/// matched in keys) the stored answer was one no `GET` ever found.
+const BODY_HEADERS: [http::HeaderName; 4] = [
+    http::header::CONTENT_TYPE,
+    http::header::CONTENT_LENGTH,
+    http::header::CONTENT_ENCODING,
+    http::header::TRANSFER_ENCODING,
+];
 
 /// True when `response`, the answer to a `POST` of `url`, may answer a `GET` of `url`.
 fn answers_get(url: &Url, response: &Response) -> bool {
@@ -72,6 +90,9 @@ async fn store_for_get(
     }
     let mut get = Request::new(Method::GET, url);
     *get.headers_mut() = headers;
+    for name in BODY_HEADERS {
+        get.headers_mut().remove(name);
+    }
     let key = cache
         .settings
         .keys

@@ -645,6 +645,53 @@ async fn a_post_response_naming_its_url_answers_a_later_get_rfc9111_section_4() 
     }
 }
 
+/// A `POST` whose body holds a credential (a JSON `api_key`, a form `client_secret`) does not
+/// answer later `GET`s: the body told its requests apart, and a `GET` has none, so another
+/// client's `GET` got the credential's answer. One without a credential does, also when
+/// headers are matched in keys (its `Content-Type` no part of the `GET`'s key: its answer was
+/// stored where no `GET` found it).
+#[tokio::test]
+async fn a_post_response_answers_gets_only_without_credentials_in_its_body() {
+    let h = following(crate::support::Backend::Memory).await;
+    for (name, content_type, body) in [
+        ("json", "application/json", r#"{"api_key": "A", "q": "x"}"#),
+        (
+            "form",
+            "application/x-www-form-urlencoded",
+            "client_secret=A&q=x",
+        ),
+    ] {
+        let url = h.origin.url(&format!("/self-located/{name}"));
+        let posted = send(
+            h.client
+                .post(&url)
+                .header("content-type", content_type)
+                .body(body),
+        )
+        .await;
+        assert!(!posted.info.stored, "{name}");
+        assert!(!send(h.client.get(&url)).await.info.from_cache, "{name}");
+    }
+    let h = Harness::with(
+        crate::support::Backend::Memory,
+        |b: CacheMiddlewareBuilder| {
+            b.cache_control(true)
+                .match_headers(reqwest_caching::MatchHeaders::All)
+        },
+    )
+    .await;
+    let url = h.origin.url("/self-located/plain");
+    let posted = send(
+        h.client
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(r#"{"q": "x"}"#),
+    )
+    .await;
+    assert!(posted.info.stored);
+    assert!(send(h.client.get(&url)).await.info.from_cache);
+}
+
 /// RFC 9111 §5.2.2.3: `must-understand` with a status code the cache knows sets `no-store`
 /// aside; with one it does not know, nothing is stored.
 #[tokio::test]

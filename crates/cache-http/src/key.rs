@@ -618,6 +618,25 @@ impl KeyRules {
         kept.join("&")
     }
 
+    /// True when a request body sent with `headers` holds a credential the key fingerprints
+    /// (a credential field of a JSON or form body): requests with such bodies are told apart
+    /// by it, and a response to one must not answer a request without it.
+    ///
+    /// ```
+    /// use cache_http::KeyRules;
+    /// use http::{HeaderMap, header::CONTENT_TYPE};
+    /// let mut json = HeaderMap::new();
+    /// json.insert(CONTENT_TYPE, "application/json".parse().unwrap());
+    /// let rules = KeyRules::default();
+    /// assert!(rules.body_has_credentials(&json, br#"{"api_key": "A", "q": "x"}"#));
+    /// assert!(!rules.body_has_credentials(&json, br#"{"q": "x"}"#));
+    /// ```
+    pub fn body_has_credentials(&self, headers: &HeaderMap, body: &[u8]) -> bool {
+        let (mut credentials, mut tails) = (NamedValues::new(), NamedValues::new());
+        let _ = self.normalized_body(headers, body, (&mut credentials, &mut tails));
+        !credentials.is_empty() || !tails.is_empty()
+    }
+
     /// The headers as they may be stored: ignored parameters and credentials removed.
     pub fn redact_headers(&self, headers: &HeaderMap) -> HeaderMap {
         let mut kept = headers.clone();
