@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cache_core::orphans::DeletedParents;
-use cache_core::{CacheKey, CacheStore, CachedResponse, Decoded, Entry, EntryMeta};
+use cache_core::{CacheKey, CacheStore, CachedResponse, Decoded, Entry, EntryMeta, Opened};
 use cache_http::vary::variant_key;
 
 use cache_http::{Expiration, KeyRules};
@@ -206,16 +206,50 @@ impl CacheHandle {
         self.get(&self.key_for(&Method::GET, url)?).await
     }
 
-    /// Deletes the entry under `key`; true when there was one.
+    /// Deletes the entry under `key`; true when there was one. A Vary index's variants go
+    /// with it (left, they came back as fresh hits once a request stored a new index, whose
+    /// variants have the same keys), and a response for its URL on its way to the store is
+    /// not stored after it, as [`CacheHandle::delete_url`] does.
     ///
     /// # Errors
     ///
     /// The store's.
     pub async fn delete(&self, key: &CacheKey) -> Result<bool, Error> {
+        let Some(meta) = self.stored_meta(key).await? else {
+            // Nothing this build can read: deleted as it is.
+            return self.delete_as_stored(key).await;
+        };
+        if let Some(group) = &meta.url_group {
+            self.cache.live.url_changes.changed(group);
+        }
+        let removed = self.delete_listed(std::slice::from_ref(&meta)).await? > 0;
+        // Written again since it was read: the key's entry goes all the same.
+        Ok(removed || self.delete_as_stored(key).await?)
+    }
+
+    /// Deletes the entry under `key`, nothing else; true when there was one.
+    async fn delete_as_stored(&self, key: &CacheKey) -> Result<bool, Error> {
         let calls = self.calls();
         Ok(calls
             .bounded(StoreOp::Delete, calls.store.delete(key))
             .await?)
+    }
+
+    /// The metadata of the entry under `key`, its value left unread where the store keeps
+    /// bodies in files (a download larger than memory); `None` when there is none.
+    async fn stored_meta(&self, key: &CacheKey) -> Result<Option<EntryMeta>, Error> {
+        let calls = self.calls();
+        let Some(files) = calls.store.body_files() else {
+            let read = calls.bounded(StoreOp::Get, calls.store.get(key)).await?;
+            return Ok(read.map(|entry| entry.meta));
+        };
+        let opened = calls.bounded(StoreOp::Get, files.open(key, 0)).await?;
+        Ok(opened.and_then(|opened| match opened {
+            Opened::Whole(entry) => Some(entry.meta),
+            Opened::Body(file) => Some(file.meta),
+            Opened::Unread { meta, .. } => Some(meta),
+            _ => None,
+        }))
     }
 
     /// Deletes every entry stored for `url`: every method, credential, matched header, body
@@ -238,9 +272,10 @@ impl CacheHandle {
         for method in [Method::GET, Method::HEAD] {
             keys.insert(self.key_for(&method, url)?);
         }
+        // Every entry of the URL, variants included: each deleted as it is.
         let mut removed = 0;
         for key in &keys {
-            if self.delete(key).await? {
+            if self.delete_as_stored(key).await? {
                 removed += 1;
             }
         }

@@ -587,3 +587,34 @@ async fn an_answer_to_a_request_sent_before_its_url_was_deleted_is_not_stored() 
     assert!(info.stored && !info.from_cache, "{info:?}");
     assert_eq!(h.origin.hits("/held/d"), 2);
 }
+
+/// Deleting a varying URL's key (its Vary index) takes its variants too: left, they were
+/// unreachable until a request stored a new index, whose variants have the same keys, and
+/// then served as fresh hits what the operator had deleted.
+#[tokio::test]
+async fn deleting_a_vary_index_by_key_deletes_its_variants() {
+    for &backend in BACKENDS {
+        let h = Harness::new(backend).await;
+        h.origin.set_vary("Accept-Language");
+        let url = h.origin.url("/varying/d");
+        let get = |language: &'static str| {
+            crate::support::send(h.get("/varying/d").header("accept-language", language))
+        };
+        get("en").await;
+        get("fr").await;
+        assert_eq!(
+            h.handle.count().await.unwrap(),
+            3,
+            "{backend:?}: an index, two variants"
+        );
+        let index = h.handle.key_for(&Method::GET, &url).unwrap();
+        assert!(h.handle.delete(&index).await.unwrap(), "{backend:?}");
+        assert_eq!(h.handle.count().await.unwrap(), 0, "{backend:?}");
+        assert!(!get("en").await.1.from_cache, "{backend:?}");
+        assert!(
+            !get("fr").await.1.from_cache,
+            "{backend:?}: the deleted variant came back"
+        );
+        assert_eq!(h.origin.hits("/varying/d"), 4, "{backend:?}");
+    }
+}
