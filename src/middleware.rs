@@ -185,8 +185,21 @@ impl CacheMiddleware {
             if scope.as_ref().is_some_and(CacheScope::is_disabled) || mode == CacheMode::Bypass {
                 return pass_on(&self.cache, req, extensions, next, invalidates).await;
             }
+            // Request directives are honoured in every mode: they are the caller's own wish.
+            // `only-if-cached` also over a cache that revalidates by default
+            // (`always_revalidate`): the caller asked for no request at all.
+            let directives = RequestDirectives::parse(req.headers());
+            let mode = match mode {
+                CacheMode::Default | CacheMode::Revalidate
+                    if directives.is_some_and(|d| d.only_if_cached) =>
+                {
+                    CacheMode::OnlyIfCached
+                }
+                other => other,
+            };
             // Offline and replay never send: what the cache cannot look up is not stored.
-            let never_sends = mode.never_sends();
+            // Neither does `only-if-cached`, which answers such a request with its 504.
+            let never_sends = mode.never_sends() || mode == CacheMode::OnlyIfCached;
             // A Range request is answered from a stored complete response, or passed on: its
             // answer (a `206`) is never stored. Range means something for GET only (RFC 9110
             // §14.2: ignored with any other method), so a HEAD with one is a HEAD.
@@ -228,18 +241,6 @@ impl CacheMiddleware {
             let url_key = settings
                 .keys
                 .key(req.method(), req.url(), req.headers(), body);
-            // Request directives are honoured in every mode: they are the caller's own wish.
-            // `only-if-cached` also over a cache that revalidates by default
-            // (`always_revalidate`): the caller asked for no request at all.
-            let directives = RequestDirectives::parse(req.headers());
-            let mode = match mode {
-                CacheMode::Default | CacheMode::Revalidate
-                    if directives.is_some_and(|d| d.only_if_cached) =>
-                {
-                    CacheMode::OnlyIfCached
-                }
-                other => other,
-            };
 
             let now = settings.clock.now();
             let flight_mark = live.flights.mark();
@@ -278,11 +279,7 @@ impl CacheMiddleware {
                         // `only-if-cached` (and offline, replay) never goes to the network: a
                         // range the cache cannot cut is answered with the whole response
                         // (RFC 9110 §14.2 lets a recipient ignore Range).
-                        Some(RangeAnswer::Origin)
-                            if mode == CacheMode::OnlyIfCached || never_sends =>
-                        {
-                            None
-                        }
+                        Some(RangeAnswer::Origin) if never_sends => None,
                         Some(RangeAnswer::Origin) => {
                             return Box::pin(pass_on(
                                 &self.cache,
@@ -303,7 +300,7 @@ impl CacheMiddleware {
                 // Nothing usable and `only-if-cached`: a 504, Range or not (RFC 9111 §5.2.1.7).
                 Decision::GatewayTimeout => {
                     live.stats.miss();
-                    Ok(gateway_timeout(req.url().clone(), url_key))
+                    Ok(gateway_timeout(req.url().clone(), Some(url_key)))
                 }
                 Decision::NothingStored => nothing_stored(cache, mode, &req, Some(url_key)),
                 // Whatever else would happen, a Range request goes to the origin as it came.
@@ -485,9 +482,10 @@ impl CacheMiddleware {
     }
 }
 
-/// The answer of a mode that never sends ([`CacheMode::Offline`], [`CacheMode::Replay`]) to
-/// a request nothing stored answers: the offline `504`, or the replay error naming the
-/// request. `key` is `None` for a request the cache could not look up.
+/// The answer of a mode that never sends ([`CacheMode::Offline`], [`CacheMode::Replay`],
+/// [`CacheMode::OnlyIfCached`]) to a request nothing stored answers: the offline `504`, the
+/// replay error naming the request, or `only-if-cached`'s `504`. `key` is `None` for a
+/// request the cache could not look up.
 fn nothing_stored(
     cache: &Cache,
     mode: CacheMode,
@@ -495,6 +493,9 @@ fn nothing_stored(
     key: Option<CacheKey>,
 ) -> reqwest_middleware::Result<Response> {
     cache.live.stats.miss();
+    if mode == CacheMode::OnlyIfCached {
+        return Ok(gateway_timeout(req.url().clone(), key));
+    }
     if mode == CacheMode::Replay {
         let url = cache.settings.keys.redact_url(req.url());
         let miss = ReplayMiss::new(req.method().clone(), url.into());

@@ -183,10 +183,10 @@ pub(crate) fn serve(
 }
 
 /// `504 Gateway Timeout`: what `OnlyIfCached` answers when nothing usable is stored.
-pub(crate) fn gateway_timeout(url: Url, key: CacheKey) -> Response {
+pub(crate) fn gateway_timeout(url: Url, key: Option<CacheKey>) -> Response {
     let info = CacheInfo {
         generated_by_cache: true,
-        ..CacheInfo::passed_through(Some(key))
+        ..CacheInfo::passed_through(key)
     };
     own_504(url, info)
 }

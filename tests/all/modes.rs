@@ -282,3 +282,42 @@ async fn read_only_serves_and_never_writes() {
         assert_eq!(h.handle.count().await.unwrap(), 0, "{backend:?}");
     }
 }
+
+/// `only-if-cached` (the mode or the directive) never sends a request, also one the cache
+/// does not look up: a `POST` (which also invalidated what the URL had stored), a streamed
+/// body, a URL set not to be cached. Each went to the origin; each gets the `504`.
+#[tokio::test]
+async fn only_if_cached_never_sends_a_request_it_cannot_look_up() {
+    let h = Harness::with(crate::support::Backend::Memory, |b| {
+        b.urls_expire_after([("*/nocache/*", Expiration::DoNotCache)])
+    })
+    .await;
+    let by_mode = |request: reqwest_caching::reqwest_middleware::RequestBuilder| {
+        request.cache_mode(CacheMode::OnlyIfCached)
+    };
+    let by_directive = |request: reqwest_caching::reqwest_middleware::RequestBuilder| {
+        request.header("cache-control", "only-if-cached")
+    };
+    for (how, ask) in [
+        ("mode", &by_mode as &dyn Fn(_) -> _),
+        ("directive", &by_directive),
+    ] {
+        let requests = [
+            ("post", ask(h.client.post(h.origin.url("/p")).body("x"))),
+            (
+                "stream",
+                ask(h
+                    .get("/s")
+                    .body(reqwest::Body::wrap_stream(futures_util::stream::iter([
+                        Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"x")),
+                    ])))),
+            ),
+            ("no-cache URL", ask(h.get("/nocache/n"))),
+        ];
+        for (what, request) in requests {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 504, "{how}: {what}");
+        }
+    }
+    assert_eq!(h.origin.total(), 0, "nothing reached the origin");
+}
