@@ -37,6 +37,9 @@ pub(crate) struct Exchange {
     /// [`CacheMode::Record`](crate::CacheMode::Record): store whatever the settings allow,
     /// whatever the response's freshness says.
     pub(crate) recording: bool,
+    /// A background refresh of a stale entry served: the request it refreshes for was
+    /// counted a hit already, so its outcome counts no hit or miss again.
+    pub(crate) in_background: bool,
     /// This request's lead of its single flight, if it leads one: followers wait until it
     /// drops, with the exchange once the answer is stored (or not), or with the body being
     /// stored as the caller reads it.
@@ -79,6 +82,7 @@ impl Exchange {
             ),
             validating: false,
             recording: false,
+            in_background: false,
             leader: None,
             sent: None,
             sent_at: None,

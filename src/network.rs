@@ -90,6 +90,7 @@ pub(crate) fn refresh_in_background(
     };
     // The cache's own request: a caller's conditions would make a `304` it cannot use.
     remove_conditions(request.headers_mut());
+    exchange.in_background = true;
     let unconditional = exchange.add_validators(&mut request);
     exchange.mark_sent(cache);
     let url = exchange.stored_url().to_owned();
@@ -197,7 +198,9 @@ fn finish(
                 }
             }
             // Network errors otherwise pass through unchanged; the request was a miss.
-            stats.miss();
+            if !exchange.in_background {
+                stats.miss();
+            }
             return done(Err(error));
         }
     };
@@ -240,7 +243,9 @@ fn finish(
         let invalidating: HandleFuture<'_> = Box::pin(invalidating.map(Ok));
         return Either::Right(Either::Right(invalidating));
     }
-    stats.miss();
+    if !exchange.in_background {
+        stats.miss();
+    }
     let stored = store_response(cache, exchange, response, (patience, now));
     Either::Right(Either::Left(stored.map(Ok)))
 }
@@ -347,7 +352,9 @@ fn stale_for_error(cache: &Cache, exchange: &Exchange, now: SystemTime) -> Optio
     if !allowed {
         return None;
     }
-    cache.live.stats.hit();
+    if !exchange.in_background {
+        cache.live.stats.hit();
+    }
     let mut info = hit_info(found, false, now);
     info.stale_if_error = true;
     let aged_from = info.created_at;

@@ -10,7 +10,9 @@ use crate::observe;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CacheStats {
-    /// Responses served from the cache without contacting the origin.
+    /// Responses served from the cache: without contacting the origin, or stale once the
+    /// origin failed (stale-if-error). A background refresh counts no hit or miss: the
+    /// request it refreshes for was counted.
     pub hits: u64,
     /// Requests the cache could not answer (sent to the origin, or 504 with `OnlyIfCached`).
     pub misses: u64,

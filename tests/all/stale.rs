@@ -237,6 +237,13 @@ async fn stale_while_revalidate_serves_at_once_and_refreshes_once() {
             2,
             "{backend:?}: one background refresh"
         );
+        // Each stale answer a hit, once: the refresh counts no miss (it answers no request).
+        let stats = h.handle.stats();
+        assert_eq!(
+            (stats.hits, stats.misses),
+            (10, 1),
+            "{backend:?}: {stats:?}"
+        );
         let (body, info) = h.fetch("/gate/swr").await;
         assert!(
             info.from_cache && !info.is_expired,
