@@ -70,7 +70,9 @@ pub fn response_freshness(
             .get(LAST_MODIFIED)
             .and_then(|v| http_date(v.as_bytes()));
         if let Some(modified) = modified {
-            let base = date(headers).unwrap_or(response_time);
+            // A `Date` later than the response arrived (a wrong clock, a hostile origin:
+            // year 9999) would make the lifetime centuries: the time it arrived bounds it.
+            let base = date(headers).map_or(response_time, |date| date.min(response_time));
             let age = base.duration_since(modified).unwrap_or(Duration::ZERO);
             return ResponseFreshness::Lifetime(age / HEURISTIC_FRACTION);
         }

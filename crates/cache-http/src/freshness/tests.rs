@@ -105,6 +105,24 @@ fn expires_is_relative_to_date() {
     );
 }
 
+/// A `Date` later than the response arrived does not lengthen the heuristic lifetime: one in
+/// year 9999 made it centuries (the apparent age is none for a `Date` in the future).
+#[test]
+fn a_date_in_the_future_does_not_lengthen_the_heuristic_lifetime() {
+    let modified = date_text(t(0) - Duration::from_secs(1000));
+    for later in [
+        "Fri, 31 Dec 9999 23:59:59 GMT".to_owned(),
+        date_text(t(5000)),
+    ] {
+        let h = headers(&[("last-modified", &modified), ("date", &later)]);
+        assert_eq!(
+            response_freshness(StatusCode::OK, &h, t(0), true),
+            secs(100),
+            "{later}"
+        );
+    }
+}
+
 #[test]
 fn heuristic_only_without_explicit_freshness_and_for_cacheable_codes() {
     let modified = date_text(t(0) - Duration::from_secs(1000));
