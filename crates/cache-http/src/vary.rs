@@ -143,10 +143,37 @@ fn write_normalized_value(headers: &HeaderMap, name: &HeaderName, out: &mut Vec<
     } else {
         join_into(members, out);
     }
-    if CASE_INSENSITIVE_VALUES.contains(&name.as_str()) {
+    if name == http::header::ACCEPT {
+        lowercase_all_but_parameter_values(&mut out[start..]);
+    } else if CASE_INSENSITIVE_VALUES.contains(&name.as_str()) {
         out[start..].make_ascii_lowercase();
     }
     true
+}
+
+/// Lowercases media ranges (`Text/HTML;Level=1, */*`) but for their parameters' values,
+/// which may be case-sensitive (RFC 9110 §5.6.6, §12.5.1: a JSON-LD `profile` URI): made
+/// lowercase, `profile="https://ex.org/A"` and `.../a` selected one variant.
+fn lowercase_all_but_parameter_values(ranges: &mut [u8]) {
+    let (mut in_value, mut in_quotes, mut escaped) = (false, false, false);
+    for byte in ranges {
+        if in_quotes {
+            match (*byte, escaped) {
+                (_, true) => escaped = false,
+                (b'\\', false) => escaped = true,
+                (b'"', false) => in_quotes = false,
+                _ => {}
+            }
+            continue;
+        }
+        match *byte {
+            b'"' if in_value => in_quotes = true,
+            b'=' => in_value = true,
+            b';' | b',' => in_value = false,
+            _ if !in_value => byte.make_ascii_lowercase(),
+            _ => {}
+        }
+    }
 }
 
 /// The non-empty, trimmed members of one field line: split at the commas outside quoted
@@ -415,6 +442,30 @@ mod tests {
         assert_eq!(
             variant_key(&key, &index(&["x-tenant"], 0), &not_utf8).as_str(),
             "33a6912f4578c8ae10af68e5fbb7ecd2"
+        );
+    }
+
+    /// `Accept`'s media ranges compare case-insensitively, their parameters' values as sent
+    /// (a JSON-LD `profile` URI is case-sensitive: made lowercase, two profiles shared one
+    /// variant).
+    #[test]
+    fn accept_keeps_the_case_of_parameter_values() {
+        let accept = HeaderName::from_static("accept");
+        let value = |text: &str| normalized_value(&headers(&[("accept", text)]), &accept);
+        assert_eq!(
+            value(r#"Application/LD+JSON; Profile="https://ex.org/A", */*;Q=0.5"#),
+            Some(br#"application/ld+json; profile="https://ex.org/A", */*;q=0.5"#.to_vec())
+        );
+        assert_ne!(
+            value(r#"application/ld+json; profile="https://ex.org/A""#),
+            value(r#"application/ld+json; profile="https://ex.org/a""#)
+        );
+        assert_ne!(value("text/html;level=A"), value("text/html;level=a"));
+        assert_eq!(value("TEXT/HTML;LEVEL=1"), value("text/html;level=1"));
+        assert_eq!(
+            value(r#"a/b;x="q\"Q;=,", C/D"#),
+            Some(br#"a/b;x="q\"Q;=,", c/d"#.to_vec()),
+            "a quoted value, escapes and all, then the next range"
         );
     }
 
