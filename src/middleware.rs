@@ -31,7 +31,7 @@ use crate::policy::UserExpiration;
 use crate::post_for_get::post;
 use crate::range::{self, RangeAnswer};
 use crate::scope::{self, CacheScope};
-use crate::serve::{Source, answer, gateway_timeout, hit_info, offline_miss, serve};
+use crate::serve::{answer, gateway_timeout, hit_info, offline_miss};
 use crate::variants::SeenIndex;
 
 /// The cache, as a [`reqwest_middleware::Middleware`].
@@ -309,15 +309,9 @@ impl CacheMiddleware {
                     live.stats.hit();
                     let mut info = hit_info(&found, false, now);
                     info.stale_while_revalidate = true;
-                    let aged_from = info.created_at;
-                    let (headers, shared) = found.clone().take_headers();
-                    let response = serve(
-                        Source::found(headers, &shared),
-                        req.url(),
-                        info,
-                        true,
-                        (aged_from, now),
-                    );
+                    // Answered as any hit is: a `304` to the caller's own matching conditions,
+                    // no body to a `HEAD`.
+                    let response = answer(found.clone(), &req, info, now, None);
                     let exchange = Exchange::new(
                         settings,
                         url_key,

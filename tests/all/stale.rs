@@ -425,3 +425,26 @@ async fn a_no_cache_naming_fields_lets_the_response_be_served_stale() {
         assert_eq!(response.text().await.unwrap(), first, "{backend:?}");
     }
 }
+
+/// A stale answer served while it is refreshed answers the caller's own conditions as any
+/// hit does: a `304` when they match the stored response (a full `200` before).
+#[tokio::test]
+async fn a_stale_answer_while_refreshing_honours_the_callers_conditions() {
+    let h = Harness::with(crate::support::Backend::Memory, |b| {
+        b.expire_after(MINUTE).stale_while_revalidate(true)
+    })
+    .await;
+    let first = h.get("/etag/swr").send().await.unwrap();
+    let etag = first.headers()["etag"].clone();
+    h.clock.advance(Duration::from_secs(61));
+    let conditional = h
+        .get("/etag/swr")
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .unwrap();
+    let info = conditional.cache_info().unwrap().clone();
+    assert!(info.stale_while_revalidate, "{info:?}");
+    assert_eq!(conditional.status(), 304);
+    wait_for_refreshes(&h.handle).await;
+}
