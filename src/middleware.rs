@@ -281,14 +281,8 @@ impl CacheMiddleware {
                         // (RFC 9110 §14.2 lets a recipient ignore Range).
                         Some(RangeAnswer::Origin) if never_sends => None,
                         Some(RangeAnswer::Origin) => {
-                            return Box::pin(pass_on(
-                                &self.cache,
-                                req,
-                                extensions,
-                                next,
-                                invalidates,
-                            ))
-                            .await;
+                            let passed = pass_on(&self.cache, req, extensions, next, invalidates);
+                            return ranged_miss(cache, Box::pin(passed).await, url_key);
                         }
                         Some(RangeAnswer::Part(range)) => Some(range),
                         Some(RangeAnswer::Whole) | None => None,
@@ -304,7 +298,10 @@ impl CacheMiddleware {
                 }
                 Decision::NothingStored => nothing_stored(cache, mode, &req, Some(url_key)),
                 // Whatever else would happen, a Range request goes to the origin as it came.
-                _ if ranged => pass_on(&self.cache, req, extensions, next, invalidates).await,
+                _ if ranged => {
+                    let passed = pass_on(&self.cache, req, extensions, next, invalidates).await;
+                    ranged_miss(cache, passed, url_key)
+                }
                 Decision::ServeStaleAndRefresh(found) => {
                     live.stats.hit();
                     let mut info = hit_info(&found, false, now);
@@ -496,6 +493,22 @@ fn nothing_stored(
         return Err(reqwest_middleware::Error::middleware(miss));
     }
     Ok(offline_miss(req.url().clone(), key))
+}
+
+/// A Range request the cache looked up and could not answer, passed on as it came: a miss,
+/// under its key (reported as one the cache never looked at before).
+fn ranged_miss(
+    cache: &Cache,
+    passed: reqwest_middleware::Result<Response>,
+    url_key: CacheKey,
+) -> reqwest_middleware::Result<Response> {
+    cache.live.stats.miss();
+    passed.map(|mut response| {
+        if let Some(info) = response.extensions_mut().get_mut::<crate::CacheInfo>() {
+            info.key = Some(url_key);
+        }
+        response
+    })
 }
 
 /// GET and HEAD: the methods single-flight may merge.

@@ -156,8 +156,11 @@ async fn range_requests_and_206_are_not_cached() {
         for _ in 0..2 {
             let (_, info) = send(h.get("/ranged").header("range", "bytes=0-9")).await;
             assert!(!info.from_cache && !info.stored, "{backend:?}");
+            // Looked up, and a miss: not a request the cache passed by.
+            assert!(info.key.is_some(), "{backend:?}: {info:?}");
         }
         assert_eq!(h.origin.hits("/ranged"), 2);
+        assert_eq!(h.handle.stats().misses, 2, "{backend:?}");
         assert!(
             !h.fetch("/ranged").await.1.from_cache,
             "{backend:?}: Range responses were not stored"
