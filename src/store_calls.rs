@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use cache_core::codec::{BodyEncoder, EntryCodec};
+use cache_core::codec::{BodyEncoder, BodyVerifier, EntryCodec};
 use cache_core::store::{DecodedEntry, get_entry};
 use cache_core::{
     BodySpool, CacheKey, CacheStore, CachedResponse, Decoded, Entry, EntryMeta, Opened, StoreError,
@@ -286,6 +286,19 @@ impl StoreCalls {
                 None
             }
         }
+    }
+
+    /// Decodes the head of an entry whose body is in a file (see
+    /// [`EntryCodec::decode_head`]): the response with an empty body, and the verifier its
+    /// body must pass as it is read.
+    pub(crate) fn decode_head(
+        &self,
+        key: &CacheKey,
+        before: &Bytes,
+        after: &Bytes,
+        body_len: u64,
+    ) -> Result<(CachedResponse, BodyVerifier), cache_core::DecodeError> {
+        self.codec.decode_head(key, before, after, body_len)
     }
 
     /// A body encoder for a response whose body is written as it streams (see

@@ -699,3 +699,68 @@ async fn recreate_keys_waits_out_a_store_full_for_a_moment() {
     assert!(info.from_cache, "served under its new key");
     assert_eq!(origin.total(), 1);
 }
+
+/// A response whose body the store keeps in a file moves to its new key a piece at a time,
+/// file to file: it was read whole (a download larger than memory, several times over as
+/// it was copied and encoded), and it is served from its new key as stored.
+#[cfg(feature = "fs")]
+#[tokio::test]
+async fn recreate_keys_moves_a_body_kept_in_its_file_without_reading_it_whole() {
+    for signed in [false, true] {
+        moves_a_body_kept_in_its_file(signed).await;
+    }
+}
+
+#[cfg(feature = "fs")]
+async fn moves_a_body_kept_in_its_file(signed: bool) {
+    use reqwest_caching::CacheResponseExt;
+    use reqwest_caching::cache_http::KeyRules;
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(crate::transfer::Probed::new(
+        reqwest_caching::FsStore::open(dir.path()).unwrap(),
+    ));
+    let origin = crate::origin::Origin::start().await;
+    let builder = || {
+        let builder = reqwest_caching::CacheMiddleware::builder()
+            .shared_store(Arc::clone(&store) as Arc<dyn reqwest_caching::CacheStore>);
+        match signed {
+            true => builder.signing_keys(reqwest_caching::SigningKeys::new(
+                b"a secret of 32 bytes or more....".to_vec(),
+            )),
+            false => builder,
+        }
+    };
+    let client_of = |builder: reqwest_caching::CacheMiddlewareBuilder| {
+        let cache = builder.build().unwrap();
+        (cache.handle(), cache.into_client(reqwest::Client::new()))
+    };
+    let (_, old) = client_of(builder());
+    let first = old
+        .get(origin.url("/big/3000000?nonce=1"))
+        .send()
+        .await
+        .unwrap();
+    assert!(first.cache_info().unwrap().stored, "signed: {signed}");
+    let body = first.bytes().await.unwrap();
+    let (handle, new) = client_of(builder().ignored_parameters(["nonce"]));
+    let (whole, from_file) = store.reads();
+    let done = handle.recreate_keys(&KeyRules::default()).await.unwrap();
+    assert_eq!(done.moved, 1, "signed: {signed}: {done:?}");
+    assert_eq!(
+        store.reads(),
+        (whole + 1, from_file + 1),
+        "signed: {signed}: read from its file; read whole: only the lookup of the new key"
+    );
+    let again = new
+        .get(origin.url("/big/3000000?nonce=2"))
+        .send()
+        .await
+        .unwrap();
+    assert!(again.cache_info().unwrap().from_cache, "signed: {signed}");
+    assert!(
+        again.bytes().await.unwrap() == body,
+        "signed: {signed}: other bytes"
+    );
+    assert_eq!(origin.hits("/big/3000000"), 1, "signed: {signed}");
+}

@@ -173,7 +173,7 @@ async fn importing_a_missing_directory_is_an_error() {
 /// claim each body file longer than it is, as a file shrinking while the copy reads it does.
 #[cfg(feature = "fs")]
 #[derive(Debug)]
-struct Probed {
+pub(crate) struct Probed {
     inner: reqwest_caching::FsStore,
     whole: std::sync::atomic::AtomicUsize,
     from_file: std::sync::atomic::AtomicUsize,
@@ -191,7 +191,7 @@ enum Refusal {
 
 #[cfg(feature = "fs")]
 impl Probed {
-    fn new(inner: reqwest_caching::FsStore) -> Self {
+    pub(crate) fn new(inner: reqwest_caching::FsStore) -> Self {
         Self {
             inner,
             whole: Default::default(),
@@ -206,7 +206,7 @@ impl Probed {
     }
 
     /// Values read whole, and bodies left in their files.
-    fn reads(&self) -> (usize, usize) {
+    pub(crate) fn reads(&self) -> (usize, usize) {
         let load = |c: &std::sync::atomic::AtomicUsize| c.load(std::sync::atomic::Ordering::SeqCst);
         (load(&self.whole), load(&self.from_file))
     }
@@ -245,6 +245,13 @@ impl reqwest_caching::CacheStore for Probed {
         key: &reqwest_caching::CacheKey,
     ) -> Result<bool, reqwest_caching::StoreError> {
         self.inner.delete(key).await
+    }
+    async fn delete_if_created(
+        &self,
+        key: &reqwest_caching::CacheKey,
+        created_at: std::time::SystemTime,
+    ) -> Result<bool, reqwest_caching::StoreError> {
+        self.inner.delete_if_created(key, created_at).await
     }
     fn entries(
         &self,
