@@ -51,18 +51,23 @@ pub struct Rekeyed {
 enum Moving {
     /// Decoded whole.
     Whole(CachedResponse),
-    /// Its head decoded (an empty body), its body left in its file.
-    InFile {
-        response: CachedResponse,
-        body: BodyFile,
-        verifier: BodyVerifier,
-    },
+    /// Its head decoded, its body left in its file.
+    InFile(Box<InFile>),
+}
+
+/// A response whose body is in a file: its head (an empty body), the file, and the verifier
+/// the body must pass as it is read.
+struct InFile {
+    response: CachedResponse,
+    body: BodyFile,
+    verifier: BodyVerifier,
 }
 
 impl Moving {
     fn response(&self) -> &CachedResponse {
         match self {
-            Self::Whole(response) | Self::InFile { response, .. } => response,
+            Self::Whole(response) => response,
+            Self::InFile(in_file) => &in_file.response,
         }
     }
 }
@@ -150,10 +155,12 @@ async fn read_to_move(
         if let Some(Opened::Body(body)) = calls.bounded(StoreOp::Get, opened).await? {
             let meta = body.meta.clone();
             let head = calls.decode_head(key, &body.before, &body.after, body.len);
-            let moving = head.ok().map(|(response, verifier)| Moving::InFile {
-                response,
-                body,
-                verifier,
+            let moving = head.ok().map(|(response, verifier)| {
+                Moving::InFile(Box::new(InFile {
+                    response,
+                    body,
+                    verifier,
+                }))
             });
             return Ok(Some((meta, moving)));
         }
@@ -180,15 +187,16 @@ async fn write_moved(calls: &StoreCalls, moved: EntryMeta, moving: Moving) -> Re
             retrying_while_full(put).await?;
             Ok(true)
         }
-        Moving::InFile {
-            response,
-            body,
-            verifier,
-        } => {
-            let files = calls
-                .store
-                .body_files()
-                .expect("a body is read from its file only in a store with body files");
+        Moving::InFile(in_file) => {
+            // Read from a file only where the store has body files.
+            let Some(files) = calls.store.body_files() else {
+                return Ok(false);
+            };
+            let InFile {
+                response,
+                body,
+                verifier,
+            } = *in_file;
             Ok(copy_body_file(calls, files, moved, &response, body, verifier).await?)
         }
     }
