@@ -50,7 +50,7 @@ pub struct Rekeyed {
 /// A stored response read to be moved.
 enum Moving {
     /// Decoded whole.
-    Whole(CachedResponse),
+    Whole(Box<CachedResponse>),
     /// Its head decoded, its body left in its file.
     InFile(Box<InFile>),
 }
@@ -167,7 +167,7 @@ async fn read_to_move(
     }
     Ok(calls.inspect(key).await?.map(|(meta, entry)| {
         let moving = match entry {
-            Some(Entry::Response(response)) => Some(Moving::Whole(response)),
+            Some(Entry::Response(response)) => Some(Moving::Whole(Box::new(response))),
             _ => None,
         };
         (meta, moving)
