@@ -65,12 +65,13 @@ impl Outcome {
     fn of_info(info: &CacheInfo) -> Self {
         if info.offline_miss {
             Self::OfflineMiss
-        } else if info.key.is_none() {
-            Self::Bypass
         } else if info.generated_by_cache && !info.from_cache {
             // The only other response the cache generates from nothing is the 504 of
-            // only-if-cached; its 304s and 206s are made from an entry, and count as hits.
+            // only-if-cached (also to a request it could not look up, which has no key); its
+            // 304s and 206s are made from an entry, and count as hits.
             Self::OnlyIfCachedMiss
+        } else if info.key.is_none() {
+            Self::Bypass
         } else if info.coalesced {
             Self::Coalesced
         } else if info.stale_if_error || info.stale_while_revalidate {
@@ -324,6 +325,13 @@ mod tests {
         assert_eq!(
             with(|i| i.generated_by_cache = true),
             Outcome::OnlyIfCachedMiss
+        );
+        let mut not_looked_up = CacheInfo::passed_through(None);
+        not_looked_up.generated_by_cache = true;
+        assert_eq!(
+            Outcome::of_info(&not_looked_up),
+            Outcome::OnlyIfCachedMiss,
+            "only-if-cached's 504 to a request it could not look up (a POST)"
         );
         assert_eq!(
             with(|i| (i.from_cache, i.generated_by_cache) = (true, true)),

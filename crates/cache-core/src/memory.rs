@@ -602,10 +602,6 @@ mod tests {
     use bytes::Bytes;
     use futures_util::FutureExt;
 
-    /// An entry written while another thread deletes the one it replaces stays listed for its
-    /// URL: the delete took the key out of the index after the write had found it there (and
-    /// added nothing), and the new entry was missed by every invalidation of its URL. The
-    /// delete's two steps, with the write between them.
     /// A store bounded by bytes says the most one value may be; one bounded by entries
     /// alone has no such bound (its entries weigh one each: its bound was an entry count,
     /// and copies skipped every large body as too large for it).
@@ -617,6 +613,10 @@ mod tests {
         assert!(max > 1 << 20 && max <= 64 << 20, "{max}");
     }
 
+    /// An entry written while another thread deletes the one it replaces stays listed for its
+    /// URL: the delete took the key out of the index after the write had found it there (and
+    /// added nothing), and the new entry was missed by every invalidation of its URL. The
+    /// delete's two steps, with the write between them.
     #[test]
     fn an_entry_written_during_a_delete_stays_listed_for_its_url() {
         let store = MemoryStore::new();
