@@ -224,7 +224,26 @@ impl CacheHandle {
         }
         let removed = self.delete_listed(std::slice::from_ref(&meta)).await? > 0;
         // Written again since it was read: the key's entry goes all the same.
-        Ok(removed || self.delete_as_stored(key).await?)
+        let removed = removed || self.delete_as_stored(key).await?;
+        if let Some(group) = meta.url_group {
+            self.hold_back_if_unsettled(group);
+        }
+        Ok(removed)
+    }
+
+    /// Holds `url_group` back (see `unfinished_invalidations`) when a write of it whose
+    /// outcome is unknown may land after the deletes just made, as an unsafe request's
+    /// invalidation does: landing, it was served as fresh after the operator deleted it.
+    fn hold_back_if_unsettled(&self, url_group: CacheKey) {
+        let live = &self.cache.live;
+        if live
+            .store
+            .unsettled
+            .may_land(&url_group, std::time::Instant::now())
+        {
+            let now = self.cache.settings.clock.now();
+            live.unfinished_invalidations.note(url_group, now);
+        }
     }
 
     /// Deletes the entry under `key`, nothing else; true when there was one.
@@ -261,7 +280,7 @@ impl CacheHandle {
     pub async fn delete_url(&self, url: &str) -> Result<u64, Error> {
         let parsed = parse_url(url)?;
         // First: a response for the URL on its way to the store is not stored after.
-        self.cache.mark_changed(&parsed);
+        let url_group = self.cache.mark_changed(&parsed);
         let mut keys: BTreeSet<CacheKey> = self
             .entries_for_url(&parsed)
             .await?
@@ -279,6 +298,7 @@ impl CacheHandle {
                 removed += 1;
             }
         }
+        self.hold_back_if_unsettled(url_group);
         Ok(removed)
     }
 
@@ -379,7 +399,12 @@ impl CacheHandle {
     /// The store's.
     pub async fn clear(&self) -> Result<u64, Error> {
         self.cache.live.url_changes.all_changed();
-        self.whole_store(self.calls().store.clear()).await
+        let cleared = self.whole_store(self.calls().store.clear()).await?;
+        let unsettled = self.calls().unsettled.groups(std::time::Instant::now());
+        for group in unsettled {
+            self.hold_back_if_unsettled(group);
+        }
+        Ok(cleared)
     }
 
     /// The distinct URLs with entries, sorted; each as it was requested, less its ignored and

@@ -146,10 +146,8 @@ pub(crate) async fn store_response(
     });
     let redirected = *response.url() != exchange.url;
     // After a redirect, the final URL's too: the response is stored for it as well.
-    let final_changes = redirected.then(|| {
-        let final_group = settings.keys.url_group(response.url());
-        cache.live.url_changes.seen(&final_group)
-    });
+    let final_group = redirected.then(|| settings.keys.url_group(response.url()));
+    let final_changes = final_group.map(|group| cache.live.url_changes.seen(&group));
     // HEAD responses announce the GET body's length; only a real body can be too large.
     let announced = response.content_length();
     let announced_too_large = exchange.method != Method::HEAD
@@ -173,6 +171,7 @@ pub(crate) async fn store_response(
         exchange,
         url_group,
         changes,
+        final_group,
         final_changes,
         now,
         expires_at,
@@ -315,7 +314,8 @@ pub(crate) struct Whole {
     url_group: cache_core::CacheKey,
     /// The URL's invalidation counter as the request went out (see [`Exchange::sent`]).
     changes: Seen,
-    /// After a redirect, the final URL's, as the response arrived.
+    /// After a redirect, the final URL's group, and its counter as the response arrived.
+    final_group: Option<cache_core::CacheKey>,
     final_changes: Option<Seen>,
     now: std::time::SystemTime,
     expires_at: Option<std::time::SystemTime>,
@@ -358,15 +358,15 @@ impl Whole {
                 cache.live.store.forget_if_created(key, self.now).await;
             }
             // A write of this response that failed may land yet, after the invalidation
-            // that ran meanwhile (which did not know of it): the URL is held back.
+            // that ran meanwhile (which did not know of it): the URL is held back, and the
+            // final URL, which a redirected response is written for too.
             let live = &cache.live;
-            if live
-                .store
-                .unsettled
-                .may_land(&self.url_group, std::time::Instant::now())
-            {
-                let now = cache.settings.clock.now();
-                live.unfinished_invalidations.note(self.url_group, now);
+            let at = std::time::Instant::now();
+            for group in std::iter::once(self.url_group).chain(self.final_group) {
+                if live.store.unsettled.may_land(&group, at) {
+                    let now = cache.settings.clock.now();
+                    live.unfinished_invalidations.note(group, now);
+                }
             }
             return None;
         }
@@ -564,6 +564,7 @@ mod tests {
             exchange,
             url_group,
             changes: cache.live.url_changes.seen(&url_group),
+            final_group: None,
             final_changes: None,
             now: std::time::SystemTime::now(),
             expires_at: None,

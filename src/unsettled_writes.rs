@@ -55,6 +55,20 @@ impl UnsettledWrites {
         self.any.store(true, Ordering::Release);
     }
 
+    /// The groups noted one by one whose writes may still land at `now` (not those the
+    /// overflow covers: see [`UnsettledWrites::may_land`]).
+    pub(crate) fn groups(&self, now: Instant) -> Vec<CacheKey> {
+        if !self.any.load(Ordering::Acquire) {
+            return Vec::new();
+        }
+        let held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        held.groups
+            .iter()
+            .filter(|(_, until)| **until > now)
+            .map(|(group, _)| *group)
+            .collect()
+    }
+
     /// True when a write to `url_group` whose outcome is unknown may still land at `now`.
     pub(crate) fn may_land(&self, url_group: &CacheKey, now: Instant) -> bool {
         if !self.any.load(Ordering::Acquire) {

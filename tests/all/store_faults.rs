@@ -596,3 +596,72 @@ async fn a_write_landing_after_its_timeout_and_an_invalidation_is_not_served() {
         assert_eq!(origin.hits("/doc"), 3, "GET, POST, GET");
     }
 }
+
+/// The same for a response stored for the URL a redirect reached (strict mode stores it for
+/// that URL alone): an unsafe request to that URL while the write is under way holds it
+/// back once the write has failed. Only the request's URL was held back before.
+#[tokio::test]
+async fn a_late_write_for_a_redirect_s_final_url_is_not_served_after_its_invalidation() {
+    let origin = Origin::start().await;
+    let memory = Arc::new(MemoryStore::new());
+    let store = LateWrites {
+        inner: Arc::clone(&memory),
+        delay: Duration::from_millis(500),
+    };
+    let cache = CacheMiddleware::builder()
+        .store(store)
+        .strict_rfc9111(true)
+        .store_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let client = cache.into_client(reqwest::Client::new());
+    let first = tokio::spawn(send(client.get(origin.url("/moved/late"))));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let target = origin.url(&format!(
+        "/custom/late?{}",
+        crate::origin::MOVED_TARGET_QUERY
+    ));
+    send(client.post(&target).body("change")).await;
+    let (_, info) = first.await.unwrap();
+    assert!(!info.stored, "the write timed out: {info:?}");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(memory.count().await.unwrap(), 1, "the write landed");
+    let (_, after) = send(client.get(&target)).await;
+    assert!(
+        !after.from_cache,
+        "the response from before the POST was served"
+    );
+}
+
+/// The handle's deletes (`delete_url`, `clear`) hold a URL back as an invalidation does
+/// while a write of it whose outcome is unknown may land: landing after them, the response
+/// was served as fresh after the operator deleted it.
+#[tokio::test]
+async fn a_late_write_is_not_served_after_the_handle_deleted_its_url() {
+    for how in ["delete_url", "clear"] {
+        let origin = Origin::start().await;
+        let memory = Arc::new(MemoryStore::new());
+        let store = LateWrites {
+            inner: Arc::clone(&memory),
+            delay: Duration::from_millis(500),
+        };
+        let cache = CacheMiddleware::builder()
+            .store(store)
+            .store_timeout(Duration::from_millis(300))
+            .build()
+            .unwrap();
+        let handle = cache.handle();
+        let client = cache.into_client(reqwest::Client::new());
+        let url = origin.url("/doc");
+        let (_, info) = send(client.get(&url)).await;
+        assert!(!info.stored, "{how}: the write timed out: {info:?}");
+        match how {
+            "delete_url" => drop(handle.delete_url(&url).await.unwrap()),
+            _ => drop(handle.clear().await.unwrap()),
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(memory.count().await.unwrap(), 1, "{how}: the write landed");
+        let (_, after) = send(client.get(&url)).await;
+        assert!(!after.from_cache, "{how}: served after the delete");
+    }
+}
