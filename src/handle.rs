@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cache_core::orphans::DeletedParents;
-use cache_core::{CacheKey, CacheStore, CachedResponse, Decoded, Entry, EntryMeta, Opened};
+use cache_core::{CacheKey, CacheStore, CachedResponse, Decoded, Entry, EntryMeta};
 use cache_http::vary::variant_key;
 
 use cache_http::{Expiration, KeyRules};
@@ -215,7 +215,7 @@ impl CacheHandle {
     ///
     /// The store's.
     pub async fn delete(&self, key: &CacheKey) -> Result<bool, Error> {
-        let Some(meta) = self.stored_meta(key).await? else {
+        let Some(meta) = self.calls().stored_meta(key).await? else {
             // Nothing this build can read: deleted as it is.
             return self.delete_as_stored(key).await;
         };
@@ -252,23 +252,6 @@ impl CacheHandle {
         Ok(calls
             .bounded(StoreOp::Delete, calls.store.delete(key))
             .await?)
-    }
-
-    /// The metadata of the entry under `key`, its value left unread where the store keeps
-    /// bodies in files (a download larger than memory); `None` when there is none.
-    async fn stored_meta(&self, key: &CacheKey) -> Result<Option<EntryMeta>, Error> {
-        let calls = self.calls();
-        let Some(files) = calls.store.body_files() else {
-            let read = calls.bounded(StoreOp::Get, calls.store.get(key)).await?;
-            return Ok(read.map(|entry| entry.meta));
-        };
-        let opened = calls.bounded(StoreOp::Get, files.open(key, 0)).await?;
-        Ok(opened.and_then(|opened| match opened {
-            Opened::Whole(entry) => Some(entry.meta),
-            Opened::Body(file) => Some(file.meta),
-            Opened::Unread { meta, .. } => Some(meta),
-            _ => None,
-        }))
     }
 
     /// Deletes every entry stored for `url`: every method, credential, matched header, body

@@ -120,10 +120,11 @@ pub(crate) async fn recreate_keys(cache: &Cache, previous: &KeyRules) -> Result<
         let url_group = cache.settings.keys.url_group(&url);
         let seen = (changes.seen(&url_group), listed_group);
         let changed = || changes.changed_since_either(seen);
+        // Its metadata only: a body there (a download stored since) stays unread.
         let newer_there = calls
-            .inspect(&key)
+            .stored_meta(&key)
             .await?
-            .is_some_and(|(there, _)| there.created_at >= meta.created_at);
+            .is_some_and(|there| there.created_at >= meta.created_at);
         if !newer_there && !changed() {
             let moved = EntryMeta::new(key, meta.url.clone(), meta.created_at, meta.expires_at)
                 .with_url_group(Some(url_group));

@@ -404,6 +404,25 @@ impl StoreCalls {
         self.bounded(StoreOp::Get, read).await
     }
 
+    /// The metadata of the entry under `key`, its value left unread where the store keeps
+    /// bodies in files (a download larger than memory); `None` when there is none.
+    pub(crate) async fn stored_meta(
+        &self,
+        key: &CacheKey,
+    ) -> Result<Option<EntryMeta>, StoreError> {
+        let Some(files) = self.store.body_files() else {
+            let read = self.bounded(StoreOp::Get, self.store.get(key)).await?;
+            return Ok(read.map(|entry| entry.meta));
+        };
+        let opened = self.bounded(StoreOp::Get, files.open(key, 0)).await?;
+        Ok(opened.and_then(|opened| match opened {
+            Opened::Whole(entry) => Some(entry.meta),
+            Opened::Body(file) => Some(file.meta),
+            Opened::Unread { meta, .. } => Some(meta),
+            _ => None,
+        }))
+    }
+
     /// Reads and decodes an entry and says whether it decoded, changing nothing (an entry that
     /// does not decode is kept): for inspection.
     pub(crate) async fn inspect(
