@@ -42,21 +42,22 @@ pub const MAX_VALUE_BYTES: u64 = 999_000_000;
 
 /// Refuses as too large an entry whose row SQLite would refuse (`SQLITE_TOOBIG`, a backend
 /// error): the limit holds for the whole row, and the row holds the URL beside the value.
-/// Also one the store's own bound (`max_bytes`) cannot hold beside the file's own pages:
-/// written, its eviction deleted every other entry, a twentieth of the table at a time,
-/// then the entry itself, and the write said it was stored.
-fn check_row_size(entry: &StoredEntry, max_bytes: Option<u64>) -> Result<(), StoreError> {
+/// Also one over `max_row`, the largest the store's own bound (`max_bytes`) holds beside the
+/// file's own pages ([`largest_row_within`]): written, its eviction deleted every other
+/// entry, a twentieth of the table at a time, then the entry itself, and the write said it
+/// was stored.
+fn check_row_size(entry: &StoredEntry, max_row: Option<u64>) -> Result<(), StoreError> {
     row_size_allowed(entry.value.len(), entry.meta.url.len())?;
     let row = entry.value.len() as u64 + entry.meta.url.len() as u64;
-    StoreError::check_size(pages_for_row(row), max_bytes)
+    StoreError::check_size(row, max_row)
 }
 
-/// The file a row of `row` bytes needs at least, alone in it: the row, its overflow pages'
-/// links and the pointer-map pages that track them (under 1/128 of it), and the pages any
-/// file has (the header page, the roots of the table and its indexes, the free-list: well
-/// under 256 KiB with pages of up to 16 KiB).
-fn pages_for_row(row: u64) -> u64 {
-    row.saturating_add(row / 128).saturating_add(256 * 1024)
+/// The largest row a file bounded to `max_bytes` holds, alone, in pages of `page_size`: less
+/// the pages any file has (the header page, the roots of the table and its indexes, a
+/// pointer-map page, the free-list: 16 pages is room to spare), and the links of the row's
+/// overflow pages with the pointer-map pages that track them (under 1/128 of it).
+fn largest_row_within(max_bytes: u64, page_size: u64) -> u64 {
+    max_bytes.saturating_sub(16 * page_size) / 129 * 128
 }
 
 /// [`check_row_size`] of a value and a URL of these lengths.
@@ -119,8 +120,9 @@ impl SqliteStoreBuilder {
 
     /// Bound the database to about this many bytes (default: unbounded). When a write takes
     /// it past the bound, the entries written longest ago are deleted, a twentieth of the
-    /// table at a time, and the freed pages returned to the file system. An entry larger
-    /// than the bound by itself is refused ([`StoreError::TooLarge`]), evicting nothing.
+    /// table at a time, and the freed pages returned to the file system. An entry the bound
+    /// cannot hold by itself, beside the file's own pages (16 pages, and 1/129 of the entry
+    /// for its pages' links), is refused ([`StoreError::TooLarge`]), evicting nothing.
     ///
     /// The bound is on the whole file: in a file shared with another tool's tables, theirs
     /// count too, and where they alone are over it the cache keeps nothing (said once, as a
@@ -205,6 +207,11 @@ impl SqliteStoreBuilder {
         }
         let mut writer = open_connection(&self.path, self.busy_timeout, &self.pragmas)?;
         create_schema(&writer, self.busy_timeout)?;
+        let page_size: i64 = writer
+            .query_row("PRAGMA page_size", [], |row| row.get(0))
+            .map_err(|e| sqlite_error(e, self.busy_timeout))?;
+        let page_size = u64::try_from(page_size).unwrap_or(4096);
+        let max_row = self.max_bytes.map(|max| largest_row_within(max, page_size));
         let commits = commits_to(&self.path);
         // Opened with the full busy timeout (setting WAL mode may wait for another process),
         // then given the short one their reads use.
@@ -237,6 +244,7 @@ impl SqliteStoreBuilder {
                 path: self.path,
                 busy_timeout: self.busy_timeout,
                 max_bytes: self.max_bytes,
+                max_row,
                 writer: Mutex::new(writer),
                 checkpoints,
                 readers,
@@ -264,6 +272,8 @@ struct Inner {
     path: PathBuf,
     busy_timeout: Duration,
     max_bytes: Option<u64>,
+    /// The largest row `max_bytes` holds (see [`largest_row_within`]).
+    max_row: Option<u64>,
     writer: Mutex<Connection>,
     /// When the writer's log is checkpointed (never during a quick write).
     checkpoints: Arc<Checkpoints>,
@@ -463,7 +473,7 @@ impl SqliteStore {
     /// [`CacheStore::put`], giving the id of the row written: on the calling task when it
     /// can ([`SqliteStore::quick_write`]), else by the next group commit.
     async fn write_row(&self, entry: StoredEntry) -> Result<i64, StoreError> {
-        check_row_size(&entry, self.inner.max_bytes)?;
+        check_row_size(&entry, self.inner.max_row)?;
         if let Some(written) = self.quick_write(&entry) {
             return written;
         }
@@ -1224,11 +1234,12 @@ struct Oversized;
 
 #[async_trait]
 impl CacheStore for SqliteStore {
-    /// SQLite's bound on a row ([`MAX_VALUE_BYTES`]), or the store's `max_bytes` when lower.
+    /// SQLite's bound on a row ([`MAX_VALUE_BYTES`]), or the largest row the store's
+    /// `max_bytes` holds when lower.
     fn max_value_bytes(&self) -> Option<u64> {
         Some(
             self.inner
-                .max_bytes
+                .max_row
                 .map_or(MAX_VALUE_BYTES, |max| max.min(MAX_VALUE_BYTES)),
         )
     }
@@ -1301,7 +1312,7 @@ impl CacheStore for SqliteStore {
         entry: StoredEntry,
         created_at: SystemTime,
     ) -> Result<bool, StoreError> {
-        check_row_size(&entry, self.inner.max_bytes)?;
+        check_row_size(&entry, self.inner.max_row)?;
         let created_at = to_millis(created_at);
         self.blocking(move |inner| {
             let mut conn = inner.writer();

@@ -218,3 +218,27 @@ async fn an_entry_over_the_bound_alone_is_refused_and_evicts_nothing() {
         assert!(store.get(&key).await.unwrap().is_none());
     }
 }
+
+/// The largest value the store says it takes (`max_value_bytes`) is stored and stays: its
+/// eviction makes room for it, never deleting it too (it may take every other entry).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_largest_value_it_takes_is_stored_and_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::builder(dir.path().join("largest.sqlite"))
+        .max_bytes(4 << 20)
+        .open()
+        .unwrap();
+    for n in 0..10 {
+        store
+            .put(entry(n, Bytes::from(vec![b'k'; 100_000]), None))
+            .await
+            .unwrap();
+    }
+    let max = store.max_value_bytes().unwrap();
+    let mut largest = entry(100, Bytes::new(), None);
+    let len = max as usize - largest.meta.url.len();
+    largest.value = Bytes::from(vec![b'l'; len]);
+    store.put(largest).await.unwrap();
+    let read = store.get(&cache_core::testing::key(100)).await.unwrap();
+    assert_eq!(read.expect("it stays").value.len(), len);
+}
