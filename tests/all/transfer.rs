@@ -387,7 +387,10 @@ async fn a_body_over_the_destination_s_bound_is_not_read_to_be_refused() {
         .max_bytes(2 * 1024 * 1024)
         .open()
         .unwrap();
-    assert!(to.max_value_bytes().is_some_and(|max| max < 2 * 1024 * 1024));
+    assert!(
+        to.max_value_bytes()
+            .is_some_and(|max| max < 2 * 1024 * 1024)
+    );
     let done = transfer::copy(&from, &to, |_| {}).await.unwrap();
     assert_eq!((done.entries, done.skipped), (1, 1));
     assert_eq!(
