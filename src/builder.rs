@@ -367,7 +367,8 @@ impl CacheMiddlewareBuilder {
         self
     }
 
-    /// Status codes whose responses are cached (default: only `200`).
+    /// Status codes whose responses are cached (default: only `200`). A `206`, `304` or
+    /// `1xx` is never stored, listed or not: none is a whole response of its own.
     pub fn allowable_codes(mut self, codes: impl IntoIterator<Item = u16>) -> Self {
         self.allowable_codes = codes.into_iter().collect();
         self

@@ -129,7 +129,11 @@ pub(crate) async fn store_response(
     let cookies_allowed = keeps_set_cookie
         || settings.cache_set_cookie
         || !response.headers().contains_key(http::header::SET_COOKIE);
+    // Never a `206` (a part), a `304` (no body of its own: stored, it answered later plain
+    // requests with nothing) or a `1xx`, whatever `allowable_codes` lists.
     let cacheable = status != StatusCode::PARTIAL_CONTENT
+        && status != StatusCode::NOT_MODIFIED
+        && !status.is_informational()
         && !streams_without_end(response.headers())
         && status_allowed
         && parse_vary(response.headers()) != Vary::Any

@@ -397,3 +397,26 @@ async fn an_unsafe_request_redirected_to_another_origin_leaves_its_entries() {
         "another origin's entry was dropped"
     );
 }
+
+/// A `304` is never stored, even with `allowable_codes` listing it: it has no body of its
+/// own, and stored under the plain request's key it answered every later request with
+/// nothing.
+#[tokio::test]
+async fn a_304_is_never_stored_whatever_allowable_codes_lists() {
+    let h = Harness::with(crate::support::Backend::Memory, |b| {
+        b.allowable_codes([200, 304])
+    })
+    .await;
+    let path = custom("nm", &["cache-control: max-age=600"]);
+    h.origin.override_status(Some(304));
+    let (_, info) = send(h.get(&path).header("if-none-match", "\"x\"")).await;
+    assert!(!info.stored, "{info:?}");
+    h.origin.override_status(None);
+    let response = h.get(&path).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        !reqwest_caching::CacheResponseExt::cache_info(&response)
+            .unwrap()
+            .from_cache
+    );
+}
