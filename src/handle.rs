@@ -437,7 +437,11 @@ impl CacheHandle {
         &self,
         call: impl Future<Output = Result<T, cache_core::StoreError>>,
     ) -> Result<T, Error> {
-        let timeout = self.calls().store_timeout * WHOLE_STORE_TIMEOUT_FACTOR;
+        // Saturating: `Duration::MAX` ("no limit") times the factor overflowed, a panic.
+        let timeout = self
+            .calls()
+            .store_timeout
+            .saturating_mul(WHOLE_STORE_TIMEOUT_FACTOR);
         Ok(self
             .calls()
             .bounded_for(StoreOp::List, timeout, call)

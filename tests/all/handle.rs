@@ -618,3 +618,18 @@ async fn deleting_a_vary_index_by_key_deletes_its_variants() {
         assert_eq!(h.origin.hits("/varying/d"), 4, "{backend:?}");
     }
 }
+
+/// A store timeout of `Duration::MAX` (no limit, as `stream_after` takes it) bounds nothing:
+/// the handle's calls over the whole store, bounded by a multiple of it, panicked.
+#[tokio::test]
+async fn a_store_timeout_of_duration_max_sets_no_limit() {
+    let cache = reqwest_caching::CacheMiddleware::builder()
+        .store(reqwest_caching::MemoryStore::new())
+        .store_timeout(Duration::MAX)
+        .build()
+        .unwrap();
+    let handle = cache.handle();
+    assert_eq!(handle.count().await.unwrap(), 0);
+    assert_eq!(handle.clear().await.unwrap(), 0);
+    assert_eq!(handle.delete_url("https://example.com/").await.unwrap(), 0);
+}
