@@ -687,9 +687,18 @@ impl CacheMiddlewareBuilder {
     /// - [`Error::InvalidRegex`] for a [`UrlPattern::regex`] that does not compile;
     /// - [`Error::InvalidStatusCode`] for a code outside 100..=999;
     /// - [`Error::NotAnErrorStatus`] for a `stale_if_error_statuses` code outside 400..=599;
+    /// - [`Error::ZeroTimeLimit`] for a `store_timeout` or `refresh_timeout` of zero;
     /// - [`Error::Store`] when no store was set and the default SQLite file cannot be opened;
     /// - [`Error::NoStore`] when no store was set and the `sqlite` feature is off.
     pub fn build(self) -> Result<CacheMiddleware, Error> {
+        for (setting, limit) in [
+            ("store_timeout", self.store_timeout),
+            ("refresh_timeout", Some(self.refresh_timeout)),
+        ] {
+            if limit == Some(Duration::ZERO) {
+                return Err(Error::ZeroTimeLimit { setting });
+            }
+        }
         let allowable_codes = self
             .allowable_codes
             .iter()

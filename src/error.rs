@@ -47,6 +47,14 @@ pub enum Error {
     /// A status given to `stale_if_error_statuses` is not an error status (400..=599).
     #[error("stale_if_error_statuses takes error statuses (400..=599), got {0}")]
     NotAnErrorStatus(u16),
+    /// A time limit set to zero, under which nothing can finish: every store call that waits
+    /// (a write on SQLite's blocking pool, any remote store) timed out, or every background
+    /// refresh failed, and the cache silently did nothing.
+    #[error("{setting} of zero: nothing could finish in time (use Duration::MAX for no limit)")]
+    ZeroTimeLimit {
+        /// The builder method given zero.
+        setting: &'static str,
+    },
     /// No store was set and the `sqlite` feature (the default store) is off.
     #[error("no cache store: set one with `store(...)` or enable the `sqlite` feature")]
     NoStore,

@@ -287,3 +287,34 @@ async fn stored_filter_judges_bodies_when_storing_and_reading() {
         assert_eq!(h.origin.hits("/r"), 2, "{backend:?}");
     }
 }
+
+/// A time limit of zero fails the build, naming the setting: under it every store call that
+/// waits timed out (or every background refresh failed), and the cache silently did nothing.
+#[tokio::test]
+async fn a_time_limit_of_zero_fails_the_build() {
+    let builder =
+        || reqwest_caching::CacheMiddleware::builder().store(reqwest_caching::MemoryStore::new());
+    for (setting, built) in [
+        (
+            "store_timeout",
+            builder().store_timeout(std::time::Duration::ZERO).build(),
+        ),
+        (
+            "refresh_timeout",
+            builder().refresh_timeout(std::time::Duration::ZERO).build(),
+        ),
+    ] {
+        let err = built.err().expect(setting);
+        assert!(
+            matches!(err, reqwest_caching::Error::ZeroTimeLimit { setting: s } if s == setting),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains(setting), "{err}");
+    }
+    assert!(
+        builder()
+            .store_timeout(std::time::Duration::MAX)
+            .build()
+            .is_ok()
+    );
+}
