@@ -546,6 +546,11 @@ impl CacheMiddlewareBuilder {
     /// [`DEFAULT_MAX_BODY_SIZE`], 8 MiB). The body is streamed to the caller either way; a
     /// body without `Content-Length` is held in memory up to this size first (or, when it
     /// arrives slowly, up to [`stream_after`](Self::stream_after)).
+    ///
+    /// It also bounds what a stored compressed body may decompress to: lowered below what an
+    /// existing cache holds, such entries read as unreadable (and are deleted, unless the
+    /// cache is read-only). With a store that keeps bodies in files, larger bodies are stored
+    /// as they stream and served from their files.
     pub fn max_body_size(mut self, bytes: u64) -> Self {
         self.max_body_bytes = bytes;
         self

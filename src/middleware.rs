@@ -63,8 +63,11 @@ use crate::variants::SeenIndex;
 /// - A `GET` or `HEAD` with `If-None-Match` or `If-Modified-Since` that a usable stored
 ///   response satisfies is answered with a `304` the cache makes (RFC 9111 §4.3.2).
 /// - Responses served from the cache carry their current `Age` (RFC 9111 §4.2.3).
-/// - The cache reads a cacheable response's body whole before returning it (up to
-///   [`max_body_size`](crate::CacheMiddlewareBuilder::max_body_size); larger bodies stream through).
+/// - The cache reads a cacheable response's body whole before returning it, up to
+///   [`max_body_size`](crate::CacheMiddlewareBuilder::max_body_size) and for at most
+///   [`stream_after`](crate::CacheMiddlewareBuilder::stream_after): a body still arriving
+///   then streams to the caller and is stored once read to its end; a larger one streams
+///   through (stored as it streams when the store keeps bodies in files).
 /// - Store failures never fail a request: they are logged with `tracing`, counted in
 ///   [`CacheStats::errors`](crate::CacheStats), and the request goes to the network.
 /// - Each request runs in a `DEBUG` [`tracing`] span `http_cache` with its method, redacted

@@ -44,7 +44,8 @@ pub enum CacheMode {
     ///   `only-if-cached` do (a stale entry counts as not cached).
     OnlyIfCached,
     /// As if the cache were not there. This mode:
-    /// - neither reads nor writes the cache;
+    /// - neither reads nor stores responses (a successful unsafe request still invalidates
+    ///   what is stored for its URL, as an origin's change must);
     /// - still attaches a [`CacheInfo`](crate::CacheInfo) saying the response was not cached.
     Bypass,
     /// Works without a network: whatever is stored answers, fresh or not. This mode:

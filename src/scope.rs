@@ -101,8 +101,9 @@ pub(crate) fn current() -> Option<CacheScope> {
     CURRENT_SCOPE.try_with(Clone::clone).ok()
 }
 
-/// Runs `future` with the cache turned off: requests inside neither read nor write it, as
-/// requests-cache's `with session.cache_disabled():`.
+/// Runs `future` with the cache turned off: requests inside neither read nor store
+/// responses, as requests-cache's `with session.cache_disabled():` (a successful unsafe
+/// request still invalidates what is stored for its URL).
 pub async fn disabled<F: Future>(future: F) -> F::Output {
     CacheScope::new().disabled(true).run(future).await
 }
