@@ -6,7 +6,7 @@
 
 use std::fs::File;
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use cache_core::codec::BodyVerifier;
@@ -25,6 +25,9 @@ pub(crate) struct FileBody {
     verifier: BodyVerifier,
     /// Where to delete the entry when its body does not verify.
     store: Arc<dyn CacheStore>,
+    /// How long that delete may take; `None` for a read-only cache, which deletes nothing
+    /// (not even an entry that does not verify).
+    delete_within: Option<Duration>,
     key: CacheKey,
     /// The entry's creation: only that entry is deleted, not one written since. Moved on
     /// when a `304` renews the entry (its creation starts over: see [`FileBody::renewed`]).
@@ -34,9 +37,7 @@ pub(crate) struct FileBody {
 /// Why a body served from a file failed at its end.
 #[derive(Debug, thiserror::Error)]
 enum FileBodyError {
-    #[error(
-        "cached body does not match its entry (changed, cut short or mis-signed); entry deleted"
-    )]
+    #[error("cached body does not match its entry (changed, cut short or mis-signed)")]
     Mismatch,
     #[error("cannot read the cached body")]
     Read(#[source] std::io::Error),
@@ -48,12 +49,14 @@ impl FileBody {
         len: u64,
         verifier: BodyVerifier,
         (store, key, created_at): (Arc<dyn CacheStore>, CacheKey, SystemTime),
+        delete_within: Option<Duration>,
     ) -> Self {
         Self {
             file,
             len,
             verifier,
             store,
+            delete_within,
             key,
             created_at: Mutex::new(created_at),
         }
@@ -110,13 +113,20 @@ impl Reading {
             if verified {
                 return None;
             }
-            // Before the caller sees the error: its next request must not find the entry.
+            // Before the caller sees the error: its next request must not find the entry
+            // (within the store timeout; a read-only cache keeps it).
             let (store, key) = (&*self.body.store, &self.body.key);
             let created_at = self.body.created_at();
-            if let Err(error) = delete_entry_of(store, key, created_at, &file).await {
-                tracing::debug!(%key, %error, "cannot delete a cached body that does not verify");
+            if let Some(limit) = self.body.delete_within {
+                let delete = delete_entry_of(store, key, created_at, &file);
+                let deleted = tokio::time::timeout(limit, delete)
+                    .await
+                    .unwrap_or(Err(cache_core::StoreError::Timeout(limit)));
+                if let Err(error) = deleted {
+                    tracing::debug!(%key, %error, "cannot delete a cached body that does not verify");
+                }
             }
-            tracing::warn!(%key, "cached body does not verify: entry deleted");
+            tracing::warn!(%key, "cached body does not verify");
             return Some((Err(FileBodyError::Mismatch), self));
         }
         let want = usize::try_from(self.left).map_or(PIECE, |left| left.min(PIECE));

@@ -244,7 +244,9 @@ impl StoreCalls {
                 .decode_head(key, &file.before, &file.after, file.len)
                 .map(|(response, verifier)| {
                     let entry = (Arc::clone(&self.store), *key, created_at);
-                    let body = FileBody::new(file.file, file.len, verifier, entry);
+                    // A read-only cache deletes nothing, not even a body that fails its check.
+                    let delete_within = (!self.is_read_only()).then_some(self.store_timeout);
+                    let body = FileBody::new(file.file, file.len, verifier, entry, delete_within);
                     let decoded = Decoded::new(file.meta, Entry::Response(response));
                     (Arc::new(decoded), Some(Arc::new(body)))
                 }),

@@ -588,3 +588,18 @@ fn body_file_sizes(dir: &Path) -> Vec<u64> {
     }
     sizes
 }
+
+/// A read-only cache keeps an entry whose body fails its check (it changes nothing, by its
+/// promise): the caller's body ends in the error all the same. The entry was deleted.
+#[tokio::test]
+async fn a_read_only_cache_keeps_an_entry_whose_body_fails_its_check() {
+    let s = setup(true).await;
+    let path = format!("/pattern/{SIZE}");
+    fetch(&s, &path).await;
+    change_the_body_file(s.dir.path());
+    s.handle.set_read_only(true);
+    let response = s.client.get(s.origin.url(&path)).send().await.unwrap();
+    assert!(response.from_cache());
+    assert!(response.bytes().await.is_err(), "the changed body failed");
+    assert_eq!(s.handle.count().await.unwrap(), 1, "read-only: kept");
+}
