@@ -42,11 +42,27 @@ use crate::error::Error;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UrlPattern(Kind);
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 enum Kind {
     Glob(String),
     Regex(String),
+    /// A [`Regex`] built elsewhere, kept as built: compiled again from its text, it lost the
+    /// flags its builder set (case-insensitive, ignoring whitespace).
+    Compiled(Regex),
 }
+
+/// Patterns compare by kind and text (a compiled one's flags aside).
+impl PartialEq for Kind {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Glob(a), Self::Glob(b)) | (Self::Regex(a), Self::Regex(b)) => a == b,
+            (Self::Compiled(a), Self::Compiled(b)) => a.as_str() == b.as_str(),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Kind {}
 
 impl UrlPattern {
     /// A glob, matched as requests-cache matches glob patterns (see [`UrlPattern`]).
@@ -65,12 +81,13 @@ impl UrlPattern {
     pub fn as_str(&self) -> &str {
         match &self.0 {
             Kind::Glob(text) | Kind::Regex(text) => text,
+            Kind::Compiled(regex) => regex.as_str(),
         }
     }
 
     /// True for a regular expression.
     pub fn is_regex(&self) -> bool {
-        matches!(self.0, Kind::Regex(_))
+        matches!(self.0, Kind::Regex(_) | Kind::Compiled(_))
     }
 }
 
@@ -92,9 +109,10 @@ impl From<&String> for UrlPattern {
     }
 }
 
+/// A regular expression as built, its builder's flags kept (`RegexBuilder::case_insensitive`).
 impl From<Regex> for UrlPattern {
     fn from(regex: Regex) -> Self {
-        Self::regex(regex.as_str())
+        Self(Kind::Compiled(regex))
     }
 }
 
@@ -118,6 +136,7 @@ impl UrlPatterns {
         for (pattern, expiration) in patterns {
             let matcher = match pattern.0 {
                 Kind::Glob(text) => Matcher::Glob(compile_glob(text)?),
+                Kind::Compiled(regex) => Matcher::Regex(regex),
                 Kind::Regex(text) => match Regex::new(&text) {
                     Ok(regex) => Matcher::Regex(regex),
                     Err(source) => {
@@ -180,8 +199,10 @@ impl UrlPatterns {
 
 /// A glob as requests-cache reads it: scheme dropped, a prefix of what it matches.
 fn compile_glob(pattern: String) -> Result<GlobMatcher, Error> {
+    // Only a leading `scheme://`: one in the query (`?next=https://…`) is the pattern's.
     let without_scheme = pattern
         .split_once("://")
+        .filter(|(scheme, _)| is_scheme(scheme))
         .map_or(pattern.as_str(), |(_, rest)| rest);
     let prefix_glob = format!("{}*", without_scheme.trim_end_matches('*'));
     match GlobBuilder::new(&prefix_glob)
@@ -191,6 +212,16 @@ fn compile_glob(pattern: String) -> Result<GlobMatcher, Error> {
         Ok(glob) => Ok(glob.compile_matcher()),
         Err(source) => Err(Error::InvalidPattern { pattern, source }),
     }
+}
+
+/// True for text that is a URL scheme (RFC 3986 §3.1: a letter, then letters, digits, `+`,
+/// `-`, `.`), as a glob may begin with (`*` for any scheme).
+fn is_scheme(text: &str) -> bool {
+    text == "*"
+        || text.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+            && text
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
 }
 
 #[cfg(test)]
@@ -279,6 +310,39 @@ mod tests {
             None,
             "no user info, no fragment"
         );
+    }
+
+    /// A `Regex` built with flags keeps them (compiled again from its text, a
+    /// case-insensitive pattern turned case-sensitive and stopped matching).
+    #[test]
+    fn a_built_regex_keeps_its_flags() {
+        let regex = regex::RegexBuilder::new("/API/")
+            .case_insensitive(true)
+            .build()
+            .unwrap();
+        let pattern = UrlPattern::from(regex);
+        assert!(pattern.is_regex());
+        assert_eq!(pattern.as_str(), "/API/");
+        let patterns = UrlPatterns::new(vec![(pattern, Expiration::Never)]).unwrap();
+        let url = Url::parse("https://site.com/api/users").unwrap();
+        assert_eq!(patterns.expiration_for(&url), Some(Expiration::Never));
+    }
+
+    /// Only a leading scheme is dropped from a glob: one in its query is part of it (the
+    /// glob was cut to what followed it, matching another site's every URL).
+    #[test]
+    fn a_scheme_in_a_glob_s_query_is_kept() {
+        let patterns = UrlPatterns::new(vec![glob(
+            "site.com/go?next=https://app.site.com",
+            Expiration::Never,
+        )])
+        .unwrap();
+        let at = |u: &str| patterns.expiration_for(&Url::parse(u).unwrap());
+        assert_eq!(
+            at("https://site.com/go?next=https://app.site.com/x"),
+            Some(Expiration::Never)
+        );
+        assert_eq!(at("https://app.site.com/"), None);
     }
 
     #[test]
