@@ -304,7 +304,7 @@ async fn a_time_limit_of_zero_fails_the_build() {
             builder().refresh_timeout(std::time::Duration::ZERO).build(),
         ),
     ] {
-        let err = built.err().expect(setting);
+        let err = built.expect_err(setting);
         assert!(
             matches!(err, reqwest_caching::Error::ZeroTimeLimit { setting: s } if s == setting),
             "{err:?}"
