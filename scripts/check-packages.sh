@@ -14,8 +14,12 @@ for crate in "${published[@]}"; do
         fi
     done
     # The metadata crates.io requires or a user expects, set in the manifest or inherited.
-    manifest=$(cargo pkgid -p "$crate" >/dev/null && find . -path ./target -prune -o -name Cargo.toml -print |
-        xargs grep -l "^name = \"$crate\"" | head -1)
+    # The root crate's manifest, or its crate directory's: a search by `name =` also found
+    # the command-line tool's `[[bin]]`, named as the root crate.
+    case "$crate" in
+        reqwest-caching) manifest=Cargo.toml ;;
+        *) manifest="crates/$crate/Cargo.toml" ;;
+    esac
     for field in description license repository keywords categories rust-version; do
         if ! grep -Eq "^$field(\.workspace)? *=" "$manifest"; then
             echo "error: $manifest lacks $field" >&2

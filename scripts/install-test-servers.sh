@@ -10,7 +10,16 @@ cd "$(dirname "$0")/.."
 servers_dir="${REQWEST_CACHING_TEST_SERVERS_DIR:-$PWD/.test-servers}"
 mkdir -p "$servers_dir"
 
-as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        echo "install-test-servers.sh: not root and no sudo: as root, run: $*" >&2
+        exit 1
+    fi
+}
 
 apt_install() {
     # Try without refreshing the package lists first; refresh only when that fails.

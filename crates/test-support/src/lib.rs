@@ -182,10 +182,12 @@ impl Restartable {
             return;
         };
         let pid = std::fs::read_to_string(pid_file(&self.log)).expect("server pid file");
-        let status = Command::new("kill")
-            .args(["-KILL", pid.trim()])
+        // The shell's own `kill`: the `kill` program is procps', which minimal Debian
+        // images lack.
+        let status = Command::new("sh")
+            .args(["-c", "kill -KILL \"$1\"", "sh", pid.trim()])
             .status()
-            .expect("run kill");
+            .expect("run sh (kill)");
         assert!(status.success(), "kill -KILL {} failed", pid.trim());
         drop(process);
     }

@@ -105,8 +105,16 @@ fn lock_free_port(port: u16) -> Option<File> {
     bindable.then_some(file)
 }
 
+/// One directory for every test process on the machine, whatever its `TMPDIR`:
+/// `scripts/test.sh` gives each run a temporary directory of its own, and two runs at once
+/// (two CI jobs, a `cargo test` beside it) did not see each other's reservations.
 fn lock_dir() -> PathBuf {
-    std::env::temp_dir().join("reqwest-caching-test-ports")
+    let shared = std::path::Path::new("/tmp");
+    let base = match shared.is_dir() {
+        true => shared.to_path_buf(),
+        false => std::env::temp_dir(),
+    };
+    base.join("reqwest-caching-test-ports")
 }
 
 /// The file whose lock reserves `port`.
