@@ -26,11 +26,11 @@ impl std::fmt::Debug for Connection {
 
 impl Connection {
     pub(crate) async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, StoreError> {
-        let result = match self.clone() {
+        let result: Result<redis::Value, RedisError> = match self.clone() {
             Self::Single(mut conn) => cmd.query_async(&mut conn).await,
             Self::Cluster(mut conn) => cmd.query_async(&mut conn).await,
         };
-        result.map_err(store_error)
+        converted(result.map_err(store_error)?)
     }
 
     /// True for a Redis Cluster, where one transaction cannot span keys of different slots.
@@ -148,14 +148,22 @@ impl Scanner {
                     .map_err(store_error)?
             }
         };
-        let (cursor, keys): (u64, Vec<Vec<u8>>) =
-            FromRedisValue::from_redis_value(reply).map_err(|e| store_error(e.into()))?;
+        let (cursor, keys): (u64, Vec<Vec<u8>>) = converted(reply)?;
         self.cursor = cursor;
         if cursor == 0 {
             self.nodes.remove(0);
         }
         Ok(Some(text_names(keys)))
     }
+}
+
+/// A reply as `T`. A reply of another shape (another program's value under our key) is a
+/// backend error, a [`redis::ErrorKind::Parse`] one: the driver's own conversion inside
+/// `query_async` reported it as a failure of the connection (its kind asks for a
+/// reconnection), which made such a value's every read a store failure instead of a value
+/// that is no entry.
+pub(crate) fn converted<T: FromRedisValue>(reply: redis::Value) -> Result<T, StoreError> {
+    T::from_redis_value(reply).map_err(|e| StoreError::backend(RedisError::from(e)))
 }
 
 /// Connection-level failures and timeouts are transient (`Unavailable`); the rest are

@@ -18,7 +18,7 @@ use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, FromRedisValue, ParsingError, RedisError, Value};
 
 use crate::command::{sized_cmd, with_args};
-use crate::connection::{Connection, store_error, text_names};
+use crate::connection::{Connection, converted, store_error, text_names};
 use crate::group_sets::{self, GroupAdds};
 
 /// The largest value stored: Redis's default `proto-max-bulk-len` (512 MiB) less room for the
@@ -100,7 +100,10 @@ if (t == 'hash') == (ARGV[1] == 'type') then return 0 end
 if t ~= 'hash' then return redis.call('UNLINK', KEYS[1]) end
 local c = redis.call('HGET', KEYS[1], 'c')
 local same
-if ARGV[1] == 'unparsed' then same = c == false or tonumber(c) == nil
+if ARGV[1] == 'unparsed' then
+  -- No creation, or not as the store writes it (see `Created`): no entry.
+  same = type(c) ~= 'string'
+    or not (c == '0' or (#c <= 18 and string.match(c, '^[1-9]%d*$') ~= nil))
 elseif ARGV[2] == '' then same = c == false
 else same = c == ARGV[2] end
 if same then return redis.call('UNLINK', KEYS[1]) end
@@ -610,14 +613,14 @@ impl RedisStore {
                 match meta_of(*key, (url, created, expires, group, parent)) {
                     Some(meta) => Ok(Some(StoredEntry::new(meta, Bytes::from(value)))),
                     None => {
-                        self.forget_foreign(key, redis_key, Foreign::Hash(created))
-                            .await
+                        let found = Foreign::Hash(created.map(|c| c.0));
+                        self.forget_foreign(key, redis_key, found).await
                     }
                 }
             }
             Ok((_, created, ..)) => {
-                self.forget_foreign(key, redis_key, Foreign::Hash(created))
-                    .await
+                let found = Foreign::Hash(created.map(|c| c.0));
+                self.forget_foreign(key, redis_key, found).await
             }
             Err(error) if is_foreign(&error) => {
                 let found = match error_code(&error) == Some("WRONGTYPE") {
@@ -1117,7 +1120,7 @@ const META_FIELDS: [&str; 5] = ["u", "c", "x", "g", "p"];
 
 type MetaFields = (
     Option<String>,
-    Option<i64>,
+    Option<Created>,
     Option<String>,
     Option<String>,
     Option<String>,
@@ -1126,7 +1129,7 @@ type MetaFields = (
 /// An entry's fields as [`RedisStore::whole_read`] reads them: [`META_FIELDS`], then the value.
 type WholeFields = (
     Option<String>,
-    Option<i64>,
+    Option<Created>,
     Option<String>,
     Option<String>,
     Option<String>,
@@ -1134,7 +1137,39 @@ type WholeFields = (
 );
 
 /// An entry's creation, expiry and value, as [`RedisStore::copy_read`] reads them.
-type CopyFields = (Option<i64>, Option<String>, Option<Vec<u8>>);
+type CopyFields = (Option<Created>, Option<String>, Option<Vec<u8>>);
+
+/// An entry's creation field as this store writes it: the milliseconds in decimal, no sign,
+/// no leading zero, at most 18 digits. Another program's `+17…`, `017…` or `-5` parsed as a
+/// number, but the scripts that delete or renew by creation compare the field's text, which
+/// never matched (and a time before 1970 read as 1970): such a hash is no entry, and
+/// `DELETE_IF_STILL_FOREIGN_SCRIPT` takes it for one that is not (`unparsed`).
+#[derive(Clone, Copy, Debug)]
+struct Created(i64);
+
+impl FromRedisValue for Created {
+    fn from_redis_value(value: Value) -> Result<Self, ParsingError> {
+        Self::from_redis_value_ref(&value)
+    }
+
+    fn from_redis_value_ref(value: &Value) -> Result<Self, ParsingError> {
+        let text: &[u8] = match value {
+            Value::BulkString(bytes) => bytes,
+            Value::SimpleString(text) => text.as_bytes(),
+            _ => return Err("a creation time is a bulk string".into()),
+        };
+        let canonical = text == b"0"
+            || (text.len() <= 18
+                && text.first().is_some_and(|d| (b'1'..=b'9').contains(d))
+                && text.iter().all(u8::is_ascii_digit));
+        let millis = canonical
+            .then(|| std::str::from_utf8(text).ok()?.parse::<i64>().ok())
+            .flatten();
+        millis
+            .map(Created)
+            .ok_or_else(|| "not a creation time this store writes".into())
+    }
+}
 
 /// `copy`'s decoded form when `read` (of [`RedisStore::copy_read`]) found the value and
 /// times it was made from; `None` when it did not (the entry changed, went, or is not an
@@ -1144,7 +1179,7 @@ fn copy_answers(
     read: Result<CopyFields, StoreError>,
 ) -> Result<Option<Arc<Decoded>>, StoreError> {
     match read {
-        Ok((Some(created), expires, Some(value))) => {
+        Ok((Some(Created(created)), expires, Some(value))) => {
             // A damaged expiry: the whole read that follows finds the hash no entry.
             let Ok(expires) = parse_expiry(expires.as_deref()) else {
                 return Ok(None);
@@ -1163,16 +1198,15 @@ fn copy_answers(
 /// One reply of a pipeline sent with `ignore_errors`, as its command's own query would have
 /// given it: the server's error or the typed value.
 fn typed<T: FromRedisValue>(reply: Value) -> Result<T, StoreError> {
-    let typed = match reply {
-        Value::ServerError(error) => Err(RedisError::from(error)),
-        reply => redis::from_redis_value(reply).map_err(RedisError::from),
-    };
-    typed.map_err(store_error)
+    match reply {
+        Value::ServerError(error) => Err(store_error(RedisError::from(error))),
+        reply => converted(reply),
+    }
 }
 
 /// The metadata of [`META_FIELDS`] as read; `None` without the required ones (not an entry).
 fn meta_of(key: CacheKey, fields: MetaFields) -> Option<EntryMeta> {
-    let (Some(url), Some(created), expires, group, parent) = fields else {
+    let (Some(url), Some(Created(created)), expires, group, parent) = fields else {
         return None;
     };
     // A damaged expiry, group or parent makes the hash no entry.
