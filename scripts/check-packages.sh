@@ -20,8 +20,10 @@ for crate in "${published[@]}"; do
         reqwest-caching) manifest=Cargo.toml ;;
         *) manifest="crates/$crate/Cargo.toml" ;;
     esac
+    # Within its `[package]` table: the root manifest's `[workspace.package]` has them too.
+    package_table=$(sed -n '/^\[package\]/,/^\[/p' "$manifest")
     for field in description license repository keywords categories rust-version; do
-        if ! grep -Eq "^$field(\.workspace)? *=" "$manifest"; then
+        if ! grep -Eq "^$field(\.workspace)? *=" <<<"$package_table"; then
             echo "error: $manifest lacks $field" >&2
             exit 1
         fi

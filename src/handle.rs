@@ -383,9 +383,15 @@ impl CacheHandle {
     pub async fn clear(&self) -> Result<u64, Error> {
         self.cache.live.url_changes.all_changed();
         let cleared = self.whole_store(self.calls().store.clear()).await?;
-        let unsettled = self.calls().unsettled.groups(std::time::Instant::now());
-        for group in unsettled {
-            self.hold_back_if_unsettled(group);
+        match self.calls().unsettled.groups(std::time::Instant::now()) {
+            Some(groups) => groups
+                .into_iter()
+                .for_each(|group| self.hold_back_if_unsettled(group)),
+            // More URLs than are remembered one by one: all of them.
+            None => {
+                let now = self.cache.settings.clock.now();
+                self.cache.live.unfinished_invalidations.note_all(now);
+            }
         }
         Ok(cleared)
     }
@@ -573,11 +579,14 @@ impl CacheHandle {
     ///
     /// The store's.
     pub async fn delete_request(&self, request: &reqwest::Request) -> Result<bool, Error> {
-        self.cache.mark_changed(request.url());
-        match self.get_request(request).await? {
-            Some(entry) => self.delete(&entry.meta.key).await,
-            None => Ok(false),
-        }
+        let url_group = self.cache.mark_changed(request.url());
+        let deleted = match self.get_request(request).await? {
+            Some(entry) => self.delete(&entry.meta.key).await?,
+            None => false,
+        };
+        // Also when nothing was there yet: a write of it may still land.
+        self.hold_back_if_unsettled(url_group);
+        Ok(deleted)
     }
 
     /// Moves stored responses to the keys the current key settings give them, as

@@ -72,6 +72,18 @@ impl UnfinishedInvalidations {
         self.any.store(true, Ordering::SeqCst);
     }
 
+    /// Notes that every URL's invalidation, ended `at`, may not have reached the store: every
+    /// entry created up to then is held back (a `clear` while writes of more URLs than are
+    /// remembered one by one may still land).
+    pub(crate) fn note_all(&self, at: SystemTime) {
+        let at = to_millis(at);
+        for (latest, blanket) in self.latest.iter().zip(self.blanket.iter()) {
+            latest.fetch_max(at, Ordering::SeqCst);
+            blanket.fetch_max(at, Ordering::SeqCst);
+        }
+        self.any.store(true, Ordering::SeqCst);
+    }
+
     /// Notes that an invalidation of `url_group`, begun `at`, reached the store: it deleted
     /// every entry created before, so none of them is held back by an earlier failure of
     /// that URL (a stripe's blanket after an overflow stays).
@@ -173,6 +185,18 @@ mod tests {
         );
         held.finished(&group, t + Duration::from_secs(1));
         assert!(!held.holds_back_grouped(&meta(1, t)));
+    }
+
+    /// `note_all` holds back every URL's entries created up to then, on every stripe.
+    #[test]
+    fn note_all_holds_back_every_url() {
+        let held = UnfinishedInvalidations::default();
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        held.note_all(t);
+        for n in [1, 2, 0x80, 0xff] {
+            assert!(held.holds_back_grouped(&meta(n, t)), "{n}");
+            assert!(!held.holds_back_grouped(&meta(n, t + Duration::from_millis(1))));
+        }
     }
 
     /// Past [`HELD_GROUPS`] URLs, each stripe holds back every entry created up to its

@@ -55,18 +55,18 @@ impl UnsettledWrites {
         self.any.store(true, Ordering::Release);
     }
 
-    /// The groups noted one by one whose writes may still land at `now` (not those the
-    /// overflow covers: see [`UnsettledWrites::may_land`]).
-    pub(crate) fn groups(&self, now: Instant) -> Vec<CacheKey> {
+    /// The groups whose writes may still land at `now`: `None` for every group (past the
+    /// groups remembered one by one: see [`UnsettledWrites::may_land`]).
+    pub(crate) fn groups(&self, now: Instant) -> Option<Vec<CacheKey>> {
         if !self.any.load(Ordering::Acquire) {
-            return Vec::new();
+            return Some(Vec::new());
         }
         let held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-        held.groups
-            .iter()
-            .filter(|(_, until)| **until > now)
-            .map(|(group, _)| *group)
-            .collect()
+        if held.every_group_until.is_some_and(|until| until > now) {
+            return None;
+        }
+        let groups = held.groups.iter().filter(|(_, until)| **until > now);
+        Some(groups.map(|(group, _)| *group).collect())
     }
 
     /// True when a write to `url_group` whose outcome is unknown may still land at `now`.
@@ -109,6 +109,8 @@ mod tests {
             unsettled.note(CacheKey::from_digest(digest.try_into().unwrap()), now);
         }
         assert!(unsettled.may_land(&group(200), now));
+        assert_eq!(unsettled.groups(now), None, "every group");
         assert!(!unsettled.may_land(&group(200), now + SETTLES_WITHIN));
+        assert_eq!(unsettled.groups(now + SETTLES_WITHIN), Some(Vec::new()));
     }
 }

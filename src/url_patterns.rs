@@ -214,14 +214,10 @@ fn compile_glob(pattern: String) -> Result<GlobMatcher, Error> {
     }
 }
 
-/// True for text that is a URL scheme (RFC 3986 §3.1: a letter, then letters, digits, `+`,
-/// `-`, `.`), as a glob may begin with (`*` for any scheme).
+/// True for what a glob may begin with before `://`: a scheme, or a glob of one (`*`,
+/// `http*`, `http?`). Not text holding a `/` or `?`, which the host, path or query has.
 fn is_scheme(text: &str) -> bool {
-    text == "*"
-        || text.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-            && text
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    !text.is_empty() && !text.contains(['/', '?'])
 }
 
 #[cfg(test)]
@@ -343,6 +339,14 @@ mod tests {
             Some(Expiration::Never)
         );
         assert_eq!(at("https://app.site.com/"), None);
+        let wildcard =
+            UrlPatterns::new(vec![glob("http*://site.com/api", Expiration::Never)]).unwrap();
+        let url = Url::parse("https://site.com/api/v1").unwrap();
+        assert_eq!(
+            wildcard.expiration_for(&url),
+            Some(Expiration::Never),
+            "a glob of a scheme is a scheme"
+        );
     }
 
     #[test]

@@ -633,12 +633,12 @@ async fn a_late_write_for_a_redirect_s_final_url_is_not_served_after_its_invalid
     );
 }
 
-/// The handle's deletes (`delete_url`, `clear`) hold a URL back as an invalidation does
+/// The handle's deletes (`delete_url`, `delete_request`, `clear`) hold a URL back as an invalidation does
 /// while a write of it whose outcome is unknown may land: landing after them, the response
 /// was served as fresh after the operator deleted it.
 #[tokio::test]
 async fn a_late_write_is_not_served_after_the_handle_deleted_its_url() {
-    for how in ["delete_url", "clear"] {
+    for how in ["delete_url", "delete_request", "clear"] {
         let origin = Origin::start().await;
         let memory = Arc::new(MemoryStore::new());
         let store = LateWrites {
@@ -657,6 +657,10 @@ async fn a_late_write_is_not_served_after_the_handle_deleted_its_url() {
         assert!(!info.stored, "{how}: the write timed out: {info:?}");
         match how {
             "delete_url" => drop(handle.delete_url(&url).await.unwrap()),
+            "delete_request" => {
+                let request = reqwest::Request::new(http::Method::GET, url.parse().unwrap());
+                drop(handle.delete_request(&request).await.unwrap());
+            }
             _ => drop(handle.clear().await.unwrap()),
         }
         tokio::time::sleep(Duration::from_millis(500)).await;

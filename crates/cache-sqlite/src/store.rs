@@ -54,10 +54,12 @@ fn check_row_size(entry: &StoredEntry, max_row: Option<u64>) -> Result<(), Store
 
 /// The largest row a file bounded to `max_bytes` holds, alone, in pages of `page_size`: less
 /// the pages any file has (the header page, the roots of the table and its indexes, a
-/// pointer-map page, the free-list: 16 pages is room to spare), and the links of the row's
-/// overflow pages with the pointer-map pages that track them (under 1/128 of it).
+/// pointer-map page, the free-list: 16 pages is room to spare); of each page of the rest, a
+/// row's overflow page holds `page_size - 4` bytes (a link to the next), and the pointer map
+/// takes 5 bytes a page.
 fn largest_row_within(max_bytes: u64, page_size: u64) -> u64 {
-    max_bytes.saturating_sub(16 * page_size) / 129 * 128
+    let page_size = page_size.max(512);
+    max_bytes.saturating_sub(16 * page_size) / (page_size + 5) * (page_size - 4)
 }
 
 /// [`check_row_size`] of a value and a URL of these lengths.
@@ -121,8 +123,9 @@ impl SqliteStoreBuilder {
     /// Bound the database to about this many bytes (default: unbounded). When a write takes
     /// it past the bound, the entries written longest ago are deleted, a twentieth of the
     /// table at a time, and the freed pages returned to the file system. An entry the bound
-    /// cannot hold by itself, beside the file's own pages (16 pages, and 1/129 of the entry
-    /// for its pages' links), is refused ([`StoreError::TooLarge`]), evicting nothing.
+    /// cannot hold by itself, beside the file's own pages (16 pages, and the links and
+    /// pointer map of the entry's pages), is refused ([`StoreError::TooLarge`]), evicting
+    /// nothing.
     ///
     /// The bound is on the whole file: in a file shared with another tool's tables, theirs
     /// count too, and where they alone are over it the cache keeps nothing (said once, as a

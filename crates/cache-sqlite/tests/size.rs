@@ -220,25 +220,46 @@ async fn an_entry_over_the_bound_alone_is_refused_and_evicts_nothing() {
 }
 
 /// The largest value the store says it takes (`max_value_bytes`) is stored and stays: its
-/// eviction makes room for it, never deleting it too (it may take every other entry).
+/// eviction makes room for it, never deleting it too (it may take every other entry). Also in
+/// a file of small pages, whose overflow links and pointer map take more of each page.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_largest_value_it_takes_is_stored_and_stays() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::builder(dir.path().join("largest.sqlite"))
-        .max_bytes(4 << 20)
-        .open()
-        .unwrap();
-    for n in 0..10 {
-        store
-            .put(entry(n, Bytes::from(vec![b'k'; 100_000]), None))
-            .await
+    for page_size in ["512", "1024", "4096"] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("largest.sqlite");
+        // A file made with these pages before the store opens it (an older SQLite's, another
+        // tool's): the page size is fixed once the file is written.
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute_batch(&format!(
+                "PRAGMA page_size = {page_size}; CREATE TABLE made (x);"
+            ))
             .unwrap();
+        let store = SqliteStore::builder(&path)
+            .max_bytes(4 << 20)
+            .open()
+            .unwrap();
+        let used: i64 = rusqlite::Connection::open(&path)
+            .unwrap()
+            .query_row("PRAGMA page_size", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(used.to_string(), page_size);
+        for n in 0..10 {
+            store
+                .put(entry(n, Bytes::from(vec![b'k'; 100_000]), None))
+                .await
+                .unwrap();
+        }
+        let max = store.max_value_bytes().unwrap();
+        let mut largest = entry(100, Bytes::new(), None);
+        let len = max as usize - largest.meta.url.len();
+        largest.value = Bytes::from(vec![b'l'; len]);
+        store.put(largest).await.unwrap();
+        let read = store.get(&cache_core::testing::key(100)).await.unwrap();
+        assert_eq!(
+            read.expect(page_size).value.len(),
+            len,
+            "pages of {page_size}"
+        );
     }
-    let max = store.max_value_bytes().unwrap();
-    let mut largest = entry(100, Bytes::new(), None);
-    let len = max as usize - largest.meta.url.len();
-    largest.value = Bytes::from(vec![b'l'; len]);
-    store.put(largest).await.unwrap();
-    let read = store.get(&cache_core::testing::key(100)).await.unwrap();
-    assert_eq!(read.expect("it stays").value.len(), len);
 }

@@ -3,9 +3,9 @@
 //! A port picked with `bind(127.0.0.1:0)` and released comes from the kernel's ephemeral
 //! range: while a server is down for a restart test, any outgoing connection or `bind(0)` on
 //! the machine may take it. So servers get ports from a window outside that range, and each
-//! is reserved with an exclusive lock on a file named after it (in the temp directory,
-//! shared by every test process; the kernel drops the lock when the process dies, however
-//! it dies). A port something else already listens on is skipped, and the next one tried.
+//! is reserved with an exclusive lock on a file named after it (in a directory of `/tmp`
+//! shared by every test process of the user: see `lock_dir`; the kernel drops the lock when
+//! the process dies, however it dies). A port something else already listens on is skipped, and the next one tried.
 
 use std::fs::{File, OpenOptions};
 use std::net::TcpListener;
@@ -105,16 +105,33 @@ fn lock_free_port(port: u16) -> Option<File> {
     bindable.then_some(file)
 }
 
-/// One directory for every test process on the machine, whatever its `TMPDIR`:
-/// `scripts/test.sh` gives each run a temporary directory of its own, and two runs at once
-/// (two CI jobs, a `cargo test` beside it) did not see each other's reservations.
+/// One directory for every test process of this user on the machine, whatever its `TMPDIR`
+/// (`scripts/test.sh` gives each run a temporary directory of its own, and two runs at once,
+/// two CI jobs or a `cargo test` beside it, did not see each other's reservations): in
+/// `/tmp`, named by the user (another user's lock files are not ours to open), or in the
+/// temporary directory where `/tmp` cannot be written.
 fn lock_dir() -> PathBuf {
-    let shared = std::path::Path::new("/tmp");
-    let base = match shared.is_dir() {
-        true => shared.to_path_buf(),
-        false => std::env::temp_dir(),
-    };
-    base.join("reqwest-caching-test-ports")
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        use std::os::unix::fs::MetadataExt;
+        let name = match std::fs::metadata("/proc/self") {
+            Ok(process) => format!("reqwest-caching-test-ports-{}", process.uid()),
+            Err(_) => "reqwest-caching-test-ports".to_owned(),
+        };
+        let shared = std::path::Path::new("/tmp").join(&name);
+        let writable = std::fs::create_dir_all(&shared).is_ok()
+            && OpenOptions::new()
+                .create(true)
+                .write(true)
+                .truncate(false)
+                .open(shared.join(".writable"))
+                .is_ok();
+        match writable {
+            true => shared,
+            false => std::env::temp_dir().join(name),
+        }
+    })
+    .clone()
 }
 
 /// The file whose lock reserves `port`.
