@@ -659,7 +659,7 @@ async fn a_late_write_is_not_served_after_the_handle_deleted_its_url() {
             "delete_url" => drop(handle.delete_url(&url).await.unwrap()),
             "delete_request" => {
                 let request = reqwest::Request::new(http::Method::GET, url.parse().unwrap());
-                drop(handle.delete_request(&request).await.unwrap());
+                handle.delete_request(&request).await.unwrap();
             }
             _ => drop(handle.clear().await.unwrap()),
         }
