@@ -962,7 +962,8 @@ impl CacheStore for RedisStore {
         // past would drop a new set at once).
         // The entry's URL and creation with its group: a hash without them (another
         // program's), or a value of another type, is no entry, and its group gets no set.
-        let fields: Result<(Option<Vec<u8>>, Option<Vec<u8>>, Option<String>), _> = self
+        // The creation as the store writes it: a hash reads take for no entry is not renewed.
+        let fields: Result<(Option<Vec<u8>>, Option<Created>, Option<String>), _> = self
             .connection
             .query(redis::cmd("HMGET").arg(&redis_key).arg(&["u", "c", "g"]))
             .await;
@@ -1118,26 +1119,30 @@ fn parse_expiry(text: Option<&str>) -> Result<Option<SystemTime>, ()> {
 /// creation, expiry, URL group, Vary parent.
 const META_FIELDS: [&str; 5] = ["u", "c", "x", "g", "p"];
 
+/// The fields of [`META_FIELDS`] as read: the creation as the store writes it, the others as
+/// bytes, [`meta_of`] judging them. Read as text, a field that is no UTF-8 (another
+/// program's) failed the whole read as no entry of a kind the foreign-delete script could not
+/// tell (it judges the creation only): the hash stayed, and was read and reported again.
 type MetaFields = (
-    Option<String>,
+    Option<Vec<u8>>,
     Option<Created>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
 );
 
 /// An entry's fields as [`RedisStore::whole_read`] reads them: [`META_FIELDS`], then the value.
 type WholeFields = (
-    Option<String>,
+    Option<Vec<u8>>,
     Option<Created>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
     Option<Vec<u8>>,
 );
 
 /// An entry's creation, expiry and value, as [`RedisStore::copy_read`] reads them.
-type CopyFields = (Option<Created>, Option<String>, Option<Vec<u8>>);
+type CopyFields = (Option<Created>, Option<Vec<u8>>, Option<Vec<u8>>);
 
 /// An entry's creation field as this store writes it: the milliseconds in decimal, no sign,
 /// no leading zero, at most 18 digits. Another program's `+17…`, `017…` or `-5` parsed as a
@@ -1181,7 +1186,7 @@ fn copy_answers(
     match read {
         Ok((Some(Created(created)), expires, Some(value))) => {
             // A damaged expiry: the whole read that follows finds the hash no entry.
-            let Ok(expires) = parse_expiry(expires.as_deref()) else {
+            let Some(Ok(expires)) = text_of(&expires).map(parse_expiry) else {
                 return Ok(None);
             };
             let created = from_millis(created);
@@ -1209,14 +1214,23 @@ fn meta_of(key: CacheKey, fields: MetaFields) -> Option<EntryMeta> {
     let (Some(url), Some(Created(created)), expires, group, parent) = fields else {
         return None;
     };
-    // A damaged expiry, group or parent makes the hash no entry.
-    let expires_at = parse_expiry(expires.as_deref()).ok()?;
-    let url_group = CacheKey::parse_optional(group.as_deref()).ok()?;
-    let variant_of = CacheKey::parse_optional(parent.as_deref()).ok()?;
+    // A URL that is no text, or a damaged expiry, group or parent, makes the hash no entry.
+    let url = String::from_utf8(url).ok()?;
+    let expires_at = parse_expiry(text_of(&expires)?).ok()?;
+    let url_group = CacheKey::parse_optional(text_of(&group)?).ok()?;
+    let variant_of = CacheKey::parse_optional(text_of(&parent)?).ok()?;
     let meta = EntryMeta::new(key, url, from_millis(created), expires_at)
         .with_url_group(url_group)
         .with_variant_of(variant_of);
     Some(meta)
+}
+
+/// A field read as bytes, as text: `Some(None)` when absent, `None` when it is no UTF-8.
+fn text_of(field: &Option<Vec<u8>>) -> Option<Option<&str>> {
+    match field {
+        None => Some(None),
+        Some(bytes) => std::str::from_utf8(bytes).ok().map(Some),
+    }
 }
 
 /// Escapes glob characters so a prefix is matched literally by `SCAN MATCH`.

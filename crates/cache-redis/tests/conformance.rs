@@ -202,7 +202,27 @@ async fn set_expiry_leaves_a_value_that_is_no_entry() {
         .query_async(&mut conn)
         .await
         .unwrap();
+    // An entry's fields but a creation not as the store writes it: reads take it for no
+    // entry, so no renewal does either.
+    let odd_creation = cache_core::testing::key(4);
+    let _: () = redis::cmd("HSET")
+        .arg(format!("{prefix}:{odd_creation}"))
+        .arg("u")
+        .arg("https://example.com/")
+        .arg("c")
+        .arg("-5")
+        .arg("v")
+        .arg("x")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
     let later = Some(std::time::SystemTime::now() + std::time::Duration::from_secs(60));
+    assert!(!store.set_expiry(&odd_creation, later).await.unwrap());
+    let _: () = redis::cmd("DEL")
+        .arg(format!("{prefix}:{odd_creation}"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
     for key in [string, hash] {
         assert!(!store.set_expiry(&key, later).await.unwrap(), "{key}");
         let ttl: i64 = redis::cmd("PTTL")
