@@ -33,16 +33,22 @@ pub(crate) fn open_connection(
     // The busy timeout first: switching to WAL itself needs a lock another process may hold.
     conn.busy_timeout(busy_timeout)
         .map_err(|e| sqlite_error(e, busy_timeout))?;
-    // Incremental auto-vacuum lets the file shrink after deletes. SQLite takes it only before
-    // the file is first written (switching to WAL writes it), so it precedes the journal
-    // mode; on an existing file it changes nothing.
+    // Incremental auto-vacuum lets the file shrink after deletes, and a page size given as a
+    // pragma sets the new file's. SQLite takes either only before the file is first written
+    // (switching to WAL writes it), so they precede the journal mode (set after it, a page
+    // size was silently ignored); on an existing file they change nothing.
+    let is_page_size = |name: &str| name.eq_ignore_ascii_case("page_size");
+    for (name, value) in pragmas.iter().filter(|(name, _)| is_page_size(name)) {
+        conn.pragma_update(None, name, value)
+            .map_err(|e| sqlite_error(e, busy_timeout))?;
+    }
     conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL;")
         .map_err(|e| sqlite_error(e, busy_timeout))?;
     conn.pragma_update(None, "journal_mode", "WAL")
         .map_err(|e| sqlite_error(e, busy_timeout))?;
     conn.pragma_update(None, "synchronous", "NORMAL")
         .map_err(|e| sqlite_error(e, busy_timeout))?;
-    for (name, value) in pragmas {
+    for (name, value) in pragmas.iter().filter(|(name, _)| !is_page_size(name)) {
         conn.pragma_update(None, name, value)
             .map_err(|e| sqlite_error(e, busy_timeout))?;
     }

@@ -99,8 +99,9 @@ pub struct SqliteStoreBuilder {
 impl SqliteStoreBuilder {
     /// Runs `PRAGMA name = value` on every connection the store opens, after its own
     /// settings (WAL, `synchronous = NORMAL`): for `cache_size`, `mmap_size`,
-    /// `max_page_count` and the like. Pragmas that change the journal or locking modes break
-    /// the store's guarantees; don't.
+    /// `max_page_count` and the like. `page_size` runs first, before the file is first
+    /// written: it sets a new file's page size (an existing file keeps its own). Pragmas that
+    /// change the journal or locking modes break the store's guarantees; don't.
     ///
     /// ```no_run
     /// let store = cache_sqlite::SqliteStore::builder("http_cache.sqlite")

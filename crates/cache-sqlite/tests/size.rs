@@ -221,29 +221,35 @@ async fn an_entry_over_the_bound_alone_is_refused_and_evicts_nothing() {
 
 /// The largest value the store says it takes (`max_value_bytes`) is stored and stays: its
 /// eviction makes room for it, never deleting it too (it may take every other entry). Also in
-/// a file of small pages, whose overflow links and pointer map take more of each page.
+/// files of small pages, whose overflow links and pointer map take more of each page: made by
+/// the store (`page_size` given as a pragma: with its pointer map) or before it (without).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_largest_value_it_takes_is_stored_and_stays() {
-    for page_size in ["512", "1024", "4096"] {
+    for (page_size, made_before) in [(512, false), (1024, false), (4096, false), (1024, true)] {
+        let what = format!("pages of {page_size}, made before the store: {made_before}");
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("largest.sqlite");
-        // A file made with these pages before the store opens it (an older SQLite's, another
-        // tool's): the page size is fixed once the file is written.
-        rusqlite::Connection::open(&path)
-            .unwrap()
-            .execute_batch(&format!(
-                "PRAGMA page_size = {page_size}; CREATE TABLE made (x);"
-            ))
-            .unwrap();
+        if made_before {
+            rusqlite::Connection::open(&path)
+                .unwrap()
+                .execute_batch(&format!(
+                    "PRAGMA page_size = {page_size}; CREATE TABLE t (x);"
+                ))
+                .unwrap();
+        }
         let store = SqliteStore::builder(&path)
+            .pragma("page_size", page_size.to_string())
             .max_bytes(4 << 20)
             .open()
             .unwrap();
-        let used: i64 = rusqlite::Connection::open(&path)
-            .unwrap()
-            .query_row("PRAGMA page_size", [], |row| row.get(0))
-            .unwrap();
-        assert_eq!(used.to_string(), page_size);
+        let file = rusqlite::Connection::open(&path).unwrap();
+        let pragma = |name: &str| -> i64 {
+            file.query_row(&format!("PRAGMA {name}"), [], |row| row.get(0))
+                .unwrap()
+        };
+        assert_eq!(pragma("page_size"), page_size, "{what}");
+        // 2: incremental, which keeps a pointer map.
+        assert_eq!(pragma("auto_vacuum") == 2, !made_before, "{what}");
         for n in 0..10 {
             store
                 .put(entry(n, Bytes::from(vec![b'k'; 100_000]), None))
@@ -256,10 +262,6 @@ async fn the_largest_value_it_takes_is_stored_and_stays() {
         largest.value = Bytes::from(vec![b'l'; len]);
         store.put(largest).await.unwrap();
         let read = store.get(&cache_core::testing::key(100)).await.unwrap();
-        assert_eq!(
-            read.expect(page_size).value.len(),
-            len,
-            "pages of {page_size}"
-        );
+        assert_eq!(read.expect(&what).value.len(), len, "{what}");
     }
 }

@@ -113,10 +113,9 @@ fn lock_free_port(port: u16) -> Option<File> {
 fn lock_dir() -> PathBuf {
     static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     DIR.get_or_init(|| {
-        use std::os::unix::fs::MetadataExt;
-        let name = match std::fs::metadata("/proc/self") {
-            Ok(process) => format!("reqwest-caching-test-ports-{}", process.uid()),
-            Err(_) => "reqwest-caching-test-ports".to_owned(),
+        let name = match user_id() {
+            Some(uid) => format!("reqwest-caching-test-ports-{uid}"),
+            None => "reqwest-caching-test-ports".to_owned(),
         };
         let shared = std::path::Path::new("/tmp").join(&name);
         let writable = std::fs::create_dir_all(&shared).is_ok()
@@ -132,6 +131,20 @@ fn lock_dir() -> PathBuf {
         }
     })
     .clone()
+}
+
+/// This process's user, where the system says (the owner of `/proc/self`).
+#[cfg(unix)]
+fn user_id() -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self")
+        .ok()
+        .map(|process| process.uid())
+}
+
+#[cfg(not(unix))]
+fn user_id() -> Option<u32> {
+    None
 }
 
 /// The file whose lock reserves `port`.
