@@ -556,6 +556,31 @@ impl CacheStore for LateWrites {
     }
 }
 
+/// A client over a [`LateWrites`] memory store whose writes land 500 ms after they are made,
+/// with a store timeout of 300 ms: each write times out, then lands. Its handle, and the
+/// memory store within.
+fn late_writing_client(
+    strict: bool,
+) -> (
+    reqwest_middleware::ClientWithMiddleware,
+    reqwest_caching::CacheHandle,
+    Arc<MemoryStore>,
+) {
+    let memory = Arc::new(MemoryStore::new());
+    let store = LateWrites {
+        inner: Arc::clone(&memory),
+        delay: Duration::from_millis(500),
+    };
+    let cache = CacheMiddleware::builder()
+        .store(store)
+        .strict_rfc9111(strict)
+        .store_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let handle = cache.handle();
+    (cache.into_client(reqwest::Client::new()), handle, memory)
+}
+
 /// A write that timed out may still land; landing after a `POST` invalidated its URL (whose
 /// listing could not see it yet), it served the response the `POST` changed as fresh. The
 /// invalidation holds the URL back while such a write may land; so does the write's end, when
@@ -564,17 +589,7 @@ impl CacheStore for LateWrites {
 async fn a_write_landing_after_its_timeout_and_an_invalidation_is_not_served() {
     for post_while_writing in [false, true] {
         let origin = Origin::start().await;
-        let memory = Arc::new(MemoryStore::new());
-        let store = LateWrites {
-            inner: Arc::clone(&memory),
-            delay: Duration::from_millis(500),
-        };
-        let cache = CacheMiddleware::builder()
-            .store(store)
-            .store_timeout(Duration::from_millis(300))
-            .build()
-            .unwrap();
-        let client = cache.into_client(reqwest::Client::new());
+        let (client, _, memory) = late_writing_client(false);
         let url = origin.url("/doc");
         let first = tokio::spawn(send(client.get(&url)));
         if post_while_writing {
@@ -603,18 +618,7 @@ async fn a_write_landing_after_its_timeout_and_an_invalidation_is_not_served() {
 #[tokio::test]
 async fn a_late_write_for_a_redirect_s_final_url_is_not_served_after_its_invalidation() {
     let origin = Origin::start().await;
-    let memory = Arc::new(MemoryStore::new());
-    let store = LateWrites {
-        inner: Arc::clone(&memory),
-        delay: Duration::from_millis(500),
-    };
-    let cache = CacheMiddleware::builder()
-        .store(store)
-        .strict_rfc9111(true)
-        .store_timeout(Duration::from_millis(300))
-        .build()
-        .unwrap();
-    let client = cache.into_client(reqwest::Client::new());
+    let (client, _, memory) = late_writing_client(true);
     let first = tokio::spawn(send(client.get(origin.url("/moved/late"))));
     tokio::time::sleep(Duration::from_millis(100)).await;
     let target = origin.url(&format!(
@@ -640,18 +644,7 @@ async fn a_late_write_for_a_redirect_s_final_url_is_not_served_after_its_invalid
 async fn a_late_write_is_not_served_after_the_handle_deleted_its_url() {
     for how in ["delete_url", "delete_request", "clear"] {
         let origin = Origin::start().await;
-        let memory = Arc::new(MemoryStore::new());
-        let store = LateWrites {
-            inner: Arc::clone(&memory),
-            delay: Duration::from_millis(500),
-        };
-        let cache = CacheMiddleware::builder()
-            .store(store)
-            .store_timeout(Duration::from_millis(300))
-            .build()
-            .unwrap();
-        let handle = cache.handle();
-        let client = cache.into_client(reqwest::Client::new());
+        let (client, handle, memory) = late_writing_client(false);
         let url = origin.url("/doc");
         let (_, info) = send(client.get(&url)).await;
         assert!(!info.stored, "{how}: the write timed out: {info:?}");
