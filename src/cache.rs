@@ -2,7 +2,8 @@
 //! machinery. Every step of a request takes it by reference; background refreshes hold it
 //! weakly, so dropping the middleware and its handles ends them.
 //!
-//! Calls `live`, `settings`, `url_changes` (nothing that calls it).
+//! Calls `live`, `settings`, `url_changes`, `unsettled_writes`, `unfinished_invalidations`
+//! (nothing that calls it).
 
 use crate::live::Live;
 use crate::settings::Settings;
@@ -22,5 +23,16 @@ impl Cache {
         let url_group = self.settings.keys.url_group(url);
         self.live.url_changes.changed(&url_group);
         url_group
+    }
+
+    /// Holds `url_group` back (see [`unfinished_invalidations`](crate::unfinished_invalidations))
+    /// when a write of it whose outcome is unknown may land after the change just made to it
+    /// (see [`unsettled_writes`](crate::unsettled_writes)): landing, it was served as fresh.
+    pub(crate) fn hold_back_if_unsettled(&self, url_group: cache_core::CacheKey) {
+        let unsettled = &self.live.store.unsettled;
+        if unsettled.may_land(&url_group, std::time::Instant::now()) {
+            let now = self.settings.clock.now();
+            self.live.unfinished_invalidations.note(url_group, now);
+        }
     }
 }

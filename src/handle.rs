@@ -226,24 +226,9 @@ impl CacheHandle {
         // Written again since it was read: the key's entry goes all the same.
         let removed = removed || self.delete_as_stored(key).await?;
         if let Some(group) = meta.url_group {
-            self.hold_back_if_unsettled(group);
+            self.cache.hold_back_if_unsettled(group);
         }
         Ok(removed)
-    }
-
-    /// Holds `url_group` back (see `unfinished_invalidations`) when a write of it whose
-    /// outcome is unknown may land after the deletes just made, as an unsafe request's
-    /// invalidation does: landing, it was served as fresh after the operator deleted it.
-    fn hold_back_if_unsettled(&self, url_group: CacheKey) {
-        let live = &self.cache.live;
-        if live
-            .store
-            .unsettled
-            .may_land(&url_group, std::time::Instant::now())
-        {
-            let now = self.cache.settings.clock.now();
-            live.unfinished_invalidations.note(url_group, now);
-        }
     }
 
     /// Deletes the entry under `key`, nothing else; true when there was one.
@@ -281,7 +266,7 @@ impl CacheHandle {
                 removed += 1;
             }
         }
-        self.hold_back_if_unsettled(url_group);
+        self.cache.hold_back_if_unsettled(url_group);
         Ok(removed)
     }
 
@@ -386,7 +371,7 @@ impl CacheHandle {
         match self.calls().unsettled.groups(std::time::Instant::now()) {
             Some(groups) => groups
                 .into_iter()
-                .for_each(|group| self.hold_back_if_unsettled(group)),
+                .for_each(|group| self.cache.hold_back_if_unsettled(group)),
             // More URLs than are remembered one by one: all of them.
             None => {
                 let now = self.cache.settings.clock.now();
@@ -585,7 +570,7 @@ impl CacheHandle {
             None => false,
         };
         // Also when nothing was there yet: a write of it may still land.
-        self.hold_back_if_unsettled(url_group);
+        self.cache.hold_back_if_unsettled(url_group);
         Ok(deleted)
     }
 

@@ -181,11 +181,10 @@ impl Writing {
         // thread of its own (the file store's blocking task) may land it yet: its URL group
         // is noted unsettled, so an invalidation that cannot see it holds the URL back.
         let committed = within(self.timeout, spool.commit(meta, before, after)).await;
-        let unsettled = &cache.live.store.unsettled;
-        let now = std::time::Instant::now();
         if let (Err(error), Some(group)) = (&committed, group) {
             if may_have_written(error) {
-                unsettled.note(group, now);
+                let now = std::time::Instant::now();
+                cache.live.store.unsettled.note(group, now);
             }
         }
         if changes.changed_since_either(self.changes) {
@@ -194,9 +193,8 @@ impl Writing {
             // that may land yet holds the URL back.
             tracing::debug!(%key, "URL changed while the response was stored; not cached");
             cache.live.store.forget_if_created(&key, created_at).await;
-            if let Some(group) = group.filter(|group| unsettled.may_land(group, now)) {
-                let at = cache.settings.clock.now();
-                cache.live.unfinished_invalidations.note(group, at);
+            if let Some(group) = group {
+                cache.hold_back_if_unsettled(group);
             }
             return;
         }

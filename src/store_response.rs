@@ -364,13 +364,8 @@ impl Whole {
             // A write of this response that failed may land yet, after the invalidation
             // that ran meanwhile (which did not know of it): the URL is held back, and the
             // final URL, which a redirected response is written for too.
-            let live = &cache.live;
-            let at = std::time::Instant::now();
             for group in std::iter::once(self.url_group).chain(self.final_group) {
-                if live.store.unsettled.may_land(&group, at) {
-                    let now = cache.settings.clock.now();
-                    live.unfinished_invalidations.note(group, now);
-                }
+                cache.hold_back_if_unsettled(group);
             }
             return None;
         }
