@@ -45,7 +45,7 @@ pub(crate) fn decide(
     };
     // Offline and replay: whatever is stored answers, however stale, whatever the request's
     // own directives ask (there is nothing else to answer with).
-    if mode.never_sends() {
+    if mode.serves_anything_stored() {
         return Decision::Serve(found);
     }
     let freshness = found.freshness();

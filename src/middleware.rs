@@ -200,9 +200,9 @@ impl CacheMiddleware {
                 }
                 other => other,
             };
-            // Offline and replay never send: what the cache cannot look up is not stored.
-            // Neither does `only-if-cached`, which answers such a request with its 504.
-            let never_sends = mode.never_sends() || mode == CacheMode::OnlyIfCached;
+            // Offline, replay and `only-if-cached` never send: what the cache cannot look up
+            // gets their answer to a miss.
+            let never_sends = mode.never_sends();
             // A Range request is answered from a stored complete response, or passed on: its
             // answer (a `206`) is never stored. Range means something for GET only (RFC 9110
             // §14.2: ignored with any other method), so a HEAD with one is a HEAD.

@@ -98,8 +98,14 @@ pub enum CacheMode {
 }
 
 impl CacheMode {
-    /// True for the modes that never send a request: `Offline` and `Replay`.
+    /// True for the modes that never send a request: `Offline`, `Replay` and `OnlyIfCached`
+    /// (a request the cache cannot look up, a `POST` say, gets their answer to a miss).
     pub(crate) fn never_sends(self) -> bool {
+        self.serves_anything_stored() || self == Self::OnlyIfCached
+    }
+
+    /// True for the modes whatever is stored answers, however stale: `Offline` and `Replay`.
+    pub(crate) fn serves_anything_stored(self) -> bool {
         matches!(self, Self::Offline | Self::Replay)
     }
 
